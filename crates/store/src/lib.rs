@@ -1,0 +1,22 @@
+//! The replicated store: in-memory tables of cluster objects, changed only by transactions
+//! that went through the Raft log.
+//!
+//! ```text
+//! controlapi ─► Txn ─► consensus (openraft: redb log, snapshots) ─► apply ─► State ─► watch
+//! ```
+//!
+//! Every write is a [`Txn`]: a list of creates, updates and deletes that applies entirely or
+//! not at all. Preconditions (object exists, version matches) are checked when the entry is
+//! applied, on every replica alike, so a stale update fails the same way everywhere. An
+//! object's version is the Raft index of the entry that wrote it.
+
+pub mod consensus;
+pub mod error;
+pub mod state;
+pub mod store;
+pub mod txn;
+
+pub use error::{Error, Result};
+pub use state::State;
+pub use store::{Store, Watch, WatchEvent};
+pub use txn::{Change, Commit, Op, Txn, TxnError, TxnResult};

@@ -1,0 +1,24 @@
+//! The cluster's object model: what the Raft-replicated store holds.
+//!
+//! ```text
+//! docker CLI ─► api (Docker JSON) ─► controlapi ─► store (these types) ─► raft log (postcard)
+//! ```
+//!
+//! Nothing here does I/O or reads the clock: timestamps and IDs are produced by callers and
+//! passed in, so every reconciler over these types is a pure function.
+
+pub mod cluster;
+pub mod error;
+pub mod id;
+pub mod meta;
+pub mod node;
+pub mod object;
+
+pub use cluster::{Cluster, ClusterSpec, JoinTokens, RootCa};
+pub use error::{Error, Result};
+pub use meta::{Meta, Timestamp};
+pub use node::{
+    Availability, EngineDescription, ManagerStatus, Node, NodeDescription, NodeSpec, NodeState, NodeStatus,
+    Platform, Reachability, Resources, Role,
+};
+pub use object::{Kind, Object};
