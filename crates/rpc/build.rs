@@ -1,1 +1,8 @@
-fn main() {}
+//! Compiles the cluster RPC proto without a protoc binary (protox is pure Rust).
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    println!("cargo:rerun-if-changed=proto/shoal.proto");
+    let fds = protox::compile(["proto/shoal.proto"], ["proto"])?;
+    tonic_prost_build::configure().compile_fds(fds)?;
+    Ok(())
+}

@@ -1,1 +1,23 @@
-//! placeholder
+//! The cluster's certificate authority, join tokens and TLS configurations.
+//!
+//! ```text
+//! swarm init ─► RootCa::generate ─► cluster object (raft)      joiner: NodeKey ─► CSR
+//!                                         │                              │
+//!  token = SWMTKN-1-<sha256(CA pem)>-<secret>  ◄── IssueNodeCertificate(token, CSR) ──┘
+//!                                         │
+//!                        RootCa::issue(CN=node ID, OU=swarm-manager|worker, O=cluster ID)
+//! ```
+//!
+//! All node-to-node traffic is mutual TLS with these certificates; the RPC layer reads the
+//! peer's identity ([`PeerIdentity`]) from its certificate to authorise each call.
+
+pub mod authority;
+pub mod error;
+pub mod identity;
+pub mod tls;
+pub mod token;
+
+pub use authority::{NodeKey, RootCa, ca_digest};
+pub use error::{Error, Result};
+pub use identity::PeerIdentity;
+pub use token::JoinToken;

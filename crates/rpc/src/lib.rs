@@ -1,1 +1,25 @@
-//! placeholder
+//! Cluster RPC: the gRPC services on port 2377, their messages, and mutual-TLS plumbing.
+//!
+//! ```text
+//!  client ── Pool::channel(addr) ── TLS (node cert) ──► server::serve ── PeerInfo ──► handler
+//! ```
+//!
+//! Handlers read who is calling from [`PeerInfo`] (taken from the client certificate during
+//! the handshake) and refuse calls the caller's role may not make.
+
+pub mod client;
+pub mod codec;
+pub mod error;
+pub mod messages;
+pub mod server;
+
+/// Generated gRPC code (tonic + prost) for `proto/shoal.proto`.
+#[allow(missing_docs, clippy::all)]
+pub mod pb {
+    tonic::include_proto!("shoal.v1");
+}
+
+pub use client::{Pool, TlsIdentity};
+pub use codec::{decode, encode};
+pub use error::{Error, Result};
+pub use server::{PeerInfo, require_manager, require_node, serve};

@@ -7,6 +7,7 @@
 //! Nothing here does I/O or reads the clock: timestamps and IDs are produced by callers and
 //! passed in, so every reconciler over these types is a pure function.
 
+pub mod clock;
 pub mod cluster;
 pub mod error;
 pub mod id;
@@ -14,6 +15,7 @@ pub mod meta;
 pub mod node;
 pub mod object;
 
+pub use clock::Clock;
 pub use cluster::{Cluster, ClusterSpec, JoinTokens, RootCa};
 pub use error::{Error, Result};
 pub use meta::{Meta, Timestamp};

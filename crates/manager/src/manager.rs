@@ -1,0 +1,426 @@
+//! The manager runtime: one Raft replica, the cluster-port services, and the loops that run
+//! only while this replica leads.
+//!
+//! ```text
+//!            ┌──────────── cluster port (mTLS gRPC) ─────────────┐
+//!            │ Raft · Ca · Control · Dispatcher                  │
+//!            └───────────────┬───────────────────────────────────┘
+//!   API ── propose(ops) ──► Consensus ──► Store ──► watch ──► leader loops
+//!                 │  (follower: forward to leader)             (liveness, roles)
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use rand::RngCore;
+use rand::rngs::StdRng;
+use rpc::messages::{JoinRaftRequest, JoinRaftResponse, ProposeResponse};
+use rpc::{Pool, decode, encode};
+use rustls::ServerConfig;
+use store::consensus::{Consensus, Peer};
+use store::{Op, State, Store, Txn};
+use tokio::net::TcpListener;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use types::cluster::RaftSettings;
+use types::{Clock, Cluster, ManagerStatus, Node, Object, Reachability, Role};
+
+use crate::dispatcher::{Liveness, mark_down};
+use crate::raft_net::RaftNetwork;
+use crate::roles::{RoleAction, plan};
+use crate::services::{ca::CaService, control::ControlService, dispatcher::DispatcherService, raft::RaftService};
+use crate::{Error, Result};
+
+/// Who this manager is and where it keeps its replica.
+#[derive(Debug, Clone)]
+pub struct ManagerConfig {
+    /// Node ID (certificate CN).
+    pub node_id: String,
+    /// Cluster ID (certificate O).
+    pub cluster_id: String,
+    /// This replica's Raft member ID; never reused.
+    pub raft_id: u64,
+    /// `host:port` other managers reach our cluster port at.
+    pub advertise_addr: String,
+    /// Directory of the Raft log and snapshots.
+    pub raft_dir: PathBuf,
+    /// Raft timing and snapshot settings.
+    pub raft_settings: RaftSettings,
+}
+
+/// How the replica comes up.
+pub enum Start {
+    /// `swarm init`: a new one-member group holding this cluster and node.
+    Bootstrap {
+        /// The new cluster object.
+        cluster: Box<Cluster>,
+        /// This node.
+        node: Box<Node>,
+    },
+    /// Join as manager (or after promotion): an empty replica that asks the leader, via any
+    /// of `remotes`, to add it.
+    Join {
+        /// Managers' cluster addresses.
+        remotes: Vec<String>,
+    },
+    /// Restart of an existing member.
+    Resume,
+}
+
+/// Shared state of a running manager; services and loops hold an `Arc` of it.
+pub struct Inner {
+    pub(crate) node_id: String,
+    pub(crate) cluster_id: String,
+    pub(crate) advertise_addr: String,
+    pub(crate) consensus: Consensus,
+    pub(crate) pool: Pool,
+    pub(crate) clock: Arc<dyn Clock>,
+    rng: Mutex<StdRng>,
+    pub(crate) liveness: Liveness,
+    shutdown: CancellationToken,
+    leader_wait: Duration,
+}
+
+/// A running manager.
+#[derive(Clone)]
+pub struct Manager {
+    inner: Arc<Inner>,
+}
+
+/// What a propose attempt came to.
+enum Attempt {
+    Done(Result<u64>),
+    /// Nothing was written; worth retrying once a leader is known.
+    Retry(Error),
+}
+
+impl Inner {
+    /// A new random ID.
+    pub(crate) fn new_id(&self) -> String {
+        let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+        types::id::new_id(&mut *rng)
+    }
+
+    /// The heartbeat period from the cluster spec.
+    pub(crate) fn heartbeat_period(&self) -> Duration {
+        let nanos = self
+            .consensus
+            .store()
+            .view()
+            .cluster()
+            .map(|c| c.spec.dispatcher_heartbeat_period)
+            .filter(|n| *n > 0)
+            .unwrap_or(types::cluster::DEFAULT_HEARTBEAT_PERIOD_NANOS);
+        Duration::from_nanos(nanos as u64)
+    }
+
+    /// Commits `ops` through Raft, forwarding to the leader when this replica follows. While
+    /// an election is under way it waits up to about two election timeouts for a leader, then
+    /// fails with Swarm's "does not have a leader" error.
+    pub(crate) async fn propose(&self, ops: Vec<Op>) -> Result<u64> {
+        let txn = Txn { ops, now: self.clock.now() };
+        let deadline = Instant::now() + self.leader_wait;
+        loop {
+            let attempt = match self.consensus.write(txn.clone()).await {
+                Ok(index) => Attempt::Done(Ok(index)),
+                Err(store::Error::Txn(e)) => Attempt::Done(Err(e.into())),
+                Err(store::Error::ForwardToLeader { addr, .. }) => self.forward(&addr, &txn).await,
+                Err(store::Error::NoLeader) => Attempt::Retry(store::Error::NoLeader.into()),
+                Err(e) => Attempt::Done(Err(e.into())),
+            };
+            match attempt {
+                Attempt::Done(result) => return result,
+                Attempt::Retry(err) if Instant::now() >= deadline || self.shutdown.is_cancelled() => return Err(err),
+                Attempt::Retry(_) => {
+                    let _ = tokio::time::timeout(Duration::from_millis(100), self.consensus.wait_for(|m| m.current_leader.is_some())).await;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        }
+    }
+
+    async fn forward(&self, addr: &str, txn: &Txn) -> Attempt {
+        let mut client = match self.pool.control(addr) {
+            Ok(c) => c,
+            Err(e) => return Attempt::Retry(e.into()),
+        };
+        let mut request = tonic::Request::new(encode(txn));
+        request.set_timeout(Duration::from_secs(10));
+        match client.propose(request).await {
+            Ok(reply) => match decode::<ProposeResponse>(reply.get_ref()) {
+                Ok(Ok(index)) => Attempt::Done(Ok(index)),
+                Ok(Err(e)) => Attempt::Done(Err(e.into())),
+                Err(status) => Attempt::Done(Err(status.into())),
+            },
+            // Refused connections and "not the leader" happen before anything is written.
+            Err(status) if status.code() == tonic::Code::Unavailable => {
+                self.pool.forget(addr);
+                Attempt::Retry(Error::Unavailable(store::Error::NoLeader.to_string()))
+            }
+            Err(status) => Attempt::Done(Err(status.into())),
+        }
+    }
+
+    /// Adds a manager to the Raft group (leader only; followers forward).
+    pub(crate) async fn join_raft(&self, req: JoinRaftRequest) -> Result<Vec<(u64, Peer)>> {
+        if !self.consensus.is_leader() {
+            let (_, leader) = self.consensus.leader().ok_or_else(|| Error::Unavailable(store::Error::NoLeader.to_string()))?;
+            let reply = self.pool.control(&leader.addr)?.join_raft(encode(&req)).await.map_err(Error::from)?;
+            let resp: JoinRaftResponse = decode(reply.get_ref()).map_err(Error::from)?;
+            return Ok(resp.members);
+        }
+        let node = self
+            .consensus
+            .store()
+            .view()
+            .node(&req.node_id)
+            .cloned()
+            .ok_or_else(|| Error::NotFound(format!("node {} not found", req.node_id)))?;
+        if node.spec.role != Role::Manager {
+            return Err(Error::FailedPrecondition(format!("node {} is not a manager", node.id)));
+        }
+        let peer = Peer { addr: req.addr.clone(), node_id: node.id.clone() };
+        self.consensus.add_learner(req.raft_id, peer).await?;
+        self.consensus.promote_voter(req.raft_id).await?;
+        let mut next = (*node).clone();
+        next.manager_status = Some(ManagerStatus { raft_id: req.raft_id, addr: req.addr });
+        next.role = Role::Manager;
+        self.propose(vec![Op::Update { object: Object::Node(next), expect_version: None }]).await?;
+        Ok(self.consensus.members().into_iter().collect())
+    }
+}
+
+impl Manager {
+    /// Opens the replica, serves the cluster port on `listener` and starts the loops.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn start(
+        cfg: ManagerConfig,
+        start: Start,
+        listener: TcpListener,
+        server_tls: Arc<ArcSwap<ServerConfig>>,
+        pool: Pool,
+        clock: Arc<dyn Clock>,
+        rng: StdRng,
+    ) -> Result<Manager> {
+        let network = RaftNetwork { pool: pool.clone() };
+        let consensus = Consensus::open(&cfg.raft_dir, cfg.raft_id, &cfg.raft_settings, network).await?;
+        let election_max = store::consensus::raft_config(&cfg.raft_settings)?.election_timeout_max;
+        let inner = Arc::new(Inner {
+            node_id: cfg.node_id.clone(),
+            cluster_id: cfg.cluster_id.clone(),
+            advertise_addr: cfg.advertise_addr.clone(),
+            consensus,
+            pool,
+            clock,
+            rng: Mutex::new(rng),
+            liveness: Liveness::default(),
+            shutdown: CancellationToken::new(),
+            leader_wait: Duration::from_millis(election_max * 2 + 500),
+        });
+        let manager = Manager { inner: inner.clone() };
+        manager.serve(listener, server_tls);
+        match start {
+            Start::Bootstrap { cluster, mut node } => {
+                let me = Peer { addr: cfg.advertise_addr.clone(), node_id: cfg.node_id.clone() };
+                inner.consensus.bootstrap(me).await?;
+                inner.consensus.wait_for(|m| m.current_leader == Some(m.id)).await?;
+                node.manager_status = Some(ManagerStatus { raft_id: cfg.raft_id, addr: cfg.advertise_addr.clone() });
+                inner.propose(vec![Op::Create(Object::Cluster(*cluster)), Op::Create(Object::Node(*node))]).await?;
+            }
+            Start::Join { remotes } => manager.join(&remotes, cfg.raft_id).await?,
+            Start::Resume => {}
+        }
+        manager.run_loops();
+        Ok(manager)
+    }
+
+    async fn join(&self, remotes: &[String], raft_id: u64) -> Result<()> {
+        let req = JoinRaftRequest { node_id: self.inner.node_id.clone(), raft_id, addr: self.inner.advertise_addr.clone() };
+        let mut last = Error::Unavailable("no manager to join through".into());
+        for _attempt in 0..20 {
+            for addr in remotes {
+                let mut client = match self.inner.pool.control(addr) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        last = e.into();
+                        continue;
+                    }
+                };
+                match client.join_raft(encode(&req)).await {
+                    Ok(_) => return Ok(()),
+                    Err(status) => {
+                        last = status.into();
+                        if !matches!(last, Error::Unavailable(_)) {
+                            return Err(last);
+                        }
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        Err(last)
+    }
+
+    fn serve(&self, listener: TcpListener, tls: Arc<ArcSwap<ServerConfig>>) {
+        use rpc::pb::{ca_server::CaServer, control_server::ControlServer, dispatcher_server::DispatcherServer, raft_server::RaftServer};
+        const MAX: usize = 64 << 20;
+        let inner = self.inner.clone();
+        let router = tonic::transport::Server::builder()
+            .http2_keepalive_interval(Some(Duration::from_secs(2)))
+            .http2_keepalive_timeout(Some(Duration::from_secs(4)))
+            .add_service(RaftServer::new(RaftService(inner.clone())).max_decoding_message_size(MAX).max_encoding_message_size(MAX))
+            .add_service(CaServer::new(CaService(inner.clone())))
+            .add_service(ControlServer::new(ControlService(inner.clone())).max_decoding_message_size(MAX))
+            .add_service(DispatcherServer::new(DispatcherService(inner.clone())));
+        let shutdown = inner.shutdown.clone();
+        tokio::spawn(async move {
+            if let Err(e) = rpc::serve(listener, tls, router, shutdown).await {
+                tracing::error!("cluster port server stopped: {e}");
+            }
+        });
+    }
+
+    /// Starts the background loops: snapshots on every replica, the rest on the leader only.
+    fn run_loops(&self) {
+        let inner = self.inner.clone();
+        tokio::spawn(async move {
+            let mut leading: Option<CancellationToken> = None;
+            let mut tick = tokio::time::interval(Duration::from_millis(200));
+            loop {
+                tokio::select! {
+                    _ = inner.shutdown.cancelled() => break,
+                    _ = tick.tick() => {}
+                }
+                let interval = inner.consensus.store().view().cluster().map(|c| c.spec.raft.snapshot_interval).unwrap_or(10_000);
+                if let Err(e) = inner.consensus.snapshot_if_due(interval).await {
+                    tracing::warn!("snapshot: {e}");
+                }
+                match (inner.consensus.is_leader(), &leading) {
+                    (true, None) => {
+                        tracing::info!(node = %inner.node_id, "became leader");
+                        let token = inner.shutdown.child_token();
+                        inner.liveness.reset(Instant::now());
+                        tokio::spawn(leader_loop(inner.clone(), token.clone()));
+                        leading = Some(token);
+                    }
+                    (false, Some(token)) => {
+                        tracing::info!(node = %inner.node_id, "lost leadership");
+                        token.cancel();
+                        leading = None;
+                    }
+                    _ => {}
+                }
+            }
+            if let Some(token) = leading {
+                token.cancel();
+            }
+        });
+    }
+
+    /// The store this manager reads from.
+    pub fn store(&self) -> &Store {
+        self.inner.consensus.store()
+    }
+
+    /// The current state.
+    pub fn view(&self) -> Arc<State> {
+        self.store().view()
+    }
+
+    /// The Raft replica.
+    pub fn consensus(&self) -> &Consensus {
+        &self.inner.consensus
+    }
+
+    /// Commits `ops` (forwarding to the leader if needed).
+    pub async fn propose(&self, ops: Vec<Op>) -> Result<u64> {
+        self.inner.propose(ops).await
+    }
+
+    /// A new random ID from the manager's seeded source.
+    pub fn new_id(&self) -> String {
+        self.inner.new_id()
+    }
+
+    /// Random bytes from the manager's seeded source (tokens).
+    pub fn with_rng<T>(&self, f: impl FnOnce(&mut dyn RngCore) -> T) -> T {
+        let mut rng = self.inner.rng.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut *rng)
+    }
+
+    /// Node ID of the current leader, if one is known.
+    pub fn leader_node_id(&self) -> Option<String> {
+        self.inner.consensus.leader().map(|(_, p)| p.node_id)
+    }
+
+    /// True while this replica leads.
+    pub fn is_leader(&self) -> bool {
+        self.inner.consensus.is_leader()
+    }
+
+    /// Reachability of a manager node: reachable while its heartbeats keep it ready.
+    pub fn reachability(&self, node: &Node) -> Reachability {
+        match node.status.state {
+            types::NodeState::Ready => Reachability::Reachable,
+            types::NodeState::Unknown => Reachability::Unknown,
+            _ => Reachability::Unreachable,
+        }
+    }
+
+    /// Raft voters by member ID.
+    pub fn voters(&self) -> BTreeMap<u64, Peer> {
+        self.inner.consensus.voters()
+    }
+
+    /// Stops serving and shuts the replica down.
+    pub async fn stop(&self) {
+        self.inner.shutdown.cancel();
+        self.inner.consensus.shutdown().await;
+    }
+}
+
+/// Leader-only work, every half second or on a store change: mark silent nodes down and move
+/// demoted managers out of Raft.
+async fn leader_loop(inner: Arc<Inner>, token: CancellationToken) {
+    let (_, mut watch) = inner.consensus.store().view_and_watch();
+    loop {
+        tokio::select! {
+            _ = token.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = watch.next() => {}
+        }
+        let view = inner.consensus.store().view();
+        let (seen, since) = inner.liveness.snapshot();
+        let down = mark_down(&view, &seen, since, Instant::now(), inner.heartbeat_period());
+        if !down.is_empty()
+            && let Err(e) = inner.propose(down).await
+        {
+            tracing::warn!("marking nodes down: {e}");
+        }
+        for action in plan(&view, &inner.node_id, &inner.consensus.voters()) {
+            let result = match action {
+                RoleAction::TransferLeadership { to } => {
+                    tracing::info!(to, "demoted leader hands over leadership");
+                    inner.consensus.raft().trigger().transfer_leader(to).await.map_err(|e| Error::Internal(e.to_string()))
+                }
+                RoleAction::RemoveMember { node_id, raft_id } => remove_member(&inner, &node_id, raft_id).await,
+            };
+            if let Err(e) = result {
+                tracing::warn!("role change: {e}");
+            }
+        }
+    }
+}
+
+async fn remove_member(inner: &Inner, node_id: &str, raft_id: u64) -> Result<()> {
+    tracing::info!(node_id, raft_id, "removing demoted manager from raft");
+    inner.consensus.remove_member(raft_id).await?;
+    let Some(node) = inner.consensus.store().view().node(node_id).cloned() else { return Ok(()) };
+    let mut next = (*node).clone();
+    next.manager_status = None;
+    inner.propose(vec![Op::Update { object: Object::Node(next), expect_version: None }]).await?;
+    Ok(())
+}

@@ -1,0 +1,97 @@
+//! `Ca` service: the root certificate for joiners, node certificates for a valid join
+//! token, and renewals (role changes) for nodes that hold a certificate already.
+
+use std::sync::Arc;
+
+use rpc::messages::{IssueRequest, IssueResponse, RenewRequest, RootCaResponse};
+use rpc::pb::Msg;
+use rpc::{decode, require_node};
+use store::Op;
+use tonic::{Request, Status};
+use types::{Node, NodeSpec, NodeStatus, Object, Role};
+
+use super::{Reply, reply};
+use crate::manager::Inner;
+
+/// Swarm's wording for a missing or wrong token.
+pub const INVALID_TOKEN: &str = "A valid join token is necessary to join this cluster";
+
+/// Server side of the certificate authority.
+pub struct CaService(pub Arc<Inner>);
+
+/// Compares without an early exit, so timing does not reveal how much of a secret matched.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl CaService {
+    fn issue(&self, csr_pem: &str, node_id: &str, role: Role) -> Result<(String, String), Status> {
+        let view = self.0.consensus.store().view();
+        let cluster = view.cluster().ok_or_else(|| Status::unavailable("cluster not initialised"))?;
+        let root = ca::RootCa::from_pem(&cluster.root_ca.ca_cert_pem, &cluster.root_ca.ca_key_pem)
+            .map_err(|e| Status::internal(e.to_string()))?;
+        let now_secs = self.0.clock.now().0 / 1_000_000_000;
+        let validity = cluster.spec.node_cert_expiry / 1_000_000_000;
+        let cert = root
+            .issue(csr_pem, node_id, role, &cluster.id, now_secs, validity)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        Ok((cert, cluster.root_ca.ca_cert_pem.clone()))
+    }
+}
+
+#[tonic::async_trait]
+impl rpc::pb::ca_server::Ca for CaService {
+    async fn get_root_ca(&self, _req: Request<Msg>) -> Reply {
+        let view = self.0.consensus.store().view();
+        let cluster = view.cluster().ok_or_else(|| Status::unavailable("cluster not initialised"))?;
+        reply(&RootCaResponse { ca_cert_pem: cluster.root_ca.ca_cert_pem.clone() })
+    }
+
+    async fn issue_node_certificate(&self, req: Request<Msg>) -> Reply {
+        let remote_ip = rpc::server::remote_addr(&req).map(|a| a.ip().to_string()).unwrap_or_default();
+        let issue: IssueRequest = decode(req.get_ref())?;
+        let role = {
+            let view = self.0.consensus.store().view();
+            let tokens = &view.cluster().ok_or_else(|| Status::unavailable("cluster not initialised"))?.root_ca.join_tokens;
+            if same(&issue.token, &tokens.manager) {
+                Role::Manager
+            } else if same(&issue.token, &tokens.worker) {
+                Role::Worker
+            } else {
+                return Err(Status::invalid_argument(INVALID_TOKEN));
+            }
+        };
+        let node_id = self.0.new_id();
+        let (cert_pem, ca_cert_pem) = self.issue(&issue.csr_pem, &node_id, role)?;
+        let node = Node {
+            id: node_id.clone(),
+            meta: Default::default(),
+            spec: NodeSpec { role, availability: issue.availability.unwrap_or_default(), ..Default::default() },
+            description: issue.description,
+            status: NodeStatus { addr: remote_ip, ..Default::default() },
+            manager_status: None,
+            role,
+        };
+        // The node exists in the store before its certificate is handed out, so its first
+        // session is recognised.
+        self.0.propose(vec![Op::Create(Object::Node(node))]).await.map_err(Status::from)?;
+        reply(&IssueResponse { node_id, cluster_id: self.0.cluster_id.clone(), role, cert_pem, ca_cert_pem })
+    }
+
+    async fn renew_node_certificate(&self, req: Request<Msg>) -> Reply {
+        let caller = require_node(&req, &self.0.cluster_id)?;
+        let renew: RenewRequest = decode(req.get_ref())?;
+        let node = self.0.consensus.store().view().node(&caller.node_id).cloned().ok_or_else(|| {
+            Status::permission_denied(format!("node {} was removed from the swarm", caller.node_id))
+        })?;
+        let role = node.spec.role;
+        let (cert_pem, ca_cert_pem) = self.issue(&renew.csr_pem, &node.id, role)?;
+        if node.role != role && role == Role::Worker {
+            // A demoted node's observed role follows its new certificate.
+            let mut next = (*node).clone();
+            next.role = Role::Worker;
+            self.0.propose(vec![Op::Update { object: Object::Node(next), expect_version: None }]).await.map_err(Status::from)?;
+        }
+        reply(&IssueResponse { node_id: node.id.clone(), cluster_id: self.0.cluster_id.clone(), role, cert_pem, ca_cert_pem })
+    }
+}

@@ -1,0 +1,44 @@
+//! `Control` service: writes forwarded by followers, and Raft membership for joining managers.
+
+use std::sync::Arc;
+
+use rpc::messages::{JoinRaftRequest, JoinRaftResponse, ProposeResponse};
+use rpc::pb::Msg;
+use rpc::{decode, require_manager};
+use store::Txn;
+use tonic::{Request, Status};
+
+use super::{Reply, not_leader, reply};
+use crate::manager::Inner;
+
+/// Server side of manager-to-manager control calls.
+pub struct ControlService(pub Arc<Inner>);
+
+#[tonic::async_trait]
+impl rpc::pb::control_server::Control for ControlService {
+    async fn propose(&self, req: Request<Msg>) -> Reply {
+        require_manager(&req, &self.0.cluster_id)?;
+        let txn: Txn = decode(req.get_ref())?;
+        let result: ProposeResponse = match self.0.consensus.write(txn).await {
+            Ok(index) => Ok(index),
+            Err(store::Error::Txn(e)) => Err(e),
+            Err(store::Error::ForwardToLeader { addr, .. }) => return Err(not_leader(Some(addr))),
+            Err(e) => return Err(crate::Error::from(e).into()),
+        };
+        reply(&result)
+    }
+
+    async fn join_raft(&self, req: Request<Msg>) -> Reply {
+        let caller = require_manager(&req, &self.0.cluster_id)?;
+        let join: JoinRaftRequest = decode(req.get_ref())?;
+        if caller.node_id != join.node_id {
+            // Only an existing member may forward another node's request.
+            let is_member = self.0.consensus.store().view().node(&caller.node_id).is_some_and(|n| n.manager_status.is_some());
+            if !is_member {
+                return Err(Status::permission_denied("a node may only ask to join the raft group for itself"));
+            }
+        }
+        let members = self.0.join_raft(join).await.map_err(Status::from)?;
+        reply(&JoinRaftResponse { members })
+    }
+}

@@ -1,0 +1,153 @@
+//! `Dispatcher` service: node sessions and heartbeats, served by the leader only.
+//!
+//! ```text
+//! agent ── Session(description) ──► leader: mark ready, then stream SessionMessage on change
+//!       ── Heartbeat every period ─► leader: Liveness::seen (memory only)
+//! ```
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::Stream;
+use rpc::messages::{HeartbeatResponse, SessionMessage, SessionRequest};
+use rpc::pb::Msg;
+use rpc::{decode, encode, require_node};
+use store::{Op, WatchEvent};
+use tokio::time::Instant;
+use tonic::{Request, Response, Status};
+use types::{NodeState, Object, Role};
+
+use super::{Reply, not_leader, reply};
+use crate::manager::Inner;
+
+/// Server side of node sessions.
+pub struct DispatcherService(pub Arc<Inner>);
+
+type SessionStream = Pin<Box<dyn Stream<Item = Result<Msg, Status>> + Send>>;
+
+impl DispatcherService {
+    fn check_leader(&self) -> Result<(), Status> {
+        if self.0.consensus.is_leader() {
+            Ok(())
+        } else {
+            Err(not_leader(self.0.consensus.leader().map(|(_, p)| p.addr)))
+        }
+    }
+}
+
+/// What a node should know now: managers (leader first), its desired role, the period.
+fn session_message(inner: &Inner, node_id: &str) -> Option<SessionMessage> {
+    let view = inner.consensus.store().view();
+    let node = view.node(node_id)?;
+    let mut managers: Vec<String> = Vec::new();
+    if let Some((_, leader)) = inner.consensus.leader() {
+        managers.push(leader.addr);
+    }
+    for (_, peer) in inner.consensus.voters() {
+        if !managers.contains(&peer.addr) {
+            managers.push(peer.addr);
+        }
+    }
+    Some(SessionMessage {
+        managers,
+        desired_role: node.spec.role,
+        heartbeat_period_ms: inner.heartbeat_period().as_millis() as u64,
+    })
+}
+
+#[tonic::async_trait]
+impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
+    type SessionStream = SessionStream;
+
+    async fn session(&self, req: Request<Msg>) -> Result<Response<SessionStream>, Status> {
+        let caller = require_node(&req, &self.0.cluster_id)?;
+        self.check_leader()?;
+        let remote_ip = rpc::server::remote_addr(&req).map(|a| a.ip().to_string()).unwrap_or_default();
+        let open: SessionRequest = decode(req.get_ref())?;
+        let (view, mut watch) = self.0.consensus.store().view_and_watch();
+        let node = view
+            .node(&caller.node_id)
+            .cloned()
+            .ok_or_else(|| Status::permission_denied(format!("node {} was removed from the swarm", caller.node_id)))?;
+        self.0.liveness.seen(&node.id, Instant::now());
+        let mut next = (*node).clone();
+        next.description = open.description;
+        next.status.state = NodeState::Ready;
+        next.status.message = String::new();
+        if !remote_ip.is_empty() {
+            next.status.addr = remote_ip;
+        }
+        if caller.role == Role::Worker && next.manager_status.is_none() {
+            next.role = Role::Worker;
+        }
+        if next != *node {
+            self.0.propose(vec![Op::Update { object: Object::Node(next), expect_version: None }]).await.map_err(Status::from)?;
+        }
+        let inner = self.0.clone();
+        let node_id = node.id.clone();
+        let stream = async_stream(move |tx| async move {
+            let mut last: Option<SessionMessage> = None;
+            loop {
+                if !inner.consensus.is_leader() {
+                    let _ = tx.send(Err(not_leader(inner.consensus.leader().map(|(_, p)| p.addr)))).await;
+                    return;
+                }
+                match session_message(&inner, &node_id) {
+                    None => {
+                        let _ = tx.send(Err(Status::permission_denied(format!("node {node_id} was removed from the swarm")))).await;
+                        return;
+                    }
+                    Some(msg) if last.as_ref() != Some(&msg) => {
+                        if tx.send(Ok(encode(&msg))).await.is_err() {
+                            return;
+                        }
+                        last = Some(msg);
+                    }
+                    Some(_) => {}
+                }
+                // Wake on any store change (roles, membership) or, at the latest, every second
+                // to notice leadership loss.
+                let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                    loop {
+                        match watch.next().await {
+                            Some(WatchEvent::Reset) | None => return,
+                            Some(WatchEvent::Commit(c)) if c.changes.iter().any(|ch| ch.object().kind() == types::Kind::Node) => return,
+                            Some(_) => {}
+                        }
+                    }
+                })
+                .await;
+            }
+        });
+        Ok(Response::new(stream))
+    }
+
+    async fn heartbeat(&self, req: Request<Msg>) -> Reply {
+        let caller = require_node(&req, &self.0.cluster_id)?;
+        self.check_leader()?;
+        let view = self.0.consensus.store().view();
+        let node = view
+            .node(&caller.node_id)
+            .ok_or_else(|| Status::permission_denied(format!("node {} was removed from the swarm", caller.node_id)))?;
+        self.0.liveness.seen(&node.id, Instant::now());
+        if node.status.state != NodeState::Ready {
+            let mut next = (**node).clone();
+            next.status.state = NodeState::Ready;
+            next.status.message = String::new();
+            self.0.propose(vec![Op::Update { object: Object::Node(next), expect_version: None }]).await.map_err(Status::from)?;
+        }
+        reply(&HeartbeatResponse { period_ms: self.0.heartbeat_period().as_millis() as u64 })
+    }
+}
+
+/// A stream fed by a task through a small channel.
+fn async_stream<F, Fut>(body: F) -> SessionStream
+where
+    F: FnOnce(tokio::sync::mpsc::Sender<Result<Msg, Status>>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tokio::spawn(body(tx));
+    Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
+}

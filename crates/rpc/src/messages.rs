@@ -1,0 +1,112 @@
+//! The Rust types carried in `Msg` bodies, per call (see `proto/shoal.proto`).
+
+use serde::{Deserialize, Serialize};
+use store::consensus::{Peer, SnapshotMeta, Vote};
+use types::{Availability, NodeDescription, Role};
+
+/// `Ca.GetRootCa` reply.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RootCaResponse {
+    /// PEM of the root certificate.
+    pub ca_cert_pem: String,
+}
+
+/// `Ca.IssueNodeCertificate`: a joiner presents its token and CSR.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IssueRequest {
+    /// The join token; its secret decides the role.
+    pub token: String,
+    /// PEM CSR for the joiner's key.
+    pub csr_pem: String,
+    /// What the joiner knows about itself.
+    pub description: NodeDescription,
+    /// `host:port` where the joiner listens for cluster RPC (used if it becomes a manager).
+    pub advertise_addr: String,
+    /// Initial availability requested with `swarm join --availability`.
+    pub availability: Option<Availability>,
+}
+
+/// Reply to a certificate request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IssueResponse {
+    /// The node's ID (new on join, unchanged on renewal).
+    pub node_id: String,
+    /// The cluster's ID.
+    pub cluster_id: String,
+    /// Role the certificate carries.
+    pub role: Role,
+    /// PEM of the signed certificate.
+    pub cert_pem: String,
+    /// PEM of the root certificate.
+    pub ca_cert_pem: String,
+}
+
+/// `Ca.RenewNodeCertificate`: a node asks for a certificate for its current desired role.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RenewRequest {
+    /// PEM CSR for the node's key.
+    pub csr_pem: String,
+}
+
+/// `Control.Propose` reply: the commit index, or why the store refused.
+pub type ProposeResponse = Result<u64, store::TxnError>;
+
+/// `Control.JoinRaft`: a manager-to-be asks the leader to add it to the Raft group.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JoinRaftRequest {
+    /// The joining node (a forwarding manager passes the original caller's ID).
+    pub node_id: String,
+    /// Its Raft member ID.
+    pub raft_id: u64,
+    /// Its cluster RPC address.
+    pub addr: String,
+}
+
+/// `Control.JoinRaft` reply.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JoinRaftResponse {
+    /// Members after the change.
+    pub members: Vec<(u64, Peer)>,
+}
+
+/// `Dispatcher.Session`: a node opens its session.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionRequest {
+    /// What the node reports about itself.
+    pub description: NodeDescription,
+}
+
+/// One message on a session stream: the node's view of the cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionMessage {
+    /// Managers' cluster RPC addresses (leader first), for reconnecting.
+    pub managers: Vec<String>,
+    /// The role operators want this node to have; the node renews its certificate when it
+    /// differs from the one it holds.
+    pub desired_role: Role,
+    /// Heartbeat period in milliseconds.
+    pub heartbeat_period_ms: u64,
+}
+
+/// `Dispatcher.Heartbeat` request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HeartbeatRequest {}
+
+/// `Dispatcher.Heartbeat` reply.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct HeartbeatResponse {
+    /// When to send the next heartbeat, in milliseconds.
+    pub period_ms: u64,
+}
+
+/// One chunk of a streamed snapshot; the first carries the header.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SnapshotChunk {
+    /// Leader's vote and the snapshot's meta, in the first chunk only.
+    pub header: Option<(Vote, SnapshotMeta)>,
+    /// Bytes of the snapshot.
+    pub data: Vec<u8>,
+}
+
+/// Snapshot chunk size: 1 MiB, well under gRPC's 4 MiB default message limit.
+pub const SNAPSHOT_CHUNK: usize = 1 << 20;
