@@ -88,7 +88,7 @@ mod tests {
                 }))
             })
             .collect();
-        State::default().apply(&Txn { ops, now: Timestamp(0) }, 1).unwrap().0
+        State::default().apply(&Txn { id: 0, ops, now: Timestamp(0) }, 1).unwrap().0
     }
 
     #[test]

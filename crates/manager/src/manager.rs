@@ -119,9 +119,15 @@ impl Inner {
 
     /// Commits `ops` through Raft, forwarding to the leader when this replica follows. While
     /// an election is under way it waits up to about two election timeouts for a leader, then
-    /// fails with Swarm's "does not have a leader" error.
+    /// fails with Swarm's "does not have a leader" error. Every attempt carries the same
+    /// proposal ID, so a retry after an ambiguous failure (the leader died mid-call) cannot
+    /// apply twice.
     pub(crate) async fn propose(&self, ops: Vec<Op>) -> Result<u64> {
-        let txn = Txn { ops, now: self.clock.now() };
+        let id = {
+            let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+            (u128::from(rng.next_u64()) << 64 | u128::from(rng.next_u64())).max(1)
+        };
+        let txn = Txn { id, ops, now: self.clock.now() };
         let deadline = Instant::now() + self.leader_wait;
         loop {
             let attempt = match self.consensus.write(txn.clone()).await {
@@ -155,12 +161,17 @@ impl Inner {
                 Ok(Err(e)) => Attempt::Done(Err(e.into())),
                 Err(status) => Attempt::Done(Err(status.into())),
             },
-            // Refused connections and "not the leader" happen before anything is written.
-            Err(status) if status.code() == tonic::Code::Unavailable => {
+            // A refused certificate will not get better by retrying.
+            Err(status) if matches!(status.code(), tonic::Code::PermissionDenied | tonic::Code::Unauthenticated) => {
+                Attempt::Done(Err(status.into()))
+            }
+            // Refused connections, "not the leader", and calls cut off with the leader: retry;
+            // the proposal ID makes a second apply impossible.
+            Err(status) => {
+                tracing::debug!(%addr, "forwarded proposal failed: {}", status.message());
                 self.pool.forget(addr);
                 Attempt::Retry(Error::Unavailable(store::Error::NoLeader.to_string()))
             }
-            Err(status) => Attempt::Done(Err(status.into())),
         }
     }
 

@@ -72,7 +72,7 @@ mod tests {
     fn demoted_followers_are_removed_and_a_demoted_leader_hands_over() {
         let nodes = [member("a", 1, Role::Worker), member("b", 2, Role::Manager), member("c", 3, Role::Worker)];
         let ops = nodes.iter().cloned().map(|n| Op::Create(Object::Node(n))).collect();
-        let state = State::default().apply(&Txn { ops, now: Timestamp(0) }, 1).unwrap().0;
+        let state = State::default().apply(&Txn { id: 0, ops, now: Timestamp(0) }, 1).unwrap().0;
         let voters = nodes
             .iter()
             .map(|n| {

@@ -7,7 +7,7 @@ use imbl::OrdMap;
 use serde::{Deserialize, Serialize};
 use types::{Cluster, Kind, Meta, Node, Object};
 
-use crate::{Change, Op, Txn, TxnError};
+use crate::{Change, Op, Txn, TxnError, TxnResult};
 
 /// One consistent version of every table.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -16,7 +16,14 @@ pub struct State {
     pub index: u64,
     nodes: OrdMap<String, Arc<Node>>,
     clusters: OrdMap<String, Arc<Cluster>>,
+    /// Results of recent proposals by ID, and their order, for de-duplication.
+    recent: OrdMap<u128, TxnResult>,
+    recent_order: OrdMap<u64, u128>,
 }
+
+/// Proposal results remembered for de-duplication. A retry arrives within seconds, so a few
+/// thousand entries cover any realistic window.
+const RECENT_PROPOSALS: usize = 4096;
 
 impl State {
     /// A node by exact ID.
@@ -102,6 +109,25 @@ impl State {
         }
     }
 
+    /// The remembered result of proposal `id`, if it was applied recently.
+    pub fn recent_result(&self, id: u128) -> Option<TxnResult> {
+        if id == 0 { None } else { self.recent.get(&id).cloned() }
+    }
+
+    /// Remembers the result of proposal `id`, applied as entry `index`.
+    pub fn remember(&mut self, id: u128, index: u64, result: TxnResult) {
+        if id == 0 {
+            return;
+        }
+        self.recent.insert(id, result);
+        self.recent_order.insert(index, id);
+        while self.recent_order.len() > RECENT_PROPOSALS {
+            let Some((first, oldest)) = self.recent_order.get_min().cloned() else { break };
+            self.recent_order.remove(&first);
+            self.recent.remove(&oldest);
+        }
+    }
+
     /// Applies `txn` as Raft entry `index`: checks every precondition against this state,
     /// then returns the next state and the changes. Pure: the same inputs give the same output
     /// on every replica.
@@ -180,7 +206,7 @@ mod tests {
     }
 
     fn txn(ops: Vec<Op>) -> Txn {
-        Txn { ops, now: Timestamp(1_000) }
+        Txn { id: 0, ops, now: Timestamp(1_000) }
     }
 
     #[test]

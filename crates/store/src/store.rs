@@ -84,15 +84,24 @@ impl Store {
     pub fn apply(&self, txn: &Txn, index: u64) -> TxnResult {
         let _guard = self.inner.apply_lock.lock().unwrap_or_else(|e| e.into_inner());
         let current = self.view();
+        if let Some(result) = current.recent_result(txn.id) {
+            // A resent proposal: answer as the first time, change nothing.
+            self.advance(index);
+            return result;
+        }
         match current.apply(txn, index) {
-            Ok((next, changes)) => {
+            Ok((mut next, changes)) => {
+                next.remember(txn.id, index, Ok(index));
                 self.swap(next);
                 let _ = self.inner.events.send(WatchEvent::Commit(Arc::new(Commit { index, changes })));
                 Ok(index)
             }
             Err(err) => {
                 // A refused entry still advances the applied index.
-                self.advance(index);
+                let mut next = (*current).clone();
+                next.index = next.index.max(index);
+                next.remember(txn.id, index, Err(err.clone()));
+                self.swap(next);
                 Err(err)
             }
         }
@@ -141,12 +150,12 @@ mod tests {
     #[tokio::test]
     async fn watch_sees_commits_after_the_view() {
         let store = Store::default();
-        store.apply(&Txn { ops: vec![Op::Create(cluster("c1"))], now: Timestamp(0) }, 1).unwrap();
+        store.apply(&Txn { id: 0, ops: vec![Op::Create(cluster("c1"))], now: Timestamp(0) }, 1).unwrap();
         let (view, mut watch) = store.view_and_watch();
         assert_eq!(view.index, 1);
         let mut c = cluster("c1");
         c.meta_mut().version = 1;
-        store.apply(&Txn { ops: vec![Op::Update { object: c, expect_version: Some(1) }], now: Timestamp(5) }, 2).unwrap();
+        store.apply(&Txn { id: 0, ops: vec![Op::Update { object: c, expect_version: Some(1) }], now: Timestamp(5) }, 2).unwrap();
         match watch.next().await {
             Some(WatchEvent::Commit(commit)) => {
                 assert_eq!(commit.index, 2);
@@ -159,9 +168,19 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_resent_proposal_is_answered_not_applied_again() {
+        let store = Store::default();
+        let txn = Txn { id: 42, ops: vec![Op::Create(cluster("c"))], now: Timestamp(0) };
+        assert_eq!(store.apply(&txn, 1), Ok(1));
+        assert_eq!(store.apply(&txn, 2), Ok(1), "same answer as the first time");
+        assert_eq!(store.view().index, 2);
+        assert_eq!(store.view().cluster().unwrap().meta.version, 1);
+    }
+
+    #[tokio::test]
     async fn refused_entries_advance_the_index_but_change_nothing() {
         let store = Store::default();
-        let bad = Txn { ops: vec![Op::Delete { kind: types::Kind::Node, id: "x".into(), expect_version: None }], now: Timestamp(0) };
+        let bad = Txn { id: 0, ops: vec![Op::Delete { kind: types::Kind::Node, id: "x".into(), expect_version: None }], now: Timestamp(0) };
         assert!(store.apply(&bad, 4).is_err());
         assert_eq!(store.view().index, 4);
         assert_eq!(store.view().node_count(), 0);
@@ -171,10 +190,10 @@ mod tests {
     async fn a_lagging_watcher_is_told_to_reread() {
         let store = Store::default();
         let (_, mut watch) = store.view_and_watch();
-        store.apply(&Txn { ops: vec![Op::Create(cluster("c"))], now: Timestamp(0) }, 1).unwrap();
+        store.apply(&Txn { id: 0, ops: vec![Op::Create(cluster("c"))], now: Timestamp(0) }, 1).unwrap();
         for i in 2..(WATCH_CAPACITY as u64 + 10) {
             store.advance(i);
-            let _ = store.apply(&Txn { ops: vec![], now: Timestamp(0) }, i);
+            let _ = store.apply(&Txn { id: 0, ops: vec![], now: Timestamp(0) }, i);
         }
         assert!(matches!(watch.next().await, Some(WatchEvent::Reset)));
     }

@@ -8,6 +8,10 @@ use types::{Kind, Object, Timestamp};
 /// One store write: all ops apply or none do.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Txn {
+    /// Proposal ID for de-duplication (0: none). A proposer that cannot tell whether its
+    /// entry committed (the leader died mid-call) resends the same ID; the store then answers
+    /// with the first result instead of applying twice.
+    pub id: u128,
     /// The changes, applied in order.
     pub ops: Vec<Op>,
     /// Wall-clock time at the proposer, stamped into `created_at`/`updated_at` so that every

@@ -75,12 +75,12 @@ async fn writes_survive_restart_and_snapshots_compact_the_log() {
         c.bootstrap(me.clone()).await.unwrap();
         wait_leader(&c).await;
         for i in 0..25 {
-            let txn = Txn { ops: vec![Op::Create(node(&format!("n{i:02}"), "h"))], now: Timestamp(i) };
+            let txn = Txn { id: 0, ops: vec![Op::Create(node(&format!("n{i:02}"), "h"))], now: Timestamp(i) };
             c.write(txn).await.unwrap();
             c.snapshot_if_due(settings.snapshot_interval).await.unwrap();
         }
         // A refused write reports why and stores nothing.
-        let dup = Txn { ops: vec![Op::Create(node("n03", "other"))], now: Timestamp(99) };
+        let dup = Txn { id: 0, ops: vec![Op::Create(node("n03", "other"))], now: Timestamp(99) };
         match c.write(dup).await {
             Err(store::Error::Txn(TxnError::Exists { kind: Kind::Node, .. })) => {}
             other => panic!("expected exists, got {other:?}"),
@@ -97,7 +97,7 @@ async fn writes_survive_restart_and_snapshots_compact_the_log() {
     let view = c.store().view();
     assert_eq!(view.node_count(), 25);
     assert!(view.node("n24").is_some());
-    c.write(Txn { ops: vec![Op::Create(node("after", "h"))], now: Timestamp(100) }).await.unwrap();
+    c.write(Txn { id: 0, ops: vec![Op::Create(node("after", "h"))], now: Timestamp(100) }).await.unwrap();
     c.shutdown().await;
 }
 

@@ -159,7 +159,7 @@ mod tests {
         }
         fn state(self) -> State {
             let ops = self.nodes.into_iter().map(|n| Op::Create(Object::Node(n))).collect();
-            State::default().apply(&Txn { ops, now: Timestamp(0) }, 1).unwrap().0
+            State::default().apply(&Txn { id: 0, ops, now: Timestamp(0) }, 1).unwrap().0
         }
     }
 

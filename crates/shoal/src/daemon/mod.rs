@@ -1,10 +1,176 @@
-//! The node daemon.
+//! The node daemon: data dir, swarm membership, and the Docker API listeners.
+//!
+//! ```text
+//! shoal agent ─► DataDir::open ─► Swarm::resume ─► API (unix socket [+ TCP]) ─► wait for signal
+//!                                   │
+//!                                   └► RunningNode: agent session (+ manager on managers)
+//! ```
+
+mod addr;
+mod backend;
+mod clock;
+mod datadir;
+mod node;
+mod swarm;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+
+pub use clock::SystemClock;
+use datadir::DataDir;
+use swarm::{Local, Swarm};
 
 /// Flags of `shoal agent`.
-#[derive(clap::Args)]
-pub struct AgentArgs {}
+#[derive(clap::Args, Debug)]
+pub struct AgentArgs {
+    /// Where the node keeps its identity, certificates and Raft data.
+    #[arg(long, env = "SHOAL_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Unix socket of the Docker API.
+    #[arg(long)]
+    pub api_socket: Option<PathBuf>,
+    /// Also serve the Docker API on this TCP address (plain HTTP; keep it on loopback).
+    #[arg(long)]
+    pub api_addr: Option<String>,
+    /// Start a one-node cluster right away (temporary data dir unless --data-dir is given).
+    #[arg(long)]
+    pub dev: bool,
+    /// Host name to report instead of the system's (several nodes on one machine).
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// Engine label `key=value` (for `engine.labels.*` constraints); repeatable.
+    #[arg(long = "label")]
+    pub labels: Vec<String>,
+}
 
-/// Runs the daemon until interrupted.
-pub async fn run(_args: AgentArgs) -> anyhow::Result<()> {
+fn default_data_dir() -> PathBuf {
+    // Root keeps state where system daemons do; anyone else under their own data home.
+    if is_root() {
+        return PathBuf::from("/var/lib/shoal");
+    }
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join("shoal")
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(2) == Some("0")))
+        .unwrap_or(false)
+}
+
+fn parse_labels(labels: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+    labels
+        .iter()
+        .map(|l| {
+            let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
+            anyhow::ensure!(!k.is_empty(), "invalid label {l:?}: expected key=value");
+            Ok((k.to_string(), v.to_string()))
+        })
+        .collect()
+}
+
+/// Runs the daemon until SIGINT or SIGTERM.
+pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
+    init_logging();
+    let started = tokio::time::Instant::now();
+    let _temp_dir;
+    let data_dir = match (&args.data_dir, args.dev) {
+        (Some(dir), _) => dir.clone(),
+        (None, true) => {
+            let dir = tempfile::Builder::new().prefix("shoal-dev-").tempdir().context("creating a temporary data dir")?;
+            let path = dir.path().to_path_buf();
+            _temp_dir = dir;
+            path
+        }
+        (None, false) => default_data_dir(),
+    };
+    let dir = DataDir::open(&data_dir)?;
+    let swarm = Arc::new(Swarm::new(dir, args.hostname.clone(), parse_labels(&args.labels)?, Arc::new(SystemClock)));
+    swarm.resume().await?;
+
+    let shutdown = CancellationToken::new();
+    let socket = args.api_socket.clone().unwrap_or_else(api::default_socket_path);
+    let backend: Arc<dyn api::Backend> = swarm.clone();
+    let unix = api::server::bind_unix(&socket).with_context(|| format!("binding API socket {}", socket.display()))?;
+    tokio::spawn(api::server::serve_unix(unix, backend.clone(), shutdown.clone()));
+    let tcp_addr = match (&args.api_addr, args.dev) {
+        (Some(addr), _) => Some(addr.clone()),
+        (None, true) => Some("127.0.0.1:2375".to_string()),
+        (None, false) => None,
+    };
+    let mut tcp_url = None;
+    if let Some(addr) = tcp_addr {
+        let listener = match tokio::net::TcpListener::bind(&addr).await {
+            Ok(l) => l,
+            // In dev mode a busy default port is not worth failing over: take any port.
+            Err(_) if args.dev && args.api_addr.is_none() => tokio::net::TcpListener::bind("127.0.0.1:0").await?,
+            Err(e) => return Err(e).with_context(|| format!("binding API address {addr}")),
+        };
+        tcp_url = Some(format!("tcp://{}", listener.local_addr()?));
+        tokio::spawn(api::server::serve_tcp(listener, backend.clone(), shutdown.clone()));
+    }
+    tracing::info!(socket = %socket.display(), tcp = ?tcp_url, data_dir = %data_dir.display(), "shoal agent listening");
+
+    if args.dev {
+        if let Local::Inactive = swarm.local() {
+            let port = free_port(2377)?;
+            let listen = format!("127.0.0.1:{port}");
+            swarm
+                .init(api::InitRequest { listen_addr: listen.clone(), advertise_addr: listen, ..Default::default() })
+                .await
+                .map_err(|e| anyhow::anyhow!("initialising the dev cluster: {e}"))?;
+        }
+        println!("shoal dev cluster ready in {} ms (data dir {})", started.elapsed().as_millis(), data_dir.display());
+        println!("export DOCKER_HOST=unix://{}", socket.display());
+        if let Some(url) = &tcp_url {
+            println!("# or: export DOCKER_HOST={url}");
+        }
+    }
+
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    shutdown.cancel();
+    swarm.shutdown().await;
+    let _ = std::fs::remove_file(&socket);
     Ok(())
 }
+
+/// `preferred` if nothing listens there, else a free port from the kernel.
+fn free_port(preferred: u16) -> anyhow::Result<u16> {
+    if std::net::TcpListener::bind(("127.0.0.1", preferred)).is_ok() {
+        return Ok(preferred);
+    }
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SHOAL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn,h2=warn,tower=warn,hyper=warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,174 @@
+//! The session loop: connect to the leader, follow its session stream, heartbeat.
+
+use std::time::Duration;
+
+use rpc::messages::{HeartbeatRequest, HeartbeatResponse, SessionMessage, SessionRequest};
+use rpc::{Pool, decode, encode};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use types::{NodeDescription, Role};
+
+/// What the cluster tells this node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentEvent {
+    /// A session message arrived (managers, desired role, period).
+    Session(SessionMessage),
+    /// The node was removed from the swarm; the session will not come back.
+    Removed(String),
+    /// The session to the leader is up.
+    Connected,
+    /// The session dropped; the agent keeps retrying.
+    Disconnected(String),
+}
+
+/// A running agent; dropping it does not stop it, [`Agent::stop`] does.
+pub struct Agent {
+    shutdown: CancellationToken,
+}
+
+impl Agent {
+    /// Starts the session loop against `managers` (any of them; it finds the leader).
+    pub fn start(pool: Pool, managers: Vec<String>, description: NodeDescription, events: mpsc::Sender<AgentEvent>) -> Agent {
+        let shutdown = CancellationToken::new();
+        tokio::spawn(run(pool, managers, description, events, shutdown.clone()));
+        Agent { shutdown }
+    }
+
+    /// Stops the session and heartbeats.
+    pub fn stop(&self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Retry backoff after a failed session, doubling up to the cap (Swarm: 100 ms to 8 s; we
+/// cap lower so a failover is followed quickly).
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(2);
+
+enum Ended {
+    Removed(String),
+    Retry { reason: String, leader: Option<String> },
+}
+
+async fn run(
+    pool: Pool,
+    mut managers: Vec<String>,
+    description: NodeDescription,
+    events: mpsc::Sender<AgentEvent>,
+    shutdown: CancellationToken,
+) {
+    let mut backoff = BACKOFF_MIN;
+    let mut next = 0usize;
+    let mut hint: Option<String> = None;
+    loop {
+        if managers.is_empty() {
+            let _ = events.send(AgentEvent::Disconnected("no managers known".into())).await;
+            return;
+        }
+        let addr = hint.take().unwrap_or_else(|| managers[next % managers.len()].clone());
+        next += 1;
+        let ended = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            e = session(&pool, &addr, &description, &events, &mut managers) => e,
+        };
+        match ended {
+            Ended::Removed(reason) => {
+                let _ = events.send(AgentEvent::Removed(reason)).await;
+                return;
+            }
+            Ended::Retry { reason, leader } => {
+                tracing::debug!(%addr, %reason, "session ended");
+                let _ = events.send(AgentEvent::Disconnected(reason)).await;
+                if let Some(leader) = leader {
+                    // Straight to the leader, no backoff: a follower told us where to go.
+                    hint = Some(leader);
+                    continue;
+                }
+                pool.forget(&addr);
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}
+
+fn leader_hint(status: &tonic::Status) -> Option<String> {
+    status.metadata().get("x-leader").and_then(|v| v.to_str().ok()).map(str::to_string)
+}
+
+fn classify(status: tonic::Status) -> Ended {
+    if status.code() == tonic::Code::PermissionDenied && status.message().contains("removed") {
+        return Ended::Removed(status.message().to_string());
+    }
+    Ended::Retry { leader: leader_hint(&status), reason: status.message().to_string() }
+}
+
+/// One session: open the stream, heartbeat beside it, return when either fails.
+async fn session(
+    pool: &Pool,
+    addr: &str,
+    description: &NodeDescription,
+    events: &mpsc::Sender<AgentEvent>,
+    managers: &mut Vec<String>,
+) -> Ended {
+    let mut client = match pool.dispatcher(addr) {
+        Ok(c) => c,
+        Err(e) => return Ended::Retry { reason: e.to_string(), leader: None },
+    };
+    let mut stream = match client.session(encode(&SessionRequest { description: description.clone() })).await {
+        Ok(s) => s.into_inner(),
+        Err(status) => return classify(status),
+    };
+    let _ = events.send(AgentEvent::Connected).await;
+    let mut period = Duration::from_secs(2);
+    let mut beat = tokio::time::interval(period);
+    loop {
+        tokio::select! {
+            msg = stream.message() => match msg {
+                Ok(Some(msg)) => match decode::<SessionMessage>(&msg) {
+                    Ok(m) => {
+                        if !m.managers.is_empty() {
+                            *managers = m.managers.clone();
+                        }
+                        let new_period = Duration::from_millis(m.heartbeat_period_ms.max(100));
+                        if new_period != period {
+                            period = new_period;
+                            beat = tokio::time::interval(period);
+                        }
+                        let _ = events.send(AgentEvent::Session(m)).await;
+                    }
+                    Err(status) => return Ended::Retry { reason: status.message().to_string(), leader: None },
+                },
+                Ok(None) => return Ended::Retry { reason: "session closed by manager".into(), leader: None },
+                Err(status) => return classify(status),
+            },
+            _ = beat.tick() => {
+                let mut request = tonic::Request::new(encode(&HeartbeatRequest {}));
+                request.set_timeout(period);
+                match client.heartbeat(request).await {
+                    Ok(reply) => {
+                        if let Ok(r) = decode::<HeartbeatResponse>(reply.get_ref()) {
+                            let p = Duration::from_millis(r.period_ms.max(100));
+                            if p != period {
+                                period = p;
+                                beat = tokio::time::interval(period);
+                            }
+                        }
+                    }
+                    Err(status) => return classify(status),
+                }
+            }
+        }
+    }
+}
+
+/// The role a session message asks for, if any.
+pub fn desired_role(event: &AgentEvent) -> Option<Role> {
+    match event {
+        AgentEvent::Session(m) => Some(m.desired_role),
+        _ => None,
+    }
+}

@@ -1,0 +1,136 @@
+//! The daemon as the API sees it: [`api::Backend`] over the swarm state and the manager.
+
+use std::sync::Arc;
+
+use api::{Backend, LocalNodeState, ManagerInfo, NodeView, SwarmStatus};
+use manager::controlapi::cluster::Rotation;
+use manager::controlapi::node::NodeFilters;
+use manager::controlapi::{cluster, node};
+use manager::{Error, Manager};
+use types::{Cluster, ClusterSpec, NodeSpec, Role};
+
+use super::swarm::{Local, Swarm, msg};
+
+type Result<T> = std::result::Result<T, Error>;
+
+impl Swarm {
+    /// The manager, or dockerd's error for a node that is not one.
+    async fn require_manager(&self) -> Result<Manager> {
+        match self.local() {
+            Local::Active(node) => match node.manager().await {
+                Some(m) => Ok(m),
+                None => Err(Error::Unavailable(msg::NOT_MANAGER.into())),
+            },
+            _ => Err(Error::Unavailable(msg::NOT_IN_SWARM.into())),
+        }
+    }
+}
+
+fn view(m: &Manager, node: Arc<types::Node>) -> NodeView {
+    let leader = m.leader_node_id().is_some_and(|id| id == node.id);
+    let reachability = m.reachability(&node);
+    NodeView { node, leader, reachability }
+}
+
+#[async_trait::async_trait]
+impl Backend for Swarm {
+    fn swarm_status(&self) -> SwarmStatus {
+        let mut status = SwarmStatus {
+            state: LocalNodeState::Inactive,
+            node_id: String::new(),
+            node_addr: String::new(),
+            control_available: false,
+            error: String::new(),
+            remote_managers: Vec::new(),
+        };
+        match self.local() {
+            Local::Inactive => {}
+            Local::Pending => status.state = LocalNodeState::Pending,
+            Local::Active(node) => {
+                let state = node.state();
+                status.state = LocalNodeState::Active;
+                if let Some(reason) = node.removed() {
+                    status.state = LocalNodeState::Error;
+                    status.error = reason;
+                }
+                status.node_id = state.node_id.clone();
+                status.node_addr =
+                    state.advertise_addr.rsplit_once(':').map(|(h, _)| h.trim_matches(['[', ']']).to_string()).unwrap_or_default();
+                status.control_available = state.role == Role::Manager;
+                status.remote_managers = match node.try_manager() {
+                    Some(m) => m.voters().into_values().map(|p| (p.node_id, p.addr)).collect(),
+                    None => state.remote_managers.iter().map(|a| (String::new(), a.clone())).collect(),
+                };
+            }
+        }
+        status
+    }
+
+    fn manager_info(&self) -> Option<ManagerInfo> {
+        let Local::Active(node) = self.local() else { return None };
+        let m = node.try_manager()?;
+        let view = m.view();
+        let cluster = view.cluster()?.clone();
+        Some(ManagerInfo {
+            nodes: view.node_count(),
+            managers: view.nodes().filter(|n| n.spec.role == Role::Manager).count(),
+            cluster,
+        })
+    }
+
+    fn hostname(&self) -> String {
+        self.description().hostname
+    }
+
+    async fn swarm_init(&self, req: api::InitRequest) -> Result<String> {
+        self.init(req).await
+    }
+
+    async fn swarm_join(&self, req: api::JoinRequest) -> Result<()> {
+        self.join(req).await
+    }
+
+    async fn swarm_leave(&self, force: bool) -> Result<()> {
+        self.leave(force).await
+    }
+
+    async fn swarm_inspect(&self) -> Result<Arc<Cluster>> {
+        let m = self.require_manager().await?;
+        m.view().cluster().cloned().ok_or_else(|| Error::Unavailable("cluster object not yet replicated".into()))
+    }
+
+    async fn swarm_update(&self, version: u64, spec: ClusterSpec, rotation: Rotation) -> Result<()> {
+        let m = self.require_manager().await?;
+        let op = m.with_rng(|mut rng| cluster::update(&m.view(), version, spec, rotation, &mut rng))?;
+        m.propose(vec![op]).await?;
+        Ok(())
+    }
+
+    async fn nodes(&self, filters: NodeFilters) -> Result<Vec<NodeView>> {
+        let m = self.require_manager().await?;
+        Ok(node::list(&m.view(), &filters).into_iter().map(|n| view(&m, n)).collect())
+    }
+
+    async fn node(&self, key: &str) -> Result<NodeView> {
+        let m = self.require_manager().await?;
+        let n = m.view().lookup_node(key)?;
+        Ok(view(&m, n))
+    }
+
+    async fn node_update(&self, key: &str, version: u64, spec: NodeSpec) -> Result<Option<String>> {
+        let m = self.require_manager().await?;
+        let plan = node::update(&m.view(), key, version, spec)?;
+        m.propose(vec![plan.op]).await?;
+        if let Some(w) = &plan.warning {
+            tracing::warn!("{w}");
+        }
+        Ok(plan.warning)
+    }
+
+    async fn node_remove(&self, key: &str, force: bool) -> Result<()> {
+        let m = self.require_manager().await?;
+        let op = node::remove(&m.view(), key, force)?;
+        m.propose(vec![op]).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,256 @@
+//! A node that is in a swarm: its certificates, RPC pool, agent session and (on managers)
+//! the manager runtime; and the role changes the cluster asks of it.
+//!
+//! ```text
+//! agent event: desired role ≠ certificate role
+//!   └► renew certificate ─► swap TLS ─► manager: bind port, start replica, JoinRaft
+//!                                       worker:  stop replica, delete Raft data
+//! ```
+
+use std::sync::{Arc, Mutex};
+
+use agent::{Agent, AgentEvent};
+use anyhow::Context;
+use arc_swap::ArcSwap;
+use manager::{Manager, ManagerConfig, Start};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rpc::messages::{IssueResponse, RenewRequest};
+use rpc::{Pool, decode, encode};
+use rustls::ServerConfig;
+use tokio::sync::{RwLock, mpsc};
+use tokio_util::sync::CancellationToken;
+use types::cluster::RaftSettings;
+use types::{Clock, NodeDescription, Role};
+
+use super::datadir::{Certs, DataDir, SwarmState};
+
+/// A node in a swarm.
+pub struct RunningNode {
+    dir: DataDir,
+    state: Mutex<SwarmState>,
+    certs: Mutex<Certs>,
+    pool: Pool,
+    server_tls: Arc<ArcSwap<ServerConfig>>,
+    manager: RwLock<Option<Manager>>,
+    agent: Mutex<Option<Agent>>,
+    description: NodeDescription,
+    clock: Arc<dyn Clock>,
+    shutdown: CancellationToken,
+    removed: Mutex<Option<String>>,
+}
+
+fn tls_configs(certs: &Certs) -> anyhow::Result<(Arc<rustls::ClientConfig>, Arc<ServerConfig>)> {
+    Ok((
+        ca::tls::client_config(&certs.cert_pem, &certs.key_pem, &certs.ca_pem)?,
+        ca::tls::server_config(&certs.cert_pem, &certs.key_pem, &certs.ca_pem)?,
+    ))
+}
+
+impl RunningNode {
+    /// Brings a node up: TLS from `certs`, the manager when the certificate says manager
+    /// (`start` tells how its replica comes up), then the agent session.
+    pub async fn start(
+        dir: DataDir,
+        state: SwarmState,
+        certs: Certs,
+        start: Option<Start>,
+        description: NodeDescription,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Arc<RunningNode>> {
+        let (client_tls, server_tls) = tls_configs(&certs)?;
+        let node = Arc::new(RunningNode {
+            dir,
+            pool: Pool::new(client_tls),
+            server_tls: Arc::new(ArcSwap::new(server_tls)),
+            state: Mutex::new(state.clone()),
+            certs: Mutex::new(certs),
+            manager: RwLock::new(None),
+            agent: Mutex::new(None),
+            description,
+            clock,
+            shutdown: CancellationToken::new(),
+            removed: Mutex::new(None),
+        });
+        if state.role == Role::Manager {
+            let start = start.unwrap_or(Start::Resume);
+            node.start_manager(start, RaftSettings::default()).await?;
+        }
+        node.start_agent();
+        Ok(node)
+    }
+
+    /// The persisted membership as it is now.
+    pub fn state(&self) -> SwarmState {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The manager runtime, while this node is one.
+    pub async fn manager(&self) -> Option<Manager> {
+        self.manager.read().await.clone()
+    }
+
+    /// The manager runtime without waiting (status reads); `None` while it is being swapped.
+    pub fn try_manager(&self) -> Option<Manager> {
+        self.manager.try_read().ok().and_then(|m| m.clone())
+    }
+
+    /// Set when the cluster removed this node.
+    pub fn removed(&self) -> Option<String> {
+        self.removed.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    async fn start_manager(&self, start: Start, settings: RaftSettings) -> anyhow::Result<()> {
+        let state = self.state();
+        let raft_id = state.raft_id.context("manager state without a raft ID")?;
+        let listen = super::addr::parse_listen(&state.listen_addr)?;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("failed to listen on {listen} for cluster traffic"))?;
+        let cfg = ManagerConfig {
+            node_id: state.node_id.clone(),
+            cluster_id: state.cluster_id.clone(),
+            raft_id,
+            advertise_addr: state.advertise_addr.clone(),
+            raft_dir: self.dir.raft_dir(),
+            raft_settings: settings,
+        };
+        let m = Manager::start(cfg, start, listener, self.server_tls.clone(), self.pool.clone(), self.clock.clone(), StdRng::from_os_rng())
+            .await?;
+        *self.manager.write().await = Some(m);
+        Ok(())
+    }
+
+    fn start_agent(self: &Arc<Self>) {
+        let (tx, mut rx) = mpsc::channel(16);
+        let mut managers = self.state().remote_managers;
+        let advertise = self.state().advertise_addr;
+        if self.state().role == Role::Manager && !managers.contains(&advertise) {
+            managers.insert(0, advertise);
+        }
+        let agent = Agent::start(self.pool.clone(), managers, self.description.clone(), tx);
+        *self.agent.lock().unwrap_or_else(|e| e.into_inner()) = Some(agent);
+        let node = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let event = tokio::select! {
+                    _ = node.shutdown.cancelled() => return,
+                    e = rx.recv() => match e { Some(e) => e, None => return },
+                };
+                node.on_event(event).await;
+            }
+        });
+    }
+
+    async fn on_event(&self, event: AgentEvent) {
+        match event {
+            AgentEvent::Session(msg) => {
+                let changed = {
+                    let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                    let changed = state.remote_managers != msg.managers && !msg.managers.is_empty();
+                    if changed {
+                        state.remote_managers = msg.managers.clone();
+                    }
+                    changed.then(|| state.clone())
+                };
+                if let Some(state) = changed
+                    && let Err(e) = self.dir.save_state(&state)
+                {
+                    tracing::warn!("saving state: {e:#}");
+                }
+                if msg.desired_role != self.state().role
+                    && let Err(e) = self.change_role(msg.desired_role, &msg.managers).await
+                {
+                    tracing::warn!("changing role to {}: {e:#}", msg.desired_role.as_str());
+                }
+            }
+            AgentEvent::Removed(reason) => {
+                tracing::warn!("{reason}");
+                *self.removed.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason);
+            }
+            AgentEvent::Connected => tracing::debug!("session up"),
+            AgentEvent::Disconnected(why) => tracing::debug!("session down: {why}"),
+        }
+    }
+
+    /// Renews the certificate for `role` and starts or stops the manager accordingly.
+    async fn change_role(&self, role: Role, managers: &[String]) -> anyhow::Result<()> {
+        tracing::info!("cluster asks this node to be a {}", role.as_str());
+        let csr = ca::NodeKey::csr_for(&self.certs.lock().unwrap_or_else(|e| e.into_inner()).key_pem)?;
+        let mut issued = None;
+        for addr in managers {
+            let Ok(mut client) = self.pool.ca(addr) else { continue };
+            match client.renew_node_certificate(encode(&RenewRequest { csr_pem: csr.clone() })).await {
+                Ok(reply) => {
+                    issued = Some(decode::<IssueResponse>(reply.get_ref())?);
+                    break;
+                }
+                Err(status) => tracing::debug!(%addr, "renewal: {}", status.message()),
+            }
+        }
+        let issued = issued.context("no manager renewed the certificate")?;
+        if issued.role != role {
+            anyhow::bail!("manager issued a {} certificate; will retry", issued.role.as_str());
+        }
+        let certs = {
+            let mut certs = self.certs.lock().unwrap_or_else(|e| e.into_inner());
+            certs.cert_pem = issued.cert_pem;
+            certs.ca_pem = issued.ca_cert_pem;
+            certs.clone()
+        };
+        self.dir.save_certs(&certs)?;
+        let (client_tls, server_tls) = tls_configs(&certs)?;
+        self.server_tls.store(server_tls);
+        self.pool.set_config(client_tls);
+        match role {
+            Role::Manager => {
+                let raft_id = rand::random::<u64>().max(1);
+                self.update_state(|s| {
+                    s.role = Role::Manager;
+                    s.raft_id = Some(raft_id);
+                })?;
+                self.dir.clear_raft()?;
+                if let Err(e) = self.start_manager(Start::Join { remotes: managers.to_vec() }, RaftSettings::default()).await {
+                    // Back to worker: keep running tasks rather than a half-started manager.
+                    self.update_state(|s| {
+                        s.role = Role::Worker;
+                        s.raft_id = None;
+                    })?;
+                    return Err(e);
+                }
+            }
+            Role::Worker => {
+                if let Some(m) = self.manager.write().await.take() {
+                    m.stop().await;
+                }
+                self.dir.clear_raft()?;
+                self.update_state(|s| {
+                    s.role = Role::Worker;
+                    s.raft_id = None;
+                })?;
+            }
+        }
+        tracing::info!("this node is now a {}", role.as_str());
+        Ok(())
+    }
+
+    fn update_state(&self, f: impl FnOnce(&mut SwarmState)) -> anyhow::Result<()> {
+        let state = {
+            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            f(&mut state);
+            state.clone()
+        };
+        self.dir.save_state(&state)
+    }
+
+    /// Stops the agent and the manager.
+    pub async fn stop(&self) {
+        self.shutdown.cancel();
+        if let Some(agent) = self.agent.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            agent.stop();
+        }
+        if let Some(m) = self.manager.write().await.take() {
+            m.stop().await;
+        }
+    }
+}

@@ -1,0 +1,312 @@
+//! The node's relation to a swarm and the operations that change it: init, join, leave,
+//! resume after a restart. Serialised by one control lock, as dockerd serialises them.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use anyhow::Context;
+use manager::{Error, Start};
+use rand::rngs::StdRng;
+use rand::{RngCore, SeedableRng};
+use rpc::messages::{IssueRequest, IssueResponse, RootCaResponse};
+use rpc::{decode, encode};
+use types::{Clock, Cluster, ClusterSpec, JoinTokens, Meta, Node, NodeDescription, NodeSpec, NodeState, NodeStatus, Role, RootCa};
+
+use super::addr;
+use super::datadir::{Certs, DataDir, SwarmState};
+use super::node::RunningNode;
+
+/// dockerd's messages for the states a call can find the node in.
+pub mod msg {
+    /// Init or join while in a swarm.
+    pub const SWARM_EXISTS: &str =
+        "This node is already part of a swarm. Use \"docker swarm leave\" to leave this swarm and join another one.";
+    /// Leave outside a swarm.
+    pub const NO_SWARM: &str = "This node is not part of a swarm";
+    /// Manager call outside a swarm.
+    pub const NOT_IN_SWARM: &str = "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again.";
+    /// Manager call on a worker.
+    pub const NOT_MANAGER: &str = "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state. Please run this command on a manager node or promote the current node to a manager.";
+    /// Join that did not finish in time.
+    pub const JOIN_TIMEOUT: &str = "Timeout was reached before node joined. The attempt to join the swarm will continue in the background. Use the \"docker info\" command to see the current swarm status of your node.";
+}
+
+/// How long `swarm join` waits before answering with dockerd's timeout message.
+const JOIN_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Where this node stands.
+#[derive(Clone)]
+pub enum Local {
+    /// Not in a swarm.
+    Inactive,
+    /// A join is under way.
+    Pending,
+    /// In a swarm.
+    Active(Arc<RunningNode>),
+}
+
+/// The daemon's swarm side.
+pub struct Swarm {
+    pub(crate) dir: DataDir,
+    pub(crate) hostname: Option<String>,
+    pub(crate) labels: BTreeMap<String, String>,
+    pub(crate) clock: Arc<dyn Clock>,
+    control: tokio::sync::Mutex<()>,
+    local: RwLock<Local>,
+}
+
+fn internal(e: anyhow::Error) -> Error {
+    Error::Internal(format!("{e:#}"))
+}
+
+impl Swarm {
+    /// A daemon over `dir`, not yet in a swarm.
+    pub fn new(dir: DataDir, hostname: Option<String>, labels: BTreeMap<String, String>, clock: Arc<dyn Clock>) -> Swarm {
+        Swarm { dir, hostname, labels, clock, control: tokio::sync::Mutex::new(()), local: RwLock::new(Local::Inactive) }
+    }
+
+    /// The current local state.
+    pub fn local(&self) -> Local {
+        self.local.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn set_local(&self, local: Local) {
+        *self.local.write().unwrap_or_else(|e| e.into_inner()) = local;
+    }
+
+    pub(crate) fn description(&self) -> NodeDescription {
+        agent::describe_host(self.hostname.as_deref(), self.labels.clone())
+    }
+
+    /// Rejoins the swarm recorded in the data dir, if any (daemon start).
+    pub async fn resume(&self) -> anyhow::Result<()> {
+        let _guard = self.control.lock().await;
+        let Some((state, certs)) = self.dir.load()? else { return Ok(()) };
+        let node = RunningNode::start(self.dir.clone(), state, certs, Some(Start::Resume), self.description(), self.clock.clone())
+            .await
+            .context("resuming swarm membership")?;
+        self.set_local(Local::Active(node));
+        Ok(())
+    }
+
+    /// `swarm init`.
+    pub async fn init(&self, req: api::InitRequest) -> Result<String, Error> {
+        let _guard = self.control.lock().await;
+        if let Local::Active(_) | Local::Pending = self.local() {
+            return Err(Error::Unavailable(msg::SWARM_EXISTS.into()));
+        }
+        if req.force_new_cluster {
+            return Err(Error::FailedPrecondition("--force-new-cluster needs an existing manager state on this node".into()));
+        }
+        let mut spec = req.spec.clone();
+        if spec.name.is_empty() {
+            spec.name = "default".into();
+        }
+        manager::controlapi::cluster::validate(&spec)?;
+        let listen = addr::parse_listen(if req.listen_addr.is_empty() { "0.0.0.0:2377" } else { &req.listen_addr })?;
+        let advertise = addr::advertise(&req.advertise_addr, listen)?;
+        let result = self.init_inner(req, spec, listen.to_string(), advertise).await;
+        if result.is_err() {
+            // A failed first start keeps no state, as dockerd.
+            let _ = self.dir.clear_swarm();
+        }
+        result
+    }
+
+    async fn init_inner(&self, req: api::InitRequest, spec: ClusterSpec, listen: String, advertise: String) -> Result<String, Error> {
+        let mut rng = StdRng::from_os_rng();
+        let now = self.clock.now();
+        let now_secs = now.0 / 1_000_000_000;
+        let cluster_id = types::id::new_id(&mut rng);
+        let node_id = types::id::new_id(&mut rng);
+        let root = ca::RootCa::generate(now_secs).map_err(|e| Error::Internal(e.to_string()))?;
+        let key = ca::NodeKey::generate().map_err(|e| Error::Internal(e.to_string()))?;
+        let cert_pem = root
+            .issue(&key.csr_pem, &node_id, Role::Manager, &cluster_id, now_secs, spec.node_cert_expiry / 1_000_000_000)
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let digest = ca::ca_digest(root.cert_pem());
+        let tokens = JoinTokens {
+            worker: ca::JoinToken::generate(digest, &mut rng).to_string(),
+            manager: ca::JoinToken::generate(digest, &mut rng).to_string(),
+        };
+        let cluster = Cluster {
+            id: cluster_id.clone(),
+            meta: Meta::default(),
+            spec: spec.clone(),
+            root_ca: RootCa { ca_cert_pem: root.cert_pem().into(), ca_key_pem: root.key_pem().into(), join_tokens: tokens },
+            default_addr_pool: if req.default_addr_pool.is_empty() { vec!["10.0.0.0/8".into()] } else { req.default_addr_pool },
+            subnet_size: if req.subnet_size == 0 { 24 } else { req.subnet_size },
+            data_path_port: if req.data_path_port == 0 { 4789 } else { req.data_path_port },
+        };
+        let ip = advertise.rsplit_once(':').map(|(h, _)| h.trim_matches(['[', ']']).to_string()).unwrap_or_default();
+        let node = Node {
+            id: node_id.clone(),
+            meta: Meta::default(),
+            spec: NodeSpec { role: Role::Manager, availability: req.availability.unwrap_or_default(), ..Default::default() },
+            description: self.description(),
+            status: NodeStatus { state: NodeState::Ready, message: String::new(), addr: ip },
+            manager_status: None,
+            role: Role::Manager,
+        };
+        let certs = Certs { ca_pem: root.cert_pem().into(), cert_pem, key_pem: key.key_pem };
+        let state = SwarmState {
+            node_id: node_id.clone(),
+            cluster_id,
+            role: Role::Manager,
+            raft_id: Some(rng.next_u64().max(1)),
+            listen_addr: listen,
+            advertise_addr: advertise.clone(),
+            remote_managers: vec![advertise],
+        };
+        self.dir.save_certs(&certs).map_err(internal)?;
+        self.dir.save_state(&state).map_err(internal)?;
+        let start = Start::Bootstrap { cluster: Box::new(cluster), node: Box::new(node) };
+        let node = RunningNode::start(self.dir.clone(), state, certs, Some(start), self.description(), self.clock.clone())
+            .await
+            .map_err(|e| match e.downcast::<Error>() {
+                Ok(e) => e,
+                Err(e) => Error::InvalidArgument(format!("{e:#}")),
+            })?;
+        self.set_local(Local::Active(node));
+        Ok(node_id)
+    }
+
+    /// `swarm join`.
+    pub async fn join(&self, req: api::JoinRequest) -> Result<(), Error> {
+        let _guard = self.control.lock().await;
+        if let Local::Active(_) | Local::Pending = self.local() {
+            return Err(Error::Unavailable(msg::SWARM_EXISTS.into()));
+        }
+        if req.remote_addrs.is_empty() {
+            return Err(Error::InvalidArgument("at least 1 RemoteAddr is required to join".into()));
+        }
+        let token = ca::JoinToken::parse(req.join_token.trim()).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        let listen = addr::parse_listen(if req.listen_addr.is_empty() { "0.0.0.0:2377" } else { &req.listen_addr })?;
+        let advertise = addr::advertise(&req.advertise_addr, listen)?;
+        for remote in &req.remote_addrs {
+            addr::parse_listen(remote).map_err(|_| Error::InvalidArgument(format!("invalid remote address {remote:?}")))?;
+        }
+        self.set_local(Local::Pending);
+        let result = match tokio::time::timeout(JOIN_TIMEOUT, self.join_inner(&req, &token, listen.to_string(), advertise)).await {
+            Ok(r) => r,
+            Err(_) => Err(Error::Unavailable(msg::JOIN_TIMEOUT.into())),
+        };
+        match result {
+            Ok(node) => {
+                self.set_local(Local::Active(node));
+                Ok(())
+            }
+            Err(e) => {
+                self.set_local(Local::Inactive);
+                let _ = self.dir.clear_swarm();
+                Err(e)
+            }
+        }
+    }
+
+    async fn join_inner(
+        &self,
+        req: &api::JoinRequest,
+        token: &ca::JoinToken,
+        listen: String,
+        advertise: String,
+    ) -> Result<Arc<RunningNode>, Error> {
+        let remote = req.remote_addrs[0].clone();
+        // 1. Fetch the CA without trusting anyone, and check it against the token's digest
+        //    before the token's secret leaves this node.
+        let bootstrap = ca::tls::bootstrap_client_config().map_err(|e| Error::Internal(e.to_string()))?;
+        let channel = rpc::client::connect_once(&remote, bootstrap)?;
+        let reply = rpc::pb::ca_client::CaClient::new(channel)
+            .get_root_ca(encode(&()))
+            .await
+            .map_err(|s| Error::Unavailable(format!("could not reach a manager at {remote}: {}", s.message())))?;
+        let root: RootCaResponse = decode(reply.get_ref()).map_err(Error::from)?;
+        if ca::ca_digest(&root.ca_cert_pem) != token.ca_digest {
+            return Err(Error::InvalidArgument(
+                "remote CA does not match fingerprint in the join token; check the token and the manager address".into(),
+            ));
+        }
+        // 2. Ask for a certificate, over TLS verified against that CA.
+        let verified = ca::tls::anonymous_client_config(&root.ca_cert_pem).map_err(|e| Error::Internal(e.to_string()))?;
+        let key = ca::NodeKey::generate().map_err(|e| Error::Internal(e.to_string()))?;
+        let issue = IssueRequest {
+            token: req.join_token.trim().to_string(),
+            csr_pem: key.csr_pem.clone(),
+            description: self.description(),
+            advertise_addr: advertise.clone(),
+            availability: req.availability,
+        };
+        let channel = rpc::client::connect_once(&remote, verified)?;
+        let reply = rpc::pb::ca_client::CaClient::new(channel).issue_node_certificate(encode(&issue)).await.map_err(Error::from)?;
+        let issued: IssueResponse = decode(reply.get_ref()).map_err(Error::from)?;
+        let certs = Certs { ca_pem: issued.ca_cert_pem, cert_pem: issued.cert_pem, key_pem: key.key_pem };
+        let state = SwarmState {
+            node_id: issued.node_id,
+            cluster_id: issued.cluster_id,
+            role: issued.role,
+            raft_id: (issued.role == Role::Manager).then(|| rand::random::<u64>().max(1)),
+            listen_addr: listen,
+            advertise_addr: advertise,
+            remote_managers: req.remote_addrs.clone(),
+        };
+        self.dir.save_certs(&certs).map_err(internal)?;
+        self.dir.save_state(&state).map_err(internal)?;
+        let start = Start::Join { remotes: req.remote_addrs.clone() };
+        RunningNode::start(self.dir.clone(), state, certs, Some(start), self.description(), self.clock.clone())
+            .await
+            .map_err(|e| match e.downcast::<Error>() {
+                Ok(e) => e,
+                Err(e) => Error::Unavailable(format!("{e:#}")),
+            })
+    }
+
+    /// `swarm leave`.
+    pub async fn leave(&self, force: bool) -> Result<(), Error> {
+        let _guard = self.control.lock().await;
+        let node = match self.local() {
+            Local::Inactive => return Err(Error::Unavailable(msg::NO_SWARM.into())),
+            Local::Pending => return Err(Error::Unavailable("a join is in progress".into())),
+            Local::Active(node) => node,
+        };
+        if node.state().role == Role::Manager && !force {
+            return Err(Error::Unavailable(leave_refusal(&node).await));
+        }
+        node.stop().await;
+        self.dir.clear_swarm().map_err(internal)?;
+        self.set_local(Local::Inactive);
+        Ok(())
+    }
+
+    /// Stops the node (daemon shutdown) without leaving.
+    pub async fn shutdown(&self) {
+        if let Local::Active(node) = self.local() {
+            node.stop().await;
+        }
+    }
+}
+
+/// dockerd's explanation of why a manager may not simply leave.
+async fn leave_refusal(node: &RunningNode) -> String {
+    let mut text = String::from("You are attempting to leave the swarm on a node that is participating as a manager. ");
+    if let Some(m) = node.manager().await {
+        let view = m.view();
+        let members: Vec<_> = view.nodes().filter(|n| n.manager_status.is_some()).collect();
+        let reachable = members.iter().filter(|n| n.status.state == NodeState::Ready).count();
+        let total = members.len();
+        let quorum_lost = reachable.saturating_sub(1) <= total / 2;
+        if quorum_lost {
+            if total <= 1 {
+                text.push_str("Removing the last manager erases all current state of the swarm. Use `--force` to ignore this message. ");
+                return text;
+            }
+            text.push_str(&format!(
+                "Removing this node leaves {} managers out of {}. Without a Raft quorum your swarm will be inaccessible. ",
+                reachable.saturating_sub(1),
+                total
+            ));
+        }
+    }
+    text.push_str("The only way to restore a swarm that has lost consensus is to reinitialize it with `--force-new-cluster`. Use `--force` to suppress this message.");
+    text
+}
