@@ -148,6 +148,32 @@ impl Inner {
         }
     }
 
+    /// Waits (briefly) until this replica has applied `index`, so a caller that wrote through
+    /// the leader reads its own write here.
+    async fn wait_applied(&self, index: u64) {
+        let wait = self.consensus.wait_for(|m| m.last_applied.as_ref().is_some_and(|l| l.index() >= index));
+        let _ = tokio::time::timeout(Duration::from_secs(2), wait).await;
+    }
+
+    /// Brings this replica up to what the leader has applied before a read, so a follower
+    /// serves the same answers as the leader (Swarm proxies reads to the leader for this).
+    /// Without a reachable leader it answers from what it has: reads keep working when
+    /// quorum is lost.
+    pub(crate) async fn sync_read(&self) {
+        if self.consensus.is_leader() {
+            return;
+        }
+        let Some((_, leader)) = self.consensus.leader() else { return };
+        let Ok(mut client) = self.pool.control(&leader.addr) else { return };
+        let mut request = tonic::Request::new(encode(&()));
+        request.set_timeout(Duration::from_millis(500));
+        if let Ok(reply) = client.read_index(request).await
+            && let Ok(index) = decode::<u64>(reply.get_ref())
+        {
+            self.wait_applied(index).await;
+        }
+    }
+
     async fn forward(&self, addr: &str, txn: &Txn) -> Attempt {
         let mut client = match self.pool.control(addr) {
             Ok(c) => c,
@@ -157,7 +183,10 @@ impl Inner {
         request.set_timeout(Duration::from_secs(10));
         match client.propose(request).await {
             Ok(reply) => match decode::<ProposeResponse>(reply.get_ref()) {
-                Ok(Ok(index)) => Attempt::Done(Ok(index)),
+                Ok(Ok(index)) => {
+                    self.wait_applied(index).await;
+                    Attempt::Done(Ok(index))
+                }
                 Ok(Err(e)) => Attempt::Done(Err(e.into())),
                 Err(status) => Attempt::Done(Err(status.into())),
             },
@@ -344,6 +373,12 @@ impl Manager {
     /// The Raft replica.
     pub fn consensus(&self) -> &Consensus {
         &self.inner.consensus
+    }
+
+    /// The current state, after catching up with the leader (see `Inner::sync_read`).
+    pub async fn synced_view(&self) -> Arc<State> {
+        self.inner.sync_read().await;
+        self.view()
     }
 
     /// Commits `ops` (forwarding to the leader if needed).

@@ -28,6 +28,14 @@ impl rpc::pb::control_server::Control for ControlService {
         reply(&result)
     }
 
+    async fn read_index(&self, req: Request<Msg>) -> Reply {
+        require_manager(&req, &self.0.cluster_id)?;
+        if !self.0.consensus.is_leader() {
+            return Err(not_leader(self.0.consensus.leader().map(|(_, p)| p.addr)));
+        }
+        reply(&self.0.consensus.applied_index())
+    }
+
     async fn join_raft(&self, req: Request<Msg>) -> Reply {
         let caller = require_manager(&req, &self.0.cluster_id)?;
         let join: JoinRaftRequest = decode(req.get_ref())?;

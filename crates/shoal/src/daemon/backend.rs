@@ -96,30 +96,31 @@ impl Backend for Swarm {
 
     async fn swarm_inspect(&self) -> Result<Arc<Cluster>> {
         let m = self.require_manager().await?;
-        m.view().cluster().cloned().ok_or_else(|| Error::Unavailable("cluster object not yet replicated".into()))
+        m.synced_view().await.cluster().cloned().ok_or_else(|| Error::Unavailable("cluster object not yet replicated".into()))
     }
 
     async fn swarm_update(&self, version: u64, spec: ClusterSpec, rotation: Rotation) -> Result<()> {
         let m = self.require_manager().await?;
-        let op = m.with_rng(|mut rng| cluster::update(&m.view(), version, spec, rotation, &mut rng))?;
+        let view = m.synced_view().await;
+        let op = m.with_rng(|mut rng| cluster::update(&view, version, spec, rotation, &mut rng))?;
         m.propose(vec![op]).await?;
         Ok(())
     }
 
     async fn nodes(&self, filters: NodeFilters) -> Result<Vec<NodeView>> {
         let m = self.require_manager().await?;
-        Ok(node::list(&m.view(), &filters).into_iter().map(|n| view(&m, n)).collect())
+        Ok(node::list(&m.synced_view().await, &filters).into_iter().map(|n| view(&m, n)).collect())
     }
 
     async fn node(&self, key: &str) -> Result<NodeView> {
         let m = self.require_manager().await?;
-        let n = m.view().lookup_node(key)?;
+        let n = m.synced_view().await.lookup_node(key)?;
         Ok(view(&m, n))
     }
 
     async fn node_update(&self, key: &str, version: u64, spec: NodeSpec) -> Result<Option<String>> {
         let m = self.require_manager().await?;
-        let plan = node::update(&m.view(), key, version, spec)?;
+        let plan = node::update(&m.synced_view().await, key, version, spec)?;
         m.propose(vec![plan.op]).await?;
         if let Some(w) = &plan.warning {
             tracing::warn!("{w}");
@@ -129,7 +130,7 @@ impl Backend for Swarm {
 
     async fn node_remove(&self, key: &str, force: bool) -> Result<()> {
         let m = self.require_manager().await?;
-        let op = node::remove(&m.view(), key, force)?;
+        let op = node::remove(&m.synced_view().await, key, force)?;
         m.propose(vec![op]).await?;
         Ok(())
     }

@@ -148,6 +148,11 @@ impl Consensus {
         }
     }
 
+    /// Index of the last entry applied to the store.
+    pub fn applied_index(&self) -> u64 {
+        self.raft.metrics().borrow_watched().last_applied.as_ref().map(|l| l.index()).unwrap_or(0)
+    }
+
     /// True while this replica leads.
     pub fn is_leader(&self) -> bool {
         let m = self.raft.metrics();

@@ -1,0 +1,112 @@
+//! An in-process cluster of real managers: each with its own redb log on disk, its own
+//! mutual-TLS gRPC listener on loopback, and its own certificate from one root CA.
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use manager::{Manager, ManagerConfig, Start};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use store::Op;
+use types::cluster::RaftSettings;
+use types::{Clock, Cluster, ClusterSpec, JoinTokens, Meta, Node, NodeDescription, NodeSpec, NodeState, NodeStatus, Object, Role, RootCa, Timestamp};
+
+/// The wall clock, for timestamps in the objects the benchmark writes.
+pub struct WallClock;
+
+impl Clock for WallClock {
+    #[allow(clippy::disallowed_methods)]
+    fn now(&self) -> Timestamp {
+        let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        Timestamp(d.as_nanos() as i64)
+    }
+}
+
+/// A node object for the store.
+pub fn node(id: &str, role: Role) -> Node {
+    Node {
+        id: id.into(),
+        meta: Meta::default(),
+        spec: NodeSpec { role, ..Default::default() },
+        description: NodeDescription { hostname: id.into(), ..Default::default() },
+        status: NodeStatus { state: NodeState::Ready, message: String::new(), addr: "127.0.0.1".into() },
+        manager_status: None,
+        role,
+    }
+}
+
+/// Managers of one cluster, leader first.
+pub struct LocalCluster {
+    /// The managers (index 0 bootstrapped the cluster).
+    pub managers: Vec<Manager>,
+    _dir: tempfile::TempDir,
+}
+
+impl LocalCluster {
+    /// Starts `size` managers and waits until all are voters.
+    pub async fn start(size: usize) -> anyhow::Result<LocalCluster> {
+        let dir = tempfile::Builder::new().prefix("shoal-bench-").tempdir_in(std::env::current_dir()?)?;
+        let clock: Arc<dyn Clock> = Arc::new(WallClock);
+        let now_secs = clock.now().0 / 1_000_000_000;
+        let root = ca::RootCa::generate(now_secs)?;
+        let cluster_id = "benchcluster".to_string();
+        let mut managers: Vec<Manager> = Vec::new();
+        for i in 0..size {
+            let node_id = format!("manager{i}");
+            let key = ca::NodeKey::generate()?;
+            let cert = root.issue(&key.csr_pem, &node_id, Role::Manager, &cluster_id, now_secs, 86_400)?;
+            let server = ca::tls::server_config(&cert, &key.key_pem, root.cert_pem())?;
+            let client = ca::tls::client_config(&cert, &key.key_pem, root.cert_pem())?;
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            let addr = listener.local_addr()?.to_string();
+            let cfg = ManagerConfig {
+                node_id: node_id.clone(),
+                cluster_id: cluster_id.clone(),
+                raft_id: i as u64 + 1,
+                advertise_addr: addr.clone(),
+                raft_dir: dir.path().join(&node_id),
+                raft_settings: RaftSettings::default(),
+            };
+            let start = if i == 0 {
+                let cluster = Cluster {
+                    id: cluster_id.clone(),
+                    meta: Meta::default(),
+                    spec: ClusterSpec::default(),
+                    root_ca: RootCa { ca_cert_pem: root.cert_pem().into(), ca_key_pem: root.key_pem().into(), join_tokens: JoinTokens::default() },
+                    default_addr_pool: vec!["10.0.0.0/8".into()],
+                    subnet_size: 24,
+                    data_path_port: 4789,
+                };
+                Start::Bootstrap { cluster: Box::new(cluster), node: Box::new(node(&node_id, Role::Manager)) }
+            } else {
+                // The node object exists before it asks to join, as after `swarm join`.
+                managers[0].propose(vec![Op::Create(Object::Node(node(&node_id, Role::Manager)))]).await?;
+                Start::Join { remotes: vec![managers[0].consensus().leader().map(|(_, p)| p.addr).unwrap_or_default()] }
+            };
+            let m = Manager::start(
+                cfg,
+                start,
+                listener,
+                Arc::new(ArcSwap::new(server)),
+                rpc::Pool::new(client),
+                clock.clone(),
+                StdRng::seed_from_u64(i as u64),
+            )
+            .await?;
+            managers.push(m);
+        }
+        Ok(LocalCluster { managers, _dir: dir })
+    }
+
+    /// The current leader.
+    pub fn leader(&self) -> Option<&Manager> {
+        self.managers.iter().find(|m| m.is_leader())
+    }
+
+    /// Stops every manager.
+    pub async fn stop(&self) {
+        for m in &self.managers {
+            m.stop().await;
+        }
+    }
+}

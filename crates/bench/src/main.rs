@@ -1,0 +1,26 @@
+//! `shoal-bench`: benchmarks that write their results, with machine facts, into
+//! BENCHMARKS.md. Each names its workload and is reproduced by one command.
+
+mod cluster;
+mod raft;
+mod report;
+
+use clap::Parser;
+
+#[derive(Parser)]
+#[command(name = "shoal-bench", about = "shoal benchmarks")]
+enum Bench {
+    /// Raft write throughput and latency with 3 managers on loopback, and log bytes per write.
+    Raft(raft::Args),
+}
+
+fn main() -> anyhow::Result<()> {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SHOAL_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .try_init();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    match Bench::parse() {
+        Bench::Raft(args) => runtime.block_on(raft::run(args)),
+    }
+}

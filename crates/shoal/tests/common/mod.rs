@@ -1,0 +1,146 @@
+//! Multi-process test harness: real `shoal agent` processes on loopback, driven by the stock
+//! docker CLI or our own. Waits are on observable conditions with a deadline, never sleeps.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running (or stopped) `shoal agent`.
+pub struct Agent {
+    /// Host name it reports.
+    pub name: String,
+    /// Its API socket.
+    pub sock: PathBuf,
+    /// Cluster port address (`127.0.0.1:port`) it uses when it inits or joins.
+    pub addr: String,
+    data_dir: PathBuf,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+/// A free loopback port (bound and released; the kernel will not hand it out again soon).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Polls `check` until it returns `Some`, or panics with `what` after `limit`.
+pub fn eventually<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// stdout of a command as text.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// stderr of a command as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+impl Agent {
+    /// Starts `shoal agent` with its data under `root/name` and waits until its API answers.
+    pub fn start(root: &Path, name: &str) -> Agent {
+        let data_dir = root.join(name);
+        let mut agent = Agent {
+            name: name.to_string(),
+            sock: root.join(format!("{name}.sock")),
+            addr: format!("127.0.0.1:{}", free_port()),
+            log: root.join(format!("{name}.log")),
+            data_dir,
+            child: None,
+        };
+        agent.spawn();
+        agent
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_shoal"))
+            .args(["agent", "--data-dir"])
+            .arg(&self.data_dir)
+            .arg("--api-socket")
+            .arg(&self.sock)
+            .args(["--hostname", &self.name])
+            .env("SHOAL_LOG", "info,openraft=warn")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("spawn shoal agent");
+        self.child = Some(child);
+        let sock = self.sock.clone();
+        eventually(&format!("{} API socket", self.name), Duration::from_secs(20), || {
+            std::os::unix::net::UnixStream::connect(&sock).ok()
+        });
+    }
+
+    /// Runs the docker CLI against this agent.
+    pub fn docker(&self, args: &[&str]) -> Output {
+        Command::new("docker")
+            .arg("-H")
+            .arg(format!("unix://{}", self.sock.display()))
+            .args(args)
+            .env_remove("DOCKER_CONTEXT")
+            .output()
+            .expect("run docker")
+    }
+
+    /// Runs the docker CLI and returns stdout, panicking (with the agent log) if it fails.
+    pub fn docker_ok(&self, args: &[&str]) -> String {
+        let out = self.docker(args);
+        assert!(out.status.success(), "docker {args:?} on {} failed: {}\n--- log ---\n{}", self.name, stderr(&out), self.log_tail());
+        stdout(&out)
+    }
+
+    /// Runs our CLI against this agent.
+    pub fn shoal(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_shoal"))
+            .env("DOCKER_HOST", format!("unix://{}", self.sock.display()))
+            .args(args)
+            .output()
+            .expect("run shoal")
+    }
+
+    /// Runs our CLI and returns stdout, panicking if it fails.
+    pub fn shoal_ok(&self, args: &[&str]) -> String {
+        let out = self.shoal(args);
+        assert!(out.status.success(), "shoal {args:?} on {} failed: {}\n--- log ---\n{}", self.name, stderr(&out), self.log_tail());
+        stdout(&out)
+    }
+
+    /// `kill -9`.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the process again over the same data dir.
+    pub fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+    }
+
+    /// Last lines of the agent's log.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<_> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}

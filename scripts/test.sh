@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace. As root on Debian/Ubuntu it first installs the system
+# packages the tests use; otherwise it checks they are present and says what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(iproute2 nftables busybox-static)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+    echo "installing: ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "warning: missing packages ${missing[*]} (run as root to install them)" >&2
+  fi
+fi
+# The acceptance tests drive the stock docker CLI (28 on this machine's PATH).
+command -v docker >/dev/null || { echo "the docker CLI is required for the acceptance tests" >&2; exit 1; }
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+cargo build --workspace --all-targets --quiet
+cargo test --workspace --quiet -- --test-threads 2
