@@ -14,6 +14,8 @@ pub mod id;
 pub mod meta;
 pub mod node;
 pub mod object;
+pub mod service;
+pub mod task;
 
 pub use clock::Clock;
 pub use cluster::{Cluster, ClusterSpec, JoinTokens, RootCa};
@@ -24,3 +26,9 @@ pub use node::{
     Platform, Reachability, Resources, Role,
 };
 pub use object::{Kind, Object};
+pub use service::{
+    ContainerSpec, Driver, Endpoint, EndpointSpec, FailureAction, HealthConfig, JobStatus, Limits, NetworkAttachment,
+    Placement, PortConfig, Reservations, ResourceRequirements, RestartCondition, RestartPolicy, Service, ServiceMode,
+    ServiceSpec, TaskSpec, UpdateConfig, UpdateOrder, UpdateState, UpdateStatus,
+};
+pub use task::{ContainerStatus, Task, TaskState, TaskStatus};
