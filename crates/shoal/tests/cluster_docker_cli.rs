@@ -29,9 +29,9 @@ fn leaders(agent: &Agent) -> Vec<String> {
 #[test]
 fn docker_cli_forms_and_operates_a_cluster() {
     let root = tempfile::tempdir().unwrap();
-    let mut m1 = Agent::start(root.path(), "m1");
-    let mut m2 = Agent::start(root.path(), "m2");
-    let mut m3 = Agent::start(root.path(), "m3");
+    let m1 = Agent::start(root.path(), "m1");
+    let m2 = Agent::start(root.path(), "m2");
+    let m3 = Agent::start(root.path(), "m3");
     let w1 = Agent::start(root.path(), "w1");
     let mut w2 = Agent::start(root.path(), "w2");
 
@@ -96,49 +96,51 @@ fn docker_cli_forms_and_operates_a_cluster() {
     assert_eq!(node_rows(&m1).len(), 4);
 
     // Acknowledged writes, then kill -9 of the leader.
+    let mut managers = [m1, m2, m3];
     for i in 0..5 {
-        m2.docker_ok(&["node", "update", "--label-add", &format!("before{i}=1"), "w1"]);
+        managers[1].docker_ok(&["node", "update", "--label-add", &format!("before{i}=1"), "w1"]);
     }
+    let leader_name = leaders(&managers[0]).pop().expect("a leader");
+    let li = managers.iter().position(|m| m.name == leader_name).unwrap();
+    let (a, b) = ((li + 1) % 3, (li + 2) % 3);
     let killed = Instant::now();
-    m1.kill9();
+    managers[li].kill9();
     // A surviving manager takes writes once a new leader is elected.
     let mut tries = 0;
     eventually("a write after leader failover", Duration::from_secs(10), || {
         tries += 1;
-        m2.docker(&["node", "update", "--label-add", "after=1", "w1"]).status.success().then_some(())
+        managers[a].docker(&["node", "update", "--label-add", "after=1", "w1"]).status.success().then_some(())
     });
     let failover = killed.elapsed();
-    println!("leader killed → write accepted in {failover:?} ({tries} attempts)");
+    println!("leader {leader_name} killed → write accepted in {failover:?} ({tries} attempts)");
     assert!(failover < Duration::from_secs(2), "failover took {failover:?}");
-    let labels = m3.docker_ok(&["node", "inspect", "w1", "--format", "{{json .Spec.Labels}}"]);
+    let labels = managers[b].docker_ok(&["node", "inspect", "w1", "--format", "{{json .Spec.Labels}}"]);
     for i in 0..5 {
         assert!(labels.contains(&format!("\"before{i}\":\"1\"")), "lost an acknowledged write: {labels}");
     }
-    let new_leader = eventually("a new leader", Duration::from_secs(5), || leaders(&m2).first().cloned());
-    assert_ne!(new_leader, "m1");
+    let new_leader = eventually("a new leader", Duration::from_secs(5), || leaders(&managers[a]).first().cloned());
+    assert_ne!(new_leader, leader_name);
 
     // The killed manager restarts, rejoins and catches up.
-    m1.restart();
-    eventually("m1 catches up", Duration::from_secs(20), || {
-        let out = m1.docker(&["node", "inspect", "w1", "--format", "{{json .Spec.Labels}}"]);
+    managers[li].restart();
+    eventually("the restarted manager catches up", Duration::from_secs(20), || {
+        let out = managers[li].docker(&["node", "inspect", "w1", "--format", "{{json .Spec.Labels}}"]);
         stdout(&out).contains("\"after\":\"1\"").then_some(())
     });
-    eventually("m1 reachable again", Duration::from_secs(15), || (row(&m2, "m1").3 == "Reachable" || row(&m2, "m1").3 == "Leader").then_some(()));
+    eventually("the restarted manager is reachable again", Duration::from_secs(15), || {
+        matches!(row(&managers[a], &leader_name).3.as_str(), "Reachable" | "Leader").then_some(())
+    });
 
     // With two of three managers gone, writes fail clearly and reads still answer.
-    let survivor = if new_leader == "m2" { &m3 } else { &m2 };
-    let victims: Vec<&mut Agent> = [&mut m1, &mut m2, &mut m3].into_iter().filter(|a| a.name != survivor.name).collect();
-    let _ = victims;
-    let survivor_name = survivor.name.clone();
-    for agent in [&mut m1, &mut m2, &mut m3] {
-        if agent.name != survivor_name {
-            agent.kill9();
+    let survivor = managers.iter().position(|m| m.name != new_leader).unwrap();
+    for (i, m) in managers.iter_mut().enumerate() {
+        if i != survivor {
+            m.kill9();
         }
     }
-    let survivor = [&m1, &m2, &m3].into_iter().find(|a| a.name == survivor_name).unwrap();
-    let write = survivor.docker(&["node", "update", "--label-add", "lost=1", "w1"]);
+    let write = managers[survivor].docker(&["node", "update", "--label-add", "lost=1", "w1"]);
     assert!(!write.status.success());
     assert!(stderr(&write).contains("does not have a leader"), "{}", stderr(&write));
-    let read = survivor.docker_ok(&["node", "ls"]);
+    let read = managers[survivor].docker_ok(&["node", "ls"]);
     assert!(read.contains("w1"), "{read}");
 }

@@ -109,7 +109,7 @@ impl Backend for Swarm {
 
     async fn nodes(&self, filters: NodeFilters) -> Result<Vec<NodeView>> {
         let m = self.require_manager().await?;
-        Ok(node::list(&m.synced_view().await, &filters).into_iter().map(|n| view(&m, n)).collect())
+        Ok(node::list(&*m.synced_view().await, &filters).into_iter().map(|n| view(&m, n)).collect())
     }
 
     async fn node(&self, key: &str) -> Result<NodeView> {
@@ -120,7 +120,7 @@ impl Backend for Swarm {
 
     async fn node_update(&self, key: &str, version: u64, spec: NodeSpec) -> Result<Option<String>> {
         let m = self.require_manager().await?;
-        let plan = node::update(&m.synced_view().await, key, version, spec)?;
+        let plan = node::update(&*m.synced_view().await, key, version, spec)?;
         m.propose(vec![plan.op]).await?;
         if let Some(w) = &plan.warning {
             tracing::warn!("{w}");
@@ -130,7 +130,7 @@ impl Backend for Swarm {
 
     async fn node_remove(&self, key: &str, force: bool) -> Result<()> {
         let m = self.require_manager().await?;
-        let op = node::remove(&m.synced_view().await, key, force)?;
+        let op = node::remove(&*m.synced_view().await, key, force)?;
         m.propose(vec![op]).await?;
         Ok(())
     }

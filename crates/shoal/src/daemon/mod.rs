@@ -100,7 +100,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     let socket = args.api_socket.clone().unwrap_or_else(api::default_socket_path);
     let backend: Arc<dyn api::Backend> = swarm.clone();
     let unix = api::server::bind_unix(&socket).with_context(|| format!("binding API socket {}", socket.display()))?;
-    tokio::spawn(api::server::serve_unix(unix, backend.clone(), shutdown.clone()));
+    tokio::spawn(api::server::serve_unix_listener(unix, backend.clone(), shutdown.clone().cancelled_owned()));
     let tcp_addr = match (&args.api_addr, args.dev) {
         (Some(addr), _) => Some(addr.clone()),
         (None, true) => Some("127.0.0.1:2375".to_string()),
@@ -115,7 +115,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
             Err(e) => return Err(e).with_context(|| format!("binding API address {addr}")),
         };
         tcp_url = Some(format!("tcp://{}", listener.local_addr()?));
-        tokio::spawn(api::server::serve_tcp(listener, backend.clone(), shutdown.clone()));
+        tokio::spawn(api::server::serve_tcp(listener, backend.clone(), shutdown.clone().cancelled_owned()));
     }
     tracing::info!(socket = %socket.display(), tcp = ?tcp_url, data_dir = %data_dir.display(), "shoal agent listening");
 

@@ -1,0 +1,128 @@
+//! Docker's `filters` query parameter: `{"role":{"manager":true}}`, or the legacy
+//! `{"role":["manager"]}`, into typed filters with dockerd's checks and messages.
+
+use std::collections::BTreeMap;
+
+use manager::controlapi::node::NodeFilters;
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+
+/// Filter keys `GET /nodes` accepts.
+const NODE_FILTER_KEYS: &[&str] = &["id", "name", "role", "membership", "label", "node.label"];
+
+/// Parsed filters: key → values (a value set; order is not significant).
+pub type FilterArgs = BTreeMap<String, Vec<String>>;
+
+/// Parses a `filters` JSON text; empty text means no filters.
+pub fn parse(text: &str) -> Result<FilterArgs> {
+    let invalid = || Error::BadRequest("invalid filter".into());
+    if text.is_empty() {
+        return Ok(FilterArgs::new());
+    }
+    let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(text) else {
+        return Err(invalid());
+    };
+    let mut args = FilterArgs::new();
+    for (key, values) in fields {
+        let values: Vec<String> = match values {
+            // Current form: every key of the inner object is a value, whatever its bool.
+            Value::Object(set) if set.values().all(Value::is_boolean) => {
+                set.into_iter().map(|(v, _)| v).collect()
+            }
+            // Legacy form: a list of strings.
+            Value::Array(list) => list
+                .into_iter()
+                .map(|v| match v {
+                    Value::String(s) => Ok(s),
+                    _ => Err(invalid()),
+                })
+                .collect::<Result<_>>()?,
+            Value::Null => Vec::new(),
+            _ => return Err(invalid()),
+        };
+        args.entry(key).or_default().extend(values);
+    }
+    Ok(args)
+}
+
+/// Fails with `invalid filter 'x'` for a key outside `accepted`.
+pub fn validate(args: &FilterArgs, accepted: &[&str]) -> Result<()> {
+    match args.keys().find(|k| !accepted.contains(&k.as_str())) {
+        Some(key) => Err(Error::BadRequest(format!("invalid filter '{key}'"))),
+        None => Ok(()),
+    }
+}
+
+/// The filters of `GET /nodes`.
+pub fn node_filters(text: &str) -> Result<NodeFilters> {
+    let mut args = parse(text)?;
+    validate(&args, NODE_FILTER_KEYS)?;
+    let mut take = |key: &str| args.remove(key).unwrap_or_default();
+    let mut filters = NodeFilters {
+        id: take("id"),
+        name: take("name"),
+        ..Default::default()
+    };
+    for role in take("role").into_iter().filter(|r| !r.is_empty()) {
+        let parsed = types::Role::parse(&role)
+            .map_err(|_| Error::BadRequest(format!("Invalid role filter: '{role}'")))?;
+        filters.role.push(parsed);
+    }
+    for membership in take("membership").into_iter().filter(|m| !m.is_empty()) {
+        let lower = membership.to_ascii_lowercase();
+        if lower != "accepted" && lower != "pending" {
+            return Err(Error::BadRequest(format!(
+                "Invalid membership filter: '{membership}'"
+            )));
+        }
+        filters.membership.push(lower);
+    }
+    filters.label = take("label");
+    filters.node_label = take("node.label");
+    Ok(filters)
+}
+
+#[cfg(test)]
+mod tests {
+    use types::Role;
+
+    use super::*;
+
+    #[test]
+    fn both_json_forms_parse() {
+        let current = node_filters(r#"{"role":{"manager":true},"name":{"a":true,"b":true}}"#).unwrap();
+        assert_eq!(current.role, vec![Role::Manager]);
+        assert_eq!(current.name, vec!["a", "b"]);
+        let legacy = node_filters(r#"{"role":["worker"],"node.label":["zone=a"]}"#).unwrap();
+        assert_eq!(legacy.role, vec![Role::Worker]);
+        assert_eq!(legacy.node_label, vec!["zone=a"]);
+        let none = node_filters("").unwrap();
+        assert!(none.role.is_empty() && none.id.is_empty());
+        assert_eq!(
+            node_filters(r#"{"membership":{"Accepted":true}}"#)
+                .unwrap()
+                .membership,
+            vec!["accepted"]
+        );
+    }
+
+    #[test]
+    fn bad_filters_are_refused_with_dockerds_messages() {
+        let message = |text: &str| node_filters(text).unwrap_err().to_string();
+        assert_eq!(message(r#"{"colour":{"red":true}}"#), "invalid filter 'colour'");
+        assert_eq!(message("not json"), "invalid filter");
+        assert_eq!(message("[1,2]"), "invalid filter");
+        assert_eq!(message(r#"{"role":{"manager":"yes"}}"#), "invalid filter");
+        assert_eq!(message(r#"{"role":[1]}"#), "invalid filter");
+        assert_eq!(
+            message(r#"{"role":{"boss":true}}"#),
+            "Invalid role filter: 'boss'"
+        );
+        assert_eq!(
+            message(r#"{"membership":["gone"]}"#),
+            "Invalid membership filter: 'gone'"
+        );
+        assert!(node_filters("{}").is_ok());
+    }
+}

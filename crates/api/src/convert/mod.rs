@@ -1,0 +1,10 @@
+//! Conversions between shoal's object model (`types`, `backend`) and Docker's JSON shapes
+//! (`model`), one file per object. Pure functions: no I/O, no clock.
+
+pub mod addr;
+pub mod cluster;
+pub mod filters;
+pub mod node;
+pub mod swarm_request;
+pub mod system;
+pub mod time;

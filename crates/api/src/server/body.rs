@@ -1,0 +1,109 @@
+//! Request bodies: JSON decoded before anything reaches the backend, with dockerd's rules (an
+//! empty body is the zero value; a wrong content type, bad JSON or trailing data is a 400).
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use http::{HeaderMap, header};
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, Result};
+
+/// Decodes a JSON request body into `T`.
+pub fn decode<T: DeserializeOwned + Default>(
+    headers: &HeaderMap,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Result<T> {
+    let body = body.map_err(|rejection| Error::BadRequest(rejection.body_text()))?;
+    if body.is_empty() {
+        return Ok(T::default());
+    }
+    check_content_type(headers)?;
+    // Every request body is a JSON object; serde would also take a struct from an array.
+    if body
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|&b| b != b'{')
+    {
+        return Err(Error::BadRequest(
+            "invalid JSON: the request body must be a JSON object".into(),
+        ));
+    }
+    let mut stream = serde_json::Deserializer::from_slice(&body).into_iter::<T>();
+    let value = match stream.next() {
+        Some(Ok(value)) => value,
+        Some(Err(e)) if !e.is_eof() => return Err(Error::BadRequest(format!("invalid JSON: {e}"))),
+        // Only whitespace, or a truncated value.
+        Some(Err(_)) | None => {
+            return Err(Error::BadRequest(
+                "invalid JSON: got EOF while reading request body".into(),
+            ));
+        }
+    };
+    let rest = &body[stream.byte_offset()..];
+    if rest.iter().any(|b| !b.is_ascii_whitespace()) {
+        return Err(Error::BadRequest("unexpected content after JSON".into()));
+    }
+    Ok(value)
+}
+
+/// A body must be JSON when a content type is given at all.
+fn check_content_type(headers: &HeaderMap) -> Result<()> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let text = value.to_str().unwrap_or("");
+    let media = text.split(';').next().unwrap_or("").trim();
+    if media.eq_ignore_ascii_case("application/json") {
+        Ok(())
+    } else {
+        Err(Error::BadRequest(format!(
+            "unsupported Content-Type header ({text}): must be 'application/json'"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http::HeaderValue;
+
+    use super::*;
+    use crate::model::NodeSpec;
+
+    fn json_headers() -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
+        headers
+    }
+
+    fn decode_text(text: &'static str) -> Result<NodeSpec> {
+        decode(&json_headers(), Ok(Bytes::from_static(text.as_bytes())))
+    }
+
+    #[test]
+    fn accepts_json_and_empty_bodies() {
+        assert_eq!(decode_text("").unwrap(), NodeSpec::default());
+        assert_eq!(
+            decode_text(r#"{"Role":"worker","Labels":null} "#).unwrap().role,
+            "worker"
+        );
+    }
+
+    #[test]
+    fn refuses_bad_bodies() {
+        let message = |text| decode_text(text).unwrap_err().to_string();
+        assert!(message("{").starts_with("invalid JSON"), "{}", message("{"));
+        assert!(message(r#"{"Role": 5}"#).starts_with("invalid JSON: invalid type"));
+        assert_eq!(message("{} {}"), "unexpected content after JSON");
+        assert!(message("[]").starts_with("invalid JSON"));
+        let mut text = HeaderMap::new();
+        text.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+        let err = decode::<NodeSpec>(&text, Ok(Bytes::from_static(b"{}"))).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("unsupported Content-Type header (text/plain)")
+        );
+    }
+}

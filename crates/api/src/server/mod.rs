@@ -1,0 +1,155 @@
+//! The Docker Engine API server: routes, and serving them on a unix socket or TCP.
+//!
+//! ```text
+//! socket ─► edge (strip /vX.Y, check version, stamp headers) ─► routes ─► handlers
+//!   handlers: decode body/query (400 on anything malformed) ─► convert ─► Backend ─► JSON
+//! ```
+
+mod body;
+mod edge;
+mod nodes;
+mod query;
+mod response;
+mod swarm;
+mod system;
+
+use std::future::Future;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+use tokio::net::{TcpListener, UnixListener};
+
+pub use edge::RequestedVersion;
+pub use system::swarm_header;
+
+use crate::backend::Backend;
+use crate::error::{Error, Result};
+use crate::host::HostFacts;
+
+/// What every handler sees.
+#[derive(Clone)]
+struct AppState {
+    /// The daemon.
+    backend: Arc<dyn Backend>,
+    /// Host facts, read once.
+    host: Arc<HostFacts>,
+}
+
+/// Permissions of the unix socket: owner and group may connect, like dockerd's socket.
+const SOCKET_MODE: u32 = 0o660;
+
+/// The API's routes over `backend`, with or without a `/vX.Y` prefix.
+pub fn router(backend: Arc<dyn Backend>) -> Router {
+    router_with_host(backend, HostFacts::read())
+}
+
+/// [`router`] with the host facts passed in (tests use fixed ones).
+pub fn router_with_host(backend: Arc<dyn Backend>, host: HostFacts) -> Router {
+    let state = AppState {
+        backend,
+        host: Arc::new(host),
+    };
+    let routes = Router::new()
+        .route("/_ping", get(system::ping).head(system::ping_head))
+        .route("/version", get(system::version))
+        .route("/info", get(system::info))
+        .route("/swarm", get(swarm::inspect))
+        .route("/swarm/init", post(swarm::init))
+        .route("/swarm/join", post(swarm::join))
+        .route("/swarm/leave", post(swarm::leave))
+        .route("/swarm/update", post(swarm::update))
+        .route("/nodes", get(nodes::list))
+        .route("/nodes/{id}", get(nodes::inspect).delete(nodes::remove))
+        .route("/nodes/{id}/update", post(nodes::update))
+        // dockerd answers an unknown path and a known path with the wrong method alike.
+        .fallback(page_not_found)
+        .method_not_allowed_fallback(page_not_found)
+        .with_state(state);
+    // The prefix must be stripped before routing, so the edge wraps the whole router.
+    let edged = tower::ServiceBuilder::new()
+        .layer(axum::middleware::from_fn(edge::edge))
+        .service(routes);
+    Router::new().fallback_service(edged)
+}
+
+async fn page_not_found() -> Error {
+    Error::PageNotFound
+}
+
+/// Binds the API's unix socket at `path`: creates the parent directory, replaces a stale
+/// socket (refusing if a daemon still answers on it) and sets mode 0660.
+pub fn bind_unix(path: &Path) -> Result<UnixListener> {
+    let io = |context: String| move |source| Error::Io { context, source };
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(io(format!("creating {}", parent.display())))?;
+    }
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err(Error::Io {
+                context: format!("binding {}", path.display()),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "the path exists and is not a socket",
+                ),
+            });
+        }
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(Error::Io {
+                context: format!("binding {}", path.display()),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::AddrInUse,
+                    "another daemon is serving this socket",
+                ),
+            });
+        }
+        std::fs::remove_file(path).map_err(io(format!("removing stale socket {}", path.display())))?;
+    }
+    let listener = UnixListener::bind(path).map_err(io(format!("binding {}", path.display())))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(SOCKET_MODE))
+        .map_err(io(format!("setting permissions of {}", path.display())))?;
+    Ok(listener)
+}
+
+/// Serves the API on a unix socket at `path` until `shutdown` completes.
+pub async fn serve_unix(
+    path: &Path,
+    backend: Arc<dyn Backend>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let listener = bind_unix(path)?;
+    serve_unix_listener(listener, backend, shutdown).await
+}
+
+/// Serves the API on an already bound unix listener until `shutdown` completes.
+pub async fn serve_unix_listener(
+    listener: UnixListener,
+    backend: Arc<dyn Backend>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    axum::serve(listener, router(backend))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|source| Error::Io {
+            context: "serving the API on a unix socket".into(),
+            source,
+        })
+}
+
+/// Serves the API on a bound TCP listener until `shutdown` completes. There is no TLS here:
+/// bind it to loopback or a trusted network only.
+pub async fn serve_tcp(
+    listener: TcpListener,
+    backend: Arc<dyn Backend>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    axum::serve(listener, router(backend))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|source| Error::Io {
+            context: "serving the API on TCP".into(),
+            source,
+        })
+}

@@ -1,0 +1,56 @@
+//! Responses as dockerd writes them: JSON with a trailing newline, and errors as
+//! `{"message": "..."}` with the status the error maps to.
+
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header};
+use serde::Serialize;
+
+use crate::error::Error;
+use crate::model::ErrorResponse;
+
+/// A 200 response with `value` as JSON.
+pub fn json<T: Serialize>(value: &T) -> Response {
+    json_with_status(StatusCode::OK, value)
+}
+
+/// A response with `value` as JSON (Go's `json.Encoder` adds the newline; so do we).
+fn json_with_status<T: Serialize>(status: StatusCode, value: &T) -> Response {
+    match serde_json::to_vec(value) {
+        Ok(mut body) => {
+            body.push(b'\n');
+            let mut response = Response::new(Body::from(body));
+            *response.status_mut() = status;
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            response
+        }
+        Err(e) => {
+            Error::Backend(manager::Error::Internal(format!("encoding the response: {e}"))).into_response()
+        }
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let message = self.to_string();
+        if status.is_server_error() {
+            tracing::error!(status = status.as_u16(), %message, "api request failed");
+        } else {
+            tracing::debug!(status = status.as_u16(), %message, "api request refused");
+        }
+        if let Error::VersionTooOld(_) = self {
+            // dockerd answers clients older than its minimum in plain text, which they can read.
+            let mut response = Response::new(Body::from(format!("{message}\n")));
+            *response.status_mut() = status;
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            );
+            return response;
+        }
+        json_with_status(status, &ErrorResponse { message })
+    }
+}

@@ -1,0 +1,75 @@
+//! `/swarm`, `/swarm/init`, `/swarm/join`, `/swarm/leave`, `/swarm/update`.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{RawQuery, State};
+use axum::response::Response;
+use http::HeaderMap;
+use manager::controlapi::cluster::Rotation;
+
+use super::AppState;
+use super::body::decode;
+use super::query::Query;
+use super::response::json;
+use crate::convert::{cluster, swarm_request};
+use crate::error::{Error, Result};
+use crate::model;
+
+/// `POST /swarm/init`: answers the new node's ID as a JSON string.
+pub async fn init(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Result<Response> {
+    let request: model::InitRequest = decode(&headers, body)?;
+    let request = swarm_request::init_request(&request)?;
+    let node_id = state.backend.swarm_init(request).await?;
+    Ok(json(&node_id))
+}
+
+/// `POST /swarm/join`.
+pub async fn join(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Result<()> {
+    let request: model::JoinRequest = decode(&headers, body)?;
+    let request = swarm_request::join_request(&request)?;
+    Ok(state.backend.swarm_join(request).await?)
+}
+
+/// `POST /swarm/leave?force=1`.
+pub async fn leave(State(state): State<AppState>, RawQuery(query): RawQuery) -> Result<()> {
+    let query = Query::parse(query.as_deref().unwrap_or(""));
+    Ok(state.backend.swarm_leave(query.flag("force")).await?)
+}
+
+/// `GET /swarm`.
+pub async fn inspect(State(state): State<AppState>) -> Result<Response> {
+    let cluster = state.backend.swarm_inspect().await?;
+    Ok(json(&cluster::swarm(&cluster)))
+}
+
+/// `POST /swarm/update?version=N&rotateWorkerToken=…&rotateManagerToken=…`.
+pub async fn update(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Result<()> {
+    // dockerd's order: body, then version, then rotation flags.
+    let spec: model::SwarmSpec = decode(&headers, body)?;
+    let query = Query::parse(query.as_deref().unwrap_or(""));
+    let version = query.object_version("swarm")?;
+    let rotation = Rotation {
+        worker_token: query.strict_bool("rotateWorkerToken")?,
+        manager_token: query.strict_bool("rotateManagerToken")?,
+    };
+    if query.strict_bool("rotateManagerUnlockKey")? {
+        return Err(Error::BadRequest(
+            "rotating the manager unlock key is not supported by shoal".into(),
+        ));
+    }
+    let spec = cluster::spec_from_docker(&spec)?;
+    Ok(state.backend.swarm_update(version, spec, rotation).await?)
+}
