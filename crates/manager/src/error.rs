@@ -39,7 +39,7 @@ impl From<TxnError> for Error {
     fn from(e: TxnError) -> Self {
         match e {
             TxnError::NotFound { .. } => Error::NotFound(e.to_string()),
-            TxnError::Exists { .. } => Error::Conflict(e.to_string()),
+            TxnError::Exists { .. } | TxnError::NameConflict { .. } => Error::Conflict(e.to_string()),
             TxnError::OutOfSequence { .. } => Error::OutOfSequence,
         }
     }

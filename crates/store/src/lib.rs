@@ -19,4 +19,4 @@ pub mod txn;
 pub use error::{Error, Result};
 pub use state::State;
 pub use store::{Store, Watch, WatchEvent};
-pub use txn::{Change, Commit, Op, Txn, TxnError, TxnResult};
+pub use txn::{Change, Commit, NewTask, Op, TaskChange, TaskUpdate, Txn, TxnError, TxnResult};

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use types::{Kind, Object, Timestamp};
+use types::{Kind, Object, TaskState, TaskStatus, Timestamp};
 
 /// One store write: all ops apply or none do.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -48,6 +48,67 @@ pub enum Op {
         /// Version the writer read.
         expect_version: Option<u64>,
     },
+    /// New tasks of one service at one spec version. Compact on purpose: the spec is taken
+    /// from the service, not repeated per task. Fails if the service is gone or its spec
+    /// moved on (the orchestrator then reconciles again).
+    CreateTasks {
+        /// Owning service.
+        service_id: String,
+        /// Spec version the tasks run.
+        spec_version: u64,
+        /// The tasks.
+        tasks: Vec<NewTask>,
+    },
+    /// Places tasks on one node (scheduler): they become ASSIGNED.
+    AssignTasks {
+        /// The node.
+        node_id: String,
+        /// Task IDs.
+        task_ids: Vec<String>,
+    },
+    /// Monotonic task changes (allocator, scheduler, agents, orchestrators). Tasks that are
+    /// gone are skipped and a change that would move a state backwards is ignored, as Swarm's
+    /// dispatcher drops such updates; so batches from different sources never conflict.
+    UpdateTasks(Vec<TaskUpdate>),
+    /// Removes tasks (reaper); missing ones are skipped.
+    DeleteTasks(Vec<String>),
+}
+
+/// A task to create inside [`Op::CreateTasks`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewTask {
+    /// New task ID.
+    pub id: String,
+    /// Slot (replicated) or 0 (global).
+    pub slot: u64,
+    /// Node, preset for global tasks, else empty.
+    pub node_id: String,
+    /// Desired state (RUNNING, or READY while a restart delay runs).
+    pub desired_state: TaskState,
+    /// Job iteration for job services.
+    pub job_iteration: Option<u64>,
+}
+
+/// One change to one task inside [`Op::UpdateTasks`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskUpdate {
+    /// Task ID.
+    pub id: String,
+    /// What changes.
+    pub change: TaskChange,
+}
+
+/// The kinds of task changes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum TaskChange {
+    /// Allocator: resources ready, NEW → PENDING.
+    Pending,
+    /// Scheduler: no node fits; the task stays PENDING with this reason.
+    Unplaceable(String),
+    /// Agent: observed status.
+    Status(TaskStatus),
+    /// Orchestrator: where the task should go.
+    Desired(TaskState),
 }
 
 /// Why a transaction was refused. Carried back through Raft to the proposer.
@@ -68,6 +129,14 @@ pub enum TxnError {
         kind: Kind,
         /// Its ID.
         id: String,
+    },
+    /// Another object of this kind already has the name.
+    #[error("name conflicts with an existing object")]
+    NameConflict {
+        /// Kind of the object.
+        kind: Kind,
+        /// The name.
+        name: String,
     },
     /// The object changed since the writer read it (Swarm's wording).
     #[error("update out of sequence")]

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Cluster, Meta, Node};
+use crate::{Cluster, Meta, Node, Service, Task};
 
 /// Kinds of stored objects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -11,6 +11,10 @@ pub enum Kind {
     Node,
     /// [`Cluster`]
     Cluster,
+    /// [`Service`]
+    Service,
+    /// [`Task`]
+    Task,
 }
 
 impl Kind {
@@ -19,17 +23,23 @@ impl Kind {
         match self {
             Kind::Node => "node",
             Kind::Cluster => "cluster",
+            Kind::Service => "service",
+            Kind::Task => "task",
         }
     }
 }
 
 /// Any stored object.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Object {
     /// A node.
     Node(Node),
     /// The cluster singleton.
     Cluster(Cluster),
+    /// A service.
+    Service(Service),
+    /// A task.
+    Task(Task),
 }
 
 impl Object {
@@ -38,6 +48,8 @@ impl Object {
         match self {
             Object::Node(_) => Kind::Node,
             Object::Cluster(_) => Kind::Cluster,
+            Object::Service(_) => Kind::Service,
+            Object::Task(_) => Kind::Task,
         }
     }
 
@@ -46,6 +58,8 @@ impl Object {
         match self {
             Object::Node(n) => &n.id,
             Object::Cluster(c) => &c.id,
+            Object::Service(s) => &s.id,
+            Object::Task(t) => &t.id,
         }
     }
 
@@ -54,6 +68,8 @@ impl Object {
         match self {
             Object::Node(n) => &n.meta,
             Object::Cluster(c) => &c.meta,
+            Object::Service(s) => &s.meta,
+            Object::Task(t) => &t.meta,
         }
     }
 
@@ -62,6 +78,8 @@ impl Object {
         match self {
             Object::Node(n) => &mut n.meta,
             Object::Cluster(c) => &mut c.meta,
+            Object::Service(s) => &mut s.meta,
+            Object::Task(t) => &mut t.meta,
         }
     }
 }

@@ -128,6 +128,7 @@ impl FakeBackend {
             Object::Node(node(DOWN_ID, "gamma", Role::Worker, NodeState::Down, "10.0.0.3")),
         ];
         let txn = Txn {
+            id: 0,
             ops: objects.into_iter().map(Op::Create).collect(),
             now: NOW,
         };
@@ -203,6 +204,7 @@ impl Inner {
         let index = self.state.index + 1;
         let (next, _) = self.state.apply(
             &Txn {
+                id: 0,
                 ops: vec![op],
                 now: NOW,
             },

@@ -12,8 +12,8 @@ use crate::{Error, Result};
 impl From<LookupError> for Error {
     fn from(e: LookupError) -> Self {
         match e {
-            LookupError::NotFound(_) => Error::NotFound(e.to_string()),
-            LookupError::Ambiguous(_) => Error::InvalidArgument(e.to_string()),
+            LookupError::NotFound { .. } => Error::NotFound(e.to_string()),
+            LookupError::Ambiguous { .. } => Error::InvalidArgument(e.to_string()),
         }
     }
 }

@@ -1,13 +1,21 @@
 //! The tables: an immutable, cheaply cloned value (persistent maps), so a reader holds a
 //! consistent snapshot without a lock while writers build the next version.
+//!
+//! Tasks are indexed by service and by node (ordered sets of `(owner, task)` pairs), the
+//! two questions every loop asks; service names are indexed for uniqueness.
+
+mod apply;
+mod lookup;
 
 use std::sync::Arc;
 
-use imbl::OrdMap;
+use imbl::{OrdMap, OrdSet};
 use serde::{Deserialize, Serialize};
-use types::{Cluster, Kind, Meta, Node, Object};
+use types::{Cluster, Kind, Meta, Node, Object, Service, Task};
 
-use crate::{Change, Op, Txn, TxnError, TxnResult};
+pub use lookup::LookupError;
+
+use crate::TxnResult;
 
 /// One consistent version of every table.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -16,6 +24,11 @@ pub struct State {
     pub index: u64,
     nodes: OrdMap<String, Arc<Node>>,
     clusters: OrdMap<String, Arc<Cluster>>,
+    services: OrdMap<String, Arc<Service>>,
+    service_names: OrdMap<String, String>,
+    tasks: OrdMap<String, Arc<Task>>,
+    tasks_by_service: OrdSet<(String, String)>,
+    tasks_by_node: OrdSet<(String, String)>,
     /// Results of recent proposals by ID, and their order, for de-duplication.
     recent: OrdMap<u128, TxnResult>,
     recent_order: OrdMap<u64, u128>,
@@ -24,6 +37,15 @@ pub struct State {
 /// Proposal results remembered for de-duplication. A retry arrives within seconds, so a few
 /// thousand entries cover any realistic window.
 const RECENT_PROPOSALS: usize = 4096;
+
+/// Task IDs under one owner in an `(owner, task)` index.
+fn owned<'a>(index: &'a OrdSet<(String, String)>, owner: &str) -> impl Iterator<Item = &'a str> + 'a {
+    let owner_key = owner.to_string();
+    index
+        .range((owner_key.clone(), String::new())..)
+        .take_while(move |(o, _)| *o == owner_key)
+        .map(|(_, t)| t.as_str())
+}
 
 impl State {
     /// A node by exact ID.
@@ -46,67 +68,44 @@ impl State {
         self.clusters.values().next()
     }
 
-    /// Finds a node the way `docker node inspect` does: exact ID, then exact name or
-    /// hostname, then unique ID prefix. `Err` carries a ready-to-show message.
-    pub fn lookup_node(&self, key: &str) -> Result<Arc<Node>, LookupError> {
-        if let Some(node) = self.nodes.get(key) {
-            return Ok(node.clone());
-        }
-        let by_name: Vec<_> = self
-            .nodes
-            .values()
-            .filter(|n| n.spec.name == key || (n.spec.name.is_empty() && n.description.hostname == key))
-            .collect();
-        match by_name.len() {
-            1 => return Ok(by_name[0].clone()),
-            n if n > 1 => return Err(LookupError::Ambiguous(key.to_string())),
-            _ => {}
-        }
-        if !key.is_empty() {
-            let by_prefix: Vec<_> = self.nodes.range(key.to_string()..).take_while(|(id, _)| id.starts_with(key)).collect();
-            match by_prefix.len() {
-                1 => return Ok(by_prefix[0].1.clone()),
-                n if n > 1 => return Err(LookupError::Ambiguous(key.to_string())),
-                _ => {}
-            }
-        }
-        Err(LookupError::NotFound(key.to_string()))
+    /// A service by exact ID.
+    pub fn service(&self, id: &str) -> Option<&Arc<Service>> {
+        self.services.get(id)
     }
 
-    fn get(&self, kind: Kind, id: &str) -> Option<Object> {
-        match kind {
-            Kind::Node => self.nodes.get(id).map(|n| Object::Node((**n).clone())),
-            Kind::Cluster => self.clusters.get(id).map(|c| Object::Cluster((**c).clone())),
-        }
+    /// A service by exact name.
+    pub fn service_by_name(&self, name: &str) -> Option<&Arc<Service>> {
+        self.service_names.get(name).and_then(|id| self.services.get(id))
     }
 
-    fn meta_of(&self, kind: Kind, id: &str) -> Option<&Meta> {
-        match kind {
-            Kind::Node => self.nodes.get(id).map(|n| &n.meta),
-            Kind::Cluster => self.clusters.get(id).map(|c| &c.meta),
-        }
+    /// All services, ordered by ID.
+    pub fn services(&self) -> impl Iterator<Item = &Arc<Service>> {
+        self.services.values()
     }
 
-    fn put(&mut self, object: Object) {
-        match object {
-            Object::Node(n) => {
-                self.nodes.insert(n.id.clone(), Arc::new(n));
-            }
-            Object::Cluster(c) => {
-                self.clusters.insert(c.id.clone(), Arc::new(c));
-            }
-        }
+    /// A task by exact ID.
+    pub fn task(&self, id: &str) -> Option<&Arc<Task>> {
+        self.tasks.get(id)
     }
 
-    fn remove(&mut self, kind: Kind, id: &str) {
-        match kind {
-            Kind::Node => {
-                self.nodes.remove(id);
-            }
-            Kind::Cluster => {
-                self.clusters.remove(id);
-            }
-        }
+    /// All tasks, ordered by ID.
+    pub fn tasks(&self) -> impl Iterator<Item = &Arc<Task>> {
+        self.tasks.values()
+    }
+
+    /// Number of tasks.
+    pub fn task_count(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// Tasks of a service.
+    pub fn tasks_of_service<'a>(&'a self, service_id: &str) -> impl Iterator<Item = &'a Arc<Task>> + 'a {
+        owned(&self.tasks_by_service, service_id).filter_map(|id| self.tasks.get(id))
+    }
+
+    /// Tasks assigned to a node.
+    pub fn tasks_on_node<'a>(&'a self, node_id: &str) -> impl Iterator<Item = &'a Arc<Task>> + 'a {
+        owned(&self.tasks_by_node, node_id).filter_map(|id| self.tasks.get(id))
     }
 
     /// The remembered result of proposal `id`, if it was applied recently.
@@ -128,69 +127,91 @@ impl State {
         }
     }
 
-    /// Applies `txn` as Raft entry `index`: checks every precondition against this state,
-    /// then returns the next state and the changes. Pure: the same inputs give the same output
-    /// on every replica.
-    pub fn apply(&self, txn: &Txn, index: u64) -> Result<(State, Vec<Change>), TxnError> {
-        let mut next = self.clone();
-        let mut changes = Vec::with_capacity(txn.ops.len());
-        for op in &txn.ops {
-            match op {
-                Op::Create(object) => {
-                    let (kind, id) = (object.kind(), object.id().to_string());
-                    if next.meta_of(kind, &id).is_some() {
-                        return Err(TxnError::Exists { kind, id });
-                    }
-                    let mut object = object.clone();
-                    *object.meta_mut() = Meta { version: index, created_at: txn.now, updated_at: txn.now };
-                    next.put(object.clone());
-                    changes.push(Change::Created(object));
+    fn get(&self, kind: Kind, id: &str) -> Option<Object> {
+        match kind {
+            Kind::Node => self.nodes.get(id).map(|n| Object::Node((**n).clone())),
+            Kind::Cluster => self.clusters.get(id).map(|c| Object::Cluster((**c).clone())),
+            Kind::Service => self.services.get(id).map(|s| Object::Service((**s).clone())),
+            Kind::Task => self.tasks.get(id).map(|t| Object::Task((**t).clone())),
+        }
+    }
+
+    fn meta_of(&self, kind: Kind, id: &str) -> Option<&Meta> {
+        match kind {
+            Kind::Node => self.nodes.get(id).map(|n| &n.meta),
+            Kind::Cluster => self.clusters.get(id).map(|c| &c.meta),
+            Kind::Service => self.services.get(id).map(|s| &s.meta),
+            Kind::Task => self.tasks.get(id).map(|t| &t.meta),
+        }
+    }
+
+    /// Inserts or replaces an object, keeping the indexes in step.
+    fn put(&mut self, object: Object) {
+        match object {
+            Object::Node(n) => {
+                self.nodes.insert(n.id.clone(), Arc::new(n));
+            }
+            Object::Cluster(c) => {
+                self.clusters.insert(c.id.clone(), Arc::new(c));
+            }
+            Object::Service(s) => {
+                if let Some(old) = self.services.get(&s.id)
+                    && old.spec.name != s.spec.name
+                {
+                    self.service_names.remove(&old.spec.name);
                 }
-                Op::Update { object, expect_version } => {
-                    let (kind, id) = (object.kind(), object.id().to_string());
-                    let Some(old) = next.get(kind, &id) else {
-                        return Err(TxnError::NotFound { kind, id });
-                    };
-                    if expect_version.is_some_and(|v| v != old.meta().version) {
-                        return Err(TxnError::OutOfSequence { kind, id });
-                    }
-                    let mut object = object.clone();
-                    *object.meta_mut() =
-                        Meta { version: index, created_at: old.meta().created_at, updated_at: txn.now };
-                    next.put(object.clone());
-                    changes.push(Change::Updated { old, new: object });
+                self.service_names.insert(s.spec.name.clone(), s.id.clone());
+                self.services.insert(s.id.clone(), Arc::new(s));
+            }
+            Object::Task(t) => self.put_task(Arc::new(t)),
+        }
+    }
+
+    fn put_task(&mut self, task: Arc<Task>) {
+        if let Some(old) = self.tasks.get(&task.id) {
+            if old.service_id != task.service_id {
+                self.tasks_by_service.remove(&(old.service_id.clone(), old.id.clone()));
+            }
+            if old.node_id != task.node_id && !old.node_id.is_empty() {
+                self.tasks_by_node.remove(&(old.node_id.clone(), old.id.clone()));
+            }
+        }
+        self.tasks_by_service.insert((task.service_id.clone(), task.id.clone()));
+        if !task.node_id.is_empty() {
+            self.tasks_by_node.insert((task.node_id.clone(), task.id.clone()));
+        }
+        self.tasks.insert(task.id.clone(), task);
+    }
+
+    fn remove(&mut self, kind: Kind, id: &str) {
+        match kind {
+            Kind::Node => {
+                self.nodes.remove(id);
+            }
+            Kind::Cluster => {
+                self.clusters.remove(id);
+            }
+            Kind::Service => {
+                if let Some(old) = self.services.remove(id) {
+                    self.service_names.remove(&old.spec.name);
                 }
-                Op::Delete { kind, id, expect_version } => {
-                    let Some(old) = next.get(*kind, id) else {
-                        return Err(TxnError::NotFound { kind: *kind, id: id.clone() });
-                    };
-                    if expect_version.is_some_and(|v| v != old.meta().version) {
-                        return Err(TxnError::OutOfSequence { kind: *kind, id: id.clone() });
+            }
+            Kind::Task => {
+                if let Some(old) = self.tasks.remove(id) {
+                    self.tasks_by_service.remove(&(old.service_id.clone(), old.id.clone()));
+                    if !old.node_id.is_empty() {
+                        self.tasks_by_node.remove(&(old.node_id.clone(), old.id.clone()));
                     }
-                    next.remove(*kind, id);
-                    changes.push(Change::Deleted(old));
                 }
             }
         }
-        next.index = index;
-        Ok((next, changes))
     }
-}
-
-/// Why a lookup by ID, name or prefix found no single object.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum LookupError {
-    /// Nothing matched.
-    #[error("node {0} not found")]
-    NotFound(String),
-    /// More than one object matched.
-    #[error("node {0} is ambiguous (multiple matches)")]
-    Ambiguous(String),
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{Change, Op, Txn, TxnError};
     use types::{NodeDescription, NodeSpec, NodeStatus, Role, Timestamp};
 
     fn node(id: &str, hostname: &str) -> Object {
@@ -252,7 +273,7 @@ mod tests {
         assert_eq!(s.lookup_node("abc1").unwrap().id, "abc1");
         assert_eq!(s.lookup_node("beta").unwrap().id, "abd2");
         assert_eq!(s.lookup_node("abd").unwrap().id, "abd2");
-        assert_eq!(s.lookup_node("ab").unwrap_err(), LookupError::Ambiguous("ab".into()));
-        assert_eq!(s.lookup_node("x").unwrap_err(), LookupError::NotFound("x".into()));
+        assert_eq!(s.lookup_node("ab").unwrap_err(), LookupError::Ambiguous { kind: "node", key: "ab".into() });
+        assert_eq!(s.lookup_node("x").unwrap_err(), LookupError::NotFound { kind: "node", key: "x".into() });
     }
 }

@@ -1,0 +1,277 @@
+//! Applying a transaction: every precondition is checked against the state as the entry
+//! finds it, on every replica alike.
+
+use std::sync::Arc;
+
+use types::{Kind, Meta, Object, Task, TaskState, TaskStatus};
+
+use super::State;
+use crate::{Change, NewTask, Op, TaskChange, TaskUpdate, Txn, TxnError};
+
+impl State {
+    /// Applies `txn` as Raft entry `index`: checks every precondition against this state,
+    /// then returns the next state and the changes. Pure: the same inputs give the same output
+    /// on every replica.
+    pub fn apply(&self, txn: &Txn, index: u64) -> Result<(State, Vec<Change>), TxnError> {
+        let mut next = self.clone();
+        let mut changes = Vec::with_capacity(txn.ops.len());
+        let stamp = |created| Meta { version: index, created_at: created, updated_at: txn.now };
+        for op in &txn.ops {
+            match op {
+                Op::Create(object) => {
+                    let (kind, id) = (object.kind(), object.id().to_string());
+                    if next.meta_of(kind, &id).is_some() {
+                        return Err(TxnError::Exists { kind, id });
+                    }
+                    next.check_name(object)?;
+                    let mut object = object.clone();
+                    *object.meta_mut() = stamp(txn.now);
+                    next.put(object.clone());
+                    changes.push(Change::Created(object));
+                }
+                Op::Update { object, expect_version } => {
+                    let (kind, id) = (object.kind(), object.id().to_string());
+                    let Some(old) = next.get(kind, &id) else {
+                        return Err(TxnError::NotFound { kind, id });
+                    };
+                    if expect_version.is_some_and(|v| v != old.meta().version) {
+                        return Err(TxnError::OutOfSequence { kind, id });
+                    }
+                    next.check_name(object)?;
+                    let mut object = object.clone();
+                    *object.meta_mut() = stamp(old.meta().created_at);
+                    next.put(object.clone());
+                    changes.push(Change::Updated { old, new: object });
+                }
+                Op::Delete { kind, id, expect_version } => {
+                    let Some(old) = next.get(*kind, id) else {
+                        return Err(TxnError::NotFound { kind: *kind, id: id.clone() });
+                    };
+                    if expect_version.is_some_and(|v| v != old.meta().version) {
+                        return Err(TxnError::OutOfSequence { kind: *kind, id: id.clone() });
+                    }
+                    next.remove(*kind, id);
+                    changes.push(Change::Deleted(old));
+                }
+                Op::CreateTasks { service_id, spec_version, tasks } => {
+                    next.create_tasks(service_id, *spec_version, tasks, stamp(txn.now), &mut changes)?;
+                }
+                Op::AssignTasks { node_id, task_ids } => {
+                    for id in task_ids {
+                        next.change_task(id, index, txn, &mut changes, |t| {
+                            if t.status.state > TaskState::Pending || !t.node_id.is_empty() && t.node_id != *node_id {
+                                return false;
+                            }
+                            t.node_id = node_id.clone();
+                            t.status = status(TaskState::Assigned, "scheduler assigned task to node", txn);
+                            true
+                        });
+                    }
+                }
+                Op::UpdateTasks(updates) => {
+                    for TaskUpdate { id, change } in updates {
+                        next.change_task(id, index, txn, &mut changes, |t| apply_change(t, change, txn));
+                    }
+                }
+                Op::DeleteTasks(ids) => {
+                    for id in ids {
+                        if let Some(old) = next.get(Kind::Task, id) {
+                            next.remove(Kind::Task, id);
+                            changes.push(Change::Deleted(old));
+                        }
+                    }
+                }
+            }
+        }
+        next.index = index;
+        Ok((next, changes))
+    }
+
+    /// Service names are unique.
+    fn check_name(&self, object: &Object) -> Result<(), TxnError> {
+        if let Object::Service(s) = object
+            && let Some(owner) = self.service_names.get(&s.spec.name)
+            && *owner != s.id
+        {
+            return Err(TxnError::NameConflict { kind: Kind::Service, name: s.spec.name.clone() });
+        }
+        Ok(())
+    }
+
+    fn create_tasks(
+        &mut self,
+        service_id: &str,
+        spec_version: u64,
+        tasks: &[NewTask],
+        meta: Meta,
+        changes: &mut Vec<Change>,
+    ) -> Result<(), TxnError> {
+        let Some(service) = self.services.get(service_id).cloned() else {
+            return Err(TxnError::NotFound { kind: Kind::Service, id: service_id.to_string() });
+        };
+        if service.spec_version != spec_version {
+            return Err(TxnError::OutOfSequence { kind: Kind::Service, id: service_id.to_string() });
+        }
+        for new in tasks {
+            if self.tasks.contains_key(&new.id) {
+                return Err(TxnError::Exists { kind: Kind::Task, id: new.id.clone() });
+            }
+            let task = Task {
+                id: new.id.clone(),
+                meta: meta.clone(),
+                spec: service.spec.task.clone(),
+                spec_version,
+                service_id: service.id.clone(),
+                service_name: service.spec.name.clone(),
+                slot: new.slot,
+                node_id: new.node_id.clone(),
+                status: TaskStatus { timestamp: meta.created_at, state: TaskState::New, message: "created".into(), ..Default::default() },
+                desired_state: new.desired_state,
+                job_iteration: new.job_iteration,
+            };
+            let task = Arc::new(task);
+            self.put_task(task.clone());
+            changes.push(Change::Created(Object::Task((*task).clone())));
+        }
+        Ok(())
+    }
+
+    /// Applies `f` to a copy of task `id`; keeps the copy (restamped) if `f` says it changed.
+    fn change_task(&mut self, id: &str, index: u64, txn: &Txn, changes: &mut Vec<Change>, f: impl FnOnce(&mut Task) -> bool) {
+        let Some(old) = self.tasks.get(id).cloned() else { return };
+        let mut task = (*old).clone();
+        if !f(&mut task) {
+            return;
+        }
+        task.meta.version = index;
+        task.meta.updated_at = txn.now;
+        let task = Arc::new(task);
+        self.put_task(task.clone());
+        changes.push(Change::Updated { old: Object::Task((*old).clone()), new: Object::Task((*task).clone()) });
+    }
+}
+
+fn status(state: TaskState, message: &str, txn: &Txn) -> TaskStatus {
+    TaskStatus { timestamp: txn.now, state, message: message.to_string(), ..Default::default() }
+}
+
+/// One monotonic change; false when it would move the task backwards (ignored).
+fn apply_change(t: &mut Task, change: &TaskChange, txn: &Txn) -> bool {
+    match change {
+        TaskChange::Pending => {
+            if t.status.state != TaskState::New {
+                return false;
+            }
+            t.status = status(TaskState::Pending, "pending task scheduling", txn);
+            true
+        }
+        TaskChange::Unplaceable(reason) => {
+            if t.status.state != TaskState::Pending || t.status.err == *reason {
+                return false;
+            }
+            t.status.err = reason.clone();
+            t.status.timestamp = txn.now;
+            true
+        }
+        TaskChange::Status(s) => {
+            if s.state < t.status.state || *s == t.status {
+                return false;
+            }
+            t.status = s.clone();
+            true
+        }
+        TaskChange::Desired(d) => {
+            if *d < t.desired_state || *d == t.desired_state {
+                return false;
+            }
+            t.desired_state = *d;
+            true
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use types::{Endpoint, ServiceMode, ServiceSpec, Timestamp};
+
+    use super::*;
+
+    fn service(id: &str, name: &str) -> Object {
+        Object::Service(types::Service {
+            id: id.into(),
+            meta: Meta::default(),
+            spec: ServiceSpec {
+                name: name.into(),
+                labels: BTreeMap::new(),
+                task: Arc::default(),
+                mode: ServiceMode::Replicated { replicas: 2 },
+                update: None,
+                rollback: None,
+                endpoint: None,
+            },
+            spec_version: 1,
+            previous_spec: None,
+            endpoint: Endpoint::default(),
+            update_status: None,
+            job_status: None,
+        })
+    }
+
+    fn txn(ops: Vec<Op>) -> Txn {
+        Txn { id: 0, ops, now: Timestamp(7) }
+    }
+
+    fn new_task(id: &str, slot: u64) -> NewTask {
+        NewTask { id: id.into(), slot, node_id: String::new(), desired_state: TaskState::Running, job_iteration: None }
+    }
+
+    fn with_tasks() -> State {
+        let s = State::default().apply(&txn(vec![Op::Create(service("s1", "web"))]), 1).unwrap().0;
+        let create = Op::CreateTasks { service_id: "s1".into(), spec_version: 1, tasks: vec![new_task("t1", 1), new_task("t2", 2)] };
+        s.apply(&txn(vec![create]), 2).unwrap().0
+    }
+
+    #[test]
+    fn service_names_are_unique() {
+        let s = State::default().apply(&txn(vec![Op::Create(service("s1", "web"))]), 1).unwrap().0;
+        assert_eq!(
+            s.apply(&txn(vec![Op::Create(service("s2", "web"))]), 2).unwrap_err(),
+            TxnError::NameConflict { kind: Kind::Service, name: "web".into() }
+        );
+        assert_eq!(s.service_by_name("web").unwrap().id, "s1");
+    }
+
+    #[test]
+    fn tasks_take_the_service_spec_and_are_indexed() {
+        let s = with_tasks();
+        assert_eq!(s.tasks_of_service("s1").count(), 2);
+        let t = s.task("t1").unwrap();
+        assert_eq!((t.status.state, t.service_name.as_str(), t.meta.version), (TaskState::New, "web", 2));
+        let stale = Op::CreateTasks { service_id: "s1".into(), spec_version: 0, tasks: vec![new_task("t3", 3)] };
+        assert!(matches!(s.apply(&txn(vec![stale]), 3), Err(TxnError::OutOfSequence { .. })));
+    }
+
+    #[test]
+    fn task_states_never_move_backwards() {
+        let s = with_tasks();
+        let pending = Op::UpdateTasks(vec![TaskUpdate { id: "t1".into(), change: TaskChange::Pending }]);
+        let s = s.apply(&txn(vec![pending]), 3).unwrap().0;
+        let assign = Op::AssignTasks { node_id: "n1".into(), task_ids: vec!["t1".into(), "t2".into(), "gone".into()] };
+        let s = s.apply(&txn(vec![assign]), 4).unwrap().0;
+        // t2 was still NEW: the scheduler only places pending tasks.
+        assert_eq!(s.task("t1").unwrap().status.state, TaskState::Assigned);
+        assert_eq!(s.task("t2").unwrap().status.state, TaskState::New);
+        assert_eq!(s.tasks_on_node("n1").count(), 1);
+        let running = TaskStatus { state: TaskState::Running, ..Default::default() };
+        let s = s.apply(&txn(vec![Op::UpdateTasks(vec![TaskUpdate { id: "t1".into(), change: TaskChange::Status(running) }])]), 5).unwrap().0;
+        let back = TaskStatus { state: TaskState::Starting, ..Default::default() };
+        let (s2, changes) = s.apply(&txn(vec![Op::UpdateTasks(vec![TaskUpdate { id: "t1".into(), change: TaskChange::Status(back) }])]), 6).unwrap();
+        assert!(changes.is_empty());
+        assert_eq!(s2.task("t1").unwrap().status.state, TaskState::Running);
+        let s3 = s2.apply(&txn(vec![Op::DeleteTasks(vec!["t1".into()])]), 7).unwrap().0;
+        assert_eq!(s3.tasks_on_node("n1").count(), 0);
+        assert_eq!(s3.tasks_of_service("s1").count(), 1);
+    }
+}
