@@ -59,7 +59,7 @@ impl State {
                 Op::AssignTasks { node_id, task_ids } => {
                     for id in task_ids {
                         next.change_task(id, index, txn, &mut changes, |t| {
-                            if t.status.state > TaskState::Pending || !t.node_id.is_empty() && t.node_id != *node_id {
+                            if t.status.state != TaskState::Pending || !t.node_id.is_empty() && t.node_id != *node_id {
                                 return false;
                             }
                             t.node_id = node_id.clone();
