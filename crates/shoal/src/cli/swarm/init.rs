@@ -14,14 +14,14 @@ pub struct InitArgs {
     #[arg(long, default_value = "0.0.0.0:2377", value_name = "ADDR")]
     listen_addr: String,
     /// Advertised address (<ip|interface>[:port]).
-    #[arg(long, default_value = "", value_name = "ADDR")]
-    advertise_addr: String,
+    #[arg(long, value_name = "ADDR")]
+    advertise_addr: Option<String>,
     /// Address or interface for data path traffic.
-    #[arg(long, default_value = "", value_name = "ADDR")]
-    data_path_addr: String,
+    #[arg(long, value_name = "ADDR")]
+    data_path_addr: Option<String>,
     /// UDP port for data path traffic (default 4789).
-    #[arg(long, default_value_t = 0, value_name = "PORT")]
-    data_path_port: u32,
+    #[arg(long, value_name = "PORT")]
+    data_path_port: Option<u32>,
     /// Force create a new cluster from current state.
     #[arg(long)]
     force_new_cluster: bool,
@@ -44,9 +44,9 @@ pub async fn run(client: &Client, args: InitArgs) -> anyhow::Result<()> {
     args.spec.apply(&mut spec);
     let request = InitRequest {
         listen_addr: args.listen_addr,
-        advertise_addr: args.advertise_addr,
-        data_path_addr: args.data_path_addr,
-        data_path_port: args.data_path_port,
+        advertise_addr: args.advertise_addr.unwrap_or_default(),
+        data_path_addr: args.data_path_addr.unwrap_or_default(),
+        data_path_port: args.data_path_port.unwrap_or(0),
         force_new_cluster: args.force_new_cluster,
         spec,
         auto_lock_managers: false,

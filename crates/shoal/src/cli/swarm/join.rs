@@ -15,11 +15,11 @@ pub struct JoinArgs {
     #[arg(long, default_value = "0.0.0.0:2377", value_name = "ADDR")]
     listen_addr: String,
     /// Advertised address (<ip|interface>[:port]).
-    #[arg(long, default_value = "", value_name = "ADDR")]
-    advertise_addr: String,
+    #[arg(long, value_name = "ADDR")]
+    advertise_addr: Option<String>,
     /// Address or interface for data path traffic.
-    #[arg(long, default_value = "", value_name = "ADDR")]
-    data_path_addr: String,
+    #[arg(long, value_name = "ADDR")]
+    data_path_addr: Option<String>,
     /// Availability of the node (active, pause, drain).
     #[arg(long, default_value = "active")]
     availability: String,
@@ -32,8 +32,8 @@ pub struct JoinArgs {
 pub async fn run(client: &Client, args: JoinArgs) -> anyhow::Result<()> {
     let request = JoinRequest {
         listen_addr: args.listen_addr,
-        advertise_addr: args.advertise_addr,
-        data_path_addr: args.data_path_addr,
+        advertise_addr: args.advertise_addr.unwrap_or_default(),
+        data_path_addr: args.data_path_addr.unwrap_or_default(),
         remote_addrs: vec![args.remote],
         join_token: args.token,
         availability: check_availability(&args.availability)?,
