@@ -7,13 +7,17 @@
 //!
 //! One verb per file under `swarm/` and `node/`; output helpers in `output.rs`.
 
+mod console;
 mod duration;
 mod node;
 mod output;
 mod swarm;
+#[cfg(test)]
+mod tests;
 
 use api::Client;
 use api::client::Endpoint;
+pub use console::Console;
 
 /// CLI commands.
 #[derive(clap::Subcommand)]
@@ -49,10 +53,15 @@ impl Connection {
     }
 }
 
-/// Runs one CLI command.
+/// Runs one CLI command, printing to the terminal.
 pub async fn run(command: Command) -> anyhow::Result<()> {
+    execute(command, &mut Console::stdio()).await
+}
+
+/// Runs one CLI command, printing to `console`.
+pub async fn execute(command: Command, console: &mut Console) -> anyhow::Result<()> {
     match command {
-        Command::Swarm(args) => swarm::run(*args).await,
-        Command::Node(args) => node::run(*args).await,
+        Command::Swarm(args) => swarm::run(*args, console).await,
+        Command::Node(args) => node::run(*args, console).await,
     }
 }

@@ -2,7 +2,11 @@
 
 use std::fmt::Write as _;
 
+use std::io::Write as _;
+
 use api::Client;
+
+use crate::cli::Console;
 use api::model::Node;
 
 use super::resolve;
@@ -23,7 +27,7 @@ pub struct InspectArgs {
 }
 
 /// Prints the nodes found, then fails if any was not.
-pub async fn run(client: &Client, args: InspectArgs) -> anyhow::Result<()> {
+pub async fn run(client: &Client, console: &mut Console, args: InspectArgs) -> anyhow::Result<()> {
     let pretty = args.pretty || args.format == "pretty";
     if !pretty && args.format != "json" {
         anyhow::bail!("unsupported format {:?}: use json or pretty", args.format);
@@ -38,10 +42,10 @@ pub async fn run(client: &Client, args: InspectArgs) -> anyhow::Result<()> {
     }
     if pretty {
         for node in &found {
-            print!("{}", render_pretty(node));
+            write!(console.out, "{}", render_pretty(node))?;
         }
     } else {
-        println!("{}", indented_json(&found)?);
+        writeln!(console.out, "{}", indented_json(&found)?)?;
     }
     if !failures.is_empty() {
         anyhow::bail!("{}", failures.join("\n"));

@@ -2,7 +2,11 @@
 
 use std::collections::BTreeMap;
 
+use std::io::Write as _;
+
 use api::Client;
+
+use crate::cli::Console;
 use api::client::Filters;
 use api::model::{Info, Node, TlsInfo};
 
@@ -23,13 +27,13 @@ pub struct ListArgs {
 }
 
 /// Lists nodes, sorted by hostname as docker sorts them.
-pub async fn run(client: &Client, args: ListArgs) -> anyhow::Result<()> {
+pub async fn run(client: &Client, console: &mut Console, args: ListArgs) -> anyhow::Result<()> {
     let filters = parse_filters(&args.filter)?;
     let mut nodes = client.nodes(&filters).await?;
     nodes.sort_by(|a, b| natural_cmp(&a.description.hostname, &b.description.hostname));
     if args.quiet {
         for node in &nodes {
-            println!("{}", node.id);
+            writeln!(console.out, "{}", node.id)?;
         }
         return Ok(());
     }
@@ -40,10 +44,10 @@ pub async fn run(client: &Client, args: ListArgs) -> anyhow::Result<()> {
         client.info().await?
     };
     match args.format.as_str() {
-        "table" | "" => print!("{}", render_table(&nodes, &info)),
+        "table" | "" => write!(console.out, "{}", render_table(&nodes, &info))?,
         "json" => {
             for node in &nodes {
-                println!("{}", serde_json::to_string(&row_json(node, &info))?);
+                writeln!(console.out, "{}", serde_json::to_string(&row_json(node, &info))?)?;
             }
         }
         other => anyhow::bail!("unsupported format {other:?}: use table or json"),

@@ -6,10 +6,13 @@ mod remove;
 mod role;
 mod update;
 
+use std::io::Write as _;
+
 use api::Client;
+
 use api::client::Filters;
 
-use super::Connection;
+use super::{Connection, Console};
 
 /// `shoal node` and its connection flags.
 #[derive(clap::Args)]
@@ -40,15 +43,15 @@ enum NodeCommand {
 }
 
 /// Runs one node subcommand.
-pub async fn run(args: NodeArgs) -> anyhow::Result<()> {
+pub async fn run(args: NodeArgs, console: &mut Console) -> anyhow::Result<()> {
     let client = args.connection.client()?;
     match args.command {
-        NodeCommand::Ls(a) => list::run(&client, a).await,
-        NodeCommand::Inspect(a) => inspect::run(&client, a).await,
-        NodeCommand::Promote(a) => role::run(&client, a, types::Role::Manager).await,
-        NodeCommand::Demote(a) => role::run(&client, a, types::Role::Worker).await,
-        NodeCommand::Update(a) => update::run(&client, a).await,
-        NodeCommand::Rm(a) => remove::run(&client, a).await,
+        NodeCommand::Ls(a) => list::run(&client, console, a).await,
+        NodeCommand::Inspect(a) => inspect::run(&client, console, a).await,
+        NodeCommand::Promote(a) => role::run(&client, console, a, types::Role::Manager).await,
+        NodeCommand::Demote(a) => role::run(&client, console, a, types::Role::Worker).await,
+        NodeCommand::Update(a) => update::run(&client, console, a).await,
+        NodeCommand::Rm(a) => remove::run(&client, console, a).await,
     }
 }
 
@@ -66,11 +69,11 @@ async fn resolve(client: &Client, key: &str) -> anyhow::Result<String> {
 
 /// Warns on stderr when the swarm now has an even number of managers: Raft then tolerates
 /// no more failures than with one manager fewer.
-async fn warn_if_even_managers(client: &Client) -> anyhow::Result<()> {
+async fn warn_if_even_managers(client: &Client, console: &mut Console) -> anyhow::Result<()> {
     let filters = Filters::from([("role".to_string(), vec!["manager".to_string()])]);
     let managers = client.nodes(&filters).await?.len();
     if let Some(warning) = even_managers_warning(managers) {
-        eprintln!("{warning}");
+        writeln!(console.err, "{warning}")?;
     }
     Ok(())
 }

@@ -1,6 +1,10 @@
 //! `shoal node rm`: remove each node, report every failure, fail if any.
 
+use std::io::Write as _;
+
 use api::Client;
+
+use crate::cli::Console;
 
 /// Flags of `node rm`.
 #[derive(clap::Args, Debug)]
@@ -14,11 +18,11 @@ pub struct RemoveArgs {
 }
 
 /// Removes the nodes, printing each one removed.
-pub async fn run(client: &Client, args: RemoveArgs) -> anyhow::Result<()> {
+pub async fn run(client: &Client, console: &mut Console, args: RemoveArgs) -> anyhow::Result<()> {
     let mut failures = Vec::new();
     for key in &args.nodes {
         match client.node_remove(key, args.force).await {
-            Ok(()) => println!("{key}"),
+            Ok(()) => writeln!(console.out, "{key}")?,
             Err(e) => failures.push(e.to_string()),
         }
     }

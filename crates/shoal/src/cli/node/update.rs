@@ -1,6 +1,10 @@
 //! `shoal node update`: availability, role and labels, written at the version read.
 
+use std::io::Write as _;
+
 use api::Client;
+
+use crate::cli::Console;
 
 use super::{resolve, warn_if_even_managers};
 
@@ -25,7 +29,7 @@ pub struct UpdateArgs {
 }
 
 /// Updates one node and prints its reference.
-pub async fn run(client: &Client, args: UpdateArgs) -> anyhow::Result<()> {
+pub async fn run(client: &Client, console: &mut Console, args: UpdateArgs) -> anyhow::Result<()> {
     let id = resolve(client, &args.node).await?;
     let node = client.node(&id).await?;
     let mut spec = node.spec.clone();
@@ -45,9 +49,9 @@ pub async fn run(client: &Client, args: UpdateArgs) -> anyhow::Result<()> {
         }
     }
     client.node_update(&node.id, node.version.index, &spec).await?;
-    println!("{}", args.node);
+    writeln!(console.out, "{}", args.node)?;
     if spec.role != node.spec.role {
-        warn_if_even_managers(client).await?;
+        warn_if_even_managers(client, console).await?;
     }
     Ok(())
 }

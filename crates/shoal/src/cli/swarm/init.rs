@@ -1,6 +1,10 @@
 //! `shoal swarm init`.
 
+use std::io::Write as _;
+
 use api::Client;
+
+use crate::cli::Console;
 use api::model::{InitRequest, SwarmSpec};
 
 use super::check_availability;
@@ -39,7 +43,7 @@ pub struct InitArgs {
 }
 
 /// Initialises the swarm and prints how to add workers.
-pub async fn run(client: &Client, args: InitArgs) -> anyhow::Result<()> {
+pub async fn run(client: &Client, console: &mut Console, args: InitArgs) -> anyhow::Result<()> {
     let mut spec = SwarmSpec::default();
     args.spec.apply(&mut spec);
     let request = InitRequest {
@@ -55,10 +59,14 @@ pub async fn run(client: &Client, args: InitArgs) -> anyhow::Result<()> {
         subnet_size: args.default_addr_pool_mask_length,
     };
     let node_id = client.swarm_init(&request).await?;
-    println!("Swarm initialized: current node ({node_id}) is now a manager.\n");
-    print_join_command(client, &node_id, true, false).await?;
-    println!(
+    writeln!(
+        console.out,
+        "Swarm initialized: current node ({node_id}) is now a manager.\n"
+    )?;
+    print_join_command(client, console, &node_id, true, false).await?;
+    writeln!(
+        console.out,
         "To add a manager to this swarm, run 'shoal swarm join-token manager' and follow the instructions."
-    );
+    )?;
     Ok(())
 }

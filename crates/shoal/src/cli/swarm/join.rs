@@ -1,6 +1,10 @@
 //! `shoal swarm join`.
 
+use std::io::Write as _;
+
 use api::Client;
+
+use crate::cli::Console;
 use api::model::JoinRequest;
 
 use super::check_availability;
@@ -29,7 +33,7 @@ pub struct JoinArgs {
 }
 
 /// Joins the swarm and says in which role.
-pub async fn run(client: &Client, args: JoinArgs) -> anyhow::Result<()> {
+pub async fn run(client: &Client, console: &mut Console, args: JoinArgs) -> anyhow::Result<()> {
     let request = JoinRequest {
         listen_addr: args.listen_addr,
         advertise_addr: args.advertise_addr.unwrap_or_default(),
@@ -41,9 +45,9 @@ pub async fn run(client: &Client, args: JoinArgs) -> anyhow::Result<()> {
     client.swarm_join(&request).await?;
     let info = client.info().await?;
     if info.swarm.control_available {
-        println!("This node joined a swarm as a manager.");
+        writeln!(console.out, "This node joined a swarm as a manager.")?;
     } else {
-        println!("This node joined a swarm as a worker.");
+        writeln!(console.out, "This node joined a swarm as a worker.")?;
     }
     Ok(())
 }

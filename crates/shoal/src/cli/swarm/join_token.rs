@@ -1,6 +1,10 @@
 //! `shoal swarm join-token [-q] [--rotate] worker|manager`, with docker's output.
 
+use std::io::Write as _;
+
 use api::Client;
+
+use crate::cli::Console;
 
 /// Flags of `swarm join-token`.
 #[derive(clap::Args, Debug)]
@@ -16,7 +20,7 @@ pub struct JoinTokenArgs {
 }
 
 /// Prints (and optionally rotates) a join token.
-pub async fn run(client: &Client, args: JoinTokenArgs) -> anyhow::Result<()> {
+pub async fn run(client: &Client, console: &mut Console, args: JoinTokenArgs) -> anyhow::Result<()> {
     let worker = args.role == "worker";
     let manager = args.role == "manager";
     if !worker && !manager {
@@ -28,7 +32,7 @@ pub async fn run(client: &Client, args: JoinTokenArgs) -> anyhow::Result<()> {
             .swarm_update(swarm.cluster.version.index, &swarm.cluster.spec, worker, manager)
             .await?;
         if !args.quiet {
-            println!("Successfully rotated {} join token.\n", args.role);
+            writeln!(console.out, "Successfully rotated {} join token.\n", args.role)?;
         }
     }
     // Read again: a rotation just changed the tokens.
@@ -39,16 +43,17 @@ pub async fn run(client: &Client, args: JoinTokenArgs) -> anyhow::Result<()> {
         } else {
             &swarm.join_tokens.manager
         };
-        println!("{token}");
+        writeln!(console.out, "{token}")?;
         return Ok(());
     }
     let info = client.info().await?;
-    print_join_command(client, &info.swarm.node_id, worker, manager).await
+    print_join_command(client, console, &info.swarm.node_id, worker, manager).await
 }
 
 /// Prints the command that joins a node, naming this node's manager address.
 pub async fn print_join_command(
     client: &Client,
+    console: &mut Console,
     node_id: &str,
     worker: bool,
     manager: bool,
@@ -59,16 +64,18 @@ pub async fn print_join_command(
         return Ok(());
     };
     if worker {
-        println!(
+        writeln!(
+            console.out,
             "To add a worker to this swarm, run the following command:\n\n    shoal swarm join --token {} {}\n",
             swarm.join_tokens.worker, status.addr
-        );
+        )?;
     }
     if manager {
-        println!(
+        writeln!(
+            console.out,
             "To add a manager to this swarm, run the following command:\n\n    shoal swarm join --token {} {}\n",
             swarm.join_tokens.manager, status.addr
-        );
+        )?;
     }
     Ok(())
 }

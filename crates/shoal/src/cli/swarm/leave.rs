@@ -1,6 +1,10 @@
 //! `shoal swarm leave`.
 
+use std::io::Write as _;
+
 use api::Client;
+
+use crate::cli::Console;
 
 /// Flags of `swarm leave`.
 #[derive(clap::Args, Debug)]
@@ -11,8 +15,8 @@ pub struct LeaveArgs {
 }
 
 /// Leaves the swarm.
-pub async fn run(client: &Client, args: LeaveArgs) -> anyhow::Result<()> {
+pub async fn run(client: &Client, console: &mut Console, args: LeaveArgs) -> anyhow::Result<()> {
     client.swarm_leave(args.force).await?;
-    println!("Node left the swarm.");
+    writeln!(console.out, "Node left the swarm.")?;
     Ok(())
 }

@@ -7,7 +7,7 @@ mod leave;
 mod spec_flags;
 mod update;
 
-use super::Connection;
+use super::{Connection, Console};
 
 /// `shoal swarm` and its connection flags.
 #[derive(clap::Args)]
@@ -34,14 +34,14 @@ enum SwarmCommand {
 }
 
 /// Runs one swarm subcommand.
-pub async fn run(args: SwarmArgs) -> anyhow::Result<()> {
+pub async fn run(args: SwarmArgs, console: &mut Console) -> anyhow::Result<()> {
     let client = args.connection.client()?;
     match args.command {
-        SwarmCommand::Init(a) => init::run(&client, a).await,
-        SwarmCommand::Join(a) => join::run(&client, a).await,
-        SwarmCommand::Leave(a) => leave::run(&client, a).await,
-        SwarmCommand::JoinToken(a) => join_token::run(&client, a).await,
-        SwarmCommand::Update(a) => update::run(&client, a).await,
+        SwarmCommand::Init(a) => init::run(&client, console, a).await,
+        SwarmCommand::Join(a) => join::run(&client, console, a).await,
+        SwarmCommand::Leave(a) => leave::run(&client, console, a).await,
+        SwarmCommand::JoinToken(a) => join_token::run(&client, console, a).await,
+        SwarmCommand::Update(a) => update::run(&client, console, a).await,
     }
 }
 

@@ -1,6 +1,10 @@
 //! `shoal swarm update`: read the spec, change the flags given, write it back at its version.
 
+use std::io::Write as _;
+
 use api::Client;
+
+use crate::cli::Console;
 
 use super::spec_flags::SpecFlags;
 
@@ -12,7 +16,7 @@ pub struct UpdateArgs {
 }
 
 /// Updates the swarm's settings.
-pub async fn run(client: &Client, args: UpdateArgs) -> anyhow::Result<()> {
+pub async fn run(client: &Client, console: &mut Console, args: UpdateArgs) -> anyhow::Result<()> {
     if args.spec.is_empty() {
         anyhow::bail!("nothing to update: give at least one setting (see --help)");
     }
@@ -22,6 +26,6 @@ pub async fn run(client: &Client, args: UpdateArgs) -> anyhow::Result<()> {
     client
         .swarm_update(swarm.cluster.version.index, &spec, false, false)
         .await?;
-    println!("Swarm updated.");
+    writeln!(console.out, "Swarm updated.")?;
     Ok(())
 }

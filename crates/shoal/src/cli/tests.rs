@@ -1,16 +1,27 @@
-//! The `shoal` CLI end to end: the built binary against the API router on a unix socket over
-//! the api crate's fake backend. The listener is bound before any command runs.
+//! The CLI end to end, in process: parsed arguments run against the API router on a unix
+//! socket over the api crate's fake backend, output captured. The listener is bound before
+//! any command runs.
 
 #![allow(clippy::unwrap_used)]
 
 // The fake daemon the api crate's own tests use.
-#[path = "../../api/tests/common/mod.rs"]
+#[path = "../../../api/tests/common/mod.rs"]
 mod common;
 
 use std::path::PathBuf;
 
+use clap::Parser;
 use common::{DOWN_ID, FakeBackend, MANAGER_ID, WORKER_ID, WORKER_TOKEN};
 use tokio::sync::oneshot;
+
+use super::{Command, Console, execute};
+
+/// The CLI's commands under a test parser (the binary's own parser adds `agent`).
+#[derive(Parser)]
+struct TestCli {
+    #[command(subcommand)]
+    command: Command,
+}
 
 /// What one CLI run printed.
 struct Run {
@@ -24,17 +35,26 @@ struct Shoal {
 }
 
 impl Shoal {
+    /// Runs `shoal ARGS -H <socket>`, or `shoal ARGS` when ARGS name a host themselves.
     async fn run(&self, args: &[&str]) -> Run {
-        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_shoal"))
-            .args(args)
-            .env("DOCKER_HOST", &self.host)
-            .output()
-            .await
-            .unwrap();
+        let mut argv = vec!["shoal"];
+        argv.extend_from_slice(args);
+        if !args.contains(&"-H") {
+            argv.extend_from_slice(&["-H", self.host.as_str()]);
+        }
+        let (mut console, out, err) = Console::captured();
+        let result = match TestCli::try_parse_from(argv) {
+            Ok(cli) => execute(cli.command, &mut console).await,
+            Err(e) => Err(e.into()),
+        };
+        let mut stderr = err.text();
+        if let Err(e) = &result {
+            stderr.push_str(&format!("Error: {e:#}\n"));
+        }
         let run = Run {
-            ok: output.status.success(),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            ok: result.is_ok(),
+            stdout: out.text(),
+            stderr,
         };
         eprintln!("$ shoal {}\n{}{}", args.join(" "), run.stdout, run.stderr);
         run
@@ -84,7 +104,7 @@ async fn shoal_cli_drives_the_api() {
         (Some(true), Some("Ready"))
     );
 
-    // -H on the command line wins over DOCKER_HOST.
+    // The -H given wins.
     let elsewhere = shoal
         .run(&["node", "ls", "-H", "unix:///nonexistent/shoal.sock"])
         .await;
