@@ -16,6 +16,7 @@ use serde::de::DeserializeOwned;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpStream, UnixStream};
 
+pub use endpoints::Filters;
 pub use host::Endpoint;
 
 use crate::error::{Error, Result};
@@ -34,6 +35,11 @@ impl Client {
         Ok(Client {
             endpoint: Endpoint::parse(host)?,
         })
+    }
+
+    /// A client for a parsed endpoint.
+    pub fn from_endpoint(endpoint: Endpoint) -> Client {
+        Client { endpoint }
     }
 
     /// A client for `DOCKER_HOST` if set, else the default socket.
@@ -117,18 +123,18 @@ impl Client {
             .map_err(|e| Error::Http(format!("building request {target}: {e}")))?;
         let (status, answer) = match &self.endpoint {
             Endpoint::Unix(path) => {
-                let stream = UnixStream::connect(path).await.map_err(|source| Error::Connect {
+                let stream = UnixStream::connect(path).await.map_err(|error| Error::Connect {
                     addr: self.endpoint.to_string(),
-                    source,
+                    error,
                 })?;
                 exchange(stream, request).await?
             }
             Endpoint::Tcp(addr) => {
                 let stream = TcpStream::connect(addr.as_str())
                     .await
-                    .map_err(|source| Error::Connect {
+                    .map_err(|error| Error::Connect {
                         addr: self.endpoint.to_string(),
-                        source,
+                        error,
                     })?;
                 exchange(stream, request).await?
             }

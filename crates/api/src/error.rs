@@ -33,12 +33,12 @@ pub enum Error {
     #[error("invalid host {0}")]
     InvalidHost(String),
     /// Could not reach the daemon (client side); retrying helps once it runs.
-    #[error("cannot connect to the shoal daemon at {addr}: {source}. Is the daemon running?")]
+    #[error("cannot connect to the daemon at {addr}: {error}. Is the daemon running?")]
     Connect {
         /// The address tried.
         addr: String,
-        /// Why it failed.
-        source: std::io::Error,
+        /// Why it failed (in the message, not chained, so it is shown once).
+        error: std::io::Error,
     },
     /// The HTTP exchange broke (client side).
     #[error("http: {0}")]
@@ -52,12 +52,12 @@ pub enum Error {
         reason: String,
     },
     /// Binding or serving a socket failed (server side).
-    #[error("{context}: {source}")]
+    #[error("{context}: {error}")]
     Io {
         /// What was being done.
         context: String,
-        /// The OS error.
-        source: std::io::Error,
+        /// The OS error (in the message, not chained, so it is shown once).
+        error: std::io::Error,
     },
 }
 

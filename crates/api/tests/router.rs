@@ -419,3 +419,54 @@ async fn init_join_and_leave_reach_the_backend() {
         ]
     );
 }
+
+mod robustness {
+    //! Arbitrary requests against the routes: the server answers every one (no panic) and
+    //! every error it answers is dockerd-shaped.
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const PREFIXES: &[&str] = &[
+        "/_ping",
+        "/v1.47/nodes/",
+        "/nodes?filters=",
+        "/v1.47/nodes/w1bbbbbbbbbbbbbbbbbbbbbbb/update?version=",
+        "/swarm/update?version=1&rotateWorkerToken=",
+        "/v1.47/swarm/init",
+        "/v1.47/swarm/join",
+        "/swarm/leave?force=",
+        "/v",
+        "/",
+    ];
+
+    fn method(index: usize) -> Method {
+        [Method::GET, Method::POST, Method::DELETE, Method::HEAD][index % 4].clone()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        #[test]
+        fn arbitrary_requests_get_an_answer(
+            prefix in 0..PREFIXES.len(),
+            tail in "[a-zA-Z0-9._%{}:,\\[\\]\"=&/-]{0,30}",
+            body in "\\PC{0,40}",
+            method_index in 0..4usize,
+        ) {
+            let uri = format!("{}{}", PREFIXES[prefix], tail);
+            prop_assume!(uri.parse::<http::Uri>().is_ok());
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let backend = FakeBackend::new();
+            let body = if body.is_empty() { None } else { Some(body.as_str()) };
+            let method = method(method_index);
+            let answer = runtime.block_on(send(&backend, method.clone(), &uri, body));
+            // HEAD answers carry no body to check.
+            if method != Method::HEAD && (answer.status.is_client_error() || answer.status.is_server_error()) {
+                let plain = answer.header("content-type").starts_with("text/plain");
+                prop_assert!(plain || !answer.message().is_empty(), "{} {}: {}", answer.status, uri, answer.text());
+            }
+        }
+    }
+}

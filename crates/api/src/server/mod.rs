@@ -82,7 +82,7 @@ async fn page_not_found() -> Error {
 /// Binds the API's unix socket at `path`: creates the parent directory, replaces a stale
 /// socket (refusing if a daemon still answers on it) and sets mode 0660.
 pub fn bind_unix(path: &Path) -> Result<UnixListener> {
-    let io = |context: String| move |source| Error::Io { context, source };
+    let io = |context: String| move |error| Error::Io { context, error };
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(io(format!("creating {}", parent.display())))?;
     }
@@ -90,7 +90,7 @@ pub fn bind_unix(path: &Path) -> Result<UnixListener> {
         if !meta.file_type().is_socket() {
             return Err(Error::Io {
                 context: format!("binding {}", path.display()),
-                source: std::io::Error::new(
+                error: std::io::Error::new(
                     std::io::ErrorKind::AlreadyExists,
                     "the path exists and is not a socket",
                 ),
@@ -99,7 +99,7 @@ pub fn bind_unix(path: &Path) -> Result<UnixListener> {
         if std::os::unix::net::UnixStream::connect(path).is_ok() {
             return Err(Error::Io {
                 context: format!("binding {}", path.display()),
-                source: std::io::Error::new(
+                error: std::io::Error::new(
                     std::io::ErrorKind::AddrInUse,
                     "another daemon is serving this socket",
                 ),
@@ -132,9 +132,9 @@ pub async fn serve_unix_listener(
     axum::serve(listener, router(backend))
         .with_graceful_shutdown(shutdown)
         .await
-        .map_err(|source| Error::Io {
+        .map_err(|error| Error::Io {
             context: "serving the API on a unix socket".into(),
-            source,
+            error,
         })
 }
 
@@ -148,8 +148,8 @@ pub async fn serve_tcp(
     axum::serve(listener, router(backend))
         .with_graceful_shutdown(shutdown)
         .await
-        .map_err(|source| Error::Io {
+        .map_err(|error| Error::Io {
             context: "serving the API on TCP".into(),
-            source,
+            error,
         })
 }
