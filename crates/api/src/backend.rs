@@ -4,9 +4,12 @@
 
 use std::sync::Arc;
 
+use futures::stream::BoxStream;
 use manager::controlapi::cluster::Rotation;
 use manager::controlapi::node::NodeFilters;
-use types::{Availability, Cluster, ClusterSpec, Node, NodeSpec, Reachability};
+use manager::controlapi::service::{ServiceFilters, ServiceStatus};
+use manager::controlapi::task::TaskFilters;
+use types::{Availability, Cluster, ClusterSpec, Node, NodeSpec, Reachability, Service, ServiceSpec, Task, Timestamp};
 
 /// Errors carry the status dockerd would answer with (see `manager::Error`).
 pub type Result<T> = std::result::Result<T, manager::Error>;
@@ -118,6 +121,67 @@ pub struct JoinRequest {
     pub availability: Option<Availability>,
 }
 
+/// A service with its task counts (`?status=true`).
+#[derive(Debug, Clone)]
+pub struct ServiceView {
+    /// The stored service.
+    pub service: Arc<Service>,
+    /// Running/desired/completed counts.
+    pub status: ServiceStatus,
+}
+
+/// Which logs to read.
+#[derive(Debug, Clone)]
+pub enum LogTarget {
+    /// Every task of a service (ID, name or ID prefix).
+    Service(String),
+    /// One task (ID or ID prefix).
+    Task(String),
+}
+
+/// Options of `GET /services/{id}/logs` and `GET /tasks/{id}/logs`.
+#[derive(Debug, Clone, Default)]
+pub struct LogOptions {
+    /// Keep streaming new lines.
+    pub follow: bool,
+    /// Only the last N lines of each task (None: all).
+    pub tail: Option<usize>,
+    /// Only lines at or after this time.
+    pub since: Option<Timestamp>,
+    /// Only lines before this time.
+    pub until: Option<Timestamp>,
+    /// Include stdout.
+    pub stdout: bool,
+    /// Include stderr.
+    pub stderr: bool,
+}
+
+/// Which output stream a log line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogStream {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+/// One log line of one task.
+#[derive(Debug, Clone)]
+pub struct LogLine {
+    /// When it was written.
+    pub timestamp: Timestamp,
+    /// stdout or stderr.
+    pub stream: LogStream,
+    /// The line, without its trailing newline.
+    pub line: bytes::Bytes,
+    /// Task it came from.
+    pub task_id: String,
+    /// Node the task ran on.
+    pub node_id: String,
+    /// Service of the task.
+    pub service_id: String,
+}
+
 /// The daemon, as the API sees it.
 #[async_trait::async_trait]
 pub trait Backend: Send + Sync + 'static {
@@ -147,4 +211,22 @@ pub trait Backend: Send + Sync + 'static {
     async fn node_update(&self, key: &str, version: u64, spec: NodeSpec) -> Result<Option<String>>;
     /// `DELETE /nodes/{id}`.
     async fn node_remove(&self, key: &str, force: bool) -> Result<()>;
+
+    /// `POST /services/create`: returns the new ID and any warnings.
+    async fn service_create(&self, spec: ServiceSpec) -> Result<(String, Vec<String>)>;
+    /// `GET /services` (counts filled when `status`).
+    async fn services(&self, filters: ServiceFilters, status: bool) -> Result<Vec<ServiceView>>;
+    /// `GET /services/{id}` (ID, name or ID prefix).
+    async fn service(&self, key: &str) -> Result<ServiceView>;
+    /// `POST /services/{id}/update?version=` (`rollback` for `?rollback=previous`): warnings.
+    async fn service_update(&self, key: &str, version: u64, spec: ServiceSpec, rollback: bool) -> Result<Vec<String>>;
+    /// `DELETE /services/{id}`.
+    async fn service_remove(&self, key: &str) -> Result<()>;
+    /// `GET /tasks`.
+    async fn tasks(&self, filters: TaskFilters) -> Result<Vec<Arc<Task>>>;
+    /// `GET /tasks/{id}`.
+    async fn task(&self, key: &str) -> Result<Arc<Task>>;
+    /// `GET /services/{id}/logs`, `GET /tasks/{id}/logs`: lines in time order per task;
+    /// with `follow` the stream stays open until the client goes away.
+    async fn logs(&self, target: LogTarget, options: LogOptions) -> Result<BoxStream<'static, LogLine>>;
 }

@@ -104,6 +104,7 @@ fn backend_status(e: &manager::Error) -> StatusCode {
         M::OutOfSequence | M::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         M::Forbidden(_) => StatusCode::FORBIDDEN,
         M::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        M::Unimplemented(_) => StatusCode::NOT_IMPLEMENTED,
     }
 }
 

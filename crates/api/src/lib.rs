@@ -22,7 +22,10 @@ pub mod server;
 pub mod socket;
 pub mod version;
 
-pub use backend::{Backend, InitRequest, JoinRequest, LocalNodeState, ManagerInfo, NodeView, SwarmStatus};
+pub use backend::{
+    Backend, InitRequest, JoinRequest, LocalNodeState, LogLine, LogOptions, LogStream, LogTarget, ManagerInfo, NodeView,
+    ServiceView, SwarmStatus,
+};
 pub use client::Client;
 pub use error::{Error, Result};
 pub use server::{bind_unix, router, serve_tcp, serve_unix, serve_unix_listener};

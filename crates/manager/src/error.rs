@@ -21,6 +21,9 @@ pub enum Error {
     /// The object changed since the caller read it (dockerd answers 500).
     #[error("update out of sequence")]
     OutOfSequence,
+    /// Swarm does not support this change (501, as dockerd).
+    #[error("{0}")]
+    Unimplemented(String),
     /// The caller may not do this (403).
     #[error("{0}")]
     Forbidden(String),
@@ -65,6 +68,7 @@ impl From<Error> for tonic::Status {
             Error::Conflict(_) => tonic::Status::already_exists(msg),
             Error::OutOfSequence => tonic::Status::unknown(msg),
             Error::Forbidden(_) => tonic::Status::permission_denied(msg),
+            Error::Unimplemented(_) => tonic::Status::unimplemented(msg),
             Error::Unavailable(_) => tonic::Status::unavailable(msg),
             Error::Internal(_) => tonic::Status::internal(msg),
         }
@@ -82,6 +86,7 @@ impl From<tonic::Status> for Error {
             tonic::Code::PermissionDenied | tonic::Code::Unauthenticated => Error::Forbidden(msg),
             tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => Error::Unavailable(msg),
             tonic::Code::Unknown if msg == "update out of sequence" => Error::OutOfSequence,
+            tonic::Code::Unimplemented => Error::Unimplemented(msg),
             _ => Error::Internal(msg),
         }
     }

@@ -7,10 +7,12 @@
 //! nodes ─► cluster port: Ca (join) · Dispatcher (sessions) · Control · Raft
 //! ```
 
+pub mod constraint;
 pub mod controlapi;
 pub mod dispatcher;
 pub mod error;
 pub mod manager;
+// pub mod orchestrator; (in progress)
 pub mod raft_net;
 pub mod roles;
 pub mod services;

@@ -2,12 +2,15 @@
 
 use std::sync::Arc;
 
-use api::{Backend, LocalNodeState, ManagerInfo, NodeView, SwarmStatus};
+use api::{Backend, LocalNodeState, LogLine, LogOptions, LogTarget, ManagerInfo, NodeView, ServiceView, SwarmStatus};
+use futures::stream::BoxStream;
 use manager::controlapi::cluster::Rotation;
 use manager::controlapi::node::NodeFilters;
-use manager::controlapi::{cluster, node};
+use manager::controlapi::service::ServiceFilters;
+use manager::controlapi::task::TaskFilters;
+use manager::controlapi::{cluster, node, service, task};
 use manager::{Error, Manager};
-use types::{Cluster, ClusterSpec, NodeSpec, Role};
+use types::{Cluster, ClusterSpec, NodeSpec, Role, ServiceSpec, Task};
 
 use super::swarm::{Local, Swarm, msg};
 
@@ -133,5 +136,58 @@ impl Backend for Swarm {
         let op = node::remove(&*m.synced_view().await, key, force)?;
         m.propose(vec![op]).await?;
         Ok(())
+    }
+
+    async fn service_create(&self, spec: ServiceSpec) -> Result<(String, Vec<String>)> {
+        let m = self.require_manager().await?;
+        let id = m.new_id();
+        let op = service::create(&*m.synced_view().await, id.clone(), spec, self.clock.now())?;
+        m.propose(vec![op]).await?;
+        Ok((id, Vec::new()))
+    }
+
+    async fn services(&self, filters: ServiceFilters, status: bool) -> Result<Vec<ServiceView>> {
+        let m = self.require_manager().await?;
+        let view = m.synced_view().await;
+        Ok(service::list(&view, &filters)
+            .into_iter()
+            .map(|s| ServiceView { status: if status { service::status(&view, &s) } else { Default::default() }, service: s })
+            .collect())
+    }
+
+    async fn service(&self, key: &str) -> Result<ServiceView> {
+        let m = self.require_manager().await?;
+        let view = m.synced_view().await;
+        let s = view.lookup_service(key).map_err(|e| Error::NotFound(e.to_string()))?;
+        Ok(ServiceView { status: service::status(&view, &s), service: s })
+    }
+
+    async fn service_update(&self, key: &str, version: u64, spec: ServiceSpec, rollback: bool) -> Result<Vec<String>> {
+        let m = self.require_manager().await?;
+        let op = service::update(&*m.synced_view().await, key, version, spec, rollback, self.clock.now())?;
+        m.propose(vec![op]).await?;
+        Ok(Vec::new())
+    }
+
+    async fn service_remove(&self, key: &str) -> Result<()> {
+        let m = self.require_manager().await?;
+        let op = service::remove(&*m.synced_view().await, key)?;
+        m.propose(vec![op]).await?;
+        Ok(())
+    }
+
+    async fn tasks(&self, filters: TaskFilters) -> Result<Vec<Arc<Task>>> {
+        let m = self.require_manager().await?;
+        Ok(task::list(&*m.synced_view().await, &filters))
+    }
+
+    async fn task(&self, key: &str) -> Result<Arc<Task>> {
+        let m = self.require_manager().await?;
+        m.synced_view().await.lookup_task(key).map_err(|e| Error::NotFound(e.to_string()))
+    }
+
+    async fn logs(&self, _target: LogTarget, _options: LogOptions) -> Result<BoxStream<'static, LogLine>> {
+        let _m = self.require_manager().await?;
+        Err(Error::Unavailable("logs are not wired to the agents yet".into()))
     }
 }
