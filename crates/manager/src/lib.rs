@@ -12,7 +12,7 @@ pub mod controlapi;
 pub mod dispatcher;
 pub mod error;
 pub mod manager;
-// pub mod orchestrator; (in progress)
+pub mod orchestrator;
 pub mod raft_net;
 pub mod roles;
 pub mod services;
