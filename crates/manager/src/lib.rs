@@ -7,7 +7,10 @@
 //! nodes ─► cluster port: Ca (join) · Dispatcher (sessions) · Control · Raft
 //! ```
 
+pub mod allocator;
+pub mod assignments;
 pub mod constraint;
+pub mod control_loop;
 pub mod controlapi;
 pub mod dispatcher;
 pub mod error;
@@ -15,7 +18,9 @@ pub mod manager;
 pub mod orchestrator;
 pub mod raft_net;
 pub mod roles;
+pub mod scheduler;
 pub mod services;
+pub mod status_batcher;
 
 pub use error::{Error, Result};
 pub use manager::{Manager, ManagerConfig, Start};

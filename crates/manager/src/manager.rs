@@ -28,9 +28,8 @@ use tokio_util::sync::CancellationToken;
 use types::cluster::RaftSettings;
 use types::{Clock, Cluster, ManagerStatus, Node, Object, Reachability, Role};
 
-use crate::dispatcher::{Liveness, mark_down};
+use crate::dispatcher::Liveness;
 use crate::raft_net::RaftNetwork;
-use crate::roles::{RoleAction, plan};
 use crate::services::{ca::CaService, control::ControlService, dispatcher::DispatcherService, raft::RaftService};
 use crate::{Error, Result};
 
@@ -80,6 +79,8 @@ pub struct Inner {
     pub(crate) clock: Arc<dyn Clock>,
     rng: Mutex<StdRng>,
     pub(crate) liveness: Liveness,
+    pub(crate) router: Arc<crate::assignments::Router>,
+    pub(crate) statuses: Mutex<Option<crate::status_batcher::StatusBatcher>>,
     shutdown: CancellationToken,
     leader_wait: Duration,
 }
@@ -257,6 +258,8 @@ impl Manager {
             clock,
             rng: Mutex::new(rng),
             liveness: Liveness::default(),
+            router: Arc::default(),
+            statuses: Mutex::new(None),
             shutdown: CancellationToken::new(),
             leader_wait: Duration::from_millis(election_max * 2 + 500),
         });
@@ -343,7 +346,10 @@ impl Manager {
                         tracing::info!(node = %inner.node_id, "became leader");
                         let token = inner.shutdown.child_token();
                         inner.liveness.reset(Instant::now());
-                        tokio::spawn(leader_loop(inner.clone(), token.clone()));
+                        tokio::spawn(crate::control_loop::run(inner.clone(), token.clone()));
+                        tokio::spawn(inner.router.clone().run(inner.consensus.store().clone(), token.clone()));
+                        *inner.statuses.lock().unwrap_or_else(|e| e.into_inner()) =
+                            Some(crate::status_batcher::StatusBatcher::start(inner.clone(), token.clone()));
                         leading = Some(token);
                     }
                     (false, Some(token)) => {
@@ -426,47 +432,4 @@ impl Manager {
         self.inner.shutdown.cancel();
         self.inner.consensus.shutdown().await;
     }
-}
-
-/// Leader-only work, every half second or on a store change: mark silent nodes down and move
-/// demoted managers out of Raft.
-async fn leader_loop(inner: Arc<Inner>, token: CancellationToken) {
-    let (_, mut watch) = inner.consensus.store().view_and_watch();
-    loop {
-        tokio::select! {
-            _ = token.cancelled() => return,
-            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-            _ = watch.next() => {}
-        }
-        let view = inner.consensus.store().view();
-        let (seen, since) = inner.liveness.snapshot();
-        let down = mark_down(&view, &seen, since, Instant::now(), inner.heartbeat_period());
-        if !down.is_empty()
-            && let Err(e) = inner.propose(down).await
-        {
-            tracing::warn!("marking nodes down: {e}");
-        }
-        for action in plan(&view, &inner.node_id, &inner.consensus.voters()) {
-            let result = match action {
-                RoleAction::TransferLeadership { to } => {
-                    tracing::info!(to, "demoted leader hands over leadership");
-                    inner.consensus.raft().trigger().transfer_leader(to).await.map_err(|e| Error::Internal(e.to_string()))
-                }
-                RoleAction::RemoveMember { node_id, raft_id } => remove_member(&inner, &node_id, raft_id).await,
-            };
-            if let Err(e) = result {
-                tracing::warn!("role change: {e}");
-            }
-        }
-    }
-}
-
-async fn remove_member(inner: &Inner, node_id: &str, raft_id: u64) -> Result<()> {
-    tracing::info!(node_id, raft_id, "removing demoted manager from raft");
-    inner.consensus.remove_member(raft_id).await?;
-    let Some(node) = inner.consensus.store().view().node(node_id).cloned() else { return Ok(()) };
-    let mut next = (*node).clone();
-    next.manager_status = None;
-    inner.propose(vec![Op::Update { object: Object::Node(next), expect_version: None }]).await?;
-    Ok(())
 }

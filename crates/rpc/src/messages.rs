@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use store::consensus::{Peer, SnapshotMeta, Vote};
-use types::{Availability, NodeDescription, Role};
+use types::{Availability, NodeDescription, Role, Task, TaskStatus};
 
 /// `Ca.GetRootCa` reply.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -110,3 +110,25 @@ pub struct SnapshotChunk {
 
 /// Snapshot chunk size: 1 MiB, well under gRPC's 4 MiB default message limit.
 pub const SNAPSHOT_CHUNK: usize = 1 << 20;
+
+/// `Dispatcher.Assignments` request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AssignmentsRequest {}
+
+/// One message of the assignments stream.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AssignmentsMessage {
+    /// True: `tasks` is the node's whole set (drop anything not in it). False: a delta.
+    pub full: bool,
+    /// Tasks added or changed.
+    pub tasks: Vec<Task>,
+    /// IDs of tasks no longer assigned (deleted or moved).
+    pub removed: Vec<String>,
+}
+
+/// `Dispatcher.UpdateTaskStatus`: observed states of this node's tasks.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TaskStatusBatch {
+    /// (task ID, status) pairs.
+    pub updates: Vec<(String, TaskStatus)>,
+}

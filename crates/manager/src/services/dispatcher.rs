@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::Stream;
-use rpc::messages::{HeartbeatResponse, SessionMessage, SessionRequest};
+use rpc::messages::{AssignmentsMessage, HeartbeatResponse, SessionMessage, SessionRequest, TaskStatusBatch};
 use rpc::pb::Msg;
 use rpc::{decode, encode, require_node};
 use store::{Op, WatchEvent};
@@ -19,7 +19,9 @@ use tonic::{Request, Response, Status};
 use types::{NodeState, Object, Role};
 
 use super::{Reply, not_leader, reply};
+use crate::assignments::{NodeDelta, assigned_to};
 use crate::manager::Inner;
+use crate::status_batcher::status_update;
 
 /// Server side of node sessions.
 pub struct DispatcherService(pub Arc<Inner>);
@@ -121,6 +123,89 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
             }
         });
         Ok(Response::new(stream))
+    }
+
+    type AssignmentsStream = SessionStream;
+
+    async fn assignments(&self, req: Request<Msg>) -> Result<Response<SessionStream>, Status> {
+        let caller = require_node(&req, &self.0.cluster_id)?;
+        self.check_leader()?;
+        let node_id = caller.node_id;
+        if self.0.consensus.store().view().node(&node_id).is_none() {
+            return Err(Status::permission_denied(format!("node {node_id} was removed from the swarm")));
+        }
+        // Subscribe before reading the full set so no change falls in between.
+        let mut rx = self.0.router.subscribe(&node_id);
+        let inner = self.0.clone();
+        let stream = async_stream(move |tx| async move {
+            let full = |inner: &Inner| {
+                let view = inner.consensus.store().view();
+                let tasks = view.tasks_on_node(&node_id).filter(|t| assigned_to(t, &node_id)).map(|t| (**t).clone()).collect();
+                AssignmentsMessage { full: true, tasks, removed: Vec::new() }
+            };
+            if tx.send(Ok(encode(&full(&inner)))).await.is_err() {
+                return;
+            }
+            loop {
+                let first = match tokio::time::timeout(Duration::from_secs(1), rx.recv()).await {
+                    Ok(Some(d)) => d,
+                    Ok(None) => return,
+                    Err(_) => {
+                        if !inner.consensus.is_leader() {
+                            let _ = tx.send(Err(not_leader(inner.consensus.leader().map(|(_, p)| p.addr)))).await;
+                            return;
+                        }
+                        continue;
+                    }
+                };
+                // Drain what else is queued into one message; the latest version of a task wins.
+                let mut changed: std::collections::BTreeMap<String, std::sync::Arc<types::Task>> = Default::default();
+                let mut removed = std::collections::BTreeSet::new();
+                let mut resync = false;
+                let mut next = Some(first);
+                while let Some(delta) = next {
+                    match delta {
+                        NodeDelta::Changed(t) => {
+                            removed.remove(&t.id);
+                            changed.insert(t.id.clone(), t);
+                        }
+                        NodeDelta::Removed(id) => {
+                            changed.remove(&id);
+                            removed.insert(id);
+                        }
+                        NodeDelta::Resync => resync = true,
+                    }
+                    next = rx.try_recv().ok();
+                }
+                let msg = if resync {
+                    full(&inner)
+                } else {
+                    AssignmentsMessage { full: false, tasks: changed.into_values().map(|t| (*t).clone()).collect(), removed: removed.into_iter().collect() }
+                };
+                if tx.send(Ok(encode(&msg))).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(stream))
+    }
+
+    async fn update_task_status(&self, req: Request<Msg>) -> Reply {
+        let caller = require_node(&req, &self.0.cluster_id)?;
+        self.check_leader()?;
+        let batch: TaskStatusBatch = decode(req.get_ref())?;
+        let view = self.0.consensus.store().view();
+        // A node reports only on its own tasks.
+        let updates = batch
+            .updates
+            .into_iter()
+            .filter(|(id, _)| view.task(id).is_some_and(|t| t.node_id == caller.node_id))
+            .map(|(id, status)| status_update(id, status))
+            .collect();
+        let batcher = self.0.statuses.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let batcher = batcher.ok_or_else(|| not_leader(self.0.consensus.leader().map(|(_, p)| p.addr)))?;
+        batcher.submit(updates).await.map_err(Status::from)?;
+        reply(&())
     }
 
     async fn heartbeat(&self, req: Request<Msg>) -> Reply {

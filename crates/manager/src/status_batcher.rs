@@ -1,0 +1,75 @@
+//! Batching task status reports into few Raft writes: reports from every node are collected
+//! for a short window (or until the batch is large), committed as one entry, and each
+//! reporter is answered with the result.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use store::{Op, TaskChange, TaskUpdate};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::manager::Inner;
+use crate::{Error, Result};
+
+/// Longest wait for more reports before committing (Swarm: 100 ms).
+const WINDOW: Duration = Duration::from_millis(50);
+/// Most updates in one entry (Swarm: 10,000).
+const MAX_BATCH: usize = 10_000;
+
+type Waiter = oneshot::Sender<Result<()>>;
+
+/// Handle for submitting status updates.
+#[derive(Clone)]
+pub struct StatusBatcher {
+    tx: mpsc::Sender<(Vec<TaskUpdate>, Waiter)>,
+}
+
+impl StatusBatcher {
+    /// Starts the batcher for `inner`; it stops with `token`.
+    pub fn start(inner: Arc<Inner>, token: CancellationToken) -> StatusBatcher {
+        let (tx, rx) = mpsc::channel(1024);
+        tokio::spawn(run(inner, rx, token));
+        StatusBatcher { tx }
+    }
+
+    /// Submits updates and waits until they are committed.
+    pub async fn submit(&self, updates: Vec<TaskUpdate>) -> Result<()> {
+        if updates.is_empty() {
+            return Ok(());
+        }
+        let (done, wait) = oneshot::channel();
+        self.tx.send((updates, done)).await.map_err(|_| Error::Unavailable("dispatcher is shutting down".into()))?;
+        wait.await.map_err(|_| Error::Unavailable("dispatcher is shutting down".into()))?
+    }
+}
+
+async fn run(inner: Arc<Inner>, mut rx: mpsc::Receiver<(Vec<TaskUpdate>, Waiter)>, token: CancellationToken) {
+    loop {
+        let first = tokio::select! {
+            _ = token.cancelled() => return,
+            m = rx.recv() => match m { Some(m) => m, None => return },
+        };
+        let mut updates = first.0;
+        let mut waiters = vec![first.1];
+        let deadline = tokio::time::Instant::now() + WINDOW;
+        while updates.len() < MAX_BATCH {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some((more, w))) => {
+                    updates.extend(more);
+                    waiters.push(w);
+                }
+                _ => break,
+            }
+        }
+        let result = inner.propose(vec![Op::UpdateTasks(updates)]).await.map(|_| ());
+        for w in waiters {
+            let _ = w.send(result.clone());
+        }
+    }
+}
+
+/// The store change for one reported status.
+pub fn status_update(id: String, status: types::TaskStatus) -> TaskUpdate {
+    TaskUpdate { id, change: TaskChange::Status(status) }
+}
