@@ -11,6 +11,8 @@
 
 pub mod describe;
 pub mod session;
+pub mod tasks;
 
 pub use describe::describe_host;
-pub use session::{Agent, AgentEvent};
+pub use session::{Agent, AgentEvent, Worker};
+pub use tasks::Tasks;

@@ -2,11 +2,15 @@
 
 use std::time::Duration;
 
-use rpc::messages::{HeartbeatRequest, HeartbeatResponse, SessionMessage, SessionRequest};
+use std::sync::Arc;
+
+use rpc::messages::{AssignmentsMessage, AssignmentsRequest, HeartbeatRequest, HeartbeatResponse, SessionMessage, SessionRequest};
 use rpc::{Pool, decode, encode};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
-use types::{NodeDescription, Role};
+use types::{NodeDescription, Role, TaskStatus};
+
+use crate::tasks::{Tasks, report_statuses};
 
 /// What the cluster tells this node.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,11 +30,32 @@ pub struct Agent {
     shutdown: CancellationToken,
 }
 
+/// The node's task side, as the session drives it.
+pub struct Worker {
+    /// Receives assignments.
+    pub tasks: Arc<dyn Tasks>,
+    /// Observed statuses to report.
+    pub statuses: mpsc::Receiver<(String, TaskStatus)>,
+}
+
 impl Agent {
-    /// Starts the session loop against `managers` (any of them; it finds the leader).
-    pub fn start(pool: Pool, managers: Vec<String>, description: NodeDescription, events: mpsc::Sender<AgentEvent>) -> Agent {
+    /// Starts the session loop against `managers` (any of them; it finds the leader). With a
+    /// worker, the node also receives task assignments and reports task statuses.
+    pub fn start(
+        pool: Pool,
+        managers: Vec<String>,
+        description: NodeDescription,
+        events: mpsc::Sender<AgentEvent>,
+        worker: Option<Worker>,
+    ) -> Agent {
         let shutdown = CancellationToken::new();
-        tokio::spawn(run(pool, managers, description, events, shutdown.clone()));
+        let (leader_tx, leader_rx) = watch::channel(None);
+        let tasks = worker.map(|w| {
+            tokio::spawn(report_statuses(pool.clone(), leader_rx, w.statuses, shutdown.clone()));
+            w.tasks
+        });
+        let link = Link { pool, description, events, leader: leader_tx, tasks };
+        tokio::spawn(run(link, managers, shutdown.clone()));
         Agent { shutdown }
     }
 
@@ -50,13 +75,17 @@ enum Ended {
     Retry { reason: String, leader: Option<String> },
 }
 
-async fn run(
+/// What one session needs; shared across reconnects.
+struct Link {
     pool: Pool,
-    mut managers: Vec<String>,
     description: NodeDescription,
     events: mpsc::Sender<AgentEvent>,
-    shutdown: CancellationToken,
-) {
+    leader: watch::Sender<Option<String>>,
+    tasks: Option<Arc<dyn Tasks>>,
+}
+
+async fn run(link: Link, mut managers: Vec<String>, shutdown: CancellationToken) {
+    let Link { pool, events, .. } = &link;
     let mut backoff = BACKOFF_MIN;
     let mut next = 0usize;
     let mut hint: Option<String> = None;
@@ -69,7 +98,7 @@ async fn run(
         next += 1;
         let ended = tokio::select! {
             _ = shutdown.cancelled() => return,
-            e = session(&pool, &addr, &description, &events, &mut managers) => e,
+            e = session(&link, &addr, &mut managers) => e,
         };
         match ended {
             Ended::Removed(reason) => {
@@ -106,14 +135,10 @@ fn classify(status: tonic::Status) -> Ended {
     Ended::Retry { leader: leader_hint(&status), reason: status.message().to_string() }
 }
 
-/// One session: open the stream, heartbeat beside it, return when either fails.
-async fn session(
-    pool: &Pool,
-    addr: &str,
-    description: &NodeDescription,
-    events: &mpsc::Sender<AgentEvent>,
-    managers: &mut Vec<String>,
-) -> Ended {
+/// One session: open the session (and assignments) stream, heartbeat beside it, return when
+/// any of them fails.
+async fn session(link: &Link, addr: &str, managers: &mut Vec<String>) -> Ended {
+    let Link { pool, description, events, .. } = link;
     let mut client = match pool.dispatcher(addr) {
         Ok(c) => c,
         Err(e) => return Ended::Retry { reason: e.to_string(), leader: None },
@@ -122,6 +147,14 @@ async fn session(
         Ok(s) => s.into_inner(),
         Err(status) => return classify(status),
     };
+    let mut assignments = match &link.tasks {
+        Some(_) => match client.assignments(encode(&AssignmentsRequest {})).await {
+            Ok(s) => Some(s.into_inner()),
+            Err(status) => return classify(status),
+        },
+        None => None,
+    };
+    let _ = link.leader.send(Some(addr.to_string()));
     let _ = events.send(AgentEvent::Connected).await;
     let mut period = Duration::from_secs(2);
     let mut beat = tokio::time::interval(period);
@@ -145,6 +178,15 @@ async fn session(
                 Ok(None) => return Ended::Retry { reason: "session closed by manager".into(), leader: None },
                 Err(status) => return classify(status),
             },
+            msg = next_assignment(&mut assignments) => match msg {
+                Ok(Some(msg)) => match (decode::<AssignmentsMessage>(&msg), &link.tasks) {
+                    (Ok(m), Some(tasks)) => tasks.assign(m.full, m.tasks, m.removed).await,
+                    (Err(status), _) => return Ended::Retry { reason: status.message().to_string(), leader: None },
+                    (Ok(_), None) => {}
+                },
+                Ok(None) => return Ended::Retry { reason: "assignments closed by manager".into(), leader: None },
+                Err(status) => return classify(status),
+            },
             _ = beat.tick() => {
                 let mut request = tonic::Request::new(encode(&HeartbeatRequest {}));
                 request.set_timeout(period);
@@ -162,6 +204,16 @@ async fn session(
                 }
             }
         }
+    }
+}
+
+/// The next assignments message, or never when this node runs no tasks.
+async fn next_assignment(
+    stream: &mut Option<tonic::Streaming<rpc::pb::Msg>>,
+) -> Result<Option<rpc::pb::Msg>, tonic::Status> {
+    match stream {
+        Some(s) => s.message().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -1,7 +1,11 @@
 //! `shoal-bench`: benchmarks that write their results, with machine facts, into
 //! BENCHMARKS.md. Each names its workload and is reproduced by one command.
 
+// Benchmarks measure real elapsed time, so they read the real clock directly.
+#![allow(clippy::disallowed_methods)]
+
 mod cluster;
+mod failover;
 mod raft;
 mod report;
 
@@ -12,6 +16,8 @@ use clap::Parser;
 enum Bench {
     /// Raft write throughput and latency with 3 managers on loopback, and log bytes per write.
     Raft(raft::Args),
+    /// Leader failover time: kill -9 the leader of 3 agent processes, time until a write lands.
+    Failover(failover::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -22,5 +28,6 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match Bench::parse() {
         Bench::Raft(args) => runtime.block_on(raft::run(args)),
+        Bench::Failover(args) => runtime.block_on(failover::run(args)),
     }
 }

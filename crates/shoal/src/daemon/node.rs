@@ -128,7 +128,7 @@ impl RunningNode {
         if self.state().role == Role::Manager && !managers.contains(&advertise) {
             managers.insert(0, advertise);
         }
-        let agent = Agent::start(self.pool.clone(), managers, self.description.clone(), tx);
+        let agent = Agent::start(self.pool.clone(), managers, self.description.clone(), tx, None);
         *self.agent.lock().unwrap_or_else(|e| e.into_inner()) = Some(agent);
         let node = self.clone();
         tokio::spawn(async move {
