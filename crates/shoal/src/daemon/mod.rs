@@ -10,6 +10,7 @@ mod addr;
 mod backend;
 mod clock;
 mod datadir;
+mod join;
 mod node;
 mod swarm;
 

@@ -9,8 +9,6 @@ use anyhow::Context;
 use manager::{Error, Start};
 use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
-use rpc::messages::{IssueRequest, IssueResponse, RootCaResponse};
-use rpc::{decode, encode};
 use types::{Clock, Cluster, ClusterSpec, JoinTokens, Meta, Node, NodeDescription, NodeSpec, NodeState, NodeStatus, Role, RootCa};
 
 use super::addr;
@@ -212,35 +210,10 @@ impl Swarm {
         listen: String,
         advertise: String,
     ) -> Result<Arc<RunningNode>, Error> {
-        let remote = req.remote_addrs[0].clone();
-        // 1. Fetch the CA without trusting anyone, and check it against the token's digest
-        //    before the token's secret leaves this node.
-        let bootstrap = ca::tls::bootstrap_client_config().map_err(|e| Error::Internal(e.to_string()))?;
-        let channel = rpc::client::connect_once(&remote, bootstrap)?;
-        let reply = rpc::pb::ca_client::CaClient::new(channel)
-            .get_root_ca(encode(&()))
-            .await
-            .map_err(|s| Error::Unavailable(format!("could not reach a manager at {remote}: {}", s.message())))?;
-        let root: RootCaResponse = decode(reply.get_ref()).map_err(Error::from)?;
-        if ca::ca_digest(&root.ca_cert_pem) != token.ca_digest {
-            return Err(Error::InvalidArgument(
-                "remote CA does not match fingerprint in the join token; check the token and the manager address".into(),
-            ));
-        }
-        // 2. Ask for a certificate, over TLS verified against that CA.
-        let verified = ca::tls::anonymous_client_config(&root.ca_cert_pem).map_err(|e| Error::Internal(e.to_string()))?;
-        let key = ca::NodeKey::generate().map_err(|e| Error::Internal(e.to_string()))?;
-        let issue = IssueRequest {
-            token: req.join_token.trim().to_string(),
-            csr_pem: key.csr_pem.clone(),
-            description: self.description(),
-            advertise_addr: advertise.clone(),
-            availability: req.availability,
-        };
-        let channel = rpc::client::connect_once(&remote, verified)?;
-        let reply = rpc::pb::ca_client::CaClient::new(channel).issue_node_certificate(encode(&issue)).await.map_err(Error::from)?;
-        let issued: IssueResponse = decode(reply.get_ref()).map_err(Error::from)?;
-        let certs = Certs { ca_pem: issued.ca_cert_pem, cert_pem: issued.cert_pem, key_pem: key.key_pem };
+        let (issued, key_pem) =
+            super::join::request_certificate(&req.remote_addrs[0], token, req.join_token.trim(), self.description(), &advertise, req.availability)
+                .await?;
+        let certs = Certs { ca_pem: issued.ca_cert_pem, cert_pem: issued.cert_pem, key_pem };
         let state = SwarmState {
             node_id: issued.node_id,
             cluster_id: issued.cluster_id,

@@ -1,0 +1,47 @@
+//! The joining half of `swarm join`: fetch the CA, check it against the token, ask for a
+//! certificate. Shared by real joins and hollow nodes.
+
+use manager::Error;
+use rpc::messages::{IssueRequest, IssueResponse, RootCaResponse};
+use rpc::{decode, encode};
+use types::{Availability, NodeDescription};
+
+/// Joins through the manager at `remote` with `token`; returns the issued certificate and the
+/// private key it belongs to.
+pub async fn request_certificate(
+    remote: &str,
+    token: &ca::JoinToken,
+    token_text: &str,
+    description: NodeDescription,
+    advertise: &str,
+    availability: Option<Availability>,
+) -> Result<(IssueResponse, String), Error> {
+    // 1. Fetch the CA without trusting anyone, and check it against the token's digest
+    //    before the token's secret leaves this node.
+    let bootstrap = ca::tls::bootstrap_client_config().map_err(|e| Error::Internal(e.to_string()))?;
+    let channel = rpc::client::connect_once(remote, bootstrap)?;
+    let reply = rpc::pb::ca_client::CaClient::new(channel)
+        .get_root_ca(encode(&()))
+        .await
+        .map_err(|s| Error::Unavailable(format!("could not reach a manager at {remote}: {}", s.message())))?;
+    let root: RootCaResponse = decode(reply.get_ref()).map_err(Error::from)?;
+    if ca::ca_digest(&root.ca_cert_pem) != token.ca_digest {
+        return Err(Error::InvalidArgument(
+            "remote CA does not match fingerprint in the join token; check the token and the manager address".into(),
+        ));
+    }
+    // 2. Ask for a certificate, over TLS verified against that CA.
+    let verified = ca::tls::anonymous_client_config(&root.ca_cert_pem).map_err(|e| Error::Internal(e.to_string()))?;
+    let key = ca::NodeKey::generate().map_err(|e| Error::Internal(e.to_string()))?;
+    let issue = IssueRequest {
+        token: token_text.to_string(),
+        csr_pem: key.csr_pem.clone(),
+        description,
+        advertise_addr: advertise.to_string(),
+        availability,
+    };
+    let channel = rpc::client::connect_once(remote, verified)?;
+    let reply = rpc::pb::ca_client::CaClient::new(channel).issue_node_certificate(encode(&issue)).await.map_err(Error::from)?;
+    let issued: IssueResponse = decode(reply.get_ref()).map_err(Error::from)?;
+    Ok((issued, key.key_pem))
+}
