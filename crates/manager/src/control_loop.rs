@@ -61,7 +61,14 @@ async fn pass(inner: &Arc<Inner>) -> Result<()> {
 
     let view = store.view();
     let (seen, since) = inner.liveness.snapshot();
-    commit(inner, mark_down(&view, &seen, since, Instant::now(), inner.heartbeat_period()), "marking nodes down").await;
+    let down = mark_down(&view, &seen, since, Instant::now(), inner.heartbeat_period());
+    for op in &down {
+        if let Op::Update { object, .. } = op {
+            // Log streams stop waiting for a node that will not answer.
+            inner.logs.node_gone(object.id());
+        }
+    }
+    commit(inner, down, "marking nodes down").await;
 
     for action in plan_roles(&view, &inner.node_id, &inner.consensus.voters()) {
         let result = match action {

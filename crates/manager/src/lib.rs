@@ -14,6 +14,7 @@ pub mod control_loop;
 pub mod controlapi;
 pub mod dispatcher;
 pub mod error;
+pub mod logbroker;
 pub mod manager;
 pub mod orchestrator;
 pub mod raft_net;

@@ -80,6 +80,7 @@ pub struct Inner {
     rng: Mutex<StdRng>,
     pub(crate) liveness: Liveness,
     pub(crate) router: Arc<crate::assignments::Router>,
+    pub(crate) logs: Arc<crate::logbroker::LogBroker>,
     pub(crate) statuses: Mutex<Option<crate::status_batcher::StatusBatcher>>,
     shutdown: CancellationToken,
     leader_wait: Duration,
@@ -259,6 +260,7 @@ impl Manager {
             rng: Mutex::new(rng),
             liveness: Liveness::default(),
             router: Arc::default(),
+            logs: Arc::default(),
             statuses: Mutex::new(None),
             shutdown: CancellationToken::new(),
             leader_wait: Duration::from_millis(election_max * 2 + 500),
@@ -425,6 +427,37 @@ impl Manager {
     /// Raft voters by member ID.
     pub fn voters(&self) -> BTreeMap<u64, Peer> {
         self.inner.consensus.voters()
+    }
+
+    /// Log lines of `tasks_by_node` through the leader's broker (forwarded from a follower).
+    /// The receiver ends when every node finished (or, following, when dropped).
+    pub async fn logs(&self, tasks_by_node: Vec<(String, Vec<String>)>, options: rpc::messages::LogSelection) -> Result<tokio::sync::mpsc::Receiver<rpc::messages::LogBatch>> {
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        if self.inner.consensus.is_leader() {
+            let view = self.view();
+            let reachable = |n: &str| view.node(n).is_some_and(|n| n.status.state == types::NodeState::Ready);
+            let mut sub = self.inner.logs.subscribe(tasks_by_node, options, reachable);
+            tokio::spawn(async move {
+                while let Some(batch) = sub.recv().await {
+                    if tx.send(batch).await.is_err() {
+                        return;
+                    }
+                }
+            });
+            return Ok(rx);
+        }
+        let (_, leader) = self.inner.consensus.leader().ok_or_else(|| Error::Unavailable(store::Error::NoLeader.to_string()))?;
+        let request = rpc::messages::LogRequest { tasks_by_node, options };
+        let mut stream = self.inner.pool.control(&leader.addr)?.subscribe_logs(encode(&request)).await.map_err(Error::from)?.into_inner();
+        tokio::spawn(async move {
+            while let Ok(Some(msg)) = stream.message().await {
+                let Ok(batch) = decode::<rpc::messages::LogBatch>(&msg) else { return };
+                if tx.send(batch).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(rx)
     }
 
     /// Stops serving and shuts the replica down.

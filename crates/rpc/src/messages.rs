@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 use store::consensus::{Peer, SnapshotMeta, Vote};
-use types::{Availability, NodeDescription, Role, Task, TaskStatus};
+use types::{Availability, NodeDescription, Role, Task, TaskStatus, Timestamp};
 
 /// `Ca.GetRootCa` reply.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -86,6 +86,69 @@ pub struct SessionMessage {
     pub desired_role: Role,
     /// Heartbeat period in milliseconds.
     pub heartbeat_period_ms: u64,
+    /// Log subscriptions this node should serve (for its tasks among `tasks`).
+    pub log_subscriptions: Vec<LogSubscription>,
+}
+
+/// A request for task logs, as the log broker hands it to nodes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogSubscription {
+    /// Broker-wide ID; batches name it.
+    pub id: u64,
+    /// Tasks whose logs are wanted.
+    pub tasks: Vec<String>,
+    /// Which lines.
+    pub options: LogSelection,
+}
+
+/// Which log lines to send.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogSelection {
+    /// Keep sending new lines.
+    pub follow: bool,
+    /// Last N lines per task.
+    pub tail: Option<u64>,
+    /// Lines at or after.
+    pub since: Option<Timestamp>,
+    /// Lines before.
+    pub until: Option<Timestamp>,
+    /// Include stdout.
+    pub stdout: bool,
+    /// Include stderr.
+    pub stderr: bool,
+}
+
+/// One log line of one task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogRecord {
+    /// Task it came from.
+    pub task_id: String,
+    /// True for stderr.
+    pub stderr: bool,
+    /// When it was written.
+    pub timestamp: Timestamp,
+    /// The line without its newline.
+    pub line: Vec<u8>,
+}
+
+/// Lines for one subscription; `done` when the sender has nothing more to send.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogBatch {
+    /// Subscription ID.
+    pub subscription: u64,
+    /// Lines, in order per task.
+    pub records: Vec<LogRecord>,
+    /// No more lines will follow from this sender.
+    pub done: bool,
+}
+
+/// `Control.SubscribeLogs`: a follower asks the leader for logs of these tasks.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LogRequest {
+    /// Tasks by node.
+    pub tasks_by_node: Vec<(String, Vec<String>)>,
+    /// Which lines.
+    pub options: LogSelection,
 }
 
 /// `Dispatcher.Heartbeat` request.

@@ -28,6 +28,28 @@ impl rpc::pb::control_server::Control for ControlService {
         reply(&result)
     }
 
+    type SubscribeLogsStream = std::pin::Pin<Box<dyn futures::Stream<Item = Result<Msg, Status>> + Send>>;
+
+    async fn subscribe_logs(&self, req: Request<Msg>) -> Result<tonic::Response<Self::SubscribeLogsStream>, Status> {
+        require_manager(&req, &self.0.cluster_id)?;
+        if !self.0.consensus.is_leader() {
+            return Err(not_leader(self.0.consensus.leader().map(|(_, p)| p.addr)));
+        }
+        let request: rpc::messages::LogRequest = decode(req.get_ref())?;
+        let view = self.0.consensus.store().view();
+        let reachable = |n: &str| view.node(n).is_some_and(|n| n.status.state == types::NodeState::Ready);
+        let mut sub = self.0.logs.subscribe(request.tasks_by_node, request.options, reachable);
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        tokio::spawn(async move {
+            while let Some(batch) = sub.recv().await {
+                if tx.send(Ok(rpc::encode(&batch))).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(tonic::Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+    }
+
     async fn read_index(&self, req: Request<Msg>) -> Reply {
         require_manager(&req, &self.0.cluster_id)?;
         if !self.0.consensus.is_leader() {

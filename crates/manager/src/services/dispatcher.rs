@@ -55,6 +55,7 @@ fn session_message(inner: &Inner, node_id: &str) -> Option<SessionMessage> {
         managers,
         desired_role: node.spec.role,
         heartbeat_period_ms: inner.heartbeat_period().as_millis() as u64,
+        log_subscriptions: inner.logs.for_node(node_id),
     })
 }
 
@@ -88,6 +89,7 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
         }
         let inner = self.0.clone();
         let node_id = node.id.clone();
+        let mut log_changes = self.0.logs.watch();
         let stream = async_stream(move |tx| async move {
             let mut last: Option<SessionMessage> = None;
             loop {
@@ -108,14 +110,19 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
                     }
                     Some(_) => {}
                 }
-                // Wake on any store change (roles, membership) or, at the latest, every second
-                // to notice leadership loss.
+                // Wake on any store change (roles, membership), a log subscription change, or
+                // at the latest every second to notice leadership loss.
+                let logs_changed = log_changes.changed();
                 let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                    tokio::pin!(logs_changed);
                     loop {
-                        match watch.next().await {
-                            Some(WatchEvent::Reset) | None => return,
-                            Some(WatchEvent::Commit(c)) if c.changes.iter().any(|ch| ch.object().kind() == types::Kind::Node) => return,
-                            Some(_) => {}
+                        tokio::select! {
+                            _ = &mut logs_changed => return,
+                            event = watch.next() => match event {
+                                Some(WatchEvent::Reset) | None => return,
+                                Some(WatchEvent::Commit(c)) if c.changes.iter().any(|ch| ch.object().kind() == types::Kind::Node) => return,
+                                Some(_) => {}
+                            },
                         }
                     }
                 })
@@ -205,6 +212,19 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
         let batcher = self.0.statuses.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let batcher = batcher.ok_or_else(|| not_leader(self.0.consensus.leader().map(|(_, p)| p.addr)))?;
         batcher.submit(updates).await.map_err(Status::from)?;
+        reply(&())
+    }
+
+    async fn publish_logs(&self, req: Request<tonic::Streaming<Msg>>) -> Reply {
+        let caller = require_node(&req, &self.0.cluster_id)?;
+        let mut stream = req.into_inner();
+        while let Some(msg) = stream.message().await? {
+            let batch: rpc::messages::LogBatch = decode(&msg)?;
+            if !self.0.logs.publish(&caller.node_id, batch).await {
+                // The caller went away: tell the node to stop streaming this subscription.
+                return Err(Status::not_found("log subscription is gone"));
+            }
+        }
         reply(&())
     }
 
