@@ -186,8 +186,50 @@ impl Backend for Swarm {
         m.synced_view().await.lookup_task(key).map_err(|e| Error::NotFound(e.to_string()))
     }
 
-    async fn logs(&self, _target: LogTarget, _options: LogOptions) -> Result<BoxStream<'static, LogLine>> {
-        let _m = self.require_manager().await?;
-        Err(Error::Unavailable("logs are not wired to the agents yet".into()))
+    async fn logs(&self, target: LogTarget, options: LogOptions) -> Result<BoxStream<'static, LogLine>> {
+        use futures::StreamExt;
+        let m = self.require_manager().await?;
+        let view = m.synced_view().await;
+        let tasks: Vec<Arc<Task>> = match &target {
+            LogTarget::Service(key) => {
+                let s = view.lookup_service(key).map_err(|e| Error::NotFound(e.to_string()))?;
+                view.tasks_of_service(&s.id).cloned().collect()
+            }
+            LogTarget::Task(key) => vec![view.lookup_task(key).map_err(|e| Error::NotFound(e.to_string()))?],
+        };
+        let mut by_node: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        let mut owners: std::collections::HashMap<String, (String, String)> = Default::default();
+        for t in tasks.iter().filter(|t| !t.node_id.is_empty() && t.status.state >= types::TaskState::Assigned) {
+            by_node.entry(t.node_id.clone()).or_default().push(t.id.clone());
+            owners.insert(t.id.clone(), (t.node_id.clone(), t.service_id.clone()));
+        }
+        let selection = rpc::messages::LogSelection {
+            follow: options.follow,
+            tail: options.tail.map(|n| n as u64),
+            since: options.since,
+            until: options.until,
+            stdout: options.stdout,
+            stderr: options.stderr,
+        };
+        let rx = m.logs(by_node.into_iter().collect(), selection).await?;
+        let lines = tokio_stream::wrappers::ReceiverStream::new(rx).flat_map(move |batch| {
+            let lines: Vec<LogLine> = batch
+                .records
+                .into_iter()
+                .map(|r| {
+                    let (node_id, service_id) = owners.get(&r.task_id).cloned().unwrap_or_default();
+                    LogLine {
+                        timestamp: r.timestamp,
+                        stream: if r.stderr { api::LogStream::Stderr } else { api::LogStream::Stdout },
+                        line: r.line.into(),
+                        task_id: r.task_id,
+                        node_id,
+                        service_id,
+                    }
+                })
+                .collect();
+            futures::stream::iter(lines)
+        });
+        Ok(lines.boxed())
     }
 }
