@@ -67,6 +67,12 @@ pub enum Start {
     },
     /// Restart of an existing member.
     Resume,
+    /// `swarm init --force-new-cluster`: a new one-member group seeded with the objects the
+    /// old replica held (other managers are dropped from Raft; the data is kept).
+    Restore {
+        /// Every object to recreate, this node included.
+        objects: Vec<Object>,
+    },
 }
 
 /// Shared state of a running manager; services and loops hold an `Arc` of it.
@@ -276,6 +282,28 @@ impl Manager {
                 inner.propose(vec![Op::Create(Object::Cluster(*cluster)), Op::Create(Object::Node(*node))]).await?;
             }
             Start::Join { remotes } => manager.join(&remotes, cfg.raft_id).await?,
+            Start::Restore { mut objects } => {
+                let me = Peer { addr: cfg.advertise_addr.clone(), node_id: cfg.node_id.clone() };
+                inner.consensus.bootstrap(me).await?;
+                inner.consensus.wait_for(|m| m.current_leader == Some(m.id)).await?;
+                for object in &mut objects {
+                    if let Object::Node(n) = object
+                        && n.id == cfg.node_id
+                    {
+                        n.manager_status = Some(ManagerStatus { raft_id: cfg.raft_id, addr: cfg.advertise_addr.clone() });
+                    }
+                }
+                // Clusters, nodes and services before the tasks that refer to them.
+                objects.sort_by_key(|o| match o {
+                    Object::Cluster(_) => 0,
+                    Object::Node(_) => 1,
+                    Object::Service(_) => 2,
+                    Object::Task(_) => 3,
+                });
+                for chunk in objects.chunks(5_000) {
+                    inner.propose(chunk.iter().cloned().map(Op::Create).collect()).await?;
+                }
+            }
             Start::Resume => {}
         }
         manager.run_loops();

@@ -143,4 +143,15 @@ fn docker_cli_forms_and_operates_a_cluster() {
     assert!(stderr(&write).contains("does not have a leader"), "{}", stderr(&write));
     let read = managers[survivor].docker_ok(&["node", "ls"]);
     assert!(read.contains("w1"), "{read}");
+
+    // Disaster recovery: the survivor becomes a one-manager cluster with all its data.
+    let addr = managers[survivor].addr.clone();
+    managers[survivor].docker_ok(&["swarm", "init", "--force-new-cluster", "--advertise-addr", &addr, "--listen-addr", &addr]);
+    eventually("writes work again", Duration::from_secs(10), || {
+        managers[survivor].docker(&["node", "update", "--label-add", "recovered=1", "w1"]).status.success().then_some(())
+    });
+    let labels = managers[survivor].docker_ok(&["node", "inspect", "w1", "--format", "{{json .Spec.Labels}}"]);
+    assert!(labels.contains("\"after\":\"1\"") && labels.contains("\"recovered\":\"1\""), "{labels}");
+    let survivor_name = managers[survivor].name.clone();
+    assert_eq!(leaders(&managers[survivor]), [survivor_name]);
 }

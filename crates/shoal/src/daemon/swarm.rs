@@ -91,11 +91,12 @@ impl Swarm {
     /// `swarm init`.
     pub async fn init(&self, req: api::InitRequest) -> Result<String, Error> {
         let _guard = self.control.lock().await;
-        if let Local::Active(_) | Local::Pending = self.local() {
-            return Err(Error::Unavailable(msg::SWARM_EXISTS.into()));
-        }
-        if req.force_new_cluster {
-            return Err(Error::FailedPrecondition("--force-new-cluster needs an existing manager state on this node".into()));
+        match (self.local(), req.force_new_cluster) {
+            (Local::Active(node), true) => return self.force_new_cluster(node).await,
+            (Local::Active(_) | Local::Pending, false) => return Err(Error::Unavailable(msg::SWARM_EXISTS.into())),
+            (Local::Pending, true) => return Err(Error::Unavailable("a join is in progress".into())),
+            // Without a swarm to recover, --force-new-cluster is a plain init (as dockerd).
+            (Local::Inactive, _) => {}
         }
         let mut spec = req.spec.clone();
         if spec.name.is_empty() {
@@ -166,6 +167,45 @@ impl Swarm {
                 Ok(e) => e,
                 Err(e) => Error::InvalidArgument(format!("{e:#}")),
             })?;
+        self.set_local(Local::Active(node));
+        Ok(node_id)
+    }
+
+    /// `swarm init --force-new-cluster` on a manager: keep the data, drop every other manager
+    /// from Raft, and carry on as a one-manager cluster (Swarm's disaster recovery).
+    async fn force_new_cluster(&self, node: Arc<RunningNode>) -> Result<String, Error> {
+        let mut state = node.state();
+        if state.role != Role::Manager {
+            return Err(Error::Unavailable(msg::NOT_MANAGER.into()));
+        }
+        let m = node.manager().await.ok_or_else(|| Error::Unavailable(msg::NOT_MANAGER.into()))?;
+        let objects: Vec<types::Object> = m
+            .view()
+            .objects()
+            .into_iter()
+            .map(|o| match o {
+                // The other managers are no longer members; they rejoin only if demoted,
+                // removed and joined again, as in Swarm.
+                types::Object::Node(mut n) if n.id != state.node_id && n.manager_status.is_some() => {
+                    n.manager_status = None;
+                    n.spec.role = Role::Worker;
+                    n.status.state = NodeState::Down;
+                    types::Object::Node(n)
+                }
+                other => other,
+            })
+            .collect();
+        let certs = self.dir.load().map_err(internal)?.map(|(_, c)| c).ok_or_else(|| Error::Internal("no certificates on disk".into()))?;
+        node.stop().await;
+        self.set_local(Local::Inactive);
+        self.dir.clear_raft().map_err(internal)?;
+        state.raft_id = Some(rand::random::<u64>().max(1));
+        state.remote_managers = vec![state.advertise_addr.clone()];
+        self.dir.save_state(&state).map_err(internal)?;
+        let node_id = state.node_id.clone();
+        let node = RunningNode::start(self.dir.clone(), state, certs, Some(Start::Restore { objects }), self.description(), self.clock.clone())
+            .await
+            .map_err(|e| Error::Internal(format!("{e:#}")))?;
         self.set_local(Local::Active(node));
         Ok(node_id)
     }

@@ -108,6 +108,16 @@ impl State {
         owned(&self.tasks_by_node, node_id).filter_map(|id| self.tasks.get(id))
     }
 
+    /// Every stored object (disaster recovery re-seeds a new cluster with them).
+    pub fn objects(&self) -> Vec<Object> {
+        let mut out: Vec<Object> = Vec::new();
+        out.extend(self.clusters.values().map(|c| Object::Cluster((**c).clone())));
+        out.extend(self.nodes.values().map(|n| Object::Node((**n).clone())));
+        out.extend(self.services.values().map(|s| Object::Service((**s).clone())));
+        out.extend(self.tasks.values().map(|t| Object::Task((**t).clone())));
+        out
+    }
+
     /// The remembered result of proposal `id`, if it was applied recently.
     pub fn recent_result(&self, id: u128) -> Option<TxnResult> {
         if id == 0 { None } else { self.recent.get(&id).cloned() }
