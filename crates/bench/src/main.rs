@@ -4,7 +4,6 @@
 // Benchmarks measure real elapsed time, so they read the real clock directly.
 #![allow(clippy::disallowed_methods)]
 
-mod cluster;
 mod failover;
 mod raft;
 mod report;

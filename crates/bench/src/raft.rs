@@ -9,7 +9,7 @@ use manager::Manager;
 use store::Op;
 use types::{NodeState, Object, Role};
 
-use crate::cluster::{LocalCluster, node};
+use manager::testing::{LocalCluster, node};
 use crate::report::{machine_facts, percentile, write_section};
 
 /// Flags of `shoal-bench raft`.

@@ -22,6 +22,8 @@ pub mod roles;
 pub mod scheduler;
 pub mod services;
 pub mod status_batcher;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use error::{Error, Result};
 pub use manager::{Manager, ManagerConfig, Start};

@@ -1,10 +1,11 @@
-//! An in-process cluster of real managers: each with its own redb log on disk, its own
-//! mutual-TLS gRPC listener on loopback, and its own certificate from one root CA.
+//! An in-process cluster of real managers for tests and benchmarks: each with its own redb
+//! log on disk, its own mutual-TLS gRPC listener on loopback, and its own certificate from one
+//! root CA. (Compiled only with the `testing` feature.)
 
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use manager::{Manager, ManagerConfig, Start};
+use crate::{Manager, ManagerConfig, Start};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use store::Op;
@@ -39,20 +40,44 @@ pub fn node(id: &str, role: Role) -> Node {
 pub struct LocalCluster {
     /// The managers (index 0 bootstrapped the cluster).
     pub managers: Vec<Manager>,
-    _dir: tempfile::TempDir,
+    /// The root CA, for issuing more certificates.
+    pub root: ca::RootCa,
+    /// The cluster ID.
+    pub cluster_id: String,
+    /// The first manager's cluster address.
+    pub addr: String,
+    dir: tempfile::TempDir,
 }
 
 impl LocalCluster {
-    /// Starts `size` managers and waits until all are voters.
+    /// Starts `size` managers with default Raft settings.
     pub async fn start(size: usize) -> anyhow::Result<LocalCluster> {
-        let dir = tempfile::Builder::new().prefix("shoal-bench-").tempdir_in(std::env::current_dir()?)?;
+        Self::start_with(size, RaftSettings::default()).await
+    }
+
+    /// Starts `size` managers and waits until all are voters.
+    pub async fn start_with(size: usize, settings: RaftSettings) -> anyhow::Result<LocalCluster> {
+        let dir = tempfile::Builder::new().prefix("shoal-cluster-").tempdir_in(std::env::temp_dir())?;
         let clock: Arc<dyn Clock> = Arc::new(WallClock);
         let now_secs = clock.now().0 / 1_000_000_000;
         let root = ca::RootCa::generate(now_secs)?;
         let cluster_id = "benchcluster".to_string();
         let mut managers: Vec<Manager> = Vec::new();
+        let mut cluster = LocalCluster { managers: Vec::new(), root: root.clone(), cluster_id: cluster_id.clone(), addr: String::new(), dir };
         for i in 0..size {
-            let node_id = format!("manager{i}");
+            let m = cluster.start_manager(i, &settings, clock.clone(), &managers).await?;
+            managers.push(m);
+        }
+        cluster.addr = managers[0].consensus().leader().map(|(_, p)| p.addr).unwrap_or_default();
+        cluster.managers = managers;
+        Ok(cluster)
+    }
+
+    /// Starts manager number `i` (0 bootstraps; others join through `existing[0]`).
+    pub async fn start_manager(&self, i: usize, settings: &RaftSettings, clock: Arc<dyn Clock>, existing: &[Manager]) -> anyhow::Result<Manager> {
+        let (root, cluster_id, dir) = (&self.root, &self.cluster_id, &self.dir);
+        let now_secs = clock.now().0 / 1_000_000_000;
+        let node_id = format!("manager{i}");
             let key = ca::NodeKey::generate()?;
             let cert = root.issue(&key.csr_pem, &node_id, Role::Manager, &cluster_id, now_secs, 86_400)?;
             let server = ca::tls::server_config(&cert, &key.key_pem, root.cert_pem())?;
@@ -65,13 +90,13 @@ impl LocalCluster {
                 raft_id: i as u64 + 1,
                 advertise_addr: addr.clone(),
                 raft_dir: dir.path().join(&node_id),
-                raft_settings: RaftSettings::default(),
+                raft_settings: settings.clone(),
             };
             let start = if i == 0 {
                 let cluster = Cluster {
                     id: cluster_id.clone(),
                     meta: Meta::default(),
-                    spec: ClusterSpec::default(),
+                    spec: ClusterSpec { raft: settings.clone(), ..ClusterSpec::default() },
                     root_ca: RootCa { ca_cert_pem: root.cert_pem().into(), ca_key_pem: root.key_pem().into(), join_tokens: JoinTokens::default() },
                     default_addr_pool: vec!["10.0.0.0/8".into()],
                     subnet_size: 24,
@@ -80,8 +105,8 @@ impl LocalCluster {
                 Start::Bootstrap { cluster: Box::new(cluster), node: Box::new(node(&node_id, Role::Manager)) }
             } else {
                 // The node object exists before it asks to join, as after `swarm join`.
-                managers[0].propose(vec![Op::Create(Object::Node(node(&node_id, Role::Manager)))]).await?;
-                Start::Join { remotes: vec![managers[0].consensus().leader().map(|(_, p)| p.addr).unwrap_or_default()] }
+                existing[0].propose(vec![Op::Create(Object::Node(node(&node_id, Role::Manager)))]).await?;
+                Start::Join { remotes: vec![existing[0].consensus().leader().map(|(_, p)| p.addr).unwrap_or_default()] }
             };
             let m = Manager::start(
                 cfg,
@@ -93,9 +118,14 @@ impl LocalCluster {
                 StdRng::seed_from_u64(i as u64),
             )
             .await?;
-            managers.push(m);
-        }
-        Ok(LocalCluster { managers, _dir: dir })
+        Ok(m)
+    }
+
+    /// A certificate for a new node with `role`: (cert PEM, key PEM).
+    pub fn issue(&self, node_id: &str, role: Role) -> anyhow::Result<(String, String)> {
+        let key = ca::NodeKey::generate()?;
+        let now_secs = WallClock.now().0 / 1_000_000_000;
+        Ok((self.root.issue(&key.csr_pem, node_id, role, &self.cluster_id, now_secs, 3600)?, key.key_pem))
     }
 
     /// The current leader.
