@@ -1,8 +1,11 @@
-//! The agent: every node's session with the leader's dispatcher.
+//! The agent: every node's session with the leader's dispatcher, and the machinery that runs
+//! the tasks it is assigned.
 //!
 //! ```text
 //!  Agent ── Session(description) ──► leader ── SessionMessage* ──► events (managers, role)
 //!        ── Heartbeat every period ─►
+//!  assignments ─► runner::Worker ─► one runner per task ─► executor (process | sim)
+//!                                        └─► StatusUpdate channel ─► session (batched to the dispatcher)
 //! ```
 //!
 //! The agent finds the leader through any manager it knows (a follower answers with the
@@ -10,7 +13,11 @@
 //! as [`AgentEvent`]s; the daemon acts on them (e.g. renews its certificate on promotion).
 
 pub mod describe;
+pub mod executor;
+pub mod logs;
+pub mod runner;
 pub mod session;
 
 pub use describe::describe_host;
+pub use executor::{Error, Result};
 pub use session::{Agent, AgentEvent};
