@@ -23,7 +23,7 @@ pub mod process;
 pub mod sim;
 
 #[cfg(test)]
-mod conformance;
+pub(crate) mod conformance;
 
 use std::collections::BTreeMap;
 

@@ -12,6 +12,9 @@
 //! | `shoal.sim.unhealthy-after=1s` | with a health check: healthy at start, unhealthy after this |
 //! | `shoal.sim.never-healthy=true` | with a health check: start fails as unhealthy |
 //! | `shoal.sim.stdout=a\nb`, `shoal.sim.stderr=…` | log lines written at start |
+//! | `shoal.sim.stop-stdout=bye` | log lines written when stopped by the stop signal |
+//!
+//! [`SimHost::crash`] ends a running task from outside, as a process dying on its own would.
 //!
 //! State lives in a [`SimHost`] (the simulated machine), so dropping an executor and making a
 //! new one on the same host exercises re-attach exactly as an agent restart would.
@@ -48,6 +51,18 @@ impl SimHost {
         self.lock().get(id).cloned().ok_or_else(|| Error::NotFound(id.to_string()))
     }
 
+    /// Ends a started task with `exit`, as if its process died on its own. Returns false
+    /// when the task is unknown, not started or already exited.
+    pub fn crash(&self, task_id: &str, exit: Exit) -> bool {
+        match self.get(task_id) {
+            Ok(task) if task.is_started() && task.exit.borrow().is_none() => {
+                task.finish(exit);
+                true
+            }
+            _ => false,
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<SimTask>>> {
         // Every mutation is one insert or remove, so a poisoned map is still consistent.
         self.tasks.lock().unwrap_or_else(|p| p.into_inner())
@@ -67,6 +82,7 @@ struct Behaviour {
     never_healthy: bool,
     stdout: Vec<String>,
     stderr: Vec<String>,
+    stop_stdout: Vec<String>,
 }
 
 impl Behaviour {
@@ -90,6 +106,7 @@ impl Behaviour {
             never_healthy: get("never-healthy") == Some("true"),
             stdout: lines("stdout"),
             stderr: lines("stderr"),
+            stop_stdout: lines("stop-stdout"),
         })
     }
 }
@@ -307,6 +324,9 @@ impl Executor for SimExecutor {
                     _ = tokio::time::sleep(task.grace) => task.finish(Exit::signalled(libc::SIGKILL)),
                 }
             } else {
+                for line in &task.behaviour.stop_stdout {
+                    self.log(&task, LogStream::Stdout, line);
+                }
                 let code = task.behaviour.stop_exit.unwrap_or(128 + i64::from(task.stop_signal));
                 let signal = task.behaviour.stop_exit.is_none().then_some(task.stop_signal);
                 task.finish(Exit { code, signal, ..Exit::default() });
@@ -348,6 +368,62 @@ impl Executor for SimExecutor {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::executor::conformance::{Harness, Scenario, health, sim};
+    use types::TaskSpec;
+
+    /// The simulator under the conformance suite; executors share one host, so a new
+    /// executor is an agent restart.
+    struct SimHarness {
+        host: Arc<SimHost>,
+    }
+
+    fn harness() -> SimHarness {
+        SimHarness { host: SimHost::new() }
+    }
+
+    impl Harness for SimHarness {
+        type E = SimExecutor;
+
+        fn executor(&self) -> Arc<SimExecutor> {
+            let clock = Arc::new(types::clock::FixedClock(types::Timestamp(1)));
+            Arc::new(SimExecutor::on_host(Arc::clone(&self.host), SimConfig::default(), clock))
+        }
+
+        fn spec(&self, scenario: Scenario) -> Option<TaskSpec> {
+            let with_check = |mut spec: TaskSpec| {
+                spec.container.healthcheck = Some(health("true", 2));
+                Some(spec)
+            };
+            match scenario {
+                Scenario::Exit(code) => Some(sim(&[("exit", &code.to_string())])),
+                Scenario::RunUntilStopped => {
+                    Some(sim(&[("stop-exit", "0"), ("stop-stdout", "bye"), ("stdout", "ready")]))
+                }
+                Scenario::IgnoresStop => Some(sim(&[("ignore-stop", "true"), ("stdout", "ready")])),
+                Scenario::EnvAndDir | Scenario::NoCommand => None,
+                Scenario::Logs => Some(sim(&[
+                    ("stdout", "out1\nout2"),
+                    ("stderr", "err1"),
+                    ("stop-exit", "0"),
+                    ("stop-stdout", "bye"),
+                ])),
+                Scenario::ExitWhenReleased(_) => Some(sim(&[])),
+                Scenario::Healthy => with_check(sim(&[])),
+                Scenario::TurnsUnhealthy => with_check(sim(&[("unhealthy-after", "200ms")])),
+                Scenario::NeverHealthy => with_check(sim(&[("never-healthy", "true")])),
+            }
+        }
+
+        fn release(&self, task_id: &str) {
+            assert!(self.host.crash(task_id, Exit::code(7)), "task {task_id} was not running");
+        }
+
+        fn work_dir(&self) -> String {
+            "/".into()
+        }
+    }
+
+    crate::executor_conformance_tests!(harness());
 
     #[test]
     fn reads_behaviour_from_labels() {

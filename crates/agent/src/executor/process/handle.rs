@@ -151,11 +151,17 @@ impl TaskHandle {
         let reply = loop {
             match lines.next_line().await {
                 Ok(Some(line)) => {
-                    if let Some(rest) = line.strip_prefix(HANDSHAKE) {
-                        break rest.trim().to_string();
+                    // Anywhere in the line: a test harness running the shim may print first.
+                    if let Some(at) = line.find(HANDSHAKE) {
+                        break line[at + HANDSHAKE.len()..].trim().to_string();
                     }
                 }
-                Ok(None) | Err(_) => break "failed exited before starting the task".to_string(),
+                Ok(None) | Err(_) => {
+                    let status = child.wait().await.map(|s| s.to_string()).unwrap_or_default();
+                    let log = std::fs::read_to_string(self.dir.join(SHIM_LOG)).unwrap_or_default();
+                    let tail: String = log.chars().rev().take(500).collect::<Vec<_>>().into_iter().rev().collect();
+                    break format!("failed exited ({status}) before starting the task: {}", tail.trim());
+                }
             }
         };
         if let Some(why) = reply.strip_prefix("failed") {
