@@ -12,6 +12,8 @@
 //! leader's address), keeps heartbeating, and reports what the cluster wants of this node
 //! as [`AgentEvent`]s; the daemon acts on them (e.g. renews its certificate on promotion).
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 pub mod describe;
 pub mod executor;
 pub mod logs;

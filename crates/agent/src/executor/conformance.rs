@@ -94,9 +94,18 @@ pub fn shell(script: &str) -> TaskSpec {
 
 /// A spec for the simulator with these labels.
 pub fn sim(labels: &[(&str, &str)]) -> TaskSpec {
-    let labels: BTreeMap<String, String> =
-        labels.iter().map(|(k, v)| (format!("shoal.sim.{k}"), v.to_string())).collect();
-    TaskSpec { container: ContainerSpec { image: "busybox".into(), labels, ..ContainerSpec::default() }, ..TaskSpec::default() }
+    let labels: BTreeMap<String, String> = labels
+        .iter()
+        .map(|(k, v)| (format!("shoal.sim.{k}"), v.to_string()))
+        .collect();
+    TaskSpec {
+        container: ContainerSpec {
+            image: "busybox".into(),
+            labels,
+            ..ContainerSpec::default()
+        },
+        ..TaskSpec::default()
+    }
 }
 
 /// A health check running `shell` every 100 ms, unhealthy after `retries` failures.
@@ -119,9 +128,21 @@ pub async fn run_task_spec<E: Executor>(ex: &E, id: &str, spec: TaskSpec) -> typ
 
 /// Waits for the task to log `ready` (it has set up its signal handling).
 pub async fn wait_ready<E: Executor>(ex: &E, id: &str) {
-    let mut lines = ex.logs(id, LogOptions { follow: true, ..LogOptions::default() }).await.unwrap();
+    let mut lines = ex
+        .logs(
+            id,
+            LogOptions {
+                follow: true,
+                ..LogOptions::default()
+            },
+        )
+        .await
+        .unwrap();
     loop {
-        let line = within("ready", lines.next()).await.expect("task ended before it was ready").unwrap();
+        let line = within("ready", lines.next())
+            .await
+            .expect("task ended before it was ready")
+            .unwrap();
         if line.text() == "ready" {
             return;
         }
@@ -131,18 +152,26 @@ pub async fn wait_ready<E: Executor>(ex: &E, id: &str) {
 /// Exit 0 is a clean exit; the executor keeps the exit readable.
 pub async fn exit_zero_completes<H: Harness>(h: H) {
     let ex = h.executor();
-    let Some(spec) = h.spec(Scenario::Exit(0)) else { return };
+    let Some(spec) = h.spec(Scenario::Exit(0)) else {
+        return;
+    };
     run_task_spec(&*ex, "exit0", spec).await;
     let exit = within("exit", ex.wait("exit0")).await.unwrap();
     assert_eq!(exit, Exit::code(0));
     assert_eq!(exit.failure(), None);
-    assert_eq!(within("second wait", ex.wait("exit0")).await.unwrap(), exit, "wait can be repeated");
+    assert_eq!(
+        within("second wait", ex.wait("exit0")).await.unwrap(),
+        exit,
+        "wait can be repeated"
+    );
 }
 
 /// A non-zero exit reads like Swarm's.
 pub async fn exit_three_fails<H: Harness>(h: H) {
     let ex = h.executor();
-    let Some(spec) = h.spec(Scenario::Exit(3)) else { return };
+    let Some(spec) = h.spec(Scenario::Exit(3)) else {
+        return;
+    };
     run_task_spec(&*ex, "exit3", spec).await;
     let exit = within("exit", ex.wait("exit3")).await.unwrap();
     assert_eq!(exit.code, 3);
@@ -152,31 +181,43 @@ pub async fn exit_three_fails<H: Harness>(h: H) {
 /// Shutdown sends the task's stop signal; a task that handles it exits cleanly.
 pub async fn shutdown_honours_stop_signal<H: Harness>(h: H) {
     let ex = h.executor();
-    let Some(spec) = h.spec(Scenario::RunUntilStopped) else { return };
+    let Some(spec) = h.spec(Scenario::RunUntilStopped) else {
+        return;
+    };
     run_task_spec(&*ex, "stop", spec).await;
     wait_ready(&*ex, "stop").await;
     let exit = within("shutdown", ex.shutdown("stop")).await.unwrap();
     assert_eq!(exit, Some(Exit::code(0)), "the trap ran and exited 0");
     assert_eq!(within("wait", ex.wait("stop")).await.unwrap(), Exit::code(0));
-    assert_eq!(within("shutdown again", ex.shutdown("stop")).await.unwrap(), Some(Exit::code(0)));
+    assert_eq!(
+        within("shutdown again", ex.shutdown("stop")).await.unwrap(),
+        Some(Exit::code(0))
+    );
 }
 
 /// A task ignoring its stop signal is killed after the grace period.
 pub async fn shutdown_escalates_to_sigkill<H: Harness>(h: H) {
     let ex = h.executor();
-    let Some(mut spec) = h.spec(Scenario::IgnoresStop) else { return };
+    let Some(mut spec) = h.spec(Scenario::IgnoresStop) else {
+        return;
+    };
     spec.container.stop_grace_period = Some(300_000_000);
     run_task_spec(&*ex, "stubborn", spec).await;
     wait_ready(&*ex, "stubborn").await;
     let exit = within("shutdown", ex.shutdown("stubborn")).await.unwrap();
     assert_eq!(exit, Some(Exit::signalled(libc::SIGKILL)));
-    assert_eq!(exit.and_then(|e| e.failure()).as_deref(), Some("task: non-zero exit (137)"));
+    assert_eq!(
+        exit.and_then(|e| e.failure()).as_deref(),
+        Some("task: non-zero exit (137)")
+    );
 }
 
 /// Shutting down a task that never started is fine and reports no exit.
 pub async fn shutdown_before_start<H: Harness>(h: H) {
     let ex = h.executor();
-    let Some(spec) = h.spec(Scenario::RunUntilStopped) else { return };
+    let Some(spec) = h.spec(Scenario::RunUntilStopped) else {
+        return;
+    };
     ex.prepare(&task("unstarted", spec)).await.unwrap();
     assert_eq!(ex.shutdown("unstarted").await.unwrap(), None);
     assert!(matches!(ex.wait("unstarted").await, Err(Error::State { .. })));
@@ -187,20 +228,29 @@ pub async fn shutdown_before_start<H: Harness>(h: H) {
 /// Env and Dir reach the task.
 pub async fn env_and_dir_applied<H: Harness>(h: H) {
     let ex = h.executor();
-    let Some(mut spec) = h.spec(Scenario::EnvAndDir) else { return };
+    let Some(mut spec) = h.spec(Scenario::EnvAndDir) else {
+        return;
+    };
     spec.container.env = vec!["SHOAL_GREETING=hello from shoal".into()];
     spec.container.dir = h.work_dir();
     run_task_spec(&*ex, "env", spec).await;
     assert_eq!(within("exit", ex.wait("env")).await.unwrap(), Exit::code(0));
-    let lines: Vec<String> =
-        ex.logs("env", LogOptions::default()).await.unwrap().map(|m| m.unwrap().text()).collect().await;
+    let lines: Vec<String> = ex
+        .logs("env", LogOptions::default())
+        .await
+        .unwrap()
+        .map(|m| m.unwrap().text())
+        .collect()
+        .await;
     assert_eq!(lines, ["hello from shoal".to_string(), h.work_dir()]);
 }
 
 /// A task without a command is refused at prepare with a clear message.
 pub async fn no_command_rejected<H: Harness>(h: H) {
     let ex = h.executor();
-    let Some(spec) = h.spec(Scenario::NoCommand) else { return };
+    let Some(spec) = h.spec(Scenario::NoCommand) else {
+        return;
+    };
     let err = ex.prepare(&task("nocmd", spec)).await.unwrap_err();
     assert!(err.to_string().contains("task has no command"), "{err}");
     assert!(matches!(ex.start("nocmd").await, Err(Error::NotFound(_))));
@@ -210,28 +260,66 @@ pub async fn no_command_rejected<H: Harness>(h: H) {
 /// ends when the task does.
 pub async fn logs_captured<H: Harness>(h: H) {
     let ex = h.executor();
-    let Some(spec) = h.spec(Scenario::Logs) else { return };
+    let Some(spec) = h.spec(Scenario::Logs) else {
+        return;
+    };
     run_task_spec(&*ex, "logs", spec).await;
-    let mut follow = ex.logs("logs", LogOptions { follow: true, ..LogOptions::default() }).await.unwrap();
+    let mut follow = ex
+        .logs(
+            "logs",
+            LogOptions {
+                follow: true,
+                ..LogOptions::default()
+            },
+        )
+        .await
+        .unwrap();
     let mut seen = Vec::new();
     while seen.len() < 3 {
-        let m = within("log line", follow.next()).await.expect("stream ended early").unwrap();
+        let m = within("log line", follow.next())
+            .await
+            .expect("stream ended early")
+            .unwrap();
         seen.push((m.stream, m.text()));
     }
     seen.sort_by(|a, b| a.1.cmp(&b.1));
     assert_eq!(
         seen,
-        [(LogStream::Stderr, "err1".into()), (LogStream::Stdout, "out1".into()), (LogStream::Stdout, "out2".into())]
+        [
+            (LogStream::Stderr, "err1".into()),
+            (LogStream::Stdout, "out1".into()),
+            (LogStream::Stdout, "out2".into())
+        ]
     );
-    let tail = LogOptions { tail: Some(1), stderr: false, ..LogOptions::default() };
-    let last: Vec<String> = ex.logs("logs", tail).await.unwrap().map(|m| m.unwrap().text()).collect().await;
+    let tail = LogOptions {
+        tail: Some(1),
+        stderr: false,
+        ..LogOptions::default()
+    };
+    let last: Vec<String> = ex
+        .logs("logs", tail)
+        .await
+        .unwrap()
+        .map(|m| m.unwrap().text())
+        .collect()
+        .await;
     assert_eq!(last, ["out2"]);
-    let later = LogOptions { since: Some(types::Timestamp(i64::MAX)), ..LogOptions::default() };
-    assert_eq!(ex.logs("logs", later).await.unwrap().count().await, 0, "since filters by time");
+    let later = LogOptions {
+        since: Some(types::Timestamp(i64::MAX)),
+        ..LogOptions::default()
+    };
+    assert_eq!(
+        ex.logs("logs", later).await.unwrap().count().await,
+        0,
+        "since filters by time"
+    );
 
     // A line written after following began arrives, then the stream ends with the task.
     within("shutdown", ex.shutdown("logs")).await.unwrap();
-    let m = within("line after stop", follow.next()).await.expect("stream ended before bye").unwrap();
+    let m = within("line after stop", follow.next())
+        .await
+        .expect("stream ended before bye")
+        .unwrap();
     assert_eq!((m.stream, m.text()), (LogStream::Stdout, "bye".to_string()));
     assert!(within("end of stream", follow.next()).await.is_none());
 }
@@ -239,16 +327,28 @@ pub async fn logs_captured<H: Harness>(h: H) {
 /// With a health check, start returns once it passes.
 pub async fn healthcheck_gates_start<H: Harness>(h: H) {
     let ex = h.executor();
-    let Some(spec) = h.spec(Scenario::Healthy) else { return };
+    let Some(spec) = h.spec(Scenario::Healthy) else {
+        return;
+    };
     run_task_spec(&*ex, "healthy", spec).await;
-    assert_eq!(ex.reattach().await.unwrap().iter().find(|a| a.task_id == "healthy").map(|a| a.phase.clone()), Some(Phase::Running));
+    assert_eq!(
+        ex.reattach()
+            .await
+            .unwrap()
+            .iter()
+            .find(|a| a.task_id == "healthy")
+            .map(|a| a.phase.clone()),
+        Some(Phase::Running)
+    );
     within("shutdown", ex.shutdown("healthy")).await.unwrap();
 }
 
 /// A task that turns unhealthy is stopped and its exit says why.
 pub async fn unhealthy_task_fails<H: Harness>(h: H) {
     let ex = h.executor();
-    let Some(spec) = h.spec(Scenario::TurnsUnhealthy) else { return };
+    let Some(spec) = h.spec(Scenario::TurnsUnhealthy) else {
+        return;
+    };
     run_task_spec(&*ex, "sick", spec).await;
     let exit = within("unhealthy exit", ex.wait("sick")).await.unwrap();
     assert!(exit.unhealthy, "{exit:?}");
@@ -258,7 +358,9 @@ pub async fn unhealthy_task_fails<H: Harness>(h: H) {
 /// A task that never passes its check fails to start.
 pub async fn never_healthy_fails_start<H: Harness>(h: H) {
     let ex = h.executor();
-    let Some(spec) = h.spec(Scenario::NeverHealthy) else { return };
+    let Some(spec) = h.spec(Scenario::NeverHealthy) else {
+        return;
+    };
     ex.prepare(&task("never", spec)).await.unwrap();
     let err = within("start", ex.start("never")).await.unwrap_err();
     assert!(matches!(err, Error::Unhealthy), "{err}");
@@ -269,9 +371,11 @@ pub async fn never_healthy_fails_start<H: Harness>(h: H) {
 /// After an agent restart the executor finds running tasks again, does not start them twice,
 /// and reports exits that happen after (or while) no agent was watching.
 pub async fn reattach_after_restart<H: Harness>(h: H) {
-    let (Some(running), Some(gated), Some(done)) =
-        (h.spec(Scenario::RunUntilStopped), h.spec(Scenario::ExitWhenReleased(7)), h.spec(Scenario::Exit(5)))
-    else {
+    let (Some(running), Some(gated), Some(done)) = (
+        h.spec(Scenario::RunUntilStopped),
+        h.spec(Scenario::ExitWhenReleased(7)),
+        h.spec(Scenario::Exit(5)),
+    ) else {
         return;
     };
     let first = h.executor();
@@ -289,18 +393,33 @@ pub async fn reattach_after_restart<H: Harness>(h: H) {
     assert_eq!(phase("r-done"), Some(Phase::Exited(Exit::code(5))));
     assert!(matches!(phase("r-gated"), Some(Phase::Running)));
     assert_eq!(attached.len(), 3, "no duplicates: {attached:?}");
-    assert_eq!(second.reattach().await.unwrap().len(), 3, "re-attach is idempotent");
+    assert_eq!(
+        second.reattach().await.unwrap().len(),
+        3,
+        "re-attach is idempotent"
+    );
 
     let again = within("start again", second.start("r-run")).await.unwrap();
     assert_eq!(again.pid, pid, "start of a running task is a no-op");
     h.release("r-gated");
-    assert_eq!(within("exit after restart", second.wait("r-gated")).await.unwrap(), Exit::code(7));
-    assert_eq!(within("shutdown", second.shutdown("r-run")).await.unwrap(), Some(Exit::code(0)));
+    assert_eq!(
+        within("exit after restart", second.wait("r-gated"))
+            .await
+            .unwrap(),
+        Exit::code(7)
+    );
+    assert_eq!(
+        within("shutdown", second.shutdown("r-run")).await.unwrap(),
+        Some(Exit::code(0))
+    );
 
     for id in ["r-run", "r-gated", "r-done"] {
         second.remove(id).await.unwrap();
     }
-    assert!(second.reattach().await.unwrap().is_empty(), "removed tasks are gone");
+    assert!(
+        second.reattach().await.unwrap().is_empty(),
+        "removed tasks are gone"
+    );
     second.remove("r-run").await.unwrap();
 }
 

@@ -67,12 +67,19 @@ pub struct Exit {
 impl Exit {
     /// A plain exit with `code`.
     pub fn code(code: i64) -> Exit {
-        Exit { code, ..Exit::default() }
+        Exit {
+            code,
+            ..Exit::default()
+        }
     }
 
     /// A death by `signal` (exit code 128 + signal).
     pub fn signalled(signal: i32) -> Exit {
-        Exit { code: 128 + i64::from(signal), signal: Some(signal), ..Exit::default() }
+        Exit {
+            code: 128 + i64::from(signal),
+            signal: Some(signal),
+            ..Exit::default()
+        }
     }
 
     /// The task error this exit means, in Swarm's words; `None` for a clean exit 0.
@@ -156,7 +163,9 @@ pub fn parse_signal(text: &str) -> Result<i32> {
         return if (1..=64).contains(&n) {
             Ok(n)
         } else {
-            Err(Error::Invalid(format!("invalid stop signal {text:?}: number out of range")))
+            Err(Error::Invalid(format!(
+                "invalid stop signal {text:?}: number out of range"
+            )))
         };
     }
     let upper = text.to_ascii_uppercase();
@@ -217,9 +226,15 @@ mod tests {
     #[test]
     fn exit_failures_read_like_swarm() {
         assert_eq!(Exit::code(0).failure(), None);
-        assert_eq!(Exit::code(3).failure().as_deref(), Some("task: non-zero exit (3)"));
+        assert_eq!(
+            Exit::code(3).failure().as_deref(),
+            Some("task: non-zero exit (3)")
+        );
         assert_eq!(Exit::signalled(9).code, 137);
-        let unhealthy = Exit { unhealthy: true, ..Exit::signalled(15) };
+        let unhealthy = Exit {
+            unhealthy: true,
+            ..Exit::signalled(15)
+        };
         assert_eq!(unhealthy.failure().as_deref(), Some("task: unhealthy container"));
         assert_eq!(stop_grace(None), DEFAULT_STOP_GRACE);
         assert_eq!(stop_grace(Some(1_000_000)), std::time::Duration::from_millis(1));

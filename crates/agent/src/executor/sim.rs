@@ -44,11 +44,17 @@ pub struct SimHost {
 impl SimHost {
     /// An empty machine.
     pub fn new() -> Arc<SimHost> {
-        Arc::new(SimHost { tasks: Mutex::new(HashMap::new()), next_pid: AtomicI64::new(1000) })
+        Arc::new(SimHost {
+            tasks: Mutex::new(HashMap::new()),
+            next_pid: AtomicI64::new(1000),
+        })
     }
 
     fn get(&self, id: &str) -> Result<Arc<SimTask>> {
-        self.lock().get(id).cloned().ok_or_else(|| Error::NotFound(id.to_string()))
+        self.lock()
+            .get(id)
+            .cloned()
+            .ok_or_else(|| Error::NotFound(id.to_string()))
     }
 
     /// Ends a started task with `exit`, as if its process died on its own. Returns false
@@ -90,11 +96,23 @@ impl Behaviour {
         let get = |k: &str| labels.get(&format!("shoal.sim.{k}")).map(String::as_str);
         let int = |k: &str| -> Result<Option<i64>> {
             get(k)
-                .map(|v| v.trim().parse().map_err(|_| Error::Invalid(format!("label shoal.sim.{k}: not a number: {v:?}"))))
+                .map(|v| {
+                    v.trim()
+                        .parse()
+                        .map_err(|_| Error::Invalid(format!("label shoal.sim.{k}: not a number: {v:?}")))
+                })
                 .transpose()
         };
-        let dur = |k: &str| get(k).map(|v| parse_duration(v).map_err(|m| Error::Invalid(format!("label shoal.sim.{k}: {m}")))).transpose();
-        let lines = |k: &str| get(k).map(|v| v.lines().map(str::to_string).collect()).unwrap_or_default();
+        let dur = |k: &str| {
+            get(k)
+                .map(|v| parse_duration(v).map_err(|m| Error::Invalid(format!("label shoal.sim.{k}: {m}"))))
+                .transpose()
+        };
+        let lines = |k: &str| {
+            get(k)
+                .map(|v| v.lines().map(str::to_string).collect())
+                .unwrap_or_default()
+        };
         Ok(Behaviour {
             run_for: dur("run")?,
             exit_code: int("exit")?,
@@ -163,7 +181,11 @@ impl SimTask {
 
     fn container(&self, id: &str) -> ContainerStatus {
         let exit_code = self.exit.borrow().as_ref().map(|e| e.code);
-        ContainerStatus { container_id: id.to_string(), pid: self.pid, exit_code }
+        ContainerStatus {
+            container_id: id.to_string(),
+            pid: self.pid,
+            exit_code,
+        }
     }
 
     async fn wait(&self) -> Exit {
@@ -189,7 +211,10 @@ impl Default for SimConfig {
     fn default() -> Self {
         SimConfig {
             engine_version: format!("shoal-sim {}", env!("CARGO_PKG_VERSION")),
-            resources: Resources { nano_cpus: 4_000_000_000, memory_bytes: 8 << 30 },
+            resources: Resources {
+                nano_cpus: 4_000_000_000,
+                memory_bytes: 8 << 30,
+            },
             labels: BTreeMap::new(),
         }
     }
@@ -219,7 +244,11 @@ impl SimExecutor {
     }
 
     fn log(&self, task: &SimTask, stream: LogStream, line: &str) {
-        task.log.push(LogMessage { timestamp: self.clock.now(), stream, line: line.as_bytes().to_vec() });
+        task.log.push(LogMessage {
+            timestamp: self.clock.now(),
+            stream,
+            line: line.as_bytes().to_vec(),
+        });
     }
 }
 
@@ -242,8 +271,10 @@ impl Executor for SimExecutor {
         if let Some(why) = &behaviour.prepare_error {
             return Err(Error::Invalid(why.clone()));
         }
-        let has_healthcheck =
-            container.healthcheck.as_ref().is_some_and(|h| h.test.first().is_some_and(|t| t != "NONE"));
+        let has_healthcheck = container
+            .healthcheck
+            .as_ref()
+            .is_some_and(|h| h.test.first().is_some_and(|t| t != "NONE"));
         let sim = SimTask {
             behaviour,
             has_healthcheck,
@@ -254,7 +285,10 @@ impl Executor for SimExecutor {
             exit: watch::channel(None).0,
             log: MemoryLog::new(LOG_CAPACITY),
         };
-        self.host.lock().entry(task.id.clone()).or_insert_with(|| Arc::new(sim));
+        self.host
+            .lock()
+            .entry(task.id.clone())
+            .or_insert_with(|| Arc::new(sim));
         Ok(())
     }
 
@@ -278,7 +312,10 @@ impl Executor for SimExecutor {
         }
         let b = &task.behaviour;
         if task.has_healthcheck && b.never_healthy {
-            task.finish(Exit { unhealthy: true, ..Exit::signalled(task.stop_signal) });
+            task.finish(Exit {
+                unhealthy: true,
+                ..Exit::signalled(task.stop_signal)
+            });
             return Err(Error::Unhealthy);
         }
         match (b.run_for, b.exit_code) {
@@ -297,7 +334,10 @@ impl Executor for SimExecutor {
             let t = Arc::clone(&task);
             tokio::spawn(async move {
                 tokio::time::sleep(d).await;
-                t.finish(Exit { unhealthy: true, ..Exit::signalled(t.stop_signal) });
+                t.finish(Exit {
+                    unhealthy: true,
+                    ..Exit::signalled(t.stop_signal)
+                });
             });
         }
         Ok(task.container(task_id))
@@ -306,7 +346,10 @@ impl Executor for SimExecutor {
     async fn wait(&self, task_id: &str) -> Result<Exit> {
         let task = self.host.get(task_id)?;
         if !task.is_started() {
-            return Err(Error::State { task: task_id.to_string(), message: "wait before start".into() });
+            return Err(Error::State {
+                task: task_id.to_string(),
+                message: "wait before start".into(),
+            });
         }
         Ok(task.wait().await)
     }
@@ -327,9 +370,16 @@ impl Executor for SimExecutor {
                 for line in &task.behaviour.stop_stdout {
                     self.log(&task, LogStream::Stdout, line);
                 }
-                let code = task.behaviour.stop_exit.unwrap_or(128 + i64::from(task.stop_signal));
+                let code = task
+                    .behaviour
+                    .stop_exit
+                    .unwrap_or(128 + i64::from(task.stop_signal));
                 let signal = task.behaviour.stop_exit.is_none().then_some(task.stop_signal);
-                task.finish(Exit { code, signal, ..Exit::default() });
+                task.finish(Exit {
+                    code,
+                    signal,
+                    ..Exit::default()
+                });
             }
         }
         Ok(Some(task.wait().await))
@@ -344,8 +394,12 @@ impl Executor for SimExecutor {
     }
 
     async fn reattach(&self) -> Result<Vec<Attached>> {
-        let tasks: Vec<(String, Arc<SimTask>)> =
-            self.host.lock().iter().map(|(id, t)| (id.clone(), Arc::clone(t))).collect();
+        let tasks: Vec<(String, Arc<SimTask>)> = self
+            .host
+            .lock()
+            .iter()
+            .map(|(id, t)| (id.clone(), Arc::clone(t)))
+            .collect();
         Ok(tasks
             .into_iter()
             .map(|(id, t)| {
@@ -355,7 +409,11 @@ impl Executor for SimExecutor {
                     (false, None) => Phase::Prepared,
                 };
                 let container = t.container(&id);
-                Attached { task_id: id, phase, container }
+                Attached {
+                    task_id: id,
+                    phase,
+                    container,
+                }
             })
             .collect())
     }
@@ -386,7 +444,11 @@ mod tests {
 
         fn executor(&self) -> Arc<SimExecutor> {
             let clock = Arc::new(types::clock::FixedClock(types::Timestamp(1)));
-            Arc::new(SimExecutor::on_host(Arc::clone(&self.host), SimConfig::default(), clock))
+            Arc::new(SimExecutor::on_host(
+                Arc::clone(&self.host),
+                SimConfig::default(),
+                clock,
+            ))
         }
 
         fn spec(&self, scenario: Scenario) -> Option<TaskSpec> {
@@ -396,9 +458,11 @@ mod tests {
             };
             match scenario {
                 Scenario::Exit(code) => Some(sim(&[("exit", &code.to_string())])),
-                Scenario::RunUntilStopped => {
-                    Some(sim(&[("stop-exit", "0"), ("stop-stdout", "bye"), ("stdout", "ready")]))
-                }
+                Scenario::RunUntilStopped => Some(sim(&[
+                    ("stop-exit", "0"),
+                    ("stop-stdout", "bye"),
+                    ("stdout", "ready"),
+                ])),
                 Scenario::IgnoresStop => Some(sim(&[("ignore-stop", "true"), ("stdout", "ready")])),
                 Scenario::EnvAndDir | Scenario::NoCommand => None,
                 Scenario::Logs => Some(sim(&[
@@ -415,7 +479,10 @@ mod tests {
         }
 
         fn release(&self, task_id: &str) {
-            assert!(self.host.crash(task_id, Exit::code(7)), "task {task_id} was not running");
+            assert!(
+                self.host.crash(task_id, Exit::code(7)),
+                "task {task_id} was not running"
+            );
         }
 
         fn work_dir(&self) -> String {
@@ -427,10 +494,14 @@ mod tests {
 
     #[test]
     fn reads_behaviour_from_labels() {
-        let labels: BTreeMap<String, String> = [("shoal.sim.run", "250ms"), ("shoal.sim.exit", "3"), ("shoal.sim.stdout", "a\nb")]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let labels: BTreeMap<String, String> = [
+            ("shoal.sim.run", "250ms"),
+            ("shoal.sim.exit", "3"),
+            ("shoal.sim.stdout", "a\nb"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
         let b = Behaviour::from_labels(&labels).unwrap();
         assert_eq!(b.run_for, Some(Duration::from_millis(250)));
         assert_eq!(b.exit_code, Some(3));

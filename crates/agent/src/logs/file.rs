@@ -69,8 +69,14 @@ async fn pump(
     let rotated_path = dir.join(ROTATED);
     let ours = cursor.as_ref().map(|c| c.inode);
     let mut backlog = blocking(move || {
-        let same = std::fs::metadata(&rotated_path).map(|m| Some(m.ino()) == ours).unwrap_or(false);
-        if same { Ok(Vec::new()) } else { read_file_if_exists(&rotated_path) }
+        let same = std::fs::metadata(&rotated_path)
+            .map(|m| Some(m.ino()) == ours)
+            .unwrap_or(false);
+        if same {
+            Ok(Vec::new())
+        } else {
+            read_file_if_exists(&rotated_path)
+        }
     })
     .await?;
     if let Some(c) = cursor.take() {
@@ -148,8 +154,15 @@ fn poll_once(cursor: Option<Cursor>, path: &Path) -> Result<(Option<Cursor>, Vec
 fn open_cursor(path: &Path) -> Result<Option<Cursor>> {
     match File::open(path) {
         Ok(file) => {
-            let inode = file.metadata().map_err(|e| Error::io(format!("stat {}", path.display()), e))?.ino();
-            Ok(Some(Cursor { file, inode, partial: Vec::new() }))
+            let inode = file
+                .metadata()
+                .map_err(|e| Error::io(format!("stat {}", path.display()), e))?
+                .ino();
+            Ok(Some(Cursor {
+                file,
+                inode,
+                partial: Vec::new(),
+            }))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::io(format!("opening {}", path.display()), e)),
@@ -158,16 +171,24 @@ fn open_cursor(path: &Path) -> Result<Option<Cursor>> {
 
 fn read_more(mut c: Cursor) -> Result<(Cursor, Vec<u8>)> {
     let mut bytes = Vec::new();
-    c.file.read_to_end(&mut bytes).map_err(|e| Error::io("reading task log", e))?;
+    c.file
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io("reading task log", e))?;
     Ok((c, bytes))
 }
 
 /// Splits `bytes` (preceded by `partial`) into complete entries; keeps an incomplete tail.
 fn take_lines(partial: &mut Vec<u8>, bytes: &[u8]) -> Vec<LogMessage> {
     partial.extend_from_slice(bytes);
-    let Some(last_newline) = partial.iter().rposition(|&b| b == b'\n') else { return Vec::new() };
+    let Some(last_newline) = partial.iter().rposition(|&b| b == b'\n') else {
+        return Vec::new();
+    };
     let complete: Vec<u8> = partial.drain(..=last_newline).collect();
-    complete.split(|&b| b == b'\n').filter(|l| !l.is_empty()).filter_map(decode).collect()
+    complete
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .filter_map(decode)
+        .collect()
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {

@@ -27,7 +27,11 @@ impl MemoryLog {
     pub fn new(capacity: usize) -> Arc<MemoryLog> {
         let (progress, _) = watch::channel((0, false));
         Arc::new(MemoryLog {
-            lines: Mutex::new(Ring { capacity: capacity.max(1), lines: VecDeque::new(), next: 0 }),
+            lines: Mutex::new(Ring {
+                capacity: capacity.max(1),
+                lines: VecDeque::new(),
+                next: 0,
+            }),
             progress,
         })
     }
@@ -92,7 +96,12 @@ impl MemoryLog {
     /// Lines with sequence numbers from `from` on, and the next sequence number.
     fn since(&self, from: u64) -> (Vec<LogMessage>, u64) {
         let ring = self.lock();
-        let lines = ring.lines.iter().filter(|(seq, _)| *seq >= from).map(|(_, m)| m.clone()).collect();
+        let lines = ring
+            .lines
+            .iter()
+            .filter(|(seq, _)| *seq >= from)
+            .map(|(_, m)| m.clone())
+            .collect();
         (lines, ring.next)
     }
 
@@ -111,7 +120,11 @@ mod tests {
     use types::Timestamp;
 
     fn line(i: i64) -> LogMessage {
-        LogMessage { timestamp: Timestamp(i), stream: LogStream::Stdout, line: i.to_string().into_bytes() }
+        LogMessage {
+            timestamp: Timestamp(i),
+            stream: LogStream::Stdout,
+            line: i.to_string().into_bytes(),
+        }
     }
 
     #[tokio::test]
@@ -120,10 +133,18 @@ mod tests {
         for i in 0..5 {
             log.push(line(i));
         }
-        let all: Vec<_> = log.read(LogOptions::default()).map(|m| m.unwrap().text()).collect().await;
+        let all: Vec<_> = log
+            .read(LogOptions::default())
+            .map(|m| m.unwrap().text())
+            .collect()
+            .await;
         assert_eq!(all, ["2", "3", "4"]);
 
-        let mut follow = log.read(LogOptions { tail: Some(1), follow: true, ..LogOptions::default() });
+        let mut follow = log.read(LogOptions {
+            tail: Some(1),
+            follow: true,
+            ..LogOptions::default()
+        });
         assert_eq!(follow.next().await.unwrap().unwrap().text(), "4");
         log.push(line(5));
         assert_eq!(follow.next().await.unwrap().unwrap().text(), "5");

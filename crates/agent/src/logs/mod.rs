@@ -85,7 +85,14 @@ pub struct LogOptions {
 
 impl Default for LogOptions {
     fn default() -> Self {
-        LogOptions { tail: None, since: None, until: None, follow: false, stdout: true, stderr: true }
+        LogOptions {
+            tail: None,
+            since: None,
+            until: None,
+            follow: false,
+            stdout: true,
+            stderr: true,
+        }
     }
 }
 
@@ -141,12 +148,20 @@ pub(crate) fn decode(entry: &[u8]) -> Option<LogMessage> {
     if rest.get(1) != Some(&b' ') {
         return None;
     }
-    Some(LogMessage { timestamp: Timestamp(nanos), stream, line: rest[2..].to_vec() })
+    Some(LogMessage {
+        timestamp: Timestamp(nanos),
+        stream,
+        line: rest[2..].to_vec(),
+    })
 }
 
 /// Decodes every complete entry in `bytes`.
 pub(crate) fn decode_all(bytes: &[u8]) -> Vec<LogMessage> {
-    bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()).filter_map(decode).collect()
+    bytes
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .filter_map(decode)
+        .collect()
 }
 
 /// A stream over messages already in memory.
@@ -159,7 +174,11 @@ mod tests {
     use super::*;
 
     fn msg(ts: i64, stream: LogStream, line: &str) -> LogMessage {
-        LogMessage { timestamp: Timestamp(ts), stream, line: line.as_bytes().to_vec() }
+        LogMessage {
+            timestamp: Timestamp(ts),
+            stream,
+            line: line.as_bytes().to_vec(),
+        }
     }
 
     #[test]
@@ -187,11 +206,41 @@ mod tests {
         ];
         let all = LogOptions::default();
         assert_eq!(all.select(lines.clone()).len(), 4);
-        let tail = LogOptions { tail: Some(2), ..LogOptions::default() };
-        assert_eq!(tail.select(lines.clone()).iter().map(LogMessage::text).collect::<Vec<_>>(), ["c", "d"]);
-        let since = LogOptions { since: Some(Timestamp(2)), until: Some(Timestamp(4)), ..LogOptions::default() };
-        assert_eq!(since.select(lines.clone()).iter().map(LogMessage::text).collect::<Vec<_>>(), ["b", "c"]);
-        let stderr = LogOptions { stdout: false, ..LogOptions::default() };
-        assert_eq!(stderr.select(lines).iter().map(LogMessage::text).collect::<Vec<_>>(), ["b"]);
+        let tail = LogOptions {
+            tail: Some(2),
+            ..LogOptions::default()
+        };
+        assert_eq!(
+            tail.select(lines.clone())
+                .iter()
+                .map(LogMessage::text)
+                .collect::<Vec<_>>(),
+            ["c", "d"]
+        );
+        let since = LogOptions {
+            since: Some(Timestamp(2)),
+            until: Some(Timestamp(4)),
+            ..LogOptions::default()
+        };
+        assert_eq!(
+            since
+                .select(lines.clone())
+                .iter()
+                .map(LogMessage::text)
+                .collect::<Vec<_>>(),
+            ["b", "c"]
+        );
+        let stderr = LogOptions {
+            stdout: false,
+            ..LogOptions::default()
+        };
+        assert_eq!(
+            stderr
+                .select(lines)
+                .iter()
+                .map(LogMessage::text)
+                .collect::<Vec<_>>(),
+            ["b"]
+        );
     }
 }

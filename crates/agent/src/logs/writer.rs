@@ -32,16 +32,34 @@ impl LogWriter {
     pub fn open(dir: &Path, limit: u64) -> std::io::Result<LogWriter> {
         let file = open_append(&dir.join(CURRENT))?;
         let size = file.metadata()?.len();
-        Ok(LogWriter { dir: dir.to_path_buf(), file, size, limit: limit.max(MAX_LINE as u64) })
+        Ok(LogWriter {
+            dir: dir.to_path_buf(),
+            file,
+            size,
+            limit: limit.max(MAX_LINE as u64),
+        })
     }
 
     /// Writes one line (without its newline), split into entries of at most [`MAX_LINE`].
-    pub fn write_line(&mut self, timestamp: Timestamp, stream: LogStream, line: &[u8]) -> std::io::Result<()> {
+    pub fn write_line(
+        &mut self,
+        timestamp: Timestamp,
+        stream: LogStream,
+        line: &[u8],
+    ) -> std::io::Result<()> {
         if line.is_empty() {
-            return self.write_entry(&LogMessage { timestamp, stream, line: Vec::new() });
+            return self.write_entry(&LogMessage {
+                timestamp,
+                stream,
+                line: Vec::new(),
+            });
         }
         for chunk in line.chunks(MAX_LINE) {
-            self.write_entry(&LogMessage { timestamp, stream, line: chunk.to_vec() })?;
+            self.write_entry(&LogMessage {
+                timestamp,
+                stream,
+                line: chunk.to_vec(),
+            })?;
         }
         Ok(())
     }
@@ -86,19 +104,33 @@ mod tests {
         }
         let current = std::fs::metadata(dir.path().join(CURRENT)).unwrap().len();
         let rotated = std::fs::metadata(dir.path().join(ROTATED)).unwrap().len();
-        assert!(current <= MAX_LINE as u64 && rotated <= MAX_LINE as u64, "{current} {rotated}");
+        assert!(
+            current <= MAX_LINE as u64 && rotated <= MAX_LINE as u64,
+            "{current} {rotated}"
+        );
         let kept = read_dir(dir.path(), &LogOptions::default()).unwrap();
         assert!(kept.len() < 100 && kept.len() > 10, "{}", kept.len());
-        assert_eq!(kept.last().unwrap().timestamp, Timestamp(99), "the newest lines survive");
-        assert!(kept.windows(2).all(|p| p[0].timestamp < p[1].timestamp), "in order across files");
+        assert_eq!(
+            kept.last().unwrap().timestamp,
+            Timestamp(99),
+            "the newest lines survive"
+        );
+        assert!(
+            kept.windows(2).all(|p| p[0].timestamp < p[1].timestamp),
+            "in order across files"
+        );
     }
 
     #[test]
     fn splits_long_lines() {
         let dir = tempfile::tempdir().unwrap();
         let mut w = LogWriter::open(dir.path(), DEFAULT_LIMIT).unwrap();
-        w.write_line(Timestamp(1), LogStream::Stderr, &vec![b'y'; MAX_LINE + 10]).unwrap();
+        w.write_line(Timestamp(1), LogStream::Stderr, &vec![b'y'; MAX_LINE + 10])
+            .unwrap();
         let kept = read_dir(dir.path(), &LogOptions::default()).unwrap();
-        assert_eq!(kept.iter().map(|m| m.line.len()).collect::<Vec<_>>(), [MAX_LINE, 10]);
+        assert_eq!(
+            kept.iter().map(|m| m.line.len()).collect::<Vec<_>>(),
+            [MAX_LINE, 10]
+        );
     }
 }

@@ -231,7 +231,11 @@ impl<E: Executor> Runner<E> {
 
     /// A fatal error: REJECTED before STARTING, FAILED from STARTING on (Swarm's rule).
     fn fatal(&mut self, error: Error, container: Option<ContainerStatus>) -> Step {
-        let state = if self.status.state < TaskState::Starting { TaskState::Rejected } else { TaskState::Failed };
+        let state = if self.status.state < TaskState::Starting {
+            TaskState::Rejected
+        } else {
+            TaskState::Failed
+        };
         tracing::info!(task = %self.id, %error, state = state.as_str(), "task error");
         self.status.err = error.to_string();
         let message = self.status.message.clone();
@@ -257,7 +261,10 @@ impl<E: Executor> Runner<E> {
         if container.is_some() {
             self.status.container = container;
         }
-        let update = StatusUpdate { task_id: self.id.clone(), status: self.status.clone() };
+        let update = StatusUpdate {
+            task_id: self.id.clone(),
+            status: self.status.clone(),
+        };
         // A closed channel means the agent is shutting down; the task itself carries on.
         let _ = self.statuses.send(update);
     }

@@ -12,7 +12,11 @@ use crate::executor::sim::{SimConfig, SimExecutor, SimHost};
 use crate::executor::{Executor, Exit, Phase};
 
 fn sim_executor(host: &Arc<SimHost>) -> Arc<SimExecutor> {
-    Arc::new(SimExecutor::on_host(Arc::clone(host), SimConfig::default(), clock()))
+    Arc::new(SimExecutor::on_host(
+        Arc::clone(host),
+        SimConfig::default(),
+        clock(),
+    ))
 }
 
 fn clock() -> Arc<dyn types::Clock> {
@@ -33,16 +37,33 @@ fn start(executor: Arc<SimExecutor>, task: Task) -> Harness {
     let (tx, statuses) = mpsc::unbounded_channel();
     let stop = CancellationToken::new();
     let join = tokio::spawn(run_task(executor, clock(), rx, tx, stop.clone()));
-    Harness { assignment, statuses, stop, join, seen: Vec::new() }
+    Harness {
+        assignment,
+        statuses,
+        stop,
+        join,
+        seen: Vec::new(),
+    }
 }
 
 impl Harness {
     async fn next(&mut self) -> TaskStatus {
-        let update = within("status", self.statuses.recv()).await.expect("runner ended");
+        let update = within("status", self.statuses.recv())
+            .await
+            .expect("runner ended");
         if let Some(last) = self.seen.last() {
-            assert!(update.status.state >= *last, "backwards: {:?} after {:?}", update.status.state, self.seen);
+            assert!(
+                update.status.state >= *last,
+                "backwards: {:?} after {:?}",
+                update.status.state,
+                self.seen
+            );
         }
-        assert_eq!(update.status.timestamp, Timestamp(42), "timestamps come from the clock");
+        assert_eq!(
+            update.status.timestamp,
+            Timestamp(42),
+            "timestamps come from the clock"
+        );
         self.seen.push(update.status.state);
         update.status
     }
@@ -58,7 +79,8 @@ impl Harness {
     }
 
     fn desire(&self, state: TaskState) {
-        self.assignment.send_modify(|t| Arc::make_mut(t).desired_state = state);
+        self.assignment
+            .send_modify(|t| Arc::make_mut(t).desired_state = state);
     }
 }
 
@@ -69,7 +91,13 @@ async fn steps_through_the_states_and_shuts_down_on_request() {
     let running = h.until(TaskState::Running).await;
     assert_eq!(
         h.seen,
-        [TaskState::Accepted, TaskState::Preparing, TaskState::Ready, TaskState::Starting, TaskState::Running]
+        [
+            TaskState::Accepted,
+            TaskState::Preparing,
+            TaskState::Ready,
+            TaskState::Starting,
+            TaskState::Running
+        ]
     );
     assert_eq!(running.message, "started");
     let container = running.container.unwrap();
@@ -77,7 +105,10 @@ async fn steps_through_the_states_and_shuts_down_on_request() {
 
     h.desire(TaskState::Shutdown);
     let shut = h.next().await;
-    assert_eq!((shut.state, shut.message.as_str()), (TaskState::Shutdown, "shutdown"));
+    assert_eq!(
+        (shut.state, shut.message.as_str()),
+        (TaskState::Shutdown, "shutdown")
+    );
     assert_eq!(shut.container.unwrap().exit_code, Some(143), "SIGTERM by default");
     // Going back to RUNNING is ignored; the runner stays put.
     h.desire(TaskState::Running);
@@ -91,12 +122,18 @@ async fn exit_codes_become_complete_or_failed() {
     let host = SimHost::new();
     let mut ok = start(sim_executor(&host), task("ok", sim(&[("exit", "0")])));
     let done = ok.until(TaskState::Complete).await;
-    assert_eq!((done.state, done.message.as_str(), done.err.as_str()), (TaskState::Complete, "finished", ""));
+    assert_eq!(
+        (done.state, done.message.as_str(), done.err.as_str()),
+        (TaskState::Complete, "finished", "")
+    );
     assert_eq!(done.container.unwrap().exit_code, Some(0));
 
     let mut bad = start(sim_executor(&host), task("bad", sim(&[("exit", "3")])));
     let failed = bad.until(TaskState::Complete).await;
-    assert_eq!((failed.state, failed.err.as_str()), (TaskState::Failed, "task: non-zero exit (3)"));
+    assert_eq!(
+        (failed.state, failed.err.as_str()),
+        (TaskState::Failed, "task: non-zero exit (3)")
+    );
     assert_eq!(failed.container.unwrap().exit_code, Some(3));
     assert!(bad.seen.contains(&TaskState::Running));
 }
@@ -104,7 +141,10 @@ async fn exit_codes_become_complete_or_failed() {
 #[tokio::test]
 async fn errors_before_starting_reject_and_after_fail() {
     let host = SimHost::new();
-    let mut rejected = start(sim_executor(&host), task("r", sim(&[("prepare-error", "no such image")])));
+    let mut rejected = start(
+        sim_executor(&host),
+        task("r", sim(&[("prepare-error", "no such image")])),
+    );
     let s = rejected.until(TaskState::Complete).await;
     assert_eq!(s.state, TaskState::Rejected);
     assert!(s.err.contains("no such image"), "{}", s.err);
@@ -123,8 +163,14 @@ async fn never_healthy_fails_without_running() {
     spec.container.healthcheck = Some(health("true", 1));
     let mut h = start(sim_executor(&host), task("sick", spec));
     let s = h.until(TaskState::Complete).await;
-    assert_eq!((s.state, s.err.as_str()), (TaskState::Failed, "task: unhealthy container"));
-    assert!(!h.seen.contains(&TaskState::Running), "reported RUNNING only once healthy");
+    assert_eq!(
+        (s.state, s.err.as_str()),
+        (TaskState::Failed, "task: unhealthy container")
+    );
+    assert!(
+        !h.seen.contains(&TaskState::Running),
+        "reported RUNNING only once healthy"
+    );
 }
 
 #[tokio::test]
@@ -135,7 +181,11 @@ async fn desired_ready_holds_the_task_until_running_is_wanted() {
     let mut h = start(sim_executor(&host), t);
     assert_eq!(h.until(TaskState::Ready).await.message, "prepared");
     h.desire(TaskState::Running);
-    assert_eq!(h.next().await.state, TaskState::Starting, "moved on only after desired rose");
+    assert_eq!(
+        h.next().await.state,
+        TaskState::Starting,
+        "moved on only after desired rose"
+    );
     h.until(TaskState::Running).await;
 }
 
@@ -181,7 +231,10 @@ async fn a_running_task_resumes_after_restart_without_going_back() {
     let mut h = start(Arc::clone(&second), t);
     assert!(host.crash("again", Exit::code(9)));
     let s = h.next().await;
-    assert_eq!((s.state, s.err.as_str()), (TaskState::Failed, "task: non-zero exit (9)"));
+    assert_eq!(
+        (s.state, s.err.as_str()),
+        (TaskState::Failed, "task: non-zero exit (9)")
+    );
     assert_eq!(s.container.unwrap().pid, pid, "the same process, not a new one");
 }
 
@@ -216,8 +269,18 @@ async fn worker_keeps_one_runner_per_assigned_task() {
         }
     }
     worker.stop().await;
-    let left: Vec<String> = ex.reattach().await.unwrap().into_iter().map(|a| a.task_id).collect();
-    assert_eq!(left, ["a"], "b was removed, a is kept (shut down) until unassigned");
+    let left: Vec<String> = ex
+        .reattach()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.task_id)
+        .collect();
+    assert_eq!(
+        left,
+        ["a"],
+        "b was removed, a is kept (shut down) until unassigned"
+    );
 }
 
 #[tokio::test]
@@ -236,7 +299,13 @@ async fn worker_removes_reattached_tasks_the_manager_no_longer_assigns() {
     kept.status.state = TaskState::Running;
     worker.reconcile(vec![Arc::new(kept)]);
     worker.stop().await;
-    let left: Vec<String> = ex.reattach().await.unwrap().into_iter().map(|a| a.task_id).collect();
+    let left: Vec<String> = ex
+        .reattach()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.task_id)
+        .collect();
     assert_eq!(left, ["kept"]);
     // The kept task was running already: nothing to report, and nothing restarted it.
     assert!(rx.try_recv().is_err());

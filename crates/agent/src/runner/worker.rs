@@ -56,7 +56,10 @@ impl<E: Executor> Worker<E> {
         attached: Vec<Attached>,
     ) -> Worker<E> {
         if !attached.is_empty() {
-            tracing::info!(tasks = attached.len(), "re-attached to tasks left by a previous agent");
+            tracing::info!(
+                tasks = attached.len(),
+                "re-attached to tasks left by a previous agent"
+            );
         }
         Worker {
             executor,
@@ -124,7 +127,14 @@ impl<E: Executor> Worker<E> {
             self.statuses.clone(),
             stop.clone(),
         ));
-        self.runners.insert(id, RunnerHandle { assignment, stop, join });
+        self.runners.insert(
+            id,
+            RunnerHandle {
+                assignment,
+                stop,
+                join,
+            },
+        );
     }
 
     /// IDs of the tasks with a runner.

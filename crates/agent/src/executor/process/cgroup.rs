@@ -99,7 +99,11 @@ mod tests {
         assert!(Cgroups::detect(root.path()).is_none(), "not a cgroup2 root");
         std::fs::write(root.path().join("cgroup.controllers"), "cpu memory pids").unwrap();
         let cgroups = Cgroups::detect(root.path()).unwrap();
-        let limits = Limits { nano_cpus: 1_500_000_000, memory_bytes: 64 << 20, pids: 10 };
+        let limits = Limits {
+            nano_cpus: 1_500_000_000,
+            memory_bytes: 64 << 20,
+            pids: 10,
+        };
         let dir = cgroups.create("t1", &limits).unwrap();
         let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
         assert_eq!(read("memory.max"), "67108864");

@@ -23,7 +23,9 @@ use types::ContainerStatus;
 use super::ShimCommand;
 use super::cgroup::Cgroups;
 use super::health::{Health, HealthCheck};
-use super::launch::{EXIT, ExitRecord, HEALTH, LaunchSpec, PidFile, SHIM_LOG, SHIM_PID, TASK_PID, read_json, read_pid};
+use super::launch::{
+    EXIT, ExitRecord, HEALTH, LaunchSpec, PidFile, SHIM_LOG, SHIM_PID, TASK_PID, read_json, read_pid,
+};
 use super::shim::HANDSHAKE;
 use super::sys;
 use crate::executor::{Error, Exit, Phase, Result};
@@ -82,14 +84,27 @@ impl TaskHandle {
         if let Some(exit) = self.exit.borrow().clone() {
             return Phase::Exited(exit);
         }
-        if self.lock_running().is_some() { Phase::Running } else { Phase::Prepared }
+        if self.lock_running().is_some() {
+            Phase::Running
+        } else {
+            Phase::Prepared
+        }
     }
 
     /// Process facts for status reports.
     pub fn container(&self) -> ContainerStatus {
-        let pid = self.lock_running().as_ref().and_then(|r| r.task).map(|p| i64::from(p.pid)).unwrap_or(0);
+        let pid = self
+            .lock_running()
+            .as_ref()
+            .and_then(|r| r.task)
+            .map(|p| i64::from(p.pid))
+            .unwrap_or(0);
         let exit_code = self.exit.borrow().as_ref().map(|e| e.code);
-        ContainerStatus { container_id: self.id.clone(), pid, exit_code }
+        ContainerStatus {
+            container_id: self.id.clone(),
+            pid,
+            exit_code,
+        }
     }
 
     /// Turns true when the task has exited (for log followers).
@@ -159,8 +174,18 @@ impl TaskHandle {
                 Ok(None) | Err(_) => {
                     let status = child.wait().await.map(|s| s.to_string()).unwrap_or_default();
                     let log = std::fs::read_to_string(self.dir.join(SHIM_LOG)).unwrap_or_default();
-                    let tail: String = log.chars().rev().take(500).collect::<Vec<_>>().into_iter().rev().collect();
-                    break format!("failed exited ({status}) before starting the task: {}", tail.trim());
+                    let tail: String = log
+                        .chars()
+                        .rev()
+                        .take(500)
+                        .collect::<Vec<_>>()
+                        .into_iter()
+                        .rev()
+                        .collect();
+                    break format!(
+                        "failed exited ({status}) before starting the task: {}",
+                        tail.trim()
+                    );
                 }
             }
         };
@@ -168,7 +193,10 @@ impl TaskHandle {
             let _ = child.wait().await;
             return Err(Error::Shim(why.trim().to_string()));
         }
-        let task_pid: i32 = reply.strip_prefix("started").and_then(|p| p.trim().parse().ok()).unwrap_or(0);
+        let task_pid: i32 = reply
+            .strip_prefix("started")
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or(0);
         let task = read_pid(&self.dir.join(TASK_PID)).filter(|p| p.pid == task_pid);
         let task_fd = task.and_then(open_verified).map(Arc::new);
         *self.lock_running() = Some(Running { task, task_fd });
@@ -184,7 +212,9 @@ impl TaskHandle {
             self.finish(exit);
             return;
         }
-        let Some(shim) = read_pid(&self.dir.join(SHIM_PID)) else { return };
+        let Some(shim) = read_pid(&self.dir.join(SHIM_PID)) else {
+            return;
+        };
         let task = read_pid(&self.dir.join(TASK_PID));
         let shim_fd = open_verified(shim);
         let task_fd = task.and_then(open_verified).map(Arc::new);
@@ -199,18 +229,25 @@ impl TaskHandle {
                 let _ = sys::pidfd_send_signal(fd, libc::SIGKILL);
             }
             *self.lock_running() = Some(Running { task, task_fd });
-            self.finish(Exit { code: -1, lost: Some("the task supervisor died".into()), ..Exit::default() });
+            self.finish(Exit {
+                code: -1,
+                lost: Some("the task supervisor died".into()),
+                ..Exit::default()
+            });
             return;
         }
         *self.lock_running() = Some(Running { task, task_fd });
-        let health = std::fs::read_to_string(self.dir.join(HEALTH)).map(|h| Health::parse(&h)).unwrap_or(Health::Starting);
+        let health = std::fs::read_to_string(self.dir.join(HEALTH))
+            .map(|h| Health::parse(&h))
+            .unwrap_or(Health::Starting);
         self.spawn_watchers(shim_fd, health);
     }
 
     fn recorded_exit(&self) -> Option<Exit> {
         let record: ExitRecord = read_json(&self.dir.join(EXIT)).ok().flatten()?;
         let unhealthy = *self.health.borrow() == Health::Unhealthy
-            || std::fs::read_to_string(self.dir.join(HEALTH)).is_ok_and(|h| Health::parse(&h) == Health::Unhealthy);
+            || std::fs::read_to_string(self.dir.join(HEALTH))
+                .is_ok_and(|h| Health::parse(&h) == Health::Unhealthy);
         Some(record.to_exit(unhealthy))
     }
 
@@ -283,7 +320,11 @@ impl TaskHandle {
     pub async fn wait(&self) -> Exit {
         let mut rx = self.exit.subscribe();
         // The sender lives as long as `self`, which the caller holds.
-        rx.wait_for(Option::is_some).await.ok().and_then(|e| e.clone()).unwrap_or_default()
+        rx.wait_for(Option::is_some)
+            .await
+            .ok()
+            .and_then(|e| e.clone())
+            .unwrap_or_default()
     }
 
     /// Resolves once the health check has a verdict: healthy (Ok), unhealthy or exited (Err).

@@ -68,7 +68,11 @@ pub struct HealthCheck {
 }
 
 fn nanos_or(n: i64, default: Duration) -> Duration {
-    if n > 0 { Duration::from_nanos(n as u64) } else { default }
+    if n > 0 {
+        Duration::from_nanos(n as u64)
+    } else {
+        default
+    }
 }
 
 impl HealthCheck {
@@ -104,7 +108,12 @@ impl HealthCheck {
         let mut failures = 0u64;
         loop {
             let starting = started.elapsed() < self.start_period && health == Health::Starting;
-            tokio::time::sleep(if starting { self.start_interval } else { self.interval }).await;
+            tokio::time::sleep(if starting {
+                self.start_interval
+            } else {
+                self.interval
+            })
+            .await;
             // Judge the start period by when the check began (Docker's rule).
             let in_start_period = started.elapsed() < self.start_period;
             let passed = self.check_once(launch).await;
@@ -142,7 +151,9 @@ impl HealthCheck {
         if let Some(gid) = launch.gid {
             command.gid(gid);
         }
-        let Ok(mut child) = command.spawn() else { return false };
+        let Ok(mut child) = command.spawn() else {
+            return false;
+        };
         match tokio::time::timeout(self.timeout, child.wait()).await {
             Ok(Ok(status)) => status.success(),
             // Timed out: kill_on_drop ends the check.
@@ -156,17 +167,27 @@ mod tests {
     use super::*;
 
     fn config(test: &[&str]) -> HealthConfig {
-        HealthConfig { test: test.iter().map(|s| s.to_string()).collect(), ..HealthConfig::default() }
+        HealthConfig {
+            test: test.iter().map(|s| s.to_string()).collect(),
+            ..HealthConfig::default()
+        }
     }
 
     #[test]
     fn parses_docker_test_forms() {
         assert_eq!(HealthCheck::from_config(None).unwrap(), None);
         assert_eq!(HealthCheck::from_config(Some(&config(&["NONE"]))).unwrap(), None);
-        let shell = HealthCheck::from_config(Some(&config(&["CMD-SHELL", "exit 0"]))).unwrap().unwrap();
+        let shell = HealthCheck::from_config(Some(&config(&["CMD-SHELL", "exit 0"])))
+            .unwrap()
+            .unwrap();
         assert_eq!(shell.argv, ["/bin/sh", "-c", "exit 0"]);
-        assert_eq!((shell.interval, shell.retries), (DEFAULT_INTERVAL, DEFAULT_RETRIES));
-        let cmd = HealthCheck::from_config(Some(&config(&["CMD", "/bin/true"]))).unwrap().unwrap();
+        assert_eq!(
+            (shell.interval, shell.retries),
+            (DEFAULT_INTERVAL, DEFAULT_RETRIES)
+        );
+        let cmd = HealthCheck::from_config(Some(&config(&["CMD", "/bin/true"])))
+            .unwrap()
+            .unwrap();
         assert_eq!(cmd.argv, ["/bin/true"]);
         assert!(HealthCheck::from_config(Some(&config(&["CMD"]))).is_err());
         assert!(HealthCheck::from_config(Some(&config(&["WHAT", "x"]))).is_err());

@@ -75,18 +75,28 @@ impl LaunchSpec {
             return Err(Error::NoCommand);
         }
         if argv[0].is_empty() {
-            return Err(Error::Invalid("empty program name in ContainerSpec.Command".into()));
+            return Err(Error::Invalid(
+                "empty program name in ContainerSpec.Command".into(),
+            ));
         }
-        let dir = if c.dir.is_empty() { "/".to_string() } else { c.dir.clone() };
+        let dir = if c.dir.is_empty() {
+            "/".to_string()
+        } else {
+            c.dir.clone()
+        };
         if !Path::new(&dir).is_absolute() {
-            return Err(Error::Invalid(format!("working directory {dir:?} is not absolute")));
+            return Err(Error::Invalid(format!(
+                "working directory {dir:?} is not absolute"
+            )));
         }
         if !Path::new(&dir).is_dir() {
             return Err(Error::Invalid(format!("working directory {dir} does not exist")));
         }
         for kv in &c.env {
             if !kv.contains('=') || kv.starts_with('=') || kv.contains('\0') {
-                return Err(Error::Invalid(format!("invalid environment entry {kv:?}: want KEY=value")));
+                return Err(Error::Invalid(format!(
+                    "invalid environment entry {kv:?}: want KEY=value"
+                )));
             }
         }
         let (uid, gid, home) = resolve_user(&c.user)?;
@@ -131,7 +141,9 @@ fn resolve_user(spec: &str) -> Result<(Option<u32>, Option<u32>, String)> {
     }
     let u = user::resolve_on_host(spec)?;
     if euid != 0 && u.uid != euid {
-        return Err(Error::Invalid(format!("cannot run as user {spec}: the agent is not running as root")));
+        return Err(Error::Invalid(format!(
+            "cannot run as user {spec}: the agent is not running as root"
+        )));
     }
     Ok((Some(u.uid), Some(u.gid), u.home))
 }
@@ -150,7 +162,12 @@ pub struct ExitRecord {
 impl ExitRecord {
     /// As the executor reports it.
     pub fn to_exit(&self, unhealthy: bool) -> Exit {
-        Exit { code: self.code, signal: self.signal, unhealthy, lost: None }
+        Exit {
+            code: self.code,
+            signal: self.signal,
+            unhealthy,
+            lost: None,
+        }
     }
 }
 
@@ -179,7 +196,10 @@ impl PidFile {
 
     /// The pid file of a running process.
     pub fn of(pid: i32) -> Option<PidFile> {
-        Some(PidFile { pid, start_time: super::sys::start_time(pid)? })
+        Some(PidFile {
+            pid,
+            start_time: super::sys::start_time(pid)?,
+        })
     }
 
     /// True while this very process still exists (not a reuse of its pid).
@@ -200,7 +220,10 @@ pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>>
     match std::fs::read(path) {
         Ok(bytes) => serde_json::from_slice(&bytes)
             .map(Some)
-            .map_err(|e| Error::Corrupt { path: path.to_path_buf(), message: e.to_string() }),
+            .map_err(|e| Error::Corrupt {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::io(format!("reading {}", path.display()), e)),
     }
@@ -228,7 +251,10 @@ mod tests {
         Task {
             id: "t1".into(),
             meta: Default::default(),
-            spec: Arc::new(TaskSpec { container, ..TaskSpec::default() }),
+            spec: Arc::new(TaskSpec {
+                container,
+                ..TaskSpec::default()
+            }),
             spec_version: 1,
             service_id: "s".into(),
             service_name: "web".into(),
@@ -259,10 +285,26 @@ mod tests {
         assert_eq!(spec.argv, ["/bin/sh", "-c", "true"]);
         assert_eq!(spec.dir, "/");
         assert_eq!(spec.stop_signal, libc::SIGINT);
-        assert!(spec.env.contains(&"PATH=/bin".to_string()) && spec.env.iter().filter(|e| e.starts_with("PATH=")).count() == 1);
-        let bad_dir = ContainerSpec { command: vec!["x".into()], dir: "/no/such/dir".into(), ..ContainerSpec::default() };
-        assert!(LaunchSpec::from_task(&task(bad_dir), 1).unwrap_err().to_string().contains("does not exist"));
-        let bad_env = ContainerSpec { command: vec!["x".into()], env: vec!["NOEQUALS".into()], ..ContainerSpec::default() };
+        assert!(
+            spec.env.contains(&"PATH=/bin".to_string())
+                && spec.env.iter().filter(|e| e.starts_with("PATH=")).count() == 1
+        );
+        let bad_dir = ContainerSpec {
+            command: vec!["x".into()],
+            dir: "/no/such/dir".into(),
+            ..ContainerSpec::default()
+        };
+        assert!(
+            LaunchSpec::from_task(&task(bad_dir), 1)
+                .unwrap_err()
+                .to_string()
+                .contains("does not exist")
+        );
+        let bad_env = ContainerSpec {
+            command: vec!["x".into()],
+            env: vec!["NOEQUALS".into()],
+            ..ContainerSpec::default()
+        };
         assert!(LaunchSpec::from_task(&task(bad_env), 1).is_err());
     }
 
@@ -271,7 +313,13 @@ mod tests {
         let me = PidFile::of(std::process::id() as i32).unwrap();
         assert_eq!(PidFile::decode(&me.encode()), Some(me));
         assert!(me.alive());
-        assert!(!PidFile { start_time: me.start_time + 1, ..me }.alive());
+        assert!(
+            !PidFile {
+                start_time: me.start_time + 1,
+                ..me
+            }
+            .alive()
+        );
         assert_eq!(PidFile::decode("12"), None);
     }
 }

@@ -56,7 +56,10 @@ impl ShimCommand {
     /// `<this executable> task-shim`: the `shoal` binary supervises its own tasks.
     pub fn current_exe() -> Result<ShimCommand> {
         let program = std::env::current_exe().map_err(|e| Error::io("locating the shoal binary", e))?;
-        Ok(ShimCommand { program, args: vec!["task-shim".into()] })
+        Ok(ShimCommand {
+            program,
+            args: vec!["task-shim".into()],
+        })
     }
 }
 
@@ -110,7 +113,12 @@ impl ProcessExecutor {
         std::fs::create_dir_all(&config.state_dir)
             .map_err(|e| Error::io(format!("creating {}", config.state_dir.display()), e))?;
         let cgroups = config.cgroup_root.as_deref().and_then(Cgroups::detect);
-        Ok(ProcessExecutor { config, cgroups, tasks: Mutex::new(HashMap::new()), cancel: CancellationToken::new() })
+        Ok(ProcessExecutor {
+            config,
+            cgroups,
+            tasks: Mutex::new(HashMap::new()),
+            cancel: CancellationToken::new(),
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<TaskHandle>>> {
@@ -119,12 +127,19 @@ impl ProcessExecutor {
     }
 
     fn get(&self, id: &str) -> Result<Arc<TaskHandle>> {
-        self.lock().get(id).cloned().ok_or_else(|| Error::NotFound(id.to_string()))
+        self.lock()
+            .get(id)
+            .cloned()
+            .ok_or_else(|| Error::NotFound(id.to_string()))
     }
 
     fn task_dir(&self, id: &str) -> Result<PathBuf> {
         // IDs come from the manager; refuse anything that could leave the state directory.
-        if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        if id.is_empty()
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
             return Err(Error::Invalid(format!("task ID {id:?} is not a plain name")));
         }
         Ok(self.config.state_dir.join(id))
@@ -133,7 +148,9 @@ impl ProcessExecutor {
     /// Loads a task directory left on disk and resumes watching it.
     fn load(&self, id: &str) -> Result<Option<Arc<TaskHandle>>> {
         let dir = self.task_dir(id)?;
-        let Some(launch) = read_json::<LaunchSpec>(&dir.join(SPEC))? else { return Ok(None) };
+        let Some(launch) = read_json::<LaunchSpec>(&dir.join(SPEC))? else {
+            return Ok(None);
+        };
         let handle = TaskHandle::new(dir, launch, self.cancel.child_token())?;
         handle.resume();
         Ok(Some(handle))
@@ -163,7 +180,9 @@ impl Executor for ProcessExecutor {
         if let Some(cgroups) = &self.cgroups {
             match cgroups.create(&task.id, &task.spec.resources.limits) {
                 Ok(path) => launch.cgroup = Some(path),
-                Err(e) => tracing::info!(task = %task.id, error = %e, "no cgroup for task: limits not enforced"),
+                Err(e) => {
+                    tracing::info!(task = %task.id, error = %e, "no cgroup for task: limits not enforced")
+                }
             }
         }
         write_json(&dir.join(SPEC), &launch)?;
@@ -182,7 +201,10 @@ impl Executor for ProcessExecutor {
     async fn wait(&self, task_id: &str) -> Result<Exit> {
         let handle = self.get(task_id)?;
         if handle.phase() == super::Phase::Prepared {
-            return Err(Error::State { task: task_id.to_string(), message: "wait before start".into() });
+            return Err(Error::State {
+                task: task_id.to_string(),
+                message: "wait before start".into(),
+            });
         }
         Ok(handle.wait().await)
     }
@@ -209,7 +231,9 @@ impl Executor for ProcessExecutor {
             .map_err(|e| Error::io(format!("reading {}", self.config.state_dir.display()), e))?;
         let mut attached = Vec::new();
         for entry in entries.flatten() {
-            let Some(id) = entry.file_name().to_str().map(str::to_string) else { continue };
+            let Some(id) = entry.file_name().to_str().map(str::to_string) else {
+                continue;
+            };
             let known = self.lock().get(&id).cloned();
             let handle = match known {
                 Some(h) => h,
@@ -222,7 +246,11 @@ impl Executor for ProcessExecutor {
                     }
                 },
             };
-            attached.push(Attached { task_id: id, phase: handle.phase(), container: handle.container() });
+            attached.push(Attached {
+                task_id: id,
+                phase: handle.phase(),
+                container: handle.container(),
+            });
         }
         attached.sort_by(|a, b| a.task_id.cmp(&b.task_id));
         Ok(attached)

@@ -21,7 +21,9 @@ use std::time::Duration;
 
 use types::Clock;
 
-use super::launch::{EXIT, ExitRecord, LaunchSpec, PidFile, SPEC, TASK_PID, read_json, write_atomic, write_json};
+use super::launch::{
+    EXIT, ExitRecord, LaunchSpec, PidFile, SPEC, TASK_PID, read_json, write_atomic, write_json,
+};
 use super::sys;
 use crate::logs::{LogStream, LogWriter, MAX_LINE};
 
@@ -82,13 +84,14 @@ fn supervise(dir: &Path, clock: &Arc<dyn Clock>) -> Result<(), String> {
     if let Some(gid) = spec.gid {
         command.gid(gid);
     }
-    let procs = spec
-        .cgroup
-        .as_ref()
-        .and_then(|c| std::ffi::CString::new(c.join("cgroup.procs").into_os_string().into_encoded_bytes()).ok());
+    let procs = spec.cgroup.as_ref().and_then(|c| {
+        std::ffi::CString::new(c.join("cgroup.procs").into_os_string().into_encoded_bytes()).ok()
+    });
     sys::set_pre_exec(&mut command, procs);
 
-    let mut child = command.spawn().map_err(|e| format!("starting {:?}: {e}", spec.argv[0]))?;
+    let mut child = command
+        .spawn()
+        .map_err(|e| format!("starting {:?}: {e}", spec.argv[0]))?;
     let pid = child.id() as i32;
     if let Some(pidfile) = PidFile::of(pid) {
         let _ = write_atomic(&dir.join(TASK_PID), pidfile.encode().as_bytes());
@@ -98,11 +101,23 @@ fn supervise(dir: &Path, clock: &Arc<dyn Clock>) -> Result<(), String> {
     let (done_tx, done_rx) = mpsc::channel();
     let mut readers = 0;
     if let Some(out) = child.stdout.take() {
-        spawn_reader(out, LogStream::Stdout, Arc::clone(&writer), Arc::clone(clock), done_tx.clone());
+        spawn_reader(
+            out,
+            LogStream::Stdout,
+            Arc::clone(&writer),
+            Arc::clone(clock),
+            done_tx.clone(),
+        );
         readers += 1;
     }
     if let Some(err) = child.stderr.take() {
-        spawn_reader(err, LogStream::Stderr, Arc::clone(&writer), Arc::clone(clock), done_tx.clone());
+        spawn_reader(
+            err,
+            LogStream::Stderr,
+            Arc::clone(&writer),
+            Arc::clone(clock),
+            done_tx.clone(),
+        );
         readers += 1;
     }
     drop(done_tx);
@@ -120,7 +135,11 @@ fn supervise(dir: &Path, clock: &Arc<dyn Clock>) -> Result<(), String> {
         (None, Some(sig)) => (128 + i64::from(sig), Some(sig)),
         (None, None) => (-1, None),
     };
-    let record = ExitRecord { code, signal, finished_at: clock.now().0 };
+    let record = ExitRecord {
+        code,
+        signal,
+        finished_at: clock.now().0,
+    };
     write_json(&dir.join(EXIT), &record).map_err(|e| e.to_string())
 }
 

@@ -31,7 +31,13 @@ pub fn pidfd_send_signal(fd: &OwnedFd, signal: i32) -> io::Result<()> {
     use std::os::fd::AsRawFd;
     // SAFETY: the fd is a live pidfd we own; a null siginfo is allowed and means "as kill()".
     let rc = unsafe {
-        libc::syscall(libc::SYS_pidfd_send_signal, fd.as_raw_fd(), signal, std::ptr::null::<libc::siginfo_t>(), 0)
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            fd.as_raw_fd(),
+            signal,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
     };
     if rc < 0 {
         let e = io::Error::last_os_error();
@@ -47,7 +53,10 @@ pub fn pidfd_send_signal(fd: &OwnedFd, signal: i32) -> io::Result<()> {
 pub fn kill_group(pgid: i32, signal: i32) -> io::Result<()> {
     if pgid <= 1 {
         // kill(-1) or kill(0) would hit far more than one task's group.
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("refusing to signal process group {pgid}")));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("refusing to signal process group {pgid}"),
+        ));
     }
     // SAFETY: kill takes plain integers; a negative pid names a process group.
     let rc = unsafe { libc::kill(-pgid, signal) };

@@ -19,7 +19,9 @@ struct TestClock;
 impl types::Clock for TestClock {
     #[allow(clippy::disallowed_methods)] // the supervisor's clock is the system's
     fn now(&self) -> Timestamp {
-        let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
         Timestamp(since.as_nanos() as i64)
     }
 }
@@ -27,7 +29,9 @@ impl types::Clock for TestClock {
 /// Not a test: the supervisor's entry point when this binary is run as one.
 #[test]
 fn shim_entry() {
-    let Some(dir) = std::env::var_os(SHIM_DIR_ENV) else { return };
+    let Some(dir) = std::env::var_os(SHIM_DIR_ENV) else {
+        return;
+    };
     let code = shim::run(Path::new(&dir), Arc::new(TestClock));
     std::process::exit(code);
 }
@@ -35,9 +39,14 @@ fn shim_entry() {
 fn test_shim() -> ShimCommand {
     ShimCommand {
         program: std::env::current_exe().unwrap(),
-        args: ["executor::process::tests::shim_entry", "--exact", "--nocapture", "--test-threads=1"]
-            .map(String::from)
-            .to_vec(),
+        args: [
+            "executor::process::tests::shim_entry",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ]
+        .map(String::from)
+        .to_vec(),
     }
 }
 
@@ -47,7 +56,10 @@ struct ProcessHarness {
 }
 
 fn harness() -> ProcessHarness {
-    ProcessHarness { state: tempfile::tempdir().unwrap(), work: tempfile::tempdir().unwrap() }
+    ProcessHarness {
+        state: tempfile::tempdir().unwrap(),
+        work: tempfile::tempdir().unwrap(),
+    }
 }
 
 impl ProcessHarness {
@@ -63,6 +75,20 @@ impl ProcessHarness {
 
     fn work(&self, name: &str) -> PathBuf {
         self.work.path().join(name)
+    }
+}
+
+impl Drop for ProcessHarness {
+    /// Kills tasks a failed test left running, so they do not outlive the test run.
+    fn drop(&mut self) {
+        let Ok(entries) = std::fs::read_dir(self.config().state_dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            if let Some(task) = launch::read_pid(&entry.path().join(launch::TASK_PID)).filter(|p| p.alive()) {
+                let _ = sys::kill_group(task.pid, libc::SIGKILL);
+            }
+        }
     }
 }
 
@@ -94,17 +120,22 @@ impl Harness for ProcessHarness {
             Scenario::EnvAndDir => shell("echo \"$SHOAL_GREETING\"; pwd"),
             Scenario::NoCommand => TaskSpec::default(),
             Scenario::Logs => {
-                let script = "trap 'echo bye; exit 0' USR1; echo out1; echo err1 >&2; echo out2; sleep 1000 & wait $!";
+                let script =
+                    "trap 'echo bye; exit 0' USR1; echo out1; echo err1 >&2; echo out2; sleep 1000 & wait $!";
                 let mut spec = shell(script);
                 spec.container.stop_signal = "USR1".into();
                 spec
             }
-            Scenario::ExitWhenReleased(code) => {
-                shell(&format!("while [ ! -e {work}/go ]; do sleep 0.05; done; exit {code}"))
-            }
+            Scenario::ExitWhenReleased(code) => shell(&format!(
+                "while [ ! -e {work}/go ]; do sleep 0.05; done; exit {code}"
+            )),
             // Failing checks inside the start period do not count; it passes after 0.3 s.
             Scenario::Healthy => {
-                let mut spec = with_check(shell("sleep 0.3; touch ready; sleep 1000 & wait $!"), "test -e ready", 1);
+                let mut spec = with_check(
+                    shell("sleep 0.3; touch ready; sleep 1000 & wait $!"),
+                    "test -e ready",
+                    1,
+                );
                 if let Some(check) = spec.container.healthcheck.as_mut() {
                     check.start_period = 30_000_000_000;
                     check.start_interval = 50_000_000;
@@ -123,7 +154,10 @@ impl Harness for ProcessHarness {
 
     fn work_dir(&self) -> String {
         // Canonical, as `pwd` prints it.
-        std::fs::canonicalize(self.work.path()).unwrap().display().to_string()
+        std::fs::canonicalize(self.work.path())
+            .unwrap()
+            .display()
+            .to_string()
     }
 }
 
@@ -134,8 +168,14 @@ async fn start_returns_only_once_healthy() {
     let h = harness();
     let ex = h.executor();
     run_task_spec(&*ex, "gated", h.spec(Scenario::Healthy).unwrap()).await;
-    assert!(h.work("ready").exists(), "start returned before the check could pass");
-    assert_eq!(std::fs::read_to_string(h.config().state_dir.join("gated").join(launch::HEALTH)).unwrap(), "healthy");
+    assert!(
+        h.work("ready").exists(),
+        "start returned before the check could pass"
+    );
+    assert_eq!(
+        std::fs::read_to_string(h.config().state_dir.join("gated").join(launch::HEALTH)).unwrap(),
+        "healthy"
+    );
     within("shutdown", ex.shutdown("gated")).await.unwrap();
 }
 
@@ -152,7 +192,12 @@ async fn killed_by_signal_reports_128_plus_signal() {
 async fn a_missing_program_fails_start_and_leftover_children_are_killed() {
     let h = harness();
     let ex = h.executor();
-    ex.prepare(&crate::executor::conformance::task("nope", shell("x").tap_program("/no/such/program"))).await.unwrap();
+    ex.prepare(&crate::executor::conformance::task(
+        "nope",
+        shell("x").tap_program("/no/such/program"),
+    ))
+    .await
+    .unwrap();
     let err = within("start", ex.start("nope")).await.unwrap_err();
     assert!(err.to_string().contains("/no/such/program"), "{err}");
 
@@ -168,14 +213,25 @@ async fn logs_rotate_at_the_limit() {
     let mut config = h.config();
     config.log_limit = 64 * 1024;
     let ex = ProcessExecutor::new(config).unwrap();
-    run_task_spec(&ex, "chatty", shell("i=0; while [ $i -lt 5000 ]; do echo line-$i; i=$((i+1)); done")).await;
+    run_task_spec(
+        &ex,
+        "chatty",
+        shell("i=0; while [ $i -lt 5000 ]; do echo line-$i; i=$((i+1)); done"),
+    )
+    .await;
     within("exit", ex.wait("chatty")).await.unwrap();
     let dir = h.config().state_dir.join("chatty");
     let size = |f: &str| std::fs::metadata(dir.join(f)).map(|m| m.len()).unwrap_or(0);
     assert!(size("log") <= 64 * 1024 && size("log.1") <= 64 * 1024 && size("log.1") > 0);
     use futures::StreamExt;
     let last: Vec<String> = ex
-        .logs("chatty", crate::logs::LogOptions { tail: Some(1), ..Default::default() })
+        .logs(
+            "chatty",
+            crate::logs::LogOptions {
+                tail: Some(1),
+                ..Default::default()
+            },
+        )
         .await
         .unwrap()
         .map(|m| m.unwrap().text())

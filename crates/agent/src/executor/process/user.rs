@@ -25,14 +25,20 @@ pub fn resolve(spec: &str, passwd: &str, group: &str) -> Result<User> {
         (Some(e), _) => (e.uid, e.gid, e.home),
         // A numeric user need not exist, as in Docker; its group defaults to the same number.
         (None, Ok(uid)) => (uid, uid, "/".to_string()),
-        (None, Err(_)) => return Err(Error::Invalid(format!("unable to find user {user_part}: no matching entries in passwd file"))),
+        (None, Err(_)) => {
+            return Err(Error::Invalid(format!(
+                "unable to find user {user_part}: no matching entries in passwd file"
+            )));
+        }
     };
     if let Some(g) = group_part {
         gid = match group_entries(group).find(|(name, _)| *name == g) {
             Some((_, gid)) => gid,
-            None => g
-                .parse()
-                .map_err(|_| Error::Invalid(format!("unable to find group {g}: no matching entries in group file")))?,
+            None => g.parse().map_err(|_| {
+                Error::Invalid(format!(
+                    "unable to find group {g}: no matching entries in group file"
+                ))
+            })?,
         };
     }
     Ok(User { uid, gid, home })
@@ -57,7 +63,12 @@ fn passwd_entries(passwd: &str) -> impl Iterator<Item = PasswdEntry<'_>> {
         if f.len() < 6 || line.starts_with('#') {
             return None;
         }
-        Some(PasswdEntry { name: f[0], uid: f[2].parse().ok()?, gid: f[3].parse().ok()?, home: f[5].to_string() })
+        Some(PasswdEntry {
+            name: f[0],
+            uid: f[2].parse().ok()?,
+            gid: f[3].parse().ok()?,
+            home: f[5].to_string(),
+        })
     })
 }
 
@@ -80,12 +91,31 @@ mod tests {
 
     #[test]
     fn resolves_names_numbers_and_groups() {
-        assert_eq!(resolve("nobody", PASSWD, GROUP).unwrap(), User { uid: 65534, gid: 65534, home: "/nonexistent".into() });
+        assert_eq!(
+            resolve("nobody", PASSWD, GROUP).unwrap(),
+            User {
+                uid: 65534,
+                gid: 65534,
+                home: "/nonexistent".into()
+            }
+        );
         assert_eq!(resolve("0", PASSWD, GROUP).unwrap().home, "/root");
-        assert_eq!(resolve("1234", PASSWD, GROUP).unwrap(), User { uid: 1234, gid: 1234, home: "/".into() });
+        assert_eq!(
+            resolve("1234", PASSWD, GROUP).unwrap(),
+            User {
+                uid: 1234,
+                gid: 1234,
+                home: "/".into()
+            }
+        );
         assert_eq!(resolve("nobody:staff", PASSWD, GROUP).unwrap().gid, 50);
         assert_eq!(resolve("root:77", PASSWD, GROUP).unwrap().gid, 77);
-        assert!(resolve("ghost", PASSWD, GROUP).unwrap_err().to_string().contains("unable to find user ghost"));
+        assert!(
+            resolve("ghost", PASSWD, GROUP)
+                .unwrap_err()
+                .to_string()
+                .contains("unable to find user ghost")
+        );
         assert!(resolve("root:ghosts", PASSWD, GROUP).is_err());
     }
 }
