@@ -263,3 +263,125 @@ impl TapProgram for TaskSpec {
         self
     }
 }
+
+/// Environment of [`agent_entry`]: the state directory, and the work directory of the task.
+const AGENT_STATE_ENV: &str = "SHOAL_TEST_AGENT_STATE";
+const AGENT_WORK_ENV: &str = "SHOAL_TEST_AGENT_WORK";
+
+/// Not a test: an "agent" process for [`tasks_survive_an_agent_killed_with_sigkill`]. It
+/// starts one task, says so, and waits to be killed.
+#[test]
+fn agent_entry() {
+    let (Some(state), Some(work)) = (
+        std::env::var_os(AGENT_STATE_ENV),
+        std::env::var_os(AGENT_WORK_ENV),
+    ) else {
+        return;
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async move {
+        let config = ProcessConfig {
+            state_dir: PathBuf::from(state),
+            shim: test_shim(),
+            cgroup_root: None,
+            log_limit: 1 << 20,
+            labels: Default::default(),
+        };
+        let ex = ProcessExecutor::new(config).unwrap();
+        let work = PathBuf::from(work).display().to_string();
+        let script =
+            format!("echo before; while [ ! -e {work}/go ]; do sleep 0.05; done; echo after; exit 7");
+        run_task_spec(&ex, "survivor", shell(&script)).await;
+        println!("AGENT-READY");
+        std::future::pending::<()>().await;
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_survive_an_agent_killed_with_sigkill() {
+    use std::io::BufRead;
+    let h = harness();
+    let mut agent = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "executor::process::tests::agent_entry",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(AGENT_STATE_ENV, h.config().state_dir)
+        .env(AGENT_WORK_ENV, h.work.path())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = agent.stdout.take().unwrap();
+    let ready = tokio::task::spawn_blocking(move || {
+        std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .any(|l| l.contains("AGENT-READY"))
+    });
+    assert!(
+        within("agent ready", ready).await.unwrap(),
+        "the agent process did not start its task"
+    );
+    agent.kill().unwrap(); // SIGKILL
+    agent.wait().unwrap();
+
+    let ex = h.executor();
+    let attached = ex.reattach().await.unwrap();
+    assert_eq!(attached.len(), 1);
+    assert_eq!(
+        attached[0].phase,
+        crate::executor::Phase::Running,
+        "the task outlived its agent"
+    );
+    h.release("survivor");
+    assert_eq!(within("exit", ex.wait("survivor")).await.unwrap(), Exit::code(7));
+    use futures::StreamExt;
+    let lines: Vec<String> = ex
+        .logs("survivor", crate::logs::LogOptions::default())
+        .await
+        .unwrap()
+        .map(|m| m.unwrap().text())
+        .collect()
+        .await;
+    assert_eq!(lines, ["before", "after"], "output kept across the restart");
+}
+
+/// The `shoal` binary next to this test binary, when the workspace build made it.
+fn shoal_binary() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let candidate = exe.parent()?.parent()?.join("shoal");
+    candidate.is_file().then_some(candidate)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shoal_binary_supervises_tasks() {
+    let Some(program) = shoal_binary() else {
+        eprintln!("skipped: build the shoal binary (cargo build -p shoal) to run this test");
+        return;
+    };
+    let h = harness();
+    let mut config = h.config();
+    config.shim = ShimCommand {
+        program,
+        args: vec!["task-shim".into()],
+    };
+    let ex = ProcessExecutor::new(config).unwrap();
+    run_task_spec(&ex, "real", shell("echo via shoal; exit 4")).await;
+    assert_eq!(within("exit", ex.wait("real")).await.unwrap(), Exit::code(4));
+    use futures::StreamExt;
+    let first = ex
+        .logs("real", Default::default())
+        .await
+        .unwrap()
+        .next()
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.text(), "via shoal");
+    assert!(
+        first.timestamp.0 > 1_600_000_000_000_000_000,
+        "wall-clock timestamps from the shim"
+    );
+}
