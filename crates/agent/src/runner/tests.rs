@@ -310,3 +310,26 @@ async fn worker_removes_reattached_tasks_the_manager_no_longer_assigns() {
     // The kept task was running already: nothing to report, and nothing restarted it.
     assert!(rx.try_recv().is_err());
 }
+
+#[tokio::test]
+async fn thousands_of_simulated_tasks_are_cheap() {
+    let host = SimHost::new();
+    let ex = sim_executor(&host);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut worker = Worker::start(Arc::clone(&ex), clock(), tx).await.unwrap();
+    let n = 5000;
+    worker.reconcile(
+        (0..n)
+            .map(|i| Arc::new(task(&format!("t{i}"), sim(&[]))))
+            .collect(),
+    );
+    let mut running = 0;
+    while running < n {
+        if within("status", rx.recv()).await.unwrap().status.state == TaskState::Running {
+            running += 1;
+        }
+    }
+    worker.reconcile(Vec::new());
+    worker.stop().await;
+    assert!(ex.reattach().await.unwrap().is_empty(), "all removed");
+}

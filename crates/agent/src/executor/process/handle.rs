@@ -353,9 +353,19 @@ impl TaskHandle {
         if let Some(exit) = self.exit.borrow().clone() {
             return Ok(Some(exit));
         }
-        let fd = match self.lock_running().as_ref() {
+        let fd = match self.lock_running().as_mut() {
             None => return Ok(None),
-            Some(r) => r.task_fd.clone(),
+            Some(r) => {
+                // Re-attached while the supervisor was still launching: the pid file may
+                // have appeared since.
+                if r.task_fd.is_none()
+                    && let Some(task) = read_pid(&self.dir.join(TASK_PID))
+                {
+                    r.task = Some(task);
+                    r.task_fd = open_verified(task).map(Arc::new);
+                }
+                r.task_fd.clone()
+            }
         };
         let signal = |sig: i32| match &fd {
             Some(fd) => sys::pidfd_send_signal(fd, sig)
