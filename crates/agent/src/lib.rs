@@ -1,18 +1,27 @@
-//! The agent: every node's session with the leader's dispatcher.
+//! The agent: every node's session with the leader's dispatcher, and the machinery that runs
+//! the tasks it is assigned.
 //!
 //! ```text
 //!  Agent ── Session(description) ──► leader ── SessionMessage* ──► events (managers, role)
 //!        ── Heartbeat every period ─►
+//!  assignments ─► runner::Worker ─► one runner per task ─► executor (process | sim)
+//!                                        └─► StatusUpdate channel ─► session (batched to the dispatcher)
 //! ```
 //!
 //! The agent finds the leader through any manager it knows (a follower answers with the
 //! leader's address), keeps heartbeating, and reports what the cluster wants of this node
 //! as [`AgentEvent`]s; the daemon acts on them (e.g. renews its certificate on promotion).
 
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 pub mod describe;
+pub mod executor;
+pub mod logs;
+pub mod runner;
 pub mod session;
 pub mod tasks;
 
 pub use describe::describe_host;
+pub use executor::{Error, Result};
 pub use session::{Agent, AgentEvent, Worker};
 pub use tasks::Tasks;

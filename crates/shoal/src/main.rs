@@ -3,6 +3,7 @@
 
 mod cli;
 mod daemon;
+mod shim;
 
 use clap::Parser;
 
@@ -20,13 +21,21 @@ enum Command {
     Agent(daemon::AgentArgs),
     #[command(flatten)]
     Cli(cli::Command),
+    /// Supervise one task of the process executor (started by the agent).
+    #[command(name = "task-shim", hide = true)]
+    TaskShim(shim::ShimArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Command::TaskShim(shim) = &args.command {
+        std::process::exit(shim::run(shim));
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match args.command {
         Command::Agent(agent) => runtime.block_on(daemon::run(agent)),
         Command::Cli(command) => runtime.block_on(cli::run(command)),
+        // Handled above, before the runtime exists.
+        Command::TaskShim(_) => Ok(()),
     }
 }

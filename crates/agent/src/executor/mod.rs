@@ -1,0 +1,242 @@
+//! Executors: what turns an assigned task into something running on this node.
+//!
+//! ```text
+//!            prepare(task)        start(id)               wait(id)
+//!  (none) ───────────────► Prepared ────────► Running ─────────────► Exited(Exit)
+//!                              │                 │ shutdown(id): stop signal, grace, SIGKILL
+//!                              └──── remove(id) ─┴──────────────────────► (none)
+//!
+//!  reattach(): after the agent restarts, list every task the executor still holds
+//!              (prepared, running or exited) so the runner resumes instead of starting anew.
+//! ```
+//!
+//! One trait in Swarm's shape (`agent/exec/controller.go`: Prepare/Start/Wait/Shutdown/
+//! Remove), keyed by task ID rather than handing out a controller object per task: the
+//! executor must be able to find tasks by ID anyway to re-attach after a restart, and a flat
+//! trait keeps fakes small. The task runner (`crate::runner`) steps tasks through it.
+//!
+//! Implementations: [`process::ProcessExecutor`] (native processes, the embedded default)
+//! and [`sim::SimExecutor`] (no processes; hollow nodes and tests).
+
+pub mod error;
+pub mod process;
+pub mod sim;
+
+#[cfg(test)]
+pub(crate) mod conformance;
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use types::{ContainerStatus, Resources, Task};
+
+pub use error::{Error, Result};
+
+use crate::logs::{LogLines, LogOptions};
+
+/// Default time between the stop signal and SIGKILL (Swarm's `StopGracePeriod` default).
+pub const DEFAULT_STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Default stop signal, as Docker's.
+pub const DEFAULT_STOP_SIGNAL: &str = "SIGTERM";
+
+/// What an executor says about the engine behind it, for the node's description.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EngineInfo {
+    /// Engine name and version, e.g. `shoal-process 0.1.0`.
+    pub engine_version: String,
+    /// `engine.labels.*` the executor adds (merged with the operator's labels).
+    pub labels: BTreeMap<String, String>,
+    /// CPU and memory the executor offers to tasks.
+    pub resources: Resources,
+}
+
+/// How a task's process ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Exit {
+    /// Exit code; a process killed by signal N reports 128 + N, as Docker does.
+    pub code: i64,
+    /// The signal that killed it, if one did.
+    pub signal: Option<i32>,
+    /// The executor stopped it because its health check failed.
+    pub unhealthy: bool,
+    /// Set when the exit status could not be observed (e.g. the supervisor died); says why.
+    pub lost: Option<String>,
+}
+
+impl Exit {
+    /// A plain exit with `code`.
+    pub fn code(code: i64) -> Exit {
+        Exit {
+            code,
+            ..Exit::default()
+        }
+    }
+
+    /// A death by `signal` (exit code 128 + signal).
+    pub fn signalled(signal: i32) -> Exit {
+        Exit {
+            code: 128 + i64::from(signal),
+            signal: Some(signal),
+            ..Exit::default()
+        }
+    }
+
+    /// The task error this exit means, in Swarm's words; `None` for a clean exit 0.
+    pub fn failure(&self) -> Option<String> {
+        if let Some(why) = &self.lost {
+            return Some(format!("task: exit status lost: {why}"));
+        }
+        if self.unhealthy {
+            return Some("task: unhealthy container".to_string());
+        }
+        (self.code != 0).then(|| format!("task: non-zero exit ({})", self.code))
+    }
+}
+
+/// Where the executor has a task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    /// Prepared, never started.
+    Prepared,
+    /// Started and not yet exited.
+    Running,
+    /// Exited; the exit stays readable until the task is removed.
+    Exited(Exit),
+}
+
+/// A task the executor holds, as reported by [`Executor::reattach`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attached {
+    /// Task ID.
+    pub task_id: String,
+    /// Where it is.
+    pub phase: Phase,
+    /// Process facts (pid, exit code once exited).
+    pub container: ContainerStatus,
+}
+
+/// Runs tasks on this node. All methods are keyed by task ID and safe to call concurrently
+/// for different tasks; calls for one task come from its one runner, except `shutdown` and
+/// `remove`, which may also come from the worker while the runner waits.
+#[async_trait]
+pub trait Executor: Send + Sync + 'static {
+    /// Describes the engine: version, labels and the resources it offers.
+    async fn describe(&self) -> Result<EngineInfo>;
+
+    /// Validates the task and sets up what it needs so that `start` can run it at once.
+    /// Idempotent: preparing a task the executor already holds is a no-op.
+    async fn prepare(&self, task: &Task) -> Result<()>;
+
+    /// Starts a prepared task and returns once it runs (and, when it has a health check, once
+    /// the check first passes). Starting a task that already started is a no-op.
+    async fn start(&self, task_id: &str) -> Result<ContainerStatus>;
+
+    /// Resolves when the task's process exits, with how it ended. May be called any number of
+    /// times, also after the exit; cancel-safe (dropping the future loses nothing).
+    async fn wait(&self, task_id: &str) -> Result<Exit>;
+
+    /// Stops the task: its stop signal, then SIGKILL after its grace period. Returns the exit,
+    /// or `None` when the task never started. Stopping an exited task returns its exit.
+    async fn shutdown(&self, task_id: &str) -> Result<Option<Exit>>;
+
+    /// Stops the task if it still runs and forgets it, logs included. Removing an unknown
+    /// task succeeds (removal is retried by callers and must converge).
+    async fn remove(&self, task_id: &str) -> Result<()>;
+
+    /// Every task the executor still holds, e.g. after the agent restarted. The executor
+    /// resumes watching running tasks, so a later `wait` reports their exit.
+    async fn reattach(&self) -> Result<Vec<Attached>>;
+
+    /// Reads the task's captured stdout/stderr.
+    async fn logs(&self, task_id: &str, options: LogOptions) -> Result<LogLines>;
+}
+
+/// Parses a stop signal the way Docker accepts it: `SIGTERM`, `TERM`, `term` or `15`.
+/// An empty string means the default, SIGTERM.
+pub fn parse_signal(text: &str) -> Result<i32> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(libc::SIGTERM);
+    }
+    if let Ok(n) = text.parse::<i32>() {
+        return if (1..=64).contains(&n) {
+            Ok(n)
+        } else {
+            Err(Error::Invalid(format!(
+                "invalid stop signal {text:?}: number out of range"
+            )))
+        };
+    }
+    let upper = text.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    SIGNALS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, s)| *s)
+        .ok_or_else(|| Error::Invalid(format!("invalid stop signal {text:?}")))
+}
+
+/// Signal names a stop signal may use.
+const SIGNALS: [(&str, i32); 20] = [
+    ("HUP", libc::SIGHUP),
+    ("INT", libc::SIGINT),
+    ("QUIT", libc::SIGQUIT),
+    ("ILL", libc::SIGILL),
+    ("TRAP", libc::SIGTRAP),
+    ("ABRT", libc::SIGABRT),
+    ("BUS", libc::SIGBUS),
+    ("FPE", libc::SIGFPE),
+    ("KILL", libc::SIGKILL),
+    ("USR1", libc::SIGUSR1),
+    ("SEGV", libc::SIGSEGV),
+    ("USR2", libc::SIGUSR2),
+    ("PIPE", libc::SIGPIPE),
+    ("ALRM", libc::SIGALRM),
+    ("TERM", libc::SIGTERM),
+    ("CHLD", libc::SIGCHLD),
+    ("CONT", libc::SIGCONT),
+    ("STOP", libc::SIGSTOP),
+    ("WINCH", libc::SIGWINCH),
+    ("PWR", libc::SIGPWR),
+];
+
+/// The grace period of a task: its spec's, or the default.
+pub fn stop_grace(spec_nanos: Option<i64>) -> std::time::Duration {
+    match spec_nanos {
+        Some(n) if n >= 0 => std::time::Duration::from_nanos(n as u64),
+        _ => DEFAULT_STOP_GRACE,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_signals_as_docker_does() {
+        assert_eq!(parse_signal("").ok(), Some(libc::SIGTERM));
+        assert_eq!(parse_signal("SIGINT").ok(), Some(libc::SIGINT));
+        assert_eq!(parse_signal("usr1").ok(), Some(libc::SIGUSR1));
+        assert_eq!(parse_signal("9").ok(), Some(9));
+        assert!(parse_signal("SIGNOPE").is_err());
+        assert!(parse_signal("99").is_err());
+    }
+
+    #[test]
+    fn exit_failures_read_like_swarm() {
+        assert_eq!(Exit::code(0).failure(), None);
+        assert_eq!(
+            Exit::code(3).failure().as_deref(),
+            Some("task: non-zero exit (3)")
+        );
+        assert_eq!(Exit::signalled(9).code, 137);
+        let unhealthy = Exit {
+            unhealthy: true,
+            ..Exit::signalled(15)
+        };
+        assert_eq!(unhealthy.failure().as_deref(), Some("task: unhealthy container"));
+        assert_eq!(stop_grace(None), DEFAULT_STOP_GRACE);
+        assert_eq!(stop_grace(Some(1_000_000)), std::time::Duration::from_millis(1));
+    }
+}

@@ -1,0 +1,270 @@
+//! The process executor, shoal's embedded default: a task is `Command + Args` run as a plain
+//! child process, with the spec's Env, Dir and User, limits through cgroup v2 when the host
+//! has it, captured stdout/stderr, health checks, and a per-task supervisor so tasks survive
+//! agent restarts.
+//!
+//! ```text
+//!  prepare ─► <state>/<task>/spec.json (+ cgroup with limits)
+//!  start   ─► `shoal task-shim <dir>` ─► task process        (see shim.rs)
+//!              └─ gated on the first passing health check, if the task has one
+//!  wait    ─► exit.json once the shim's pidfd turns readable  (see handle.rs)
+//!  agent restarts ─► reattach(): scan <state>/, resume watchers from the pid files
+//! ```
+//!
+//! There is no image and no isolation beyond the process group and cgroup: this executor is
+//! for trusted workloads and for running shoal where no container engine exists.
+
+pub mod cgroup;
+pub mod handle;
+pub mod health;
+pub mod launch;
+pub mod shim;
+pub mod sys;
+pub mod user;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use tokio_util::sync::CancellationToken;
+use types::{ContainerStatus, Task};
+
+use super::{Attached, EngineInfo, Error, Executor, Exit, Result};
+use crate::logs::{LogLines, LogOptions, follow_dir, read_dir};
+use cgroup::Cgroups;
+use handle::{TaskHandle, remove_dir};
+use launch::{LaunchSpec, SPEC, read_json, write_json};
+
+/// Environment variable that also carries the task directory to the supervisor (the test
+/// harness's shim entry point reads it; the `shoal task-shim` subcommand takes an argument).
+pub const SHIM_DIR_ENV: &str = "SHOAL_TASK_SHIM_DIR";
+
+/// How to start a task supervisor: `program args… <task dir>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShimCommand {
+    /// The executable (normally the `shoal` binary itself).
+    pub program: PathBuf,
+    /// Arguments before the task directory (normally `["task-shim"]`).
+    pub args: Vec<String>,
+}
+
+impl ShimCommand {
+    /// `<this executable> task-shim`: the `shoal` binary supervises its own tasks.
+    pub fn current_exe() -> Result<ShimCommand> {
+        let program = std::env::current_exe().map_err(|e| Error::io("locating the shoal binary", e))?;
+        Ok(ShimCommand {
+            program,
+            args: vec!["task-shim".into()],
+        })
+    }
+}
+
+/// Settings of the process executor.
+#[derive(Debug, Clone)]
+pub struct ProcessConfig {
+    /// Where task directories live, e.g. `<data-dir>/tasks`.
+    pub state_dir: PathBuf,
+    /// How to start supervisors.
+    pub shim: ShimCommand,
+    /// The cgroup2 mount to put limits under (`/sys/fs/cgroup`); `None` disables limits.
+    pub cgroup_root: Option<PathBuf>,
+    /// Log size per task before rotation (two files are kept).
+    pub log_limit: u64,
+    /// Engine labels to report.
+    pub labels: BTreeMap<String, String>,
+}
+
+impl ProcessConfig {
+    /// Defaults for a node whose data lives in `data_dir`.
+    pub fn new(data_dir: &std::path::Path, shim: ShimCommand) -> ProcessConfig {
+        ProcessConfig {
+            state_dir: data_dir.join("tasks"),
+            shim,
+            cgroup_root: Some(PathBuf::from("/sys/fs/cgroup")),
+            log_limit: crate::logs::writer::DEFAULT_LIMIT,
+            labels: BTreeMap::new(),
+        }
+    }
+}
+
+/// Runs tasks as supervised native processes.
+pub struct ProcessExecutor {
+    config: ProcessConfig,
+    cgroups: Option<Cgroups>,
+    tasks: Mutex<HashMap<String, Arc<TaskHandle>>>,
+    /// Ends every watcher when the executor goes away (the tasks keep running).
+    cancel: CancellationToken,
+}
+
+impl Drop for ProcessExecutor {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+impl ProcessExecutor {
+    /// An executor keeping task state under `config.state_dir` (created if missing). Log
+    /// timestamps come from the supervisor's clock, so none is needed here.
+    pub fn new(config: ProcessConfig) -> Result<ProcessExecutor> {
+        std::fs::create_dir_all(&config.state_dir)
+            .map_err(|e| Error::io(format!("creating {}", config.state_dir.display()), e))?;
+        let cgroups = config.cgroup_root.as_deref().and_then(Cgroups::detect);
+        Ok(ProcessExecutor {
+            config,
+            cgroups,
+            tasks: Mutex::new(HashMap::new()),
+            cancel: CancellationToken::new(),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<TaskHandle>>> {
+        // Every mutation is one insert or remove, so a poisoned map is still consistent.
+        self.tasks.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn get(&self, id: &str) -> Result<Arc<TaskHandle>> {
+        self.lock()
+            .get(id)
+            .cloned()
+            .ok_or_else(|| Error::NotFound(id.to_string()))
+    }
+
+    fn task_dir(&self, id: &str) -> Result<PathBuf> {
+        // IDs come from the manager; refuse anything that could leave the state directory.
+        if id.is_empty()
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(Error::Invalid(format!("task ID {id:?} is not a plain name")));
+        }
+        Ok(self.config.state_dir.join(id))
+    }
+
+    /// Loads a task directory left on disk and resumes watching it.
+    fn load(&self, id: &str) -> Result<Option<Arc<TaskHandle>>> {
+        let dir = self.task_dir(id)?;
+        let Some(launch) = read_json::<LaunchSpec>(&dir.join(SPEC))? else {
+            return Ok(None);
+        };
+        let handle = TaskHandle::new(dir, launch, self.cancel.child_token())?;
+        handle.resume();
+        Ok(Some(handle))
+    }
+}
+
+#[async_trait]
+impl Executor for ProcessExecutor {
+    async fn describe(&self) -> Result<EngineInfo> {
+        let host = crate::describe::describe_host(Some("-"), BTreeMap::new());
+        Ok(EngineInfo {
+            engine_version: format!("shoal-process {}", env!("CARGO_PKG_VERSION")),
+            labels: self.config.labels.clone(),
+            resources: host.resources,
+        })
+    }
+
+    async fn prepare(&self, task: &Task) -> Result<()> {
+        if self.lock().contains_key(&task.id) {
+            return Ok(());
+        }
+        let dir = self.task_dir(&task.id)?;
+        let mut launch = LaunchSpec::from_task(task, self.config.log_limit)?;
+        // Validate the health check now: a bad one rejects the task rather than failing it.
+        health::HealthCheck::from_config(launch.healthcheck.as_ref())?;
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+        if let Some(cgroups) = &self.cgroups {
+            match cgroups.create(&task.id, &task.spec.resources.limits) {
+                Ok(path) => launch.cgroup = Some(path),
+                Err(e) => {
+                    tracing::info!(task = %task.id, error = %e, "no cgroup for task: limits not enforced")
+                }
+            }
+        }
+        write_json(&dir.join(SPEC), &launch)?;
+        let handle = TaskHandle::new(dir, launch, self.cancel.child_token())?;
+        self.lock().entry(task.id.clone()).or_insert(handle);
+        Ok(())
+    }
+
+    async fn start(&self, task_id: &str) -> Result<ContainerStatus> {
+        let handle = self.get(task_id)?;
+        handle.ensure_launched(&self.config.shim).await?;
+        handle.wait_healthy().await?;
+        Ok(handle.container())
+    }
+
+    async fn wait(&self, task_id: &str) -> Result<Exit> {
+        let handle = self.get(task_id)?;
+        if handle.phase() == super::Phase::Prepared {
+            return Err(Error::State {
+                task: task_id.to_string(),
+                message: "wait before start".into(),
+            });
+        }
+        Ok(handle.wait().await)
+    }
+
+    async fn shutdown(&self, task_id: &str) -> Result<Option<Exit>> {
+        self.get(task_id)?.stop().await
+    }
+
+    async fn remove(&self, task_id: &str) -> Result<()> {
+        let handle = self.lock().get(task_id).cloned();
+        match handle {
+            Some(handle) => {
+                handle.stop().await?;
+                handle.delete_files()?;
+                self.lock().remove(task_id);
+                Ok(())
+            }
+            None => remove_dir(&self.task_dir(task_id)?),
+        }
+    }
+
+    async fn reattach(&self) -> Result<Vec<Attached>> {
+        let entries = std::fs::read_dir(&self.config.state_dir)
+            .map_err(|e| Error::io(format!("reading {}", self.config.state_dir.display()), e))?;
+        let mut attached = Vec::new();
+        for entry in entries.flatten() {
+            let Some(id) = entry.file_name().to_str().map(str::to_string) else {
+                continue;
+            };
+            let known = self.lock().get(&id).cloned();
+            let handle = match known {
+                Some(h) => h,
+                None => match self.load(&id) {
+                    Ok(Some(h)) => self.lock().entry(id.clone()).or_insert(h).clone(),
+                    Ok(None) => continue,
+                    Err(e) => {
+                        tracing::warn!(task = %id, error = %e, "skipping unreadable task directory");
+                        continue;
+                    }
+                },
+            };
+            attached.push(Attached {
+                task_id: id,
+                phase: handle.phase(),
+                container: handle.container(),
+            });
+        }
+        attached.sort_by(|a, b| a.task_id.cmp(&b.task_id));
+        Ok(attached)
+    }
+
+    async fn logs(&self, task_id: &str, options: LogOptions) -> Result<LogLines> {
+        let handle = self.get(task_id)?;
+        if options.follow {
+            return Ok(follow_dir(handle.dir.clone(), options, handle.ended()));
+        }
+        let dir = handle.dir.clone();
+        let lines = tokio::task::spawn_blocking(move || read_dir(&dir, &options))
+            .await
+            .map_err(|e| Error::io("log reader thread", std::io::Error::other(e.to_string())))??;
+        Ok(crate::logs::from_vec(lines))
+    }
+}

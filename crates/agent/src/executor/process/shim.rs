@@ -1,0 +1,174 @@
+//! The task supervisor ("shim"): a tiny process per task that is the task's parent, so the
+//! task outlives the agent and its exit status is never lost.
+//!
+//! ```text
+//!  agent ──spawn──► shim (own session) ──spawn──► task (own process group, cgroup)
+//!    ▲  stdout: "SHOAL-SHIM started <pid>"  │  stdout/stderr pipes ─► reader threads ─► log files
+//!    └──────────────────────────────────────┘  waitpid(task) ─► SIGKILL rest of the group
+//!                                              ─► exit.json (after the last log line) ─► exit
+//! ```
+//!
+//! It is deliberately synchronous and small (std threads, no runtime): it must keep working
+//! with the agent gone. The `shoal` binary runs it as the hidden `shoal task-shim <dir>`
+//! subcommand; tests run it from the test binary itself.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+use types::Clock;
+
+use super::launch::{
+    EXIT, ExitRecord, LaunchSpec, PidFile, SPEC, TASK_PID, read_json, write_atomic, write_json,
+};
+use super::sys;
+use crate::logs::{LogStream, LogWriter, MAX_LINE};
+
+/// Prefix of the one line the shim writes to its stdout for the agent.
+pub const HANDSHAKE: &str = "SHOAL-SHIM";
+
+/// How long to wait for the output pipes to close after the task exited: processes that
+/// escaped the group could hold them open forever.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Runs the supervisor for the task in `dir` and returns the shim's own exit code
+/// (0 once the task's exit is recorded, 1 if the task could not be started or recorded).
+pub fn run(dir: &Path, clock: Arc<dyn Clock>) -> i32 {
+    // Survive the agent's terminal and signals sent to its process group.
+    sys::setsid();
+    for s in [libc::SIGHUP, libc::SIGINT, libc::SIGPIPE, libc::SIGTERM] {
+        sys::ignore_signal(s);
+    }
+    match supervise(dir, &clock) {
+        Ok(()) => 0,
+        Err(message) => {
+            // Before the handshake this reaches the agent; after it, shim.log (our stderr).
+            handshake(&format!("failed {message}"));
+            eprintln!("task-shim: {message}");
+            1
+        }
+    }
+}
+
+fn handshake(line: &str) {
+    let mut out = std::io::stdout().lock();
+    // The agent may be gone already; nothing to do about it then.
+    let _ = writeln!(out, "{HANDSHAKE} {line}");
+    let _ = out.flush();
+}
+
+fn supervise(dir: &Path, clock: &Arc<dyn Clock>) -> Result<(), String> {
+    let spec: LaunchSpec = read_json(&dir.join(SPEC))
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no {SPEC} in {}", dir.display()))?;
+    let writer = LogWriter::open(dir, spec.log_limit).map_err(|e| format!("opening log: {e}"))?;
+    let writer = Arc::new(Mutex::new(writer));
+
+    let mut command = Command::new(&spec.argv[0]);
+    command
+        .args(&spec.argv[1..])
+        .env_clear()
+        .envs(spec.env.iter().filter_map(|kv| kv.split_once('=')))
+        .current_dir(&spec.dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Its own group, so the whole task can be killed at once.
+        .process_group(0);
+    if let Some(uid) = spec.uid {
+        command.uid(uid);
+    }
+    if let Some(gid) = spec.gid {
+        command.gid(gid);
+    }
+    let procs = spec.cgroup.as_ref().and_then(|c| {
+        std::ffi::CString::new(c.join("cgroup.procs").into_os_string().into_encoded_bytes()).ok()
+    });
+    sys::set_pre_exec(&mut command, procs);
+
+    let mut child = command
+        .spawn()
+        .map_err(|e| format!("starting {:?}: {e}", spec.argv[0]))?;
+    let pid = child.id() as i32;
+    if let Some(pidfile) = PidFile::of(pid) {
+        let _ = write_atomic(&dir.join(TASK_PID), pidfile.encode().as_bytes());
+    }
+    handshake(&format!("started {pid}"));
+
+    let (done_tx, done_rx) = mpsc::channel();
+    let mut readers = 0;
+    if let Some(out) = child.stdout.take() {
+        spawn_reader(
+            out,
+            LogStream::Stdout,
+            Arc::clone(&writer),
+            Arc::clone(clock),
+            done_tx.clone(),
+        );
+        readers += 1;
+    }
+    if let Some(err) = child.stderr.take() {
+        spawn_reader(
+            err,
+            LogStream::Stderr,
+            Arc::clone(&writer),
+            Arc::clone(clock),
+            done_tx.clone(),
+        );
+        readers += 1;
+    }
+    drop(done_tx);
+
+    let status = child.wait().map_err(|e| format!("waiting for task: {e}"))?;
+    // Like a container whose init exits: whatever else the task started goes with it.
+    let _ = sys::kill_group(pid, libc::SIGKILL);
+    for _ in 0..readers {
+        if done_rx.recv_timeout(DRAIN_TIMEOUT).is_err() {
+            break;
+        }
+    }
+    let (code, signal) = match (status.code(), status.signal()) {
+        (Some(code), _) => (i64::from(code), None),
+        (None, Some(sig)) => (128 + i64::from(sig), Some(sig)),
+        (None, None) => (-1, None),
+    };
+    let record = ExitRecord {
+        code,
+        signal,
+        finished_at: clock.now().0,
+    };
+    write_json(&dir.join(EXIT), &record).map_err(|e| e.to_string())
+}
+
+fn spawn_reader(
+    pipe: impl Read + Send + 'static,
+    stream: LogStream,
+    writer: Arc<Mutex<LogWriter>>,
+    clock: Arc<dyn Clock>,
+    done: mpsc::Sender<()>,
+) {
+    std::thread::spawn(move || {
+        let mut reader = BufReader::with_capacity(MAX_LINE, pipe);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            // Bounded read: a line with no newline in sight is cut at MAX_LINE.
+            match (&mut reader).take(MAX_LINE as u64).read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    if line.last() == Some(&b'\n') {
+                        line.pop();
+                    }
+                    let mut w = writer.lock().unwrap_or_else(|p| p.into_inner());
+                    if let Err(e) = w.write_line(clock.now(), stream, &line) {
+                        eprintln!("task-shim: writing log: {e}");
+                    }
+                }
+            }
+        }
+        let _ = done.send(());
+    });
+}

@@ -1,0 +1,274 @@
+//! Task runners: one per assigned task, stepping it through the executor the way Swarm's
+//! `exec.Do` does, and reporting every status change.
+//!
+//! ```text
+//!  observed:  ACCEPTED ─► PREPARING ─prepare─► READY ─► STARTING ─start─► RUNNING ─wait─► COMPLETE
+//!                  │            │                 │          │                │         └► FAILED
+//!                  └────────────┴─ error ─► REJECTED         └──── error ─────┴─► FAILED
+//!  desired ≥ SHUTDOWN at any point: shutdown ─► SHUTDOWN (unless already COMPLETE or later)
+//!  desired = REMOVE: also remove it from the executor, then the runner ends.
+//! ```
+//!
+//! States only move forward; a step whose state is at or past the desired state waits
+//! (desired READY holds a restarted task at READY through its restart delay). The executor's
+//! operations are idempotent, so a runner that starts from whatever state the manager last
+//! saw — e.g. after an agent restart — never starts a task twice: `prepare` and `start` of a
+//! task the executor already runs are no-ops and `wait` picks up its exit.
+
+pub mod worker;
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+use types::{Clock, ContainerStatus, Task, TaskState, TaskStatus};
+
+use crate::executor::{Error, Executor, Exit};
+
+pub use worker::Worker;
+
+/// A status change of one task, for the session to batch to the dispatcher.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusUpdate {
+    /// The task.
+    pub task_id: String,
+    /// Its new status.
+    pub status: TaskStatus,
+}
+
+/// Where the runner's status updates go. Unbounded so that a runner never stalls on a slow
+/// session: each task reports a handful of states in its life, and the session coalesces
+/// them by task ID before sending.
+pub type StatusSender = mpsc::UnboundedSender<StatusUpdate>;
+
+/// Drives one task until it is removed or `stop` is cancelled. `task` carries the latest
+/// assignment (its desired state); the task's own `status` is used only as the start point.
+pub async fn run_task<E: Executor>(
+    executor: Arc<E>,
+    clock: Arc<dyn Clock>,
+    mut task: watch::Receiver<Arc<Task>>,
+    statuses: StatusSender,
+    stop: CancellationToken,
+) {
+    let first = task.borrow_and_update().clone();
+    let mut runner = Runner {
+        id: first.id.clone(),
+        status: first.status.clone(),
+        desired: first.desired_state,
+        executor,
+        clock,
+        statuses,
+    };
+    runner.run(&mut task, &stop).await;
+}
+
+struct Runner<E> {
+    id: String,
+    status: TaskStatus,
+    desired: TaskState,
+    executor: Arc<E>,
+    clock: Arc<dyn Clock>,
+    statuses: StatusSender,
+}
+
+/// How a step ended.
+enum Step {
+    /// Go round again.
+    Continue,
+    /// Nothing to do until the desired state changes.
+    Pause,
+    /// The task is gone from the executor; the runner is done.
+    Done,
+}
+
+impl<E: Executor> Runner<E> {
+    async fn run(&mut self, task: &mut watch::Receiver<Arc<Task>>, stop: &CancellationToken) {
+        loop {
+            self.absorb(task);
+            let step = tokio::select! {
+                biased;
+                _ = stop.cancelled() => return,
+                step = self.step(task) => step,
+            };
+            match step {
+                Step::Continue => {}
+                Step::Done => return,
+                Step::Pause => tokio::select! {
+                    _ = stop.cancelled() => return,
+                    changed = task.changed() => if changed.is_err() { return },
+                },
+            }
+        }
+    }
+
+    /// Takes the newest desired state; it never moves backwards (Swarm ignores such updates).
+    fn absorb(&mut self, task: &mut watch::Receiver<Arc<Task>>) {
+        let desired = task.borrow_and_update().desired_state;
+        if desired > self.desired {
+            self.desired = desired;
+        }
+    }
+
+    /// One step of `exec.Do`. Long operations race against the desired state rising to
+    /// SHUTDOWN, so a task stuck starting (e.g. never healthy) can still be stopped.
+    async fn step(&mut self, task: &mut watch::Receiver<Arc<Task>>) -> Step {
+        let state = self.status.state;
+        if self.desired >= TaskState::Shutdown {
+            return self.shut_down().await;
+        }
+        if state > self.desired {
+            return Step::Pause;
+        }
+        match state {
+            TaskState::Preparing => {
+                let task_now = task.borrow().clone();
+                let executor = Arc::clone(&self.executor);
+                let done = self.until_shutdown(task, executor.prepare(&task_now)).await;
+                match done {
+                    None => Step::Continue,
+                    Some(Ok(())) => self.transition(TaskState::Ready, "prepared", None),
+                    Some(Err(e)) => self.fatal(e, None),
+                }
+            }
+            TaskState::Starting => {
+                let (id, executor) = (self.id.clone(), Arc::clone(&self.executor));
+                match self.until_shutdown(task, executor.start(&id)).await {
+                    None => Step::Continue,
+                    Some(Ok(container)) => self.transition(TaskState::Running, "started", Some(container)),
+                    Some(Err(e)) => self.fatal(e, None),
+                }
+            }
+            TaskState::Running => {
+                let (id, executor) = (self.id.clone(), Arc::clone(&self.executor));
+                match self.until_shutdown(task, executor.wait(&id)).await {
+                    None => Step::Continue,
+                    Some(Ok(exit)) => self.exited(exit),
+                    Some(Err(e)) => self.fatal(e, None),
+                }
+            }
+            _ if state >= self.desired => Step::Pause,
+            TaskState::New | TaskState::Pending | TaskState::Assigned => {
+                self.transition(TaskState::Accepted, "accepted", None)
+            }
+            TaskState::Accepted => self.transition(TaskState::Preparing, "preparing", None),
+            TaskState::Ready => self.transition(TaskState::Starting, "starting", None),
+            _ => Step::Pause,
+        }
+    }
+
+    /// Runs `op` unless the desired state reaches SHUTDOWN first (then `None`; the caller
+    /// goes round again and shuts the task down).
+    async fn until_shutdown<T>(
+        &mut self,
+        task: &mut watch::Receiver<Arc<Task>>,
+        op: impl std::future::Future<Output = T>,
+    ) -> Option<T> {
+        tokio::pin!(op);
+        loop {
+            tokio::select! {
+                out = &mut op => return Some(out),
+                changed = task.changed() => {
+                    if changed.is_err() {
+                        // The worker dropped the assignment; finish the operation anyway.
+                        return Some(op.await);
+                    }
+                    self.absorb(task);
+                    if self.desired >= TaskState::Shutdown {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn shut_down(&mut self) -> Step {
+        if self.status.state < TaskState::Complete {
+            match self.executor.shutdown(&self.id).await {
+                Ok(exit) => {
+                    let container = exit.map(|e| self.container_with_exit(&e));
+                    self.transition(TaskState::Shutdown, "shutdown", container);
+                }
+                // Never prepared here: nothing to stop.
+                Err(Error::NotFound(_)) => {
+                    self.transition(TaskState::Shutdown, "shutdown", None);
+                }
+                Err(e) => {
+                    self.fatal(e, None);
+                }
+            }
+        }
+        if self.desired >= TaskState::Remove {
+            if let Err(e) = self.executor.remove(&self.id).await {
+                tracing::warn!(task = %self.id, error = %e, "removing task failed");
+            }
+            return Step::Done;
+        }
+        Step::Pause
+    }
+
+    fn exited(&mut self, exit: Exit) -> Step {
+        let container = Some(self.container_with_exit(&exit));
+        match exit.failure() {
+            None => self.transition(TaskState::Complete, "finished", container),
+            Some(err) => {
+                // Like Swarm's fatal path: the message stays, the error says why.
+                self.status.err = err;
+                let message = self.status.message.clone();
+                self.set(TaskState::Failed, &message, container);
+                Step::Continue
+            }
+        }
+    }
+
+    fn container_with_exit(&self, exit: &Exit) -> ContainerStatus {
+        let mut c = self.status.container.clone().unwrap_or_else(|| ContainerStatus {
+            container_id: self.id.clone(),
+            ..ContainerStatus::default()
+        });
+        c.exit_code = Some(exit.code);
+        c
+    }
+
+    /// A fatal error: REJECTED before STARTING, FAILED from STARTING on (Swarm's rule).
+    fn fatal(&mut self, error: Error, container: Option<ContainerStatus>) -> Step {
+        let state = if self.status.state < TaskState::Starting {
+            TaskState::Rejected
+        } else {
+            TaskState::Failed
+        };
+        tracing::info!(task = %self.id, %error, state = state.as_str(), "task error");
+        self.status.err = error.to_string();
+        let message = self.status.message.clone();
+        self.set(state, &message, container);
+        Step::Continue
+    }
+
+    fn transition(&mut self, state: TaskState, message: &str, container: Option<ContainerStatus>) -> Step {
+        self.status.err.clear();
+        self.set(state, message, container);
+        Step::Continue
+    }
+
+    /// Records and reports a new status; refuses to move backwards.
+    fn set(&mut self, state: TaskState, message: &str, container: Option<ContainerStatus>) {
+        if state < self.status.state {
+            tracing::error!(task = %self.id, from = self.status.state.as_str(), to = state.as_str(), "refusing backwards state");
+            return;
+        }
+        self.status.state = state;
+        self.status.message = message.to_string();
+        self.status.timestamp = self.clock.now();
+        if container.is_some() {
+            self.status.container = container;
+        }
+        let update = StatusUpdate {
+            task_id: self.id.clone(),
+            status: self.status.clone(),
+        };
+        // A closed channel means the agent is shutting down; the task itself carries on.
+        let _ = self.statuses.send(update);
+    }
+}
+
+#[cfg(test)]
+mod tests;
