@@ -16,6 +16,7 @@
 
 pub mod describe;
 pub mod executor;
+pub mod log_publisher;
 pub mod logs;
 pub mod runner;
 pub mod session;
@@ -23,5 +24,5 @@ pub mod tasks;
 
 pub use describe::describe_host;
 pub use executor::{Error, Result};
-pub use session::{Agent, AgentEvent, Worker};
+pub use session::{Agent, AgentEvent, TaskLink};
 pub use tasks::Tasks;

@@ -8,8 +8,10 @@ use rpc::messages::{AssignmentsMessage, AssignmentsRequest, HeartbeatRequest, He
 use rpc::{Pool, decode, encode};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
-use types::{NodeDescription, Role, TaskStatus};
+use types::{NodeDescription, Role};
 
+use crate::log_publisher::LogPublisher;
+use crate::runner::StatusUpdate;
 use crate::tasks::{Tasks, report_statuses};
 
 /// What the cluster tells this node.
@@ -31,11 +33,11 @@ pub struct Agent {
 }
 
 /// The node's task side, as the session drives it.
-pub struct Worker {
-    /// Receives assignments.
+pub struct TaskLink {
+    /// Receives assignments and serves logs.
     pub tasks: Arc<dyn Tasks>,
     /// Observed statuses to report.
-    pub statuses: mpsc::Receiver<(String, TaskStatus)>,
+    pub statuses: mpsc::UnboundedReceiver<StatusUpdate>,
 }
 
 impl Agent {
@@ -46,7 +48,7 @@ impl Agent {
         managers: Vec<String>,
         description: NodeDescription,
         events: mpsc::Sender<AgentEvent>,
-        worker: Option<Worker>,
+        worker: Option<TaskLink>,
     ) -> Agent {
         let shutdown = CancellationToken::new();
         let (leader_tx, leader_rx) = watch::channel(None);
@@ -54,7 +56,8 @@ impl Agent {
             tokio::spawn(report_statuses(pool.clone(), leader_rx, w.statuses, shutdown.clone()));
             w.tasks
         });
-        let link = Link { pool, description, events, leader: leader_tx, tasks };
+        let logs = tasks.clone().map(|t| LogPublisher::new(t, pool.clone()));
+        let link = Link { pool, description, events, leader: leader_tx, tasks, logs };
         tokio::spawn(run(link, managers, shutdown.clone()));
         Agent { shutdown }
     }
@@ -82,6 +85,7 @@ struct Link {
     events: mpsc::Sender<AgentEvent>,
     leader: watch::Sender<Option<String>>,
     tasks: Option<Arc<dyn Tasks>>,
+    logs: Option<LogPublisher>,
 }
 
 async fn run(link: Link, mut managers: Vec<String>, shutdown: CancellationToken) {
@@ -100,6 +104,9 @@ async fn run(link: Link, mut managers: Vec<String>, shutdown: CancellationToken)
             _ = shutdown.cancelled() => return,
             e = session(&link, &addr, &mut managers) => e,
         };
+        if let Some(logs) = &link.logs {
+            logs.stop_all();
+        }
         match ended {
             Ended::Removed(reason) => {
                 let _ = events.send(AgentEvent::Removed(reason)).await;
@@ -170,6 +177,9 @@ async fn session(link: &Link, addr: &str, managers: &mut Vec<String>) -> Ended {
                         if new_period != period {
                             period = new_period;
                             beat = tokio::time::interval(period);
+                        }
+                        if let Some(logs) = &link.logs {
+                            logs.apply(addr, &m.log_subscriptions);
                         }
                         let _ = events.send(AgentEvent::Session(m)).await;
                     }

@@ -3,19 +3,73 @@
 //! messages.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rpc::messages::TaskStatusBatch;
 use rpc::{Pool, encode};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Mutex, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use types::{Task, TaskStatus};
+
+use crate::executor::Executor;
+use crate::logs::{LogLines, LogOptions};
+use crate::runner::{StatusUpdate, Worker};
 
 /// What the session needs from the node's task side.
 #[async_trait::async_trait]
 pub trait Tasks: Send + Sync + 'static {
     /// Applies an assignment message: the full set (`full`), or changed tasks and removals.
     async fn assign(&self, full: bool, tasks: Vec<Task>, removed: Vec<String>);
+    /// The log lines of a task this node holds, if it holds it.
+    async fn logs(&self, task_id: &str, options: LogOptions) -> Option<LogLines>;
+    /// Stops every runner. With `remove`, tasks are stopped and removed first (leaving the
+    /// swarm); without, they keep running for the next agent to re-attach.
+    async fn stop(&self, remove: bool);
+}
+
+/// [`Tasks`] over a [`Worker`] (runners over an executor).
+pub struct WorkerTasks<E: Executor> {
+    worker: Mutex<Option<Worker<E>>>,
+}
+
+impl<E: Executor> WorkerTasks<E> {
+    /// Wraps a started worker.
+    pub fn new(worker: Worker<E>) -> Arc<WorkerTasks<E>> {
+        Arc::new(WorkerTasks { worker: Mutex::new(Some(worker)) })
+    }
+}
+
+#[async_trait::async_trait]
+impl<E: Executor> Tasks for WorkerTasks<E> {
+    async fn assign(&self, full: bool, tasks: Vec<Task>, removed: Vec<String>) {
+        let tasks: Vec<Arc<Task>> = tasks.into_iter().map(Arc::new).collect();
+        let mut guard = self.worker.lock().await;
+        let Some(worker) = guard.as_mut() else { return };
+        if full {
+            worker.reconcile(tasks);
+        } else {
+            worker.update(tasks, &removed);
+        }
+    }
+
+    async fn logs(&self, task_id: &str, options: LogOptions) -> Option<LogLines> {
+        let guard = self.worker.lock().await;
+        guard.as_ref()?.logs(task_id, options).await.ok()
+    }
+
+    async fn stop(&self, remove: bool) {
+        let Some(mut worker) = self.worker.lock().await.take() else { return };
+        if remove {
+            let executor = worker.executor().clone();
+            let ids = worker.task_ids();
+            worker.reconcile(Vec::new());
+            for id in ids {
+                let _ = executor.remove(&id).await;
+            }
+        }
+        worker.stop().await;
+    }
 }
 
 /// How often collected statuses are sent (Swarm batches agent reports similarly).
@@ -26,7 +80,7 @@ const REPORT_EVERY: Duration = Duration::from_millis(100);
 pub async fn report_statuses(
     pool: Pool,
     leader: watch::Receiver<Option<String>>,
-    mut statuses: mpsc::Receiver<(String, TaskStatus)>,
+    mut statuses: mpsc::UnboundedReceiver<StatusUpdate>,
     shutdown: CancellationToken,
 ) {
     let mut pending: HashMap<String, TaskStatus> = HashMap::new();
@@ -37,9 +91,9 @@ pub async fn report_statuses(
         tokio::select! {
             _ = shutdown.cancelled() => return,
             s = statuses.recv() => match s {
-                Some((id, status)) => {
-                    known.insert(id.clone(), status.clone());
-                    pending.insert(id, status);
+                Some(StatusUpdate { task_id, status }) => {
+                    known.insert(task_id.clone(), status.clone());
+                    pending.insert(task_id, status);
                 }
                 None => return,
             },

@@ -96,6 +96,11 @@ impl DataDir {
         Ok(DataDir { root: root.to_path_buf() })
     }
 
+    /// The data dir itself (executors keep task state under it).
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     fn swarm(&self) -> PathBuf {
         self.root.join("swarm")
     }

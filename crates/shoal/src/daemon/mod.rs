@@ -46,6 +46,69 @@ pub struct AgentArgs {
     /// Engine label `key=value` (for `engine.labels.*` constraints); repeatable.
     #[arg(long = "label")]
     pub labels: Vec<String>,
+    /// How tasks run: `process` (native processes, the default) or `sim` (simulated).
+    #[arg(long, default_value = "process")]
+    pub executor: String,
+}
+
+/// Which executor runs this node's tasks.
+#[derive(Debug, Clone)]
+pub enum ExecutorChoice {
+    /// Native processes supervised by `shoal task-shim`.
+    Process,
+    /// Simulated tasks (hollow nodes, benchmarks).
+    Sim,
+}
+
+impl ExecutorChoice {
+    /// Parses the `--executor` flag.
+    pub fn parse(text: &str) -> anyhow::Result<ExecutorChoice> {
+        match text {
+            "process" => Ok(ExecutorChoice::Process),
+            "sim" => Ok(ExecutorChoice::Sim),
+            other => anyhow::bail!("unknown executor {other:?}: use process or sim"),
+        }
+    }
+
+    /// Starts the executor and its worker (re-attaching to tasks left running) and fills the
+    /// engine part of the node description from the executor.
+    pub async fn worker(
+        &self,
+        dir: &DataDir,
+        clock: Arc<dyn types::Clock>,
+        mut description: types::NodeDescription,
+    ) -> anyhow::Result<(Arc<dyn agent::Tasks>, tokio::sync::mpsc::UnboundedReceiver<agent::runner::StatusUpdate>, types::NodeDescription)> {
+        use agent::executor::Executor;
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let tasks: Arc<dyn agent::Tasks> = match self {
+            ExecutorChoice::Process => {
+                let shim = agent::executor::process::ShimCommand::current_exe()?;
+                let executor = Arc::new(agent::executor::process::ProcessExecutor::new(
+                    agent::executor::process::ProcessConfig::new(dir.root(), shim),
+                )?);
+                fill(&mut description, executor.describe().await?);
+                agent::tasks::WorkerTasks::new(agent::runner::Worker::start(executor, clock, tx).await?)
+            }
+            ExecutorChoice::Sim => {
+                let executor = Arc::new(agent::executor::sim::SimExecutor::new(Default::default(), clock.clone()));
+                fill(&mut description, executor.describe().await?);
+                agent::tasks::WorkerTasks::new(agent::runner::Worker::start(executor, clock, tx).await?)
+            }
+        };
+        Ok((tasks, rx, description))
+    }
+}
+
+/// The executor's engine facts go into the node description; labels given on the command
+/// line win over the executor's own.
+fn fill(description: &mut types::NodeDescription, info: agent::executor::EngineInfo) {
+    description.engine.engine_version = info.engine_version;
+    for (k, v) in info.labels {
+        description.engine.labels.entry(k).or_insert(v);
+    }
+    if info.resources.nano_cpus > 0 {
+        description.resources = info.resources;
+    }
 }
 
 fn default_data_dir() -> PathBuf {
@@ -94,7 +157,8 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         (None, false) => default_data_dir(),
     };
     let dir = DataDir::open(&data_dir)?;
-    let swarm = Arc::new(Swarm::new(dir, args.hostname.clone(), parse_labels(&args.labels)?, Arc::new(SystemClock)));
+    let executor = ExecutorChoice::parse(&args.executor)?;
+    let swarm = Arc::new(Swarm::new(dir, args.hostname.clone(), parse_labels(&args.labels)?, Arc::new(SystemClock), executor));
     swarm.resume().await?;
 
     let shutdown = CancellationToken::new();

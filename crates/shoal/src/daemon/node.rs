@@ -9,7 +9,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use agent::{Agent, AgentEvent};
+use agent::{Agent, AgentEvent, TaskLink, Tasks};
 use anyhow::Context;
 use arc_swap::ArcSwap;
 use manager::{Manager, ManagerConfig, Start};
@@ -34,6 +34,8 @@ pub struct RunningNode {
     server_tls: Arc<ArcSwap<ServerConfig>>,
     manager: RwLock<Option<Manager>>,
     agent: Mutex<Option<Agent>>,
+    tasks: Arc<dyn Tasks>,
+    statuses: Mutex<Option<mpsc::UnboundedReceiver<agent::runner::StatusUpdate>>>,
     description: NodeDescription,
     clock: Arc<dyn Clock>,
     shutdown: CancellationToken,
@@ -49,7 +51,8 @@ fn tls_configs(certs: &Certs) -> anyhow::Result<(Arc<rustls::ClientConfig>, Arc<
 
 impl RunningNode {
     /// Brings a node up: TLS from `certs`, the manager when the certificate says manager
-    /// (`start` tells how its replica comes up), then the agent session.
+    /// (`start` tells how its replica comes up), the executor's worker (re-attaching to tasks
+    /// a previous agent left running), then the agent session.
     pub async fn start(
         dir: DataDir,
         state: SwarmState,
@@ -57,8 +60,10 @@ impl RunningNode {
         start: Option<Start>,
         description: NodeDescription,
         clock: Arc<dyn Clock>,
+        executor: &super::ExecutorChoice,
     ) -> anyhow::Result<Arc<RunningNode>> {
         let (client_tls, server_tls) = tls_configs(&certs)?;
+        let (tasks, statuses, description) = executor.worker(&dir, clock.clone(), description).await?;
         let node = Arc::new(RunningNode {
             dir,
             pool: Pool::new(client_tls),
@@ -67,6 +72,8 @@ impl RunningNode {
             certs: Mutex::new(certs),
             manager: RwLock::new(None),
             agent: Mutex::new(None),
+            tasks,
+            statuses: Mutex::new(Some(statuses)),
             description,
             clock,
             shutdown: CancellationToken::new(),
@@ -128,7 +135,13 @@ impl RunningNode {
         if self.state().role == Role::Manager && !managers.contains(&advertise) {
             managers.insert(0, advertise);
         }
-        let agent = Agent::start(self.pool.clone(), managers, self.description.clone(), tx, None);
+        let worker = self
+            .statuses
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .map(|statuses| TaskLink { tasks: self.tasks.clone(), statuses });
+        let agent = Agent::start(self.pool.clone(), managers, self.description.clone(), tx, worker);
         *self.agent.lock().unwrap_or_else(|e| e.into_inner()) = Some(agent);
         let node = self.clone();
         tokio::spawn(async move {
@@ -243,12 +256,14 @@ impl RunningNode {
         self.dir.save_state(&state)
     }
 
-    /// Stops the agent and the manager.
-    pub async fn stop(&self) {
+    /// Stops the agent and the manager. With `remove_tasks` (leaving the swarm) the node's
+    /// tasks are stopped and removed; otherwise they keep running for the next start.
+    pub async fn stop(&self, remove_tasks: bool) {
         self.shutdown.cancel();
         if let Some(agent) = self.agent.lock().unwrap_or_else(|e| e.into_inner()).take() {
             agent.stop();
         }
+        self.tasks.stop(remove_tasks).await;
         if let Some(m) = self.manager.write().await.take() {
             m.stop().await;
         }

@@ -50,6 +50,7 @@ pub struct Swarm {
     pub(crate) hostname: Option<String>,
     pub(crate) labels: BTreeMap<String, String>,
     pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) executor: super::ExecutorChoice,
     control: tokio::sync::Mutex<()>,
     local: RwLock<Local>,
 }
@@ -60,8 +61,14 @@ fn internal(e: anyhow::Error) -> Error {
 
 impl Swarm {
     /// A daemon over `dir`, not yet in a swarm.
-    pub fn new(dir: DataDir, hostname: Option<String>, labels: BTreeMap<String, String>, clock: Arc<dyn Clock>) -> Swarm {
-        Swarm { dir, hostname, labels, clock, control: tokio::sync::Mutex::new(()), local: RwLock::new(Local::Inactive) }
+    pub fn new(
+        dir: DataDir,
+        hostname: Option<String>,
+        labels: BTreeMap<String, String>,
+        clock: Arc<dyn Clock>,
+        executor: super::ExecutorChoice,
+    ) -> Swarm {
+        Swarm { dir, hostname, labels, clock, executor, control: tokio::sync::Mutex::new(()), local: RwLock::new(Local::Inactive) }
     }
 
     /// The current local state.
@@ -81,7 +88,7 @@ impl Swarm {
     pub async fn resume(&self) -> anyhow::Result<()> {
         let _guard = self.control.lock().await;
         let Some((state, certs)) = self.dir.load()? else { return Ok(()) };
-        let node = RunningNode::start(self.dir.clone(), state, certs, Some(Start::Resume), self.description(), self.clock.clone())
+        let node = RunningNode::start(self.dir.clone(), state, certs, Some(Start::Resume), self.description(), self.clock.clone(), &self.executor)
             .await
             .context("resuming swarm membership")?;
         self.set_local(Local::Active(node));
@@ -161,7 +168,7 @@ impl Swarm {
         self.dir.save_certs(&certs).map_err(internal)?;
         self.dir.save_state(&state).map_err(internal)?;
         let start = Start::Bootstrap { cluster: Box::new(cluster), node: Box::new(node) };
-        let node = RunningNode::start(self.dir.clone(), state, certs, Some(start), self.description(), self.clock.clone())
+        let node = RunningNode::start(self.dir.clone(), state, certs, Some(start), self.description(), self.clock.clone(), &self.executor)
             .await
             .map_err(|e| match e.downcast::<Error>() {
                 Ok(e) => e,
@@ -196,14 +203,14 @@ impl Swarm {
             })
             .collect();
         let certs = self.dir.load().map_err(internal)?.map(|(_, c)| c).ok_or_else(|| Error::Internal("no certificates on disk".into()))?;
-        node.stop().await;
+        node.stop(false).await;
         self.set_local(Local::Inactive);
         self.dir.clear_raft().map_err(internal)?;
         state.raft_id = Some(rand::random::<u64>().max(1));
         state.remote_managers = vec![state.advertise_addr.clone()];
         self.dir.save_state(&state).map_err(internal)?;
         let node_id = state.node_id.clone();
-        let node = RunningNode::start(self.dir.clone(), state, certs, Some(Start::Restore { objects }), self.description(), self.clock.clone())
+        let node = RunningNode::start(self.dir.clone(), state, certs, Some(Start::Restore { objects }), self.description(), self.clock.clone(), &self.executor)
             .await
             .map_err(|e| Error::Internal(format!("{e:#}")))?;
         self.set_local(Local::Active(node));
@@ -266,7 +273,7 @@ impl Swarm {
         self.dir.save_certs(&certs).map_err(internal)?;
         self.dir.save_state(&state).map_err(internal)?;
         let start = Start::Join { remotes: req.remote_addrs.clone() };
-        RunningNode::start(self.dir.clone(), state, certs, Some(start), self.description(), self.clock.clone())
+        RunningNode::start(self.dir.clone(), state, certs, Some(start), self.description(), self.clock.clone(), &self.executor)
             .await
             .map_err(|e| match e.downcast::<Error>() {
                 Ok(e) => e,
@@ -285,7 +292,7 @@ impl Swarm {
         if node.state().role == Role::Manager && !force {
             return Err(Error::Unavailable(leave_refusal(&node).await));
         }
-        node.stop().await;
+        node.stop(true).await;
         self.dir.clear_swarm().map_err(internal)?;
         self.set_local(Local::Inactive);
         Ok(())
@@ -294,7 +301,7 @@ impl Swarm {
     /// Stops the node (daemon shutdown) without leaving.
     pub async fn shutdown(&self) {
         if let Local::Active(node) = self.local() {
-            node.stop().await;
+            node.stop(false).await;
         }
     }
 }
