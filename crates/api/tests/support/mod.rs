@@ -4,6 +4,8 @@
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
 
+pub mod router;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
@@ -16,7 +18,9 @@ use crate::common::FakeBackend;
 /// The first `docker` on PATH, if any.
 pub fn docker_binary() -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|dir| dir.join("docker")).find(|candidate| candidate.is_file())
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("docker"))
+        .find(|candidate| candidate.is_file())
 }
 
 /// Runs docker CLIs against one socket with a private config directory.
@@ -79,7 +83,11 @@ impl Docker {
 
     /// Starts `docker ARGS` with piped output (for commands that do not end by themselves).
     pub fn spawn(&self, args: &[&str]) -> Child {
-        self.command(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+        self.command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
     }
 }
 
