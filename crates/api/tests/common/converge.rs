@@ -83,6 +83,29 @@ pub fn converge(state: &State, service_id: &str, rng: &mut StdRng) -> Vec<Op> {
     };
 
     let mut ops = Vec::new();
+    // The allocator's part: published ports as asked, 0 becoming one from 30000 up.
+    let wanted_ports: Vec<types::PortConfig> = service
+        .endpoint
+        .spec
+        .ports
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let mut port = p.clone();
+            if port.published_port == 0 {
+                port.published_port = 30000 + i as u32;
+            }
+            port
+        })
+        .collect();
+    if service.endpoint.ports != wanted_ports {
+        let mut allocated = (*service).clone();
+        allocated.endpoint.ports = wanted_ports;
+        ops.push(Op::Update {
+            object: Object::Service(allocated),
+            expect_version: None,
+        });
+    }
     let mut unwanted = Vec::new();
     let mut covered = Vec::new();
     for task in tasks.iter().filter(live) {
