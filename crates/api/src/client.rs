@@ -6,10 +6,13 @@
 
 mod endpoints;
 mod host;
+mod logs;
+mod services;
 
 use bytes::Bytes;
-use http::{Method, Request, StatusCode, header};
+use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -18,6 +21,7 @@ use tokio::net::{TcpStream, UnixStream};
 
 pub use endpoints::Filters;
 pub use host::Endpoint;
+pub use logs::{LogFrame, LogReader, LogsQuery};
 
 use crate::error::{Error, Result};
 use crate::model::ErrorResponse;
@@ -98,6 +102,24 @@ impl Client {
         query: &[(&str, String)],
         body: Option<Vec<u8>>,
     ) -> Result<Bytes> {
+        let response = self.open(method, path, query, body).await?;
+        response
+            .into_body()
+            .collect()
+            .await
+            .map(|body| body.to_bytes())
+            .map_err(|e| Error::Http(e.to_string()))
+    }
+
+    /// One request whose answer is read as it arrives (log streams). An error status is
+    /// read whole and becomes [`Error::Status`].
+    pub async fn open(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<Vec<u8>>,
+    ) -> Result<Response<Incoming>> {
         let mut target = format!("/v{API_VERSION}{path}");
         for (i, (key, value)) in query.iter().enumerate() {
             target.push(if i == 0 { '?' } else { '&' });
@@ -121,7 +143,7 @@ impl Client {
         let request = builder
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
             .map_err(|e| Error::Http(format!("building request {target}: {e}")))?;
-        let (status, answer) = match &self.endpoint {
+        let response = match &self.endpoint {
             Endpoint::Unix(path) => {
                 let stream = UnixStream::connect(path).await.map_err(|error| Error::Connect {
                     addr: self.endpoint.to_string(),
@@ -139,18 +161,25 @@ impl Client {
                 exchange(stream, request).await?
             }
         };
+        let status = response.status();
         if status.is_client_error() || status.is_server_error() {
+            let answer = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| Error::Http(e.to_string()))?
+                .to_bytes();
             return Err(Error::Status {
                 status: status.as_u16(),
                 message: error_message(status, &answer),
             });
         }
-        Ok(answer)
+        Ok(response)
     }
 }
 
-/// Sends one request over a fresh connection and reads the whole answer.
-async fn exchange<S>(stream: S, request: Request<Full<Bytes>>) -> Result<(StatusCode, Bytes)>
+/// Sends one request over a fresh connection; the answer's body is read by the caller.
+async fn exchange<S>(stream: S, request: Request<Full<Bytes>>) -> Result<Response<Incoming>>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -162,18 +191,10 @@ where
     tokio::spawn(async move {
         let _ = connection.await;
     });
-    let response = sender
+    sender
         .send_request(request)
         .await
-        .map_err(|e| Error::Http(e.to_string()))?;
-    let status = response.status();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| Error::Http(e.to_string()))?
-        .to_bytes();
-    Ok((status, body))
+        .map_err(|e| Error::Http(e.to_string()))
 }
 
 /// The daemon's message: `{"message": …}` when JSON, else the text, else the status reason.

@@ -1,78 +1,13 @@
-//! Acceptance: the stock `docker` CLI against our router on a unix socket, over the fake
-//! backend. The listener is bound before any CLI runs, so nothing waits on timing.
+//! Acceptance: the stock `docker` CLI's swarm, node and info commands against our router on
+//! a unix socket, over the fake backend.
 
 #![allow(clippy::unwrap_used)]
 
 mod common;
-
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+mod support;
 
 use common::{CLUSTER_ID, DOWN_ID, FakeBackend, MANAGER_ID, MANAGER_TOKEN, WORKER_ID, WORKER_TOKEN};
-use tokio::sync::oneshot;
-
-/// The first `docker` on PATH, if any.
-fn docker_binary() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("docker"))
-        .find(|candidate| candidate.is_file())
-}
-
-/// Runs docker CLIs against one socket with a private config directory.
-struct Docker {
-    binary: PathBuf,
-    host: String,
-    config: PathBuf,
-}
-
-/// What one CLI run printed.
-struct Run {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
-impl Docker {
-    async fn run(&self, args: &[&str]) -> Run {
-        let output = tokio::process::Command::new(&self.binary)
-            .arg("-H")
-            .arg(&self.host)
-            .args(args)
-            .env("DOCKER_CONFIG", &self.config)
-            .env_remove("DOCKER_HOST")
-            .env_remove("DOCKER_CONTEXT")
-            .env_remove("DOCKER_TLS_VERIFY")
-            .env_remove("DOCKER_CERT_PATH")
-            .env_remove("DOCKER_API_VERSION")
-            .output()
-            .await
-            .unwrap();
-        let run = Run {
-            ok: output.status.success(),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        };
-        eprintln!("$ docker {}\n{}{}", args.join(" "), run.stdout, run.stderr);
-        run
-    }
-
-    async fn ok(&self, args: &[&str]) -> String {
-        let run = self.run(args).await;
-        assert!(run.ok, "docker {args:?} failed:\n{}{}", run.stdout, run.stderr);
-        run.stdout
-    }
-}
-
-fn start(dir: &Path, backend: Arc<FakeBackend>) -> (String, oneshot::Sender<()>) {
-    let socket = dir.join("run").join("api.sock");
-    let listener = api::bind_unix(&socket).unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(api::serve_unix_listener(listener, backend, async move {
-        let _ = stopped.await;
-    }));
-    (format!("unix://{}", socket.display()), stop)
-}
+use support::{Docker, docker_binary, start};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn docker_cli_drives_the_api() {

@@ -12,7 +12,7 @@ use crate::model;
 pub type Filters = BTreeMap<String, Vec<String>>;
 
 /// Encodes filters the way the docker CLI does: `{"key":{"value":true}}`.
-fn filters_json(filters: &Filters) -> String {
+pub(super) fn filters_json(filters: &Filters) -> String {
     let mut outer = Map::new();
     for (key, values) in filters {
         let inner: Map<String, Value> = values.iter().map(|v| (v.clone(), Value::Bool(true))).collect();

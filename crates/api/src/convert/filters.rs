@@ -4,12 +4,29 @@
 use std::collections::BTreeMap;
 
 use manager::controlapi::node::NodeFilters;
+use manager::controlapi::service::ServiceFilters;
+use manager::controlapi::task::TaskFilters;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
 
 /// Filter keys `GET /nodes` accepts.
 const NODE_FILTER_KEYS: &[&str] = &["id", "name", "role", "membership", "label", "node.label"];
+
+/// Filter keys `GET /services` accepts (`runtime` is accepted; every service runs containers).
+const SERVICE_FILTER_KEYS: &[&str] = &["id", "name", "label", "mode", "runtime"];
+
+/// Filter keys `GET /tasks` accepts; `_up-to-date` is the docker CLI's internal one.
+const TASK_FILTER_KEYS: &[&str] = &[
+    "id",
+    "name",
+    "label",
+    "service",
+    "node",
+    "desired-state",
+    "_up-to-date",
+    "runtime",
+];
 
 /// Parsed filters: key → values (a value set; order is not significant).
 pub type FilterArgs = BTreeMap<String, Vec<String>>;
@@ -83,6 +100,42 @@ pub fn node_filters(text: &str) -> Result<NodeFilters> {
     Ok(filters)
 }
 
+/// The filters of `GET /services`.
+pub fn service_filters(text: &str) -> Result<ServiceFilters> {
+    let mut args = parse(text)?;
+    validate(&args, SERVICE_FILTER_KEYS)?;
+    let mut take = |key: &str| args.remove(key).unwrap_or_default();
+    Ok(ServiceFilters {
+        id: take("id"),
+        name: take("name"),
+        label: take("label"),
+        mode: take("mode"),
+    })
+}
+
+/// The filters of `GET /tasks`; desired states are checked (dockerd's message otherwise).
+pub fn task_filters(text: &str) -> Result<TaskFilters> {
+    let mut args = parse(text)?;
+    validate(&args, TASK_FILTER_KEYS)?;
+    let mut take = |key: &str| args.remove(key).unwrap_or_default();
+    let mut filters = TaskFilters {
+        id: take("id"),
+        name: take("name"),
+        service: take("service"),
+        node: take("node"),
+        label: take("label"),
+        ..Default::default()
+    };
+    for state in take("desired-state").into_iter().filter(|s| !s.is_empty()) {
+        let parsed = types::TaskState::parse(&state.to_ascii_lowercase())
+            .ok_or_else(|| Error::BadRequest(format!("Invalid desired-state filter: '{state}'")))?;
+        filters.desired_state.push(parsed);
+    }
+    // Any value turns it on, as in dockerd.
+    filters.up_to_date = !take("_up-to-date").is_empty();
+    Ok(filters)
+}
+
 #[cfg(test)]
 mod tests {
     use types::Role;
@@ -124,5 +177,42 @@ mod tests {
             "Invalid membership filter: 'gone'"
         );
         assert!(node_filters("{}").is_ok());
+    }
+
+    #[test]
+    fn service_and_task_filters_parse() {
+        let services =
+            service_filters(r#"{"name":{"web":true},"mode":{"global":true},"runtime":{"container":true}}"#)
+                .unwrap();
+        assert_eq!(
+            (services.name, services.mode),
+            (vec!["web".to_string()], vec!["global".to_string()])
+        );
+        assert_eq!(
+            service_filters(r#"{"role":{"x":true}}"#).unwrap_err().to_string(),
+            "invalid filter 'role'"
+        );
+
+        let tasks = task_filters(
+            r#"{"service":{"web":true},"_up-to-date":{"true":true},"desired-state":{"Running":true,"shutdown":true}}"#,
+        )
+        .unwrap();
+        assert_eq!(tasks.service, ["web"]);
+        assert!(tasks.up_to_date);
+        assert_eq!(
+            tasks.desired_state,
+            [types::TaskState::Running, types::TaskState::Shutdown]
+        );
+        assert!(!task_filters("").unwrap().up_to_date);
+        assert_eq!(
+            task_filters(r#"{"desired-state":{"sleepy":true}}"#)
+                .unwrap_err()
+                .to_string(),
+            "Invalid desired-state filter: 'sleepy'"
+        );
+        assert_eq!(
+            task_filters(r#"{"slot":{"1":true}}"#).unwrap_err().to_string(),
+            "invalid filter 'slot'"
+        );
     }
 }

@@ -4,7 +4,11 @@
 pub mod addr;
 pub mod cluster;
 pub mod filters;
+pub mod logs;
 pub mod node;
+pub mod service;
 pub mod swarm_request;
 pub mod system;
+pub mod task;
+pub mod task_spec;
 pub mod time;

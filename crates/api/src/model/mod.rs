@@ -5,18 +5,31 @@
 //! CLI sends `"Labels": null` and similar for unset maps and lists. Wrong types still fail.
 
 mod node;
+mod service;
 mod swarm;
 mod system;
+mod task;
+mod task_spec;
 
 pub use node::{
     EngineDescription, ManagerStatus, Node, NodeDescription, NodeSpec, NodeStatus, ObjectVersion, Platform,
     PluginDescription, Resources,
+};
+pub use service::{
+    Empty, Endpoint, EndpointSpec, EndpointVirtualIp, JobStatus, PortConfig, ReplicatedJob,
+    ReplicatedService, Service, ServiceCreateResponse, ServiceMode, ServiceSpec, ServiceStatus,
+    ServiceUpdateResponse, UpdateConfig, UpdateStatus,
 };
 pub use swarm::{
     CaConfig, ClusterInfo, DispatcherConfig, Driver, EncryptionConfig, ExternalCa, InitRequest, JoinRequest,
     JoinTokens, OrchestrationConfig, RaftConfig, Swarm, SwarmSpec, TaskDefaults, TlsInfo,
 };
 pub use system::{ComponentVersion, Info, PeerNode, PluginsInfo, ServerPlatform, SwarmInfo, Version};
+pub use task::{ContainerStatus, PortStatus, Task, TaskStatus};
+pub use task_spec::{
+    ContainerSpec, HealthConfig, Limit, NetworkAttachmentConfig, Placement, PlacementPreference, Reservation,
+    ResourceRequirements, RestartPolicy, SpreadOver, TaskSpec,
+};
 
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -40,4 +53,55 @@ where
 /// For `skip_serializing_if`: Go's `omitempty` on numbers.
 pub(crate) fn is_zero<T: Default + PartialEq>(value: &T) -> bool {
     *value == T::default()
+}
+
+/// An unsigned count that Go decodes into a `uint64`: a negative or fractional value is
+/// refused with a message naming `field` (the body then answers 400), not a bare type error.
+fn count<'de, D>(deserializer: D, field: &str) -> Result<Option<u64>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    use serde::de::Error;
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    if let Some(value) = number.as_u64() {
+        return Ok(Some(value));
+    }
+    let why = if number.as_i64().is_some() {
+        "must not be negative"
+    } else {
+        "must be a whole number"
+    };
+    Err(D::Error::custom(format!("invalid {field} {number}: {why}")))
+}
+
+/// `Mode.Replicated.Replicas`.
+pub(crate) fn replicas<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    count(d, "Replicas")
+}
+
+/// `Mode.ReplicatedJob.MaxConcurrent`.
+pub(crate) fn max_concurrent<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    count(d, "MaxConcurrent")
+}
+
+/// `Mode.ReplicatedJob.TotalCompletions`.
+pub(crate) fn total_completions<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    count(d, "TotalCompletions")
+}
+
+/// `RestartPolicy.MaxAttempts`.
+pub(crate) fn max_attempts<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    count(d, "MaxAttempts")
+}
+
+/// `Placement.MaxReplicas` (null or missing: 0).
+pub(crate) fn max_replicas<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    Ok(count(d, "MaxReplicas")?.unwrap_or(0))
+}
+
+/// `UpdateConfig.Parallelism` (null or missing: 0).
+pub(crate) fn parallelism<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    Ok(count(d, "Parallelism")?.unwrap_or(0))
 }

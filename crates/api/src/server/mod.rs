@@ -7,11 +7,14 @@
 
 mod body;
 mod edge;
+mod logs;
 mod nodes;
 mod query;
 mod response;
+mod services;
 mod swarm;
 mod system;
+mod tasks;
 
 use std::future::Future;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
@@ -19,6 +22,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::rejection::PathRejection;
 use axum::routing::{get, post};
 use tokio::net::{TcpListener, UnixListener};
 
@@ -64,6 +68,14 @@ pub fn router_with_host(backend: Arc<dyn Backend>, host: HostFacts) -> Router {
         .route("/nodes", get(nodes::list))
         .route("/nodes/{id}", get(nodes::inspect).delete(nodes::remove))
         .route("/nodes/{id}/update", post(nodes::update))
+        .route("/services", get(services::list))
+        .route("/services/create", post(services::create))
+        .route("/services/{id}", get(services::inspect).delete(services::remove))
+        .route("/services/{id}/update", post(services::update))
+        .route("/services/{id}/logs", get(logs::service))
+        .route("/tasks", get(tasks::list))
+        .route("/tasks/{id}", get(tasks::inspect))
+        .route("/tasks/{id}/logs", get(logs::task))
         // dockerd answers an unknown path and a known path with the wrong method alike.
         .fallback(page_not_found)
         .method_not_allowed_fallback(page_not_found)
@@ -73,6 +85,12 @@ pub fn router_with_host(backend: Arc<dyn Backend>, host: HostFacts) -> Router {
         .layer(axum::middleware::from_fn(edge::edge))
         .service(routes);
     Router::new().fallback_service(edged)
+}
+
+/// The object key from the path; a path that does not decode is a 400 in our JSON shape.
+fn path_key(key: std::result::Result<axum::extract::Path<String>, PathRejection>) -> Result<String> {
+    key.map(|axum::extract::Path(key)| key)
+        .map_err(|rejection| Error::BadRequest(rejection.body_text()))
 }
 
 async fn page_not_found() -> Error {

@@ -15,7 +15,7 @@ pub fn json<T: Serialize>(value: &T) -> Response {
 }
 
 /// A response with `value` as JSON (Go's `json.Encoder` adds the newline; so do we).
-fn json_with_status<T: Serialize>(status: StatusCode, value: &T) -> Response {
+pub(super) fn json_with_status<T: Serialize>(status: StatusCode, value: &T) -> Response {
     match serde_json::to_vec(value) {
         Ok(mut body) => {
             body.push(b'\n');

@@ -4,21 +4,27 @@
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
 
+mod converge;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use api::backend::{
-    Backend, InitRequest, JoinRequest, LocalNodeState, ManagerInfo, NodeView, Result, SwarmStatus,
+    Backend, InitRequest, JoinRequest, LocalNodeState, LogLine, LogOptions, LogStream, LogTarget,
+    ManagerInfo, NodeView, Result, ServiceView, SwarmStatus,
 };
+use futures::stream::{self, BoxStream, StreamExt};
 use manager::controlapi::cluster::Rotation;
 use manager::controlapi::node::NodeFilters;
+use manager::controlapi::service::ServiceFilters;
+use manager::controlapi::task::TaskFilters;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use store::{Op, State, Txn};
 use types::{
     Availability, Cluster, ClusterSpec, EngineDescription, JoinTokens, ManagerStatus, Meta, Node,
     NodeDescription, NodeSpec, NodeState, NodeStatus, Object, Platform, Reachability, Resources, Role,
-    RootCa, Timestamp,
+    RootCa, Service, ServiceSpec, Task, TaskState, Timestamp,
 };
 
 /// The manager this fake daemon runs on (and leads).
@@ -37,6 +43,13 @@ pub const MANAGER_TOKEN: &str = "SWMTKN-1-manager-token-for-tests";
 pub const KEY_MARKER: &str = "TEST-CA-KEY-MUST-NOT-LEAK";
 /// Wall-clock time of every write (2026-11-27T05:01:02.123456789Z).
 pub const NOW: Timestamp = Timestamp(1_795_755_662_123_456_789);
+
+/// What every task of the fake daemon logs: (stream, line), one millisecond apart from `NOW`.
+pub const LOG_LINES: &[(LogStream, &str)] = &[
+    (LogStream::Stdout, "starting up"),
+    (LogStream::Stderr, "warning: running on a fake daemon"),
+    (LogStream::Stdout, "ready"),
+];
 
 /// The fake daemon.
 pub struct FakeBackend {
@@ -188,6 +201,20 @@ impl FakeBackend {
         (**self.lock().state.cluster().expect("the cluster exists")).clone()
     }
 
+    /// A service as stored now (ID, name or prefix).
+    pub fn stored_service(&self, key: &str) -> Service {
+        (*self.lock().state.lookup_service(key).expect("the service exists")).clone()
+    }
+
+    /// Tasks of a service as stored now, ordered by ID.
+    pub fn stored_tasks(&self, service_id: &str) -> Vec<Task> {
+        self.lock()
+            .state
+            .tasks_of_service(service_id)
+            .map(|t| (**t).clone())
+            .collect()
+    }
+
     /// Records a call and returns the injected failure, if any.
     fn enter(&self, call: &str) -> Result<MutexGuard<'_, Inner>> {
         let mut inner = self.lock();
@@ -201,17 +228,70 @@ impl FakeBackend {
 
 impl Inner {
     fn commit(&mut self, op: Op) -> Result<()> {
+        self.commit_all(vec![op])
+    }
+
+    fn commit_all(&mut self, ops: Vec<Op>) -> Result<()> {
         let index = self.state.index + 1;
-        let (next, _) = self.state.apply(
-            &Txn {
-                id: 0,
-                ops: vec![op],
-                now: NOW,
-            },
-            index,
-        )?;
+        let (next, _) = self.state.apply(&Txn { id: 0, ops, now: NOW }, index)?;
         self.state = next;
         Ok(())
+    }
+
+    /// Runs the instant orchestrator for one service and commits what it decides.
+    fn converge(&mut self, service_id: &str) -> Result<()> {
+        let ops = converge::converge(&self.state, service_id, &mut self.rng);
+        if ops.is_empty() {
+            Ok(())
+        } else {
+            self.commit_all(ops)
+        }
+    }
+
+    fn service_view(&self, service: &Arc<Service>) -> ServiceView {
+        ServiceView {
+            service: service.clone(),
+            status: manager::controlapi::service::status(&self.state, service),
+        }
+    }
+
+    /// The fixed log lines of every task the target names that has run.
+    fn log_lines(&self, target: &LogTarget, options: &LogOptions) -> Result<Vec<LogLine>> {
+        let tasks: Vec<Arc<Task>> = match target {
+            LogTarget::Service(key) => {
+                let service = self.state.lookup_service(key)?;
+                self.state.tasks_of_service(&service.id).cloned().collect()
+            }
+            LogTarget::Task(key) => vec![self.state.lookup_task(key)?],
+        };
+        let mut lines = Vec::new();
+        for task in tasks.iter().filter(|t| t.status.state >= TaskState::Running) {
+            let mut of_task: Vec<LogLine> = LOG_LINES
+                .iter()
+                .enumerate()
+                .map(|(i, (stream, text))| LogLine {
+                    timestamp: NOW.plus_nanos(i as i64 * 1_000_000),
+                    stream: *stream,
+                    line: (*text).into(),
+                    task_id: task.id.clone(),
+                    node_id: task.node_id.clone(),
+                    service_id: task.service_id.clone(),
+                })
+                .filter(|l| match l.stream {
+                    LogStream::Stdout => options.stdout,
+                    LogStream::Stderr => options.stderr,
+                })
+                .filter(|l| options.since.is_none_or(|since| l.timestamp >= since))
+                .filter(|l| options.until.is_none_or(|until| l.timestamp < until))
+                .collect();
+            if let Some(tail) = options.tail {
+                of_task.drain(..of_task.len().saturating_sub(tail));
+            }
+            lines.extend(of_task);
+        }
+        // Interleaved by time, as lines from several tasks arrive.
+        lines.sort_by_key(|l| l.timestamp);
+        Ok(lines)
     }
 
     fn view(&self, node: &Arc<Node>) -> NodeView {
@@ -303,5 +383,85 @@ impl Backend for FakeBackend {
         let mut inner = self.enter("node_remove")?;
         let op = manager::controlapi::node::remove(&inner.state, key, force)?;
         inner.commit(op)
+    }
+
+    async fn service_create(&self, spec: ServiceSpec) -> Result<(String, Vec<String>)> {
+        let mut inner = self.enter("service_create")?;
+        let inner = &mut *inner;
+        let id = types::id::new_id(&mut inner.rng);
+        let op = manager::controlapi::service::create(&inner.state, id.clone(), spec, NOW)?;
+        inner.commit(op)?;
+        inner.converge(&id)?;
+        Ok((id, Vec::new()))
+    }
+
+    async fn services(&self, filters: ServiceFilters, status: bool) -> Result<Vec<ServiceView>> {
+        let inner = self.enter("services")?;
+        let services = manager::controlapi::service::list(&inner.state, &filters);
+        Ok(services
+            .iter()
+            .map(|s| {
+                let mut view = inner.service_view(s);
+                if !status {
+                    view.status = Default::default();
+                }
+                view
+            })
+            .collect())
+    }
+
+    async fn service(&self, key: &str) -> Result<ServiceView> {
+        let inner = self.enter("service")?;
+        let service = inner.state.lookup_service(key)?;
+        Ok(inner.service_view(&service))
+    }
+
+    async fn service_update(
+        &self,
+        key: &str,
+        version: u64,
+        spec: ServiceSpec,
+        rollback: bool,
+    ) -> Result<Vec<String>> {
+        let mut inner = self.enter(if rollback {
+            "service_rollback"
+        } else {
+            "service_update"
+        })?;
+        let op = manager::controlapi::service::update(&inner.state, key, version, spec, rollback, NOW)?;
+        let id = inner.state.lookup_service(key)?.id.clone();
+        inner.commit(op)?;
+        inner.converge(&id)?;
+        Ok(Vec::new())
+    }
+
+    async fn service_remove(&self, key: &str) -> Result<()> {
+        let mut inner = self.enter("service_remove")?;
+        let op = manager::controlapi::service::remove(&inner.state, key)?;
+        let id = inner.state.lookup_service(key)?.id.clone();
+        inner.commit(op)?;
+        inner.converge(&id)
+    }
+
+    async fn tasks(&self, filters: TaskFilters) -> Result<Vec<Arc<Task>>> {
+        let inner = self.enter("tasks")?;
+        Ok(manager::controlapi::task::list(&inner.state, &filters))
+    }
+
+    async fn task(&self, key: &str) -> Result<Arc<Task>> {
+        let inner = self.enter("task")?;
+        Ok(inner.state.lookup_task(key)?)
+    }
+
+    async fn logs(&self, target: LogTarget, options: LogOptions) -> Result<BoxStream<'static, LogLine>> {
+        let inner = self.enter("logs")?;
+        let lines = stream::iter(inner.log_lines(&target, &options)?);
+        // With follow the stream stays open, like a task that has not exited, until the
+        // client goes away and the body (and this stream) is dropped.
+        Ok(if options.follow {
+            lines.chain(stream::pending()).boxed()
+        } else {
+            lines.boxed()
+        })
     }
 }

@@ -52,6 +52,45 @@ pub fn parse(text: &str) -> Result<i64, String> {
     Ok(if negative { -nanos } else { nanos })
 }
 
+/// Go's `time.Duration.String()`: `5s`, `1m30s`, `1h0m0s`, `500ms`, `1.5µs`, `0s`.
+pub fn format(nanos: i64) -> String {
+    if nanos == 0 {
+        return "0s".into();
+    }
+    let sign = if nanos < 0 { "-" } else { "" };
+    let n = nanos.unsigned_abs();
+    if n < 1_000_000_000 {
+        let (unit, scale) = if n < 1_000 {
+            ("ns", 1)
+        } else if n < 1_000_000 {
+            ("µs", 1_000)
+        } else {
+            ("ms", 1_000_000)
+        };
+        return format!("{sign}{}{unit}", fraction(n, scale));
+    }
+    let hours = n / 3_600_000_000_000;
+    let minutes = (n / 60_000_000_000) % 60;
+    let seconds = fraction(n % 60_000_000_000, 1_000_000_000);
+    match (hours, minutes) {
+        (0, 0) => format!("{sign}{seconds}s"),
+        (0, m) => format!("{sign}{m}m{seconds}s"),
+        (h, m) => format!("{sign}{h}h{m}m{seconds}s"),
+    }
+}
+
+/// `value / scale` with the fraction's trailing zeros dropped (`1.5`, `2`).
+fn fraction(value: u64, scale: u64) -> String {
+    let whole = value / scale;
+    let rest = value % scale;
+    if rest == 0 {
+        return whole.to_string();
+    }
+    let digits = scale.to_string().len() - 1;
+    let text = format!("{whole}.{rest:0digits$}");
+    text.trim_end_matches('0').to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,5 +110,17 @@ mod tests {
         assert!(parse("5x").is_err());
         assert!(parse("s").is_err());
         assert!(parse("1..5s").is_err());
+    }
+
+    #[test]
+    fn formats_like_go() {
+        assert_eq!(format(0), "0s");
+        assert_eq!(format(5_000_000_000), "5s");
+        assert_eq!(format(90_000_000_000), "1m30s");
+        assert_eq!(format(3_600_000_000_000), "1h0m0s");
+        assert_eq!(format(500_000_000), "500ms");
+        assert_eq!(format(1_500), "1.5µs");
+        assert_eq!(format(2_500_000_000), "2.5s");
+        assert_eq!(format(-2_000_000_000), "-2s");
     }
 }

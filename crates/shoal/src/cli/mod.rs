@@ -1,17 +1,21 @@
-//! The docker-like CLI (`shoal swarm …`, `shoal node …`), speaking the Docker Engine API
+//! The docker-like CLI (`shoal swarm …`, `shoal node …`, `shoal service …`), speaking the Docker Engine API
 //! through `api::Client`, so it drives a shoal daemon or a dockerd alike.
 //!
 //! ```text
 //! shoal node ls -H unix:///run/shoal/shoal.sock ─► api::Client ─► GET /v1.47/nodes ─► table
 //! ```
 //!
-//! One verb per file under `swarm/` and `node/`; output helpers in `output.rs`.
+//! One verb per file under `swarm/`, `node/` and `service/`; output helpers in `output.rs`,
+//! the task table `service ps` and `node ps` share in `task_table.rs`.
 
 mod console;
 mod duration;
+mod filters;
 mod node;
 mod output;
+mod service;
 mod swarm;
+mod task_table;
 #[cfg(test)]
 mod tests;
 
@@ -25,8 +29,10 @@ pub enum Command {
     // Boxed: the arguments are large and the binary's top-level enum holds this one.
     /// Manage the swarm (init, join, leave, join-token, update).
     Swarm(Box<swarm::SwarmArgs>),
-    /// Manage swarm nodes (ls, inspect, promote, demote, update, rm).
+    /// Manage swarm nodes (ls, inspect, ps, promote, demote, update, rm).
     Node(Box<node::NodeArgs>),
+    /// Manage services (create, ls, ps, inspect, scale, update, rollback, logs, rm).
+    Service(Box<service::ServiceArgs>),
 }
 
 /// Where the daemon is: `-H`/`--host`, else `DOCKER_HOST`, else the default socket.
@@ -63,5 +69,6 @@ pub async fn execute(command: Command, console: &mut Console) -> anyhow::Result<
     match command {
         Command::Swarm(args) => swarm::run(*args, console).await,
         Command::Node(args) => node::run(*args, console).await,
+        Command::Service(args) => service::run(*args, console).await,
     }
 }

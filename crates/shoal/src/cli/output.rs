@@ -115,6 +115,48 @@ pub fn indented_json<T: Serialize>(value: &T) -> anyhow::Result<String> {
     Ok(String::from_utf8(out)?)
 }
 
+/// The wall clock, for showing ages ("Running 5 minutes ago") the way docker does. The CLI
+/// is the one place that reads it: nothing it decides depends on the value.
+pub fn now() -> types::Timestamp {
+    #[allow(clippy::disallowed_methods)]
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    types::Timestamp(i64::try_from(since_epoch.as_nanos()).unwrap_or(i64::MAX))
+}
+
+/// go-units' `HumanDuration`: "Less than a second", "About a minute", "3 hours", ….
+pub fn human_duration(nanos: i64) -> String {
+    let seconds = nanos / 1_000_000_000;
+    let minutes = seconds / 60;
+    // Hours round to the nearest, as go-units does.
+    let hours = (nanos as f64 / 3.6e12 + 0.5) as i64;
+    match () {
+        _ if seconds < 1 => "Less than a second".into(),
+        _ if seconds == 1 => "1 second".into(),
+        _ if seconds < 60 => format!("{seconds} seconds"),
+        _ if minutes == 1 => "About a minute".into(),
+        _ if minutes < 60 => format!("{minutes} minutes"),
+        _ if hours == 1 => "About an hour".into(),
+        _ if hours < 48 => format!("{hours} hours"),
+        _ if hours < 24 * 7 * 2 => format!("{} days", hours / 24),
+        _ if hours < 24 * 30 * 2 => format!("{} weeks", hours / 24 / 7),
+        _ if hours < 24 * 365 * 2 => format!("{} months", hours / 24 / 30),
+        _ => format!("{} years", nanos / 3_600_000_000_000 / 24 / 365),
+    }
+}
+
+/// An RFC 3339 time from the API as a Timestamp (None if it does not parse).
+pub fn parse_time(text: &str) -> Option<types::Timestamp> {
+    let when = chrono::DateTime::parse_from_rfc3339(text).ok()?;
+    when.timestamp_nanos_opt().map(types::Timestamp)
+}
+
+/// Docker's `TruncateID`: the first 12 characters.
+pub fn short_id(id: &str) -> &str {
+    id.get(..12).unwrap_or(id)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -134,6 +176,24 @@ mod tests {
         assert_eq!(
             table(&rows),
             "ID        HOSTNAME   STATUS    LAST\nabc *     alpha      Ready     x\n"
+        );
+    }
+
+    #[test]
+    fn human_durations_read_like_docker() {
+        let s = 1_000_000_000i64;
+        assert_eq!(human_duration(0), "Less than a second");
+        assert_eq!(human_duration(s), "1 second");
+        assert_eq!(human_duration(42 * s), "42 seconds");
+        assert_eq!(human_duration(90 * s), "About a minute");
+        assert_eq!(human_duration(45 * 60 * s), "45 minutes");
+        assert_eq!(human_duration(80 * 60 * s), "About an hour");
+        assert_eq!(human_duration(5 * 3600 * s), "5 hours");
+        assert_eq!(human_duration(72 * 3600 * s), "3 days");
+        assert_eq!(short_id("0123456789abcdef"), "0123456789ab");
+        assert_eq!(
+            parse_time("1970-01-01T00:00:01.5Z"),
+            Some(types::Timestamp(1_500_000_000))
         );
     }
 

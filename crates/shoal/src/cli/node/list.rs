@@ -7,9 +7,9 @@ use std::io::Write as _;
 use api::Client;
 
 use crate::cli::Console;
-use api::client::Filters;
 use api::model::{Info, Node, TlsInfo};
 
+use crate::cli::filters::parse_filters;
 use crate::cli::output::{capitalised, natural_cmp, table};
 
 /// Flags of `node ls`.
@@ -53,21 +53,6 @@ pub async fn run(client: &Client, console: &mut Console, args: ListArgs) -> anyh
         other => anyhow::bail!("unsupported format {other:?}: use table or json"),
     }
     Ok(())
-}
-
-/// `--filter key=value` flags into filter sets; the value may itself hold `=` (labels).
-fn parse_filters(flags: &[String]) -> anyhow::Result<Filters> {
-    let mut filters = Filters::new();
-    for flag in flags {
-        let Some((key, value)) = flag.split_once('=') else {
-            anyhow::bail!("bad format of filter (expected name=value): {flag}");
-        };
-        filters
-            .entry(key.trim().to_ascii_lowercase())
-            .or_default()
-            .push(value.to_string());
-    }
-    Ok(filters)
 }
 
 /// Docker's `MANAGER STATUS` cell: `Leader`, or the reachability, or empty for workers.
@@ -193,13 +178,5 @@ ghi       gamma      Ready     Active                          0.1.0
             json,
             r#"{"Availability":"Active","EngineVersion":"0.1.0","Hostname":"alpha","ID":"abc","ManagerStatus":"Leader","Self":true,"Status":"Ready","TLSStatus":"Unknown"}"#
         );
-    }
-
-    #[test]
-    fn filters_parse() {
-        let filters = parse_filters(&["role=manager".into(), "node.label=zone=a".into()]).unwrap();
-        assert_eq!(filters["role"], ["manager"]);
-        assert_eq!(filters["node.label"], ["zone=a"]);
-        assert!(parse_filters(&["role".into()]).is_err());
     }
 }

@@ -1,7 +1,8 @@
-//! `shoal node …`: ls, inspect, promote, demote, update, rm.
+//! `shoal node …`: ls, inspect, ps, promote, demote, update, rm.
 
 mod inspect;
 mod list;
+mod ps;
 mod remove;
 mod role;
 mod update;
@@ -31,6 +32,8 @@ enum NodeCommand {
     Ls(list::ListArgs),
     /// Display detailed information on one or more nodes.
     Inspect(inspect::InspectArgs),
+    /// List tasks running on one or more nodes (this node by default).
+    Ps(ps::PsArgs),
     /// Promote one or more nodes to manager in the swarm.
     Promote(role::RoleArgs),
     /// Demote one or more nodes from manager in the swarm.
@@ -48,6 +51,7 @@ pub async fn run(args: NodeArgs, console: &mut Console) -> anyhow::Result<()> {
     match args.command {
         NodeCommand::Ls(a) => list::run(&client, console, a).await,
         NodeCommand::Inspect(a) => inspect::run(&client, console, a).await,
+        NodeCommand::Ps(a) => ps::run(&client, console, a).await,
         NodeCommand::Promote(a) => role::run(&client, console, a, types::Role::Manager).await,
         NodeCommand::Demote(a) => role::run(&client, console, a, types::Role::Worker).await,
         NodeCommand::Update(a) => update::run(&client, console, a).await,

@@ -1,85 +1,12 @@
-//! The CLI end to end, in process: parsed arguments run against the API router on a unix
-//! socket over the api crate's fake backend, output captured. The listener is bound before
-//! any command runs.
+//! `shoal swarm …` and `shoal node …` end to end.
 
-#![allow(clippy::unwrap_used)]
-
-// The fake daemon the api crate's own tests use.
-#[path = "../../../api/tests/common/mod.rs"]
-mod common;
-
-use std::path::PathBuf;
-
-use clap::Parser;
-use common::{DOWN_ID, FakeBackend, MANAGER_ID, WORKER_ID, WORKER_TOKEN};
-use tokio::sync::oneshot;
-
-use super::{Command, Console, execute};
-
-/// The CLI's commands under a test parser (the binary's own parser adds `agent`).
-#[derive(Parser)]
-struct TestCli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-/// What one CLI run printed.
-struct Run {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
-struct Shoal {
-    host: String,
-}
-
-impl Shoal {
-    /// Runs `shoal ARGS -H <socket>`, or `shoal ARGS` when ARGS name a host themselves.
-    async fn run(&self, args: &[&str]) -> Run {
-        let mut argv = vec!["shoal"];
-        argv.extend_from_slice(args);
-        if !args.contains(&"-H") {
-            argv.extend_from_slice(&["-H", self.host.as_str()]);
-        }
-        let (mut console, out, err) = Console::captured();
-        let result = match TestCli::try_parse_from(argv) {
-            Ok(cli) => execute(cli.command, &mut console).await,
-            Err(e) => Err(e.into()),
-        };
-        let mut stderr = err.text();
-        if let Err(e) = &result {
-            stderr.push_str(&format!("Error: {e:#}\n"));
-        }
-        let run = Run {
-            ok: result.is_ok(),
-            stdout: out.text(),
-            stderr,
-        };
-        eprintln!("$ shoal {}\n{}{}", args.join(" "), run.stdout, run.stderr);
-        run
-    }
-
-    async fn ok(&self, args: &[&str]) -> Run {
-        let run = self.run(args).await;
-        assert!(run.ok, "shoal {args:?} failed:\n{}{}", run.stdout, run.stderr);
-        run
-    }
-}
+use super::common::{DOWN_ID, MANAGER_ID, WORKER_ID, WORKER_TOKEN};
+use super::serve;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shoal_cli_drives_the_api() {
     let dir = tempfile::tempdir().unwrap();
-    let socket: PathBuf = dir.path().join("api.sock");
-    let backend = FakeBackend::new();
-    let listener = api::bind_unix(&socket).unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(api::serve_unix_listener(listener, backend.clone(), async move {
-        let _ = stopped.await;
-    }));
-    let shoal = Shoal {
-        host: format!("unix://{}", socket.display()),
-    };
+    let (shoal, backend, stop) = serve(dir.path());
 
     let ls = shoal.ok(&["node", "ls"]).await.stdout;
     let lines: Vec<&str> = ls.lines().collect();

@@ -1,0 +1,421 @@
+//! Task template: Docker's TaskSpec JSON ⇄ shoal's `TaskSpec`.
+//!
+//! ```text
+//! Docker TaskSpec ──from_docker──► types::TaskSpec ──to_docker──► Docker TaskSpec
+//!   ContainerSpec fields shoal does not model ─► ContainerSpec.extra (JSON text) ─► back out
+//! ```
+//!
+//! `to_docker` ∘ `from_docker` is the identity on what `from_docker` produces, so a spec read
+//! with `inspect` and sent back unchanged with `update` compares equal and replaces no task.
+
+use serde_json::{Map, Value};
+use types::{RestartCondition, RestartPolicy};
+
+use crate::error::{Error, Result};
+use crate::model;
+
+/// The only runtime shoal runs.
+const CONTAINER_RUNTIME: &str = "container";
+
+/// Swarm's default stop grace period (10 s), shown by `insertDefaults`.
+const DEFAULT_STOP_GRACE_NANOS: i64 = 10_000_000_000;
+
+/// Health check durations must be 0 (default) or at least this (1 ms), as Swarm checks.
+const MIN_HEALTH_DURATION_NANOS: i64 = 1_000_000;
+
+/// ContainerSpec fields that have typed homes (never taken from the extra text).
+const TYPED_FIELDS: &[&str] = &[
+    "Image",
+    "Labels",
+    "Command",
+    "Args",
+    "Hostname",
+    "Env",
+    "Dir",
+    "User",
+    "StopSignal",
+    "TTY",
+    "OpenStdin",
+    "StopGracePeriod",
+    "Healthcheck",
+];
+
+fn bad(message: String) -> Error {
+    Error::BadRequest(message)
+}
+
+/// Shoal's task spec from Docker's; refuses runtimes and resources shoal does not run.
+pub fn from_docker(spec: &model::TaskSpec) -> Result<types::TaskSpec> {
+    match spec.runtime.as_str() {
+        "" | CONTAINER_RUNTIME => {}
+        other => {
+            return Err(bad(format!(
+                "unsupported runtime {other:?}: shoal runs container tasks only"
+            )));
+        }
+    }
+    if spec.plugin_spec.is_some() || spec.network_attachment_spec.is_some() {
+        return Err(bad(
+            "unsupported runtime: shoal runs container tasks only (ContainerSpec)".into(),
+        ));
+    }
+    let container = container_from_docker(&spec.container_spec.clone().unwrap_or_default())?;
+    let mut resources = types::ResourceRequirements::default();
+    if let Some(r) = &spec.resources {
+        if let Some(limits) = &r.limits {
+            resources.limits = types::Limits {
+                nano_cpus: limits.nano_cpus,
+                memory_bytes: limits.memory_bytes,
+                pids: limits.pids,
+            };
+        }
+        if let Some(reservations) = &r.reservations {
+            if !reservations.generic_resources.is_empty() {
+                return Err(bad("generic resources are not supported by shoal".into()));
+            }
+            resources.reservations = types::Reservations {
+                nano_cpus: reservations.nano_cpus,
+                memory_bytes: reservations.memory_bytes,
+            };
+        }
+    }
+    let restart = match &spec.restart_policy {
+        Some(policy) => restart_from_docker(policy)?,
+        None => RestartPolicy::default(),
+    };
+    let placement = spec
+        .placement
+        .as_ref()
+        .map(|p| types::Placement {
+            constraints: p.constraints.clone(),
+            // Docker ignores preferences other than spread; so do we.
+            preferences: p
+                .preferences
+                .iter()
+                .filter_map(|pref| pref.spread.as_ref())
+                .map(|s| s.spread_descriptor.clone())
+                .collect(),
+            max_replicas: p.max_replicas,
+            platforms: p
+                .platforms
+                .iter()
+                .map(|pl| types::Platform {
+                    architecture: pl.architecture.clone(),
+                    os: pl.os.clone(),
+                })
+                .collect(),
+        })
+        .unwrap_or_default();
+    let networks = spec
+        .networks
+        .iter()
+        .map(|n| types::NetworkAttachment {
+            target: n.target.clone(),
+            aliases: n.aliases.clone(),
+            driver_opts: n.driver_opts.clone(),
+        })
+        .collect();
+    Ok(types::TaskSpec {
+        container,
+        resources,
+        restart,
+        placement,
+        networks,
+        log_driver: spec.log_driver.as_ref().map(|d| types::Driver {
+            name: d.name.clone(),
+            options: d.options.clone(),
+        }),
+        force_update: spec.force_update,
+        runtime: CONTAINER_RUNTIME.into(),
+    })
+}
+
+fn restart_from_docker(policy: &model::RestartPolicy) -> Result<RestartPolicy> {
+    let condition = match policy.condition.as_str() {
+        "" | "any" => RestartCondition::Any,
+        "none" => RestartCondition::None,
+        "on-failure" => RestartCondition::OnFailure,
+        other => {
+            return Err(bad(format!(
+                "invalid RestartCondition: {other:?} (expected none, on-failure or any)"
+            )));
+        }
+    };
+    let window = policy.window.unwrap_or(0);
+    if window < 0 {
+        return Err(bad("TaskSpec: restart-window cannot be negative".into()));
+    }
+    Ok(RestartPolicy {
+        condition,
+        delay: policy.delay,
+        max_attempts: policy.max_attempts.unwrap_or(0),
+        window,
+    })
+}
+
+fn container_from_docker(c: &model::ContainerSpec) -> Result<types::ContainerSpec> {
+    if let Some(grace) = c.stop_grace_period
+        && grace < 0
+    {
+        return Err(bad("ContainerSpec: StopGracePeriod cannot be negative".into()));
+    }
+    let healthcheck = c.healthcheck.as_ref().map(health_from_docker).transpose()?;
+    Ok(types::ContainerSpec {
+        image: c.image.clone(),
+        labels: c.labels.clone(),
+        command: c.command.clone(),
+        args: c.args.clone(),
+        hostname: c.hostname.clone(),
+        env: c.env.clone(),
+        dir: c.dir.clone(),
+        user: c.user.clone(),
+        stop_signal: c.stop_signal.clone(),
+        stop_grace_period: c.stop_grace_period,
+        healthcheck,
+        tty: c.tty,
+        open_stdin: c.open_stdin,
+        extra: extra_text(&c.extra),
+    })
+}
+
+fn health_from_docker(h: &model::HealthConfig) -> Result<types::HealthConfig> {
+    for (field, value) in [
+        ("Interval", h.interval),
+        ("Timeout", h.timeout),
+        ("StartPeriod", h.start_period),
+        ("StartInterval", h.start_interval),
+    ] {
+        if value != 0 && value < MIN_HEALTH_DURATION_NANOS {
+            return Err(bad(format!(
+                "ContainerSpec: {field} in Healthcheck cannot be less than 1ms"
+            )));
+        }
+    }
+    let retries = u64::try_from(h.retries)
+        .map_err(|_| bad("ContainerSpec: Retries in Healthcheck cannot be negative".into()))?;
+    Ok(types::HealthConfig {
+        test: h.test.clone(),
+        interval: h.interval,
+        timeout: h.timeout,
+        retries,
+        start_period: h.start_period,
+        start_interval: h.start_interval,
+    })
+}
+
+/// The unmodelled fields as canonical JSON text: keys sorted (serde_json's map), and values
+/// that Go would not write back (null, "", []) dropped, so equal specs give equal text.
+fn extra_text(extra: &Map<String, Value>) -> String {
+    let kept: Map<String, Value> = extra
+        .iter()
+        .filter(|(_, v)| !is_unset(v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if kept.is_empty() {
+        String::new()
+    } else {
+        Value::Object(kept).to_string()
+    }
+}
+
+fn is_unset(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        _ => false,
+    }
+}
+
+/// Docker's JSON for a task spec.
+pub fn to_docker(spec: &types::TaskSpec) -> model::TaskSpec {
+    let r = &spec.resources;
+    let restart = &spec.restart;
+    // The stored spec cannot tell "no policy" from the default one; dockerd shows no policy
+    // for the common case of none given, so the default is left out.
+    let restart_policy = (*restart != RestartPolicy::default()).then(|| model::RestartPolicy {
+        condition: restart_condition(restart.condition).into(),
+        delay: restart.delay,
+        max_attempts: Some(restart.max_attempts),
+        window: (restart.window != 0).then_some(restart.window),
+    });
+    let p = &spec.placement;
+    model::TaskSpec {
+        container_spec: Some(container_to_docker(&spec.container)),
+        plugin_spec: None,
+        network_attachment_spec: None,
+        resources: Some(model::ResourceRequirements {
+            limits: Some(model::Limit {
+                nano_cpus: r.limits.nano_cpus,
+                memory_bytes: r.limits.memory_bytes,
+                pids: r.limits.pids,
+            }),
+            reservations: Some(model::Reservation {
+                nano_cpus: r.reservations.nano_cpus,
+                memory_bytes: r.reservations.memory_bytes,
+                generic_resources: Vec::new(),
+            }),
+        }),
+        restart_policy,
+        placement: Some(model::Placement {
+            constraints: p.constraints.clone(),
+            preferences: p
+                .preferences
+                .iter()
+                .map(|d| model::PlacementPreference {
+                    spread: Some(model::SpreadOver {
+                        spread_descriptor: d.clone(),
+                    }),
+                })
+                .collect(),
+            max_replicas: p.max_replicas,
+            platforms: p
+                .platforms
+                .iter()
+                .map(|pl| model::Platform {
+                    architecture: pl.architecture.clone(),
+                    os: pl.os.clone(),
+                })
+                .collect(),
+        }),
+        networks: spec
+            .networks
+            .iter()
+            .map(|n| model::NetworkAttachmentConfig {
+                target: n.target.clone(),
+                aliases: n.aliases.clone(),
+                driver_opts: n.driver_opts.clone(),
+            })
+            .collect(),
+        log_driver: spec.log_driver.as_ref().map(|d| model::Driver {
+            name: d.name.clone(),
+            options: d.options.clone(),
+        }),
+        force_update: spec.force_update,
+        runtime: CONTAINER_RUNTIME.into(),
+    }
+}
+
+/// Docker's spelling of a restart condition.
+pub fn restart_condition(condition: RestartCondition) -> &'static str {
+    match condition {
+        RestartCondition::None => "none",
+        RestartCondition::OnFailure => "on-failure",
+        RestartCondition::Any => "any",
+    }
+}
+
+fn container_to_docker(c: &types::ContainerSpec) -> model::ContainerSpec {
+    let mut out = model::ContainerSpec {
+        image: c.image.clone(),
+        labels: c.labels.clone(),
+        command: c.command.clone(),
+        args: c.args.clone(),
+        hostname: c.hostname.clone(),
+        env: c.env.clone(),
+        dir: c.dir.clone(),
+        user: c.user.clone(),
+        stop_signal: c.stop_signal.clone(),
+        tty: c.tty,
+        open_stdin: c.open_stdin,
+        stop_grace_period: c.stop_grace_period,
+        healthcheck: c.healthcheck.as_ref().map(|h| model::HealthConfig {
+            test: h.test.clone(),
+            interval: h.interval,
+            timeout: h.timeout,
+            start_period: h.start_period,
+            start_interval: h.start_interval,
+            retries: i64::try_from(h.retries).unwrap_or(i64::MAX),
+        }),
+        extra: Map::new(),
+    };
+    // Stored text came from `extra_text`, so it parses; text that does not (a hand-made
+    // spec) is left out rather than failing the whole read.
+    if let Ok(Value::Object(extra)) = serde_json::from_str::<Value>(&c.extra) {
+        // A typed field wins over a stray copy of it in the extra text.
+        out.extra = extra
+            .into_iter()
+            .filter(|(key, _)| !TYPED_FIELDS.contains(&key.as_str()))
+            .collect();
+    }
+    out
+}
+
+/// Fills Swarm's defaults into the parts of a task spec left empty (`insertDefaults=true`):
+/// stop grace period 10 s, an empty DNS config, and restart policy `any` after 5 s.
+pub fn insert_defaults(spec: &mut model::TaskSpec) {
+    if let Some(c) = spec.container_spec.as_mut() {
+        c.stop_grace_period.get_or_insert(DEFAULT_STOP_GRACE_NANOS);
+        c.extra
+            .entry("DNSConfig")
+            .or_insert_with(|| Value::Object(Map::new()));
+    }
+    let policy = spec.restart_policy.get_or_insert_with(|| model::RestartPolicy {
+        condition: "any".into(),
+        max_attempts: Some(0),
+        ..Default::default()
+    });
+    policy
+        .delay
+        .get_or_insert(types::service::DEFAULT_RESTART_DELAY_NANOS);
+    spec.resources.get_or_insert_with(Default::default);
+    spec.placement.get_or_insert_with(Default::default);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode(json: &str) -> model::TaskSpec {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn unknown_container_fields_round_trip() {
+        let spec = decode(
+            r#"{"ContainerSpec":{"Image":"busybox","Init":false,"Mounts":[{"Type":"bind","Source":"/a","Target":"/b"}],
+                "Privileges":{"NoNewPrivileges":true},"DNSConfig":{},"Isolation":"","Groups":null,"Secrets":[]}}"#,
+        );
+        let ours = from_docker(&spec).unwrap();
+        assert_eq!(
+            ours.container.extra,
+            r#"{"DNSConfig":{},"Init":false,"Mounts":[{"Source":"/a","Target":"/b","Type":"bind"}],"Privileges":{"NoNewPrivileges":true}}"#
+        );
+        let back = to_docker(&ours);
+        let json = serde_json::to_value(&back).unwrap();
+        assert_eq!(json["ContainerSpec"]["Mounts"][0]["Target"], "/b");
+        assert_eq!(json["ContainerSpec"]["Init"], false);
+        assert!(json["ContainerSpec"].get("Groups").is_none());
+        assert_eq!(from_docker(&back).unwrap(), ours, "a second pass changes nothing");
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        let message = |json: &str| from_docker(&decode(json)).unwrap_err().to_string();
+        assert!(message(r#"{"Runtime":"plugin"}"#).contains("unsupported runtime"));
+        assert!(
+            message(r#"{"RestartPolicy":{"Condition":"always"}}"#).starts_with("invalid RestartCondition")
+        );
+        assert!(message(r#"{"Resources":{"Reservations":{"GenericResources":[{"DiscreteResourceSpec":{"Kind":"gpu","Value":1}}]}}}"#)
+            .contains("generic resources"));
+        assert!(message(r#"{"ContainerSpec":{"Healthcheck":{"Interval":5}}}"#).contains("1ms"));
+        assert!(message(r#"{"ContainerSpec":{"Healthcheck":{"Retries":-1}}}"#).contains("negative"));
+        assert!(message(r#"{"ContainerSpec":{"StopGracePeriod":-1}}"#).contains("negative"));
+    }
+
+    #[test]
+    fn defaults_fill_only_what_is_missing() {
+        let mut spec = to_docker(&from_docker(&decode(r#"{"ContainerSpec":{"Image":"a"}}"#)).unwrap());
+        assert!(spec.restart_policy.is_none());
+        insert_defaults(&mut spec);
+        let json = serde_json::to_value(&spec).unwrap();
+        assert_eq!(
+            json["RestartPolicy"],
+            serde_json::json!({"Condition": "any", "Delay": 5_000_000_000i64, "MaxAttempts": 0})
+        );
+        assert_eq!(json["ContainerSpec"]["StopGracePeriod"], 10_000_000_000i64);
+        assert_eq!(json["ContainerSpec"]["DNSConfig"], serde_json::json!({}));
+        assert_eq!(json["Runtime"], "container");
+        assert_eq!(json["ForceUpdate"], 0);
+    }
+}
