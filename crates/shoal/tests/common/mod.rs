@@ -1,6 +1,7 @@
 //! Multi-process test harness: real `shoal agent` processes on loopback, driven by the stock
 //! docker CLI or our own. Waits are on observable conditions with a deadline, never sleeps.
 #![allow(dead_code)]
+#![allow(unsafe_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -131,6 +132,11 @@ impl Agent {
         self.spawn();
     }
 
+    /// The agent's data directory.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
     /// Last lines of the agent's log.
     pub fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
@@ -139,8 +145,28 @@ impl Agent {
     }
 }
 
+/// Kills every task process (and its supervisor) a process executor left under `data_dir`:
+/// tasks outlive their agent on purpose, so a test must end them itself.
+pub fn kill_tasks(data_dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(data_dir.join("tasks")) else { return };
+    for entry in entries.flatten() {
+        for (file, group) in [("task.pid", true), ("shim.pid", false)] {
+            let pid = std::fs::read_to_string(entry.path().join(file))
+                .ok()
+                .and_then(|t| t.split_whitespace().next().and_then(|p| p.parse::<i32>().ok()));
+            if let Some(pid) = pid.filter(|p| *p > 1) {
+                // SAFETY: kill(2) with a pid we read from our own test's state files.
+                unsafe {
+                    libc::kill(if group { -pid } else { pid }, libc::SIGKILL);
+                }
+            }
+        }
+    }
+}
+
 impl Drop for Agent {
     fn drop(&mut self) {
         self.kill9();
+        kill_tasks(&self.data_dir);
     }
 }
