@@ -15,5 +15,8 @@ pub mod raft_net;
 pub mod roles;
 pub mod services;
 
+pub mod constraint;
+pub mod scheduler;
+
 pub use error::{Error, Result};
 pub use manager::{Manager, ManagerConfig, Start};

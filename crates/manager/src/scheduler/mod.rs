@@ -1,0 +1,129 @@
+//! The scheduler: gives every PENDING task a node, as Swarm's scheduler does, as a pure
+//! function of a store snapshot.
+//!
+//! ```text
+//! snapshot ─► pending tasks ─► groups by (service, spec version)
+//!                               │  per group, once: parse constraints, scan all N nodes
+//!                               │  through the filters (ready → resources → constraints →
+//!                               │  platform → host ports → max replicas), rank the rest
+//!                               ▼
+//!                 spread tree of min-heaps ─► one O(log N) pick per task
+//!                               ▼
+//!      Decisions { assignments per node, unplaceable + reason } ─► Op::AssignTasks / UpdateTasks
+//! ```
+//!
+//! Semantics are Swarm's (see `shared/reference/swarmkit-behaviour.md`, "Scheduler, exactly"):
+//! the same filters in the same order, ranking by fewest tasks of the service on the node then
+//! fewest tasks overall, spread preferences as a decision tree whose branches even out,
+//! preassigned (global) tasks only checked for resources, and explanations such as
+//! `no suitable node (scheduling constraints not satisfied on 3 nodes; insufficient resources
+//! on 1 node)`. Where Swarm is random (Go map order) we are deterministic: ties go to the
+//! lower node ID, groups go in (service, version) order, tasks in ID order.
+//!
+//! Deliberate differences from SwarmKit:
+//! - Every eligible node stays a candidate. SwarmKit keeps only the best `len(group)` nodes
+//!   per tree leaf and can declare a task unplaceable while other nodes would take it.
+//! - A constraint that fails to parse makes the task unplaceable with the parse error;
+//!   SwarmKit ignores such a constraint and places the task anywhere.
+//! - Plugin and CSI volume filters do not exist yet (shoal has no plugins or volumes).
+//!
+//! Cost of one call: one pass over all tasks of the snapshot (find pending tasks, account for
+//! tasks on nodes), then per group one pass over the nodes plus O(log N) per task (SwarmKit
+//! visits every node for every task). With [`Inputs::candidates`] a call that finds nothing
+//! pending costs only the look-ups of those candidates.
+
+mod decisions;
+mod filter;
+mod group;
+mod nodes;
+mod pass;
+mod spread;
+
+#[cfg(test)]
+mod fixture;
+#[cfg(test)]
+mod golden;
+#[cfg(test)]
+mod props;
+
+use std::collections::BTreeMap;
+
+use store::State;
+
+pub use decisions::Decisions;
+pub use filter::{Filter, FILTERS};
+
+use group::{Grouper, is_preassigned, wants_node};
+use nodes::Nodes;
+use pass::Pass;
+
+/// Failures of a service version on a node at or above which the node is ranked after every
+/// node with fewer (Swarm: 5 failures within 5 minutes).
+pub const MAX_RECENT_FAILURES: u32 = 5;
+
+/// Recent task failures: `(service ID, spec version)` → node ID → failures in the window.
+/// The caller keeps the window (it owns the clock); the scheduler only ranks by it.
+pub type RecentFailures = BTreeMap<(String, u64), BTreeMap<String, u32>>;
+
+/// Facts from outside the snapshot, all optional.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Inputs<'a> {
+    /// Only these task IDs may need a node (e.g. the tasks a commit touched). `None`: look at
+    /// every task, which a caller must do after node changes (a new node may fit tasks that
+    /// were unplaceable).
+    pub candidates: Option<&'a [String]>,
+    /// Recent failures, for Swarm's underweighting of nodes where a service keeps failing.
+    pub recent_failures: Option<&'a RecentFailures>,
+}
+
+/// Places every pending task of `state`; see the module doc.
+pub fn schedule(state: &State) -> Decisions {
+    schedule_with(state, &Inputs::default())
+}
+
+/// [`schedule`] with outside facts.
+pub fn schedule_with(state: &State, inputs: &Inputs<'_>) -> Decisions {
+    let mut grouper = Grouper::default();
+    let mut preassigned = Vec::new();
+    let candidates: Option<Vec<&std::sync::Arc<types::Task>>> =
+        inputs.candidates.map(|ids| ids.iter().filter_map(|id| state.task(id)).collect());
+    if let Some(tasks) = &candidates {
+        if !tasks.iter().any(|t| wants_node(t) || is_preassigned(t)) {
+            return Decisions::default();
+        }
+        for task in tasks {
+            if wants_node(task) {
+                grouper.add(task);
+            } else if is_preassigned(task) {
+                preassigned.push(&***task);
+            }
+        }
+    }
+    let mut nodes = Nodes::new(state);
+    // One walk over every task: occupancy of nodes, and (without candidates) the pending ones.
+    for task in state.tasks() {
+        if candidates.is_none() {
+            if wants_node(task) {
+                grouper.add(task);
+                continue;
+            }
+            if is_preassigned(task) {
+                preassigned.push(task);
+                continue;
+            }
+        }
+        nodes.occupy_with(task);
+    }
+    let groups = grouper.into_groups();
+    if groups.is_empty() && preassigned.is_empty() {
+        return Decisions::default();
+    }
+    let mut pass = Pass::new(state, inputs, nodes);
+    for task in preassigned {
+        pass.confirm_preassigned(task);
+    }
+    for group in &groups {
+        pass.place_group(group);
+    }
+    pass.into_decisions()
+}
