@@ -4,6 +4,8 @@
 mod cluster;
 mod raft;
 mod report;
+mod scheduler;
+mod scheduler_peer;
 
 use clap::Parser;
 
@@ -12,6 +14,8 @@ use clap::Parser;
 enum Bench {
     /// Raft write throughput and latency with 3 managers on loopback, and log bytes per write.
     Raft(raft::Args),
+    /// Scheduler: SwarmKit's scheduler workloads, schedule + write-back to the in-memory store.
+    Scheduler(scheduler::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -19,8 +23,8 @@ fn main() -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SHOAL_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .try_init();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match Bench::parse() {
-        Bench::Raft(args) => runtime.block_on(raft::run(args)),
+        Bench::Raft(args) => tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(raft::run(args)),
+        Bench::Scheduler(args) => scheduler::run(args),
     }
 }

@@ -114,6 +114,7 @@ pub fn schedule_with(state: &State, inputs: &Inputs<'_>) -> Decisions {
         }
         nodes.occupy_with(task);
     }
+    nodes.seal();
     let groups = grouper.into_groups();
     if groups.is_empty() && preassigned.is_empty() {
         return Decisions::default();

@@ -49,6 +49,10 @@ pub struct NodeInfo<'a> {
 pub struct Nodes<'a> {
     /// Nodes in ID order.
     pub infos: Vec<NodeInfo<'a>>,
+    /// `(service ID, node position)` of every task counted for spreading, sorted by service
+    /// once all are in ([`Nodes::seal`]): the per-service counts a group needs, without a
+    /// second walk over the service's tasks.
+    counted: Vec<(&'a str, u32)>,
     positions: HashMap<&'a str, u32>,
     /// Host ports per service, for the few services that publish any in host mode.
     service_ports: HashMap<&'a str, Vec<HostPort>>,
@@ -89,7 +93,7 @@ impl<'a> Nodes<'a> {
                 (!ports.is_empty()).then_some((s.id.as_str(), ports))
             })
             .collect();
-        Nodes { infos, positions, service_ports }
+        Nodes { infos, counted: Vec::new(), positions, service_ports }
     }
 
     /// Number of nodes.
@@ -111,13 +115,28 @@ impl<'a> Nodes<'a> {
     }
 
     /// Accounts for a task the snapshot already has on a node (no-op for other tasks).
-    pub fn occupy_with(&mut self, task: &Task) {
+    pub fn occupy_with(&mut self, task: &'a Task) {
         if !occupies_node(task) {
             return;
         }
         let Some(pos) = self.position(&task.node_id) else { return };
         let ports = if self.service_ports.is_empty() { Vec::new() } else { self.ports_of_service(&task.service_id).to_vec() };
-        self.occupy(pos, &task.spec.resources.reservations, &ports, counts_for_spread(task));
+        let counted = counts_for_spread(task);
+        if counted {
+            self.counted.push((task.service_id.as_str(), pos));
+        }
+        self.occupy(pos, &task.spec.resources.reservations, &ports, counted);
+    }
+
+    /// Ends the intake of tasks already on nodes.
+    pub fn seal(&mut self) {
+        self.counted.sort_unstable();
+    }
+
+    /// Positions of the nodes running each counted task of `service_id` (one entry per task).
+    pub fn counted_of_service<'s>(&'s self, service_id: &'s str) -> impl Iterator<Item = u32> + 's {
+        let start = self.counted.partition_point(|(s, _)| *s < service_id);
+        self.counted.get(start..).unwrap_or(&[]).iter().take_while(move |(s, _)| *s == service_id).map(|(_, pos)| *pos)
     }
 
     /// Puts a task's reservations and ports on node `pos`.

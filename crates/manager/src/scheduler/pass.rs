@@ -7,7 +7,7 @@ use types::{Task, TaskSpec};
 
 use super::filter::{Failures, Filter, Requirements};
 use super::group::Group;
-use super::nodes::{Nodes, counts_for_spread};
+use super::nodes::Nodes;
 use super::spread::{Spread, TreeNode, node_key};
 use super::{Decisions, Inputs, MAX_RECENT_FAILURES};
 
@@ -208,12 +208,8 @@ impl<'a> Pass<'a> {
                 touched.push(pos);
             }
         };
-        for task in self.state.tasks_of_service(service_id) {
-            if counts_for_spread(task)
-                && let Some(pos) = self.nodes.position(&task.node_id)
-            {
-                bump(pos, &mut self.service_tasks, &mut self.touched);
-            }
+        for pos in self.nodes.counted_of_service(service_id) {
+            bump(pos, &mut self.service_tasks, &mut self.touched);
         }
         for &pos in self.confirmed.get(service_id).map_or(&[][..], Vec::as_slice) {
             bump(pos, &mut self.service_tasks, &mut self.touched);
