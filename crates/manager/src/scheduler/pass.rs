@@ -121,13 +121,15 @@ impl<'a> Pass<'a> {
         let mut failures = Failures::default();
         let mut spread = self.candidates(group, &requirements, &mut failures);
 
-        let Pass { nodes, service_tasks, failures: recent, placed, .. } = self;
+        let Pass { nodes, service_tasks, touched, failures: recent, placed, .. } = self;
         let reservations = &group.spec.resources.reservations;
         let mut commit = |pos: u32| {
             let p = pos as usize;
             let svc = service_tasks.get_mut(p)?;
             *svc += 1;
             let svc = *svc;
+            // So the counts are cleared when the next group is of another service.
+            touched.push(pos);
             nodes.occupy(pos, reservations, &requirements.host_ports, true);
             let info = nodes.infos.get(p)?;
             match requirements.still_fits(info, svc) {
