@@ -24,7 +24,10 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .try_init();
     match Bench::parse() {
-        Bench::Raft(args) => tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(raft::run(args)),
+        Bench::Raft(args) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(raft::run(args))
+        }
         Bench::Scheduler(args) => scheduler::run(args),
     }
 }

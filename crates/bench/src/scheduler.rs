@@ -72,11 +72,19 @@ impl Workload {
     /// `schedule/1k_nodes/10k_tasks[/constrained]`.
     pub fn name(&self) -> String {
         let suffix = if self.constrained { "/constrained" } else { "" };
-        format!("schedule/{}_nodes/{}_tasks{suffix}", short(self.nodes), short(self.tasks))
+        format!(
+            "schedule/{}_nodes/{}_tasks{suffix}",
+            short(self.nodes),
+            short(self.tasks)
+        )
     }
 
     fn eligible(&self) -> usize {
-        if self.constrained { self.nodes.div_ceil(3) } else { self.nodes }
+        if self.constrained {
+            self.nodes.div_ceil(3)
+        } else {
+            self.nodes
+        }
     }
 }
 
@@ -90,18 +98,78 @@ fn short(n: usize) -> String {
 
 /// The workloads, SwarmKit's first, then the two it could not run in time, then 10k × 1M.
 pub fn workloads() -> Vec<Workload> {
-    let w = |nodes, tasks, constrained, swarmkit, reference| Workload { nodes, tasks, constrained, swarmkit, reference };
+    let w = |nodes, tasks, constrained, swarmkit, reference| Workload {
+        nodes,
+        tasks,
+        constrained,
+        swarmkit,
+        reference,
+    };
     vec![
-        w(1_000, 1_000, false, "BenchmarkScheduler1kNodes1kTasks", Some((0.120, 0.180))),
-        w(1_000, 10_000, false, "BenchmarkScheduler1kNodes10kTasks", Some((1.234, 1.614))),
-        w(1_000, 100_000, false, "BenchmarkScheduler1kNodes100kTasks", Some((17.305, 20.754))),
-        w(100_000, 1_000, false, "BenchmarkScheduler100kNodes1kTasks", Some((31.053, 41.889))),
-        w(1_000, 1_000, true, "BenchmarkSchedulerConstraints1kNodes1kTasks", Some((0.181, 0.222))),
-        w(1_000, 10_000, true, "BenchmarkSchedulerConstraints1kNodes10kTasks", Some((1.582, 2.027))),
-        w(1_000, 100_000, true, "BenchmarkSchedulerConstraints1kNodes100kTasks", Some((21.204, 27.524))),
-        w(5_000, 100_000, true, "BenchmarkSchedulerConstraints5kNodes100kTasks", Some((92.008, 106.882))),
+        w(
+            1_000,
+            1_000,
+            false,
+            "BenchmarkScheduler1kNodes1kTasks",
+            Some((0.120, 0.180)),
+        ),
+        w(
+            1_000,
+            10_000,
+            false,
+            "BenchmarkScheduler1kNodes10kTasks",
+            Some((1.234, 1.614)),
+        ),
+        w(
+            1_000,
+            100_000,
+            false,
+            "BenchmarkScheduler1kNodes100kTasks",
+            Some((17.305, 20.754)),
+        ),
+        w(
+            100_000,
+            1_000,
+            false,
+            "BenchmarkScheduler100kNodes1kTasks",
+            Some((31.053, 41.889)),
+        ),
+        w(
+            1_000,
+            1_000,
+            true,
+            "BenchmarkSchedulerConstraints1kNodes1kTasks",
+            Some((0.181, 0.222)),
+        ),
+        w(
+            1_000,
+            10_000,
+            true,
+            "BenchmarkSchedulerConstraints1kNodes10kTasks",
+            Some((1.582, 2.027)),
+        ),
+        w(
+            1_000,
+            100_000,
+            true,
+            "BenchmarkSchedulerConstraints1kNodes100kTasks",
+            Some((21.204, 27.524)),
+        ),
+        w(
+            5_000,
+            100_000,
+            true,
+            "BenchmarkSchedulerConstraints5kNodes100kTasks",
+            Some((92.008, 106.882)),
+        ),
         w(100_000, 1_000, true, "", None),
-        w(100_000, 100_000, false, "BenchmarkScheduler100kNodes100kTasks", None),
+        w(
+            100_000,
+            100_000,
+            false,
+            "BenchmarkScheduler100kNodes100kTasks",
+            None,
+        ),
         w(100_000, 100_000, true, "", None),
         w(10_000, 1_000_000, false, "", None),
     ]
@@ -154,7 +222,10 @@ fn populate(w: &Workload, seed: u64) -> anyhow::Result<Store> {
             service_id: String::new(),
             slot: 0,
             node_id: String::new(),
-            status: TaskStatus { state: TaskState::Pending, ..Default::default() },
+            status: TaskStatus {
+                state: TaskState::Pending,
+                ..Default::default()
+            },
             desired_state: TaskState::Running,
             job_iteration: None,
         })
@@ -165,11 +236,25 @@ fn populate(w: &Workload, seed: u64) -> anyhow::Result<Store> {
         ops.push(Op::Create(object));
         if ops.len() == 50_000 {
             index += 1;
-            store.apply(&Txn { id: 0, ops: std::mem::take(&mut ops), now: Timestamp(1) }, index)?;
+            store.apply(
+                &Txn {
+                    id: 0,
+                    ops: std::mem::take(&mut ops),
+                    now: Timestamp(1),
+                },
+                index,
+            )?;
         }
     }
     index += 1;
-    store.apply(&Txn { id: 0, ops, now: Timestamp(1) }, index)?;
+    store.apply(
+        &Txn {
+            id: 0,
+            ops,
+            now: Timestamp(1),
+        },
+        index,
+    )?;
     Ok(store)
 }
 
@@ -188,26 +273,51 @@ fn run_once(w: &Workload, seed: u64, txn_tasks: usize) -> anyhow::Result<Run> {
     let mut index = view.index;
     for ops in decisions.into_batches(txn_tasks) {
         index += 1;
-        store.apply(&Txn { id: 0, ops, now: Timestamp(2) }, index)?;
+        store.apply(
+            &Txn {
+                id: 0,
+                ops,
+                now: Timestamp(2),
+            },
+            index,
+        )?;
     }
     let written = now();
     drop(view);
     check(w, &store)?;
-    Ok(Run { decide: decided - started, write_back: written - decided })
+    Ok(Run {
+        decide: decided - started,
+        write_back: written - decided,
+    })
 }
 
 /// Every task ASSIGNED, evenly over the eligible nodes (not timed).
 fn check(w: &Workload, store: &Store) -> anyhow::Result<()> {
     let state = store.view();
-    let assigned = state.tasks().filter(|t| t.status.state == TaskState::Assigned).count();
-    anyhow::ensure!(assigned == w.tasks, "{}: {assigned} of {} tasks assigned", w.name(), w.tasks);
+    let assigned = state
+        .tasks()
+        .filter(|t| t.status.state == TaskState::Assigned)
+        .count();
+    anyhow::ensure!(
+        assigned == w.tasks,
+        "{}: {assigned} of {} tasks assigned",
+        w.name(),
+        w.tasks
+    );
     let counts: Vec<usize> = state
         .nodes()
         .filter(|n| !w.constrained || n.spec.labels.get("net").is_some_and(|v| v == "yes"))
         .map(|n| state.tasks_on_node(&n.id).count())
         .collect();
-    let (min, max) = (counts.iter().min().copied().unwrap_or(0), counts.iter().max().copied().unwrap_or(0));
-    anyhow::ensure!(counts.len() == w.eligible() && max - min <= 1, "{}: uneven spread {min}..{max}", w.name());
+    let (min, max) = (
+        counts.iter().min().copied().unwrap_or(0),
+        counts.iter().max().copied().unwrap_or(0),
+    );
+    anyhow::ensure!(
+        counts.len() == w.eligible() && max - min <= 1,
+        "{}: uneven spread {min}..{max}",
+        w.name()
+    );
     Ok(())
 }
 
@@ -215,7 +325,11 @@ fn check(w: &Workload, store: &Store) -> anyhow::Result<()> {
 fn peak_rss_mib(reset: bool) -> f64 {
     let kib = std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
         .unwrap_or(0.0);
     if reset {
         let _ = std::fs::write("/proc/self/clear_refs", "5");
@@ -242,7 +356,10 @@ fn measure(w: &Workload, runs: usize, txn_tasks: usize) -> anyhow::Result<Measur
         );
         out.push(run);
     }
-    Ok(Measured { runs: out, peak_rss_mib: peak_rss_mib(false) })
+    Ok(Measured {
+        runs: out,
+        peak_rss_mib: peak_rss_mib(false),
+    })
 }
 
 /// Runs the benchmark and writes the `scheduler` section.
@@ -253,11 +370,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .collect();
     let mut measured = Vec::new();
     for w in &selected {
-        let runs = if w.tasks >= 1_000_000 { args.huge_runs } else { args.runs };
+        let runs = if w.tasks >= 1_000_000 {
+            args.huge_runs
+        } else {
+            args.runs
+        };
         measured.push(measure(w, runs.max(1), args.txn_tasks)?);
     }
     let peer = if args.peer {
-        let names: Vec<&str> = selected.iter().map(|w| w.swarmkit).filter(|s| !s.is_empty()).collect();
+        let names: Vec<&str> = selected
+            .iter()
+            .map(|w| w.swarmkit)
+            .filter(|s| !s.is_empty())
+            .collect();
         match scheduler_peer::run(&args.peer_script, args.peer_runs, &names) {
             Ok(p) => Some(p),
             Err(e) => {
@@ -268,7 +393,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     } else {
         None
     };
-    let body = scheduler_peer::report(&selected, &measured_rows(&selected, &measured), peer.as_ref(), &args);
+    let body = scheduler_peer::report(
+        &selected,
+        &measured_rows(&selected, &measured),
+        peer.as_ref(),
+        &args,
+    );
     let body = format!("{body}\n{}\n", machine_facts());
     write_section(&args.out, "scheduler", &body)?;
     println!("{body}");
@@ -313,4 +443,3 @@ fn measured_rows(selected: &[Workload], measured: &[Measured]) -> Vec<Row> {
         })
         .collect()
 }
-

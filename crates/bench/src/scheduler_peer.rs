@@ -28,7 +28,10 @@ pub struct PeerResults {
 /// Builds (first time) and runs SwarmKit's benchmarks named in `names`, `runs` times each.
 pub fn run(script: &Path, runs: usize, names: &[&str]) -> anyhow::Result<PeerResults> {
     let pattern = format!("^({})$", names.join("|"));
-    eprintln!("scheduler: running SwarmKit's benchmarks via {} ({runs} runs each)", script.display());
+    eprintln!(
+        "scheduler: running SwarmKit's benchmarks via {} ({runs} runs each)",
+        script.display()
+    );
     let out = Command::new("bash")
         .arg(script)
         .arg(runs.to_string())
@@ -36,7 +39,12 @@ pub fn run(script: &Path, runs: usize, names: &[&str]) -> anyhow::Result<PeerRes
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .output()?;
-    anyhow::ensure!(out.status.success(), "{} exited with {}", script.display(), out.status);
+    anyhow::ensure!(
+        out.status.success(),
+        "{} exited with {}",
+        script.display(),
+        out.status
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     let mut version = String::new();
     let mut samples: BTreeMap<String, (Vec<f64>, f64)> = BTreeMap::new();
@@ -69,14 +77,18 @@ pub fn run(script: &Path, runs: usize, names: &[&str]) -> anyhow::Result<PeerRes
 }
 
 fn secs(s: f64) -> String {
-    if s < 0.01 { format!("{:.4}", s) } else { format!("{:.3}", s) }
+    if s < 0.01 {
+        format!("{:.4}", s)
+    } else {
+        format!("{:.3}", s)
+    }
 }
 
 fn thousands(n: usize) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -128,8 +140,16 @@ pub fn report(workloads: &[Workload], rows: &[Row], peer: Option<&PeerResults>, 
          |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for (w, r) in workloads.iter().zip(rows) {
-        let measured = peer.and_then(|p| p.stats.get(w.swarmkit)).map(|s| (s.min, s.median, Some(s.rss_mib)));
-        let swarm = measured.or_else(|| if peer.is_none() { w.reference.map(|(a, m)| (a, m, None)) } else { None });
+        let measured = peer
+            .and_then(|p| p.stats.get(w.swarmkit))
+            .map(|s| (s.min, s.median, Some(s.rss_mib)));
+        let swarm = measured.or_else(|| {
+            if peer.is_none() {
+                w.reference.map(|(a, m)| (a, m, None))
+            } else {
+                None
+            }
+        });
         let (sk_min, sk_med, ratio_min, ratio_med, sk_rss) = match swarm {
             Some((min, med, rss)) => (
                 secs(min),
@@ -139,14 +159,22 @@ pub fn report(workloads: &[Workload], rows: &[Row], peer: Option<&PeerResults>, 
                 rss.map_or("–".to_string(), |m| format!("{m:.0}")),
             ),
             None => {
-                let why = if w.swarmkit.is_empty() { "no such benchmark" } else { "not run (≥ 45 min)" };
+                let why = if w.swarmkit.is_empty() {
+                    "no such benchmark"
+                } else {
+                    "not run (≥ 45 min)"
+                };
                 (why.to_string(), "–".into(), "–".into(), "–".into(), "–".into())
             }
         };
         b.push_str(&format!(
             "| `{}` | {} | {} | {} | {} | {} | {} | {:.2e} | {} | {} | {} | {} | {} | {:.0} / {} |\n",
             w.name(),
-            thousands(if w.constrained { w.nodes.div_ceil(3) } else { w.nodes }),
+            thousands(if w.constrained {
+                w.nodes.div_ceil(3)
+            } else {
+                w.nodes
+            }),
             r.runs,
             secs(r.min),
             secs(r.median),

@@ -103,7 +103,10 @@ pub fn matches_all(constraints: &[Constraint], node: &Node) -> bool {
 }
 
 fn parse_one(expression: &str) -> Result<Constraint, ConstraintError> {
-    let fail = |reason: String| ConstraintError { expression: expression.to_string(), reason };
+    let fail = |reason: String| ConstraintError {
+        expression: expression.to_string(),
+        reason,
+    };
     // The earliest operator wins, so `a!=b==c` splits at `!=` (and then fails on the value).
     let (at, op) = match (expression.find("=="), expression.find("!=")) {
         (Some(e), Some(n)) if n < e => (n, Operator::Ne),
@@ -120,16 +123,18 @@ fn parse_one(expression: &str) -> Result<Constraint, ConstraintError> {
         return Err(fail(format!("value {value:?} is invalid")));
     }
     let key = parse_key(key_text, value).map_err(fail)?;
-    Ok(Constraint { key, op, value: value.to_string() })
+    Ok(Constraint {
+        key,
+        op,
+        value: value.to_string(),
+    })
 }
 
 /// Swarm's key grammar: `[A-Za-z_][A-Za-z0-9-_.]+`.
 fn valid_key_syntax(key: &str) -> bool {
     let mut chars = key.chars();
     let first_ok = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
-    first_ok
-        && key.len() >= 2
-        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    first_ok && key.len() >= 2 && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 /// Swarm's value grammar: letters, digits, white space and `: - _ . * ( ) ? + [ ] \ ^ $ | /`.
@@ -139,7 +144,24 @@ fn valid_value(value: &str) -> bool {
         && value.chars().all(|c| {
             c.is_ascii_alphanumeric()
                 || c.is_ascii_whitespace()
-                || matches!(c, ':' | '-' | '_' | '.' | '*' | '(' | ')' | '?' | '+' | '[' | ']' | '\\' | '^' | '$' | '|' | '/')
+                || matches!(
+                    c,
+                    ':' | '-'
+                        | '_'
+                        | '.'
+                        | '*'
+                        | '('
+                        | ')'
+                        | '?'
+                        | '+'
+                        | '['
+                        | ']'
+                        | '\\'
+                        | '^'
+                        | '$'
+                        | '|'
+                        | '/'
+                )
         })
 }
 
@@ -192,7 +214,9 @@ impl IpMatch {
         match self {
             IpMatch::Addr(a) => a == ip,
             IpMatch::Network(IpAddr::V4(net), prefix) => match ip {
-                IpAddr::V4(v4) => masked(u32::from(net).into(), prefix, 32) == masked(u32::from(v4).into(), prefix, 32),
+                IpAddr::V4(v4) => {
+                    masked(u32::from(net).into(), prefix, 32) == masked(u32::from(v4).into(), prefix, 32)
+                }
                 IpAddr::V6(_) => false,
             },
             IpMatch::Network(IpAddr::V6(net), prefix) => match ip {
@@ -218,13 +242,19 @@ impl Constraint {
             Key::Ip(m) => m.contains(node_ip(&node.status.addr)),
             Key::Role => self.value.eq_ignore_ascii_case(node.role.as_str()),
             Key::Os => self.value.eq_ignore_ascii_case(&node.description.platform.os),
-            Key::Arch => self.value.eq_ignore_ascii_case(&node.description.platform.architecture),
-            Key::NodeLabel(name) => {
-                self.value.eq_ignore_ascii_case(node.spec.labels.get(name).map_or("", String::as_str))
-            }
-            Key::EngineLabel(name) => self
+            Key::Arch => self
                 .value
-                .eq_ignore_ascii_case(node.description.engine.labels.get(name).map_or("", String::as_str)),
+                .eq_ignore_ascii_case(&node.description.platform.architecture),
+            Key::NodeLabel(name) => self
+                .value
+                .eq_ignore_ascii_case(node.spec.labels.get(name).map_or("", String::as_str)),
+            Key::EngineLabel(name) => self.value.eq_ignore_ascii_case(
+                node.description
+                    .engine
+                    .labels
+                    .get(name)
+                    .map_or("", String::as_str),
+            ),
         };
         match self.op {
             Operator::Eq => equal,
@@ -261,7 +291,11 @@ mod tests {
     fn node() -> Node {
         let mut n = Node {
             id: "n1abc".into(),
-            meta: types::Meta { version: 1, created_at: Timestamp(0), updated_at: Timestamp(0) },
+            meta: types::Meta {
+                version: 1,
+                created_at: Timestamp(0),
+                updated_at: Timestamp(0),
+            },
             spec: Default::default(),
             description: Default::default(),
             status: Default::default(),
@@ -315,40 +349,64 @@ mod tests {
         assert!(!check("node.ip==2001:db8::/32"), "a v4 node is in no v6 network");
         let mut n = node();
         n.status.addr = "10.1.2.3:2377".into();
-        assert!(matches_all(&parse(&["node.ip==10.1.2.3".into()]).unwrap(), &n), "a port is ignored");
+        assert!(
+            matches_all(&parse(&["node.ip==10.1.2.3".into()]).expect("valid"), &n),
+            "a port is ignored"
+        );
         n.status.addr = "2001:db8::2".into();
-        assert!(matches_all(&parse(&["node.ip==2001:db8::/32".into()]).unwrap(), &n));
+        assert!(matches_all(
+            &parse(&["node.ip==2001:db8::/32".into()]).expect("valid"),
+            &n
+        ));
         n.status.addr = String::new();
-        assert!(!matches_all(&parse(&["node.ip==10.0.0.0/8".into()]).unwrap(), &n), "no address is in no network");
+        assert!(
+            !matches_all(&parse(&["node.ip==10.0.0.0/8".into()]).expect("valid"), &n),
+            "no address is in no network"
+        );
     }
 
     #[test]
     fn all_constraints_must_hold() {
-        let both = parse(&["node.role==manager".into(), "node.labels.zone==west".into()]).unwrap();
+        let both = parse(&["node.role==manager".into(), "node.labels.zone==west".into()]).expect("valid");
         assert!(!matches_all(&both, &node()));
         assert!(matches_all(&[], &node()));
     }
 
     #[test]
     fn bad_expressions_are_refused_with_reasons() {
-        let err = |e: &str| parse(&[e.to_string()]).unwrap_err().to_string();
-        assert_eq!(err("node.foo==x"), r#"invalid constraint expression "node.foo==x": unknown key "node.foo""#);
-        assert_eq!(err("node.role>=manager"), r#"invalid constraint expression "node.role>=manager": expected one operator from ==, !="#);
-        assert!(err("node.labels.==x").contains("unknown key"), "{}", err("node.labels.==x"));
+        let err = |e: &str| parse(&[e.to_string()]).expect_err("refused").to_string();
+        assert_eq!(
+            err("node.foo==x"),
+            r#"invalid constraint expression "node.foo==x": unknown key "node.foo""#
+        );
+        assert_eq!(
+            err("node.role>=manager"),
+            r#"invalid constraint expression "node.role>=manager": expected one operator from ==, !="#
+        );
+        assert!(
+            err("node.labels.==x").contains("unknown key"),
+            "{}",
+            err("node.labels.==x")
+        );
         assert!(err("node.role==").contains("value \"\" is invalid"));
         assert!(err("node.role==a=b").contains("is invalid"));
         assert!(err("1node==x").contains("key \"1node\" is invalid"));
         assert!(err("node.ip==10.0.0.300").contains("neither an IP address nor a CIDR"));
         assert!(err("node.ip==10.0.0.0/33").contains("neither"));
-        let e = parse(&["node.role==worker".into(), "bad".into()]).unwrap_err();
+        let e = parse(&["node.role==worker".into(), "bad".into()]).expect_err("refused");
         assert_eq!(e.expression, "bad");
         assert!(matches!(crate::Error::from(e), crate::Error::InvalidArgument(_)));
     }
 
     #[test]
     fn display_round_trips() {
-        for expr in ["node.labels.Zone==a", "engine.labels.x!=y", "node.ip==10.0.0.0/8", "node.role==worker"] {
-            let parsed = parse(&[expr.to_string()]).unwrap();
+        for expr in [
+            "node.labels.Zone==a",
+            "engine.labels.x!=y",
+            "node.ip==10.0.0.0/8",
+            "node.role==worker",
+        ] {
+            let parsed = parse(&[expr.to_string()]).expect("valid");
             assert_eq!(parsed[0].to_string(), expr);
         }
     }

@@ -39,7 +39,10 @@ impl Decisions {
             ops.push(Op::UpdateTasks(
                 self.unplaceable
                     .into_iter()
-                    .map(|(id, reason)| TaskUpdate { id, change: TaskChange::Unplaceable(reason) })
+                    .map(|(id, reason)| TaskUpdate {
+                        id,
+                        change: TaskChange::Unplaceable(reason),
+                    })
                     .collect(),
             ));
         }
@@ -64,9 +67,16 @@ impl Decisions {
                 if room == 0 {
                     flush(&mut current, &mut room);
                 }
-                let rest = if task_ids.len() > room { task_ids.split_off(room) } else { Vec::new() };
+                let rest = if task_ids.len() > room {
+                    task_ids.split_off(room)
+                } else {
+                    Vec::new()
+                };
                 room -= task_ids.len();
-                current.push(Op::AssignTasks { node_id: node_id.clone(), task_ids });
+                current.push(Op::AssignTasks {
+                    node_id: node_id.clone(),
+                    task_ids,
+                });
                 task_ids = rest;
             }
         }
@@ -78,7 +88,10 @@ impl Decisions {
             let chunk: Vec<TaskUpdate> = updates
                 .by_ref()
                 .take(room)
-                .map(|(id, reason)| TaskUpdate { id, change: TaskChange::Unplaceable(reason) })
+                .map(|(id, reason)| TaskUpdate {
+                    id,
+                    change: TaskChange::Unplaceable(reason),
+                })
                 .collect();
             room -= chunk.len();
             current.push(Op::UpdateTasks(chunk));

@@ -33,8 +33,14 @@ pub enum Filter {
 }
 
 /// Every filter, in order; a filter's position is its index in [`Failures`].
-pub const FILTERS: [Filter; 6] =
-    [Filter::Ready, Filter::Resources, Filter::Constraints, Filter::Platform, Filter::HostPort, Filter::MaxReplicas];
+pub const FILTERS: [Filter; 6] = [
+    Filter::Ready,
+    Filter::Resources,
+    Filter::Constraints,
+    Filter::Platform,
+    Filter::HostPort,
+    Filter::MaxReplicas,
+];
 
 impl Filter {
     fn index(self) -> usize {
@@ -43,7 +49,11 @@ impl Filter {
 
     /// Swarm's wording for a filter that failed on `n` nodes.
     pub fn explain(self, n: u32) -> String {
-        let nodes = if n == 1 { "1 node".to_string() } else { format!("{n} nodes") };
+        let nodes = if n == 1 {
+            "1 node".to_string()
+        } else {
+            format!("{n} nodes")
+        };
         match self {
             Filter::Ready => format!("{nodes} not available for new tasks"),
             Filter::Resources => format!("insufficient resources on {nodes}"),
@@ -67,13 +77,16 @@ impl Failures {
 
     /// `no suitable node (…)`: filters by failure count, most first; ties in filter order.
     pub fn reason(&self) -> String {
-        let mut failed: Vec<(u32, Filter)> =
-            FILTERS.iter().map(|&f| (self.0[f.index()], f)).filter(|(n, _)| *n > 0).collect();
+        let mut failed: Vec<(u32, Filter)> = FILTERS
+            .iter()
+            .map(|&f| (self.0[f.index()], f))
+            .filter(|(n, _)| *n > 0)
+            .collect();
         if failed.is_empty() {
             return "no suitable node".to_string();
         }
         // Stable, so equal counts keep the filter order.
-        failed.sort_by(|a, b| b.0.cmp(&a.0));
+        failed.sort_by_key(|(n, _)| std::cmp::Reverse(*n));
         let parts: Vec<String> = failed.iter().map(|(n, f)| f.explain(*n)).collect();
         format!("no suitable node ({})", parts.join("; "))
     }
@@ -142,7 +155,12 @@ impl Requirements {
         self.dynamic_failure(info, service_tasks, true)
     }
 
-    fn dynamic_failure(&self, info: &NodeInfo<'_>, service_tasks: u32, check_resources: bool) -> Option<Filter> {
+    fn dynamic_failure(
+        &self,
+        info: &NodeInfo<'_>,
+        service_tasks: u32,
+        check_resources: bool,
+    ) -> Option<Filter> {
         if check_resources && self.reserves() && !self.resources_fit(info) {
             return Some(Filter::Resources);
         }

@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use store::{Op, State, Txn};
 use types::{
-    Availability, EndpointSpec, Meta, Node, NodeState, Object, PortConfig, Role, Service, ServiceMode, ServiceSpec,
-    Task, TaskSpec, TaskState, TaskStatus, Timestamp,
+    Availability, EndpointSpec, Meta, Node, NodeState, Object, PortConfig, Role, Service, ServiceMode,
+    ServiceSpec, Task, TaskSpec, TaskState, TaskStatus, Timestamp,
 };
 
 /// A READY, ACTIVE worker with no resources.
@@ -70,7 +70,10 @@ pub fn task(id: &str, service_id: &str, spec: &Arc<TaskSpec>) -> Task {
         service_name: service_id.into(),
         slot: 1,
         node_id: String::new(),
-        status: TaskStatus { state: TaskState::Pending, ..Default::default() },
+        status: TaskStatus {
+            state: TaskState::Pending,
+            ..Default::default()
+        },
         desired_state: TaskState::Running,
         job_iteration: None,
     }
@@ -85,7 +88,11 @@ pub fn running_on(mut t: Task, node_id: &str) -> Task {
 
 /// A snapshot holding `objects`.
 pub fn snapshot(objects: Vec<Object>) -> State {
-    let txn = Txn { id: 0, ops: objects.into_iter().map(Op::Create).collect(), now: Timestamp(1) };
+    let txn = Txn {
+        id: 0,
+        ops: objects.into_iter().map(Op::Create).collect(),
+        now: Timestamp(1),
+    };
     match State::default().apply(&txn, 1) {
         Ok((state, _)) => state,
         Err(e) => panic!("fixture does not apply: {e}"),

@@ -41,7 +41,11 @@ fn mib(v: &str) -> i64 {
 fn build(input: &str) -> Vec<Object> {
     let mut objects = Vec::new();
     let mut specs: HashMap<String, Arc<TaskSpec>> = HashMap::new();
-    for line in input.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+    for line in input
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
         let mut words = line.split_whitespace();
         let kind = words.next().unwrap_or("");
         let words: Vec<&str> = words.collect();
@@ -63,7 +67,10 @@ fn build(input: &str) -> Vec<Object> {
                             n.spec.labels.insert(k["label.".len()..].into(), v.into());
                         }
                         _ if k.starts_with("engine.") => {
-                            n.description.engine.labels.insert(k["engine.".len()..].into(), v.into());
+                            n.description
+                                .engine
+                                .labels
+                                .insert(k["engine.".len()..].into(), v.into());
                         }
                         _ => panic!("unknown node option {k} in {line:?}"),
                     }
@@ -88,7 +95,10 @@ fn build(input: &str) -> Vec<Object> {
                         "max" => spec.placement.max_replicas = v.parse().unwrap_or(0),
                         "platform" => {
                             let (os, arch) = v.split_once('/').unwrap_or((v, ""));
-                            spec.placement.platforms.push(Platform { os: os.into(), architecture: arch.into() });
+                            spec.placement.platforms.push(Platform {
+                                os: os.into(),
+                                architecture: arch.into(),
+                            });
                         }
                         _ => panic!("unknown spec option {k} in {line:?}"),
                     }
@@ -97,7 +107,10 @@ fn build(input: &str) -> Vec<Object> {
             }
             "tasks" => {
                 let (svc, version) = words[0].split_once(':').unwrap_or((words[0], "1"));
-                let spec = specs.get(words[1]).unwrap_or_else(|| panic!("unknown spec in {line:?}")).clone();
+                let spec = specs
+                    .get(words[1])
+                    .unwrap_or_else(|| panic!("unknown spec in {line:?}"))
+                    .clone();
                 let count: usize = words[2].parse().unwrap_or(0);
                 let mut prefix = format!("{svc}-");
                 let mut template = task("", svc, &spec);
@@ -139,7 +152,11 @@ fn render(d: &Decisions) -> String {
 #[test]
 fn golden_scenarios() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/scheduler/testdata");
-    let mut files: Vec<_> = std::fs::read_dir(&dir).expect("testdata").flatten().map(|e| e.path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("testdata")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     files.sort();
     assert!(files.len() >= 5, "scenarios missing in {}", dir.display());
     let update = std::env::var_os("SHOAL_UPDATE_GOLDEN").is_some();
@@ -149,11 +166,19 @@ fn golden_scenarios() {
         let (input, expected) = text.split_once("\n---\n").unwrap_or((&text, ""));
         let state = snapshot(build(input));
         let got = render(&schedule(&state));
-        assert_eq!(render(&schedule(&state)), got, "{}: not deterministic", path.display());
+        assert_eq!(
+            render(&schedule(&state)),
+            got,
+            "{}: not deterministic",
+            path.display()
+        );
         if update {
             std::fs::write(path, format!("{input}\n---\n{got}")).expect("write scenario");
         } else if got.trim() != expected.trim() {
-            failed.push(format!("{}:\n--- expected\n{expected}\n--- got\n{got}", path.display()));
+            failed.push(format!(
+                "{}:\n--- expected\n{expected}\n--- got\n{got}",
+                path.display()
+            ));
         }
     }
     assert!(failed.is_empty(), "{}", failed.join("\n"));

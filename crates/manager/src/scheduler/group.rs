@@ -34,12 +34,16 @@ pub struct Grouper<'a> {
 
 /// A task the scheduler must place: PENDING, no node yet, meant to run.
 pub fn wants_node(task: &Task) -> bool {
-    task.status.state == TaskState::Pending && task.node_id.is_empty() && task.desired_state <= TaskState::Complete
+    task.status.state == TaskState::Pending
+        && task.node_id.is_empty()
+        && task.desired_state <= TaskState::Complete
 }
 
 /// A global task whose node is preset: the scheduler only confirms it fits.
 pub fn is_preassigned(task: &Task) -> bool {
-    task.status.state == TaskState::Pending && !task.node_id.is_empty() && task.desired_state <= TaskState::Complete
+    task.status.state == TaskState::Pending
+        && !task.node_id.is_empty()
+        && task.desired_state <= TaskState::Complete
 }
 
 fn same_requirements(a: &TaskSpec, b: &TaskSpec) -> bool {
@@ -58,9 +62,14 @@ impl<'a> Grouper<'a> {
             g.tasks.push(task);
             return;
         }
-        let candidates = self.by_key.entry((task.service_id.as_str(), task.spec_version)).or_default();
+        let candidates = self
+            .by_key
+            .entry((task.service_id.as_str(), task.spec_version))
+            .or_default();
         let found = candidates.iter().copied().find(|&i| {
-            self.groups.get(i).is_some_and(|g| Arc::ptr_eq(g.spec, &task.spec) || same_requirements(g.spec, &task.spec))
+            self.groups
+                .get(i)
+                .is_some_and(|g| Arc::ptr_eq(g.spec, &task.spec) || same_requirements(g.spec, &task.spec))
         });
         let index = match found {
             Some(i) => i,
@@ -86,11 +95,16 @@ impl<'a> Grouper<'a> {
     pub fn into_groups(self) -> Vec<Group<'a>> {
         let mut groups = self.groups;
         groups.sort_by(|a, b| {
-            (a.service_id, a.spec_version, a.tasks.first().map(|t| t.id.as_str())).cmp(&(
-                b.service_id,
-                b.spec_version,
-                b.tasks.first().map(|t| t.id.as_str()),
-            ))
+            (
+                a.service_id,
+                a.spec_version,
+                a.tasks.first().map(|t| t.id.as_str()),
+            )
+                .cmp(&(
+                    b.service_id,
+                    b.spec_version,
+                    b.tasks.first().map(|t| t.id.as_str()),
+                ))
         });
         groups
     }

@@ -51,7 +51,7 @@ use std::collections::BTreeMap;
 use store::State;
 
 pub use decisions::Decisions;
-pub use filter::{Filter, FILTERS};
+pub use filter::{FILTERS, Filter};
 
 use group::{Grouper, is_preassigned, wants_node};
 use nodes::Nodes;
@@ -85,8 +85,9 @@ pub fn schedule(state: &State) -> Decisions {
 pub fn schedule_with(state: &State, inputs: &Inputs<'_>) -> Decisions {
     let mut grouper = Grouper::default();
     let mut preassigned = Vec::new();
-    let candidates: Option<Vec<&std::sync::Arc<types::Task>>> =
-        inputs.candidates.map(|ids| ids.iter().filter_map(|id| state.task(id)).collect());
+    let candidates: Option<Vec<&std::sync::Arc<types::Task>>> = inputs
+        .candidates
+        .map(|ids| ids.iter().filter_map(|id| state.task(id)).collect());
     if let Some(tasks) = &candidates {
         if !tasks.iter().any(|t| wants_node(t) || is_preassigned(t)) {
             return Decisions::default();

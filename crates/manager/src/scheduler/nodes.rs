@@ -93,7 +93,12 @@ impl<'a> Nodes<'a> {
                 (!ports.is_empty()).then_some((s.id.as_str(), ports))
             })
             .collect();
-        Nodes { infos, counted: Vec::new(), positions, service_ports }
+        Nodes {
+            infos,
+            counted: Vec::new(),
+            positions,
+            service_ports,
+        }
     }
 
     /// Number of nodes.
@@ -119,8 +124,14 @@ impl<'a> Nodes<'a> {
         if !occupies_node(task) {
             return;
         }
-        let Some(pos) = self.position(&task.node_id) else { return };
-        let ports = if self.service_ports.is_empty() { Vec::new() } else { self.ports_of_service(&task.service_id).to_vec() };
+        let Some(pos) = self.position(&task.node_id) else {
+            return;
+        };
+        let ports = if self.service_ports.is_empty() {
+            Vec::new()
+        } else {
+            self.ports_of_service(&task.service_id).to_vec()
+        };
         let counted = counts_for_spread(task);
         if counted {
             self.counted.push((task.service_id.as_str(), pos));
@@ -136,12 +147,19 @@ impl<'a> Nodes<'a> {
     /// Positions of the nodes running each counted task of `service_id` (one entry per task).
     pub fn counted_of_service<'s>(&'s self, service_id: &'s str) -> impl Iterator<Item = u32> + 's {
         let start = self.counted.partition_point(|(s, _)| *s < service_id);
-        self.counted.get(start..).unwrap_or(&[]).iter().take_while(move |(s, _)| *s == service_id).map(|(_, pos)| *pos)
+        self.counted
+            .get(start..)
+            .unwrap_or(&[])
+            .iter()
+            .take_while(move |(s, _)| *s == service_id)
+            .map(|(_, pos)| *pos)
     }
 
     /// Puts a task's reservations and ports on node `pos`.
     pub fn occupy(&mut self, pos: u32, reservations: &Reservations, ports: &[HostPort], counted: bool) {
-        let Some(info) = self.infos.get_mut(pos as usize) else { return };
+        let Some(info) = self.infos.get_mut(pos as usize) else {
+            return;
+        };
         info.free_nano_cpus = info.free_nano_cpus.saturating_sub(reservations.nano_cpus);
         info.free_memory_bytes = info.free_memory_bytes.saturating_sub(reservations.memory_bytes);
         if counted {

@@ -27,7 +27,8 @@ fn descriptors(spec: &TaskSpec) -> Vec<Descriptor<'_>> {
         .preferences
         .iter()
         .filter_map(|d| {
-            let prefix_of = |p: &str| d.len() > p.len() && d.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p));
+            let prefix_of =
+                |p: &str| d.len() > p.len() && d.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p));
             if prefix_of(NODE_LABEL_PREFIX) {
                 d.get(NODE_LABEL_PREFIX.len()..).map(Descriptor::NodeLabel)
             } else if prefix_of(ENGINE_LABEL_PREFIX) {
@@ -81,11 +82,14 @@ impl<'a> Pass<'a> {
     /// orchestrator has already checked the rest). A task whose node is gone is left alone:
     /// the orchestrator replaces it.
     pub fn confirm_preassigned(&mut self, task: &'a Task) {
-        let Some(pos) = self.nodes.position(&task.node_id) else { return };
+        let Some(pos) = self.nodes.position(&task.node_id) else {
+            return;
+        };
         let reservations = &task.spec.resources.reservations;
         let fits = self.nodes.infos.get(pos as usize).is_some_and(|info| {
             (reservations.nano_cpus == 0 && reservations.memory_bytes == 0)
-                || (reservations.nano_cpus <= info.free_nano_cpus && reservations.memory_bytes <= info.free_memory_bytes)
+                || (reservations.nano_cpus <= info.free_nano_cpus
+                    && reservations.memory_bytes <= info.free_memory_bytes)
         });
         if !fits {
             let mut failures = Failures::default();
@@ -95,7 +99,10 @@ impl<'a> Pass<'a> {
         }
         let ports = self.nodes.ports_of_service(&task.service_id).to_vec();
         self.nodes.occupy(pos, reservations, &ports, true);
-        self.confirmed.entry(task.service_id.as_str()).or_default().push(pos);
+        self.confirmed
+            .entry(task.service_id.as_str())
+            .or_default()
+            .push(pos);
         self.placed.push((pos, task));
     }
 
@@ -112,7 +119,8 @@ impl<'a> Pass<'a> {
                 // Specs are validated at the API; one that slipped through (an older store)
                 // must not match everything, as Swarm's would.
                 let reason = e.to_string();
-                self.unplaceable.extend(group.tasks.iter().map(|t| (*t, reason.clone())));
+                self.unplaceable
+                    .extend(group.tasks.iter().map(|t| (*t, reason.clone())));
                 return;
             }
         };
@@ -121,7 +129,14 @@ impl<'a> Pass<'a> {
         let mut failures = Failures::default();
         let mut spread = self.candidates(group, &requirements, &mut failures);
 
-        let Pass { nodes, service_tasks, touched, failures: recent, placed, .. } = self;
+        let Pass {
+            nodes,
+            service_tasks,
+            touched,
+            failures: recent,
+            placed,
+            ..
+        } = self;
         let reservations = &group.spec.resources.reservations;
         let mut commit = |pos: u32| {
             let p = pos as usize;
@@ -137,7 +152,12 @@ impl<'a> Pass<'a> {
                     failures.add(filter);
                     None
                 }
-                None => Some(node_key(recent.get(p).copied().unwrap_or(0), svc, info.active_tasks, pos)),
+                None => Some(node_key(
+                    recent.get(p).copied().unwrap_or(0),
+                    svc,
+                    info.active_tasks,
+                    pos,
+                )),
             }
         };
         placed.reserve(group.tasks.len());
@@ -166,7 +186,12 @@ impl<'a> Pass<'a> {
                     failures.add(filter);
                     None
                 }
-                None => Some(node_key(self.failures.get(pos).copied().unwrap_or(0), svc, info.active_tasks, pos as u32)),
+                None => Some(node_key(
+                    self.failures.get(pos).copied().unwrap_or(0),
+                    svc,
+                    info.active_tasks,
+                    pos as u32,
+                )),
             }
         };
         if levels.is_empty() {
@@ -186,7 +211,11 @@ impl<'a> Pass<'a> {
                 })
                 .collect();
             let service_tasks = self.service_tasks.get(pos).copied().unwrap_or(0);
-            Some(TreeNode { path, service_tasks, key: eligible(pos) })
+            Some(TreeNode {
+                path,
+                service_tasks,
+                key: eligible(pos),
+            })
         });
         Spread::tree(levels.len(), tree_nodes)
     }
@@ -225,8 +254,12 @@ impl<'a> Pass<'a> {
                 *c = 0;
             }
         }
-        let Some(recent) = self.inputs.recent_failures else { return };
-        let Some(per_node) = recent.get(&(group.service_id.to_string(), group.spec_version)) else { return };
+        let Some(recent) = self.inputs.recent_failures else {
+            return;
+        };
+        let Some(per_node) = recent.get(&(group.service_id.to_string(), group.spec_version)) else {
+            return;
+        };
         for (node_id, &count) in per_node {
             if count >= MAX_RECENT_FAILURES
                 && let Some(pos) = self.nodes.position(node_id)
@@ -267,8 +300,16 @@ impl<'a> Pass<'a> {
             if from == to {
                 continue;
             }
-            let Some(info) = self.nodes.infos.get(pos) else { continue };
-            let tasks = ordered.get(from..to).unwrap_or(&[]).iter().flatten().map(|t| t.id.clone()).collect();
+            let Some(info) = self.nodes.infos.get(pos) else {
+                continue;
+            };
+            let tasks = ordered
+                .get(from..to)
+                .unwrap_or(&[])
+                .iter()
+                .flatten()
+                .map(|t| t.id.clone())
+                .collect();
             assignments.push((info.node.id.clone(), tasks));
         }
         let unplaceable = self
@@ -277,6 +318,9 @@ impl<'a> Pass<'a> {
             .filter(|(task, reason)| task.status.err != *reason)
             .map(|(task, reason)| (task.id.clone(), reason))
             .collect();
-        Decisions { assignments, unplaceable }
+        Decisions {
+            assignments,
+            unplaceable,
+        }
     }
 }

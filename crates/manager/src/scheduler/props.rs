@@ -14,7 +14,12 @@ use super::{Decisions, schedule};
 use crate::constraint;
 
 const ZONES: [Option<&str>; 4] = [None, Some("a"), Some("b"), Some("c")];
-const CONSTRAINTS: [Option<&str>; 4] = [None, Some("node.labels.zone==a"), Some("node.labels.zone!=b"), Some("node.role==worker")];
+const CONSTRAINTS: [Option<&str>; 4] = [
+    None,
+    Some("node.labels.zone==a"),
+    Some("node.labels.zone!=b"),
+    Some("node.role==worker"),
+];
 
 #[derive(Debug, Clone)]
 struct NodeGen {
@@ -41,8 +46,24 @@ struct ServiceGen {
 }
 
 fn node_gen() -> impl Strategy<Value = NodeGen> {
-    (prop::bool::weighted(0.9), 0u8..5, 0i64..5, 0i64..5, 0usize..4, prop::bool::weighted(0.2), prop::bool::weighted(0.3))
-        .prop_map(|(ready, availability, cpus, gib, zone, manager, arm)| NodeGen { ready, availability, cpus, gib, zone, manager, arm })
+    (
+        prop::bool::weighted(0.9),
+        0u8..5,
+        0i64..5,
+        0i64..5,
+        0usize..4,
+        prop::bool::weighted(0.2),
+        prop::bool::weighted(0.3),
+    )
+        .prop_map(|(ready, availability, cpus, gib, zone, manager, arm)| NodeGen {
+            ready,
+            availability,
+            cpus,
+            gib,
+            zone,
+            manager,
+            arm,
+        })
 }
 
 fn service_gen() -> impl Strategy<Value = ServiceGen> {
@@ -57,24 +78,32 @@ fn service_gen() -> impl Strategy<Value = ServiceGen> {
         prop::collection::vec(0usize..12, 0..5),
         0usize..16,
     )
-        .prop_map(|(host_port, milli_cpus, mib, constraint, spread, max_replicas, amd64_only, running, pending)| ServiceGen {
-            host_port,
-            milli_cpus,
-            mib,
-            constraint,
-            spread,
-            max_replicas,
-            amd64_only,
-            running,
-            pending,
-        })
+        .prop_map(
+            |(host_port, milli_cpus, mib, constraint, spread, max_replicas, amd64_only, running, pending)| {
+                ServiceGen {
+                    host_port,
+                    milli_cpus,
+                    mib,
+                    constraint,
+                    spread,
+                    max_replicas,
+                    amd64_only,
+                    running,
+                    pending,
+                }
+            },
+        )
 }
 
 fn build(nodes: &[NodeGen], services: &[ServiceGen]) -> Vec<Object> {
     let mut objects = Vec::new();
     for (i, g) in nodes.iter().enumerate() {
         let mut n = node(&format!("n{i:02}"));
-        n.status.state = if g.ready { NodeState::Ready } else { NodeState::Down };
+        n.status.state = if g.ready {
+            NodeState::Ready
+        } else {
+            NodeState::Down
+        };
         n.spec.availability = match g.availability {
             0 => Availability::Pause,
             1 => Availability::Drain,
@@ -86,7 +115,10 @@ fn build(nodes: &[NodeGen], services: &[ServiceGen]) -> Vec<Object> {
             n.spec.labels.insert("zone".into(), z.into());
         }
         n.role = if g.manager { Role::Manager } else { Role::Worker };
-        n.description.platform = Platform { os: "linux".into(), architecture: if g.arm { "aarch64" } else { "x86_64" }.into() };
+        n.description.platform = Platform {
+            os: "linux".into(),
+            architecture: if g.arm { "aarch64" } else { "x86_64" }.into(),
+        };
         objects.push(Object::Node(n));
     }
     for (s, g) in services.iter().enumerate() {
@@ -104,12 +136,18 @@ fn build(nodes: &[NodeGen], services: &[ServiceGen]) -> Vec<Object> {
         }
         spec.placement.max_replicas = g.max_replicas;
         if g.amd64_only {
-            spec.placement.platforms.push(Platform { os: "linux".into(), architecture: "amd64".into() });
+            spec.placement.platforms.push(Platform {
+                os: "linux".into(),
+                architecture: "amd64".into(),
+            });
         }
         let spec = Arc::new(spec);
         for (k, &on) in g.running.iter().enumerate() {
             if on < nodes.len() {
-                objects.push(Object::Task(running_on(task(&format!("{id}-r{k}"), &id, &spec), &format!("n{on:02}"))));
+                objects.push(Object::Task(running_on(
+                    task(&format!("{id}-r{k}"), &id, &spec),
+                    &format!("n{on:02}"),
+                )));
             }
         }
         for k in 0..g.pending {
@@ -120,7 +158,11 @@ fn build(nodes: &[NodeGen], services: &[ServiceGen]) -> Vec<Object> {
 }
 
 fn after(state: &State, d: &Decisions) -> State {
-    let txn = Txn { id: 0, ops: d.to_ops(), now: Timestamp(2) };
+    let txn = Txn {
+        id: 0,
+        ops: d.to_ops(),
+        now: Timestamp(2),
+    };
     match state.apply(&txn, state.index + 1) {
         Ok((next, _)) => next,
         Err(e) => panic!("decisions do not apply: {e}"),
@@ -133,7 +175,9 @@ fn occupies(t: &Task) -> bool {
 
 /// An independent reading of the filters: could `node_id` take one more task like `t` in `state`?
 fn could_take(state: &State, node_id: &str, t: &Task) -> bool {
-    let Some(n) = state.node(node_id) else { return false };
+    let Some(n) = state.node(node_id) else {
+        return false;
+    };
     if n.status.state != NodeState::Ready || n.spec.availability != Availability::Active {
         return false;
     }
@@ -141,8 +185,13 @@ fn could_take(state: &State, node_id: &str, t: &Task) -> bool {
     let r = t.spec.resources.reservations;
     if r.nano_cpus != 0 || r.memory_bytes != 0 {
         let cpu: i64 = on.iter().map(|x| x.spec.resources.reservations.nano_cpus).sum();
-        let mem: i64 = on.iter().map(|x| x.spec.resources.reservations.memory_bytes).sum();
-        if r.nano_cpus > n.description.resources.nano_cpus - cpu || r.memory_bytes > n.description.resources.memory_bytes - mem {
+        let mem: i64 = on
+            .iter()
+            .map(|x| x.spec.resources.reservations.memory_bytes)
+            .sum();
+        if r.nano_cpus > n.description.resources.nano_cpus - cpu
+            || r.memory_bytes > n.description.resources.memory_bytes - mem
+        {
             return false;
         }
     }
@@ -153,12 +202,21 @@ fn could_take(state: &State, node_id: &str, t: &Task) -> bool {
     if !t.spec.placement.platforms.is_empty() && n.description.platform.architecture != "x86_64" {
         return false;
     }
-    let ports = |svc: &str| state.service(svc).and_then(|s| s.spec.endpoint.clone()).map(|e| e.ports).unwrap_or_default();
+    let ports = |svc: &str| {
+        state
+            .service(svc)
+            .and_then(|s| s.spec.endpoint.clone())
+            .map(|e| e.ports)
+            .unwrap_or_default()
+    };
     if !ports(&t.service_id).is_empty() && on.iter().any(|x| !ports(&x.service_id).is_empty()) {
         return false;
     }
     let max = t.spec.placement.max_replicas;
-    let same = on.iter().filter(|x| x.service_id == t.service_id && x.desired_state <= TaskState::Complete).count() as u64;
+    let same = on
+        .iter()
+        .filter(|x| x.service_id == t.service_id && x.desired_state <= TaskState::Complete)
+        .count() as u64;
     max == 0 || same < max
 }
 
@@ -295,8 +353,22 @@ fn service_counts_do_not_leak_between_groups() {
         running: vec![],
         pending: 1,
     };
-    let n = NodeGen { ready: true, availability: 2, cpus: 1, gib: 1, zone: 0, manager: false, arm: false };
+    let n = NodeGen {
+        ready: true,
+        availability: 2,
+        cpus: 1,
+        gib: 1,
+        zone: 0,
+        manager: false,
+        arm: false,
+    };
     let d = schedule(&snapshot(build(&[n], &[g(0), g(1)])));
-    assert_eq!(d.assignments, vec![("n00".to_string(), vec!["s0-p00".to_string(), "s1-p00".to_string()])]);
+    assert_eq!(
+        d.assignments,
+        vec![(
+            "n00".to_string(),
+            vec!["s0-p00".to_string(), "s1-p00".to_string()]
+        )]
+    );
     assert!(d.unplaceable.is_empty());
 }

@@ -23,7 +23,10 @@ use std::collections::{BTreeMap, BinaryHeap};
 
 /// A node's ranking key; smaller is better. See the module doc for the layout.
 pub fn node_key(failures: u32, service_tasks: u32, all_tasks: u32, pos: u32) -> u128 {
-    (u128::from(failures) << 96) | (u128::from(service_tasks) << 64) | (u128::from(all_tasks) << 32) | u128::from(pos)
+    (u128::from(failures) << 96)
+        | (u128::from(service_tasks) << 64)
+        | (u128::from(all_tasks) << 32)
+        | u128::from(pos)
 }
 
 /// The node position inside a key.
@@ -64,7 +67,11 @@ struct Building<'a> {
 impl Spread {
     /// No preferences: one heap of every eligible node.
     pub fn flat(keys: Vec<u128>) -> Spread {
-        Spread { slots: vec![Slot::Leaf(BinaryHeap::from(keys.into_iter().map(Reverse).collect::<Vec<_>>()))] }
+        Spread {
+            slots: vec![Slot::Leaf(BinaryHeap::from(
+                keys.into_iter().map(Reverse).collect::<Vec<_>>(),
+            ))],
+        }
     }
 
     /// A tree with one level per preference over `nodes` (all nodes, eligible or not).
@@ -103,7 +110,9 @@ impl Spread {
             .zip(leaves)
             .map(|(b, leaf)| {
                 if leaf {
-                    Slot::Leaf(BinaryHeap::from(b.keys.into_iter().map(Reverse).collect::<Vec<_>>()))
+                    Slot::Leaf(BinaryHeap::from(
+                        b.keys.into_iter().map(Reverse).collect::<Vec<_>>(),
+                    ))
                 } else {
                     // Branches without an eligible node can take nothing: leave them out.
                     let children = b
@@ -147,8 +156,12 @@ impl Spread {
                 _ => return None,
             };
             let placed = self.place_at(child, commit);
-            let Some(Slot::Branch(heap)) = self.slots.get_mut(at) else { return placed };
-            let Some(mut top) = heap.peek_mut() else { return placed };
+            let Some(Slot::Branch(heap)) = self.slots.get_mut(at) else {
+                return placed;
+            };
+            let Some(mut top) = heap.peek_mut() else {
+                return placed;
+            };
             match placed {
                 Some(pos) => {
                     top.0.0 = top.0.0.saturating_add(1);
@@ -193,10 +206,26 @@ mod tests {
     fn branches_even_out_and_full_branches_are_skipped() {
         // zone a: nodes 0 and 1 (a already has 2 tasks); zone b: node 2; "" : node 3, not eligible.
         let nodes = vec![
-            TreeNode { path: vec!["a"], service_tasks: 2, key: Some(node_key(0, 2, 2, 0)) },
-            TreeNode { path: vec!["a"], service_tasks: 0, key: Some(node_key(0, 0, 0, 1)) },
-            TreeNode { path: vec!["b"], service_tasks: 0, key: Some(node_key(0, 0, 0, 2)) },
-            TreeNode { path: vec![""], service_tasks: 0, key: None },
+            TreeNode {
+                path: vec!["a"],
+                service_tasks: 2,
+                key: Some(node_key(0, 2, 2, 0)),
+            },
+            TreeNode {
+                path: vec!["a"],
+                service_tasks: 0,
+                key: Some(node_key(0, 0, 0, 1)),
+            },
+            TreeNode {
+                path: vec!["b"],
+                service_tasks: 0,
+                key: Some(node_key(0, 0, 0, 2)),
+            },
+            TreeNode {
+                path: vec![""],
+                service_tasks: 0,
+                key: None,
+            },
         ];
         let mut spread = Spread::tree(1, nodes);
         let mut counts = [2u32, 0, 0, 0];
