@@ -52,6 +52,11 @@ pub struct Args {
     /// Report file to update.
     #[arg(long, default_value = "BENCHMARKS.md")]
     out: PathBuf,
+    /// Internal: measure this one workload in this process and print the raw timings. Each
+    /// workload runs in a fresh process, as SwarmKit's do, so that peak RSS is the workload's
+    /// own and no allocator state carries over from a bigger workload.
+    #[arg(long, hide = true)]
+    child: Option<String>,
 }
 
 /// One workload and SwarmKit's reference numbers for it (min s, median s), when measured.
@@ -179,6 +184,9 @@ pub fn workloads() -> Vec<Workload> {
 struct Run {
     decide: Duration,
     write_back: Duration,
+    /// A further call on the fully assigned store (nothing pending): what a leader loop pays
+    /// per store change at this cluster size.
+    idle_call: Duration,
 }
 
 impl Run {
@@ -285,9 +293,15 @@ fn run_once(w: &Workload, seed: u64, txn_tasks: usize) -> anyhow::Result<Run> {
     let written = now();
     drop(view);
     check(w, &store)?;
+    let view = store.view();
+    let idle_started = now();
+    let idle = scheduler::schedule(&view);
+    let idle_call = now() - idle_started;
+    anyhow::ensure!(idle.is_empty(), "{}: a second pass changed something", w.name());
     Ok(Run {
         decide: decided - started,
         write_back: written - decided,
+        idle_call,
     })
 }
 
@@ -321,20 +335,24 @@ fn check(w: &Workload, store: &Store) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Peak RSS since the last reset, in MiB, and a reset (Linux: `clear_refs` 5).
-fn peak_rss_mib(reset: bool) -> f64 {
-    let kib = std::fs::read_to_string("/proc/self/status")
+/// This process's peak RSS in MiB (VmHWM).
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
                 .find(|l| l.starts_with("VmHWM"))
                 .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
         })
-        .unwrap_or(0.0);
-    if reset {
-        let _ = std::fs::write("/proc/self/clear_refs", "5");
-    }
-    kib / 1024.0
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+/// The 1-minute load average, as /proc/loadavg shows it.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
 }
 
 fn median(sorted: &[f64]) -> f64 {
@@ -342,32 +360,92 @@ fn median(sorted: &[f64]) -> f64 {
 }
 
 fn measure(w: &Workload, runs: usize, txn_tasks: usize) -> anyhow::Result<Measured> {
-    peak_rss_mib(true);
     let mut out = Vec::new();
     for r in 0..runs {
         let run = run_once(w, r as u64 + 1, txn_tasks)?;
         eprintln!(
-            "scheduler: {} run {}: {:.4} s (decide {:.4} s, write-back {:.4} s)",
+            "scheduler: {} run {}: {:.4} s (decide {:.4} s, write-back {:.4} s; idle call {:.4} s)",
             w.name(),
             r + 1,
             run.total(),
             run.decide.as_secs_f64(),
-            run.write_back.as_secs_f64()
+            run.write_back.as_secs_f64(),
+            run.idle_call.as_secs_f64()
         );
         out.push(run);
     }
     Ok(Measured {
         runs: out,
-        peak_rss_mib: peak_rss_mib(false),
+        peak_rss_mib: peak_rss_mib(),
     })
+}
+
+/// Measures workload `w` in a fresh process running `shoal-bench scheduler --child <name>`.
+fn measure_in_child(w: &Workload, runs: usize, txn_tasks: usize) -> anyhow::Result<Measured> {
+    let out = std::process::Command::new(std::env::current_exe()?)
+        .args(["scheduler", "--child", &w.name(), "--runs", &runs.to_string()])
+        .args(["--txn-tasks", &txn_tasks.to_string()])
+        .stderr(std::process::Stdio::inherit())
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{}: child exited with {}",
+        w.name(),
+        out.status
+    );
+    let mut measured = Measured {
+        runs: Vec::new(),
+        peak_rss_mib: 0.0,
+    };
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["RUN", decide, write_back, idle] => measured.runs.push(Run {
+                decide: Duration::from_secs_f64(decide.parse()?),
+                write_back: Duration::from_secs_f64(write_back.parse()?),
+                idle_call: Duration::from_secs_f64(idle.parse()?),
+            }),
+            ["RSS", mib] => measured.peak_rss_mib = mib.parse()?,
+            _ => {}
+        }
+    }
+    anyhow::ensure!(
+        !measured.runs.is_empty(),
+        "{}: the child reported no runs",
+        w.name()
+    );
+    Ok(measured)
+}
+
+/// The child side: measure one workload here and print what [`measure_in_child`] reads.
+fn run_child(name: &str, args: &Args) -> anyhow::Result<()> {
+    let w = workloads()
+        .into_iter()
+        .find(|w| w.name() == name)
+        .ok_or_else(|| anyhow::anyhow!("no workload {name}"))?;
+    let m = measure(&w, args.runs.max(1), args.txn_tasks)?;
+    for r in &m.runs {
+        println!(
+            "RUN {} {} {}",
+            r.decide.as_secs_f64(),
+            r.write_back.as_secs_f64(),
+            r.idle_call.as_secs_f64()
+        );
+    }
+    println!("RSS {}", m.peak_rss_mib);
+    Ok(())
 }
 
 /// Runs the benchmark and writes the `scheduler` section.
 pub fn run(args: Args) -> anyhow::Result<()> {
+    if let Some(name) = &args.child {
+        return run_child(name, &args);
+    }
     let selected: Vec<Workload> = workloads()
         .into_iter()
         .filter(|w| args.only.as_deref().is_none_or(|o| w.name().contains(o)))
         .collect();
+    let load_start = loadavg();
     let mut measured = Vec::new();
     for w in &selected {
         let runs = if w.tasks >= 1_000_000 {
@@ -375,8 +453,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         } else {
             args.runs
         };
-        measured.push(measure(w, runs.max(1), args.txn_tasks)?);
+        measured.push(measure_in_child(w, runs.max(1), args.txn_tasks)?);
     }
+    let load_shoal = loadavg();
     let peer = if args.peer {
         let names: Vec<&str> = selected
             .iter()
@@ -399,7 +478,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         peer.as_ref(),
         &args,
     );
-    let body = format!("{body}\n{}\n", machine_facts());
+    let load = match &peer {
+        Some(_) => format!(
+            "{load_start}, after shoal's runs {load_shoal}, after SwarmKit's {}",
+            loadavg()
+        ),
+        None => format!("{load_start}, at the end {load_shoal}"),
+    };
+    let body = format!(
+        "{body}\nLoad average (1 min) at the start {load}: other work shares this machine's cores, so compare\n\
+         minimums, and ratios measured in the same run.\n\n{}\n",
+        machine_facts()
+    );
     write_section(&args.out, "scheduler", &body)?;
     println!("{body}");
     Ok(())
@@ -419,6 +509,8 @@ pub struct Row {
     pub runs: usize,
     /// Peak RSS over the workload's runs, MiB.
     pub peak_rss_mib: f64,
+    /// Median seconds of a call that finds nothing to do.
+    pub idle_call: f64,
 }
 
 fn measured_rows(selected: &[Workload], measured: &[Measured]) -> Vec<Row> {
@@ -439,6 +531,7 @@ fn measured_rows(selected: &[Workload], measured: &[Measured]) -> Vec<Row> {
                 write_back: median(&sorted(&|r| r.write_back.as_secs_f64())),
                 runs: m.runs.len(),
                 peak_rss_mib: m.peak_rss_mib,
+                idle_call: median(&sorted(&|r| r.idle_call.as_secs_f64())),
             }
         })
         .collect()

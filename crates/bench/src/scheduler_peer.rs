@@ -125,8 +125,8 @@ pub fn report(workloads: &[Workload], rows: &[Row], peer: Option<&PeerResults>, 
              from Debian's golang-*-dev packages; {} fresh processes per benchmark, `-benchtime 1x`. The reference\n\
              column is SwarmKit 3f2e40b (2023) from `shared/reference/swarmkit-scheduler-bench.md` (6 runs on this\n\
              kind of machine), for comparison. Ratios are SwarmKit time ÷ shoal time, same run.\n\n",
-            p.version.split_whitespace().next().unwrap_or("?"),
             p.version.split_whitespace().nth(1).unwrap_or("?"),
+            p.version.split_whitespace().nth(2).unwrap_or("?"),
             args.peer_runs
         )),
         None => b.push_str(
@@ -136,8 +136,8 @@ pub fn report(workloads: &[Workload], rows: &[Row], peer: Option<&PeerResults>, 
         ),
     }
     b.push_str(
-        "| workload | eligible | runs | shoal min s | shoal median s | decide s | write-back s | tasks/s | SwarmKit min s | SwarmKit median s | × (min) | × (median) | SwarmKit ref min s | peak RSS MiB shoal / SwarmKit |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| workload | eligible | runs | shoal min s | shoal median s | decide s | write-back s | tasks/s | SwarmKit min s | SwarmKit median s | × (min) | × (median) | SwarmKit ref min s | idle call ms | peak RSS MiB shoal / SwarmKit |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for (w, r) in workloads.iter().zip(rows) {
         let measured = peer
@@ -168,7 +168,7 @@ pub fn report(workloads: &[Workload], rows: &[Row], peer: Option<&PeerResults>, 
             }
         };
         b.push_str(&format!(
-            "| `{}` | {} | {} | {} | {} | {} | {} | {:.2e} | {} | {} | {} | {} | {} | {:.0} / {} |\n",
+            "| `{}` | {} | {} | {} | {} | {} | {} | {:.2e} | {} | {} | {} | {} | {} | {:.1} | {:.0} / {} |\n",
             w.name(),
             thousands(if w.constrained {
                 w.nodes.div_ceil(3)
@@ -186,14 +186,17 @@ pub fn report(workloads: &[Workload], rows: &[Row], peer: Option<&PeerResults>, 
             ratio_min,
             ratio_med,
             w.reference.map_or("–".to_string(), |(m, _)| secs(m)),
+            r.idle_call * 1000.0,
             r.peak_rss_mib,
             sk_rss,
         ));
     }
     b.push_str(
-        "\n*decide* and *write-back* are medians of their own; tasks/s is T ÷ median total. Peak RSS is the\n\
-         process's high-water mark over a workload's runs, untimed setup included (as SwarmKit's column); the\n\
-         SwarmKit figure is the largest of its runs. SwarmKit's 100k-node × 100k-task benchmark is skipped: about\n\
+        "\n*decide* and *write-back* are medians of their own; tasks/s is T ÷ median total. *idle call*: one more\n\
+         `schedule` on the fully assigned store (nothing pending, so no decisions): the cost a leader loop pays per\n\
+         store change at that cluster size (not timed in the totals). Each workload runs in a\n\
+         fresh process (as SwarmKit's do); peak RSS is that process's high-water mark over its runs, untimed\n\
+         setup included (as SwarmKit's column); the SwarmKit figure is the largest of its runs. SwarmKit's 100k-node × 100k-task benchmark is skipped: about\n\
          T × N = 10¹⁰ node visits, roughly 45–50 min per run on this machine.\n",
     );
     b

@@ -20,6 +20,12 @@
 //! on 1 node)`. Where Swarm is random (Go map order) we are deterministic: ties go to the
 //! lower node ID, groups go in (service, version) order, tasks in ID order.
 //!
+//! Which tasks count, as in SwarmKit: a task *to place* is PENDING, without a node, desired
+//! state up to COMPLETE (jobs want COMPLETE); a task *holds resources and host ports* on its
+//! node from ASSIGNED to RUNNING whatever its desired state (one being shut down still
+//! occupies the node until it stops); it *counts for ranking and max replicas* while it also
+//! has a desired state up to COMPLETE.
+//!
 //! Deliberate differences from SwarmKit:
 //! - Every eligible node stays a candidate. SwarmKit keeps only the best `len(group)` nodes
 //!   per tree leaf and can declare a task unplaceable while other nodes would take it.
@@ -27,10 +33,21 @@
 //!   SwarmKit ignores such a constraint and places the task anywhere.
 //! - Plugin and CSI volume filters do not exist yet (shoal has no plugins or volumes).
 //!
-//! Cost of one call: one pass over all tasks of the snapshot (find pending tasks, account for
-//! tasks on nodes), then per group one pass over the nodes plus O(log N) per task (SwarmKit
-//! visits every node for every task). With [`Inputs::candidates`] a call that finds nothing
-//! pending costs only the look-ups of those candidates.
+//! In a leader loop (watch → debounce → reconcile → commit):
+//!
+//! ```text
+//! let decisions = scheduler::schedule(&store.view());
+//! for ops in decisions.into_batches(10_000) { propose(ops) }   // nothing when is_empty()
+//! ```
+//!
+//! A second call on the resulting state yields nothing: placed tasks are no longer pending and
+//! a reason already recorded on a task is not written again, so the loop settles.
+//!
+//! Cost of one call: one walk over all tasks of the snapshot to find pending ones (about 10 ns
+//! a task; nothing more when none is pending). With work: a second walk accounting for tasks on
+//! nodes, then per group one pass over the nodes plus O(log N) per task (SwarmKit visits every
+//! node for every task). With [`Inputs::candidates`] the first walk is replaced by look-ups of
+//! those candidates.
 
 mod decisions;
 mod filter;
@@ -46,9 +63,10 @@ mod golden;
 #[cfg(test)]
 mod props;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use store::State;
+use types::Task;
 
 pub use decisions::Decisions;
 pub use filter::{FILTERS, Filter};
@@ -76,6 +94,12 @@ pub struct Inputs<'a> {
     pub recent_failures: Option<&'a RecentFailures>,
 }
 
+/// The store operations that write `decisions` back (see [`Decisions::into_batches`] to
+/// split them into transactions of bounded size).
+pub fn to_ops(decisions: &Decisions) -> Vec<store::Op> {
+    decisions.to_ops()
+}
+
 /// Places every pending task of `state`; see the module doc.
 pub fn schedule(state: &State) -> Decisions {
     schedule_with(state, &Inputs::default())
@@ -83,43 +107,41 @@ pub fn schedule(state: &State) -> Decisions {
 
 /// [`schedule`] with outside facts.
 pub fn schedule_with(state: &State, inputs: &Inputs<'_>) -> Decisions {
+    // First find the work: a call with nothing pending (the common case in a leader loop)
+    // stops after this walk, without building anything.
     let mut grouper = Grouper::default();
-    let mut preassigned = Vec::new();
-    let candidates: Option<Vec<&std::sync::Arc<types::Task>>> = inputs
-        .candidates
-        .map(|ids| ids.iter().filter_map(|id| state.task(id)).collect());
-    if let Some(tasks) = &candidates {
-        if !tasks.iter().any(|t| wants_node(t) || is_preassigned(t)) {
-            return Decisions::default();
+    let mut preassigned: Vec<&Task> = Vec::new();
+    match inputs.candidates {
+        Some(ids) => {
+            for task in ids.iter().filter_map(|id| state.task(id)) {
+                if wants_node(task) {
+                    grouper.add(task);
+                } else if is_preassigned(task) {
+                    preassigned.push(task);
+                }
+            }
         }
-        for task in tasks {
-            if wants_node(task) {
-                grouper.add(task);
-            } else if is_preassigned(task) {
-                preassigned.push(&***task);
+        None => {
+            for task in state.tasks() {
+                if wants_node(task) {
+                    grouper.add(task);
+                } else if is_preassigned(task) {
+                    preassigned.push(task);
+                }
             }
         }
     }
-    let mut nodes = Nodes::new(state);
-    // One walk over every task: occupancy of nodes, and (without candidates) the pending ones.
-    for task in state.tasks() {
-        if candidates.is_none() {
-            if wants_node(task) {
-                grouper.add(task);
-                continue;
-            }
-            if is_preassigned(task) {
-                preassigned.push(task);
-                continue;
-            }
-        }
-        nodes.occupy_with(task);
-    }
-    nodes.seal();
     let groups = grouper.into_groups();
     if groups.is_empty() && preassigned.is_empty() {
         return Decisions::default();
     }
+    // Then what the nodes already hold; per-service counts only for the services at hand.
+    let services: HashSet<&str> = groups.iter().map(|g| g.service_id).collect();
+    let mut nodes = Nodes::new(state, services);
+    for task in state.tasks() {
+        nodes.occupy_with(task);
+    }
+    nodes.seal();
     let mut pass = Pass::new(state, inputs, nodes);
     for task in preassigned {
         pass.confirm_preassigned(task);

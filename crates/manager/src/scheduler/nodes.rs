@@ -5,7 +5,8 @@
 //! groups see earlier placements. Nodes keep the snapshot's ID order; a node's position in
 //! that order is its tie-breaker, which makes every decision reproducible.
 
-use std::collections::HashMap;
+use std::cell::OnceCell;
+use std::collections::{HashMap, HashSet};
 
 use store::State;
 use types::{Node, Reservations, Task, TaskState};
@@ -53,7 +54,11 @@ pub struct Nodes<'a> {
     /// once all are in ([`Nodes::seal`]): the per-service counts a group needs, without a
     /// second walk over the service's tasks.
     counted: Vec<(&'a str, u32)>,
-    positions: HashMap<&'a str, u32>,
+    /// The services whose counts the pass needs.
+    services: HashSet<&'a str>,
+    /// ID → position, built on first use: a pass over a cluster with nothing on its nodes
+    /// never needs it, and on 100k nodes building it costs more than the placements.
+    positions: OnceCell<HashMap<&'a str, u32>>,
     /// Host ports per service, for the few services that publish any in host mode.
     service_ports: HashMap<&'a str, Vec<HostPort>>,
 }
@@ -72,12 +77,10 @@ pub fn counts_for_spread(task: &Task) -> bool {
 
 impl<'a> Nodes<'a> {
     /// Every node with its full capacity and nothing on it yet; call [`Nodes::occupy_with`] for
-    /// the tasks the snapshot has on nodes.
-    pub fn new(state: &'a State) -> Nodes<'a> {
+    /// the tasks the snapshot has on nodes. Tasks of `services` are also counted per service.
+    pub fn new(state: &'a State, services: HashSet<&'a str>) -> Nodes<'a> {
         let mut infos = Vec::with_capacity(state.node_count());
-        let mut positions = HashMap::with_capacity(state.node_count());
-        for (pos, node) in state.nodes().enumerate() {
-            positions.insert(node.id.as_str(), pos as u32);
+        for node in state.nodes() {
             infos.push(NodeInfo {
                 node,
                 free_nano_cpus: node.description.resources.nano_cpus,
@@ -96,7 +99,8 @@ impl<'a> Nodes<'a> {
         Nodes {
             infos,
             counted: Vec::new(),
-            positions,
+            services,
+            positions: OnceCell::new(),
             service_ports,
         }
     }
@@ -108,7 +112,14 @@ impl<'a> Nodes<'a> {
 
     /// The position of node `id`, if the snapshot has it.
     pub fn position(&self, id: &str) -> Option<u32> {
-        self.positions.get(id).copied()
+        let positions = self.positions.get_or_init(|| {
+            self.infos
+                .iter()
+                .enumerate()
+                .map(|(pos, info)| (info.node.id.as_str(), pos as u32))
+                .collect()
+        });
+        positions.get(id).copied()
     }
 
     /// Host ports a task of `service_id` holds on its node.
@@ -133,7 +144,7 @@ impl<'a> Nodes<'a> {
             self.ports_of_service(&task.service_id).to_vec()
         };
         let counted = counts_for_spread(task);
-        if counted {
+        if counted && self.services.contains(task.service_id.as_str()) {
             self.counted.push((task.service_id.as_str(), pos));
         }
         self.occupy(pos, &task.spec.resources.reservations, &ports, counted);
@@ -141,7 +152,7 @@ impl<'a> Nodes<'a> {
 
     /// Ends the intake of tasks already on nodes.
     pub fn seal(&mut self) {
-        self.counted.sort_unstable();
+        self.counted.sort_unstable_by_key(|(service, _)| *service);
     }
 
     /// Positions of the nodes running each counted task of `service_id` (one entry per task).
