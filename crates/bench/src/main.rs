@@ -7,6 +7,8 @@
 mod failover;
 mod raft;
 mod report;
+mod scheduler;
+mod scheduler_peer;
 
 use clap::Parser;
 
@@ -17,6 +19,12 @@ enum Bench {
     Raft(raft::Args),
     /// Leader failover time: kill -9 the leader of 3 agent processes, time until a write lands.
     Failover(failover::Args),
+    /// Scheduler: SwarmKit's scheduler workloads, schedule + write-back to the in-memory store.
+    Scheduler(scheduler::Args),
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()
 }
 
 fn main() -> anyhow::Result<()> {
@@ -24,9 +32,9 @@ fn main() -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("SHOAL_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .try_init();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match Bench::parse() {
-        Bench::Raft(args) => runtime.block_on(raft::run(args)),
-        Bench::Failover(args) => runtime.block_on(failover::run(args)),
+        Bench::Raft(args) => runtime()?.block_on(raft::run(args)),
+        Bench::Failover(args) => runtime()?.block_on(failover::run(args)),
+        Bench::Scheduler(args) => scheduler::run(args),
     }
 }

@@ -25,5 +25,6 @@ pub mod status_batcher;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+
 pub use error::{Error, Result};
 pub use manager::{Manager, ManagerConfig, Start};

@@ -26,7 +26,7 @@ fn node(name: &str) -> TestNode {
     let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_env("SHOAL_LOG")).with_test_writer().try_init();
     let dir = tempfile::tempdir().unwrap();
     let data = DataDir::open(dir.path()).unwrap();
-    let swarm = Arc::new(Swarm::new(data, Some(name.into()), Default::default(), Arc::new(SystemClock)));
+    let swarm = Arc::new(Swarm::new(data, Some(name.into()), Default::default(), Arc::new(SystemClock), super::ExecutorChoice::Sim));
     TestNode { swarm, addr: format!("127.0.0.1:{}", port()), _dir: dir }
 }
 

@@ -1,0 +1,185 @@
+//! Golden scenarios: `testdata/*.txt` hold a cluster and, after `---`, the decisions expected.
+//! `SHOAL_UPDATE_GOLDEN=1 cargo test -p manager golden` rewrites the expectations.
+//!
+//! ```text
+//! node <id> [cpu=<cores>] [mem=<MiB>] [label.<k>=<v>] [engine.<k>=<v>] [state=ready|down]
+//!           [avail=active|pause|drain] [role=worker|manager] [os=<os>] [arch=<arch>] [addr=<ip>]
+//! service <id> [port=<proto>/<published>]…
+//! spec <name> [cpu=<cores>] [mem=<MiB>] [constraint=<expr>]… [pref=<label key>]… [max=<n>]
+//!           [platform=<os>/<arch>]…
+//! tasks <service>:<version> <spec> <count> [prefix=<p>] [node=<id>] [state=<s>] [desired=<s>]
+//!           [err=<text without spaces>]
+//! ```
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use types::{Availability, NodeState, Object, Platform, Role, TaskSpec, TaskState};
+
+use super::fixture::{node, service, snapshot, task};
+use super::{Decisions, schedule};
+
+fn parse_state(word: &str) -> NodeState {
+    match word {
+        "ready" => NodeState::Ready,
+        "down" => NodeState::Down,
+        "disconnected" => NodeState::Disconnected,
+        _ => NodeState::Unknown,
+    }
+}
+
+fn cores(v: &str) -> i64 {
+    (v.parse::<f64>().unwrap_or(0.0) * 1e9) as i64
+}
+
+fn mib(v: &str) -> i64 {
+    v.parse::<i64>().unwrap_or(0) << 20
+}
+
+/// Builds the snapshot a scenario describes.
+fn build(input: &str) -> Vec<Object> {
+    let mut objects = Vec::new();
+    let mut specs: HashMap<String, Arc<TaskSpec>> = HashMap::new();
+    for line in input
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let mut words = line.split_whitespace();
+        let kind = words.next().unwrap_or("");
+        let words: Vec<&str> = words.collect();
+        let opts = || words.iter().filter_map(|w| w.split_once('='));
+        match kind {
+            "node" => {
+                let mut n = node(words[0]);
+                for (k, v) in opts() {
+                    match k {
+                        "cpu" => n.description.resources.nano_cpus = cores(v),
+                        "mem" => n.description.resources.memory_bytes = mib(v),
+                        "state" => n.status.state = parse_state(v),
+                        "avail" => n.spec.availability = Availability::parse(v).unwrap_or_default(),
+                        "role" => n.role = Role::parse(v).unwrap_or_default(),
+                        "os" => n.description.platform.os = v.into(),
+                        "arch" => n.description.platform.architecture = v.into(),
+                        "addr" => n.status.addr = v.into(),
+                        _ if k.starts_with("label.") => {
+                            n.spec.labels.insert(k["label.".len()..].into(), v.into());
+                        }
+                        _ if k.starts_with("engine.") => {
+                            n.description
+                                .engine
+                                .labels
+                                .insert(k["engine.".len()..].into(), v.into());
+                        }
+                        _ => panic!("unknown node option {k} in {line:?}"),
+                    }
+                }
+                objects.push(Object::Node(n));
+            }
+            "service" => {
+                let ports: Vec<(&str, u32)> = opts()
+                    .filter(|(k, _)| *k == "port")
+                    .filter_map(|(_, v)| v.split_once('/').map(|(p, n)| (p, n.parse().unwrap_or(0))))
+                    .collect();
+                objects.push(Object::Service(service(words[0], &ports)));
+            }
+            "spec" => {
+                let mut spec = TaskSpec::default();
+                for (k, v) in opts() {
+                    match k {
+                        "cpu" => spec.resources.reservations.nano_cpus = cores(v),
+                        "mem" => spec.resources.reservations.memory_bytes = mib(v),
+                        "constraint" => spec.placement.constraints.push(v.into()),
+                        "pref" => spec.placement.preferences.push(v.into()),
+                        "max" => spec.placement.max_replicas = v.parse().unwrap_or(0),
+                        "platform" => {
+                            let (os, arch) = v.split_once('/').unwrap_or((v, ""));
+                            spec.placement.platforms.push(Platform {
+                                os: os.into(),
+                                architecture: arch.into(),
+                            });
+                        }
+                        _ => panic!("unknown spec option {k} in {line:?}"),
+                    }
+                }
+                specs.insert(words[0].into(), Arc::new(spec));
+            }
+            "tasks" => {
+                let (svc, version) = words[0].split_once(':').unwrap_or((words[0], "1"));
+                let spec = specs
+                    .get(words[1])
+                    .unwrap_or_else(|| panic!("unknown spec in {line:?}"))
+                    .clone();
+                let count: usize = words[2].parse().unwrap_or(0);
+                let mut prefix = format!("{svc}-");
+                let mut template = task("", svc, &spec);
+                template.spec_version = version.parse().unwrap_or(1);
+                for (k, v) in opts() {
+                    match k {
+                        "prefix" => prefix = v.into(),
+                        "node" => template.node_id = v.into(),
+                        "state" => template.status.state = TaskState::parse(v).unwrap_or_default(),
+                        "desired" => template.desired_state = TaskState::parse(v).unwrap_or_default(),
+                        "err" => template.status.err = v.replace('_', " "),
+                        _ => panic!("unknown tasks option {k} in {line:?}"),
+                    }
+                }
+                for i in 0..count {
+                    let mut t = template.clone();
+                    t.id = format!("{prefix}{i:02}");
+                    objects.push(Object::Task(t));
+                }
+            }
+            _ => panic!("unknown line {line:?}"),
+        }
+    }
+    objects
+}
+
+/// The decisions as the expectation section spells them.
+fn render(d: &Decisions) -> String {
+    let mut out = String::new();
+    for (node, tasks) in &d.assignments {
+        out.push_str(&format!("assign {node}: {}\n", tasks.join(" ")));
+    }
+    for (task, reason) in &d.unplaceable {
+        out.push_str(&format!("unplaceable {task}: {reason}\n"));
+    }
+    out
+}
+
+#[test]
+fn golden_scenarios() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/scheduler/testdata");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("testdata")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 5, "scenarios missing in {}", dir.display());
+    let update = std::env::var_os("SHOAL_UPDATE_GOLDEN").is_some();
+    let mut failed = Vec::new();
+    for path in files.iter().filter(|p| p.extension().is_some_and(|e| e == "txt")) {
+        let text = std::fs::read_to_string(path).expect("scenario");
+        let (input, expected) = text.split_once("\n---\n").unwrap_or((&text, ""));
+        let state = snapshot(build(input));
+        let got = render(&schedule(&state));
+        assert_eq!(
+            render(&schedule(&state)),
+            got,
+            "{}: not deterministic",
+            path.display()
+        );
+        if update {
+            std::fs::write(path, format!("{input}\n---\n{got}")).expect("write scenario");
+        } else if got.trim() != expected.trim() {
+            failed.push(format!(
+                "{}:\n--- expected\n{expected}\n--- got\n{got}",
+                path.display()
+            ));
+        }
+    }
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
+}
