@@ -170,9 +170,14 @@ impl World {
         }
     }
 
-    /// Plays the agents: assigned tasks that should run are running; shut-down tasks stop.
+    /// Plays the agents: assigned tasks that should run are running (a task held at desired
+    /// READY waits, as an agent does); shut-down tasks stop.
     pub fn run_all(&mut self) {
-        self.set_status(|t| t.status.state == TaskState::Assigned && t.desired_state <= TaskState::Complete, TaskState::Running, None);
+        self.set_status(
+            |t| t.status.state == TaskState::Assigned && matches!(t.desired_state, TaskState::Running | TaskState::Complete),
+            TaskState::Running,
+            None,
+        );
         self.set_status(|t| t.desired_state >= TaskState::Shutdown && t.status.state >= TaskState::Assigned && !t.status.state.is_terminal(), TaskState::Shutdown, None);
     }
 
@@ -180,6 +185,11 @@ impl World {
     pub fn fail_all(&mut self, code: i64) {
         self.run_all();
         self.set_status(|t| t.status.state == TaskState::Running, TaskState::Failed, Some(code));
+    }
+
+    /// Running tasks matching `f` fail with exit code 1.
+    pub fn fail_where(&mut self, f: impl Fn(&Task) -> bool) {
+        self.set_status(|t| t.status.state == TaskState::Running && f(t), TaskState::Failed, Some(1));
     }
 
     /// Every running task completes.

@@ -76,23 +76,23 @@ pub fn reconcile(state: &State, service: &Service, active: &[&Slot], inputs: &mu
     }
 }
 
-/// Completes a hand-over in a slot holding an old and a new task.
+/// Completes a hand-over between a slot's old task and its new one.
 fn hand_over(state: &State, slot: &Slot, plan: &mut Plan) {
-    let runnable: Vec<&Arc<Task>> = slot.runnable().collect();
-    let [olds @ .., new] = runnable.as_slice() else { return };
-    if olds.is_empty() {
-        return;
-    }
+    let Some(new) = slot.current() else { return };
     match new.desired_state {
-        // Start-first: the old task goes once the new one runs (or cannot).
+        // Start-first: old tasks go once the new one runs (or cannot).
         TaskState::Running | TaskState::Complete if new.status.state >= TaskState::Running => {
-            for old in olds {
+            for old in slot.runnable().filter(|t| t.id != new.id) {
                 plan.desire(old, TaskState::Shutdown);
             }
         }
-        // Stop-first: the new task may start once every old one has stopped.
+        // Stop-first: the new task may start once every other task of the slot has stopped.
         TaskState::Ready => {
-            let stopped = olds.iter().all(|o| dead(o) || o.status.state < TaskState::Assigned || on_invalid_node(state, o));
+            let stopped = slot
+                .tasks
+                .iter()
+                .filter(|o| o.id != new.id)
+                .all(|o| dead(o) || o.status.state < TaskState::Assigned || on_invalid_node(state, o));
             if stopped {
                 plan.desire(new, TaskState::Running);
             }
@@ -234,10 +234,14 @@ mod tests {
         });
         converge(&mut w);
         w.update_service("web", |s| std::sync::Arc::make_mut(&mut s.task).container.image = "broken".into());
-        let plan = w.reconcile();
-        w.apply(plan);
-        w.place_all_round_robin();
-        w.fail_all(1);
+        // Stop-first: the old task stops, then the new one is allowed to start, and fails.
+        for _ in 0..3 {
+            let plan = w.reconcile();
+            w.apply(plan);
+            w.place_all_round_robin();
+            w.run_all();
+        }
+        w.fail_where(|t| t.spec.container.image == "broken");
         let plan = w.reconcile();
         w.apply(plan);
         let s = w.state.service_by_name("web").unwrap().clone();
