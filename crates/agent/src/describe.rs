@@ -10,23 +10,38 @@ pub fn describe_host(hostname: Option<&str>, labels: BTreeMap<String, String>) -
     let hostname = hostname.map(str::to_string).unwrap_or_else(system_hostname);
     NodeDescription {
         hostname,
-        platform: Platform { architecture: std::env::consts::ARCH.to_string(), os: std::env::consts::OS.to_string() },
-        resources: Resources { nano_cpus: cpus() * 1_000_000_000, memory_bytes: memory_bytes() },
-        engine: EngineDescription { engine_version: env!("CARGO_PKG_VERSION").to_string(), labels },
+        platform: Platform {
+            architecture: std::env::consts::ARCH.to_string(),
+            os: std::env::consts::OS.to_string(),
+        },
+        resources: Resources {
+            nano_cpus: cpus() * 1_000_000_000,
+            memory_bytes: memory_bytes(),
+        },
+        engine: EngineDescription {
+            engine_version: env!("CARGO_PKG_VERSION").to_string(),
+            labels,
+        },
     }
 }
 
 /// The kernel's host name.
 pub fn system_hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_string()).unwrap_or_else(|_| "localhost".into())
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
 }
 
 fn cpus() -> i64 {
-    std::thread::available_parallelism().map(|n| n.get() as i64).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get() as i64)
+        .unwrap_or(1)
 }
 
 fn memory_bytes() -> i64 {
-    let Ok(meminfo) = std::fs::read_to_string("/proc/meminfo") else { return 0 };
+    let Ok(meminfo) = std::fs::read_to_string("/proc/meminfo") else {
+        return 0;
+    };
     meminfo
         .lines()
         .find_map(|l| l.strip_prefix("MemTotal:"))

@@ -29,7 +29,11 @@ pub struct LogPublisher {
 impl LogPublisher {
     /// A publisher reading logs from `tasks`.
     pub fn new(tasks: Arc<dyn Tasks>, pool: Pool) -> LogPublisher {
-        LogPublisher { tasks, pool, active: Mutex::default() }
+        LogPublisher {
+            tasks,
+            pool,
+            active: Mutex::default(),
+        }
     }
 
     /// Starts streams for new subscriptions and stops those the leader no longer lists.
@@ -48,7 +52,13 @@ impl LogPublisher {
             }
             let token = CancellationToken::new();
             active.insert(sub.id, token.clone());
-            tokio::spawn(publish(self.tasks.clone(), self.pool.clone(), leader.to_string(), sub.clone(), token));
+            tokio::spawn(publish(
+                self.tasks.clone(),
+                self.pool.clone(),
+                leader.to_string(),
+                sub.clone(),
+                token,
+            ));
         }
     }
 
@@ -60,9 +70,22 @@ impl LogPublisher {
     }
 }
 
-async fn publish(tasks: Arc<dyn Tasks>, pool: Pool, leader: String, sub: LogSubscription, token: CancellationToken) {
+async fn publish(
+    tasks: Arc<dyn Tasks>,
+    pool: Pool,
+    leader: String,
+    sub: LogSubscription,
+    token: CancellationToken,
+) {
     let o = &sub.options;
-    let options = LogOptions { tail: o.tail.map(|n| n as usize), since: o.since, until: o.until, follow: o.follow, stdout: o.stdout, stderr: o.stderr };
+    let options = LogOptions {
+        tail: o.tail.map(|n| n as usize),
+        since: o.since,
+        until: o.until,
+        follow: o.follow,
+        stdout: o.stdout,
+        stderr: o.stderr,
+    };
     let mut streams = Vec::new();
     for task_id in &sub.tasks {
         if let Some(lines) = tasks.logs(task_id, options.clone()).await {
@@ -75,10 +98,19 @@ async fn publish(tasks: Arc<dyn Tasks>, pool: Pool, leader: String, sub: LogSubs
     let producer = async move {
         let mut batch = Vec::new();
         loop {
-            let next = if batch.is_empty() { Some(lines.next().await) } else { tokio::time::timeout(BATCH_WAIT, lines.next()).await.ok() };
+            let next = if batch.is_empty() {
+                Some(lines.next().await)
+            } else {
+                tokio::time::timeout(BATCH_WAIT, lines.next()).await.ok()
+            };
             match next {
                 Some(Some((task_id, Ok(m)))) => {
-                    batch.push(LogRecord { task_id, stderr: m.stream == LogStream::Stderr, timestamp: m.timestamp, line: m.line });
+                    batch.push(LogRecord {
+                        task_id,
+                        stderr: m.stream == LogStream::Stderr,
+                        timestamp: m.timestamp,
+                        line: m.line,
+                    });
                     if batch.len() < BATCH_LINES {
                         continue;
                     }
@@ -88,18 +120,36 @@ async fn publish(tasks: Arc<dyn Tasks>, pool: Pool, leader: String, sub: LogSubs
                 None => {}
             }
             if !batch.is_empty() {
-                let msg = LogBatch { subscription: sub.id, records: std::mem::take(&mut batch), done: false };
+                let msg = LogBatch {
+                    subscription: sub.id,
+                    records: std::mem::take(&mut batch),
+                    done: false,
+                };
                 if tx.send(encode(&msg)).await.is_err() {
                     return;
                 }
             }
         }
         if !batch.is_empty() {
-            let _ = tx.send(encode(&LogBatch { subscription: sub.id, records: batch, done: false })).await;
+            let _ = tx
+                .send(encode(&LogBatch {
+                    subscription: sub.id,
+                    records: batch,
+                    done: false,
+                }))
+                .await;
         }
-        let _ = tx.send(encode(&LogBatch { subscription: sub.id, records: Vec::new(), done: true })).await;
+        let _ = tx
+            .send(encode(&LogBatch {
+                subscription: sub.id,
+                records: Vec::new(),
+                done: true,
+            }))
+            .await;
     };
-    let Ok(mut client) = pool.dispatcher(&leader) else { return };
+    let Ok(mut client) = pool.dispatcher(&leader) else {
+        return;
+    };
     let call = client.publish_logs(tokio_stream::wrappers::ReceiverStream::new(rx));
     tokio::select! {
         _ = token.cancelled() => {}

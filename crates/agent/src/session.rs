@@ -4,7 +4,10 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use rpc::messages::{AssignmentsMessage, AssignmentsRequest, HeartbeatRequest, HeartbeatResponse, SessionMessage, SessionRequest};
+use rpc::messages::{
+    AssignmentsMessage, AssignmentsRequest, HeartbeatRequest, HeartbeatResponse, SessionMessage,
+    SessionRequest,
+};
 use rpc::{Pool, decode, encode};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
@@ -53,11 +56,23 @@ impl Agent {
         let shutdown = CancellationToken::new();
         let (leader_tx, leader_rx) = watch::channel(None);
         let tasks = worker.map(|w| {
-            tokio::spawn(report_statuses(pool.clone(), leader_rx, w.statuses, shutdown.clone()));
+            tokio::spawn(report_statuses(
+                pool.clone(),
+                leader_rx,
+                w.statuses,
+                shutdown.clone(),
+            ));
             w.tasks
         });
         let logs = tasks.clone().map(|t| LogPublisher::new(t, pool.clone()));
-        let link = Link { pool, description, events, leader: leader_tx, tasks, logs };
+        let link = Link {
+            pool,
+            description,
+            events,
+            leader: leader_tx,
+            tasks,
+            logs,
+        };
         tokio::spawn(run(link, managers, shutdown.clone()));
         Agent { shutdown }
     }
@@ -95,10 +110,14 @@ async fn run(link: Link, mut managers: Vec<String>, shutdown: CancellationToken)
     let mut hint: Option<String> = None;
     loop {
         if managers.is_empty() {
-            let _ = events.send(AgentEvent::Disconnected("no managers known".into())).await;
+            let _ = events
+                .send(AgentEvent::Disconnected("no managers known".into()))
+                .await;
             return;
         }
-        let addr = hint.take().unwrap_or_else(|| managers[next % managers.len()].clone());
+        let addr = hint
+            .take()
+            .unwrap_or_else(|| managers[next % managers.len()].clone());
         next += 1;
         let ended = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -132,25 +151,47 @@ async fn run(link: Link, mut managers: Vec<String>, shutdown: CancellationToken)
 }
 
 fn leader_hint(status: &tonic::Status) -> Option<String> {
-    status.metadata().get("x-leader").and_then(|v| v.to_str().ok()).map(str::to_string)
+    status
+        .metadata()
+        .get("x-leader")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
 fn classify(status: tonic::Status) -> Ended {
     if status.code() == tonic::Code::PermissionDenied && status.message().contains("removed") {
         return Ended::Removed(status.message().to_string());
     }
-    Ended::Retry { leader: leader_hint(&status), reason: status.message().to_string() }
+    Ended::Retry {
+        leader: leader_hint(&status),
+        reason: status.message().to_string(),
+    }
 }
 
 /// One session: open the session (and assignments) stream, heartbeat beside it, return when
 /// any of them fails.
 async fn session(link: &Link, addr: &str, managers: &mut Vec<String>) -> Ended {
-    let Link { pool, description, events, .. } = link;
+    let Link {
+        pool,
+        description,
+        events,
+        ..
+    } = link;
     let mut client = match pool.dispatcher(addr) {
         Ok(c) => c,
-        Err(e) => return Ended::Retry { reason: e.to_string(), leader: None },
+        Err(e) => {
+            return Ended::Retry {
+                reason: e.to_string(),
+                leader: None,
+            };
+        }
     };
-    let mut stream = match client.session(encode(&SessionRequest { description: description.clone() })).await {
+    let mut stream = match client
+        .session(encode(&SessionRequest {
+            description: description.clone(),
+        }))
+        .await
+    {
         Ok(s) => s.into_inner(),
         Err(status) => return classify(status),
     };

@@ -36,7 +36,9 @@ pub struct WorkerTasks<E: Executor> {
 impl<E: Executor> WorkerTasks<E> {
     /// Wraps a started worker.
     pub fn new(worker: Worker<E>) -> Arc<WorkerTasks<E>> {
-        Arc::new(WorkerTasks { worker: Mutex::new(Some(worker)) })
+        Arc::new(WorkerTasks {
+            worker: Mutex::new(Some(worker)),
+        })
     }
 }
 
@@ -59,7 +61,9 @@ impl<E: Executor> Tasks for WorkerTasks<E> {
     }
 
     async fn stop(&self, remove: bool) {
-        let Some(mut worker) = self.worker.lock().await.take() else { return };
+        let Some(mut worker) = self.worker.lock().await.take() else {
+            return;
+        };
         if remove {
             let executor = worker.executor().clone();
             let ids = worker.task_ids();

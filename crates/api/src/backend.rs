@@ -9,7 +9,9 @@ use manager::controlapi::cluster::Rotation;
 use manager::controlapi::node::NodeFilters;
 use manager::controlapi::service::{ServiceFilters, ServiceStatus};
 use manager::controlapi::task::TaskFilters;
-use types::{Availability, Cluster, ClusterSpec, Node, NodeSpec, Reachability, Service, ServiceSpec, Task, Timestamp};
+use types::{
+    Availability, Cluster, ClusterSpec, Node, NodeSpec, Reachability, Service, ServiceSpec, Task, Timestamp,
+};
 
 /// Errors carry the status dockerd would answer with (see `manager::Error`).
 pub type Result<T> = std::result::Result<T, manager::Error>;
@@ -219,7 +221,13 @@ pub trait Backend: Send + Sync + 'static {
     /// `GET /services/{id}` (ID, name or ID prefix).
     async fn service(&self, key: &str) -> Result<ServiceView>;
     /// `POST /services/{id}/update?version=` (`rollback` for `?rollback=previous`): warnings.
-    async fn service_update(&self, key: &str, version: u64, spec: ServiceSpec, rollback: bool) -> Result<Vec<String>>;
+    async fn service_update(
+        &self,
+        key: &str,
+        version: u64,
+        spec: ServiceSpec,
+        rollback: bool,
+    ) -> Result<Vec<String>>;
     /// `DELETE /services/{id}`.
     async fn service_remove(&self, key: &str) -> Result<()>;
     /// `GET /tasks`.

@@ -92,7 +92,10 @@ impl Drop for Agent {
 /// Name of the leader as `name`'s node list shows it.
 async fn leader(agent: &Agent) -> Option<String> {
     let nodes = agent.client().ok()?.nodes(&Default::default()).await.ok()?;
-    nodes.into_iter().find(|n| n.manager_status.as_ref().is_some_and(|m| m.leader)).map(|n| n.description.hostname)
+    nodes
+        .into_iter()
+        .find(|n| n.manager_status.as_ref().is_some_and(|m| m.leader))
+        .map(|n| n.description.hostname)
 }
 
 /// One label write through `agent`'s API (read the version, write it back).
@@ -107,8 +110,14 @@ async fn write(agent: &Agent, key: &str) -> anyhow::Result<()> {
 
 /// Runs the benchmark and writes the `failover` section.
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    anyhow::ensure!(args.shoal.exists(), "{} not found: run `cargo build --release` first", args.shoal.display());
-    let root = tempfile::Builder::new().prefix("shoal-failover-").tempdir_in(std::env::current_dir()?)?;
+    anyhow::ensure!(
+        args.shoal.exists(),
+        "{} not found: run `cargo build --release` first",
+        args.shoal.display()
+    );
+    let root = tempfile::Builder::new()
+        .prefix("shoal-failover-")
+        .tempdir_in(std::env::current_dir()?)?;
     let mut agents = vec![
         Agent::start(&args.shoal, root.path(), "m1")?,
         Agent::start(&args.shoal, root.path(), "m2")?,
@@ -116,7 +125,11 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     ];
     let first = agents[0].client()?;
     first
-        .swarm_init(&model::InitRequest { listen_addr: agents[0].addr.clone(), advertise_addr: agents[0].addr.clone(), ..Default::default() })
+        .swarm_init(&model::InitRequest {
+            listen_addr: agents[0].addr.clone(),
+            advertise_addr: agents[0].addr.clone(),
+            ..Default::default()
+        })
         .await?;
     let token = first.swarm_inspect().await?.join_tokens.manager;
     for a in &agents[1..] {
@@ -144,15 +157,20 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         })
         .await
         .ok_or_else(|| anyhow::anyhow!("no agreed leader before round {round}"))?;
-        let li = agents.iter().position(|a| a.name == name).ok_or_else(|| anyhow::anyhow!("leader {name} unknown"))?;
+        let li = agents
+            .iter()
+            .position(|a| a.name == name)
+            .ok_or_else(|| anyhow::anyhow!("leader {name} unknown"))?;
         let survivor = (li + 1) % agents.len();
         write(&agents[survivor], &format!("warm{round}")).await?;
         let killed = Instant::now();
         agents[li].kill9();
         let key = format!("round{round}");
-        wait_for(Duration::from_secs(30), || async { write(&agents[survivor], &key).await.ok() })
-            .await
-            .ok_or_else(|| anyhow::anyhow!("no write after killing the leader in round {round}"))?;
+        wait_for(Duration::from_secs(30), || async {
+            write(&agents[survivor], &key).await.ok()
+        })
+        .await
+        .ok_or_else(|| anyhow::anyhow!("no write after killing the leader in round {round}"))?;
         let took = killed.elapsed().as_secs_f64() * 1000.0;
         eprintln!("failover: round {round}: leader {name} killed, write accepted after {took:.0} ms");
         samples.push(took);
@@ -181,7 +199,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         sorted.first().copied().unwrap_or(0.0),
         sorted.last().copied().unwrap_or(0.0)
     ));
-    body.push_str(&format!("Samples (ms): {}\n\n", samples.iter().map(|s| format!("{s:.0}")).collect::<Vec<_>>().join(", ")));
+    body.push_str(&format!(
+        "Samples (ms): {}\n\n",
+        samples
+            .iter()
+            .map(|s| format!("{s:.0}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
     body.push_str(&machine_facts());
     body.push('\n');
     write_section(&args.out, "failover", &body)?;

@@ -9,8 +9,8 @@ use manager::Manager;
 use store::Op;
 use types::{NodeState, Object, Role};
 
-use manager::testing::{LocalCluster, node};
 use crate::report::{machine_facts, percentile, write_section};
+use manager::testing::{LocalCluster, node};
 
 /// Flags of `shoal-bench raft`.
 #[derive(clap::Args)]
@@ -44,13 +44,26 @@ async fn run_writes(via: &Manager, clients: usize, writes: usize) -> anyhow::Res
             let id = format!("bench{c}");
             let mut lat = Vec::with_capacity(per_client);
             for k in 0..per_client {
-                let current = m.synced_view().await.node(&id).cloned().ok_or_else(|| anyhow::anyhow!("missing {id}"))?;
+                let current = m
+                    .synced_view()
+                    .await
+                    .node(&id)
+                    .cloned()
+                    .ok_or_else(|| anyhow::anyhow!("missing {id}"))?;
                 let mut next = (*current).clone();
                 next.spec.labels.insert("seq".into(), k.to_string());
                 let t = Instant::now();
-                m.propose(vec![Op::Update { object: Object::Node(next), expect_version: Some(current.meta.version) }])
-                    .await
-                    .map_err(|e| anyhow::anyhow!("client {c} write {k} (read version {}): {e}", current.meta.version))?;
+                m.propose(vec![Op::Update {
+                    object: Object::Node(next),
+                    expect_version: Some(current.meta.version),
+                }])
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "client {c} write {k} (read version {}): {e}",
+                        current.meta.version
+                    )
+                })?;
                 lat.push(t.elapsed().as_secs_f64() * 1000.0);
             }
             anyhow::Ok(lat)
@@ -61,13 +74,21 @@ async fn run_writes(via: &Manager, clients: usize, writes: usize) -> anyhow::Res
         latencies_ms.extend(t.await??);
     }
     latencies_ms.sort_by(|a, b| a.total_cmp(b));
-    Ok(Run { concurrency: clients, writes: per_client * clients, elapsed: started.elapsed(), latencies_ms })
+    Ok(Run {
+        concurrency: clients,
+        writes: per_client * clients,
+        elapsed: started.elapsed(),
+        latencies_ms,
+    })
 }
 
 /// Runs the benchmark and writes the `raft` section.
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let cluster = LocalCluster::start(3).await?;
-    let leader = cluster.leader().ok_or_else(|| anyhow::anyhow!("no leader"))?.clone();
+    let leader = cluster
+        .leader()
+        .ok_or_else(|| anyhow::anyhow!("no leader"))?
+        .clone();
     // Nodes that never heartbeat are created down, so the leader's liveness loop leaves them be
     // and the log holds only the benchmark's writes.
     let mut ops = Vec::new();
@@ -79,18 +100,33 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     for m in leader.view().nodes() {
         let mut n = (**m).clone();
         n.status.state = NodeState::Down;
-        ops.push(Op::Update { object: Object::Node(n), expect_version: None });
+        ops.push(Op::Update {
+            object: Object::Node(n),
+            expect_version: None,
+        });
     }
     leader.propose(ops).await?;
 
-    let levels: Vec<usize> = args.concurrency.split(',').filter_map(|s| s.trim().parse().ok()).collect();
+    let levels: Vec<usize> = args
+        .concurrency
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
     let mut runs = Vec::new();
     for &c in &levels {
         eprintln!("raft: {} writes at concurrency {c} via the leader", args.writes);
         runs.push(("leader", run_writes(&leader, c.min(256), args.writes).await?));
     }
-    let follower = cluster.managers.iter().find(|m| !m.is_leader()).ok_or_else(|| anyhow::anyhow!("no follower"))?.clone();
-    eprintln!("raft: {} writes at concurrency 1 via a follower (forwarded)", args.writes / 4);
+    let follower = cluster
+        .managers
+        .iter()
+        .find(|m| !m.is_leader())
+        .ok_or_else(|| anyhow::anyhow!("no follower"))?
+        .clone();
+    eprintln!(
+        "raft: {} writes at concurrency 1 via a follower (forwarded)",
+        args.writes / 4
+    );
     runs.push(("follower", run_writes(&follower, 1, args.writes / 4).await?));
 
     // Log bytes per write: a sequential run, measured over exactly its index range.
@@ -100,14 +136,23 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let bytes = leader.consensus().log().entry_bytes(first..=last)?;
     let entries = last + 1 - first;
     let per_write = bytes as f64 / entries.max(1) as f64;
-    let node_json = serde_json::to_vec(&*leader.view().node("bench0").map(Arc::clone).ok_or_else(|| anyhow::anyhow!("bench0"))?)?.len();
+    let node_json = serde_json::to_vec(
+        &*leader
+            .view()
+            .node("bench0")
+            .map(Arc::clone)
+            .ok_or_else(|| anyhow::anyhow!("bench0"))?,
+    )?
+    .len();
     cluster.stop().await;
 
     let mut body = String::new();
     body.push_str("## Raft writes: `raft/3_managers/node_update`\n\n");
     body.push_str("Three managers in one process, each with its own redb log on disk (fsync per append batch) and its own\n");
     body.push_str("mutual-TLS gRPC listener on loopback. Each client repeatedly reads its own node and writes it back with one\n");
-    body.push_str("label changed, carrying the version it read (the optimistic update `docker node update` makes).\n\n");
+    body.push_str(
+        "label changed, carrying the version it read (the optimistic update `docker node update` makes).\n\n",
+    );
     body.push_str("Reproduce: `cargo run --release -p bench -- raft`\n\n");
     body.push_str("| path | concurrency | writes | throughput (writes/s) | p50 latency (ms) | p99 latency (ms) |\n|---|---:|---:|---:|---:|---:|\n");
     for (path, r) in &runs {

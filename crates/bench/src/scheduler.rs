@@ -21,9 +21,9 @@ use rand::rngs::StdRng;
 use store::{Op, Store, Txn};
 use types::{Node, NodeState, Object, Task, TaskSpec, TaskState, TaskStatus, Timestamp};
 
-use manager::testing::node;
 use crate::report::{machine_facts, write_section};
 use crate::scheduler_peer;
+use manager::testing::node;
 
 /// Flags of `shoal-bench scheduler`.
 #[derive(clap::Args)]

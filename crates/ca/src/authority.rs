@@ -1,8 +1,8 @@
 //! The root CA: generation, and signing node certificates from CSRs.
 
 use rcgen::{
-    BasicConstraints, CertificateParams, CertificateSigningRequestParams, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, SanType,
+    BasicConstraints, CertificateParams, CertificateSigningRequestParams, DnType, ExtendedKeyUsagePurpose,
+    IsCa, Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, SanType,
 };
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -38,11 +38,18 @@ impl RootCa {
         let mut params = CertificateParams::new(Vec::<String>::new())?;
         params.distinguished_name.push(DnType::CommonName, "swarm-ca");
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
         params.not_before = at(now_secs - BACKDATE_SECS)?;
         params.not_after = at(now_secs + ROOT_VALIDITY_SECS)?;
         let cert = params.self_signed(&key)?;
-        Ok(RootCa { cert_pem: cert.pem(), key_pem: key.serialize_pem() })
+        Ok(RootCa {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        })
     }
 
     /// The CA from stored PEMs (the cluster object).
@@ -50,7 +57,10 @@ impl RootCa {
         // Parse both now so a bad cluster object fails here, not at first signing.
         let key = KeyPair::from_pem(key_pem)?;
         Issuer::from_ca_cert_pem(cert_pem, key)?;
-        Ok(RootCa { cert_pem: cert_pem.to_string(), key_pem: key_pem.to_string() })
+        Ok(RootCa {
+            cert_pem: cert_pem.to_string(),
+            key_pem: key_pem.to_string(),
+        })
     }
 
     /// PEM of the root certificate.
@@ -77,17 +87,33 @@ impl RootCa {
         let csr = CertificateSigningRequestParams::from_pem(csr_pem)?;
         let mut params = CertificateParams::new(vec![role.cert_ou().to_string(), node_id.to_string()])?;
         params.distinguished_name.push(DnType::CommonName, node_id);
-        params.distinguished_name.push(DnType::OrganizationalUnitName, role.cert_ou());
-        params.distinguished_name.push(DnType::OrganizationName, cluster_id);
-        params.subject_alt_names =
-            vec![SanType::DnsName(role.cert_ou().try_into()?), SanType::DnsName(node_id.try_into()?)];
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+        params
+            .distinguished_name
+            .push(DnType::OrganizationalUnitName, role.cert_ou());
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, cluster_id);
+        params.subject_alt_names = vec![
+            SanType::DnsName(role.cert_ou().try_into()?),
+            SanType::DnsName(node_id.try_into()?),
+        ];
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
         params.not_before = at(now_secs - BACKDATE_SECS)?;
         params.not_after = at(now_secs + validity_secs)?;
         let key = KeyPair::from_pem(&self.key_pem)?;
         let issuer = Issuer::from_ca_cert_pem(&self.cert_pem, key)?;
-        let signed = CertificateSigningRequestParams { params, public_key: csr.public_key }.signed_by(&issuer)?;
+        let signed = CertificateSigningRequestParams {
+            params,
+            public_key: csr.public_key,
+        }
+        .signed_by(&issuer)?;
         Ok(signed.pem())
     }
 }
@@ -106,13 +132,18 @@ impl NodeKey {
         let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
         let params = CertificateParams::new(Vec::<String>::new())?;
         let csr = params.serialize_request(&key)?;
-        Ok(NodeKey { key_pem: key.serialize_pem(), csr_pem: csr.pem()? })
+        Ok(NodeKey {
+            key_pem: key.serialize_pem(),
+            csr_pem: csr.pem()?,
+        })
     }
 
     /// The CSR for an existing key (certificate renewal keeps the key).
     pub fn csr_for(key_pem: &str) -> Result<String> {
         let key = KeyPair::from_pem(key_pem)?;
-        Ok(CertificateParams::new(Vec::<String>::new())?.serialize_request(&key)?.pem()?)
+        Ok(CertificateParams::new(Vec::<String>::new())?
+            .serialize_request(&key)?
+            .pem()?)
     }
 }
 
@@ -125,7 +156,16 @@ mod tests {
     fn issued_certificates_carry_the_identity_we_chose() {
         let ca = RootCa::generate(1_700_000_000).unwrap();
         let node = NodeKey::generate().unwrap();
-        let pem = ca.issue(&node.csr_pem, "nodeid1", Role::Manager, "cluster9", 1_700_000_000, 3600).unwrap();
+        let pem = ca
+            .issue(
+                &node.csr_pem,
+                "nodeid1",
+                Role::Manager,
+                "cluster9",
+                1_700_000_000,
+                3600,
+            )
+            .unwrap();
         let id = PeerIdentity::from_pem(&pem).unwrap();
         assert_eq!(id.node_id, "nodeid1");
         assert_eq!(id.role, Role::Manager);
@@ -138,7 +178,17 @@ mod tests {
     #[test]
     fn garbage_csr_is_an_error_not_a_panic() {
         let ca = RootCa::generate(1_700_000_000).unwrap();
-        assert!(ca.issue("-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n", "n", Role::Worker, "c", 0, 10).is_err());
+        assert!(
+            ca.issue(
+                "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n",
+                "n",
+                Role::Worker,
+                "c",
+                0,
+                10
+            )
+            .is_err()
+        );
         assert!(ca.issue("hello", "n", Role::Worker, "c", 0, 10).is_err());
         assert!(RootCa::from_pem("x", "y").is_err());
     }

@@ -33,7 +33,9 @@ impl JoinToken {
         let rest = text
             .strip_prefix(PREFIX)
             .ok_or_else(|| Error::Token("must start with SWMTKN-1-".into()))?;
-        let (digest, secret) = rest.split_once('-').ok_or_else(|| Error::Token("missing secret part".into()))?;
+        let (digest, secret) = rest
+            .split_once('-')
+            .ok_or_else(|| Error::Token("missing secret part".into()))?;
         if digest.len() != DIGEST_CHARS || secret.len() != SECRET_CHARS {
             return Err(Error::Token(format!(
                 "expected {DIGEST_CHARS}-character digest and {SECRET_CHARS}-character secret"
@@ -41,7 +43,10 @@ impl JoinToken {
         }
         let digest = parse_base36(digest, 32).ok_or_else(|| Error::Token("digest is not base 36".into()))?;
         let secret = parse_base36(secret, 16).ok_or_else(|| Error::Token("secret is not base 36".into()))?;
-        let mut out = JoinToken { ca_digest: [0; 32], secret: [0; 16] };
+        let mut out = JoinToken {
+            ca_digest: [0; 32],
+            secret: [0; 16],
+        };
         out.ca_digest.copy_from_slice(&digest);
         out.secret.copy_from_slice(&secret);
         Ok(out)
@@ -76,7 +81,13 @@ mod tests {
 
     #[test]
     fn malformed_tokens_say_what_is_wrong() {
-        for bad in ["", "SWMTKN-2-abc", "SWMTKN-1-abc", "SWMTKN-1-abc-def", &format!("SWMTKN-1-{}-{}", "!".repeat(50), "0".repeat(25))] {
+        for bad in [
+            "",
+            "SWMTKN-2-abc",
+            "SWMTKN-1-abc",
+            "SWMTKN-1-abc-def",
+            &format!("SWMTKN-1-{}-{}", "!".repeat(50), "0".repeat(25)),
+        ] {
             let err = JoinToken::parse(bad).unwrap_err().to_string();
             assert!(err.starts_with("invalid join token"), "{bad}: {err}");
         }

@@ -9,7 +9,10 @@ pub fn allocate(state: &State) -> Option<Op> {
     let updates: Vec<TaskUpdate> = state
         .tasks()
         .filter(|t| t.status.state == TaskState::New && t.desired_state <= TaskState::Complete)
-        .map(|t| TaskUpdate { id: t.id.clone(), change: TaskChange::Pending })
+        .map(|t| TaskUpdate {
+            id: t.id.clone(),
+            change: TaskChange::Pending,
+        })
         .collect();
     (!updates.is_empty()).then_some(Op::UpdateTasks(updates))
 }

@@ -37,7 +37,12 @@ impl Router {
     /// nothing falls between; duplicates are harmless).
     pub fn subscribe(&self, node: &str) -> mpsc::Receiver<NodeDelta> {
         let (tx, rx) = mpsc::channel(4096);
-        self.subscribers.lock().unwrap_or_else(|e| e.into_inner()).entry(node.to_string()).or_default().push(tx);
+        self.subscribers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(node.to_string())
+            .or_default()
+            .push(tx);
         rx
     }
 
@@ -48,14 +53,22 @@ impl Router {
             // blocking the router for everyone.
             list.retain(|tx| match tx.try_send(delta.clone()) {
                 Ok(()) => true,
-                Err(mpsc::error::TrySendError::Full(_)) => tx.try_send(NodeDelta::Resync).is_ok() || !tx.is_closed(),
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    tx.try_send(NodeDelta::Resync).is_ok() || !tx.is_closed()
+                }
                 Err(mpsc::error::TrySendError::Closed(_)) => false,
             });
         }
     }
 
     fn resync_all(&self) {
-        let nodes: Vec<String> = self.subscribers.lock().unwrap_or_else(|e| e.into_inner()).keys().cloned().collect();
+        let nodes: Vec<String> = self
+            .subscribers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .cloned()
+            .collect();
         for n in nodes {
             self.send(&n, NodeDelta::Resync);
         }
@@ -95,7 +108,9 @@ impl Router {
                 }
             }
             Change::Updated { old, new } => {
-                let (Some(old), Some(new)) = (task(old), task(new)) else { return };
+                let (Some(old), Some(new)) = (task(old), task(new)) else {
+                    return;
+                };
                 if !old.node_id.is_empty() && old.node_id != new.node_id && assigned_to(&old, &old.node_id) {
                     self.send(&old.node_id, NodeDelta::Removed(old.id.clone()));
                 }

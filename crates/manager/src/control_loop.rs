@@ -74,7 +74,13 @@ async fn pass(inner: &Arc<Inner>) -> Result<()> {
         let result = match action {
             RoleAction::TransferLeadership { to } => {
                 tracing::info!(to, "demoted leader hands over leadership");
-                inner.consensus.raft().trigger().transfer_leader(to).await.map_err(|e| Error::Internal(e.to_string()))
+                inner
+                    .consensus
+                    .raft()
+                    .trigger()
+                    .transfer_leader(to)
+                    .await
+                    .map_err(|e| Error::Internal(e.to_string()))
             }
             RoleAction::RemoveMember { node_id, raft_id } => remove_member(inner, &node_id, raft_id).await,
         };
@@ -86,7 +92,10 @@ async fn pass(inner: &Arc<Inner>) -> Result<()> {
     let view = store.view();
     let plan = {
         let mut ids = || inner.new_id();
-        let mut inputs = orchestrator::Inputs { now: inner.clock.now(), ids: &mut ids };
+        let mut inputs = orchestrator::Inputs {
+            now: inner.clock.now(),
+            ids: &mut ids,
+        };
         orchestrator::reconcile(&view, None, &mut inputs)
     };
     for ops in plan.into_txns() {
@@ -135,9 +144,16 @@ fn batches(ops: Vec<Op>) -> Vec<Vec<Op>> {
 async fn remove_member(inner: &Inner, node_id: &str, raft_id: u64) -> Result<()> {
     tracing::info!(node_id, raft_id, "removing demoted manager from raft");
     inner.consensus.remove_member(raft_id).await?;
-    let Some(node) = inner.consensus.store().view().node(node_id).cloned() else { return Ok(()) };
+    let Some(node) = inner.consensus.store().view().node(node_id).cloned() else {
+        return Ok(());
+    };
     let mut next = (*node).clone();
     next.manager_status = None;
-    inner.propose(vec![Op::Update { object: types::Object::Node(next), expect_version: None }]).await?;
+    inner
+        .propose(vec![Op::Update {
+            object: types::Object::Node(next),
+            expect_version: None,
+        }])
+        .await?;
     Ok(())
 }

@@ -30,13 +30,20 @@ impl Liveness {
 
     /// Records a heartbeat.
     pub fn seen(&self, node_id: &str, now: Instant) {
-        self.last_seen.lock().unwrap_or_else(|e| e.into_inner()).insert(node_id.to_string(), now);
+        self.last_seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(node_id.to_string(), now);
     }
 
     /// Snapshot of last-seen times, and the leadership start.
     pub fn snapshot(&self) -> (HashMap<String, Instant>, Instant) {
         let seen = self.last_seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let since = self.since.lock().unwrap_or_else(|e| e.into_inner()).unwrap_or_else(Instant::now);
+        let since = self
+            .since
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(Instant::now);
         (seen, since)
     }
 }
@@ -55,14 +62,21 @@ pub fn mark_down(
         .nodes()
         .filter(|n| matches!(n.status.state, NodeState::Ready | NodeState::Unknown))
         .filter(|n| {
-            let last = last_seen.get(&n.id).copied().unwrap_or(leader_since).max(leader_since);
+            let last = last_seen
+                .get(&n.id)
+                .copied()
+                .unwrap_or(leader_since)
+                .max(leader_since);
             now.saturating_duration_since(last) > grace
         })
         .map(|n| {
             let mut next = (**n).clone();
             next.status.state = NodeState::Down;
             next.status.message = "heartbeat failure".into();
-            Op::Update { object: Object::Node(next), expect_version: Some(n.meta.version) }
+            Op::Update {
+                object: Object::Node(next),
+                expect_version: Some(n.meta.version),
+            }
         })
         .collect()
 }
@@ -82,24 +96,47 @@ mod tests {
                     meta: Meta::default(),
                     spec: NodeSpec::default(),
                     description: NodeDescription::default(),
-                    status: NodeStatus { state: *s, ..Default::default() },
+                    status: NodeStatus {
+                        state: *s,
+                        ..Default::default()
+                    },
                     manager_status: None,
                     role: Role::Worker,
                 }))
             })
             .collect();
-        State::default().apply(&Txn { id: 0, ops, now: Timestamp(0) }, 1).unwrap().0
+        State::default()
+            .apply(
+                &Txn {
+                    id: 0,
+                    ops,
+                    now: Timestamp(0),
+                },
+                1,
+            )
+            .unwrap()
+            .0
     }
 
     #[test]
     fn quiet_nodes_go_down_after_the_grace_period() {
         let t0 = Instant::now();
         let period = Duration::from_secs(2);
-        let s = state(&[("a", NodeState::Ready), ("b", NodeState::Ready), ("c", NodeState::Down)]);
+        let s = state(&[
+            ("a", NodeState::Ready),
+            ("b", NodeState::Ready),
+            ("c", NodeState::Down),
+        ]);
         let seen: HashMap<_, _> = [("a".to_string(), t0 + Duration::from_secs(5))].into();
         // At 6.5 s: b was never seen since the leader started at t0 → 6.5 > 6 → down.
         let ops = mark_down(&s, &seen, t0, t0 + Duration::from_millis(6500), period);
-        let ids: Vec<_> = ops.iter().map(|op| match op { Op::Update { object, .. } => object.id().to_string(), _ => unreachable!() }).collect();
+        let ids: Vec<_> = ops
+            .iter()
+            .map(|op| match op {
+                Op::Update { object, .. } => object.id().to_string(),
+                _ => unreachable!(),
+            })
+            .collect();
         assert_eq!(ids, ["b"]);
         // Nobody is marked down inside the new leader's grace period.
         assert!(mark_down(&s, &HashMap::new(), t0, t0 + Duration::from_secs(5), period).is_empty());

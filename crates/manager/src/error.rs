@@ -52,7 +52,9 @@ impl From<store::Error> for Error {
     fn from(e: store::Error) -> Self {
         match e {
             store::Error::Txn(t) => t.into(),
-            store::Error::NoLeader | store::Error::ForwardToLeader { .. } => Error::Unavailable(store::Error::NoLeader.to_string()),
+            store::Error::NoLeader | store::Error::ForwardToLeader { .. } => {
+                Error::Unavailable(store::Error::NoLeader.to_string())
+            }
             other => Error::Internal(other.to_string()),
         }
     }
@@ -84,7 +86,9 @@ impl From<tonic::Status> for Error {
             tonic::Code::FailedPrecondition => Error::FailedPrecondition(msg),
             tonic::Code::AlreadyExists => Error::Conflict(msg),
             tonic::Code::PermissionDenied | tonic::Code::Unauthenticated => Error::Forbidden(msg),
-            tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => Error::Unavailable(msg),
+            tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => {
+                Error::Unavailable(msg)
+            }
             tonic::Code::Unknown if msg == "update out of sequence" => Error::OutOfSequence,
             tonic::Code::Unimplemented => Error::Unimplemented(msg),
             _ => Error::Internal(msg),

@@ -25,6 +25,5 @@ pub mod status_batcher;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-
 pub use error::{Error, Result};
 pub use manager::{Manager, ManagerConfig, Start};

@@ -9,8 +9,8 @@
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use rpc::messages::{LogBatch, LogSelection, LogSubscription};
 use tokio::sync::{mpsc, watch};
@@ -31,7 +31,11 @@ pub struct LogBroker {
 
 impl Default for LogBroker {
     fn default() -> Self {
-        LogBroker { next_id: AtomicU64::new(1), subs: Mutex::default(), version: watch::channel(0).0 }
+        LogBroker {
+            next_id: AtomicU64::new(1),
+            subs: Mutex::default(),
+            version: watch::channel(0).0,
+        }
     }
 }
 
@@ -69,19 +73,44 @@ impl LogBroker {
     ) -> LogReceiver {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(256);
-        let waiting: BTreeSet<String> = tasks_by_node.iter().map(|(n, _)| n.clone()).filter(|n| reachable(n)).collect();
-        let by_node: BTreeMap<String, Vec<String>> = tasks_by_node.into_iter().filter(|(n, _)| waiting.contains(n)).collect();
+        let waiting: BTreeSet<String> = tasks_by_node
+            .iter()
+            .map(|(n, _)| n.clone())
+            .filter(|n| reachable(n))
+            .collect();
+        let by_node: BTreeMap<String, Vec<String>> = tasks_by_node
+            .into_iter()
+            .filter(|(n, _)| waiting.contains(n))
+            .collect();
         if !waiting.is_empty() {
-            self.subs.lock().unwrap_or_else(|e| e.into_inner()).insert(id, Subscription { by_node, options, tx, waiting });
+            self.subs.lock().unwrap_or_else(|e| e.into_inner()).insert(
+                id,
+                Subscription {
+                    by_node,
+                    options,
+                    tx,
+                    waiting,
+                },
+            );
             self.bump();
         }
         // With nobody to wait for, the sender is dropped here and the stream ends at once.
-        LogReceiver { broker: self.clone(), id, rx }
+        LogReceiver {
+            broker: self.clone(),
+            id,
+            rx,
+        }
     }
 
     /// Drops a subscription; nodes stop streaming when their session says so.
     pub fn unsubscribe(&self, id: u64) {
-        if self.subs.lock().unwrap_or_else(|e| e.into_inner()).remove(&id).is_some() {
+        if self
+            .subs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&id)
+            .is_some()
+        {
             self.bump();
         }
     }
@@ -92,7 +121,13 @@ impl LogBroker {
         let mut out: Vec<LogSubscription> = subs
             .iter()
             .filter(|(_, s)| s.waiting.contains(node))
-            .filter_map(|(id, s)| s.by_node.get(node).map(|tasks| LogSubscription { id: *id, tasks: tasks.clone(), options: s.options.clone() }))
+            .filter_map(|(id, s)| {
+                s.by_node.get(node).map(|tasks| LogSubscription {
+                    id: *id,
+                    tasks: tasks.clone(),
+                    options: s.options.clone(),
+                })
+            })
             .collect();
         out.sort_by_key(|s| s.id);
         out
@@ -149,14 +184,23 @@ mod tests {
     use rpc::messages::LogRecord;
 
     fn record(task: &str, line: &str) -> LogRecord {
-        LogRecord { task_id: task.into(), stderr: false, timestamp: types::Timestamp(0), line: line.as_bytes().to_vec() }
+        LogRecord {
+            task_id: task.into(),
+            stderr: false,
+            timestamp: types::Timestamp(0),
+            line: line.as_bytes().to_vec(),
+        }
     }
 
     #[tokio::test]
     async fn lines_flow_until_every_node_is_done() {
         let broker = Arc::new(LogBroker::default());
         let mut rx = broker.subscribe(
-            vec![("n1".into(), vec!["t1".into()]), ("n2".into(), vec!["t2".into()]), ("down".into(), vec!["t3".into()])],
+            vec![
+                ("n1".into(), vec!["t1".into()]),
+                ("n2".into(), vec!["t2".into()]),
+                ("down".into(), vec!["t3".into()]),
+            ],
             LogSelection::default(),
             |n| n != "down",
         );
@@ -164,9 +208,31 @@ mod tests {
         assert_eq!(subs.len(), 1);
         assert!(broker.for_node("down").is_empty());
         let id = subs[0].id;
-        assert!(broker.publish("n1", LogBatch { subscription: id, records: vec![record("t1", "a")], done: true }).await);
+        assert!(
+            broker
+                .publish(
+                    "n1",
+                    LogBatch {
+                        subscription: id,
+                        records: vec![record("t1", "a")],
+                        done: true
+                    }
+                )
+                .await
+        );
         assert_eq!(rx.recv().await.unwrap().records[0].line, b"a");
-        assert!(broker.publish("n2", LogBatch { subscription: id, records: vec![record("t2", "b")], done: true }).await);
+        assert!(
+            broker
+                .publish(
+                    "n2",
+                    LogBatch {
+                        subscription: id,
+                        records: vec![record("t2", "b")],
+                        done: true
+                    }
+                )
+                .await
+        );
         assert_eq!(rx.recv().await.unwrap().records[0].task_id, "t2");
         assert!(rx.recv().await.is_none(), "all nodes done");
         assert!(broker.for_node("n1").is_empty());
@@ -175,10 +241,28 @@ mod tests {
     #[tokio::test]
     async fn dropping_the_receiver_cancels() {
         let broker = Arc::new(LogBroker::default());
-        let rx = broker.subscribe(vec![("n1".into(), vec!["t1".into()])], LogSelection { follow: true, ..Default::default() }, |_| true);
+        let rx = broker.subscribe(
+            vec![("n1".into(), vec!["t1".into()])],
+            LogSelection {
+                follow: true,
+                ..Default::default()
+            },
+            |_| true,
+        );
         let id = broker.for_node("n1")[0].id;
         drop(rx);
         assert!(broker.for_node("n1").is_empty());
-        assert!(!broker.publish("n1", LogBatch { subscription: id, records: vec![], done: false }).await);
+        assert!(
+            !broker
+                .publish(
+                    "n1",
+                    LogBatch {
+                        subscription: id,
+                        records: vec![],
+                        done: false
+                    }
+                )
+                .await
+        );
     }
 }

@@ -30,7 +30,9 @@ use types::{Clock, Cluster, ManagerStatus, Node, Object, Reachability, Role};
 
 use crate::dispatcher::Liveness;
 use crate::raft_net::RaftNetwork;
-use crate::services::{ca::CaService, control::ControlService, dispatcher::DispatcherService, raft::RaftService};
+use crate::services::{
+    ca::CaService, control::ControlService, dispatcher::DispatcherService, raft::RaftService,
+};
 use crate::{Error, Result};
 
 /// Who this manager is and where it keeps its replica.
@@ -135,7 +137,11 @@ impl Inner {
             let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
             (u128::from(rng.next_u64()) << 64 | u128::from(rng.next_u64())).max(1)
         };
-        let txn = Txn { id, ops, now: self.clock.now() };
+        let txn = Txn {
+            id,
+            ops,
+            now: self.clock.now(),
+        };
         let deadline = Instant::now() + self.leader_wait;
         loop {
             let attempt = match self.consensus.write(txn.clone()).await {
@@ -147,9 +153,15 @@ impl Inner {
             };
             match attempt {
                 Attempt::Done(result) => return result,
-                Attempt::Retry(err) if Instant::now() >= deadline || self.shutdown.is_cancelled() => return Err(err),
+                Attempt::Retry(err) if Instant::now() >= deadline || self.shutdown.is_cancelled() => {
+                    return Err(err);
+                }
                 Attempt::Retry(_) => {
-                    let _ = tokio::time::timeout(Duration::from_millis(100), self.consensus.wait_for(|m| m.current_leader.is_some())).await;
+                    let _ = tokio::time::timeout(
+                        Duration::from_millis(100),
+                        self.consensus.wait_for(|m| m.current_leader.is_some()),
+                    )
+                    .await;
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
             }
@@ -159,7 +171,9 @@ impl Inner {
     /// Waits (briefly) until this replica has applied `index`, so a caller that wrote through
     /// the leader reads its own write here.
     async fn wait_applied(&self, index: u64) {
-        let wait = self.consensus.wait_for(|m| m.last_applied.as_ref().is_some_and(|l| l.index() >= index));
+        let wait = self
+            .consensus
+            .wait_for(|m| m.last_applied.as_ref().is_some_and(|l| l.index() >= index));
         let _ = tokio::time::timeout(Duration::from_secs(2), wait).await;
     }
 
@@ -171,8 +185,12 @@ impl Inner {
         if self.consensus.is_leader() {
             return;
         }
-        let Some((_, leader)) = self.consensus.leader() else { return };
-        let Ok(mut client) = self.pool.control(&leader.addr) else { return };
+        let Some((_, leader)) = self.consensus.leader() else {
+            return;
+        };
+        let Ok(mut client) = self.pool.control(&leader.addr) else {
+            return;
+        };
         let mut request = tonic::Request::new(encode(&()));
         request.set_timeout(Duration::from_millis(500));
         if let Ok(reply) = client.read_index(request).await
@@ -199,7 +217,12 @@ impl Inner {
                 Err(status) => Attempt::Done(Err(status.into())),
             },
             // A refused certificate will not get better by retrying.
-            Err(status) if matches!(status.code(), tonic::Code::PermissionDenied | tonic::Code::Unauthenticated) => {
+            Err(status)
+                if matches!(
+                    status.code(),
+                    tonic::Code::PermissionDenied | tonic::Code::Unauthenticated
+                ) =>
+            {
                 Attempt::Done(Err(status.into()))
             }
             // Refused connections, "not the leader", and calls cut off with the leader: retry;
@@ -215,8 +238,16 @@ impl Inner {
     /// Adds a manager to the Raft group (leader only; followers forward).
     pub(crate) async fn join_raft(&self, req: JoinRaftRequest) -> Result<Vec<(u64, Peer)>> {
         if !self.consensus.is_leader() {
-            let (_, leader) = self.consensus.leader().ok_or_else(|| Error::Unavailable(store::Error::NoLeader.to_string()))?;
-            let reply = self.pool.control(&leader.addr)?.join_raft(encode(&req)).await.map_err(Error::from)?;
+            let (_, leader) = self
+                .consensus
+                .leader()
+                .ok_or_else(|| Error::Unavailable(store::Error::NoLeader.to_string()))?;
+            let reply = self
+                .pool
+                .control(&leader.addr)?
+                .join_raft(encode(&req))
+                .await
+                .map_err(Error::from)?;
             let resp: JoinRaftResponse = decode(reply.get_ref()).map_err(Error::from)?;
             return Ok(resp.members);
         }
@@ -228,15 +259,28 @@ impl Inner {
             .cloned()
             .ok_or_else(|| Error::NotFound(format!("node {} not found", req.node_id)))?;
         if node.spec.role != Role::Manager {
-            return Err(Error::FailedPrecondition(format!("node {} is not a manager", node.id)));
+            return Err(Error::FailedPrecondition(format!(
+                "node {} is not a manager",
+                node.id
+            )));
         }
-        let peer = Peer { addr: req.addr.clone(), node_id: node.id.clone() };
+        let peer = Peer {
+            addr: req.addr.clone(),
+            node_id: node.id.clone(),
+        };
         self.consensus.add_learner(req.raft_id, peer).await?;
         self.consensus.promote_voter(req.raft_id).await?;
         let mut next = (*node).clone();
-        next.manager_status = Some(ManagerStatus { raft_id: req.raft_id, addr: req.addr });
+        next.manager_status = Some(ManagerStatus {
+            raft_id: req.raft_id,
+            addr: req.addr,
+        });
         next.role = Role::Manager;
-        self.propose(vec![Op::Update { object: Object::Node(next), expect_version: None }]).await?;
+        self.propose(vec![Op::Update {
+            object: Object::Node(next),
+            expect_version: None,
+        }])
+        .await?;
         Ok(self.consensus.members().into_iter().collect())
     }
 }
@@ -275,22 +319,45 @@ impl Manager {
         manager.serve(listener, server_tls);
         match start {
             Start::Bootstrap { cluster, mut node } => {
-                let me = Peer { addr: cfg.advertise_addr.clone(), node_id: cfg.node_id.clone() };
+                let me = Peer {
+                    addr: cfg.advertise_addr.clone(),
+                    node_id: cfg.node_id.clone(),
+                };
                 inner.consensus.bootstrap(me).await?;
-                inner.consensus.wait_for(|m| m.current_leader == Some(m.id)).await?;
-                node.manager_status = Some(ManagerStatus { raft_id: cfg.raft_id, addr: cfg.advertise_addr.clone() });
-                inner.propose(vec![Op::Create(Object::Cluster(*cluster)), Op::Create(Object::Node(*node))]).await?;
+                inner
+                    .consensus
+                    .wait_for(|m| m.current_leader == Some(m.id))
+                    .await?;
+                node.manager_status = Some(ManagerStatus {
+                    raft_id: cfg.raft_id,
+                    addr: cfg.advertise_addr.clone(),
+                });
+                inner
+                    .propose(vec![
+                        Op::Create(Object::Cluster(*cluster)),
+                        Op::Create(Object::Node(*node)),
+                    ])
+                    .await?;
             }
             Start::Join { remotes } => manager.join(&remotes, cfg.raft_id).await?,
             Start::Restore { mut objects } => {
-                let me = Peer { addr: cfg.advertise_addr.clone(), node_id: cfg.node_id.clone() };
+                let me = Peer {
+                    addr: cfg.advertise_addr.clone(),
+                    node_id: cfg.node_id.clone(),
+                };
                 inner.consensus.bootstrap(me).await?;
-                inner.consensus.wait_for(|m| m.current_leader == Some(m.id)).await?;
+                inner
+                    .consensus
+                    .wait_for(|m| m.current_leader == Some(m.id))
+                    .await?;
                 for object in &mut objects {
                     if let Object::Node(n) = object
                         && n.id == cfg.node_id
                     {
-                        n.manager_status = Some(ManagerStatus { raft_id: cfg.raft_id, addr: cfg.advertise_addr.clone() });
+                        n.manager_status = Some(ManagerStatus {
+                            raft_id: cfg.raft_id,
+                            addr: cfg.advertise_addr.clone(),
+                        });
                     }
                 }
                 // Clusters, nodes and services before the tasks that refer to them.
@@ -301,7 +368,9 @@ impl Manager {
                     Object::Task(_) => 3,
                 });
                 for chunk in objects.chunks(5_000) {
-                    inner.propose(chunk.iter().cloned().map(Op::Create).collect()).await?;
+                    inner
+                        .propose(chunk.iter().cloned().map(Op::Create).collect())
+                        .await?;
                 }
             }
             Start::Resume => {}
@@ -311,7 +380,11 @@ impl Manager {
     }
 
     async fn join(&self, remotes: &[String], raft_id: u64) -> Result<()> {
-        let req = JoinRaftRequest { node_id: self.inner.node_id.clone(), raft_id, addr: self.inner.advertise_addr.clone() };
+        let req = JoinRaftRequest {
+            node_id: self.inner.node_id.clone(),
+            raft_id,
+            addr: self.inner.advertise_addr.clone(),
+        };
         let mut last = Error::Unavailable("no manager to join through".into());
         for _attempt in 0..20 {
             for addr in remotes {
@@ -338,13 +411,20 @@ impl Manager {
     }
 
     fn serve(&self, listener: TcpListener, tls: Arc<ArcSwap<ServerConfig>>) {
-        use rpc::pb::{ca_server::CaServer, control_server::ControlServer, dispatcher_server::DispatcherServer, raft_server::RaftServer};
+        use rpc::pb::{
+            ca_server::CaServer, control_server::ControlServer, dispatcher_server::DispatcherServer,
+            raft_server::RaftServer,
+        };
         const MAX: usize = 64 << 20;
         let inner = self.inner.clone();
         let router = tonic::transport::Server::builder()
             .http2_keepalive_interval(Some(Duration::from_secs(2)))
             .http2_keepalive_timeout(Some(Duration::from_secs(4)))
-            .add_service(RaftServer::new(RaftService(inner.clone())).max_decoding_message_size(MAX).max_encoding_message_size(MAX))
+            .add_service(
+                RaftServer::new(RaftService(inner.clone()))
+                    .max_decoding_message_size(MAX)
+                    .max_encoding_message_size(MAX),
+            )
             .add_service(CaServer::new(CaService(inner.clone())))
             .add_service(ControlServer::new(ControlService(inner.clone())).max_decoding_message_size(MAX))
             .add_service(DispatcherServer::new(DispatcherService(inner.clone())));
@@ -367,7 +447,13 @@ impl Manager {
                     _ = inner.shutdown.cancelled() => break,
                     _ = tick.tick() => {}
                 }
-                let interval = inner.consensus.store().view().cluster().map(|c| c.spec.raft.snapshot_interval).unwrap_or(10_000);
+                let interval = inner
+                    .consensus
+                    .store()
+                    .view()
+                    .cluster()
+                    .map(|c| c.spec.raft.snapshot_interval)
+                    .unwrap_or(10_000);
                 if let Err(e) = inner.consensus.snapshot_if_due(interval).await {
                     tracing::warn!("snapshot: {e}");
                 }
@@ -377,9 +463,15 @@ impl Manager {
                         let token = inner.shutdown.child_token();
                         inner.liveness.reset(Instant::now());
                         tokio::spawn(crate::control_loop::run(inner.clone(), token.clone()));
-                        tokio::spawn(inner.router.clone().run(inner.consensus.store().clone(), token.clone()));
-                        *inner.statuses.lock().unwrap_or_else(|e| e.into_inner()) =
-                            Some(crate::status_batcher::StatusBatcher::start(inner.clone(), token.clone()));
+                        tokio::spawn(
+                            inner
+                                .router
+                                .clone()
+                                .run(inner.consensus.store().clone(), token.clone()),
+                        );
+                        *inner.statuses.lock().unwrap_or_else(|e| e.into_inner()) = Some(
+                            crate::status_batcher::StatusBatcher::start(inner.clone(), token.clone()),
+                        );
                         leading = Some(token);
                     }
                     (false, Some(token)) => {
@@ -459,11 +551,18 @@ impl Manager {
 
     /// Log lines of `tasks_by_node` through the leader's broker (forwarded from a follower).
     /// The receiver ends when every node finished (or, following, when dropped).
-    pub async fn logs(&self, tasks_by_node: Vec<(String, Vec<String>)>, options: rpc::messages::LogSelection) -> Result<tokio::sync::mpsc::Receiver<rpc::messages::LogBatch>> {
+    pub async fn logs(
+        &self,
+        tasks_by_node: Vec<(String, Vec<String>)>,
+        options: rpc::messages::LogSelection,
+    ) -> Result<tokio::sync::mpsc::Receiver<rpc::messages::LogBatch>> {
         let (tx, rx) = tokio::sync::mpsc::channel(64);
         if self.inner.consensus.is_leader() {
             let view = self.view();
-            let reachable = |n: &str| view.node(n).is_some_and(|n| n.status.state == types::NodeState::Ready);
+            let reachable = |n: &str| {
+                view.node(n)
+                    .is_some_and(|n| n.status.state == types::NodeState::Ready)
+            };
             let mut sub = self.inner.logs.subscribe(tasks_by_node, options, reachable);
             tokio::spawn(async move {
                 while let Some(batch) = sub.recv().await {
@@ -474,12 +573,28 @@ impl Manager {
             });
             return Ok(rx);
         }
-        let (_, leader) = self.inner.consensus.leader().ok_or_else(|| Error::Unavailable(store::Error::NoLeader.to_string()))?;
-        let request = rpc::messages::LogRequest { tasks_by_node, options };
-        let mut stream = self.inner.pool.control(&leader.addr)?.subscribe_logs(encode(&request)).await.map_err(Error::from)?.into_inner();
+        let (_, leader) = self
+            .inner
+            .consensus
+            .leader()
+            .ok_or_else(|| Error::Unavailable(store::Error::NoLeader.to_string()))?;
+        let request = rpc::messages::LogRequest {
+            tasks_by_node,
+            options,
+        };
+        let mut stream = self
+            .inner
+            .pool
+            .control(&leader.addr)?
+            .subscribe_logs(encode(&request))
+            .await
+            .map_err(Error::from)?
+            .into_inner();
         tokio::spawn(async move {
             while let Ok(Some(msg)) = stream.message().await {
-                let Ok(batch) = decode::<rpc::messages::LogBatch>(&msg) else { return };
+                let Ok(batch) = decode::<rpc::messages::LogBatch>(&msg) else {
+                    return;
+                };
                 if tx.send(batch).await.is_err() {
                     return;
                 }

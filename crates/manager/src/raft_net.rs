@@ -23,7 +23,10 @@ impl RaftNetworkFactory<TypeConfig> for RaftNetwork {
     type Network = RaftPeer;
 
     async fn new_client(&mut self, _target: u64, node: &Peer) -> RaftPeer {
-        RaftPeer { pool: self.pool.clone(), addr: node.addr.clone() }
+        RaftPeer {
+            pool: self.pool.clone(),
+            addr: node.addr.clone(),
+        }
     }
 }
 
@@ -47,9 +50,15 @@ impl RaftPeer {
         method: fn(
             rpc::pb::raft_client::RaftClient<tonic::transport::Channel>,
             tonic::Request<rpc::pb::Msg>,
-        ) -> futures::future::BoxFuture<'static, Result<tonic::Response<rpc::pb::Msg>, tonic::Status>>,
+        ) -> futures::future::BoxFuture<
+            'static,
+            Result<tonic::Response<rpc::pb::Msg>, tonic::Status>,
+        >,
     ) -> RpcResult<Resp> {
-        let client = self.pool.raft(&self.addr).map_err(|e| unreachable(&self.addr, e))?;
+        let client = self
+            .pool
+            .raft(&self.addr)
+            .map_err(|e| unreachable(&self.addr, e))?;
         let mut request = tonic::Request::new(encode(req));
         request.set_timeout(option.soft_ttl());
         let reply = match method(client, request).await {
@@ -61,7 +70,8 @@ impl RaftPeer {
                 return Err(unreachable(&self.addr, status.message()));
             }
         };
-        let result: Result<Resp, String> = decode(&reply).map_err(|e| unreachable(&self.addr, e.message()))?;
+        let result: Result<Resp, String> =
+            decode(&reply).map_err(|e| unreachable(&self.addr, e.message()))?;
         result.map_err(|e| RPCError::Network(NetworkError::from_string(e)))
     }
 }
@@ -74,15 +84,30 @@ impl RaftNetworkV2<TypeConfig> for RaftPeer {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> RpcResult<AppendEntriesResponse<TypeConfig>> {
-        self.call(&rpc, &option, |mut c, r| Box::pin(async move { c.append_entries(r).await })).await
+        self.call(&rpc, &option, |mut c, r| {
+            Box::pin(async move { c.append_entries(r).await })
+        })
+        .await
     }
 
-    async fn vote(&mut self, rpc: VoteRequest<TypeConfig>, option: RPCOption) -> RpcResult<VoteResponse<TypeConfig>> {
-        self.call(&rpc, &option, |mut c, r| Box::pin(async move { c.vote(r).await })).await
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> RpcResult<VoteResponse<TypeConfig>> {
+        self.call(&rpc, &option, |mut c, r| Box::pin(async move { c.vote(r).await }))
+            .await
     }
 
-    async fn pre_vote(&mut self, rpc: VoteRequest<TypeConfig>, option: RPCOption) -> RpcResult<VoteResponse<TypeConfig>> {
-        self.call(&rpc, &option, |mut c, r| Box::pin(async move { c.pre_vote(r).await })).await
+    async fn pre_vote(
+        &mut self,
+        rpc: VoteRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> RpcResult<VoteResponse<TypeConfig>> {
+        self.call(&rpc, &option, |mut c, r| {
+            Box::pin(async move { c.pre_vote(r).await })
+        })
+        .await
     }
 
     async fn transfer_leader(
@@ -90,7 +115,10 @@ impl RaftNetworkV2<TypeConfig> for RaftPeer {
         req: TransferLeaderRequest<TypeConfig>,
         option: RPCOption,
     ) -> RpcResult<TransferLeaderResponse<TypeConfig>> {
-        self.call(&req, &option, |mut c, r| Box::pin(async move { c.transfer_leader(r).await })).await
+        self.call(&req, &option, |mut c, r| {
+            Box::pin(async move { c.transfer_leader(r).await })
+        })
+        .await
     }
 
     async fn full_snapshot(
@@ -101,14 +129,20 @@ impl RaftNetworkV2<TypeConfig> for RaftPeer {
         option: RPCOption,
     ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
         let addr = self.addr.clone();
-        let mut client = self.pool.raft(&addr).map_err(|e| StreamingError::Unreachable(Unreachable::from_string(e.to_string())))?;
+        let mut client = self
+            .pool
+            .raft(&addr)
+            .map_err(|e| StreamingError::Unreachable(Unreachable::from_string(e.to_string())))?;
         let Snapshot { meta, snapshot: data } = snapshot;
         let mut chunks = Vec::new();
         let mut header = Some((vote, meta));
         let mut rest = data.as_slice();
         loop {
             let take = rest.len().min(SNAPSHOT_CHUNK);
-            chunks.push(encode(&SnapshotChunk { header: header.take(), data: rest[..take].to_vec() }));
+            chunks.push(encode(&SnapshotChunk {
+                header: header.take(),
+                data: rest[..take].to_vec(),
+            }));
             rest = &rest[take..];
             if rest.is_empty() {
                 break;
@@ -122,7 +156,9 @@ impl RaftNetworkV2<TypeConfig> for RaftPeer {
             closed = &mut cancel => return Err(StreamingError::Closed(closed)),
             r = send => r,
         };
-        let reply = reply.map_err(|s| StreamingError::Unreachable(Unreachable::from_string(format!("{addr}: {}", s.message()))))?;
+        let reply = reply.map_err(|s| {
+            StreamingError::Unreachable(Unreachable::from_string(format!("{addr}: {}", s.message())))
+        })?;
         let result: Result<SnapshotResponse<TypeConfig>, String> = decode(&reply.into_inner())
             .map_err(|s| StreamingError::Network(NetworkError::from_string(s.message().to_string())))?;
         result.map_err(|e| StreamingError::Network(NetworkError::from_string(e)))

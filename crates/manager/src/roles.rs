@@ -28,7 +28,9 @@ pub enum RoleAction {
 pub fn plan(state: &State, leader_node_id: &str, voters: &BTreeMap<u64, Peer>) -> Vec<RoleAction> {
     let mut actions = Vec::new();
     for node in state.nodes() {
-        let Some(status) = &node.manager_status else { continue };
+        let Some(status) = &node.manager_status else {
+            continue;
+        };
         if node.spec.role != Role::Worker {
             continue;
         }
@@ -44,7 +46,10 @@ pub fn plan(state: &State, leader_node_id: &str, voters: &BTreeMap<u64, Peer>) -
                 actions.push(RoleAction::TransferLeadership { to: *to });
             }
         } else {
-            actions.push(RoleAction::RemoveMember { node_id: node.id.clone(), raft_id: status.raft_id });
+            actions.push(RoleAction::RemoveMember {
+                node_id: node.id.clone(),
+                raft_id: status.raft_id,
+            });
         }
     }
     actions
@@ -60,31 +65,67 @@ mod tests {
         Node {
             id: id.into(),
             meta: Meta::default(),
-            spec: NodeSpec { role: desired, ..Default::default() },
+            spec: NodeSpec {
+                role: desired,
+                ..Default::default()
+            },
             description: NodeDescription::default(),
-            status: NodeStatus { state: NodeState::Ready, ..Default::default() },
-            manager_status: Some(ManagerStatus { raft_id, addr: format!("{id}:2377") }),
+            status: NodeStatus {
+                state: NodeState::Ready,
+                ..Default::default()
+            },
+            manager_status: Some(ManagerStatus {
+                raft_id,
+                addr: format!("{id}:2377"),
+            }),
             role: Role::Manager,
         }
     }
 
     #[test]
     fn demoted_followers_are_removed_and_a_demoted_leader_hands_over() {
-        let nodes = [member("a", 1, Role::Worker), member("b", 2, Role::Manager), member("c", 3, Role::Worker)];
-        let ops = nodes.iter().cloned().map(|n| Op::Create(Object::Node(n))).collect();
-        let state = State::default().apply(&Txn { id: 0, ops, now: Timestamp(0) }, 1).unwrap().0;
+        let nodes = [
+            member("a", 1, Role::Worker),
+            member("b", 2, Role::Manager),
+            member("c", 3, Role::Worker),
+        ];
+        let ops = nodes
+            .iter()
+            .cloned()
+            .map(|n| Op::Create(Object::Node(n)))
+            .collect();
+        let state = State::default()
+            .apply(
+                &Txn {
+                    id: 0,
+                    ops,
+                    now: Timestamp(0),
+                },
+                1,
+            )
+            .unwrap()
+            .0;
         let voters = nodes
             .iter()
             .map(|n| {
                 let ms = n.manager_status.clone().unwrap();
-                (ms.raft_id, Peer { addr: ms.addr, node_id: n.id.clone() })
+                (
+                    ms.raft_id,
+                    Peer {
+                        addr: ms.addr,
+                        node_id: n.id.clone(),
+                    },
+                )
             })
             .collect();
         assert_eq!(
             plan(&state, "a", &voters),
             vec![
                 RoleAction::TransferLeadership { to: 2 },
-                RoleAction::RemoveMember { node_id: "c".into(), raft_id: 3 },
+                RoleAction::RemoveMember {
+                    node_id: "c".into(),
+                    raft_id: 3
+                },
             ]
         );
     }

@@ -39,8 +39,12 @@ impl StatusBatcher {
             return Ok(());
         }
         let (done, wait) = oneshot::channel();
-        self.tx.send((updates, done)).await.map_err(|_| Error::Unavailable("dispatcher is shutting down".into()))?;
-        wait.await.map_err(|_| Error::Unavailable("dispatcher is shutting down".into()))?
+        self.tx
+            .send((updates, done))
+            .await
+            .map_err(|_| Error::Unavailable("dispatcher is shutting down".into()))?;
+        wait.await
+            .map_err(|_| Error::Unavailable("dispatcher is shutting down".into()))?
     }
 }
 
@@ -71,5 +75,8 @@ async fn run(inner: Arc<Inner>, mut rx: mpsc::Receiver<(Vec<TaskUpdate>, Waiter)
 
 /// The store change for one reported status.
 pub fn status_update(id: String, status: types::TaskStatus) -> TaskUpdate {
-    TaskUpdate { id, change: TaskChange::Status(status) }
+    TaskUpdate {
+        id,
+        change: TaskChange::Status(status),
+    }
 }

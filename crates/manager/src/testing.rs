@@ -4,13 +4,16 @@
 
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
 use crate::{Manager, ManagerConfig, Start};
+use arc_swap::ArcSwap;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use store::Op;
 use types::cluster::RaftSettings;
-use types::{Clock, Cluster, ClusterSpec, JoinTokens, Meta, Node, NodeDescription, NodeSpec, NodeState, NodeStatus, Object, Role, RootCa, Timestamp};
+use types::{
+    Clock, Cluster, ClusterSpec, JoinTokens, Meta, Node, NodeDescription, NodeSpec, NodeState, NodeStatus,
+    Object, Role, RootCa, Timestamp,
+};
 
 /// The wall clock, for timestamps in the objects the benchmark writes.
 pub struct WallClock;
@@ -18,7 +21,9 @@ pub struct WallClock;
 impl Clock for WallClock {
     #[allow(clippy::disallowed_methods)]
     fn now(&self) -> Timestamp {
-        let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let d = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
         Timestamp(d.as_nanos() as i64)
     }
 }
@@ -28,9 +33,19 @@ pub fn node(id: &str, role: Role) -> Node {
     Node {
         id: id.into(),
         meta: Meta::default(),
-        spec: NodeSpec { role, ..Default::default() },
-        description: NodeDescription { hostname: id.into(), ..Default::default() },
-        status: NodeStatus { state: NodeState::Ready, message: String::new(), addr: "127.0.0.1".into() },
+        spec: NodeSpec {
+            role,
+            ..Default::default()
+        },
+        description: NodeDescription {
+            hostname: id.into(),
+            ..Default::default()
+        },
+        status: NodeStatus {
+            state: NodeState::Ready,
+            message: String::new(),
+            addr: "127.0.0.1".into(),
+        },
         manager_status: None,
         role,
     }
@@ -57,67 +72,114 @@ impl LocalCluster {
 
     /// Starts `size` managers and waits until all are voters.
     pub async fn start_with(size: usize, settings: RaftSettings) -> anyhow::Result<LocalCluster> {
-        let dir = tempfile::Builder::new().prefix("shoal-cluster-").tempdir_in(std::env::temp_dir())?;
+        let dir = tempfile::Builder::new()
+            .prefix("shoal-cluster-")
+            .tempdir_in(std::env::temp_dir())?;
         let clock: Arc<dyn Clock> = Arc::new(WallClock);
         let now_secs = clock.now().0 / 1_000_000_000;
         let root = ca::RootCa::generate(now_secs)?;
         let cluster_id = "benchcluster".to_string();
         let mut managers: Vec<Manager> = Vec::new();
-        let mut cluster = LocalCluster { managers: Vec::new(), root: root.clone(), cluster_id: cluster_id.clone(), addr: String::new(), dir };
+        let mut cluster = LocalCluster {
+            managers: Vec::new(),
+            root: root.clone(),
+            cluster_id: cluster_id.clone(),
+            addr: String::new(),
+            dir,
+        };
         for i in 0..size {
-            let m = cluster.start_manager(i, &settings, clock.clone(), &managers).await?;
+            let m = cluster
+                .start_manager(i, &settings, clock.clone(), &managers)
+                .await?;
             managers.push(m);
         }
-        cluster.addr = managers[0].consensus().leader().map(|(_, p)| p.addr).unwrap_or_default();
+        cluster.addr = managers[0]
+            .consensus()
+            .leader()
+            .map(|(_, p)| p.addr)
+            .unwrap_or_default();
         cluster.managers = managers;
         Ok(cluster)
     }
 
     /// Starts manager number `i` (0 bootstraps; others join through `existing[0]`).
-    pub async fn start_manager(&self, i: usize, settings: &RaftSettings, clock: Arc<dyn Clock>, existing: &[Manager]) -> anyhow::Result<Manager> {
+    pub async fn start_manager(
+        &self,
+        i: usize,
+        settings: &RaftSettings,
+        clock: Arc<dyn Clock>,
+        existing: &[Manager],
+    ) -> anyhow::Result<Manager> {
         let (root, cluster_id, dir) = (&self.root, &self.cluster_id, &self.dir);
         let now_secs = clock.now().0 / 1_000_000_000;
         let node_id = format!("manager{i}");
-            let key = ca::NodeKey::generate()?;
-            let cert = root.issue(&key.csr_pem, &node_id, Role::Manager, &cluster_id, now_secs, 86_400)?;
-            let server = ca::tls::server_config(&cert, &key.key_pem, root.cert_pem())?;
-            let client = ca::tls::client_config(&cert, &key.key_pem, root.cert_pem())?;
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-            let addr = listener.local_addr()?.to_string();
-            let cfg = ManagerConfig {
-                node_id: node_id.clone(),
-                cluster_id: cluster_id.clone(),
-                raft_id: i as u64 + 1,
-                advertise_addr: addr.clone(),
-                raft_dir: dir.path().join(&node_id),
-                raft_settings: settings.clone(),
+        let key = ca::NodeKey::generate()?;
+        let cert = root.issue(
+            &key.csr_pem,
+            &node_id,
+            Role::Manager,
+            &cluster_id,
+            now_secs,
+            86_400,
+        )?;
+        let server = ca::tls::server_config(&cert, &key.key_pem, root.cert_pem())?;
+        let client = ca::tls::client_config(&cert, &key.key_pem, root.cert_pem())?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?.to_string();
+        let cfg = ManagerConfig {
+            node_id: node_id.clone(),
+            cluster_id: cluster_id.clone(),
+            raft_id: i as u64 + 1,
+            advertise_addr: addr.clone(),
+            raft_dir: dir.path().join(&node_id),
+            raft_settings: settings.clone(),
+        };
+        let start = if i == 0 {
+            let cluster = Cluster {
+                id: cluster_id.clone(),
+                meta: Meta::default(),
+                spec: ClusterSpec {
+                    raft: settings.clone(),
+                    ..ClusterSpec::default()
+                },
+                root_ca: RootCa {
+                    ca_cert_pem: root.cert_pem().into(),
+                    ca_key_pem: root.key_pem().into(),
+                    join_tokens: JoinTokens::default(),
+                },
+                default_addr_pool: vec!["10.0.0.0/8".into()],
+                subnet_size: 24,
+                data_path_port: 4789,
             };
-            let start = if i == 0 {
-                let cluster = Cluster {
-                    id: cluster_id.clone(),
-                    meta: Meta::default(),
-                    spec: ClusterSpec { raft: settings.clone(), ..ClusterSpec::default() },
-                    root_ca: RootCa { ca_cert_pem: root.cert_pem().into(), ca_key_pem: root.key_pem().into(), join_tokens: JoinTokens::default() },
-                    default_addr_pool: vec!["10.0.0.0/8".into()],
-                    subnet_size: 24,
-                    data_path_port: 4789,
-                };
-                Start::Bootstrap { cluster: Box::new(cluster), node: Box::new(node(&node_id, Role::Manager)) }
-            } else {
-                // The node object exists before it asks to join, as after `swarm join`.
-                existing[0].propose(vec![Op::Create(Object::Node(node(&node_id, Role::Manager)))]).await?;
-                Start::Join { remotes: vec![existing[0].consensus().leader().map(|(_, p)| p.addr).unwrap_or_default()] }
-            };
-            let m = Manager::start(
-                cfg,
-                start,
-                listener,
-                Arc::new(ArcSwap::new(server)),
-                rpc::Pool::new(client),
-                clock.clone(),
-                StdRng::seed_from_u64(i as u64),
-            )
-            .await?;
+            Start::Bootstrap {
+                cluster: Box::new(cluster),
+                node: Box::new(node(&node_id, Role::Manager)),
+            }
+        } else {
+            // The node object exists before it asks to join, as after `swarm join`.
+            existing[0]
+                .propose(vec![Op::Create(Object::Node(node(&node_id, Role::Manager)))])
+                .await?;
+            Start::Join {
+                remotes: vec![
+                    existing[0]
+                        .consensus()
+                        .leader()
+                        .map(|(_, p)| p.addr)
+                        .unwrap_or_default(),
+                ],
+            }
+        };
+        let m = Manager::start(
+            cfg,
+            start,
+            listener,
+            Arc::new(ArcSwap::new(server)),
+            rpc::Pool::new(client),
+            clock.clone(),
+            StdRng::seed_from_u64(i as u64),
+        )
+        .await?;
         Ok(m)
     }
 
@@ -125,7 +187,11 @@ impl LocalCluster {
     pub fn issue(&self, node_id: &str, role: Role) -> anyhow::Result<(String, String)> {
         let key = ca::NodeKey::generate()?;
         let now_secs = WallClock.now().0 / 1_000_000_000;
-        Ok((self.root.issue(&key.csr_pem, node_id, role, &self.cluster_id, now_secs, 3600)?, key.key_pem))
+        Ok((
+            self.root
+                .issue(&key.csr_pem, node_id, role, &self.cluster_id, now_secs, 3600)?,
+            key.key_pem,
+        ))
     }
 
     /// The current leader.

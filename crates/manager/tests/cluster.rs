@@ -18,24 +18,61 @@ fn pool_for(cluster: &LocalCluster, node_id: &str, role: Role) -> Pool {
 async fn a_worker_certificate_cannot_make_manager_calls() {
     let cluster = LocalCluster::start(1).await.unwrap();
     let leader = &cluster.managers[0];
-    leader.propose(vec![Op::Create(Object::Node(node("w1", Role::Worker)))]).await.unwrap();
+    leader
+        .propose(vec![Op::Create(Object::Node(node("w1", Role::Worker)))])
+        .await
+        .unwrap();
     let worker = pool_for(&cluster, "w1", Role::Worker);
-    let txn = store::Txn { id: 0, ops: vec![], now: types::Timestamp(0) };
-    let denied = worker.control(&cluster.addr).unwrap().propose(encode(&txn)).await.unwrap_err();
+    let txn = store::Txn {
+        id: 0,
+        ops: vec![],
+        now: types::Timestamp(0),
+    };
+    let denied = worker
+        .control(&cluster.addr)
+        .unwrap()
+        .propose(encode(&txn))
+        .await
+        .unwrap_err();
     assert_eq!(denied.code(), tonic::Code::PermissionDenied, "{denied}");
-    let denied = worker.raft(&cluster.addr).unwrap().append_entries(encode(&())).await.unwrap_err();
+    let denied = worker
+        .raft(&cluster.addr)
+        .unwrap()
+        .append_entries(encode(&()))
+        .await
+        .unwrap_err();
     assert_eq!(denied.code(), tonic::Code::PermissionDenied, "{denied}");
     // A worker may heartbeat.
-    worker.dispatcher(&cluster.addr).unwrap().heartbeat(encode(&rpc::messages::HeartbeatRequest {})).await.unwrap();
+    worker
+        .dispatcher(&cluster.addr)
+        .unwrap()
+        .heartbeat(encode(&rpc::messages::HeartbeatRequest {}))
+        .await
+        .unwrap();
     // Without any certificate only the joining calls answer.
     let anonymous = Pool::new(ca::tls::anonymous_client_config(cluster.root.cert_pem()).unwrap());
-    let denied = anonymous.control(&cluster.addr).unwrap().propose(encode(&txn)).await.unwrap_err();
+    let denied = anonymous
+        .control(&cluster.addr)
+        .unwrap()
+        .propose(encode(&txn))
+        .await
+        .unwrap_err();
     assert_eq!(denied.code(), tonic::Code::Unauthenticated, "{denied}");
-    anonymous.ca(&cluster.addr).unwrap().get_root_ca(encode(&())).await.unwrap();
+    anonymous
+        .ca(&cluster.addr)
+        .unwrap()
+        .get_root_ca(encode(&()))
+        .await
+        .unwrap();
     // A certificate from another CA does not even complete the handshake.
     let other = LocalCluster::start(1).await.unwrap();
     let stranger = pool_for(&other, "x", Role::Manager);
-    let err = stranger.control(&cluster.addr).unwrap().propose(encode(&txn)).await.unwrap_err();
+    let err = stranger
+        .control(&cluster.addr)
+        .unwrap()
+        .propose(encode(&txn))
+        .await
+        .unwrap_err();
     assert_ne!(err.code(), tonic::Code::Ok);
     cluster.stop().await;
     other.stop().await;
@@ -43,8 +80,15 @@ async fn a_worker_certificate_cannot_make_manager_calls() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_manager_catches_up_from_a_chunked_snapshot_over_4_mib() {
-    let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_env("SHOAL_LOG")).with_test_writer().try_init();
-    let settings = RaftSettings { snapshot_interval: 10, log_entries_for_slow_followers: 0, ..Default::default() };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("SHOAL_LOG"))
+        .with_test_writer()
+        .try_init();
+    let settings = RaftSettings {
+        snapshot_interval: 10,
+        log_entries_for_slow_followers: 0,
+        ..Default::default()
+    };
     let mut cluster = LocalCluster::start_with(1, settings.clone()).await.unwrap();
     let leader = cluster.managers[0].clone();
     // ~6 MiB of state: 3,000 nodes with a 2 KiB label each, 100 per write.
@@ -63,17 +107,44 @@ async fn a_new_manager_catches_up_from_a_chunked_snapshot_over_4_mib() {
     // Wait until a snapshot covers everything and the log before it is gone.
     let last = leader.consensus().applied_index();
     tracing::info!(last, "waiting for snapshot");
-    leader.consensus().wait_for(|m| m.snapshot.as_ref().is_some_and(|s| s.index + 10 >= last) && m.purged.is_some()).await.unwrap();
-    let snapshot_bytes: usize = leader.consensus().raft().get_snapshot().await.unwrap().map(|s| s.snapshot.len()).unwrap_or(0);
-    assert!(snapshot_bytes > 4 << 20, "snapshot is only {snapshot_bytes} bytes");
+    leader
+        .consensus()
+        .wait_for(|m| m.snapshot.as_ref().is_some_and(|s| s.index + 10 >= last) && m.purged.is_some())
+        .await
+        .unwrap();
+    let snapshot_bytes: usize = leader
+        .consensus()
+        .raft()
+        .get_snapshot()
+        .await
+        .unwrap()
+        .map(|s| s.snapshot.len())
+        .unwrap_or(0);
+    assert!(
+        snapshot_bytes > 4 << 20,
+        "snapshot is only {snapshot_bytes} bytes"
+    );
 
     tracing::info!(snapshot_bytes, "starting second manager");
-    let joined = cluster.start_manager(1, &settings, Arc::new(WallClock), &cluster.managers).await.unwrap();
+    let joined = cluster
+        .start_manager(1, &settings, Arc::new(WallClock), &cluster.managers)
+        .await
+        .unwrap();
     let want = leader.view().node_count();
-    joined.consensus().wait_for(|m| m.last_applied.as_ref().is_some_and(|l| l.index >= last)).await.unwrap();
-    assert!(joined.consensus().metrics().snapshot.is_some(), "caught up by snapshot");
+    joined
+        .consensus()
+        .wait_for(|m| m.last_applied.as_ref().is_some_and(|l| l.index >= last))
+        .await
+        .unwrap();
+    assert!(
+        joined.consensus().metrics().snapshot.is_some(),
+        "caught up by snapshot"
+    );
     assert_eq!(joined.view().node_count(), want);
-    assert_eq!(joined.view().node("n29099").unwrap().spec.labels["pad"].len(), 2048);
+    assert_eq!(
+        joined.view().node("n29099").unwrap().spec.labels["pad"].len(),
+        2048
+    );
     cluster.managers.push(joined);
     cluster.stop().await;
 }

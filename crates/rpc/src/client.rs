@@ -13,7 +13,10 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tonic::transport::{Channel, Endpoint, Uri};
 
-use crate::pb::{ca_client::CaClient, control_client::ControlClient, dispatcher_client::DispatcherClient, raft_client::RaftClient};
+use crate::pb::{
+    ca_client::CaClient, control_client::ControlClient, dispatcher_client::DispatcherClient,
+    raft_client::RaftClient,
+};
 use crate::{Error, Result};
 
 /// The TLS client configuration a pool connects with; swappable on certificate renewal.
@@ -32,7 +35,10 @@ const MAX_MESSAGE: usize = 64 << 20;
 impl Pool {
     /// A pool connecting with `config`.
     pub fn new(config: Arc<ClientConfig>) -> Pool {
-        Pool { tls: Arc::new(ArcSwap::new(config)), channels: Arc::default() }
+        Pool {
+            tls: Arc::new(ArcSwap::new(config)),
+            channels: Arc::default(),
+        }
     }
 
     /// Switches to a new certificate; open channels are dropped so peers see the new one.
@@ -43,7 +49,10 @@ impl Pool {
 
     /// Drops the channel to `addr` (after a transport error), so the next call reconnects.
     pub fn forget(&self, addr: &str) {
-        self.channels.lock().unwrap_or_else(|e| e.into_inner()).remove(addr);
+        self.channels
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(addr);
     }
 
     /// A channel to `addr`, created on first use; it connects lazily and reconnects itself.
@@ -59,7 +68,9 @@ impl Pool {
 
     /// Raft service client for `addr`.
     pub fn raft(&self, addr: &str) -> Result<RaftClient<Channel>> {
-        Ok(RaftClient::new(self.channel(addr)?).max_decoding_message_size(MAX_MESSAGE).max_encoding_message_size(MAX_MESSAGE))
+        Ok(RaftClient::new(self.channel(addr)?)
+            .max_decoding_message_size(MAX_MESSAGE)
+            .max_encoding_message_size(MAX_MESSAGE))
     }
 
     /// CA service client for `addr`.
@@ -69,7 +80,9 @@ impl Pool {
 
     /// Control service client for `addr`.
     pub fn control(&self, addr: &str) -> Result<ControlClient<Channel>> {
-        Ok(ControlClient::new(self.channel(addr)?).max_decoding_message_size(MAX_MESSAGE).max_encoding_message_size(MAX_MESSAGE))
+        Ok(ControlClient::new(self.channel(addr)?)
+            .max_decoding_message_size(MAX_MESSAGE)
+            .max_encoding_message_size(MAX_MESSAGE))
     }
 
     /// Dispatcher service client for `addr`.
@@ -85,7 +98,10 @@ pub fn connect_once(addr: &str, config: Arc<ClientConfig>) -> Result<Channel> {
 
 fn connect_lazy(addr: &str, tls: TlsIdentity) -> Result<Channel> {
     let endpoint = Endpoint::from_shared(format!("http://{addr}"))
-        .map_err(|e| Error::Transport { addr: addr.to_string(), message: format!("invalid address: {e}") })?
+        .map_err(|e| Error::Transport {
+            addr: addr.to_string(),
+            message: format!("invalid address: {e}"),
+        })?
         .connect_timeout(Duration::from_secs(2))
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(2))

@@ -9,10 +9,13 @@ use crate::pb::Msg;
 pub fn encode<T: Serialize>(value: &T) -> Msg {
     // postcard only fails on types serde cannot describe (none of ours) or on I/O, which a
     // Vec never reports; an empty body then decodes as an error at the receiver.
-    Msg { body: postcard::to_stdvec(value).unwrap_or_default() }
+    Msg {
+        body: postcard::to_stdvec(value).unwrap_or_default(),
+    }
 }
 
 /// Unwraps a `Msg`; a malformed body becomes `InvalidArgument`, never a panic.
 pub fn decode<T: DeserializeOwned>(msg: &Msg) -> Result<T, tonic::Status> {
-    postcard::from_bytes(&msg.body).map_err(|e| tonic::Status::invalid_argument(format!("malformed message: {e}")))
+    postcard::from_bytes(&msg.body)
+        .map_err(|e| tonic::Status::invalid_argument(format!("malformed message: {e}")))
 }

@@ -42,13 +42,21 @@ impl Connected for TlsConn {
 }
 
 impl AsyncRead for TlsConn {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.stream).poll_read(cx, buf)
     }
 }
 
 impl AsyncWrite for TlsConn {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         Pin::new(&mut self.stream).poll_write(cx, buf)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
@@ -98,7 +106,12 @@ pub async fn serve(
                             .peer_certificates()
                             .and_then(|certs| certs.first())
                             .and_then(|der| PeerIdentity::from_der(der.as_ref()).ok());
-                        let _ = tx.send(Ok(TlsConn { stream, info: PeerInfo { remote, identity } })).await;
+                        let _ = tx
+                            .send(Ok(TlsConn {
+                                stream,
+                                info: PeerInfo { remote, identity },
+                            }))
+                            .await;
                     }
                     Ok(Err(e)) => tracing::debug!(%remote, "tls handshake failed: {e}"),
                     Err(_) => tracing::debug!(%remote, "tls handshake timed out"),
@@ -106,7 +119,9 @@ pub async fn serve(
             });
         }
     });
-    router.serve_with_incoming_shutdown(ReceiverStream::new(rx), shutdown.cancelled_owned()).await
+    router
+        .serve_with_incoming_shutdown(ReceiverStream::new(rx), shutdown.cancelled_owned())
+        .await
 }
 
 fn peer<T>(req: &tonic::Request<T>) -> Option<&PeerInfo> {
@@ -119,7 +134,9 @@ pub fn require_node<T>(req: &tonic::Request<T>, cluster_id: &str) -> Result<Peer
         .and_then(|p| p.identity.clone())
         .ok_or_else(|| tonic::Status::unauthenticated("a node certificate is required for this call"))?;
     if identity.cluster_id != cluster_id {
-        return Err(tonic::Status::permission_denied("certificate belongs to another cluster"));
+        return Err(tonic::Status::permission_denied(
+            "certificate belongs to another cluster",
+        ));
     }
     Ok(identity)
 }

@@ -71,13 +71,22 @@ impl Store {
     pub fn view(&self) -> Arc<State> {
         // A poisoned lock only means a panic elsewhere while swapping an Arc; the Arc inside
         // is still whole, so reading it is safe.
-        self.inner.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.inner
+            .current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The current state and a watch that starts exactly after it.
     pub fn view_and_watch(&self) -> (Arc<State>, Watch) {
         let _guard = self.inner.apply_lock.lock().unwrap_or_else(|e| e.into_inner());
-        (self.view(), Watch { rx: self.inner.events.subscribe() })
+        (
+            self.view(),
+            Watch {
+                rx: self.inner.events.subscribe(),
+            },
+        )
     }
 
     /// Applies a committed entry. Called by the Raft state machine only.
@@ -93,7 +102,10 @@ impl Store {
             Ok((mut next, changes)) => {
                 next.remember(txn.id, index, Ok(index));
                 self.swap(next);
-                let _ = self.inner.events.send(WatchEvent::Commit(Arc::new(Commit { index, changes })));
+                let _ = self
+                    .inner
+                    .events
+                    .send(WatchEvent::Commit(Arc::new(Commit { index, changes })));
                 Ok(index)
             }
             Err(err) => {
@@ -140,7 +152,11 @@ mod tests {
             id: id.into(),
             meta: Meta::default(),
             spec: ClusterSpec::default(),
-            root_ca: RootCa { ca_cert_pem: String::new(), ca_key_pem: String::new(), join_tokens: JoinTokens::default() },
+            root_ca: RootCa {
+                ca_cert_pem: String::new(),
+                ca_key_pem: String::new(),
+                join_tokens: JoinTokens::default(),
+            },
             default_addr_pool: vec![],
             subnet_size: 24,
             data_path_port: 4789,
@@ -150,12 +166,33 @@ mod tests {
     #[tokio::test]
     async fn watch_sees_commits_after_the_view() {
         let store = Store::default();
-        store.apply(&Txn { id: 0, ops: vec![Op::Create(cluster("c1"))], now: Timestamp(0) }, 1).unwrap();
+        store
+            .apply(
+                &Txn {
+                    id: 0,
+                    ops: vec![Op::Create(cluster("c1"))],
+                    now: Timestamp(0),
+                },
+                1,
+            )
+            .unwrap();
         let (view, mut watch) = store.view_and_watch();
         assert_eq!(view.index, 1);
         let mut c = cluster("c1");
         c.meta_mut().version = 1;
-        store.apply(&Txn { id: 0, ops: vec![Op::Update { object: c, expect_version: Some(1) }], now: Timestamp(5) }, 2).unwrap();
+        store
+            .apply(
+                &Txn {
+                    id: 0,
+                    ops: vec![Op::Update {
+                        object: c,
+                        expect_version: Some(1),
+                    }],
+                    now: Timestamp(5),
+                },
+                2,
+            )
+            .unwrap();
         match watch.next().await {
             Some(WatchEvent::Commit(commit)) => {
                 assert_eq!(commit.index, 2);
@@ -170,7 +207,11 @@ mod tests {
     #[tokio::test]
     async fn a_resent_proposal_is_answered_not_applied_again() {
         let store = Store::default();
-        let txn = Txn { id: 42, ops: vec![Op::Create(cluster("c"))], now: Timestamp(0) };
+        let txn = Txn {
+            id: 42,
+            ops: vec![Op::Create(cluster("c"))],
+            now: Timestamp(0),
+        };
         assert_eq!(store.apply(&txn, 1), Ok(1));
         assert_eq!(store.apply(&txn, 2), Ok(1), "same answer as the first time");
         assert_eq!(store.view().index, 2);
@@ -180,7 +221,15 @@ mod tests {
     #[tokio::test]
     async fn refused_entries_advance_the_index_but_change_nothing() {
         let store = Store::default();
-        let bad = Txn { id: 0, ops: vec![Op::Delete { kind: types::Kind::Node, id: "x".into(), expect_version: None }], now: Timestamp(0) };
+        let bad = Txn {
+            id: 0,
+            ops: vec![Op::Delete {
+                kind: types::Kind::Node,
+                id: "x".into(),
+                expect_version: None,
+            }],
+            now: Timestamp(0),
+        };
         assert!(store.apply(&bad, 4).is_err());
         assert_eq!(store.view().index, 4);
         assert_eq!(store.view().node_count(), 0);
@@ -190,10 +239,26 @@ mod tests {
     async fn a_lagging_watcher_is_told_to_reread() {
         let store = Store::default();
         let (_, mut watch) = store.view_and_watch();
-        store.apply(&Txn { id: 0, ops: vec![Op::Create(cluster("c"))], now: Timestamp(0) }, 1).unwrap();
+        store
+            .apply(
+                &Txn {
+                    id: 0,
+                    ops: vec![Op::Create(cluster("c"))],
+                    now: Timestamp(0),
+                },
+                1,
+            )
+            .unwrap();
         for i in 2..(WATCH_CAPACITY as u64 + 10) {
             store.advance(i);
-            let _ = store.apply(&Txn { id: 0, ops: vec![], now: Timestamp(0) }, i);
+            let _ = store.apply(
+                &Txn {
+                    id: 0,
+                    ops: vec![],
+                    now: Timestamp(0),
+                },
+                i,
+            );
         }
         assert!(matches!(watch.next().await, Some(WatchEvent::Reset)));
     }

@@ -45,7 +45,9 @@ impl RaftNetworkV2<TypeConfig> for Nowhere {
         _cancel: impl Future<Output = ReplicationClosed> + Send + 'static,
         _option: RPCOption,
     ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
-        Err(StreamingError::Unreachable(Unreachable::from_string("no network in this test")))
+        Err(StreamingError::Unreachable(Unreachable::from_string(
+            "no network in this test",
+        )))
     }
 }
 
@@ -54,7 +56,10 @@ fn node(id: &str, hostname: &str) -> Object {
         id: id.to_string(),
         meta: Meta::default(),
         spec: NodeSpec::default(),
-        description: NodeDescription { hostname: hostname.to_string(), ..Default::default() },
+        description: NodeDescription {
+            hostname: hostname.to_string(),
+            ..Default::default()
+        },
         status: NodeStatus::default(),
         manager_status: None,
         role: Role::Worker,
@@ -68,19 +73,34 @@ async fn wait_leader(c: &Consensus) {
 #[tokio::test]
 async fn writes_survive_restart_and_snapshots_compact_the_log() {
     let dir = tempfile::tempdir().unwrap();
-    let settings = RaftSettings { snapshot_interval: 10, log_entries_for_slow_followers: 2, ..Default::default() };
-    let me = Peer { addr: "127.0.0.1:1".into(), node_id: "n1".into() };
+    let settings = RaftSettings {
+        snapshot_interval: 10,
+        log_entries_for_slow_followers: 2,
+        ..Default::default()
+    };
+    let me = Peer {
+        addr: "127.0.0.1:1".into(),
+        node_id: "n1".into(),
+    };
     {
         let c = Consensus::open(dir.path(), 1, &settings, Nowhere).await.unwrap();
         c.bootstrap(me.clone()).await.unwrap();
         wait_leader(&c).await;
         for i in 0..25 {
-            let txn = Txn { id: 0, ops: vec![Op::Create(node(&format!("n{i:02}"), "h"))], now: Timestamp(i) };
+            let txn = Txn {
+                id: 0,
+                ops: vec![Op::Create(node(&format!("n{i:02}"), "h"))],
+                now: Timestamp(i),
+            };
             c.write(txn).await.unwrap();
             c.snapshot_if_due(settings.snapshot_interval).await.unwrap();
         }
         // A refused write reports why and stores nothing.
-        let dup = Txn { id: 0, ops: vec![Op::Create(node("n03", "other"))], now: Timestamp(99) };
+        let dup = Txn {
+            id: 0,
+            ops: vec![Op::Create(node("n03", "other"))],
+            now: Timestamp(99),
+        };
         match c.write(dup).await {
             Err(store::Error::Txn(TxnError::Exists { kind: Kind::Node, .. })) => {}
             other => panic!("expected exists, got {other:?}"),
@@ -93,11 +113,19 @@ async fn writes_survive_restart_and_snapshots_compact_the_log() {
     wait_leader(&c).await;
     // Everything acknowledged before the restart is there, from snapshot plus log replay.
     let target = c.metrics().local_committed.map(|l| l.index).unwrap_or(0);
-    c.wait_for(|m| m.last_applied.as_ref().map(|l| l.index).unwrap_or(0) >= target).await.unwrap();
+    c.wait_for(|m| m.last_applied.as_ref().map(|l| l.index).unwrap_or(0) >= target)
+        .await
+        .unwrap();
     let view = c.store().view();
     assert_eq!(view.node_count(), 25);
     assert!(view.node("n24").is_some());
-    c.write(Txn { id: 0, ops: vec![Op::Create(node("after", "h"))], now: Timestamp(100) }).await.unwrap();
+    c.write(Txn {
+        id: 0,
+        ops: vec![Op::Create(node("after", "h"))],
+        now: Timestamp(100),
+    })
+    .await
+    .unwrap();
     c.shutdown().await;
 }
 
@@ -105,6 +133,9 @@ async fn writes_survive_restart_and_snapshots_compact_the_log() {
 async fn a_foreign_file_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("raft.redb"), b"not a database").unwrap();
-    let err = Consensus::open(dir.path(), 1, &RaftSettings::default(), Nowhere).await.err().expect("must refuse");
+    let err = Consensus::open(dir.path(), 1, &RaftSettings::default(), Nowhere)
+        .await
+        .err()
+        .expect("must refuse");
     assert!(matches!(err, store::Error::Corrupt { .. }), "{err}");
 }

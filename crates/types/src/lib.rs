@@ -27,8 +27,9 @@ pub use node::{
 };
 pub use object::{Kind, Object};
 pub use service::{
-    ContainerSpec, Driver, Endpoint, EndpointSpec, FailureAction, HealthConfig, JobStatus, Limits, NetworkAttachment,
-    Placement, PortConfig, Reservations, ResourceRequirements, RestartCondition, RestartPolicy, Service, ServiceMode,
-    ServiceSpec, TaskSpec, UpdateConfig, UpdateOrder, UpdateState, UpdateStatus,
+    ContainerSpec, Driver, Endpoint, EndpointSpec, FailureAction, HealthConfig, JobStatus, Limits,
+    NetworkAttachment, Placement, PortConfig, Reservations, ResourceRequirements, RestartCondition,
+    RestartPolicy, Service, ServiceMode, ServiceSpec, TaskSpec, UpdateConfig, UpdateOrder, UpdateState,
+    UpdateStatus,
 };
 pub use task::{ContainerStatus, Task, TaskState, TaskStatus};

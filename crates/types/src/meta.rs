@@ -9,7 +9,10 @@ pub struct Timestamp(pub i64);
 impl Timestamp {
     /// Whole seconds and the nanosecond remainder, for formatting.
     pub fn parts(self) -> (i64, u32) {
-        (self.0.div_euclid(1_000_000_000), self.0.rem_euclid(1_000_000_000) as u32)
+        (
+            self.0.div_euclid(1_000_000_000),
+            self.0.rem_euclid(1_000_000_000) as u32,
+        )
     }
 
     /// This timestamp moved forward by `nanos`.

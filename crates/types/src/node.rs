@@ -70,7 +70,9 @@ impl Role {
         match text.to_ascii_lowercase().as_str() {
             "worker" => Ok(Role::Worker),
             "manager" => Ok(Role::Manager),
-            _ => Err(Error::Invalid(format!("invalid role {text:?}: must be worker or manager"))),
+            _ => Err(Error::Invalid(format!(
+                "invalid role {text:?}: must be worker or manager"
+            ))),
         }
     }
 

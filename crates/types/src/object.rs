@@ -30,6 +30,9 @@ impl Kind {
 }
 
 /// Any stored object.
+// Objects are built once per write and moved, not copied around in bulk; boxing the larger
+// variants would buy little and cost a box per object in every transaction.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Object {
     /// A node.

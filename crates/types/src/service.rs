@@ -164,7 +164,12 @@ pub struct RestartPolicy {
 
 impl Default for RestartPolicy {
     fn default() -> Self {
-        RestartPolicy { condition: RestartCondition::Any, delay: None, max_attempts: 0, window: 0 }
+        RestartPolicy {
+            condition: RestartCondition::Any,
+            delay: None,
+            max_attempts: 0,
+            window: 0,
+        }
     }
 }
 

@@ -21,19 +21,29 @@ pub struct Rotation {
 /// Swarm's checks on a cluster spec.
 pub fn validate(spec: &ClusterSpec) -> Result<()> {
     if spec.name != "default" {
-        return Err(Error::InvalidArgument("modification of cluster name is not allowed".into()));
+        return Err(Error::InvalidArgument(
+            "modification of cluster name is not allowed".into(),
+        ));
     }
     if spec.node_cert_expiry < MIN_CERT_EXPIRY_NANOS {
-        return Err(Error::InvalidArgument("minimum certificate expiry time is: 1h0m0s".into()));
+        return Err(Error::InvalidArgument(
+            "minimum certificate expiry time is: 1h0m0s".into(),
+        ));
     }
     if spec.dispatcher_heartbeat_period < 0 {
-        return Err(Error::InvalidArgument("heartbeat time period cannot be a negative duration".into()));
+        return Err(Error::InvalidArgument(
+            "heartbeat time period cannot be a negative duration".into(),
+        ));
     }
     if spec.raft.heartbeat_tick == 0 || spec.raft.election_tick <= spec.raft.heartbeat_tick {
-        return Err(Error::InvalidArgument("raft election tick must be greater than heartbeat tick (and both positive)".into()));
+        return Err(Error::InvalidArgument(
+            "raft election tick must be greater than heartbeat tick (and both positive)".into(),
+        ));
     }
     if spec.raft.snapshot_interval == 0 {
-        return Err(Error::InvalidArgument("raft snapshot interval must be positive".into()));
+        return Err(Error::InvalidArgument(
+            "raft snapshot interval must be positive".into(),
+        ));
     }
     Ok(())
 }
@@ -44,9 +54,17 @@ pub fn new_token(cluster: &Cluster, rng: &mut impl RngCore) -> String {
 }
 
 /// Plans `POST /swarm/update`: new spec (keeping what the spec cannot change) and rotations.
-pub fn update(state: &State, version: u64, spec: ClusterSpec, rotation: Rotation, rng: &mut impl RngCore) -> Result<Op> {
+pub fn update(
+    state: &State,
+    version: u64,
+    spec: ClusterSpec,
+    rotation: Rotation,
+    rng: &mut impl RngCore,
+) -> Result<Op> {
     validate(&spec)?;
-    let current = state.cluster().ok_or_else(|| Error::FailedPrecondition("swarm is not initialised".into()))?;
+    let current = state
+        .cluster()
+        .ok_or_else(|| Error::FailedPrecondition("swarm is not initialised".into()))?;
     let mut next = (**current).clone();
     next.spec = spec;
     if rotation.worker_token {
@@ -55,7 +73,10 @@ pub fn update(state: &State, version: u64, spec: ClusterSpec, rotation: Rotation
     if rotation.manager_token {
         next.root_ca.join_tokens.manager = new_token(&next, rng);
     }
-    Ok(Op::Update { object: Object::Cluster(next), expect_version: Some(version) })
+    Ok(Op::Update {
+        object: Object::Cluster(next),
+        expect_version: Some(version),
+    })
 }
 
 #[cfg(test)]
@@ -65,9 +86,18 @@ mod tests {
     #[test]
     fn spec_rules() {
         assert!(validate(&ClusterSpec::default()).is_ok());
-        let renamed = ClusterSpec { name: "other".into(), ..Default::default() };
-        assert_eq!(validate(&renamed).unwrap_err(), Error::InvalidArgument("modification of cluster name is not allowed".into()));
-        let short = ClusterSpec { node_cert_expiry: 1_000_000_000, ..Default::default() };
+        let renamed = ClusterSpec {
+            name: "other".into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            validate(&renamed).unwrap_err(),
+            Error::InvalidArgument("modification of cluster name is not allowed".into())
+        );
+        let short = ClusterSpec {
+            node_cert_expiry: 1_000_000_000,
+            ..Default::default()
+        };
         assert!(validate(&short).is_err());
         let mut ticks = ClusterSpec::default();
         ticks.raft.election_tick = 1;

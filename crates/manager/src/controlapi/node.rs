@@ -44,7 +44,11 @@ fn labels_match(labels: &BTreeMap<String, String>, wanted: &[String]) -> bool {
 
 /// The name `docker node ls` shows: the spec name, else the hostname.
 pub fn display_name(node: &Node) -> &str {
-    if node.spec.name.is_empty() { &node.description.hostname } else { &node.spec.name }
+    if node.spec.name.is_empty() {
+        &node.description.hostname
+    } else {
+        &node.spec.name
+    }
 }
 
 /// Nodes matching every filter (within one filter, any value may match).
@@ -82,13 +86,16 @@ pub fn update(state: &State, key: &str, version: u64, spec: NodeSpec) -> Result<
     if demoting {
         let desired_managers = state.nodes().filter(|n| n.spec.role == Role::Manager).count();
         if desired_managers <= 1 {
-            return Err(Error::FailedPrecondition("attempting to demote the last manager of the swarm".into()));
+            return Err(Error::FailedPrecondition(
+                "attempting to demote the last manager of the swarm".into(),
+            ));
         }
         if node.manager_status.is_some() {
             // Removing a member must leave a reachable majority of the smaller group.
             let members = raft_members(state).count();
-            let reachable =
-                raft_members(state).filter(|n| n.id != node.id && n.status.state == NodeState::Ready).count();
+            let reachable = raft_members(state)
+                .filter(|n| n.id != node.id && n.status.state == NodeState::Ready)
+                .count();
             if reachable < (members - 1) / 2 + 1 {
                 return Err(Error::FailedPrecondition(
                     "can't remove member from the raft: this would result in a loss of quorum".into(),
@@ -100,7 +107,13 @@ pub fn update(state: &State, key: &str, version: u64, spec: NodeSpec) -> Result<
     next.spec = spec;
     let managers_after = state
         .nodes()
-        .filter(|n| if n.id == node.id { next.spec.role == Role::Manager } else { n.spec.role == Role::Manager })
+        .filter(|n| {
+            if n.id == node.id {
+                next.spec.role == Role::Manager
+            } else {
+                n.spec.role == Role::Manager
+            }
+        })
         .count();
     let role_changed = node.spec.role != next.spec.role;
     let warning = (role_changed && managers_after % 2 == 0).then(|| {
@@ -109,7 +122,13 @@ pub fn update(state: &State, key: &str, version: u64, spec: NodeSpec) -> Result<
              fewer, so prefer an odd number of managers"
         )
     });
-    Ok(UpdatePlan { op: Op::Update { object: Object::Node(next), expect_version: Some(version) }, warning })
+    Ok(UpdatePlan {
+        op: Op::Update {
+            object: Object::Node(next),
+            expect_version: Some(version),
+        },
+        warning,
+    })
 }
 
 /// Checks Swarm's rules for `DELETE /nodes/{id}` and plans the delete.
@@ -122,9 +141,16 @@ pub fn remove(state: &State, key: &str, force: bool) -> Result<Op> {
         )));
     }
     if !force && node.status.state == NodeState::Ready {
-        return Err(Error::FailedPrecondition(format!("node {} is not down and can't be removed", node.id)));
+        return Err(Error::FailedPrecondition(format!(
+            "node {} is not down and can't be removed",
+            node.id
+        )));
     }
-    Ok(Op::Delete { kind: Kind::Node, id: node.id.clone(), expect_version: None })
+    Ok(Op::Delete {
+        kind: Kind::Node,
+        id: node.id.clone(),
+        expect_version: None,
+    })
 }
 
 #[cfg(test)]
@@ -141,10 +167,22 @@ mod tests {
         Node {
             id: id.into(),
             meta: Meta::default(),
-            spec: NodeSpec { role, ..Default::default() },
-            description: NodeDescription { hostname: format!("host-{id}"), ..Default::default() },
-            status: NodeStatus { state, ..Default::default() },
-            manager_status: (role == Role::Manager).then(|| ManagerStatus { raft_id: 1, addr: "a:1".into() }),
+            spec: NodeSpec {
+                role,
+                ..Default::default()
+            },
+            description: NodeDescription {
+                hostname: format!("host-{id}"),
+                ..Default::default()
+            },
+            status: NodeStatus {
+                state,
+                ..Default::default()
+            },
+            manager_status: (role == Role::Manager).then(|| ManagerStatus {
+                raft_id: 1,
+                addr: "a:1".into(),
+            }),
             role,
         }
     }
@@ -158,8 +196,22 @@ mod tests {
             self
         }
         fn state(self) -> State {
-            let ops = self.nodes.into_iter().map(|n| Op::Create(Object::Node(n))).collect();
-            State::default().apply(&Txn { id: 0, ops, now: Timestamp(0) }, 1).unwrap().0
+            let ops = self
+                .nodes
+                .into_iter()
+                .map(|n| Op::Create(Object::Node(n)))
+                .collect();
+            State::default()
+                .apply(
+                    &Txn {
+                        id: 0,
+                        ops,
+                        now: Timestamp(0),
+                    },
+                    1,
+                )
+                .unwrap()
+                .0
         }
     }
 
@@ -169,8 +221,14 @@ mod tests {
 
     #[test]
     fn the_last_manager_cannot_be_demoted() {
-        let s = Fixture::new().with("m1", Role::Manager, NodeState::Ready).with("w1", Role::Worker, NodeState::Ready).state();
-        let spec = NodeSpec { role: Role::Worker, ..spec_of(&s, "m1") };
+        let s = Fixture::new()
+            .with("m1", Role::Manager, NodeState::Ready)
+            .with("w1", Role::Worker, NodeState::Ready)
+            .state();
+        let spec = NodeSpec {
+            role: Role::Worker,
+            ..spec_of(&s, "m1")
+        };
         assert_eq!(
             update(&s, "m1", 1, spec).unwrap_err(),
             Error::FailedPrecondition("attempting to demote the last manager of the swarm".into())
@@ -184,20 +242,37 @@ mod tests {
             .with("m2", Role::Manager, NodeState::Down)
             .with("m3", Role::Manager, NodeState::Down)
             .state();
-        let spec = NodeSpec { role: Role::Worker, ..spec_of(&s, "m1") };
-        assert!(matches!(update(&s, "m1", 1, spec), Err(Error::FailedPrecondition(m)) if m.contains("loss of quorum")));
+        let spec = NodeSpec {
+            role: Role::Worker,
+            ..spec_of(&s, "m1")
+        };
+        assert!(
+            matches!(update(&s, "m1", 1, spec), Err(Error::FailedPrecondition(m)) if m.contains("loss of quorum"))
+        );
         // Demoting a down manager keeps the two others... one of which is down too: refused.
-        let spec = NodeSpec { role: Role::Worker, ..spec_of(&s, "m2") };
+        let spec = NodeSpec {
+            role: Role::Worker,
+            ..spec_of(&s, "m2")
+        };
         assert!(update(&s, "m2", 1, spec).is_err());
     }
 
     #[test]
     fn promotion_to_an_even_count_warns() {
-        let s = Fixture::new().with("m1", Role::Manager, NodeState::Ready).with("w1", Role::Worker, NodeState::Ready).state();
-        let spec = NodeSpec { role: Role::Manager, ..spec_of(&s, "w1") };
+        let s = Fixture::new()
+            .with("m1", Role::Manager, NodeState::Ready)
+            .with("w1", Role::Worker, NodeState::Ready)
+            .state();
+        let spec = NodeSpec {
+            role: Role::Manager,
+            ..spec_of(&s, "w1")
+        };
         let plan = update(&s, "w1", 1, spec).unwrap();
         assert!(plan.warning.unwrap().contains("2 managers"));
-        let spec = NodeSpec { labels: [("a".into(), "b".into())].into(), ..spec_of(&s, "w1") };
+        let spec = NodeSpec {
+            labels: [("a".into(), "b".into())].into(),
+            ..spec_of(&s, "w1")
+        };
         assert_eq!(update(&s, "w1", 1, spec).unwrap().warning, None);
     }
 
@@ -208,8 +283,12 @@ mod tests {
             .with("w1", Role::Worker, NodeState::Ready)
             .with("w2", Role::Worker, NodeState::Down)
             .state();
-        assert!(matches!(remove(&s, "m1", true), Err(Error::FailedPrecondition(m)) if m.contains("must be demoted")));
-        assert!(matches!(remove(&s, "w1", false), Err(Error::FailedPrecondition(m)) if m.contains("is not down")));
+        assert!(
+            matches!(remove(&s, "m1", true), Err(Error::FailedPrecondition(m)) if m.contains("must be demoted"))
+        );
+        assert!(
+            matches!(remove(&s, "w1", false), Err(Error::FailedPrecondition(m)) if m.contains("is not down"))
+        );
         assert!(remove(&s, "w1", true).is_ok());
         assert!(remove(&s, "w2", false).is_ok());
         assert!(matches!(remove(&s, "nope", true), Err(Error::NotFound(_))));
@@ -217,12 +296,27 @@ mod tests {
 
     #[test]
     fn filters() {
-        let s = Fixture::new().with("m1", Role::Manager, NodeState::Ready).with("w1", Role::Worker, NodeState::Ready).state();
-        let f = NodeFilters { role: vec![Role::Worker], ..Default::default() };
-        assert_eq!(list(&s, &f).iter().map(|n| n.id.as_str()).collect::<Vec<_>>(), ["w1"]);
-        let f = NodeFilters { name: vec!["host-m".into()], ..Default::default() };
+        let s = Fixture::new()
+            .with("m1", Role::Manager, NodeState::Ready)
+            .with("w1", Role::Worker, NodeState::Ready)
+            .state();
+        let f = NodeFilters {
+            role: vec![Role::Worker],
+            ..Default::default()
+        };
+        assert_eq!(
+            list(&s, &f).iter().map(|n| n.id.as_str()).collect::<Vec<_>>(),
+            ["w1"]
+        );
+        let f = NodeFilters {
+            name: vec!["host-m".into()],
+            ..Default::default()
+        };
         assert_eq!(list(&s, &f).len(), 1);
-        let f = NodeFilters { node_label: vec!["zone".into()], ..Default::default() };
+        let f = NodeFilters {
+            node_label: vec!["zone".into()],
+            ..Default::default()
+        };
         assert!(list(&s, &f).is_empty());
     }
 }

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use store::{Op, State};
-use types::{Kind, Object, Service, ServiceMode, ServiceSpec, TaskState, Timestamp, UpdateState, UpdateStatus};
+use types::{
+    Kind, Object, Service, ServiceMode, ServiceSpec, TaskState, Timestamp, UpdateState, UpdateStatus,
+};
 
 use crate::{Error, Result};
 
@@ -59,18 +61,22 @@ pub fn status(state: &State, service: &Service) -> ServiceStatus {
         if t.desired_state <= TaskState::Complete && t.status.state == TaskState::Running {
             st.running += 1;
         }
-        if t.status.state == TaskState::Complete && service.job_status.as_ref().map(|j| j.job_iteration) == t.job_iteration {
+        if t.status.state == TaskState::Complete
+            && service.job_status.as_ref().map(|j| j.job_iteration) == t.job_iteration
+        {
             st.completed += 1;
         }
     }
     st.desired = match service.spec.mode {
         ServiceMode::Replicated { replicas } => replicas,
-        ServiceMode::ReplicatedJob { max_concurrent, total_completions } => {
-            max_concurrent.min(total_completions.saturating_sub(st.completed))
-        }
-        ServiceMode::Global | ServiceMode::GlobalJob => {
-            state.tasks_of_service(&service.id).filter(|t| t.desired_state <= TaskState::Complete).count() as u64
-        }
+        ServiceMode::ReplicatedJob {
+            max_concurrent,
+            total_completions,
+        } => max_concurrent.min(total_completions.saturating_sub(st.completed)),
+        ServiceMode::Global | ServiceMode::GlobalJob => state
+            .tasks_of_service(&service.id)
+            .filter(|t| t.desired_state <= TaskState::Complete)
+            .count() as u64,
     };
     st
 }
@@ -82,7 +88,9 @@ fn valid_name(name: &str) -> bool {
         && name.len() <= 63
         && bytes[0].is_ascii_alphanumeric()
         && bytes[bytes.len() - 1].is_ascii_alphanumeric()
-        && bytes.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 /// Swarm's checks on a service spec.
@@ -95,19 +103,34 @@ pub fn validate(spec: &ServiceSpec) -> Result<()> {
     }
     let c = &spec.task.container;
     if c.image.trim().is_empty() {
-        return Err(Error::InvalidArgument("ContainerSpec: image reference must be provided".into()));
+        return Err(Error::InvalidArgument(
+            "ContainerSpec: image reference must be provided".into(),
+        ));
     }
     let r = &spec.task.resources;
-    if r.reservations.nano_cpus < 0 || r.limits.nano_cpus < 0 || r.reservations.memory_bytes < 0 || r.limits.memory_bytes < 0 {
+    if r.reservations.nano_cpus < 0
+        || r.limits.nano_cpus < 0
+        || r.reservations.memory_bytes < 0
+        || r.limits.memory_bytes < 0
+    {
         return Err(Error::InvalidArgument("resources cannot be negative".into()));
     }
-    if (r.limits.nano_cpus > 0 && r.limits.nano_cpus < 1_000_000) || (r.reservations.nano_cpus > 0 && r.reservations.nano_cpus < 1_000_000) {
-        return Err(Error::InvalidArgument("invalid cpu value: must be at least 0.001".into()));
+    if (r.limits.nano_cpus > 0 && r.limits.nano_cpus < 1_000_000)
+        || (r.reservations.nano_cpus > 0 && r.reservations.nano_cpus < 1_000_000)
+    {
+        return Err(Error::InvalidArgument(
+            "invalid cpu value: must be at least 0.001".into(),
+        ));
     }
-    if (r.limits.memory_bytes > 0 && r.limits.memory_bytes < 4 << 20) || (r.reservations.memory_bytes > 0 && r.reservations.memory_bytes < 4 << 20) {
-        return Err(Error::InvalidArgument("invalid memory value: must be at least 4MiB".into()));
+    if (r.limits.memory_bytes > 0 && r.limits.memory_bytes < 4 << 20)
+        || (r.reservations.memory_bytes > 0 && r.reservations.memory_bytes < 4 << 20)
+    {
+        return Err(Error::InvalidArgument(
+            "invalid memory value: must be at least 4MiB".into(),
+        ));
     }
-    crate::constraint::parse(&spec.task.placement.constraints).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+    crate::constraint::parse(&spec.task.placement.constraints)
+        .map_err(|e| Error::InvalidArgument(e.to_string()))?;
     for pref in &spec.task.placement.preferences {
         if !(pref.starts_with("node.labels.") || pref.starts_with("engine.labels.")) || pref.ends_with('.') {
             return Err(Error::InvalidArgument(format!(
@@ -118,20 +141,28 @@ pub fn validate(spec: &ServiceSpec) -> Result<()> {
     if let ServiceMode::ReplicatedJob { max_concurrent, .. } = spec.mode
         && max_concurrent == 0
     {
-        return Err(Error::InvalidArgument("MaxConcurrent must be at least 1 for replicated jobs".into()));
+        return Err(Error::InvalidArgument(
+            "MaxConcurrent must be at least 1 for replicated jobs".into(),
+        ));
     }
     for cfg in [&spec.update, &spec.rollback].into_iter().flatten() {
         if !(0.0..=1.0).contains(&cfg.max_failure_ratio) {
-            return Err(Error::InvalidArgument("UpdateConfig: max failure ratio must be between 0 and 1".into()));
+            return Err(Error::InvalidArgument(
+                "UpdateConfig: max failure ratio must be between 0 and 1".into(),
+            ));
         }
         if cfg.delay < 0 || cfg.monitor < 0 {
-            return Err(Error::InvalidArgument("UpdateConfig: delay and monitor cannot be negative".into()));
+            return Err(Error::InvalidArgument(
+                "UpdateConfig: delay and monitor cannot be negative".into(),
+            ));
         }
     }
     if let Some(delay) = spec.task.restart.delay
         && delay < 0
     {
-        return Err(Error::InvalidArgument("TaskSpec: restart-delay cannot be negative".into()));
+        return Err(Error::InvalidArgument(
+            "TaskSpec: restart-delay cannot be negative".into(),
+        ));
     }
     Ok(())
 }
@@ -140,10 +171,20 @@ pub fn validate(spec: &ServiceSpec) -> Result<()> {
 pub fn create(state: &State, id: String, spec: ServiceSpec, now: Timestamp) -> Result<Op> {
     validate(&spec)?;
     if state.service_by_name(&spec.name).is_some() {
-        return Err(Error::Conflict(format!("service {} already exists: name conflicts with an existing object", spec.name)));
+        return Err(Error::Conflict(format!(
+            "service {} already exists: name conflicts with an existing object",
+            spec.name
+        )));
     }
-    let job_status = spec.mode.is_job().then_some(types::JobStatus { job_iteration: 0, last_execution: Some(now) });
-    let endpoint = types::Endpoint { spec: spec.endpoint.clone().unwrap_or_default(), ports: Vec::new(), virtual_ips: Vec::new() };
+    let job_status = spec.mode.is_job().then_some(types::JobStatus {
+        job_iteration: 0,
+        last_execution: Some(now),
+    });
+    let endpoint = types::Endpoint {
+        spec: spec.endpoint.clone().unwrap_or_default(),
+        ports: Vec::new(),
+        virtual_ips: Vec::new(),
+    };
     Ok(Op::Create(Object::Service(Service {
         id,
         meta: Default::default(),
@@ -157,17 +198,30 @@ pub fn create(state: &State, id: String, spec: ServiceSpec, now: Timestamp) -> R
 }
 
 /// Plans `POST /services/{id}/update` (with `rollback` for `?rollback=previous`).
-pub fn update(state: &State, key: &str, version: u64, spec: ServiceSpec, rollback: bool, now: Timestamp) -> Result<Op> {
-    let current = state.lookup_service(key).map_err(|e| Error::NotFound(e.to_string()))?;
+pub fn update(
+    state: &State,
+    key: &str,
+    version: u64,
+    spec: ServiceSpec,
+    rollback: bool,
+    now: Timestamp,
+) -> Result<Op> {
+    let current = state
+        .lookup_service(key)
+        .map_err(|e| Error::NotFound(e.to_string()))?;
     let mut next = (*current).clone();
     if rollback {
-        let previous = current
-            .previous_spec
-            .clone()
-            .ok_or_else(|| Error::FailedPrecondition(format!("service {} does not have a previous spec", current.id)))?;
+        let previous = current.previous_spec.clone().ok_or_else(|| {
+            Error::FailedPrecondition(format!("service {} does not have a previous spec", current.id))
+        })?;
         next.previous_spec = Some(current.spec.clone());
         next.spec = previous;
-        next.update_status = Some(UpdateStatus { state: UpdateState::RollbackStarted, started_at: Some(now), completed_at: None, message: "manually requested rollback".into() });
+        next.update_status = Some(UpdateStatus {
+            state: UpdateState::RollbackStarted,
+            started_at: Some(now),
+            completed_at: None,
+            message: "manually requested rollback".into(),
+        });
     } else {
         validate(&spec)?;
         if std::mem::discriminant(&spec.mode) != std::mem::discriminant(&current.spec.mode) {
@@ -178,27 +232,51 @@ pub fn update(state: &State, key: &str, version: u64, spec: ServiceSpec, rollbac
         }
         if spec == current.spec {
             // Nothing changed: keep the version so tasks are not replaced.
-            return Ok(Op::Update { object: Object::Service(next), expect_version: Some(version) });
+            return Ok(Op::Update {
+                object: Object::Service(next),
+                expect_version: Some(version),
+            });
         }
         let task_changed = spec.task != current.spec.task || spec.endpoint != current.spec.endpoint;
         next.previous_spec = Some(current.spec.clone());
         next.spec = spec;
         if task_changed {
-            next.update_status = Some(UpdateStatus { state: UpdateState::Updating, started_at: Some(now), completed_at: None, message: "update in progress".into() });
+            next.update_status = Some(UpdateStatus {
+                state: UpdateState::Updating,
+                started_at: Some(now),
+                completed_at: None,
+                message: "update in progress".into(),
+            });
         }
     }
     next.spec_version += 1;
     if next.spec.mode.is_job() {
         // A changed job runs again.
-        let iteration = current.job_status.as_ref().map(|j| j.job_iteration + 1).unwrap_or(0);
-        next.job_status = Some(types::JobStatus { job_iteration: iteration, last_execution: Some(now) });
+        let iteration = current
+            .job_status
+            .as_ref()
+            .map(|j| j.job_iteration + 1)
+            .unwrap_or(0);
+        next.job_status = Some(types::JobStatus {
+            job_iteration: iteration,
+            last_execution: Some(now),
+        });
     }
     next.endpoint.spec = next.spec.endpoint.clone().unwrap_or_default();
-    Ok(Op::Update { object: Object::Service(next), expect_version: Some(version) })
+    Ok(Op::Update {
+        object: Object::Service(next),
+        expect_version: Some(version),
+    })
 }
 
 /// Plans `DELETE /services/{id}`; its tasks are shut down and reaped by the orchestrator.
 pub fn remove(state: &State, key: &str) -> Result<Op> {
-    let s = state.lookup_service(key).map_err(|e| Error::NotFound(e.to_string()))?;
-    Ok(Op::Delete { kind: Kind::Service, id: s.id.clone(), expect_version: None })
+    let s = state
+        .lookup_service(key)
+        .map_err(|e| Error::NotFound(e.to_string()))?;
+    Ok(Op::Delete {
+        kind: Kind::Service,
+        id: s.id.clone(),
+        expect_version: None,
+    })
 }

@@ -34,9 +34,16 @@ fn labels_match(labels: &BTreeMap<String, String>, wanted: &[String]) -> bool {
 
 /// Tasks matching every filter (within one filter, any value may match).
 pub fn list(state: &State, f: &TaskFilters) -> Vec<Arc<Task>> {
-    let services: Vec<String> =
-        f.service.iter().filter_map(|k| state.lookup_service(k).ok().map(|s| s.id.clone())).collect();
-    let nodes: Vec<String> = f.node.iter().filter_map(|k| state.lookup_node(k).ok().map(|n| n.id.clone())).collect();
+    let services: Vec<String> = f
+        .service
+        .iter()
+        .filter_map(|k| state.lookup_service(k).ok().map(|s| s.id.clone()))
+        .collect();
+    let nodes: Vec<String> = f
+        .node
+        .iter()
+        .filter_map(|k| state.lookup_node(k).ok().map(|n| n.id.clone()))
+        .collect();
     if (!f.service.is_empty() && services.is_empty()) || (!f.node.is_empty() && nodes.is_empty()) {
         return Vec::new();
     }
@@ -54,7 +61,12 @@ pub fn list(state: &State, f: &TaskFilters) -> Vec<Arc<Task>> {
         .filter(|t| f.name.is_empty() || f.name.iter().any(|p| t.name().starts_with(p.as_str())))
         .filter(|t| labels_match(&t.spec.container.labels, &f.label))
         .filter(|t| f.desired_state.is_empty() || f.desired_state.contains(&t.desired_state))
-        .filter(|t| !f.up_to_date || state.service(&t.service_id).is_some_and(|s| s.spec_version == t.spec_version))
+        .filter(|t| {
+            !f.up_to_date
+                || state
+                    .service(&t.service_id)
+                    .is_some_and(|s| s.spec_version == t.spec_version)
+        })
         .cloned()
         .collect()
 }

@@ -6,25 +6,36 @@ use std::sync::Arc;
 
 use store::{Op, State, TaskChange, TaskUpdate, Txn};
 use types::{
-    Endpoint, Meta, Node, NodeDescription, NodeSpec, NodeState, NodeStatus, Object, RestartPolicy, Role, Service,
-    ServiceMode, ServiceSpec, Task, TaskSpec, TaskState, TaskStatus, Timestamp,
+    Endpoint, Meta, Node, NodeDescription, NodeSpec, NodeState, NodeStatus, Object, RestartPolicy, Role,
+    Service, ServiceMode, ServiceSpec, Task, TaskSpec, TaskState, TaskStatus, Timestamp,
 };
 
 use super::{Inputs, Plan, reconcile};
 
 /// A task in `slot` with observed `state`, created at `at` (seconds).
 pub fn task_in_slot(id: &str, slot: u64, state: TaskState, restart: RestartPolicy, at: i64) -> Arc<Task> {
-    let spec = TaskSpec { restart, ..Default::default() };
+    let spec = TaskSpec {
+        restart,
+        ..Default::default()
+    };
     Arc::new(Task {
         id: id.into(),
-        meta: Meta { version: 1, created_at: Timestamp(at * 1_000_000_000), updated_at: Timestamp(at * 1_000_000_000) },
+        meta: Meta {
+            version: 1,
+            created_at: Timestamp(at * 1_000_000_000),
+            updated_at: Timestamp(at * 1_000_000_000),
+        },
         spec: Arc::new(spec),
         spec_version: 1,
         service_id: "svc".into(),
         service_name: "web".into(),
         slot,
         node_id: String::new(),
-        status: TaskStatus { timestamp: Timestamp(at * 1_000_000_000), state, ..Default::default() },
+        status: TaskStatus {
+            timestamp: Timestamp(at * 1_000_000_000),
+            state,
+            ..Default::default()
+        },
         desired_state: TaskState::Running,
         job_iteration: None,
     })
@@ -45,8 +56,14 @@ fn node(id: &str) -> Node {
         id: id.into(),
         meta: Meta::default(),
         spec: NodeSpec::default(),
-        description: NodeDescription { hostname: id.into(), ..Default::default() },
-        status: NodeStatus { state: NodeState::Ready, ..Default::default() },
+        description: NodeDescription {
+            hostname: id.into(),
+            ..Default::default()
+        },
+        status: NodeStatus {
+            state: NodeState::Ready,
+            ..Default::default()
+        },
         manager_status: None,
         role: Role::Worker,
     }
@@ -55,12 +72,21 @@ fn node(id: &str) -> Node {
 impl World {
     /// An empty world at t = 1000 s.
     pub fn new() -> World {
-        World { state: State::default(), now: Timestamp(1_000_000_000_000), index: 0, next_id: 0 }
+        World {
+            state: State::default(),
+            now: Timestamp(1_000_000_000_000),
+            index: 0,
+            next_id: 0,
+        }
     }
 
     fn commit(&mut self, ops: Vec<Op>) {
         self.index += 1;
-        let txn = Txn { id: 0, ops, now: self.now };
+        let txn = Txn {
+            id: 0,
+            ops,
+            now: self.now,
+        };
         match self.state.apply(&txn, self.index) {
             Ok((next, _)) => self.state = next,
             Err(e) => panic!("txn refused: {e}"),
@@ -82,12 +108,23 @@ impl World {
         let s = Service {
             id: format!("svc-{name}"),
             meta: Meta::default(),
-            spec: ServiceSpec { name: name.into(), labels: BTreeMap::new(), task: Arc::new(task), mode, update: None, rollback: None, endpoint: None },
+            spec: ServiceSpec {
+                name: name.into(),
+                labels: BTreeMap::new(),
+                task: Arc::new(task),
+                mode,
+                update: None,
+                rollback: None,
+                endpoint: None,
+            },
             spec_version: 1,
             previous_spec: None,
             endpoint: Endpoint::default(),
             update_status: None,
-            job_status: mode.is_job().then_some(types::JobStatus { job_iteration: 0, last_execution: None }),
+            job_status: mode.is_job().then_some(types::JobStatus {
+                job_iteration: 0,
+                last_execution: None,
+            }),
         };
         self.commit(vec![Op::Create(Object::Service(s))]);
         self
@@ -111,7 +148,10 @@ impl World {
                 counter += 1;
                 format!("t{counter:04}")
             };
-            let mut inputs = Inputs { now: self.now, ids: &mut ids };
+            let mut inputs = Inputs {
+                now: self.now,
+                ids: &mut ids,
+            };
             reconcile(&self.state, None, &mut inputs)
         };
         self.next_id = counter;
@@ -138,15 +178,42 @@ impl World {
 
     /// Plays allocator and scheduler: every new task goes pending, then to nodes in turn.
     pub fn place_all_round_robin(&mut self) {
-        let nodes: Vec<String> = self.state.nodes().filter(|n| n.status.state == NodeState::Ready && n.spec.availability == types::Availability::Active).map(|n| n.id.clone()).collect();
-        let new: Vec<TaskUpdate> = self.state.tasks().filter(|t| t.status.state == TaskState::New).map(|t| TaskUpdate { id: t.id.clone(), change: TaskChange::Pending }).collect();
+        let nodes: Vec<String> = self
+            .state
+            .nodes()
+            .filter(|n| {
+                n.status.state == NodeState::Ready && n.spec.availability == types::Availability::Active
+            })
+            .map(|n| n.id.clone())
+            .collect();
+        let new: Vec<TaskUpdate> = self
+            .state
+            .tasks()
+            .filter(|t| t.status.state == TaskState::New)
+            .map(|t| TaskUpdate {
+                id: t.id.clone(),
+                change: TaskChange::Pending,
+            })
+            .collect();
         if !new.is_empty() {
             self.commit(vec![Op::UpdateTasks(new)]);
         }
-        let pending: Vec<Arc<Task>> = self.state.tasks().filter(|t| t.status.state == TaskState::Pending).cloned().collect();
+        let pending: Vec<Arc<Task>> = self
+            .state
+            .tasks()
+            .filter(|t| t.status.state == TaskState::Pending)
+            .cloned()
+            .collect();
         for (i, t) in pending.iter().enumerate() {
-            let node = if t.node_id.is_empty() { nodes[i % nodes.len()].clone() } else { t.node_id.clone() };
-            self.commit(vec![Op::AssignTasks { node_id: node, task_ids: vec![t.id.clone()] }]);
+            let node = if t.node_id.is_empty() {
+                nodes[i % nodes.len()].clone()
+            } else {
+                t.node_id.clone()
+            };
+            self.commit(vec![Op::AssignTasks {
+                node_id: node,
+                task_ids: vec![t.id.clone()],
+            }]);
         }
     }
 
@@ -160,7 +227,10 @@ impl World {
                 change: TaskChange::Status(TaskStatus {
                     timestamp: self.now,
                     state,
-                    container: exit.map(|c| types::ContainerStatus { exit_code: Some(c), ..Default::default() }),
+                    container: exit.map(|c| types::ContainerStatus {
+                        exit_code: Some(c),
+                        ..Default::default()
+                    }),
                     ..Default::default()
                 }),
             })
@@ -174,39 +244,68 @@ impl World {
     /// READY waits, as an agent does); shut-down tasks stop.
     pub fn run_all(&mut self) {
         self.set_status(
-            |t| t.status.state == TaskState::Assigned && matches!(t.desired_state, TaskState::Running | TaskState::Complete),
+            |t| {
+                t.status.state == TaskState::Assigned
+                    && matches!(t.desired_state, TaskState::Running | TaskState::Complete)
+            },
             TaskState::Running,
             None,
         );
-        self.set_status(|t| t.desired_state >= TaskState::Shutdown && t.status.state >= TaskState::Assigned && !t.status.state.is_terminal(), TaskState::Shutdown, None);
+        self.set_status(
+            |t| {
+                t.desired_state >= TaskState::Shutdown
+                    && t.status.state >= TaskState::Assigned
+                    && !t.status.state.is_terminal()
+            },
+            TaskState::Shutdown,
+            None,
+        );
     }
 
     /// Every running task fails with `code`.
     pub fn fail_all(&mut self, code: i64) {
         self.run_all();
-        self.set_status(|t| t.status.state == TaskState::Running, TaskState::Failed, Some(code));
+        self.set_status(
+            |t| t.status.state == TaskState::Running,
+            TaskState::Failed,
+            Some(code),
+        );
     }
 
     /// Running tasks matching `f` fail with exit code 1.
     pub fn fail_where(&mut self, f: impl Fn(&Task) -> bool) {
-        self.set_status(|t| t.status.state == TaskState::Running && f(t), TaskState::Failed, Some(1));
+        self.set_status(
+            |t| t.status.state == TaskState::Running && f(t),
+            TaskState::Failed,
+            Some(1),
+        );
     }
 
     /// Every running task completes.
     pub fn complete_all(&mut self) {
-        self.set_status(|t| t.status.state == TaskState::Running, TaskState::Complete, Some(0));
+        self.set_status(
+            |t| t.status.state == TaskState::Running,
+            TaskState::Complete,
+            Some(0),
+        );
     }
 
     /// Replaces a node object.
     pub fn apply_node(&mut self, node: Node) {
-        self.commit(vec![Op::Update { object: Object::Node(node), expect_version: None }]);
+        self.commit(vec![Op::Update {
+            object: Object::Node(node),
+            expect_version: None,
+        }]);
     }
 
     /// Marks a node down.
     pub fn node_down(&mut self, id: &str) {
         let mut n = (**self.state.node(id).expect("node")).clone();
         n.status.state = NodeState::Down;
-        self.commit(vec![Op::Update { object: Object::Node(n), expect_version: None }]);
+        self.commit(vec![Op::Update {
+            object: Object::Node(n),
+            expect_version: None,
+        }]);
     }
 
     /// Changes a service the way the API does (through `controlapi::service::update`).
@@ -214,14 +313,20 @@ impl World {
         let s = self.state.service_by_name(name).expect("service").clone();
         let mut spec = s.spec.clone();
         f(&mut spec);
-        let op = crate::controlapi::service::update(&self.state, &s.id, s.meta.version, spec, false, self.now).expect("valid update");
+        let op =
+            crate::controlapi::service::update(&self.state, &s.id, s.meta.version, spec, false, self.now)
+                .expect("valid update");
         self.commit(vec![op]);
     }
 
     /// Deletes a service.
     pub fn delete_service(&mut self, name: &str) {
         let id = self.service_id(name);
-        self.commit(vec![Op::Delete { kind: types::Kind::Service, id, expect_version: None }]);
+        self.commit(vec![Op::Delete {
+            kind: types::Kind::Service,
+            id,
+            expect_version: None,
+        }]);
     }
 
     /// Sets a replicated service's replica count.
@@ -236,6 +341,10 @@ impl World {
 
     /// Tasks of a service the orchestrator still wants.
     pub fn runnable_tasks(&self, name: &str) -> Vec<Arc<Task>> {
-        self.state.tasks_of_service(&self.service_id(name)).filter(|t| t.desired_state <= TaskState::Complete).cloned().collect()
+        self.state
+            .tasks_of_service(&self.service_id(name))
+            .filter(|t| t.desired_state <= TaskState::Complete)
+            .cloned()
+            .collect()
     }
 }

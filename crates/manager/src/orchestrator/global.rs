@@ -21,7 +21,8 @@ pub fn fits(service: &Service, node: &Node) -> bool {
     let platform_ok = placement.platforms.is_empty()
         || placement.platforms.iter().any(|p| {
             (p.os.is_empty() || p.os.eq_ignore_ascii_case(&node.description.platform.os))
-                && (p.architecture.is_empty() || same_arch(&p.architecture, &node.description.platform.architecture))
+                && (p.architecture.is_empty()
+                    || same_arch(&p.architecture, &node.description.platform.architecture))
         });
     constraints_ok && platform_ok
 }
@@ -47,12 +48,30 @@ pub fn reconcile(state: &State, service: &Service, inputs: &mut Inputs<'_>, plan
 }
 
 /// The per-node pass shared by global services and global jobs.
-pub fn reconcile_nodes(state: &State, service: &Service, inputs: &mut Inputs<'_>, plan: &mut Plan, is_job: bool) {
+pub fn reconcile_nodes(
+    state: &State,
+    service: &Service,
+    inputs: &mut Inputs<'_>,
+    plan: &mut Plan,
+    is_job: bool,
+) {
     let all = slots(state, service);
-    let by_node: BTreeMap<&str, &Slot> =
-        all.iter().filter_map(|s| if let SlotKey::Node(n) = &s.key { Some((n.as_str(), s)) } else { None }).collect();
+    let by_node: BTreeMap<&str, &Slot> = all
+        .iter()
+        .filter_map(|s| {
+            if let SlotKey::Node(n) = &s.key {
+                Some((n.as_str(), s))
+            } else {
+                None
+            }
+        })
+        .collect();
     let iteration = service.job_status.as_ref().map(|j| j.job_iteration);
-    let desired = if is_job { TaskState::Complete } else { TaskState::Running };
+    let desired = if is_job {
+        TaskState::Complete
+    } else {
+        TaskState::Running
+    };
     for node in state.nodes() {
         let slot = by_node.get(node.id.as_str());
         let wanted = fits(service, node) && node.spec.availability != Availability::Drain;
@@ -73,11 +92,22 @@ pub fn reconcile_nodes(state: &State, service: &Service, inputs: &mut Inputs<'_>
             _ => {
                 // A job runs once per node per iteration: a finished task of this iteration
                 // (even if no longer wanted) means the node is done.
-                let done = is_job && slot.is_some_and(|s| s.tasks.iter().any(|t| t.job_iteration == iteration && t.status.state == TaskState::Complete));
+                let done = is_job
+                    && slot.is_some_and(|s| {
+                        s.tasks
+                            .iter()
+                            .any(|t| t.job_iteration == iteration && t.status.state == TaskState::Complete)
+                    });
                 if wanted && accepts_new(node) && !done {
                     plan.create(
                         service,
-                        NewTask { id: (inputs.ids)(), slot: 0, node_id: node.id.clone(), desired_state: desired, job_iteration: if is_job { iteration } else { None } },
+                        NewTask {
+                            id: (inputs.ids)(),
+                            slot: 0,
+                            node_id: node.id.clone(),
+                            desired_state: desired,
+                            job_iteration: if is_job { iteration } else { None },
+                        },
                     );
                 }
             }
@@ -107,7 +137,11 @@ mod tests {
 
     #[test]
     fn one_task_per_node_following_drains() {
-        let mut w = World::new().nodes(&["n1", "n2", "n3"]).service("agent", ServiceMode::Global, TaskSpec::default());
+        let mut w = World::new().nodes(&["n1", "n2", "n3"]).service(
+            "agent",
+            ServiceMode::Global,
+            TaskSpec::default(),
+        );
         let plan = w.reconcile();
         assert_eq!(plan.created(), 3);
         w.apply(plan);

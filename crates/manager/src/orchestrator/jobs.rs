@@ -22,9 +22,18 @@ pub fn reconcile(state: &State, service: &Service, inputs: &mut Inputs<'_>, plan
     }
     match service.spec.mode {
         ServiceMode::GlobalJob => global::reconcile_nodes(state, service, inputs, plan, true),
-        ServiceMode::ReplicatedJob { max_concurrent, total_completions } => {
-            replicated_job(state, service, iteration, max_concurrent, total_completions, inputs, plan)
-        }
+        ServiceMode::ReplicatedJob {
+            max_concurrent,
+            total_completions,
+        } => replicated_job(
+            state,
+            service,
+            iteration,
+            max_concurrent,
+            total_completions,
+            inputs,
+            plan,
+        ),
         _ => {}
     }
 }
@@ -43,7 +52,11 @@ fn replicated_job(
     let mut used = BTreeSet::new();
     for slot in slots(state, service) {
         let SlotKey::Number(n) = slot.key else { continue };
-        let mine: Vec<_> = slot.tasks.iter().filter(|t| t.job_iteration == iteration).collect();
+        let mine: Vec<_> = slot
+            .tasks
+            .iter()
+            .filter(|t| t.job_iteration == iteration)
+            .collect();
         if mine.is_empty() {
             continue;
         }
@@ -57,13 +70,24 @@ fn replicated_job(
             replace_if_needed(state, service, &slot, inputs, plan, true);
         }
     }
-    let room = max_concurrent.saturating_sub(busy).min(total.saturating_sub(completed + busy));
+    let room = max_concurrent
+        .saturating_sub(busy)
+        .min(total.saturating_sub(completed + busy));
     let mut next = 1u64;
     for _ in 0..room {
         while used.contains(&next) {
             next += 1;
         }
-        plan.create(service, NewTask { id: (inputs.ids)(), slot: next, node_id: String::new(), desired_state: TaskState::Complete, job_iteration: iteration });
+        plan.create(
+            service,
+            NewTask {
+                id: (inputs.ids)(),
+                slot: next,
+                node_id: String::new(),
+                desired_state: TaskState::Complete,
+                job_iteration: iteration,
+            },
+        );
         used.insert(next);
     }
 }
@@ -75,8 +99,22 @@ mod tests {
 
     #[test]
     fn a_replicated_job_runs_to_its_completions() {
-        let spec = TaskSpec { restart: RestartPolicy { condition: RestartCondition::OnFailure, delay: Some(0), ..Default::default() }, ..Default::default() };
-        let mut w = World::new().nodes(&["n1", "n2"]).service("job", ServiceMode::ReplicatedJob { max_concurrent: 2, total_completions: 5 }, spec);
+        let spec = TaskSpec {
+            restart: RestartPolicy {
+                condition: RestartCondition::OnFailure,
+                delay: Some(0),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let mut w = World::new().nodes(&["n1", "n2"]).service(
+            "job",
+            ServiceMode::ReplicatedJob {
+                max_concurrent: 2,
+                total_completions: 5,
+            },
+            spec,
+        );
         let mut rounds = 0;
         loop {
             let plan = w.reconcile();
@@ -91,7 +129,11 @@ mod tests {
             rounds += 1;
             assert!(rounds < 10);
         }
-        let done = w.state.tasks().filter(|t| t.status.state == types::TaskState::Complete).count();
+        let done = w
+            .state
+            .tasks()
+            .filter(|t| t.status.state == types::TaskState::Complete)
+            .count();
         assert_eq!(done, 5);
     }
 }

@@ -44,7 +44,9 @@ pub fn reconcile(state: &State, only: Option<&BTreeSet<String>>, inputs: &mut In
         match service.spec.mode {
             ServiceMode::Replicated { .. } => replicated::reconcile(state, service, inputs, &mut plan),
             ServiceMode::Global => global::reconcile(state, service, inputs, &mut plan),
-            ServiceMode::ReplicatedJob { .. } | ServiceMode::GlobalJob => jobs::reconcile(state, service, inputs, &mut plan),
+            ServiceMode::ReplicatedJob { .. } | ServiceMode::GlobalJob => {
+                jobs::reconcile(state, service, inputs, &mut plan)
+            }
         }
     }
     reaper::reconcile(state, only, &mut plan);

@@ -22,7 +22,10 @@ pub struct Plan {
 impl Plan {
     /// A new task for `service`'s current spec.
     pub fn create(&mut self, service: &Service, task: NewTask) {
-        self.creates.entry((service.id.clone(), service.spec_version)).or_default().push(task);
+        self.creates
+            .entry((service.id.clone(), service.spec_version))
+            .or_default()
+            .push(task);
     }
 
     /// Moves `task`'s desired state forward (no-op if it is there already).
@@ -33,7 +36,10 @@ impl Plan {
         self.desired
             .entry(task.service_id.clone())
             .or_default()
-            .push(TaskUpdate { id: task.id.clone(), change: TaskChange::Desired(state) });
+            .push(TaskUpdate {
+                id: task.id.clone(),
+                change: TaskChange::Desired(state),
+            });
     }
 
     /// Writes `service` back (its version guards against concurrent API updates).
@@ -53,7 +59,10 @@ impl Plan {
 
     /// True when there is nothing to do.
     pub fn is_empty(&self) -> bool {
-        self.creates.is_empty() && self.desired.is_empty() && self.services.is_empty() && self.deletes.is_empty()
+        self.creates.is_empty()
+            && self.desired.is_empty()
+            && self.services.is_empty()
+            && self.deletes.is_empty()
     }
 
     /// Number of tasks to create (tests, metrics).
@@ -63,7 +72,11 @@ impl Plan {
 
     /// New tasks planned for `service_id`.
     pub fn creates_for(&self, service_id: &str) -> Vec<&NewTask> {
-        self.creates.iter().filter(|((s, _), _)| s == service_id).flat_map(|(_, v)| v).collect()
+        self.creates
+            .iter()
+            .filter(|((s, _), _)| s == service_id)
+            .flat_map(|(_, v)| v)
+            .collect()
     }
 
     /// Desired-state changes planned for `service_id`.
@@ -90,13 +103,20 @@ impl Plan {
         let mut by_service: BTreeMap<String, Vec<Op>> = BTreeMap::new();
         for (id, service) in self.services {
             let version = service.meta.version;
-            by_service.entry(id).or_default().push(Op::Update { object: Object::Service(service), expect_version: Some(version) });
+            by_service.entry(id).or_default().push(Op::Update {
+                object: Object::Service(service),
+                expect_version: Some(version),
+            });
         }
         for (id, updates) in self.desired {
             by_service.entry(id).or_default().push(Op::UpdateTasks(updates));
         }
         for ((id, spec_version), tasks) in self.creates {
-            by_service.entry(id.clone()).or_default().push(Op::CreateTasks { service_id: id, spec_version, tasks });
+            by_service.entry(id.clone()).or_default().push(Op::CreateTasks {
+                service_id: id,
+                spec_version,
+                tasks,
+            });
         }
         let mut txns: Vec<Vec<Op>> = by_service.into_values().collect();
         if !self.deletes.is_empty() {

@@ -21,7 +21,10 @@ fn finished(state: &State, t: &Task) -> bool {
 
 /// Plans deletions (and removal of tasks whose service is gone).
 pub fn reconcile(state: &State, only: Option<&BTreeSet<String>>, plan: &mut Plan) {
-    let limit = state.cluster().map(|c| c.spec.task_history_retention_limit).unwrap_or(DEFAULT_LIMIT);
+    let limit = state
+        .cluster()
+        .map(|c| c.spec.task_history_retention_limit)
+        .unwrap_or(DEFAULT_LIMIT);
     let mut groups: BTreeMap<(&str, String), Vec<&Arc<Task>>> = BTreeMap::new();
     for t in state.tasks() {
         if only.is_some_and(|set| !set.contains(&t.service_id)) {
@@ -39,7 +42,11 @@ pub fn reconcile(state: &State, only: Option<&BTreeSet<String>>, plan: &mut Plan
             plan.delete(t);
             continue;
         }
-        let key = if t.slot > 0 { t.slot.to_string() } else { t.node_id.clone() };
+        let key = if t.slot > 0 {
+            t.slot.to_string()
+        } else {
+            t.node_id.clone()
+        };
         groups.entry((service.id.as_str(), key)).or_default().push(t);
         let _ = service;
     }
@@ -48,7 +55,10 @@ pub fn reconcile(state: &State, only: Option<&BTreeSet<String>>, plan: &mut Plan
     }
     for ((service_id, _), mut tasks) in groups {
         // Keep enough history for the restart policy to count its attempts.
-        let attempts = state.service(service_id).map(|s| s.spec.task.restart.max_attempts as i64 + 1).unwrap_or(0);
+        let attempts = state
+            .service(service_id)
+            .map(|s| s.spec.task.restart.max_attempts as i64 + 1)
+            .unwrap_or(0);
         let keep = limit.max(attempts).max(1) as usize;
         if tasks.len() <= keep {
             continue;

@@ -15,7 +15,9 @@ use super::{Inputs, Plan, update};
 
 /// Reconciles one replicated service.
 pub fn reconcile(state: &State, service: &Service, inputs: &mut Inputs<'_>, plan: &mut Plan) {
-    let ServiceMode::Replicated { replicas } = service.spec.mode else { return };
+    let ServiceMode::Replicated { replicas } = service.spec.mode else {
+        return;
+    };
     let all = slots(state, service);
     let active: Vec<&Slot> = all.iter().filter(|s| s.active()).collect();
 
@@ -25,14 +27,32 @@ pub fn reconcile(state: &State, service: &Service, inputs: &mut Inputs<'_>, plan
 
     let count = active.len() as u64;
     if count < replicas {
-        let used: BTreeSet<u64> = all.iter().filter_map(|s| if let SlotKey::Number(n) = s.key { Some(n) } else { None }).collect();
+        let used: BTreeSet<u64> = all
+            .iter()
+            .filter_map(|s| {
+                if let SlotKey::Number(n) = s.key {
+                    Some(n)
+                } else {
+                    None
+                }
+            })
+            .collect();
         let mut next = 1u64;
         for _ in count..replicas {
             // Lowest slot number with no task at all, so history stays with its slot.
             while used.contains(&next) {
                 next += 1;
             }
-            plan.create(service, NewTask { id: (inputs.ids)(), slot: next, node_id: String::new(), desired_state: TaskState::Running, job_iteration: None });
+            plan.create(
+                service,
+                NewTask {
+                    id: (inputs.ids)(),
+                    slot: next,
+                    node_id: String::new(),
+                    desired_state: TaskState::Running,
+                    job_iteration: None,
+                },
+            );
             next += 1;
         }
     } else if count > replicas {
@@ -43,14 +63,25 @@ pub fn reconcile(state: &State, service: &Service, inputs: &mut Inputs<'_>, plan
 
 /// Replaces the slot's current task if it died (per restart policy) or sits on a node it must
 /// leave. Shared with jobs and global services (`preset_node` keeps the node for global).
-pub fn replace_if_needed(state: &State, service: &Service, slot: &Slot, inputs: &mut Inputs<'_>, plan: &mut Plan, is_job: bool) {
+pub fn replace_if_needed(
+    state: &State,
+    service: &Service,
+    slot: &Slot,
+    inputs: &mut Inputs<'_>,
+    plan: &mut Plan,
+    is_job: bool,
+) {
     let Some(current) = slot.current() else { return };
     let node_id = match &slot.key {
         SlotKey::Node(n) => n.clone(),
         SlotKey::Number(_) => String::new(),
     };
     let slot_number = current.slot;
-    let desired = if is_job { TaskState::Complete } else { TaskState::Running };
+    let desired = if is_job {
+        TaskState::Complete
+    } else {
+        TaskState::Running
+    };
     if dead(current) {
         if current.desired_state >= TaskState::Shutdown {
             return;
@@ -63,12 +94,30 @@ pub fn replace_if_needed(state: &State, service: &Service, slot: &Slot, inputs: 
         };
         if due {
             plan.desire(current, TaskState::Shutdown);
-            plan.create(service, NewTask { id: (inputs.ids)(), slot: slot_number, node_id, desired_state: desired, job_iteration: current.job_iteration });
+            plan.create(
+                service,
+                NewTask {
+                    id: (inputs.ids)(),
+                    slot: slot_number,
+                    node_id,
+                    desired_state: desired,
+                    job_iteration: current.job_iteration,
+                },
+            );
         }
     } else if node_id.is_empty() && on_invalid_node(state, current) {
         // Node down, drained or removed: move the task elsewhere at once.
         plan.desire(current, TaskState::Shutdown);
-        plan.create(service, NewTask { id: (inputs.ids)(), slot: slot_number, node_id, desired_state: desired, job_iteration: current.job_iteration });
+        plan.create(
+            service,
+            NewTask {
+                id: (inputs.ids)(),
+                slot: slot_number,
+                node_id,
+                desired_state: desired,
+                job_iteration: current.job_iteration,
+            },
+        );
     }
 }
 
@@ -83,7 +132,9 @@ fn scale_down(service: &Service, active: &[&Slot], remove: usize, plan: &mut Pla
     order.sort_by_key(|slot| {
         let t = slot.current();
         let running = t.is_some_and(|t| t.status.state == TaskState::Running);
-        let load = t.map(|t| per_node.get(t.node_id.as_str()).copied().unwrap_or(0)).unwrap_or(0);
+        let load = t
+            .map(|t| per_node.get(t.node_id.as_str()).copied().unwrap_or(0))
+            .unwrap_or(0);
         let number = if let SlotKey::Number(n) = slot.key { n } else { 0 };
         // Not running first, then busiest node first, then highest slot first.
         (running, std::cmp::Reverse(load), std::cmp::Reverse(number))
@@ -117,7 +168,11 @@ mod tests {
         assert!(removed.iter().all(|(_, s)| *s == TaskState::Remove));
         // n1 ran two of the three tasks, so both removals come from it.
         w.apply(plan);
-        let left: Vec<_> = w.runnable_tasks("web").iter().map(|t| t.node_id.clone()).collect();
+        let left: Vec<_> = w
+            .runnable_tasks("web")
+            .iter()
+            .map(|t| t.node_id.clone())
+            .collect();
         assert_eq!(left, ["n2"]);
     }
 

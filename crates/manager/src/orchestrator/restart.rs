@@ -30,14 +30,26 @@ pub fn decide(slot: &Slot, task: &Task, is_job: bool) -> Restart {
     }
     if policy.max_attempts > 0 {
         // Attempts are the tasks this slot ran before this one, within the window.
-        let since = if policy.window > 0 { task.status.timestamp.plus_nanos(-policy.window) } else { Timestamp(i64::MIN) };
-        let earlier = slot.tasks.iter().filter(|t| t.id != task.id && t.meta.created_at >= since).count() as u64;
+        let since = if policy.window > 0 {
+            task.status.timestamp.plus_nanos(-policy.window)
+        } else {
+            Timestamp(i64::MIN)
+        };
+        let earlier = slot
+            .tasks
+            .iter()
+            .filter(|t| t.id != task.id && t.meta.created_at >= since)
+            .count() as u64;
         if earlier >= policy.max_attempts {
             return Restart::Never;
         }
     }
     let delay = policy.delay.unwrap_or(DEFAULT_RESTART_DELAY_NANOS);
-    if delay <= 0 { Restart::Now } else { Restart::At(task.status.timestamp.plus_nanos(delay)) }
+    if delay <= 0 {
+        Restart::Now
+    } else {
+        Restart::At(task.status.timestamp.plus_nanos(delay))
+    }
 }
 
 #[cfg(test)]
@@ -53,29 +65,55 @@ mod tests {
             let state = if i + 1 == n { last } else { TaskState::Failed };
             tasks.push(task_in_slot(&format!("t{i}"), 1, state, policy, i as i64));
         }
-        Slot { key: SlotKey::Number(1), tasks }
+        Slot {
+            key: SlotKey::Number(1),
+            tasks,
+        }
     }
 
     #[test]
     fn on_failure_with_max_attempts_stops_after_the_attempts() {
-        let policy = RestartPolicy { condition: RestartCondition::OnFailure, delay: Some(0), max_attempts: 3, window: 0 };
+        let policy = RestartPolicy {
+            condition: RestartCondition::OnFailure,
+            delay: Some(0),
+            max_attempts: 3,
+            window: 0,
+        };
         for n in 1..=3 {
             let slot = slot_with(n, policy, TaskState::Failed);
-            assert_eq!(decide(&slot, slot.tasks.last().unwrap(), false), Restart::Now, "after {n} tasks");
+            assert_eq!(
+                decide(&slot, slot.tasks.last().unwrap(), false),
+                Restart::Now,
+                "after {n} tasks"
+            );
         }
         let slot = slot_with(4, policy, TaskState::Failed);
         assert_eq!(decide(&slot, slot.tasks.last().unwrap(), false), Restart::Never);
         let slot = slot_with(1, policy, TaskState::Complete);
-        assert_eq!(decide(&slot, &slot.tasks[0], false), Restart::Never, "exit 0 is not a failure");
+        assert_eq!(
+            decide(&slot, &slot.tasks[0], false),
+            Restart::Never,
+            "exit 0 is not a failure"
+        );
     }
 
     #[test]
     fn delay_and_conditions() {
         let policy = RestartPolicy::default();
         let slot = slot_with(1, policy, TaskState::Complete);
-        assert_eq!(decide(&slot, &slot.tasks[0], false), Restart::At(Timestamp(DEFAULT_RESTART_DELAY_NANOS)));
-        assert_eq!(decide(&slot, &slot.tasks[0], true), Restart::Never, "a completed job task is done");
-        let none = RestartPolicy { condition: RestartCondition::None, ..policy };
+        assert_eq!(
+            decide(&slot, &slot.tasks[0], false),
+            Restart::At(Timestamp(DEFAULT_RESTART_DELAY_NANOS))
+        );
+        assert_eq!(
+            decide(&slot, &slot.tasks[0], true),
+            Restart::Never,
+            "a completed job task is done"
+        );
+        let none = RestartPolicy {
+            condition: RestartCondition::None,
+            ..policy
+        };
         let slot = slot_with(1, none, TaskState::Failed);
         assert_eq!(decide(&slot, &slot.tasks[0], false), Restart::Never);
     }

@@ -57,12 +57,22 @@ pub fn slots(state: &State, service: &Service) -> Vec<Slot> {
     let global = matches!(service.spec.mode, ServiceMode::Global | ServiceMode::GlobalJob);
     let mut map: BTreeMap<SlotKey, Vec<Arc<Task>>> = BTreeMap::new();
     for task in state.tasks_of_service(&service.id) {
-        let key = if global { SlotKey::Node(task.node_id.clone()) } else { SlotKey::Number(task.slot) };
+        let key = if global {
+            SlotKey::Node(task.node_id.clone())
+        } else {
+            SlotKey::Number(task.slot)
+        };
         map.entry(key).or_default().push(task.clone());
     }
     map.into_iter()
         .map(|(key, mut tasks)| {
-            tasks.sort_by(|a, b| a.meta.created_at.cmp(&b.meta.created_at).then_with(|| a.meta.version.cmp(&b.meta.version)).then_with(|| a.id.cmp(&b.id)));
+            tasks.sort_by(|a, b| {
+                a.meta
+                    .created_at
+                    .cmp(&b.meta.created_at)
+                    .then_with(|| a.meta.version.cmp(&b.meta.version))
+                    .then_with(|| a.id.cmp(&b.id))
+            });
             Slot { key, tasks }
         })
         .collect()
@@ -78,5 +88,7 @@ pub fn invalid_node(node: Option<&Arc<Node>>) -> bool {
 
 /// True if the task sits on a node it must leave. Unassigned tasks sit nowhere.
 pub fn on_invalid_node(state: &State, task: &Task) -> bool {
-    !task.node_id.is_empty() && task.status.state >= TaskState::Assigned && invalid_node(state.node(&task.node_id))
+    !task.node_id.is_empty()
+        && task.status.state >= TaskState::Assigned
+        && invalid_node(state.node(&task.node_id))
 }

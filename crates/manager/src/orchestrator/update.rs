@@ -11,7 +11,10 @@
 use std::sync::Arc;
 
 use store::{NewTask, State};
-use types::{FailureAction, Service, Task, TaskState, Timestamp, UpdateConfig, UpdateOrder, UpdateState, UpdateStatus, service::DEFAULT_MONITOR_NANOS};
+use types::{
+    FailureAction, Service, Task, TaskState, Timestamp, UpdateConfig, UpdateOrder, UpdateState, UpdateStatus,
+    service::DEFAULT_MONITOR_NANOS,
+};
 
 use super::slots::{Slot, SlotKey, dead, on_invalid_node};
 use super::{Inputs, Plan};
@@ -22,17 +25,30 @@ pub fn dirty(service: &Service, task: &Task) -> bool {
 }
 
 /// Finishes slot hand-overs, then advances an update in progress.
-pub fn reconcile(state: &State, service: &Service, active: &[&Slot], inputs: &mut Inputs<'_>, plan: &mut Plan) {
+pub fn reconcile(
+    state: &State,
+    service: &Service,
+    active: &[&Slot],
+    inputs: &mut Inputs<'_>,
+    plan: &mut Plan,
+) {
     for slot in active {
         hand_over(state, slot, plan);
     }
-    let Some(status) = &service.update_status else { return };
+    let Some(status) = &service.update_status else {
+        return;
+    };
     let rolling_back = match status.state {
         UpdateState::Updating => false,
         UpdateState::RollbackStarted => true,
         _ => return,
     };
-    let config = if rolling_back { service.spec.rollback } else { service.spec.update }.unwrap_or_default();
+    let config = if rolling_back {
+        service.spec.rollback
+    } else {
+        service.spec.update
+    }
+    .unwrap_or_default();
     let started = status.started_at.unwrap_or(Timestamp(0));
     let is_new = |t: &Task| !dirty(service, t) && t.meta.created_at >= started;
 
@@ -40,7 +56,9 @@ pub fn reconcile(state: &State, service: &Service, active: &[&Slot], inputs: &mu
     let failed: Vec<&Arc<Task>> = active
         .iter()
         .flat_map(|s| s.tasks.iter())
-        .filter(|t| is_new(t) && dead(t) && !(service.spec.mode.is_job() && t.status.state == TaskState::Complete))
+        .filter(|t| {
+            is_new(t) && dead(t) && !(service.spec.mode.is_job() && t.status.state == TaskState::Complete)
+        })
         .filter(|t| t.status.state != TaskState::Shutdown)
         .collect();
     if let Some(first) = failed.first()
@@ -48,15 +66,24 @@ pub fn reconcile(state: &State, service: &Service, active: &[&Slot], inputs: &mu
     {
         match config.failure_action {
             FailureAction::Pause => return pause(service, rolling_back, &first.id, inputs.now, plan),
-            FailureAction::Rollback if !rolling_back => return rollback(service, &first.id, inputs.now, plan),
+            FailureAction::Rollback if !rolling_back => {
+                return rollback(service, &first.id, inputs.now, plan);
+            }
             FailureAction::Rollback | FailureAction::Continue => {}
         }
     }
 
-    let dirty_slots: Vec<&&Slot> = active.iter().filter(|s| s.current().is_some_and(|t| dirty(service, t))).collect();
+    let dirty_slots: Vec<&&Slot> = active
+        .iter()
+        .filter(|s| s.current().is_some_and(|t| dirty(service, t)))
+        .collect();
     let in_flight = active
         .iter()
-        .filter(|s| s.runnable().count() > 1 || s.current().is_some_and(|t| is_new(t) && !dead(t) && t.status.state < TaskState::Running))
+        .filter(|s| {
+            s.runnable().count() > 1
+                || s.current()
+                    .is_some_and(|t| is_new(t) && !dead(t) && t.status.state < TaskState::Running)
+        })
         .count();
     if dirty_slots.is_empty() {
         if in_flight == 0 && monitored(service, active, &config, inputs.now, &is_new) {
@@ -64,7 +91,11 @@ pub fn reconcile(state: &State, service: &Service, active: &[&Slot], inputs: &mu
         }
         return;
     }
-    let parallelism = if config.parallelism == 0 { usize::MAX } else { config.parallelism as usize };
+    let parallelism = if config.parallelism == 0 {
+        usize::MAX
+    } else {
+        config.parallelism as usize
+    };
     if in_flight >= parallelism || (in_flight > 0 && parallelism == usize::MAX) {
         return;
     }
@@ -101,10 +132,25 @@ fn hand_over(state: &State, slot: &Slot, plan: &mut Plan) {
     }
 }
 
-fn replace(state: &State, service: &Service, slot: &Slot, config: &UpdateConfig, inputs: &mut Inputs<'_>, plan: &mut Plan) {
+fn replace(
+    state: &State,
+    service: &Service,
+    slot: &Slot,
+    config: &UpdateConfig,
+    inputs: &mut Inputs<'_>,
+    plan: &mut Plan,
+) {
     let Some(old) = slot.current() else { return };
-    let node_id = if let SlotKey::Node(n) = &slot.key { n.clone() } else { String::new() };
-    let desired_running = if service.spec.mode.is_job() { TaskState::Complete } else { TaskState::Running };
+    let node_id = if let SlotKey::Node(n) = &slot.key {
+        n.clone()
+    } else {
+        String::new()
+    };
+    let desired_running = if service.spec.mode.is_job() {
+        TaskState::Complete
+    } else {
+        TaskState::Running
+    };
     let gone = dead(old) || on_invalid_node(state, old) || old.status.state < TaskState::Assigned;
     let desired = match (config.order, gone) {
         (UpdateOrder::StartFirst, _) | (_, true) => desired_running,
@@ -113,7 +159,16 @@ fn replace(state: &State, service: &Service, slot: &Slot, config: &UpdateConfig,
     if config.order == UpdateOrder::StopFirst || gone {
         plan.desire(old, TaskState::Shutdown);
     }
-    plan.create(service, NewTask { id: (inputs.ids)(), slot: old.slot, node_id, desired_state: desired, job_iteration: old.job_iteration });
+    plan.create(
+        service,
+        NewTask {
+            id: (inputs.ids)(),
+            slot: old.slot,
+            node_id,
+            desired_state: desired,
+            job_iteration: old.job_iteration,
+        },
+    );
 }
 
 /// Latest time a task of this update reached RUNNING.
@@ -126,15 +181,31 @@ fn last_running(active: &[&Slot], is_new: &impl Fn(&Task) -> bool) -> Option<Tim
         .max()
 }
 
-fn delay_over(_service: &Service, active: &[&Slot], config: &UpdateConfig, now: Timestamp, is_new: &impl Fn(&Task) -> bool) -> bool {
+fn delay_over(
+    _service: &Service,
+    active: &[&Slot],
+    config: &UpdateConfig,
+    now: Timestamp,
+    is_new: &impl Fn(&Task) -> bool,
+) -> bool {
     match last_running(active, is_new) {
         Some(t) => now >= t.plus_nanos(config.delay),
         None => true,
     }
 }
 
-fn monitored(_service: &Service, active: &[&Slot], config: &UpdateConfig, now: Timestamp, is_new: &impl Fn(&Task) -> bool) -> bool {
-    let monitor = if config.monitor > 0 { config.monitor } else { DEFAULT_MONITOR_NANOS };
+fn monitored(
+    _service: &Service,
+    active: &[&Slot],
+    config: &UpdateConfig,
+    now: Timestamp,
+    is_new: &impl Fn(&Task) -> bool,
+) -> bool {
+    let monitor = if config.monitor > 0 {
+        config.monitor
+    } else {
+        DEFAULT_MONITOR_NANOS
+    };
     match last_running(active, is_new) {
         Some(t) => now >= t.plus_nanos(monitor),
         None => true,
@@ -142,12 +213,18 @@ fn monitored(_service: &Service, active: &[&Slot], config: &UpdateConfig, now: T
 }
 
 fn with_status(service: &Service, plan: &Plan) -> Service {
-    plan.service(&service.id).cloned().unwrap_or_else(|| service.clone())
+    plan.service(&service.id)
+        .cloned()
+        .unwrap_or_else(|| service.clone())
 }
 
 fn pause(service: &Service, rolling_back: bool, task: &str, now: Timestamp, plan: &mut Plan) {
     let mut next = with_status(service, plan);
-    let (state, what) = if rolling_back { (UpdateState::RollbackPaused, "rollback") } else { (UpdateState::Paused, "update") };
+    let (state, what) = if rolling_back {
+        (UpdateState::RollbackPaused, "rollback")
+    } else {
+        (UpdateState::Paused, "update")
+    };
     next.update_status = Some(UpdateStatus {
         state,
         started_at: service.update_status.as_ref().and_then(|s| s.started_at),
@@ -177,8 +254,11 @@ fn rollback(service: &Service, task: &str, now: Timestamp, plan: &mut Plan) {
 
 fn complete(service: &Service, rolling_back: bool, now: Timestamp, plan: &mut Plan) {
     let mut next = with_status(service, plan);
-    let (state, message) =
-        if rolling_back { (UpdateState::RollbackCompleted, "rollback completed") } else { (UpdateState::Completed, "update completed") };
+    let (state, message) = if rolling_back {
+        (UpdateState::RollbackCompleted, "rollback completed")
+    } else {
+        (UpdateState::Completed, "update completed")
+    };
     next.update_status = Some(UpdateStatus {
         state,
         started_at: service.update_status.as_ref().and_then(|s| s.started_at),
@@ -210,9 +290,17 @@ mod tests {
     #[test]
     fn updates_two_at_a_time_and_completes() {
         let mut w = World::new().nodes(&["n1", "n2", "n3"]).replicated("web", 4);
-        w.update_service("web", |s| s.update = Some(UpdateConfig { parallelism: 2, monitor: 1, ..Default::default() }));
+        w.update_service("web", |s| {
+            s.update = Some(UpdateConfig {
+                parallelism: 2,
+                monitor: 1,
+                ..Default::default()
+            })
+        });
         converge(&mut w);
-        w.update_service("web", |s| std::sync::Arc::make_mut(&mut s.task).container.image = "busybox:2".into());
+        w.update_service("web", |s| {
+            std::sync::Arc::make_mut(&mut s.task).container.image = "busybox:2".into()
+        });
         let plan = w.reconcile();
         assert_eq!(plan.created(), 2, "parallelism 2");
         w.apply(plan);
@@ -230,10 +318,16 @@ mod tests {
     fn a_failing_update_rolls_back() {
         let mut w = World::new().nodes(&["n1", "n2"]).replicated("web", 2);
         w.update_service("web", |s| {
-            s.update = Some(UpdateConfig { parallelism: 1, failure_action: FailureAction::Rollback, ..Default::default() })
+            s.update = Some(UpdateConfig {
+                parallelism: 1,
+                failure_action: FailureAction::Rollback,
+                ..Default::default()
+            })
         });
         converge(&mut w);
-        w.update_service("web", |s| std::sync::Arc::make_mut(&mut s.task).container.image = "broken".into());
+        w.update_service("web", |s| {
+            std::sync::Arc::make_mut(&mut s.task).container.image = "broken".into()
+        });
         // Stop-first: the old task stops, then the new one is allowed to start, and fails.
         for _ in 0..3 {
             let plan = w.reconcile();
@@ -245,7 +339,10 @@ mod tests {
         let plan = w.reconcile();
         w.apply(plan);
         let s = w.state.service_by_name("web").unwrap().clone();
-        assert_eq!(s.update_status.as_ref().unwrap().state, UpdateState::RollbackStarted);
+        assert_eq!(
+            s.update_status.as_ref().unwrap().state,
+            UpdateState::RollbackStarted
+        );
         assert_eq!(s.spec.task.container.image, "busybox");
     }
 }

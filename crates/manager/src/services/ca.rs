@@ -27,7 +27,9 @@ fn same(a: &str, b: &str) -> bool {
 impl CaService {
     fn issue(&self, csr_pem: &str, node_id: &str, role: Role) -> Result<(String, String), Status> {
         let view = self.0.consensus.store().view();
-        let cluster = view.cluster().ok_or_else(|| Status::unavailable("cluster not initialised"))?;
+        let cluster = view
+            .cluster()
+            .ok_or_else(|| Status::unavailable("cluster not initialised"))?;
         let root = ca::RootCa::from_pem(&cluster.root_ca.ca_cert_pem, &cluster.root_ca.ca_key_pem)
             .map_err(|e| Status::internal(e.to_string()))?;
         let now_secs = self.0.clock.now().0 / 1_000_000_000;
@@ -43,16 +45,26 @@ impl CaService {
 impl rpc::pb::ca_server::Ca for CaService {
     async fn get_root_ca(&self, _req: Request<Msg>) -> Reply {
         let view = self.0.consensus.store().view();
-        let cluster = view.cluster().ok_or_else(|| Status::unavailable("cluster not initialised"))?;
-        reply(&RootCaResponse { ca_cert_pem: cluster.root_ca.ca_cert_pem.clone() })
+        let cluster = view
+            .cluster()
+            .ok_or_else(|| Status::unavailable("cluster not initialised"))?;
+        reply(&RootCaResponse {
+            ca_cert_pem: cluster.root_ca.ca_cert_pem.clone(),
+        })
     }
 
     async fn issue_node_certificate(&self, req: Request<Msg>) -> Reply {
-        let remote_ip = rpc::server::remote_addr(&req).map(|a| a.ip().to_string()).unwrap_or_default();
+        let remote_ip = rpc::server::remote_addr(&req)
+            .map(|a| a.ip().to_string())
+            .unwrap_or_default();
         let issue: IssueRequest = decode(req.get_ref())?;
         let role = {
             let view = self.0.consensus.store().view();
-            let tokens = &view.cluster().ok_or_else(|| Status::unavailable("cluster not initialised"))?.root_ca.join_tokens;
+            let tokens = &view
+                .cluster()
+                .ok_or_else(|| Status::unavailable("cluster not initialised"))?
+                .root_ca
+                .join_tokens;
             if same(&issue.token, &tokens.manager) {
                 Role::Manager
             } else if same(&issue.token, &tokens.worker) {
@@ -66,32 +78,67 @@ impl rpc::pb::ca_server::Ca for CaService {
         let node = Node {
             id: node_id.clone(),
             meta: Default::default(),
-            spec: NodeSpec { role, availability: issue.availability.unwrap_or_default(), ..Default::default() },
+            spec: NodeSpec {
+                role,
+                availability: issue.availability.unwrap_or_default(),
+                ..Default::default()
+            },
             description: issue.description,
-            status: NodeStatus { addr: remote_ip, ..Default::default() },
+            status: NodeStatus {
+                addr: remote_ip,
+                ..Default::default()
+            },
             manager_status: None,
             role,
         };
         // The node exists in the store before its certificate is handed out, so its first
         // session is recognised.
-        self.0.propose(vec![Op::Create(Object::Node(node))]).await.map_err(Status::from)?;
-        reply(&IssueResponse { node_id, cluster_id: self.0.cluster_id.clone(), role, cert_pem, ca_cert_pem })
+        self.0
+            .propose(vec![Op::Create(Object::Node(node))])
+            .await
+            .map_err(Status::from)?;
+        reply(&IssueResponse {
+            node_id,
+            cluster_id: self.0.cluster_id.clone(),
+            role,
+            cert_pem,
+            ca_cert_pem,
+        })
     }
 
     async fn renew_node_certificate(&self, req: Request<Msg>) -> Reply {
         let caller = require_node(&req, &self.0.cluster_id)?;
         let renew: RenewRequest = decode(req.get_ref())?;
-        let node = self.0.consensus.store().view().node(&caller.node_id).cloned().ok_or_else(|| {
-            Status::permission_denied(format!("node {} was removed from the swarm", caller.node_id))
-        })?;
+        let node = self
+            .0
+            .consensus
+            .store()
+            .view()
+            .node(&caller.node_id)
+            .cloned()
+            .ok_or_else(|| {
+                Status::permission_denied(format!("node {} was removed from the swarm", caller.node_id))
+            })?;
         let role = node.spec.role;
         let (cert_pem, ca_cert_pem) = self.issue(&renew.csr_pem, &node.id, role)?;
         if node.role != role && role == Role::Worker {
             // A demoted node's observed role follows its new certificate.
             let mut next = (*node).clone();
             next.role = Role::Worker;
-            self.0.propose(vec![Op::Update { object: Object::Node(next), expect_version: None }]).await.map_err(Status::from)?;
+            self.0
+                .propose(vec![Op::Update {
+                    object: Object::Node(next),
+                    expect_version: None,
+                }])
+                .await
+                .map_err(Status::from)?;
         }
-        reply(&IssueResponse { node_id: node.id.clone(), cluster_id: self.0.cluster_id.clone(), role, cert_pem, ca_cert_pem })
+        reply(&IssueResponse {
+            node_id: node.id.clone(),
+            cluster_id: self.0.cluster_id.clone(),
+            role,
+            cert_pem,
+            ca_cert_pem,
+        })
     }
 }

@@ -30,15 +30,24 @@ impl rpc::pb::control_server::Control for ControlService {
 
     type SubscribeLogsStream = std::pin::Pin<Box<dyn futures::Stream<Item = Result<Msg, Status>> + Send>>;
 
-    async fn subscribe_logs(&self, req: Request<Msg>) -> Result<tonic::Response<Self::SubscribeLogsStream>, Status> {
+    async fn subscribe_logs(
+        &self,
+        req: Request<Msg>,
+    ) -> Result<tonic::Response<Self::SubscribeLogsStream>, Status> {
         require_manager(&req, &self.0.cluster_id)?;
         if !self.0.consensus.is_leader() {
             return Err(not_leader(self.0.consensus.leader().map(|(_, p)| p.addr)));
         }
         let request: rpc::messages::LogRequest = decode(req.get_ref())?;
         let view = self.0.consensus.store().view();
-        let reachable = |n: &str| view.node(n).is_some_and(|n| n.status.state == types::NodeState::Ready);
-        let mut sub = self.0.logs.subscribe(request.tasks_by_node, request.options, reachable);
+        let reachable = |n: &str| {
+            view.node(n)
+                .is_some_and(|n| n.status.state == types::NodeState::Ready)
+        };
+        let mut sub = self
+            .0
+            .logs
+            .subscribe(request.tasks_by_node, request.options, reachable);
         let (tx, rx) = tokio::sync::mpsc::channel(16);
         tokio::spawn(async move {
             while let Some(batch) = sub.recv().await {
@@ -47,7 +56,9 @@ impl rpc::pb::control_server::Control for ControlService {
                 }
             }
         });
-        Ok(tonic::Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+        Ok(tonic::Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
     }
 
     async fn read_index(&self, req: Request<Msg>) -> Reply {
@@ -63,9 +74,17 @@ impl rpc::pb::control_server::Control for ControlService {
         let join: JoinRaftRequest = decode(req.get_ref())?;
         if caller.node_id != join.node_id {
             // Only an existing member may forward another node's request.
-            let is_member = self.0.consensus.store().view().node(&caller.node_id).is_some_and(|n| n.manager_status.is_some());
+            let is_member = self
+                .0
+                .consensus
+                .store()
+                .view()
+                .node(&caller.node_id)
+                .is_some_and(|n| n.manager_status.is_some());
             if !is_member {
-                return Err(Status::permission_denied("a node may only ask to join the raft group for itself"));
+                return Err(Status::permission_denied(
+                    "a node may only ask to join the raft group for itself",
+                ));
             }
         }
         let members = self.0.join_raft(join).await.map_err(Status::from)?;

@@ -66,13 +66,14 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
     async fn session(&self, req: Request<Msg>) -> Result<Response<SessionStream>, Status> {
         let caller = require_node(&req, &self.0.cluster_id)?;
         self.check_leader()?;
-        let remote_ip = rpc::server::remote_addr(&req).map(|a| a.ip().to_string()).unwrap_or_default();
+        let remote_ip = rpc::server::remote_addr(&req)
+            .map(|a| a.ip().to_string())
+            .unwrap_or_default();
         let open: SessionRequest = decode(req.get_ref())?;
         let (view, mut watch) = self.0.consensus.store().view_and_watch();
-        let node = view
-            .node(&caller.node_id)
-            .cloned()
-            .ok_or_else(|| Status::permission_denied(format!("node {} was removed from the swarm", caller.node_id)))?;
+        let node = view.node(&caller.node_id).cloned().ok_or_else(|| {
+            Status::permission_denied(format!("node {} was removed from the swarm", caller.node_id))
+        })?;
         self.0.liveness.seen(&node.id, Instant::now());
         let mut next = (*node).clone();
         next.description = open.description;
@@ -85,7 +86,13 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
             next.role = Role::Worker;
         }
         if next != *node {
-            self.0.propose(vec![Op::Update { object: Object::Node(next), expect_version: None }]).await.map_err(Status::from)?;
+            self.0
+                .propose(vec![Op::Update {
+                    object: Object::Node(next),
+                    expect_version: None,
+                }])
+                .await
+                .map_err(Status::from)?;
         }
         let inner = self.0.clone();
         let node_id = node.id.clone();
@@ -94,12 +101,18 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
             let mut last: Option<SessionMessage> = None;
             loop {
                 if !inner.consensus.is_leader() {
-                    let _ = tx.send(Err(not_leader(inner.consensus.leader().map(|(_, p)| p.addr)))).await;
+                    let _ = tx
+                        .send(Err(not_leader(inner.consensus.leader().map(|(_, p)| p.addr))))
+                        .await;
                     return;
                 }
                 match session_message(&inner, &node_id) {
                     None => {
-                        let _ = tx.send(Err(Status::permission_denied(format!("node {node_id} was removed from the swarm")))).await;
+                        let _ = tx
+                            .send(Err(Status::permission_denied(format!(
+                                "node {node_id} was removed from the swarm"
+                            ))))
+                            .await;
                         return;
                     }
                     Some(msg) if last.as_ref() != Some(&msg) => {
@@ -139,7 +152,9 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
         self.check_leader()?;
         let node_id = caller.node_id;
         if self.0.consensus.store().view().node(&node_id).is_none() {
-            return Err(Status::permission_denied(format!("node {node_id} was removed from the swarm")));
+            return Err(Status::permission_denied(format!(
+                "node {node_id} was removed from the swarm"
+            )));
         }
         // Subscribe before reading the full set so no change falls in between.
         let mut rx = self.0.router.subscribe(&node_id);
@@ -147,8 +162,16 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
         let stream = async_stream(move |tx| async move {
             let full = |inner: &Inner| {
                 let view = inner.consensus.store().view();
-                let tasks = view.tasks_on_node(&node_id).filter(|t| assigned_to(t, &node_id)).map(|t| (**t).clone()).collect();
-                AssignmentsMessage { full: true, tasks, removed: Vec::new() }
+                let tasks = view
+                    .tasks_on_node(&node_id)
+                    .filter(|t| assigned_to(t, &node_id))
+                    .map(|t| (**t).clone())
+                    .collect();
+                AssignmentsMessage {
+                    full: true,
+                    tasks,
+                    removed: Vec::new(),
+                }
             };
             if tx.send(Ok(encode(&full(&inner)))).await.is_err() {
                 return;
@@ -159,14 +182,17 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
                     Ok(None) => return,
                     Err(_) => {
                         if !inner.consensus.is_leader() {
-                            let _ = tx.send(Err(not_leader(inner.consensus.leader().map(|(_, p)| p.addr)))).await;
+                            let _ = tx
+                                .send(Err(not_leader(inner.consensus.leader().map(|(_, p)| p.addr))))
+                                .await;
                             return;
                         }
                         continue;
                     }
                 };
                 // Drain what else is queued into one message; the latest version of a task wins.
-                let mut changed: std::collections::BTreeMap<String, std::sync::Arc<types::Task>> = Default::default();
+                let mut changed: std::collections::BTreeMap<String, std::sync::Arc<types::Task>> =
+                    Default::default();
                 let mut removed = std::collections::BTreeSet::new();
                 let mut resync = false;
                 let mut next = Some(first);
@@ -187,7 +213,11 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
                 let msg = if resync {
                     full(&inner)
                 } else {
-                    AssignmentsMessage { full: false, tasks: changed.into_values().map(|t| (*t).clone()).collect(), removed: removed.into_iter().collect() }
+                    AssignmentsMessage {
+                        full: false,
+                        tasks: changed.into_values().map(|t| (*t).clone()).collect(),
+                        removed: removed.into_iter().collect(),
+                    }
                 };
                 if tx.send(Ok(encode(&msg))).await.is_err() {
                     return;
@@ -232,17 +262,25 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
         let caller = require_node(&req, &self.0.cluster_id)?;
         self.check_leader()?;
         let view = self.0.consensus.store().view();
-        let node = view
-            .node(&caller.node_id)
-            .ok_or_else(|| Status::permission_denied(format!("node {} was removed from the swarm", caller.node_id)))?;
+        let node = view.node(&caller.node_id).ok_or_else(|| {
+            Status::permission_denied(format!("node {} was removed from the swarm", caller.node_id))
+        })?;
         self.0.liveness.seen(&node.id, Instant::now());
         if node.status.state != NodeState::Ready {
             let mut next = (**node).clone();
             next.status.state = NodeState::Ready;
             next.status.message = String::new();
-            self.0.propose(vec![Op::Update { object: Object::Node(next), expect_version: None }]).await.map_err(Status::from)?;
+            self.0
+                .propose(vec![Op::Update {
+                    object: Object::Node(next),
+                    expect_version: None,
+                }])
+                .await
+                .map_err(Status::from)?;
         }
-        reply(&HeartbeatResponse { period_ms: self.0.heartbeat_period().as_millis() as u64 })
+        reply(&HeartbeatResponse {
+            period_ms: self.0.heartbeat_period().as_millis() as u64,
+        })
     }
 }
 

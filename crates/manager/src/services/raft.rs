@@ -42,7 +42,9 @@ impl rpc::pb::raft_server::Raft for RaftService {
     async fn transfer_leader(&self, req: Request<Msg>) -> Reply {
         require_manager(&req, &self.0.cluster_id)?;
         let rpc = decode(req.get_ref())?;
-        reply(&stringify(self.0.consensus.raft().handle_transfer_leader(rpc).await))
+        reply(&stringify(
+            self.0.consensus.raft().handle_transfer_leader(rpc).await,
+        ))
     }
 
     async fn install_snapshot(&self, req: Request<Streaming<Msg>>) -> Reply {
@@ -57,8 +59,14 @@ impl rpc::pb::raft_server::Raft for RaftService {
             }
             data.extend_from_slice(&chunk.data);
         }
-        let (vote, meta) = header.ok_or_else(|| Status::invalid_argument("snapshot stream without header"))?;
-        let result = self.0.consensus.raft().install_full_snapshot(vote, Snapshot { meta, snapshot: data }).await;
+        let (vote, meta) =
+            header.ok_or_else(|| Status::invalid_argument("snapshot stream without header"))?;
+        let result = self
+            .0
+            .consensus
+            .raft()
+            .install_full_snapshot(vote, Snapshot { meta, snapshot: data })
+            .await;
         reply(&stringify(result))
     }
 }

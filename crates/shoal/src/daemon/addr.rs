@@ -15,7 +15,9 @@ pub fn parse_listen(text: &str) -> Result<SocketAddr, Error> {
         IpAddr::V4(Ipv4Addr::UNSPECIFIED)
     } else {
         host.parse::<IpAddr>().map_err(|_| {
-            Error::InvalidArgument(format!("invalid listen address {text:?}: use an IP address (interface names are not supported)"))
+            Error::InvalidArgument(format!(
+                "invalid listen address {text:?}: use an IP address (interface names are not supported)"
+            ))
         })?
     };
     Ok(SocketAddr::new(ip, port.unwrap_or(DEFAULT_PORT)))
@@ -50,7 +52,9 @@ pub fn advertise(advertise: &str, listen: SocketAddr) -> Result<String, Error> {
             Error::InvalidArgument(format!("invalid advertise address {advertise:?}: use an IP address (interface names are not supported)"))
         })?;
         if ip.is_unspecified() {
-            return Err(Error::InvalidArgument(format!("advertise address must be a non-zero IP address, not {ip}")));
+            return Err(Error::InvalidArgument(format!(
+                "advertise address must be a non-zero IP address, not {ip}"
+            )));
         }
         return Ok(SocketAddr::new(ip, port.unwrap_or(listen.port())).to_string());
     }
@@ -60,7 +64,11 @@ pub fn advertise(advertise: &str, listen: SocketAddr) -> Result<String, Error> {
     let probe = UdpSocket::bind("0.0.0.0:0")
         .and_then(|s| s.connect("10.255.255.255:9").map(|_| s))
         .and_then(|s| s.local_addr())
-        .map_err(|_| Error::InvalidArgument("could not choose an IP address to advertise - specify one with --advertise-addr".into()))?;
+        .map_err(|_| {
+            Error::InvalidArgument(
+                "could not choose an IP address to advertise - specify one with --advertise-addr".into(),
+            )
+        })?;
     Ok(SocketAddr::new(probe.ip(), listen.port()).to_string())
 }
 
@@ -70,7 +78,10 @@ mod tests {
 
     #[test]
     fn listen_and_advertise() {
-        assert_eq!(parse_listen("127.0.0.1:4001").unwrap().to_string(), "127.0.0.1:4001");
+        assert_eq!(
+            parse_listen("127.0.0.1:4001").unwrap().to_string(),
+            "127.0.0.1:4001"
+        );
         assert_eq!(parse_listen("0.0.0.0").unwrap().port(), 2377);
         assert_eq!(parse_listen(":4000").unwrap().to_string(), "0.0.0.0:4000");
         assert!(parse_listen("eth0:2377").is_err());

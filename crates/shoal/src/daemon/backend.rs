@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use api::{Backend, LocalNodeState, LogLine, LogOptions, LogTarget, ManagerInfo, NodeView, ServiceView, SwarmStatus};
+use api::{
+    Backend, LocalNodeState, LogLine, LogOptions, LogTarget, ManagerInfo, NodeView, ServiceView, SwarmStatus,
+};
 use futures::stream::BoxStream;
 use manager::controlapi::cluster::Rotation;
 use manager::controlapi::node::NodeFilters;
@@ -32,7 +34,11 @@ impl Swarm {
 fn view(m: &Manager, node: Arc<types::Node>) -> NodeView {
     let leader = m.leader_node_id().is_some_and(|id| id == node.id);
     let reachability = m.reachability(&node);
-    NodeView { node, leader, reachability }
+    NodeView {
+        node,
+        leader,
+        reachability,
+    }
 }
 
 #[async_trait::async_trait]
@@ -57,12 +63,19 @@ impl Backend for Swarm {
                     status.error = reason;
                 }
                 status.node_id = state.node_id.clone();
-                status.node_addr =
-                    state.advertise_addr.rsplit_once(':').map(|(h, _)| h.trim_matches(['[', ']']).to_string()).unwrap_or_default();
+                status.node_addr = state
+                    .advertise_addr
+                    .rsplit_once(':')
+                    .map(|(h, _)| h.trim_matches(['[', ']']).to_string())
+                    .unwrap_or_default();
                 status.control_available = state.role == Role::Manager;
                 status.remote_managers = match node.try_manager() {
                     Some(m) => m.voters().into_values().map(|p| (p.node_id, p.addr)).collect(),
-                    None => state.remote_managers.iter().map(|a| (String::new(), a.clone())).collect(),
+                    None => state
+                        .remote_managers
+                        .iter()
+                        .map(|a| (String::new(), a.clone()))
+                        .collect(),
                 };
             }
         }
@@ -70,7 +83,9 @@ impl Backend for Swarm {
     }
 
     fn manager_info(&self) -> Option<ManagerInfo> {
-        let Local::Active(node) = self.local() else { return None };
+        let Local::Active(node) = self.local() else {
+            return None;
+        };
         let m = node.try_manager()?;
         let view = m.view();
         let cluster = view.cluster()?.clone();
@@ -99,7 +114,11 @@ impl Backend for Swarm {
 
     async fn swarm_inspect(&self) -> Result<Arc<Cluster>> {
         let m = self.require_manager().await?;
-        m.synced_view().await.cluster().cloned().ok_or_else(|| Error::Unavailable("cluster object not yet replicated".into()))
+        m.synced_view()
+            .await
+            .cluster()
+            .cloned()
+            .ok_or_else(|| Error::Unavailable("cluster object not yet replicated".into()))
     }
 
     async fn swarm_update(&self, version: u64, spec: ClusterSpec, rotation: Rotation) -> Result<()> {
@@ -112,7 +131,10 @@ impl Backend for Swarm {
 
     async fn nodes(&self, filters: NodeFilters) -> Result<Vec<NodeView>> {
         let m = self.require_manager().await?;
-        Ok(node::list(&*m.synced_view().await, &filters).into_iter().map(|n| view(&m, n)).collect())
+        Ok(node::list(&*m.synced_view().await, &filters)
+            .into_iter()
+            .map(|n| view(&m, n))
+            .collect())
     }
 
     async fn node(&self, key: &str) -> Result<NodeView> {
@@ -151,20 +173,45 @@ impl Backend for Swarm {
         let view = m.synced_view().await;
         Ok(service::list(&view, &filters)
             .into_iter()
-            .map(|s| ServiceView { status: if status { service::status(&view, &s) } else { Default::default() }, service: s })
+            .map(|s| ServiceView {
+                status: if status {
+                    service::status(&view, &s)
+                } else {
+                    Default::default()
+                },
+                service: s,
+            })
             .collect())
     }
 
     async fn service(&self, key: &str) -> Result<ServiceView> {
         let m = self.require_manager().await?;
         let view = m.synced_view().await;
-        let s = view.lookup_service(key).map_err(|e| Error::NotFound(e.to_string()))?;
-        Ok(ServiceView { status: service::status(&view, &s), service: s })
+        let s = view
+            .lookup_service(key)
+            .map_err(|e| Error::NotFound(e.to_string()))?;
+        Ok(ServiceView {
+            status: service::status(&view, &s),
+            service: s,
+        })
     }
 
-    async fn service_update(&self, key: &str, version: u64, spec: ServiceSpec, rollback: bool) -> Result<Vec<String>> {
+    async fn service_update(
+        &self,
+        key: &str,
+        version: u64,
+        spec: ServiceSpec,
+        rollback: bool,
+    ) -> Result<Vec<String>> {
         let m = self.require_manager().await?;
-        let op = service::update(&*m.synced_view().await, key, version, spec, rollback, self.clock.now())?;
+        let op = service::update(
+            &*m.synced_view().await,
+            key,
+            version,
+            spec,
+            rollback,
+            self.clock.now(),
+        )?;
         m.propose(vec![op]).await?;
         Ok(Vec::new())
     }
@@ -183,7 +230,10 @@ impl Backend for Swarm {
 
     async fn task(&self, key: &str) -> Result<Arc<Task>> {
         let m = self.require_manager().await?;
-        m.synced_view().await.lookup_task(key).map_err(|e| Error::NotFound(e.to_string()))
+        m.synced_view()
+            .await
+            .lookup_task(key)
+            .map_err(|e| Error::NotFound(e.to_string()))
     }
 
     async fn logs(&self, target: LogTarget, options: LogOptions) -> Result<BoxStream<'static, LogLine>> {
@@ -192,14 +242,22 @@ impl Backend for Swarm {
         let view = m.synced_view().await;
         let tasks: Vec<Arc<Task>> = match &target {
             LogTarget::Service(key) => {
-                let s = view.lookup_service(key).map_err(|e| Error::NotFound(e.to_string()))?;
+                let s = view
+                    .lookup_service(key)
+                    .map_err(|e| Error::NotFound(e.to_string()))?;
                 view.tasks_of_service(&s.id).cloned().collect()
             }
-            LogTarget::Task(key) => vec![view.lookup_task(key).map_err(|e| Error::NotFound(e.to_string()))?],
+            LogTarget::Task(key) => vec![
+                view.lookup_task(key)
+                    .map_err(|e| Error::NotFound(e.to_string()))?,
+            ],
         };
         let mut by_node: std::collections::BTreeMap<String, Vec<String>> = Default::default();
         let mut owners: std::collections::HashMap<String, (String, String)> = Default::default();
-        for t in tasks.iter().filter(|t| !t.node_id.is_empty() && t.status.state >= types::TaskState::Assigned) {
+        for t in tasks
+            .iter()
+            .filter(|t| !t.node_id.is_empty() && t.status.state >= types::TaskState::Assigned)
+        {
             by_node.entry(t.node_id.clone()).or_default().push(t.id.clone());
             owners.insert(t.id.clone(), (t.node_id.clone(), t.service_id.clone()));
         }
@@ -220,7 +278,11 @@ impl Backend for Swarm {
                     let (node_id, service_id) = owners.get(&r.task_id).cloned().unwrap_or_default();
                     LogLine {
                         timestamp: r.timestamp,
-                        stream: if r.stderr { api::LogStream::Stderr } else { api::LogStream::Stdout },
+                        stream: if r.stderr {
+                            api::LogStream::Stderr
+                        } else {
+                            api::LogStream::Stdout
+                        },
                         line: r.line.into(),
                         task_id: r.task_id,
                         node_id,

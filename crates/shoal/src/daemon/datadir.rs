@@ -78,10 +78,18 @@ impl DataDir {
         if marker.exists() {
             let text = std::fs::read_to_string(&marker)?;
             let parsed: Marker = serde_json::from_str(&text).map_err(|e| {
-                anyhow::anyhow!("data dir {} is corrupt: {} does not parse ({e}); refusing to start", root.display(), marker.display())
+                anyhow::anyhow!(
+                    "data dir {} is corrupt: {} does not parse ({e}); refusing to start",
+                    root.display(),
+                    marker.display()
+                )
             })?;
             if parsed.format != FORMAT {
-                bail!("data dir {} has format {:?}, this shoal reads {FORMAT:?}; refusing to start", root.display(), parsed.format);
+                bail!(
+                    "data dir {} has format {:?}, this shoal reads {FORMAT:?}; refusing to start",
+                    root.display(),
+                    parsed.format
+                );
             }
         } else {
             let empty = std::fs::read_dir(root)?.next().is_none();
@@ -91,9 +99,17 @@ impl DataDir {
                     root.display()
                 );
             }
-            write_atomic(&marker, serde_json::to_string(&Marker { format: FORMAT.into() })?.as_bytes())?;
+            write_atomic(
+                &marker,
+                serde_json::to_string(&Marker {
+                    format: FORMAT.into(),
+                })?
+                .as_bytes(),
+            )?;
         }
-        Ok(DataDir { root: root.to_path_buf() })
+        Ok(DataDir {
+            root: root.to_path_buf(),
+        })
     }
 
     /// The data dir itself (executors keep task state under it).
@@ -118,23 +134,41 @@ impl DataDir {
         }
         let text = std::fs::read_to_string(&state_path)?;
         let state: SwarmState = serde_json::from_str(&text).map_err(|e| {
-            anyhow::anyhow!("{} is corrupt ({e}); refusing to start. Move it away to leave the swarm", state_path.display())
+            anyhow::anyhow!(
+                "{} is corrupt ({e}); refusing to start. Move it away to leave the swarm",
+                state_path.display()
+            )
         })?;
         let certs = self.swarm().join("certs");
         let read = |name: &str| {
-            std::fs::read_to_string(certs.join(name))
-                .with_context(|| format!("{} is missing or unreadable; refusing to start", certs.join(name).display()))
+            std::fs::read_to_string(certs.join(name)).with_context(|| {
+                format!(
+                    "{} is missing or unreadable; refusing to start",
+                    certs.join(name).display()
+                )
+            })
         };
-        let certs = Certs { ca_pem: read("ca.pem")?, cert_pem: read("node.pem")?, key_pem: read("node.key")? };
-        ca::PeerIdentity::from_pem(&certs.cert_pem)
-            .map_err(|e| anyhow::anyhow!("node certificate in {} is unusable: {e}; refusing to start", self.swarm().display()))?;
+        let certs = Certs {
+            ca_pem: read("ca.pem")?,
+            cert_pem: read("node.pem")?,
+            key_pem: read("node.key")?,
+        };
+        ca::PeerIdentity::from_pem(&certs.cert_pem).map_err(|e| {
+            anyhow::anyhow!(
+                "node certificate in {} is unusable: {e}; refusing to start",
+                self.swarm().display()
+            )
+        })?;
         Ok(Some((state, certs)))
     }
 
     /// Saves the membership state.
     pub fn save_state(&self, state: &SwarmState) -> anyhow::Result<()> {
         std::fs::create_dir_all(self.swarm())?;
-        write_atomic(&self.swarm().join("state.json"), serde_json::to_string_pretty(state)?.as_bytes())
+        write_atomic(
+            &self.swarm().join("state.json"),
+            serde_json::to_string_pretty(state)?.as_bytes(),
+        )
     }
 
     /// Saves the certificate material (the key readable by its owner only).
@@ -179,7 +213,12 @@ mod tests {
 
         let tmp = tempfile::tempdir().unwrap();
         std::fs::write(tmp.path().join(MARKER), "{not json").unwrap();
-        assert!(DataDir::open(tmp.path()).unwrap_err().to_string().contains("corrupt"));
+        assert!(
+            DataDir::open(tmp.path())
+                .unwrap_err()
+                .to_string()
+                .contains("corrupt")
+        );
 
         let tmp = tempfile::tempdir().unwrap();
         let dir = DataDir::open(tmp.path()).unwrap();

@@ -27,11 +27,13 @@ pub async fn request_certificate(
     let root: RootCaResponse = decode(reply.get_ref()).map_err(Error::from)?;
     if ca::ca_digest(&root.ca_cert_pem) != token.ca_digest {
         return Err(Error::InvalidArgument(
-            "remote CA does not match fingerprint in the join token; check the token and the manager address".into(),
+            "remote CA does not match fingerprint in the join token; check the token and the manager address"
+                .into(),
         ));
     }
     // 2. Ask for a certificate, over TLS verified against that CA.
-    let verified = ca::tls::anonymous_client_config(&root.ca_cert_pem).map_err(|e| Error::Internal(e.to_string()))?;
+    let verified =
+        ca::tls::anonymous_client_config(&root.ca_cert_pem).map_err(|e| Error::Internal(e.to_string()))?;
     let key = ca::NodeKey::generate().map_err(|e| Error::Internal(e.to_string()))?;
     let issue = IssueRequest {
         token: token_text.to_string(),
@@ -41,7 +43,10 @@ pub async fn request_certificate(
         availability,
     };
     let channel = rpc::client::connect_once(remote, verified)?;
-    let reply = rpc::pb::ca_client::CaClient::new(channel).issue_node_certificate(encode(&issue)).await.map_err(Error::from)?;
+    let reply = rpc::pb::ca_client::CaClient::new(channel)
+        .issue_node_certificate(encode(&issue))
+        .await
+        .map_err(Error::from)?;
     let issued: IssueResponse = decode(reply.get_ref()).map_err(Error::from)?;
     Ok((issued, key.key_pem))
 }

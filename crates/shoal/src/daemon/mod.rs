@@ -77,7 +77,11 @@ impl ExecutorChoice {
         dir: &DataDir,
         clock: Arc<dyn types::Clock>,
         mut description: types::NodeDescription,
-    ) -> anyhow::Result<(Arc<dyn agent::Tasks>, tokio::sync::mpsc::UnboundedReceiver<agent::runner::StatusUpdate>, types::NodeDescription)> {
+    ) -> anyhow::Result<(
+        Arc<dyn agent::Tasks>,
+        tokio::sync::mpsc::UnboundedReceiver<agent::runner::StatusUpdate>,
+        types::NodeDescription,
+    )> {
         use agent::executor::Executor;
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let tasks: Arc<dyn agent::Tasks> = match self {
@@ -90,7 +94,10 @@ impl ExecutorChoice {
                 agent::tasks::WorkerTasks::new(agent::runner::Worker::start(executor, clock, tx).await?)
             }
             ExecutorChoice::Sim => {
-                let executor = Arc::new(agent::executor::sim::SimExecutor::new(Default::default(), clock.clone()));
+                let executor = Arc::new(agent::executor::sim::SimExecutor::new(
+                    Default::default(),
+                    clock.clone(),
+                ));
                 fill(&mut description, executor.describe().await?);
                 agent::tasks::WorkerTasks::new(agent::runner::Worker::start(executor, clock, tx).await?)
             }
@@ -126,7 +133,11 @@ fn default_data_dir() -> PathBuf {
 fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(2) == Some("0")))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(2) == Some("0"))
+        })
         .unwrap_or(false)
 }
 
@@ -149,7 +160,10 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     let data_dir = match (&args.data_dir, args.dev) {
         (Some(dir), _) => dir.clone(),
         (None, true) => {
-            let dir = tempfile::Builder::new().prefix("shoal-dev-").tempdir().context("creating a temporary data dir")?;
+            let dir = tempfile::Builder::new()
+                .prefix("shoal-dev-")
+                .tempdir()
+                .context("creating a temporary data dir")?;
             let path = dir.path().to_path_buf();
             _temp_dir = dir;
             path
@@ -158,14 +172,25 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     };
     let dir = DataDir::open(&data_dir)?;
     let executor = ExecutorChoice::parse(&args.executor)?;
-    let swarm = Arc::new(Swarm::new(dir, args.hostname.clone(), parse_labels(&args.labels)?, Arc::new(SystemClock), executor));
+    let swarm = Arc::new(Swarm::new(
+        dir,
+        args.hostname.clone(),
+        parse_labels(&args.labels)?,
+        Arc::new(SystemClock),
+        executor,
+    ));
     swarm.resume().await?;
 
     let shutdown = CancellationToken::new();
     let socket = args.api_socket.clone().unwrap_or_else(api::default_socket_path);
     let backend: Arc<dyn api::Backend> = swarm.clone();
-    let unix = api::server::bind_unix(&socket).with_context(|| format!("binding API socket {}", socket.display()))?;
-    tokio::spawn(api::server::serve_unix_listener(unix, backend.clone(), shutdown.clone().cancelled_owned()));
+    let unix = api::server::bind_unix(&socket)
+        .with_context(|| format!("binding API socket {}", socket.display()))?;
+    tokio::spawn(api::server::serve_unix_listener(
+        unix,
+        backend.clone(),
+        shutdown.clone().cancelled_owned(),
+    ));
     let tcp_addr = match (&args.api_addr, args.dev) {
         (Some(addr), _) => Some(addr.clone()),
         (None, true) => Some("127.0.0.1:2375".to_string()),
@@ -176,11 +201,17 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         let listener = match tokio::net::TcpListener::bind(&addr).await {
             Ok(l) => l,
             // In dev mode a busy default port is not worth failing over: take any port.
-            Err(_) if args.dev && args.api_addr.is_none() => tokio::net::TcpListener::bind("127.0.0.1:0").await?,
+            Err(_) if args.dev && args.api_addr.is_none() => {
+                tokio::net::TcpListener::bind("127.0.0.1:0").await?
+            }
             Err(e) => return Err(e).with_context(|| format!("binding API address {addr}")),
         };
         tcp_url = Some(format!("tcp://{}", listener.local_addr()?));
-        tokio::spawn(api::server::serve_tcp(listener, backend.clone(), shutdown.clone().cancelled_owned()));
+        tokio::spawn(api::server::serve_tcp(
+            listener,
+            backend.clone(),
+            shutdown.clone().cancelled_owned(),
+        ));
     }
     tracing::info!(socket = %socket.display(), tcp = ?tcp_url, data_dir = %data_dir.display(), "shoal agent listening");
 
@@ -189,11 +220,19 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
             let port = free_port(2377)?;
             let listen = format!("127.0.0.1:{port}");
             swarm
-                .init(api::InitRequest { listen_addr: listen.clone(), advertise_addr: listen, ..Default::default() })
+                .init(api::InitRequest {
+                    listen_addr: listen.clone(),
+                    advertise_addr: listen,
+                    ..Default::default()
+                })
                 .await
                 .map_err(|e| anyhow::anyhow!("initialising the dev cluster: {e}"))?;
         }
-        println!("shoal dev cluster ready in {} ms (data dir {})", started.elapsed().as_millis(), data_dir.display());
+        println!(
+            "shoal dev cluster ready in {} ms (data dir {})",
+            started.elapsed().as_millis(),
+            data_dir.display()
+        );
         println!("export DOCKER_HOST=unix://{}", socket.display());
         if let Some(url) = &tcp_url {
             println!("# or: export DOCKER_HOST={url}");
@@ -232,9 +271,13 @@ async fn wait_for_signal() {
 }
 
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SHOAL_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn,h2=warn,tower=warn,hyper=warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SHOAL_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new("info,openraft=warn,h2=warn,tower=warn,hyper=warn")
+    });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 #[cfg(test)]

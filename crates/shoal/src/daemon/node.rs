@@ -122,8 +122,16 @@ impl RunningNode {
             raft_dir: self.dir.raft_dir(),
             raft_settings: settings,
         };
-        let m = Manager::start(cfg, start, listener, self.server_tls.clone(), self.pool.clone(), self.clock.clone(), StdRng::from_os_rng())
-            .await?;
+        let m = Manager::start(
+            cfg,
+            start,
+            listener,
+            self.server_tls.clone(),
+            self.pool.clone(),
+            self.clock.clone(),
+            StdRng::from_os_rng(),
+        )
+        .await?;
         *self.manager.write().await = Some(m);
         Ok(())
     }
@@ -140,7 +148,10 @@ impl RunningNode {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take()
-            .map(|statuses| TaskLink { tasks: self.tasks.clone(), statuses });
+            .map(|statuses| TaskLink {
+                tasks: self.tasks.clone(),
+                statuses,
+            });
         let agent = Agent::start(self.pool.clone(), managers, self.description.clone(), tx, worker);
         *self.agent.lock().unwrap_or_else(|e| e.into_inner()) = Some(agent);
         let node = self.clone();
@@ -192,8 +203,13 @@ impl RunningNode {
         let csr = ca::NodeKey::csr_for(&self.certs.lock().unwrap_or_else(|e| e.into_inner()).key_pem)?;
         let mut issued = None;
         for addr in managers {
-            let Ok(mut client) = self.pool.ca(addr) else { continue };
-            match client.renew_node_certificate(encode(&RenewRequest { csr_pem: csr.clone() })).await {
+            let Ok(mut client) = self.pool.ca(addr) else {
+                continue;
+            };
+            match client
+                .renew_node_certificate(encode(&RenewRequest { csr_pem: csr.clone() }))
+                .await
+            {
                 Ok(reply) => {
                     issued = Some(decode::<IssueResponse>(reply.get_ref())?);
                     break;
@@ -203,7 +219,10 @@ impl RunningNode {
         }
         let issued = issued.context("no manager renewed the certificate")?;
         if issued.role != role {
-            anyhow::bail!("manager issued a {} certificate; will retry", issued.role.as_str());
+            anyhow::bail!(
+                "manager issued a {} certificate; will retry",
+                issued.role.as_str()
+            );
         }
         let certs = {
             let mut certs = self.certs.lock().unwrap_or_else(|e| e.into_inner());
@@ -223,7 +242,15 @@ impl RunningNode {
                     s.raft_id = Some(raft_id);
                 })?;
                 self.dir.clear_raft()?;
-                if let Err(e) = self.start_manager(Start::Join { remotes: managers.to_vec() }, RaftSettings::default()).await {
+                if let Err(e) = self
+                    .start_manager(
+                        Start::Join {
+                            remotes: managers.to_vec(),
+                        },
+                        RaftSettings::default(),
+                    )
+                    .await
+                {
                     // Back to worker: keep running tasks rather than a half-started manager.
                     self.update_state(|s| {
                         s.role = Role::Worker;

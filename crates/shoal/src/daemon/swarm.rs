@@ -9,7 +9,10 @@ use anyhow::Context;
 use manager::{Error, Start};
 use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
-use types::{Clock, Cluster, ClusterSpec, JoinTokens, Meta, Node, NodeDescription, NodeSpec, NodeState, NodeStatus, Role, RootCa};
+use types::{
+    Clock, Cluster, ClusterSpec, JoinTokens, Meta, Node, NodeDescription, NodeSpec, NodeState, NodeStatus,
+    Role, RootCa,
+};
 
 use super::addr;
 use super::datadir::{Certs, DataDir, SwarmState};
@@ -18,8 +21,7 @@ use super::node::RunningNode;
 /// dockerd's messages for the states a call can find the node in.
 pub mod msg {
     /// Init or join while in a swarm.
-    pub const SWARM_EXISTS: &str =
-        "This node is already part of a swarm. Use \"docker swarm leave\" to leave this swarm and join another one.";
+    pub const SWARM_EXISTS: &str = "This node is already part of a swarm. Use \"docker swarm leave\" to leave this swarm and join another one.";
     /// Leave outside a swarm.
     pub const NO_SWARM: &str = "This node is not part of a swarm";
     /// Manager call outside a swarm.
@@ -68,7 +70,15 @@ impl Swarm {
         clock: Arc<dyn Clock>,
         executor: super::ExecutorChoice,
     ) -> Swarm {
-        Swarm { dir, hostname, labels, clock, executor, control: tokio::sync::Mutex::new(()), local: RwLock::new(Local::Inactive) }
+        Swarm {
+            dir,
+            hostname,
+            labels,
+            clock,
+            executor,
+            control: tokio::sync::Mutex::new(()),
+            local: RwLock::new(Local::Inactive),
+        }
     }
 
     /// The current local state.
@@ -87,10 +97,20 @@ impl Swarm {
     /// Rejoins the swarm recorded in the data dir, if any (daemon start).
     pub async fn resume(&self) -> anyhow::Result<()> {
         let _guard = self.control.lock().await;
-        let Some((state, certs)) = self.dir.load()? else { return Ok(()) };
-        let node = RunningNode::start(self.dir.clone(), state, certs, Some(Start::Resume), self.description(), self.clock.clone(), &self.executor)
-            .await
-            .context("resuming swarm membership")?;
+        let Some((state, certs)) = self.dir.load()? else {
+            return Ok(());
+        };
+        let node = RunningNode::start(
+            self.dir.clone(),
+            state,
+            certs,
+            Some(Start::Resume),
+            self.description(),
+            self.clock.clone(),
+            &self.executor,
+        )
+        .await
+        .context("resuming swarm membership")?;
         self.set_local(Local::Active(node));
         Ok(())
     }
@@ -100,7 +120,9 @@ impl Swarm {
         let _guard = self.control.lock().await;
         match (self.local(), req.force_new_cluster) {
             (Local::Active(node), true) => return self.force_new_cluster(node).await,
-            (Local::Active(_) | Local::Pending, false) => return Err(Error::Unavailable(msg::SWARM_EXISTS.into())),
+            (Local::Active(_) | Local::Pending, false) => {
+                return Err(Error::Unavailable(msg::SWARM_EXISTS.into()));
+            }
             (Local::Pending, true) => return Err(Error::Unavailable("a join is in progress".into())),
             // Without a swarm to recover, --force-new-cluster is a plain init (as dockerd).
             (Local::Inactive, _) => {}
@@ -110,7 +132,11 @@ impl Swarm {
             spec.name = "default".into();
         }
         manager::controlapi::cluster::validate(&spec)?;
-        let listen = addr::parse_listen(if req.listen_addr.is_empty() { "0.0.0.0:2377" } else { &req.listen_addr })?;
+        let listen = addr::parse_listen(if req.listen_addr.is_empty() {
+            "0.0.0.0:2377"
+        } else {
+            &req.listen_addr
+        })?;
         let advertise = addr::advertise(&req.advertise_addr, listen)?;
         let result = self.init_inner(req, spec, listen.to_string(), advertise).await;
         if result.is_err() {
@@ -120,7 +146,13 @@ impl Swarm {
         result
     }
 
-    async fn init_inner(&self, req: api::InitRequest, spec: ClusterSpec, listen: String, advertise: String) -> Result<String, Error> {
+    async fn init_inner(
+        &self,
+        req: api::InitRequest,
+        spec: ClusterSpec,
+        listen: String,
+        advertise: String,
+    ) -> Result<String, Error> {
         let mut rng = StdRng::from_os_rng();
         let now = self.clock.now();
         let now_secs = now.0 / 1_000_000_000;
@@ -129,7 +161,14 @@ impl Swarm {
         let root = ca::RootCa::generate(now_secs).map_err(|e| Error::Internal(e.to_string()))?;
         let key = ca::NodeKey::generate().map_err(|e| Error::Internal(e.to_string()))?;
         let cert_pem = root
-            .issue(&key.csr_pem, &node_id, Role::Manager, &cluster_id, now_secs, spec.node_cert_expiry / 1_000_000_000)
+            .issue(
+                &key.csr_pem,
+                &node_id,
+                Role::Manager,
+                &cluster_id,
+                now_secs,
+                spec.node_cert_expiry / 1_000_000_000,
+            )
             .map_err(|e| Error::Internal(e.to_string()))?;
         let digest = ca::ca_digest(root.cert_pem());
         let tokens = JoinTokens {
@@ -140,22 +179,49 @@ impl Swarm {
             id: cluster_id.clone(),
             meta: Meta::default(),
             spec: spec.clone(),
-            root_ca: RootCa { ca_cert_pem: root.cert_pem().into(), ca_key_pem: root.key_pem().into(), join_tokens: tokens },
-            default_addr_pool: if req.default_addr_pool.is_empty() { vec!["10.0.0.0/8".into()] } else { req.default_addr_pool },
+            root_ca: RootCa {
+                ca_cert_pem: root.cert_pem().into(),
+                ca_key_pem: root.key_pem().into(),
+                join_tokens: tokens,
+            },
+            default_addr_pool: if req.default_addr_pool.is_empty() {
+                vec!["10.0.0.0/8".into()]
+            } else {
+                req.default_addr_pool
+            },
             subnet_size: if req.subnet_size == 0 { 24 } else { req.subnet_size },
-            data_path_port: if req.data_path_port == 0 { 4789 } else { req.data_path_port },
+            data_path_port: if req.data_path_port == 0 {
+                4789
+            } else {
+                req.data_path_port
+            },
         };
-        let ip = advertise.rsplit_once(':').map(|(h, _)| h.trim_matches(['[', ']']).to_string()).unwrap_or_default();
+        let ip = advertise
+            .rsplit_once(':')
+            .map(|(h, _)| h.trim_matches(['[', ']']).to_string())
+            .unwrap_or_default();
         let node = Node {
             id: node_id.clone(),
             meta: Meta::default(),
-            spec: NodeSpec { role: Role::Manager, availability: req.availability.unwrap_or_default(), ..Default::default() },
+            spec: NodeSpec {
+                role: Role::Manager,
+                availability: req.availability.unwrap_or_default(),
+                ..Default::default()
+            },
             description: self.description(),
-            status: NodeStatus { state: NodeState::Ready, message: String::new(), addr: ip },
+            status: NodeStatus {
+                state: NodeState::Ready,
+                message: String::new(),
+                addr: ip,
+            },
             manager_status: None,
             role: Role::Manager,
         };
-        let certs = Certs { ca_pem: root.cert_pem().into(), cert_pem, key_pem: key.key_pem };
+        let certs = Certs {
+            ca_pem: root.cert_pem().into(),
+            cert_pem,
+            key_pem: key.key_pem,
+        };
         let state = SwarmState {
             node_id: node_id.clone(),
             cluster_id,
@@ -167,13 +233,24 @@ impl Swarm {
         };
         self.dir.save_certs(&certs).map_err(internal)?;
         self.dir.save_state(&state).map_err(internal)?;
-        let start = Start::Bootstrap { cluster: Box::new(cluster), node: Box::new(node) };
-        let node = RunningNode::start(self.dir.clone(), state, certs, Some(start), self.description(), self.clock.clone(), &self.executor)
-            .await
-            .map_err(|e| match e.downcast::<Error>() {
-                Ok(e) => e,
-                Err(e) => Error::InvalidArgument(format!("{e:#}")),
-            })?;
+        let start = Start::Bootstrap {
+            cluster: Box::new(cluster),
+            node: Box::new(node),
+        };
+        let node = RunningNode::start(
+            self.dir.clone(),
+            state,
+            certs,
+            Some(start),
+            self.description(),
+            self.clock.clone(),
+            &self.executor,
+        )
+        .await
+        .map_err(|e| match e.downcast::<Error>() {
+            Ok(e) => e,
+            Err(e) => Error::InvalidArgument(format!("{e:#}")),
+        })?;
         self.set_local(Local::Active(node));
         Ok(node_id)
     }
@@ -185,7 +262,10 @@ impl Swarm {
         if state.role != Role::Manager {
             return Err(Error::Unavailable(msg::NOT_MANAGER.into()));
         }
-        let m = node.manager().await.ok_or_else(|| Error::Unavailable(msg::NOT_MANAGER.into()))?;
+        let m = node
+            .manager()
+            .await
+            .ok_or_else(|| Error::Unavailable(msg::NOT_MANAGER.into()))?;
         let objects: Vec<types::Object> = m
             .view()
             .objects()
@@ -202,7 +282,12 @@ impl Swarm {
                 other => other,
             })
             .collect();
-        let certs = self.dir.load().map_err(internal)?.map(|(_, c)| c).ok_or_else(|| Error::Internal("no certificates on disk".into()))?;
+        let certs = self
+            .dir
+            .load()
+            .map_err(internal)?
+            .map(|(_, c)| c)
+            .ok_or_else(|| Error::Internal("no certificates on disk".into()))?;
         node.stop(false).await;
         self.set_local(Local::Inactive);
         self.dir.clear_raft().map_err(internal)?;
@@ -210,9 +295,17 @@ impl Swarm {
         state.remote_managers = vec![state.advertise_addr.clone()];
         self.dir.save_state(&state).map_err(internal)?;
         let node_id = state.node_id.clone();
-        let node = RunningNode::start(self.dir.clone(), state, certs, Some(Start::Restore { objects }), self.description(), self.clock.clone(), &self.executor)
-            .await
-            .map_err(|e| Error::Internal(format!("{e:#}")))?;
+        let node = RunningNode::start(
+            self.dir.clone(),
+            state,
+            certs,
+            Some(Start::Restore { objects }),
+            self.description(),
+            self.clock.clone(),
+            &self.executor,
+        )
+        .await
+        .map_err(|e| Error::Internal(format!("{e:#}")))?;
         self.set_local(Local::Active(node));
         Ok(node_id)
     }
@@ -224,16 +317,29 @@ impl Swarm {
             return Err(Error::Unavailable(msg::SWARM_EXISTS.into()));
         }
         if req.remote_addrs.is_empty() {
-            return Err(Error::InvalidArgument("at least 1 RemoteAddr is required to join".into()));
+            return Err(Error::InvalidArgument(
+                "at least 1 RemoteAddr is required to join".into(),
+            ));
         }
-        let token = ca::JoinToken::parse(req.join_token.trim()).map_err(|e| Error::InvalidArgument(e.to_string()))?;
-        let listen = addr::parse_listen(if req.listen_addr.is_empty() { "0.0.0.0:2377" } else { &req.listen_addr })?;
+        let token =
+            ca::JoinToken::parse(req.join_token.trim()).map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        let listen = addr::parse_listen(if req.listen_addr.is_empty() {
+            "0.0.0.0:2377"
+        } else {
+            &req.listen_addr
+        })?;
         let advertise = addr::advertise(&req.advertise_addr, listen)?;
         for remote in &req.remote_addrs {
-            addr::parse_listen(remote).map_err(|_| Error::InvalidArgument(format!("invalid remote address {remote:?}")))?;
+            addr::parse_listen(remote)
+                .map_err(|_| Error::InvalidArgument(format!("invalid remote address {remote:?}")))?;
         }
         self.set_local(Local::Pending);
-        let result = match tokio::time::timeout(JOIN_TIMEOUT, self.join_inner(&req, &token, listen.to_string(), advertise)).await {
+        let result = match tokio::time::timeout(
+            JOIN_TIMEOUT,
+            self.join_inner(&req, &token, listen.to_string(), advertise),
+        )
+        .await
+        {
             Ok(r) => r,
             Err(_) => Err(Error::Unavailable(msg::JOIN_TIMEOUT.into())),
         };
@@ -257,10 +363,20 @@ impl Swarm {
         listen: String,
         advertise: String,
     ) -> Result<Arc<RunningNode>, Error> {
-        let (issued, key_pem) =
-            super::join::request_certificate(&req.remote_addrs[0], token, req.join_token.trim(), self.description(), &advertise, req.availability)
-                .await?;
-        let certs = Certs { ca_pem: issued.ca_cert_pem, cert_pem: issued.cert_pem, key_pem };
+        let (issued, key_pem) = super::join::request_certificate(
+            &req.remote_addrs[0],
+            token,
+            req.join_token.trim(),
+            self.description(),
+            &advertise,
+            req.availability,
+        )
+        .await?;
+        let certs = Certs {
+            ca_pem: issued.ca_cert_pem,
+            cert_pem: issued.cert_pem,
+            key_pem,
+        };
         let state = SwarmState {
             node_id: issued.node_id,
             cluster_id: issued.cluster_id,
@@ -272,13 +388,23 @@ impl Swarm {
         };
         self.dir.save_certs(&certs).map_err(internal)?;
         self.dir.save_state(&state).map_err(internal)?;
-        let start = Start::Join { remotes: req.remote_addrs.clone() };
-        RunningNode::start(self.dir.clone(), state, certs, Some(start), self.description(), self.clock.clone(), &self.executor)
-            .await
-            .map_err(|e| match e.downcast::<Error>() {
-                Ok(e) => e,
-                Err(e) => Error::Unavailable(format!("{e:#}")),
-            })
+        let start = Start::Join {
+            remotes: req.remote_addrs.clone(),
+        };
+        RunningNode::start(
+            self.dir.clone(),
+            state,
+            certs,
+            Some(start),
+            self.description(),
+            self.clock.clone(),
+            &self.executor,
+        )
+        .await
+        .map_err(|e| match e.downcast::<Error>() {
+            Ok(e) => e,
+            Err(e) => Error::Unavailable(format!("{e:#}")),
+        })
     }
 
     /// `swarm leave`.
@@ -308,11 +434,15 @@ impl Swarm {
 
 /// dockerd's explanation of why a manager may not simply leave.
 async fn leave_refusal(node: &RunningNode) -> String {
-    let mut text = String::from("You are attempting to leave the swarm on a node that is participating as a manager. ");
+    let mut text =
+        String::from("You are attempting to leave the swarm on a node that is participating as a manager. ");
     if let Some(m) = node.manager().await {
         let view = m.view();
         let members: Vec<_> = view.nodes().filter(|n| n.manager_status.is_some()).collect();
-        let reachable = members.iter().filter(|n| n.status.state == NodeState::Ready).count();
+        let reachable = members
+            .iter()
+            .filter(|n| n.status.state == NodeState::Ready)
+            .count();
         let total = members.len();
         let quorum_lost = reachable.saturating_sub(1) <= total / 2;
         if quorum_lost {

@@ -13,7 +13,11 @@ use super::datadir::DataDir;
 use super::swarm::Swarm;
 
 fn port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 struct TestNode {
@@ -23,11 +27,24 @@ struct TestNode {
 }
 
 fn node(name: &str) -> TestNode {
-    let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_env("SHOAL_LOG")).with_test_writer().try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("SHOAL_LOG"))
+        .with_test_writer()
+        .try_init();
     let dir = tempfile::tempdir().unwrap();
     let data = DataDir::open(dir.path()).unwrap();
-    let swarm = Arc::new(Swarm::new(data, Some(name.into()), Default::default(), Arc::new(SystemClock), super::ExecutorChoice::Sim));
-    TestNode { swarm, addr: format!("127.0.0.1:{}", port()), _dir: dir }
+    let swarm = Arc::new(Swarm::new(
+        data,
+        Some(name.into()),
+        Default::default(),
+        Arc::new(SystemClock),
+        super::ExecutorChoice::Sim,
+    ));
+    TestNode {
+        swarm,
+        addr: format!("127.0.0.1:{}", port()),
+        _dir: dir,
+    }
 }
 
 /// Polls `check` until it holds, failing after `limit`: the condition is what we wait on.
@@ -38,7 +55,10 @@ where
 {
     let deadline = tokio::time::Instant::now() + limit;
     while !check().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for: {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -48,10 +68,21 @@ async fn init_join_promote_demote() {
     let m1 = node("m1");
     let id1 = m1
         .swarm
-        .init(api::InitRequest { listen_addr: m1.addr.clone(), advertise_addr: m1.addr.clone(), ..Default::default() })
+        .init(api::InitRequest {
+            listen_addr: m1.addr.clone(),
+            advertise_addr: m1.addr.clone(),
+            ..Default::default()
+        })
         .await
         .unwrap();
-    let tokens = m1.swarm.swarm_inspect().await.unwrap().root_ca.join_tokens.clone();
+    let tokens = m1
+        .swarm
+        .swarm_inspect()
+        .await
+        .unwrap()
+        .root_ca
+        .join_tokens
+        .clone();
 
     let w1 = node("w1");
     w1.swarm
@@ -93,7 +124,10 @@ async fn init_join_promote_demote() {
     // Everyone is ready; the joined manager has the replicated store.
     eventually("3 ready nodes", Duration::from_secs(10), || async {
         let nodes = m2.swarm.nodes(NodeFilters::default()).await.unwrap_or_default();
-        nodes.len() == 3 && nodes.iter().all(|n| n.node.status.state == types::NodeState::Ready)
+        nodes.len() == 3
+            && nodes
+                .iter()
+                .all(|n| n.node.status.state == types::NodeState::Ready)
     })
     .await;
     let leader = m2.swarm.node(&id1).await.unwrap();
@@ -101,30 +135,63 @@ async fn init_join_promote_demote() {
 
     // Promote the worker: it renews its certificate, starts a replica and joins Raft.
     let w = m1.swarm.node("w1").await.unwrap();
-    let spec = NodeSpec { role: Role::Manager, ..w.node.spec.clone() };
-    m1.swarm.node_update("w1", w.node.meta.version, spec).await.unwrap();
+    let spec = NodeSpec {
+        role: Role::Manager,
+        ..w.node.spec.clone()
+    };
+    m1.swarm
+        .node_update("w1", w.node.meta.version, spec)
+        .await
+        .unwrap();
     eventually("w1 is a raft member", Duration::from_secs(15), || async {
-        m1.swarm.node("w1").await.map(|n| n.node.manager_status.is_some()).unwrap_or(false)
+        m1.swarm
+            .node("w1")
+            .await
+            .map(|n| n.node.manager_status.is_some())
+            .unwrap_or(false)
     })
     .await;
-    eventually("w1 serves manager calls", Duration::from_secs(5), || async { w1.swarm.nodes(NodeFilters::default()).await.is_ok() })
-        .await;
+    eventually("w1 serves manager calls", Duration::from_secs(5), || async {
+        w1.swarm.nodes(NodeFilters::default()).await.is_ok()
+    })
+    .await;
 
     // Stale version is refused.
-    let spec = NodeSpec { role: Role::Worker, ..w.node.spec.clone() };
-    assert_eq!(m1.swarm.node_update("w1", w.node.meta.version, spec).await.unwrap_err(), manager::Error::OutOfSequence);
+    let spec = NodeSpec {
+        role: Role::Worker,
+        ..w.node.spec.clone()
+    };
+    assert_eq!(
+        m1.swarm
+            .node_update("w1", w.node.meta.version, spec)
+            .await
+            .unwrap_err(),
+        manager::Error::OutOfSequence
+    );
 
     // Demote m2 again.
     let n = m1.swarm.node("m2").await.unwrap();
-    let spec = NodeSpec { role: Role::Worker, ..n.node.spec.clone() };
-    m1.swarm.node_update("m2", n.node.meta.version, spec).await.unwrap();
+    let spec = NodeSpec {
+        role: Role::Worker,
+        ..n.node.spec.clone()
+    };
+    m1.swarm
+        .node_update("m2", n.node.meta.version, spec)
+        .await
+        .unwrap();
     eventually("m2 left raft", Duration::from_secs(15), || async {
-        m1.swarm.node("m2").await.map(|n| n.node.manager_status.is_none()).unwrap_or(false)
+        m1.swarm
+            .node("m2")
+            .await
+            .map(|n| n.node.manager_status.is_none())
+            .unwrap_or(false)
     })
     .await;
-    eventually("m2 no longer serves manager calls", Duration::from_secs(10), || async {
-        m2.swarm.nodes(NodeFilters::default()).await.is_err()
-    })
+    eventually(
+        "m2 no longer serves manager calls",
+        Duration::from_secs(10),
+        || async { m2.swarm.nodes(NodeFilters::default()).await.is_err() },
+    )
     .await;
 
     let managers = m1.swarm.swarm_status().remote_managers;
@@ -139,10 +206,22 @@ async fn init_join_promote_demote() {
 async fn a_new_leader_takes_writes_after_the_old_one_stops() {
     let m1 = node("m1");
     m1.swarm
-        .init(api::InitRequest { listen_addr: m1.addr.clone(), advertise_addr: m1.addr.clone(), ..Default::default() })
+        .init(api::InitRequest {
+            listen_addr: m1.addr.clone(),
+            advertise_addr: m1.addr.clone(),
+            ..Default::default()
+        })
         .await
         .unwrap();
-    let token = m1.swarm.swarm_inspect().await.unwrap().root_ca.join_tokens.manager.clone();
+    let token = m1
+        .swarm
+        .swarm_inspect()
+        .await
+        .unwrap()
+        .root_ca
+        .join_tokens
+        .manager
+        .clone();
     let others = [node("m2"), node("m3")];
     for n in &others {
         n.swarm
@@ -156,14 +235,21 @@ async fn a_new_leader_takes_writes_after_the_old_one_stops() {
             .await
             .unwrap();
     }
-    eventually("3 voters", Duration::from_secs(10), || async { m1.swarm.swarm_status().remote_managers.len() == 3 }).await;
+    eventually("3 voters", Duration::from_secs(10), || async {
+        m1.swarm.swarm_status().remote_managers.len() == 3
+    })
+    .await;
     let stopped = tokio::time::Instant::now();
     m1.swarm.shutdown().await;
     // The first write at a survivor succeeds once a new leader is elected.
     let n = others[0].swarm.node("m2").await.unwrap();
     let mut spec = n.node.spec.clone();
     spec.labels.insert("after".into(), "failover".into());
-    others[0].swarm.node_update("m2", n.node.meta.version, spec).await.unwrap();
+    others[0]
+        .swarm
+        .node_update("m2", n.node.meta.version, spec)
+        .await
+        .unwrap();
     let took = stopped.elapsed();
     assert!(took < Duration::from_secs(3), "failover write took {took:?}");
     for n in &others {

@@ -22,7 +22,11 @@ pub struct Agent {
 
 /// A free loopback port (bound and released; the kernel will not hand it out again soon).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Polls `check` until it returns `Some`, or panics with `what` after `limit`.
@@ -32,7 +36,10 @@ pub fn eventually<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Opt
         if let Some(v) = check() {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for: {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for: {what}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -64,7 +71,11 @@ impl Agent {
     }
 
     fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_shoal"))
             .args(["agent", "--data-dir"])
             .arg(&self.data_dir)
@@ -79,9 +90,11 @@ impl Agent {
             .expect("spawn shoal agent");
         self.child = Some(child);
         let sock = self.sock.clone();
-        eventually(&format!("{} API socket", self.name), Duration::from_secs(20), || {
-            std::os::unix::net::UnixStream::connect(&sock).ok()
-        });
+        eventually(
+            &format!("{} API socket", self.name),
+            Duration::from_secs(20),
+            || std::os::unix::net::UnixStream::connect(&sock).ok(),
+        );
     }
 
     /// Runs the docker CLI against this agent.
@@ -98,7 +111,13 @@ impl Agent {
     /// Runs the docker CLI and returns stdout, panicking (with the agent log) if it fails.
     pub fn docker_ok(&self, args: &[&str]) -> String {
         let out = self.docker(args);
-        assert!(out.status.success(), "docker {args:?} on {} failed: {}\n--- log ---\n{}", self.name, stderr(&out), self.log_tail());
+        assert!(
+            out.status.success(),
+            "docker {args:?} on {} failed: {}\n--- log ---\n{}",
+            self.name,
+            stderr(&out),
+            self.log_tail()
+        );
         stdout(&out)
     }
 
@@ -114,7 +133,13 @@ impl Agent {
     /// Runs our CLI and returns stdout, panicking if it fails.
     pub fn shoal_ok(&self, args: &[&str]) -> String {
         let out = self.shoal(args);
-        assert!(out.status.success(), "shoal {args:?} on {} failed: {}\n--- log ---\n{}", self.name, stderr(&out), self.log_tail());
+        assert!(
+            out.status.success(),
+            "shoal {args:?} on {} failed: {}\n--- log ---\n{}",
+            self.name,
+            stderr(&out),
+            self.log_tail()
+        );
         stdout(&out)
     }
 
@@ -148,7 +173,9 @@ impl Agent {
 /// Kills every task process (and its supervisor) a process executor left under `data_dir`:
 /// tasks outlive their agent on purpose, so a test must end them itself.
 pub fn kill_tasks(data_dir: &Path) {
-    let Ok(entries) = std::fs::read_dir(data_dir.join("tasks")) else { return };
+    let Ok(entries) = std::fs::read_dir(data_dir.join("tasks")) else {
+        return;
+    };
     for entry in entries.flatten() {
         for (file, group) in [("task.pid", true), ("shim.pid", false)] {
             let pid = std::fs::read_to_string(entry.path().join(file))

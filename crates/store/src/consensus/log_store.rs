@@ -46,19 +46,31 @@ impl LogStore {
     /// marker, or that redb cannot read, is refused rather than re-initialised.
     pub fn open(dir: &Path) -> Result<LogStore> {
         let path = dir.join("raft.redb");
-        let corrupt = |reason: String| Error::Corrupt { path: path.display().to_string(), reason };
+        let corrupt = |reason: String| Error::Corrupt {
+            path: path.display().to_string(),
+            reason,
+        };
         let existed = path.exists();
-        let db = if existed { Database::open(&path) } else { Database::create(&path) }
-            .map_err(|e| corrupt(e.to_string()))?;
+        let db = if existed {
+            Database::open(&path)
+        } else {
+            Database::create(&path)
+        }
+        .map_err(|e| corrupt(e.to_string()))?;
         let store = LogStore { db: Arc::new(db) };
         if existed {
-            match store.meta_get::<String>("format").map_err(|e| corrupt(e.to_string()))? {
+            match store
+                .meta_get::<String>("format")
+                .map_err(|e| corrupt(e.to_string()))?
+            {
                 Some(f) if f == FORMAT => {}
                 Some(other) => return Err(corrupt(format!("format {other:?}, expected {FORMAT:?}"))),
                 None => return Err(corrupt("no format marker: not a shoal raft log".into())),
             }
         } else {
-            store.meta_put("format", &FORMAT.to_string()).map_err(|e| corrupt(e.to_string()))?;
+            store
+                .meta_put("format", &FORMAT.to_string())
+                .map_err(|e| corrupt(e.to_string()))?;
         }
         Ok(store)
     }
@@ -132,7 +144,9 @@ impl LogStore {
         work: impl FnOnce(&Database) -> io::Result<T> + Send + 'static,
     ) -> io::Result<T> {
         let db = self.db.clone();
-        tokio::task::spawn_blocking(move || work(&db)).await.map_err(io_err)?
+        tokio::task::spawn_blocking(move || work(&db))
+            .await
+            .map_err(io_err)?
     }
 }
 
@@ -155,7 +169,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn get_log_state(&mut self) -> io::Result<LogState<TypeConfig>> {
         let last_purged: Option<LogId> = self.meta_get("last_purged")?;
         let last = self.last_entry_id()?.or_else(|| last_purged.clone());
-        Ok(LogState { last_purged_log_id: last_purged, last_log_id: last })
+        Ok(LogState {
+            last_purged_log_id: last_purged,
+            last_log_id: last,
+        })
     }
 
     async fn get_log_reader(&mut self) -> Self::LogReader {

@@ -17,15 +17,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use ::types::cluster::{RAFT_TICK_MILLIS, RaftSettings};
 pub use log_store::LogStore;
-use openraft::error::{ClientWriteError, RaftError};
 use openraft::async_runtime::WatchReceiver;
+use openraft::error::{ClientWriteError, RaftError};
+pub use openraft::metrics::RaftMetrics;
+pub use openraft::network::RaftNetworkFactory;
 use openraft::{ChangeMembers, Config, ServerState, SnapshotPolicy};
 pub use state_machine::StateMachine;
 pub use types::{Entry, LogId, Peer, Raft, Snapshot, SnapshotMeta, StoredMembership, TypeConfig, Vote};
-pub use openraft::network::RaftNetworkFactory;
-pub use openraft::metrics::RaftMetrics;
-use ::types::cluster::{RaftSettings, RAFT_TICK_MILLIS};
 
 use crate::{Error, Result, Store, Txn};
 
@@ -37,8 +37,8 @@ pub mod wire {
     pub use openraft::network::RPCOption;
     pub use openraft::network::v2::RaftNetworkV2;
     pub use openraft::raft::{
-        AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest, TransferLeaderResponse,
-        VoteRequest, VoteResponse,
+        AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest,
+        TransferLeaderResponse, VoteRequest, VoteResponse,
     };
 }
 
@@ -95,13 +95,23 @@ impl Consensus {
         let raft = Raft::new(id, Arc::new(config), network, log.clone(), sm)
             .await
             .map_err(|e| Error::Raft(e.to_string()))?;
-        Ok(Consensus { raft, store, log, id, dir: dir.to_path_buf(), write_timeout })
+        Ok(Consensus {
+            raft,
+            store,
+            log,
+            id,
+            dir: dir.to_path_buf(),
+            write_timeout,
+        })
     }
 
     /// Makes this replica a one-member cluster (swarm init).
     pub async fn bootstrap(&self, me: Peer) -> Result<()> {
         let members = BTreeMap::from([(self.id, me)]);
-        self.raft.initialize(members).await.map_err(|e| Error::Raft(e.to_string()))
+        self.raft
+            .initialize(members)
+            .await
+            .map_err(|e| Error::Raft(e.to_string()))
     }
 
     /// Rewrites membership to just this replica (`--force-new-cluster`): every other member is
@@ -144,13 +154,21 @@ impl Consensus {
             if ready(&rx.borrow_watched()) {
                 return Ok(());
             }
-            rx.changed().await.map_err(|_| Error::Raft("raft stopped".into()))?;
+            rx.changed()
+                .await
+                .map_err(|_| Error::Raft("raft stopped".into()))?;
         }
     }
 
     /// Index of the last entry applied to the store.
     pub fn applied_index(&self) -> u64 {
-        self.raft.metrics().borrow_watched().last_applied.as_ref().map(|l| l.index()).unwrap_or(0)
+        self.raft
+            .metrics()
+            .borrow_watched()
+            .last_applied
+            .as_ref()
+            .map(|l| l.index())
+            .unwrap_or(0)
     }
 
     /// True while this replica leads.
@@ -174,14 +192,21 @@ impl Consensus {
         let m = self.raft.metrics();
         let m = m.borrow_watched();
         let voters: BTreeSet<u64> = m.membership_config.voter_ids().collect();
-        m.membership_config.nodes().filter(|(id, _)| voters.contains(id)).map(|(id, p)| (*id, p.clone())).collect()
+        m.membership_config
+            .nodes()
+            .filter(|(id, _)| voters.contains(id))
+            .map(|(id, p)| (*id, p.clone()))
+            .collect()
     }
 
     /// Every member including learners.
     pub fn members(&self) -> BTreeMap<u64, Peer> {
         let m = self.raft.metrics();
         let m = m.borrow_watched();
-        m.membership_config.nodes().map(|(id, p)| (*id, p.clone())).collect()
+        m.membership_config
+            .nodes()
+            .map(|(id, p)| (*id, p.clone()))
+            .collect()
     }
 
     /// Commits `txn` if this replica leads; otherwise says where the leader is. Fails fast
@@ -201,23 +226,36 @@ impl Consensus {
     fn map_write_error(&self, err: RaftError<TypeConfig, ClientWriteError<TypeConfig>>) -> Error {
         match err {
             RaftError::APIError(ClientWriteError::ForwardToLeader(f))
-            | RaftError::APIError(ClientWriteError::LogEntryDiscarded(f)) => match (f.leader_id, f.leader_node) {
-                (Some(id), Some(node)) if id != self.id => Error::ForwardToLeader { leader_id: id, addr: node.addr },
-                _ => Error::NoLeader,
-            },
+            | RaftError::APIError(ClientWriteError::LogEntryDiscarded(f)) => {
+                match (f.leader_id, f.leader_node) {
+                    (Some(id), Some(node)) if id != self.id => Error::ForwardToLeader {
+                        leader_id: id,
+                        addr: node.addr,
+                    },
+                    _ => Error::NoLeader,
+                }
+            }
             other => Error::Raft(other.to_string()),
         }
     }
 
     /// Adds `id` as a learner and waits until it has caught up (snapshot streamed if needed).
     pub async fn add_learner(&self, id: u64, peer: Peer) -> Result<()> {
-        self.raft.add_learner(id, peer, true).await.map(|_| ()).map_err(|e| self.map_write_error(e))
+        self.raft
+            .add_learner(id, peer, true)
+            .await
+            .map(|_| ())
+            .map_err(|e| self.map_write_error(e))
     }
 
     /// Makes learner `id` a voter.
     pub async fn promote_voter(&self, id: u64) -> Result<()> {
         let change = ChangeMembers::AddVoterIds(BTreeSet::from([id]));
-        self.raft.change_membership(change, false).await.map(|_| ()).map_err(|e| self.map_write_error(e))
+        self.raft
+            .change_membership(change, false)
+            .await
+            .map(|_| ())
+            .map_err(|e| self.map_write_error(e))
     }
 
     /// Removes `id` from the voters and from the member list.
@@ -225,11 +263,17 @@ impl Consensus {
         let voters: BTreeSet<u64> = self.voters().into_keys().collect();
         if voters.contains(&id) {
             let change = ChangeMembers::RemoveVoters(BTreeSet::from([id]));
-            self.raft.change_membership(change, false).await.map_err(|e| self.map_write_error(e))?;
+            self.raft
+                .change_membership(change, false)
+                .await
+                .map_err(|e| self.map_write_error(e))?;
         }
         if self.members().contains_key(&id) {
             let change = ChangeMembers::RemoveNodes(BTreeSet::from([id]));
-            self.raft.change_membership(change, false).await.map_err(|e| self.map_write_error(e))?;
+            self.raft
+                .change_membership(change, false)
+                .await
+                .map_err(|e| self.map_write_error(e))?;
         }
         Ok(())
     }
@@ -242,7 +286,11 @@ impl Consensus {
         if interval == 0 || applied < last + interval {
             return Ok(false);
         }
-        self.raft.trigger().snapshot().await.map_err(|e| Error::Raft(e.to_string()))?;
+        self.raft
+            .trigger()
+            .snapshot()
+            .await
+            .map_err(|e| Error::Raft(e.to_string()))?;
         Ok(true)
     }
 

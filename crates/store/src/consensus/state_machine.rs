@@ -5,8 +5,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use futures::{Stream, TryStreamExt};
-use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine};
 use openraft::EntryPayload;
+use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine};
 use serde::{Deserialize, Serialize};
 
 use super::types::{LogId, Snapshot, SnapshotMeta, StoredMembership, TypeConfig};
@@ -45,7 +45,10 @@ impl StateMachine {
             keep_old,
         };
         if let Some(path) = sm.newest_file()? {
-            let corrupt = |reason: String| Error::Corrupt { path: path.display().to_string(), reason };
+            let corrupt = |reason: String| Error::Corrupt {
+                path: path.display().to_string(),
+                reason,
+            };
             let bytes = std::fs::read(&path)?;
             let file: SnapshotFile = postcard::from_bytes(&bytes).map_err(|e| corrupt(e.to_string()))?;
             let state: State = postcard::from_bytes(&file.data).map_err(|e| corrupt(e.to_string()))?;
@@ -81,7 +84,11 @@ impl StateMachine {
     fn write_file(&self, meta: &SnapshotMeta, data: &[u8]) -> io::Result<()> {
         use std::io::Write;
         let index = meta.last_log_id.as_ref().map(|l| l.index()).unwrap_or(0);
-        let bytes = postcard::to_stdvec(&SnapshotFile { meta: meta.clone(), data: data.to_vec() }).map_err(io_err)?;
+        let bytes = postcard::to_stdvec(&SnapshotFile {
+            meta: meta.clone(),
+            data: data.to_vec(),
+        })
+        .map_err(io_err)?;
         let tmp = self.dir.join(format!("{index}.snap.tmp"));
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(&bytes)?;
@@ -96,9 +103,14 @@ impl StateMachine {
     }
 
     fn read_newest(&self) -> io::Result<Option<Snapshot>> {
-        let Some(path) = self.newest_file()? else { return Ok(None) };
+        let Some(path) = self.newest_file()? else {
+            return Ok(None);
+        };
         let file: SnapshotFile = postcard::from_bytes(&std::fs::read(path)?).map_err(io_err)?;
-        Ok(Some(Snapshot { meta: file.meta, snapshot: file.data }))
+        Ok(Some(Snapshot {
+            meta: file.meta,
+            snapshot: file.data,
+        }))
     }
 }
 
@@ -116,8 +128,13 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> io::Result<Snapshot> {
         let data = postcard::to_stdvec(&*self.state).map_err(io_err)?;
         let (sm, m, d) = (self.sm.clone(), self.meta.clone(), data.clone());
-        tokio::task::spawn_blocking(move || sm.write_file(&m, &d)).await.map_err(io_err)??;
-        Ok(Snapshot { meta: self.meta.clone(), snapshot: data })
+        tokio::task::spawn_blocking(move || sm.write_file(&m, &d))
+            .await
+            .map_err(io_err)??;
+        Ok(Snapshot {
+            meta: self.meta.clone(),
+            snapshot: data,
+        })
     }
 }
 
@@ -159,7 +176,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         // Entries are applied on this task, so the store's view matches `last_applied` here.
         SnapshotBuilder {
             state: self.store.view(),
-            meta: SnapshotMeta { last_log_id: self.last_applied.clone(), last_membership: self.membership.clone() },
+            meta: SnapshotMeta {
+                last_log_id: self.last_applied.clone(),
+                last_membership: self.membership.clone(),
+            },
             sm: self.clone(),
         }
     }
@@ -168,7 +188,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let state: State = postcard::from_bytes(&snapshot).map_err(io_err)?;
         let this = self.clone();
         let (m, d) = (meta.clone(), snapshot);
-        tokio::task::spawn_blocking(move || this.write_file(&m, &d)).await.map_err(io_err)??;
+        tokio::task::spawn_blocking(move || this.write_file(&m, &d))
+            .await
+            .map_err(io_err)??;
         self.last_applied = meta.last_log_id.clone();
         self.membership = meta.last_membership.clone();
         self.store.reset(state);
@@ -177,6 +199,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 
     async fn get_current_snapshot(&mut self) -> io::Result<Option<Snapshot>> {
         let this = self.clone();
-        tokio::task::spawn_blocking(move || this.read_newest()).await.map_err(io_err)?
+        tokio::task::spawn_blocking(move || this.read_newest())
+            .await
+            .map_err(io_err)?
     }
 }

@@ -15,7 +15,11 @@ impl State {
     pub fn apply(&self, txn: &Txn, index: u64) -> Result<(State, Vec<Change>), TxnError> {
         let mut next = self.clone();
         let mut changes = Vec::with_capacity(txn.ops.len());
-        let stamp = |created| Meta { version: index, created_at: created, updated_at: txn.now };
+        let stamp = |created| Meta {
+            version: index,
+            created_at: created,
+            updated_at: txn.now,
+        };
         for op in &txn.ops {
             match op {
                 Op::Create(object) => {
@@ -29,7 +33,10 @@ impl State {
                     next.put(object.clone());
                     changes.push(Change::Created(object));
                 }
-                Op::Update { object, expect_version } => {
+                Op::Update {
+                    object,
+                    expect_version,
+                } => {
                     let (kind, id) = (object.kind(), object.id().to_string());
                     let Some(old) = next.get(kind, &id) else {
                         return Err(TxnError::NotFound { kind, id });
@@ -43,23 +50,39 @@ impl State {
                     next.put(object.clone());
                     changes.push(Change::Updated { old, new: object });
                 }
-                Op::Delete { kind, id, expect_version } => {
+                Op::Delete {
+                    kind,
+                    id,
+                    expect_version,
+                } => {
                     let Some(old) = next.get(*kind, id) else {
-                        return Err(TxnError::NotFound { kind: *kind, id: id.clone() });
+                        return Err(TxnError::NotFound {
+                            kind: *kind,
+                            id: id.clone(),
+                        });
                     };
                     if expect_version.is_some_and(|v| v != old.meta().version) {
-                        return Err(TxnError::OutOfSequence { kind: *kind, id: id.clone() });
+                        return Err(TxnError::OutOfSequence {
+                            kind: *kind,
+                            id: id.clone(),
+                        });
                     }
                     next.remove(*kind, id);
                     changes.push(Change::Deleted(old));
                 }
-                Op::CreateTasks { service_id, spec_version, tasks } => {
+                Op::CreateTasks {
+                    service_id,
+                    spec_version,
+                    tasks,
+                } => {
                     next.create_tasks(service_id, *spec_version, tasks, stamp(txn.now), &mut changes)?;
                 }
                 Op::AssignTasks { node_id, task_ids } => {
                     for id in task_ids {
                         next.change_task(id, index, txn, &mut changes, |t| {
-                            if t.status.state != TaskState::Pending || !t.node_id.is_empty() && t.node_id != *node_id {
+                            if t.status.state != TaskState::Pending
+                                || !t.node_id.is_empty() && t.node_id != *node_id
+                            {
                                 return false;
                             }
                             t.node_id = node_id.clone();
@@ -93,7 +116,10 @@ impl State {
             && let Some(owner) = self.service_names.get(&s.spec.name)
             && *owner != s.id
         {
-            return Err(TxnError::NameConflict { kind: Kind::Service, name: s.spec.name.clone() });
+            return Err(TxnError::NameConflict {
+                kind: Kind::Service,
+                name: s.spec.name.clone(),
+            });
         }
         Ok(())
     }
@@ -107,14 +133,23 @@ impl State {
         changes: &mut Vec<Change>,
     ) -> Result<(), TxnError> {
         let Some(service) = self.services.get(service_id).cloned() else {
-            return Err(TxnError::NotFound { kind: Kind::Service, id: service_id.to_string() });
+            return Err(TxnError::NotFound {
+                kind: Kind::Service,
+                id: service_id.to_string(),
+            });
         };
         if service.spec_version != spec_version {
-            return Err(TxnError::OutOfSequence { kind: Kind::Service, id: service_id.to_string() });
+            return Err(TxnError::OutOfSequence {
+                kind: Kind::Service,
+                id: service_id.to_string(),
+            });
         }
         for new in tasks {
             if self.tasks.contains_key(&new.id) {
-                return Err(TxnError::Exists { kind: Kind::Task, id: new.id.clone() });
+                return Err(TxnError::Exists {
+                    kind: Kind::Task,
+                    id: new.id.clone(),
+                });
             }
             let task = Task {
                 id: new.id.clone(),
@@ -125,7 +160,12 @@ impl State {
                 service_name: service.spec.name.clone(),
                 slot: new.slot,
                 node_id: new.node_id.clone(),
-                status: TaskStatus { timestamp: meta.created_at, state: TaskState::New, message: "created".into(), ..Default::default() },
+                status: TaskStatus {
+                    timestamp: meta.created_at,
+                    state: TaskState::New,
+                    message: "created".into(),
+                    ..Default::default()
+                },
                 desired_state: new.desired_state,
                 job_iteration: new.job_iteration,
             };
@@ -137,8 +177,17 @@ impl State {
     }
 
     /// Applies `f` to a copy of task `id`; keeps the copy (restamped) if `f` says it changed.
-    fn change_task(&mut self, id: &str, index: u64, txn: &Txn, changes: &mut Vec<Change>, f: impl FnOnce(&mut Task) -> bool) {
-        let Some(old) = self.tasks.get(id).cloned() else { return };
+    fn change_task(
+        &mut self,
+        id: &str,
+        index: u64,
+        txn: &Txn,
+        changes: &mut Vec<Change>,
+        f: impl FnOnce(&mut Task) -> bool,
+    ) {
+        let Some(old) = self.tasks.get(id).cloned() else {
+            return;
+        };
         let mut task = (*old).clone();
         if !f(&mut task) {
             return;
@@ -147,12 +196,20 @@ impl State {
         task.meta.updated_at = txn.now;
         let task = Arc::new(task);
         self.put_task(task.clone());
-        changes.push(Change::Updated { old: Object::Task((*old).clone()), new: Object::Task((*task).clone()) });
+        changes.push(Change::Updated {
+            old: Object::Task((*old).clone()),
+            new: Object::Task((*task).clone()),
+        });
     }
 }
 
 fn status(state: TaskState, message: &str, txn: &Txn) -> TaskStatus {
-    TaskStatus { timestamp: txn.now, state, message: message.to_string(), ..Default::default() }
+    TaskStatus {
+        timestamp: txn.now,
+        state,
+        message: message.to_string(),
+        ..Default::default()
+    }
 }
 
 /// One monotonic change; false when it would move the task backwards (ignored).
@@ -220,25 +277,49 @@ mod tests {
     }
 
     fn txn(ops: Vec<Op>) -> Txn {
-        Txn { id: 0, ops, now: Timestamp(7) }
+        Txn {
+            id: 0,
+            ops,
+            now: Timestamp(7),
+        }
     }
 
     fn new_task(id: &str, slot: u64) -> NewTask {
-        NewTask { id: id.into(), slot, node_id: String::new(), desired_state: TaskState::Running, job_iteration: None }
+        NewTask {
+            id: id.into(),
+            slot,
+            node_id: String::new(),
+            desired_state: TaskState::Running,
+            job_iteration: None,
+        }
     }
 
     fn with_tasks() -> State {
-        let s = State::default().apply(&txn(vec![Op::Create(service("s1", "web"))]), 1).unwrap().0;
-        let create = Op::CreateTasks { service_id: "s1".into(), spec_version: 1, tasks: vec![new_task("t1", 1), new_task("t2", 2)] };
+        let s = State::default()
+            .apply(&txn(vec![Op::Create(service("s1", "web"))]), 1)
+            .unwrap()
+            .0;
+        let create = Op::CreateTasks {
+            service_id: "s1".into(),
+            spec_version: 1,
+            tasks: vec![new_task("t1", 1), new_task("t2", 2)],
+        };
         s.apply(&txn(vec![create]), 2).unwrap().0
     }
 
     #[test]
     fn service_names_are_unique() {
-        let s = State::default().apply(&txn(vec![Op::Create(service("s1", "web"))]), 1).unwrap().0;
+        let s = State::default()
+            .apply(&txn(vec![Op::Create(service("s1", "web"))]), 1)
+            .unwrap()
+            .0;
         assert_eq!(
-            s.apply(&txn(vec![Op::Create(service("s2", "web"))]), 2).unwrap_err(),
-            TxnError::NameConflict { kind: Kind::Service, name: "web".into() }
+            s.apply(&txn(vec![Op::Create(service("s2", "web"))]), 2)
+                .unwrap_err(),
+            TxnError::NameConflict {
+                kind: Kind::Service,
+                name: "web".into()
+            }
         );
         assert_eq!(s.service_by_name("web").unwrap().id, "s1");
     }
@@ -248,29 +329,71 @@ mod tests {
         let s = with_tasks();
         assert_eq!(s.tasks_of_service("s1").count(), 2);
         let t = s.task("t1").unwrap();
-        assert_eq!((t.status.state, t.service_name.as_str(), t.meta.version), (TaskState::New, "web", 2));
-        let stale = Op::CreateTasks { service_id: "s1".into(), spec_version: 0, tasks: vec![new_task("t3", 3)] };
-        assert!(matches!(s.apply(&txn(vec![stale]), 3), Err(TxnError::OutOfSequence { .. })));
+        assert_eq!(
+            (t.status.state, t.service_name.as_str(), t.meta.version),
+            (TaskState::New, "web", 2)
+        );
+        let stale = Op::CreateTasks {
+            service_id: "s1".into(),
+            spec_version: 0,
+            tasks: vec![new_task("t3", 3)],
+        };
+        assert!(matches!(
+            s.apply(&txn(vec![stale]), 3),
+            Err(TxnError::OutOfSequence { .. })
+        ));
     }
 
     #[test]
     fn task_states_never_move_backwards() {
         let s = with_tasks();
-        let pending = Op::UpdateTasks(vec![TaskUpdate { id: "t1".into(), change: TaskChange::Pending }]);
+        let pending = Op::UpdateTasks(vec![TaskUpdate {
+            id: "t1".into(),
+            change: TaskChange::Pending,
+        }]);
         let s = s.apply(&txn(vec![pending]), 3).unwrap().0;
-        let assign = Op::AssignTasks { node_id: "n1".into(), task_ids: vec!["t1".into(), "t2".into(), "gone".into()] };
+        let assign = Op::AssignTasks {
+            node_id: "n1".into(),
+            task_ids: vec!["t1".into(), "t2".into(), "gone".into()],
+        };
         let s = s.apply(&txn(vec![assign]), 4).unwrap().0;
         // t2 was still NEW: the scheduler only places pending tasks.
         assert_eq!(s.task("t1").unwrap().status.state, TaskState::Assigned);
         assert_eq!(s.task("t2").unwrap().status.state, TaskState::New);
         assert_eq!(s.tasks_on_node("n1").count(), 1);
-        let running = TaskStatus { state: TaskState::Running, ..Default::default() };
-        let s = s.apply(&txn(vec![Op::UpdateTasks(vec![TaskUpdate { id: "t1".into(), change: TaskChange::Status(running) }])]), 5).unwrap().0;
-        let back = TaskStatus { state: TaskState::Starting, ..Default::default() };
-        let (s2, changes) = s.apply(&txn(vec![Op::UpdateTasks(vec![TaskUpdate { id: "t1".into(), change: TaskChange::Status(back) }])]), 6).unwrap();
+        let running = TaskStatus {
+            state: TaskState::Running,
+            ..Default::default()
+        };
+        let s = s
+            .apply(
+                &txn(vec![Op::UpdateTasks(vec![TaskUpdate {
+                    id: "t1".into(),
+                    change: TaskChange::Status(running),
+                }])]),
+                5,
+            )
+            .unwrap()
+            .0;
+        let back = TaskStatus {
+            state: TaskState::Starting,
+            ..Default::default()
+        };
+        let (s2, changes) = s
+            .apply(
+                &txn(vec![Op::UpdateTasks(vec![TaskUpdate {
+                    id: "t1".into(),
+                    change: TaskChange::Status(back),
+                }])]),
+                6,
+            )
+            .unwrap();
         assert!(changes.is_empty());
         assert_eq!(s2.task("t1").unwrap().status.state, TaskState::Running);
-        let s3 = s2.apply(&txn(vec![Op::DeleteTasks(vec!["t1".into()])]), 7).unwrap().0;
+        let s3 = s2
+            .apply(&txn(vec![Op::DeleteTasks(vec!["t1".into()])]), 7)
+            .unwrap()
+            .0;
         assert_eq!(s3.tasks_on_node("n1").count(), 0);
         assert_eq!(s3.tasks_of_service("s1").count(), 1);
     }

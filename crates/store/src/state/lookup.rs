@@ -30,14 +30,23 @@ pub enum LookupError {
 }
 
 /// One match by unique ID prefix.
-fn by_prefix<T>(map: &OrdMap<String, Arc<T>>, kind: &'static str, key: &str) -> Result<Option<Arc<T>>, LookupError> {
+fn by_prefix<T>(
+    map: &OrdMap<String, Arc<T>>,
+    kind: &'static str,
+    key: &str,
+) -> Result<Option<Arc<T>>, LookupError> {
     if key.is_empty() {
         return Ok(None);
     }
-    let mut hits = map.range(key.to_string()..).take_while(|(id, _)| id.starts_with(key));
+    let mut hits = map
+        .range(key.to_string()..)
+        .take_while(|(id, _)| id.starts_with(key));
     match (hits.next(), hits.next()) {
         (Some((_, one)), None) => Ok(Some(one.clone())),
-        (Some(_), Some(_)) => Err(LookupError::Ambiguous { kind, key: key.to_string() }),
+        (Some(_), Some(_)) => Err(LookupError::Ambiguous {
+            kind,
+            key: key.to_string(),
+        }),
         _ => Ok(None),
     }
 }
@@ -48,14 +57,24 @@ impl State {
         if let Some(node) = self.nodes.get(key) {
             return Ok(node.clone());
         }
-        let mut by_name =
-            self.nodes.values().filter(|n| n.spec.name == key || (n.spec.name.is_empty() && n.description.hostname == key));
+        let mut by_name = self
+            .nodes
+            .values()
+            .filter(|n| n.spec.name == key || (n.spec.name.is_empty() && n.description.hostname == key));
         match (by_name.next(), by_name.next()) {
             (Some(one), None) => return Ok(one.clone()),
-            (Some(_), Some(_)) => return Err(LookupError::Ambiguous { kind: "node", key: key.to_string() }),
+            (Some(_), Some(_)) => {
+                return Err(LookupError::Ambiguous {
+                    kind: "node",
+                    key: key.to_string(),
+                });
+            }
             _ => {}
         }
-        by_prefix(&self.nodes, "node", key)?.ok_or_else(|| LookupError::NotFound { kind: "node", key: key.to_string() })
+        by_prefix(&self.nodes, "node", key)?.ok_or_else(|| LookupError::NotFound {
+            kind: "node",
+            key: key.to_string(),
+        })
     }
 
     /// A service by ID, name, or unique ID prefix.
@@ -63,7 +82,10 @@ impl State {
         if let Some(s) = self.services.get(key).or_else(|| self.service_by_name(key)) {
             return Ok(s.clone());
         }
-        by_prefix(&self.services, "service", key)?.ok_or_else(|| LookupError::NotFound { kind: "service", key: key.to_string() })
+        by_prefix(&self.services, "service", key)?.ok_or_else(|| LookupError::NotFound {
+            kind: "service",
+            key: key.to_string(),
+        })
     }
 
     /// A task by ID, or unique ID prefix.
@@ -71,6 +93,9 @@ impl State {
         if let Some(t) = self.tasks.get(key) {
             return Ok(t.clone());
         }
-        by_prefix(&self.tasks, "task", key)?.ok_or_else(|| LookupError::NotFound { kind: "task", key: key.to_string() })
+        by_prefix(&self.tasks, "task", key)?.ok_or_else(|| LookupError::NotFound {
+            kind: "task",
+            key: key.to_string(),
+        })
     }
 }

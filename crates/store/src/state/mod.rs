@@ -120,7 +120,11 @@ impl State {
 
     /// The remembered result of proposal `id`, if it was applied recently.
     pub fn recent_result(&self, id: u128) -> Option<TxnResult> {
-        if id == 0 { None } else { self.recent.get(&id).cloned() }
+        if id == 0 {
+            None
+        } else {
+            self.recent.get(&id).cloned()
+        }
     }
 
     /// Remembers the result of proposal `id`, applied as entry `index`.
@@ -131,7 +135,9 @@ impl State {
         self.recent.insert(id, result);
         self.recent_order.insert(index, id);
         while self.recent_order.len() > RECENT_PROPOSALS {
-            let Some((first, oldest)) = self.recent_order.get_min().cloned() else { break };
+            let Some((first, oldest)) = self.recent_order.get_min().cloned() else {
+                break;
+            };
             self.recent_order.remove(&first);
             self.recent.remove(&oldest);
         }
@@ -180,13 +186,15 @@ impl State {
     fn put_task(&mut self, task: Arc<Task>) {
         if let Some(old) = self.tasks.get(&task.id) {
             if old.service_id != task.service_id {
-                self.tasks_by_service.remove(&(old.service_id.clone(), old.id.clone()));
+                self.tasks_by_service
+                    .remove(&(old.service_id.clone(), old.id.clone()));
             }
             if old.node_id != task.node_id && !old.node_id.is_empty() {
                 self.tasks_by_node.remove(&(old.node_id.clone(), old.id.clone()));
             }
         }
-        self.tasks_by_service.insert((task.service_id.clone(), task.id.clone()));
+        self.tasks_by_service
+            .insert((task.service_id.clone(), task.id.clone()));
         if !task.node_id.is_empty() {
             self.tasks_by_node.insert((task.node_id.clone(), task.id.clone()));
         }
@@ -208,7 +216,8 @@ impl State {
             }
             Kind::Task => {
                 if let Some(old) = self.tasks.remove(id) {
-                    self.tasks_by_service.remove(&(old.service_id.clone(), old.id.clone()));
+                    self.tasks_by_service
+                        .remove(&(old.service_id.clone(), old.id.clone()));
                     if !old.node_id.is_empty() {
                         self.tasks_by_node.remove(&(old.node_id.clone(), old.id.clone()));
                     }
@@ -229,7 +238,10 @@ mod tests {
             id: id.to_string(),
             meta: Meta::default(),
             spec: NodeSpec::default(),
-            description: NodeDescription { hostname: hostname.to_string(), ..Default::default() },
+            description: NodeDescription {
+                hostname: hostname.to_string(),
+                ..Default::default()
+            },
             status: NodeStatus::default(),
             manager_status: None,
             role: Role::Worker,
@@ -237,12 +249,18 @@ mod tests {
     }
 
     fn txn(ops: Vec<Op>) -> Txn {
-        Txn { id: 0, ops, now: Timestamp(1_000) }
+        Txn {
+            id: 0,
+            ops,
+            now: Timestamp(1_000),
+        }
     }
 
     #[test]
     fn create_stamps_version_and_time() {
-        let (s, changes) = State::default().apply(&txn(vec![Op::Create(node("a", "h1"))]), 7).unwrap();
+        let (s, changes) = State::default()
+            .apply(&txn(vec![Op::Create(node("a", "h1"))]), 7)
+            .unwrap();
         let n = s.node("a").unwrap();
         assert_eq!(n.meta.version, 7);
         assert_eq!(n.meta.created_at, Timestamp(1_000));
@@ -252,14 +270,25 @@ mod tests {
 
     #[test]
     fn stale_update_is_refused_and_nothing_changes() {
-        let (s, _) = State::default().apply(&txn(vec![Op::Create(node("a", "h1"))]), 3).unwrap();
-        let stale = Op::Update { object: node("a", "h2"), expect_version: Some(2) };
+        let (s, _) = State::default()
+            .apply(&txn(vec![Op::Create(node("a", "h1"))]), 3)
+            .unwrap();
+        let stale = Op::Update {
+            object: node("a", "h2"),
+            expect_version: Some(2),
+        };
         assert_eq!(
             s.apply(&txn(vec![stale]), 4).unwrap_err(),
-            TxnError::OutOfSequence { kind: Kind::Node, id: "a".into() }
+            TxnError::OutOfSequence {
+                kind: Kind::Node,
+                id: "a".into()
+            }
         );
         assert_eq!(s.node("a").unwrap().description.hostname, "h1");
-        let fresh = Op::Update { object: node("a", "h2"), expect_version: Some(3) };
+        let fresh = Op::Update {
+            object: node("a", "h2"),
+            expect_version: Some(3),
+        };
         let (s2, _) = s.apply(&txn(vec![fresh]), 4).unwrap();
         assert_eq!(s2.node("a").unwrap().description.hostname, "h2");
         assert_eq!(s2.node("a").unwrap().meta.created_at, Timestamp(1_000));
@@ -267,23 +296,48 @@ mod tests {
 
     #[test]
     fn a_failing_op_discards_the_whole_transaction() {
-        let ops = vec![Op::Create(node("a", "h1")), Op::Delete { kind: Kind::Node, id: "zz".into(), expect_version: None }];
+        let ops = vec![
+            Op::Create(node("a", "h1")),
+            Op::Delete {
+                kind: Kind::Node,
+                id: "zz".into(),
+                expect_version: None,
+            },
+        ];
         assert!(State::default().apply(&txn(ops), 1).is_err());
         let ops = vec![Op::Create(node("a", "h1")), Op::Create(node("a", "h1"))];
         assert_eq!(
             State::default().apply(&txn(ops), 1).unwrap_err(),
-            TxnError::Exists { kind: Kind::Node, id: "a".into() }
+            TxnError::Exists {
+                kind: Kind::Node,
+                id: "a".into()
+            }
         );
     }
 
     #[test]
     fn lookup_by_id_hostname_and_prefix() {
-        let ops = vec![Op::Create(node("abc1", "alpha")), Op::Create(node("abd2", "beta"))];
+        let ops = vec![
+            Op::Create(node("abc1", "alpha")),
+            Op::Create(node("abd2", "beta")),
+        ];
         let (s, _) = State::default().apply(&txn(ops), 1).unwrap();
         assert_eq!(s.lookup_node("abc1").unwrap().id, "abc1");
         assert_eq!(s.lookup_node("beta").unwrap().id, "abd2");
         assert_eq!(s.lookup_node("abd").unwrap().id, "abd2");
-        assert_eq!(s.lookup_node("ab").unwrap_err(), LookupError::Ambiguous { kind: "node", key: "ab".into() });
-        assert_eq!(s.lookup_node("x").unwrap_err(), LookupError::NotFound { kind: "node", key: "x".into() });
+        assert_eq!(
+            s.lookup_node("ab").unwrap_err(),
+            LookupError::Ambiguous {
+                kind: "node",
+                key: "ab".into()
+            }
+        );
+        assert_eq!(
+            s.lookup_node("x").unwrap_err(),
+            LookupError::NotFound {
+                kind: "node",
+                key: "x".into()
+            }
+        );
     }
 }
