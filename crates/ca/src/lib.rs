@@ -11,6 +11,9 @@
 //! All node-to-node traffic is mutual TLS with these certificates; the RPC layer reads the
 //! peer's identity ([`PeerIdentity`]) from its certificate to authorise each call.
 
+// Tests state their expectations with unwrap; library code keeps the lint.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 pub mod authority;
 pub mod error;
 pub mod identity;

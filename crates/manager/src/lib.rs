@@ -7,6 +7,9 @@
 //! nodes ─► cluster port: Ca (join) · Dispatcher (sessions) · Control · Raft
 //! ```
 
+// Tests state their expectations with unwrap; library code keeps the lint.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 pub mod allocator;
 pub mod assignments;
 pub mod constraint;

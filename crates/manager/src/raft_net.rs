@@ -42,18 +42,19 @@ fn unreachable(addr: &str, what: impl std::fmt::Display) -> RPCError<TypeConfig>
     RPCError::Unreachable(Unreachable::from_string(format!("{addr}: {what}")))
 }
 
+/// One method of the generated Raft client, called with a ready request.
+type RaftMethod =
+    fn(
+        rpc::pb::raft_client::RaftClient<tonic::transport::Channel>,
+        tonic::Request<rpc::pb::Msg>,
+    ) -> futures::future::BoxFuture<'static, Result<tonic::Response<rpc::pb::Msg>, tonic::Status>>;
+
 impl RaftPeer {
     async fn call<Req: Serialize, Resp: DeserializeOwned>(
         &mut self,
         req: &Req,
         option: &RPCOption,
-        method: fn(
-            rpc::pb::raft_client::RaftClient<tonic::transport::Channel>,
-            tonic::Request<rpc::pb::Msg>,
-        ) -> futures::future::BoxFuture<
-            'static,
-            Result<tonic::Response<rpc::pb::Msg>, tonic::Status>,
-        >,
+        method: RaftMethod,
     ) -> RpcResult<Resp> {
         let client = self
             .pool

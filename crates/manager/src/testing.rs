@@ -118,7 +118,7 @@ impl LocalCluster {
             &key.csr_pem,
             &node_id,
             Role::Manager,
-            &cluster_id,
+            cluster_id,
             now_secs,
             86_400,
         )?;

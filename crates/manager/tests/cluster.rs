@@ -1,6 +1,8 @@
 //! Managers in one process over real mutual TLS: who may call what, and a new manager that
 //! can only catch up by a snapshot larger than gRPC's 4 MiB message limit.
 
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 
 use manager::testing::{LocalCluster, WallClock, node};

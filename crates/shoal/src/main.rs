@@ -1,6 +1,9 @@
 //! `shoal`: one binary for the node daemon (`shoal agent`) and a docker-like CLI that drives
 //! any shoal (or dockerd) API endpoint.
 
+// Tests state their expectations with unwrap; library code keeps the lint.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 mod cli;
 mod daemon;
 mod shim;

@@ -1,6 +1,10 @@
 //! Issue 2 acceptance, driven by the stock docker CLI: 3 managers + 2 workers as real
 //! `shoal agent` processes on loopback.
 
+#![allow(clippy::unwrap_used)]
+// Failover and replacement times are measured on the real clock.
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 use std::time::{Duration, Instant};
@@ -62,7 +66,7 @@ fn docker_cli_forms_and_operates_a_cluster() {
     ]);
     assert!(init.contains("Swarm initialized: current node ("), "{init}");
     assert!(
-        init.contains(&format!("docker swarm join --token SWMTKN-1-")),
+        init.contains(&"docker swarm join --token SWMTKN-1-".to_string()),
         "{init}"
     );
     let worker_token = m1

@@ -1,6 +1,8 @@
 //! Issue 2 acceptance with our own CLI (for machines without docker): the same cluster of
 //! 3 managers + 2 workers formed and operated with `shoal swarm …` and `shoal node …`.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::time::Duration;

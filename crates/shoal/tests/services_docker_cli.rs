@@ -1,6 +1,10 @@
 //! Issue 3 acceptance, driven by the stock docker CLI: 1 manager + 3 workers as real
 //! `shoal agent` processes on loopback, running tasks as real processes.
 
+#![allow(clippy::unwrap_used)]
+// Failover and replacement times are measured on the real clock.
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 use std::collections::BTreeMap;

@@ -10,6 +10,9 @@
 //! applied, on every replica alike, so a stale update fails the same way everywhere. An
 //! object's version is the Raft index of the entry that wrote it.
 
+// Tests state their expectations with unwrap; library code keeps the lint.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 pub mod consensus;
 pub mod error;
 pub mod state;

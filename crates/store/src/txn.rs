@@ -152,6 +152,9 @@ pub enum TxnError {
 pub type TxnResult = std::result::Result<u64, TxnError>;
 
 /// One applied change, as watchers see it.
+// Changes are made once per applied op and handed to watchers by reference (in an Arc'd
+// commit), so the unboxed Update variant costs nothing worth a box per change.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
     /// A new object.

@@ -1,5 +1,7 @@
 //! A one-member Raft group on disk: writes commit, survive a restart, and snapshots compact.
 
+#![allow(clippy::unwrap_used)]
+
 use std::future::Future;
 
 use store::consensus::wire::*;

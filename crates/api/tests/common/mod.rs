@@ -1,6 +1,7 @@
 //! A fake in-memory `Backend` for the router and docker CLI tests: a real `store::State`
 //! changed through the manager's own `controlapi` rules, so refusals read as the daemon's.
 
+#![allow(clippy::unwrap_used)]
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
 

@@ -1,6 +1,7 @@
 //! Running the stock `docker` CLI against our router on a unix socket: the listener is bound
 //! before any CLI runs, so nothing waits on timing.
 
+#![allow(clippy::unwrap_used)]
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
 

@@ -1,7 +1,10 @@
 //! Multi-process test harness: real `shoal agent` processes on loopback, driven by the stock
 //! docker CLI or our own. Waits are on observable conditions with a deadline, never sleeps.
 #![allow(dead_code)]
+// Multi-process tests wait on real processes, so deadlines use the real clock.
+#![allow(clippy::disallowed_methods)]
 #![allow(unsafe_code)]
+#![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

@@ -168,7 +168,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn get_log_state(&mut self) -> io::Result<LogState<TypeConfig>> {
         let last_purged: Option<LogId> = self.meta_get("last_purged")?;
-        let last = self.last_entry_id()?.or_else(|| last_purged.clone());
+        let last = self.last_entry_id()?.or(last_purged);
         Ok(LogState {
             last_purged_log_id: last_purged,
             last_log_id: last,
@@ -180,7 +180,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote) -> io::Result<()> {
-        let vote = vote.clone();
+        let vote = *vote;
         let this = self.clone();
         self.blocking(move |_| this.meta_put("vote", &vote)).await
     }

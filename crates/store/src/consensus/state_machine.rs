@@ -52,7 +52,7 @@ impl StateMachine {
             let bytes = std::fs::read(&path)?;
             let file: SnapshotFile = postcard::from_bytes(&bytes).map_err(|e| corrupt(e.to_string()))?;
             let state: State = postcard::from_bytes(&file.data).map_err(|e| corrupt(e.to_string()))?;
-            sm.last_applied = file.meta.last_log_id.clone();
+            sm.last_applied = file.meta.last_log_id;
             sm.membership = file.meta.last_membership.clone();
             sm.store.reset(state);
         }
@@ -143,7 +143,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     type SnapshotBuilder = SnapshotBuilder;
 
     async fn applied_state(&mut self) -> io::Result<(Option<LogId>, StoredMembership)> {
-        Ok((self.last_applied.clone(), self.membership.clone()))
+        Ok((self.last_applied, self.membership.clone()))
     }
 
     async fn apply<S>(&mut self, mut entries: S) -> io::Result<()>
@@ -152,7 +152,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     {
         while let Some((entry, responder)) = entries.try_next().await? {
             let index = entry.log_id.index();
-            self.last_applied = Some(entry.log_id.clone());
+            self.last_applied = Some(entry.log_id);
             let response = match &entry.payload {
                 EntryPayload::Blank => {
                     self.store.advance(index);
@@ -160,7 +160,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 }
                 EntryPayload::Normal(txn) => self.store.apply(txn, index),
                 EntryPayload::Membership(m) => {
-                    self.membership = StoredMembership::new(Some(entry.log_id.clone()), m.clone());
+                    self.membership = StoredMembership::new(Some(entry.log_id), m.clone());
                     self.store.advance(index);
                     Ok(index)
                 }
@@ -177,7 +177,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         SnapshotBuilder {
             state: self.store.view(),
             meta: SnapshotMeta {
-                last_log_id: self.last_applied.clone(),
+                last_log_id: self.last_applied,
                 last_membership: self.membership.clone(),
             },
             sm: self.clone(),
@@ -191,7 +191,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         tokio::task::spawn_blocking(move || this.write_file(&m, &d))
             .await
             .map_err(io_err)??;
-        self.last_applied = meta.last_log_id.clone();
+        self.last_applied = meta.last_log_id;
         self.membership = meta.last_membership.clone();
         self.store.reset(state);
         Ok(())

@@ -238,7 +238,7 @@ fn apply_change(t: &mut Task, change: &TaskChange, txn: &Txn) -> bool {
             true
         }
         TaskChange::Desired(d) => {
-            if *d < t.desired_state || *d == t.desired_state {
+            if *d <= t.desired_state {
                 return false;
             }
             t.desired_state = *d;
