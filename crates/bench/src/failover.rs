@@ -2,12 +2,12 @@
 //! leader, time until a write through a survivor's Docker API succeeds; restart the killed
 //! manager, wait until it has caught up, and repeat.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use api::Client;
 use api::model;
+
+use crate::agents::{Agent, wait_for};
 
 use crate::report::{machine_facts, percentile, write_section};
 
@@ -23,70 +23,6 @@ pub struct Args {
     /// Report file to update.
     #[arg(long, default_value = "BENCHMARKS.md")]
     out: PathBuf,
-}
-
-struct Agent {
-    name: String,
-    dir: PathBuf,
-    sock: PathBuf,
-    addr: String,
-    child: Option<Child>,
-}
-
-fn port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-impl Agent {
-    fn start(shoal: &Path, root: &Path, name: &str) -> anyhow::Result<Agent> {
-        let mut a = Agent {
-            name: name.into(),
-            dir: root.join(name),
-            sock: root.join(format!("{name}.sock")),
-            addr: format!("127.0.0.1:{}", port()?),
-            child: None,
-        };
-        a.spawn(shoal)?;
-        Ok(a)
-    }
-
-    fn spawn(&mut self, shoal: &Path) -> anyhow::Result<()> {
-        let log = std::fs::File::create(self.dir.with_extension("log"))?;
-        let child = Command::new(shoal)
-            .args(["agent", "--hostname", &self.name, "--data-dir"])
-            .arg(&self.dir)
-            .arg("--api-socket")
-            .arg(&self.sock)
-            .env("SHOAL_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()?;
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::os::unix::net::UnixStream::connect(&self.sock).is_err() {
-            anyhow::ensure!(Instant::now() < deadline, "{} did not start", self.name);
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Ok(())
-    }
-
-    fn client(&self) -> anyhow::Result<Client> {
-        Ok(Client::new(&format!("unix://{}", self.sock.display()))?)
-    }
-
-    fn kill9(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        self.kill9();
-    }
 }
 
 /// Name of the leader as `name`'s node list shows it.
@@ -213,22 +149,4 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     println!("{body}");
     drop(agents);
     Ok(())
-}
-
-/// Polls `check` every 20 ms until it yields, or gives up after `limit`.
-async fn wait_for<T, F, Fut>(limit: Duration, mut check: F) -> Option<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = check().await {
-            return Some(v);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }

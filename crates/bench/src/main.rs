@@ -3,7 +3,10 @@
 
 // Benchmarks measure real elapsed time, so they read the real clock directly.
 #![allow(clippy::disallowed_methods)]
+#![allow(unsafe_code)]
 
+mod agents;
+mod e2e;
 mod failover;
 mod raft;
 mod report;
@@ -21,6 +24,8 @@ enum Bench {
     Failover(failover::Args),
     /// Scheduler: SwarmKit's scheduler workloads, schedule + write-back to the in-memory store.
     Scheduler(scheduler::Args),
+    /// End to end: `service create --replicas N` on hollow nodes until every task runs.
+    E2e(e2e::Args),
 }
 
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
@@ -38,5 +43,6 @@ fn main() -> anyhow::Result<()> {
         Bench::Raft(args) => runtime()?.block_on(raft::run(args)),
         Bench::Failover(args) => runtime()?.block_on(failover::run(args)),
         Bench::Scheduler(args) => scheduler::run(args),
+        Bench::E2e(args) => runtime()?.block_on(e2e::run(args)),
     }
 }

@@ -90,6 +90,7 @@ pub struct Inner {
     pub(crate) router: Arc<crate::assignments::Router>,
     pub(crate) logs: Arc<crate::logbroker::LogBroker>,
     pub(crate) statuses: Mutex<Option<crate::status_batcher::StatusBatcher>>,
+    server: Mutex<Option<rpc::ServerHandle>>,
     shutdown: CancellationToken,
     leader_wait: Duration,
 }
@@ -312,19 +313,31 @@ impl Manager {
             router: Arc::default(),
             logs: Arc::default(),
             statuses: Mutex::new(None),
+            server: Mutex::new(None),
             shutdown: CancellationToken::new(),
             leader_wait: Duration::from_millis(election_max * 2 + 500),
         });
         let manager = Manager { inner: inner.clone() };
         manager.serve(listener, server_tls);
+        if let Err(e) = manager.come_up(&cfg, start).await {
+            // Free the port and stop Raft, so the caller can retry or give up cleanly.
+            manager.stop().await;
+            return Err(e);
+        }
+        manager.run_loops();
+        Ok(manager)
+    }
+
+    /// Brings the replica into its group as `start` says.
+    async fn come_up(&self, cfg: &ManagerConfig, start: Start) -> Result<()> {
         match start {
             Start::Bootstrap { cluster, mut node } => {
                 let me = Peer {
                     addr: cfg.advertise_addr.clone(),
                     node_id: cfg.node_id.clone(),
                 };
-                inner.consensus.bootstrap(me).await?;
-                inner
+                self.inner.consensus.bootstrap(me).await?;
+                self.inner
                     .consensus
                     .wait_for(|m| m.current_leader == Some(m.id))
                     .await?;
@@ -332,21 +345,21 @@ impl Manager {
                     raft_id: cfg.raft_id,
                     addr: cfg.advertise_addr.clone(),
                 });
-                inner
+                self.inner
                     .propose(vec![
                         Op::Create(Object::Cluster(*cluster)),
                         Op::Create(Object::Node(*node)),
                     ])
                     .await?;
             }
-            Start::Join { remotes } => manager.join(&remotes, cfg.raft_id).await?,
+            Start::Join { remotes } => self.join(&remotes, cfg.raft_id).await?,
             Start::Restore { mut objects } => {
                 let me = Peer {
                     addr: cfg.advertise_addr.clone(),
                     node_id: cfg.node_id.clone(),
                 };
-                inner.consensus.bootstrap(me).await?;
-                inner
+                self.inner.consensus.bootstrap(me).await?;
+                self.inner
                     .consensus
                     .wait_for(|m| m.current_leader == Some(m.id))
                     .await?;
@@ -368,15 +381,14 @@ impl Manager {
                     Object::Task(_) => 3,
                 });
                 for chunk in objects.chunks(5_000) {
-                    inner
+                    self.inner
                         .propose(chunk.iter().cloned().map(Op::Create).collect())
                         .await?;
                 }
             }
             Start::Resume => {}
         }
-        manager.run_loops();
-        Ok(manager)
+        Ok(())
     }
 
     async fn join(&self, remotes: &[String], raft_id: u64) -> Result<()> {
@@ -428,12 +440,8 @@ impl Manager {
             .add_service(CaServer::new(CaService(inner.clone())))
             .add_service(ControlServer::new(ControlService(inner.clone())).max_decoding_message_size(MAX))
             .add_service(DispatcherServer::new(DispatcherService(inner.clone())));
-        let shutdown = inner.shutdown.clone();
-        tokio::spawn(async move {
-            if let Err(e) = rpc::serve(listener, tls, router, shutdown).await {
-                tracing::error!("cluster port server stopped: {e}");
-            }
-        });
+        let handle = rpc::serve(listener, tls, router, inner.shutdown.clone());
+        *inner.server.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
     }
 
     /// Starts the background loops: snapshots on every replica, the rest on the leader only.
@@ -606,6 +614,10 @@ impl Manager {
     /// Stops serving and shuts the replica down.
     pub async fn stop(&self) {
         self.inner.shutdown.cancel();
+        let server = self.inner.server.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(server) = server {
+            server.stop().await;
+        }
         self.inner.consensus.shutdown().await;
     }
 }

@@ -106,12 +106,15 @@ async fn a_new_manager_catches_up_from_a_chunked_snapshot_over_4_mib() {
             .collect();
         leader.propose(ops).await.unwrap();
     }
-    // Wait until a snapshot covers everything and the log before it is gone.
+    // Snapshot everything now and wait until the log before it is gone.
     let last = leader.consensus().applied_index();
-    tracing::info!(last, "waiting for snapshot");
+    leader.consensus().raft().trigger().snapshot().await.unwrap();
     leader
         .consensus()
-        .wait_for(|m| m.snapshot.as_ref().is_some_and(|s| s.index + 10 >= last) && m.purged.is_some())
+        .wait_for(|m| {
+            m.snapshot.as_ref().is_some_and(|s| s.index >= last)
+                && m.purged.as_ref().is_some_and(|p| p.index >= last)
+        })
         .await
         .unwrap();
     let snapshot_bytes: usize = leader

@@ -25,4 +25,4 @@ pub mod pb {
 pub use client::{Pool, TlsIdentity};
 pub use codec::{decode, encode};
 pub use error::{Error, Result};
-pub use server::{PeerInfo, require_manager, require_node, serve};
+pub use server::{PeerInfo, ServerHandle, require_manager, require_node, serve};

@@ -70,17 +70,34 @@ impl AsyncWrite for TlsConn {
 /// How long a client may take to finish its TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Serves `router` on `listener` until `shutdown`. The TLS config is read per connection, so
-/// swapping it (certificate renewal) applies to new connections at once.
-pub async fn serve(
+/// A running cluster-port server.
+pub struct ServerHandle {
+    accept: tokio::task::JoinHandle<()>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl ServerHandle {
+    /// Stops at once: the listener is closed (the port is free when this returns) and open
+    /// connections are dropped. Graceful draining would wait on long-lived node sessions.
+    pub async fn stop(self) {
+        self.accept.abort();
+        self.server.abort();
+        let _ = self.accept.await;
+        let _ = self.server.await;
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown` or [`ServerHandle::stop`]. The TLS config is
+/// read per connection, so swapping it (certificate renewal) applies to new connections at once.
+pub fn serve(
     listener: TcpListener,
     tls: Arc<ArcSwap<ServerConfig>>,
     router: Router,
     shutdown: CancellationToken,
-) -> Result<(), tonic::transport::Error> {
+) -> ServerHandle {
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<TlsConn>>(64);
     let accept_shutdown = shutdown.clone();
-    tokio::spawn(async move {
+    let accept = tokio::spawn(async move {
         loop {
             let accepted = tokio::select! {
                 _ = accept_shutdown.cancelled() => return,
@@ -119,9 +136,15 @@ pub async fn serve(
             });
         }
     });
-    router
-        .serve_with_incoming_shutdown(ReceiverStream::new(rx), shutdown.cancelled_owned())
-        .await
+    let server = tokio::spawn(async move {
+        if let Err(e) = router
+            .serve_with_incoming_shutdown(ReceiverStream::new(rx), shutdown.cancelled_owned())
+            .await
+        {
+            tracing::error!("cluster port server stopped: {e}");
+        }
+    });
+    ServerHandle { accept, server }
 }
 
 fn peer<T>(req: &tonic::Request<T>) -> Option<&PeerInfo> {

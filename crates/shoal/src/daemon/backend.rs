@@ -31,6 +31,16 @@ impl Swarm {
     }
 }
 
+impl Swarm {
+    /// dockerd accepts `self` for the node it runs on.
+    fn node_key<'a>(&self, key: &'a str) -> std::borrow::Cow<'a, str> {
+        match (key, self.local()) {
+            ("self", Local::Active(node)) => std::borrow::Cow::Owned(node.state().node_id),
+            _ => std::borrow::Cow::Borrowed(key),
+        }
+    }
+}
+
 fn view(m: &Manager, node: Arc<types::Node>) -> NodeView {
     let leader = m.leader_node_id().is_some_and(|id| id == node.id);
     let reachability = m.reachability(&node);
@@ -139,13 +149,13 @@ impl Backend for Swarm {
 
     async fn node(&self, key: &str) -> Result<NodeView> {
         let m = self.require_manager().await?;
-        let n = m.synced_view().await.lookup_node(key)?;
+        let n = m.synced_view().await.lookup_node(&self.node_key(key))?;
         Ok(view(&m, n))
     }
 
     async fn node_update(&self, key: &str, version: u64, spec: NodeSpec) -> Result<Option<String>> {
         let m = self.require_manager().await?;
-        let plan = node::update(&*m.synced_view().await, key, version, spec)?;
+        let plan = node::update(&*m.synced_view().await, &self.node_key(key), version, spec)?;
         m.propose(vec![plan.op]).await?;
         if let Some(w) = &plan.warning {
             tracing::warn!("{w}");
@@ -155,7 +165,7 @@ impl Backend for Swarm {
 
     async fn node_remove(&self, key: &str, force: bool) -> Result<()> {
         let m = self.require_manager().await?;
-        let op = node::remove(&*m.synced_view().await, key, force)?;
+        let op = node::remove(&*m.synced_view().await, &self.node_key(key), force)?;
         m.propose(vec![op]).await?;
         Ok(())
     }

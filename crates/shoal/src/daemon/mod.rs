@@ -10,6 +10,7 @@ mod addr;
 mod backend;
 mod clock;
 mod datadir;
+mod hollow;
 mod join;
 mod node;
 mod swarm;
@@ -49,6 +50,16 @@ pub struct AgentArgs {
     /// How tasks run: `process` (native processes, the default) or `sim` (simulated).
     #[arg(long, default_value = "process")]
     pub executor: String,
+    /// Run this many simulated nodes instead of one real one (needs --join-token and
+    /// --join-addr); for scale tests and benchmarks.
+    #[arg(long, requires_all = ["join_token", "join_addr"])]
+    pub hollow: Option<usize>,
+    /// Join token for --hollow nodes.
+    #[arg(long)]
+    pub join_token: Option<String>,
+    /// Manager cluster address for --hollow nodes.
+    #[arg(long)]
+    pub join_addr: Option<String>,
 }
 
 /// Which executor runs this node's tasks.
@@ -155,6 +166,10 @@ fn parse_labels(labels: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
 /// Runs the daemon until SIGINT or SIGTERM.
 pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     init_logging();
+    if let (Some(count), Some(token), Some(addr)) = (args.hollow, &args.join_token, &args.join_addr) {
+        let prefix = args.hostname.clone().unwrap_or_else(|| "hollow".into());
+        return hollow::run(count, &prefix, token, addr, Arc::new(SystemClock)).await;
+    }
     let started = tokio::time::Instant::now();
     let _temp_dir;
     let data_dir = match (&args.data_dir, args.dev) {

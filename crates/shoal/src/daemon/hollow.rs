@@ -1,0 +1,85 @@
+//! Hollow nodes: many simulated nodes in one process, each with its own identity and
+//! certificate, speaking the real dispatcher protocol (session, heartbeats, assignments,
+//! status reports) and running its tasks on the simulated executor. For scale tests and
+//! benchmarks: `shoal agent --hollow 1000 --join-token … --join-addr …`.
+
+use std::sync::Arc;
+
+use agent::executor::Executor;
+use agent::{Agent, AgentEvent, TaskLink};
+use anyhow::Context;
+use rpc::Pool;
+use tokio::sync::mpsc;
+use types::Clock;
+
+/// A running hollow node (dropping it does not stop it; the process exit does).
+struct Hollow {
+    _agent: Agent,
+}
+
+async fn start_one(
+    i: usize,
+    prefix: &str,
+    token: &ca::JoinToken,
+    token_text: &str,
+    addr: &str,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Hollow> {
+    let executor = Arc::new(agent::executor::sim::SimExecutor::new(
+        Default::default(),
+        clock.clone(),
+    ));
+    let mut description = agent::describe_host(Some(&format!("{prefix}-{i:05}")), Default::default());
+    let info = executor.describe().await?;
+    description.engine.engine_version = info.engine_version;
+    description.resources = info.resources;
+    let (issued, key_pem) =
+        super::join::request_certificate(addr, token, token_text, description.clone(), "", None)
+            .await
+            .with_context(|| format!("hollow node {i} joining"))?;
+    let client = ca::tls::client_config(&issued.cert_pem, &key_pem, &issued.ca_cert_pem)?;
+    let pool = Pool::new(client);
+    let (tx, statuses) = mpsc::unbounded_channel();
+    let worker = agent::runner::Worker::start(executor, clock, tx).await?;
+    let tasks = agent::tasks::WorkerTasks::new(worker);
+    let (events, mut rx) = mpsc::channel::<AgentEvent>(16);
+    // Hollow nodes do not change roles; their events only need draining.
+    tokio::spawn(async move { while rx.recv().await.is_some() {} });
+    let agent = Agent::start(
+        pool,
+        vec![addr.to_string()],
+        description,
+        events,
+        Some(TaskLink { tasks, statuses }),
+    );
+    Ok(Hollow { _agent: agent })
+}
+
+/// Joins `count` hollow nodes through the manager at `addr` (a few at a time) and runs them
+/// until the process is told to stop.
+pub async fn run(
+    count: usize,
+    prefix: &str,
+    token_text: &str,
+    addr: &str,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<()> {
+    let token = ca::JoinToken::parse(token_text.trim())?;
+    let mut nodes = Vec::with_capacity(count);
+    let started = tokio::time::Instant::now();
+    for chunk in (0..count).collect::<Vec<_>>().chunks(32) {
+        let joins = chunk
+            .iter()
+            .map(|&i| start_one(i, prefix, &token, token_text.trim(), addr, clock.clone()));
+        for hollow in futures::future::join_all(joins).await {
+            nodes.push(hollow?);
+        }
+    }
+    println!(
+        "{} hollow nodes joined in {} ms",
+        nodes.len(),
+        started.elapsed().as_millis()
+    );
+    super::wait_for_signal().await;
+    Ok(())
+}
