@@ -6,6 +6,7 @@
 
 mod cluster;
 mod failover;
+mod peer;
 mod raft;
 mod report;
 
@@ -18,6 +19,8 @@ enum Bench {
     Raft(raft::Args),
     /// Leader failover time: kill -9 the leader of 3 agent processes, time until a write lands.
     Failover(failover::Args),
+    /// shoal against real Docker Swarm (dockerd) in the same run: API writes and leader failover.
+    Peer(peer::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -29,5 +32,12 @@ fn main() -> anyhow::Result<()> {
     match Bench::parse() {
         Bench::Raft(args) => runtime.block_on(raft::run(args)),
         Bench::Failover(args) => runtime.block_on(failover::run(args)),
+        // On Ctrl-C the run's future is dropped, and with it every daemon and namespace.
+        Bench::Peer(args) => runtime.block_on(async {
+            tokio::select! {
+                r = peer::run(args) => r,
+                _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted; daemons and namespaces removed")),
+            }
+        }),
     }
 }
