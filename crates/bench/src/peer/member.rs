@@ -214,6 +214,11 @@ impl<M: Member> Cluster<M> {
         Ok(cluster)
     }
 
+    /// The managers' API sockets.
+    pub fn sockets(&self) -> Vec<PathBuf> {
+        self.managers.iter().map(|m| m.socket().to_path_buf()).collect()
+    }
+
     /// Node ID of manager `i`.
     pub fn manager_id(&self, i: usize) -> &str {
         &self.manager_ids[i].1

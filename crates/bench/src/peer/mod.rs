@@ -2,10 +2,12 @@
 //! network, through the same client.
 //!
 //! ```text
-//!   Topology (4 netns + bridge netns)                      dropped last: kills and deletes all
-//!   ├─ Swarm:  dockerd m1 m2 m3 (+ worker w) → form → node_update → kill_leader → drop (kill -9)
-//!   └─ shoal:  shoal agent m1 m2 m3 (+ w)   → form → node_update → kill_leader → drop (kill -9)
-//!   → BENCHMARKS.md sections `raft-peer` and `failover-peer`
+//!   Topology (8 netns + bridge netns)               dropped last: kills and deletes what is left
+//!   ├─ Swarm: dockerd m1 m2 m3 on 10.77.0.1–3, worker w on .4  → form
+//!   ├─ shoal: shoal agent m1 m2 m3 on 10.77.0.5–7, w on .8     → form
+//!   ├─ node_update rows: Swarm, shoal, shoal, Swarm, … chunks  (background load hits both alike)
+//!   ├─ kill_leader rounds: Swarm, shoal, Swarm, shoal, …
+//!   └─ BENCHMARKS.md sections `raft-peer` and `failover-peer`
 //! ```
 //!
 //! Every daemon is owned by a value whose `Drop` kills it, the namespaces by a [`Topology`]
@@ -22,22 +24,27 @@ mod workload;
 
 use std::path::PathBuf;
 use std::process::Command;
+use std::time::Duration;
 
 use dockerd::Dockerd;
 use member::{Cluster, Member};
 use netns::Topology;
 use report::{Setup, Side};
 use shoal_agent::ShoalAgent;
+use workload::Writes;
 
 /// Flags of `shoal-bench peer`.
 #[derive(clap::Args)]
 pub struct Args {
     /// Writes per write run.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 2000)]
     writes: usize,
     /// Client counts for the writes through the leader, comma separated.
     #[arg(long, default_value = "1,16")]
     concurrency: String,
+    /// Slices each write run is cut into, alternating between the systems.
+    #[arg(long, default_value_t = 4)]
+    chunks: usize,
     /// Leader kills per system (Swarm takes 10–20 s a round).
     #[arg(long, default_value_t = 5)]
     rounds: usize,
@@ -129,31 +136,58 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         "no client counts in --concurrency {:?}",
         args.concurrency
     );
-    let topology = Topology::create(4)?;
+    anyhow::ensure!(args.chunks > 0, "--chunks must be at least 1");
+    let topology = Topology::create(2 * HOSTS)?;
     let bench_nodes = levels.iter().copied().max().unwrap_or(1);
 
-    eprintln!("peer: Docker Swarm ({})", tools.dockerd_version);
+    eprintln!(
+        "peer: Docker Swarm ({}) on hosts 1–{HOSTS}",
+        tools.dockerd_version
+    );
     let dockerd =
         |name: &str, host: usize| Dockerd::new(&tools.dockerd, name, topology.dir(), topology.ns_path(host));
-    let swarm = measure("swarm", &args, &tools, &topology, &levels, bench_nodes, dockerd).await?;
-
-    eprintln!("peer: shoal ({})", tools.shoal.display());
+    let mut swarm = start("swarm", &tools, &topology, 1, bench_nodes, dockerd).await?;
+    eprintln!(
+        "peer: shoal ({}) on hosts {}–{}",
+        tools.shoal.display(),
+        HOSTS + 1,
+        2 * HOSTS
+    );
     let agent =
         |name: &str, host: usize| ShoalAgent::new(&tools.shoal, name, topology.dir(), topology.ns_path(host));
-    let shoal = measure("shoal", &args, &tools, &topology, &levels, bench_nodes, agent).await?;
+    let mut shoal = start("shoal", &tools, &topology, HOSTS + 1, bench_nodes, agent).await?;
+
+    let (mut swarm_side, mut shoal_side) = (Side::default(), Side::default());
+    if !args.no_writes {
+        let (a, b) = writes(&args, &levels, &swarm, &shoal).await?;
+        (swarm_side.writes, shoal_side.writes) = (a, b);
+    }
+    if !args.no_failover {
+        // Alternate rounds, so that the machine's background load falls on both alike.
+        for round in 0..args.rounds {
+            swarm_side
+                .failover_ms
+                .push(workload::kill_leader("swarm", &mut swarm, round).await?);
+            shoal_side
+                .failover_ms
+                .push(workload::kill_leader("shoal", &mut shoal, round).await?);
+        }
+    }
+    drop((swarm, shoal));
 
     let setup = Setup {
         dockerd_version: tools.dockerd_version.clone(),
         machine: crate::report::machine_facts(),
         writes: args.writes,
+        chunks: args.chunks,
     };
     if !args.no_writes {
-        let body = report::writes_section(&setup, &shoal, &swarm);
+        let body = report::writes_section(&setup, &shoal_side, &swarm_side);
         crate::report::write_section(&args.out, "raft-peer", &body)?;
         println!("{body}");
     }
     if !args.no_failover {
-        let body = report::failover_section(&setup, &shoal, &swarm);
+        let body = report::failover_section(&setup, &shoal_side, &swarm_side);
         crate::report::write_section(&args.out, "failover-peer", &body)?;
         println!("{body}");
     }
@@ -161,74 +195,95 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Starts one system's daemons (`m1`–`m3` on hosts 1–3, worker `w` on host 4), forms the
-/// cluster, runs the workloads and kills the daemons again.
-async fn measure<M: Member>(
+/// Namespaces per cluster: three managers and the worker that makes the benchmark's nodes.
+const HOSTS: usize = 4;
+
+/// Starts one system's daemons (`m1`–`m3` on hosts `first`…`first+2`, worker `w` on the next)
+/// and forms the cluster.
+async fn start<M: Member>(
     system: &str,
-    args: &Args,
     tools: &Tools,
     topology: &Topology,
-    levels: &[usize],
+    first: usize,
     bench_nodes: usize,
     make: impl Fn(&str, usize) -> M,
-) -> anyhow::Result<Side> {
+) -> anyhow::Result<Cluster<M>> {
     let mut managers = Vec::new();
-    for i in 1..=3 {
-        let mut m = make(&format!("m{i}"), i);
+    for i in 0..3 {
+        let mut m = make(&format!("m{}", i + 1), first + i);
         m.start().await?;
         managers.push(m);
     }
-    let mut worker = make("w", topology.hosts());
+    let mut worker = make("w", first + 3);
     worker.start().await?;
-    let addrs: Vec<String> = (1..=3).map(|i| topology.addr(i)).collect();
-    let mut cluster = Cluster::form(
+    let addrs: Vec<String> = (0..3).map(|i| topology.addr(first + i)).collect();
+    let cluster = Cluster::form(
         &tools.docker,
         managers,
         &addrs,
         worker,
-        &topology.addr(topology.hosts()),
+        &topology.addr(first + 3),
         bench_nodes,
     )
-    .await?;
+    .await
+    .map_err(|e| e.context(format!("forming the {system} cluster")))?;
+    eprintln!("peer: {system}: 3 managers and {bench_nodes} down worker nodes");
+    Ok(cluster)
+}
 
-    let mut writes = Vec::new();
-    if !args.no_writes {
-        let leader = cluster.settled(std::time::Duration::from_secs(60)).await?;
-        let follower = (leader + 1) % cluster.managers.len();
-        let via = |i: usize| cluster.managers[i].socket().to_path_buf();
-        // Warm-up: connections, caches, the first Raft entries.
-        workload::node_update("leader", &via(leader), &cluster.bench_nodes, 1, 50).await?;
-        for &clients in levels {
-            eprintln!(
-                "peer: {system}: {} writes, {clients} client(s), via the leader",
-                args.writes
-            );
-            writes.push(
-                workload::node_update("leader", &via(leader), &cluster.bench_nodes, clients, args.writes)
-                    .await?,
-            );
-        }
-        eprintln!("peer: {system}: {} writes, 1 client, via a follower", args.writes);
-        writes.push(
-            workload::node_update("follower", &via(follower), &cluster.bench_nodes, 1, args.writes).await?,
+/// The write rows (through the leader at each client count, then one client through a
+/// follower), each made of `--chunks` alternating slices: Swarm, shoal, shoal, Swarm, …
+async fn writes<A: Member, B: Member>(
+    args: &Args,
+    levels: &[usize],
+    swarm: &Cluster<A>,
+    shoal: &Cluster<B>,
+) -> anyhow::Result<(Vec<Writes>, Vec<Writes>)> {
+    let ends = |leader: usize, c: &[PathBuf]| (c[leader].clone(), c[(leader + 1) % c.len()].clone());
+    let (swarm_leader, swarm_follower) =
+        ends(swarm.settled(Duration::from_secs(60)).await?, &swarm.sockets());
+    let (shoal_leader, shoal_follower) =
+        ends(shoal.settled(Duration::from_secs(60)).await?, &shoal.sockets());
+    // Warm-up: connections, caches, the first Raft entries.
+    workload::node_update("leader", &swarm_leader, &swarm.bench_nodes, 1, 50).await?;
+    workload::node_update("leader", &shoal_leader, &shoal.bench_nodes, 1, 50).await?;
+
+    let mut rows: Vec<(&'static str, usize, &PathBuf, &PathBuf)> = levels
+        .iter()
+        .map(|&c| ("leader", c, &swarm_leader, &shoal_leader))
+        .collect();
+    rows.push(("follower", 1, &swarm_follower, &shoal_follower));
+    let (mut swarm_rows, mut shoal_rows) = (Vec::new(), Vec::new());
+    let per_chunk = (args.writes / args.chunks).max(1);
+    for (path, clients, swarm_via, shoal_via) in rows {
+        eprintln!(
+            "peer: {} writes, {clients} client(s), via the {path}, in {} chunks",
+            args.writes, args.chunks
         );
-        for w in &writes {
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for chunk in 0..args.chunks {
+            let swarm_run = || workload::node_update(path, swarm_via, &swarm.bench_nodes, clients, per_chunk);
+            let shoal_run = || workload::node_update(path, shoal_via, &shoal.bench_nodes, clients, per_chunk);
+            if chunk % 2 == 0 {
+                a.push(swarm_run().await?);
+                b.push(shoal_run().await?);
+            } else {
+                b.push(shoal_run().await?);
+                a.push(swarm_run().await?);
+            }
+        }
+        let (a, b) = (Writes::merge(a), Writes::merge(b));
+        for (system, w) in [("swarm", &a), ("shoal", &b)] {
             eprintln!(
-                "peer: {system}:   {} ×{}: {:.0} writes/s, p50 {:.2} ms, p99 {:.2} ms, {} conflicts",
-                w.path,
-                w.concurrency,
+                "peer:   {system}: {:.0} writes/s, p50 {:.2} ms, p99 {:.2} ms, {} conflicts",
                 w.throughput(),
                 w.latency(50.0),
                 w.latency(99.0),
                 w.conflicts
             );
         }
+        swarm_rows.push(a);
+        shoal_rows.push(b);
     }
-    let failover_ms = if args.no_failover {
-        Vec::new()
-    } else {
-        workload::kill_leader(system, &mut cluster, args.rounds).await?
-    };
-    drop(cluster);
-    Ok(Side { writes, failover_ms })
+    Ok((swarm_rows, shoal_rows))
 }

@@ -80,7 +80,6 @@ const DIR_PREFIX: &str = "shoal-peer-";
 /// Host namespaces on one bridge and the run's directory; on drop, whatever still runs in the
 /// namespaces is killed, then the namespaces and the directory are deleted.
 pub struct Topology {
-    hosts: usize,
     dir: Option<tempfile::TempDir>,
     _lock: File,
 }
@@ -116,7 +115,6 @@ impl Topology {
         }
         let dir = tempfile::Builder::new().prefix(DIR_PREFIX).tempdir_in("/tmp")?;
         let topology = Topology {
-            hosts,
             dir: Some(dir),
             _lock: lock,
         };
@@ -179,11 +177,6 @@ impl Topology {
     /// The run's directory (daemon data, logs, sockets).
     pub fn dir(&self) -> &Path {
         self.dir.as_ref().map_or(Path::new("/tmp"), |d| d.path())
-    }
-
-    /// How many host namespaces there are.
-    pub fn hosts(&self) -> usize {
-        self.hosts
     }
 
     fn bridge_ns(&self) -> String {

@@ -5,6 +5,7 @@ use super::workload::Writes;
 use crate::report::percentile;
 
 /// Everything one system produced.
+#[derive(Default)]
 pub struct Side {
     /// Write runs, in the order they were made.
     pub writes: Vec<Writes>,
@@ -20,6 +21,8 @@ pub struct Setup {
     pub machine: String,
     /// Writes per write run.
     pub writes: usize,
+    /// Alternating slices each write run was cut into.
+    pub chunks: usize,
 }
 
 const REPRODUCE: &str = "Reproduce (root; needs Debian's `docker.io`, `iproute2`, `util-linux`): \
@@ -27,12 +30,13 @@ const REPRODUCE: &str = "Reproduce (root; needs Debian's `docker.io`, `iproute2`
 
 fn topology(setup: &Setup) -> String {
     format!(
-        "Both clusters run in the same network namespaces, one after the other in one run: three managers on\n\
-         10.77.0.1–3 (one namespace each, veth pairs to a bridge in a namespace of its own), formed with the stock\n\
-         docker CLI (`swarm init` / `swarm join`). The peer is Docker Swarm from Debian's docker.io ({}), each\n\
-         dockerd with its own data root, exec root and socket; shoal is three `shoal agent` processes (release\n\
-         build). Both are driven through their Docker API unix sockets by the same client (HTTP/1.1 keep-alive,\n\
-         API 1.41, the newest dockerd 20.10 serves).\n\n{REPRODUCE}\n",
+        "Both clusters run side by side in one run, each manager in a network namespace of its own (veth\n\
+         pairs to a bridge in a namespace of its own; no traffic leaves them): Docker Swarm on 10.77.0.1–3, shoal on\n\
+         10.77.0.5–7, each formed with the stock docker CLI (`swarm init`, `swarm join`). The peer is Docker Swarm\n\
+         from Debian's docker.io ({}), each dockerd with its own data root, exec root and socket; shoal is\n\
+         three `shoal agent` processes (release build). Both are driven through their Docker API unix sockets by\n\
+         the same client (HTTP/1.1 keep-alive, API 1.41, the newest dockerd 20.10 serves). Raft data of both is on\n\
+         the same ext4 disk.\n\n{REPRODUCE}\n",
         setup.dockerd_version
     )
 }
@@ -54,16 +58,17 @@ pub fn writes_section(setup: &Setup, shoal: &Side, swarm: &Side) -> String {
         "\nWorkload: each client owns one worker node (joined, then left: down, so the leader writes nothing of\n\
          its own meanwhile) and repeats `docker node update --label-add`'s two calls: `GET /nodes/ID`, then\n\
          `POST /nodes/ID/update?version=V`. Latency is the update call, which returns once the change is committed\n\
-         through Raft; throughput counts whole read-and-write cycles. {} writes per row; \"follower\" sends them to\n\
-         a follower's API, which forwards to the leader. Ratios are Swarm ÷ shoal for latency and shoal ÷ Swarm\n\
-         for throughput, so above 1× means shoal is ahead.\n\n",
-        setup.writes
+         through Raft; throughput counts whole read-and-write cycles. {} writes per row and system, made in {}\n\
+         slices that alternate between the systems (Swarm, shoal, shoal, Swarm, …) so that the machine's other\n\
+         load falls on both alike; \"follower\" sends them to a follower's API, which forwards to the leader.\n\
+         Ratios are Swarm ÷ shoal for latency and shoal ÷ Swarm for throughput: above 1× means shoal is ahead.\n\n",
+        setup.writes, setup.chunks
     ));
-    b.push_str("| path | clients | shoal writes/s | Swarm writes/s | throughput ratio | shoal p50 (ms) | Swarm p50 (ms) | p50 ratio | shoal p99 (ms) | Swarm p99 (ms) | p99 ratio | retried conflicts (shoal / Swarm) |\n");
-    b.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    b.push_str("| path | clients | shoal writes/s | Swarm writes/s | throughput ratio | shoal p50 (ms) | Swarm p50 (ms) | p50 ratio | shoal p99 (ms) | Swarm p99 (ms) | p99 ratio | GET p50 (ms, shoal / Swarm) | retried conflicts (shoal / Swarm) |\n");
+    b.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (ours, peer) in shoal.writes.iter().zip(&swarm.writes) {
         b.push_str(&format!(
-            "| {} | {} | {:.0} | {:.0} | **{}** | {:.2} | {:.2} | **{}** | {:.2} | {:.2} | {} | {} / {} |\n",
+            "| {} | {} | {:.0} | {:.0} | **{}** | {:.2} | {:.2} | **{}** | {:.2} | {:.2} | {} | {:.2} / {:.2} | {} / {} |\n",
             ours.path,
             ours.concurrency,
             ours.throughput(),
@@ -75,6 +80,8 @@ pub fn writes_section(setup: &Setup, shoal: &Side, swarm: &Side) -> String {
             ours.latency(99.0),
             peer.latency(99.0),
             ratio(peer.latency(99.0), ours.latency(99.0)),
+            ours.read_latency(50.0),
+            peer.read_latency(50.0),
             ours.conflicts,
             peer.conflicts,
         ));
@@ -95,7 +102,7 @@ pub fn failover_section(setup: &Setup, shoal: &Side, swarm: &Side) -> String {
          leader daemon (for Swarm, its containerd too); retry a label write (`GET` + `POST /nodes/ID/update`) through\n\
          a surviving manager's API every 20 ms until one is accepted. The time from the kill to that accepted write\n\
          is the failover time. The killed daemon is restarted and must show the write before the next round.\n\
-         {} rounds per system (Swarm needs 10–20 s a round: its election timeout is 10 ticks of 1 s).\n\n",
+         Rounds alternate between the systems; {} rounds per system (Swarm needs 10–20 s a round: its election timeout is 10 ticks of 1 s).\n\n",
         shoal.failover_ms.len().max(swarm.failover_ms.len())
     ));
     b.push_str("| system | rounds | median (ms) | min (ms) | max (ms) | samples (ms) |\n|---|---:|---:|---:|---:|---|\n");
@@ -141,6 +148,7 @@ mod tests {
             writes: 100,
             elapsed: Duration::from_secs_f64(ms / 10.0),
             latencies_ms: vec![ms; 100],
+            reads_ms: vec![1.0; 100],
             conflicts: 0,
         }
     }
@@ -150,6 +158,7 @@ mod tests {
             dockerd_version: "Docker version 20.10.24".into(),
             machine: "Machine: test.".into(),
             writes: 100,
+            chunks: 4,
         }
     }
 
@@ -167,7 +176,7 @@ mod tests {
         // Four times the latency and a quarter of the throughput both read 4.0×.
         assert!(
             w.contains(
-                "| leader | 1 | 500 | 125 | **4.0×** | 2.00 | 8.00 | **4.0×** | 2.00 | 8.00 | 4.0× | 0 / 0 |"
+                "| leader | 1 | 500 | 125 | **4.0×** | 2.00 | 8.00 | **4.0×** | 2.00 | 8.00 | 4.0× | 1.00 / 1.00 | 0 / 0 |"
             ),
             "{w}"
         );
