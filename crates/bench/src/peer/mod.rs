@@ -137,6 +137,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         args.concurrency
     );
     anyhow::ensure!(args.chunks > 0, "--chunks must be at least 1");
+    let load_before = load_average();
     let topology = Topology::create(2 * HOSTS)?;
     let bench_nodes = levels.iter().copied().max().unwrap_or(1);
 
@@ -177,7 +178,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
     let setup = Setup {
         dockerd_version: tools.dockerd_version.clone(),
-        machine: crate::report::machine_facts(),
+        machine: format!(
+            "{} Load average (1 min) at start / end: {load_before} / {} on {} cores.",
+            crate::report::machine_facts(),
+            load_average(),
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        ),
         writes: args.writes,
         chunks: args.chunks,
     };
@@ -193,6 +199,14 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     drop(topology);
     Ok(())
+}
+
+/// The 1-minute load average: how busy the shared machine was around the measurement.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
 }
 
 /// Namespaces per cluster: three managers and the worker that makes the benchmark's nodes.
