@@ -8,6 +8,7 @@
 mod agents;
 mod e2e;
 mod failover;
+mod peer;
 mod raft;
 mod report;
 mod scheduler;
@@ -26,6 +27,8 @@ enum Bench {
     Scheduler(scheduler::Args),
     /// End to end: `service create --replicas N` on hollow nodes until every task runs.
     E2e(e2e::Args),
+    /// shoal against real Docker Swarm (dockerd) in the same run: API writes and leader failover.
+    Peer(peer::Args),
 }
 
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
@@ -44,5 +47,12 @@ fn main() -> anyhow::Result<()> {
         Bench::Failover(args) => runtime()?.block_on(failover::run(args)),
         Bench::Scheduler(args) => scheduler::run(args),
         Bench::E2e(args) => runtime()?.block_on(e2e::run(args)),
+        // On Ctrl-C the run's future is dropped, and with it every daemon and namespace.
+        Bench::Peer(args) => runtime()?.block_on(async {
+            tokio::select! {
+                r = peer::run(args) => r,
+                _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted; daemons and namespaces removed")),
+            }
+        }),
     }
 }

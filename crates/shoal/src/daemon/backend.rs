@@ -233,8 +233,13 @@ impl Backend for Swarm {
         Ok(())
     }
 
-    async fn tasks(&self, filters: TaskFilters) -> Result<Vec<Arc<Task>>> {
+    async fn tasks(&self, mut filters: TaskFilters) -> Result<Vec<Arc<Task>>> {
         let m = self.require_manager().await?;
+        filters.node = filters
+            .node
+            .iter()
+            .map(|k| self.node_key(k).into_owned())
+            .collect();
         Ok(task::list(&*m.synced_view().await, &filters))
     }
 
