@@ -80,10 +80,16 @@ async fn one(args: &Args, managers: usize) -> anyhow::Result<Outcome> {
     }
     // Managers only manage: every task goes to a hollow node.
     for m in &ms {
-        let node = c0.node(&m.name).await?;
-        let mut spec = node.spec.clone();
-        spec.availability = "drain".into();
-        c0.node_update(&node.id, node.version.index, &spec).await?;
+        // The node's own session may write it meanwhile (status, description): retry on a
+        // stale version, as an operator would.
+        wait_for(Duration::from_secs(10), || async {
+            let node = c0.node(&m.name).await.ok()?;
+            let mut spec = node.spec.clone();
+            spec.availability = "drain".into();
+            c0.node_update(&node.id, node.version.index, &spec).await.ok()
+        })
+        .await
+        .ok_or_else(|| anyhow::anyhow!("could not drain {}", m.name))?;
     }
     let mut hollow: Vec<Child> = Vec::new();
     let per = args.hollow.div_ceil(args.hollow_procs.max(1));
@@ -149,7 +155,9 @@ async fn one(args: &Args, managers: usize) -> anyhow::Result<Outcome> {
     let id = created["ID"].as_str().unwrap_or_default().to_string();
     let last_report = std::cell::Cell::new(Instant::now());
     wait_for(Duration::from_secs(1800), || async {
-        let s = c0.service(&id, false).await.ok()?;
+        // Task counts come with the list call (`?status=true`), as `docker service ls` gets them.
+        let filters = std::collections::BTreeMap::from([("id".to_string(), vec![id.clone()])]);
+        let s = c0.services(&filters, true).await.ok()?.into_iter().next()?;
         let running = s.service_status.map(|st| st.running_tasks).unwrap_or(0);
         if last_report.get().elapsed() > Duration::from_secs(5) {
             eprintln!(

@@ -1,76 +1,100 @@
-//! Routing task changes to nodes: one watcher on the leader groups each commit's task
-//! changes by node and hands them to that node's assignment streams, so a thousand sessions
-//! cost one pass over the changes, not a thousand.
+//! Routing task changes to nodes: one watcher on the leader notes, per node, which tasks a
+//! commit touched; each node's assignment stream wakes, takes the touched IDs and reads their
+//! current values from the store. Nothing queues per change, so a busy node cannot overflow
+//! (and lose) anything, and repeated changes to a task coalesce into one message.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use store::{Change, Store, WatchEvent};
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use types::{Object, Task, TaskState};
-
-/// What a node's assignment stream is told.
-#[derive(Debug, Clone)]
-pub enum NodeDelta {
-    /// A task of this node was added or changed.
-    Changed(Arc<Task>),
-    /// A task left this node (deleted or moved).
-    Removed(String),
-    /// Changes were lost (lag or snapshot install): resend the full set.
-    Resync,
-}
 
 /// True if `task` belongs in `node`'s assignment set.
 pub fn assigned_to(task: &Task, node: &str) -> bool {
     task.node_id == node && task.status.state >= TaskState::Assigned
 }
 
-/// Subscribers per node.
+/// What a node's stream has to look at next.
+#[derive(Debug, Default)]
+pub struct Touched {
+    /// Task IDs that changed (their current value decides: send or remove).
+    pub tasks: HashSet<String>,
+    /// Changes were lost (lagged watch, snapshot install): send the full set.
+    pub resync: bool,
+}
+
+/// One node stream's inbox.
+#[derive(Default)]
+pub struct Feed {
+    touched: Mutex<Touched>,
+    notify: Notify,
+}
+
+impl Feed {
+    /// Waits until something was touched, then takes it.
+    pub async fn next(&self) -> Touched {
+        loop {
+            {
+                let mut t = self.touched.lock().unwrap_or_else(|e| e.into_inner());
+                if t.resync || !t.tasks.is_empty() {
+                    return std::mem::take(&mut *t);
+                }
+            }
+            self.notify.notified().await;
+        }
+    }
+
+    fn touch(&self, id: Option<&str>) {
+        {
+            let mut t = self.touched.lock().unwrap_or_else(|e| e.into_inner());
+            match id {
+                Some(id) => {
+                    t.tasks.insert(id.to_string());
+                }
+                None => t.resync = true,
+            }
+        }
+        self.notify.notify_one();
+    }
+}
+
+/// Feeds per node.
 #[derive(Default)]
 pub struct Router {
-    subscribers: Mutex<HashMap<String, Vec<mpsc::Sender<NodeDelta>>>>,
+    feeds: Mutex<HashMap<String, Vec<std::sync::Weak<Feed>>>>,
 }
 
 impl Router {
-    /// A new subscription for `node`'s changes (subscribe before reading the full set, so
-    /// nothing falls between; duplicates are harmless).
-    pub fn subscribe(&self, node: &str) -> mpsc::Receiver<NodeDelta> {
-        let (tx, rx) = mpsc::channel(4096);
-        self.subscribers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(node.to_string())
-            .or_default()
-            .push(tx);
-        rx
+    /// A feed of `node`'s changes; it ends when the returned `Arc` is dropped. Subscribe before
+    /// reading the full set, so nothing falls between.
+    pub fn subscribe(&self, node: &str) -> Arc<Feed> {
+        let feed = Arc::new(Feed::default());
+        let mut feeds = self.feeds.lock().unwrap_or_else(|e| e.into_inner());
+        let list = feeds.entry(node.to_string()).or_default();
+        list.retain(|w| w.strong_count() > 0);
+        list.push(Arc::downgrade(&feed));
+        feed
     }
 
-    fn send(&self, node: &str, delta: NodeDelta) {
-        let mut subs = self.subscribers.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(list) = subs.get_mut(node) {
-            // A full queue means the stream is far behind: ask it to resync instead of
-            // blocking the router for everyone.
-            list.retain(|tx| match tx.try_send(delta.clone()) {
-                Ok(()) => true,
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    tx.try_send(NodeDelta::Resync).is_ok() || !tx.is_closed()
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => false,
-            });
+    fn touch(&self, node: &str, id: Option<&str>) {
+        let feeds = self.feeds.lock().unwrap_or_else(|e| e.into_inner());
+        for feed in feeds.get(node).into_iter().flatten().filter_map(|w| w.upgrade()) {
+            feed.touch(id);
         }
     }
 
     fn resync_all(&self) {
         let nodes: Vec<String> = self
-            .subscribers
+            .feeds
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .keys()
             .cloned()
             .collect();
         for n in nodes {
-            self.send(&n, NodeDelta::Resync);
+            self.touch(&n, None);
         }
     }
 
@@ -94,36 +118,27 @@ impl Router {
     }
 
     fn route(&self, change: &Change) {
-        let task = |o: &Object| match o {
-            Object::Task(t) => Some(t.clone()),
-            _ => None,
+        let touch = |t: &Task| {
+            if !t.node_id.is_empty() {
+                self.touch(&t.node_id, Some(&t.id));
+            }
         };
         match change {
-            Change::Created(o) => {
-                if let Some(t) = task(o)
-                    && t.status.state >= TaskState::Assigned
-                {
-                    let node = t.node_id.clone();
-                    self.send(&node, NodeDelta::Changed(Arc::new(t)));
+            Change::Task { old, new } => {
+                for t in old.iter().chain(new.iter()) {
+                    touch(t);
+                }
+            }
+            Change::Created(o) | Change::Deleted(o) => {
+                if let Object::Task(t) = o {
+                    touch(t);
                 }
             }
             Change::Updated { old, new } => {
-                let (Some(old), Some(new)) = (task(old), task(new)) else {
-                    return;
-                };
-                if !old.node_id.is_empty() && old.node_id != new.node_id && assigned_to(&old, &old.node_id) {
-                    self.send(&old.node_id, NodeDelta::Removed(old.id.clone()));
-                }
-                if new.status.state >= TaskState::Assigned {
-                    let node = new.node_id.clone();
-                    self.send(&node, NodeDelta::Changed(Arc::new(new)));
-                }
-            }
-            Change::Deleted(o) => {
-                if let Some(t) = task(o)
-                    && !t.node_id.is_empty()
-                {
-                    self.send(&t.node_id, NodeDelta::Removed(t.id.clone()));
+                for o in [old, new] {
+                    if let Object::Task(t) = o {
+                        touch(t);
+                    }
                 }
             }
         }

@@ -6,13 +6,20 @@
 //!   reaper) ─► allocator (NEW→PENDING) ─► scheduler (PENDING→ASSIGNED) ─► commit each step
 //! ```
 //! Each step reads a fresh view, so a step sees what the one before it committed.
+//!
+//! A pass looks only at what changed since the last one — the services and tasks the
+//! commits touched — so its cost follows the churn, not the cluster's size. Node changes,
+//! lagged watches and a one-second timer force a full pass (new nodes fit pending tasks;
+//! restart and update delays are time-based).
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use store::{Op, WatchEvent};
+use store::{Change, Commit, Op, WatchEvent};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use types::Object;
 
 use crate::dispatcher::mark_down;
 use crate::manager::Inner;
@@ -24,23 +31,83 @@ const DEBOUNCE: Duration = Duration::from_millis(20);
 /// Reconcile at least this often, for time-based decisions (restart delays, heartbeats).
 const TICK: Duration = Duration::from_millis(250);
 
+/// Reconcile everything at least this often.
+const FULL_PASS: Duration = Duration::from_secs(1);
+
+/// What commits since the last pass touched.
+#[derive(Default)]
+struct Dirty {
+    /// Everything must be looked at.
+    full: bool,
+    /// Services whose spec or tasks changed.
+    services: BTreeSet<String>,
+    /// Tasks that changed (candidates for allocation and scheduling).
+    tasks: BTreeSet<String>,
+}
+
+impl Dirty {
+    fn note(&mut self, event: WatchEvent) {
+        match event {
+            WatchEvent::Reset => self.full = true,
+            WatchEvent::Commit(commit) => self.note_commit(&commit),
+        }
+    }
+
+    fn note_commit(&mut self, commit: &Commit) {
+        for change in &commit.changes {
+            match change {
+                Change::Task { old, new } => {
+                    for t in old.iter().chain(new.iter()) {
+                        self.services.insert(t.service_id.clone());
+                        self.tasks.insert(t.id.clone());
+                    }
+                }
+                Change::Created(o) | Change::Deleted(o) | Change::Updated { new: o, .. } => match o {
+                    Object::Service(s) => {
+                        self.services.insert(s.id.clone());
+                    }
+                    Object::Task(t) => {
+                        self.services.insert(t.service_id.clone());
+                        self.tasks.insert(t.id.clone());
+                    }
+                    // A node joining, leaving or changing can move tasks of any service.
+                    Object::Node(_) | Object::Cluster(_) => self.full = true,
+                },
+            }
+        }
+    }
+}
+
 /// Runs until `token` is cancelled (leadership lost or shutdown).
 pub async fn run(inner: Arc<Inner>, token: CancellationToken) {
     let (_, mut watch) = inner.consensus.store().view_and_watch();
+    let mut dirty = Dirty {
+        full: true,
+        ..Default::default()
+    };
+    let mut last_full = Instant::now();
     loop {
         tokio::select! {
             _ = token.cancelled() => return,
             _ = tokio::time::sleep(TICK) => {}
             event = watch.next() => {
-                if event.is_none() {
-                    return;
-                }
+                let Some(event) = event else { return };
+                dirty.note(event);
                 // Let a burst of commits land, then take them all in one pass.
                 let deadline = Instant::now() + DEBOUNCE;
-                while let Ok(Some(WatchEvent::Commit(_) | WatchEvent::Reset)) = tokio::time::timeout_at(deadline, watch.next()).await {}
+                while let Ok(Some(event)) = tokio::time::timeout_at(deadline, watch.next()).await {
+                    dirty.note(event);
+                }
             }
         }
-        if let Err(e) = pass(&inner).await {
+        if last_full.elapsed() >= FULL_PASS {
+            dirty.full = true;
+        }
+        if dirty.full {
+            last_full = Instant::now();
+        }
+        let this = std::mem::take(&mut dirty);
+        if let Err(e) = pass(&inner, this).await {
             tracing::warn!("control loop: {e}");
         }
     }
@@ -56,7 +123,7 @@ async fn commit(inner: &Inner, ops: Vec<Op>, what: &str) {
     }
 }
 
-async fn pass(inner: &Arc<Inner>) -> Result<()> {
+async fn pass(inner: &Arc<Inner>, dirty: Dirty) -> Result<()> {
     let store = inner.consensus.store();
 
     let view = store.view();
@@ -90,23 +157,40 @@ async fn pass(inner: &Arc<Inner>) -> Result<()> {
     }
 
     let view = store.view();
+    let only = (!dirty.full).then_some(&dirty.services);
+    let mut candidates: Vec<String> = dirty.tasks.into_iter().collect();
     let plan = {
-        let mut ids = || inner.new_id();
+        let mut ids = || {
+            let id = inner.new_id();
+            candidates.push(id.clone());
+            id
+        };
         let mut inputs = orchestrator::Inputs {
             now: inner.clock.now(),
             ids: &mut ids,
         };
-        orchestrator::reconcile(&view, None, &mut inputs)
+        orchestrator::reconcile(&view, only, &mut inputs)
     };
     for ops in plan.into_txns() {
         commit(inner, ops, "orchestrator").await;
     }
 
-    if let Some(op) = allocator::allocate(&store.view()) {
+    let view = store.view();
+    let allocation = if dirty.full {
+        allocator::allocate(&view)
+    } else {
+        allocator::allocate_ids(&view, &candidates)
+    };
+    if let Some(op) = allocation {
         commit(inner, vec![op], "allocator").await;
     }
 
-    let decisions = scheduler::schedule(&store.view());
+    let view = store.view();
+    let inputs = scheduler::Inputs {
+        candidates: (!dirty.full).then_some(candidates.as_slice()),
+        ..Default::default()
+    };
+    let decisions = scheduler::schedule_with(&view, &inputs);
     for ops in batches(scheduler::to_ops(&decisions)) {
         commit(inner, ops, "scheduler").await;
     }

@@ -7,8 +7,9 @@ use tokio::sync::broadcast;
 use crate::{Commit, State, Txn, TxnResult};
 
 /// Capacity of the watch queue, in commits. A watcher that falls further behind is told it
-/// lagged and re-reads a snapshot instead of stalling the writer.
-const WATCH_CAPACITY: usize = 4096;
+/// lagged and re-reads a snapshot instead of stalling the writer. Kept small because the
+/// queue holds on to every queued commit (and the task versions it names) until overwritten.
+const WATCH_CAPACITY: usize = 256;
 
 /// What a watcher receives.
 #[derive(Debug, Clone)]

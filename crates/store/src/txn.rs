@@ -3,7 +3,9 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use types::{Kind, Object, TaskState, TaskStatus, Timestamp};
+use std::sync::Arc;
+
+use types::{Kind, Object, Task, TaskState, TaskStatus, Timestamp};
 
 /// One store write: all ops apply or none do.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -168,14 +170,22 @@ pub enum Change {
     },
     /// A removed object (its last value).
     Deleted(Object),
+    /// A task created (`old` none), changed, or deleted (`new` none) by the task ops. These
+    /// share the stored values instead of copying them: a batch touches thousands of tasks.
+    Task {
+        /// Before.
+        old: Option<Arc<Task>>,
+        /// After.
+        new: Option<Arc<Task>>,
+    },
 }
 
 impl Change {
-    /// The object after the change (or the removed one).
-    pub fn object(&self) -> &Object {
+    /// The kind of object that changed.
+    pub fn kind(&self) -> Kind {
         match self {
-            Change::Created(o) | Change::Deleted(o) => o,
-            Change::Updated { new, .. } => new,
+            Change::Created(o) | Change::Deleted(o) | Change::Updated { new: o, .. } => o.kind(),
+            Change::Task { .. } => Kind::Task,
         }
     }
 }

@@ -26,10 +26,12 @@ pub fn reconcile(state: &State, only: Option<&BTreeSet<String>>, plan: &mut Plan
         .map(|c| c.spec.task_history_retention_limit)
         .unwrap_or(DEFAULT_LIMIT);
     let mut groups: BTreeMap<(&str, String), Vec<&Arc<Task>>> = BTreeMap::new();
-    for t in state.tasks() {
-        if only.is_some_and(|set| !set.contains(&t.service_id)) {
-            continue;
-        }
+    // With a dirty set, only those services' tasks (through the index), not every task.
+    let tasks: Box<dyn Iterator<Item = &Arc<Task>>> = match only {
+        Some(set) => Box::new(set.iter().flat_map(|s| state.tasks_of_service(s))),
+        None => Box::new(state.tasks()),
+    };
+    for t in tasks {
         let Some(service) = state.service(&t.service_id) else {
             if runnable(t) {
                 plan.desire(t, TaskState::Remove);

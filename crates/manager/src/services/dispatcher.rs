@@ -19,7 +19,7 @@ use tonic::{Request, Response, Status};
 use types::{NodeState, Object, Role};
 
 use super::{Reply, not_leader, reply};
-use crate::assignments::{NodeDelta, assigned_to};
+use crate::assignments::assigned_to;
 use crate::manager::Inner;
 use crate::status_batcher::status_update;
 
@@ -133,7 +133,7 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
                             _ = &mut logs_changed => return,
                             event = watch.next() => match event {
                                 Some(WatchEvent::Reset) | None => return,
-                                Some(WatchEvent::Commit(c)) if c.changes.iter().any(|ch| ch.object().kind() == types::Kind::Node) => return,
+                                Some(WatchEvent::Commit(c)) if c.changes.iter().any(|ch| ch.kind() == types::Kind::Node) => return,
                                 Some(_) => {}
                             },
                         }
@@ -157,7 +157,7 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
             )));
         }
         // Subscribe before reading the full set so no change falls in between.
-        let mut rx = self.0.router.subscribe(&node_id);
+        let feed = self.0.router.subscribe(&node_id);
         let inner = self.0.clone();
         let stream = async_stream(move |tx| async move {
             let full = |inner: &Inner| {
@@ -177,9 +177,8 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
                 return;
             }
             loop {
-                let first = match tokio::time::timeout(Duration::from_secs(1), rx.recv()).await {
-                    Ok(Some(d)) => d,
-                    Ok(None) => return,
+                let touched = match tokio::time::timeout(Duration::from_secs(1), feed.next()).await {
+                    Ok(t) => t,
                     Err(_) => {
                         if !inner.consensus.is_leader() {
                             let _ = tx
@@ -190,33 +189,23 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
                         continue;
                     }
                 };
-                // Drain what else is queued into one message; the latest version of a task wins.
-                let mut changed: std::collections::BTreeMap<String, std::sync::Arc<types::Task>> =
-                    Default::default();
-                let mut removed = std::collections::BTreeSet::new();
-                let mut resync = false;
-                let mut next = Some(first);
-                while let Some(delta) = next {
-                    match delta {
-                        NodeDelta::Changed(t) => {
-                            removed.remove(&t.id);
-                            changed.insert(t.id.clone(), t);
-                        }
-                        NodeDelta::Removed(id) => {
-                            changed.remove(&id);
-                            removed.insert(id);
-                        }
-                        NodeDelta::Resync => resync = true,
-                    }
-                    next = rx.try_recv().ok();
-                }
-                let msg = if resync {
+                let msg = if touched.resync {
                     full(&inner)
                 } else {
+                    // The current value of each touched task decides what the node hears.
+                    let view = inner.consensus.store().view();
+                    let mut changed = Vec::new();
+                    let mut removed = Vec::new();
+                    for id in touched.tasks {
+                        match view.task(&id) {
+                            Some(t) if assigned_to(t, &node_id) => changed.push((**t).clone()),
+                            _ => removed.push(id),
+                        }
+                    }
                     AssignmentsMessage {
                         full: false,
-                        tasks: changed.into_values().map(|t| (*t).clone()).collect(),
-                        removed: removed.into_iter().collect(),
+                        tasks: changed,
+                        removed,
                     }
                 };
                 if tx.send(Ok(encode(&msg))).await.is_err() {

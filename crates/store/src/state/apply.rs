@@ -98,9 +98,12 @@ impl State {
                 }
                 Op::DeleteTasks(ids) => {
                     for id in ids {
-                        if let Some(old) = next.get(Kind::Task, id) {
+                        if let Some(old) = next.tasks.get(id).cloned() {
                             next.remove(Kind::Task, id);
-                            changes.push(Change::Deleted(old));
+                            changes.push(Change::Task {
+                                old: Some(old),
+                                new: None,
+                            });
                         }
                     }
                 }
@@ -171,7 +174,10 @@ impl State {
             };
             let task = Arc::new(task);
             self.put_task(task.clone());
-            changes.push(Change::Created(Object::Task((*task).clone())));
+            changes.push(Change::Task {
+                old: None,
+                new: Some(task),
+            });
         }
         Ok(())
     }
