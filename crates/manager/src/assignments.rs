@@ -130,13 +130,13 @@ impl Router {
                 }
             }
             Change::Created(o) | Change::Deleted(o) => {
-                if let Object::Task(t) = o {
+                if let Object::Task(t) = o.as_ref() {
                     touch(t);
                 }
             }
             Change::Updated { old, new } => {
                 for o in [old, new] {
-                    if let Object::Task(t) = o {
+                    if let Object::Task(t) = o.as_ref() {
                         touch(t);
                     }
                 }

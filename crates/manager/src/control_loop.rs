@@ -62,17 +62,19 @@ impl Dirty {
                         self.tasks.insert(t.id.clone());
                     }
                 }
-                Change::Created(o) | Change::Deleted(o) | Change::Updated { new: o, .. } => match o {
-                    Object::Service(s) => {
-                        self.services.insert(s.id.clone());
+                Change::Created(o) | Change::Deleted(o) | Change::Updated { new: o, .. } => {
+                    match o.as_ref() {
+                        Object::Service(s) => {
+                            self.services.insert(s.id.clone());
+                        }
+                        Object::Task(t) => {
+                            self.services.insert(t.service_id.clone());
+                            self.tasks.insert(t.id.clone());
+                        }
+                        // A node joining, leaving or changing can move tasks of any service.
+                        Object::Node(_) | Object::Cluster(_) => self.full = true,
                     }
-                    Object::Task(t) => {
-                        self.services.insert(t.service_id.clone());
-                        self.tasks.insert(t.id.clone());
-                    }
-                    // A node joining, leaving or changing can move tasks of any service.
-                    Object::Node(_) | Object::Cluster(_) => self.full = true,
-                },
+                }
             }
         }
     }

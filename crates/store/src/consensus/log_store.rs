@@ -37,6 +37,9 @@ fn encode<T: Serialize>(value: &T) -> io::Result<Vec<u8>> {
     postcard::to_stdvec(value).map_err(io_err)
 }
 
+/// redb's page cache for the log.
+const LOG_CACHE_BYTES: usize = 16 * 1024 * 1024;
+
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> io::Result<T> {
     postcard::from_bytes(bytes).map_err(io_err)
 }
@@ -51,10 +54,15 @@ impl LogStore {
             reason,
         };
         let existed = path.exists();
+        // redb caches up to 1 GiB by default, and written pages stay cached: on a busy leader
+        // that was most of its memory. The log is appended, read back once or twice while
+        // replicating (recent entries) and then compacted, so a small cache serves it.
+        let mut builder = redb::Builder::new();
+        builder.set_cache_size(LOG_CACHE_BYTES);
         let db = if existed {
-            Database::open(&path)
+            builder.open(&path)
         } else {
-            Database::create(&path)
+            builder.create(&path)
         }
         .map_err(|e| corrupt(e.to_string()))?;
         let store = LogStore { db: Arc::new(db) };

@@ -51,7 +51,7 @@ impl StateMachine {
             };
             let bytes = std::fs::read(&path)?;
             let file: SnapshotFile = postcard::from_bytes(&bytes).map_err(|e| corrupt(e.to_string()))?;
-            let state: State = postcard::from_bytes(&file.data).map_err(|e| corrupt(e.to_string()))?;
+            let state = State::decode(&file.data).map_err(|e| corrupt(e.to_string()))?;
             sm.last_applied = file.meta.last_log_id;
             sm.membership = file.meta.last_membership.clone();
             sm.store.reset(state);
@@ -126,7 +126,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     type SnapshotData = Vec<u8>;
 
     async fn build_snapshot(&mut self) -> io::Result<Snapshot> {
-        let data = postcard::to_stdvec(&*self.state).map_err(io_err)?;
+        let data = self.state.encode().map_err(io_err)?;
         let (sm, m, d) = (self.sm.clone(), self.meta.clone(), data.clone());
         tokio::task::spawn_blocking(move || sm.write_file(&m, &d))
             .await
@@ -185,7 +185,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: Vec<u8>) -> io::Result<()> {
-        let state: State = postcard::from_bytes(&snapshot).map_err(io_err)?;
+        let state = State::decode(&snapshot).map_err(io_err)?;
         let this = self.clone();
         let (m, d) = (meta.clone(), snapshot);
         tokio::task::spawn_blocking(move || this.write_file(&m, &d))

@@ -31,7 +31,7 @@ impl State {
                     let mut object = object.clone();
                     *object.meta_mut() = stamp(txn.now);
                     next.put(object.clone());
-                    changes.push(Change::Created(object));
+                    changes.push(Change::Created(Box::new(object)));
                 }
                 Op::Update {
                     object,
@@ -48,7 +48,10 @@ impl State {
                     let mut object = object.clone();
                     *object.meta_mut() = stamp(old.meta().created_at);
                     next.put(object.clone());
-                    changes.push(Change::Updated { old, new: object });
+                    changes.push(Change::Updated {
+                        old: Box::new(old),
+                        new: Box::new(object),
+                    });
                 }
                 Op::Delete {
                     kind,
@@ -68,7 +71,7 @@ impl State {
                         });
                     }
                     next.remove(*kind, id);
-                    changes.push(Change::Deleted(old));
+                    changes.push(Change::Deleted(Box::new(old)));
                 }
                 Op::CreateTasks {
                     service_id,
@@ -98,7 +101,7 @@ impl State {
                 }
                 Op::DeleteTasks(ids) => {
                     for id in ids {
-                        if let Some(old) = next.tasks.get(id).cloned() {
+                        if let Some(old) = next.tasks.get(id.as_str()).cloned() {
                             next.remove(Kind::Task, id);
                             changes.push(Change::Task {
                                 old: Some(old),
@@ -148,7 +151,7 @@ impl State {
             });
         }
         for new in tasks {
-            if self.tasks.contains_key(&new.id) {
+            if self.tasks.contains_key(new.id.as_str()) {
                 return Err(TxnError::Exists {
                     kind: Kind::Task,
                     id: new.id.clone(),
@@ -202,9 +205,9 @@ impl State {
         task.meta.updated_at = txn.now;
         let task = Arc::new(task);
         self.put_task(task.clone());
-        changes.push(Change::Updated {
-            old: Object::Task((*old).clone()),
-            new: Object::Task((*task).clone()),
+        changes.push(Change::Task {
+            old: Some(old),
+            new: Some(task),
         });
     }
 }
@@ -402,5 +405,25 @@ mod tests {
             .0;
         assert_eq!(s3.tasks_on_node("n1").count(), 0);
         assert_eq!(s3.tasks_of_service("s1").count(), 1);
+    }
+
+    #[test]
+    fn a_snapshot_round_trip_rebuilds_the_indexes() {
+        let s = with_tasks();
+        let assign = Op::AssignTasks {
+            node_id: "n1".into(),
+            task_ids: vec!["t1".into()],
+        };
+        let pending = Op::UpdateTasks(vec![TaskUpdate {
+            id: "t1".into(),
+            change: TaskChange::Pending,
+        }]);
+        let s = s.apply(&txn(vec![pending, assign]), 3).unwrap().0;
+        let back = State::decode(&s.encode().unwrap()).unwrap();
+        let ids = |it: &mut dyn Iterator<Item = &Arc<Task>>| it.map(|t| t.id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&mut back.tasks_of_service("s1")), ["t1", "t2"]);
+        assert_eq!(ids(&mut back.tasks_on_node("n1")), ["t1"]);
+        assert_eq!(back.index, s.index);
+        assert_eq!(back.task("t2"), s.task("t2"));
     }
 }

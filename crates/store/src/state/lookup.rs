@@ -30,8 +30,8 @@ pub enum LookupError {
 }
 
 /// One match by unique ID prefix.
-fn by_prefix<T>(
-    map: &OrdMap<String, Arc<T>>,
+fn by_prefix<K: std::borrow::Borrow<str> + Ord + Clone, T>(
+    map: &OrdMap<K, Arc<T>>,
     kind: &'static str,
     key: &str,
 ) -> Result<Option<Arc<T>>, LookupError> {
@@ -39,8 +39,8 @@ fn by_prefix<T>(
         return Ok(None);
     }
     let mut hits = map
-        .range(key.to_string()..)
-        .take_while(|(id, _)| id.starts_with(key));
+        .range::<_, str>((std::ops::Bound::Included(key), std::ops::Bound::Unbounded))
+        .take_while(|(id, _)| id.borrow().starts_with(key));
     match (hits.next(), hits.next()) {
         (Some((_, one)), None) => Ok(Some(one.clone())),
         (Some(_), Some(_)) => Err(LookupError::Ambiguous {

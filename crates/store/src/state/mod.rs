@@ -3,6 +3,12 @@
 //!
 //! Tasks are indexed by service and by node (ordered sets of `(owner, task)` pairs), the
 //! two questions every loop asks; service names are indexed for uniqueness.
+//!
+//! IDs are kept as shared `Arc<str>` keys: a task's ID is one allocation shared by its table
+//! entry and both index entries, and a service's or node's ID is shared by all their tasks'
+//! index entries. A persistent map copies whole tree nodes on a write after a reader took a
+//! version, so keys that clone by a reference count keep that copy free of allocations.
+//! The indexes are not part of a snapshot; they are rebuilt from the tasks.
 
 mod apply;
 mod lookup;
@@ -22,13 +28,15 @@ use crate::TxnResult;
 pub struct State {
     /// Raft index of the last applied entry.
     pub index: u64,
-    nodes: OrdMap<String, Arc<Node>>,
+    nodes: OrdMap<Key, Arc<Node>>,
     clusters: OrdMap<String, Arc<Cluster>>,
-    services: OrdMap<String, Arc<Service>>,
+    services: OrdMap<Key, Arc<Service>>,
     service_names: OrdMap<String, String>,
-    tasks: OrdMap<String, Arc<Task>>,
-    tasks_by_service: OrdSet<(String, String)>,
-    tasks_by_node: OrdSet<(String, String)>,
+    tasks: OrdMap<Key, Arc<Task>>,
+    #[serde(skip)]
+    tasks_by_service: OrdSet<(Key, Key)>,
+    #[serde(skip)]
+    tasks_by_node: OrdSet<(Key, Key)>,
     /// Results of recent proposals by ID, and their order, for de-duplication.
     recent: OrdMap<u128, TxnResult>,
     recent_order: OrdMap<u64, u128>,
@@ -38,13 +46,23 @@ pub struct State {
 /// thousand entries cover any realistic window.
 const RECENT_PROPOSALS: usize = 4096;
 
+/// A shared ID.
+type Key = Arc<str>;
+
 /// Task IDs under one owner in an `(owner, task)` index.
-fn owned<'a>(index: &'a OrdSet<(String, String)>, owner: &str) -> impl Iterator<Item = &'a str> + 'a {
-    let owner_key = owner.to_string();
+fn owned<'a>(index: &'a OrdSet<(Key, Key)>, owner: &str) -> impl Iterator<Item = &'a str> + 'a {
+    let owner_key: Key = Arc::from(owner);
     index
-        .range((owner_key.clone(), String::new())..)
+        .range((owner_key.clone(), Key::from(""))..)
         .take_while(move |(o, _)| *o == owner_key)
-        .map(|(_, t)| t.as_str())
+        .map(|(_, t)| &**t)
+}
+
+/// `id` as a key, shared with `map`'s entry for it when there is one.
+fn key_in<V: Clone>(map: &OrdMap<Key, V>, id: &str) -> Key {
+    map.get_key_value(id)
+        .map(|(k, _)| k.clone())
+        .unwrap_or_else(|| Arc::from(id))
 }
 
 impl State {
@@ -75,7 +93,9 @@ impl State {
 
     /// A service by exact name.
     pub fn service_by_name(&self, name: &str) -> Option<&Arc<Service>> {
-        self.service_names.get(name).and_then(|id| self.services.get(id))
+        self.service_names
+            .get(name)
+            .and_then(|id| self.services.get(id.as_str()))
     }
 
     /// All services, ordered by ID.
@@ -165,40 +185,76 @@ impl State {
     fn put(&mut self, object: Object) {
         match object {
             Object::Node(n) => {
-                self.nodes.insert(n.id.clone(), Arc::new(n));
+                self.nodes.insert(key_in(&self.nodes, &n.id), Arc::new(n));
             }
             Object::Cluster(c) => {
                 self.clusters.insert(c.id.clone(), Arc::new(c));
             }
             Object::Service(s) => {
-                if let Some(old) = self.services.get(&s.id)
+                if let Some(old) = self.services.get(s.id.as_str())
                     && old.spec.name != s.spec.name
                 {
                     self.service_names.remove(&old.spec.name);
                 }
                 self.service_names.insert(s.spec.name.clone(), s.id.clone());
-                self.services.insert(s.id.clone(), Arc::new(s));
+                self.services.insert(key_in(&self.services, &s.id), Arc::new(s));
             }
             Object::Task(t) => self.put_task(Arc::new(t)),
         }
     }
 
     fn put_task(&mut self, task: Arc<Task>) {
-        if let Some(old) = self.tasks.get(&task.id) {
-            if old.service_id != task.service_id {
+        let (id, old) = match self.tasks.get_key_value(task.id.as_str()) {
+            Some((k, old)) => (k.clone(), Some(old.clone())),
+            None => (Key::from(task.id.as_str()), None),
+        };
+        let service_changed = old.as_ref().is_none_or(|o| o.service_id != task.service_id);
+        let node_changed = old.as_ref().is_none_or(|o| o.node_id != task.node_id);
+        if let Some(old) = &old {
+            if service_changed {
                 self.tasks_by_service
-                    .remove(&(old.service_id.clone(), old.id.clone()));
+                    .remove(&(Key::from(old.service_id.as_str()), id.clone()));
             }
-            if old.node_id != task.node_id && !old.node_id.is_empty() {
-                self.tasks_by_node.remove(&(old.node_id.clone(), old.id.clone()));
+            if node_changed && !old.node_id.is_empty() {
+                self.tasks_by_node
+                    .remove(&(Key::from(old.node_id.as_str()), id.clone()));
             }
         }
-        self.tasks_by_service
-            .insert((task.service_id.clone(), task.id.clone()));
-        if !task.node_id.is_empty() {
-            self.tasks_by_node.insert((task.node_id.clone(), task.id.clone()));
+        if service_changed {
+            let service = key_in(&self.services, &task.service_id);
+            self.tasks_by_service.insert((service, id.clone()));
         }
-        self.tasks.insert(task.id.clone(), task);
+        if node_changed && !task.node_id.is_empty() {
+            let node = key_in(&self.nodes, &task.node_id);
+            self.tasks_by_node.insert((node, id.clone()));
+        }
+        self.tasks.insert(id, task);
+    }
+
+    /// Rebuilds the task indexes from the task table (after loading a snapshot).
+    fn index_tasks(&mut self) {
+        self.tasks_by_service = OrdSet::new();
+        self.tasks_by_node = OrdSet::new();
+        for (id, task) in self.tasks.clone().iter() {
+            self.tasks_by_service
+                .insert((key_in(&self.services, &task.service_id), id.clone()));
+            if !task.node_id.is_empty() {
+                self.tasks_by_node
+                    .insert((key_in(&self.nodes, &task.node_id), id.clone()));
+            }
+        }
+    }
+
+    /// Decodes a snapshot made by [`State::encode`].
+    pub fn decode(bytes: &[u8]) -> Result<State, postcard::Error> {
+        let mut state: State = postcard::from_bytes(bytes)?;
+        state.index_tasks();
+        Ok(state)
+    }
+
+    /// Encodes the tables for a snapshot.
+    pub fn encode(&self) -> Result<Vec<u8>, postcard::Error> {
+        postcard::to_stdvec(self)
     }
 
     fn remove(&mut self, kind: Kind, id: &str) {
@@ -216,10 +272,11 @@ impl State {
             }
             Kind::Task => {
                 if let Some(old) = self.tasks.remove(id) {
+                    let id = Key::from(id);
                     self.tasks_by_service
-                        .remove(&(old.service_id.clone(), old.id.clone()));
+                        .remove(&(Key::from(old.service_id.as_str()), id.clone()));
                     if !old.node_id.is_empty() {
-                        self.tasks_by_node.remove(&(old.node_id.clone(), old.id.clone()));
+                        self.tasks_by_node.remove(&(Key::from(old.node_id.as_str()), id));
                     }
                 }
             }
