@@ -172,6 +172,16 @@ async fn one(args: &Args, managers: usize) -> anyhow::Result<Outcome> {
     .ok_or_else(|| anyhow::anyhow!("service did not converge"))?;
     let seconds = started.elapsed().as_secs_f64();
     let rss_after = rss_bytes(leader_pid);
+    // The managers were drained: a task there would mean a lost drain (and real processes).
+    for m in &ms {
+        let filters = std::collections::BTreeMap::from([("node".to_string(), vec![m.name.clone()])]);
+        let on_manager = c0.tasks(&filters).await?.len();
+        anyhow::ensure!(
+            on_manager == 0,
+            "{on_manager} tasks were placed on drained manager {}",
+            m.name
+        );
+    }
     // The service object's version is the index of the entry that created it (nothing
     // updates the service during the run): everything from there on is this workload.
     let created_at = c0.service(&id, false).await.map(|s| s.version.index).unwrap_or(0);

@@ -230,16 +230,8 @@ fn batches(ops: Vec<Op>) -> Vec<Vec<Op>> {
 async fn remove_member(inner: &Inner, node_id: &str, raft_id: u64) -> Result<()> {
     tracing::info!(node_id, raft_id, "removing demoted manager from raft");
     inner.consensus.remove_member(raft_id).await?;
-    let Some(node) = inner.consensus.store().view().node(node_id).cloned() else {
-        return Ok(());
-    };
-    let mut next = (*node).clone();
-    next.manager_status = None;
-    inner
-        .propose(vec![Op::Update {
-            object: types::Object::Node(next),
-            expect_version: None,
-        }])
-        .await?;
-    Ok(())
+    match inner.update_node(node_id, |n| n.manager_status = None).await {
+        Err(Error::NotFound(_)) => Ok(()),
+        other => other,
+    }
 }

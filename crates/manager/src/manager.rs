@@ -29,6 +29,9 @@ use types::cluster::RaftSettings;
 use types::{Clock, Cluster, ManagerStatus, Node, Object, Reachability, Role};
 
 use crate::dispatcher::Liveness;
+
+/// Tries of a system node write that keeps losing to concurrent writes.
+const NODE_WRITE_ATTEMPTS: usize = 16;
 use crate::raft_net::RaftNetwork;
 use crate::services::{
     ca::CaService, control::ControlService, dispatcher::DispatcherService, raft::RaftService,
@@ -126,6 +129,36 @@ impl Inner {
             .filter(|n| *n > 0)
             .unwrap_or(types::cluster::DEFAULT_HEARTBEAT_PERIOD_NANOS);
         Duration::from_nanos(nanos as u64)
+    }
+
+    /// Changes node `id` by applying `f` to its current value, committed only if nothing
+    /// wrote the node in between (else read again and retry). The system's own node writes
+    /// (session status, description, observed role) go through here so that they can never
+    /// undo an operator's concurrent change, such as a drain.
+    pub(crate) async fn update_node(&self, id: &str, f: impl Fn(&mut Node)) -> Result<()> {
+        for _ in 0..NODE_WRITE_ATTEMPTS {
+            let node = self
+                .consensus
+                .store()
+                .view()
+                .node(id)
+                .cloned()
+                .ok_or_else(|| Error::NotFound(format!("node {id} not found")))?;
+            let mut next = (*node).clone();
+            f(&mut next);
+            if next == *node {
+                return Ok(());
+            }
+            let op = Op::Update {
+                object: Object::Node(next),
+                expect_version: Some(node.meta.version),
+            };
+            match self.propose(vec![op]).await {
+                Err(Error::OutOfSequence) => continue,
+                other => return other.map(|_| ()),
+            }
+        }
+        Err(Error::OutOfSequence)
     }
 
     /// Commits `ops` through Raft, forwarding to the leader when this replica follows. While
@@ -271,16 +304,14 @@ impl Inner {
         };
         self.consensus.add_learner(req.raft_id, peer).await?;
         self.consensus.promote_voter(req.raft_id).await?;
-        let mut next = (*node).clone();
-        next.manager_status = Some(ManagerStatus {
+        let status = ManagerStatus {
             raft_id: req.raft_id,
             addr: req.addr,
-        });
-        next.role = Role::Manager;
-        self.propose(vec![Op::Update {
-            object: Object::Node(next),
-            expect_version: None,
-        }])
+        };
+        self.update_node(&node.id, |n| {
+            n.manager_status = Some(status.clone());
+            n.role = Role::Manager;
+        })
         .await?;
         Ok(self.consensus.members().into_iter().collect())
     }

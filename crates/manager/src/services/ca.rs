@@ -123,13 +123,8 @@ impl rpc::pb::ca_server::Ca for CaService {
         let (cert_pem, ca_cert_pem) = self.issue(&renew.csr_pem, &node.id, role)?;
         if node.role != role && role == Role::Worker {
             // A demoted node's observed role follows its new certificate.
-            let mut next = (*node).clone();
-            next.role = Role::Worker;
             self.0
-                .propose(vec![Op::Update {
-                    object: Object::Node(next),
-                    expect_version: None,
-                }])
+                .update_node(&node.id, |n| n.role = Role::Worker)
                 .await
                 .map_err(Status::from)?;
         }

@@ -13,10 +13,10 @@ use futures::Stream;
 use rpc::messages::{AssignmentsMessage, HeartbeatResponse, SessionMessage, SessionRequest, TaskStatusBatch};
 use rpc::pb::Msg;
 use rpc::{decode, encode, require_node};
-use store::{Op, WatchEvent};
+use store::WatchEvent;
 use tokio::time::Instant;
 use tonic::{Request, Response, Status};
-use types::{NodeState, Object, Role};
+use types::{NodeState, Role};
 
 use super::{Reply, not_leader, reply};
 use crate::assignments::assigned_to;
@@ -75,25 +75,21 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
             Status::permission_denied(format!("node {} was removed from the swarm", caller.node_id))
         })?;
         self.0.liveness.seen(&node.id, Instant::now());
-        let mut next = (*node).clone();
-        next.description = open.description;
-        next.status.state = NodeState::Ready;
-        next.status.message = String::new();
-        if !remote_ip.is_empty() {
-            next.status.addr = remote_ip;
-        }
-        if caller.role == Role::Worker && next.manager_status.is_none() {
-            next.role = Role::Worker;
-        }
-        if next != *node {
-            self.0
-                .propose(vec![Op::Update {
-                    object: Object::Node(next),
-                    expect_version: None,
-                }])
-                .await
-                .map_err(Status::from)?;
-        }
+        let worker = caller.role == Role::Worker;
+        self.0
+            .update_node(&node.id, |n| {
+                n.description = open.description.clone();
+                n.status.state = NodeState::Ready;
+                n.status.message = String::new();
+                if !remote_ip.is_empty() {
+                    n.status.addr = remote_ip.clone();
+                }
+                if worker && n.manager_status.is_none() {
+                    n.role = Role::Worker;
+                }
+            })
+            .await
+            .map_err(Status::from)?;
         let inner = self.0.clone();
         let node_id = node.id.clone();
         let mut log_changes = self.0.logs.watch();
@@ -256,14 +252,11 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
         })?;
         self.0.liveness.seen(&node.id, Instant::now());
         if node.status.state != NodeState::Ready {
-            let mut next = (**node).clone();
-            next.status.state = NodeState::Ready;
-            next.status.message = String::new();
             self.0
-                .propose(vec![Op::Update {
-                    object: Object::Node(next),
-                    expect_version: None,
-                }])
+                .update_node(&node.id, |n| {
+                    n.status.state = NodeState::Ready;
+                    n.status.message = String::new();
+                })
                 .await
                 .map_err(Status::from)?;
         }
