@@ -119,7 +119,16 @@ pub fn rss_bytes(pid: u32) -> u64 {
 }
 
 /// Polls `check` every 20 ms until it yields, or gives up after `limit`.
-pub async fn wait_for<T, F, Fut>(limit: Duration, mut check: F) -> Option<T>
+pub async fn wait_for<T, F, Fut>(limit: Duration, check: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    wait_every(limit, Duration::from_millis(20), check).await
+}
+
+/// Polls `check` every `interval` until it yields, or gives up after `limit`.
+pub async fn wait_every<T, F, Fut>(limit: Duration, interval: Duration, mut check: F) -> Option<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
@@ -132,6 +141,6 @@ where
         if Instant::now() >= deadline {
             return None;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(interval).await;
     }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use api::model;
 use serde_json::json;
 
-use crate::agents::{Agent, rss_bytes, wait_for};
+use crate::agents::{Agent, rss_bytes, wait_every, wait_for};
 use crate::report::{machine_facts, write_section};
 
 /// Flags of `shoal-bench e2e`.
@@ -154,7 +154,8 @@ async fn one(args: &Args, managers: usize) -> anyhow::Result<Outcome> {
     let created: serde_json::Value = c0.post("/services/create", &[], &spec).await?;
     let id = created["ID"].as_str().unwrap_or_default().to_string();
     let last_report = std::cell::Cell::new(Instant::now());
-    wait_for(Duration::from_secs(1800), || async {
+    // Polled every 100 ms, a progress display's pace, so the measuring adds little load.
+    wait_every(Duration::from_secs(1800), Duration::from_millis(100), || async {
         // Task counts come with the list call (`?status=true`), as `docker service ls` gets them.
         let filters = std::collections::BTreeMap::from([("id".to_string(), vec![id.clone()])]);
         let s = c0.services(&filters, true).await.ok()?.into_iter().next()?;

@@ -56,16 +56,17 @@ pub fn list(state: &State, f: &ServiceFilters) -> Vec<Arc<Service>> {
 
 /// Running / desired / completed counts of a service.
 pub fn status(state: &State, service: &Service) -> ServiceStatus {
-    let mut st = ServiceStatus::default();
-    for t in state.tasks_of_service(&service.id) {
-        if t.desired_state <= TaskState::Complete && t.status.state == TaskState::Running {
-            st.running += 1;
-        }
-        if t.status.state == TaskState::Complete
-            && service.job_status.as_ref().map(|j| j.job_iteration) == t.job_iteration
-        {
-            st.completed += 1;
-        }
+    let mut st = ServiceStatus {
+        running: state.running_tasks(&service.id),
+        ..Default::default()
+    };
+    // Only jobs count completions, and only global modes count desired tasks: leave the
+    // task walk to them.
+    if let Some(job) = &service.job_status {
+        st.completed = state
+            .tasks_of_service(&service.id)
+            .filter(|t| t.status.state == TaskState::Complete && t.job_iteration == Some(job.job_iteration))
+            .count() as u64;
     }
     st.desired = match service.spec.mode {
         ServiceMode::Replicated { replicas } => replicas,

@@ -403,12 +403,14 @@ mod tests {
             .apply(&txn(vec![Op::DeleteTasks(vec!["t1".into()])]), 7)
             .unwrap()
             .0;
+        assert_eq!(s2.running_tasks("s1"), 1);
         assert_eq!(s3.tasks_on_node("n1").count(), 0);
+        assert_eq!(s3.running_tasks("s1"), 0);
         assert_eq!(s3.tasks_of_service("s1").count(), 1);
     }
 
     #[test]
-    fn a_snapshot_round_trip_rebuilds_the_indexes() {
+    fn a_snapshot_round_trip_rebuilds_the_indexes_and_counts() {
         let s = with_tasks();
         let assign = Op::AssignTasks {
             node_id: "n1".into(),
@@ -418,8 +420,17 @@ mod tests {
             id: "t1".into(),
             change: TaskChange::Pending,
         }]);
-        let s = s.apply(&txn(vec![pending, assign]), 3).unwrap().0;
+        let running = Op::UpdateTasks(vec![TaskUpdate {
+            id: "t1".into(),
+            change: TaskChange::Status(TaskStatus {
+                state: TaskState::Running,
+                ..Default::default()
+            }),
+        }]);
+        let s = s.apply(&txn(vec![pending, assign, running]), 3).unwrap().0;
+        assert_eq!(s.running_tasks("s1"), 1);
         let back = State::decode(&s.encode().unwrap()).unwrap();
+        assert_eq!(back.running_tasks("s1"), 1);
         let ids = |it: &mut dyn Iterator<Item = &Arc<Task>>| it.map(|t| t.id.clone()).collect::<Vec<_>>();
         assert_eq!(ids(&mut back.tasks_of_service("s1")), ["t1", "t2"]);
         assert_eq!(ids(&mut back.tasks_on_node("n1")), ["t1"]);

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use imbl::{OrdMap, OrdSet};
 use serde::{Deserialize, Serialize};
-use types::{Cluster, Kind, Meta, Node, Object, Service, Task};
+use types::{Cluster, Kind, Meta, Node, Object, Service, Task, TaskState};
 
 pub use lookup::LookupError;
 
@@ -37,6 +37,10 @@ pub struct State {
     tasks_by_service: OrdSet<(Key, Key)>,
     #[serde(skip)]
     tasks_by_node: OrdSet<(Key, Key)>,
+    /// Per service, how many of its tasks run and should (what `service ls` shows, asked
+    /// for often by progress displays; counting 100k tasks each time would be slow).
+    #[serde(skip)]
+    running: OrdMap<Key, u64>,
     /// Results of recent proposals by ID, and their order, for de-duplication.
     recent: OrdMap<u128, TxnResult>,
     recent_order: OrdMap<u64, u128>,
@@ -121,6 +125,11 @@ impl State {
     /// Tasks of a service.
     pub fn tasks_of_service<'a>(&'a self, service_id: &str) -> impl Iterator<Item = &'a Arc<Task>> + 'a {
         owned(&self.tasks_by_service, service_id).filter_map(|id| self.tasks.get(id))
+    }
+
+    /// How many of a service's tasks are running with a desired state that keeps them so.
+    pub fn running_tasks(&self, service_id: &str) -> u64 {
+        self.running.get(service_id).copied().unwrap_or(0)
     }
 
     /// Tasks assigned to a node.
@@ -224,6 +233,10 @@ impl State {
             let service = key_in(&self.services, &task.service_id);
             self.tasks_by_service.insert((service, id.clone()));
         }
+        if let Some(old) = &old {
+            self.count_running(old, false);
+        }
+        self.count_running(&task, true);
         if node_changed && !task.node_id.is_empty() {
             let node = key_in(&self.nodes, &task.node_id);
             self.tasks_by_node.insert((node, id.clone()));
@@ -231,11 +244,28 @@ impl State {
         self.tasks.insert(id, task);
     }
 
+    /// Adds (or with `add` false, removes) `task`'s part of the running counts.
+    fn count_running(&mut self, task: &Task, add: bool) {
+        if task.status.state != TaskState::Running || task.desired_state > TaskState::Complete {
+            return;
+        }
+        let service = task.service_id.as_str();
+        let now = self.running_tasks(service);
+        let next = if add { now + 1 } else { now.saturating_sub(1) };
+        if next == 0 {
+            self.running.remove(service);
+        } else {
+            self.running.insert(key_in(&self.services, service), next);
+        }
+    }
+
     /// Rebuilds the task indexes from the task table (after loading a snapshot).
     fn index_tasks(&mut self) {
         self.tasks_by_service = OrdSet::new();
         self.tasks_by_node = OrdSet::new();
+        self.running = OrdMap::new();
         for (id, task) in self.tasks.clone().iter() {
+            self.count_running(task, true);
             self.tasks_by_service
                 .insert((key_in(&self.services, &task.service_id), id.clone()));
             if !task.node_id.is_empty() {
@@ -272,6 +302,7 @@ impl State {
             }
             Kind::Task => {
                 if let Some(old) = self.tasks.remove(id) {
+                    self.count_running(&old, false);
                     let id = Key::from(id);
                     self.tasks_by_service
                         .remove(&(Key::from(old.service_id.as_str()), id.clone()));
