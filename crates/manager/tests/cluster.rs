@@ -108,15 +108,22 @@ async fn a_new_manager_catches_up_from_a_chunked_snapshot_over_4_mib() {
     }
     // Snapshot everything now and wait until the log before it is gone.
     let last = leader.consensus().applied_index();
-    leader.consensus().raft().trigger().snapshot().await.unwrap();
-    leader
-        .consensus()
-        .wait_for(|m| {
+    // A trigger that arrives while a snapshot is being built (the interval's own) is dropped,
+    // so trigger again until one covers `last`.
+    let mut covered = false;
+    for _ in 0..30 {
+        leader.consensus().raft().trigger().snapshot().await.unwrap();
+        let wait = leader.consensus().wait_for(|m| {
             m.snapshot.as_ref().is_some_and(|s| s.index >= last)
                 && m.purged.as_ref().is_some_and(|p| p.index >= last)
-        })
-        .await
-        .unwrap();
+        });
+        if let Ok(done) = tokio::time::timeout(std::time::Duration::from_secs(2), wait).await {
+            done.unwrap();
+            covered = true;
+            break;
+        }
+    }
+    assert!(covered, "no snapshot reached index {last}");
     let snapshot_bytes: usize = leader
         .consensus()
         .raft()

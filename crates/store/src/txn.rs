@@ -170,12 +170,14 @@ pub enum Change {
     },
     /// A removed object (its last value).
     Deleted(Box<Object>),
-    /// A task created (`old` none), changed, or deleted (`new` none) by the task ops. These
-    /// share the stored values instead of copying them: a batch touches thousands of tasks.
+    /// A task created, changed, or deleted (`new` none) by the task ops. These share the
+    /// stored values instead of copying them: a batch touches thousands of tasks.
     Task {
-        /// Before.
+        /// The value before, kept only when the task was deleted or left its node or service
+        /// (who must hear of it). Status changes leave it out, so that the watch queue's
+        /// recent commits do not hold a second version of every task.
         old: Option<Arc<Task>>,
-        /// After.
+        /// The value after.
         new: Option<Arc<Task>>,
     },
 }

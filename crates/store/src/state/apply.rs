@@ -205,8 +205,10 @@ impl State {
         task.meta.updated_at = txn.now;
         let task = Arc::new(task);
         self.put_task(task.clone());
+        // The old value only matters to watchers when the task left a node or service.
+        let left = old.node_id != task.node_id || old.service_id != task.service_id;
         changes.push(Change::Task {
-            old: Some(old),
+            old: left.then_some(old),
             new: Some(task),
         });
     }
