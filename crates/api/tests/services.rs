@@ -86,6 +86,26 @@ async fn create_then_inspect_and_list() {
 }
 
 #[tokio::test]
+async fn an_unnamed_service_gets_a_generated_name() {
+    let backend = FakeBackend::new();
+    let mut names = Vec::new();
+    for _ in 0..2 {
+        let answer = post(&backend, "/v1.47/services/create", &spec("", 1)).await;
+        assert_eq!(answer.status, StatusCode::CREATED);
+        let id = answer.json()["ID"].as_str().unwrap().to_string();
+        let service = get(&backend, &format!("/v1.47/services/{id}")).await.json();
+        let name = service["Spec"]["Name"].as_str().unwrap().to_string();
+        assert!(
+            name.split_once('_')
+                .is_some_and(|(a, n)| !a.is_empty() && !n.is_empty()),
+            "{name}"
+        );
+        names.push(name);
+    }
+    assert_ne!(names[0], names[1]);
+}
+
+#[tokio::test]
 async fn bad_requests_are_refused_with_dockerds_statuses() {
     let backend = FakeBackend::new();
     create(&backend, "web", 1).await;

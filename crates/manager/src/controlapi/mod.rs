@@ -2,6 +2,7 @@
 //! view: they return the store ops to commit or the error to show, and touch nothing.
 
 pub mod cluster;
+mod names;
 pub mod node;
 pub mod service;
 pub mod task;

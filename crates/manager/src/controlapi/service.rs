@@ -169,7 +169,14 @@ pub fn validate(spec: &ServiceSpec) -> Result<()> {
 }
 
 /// Plans `POST /services/create`.
-pub fn create(state: &State, id: String, spec: ServiceSpec, now: Timestamp) -> Result<Op> {
+pub fn create(state: &State, id: String, mut spec: ServiceSpec, now: Timestamp) -> Result<Op> {
+    if spec.name.is_empty() {
+        // As dockerd: a service created without a name gets a generated one.
+        spec.name = (0..)
+            .map(|n| super::names::generated(&id, n))
+            .find(|name| state.service_by_name(name).is_none())
+            .unwrap_or_default();
+    }
     validate(&spec)?;
     if state.service_by_name(&spec.name).is_some() {
         return Err(Error::Conflict(format!(
