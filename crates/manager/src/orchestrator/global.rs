@@ -5,19 +5,24 @@
 use std::collections::BTreeMap;
 
 use store::{NewTask, State};
-use types::{Availability, Node, NodeState, Service, TaskState};
+use types::{Availability, Node, NodeState, Service, TaskSpec, TaskState};
 
 use super::replicated::replace_if_needed;
 use super::slots::{Slot, SlotKey, slots};
 use super::{Inputs, Plan, update};
 
+/// True if `node` satisfies every placement constraint of `spec`.
+pub fn meets_constraints(spec: &TaskSpec, node: &Node) -> bool {
+    match crate::constraint::parse(&spec.placement.constraints) {
+        Ok(cs) => cs.iter().all(|c| c.matches(node)),
+        Err(_) => false,
+    }
+}
+
 /// True if `node` may run tasks of `service` at all (constraints and platform).
 pub fn fits(service: &Service, node: &Node) -> bool {
     let placement = &service.spec.task.placement;
-    let constraints_ok = match crate::constraint::parse(&placement.constraints) {
-        Ok(cs) => cs.iter().all(|c| c.matches(node)),
-        Err(_) => false,
-    };
+    let constraints_ok = meets_constraints(&service.spec.task, node);
     let platform_ok = placement.platforms.is_empty()
         || placement.platforms.iter().any(|p| {
             (p.os.is_empty() || p.os.eq_ignore_ascii_case(&node.description.platform.os))

@@ -10,7 +10,7 @@ use store::{NewTask, State};
 use types::{Service, ServiceMode, TaskState};
 
 use super::restart::{Restart, decide};
-use super::slots::{Slot, SlotKey, dead, on_invalid_node, slots};
+use super::slots::{Slot, SlotKey, dead, off_constraints, on_invalid_node, slots};
 use super::{Inputs, Plan, update};
 
 /// Reconciles one replicated service.
@@ -105,8 +105,8 @@ pub fn replace_if_needed(
                 },
             );
         }
-    } else if node_id.is_empty() && on_invalid_node(state, current) {
-        // Node down, drained or removed: move the task elsewhere at once.
+    } else if node_id.is_empty() && (on_invalid_node(state, current) || off_constraints(state, current)) {
+        // Node down, drained, removed or no longer suitable: move the task elsewhere at once.
         plan.desire(current, TaskState::Shutdown);
         plan.create(
             service,
@@ -199,5 +199,35 @@ mod tests {
         assert_eq!(w.reconcile().created(), 0, "restart delay (5 s) not yet over");
         w.advance_secs(6);
         assert_eq!(w.reconcile().created(), 1);
+    }
+
+    #[test]
+    fn a_task_leaves_a_node_that_no_longer_meets_its_constraints() {
+        let mut task = types::TaskSpec::default();
+        task.placement.constraints = vec!["node.labels.type==x".into()];
+        let mut w = World::new()
+            .nodes(&["n1"])
+            .service("web", ServiceMode::Replicated { replicas: 1 }, task);
+        let mut n1 = (**w.state.node("n1").unwrap()).clone();
+        n1.spec.labels.insert("type".into(), "x".into());
+        w.apply_node(n1.clone());
+        let plan = w.reconcile();
+        w.apply(plan);
+        w.place_all_round_robin();
+        w.run_all();
+        assert!(w.reconcile().is_empty(), "converged");
+        n1.spec.labels.remove("type");
+        w.apply_node(n1);
+        let plan = w.reconcile();
+        assert_eq!(
+            plan.created(),
+            1,
+            "a replacement, to be placed where the label is"
+        );
+        let old = w.runnable_tasks("web")[0].id.clone();
+        assert_eq!(
+            plan.desired_for(&w.service_id("web")),
+            [(old.as_str(), TaskState::Shutdown)]
+        );
     }
 }

@@ -92,3 +92,14 @@ pub fn on_invalid_node(state: &State, task: &Task) -> bool {
         && task.status.state >= TaskState::Assigned
         && invalid_node(state.node(&task.node_id))
 }
+
+/// True if the task sits on a node that no longer meets its placement constraints (a label
+/// was removed or changed since it was placed): Swarm's constraint enforcer moves it.
+pub fn off_constraints(state: &State, task: &Task) -> bool {
+    !task.node_id.is_empty()
+        && task.status.state >= TaskState::Assigned
+        && !task.spec.placement.constraints.is_empty()
+        && state
+            .node(&task.node_id)
+            .is_some_and(|n| !super::global::meets_constraints(&task.spec, n))
+}
