@@ -28,6 +28,10 @@ pub struct Args {
     /// Replicas of the service.
     #[arg(long, default_value_t = 100_000)]
     replicas: u64,
+    /// Runs per manager count (a fresh cluster each); the table gives medians and the
+    /// memory's range, which varies from run to run.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
     /// The shoal binary (build it with `cargo build --release`).
     #[arg(long, default_value = "target/release/shoal")]
     shoal: PathBuf,
@@ -36,10 +40,14 @@ pub struct Args {
     out: PathBuf,
 }
 
+/// How long the leader runs in steady state before its memory is measured again.
+const SETTLE: Duration = Duration::from_secs(5);
+
 struct Outcome {
     managers: usize,
     seconds: f64,
     rss_per_task: f64,
+    settled_rss_per_task: f64,
     log_bytes_per_task: f64,
 }
 
@@ -183,6 +191,10 @@ async fn one(args: &Args, managers: usize) -> anyhow::Result<Outcome> {
             m.name
         );
     }
+    // What the leader keeps once the burst's buffers are freed and returned: its RSS after
+    // SETTLE more seconds of steady state (heartbeats only).
+    tokio::time::sleep(SETTLE).await;
+    let rss_settled = rss_bytes(leader_pid);
     // The service object's version is the index of the entry that created it (nothing
     // updates the service during the run): everything from there on is this workload.
     let created_at = c0.service(&id, false).await.map(|s| s.version.index).unwrap_or(0);
@@ -200,6 +212,7 @@ async fn one(args: &Args, managers: usize) -> anyhow::Result<Outcome> {
         managers,
         seconds,
         rss_per_task: rss_after.saturating_sub(rss_before) as f64 / args.replicas as f64,
+        settled_rss_per_task: rss_settled.saturating_sub(rss_before) as f64 / args.replicas as f64,
         log_bytes_per_task: bytes as f64 / args.replicas as f64,
     })
 }
@@ -211,22 +224,27 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         "{} not found: run `cargo build --release` first",
         args.shoal.display()
     );
-    let mut outcomes = Vec::new();
+    let mut rows: Vec<Vec<Outcome>> = Vec::new();
     for m in args
         .managers
         .split(',')
         .filter_map(|s| s.trim().parse::<usize>().ok())
     {
-        let o = one(&args, m).await?;
-        eprintln!(
-            "e2e: {} manager(s): {:.1} s, {:.0} tasks/s, {:.0} B RSS/task, {:.0} B log/task",
-            o.managers,
-            o.seconds,
-            args.replicas as f64 / o.seconds,
-            o.rss_per_task,
-            o.log_bytes_per_task
-        );
-        outcomes.push(o);
+        let mut runs = Vec::new();
+        for _ in 0..args.rounds.max(1) {
+            let o = one(&args, m).await?;
+            eprintln!(
+                "e2e: {} manager(s): {:.1} s, {:.0} tasks/s, {:.0} B RSS/task ({:.0} B settled), {:.0} B log/task",
+                o.managers,
+                o.seconds,
+                args.replicas as f64 / o.seconds,
+                o.rss_per_task,
+                o.settled_rss_per_task,
+                o.log_bytes_per_task
+            );
+            runs.push(o);
+        }
+        rows.push(runs);
     }
     let mut body = String::new();
     body.push_str(&format!(
@@ -236,20 +254,42 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     body.push_str("Manager processes (release build, drained so they only manage) and hollow nodes: simulated nodes in\n");
     body.push_str(&format!("{} `shoal agent --hollow` processes, each node with its own certificate and its own session, heartbeats,\n", args.hollow_procs));
     body.push_str("assignment stream and batched status reports. Timed from `POST /services/create` until the service reports\n");
-    body.push_str("every replica RUNNING. Memory is the leader's RSS growth over the run divided by the replicas; log bytes are the\n");
-    body.push_str("Raft entries written from the service's creation on (task creation, allocation, assignment, status reports).\n");
+    body.push_str("every replica RUNNING (`GET /services?status=true` polled every 100 ms). Memory is the leader's RSS growth\n");
+    body.push_str("from just before the create until then, divided by the replicas, and the same 5 s later when the burst's\n");
+    body.push_str("buffers are freed and returned (steady state; the daemon allocates with mimalloc); log\n");
+    body.push_str("bytes are the Raft entries written from the service's creation on (task creation, allocation, assignment,\n");
+    body.push_str(
+        "status reports). After the run the bench checks that no task landed on a (drained) manager.\n",
+    );
     body.push_str("Everything shares this machine's 2 cores.\n\n");
     body.push_str("Reproduce: `cargo build --release && cargo run --release -p bench -- e2e`\n\n");
-    body.push_str("| managers | replicas | seconds | tasks/s (target ≥ 5,000) | leader memory per task (target ≤ 2 KB) | raft log bytes per task (target ≤ 300 B) |\n|---:|---:|---:|---:|---:|---:|\n");
-    for o in &outcomes {
+    body.push_str(&format!(
+        "Medians of {} runs per row (a fresh cluster each); memory also as the range over the runs.\n\n",
+        args.rounds.max(1)
+    ));
+    body.push_str("| managers | replicas | seconds | tasks/s (target ≥ 5,000) | leader memory per task at convergence | leader memory per task, settled (target ≤ 2 KB) | settled, range | raft log bytes per task (target ≤ 300 B) |\n|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for runs in &rows {
+        let median = |f: &dyn Fn(&Outcome) -> f64| {
+            let mut v: Vec<f64> = runs.iter().map(f).collect();
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let settled: Vec<f64> = runs.iter().map(|o| o.settled_rss_per_task).collect();
+        let (lo, hi) = settled
+            .iter()
+            .fold((f64::MAX, 0f64), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+        let seconds = median(&|o| o.seconds);
         body.push_str(&format!(
-            "| {} | {} | {:.1} | **{:.0}** | **{:.0} B** | **{:.0} B** |\n",
-            o.managers,
+            "| {} | {} | {:.1} | **{:.0}** | {:.0} B | **{:.0} B** | {:.0}–{:.0} B | **{:.0} B** |\n",
+            runs[0].managers,
             args.replicas,
-            o.seconds,
-            args.replicas as f64 / o.seconds,
-            o.rss_per_task,
-            o.log_bytes_per_task
+            seconds,
+            args.replicas as f64 / seconds,
+            median(&|o| o.rss_per_task),
+            median(&|o| o.settled_rss_per_task),
+            lo,
+            hi,
+            median(&|o| o.log_bytes_per_task)
         ));
     }
     body.push('\n');
