@@ -13,10 +13,8 @@ use super::{Inputs, Plan, update};
 
 /// True if `node` satisfies every placement constraint of `spec`.
 pub fn meets_constraints(spec: &TaskSpec, node: &Node) -> bool {
-    match crate::constraint::parse(&spec.placement.constraints) {
-        Ok(cs) => cs.iter().all(|c| c.matches(node)),
-        Err(_) => false,
-    }
+    crate::constraint::parse(&spec.placement.constraints)
+        .is_ok_and(|cs| crate::constraint::matches_all(&cs, node))
 }
 
 /// True if `node` may run tasks of `service` at all (constraints and platform).
