@@ -43,6 +43,10 @@ pub struct Args {
     /// Runs per SwarmKit benchmark (each a fresh process).
     #[arg(long, default_value_t = 3)]
     pub peer_runs: usize,
+    /// Runs of SwarmKit's 100k-node × 100k-task benchmark, which takes about 45 minutes each;
+    /// skipped unless asked for.
+    #[arg(long, default_value_t = 0)]
+    pub peer_huge_runs: usize,
     /// The script that builds and runs SwarmKit's benchmarks.
     #[arg(long, default_value = "crates/bench/peer/swarmkit-scheduler.sh")]
     peer_script: PathBuf,
@@ -462,7 +466,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .map(|w| w.swarmkit)
             .filter(|s| !s.is_empty())
             .collect();
-        match scheduler_peer::run(&args.peer_script, args.peer_runs, &names) {
+        match scheduler_peer::run(&args.peer_script, args.peer_runs, args.peer_huge_runs, &names) {
             Ok(p) => Some(p),
             Err(e) => {
                 eprintln!("scheduler: SwarmKit peer failed, using the reference numbers: {e:#}");

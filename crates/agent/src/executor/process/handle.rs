@@ -378,9 +378,7 @@ impl TaskHandle {
             return Ok(Some(exit));
         }
         signal(libc::SIGKILL)?;
-        if let Some(cgroup) = &self.launch.cgroup {
-            Cgroups::kill(cgroup);
-        }
+        Cgroups::kill(&self.launch.cgroups);
         tokio::time::timeout(KILL_WAIT, self.wait())
             .await
             .map(Some)
@@ -390,9 +388,7 @@ impl TaskHandle {
     /// Deletes the task's files and cgroup (the task must have exited).
     pub fn delete_files(&self) -> Result<()> {
         self.cancel();
-        if let Some(cgroup) = &self.launch.cgroup {
-            Cgroups::remove(cgroup);
-        }
+        Cgroups::remove(&self.launch.cgroups);
         remove_dir(&self.dir)
     }
 }

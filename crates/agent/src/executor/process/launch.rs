@@ -53,8 +53,10 @@ pub struct LaunchSpec {
     pub uid: Option<u32>,
     /// Primary group.
     pub gid: Option<u32>,
-    /// The task's cgroup directory, when limits are enforced.
-    pub cgroup: Option<PathBuf>,
+    /// The task's cgroup directories (one on cgroup v2, one per controller on v1); empty
+    /// when limits are not enforced.
+    #[serde(default)]
+    pub cgroups: Vec<PathBuf>,
     /// Log rotation size.
     pub log_limit: u64,
     /// Stop signal number.
@@ -112,7 +114,7 @@ impl LaunchSpec {
             dir,
             uid,
             gid,
-            cgroup: None,
+            cgroups: Vec::new(),
             log_limit,
             stop_signal: parse_signal(&c.stop_signal)?,
             grace_nanos: stop_grace(c.stop_grace_period).as_nanos() as u64,

@@ -1,5 +1,5 @@
 //! The process executor, shoal's embedded default: a task is `Command + Args` run as a plain
-//! child process, with the spec's Env, Dir and User, limits through cgroup v2 when the host
+//! child process, with the spec's Env, Dir and User, limits through cgroups (v2 or v1) when the host
 //! has it, captured stdout/stderr, health checks, and a per-task supervisor so tasks survive
 //! agent restarts.
 //!
@@ -70,7 +70,8 @@ pub struct ProcessConfig {
     pub state_dir: PathBuf,
     /// How to start supervisors.
     pub shim: ShimCommand,
-    /// The cgroup2 mount to put limits under (`/sys/fs/cgroup`); `None` disables limits.
+    /// Where cgroups are mounted (`/sys/fs/cgroup`: the v2 hierarchy, or the v1 controllers'
+    /// directories); `None` disables limits.
     pub cgroup_root: Option<PathBuf>,
     /// Log size per task before rotation (two files are kept).
     pub log_limit: u64,
@@ -179,7 +180,7 @@ impl Executor for ProcessExecutor {
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
         if let Some(cgroups) = &self.cgroups {
             match cgroups.create(&task.id, &task.spec.resources.limits) {
-                Ok(path) => launch.cgroup = Some(path),
+                Ok(dirs) => launch.cgroups = dirs,
                 Err(e) => {
                     tracing::info!(task = %task.id, error = %e, "no cgroup for task: limits not enforced")
                 }

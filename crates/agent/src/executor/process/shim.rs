@@ -84,9 +84,13 @@ fn supervise(dir: &Path, clock: &Arc<dyn Clock>) -> Result<(), String> {
     if let Some(gid) = spec.gid {
         command.gid(gid);
     }
-    let procs = spec.cgroup.as_ref().and_then(|c| {
-        std::ffi::CString::new(c.join("cgroup.procs").into_os_string().into_encoded_bytes()).ok()
-    });
+    let procs = spec
+        .cgroups
+        .iter()
+        .filter_map(|c| {
+            std::ffi::CString::new(c.join("cgroup.procs").into_os_string().into_encoded_bytes()).ok()
+        })
+        .collect();
     sys::set_pre_exec(&mut command, procs);
 
     let mut child = command

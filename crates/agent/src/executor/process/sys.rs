@@ -58,8 +58,24 @@ pub fn kill_group(pgid: i32, signal: i32) -> io::Result<()> {
             format!("refusing to signal process group {pgid}"),
         ));
     }
-    // SAFETY: kill takes plain integers; a negative pid names a process group.
-    let rc = unsafe { libc::kill(-pgid, signal) };
+    kill(-pgid, signal)
+}
+
+/// Sends `signal` to process `pid`. ESRCH (it has exited) is fine.
+pub fn kill_process(pid: i32, signal: i32) -> io::Result<()> {
+    if pid <= 1 {
+        // 0 and -1 name groups, 1 is init: never a task's process.
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("refusing to signal process {pid}"),
+        ));
+    }
+    kill(pid, signal)
+}
+
+fn kill(target: i32, signal: i32) -> io::Result<()> {
+    // SAFETY: kill takes plain integers; a negative target names a process group.
+    let rc = unsafe { libc::kill(target, signal) };
     if rc < 0 {
         let e = io::Error::last_os_error();
         if e.raw_os_error() == Some(libc::ESRCH) {
@@ -103,18 +119,18 @@ pub fn start_time(pid: i32) -> Option<u64> {
 }
 
 /// Pre-exec work in the forked task process: restore default dispositions for signals the
-/// supervisor ignores (ignored dispositions survive exec), then join the task's cgroup.
+/// supervisor ignores (ignored dispositions survive exec), then join the task's cgroups.
 ///
 /// Only async-signal-safe calls are allowed here (we are between fork and exec), so the
-/// cgroup path arrives as a ready C string and errors are plain errno values.
-pub fn pre_exec_hook(cgroup_procs: Option<&std::ffi::CStr>) -> io::Result<()> {
+/// cgroup paths arrive as ready C strings and errors are plain errno values.
+pub fn pre_exec_hook(cgroup_procs: &[std::ffi::CString]) -> io::Result<()> {
     for signal in [libc::SIGHUP, libc::SIGINT, libc::SIGPIPE, libc::SIGTERM] {
         // SAFETY: restoring SIG_DFL is async-signal-safe and touches no memory of ours.
         unsafe {
             libc::signal(signal, libc::SIG_DFL);
         }
     }
-    if let Some(path) = cgroup_procs {
+    for path in cgroup_procs {
         // SAFETY: `path` is a valid NUL-terminated string that outlives the call; open, write
         // and close are async-signal-safe; "0" moves the calling process into the cgroup.
         unsafe {
@@ -134,12 +150,12 @@ pub fn pre_exec_hook(cgroup_procs: Option<&std::ffi::CStr>) -> io::Result<()> {
 }
 
 /// Installs [`pre_exec_hook`] on a command.
-pub fn set_pre_exec(command: &mut std::process::Command, cgroup_procs: Option<std::ffi::CString>) {
+pub fn set_pre_exec(command: &mut std::process::Command, cgroup_procs: Vec<std::ffi::CString>) {
     use std::os::unix::process::CommandExt;
     // SAFETY: the hook only makes async-signal-safe calls (see pre_exec_hook) and allocates
-    // nothing: the C string was built before the fork and is only borrowed.
+    // nothing: the C strings were built before the fork and are only borrowed.
     unsafe {
-        command.pre_exec(move || pre_exec_hook(cgroup_procs.as_deref()));
+        command.pre_exec(move || pre_exec_hook(&cgroup_procs));
     }
 }
 

@@ -385,3 +385,72 @@ async fn the_shoal_binary_supervises_tasks() {
         "wall-clock timestamps from the shim"
     );
 }
+
+/// Real cgroups (v2 or v1, whichever the host has): the task runs inside its own cgroups with
+/// the limits written, the memory limit holds (a task that grows past it is killed), and
+/// removing the task removes its cgroups.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_hold_through_the_hosts_cgroups() {
+    let root = Path::new("/sys/fs/cgroup");
+    if cgroup::Cgroups::detect(root).is_none() {
+        eprintln!("skipped: no writable cgroup hierarchy under {}", root.display());
+        return;
+    }
+    let h = harness();
+    let mut config = h.config();
+    config.cgroup_root = Some(root.to_path_buf());
+    let ex = ProcessExecutor::new(config).unwrap();
+    // Unique per run, so that two test runs on one host do not share cgroups.
+    let id = format!("cgroup-test-{}", std::process::id());
+    // The shell keeps the command substitution's 256 MB in memory; the limit is 32 MiB.
+    let mut spec = shell(
+        "cat /proc/self/cgroup; x=$(head -c 256000000 /dev/zero | tr '\\0' a); echo survived ${#x}",
+    );
+    spec.resources.limits = types::Limits {
+        nano_cpus: 500_000_000,
+        memory_bytes: 32 << 20,
+        pids: 64,
+    };
+    run_task_spec(&ex, &id, spec).await;
+    let exit = within("exit", ex.wait(&id)).await.unwrap();
+    assert_eq!(exit.signal, Some(libc::SIGKILL), "the OOM killer ended it: {exit:?}");
+
+    let launch: launch::LaunchSpec = serde_json::from_slice(
+        &std::fs::read(h.config().state_dir.join(&id).join(launch::SPEC)).unwrap(),
+    )
+    .unwrap();
+    assert!(!launch.cgroups.is_empty());
+    use futures::StreamExt;
+    let lines: Vec<String> = ex
+        .logs(&id, Default::default())
+        .await
+        .unwrap()
+        .map(|m| m.unwrap().text())
+        .collect()
+        .await;
+    assert!(!lines.iter().any(|l| l.starts_with("survived")), "{lines:?}");
+    let member = format!("/shoal/{id}");
+    let joined = lines.iter().filter(|l| l.ends_with(&member)).count();
+    assert_eq!(joined, launch.cgroups.len(), "the task joined each of its cgroups: {lines:?}");
+
+    let read = |file: &str| {
+        launch
+            .cgroups
+            .iter()
+            .find_map(|d| std::fs::read_to_string(d.join(file)).ok())
+            .map(|s| s.trim().to_string())
+    };
+    if let Some(quota) = read("cpu.cfs_quota_us") {
+        assert_eq!(quota, "50000");
+        assert_eq!(read("memory.limit_in_bytes").as_deref(), Some("33554432"));
+    } else {
+        assert_eq!(read("cpu.max").as_deref(), Some("50000 100000"));
+        assert_eq!(read("memory.max").as_deref(), Some("33554432"));
+    }
+    assert_eq!(read("pids.max").as_deref(), Some("64"));
+
+    ex.remove(&id).await.unwrap();
+    for dir in &launch.cgroups {
+        assert!(!dir.exists(), "{} removed with the task", dir.display());
+    }
+}
