@@ -30,12 +30,7 @@ pub struct PeerResults {
 
 /// Builds (first time) and runs SwarmKit's benchmarks named in `names`, `runs` times each, and
 /// the 100k-node × 100k-task one `huge_runs` times.
-pub fn run(
-    script: &Path,
-    runs: usize,
-    huge_runs: usize,
-    names: &[&str],
-) -> anyhow::Result<PeerResults> {
+pub fn run(script: &Path, runs: usize, huge_runs: usize, names: &[&str]) -> anyhow::Result<PeerResults> {
     let pattern = format!("^({})$", names.join("|"));
     eprintln!(
         "scheduler: running SwarmKit's benchmarks via {} ({runs} runs each)",

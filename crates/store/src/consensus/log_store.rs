@@ -2,12 +2,20 @@
 //!
 //! Tables: `log` (index → postcard entry) and `meta` (vote, committed, last purged, format).
 //! Every append commits with `Durability::Immediate` before openraft is told it is flushed.
+//!
+//! The newest entries are also kept decoded in memory (`Tail`): openraft reads every entry
+//! back right after appending it, once per follower to replicate it and once to apply it, and
+//! decoding a `Txn` of thousands of tasks again each time cost the leader time and, worse,
+//! left its allocator fragmented (short-lived copies interleaved with the long-lived store).
+//! An entry's payload is an `Arc<Txn>`, so serving a read from the tail is a reference count
+//! per entry.
 
+use std::collections::VecDeque;
 use std::fmt::Debug;
 use std::io;
-use std::ops::RangeBounds;
+use std::ops::{Bound, RangeBounds};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use openraft::storage::{IOFlushed, LogState, RaftLogReader, RaftLogStorage};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
@@ -23,10 +31,101 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 /// Format marker stored in `meta`; a file without it is foreign and refused.
 pub const FORMAT: &str = "shoal-raft-1";
 
-/// Durable log storage; cheap to clone (one shared database).
+/// Durable log storage; cheap to clone (one shared database and tail).
 #[derive(Clone)]
 pub struct LogStore {
     db: Arc<Database>,
+    tail: Arc<Mutex<Tail>>,
+}
+
+/// Most entries, and most encoded bytes, the tail keeps. Followers and the state machine are
+/// normally a few entries behind; a reader further behind falls back to redb.
+const TAIL_ENTRIES: usize = 1024;
+const TAIL_BYTES: usize = 2 << 20;
+
+/// The newest entries of the log, decoded: always a suffix of what redb holds (possibly
+/// empty), each with its encoded size.
+#[derive(Default)]
+struct Tail {
+    entries: VecDeque<(Entry, usize)>,
+    bytes: usize,
+}
+
+impl Tail {
+    fn first_index(&self) -> Option<u64> {
+        self.entries.front().map(|(e, _)| e.log_id.index())
+    }
+
+    fn next_index(&self) -> Option<u64> {
+        self.entries.back().map(|(e, _)| e.log_id.index() + 1)
+    }
+
+    /// Adds an entry just made durable, then drops the oldest beyond the limits (the newest
+    /// always stays). An entry that does not continue the tail starts it afresh.
+    fn push(&mut self, entry: Entry, size: usize) {
+        if self.next_index().is_some_and(|next| next != entry.log_id.index()) {
+            self.entries.clear();
+            self.bytes = 0;
+        }
+        self.entries.push_back((entry, size));
+        self.bytes += size;
+        while self.entries.len() > 1 && (self.entries.len() > TAIL_ENTRIES || self.bytes > TAIL_BYTES) {
+            if let Some((_, size)) = self.entries.pop_front() {
+                self.bytes -= size;
+            }
+        }
+    }
+
+    /// Drops entries with index ≥ `from` (the log was truncated there).
+    fn truncate(&mut self, from: u64) {
+        while self.next_index().is_some_and(|next| next > from) {
+            if let Some((_, size)) = self.entries.pop_back() {
+                self.bytes -= size;
+            }
+        }
+    }
+
+    /// Drops entries with index ≤ `upto` (the log was purged up to there).
+    fn purge(&mut self, upto: u64) {
+        while self.first_index().is_some_and(|first| first <= upto) {
+            if let Some((_, size)) = self.entries.pop_front() {
+                self.bytes -= size;
+            }
+        }
+    }
+
+    /// Entries `start..end` if the tail holds all of them.
+    fn get(&self, start: u64, end: u64) -> Option<Vec<Entry>> {
+        let first = self.first_index()?;
+        if start < first || end > self.next_index()? {
+            return None;
+        }
+        let skip = (start - first) as usize;
+        let take = end.saturating_sub(start) as usize;
+        Some(
+            self.entries
+                .iter()
+                .skip(skip)
+                .take(take)
+                .map(|(e, _)| e.clone())
+                .collect(),
+        )
+    }
+}
+
+/// `range` as `start..end`, when its end is bounded.
+fn bounds(range: &impl RangeBounds<u64>) -> Option<(u64, u64)> {
+    let start = match range.start_bound() {
+        Bound::Included(s) => *s,
+        Bound::Excluded(s) => s.checked_add(1)?,
+        Bound::Unbounded => 0,
+    };
+    let end = match range.end_bound() {
+        Bound::Included(e) => e.checked_add(1)?,
+        Bound::Excluded(e) => *e,
+        Bound::Unbounded => return None,
+    };
+    Some((start, end))
 }
 
 fn io_err(e: impl std::fmt::Display) -> io::Error {
@@ -65,7 +164,10 @@ impl LogStore {
             builder.create(&path)
         }
         .map_err(|e| corrupt(e.to_string()))?;
-        let store = LogStore { db: Arc::new(db) };
+        let store = LogStore {
+            db: Arc::new(db),
+            tail: Arc::default(),
+        };
         if existed {
             match store
                 .meta_get::<String>("format")
@@ -146,6 +248,12 @@ impl LogStore {
         }
     }
 
+    fn tail(&self) -> std::sync::MutexGuard<'_, Tail> {
+        // The tail is only a cache of redb: a panic elsewhere cannot leave it inconsistent
+        // in a way that matters more than refusing every read would.
+        self.tail.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Runs blocking redb work off the async executor.
     async fn blocking<T: Send + 'static>(
         &self,
@@ -163,6 +271,14 @@ impl RaftLogReader<TypeConfig> for LogStore {
         &mut self,
         range: RB,
     ) -> io::Result<Vec<Entry>> {
+        if let Some((start, end)) = bounds(&range) {
+            if start >= end {
+                return Ok(Vec::new());
+            }
+            if let Some(entries) = self.tail().get(start, end) {
+                return Ok(entries);
+            }
+        }
         self.read_range(range)
     }
 
@@ -218,9 +334,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry> + Send,
         I::IntoIter: Send,
     {
+        let mut kept = Vec::new();
         let mut encoded = Vec::new();
         for entry in entries {
-            encoded.push((entry.log_id.index(), encode(&entry)?));
+            let bytes = encode(&entry)?;
+            kept.push((entry, bytes.len()));
+            encoded.push((kept[kept.len() - 1].0.log_id.index(), bytes));
         }
         let result = self
             .blocking(move |db| {
@@ -236,6 +355,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             .await;
         match result {
             Ok(()) => {
+                // After the commit, so that an entry the tail serves is also in redb.
+                let mut tail = self.tail();
+                for (entry, size) in kept {
+                    tail.push(entry, size);
+                }
+                drop(tail);
                 callback.io_completed(Ok(()));
                 Ok(())
             }
@@ -248,6 +373,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> io::Result<()> {
         let from = last_log_id.map(|id| id.index() + 1).unwrap_or(0);
+        // Before redb, so that no reader is served a removed entry from the tail.
+        self.tail().truncate(from);
         self.blocking(move |db| {
             let txn = db.begin_write().map_err(io_err)?;
             {
@@ -262,6 +389,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn purge(&mut self, log_id: LogId) -> io::Result<()> {
         let upto = log_id.index();
         let bytes = encode(&log_id)?;
+        self.tail().purge(upto);
         self.blocking(move |db| {
             let txn = db.begin_write().map_err(io_err)?;
             {
@@ -273,5 +401,93 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             txn.commit().map_err(io_err)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use openraft::entry::RaftEntry;
+    use openraft::testing::log_id;
+
+    use super::*;
+    use crate::Txn;
+
+    fn entry(index: u64) -> Entry {
+        let txn = Txn {
+            id: u128::from(index),
+            ops: Vec::new(),
+            now: Default::default(),
+        };
+        Entry::new_normal(log_id::<TypeConfig>(1, 1, index), Arc::new(txn))
+    }
+
+    fn indexes(entries: &[Entry]) -> Vec<u64> {
+        entries.iter().map(|e| e.log_id.index()).collect()
+    }
+
+    #[test]
+    fn the_tail_is_a_bounded_suffix_of_the_log() {
+        let mut tail = Tail::default();
+        for i in 1..=10 {
+            tail.push(entry(i), 10);
+        }
+        assert_eq!(tail.get(3, 6).map(|e| indexes(&e)), Some(vec![3, 4, 5]));
+        assert_eq!(tail.get(0, 3), None, "before the tail");
+        assert_eq!(tail.get(9, 12), None, "past the end");
+        tail.truncate(8);
+        assert_eq!(tail.next_index(), Some(8));
+        tail.purge(2);
+        assert_eq!(tail.first_index(), Some(3));
+        assert_eq!(tail.bytes, 50);
+        // A gap (the log went on without the tail) starts it afresh.
+        tail.push(entry(20), 10);
+        assert_eq!((tail.first_index(), tail.bytes), (Some(20), 10));
+        // Bounded by bytes, but the newest entry always stays.
+        tail.push(entry(21), TAIL_BYTES);
+        assert_eq!((tail.first_index(), tail.entries.len()), (Some(21), 1));
+        // Bounded by count.
+        for i in 22..22 + TAIL_ENTRIES as u64 {
+            tail.push(entry(i), 1);
+        }
+        assert_eq!(tail.entries.len(), TAIL_ENTRIES);
+    }
+
+    #[tokio::test]
+    async fn reads_from_the_tail_and_from_disk_agree() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = LogStore::open(dir.path()).unwrap();
+        let entries: Vec<Entry> = (1..=2000).map(entry).collect();
+        // Written straight to redb and then through append, which fills the tail.
+        let all = entries.clone();
+        store
+            .blocking(move |db| {
+                let txn = db.begin_write().map_err(io_err)?;
+                {
+                    let mut table = txn.open_table(LOG).map_err(io_err)?;
+                    for e in &all {
+                        table
+                            .insert(e.log_id.index(), encode(e)?.as_slice())
+                            .map_err(io_err)?;
+                    }
+                }
+                txn.commit().map_err(io_err)
+            })
+            .await
+            .unwrap();
+        for e in &entries[entries.len() - TAIL_ENTRIES..] {
+            store.tail().push(e.clone(), encode(e).unwrap().len());
+        }
+        for (start, end) in [(1, 5), (990, 1100), (1500, 2001), (1999, 2001), (7, 7)] {
+            let read = store.try_get_log_entries(start..end).await.unwrap();
+            assert_eq!(read, store.read_range(start..end).unwrap(), "{start}..{end}");
+            assert_eq!(indexes(&read), (start..end).collect::<Vec<_>>());
+        }
+        store.truncate_after(Some(entries[1899].log_id)).await.unwrap();
+        assert_eq!(
+            indexes(&store.try_get_log_entries(1890..2001).await.unwrap()),
+            (1890..=1900).collect::<Vec<_>>()
+        );
+        store.purge(entries[1949].log_id).await.unwrap();
+        assert!(store.try_get_log_entries(1..1951).await.unwrap().is_empty());
     }
 }

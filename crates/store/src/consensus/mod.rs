@@ -212,7 +212,7 @@ impl Consensus {
     /// Commits `txn` if this replica leads; otherwise says where the leader is. Fails fast
     /// with [`Error::NoLeader`] when no quorum acknowledges the leader.
     pub async fn write(&self, txn: Txn) -> Result<u64> {
-        let write = self.raft.client_write(txn);
+        let write = self.raft.client_write(Arc::new(txn));
         let response = match tokio::time::timeout(self.write_timeout, write).await {
             Err(_) => return Err(Error::NoLeader),
             Ok(r) => r,

@@ -1,6 +1,7 @@
 //! Openraft type configuration: what a log entry carries and how members are addressed.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -24,7 +25,9 @@ impl fmt::Display for Peer {
 openraft::declare_raft_types!(
     /// Type configuration of shoal's Raft group.
     pub TypeConfig:
-        D = Txn,
+        // Shared, so that the log's in-memory tail, replication and the state machine read
+        // one decoded copy of an entry.
+        D = Arc<Txn>,
         R = TxnResult,
         NodeId = u64,
         Node = Peer,

@@ -91,7 +91,9 @@ impl Cgroups {
             let parent = mount.join(PARENT);
             match std::fs::create_dir_all(&parent) {
                 Ok(()) => parents.push((c, parent)),
-                Err(e) => tracing::info!(controller = c.name(), error = %e, "cgroup v1 hierarchy not writable"),
+                Err(e) => {
+                    tracing::info!(controller = c.name(), error = %e, "cgroup v1 hierarchy not writable")
+                }
             }
         }
         if parents.is_empty() {
@@ -195,7 +197,10 @@ fn limit_files_v2(limits: &Limits) -> Vec<(&'static str, String)> {
         files.push(("memory.max", limits.memory_bytes.to_string()));
     }
     if limits.nano_cpus > 0 {
-        files.push(("cpu.max", format!("{} {CPU_PERIOD_US}", cpu_quota(limits.nano_cpus))));
+        files.push((
+            "cpu.max",
+            format!("{} {CPU_PERIOD_US}", cpu_quota(limits.nano_cpus)),
+        ));
     }
     if limits.pids > 0 {
         files.push(("pids.max", limits.pids.to_string()));
@@ -256,7 +261,10 @@ mod tests {
         let dirs = cgroups.create("t1", &LIMITS).unwrap();
         assert_eq!(
             dirs,
-            vec![root.path().join("memory/shoal/t1"), root.path().join("cpu/shoal/t1")]
+            vec![
+                root.path().join("memory/shoal/t1"),
+                root.path().join("cpu/shoal/t1")
+            ]
         );
         let read = |d: usize, f: &str| std::fs::read_to_string(dirs[d].join(f)).unwrap();
         assert_eq!(read(0, "memory.limit_in_bytes"), "67108864");

@@ -403,9 +403,8 @@ async fn limits_hold_through_the_hosts_cgroups() {
     // Unique per run, so that two test runs on one host do not share cgroups.
     let id = format!("cgroup-test-{}", std::process::id());
     // The shell keeps the command substitution's 256 MB in memory; the limit is 32 MiB.
-    let mut spec = shell(
-        "cat /proc/self/cgroup; x=$(head -c 256000000 /dev/zero | tr '\\0' a); echo survived ${#x}",
-    );
+    let mut spec =
+        shell("cat /proc/self/cgroup; x=$(head -c 256000000 /dev/zero | tr '\\0' a); echo survived ${#x}");
     spec.resources.limits = types::Limits {
         nano_cpus: 500_000_000,
         memory_bytes: 32 << 20,
@@ -413,12 +412,15 @@ async fn limits_hold_through_the_hosts_cgroups() {
     };
     run_task_spec(&ex, &id, spec).await;
     let exit = within("exit", ex.wait(&id)).await.unwrap();
-    assert_eq!(exit.signal, Some(libc::SIGKILL), "the OOM killer ended it: {exit:?}");
+    assert_eq!(
+        exit.signal,
+        Some(libc::SIGKILL),
+        "the OOM killer ended it: {exit:?}"
+    );
 
-    let launch: launch::LaunchSpec = serde_json::from_slice(
-        &std::fs::read(h.config().state_dir.join(&id).join(launch::SPEC)).unwrap(),
-    )
-    .unwrap();
+    let launch: launch::LaunchSpec =
+        serde_json::from_slice(&std::fs::read(h.config().state_dir.join(&id).join(launch::SPEC)).unwrap())
+            .unwrap();
     assert!(!launch.cgroups.is_empty());
     use futures::StreamExt;
     let lines: Vec<String> = ex
@@ -431,7 +433,11 @@ async fn limits_hold_through_the_hosts_cgroups() {
     assert!(!lines.iter().any(|l| l.starts_with("survived")), "{lines:?}");
     let member = format!("/shoal/{id}");
     let joined = lines.iter().filter(|l| l.ends_with(&member)).count();
-    assert_eq!(joined, launch.cgroups.len(), "the task joined each of its cgroups: {lines:?}");
+    assert_eq!(
+        joined,
+        launch.cgroups.len(),
+        "the task joined each of its cgroups: {lines:?}"
+    );
 
     let read = |file: &str| {
         launch
