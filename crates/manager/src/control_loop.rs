@@ -16,10 +16,10 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use store::{Change, Commit, Op, WatchEvent};
+use store::{Change, Commit, Op, State, WatchEvent};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use types::Object;
+use types::{Object, Service, TaskState, UpdateState};
 
 use crate::dispatcher::mark_down;
 use crate::manager::Inner;
@@ -39,8 +39,14 @@ const FULL_PASS: Duration = Duration::from_secs(1);
 struct Dirty {
     /// Everything must be looked at.
     full: bool,
-    /// Services whose spec or tasks changed.
+    /// Services whose spec changed, or whose tasks were created, ended, were told to stop,
+    /// moved or went away: what the orchestrators act on.
     services: BTreeSet<String>,
+    /// Services whose tasks only progressed towards running (accepted, preparing, ...).
+    /// Only an update in progress acts on that (its next batch waits for the last one to
+    /// run), so these are reconciled only then: a service of 100k tasks starting up would
+    /// otherwise be reconciled whole for every status batch.
+    progress: BTreeSet<String>,
     /// Tasks that changed (candidates for allocation and scheduling).
     tasks: BTreeSet<String>,
 }
@@ -57,8 +63,18 @@ impl Dirty {
         for change in &commit.changes {
             match change {
                 Change::Task { old, new } => {
+                    // `old` is only kept when the task was deleted or left its node/service.
+                    let progress_only = old.is_none()
+                        && new.as_ref().is_some_and(|t| {
+                            t.status.state <= TaskState::Running && t.desired_state <= TaskState::Running
+                        });
+                    let services = if progress_only {
+                        &mut self.progress
+                    } else {
+                        &mut self.services
+                    };
                     for t in old.iter().chain(new.iter()) {
-                        self.services.insert(t.service_id.clone());
+                        services.insert(t.service_id.clone());
                         self.tasks.insert(t.id.clone());
                     }
                 }
@@ -78,6 +94,30 @@ impl Dirty {
             }
         }
     }
+
+    /// The services the orchestrators should look at (`None`: all of them).
+    fn services_to_reconcile(&self, view: &State) -> Option<BTreeSet<String>> {
+        if self.full {
+            return None;
+        }
+        let mut services = self.services.clone();
+        services.extend(
+            self.progress
+                .iter()
+                .filter(|id| view.service(id).is_some_and(|s| updating(s)))
+                .cloned(),
+        );
+        Some(services)
+    }
+}
+
+/// True while an update or rollback of the service has not finished (it may be paused with
+/// a slot half handed over).
+fn updating(service: &Service) -> bool {
+    service
+        .update_status
+        .as_ref()
+        .is_some_and(|u| !matches!(u.state, UpdateState::Completed | UpdateState::RollbackCompleted))
 }
 
 /// Runs until `token` is cancelled (leadership lost or shutdown).
@@ -159,7 +199,7 @@ async fn pass(inner: &Arc<Inner>, dirty: Dirty) -> Result<()> {
     }
 
     let view = store.view();
-    let only = (!dirty.full).then_some(&dirty.services);
+    let only = dirty.services_to_reconcile(&view);
     let mut candidates: Vec<String> = dirty.tasks.into_iter().collect();
     let plan = {
         let mut ids = || {
@@ -171,7 +211,7 @@ async fn pass(inner: &Arc<Inner>, dirty: Dirty) -> Result<()> {
             now: inner.clock.now(),
             ids: &mut ids,
         };
-        orchestrator::reconcile(&view, only, &mut inputs)
+        orchestrator::reconcile(&view, only.as_ref(), &mut inputs)
     };
     for ops in plan.into_txns() {
         commit(inner, ops, "orchestrator").await;
@@ -233,5 +273,79 @@ async fn remove_member(inner: &Inner, node_id: &str, raft_id: u64) -> Result<()>
     match inner.update_node(node_id, |n| n.manager_status = None).await {
         Err(Error::NotFound(_)) => Ok(()),
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::orchestrator::fixtures::{World, task_in_slot};
+    use types::Task;
+
+    fn task(service: &str, state: TaskState, desired: TaskState) -> Arc<Task> {
+        let mut t = (*task_in_slot("t1", 1, state, Default::default(), 1)).clone();
+        t.service_id = service.into();
+        t.desired_state = desired;
+        Arc::new(t)
+    }
+
+    fn noted(changes: Vec<Change>) -> Dirty {
+        let mut dirty = Dirty::default();
+        dirty.note_commit(&Commit { index: 1, changes });
+        dirty
+    }
+
+    #[test]
+    fn tasks_progressing_towards_running_do_not_dirty_their_service() {
+        use TaskState::*;
+        for state in [New, Pending, Assigned, Accepted, Preparing, Starting, Running] {
+            let dirty = noted(vec![Change::Task {
+                old: None,
+                new: Some(task("svc-web", state, Running)),
+            }]);
+            assert!(dirty.services.is_empty(), "{state:?}");
+            assert!(dirty.progress.contains("svc-web") && dirty.tasks.contains("t1"));
+        }
+        let significant = [
+            (None, Some(task("svc-web", Failed, Running))),
+            (None, Some(task("svc-web", Complete, Running))),
+            (None, Some(task("svc-web", Running, Shutdown))),
+            (Some(task("svc-web", Running, Running)), None),
+            (
+                Some(task("svc-web", Running, Running)),
+                Some(task("svc-web", Running, Running)),
+            ),
+        ];
+        for (old, new) in significant {
+            let what = format!("{old:?} -> {new:?}");
+            let dirty = noted(vec![Change::Task { old, new }]);
+            assert!(dirty.services.contains("svc-web"), "{what}");
+        }
+    }
+
+    #[test]
+    fn progress_reconciles_only_services_in_an_update() {
+        let mut world = World::new()
+            .nodes(&["n1"])
+            .replicated("web", 2)
+            .replicated("api", 2);
+        world.settle();
+        world.update_service("web", |spec| {
+            Arc::make_mut(&mut spec.task).container.env = vec!["V=2".into()];
+        });
+        let mut dirty = Dirty::default();
+        dirty
+            .progress
+            .extend(["svc-web".to_string(), "svc-api".to_string()]);
+        dirty.services.insert("svc-gone".into());
+        let only = dirty
+            .services_to_reconcile(&world.state)
+            .expect("not a full pass");
+        assert_eq!(
+            only,
+            BTreeSet::from(["svc-gone".to_string(), "svc-web".to_string()])
+        );
+        dirty.full = true;
+        assert_eq!(dirty.services_to_reconcile(&world.state), None);
     }
 }
