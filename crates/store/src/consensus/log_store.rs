@@ -38,10 +38,11 @@ pub struct LogStore {
     tail: Arc<Mutex<Tail>>,
 }
 
-/// Most entries, and most encoded bytes, the tail keeps. Followers and the state machine are
-/// normally a few entries behind; a reader further behind falls back to redb.
-const TAIL_ENTRIES: usize = 1024;
-const TAIL_BYTES: usize = 2 << 20;
+/// Most entries, and most encoded bytes, the tail keeps. Entries leave it as soon as they
+/// are applied and every follower has them (`release`), so these only bound what slow
+/// followers cost: a reader further behind falls back to redb.
+const TAIL_ENTRIES: usize = 16 * 1024;
+const TAIL_BYTES: usize = 32 << 20;
 
 /// The newest entries of the log, decoded: always a suffix of what redb holds (possibly
 /// empty), each with its encoded size.
@@ -94,22 +95,24 @@ impl Tail {
         }
     }
 
-    /// Entries `start..end` if the tail holds all of them.
-    fn get(&self, start: u64, end: u64) -> Option<Vec<Entry>> {
+    /// The part of `start..end` the tail holds, with its first index, when the tail holds
+    /// everything from there to `end` (only a prefix is then left to read from redb).
+    fn get(&self, start: u64, end: u64) -> Option<(u64, Vec<Entry>)> {
         let first = self.first_index()?;
-        if start < first || end > self.next_index()? {
+        let from = start.max(first);
+        if from >= end || end > self.next_index()? {
             return None;
         }
-        let skip = (start - first) as usize;
-        let take = end.saturating_sub(start) as usize;
-        Some(
-            self.entries
-                .iter()
-                .skip(skip)
-                .take(take)
-                .map(|(e, _)| e.clone())
-                .collect(),
-        )
+        let skip = (from - first) as usize;
+        let take = (end - from) as usize;
+        let entries = self
+            .entries
+            .iter()
+            .skip(skip)
+            .take(take)
+            .map(|(e, _)| e.clone())
+            .collect();
+        Some((from, entries))
     }
 }
 
@@ -248,6 +251,24 @@ impl LogStore {
         }
     }
 
+    /// Drops the tail's entries that no reader needs any more: those applied (`applied`)
+    /// and held by every follower (`matched`, the leader's replication progress) that is still
+    /// served from the tail. A follower already behind the tail reads from redb anyway and
+    /// holds nothing back, so a dead member cannot pin the tail at its cap.
+    pub fn release(&self, applied: Option<u64>, matched: &[Option<u64>]) {
+        let Some(mut upto) = applied else { return };
+        let mut tail = self.tail();
+        let Some(first) = tail.first_index() else { return };
+        for m in matched {
+            match m {
+                Some(m) if m + 1 >= first => upto = upto.min(*m),
+                None if first <= 1 => return,
+                _ => {}
+            }
+        }
+        tail.purge(upto);
+    }
+
     fn tail(&self) -> std::sync::MutexGuard<'_, Tail> {
         // The tail is only a cache of redb: a panic elsewhere cannot leave it inconsistent
         // in a way that matters more than refusing every read would.
@@ -275,8 +296,14 @@ impl RaftLogReader<TypeConfig> for LogStore {
             if start >= end {
                 return Ok(Vec::new());
             }
-            if let Some(entries) = self.tail().get(start, end) {
-                return Ok(entries);
+            let held = self.tail().get(start, end);
+            if let Some((from, entries)) = held {
+                if from == start {
+                    return Ok(entries);
+                }
+                let mut all = self.read_range(start..from)?;
+                all.extend(entries);
+                return Ok(all);
             }
         }
         self.read_range(range)
@@ -431,9 +458,10 @@ mod tests {
         for i in 1..=10 {
             tail.push(entry(i), 10);
         }
-        assert_eq!(tail.get(3, 6).map(|e| indexes(&e)), Some(vec![3, 4, 5]));
-        assert_eq!(tail.get(0, 3), None, "before the tail");
-        assert_eq!(tail.get(9, 12), None, "past the end");
+        let got = |t: &Tail, s, e| t.get(s, e).map(|(from, es)| (from, indexes(&es)));
+        assert_eq!(got(&tail, 3, 6), Some((3, vec![3, 4, 5])));
+        assert_eq!(got(&tail, 0, 3), Some((1, vec![1, 2])), "the part the tail holds");
+        assert_eq!(got(&tail, 9, 12), None, "past the end");
         tail.truncate(8);
         assert_eq!(tail.next_index(), Some(8));
         tail.purge(2);
@@ -457,7 +485,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut store = LogStore::open(dir.path()).unwrap();
         let entries: Vec<Entry> = (1..=2000).map(entry).collect();
-        // Written straight to redb and then through append, which fills the tail.
+        // All written to redb, and the newest 1024 also kept in the tail, as append does.
         let all = entries.clone();
         store
             .blocking(move |db| {
@@ -474,14 +502,25 @@ mod tests {
             })
             .await
             .unwrap();
-        for e in &entries[entries.len() - TAIL_ENTRIES..] {
+        for e in &entries[entries.len() - 1024..] {
             store.tail().push(e.clone(), encode(e).unwrap().len());
         }
-        for (start, end) in [(1, 5), (990, 1100), (1500, 2001), (1999, 2001), (7, 7)] {
+        for (start, end) in [(1, 5), (970, 1100), (1500, 2001), (1999, 2001), (7, 7)] {
             let read = store.try_get_log_entries(start..end).await.unwrap();
             assert_eq!(read, store.read_range(start..end).unwrap(), "{start}..{end}");
             assert_eq!(indexes(&read), (start..end).collect::<Vec<_>>());
         }
+        // Released up to what is applied and what every follower still in the tail has; a
+        // follower behind the tail holds nothing back.
+        assert_eq!(store.tail().first_index(), Some(977));
+        store.release(Some(1990), &[Some(1980), Some(5), None]);
+        assert_eq!(store.tail().first_index(), Some(1981));
+        store.release(Some(1985), &[Some(1999)]);
+        assert_eq!(store.tail().first_index(), Some(1986));
+        assert_eq!(
+            indexes(&store.try_get_log_entries(1900..1990).await.unwrap()),
+            (1900..1990).collect::<Vec<_>>()
+        );
         store.truncate_after(Some(entries[1899].log_id)).await.unwrap();
         assert_eq!(
             indexes(&store.try_get_log_entries(1890..2001).await.unwrap()),

@@ -53,6 +53,32 @@ pub struct Consensus {
     write_timeout: Duration,
 }
 
+/// Keeps the log's in-memory tail to the entries someone still has to read: on every
+/// progress of applying or replicating, the rest is released. Ends with Raft.
+async fn release_log_tail(
+    mut rx: openraft::type_config::alias::WatchReceiverOf<
+        TypeConfig,
+        openraft::metrics::RaftDataMetrics<TypeConfig>,
+    >,
+    log: LogStore,
+) {
+    loop {
+        let (applied, matched) = {
+            let m = rx.borrow_watched();
+            let matched: Vec<Option<u64>> = m
+                .replication
+                .iter()
+                .flat_map(|r| r.values().map(|id| id.as_ref().map(|id| id.index())))
+                .collect();
+            (m.last_applied.as_ref().map(|id| id.index()), matched)
+        };
+        log.release(applied, &matched);
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
 /// Openraft timing derived from Swarm's tick counts (see [`RAFT_TICK_MILLIS`]).
 pub fn raft_config(settings: &RaftSettings) -> Result<Config> {
     let tick = RAFT_TICK_MILLIS;
@@ -95,6 +121,7 @@ impl Consensus {
         let raft = Raft::new(id, Arc::new(config), network, log.clone(), sm)
             .await
             .map_err(|e| Error::Raft(e.to_string()))?;
+        tokio::spawn(release_log_tail(raft.data_metrics(), log.clone()));
         Ok(Consensus {
             raft,
             store,
