@@ -44,6 +44,12 @@ pub struct LogStore {
 const TAIL_ENTRIES: usize = 16 * 1024;
 const TAIL_BYTES: usize = 32 << 20;
 
+/// Most encoded bytes of entries one replication request carries (at least one entry).
+/// openraft asks for up to 300 entries, and ours can hold 10,000 tasks each: a follower that
+/// fell behind would otherwise be sent hundreds of megabytes at once, a peak of memory on
+/// both sides that the allocator does not give back.
+const REQUEST_BYTES: usize = 4 << 20;
+
 /// The newest entries of the log, decoded: always a suffix of what redb holds (possibly
 /// empty), each with its encoded size.
 #[derive(Default)]
@@ -75,6 +81,24 @@ impl Tail {
                 self.bytes -= size;
             }
         }
+    }
+
+    /// Entries from `start` (which the tail holds) up to `end` or `budget` encoded bytes,
+    /// whichever comes first, and at least one.
+    fn take_from(&self, start: u64, end: u64, budget: usize) -> Vec<Entry> {
+        let Some(first) = self.first_index() else {
+            return Vec::new();
+        };
+        let mut bytes = 0;
+        let mut out = Vec::new();
+        for (entry, size) in self.entries.iter().skip(start.saturating_sub(first) as usize) {
+            if entry.log_id.index() >= end || (!out.is_empty() && bytes + size > budget) {
+                break;
+            }
+            bytes += size;
+            out.push(entry.clone());
+        }
+        out
     }
 
     /// Drops entries with index ≥ `from` (the log was truncated there).
@@ -238,6 +262,27 @@ impl LogStore {
         Ok(out)
     }
 
+    /// Like `read_range(start..end)`, but stops after `budget` bytes (at least one entry).
+    fn read_limited(&self, start: u64, end: u64, budget: usize) -> io::Result<Vec<Entry>> {
+        let txn = self.db.begin_read().map_err(io_err)?;
+        let table = match txn.open_table(LOG) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(io_err(e)),
+        };
+        let mut bytes = 0;
+        let mut out = Vec::new();
+        for item in table.range(start..end).map_err(io_err)? {
+            let (_, v) = item.map_err(io_err)?;
+            if !out.is_empty() && bytes + v.value().len() > budget {
+                break;
+            }
+            bytes += v.value().len();
+            out.push(decode(v.value())?);
+        }
+        Ok(out)
+    }
+
     fn last_entry_id(&self) -> io::Result<Option<LogId>> {
         let txn = self.db.begin_read().map_err(io_err)?;
         let table = match txn.open_table(LOG) {
@@ -307,6 +352,21 @@ impl RaftLogReader<TypeConfig> for LogStore {
             }
         }
         self.read_range(range)
+    }
+
+    async fn limited_get_log_entries(&mut self, start: u64, end: u64) -> io::Result<Vec<Entry>> {
+        if start >= end {
+            return Ok(Vec::new());
+        }
+        {
+            let tail = self.tail();
+            if tail.first_index().is_some_and(|first| first <= start)
+                && tail.next_index().is_some_and(|next| start < next)
+            {
+                return Ok(tail.take_from(start, end, REQUEST_BYTES));
+            }
+        }
+        self.read_limited(start, end, REQUEST_BYTES)
     }
 
     async fn read_vote(&mut self) -> io::Result<Option<Vote>> {
@@ -473,6 +533,9 @@ mod tests {
         // Bounded by bytes, but the newest entry always stays.
         tail.push(entry(21), TAIL_BYTES);
         assert_eq!((tail.first_index(), tail.entries.len()), (Some(21), 1));
+        // Limited reads stop at the byte budget, but return at least one entry.
+        let limited = |t: &Tail, s, e, b| indexes(&t.take_from(s, e, b));
+        assert_eq!(limited(&tail, 21, 22, 1), vec![21]);
         // Bounded by count.
         for i in 22..22 + TAIL_ENTRIES as u64 {
             tail.push(entry(i), 1);
@@ -520,6 +583,26 @@ mod tests {
         assert_eq!(
             indexes(&store.try_get_log_entries(1900..1990).await.unwrap()),
             (1900..1990).collect::<Vec<_>>()
+        );
+        // Limited reads, from redb and from the tail: whole entries within the budget.
+        let size = encode(&entries[0]).unwrap().len();
+        for start in [5, 1500] {
+            let read = store.limited_get_log_entries(start, start + 100).await.unwrap();
+            assert_eq!(read.len(), REQUEST_BYTES.min(100 * size) / size, "from {start}");
+            let one = store.read_limited(start, start + 100, 1).unwrap();
+            assert_eq!(indexes(&one), vec![start]);
+        }
+        assert_eq!(
+            indexes(
+                &store
+                    .tail()
+                    .take_from(1990, 2001, 3 * encode(&entries[1989]).unwrap().len())
+            ),
+            vec![1990, 1991, 1992]
+        );
+        assert_eq!(
+            indexes(&store.read_limited(5, 100, 3 * size).unwrap()),
+            vec![5, 6, 7]
         );
         store.truncate_after(Some(entries[1899].log_id)).await.unwrap();
         assert_eq!(
