@@ -16,6 +16,11 @@ mod scheduler_peer;
 
 use clap::Parser;
 
+// The allocator the shoal daemon runs with (see crates/shoal/src/main.rs), so that the
+// in-process benchmarks (scheduler, store) measure the code as a leader runs it.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "shoal-bench", about = "shoal benchmarks")]
 enum Bench {
