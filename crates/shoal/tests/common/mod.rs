@@ -173,13 +173,15 @@ impl Agent {
     }
 }
 
-/// Kills every task process (and its supervisor) a process executor left under `data_dir`:
-/// tasks outlive their agent on purpose, so a test must end them itself.
+/// Kills every task process (and its supervisor) a process executor left under `data_dir`,
+/// and removes their cgroups: tasks outlive their agent on purpose, so a test must end them
+/// itself.
 pub fn kill_tasks(data_dir: &Path) {
     let Ok(entries) = std::fs::read_dir(data_dir.join("tasks")) else {
         return;
     };
-    for entry in entries.flatten() {
+    let entries: Vec<_> = entries.flatten().collect();
+    for entry in &entries {
         for (file, group) in [("task.pid", true), ("shim.pid", false)] {
             let pid = std::fs::read_to_string(entry.path().join(file))
                 .ok()
@@ -189,6 +191,31 @@ pub fn kill_tasks(data_dir: &Path) {
                 unsafe {
                     libc::kill(if group { -pid } else { pid }, libc::SIGKILL);
                 }
+            }
+        }
+    }
+    for entry in &entries {
+        remove_cgroups(&entry.path().join("spec.json"));
+    }
+}
+
+/// Removes the cgroups a task's spec lists, waiting up to a second for its killed processes
+/// to leave them (the host's cgroup tree outlives the test's temporary directories).
+fn remove_cgroups(spec: &Path) {
+    let Some(spec) = std::fs::read(spec)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+    else {
+        return;
+    };
+    let dirs = spec["cgroups"].as_array().cloned().unwrap_or_default();
+    for dir in dirs.iter().filter_map(|d| d.as_str()) {
+        for _ in 0..100 {
+            match std::fs::remove_dir(dir) {
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                    std::thread::sleep(std::time::Duration::from_millis(10))
+                }
+                _ => break,
             }
         }
     }

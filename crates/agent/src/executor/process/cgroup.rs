@@ -19,9 +19,9 @@ use types::Limits;
 /// Period of CPU quotas, microseconds (the kernel's default).
 const CPU_PERIOD_US: i64 = 100_000;
 
-/// How often, and how far apart, removing a busy cgroup is retried (100 ms in all).
-const REMOVE_ATTEMPTS: u32 = 20;
-const REMOVE_RETRY: std::time::Duration = std::time::Duration::from_millis(5);
+/// How often, and how far apart, removing a busy cgroup is retried (5 s in all).
+const REMOVE_ATTEMPTS: u32 = 250;
+const REMOVE_RETRY: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// The directory under each hierarchy that holds the task cgroups.
 const PARENT: &str = "shoal";
@@ -131,7 +131,9 @@ impl Cgroups {
         let mut created = Vec::new();
         for (dir, files) in dirs {
             if let Err(e) = std::fs::create_dir_all(&dir) {
-                Self::remove(&created);
+                for dir in &created {
+                    let _ = std::fs::remove_dir(dir);
+                }
                 return Err(e);
             }
             for (file, value) in files {
@@ -161,26 +163,26 @@ impl Cgroups {
     }
 
     /// Removes the task's cgroups. A cgroup with processes left in it (children of the task
-    /// still dying from the supervisor's SIGKILL) cannot be removed: those are killed and the
-    /// removal retried for a short while, since their exit takes moments.
-    pub fn remove(dirs: &[PathBuf]) {
-        for dir in dirs {
-            let mut attempts = 0;
-            loop {
-                match std::fs::remove_dir(dir) {
-                    Ok(()) => break,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
-                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) && attempts < REMOVE_ATTEMPTS => {
-                        attempts += 1;
-                        Self::kill(std::slice::from_ref(dir));
-                        std::thread::sleep(REMOVE_RETRY);
-                    }
-                    Err(e) => {
-                        tracing::warn!(cgroup = %dir.display(), error = %e, "removing task cgroup failed");
-                        break;
-                    }
+    /// still dying from the supervisor's SIGKILL, or a task the OOM killer is tearing down)
+    /// cannot be removed yet: those are killed and the removal retried for a while, since
+    /// the kernel offers no notice when a v1 cgroup empties.
+    pub async fn remove(dirs: &[PathBuf]) {
+        let mut busy = dirs.to_vec();
+        for attempt in 0..=REMOVE_ATTEMPTS {
+            busy.retain(|dir| match std::fs::remove_dir(dir) {
+                Ok(()) => false,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+                Err(e) if e.raw_os_error() == Some(libc::EBUSY) && attempt < REMOVE_ATTEMPTS => true,
+                Err(e) => {
+                    tracing::warn!(cgroup = %dir.display(), error = %e, "removing task cgroup failed");
+                    false
                 }
+            });
+            if busy.is_empty() {
+                return;
             }
+            Self::kill(&busy);
+            tokio::time::sleep(REMOVE_RETRY).await;
         }
     }
 }

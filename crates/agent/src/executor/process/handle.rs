@@ -386,9 +386,9 @@ impl TaskHandle {
     }
 
     /// Deletes the task's files and cgroup (the task must have exited).
-    pub fn delete_files(&self) -> Result<()> {
+    pub async fn delete_files(&self) -> Result<()> {
         self.cancel();
-        Cgroups::remove(&self.launch.cgroups);
+        Cgroups::remove(&self.launch.cgroups).await;
         remove_dir(&self.dir)
     }
 }

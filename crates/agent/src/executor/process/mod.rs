@@ -219,7 +219,7 @@ impl Executor for ProcessExecutor {
         match handle {
             Some(handle) => {
                 handle.stop().await?;
-                handle.delete_files()?;
+                handle.delete_files().await?;
                 self.lock().remove(task_id);
                 Ok(())
             }
