@@ -14,8 +14,9 @@ cargo build --release -p shoal -p bench
 for b in "${benches[@]}"; do
   echo "== $b"
   case "$b" in
-    # --peer builds SwarmKit's scheduler from Debian's source package and runs it beside ours.
-    scheduler) target/release/shoal-bench scheduler --peer ;;
+    # --peer builds SwarmKit's scheduler from Debian's source package and runs it beside ours;
+    # SHOAL_BENCH_HUGE=1 also times SwarmKit's 100k-node × 100k-task run (about 30 min more).
+    scheduler) target/release/shoal-bench scheduler --peer --peer-huge-runs "${SHOAL_BENCH_HUGE:-0}" ;;
     *) target/release/shoal-bench "$b" ;;
   esac
 done
