@@ -17,10 +17,12 @@
 //! rather than as a task that stays pending forever: an unknown key or a malformed `node.ip`
 //! value is refused by [`parse`] (Swarm accepts both and then matches no node).
 
+use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 
-use types::Node;
+use types::{Node, TaskSpec};
 
 /// Why a constraint expression was refused; the message names the expression and the problem.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -100,6 +102,23 @@ pub fn parse(exprs: &[String]) -> Result<Vec<Constraint>, ConstraintError> {
 /// True when `node` satisfies every constraint (an empty list matches every node).
 pub fn matches_all(constraints: &[Constraint], node: &Node) -> bool {
     constraints.iter().all(|c| c.matches(node))
+}
+
+/// Task specs' constraints, parsed once each during one reconcile pass: a service's tasks
+/// share their spec (one `Arc`), so 100k tasks of a constrained service cost one parse, not
+/// 100k. Keyed by the spec's address, which is stable while the pass holds the state.
+#[derive(Default)]
+pub struct Parsed(HashMap<usize, Option<Vec<Constraint>>>);
+
+impl Parsed {
+    /// True when `node` satisfies every constraint of `spec` (false if they do not parse).
+    pub fn meets(&mut self, spec: &Arc<TaskSpec>, node: &Node) -> bool {
+        self.0
+            .entry(Arc::as_ptr(spec) as usize)
+            .or_insert_with(|| parse(&spec.placement.constraints).ok())
+            .as_ref()
+            .is_some_and(|cs| matches_all(cs, node))
+    }
 }
 
 fn parse_one(expression: &str) -> Result<Constraint, ConstraintError> {
@@ -309,6 +328,28 @@ mod tests {
         n.description.engine.labels.insert("disk".into(), "ssd".into());
         n.status.addr = "10.1.2.3".into();
         n
+    }
+
+    #[test]
+    fn parsed_parses_each_spec_once_per_pass() {
+        let spec = |exprs: &[&str]| {
+            let mut spec = TaskSpec::default();
+            spec.placement.constraints = exprs.iter().map(|e| e.to_string()).collect();
+            Arc::new(spec)
+        };
+        let east = spec(&["node.labels.zone==east"]);
+        let west = spec(&["node.labels.zone==west"]);
+        let bad = spec(&["node.labels.zone~east"]);
+        let mut parsed = Parsed::default();
+        for _ in 0..3 {
+            assert!(parsed.meets(&east, &node()));
+            assert!(!parsed.meets(&Arc::clone(&west), &node()));
+        }
+        assert!(
+            !parsed.meets(&bad, &node()),
+            "constraints that do not parse match nothing"
+        );
+        assert_eq!(parsed.0.len(), 3, "one parse per spec");
     }
 
     fn check(expr: &str) -> bool {

@@ -208,6 +208,7 @@ async fn pass(inner: &Arc<Inner>, dirty: Dirty) -> Result<()> {
             id
         };
         let mut inputs = orchestrator::Inputs {
+            parsed: Default::default(),
             now: inner.clock.now(),
             ids: &mut ids,
         };

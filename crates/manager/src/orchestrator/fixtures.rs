@@ -149,6 +149,7 @@ impl World {
                 format!("t{counter:04}")
             };
             let mut inputs = Inputs {
+                parsed: Default::default(),
                 now: self.now,
                 ids: &mut ids,
             };

@@ -32,6 +32,8 @@ pub struct Inputs<'a> {
     pub now: Timestamp,
     /// Source of new task IDs.
     pub ids: &'a mut dyn FnMut() -> String,
+    /// Constraints parsed so far in this pass (scratch: start each pass with the default).
+    pub parsed: crate::constraint::Parsed,
 }
 
 /// Reconciles `services` (all when `None`) and returns the plan.

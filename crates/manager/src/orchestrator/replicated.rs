@@ -105,7 +105,9 @@ pub fn replace_if_needed(
                 },
             );
         }
-    } else if node_id.is_empty() && (on_invalid_node(state, current) || off_constraints(state, current)) {
+    } else if node_id.is_empty()
+        && (on_invalid_node(state, current) || off_constraints(state, current, &mut inputs.parsed))
+    {
         // Node down, drained, removed or no longer suitable: move the task elsewhere at once.
         plan.desire(current, TaskState::Shutdown);
         plan.create(

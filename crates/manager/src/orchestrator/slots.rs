@@ -7,6 +7,8 @@ use std::sync::Arc;
 use store::State;
 use types::{Availability, Node, NodeState, Service, ServiceMode, Task, TaskState};
 
+use crate::constraint::Parsed;
+
 /// The key tasks replace each other under.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum SlotKey {
@@ -95,11 +97,11 @@ pub fn on_invalid_node(state: &State, task: &Task) -> bool {
 
 /// True if the task sits on a node that no longer meets its placement constraints (a label
 /// was removed or changed since it was placed): Swarm's constraint enforcer moves it.
-pub fn off_constraints(state: &State, task: &Task) -> bool {
+pub fn off_constraints(state: &State, task: &Task, parsed: &mut Parsed) -> bool {
     !task.node_id.is_empty()
         && task.status.state >= TaskState::Assigned
         && !task.spec.placement.constraints.is_empty()
         && state
             .node(&task.node_id)
-            .is_some_and(|n| !super::global::meets_constraints(&task.spec, n))
+            .is_some_and(|n| !parsed.meets(&task.spec, n))
 }
