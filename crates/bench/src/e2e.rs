@@ -272,7 +272,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         let median = |f: &dyn Fn(&Outcome) -> f64| {
             let mut v: Vec<f64> = runs.iter().map(f).collect();
             v.sort_by(f64::total_cmp);
-            v[v.len() / 2]
+            crate::report::percentile(&v, 50.0)
         };
         let settled: Vec<f64> = runs.iter().map(|o| o.settled_rss_per_task).collect();
         let (lo, hi) = settled

@@ -29,14 +29,14 @@ use types::cluster::RaftSettings;
 use types::{Clock, Cluster, ManagerStatus, Node, Object, Reachability, Role};
 
 use crate::dispatcher::Liveness;
-
-/// Tries of a system node write that keeps losing to concurrent writes.
-const NODE_WRITE_ATTEMPTS: usize = 16;
 use crate::raft_net::RaftNetwork;
 use crate::services::{
     ca::CaService, control::ControlService, dispatcher::DispatcherService, raft::RaftService,
 };
 use crate::{Error, Result};
+
+/// Tries of a system node write that keeps losing to concurrent writes.
+const NODE_WRITE_ATTEMPTS: usize = 16;
 
 /// Who this manager is and where it keeps its replica.
 #[derive(Debug, Clone)]

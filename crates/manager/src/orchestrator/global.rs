@@ -5,22 +5,18 @@
 use std::collections::BTreeMap;
 
 use store::{NewTask, State};
-use types::{Availability, Node, NodeState, Service, TaskSpec, TaskState};
+use types::{Availability, Node, NodeState, Service, TaskState};
+
+use crate::constraint::Parsed;
 
 use super::replicated::replace_if_needed;
 use super::slots::{Slot, SlotKey, slots};
 use super::{Inputs, Plan, update};
 
-/// True if `node` satisfies every placement constraint of `spec`.
-pub fn meets_constraints(spec: &TaskSpec, node: &Node) -> bool {
-    crate::constraint::parse(&spec.placement.constraints)
-        .is_ok_and(|cs| crate::constraint::matches_all(&cs, node))
-}
-
 /// True if `node` may run tasks of `service` at all (constraints and platform).
-pub fn fits(service: &Service, node: &Node) -> bool {
+pub fn fits(service: &Service, node: &Node, parsed: &mut Parsed) -> bool {
     let placement = &service.spec.task.placement;
-    let constraints_ok = meets_constraints(&service.spec.task, node);
+    let constraints_ok = parsed.meets(&service.spec.task, node);
     let platform_ok = placement.platforms.is_empty()
         || placement.platforms.iter().any(|p| {
             (p.os.is_empty() || p.os.eq_ignore_ascii_case(&node.description.platform.os))
@@ -77,7 +73,7 @@ pub fn reconcile_nodes(
     };
     for node in state.nodes() {
         let slot = by_node.get(node.id.as_str());
-        let wanted = fits(service, node) && node.spec.availability != Availability::Drain;
+        let wanted = fits(service, node, &mut inputs.parsed) && node.spec.availability != Availability::Drain;
         match slot {
             Some(slot) if slot.active() => {
                 if !wanted {

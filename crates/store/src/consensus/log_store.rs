@@ -127,16 +127,7 @@ impl Tail {
         if from >= end || end > self.next_index()? {
             return None;
         }
-        let skip = (from - first) as usize;
-        let take = (end - from) as usize;
-        let entries = self
-            .entries
-            .iter()
-            .skip(skip)
-            .take(take)
-            .map(|(e, _)| e.clone())
-            .collect();
-        Some((from, entries))
+        Some((from, self.take_from(from, end, usize::MAX)))
     }
 }
 
