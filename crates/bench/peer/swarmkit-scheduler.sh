@@ -23,14 +23,18 @@ log() { echo "swarmkit-peer: $*" >&2; }
 if [ ! -x "$work/sched.test" ]; then
   if ! ls docker.io_*.orig-swarmkit.tar.xz >/dev/null 2>&1; then
     if ! grep -rqs '^Types:.*deb-src' /etc/apt/sources.list.d/ && ! grep -qs '^deb-src' /etc/apt/sources.list; then
-      log "adding a deb-src entry for Debian bookworm"
-      cat > /etc/apt/sources.list.d/shoal-peer-src.sources <<'SRC'
-Types: deb-src
-URIs: http://deb.debian.org/debian
-Suites: bookworm
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SRC
+      # Reuse the machine's configured Debian archive (the first deb entry's URI and suite), so
+      # the source package comes from wherever this machine already gets its binary packages.
+      suite=$(. /etc/os-release && echo "$VERSION_CODENAME")
+      # deb822 stanzas are blank-line separated: take the URI of one that lists the release suite.
+      uri=$(awk -v s="$suite" 'BEGIN {RS=""} $0 ~ "Suites:[^\n]*(^| )" s "( |$|\n)" {
+              for (i = 1; i <= NF; i++) if ($i == "URIs:") {print $(i+1); exit}}' \
+            /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
+      [ -n "$uri" ] || uri=$(awk -v s="$suite" '$1 == "deb" && $3 == s {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
+      [ -n "$uri" ] || { log "no apt source configured to derive a deb-src entry from"; exit 1; }
+      log "adding a deb-src entry for $suite from the configured apt source"
+      printf 'Types: deb-src\nURIs: %s\nSuites: %s\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+        "$uri" "$suite" > /etc/apt/sources.list.d/shoal-peer-src.sources
     fi
     apt-get update -qq >&2
     log "downloading the docker.io source package"
