@@ -69,11 +69,10 @@ fn spec(args: &CreateArgs) -> anyhow::Result<ServiceSpec> {
     task.container_spec = Some(ContainerSpec {
         image: args.image.clone(),
         args: args.args.clone(),
-        command: args
-            .entrypoint
-            .iter()
-            .flat_map(|e| e.split_whitespace().map(String::from))
-            .collect(),
+        command: match &args.entrypoint {
+            Some(entrypoint) => values::shell_words(entrypoint)?,
+            None => Vec::new(),
+        },
         env: args.env.clone(),
         labels: args.container_labels.iter().map(|l| values::label(l)).collect(),
         ..Default::default()

@@ -141,7 +141,7 @@ pub async fn wait(
         Ok(())
     };
     loop {
-        let service = match client.service(service_id, false).await {
+        let service = match crate::cli::lookup::service(client, service_id, false).await {
             Ok(service) => service,
             Err(e) if e.is_not_found() => anyhow::bail!("service {service_id} was removed while converging"),
             Err(e) => return Err(e.into()),

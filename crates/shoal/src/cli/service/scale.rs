@@ -19,7 +19,7 @@ pub struct ScaleArgs {
 
 /// Sets the replica count (or job completions) of one service at the version read.
 async fn scale(client: &Client, key: &str, replicas: u64) -> anyhow::Result<(String, Vec<String>)> {
-    let service = client.service(key, false).await?;
+    let service = crate::cli::lookup::service(client, key, false).await?;
     let mut spec = service.spec.clone();
     if let Some(replicated) = spec.mode.replicated.as_mut() {
         replicated.replicas = Some(replicas);

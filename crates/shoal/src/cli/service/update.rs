@@ -18,7 +18,7 @@ pub struct UpdateArgs {
     /// Service image tag.
     #[arg(long)]
     image: Option<String>,
-    /// Service command args (space separated).
+    /// Service command args, split as a shell does (`sh -c 'echo a b'`).
     #[arg(long, allow_hyphen_values = true)]
     args: Option<String>,
     /// Overwrite the default ENTRYPOINT of the image.
@@ -123,10 +123,10 @@ fn apply(args: &UpdateArgs, spec: &mut api::model::ServiceSpec) -> anyhow::Resul
         container.image = image.clone();
     }
     if let Some(list) = &args.args {
-        container.args = list.split_whitespace().map(String::from).collect();
+        container.args = values::shell_words(list)?;
     }
     if let Some(entrypoint) = &args.entrypoint {
-        container.command = entrypoint.split_whitespace().map(String::from).collect();
+        container.command = values::shell_words(entrypoint)?;
     }
     merge_env(&mut container.env, &args.env_add, &args.env_rm);
     merge_labels(
@@ -182,7 +182,7 @@ pub async fn run(client: &Client, console: &mut Console, args: UpdateArgs) -> an
     if args.rollback && args.changes_anything() {
         anyhow::bail!("other flags may not be combined with --rollback");
     }
-    let service = client.service(&args.service, false).await?;
+    let service = crate::cli::lookup::service(client, &args.service, false).await?;
     let mut spec = service.spec.clone();
     if !args.rollback {
         apply(&args, &mut spec)?;
