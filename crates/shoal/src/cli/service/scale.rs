@@ -62,7 +62,12 @@ pub async fn run(client: &Client, console: &mut Console, args: ScaleArgs) -> any
         }
     }
     if !args.detach {
+        // Several waits in a row: a header says whose progress follows.
+        let headers = scaled.len() > 1;
         for (key, id) in scaled {
+            if headers {
+                writeln!(console.out, "{key}:")?;
+            }
             if let Err(e) = super::progress::wait(client, console, &id, false).await {
                 errors.push(format!("{key}: {e}"));
             }

@@ -1,0 +1,86 @@
+//! Showing the tracker's lines: on a terminal, redrawn in place (one `indicatif` line per key,
+//! in the order first seen); otherwise one printed line per change, which reads well in a log.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::tracker::Line;
+use crate::cli::Console;
+
+/// Where progress goes.
+pub enum Display {
+    /// `-q`: nothing.
+    Quiet,
+    /// Not a terminal: each key's text printed again when it changes.
+    Lines(BTreeMap<String, String>),
+    /// A terminal: one line per key, redrawn.
+    Bars {
+        multi: MultiProgress,
+        bars: BTreeMap<String, ProgressBar>,
+    },
+}
+
+/// How a line reads: the overall line is its text, others `key: text` as docker's.
+fn render(key: &str, text: &str) -> String {
+    if key == "overall" {
+        text.to_string()
+    } else {
+        format!("{key}: {text}")
+    }
+}
+
+impl Display {
+    /// The display for this console.
+    pub fn new(quiet: bool, console: &Console) -> Display {
+        if quiet {
+            Display::Quiet
+        } else if console.terminal {
+            Display::Bars {
+                multi: MultiProgress::with_draw_target(ProgressDrawTarget::stdout()),
+                bars: BTreeMap::new(),
+            }
+        } else {
+            Display::Lines(BTreeMap::new())
+        }
+    }
+
+    /// Shows the lines of one poll.
+    pub fn show(&mut self, console: &mut Console, lines: &[Line]) -> std::io::Result<()> {
+        match self {
+            Display::Quiet => {}
+            Display::Lines(shown) => {
+                for (key, text) in lines {
+                    if shown.get(key) != Some(text) {
+                        writeln!(console.out, "{}", render(key, text))?;
+                        shown.insert(key.clone(), text.clone());
+                    }
+                }
+            }
+            Display::Bars { multi, bars } => {
+                for (key, text) in lines {
+                    let bar = bars.entry(key.clone()).or_insert_with(|| {
+                        let bar = multi.add(ProgressBar::new_spinner());
+                        bar.set_style(
+                            ProgressStyle::with_template("{wide_msg}")
+                                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                        );
+                        bar
+                    });
+                    bar.set_message(render(key, text));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Leaves the last state on screen.
+    pub fn finish(&mut self) {
+        if let Display::Bars { bars, .. } = self {
+            for bar in bars.values() {
+                bar.finish();
+            }
+        }
+    }
+}
