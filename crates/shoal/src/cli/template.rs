@@ -113,8 +113,9 @@ pub fn render_each(text: &str, values: &[serde_json::Value]) -> Result<String, T
 /// `{{json .Name}}` heads its column with `NAME`.
 fn parsed(text: &str, header: bool) -> Result<Template, TemplateError> {
     let mut template = Template::default();
-    let funcs: [(&str, Func); 8] = if header {
+    let funcs: [(&str, Func); 9] = if header {
         [
+            ("index", index),
             ("json", first),
             ("join", first),
             ("split", first),
@@ -126,6 +127,7 @@ fn parsed(text: &str, header: bool) -> Result<Template, TemplateError> {
         ]
     } else {
         [
+            ("index", index),
             ("json", json),
             ("join", join),
             ("split", split),
@@ -240,6 +242,33 @@ fn first(args: &[Value]) -> Result<Value, FuncError> {
         .ok_or_else(|| FuncError::AtLeastXArgs("header function".into(), 1))
 }
 
+/// Go's `index` over docker's typed objects: their maps hold strings, so a missing key (or a
+/// map that is absent) gives the empty string, not `<no value>`.
+fn index(args: &[Value]) -> Result<Value, FuncError> {
+    let Some((target, keys)) = args.split_first() else {
+        return Err(FuncError::AtLeastXArgs("index".into(), 1));
+    };
+    let mut current = target.clone();
+    for key in keys {
+        current = match (&current, key) {
+            (Value::Map(map) | Value::Object(map), key) => {
+                map.get(&text(key)).cloned().unwrap_or_else(|| Value::from(""))
+            }
+            (Value::Array(items), Value::Number(n)) => {
+                let i = n
+                    .as_u64()
+                    .and_then(|i| usize::try_from(i).ok())
+                    .filter(|i| *i < items.len())
+                    .ok_or_else(|| FuncError::Generic(format!("index out of range: {n}")))?;
+                items[i].clone()
+            }
+            (Value::Nil | Value::NoValue, _) => Value::from(""),
+            _ => return Err(FuncError::Generic("can't index item".into())),
+        };
+    }
+    Ok(current)
+}
+
 fn json(args: &[Value]) -> Result<Value, FuncError> {
     Ok(Value::from(go_json(arg(args, 0, "json", 1)?)))
 }
@@ -338,6 +367,10 @@ mod tests {
     fn plain_templates_print_one_line_per_row() {
         assert_eq!(render("{{.Name}} {{.Replicas}}"), "web 2/2\ndb 0/1\n");
         assert_eq!(render("{{.Missing}}"), "<no value>\n<no value>\n");
+        assert_eq!(
+            render("{{index . \"Name\"}}|{{index . \"Nope\"}}|"),
+            "web||\ndb||\n"
+        );
         assert_eq!(
             render("{{upper .Name}}|{{truncate .ID 3}}|{{pad .Name 1 1}}"),
             "WEB|abc| web \nDB|def| db \n"

@@ -1,0 +1,364 @@
+//! Issue 9 (items 2, 7, 8): our CLI against the stock docker CLI on the same dev daemon — the
+//! same `--format` templates give the same bytes, `--args`/`--entrypoint` split into the same
+//! words, usage errors exit 125 — plus what only ours does: the docker wording for an
+//! ambiguous ID prefix, a convergence wait that returns for 0 replicas, quiet closed pipes.
+//! Every test starts its own agent and names its services uniquely.
+
+#![allow(clippy::unwrap_used)]
+// Waits on real processes use the real clock.
+#![allow(clippy::disallowed_methods)]
+
+mod common;
+
+use std::os::unix::process::ExitStatusExt as _;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Agent, eventually, stderr, stdout};
+
+/// A one-node swarm and a random tag for this test's service names.
+fn dev_swarm(root: &std::path::Path, name: &str) -> (Agent, String) {
+    let agent = Agent::start(root, name);
+    agent.docker_ok(&[
+        "swarm",
+        "init",
+        "--advertise-addr",
+        &agent.addr,
+        "--listen-addr",
+        &agent.addr,
+    ]);
+    let tag = format!("{:08x}", rand::random::<u32>());
+    eprintln!("service names carry the tag {tag}");
+    (agent, tag)
+}
+
+/// Runs the same arguments through both CLIs; both must succeed with the same stdout.
+fn same_output(agent: &Agent, args: &[&str]) -> String {
+    let theirs = agent.docker_ok(args);
+    let ours = agent.shoal_ok(args);
+    assert_eq!(ours, theirs, "shoal and docker differ for {args:?}");
+    ours
+}
+
+#[test]
+fn format_templates_print_what_docker_prints() {
+    let root = tempfile::tempdir().unwrap();
+    let (agent, tag) = dev_swarm(root.path(), "fmt");
+    let (web, idle) = (format!("web-{tag}"), format!("idle-{tag}"));
+    agent.docker_ok(&[
+        "service",
+        "create",
+        "-d",
+        "--name",
+        &web,
+        "--replicas",
+        "1",
+        "--label",
+        "tier=front",
+        "--label",
+        "a=1",
+        "-p",
+        "18080:80",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    agent.shoal_ok(&[
+        "service",
+        "create",
+        "-d",
+        "--name",
+        &idle,
+        "--replicas",
+        "0",
+        "busybox",
+    ]);
+    // Replica counts move until the task runs: compare once docker shows it running.
+    eventually(&format!("{web} at 1/1"), Duration::from_secs(60), || {
+        let out = agent.docker_ok(&[
+            "service",
+            "ls",
+            "--filter",
+            &format!("name={web}"),
+            "--format",
+            "{{.Replicas}}",
+        ]);
+        eprintln!("docker service ls: {out:?}");
+        (out.trim() == "1/1").then_some(())
+    });
+    for format in [
+        "{{.Name}} {{.Replicas}}",
+        "table {{.ID}}\t{{.Name}}\t{{.Mode}}\t{{.Replicas}}",
+        "table {{.Name}}\\t{{.Ports}}",
+        "json",
+        "{{json .}}",
+        "{{.Name}}|{{upper .Mode}}|{{.Image}}|{{.Ports}}",
+    ] {
+        let out = same_output(&agent, &["service", "ls", "--format", format]);
+        assert!(out.contains(&web), "{format}: {out}");
+    }
+    let out = same_output(&agent, &["service", "ls", "--format", "{{.Name}} {{.Replicas}}"]);
+    assert_eq!(out, format!("{idle} 0/0\n{web} 1/1\n"));
+    for format in [
+        "{{.Spec.Name}} {{json .Spec.Labels}} {{.Spec.Labels.tier}}",
+        "{{.ID}}",
+        "{{json .Spec.Mode}}",
+        "{{index .Spec.Labels \"a\"}}",
+    ] {
+        same_output(&agent, &["service", "inspect", "--format", format, &web]);
+        same_output(&agent, &["service", "inspect", "-f", format, &web, &idle]);
+    }
+    for format in [
+        "{{.Name}} {{.DesiredState}} {{.Node}} {{.Image}}",
+        "table {{.Name}}\t{{.Node}}",
+        "{{json .Name}}",
+    ] {
+        same_output(&agent, &["service", "ps", "--format", format, &web]);
+    }
+    for format in [
+        "{{.Hostname}} {{.Status}} {{.Availability}} {{.Self}}",
+        "table {{.Hostname}}\t{{.ManagerStatus}}",
+    ] {
+        same_output(&agent, &["node", "ls", "--format", format]);
+    }
+    same_output(
+        &agent,
+        &[
+            "node",
+            "inspect",
+            "--format",
+            "{{.Description.Hostname}} {{.Spec.Role}}",
+            "self",
+        ],
+    );
+    same_output(&agent, &["node", "ps", "--format", "{{.Name}} {{.DesiredState}}"]);
+    same_output(
+        &agent,
+        &[
+            "version",
+            "--format",
+            "{{.Server.Version}} {{.Server.Os}}/{{.Server.Arch}}",
+        ],
+    );
+    same_output(
+        &agent,
+        &[
+            "info",
+            "--format",
+            "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}",
+        ],
+    );
+    // -H before the command group, as docker's global flag.
+    let host = format!("unix://{}", agent.sock.display());
+    let before = Command::new(env!("CARGO_BIN_EXE_shoal"))
+        .args(["-H", &host, "service", "ls", "--format", "{{.Name}}"])
+        .env_remove("DOCKER_HOST")
+        .output()
+        .unwrap();
+    assert!(before.status.success(), "{}", stderr(&before));
+    assert_eq!(stdout(&before), format!("{idle}\n{web}\n"));
+    // A template that does not parse is an error, not output.
+    let bad = agent.shoal(&["service", "ls", "--format", "{{.Name"]);
+    assert_eq!(bad.status.code(), Some(1), "{}", stderr(&bad));
+    assert!(stderr(&bad).contains("template"), "{}", stderr(&bad));
+}
+
+/// The container spec field both CLIs wrote, as JSON.
+fn spec_field(agent: &Agent, service: &str, field: &str) -> String {
+    agent.docker_ok(&[
+        "service",
+        "inspect",
+        "--format",
+        &format!("{{{{json .Spec.TaskTemplate.ContainerSpec.{field}}}}}"),
+        service,
+    ])
+}
+
+#[test]
+fn arguments_parse_as_dockers_and_errors_read_as_dockers() {
+    let root = tempfile::tempdir().unwrap();
+    let (agent, tag) = dev_swarm(root.path(), "args");
+    let (theirs, ours) = (format!("theirs-{tag}"), format!("ours-{tag}"));
+    for name in [&theirs, &ours] {
+        agent.docker_ok(&[
+            "service",
+            "create",
+            "-d",
+            "--name",
+            name,
+            "--replicas",
+            "0",
+            "busybox",
+        ]);
+    }
+    let update = [
+        "service",
+        "update",
+        "--detach=true",
+        "--args",
+        "sh -c 'echo a b'",
+        "--entrypoint",
+        "/bin/env \"X=1 2\"",
+    ];
+    let mut with_theirs = update.to_vec();
+    with_theirs.push(&theirs);
+    agent.docker_ok(&with_theirs);
+    let mut with_ours = update.to_vec();
+    with_ours.push(&ours);
+    agent.shoal_ok(&with_ours);
+    for field in ["Args", "Command"] {
+        let (d, s) = (
+            spec_field(&agent, &theirs, field),
+            spec_field(&agent, &ours, field),
+        );
+        assert_eq!(s, d, "{field}");
+    }
+    assert_eq!(
+        spec_field(&agent, &ours, "Args").trim(),
+        r#"["sh","-c","echo a b"]"#
+    );
+
+    // Usage errors exit 125 in both; a failure exits 1 with the message on one line.
+    for args in [
+        &["service", "ls", "--bogus"][..],
+        &["service", "update", "--detach=maybe", &ours][..],
+    ] {
+        let (d, s) = (agent.docker(args), agent.shoal(args));
+        assert_eq!(
+            (s.status.code(), d.status.code()),
+            (Some(125), Some(125)),
+            "{args:?}: {}",
+            stderr(&s)
+        );
+    }
+    let missing = agent.shoal(&["service", "inspect", &format!("missing-{tag}")]);
+    assert_eq!(missing.status.code(), Some(1));
+    let backtraced = Command::new(env!("CARGO_BIN_EXE_shoal"))
+        .env("DOCKER_HOST", format!("unix://{}", agent.sock.display()))
+        .env("RUST_BACKTRACE", "1")
+        .args(["service", "rm", &format!("missing-{tag}")])
+        .output()
+        .unwrap();
+    assert_eq!(backtraced.status.code(), Some(1));
+    let message = stderr(&backtraced);
+    assert!(
+        !message.contains("Stack backtrace") && message.lines().count() == 1,
+        "{message}"
+    );
+
+    // Services until two IDs share a first character (at most 37 by pigeonhole; names never
+    // are one character long, so the prefix cannot be a name).
+    let mut ids: Vec<String> = agent
+        .docker_ok(&["service", "ls", "-q"])
+        .lines()
+        .map(String::from)
+        .collect();
+    let mut n = 0;
+    let prefix = loop {
+        let shared = ids.iter().enumerate().find_map(|(i, a)| {
+            ids[i + 1..]
+                .iter()
+                .any(|b| b[..1] == a[..1])
+                .then(|| a[..1].to_string())
+        });
+        if let Some(prefix) = shared {
+            break prefix;
+        }
+        n += 1;
+        assert!(n <= 40, "no shared prefix among {ids:?}");
+        let id = agent.shoal_ok(&[
+            "service",
+            "create",
+            "-d",
+            "--name",
+            &format!("amb{n}-{tag}"),
+            "--replicas",
+            "0",
+            "busybox",
+        ]);
+        ids.push(id.trim().to_string());
+    };
+    eprintln!("IDs {ids:?} share the prefix {prefix}");
+    for args in [
+        &["service", "inspect", &prefix][..],
+        &["service", "ps", &prefix][..],
+        &["service", "update", "-d", "--label-add", "x=1", &prefix][..],
+        &["service", "scale", "-d", &format!("{prefix}=1")][..],
+    ] {
+        let out = agent.shoal(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(
+            stderr(&out).contains(&format!("multiple services found with provided prefix: {prefix}")),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn waits_return_for_zero_replicas_and_closed_pipes_end_quietly() {
+    let root = tempfile::tempdir().unwrap();
+    let (agent, tag) = dev_swarm(root.path(), "wait");
+    let zero = format!("zero-{tag}");
+    // Not detached: the wait must end (0 out of 0 after the 1 s window), not hang.
+    let started = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shoal"))
+        .env("DOCKER_HOST", format!("unix://{}", agent.sock.display()))
+        .args([
+            "service",
+            "create",
+            "--detach=false",
+            "--update-monitor",
+            "1s",
+            "--name",
+            &zero,
+            "--replicas",
+            "0",
+            "busybox",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = eventually("create --replicas 0 to return", Duration::from_secs(60), || {
+        child.try_wait().unwrap()
+    });
+    let out = child.wait_with_output().unwrap();
+    eprintln!(
+        "create returned after {:?}:\n{}{}",
+        started.elapsed(),
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("overall progress: 0 out of 0 tasks"), "{text}");
+    assert!(
+        text.contains("verify: Waiting 2 seconds to verify that tasks are stable..."),
+        "{text}"
+    );
+    assert!(
+        text.contains("verify: Service ") && text.contains(" converged"),
+        "{text}"
+    );
+
+    // A reader that is gone before we write: no "Broken pipe" message, killed by SIGPIPE as
+    // a Go program (and any Unix filter) is.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_shoal"))
+        .env("DOCKER_HOST", format!("unix://{}", agent.sock.display()))
+        .args(["service", "ls"])
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGPIPE),
+        "{:?}: {}",
+        out.status,
+        stderr(&out)
+    );
+    assert_eq!(stderr(&out), "");
+}
