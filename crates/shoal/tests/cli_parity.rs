@@ -362,3 +362,106 @@ fn waits_return_for_zero_replicas_and_closed_pipes_end_quietly() {
     );
     assert_eq!(stderr(&out), "");
 }
+
+#[test]
+fn container_flags_reach_the_spec_as_dockers_do() {
+    let root = tempfile::tempdir().unwrap();
+    let (agent, tag) = dev_swarm(root.path(), "flags");
+    let env_file = root.path().join(format!("env-{tag}"));
+    std::fs::write(&env_file, "# settings\nA=1\nB=two words\n").unwrap();
+    let (theirs, ours) = (format!("theirs-{tag}"), format!("ours-{tag}"));
+    let create = [
+        "service",
+        "create",
+        "-d",
+        "--replicas",
+        "0",
+        "--env-file",
+        env_file.to_str().unwrap(),
+        "-e",
+        "B=cli",
+        "--mount",
+        "type=bind,source=/tmp,target=/data,readonly",
+        "--mount",
+        "type=tmpfs,target=/scratch,tmpfs-size=1m",
+        "--group",
+        "wheel",
+        "--ulimit",
+        "nofile=100:200",
+        "--sysctl",
+        "net.core.somaxconn=1024",
+        "--dns",
+        "192.0.2.1",
+        "--dns-option",
+        "ndots:2",
+        "--dns-search",
+        "example.org",
+        "--cap-add",
+        "NET_ADMIN",
+        "--cap-drop",
+        "MKNOD",
+        "--init",
+        "--read-only",
+        "--no-resolve-image",
+    ];
+    let update = [
+        "service",
+        "update",
+        "-d",
+        "--mount-rm",
+        "/data",
+        "--group-add",
+        "audio",
+        "--host-add",
+        "db:192.0.2.9",
+        "--dns-rm",
+        "192.0.2.1",
+        "--ulimit-rm",
+        "nofile",
+        "--sysctl-add",
+        "net.ipv4.ip_forward=1",
+        "--init=false",
+    ];
+    let fields = [
+        "Env",
+        "Mounts",
+        "Groups",
+        "Ulimits",
+        "Sysctls",
+        "DNSConfig",
+        "Hosts",
+        "Init",
+        "ReadOnly",
+        "CapabilityAdd",
+        "CapabilityDrop",
+    ];
+    for (args, stage) in [(&create[..], "create"), (&update[..], "update")] {
+        let with = |name: &'static str| -> Vec<&str> {
+            let mut all = args.to_vec();
+            if stage == "create" {
+                all.extend(["--name", name, "busybox"]);
+            } else {
+                all.push(name);
+            }
+            all
+        };
+        agent.docker_ok(&with(theirs.clone().leak()));
+        agent.shoal_ok(&with(ours.clone().leak()));
+        for field in fields {
+            let (d, s) = (
+                spec_field(&agent, &theirs, field),
+                spec_field(&agent, &ours, field),
+            );
+            assert_eq!(s, d, "{stage}: {field}");
+        }
+    }
+    assert!(spec_field(&agent, &ours, "Hosts").contains("192.0.2.9 db"));
+    // Objects shoal does not have yet are refused, not dropped.
+    let secret = agent.shoal(&["service", "update", "-d", "--secret-add", "s", &ours]);
+    assert_eq!(secret.status.code(), Some(1));
+    assert!(
+        stderr(&secret).contains("--secret-add is not supported"),
+        "{}",
+        stderr(&secret)
+    );
+}

@@ -1,10 +1,12 @@
 //! `shoal service …`: create, ls, ps, inspect, scale, update, rollback, logs, rm — the docker
 //! CLI's service commands over the Docker API, one verb per file.
 
+mod container_flags;
 mod create;
 mod inspect;
 mod list;
 mod logs;
+mod mount;
 mod progress;
 mod ps;
 mod remove;
