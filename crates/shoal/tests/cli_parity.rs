@@ -465,3 +465,108 @@ fn container_flags_reach_the_spec_as_dockers_do() {
         stderr(&secret)
     );
 }
+
+/// Runs our CLI with stdout into a file, so that a test can watch it while it runs.
+fn spawn_shoal(
+    agent: &Agent,
+    dir: &std::path::Path,
+    name: &str,
+    args: &[&str],
+) -> (std::process::Child, std::path::PathBuf) {
+    let path = dir.join(format!("{name}.out"));
+    let out = std::fs::File::create(&path).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_shoal"))
+        .env("DOCKER_HOST", format!("unix://{}", agent.sock.display()))
+        .args(args)
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .unwrap();
+    (child, path)
+}
+
+#[test]
+fn paused_updates_fail_and_ctrl_c_leaves_the_service_converging() {
+    let root = tempfile::tempdir().unwrap();
+    let (agent, tag) = dev_swarm(root.path(), "pause");
+    let (failing, never) = (format!("failing-{tag}"), format!("never-{tag}"));
+    agent.shoal_ok(&[
+        "service", "create", "-d", "--name", &failing, "busybox", "sleep", "1000",
+    ]);
+    // The new command exits 3: the daemon pauses the update, and the wait says so and fails.
+    let (mut child, out) = spawn_shoal(
+        &agent,
+        root.path(),
+        "update",
+        &[
+            "service",
+            "update",
+            "--update-failure-action",
+            "pause",
+            "--update-monitor",
+            "3s",
+            "--args",
+            "sh -c 'exit 3'",
+            &failing,
+        ],
+    );
+    let status = eventually(
+        "the paused update to end the wait",
+        Duration::from_secs(60),
+        || child.try_wait().unwrap(),
+    );
+    let text = std::fs::read_to_string(&out).unwrap();
+    eprintln!("update ended with {status:?}:\n{text}");
+    assert_eq!(status.code(), Some(1), "{text}");
+    assert!(text.contains("service update paused: "), "{text}");
+
+    // A service that cannot be placed never converges; Ctrl-C ends the wait, not the service.
+    let (mut child, out) = spawn_shoal(
+        &agent,
+        root.path(),
+        "never",
+        &[
+            "service",
+            "create",
+            "--name",
+            &never,
+            "--constraint",
+            "node.labels.absent==1",
+            "busybox",
+            "sleep",
+            "1000",
+        ],
+    );
+    eventually(
+        "the wait to show the unplaceable slot",
+        Duration::from_secs(60),
+        || {
+            let text = std::fs::read_to_string(&out).unwrap();
+            text.contains("1/1: no suitable node").then_some(())
+        },
+    );
+    // SAFETY: kill(2) on the child we spawned and have not reaped.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    let status = eventually("the wait to end on SIGINT", Duration::from_secs(30), || {
+        child.try_wait().unwrap()
+    });
+    let text = std::fs::read_to_string(&out).unwrap();
+    eprintln!("create ended with {status:?}:\n{text}");
+    assert!(status.success(), "{text}");
+    assert!(
+        text.contains("Operation continuing in background.\nUse `shoal service ps "),
+        "{text}"
+    );
+    let listed = agent.shoal_ok(&[
+        "service",
+        "ls",
+        "--filter",
+        &format!("name={never}"),
+        "--format",
+        "{{.Name}}",
+    ]);
+    assert_eq!(listed, format!("{never}\n"));
+}

@@ -31,6 +31,23 @@ fn render(key: &str, text: &str) -> String {
     }
 }
 
+/// Where a key's line goes: rollback notice, overall, slots by number (or node), verify.
+fn order(key: &str) -> (u8, u64, &str) {
+    match key {
+        "rollback" => (0, 0, ""),
+        "overall" => (1, 0, ""),
+        "verify" => (3, 0, ""),
+        slot => {
+            let number = slot
+                .split('/')
+                .next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(u64::MAX);
+            (2, number, slot)
+        }
+    }
+}
+
 impl Display {
     /// The display for this console.
     pub fn new(quiet: bool, console: &Console) -> Display {
@@ -60,10 +77,12 @@ impl Display {
             }
             Display::Bars { multi, bars } => {
                 for (key, text) in lines {
+                    // Shown in docker's order whatever order keys first appear in.
+                    let position = bars.keys().filter(|k| order(k) < order(key)).count();
                     let bar = bars.entry(key.clone()).or_insert_with(|| {
-                        let bar = multi.add(ProgressBar::new_spinner());
+                        let bar = multi.insert(position, ProgressBar::new_spinner());
                         bar.set_style(
-                            ProgressStyle::with_template("{wide_msg}")
+                            ProgressStyle::with_template("{msg}")
                                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
                         );
                         bar
