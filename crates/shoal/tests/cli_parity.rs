@@ -493,6 +493,12 @@ fn paused_updates_fail_and_ctrl_c_leaves_the_service_converging() {
     agent.shoal_ok(&[
         "service", "create", "-d", "--name", &failing, "busybox", "sleep", "1000",
     ]);
+    // Updated once running, so the update replaces a running task with a failing one.
+    eventually(&format!("{failing} at 1/1"), Duration::from_secs(60), || {
+        let filter = format!("name={failing}");
+        let out = agent.shoal_ok(&["service", "ls", "--filter", &filter, "--format", "{{.Replicas}}"]);
+        (out.trim() == "1/1").then_some(())
+    });
     // The new command exits 3: the daemon pauses the update, and the wait says so and fails.
     let (mut child, out) = spawn_shoal(
         &agent,

@@ -5,14 +5,14 @@
 
 use std::io::Write as _;
 
-use clap::error::ErrorKind;
+use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{ArgAction, CommandFactory, FromArgMatches};
 
 /// The docker CLI's exit status for a command line it cannot parse.
 pub const USAGE_STATUS: i32 = 125;
 
 /// Parses the process's arguments with Go-style booleans (`--detach=false`); on a usage
-/// error prints clap's message and exits 125 (help and version exit 0).
+/// error prints clap's message and exits as docker would (`usage_status`).
 pub fn parse<P: CommandFactory + FromArgMatches>() -> P {
     let command = go_booleans(P::command());
     let parsed = command
@@ -21,15 +21,30 @@ pub fn parse<P: CommandFactory + FromArgMatches>() -> P {
     match parsed {
         Ok(args) => args,
         Err(e) => {
-            let status = match e.kind() {
-                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => 0,
-                ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => 0,
-                _ => USAGE_STATUS,
-            };
+            let status = usage_status(&e);
             // Printing can only fail on a closed stream; the status says it all then.
             let _ = e.print();
             std::process::exit(status)
         }
+    }
+}
+
+/// The docker CLI's status for a command line it refuses: 0 for help, 1 for a wrong number
+/// of arguments (cobra's argument checks), 125 for a flag it cannot parse (pflag's errors).
+pub fn usage_status(error: &clap::Error) -> i32 {
+    match error.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => 0,
+        ErrorKind::MissingRequiredArgument | ErrorKind::TooFewValues | ErrorKind::MissingSubcommand => 1,
+        ErrorKind::UnknownArgument => {
+            let flag = matches!(
+                error.get(ContextKind::InvalidArg),
+                Some(ContextValue::String(arg)) if arg.starts_with('-')
+            );
+            if flag { USAGE_STATUS } else { 1 }
+        }
+        _ => USAGE_STATUS,
     }
 }
 
@@ -97,5 +112,44 @@ pub fn go_bool(text: &str) -> Result<bool, String> {
         "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(true),
         "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(false),
         _ => Err(format!("strconv.ParseBool: parsing {text:?}: invalid syntax")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser, Debug)]
+    struct Cli {
+        #[arg(short, long)]
+        detach: bool,
+        #[arg(long)]
+        replicas: Option<u64>,
+        image: String,
+    }
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        go_booleans(Cli::command())
+            .try_get_matches_from(args)
+            .and_then(|m| Cli::from_arg_matches(&m))
+    }
+
+    #[test]
+    fn booleans_take_go_values_and_statuses_follow_docker() {
+        assert!(parse(&["x", "--detach", "img"]).unwrap().detach);
+        assert!(parse(&["x", "-d", "img"]).unwrap().detach);
+        assert!(parse(&["x", "--detach=true", "img"]).unwrap().detach);
+        assert!(!parse(&["x", "--detach=false", "img"]).unwrap().detach);
+        assert!(!parse(&["x", "--detach=0", "img"]).unwrap().detach);
+        assert!(!parse(&["x", "img"]).unwrap().detach);
+        let status = |args: &[&str]| usage_status(&parse(args).unwrap_err());
+        assert_eq!(status(&["x", "--detach=maybe", "img"]), 125);
+        assert_eq!(status(&["x", "--bogus", "img"]), 125);
+        assert_eq!(status(&["x", "--replicas", "many", "img"]), 125);
+        assert_eq!(status(&["x"]), 1);
+        assert_eq!(status(&["x", "img", "extra"]), 1);
+        assert_eq!(status(&["x", "--help"]), 0);
     }
 }
