@@ -396,6 +396,8 @@ fn container_flags_reach_the_spec_as_dockers_do() {
         "ndots:2",
         "--dns-search",
         "example.org",
+        "--host",
+        "cache:192.0.2.8",
         "--cap-add",
         "NET_ADMIN",
         "--cap-drop",
@@ -455,7 +457,11 @@ fn container_flags_reach_the_spec_as_dockers_do() {
             assert_eq!(s, d, "{stage}: {field}");
         }
     }
-    assert!(spec_field(&agent, &ours, "Hosts").contains("192.0.2.9 db"));
+    let hosts = spec_field(&agent, &ours, "Hosts");
+    assert!(
+        hosts.contains("192.0.2.8 cache") && hosts.contains("192.0.2.9 db"),
+        "{hosts}"
+    );
     // Objects shoal does not have yet are refused, not dropped.
     let secret = agent.shoal(&["service", "update", "-d", "--secret-add", "s", &ours]);
     assert_eq!(secret.status.code(), Some(1));

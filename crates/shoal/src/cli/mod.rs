@@ -43,12 +43,13 @@ pub enum Command {
     Info(system::InfoArgs),
 }
 
-/// `-H`/`--host` after a command group (`shoal service ls -H …`): it wins over one given
-/// before the group. Neither reads `DOCKER_HOST` itself, so that a flag always beats it.
+/// `-H` after a command group (`shoal service ls -H …`): it wins over one given before the
+/// group. Short only: after the group `--host` is docker's `service create --host host:ip`.
+/// Neither reads `DOCKER_HOST` itself, so that a flag always beats it.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct Connection {
     /// Daemon socket to connect to: unix:///path, tcp://host:port or host:port.
-    #[arg(short = 'H', long = "host", global = true, value_name = "HOST")]
+    #[arg(short = 'H', global = true, value_name = "HOST")]
     host: Option<String>,
 }
 

@@ -37,6 +37,9 @@ pub struct CreateContainerFlags {
     /// Set custom DNS search domains.
     #[arg(long = "dns-search", value_name = "DOMAIN")]
     dns_search: Vec<String>,
+    /// Set one or more custom host-to-IP mappings (host:ip).
+    #[arg(long = "host", value_name = "HOST:IP")]
+    hosts: Vec<String>,
     /// Specify secrets to expose to the service (not supported yet).
     #[arg(long = "secret", value_name = "SECRET")]
     secrets: Vec<String>,
@@ -217,6 +220,12 @@ impl CreateContainerFlags {
         edit_dns(extra, "Nameservers", &self.dns, &[]);
         edit_dns(extra, "Options", &self.dns_options, &[]);
         edit_dns(extra, "Search", &self.dns_search, &[]);
+        let hosts = self
+            .hosts
+            .iter()
+            .map(|h| host_entry(h))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        edit_list(extra, "Hosts", &hosts, &[], |a, b| a == b);
         let mut warnings = Vec::new();
         self.shared.apply(container, &mut warnings);
         Ok(warnings)
