@@ -284,6 +284,7 @@ fn arguments_parse_as_dockers_and_errors_read_as_dockers() {
         &["service", "ps", &prefix][..],
         &["service", "update", "-d", "--label-add", "x=1", &prefix][..],
         &["service", "scale", "-d", &format!("{prefix}=1")][..],
+        &["service", "rm", &prefix][..],
     ] {
         let out = agent.shoal(args);
         assert_eq!(out.status.code(), Some(1), "{args:?}");

@@ -33,30 +33,42 @@ fn matching<'a>(ids: impl Iterator<Item = &'a str>, key: &str) -> usize {
 /// A service by name, ID or unique ID prefix.
 pub async fn service(client: &Client, key: &str, insert_defaults: bool) -> api::Result<Service> {
     match client.service(key, insert_defaults).await {
-        Err(e) if refused(&e) && !key.is_empty() => {
-            let services = client.services(&by_id(key), false).await.unwrap_or_default();
-            if matching(services.iter().map(|s| s.id.as_str()), key) > 1 {
-                Err(ambiguous("services", key))
-            } else {
-                Err(e)
-            }
-        }
-        other => other,
+        Err(e) => Err(explain_service(client, key, e).await),
+        found => found,
+    }
+}
+
+/// The daemon's refusal of a service `key`, or ours when the key is an ambiguous prefix.
+pub async fn explain_service(client: &Client, key: &str, error: api::Error) -> api::Error {
+    if !refused(&error) || key.is_empty() {
+        return error;
+    }
+    let services = client.services(&by_id(key), false).await.unwrap_or_default();
+    if matching(services.iter().map(|s| s.id.as_str()), key) > 1 {
+        ambiguous("services", key)
+    } else {
+        error
     }
 }
 
 /// A node by name, ID or unique ID prefix.
 pub async fn node(client: &Client, key: &str) -> api::Result<Node> {
     match client.node(key).await {
-        Err(e) if refused(&e) && !key.is_empty() => {
-            let nodes = client.nodes(&by_id(key)).await.unwrap_or_default();
-            if matching(nodes.iter().map(|n| n.id.as_str()), key) > 1 {
-                Err(ambiguous("nodes", key))
-            } else {
-                Err(e)
-            }
-        }
-        other => other,
+        Err(e) => Err(explain_node(client, key, e).await),
+        found => found,
+    }
+}
+
+/// The daemon's refusal of a node `key`, or ours when the key is an ambiguous prefix.
+pub async fn explain_node(client: &Client, key: &str, error: api::Error) -> api::Error {
+    if !refused(&error) || key.is_empty() {
+        return error;
+    }
+    let nodes = client.nodes(&by_id(key)).await.unwrap_or_default();
+    if matching(nodes.iter().map(|n| n.id.as_str()), key) > 1 {
+        ambiguous("nodes", key)
+    } else {
+        error
     }
 }
 
