@@ -103,3 +103,53 @@ impl Display {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn line(key: &str, text: &str) -> Line {
+        (key.to_string(), text.to_string())
+    }
+
+    #[test]
+    fn off_a_terminal_each_change_is_one_line() {
+        let (mut console, out, _) = Console::captured();
+        let mut display = Display::new(false, &console);
+        display
+            .show(
+                &mut console,
+                &[
+                    line("overall", "overall progress: 0 out of 1 tasks"),
+                    line("1/1", "starting"),
+                ],
+            )
+            .unwrap();
+        display
+            .show(
+                &mut console,
+                &[
+                    line("overall", "overall progress: 0 out of 1 tasks"),
+                    line("1/1", "running"),
+                ],
+            )
+            .unwrap();
+        display.finish();
+        assert_eq!(
+            out.text(),
+            "overall progress: 0 out of 1 tasks\n1/1: starting\n1/1: running\n"
+        );
+        let (mut console, out, _) = Console::captured();
+        let mut quiet = Display::new(true, &console);
+        quiet.show(&mut console, &[line("verify", "x")]).unwrap();
+        assert_eq!(out.text(), "");
+    }
+
+    #[test]
+    fn terminal_lines_go_in_dockers_order() {
+        let mut keys = vec!["verify", "10/12", "overall", "2/12", "rollback"];
+        keys.sort_by_key(|k| order(k));
+        assert_eq!(keys, ["rollback", "overall", "2/12", "10/12", "verify"]);
+    }
+}
