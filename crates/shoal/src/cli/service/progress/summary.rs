@@ -96,7 +96,12 @@ pub fn summarise(service: &Service, tasks: &[Task], active: &HashSet<String>, ro
             slots.insert(label, text);
         }
     }
-    let overall = if job {
+    // A global service's total is the nodes with a task: with none yet, either the tasks
+    // are not created yet or no node is eligible; docker waits either way.
+    let waiting_for_tasks = global && by_key.is_empty();
+    let overall = if waiting_for_tasks {
+        "overall progress: waiting for new tasks".to_string()
+    } else if job {
         format!("job progress: {done} out of {total} complete")
     } else if rollback {
         format!("overall progress: rolling back update: {done} out of {total} tasks")
@@ -104,7 +109,7 @@ pub fn summarise(service: &Service, tasks: &[Task], active: &HashSet<String>, ro
         format!("overall progress: {done} out of {total} tasks")
     };
     // `scale web=0` converges at 0 out of 0, as docker's count does.
-    let converged = done >= total;
+    let converged = !waiting_for_tasks && done >= total;
     Summary {
         overall,
         slots,
@@ -166,6 +171,15 @@ mod tests {
             ("overall progress: 0 out of 0 tasks", true)
         );
         assert!(zero.slots.is_empty());
+        // A global service with no task yet waits for its tasks.
+        let mut global = Service::default();
+        global.spec.mode.global = Some(api::model::Empty {});
+        let none = summarise(&global, &[], &active, false);
+        assert_eq!(
+            (none.overall.as_str(), none.converged),
+            ("overall progress: waiting for new tasks", false)
+        );
+        assert!(summarise(&global, &[task(0, "n1", "running", "running")], &active, false).converged);
         // Tasks on a down node do not count.
         let elsewhere = [
             task(1, "n2", "running", "running"),
