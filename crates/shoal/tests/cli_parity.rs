@@ -439,17 +439,19 @@ fn container_flags_reach_the_spec_as_dockers_do() {
         "CapabilityDrop",
     ];
     for (args, stage) in [(&create[..], "create"), (&update[..], "update")] {
-        let with = |name: &'static str| -> Vec<&str> {
-            let mut all = args.to_vec();
+        // Create names the service with --name before the image; update names it last.
+        let with = |name: &str| -> Vec<String> {
+            let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
             if stage == "create" {
-                all.extend(["--name", name, "busybox"]);
+                all.extend(["--name".to_string(), name.to_string(), "busybox".to_string()]);
             } else {
-                all.push(name);
+                all.push(name.to_string());
             }
             all
         };
-        agent.docker_ok(&with(theirs.clone().leak()));
-        agent.shoal_ok(&with(ours.clone().leak()));
+        let (theirs_args, ours_args) = (with(&theirs), with(&ours));
+        agent.docker_ok(&theirs_args.iter().map(String::as_str).collect::<Vec<_>>());
+        agent.shoal_ok(&ours_args.iter().map(String::as_str).collect::<Vec<_>>());
         for field in fields {
             let (d, s) = (
                 spec_field(&agent, &theirs, field),
