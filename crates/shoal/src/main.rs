@@ -8,8 +8,6 @@ mod cli;
 mod daemon;
 mod shim;
 
-use clap::Parser;
-
 // A leader's heap churns through short-lived copies (tree nodes, task versions, messages) from
 // many threads; glibc's per-thread arenas kept that memory mapped long after it was freed
 // (RSS about twice the live heap in the e2e benchmark). mimalloc returns it.
@@ -17,9 +15,11 @@ use clap::Parser;
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Swarm-mode container orchestration.
-#[derive(Parser)]
+#[derive(clap::Parser)]
 #[command(name = "shoal", version, about)]
 struct Args {
+    #[command(flatten)]
+    connection: cli::GlobalConnection,
     #[command(subcommand)]
     command: Command,
 }
@@ -35,16 +35,24 @@ enum Command {
     TaskShim(shim::ShimArgs),
 }
 
-fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+fn main() {
+    // Usage errors exit 125 and failures 1 with the error on one line, as the docker CLI's.
+    let args: Args = cli::exit::parse();
     if let Command::TaskShim(shim) = &args.command {
         std::process::exit(shim::run(shim));
+    }
+    cli::exit::finish(run(args))
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    if args.connection.host.is_some() && !matches!(args.command, Command::Cli(_)) {
+        anyhow::bail!("-H/--host names the daemon a CLI command talks to; it does not apply here");
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match args.command {
         Command::Agent(agent) => runtime.block_on(daemon::run(agent)),
-        Command::Cli(command) => runtime.block_on(cli::run(command)),
-        // Handled above, before the runtime exists.
+        Command::Cli(command) => runtime.block_on(cli::run(command, args.connection)),
+        // Handled in main, before the runtime exists.
         Command::TaskShim(_) => Ok(()),
     }
 }

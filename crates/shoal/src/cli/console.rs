@@ -1,6 +1,6 @@
 //! Where commands print: the terminal, or in-memory buffers that tests read back.
 
-use std::io::Write;
+use std::io::{IsTerminal as _, Write};
 #[cfg(test)]
 use std::sync::{Arc, Mutex};
 
@@ -10,6 +10,8 @@ pub struct Console {
     pub out: Box<dyn Write + Send>,
     /// Warnings (`stderr`).
     pub err: Box<dyn Write + Send>,
+    /// `out` is a terminal: progress is redrawn in place instead of printed line by line.
+    pub terminal: bool,
 }
 
 impl Console {
@@ -18,6 +20,7 @@ impl Console {
         Console {
             out: Box::new(std::io::stdout()),
             err: Box::new(std::io::stderr()),
+            terminal: std::io::stdout().is_terminal(),
         }
     }
 
@@ -29,6 +32,7 @@ impl Console {
             Console {
                 out: Box::new(out.clone()),
                 err: Box::new(err.clone()),
+                terminal: false,
             },
             out,
             err,

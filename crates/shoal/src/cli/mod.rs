@@ -10,12 +10,16 @@
 
 mod console;
 mod duration;
+pub mod exit;
 mod filters;
+mod lookup;
 mod node;
 mod output;
 mod service;
 mod swarm;
+mod system;
 mod task_table;
+mod template;
 #[cfg(test)]
 mod tests;
 
@@ -33,42 +37,75 @@ pub enum Command {
     Node(Box<node::NodeArgs>),
     /// Manage services (create, ls, ps, inspect, scale, update, rollback, logs, rm).
     Service(Box<service::ServiceArgs>),
+    /// Show the client and daemon version information.
+    Version(system::VersionArgs),
+    /// Display system-wide information.
+    Info(system::InfoArgs),
 }
 
-/// Where the daemon is: `-H`/`--host`, else `DOCKER_HOST`, else the default socket.
+/// `-H` after a command group (`shoal service ls -H …`): it wins over one given before the
+/// group. Short only: after the group `--host` is docker's `service create --host host:ip`.
+/// Neither reads `DOCKER_HOST` itself, so that a flag always beats it.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct Connection {
     /// Daemon socket to connect to: unix:///path, tcp://host:port or host:port.
-    #[arg(
-        short = 'H',
-        long = "host",
-        env = "DOCKER_HOST",
-        global = true,
-        value_name = "HOST"
-    )]
+    #[arg(short = 'H', global = true, value_name = "HOST")]
     host: Option<String>,
 }
 
-impl Connection {
-    /// A client for the chosen daemon.
-    fn client(&self) -> anyhow::Result<Client> {
-        Ok(match self.host.as_deref() {
-            Some(host) if !host.is_empty() => Client::new(host)?,
-            _ => Client::from_endpoint(Endpoint::Unix(api::default_socket_path())),
-        })
-    }
+/// `-H`/`--host` before the command group (`shoal -H … service ls`), as docker's global flag.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct GlobalConnection {
+    /// Daemon socket to connect to: unix:///path, tcp://host:port or host:port.
+    #[arg(short = 'H', long = "host", value_name = "HOST")]
+    pub host: Option<String>,
+}
+
+/// The daemon to talk to: `-H` after the group, else `-H` before it, else `DOCKER_HOST`,
+/// else the default socket.
+fn client(group: &Connection, global: &GlobalConnection) -> anyhow::Result<Client> {
+    let from_env = std::env::var("DOCKER_HOST").ok();
+    let chosen = [group.host.as_deref(), global.host.as_deref(), from_env.as_deref()]
+        .into_iter()
+        .flatten()
+        .find(|host| !host.is_empty());
+    Ok(match chosen {
+        Some(host) => Client::new(host)?,
+        None => Client::from_endpoint(Endpoint::Unix(api::default_socket_path())),
+    })
 }
 
 /// Runs one CLI command, printing to the terminal.
-pub async fn run(command: Command) -> anyhow::Result<()> {
-    execute(command, &mut Console::stdio()).await
+pub async fn run(command: Command, global: GlobalConnection) -> anyhow::Result<()> {
+    execute(command, &global, &mut Console::stdio()).await
 }
 
 /// Runs one CLI command, printing to `console`.
-pub async fn execute(command: Command, console: &mut Console) -> anyhow::Result<()> {
+pub async fn execute(
+    command: Command,
+    global: &GlobalConnection,
+    console: &mut Console,
+) -> anyhow::Result<()> {
     match command {
-        Command::Swarm(args) => swarm::run(*args, console).await,
-        Command::Node(args) => node::run(*args, console).await,
-        Command::Service(args) => service::run(*args, console).await,
+        Command::Swarm(args) => {
+            let client = client(&args.connection, global)?;
+            swarm::run(*args, &client, console).await
+        }
+        Command::Node(args) => {
+            let client = client(&args.connection, global)?;
+            node::run(*args, &client, console).await
+        }
+        Command::Service(args) => {
+            let client = client(&args.connection, global)?;
+            service::run(*args, &client, console).await
+        }
+        Command::Version(args) => {
+            let client = client(&args.connection, global)?;
+            system::version(&client, console, args).await
+        }
+        Command::Info(args) => {
+            let client = client(&args.connection, global)?;
+            system::info(&client, console, args).await
+        }
     }
 }

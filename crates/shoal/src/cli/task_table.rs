@@ -11,6 +11,7 @@ use api::model::Task;
 
 use super::Console;
 use super::output::{capitalised, human_duration, natural_cmp, now, parse_time, short_id, table};
+use super::template::Format;
 
 /// How to print.
 #[derive(Debug, Clone, Copy, Default)]
@@ -32,6 +33,7 @@ pub async fn print(
     console: &mut Console,
     filters: &Filters,
     options: TableOptions,
+    format: Option<&str>,
 ) -> anyhow::Result<()> {
     let tasks = client.tasks(filters).await?;
     if options.quiet {
@@ -60,11 +62,14 @@ pub async fn print(
                 .collect::<HashMap<_, _>>(),
         )
     };
-    write!(
-        console.out,
-        "{}",
-        render(sorted(tasks, &services), &services, &nodes, options, now())
-    )?;
+    let tasks = sorted(tasks, &services);
+    let text = match Format::parse(format) {
+        Format::Default => render(tasks, &services, &nodes, options, now()),
+        Format::Template { table, text } => {
+            render_template(cells(tasks, &services, &nodes, options, now()), table, &text)?
+        }
+    };
+    write!(console.out, "{text}")?;
     Ok(())
 }
 
@@ -87,6 +92,18 @@ fn sorted(mut tasks: Vec<Task>, services: &HashMap<String, String>) -> Vec<Task>
     tasks
 }
 
+/// Template fields and docker's column titles, in the default table's order.
+const COLUMNS: [(&str, &str); 8] = [
+    ("ID", "ID"),
+    ("Name", "NAME"),
+    ("Image", "IMAGE"),
+    ("Node", "NODE"),
+    ("DesiredState", "DESIRED STATE"),
+    ("CurrentState", "CURRENT STATE"),
+    ("Error", "ERROR"),
+    ("Ports", "PORTS"),
+];
+
 /// The table, for tasks already sorted.
 fn render(
     tasks: Vec<Task>,
@@ -95,17 +112,41 @@ fn render(
     options: TableOptions,
     now: types::Timestamp,
 ) -> String {
-    let header = [
-        "ID",
-        "NAME",
-        "IMAGE",
-        "NODE",
-        "DESIRED STATE",
-        "CURRENT STATE",
-        "ERROR",
-        "PORTS",
-    ];
-    let mut rows = vec![header.map(String::from).to_vec()];
+    let mut rows = vec![COLUMNS.map(|(_, title)| title.to_string()).to_vec()];
+    rows.extend(cells(tasks, services, nodes, options, now));
+    table(&rows)
+}
+
+/// Renders the tasks with a `--format` template; each row's fields are docker's.
+fn render_template(
+    rows: Vec<Vec<String>>,
+    table: bool,
+    text: &str,
+) -> Result<String, crate::cli::template::TemplateError> {
+    let rows: Vec<serde_json::Value> = rows
+        .into_iter()
+        .map(|row| {
+            serde_json::Value::Object(
+                COLUMNS
+                    .iter()
+                    .zip(row)
+                    .map(|((field, _), cell)| (field.to_string(), serde_json::Value::String(cell)))
+                    .collect(),
+            )
+        })
+        .collect();
+    crate::cli::template::render_rows(table, text, &COLUMNS, &rows)
+}
+
+/// One row of cells per task (sorted already), in `COLUMNS` order.
+fn cells(
+    tasks: Vec<Task>,
+    services: &HashMap<String, String>,
+    nodes: &HashMap<String, String>,
+    options: TableOptions,
+    now: types::Timestamp,
+) -> Vec<Vec<String>> {
+    let mut rows = Vec::with_capacity(tasks.len());
     let mut previous = String::new();
     for task in &tasks {
         let name = task_name(task, services);
@@ -166,7 +207,7 @@ fn render(
             ports.join(","),
         ]);
     }
-    table(&rows)
+    rows
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use crate::cli::output::{bytes_size, capitalised, indented_json};
 /// Flags of `node inspect`.
 #[derive(clap::Args, Debug)]
 pub struct InspectArgs {
-    /// Output format: `json` (default) or `pretty`.
+    /// Format output: `json` (default), `pretty`, or a Go template (`{{.Spec.Name}}`).
     #[arg(short, long, default_value = "json")]
     format: String,
     /// Human-readable output (same as `--format pretty`).
@@ -29,9 +29,9 @@ pub struct InspectArgs {
 /// Prints the nodes found, then fails if any was not.
 pub async fn run(client: &Client, console: &mut Console, args: InspectArgs) -> anyhow::Result<()> {
     let pretty = args.pretty || args.format == "pretty";
-    if !pretty && args.format != "json" {
-        anyhow::bail!("unsupported format {:?}: use json or pretty", args.format);
-    }
+    // `json` (and no format) is the indented array; anything else but `pretty` is a template.
+    let template = (!pretty && !matches!(args.format.trim(), "json" | ""))
+        .then(|| crate::cli::template::Format::parse(Some(&args.format)));
     let mut found = Vec::new();
     let mut failures = Vec::new();
     for key in &args.nodes {
@@ -40,7 +40,17 @@ pub async fn run(client: &Client, console: &mut Console, args: InspectArgs) -> a
             Err(e) => failures.push(e.to_string()),
         }
     }
-    if pretty {
+    if let Some(crate::cli::template::Format::Template { text, .. }) = &template {
+        let values = found
+            .iter()
+            .map(serde_json::to_value)
+            .collect::<Result<Vec<_>, _>>()?;
+        write!(
+            console.out,
+            "{}",
+            crate::cli::template::render_each(text, &values)?
+        )?;
+    } else if pretty {
         for node in &found {
             write!(console.out, "{}", render_pretty(node))?;
         }
@@ -55,7 +65,7 @@ pub async fn run(client: &Client, console: &mut Console, args: InspectArgs) -> a
 
 async fn fetch(client: &Client, key: &str) -> anyhow::Result<Node> {
     let id = resolve(client, key).await?;
-    Ok(client.node(&id).await?)
+    Ok(crate::cli::lookup::node(client, &id).await?)
 }
 
 /// Docker's pretty template, tabs included.

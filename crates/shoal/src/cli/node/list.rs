@@ -1,4 +1,4 @@
-//! `shoal node ls`: docker's table (a `*` marks the node we talk to), `--format json`, `-q`.
+//! `shoal node ls`: docker's table (a `*` marks the node we talk to), `--format`, `-q`.
 
 use std::collections::BTreeMap;
 
@@ -11,6 +11,7 @@ use api::model::{Info, Node, TlsInfo};
 
 use crate::cli::filters::parse_filters;
 use crate::cli::output::{capitalised, natural_cmp, table};
+use crate::cli::template::{self, Format};
 
 /// Flags of `node ls`.
 #[derive(clap::Args, Debug)]
@@ -18,9 +19,9 @@ pub struct ListArgs {
     /// Only display IDs.
     #[arg(short, long)]
     quiet: bool,
-    /// Output format: `table` (default) or `json` (one object per line).
-    #[arg(long, default_value = "table")]
-    format: String,
+    /// Format output: `table`, `json`, or a Go template (`{{.Hostname}} {{.Status}}`).
+    #[arg(long)]
+    format: Option<String>,
     /// Filter output (`role=manager`, `name=web`, `node.label=zone=a`, …; repeatable).
     #[arg(short, long, value_name = "KEY=VALUE")]
     filter: Vec<String>,
@@ -43,14 +44,19 @@ pub async fn run(client: &Client, console: &mut Console, args: ListArgs) -> anyh
     } else {
         client.info().await?
     };
-    match args.format.as_str() {
-        "table" | "" => write!(console.out, "{}", render_table(&nodes, &info))?,
-        "json" => {
-            for node in &nodes {
-                writeln!(console.out, "{}", serde_json::to_string(&row_json(node, &info))?)?;
-            }
+    match Format::parse(args.format.as_deref()) {
+        Format::Default => write!(console.out, "{}", render_table(&nodes, &info))?,
+        Format::Template { table, text } => {
+            let rows = nodes
+                .iter()
+                .map(|node| serde_json::to_value(row_json(node, &info)))
+                .collect::<Result<Vec<_>, _>>()?;
+            write!(
+                console.out,
+                "{}",
+                template::render_rows(table, &text, HEADERS, &rows)?
+            )?;
         }
-        other => anyhow::bail!("unsupported format {other:?}: use table or json"),
     }
     Ok(())
 }
@@ -110,7 +116,18 @@ fn render_table(nodes: &[Node], info: &Info) -> String {
     table(&rows)
 }
 
-/// One `--format json` line, with docker's keys.
+/// Docker's column titles for the fields a `--format` template can name.
+const HEADERS: &[(&str, &str)] = &[
+    ("ID", "ID"),
+    ("Hostname", "HOSTNAME"),
+    ("Status", "STATUS"),
+    ("Availability", "AVAILABILITY"),
+    ("ManagerStatus", "MANAGER STATUS"),
+    ("EngineVersion", "ENGINE VERSION"),
+    ("TLSStatus", "TLS STATUS"),
+];
+
+/// One node as a `--format` template sees it, with docker's keys.
 fn row_json(node: &Node, info: &Info) -> BTreeMap<&'static str, serde_json::Value> {
     BTreeMap::from([
         ("Availability", capitalised(&node.spec.availability).into()),

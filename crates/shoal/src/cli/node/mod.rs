@@ -19,7 +19,7 @@ use super::{Connection, Console};
 #[derive(clap::Args)]
 pub struct NodeArgs {
     #[command(flatten)]
-    connection: Connection,
+    pub connection: Connection,
     #[command(subcommand)]
     command: NodeCommand,
 }
@@ -46,16 +46,15 @@ enum NodeCommand {
 }
 
 /// Runs one node subcommand.
-pub async fn run(args: NodeArgs, console: &mut Console) -> anyhow::Result<()> {
-    let client = args.connection.client()?;
+pub async fn run(args: NodeArgs, client: &Client, console: &mut Console) -> anyhow::Result<()> {
     match args.command {
-        NodeCommand::Ls(a) => list::run(&client, console, a).await,
-        NodeCommand::Inspect(a) => inspect::run(&client, console, a).await,
-        NodeCommand::Ps(a) => ps::run(&client, console, a).await,
-        NodeCommand::Promote(a) => role::run(&client, console, a, types::Role::Manager).await,
-        NodeCommand::Demote(a) => role::run(&client, console, a, types::Role::Worker).await,
-        NodeCommand::Update(a) => update::run(&client, console, a).await,
-        NodeCommand::Rm(a) => remove::run(&client, console, a).await,
+        NodeCommand::Ls(a) => list::run(client, console, a).await,
+        NodeCommand::Inspect(a) => inspect::run(client, console, a).await,
+        NodeCommand::Ps(a) => ps::run(client, console, a).await,
+        NodeCommand::Promote(a) => role::run(client, console, a, types::Role::Manager).await,
+        NodeCommand::Demote(a) => role::run(client, console, a, types::Role::Worker).await,
+        NodeCommand::Update(a) => update::run(client, console, a).await,
+        NodeCommand::Rm(a) => remove::run(client, console, a).await,
     }
 }
 

@@ -22,6 +22,9 @@ pub struct PsArgs {
     /// Only display task IDs.
     #[arg(short, long)]
     quiet: bool,
+    /// Format output: `table`, `json`, or a Go template (`{{.Name}} {{.CurrentState}}`).
+    #[arg(long)]
+    format: Option<String>,
     /// Node IDs, names or ID prefixes (default `self`).
     #[arg(value_name = "NODE")]
     nodes: Vec<String>,
@@ -45,7 +48,7 @@ pub async fn run(client: &Client, console: &mut Console, args: PsArgs) -> anyhow
                 continue;
             }
         };
-        match client.node(&id).await {
+        match crate::cli::lookup::node(client, &id).await {
             Ok(node) => ids.push(node.id),
             Err(e) => errors.push(e.to_string()),
         }
@@ -57,7 +60,7 @@ pub async fn run(client: &Client, console: &mut Console, args: PsArgs) -> anyhow
             quiet: args.quiet,
             no_resolve: args.no_resolve,
         };
-        task_table::print(client, console, &filters, options).await?;
+        task_table::print(client, console, &filters, options, args.format.as_deref()).await?;
     }
     if !errors.is_empty() {
         anyhow::bail!("{}", errors.join("\n"));

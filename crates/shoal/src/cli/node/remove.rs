@@ -23,7 +23,7 @@ pub async fn run(client: &Client, console: &mut Console, args: RemoveArgs) -> an
     for key in &args.nodes {
         match client.node_remove(key, args.force).await {
             Ok(()) => writeln!(console.out, "{key}")?,
-            Err(e) => failures.push(e.to_string()),
+            Err(e) => failures.push(crate::cli::lookup::explain_node(client, key, e).await.to_string()),
         }
     }
     if !failures.is_empty() {

@@ -21,7 +21,7 @@ pub struct RoleArgs {
 pub async fn run(client: &Client, console: &mut Console, args: RoleArgs, role: Role) -> anyhow::Result<()> {
     let mut changed = false;
     for key in &args.nodes {
-        let node = client.node(key).await?;
+        let node = crate::cli::lookup::node(client, key).await?;
         if node.spec.role == role.as_str() {
             match role {
                 Role::Manager => writeln!(console.out, "Node {} is already a manager.", node.id)?,

@@ -31,7 +31,7 @@ pub struct UpdateArgs {
 /// Updates one node and prints its reference.
 pub async fn run(client: &Client, console: &mut Console, args: UpdateArgs) -> anyhow::Result<()> {
     let id = resolve(client, &args.node).await?;
-    let node = client.node(&id).await?;
+    let node = crate::cli::lookup::node(client, &id).await?;
     let mut spec = node.spec.clone();
     if let Some(availability) = &args.availability {
         spec.availability = availability.clone();

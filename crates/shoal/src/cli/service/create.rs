@@ -8,6 +8,7 @@ use api::model::{
 };
 use api::model::{ServiceSpec, SpreadOver};
 
+use super::container_flags::CreateContainerFlags;
 use super::spec_flags::SpecFlags;
 use super::{WaitFlags, values};
 use crate::cli::Console;
@@ -48,6 +49,8 @@ pub struct CreateArgs {
     #[arg(long, value_name = "COMMAND")]
     entrypoint: Option<String>,
     #[command(flatten)]
+    container: CreateContainerFlags,
+    #[command(flatten)]
     wait: WaitFlags,
     /// Image to run.
     #[arg(value_name = "IMAGE")]
@@ -57,8 +60,8 @@ pub struct CreateArgs {
     args: Vec<String>,
 }
 
-/// The spec the flags describe.
-fn spec(args: &CreateArgs) -> anyhow::Result<ServiceSpec> {
+/// The spec the flags describe, and warnings about flags that have nothing to do.
+fn spec(args: &CreateArgs) -> anyhow::Result<(ServiceSpec, Vec<String>)> {
     let mut spec = ServiceSpec {
         name: args.name.clone().unwrap_or_default(),
         labels: args.labels.iter().map(|l| values::label(l)).collect(),
@@ -69,15 +72,18 @@ fn spec(args: &CreateArgs) -> anyhow::Result<ServiceSpec> {
     task.container_spec = Some(ContainerSpec {
         image: args.image.clone(),
         args: args.args.clone(),
-        command: args
-            .entrypoint
-            .iter()
-            .flat_map(|e| e.split_whitespace().map(String::from))
-            .collect(),
+        command: match &args.entrypoint {
+            Some(entrypoint) => values::shell_words(entrypoint)?,
+            None => Vec::new(),
+        },
         env: args.env.clone(),
         labels: args.container_labels.iter().map(|l| values::label(l)).collect(),
         ..Default::default()
     });
+    let warnings = match task.container_spec.as_mut() {
+        Some(container) => args.container.apply(container)?,
+        None => Vec::new(),
+    };
     task.placement = Some(Placement {
         constraints: args.constraints.clone(),
         preferences: args
@@ -104,12 +110,15 @@ fn spec(args: &CreateArgs) -> anyhow::Result<ServiceSpec> {
         ports: args.publish.clone(),
     });
     args.spec.apply(&mut spec)?;
-    Ok(spec)
+    Ok((spec, warnings))
 }
 
 /// Creates the service, prints its ID, then waits for it to converge unless detached.
 pub async fn run(client: &Client, console: &mut Console, args: CreateArgs) -> anyhow::Result<()> {
-    let spec = spec(&args)?;
+    let (spec, warnings) = spec(&args)?;
+    for warning in &warnings {
+        writeln!(console.err, "{warning}")?;
+    }
     let created = client.service_create(&spec).await?;
     for warning in &created.warnings {
         writeln!(console.err, "{warning}")?;

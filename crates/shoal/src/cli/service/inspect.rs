@@ -14,7 +14,7 @@ use crate::cli::output::{bytes_size, human_duration, indented_json, now, parse_t
 /// Flags of `service inspect`.
 #[derive(clap::Args, Debug)]
 pub struct InspectArgs {
-    /// Output format: `json` (default) or `pretty`.
+    /// Format output: `json` (default), `pretty`, or a Go template (`{{.Spec.Name}}`).
     #[arg(short, long, default_value = "json")]
     format: String,
     /// Human-readable output (same as `--format pretty`).
@@ -28,19 +28,29 @@ pub struct InspectArgs {
 /// Prints the services found, then fails if any was not.
 pub async fn run(client: &Client, console: &mut Console, args: InspectArgs) -> anyhow::Result<()> {
     let pretty = args.pretty || args.format == "pretty";
-    if !pretty && args.format != "json" {
-        anyhow::bail!("unsupported format {:?}: use json or pretty", args.format);
-    }
+    // `json` (and no format) is the indented array; anything else but `pretty` is a template.
+    let template = (!pretty && !matches!(args.format.trim(), "json" | ""))
+        .then(|| crate::cli::template::Format::parse(Some(&args.format)));
     let mut found = Vec::new();
     let mut failures = Vec::new();
     for key in &args.services {
-        match client.service(key, true).await {
+        match crate::cli::lookup::service(client, key, true).await {
             Ok(service) => found.push(service),
             Err(e) if e.is_not_found() => failures.push(format!("no such service: {key}")),
             Err(e) => failures.push(e.to_string()),
         }
     }
-    if pretty {
+    if let Some(crate::cli::template::Format::Template { text, .. }) = &template {
+        let values = found
+            .iter()
+            .map(serde_json::to_value)
+            .collect::<Result<Vec<_>, _>>()?;
+        write!(
+            console.out,
+            "{}",
+            crate::cli::template::render_each(text, &values)?
+        )?;
+    } else if pretty {
         for service in &found {
             write!(console.out, "{}", render_pretty(service, now()))?;
         }

@@ -1,4 +1,4 @@
-//! `shoal service ls`: docker's table (REPLICAS from the task counts), `-q`, `--format json`.
+//! `shoal service ls`: docker's table (REPLICAS from the task counts), `-q`, `--format`.
 
 use std::io::Write as _;
 
@@ -8,6 +8,7 @@ use api::model::Service;
 use crate::cli::Console;
 use crate::cli::filters::parse_filters;
 use crate::cli::output::{natural_cmp, short_id, table};
+use crate::cli::template::{self, Format};
 
 /// Flags of `service ls`.
 #[derive(clap::Args, Debug)]
@@ -15,9 +16,9 @@ pub struct ListArgs {
     /// Only display IDs.
     #[arg(short, long)]
     quiet: bool,
-    /// Output format: `table` (default) or `json` (one object per line).
-    #[arg(long, default_value = "table")]
-    format: String,
+    /// Format output: `table`, `json`, or a Go template (`{{.Name}} {{.Replicas}}`).
+    #[arg(long)]
+    format: Option<String>,
     /// Filter output (`name=web`, `mode=global`, `label=k=v`, …).
     #[arg(short, long, value_name = "KEY=VALUE")]
     filter: Vec<String>,
@@ -34,20 +35,36 @@ pub async fn run(client: &Client, console: &mut Console, args: ListArgs) -> anyh
         }
         return Ok(());
     }
-    match args.format.as_str() {
-        "table" | "" => write!(console.out, "{}", render_table(&services))?,
-        "json" => {
-            for s in &services {
-                let row = serde_json::json!({
-                    "ID": short_id(&s.id), "Name": s.spec.name, "Mode": mode(s), "Replicas": replicas(s),
-                    "Image": image(s), "Ports": ports(s),
-                });
-                writeln!(console.out, "{row}")?;
-            }
+    match Format::parse(args.format.as_deref()) {
+        Format::Default => write!(console.out, "{}", render_table(&services))?,
+        Format::Template { table, text } => {
+            let rows: Vec<_> = services.iter().map(row).collect();
+            write!(
+                console.out,
+                "{}",
+                template::render_rows(table, &text, HEADERS, &rows)?
+            )?;
         }
-        other => anyhow::bail!("unsupported format {other:?}: use table or json"),
     }
     Ok(())
+}
+
+/// Docker's column titles for the fields a `--format` template can name.
+const HEADERS: &[(&str, &str)] = &[
+    ("ID", "ID"),
+    ("Name", "NAME"),
+    ("Mode", "MODE"),
+    ("Replicas", "REPLICAS"),
+    ("Image", "IMAGE"),
+    ("Ports", "PORTS"),
+];
+
+/// One service as a template sees it (docker's service list context).
+fn row(s: &Service) -> serde_json::Value {
+    serde_json::json!({
+        "ID": short_id(&s.id), "Name": s.spec.name, "Mode": mode(s), "Replicas": replicas(s),
+        "Image": image(s), "Ports": ports(s),
+    })
 }
 
 fn mode(service: &Service) -> &'static str {

@@ -109,7 +109,7 @@ impl Prefixes<'_> {
                 .unwrap_or_else(|_| service.to_string());
             (node_name, service_name)
         };
-        let task_info = self.client.task(task).await?;
+        let task_info = crate::cli::lookup::task(self.client, task).await?;
         let mut name = format!("{service_name}.{}", task_info.slot);
         if !self.args.no_task_ids {
             name.push('.');
@@ -147,7 +147,7 @@ pub async fn run(client: &Client, console: &mut Console, args: LogsArgs) -> anyh
         timestamps: args.timestamps,
         details: args.details || !args.raw,
     };
-    let (mut reader, tty, padding) = match client.service(&args.target, false).await {
+    let (mut reader, tty, padding) = match crate::cli::lookup::service(client, &args.target, false).await {
         Ok(service) => {
             let tty = service
                 .spec
@@ -163,13 +163,15 @@ pub async fn run(client: &Client, console: &mut Console, args: LogsArgs) -> anyh
             )
         }
         Err(e) if e.is_not_found() => {
-            let task = client.task(&args.target).await.map_err(|e| {
-                if e.is_not_found() {
-                    anyhow::anyhow!("no such task or service: {}", args.target)
-                } else {
-                    e.into()
-                }
-            })?;
+            let task = crate::cli::lookup::task(client, &args.target)
+                .await
+                .map_err(|e| {
+                    if e.is_not_found() {
+                        anyhow::anyhow!("no such task or service: {}", args.target)
+                    } else {
+                        e.into()
+                    }
+                })?;
             let tty = task.spec.container_spec.as_ref().is_some_and(|c| c.tty);
             (
                 client.task_logs(&task.id, &query).await?,

@@ -1,10 +1,12 @@
 //! `shoal service …`: create, ls, ps, inspect, scale, update, rollback, logs, rm — the docker
 //! CLI's service commands over the Docker API, one verb per file.
 
+mod container_flags;
 mod create;
 mod inspect;
 mod list;
 mod logs;
+mod mount;
 mod progress;
 mod ps;
 mod remove;
@@ -14,13 +16,15 @@ mod spec_flags;
 mod update;
 mod values;
 
+use api::Client;
+
 use super::{Connection, Console};
 
 /// `shoal service` and its connection flags.
 #[derive(clap::Args)]
 pub struct ServiceArgs {
     #[command(flatten)]
-    connection: Connection,
+    pub connection: Connection,
     #[command(subcommand)]
     command: ServiceCommand,
 }
@@ -51,18 +55,17 @@ enum ServiceCommand {
 }
 
 /// Runs one service subcommand.
-pub async fn run(args: ServiceArgs, console: &mut Console) -> anyhow::Result<()> {
-    let client = args.connection.client()?;
+pub async fn run(args: ServiceArgs, client: &Client, console: &mut Console) -> anyhow::Result<()> {
     match args.command {
-        ServiceCommand::Create(a) => create::run(&client, console, *a).await,
-        ServiceCommand::Ls(a) => list::run(&client, console, a).await,
-        ServiceCommand::Ps(a) => ps::run(&client, console, a).await,
-        ServiceCommand::Inspect(a) => inspect::run(&client, console, a).await,
-        ServiceCommand::Scale(a) => scale::run(&client, console, a).await,
-        ServiceCommand::Update(a) => update::run(&client, console, *a).await,
-        ServiceCommand::Rollback(a) => rollback::run(&client, console, a).await,
-        ServiceCommand::Logs(a) => logs::run(&client, console, a).await,
-        ServiceCommand::Rm(a) => remove::run(&client, console, a).await,
+        ServiceCommand::Create(a) => create::run(client, console, *a).await,
+        ServiceCommand::Ls(a) => list::run(client, console, a).await,
+        ServiceCommand::Ps(a) => ps::run(client, console, a).await,
+        ServiceCommand::Inspect(a) => inspect::run(client, console, a).await,
+        ServiceCommand::Scale(a) => scale::run(client, console, a).await,
+        ServiceCommand::Update(a) => update::run(client, console, *a).await,
+        ServiceCommand::Rollback(a) => rollback::run(client, console, a).await,
+        ServiceCommand::Logs(a) => logs::run(client, console, a).await,
+        ServiceCommand::Rm(a) => remove::run(client, console, a).await,
     }
 }
 

@@ -21,6 +21,9 @@ pub struct PsArgs {
     /// Only display task IDs.
     #[arg(short, long)]
     quiet: bool,
+    /// Format output: `table`, `json`, or a Go template (`{{.Name}} {{.CurrentState}}`).
+    #[arg(long)]
+    format: Option<String>,
     /// Service names, IDs or ID prefixes.
     #[arg(required = true, value_name = "SERVICE")]
     services: Vec<String>,
@@ -32,7 +35,7 @@ pub async fn run(client: &Client, console: &mut Console, args: PsArgs) -> anyhow
     let mut missing = Vec::new();
     let mut found = Vec::new();
     for key in &args.services {
-        match client.service(key, false).await {
+        match crate::cli::lookup::service(client, key, false).await {
             Ok(service) => found.push(service.id),
             Err(e) if e.is_not_found() => missing.push(format!("no such service: {key}")),
             Err(e) => return Err(e.into()),
@@ -47,7 +50,7 @@ pub async fn run(client: &Client, console: &mut Console, args: PsArgs) -> anyhow
         quiet: args.quiet,
         no_resolve: args.no_resolve,
     };
-    task_table::print(client, console, &filters, options).await?;
+    task_table::print(client, console, &filters, options, args.format.as_deref()).await?;
     if !missing.is_empty() {
         anyhow::bail!("{}", missing.join("\n"));
     }

@@ -20,7 +20,11 @@ pub async fn run(client: &Client, console: &mut Console, args: RemoveArgs) -> an
     for key in &args.services {
         match client.service_remove(key).await {
             Ok(()) => writeln!(console.out, "{key}")?,
-            Err(e) => errors.push(e.to_string()),
+            Err(e) => errors.push(
+                crate::cli::lookup::explain_service(client, key, e)
+                    .await
+                    .to_string(),
+            ),
         }
     }
     if !errors.is_empty() {

@@ -19,7 +19,7 @@ pub struct RollbackArgs {
 
 /// Asks for the previous spec at the version read, prints the name, then waits.
 pub async fn run(client: &Client, console: &mut Console, args: RollbackArgs) -> anyhow::Result<()> {
-    let service = client.service(&args.service, false).await?;
+    let service = crate::cli::lookup::service(client, &args.service, false).await?;
     let answer = client
         .service_update(&service.id, service.version.index, &service.spec, true)
         .await?;

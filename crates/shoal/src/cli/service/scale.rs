@@ -19,7 +19,7 @@ pub struct ScaleArgs {
 
 /// Sets the replica count (or job completions) of one service at the version read.
 async fn scale(client: &Client, key: &str, replicas: u64) -> anyhow::Result<(String, Vec<String>)> {
-    let service = client.service(key, false).await?;
+    let service = crate::cli::lookup::service(client, key, false).await?;
     let mut spec = service.spec.clone();
     if let Some(replicated) = spec.mode.replicated.as_mut() {
         replicated.replicas = Some(replicas);
@@ -62,7 +62,12 @@ pub async fn run(client: &Client, console: &mut Console, args: ScaleArgs) -> any
         }
     }
     if !args.detach {
+        // Several waits in a row: a header says whose progress follows.
+        let headers = scaled.len() > 1;
         for (key, id) in scaled {
+            if headers {
+                writeln!(console.out, "{key}:")?;
+            }
             if let Err(e) = super::progress::wait(client, console, &id, false).await {
                 errors.push(format!("{key}: {e}"));
             }

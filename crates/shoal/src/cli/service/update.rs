@@ -6,6 +6,7 @@ use std::io::Write as _;
 use api::Client;
 use api::model::{PlacementPreference, PortConfig, SpreadOver};
 
+use super::container_flags::UpdateContainerFlags;
 use super::spec_flags::SpecFlags;
 use super::{WaitFlags, values};
 use crate::cli::Console;
@@ -18,7 +19,7 @@ pub struct UpdateArgs {
     /// Service image tag.
     #[arg(long)]
     image: Option<String>,
-    /// Service command args (space separated).
+    /// Service command args, split as a shell does (`sh -c 'echo a b'`).
     #[arg(long, allow_hyphen_values = true)]
     args: Option<String>,
     /// Overwrite the default ENTRYPOINT of the image.
@@ -67,6 +68,8 @@ pub struct UpdateArgs {
     #[arg(long)]
     rollback: bool,
     #[command(flatten)]
+    container: UpdateContainerFlags,
+    #[command(flatten)]
     wait: WaitFlags,
     /// Service name, ID or ID prefix.
     #[arg(value_name = "SERVICE")]
@@ -110,8 +113,8 @@ fn merge_labels(
     }
 }
 
-/// Applies the flags to the spec read from the daemon.
-fn apply(args: &UpdateArgs, spec: &mut api::model::ServiceSpec) -> anyhow::Result<()> {
+/// Applies the flags to the spec read from the daemon; returns warnings to print.
+fn apply(args: &UpdateArgs, spec: &mut api::model::ServiceSpec) -> anyhow::Result<Vec<String>> {
     args.spec.apply(spec)?;
     merge_labels(&mut spec.labels, &args.label_add, &args.label_rm);
     let task = &mut spec.task_template;
@@ -123,12 +126,13 @@ fn apply(args: &UpdateArgs, spec: &mut api::model::ServiceSpec) -> anyhow::Resul
         container.image = image.clone();
     }
     if let Some(list) = &args.args {
-        container.args = list.split_whitespace().map(String::from).collect();
+        container.args = values::shell_words(list)?;
     }
     if let Some(entrypoint) = &args.entrypoint {
-        container.command = entrypoint.split_whitespace().map(String::from).collect();
+        container.command = values::shell_words(entrypoint)?;
     }
     merge_env(&mut container.env, &args.env_add, &args.env_rm);
+    let warnings = args.container.apply(container)?;
     merge_labels(
         &mut container.labels,
         &args.container_label_add,
@@ -174,7 +178,7 @@ fn apply(args: &UpdateArgs, spec: &mut api::model::ServiceSpec) -> anyhow::Resul
             endpoint.ports.push(added.clone());
         }
     }
-    Ok(())
+    Ok(warnings)
 }
 
 /// Updates the service, prints the name given, then waits for convergence unless detached.
@@ -182,10 +186,12 @@ pub async fn run(client: &Client, console: &mut Console, args: UpdateArgs) -> an
     if args.rollback && args.changes_anything() {
         anyhow::bail!("other flags may not be combined with --rollback");
     }
-    let service = client.service(&args.service, false).await?;
+    let service = crate::cli::lookup::service(client, &args.service, false).await?;
     let mut spec = service.spec.clone();
     if !args.rollback {
-        apply(&args, &mut spec)?;
+        for warning in apply(&args, &mut spec)? {
+            writeln!(console.err, "{warning}")?;
+        }
     }
     let answer = client
         .service_update(&service.id, service.version.index, &spec, args.rollback)

@@ -87,6 +87,13 @@ pub fn port(text: &str) -> Result<PortConfig, String> {
     Ok(port)
 }
 
+/// `--args`/`--entrypoint` split into words as a POSIX shell does (quotes group, backslashes
+/// escape), as the docker CLI does: `sh -c 'echo a b'` is three words.
+pub fn shell_words(text: &str) -> anyhow::Result<Vec<String>> {
+    shlex::split(text)
+        .ok_or_else(|| anyhow::anyhow!("invalid command line {text:?}: unterminated quote or escape"))
+}
+
 /// `key=value` (or `key` alone, with an empty value).
 pub fn label(text: &str) -> (String, String) {
     let (key, value) = text.split_once('=').unwrap_or((text, ""));
@@ -197,5 +204,8 @@ mod tests {
         assert!(mode("global", Some(2), None).is_err());
         assert!(mode("sideways", None, None).is_err());
         assert_eq!(label("a=b=c"), ("a".into(), "b=c".into()));
+        assert_eq!(shell_words("sh -c 'echo a b'").unwrap(), ["sh", "-c", "echo a b"]);
+        assert_eq!(shell_words(r#"a "b c" d\ e"#).unwrap(), ["a", "b c", "d e"]);
+        assert!(shell_words("sh -c 'echo").is_err());
     }
 }

@@ -7,13 +7,15 @@ mod leave;
 mod spec_flags;
 mod update;
 
+use api::Client;
+
 use super::{Connection, Console};
 
 /// `shoal swarm` and its connection flags.
 #[derive(clap::Args)]
 pub struct SwarmArgs {
     #[command(flatten)]
-    connection: Connection,
+    pub connection: Connection,
     #[command(subcommand)]
     command: SwarmCommand,
 }
@@ -34,14 +36,13 @@ enum SwarmCommand {
 }
 
 /// Runs one swarm subcommand.
-pub async fn run(args: SwarmArgs, console: &mut Console) -> anyhow::Result<()> {
-    let client = args.connection.client()?;
+pub async fn run(args: SwarmArgs, client: &Client, console: &mut Console) -> anyhow::Result<()> {
     match args.command {
-        SwarmCommand::Init(a) => init::run(&client, console, a).await,
-        SwarmCommand::Join(a) => join::run(&client, console, a).await,
-        SwarmCommand::Leave(a) => leave::run(&client, console, a).await,
-        SwarmCommand::JoinToken(a) => join_token::run(&client, console, a).await,
-        SwarmCommand::Update(a) => update::run(&client, console, a).await,
+        SwarmCommand::Init(a) => init::run(client, console, a).await,
+        SwarmCommand::Join(a) => join::run(client, console, a).await,
+        SwarmCommand::Leave(a) => leave::run(client, console, a).await,
+        SwarmCommand::JoinToken(a) => join_token::run(client, console, a).await,
+        SwarmCommand::Update(a) => update::run(client, console, a).await,
     }
 }
 

@@ -12,7 +12,7 @@ mod services;
 
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 use common::FakeBackend;
 use tokio::sync::oneshot;
 
@@ -21,6 +21,8 @@ use super::{Command, Console, execute};
 /// The CLI's commands under a test parser (the binary's own parser adds `agent`).
 #[derive(Parser)]
 struct TestCli {
+    #[command(flatten)]
+    connection: super::GlobalConnection,
     #[command(subcommand)]
     command: Command,
 }
@@ -47,8 +49,11 @@ impl Shoal {
             argv.splice(at..at, ["-H", self.host.as_str()]);
         }
         let (mut console, out, err) = Console::captured();
-        let result = match TestCli::try_parse_from(argv) {
-            Ok(cli) => execute(cli.command, &mut console).await,
+        let parsed = super::exit::go_booleans(TestCli::command())
+            .try_get_matches_from(argv)
+            .and_then(|m| TestCli::from_arg_matches(&m));
+        let result = match parsed {
+            Ok(cli) => execute(cli.command, &cli.connection, &mut console).await,
             Err(e) => Err(e.into()),
         };
         let mut stderr = err.text();

@@ -285,7 +285,7 @@ async fn shoal_service_commands_drive_the_api() {
     .unwrap();
     let follow = tokio::time::timeout(
         std::time::Duration::from_millis(1500),
-        execute(cli.command, &mut console),
+        execute(cli.command, &cli.connection, &mut console),
     )
     .await;
     assert!(follow.is_err(), "still following");

@@ -1,28 +1,13 @@
-//! Waiting for a service to converge after create, update, scale or rollback, with a display
-//! like the docker CLI's: an overall line and one line per slot (or node), each printed
-//! again only when it changes, so it reads well on a terminal and in a log alike.
-//!
-//! ```text
-//! loop every 200 ms:
-//!   GET /services/{id}        paused update/rollback → error; completed update → done
-//!   GET /tasks?filters={service, _up-to-date}   (tasks of the current spec)
-//!   GET /nodes                tasks on down nodes do not count
-//!   all slots running (jobs: all completions complete) → done
-//! ```
+//! Where one poll says a service stands: the docker CLI's overall line ("2 out of 3 tasks")
+//! and one line per slot (or node), and whether every task is where it should be. Pure: the
+//! tracker decides what the answer means over time.
 
 use std::collections::{BTreeMap, HashSet};
-use std::io::Write as _;
-use std::time::Duration;
 
-use api::Client;
-use api::client::Filters;
 use api::model::{Service, Task};
 
-use crate::cli::Console;
 use crate::cli::output::short_id;
 
-/// Between polls, as the docker CLI.
-const POLL: Duration = Duration::from_millis(200);
 /// Above this many slots only the overall line is shown.
 const MAX_SLOT_LINES: u64 = 20;
 
@@ -44,6 +29,11 @@ fn rank(state: &str) -> usize {
     types::TaskState::parse(state)
         .map(|s| s as usize + 1)
         .unwrap_or(0)
+}
+
+/// Whether a task is meant to be stopped (or, for jobs, done): it no longer counts.
+fn terminal(state: &str) -> bool {
+    types::TaskState::parse(state).is_some_and(types::TaskState::is_terminal)
 }
 
 /// Where one poll says the service is. `active` holds the nodes that are not down.
@@ -77,9 +67,13 @@ pub fn summarise(service: &Service, tasks: &[Task], active: &HashSet<String>, ro
             by_key.insert(key, task);
         }
     }
+    // Tasks being stopped (scale down, replaced ones) neither count nor show; job tasks are
+    // meant to end, so theirs do.
+    by_key.retain(|_, task| job || !terminal(&task.desired_state));
     let total = match (mode.replicated, mode.replicated_job) {
         (Some(r), _) => r.replicas.unwrap_or(1),
         (_, Some(j)) => j.total_completions.unwrap_or(1),
+        // Global: as docker, one task per node that has one not being stopped.
         _ => by_key.len() as u64,
     };
     let wanted = if job { "complete" } else { "running" };
@@ -102,90 +96,25 @@ pub fn summarise(service: &Service, tasks: &[Task], active: &HashSet<String>, ro
             slots.insert(label, text);
         }
     }
-    let overall = if job {
+    // A global service's total is the nodes with a task: with none yet, either the tasks
+    // are not created yet or no node is eligible; docker waits either way.
+    let waiting_for_tasks = global && by_key.is_empty();
+    let overall = if waiting_for_tasks {
+        "overall progress: waiting for new tasks".to_string()
+    } else if job {
         format!("job progress: {done} out of {total} complete")
     } else if rollback {
         format!("overall progress: rolling back update: {done} out of {total} tasks")
     } else {
         format!("overall progress: {done} out of {total} tasks")
     };
-    // A global service with no task yet has no known total: wait for the tasks to appear.
-    let converged = total > 0 && done >= total;
+    // `scale web=0` converges at 0 out of 0, as docker's count does.
+    let converged = !waiting_for_tasks && done >= total;
     Summary {
         overall,
         slots,
         converged,
         job,
-    }
-}
-
-/// Polls until `service_id` converges, printing progress unless `quiet`. Fails when an
-/// update or rollback pauses, or the service disappears.
-pub async fn wait(
-    client: &Client,
-    console: &mut Console,
-    service_id: &str,
-    quiet: bool,
-) -> anyhow::Result<()> {
-    let filters = Filters::from([
-        ("service".to_string(), vec![service_id.to_string()]),
-        ("_up-to-date".to_string(), vec!["true".to_string()]),
-    ]);
-    let mut shown: BTreeMap<String, String> = BTreeMap::new();
-    let mut rollback = false;
-    let mut print = |console: &mut Console, key: &str, line: String| -> anyhow::Result<()> {
-        if !quiet && shown.get(key) != Some(&line) {
-            writeln!(console.out, "{line}")?;
-            shown.insert(key.to_string(), line);
-        }
-        Ok(())
-    };
-    loop {
-        let service = match client.service(service_id, false).await {
-            Ok(service) => service,
-            Err(e) if e.is_not_found() => anyhow::bail!("service {service_id} was removed while converging"),
-            Err(e) => return Err(e.into()),
-        };
-        if let Some(status) = &service.update_status {
-            match status.state.as_str() {
-                "paused" => anyhow::bail!("service update paused: {}", status.message),
-                "rollback_paused" => anyhow::bail!("service rollback paused: {}", status.message),
-                "rollback_started" => {
-                    rollback = true;
-                    if !status.message.is_empty() {
-                        print(console, "rollback", format!("rollback: {}", status.message))?;
-                    }
-                }
-                _ => {}
-            }
-        }
-        let tasks = client.tasks(&filters).await?;
-        let active: HashSet<String> = client
-            .nodes(&Filters::new())
-            .await?
-            .into_iter()
-            .filter(|n| n.status.state != "down")
-            .map(|n| n.id)
-            .collect();
-        let summary = summarise(&service, &tasks, &active, rollback);
-        print(console, "overall", summary.overall.clone())?;
-        for (label, text) in &summary.slots {
-            print(console, label, format!("{label}: {text}"))?;
-        }
-        let completed = service
-            .update_status
-            .as_ref()
-            .is_some_and(|s| s.state.ends_with("completed"));
-        if summary.converged || completed {
-            let last = if summary.job {
-                "job complete".to_string()
-            } else {
-                format!("verify: Service {service_id} converged")
-            };
-            print(console, "verify", last)?;
-            return Ok(());
-        }
-        tokio::time::sleep(POLL).await;
     }
 }
 
@@ -234,6 +163,23 @@ mod tests {
             task(2, "n1", "shutdown", "running"),
         ];
         assert!(summarise(&replicated(2), &tasks, &active, false).converged);
+        // Nothing to run converges at once; tasks being stopped do not count.
+        let stopping = [task(1, "n1", "shutdown", "running")];
+        let zero = summarise(&replicated(0), &stopping, &active, false);
+        assert_eq!(
+            (zero.overall.as_str(), zero.converged),
+            ("overall progress: 0 out of 0 tasks", true)
+        );
+        assert!(zero.slots.is_empty());
+        // A global service with no task yet waits for its tasks.
+        let mut global = Service::default();
+        global.spec.mode.global = Some(api::model::Empty {});
+        let none = summarise(&global, &[], &active, false);
+        assert_eq!(
+            (none.overall.as_str(), none.converged),
+            ("overall progress: waiting for new tasks", false)
+        );
+        assert!(summarise(&global, &[task(0, "n1", "running", "running")], &active, false).converged);
         // Tasks on a down node do not count.
         let elsewhere = [
             task(1, "n2", "running", "running"),
