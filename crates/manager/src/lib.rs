@@ -12,6 +12,7 @@
 
 pub mod allocator;
 pub mod assignments;
+pub mod authz;
 pub mod constraint;
 pub mod control_loop;
 pub mod controlapi;

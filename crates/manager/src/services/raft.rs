@@ -2,14 +2,15 @@
 
 use std::sync::Arc;
 
+use rpc::decode;
 use rpc::messages::SnapshotChunk;
 use rpc::pb::Msg;
-use rpc::{decode, require_manager};
 use store::consensus::Snapshot;
 use tokio_stream::StreamExt;
 use tonic::{Request, Status, Streaming};
 
-use super::{Reply, reply};
+use super::{Reply, admit, reply};
+use crate::authz::Family;
 use crate::manager::Inner;
 
 /// Server side of Raft replication.
@@ -22,25 +23,25 @@ fn stringify<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, String> {
 #[tonic::async_trait]
 impl rpc::pb::raft_server::Raft for RaftService {
     async fn append_entries(&self, req: Request<Msg>) -> Reply {
-        require_manager(&req, &self.0.cluster_id)?;
+        admit(&self.0, &req, Family::Raft)?;
         let rpc = decode(req.get_ref())?;
         reply(&stringify(self.0.consensus.raft().append_entries(rpc).await))
     }
 
     async fn vote(&self, req: Request<Msg>) -> Reply {
-        require_manager(&req, &self.0.cluster_id)?;
+        admit(&self.0, &req, Family::Raft)?;
         let rpc = decode(req.get_ref())?;
         reply(&stringify(self.0.consensus.raft().vote(rpc).await))
     }
 
     async fn pre_vote(&self, req: Request<Msg>) -> Reply {
-        require_manager(&req, &self.0.cluster_id)?;
+        admit(&self.0, &req, Family::Raft)?;
         let rpc = decode(req.get_ref())?;
         reply(&stringify(self.0.consensus.raft().pre_vote(rpc).await))
     }
 
     async fn transfer_leader(&self, req: Request<Msg>) -> Reply {
-        require_manager(&req, &self.0.cluster_id)?;
+        admit(&self.0, &req, Family::Raft)?;
         let rpc = decode(req.get_ref())?;
         reply(&stringify(
             self.0.consensus.raft().handle_transfer_leader(rpc).await,
@@ -48,7 +49,7 @@ impl rpc::pb::raft_server::Raft for RaftService {
     }
 
     async fn install_snapshot(&self, req: Request<Streaming<Msg>>) -> Reply {
-        require_manager(&req, &self.0.cluster_id)?;
+        admit(&self.0, &req, Family::Raft)?;
         let mut stream = req.into_inner();
         let mut header = None;
         let mut data = Vec::new();
