@@ -127,6 +127,18 @@ async fn set_role(leader: &Manager, node_id: &str, role: Role) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_family_admits_current_managers_and_refuses_demoted_and_removed_ones() {
     let cluster = LocalCluster::start(3).await.unwrap();
+    // A manager that just joined learns the membership (itself included) from the leader.
+    for m in &cluster.managers {
+        eventually("every manager knows all three members", || {
+            let members = m.consensus().members();
+            if members.len() == 3 && members.contains_key(&m.consensus().id()) {
+                Ok(())
+            } else {
+                Err(format!("{members:?}"))
+            }
+        })
+        .await;
+    }
     let leader = cluster.leader().expect("a leader after start").clone();
     let leader_addr = addr_of(&leader);
     let followers: Vec<Manager> = cluster

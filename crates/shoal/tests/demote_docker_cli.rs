@@ -133,10 +133,18 @@ fn demote_and_check(agents: &[Agent], target: &str, via: &str, remaining: &[&str
             }
         });
     }
-    // Writes succeed, through the leader and forwarded by followers alike.
+    // Writes succeed, through the leader and forwarded by followers alike. (The cluster
+    // object: node objects are still being written by the role change itself, so a node
+    // update could lose a version race, as it would with Swarm.)
     for (i, name) in remaining.iter().enumerate() {
-        let label = format!("after-{target}-{i}=1");
-        by_name(name).docker_ok(&["node", "update", "--label-add", &label, target]);
+        let limit = format!("{}", 10 + i);
+        by_name(name).docker_ok(&["swarm", "update", "--task-history-limit", &limit]);
+        let seen = by_name(name).docker_ok(&[
+            "info",
+            "--format",
+            "{{.Swarm.Cluster.Spec.Orchestration.TaskHistoryRetentionLimit}}",
+        ]);
+        assert_eq!(seen.trim(), limit, "write through {name} not read back");
     }
     let t = by_name(target);
     wait_for(&format!("{target} runs as a worker"), &[t], || {
