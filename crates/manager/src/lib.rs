@@ -28,6 +28,7 @@ pub mod services;
 pub mod status_batcher;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod vouch;
 
 pub use error::{Error, Result};
 pub use manager::{Manager, ManagerConfig, Start};

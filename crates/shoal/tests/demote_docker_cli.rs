@@ -61,38 +61,47 @@ fn node_rows(agent: &Agent) -> Result<Vec<(String, String, String)>, String> {
         .collect())
 }
 
+/// Runs `swarm init` or `swarm join` (`args` after the verb, before the addresses) on `a`.
+/// A port picked free can be taken by another test before the agent binds it; then pick
+/// another, as an operator would.
+fn enter_swarm(a: &mut Agent, verb: &str, args: &[&str]) {
+    for _ in 0..5 {
+        let addr = a.addr.clone();
+        let mut full = vec!["swarm", verb];
+        full.extend_from_slice(args);
+        full.extend_from_slice(&["--listen-addr", &addr, "--advertise-addr", &addr]);
+        let out = a.docker(&full);
+        if out.status.success() {
+            return;
+        }
+        let err = common::stderr(&out);
+        assert!(
+            err.contains("Address already in use"),
+            "docker {full:?} on {} failed: {err}\n--- log ---\n{}",
+            a.name,
+            a.log_tail()
+        );
+        a.addr = format!("127.0.0.1:{}", common::free_port());
+    }
+    panic!("no free cluster port for {}", a.name);
+}
+
 /// Starts `n` agents, inits on the first and joins the rest as managers; waits until every
 /// one is a ready manager.
 fn managers(root: &std::path::Path, n: usize, tag: &str) -> Vec<Agent> {
-    let agents: Vec<Agent> = (1..=n)
+    let mut agents: Vec<Agent> = (1..=n)
         .map(|i| Agent::start(root, &format!("{tag}m{i}")))
         .collect();
-    let first = &agents[0];
-    first.docker_ok(&[
-        "swarm",
-        "init",
-        "--advertise-addr",
-        &first.addr,
-        "--listen-addr",
-        &first.addr,
-    ]);
-    let token = first
+    enter_swarm(&mut agents[0], "init", &[]);
+    let token = agents[0]
         .docker_ok(&["swarm", "join-token", "-q", "manager"])
         .trim()
         .to_string();
-    for a in &agents[1..] {
-        a.docker_ok(&[
-            "swarm",
-            "join",
-            "--token",
-            &token,
-            "--listen-addr",
-            &a.addr,
-            "--advertise-addr",
-            &a.addr,
-            &first.addr,
-        ]);
+    let first_addr = agents[0].addr.clone();
+    for a in &mut agents[1..] {
+        enter_swarm(a, "join", &["--token", &token, &first_addr]);
     }
+    let first = &agents[0];
     let all: Vec<&Agent> = agents.iter().collect();
     wait_for(&format!("{n} ready managers, one leader"), &all, || {
         let rows = node_rows(first)?;
@@ -212,22 +221,12 @@ fn a_worker_that_leaves_is_down_at_once() {
     let root = tempfile::tempdir().unwrap();
     let agents = managers(root.path(), 1, "lv");
     let m = &agents[0];
-    let w = Agent::start(root.path(), "lvw1");
+    let mut w = Agent::start(root.path(), "lvw1");
     let token = m
         .docker_ok(&["swarm", "join-token", "-q", "worker"])
         .trim()
         .to_string();
-    w.docker_ok(&[
-        "swarm",
-        "join",
-        "--token",
-        &token,
-        "--listen-addr",
-        &w.addr,
-        "--advertise-addr",
-        &w.addr,
-        &m.addr,
-    ]);
+    enter_swarm(&mut w, "join", &["--token", &token, &m.addr]);
     wait_for("the worker is ready", &[m, &w], || {
         let rows = node_rows(m)?;
         if rows.iter().any(|r| r.0 == "lvw1" && r.1 == "Ready") {

@@ -70,6 +70,18 @@ impl rpc::pb::control_server::Control for ControlService {
         reply(&self.0.consensus.applied_index())
     }
 
+    async fn raft_members(&self, req: Request<Msg>) -> Reply {
+        admit(&self.0, &req, Family::Control)?;
+        let members: Vec<String> = self
+            .0
+            .consensus
+            .members()
+            .into_values()
+            .map(|peer| peer.node_id)
+            .collect();
+        reply(&members)
+    }
+
     async fn join_raft(&self, req: Request<Msg>) -> Reply {
         let join: JoinRaftRequest = decode(req.get_ref())?;
         let caller = rpc::require_node(&req, &self.0.cluster_id)?;
