@@ -115,6 +115,23 @@ async fn eventually(what: &str, mut check: impl FnMut() -> Result<(), String>) {
     }
 }
 
+/// Waits until every manager knows all members: one that just joined learns the membership
+/// (itself included) from the leader.
+async fn settled(cluster: &LocalCluster) {
+    let n = cluster.managers.len();
+    for m in &cluster.managers {
+        eventually("every manager knows all members", || {
+            let members = m.consensus().members();
+            if members.len() == n && members.contains_key(&m.consensus().id()) {
+                Ok(())
+            } else {
+                Err(format!("{members:?}"))
+            }
+        })
+        .await;
+    }
+}
+
 async fn set_role(leader: &Manager, node_id: &str, role: Role) {
     let view = leader.view();
     let n = view.node(node_id).unwrap();
@@ -127,18 +144,7 @@ async fn set_role(leader: &Manager, node_id: &str, role: Role) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_family_admits_current_managers_and_refuses_demoted_and_removed_ones() {
     let cluster = LocalCluster::start(3).await.unwrap();
-    // A manager that just joined learns the membership (itself included) from the leader.
-    for m in &cluster.managers {
-        eventually("every manager knows all three members", || {
-            let members = m.consensus().members();
-            if members.len() == 3 && members.contains_key(&m.consensus().id()) {
-                Ok(())
-            } else {
-                Err(format!("{members:?}"))
-            }
-        })
-        .await;
-    }
+    settled(&cluster).await;
     let leader = cluster.leader().expect("a leader after start").clone();
     let leader_addr = addr_of(&leader);
     let followers: Vec<Manager> = cluster
@@ -167,6 +173,20 @@ async fn each_family_admits_current_managers_and_refuses_demoted_and_removed_one
         call(&current, &leader_addr, Family::Control, &current_id).await,
         Code::Ok
     );
+
+    // A member may ask who the members are (what a replica that is behind does before it
+    // refuses a Raft caller it has not heard of).
+    let members = current
+        .control(&leader_addr)
+        .unwrap()
+        .raft_members(encode(&()))
+        .await
+        .unwrap();
+    let mut members: Vec<String> = rpc::decode(members.get_ref()).unwrap();
+    members.sort();
+    let mut want: Vec<String> = leader.voters().into_values().map(|p| p.node_id).collect();
+    want.sort();
+    assert_eq!(members, want);
 
     // Demoted: manager rights end at once, while it may still vote on its own removal.
     set_role(&leader, &gone_id, Role::Worker).await;
@@ -227,6 +247,13 @@ async fn each_family_admits_current_managers_and_refuses_demoted_and_removed_one
             "{family:?}: removed manager admitted"
         );
     }
+    let asked = removed
+        .control(&leader_addr)
+        .unwrap()
+        .raft_members(encode(&()))
+        .await
+        .unwrap_err();
+    assert_eq!(asked.code(), Code::PermissionDenied, "{asked:?}");
     // Followers refuse it too, once they have the removal (manager families decide there).
     eventually("the follower applies the removal", || {
         match followers[0].view().node(&gone_id) {
@@ -297,5 +324,89 @@ async fn a_node_that_leaves_is_down_at_once_and_cannot_come_back_ready() {
         .unwrap_err();
     assert_eq!(denied.code(), Code::PermissionDenied, "{denied:?}");
     assert_eq!(leader.view().node(&other).unwrap().status.state, NodeState::Ready);
+    cluster.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_that_missed_a_members_join_still_follows_it_as_leader() {
+    let settings = types::cluster::RaftSettings::default();
+    let mut cluster = LocalCluster::start(3).await.unwrap();
+    settled(&cluster).await;
+    let first = cluster.managers[0].clone();
+    let behind = cluster.managers.remove(2);
+    let behind_addr = addr_of(&behind);
+    // manager2 is away while manager3 joins, so its log never names manager3.
+    behind.stop().await;
+    drop(behind);
+    let clock: std::sync::Arc<dyn types::Clock> = std::sync::Arc::new(manager::testing::WallClock);
+    let leader = cluster.leader().expect("a leader").clone();
+    let newcomer = cluster
+        .start_manager(3, &settings, clock, std::slice::from_ref(&leader))
+        .await
+        .unwrap();
+    let newcomer_raft_id = newcomer.consensus().id();
+    // The newcomer leads.
+    eventually("the newcomer becomes leader", || {
+        if newcomer.is_leader() {
+            return Ok(());
+        }
+        if let Some(l) = cluster.leader() {
+            let l = l.clone();
+            tokio::spawn(async move {
+                let _ = l
+                    .consensus()
+                    .raft()
+                    .trigger()
+                    .transfer_leader(newcomer_raft_id)
+                    .await;
+            });
+        }
+        Err(format!("leader is {:?}", first.leader_node_id()))
+    })
+    .await;
+    // manager2 comes back knowing members 1-3 only; the leader it hears from is a stranger.
+    // (Its tasks let go of the redb file shortly after the stop.)
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let back = loop {
+        match cluster.restart_manager(2, &behind_addr, &settings).await {
+            Ok(m) => break m,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("restart: {e:#}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("restarting manager2: {e:#}"),
+        }
+    };
+    // (Not asserted: the leader's first message may already have been admitted. Without
+    // asking the other members this test times out — checked by disabling that path.)
+    eprintln!(
+        "restarted replica's members: {:?}; newcomer is {newcomer_raft_id}",
+        back.consensus().members()
+    );
+    newcomer
+        .propose(vec![Op::Create(Object::Node(node(
+            "written-later",
+            Role::Worker,
+        )))])
+        .await
+        .unwrap();
+    let target = newcomer.consensus().applied_index();
+    eventually(
+        "the replica that was behind catches up from the new leader",
+        || {
+            let applied = back.consensus().applied_index();
+            if applied >= target && back.view().node("written-later").is_some() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "applied {applied} of {target}; members {:?}",
+                    back.consensus().members()
+                ))
+            }
+        },
+    )
+    .await;
+    cluster.managers.push(back);
+    cluster.managers.push(newcomer);
     cluster.stop().await;
 }
