@@ -5,8 +5,8 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use rpc::messages::{
-    AssignmentsMessage, AssignmentsRequest, HeartbeatRequest, HeartbeatResponse, SessionMessage,
-    SessionRequest,
+    AssignmentsMessage, AssignmentsRequest, HeartbeatRequest, HeartbeatResponse, LeaveRequest,
+    SessionMessage, SessionRequest,
 };
 use rpc::{Pool, decode, encode};
 use tokio::sync::{mpsc, watch};
@@ -33,6 +33,8 @@ pub enum AgentEvent {
 /// A running agent; dropping it does not stop it, [`Agent::stop`] does.
 pub struct Agent {
     shutdown: CancellationToken,
+    pool: Pool,
+    leader: watch::Receiver<Option<String>>,
 }
 
 /// The node's task side, as the session drives it.
@@ -55,6 +57,8 @@ impl Agent {
     ) -> Agent {
         let shutdown = CancellationToken::new();
         let (leader_tx, leader_rx) = watch::channel(None);
+        let leader = leader_tx.subscribe();
+        let agent_pool = pool.clone();
         let tasks = worker.map(|w| {
             tokio::spawn(report_statuses(
                 pool.clone(),
@@ -74,14 +78,49 @@ impl Agent {
             logs,
         };
         tokio::spawn(run(link, managers, shutdown.clone()));
-        Agent { shutdown }
+        Agent {
+            shutdown,
+            pool: agent_pool,
+            leader,
+        }
     }
 
     /// Stops the session and heartbeats.
     pub fn stop(&self) {
         self.shutdown.cancel();
     }
+
+    /// Stops the session, then tells the leader this node is leaving the swarm, so it shows
+    /// as down at once instead of ready until its heartbeats are missed. Best effort: if no
+    /// leader answers within a few seconds, the missed heartbeats still mark it down.
+    pub async fn leave(&self) {
+        self.stop();
+        let Some(mut addr) = self.leader.borrow().clone() else {
+            return;
+        };
+        // A leader that just lost its post names the new one; follow a couple of hints.
+        for _ in 0..3 {
+            let Ok(mut client) = self.pool.dispatcher(&addr) else {
+                return;
+            };
+            let mut request = tonic::Request::new(encode(&LeaveRequest {}));
+            request.set_timeout(LEAVE_TIMEOUT);
+            match client.leave(request).await {
+                Ok(_) => return,
+                Err(status) => match leader_hint(&status) {
+                    Some(next) if next != addr => addr = next,
+                    _ => {
+                        tracing::warn!(%addr, "could not tell the leader this node leaves: {}", status.message());
+                        return;
+                    }
+                },
+            }
+        }
+    }
 }
+
+/// How long a leaving node waits for the leader to record it.
+const LEAVE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Retry backoff after a failed session, doubling up to the cap (Swarm: 100 ms to 8 s; we
 /// cap lower so a failover is followed quickly).

@@ -12,6 +12,7 @@
 
 pub mod allocator;
 pub mod assignments;
+pub mod authz;
 pub mod constraint;
 pub mod control_loop;
 pub mod controlapi;
@@ -27,6 +28,7 @@ pub mod services;
 pub mod status_batcher;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod vouch;
 
 pub use error::{Error, Result};
 pub use manager::{Manager, ManagerConfig, Start};

@@ -464,7 +464,7 @@ impl Manager {
             .http2_keepalive_interval(Some(Duration::from_secs(2)))
             .http2_keepalive_timeout(Some(Duration::from_secs(4)))
             .add_service(
-                RaftServer::new(RaftService(inner.clone()))
+                RaftServer::new(RaftService::new(inner.clone()))
                     .max_decoding_message_size(MAX)
                     .max_encoding_message_size(MAX),
             )

@@ -24,6 +24,15 @@ pub enum RoleAction {
     },
 }
 
+/// Pure: the role a node should hold now, given the role its spec asks for and whether it is
+/// still a Raft member. A demoted manager stays a manager until the leader has taken it out
+/// of the member list (SwarmKit's order): with two managers the removal needs its vote, so a
+/// node that stopped serving Raft first would leave the swarm without a leader. A promoted
+/// node becomes a manager at once: it must hold a manager certificate to ask to join.
+pub fn role_now(desired: Role, raft_member: bool) -> Role {
+    if raft_member { Role::Manager } else { desired }
+}
+
 /// Pure: what to do about nodes whose desired role is worker but which are still members.
 pub fn plan(state: &State, leader_node_id: &str, voters: &BTreeMap<u64, Peer>) -> Vec<RoleAction> {
     let mut actions = Vec::new();
@@ -80,6 +89,14 @@ mod tests {
             }),
             role: Role::Manager,
         }
+    }
+
+    #[test]
+    fn a_demoted_member_stays_a_manager_until_it_is_out_of_raft() {
+        assert_eq!(role_now(Role::Worker, true), Role::Manager);
+        assert_eq!(role_now(Role::Worker, false), Role::Worker);
+        assert_eq!(role_now(Role::Manager, false), Role::Manager);
+        assert_eq!(role_now(Role::Manager, true), Role::Manager);
     }
 
     #[test]

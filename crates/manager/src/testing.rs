@@ -183,6 +183,40 @@ impl LocalCluster {
         Ok(m)
     }
 
+    /// Starts manager number `i` again over its Raft data, at `addr` (where the others know
+    /// it), as a restarted process would.
+    pub async fn restart_manager(
+        &self,
+        i: usize,
+        addr: &str,
+        settings: &RaftSettings,
+    ) -> anyhow::Result<Manager> {
+        let node_id = format!("manager{i}");
+        let (cert, key) = self.issue(&node_id, Role::Manager)?;
+        let server = ca::tls::server_config(&cert, &key, self.root.cert_pem())?;
+        let client = ca::tls::client_config(&cert, &key, self.root.cert_pem())?;
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let cfg = ManagerConfig {
+            node_id: node_id.clone(),
+            cluster_id: self.cluster_id.clone(),
+            raft_id: i as u64 + 1,
+            advertise_addr: addr.to_string(),
+            raft_dir: self.dir.path().join(&node_id),
+            raft_settings: settings.clone(),
+        };
+        let m = Manager::start(
+            cfg,
+            Start::Resume,
+            listener,
+            Arc::new(ArcSwap::new(server)),
+            rpc::Pool::new(client),
+            Arc::new(WallClock),
+            StdRng::seed_from_u64(i as u64 + 1000),
+        )
+        .await?;
+        Ok(m)
+    }
+
     /// A certificate for a new node with `role`: (cert PEM, key PEM).
     pub fn issue(&self, node_id: &str, role: Role) -> anyhow::Result<(String, String)> {
         let key = ca::NodeKey::generate()?;

@@ -155,6 +155,10 @@ pub struct LogRequest {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HeartbeatRequest {}
 
+/// `Dispatcher.Leave` request: the calling node is leaving the swarm.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LeaveRequest {}
+
 /// `Dispatcher.Heartbeat` reply.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HeartbeatResponse {

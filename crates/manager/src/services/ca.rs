@@ -3,14 +3,15 @@
 
 use std::sync::Arc;
 
+use rpc::decode;
 use rpc::messages::{IssueRequest, IssueResponse, RenewRequest, RootCaResponse};
 use rpc::pb::Msg;
-use rpc::{decode, require_node};
 use store::Op;
 use tonic::{Request, Status};
 use types::{Node, NodeSpec, NodeStatus, Object, Role};
 
-use super::{Reply, reply};
+use super::{Reply, admit, membership_view, reply};
+use crate::authz::Family;
 use crate::manager::Inner;
 
 /// Swarm's wording for a missing or wrong token.
@@ -107,7 +108,7 @@ impl rpc::pb::ca_server::Ca for CaService {
     }
 
     async fn renew_node_certificate(&self, req: Request<Msg>) -> Reply {
-        let caller = require_node(&req, &self.0.cluster_id)?;
+        let caller = admit(&self.0, &req, Family::CaRenew)?;
         let renew: RenewRequest = decode(req.get_ref())?;
         let node = self
             .0
@@ -119,7 +120,10 @@ impl rpc::pb::ca_server::Ca for CaService {
             .ok_or_else(|| {
                 Status::permission_denied(format!("node {} was removed from the swarm", caller.node_id))
             })?;
-        let role = node.spec.role;
+        // A demoted manager gets its worker certificate only once it is out of Raft: until
+        // then its vote may be needed to remove it (two managers), so it keeps serving.
+        let raft_member = node.manager_status.is_some() || membership_view(&self.0, &node.id).raft_member;
+        let role = crate::roles::role_now(node.spec.role, raft_member);
         let (cert_pem, ca_cert_pem) = self.issue(&renew.csr_pem, &node.id, role)?;
         if node.role != role && role == Role::Worker {
             // A demoted node's observed role follows its new certificate.

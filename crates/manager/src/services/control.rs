@@ -2,13 +2,14 @@
 
 use std::sync::Arc;
 
+use rpc::decode;
 use rpc::messages::{JoinRaftRequest, JoinRaftResponse, ProposeResponse};
 use rpc::pb::Msg;
-use rpc::{decode, require_manager};
 use store::Txn;
 use tonic::{Request, Status};
 
-use super::{Reply, not_leader, reply};
+use super::{Reply, admit, not_leader, reply};
+use crate::authz::Family;
 use crate::manager::Inner;
 
 /// Server side of manager-to-manager control calls.
@@ -17,7 +18,7 @@ pub struct ControlService(pub Arc<Inner>);
 #[tonic::async_trait]
 impl rpc::pb::control_server::Control for ControlService {
     async fn propose(&self, req: Request<Msg>) -> Reply {
-        require_manager(&req, &self.0.cluster_id)?;
+        admit(&self.0, &req, Family::Control)?;
         let txn: Txn = decode(req.get_ref())?;
         let result: ProposeResponse = match self.0.consensus.write(txn).await {
             Ok(index) => Ok(index),
@@ -34,7 +35,7 @@ impl rpc::pb::control_server::Control for ControlService {
         &self,
         req: Request<Msg>,
     ) -> Result<tonic::Response<Self::SubscribeLogsStream>, Status> {
-        require_manager(&req, &self.0.cluster_id)?;
+        admit(&self.0, &req, Family::Control)?;
         if !self.0.consensus.is_leader() {
             return Err(not_leader(self.0.consensus.leader().map(|(_, p)| p.addr)));
         }
@@ -62,30 +63,36 @@ impl rpc::pb::control_server::Control for ControlService {
     }
 
     async fn read_index(&self, req: Request<Msg>) -> Reply {
-        require_manager(&req, &self.0.cluster_id)?;
+        admit(&self.0, &req, Family::Control)?;
         if !self.0.consensus.is_leader() {
             return Err(not_leader(self.0.consensus.leader().map(|(_, p)| p.addr)));
         }
         reply(&self.0.consensus.applied_index())
     }
 
+    async fn raft_members(&self, req: Request<Msg>) -> Reply {
+        admit(&self.0, &req, Family::Control)?;
+        let members: Vec<String> = self
+            .0
+            .consensus
+            .members()
+            .into_values()
+            .map(|peer| peer.node_id)
+            .collect();
+        reply(&members)
+    }
+
     async fn join_raft(&self, req: Request<Msg>) -> Reply {
-        let caller = require_manager(&req, &self.0.cluster_id)?;
         let join: JoinRaftRequest = decode(req.get_ref())?;
-        if caller.node_id != join.node_id {
-            // Only an existing member may forward another node's request.
-            let is_member = self
-                .0
-                .consensus
-                .store()
-                .view()
-                .node(&caller.node_id)
-                .is_some_and(|n| n.manager_status.is_some());
-            if !is_member {
-                return Err(Status::permission_denied(
-                    "a node may only ask to join the raft group for itself",
-                ));
-            }
+        let caller = rpc::require_node(&req, &self.0.cluster_id)?;
+        if caller.node_id == join.node_id {
+            admit(&self.0, &req, Family::JoinRaft)?;
+        } else {
+            // Only a current member may forward another node's request; the leader's
+            // `join_raft` then checks the joiner itself.
+            admit(&self.0, &req, Family::Control).map_err(|_| {
+                Status::permission_denied("a node may only ask to join the raft group for itself")
+            })?;
         }
         let members = self.0.join_raft(join).await.map_err(Status::from)?;
         reply(&JoinRaftResponse { members })

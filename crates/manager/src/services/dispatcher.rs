@@ -3,6 +3,7 @@
 //! ```text
 //! agent ── Session(description) ──► leader: mark ready, then stream SessionMessage on change
 //!       ── Heartbeat every period ─► leader: Liveness::seen (memory only)
+//!       ── Leave (swarm leave) ──────► leader: mark down now, never ready again
 //! ```
 
 use std::pin::Pin;
@@ -10,18 +11,43 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::Stream;
-use rpc::messages::{AssignmentsMessage, HeartbeatResponse, SessionMessage, SessionRequest, TaskStatusBatch};
+use rpc::messages::{
+    AssignmentsMessage, HeartbeatResponse, LeaveRequest, SessionMessage, SessionRequest, TaskStatusBatch,
+};
 use rpc::pb::Msg;
 use rpc::{decode, encode, require_node};
 use store::WatchEvent;
 use tokio::time::Instant;
 use tonic::{Request, Response, Status};
+use types::Node;
 use types::{NodeState, Role};
 
-use super::{Reply, not_leader, reply};
+use super::{Reply, admit, membership_view, not_leader, reply};
 use crate::assignments::assigned_to;
+use crate::authz::Family;
 use crate::manager::Inner;
 use crate::status_batcher::status_update;
+
+/// Status message of a node that said it left the swarm.
+pub const LEFT: &str = "node left the swarm";
+
+/// True once the node said it left: nothing it sends later may make it ready again.
+fn has_left(node: &Node) -> bool {
+    node.status.state == NodeState::Down && node.status.message == LEFT
+}
+
+fn left_refusal(node_id: &str) -> Status {
+    Status::permission_denied(format!("node {node_id} left the swarm"))
+}
+
+/// The membership check of [`admit`] for a node whose stream is already open.
+fn admit_node(inner: &Inner, node_id: &str) -> Result<(), Status> {
+    let caller = crate::authz::Caller {
+        node_id,
+        role: Role::Worker,
+    };
+    crate::authz::authorize(Family::Dispatcher, caller, membership_view(inner, node_id)).map_err(Status::from)
+}
 
 /// Server side of node sessions.
 pub struct DispatcherService(pub Arc<Inner>);
@@ -53,7 +79,11 @@ fn session_message(inner: &Inner, node_id: &str) -> Option<SessionMessage> {
     }
     Some(SessionMessage {
         managers,
-        desired_role: node.spec.role,
+        // A demoted manager hears "worker" only once it is out of Raft (see `role_now`).
+        desired_role: crate::roles::role_now(
+            node.spec.role,
+            node.manager_status.is_some() || membership_view(inner, node_id).raft_member,
+        ),
         heartbeat_period_ms: inner.heartbeat_period().as_millis() as u64,
         log_subscriptions: inner.logs.for_node(node_id),
     })
@@ -64,8 +94,9 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
     type SessionStream = SessionStream;
 
     async fn session(&self, req: Request<Msg>) -> Result<Response<SessionStream>, Status> {
-        let caller = require_node(&req, &self.0.cluster_id)?;
+        require_node(&req, &self.0.cluster_id)?;
         self.check_leader()?;
+        let caller = admit(&self.0, &req, Family::Dispatcher)?;
         let remote_ip = rpc::server::remote_addr(&req)
             .map(|a| a.ip().to_string())
             .unwrap_or_default();
@@ -74,6 +105,9 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
         let node = view.node(&caller.node_id).cloned().ok_or_else(|| {
             Status::permission_denied(format!("node {} was removed from the swarm", caller.node_id))
         })?;
+        if has_left(&node) {
+            return Err(left_refusal(&node.id));
+        }
         self.0.liveness.seen(&node.id, Instant::now());
         let worker = caller.role == Role::Worker;
         self.0
@@ -144,8 +178,9 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
     type AssignmentsStream = SessionStream;
 
     async fn assignments(&self, req: Request<Msg>) -> Result<Response<SessionStream>, Status> {
-        let caller = require_node(&req, &self.0.cluster_id)?;
+        require_node(&req, &self.0.cluster_id)?;
         self.check_leader()?;
+        let caller = admit(&self.0, &req, Family::Dispatcher)?;
         let node_id = caller.node_id;
         if self.0.consensus.store().view().node(&node_id).is_none() {
             return Err(Status::permission_denied(format!(
@@ -182,6 +217,11 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
                                 .await;
                             return;
                         }
+                        // A removed node's open stream ends too, not only its next call.
+                        if let Err(denied) = admit_node(&inner, &node_id) {
+                            let _ = tx.send(Err(denied)).await;
+                            return;
+                        }
                         continue;
                     }
                 };
@@ -213,8 +253,9 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
     }
 
     async fn update_task_status(&self, req: Request<Msg>) -> Reply {
-        let caller = require_node(&req, &self.0.cluster_id)?;
+        require_node(&req, &self.0.cluster_id)?;
         self.check_leader()?;
+        let caller = admit(&self.0, &req, Family::Dispatcher)?;
         let batch: TaskStatusBatch = decode(req.get_ref())?;
         let view = self.0.consensus.store().view();
         // A node reports only on its own tasks.
@@ -231,7 +272,7 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
     }
 
     async fn publish_logs(&self, req: Request<tonic::Streaming<Msg>>) -> Reply {
-        let caller = require_node(&req, &self.0.cluster_id)?;
+        let caller = admit(&self.0, &req, Family::Dispatcher)?;
         let mut stream = req.into_inner();
         while let Some(msg) = stream.message().await? {
             let batch: rpc::messages::LogBatch = decode(&msg)?;
@@ -244,12 +285,16 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
     }
 
     async fn heartbeat(&self, req: Request<Msg>) -> Reply {
-        let caller = require_node(&req, &self.0.cluster_id)?;
+        require_node(&req, &self.0.cluster_id)?;
         self.check_leader()?;
+        let caller = admit(&self.0, &req, Family::Dispatcher)?;
         let view = self.0.consensus.store().view();
         let node = view.node(&caller.node_id).ok_or_else(|| {
             Status::permission_denied(format!("node {} was removed from the swarm", caller.node_id))
         })?;
+        if has_left(node) {
+            return Err(left_refusal(&node.id));
+        }
         self.0.liveness.seen(&node.id, Instant::now());
         if node.status.state != NodeState::Ready {
             self.0
@@ -263,6 +308,32 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
         reply(&HeartbeatResponse {
             period_ms: self.0.heartbeat_period().as_millis() as u64,
         })
+    }
+
+    async fn leave(&self, req: Request<Msg>) -> Reply {
+        self.mark_left(req).await
+    }
+}
+
+impl DispatcherService {
+    /// `Leave`: the node is leaving, so it is down now rather than after missed heartbeats
+    /// (which took seconds and showed a node that had left as ready).
+    async fn mark_left(&self, req: Request<Msg>) -> Reply {
+        require_node(&req, &self.0.cluster_id)?;
+        self.check_leader()?;
+        let caller = admit(&self.0, &req, Family::Dispatcher)?;
+        let _: LeaveRequest = decode(req.get_ref())?;
+        self.0
+            .update_node(&caller.node_id, |n| {
+                n.status.state = NodeState::Down;
+                n.status.message = LEFT.into();
+            })
+            .await
+            .map_err(Status::from)?;
+        // Log streams stop waiting for a node that will not answer.
+        self.0.logs.node_gone(&caller.node_id);
+        tracing::info!(node = %caller.node_id, "node left the swarm");
+        reply(&())
     }
 }
 

@@ -5,7 +5,12 @@ pub mod control;
 pub mod dispatcher;
 pub mod raft;
 
-use tonic::{Response, Status};
+use ::ca::PeerIdentity;
+use openraft::async_runtime::WatchReceiver;
+use tonic::{Request, Response, Status};
+
+use crate::authz::{Caller, Family, View, authorize};
+use crate::manager::Inner;
 
 /// The gRPC reply type every handler returns.
 pub type Reply = Result<Response<rpc::pb::Msg>, Status>;
@@ -23,4 +28,37 @@ pub fn not_leader(leader_addr: Option<String>) -> Status {
         status.metadata_mut().insert("x-leader", addr);
     }
     status
+}
+
+/// The caller's identity once its certificate is of this cluster and its current membership
+/// allows calls of `family` (see [`crate::authz`]).
+pub fn admit<T>(inner: &Inner, req: &Request<T>, family: Family) -> Result<PeerIdentity, Status> {
+    let identity = rpc::require_node(req, &inner.cluster_id)?;
+    let view = membership_view(inner, &identity.node_id);
+    let caller = Caller {
+        node_id: &identity.node_id,
+        role: identity.role,
+    };
+    authorize(family, caller, view).map_err(|denied| {
+        tracing::debug!(node = %identity.node_id, ?family, "refused: {denied}");
+        Status::from(denied)
+    })?;
+    Ok(identity)
+}
+
+/// What this replica knows of `node_id`'s membership now.
+pub fn membership_view(inner: &Inner, node_id: &str) -> View {
+    let (raft_initialised, raft_member) = {
+        let metrics = inner.consensus.raft().metrics();
+        let m = metrics.borrow_watched();
+        let mut nodes = m.membership_config.nodes().peekable();
+        let initialised = nodes.peek().is_some();
+        (initialised, nodes.any(|(_, peer)| peer.node_id == node_id))
+    };
+    View {
+        authoritative: inner.consensus.is_leader(),
+        raft_initialised,
+        raft_member,
+        desired_role: inner.consensus.store().view().node(node_id).map(|n| n.spec.role),
+    }
 }

@@ -2,18 +2,50 @@
 
 use std::sync::Arc;
 
+use rpc::decode;
 use rpc::messages::SnapshotChunk;
 use rpc::pb::Msg;
-use rpc::{decode, require_manager};
 use store::consensus::Snapshot;
 use tokio_stream::StreamExt;
 use tonic::{Request, Status, Streaming};
 
-use super::{Reply, reply};
+use super::{Reply, admit, membership_view, reply};
+use crate::authz::Family;
 use crate::manager::Inner;
+use crate::vouch::Vouches;
+use types::Role;
 
 /// Server side of Raft replication.
-pub struct RaftService(pub Arc<Inner>);
+pub struct RaftService {
+    inner: Arc<Inner>,
+    vouches: Vouches,
+}
+
+impl RaftService {
+    /// Serves Raft for `inner`.
+    pub fn new(inner: Arc<Inner>) -> RaftService {
+        RaftService {
+            inner,
+            vouches: Vouches::default(),
+        }
+    }
+
+    /// [`admit`] for the Raft family; a manager certificate this replica does not know as a
+    /// member is checked with the members it does know (see [`crate::vouch`]).
+    async fn admit<T>(&self, req: &Request<T>) -> Result<(), Status> {
+        let refused = match admit(&self.inner, req, Family::Raft) {
+            Ok(_) => return Ok(()),
+            Err(refused) => refused,
+        };
+        let identity = rpc::require_node(req, &self.inner.cluster_id)?;
+        let view = membership_view(&self.inner, &identity.node_id);
+        let unknown_manager = identity.role == Role::Manager && view.raft_initialised && !view.raft_member;
+        if unknown_manager && self.vouches.confirmed(&self.inner, &identity.node_id).await {
+            return Ok(());
+        }
+        Err(refused)
+    }
+}
 
 fn stringify<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, String> {
     r.map_err(|e| e.to_string())
@@ -22,33 +54,33 @@ fn stringify<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, String> {
 #[tonic::async_trait]
 impl rpc::pb::raft_server::Raft for RaftService {
     async fn append_entries(&self, req: Request<Msg>) -> Reply {
-        require_manager(&req, &self.0.cluster_id)?;
+        self.admit(&req).await?;
         let rpc = decode(req.get_ref())?;
-        reply(&stringify(self.0.consensus.raft().append_entries(rpc).await))
+        reply(&stringify(self.inner.consensus.raft().append_entries(rpc).await))
     }
 
     async fn vote(&self, req: Request<Msg>) -> Reply {
-        require_manager(&req, &self.0.cluster_id)?;
+        self.admit(&req).await?;
         let rpc = decode(req.get_ref())?;
-        reply(&stringify(self.0.consensus.raft().vote(rpc).await))
+        reply(&stringify(self.inner.consensus.raft().vote(rpc).await))
     }
 
     async fn pre_vote(&self, req: Request<Msg>) -> Reply {
-        require_manager(&req, &self.0.cluster_id)?;
+        self.admit(&req).await?;
         let rpc = decode(req.get_ref())?;
-        reply(&stringify(self.0.consensus.raft().pre_vote(rpc).await))
+        reply(&stringify(self.inner.consensus.raft().pre_vote(rpc).await))
     }
 
     async fn transfer_leader(&self, req: Request<Msg>) -> Reply {
-        require_manager(&req, &self.0.cluster_id)?;
+        self.admit(&req).await?;
         let rpc = decode(req.get_ref())?;
         reply(&stringify(
-            self.0.consensus.raft().handle_transfer_leader(rpc).await,
+            self.inner.consensus.raft().handle_transfer_leader(rpc).await,
         ))
     }
 
     async fn install_snapshot(&self, req: Request<Streaming<Msg>>) -> Reply {
-        require_manager(&req, &self.0.cluster_id)?;
+        self.admit(&req).await?;
         let mut stream = req.into_inner();
         let mut header = None;
         let mut data = Vec::new();
@@ -62,7 +94,7 @@ impl rpc::pb::raft_server::Raft for RaftService {
         let (vote, meta) =
             header.ok_or_else(|| Status::invalid_argument("snapshot stream without header"))?;
         let result = self
-            .0
+            .inner
             .consensus
             .raft()
             .install_full_snapshot(vote, Snapshot { meta, snapshot: data })

@@ -287,8 +287,12 @@ impl RunningNode {
     /// tasks are stopped and removed; otherwise they keep running for the next start.
     pub async fn stop(&self, remove_tasks: bool) {
         self.shutdown.cancel();
-        if let Some(agent) = self.agent.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            agent.stop();
+        let agent = self.agent.lock().unwrap_or_else(|e| e.into_inner()).take();
+        match agent {
+            // Leaving: the leader marks this node down now (its manager, if any, still runs).
+            Some(agent) if remove_tasks => agent.leave().await,
+            Some(agent) => agent.stop(),
+            None => {}
         }
         self.tasks.stop(remove_tasks).await;
         if let Some(m) = self.manager.write().await.take() {

@@ -1,0 +1,98 @@
+//! Raft calls from a manager this replica has not heard of. A replica that is behind (it
+//! joined last, or was slow) may not have the log entry that made a new leader a member yet;
+//! refusing that leader would keep it behind for good. So before refusing, it asks the
+//! members it does know whether the caller is in their membership: the leader's word counts,
+//! as the replicated log would have told it had it been current.
+//!
+//! ```text
+//! Raft call from X ─► X in my membership? ── yes ─► serve
+//!                          │ no
+//!                          ▼
+//!          cached answer? ─► ask my other members (Control/RaftMembers, in parallel)
+//!                          ─► any names X ─► serve (remember 10 s) · none ─► refuse (remember 1 s)
+//! ```
+//! A removed node is refused by every member that applied its removal, so asking cannot
+//! readmit it; the short memory of refusals keeps a removed node that keeps calling from
+//! turning each call into a round of questions.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rpc::{decode, encode};
+use tokio::time::Instant;
+
+use crate::manager::Inner;
+
+/// How long a member's word that the caller is a member is trusted.
+const VOUCHED_FOR: Duration = Duration::from_secs(10);
+/// How long a refusal is remembered before members are asked again.
+const REFUSED_FOR: Duration = Duration::from_secs(1);
+/// How long each member has to answer.
+const ASK_TIMEOUT: Duration = Duration::from_millis(500);
+/// Callers remembered at most (a bound against many distinct certificates).
+const MAX_REMEMBERED: usize = 1024;
+
+/// Answers of other members about callers this replica did not know.
+#[derive(Default)]
+pub struct Vouches {
+    known: Mutex<HashMap<String, (bool, Instant)>>,
+}
+
+impl Vouches {
+    /// True if another member of this replica's Raft group names `node_id` as a member.
+    pub async fn confirmed(&self, inner: &Inner, node_id: &str) -> bool {
+        let now = Instant::now();
+        if let Some((answer, until)) = self.lock().get(node_id)
+            && now < *until
+        {
+            return *answer;
+        }
+        let peers: Vec<String> = inner
+            .consensus
+            .members()
+            .into_values()
+            .filter(|p| p.node_id != node_id && p.node_id != inner.node_id)
+            .map(|p| p.addr)
+            .collect();
+        let asks = peers.iter().map(|addr| ask(inner, addr, node_id));
+        let answer = futures::future::join_all(asks).await.into_iter().any(|yes| yes);
+        tracing::debug!(
+            node_id,
+            answer,
+            "asked other members about an unknown raft caller"
+        );
+        let mut known = self.lock();
+        if known.len() >= MAX_REMEMBERED {
+            known.retain(|_, (_, until)| now < *until);
+            if known.len() >= MAX_REMEMBERED {
+                known.clear();
+            }
+        }
+        let keep = if answer { VOUCHED_FOR } else { REFUSED_FOR };
+        known.insert(node_id.to_string(), (answer, now + keep));
+        answer
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (bool, Instant)>> {
+        self.known.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Does the member at `addr` have `node_id` in its Raft membership? (No answer: no.)
+async fn ask(inner: &Inner, addr: &str, node_id: &str) -> bool {
+    let Ok(mut client) = inner.pool.control(addr) else {
+        return false;
+    };
+    let mut request = tonic::Request::new(encode(&()));
+    request.set_timeout(ASK_TIMEOUT);
+    match client.raft_members(request).await {
+        Ok(reply) => {
+            decode::<Vec<String>>(reply.get_ref()).is_ok_and(|ids| ids.iter().any(|id| id == node_id))
+        }
+        Err(status) => {
+            tracing::debug!(%addr, "raft members: {}", status.message());
+            false
+        }
+    }
+}
