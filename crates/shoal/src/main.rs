@@ -36,6 +36,9 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
+    // Before anything can create a file: the data dir, its keys and the API socket are the
+    // owner's alone. Tasks get 0022 back from their supervisor just before they exec.
+    restrict_umask();
     let args = Args::parse();
     if let Command::TaskShim(shim) = &args.command {
         std::process::exit(shim::run(shim));
@@ -46,5 +49,13 @@ fn main() -> anyhow::Result<()> {
         Command::Cli(command) => runtime.block_on(cli::run(command)),
         // Handled above, before the runtime exists.
         Command::TaskShim(_) => Ok(()),
+    }
+}
+
+#[allow(unsafe_code)]
+fn restrict_umask() {
+    // SAFETY: umask(2) only sets the process's file mode mask; it cannot fail.
+    unsafe {
+        libc::umask(0o077);
     }
 }

@@ -12,6 +12,7 @@ mod clock;
 mod datadir;
 mod hollow;
 mod join;
+mod keys;
 mod node;
 mod swarm;
 
