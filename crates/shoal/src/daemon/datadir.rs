@@ -305,4 +305,44 @@ mod tests {
         std::fs::write(tmp.path().join("swarm/state.json"), "garbage").unwrap();
         assert!(dir.load().unwrap_err().to_string().contains("corrupt"));
     }
+
+    #[test]
+    fn an_old_dir_is_tightened_and_its_node_key_moves_into_the_key_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("data");
+        let dir = DataDir::open(&root).unwrap();
+        let certs = Certs {
+            ca_pem: "ca".into(),
+            cert_pem: "cert".into(),
+            key_pem: "-----BEGIN PRIVATE KEY-----\nkey\n-----END PRIVATE KEY-----\n".into(),
+            data_key: DataKey::generate().unwrap(),
+        };
+        dir.save_certs(&certs).unwrap();
+        let certs_dir = root.join("swarm/certs");
+        assert_eq!(mode(&certs_dir.join("keys.json")), 0o600);
+        assert!(!certs_dir.join("node.key").exists());
+
+        // As an older version left it: a node.key instead of keys.json, all world-readable.
+        std::fs::remove_file(certs_dir.join("keys.json")).unwrap();
+        std::fs::write(certs_dir.join("node.key"), &certs.key_pem).unwrap();
+        for p in [&root, &root.join("swarm"), &certs_dir] {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        for f in ["ca.pem", "node.pem", "node.key"] {
+            std::fs::set_permissions(certs_dir.join(f), std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        let dir = DataDir::open(&root).unwrap();
+        for p in [&root, &root.join("swarm"), &certs_dir] {
+            assert_eq!(mode(p), 0o700, "{}", p.display());
+        }
+        assert_eq!(mode(&certs_dir.join("ca.pem")), 0o600);
+        let keys = dir.load_keys().unwrap();
+        assert_eq!(keys.node_key_pem, certs.key_pem);
+        assert!(!certs_dir.join("node.key").exists(), "moved, not copied");
+        assert_eq!(mode(&certs_dir.join("keys.json")), 0o600);
+        // The new data key is kept: the next load returns the same one.
+        assert_eq!(dir.load_keys().unwrap().data_key, keys.data_key);
+    }
 }
