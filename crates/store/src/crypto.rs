@@ -271,4 +271,35 @@ mod tests {
             assert!(UnlockKey::parse(bad).is_err(), "{bad:?}");
         }
     }
+
+    /// Prints sealing throughput (`cargo test --release -p store seal_throughput -- --ignored
+    /// --nocapture`); a measurement, not a check.
+    #[test]
+    #[ignore]
+    #[allow(clippy::disallowed_methods)]
+    fn seal_throughput() {
+        let key = SealKey::generate().unwrap();
+        for (size, rounds) in [(128usize, 200_000u64), (4 << 10, 50_000), (1 << 20, 300)] {
+            let plain = vec![7u8; size];
+            let start = std::time::Instant::now();
+            let mut sealed = Vec::new();
+            for i in 0..rounds {
+                sealed = key.seal(Purpose::LogEntry, i, &plain).unwrap();
+            }
+            let seal = start.elapsed();
+            let start = std::time::Instant::now();
+            for _ in 0..rounds {
+                key.open(Purpose::LogEntry, rounds - 1, &sealed).unwrap();
+            }
+            let open = start.elapsed();
+            let mb = (size as f64 * rounds as f64) / (1 << 20) as f64;
+            println!(
+                "{size} B: seal {:.2} us/op {:.0} MiB/s, open {:.2} us/op {:.0} MiB/s",
+                seal.as_secs_f64() * 1e6 / rounds as f64,
+                mb / seal.as_secs_f64(),
+                open.as_secs_f64() * 1e6 / rounds as f64,
+                mb / open.as_secs_f64(),
+            );
+        }
+    }
 }

@@ -158,6 +158,17 @@ pub fn pre_exec_hook(cgroup_procs: &[std::ffi::CString]) -> io::Result<()> {
     Ok(())
 }
 
+/// Gives a healthcheck command (run by the supervisor, like the task) the task's umask.
+pub fn set_task_umask(command: &mut tokio::process::Command) {
+    // SAFETY: the hook makes one async-signal-safe call and touches no memory of ours.
+    unsafe {
+        command.pre_exec(|| {
+            libc::umask(TASK_UMASK);
+            Ok(())
+        });
+    }
+}
+
 /// Installs [`pre_exec_hook`] on a command.
 pub fn set_pre_exec(command: &mut std::process::Command, cgroup_procs: Vec<std::ffi::CString>) {
     use std::os::unix::process::CommandExt;
