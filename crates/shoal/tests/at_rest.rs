@@ -148,9 +148,10 @@ fn a_manager_data_dir_is_owner_only_and_holds_no_secret_in_plaintext() {
         "sleep",
         "1000",
     ]);
-    // A task that records the umask it runs with and creates a file.
+    // A task that creates a file and records the umask it runs with; umask.txt appears last
+    // (by rename), so once it is there both are.
     let script = format!(
-        "umask > {dir}/umask.txt.tmp && mv {dir}/umask.txt.tmp {dir}/umask.txt && touch {dir}/made && sleep 1000",
+        "touch {dir}/made && umask > {dir}/umask.txt.tmp && mv {dir}/umask.txt.tmp {dir}/umask.txt && sleep 1000",
         dir = workdir.display()
     );
     m.docker_ok(&[
