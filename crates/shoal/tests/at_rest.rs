@@ -1,7 +1,7 @@
 //! Data at rest, with real agents and the stock docker CLI: a data dir no other user can
 //! read, no secret of the cluster (CA key, join tokens, service env) in any of its files, tasks
 //! that still create ordinary files, and a data dir written before sealing (the v1 fixture)
-//! sealed on its first start without losing anything.
+//! sealed on its first start without losing anything; followers seal what they replicate.
 //!
 //! The fixture `fixtures/v1-datadir.tar.gz` was made with the shoal binary of commit 08fa5ad
 //! (before sealing existed): `shoal agent --data-dir d --hostname fixture`, then
@@ -414,4 +414,117 @@ fn autolock_is_refused_and_the_unlock_calls_answer_as_for_an_unlocked_swarm() {
         "{}",
         common::stderr(&unlock)
     );
+}
+
+/// Runs `docker service inspect` for `name`'s env on `agent` until it answers.
+fn service_env(agent: &Agent, name: &str) -> String {
+    eventually(
+        &format!("service {name} on {}", agent.name),
+        Duration::from_secs(60),
+        || {
+            let out = agent.docker(&[
+                "service",
+                "inspect",
+                name,
+                "--format",
+                "{{json .Spec.TaskTemplate.ContainerSpec.Env}}",
+            ]);
+            out.status.success().then(|| common::stdout(&out))
+        },
+    )
+}
+
+#[test]
+fn every_manager_of_three_seals_what_it_replicates() {
+    let root = open_root();
+    let m1 = Agent::start(root.path(), "s1");
+    let mut m2 = Agent::start(root.path(), "s2");
+    let m3 = Agent::start(root.path(), "s3");
+    init(&m1);
+    // Snapshots on every manager (the interval is replicated), then log entries after them.
+    m1.docker_ok(&["swarm", "update", "--snapshot-interval", "3"]);
+    let token = m1
+        .docker_ok(&["swarm", "join-token", "-q", "manager"])
+        .trim()
+        .to_string();
+    for agent in [&m2, &m3] {
+        agent.docker_ok(&[
+            "swarm",
+            "join",
+            "--token",
+            &token,
+            "--listen-addr",
+            &agent.addr,
+            "--advertise-addr",
+            &agent.addr,
+            &m1.addr,
+        ]);
+    }
+    let secret = format!("replicated-env-{}", random_hex());
+    println!("env value {secret}");
+    m1.docker_ok(&[
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "shared",
+        "--env",
+        &format!("SECRET={secret}"),
+        "--constraint",
+        "node.labels.nowhere==true",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    for i in 0..6 {
+        m1.docker_ok(&[
+            "service",
+            "update",
+            "-d",
+            "--env-add",
+            &format!("N={i}"),
+            "shared",
+        ]);
+    }
+    for agent in [&m1, &m2, &m3] {
+        let env = service_env(agent, "shared");
+        assert!(env.contains("N=5"), "{} sees {env}", agent.name);
+        let snapshots = agent.data_dir().join("swarm/raft/snapshots");
+        eventually(
+            &format!("a snapshot on {}", agent.name),
+            Duration::from_secs(60),
+            || {
+                std::fs::read_dir(&snapshots)
+                    .ok()?
+                    .flatten()
+                    .any(|e| e.path().extension().is_some_and(|x| x == "snap"))
+                    .then_some(())
+            },
+        );
+    }
+    // A follower restarts over its sealed log and snapshot and serves the same state.
+    m2.restart();
+    let env = service_env(&m2, "shared");
+    assert!(env.contains(&secret) && env.contains("N=5"), "{env}");
+
+    for agent in [&m1, &m2, &m3] {
+        let dir = agent.data_dir();
+        for (what, needle) in [
+            ("env value", secret.as_bytes()),
+            ("a join token", b"SWMTKN-1-".as_slice()),
+            ("a PEM private key", b"PRIVATE KEY".as_slice()),
+        ] {
+            let found: Vec<_> = holders(dir, needle)
+                .into_iter()
+                .filter(|p| !p.ends_with("swarm/certs/keys.json"))
+                .collect();
+            assert!(
+                found.is_empty(),
+                "{what} in plaintext on {}: {found:?}",
+                agent.name
+            );
+        }
+        let open = open_to_others(dir);
+        assert!(open.is_empty(), "group/other permissions on {open:?}");
+    }
 }
