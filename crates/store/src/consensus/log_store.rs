@@ -5,9 +5,8 @@
 //! flushed. Entries are sealed with the manager's data key, bound to their index
 //! ([`crate::crypto`]); the meta values hold no secrets and stay plain.
 //!
-//! Format `shoal-raft-1` (plain entries, written before sealing existed) is migrated on
-//! open: every entry is sealed and the marker set to `shoal-raft-2` in one write transaction,
-//! so a crash leaves either the old file or the new one.
+//! Format `shoal-raft-1` (plain entries, written before sealing existed) is sealed on open
+//! (`log_migration`).
 //!
 //! The newest entries are also kept decoded in memory (`Tail`): openraft reads every entry
 //! back right after appending it, once per follower to replicate it and once to apply it, and
@@ -32,13 +31,13 @@ use super::types::{Entry, LogId, TypeConfig, Vote};
 use crate::crypto::{DataKey, Purpose};
 use crate::{Error, Result};
 
-const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
-const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+pub(super) const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
+pub(super) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
 /// Format marker stored in `meta`; a file without it is foreign and refused.
 pub const FORMAT: &str = "shoal-raft-2";
 /// The format before entries were sealed; migrated on open.
-const FORMAT_PLAIN: &str = "shoal-raft-1";
+pub(super) const FORMAT_PLAIN: &str = "shoal-raft-1";
 
 /// Durable log storage; cheap to clone (one shared database and tail).
 #[derive(Clone)]
@@ -156,23 +155,23 @@ fn bounds(range: &impl RangeBounds<u64>) -> Option<(u64, u64)> {
     Some((start, end))
 }
 
-fn io_err(e: impl std::fmt::Display) -> io::Error {
+pub(super) fn io_err(e: impl std::fmt::Display) -> io::Error {
     io::Error::other(e.to_string())
 }
 
-fn encode<T: Serialize>(value: &T) -> io::Result<Vec<u8>> {
+pub(super) fn encode<T: Serialize>(value: &T) -> io::Result<Vec<u8>> {
     postcard::to_stdvec(value).map_err(io_err)
 }
 
 /// redb's page cache for the log.
 const LOG_CACHE_BYTES: usize = 16 * 1024 * 1024;
 
-fn decode<T: DeserializeOwned>(bytes: &[u8]) -> io::Result<T> {
+pub(super) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> io::Result<T> {
     postcard::from_bytes(bytes).map_err(io_err)
 }
 
 /// An entry as stored: postcard, sealed under `key` at its index.
-fn seal_entry(key: &DataKey, entry: &Entry) -> io::Result<Vec<u8>> {
+pub(super) fn seal_entry(key: &DataKey, entry: &Entry) -> io::Result<Vec<u8>> {
     key.seal(Purpose::LogEntry, entry.log_id.index(), &encode(entry)?)
         .map_err(io_err)
 }
@@ -183,50 +182,6 @@ fn open_entry(key: &DataKey, index: u64, stored: &[u8]) -> io::Result<Entry> {
         .open(Purpose::LogEntry, index, stored)
         .map_err(|e| io_err(format!("log entry {index}: {e}")))?;
     decode(&plain)
-}
-
-/// Rewrites a plain (`shoal-raft-1`) log at `path` as a sealed one: a new file gets the meta
-/// rows and every entry sealed, then replaces the old one by rename. Sealing in place would
-/// leave the plain bytes in redb's freed pages; a new file holds none of them, and a crash
-/// before the rename leaves the old file to migrate again.
-fn migrate_plain(path: &Path, key: &DataKey) -> io::Result<u64> {
-    let tmp = path.with_extension("redb.sealing");
-    let _ = std::fs::remove_file(&tmp);
-    let old = Database::open(path).map_err(io_err)?;
-    let new = Database::create(&tmp).map_err(io_err)?;
-    let read = old.begin_read().map_err(io_err)?;
-    let write = new.begin_write().map_err(io_err)?;
-    let mut count = 0u64;
-    {
-        let mut meta = write.open_table(META).map_err(io_err)?;
-        for item in read.open_table(META).map_err(io_err)?.iter().map_err(io_err)? {
-            let (k, v) = item.map_err(io_err)?;
-            meta.insert(k.value(), v.value()).map_err(io_err)?;
-        }
-        meta.insert("format", encode(&FORMAT.to_string())?.as_slice())
-            .map_err(io_err)?;
-        let mut log = write.open_table(LOG).map_err(io_err)?;
-        match read.open_table(LOG) {
-            Ok(table) => {
-                for item in table.iter().map_err(io_err)? {
-                    let (k, v) = item.map_err(io_err)?;
-                    let entry: Entry = decode(v.value())?;
-                    log.insert(k.value(), seal_entry(key, &entry)?.as_slice())
-                        .map_err(io_err)?;
-                    count += 1;
-                }
-            }
-            Err(redb::TableError::TableDoesNotExist(_)) => {}
-            Err(e) => return Err(io_err(e)),
-        }
-    }
-    write.commit().map_err(io_err)?;
-    drop((read, old, new));
-    std::fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(count)
 }
 
 impl LogStore {
@@ -241,12 +196,13 @@ impl LogStore {
         };
         let existed = path.exists();
         if existed
-            && Self::format_of(&path)
+            && super::log_migration::format_of(&path)
                 .map_err(|e| corrupt(e.to_string()))?
                 .as_deref()
                 == Some(FORMAT_PLAIN)
         {
-            let count = migrate_plain(&path, &key).map_err(|e| corrupt(e.to_string()))?;
+            let count =
+                super::log_migration::seal_plain_log(&path, &key).map_err(|e| corrupt(e.to_string()))?;
             tracing::info!(path = %path.display(), entries = count, "sealed a plain raft log");
         }
         // redb caches up to 1 GiB by default, and written pages stay cached: on a busy leader
@@ -280,21 +236,6 @@ impl LogStore {
                 .map_err(|e| corrupt(e.to_string()))?;
         }
         Ok(store)
-    }
-
-    /// The format marker of the log file at `path`, if it has one.
-    fn format_of(path: &Path) -> io::Result<Option<String>> {
-        let db = Database::open(path).map_err(io_err)?;
-        let txn = db.begin_read().map_err(io_err)?;
-        let table = match txn.open_table(META) {
-            Ok(t) => t,
-            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
-            Err(e) => return Err(io_err(e)),
-        };
-        match table.get("format").map_err(io_err)? {
-            Some(v) => Ok(Some(decode(v.value())?)),
-            None => Ok(None),
-        }
     }
 
     /// Total bytes of stored (sealed) entries from `from` on in the log under `dir`, read
@@ -715,57 +656,5 @@ mod tests {
         );
         store.purge(entries[1949].log_id).await.unwrap();
         assert!(store.try_get_log_entries(1..1951).await.unwrap().is_empty());
-    }
-
-    #[tokio::test]
-    async fn a_plain_log_is_sealed_on_open_and_keeps_its_entries() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("raft.redb");
-        let marker = 0x5eed_f00d_dead_beef_0123_4567_89ab_cdef_u128;
-        // A shoal-raft-1 file: plain postcard entries.
-        {
-            let db = Database::create(&path).unwrap();
-            let txn = db.begin_write().unwrap();
-            {
-                let mut meta = txn.open_table(META).unwrap();
-                meta.insert("format", encode(&FORMAT_PLAIN.to_string()).unwrap().as_slice())
-                    .unwrap();
-                let mut log = txn.open_table(LOG).unwrap();
-                for i in 1..=50 {
-                    let mut e = entry(i);
-                    if let openraft::EntryPayload::Normal(txn) = &mut e.payload {
-                        Arc::make_mut(txn).id = marker;
-                    }
-                    log.insert(i, encode(&e).unwrap().as_slice()).unwrap();
-                }
-            }
-            txn.commit().unwrap();
-        }
-        let needle = encode(&marker).unwrap();
-        let plain = std::fs::read(&path).unwrap();
-        assert!(
-            plain.windows(needle.len()).any(|w| w == needle),
-            "fixture is plain"
-        );
-
-        let key = DataKey::generate().unwrap();
-        let mut store = LogStore::open(dir.path(), key.clone()).unwrap();
-        let read = store.try_get_log_entries(1..51).await.unwrap();
-        assert_eq!(indexes(&read), (1..=50).collect::<Vec<_>>());
-        drop(store);
-        let sealed = std::fs::read(&path).unwrap();
-        assert!(
-            !sealed.windows(needle.len()).any(|w| w == needle),
-            "a plain entry survived the migration"
-        );
-        // Opens again (no second migration) only with the same key.
-        let mut again = LogStore::open(dir.path(), key).unwrap();
-        assert_eq!(again.try_get_log_entries(1..51).await.unwrap().len(), 50);
-        drop(again);
-        let mut other = LogStore::open(dir.path(), DataKey::generate().unwrap()).unwrap();
-        assert!(
-            other.try_get_log_entries(1..2).await.is_err(),
-            "opened with a foreign key"
-        );
     }
 }

@@ -8,6 +8,7 @@
 //!                                                              StateMachine::apply ─► Store
 //! ```
 
+mod log_migration;
 mod log_store;
 mod state_machine;
 mod types;
