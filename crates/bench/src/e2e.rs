@@ -206,8 +206,7 @@ async fn one(args: &Args, managers: usize) -> anyhow::Result<Outcome> {
     for m in &mut ms {
         m.stop();
     }
-    let log = store::consensus::LogStore::open(&ms[li].dir.join("swarm/raft"))?;
-    let bytes = log.entry_bytes(created_at..)?;
+    let bytes = store::consensus::LogStore::stored_entry_bytes(&ms[li].dir.join("swarm/raft"), created_at)?;
     Ok(Outcome {
         managers,
         seconds,

@@ -53,6 +53,8 @@ pub struct ManagerConfig {
     pub raft_dir: PathBuf,
     /// Raft timing and snapshot settings.
     pub raft_settings: RaftSettings,
+    /// This manager's key for sealing its Raft log and snapshots on disk.
+    pub data_key: store::crypto::DataKey,
 }
 
 /// How the replica comes up.
@@ -330,7 +332,14 @@ impl Manager {
         rng: StdRng,
     ) -> Result<Manager> {
         let network = RaftNetwork { pool: pool.clone() };
-        let consensus = Consensus::open(&cfg.raft_dir, cfg.raft_id, &cfg.raft_settings, network).await?;
+        let consensus = Consensus::open(
+            &cfg.raft_dir,
+            cfg.raft_id,
+            &cfg.raft_settings,
+            network,
+            cfg.data_key.clone(),
+        )
+        .await?;
         let election_max = store::consensus::raft_config(&cfg.raft_settings)?.election_timeout_max;
         let inner = Arc::new(Inner {
             node_id: cfg.node_id.clone(),

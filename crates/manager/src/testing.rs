@@ -133,6 +133,7 @@ impl LocalCluster {
             advertise_addr: addr.clone(),
             raft_dir: dir.path().join(&node_id),
             raft_settings: settings.clone(),
+            data_key: store::crypto::DataKey::generate()?,
         };
         let start = if i == 0 {
             let cluster = Cluster {

@@ -36,6 +36,9 @@ enum Command {
 }
 
 fn main() {
+    // Before anything can create a file: the data dir, its keys and the API socket are the
+    // owner's alone. Tasks get 0022 back from their supervisor just before they exec.
+    restrict_umask();
     // Usage errors exit 125 and failures 1 with the error on one line, as the docker CLI's.
     let args: Args = cli::exit::parse();
     if let Command::TaskShim(shim) = &args.command {
@@ -54,5 +57,13 @@ fn run(args: Args) -> anyhow::Result<()> {
         Command::Cli(command) => runtime.block_on(cli::run(command, args.connection)),
         // Handled in main, before the runtime exists.
         Command::TaskShim(_) => Ok(()),
+    }
+}
+
+#[allow(unsafe_code)]
+fn restrict_umask() {
+    // SAFETY: umask(2) only sets the process's file mode mask; it cannot fail.
+    unsafe {
+        libc::umask(0o077);
     }
 }

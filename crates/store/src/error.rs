@@ -33,6 +33,9 @@ pub enum Error {
     /// Disk I/O failed.
     #[error("raft storage i/o: {0}")]
     Io(#[from] std::io::Error),
+    /// Sealed data did not open or could not be sealed.
+    #[error("raft data encryption: {0}")]
+    Crypto(#[from] crate::crypto::CryptoError),
     /// The Raft library reported an error.
     #[error("raft: {0}")]
     Raft(String),

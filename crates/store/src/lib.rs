@@ -14,6 +14,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod consensus;
+pub mod crypto;
 pub mod error;
 pub mod state;
 pub mod store;

@@ -6,6 +6,7 @@ use std::future::Future;
 
 use store::consensus::wire::*;
 use store::consensus::{Consensus, Peer, Snapshot, TypeConfig, Vote};
+use store::crypto::DataKey;
 use store::{Op, Txn, TxnError};
 use types::cluster::RaftSettings;
 use types::{Kind, Meta, Node, NodeDescription, NodeSpec, NodeStatus, Object, Role, Timestamp};
@@ -84,8 +85,11 @@ async fn writes_survive_restart_and_snapshots_compact_the_log() {
         addr: "127.0.0.1:1".into(),
         node_id: "n1".into(),
     };
+    let key = DataKey::generate().unwrap();
     {
-        let c = Consensus::open(dir.path(), 1, &settings, Nowhere).await.unwrap();
+        let c = Consensus::open(dir.path(), 1, &settings, Nowhere, key.clone())
+            .await
+            .unwrap();
         c.bootstrap(me.clone()).await.unwrap();
         wait_leader(&c).await;
         for i in 0..25 {
@@ -111,7 +115,9 @@ async fn writes_survive_restart_and_snapshots_compact_the_log() {
         c.wait_for(|m| m.snapshot.is_some()).await.unwrap();
         c.shutdown().await;
     }
-    let c = Consensus::open(dir.path(), 1, &settings, Nowhere).await.unwrap();
+    let c = Consensus::open(dir.path(), 1, &settings, Nowhere, key)
+        .await
+        .unwrap();
     wait_leader(&c).await;
     // Everything acknowledged before the restart is there, from snapshot plus log replay.
     let target = c.metrics().local_committed.map(|l| l.index).unwrap_or(0);
@@ -135,9 +141,15 @@ async fn writes_survive_restart_and_snapshots_compact_the_log() {
 async fn a_foreign_file_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("raft.redb"), b"not a database").unwrap();
-    let err = Consensus::open(dir.path(), 1, &RaftSettings::default(), Nowhere)
-        .await
-        .err()
-        .expect("must refuse");
+    let err = Consensus::open(
+        dir.path(),
+        1,
+        &RaftSettings::default(),
+        Nowhere,
+        DataKey::generate().unwrap(),
+    )
+    .await
+    .err()
+    .expect("must refuse");
     assert!(matches!(err, store::Error::Corrupt { .. }), "{err}");
 }

@@ -22,7 +22,8 @@ pub use service::{
 };
 pub use swarm::{
     CaConfig, ClusterInfo, DispatcherConfig, Driver, EncryptionConfig, ExternalCa, InitRequest, JoinRequest,
-    JoinTokens, OrchestrationConfig, RaftConfig, Swarm, SwarmSpec, TaskDefaults, TlsInfo,
+    JoinTokens, OrchestrationConfig, RaftConfig, Swarm, SwarmSpec, TaskDefaults, TlsInfo, UnlockKeyResponse,
+    UnlockRequest,
 };
 pub use system::{ComponentVersion, Info, PeerNode, PluginsInfo, ServerPlatform, SwarmInfo, Version};
 pub use task::{ContainerStatus, PortStatus, Task, TaskStatus};

@@ -342,3 +342,19 @@ pub struct JoinRequest {
     #[serde(rename = "Availability", default, deserialize_with = "nullable")]
     pub availability: String,
 }
+
+/// `GET /swarm/unlockkey` answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnlockKeyResponse {
+    /// The `SWMKEY-1-…` key; empty when managers are not autolocked.
+    #[serde(rename = "UnlockKey", default, deserialize_with = "nullable")]
+    pub unlock_key: String,
+}
+
+/// `POST /swarm/unlock` body.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnlockRequest {
+    /// The `SWMKEY-1-…` key.
+    #[serde(rename = "UnlockKey", default, deserialize_with = "nullable")]
+    pub unlock_key: String,
+}

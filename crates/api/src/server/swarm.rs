@@ -1,4 +1,5 @@
-//! `/swarm`, `/swarm/init`, `/swarm/join`, `/swarm/leave`, `/swarm/update`.
+//! `/swarm`, `/swarm/init`, `/swarm/join`, `/swarm/leave`, `/swarm/update`,
+//! `/swarm/unlockkey`, `/swarm/unlock`.
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -72,4 +73,22 @@ pub async fn update(
     }
     let spec = cluster::spec_from_docker(&spec)?;
     Ok(state.backend.swarm_update(version, spec, rotation).await?)
+}
+
+/// dockerd's answer to an unlock of a node that is not locked.
+pub const NOT_LOCKED: &str = "swarm is not locked";
+
+/// `GET /swarm/unlockkey`. shoal refuses autolock (init and update say so), so, as dockerd
+/// for a swarm without autolock, the key is empty; the docker CLI then says "no unlock key is
+/// set". Managers only, as dockerd.
+pub async fn unlock_key(State(state): State<AppState>) -> Result<Response> {
+    state.backend.swarm_inspect().await?;
+    Ok(json(&model::UnlockKeyResponse::default()))
+}
+
+/// `POST /swarm/unlock`: no shoal node is ever locked, so there is nothing to unlock (409,
+/// as dockerd for a node that is not locked).
+pub async fn unlock(headers: HeaderMap, body: std::result::Result<Bytes, BytesRejection>) -> Result<()> {
+    let _request: model::UnlockRequest = decode(&headers, body)?;
+    Err(Error::Backend(manager::Error::Conflict(NOT_LOCKED.into())))
 }

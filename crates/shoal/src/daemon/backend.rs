@@ -134,6 +134,12 @@ impl Backend for Swarm {
     async fn swarm_update(&self, version: u64, spec: ClusterSpec, rotation: Rotation) -> Result<()> {
         let m = self.require_manager().await?;
         let view = m.synced_view().await;
+        let locked_before = view.cluster().is_some_and(|c| c.spec.auto_lock_managers);
+        if spec.auto_lock_managers && !locked_before {
+            return Err(Error::InvalidArgument(
+                super::swarm::msg::AUTOLOCK_UNSUPPORTED.into(),
+            ));
+        }
         let op = m.with_rng(|mut rng| cluster::update(&view, version, spec, rotation, &mut rng))?;
         m.propose(vec![op]).await?;
         Ok(())

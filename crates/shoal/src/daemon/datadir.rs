@@ -3,18 +3,25 @@
 //! ```text
 //! <data-dir>/shoal.json          format marker; a non-empty dir without it is refused
 //! <data-dir>/swarm/state.json    node ID, cluster ID, role, addresses, known managers
-//! <data-dir>/swarm/certs/        ca.pem, node.pem, node.key
-//! <data-dir>/swarm/raft/         Raft log and snapshots (managers)
+//! <data-dir>/swarm/certs/        ca.pem, node.pem, keys.json (node key + data key)
+//! <data-dir>/swarm/raft/         Raft log and snapshots (managers), sealed with the data key
 //! ```
 //! Files are written to a temporary name, synced and renamed, so a crash never leaves half a
 //! file; a file that does not parse makes the daemon refuse to start rather than start over.
+//!
+//! Everything is owner-only: the process umask (0077, set first thing in `main`) creates it
+//! so, and [`DataDir::open`] takes group and other bits off whatever an older version left.
+//! A `certs/node.key` from before the key file is moved into `keys.json` on load.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
+use store::crypto::DataKey;
 use types::Role;
+
+use super::keys::NodeKeys;
 
 const MARKER: &str = "shoal.json";
 const FORMAT: &str = "shoal-data-1";
@@ -52,6 +59,8 @@ pub struct Certs {
     pub cert_pem: String,
     /// Node private key.
     pub key_pem: String,
+    /// The key the node's Raft log and snapshots are sealed with.
+    pub data_key: DataKey,
 }
 
 /// Paths inside a validated data directory.
@@ -61,11 +70,48 @@ pub struct DataDir {
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
     let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
+    // Owner-only whatever the umask: these files hold identities and keys.
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("writing {}", tmp.display()))?;
     f.write_all(bytes)?;
     f.sync_all()?;
     std::fs::rename(&tmp, path).with_context(|| format!("renaming {}", tmp.display()))?;
+    Ok(())
+}
+
+fn remove_if_present(path: &Path) -> anyhow::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("removing {}", path.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Takes group and other permissions off `root` and everything under it (data dirs written
+/// by versions that created them 0755/0644). Symbolic links are not followed.
+fn tighten(root: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::symlink_metadata(root)?;
+    if meta.file_type().is_symlink() {
+        return Ok(());
+    }
+    let mode = meta.permissions().mode();
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(root, std::fs::Permissions::from_mode(mode & 0o7700))?;
+    }
+    if meta.is_dir() {
+        for entry in std::fs::read_dir(root)? {
+            tighten(&entry?.path())?;
+        }
+    }
     Ok(())
 }
 
@@ -107,6 +153,7 @@ impl DataDir {
                 .as_bytes(),
             )?;
         }
+        tighten(root).with_context(|| format!("restricting permissions under {}", root.display()))?;
         Ok(DataDir {
             root: root.to_path_buf(),
         })
@@ -148,10 +195,12 @@ impl DataDir {
                 )
             })
         };
+        let keys = self.load_keys()?;
         let certs = Certs {
             ca_pem: read("ca.pem")?,
             cert_pem: read("node.pem")?,
-            key_pem: read("node.key")?,
+            key_pem: keys.node_key_pem,
+            data_key: keys.data_key,
         };
         ca::PeerIdentity::from_pem(&certs.cert_pem).map_err(|e| {
             anyhow::anyhow!(
@@ -171,16 +220,45 @@ impl DataDir {
         )
     }
 
-    /// Saves the certificate material (the key readable by its owner only).
+    /// The key file; a data dir from before it has `node.key` instead, which becomes a key
+    /// file with a new data key (the Raft data is still plain then and is sealed with it when
+    /// the replica opens).
+    fn load_keys(&self) -> anyhow::Result<NodeKeys> {
+        let certs = self.swarm().join("certs");
+        let path = certs.join("keys.json");
+        let legacy = certs.join("node.key");
+        if path.exists() {
+            let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            let keys = NodeKeys::decode(&bytes)
+                .map_err(|e| anyhow::anyhow!("{} {e}; refusing to start", path.display()))?;
+            // A crash between writing the key file and removing the old key leaves both.
+            remove_if_present(&legacy)?;
+            return Ok(keys);
+        }
+        let node_key_pem = std::fs::read_to_string(&legacy)
+            .with_context(|| format!("{} is missing or unreadable; refusing to start", path.display()))?;
+        let keys = NodeKeys {
+            node_key_pem,
+            data_key: DataKey::generate()?,
+        };
+        write_atomic(&path, &keys.encode()?)?;
+        remove_if_present(&legacy)?;
+        tracing::info!(path = %path.display(), "moved the node key into the key file");
+        Ok(keys)
+    }
+
+    /// Saves the certificate material; the private keys go to the owner-only key file.
     pub fn save_certs(&self, certs: &Certs) -> anyhow::Result<()> {
-        use std::os::unix::fs::PermissionsExt;
         let dir = self.swarm().join("certs");
         std::fs::create_dir_all(&dir)?;
         write_atomic(&dir.join("ca.pem"), certs.ca_pem.as_bytes())?;
         write_atomic(&dir.join("node.pem"), certs.cert_pem.as_bytes())?;
-        write_atomic(&dir.join("node.key"), certs.key_pem.as_bytes())?;
-        std::fs::set_permissions(dir.join("node.key"), std::fs::Permissions::from_mode(0o600))?;
-        Ok(())
+        let keys = NodeKeys {
+            node_key_pem: certs.key_pem.clone(),
+            data_key: certs.data_key.clone(),
+        };
+        write_atomic(&dir.join("keys.json"), &keys.encode()?)?;
+        remove_if_present(&dir.join("node.key"))
     }
 
     /// Forgets the swarm (leave): identity, certificates and Raft data.
@@ -226,5 +304,45 @@ mod tests {
         std::fs::create_dir_all(tmp.path().join("swarm")).unwrap();
         std::fs::write(tmp.path().join("swarm/state.json"), "garbage").unwrap();
         assert!(dir.load().unwrap_err().to_string().contains("corrupt"));
+    }
+
+    #[test]
+    fn an_old_dir_is_tightened_and_its_node_key_moves_into_the_key_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("data");
+        let dir = DataDir::open(&root).unwrap();
+        let certs = Certs {
+            ca_pem: "ca".into(),
+            cert_pem: "cert".into(),
+            key_pem: "-----BEGIN PRIVATE KEY-----\nkey\n-----END PRIVATE KEY-----\n".into(),
+            data_key: DataKey::generate().unwrap(),
+        };
+        dir.save_certs(&certs).unwrap();
+        let certs_dir = root.join("swarm/certs");
+        assert_eq!(mode(&certs_dir.join("keys.json")), 0o600);
+        assert!(!certs_dir.join("node.key").exists());
+
+        // As an older version left it: a node.key instead of keys.json, all world-readable.
+        std::fs::remove_file(certs_dir.join("keys.json")).unwrap();
+        std::fs::write(certs_dir.join("node.key"), &certs.key_pem).unwrap();
+        for p in [&root, &root.join("swarm"), &certs_dir] {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        for f in ["ca.pem", "node.pem", "node.key"] {
+            std::fs::set_permissions(certs_dir.join(f), std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        let dir = DataDir::open(&root).unwrap();
+        for p in [&root, &root.join("swarm"), &certs_dir] {
+            assert_eq!(mode(p), 0o700, "{}", p.display());
+        }
+        assert_eq!(mode(&certs_dir.join("ca.pem")), 0o600);
+        let keys = dir.load_keys().unwrap();
+        assert_eq!(keys.node_key_pem, certs.key_pem);
+        assert!(!certs_dir.join("node.key").exists(), "moved, not copied");
+        assert_eq!(mode(&certs_dir.join("keys.json")), 0o600);
+        // The new data key is kept: the next load returns the same one.
+        assert_eq!(dir.load_keys().unwrap().data_key, keys.data_key);
     }
 }

@@ -12,6 +12,7 @@ mod clock;
 mod datadir;
 mod hollow;
 mod join;
+mod keys;
 mod node;
 mod swarm;
 
@@ -199,6 +200,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let socket = args.api_socket.clone().unwrap_or_else(api::default_socket_path);
     let backend: Arc<dyn api::Backend> = swarm.clone();
+    socket_dir(&socket)?;
     let unix = api::server::bind_unix(&socket)
         .with_context(|| format!("binding API socket {}", socket.display()))?;
     tokio::spawn(api::server::serve_unix_listener(
@@ -260,6 +262,22 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     swarm.shutdown().await;
     let _ = std::fs::remove_file(&socket);
     Ok(())
+}
+
+/// Creates the socket's directory when missing, 0755 as before the daemon's umask became
+/// 0077: the socket itself (0660, owner and group) decides who may connect, so the group
+/// must be able to reach it.
+fn socket_dir(socket: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let Some(parent) = socket.parent().filter(|p| !p.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    if parent.exists() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o755))
+        .with_context(|| format!("setting permissions of {}", parent.display()))
 }
 
 /// `preferred` if nothing listens there, else a free port from the kernel.

@@ -121,6 +121,12 @@ impl RunningNode {
             advertise_addr: state.advertise_addr.clone(),
             raft_dir: self.dir.raft_dir(),
             raft_settings: settings,
+            data_key: self
+                .certs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .data_key
+                .clone(),
         };
         let m = Manager::start(
             cfg,

@@ -28,6 +28,8 @@ pub mod msg {
     pub const NOT_IN_SWARM: &str = "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again.";
     /// Manager call on a worker.
     pub const NOT_MANAGER: &str = "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state. Please run this command on a manager node or promote the current node to a manager.";
+    /// Autolock asked for (not offered yet; accepting it would promise a lock that is not there).
+    pub const AUTOLOCK_UNSUPPORTED: &str = "autolock is not supported by shoal yet: managers seal their Raft data with a data key kept in the owner-only key file, but do not lock it with an unlock key";
     /// Join that did not finish in time.
     pub const JOIN_TIMEOUT: &str = "Timeout was reached before node joined. The attempt to join the swarm will continue in the background. Use the \"docker info\" command to see the current swarm status of your node.";
 }
@@ -127,6 +129,9 @@ impl Swarm {
             // Without a swarm to recover, --force-new-cluster is a plain init (as dockerd).
             (Local::Inactive, _) => {}
         }
+        if req.spec.auto_lock_managers {
+            return Err(Error::InvalidArgument(msg::AUTOLOCK_UNSUPPORTED.into()));
+        }
         let mut spec = req.spec.clone();
         if spec.name.is_empty() {
             spec.name = "default".into();
@@ -221,6 +226,7 @@ impl Swarm {
             ca_pem: root.cert_pem().into(),
             cert_pem,
             key_pem: key.key_pem,
+            data_key: store::crypto::DataKey::generate().map_err(|e| Error::Internal(e.to_string()))?,
         };
         let state = SwarmState {
             node_id: node_id.clone(),
@@ -376,6 +382,7 @@ impl Swarm {
             ca_pem: issued.ca_cert_pem,
             cert_pem: issued.cert_pem,
             key_pem,
+            data_key: store::crypto::DataKey::generate().map_err(|e| Error::Internal(e.to_string()))?,
         };
         let state = SwarmState {
             node_id: issued.node_id,

@@ -1,7 +1,12 @@
 //! The durable Raft log and vote, in one redb file.
 //!
-//! Tables: `log` (index → postcard entry) and `meta` (vote, committed, last purged, format).
-//! Every append commits with `Durability::Immediate` before openraft is told it is flushed.
+//! Tables: `log` (index → sealed postcard entry) and `meta` (vote, committed, last purged,
+//! format). Every append commits with `Durability::Immediate` before openraft is told it is
+//! flushed. Entries are sealed with the manager's data key, bound to their index
+//! ([`crate::crypto`]); the meta values hold no secrets and stay plain.
+//!
+//! Format `shoal-raft-1` (plain entries, written before sealing existed) is sealed on open
+//! (`log_migration`).
 //!
 //! The newest entries are also kept decoded in memory (`Tail`): openraft reads every entry
 //! back right after appending it, once per follower to replicate it and once to apply it, and
@@ -23,19 +28,23 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::types::{Entry, LogId, TypeConfig, Vote};
+use crate::crypto::{DataKey, Purpose};
 use crate::{Error, Result};
 
-const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
-const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+pub(super) const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
+pub(super) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
 /// Format marker stored in `meta`; a file without it is foreign and refused.
-pub const FORMAT: &str = "shoal-raft-1";
+pub const FORMAT: &str = "shoal-raft-2";
+/// The format before entries were sealed; migrated on open.
+pub(super) const FORMAT_PLAIN: &str = "shoal-raft-1";
 
 /// Durable log storage; cheap to clone (one shared database and tail).
 #[derive(Clone)]
 pub struct LogStore {
     db: Arc<Database>,
     tail: Arc<Mutex<Tail>>,
+    key: DataKey,
 }
 
 /// Most entries, and most encoded bytes, the tail keeps. Entries leave it as soon as they
@@ -146,31 +155,56 @@ fn bounds(range: &impl RangeBounds<u64>) -> Option<(u64, u64)> {
     Some((start, end))
 }
 
-fn io_err(e: impl std::fmt::Display) -> io::Error {
+pub(super) fn io_err(e: impl std::fmt::Display) -> io::Error {
     io::Error::other(e.to_string())
 }
 
-fn encode<T: Serialize>(value: &T) -> io::Result<Vec<u8>> {
+pub(super) fn encode<T: Serialize>(value: &T) -> io::Result<Vec<u8>> {
     postcard::to_stdvec(value).map_err(io_err)
 }
 
 /// redb's page cache for the log.
 const LOG_CACHE_BYTES: usize = 16 * 1024 * 1024;
 
-fn decode<T: DeserializeOwned>(bytes: &[u8]) -> io::Result<T> {
+pub(super) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> io::Result<T> {
     postcard::from_bytes(bytes).map_err(io_err)
 }
 
+/// An entry as stored: postcard, sealed under `key` at its index.
+pub(super) fn seal_entry(key: &DataKey, entry: &Entry) -> io::Result<Vec<u8>> {
+    key.seal(Purpose::LogEntry, entry.log_id.index(), &encode(entry)?)
+        .map_err(io_err)
+}
+
+/// The entry stored at `index`.
+fn open_entry(key: &DataKey, index: u64, stored: &[u8]) -> io::Result<Entry> {
+    let plain = key
+        .open(Purpose::LogEntry, index, stored)
+        .map_err(|e| io_err(format!("log entry {index}: {e}")))?;
+    decode(&plain)
+}
+
 impl LogStore {
-    /// Opens (or creates) `raft.redb` in `dir`. A file that exists but lacks our format
-    /// marker, or that redb cannot read, is refused rather than re-initialised.
-    pub fn open(dir: &Path) -> Result<LogStore> {
+    /// Opens (or creates) `raft.redb` in `dir`, sealing entries with `key`. A file that
+    /// exists but lacks our format marker, or that redb cannot read, is refused rather than
+    /// re-initialised; a plain (`shoal-raft-1`) log is sealed in place first.
+    pub fn open(dir: &Path, key: DataKey) -> Result<LogStore> {
         let path = dir.join("raft.redb");
         let corrupt = |reason: String| Error::Corrupt {
             path: path.display().to_string(),
             reason,
         };
         let existed = path.exists();
+        if existed
+            && super::log_migration::format_of(&path)
+                .map_err(|e| corrupt(e.to_string()))?
+                .as_deref()
+                == Some(FORMAT_PLAIN)
+        {
+            let count =
+                super::log_migration::seal_plain_log(&path, &key).map_err(|e| corrupt(e.to_string()))?;
+            tracing::info!(path = %path.display(), entries = count, "sealed a plain raft log");
+        }
         // redb caches up to 1 GiB by default, and written pages stay cached: on a busy leader
         // that was most of its memory. The log is appended, read back once or twice while
         // replicating (recent entries) and then compacted, so a small cache serves it.
@@ -185,6 +219,7 @@ impl LogStore {
         let store = LogStore {
             db: Arc::new(db),
             tail: Arc::default(),
+            key,
         };
         if existed {
             match store
@@ -201,6 +236,23 @@ impl LogStore {
                 .map_err(|e| corrupt(e.to_string()))?;
         }
         Ok(store)
+    }
+
+    /// Total bytes of stored (sealed) entries from `from` on in the log under `dir`, read
+    /// without the data key (benchmarks report log bytes per write).
+    pub fn stored_entry_bytes(dir: &Path, from: u64) -> Result<u64> {
+        let db = Database::open(dir.join("raft.redb")).map_err(|e| Error::Corrupt {
+            path: dir.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        let txn = db.begin_read().map_err(io_err)?;
+        let table = txn.open_table(LOG).map_err(io_err)?;
+        let mut total = 0u64;
+        for item in table.range(from..).map_err(io_err)? {
+            let (_, v) = item.map_err(io_err)?;
+            total += v.value().len() as u64;
+        }
+        Ok(total)
     }
 
     fn meta_get<T: DeserializeOwned>(&self, key: &str) -> io::Result<Option<T>> {
@@ -247,8 +299,8 @@ impl LogStore {
         };
         let mut out = Vec::new();
         for item in table.range(range).map_err(io_err)? {
-            let (_, v) = item.map_err(io_err)?;
-            out.push(decode(v.value())?);
+            let (k, v) = item.map_err(io_err)?;
+            out.push(open_entry(&self.key, k.value(), v.value())?);
         }
         Ok(out)
     }
@@ -264,12 +316,12 @@ impl LogStore {
         let mut bytes = 0;
         let mut out = Vec::new();
         for item in table.range(start..end).map_err(io_err)? {
-            let (_, v) = item.map_err(io_err)?;
+            let (k, v) = item.map_err(io_err)?;
             if !out.is_empty() && bytes + v.value().len() > budget {
                 break;
             }
             bytes += v.value().len();
-            out.push(decode(v.value())?);
+            out.push(open_entry(&self.key, k.value(), v.value())?);
         }
         Ok(out)
     }
@@ -282,7 +334,7 @@ impl LogStore {
             Err(e) => return Err(io_err(e)),
         };
         match table.last().map_err(io_err)? {
-            Some((_, v)) => Ok(Some(decode::<Entry>(v.value())?.log_id)),
+            Some((k, v)) => Ok(Some(open_entry(&self.key, k.value(), v.value())?.log_id)),
             None => Ok(None),
         }
     }
@@ -415,7 +467,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let mut kept = Vec::new();
         let mut encoded = Vec::new();
         for entry in entries {
-            let bytes = encode(&entry)?;
+            let bytes = seal_entry(&self.key, &entry)?;
             kept.push((entry, bytes.len()));
             encoded.push((kept[kept.len() - 1].0.log_id.index(), bytes));
         }
@@ -537,10 +589,12 @@ mod tests {
     #[tokio::test]
     async fn reads_from_the_tail_and_from_disk_agree() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = LogStore::open(dir.path()).unwrap();
+        let key = DataKey::generate().unwrap();
+        let mut store = LogStore::open(dir.path(), key.clone()).unwrap();
         let entries: Vec<Entry> = (1..=2000).map(entry).collect();
         // All written to redb, and the newest 1024 also kept in the tail, as append does.
         let all = entries.clone();
+        let sealing = key.clone();
         store
             .blocking(move |db| {
                 let txn = db.begin_write().map_err(io_err)?;
@@ -548,7 +602,7 @@ mod tests {
                     let mut table = txn.open_table(LOG).map_err(io_err)?;
                     for e in &all {
                         table
-                            .insert(e.log_id.index(), encode(e)?.as_slice())
+                            .insert(e.log_id.index(), seal_entry(&sealing, e)?.as_slice())
                             .map_err(io_err)?;
                     }
                 }
@@ -557,7 +611,7 @@ mod tests {
             .await
             .unwrap();
         for e in &entries[entries.len() - 1024..] {
-            store.tail().push(e.clone(), encode(e).unwrap().len());
+            store.tail().push(e.clone(), seal_entry(&key, e).unwrap().len());
         }
         for (start, end) in [(1, 5), (970, 1100), (1500, 2001), (1999, 2001), (7, 7)] {
             let read = store.try_get_log_entries(start..end).await.unwrap();
@@ -576,7 +630,7 @@ mod tests {
             (1900..1990).collect::<Vec<_>>()
         );
         // Limited reads, from redb and from the tail: whole entries within the budget.
-        let size = encode(&entries[0]).unwrap().len();
+        let size = seal_entry(&key, &entries[0]).unwrap().len();
         for start in [5, 1500] {
             let read = store.limited_get_log_entries(start, start + 100).await.unwrap();
             assert_eq!(read.len(), REQUEST_BYTES.min(100 * size) / size, "from {start}");
@@ -587,7 +641,7 @@ mod tests {
             indexes(
                 &store
                     .tail()
-                    .take_from(1990, 2001, 3 * encode(&entries[1989]).unwrap().len())
+                    .take_from(1990, 2001, 3 * seal_entry(&key, &entries[1989]).unwrap().len())
             ),
             vec![1990, 1991, 1992]
         );

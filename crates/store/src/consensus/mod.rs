@@ -8,6 +8,7 @@
 //!                                                              StateMachine::apply ─► Store
 //! ```
 
+mod log_migration;
 mod log_store;
 mod state_machine;
 mod types;
@@ -27,6 +28,7 @@ use openraft::{ChangeMembers, Config, ServerState, SnapshotPolicy};
 pub use state_machine::StateMachine;
 pub use types::{Entry, LogId, Peer, Raft, Snapshot, SnapshotMeta, StoredMembership, TypeConfig, Vote};
 
+use crate::crypto::DataKey;
 use crate::{Error, Result, Store, Txn};
 
 /// Re-exports of openraft's wire types, for the RPC layer.
@@ -106,16 +108,23 @@ pub fn raft_config(settings: &RaftSettings) -> Result<Config> {
 }
 
 impl Consensus {
-    /// Opens the replica in `dir` (creating it if empty) and starts Raft.
-    pub async fn open<N>(dir: &Path, id: u64, settings: &RaftSettings, network: N) -> Result<Consensus>
+    /// Opens the replica in `dir` (creating it if empty; its log and snapshots sealed with
+    /// `key`) and starts Raft.
+    pub async fn open<N>(
+        dir: &Path,
+        id: u64,
+        settings: &RaftSettings,
+        network: N,
+        key: DataKey,
+    ) -> Result<Consensus>
     where
         N: RaftNetworkFactory<TypeConfig>,
         N::Network: openraft::network::NetSnapshot<TypeConfig, SnapshotData = Vec<u8>>,
     {
         std::fs::create_dir_all(dir)?;
         let store = Store::default();
-        let log = LogStore::open(dir)?;
-        let sm = StateMachine::open(dir, store.clone(), settings.keep_old_snapshots as usize)?;
+        let log = LogStore::open(dir, key.clone())?;
+        let sm = StateMachine::open(dir, store.clone(), settings.keep_old_snapshots as usize, key)?;
         let config = raft_config(settings)?;
         let write_timeout = Duration::from_millis(config.election_timeout_max * 4);
         let raft = Raft::new(id, Arc::new(config), network, log.clone(), sm)

@@ -1,5 +1,7 @@
 //! The Raft state machine: applies committed entries to the [`Store`] and keeps snapshots as
-//! files (`snapshots/<index>.snap`, postcard of meta + state).
+//! files (`snapshots/<index>.snap`: a magic line, then postcard of meta + state sealed with
+//! the manager's data key, bound to the snapshot's index). A file without the magic line is
+//! a plain snapshot from before sealing; it is read and rewritten sealed on open.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -10,7 +12,11 @@ use openraft::storage::{EntryResponder, RaftSnapshotBuilder, RaftStateMachine};
 use serde::{Deserialize, Serialize};
 
 use super::types::{LogId, Snapshot, SnapshotMeta, StoredMembership, TypeConfig};
+use crate::crypto::{DataKey, Purpose};
 use crate::{Error, Result, State, Store};
+
+/// First bytes of a sealed snapshot file.
+const MAGIC: &[u8] = b"shoal-snapshot-2\n";
 
 /// Applies entries to the shared [`Store`] and manages snapshot files.
 #[derive(Clone)]
@@ -20,6 +26,7 @@ pub struct StateMachine {
     last_applied: Option<LogId>,
     membership: StoredMembership,
     keep_old: usize,
+    key: DataKey,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -33,8 +40,9 @@ fn io_err(e: impl std::fmt::Display) -> io::Error {
 }
 
 impl StateMachine {
-    /// Opens the snapshot directory and loads the newest snapshot into `store`.
-    pub fn open(dir: &Path, store: Store, keep_old: usize) -> Result<StateMachine> {
+    /// Opens the snapshot directory (sealing plain snapshots left by older versions) and
+    /// loads the newest snapshot into `store`.
+    pub fn open(dir: &Path, store: Store, keep_old: usize, key: DataKey) -> Result<StateMachine> {
         let dir = dir.join("snapshots");
         std::fs::create_dir_all(&dir)?;
         let mut sm = StateMachine {
@@ -43,14 +51,26 @@ impl StateMachine {
             last_applied: None,
             membership: StoredMembership::default(),
             keep_old,
+            key,
         };
+        for (index, path) in sm.snapshot_files()? {
+            let bytes = std::fs::read(&path)?;
+            if bytes.starts_with(MAGIC) {
+                continue;
+            }
+            let file: SnapshotFile = postcard::from_bytes(&bytes).map_err(|e| Error::Corrupt {
+                path: path.display().to_string(),
+                reason: format!("neither sealed nor a plain snapshot: {e}"),
+            })?;
+            sm.write_sealed(index, &file)?;
+            tracing::info!(path = %path.display(), "sealed a plain snapshot");
+        }
         if let Some(path) = sm.newest_file()? {
             let corrupt = |reason: String| Error::Corrupt {
                 path: path.display().to_string(),
                 reason,
             };
-            let bytes = std::fs::read(&path)?;
-            let file: SnapshotFile = postcard::from_bytes(&bytes).map_err(|e| corrupt(e.to_string()))?;
+            let file = sm.read_file(&path).map_err(|e| corrupt(e.to_string()))?;
             let state = State::decode(&file.data).map_err(|e| corrupt(e.to_string()))?;
             sm.last_applied = file.meta.last_log_id;
             sm.membership = file.meta.last_membership.clone();
@@ -80,20 +100,46 @@ impl StateMachine {
         Ok(self.snapshot_files()?.pop().map(|(_, p)| p))
     }
 
-    /// Writes a snapshot file atomically (temp file, fsync, rename) and prunes old ones.
-    fn write_file(&self, meta: &SnapshotMeta, data: &[u8]) -> io::Result<()> {
+    /// Reads and opens a sealed snapshot file.
+    fn read_file(&self, path: &Path) -> io::Result<SnapshotFile> {
+        let index = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".snap"))
+            .and_then(|n| n.parse::<u64>().ok())
+            .ok_or_else(|| io_err(format!("{} is not a snapshot file name", path.display())))?;
+        let bytes = std::fs::read(path)?;
+        let sealed = bytes
+            .strip_prefix(MAGIC)
+            .ok_or_else(|| io_err("not a sealed snapshot"))?;
+        let plain = self.key.open(Purpose::Snapshot, index, sealed).map_err(io_err)?;
+        postcard::from_bytes(&plain).map_err(io_err)
+    }
+
+    /// Writes `<index>.snap` sealed, atomically (temp file, fsync, rename).
+    fn write_sealed(&self, index: u64, file: &SnapshotFile) -> io::Result<()> {
         use std::io::Write;
-        let index = meta.last_log_id.as_ref().map(|l| l.index()).unwrap_or(0);
-        let bytes = postcard::to_stdvec(&SnapshotFile {
-            meta: meta.clone(),
-            data: data.to_vec(),
-        })
-        .map_err(io_err)?;
+        let plain = postcard::to_stdvec(file).map_err(io_err)?;
+        let sealed = self.key.seal(Purpose::Snapshot, index, &plain).map_err(io_err)?;
         let tmp = self.dir.join(format!("{index}.snap.tmp"));
         let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&bytes)?;
+        f.write_all(MAGIC)?;
+        f.write_all(&sealed)?;
         f.sync_all()?;
         std::fs::rename(&tmp, self.dir.join(format!("{index}.snap")))?;
+        std::fs::File::open(&self.dir)?.sync_all()
+    }
+
+    /// Writes a snapshot file and prunes old ones.
+    fn write_file(&self, meta: &SnapshotMeta, data: &[u8]) -> io::Result<()> {
+        let index = meta.last_log_id.as_ref().map(|l| l.index()).unwrap_or(0);
+        self.write_sealed(
+            index,
+            &SnapshotFile {
+                meta: meta.clone(),
+                data: data.to_vec(),
+            },
+        )?;
         let files = self.snapshot_files()?;
         let excess = files.len().saturating_sub(1 + self.keep_old);
         for (_, path) in files.into_iter().take(excess) {
@@ -106,7 +152,7 @@ impl StateMachine {
         let Some(path) = self.newest_file()? else {
             return Ok(None);
         };
-        let file: SnapshotFile = postcard::from_bytes(&std::fs::read(path)?).map_err(io_err)?;
+        let file = self.read_file(&path)?;
         Ok(Some(Snapshot {
             meta: file.meta,
             snapshot: file.data,

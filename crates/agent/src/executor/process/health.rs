@@ -151,6 +151,7 @@ impl HealthCheck {
         if let Some(gid) = launch.gid {
             command.gid(gid);
         }
+        super::sys::set_task_umask(&mut command);
         let Ok(mut child) = command.spawn() else {
             return false;
         };

@@ -118,8 +118,13 @@ pub fn start_time(pid: i32) -> Option<u64> {
     after.split_whitespace().nth(19)?.parse().ok()
 }
 
+/// The umask a task starts with: the daemon runs with 0077 so its own state is owner-only,
+/// but a task's files should come out as a normal program's would.
+pub const TASK_UMASK: libc::mode_t = 0o022;
+
 /// Pre-exec work in the forked task process: restore default dispositions for signals the
-/// supervisor ignores (ignored dispositions survive exec), then join the task's cgroups.
+/// supervisor ignores (ignored dispositions survive exec), give back the usual umask, then
+/// join the task's cgroups.
 ///
 /// Only async-signal-safe calls are allowed here (we are between fork and exec), so the
 /// cgroup paths arrive as ready C strings and errors are plain errno values.
@@ -129,6 +134,10 @@ pub fn pre_exec_hook(cgroup_procs: &[std::ffi::CString]) -> io::Result<()> {
         unsafe {
             libc::signal(signal, libc::SIG_DFL);
         }
+    }
+    // SAFETY: umask(2) is async-signal-safe and cannot fail.
+    unsafe {
+        libc::umask(TASK_UMASK);
     }
     for path in cgroup_procs {
         // SAFETY: `path` is a valid NUL-terminated string that outlives the call; open, write
@@ -147,6 +156,17 @@ pub fn pre_exec_hook(cgroup_procs: &[std::ffi::CString]) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Gives a healthcheck command (run by the supervisor, like the task) the task's umask.
+pub fn set_task_umask(command: &mut tokio::process::Command) {
+    // SAFETY: the hook makes one async-signal-safe call and touches no memory of ours.
+    unsafe {
+        command.pre_exec(|| {
+            libc::umask(TASK_UMASK);
+            Ok(())
+        });
+    }
 }
 
 /// Installs [`pre_exec_hook`] on a command.
