@@ -133,7 +133,7 @@ impl LocalCluster {
             advertise_addr: addr.clone(),
             raft_dir: dir.path().join(&node_id),
             raft_settings: settings.clone(),
-            data_key: store::crypto::DataKey::generate()?,
+            data_key: test_data_key(i)?,
         };
         let start = if i == 0 {
             let cluster = Cluster {
@@ -204,6 +204,7 @@ impl LocalCluster {
             advertise_addr: addr.to_string(),
             raft_dir: self.dir.path().join(&node_id),
             raft_settings: settings.clone(),
+            data_key: test_data_key(i)?,
         };
         let m = Manager::start(
             cfg,
@@ -240,4 +241,10 @@ impl LocalCluster {
             m.stop().await;
         }
     }
+}
+
+/// Manager `i`'s data key: fixed per index, so that `restart_manager` opens what
+/// `start_manager` sealed (a real manager keeps its key in `keys.json`).
+fn test_data_key(i: usize) -> anyhow::Result<store::crypto::DataKey> {
+    Ok(store::crypto::DataKey::from_bytes(&[i as u8 ^ 0x5a; 32])?)
 }
