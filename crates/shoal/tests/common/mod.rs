@@ -210,6 +210,18 @@ fn remove_cgroups(spec: &Path) {
     };
     let dirs = spec["cgroups"].as_array().cloned().unwrap_or_default();
     for dir in dirs.iter().filter_map(|d| d.as_str()) {
+        // Processes that left the task's group (daemons) are still in its cgroup.
+        let procs = std::fs::read_to_string(Path::new(dir).join("cgroup.procs")).unwrap_or_default();
+        for pid in procs
+            .lines()
+            .filter_map(|l| l.trim().parse::<i32>().ok())
+            .filter(|p| *p > 1)
+        {
+            // SAFETY: kill(2) on a member of this test's own task cgroup.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
         for _ in 0..100 {
             match std::fs::remove_dir(dir) {
                 Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
