@@ -79,6 +79,11 @@ impl Backend for Swarm {
                     .map(|(h, _)| h.trim_matches(['[', ']']).to_string())
                     .unwrap_or_default();
                 status.control_available = state.role == Role::Manager;
+                if let Some(m) = node.try_manager()
+                    && status.error.is_empty()
+                {
+                    status.error = m.health().error();
+                }
                 status.remote_managers = match node.try_manager() {
                     Some(m) => m.voters().into_values().map(|p| (p.node_id, p.addr)).collect(),
                     None => state

@@ -160,6 +160,11 @@ impl Agent {
         self.spawn();
     }
 
+    /// The agent process's pid (to signal it), while it runs.
+    pub fn pid(&self) -> Option<i32> {
+        self.child.as_ref().map(|c| c.id() as i32)
+    }
+
     /// The agent's data directory.
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
