@@ -14,6 +14,7 @@ mod hollow;
 mod join;
 mod log_limit;
 mod node;
+mod storage_watch;
 mod swarm;
 
 use std::collections::BTreeMap;
