@@ -6,6 +6,9 @@
 //! look healthy: an operator has to learn that its disk needs attention.
 
 use std::fmt;
+use std::time::Duration;
+
+use types::Reachability;
 
 /// Health of the local replica.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,9 +62,50 @@ impl fmt::Display for Health {
     }
 }
 
+/// Reachability of a manager in `node ls`.
+///
+/// `heartbeat`: on the leader, how long ago the manager last acknowledged a Raft heartbeat
+/// (`Some(None)`: never). A manager whose Raft stopped still heartbeats the dispatcher (its
+/// node looks Ready) but no longer answers Raft, so once its last acknowledgement is older
+/// than an election timeout it is Unreachable, as Swarm shows a manager it cannot reach.
+/// `None` when this replica does not lead and so cannot tell; the node's status decides then.
+pub fn manager_reachability(
+    node_ready: Reachability,
+    heartbeat: Option<Option<Duration>>,
+    election_timeout: Duration,
+) -> Reachability {
+    match heartbeat {
+        Some(Some(age)) if age <= election_timeout => node_ready,
+        Some(_) => Reachability::Unreachable,
+        None => node_ready,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_manager_that_stopped_acknowledging_raft_is_unreachable() {
+        let t = Duration::from_millis(500);
+        let r = Reachability::Reachable;
+        assert_eq!(
+            manager_reachability(r, Some(Some(Duration::from_millis(100))), t),
+            r
+        );
+        assert_eq!(manager_reachability(r, Some(Some(t)), t), r);
+        assert_eq!(
+            manager_reachability(r, Some(Some(t + Duration::from_millis(1))), t),
+            Reachability::Unreachable
+        );
+        assert_eq!(manager_reachability(r, Some(None), t), Reachability::Unreachable);
+        // Not the leader: no Raft view, the node status decides.
+        assert_eq!(manager_reachability(r, None, t), r);
+        assert_eq!(
+            manager_reachability(Reachability::Unreachable, Some(Some(Duration::ZERO)), t),
+            Reachability::Unreachable
+        );
+    }
 
     #[test]
     fn a_fatal_stop_is_an_error_unless_we_asked_for_it() {

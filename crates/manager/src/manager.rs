@@ -97,6 +97,8 @@ pub struct Inner {
     pub(crate) shutdown: CancellationToken,
     /// How long a write waits for a leader (about two election timeouts).
     pub(crate) leader_wait: Duration,
+    /// The longest election timeout: how long a silent Raft peer may still count as reachable.
+    pub(crate) election_timeout: Duration,
 }
 
 /// A running manager.
@@ -233,6 +235,7 @@ impl Manager {
             server: Mutex::new(None),
             shutdown: CancellationToken::new(),
             leader_wait: Duration::from_millis(election_max * 2 + 500),
+            election_timeout: Duration::from_millis(election_max),
         });
         let manager = Manager { inner: inner.clone() };
         manager.serve(listener, server_tls);
@@ -460,13 +463,29 @@ impl Manager {
         self.inner.consensus.is_leader()
     }
 
-    /// Reachability of a manager node: reachable while its heartbeats keep it ready.
+    /// Reachability of a manager node: reachable while its heartbeats keep it ready and,
+    /// as far as this replica can tell, its Raft replica answers (see health.rs).
     pub fn reachability(&self, node: &Node) -> Reachability {
-        match node.status.state {
+        let by_status = match node.status.state {
             types::NodeState::Ready => Reachability::Reachable,
             types::NodeState::Unknown => Reachability::Unknown,
             _ => Reachability::Unreachable,
+        };
+        let Some(raft_id) = node.manager_status.as_ref().map(|s| s.raft_id) else {
+            return by_status;
+        };
+        if raft_id == self.inner.consensus.id() {
+            // Ourselves: unreachable for Raft once our replica stopped.
+            return match self.health() {
+                crate::health::Health::Healthy => by_status,
+                crate::health::Health::Stopped(_) => Reachability::Unreachable,
+            };
         }
+        let heartbeat = self.inner.consensus.metrics().heartbeat.map(|acks| {
+            use openraft::Instant as _;
+            acks.get(&raft_id).cloned().flatten().map(|at| at.elapsed())
+        });
+        crate::health::manager_reachability(by_status, heartbeat, self.inner.election_timeout)
     }
 
     /// Whether the local replica works (its Raft stops for good on a storage failure).
