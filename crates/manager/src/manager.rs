@@ -99,6 +99,7 @@ pub struct Inner {
     pub(crate) leader_wait: Duration,
     /// The longest election timeout: how long a silent Raft peer may still count as reachable.
     pub(crate) election_timeout: Duration,
+    pub(crate) leader_contact: crate::read_index::LeaderContact,
 }
 
 /// A running manager.
@@ -236,6 +237,7 @@ impl Manager {
             shutdown: CancellationToken::new(),
             leader_wait: Duration::from_millis(election_max * 2 + 500),
             election_timeout: Duration::from_millis(election_max),
+            leader_contact: crate::read_index::LeaderContact::new(Instant::now()),
         });
         let manager = Manager { inner: inner.clone() };
         manager.serve(listener, server_tls);
@@ -366,6 +368,7 @@ impl Manager {
 
     /// Starts the background loops: snapshots on every replica, the rest on the leader only.
     fn run_loops(&self) {
+        tokio::spawn(self.inner.clone().watch_leader());
         let inner = self.inner.clone();
         tokio::spawn(async move {
             let mut leading: Option<CancellationToken> = None;
@@ -477,14 +480,21 @@ impl Manager {
         if raft_id == self.inner.consensus.id() {
             // Ourselves: unreachable for Raft once our replica stopped.
             return match self.health() {
-                crate::health::Health::Healthy => by_status,
                 crate::health::Health::Stopped(_) => Reachability::Unreachable,
+                _ => by_status,
             };
         }
-        let heartbeat = self.inner.consensus.metrics().heartbeat.map(|acks| {
-            use openraft::Instant as _;
-            acks.get(&raft_id).cloned().flatten().map(|at| at.elapsed())
-        });
+        let metrics = self.inner.consensus.metrics();
+        let heartbeat = match metrics.heartbeat {
+            // Leading: when each member last acknowledged our heartbeats.
+            Some(acks) => {
+                use openraft::Instant as _;
+                Some(acks.get(&raft_id).cloned().flatten().map(|at| at.elapsed()))
+            }
+            // Following: how long the leader has not answered us; other members we cannot judge.
+            None if metrics.current_leader == Some(raft_id) => Some(self.inner.leader_silence()),
+            None => None,
+        };
         crate::health::manager_reachability(by_status, heartbeat, self.inner.election_timeout)
     }
 
@@ -496,7 +506,12 @@ impl Manager {
             .metrics()
             .running_state
             .map_err(|e| e.to_string());
-        crate::health::Health::from_running(running, self.inner.shutdown.is_cancelled())
+        crate::health::Health::assess(
+            running,
+            self.inner.shutdown.is_cancelled(),
+            self.inner.leader_silence(),
+            self.inner.election_timeout,
+        )
     }
 
     /// Raft voters by member ID.

@@ -328,3 +328,57 @@ fn a_follower_with_a_full_disk_forwards_writes_and_says_so() {
     );
     drop(agents);
 }
+
+#[test]
+fn a_manager_that_lost_quorum_still_reads_and_says_the_leader_is_unreachable() {
+    let root = tempfile::tempdir().unwrap();
+    let agents = three_managers(root.path(), "nq", |_| {});
+    let leader_name = leader(&agents[0]).expect("a leader");
+    let (lost, left): (Vec<&Agent>, Vec<&Agent>) = agents.iter().partition(|a| a.name == leader_name);
+    let (lone, other) = (left[0], left[1]);
+    lone.docker_ok(&[
+        "service", "create", "--detach", "--name", "before", "busybox", "sleep", "1000",
+    ]);
+    assert_eq!(swarm_error(lone), "");
+
+    // Quorum gone: the leader and the other follower frozen.
+    let frozen = [
+        Frozen::new(lost[0].pid().unwrap()),
+        Frozen::new(other.pid().unwrap()),
+    ];
+    let since = Instant::now();
+    let limit = Duration::from_secs(10);
+    loop {
+        let status = manager_status(lone, &leader_name);
+        if status == "Unreachable" {
+            break;
+        }
+        assert!(
+            since.elapsed() < limit,
+            "leader {leader_name} still {status:?} on {} after {limit:?}",
+            lone.name
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    println!(
+        "leader shown Unreachable {:?} after quorum was lost",
+        since.elapsed()
+    );
+    let err = swarm_error(lone);
+    assert!(
+        err.contains("leader") && err.contains("quorum"),
+        "docker info error: {err:?}"
+    );
+    // Reads still answer, from what this manager holds.
+    let started = Instant::now();
+    let names = lone.docker_ok(&["service", "ls", "--format", "{{.Name}}"]);
+    println!("read without quorum answered in {:?}", started.elapsed());
+    assert!(names.lines().any(|l| l == "before"), "{names}");
+
+    // Quorum back: the error clears and the leader is reachable again.
+    drop(frozen);
+    eventually("the error to clear", Duration::from_secs(30), || {
+        swarm_error(lone).is_empty().then_some(())
+    });
+    eventually("a reachable leader", Duration::from_secs(30), || leader(lone));
+}

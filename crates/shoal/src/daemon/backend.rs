@@ -42,8 +42,10 @@ impl Swarm {
 }
 
 fn view(m: &Manager, node: Arc<types::Node>) -> NodeView {
-    let leader = m.leader_node_id().is_some_and(|id| id == node.id);
     let reachability = m.reachability(&node);
+    // A leader this manager cannot reach is shown as what it is to us: Unreachable.
+    let leader = m.leader_node_id().is_some_and(|id| id == node.id)
+        && reachability != types::Reachability::Unreachable;
     NodeView {
         node,
         leader,

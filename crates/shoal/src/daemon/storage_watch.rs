@@ -60,7 +60,7 @@ pub async fn run(node: Arc<RunningNode>) {
             (None, Some(reason)) => reason,
             (Some(m), _) => match m.health() {
                 manager::health::Health::Stopped(reason) => reason,
-                manager::health::Health::Healthy => continue,
+                _ => continue,
             },
             (None, None) => continue,
         };
