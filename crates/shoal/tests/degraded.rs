@@ -246,6 +246,8 @@ fn a_follower_with_a_full_disk_forwards_writes_and_says_so() {
     );
     assert!(err.contains("storage"), "{err}");
     let stopped = Instant::now();
+    let log_file = root.path().join("df3.log");
+    let log_at_stop = std::fs::metadata(&log_file).map(|m| m.len()).unwrap_or(0);
     // `node ls` shows it Unreachable: on the leader (it stopped acknowledging Raft) and on
     // itself. The election timeout is ≤ 1 s with the defaults; the bound allows for load.
     for (viewer, what) in [(&agents[0], "the leader"), (follower, "the follower itself")] {
@@ -281,6 +283,11 @@ fn a_follower_with_a_full_disk_forwards_writes_and_says_so() {
 
     // Free the space: the follower re-opens its replica by itself (same process) and catches up.
     let pid = follower.pid();
+    let logged = std::fs::metadata(&log_file).map(|m| m.len()).unwrap_or(0) - log_at_stop;
+    println!(
+        "the stopped follower logged {logged} bytes in {:?} while its replica was stopped",
+        stopped.elapsed()
+    );
     disk.free();
     let freed = Instant::now();
     let mut seen;

@@ -148,4 +148,41 @@ mod tests {
             .count();
         assert_eq!(passed, BURST as usize);
     }
+
+    /// A writer that keeps what the fmt layer writes.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_flood_from_one_call_site_is_cut_to_the_burst_in_a_real_subscriber() {
+        use tracing_subscriber::Layer;
+        use tracing_subscriber::layer::SubscriberExt;
+        let out = Captured::default();
+        let writer = out.clone();
+        let layer = tracing_subscriber::fmt::layer()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .with_filter(RateLimit::default());
+        let subscriber = tracing_subscriber::registry().with(layer);
+        tracing::subscriber::with_default(subscriber, || {
+            for i in 0..10_000 {
+                tracing::error!(i, "storage failed");
+            }
+            tracing::info!("another site");
+        });
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let floods = text.lines().filter(|l| l.contains("storage failed")).count();
+        assert_eq!(floods, BURST as usize, "{text}");
+        assert_eq!(text.lines().filter(|l| l.contains("another site")).count(), 1);
+    }
 }
