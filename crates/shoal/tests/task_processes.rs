@@ -134,12 +134,14 @@ fn running_tasks(m: &Agent, service: &str) -> Vec<String> {
     .collect()
 }
 
+/// Fields drop in order: the agent (which kills its tasks from the files in its data dir)
+/// before the marked processes are swept, and the directory last.
 struct Site {
-    _root: tempfile::TempDir,
     agent: Agent,
+    _cleanup: KillMarked,
     www: PathBuf,
     port: u16,
-    _cleanup: KillMarked,
+    _root: tempfile::TempDir,
 }
 
 /// A one-node swarm running service `web`: a daemonizing httpd on a fresh port, then a sleep
@@ -173,11 +175,11 @@ fn site() -> Site {
         "service", "create", "--detach", "--name", "web", "busybox", "/bin/sh", "-c", &script,
     ]);
     let site = Site {
-        _root: root,
         agent,
+        _cleanup: cleanup,
         www,
         port,
-        _cleanup: cleanup,
+        _root: root,
     };
     eventually(
         &format!("web running and serving on port {port}"),
