@@ -17,11 +17,11 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use rand::RngCore;
 use rand::rngs::StdRng;
-use rpc::messages::{JoinRaftRequest, JoinRaftResponse, ProposeResponse};
+use rpc::messages::{JoinRaftRequest, JoinRaftResponse};
 use rpc::{Pool, decode, encode};
 use rustls::ServerConfig;
 use store::consensus::{Consensus, Peer};
-use store::{Op, State, Store, Txn};
+use store::{Op, State, Store};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -90,27 +90,24 @@ pub struct Inner {
     pub(crate) consensus: Consensus,
     pub(crate) pool: Pool,
     pub(crate) clock: Arc<dyn Clock>,
-    rng: Mutex<StdRng>,
+    pub(crate) rng: Mutex<StdRng>,
     pub(crate) liveness: Liveness,
     pub(crate) router: Arc<crate::assignments::Router>,
     pub(crate) logs: Arc<crate::logbroker::LogBroker>,
     pub(crate) statuses: Mutex<Option<crate::status_batcher::StatusBatcher>>,
     server: Mutex<Option<rpc::ServerHandle>>,
-    shutdown: CancellationToken,
-    leader_wait: Duration,
+    pub(crate) shutdown: CancellationToken,
+    /// How long a write waits for a leader (about two election timeouts).
+    pub(crate) leader_wait: Duration,
+    /// The longest election timeout: how long a silent Raft peer may still count as reachable.
+    pub(crate) election_timeout: Duration,
+    pub(crate) leader_contact: crate::read_index::LeaderContact,
 }
 
 /// A running manager.
 #[derive(Clone)]
 pub struct Manager {
     inner: Arc<Inner>,
-}
-
-/// What a propose attempt came to.
-enum Attempt {
-    Done(Result<u64>),
-    /// Nothing was written; worth retrying once a leader is known.
-    Retry(Error),
 }
 
 impl Inner {
@@ -161,114 +158,6 @@ impl Inner {
             }
         }
         Err(Error::OutOfSequence)
-    }
-
-    /// Commits `ops` through Raft, forwarding to the leader when this replica follows. While
-    /// an election is under way it waits up to about two election timeouts for a leader, then
-    /// fails with Swarm's "does not have a leader" error. Every attempt carries the same
-    /// proposal ID, so a retry after an ambiguous failure (the leader died mid-call) cannot
-    /// apply twice.
-    pub(crate) async fn propose(&self, ops: Vec<Op>) -> Result<u64> {
-        let id = {
-            let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
-            (u128::from(rng.next_u64()) << 64 | u128::from(rng.next_u64())).max(1)
-        };
-        let txn = Txn {
-            id,
-            ops,
-            now: self.clock.now(),
-        };
-        let deadline = Instant::now() + self.leader_wait;
-        loop {
-            let attempt = match self.consensus.write(txn.clone()).await {
-                Ok(index) => Attempt::Done(Ok(index)),
-                Err(store::Error::Txn(e)) => Attempt::Done(Err(e.into())),
-                Err(store::Error::ForwardToLeader { addr, .. }) => self.forward(&addr, &txn).await,
-                Err(store::Error::NoLeader) => Attempt::Retry(store::Error::NoLeader.into()),
-                Err(e) => Attempt::Done(Err(e.into())),
-            };
-            match attempt {
-                Attempt::Done(result) => return result,
-                Attempt::Retry(err) if Instant::now() >= deadline || self.shutdown.is_cancelled() => {
-                    return Err(err);
-                }
-                Attempt::Retry(_) => {
-                    let _ = tokio::time::timeout(
-                        Duration::from_millis(100),
-                        self.consensus.wait_for(|m| m.current_leader.is_some()),
-                    )
-                    .await;
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-            }
-        }
-    }
-
-    /// Waits (briefly) until this replica has applied `index`, so a caller that wrote through
-    /// the leader reads its own write here.
-    async fn wait_applied(&self, index: u64) {
-        let wait = self
-            .consensus
-            .wait_for(|m| m.last_applied.as_ref().is_some_and(|l| l.index() >= index));
-        let _ = tokio::time::timeout(Duration::from_secs(2), wait).await;
-    }
-
-    /// Brings this replica up to what the leader has applied before a read, so a follower
-    /// serves the same answers as the leader (Swarm proxies reads to the leader for this).
-    /// Without a reachable leader it answers from what it has: reads keep working when
-    /// quorum is lost.
-    pub(crate) async fn sync_read(&self) {
-        if self.consensus.is_leader() {
-            return;
-        }
-        let Some((_, leader)) = self.consensus.leader() else {
-            return;
-        };
-        let Ok(mut client) = self.pool.control(&leader.addr) else {
-            return;
-        };
-        let mut request = tonic::Request::new(encode(&()));
-        request.set_timeout(Duration::from_millis(500));
-        if let Ok(reply) = client.read_index(request).await
-            && let Ok(index) = decode::<u64>(reply.get_ref())
-        {
-            self.wait_applied(index).await;
-        }
-    }
-
-    async fn forward(&self, addr: &str, txn: &Txn) -> Attempt {
-        let mut client = match self.pool.control(addr) {
-            Ok(c) => c,
-            Err(e) => return Attempt::Retry(e.into()),
-        };
-        let mut request = tonic::Request::new(encode(txn));
-        request.set_timeout(Duration::from_secs(10));
-        match client.propose(request).await {
-            Ok(reply) => match decode::<ProposeResponse>(reply.get_ref()) {
-                Ok(Ok(index)) => {
-                    self.wait_applied(index).await;
-                    Attempt::Done(Ok(index))
-                }
-                Ok(Err(e)) => Attempt::Done(Err(e.into())),
-                Err(status) => Attempt::Done(Err(status.into())),
-            },
-            // A refused certificate will not get better by retrying.
-            Err(status)
-                if matches!(
-                    status.code(),
-                    tonic::Code::PermissionDenied | tonic::Code::Unauthenticated
-                ) =>
-            {
-                Attempt::Done(Err(status.into()))
-            }
-            // Refused connections, "not the leader", and calls cut off with the leader: retry;
-            // the proposal ID makes a second apply impossible.
-            Err(status) => {
-                tracing::debug!(%addr, "forwarded proposal failed: {}", status.message());
-                self.pool.forget(addr);
-                Attempt::Retry(Error::Unavailable(store::Error::NoLeader.to_string()))
-            }
-        }
     }
 
     /// Adds a manager to the Raft group (leader only; followers forward).
@@ -356,6 +245,8 @@ impl Manager {
             server: Mutex::new(None),
             shutdown: CancellationToken::new(),
             leader_wait: Duration::from_millis(election_max * 2 + 500),
+            election_timeout: Duration::from_millis(election_max),
+            leader_contact: crate::read_index::LeaderContact::new(Instant::now()),
         });
         let manager = Manager { inner: inner.clone() };
         manager.serve(listener, server_tls);
@@ -486,6 +377,7 @@ impl Manager {
 
     /// Starts the background loops: snapshots on every replica, the rest on the leader only.
     fn run_loops(&self) {
+        tokio::spawn(self.inner.clone().watch_leader());
         let inner = self.inner.clone();
         tokio::spawn(async move {
             let mut leading: Option<CancellationToken> = None;
@@ -583,13 +475,52 @@ impl Manager {
         self.inner.consensus.is_leader()
     }
 
-    /// Reachability of a manager node: reachable while its heartbeats keep it ready.
+    /// Reachability of a manager node: reachable while its heartbeats keep it ready and,
+    /// as far as this replica can tell, its Raft replica answers (see health.rs).
     pub fn reachability(&self, node: &Node) -> Reachability {
-        match node.status.state {
+        let by_status = match node.status.state {
             types::NodeState::Ready => Reachability::Reachable,
             types::NodeState::Unknown => Reachability::Unknown,
             _ => Reachability::Unreachable,
+        };
+        let Some(raft_id) = node.manager_status.as_ref().map(|s| s.raft_id) else {
+            return by_status;
+        };
+        if raft_id == self.inner.consensus.id() {
+            // Ourselves: unreachable for Raft once our replica stopped.
+            return match self.health() {
+                crate::health::Health::Stopped(_) => Reachability::Unreachable,
+                _ => by_status,
+            };
         }
+        let metrics = self.inner.consensus.metrics();
+        let heartbeat = match metrics.heartbeat {
+            // Leading: when each member last acknowledged our heartbeats.
+            Some(acks) => {
+                use openraft::Instant as _;
+                Some(acks.get(&raft_id).cloned().flatten().map(|at| at.elapsed()))
+            }
+            // Following: how long the leader has not answered us; other members we cannot judge.
+            None if metrics.current_leader == Some(raft_id) => Some(self.inner.leader_silence()),
+            None => None,
+        };
+        crate::health::manager_reachability(by_status, heartbeat, self.inner.election_timeout)
+    }
+
+    /// Whether the local replica works (its Raft stops for good on a storage failure).
+    pub fn health(&self) -> crate::health::Health {
+        let running = self
+            .inner
+            .consensus
+            .metrics()
+            .running_state
+            .map_err(|e| e.to_string());
+        crate::health::Health::assess(
+            running,
+            self.inner.shutdown.is_cancelled(),
+            self.inner.leader_silence(),
+            self.inner.election_timeout,
+        )
     }
 
     /// Raft voters by member ID.

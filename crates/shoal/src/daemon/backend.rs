@@ -42,8 +42,10 @@ impl Swarm {
 }
 
 fn view(m: &Manager, node: Arc<types::Node>) -> NodeView {
-    let leader = m.leader_node_id().is_some_and(|id| id == node.id);
     let reachability = m.reachability(&node);
+    // A leader this manager cannot reach is shown as what it is to us: Unreachable.
+    let leader = m.leader_node_id().is_some_and(|id| id == node.id)
+        && reachability != types::Reachability::Unreachable;
     NodeView {
         node,
         leader,
@@ -79,6 +81,11 @@ impl Backend for Swarm {
                     .map(|(h, _)| h.trim_matches(['[', ']']).to_string())
                     .unwrap_or_default();
                 status.control_available = state.role == Role::Manager;
+                if let Some(m) = node.try_manager()
+                    && status.error.is_empty()
+                {
+                    status.error = m.health().error();
+                }
                 status.remote_managers = match node.try_manager() {
                     Some(m) => m.voters().into_values().map(|p| (p.node_id, p.addr)).collect(),
                     None => state

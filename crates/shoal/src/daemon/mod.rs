@@ -13,7 +13,9 @@ mod datadir;
 mod hollow;
 mod join;
 mod keys;
+mod log_limit;
 mod node;
+mod storage_watch;
 mod swarm;
 
 use std::collections::BTreeMap;
@@ -307,10 +309,13 @@ fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SHOAL_LOG").unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new("info,openraft=warn,h2=warn,tower=warn,hyper=warn")
     });
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{Layer, filter::FilterExt};
+    let output = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
-        .try_init();
+        .with_filter(filter.and(log_limit::RateLimit::default()));
+    let _ = tracing_subscriber::registry().with(output).try_init();
 }
 
 #[cfg(test)]

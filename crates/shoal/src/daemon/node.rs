@@ -84,7 +84,33 @@ impl RunningNode {
             node.start_manager(start, RaftSettings::default()).await?;
         }
         node.start_agent();
+        tokio::spawn(super::storage_watch::run(node.clone()));
         Ok(node)
+    }
+
+    /// Cancelled when the node stops.
+    pub fn shutdown_token(&self) -> &CancellationToken {
+        &self.shutdown
+    }
+
+    /// Directory of the manager's Raft replica.
+    pub fn raft_dir(&self) -> std::path::PathBuf {
+        self.dir.raft_dir()
+    }
+
+    /// Stops the manager runtime and starts it again over the same replica (after its
+    /// storage recovered). The port and the replica's files are released before re-opening.
+    pub async fn restart_manager(&self) -> anyhow::Result<()> {
+        let mut slot = self.manager.write().await;
+        // Stopping, or demoted meanwhile: nothing to re-open.
+        if self.shutdown.is_cancelled() || self.state().role != Role::Manager {
+            return Ok(());
+        }
+        if let Some(m) = slot.take() {
+            m.stop().await;
+        }
+        drop(slot);
+        self.start_manager(Start::Resume, RaftSettings::default()).await
     }
 
     /// The persisted membership as it is now.

@@ -160,6 +160,11 @@ impl Agent {
         self.spawn();
     }
 
+    /// The agent process's pid (to signal it), while it runs.
+    pub fn pid(&self) -> Option<i32> {
+        self.child.as_ref().map(|c| c.id() as i32)
+    }
+
     /// The agent's data directory.
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
@@ -210,6 +215,18 @@ fn remove_cgroups(spec: &Path) {
     };
     let dirs = spec["cgroups"].as_array().cloned().unwrap_or_default();
     for dir in dirs.iter().filter_map(|d| d.as_str()) {
+        // Processes that left the task's group (daemons) are still in its cgroup.
+        let procs = std::fs::read_to_string(Path::new(dir).join("cgroup.procs")).unwrap_or_default();
+        for pid in procs
+            .lines()
+            .filter_map(|l| l.trim().parse::<i32>().ok())
+            .filter(|p| *p > 1)
+        {
+            // SAFETY: kill(2) on a member of this test's own task cgroup.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
         for _ in 0..100 {
             match std::fs::remove_dir(dir) {
                 Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {

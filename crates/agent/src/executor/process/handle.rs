@@ -228,6 +228,8 @@ impl TaskHandle {
             if let Some(fd) = &task_fd {
                 let _ = sys::pidfd_send_signal(fd, libc::SIGKILL);
             }
+            // Its other processes too: with the supervisor gone, only the cgroup still finds them.
+            Cgroups::kill(&self.launch.cgroups);
             *self.lock_running() = Some(Running { task, task_fd });
             self.finish(Exit {
                 code: -1,

@@ -19,6 +19,7 @@ pub mod handle;
 pub mod health;
 pub mod launch;
 pub mod shim;
+pub mod sweep;
 pub mod sys;
 pub mod user;
 

@@ -4,7 +4,8 @@
 //! ```text
 //!  agent ──spawn──► shim (own session) ──spawn──► task (own process group, cgroup)
 //!    ▲  stdout: "SHOAL-SHIM started <pid>"  │  stdout/stderr pipes ─► reader threads ─► log files
-//!    └──────────────────────────────────────┘  waitpid(task) ─► SIGKILL rest of the group
+//!    └──────────────────────────────────────┘  waitpid(task) ─► SIGKILL rest of the group,
+//!                                              the cgroup and every descendant (sweep.rs)
 //!                                              ─► exit.json (after the last log line) ─► exit
 //! ```
 //!
@@ -24,7 +25,8 @@ use types::Clock;
 use super::launch::{
     EXIT, ExitRecord, LaunchSpec, PidFile, SPEC, TASK_PID, read_json, write_atomic, write_json,
 };
-use super::sys;
+use super::sweep::{Swept, sweep};
+use super::sys::{self, Reaped};
 use crate::logs::{LogStream, LogWriter, MAX_LINE};
 
 /// Prefix of the one line the shim writes to its stdout for the agent.
@@ -39,6 +41,10 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 pub fn run(dir: &Path, clock: Arc<dyn Clock>) -> i32 {
     // Survive the agent's terminal and signals sent to its process group.
     sys::setsid();
+    // Inherit the task's orphans, so a daemon that detached still ends with the task.
+    if let Err(e) = sys::set_child_subreaper() {
+        eprintln!("task-shim: cannot become a subreaper ({e}): detached task processes may outlive it");
+    }
     for s in [libc::SIGHUP, libc::SIGINT, libc::SIGPIPE, libc::SIGTERM] {
         sys::ignore_signal(s);
     }
@@ -126,14 +132,21 @@ fn supervise(dir: &Path, clock: &Arc<dyn Clock>) -> Result<(), String> {
     }
     drop(done_tx);
 
-    let status = child.wait().map_err(|e| format!("waiting for task: {e}"))?;
-    // Like a container whose init exits: whatever else the task started goes with it.
+    // The task is waited for among all children: as a subreaper we also inherit its orphans.
+    drop(child);
+    let status = wait_for_task(pid)?;
+    // Like a container whose init exits: whatever else the task started goes with it, even
+    // processes that left its process group (a daemon that detached).
     let _ = sys::kill_group(pid, libc::SIGKILL);
+    if let Swept::Left(pids) = sweep(&spec.cgroups) {
+        eprintln!("task-shim: processes {pids:?} of the task survived SIGKILL");
+    }
     for _ in 0..readers {
         if done_rx.recv_timeout(DRAIN_TIMEOUT).is_err() {
             break;
         }
     }
+    let status = std::process::ExitStatus::from_raw(status);
     let (code, signal) = match (status.code(), status.signal()) {
         (Some(code), _) => (i64::from(code), None),
         (None, Some(sig)) => (128 + i64::from(sig), Some(sig)),
@@ -145,6 +158,19 @@ fn supervise(dir: &Path, clock: &Arc<dyn Clock>) -> Result<(), String> {
         finished_at: clock.now().0,
     };
     write_json(&dir.join(EXIT), &record).map_err(|e| e.to_string())
+}
+
+/// Reaps children until the task's own process ends; returns its raw wait status. Orphans
+/// that end meanwhile (reparented to us) are reaped and forgotten.
+fn wait_for_task(pid: i32) -> Result<i32, String> {
+    loop {
+        match sys::reap_any(true) {
+            Ok(Reaped::Child { pid: p, status }) if p == pid => return Ok(status),
+            Ok(Reaped::Child { .. } | Reaped::Running) => continue,
+            Ok(Reaped::NoChildren) => return Err(format!("task process {pid} vanished")),
+            Err(e) => return Err(format!("waiting for task: {e}")),
+        }
+    }
 }
 
 fn spawn_reader(

@@ -102,6 +102,56 @@ pub fn ignore_signal(signal: i32) {
     }
 }
 
+/// Makes this process a child subreaper: descendants orphaned by their parent (a daemon
+/// that double-forks to detach) are reparented to us instead of init, so the supervisor can
+/// still find and end them.
+pub fn set_child_subreaper() -> io::Result<()> {
+    // SAFETY: prctl(PR_SET_CHILD_SUBREAPER, 1) takes plain integers and touches no memory.
+    let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong, 0, 0, 0) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// What a wait for any child found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reaped {
+    /// Child `pid` ended with this raw wait status.
+    Child {
+        /// The child.
+        pid: i32,
+        /// Its raw wait status.
+        status: i32,
+    },
+    /// Children exist but none has ended yet (only with `block == false`).
+    Running,
+    /// No children at all.
+    NoChildren,
+}
+
+/// Reaps one ended child of this process, any child (`waitpid(-1)`); blocks when `block`.
+pub fn reap_any(block: bool) -> io::Result<Reaped> {
+    let mut status = 0;
+    loop {
+        let flags = if block { 0 } else { libc::WNOHANG };
+        // SAFETY: waitpid writes only into `status`, a live local.
+        let pid = unsafe { libc::waitpid(-1, &mut status, flags) };
+        if pid > 0 {
+            return Ok(Reaped::Child { pid, status });
+        }
+        if pid == 0 {
+            return Ok(Reaped::Running);
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::ECHILD) => return Ok(Reaped::NoChildren),
+            Some(libc::EINTR) => continue,
+            _ => return Err(e),
+        }
+    }
+}
+
 /// The effective user ID.
 pub fn geteuid() -> u32 {
     // SAFETY: geteuid cannot fail and has no arguments.

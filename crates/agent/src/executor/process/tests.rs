@@ -460,3 +460,57 @@ async fn limits_hold_through_the_hosts_cgroups() {
         assert!(!dir.exists(), "{} removed with the task", dir.display());
     }
 }
+
+/// Waits for `file` to hold a pid and returns it with its start time.
+async fn detached_pid(file: &Path) -> launch::PidFile {
+    within("the detached process's pid file", async {
+        loop {
+            let pid = std::fs::read_to_string(file)
+                .ok()
+                .and_then(|t| t.trim().parse().ok());
+            if let Some(p) = pid.and_then(launch::PidFile::of) {
+                return p;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await
+}
+
+/// A script that leaves a detached daemon (own session, parent gone, so it is reparented)
+/// writing its pid to `pidfile`, then runs `rest`.
+fn with_daemon(pidfile: &Path, rest: &str) -> TaskSpec {
+    shell(&format!(
+        "(setsid sh -c 'echo $$ > {}.tmp && mv {0}.tmp {0}; exec sleep 1000' &); {rest}",
+        pidfile.display()
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_detached_daemon_dies_when_its_task_is_stopped() {
+    let h = harness();
+    let ex = h.executor();
+    let pidfile = h.work("daemon.pid");
+    run_task_spec(&*ex, "daemon", with_daemon(&pidfile, "exec sleep 1000")).await;
+    let daemon = detached_pid(&pidfile).await;
+    assert!(daemon.alive(), "daemon {daemon:?} did not start");
+    within("shutdown", ex.shutdown("daemon")).await.unwrap();
+    // The exit is recorded only after the sweep, so the daemon is gone by now.
+    assert!(!daemon.alive(), "daemon {daemon:?} outlived its stopped task");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_detached_daemon_dies_when_its_task_exits() {
+    let h = harness();
+    let ex = h.executor();
+    let pidfile = h.work("daemon.pid");
+    // The task exits once the test has seen the daemon (and released it).
+    let go = h.work("go");
+    let rest = format!("while [ ! -e {} ]; do sleep 0.02; done; exit 3", go.display());
+    run_task_spec(&*ex, "daemon-exit", with_daemon(&pidfile, &rest)).await;
+    let daemon = detached_pid(&pidfile).await;
+    h.release("daemon-exit");
+    let exit = within("exit", ex.wait("daemon-exit")).await.unwrap();
+    assert_eq!(exit, Exit::code(3));
+    assert!(!daemon.alive(), "daemon {daemon:?} outlived its exited task");
+}
