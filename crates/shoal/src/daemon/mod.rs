@@ -14,6 +14,7 @@ mod hollow;
 mod join;
 mod node;
 mod swarm;
+mod task_logs;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -289,8 +290,10 @@ fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SHOAL_LOG").unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new("info,openraft=warn,h2=warn,tower=warn,hyper=warn")
     });
+    // Colour codes only for a person at a terminal, never into a log file or a pipe.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .try_init();
 }
