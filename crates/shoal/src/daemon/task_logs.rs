@@ -73,7 +73,15 @@ fn owners(tasks: &[&Arc<Task>]) -> Owners {
 
 /// Turns one subscription's batches into lines for the API stream.
 async fn forward(mut batches: mpsc::Receiver<LogBatch>, owners: Owners, tx: mpsc::Sender<Vec<LogLine>>) {
-    while let Some(batch) = batches.recv().await {
+    loop {
+        // A followed task may stay quiet for ever: notice the caller leaving without a line.
+        let batch = tokio::select! {
+            _ = tx.closed() => return,
+            batch = batches.recv() => match batch {
+                Some(batch) => batch,
+                None => return,
+            },
+        };
         let lines = batch
             .records
             .into_iter()
