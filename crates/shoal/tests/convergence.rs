@@ -511,3 +511,81 @@ fn inspect_then_update_with_its_version_survives_the_first_rollout() {
         }
     }
 }
+
+#[test]
+fn docker_update_to_a_crash_looping_command_pauses_and_exits_1() {
+    let root = tempfile::tempdir().unwrap();
+    let m = swarm(root.path());
+    ok(
+        &m,
+        Cli::Docker,
+        &[
+            "service",
+            "create",
+            "--name",
+            "web",
+            "--replicas",
+            "2",
+            "--update-monitor",
+            "1s",
+            "busybox",
+            "sleep",
+            "1000",
+        ],
+    );
+    let r = run(
+        &m,
+        Cli::Docker,
+        &[
+            "service",
+            "update",
+            "--restart-delay",
+            "100ms",
+            "--args",
+            "sh -c 'exit 3'",
+            "web",
+        ],
+        WAIT,
+    );
+    assert_eq!(
+        r.code,
+        Some(1),
+        "{}\n--- agent log ---\n{}",
+        r.describe(),
+        m.log_tail()
+    );
+    assert!(
+        r.err
+            .contains("service update paused: update paused due to failure or early termination of task"),
+        "{}",
+        r.describe()
+    );
+    let state = m.docker_ok(&["service", "inspect", "web", "--format", "{{.UpdateStatus.State}}"]);
+    assert_eq!(state.trim(), "paused");
+}
+
+#[test]
+fn a_user_mistake_is_named_without_a_client_and_not_logged_as_an_error() {
+    let root = tempfile::tempdir().unwrap();
+    let m = Agent::start(root.path(), "m1");
+    for cli in [Cli::Docker, Cli::Shoal] {
+        let r = run(&m, cli, &["service", "ls"], WAIT);
+        assert_ne!(r.code, Some(0), "{}", r.describe());
+        assert!(
+            r.err.contains(r#"Use the "swarm init" or "swarm join" command"#)
+                && !r.err.contains("docker swarm"),
+            "{cli:?}: {}",
+            r.describe()
+        );
+    }
+    let log = m.log_tail();
+    assert!(!log.contains('\u{1b}'), "colour codes in a log file:\n{log}");
+    let refusal = log
+        .lines()
+        .find(|l| l.contains("is not a swarm manager"))
+        .unwrap_or_else(|| panic!("refusal not logged:\n{log}"));
+    assert!(
+        refusal.contains("INFO") && !refusal.contains("ERROR"),
+        "{refusal}"
+    );
+}
