@@ -269,8 +269,8 @@ async fn update_scale_rollback_and_remove() {
     let updated = get(&backend, "/v1.47/services/web").await.json();
     assert_eq!(updated["UpdateStatus"]["State"], "updating");
     assert_eq!(
-        updated["PreviousSpec"]["TaskTemplate"]["ContainerSpec"]["Image"],
-        "busybox"
+        updated["PreviousSpec"]["TaskTemplate"]["ContainerSpec"]["Image"], "busybox:latest",
+        "stored in normal form"
     );
     let running = |backend: &Arc<FakeBackend>| -> Vec<String> {
         backend
@@ -295,10 +295,10 @@ async fn update_scale_rollback_and_remove() {
     let rolled = get(&backend, "/v1.47/services/web").await.json();
     assert_eq!(
         rolled["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"],
-        "busybox"
+        "busybox:latest"
     );
     assert_eq!(rolled["UpdateStatus"]["State"], "rollback_started");
-    assert_eq!(running(&backend), vec!["busybox"; 5]);
+    assert_eq!(running(&backend), vec!["busybox:latest"; 5]);
     assert!(backend.calls().contains(&"service_rollback".to_string()));
 
     let removed = send(&backend, Method::DELETE, "/v1.47/services/web", None).await;
@@ -350,7 +350,7 @@ async fn tasks_list_filter_and_inspect() {
         (task["Status"]["State"].as_str(), task["DesiredState"].as_str()),
         (Some("running"), Some("running"))
     );
-    assert_eq!(task["Spec"]["ContainerSpec"]["Image"], "busybox");
+    assert_eq!(task["Spec"]["ContainerSpec"]["Image"], "busybox:latest");
     assert!(
         task["Status"]["ContainerStatus"]["ContainerID"]
             .as_str()

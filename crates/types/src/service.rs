@@ -19,6 +19,13 @@ pub struct Service {
     pub spec: ServiceSpec,
     /// Bumped on every spec change; tasks record the version they were made from.
     pub spec_version: u64,
+    /// Oldest object version (`meta.version`) a client may have read the current spec at: an
+    /// update naming an older version is out of sequence, a newer one is accepted even if the
+    /// orchestrator rewrote the object since (update status), so an inspect → update script
+    /// never races the daemon's own bookkeeping. A lower bound of the index of the write that
+    /// last changed the spec (see `controlapi::service`).
+    #[serde(default)]
+    pub spec_changed_at: u64,
     /// The spec before the last update (for rollback).
     pub previous_spec: Option<ServiceSpec>,
     /// Published ports as allocated.

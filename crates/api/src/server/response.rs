@@ -36,10 +36,17 @@ impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status = self.status();
         let message = self.to_string();
-        if status.is_server_error() {
-            tracing::error!(status = status.as_u16(), %message, "api request failed");
-        } else {
-            tracing::debug!(status = status.as_u16(), %message, "api request refused");
+        // Only a daemon fault is an error in its log. What the caller can fix (a stale
+        // version, a node not in a swarm or not a manager: 500 and 503 for dockerd's sake)
+        // is routine, and a plain refusal is debugging detail.
+        match &self {
+            Error::Backend(manager::Error::Internal(_)) => {
+                tracing::error!(status = status.as_u16(), %message, "api request failed");
+            }
+            _ if status.is_server_error() => {
+                tracing::info!(status = status.as_u16(), %message, "api request refused");
+            }
+            _ => tracing::debug!(status = status.as_u16(), %message, "api request refused"),
         }
         if let Error::VersionTooOld(_) = self {
             // dockerd answers clients older than its minimum in plain text, which they can read.

@@ -2,6 +2,7 @@
 //! view: they return the store ops to commit or the error to show, and touch nothing.
 
 pub mod cluster;
+pub mod image;
 mod names;
 pub mod node;
 pub mod service;

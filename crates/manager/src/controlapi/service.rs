@@ -74,10 +74,23 @@ pub fn status(state: &State, service: &Service) -> ServiceStatus {
             max_concurrent,
             total_completions,
         } => max_concurrent.min(total_completions.saturating_sub(st.completed)),
-        ServiceMode::Global | ServiceMode::GlobalJob => state
+        ServiceMode::Global => state
             .tasks_of_service(&service.id)
             .filter(|t| t.desired_state <= TaskState::Complete)
             .count() as u64,
+        // A node that finished its run is no longer wanted: a done global job wants 0, as
+        // dockerd reports it.
+        ServiceMode::GlobalJob => {
+            let iteration = service.job_status.as_ref().map(|j| j.job_iteration);
+            state
+                .tasks_of_service(&service.id)
+                .filter(|t| {
+                    t.desired_state <= TaskState::Complete
+                        && t.job_iteration == iteration
+                        && t.status.state != TaskState::Complete
+                })
+                .count() as u64
+        }
     };
     st
 }
@@ -177,6 +190,7 @@ pub fn create(state: &State, id: String, mut spec: ServiceSpec, now: Timestamp) 
             .find(|name| state.service_by_name(name).is_none())
             .unwrap_or_default();
     }
+    super::image::normalise_spec(&mut spec)?;
     validate(&spec)?;
     if state.service_by_name(&spec.name).is_some() {
         return Err(Error::Conflict(format!(
@@ -193,19 +207,54 @@ pub fn create(state: &State, id: String, mut spec: ServiceSpec, now: Timestamp) 
         ports: Vec::new(),
         virtual_ips: Vec::new(),
     };
+    // The first rollout is watched like an update (failure action, monitor window), so a
+    // crash-looping service pauses and the waiting client is told why. Jobs run to completion
+    // and are not watched, as in Swarm.
+    let update_status = (!spec.mode.is_job()).then(|| rollout_started(now));
     Ok(Op::Create(Object::Service(Service {
         id,
         meta: Default::default(),
         spec,
         spec_version: 1,
+        // The create commits at an index above the one this plan read.
+        spec_changed_at: state.index + 1,
         previous_spec: None,
         endpoint,
-        update_status: None,
+        update_status,
         job_status,
     })))
 }
 
+/// The update status of a rollout that starts now.
+fn rollout_started(now: Timestamp) -> UpdateStatus {
+    UpdateStatus {
+        state: UpdateState::Updating,
+        started_at: Some(now),
+        completed_at: None,
+        message: "update in progress".into(),
+    }
+}
+
+/// The version an update of `current` by a client that read `version` must find in the store.
+///
+/// A client that read the current spec may update even if the orchestrator rewrote the
+/// object since (update status, endpoint): what it read is still what it changes. Older
+/// versions saw another spec and are out of sequence, as dockerd answers. The store then
+/// checks the object did not move between this plan and its commit.
+fn expected_version(current: &Service, version: u64) -> Result<u64> {
+    if version < current.spec_changed_at {
+        return Err(Error::OutOfSequence);
+    }
+    // A version above ours means this replica's view is behind: let the store decide.
+    Ok(version.max(current.meta.version))
+}
+
 /// Plans `POST /services/{id}/update` (with `rollback` for `?rollback=previous`).
+///
+/// As Swarm's, every update resets the update status: a task-spec change starts a rollout
+/// (`updating`), anything else (scale, labels, update config) clears it, so a client's
+/// convergence wait never ends on the status of an earlier update. A cleared status with
+/// tasks still on an old spec (an update paused earlier) lets the orchestrator resume.
 pub fn update(
     state: &State,
     key: &str,
@@ -217,6 +266,7 @@ pub fn update(
     let current = state
         .lookup_service(key)
         .map_err(|e| Error::NotFound(e.to_string()))?;
+    let expect_version = Some(expected_version(&current, version)?);
     let mut next = (*current).clone();
     if rollback {
         let previous = current.previous_spec.clone().ok_or_else(|| {
@@ -231,6 +281,8 @@ pub fn update(
             message: "manually requested rollback".into(),
         });
     } else {
+        let mut spec = spec;
+        super::image::normalise_spec(&mut spec)?;
         validate(&spec)?;
         if std::mem::discriminant(&spec.mode) != std::mem::discriminant(&current.spec.mode) {
             return Err(Error::Unimplemented("service mode change is not allowed".into()));
@@ -238,26 +290,24 @@ pub fn update(
         if spec.name != current.spec.name {
             return Err(Error::Unimplemented("renaming services is not supported".into()));
         }
+        next.update_status = None;
         if spec == current.spec {
-            // Nothing changed: keep the version so tasks are not replaced.
+            // Nothing changed: keep the spec version so tasks are not replaced.
             return Ok(Op::Update {
                 object: Object::Service(next),
-                expect_version: Some(version),
+                expect_version,
             });
         }
         let task_changed = spec.task != current.spec.task || spec.endpoint != current.spec.endpoint;
         next.previous_spec = Some(current.spec.clone());
         next.spec = spec;
-        if task_changed {
-            next.update_status = Some(UpdateStatus {
-                state: UpdateState::Updating,
-                started_at: Some(now),
-                completed_at: None,
-                message: "update in progress".into(),
-            });
+        // Jobs are not rolled out: a changed job runs a new iteration instead.
+        if task_changed && !next.spec.mode.is_job() {
+            next.update_status = Some(rollout_started(now));
         }
     }
     next.spec_version += 1;
+    next.spec_changed_at = state.index + 1;
     if next.spec.mode.is_job() {
         // A changed job runs again.
         let iteration = current
@@ -273,7 +323,7 @@ pub fn update(
     next.endpoint.spec = next.spec.endpoint.clone().unwrap_or_default();
     Ok(Op::Update {
         object: Object::Service(next),
-        expect_version: Some(version),
+        expect_version,
     })
 }
 
@@ -287,4 +337,96 @@ pub fn remove(state: &State, key: &str) -> Result<Op> {
         id: s.id.clone(),
         expect_version: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::orchestrator::fixtures::World;
+
+    fn web(w: &World) -> Arc<Service> {
+        w.state.service_by_name("web").unwrap().clone()
+    }
+
+    fn scaled(s: &Service, replicas: u64) -> ServiceSpec {
+        let mut spec = s.spec.clone();
+        spec.mode = ServiceMode::Replicated { replicas };
+        spec
+    }
+
+    /// Plays the scheduler, the agents and the orchestrator until the first rollout is over.
+    fn first_rollout(w: &mut World) {
+        for _ in 0..3 {
+            let plan = w.reconcile();
+            w.apply(plan);
+            w.place_all_round_robin();
+            w.run_all();
+        }
+        w.advance_secs(6);
+        let plan = w.reconcile();
+        w.apply(plan);
+    }
+
+    #[test]
+    fn a_client_version_from_before_the_daemons_own_writes_is_accepted() {
+        let mut w = World::new().nodes(&["n1"]).created("web", 1);
+        let read = web(&w);
+        first_rollout(&mut w);
+        let now = web(&w);
+        assert!(
+            now.meta.version > read.meta.version,
+            "the rollout's end rewrote the service"
+        );
+        assert_eq!(now.update_status, None);
+        let op = update(&w.state, "web", read.meta.version, scaled(&read, 2), false, w.now)
+            .expect("the spec the client read is the current one");
+        w.commit_op(op);
+        assert_eq!(web(&w).spec.mode, ServiceMode::Replicated { replicas: 2 });
+        // The spec moved on since `read`: a client holding it is out of sequence.
+        let stale = update(&w.state, "web", read.meta.version, scaled(&read, 3), false, w.now);
+        assert_eq!(stale.unwrap_err(), Error::OutOfSequence);
+        let fresh = web(&w);
+        assert!(
+            update(
+                &w.state,
+                "web",
+                fresh.meta.version,
+                scaled(&fresh, 3),
+                false,
+                w.now
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn images_are_stored_in_normal_form() {
+        let w = World::new().nodes(&["n1"]).created("web", 1);
+        assert_eq!(web(&w).spec.task.container.image, "busybox:latest");
+        let mut spec = web(&w).spec.clone();
+        Arc::make_mut(&mut spec.task).container.image = "Not A Reference".into();
+        let err = update(&w.state, "web", web(&w).meta.version, spec, false, w.now).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "ContainerSpec: \"Not A Reference\" is not a valid repository/tag"
+        );
+    }
+
+    #[test]
+    fn a_done_global_job_wants_no_tasks() {
+        let mut w = World::new().nodes(&["n1", "n2"]).service(
+            "job",
+            ServiceMode::GlobalJob,
+            types::TaskSpec::default(),
+        );
+        let plan = w.reconcile();
+        w.apply(plan);
+        w.place_all_round_robin();
+        w.run_all();
+        let job = w.state.service_by_name("job").unwrap().clone();
+        assert_eq!(status(&w.state, &job).desired, 2);
+        w.complete_all();
+        let st = status(&w.state, &job);
+        assert_eq!((st.running, st.desired, st.completed), (0, 0, 2));
+    }
 }

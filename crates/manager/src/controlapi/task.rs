@@ -21,7 +21,7 @@ pub struct TaskFilters {
     pub label: Vec<String>,
     /// Desired states (`running`, `shutdown`, `accepted`).
     pub desired_state: Vec<TaskState>,
-    /// Docker CLI's internal `_up-to-date`: only tasks of the service's current spec.
+    /// Docker CLI's internal `_up-to-date`: only tasks running the service's current task spec.
     pub up_to_date: bool,
 }
 
@@ -62,11 +62,46 @@ pub fn list(state: &State, f: &TaskFilters) -> Vec<Arc<Task>> {
         .filter(|t| labels_match(&t.spec.container.labels, &f.label))
         .filter(|t| f.desired_state.is_empty() || f.desired_state.contains(&t.desired_state))
         .filter(|t| {
+            // SwarmKit's IsTaskDirty: a scale or a label change leaves tasks up to date; only
+            // a different task spec makes them old.
             !f.up_to_date
                 || state
                     .service(&t.service_id)
-                    .is_some_and(|s| s.spec_version == t.spec_version)
+                    .is_some_and(|s| !crate::orchestrator::update::dirty(s, t))
         })
         .cloned()
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::orchestrator::fixtures::World;
+
+    fn up_to_date(w: &World) -> usize {
+        let f = TaskFilters {
+            service: vec!["web".into()],
+            up_to_date: true,
+            ..Default::default()
+        };
+        list(&w.state, &f).len()
+    }
+
+    #[test]
+    fn a_scale_leaves_tasks_up_to_date_and_a_new_image_does_not() {
+        let mut w = World::new().nodes(&["n1"]).replicated("web", 2);
+        let plan = w.reconcile();
+        w.apply(plan);
+        assert_eq!(up_to_date(&w), 2);
+        w.set_replicas("web", 3);
+        assert_eq!(
+            up_to_date(&w),
+            2,
+            "a scale bumps the spec version, not the task spec"
+        );
+        w.update_service("web", |s| {
+            std::sync::Arc::make_mut(&mut s.task).container.image = "busybox:2".into()
+        });
+        assert_eq!(up_to_date(&w), 0);
+    }
 }

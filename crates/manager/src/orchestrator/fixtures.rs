@@ -93,6 +93,11 @@ impl World {
         }
     }
 
+    /// Commits one op as its own transaction (panics if the store refuses it).
+    pub fn commit_op(&mut self, op: Op) {
+        self.commit(vec![op]);
+    }
+
     /// Adds ready nodes.
     pub fn nodes(mut self, ids: &[&str]) -> World {
         let ops = ids.iter().map(|id| Op::Create(Object::Node(node(id)))).collect();
@@ -103,7 +108,8 @@ impl World {
     /// Adds a service with `mode` and a task spec.
     pub fn service(mut self, name: &str, mode: ServiceMode, mut task: TaskSpec) -> World {
         if task.container.image.is_empty() {
-            task.container.image = "busybox".into();
+            // The normal form the API stores (see `controlapi::image`).
+            task.container.image = "busybox:latest".into();
         }
         let s = Service {
             id: format!("svc-{name}"),
@@ -118,6 +124,7 @@ impl World {
                 endpoint: None,
             },
             spec_version: 1,
+            spec_changed_at: 0,
             previous_spec: None,
             endpoint: Endpoint::default(),
             update_status: None,
@@ -127,6 +134,30 @@ impl World {
             }),
         };
         self.commit(vec![Op::Create(Object::Service(s))]);
+        self
+    }
+
+    /// Creates a replicated service the way the API does (through
+    /// `controlapi::service::create`, so its first rollout is watched).
+    pub fn created(mut self, name: &str, replicas: u64) -> World {
+        let spec = ServiceSpec {
+            name: name.into(),
+            labels: BTreeMap::new(),
+            task: Arc::new(TaskSpec {
+                container: types::ContainerSpec {
+                    image: "busybox".into(),
+                    ..Default::default()
+                },
+                ..Default::default()
+            }),
+            mode: ServiceMode::Replicated { replicas },
+            update: None,
+            rollback: None,
+            endpoint: None,
+        };
+        let op = crate::controlapi::service::create(&self.state, format!("svc-{name}"), spec, self.now)
+            .expect("valid create");
+        self.commit(vec![op]);
         self
     }
 

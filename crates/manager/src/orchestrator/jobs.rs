@@ -73,7 +73,9 @@ fn replicated_job(
     let room = max_concurrent
         .saturating_sub(busy)
         .min(total.saturating_sub(completed + busy));
-    let mut next = 1u64;
+    // Swarm numbers a replicated job's slots 0..total-1, and the docker CLI's wait counts
+    // exactly those.
+    let mut next = 0u64;
     for _ in 0..room {
         while used.contains(&next) {
             next += 1;
@@ -135,5 +137,25 @@ mod tests {
             .filter(|t| t.status.state == types::TaskState::Complete)
             .count();
         assert_eq!(done, 5);
+    }
+
+    #[test]
+    fn replicated_job_slots_are_numbered_from_zero() {
+        let mut w = World::new().nodes(&["n1"]).service(
+            "job",
+            ServiceMode::ReplicatedJob {
+                max_concurrent: 3,
+                total_completions: 3,
+            },
+            TaskSpec::default(),
+        );
+        let plan = w.reconcile();
+        let mut slots: Vec<u64> = plan
+            .creates_for(&w.service_id("job"))
+            .iter()
+            .map(|t| t.slot)
+            .collect();
+        slots.sort_unstable();
+        assert_eq!(slots, [0, 1, 2], "the docker CLI waits for slots 0..n-1");
     }
 }

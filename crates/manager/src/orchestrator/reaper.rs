@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use store::State;
-use types::{Task, TaskState};
+use types::{ServiceMode, Task, TaskState};
 
 use super::Plan;
 use super::slots::{dead, invalid_node, runnable};
@@ -44,10 +44,12 @@ pub fn reconcile(state: &State, only: Option<&BTreeSet<String>>, plan: &mut Plan
             plan.delete(t);
             continue;
         }
-        let key = if t.slot > 0 {
-            t.slot.to_string()
-        } else {
+        // Replicated jobs number their slots from 0, so the mode, not the number, tells
+        // slot-keyed tasks from node-keyed ones.
+        let key = if matches!(service.spec.mode, ServiceMode::Global | ServiceMode::GlobalJob) {
             t.node_id.clone()
+        } else {
+            t.slot.to_string()
         };
         groups.entry((service.id.as_str(), key)).or_default().push(t);
         let _ = service;

@@ -6,6 +6,8 @@
 //!             ─start-first► new: desired RUNNING ─(new running)─► old: desired SHUTDOWN
 //!  failures ÷ slots > max ratio ─► pause | rollback (swap to the previous spec) | continue
 //!  nothing dirty or in flight, new tasks past the monitor window ─► completed
+//!                                                (a new service's first rollout ─► no status)
+//!  dirty slots and no status (an update reset a paused one) ─► updating
 //! ```
 
 use std::sync::Arc;
@@ -35,8 +37,19 @@ pub fn reconcile(
     for slot in active {
         hand_over(state, slot, plan);
     }
-    let Some(status) = &service.update_status else {
-        return;
+    let started_here;
+    let status = match &service.update_status {
+        Some(status) => status,
+        // As Swarm's updater: tasks on an old spec with no update under way (an update reset
+        // the status of a paused one) start one now.
+        None if active
+            .iter()
+            .any(|s| s.current().is_some_and(|t| dirty(service, t))) =>
+        {
+            started_here = start(service, inputs.now, plan);
+            &started_here
+        }
+        None => return,
     };
     let rolling_back = match status.state {
         UpdateState::Updating => false,
@@ -67,7 +80,7 @@ pub fn reconcile(
         match config.failure_action {
             FailureAction::Pause => return pause(service, rolling_back, &first.id, inputs.now, plan),
             FailureAction::Rollback if !rolling_back => {
-                return rollback(service, &first.id, inputs.now, plan);
+                return rollback(state, service, &first.id, inputs.now, plan);
             }
             FailureAction::Rollback | FailureAction::Continue => {}
         }
@@ -85,8 +98,10 @@ pub fn reconcile(
                     .is_some_and(|t| is_new(t) && !dead(t) && t.status.state < TaskState::Running)
         })
         .count();
+    // Tasks this pass creates (a new service's first, a scale-up's) are in flight too.
+    let creating = !plan.creates_for(&service.id).is_empty();
     if dirty_slots.is_empty() {
-        if in_flight == 0 && monitored(service, active, &config, inputs.now, &is_new) {
+        if in_flight == 0 && !creating && monitored(service, active, &config, inputs.now, &is_new) {
             complete(service, rolling_back, inputs.now, plan);
         }
         return;
@@ -235,7 +250,21 @@ fn pause(service: &Service, rolling_back: bool, task: &str, now: Timestamp, plan
     plan.update_service(next);
 }
 
-fn rollback(service: &Service, task: &str, now: Timestamp, plan: &mut Plan) {
+/// Marks an update as started (`updating`) and returns its status.
+fn start(service: &Service, now: Timestamp, plan: &mut Plan) -> UpdateStatus {
+    let mut next = with_status(service, plan);
+    let status = UpdateStatus {
+        state: UpdateState::Updating,
+        started_at: Some(now),
+        completed_at: None,
+        message: "update in progress".into(),
+    };
+    next.update_status = Some(status.clone());
+    plan.update_service(next);
+    status
+}
+
+fn rollback(state: &State, service: &Service, task: &str, now: Timestamp, plan: &mut Plan) {
     let Some(previous) = service.previous_spec.clone() else {
         return pause(service, false, task, now, plan);
     };
@@ -243,6 +272,9 @@ fn rollback(service: &Service, task: &str, now: Timestamp, plan: &mut Plan) {
     next.previous_spec = Some(next.spec.clone());
     next.spec = previous;
     next.spec_version += 1;
+    // The spec changes: clients that read the old one are out of sequence from here on
+    // (this write commits above the index the plan read).
+    next.spec_changed_at = state.index + 1;
     next.update_status = Some(UpdateStatus {
         state: UpdateState::RollbackStarted,
         started_at: Some(now),
@@ -254,6 +286,12 @@ fn rollback(service: &Service, task: &str, now: Timestamp, plan: &mut Plan) {
 
 fn complete(service: &Service, rolling_back: bool, now: Timestamp, plan: &mut Plan) {
     let mut next = with_status(service, plan);
+    if !rolling_back && service.previous_spec.is_none() {
+        // The first rollout of a new service: Swarm shows no update status for it.
+        next.update_status = None;
+        plan.update_service(next);
+        return;
+    }
     let (state, message) = if rolling_back {
         (UpdateState::RollbackCompleted, "rollback completed")
     } else {
@@ -326,7 +364,7 @@ mod tests {
         });
         converge(&mut w);
         w.update_service("web", |s| {
-            std::sync::Arc::make_mut(&mut s.task).container.image = "broken".into()
+            std::sync::Arc::make_mut(&mut s.task).container.image = "broken:latest".into()
         });
         // Stop-first: the old task stops, then the new one is allowed to start, and fails.
         for _ in 0..3 {
@@ -335,7 +373,7 @@ mod tests {
             w.place_all_round_robin();
             w.run_all();
         }
-        w.fail_where(|t| t.spec.container.image == "broken");
+        w.fail_where(|t| t.spec.container.image == "broken:latest");
         let plan = w.reconcile();
         w.apply(plan);
         let s = w.state.service_by_name("web").unwrap().clone();
@@ -343,6 +381,120 @@ mod tests {
             s.update_status.as_ref().unwrap().state,
             UpdateState::RollbackStarted
         );
-        assert_eq!(s.spec.task.container.image, "busybox");
+        assert_eq!(s.spec.task.container.image, "busybox:latest");
+    }
+
+    fn status(w: &World, name: &str) -> Option<UpdateState> {
+        let s = w.state.service_by_name(name).unwrap();
+        s.update_status.as_ref().map(|u| u.state)
+    }
+
+    #[test]
+    fn a_new_service_is_watched_until_stable_then_shows_no_status() {
+        let mut w = World::new().nodes(&["n1", "n2"]).created("web", 2);
+        assert_eq!(status(&w, "web"), Some(UpdateState::Updating));
+        converge(&mut w);
+        assert_eq!(
+            status(&w, "web"),
+            Some(UpdateState::Updating),
+            "inside the monitor window"
+        );
+        w.advance_secs(6);
+        converge(&mut w);
+        assert_eq!(
+            status(&w, "web"),
+            None,
+            "Swarm shows no status for a first rollout"
+        );
+    }
+
+    #[test]
+    fn a_crash_looping_new_service_pauses_with_the_reason() {
+        let mut w = World::new().nodes(&["n1"]).created("web", 1);
+        let plan = w.reconcile();
+        w.apply(plan);
+        w.place_all_round_robin();
+        w.fail_all(1);
+        let failed = w.state.tasks().next().unwrap().id.clone();
+        let plan = w.reconcile();
+        w.apply(plan);
+        let s = w.state.service_by_name("web").unwrap().clone();
+        let u = s.update_status.as_ref().unwrap();
+        assert_eq!(u.state, UpdateState::Paused);
+        assert_eq!(
+            u.message,
+            format!("update paused due to failure or early termination of task {failed}")
+        );
+    }
+
+    #[test]
+    fn a_scale_after_an_update_clears_the_status_and_replaces_nothing() {
+        let mut w = World::new().nodes(&["n1", "n2"]).replicated("web", 2);
+        converge(&mut w);
+        w.update_service("web", |s| {
+            std::sync::Arc::make_mut(&mut s.task).container.image = "busybox:2".into()
+        });
+        converge(&mut w);
+        w.advance_secs(6);
+        converge(&mut w);
+        assert_eq!(status(&w, "web"), Some(UpdateState::Completed));
+        let before: Vec<String> = w.runnable_tasks("web").iter().map(|t| t.id.clone()).collect();
+        w.set_replicas("web", 3);
+        assert_eq!(
+            status(&w, "web"),
+            None,
+            "a stale `completed` would end the next wait at once"
+        );
+        converge(&mut w);
+        let after: Vec<String> = w.runnable_tasks("web").iter().map(|t| t.id.clone()).collect();
+        assert_eq!(after.len(), 3);
+        assert!(
+            before.iter().all(|id| after.contains(id)),
+            "{before:?} kept in {after:?}"
+        );
+        assert_eq!(status(&w, "web"), None, "a scale is not an update");
+    }
+
+    #[test]
+    fn an_update_that_clears_a_paused_status_resumes_the_rollout() {
+        let mut w = World::new().nodes(&["n1", "n2"]).replicated("web", 3);
+        w.update_service("web", |s| {
+            s.update = Some(UpdateConfig {
+                parallelism: 1,
+                ..Default::default()
+            })
+        });
+        converge(&mut w);
+        w.update_service("web", |s| {
+            std::sync::Arc::make_mut(&mut s.task).container.image = "broken:latest".into()
+        });
+        let broken = |t: &Task| t.spec.container.image == "broken:latest";
+        // Until the first new task runs (stop-first: the old one stops, then it starts).
+        for _ in 0..5 {
+            let plan = w.reconcile();
+            w.apply(plan);
+            w.place_all_round_robin();
+            w.run_all();
+            if w.state
+                .tasks()
+                .any(|t| broken(t) && t.status.state == TaskState::Running)
+            {
+                break;
+            }
+        }
+        w.fail_where(broken);
+        let plan = w.reconcile();
+        w.apply(plan);
+        assert_eq!(status(&w, "web"), Some(UpdateState::Paused));
+        let old = w.runnable_tasks("web").iter().filter(|t| !broken(t)).count();
+        assert_eq!(old, 2, "the pause left two slots on the old spec");
+        // `service update` with no change (how Swarm users resume) resets the status; the
+        // failure before it no longer counts against the resumed rollout.
+        w.advance_secs(10);
+        w.update_service("web", |_| {});
+        assert_eq!(status(&w, "web"), None);
+        let plan = w.reconcile();
+        w.apply(plan);
+        assert_eq!(status(&w, "web"), Some(UpdateState::Updating));
     }
 }

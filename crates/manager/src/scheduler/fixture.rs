@@ -52,6 +52,7 @@ pub fn service(id: &str, ports: &[(&str, u32)]) -> Service {
             }),
         },
         spec_version: 1,
+        spec_changed_at: 0,
         previous_spec: None,
         endpoint: Default::default(),
         update_status: None,

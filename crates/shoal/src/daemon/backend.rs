@@ -227,16 +227,24 @@ impl Backend for Swarm {
         rollback: bool,
     ) -> Result<Vec<String>> {
         let m = self.require_manager().await?;
-        let op = service::update(
-            &*m.synced_view().await,
-            key,
-            version,
-            spec,
-            rollback,
-            self.clock.now(),
-        )?;
-        m.propose(vec![op]).await?;
-        Ok(Vec::new())
+        // The plan accepts a client version older than the object's when only the daemon's
+        // bookkeeping (update status) moved since; if such a write lands between plan and
+        // commit, plan again rather than fail the client.
+        let mut attempts = 0;
+        loop {
+            let op = service::update(
+                &*m.synced_view().await,
+                key,
+                version,
+                spec.clone(),
+                rollback,
+                self.clock.now(),
+            )?;
+            match m.propose(vec![op]).await {
+                Err(Error::OutOfSequence) if attempts < 5 => attempts += 1,
+                other => return other.map(|_| Vec::new()),
+            }
+        }
     }
 
     async fn service_remove(&self, key: &str) -> Result<()> {
@@ -268,27 +276,22 @@ impl Backend for Swarm {
         use futures::StreamExt;
         let m = self.require_manager().await?;
         let view = m.synced_view().await;
-        let tasks: Vec<Arc<Task>> = match &target {
+        let (tasks, follow_service): (Vec<Arc<Task>>, Option<String>) = match &target {
             LogTarget::Service(key) => {
                 let s = view
                     .lookup_service(key)
                     .map_err(|e| Error::NotFound(e.to_string()))?;
-                view.tasks_of_service(&s.id).cloned().collect()
+                let tasks = view.tasks_of_service(&s.id).cloned().collect();
+                (tasks, options.follow.then(|| s.id.clone()))
             }
-            LogTarget::Task(key) => vec![
-                view.lookup_task(key)
-                    .map_err(|e| Error::NotFound(e.to_string()))?,
-            ],
+            LogTarget::Task(key) => (
+                vec![
+                    view.lookup_task(key)
+                        .map_err(|e| Error::NotFound(e.to_string()))?,
+                ],
+                None,
+            ),
         };
-        let mut by_node: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-        let mut owners: std::collections::HashMap<String, (String, String)> = Default::default();
-        for t in tasks
-            .iter()
-            .filter(|t| !t.node_id.is_empty() && t.status.state >= types::TaskState::Assigned)
-        {
-            by_node.entry(t.node_id.clone()).or_default().push(t.id.clone());
-            owners.insert(t.id.clone(), (t.node_id.clone(), t.service_id.clone()));
-        }
         let selection = rpc::messages::LogSelection {
             follow: options.follow,
             tail: options.tail.map(|n| n as u64),
@@ -297,29 +300,9 @@ impl Backend for Swarm {
             stdout: options.stdout,
             stderr: options.stderr,
         };
-        let rx = m.logs(by_node.into_iter().collect(), selection).await?;
-        let lines = tokio_stream::wrappers::ReceiverStream::new(rx).flat_map(move |batch| {
-            let lines: Vec<LogLine> = batch
-                .records
-                .into_iter()
-                .map(|r| {
-                    let (node_id, service_id) = owners.get(&r.task_id).cloned().unwrap_or_default();
-                    LogLine {
-                        timestamp: r.timestamp,
-                        stream: if r.stderr {
-                            api::LogStream::Stderr
-                        } else {
-                            api::LogStream::Stdout
-                        },
-                        line: r.line.into(),
-                        task_id: r.task_id,
-                        node_id,
-                        service_id,
-                    }
-                })
-                .collect();
-            futures::stream::iter(lines)
-        });
-        Ok(lines.boxed())
+        let rx = super::task_logs::stream(&m, tasks, selection, follow_service).await?;
+        Ok(tokio_stream::wrappers::ReceiverStream::new(rx)
+            .flat_map(futures::stream::iter)
+            .boxed())
     }
 }

@@ -17,6 +17,7 @@ mod log_limit;
 mod node;
 mod storage_watch;
 mod swarm;
+mod task_logs;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -312,7 +313,9 @@ fn init_logging() {
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::{Layer, filter::FilterExt};
+    // Colour codes only for a person at a terminal, never into a log file or a pipe.
     let output = tracing_subscriber::fmt::layer()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .with_filter(filter.and(log_limit::RateLimit::default()));
     let _ = tracing_subscriber::registry().with(output).try_init();

@@ -18,20 +18,21 @@ use super::addr;
 use super::datadir::{Certs, DataDir, SwarmState};
 use super::node::RunningNode;
 
-/// dockerd's messages for the states a call can find the node in.
+/// dockerd's messages for the states a call can find the node in, naming the commands without
+/// a client's name (both the docker CLI and ours have them).
 pub mod msg {
     /// Init or join while in a swarm.
-    pub const SWARM_EXISTS: &str = "This node is already part of a swarm. Use \"docker swarm leave\" to leave this swarm and join another one.";
+    pub const SWARM_EXISTS: &str = "This node is already part of a swarm. Use the \"swarm leave\" command to leave this swarm and join another one.";
     /// Leave outside a swarm.
     pub const NO_SWARM: &str = "This node is not part of a swarm";
     /// Manager call outside a swarm.
-    pub const NOT_IN_SWARM: &str = "This node is not a swarm manager. Use \"docker swarm init\" or \"docker swarm join\" to connect this node to swarm and try again.";
+    pub const NOT_IN_SWARM: &str = "This node is not a swarm manager. Use the \"swarm init\" or \"swarm join\" command to connect this node to swarm and try again.";
     /// Manager call on a worker.
     pub const NOT_MANAGER: &str = "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state. Please run this command on a manager node or promote the current node to a manager.";
     /// Autolock asked for (not offered yet; accepting it would promise a lock that is not there).
     pub const AUTOLOCK_UNSUPPORTED: &str = "autolock is not supported by shoal yet: managers seal their Raft data with a data key kept in the owner-only key file, but do not lock it with an unlock key";
     /// Join that did not finish in time.
-    pub const JOIN_TIMEOUT: &str = "Timeout was reached before node joined. The attempt to join the swarm will continue in the background. Use the \"docker info\" command to see the current swarm status of your node.";
+    pub const JOIN_TIMEOUT: &str = "Timeout was reached before node joined. The attempt to join the swarm will continue in the background. Use the \"info\" command to see the current swarm status of your node.";
 }
 
 /// How long `swarm join` waits before answering with dockerd's timeout message.

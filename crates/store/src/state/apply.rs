@@ -280,6 +280,7 @@ mod tests {
                 endpoint: None,
             },
             spec_version: 1,
+            spec_changed_at: 0,
             previous_spec: None,
             endpoint: Endpoint::default(),
             update_status: None,

@@ -235,6 +235,7 @@ fn service_json_has_dockers_shape() {
         },
         spec: spec.clone(),
         spec_version: 2,
+        spec_changed_at: 0,
         previous_spec: Some(spec),
         endpoint: types::Endpoint {
             spec: types::EndpointSpec {

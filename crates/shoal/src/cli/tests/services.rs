@@ -108,7 +108,7 @@ async fn shoal_service_commands_drive_the_api() {
     assert_eq!(
         ls,
         format!(
-            "ID             NAME      MODE         REPLICAS   IMAGE     PORTS\n{}   web       replicated   3/3        busybox   *:8080->80/tcp\n",
+            "ID             NAME      MODE         REPLICAS   IMAGE            PORTS\n{}   web       replicated   3/3        busybox:latest   *:8080->80/tcp\n",
             &id[..12]
         )
     );
@@ -120,7 +120,8 @@ async fn shoal_service_commands_drive_the_api() {
     let ps = shoal.ok(&["service", "ps", "web"]).await.stdout;
     let rows: Vec<&str> = ps.lines().collect();
     assert!(
-        rows[0].starts_with("ID             NAME      IMAGE     NODE      DESIRED STATE   CURRENT STATE"),
+        rows[0]
+            .starts_with("ID             NAME      IMAGE            NODE      DESIRED STATE   CURRENT STATE"),
         "{ps}"
     );
     assert_eq!(rows.len(), 4, "{ps}");
@@ -216,7 +217,10 @@ async fn shoal_service_commands_drive_the_api() {
         rolled.contains("overall progress: rolling back update: 5 out of 5 tasks"),
         "{rolled}"
     );
-    assert_eq!(backend.stored_service("web").spec.task.container.image, "busybox");
+    assert_eq!(
+        backend.stored_service("web").spec.task.container.image,
+        "busybox:latest"
+    );
     shoal.ok(&["service", "rollback", "-q", "web"]).await;
     assert_eq!(
         backend.stored_service("web").spec.task.container.image,
