@@ -13,6 +13,7 @@
 pub mod clock;
 pub mod cluster;
 pub mod error;
+pub mod excerpt;
 pub mod id;
 pub mod meta;
 pub mod node;
@@ -23,6 +24,7 @@ pub mod task;
 pub use clock::Clock;
 pub use cluster::{Cluster, ClusterSpec, JoinTokens, RootCa};
 pub use error::{Error, Result};
+pub use excerpt::excerpt;
 pub use meta::{Meta, Timestamp};
 pub use node::{
     Availability, EngineDescription, ManagerStatus, Node, NodeDescription, NodeSpec, NodeState, NodeStatus,

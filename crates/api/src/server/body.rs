@@ -13,7 +13,13 @@ pub fn decode<T: DeserializeOwned + Default>(
     headers: &HeaderMap,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<T> {
-    let body = body.map_err(|rejection| Error::BadRequest(rejection.body_text()))?;
+    let body = body.map_err(|rejection| {
+        if rejection.status() == http::StatusCode::PAYLOAD_TOO_LARGE {
+            super::guard::too_large()
+        } else {
+            Error::BadRequest(rejection.body_text())
+        }
+    })?;
     if body.is_empty() {
         return Ok(T::default());
     }

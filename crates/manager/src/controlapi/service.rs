@@ -178,6 +178,7 @@ pub fn create(state: &State, id: String, mut spec: ServiceSpec, now: Timestamp) 
             .unwrap_or_default();
     }
     validate(&spec)?;
+    super::task_limit::check(state, &spec, None)?;
     if state.service_by_name(&spec.name).is_some() {
         return Err(Error::Conflict(format!(
             "service {} already exists: name conflicts with an existing object",
@@ -232,6 +233,7 @@ pub fn update(
         });
     } else {
         validate(&spec)?;
+        super::task_limit::check(state, &spec, Some(&current.id))?;
         if std::mem::discriminant(&spec.mode) != std::mem::discriminant(&current.spec.mode) {
             return Err(Error::Unimplemented("service mode change is not allowed".into()));
         }

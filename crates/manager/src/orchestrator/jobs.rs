@@ -75,6 +75,9 @@ fn replicated_job(
         .min(total.saturating_sub(completed + busy));
     let mut next = 1u64;
     for _ in 0..room {
+        if !plan.take_room(service) {
+            break;
+        }
         while used.contains(&next) {
             next += 1;
         }
