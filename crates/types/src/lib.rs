@@ -16,8 +16,10 @@ pub mod error;
 pub mod excerpt;
 pub mod id;
 pub mod meta;
+pub mod mount;
 pub mod node;
 pub mod object;
+pub mod reference;
 pub mod service;
 pub mod task;
 

@@ -37,7 +37,12 @@ pub fn decode<T: DeserializeOwned + Default>(
     let mut stream = serde_json::Deserializer::from_slice(&body).into_iter::<T>();
     let value = match stream.next() {
         Some(Ok(value)) => value,
-        Some(Err(e)) if !e.is_eof() => return Err(Error::BadRequest(format!("invalid JSON: {e}"))),
+        Some(Err(e)) if !e.is_eof() => {
+            return Err(Error::BadRequest(format!(
+                "invalid JSON: {}",
+                types::excerpt(&e.to_string())
+            )));
+        }
         // Only whitespace, or a truncated value.
         Some(Err(_)) | None => {
             return Err(Error::BadRequest(

@@ -42,7 +42,7 @@ pub struct AgentArgs {
     pub api_addr: Option<String>,
     /// TLS (or --insecure-tcp) for --api-addr.
     #[command(flatten)]
-    pub tls: tcp_api::TlsArgs,
+    pub tls: Box<tcp_api::TlsArgs>,
     /// Start a one-node cluster right away (temporary data dir unless --data-dir is given).
     #[arg(long)]
     pub dev: bool,
