@@ -548,3 +548,81 @@ fn tls_api_serves_the_docker_cli_with_client_certificates_only() {
     assert_ne!(status, 200, "{body}");
     assert!(!body.contains("SWMTKN"), "{body}");
 }
+
+/// Tasks of a service, counted from `GET /tasks` (the body is parsed, not pattern-matched).
+fn task_count(agent: &Agent, service: &str) -> usize {
+    let filters = format!("%7B%22service%22%3A%5B%22{service}%22%5D%7D");
+    let (status, body) = over_unix(
+        &agent.sock,
+        &request(
+            "GET",
+            &format!("/v1.47/tasks?filters={filters}"),
+            "localhost",
+            &[],
+            None,
+        ),
+    );
+    assert_eq!(status, 200, "{body:.300}");
+    json_of(&body).as_array().map_or(0, Vec::len)
+}
+
+/// Resident memory of a process, in bytes.
+fn rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .unwrap_or(0)
+        * 1024
+}
+
+#[test]
+fn a_large_service_is_created_in_bounded_batches() {
+    const REPLICAS: usize = 15_000;
+    let root = tempfile::tempdir().unwrap();
+    let agent = Agent::start(root.path(), "edge-batch");
+    agent.docker_ok(&[
+        "swarm",
+        "init",
+        "--advertise-addr",
+        &agent.addr,
+        "--listen-addr",
+        &agent.addr,
+    ]);
+    let before = agent.pid().map_or(0, rss);
+    let started = Instant::now();
+    // No node matches, so the tasks stay pending and nothing runs.
+    agent.docker_ok(&[
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "big",
+        "--replicas",
+        &REPLICAS.to_string(),
+        "--constraint",
+        "node.labels.nowhere==1",
+        "busybox",
+    ]);
+    let mut last = 0;
+    eventually(&format!("{REPLICAS} tasks"), Duration::from_secs(120), || {
+        last = task_count(&agent, "big");
+        (last == REPLICAS).then_some(())
+    });
+    let after = agent.pid().map_or(0, rss);
+    println!(
+        "{REPLICAS} tasks created in {} ms; agent RSS {} → {} MiB ({} bytes a task)",
+        started.elapsed().as_millis(),
+        before >> 20,
+        after >> 20,
+        after.saturating_sub(before) / REPLICAS as u64
+    );
+    assert_eq!(
+        agent
+            .docker_ok(&["info", "--format", "{{.Swarm.ControlAvailable}}"])
+            .trim(),
+        "true"
+    );
+}

@@ -169,6 +169,11 @@ impl Agent {
         self.spawn();
     }
 
+    /// The process ID, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// The agent's data directory.
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
