@@ -48,6 +48,10 @@ pub fn room(state: &State) -> u64 {
         .cluster()
         .map(|c| c.spec.task_limit())
         .unwrap_or(types::cluster::FALLBACK_MAX_TASKS);
+    // Passes look only at what changed; walk every task only when the limit is near.
+    if (state.task_count() as u64).saturating_add(MAX_NEW_SLOTS_PER_PASS) <= limit {
+        return MAX_NEW_SLOTS_PER_PASS;
+    }
     let live = state
         .tasks()
         .filter(|t| t.desired_state < TaskState::Shutdown)
