@@ -626,3 +626,56 @@ fn a_large_service_is_created_in_bounded_batches() {
         "true"
     );
 }
+
+#[test]
+fn tls_without_verify_needs_no_client_certificate() {
+    let root = tempfile::tempdir().unwrap();
+    let ours = pki(root.path(), "plain-tls");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let path = |p: &Path| p.display().to_string();
+    let agent = Agent::start_with(
+        root.path(),
+        "edge-tls-only",
+        &[
+            "--api-addr".into(),
+            addr.clone(),
+            "--tls".into(),
+            "--tlscert".into(),
+            path(&ours.server_cert),
+            "--tlskey".into(),
+            path(&ours.server_key),
+        ],
+    );
+    eventually("TLS API port", Duration::from_secs(30), || {
+        std::net::TcpStream::connect(&addr).ok()
+    });
+    let (config, empty) = (root.path().join("docker-config"), root.path().join("no-certs"));
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::create_dir_all(&empty).unwrap();
+    // The client checks the server against our CA but presents no certificate of its own.
+    let ca = path(&ours.ca);
+    let out = Command::new("docker")
+        .args([
+            "--tlsverify",
+            "--tlscacert",
+            &ca,
+            "-H",
+            &format!("tcp://{addr}"),
+            "info",
+            "--format",
+            "{{.Name}}",
+        ])
+        .env("DOCKER_CONFIG", &config)
+        .env("DOCKER_CERT_PATH", &empty)
+        .env_remove("DOCKER_CONTEXT")
+        .env_remove("DOCKER_HOST")
+        .output()
+        .unwrap();
+    assert_eq!(
+        stdout(&out).trim(),
+        "edge-tls-only",
+        "{}\n{}",
+        stderr(&out),
+        agent.log_tail()
+    );
+}
