@@ -6,6 +6,8 @@
 #![allow(unsafe_code)]
 #![allow(clippy::unwrap_used)]
 
+pub mod http;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
