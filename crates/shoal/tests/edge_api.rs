@@ -415,3 +415,125 @@ fn a_large_service_is_created_in_bounded_batches() {
         "true"
     );
 }
+
+/// `shoal agent --hollow N` joined to `agent`; killed when dropped.
+struct Hollow(std::process::Child);
+
+impl Hollow {
+    fn join(agent: &Agent, count: usize, prefix: &str) -> Hollow {
+        let token = agent.docker_ok(&["swarm", "join-token", "-q", "worker"]);
+        let log = std::fs::File::create(agent.data_dir().with_extension("hollow.log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_shoal"))
+            .args([
+                "agent",
+                "--hollow",
+                &count.to_string(),
+                "--join-token",
+                token.trim(),
+            ])
+            .args(["--join-addr", &agent.addr, "--hostname", prefix])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        Hollow(child)
+    }
+}
+
+impl Drop for Hollow {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `node ls` once the five `hold` hollow nodes are ready.
+fn hollow_ready(agent: &Agent) -> Option<String> {
+    let out = agent.docker_ok(&["node", "ls", "--format", "{{.Hostname}} {{.Status}}"]);
+    (out.lines()
+        .filter(|l| l.starts_with("hold") && l.ends_with("Ready"))
+        .count()
+        == 5)
+        .then_some(out)
+}
+
+/// Tasks of `service` that are running and meant to.
+fn running(agent: &Agent, service: &str) -> usize {
+    let out = agent.docker_ok(&[
+        "service",
+        "ps",
+        service,
+        "--filter",
+        "desired-state=running",
+        "--format",
+        "{{.CurrentState}}",
+    ]);
+    out.lines().filter(|l| l.starts_with("Running")).count()
+}
+
+#[test]
+fn a_global_service_over_the_limit_is_held_at_it_across_a_restart() {
+    let root = tempfile::tempdir().unwrap();
+    let mut agent = Agent::start(root.path(), "edge-hold");
+    agent.docker_ok(&[
+        "swarm",
+        "init",
+        "--advertise-addr",
+        &agent.addr,
+        "--listen-addr",
+        &agent.addr,
+    ]);
+    agent.shoal_ok(&["swarm", "update", "--max-tasks", "3"]);
+    // One node now, so the service is admitted; it runs on hollow nodes only.
+    agent.docker_ok(&[
+        "service",
+        "create",
+        "-d",
+        "--mode",
+        "global",
+        "--name",
+        "g",
+        "--constraint",
+        "node.hostname!=edge-hold",
+        "busybox",
+    ]);
+    let _hollow = Hollow::join(&agent, 5, "hold");
+    eventually("5 hollow nodes ready", Duration::from_secs(60), || {
+        hollow_ready(&agent)
+    });
+    // Five eligible nodes, room for three tasks.
+    let mut seen = 0;
+    eventually("3 running global tasks", Duration::from_secs(60), || {
+        seen = running(&agent, "g");
+        (seen == 3).then_some(())
+    });
+    assert_eq!(task_count(&agent, "g"), 3, "more tasks than the limit");
+
+    agent.restart();
+    eventually(
+        "5 hollow nodes ready after restart",
+        Duration::from_secs(60),
+        || hollow_ready(&agent),
+    );
+    eventually(
+        "3 running global tasks after restart",
+        Duration::from_secs(60),
+        || {
+            seen = running(&agent, "g");
+            (seen == 3).then_some(())
+        },
+    );
+    assert_eq!(
+        task_count(&agent, "g"),
+        3,
+        "more tasks than the limit after restart"
+    );
+
+    // The limit, not slowness, held the count: raising it lets the rest through.
+    agent.shoal_ok(&["swarm", "update", "--max-tasks", "100"]);
+    eventually("5 running global tasks", Duration::from_secs(60), || {
+        seen = running(&agent, "g");
+        (seen == 5).then_some(())
+    });
+}
