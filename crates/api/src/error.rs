@@ -18,6 +18,13 @@ pub enum Error {
     /// The client speaks an API version newer than we serve: 400.
     #[error("client version {0} is too new. Maximum supported API version is {max}", max = crate::version::API_VERSION)]
     VersionTooNew(String),
+    /// The request is refused whatever its content (browser origin, wrong content type,
+    /// foreign Host): 403.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The request body is larger than the API reads: 413.
+    #[error("{0}")]
+    PayloadTooLarge(String),
     /// No route for this method and path: 404, as dockerd answers for both.
     #[error("page not found")]
     PageNotFound,
@@ -73,6 +80,8 @@ impl Error {
                 StatusCode::BAD_REQUEST
             }
             Error::PageNotFound => StatusCode::NOT_FOUND,
+            Error::Forbidden(_) => StatusCode::FORBIDDEN,
+            Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Status { status, .. } => {
                 StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
             }

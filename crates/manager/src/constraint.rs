@@ -26,7 +26,7 @@ use types::{Node, TaskSpec};
 
 /// Why a constraint expression was refused; the message names the expression and the problem.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid constraint expression {expression:?}: {reason}")]
+#[error("invalid constraint expression {:?}: {reason}", types::excerpt(.expression))]
 pub struct ConstraintError {
     /// The expression as written.
     pub expression: String,

@@ -149,8 +149,11 @@ pub async fn run(inner: Arc<Inner>, token: CancellationToken) {
             last_full = Instant::now();
         }
         let this = std::mem::take(&mut dirty);
-        if let Err(e) = pass(&inner, this).await {
-            tracing::warn!("control loop: {e}");
+        match pass(&inner, this).await {
+            // Services the pass had no room for go first into the next one (the commits
+            // of this pass wake it).
+            Ok(held_back) => dirty.services.extend(held_back),
+            Err(e) => tracing::warn!("control loop: {e}"),
         }
     }
 }
@@ -165,7 +168,9 @@ async fn commit(inner: &Inner, ops: Vec<Op>, what: &str) {
     }
 }
 
-async fn pass(inner: &Arc<Inner>, dirty: Dirty) -> Result<()> {
+/// One pass: nodes, roles, orchestrators, allocator, scheduler. Returns the services that
+/// still want new slots.
+async fn pass(inner: &Arc<Inner>, dirty: Dirty) -> Result<BTreeSet<String>> {
     let store = inner.consensus.store();
 
     let view = store.view();
@@ -214,6 +219,7 @@ async fn pass(inner: &Arc<Inner>, dirty: Dirty) -> Result<()> {
         };
         orchestrator::reconcile(&view, only.as_ref(), &mut inputs)
     };
+    let held_back = plan.held_back().clone();
     for ops in plan.into_txns() {
         commit(inner, ops, "orchestrator").await;
     }
@@ -237,7 +243,7 @@ async fn pass(inner: &Arc<Inner>, dirty: Dirty) -> Result<()> {
     for ops in batches(scheduler::to_ops(&decisions)) {
         commit(inner, ops, "scheduler").await;
     }
-    Ok(())
+    Ok(held_back)
 }
 
 /// Task IDs per transaction: big enough to amortise a Raft round, small enough that one

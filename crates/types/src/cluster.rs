@@ -47,6 +47,36 @@ pub struct ClusterSpec {
     pub node_cert_expiry: i64,
     /// Whether managers need an unlock key after a restart.
     pub auto_lock_managers: bool,
+    /// Most tasks the services of the cluster may want at once (0: not set; `swarm init`
+    /// derives it from the manager's memory and an update with 0 keeps the current value).
+    pub max_tasks: u64,
+}
+
+impl ClusterSpec {
+    /// The task limit in force ([`FALLBACK_MAX_TASKS`] when none was set).
+    pub fn task_limit(&self) -> u64 {
+        if self.max_tasks == 0 {
+            FALLBACK_MAX_TASKS
+        } else {
+            self.max_tasks
+        }
+    }
+}
+
+/// Task limit of a spec that never had one set (a cluster built in a test, say).
+pub const FALLBACK_MAX_TASKS: u64 = 1_000_000;
+
+/// What one task costs a manager, for the default limit: the task object, its history and
+/// its share of indexes, watches and Raft entries (measured at 2–3 KiB; rounded up).
+pub const TASK_COST_BYTES: u64 = 4096;
+
+/// Smallest default limit, so that a small machine still runs a useful cluster.
+pub const MIN_DEFAULT_MAX_TASKS: u64 = 10_000;
+
+/// The default task limit for a manager with `memory_bytes` of RAM: tasks may use a quarter
+/// of it, so a single request cannot exhaust the manager.
+pub fn max_tasks_for_memory(memory_bytes: u64) -> u64 {
+    (memory_bytes / 4 / TASK_COST_BYTES).max(MIN_DEFAULT_MAX_TASKS)
 }
 
 /// Raft settings of the cluster spec, in Swarm's units (entries and ticks).
@@ -74,6 +104,7 @@ impl Default for ClusterSpec {
             dispatcher_heartbeat_period: DEFAULT_HEARTBEAT_PERIOD_NANOS,
             node_cert_expiry: 90 * 24 * 3600 * 1_000_000_000,
             auto_lock_managers: false,
+            max_tasks: 0,
         }
     }
 }
@@ -112,4 +143,22 @@ pub struct JoinTokens {
     pub worker: String,
     /// Token that joins a manager.
     pub manager: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_task_limit_is_a_quarter_of_memory() {
+        // 24 GiB: a quarter at 4 KiB per task.
+        assert_eq!(max_tasks_for_memory(24 << 30), 1_572_864);
+        assert_eq!(max_tasks_for_memory(0), MIN_DEFAULT_MAX_TASKS);
+        assert_eq!(ClusterSpec::default().task_limit(), FALLBACK_MAX_TASKS);
+        let set = ClusterSpec {
+            max_tasks: 7,
+            ..Default::default()
+        };
+        assert_eq!(set.task_limit(), 7);
+    }
 }

@@ -13,16 +13,20 @@
 pub mod clock;
 pub mod cluster;
 pub mod error;
+pub mod excerpt;
 pub mod id;
 pub mod meta;
+pub mod mount;
 pub mod node;
 pub mod object;
+pub mod reference;
 pub mod service;
 pub mod task;
 
 pub use clock::Clock;
 pub use cluster::{Cluster, ClusterSpec, JoinTokens, RootCa};
 pub use error::{Error, Result};
+pub use excerpt::excerpt;
 pub use meta::{Meta, Timestamp};
 pub use node::{
     Availability, EngineDescription, ManagerStatus, Node, NodeDescription, NodeSpec, NodeState, NodeStatus,

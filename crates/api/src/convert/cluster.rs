@@ -65,6 +65,7 @@ pub fn spec_to_docker(spec: &ClusterSpec) -> model::SwarmSpec {
         labels: spec.labels.clone(),
         orchestration: model::OrchestrationConfig {
             task_history_retention_limit: Some(spec.task_history_retention_limit),
+            max_tasks: (spec.max_tasks != 0).then_some(spec.max_tasks),
         },
         raft: model::RaftConfig {
             snapshot_interval: spec.raft.snapshot_interval,
@@ -110,6 +111,7 @@ pub fn spec_from_docker(spec: &model::SwarmSpec) -> Result<ClusterSpec> {
     if let Some(limit) = spec.orchestration.task_history_retention_limit {
         out.task_history_retention_limit = limit;
     }
+    out.max_tasks = spec.orchestration.max_tasks.unwrap_or(0);
     let raft = &spec.raft;
     if raft.snapshot_interval != 0 {
         out.raft.snapshot_interval = raft.snapshot_interval;

@@ -5,6 +5,7 @@ pub mod addr;
 pub mod cluster;
 pub mod filters;
 pub mod logs;
+pub mod mounts;
 pub mod node;
 pub mod service;
 pub mod swarm_request;

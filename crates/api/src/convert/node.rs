@@ -73,12 +73,13 @@ pub fn spec_from_docker(spec: &model::NodeSpec) -> Result<types::NodeSpec> {
 
 /// `worker`/`manager`, any case; dockerd's message otherwise.
 pub fn parse_role(text: &str) -> Result<Role> {
-    Role::parse(text).map_err(|_| Error::BadRequest(format!("invalid Role: {text:?}")))
+    Role::parse(text).map_err(|_| Error::BadRequest(format!("invalid Role: {:?}", types::excerpt(text))))
 }
 
 /// `active`/`pause`/`drain`, any case; dockerd's message otherwise.
 pub fn parse_availability(text: &str) -> Result<Availability> {
-    Availability::parse(text).map_err(|_| Error::BadRequest(format!("invalid Availability: {text:?}")))
+    Availability::parse(text)
+        .map_err(|_| Error::BadRequest(format!("invalid Availability: {:?}", types::excerpt(text))))
 }
 
 #[cfg(test)]

@@ -76,7 +76,8 @@ fn update_from_docker(field: &str, c: &model::UpdateConfig) -> Result<types::Upd
         "rollback" => FailureAction::Rollback,
         other => {
             return Err(bad(format!(
-                "invalid {field}.FailureAction {other:?} (expected pause, continue or rollback)"
+                "invalid {field}.FailureAction {:?} (expected pause, continue or rollback)",
+                types::excerpt(other)
             )));
         }
     };
@@ -85,7 +86,8 @@ fn update_from_docker(field: &str, c: &model::UpdateConfig) -> Result<types::Upd
         "start-first" => UpdateOrder::StartFirst,
         other => {
             return Err(bad(format!(
-                "invalid {field}.Order {other:?} (expected stop-first or start-first)"
+                "invalid {field}.Order {:?} (expected stop-first or start-first)",
+                types::excerpt(other)
             )));
         }
     };
@@ -107,7 +109,8 @@ fn endpoint_spec_from_docker(e: &model::EndpointSpec) -> Result<types::EndpointS
         "dnsrr" => "dnsrr",
         other => {
             return Err(bad(format!(
-                "invalid resolution mode: {other:?} (expected vip or dnsrr)"
+                "invalid resolution mode: {:?} (expected vip or dnsrr)",
+                types::excerpt(other)
             )));
         }
     };
@@ -125,7 +128,8 @@ fn port_from_docker(p: &model::PortConfig) -> Result<types::PortConfig> {
         "sctp" => "sctp",
         other => {
             return Err(bad(format!(
-                "invalid port protocol {other:?} (expected tcp, udp or sctp)"
+                "invalid port protocol {:?} (expected tcp, udp or sctp)",
+                types::excerpt(other)
             )));
         }
     };
@@ -134,7 +138,8 @@ fn port_from_docker(p: &model::PortConfig) -> Result<types::PortConfig> {
         "host" => "host",
         other => {
             return Err(bad(format!(
-                "invalid port publish mode {other:?} (expected ingress or host)"
+                "invalid port publish mode {:?} (expected ingress or host)",
+                types::excerpt(other)
             )));
         }
     };

@@ -160,6 +160,7 @@ fn container_from_docker(c: &model::ContainerSpec) -> Result<types::ContainerSpe
         return Err(bad("ContainerSpec: StopGracePeriod cannot be negative".into()));
     }
     let healthcheck = c.healthcheck.as_ref().map(health_from_docker).transpose()?;
+    super::mounts::from_docker(&c.extra)?;
     Ok(types::ContainerSpec {
         image: c.image.clone(),
         labels: c.labels.clone(),

@@ -4,6 +4,7 @@
 //! field or a JSON `null` becomes the default, as Go's decoder treats them, because the docker
 //! CLI sends `"Labels": null` and similar for unset maps and lists. Wrong types still fail.
 
+pub mod mount;
 mod node;
 mod service;
 mod swarm;
@@ -69,12 +70,19 @@ where
     if let Some(value) = number.as_u64() {
         return Ok(Some(value));
     }
+    // A whole number beyond u64 arrives as a float: say it is too large, not fractional.
+    let whole_but_huge = number
+        .as_f64()
+        .is_some_and(|f| f.is_finite() && f > 0.0 && f.fract() == 0.0);
     let why = if number.as_i64().is_some() {
         "must not be negative"
+    } else if whole_but_huge {
+        "beyond the largest count (18446744073709551615); the cluster's task limit is far lower"
     } else {
         "must be a whole number"
     };
-    Err(D::Error::custom(format!("invalid {field} {number}: {why}")))
+    let shown = types::excerpt(&number.to_string());
+    Err(D::Error::custom(format!("invalid {field} {shown}: {why}")))
 }
 
 /// `Mode.Replicated.Replicas`.

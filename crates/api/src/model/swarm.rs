@@ -136,6 +136,10 @@ pub struct OrchestrationConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub task_history_retention_limit: Option<i64>,
+    /// Most tasks the cluster's services may want (shoal's; dockerd has none). Absent in an
+    /// update keeps the current limit, as `docker swarm update` sends the spec without it.
+    #[serde(rename = "MaxTasks", default, skip_serializing_if = "Option::is_none")]
+    pub max_tasks: Option<u64>,
 }
 
 /// Raft settings, in entries and ticks.

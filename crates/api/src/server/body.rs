@@ -13,7 +13,13 @@ pub fn decode<T: DeserializeOwned + Default>(
     headers: &HeaderMap,
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<T> {
-    let body = body.map_err(|rejection| Error::BadRequest(rejection.body_text()))?;
+    let body = body.map_err(|rejection| {
+        if rejection.status() == http::StatusCode::PAYLOAD_TOO_LARGE {
+            super::guard::too_large()
+        } else {
+            Error::BadRequest(rejection.body_text())
+        }
+    })?;
     if body.is_empty() {
         return Ok(T::default());
     }
@@ -31,7 +37,12 @@ pub fn decode<T: DeserializeOwned + Default>(
     let mut stream = serde_json::Deserializer::from_slice(&body).into_iter::<T>();
     let value = match stream.next() {
         Some(Ok(value)) => value,
-        Some(Err(e)) if !e.is_eof() => return Err(Error::BadRequest(format!("invalid JSON: {e}"))),
+        Some(Err(e)) if !e.is_eof() => {
+            return Err(Error::BadRequest(format!(
+                "invalid JSON: {}",
+                types::excerpt(&e.to_string())
+            )));
+        }
         // Only whitespace, or a truncated value.
         Some(Err(_)) | None => {
             return Err(Error::BadRequest(

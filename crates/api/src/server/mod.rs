@@ -7,6 +7,7 @@
 
 mod body;
 mod edge;
+pub mod guard;
 mod logs;
 mod nodes;
 mod query;
@@ -15,6 +16,7 @@ mod services;
 mod swarm;
 mod system;
 mod tasks;
+mod tls;
 
 use std::future::Future;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
@@ -27,7 +29,9 @@ use axum::routing::{get, post};
 use tokio::net::{TcpListener, UnixListener};
 
 pub use edge::RequestedVersion;
+pub use guard::Policy;
 pub use system::swarm_header;
+pub use tls::serve_tls;
 
 use crate::backend::Backend;
 use crate::error::{Error, Result};
@@ -52,6 +56,11 @@ pub fn router(backend: Arc<dyn Backend>) -> Router {
 
 /// [`router`] with the host facts passed in (tests use fixed ones).
 pub fn router_with_host(backend: Arc<dyn Backend>, host: HostFacts) -> Router {
+    router_with(backend, host, Policy::default())
+}
+
+/// The API's routes behind the request guard with `policy` (see [`guard`]).
+pub fn router_with(backend: Arc<dyn Backend>, host: HostFacts, policy: Policy) -> Router {
     let state = AppState {
         backend,
         host: Arc::new(host),
@@ -82,9 +91,12 @@ pub fn router_with_host(backend: Arc<dyn Backend>, host: HostFacts) -> Router {
         .fallback(page_not_found)
         .method_not_allowed_fallback(page_not_found)
         .with_state(state);
-    // The prefix must be stripped before routing, so the edge wraps the whole router.
+    // The prefix must be stripped before routing, so the edge wraps the whole router; the
+    // guard runs inside it so its refusals carry dockerd's headers too.
     let edged = tower::ServiceBuilder::new()
         .layer(axum::middleware::from_fn(edge::edge))
+        .layer(axum::middleware::from_fn_with_state(policy, guard::guard))
+        .layer(axum::extract::DefaultBodyLimit::max(guard::MAX_BODY_BYTES))
         .service(routes);
     Router::new().fallback_service(edged)
 }
@@ -158,14 +170,19 @@ pub async fn serve_unix_listener(
         })
 }
 
-/// Serves the API on a bound TCP listener until `shutdown` completes. There is no TLS here:
-/// bind it to loopback or a trusted network only.
+/// Serves the API on a bound TCP listener, without TLS, until `shutdown` completes. On a
+/// loopback address the guard also checks `Host` (DNS rebinding); elsewhere the daemon only
+/// allows this with `--insecure-tcp`.
 pub async fn serve_tcp(
     listener: TcpListener,
     backend: Arc<dyn Backend>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    axum::serve(listener, router(backend))
+    let loopback = listener.local_addr().is_ok_and(|a| a.ip().is_loopback());
+    let policy = Policy {
+        loopback_host_only: loopback,
+    };
+    axum::serve(listener, router_with(backend, HostFacts::read(), policy))
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(|error| Error::Io {

@@ -32,10 +32,21 @@ pub(super) fn json_with_status<T: Serialize>(status: StatusCode, value: &T) -> R
     }
 }
 
+/// Longest error message sent: messages quote excerpts of input, so only a bug makes one
+/// longer, and then the client still does not get its megabyte echoed back.
+const MAX_MESSAGE_CHARS: usize = 1024;
+
+fn capped(message: String) -> String {
+    match message.char_indices().nth(MAX_MESSAGE_CHARS) {
+        Some((cut, _)) => format!("{}…", &message[..cut]),
+        None => message,
+    }
+}
+
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status = self.status();
-        let message = self.to_string();
+        let message = capped(self.to_string());
         // Only a daemon fault is an error in its log. What the caller can fix (a stale
         // version, a node not in a swarm or not a manager: 500 and 503 for dockerd's sake)
         // is routine, and a plain refusal is debugging detail.

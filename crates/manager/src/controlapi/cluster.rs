@@ -66,7 +66,14 @@ pub fn update(
         .cluster()
         .ok_or_else(|| Error::FailedPrecondition("swarm is not initialised".into()))?;
     let mut next = (**current).clone();
+    let max_tasks = if spec.max_tasks == 0 {
+        // `docker swarm update` sends the whole spec without shoal's MaxTasks: keep it.
+        current.spec.max_tasks
+    } else {
+        spec.max_tasks
+    };
     next.spec = spec;
+    next.spec.max_tasks = max_tasks;
     if rotation.worker_token {
         next.root_ca.join_tokens.worker = new_token(&next, rng);
     }

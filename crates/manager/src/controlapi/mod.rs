@@ -7,3 +7,4 @@ mod names;
 pub mod node;
 pub mod service;
 pub mod task;
+pub mod task_limit;

@@ -112,7 +112,7 @@ pub fn validate(spec: &ServiceSpec) -> Result<()> {
     if !valid_name(&spec.name) {
         return Err(Error::InvalidArgument(format!(
             "invalid name {:?}: a service name must be 1-63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit",
-            spec.name
+            types::excerpt(&spec.name)
         )));
     }
     let c = &spec.task.container;
@@ -120,6 +120,12 @@ pub fn validate(spec: &ServiceSpec) -> Result<()> {
         return Err(Error::InvalidArgument(
             "ContainerSpec: image reference must be provided".into(),
         ));
+    }
+    if let Err(e) = types::reference::parse(&c.image) {
+        return Err(Error::InvalidArgument(format!(
+            "ContainerSpec: {:?} is not a valid repository/tag: {e}",
+            types::excerpt(&c.image)
+        )));
     }
     let r = &spec.task.resources;
     if r.reservations.nano_cpus < 0
@@ -148,7 +154,8 @@ pub fn validate(spec: &ServiceSpec) -> Result<()> {
     for pref in &spec.task.placement.preferences {
         if !(pref.starts_with("node.labels.") || pref.starts_with("engine.labels.")) || pref.ends_with('.') {
             return Err(Error::InvalidArgument(format!(
-                "invalid placement preference spread={pref}: only node.labels.<key> and engine.labels.<key> can be spread over"
+                "invalid placement preference spread={}: only node.labels.<key> and engine.labels.<key> can be spread over",
+                types::excerpt(pref)
             )));
         }
     }
@@ -192,6 +199,7 @@ pub fn create(state: &State, id: String, mut spec: ServiceSpec, now: Timestamp) 
     }
     super::image::normalise_spec(&mut spec)?;
     validate(&spec)?;
+    super::task_limit::check(state, &spec, None)?;
     if state.service_by_name(&spec.name).is_some() {
         return Err(Error::Conflict(format!(
             "service {} already exists: name conflicts with an existing object",
@@ -284,6 +292,7 @@ pub fn update(
         let mut spec = spec;
         super::image::normalise_spec(&mut spec)?;
         validate(&spec)?;
+        super::task_limit::check(state, &spec, Some(&current.id))?;
         if std::mem::discriminant(&spec.mode) != std::mem::discriminant(&current.spec.mode) {
             return Err(Error::Unimplemented("service mode change is not allowed".into()));
         }

@@ -98,6 +98,28 @@ impl World {
         self.commit(vec![op]);
     }
 
+    /// Adds the cluster object with a task limit.
+    pub fn task_limit(mut self, max_tasks: u64) -> World {
+        let cluster = types::Cluster {
+            id: "cluster".into(),
+            meta: Meta::default(),
+            spec: types::ClusterSpec {
+                max_tasks,
+                ..Default::default()
+            },
+            root_ca: types::RootCa {
+                ca_cert_pem: String::new(),
+                ca_key_pem: String::new(),
+                join_tokens: Default::default(),
+            },
+            default_addr_pool: Vec::new(),
+            subnet_size: 24,
+            data_path_port: 4789,
+        };
+        self.commit(vec![Op::Create(Object::Cluster(cluster))]);
+        self
+    }
+
     /// Adds ready nodes.
     pub fn nodes(mut self, ids: &[&str]) -> World {
         let ops = ids.iter().map(|id| Op::Create(Object::Node(node(id)))).collect();

@@ -97,7 +97,7 @@ pub fn reconcile_nodes(
                             .iter()
                             .any(|t| t.job_iteration == iteration && t.status.state == TaskState::Complete)
                     });
-                if wanted && accepts_new(node) && !done {
+                if wanted && accepts_new(node) && !done && plan.take_room(service) {
                     plan.create(
                         service,
                         NewTask {

@@ -77,6 +77,9 @@ fn replicated_job(
     // exactly those.
     let mut next = 0u64;
     for _ in 0..room {
+        if !plan.take_room(service) {
+            break;
+        }
         while used.contains(&next) {
             next += 1;
         }

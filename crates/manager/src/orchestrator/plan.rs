@@ -1,7 +1,7 @@
 //! A plan: the ops a reconcile pass wants, grouped so that one stale service cannot block the
 //! others (each service's ops commit in their own transaction).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use store::{NewTask, Op, TaskChange, TaskUpdate};
 use types::{Object, Service, Task, TaskState};
@@ -17,9 +17,43 @@ pub struct Plan {
     services: BTreeMap<String, Service>,
     /// Task deletions (reaper).
     deletes: Vec<String>,
+    /// New slots this pass may still open (`None`: no bound, as in unit tests).
+    room: Option<u64>,
+    /// Services that wanted more new slots than the pass had room for.
+    held_back: BTreeSet<String>,
 }
 
 impl Plan {
+    /// An empty plan that opens at most `room` new slots (replacements of existing slots do
+    /// not count: they keep the number of live tasks).
+    pub fn with_room(room: u64) -> Plan {
+        Plan {
+            room: Some(room),
+            ..Default::default()
+        }
+    }
+
+    /// Takes room for one new slot of `service`; false, with the service noted as held
+    /// back, when the pass has none left.
+    pub fn take_room(&mut self, service: &Service) -> bool {
+        match &mut self.room {
+            None => true,
+            Some(0) => {
+                self.held_back.insert(service.id.clone());
+                false
+            }
+            Some(left) => {
+                *left -= 1;
+                true
+            }
+        }
+    }
+
+    /// Services that still want new slots (the next pass must look at them again).
+    pub fn held_back(&self) -> &BTreeSet<String> {
+        &self.held_back
+    }
+
     /// A new task for `service`'s current spec.
     pub fn create(&mut self, service: &Service, task: NewTask) {
         self.creates

@@ -39,6 +39,9 @@ pub fn reconcile(state: &State, service: &Service, inputs: &mut Inputs<'_>, plan
             .collect();
         let mut next = 1u64;
         for _ in count..replicas {
+            if !plan.take_room(service) {
+                break;
+            }
             // Lowest slot number with no task at all, so history stays with its slot.
             while used.contains(&next) {
                 next += 1;

@@ -18,6 +18,7 @@ mod node;
 mod storage_watch;
 mod swarm;
 mod task_logs;
+mod tcp_api;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -39,9 +40,13 @@ pub struct AgentArgs {
     /// Unix socket of the Docker API.
     #[arg(long)]
     pub api_socket: Option<PathBuf>,
-    /// Also serve the Docker API on this TCP address (plain HTTP; keep it on loopback).
+    /// Also serve the Docker API on this TCP address: TLS with the --tls* flags, else plain
+    /// HTTP on loopback only (unless --insecure-tcp).
     #[arg(long)]
     pub api_addr: Option<String>,
+    /// TLS (or --insecure-tcp) for --api-addr.
+    #[command(flatten)]
+    pub tls: Box<tcp_api::TlsArgs>,
     /// Start a one-node cluster right away (temporary data dir unless --data-dir is given).
     #[arg(long)]
     pub dev: bool,
@@ -189,6 +194,13 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         }
         (None, false) => default_data_dir(),
     };
+    // Flags are checked before anything starts, so a bad combination changes nothing.
+    let tcp_mode = tcp_api::mode(&args.tls)?;
+    anyhow::ensure!(
+        args.api_addr.is_some() || args.dev || !tcp_api::any_given(&args.tls),
+        "--tls, --tlsverify, --tlscacert, --tlscert, --tlskey and --insecure-tcp apply to --api-addr, which is not given"
+    );
+    let tcp_tls = tcp_api::server_config(&tcp_mode)?;
     let dir = DataDir::open(&data_dir)?;
     let executor = ExecutorChoice::parse(&args.executor)?;
     let swarm = Arc::new(Swarm::new(
@@ -218,20 +230,22 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     };
     let mut tcp_url = None;
     if let Some(addr) = tcp_addr {
-        let listener = match tokio::net::TcpListener::bind(&addr).await {
+        let listener = match tcp_api::bind(&addr, &tcp_mode).await {
             Ok(l) => l,
             // In dev mode a busy default port is not worth failing over: take any port.
             Err(_) if args.dev && args.api_addr.is_none() => {
-                tokio::net::TcpListener::bind("127.0.0.1:0").await?
+                let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+                tcp_api::check_bound(&l, &tcp_mode)?;
+                l
             }
-            Err(e) => return Err(e).with_context(|| format!("binding API address {addr}")),
+            Err(e) => return Err(e),
         };
         tcp_url = Some(format!("tcp://{}", listener.local_addr()?));
-        tokio::spawn(api::server::serve_tcp(
-            listener,
-            backend.clone(),
-            shutdown.clone().cancelled_owned(),
-        ));
+        let stop = shutdown.clone().cancelled_owned();
+        match tcp_tls {
+            Some(tls) => tokio::spawn(api::server::serve_tls(listener, tls, backend.clone(), stop)),
+            None => tokio::spawn(api::server::serve_tcp(listener, backend.clone(), stop)),
+        };
     }
     tracing::info!(socket = %socket.display(), tcp = ?tcp_url, data_dir = %data_dir.display(), "shoal agent listening");
 

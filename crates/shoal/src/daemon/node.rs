@@ -40,6 +40,9 @@ pub struct RunningNode {
     clock: Arc<dyn Clock>,
     shutdown: CancellationToken,
     removed: Mutex<Option<String>>,
+    /// Set once the agent's session is up: the leader has written this node's description and
+    /// status by then, so the node object no longer changes on its own.
+    registered: tokio::sync::watch::Sender<bool>,
 }
 
 fn tls_configs(certs: &Certs) -> anyhow::Result<(Arc<rustls::ClientConfig>, Arc<ServerConfig>)> {
@@ -78,9 +81,15 @@ impl RunningNode {
             clock,
             shutdown: CancellationToken::new(),
             removed: Mutex::new(None),
+            registered: tokio::sync::watch::Sender::new(false),
         });
         if state.role == Role::Manager {
-            let start = start.unwrap_or(Start::Resume);
+            let mut start = start.unwrap_or(Start::Resume);
+            // The first node object carries the executor's engine facts, so the agent's
+            // session finds nothing to rewrite (init answers with the node's final version).
+            if let Start::Bootstrap { node: first, .. } = &mut start {
+                first.description = node.description.clone();
+            }
             node.start_manager(start, RaftSettings::default()).await?;
         }
         node.start_agent();
@@ -126,6 +135,15 @@ impl RunningNode {
     /// The manager runtime without waiting (status reads); `None` while it is being swapped.
     pub fn try_manager(&self) -> Option<Manager> {
         self.manager.try_read().ok().and_then(|m| m.clone())
+    }
+
+    /// Waits until the agent's first session is up (the node object is final), at most
+    /// `limit`; false when it did not come up in time.
+    pub async fn wait_registered(&self, limit: std::time::Duration) -> bool {
+        let mut rx = self.registered.subscribe();
+        tokio::time::timeout(limit, rx.wait_for(|up| *up))
+            .await
+            .is_ok_and(|r| r.is_ok())
     }
 
     /// Set when the cluster removed this node.
@@ -224,7 +242,10 @@ impl RunningNode {
                 tracing::warn!("{reason}");
                 *self.removed.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason);
             }
-            AgentEvent::Connected => tracing::debug!("session up"),
+            AgentEvent::Connected => {
+                tracing::debug!("session up");
+                self.registered.send_replace(true);
+            }
             AgentEvent::Disconnected(why) => tracing::debug!("session down: {why}"),
         }
     }

@@ -38,6 +38,10 @@ pub mod msg {
 /// How long `swarm join` waits before answering with dockerd's timeout message.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// How long `swarm init` waits for the node's own session (it takes milliseconds; the limit
+/// only bounds a broken start).
+const REGISTER_WAIT: Duration = Duration::from_secs(15);
+
 /// Where this node stands.
 #[derive(Clone)]
 pub enum Local {
@@ -136,6 +140,10 @@ impl Swarm {
         let mut spec = req.spec.clone();
         if spec.name.is_empty() {
             spec.name = "default".into();
+        }
+        if spec.max_tasks == 0 {
+            let memory = api::host::HostFacts::read().mem_total.max(0) as u64;
+            spec.max_tasks = types::cluster::max_tasks_for_memory(memory);
         }
         manager::controlapi::cluster::validate(&spec)?;
         let listen = addr::parse_listen(if req.listen_addr.is_empty() {
@@ -258,6 +266,11 @@ impl Swarm {
             Ok(e) => e,
             Err(e) => Error::InvalidArgument(format!("{e:#}")),
         })?;
+        // dockerd answers init once the node is registered: an immediate `node update
+        // --version` must see the version that stays.
+        if !node.wait_registered(REGISTER_WAIT).await {
+            tracing::warn!("the node's session did not come up within {REGISTER_WAIT:?} of init");
+        }
         self.set_local(Local::Active(node));
         Ok(node_id)
     }

@@ -6,6 +6,8 @@
 #![allow(unsafe_code)]
 #![allow(clippy::unwrap_used)]
 
+pub mod http;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -21,6 +23,8 @@ pub struct Agent {
     data_dir: PathBuf,
     log: PathBuf,
     child: Option<Child>,
+    /// Extra `shoal agent` flags.
+    extra: Vec<String>,
 }
 
 /// A free loopback port (bound and released; the kernel will not hand it out again soon).
@@ -60,6 +64,11 @@ pub fn stderr(o: &Output) -> String {
 impl Agent {
     /// Starts `shoal agent` with its data under `root/name` and waits until its API answers.
     pub fn start(root: &Path, name: &str) -> Agent {
+        Agent::start_with(root, name, &[])
+    }
+
+    /// [`Agent::start`] with extra `shoal agent` flags.
+    pub fn start_with(root: &Path, name: &str, extra: &[String]) -> Agent {
         let data_dir = root.join(name);
         let mut agent = Agent {
             name: name.to_string(),
@@ -68,6 +77,7 @@ impl Agent {
             log: root.join(format!("{name}.log")),
             data_dir,
             child: None,
+            extra: extra.to_vec(),
         };
         agent.spawn();
         agent
@@ -85,6 +95,7 @@ impl Agent {
             .arg("--api-socket")
             .arg(&self.sock)
             .args(["--hostname", &self.name])
+            .args(&self.extra)
             .env("SHOAL_LOG", "info,openraft=warn")
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())

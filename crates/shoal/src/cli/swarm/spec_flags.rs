@@ -17,6 +17,9 @@ pub struct SpecFlags {
     /// Task history retention limit.
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     task_history_limit: Option<i64>,
+    /// Most tasks the cluster's services may want at once (shoal's admission limit).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    max_tasks: Option<u64>,
     /// Validity period for node certificates (e.g. 2160h).
     #[arg(long, value_name = "DURATION", value_parser = duration::parse)]
     cert_expiry: Option<i64>,
@@ -37,6 +40,9 @@ impl SpecFlags {
         if let Some(n) = self.task_history_limit {
             spec.orchestration.task_history_retention_limit = Some(n);
         }
+        if let Some(n) = self.max_tasks {
+            spec.orchestration.max_tasks = Some(n);
+        }
         if let Some(nanos) = self.cert_expiry {
             spec.ca_config.node_cert_expiry = nanos;
         }
@@ -50,6 +56,7 @@ impl SpecFlags {
         self.snapshot_interval.is_none()
             && self.max_snapshots.is_none()
             && self.task_history_limit.is_none()
+            && self.max_tasks.is_none()
             && self.cert_expiry.is_none()
             && self.dispatcher_heartbeat.is_none()
     }
