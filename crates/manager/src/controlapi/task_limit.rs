@@ -100,6 +100,7 @@ mod tests {
                 meta: Meta::default(),
                 spec: spec(name, *replicas),
                 spec_version: 1,
+                spec_changed_at: 0,
                 previous_spec: None,
                 endpoint: Default::default(),
                 update_status: None,
