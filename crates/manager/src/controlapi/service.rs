@@ -417,7 +417,7 @@ mod tests {
         let err = update(&w.state, "web", web(&w).meta.version, spec, false, w.now).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "ContainerSpec: \"Not A Reference\" is not a valid repository/tag"
+            "ContainerSpec: \"Not A Reference\" is not a valid repository/tag: repository name must be lowercase"
         );
     }
 

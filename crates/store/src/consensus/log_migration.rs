@@ -13,6 +13,7 @@ use redb::{Database, ReadableDatabase, ReadableTable};
 
 use super::log_store::{FORMAT, LOG, META, decode, encode, io_err, seal_entry};
 use super::types::Entry;
+use super::v1::V1Entry;
 use crate::crypto::DataKey;
 
 /// The format marker of the log file at `path`, if it has one.
@@ -55,7 +56,8 @@ pub(super) fn seal_plain_log(path: &Path, key: &DataKey) -> io::Result<u64> {
             Ok(table) => {
                 for item in table.iter().map_err(io_err)? {
                     let (k, v) = item.map_err(io_err)?;
-                    let entry: Entry = decode(v.value())?;
+                    // Format 1 holds the types as they were then (see `v1.rs`).
+                    let entry: Entry = decode::<V1Entry>(v.value())?.upgrade();
                     log.insert(k.value(), seal_entry(key, &entry)?.as_slice())
                         .map_err(io_err)?;
                     count += 1;

@@ -12,6 +12,7 @@ mod log_migration;
 mod log_store;
 mod state_machine;
 mod types;
+mod v1;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -58,10 +58,14 @@ impl StateMachine {
             if bytes.starts_with(MAGIC) {
                 continue;
             }
-            let file: SnapshotFile = postcard::from_bytes(&bytes).map_err(|e| Error::Corrupt {
+            let corrupt = |e: postcard::Error| Error::Corrupt {
                 path: path.display().to_string(),
                 reason: format!("neither sealed nor a plain snapshot: {e}"),
-            })?;
+            };
+            let mut file: SnapshotFile = postcard::from_bytes(&bytes).map_err(corrupt)?;
+            // A plain snapshot holds format 1's tables (see `v1.rs`).
+            let state = super::v1::V1State::decode(&file.data).map_err(corrupt)?.upgrade();
+            file.data = state.encode().map_err(corrupt)?;
             sm.write_sealed(index, &file)?;
             tracing::info!(path = %path.display(), "sealed a plain snapshot");
         }

@@ -259,6 +259,34 @@ impl State {
         }
     }
 
+    /// A state from its serialised tables (an older format's, converted), with its indexes
+    /// rebuilt.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn from_parts(
+        index: u64,
+        nodes: OrdMap<Key, Arc<Node>>,
+        clusters: OrdMap<String, Arc<Cluster>>,
+        services: OrdMap<Key, Arc<Service>>,
+        service_names: OrdMap<String, String>,
+        tasks: OrdMap<Key, Arc<Task>>,
+        recent: OrdMap<u128, TxnResult>,
+        recent_order: OrdMap<u64, u128>,
+    ) -> State {
+        let mut state = State {
+            index,
+            nodes,
+            clusters,
+            services,
+            service_names,
+            tasks,
+            recent,
+            recent_order,
+            ..State::default()
+        };
+        state.index_tasks();
+        state
+    }
+
     /// Rebuilds the task indexes from the task table (after loading a snapshot).
     fn index_tasks(&mut self) {
         self.tasks_by_service = OrdSet::new();
