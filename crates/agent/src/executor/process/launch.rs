@@ -81,6 +81,7 @@ impl LaunchSpec {
                 "empty program name in ContainerSpec.Command".into(),
             ));
         }
+        super::unsupported::check(&c.extra)?;
         let dir = if c.dir.is_empty() {
             "/".to_string()
         } else {
@@ -308,6 +309,17 @@ mod tests {
             ..ContainerSpec::default()
         };
         assert!(LaunchSpec::from_task(&task(bad_env), 1).is_err());
+        // Container features this executor cannot apply are refused, not dropped.
+        let mounts = ContainerSpec {
+            command: vec!["x".into()],
+            extra: r#"{"Mounts":[{"Type":"tmpfs","Target":"/t"}]}"#.into(),
+            ..ContainerSpec::default()
+        };
+        let err = LaunchSpec::from_task(&task(mounts), 1).unwrap_err();
+        assert!(
+            matches!(&err, Error::Invalid(m) if m.contains("ContainerSpec.Mounts")),
+            "{err}"
+        );
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod launch;
 pub mod shim;
 pub mod sweep;
 pub mod sys;
+pub mod unsupported;
 pub mod user;
 
 #[cfg(test)]
