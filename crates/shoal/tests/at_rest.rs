@@ -105,17 +105,6 @@ fn is_root() -> bool {
     }
 }
 
-fn init(agent: &Agent) {
-    agent.docker_ok(&[
-        "swarm",
-        "init",
-        "--advertise-addr",
-        &agent.addr,
-        "--listen-addr",
-        &agent.addr,
-    ]);
-}
-
 fn random_hex() -> String {
     format!("{:032x}", rand::random::<u128>())
 }
@@ -125,7 +114,7 @@ fn a_manager_data_dir_is_owner_only_and_holds_no_secret_in_plaintext() {
     assert!(is_root(), "this test reads files as user nobody and needs root");
     let root = open_root();
     let mut m = Agent::start(root.path(), "m");
-    init(&m);
+    m.swarm_init();
     let secret = format!("at-rest-env-{}", random_hex());
     let workdir = root.path().join("probe");
     std::fs::create_dir(&workdir).unwrap();
@@ -383,7 +372,7 @@ fn autolock_is_refused_and_the_unlock_calls_answer_as_for_an_unlocked_swarm() {
     let state = m.docker_ok(&["info", "--format", "{{.Swarm.LocalNodeState}}"]);
     assert_eq!(state.trim(), "inactive", "a refused init keeps no state");
 
-    init(&m);
+    m.swarm_init();
     let update = m.docker(&["swarm", "update", "--autolock=true"]);
     assert!(!update.status.success(), "update --autolock accepted");
     assert!(
@@ -440,7 +429,7 @@ fn every_manager_of_three_seals_what_it_replicates() {
     let m1 = Agent::start(root.path(), "s1");
     let mut m2 = Agent::start(root.path(), "s2");
     let m3 = Agent::start(root.path(), "s3");
-    init(&m1);
+    m1.swarm_init();
     // Snapshots on every manager (the interval is replicated), then log entries after them.
     m1.docker_ok(&["swarm", "update", "--snapshot-interval", "3"]);
     let token = m1

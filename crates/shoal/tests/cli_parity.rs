@@ -19,14 +19,7 @@ use common::{Agent, eventually, stderr, stdout};
 /// A one-node swarm and a random tag for this test's service names.
 fn dev_swarm(root: &std::path::Path, name: &str) -> (Agent, String) {
     let agent = Agent::start(root, name);
-    agent.docker_ok(&[
-        "swarm",
-        "init",
-        "--advertise-addr",
-        &agent.addr,
-        "--listen-addr",
-        &agent.addr,
-    ]);
+    agent.swarm_init();
     let tag = format!("{:08x}", rand::random::<u32>());
     eprintln!("service names carry the tag {tag}");
     (agent, tag)

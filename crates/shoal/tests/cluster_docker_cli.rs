@@ -56,14 +56,7 @@ fn docker_cli_forms_and_operates_a_cluster() {
     let w1 = Agent::start(root.path(), "w1");
     let mut w2 = Agent::start(root.path(), "w2");
 
-    let init = m1.docker_ok(&[
-        "swarm",
-        "init",
-        "--advertise-addr",
-        &m1.addr,
-        "--listen-addr",
-        &m1.addr,
-    ]);
+    let init = m1.swarm_init();
     assert!(init.contains("Swarm initialized: current node ("), "{init}");
     assert!(
         init.contains(&"docker swarm join --token SWMTKN-1-".to_string()),

@@ -111,14 +111,7 @@ fn ok(m: &Agent, cli: Cli, args: &[&str]) -> String {
 /// A one-node swarm.
 fn swarm(root: &Path) -> Agent {
     let m = Agent::start(root, "m1");
-    m.docker_ok(&[
-        "swarm",
-        "init",
-        "--advertise-addr",
-        &m.addr,
-        "--listen-addr",
-        &m.addr,
-    ]);
+    m.swarm_init();
     m
 }
 

@@ -44,14 +44,7 @@ fn three_managers(root: &Path, prefix: &str, prepare: impl Fn(&Path)) -> Vec<Age
     }
     let agents: Vec<Agent> = names.iter().map(|n| Agent::start(root, n)).collect();
     let m1 = &agents[0];
-    m1.docker_ok(&[
-        "swarm",
-        "init",
-        "--advertise-addr",
-        &m1.addr,
-        "--listen-addr",
-        &m1.addr,
-    ]);
+    m1.swarm_init();
     let token = m1
         .docker_ok(&["swarm", "join-token", "-q", "manager"])
         .trim()

@@ -84,14 +84,7 @@ fn swarm_spec(agent: &Agent) -> Value {
 fn huge_services_are_refused_and_the_limit_is_kept() {
     let root = tempfile::tempdir().unwrap();
     let mut agent = Agent::start(root.path(), "edge-limit");
-    agent.docker_ok(&[
-        "swarm",
-        "init",
-        "--advertise-addr",
-        &agent.addr,
-        "--listen-addr",
-        &agent.addr,
-    ]);
+    agent.swarm_init();
     let expected = default_max_tasks();
     assert_eq!(
         swarm_spec(&agent)["Orchestration"]["MaxTasks"],
@@ -372,14 +365,7 @@ fn a_large_service_is_created_in_bounded_batches() {
     const REPLICAS: usize = 15_000;
     let root = tempfile::tempdir().unwrap();
     let agent = Agent::start(root.path(), "edge-batch");
-    agent.docker_ok(&[
-        "swarm",
-        "init",
-        "--advertise-addr",
-        &agent.addr,
-        "--listen-addr",
-        &agent.addr,
-    ]);
+    agent.swarm_init();
     let before = agent.pid().map_or(0, rss);
     let started = Instant::now();
     // No node matches, so the tasks stay pending and nothing runs.
@@ -476,14 +462,7 @@ fn running(agent: &Agent, service: &str) -> usize {
 fn a_global_service_over_the_limit_is_held_at_it_across_a_restart() {
     let root = tempfile::tempdir().unwrap();
     let mut agent = Agent::start(root.path(), "edge-hold");
-    agent.docker_ok(&[
-        "swarm",
-        "init",
-        "--advertise-addr",
-        &agent.addr,
-        "--listen-addr",
-        &agent.addr,
-    ]);
+    agent.swarm_init();
     agent.shoal_ok(&["swarm", "update", "--max-tasks", "3"]);
     // One node now, so the service is admitted; it runs on hollow nodes only.
     agent.docker_ok(&[

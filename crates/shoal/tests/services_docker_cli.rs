@@ -63,14 +63,7 @@ fn docker_cli_runs_services_across_workers() {
         Agent::start(root.path(), "w2"),
         Agent::start(root.path(), "w3"),
     ];
-    m1.docker_ok(&[
-        "swarm",
-        "init",
-        "--advertise-addr",
-        &m1.addr,
-        "--listen-addr",
-        &m1.addr,
-    ]);
+    m1.swarm_init();
     let token = m1
         .docker_ok(&["swarm", "join-token", "-q", "worker"])
         .trim()

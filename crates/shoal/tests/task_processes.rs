@@ -159,14 +159,7 @@ fn site() -> Site {
     std::fs::write(www.join("index.html"), &marker).unwrap();
     let cleanup = KillMarked(www.display().to_string());
     let agent = Agent::start(root.path(), "tp");
-    agent.docker_ok(&[
-        "swarm",
-        "init",
-        "--advertise-addr",
-        &agent.addr,
-        "--listen-addr",
-        &agent.addr,
-    ]);
+    agent.swarm_init();
     let script = format!(
         "{BUSYBOX} httpd -p 127.0.0.1:{port} -h {} && exec {BUSYBOX} sleep 100000",
         www.display()

@@ -122,6 +122,18 @@ impl Agent {
             .expect("run docker")
     }
 
+    /// `docker swarm init` on this agent's address (a one-node swarm); its output.
+    pub fn swarm_init(&self) -> String {
+        self.docker_ok(&[
+            "swarm",
+            "init",
+            "--advertise-addr",
+            &self.addr,
+            "--listen-addr",
+            &self.addr,
+        ])
+    }
+
     /// Runs the docker CLI and returns stdout, panicking (with the agent log) if it fails.
     pub fn docker_ok(&self, args: &[&str]) -> String {
         let out = self.docker(args);
