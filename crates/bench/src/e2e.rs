@@ -161,6 +161,10 @@ async fn one(args: &Args, managers: usize) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let created: serde_json::Value = c0.post("/services/create", &[], &spec).await?;
     let id = created["ID"].as_str().unwrap_or_default().to_string();
+    // The index of the entry that created the service, read at once: everything from there on
+    // is this workload. (The orchestrator writes the service again when its first rollout is
+    // done, which moves its version past the run's entries.)
+    let created_at = c0.service(&id, false).await.map(|s| s.version.index).unwrap_or(0);
     let last_report = std::cell::Cell::new(Instant::now());
     // Polled every 100 ms, a progress display's pace, so the measuring adds little load.
     wait_every(Duration::from_secs(1800), Duration::from_millis(100), || async {
@@ -195,9 +199,6 @@ async fn one(args: &Args, managers: usize) -> anyhow::Result<Outcome> {
     // SETTLE more seconds of steady state (heartbeats only).
     tokio::time::sleep(SETTLE).await;
     let rss_settled = rss_bytes(leader_pid);
-    // The service object's version is the index of the entry that created it (nothing
-    // updates the service during the run): everything from there on is this workload.
-    let created_at = c0.service(&id, false).await.map(|s| s.version.index).unwrap_or(0);
     drop(c0);
     for mut h in hollow {
         let _ = h.kill();
