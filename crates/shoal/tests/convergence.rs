@@ -189,11 +189,20 @@ fn shoal_scale_up_and_down_converges_and_returns() {
 
 #[test]
 fn docker_create_of_a_crash_looping_service_exits_1_with_the_reason() {
+    crash_looping_create_exits_1_with_the_reason(Cli::Docker);
+}
+
+#[test]
+fn shoal_create_of_a_crash_looping_service_exits_1_with_the_reason() {
+    crash_looping_create_exits_1_with_the_reason(Cli::Shoal);
+}
+
+fn crash_looping_create_exits_1_with_the_reason(cli: Cli) {
     let root = tempfile::tempdir().unwrap();
     let m = swarm(root.path());
     let r = run(
         &m,
-        Cli::Docker,
+        cli,
         &[
             "service",
             "create",
