@@ -128,15 +128,15 @@ pub fn report(workloads: &[Workload], rows: &[Row], peer: Option<&PeerResults>, 
             "**SwarmKit columns: measured in the same run** on this machine: SwarmKit {} ({}), the snapshot Debian's\n\
              docker.io 20.10.24 source package carries, built offline by `crates/bench/peer/swarmkit-scheduler.sh`\n\
              from Debian's golang-*-dev packages; {} fresh processes per benchmark, `-benchtime 1x`. The reference\n\
-             column is SwarmKit 3f2e40b (2023) from `shared/reference/swarmkit-scheduler-bench.md` (6 runs on this\n\
+             column is SwarmKit 3f2e40b (2023) as measured earlier and kept in the bench (6 runs on this\n\
              kind of machine), for comparison. Ratios are SwarmKit time ÷ shoal time, same run.\n\n",
             p.version.split_whitespace().nth(1).unwrap_or("?"),
             p.version.split_whitespace().nth(2).unwrap_or("?"),
             args.peer_runs
         )),
         None => b.push_str(
-            "**SwarmKit columns: reference numbers, not measured in this run**: SwarmKit 3f2e40b, Go 1.19.8, from\n\
-             `shared/reference/swarmkit-scheduler-bench.md` (6 runs on this kind of machine). Run with `--peer` to\n\
+            "**SwarmKit columns: reference numbers, not measured in this run**: SwarmKit 3f2e40b, Go 1.19.8, as measured\n\
+             earlier and kept in the bench (6 runs on this kind of machine). Run with `--peer` to\n\
              measure SwarmKit in the same run.\n\n",
         ),
     }

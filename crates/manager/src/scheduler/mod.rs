@@ -12,7 +12,7 @@
 //!      Decisions { assignments per node, unplaceable + reason } ─► Op::AssignTasks / UpdateTasks
 //! ```
 //!
-//! Semantics are Swarm's (see `shared/reference/swarmkit-behaviour.md`, "Scheduler, exactly"):
+//! Semantics are Swarm's (SwarmKit's `manager/scheduler`):
 //! the same filters in the same order, ranking by fewest tasks of the service on the node then
 //! fewest tasks overall, spread preferences as a decision tree whose branches even out,
 //! preassigned (global) tasks only checked for resources, and explanations such as
@@ -36,8 +36,8 @@
 //! In a leader loop (watch → debounce → reconcile → commit):
 //!
 //! ```text
-//! let decisions = scheduler::schedule(&store.view());
-//! for ops in decisions.into_batches(10_000) { propose(ops) }   // nothing when is_empty()
+//! let decisions = scheduler::schedule_with(&store.view(), &inputs);   // `control_loop.rs`
+//! for ops in batches(scheduler::to_ops(&decisions)) { commit(ops) }  // nothing when is_empty()
 //! ```
 //!
 //! A second call on the resulting state yields nothing: placed tasks are no longer pending and

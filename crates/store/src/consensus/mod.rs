@@ -1,5 +1,6 @@
-//! Drives openraft over our storage: the only module that names the Raft library, so its
-//! alpha API changes touch one place.
+//! Drives openraft over our storage: the store's whole use of the Raft library, so its alpha
+//! API changes touch few places (the manager names it too, for the network in `raft_net.rs`
+//! and the Raft RPC service in `services/raft.rs`).
 //!
 //! ```text
 //!   write(txn) ──► leader? ──yes──► raft.client_write ──► log (redb) ──► replicate ──► commit
