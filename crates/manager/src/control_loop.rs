@@ -235,9 +235,12 @@ async fn pass(inner: &Arc<Inner>, dirty: Dirty) -> Result<BTreeSet<String>> {
     }
 
     let view = store.view();
+    let only = (!dirty.full).then_some(candidates.as_slice());
+    // Nodes where a service version keeps failing go last (Swarm's underweighting).
+    let failures = scheduler::recent_failures(&view, only, inner.clock.now());
     let inputs = scheduler::Inputs {
-        candidates: (!dirty.full).then_some(candidates.as_slice()),
-        ..Default::default()
+        candidates: only,
+        recent_failures: Some(&failures),
     };
     let decisions = scheduler::schedule_with(&view, &inputs);
     for ops in batches(scheduler::to_ops(&decisions)) {

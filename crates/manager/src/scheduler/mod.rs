@@ -50,6 +50,7 @@
 //! those candidates.
 
 mod decisions;
+mod failures;
 mod filter;
 mod group;
 mod nodes;
@@ -69,6 +70,7 @@ use store::State;
 use types::Task;
 
 pub use decisions::Decisions;
+pub use failures::{FAILURE_WINDOW_NANOS, recent_failures};
 pub use filter::{FILTERS, Filter};
 
 use group::{Grouper, is_preassigned, wants_node};
