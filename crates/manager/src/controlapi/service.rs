@@ -121,12 +121,8 @@ pub fn validate(spec: &ServiceSpec) -> Result<()> {
             "ContainerSpec: image reference must be provided".into(),
         ));
     }
-    if let Err(e) = types::reference::parse(&c.image) {
-        return Err(Error::InvalidArgument(format!(
-            "ContainerSpec: {:?} is not a valid repository/tag: {e}",
-            types::excerpt(&c.image)
-        )));
-    }
+    // The reference grammar is checked where the image is normalised (`image.rs`), which
+    // create and update do before this.
     let r = &spec.task.resources;
     if r.reservations.nano_cpus < 0
         || r.limits.nano_cpus < 0

@@ -109,6 +109,15 @@ pub fn render_each(text: &str, values: &[serde_json::Value]) -> Result<String, T
     Ok(out)
 }
 
+/// Renders each inspected object (as its API JSON) on its own line.
+pub fn render_objects<T: serde::Serialize>(text: &str, objects: &[T]) -> anyhow::Result<String> {
+    let values = objects
+        .iter()
+        .map(serde_json::to_value)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(render_each(text, &values)?)
+}
+
 /// The template with docker's functions; for a header they return their first argument, so
 /// `{{json .Name}}` heads its column with `NAME`.
 fn parsed(text: &str, header: bool) -> Result<Template, TemplateError> {

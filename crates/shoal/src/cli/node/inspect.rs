@@ -41,14 +41,10 @@ pub async fn run(client: &Client, console: &mut Console, args: InspectArgs) -> a
         }
     }
     if let Some(crate::cli::template::Format::Template { text, .. }) = &template {
-        let values = found
-            .iter()
-            .map(serde_json::to_value)
-            .collect::<Result<Vec<_>, _>>()?;
         write!(
             console.out,
             "{}",
-            crate::cli::template::render_each(text, &values)?
+            crate::cli::template::render_objects(text, &found)?
         )?;
     } else if pretty {
         for node in &found {
