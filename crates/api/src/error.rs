@@ -28,6 +28,15 @@ pub enum Error {
     /// No route for this method and path: 404, as dockerd answers for both.
     #[error("page not found")]
     PageNotFound,
+    /// A method and path shoal does not serve (yet): 404 as dockerd's "page not found", with the
+    /// endpoint named.
+    #[error("page not found: shoal does not serve {method} {path}")]
+    NotServed {
+        /// The request's method.
+        method: String,
+        /// The request's path (after the `/vX.Y` prefix), shortened if long.
+        path: String,
+    },
     /// The daemon answered with an error status (client side).
     #[error("{message}")]
     Status {
@@ -79,7 +88,7 @@ impl Error {
             Error::BadRequest(_) | Error::VersionTooOld(_) | Error::VersionTooNew(_) => {
                 StatusCode::BAD_REQUEST
             }
-            Error::PageNotFound => StatusCode::NOT_FOUND,
+            Error::PageNotFound | Error::NotServed { .. } => StatusCode::NOT_FOUND,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Status { status, .. } => {
@@ -97,7 +106,9 @@ impl Error {
     pub fn is_not_found(&self) -> bool {
         match self {
             Error::Status { status, .. } => *status == 404,
-            Error::Backend(manager::Error::NotFound(_)) | Error::PageNotFound => true,
+            Error::Backend(manager::Error::NotFound(_)) | Error::PageNotFound | Error::NotServed { .. } => {
+                true
+            }
             _ => false,
         }
     }

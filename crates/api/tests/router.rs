@@ -140,20 +140,20 @@ async fn version_prefix_is_optional_and_checked() {
 }
 
 #[tokio::test]
-async fn unknown_routes_and_methods_are_page_not_found() {
+async fn unknown_routes_and_methods_are_page_not_found_naming_the_endpoint() {
     let backend = FakeBackend::new();
-    for (method, uri) in [
-        (Method::GET, "/v1.47/containers/json"),
-        (Method::GET, "/nope"),
-        (Method::GET, "/v1.47"),
-        (Method::PUT, "/v1.47/nodes"),
-        (Method::POST, "/swarm"),
+    for (method, uri, named) in [
+        (Method::GET, "/v1.47/containers/json", "GET /containers/json"),
+        (Method::GET, "/nope", "GET /nope"),
+        (Method::GET, "/v1.47", "GET /"),
+        (Method::PUT, "/v1.47/nodes", "PUT /nodes"),
+        (Method::POST, "/swarm", "POST /swarm"),
     ] {
         let answer = send(&backend, method.clone(), uri, None).await;
         assert_eq!(answer.status, StatusCode::NOT_FOUND, "{method} {uri}");
         assert_eq!(
             answer.json(),
-            serde_json::json!({"message": "page not found"}),
+            serde_json::json!({"message": format!("page not found: shoal does not serve {named}")}),
             "{method} {uri}"
         );
         assert_eq!(answer.header("content-type"), "application/json");

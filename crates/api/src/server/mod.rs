@@ -107,8 +107,14 @@ fn path_key(key: std::result::Result<axum::extract::Path<String>, PathRejection>
         .map_err(|rejection| Error::BadRequest(rejection.body_text()))
 }
 
-async fn page_not_found() -> Error {
-    Error::PageNotFound
+/// An endpoint shoal does not serve: dockerd's 404 "page not found", with the method and path
+/// named so a user sees which part of the Engine API is missing (a bare "page not found"
+/// after `docker ps` says nothing about why).
+async fn page_not_found(method: http::Method, uri: http::Uri) -> Error {
+    Error::NotServed {
+        method: method.to_string(),
+        path: types::excerpt(uri.path()),
+    }
 }
 
 /// Binds the API's unix socket at `path`: creates the parent directory, replaces a stale
