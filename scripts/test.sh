@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(iproute2 nftables busybox-static)
+# docker-registry and apache2-utils (htpasswd): the image crate's tests run a real registry.
+packages=(iproute2 nftables busybox-static docker-registry apache2-utils)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -102,6 +102,10 @@ impl ImageStore {
     pub fn open_with(root: impl AsRef<Path>, layout: Layout) -> Result<Self> {
         let root = root.as_ref().to_path_buf();
         mkdir_private(&root)?;
+        // An existing directory (a data dir made by hand) is tightened too: blobs may hold
+        // private images.
+        std::fs::set_permissions(&root, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .ctx(|| format!("chmod {}", root.display()))?;
         let tmp = root.join("tmp");
         tree::remove_any(&tmp).ctx(|| format!("clear {}", tmp.display()))?;
         mkdir_private(&tmp)?;
