@@ -115,6 +115,26 @@ impl Blobs {
         result
     }
 
+    /// Writes what `reader` yields to a fresh scratch file, for archives read in a second pass.
+    pub(crate) async fn spool(&self, mut reader: impl AsyncRead + Unpin) -> Result<PathBuf> {
+        let tmp = self.scratch("upload");
+        let result = async {
+            let mut file = create_private(&tmp).await?;
+            tokio::io::copy(&mut reader, &mut file)
+                .await
+                .ctx(|| format!("write {}", tmp.display()))?;
+            Ok(())
+        }
+        .await;
+        match result {
+            Ok(()) => Ok(tmp),
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&tmp).await;
+                Err(e)
+            }
+        }
+    }
+
     /// Stores what `reader` yields under its digest, which is returned with the size.
     pub async fn write_reader(&self, mut reader: impl AsyncRead + Unpin) -> Result<(Digest, u64)> {
         let tmp = self.scratch("import");
@@ -146,6 +166,17 @@ impl Blobs {
             let _ = tokio::fs::remove_file(&tmp).await;
         }
         result
+    }
+
+    /// Moves the file at `path` (on the same filesystem, e.g. under `tmp/`) into the store
+    /// under its digest, which is returned with the size. Blocking: call off the runtime.
+    pub(crate) fn adopt(&self, path: &Path) -> Result<(Digest, u64)> {
+        let mut file = std::fs::File::open(path).ctx(|| format!("open {}", path.display()))?;
+        let mut hasher = Sha256::new();
+        let size = std::io::copy(&mut file, &mut hasher).ctx(|| format!("read {}", path.display()))?;
+        let digest = Digest::from_hasher(hasher);
+        std::fs::rename(path, self.path(&digest)).ctx(|| format!("store blob {digest}"))?;
+        Ok((digest, size))
     }
 
     /// Stores a small blob held in memory and returns its digest.

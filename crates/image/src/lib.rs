@@ -7,7 +7,7 @@
 //!
 //! - `name`, `auth`, `platform`: what to pull and how (pure).
 //! - `blobs`, `index`: what is stored; `unpack`, `tree`, `layers`: layer directories.
-//! - `pull`, `import`: how images arrive; `store`: list, inspect, tag, remove, gc.
+//! - `pull`, `import`, `load`: how images arrive; `store`: list, inspect, tag, remove, gc.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
@@ -19,6 +19,7 @@ mod error;
 mod import;
 mod index;
 mod layers;
+mod load;
 mod name;
 mod platform;
 mod progress;
@@ -33,6 +34,7 @@ pub use config::{Healthcheck, ImageConfig, RootFs, RunConfig};
 pub use digest::Digest;
 pub use error::{Error, Result};
 pub use index::{ImageRecord, LayerRecord};
+pub use load::Loaded;
 pub use name::Name;
 pub use platform::Platform;
 pub use progress::{Progress, ProgressDetail, ProgressFn};

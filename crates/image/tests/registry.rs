@@ -555,3 +555,66 @@ async fn import_tag_remove_and_gc() {
     );
     assert_eq!(std::fs::metadata(dir.path()).unwrap().mode() & 0o777, 0o700);
 }
+
+/// A `docker save` archive in the legacy layout: `<id>/layer.tar`, a second image whose base
+/// layer is a symlink to the first's, `manifest.json` last.
+fn saved_archive() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+    let base = build::busybox_rootfs();
+    let extra = Tar::default().file("extra", 0o644, b"extra").finish();
+    let base_layer = Layer::new(base.clone(), false);
+    let extra_layer = Layer::new(extra.clone(), false);
+    let config_a = build::config(std::slice::from_ref(&base_layer), "amd64", &["sh"]);
+    let config_b = build::config(&[base_layer, extra_layer], "amd64", &["cat", "/extra"]);
+    let hex = |c: &[u8]| build::sha(c)[7..].to_owned();
+    let manifest = serde_json::json!([
+        {"Config": format!("{}.json", hex(&config_a)), "RepoTags": ["saved:a"], "Layers": ["aaa/layer.tar"]},
+        {"Config": format!("{}.json", hex(&config_b)), "RepoTags": ["saved:b", "127.0.0.1:5000/saved:b"],
+         "Layers": ["bbb/layer.tar", "ccc/layer.tar"]}
+    ]);
+    let tar = Tar::default()
+        .dir("aaa")
+        .file("aaa/layer.tar", 0o644, &base)
+        .dir("bbb")
+        .symlink("bbb/layer.tar", "../aaa/layer.tar")
+        .dir("ccc")
+        .file("ccc/layer.tar", 0o644, &extra)
+        .file(&format!("{}.json", hex(&config_a)), 0o644, &config_a)
+        .file(&format!("{}.json", hex(&config_b)), 0o644, &config_b)
+        .file("manifest.json", 0o644, &serde_json::to_vec(&manifest).unwrap())
+        .finish();
+    (tar, config_a, config_b)
+}
+
+#[tokio::test]
+async fn load_reads_a_docker_save_archive() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ImageStore::open(dir.path()).unwrap();
+    let (tar, config_a, config_b) = saved_archive();
+    let loaded = store.load(std::io::Cursor::new(tar)).await.unwrap();
+    assert_eq!(loaded.len(), 2);
+    assert_eq!(loaded[0].id.as_str(), build::sha(&config_a));
+    assert_eq!(loaded[0].tags, vec!["docker.io/library/saved:a".to_owned()]);
+    assert_eq!(loaded[1].id.as_str(), build::sha(&config_b));
+    assert_eq!(store.resolve("127.0.0.1:5000/saved:b").unwrap().id, loaded[1].id);
+    let a = store.rootfs_layers("saved:a").await.unwrap();
+    let b = store.rootfs_layers("saved:b").await.unwrap();
+    assert_eq!(a[0], b[0], "the shared base layer is unpacked once");
+    assert_eq!(std::fs::read(b[1].join("extra")).unwrap(), b"extra");
+    assert_eq!(
+        store.run_config("saved:b").unwrap().cmd,
+        Some(vec!["cat".to_owned(), "/extra".into()])
+    );
+    // Nothing of the upload is left behind.
+    assert!(store.gc().await.unwrap().blobs.is_empty());
+
+    // A manifest naming a file outside the archive is refused.
+    let bad = Tar::default()
+        .file(
+            "manifest.json",
+            0o644,
+            br#"[{"Config":"../../etc/passwd","Layers":[]}]"#,
+        )
+        .finish();
+    let err = store.load(std::io::Cursor::new(bad)).await.unwrap_err();
+    assert_eq!(err.status(), 400, "{err}");
+}
