@@ -4,4 +4,5 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 pub mod build;
+pub mod dockerd;
 pub mod registry;
