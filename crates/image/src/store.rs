@@ -245,8 +245,8 @@ impl ImageStore {
                 tokio::task::spawn_blocking(move || layers::ensure(job))
                     .await
                     .map_err(|e| Error::Corrupt(format!("unpacking thread failed: {e}")))??;
+                progress(Progress::about(layer.blob.short(), "Pull complete"));
             }
-            progress(Progress::about(layer.blob.short(), "Pull complete"));
             dirs.push(dest);
         }
         Ok(dirs)

@@ -121,6 +121,23 @@ pub(crate) fn unpack(blob: &Path, layer: &Digest, dest: &Path, layout: Layout) -
     Ok(diff_id)
 }
 
+/// An overlayfs whiteout: a character device 0/0.
+fn is_whiteout(m: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    m.file_type().is_char_device() && m.rdev() == 0
+}
+
+/// Marks a directory opaque for overlayfs.
+fn mark_opaque(dir: &Path) -> std::io::Result<()> {
+    rustix::fs::lsetxattr(
+        dir,
+        "trusted.overlay.opaque",
+        b"y",
+        rustix::fs::XattrFlags::empty(),
+    )
+    .map_err(Into::into)
+}
+
 fn trim_nul(mut v: Vec<u8>) -> Vec<u8> {
     while v.last() == Some(&0) {
         v.pop();
@@ -198,6 +215,9 @@ impl Applier<'_> {
         let Some(name) = rel.file_name().map(|n| n.as_bytes().to_vec()) else {
             return Ok(()); // the layer's root directory itself
         };
+        if self.layout == Layout::Overlay {
+            self.reopen_whiteouts(&rel)?;
+        }
         tree::ensure_parents(self.root, &rel)?;
         if let Some(hidden) = name.strip_prefix(b".wh.") {
             return self.whiteout(&rel, hidden);
@@ -206,6 +226,7 @@ impl Applier<'_> {
         let header = entry.header();
         let existing = std::fs::symlink_metadata(&path).ok();
         let keep_dir = kind == EntryType::Directory && existing.as_ref().is_some_and(|m| m.is_dir());
+        let over_whiteout = existing.as_ref().is_some_and(is_whiteout);
         if existing.is_some() && !keep_dir {
             tree::remove_any(&path).map_err(|e| format!("replace {}: {e}", rel.display()))?;
         }
@@ -224,6 +245,10 @@ impl Applier<'_> {
             EntryType::Directory => {
                 if !keep_dir {
                     std::fs::create_dir(&path).map_err(|e| io("mkdir", e))?;
+                }
+                if over_whiteout {
+                    // The lower directory was deleted by this layer: nothing of it shows through.
+                    mark_opaque(&path).map_err(|e| io("mark opaque", e))?;
                 }
             }
             EntryType::Symlink => {
@@ -338,6 +363,24 @@ impl Applier<'_> {
         Ok(())
     }
 
+    /// A path under a name this layer whited out (`.wh.d` then `d/x`) turns the whiteout
+    /// device back into a directory, opaque so the deleted lower one stays hidden.
+    fn reopen_whiteouts(&mut self, rel: &Path) -> std::result::Result<(), Refusal> {
+        let mut here = self.root.to_path_buf();
+        let Some(parent) = rel.parent() else { return Ok(()) };
+        for part in parent.components() {
+            here.push(part);
+            if std::fs::symlink_metadata(&here).is_ok_and(|m| is_whiteout(&m)) {
+                let io = |e: std::io::Error| format!("reopen {}: {e}", here.display());
+                std::fs::remove_file(&here).map_err(io)?;
+                std::fs::create_dir(&here).map_err(io)?;
+                std::fs::set_permissions(&here, std::fs::Permissions::from_mode(0o755)).map_err(io)?;
+                mark_opaque(&here).map_err(io)?;
+            }
+        }
+        Ok(())
+    }
+
     fn whiteout(&mut self, rel: &Path, hidden: &[u8]) -> std::result::Result<(), Refusal> {
         let parent_rel = rel.parent().unwrap_or(Path::new(""));
         let parent = self.root.join(parent_rel);
@@ -429,7 +472,7 @@ mod tests {
                 .unwrap();
         }
         let mut upper = tar::Builder::new(Vec::new());
-        for path in [".wh.gone", "dir/.wh..wh..opq", "dir/c"] {
+        for path in [".wh.gone", "dir/.wh..wh..opq", "dir/c", ".wh.re", "re/new"] {
             upper
                 .append_data(&mut header(EntryType::Regular, 0o644, 0), path, std::io::empty())
                 .unwrap();
@@ -485,8 +528,9 @@ mod tests {
             unpack(&upper_blob, &d, &top, Layout::Flat).unwrap(),
             Digest::of(&upper)
         );
-        assert_eq!(names(&top), vec!["dir", "keep", "tagged"]);
+        assert_eq!(names(&top), vec!["dir", "keep", "re", "tagged"]);
         assert_eq!(names(&top.join("dir")), vec!["c"]);
+        assert_eq!(names(&top.join("re")), vec!["new"], "deleted, then made anew");
         assert_eq!(
             names(&base.join("dir")),
             vec!["a", "b"],
@@ -527,6 +571,10 @@ mod tests {
         let n = rustix::fs::lgetxattr(top.join("dir"), "trusted.overlay.opaque", &mut v[..]).unwrap();
         assert_eq!(&v[..n], b"y");
         assert_eq!(names(&top.join("dir")), vec!["c"]);
+        // Whited out and then written under: a directory again, opaque over the lower one.
+        let n = rustix::fs::lgetxattr(top.join("re"), "trusted.overlay.opaque", &mut v[..]).unwrap();
+        assert_eq!(&v[..n], b"y");
+        assert_eq!(names(&top.join("re")), vec!["new"]);
     }
 
     #[test]
