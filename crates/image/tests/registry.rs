@@ -618,3 +618,37 @@ async fn load_reads_a_docker_save_archive() {
     let err = store.load(std::io::Cursor::new(bad)).await.unwrap_err();
     assert_eq!(err.status(), 400, "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_pulls_of_one_image_agree() {
+    let reg = Registry::start(None).await;
+    let client = build::client(&reg.addr, "bb", &RegistryAuth::Anonymous).await;
+    push_busybox(&client, &reg.addr, "bb", "1", Format::Oci).await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = ImageStore::open(dir.path()).unwrap();
+    // `localhost` is loopback too: plain HTTP is allowed for it as for 127.0.0.1.
+    let port = reg.addr.rsplit(':').next().unwrap();
+    let by_name = format!("localhost:{port}/bb:1");
+    let by_addr = format!("{}/bb:1", reg.addr);
+    let pulls: Vec<_> = [by_addr.clone(), by_addr.clone(), by_name]
+        .into_iter()
+        .map(|r| {
+            let store = store.clone();
+            tokio::spawn(async move { store.pull(&r, &Credentials::default(), None, &mut |_| {}).await })
+        })
+        .collect();
+    let mut done = Vec::new();
+    for p in pulls {
+        done.push(p.await.unwrap());
+    }
+    let [a, b, c]: [_; 3] = done.try_into().unwrap();
+    let (a, b, c) = (a.unwrap(), b.unwrap(), c.unwrap());
+    assert!(a.id == b.id && b.id == c.id);
+    assert_eq!(store.list().len(), 1);
+    assert_eq!(store.list()[0].repo_tags.len(), 2);
+    check_layers(&store.rootfs_layers(&by_addr).await.unwrap(), Layout::detect());
+    assert!(
+        store.gc().await.unwrap().blobs.is_empty(),
+        "no stray blob from the race"
+    );
+}
