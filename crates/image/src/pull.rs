@@ -15,7 +15,7 @@ use oci_client::manifest::{
     IMAGE_MANIFEST_LIST_MEDIA_TYPE, IMAGE_MANIFEST_MEDIA_TYPE, OCI_IMAGE_INDEX_MEDIA_TYPE,
     OCI_IMAGE_MEDIA_TYPE, OciDescriptor,
 };
-use oci_spec::image::{ImageIndex, ImageManifest};
+use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
 
 use crate::auth::Credentials;
 use crate::blobs::MAX_SMALL_BLOB;
@@ -181,7 +181,7 @@ impl ImageStore {
         }
         let oref = oci_reference(&name, Some(&manifest_digest));
         if !self.blobs().has(&config_id) {
-            self.fetch_blob(&client, &oref, &config_id, config_desc.size(), None, progress)
+            self.fetch_blob(&client, &name, &oref, (&config_id, config_desc), progress)
                 .await?;
             fetched.push(config_id.clone());
         }
@@ -203,15 +203,8 @@ impl ImageStore {
                 progress(Progress::about(blob.short(), "Already exists"));
             } else {
                 progress(Progress::about(blob.short(), "Pulling fs layer"));
-                self.fetch_blob(
-                    &client,
-                    &oref,
-                    &blob,
-                    desc.size(),
-                    Some(desc.media_type().to_string()),
-                    progress,
-                )
-                .await?;
+                self.fetch_blob(&client, &name, &oref, (&blob, desc), progress)
+                    .await?;
                 progress(Progress::about(blob.short(), "Download complete"));
                 fetched.push(blob.clone());
             }
@@ -296,20 +289,14 @@ impl ImageStore {
     async fn fetch_blob(
         &self,
         client: &oci_client::Client,
+        name: &Name,
         oref: &oci_client::Reference,
-        digest: &Digest,
-        size: u64,
-        media_type: Option<String>,
+        (digest, descriptor): (&Digest, &Descriptor),
         progress: &mut ProgressFn<'_>,
     ) -> Result<()> {
-        let name = Name::parse(&oref.whole()).unwrap_or_else(|_| Name {
-            registry: oref.registry().to_owned(),
-            repository: oref.repository().to_owned(),
-            tag: None,
-            digest: None,
-        });
+        let size = descriptor.size();
         let desc = OciDescriptor {
-            media_type: media_type.unwrap_or_default(),
+            media_type: descriptor.media_type().to_string(),
             digest: digest.to_string(),
             size: size as i64,
             ..OciDescriptor::default()
@@ -317,7 +304,7 @@ impl ImageStore {
         let stream = client
             .pull_blob_stream(oref, &desc)
             .await
-            .map_err(|e| registry_error(&name, e))?;
+            .map_err(|e| registry_error(name, e))?;
         let body = stream
             .stream
             .map(|chunk| chunk.map_err(|e| Error::Registry(format!("downloading {digest}: {e}"))));
