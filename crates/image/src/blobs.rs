@@ -256,7 +256,12 @@ pub(crate) fn write_file_atomic(tmp: &Path, dest: &Path, bytes: &[u8]) -> Result
             .open(tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
-        std::fs::rename(tmp, dest)
+        std::fs::rename(tmp, dest)?;
+        // The rename is durable only once the directory is synced.
+        match dest.parent() {
+            Some(dir) => std::fs::File::open(dir)?.sync_all(),
+            None => Ok(()),
+        }
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(tmp);

@@ -330,6 +330,37 @@ impl ImageStore {
         Ok(out)
     }
 
+    /// Deletes images without a tag (all images with `all`) that are not in `in_use`, as
+    /// `docker image prune`, then frees their blobs and layers.
+    pub async fn prune(&self, in_use: &HashSet<Digest>, all: bool) -> Result<(Vec<Removed>, GcReport)> {
+        let _gc = self.inner.gc_lock.write().await;
+        let mut out = Vec::new();
+        {
+            let mut index = self.lock_index();
+            let doomed: Vec<Digest> = index
+                .images
+                .keys()
+                .filter(|id| !in_use.contains(*id) && (all || index.tags_of(id).is_empty()))
+                .cloned()
+                .collect();
+            for id in doomed {
+                for t in index.tags_of(&id) {
+                    index.tags.remove(&t);
+                    out.push(Removed::Untagged(
+                        Name::parse(&t).map(|n| n.familiar()).unwrap_or(t),
+                    ));
+                }
+                if let Some(rec) = index.images.remove(&id) {
+                    out.extend(rec.repo_digests.into_iter().map(Removed::Untagged));
+                }
+                out.push(Removed::Deleted(id));
+            }
+            self.save(&index)?;
+        }
+        let report = self.collect()?;
+        Ok((out, report))
+    }
+
     /// Deletes every blob and layer no image refers to, and partial downloads.
     pub async fn gc(&self) -> Result<GcReport> {
         let _gc = self.inner.gc_lock.write().await;

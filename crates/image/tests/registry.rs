@@ -443,6 +443,24 @@ async fn import_tag_remove_and_gc() {
     assert!(!pulled_layers[1].exists(), "{} freed", pulled_layers[1].display());
     assert!(store.blobs().has(&imported));
 
+    // prune: an untagged image goes unless in use; tagged ones stay without `all`.
+    let untagged = store
+        .import(
+            std::io::Cursor::new(Tar::default().file("u", 0o644, b"u").finish()),
+            None,
+            RunConfig::default(),
+            None,
+        )
+        .await
+        .unwrap();
+    let keep: HashSet<_> = [untagged.clone()].into();
+    let (removed, _) = store.prune(&keep, false).await.unwrap();
+    assert!(removed.is_empty(), "in use: {removed:?}");
+    let (removed, report) = store.prune(&HashSet::new(), false).await.unwrap();
+    assert_eq!(removed, vec![Removed::Deleted(untagged.clone())]);
+    assert!(report.blobs.contains(&untagged));
+    assert!(store.resolve("imported").is_ok(), "tagged image kept");
+
     let stray = store.blobs().write_bytes(b"nobody points here").unwrap();
     let report = store.gc().await.unwrap();
     assert_eq!(report.blobs, vec![stray]);
