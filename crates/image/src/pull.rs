@@ -186,6 +186,13 @@ impl ImageStore {
             fetched.push(config_id.clone());
         }
         let config: ImageConfig = self.config(&config_id)?;
+        if !config.os.is_empty() && config.os != platform.os {
+            // dockerd refuses these too; an architecture mismatch it only warns about.
+            return Err(Error::Unsupported(format!(
+                "image operating system {:?} cannot be used on this platform ({})",
+                config.os, platform.os
+            )));
+        }
         if config.rootfs.diff_ids.len() != manifest.layers().len() {
             return Err(Error::Corrupt(format!(
                 "{}: manifest has {} layers, config {}",
