@@ -7,6 +7,7 @@
 //!   blobs/sha256/<hex>    manifests, configs, layer tars, each checked against its digest
 //!   layers/<chain hex>/   unpacked layer stacks
 //!   tmp/                  downloads and unpacks in progress (emptied on open)
+//!   lock                  flock held by the one process that has the store open
 //! ```
 
 use std::collections::{BTreeSet, HashSet};
@@ -43,6 +44,8 @@ struct Inner {
     /// Pulls and imports hold it shared, gc exclusively: gc never removes a blob or layer a
     /// pull in flight has written but not yet recorded.
     gc_lock: RwLock<()>,
+    /// Held (flock) while the store is open: a second process would empty `tmp/` under us.
+    _lock: std::fs::File,
 }
 
 /// An image as `docker images` lists it.
@@ -106,6 +109,18 @@ impl ImageStore {
         // private images.
         std::fs::set_permissions(&root, std::os::unix::fs::PermissionsExt::from_mode(0o700))
             .ctx(|| format!("chmod {}", root.display()))?;
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(root.join("lock"))
+            .ctx(|| format!("open {}/lock", root.display()))?;
+        rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive).map_err(|_| {
+            Error::Conflict(format!(
+                "image store {} is open in another process",
+                root.display()
+            ))
+        })?;
         let tmp = root.join("tmp");
         tree::remove_any(&tmp).ctx(|| format!("clear {}", tmp.display()))?;
         mkdir_private(&tmp)?;
@@ -128,6 +143,7 @@ impl ImageStore {
                 blobs,
                 index: Mutex::new(index),
                 gc_lock: RwLock::new(()),
+                _lock: lock,
             }),
         })
     }

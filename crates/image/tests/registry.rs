@@ -466,6 +466,14 @@ async fn import_tag_remove_and_gc() {
     assert_eq!(report.blobs, vec![stray]);
     assert!(report.layers.is_empty());
 
+    // One process at a time (flock): a second open is refused while the first is alive.
+    let second = std::process::Command::new("flock")
+        .args(["-n"])
+        .arg(dir.path().join("lock"))
+        .arg("true")
+        .status()
+        .unwrap();
+    assert!(!second.success(), "the lock is held");
     // The index survives a reopen.
     drop(store);
     let store = ImageStore::open(dir.path()).unwrap();
