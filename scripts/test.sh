@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(iproute2 nftables busybox-static)
+# docker-registry, apache2-utils (htpasswd) and docker.io: the image crate's tests run a real registry
+# and a private dockerd of their own (own socket and roots, no bridge, no iptables).
+packages=(iproute2 nftables busybox-static docker-registry apache2-utils docker.io)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
