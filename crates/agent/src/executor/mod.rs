@@ -19,6 +19,7 @@
 //! and [`sim::SimExecutor`] (no processes; hollow nodes and tests).
 
 pub mod error;
+pub mod oci;
 pub mod process;
 pub mod sim;
 

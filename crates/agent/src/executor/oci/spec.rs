@@ -1,0 +1,587 @@
+//! Turns a task and its image into an OCI runtime spec (`config.json`), with Docker's rules:
+//! the spec's Command replaces the image's Entrypoint and its Args replace the image's Cmd;
+//! the image's Env comes first and the spec's wins; User, WorkingDir, StopSignal and
+//! Healthcheck fall back to the image's.
+//!
+//! The container gets its own PID, mount, UTS, IPC, network and cgroup namespaces, Docker's
+//! default capability set (adjusted by CapabilityAdd/Drop), the spec's limits as cgroup
+//! resources, ulimits as rlimits, namespaced sysctls, and bind, volume and tmpfs mounts.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{
+    Capability, LinuxCpuBuilder, LinuxMemoryBuilder, LinuxNamespace, LinuxNamespaceType, LinuxPidsBuilder,
+    LinuxResourcesBuilder, Mount, MountBuilder, PosixRlimit, PosixRlimitBuilder, PosixRlimitType,
+    ProcessBuilder, Root, Spec, UserBuilder,
+};
+use types::{HealthConfig, Task};
+
+use super::extras::{DockerMount, Extras};
+use super::image::ImageRunConfig;
+use crate::executor::process::user;
+use crate::executor::{Error, Result, parse_signal};
+
+/// PATH given to images that set none (Docker's default).
+const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// CFS period used to express NanoCPUs as a quota (Docker's).
+const CPU_PERIOD: u64 = 100_000;
+
+/// Docker's default capabilities (`oci/caps/defaults.go`'s list, as facts).
+const DEFAULT_CAPS: [&str; 14] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+];
+
+/// What the spec builder needs besides the task.
+pub struct Inputs<'a> {
+    /// The task.
+    pub task: &'a Task,
+    /// The image's run configuration.
+    pub image: &'a ImageRunConfig,
+    /// Parsed ContainerSpec extras.
+    pub extras: &'a Extras,
+    /// The container's root filesystem (mounted), to resolve users and create the cwd.
+    pub rootfs: &'a Path,
+    /// Where named volumes live (`<volumes>/<name>/_data`).
+    pub volumes: &'a Path,
+    /// The cgroup path of the container (relative to each hierarchy's root).
+    pub cgroups_path: &'a str,
+}
+
+/// The built spec plus the resolved facts the executor keeps for itself.
+pub struct Built {
+    /// The runtime spec.
+    pub spec: Spec,
+    /// Program and arguments.
+    pub argv: Vec<String>,
+    /// Full environment.
+    pub env: Vec<String>,
+    /// Working directory inside the container.
+    pub cwd: String,
+    /// Stop signal number.
+    pub stop_signal: i32,
+    /// Health check (the spec's, else the image's).
+    pub healthcheck: Option<HealthConfig>,
+}
+
+/// Builds the runtime spec; errors reject the task.
+pub fn build(inputs: &Inputs<'_>) -> Result<Built> {
+    let c = &inputs.task.spec.container;
+    let image = inputs.image;
+    let entrypoint = if c.command.is_empty() {
+        &image.entrypoint
+    } else {
+        &c.command
+    };
+    let args = if c.args.is_empty() && c.command.is_empty() {
+        &image.cmd
+    } else {
+        &c.args
+    };
+    let argv: Vec<String> = entrypoint.iter().chain(args.iter()).cloned().collect();
+    if argv.is_empty() || argv[0].is_empty() {
+        return Err(Error::Invalid(
+            "task has no command: neither the service nor its image sets an entrypoint or command".into(),
+        ));
+    }
+    for kv in &c.env {
+        if !kv.contains('=') || kv.starts_with('=') || kv.contains('\0') {
+            return Err(Error::Invalid(format!(
+                "invalid environment entry {kv:?}: want KEY=value"
+            )));
+        }
+    }
+    let hostname = if c.hostname.is_empty() {
+        inputs.task.id.chars().take(12).collect()
+    } else {
+        c.hostname.clone()
+    };
+    let user_spec = if c.user.is_empty() { &image.user } else { &c.user };
+    let resolved = resolve_user(user_spec, inputs.rootfs)?;
+    let cwd = [&c.dir, &image.working_dir]
+        .into_iter()
+        .find(|d| !d.is_empty())
+        .cloned()
+        .unwrap_or_else(|| "/".into());
+    if !cwd.starts_with('/') {
+        return Err(Error::Invalid(format!(
+            "working directory {cwd:?} is not absolute"
+        )));
+    }
+    create_inside(inputs.rootfs, &cwd)?;
+
+    let mut env = vec![DEFAULT_PATH.to_string(), format!("HOSTNAME={hostname}")];
+    env.push(format!("HOME={}", resolved.home));
+    env.extend(image.env.iter().cloned());
+    env.extend(c.env.iter().cloned());
+    let env = dedup_env(env);
+
+    let stop_signal = parse_signal(if c.stop_signal.is_empty() {
+        &image.stop_signal
+    } else {
+        &c.stop_signal
+    })?;
+    let healthcheck = c.healthcheck.clone().or_else(|| image.healthcheck.clone());
+
+    let mut additional = Vec::new();
+    for g in inputs.extras.groups.iter().flatten() {
+        additional.push(resolve_group(g, inputs.rootfs)?);
+    }
+    let user = UserBuilder::default()
+        .uid(resolved.uid)
+        .gid(resolved.gid)
+        .additional_gids(additional)
+        .build()
+        .map_err(spec_error)?;
+
+    let mut process = ProcessBuilder::default()
+        .terminal(false)
+        .args(argv.clone())
+        .env(env.clone())
+        .cwd(cwd.clone())
+        .user(user)
+        .no_new_privileges(false)
+        .rlimits(rlimits(inputs.extras)?)
+        .build()
+        .map_err(spec_error)?;
+    let caps = capabilities(inputs.extras)?;
+    let mut capabilities = oci_spec::runtime::LinuxCapabilities::default();
+    capabilities.set_bounding(Some(caps.clone()));
+    capabilities.set_effective(Some(caps.clone()));
+    capabilities.set_permitted(Some(caps));
+    capabilities.set_inheritable(None);
+    capabilities.set_ambient(None);
+    process.set_capabilities(Some(capabilities));
+
+    let mut spec = Spec::default();
+    spec.set_version("1.0.2".into());
+    spec.set_hostname(Some(hostname));
+    spec.set_process(Some(process));
+    let mut root = Root::default();
+    root.set_path(inputs.rootfs.to_path_buf());
+    root.set_readonly(Some(inputs.extras.read_only));
+    spec.set_root(Some(root));
+    let mut mounts = spec.mounts().clone().unwrap_or_default();
+    mounts.push(mount(
+        "/sys/fs/cgroup",
+        "cgroup",
+        "cgroup",
+        &["nosuid", "noexec", "nodev", "relatime", "ro"],
+    )?);
+    for m in inputs.extras.mounts.iter().flatten() {
+        mounts.retain(|existing| existing.destination() != Path::new(&m.target));
+        mounts.push(docker_mount(m, inputs.volumes)?);
+    }
+    spec.set_mounts(Some(mounts));
+
+    let mut linux = spec.linux().clone().unwrap_or_default();
+    linux.set_namespaces(Some(
+        [
+            LinuxNamespaceType::Pid,
+            LinuxNamespaceType::Network,
+            LinuxNamespaceType::Ipc,
+            LinuxNamespaceType::Uts,
+            LinuxNamespaceType::Mount,
+            LinuxNamespaceType::Cgroup,
+        ]
+        .into_iter()
+        .map(|typ| {
+            let mut ns = LinuxNamespace::default();
+            ns.set_typ(typ);
+            ns
+        })
+        .collect(),
+    ));
+    linux.set_cgroups_path(Some(PathBuf::from(inputs.cgroups_path)));
+    linux.set_resources(Some(resources(inputs.task)?));
+    if let Some(sysctls) = &inputs.extras.sysctls {
+        for key in sysctls.keys() {
+            check_sysctl(key)?;
+        }
+        linux.set_sysctl(Some(sysctls.clone().into_iter().collect()));
+    }
+    spec.set_linux(Some(linux));
+    Ok(Built {
+        spec,
+        argv,
+        env,
+        cwd,
+        stop_signal,
+        healthcheck,
+    })
+}
+
+fn spec_error(e: oci_spec::OciSpecError) -> Error {
+    Error::Invalid(format!("building the runtime spec: {e}"))
+}
+
+fn mount(dest: &str, typ: &str, source: &str, options: &[&str]) -> Result<Mount> {
+    MountBuilder::default()
+        .destination(dest)
+        .typ(typ)
+        .source(source)
+        .options(options.iter().map(|o| o.to_string()).collect::<Vec<_>>())
+        .build()
+        .map_err(spec_error)
+}
+
+/// One Docker mount as an OCI mount.
+fn docker_mount(m: &DockerMount, volumes: &Path) -> Result<Mount> {
+    if !m.target.starts_with('/') {
+        return Err(Error::Invalid(format!(
+            "mount target {:?} is not absolute",
+            m.target
+        )));
+    }
+    let ro = if m.read_only { "ro" } else { "rw" };
+    match m.r#type.as_str() {
+        "bind" => {
+            if !Path::new(&m.source).is_absolute() {
+                return Err(Error::Invalid(format!(
+                    "bind source {:?} is not absolute",
+                    m.source
+                )));
+            }
+            if !Path::new(&m.source).exists() {
+                return Err(Error::Invalid(format!(
+                    "invalid mount config for type \"bind\": bind source path does not exist: {}",
+                    m.source
+                )));
+            }
+            let propagation = match m.bind_options.as_ref().map(|b| b.propagation.as_str()) {
+                None | Some("") => "rprivate",
+                Some(p @ ("rprivate" | "private" | "rshared" | "shared" | "rslave" | "slave")) => p,
+                Some(p) => return Err(Error::Invalid(format!("invalid bind propagation {p:?}"))),
+            };
+            mount(&m.target, "bind", &m.source, &["rbind", ro, propagation])
+        }
+        "volume" => {
+            let name = &m.source;
+            if name.is_empty()
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+                || name.starts_with('.')
+            {
+                return Err(Error::Invalid(format!(
+                    "volume name {name:?}: want a named volume of [a-zA-Z0-9][a-zA-Z0-9_.-]*"
+                )));
+            }
+            let data = volumes.join(name).join("_data");
+            std::fs::create_dir_all(&data)
+                .map_err(|e| Error::io(format!("creating volume {}", data.display()), e))?;
+            mount(
+                &m.target,
+                "bind",
+                &data.to_string_lossy(),
+                &["rbind", ro, "rprivate"],
+            )
+        }
+        "tmpfs" => {
+            let t = m.tmpfs_options.clone().unwrap_or_default();
+            let mode = if t.mode == 0 { 0o1777 } else { t.mode };
+            let mut options = vec![
+                "nosuid".to_string(),
+                "nodev".into(),
+                ro.into(),
+                format!("mode={mode:o}"),
+            ];
+            if t.size_bytes > 0 {
+                options.push(format!("size={}", t.size_bytes));
+            }
+            MountBuilder::default()
+                .destination(&m.target)
+                .typ("tmpfs")
+                .source("tmpfs")
+                .options(options)
+                .build()
+                .map_err(spec_error)
+        }
+        other => Err(Error::Invalid(format!(
+            "mount type {other:?} is not supported by the oci executor (bind, volume or tmpfs)"
+        ))),
+    }
+}
+
+/// Memory, CPU and pids limits as cgroup resources.
+fn resources(task: &Task) -> Result<oci_spec::runtime::LinuxResources> {
+    let limits = task.spec.resources.limits;
+    let mut builder = LinuxResourcesBuilder::default().devices(Vec::new());
+    if limits.memory_bytes > 0 {
+        builder = builder.memory(
+            LinuxMemoryBuilder::default()
+                .limit(limits.memory_bytes)
+                .build()
+                .map_err(spec_error)?,
+        );
+    }
+    if limits.nano_cpus > 0 {
+        let quota = (i128::from(limits.nano_cpus) * i128::from(CPU_PERIOD) / 1_000_000_000).max(1000);
+        builder = builder.cpu(
+            LinuxCpuBuilder::default()
+                .period(CPU_PERIOD)
+                .quota(quota as i64)
+                .build()
+                .map_err(spec_error)?,
+        );
+    }
+    if limits.pids > 0 {
+        builder = builder.pids(
+            LinuxPidsBuilder::default()
+                .limit(limits.pids)
+                .build()
+                .map_err(spec_error)?,
+        );
+    }
+    builder.build().map_err(spec_error)
+}
+
+/// Docker's default set, then CapabilityAdd, then CapabilityDrop (`ALL` allowed in both).
+fn capabilities(extras: &Extras) -> Result<HashSet<Capability>> {
+    let parse = |name: &str| -> Result<Capability> {
+        let upper = name.trim().to_ascii_uppercase();
+        let full = if upper.starts_with("CAP_") {
+            upper
+        } else {
+            format!("CAP_{upper}")
+        };
+        serde_json::from_value(serde_json::Value::String(full))
+            .map_err(|_| Error::Invalid(format!("unknown capability {name:?}")))
+    };
+    let all = || -> Vec<Capability> { ALL_CAPS.iter().filter_map(|c| parse(c).ok()).collect() };
+    let mut caps: HashSet<Capability> = DEFAULT_CAPS.iter().map(|c| parse(c)).collect::<Result<_>>()?;
+    for add in extras.capability_add.iter().flatten() {
+        if add.eq_ignore_ascii_case("ALL") {
+            caps.extend(all());
+        } else {
+            caps.insert(parse(add)?);
+        }
+    }
+    for drop in extras.capability_drop.iter().flatten() {
+        if drop.eq_ignore_ascii_case("ALL") {
+            caps.clear();
+        } else {
+            caps.remove(&parse(drop)?);
+        }
+    }
+    Ok(caps)
+}
+
+/// Every capability name, for `CapabilityAdd: ["ALL"]`.
+const ALL_CAPS: [&str; 41] = [
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "SETPCAP",
+    "LINUX_IMMUTABLE",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_ADMIN",
+    "NET_RAW",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "SYS_CHROOT",
+    "SYS_PTRACE",
+    "SYS_PACCT",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_NICE",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "MKNOD",
+    "LEASE",
+    "AUDIT_WRITE",
+    "AUDIT_CONTROL",
+    "SETFCAP",
+    "MAC_OVERRIDE",
+    "MAC_ADMIN",
+    "SYSLOG",
+    "WAKE_ALARM",
+    "BLOCK_SUSPEND",
+    "AUDIT_READ",
+    "PERFMON",
+    "BPF",
+    "CHECKPOINT_RESTORE",
+];
+
+/// The spec's ulimits, and the engine's nofile limit unless the spec sets one.
+fn rlimits(extras: &Extras) -> Result<Vec<PosixRlimit>> {
+    let mut out: Vec<PosixRlimit> = Vec::new();
+    for u in extras.ulimits.iter().flatten() {
+        let name = format!("RLIMIT_{}", u.name.to_ascii_uppercase());
+        let typ: PosixRlimitType = serde_json::from_value(serde_json::Value::String(name))
+            .map_err(|_| Error::Invalid(format!("unknown ulimit {:?}", u.name)))?;
+        if u.soft < -1 || u.hard < -1 || (u.hard >= 0 && u.soft > u.hard) || (u.hard >= 0 && u.soft == -1) {
+            return Err(Error::Invalid(format!(
+                "ulimit {}: soft limit {} must not exceed hard limit {}",
+                u.name, u.soft, u.hard
+            )));
+        }
+        let value = |v: i64| if v < 0 { u64::MAX } else { v as u64 };
+        let limit = PosixRlimitBuilder::default()
+            .typ(typ)
+            .soft(value(u.soft))
+            .hard(value(u.hard))
+            .build()
+            .map_err(spec_error)?;
+        out.retain(|l| l.typ() != typ);
+        out.push(limit);
+    }
+    if !out.iter().any(|l| l.typ() == PosixRlimitType::RlimitNofile) {
+        // As with Docker, a container inherits the engine's own open-files limit (raising
+        // it would need CAP_SYS_RESOURCE, which the agent may lack).
+        if let Some((soft, hard)) = own_nofile() {
+            out.push(
+                PosixRlimitBuilder::default()
+                    .typ(PosixRlimitType::RlimitNofile)
+                    .soft(soft)
+                    .hard(hard)
+                    .build()
+                    .map_err(spec_error)?,
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// This process's open-files limit (soft, hard), from /proc/self/limits.
+fn own_nofile() -> Option<(u64, u64)> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    let mut fields = line["Max open files".len()..].split_whitespace();
+    let parse = |f: Option<&str>| match f? {
+        "unlimited" => Some(u64::MAX),
+        n => n.parse().ok(),
+    };
+    Some((parse(fields.next())?, parse(fields.next())?))
+}
+
+/// Only sysctls that are namespaced by the container's own namespaces (Docker's rule).
+fn check_sysctl(key: &str) -> Result<()> {
+    const IPC: [&str; 6] = [
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+    ];
+    let ok = IPC.contains(&key)
+        || key == "kernel.shmmni"
+        || key == "kernel.shm_rmid_forced"
+        || key.starts_with("fs.mqueue.")
+        || key.starts_with("net.");
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!(
+            "sysctl {key:?} is not allowed: only namespaced sysctls (kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*, net.*)"
+        )))
+    }
+}
+
+/// Later entries win, as in Docker (image defaults first, then the spec).
+fn dedup_env(env: Vec<String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(env.len());
+    for kv in env {
+        let key = kv.split('=').next().unwrap_or_default().to_string();
+        out.retain(|e| e.split('=').next() != Some(key.as_str()));
+        out.push(kv);
+    }
+    out
+}
+
+/// Reads a file of the image, refusing symlinks (they could point at the host's files).
+fn read_image_file(rootfs: &Path, rel: &str) -> String {
+    let path = rootfs.join(rel);
+    match std::fs::symlink_metadata(&path) {
+        Ok(m) if m.is_file() => std::fs::read_to_string(&path).unwrap_or_default(),
+        _ => String::new(),
+    }
+}
+
+/// Resolves User against the image's /etc/passwd and /etc/group ("" = root).
+fn resolve_user(spec: &str, rootfs: &Path) -> Result<user::User> {
+    if spec.is_empty() {
+        let passwd = read_image_file(rootfs, "etc/passwd");
+        let home = user::resolve("0", &passwd, "")
+            .map(|u| u.home)
+            .unwrap_or_else(|_| "/root".into());
+        return Ok(user::User { uid: 0, gid: 0, home });
+    }
+    user::resolve(
+        spec,
+        &read_image_file(rootfs, "etc/passwd"),
+        &read_image_file(rootfs, "etc/group"),
+    )
+}
+
+/// A supplementary group: a number, or a name in the image's /etc/group.
+fn resolve_group(name: &str, rootfs: &Path) -> Result<u32> {
+    if let Ok(gid) = name.parse() {
+        return Ok(gid);
+    }
+    read_image_file(rootfs, "etc/group")
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split(':');
+            Some((f.next()?, f.nth(1)?.parse::<u32>().ok()?))
+        })
+        .find(|(n, _)| *n == name)
+        .map(|(_, gid)| gid)
+        .ok_or_else(|| {
+            Error::Invalid(format!(
+                "unable to find group {name}: no matching entries in group file"
+            ))
+        })
+}
+
+/// Creates `dir` (absolute, container-side) inside `rootfs`, refusing to follow symlinks so
+/// an image cannot make the agent create directories on the host.
+fn create_inside(rootfs: &Path, dir: &str) -> Result<()> {
+    let mut path = rootfs.to_path_buf();
+    for part in Path::new(dir).components() {
+        match part {
+            std::path::Component::Normal(p) => path.push(p),
+            std::path::Component::RootDir | std::path::Component::CurDir => continue,
+            _ => return Err(Error::Invalid(format!("working directory {dir:?} has '..'"))),
+        }
+        match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.is_dir() => {}
+            Ok(m) if m.file_type().is_symlink() => {
+                // The runtime resolves it inside the container; leave it to it.
+                return Ok(());
+            }
+            Ok(_) => {
+                return Err(Error::Invalid(format!(
+                    "working directory {dir}: not a directory in the image"
+                )));
+            }
+            Err(_) => std::fs::create_dir(&path)
+                .map_err(|e| Error::io(format!("creating working directory {}", path.display()), e))?,
+        }
+    }
+    Ok(())
+}
