@@ -585,3 +585,168 @@ fn create_inside(rootfs: &Path, dir: &str) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::executor::conformance::task;
+    use types::TaskSpec;
+
+    struct Fixture {
+        root: tempfile::TempDir,
+        image: ImageRunConfig,
+        extras: Extras,
+    }
+
+    fn fixture() -> Fixture {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("etc")).unwrap();
+        std::fs::write(
+            root.path().join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\nwww:x:33:34:www:/var/www:/bin/false\n",
+        )
+        .unwrap();
+        std::fs::write(root.path().join("etc/group"), "root:x:0:\nstaff:x:50:\n").unwrap();
+        Fixture {
+            root,
+            image: ImageRunConfig {
+                entrypoint: vec!["/ep".into()],
+                cmd: vec!["c1".into()],
+                env: vec!["A=1".into(), "B=2".into()],
+                stop_signal: "SIGQUIT".into(),
+                ..ImageRunConfig::default()
+            },
+            extras: Extras::default(),
+        }
+    }
+
+    fn build_with(f: &Fixture, spec: TaskSpec) -> Result<Built> {
+        build(&Inputs {
+            task: &task("t123456789abcdef", spec),
+            image: &f.image,
+            extras: &f.extras,
+            rootfs: f.root.path(),
+            volumes: f.root.path(),
+            cgroups_path: "/shoal/t1",
+        })
+    }
+
+    fn with(f: impl FnOnce(&mut types::ContainerSpec)) -> TaskSpec {
+        let mut spec = TaskSpec::default();
+        f(&mut spec.container);
+        spec
+    }
+
+    #[test]
+    fn command_and_args_follow_dockers_rules() {
+        let f = fixture();
+        let argv = |spec| build_with(&f, spec).unwrap().argv;
+        assert_eq!(argv(TaskSpec::default()), ["/ep", "c1"]);
+        assert_eq!(argv(with(|c| c.args = vec!["a".into()])), ["/ep", "a"]);
+        assert_eq!(argv(with(|c| c.command = vec!["/x".into()])), ["/x"]);
+        assert_eq!(
+            argv(with(|c| {
+                c.command = vec!["/x".into()];
+                c.args = vec!["y".into()];
+            })),
+            ["/x", "y"]
+        );
+        let mut empty = fixture();
+        empty.image = ImageRunConfig::default();
+        let err = build_with(&empty, TaskSpec::default()).err().unwrap().to_string();
+        assert!(err.contains("task has no command"), "{err}");
+    }
+
+    #[test]
+    fn env_user_dir_signal_and_hostname() {
+        let f = fixture();
+        let built = build_with(
+            &f,
+            with(|c| {
+                c.env = vec!["B=3".into()];
+                c.user = "www:staff".into();
+                c.dir = "/srv/app".into();
+            }),
+        )
+        .unwrap();
+        assert!(built.env.contains(&"A=1".to_string()) && built.env.contains(&"B=3".to_string()));
+        assert_eq!(built.env.iter().filter(|e| e.starts_with("B=")).count(), 1);
+        assert!(built.env.contains(&"HOME=/var/www".to_string()));
+        assert!(built.env.contains(&"HOSTNAME=t123456789ab".to_string()));
+        assert!(built.env.iter().any(|e| e.starts_with("PATH=")));
+        let user = built.spec.process().as_ref().unwrap().user().clone();
+        assert_eq!((user.uid(), user.gid()), (33, 50));
+        assert_eq!(built.cwd, "/srv/app");
+        assert!(
+            f.root.path().join("srv/app").is_dir(),
+            "the working directory is created"
+        );
+        assert_eq!(built.stop_signal, libc::SIGQUIT);
+        assert_eq!(built.spec.hostname().as_deref(), Some("t123456789ab"));
+        let err = build_with(&f, with(|c| c.user = "nobody-here".into()))
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("unable to find user"), "{err}");
+    }
+
+    #[test]
+    fn working_directory_never_follows_a_symlink_out_of_the_rootfs() {
+        let f = fixture();
+        let outside = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(outside.path(), f.root.path().join("escape")).unwrap();
+        build_with(&f, with(|c| c.dir = "/escape/sub".into())).unwrap();
+        assert!(!outside.path().join("sub").exists());
+    }
+
+    #[test]
+    fn limits_caps_sysctls_and_namespaces() {
+        let mut f = fixture();
+        f.extras.capability_add = Some(vec!["NET_ADMIN".into()]);
+        f.extras.capability_drop = Some(vec!["cap_chown".into()]);
+        f.extras.sysctls = Some([("net.core.somaxconn".to_string(), "1024".to_string())].into());
+        let mut spec = TaskSpec::default();
+        spec.resources.limits.memory_bytes = 1 << 30;
+        spec.resources.limits.nano_cpus = 1_500_000_000;
+        spec.resources.limits.pids = 64;
+        let built = build_with(&f, spec).unwrap();
+        let linux = built.spec.linux().as_ref().unwrap();
+        let res = linux.resources().as_ref().unwrap();
+        assert_eq!(res.memory().as_ref().unwrap().limit(), Some(1 << 30));
+        assert_eq!(res.cpu().as_ref().unwrap().quota(), Some(150_000));
+        assert_eq!(res.pids().as_ref().unwrap().limit(), 64);
+        assert_eq!(linux.cgroups_path().as_deref(), Some(Path::new("/shoal/t1")));
+        let kinds: Vec<_> = linux.namespaces().iter().flatten().map(|n| n.typ()).collect();
+        for want in [
+            LinuxNamespaceType::Pid,
+            LinuxNamespaceType::Network,
+            LinuxNamespaceType::Ipc,
+            LinuxNamespaceType::Uts,
+            LinuxNamespaceType::Mount,
+        ] {
+            assert!(kinds.contains(&want), "{want:?} in {kinds:?}");
+        }
+        let caps = built
+            .spec
+            .process()
+            .as_ref()
+            .unwrap()
+            .capabilities()
+            .clone()
+            .unwrap();
+        let bounding = caps.bounding().clone().unwrap();
+        assert!(bounding.contains(&Capability::NetAdmin));
+        assert!(!bounding.contains(&Capability::Chown));
+        assert!(bounding.contains(&Capability::Kill));
+        assert!(!bounding.contains(&Capability::SysAdmin));
+
+        f.extras.sysctls = Some([("vm.swappiness".to_string(), "1".to_string())].into());
+        let err = build_with(&f, TaskSpec::default()).err().unwrap().to_string();
+        assert!(
+            err.contains("vm.swappiness") && err.contains("namespaced"),
+            "{err}"
+        );
+        f.extras.sysctls = None;
+        f.extras.capability_add = Some(vec!["CAP_NOPE".into()]);
+        assert!(build_with(&f, TaskSpec::default()).is_err());
+    }
+}
