@@ -7,7 +7,7 @@
 //!
 //! ```text
 //!  prepare ─► image (ImageSource) ─► rootfs: overlay(layers) + upper/work   (rootfs.rs)
-//!          ─► bundle/config.json from TaskSpec + image config               (spec.rs, extras.rs)
+//!          ─► bundle/config.json from TaskSpec + image config     (spec.rs, extras.rs, limits.rs, mounts.rs)
 //!          ─► spec.json (LaunchSpec with its oci part)
 //!  start   ─► `shoal task-shim <dir>` ─► libcontainer create + start          (runtime.rs)
 //!  remove  ─► stop ─► delete container (cgroups) ─► unmount ─► delete dir
@@ -15,6 +15,8 @@
 
 pub mod extras;
 pub mod image;
+pub mod limits;
+pub mod mounts;
 pub mod rootfs;
 pub mod runtime;
 pub mod spec;

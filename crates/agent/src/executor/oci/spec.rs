@@ -7,44 +7,19 @@
 //! default capability set (adjusted by CapabilityAdd/Drop), the spec's limits as cgroup
 //! resources, ulimits as rlimits, namespaced sysctls, and bind, volume and tmpfs mounts.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{
-    Capability, LinuxCpuBuilder, LinuxMemoryBuilder, LinuxNamespace, LinuxNamespaceType, LinuxPidsBuilder,
-    LinuxResourcesBuilder, Mount, MountBuilder, PosixRlimit, PosixRlimitBuilder, PosixRlimitType,
-    ProcessBuilder, Root, Spec, UserBuilder,
-};
+use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceType, ProcessBuilder, Root, Spec, UserBuilder};
 use types::{HealthConfig, Task};
 
-use super::extras::{DockerMount, Extras};
+use super::extras::Extras;
 use super::image::ImageRunConfig;
+use super::{limits, mounts};
 use crate::executor::process::user;
 use crate::executor::{Error, Result, parse_signal};
 
 /// PATH given to images that set none (Docker's default).
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-/// CFS period used to express NanoCPUs as a quota (Docker's).
-const CPU_PERIOD: u64 = 100_000;
-
-/// Docker's default capabilities (`oci/caps/defaults.go`'s list, as facts).
-const DEFAULT_CAPS: [&str; 14] = [
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-];
 
 /// What the spec builder needs besides the task.
 pub struct Inputs<'a> {
@@ -155,10 +130,10 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Built> {
         .cwd(cwd.clone())
         .user(user)
         .no_new_privileges(false)
-        .rlimits(rlimits(inputs.extras)?)
+        .rlimits(limits::rlimits(inputs.extras)?)
         .build()
         .map_err(spec_error)?;
-    let caps = capabilities(inputs.extras)?;
+    let caps = limits::capabilities(inputs.extras)?;
     let mut capabilities = oci_spec::runtime::LinuxCapabilities::default();
     capabilities.set_bounding(Some(caps.clone()));
     capabilities.set_effective(Some(caps.clone()));
@@ -176,7 +151,7 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Built> {
     root.set_readonly(Some(inputs.extras.read_only));
     spec.set_root(Some(root));
     let mut mounts = spec.mounts().clone().unwrap_or_default();
-    mounts.push(mount(
+    mounts.push(mounts::mount(
         "/sys/fs/cgroup",
         "cgroup",
         "cgroup",
@@ -184,7 +159,7 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Built> {
     )?);
     for m in inputs.extras.mounts.iter().flatten() {
         mounts.retain(|existing| existing.destination() != Path::new(&m.target));
-        mounts.push(docker_mount(m, inputs.volumes)?);
+        mounts.push(mounts::docker_mount(m, inputs.volumes)?);
     }
     spec.set_mounts(Some(mounts));
 
@@ -207,10 +182,10 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Built> {
         .collect(),
     ));
     linux.set_cgroups_path(Some(PathBuf::from(inputs.cgroups_path)));
-    linux.set_resources(Some(resources(inputs.task)?));
+    linux.set_resources(Some(limits::resources(inputs.task)?));
     if let Some(sysctls) = &inputs.extras.sysctls {
         for key in sysctls.keys() {
-            check_sysctl(key)?;
+            limits::check_sysctl(key)?;
         }
         linux.set_sysctl(Some(sysctls.clone().into_iter().collect()));
     }
@@ -225,281 +200,9 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Built> {
     })
 }
 
-fn spec_error(e: oci_spec::OciSpecError) -> Error {
+/// An oci-spec builder error as a rejected task.
+pub(crate) fn spec_error(e: oci_spec::OciSpecError) -> Error {
     Error::Invalid(format!("building the runtime spec: {e}"))
-}
-
-fn mount(dest: &str, typ: &str, source: &str, options: &[&str]) -> Result<Mount> {
-    MountBuilder::default()
-        .destination(dest)
-        .typ(typ)
-        .source(source)
-        .options(options.iter().map(|o| o.to_string()).collect::<Vec<_>>())
-        .build()
-        .map_err(spec_error)
-}
-
-/// One Docker mount as an OCI mount.
-fn docker_mount(m: &DockerMount, volumes: &Path) -> Result<Mount> {
-    if !m.target.starts_with('/') {
-        return Err(Error::Invalid(format!(
-            "mount target {:?} is not absolute",
-            m.target
-        )));
-    }
-    let ro = if m.read_only { "ro" } else { "rw" };
-    match m.r#type.as_str() {
-        "bind" => {
-            if !Path::new(&m.source).is_absolute() {
-                return Err(Error::Invalid(format!(
-                    "bind source {:?} is not absolute",
-                    m.source
-                )));
-            }
-            if !Path::new(&m.source).exists() {
-                return Err(Error::Invalid(format!(
-                    "invalid mount config for type \"bind\": bind source path does not exist: {}",
-                    m.source
-                )));
-            }
-            let propagation = match m.bind_options.as_ref().map(|b| b.propagation.as_str()) {
-                None | Some("") => "rprivate",
-                Some(p @ ("rprivate" | "private" | "rshared" | "shared" | "rslave" | "slave")) => p,
-                Some(p) => return Err(Error::Invalid(format!("invalid bind propagation {p:?}"))),
-            };
-            mount(&m.target, "bind", &m.source, &["rbind", ro, propagation])
-        }
-        "volume" => {
-            let name = &m.source;
-            if name.is_empty()
-                || !name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
-                || name.starts_with('.')
-            {
-                return Err(Error::Invalid(format!(
-                    "volume name {name:?}: want a named volume of [a-zA-Z0-9][a-zA-Z0-9_.-]*"
-                )));
-            }
-            let data = volumes.join(name).join("_data");
-            std::fs::create_dir_all(&data)
-                .map_err(|e| Error::io(format!("creating volume {}", data.display()), e))?;
-            mount(
-                &m.target,
-                "bind",
-                &data.to_string_lossy(),
-                &["rbind", ro, "rprivate"],
-            )
-        }
-        "tmpfs" => {
-            let t = m.tmpfs_options.clone().unwrap_or_default();
-            let mode = if t.mode == 0 { 0o1777 } else { t.mode };
-            let mut options = vec![
-                "nosuid".to_string(),
-                "nodev".into(),
-                ro.into(),
-                format!("mode={mode:o}"),
-            ];
-            if t.size_bytes > 0 {
-                options.push(format!("size={}", t.size_bytes));
-            }
-            MountBuilder::default()
-                .destination(&m.target)
-                .typ("tmpfs")
-                .source("tmpfs")
-                .options(options)
-                .build()
-                .map_err(spec_error)
-        }
-        other => Err(Error::Invalid(format!(
-            "mount type {other:?} is not supported by the oci executor (bind, volume or tmpfs)"
-        ))),
-    }
-}
-
-/// Memory, CPU and pids limits as cgroup resources.
-fn resources(task: &Task) -> Result<oci_spec::runtime::LinuxResources> {
-    let limits = task.spec.resources.limits;
-    let mut builder = LinuxResourcesBuilder::default().devices(Vec::new());
-    if limits.memory_bytes > 0 {
-        builder = builder.memory(
-            LinuxMemoryBuilder::default()
-                .limit(limits.memory_bytes)
-                .build()
-                .map_err(spec_error)?,
-        );
-    }
-    if limits.nano_cpus > 0 {
-        let quota = (i128::from(limits.nano_cpus) * i128::from(CPU_PERIOD) / 1_000_000_000).max(1000);
-        builder = builder.cpu(
-            LinuxCpuBuilder::default()
-                .period(CPU_PERIOD)
-                .quota(quota as i64)
-                .build()
-                .map_err(spec_error)?,
-        );
-    }
-    if limits.pids > 0 {
-        builder = builder.pids(
-            LinuxPidsBuilder::default()
-                .limit(limits.pids)
-                .build()
-                .map_err(spec_error)?,
-        );
-    }
-    builder.build().map_err(spec_error)
-}
-
-/// Docker's default set, then CapabilityAdd, then CapabilityDrop (`ALL` allowed in both).
-fn capabilities(extras: &Extras) -> Result<HashSet<Capability>> {
-    let parse = |name: &str| -> Result<Capability> {
-        let upper = name.trim().to_ascii_uppercase();
-        let full = if upper.starts_with("CAP_") {
-            upper
-        } else {
-            format!("CAP_{upper}")
-        };
-        serde_json::from_value(serde_json::Value::String(full))
-            .map_err(|_| Error::Invalid(format!("unknown capability {name:?}")))
-    };
-    let all = || -> Vec<Capability> { ALL_CAPS.iter().filter_map(|c| parse(c).ok()).collect() };
-    let mut caps: HashSet<Capability> = DEFAULT_CAPS.iter().map(|c| parse(c)).collect::<Result<_>>()?;
-    for add in extras.capability_add.iter().flatten() {
-        if add.eq_ignore_ascii_case("ALL") {
-            caps.extend(all());
-        } else {
-            caps.insert(parse(add)?);
-        }
-    }
-    for drop in extras.capability_drop.iter().flatten() {
-        if drop.eq_ignore_ascii_case("ALL") {
-            caps.clear();
-        } else {
-            caps.remove(&parse(drop)?);
-        }
-    }
-    Ok(caps)
-}
-
-/// Every capability name, for `CapabilityAdd: ["ALL"]`.
-const ALL_CAPS: [&str; 41] = [
-    "CHOWN",
-    "DAC_OVERRIDE",
-    "DAC_READ_SEARCH",
-    "FOWNER",
-    "FSETID",
-    "KILL",
-    "SETGID",
-    "SETUID",
-    "SETPCAP",
-    "LINUX_IMMUTABLE",
-    "NET_BIND_SERVICE",
-    "NET_BROADCAST",
-    "NET_ADMIN",
-    "NET_RAW",
-    "IPC_LOCK",
-    "IPC_OWNER",
-    "SYS_MODULE",
-    "SYS_RAWIO",
-    "SYS_CHROOT",
-    "SYS_PTRACE",
-    "SYS_PACCT",
-    "SYS_ADMIN",
-    "SYS_BOOT",
-    "SYS_NICE",
-    "SYS_RESOURCE",
-    "SYS_TIME",
-    "SYS_TTY_CONFIG",
-    "MKNOD",
-    "LEASE",
-    "AUDIT_WRITE",
-    "AUDIT_CONTROL",
-    "SETFCAP",
-    "MAC_OVERRIDE",
-    "MAC_ADMIN",
-    "SYSLOG",
-    "WAKE_ALARM",
-    "BLOCK_SUSPEND",
-    "AUDIT_READ",
-    "PERFMON",
-    "BPF",
-    "CHECKPOINT_RESTORE",
-];
-
-/// The spec's ulimits, and the engine's nofile limit unless the spec sets one.
-fn rlimits(extras: &Extras) -> Result<Vec<PosixRlimit>> {
-    let mut out: Vec<PosixRlimit> = Vec::new();
-    for u in extras.ulimits.iter().flatten() {
-        let name = format!("RLIMIT_{}", u.name.to_ascii_uppercase());
-        let typ: PosixRlimitType = serde_json::from_value(serde_json::Value::String(name))
-            .map_err(|_| Error::Invalid(format!("unknown ulimit {:?}", u.name)))?;
-        if u.soft < -1 || u.hard < -1 || (u.hard >= 0 && u.soft > u.hard) || (u.hard >= 0 && u.soft == -1) {
-            return Err(Error::Invalid(format!(
-                "ulimit {}: soft limit {} must not exceed hard limit {}",
-                u.name, u.soft, u.hard
-            )));
-        }
-        let value = |v: i64| if v < 0 { u64::MAX } else { v as u64 };
-        let limit = PosixRlimitBuilder::default()
-            .typ(typ)
-            .soft(value(u.soft))
-            .hard(value(u.hard))
-            .build()
-            .map_err(spec_error)?;
-        out.retain(|l| l.typ() != typ);
-        out.push(limit);
-    }
-    if !out.iter().any(|l| l.typ() == PosixRlimitType::RlimitNofile) {
-        // As with Docker, a container inherits the engine's own open-files limit (raising
-        // it would need CAP_SYS_RESOURCE, which the agent may lack).
-        if let Some((soft, hard)) = own_nofile() {
-            out.push(
-                PosixRlimitBuilder::default()
-                    .typ(PosixRlimitType::RlimitNofile)
-                    .soft(soft)
-                    .hard(hard)
-                    .build()
-                    .map_err(spec_error)?,
-            );
-        }
-    }
-    Ok(out)
-}
-
-/// This process's open-files limit (soft, hard), from /proc/self/limits.
-fn own_nofile() -> Option<(u64, u64)> {
-    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
-    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
-    let mut fields = line["Max open files".len()..].split_whitespace();
-    let parse = |f: Option<&str>| match f? {
-        "unlimited" => Some(u64::MAX),
-        n => n.parse().ok(),
-    };
-    Some((parse(fields.next())?, parse(fields.next())?))
-}
-
-/// Only sysctls that are namespaced by the container's own namespaces (Docker's rule).
-fn check_sysctl(key: &str) -> Result<()> {
-    const IPC: [&str; 6] = [
-        "kernel.msgmax",
-        "kernel.msgmnb",
-        "kernel.msgmni",
-        "kernel.sem",
-        "kernel.shmall",
-        "kernel.shmmax",
-    ];
-    let ok = IPC.contains(&key)
-        || key == "kernel.shmmni"
-        || key == "kernel.shm_rmid_forced"
-        || key.starts_with("fs.mqueue.")
-        || key.starts_with("net.");
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::Invalid(format!(
-            "sysctl {key:?} is not allowed: only namespaced sysctls (kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*, net.*)"
-        )))
-    }
 }
 
 /// Later entries win, as in Docker (image defaults first, then the spec).
@@ -590,6 +293,7 @@ fn create_inside(rootfs: &Path, dir: &str) -> Result<()> {
 mod tests {
     use super::*;
     use crate::executor::conformance::task;
+    use oci_spec::runtime::Capability;
     use types::TaskSpec;
 
     struct Fixture {
