@@ -63,8 +63,13 @@ pub fn docker_mount(m: &DockerMount, volumes: &Path) -> Result<Mount> {
                 )));
             }
             let data = volumes.join(name).join("_data");
-            std::fs::create_dir_all(&data)
-                .map_err(|e| Error::io(format!("creating volume {}", data.display()), e))?;
+            if !data.is_dir() {
+                use std::os::unix::fs::PermissionsExt;
+                // 0755 as Docker's local driver makes it, whatever the agent's umask.
+                std::fs::create_dir_all(&data)
+                    .and_then(|()| std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)))
+                    .map_err(|e| Error::io(format!("creating volume {}", data.display()), e))?;
+            }
             mount(
                 &m.target,
                 "bind",

@@ -45,6 +45,14 @@ pub fn prepare(task_dir: &Path, layers: &[PathBuf]) -> Result<Made> {
     if layers.is_empty() {
         return Err(Error::Invalid("the image has no layers".into()));
     }
+    // The merged root takes its owner and mode from the upper dir, and the agent's umask
+    // (0077) would make it 0700: give it the image's root attributes instead.
+    let top = std::fs::metadata(&layers[layers.len() - 1])
+        .map_err(|e| Error::io(format!("reading {}", layers[layers.len() - 1].display()), e))?;
+    for dir in [&upper, &rootfs] {
+        std::fs::set_permissions(dir, top.permissions())
+            .map_err(|e| Error::io(format!("setting the mode of {}", dir.display()), e))?;
+    }
     for l in layers {
         if l.as_os_str().to_string_lossy().contains([',', ':']) {
             return Err(Error::Invalid(format!(

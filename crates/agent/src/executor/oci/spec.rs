@@ -120,6 +120,8 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Built> {
         .uid(resolved.uid)
         .gid(resolved.gid)
         .additional_gids(additional)
+        // Docker's umask; the supervisor runs with the agent's stricter one.
+        .umask(0o022u32)
         .build()
         .map_err(spec_error)?;
 
@@ -264,6 +266,7 @@ fn resolve_group(name: &str, rootfs: &Path) -> Result<u32> {
 /// Creates `dir` (absolute, container-side) inside `rootfs`, refusing to follow symlinks so
 /// an image cannot make the agent create directories on the host.
 fn create_inside(rootfs: &Path, dir: &str) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
     let mut path = rootfs.to_path_buf();
     for part in Path::new(dir).components() {
         match part {
@@ -282,8 +285,12 @@ fn create_inside(rootfs: &Path, dir: &str) -> Result<()> {
                     "working directory {dir}: not a directory in the image"
                 )));
             }
-            Err(_) => std::fs::create_dir(&path)
-                .map_err(|e| Error::io(format!("creating working directory {}", path.display()), e))?,
+            Err(_) => {
+                // 0755 as Docker creates it, whatever the agent's umask.
+                std::fs::create_dir(&path)
+                    .and_then(|()| std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)))
+                    .map_err(|e| Error::io(format!("creating working directory {}", path.display()), e))?
+            }
         }
     }
     Ok(())

@@ -343,3 +343,53 @@ async fn unsupported_fields_and_unknown_images_are_refused() {
         .unwrap_err();
     assert!(err.to_string().contains("No such image: no-such-image"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_capabilities_sysctls_and_user_apply_inside() {
+    let h = harness_or_skip!();
+    let ex = h.executor();
+    let mut spec = h.shell(
+        "cat /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/cpu/cpu.cfs_quota_us; \
+         grep CapBnd /proc/self/status | tr -d '\\t'; cat /proc/sys/net/core/somaxconn; \
+         id -u; umask; ls / >/dev/null && echo root-readable",
+    );
+    spec.resources.limits.pids = 50;
+    spec.resources.limits.nano_cpus = 500_000_000;
+    spec.container.user = "nobody".into();
+    spec.container.extra = r#"{"CapabilityDrop":["ALL"],"Sysctls":{"net.core.somaxconn":"321"}}"#.into();
+    run_task_spec(&*ex, "limits", spec).await;
+    assert_eq!(within("exit", ex.wait("limits")).await.unwrap().code, 0);
+    assert_eq!(
+        log_lines(&ex, "limits").await,
+        [
+            "50",
+            "50000",
+            "CapBnd:0000000000000000",
+            "321",
+            "65534",
+            "0022",
+            "root-readable"
+        ]
+    );
+    ex.remove("limits").await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthcheck_runs_inside_the_container() {
+    let h = harness_or_skip!();
+    let ex = h.executor();
+    // Passes only in the container's UTS namespace and rootfs, never on the host.
+    let mut spec = h.shell("echo up; sleep 1000 & wait $!");
+    spec.container.hostname = "hc-box".into();
+    spec.container.healthcheck = Some(crate::executor::conformance::health(
+        "[ \"$(hostname)\" = hc-box ] && [ ! -e /etc/debian_version ]",
+        3,
+    ));
+    spec.container.stop_grace_period = Some(100_000_000);
+    // start returns only once the check passed.
+    run_task_spec(&*ex, "hc", spec).await;
+    let exit = within("shutdown", ex.shutdown("hc")).await.unwrap();
+    // A shell as PID 1 with no handler ignores SIGTERM (as in Docker): SIGKILL after grace.
+    assert_eq!(exit.map(|e| e.code), Some(128 + i64::from(libc::SIGKILL)));
+    ex.remove("hc").await.unwrap();
+}
