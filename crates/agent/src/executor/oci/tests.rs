@@ -393,3 +393,29 @@ async fn healthcheck_runs_inside_the_container() {
     assert_eq!(exit.map(|e| e.code), Some(128 + i64::from(libc::SIGKILL)));
     ex.remove("hc").await.unwrap();
 }
+
+/// Prepare + start latency of a cached busybox image (`cargo test -p agent --lib --
+/// oci::tests::start_latency --ignored --nocapture`); prints p50 and max.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check"]
+async fn start_latency() {
+    let h = harness_or_skip!();
+    let ex = h.executor();
+    let mut took = Vec::new();
+    for i in 0..20 {
+        let id = format!("lat{i}");
+        let begin = std::time::Instant::now();
+        let mut spec = h.shell("sleep 1000 & wait $!");
+        // PID 1 ignores SIGTERM; kill at once on remove.
+        spec.container.stop_grace_period = Some(0);
+        run_task_spec(&*ex, &id, spec).await;
+        took.push(begin.elapsed());
+        ex.remove(&id).await.unwrap();
+    }
+    took.sort();
+    println!(
+        "oci prepare+start: p50 {:?}, max {:?}",
+        took[took.len() / 2],
+        took[took.len() - 1]
+    );
+}
