@@ -111,11 +111,14 @@ pub fn delete(state_root: &Path, id: &str) -> Result<()> {
     if !dir.exists() {
         return Ok(());
     }
-    let mut container =
-        Container::load(dir.clone()).map_err(|e| Error::Shim(format!("loading container {id}: {e}")))?;
-    container
-        .delete(true)
-        .map_err(|e| Error::Shim(format!("deleting container {id}: {e}")))?;
+    match Container::load(dir.clone()) {
+        Ok(mut container) => container
+            .delete(true)
+            .map_err(|e| Error::Shim(format!("deleting container {id}: {e}")))?,
+        // A create that failed half-way leaves a directory without a readable state; the
+        // runtime never started anything from it, so dropping the directory is all there is.
+        Err(e) => tracing::warn!(container = %id, error = %e, "unreadable runtime state; removing it"),
+    }
     // Deleting the state directory is the runtime's job; make sure, as a retry must converge.
     match std::fs::remove_dir_all(&dir) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {

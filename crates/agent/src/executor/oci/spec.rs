@@ -6,6 +6,10 @@
 //! The container gets its own PID, mount, UTS, IPC, network and cgroup namespaces, Docker's
 //! default capability set (adjusted by CapabilityAdd/Drop), the spec's limits as cgroup
 //! resources, ulimits as rlimits, namespaced sysctls, and bind, volume and tmpfs mounts.
+//!
+//! Not applied yet, unlike Docker: a seccomp filter (libcontainer's seccomp support needs
+//! libseccomp at build time; the crate is built without it) and an AppArmor profile.
+//! `Privileges` (which would ask for them) is refused by `extras.rs`.
 
 use std::path::{Path, PathBuf};
 

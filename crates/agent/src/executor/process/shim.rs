@@ -9,6 +9,10 @@
 //!                                              ─► exit.json (after the last log line) ─► exit
 //! ```
 //!
+//! For the oci executor (`spec.json` has an `oci` part) the task is a container: the shim
+//! asks the container runtime to create and start it from the bundle (`oci/runtime.rs`),
+//! gets its init's pid and output pipes, and carries on exactly as for a process.
+//!
 //! It is deliberately synchronous and small (std threads, no runtime): it must keep working
 //! with the agent gone. The `shoal` binary runs it as the hidden `shoal task-shim <dir>`
 //! subcommand; tests run it from the test binary itself.
