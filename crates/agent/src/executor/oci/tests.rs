@@ -404,7 +404,7 @@ async fn start_latency() {
     let mut took = Vec::new();
     for i in 0..20 {
         let id = format!("lat{i}");
-        let begin = std::time::Instant::now();
+        let begin = tokio::time::Instant::now();
         let mut spec = h.shell("sleep 1000 & wait $!");
         // PID 1 ignores SIGTERM; kill at once on remove.
         spec.container.stop_grace_period = Some(0);
