@@ -15,10 +15,12 @@
 //! executor must be able to find tasks by ID anyway to re-attach after a restart, and a flat
 //! trait keeps fakes small. The task runner (`crate::runner`) steps tasks through it.
 //!
-//! Implementations: [`process::ProcessExecutor`] (native processes, the embedded default)
-//! and [`sim::SimExecutor`] (no processes; hollow nodes and tests).
+//! Implementations: [`process::ProcessExecutor`] (native processes, the embedded default),
+//! [`oci::OciExecutor`] (containers from an image, run by libcontainer under the same task
+//! supervisor) and [`sim::SimExecutor`] (no processes; hollow nodes and tests).
 
 pub mod error;
+pub mod oci;
 pub mod process;
 pub mod sim;
 

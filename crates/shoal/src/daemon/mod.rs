@@ -56,7 +56,8 @@ pub struct AgentArgs {
     /// Engine label `key=value` (for `engine.labels.*` constraints); repeatable.
     #[arg(long = "label")]
     pub labels: Vec<String>,
-    /// How tasks run: `process` (native processes, the default) or `sim` (simulated).
+    /// How tasks run: `process` (native processes, the default), `oci` (containers; needs
+    /// root) or `sim` (simulated).
     #[arg(long, default_value = "process")]
     pub executor: String,
     /// Run this many simulated nodes instead of one real one (needs --join-token and
@@ -76,6 +77,8 @@ pub struct AgentArgs {
 pub enum ExecutorChoice {
     /// Native processes supervised by `shoal task-shim`.
     Process,
+    /// Containers run by libcontainer under `shoal task-shim`.
+    Oci,
     /// Simulated tasks (hollow nodes, benchmarks).
     Sim,
 }
@@ -85,8 +88,9 @@ impl ExecutorChoice {
     pub fn parse(text: &str) -> anyhow::Result<ExecutorChoice> {
         match text {
             "process" => Ok(ExecutorChoice::Process),
+            "oci" => Ok(ExecutorChoice::Oci),
             "sim" => Ok(ExecutorChoice::Sim),
-            other => anyhow::bail!("unknown executor {other:?}: use process or sim"),
+            other => anyhow::bail!("unknown executor {other:?}: use process, oci or sim"),
         }
     }
 
@@ -109,6 +113,16 @@ impl ExecutorChoice {
                 let shim = agent::executor::process::ShimCommand::current_exe()?;
                 let executor = Arc::new(agent::executor::process::ProcessExecutor::new(
                     agent::executor::process::ProcessConfig::new(dir.root(), shim),
+                )?);
+                fill(&mut description, executor.describe().await?);
+                agent::tasks::WorkerTasks::new(agent::runner::Worker::start(executor, clock, tx).await?)
+            }
+            ExecutorChoice::Oci => {
+                let shim = agent::executor::process::ShimCommand::current_exe()?;
+                let images: Arc<dyn agent::executor::oci::image::ImageSource> =
+                    Arc::new(agent::executor::oci::image::NoImageStore);
+                let executor = Arc::new(agent::executor::oci::OciExecutor::new(
+                    agent::executor::oci::OciConfig::new(dir.root(), shim, images),
                 )?);
                 fill(&mut description, executor.describe().await?);
                 agent::tasks::WorkerTasks::new(agent::runner::Worker::start(executor, clock, tx).await?)

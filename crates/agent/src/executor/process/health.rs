@@ -140,11 +140,23 @@ impl HealthCheck {
             .args(&self.argv[1..])
             .env_clear()
             .envs(launch.env.iter().filter_map(|kv| kv.split_once('=')))
-            .current_dir(&launch.dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .kill_on_drop(true);
+        if let Some(oci) = &launch.oci {
+            // Inside the container: its namespaces, root, working directory and user.
+            let Some(task) = super::launch::read_pid(&oci.task_dir.join(super::launch::TASK_PID)) else {
+                return false;
+            };
+            if crate::executor::oci::sys::enter_namespaces(&mut command, task.pid, &oci.cwd, oci.uid, oci.gid)
+                .is_err()
+            {
+                return false;
+            }
+        } else {
+            command.current_dir(&launch.dir);
+        }
         if let Some(uid) = launch.uid {
             command.uid(uid);
         }

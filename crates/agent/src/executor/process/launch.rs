@@ -65,6 +65,10 @@ pub struct LaunchSpec {
     pub grace_nanos: u64,
     /// Health check, if any.
     pub healthcheck: Option<HealthConfig>,
+    /// Set for a container of the oci executor: the shim runs the bundle through the
+    /// container runtime instead of `argv` (which then only documents the command).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oci: Option<crate::executor::oci::runtime::OciLaunch>,
 }
 
 impl LaunchSpec {
@@ -120,6 +124,7 @@ impl LaunchSpec {
             stop_signal: parse_signal(&c.stop_signal)?,
             grace_nanos: stop_grace(c.stop_grace_period).as_nanos() as u64,
             healthcheck: c.healthcheck.clone(),
+            oci: None,
         })
     }
 }

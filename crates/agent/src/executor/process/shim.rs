@@ -9,6 +9,10 @@
 //!                                              ─► exit.json (after the last log line) ─► exit
 //! ```
 //!
+//! For the oci executor (`spec.json` has an `oci` part) the task is a container: the shim
+//! asks the container runtime to create and start it from the bundle (`oci/runtime.rs`),
+//! gets its init's pid and output pipes, and carries on exactly as for a process.
+//!
 //! It is deliberately synchronous and small (std threads, no runtime): it must keep working
 //! with the agent gone. The `shoal` binary runs it as the hidden `shoal task-shim <dir>`
 //! subcommand; tests run it from the test binary itself.
@@ -73,6 +77,67 @@ fn supervise(dir: &Path, clock: &Arc<dyn Clock>) -> Result<(), String> {
     let writer = LogWriter::open(dir, spec.log_limit).map_err(|e| format!("opening log: {e}"))?;
     let writer = Arc::new(Mutex::new(writer));
 
+    let (pid, stdout, stderr): (i32, Box<dyn Read + Send>, Box<dyn Read + Send>) = match &spec.oci {
+        Some(oci) => {
+            let started = crate::executor::oci::runtime::create_and_start(&spec.task_id, oci)?;
+            (started.pid, Box::new(started.stdout), Box::new(started.stderr))
+        }
+        None => spawn_process(&spec)?,
+    };
+    if let Some(pidfile) = PidFile::of(pid) {
+        let _ = write_atomic(&dir.join(TASK_PID), pidfile.encode().as_bytes());
+    }
+    handshake(&format!("started {pid}"));
+
+    let (done_tx, done_rx) = mpsc::channel();
+    let readers = 2;
+    spawn_reader(
+        stdout,
+        LogStream::Stdout,
+        Arc::clone(&writer),
+        Arc::clone(clock),
+        done_tx.clone(),
+    );
+    spawn_reader(
+        stderr,
+        LogStream::Stderr,
+        Arc::clone(&writer),
+        Arc::clone(clock),
+        done_tx.clone(),
+    );
+    drop(done_tx);
+
+    // The task is waited for among all children: as a subreaper we also inherit its orphans.
+    let status = wait_for_task(pid)?;
+    // Like a container whose init exits: whatever else the task started goes with it, even
+    // processes that left its process group (a daemon that detached).
+    let _ = sys::kill_group(pid, libc::SIGKILL);
+    if let Swept::Left(pids) = sweep(&spec.cgroups) {
+        eprintln!("task-shim: processes {pids:?} of the task survived SIGKILL");
+    }
+    for _ in 0..readers {
+        if done_rx.recv_timeout(DRAIN_TIMEOUT).is_err() {
+            break;
+        }
+    }
+    let status = std::process::ExitStatus::from_raw(status);
+    let (code, signal) = match (status.code(), status.signal()) {
+        (Some(code), _) => (i64::from(code), None),
+        (None, Some(sig)) => (128 + i64::from(sig), Some(sig)),
+        (None, None) => (-1, None),
+    };
+    let record = ExitRecord {
+        code,
+        signal,
+        finished_at: clock.now().0,
+    };
+    write_json(&dir.join(EXIT), &record).map_err(|e| e.to_string())
+}
+
+/// Starts the task as a plain process in its own group and cgroups; returns its pid and
+/// output pipes.
+type Spawned = (i32, Box<dyn Read + Send>, Box<dyn Read + Send>);
+fn spawn_process(spec: &LaunchSpec) -> Result<Spawned, String> {
     let mut command = Command::new(&spec.argv[0]);
     command
         .args(&spec.argv[1..])
@@ -98,66 +163,14 @@ fn supervise(dir: &Path, clock: &Arc<dyn Clock>) -> Result<(), String> {
         })
         .collect();
     sys::set_pre_exec(&mut command, procs);
-
     let mut child = command
         .spawn()
         .map_err(|e| format!("starting {:?}: {e}", spec.argv[0]))?;
     let pid = child.id() as i32;
-    if let Some(pidfile) = PidFile::of(pid) {
-        let _ = write_atomic(&dir.join(TASK_PID), pidfile.encode().as_bytes());
-    }
-    handshake(&format!("started {pid}"));
-
-    let (done_tx, done_rx) = mpsc::channel();
-    let mut readers = 0;
-    if let Some(out) = child.stdout.take() {
-        spawn_reader(
-            out,
-            LogStream::Stdout,
-            Arc::clone(&writer),
-            Arc::clone(clock),
-            done_tx.clone(),
-        );
-        readers += 1;
-    }
-    if let Some(err) = child.stderr.take() {
-        spawn_reader(
-            err,
-            LogStream::Stderr,
-            Arc::clone(&writer),
-            Arc::clone(clock),
-            done_tx.clone(),
-        );
-        readers += 1;
-    }
-    drop(done_tx);
-
-    // The task is waited for among all children: as a subreaper we also inherit its orphans.
-    drop(child);
-    let status = wait_for_task(pid)?;
-    // Like a container whose init exits: whatever else the task started goes with it, even
-    // processes that left its process group (a daemon that detached).
-    let _ = sys::kill_group(pid, libc::SIGKILL);
-    if let Swept::Left(pids) = sweep(&spec.cgroups) {
-        eprintln!("task-shim: processes {pids:?} of the task survived SIGKILL");
-    }
-    for _ in 0..readers {
-        if done_rx.recv_timeout(DRAIN_TIMEOUT).is_err() {
-            break;
-        }
-    }
-    let status = std::process::ExitStatus::from_raw(status);
-    let (code, signal) = match (status.code(), status.signal()) {
-        (Some(code), _) => (i64::from(code), None),
-        (None, Some(sig)) => (128 + i64::from(sig), Some(sig)),
-        (None, None) => (-1, None),
+    let (Some(out), Some(err)) = (child.stdout.take(), child.stderr.take()) else {
+        return Err("no output pipes to the task".into());
     };
-    let record = ExitRecord {
-        code,
-        signal,
-        finished_at: clock.now().0,
-    };
-    write_json(&dir.join(EXIT), &record).map_err(|e| e.to_string())
+    Ok((pid, Box::new(out), Box::new(err)))
 }
 
 /// Reaps children until the task's own process ends; returns its raw wait status. Orphans

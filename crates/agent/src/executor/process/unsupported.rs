@@ -34,7 +34,7 @@ pub fn check(extra: &str) -> Result<()> {
 }
 
 /// Whether a field's value asks for nothing.
-fn is_default(key: &str, value: &Value) -> bool {
+pub(crate) fn is_default(key: &str, value: &Value) -> bool {
     match value {
         Value::Null | Value::Bool(false) => true,
         Value::String(s) => s.is_empty() || (key == "Isolation" && s == "default"),

@@ -1,0 +1,344 @@
+//! The oci executor: a task is a container built from its image, run by youki's
+//! `libcontainer` inside the task supervisor (`shoal task-shim`), so containers outlive the
+//! agent exactly as the process executor's tasks do. It shares that executor's task
+//! directory, supervisor, log files, exit record, stop and re-attach machinery
+//! ([`TaskHandle`]); what differs is prepare (image, rootfs, runtime spec) and the runtime
+//! call in the supervisor.
+//!
+//! ```text
+//!  prepare ─► image (ImageSource) ─► rootfs: overlay(layers) + upper/work   (rootfs.rs)
+//!          ─► bundle/config.json from TaskSpec + image config     (spec.rs, extras.rs, limits.rs, mounts.rs)
+//!          ─► spec.json (LaunchSpec with its oci part)
+//!  start   ─► `shoal task-shim <dir>` ─► libcontainer create + start          (runtime.rs)
+//!  remove  ─► stop ─► delete container (cgroups) ─► unmount ─► delete dir
+//! ```
+
+pub mod extras;
+pub mod image;
+pub mod limits;
+pub mod mounts;
+pub mod rootfs;
+pub mod runtime;
+pub mod spec;
+pub mod sys;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use tokio_util::sync::CancellationToken;
+use types::{ContainerStatus, Task};
+
+use super::process::ShimCommand;
+use super::process::handle::{TaskHandle, remove_dir};
+use super::process::launch::{LaunchSpec, SPEC, read_json, write_json};
+use super::{Attached, EngineInfo, Error, Executor, Exit, Result, stop_grace};
+use crate::logs::{LogLines, LogOptions, follow_dir, read_dir};
+use image::ImageSource;
+use runtime::OciLaunch;
+
+/// Settings of the oci executor.
+#[derive(Clone)]
+pub struct OciConfig {
+    /// Where task directories live, e.g. `<data-dir>/containers`.
+    pub state_dir: PathBuf,
+    /// The container runtime's state (one directory per container).
+    pub runtime_root: PathBuf,
+    /// Named volumes (`<volumes>/<name>/_data`).
+    pub volumes_dir: PathBuf,
+    /// Cgroup parent of every container (`/<parent>/<task id>` in each hierarchy).
+    pub cgroup_parent: String,
+    /// How to start supervisors.
+    pub shim: ShimCommand,
+    /// Log size per task before rotation (two files are kept).
+    pub log_limit: u64,
+    /// Engine labels to report.
+    pub labels: BTreeMap<String, String>,
+    /// Where images come from.
+    pub images: Arc<dyn ImageSource>,
+}
+
+impl OciConfig {
+    /// Defaults for a node whose data lives in `data_dir`.
+    pub fn new(data_dir: &Path, shim: ShimCommand, images: Arc<dyn ImageSource>) -> OciConfig {
+        OciConfig {
+            state_dir: data_dir.join("containers"),
+            runtime_root: data_dir.join("runtime"),
+            volumes_dir: data_dir.join("volumes"),
+            cgroup_parent: "shoal".into(),
+            shim,
+            log_limit: crate::logs::writer::DEFAULT_LIMIT,
+            labels: BTreeMap::new(),
+            images,
+        }
+    }
+}
+
+/// Runs tasks as containers.
+pub struct OciExecutor {
+    config: OciConfig,
+    tasks: Mutex<HashMap<String, Arc<TaskHandle>>>,
+    /// Ends every watcher when the executor goes away (the containers keep running).
+    cancel: CancellationToken,
+}
+
+impl Drop for OciExecutor {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+impl OciExecutor {
+    /// An executor keeping its state under the configured directories (created if missing).
+    /// Containers need root: creating namespaces, mounts and cgroups is refused otherwise.
+    pub fn new(config: OciConfig) -> Result<OciExecutor> {
+        if super::process::sys::geteuid() != 0 {
+            return Err(Error::Invalid(
+                "the oci executor must run as root (it creates namespaces, mounts and cgroups); \
+                 use --executor process otherwise"
+                    .into(),
+            ));
+        }
+        for dir in [&config.state_dir, &config.runtime_root, &config.volumes_dir] {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+        }
+        Ok(OciExecutor {
+            config,
+            tasks: Mutex::new(HashMap::new()),
+            cancel: CancellationToken::new(),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<TaskHandle>>> {
+        // Every mutation is one insert or remove, so a poisoned map is still consistent.
+        self.tasks.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn get(&self, id: &str) -> Result<Arc<TaskHandle>> {
+        self.lock()
+            .get(id)
+            .cloned()
+            .ok_or_else(|| Error::NotFound(id.to_string()))
+    }
+
+    fn task_dir(&self, id: &str) -> Result<PathBuf> {
+        // IDs come from the manager; refuse anything that could leave the state directory
+        // (the runtime's container IDs allow no more than this either).
+        if id.is_empty()
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(Error::Invalid(format!("task ID {id:?} is not a plain name")));
+        }
+        Ok(self.config.state_dir.join(id))
+    }
+
+    fn load(&self, id: &str) -> Result<Option<Arc<TaskHandle>>> {
+        let dir = self.task_dir(id)?;
+        let Some(launch) = read_json::<LaunchSpec>(&dir.join(SPEC))? else {
+            return Ok(None);
+        };
+        let handle = TaskHandle::new(dir, launch, self.cancel.child_token())?;
+        handle.resume();
+        Ok(Some(handle))
+    }
+
+    /// Builds the task's rootfs and bundle; on error the caller cleans up.
+    async fn build(&self, task: &Task, dir: &Path) -> Result<LaunchSpec> {
+        let c = &task.spec.container;
+        if c.tty || c.open_stdin {
+            return Err(Error::Invalid(
+                "the oci executor does not attach a TTY or stdin to service tasks yet; remove --tty/--interactive".into(),
+            ));
+        }
+        let extras = extras::parse(&c.extra)?;
+        if c.image.is_empty() {
+            return Err(Error::Invalid("the task has no image".into()));
+        }
+        let image = self
+            .config
+            .images
+            .ensure(&c.image, extras.registry_auth())
+            .await?;
+        let task_dir = dir.to_path_buf();
+        let layers = image.layers.clone();
+        tokio::task::spawn_blocking(move || rootfs::prepare(&task_dir, &layers))
+            .await
+            .map_err(|e| Error::Shim(format!("rootfs thread: {e}")))??;
+        let rootfs = rootfs::rootfs_of(dir);
+        let cgroups_path = format!("/{}/{}", self.config.cgroup_parent, task.id);
+        let built = spec::build(&spec::Inputs {
+            task,
+            image: &image.config,
+            extras: &extras,
+            rootfs: &rootfs,
+            volumes: &self.config.volumes_dir,
+            cgroups_path: &cgroups_path,
+        })?;
+        let bundle = dir.join(rootfs::BUNDLE);
+        built
+            .spec
+            .save(bundle.join("config.json"))
+            .map_err(|e| Error::io("writing config.json", std::io::Error::other(e.to_string())))?;
+        let user = built
+            .spec
+            .process()
+            .as_ref()
+            .map(|p| p.user().clone())
+            .unwrap_or_default();
+        health_check_valid(built.healthcheck.as_ref())?;
+        Ok(LaunchSpec {
+            task_id: task.id.clone(),
+            argv: built.argv,
+            env: built.env,
+            dir: "/".into(),
+            uid: None,
+            gid: None,
+            cgroups: Vec::new(),
+            log_limit: self.config.log_limit,
+            stop_signal: built.stop_signal,
+            grace_nanos: stop_grace(c.stop_grace_period).as_nanos() as u64,
+            healthcheck: built.healthcheck,
+            oci: Some(OciLaunch {
+                bundle,
+                state_root: self.config.runtime_root.clone(),
+                task_dir: dir.to_path_buf(),
+                uid: user.uid(),
+                gid: user.gid(),
+                cwd: built.cwd,
+            }),
+        })
+    }
+
+    /// Deletes the container, its rootfs mount and the task directory.
+    async fn destroy(&self, id: &str, dir: &Path) -> Result<()> {
+        let root = self.config.runtime_root.clone();
+        let (id, dir2) = (id.to_string(), dir.to_path_buf());
+        tokio::task::spawn_blocking(move || {
+            runtime::delete(&root, &id)?;
+            rootfs::release(&dir2)
+        })
+        .await
+        .map_err(|e| Error::Shim(format!("cleanup thread: {e}")))??;
+        remove_dir(dir)
+    }
+}
+
+/// A bad health check rejects the task at prepare rather than failing it later.
+fn health_check_valid(config: Option<&types::HealthConfig>) -> Result<()> {
+    super::process::health::HealthCheck::from_config(config).map(|_| ())
+}
+
+#[async_trait]
+impl Executor for OciExecutor {
+    async fn describe(&self) -> Result<EngineInfo> {
+        let host = crate::describe::describe_host(Some("-"), BTreeMap::new());
+        Ok(EngineInfo {
+            engine_version: format!("shoal-oci {}", env!("CARGO_PKG_VERSION")),
+            labels: self.config.labels.clone(),
+            resources: host.resources,
+        })
+    }
+
+    async fn prepare(&self, task: &Task) -> Result<()> {
+        if self.lock().contains_key(&task.id) {
+            return Ok(());
+        }
+        let dir = self.task_dir(&task.id)?;
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
+        let launch = match self.build(task, &dir).await {
+            Ok(launch) => launch,
+            Err(e) => {
+                if let Err(clean) = self.destroy(&task.id, &dir).await {
+                    tracing::warn!(task = %task.id, error = %clean, "cleaning up a failed prepare");
+                }
+                return Err(e);
+            }
+        };
+        write_json(&dir.join(SPEC), &launch)?;
+        let handle = TaskHandle::new(dir, launch, self.cancel.child_token())?;
+        self.lock().entry(task.id.clone()).or_insert(handle);
+        Ok(())
+    }
+
+    async fn start(&self, task_id: &str) -> Result<ContainerStatus> {
+        let handle = self.get(task_id)?;
+        handle.ensure_launched(&self.config.shim).await?;
+        handle.wait_healthy().await?;
+        Ok(handle.container())
+    }
+
+    async fn wait(&self, task_id: &str) -> Result<Exit> {
+        let handle = self.get(task_id)?;
+        if handle.phase() == super::Phase::Prepared {
+            return Err(Error::State {
+                task: task_id.to_string(),
+                message: "wait before start".into(),
+            });
+        }
+        Ok(handle.wait().await)
+    }
+
+    async fn shutdown(&self, task_id: &str) -> Result<Option<Exit>> {
+        self.get(task_id)?.stop().await
+    }
+
+    async fn remove(&self, task_id: &str) -> Result<()> {
+        let dir = self.task_dir(task_id)?;
+        let handle = self.lock().get(task_id).cloned();
+        if let Some(handle) = &handle {
+            handle.stop().await?;
+            handle.cancel();
+        }
+        self.destroy(task_id, &dir).await?;
+        self.lock().remove(task_id);
+        Ok(())
+    }
+
+    async fn reattach(&self) -> Result<Vec<Attached>> {
+        let entries = std::fs::read_dir(&self.config.state_dir)
+            .map_err(|e| Error::io(format!("reading {}", self.config.state_dir.display()), e))?;
+        let mut attached = Vec::new();
+        for entry in entries.flatten() {
+            let Some(id) = entry.file_name().to_str().map(str::to_string) else {
+                continue;
+            };
+            let known = self.lock().get(&id).cloned();
+            let handle = match known {
+                Some(h) => h,
+                None => match self.load(&id) {
+                    Ok(Some(h)) => self.lock().entry(id.clone()).or_insert(h).clone(),
+                    Ok(None) => continue,
+                    Err(e) => {
+                        tracing::warn!(task = %id, error = %e, "skipping unreadable task directory");
+                        continue;
+                    }
+                },
+            };
+            attached.push(Attached {
+                task_id: id,
+                phase: handle.phase(),
+                container: handle.container(),
+            });
+        }
+        attached.sort_by(|a, b| a.task_id.cmp(&b.task_id));
+        Ok(attached)
+    }
+
+    async fn logs(&self, task_id: &str, options: LogOptions) -> Result<LogLines> {
+        let handle = self.get(task_id)?;
+        if options.follow {
+            return Ok(follow_dir(handle.dir.clone(), options, handle.ended()));
+        }
+        let dir = handle.dir.clone();
+        let lines = tokio::task::spawn_blocking(move || read_dir(&dir, &options))
+            .await
+            .map_err(|e| Error::io("log reader thread", std::io::Error::other(e.to_string())))??;
+        Ok(crate::logs::from_vec(lines))
+    }
+}

@@ -1,0 +1,129 @@
+//! The container runtime, run inside the task supervisor (`shoal task-shim`): youki's
+//! `libcontainer` creates the container from the bundle the agent prepared, with its
+//! stdout/stderr on pipes the supervisor reads into the task's log. The container's init is
+//! created as a sibling of libcontainer's intermediate process, that is as a child of the
+//! supervisor, which waits for it like any task process; the container therefore outlives
+//! the agent.
+//!
+//! ```text
+//!  shim: pipes ─► ContainerBuilder(bundle).build() ─► lo up in its netns ─► start() ─► pid
+//!  agent (remove): Container::load(state root).delete(force) ─► cgroups and state gone
+//! ```
+
+use std::io::PipeReader;
+use std::path::{Path, PathBuf};
+
+use libcontainer::container::Container;
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::syscall::syscall::SyscallType;
+use serde::{Deserialize, Serialize};
+
+use super::sys;
+use crate::executor::{Error, Result};
+
+/// The oci part of a task's launch spec: where the bundle and the runtime's state are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OciLaunch {
+    /// The bundle directory (holds `config.json`).
+    pub bundle: PathBuf,
+    /// libcontainer's state root (one directory per container).
+    pub state_root: PathBuf,
+    /// The task's state directory (for the health checker to find the pid).
+    pub task_dir: PathBuf,
+    /// Container user, for health checks.
+    pub uid: u32,
+    /// Container group, for health checks.
+    pub gid: u32,
+    /// Working directory inside the container, for health checks.
+    pub cwd: String,
+}
+
+/// A created and started container, from the supervisor's side.
+pub struct Started {
+    /// The container init's pid (in the supervisor's namespace).
+    pub pid: i32,
+    /// Its stdout.
+    pub stdout: PipeReader,
+    /// Its stderr.
+    pub stderr: PipeReader,
+}
+
+/// Creates and starts the container `id`. Must run in a single-threaded process (it forks).
+pub fn create_and_start(id: &str, oci: &OciLaunch) -> std::result::Result<Started, String> {
+    let (out_r, out_w) = std::io::pipe().map_err(|e| format!("creating stdout pipe: {e}"))?;
+    let (err_r, err_w) = std::io::pipe().map_err(|e| format!("creating stderr pipe: {e}"))?;
+    // Signals the supervisor ignores would stay ignored in the container's process.
+    for s in [libc::SIGHUP, libc::SIGINT, libc::SIGPIPE, libc::SIGTERM] {
+        sys::default_signal(s);
+    }
+    let built = ContainerBuilder::new(id.to_string(), SyscallType::Linux)
+        .with_root_path(&oci.state_root)
+        .map_err(|e| format!("runtime state root {}: {e}", oci.state_root.display()))
+        .and_then(|b| b.validate_id().map_err(|e| format!("container id {id:?}: {e}")))
+        .map(|b| b.with_stdout(out_w).with_stderr(err_w))
+        .and_then(|b| {
+            b.as_init(&oci.bundle)
+                .with_systemd(false)
+                .with_detach(true)
+                .build()
+                .map_err(|e| format!("creating container: {e}"))
+        });
+    for s in [libc::SIGHUP, libc::SIGINT, libc::SIGPIPE, libc::SIGTERM] {
+        crate::executor::process::sys::ignore_signal(s);
+    }
+    let mut container = built?;
+    let pid = container
+        .pid()
+        .map(|p| p.as_raw())
+        .ok_or_else(|| "the runtime reported no pid for the container".to_string())?;
+    // A fresh network namespace has its loopback down; bring it up before the task runs.
+    if let Err(e) = loopback_up(pid) {
+        let _ = container.delete(true);
+        return Err(format!("bringing up loopback in the container: {e}"));
+    }
+    if let Err(e) = container.start() {
+        let _ = container.delete(true);
+        return Err(format!("starting container: {e}"));
+    }
+    Ok(Started {
+        pid,
+        stdout: out_r,
+        stderr: err_r,
+    })
+}
+
+/// Sets `lo` up in the network namespace of `pid`, from a thread of its own (setns moves
+/// only the calling thread, which then ends).
+fn loopback_up(pid: i32) -> std::io::Result<()> {
+    let ns = std::os::fd::OwnedFd::from(std::fs::File::open(format!("/proc/{pid}/ns/net"))?);
+    std::thread::spawn(move || {
+        sys::setns(&ns)?;
+        sys::loopback_up()
+    })
+    .join()
+    .map_err(|_| std::io::Error::other("loopback thread panicked"))?
+}
+
+/// Deletes container `id` from the runtime state (its cgroups included), killing what still
+/// runs. A container the runtime does not know is fine.
+pub fn delete(state_root: &Path, id: &str) -> Result<()> {
+    let dir = state_root.join(id);
+    if !dir.exists() {
+        return Ok(());
+    }
+    match Container::load(dir.clone()) {
+        Ok(mut container) => container
+            .delete(true)
+            .map_err(|e| Error::Shim(format!("deleting container {id}: {e}")))?,
+        // A create that failed half-way leaves a directory without a readable state; the
+        // runtime never started anything from it, so dropping the directory is all there is.
+        Err(e) => tracing::warn!(container = %id, error = %e, "unreadable runtime state; removing it"),
+    }
+    // Deleting the state directory is the runtime's job; make sure, as a retry must converge.
+    match std::fs::remove_dir_all(&dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(Error::io(format!("removing {}", dir.display()), e))
+        }
+        _ => Ok(()),
+    }
+}

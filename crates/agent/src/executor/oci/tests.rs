@@ -1,0 +1,421 @@
+//! The oci executor under the conformance suite, plus container tests: own PID namespace,
+//! hostname, rootfs, memory limit in its cgroup, loopback, read-only rootfs and mounts.
+//!
+//! Needs root (namespaces, mounts, cgroups) and Debian's `busybox-static` for the image;
+//! without them every test here returns early with a message saying why. Supervisors are
+//! this test binary re-run, as in the process executor's tests.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tempfile::TempDir;
+use types::{TaskSpec, Timestamp};
+
+use super::image::{DirImageSource, ImageRootfs, ImageRunConfig, busybox_rootfs};
+use super::*;
+use crate::executor::conformance::{Harness, Scenario, health, run_task_spec, shell, within};
+use crate::executor::process::SHIM_DIR_ENV;
+use crate::executor::process::launch::{TASK_PID, read_pid};
+
+/// The wall clock, for supervisors run by tests.
+struct TestClock;
+
+impl types::Clock for TestClock {
+    #[allow(clippy::disallowed_methods)] // the supervisor's clock is the system's
+    fn now(&self) -> Timestamp {
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Timestamp(since.as_nanos() as i64)
+    }
+}
+
+/// Not a test: the supervisor's entry point when this binary is run as one.
+#[test]
+fn shim_entry() {
+    let Some(dir) = std::env::var_os(SHIM_DIR_ENV) else {
+        return;
+    };
+    let code = crate::executor::process::shim::run(Path::new(&dir), Arc::new(TestClock));
+    std::process::exit(code);
+}
+
+/// A script that runs until SIGUSR1, then says bye and exits 0.
+const UNTIL_USR1: &str = "trap 'echo bye; exit 0' USR1; echo ready; sleep 1000 & wait $!";
+
+/// Where the harness's host work directory appears in every container.
+const WORK: &str = "/work";
+
+struct OciHarness {
+    state: TempDir,
+    work: TempDir,
+    images: Arc<DirImageSource>,
+    cgroup_parent: String,
+}
+
+/// The harness, or `None` (with the reason printed) where containers cannot run.
+fn harness() -> Option<OciHarness> {
+    if crate::executor::process::sys::geteuid() != 0 {
+        eprintln!("skipping oci executor test: it needs root (namespaces, mounts, cgroups)");
+        return None;
+    }
+    let state = tempfile::tempdir().unwrap();
+    let Some(layer) = busybox_rootfs(&state.path().join("layer")).unwrap() else {
+        eprintln!("skipping oci executor test: no static busybox (install busybox-static)");
+        return None;
+    };
+    let mut images = DirImageSource::new();
+    let config = ImageRunConfig {
+        cmd: vec!["sh".into()],
+        env: vec!["FROM_IMAGE=yes".into()],
+        ..ImageRunConfig::default()
+    };
+    images.insert(
+        "busybox",
+        ImageRootfs {
+            layers: vec![layer.clone()],
+            config,
+        },
+    );
+    images.insert(
+        "nocmd",
+        ImageRootfs {
+            layers: vec![layer],
+            config: ImageRunConfig::default(),
+        },
+    );
+    let name = state
+        .path()
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Some(OciHarness {
+        state,
+        work: tempfile::tempdir().unwrap(),
+        images: Arc::new(images),
+        cgroup_parent: format!("shoal-test/{name}"),
+    })
+}
+
+/// A harness or an early return from the test.
+macro_rules! harness_or_skip {
+    () => {
+        match harness() {
+            Some(h) => h,
+            None => return,
+        }
+    };
+}
+
+impl OciHarness {
+    fn config(&self) -> OciConfig {
+        OciConfig {
+            state_dir: self.state.path().join("containers"),
+            runtime_root: self.state.path().join("runtime"),
+            volumes_dir: self.state.path().join("volumes"),
+            cgroup_parent: self.cgroup_parent.clone(),
+            shim: ShimCommand {
+                program: std::env::current_exe().unwrap(),
+                args: [
+                    "executor::oci::tests::shim_entry",
+                    "--exact",
+                    "--nocapture",
+                    "--test-threads=1",
+                ]
+                .map(String::from)
+                .to_vec(),
+            },
+            log_limit: 1 << 20,
+            labels: Default::default(),
+            images: self.images.clone(),
+        }
+    }
+
+    fn work(&self, name: &str) -> PathBuf {
+        self.work.path().join(name)
+    }
+
+    /// `script` under /bin/sh in the busybox image, with the work dir bound at /work.
+    fn shell(&self, script: &str) -> TaskSpec {
+        let mut spec = shell(script);
+        spec.container.image = "busybox".into();
+        spec.container.extra = format!(
+            r#"{{"Mounts":[{{"Type":"bind","Source":"{}","Target":"{WORK}"}}]}}"#,
+            self.work.path().display()
+        );
+        spec
+    }
+}
+
+impl Drop for OciHarness {
+    /// Kills and deletes containers a failed test left behind, unmounts their rootfs and
+    /// removes the test's cgroups, so nothing outlives the test run.
+    fn drop(&mut self) {
+        let config = self.config();
+        if let Ok(entries) = std::fs::read_dir(&config.state_dir) {
+            for entry in entries.flatten() {
+                if let Some(task) = read_pid(&entry.path().join(TASK_PID)).filter(|p| p.alive()) {
+                    let _ = crate::executor::process::sys::kill_process(task.pid, libc::SIGKILL);
+                }
+                let id = entry.file_name().to_string_lossy().into_owned();
+                let _ = runtime::delete(&config.runtime_root, &id);
+                let _ = rootfs::release(&entry.path());
+            }
+        }
+        if let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") {
+            for h in hierarchies.flatten() {
+                let _ = std::fs::remove_dir(h.path().join(&self.cgroup_parent));
+                // The shared parent goes once the last test's is gone (busy until then).
+                let _ = std::fs::remove_dir(h.path().join("shoal-test"));
+            }
+        }
+    }
+}
+
+impl Harness for OciHarness {
+    type E = OciExecutor;
+
+    fn executor(&self) -> Arc<OciExecutor> {
+        Arc::new(OciExecutor::new(self.config()).unwrap())
+    }
+
+    fn spec(&self, scenario: Scenario) -> Option<TaskSpec> {
+        let with_check = |mut spec: TaskSpec, check: &str, retries| {
+            spec.container.healthcheck = Some(health(check, retries));
+            spec.container.dir = WORK.into();
+            spec
+        };
+        Some(match scenario {
+            Scenario::Exit(code) => self.shell(&format!("exit {code}")),
+            Scenario::RunUntilStopped => {
+                let mut spec = self.shell(UNTIL_USR1);
+                spec.container.stop_signal = "SIGUSR1".into();
+                spec
+            }
+            Scenario::IgnoresStop => self.shell("trap '' TERM; echo ready; sleep 1000"),
+            Scenario::EnvAndDir => {
+                let mut spec = self.shell("echo \"$SHOAL_GREETING\"; pwd");
+                spec.container.dir = WORK.into();
+                spec
+            }
+            Scenario::NoCommand => {
+                let mut spec = TaskSpec::default();
+                spec.container.image = "nocmd".into();
+                spec
+            }
+            Scenario::Logs => {
+                let script =
+                    "trap 'echo bye; exit 0' USR1; echo out1; echo err1 >&2; echo out2; sleep 1000 & wait $!";
+                let mut spec = self.shell(script);
+                spec.container.stop_signal = "USR1".into();
+                spec
+            }
+            Scenario::ExitWhenReleased(code) => self.shell(&format!(
+                "while [ ! -e {WORK}/go ]; do sleep 0.05; done; exit {code}"
+            )),
+            Scenario::Healthy => {
+                let mut spec = with_check(
+                    self.shell("sleep 0.3; touch ready; sleep 1000 & wait $!"),
+                    "test -e ready",
+                    1,
+                );
+                if let Some(check) = spec.container.healthcheck.as_mut() {
+                    check.start_period = 30_000_000_000;
+                    check.start_interval = 50_000_000;
+                }
+                spec
+            }
+            Scenario::TurnsUnhealthy => with_check(self.shell("touch ok; sleep 1000 & wait $!"), "rm ok", 2),
+            Scenario::NeverHealthy => with_check(self.shell("sleep 1000 & wait $!"), "exit 1", 2),
+        })
+    }
+
+    fn release(&self, _task_id: &str) {
+        std::fs::write(self.work("go"), b"").unwrap();
+    }
+
+    fn work_dir(&self) -> String {
+        WORK.into()
+    }
+}
+
+crate::executor_conformance_tests!(harness_or_skip!());
+
+/// Every log line of a finished task.
+async fn log_lines(ex: &OciExecutor, id: &str) -> Vec<String> {
+    use futures::StreamExt;
+    let lines: Vec<_> = ex.logs(id, Default::default()).await.unwrap().collect().await;
+    lines
+        .into_iter()
+        .map(|l| String::from_utf8_lossy(&l.unwrap().line).into_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn container_has_its_own_pid_1_hostname_rootfs_and_memory_limit() {
+    let h = harness_or_skip!();
+    let ex = h.executor();
+    let mut spec = h.shell(
+        "echo pid=$$; hostname; \
+         if [ -e /etc/debian_version ]; then echo host-rootfs; else echo own-rootfs; fi; \
+         cat /sys/fs/cgroup/memory/memory.limit_in_bytes; \
+         ip -o link show lo | grep -q ',UP' && echo lo-up; \
+         echo image-env=$FROM_IMAGE; exit 3",
+    );
+    spec.container.hostname = "box1".into();
+    spec.resources.limits.memory_bytes = 64 << 20;
+    run_task_spec(&*ex, "iso", spec).await;
+    let exit = within("exit", ex.wait("iso")).await.unwrap();
+    assert_eq!(exit.code, 3);
+    let lines = log_lines(&ex, "iso").await;
+    assert_eq!(
+        lines,
+        [
+            "pid=1",
+            "box1",
+            "own-rootfs",
+            &(64u64 << 20).to_string(),
+            "lo-up",
+            "image-env=yes"
+        ],
+        "{lines:?}"
+    );
+    ex.remove("iso").await.unwrap();
+    assert!(!h.config().state_dir.join("iso").exists());
+    assert!(!h.config().runtime_root.join("iso").exists());
+    assert!(
+        !Path::new("/sys/fs/cgroup/memory")
+            .join(&h.cgroup_parent)
+            .join("iso")
+            .exists(),
+        "the container's cgroup is removed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn image_cmd_runs_when_the_spec_has_none_and_mounts_apply() {
+    let h = harness_or_skip!();
+    let ex = h.executor();
+    // The spec's Args replace the image's Cmd ("sh"); with no Command, the image's
+    // Entrypoint (none) stays, so the args are the whole command line.
+    let mut spec = TaskSpec::default();
+    spec.container.image = "busybox".into();
+    spec.container.args = vec![
+        "sh".into(),
+        "-c".into(),
+        "touch /rofs 2>/dev/null && echo rw || echo ro; echo hi > /t/f && cat /t/f; \
+         echo kept > /v/f; ulimit -n"
+            .into(),
+    ];
+    spec.container.extra = r#"{"ReadOnly":true,"Mounts":[{"Type":"tmpfs","Target":"/t"},{"Type":"volume","Source":"data","Target":"/v"}],"Ulimits":[{"Name":"nofile","Soft":4096,"Hard":8192}]}"#.into();
+    run_task_spec(&*ex, "mounts", spec).await;
+    assert_eq!(within("exit", ex.wait("mounts")).await.unwrap().code, 0);
+    assert_eq!(log_lines(&ex, "mounts").await, ["ro", "hi", "4096"]);
+    ex.remove("mounts").await.unwrap();
+    let volume = h.config().volumes_dir.join("data/_data/f");
+    assert_eq!(
+        std::fs::read_to_string(volume).unwrap(),
+        "kept\n",
+        "volumes outlive the task"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsupported_fields_and_unknown_images_are_refused() {
+    let h = harness_or_skip!();
+    let ex = h.executor();
+    let mut spec = h.shell("true");
+    spec.container.extra = r#"{"Init":true}"#.into();
+    let err = ex
+        .prepare(&crate::executor::conformance::task("init", spec))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no init process"), "{err}");
+    assert!(
+        !h.config().state_dir.join("init").exists(),
+        "a refused task leaves nothing"
+    );
+    let mut spec = h.shell("true");
+    spec.container.image = "no-such-image".into();
+    let err = ex
+        .prepare(&crate::executor::conformance::task("img", spec))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("No such image: no-such-image"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_capabilities_sysctls_and_user_apply_inside() {
+    let h = harness_or_skip!();
+    let ex = h.executor();
+    let mut spec = h.shell(
+        "cat /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/cpu/cpu.cfs_quota_us; \
+         grep CapBnd /proc/self/status | tr -d '\\t'; cat /proc/sys/net/core/somaxconn; \
+         id -u; umask; ls / >/dev/null && echo root-readable",
+    );
+    spec.resources.limits.pids = 50;
+    spec.resources.limits.nano_cpus = 500_000_000;
+    spec.container.user = "nobody".into();
+    spec.container.extra = r#"{"CapabilityDrop":["ALL"],"Sysctls":{"net.core.somaxconn":"321"}}"#.into();
+    run_task_spec(&*ex, "limits", spec).await;
+    assert_eq!(within("exit", ex.wait("limits")).await.unwrap().code, 0);
+    assert_eq!(
+        log_lines(&ex, "limits").await,
+        [
+            "50",
+            "50000",
+            "CapBnd:0000000000000000",
+            "321",
+            "65534",
+            "0022",
+            "root-readable"
+        ]
+    );
+    ex.remove("limits").await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthcheck_runs_inside_the_container() {
+    let h = harness_or_skip!();
+    let ex = h.executor();
+    // Passes only in the container's UTS namespace and rootfs, never on the host.
+    let mut spec = h.shell("echo up; sleep 1000 & wait $!");
+    spec.container.hostname = "hc-box".into();
+    spec.container.healthcheck = Some(crate::executor::conformance::health(
+        "[ \"$(hostname)\" = hc-box ] && [ ! -e /etc/debian_version ]",
+        3,
+    ));
+    spec.container.stop_grace_period = Some(100_000_000);
+    // start returns only once the check passed.
+    run_task_spec(&*ex, "hc", spec).await;
+    let exit = within("shutdown", ex.shutdown("hc")).await.unwrap();
+    // A shell as PID 1 with no handler ignores SIGTERM (as in Docker): SIGKILL after grace.
+    assert_eq!(exit.map(|e| e.code), Some(128 + i64::from(libc::SIGKILL)));
+    ex.remove("hc").await.unwrap();
+}
+
+/// Prepare + start latency of a cached busybox image (`cargo test -p agent --lib --
+/// oci::tests::start_latency --ignored --nocapture`); prints p50 and max.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, not a check"]
+async fn start_latency() {
+    let h = harness_or_skip!();
+    let ex = h.executor();
+    let mut took = Vec::new();
+    for i in 0..20 {
+        let id = format!("lat{i}");
+        let begin = tokio::time::Instant::now();
+        let mut spec = h.shell("sleep 1000 & wait $!");
+        // PID 1 ignores SIGTERM; kill at once on remove.
+        spec.container.stop_grace_period = Some(0);
+        run_task_spec(&*ex, &id, spec).await;
+        took.push(begin.elapsed());
+        ex.remove(&id).await.unwrap();
+    }
+    took.sort();
+    println!(
+        "oci prepare+start: p50 {:?}, max {:?}",
+        took[took.len() / 2],
+        took[took.len() - 1]
+    );
+}
