@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use types::{Object, Service, TaskState, UpdateState};
 
-use crate::dispatcher::mark_down;
+use crate::dispatcher::liveness::mark_down;
 use crate::manager::Inner;
 use crate::roles::{RoleAction, plan as plan_roles};
 use crate::{Error, Result, allocator, orchestrator, scheduler};

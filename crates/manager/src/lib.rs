@@ -11,13 +11,13 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod allocator;
-pub mod assignments;
 pub mod authz;
 pub mod constraint;
 pub mod control_loop;
 pub mod controlapi;
 pub mod dispatcher;
 pub mod error;
+pub mod grpc;
 pub mod health;
 pub mod logbroker;
 pub mod manager;
@@ -27,8 +27,6 @@ pub mod raft_net;
 pub mod read_index;
 pub mod roles;
 pub mod scheduler;
-pub mod services;
-pub mod status_batcher;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod vouch;

@@ -28,11 +28,10 @@ use tokio_util::sync::CancellationToken;
 use types::cluster::RaftSettings;
 use types::{Clock, Cluster, ManagerStatus, Node, Object, Reachability, Role};
 
-use crate::dispatcher::Liveness;
+use crate::dispatcher::liveness::Liveness;
+use crate::dispatcher::session::DispatcherService;
+use crate::grpc::{ca::CaService, control::ControlService, raft::RaftService};
 use crate::raft_net::RaftNetwork;
-use crate::services::{
-    ca::CaService, control::ControlService, dispatcher::DispatcherService, raft::RaftService,
-};
 use crate::{Error, Result};
 
 /// Tries of a system node write that keeps losing to concurrent writes.
@@ -92,9 +91,9 @@ pub struct Inner {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) rng: Mutex<StdRng>,
     pub(crate) liveness: Liveness,
-    pub(crate) router: Arc<crate::assignments::Router>,
+    pub(crate) router: Arc<crate::dispatcher::assignments::Router>,
     pub(crate) logs: Arc<crate::logbroker::LogBroker>,
-    pub(crate) statuses: Mutex<Option<crate::status_batcher::StatusBatcher>>,
+    pub(crate) statuses: Mutex<Option<crate::dispatcher::status_batcher::StatusBatcher>>,
     server: Mutex<Option<rpc::ServerHandle>>,
     pub(crate) shutdown: CancellationToken,
     /// How long a write waits for a leader (about two election timeouts).
@@ -409,9 +408,11 @@ impl Manager {
                                 .clone()
                                 .run(inner.consensus.store().clone(), token.clone()),
                         );
-                        *inner.statuses.lock().unwrap_or_else(|e| e.into_inner()) = Some(
-                            crate::status_batcher::StatusBatcher::start(inner.clone(), token.clone()),
-                        );
+                        *inner.statuses.lock().unwrap_or_else(|e| e.into_inner()) =
+                            Some(crate::dispatcher::status_batcher::StatusBatcher::start(
+                                inner.clone(),
+                                token.clone(),
+                            ));
                         leading = Some(token);
                     }
                     (false, Some(token)) => {

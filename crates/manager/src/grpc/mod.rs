@@ -1,8 +1,8 @@
-//! gRPC service implementations on the cluster port, one file per service.
+//! gRPC services on the cluster port, one file per service (the dispatcher's lives in
+//! `dispatcher/session.rs`), and what every handler shares: replies, leader redirects, admission.
 
 pub mod ca;
 pub mod control;
-pub mod dispatcher;
 pub mod raft;
 
 use ::ca::PeerIdentity;

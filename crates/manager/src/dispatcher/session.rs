@@ -22,11 +22,11 @@ use tonic::{Request, Response, Status};
 use types::Node;
 use types::{NodeState, Role};
 
-use super::{Reply, admit, membership_view, not_leader, reply};
-use crate::assignments::assigned_to;
+use super::assignments::assigned_to;
+use super::status_batcher::status_update;
 use crate::authz::Family;
+use crate::grpc::{Reply, admit, membership_view, not_leader, reply};
 use crate::manager::Inner;
-use crate::status_batcher::status_update;
 
 /// Status message of a node that said it left the swarm.
 pub const LEFT: &str = "node left the swarm";
