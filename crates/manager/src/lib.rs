@@ -19,17 +19,24 @@ pub mod dispatcher;
 pub mod error;
 pub mod grpc;
 pub mod health;
+pub mod ids;
+pub mod leadership;
+pub mod log_route;
 pub mod logbroker;
 pub mod manager;
+pub mod membership;
 pub mod orchestrator;
 pub mod propose;
 pub mod raft_net;
 pub mod read_index;
 pub mod roles;
 pub mod scheduler;
+pub mod snapshots;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod vouch;
+pub mod workers;
 
 pub use error::{Error, Result};
 pub use manager::{Manager, ManagerConfig, Start};
+pub use workers::{WorkerState, WorkerStatus};
