@@ -2,10 +2,16 @@
 //! leader's control loops.
 //!
 //! ```text
-//! api ─► controlapi (pure rules) ─► Manager::propose ─► raft ─► store ─► leader loops
+//! api ─► controlapi (pure rules) ─► Proposer ─► raft ─► store ─► leader loops (control_loop)
 //!                                                          ▲
-//! nodes ─► cluster port: Ca (join) · Dispatcher (sessions) · Control · Raft
+//! nodes ─► cluster port: grpc/{ca,control,raft} · dispatcher/session
 //! ```
+//!
+//! Layout, bottom up (no module imports one above it; `tests/layers.rs` checks):
+//! the rules and leaf parts (`workers`, `ids`, `logbroker`, `authz`, `health`,
+//! `dispatcher::liveness`) → `read_index`, `leadership`, `snapshots`, `grpc` (admission) →
+//! `propose` → `membership`, `dispatcher::status_batcher`, `grpc::{ca,raft}` →
+//! `control_loop`, `dispatcher::session`, `grpc::control` → `manager` (assembly).
 
 // Tests state their expectations with unwrap; library code keeps the lint.
 #![cfg_attr(test, allow(clippy::unwrap_used))]

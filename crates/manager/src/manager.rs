@@ -349,15 +349,17 @@ impl Manager {
                 workers.register("assignment-router"),
                 token.clone(),
             ));
-            batcher.set(Some(StatusBatcher::start(
+            let statuses = StatusBatcher::start(
                 proposer.clone(),
                 workers.register("status-batcher"),
                 token.clone(),
-            )));
+            );
+            batcher.set(statuses.clone());
             let (node_id, batcher) = (node_id.clone(), batcher.clone());
             tokio::spawn(async move {
                 token.cancelled().await;
-                batcher.set(None);
+                // Only this term's batcher: a quick re-election may have installed the next.
+                batcher.clear(&statuses);
                 tracing::info!(node = %node_id, "lost leadership");
             });
         };

@@ -50,47 +50,62 @@ pub struct WorkerStatus {
     pub last_error: Option<String>,
 }
 
+/// A row and the generation of the worker that owns it now.
+struct Row {
+    status: WorkerStatus,
+    /// Bumped by every `register`, so a worker of an ended term that is still winding down
+    /// cannot overwrite the row of its successor.
+    generation: u64,
+}
+
 /// The registry of a manager's workers.
 #[derive(Clone, Default)]
 pub struct Workers {
-    rows: Arc<Mutex<BTreeMap<String, WorkerStatus>>>,
+    rows: Arc<Mutex<BTreeMap<String, Row>>>,
 }
 
 impl Workers {
     /// Registers (or, for a new leadership term, restarts) the worker `name`, idle.
     pub fn register(&self, name: &str) -> Worker {
         let mut rows = self.lock();
-        let row = rows.entry(name.to_string()).or_insert_with(|| WorkerStatus {
-            name: name.to_string(),
-            state: WorkerState::Idle,
-            iterations: 0,
-            errors: 0,
-            last_error: None,
+        let row = rows.entry(name.to_string()).or_insert_with(|| Row {
+            status: WorkerStatus {
+                name: name.to_string(),
+                state: WorkerState::Idle,
+                iterations: 0,
+                errors: 0,
+                last_error: None,
+            },
+            generation: 0,
         });
-        row.state = WorkerState::Idle;
+        row.status.state = WorkerState::Idle;
+        row.generation += 1;
         Worker {
             name: name.to_string(),
+            generation: row.generation,
             workers: self.clone(),
         }
     }
 
     /// Every worker registered so far, by name.
     pub fn list(&self) -> Vec<WorkerStatus> {
-        self.lock().values().cloned().collect()
+        self.lock().values().map(|r| r.status.clone()).collect()
     }
 
     /// One worker's row.
     pub fn get(&self, name: &str) -> Option<WorkerStatus> {
-        self.lock().get(name).cloned()
+        self.lock().get(name).map(|r| r.status.clone())
     }
 
-    fn update(&self, name: &str, f: impl FnOnce(&mut WorkerStatus)) {
-        if let Some(row) = self.lock().get_mut(name) {
-            f(row);
+    fn update(&self, name: &str, generation: u64, f: impl FnOnce(&mut WorkerStatus)) {
+        if let Some(row) = self.lock().get_mut(name)
+            && row.generation == generation
+        {
+            f(&mut row.status);
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, WorkerStatus>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Row>> {
         self.rows.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -98,18 +113,20 @@ impl Workers {
 /// A running worker's handle on its row; dropping it marks the worker stopped.
 pub struct Worker {
     name: String,
+    generation: u64,
     workers: Workers,
 }
 
 impl Worker {
     /// An iteration starts.
     pub fn busy(&self) {
-        self.workers.update(&self.name, |r| r.state = WorkerState::Busy);
+        self.workers
+            .update(&self.name, self.generation, |r| r.state = WorkerState::Busy);
     }
 
     /// An iteration ended with `result`.
     pub fn done<E: fmt::Display>(&self, result: Result<(), E>) {
-        self.workers.update(&self.name, |r| {
+        self.workers.update(&self.name, self.generation, |r| {
             r.iterations += 1;
             match result {
                 Ok(()) => r.state = WorkerState::Idle,
@@ -126,7 +143,7 @@ impl Worker {
 impl Drop for Worker {
     fn drop(&mut self) {
         self.workers
-            .update(&self.name, |r| r.state = WorkerState::Stopped);
+            .update(&self.name, self.generation, |r| r.state = WorkerState::Stopped);
     }
 }
 
@@ -157,10 +174,16 @@ mod tests {
         );
         drop(w);
         assert_eq!(workers.get("control-loop").unwrap().state, WorkerState::Stopped);
-        // A new term restarts the row and keeps its counts.
-        let _w = workers.register("control-loop");
+        // A new term restarts the row and keeps its counts; the last term's worker, still
+        // winding down, no longer writes it.
+        let old = workers.register("control-loop");
+        let new = workers.register("control-loop");
+        old.busy();
+        drop(old);
         let row = workers.get("control-loop").unwrap();
         assert_eq!((row.state, row.iterations), (WorkerState::Idle, 2));
+        new.busy();
+        assert_eq!(workers.get("control-loop").unwrap().state, WorkerState::Busy);
         let names: Vec<String> = workers.list().into_iter().map(|r| r.name).collect();
         assert_eq!(names, ["control-loop"]);
     }

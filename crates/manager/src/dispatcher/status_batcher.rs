@@ -55,9 +55,17 @@ impl StatusBatcher {
 pub struct CurrentBatcher(Arc<Mutex<Option<StatusBatcher>>>);
 
 impl CurrentBatcher {
-    /// Installs (a term starts) or clears (it ended) the batcher.
-    pub fn set(&self, batcher: Option<StatusBatcher>) {
-        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = batcher;
+    /// Installs the batcher of a new term.
+    pub fn set(&self, batcher: StatusBatcher) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(batcher);
+    }
+
+    /// Clears `ended` (its term is over) unless a later term already installed its own.
+    pub fn clear(&self, ended: &StatusBatcher) {
+        let mut current = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if current.as_ref().is_some_and(|b| b.tx.same_channel(&ended.tx)) {
+            *current = None;
+        }
     }
 
     /// The batcher, if this replica leads.
@@ -103,5 +111,29 @@ pub fn status_update(id: String, status: types::TaskStatus) -> TaskUpdate {
     TaskUpdate {
         id,
         change: TaskChange::Status(status),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batcher() -> StatusBatcher {
+        StatusBatcher {
+            tx: mpsc::channel(1).0,
+        }
+    }
+
+    #[test]
+    fn an_ended_term_clears_only_its_own_batcher() {
+        let current = CurrentBatcher::default();
+        let (first, second) = (batcher(), batcher());
+        current.set(first.clone());
+        // Re-elected before the first term's clean-up ran.
+        current.set(second.clone());
+        current.clear(&first);
+        assert!(current.get().is_some_and(|b| b.tx.same_channel(&second.tx)));
+        current.clear(&second);
+        assert!(current.get().is_none());
     }
 }
