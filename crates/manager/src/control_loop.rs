@@ -16,14 +16,19 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use store::consensus::Consensus;
 use store::{Change, Commit, Op, State, WatchEvent};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use types::{Object, Service, TaskState, UpdateState};
+use types::{Clock, Object, Service, TaskState, UpdateState};
 
-use crate::dispatcher::mark_down;
-use crate::manager::Inner;
+use crate::dispatcher::liveness::{Liveness, heartbeat_period, mark_down};
+use crate::ids::Ids;
+use crate::logbroker::LogBroker;
+use crate::membership::Membership;
+use crate::propose::Proposer;
 use crate::roles::{RoleAction, plan as plan_roles};
+use crate::workers::Worker;
 use crate::{Error, Result, allocator, orchestrator, scheduler};
 
 /// How long to wait for more changes before reconciling (Swarm's scheduler uses 50 ms).
@@ -120,8 +125,29 @@ fn updating(service: &Service) -> bool {
         .is_some_and(|u| !matches!(u.state, UpdateState::Completed | UpdateState::RollbackCompleted))
 }
 
-/// Runs until `token` is cancelled (leadership lost or shutdown).
-pub async fn run(inner: Arc<Inner>, token: CancellationToken) {
+/// What the leader's control loop reads and writes through.
+#[derive(Clone)]
+pub struct ControlLoop {
+    /// This manager's node (a demoted leader hands over leadership).
+    pub node_id: String,
+    /// The replica: store views, voters, leadership transfer.
+    pub consensus: Consensus,
+    /// Where plans are committed.
+    pub proposer: Proposer,
+    /// Demoted managers leave the group through this.
+    pub membership: Membership,
+    /// Heartbeats, to mark quiet nodes down.
+    pub liveness: Arc<Liveness>,
+    /// Log streams stop waiting for nodes marked down.
+    pub logs: Arc<LogBroker>,
+    /// IDs of new tasks.
+    pub ids: Arc<Ids>,
+    /// The time reconcilers see.
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Runs until `token` is cancelled (leadership lost or shutdown), reporting as `worker`.
+pub async fn run(inner: ControlLoop, worker: Worker, token: CancellationToken) {
     let (_, mut watch) = inner.consensus.store().view_and_watch();
     let mut dirty = Dirty {
         full: true,
@@ -149,20 +175,27 @@ pub async fn run(inner: Arc<Inner>, token: CancellationToken) {
             last_full = Instant::now();
         }
         let this = std::mem::take(&mut dirty);
+        worker.busy();
         match pass(&inner, this).await {
             // Services the pass had no room for go first into the next one (the commits
             // of this pass wake it).
-            Ok(held_back) => dirty.services.extend(held_back),
-            Err(e) => tracing::warn!("control loop: {e}"),
+            Ok(held_back) => {
+                dirty.services.extend(held_back);
+                worker.done(Ok::<(), Error>(()));
+            }
+            Err(e) => {
+                tracing::warn!("control loop: {e}");
+                worker.done(Err(e));
+            }
         }
     }
 }
 
-async fn commit(inner: &Inner, ops: Vec<Op>, what: &str) {
+async fn commit(inner: &ControlLoop, ops: Vec<Op>, what: &str) {
     if ops.is_empty() {
         return;
     }
-    if let Err(e) = inner.propose(ops).await {
+    if let Err(e) = inner.proposer.propose(ops).await {
         // Stale plans (the state moved on) are expected; the next pass re-plans.
         tracing::debug!("{what}: {e}");
     }
@@ -170,12 +203,12 @@ async fn commit(inner: &Inner, ops: Vec<Op>, what: &str) {
 
 /// One pass: nodes, roles, orchestrators, allocator, scheduler. Returns the services that
 /// still want new slots.
-async fn pass(inner: &Arc<Inner>, dirty: Dirty) -> Result<BTreeSet<String>> {
+async fn pass(inner: &ControlLoop, dirty: Dirty) -> Result<BTreeSet<String>> {
     let store = inner.consensus.store();
 
     let view = store.view();
     let (seen, since) = inner.liveness.snapshot();
-    let down = mark_down(&view, &seen, since, Instant::now(), inner.heartbeat_period());
+    let down = mark_down(&view, &seen, since, Instant::now(), heartbeat_period(&view));
     for op in &down {
         if let Op::Update { object, .. } = op {
             // Log streams stop waiting for a node that will not answer.
@@ -196,7 +229,7 @@ async fn pass(inner: &Arc<Inner>, dirty: Dirty) -> Result<BTreeSet<String>> {
                     .await
                     .map_err(|e| Error::Internal(e.to_string()))
             }
-            RoleAction::RemoveMember { node_id, raft_id } => remove_member(inner, &node_id, raft_id).await,
+            RoleAction::RemoveMember { node_id, raft_id } => inner.membership.remove(&node_id, raft_id).await,
         };
         if let Err(e) = result {
             tracing::warn!("role change: {e}");
@@ -208,7 +241,7 @@ async fn pass(inner: &Arc<Inner>, dirty: Dirty) -> Result<BTreeSet<String>> {
     let mut candidates: Vec<String> = dirty.tasks.into_iter().collect();
     let plan = {
         let mut ids = || {
-            let id = inner.new_id();
+            let id = inner.ids.new_id();
             candidates.push(id.clone());
             id
         };
@@ -275,15 +308,6 @@ fn batches(ops: Vec<Op>) -> Vec<Vec<Op>> {
         }
     }
     out
-}
-
-async fn remove_member(inner: &Inner, node_id: &str, raft_id: u64) -> Result<()> {
-    tracing::info!(node_id, raft_id, "removing demoted manager from raft");
-    inner.consensus.remove_member(raft_id).await?;
-    match inner.update_node(node_id, |n| n.manager_status = None).await {
-        Err(Error::NotFound(_)) => Ok(()),
-        other => other,
-    }
 }
 
 #[cfg(test)]

@@ -3,11 +3,13 @@
 //!
 //! ```text
 //!            ┌──────────── cluster port (mTLS gRPC) ─────────────┐
-//!            │ Raft · Ca · Control · Dispatcher                  │
+//!            │ grpc/{raft,ca,control} · dispatcher/session       │
 //!            └───────────────┬───────────────────────────────────┘
-//!   API ── propose(ops) ──► Consensus ──► Store ──► watch ──► leader loops
-//!                 │  (follower: forward to leader)             (liveness, roles)
+//!   API ── Proposer ──► Consensus ──► Store ──► watch ──► leader loops
+//!                 │  (follower: forward to leader)       (leadership.rs starts them)
 //! ```
+//! This file only assembles: it opens the replica, hands each service and worker the
+//! handles it needs, and exposes the manager to the daemon.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -17,8 +19,8 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use rand::RngCore;
 use rand::rngs::StdRng;
-use rpc::messages::{JoinRaftRequest, JoinRaftResponse};
-use rpc::{Pool, decode, encode};
+use rpc::Pool;
+use rpc::messages::JoinRaftRequest;
 use rustls::ServerConfig;
 use store::consensus::{Consensus, Peer};
 use store::{Op, State, Store};
@@ -26,17 +28,25 @@ use tokio::net::TcpListener;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use types::cluster::RaftSettings;
-use types::{Clock, Cluster, ManagerStatus, Node, Object, Reachability, Role};
+use types::{Clock, Cluster, ManagerStatus, Node, Object, Reachability};
 
-use crate::dispatcher::Liveness;
+use crate::Result;
+use crate::control_loop::ControlLoop;
+use crate::dispatcher::assignments::Router;
+use crate::dispatcher::liveness::Liveness;
+use crate::dispatcher::session::DispatcherService;
+use crate::dispatcher::status_batcher::{CurrentBatcher, StatusBatcher};
+use crate::grpc::{Gate, ca::CaService, control::ControlService, raft::RaftService};
+use crate::ids::Ids;
+use crate::leadership::RaftLeadership;
+use crate::log_route::LogRoute;
+use crate::logbroker::LogBroker;
+use crate::membership::Membership;
+use crate::propose::Proposer;
 use crate::raft_net::RaftNetwork;
-use crate::services::{
-    ca::CaService, control::ControlService, dispatcher::DispatcherService, raft::RaftService,
-};
-use crate::{Error, Result};
-
-/// Tries of a system node write that keeps losing to concurrent writes.
-const NODE_WRITE_ATTEMPTS: usize = 16;
+use crate::read_index::Reads;
+use crate::vouch::Vouches;
+use crate::workers::{WorkerStatus, Workers};
 
 /// Who this manager is and where it keeps its replica.
 #[derive(Debug, Clone)]
@@ -82,130 +92,35 @@ pub enum Start {
     },
 }
 
-/// Shared state of a running manager; services and loops hold an `Arc` of it.
-pub struct Inner {
-    pub(crate) node_id: String,
-    pub(crate) cluster_id: String,
-    pub(crate) advertise_addr: String,
-    pub(crate) consensus: Consensus,
-    pub(crate) pool: Pool,
-    pub(crate) clock: Arc<dyn Clock>,
-    pub(crate) rng: Mutex<StdRng>,
-    pub(crate) liveness: Liveness,
-    pub(crate) router: Arc<crate::assignments::Router>,
-    pub(crate) logs: Arc<crate::logbroker::LogBroker>,
-    pub(crate) statuses: Mutex<Option<crate::status_batcher::StatusBatcher>>,
+/// The handles a running manager is made of. Each service and loop gets clones of only the
+/// handles it needs (see `serve` and `run_workers`); this struct is the one place that holds
+/// them all, for the public API below, and nothing else in the crate sees it.
+struct Parts {
+    node_id: String,
+    advertise_addr: String,
+    consensus: Consensus,
+    pool: Pool,
+    clock: Arc<dyn Clock>,
+    ids: Arc<Ids>,
+    proposer: Proposer,
+    reads: Reads,
+    membership: Membership,
+    liveness: Arc<Liveness>,
+    router: Arc<Router>,
+    logs: Arc<LogBroker>,
+    log_route: LogRoute,
+    batcher: CurrentBatcher,
+    workers: Workers,
     server: Mutex<Option<rpc::ServerHandle>>,
-    pub(crate) shutdown: CancellationToken,
-    /// How long a write waits for a leader (about two election timeouts).
-    pub(crate) leader_wait: Duration,
+    shutdown: CancellationToken,
     /// The longest election timeout: how long a silent Raft peer may still count as reachable.
-    pub(crate) election_timeout: Duration,
-    pub(crate) leader_contact: crate::read_index::LeaderContact,
+    election_timeout: Duration,
 }
 
 /// A running manager.
 #[derive(Clone)]
 pub struct Manager {
-    inner: Arc<Inner>,
-}
-
-impl Inner {
-    /// A new random ID.
-    pub(crate) fn new_id(&self) -> String {
-        let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
-        types::id::new_id(&mut *rng)
-    }
-
-    /// The heartbeat period from the cluster spec.
-    pub(crate) fn heartbeat_period(&self) -> Duration {
-        let nanos = self
-            .consensus
-            .store()
-            .view()
-            .cluster()
-            .map(|c| c.spec.dispatcher_heartbeat_period)
-            .filter(|n| *n > 0)
-            .unwrap_or(types::cluster::DEFAULT_HEARTBEAT_PERIOD_NANOS);
-        Duration::from_nanos(nanos as u64)
-    }
-
-    /// Changes node `id` by applying `f` to its current value, committed only if nothing
-    /// wrote the node in between (else read again and retry). The system's own node writes
-    /// (session status, description, observed role) go through here so that they can never
-    /// undo an operator's concurrent change, such as a drain.
-    pub(crate) async fn update_node(&self, id: &str, f: impl Fn(&mut Node)) -> Result<()> {
-        for _ in 0..NODE_WRITE_ATTEMPTS {
-            let node = self
-                .consensus
-                .store()
-                .view()
-                .node(id)
-                .cloned()
-                .ok_or_else(|| Error::NotFound(format!("node {id} not found")))?;
-            let mut next = (*node).clone();
-            f(&mut next);
-            if next == *node {
-                return Ok(());
-            }
-            let op = Op::Update {
-                object: Object::Node(next),
-                expect_version: Some(node.meta.version),
-            };
-            match self.propose(vec![op]).await {
-                Err(Error::OutOfSequence) => continue,
-                other => return other.map(|_| ()),
-            }
-        }
-        Err(Error::OutOfSequence)
-    }
-
-    /// Adds a manager to the Raft group (leader only; followers forward).
-    pub(crate) async fn join_raft(&self, req: JoinRaftRequest) -> Result<Vec<(u64, Peer)>> {
-        if !self.consensus.is_leader() {
-            let (_, leader) = self
-                .consensus
-                .leader()
-                .ok_or_else(|| Error::Unavailable(store::Error::NoLeader.to_string()))?;
-            let reply = self
-                .pool
-                .control(&leader.addr)?
-                .join_raft(encode(&req))
-                .await
-                .map_err(Error::from)?;
-            let resp: JoinRaftResponse = decode(reply.get_ref()).map_err(Error::from)?;
-            return Ok(resp.members);
-        }
-        let node = self
-            .consensus
-            .store()
-            .view()
-            .node(&req.node_id)
-            .cloned()
-            .ok_or_else(|| Error::NotFound(format!("node {} not found", req.node_id)))?;
-        if node.spec.role != Role::Manager {
-            return Err(Error::FailedPrecondition(format!(
-                "node {} is not a manager",
-                node.id
-            )));
-        }
-        let peer = Peer {
-            addr: req.addr.clone(),
-            node_id: node.id.clone(),
-        };
-        self.consensus.add_learner(req.raft_id, peer).await?;
-        self.consensus.promote_voter(req.raft_id).await?;
-        let status = ManagerStatus {
-            raft_id: req.raft_id,
-            addr: req.addr,
-        };
-        self.update_node(&node.id, |n| {
-            n.manager_status = Some(status.clone());
-            n.role = Role::Manager;
-        })
-        .await?;
-        Ok(self.consensus.members().into_iter().collect())
-    }
+    parts: Arc<Parts>,
 }
 
 impl Manager {
@@ -230,70 +145,87 @@ impl Manager {
         )
         .await?;
         let election_max = store::consensus::raft_config(&cfg.raft_settings)?.election_timeout_max;
-        let inner = Arc::new(Inner {
+        let election_timeout = Duration::from_millis(election_max);
+        let shutdown = CancellationToken::new();
+        let ids = Arc::new(Ids::new(rng));
+        let proposer = Proposer::new(
+            consensus.clone(),
+            pool.clone(),
+            clock.clone(),
+            ids.clone(),
+            // About two election timeouts: a write waits out one election.
+            Duration::from_millis(election_max * 2 + 500),
+            shutdown.clone(),
+        );
+        let logs = Arc::new(LogBroker::default());
+        let parts = Arc::new(Parts {
             node_id: cfg.node_id.clone(),
-            cluster_id: cfg.cluster_id.clone(),
             advertise_addr: cfg.advertise_addr.clone(),
+            reads: Reads::new(consensus.clone(), pool.clone(), election_timeout),
+            membership: Membership::new(consensus.clone(), pool.clone(), proposer.clone()),
+            log_route: LogRoute::new(consensus.clone(), pool.clone(), logs.clone()),
             consensus,
             pool,
             clock,
-            rng: Mutex::new(rng),
-            liveness: Liveness::default(),
+            ids,
+            proposer,
+            liveness: Arc::default(),
             router: Arc::default(),
-            logs: Arc::default(),
-            statuses: Mutex::new(None),
+            logs,
+            batcher: CurrentBatcher::default(),
+            workers: Workers::default(),
             server: Mutex::new(None),
-            shutdown: CancellationToken::new(),
-            leader_wait: Duration::from_millis(election_max * 2 + 500),
-            election_timeout: Duration::from_millis(election_max),
-            leader_contact: crate::read_index::LeaderContact::new(Instant::now()),
+            shutdown,
+            election_timeout,
         });
-        let manager = Manager { inner: inner.clone() };
-        manager.serve(listener, server_tls);
+        let manager = Manager { parts };
+        manager.serve(&cfg.cluster_id, listener, server_tls);
         if let Err(e) = manager.come_up(&cfg, start).await {
             // Free the port and stop Raft, so the caller can retry or give up cleanly.
             manager.stop().await;
             return Err(e);
         }
-        manager.run_loops();
+        manager.run_workers();
         Ok(manager)
     }
 
     /// Brings the replica into its group as `start` says.
     async fn come_up(&self, cfg: &ManagerConfig, start: Start) -> Result<()> {
+        let p = &self.parts;
         match start {
             Start::Bootstrap { cluster, mut node } => {
                 let me = Peer {
                     addr: cfg.advertise_addr.clone(),
                     node_id: cfg.node_id.clone(),
                 };
-                self.inner.consensus.bootstrap(me).await?;
-                self.inner
-                    .consensus
-                    .wait_for(|m| m.current_leader == Some(m.id))
-                    .await?;
+                p.consensus.bootstrap(me).await?;
+                p.consensus.wait_for(|m| m.current_leader == Some(m.id)).await?;
                 node.manager_status = Some(ManagerStatus {
                     raft_id: cfg.raft_id,
                     addr: cfg.advertise_addr.clone(),
                 });
-                self.inner
+                p.proposer
                     .propose(vec![
                         Op::Create(Object::Cluster(*cluster)),
                         Op::Create(Object::Node(*node)),
                     ])
                     .await?;
             }
-            Start::Join { remotes } => self.join(&remotes, cfg.raft_id).await?,
+            Start::Join { remotes } => {
+                let req = JoinRaftRequest {
+                    node_id: p.node_id.clone(),
+                    raft_id: cfg.raft_id,
+                    addr: p.advertise_addr.clone(),
+                };
+                p.membership.join(&remotes, &req).await?;
+            }
             Start::Restore { mut objects } => {
                 let me = Peer {
                     addr: cfg.advertise_addr.clone(),
                     node_id: cfg.node_id.clone(),
                 };
-                self.inner.consensus.bootstrap(me).await?;
-                self.inner
-                    .consensus
-                    .wait_for(|m| m.current_leader == Some(m.id))
-                    .await?;
+                p.consensus.bootstrap(me).await?;
+                p.consensus.wait_for(|m| m.current_leader == Some(m.id)).await?;
                 for object in &mut objects {
                     if let Object::Node(n) = object
                         && n.id == cfg.node_id
@@ -312,7 +244,7 @@ impl Manager {
                     Object::Task(_) => 3,
                 });
                 for chunk in objects.chunks(5_000) {
-                    self.inner
+                    p.proposer
                         .propose(chunk.iter().cloned().map(Op::Create).collect())
                         .await?;
                 }
@@ -322,115 +254,131 @@ impl Manager {
         Ok(())
     }
 
-    async fn join(&self, remotes: &[String], raft_id: u64) -> Result<()> {
-        let req = JoinRaftRequest {
-            node_id: self.inner.node_id.clone(),
-            raft_id,
-            addr: self.inner.advertise_addr.clone(),
-        };
-        let mut last = Error::Unavailable("no manager to join through".into());
-        for _attempt in 0..20 {
-            for addr in remotes {
-                let mut client = match self.inner.pool.control(addr) {
-                    Ok(c) => c,
-                    Err(e) => {
-                        last = e.into();
-                        continue;
-                    }
-                };
-                match client.join_raft(encode(&req)).await {
-                    Ok(_) => return Ok(()),
-                    Err(status) => {
-                        last = status.into();
-                        if !matches!(last, Error::Unavailable(_)) {
-                            return Err(last);
-                        }
-                    }
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-        Err(last)
-    }
-
-    fn serve(&self, listener: TcpListener, tls: Arc<ArcSwap<ServerConfig>>) {
+    /// Serves the cluster port: each service gets the handles it answers with.
+    fn serve(&self, cluster_id: &str, listener: TcpListener, tls: Arc<ArcSwap<ServerConfig>>) {
         use rpc::pb::{
             ca_server::CaServer, control_server::ControlServer, dispatcher_server::DispatcherServer,
             raft_server::RaftServer,
         };
         const MAX: usize = 64 << 20;
-        let inner = self.inner.clone();
+        let p = &self.parts;
+        let gate = Gate::new(cluster_id.to_string(), p.consensus.clone());
+        let raft = RaftService::new(
+            gate.clone(),
+            p.consensus.clone(),
+            Vouches::new(p.consensus.clone(), p.pool.clone(), p.node_id.clone()),
+        );
+        let ca = CaService::new(
+            gate.clone(),
+            p.consensus.store().clone(),
+            p.clock.clone(),
+            p.ids.clone(),
+            p.proposer.clone(),
+        );
+        let control = ControlService::new(
+            gate.clone(),
+            p.consensus.clone(),
+            p.logs.clone(),
+            p.membership.clone(),
+        );
+        let dispatcher = DispatcherService::new(
+            gate,
+            p.consensus.clone(),
+            p.proposer.clone(),
+            p.liveness.clone(),
+            p.router.clone(),
+            p.logs.clone(),
+            p.batcher.clone(),
+        );
         let router = tonic::transport::Server::builder()
             .http2_keepalive_interval(Some(Duration::from_secs(2)))
             .http2_keepalive_timeout(Some(Duration::from_secs(4)))
             .add_service(
-                RaftServer::new(RaftService::new(inner.clone()))
+                RaftServer::new(raft)
                     .max_decoding_message_size(MAX)
                     .max_encoding_message_size(MAX),
             )
-            .add_service(CaServer::new(CaService(inner.clone())))
-            .add_service(ControlServer::new(ControlService(inner.clone())).max_decoding_message_size(MAX))
-            .add_service(DispatcherServer::new(DispatcherService(inner.clone())));
-        let handle = rpc::serve(listener, tls, router, inner.shutdown.clone());
-        *inner.server.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
+            .add_service(CaServer::new(ca))
+            .add_service(ControlServer::new(control).max_decoding_message_size(MAX))
+            .add_service(DispatcherServer::new(dispatcher));
+        let handle = rpc::serve(listener, tls, router, p.shutdown.clone());
+        *p.server.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
     }
 
-    /// Starts the background loops: snapshots on every replica, the rest on the leader only.
-    fn run_loops(&self) {
-        tokio::spawn(self.inner.clone().watch_leader());
-        let inner = self.inner.clone();
-        tokio::spawn(async move {
-            let mut leading: Option<CancellationToken> = None;
-            let mut tick = tokio::time::interval(Duration::from_millis(200));
-            loop {
-                tokio::select! {
-                    _ = inner.shutdown.cancelled() => break,
-                    _ = tick.tick() => {}
-                }
-                let interval = inner
-                    .consensus
-                    .store()
-                    .view()
-                    .cluster()
-                    .map(|c| c.spec.raft.snapshot_interval)
-                    .unwrap_or(10_000);
-                if let Err(e) = inner.consensus.snapshot_if_due(interval).await {
-                    tracing::warn!("snapshot: {e}");
-                }
-                match (inner.consensus.is_leader(), &leading) {
-                    (true, None) => {
-                        tracing::info!(node = %inner.node_id, "became leader");
-                        let token = inner.shutdown.child_token();
-                        inner.liveness.reset(Instant::now());
-                        tokio::spawn(crate::control_loop::run(inner.clone(), token.clone()));
-                        tokio::spawn(
-                            inner
-                                .router
-                                .clone()
-                                .run(inner.consensus.store().clone(), token.clone()),
-                        );
-                        *inner.statuses.lock().unwrap_or_else(|e| e.into_inner()) = Some(
-                            crate::status_batcher::StatusBatcher::start(inner.clone(), token.clone()),
-                        );
-                        leading = Some(token);
-                    }
-                    (false, Some(token)) => {
-                        tracing::info!(node = %inner.node_id, "lost leadership");
-                        token.cancel();
-                        leading = None;
-                    }
-                    _ => {}
-                }
-            }
-            if let Some(token) = leading {
-                token.cancel();
-            }
-        });
+    /// Starts the background workers: the leader probe and snapshots on every replica, and
+    /// the leadership supervisor, which runs the leader's loops for each term.
+    fn run_workers(&self) {
+        let p = &self.parts;
+        tokio::spawn(
+            p.reads
+                .clone()
+                .probe_leader(p.workers.register("leader-probe"), p.shutdown.clone()),
+        );
+        tokio::spawn(crate::snapshots::run(
+            p.consensus.clone(),
+            p.workers.register("snapshots"),
+            p.shutdown.clone(),
+        ));
+        let control = ControlLoop {
+            node_id: p.node_id.clone(),
+            consensus: p.consensus.clone(),
+            proposer: p.proposer.clone(),
+            membership: p.membership.clone(),
+            liveness: p.liveness.clone(),
+            logs: p.logs.clone(),
+            ids: p.ids.clone(),
+            clock: p.clock.clone(),
+        };
+        let node_id = p.node_id.clone();
+        let store = p.consensus.store().clone();
+        let router = p.router.clone();
+        let proposer = p.proposer.clone();
+        let liveness = p.liveness.clone();
+        let batcher = p.batcher.clone();
+        let workers = p.workers.clone();
+        let start_term = move |token: CancellationToken| {
+            tracing::info!(node = %node_id, "became leader");
+            liveness.reset(Instant::now());
+            tokio::spawn(crate::control_loop::run(
+                control.clone(),
+                workers.register("control-loop"),
+                token.clone(),
+            ));
+            tokio::spawn(router.clone().run(
+                store.clone(),
+                workers.register("assignment-router"),
+                token.clone(),
+            ));
+            let statuses = StatusBatcher::start(
+                proposer.clone(),
+                workers.register("status-batcher"),
+                token.clone(),
+            );
+            batcher.set(statuses.clone());
+            let (node_id, batcher) = (node_id.clone(), batcher.clone());
+            tokio::spawn(async move {
+                token.cancelled().await;
+                // Only this term's batcher: a quick re-election may have installed the next.
+                batcher.clear(&statuses);
+                tracing::info!(node = %node_id, "lost leadership");
+            });
+        };
+        tokio::spawn(crate::leadership::supervise(
+            RaftLeadership::new(&p.consensus),
+            p.shutdown.clone(),
+            p.workers.register("leadership"),
+            start_term,
+        ));
+    }
+
+    /// The background workers and their state, by name.
+    pub fn workers(&self) -> Vec<WorkerStatus> {
+        self.parts.workers.list()
     }
 
     /// The store this manager reads from.
     pub fn store(&self) -> &Store {
-        self.inner.consensus.store()
+        self.parts.consensus.store()
     }
 
     /// The current state.
@@ -440,39 +388,38 @@ impl Manager {
 
     /// The Raft replica.
     pub fn consensus(&self) -> &Consensus {
-        &self.inner.consensus
+        &self.parts.consensus
     }
 
-    /// The current state, after catching up with the leader (see `Inner::sync_read`).
+    /// The current state, after catching up with the leader (see `Reads::sync_read`).
     pub async fn synced_view(&self) -> Arc<State> {
-        self.inner.sync_read().await;
+        self.parts.reads.sync_read().await;
         self.view()
     }
 
     /// Commits `ops` (forwarding to the leader if needed).
     pub async fn propose(&self, ops: Vec<Op>) -> Result<u64> {
-        self.inner.propose(ops).await
+        self.parts.proposer.propose(ops).await
     }
 
     /// A new random ID from the manager's seeded source.
     pub fn new_id(&self) -> String {
-        self.inner.new_id()
+        self.parts.ids.new_id()
     }
 
     /// Random bytes from the manager's seeded source (tokens).
     pub fn with_rng<T>(&self, f: impl FnOnce(&mut dyn RngCore) -> T) -> T {
-        let mut rng = self.inner.rng.lock().unwrap_or_else(|e| e.into_inner());
-        f(&mut *rng)
+        self.parts.ids.with_rng(f)
     }
 
     /// Node ID of the current leader, if one is known.
     pub fn leader_node_id(&self) -> Option<String> {
-        self.inner.consensus.leader().map(|(_, p)| p.node_id)
+        self.parts.consensus.leader().map(|(_, p)| p.node_id)
     }
 
     /// True while this replica leads.
     pub fn is_leader(&self) -> bool {
-        self.inner.consensus.is_leader()
+        self.parts.consensus.is_leader()
     }
 
     /// Reachability of a manager node: reachable while its heartbeats keep it ready and,
@@ -486,14 +433,14 @@ impl Manager {
         let Some(raft_id) = node.manager_status.as_ref().map(|s| s.raft_id) else {
             return by_status;
         };
-        if raft_id == self.inner.consensus.id() {
+        if raft_id == self.parts.consensus.id() {
             // Ourselves: unreachable for Raft once our replica stopped.
             return match self.health() {
                 crate::health::Health::Stopped(_) => Reachability::Unreachable,
                 _ => by_status,
             };
         }
-        let metrics = self.inner.consensus.metrics();
+        let metrics = self.parts.consensus.metrics();
         let heartbeat = match metrics.heartbeat {
             // Leading: when each member last acknowledged our heartbeats.
             Some(acks) => {
@@ -501,31 +448,31 @@ impl Manager {
                 Some(acks.get(&raft_id).cloned().flatten().map(|at| at.elapsed()))
             }
             // Following: how long the leader has not answered us; other members we cannot judge.
-            None if metrics.current_leader == Some(raft_id) => Some(self.inner.leader_silence()),
+            None if metrics.current_leader == Some(raft_id) => Some(self.parts.reads.leader_silence()),
             None => None,
         };
-        crate::health::manager_reachability(by_status, heartbeat, self.inner.election_timeout)
+        crate::health::manager_reachability(by_status, heartbeat, self.parts.election_timeout)
     }
 
     /// Whether the local replica works (its Raft stops for good on a storage failure).
     pub fn health(&self) -> crate::health::Health {
         let running = self
-            .inner
+            .parts
             .consensus
             .metrics()
             .running_state
             .map_err(|e| e.to_string());
         crate::health::Health::assess(
             running,
-            self.inner.shutdown.is_cancelled(),
-            self.inner.leader_silence(),
-            self.inner.election_timeout,
+            self.parts.shutdown.is_cancelled(),
+            self.parts.reads.leader_silence(),
+            self.parts.election_timeout,
         )
     }
 
     /// Raft voters by member ID.
     pub fn voters(&self) -> BTreeMap<u64, Peer> {
-        self.inner.consensus.voters()
+        self.parts.consensus.voters()
     }
 
     /// Log lines of `tasks_by_node` through the leader's broker (forwarded from a follower).
@@ -535,60 +482,16 @@ impl Manager {
         tasks_by_node: Vec<(String, Vec<String>)>,
         options: rpc::messages::LogSelection,
     ) -> Result<tokio::sync::mpsc::Receiver<rpc::messages::LogBatch>> {
-        let (tx, rx) = tokio::sync::mpsc::channel(64);
-        if self.inner.consensus.is_leader() {
-            let view = self.view();
-            let reachable = |n: &str| {
-                view.node(n)
-                    .is_some_and(|n| n.status.state == types::NodeState::Ready)
-            };
-            let mut sub = self.inner.logs.subscribe(tasks_by_node, options, reachable);
-            tokio::spawn(async move {
-                while let Some(batch) = sub.recv().await {
-                    if tx.send(batch).await.is_err() {
-                        return;
-                    }
-                }
-            });
-            return Ok(rx);
-        }
-        let (_, leader) = self
-            .inner
-            .consensus
-            .leader()
-            .ok_or_else(|| Error::Unavailable(store::Error::NoLeader.to_string()))?;
-        let request = rpc::messages::LogRequest {
-            tasks_by_node,
-            options,
-        };
-        let mut stream = self
-            .inner
-            .pool
-            .control(&leader.addr)?
-            .subscribe_logs(encode(&request))
-            .await
-            .map_err(Error::from)?
-            .into_inner();
-        tokio::spawn(async move {
-            while let Ok(Some(msg)) = stream.message().await {
-                let Ok(batch) = decode::<rpc::messages::LogBatch>(&msg) else {
-                    return;
-                };
-                if tx.send(batch).await.is_err() {
-                    return;
-                }
-            }
-        });
-        Ok(rx)
+        self.parts.log_route.subscribe(tasks_by_node, options).await
     }
 
     /// Stops serving and shuts the replica down.
     pub async fn stop(&self) {
-        self.inner.shutdown.cancel();
-        let server = self.inner.server.lock().unwrap_or_else(|e| e.into_inner()).take();
+        self.parts.shutdown.cancel();
+        let server = self.parts.server.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(server) = server {
             server.stop().await;
         }
-        self.inner.consensus.shutdown().await;
+        self.parts.consensus.shutdown().await;
     }
 }

@@ -12,16 +12,23 @@
 //!         reach the old leader cannot apply twice
 //! ```
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use rand::RngCore;
 use rpc::messages::ProposeResponse;
-use rpc::{decode, encode};
+use rpc::{Pool, decode, encode};
+use store::consensus::Consensus;
 use store::{Op, Txn};
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use types::{Clock, Node, Object};
 
-use crate::manager::Inner;
+use crate::ids::Ids;
+use crate::read_index::wait_applied;
 use crate::{Error, Result};
+
+/// Tries of a system node write that keeps losing to concurrent writes.
+const NODE_WRITE_ATTEMPTS: usize = 16;
 
 /// Longest a forwarded call may take when the leader stays the same (a big transaction on a
 /// loaded leader); a leader change ends it much sooner.
@@ -37,17 +44,76 @@ enum Attempt {
     Redirect(String),
 }
 
-impl Inner {
+/// The write path: everything that commits goes through a clone of this.
+#[derive(Clone)]
+pub struct Proposer {
+    consensus: Consensus,
+    pool: Pool,
+    clock: Arc<dyn Clock>,
+    ids: Arc<Ids>,
+    /// How long a write waits for a leader (about two election timeouts).
+    leader_wait: Duration,
+    shutdown: CancellationToken,
+}
+
+impl Proposer {
+    /// Writes through `consensus`, forwarding over `pool`, stamped with `clock`'s time and
+    /// `ids`' proposal IDs; waits up to `leader_wait` for a leader; gives up at `shutdown`.
+    pub fn new(
+        consensus: Consensus,
+        pool: Pool,
+        clock: Arc<dyn Clock>,
+        ids: Arc<Ids>,
+        leader_wait: Duration,
+        shutdown: CancellationToken,
+    ) -> Proposer {
+        Proposer {
+            consensus,
+            pool,
+            clock,
+            ids,
+            leader_wait,
+            shutdown,
+        }
+    }
+
+    /// Changes node `id` by applying `f` to its current value, committed only if nothing
+    /// wrote the node in between (else read again and retry). The system's own node writes
+    /// (session status, description, observed role) go through here so that they can never
+    /// undo an operator's concurrent change, such as a drain.
+    pub async fn update_node(&self, id: &str, f: impl Fn(&mut Node)) -> Result<()> {
+        for _ in 0..NODE_WRITE_ATTEMPTS {
+            let node = self
+                .consensus
+                .store()
+                .view()
+                .node(id)
+                .cloned()
+                .ok_or_else(|| Error::NotFound(format!("node {id} not found")))?;
+            let mut next = (*node).clone();
+            f(&mut next);
+            if next == *node {
+                return Ok(());
+            }
+            let op = Op::Update {
+                object: Object::Node(next),
+                expect_version: Some(node.meta.version),
+            };
+            match self.propose(vec![op]).await {
+                Err(Error::OutOfSequence) => continue,
+                other => return other.map(|_| ()),
+            }
+        }
+        Err(Error::OutOfSequence)
+    }
+
     /// Commits `ops` through Raft, forwarding to the leader when this replica follows. While
     /// an election is under way it waits up to about two election timeouts for a leader, then
     /// fails with Swarm's "does not have a leader" error. Every attempt carries the same
     /// proposal ID, so a retry after an ambiguous failure (the leader died mid-call) cannot
     /// apply twice.
-    pub(crate) async fn propose(&self, ops: Vec<Op>) -> Result<u64> {
-        let id = {
-            let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
-            (u128::from(rng.next_u64()) << 64 | u128::from(rng.next_u64())).max(1)
-        };
+    pub async fn propose(&self, ops: Vec<Op>) -> Result<u64> {
+        let id = self.ids.proposal_id();
         let txn = Txn {
             id,
             ops,
@@ -175,7 +241,7 @@ impl Inner {
         match client.propose(request).await {
             Ok(reply) => match decode::<ProposeResponse>(reply.get_ref()) {
                 Ok(Ok(index)) => {
-                    self.wait_applied(index).await;
+                    wait_applied(&self.consensus, index).await;
                     Attempt::Done(Ok(index))
                 }
                 Ok(Err(e)) => Attempt::Done(Err(e.into())),

@@ -4,10 +4,12 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rpc::{decode, encode};
+use rpc::{Pool, decode, encode};
+use store::consensus::Consensus;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
-use crate::manager::Inner;
+use crate::workers::Worker;
 
 /// How long a follower waits for the leader's read index before answering from its own state.
 const READ_INDEX_TIMEOUT: Duration = Duration::from_millis(500);
@@ -21,13 +23,13 @@ const LEADER_PROBE_EVERY: Duration = Duration::from_millis(100);
 /// When this follower last heard from the leader (a read index answered), so that a manager
 /// that lost the leader (or quorum) can say so instead of looking healthy.
 #[derive(Debug)]
-pub(crate) struct LeaderContact {
+struct LeaderContact {
     last: Mutex<Instant>,
 }
 
 impl LeaderContact {
     /// Counting from `now` (a replica that just started has not lost anything yet).
-    pub(crate) fn new(now: Instant) -> LeaderContact {
+    fn new(now: Instant) -> LeaderContact {
         LeaderContact {
             last: Mutex::new(now),
         }
@@ -42,55 +44,76 @@ impl LeaderContact {
     }
 }
 
-impl Inner {
+/// Follower reads: catching up with the leader before a read, and when the leader last
+/// answered (the `Swarm.Error` of a manager cut off from it).
+#[derive(Clone)]
+pub struct Reads {
+    consensus: Consensus,
+    pool: Pool,
+    contact: Arc<LeaderContact>,
+    election_timeout: Duration,
+}
+
+impl Reads {
+    /// Reads through `consensus`, asking the leader over `pool`; a probe to the leader may take
+    /// up to `election_timeout`.
+    pub fn new(consensus: Consensus, pool: Pool, election_timeout: Duration) -> Reads {
+        Reads {
+            consensus,
+            pool,
+            contact: Arc::new(LeaderContact::new(Instant::now())),
+            election_timeout,
+        }
+    }
+
     /// How long this replica has not heard from a leader; `None` while it leads.
-    pub(crate) fn leader_silence(&self) -> Option<Duration> {
+    pub fn leader_silence(&self) -> Option<Duration> {
         if self.consensus.is_leader() {
             return None;
         }
-        Some(self.leader_contact.silence(Instant::now()))
+        Some(self.contact.silence(Instant::now()))
     }
 
-    /// Probes the leader's read index every [`LEADER_PROBE_EVERY`] while following.
-    pub(crate) async fn watch_leader(self: Arc<Self>) {
+    /// Probes the leader's read index every [`LEADER_PROBE_EVERY`] while following, until
+    /// `shutdown`. (A probe is a liveness check of the leader, so it is timed, not driven by
+    /// events: a silent leader produces none.)
+    pub async fn probe_leader(self, worker: Worker, shutdown: CancellationToken) {
         let mut tick = tokio::time::interval(LEADER_PROBE_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = self.shutdown.cancelled() => return,
+                _ = shutdown.cancelled() => return,
                 _ = tick.tick() => {}
             }
-            if self.consensus.is_leader() {
-                self.leader_contact.heard(Instant::now());
-                continue;
-            }
-            let Some((_, leader)) = self.consensus.leader() else {
-                continue;
-            };
-            let Ok(mut client) = self.pool.control(&leader.addr) else {
-                continue;
-            };
-            let mut request = tonic::Request::new(encode(&()));
-            request.set_timeout(self.election_timeout);
-            if client.read_index(request).await.is_ok() {
-                self.leader_contact.heard(Instant::now());
-            }
+            worker.busy();
+            let result = self.probe().await;
+            worker.done(result);
         }
     }
 
-    /// Waits (briefly) until this replica has applied `index`, so a caller that wrote through
-    /// the leader reads its own write here.
-    pub(crate) async fn wait_applied(&self, index: u64) {
-        let wait = self
-            .consensus
-            .wait_for(|m| m.last_applied.as_ref().is_some_and(|l| l.index() >= index));
-        let _ = tokio::time::timeout(APPLY_WAIT, wait).await;
+    async fn probe(&self) -> Result<(), String> {
+        if self.consensus.is_leader() {
+            self.contact.heard(Instant::now());
+            return Ok(());
+        }
+        let Some((_, leader)) = self.consensus.leader() else {
+            return Err("no leader known".into());
+        };
+        let mut client = self.pool.control(&leader.addr).map_err(|e| e.to_string())?;
+        let mut request = tonic::Request::new(encode(&()));
+        request.set_timeout(self.election_timeout);
+        client
+            .read_index(request)
+            .await
+            .map_err(|status| format!("leader {}: {}", leader.addr, status.message()))?;
+        self.contact.heard(Instant::now());
+        Ok(())
     }
 
     /// Brings this replica up to what the leader has applied before a read, so a follower
     /// serves the same answers as the leader. Without a reachable leader it answers from
     /// what it has: reads keep working when quorum is lost.
-    pub(crate) async fn sync_read(&self) {
+    pub async fn sync_read(&self) {
         if self.consensus.is_leader() {
             return;
         }
@@ -105,7 +128,14 @@ impl Inner {
         if let Ok(reply) = client.read_index(request).await
             && let Ok(index) = decode::<u64>(reply.get_ref())
         {
-            self.wait_applied(index).await;
+            wait_applied(&self.consensus, index).await;
         }
     }
+}
+
+/// Waits (briefly) until this replica has applied `index`, so a caller that wrote through
+/// the leader reads its own write here.
+pub async fn wait_applied(consensus: &Consensus, index: u64) {
+    let wait = consensus.wait_for(|m| m.last_applied.as_ref().is_some_and(|l| l.index() >= index));
+    let _ = tokio::time::timeout(APPLY_WAIT, wait).await;
 }

@@ -19,10 +19,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use rpc::{decode, encode};
+use rpc::{Pool, decode, encode};
+use store::consensus::Consensus;
 use tokio::time::Instant;
-
-use crate::manager::Inner;
 
 /// How long a member's word that the caller is a member is trusted.
 const VOUCHED_FOR: Duration = Duration::from_secs(10);
@@ -34,28 +33,41 @@ const ASK_TIMEOUT: Duration = Duration::from_millis(500);
 const MAX_REMEMBERED: usize = 1024;
 
 /// Answers of other members about callers this replica did not know.
-#[derive(Default)]
 pub struct Vouches {
+    consensus: Consensus,
+    pool: Pool,
+    /// This replica's node, never asked about itself.
+    me: String,
     known: Mutex<HashMap<String, (bool, Instant)>>,
 }
 
 impl Vouches {
+    /// Asks the members of `consensus` over `pool`; `me` is this replica's node ID.
+    pub fn new(consensus: Consensus, pool: Pool, me: String) -> Vouches {
+        Vouches {
+            consensus,
+            pool,
+            me,
+            known: Mutex::default(),
+        }
+    }
+
     /// True if another member of this replica's Raft group names `node_id` as a member.
-    pub async fn confirmed(&self, inner: &Inner, node_id: &str) -> bool {
+    pub async fn confirmed(&self, node_id: &str) -> bool {
         let now = Instant::now();
         if let Some((answer, until)) = self.lock().get(node_id)
             && now < *until
         {
             return *answer;
         }
-        let peers: Vec<String> = inner
+        let peers: Vec<String> = self
             .consensus
             .members()
             .into_values()
-            .filter(|p| p.node_id != node_id && p.node_id != inner.node_id)
+            .filter(|p| p.node_id != node_id && p.node_id != self.me)
             .map(|p| p.addr)
             .collect();
-        let asks = peers.iter().map(|addr| ask(inner, addr, node_id));
+        let asks = peers.iter().map(|addr| ask(&self.pool, addr, node_id));
         let answer = futures::future::join_all(asks).await.into_iter().any(|yes| yes);
         tracing::debug!(
             node_id,
@@ -80,8 +92,8 @@ impl Vouches {
 }
 
 /// Does the member at `addr` have `node_id` in its Raft membership? (No answer: no.)
-async fn ask(inner: &Inner, addr: &str, node_id: &str) -> bool {
-    let Ok(mut client) = inner.pool.control(addr) else {
+async fn ask(pool: &Pool, addr: &str, node_id: &str) -> bool {
+    let Ok(mut client) = pool.control(addr) else {
         return false;
     };
     let mut request = tonic::Request::new(encode(&()));

@@ -17,16 +17,19 @@ use rpc::messages::{
 use rpc::pb::Msg;
 use rpc::{decode, encode, require_node};
 use store::WatchEvent;
+use store::consensus::Consensus;
 use tokio::time::Instant;
 use tonic::{Request, Response, Status};
 use types::Node;
 use types::{NodeState, Role};
 
-use super::{Reply, admit, membership_view, not_leader, reply};
-use crate::assignments::assigned_to;
+use super::assignments::{Router, assigned_to};
+use super::liveness::{Liveness, heartbeat_period};
+use super::status_batcher::{CurrentBatcher, status_update};
 use crate::authz::Family;
-use crate::manager::Inner;
-use crate::status_batcher::status_update;
+use crate::grpc::{Gate, Reply, reply, to_leader};
+use crate::logbroker::LogBroker;
+use crate::propose::Proposer;
 
 /// Status message of a node that said it left the swarm.
 pub const LEFT: &str = "node left the swarm";
@@ -40,53 +43,91 @@ fn left_refusal(node_id: &str) -> Status {
     Status::permission_denied(format!("node {node_id} left the swarm"))
 }
 
-/// The membership check of [`admit`] for a node whose stream is already open.
-fn admit_node(inner: &Inner, node_id: &str) -> Result<(), Status> {
-    let caller = crate::authz::Caller {
-        node_id,
-        role: Role::Worker,
-    };
-    crate::authz::authorize(Family::Dispatcher, caller, membership_view(inner, node_id)).map_err(Status::from)
+/// Server side of node sessions. Its parts are the leader's dispatcher state, shared with
+/// the leadership supervisor (which resets liveness and installs the batcher each term).
+#[derive(Clone)]
+pub struct DispatcherService {
+    gate: Gate,
+    consensus: Consensus,
+    proposer: Proposer,
+    liveness: Arc<Liveness>,
+    router: Arc<Router>,
+    logs: Arc<LogBroker>,
+    batcher: CurrentBatcher,
 }
-
-/// Server side of node sessions.
-pub struct DispatcherService(pub Arc<Inner>);
 
 type SessionStream = Pin<Box<dyn Stream<Item = Result<Msg, Status>> + Send>>;
 
 impl DispatcherService {
+    /// Serves sessions of `consensus`'s leader: node writes through `proposer`, heartbeats
+    /// into `liveness`, assignments from `router`, log subscriptions of `logs`, status
+    /// reports into the term's `batcher`.
+    pub fn new(
+        gate: Gate,
+        consensus: Consensus,
+        proposer: Proposer,
+        liveness: Arc<Liveness>,
+        router: Arc<Router>,
+        logs: Arc<LogBroker>,
+        batcher: CurrentBatcher,
+    ) -> DispatcherService {
+        DispatcherService {
+            gate,
+            consensus,
+            proposer,
+            liveness,
+            router,
+            logs,
+            batcher,
+        }
+    }
+
     fn check_leader(&self) -> Result<(), Status> {
-        if self.0.consensus.is_leader() {
+        if self.consensus.is_leader() {
             Ok(())
         } else {
-            Err(not_leader(self.0.consensus.leader().map(|(_, p)| p.addr)))
+            Err(to_leader(&self.consensus))
         }
     }
-}
 
-/// What a node should know now: managers (leader first), its desired role, the period.
-fn session_message(inner: &Inner, node_id: &str) -> Option<SessionMessage> {
-    let view = inner.consensus.store().view();
-    let node = view.node(node_id)?;
-    let mut managers: Vec<String> = Vec::new();
-    if let Some((_, leader)) = inner.consensus.leader() {
-        managers.push(leader.addr);
+    fn heartbeat_period(&self) -> Duration {
+        heartbeat_period(&self.consensus.store().view())
     }
-    for (_, peer) in inner.consensus.voters() {
-        if !managers.contains(&peer.addr) {
-            managers.push(peer.addr);
+
+    /// The membership check of [`Gate::admit`] for a node whose stream is already open.
+    fn admit_node(&self, node_id: &str) -> Result<(), Status> {
+        let caller = crate::authz::Caller {
+            node_id,
+            role: Role::Worker,
+        };
+        crate::authz::authorize(Family::Dispatcher, caller, self.gate.membership(node_id))
+            .map_err(Status::from)
+    }
+
+    /// What a node should know now: managers (leader first), its desired role, the period.
+    fn session_message(&self, node_id: &str) -> Option<SessionMessage> {
+        let view = self.consensus.store().view();
+        let node = view.node(node_id)?;
+        let mut managers: Vec<String> = Vec::new();
+        if let Some((_, leader)) = self.consensus.leader() {
+            managers.push(leader.addr);
         }
+        for (_, peer) in self.consensus.voters() {
+            if !managers.contains(&peer.addr) {
+                managers.push(peer.addr);
+            }
+        }
+        Some(SessionMessage {
+            managers,
+            // A demoted manager hears "worker" only once it is out of Raft (see `role_now`).
+            desired_role: crate::roles::role_now(
+                node.spec.role,
+                node.manager_status.is_some() || self.gate.membership(node_id).raft_member,
+            ),
+            heartbeat_period_ms: heartbeat_period(&view).as_millis() as u64,
+            log_subscriptions: self.logs.for_node(node_id),
+        })
     }
-    Some(SessionMessage {
-        managers,
-        // A demoted manager hears "worker" only once it is out of Raft (see `role_now`).
-        desired_role: crate::roles::role_now(
-            node.spec.role,
-            node.manager_status.is_some() || membership_view(inner, node_id).raft_member,
-        ),
-        heartbeat_period_ms: inner.heartbeat_period().as_millis() as u64,
-        log_subscriptions: inner.logs.for_node(node_id),
-    })
 }
 
 #[tonic::async_trait]
@@ -94,23 +135,23 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
     type SessionStream = SessionStream;
 
     async fn session(&self, req: Request<Msg>) -> Result<Response<SessionStream>, Status> {
-        require_node(&req, &self.0.cluster_id)?;
+        require_node(&req, self.gate.cluster_id())?;
         self.check_leader()?;
-        let caller = admit(&self.0, &req, Family::Dispatcher)?;
+        let caller = self.gate.admit(&req, Family::Dispatcher)?;
         let remote_ip = rpc::server::remote_addr(&req)
             .map(|a| a.ip().to_string())
             .unwrap_or_default();
         let open: SessionRequest = decode(req.get_ref())?;
-        let (view, mut watch) = self.0.consensus.store().view_and_watch();
+        let (view, mut watch) = self.consensus.store().view_and_watch();
         let node = view.node(&caller.node_id).cloned().ok_or_else(|| {
             Status::permission_denied(format!("node {} was removed from the swarm", caller.node_id))
         })?;
         if has_left(&node) {
             return Err(left_refusal(&node.id));
         }
-        self.0.liveness.seen(&node.id, Instant::now());
+        self.liveness.seen(&node.id, Instant::now());
         let worker = caller.role == Role::Worker;
-        self.0
+        self.proposer
             .update_node(&node.id, |n| {
                 n.description = open.description.clone();
                 n.status.state = NodeState::Ready;
@@ -124,19 +165,17 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
             })
             .await
             .map_err(Status::from)?;
-        let inner = self.0.clone();
+        let this = self.clone();
         let node_id = node.id.clone();
-        let mut log_changes = self.0.logs.watch();
+        let mut log_changes = self.logs.watch();
         let stream = async_stream(move |tx| async move {
             let mut last: Option<SessionMessage> = None;
             loop {
-                if !inner.consensus.is_leader() {
-                    let _ = tx
-                        .send(Err(not_leader(inner.consensus.leader().map(|(_, p)| p.addr))))
-                        .await;
+                if !this.consensus.is_leader() {
+                    let _ = tx.send(Err(to_leader(&this.consensus))).await;
                     return;
                 }
-                match session_message(&inner, &node_id) {
+                match this.session_message(&node_id) {
                     None => {
                         let _ = tx
                             .send(Err(Status::permission_denied(format!(
@@ -178,21 +217,21 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
     type AssignmentsStream = SessionStream;
 
     async fn assignments(&self, req: Request<Msg>) -> Result<Response<SessionStream>, Status> {
-        require_node(&req, &self.0.cluster_id)?;
+        require_node(&req, self.gate.cluster_id())?;
         self.check_leader()?;
-        let caller = admit(&self.0, &req, Family::Dispatcher)?;
+        let caller = self.gate.admit(&req, Family::Dispatcher)?;
         let node_id = caller.node_id;
-        if self.0.consensus.store().view().node(&node_id).is_none() {
+        if self.consensus.store().view().node(&node_id).is_none() {
             return Err(Status::permission_denied(format!(
                 "node {node_id} was removed from the swarm"
             )));
         }
         // Subscribe before reading the full set so no change falls in between.
-        let feed = self.0.router.subscribe(&node_id);
-        let inner = self.0.clone();
+        let feed = self.router.subscribe(&node_id);
+        let this = self.clone();
         let stream = async_stream(move |tx| async move {
-            let full = |inner: &Inner| {
-                let view = inner.consensus.store().view();
+            let full = |this: &DispatcherService| {
+                let view = this.consensus.store().view();
                 let tasks = view
                     .tasks_on_node(&node_id)
                     .filter(|t| assigned_to(t, &node_id))
@@ -204,21 +243,19 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
                     removed: Vec::new(),
                 }
             };
-            if tx.send(Ok(encode(&full(&inner)))).await.is_err() {
+            if tx.send(Ok(encode(&full(&this)))).await.is_err() {
                 return;
             }
             loop {
                 let touched = match tokio::time::timeout(Duration::from_secs(1), feed.next()).await {
                     Ok(t) => t,
                     Err(_) => {
-                        if !inner.consensus.is_leader() {
-                            let _ = tx
-                                .send(Err(not_leader(inner.consensus.leader().map(|(_, p)| p.addr))))
-                                .await;
+                        if !this.consensus.is_leader() {
+                            let _ = tx.send(Err(to_leader(&this.consensus))).await;
                             return;
                         }
                         // A removed node's open stream ends too, not only its next call.
-                        if let Err(denied) = admit_node(&inner, &node_id) {
+                        if let Err(denied) = this.admit_node(&node_id) {
                             let _ = tx.send(Err(denied)).await;
                             return;
                         }
@@ -226,10 +263,10 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
                     }
                 };
                 let msg = if touched.resync {
-                    full(&inner)
+                    full(&this)
                 } else {
                     // The current value of each touched task decides what the node hears.
-                    let view = inner.consensus.store().view();
+                    let view = this.consensus.store().view();
                     let mut changed = Vec::new();
                     let mut removed = Vec::new();
                     for id in touched.tasks {
@@ -253,11 +290,11 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
     }
 
     async fn update_task_status(&self, req: Request<Msg>) -> Reply {
-        require_node(&req, &self.0.cluster_id)?;
+        require_node(&req, self.gate.cluster_id())?;
         self.check_leader()?;
-        let caller = admit(&self.0, &req, Family::Dispatcher)?;
+        let caller = self.gate.admit(&req, Family::Dispatcher)?;
         let batch: TaskStatusBatch = decode(req.get_ref())?;
-        let view = self.0.consensus.store().view();
+        let view = self.consensus.store().view();
         // A node reports only on its own tasks.
         let updates = batch
             .updates
@@ -265,18 +302,17 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
             .filter(|(id, _)| view.task(id).is_some_and(|t| t.node_id == caller.node_id))
             .map(|(id, status)| status_update(id, status))
             .collect();
-        let batcher = self.0.statuses.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let batcher = batcher.ok_or_else(|| not_leader(self.0.consensus.leader().map(|(_, p)| p.addr)))?;
+        let batcher = self.batcher.get().ok_or_else(|| to_leader(&self.consensus))?;
         batcher.submit(updates).await.map_err(Status::from)?;
         reply(&())
     }
 
     async fn publish_logs(&self, req: Request<tonic::Streaming<Msg>>) -> Reply {
-        let caller = admit(&self.0, &req, Family::Dispatcher)?;
+        let caller = self.gate.admit(&req, Family::Dispatcher)?;
         let mut stream = req.into_inner();
         while let Some(msg) = stream.message().await? {
             let batch: rpc::messages::LogBatch = decode(&msg)?;
-            if !self.0.logs.publish(&caller.node_id, batch).await {
+            if !self.logs.publish(&caller.node_id, batch).await {
                 // The caller went away: tell the node to stop streaming this subscription.
                 return Err(Status::not_found("log subscription is gone"));
             }
@@ -285,19 +321,19 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
     }
 
     async fn heartbeat(&self, req: Request<Msg>) -> Reply {
-        require_node(&req, &self.0.cluster_id)?;
+        require_node(&req, self.gate.cluster_id())?;
         self.check_leader()?;
-        let caller = admit(&self.0, &req, Family::Dispatcher)?;
-        let view = self.0.consensus.store().view();
+        let caller = self.gate.admit(&req, Family::Dispatcher)?;
+        let view = self.consensus.store().view();
         let node = view.node(&caller.node_id).ok_or_else(|| {
             Status::permission_denied(format!("node {} was removed from the swarm", caller.node_id))
         })?;
         if has_left(node) {
             return Err(left_refusal(&node.id));
         }
-        self.0.liveness.seen(&node.id, Instant::now());
+        self.liveness.seen(&node.id, Instant::now());
         if node.status.state != NodeState::Ready {
-            self.0
+            self.proposer
                 .update_node(&node.id, |n| {
                     n.status.state = NodeState::Ready;
                     n.status.message = String::new();
@@ -306,7 +342,7 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
                 .map_err(Status::from)?;
         }
         reply(&HeartbeatResponse {
-            period_ms: self.0.heartbeat_period().as_millis() as u64,
+            period_ms: self.heartbeat_period().as_millis() as u64,
         })
     }
 
@@ -319,11 +355,11 @@ impl DispatcherService {
     /// `Leave`: the node is leaving, so it is down now rather than after missed heartbeats
     /// (which took seconds and showed a node that had left as ready).
     async fn mark_left(&self, req: Request<Msg>) -> Reply {
-        require_node(&req, &self.0.cluster_id)?;
+        require_node(&req, self.gate.cluster_id())?;
         self.check_leader()?;
-        let caller = admit(&self.0, &req, Family::Dispatcher)?;
+        let caller = self.gate.admit(&req, Family::Dispatcher)?;
         let _: LeaveRequest = decode(req.get_ref())?;
-        self.0
+        self.proposer
             .update_node(&caller.node_id, |n| {
                 n.status.state = NodeState::Down;
                 n.status.message = LEFT.into();
@@ -331,7 +367,7 @@ impl DispatcherService {
             .await
             .map_err(Status::from)?;
         // Log streams stop waiting for a node that will not answer.
-        self.0.logs.node_gone(&caller.node_id);
+        self.logs.node_gone(&caller.node_id);
         tracing::info!(node = %caller.node_id, "node left the swarm");
         reply(&())
     }

@@ -2,14 +2,15 @@
 //! for a short window (or until the batch is large), committed as one entry, and each
 //! reporter is answered with the result.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use store::{Op, TaskChange, TaskUpdate};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use crate::manager::Inner;
+use crate::propose::Proposer;
+use crate::workers::Worker;
 use crate::{Error, Result};
 
 /// Longest wait for more reports before committing (Swarm: 100 ms).
@@ -26,10 +27,11 @@ pub struct StatusBatcher {
 }
 
 impl StatusBatcher {
-    /// Starts the batcher for `inner`; it stops with `token`.
-    pub fn start(inner: Arc<Inner>, token: CancellationToken) -> StatusBatcher {
+    /// Starts a batcher committing through `proposer`, reporting as `worker`; it stops with
+    /// `token`.
+    pub fn start(proposer: Proposer, worker: Worker, token: CancellationToken) -> StatusBatcher {
         let (tx, rx) = mpsc::channel(1024);
-        tokio::spawn(run(inner, rx, token));
+        tokio::spawn(run(proposer, worker, rx, token));
         StatusBatcher { tx }
     }
 
@@ -48,12 +50,42 @@ impl StatusBatcher {
     }
 }
 
-async fn run(inner: Arc<Inner>, mut rx: mpsc::Receiver<(Vec<TaskUpdate>, Waiter)>, token: CancellationToken) {
+/// The batcher of the current leadership term; empty while this replica does not lead.
+#[derive(Clone, Default)]
+pub struct CurrentBatcher(Arc<Mutex<Option<StatusBatcher>>>);
+
+impl CurrentBatcher {
+    /// Installs the batcher of a new term.
+    pub fn set(&self, batcher: StatusBatcher) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(batcher);
+    }
+
+    /// Clears `ended` (its term is over) unless a later term already installed its own.
+    pub fn clear(&self, ended: &StatusBatcher) {
+        let mut current = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if current.as_ref().is_some_and(|b| b.tx.same_channel(&ended.tx)) {
+            *current = None;
+        }
+    }
+
+    /// The batcher, if this replica leads.
+    pub fn get(&self) -> Option<StatusBatcher> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+async fn run(
+    proposer: Proposer,
+    worker: Worker,
+    mut rx: mpsc::Receiver<(Vec<TaskUpdate>, Waiter)>,
+    token: CancellationToken,
+) {
     loop {
         let first = tokio::select! {
             _ = token.cancelled() => return,
             m = rx.recv() => match m { Some(m) => m, None => return },
         };
+        worker.busy();
         let mut updates = first.0;
         let mut waiters = vec![first.1];
         let deadline = tokio::time::Instant::now() + WINDOW;
@@ -66,7 +98,8 @@ async fn run(inner: Arc<Inner>, mut rx: mpsc::Receiver<(Vec<TaskUpdate>, Waiter)
                 _ => break,
             }
         }
-        let result = inner.propose(vec![Op::UpdateTasks(updates)]).await.map(|_| ());
+        let result = proposer.propose(vec![Op::UpdateTasks(updates)]).await.map(|_| ());
+        worker.done(result.clone());
         for w in waiters {
             let _ = w.send(result.clone());
         }
@@ -78,5 +111,29 @@ pub fn status_update(id: String, status: types::TaskStatus) -> TaskUpdate {
     TaskUpdate {
         id,
         change: TaskChange::Status(status),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batcher() -> StatusBatcher {
+        StatusBatcher {
+            tx: mpsc::channel(1).0,
+        }
+    }
+
+    #[test]
+    fn an_ended_term_clears_only_its_own_batcher() {
+        let current = CurrentBatcher::default();
+        let (first, second) = (batcher(), batcher());
+        current.set(first.clone());
+        // Re-elected before the first term's clean-up ran.
+        current.set(second.clone());
+        current.clear(&first);
+        assert!(current.get().is_some_and(|b| b.tx.same_channel(&second.tx)));
+        current.clear(&second);
+        assert!(current.get().is_none());
     }
 }

@@ -11,6 +11,8 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use types::{Object, Task, TaskState};
 
+use crate::workers::Worker;
+
 /// True if `task` belongs in `node`'s assignment set.
 pub fn assigned_to(task: &Task, node: &str) -> bool {
     task.node_id == node && task.status.state >= TaskState::Assigned
@@ -98,14 +100,15 @@ impl Router {
         }
     }
 
-    /// Routes `store`'s task changes until `token` is cancelled.
-    pub async fn run(self: Arc<Self>, store: Store, token: CancellationToken) {
+    /// Routes `store`'s task changes until `token` is cancelled, reporting as `worker`.
+    pub async fn run(self: Arc<Self>, store: Store, worker: Worker, token: CancellationToken) {
         let (_, mut watch) = store.view_and_watch();
         loop {
             let event = tokio::select! {
                 _ = token.cancelled() => return,
                 e = watch.next() => match e { Some(e) => e, None => return },
             };
+            worker.busy();
             match event {
                 WatchEvent::Reset => self.resync_all(),
                 WatchEvent::Commit(commit) => {
@@ -114,6 +117,7 @@ impl Router {
                     }
                 }
             }
+            worker.done(Ok::<(), String>(()));
         }
     }
 

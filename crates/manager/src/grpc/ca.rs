@@ -6,19 +6,26 @@ use std::sync::Arc;
 use rpc::decode;
 use rpc::messages::{IssueRequest, IssueResponse, RenewRequest, RootCaResponse};
 use rpc::pb::Msg;
-use store::Op;
+use store::{Op, Store};
 use tonic::{Request, Status};
-use types::{Node, NodeSpec, NodeStatus, Object, Role};
+use types::{Clock, Node, NodeSpec, NodeStatus, Object, Role};
 
-use super::{Reply, admit, membership_view, reply};
+use super::{Gate, Reply, reply};
 use crate::authz::Family;
-use crate::manager::Inner;
+use crate::ids::Ids;
+use crate::propose::Proposer;
 
 /// Swarm's wording for a missing or wrong token.
 pub const INVALID_TOKEN: &str = "A valid join token is necessary to join this cluster";
 
 /// Server side of the certificate authority.
-pub struct CaService(pub Arc<Inner>);
+pub struct CaService {
+    gate: Gate,
+    store: Store,
+    clock: Arc<dyn Clock>,
+    ids: Arc<Ids>,
+    proposer: Proposer,
+}
 
 /// Compares without an early exit, so timing does not reveal how much of a secret matched.
 fn same(a: &str, b: &str) -> bool {
@@ -26,14 +33,32 @@ fn same(a: &str, b: &str) -> bool {
 }
 
 impl CaService {
+    /// Issues certificates from the root CA in `store`, valid from `clock`'s now; new nodes
+    /// get IDs from `ids` and are created through `proposer`.
+    pub fn new(
+        gate: Gate,
+        store: Store,
+        clock: Arc<dyn Clock>,
+        ids: Arc<Ids>,
+        proposer: Proposer,
+    ) -> CaService {
+        CaService {
+            gate,
+            store,
+            clock,
+            ids,
+            proposer,
+        }
+    }
+
     fn issue(&self, csr_pem: &str, node_id: &str, role: Role) -> Result<(String, String), Status> {
-        let view = self.0.consensus.store().view();
+        let view = self.store.view();
         let cluster = view
             .cluster()
             .ok_or_else(|| Status::unavailable("cluster not initialised"))?;
         let root = ca::RootCa::from_pem(&cluster.root_ca.ca_cert_pem, &cluster.root_ca.ca_key_pem)
             .map_err(|e| Status::internal(e.to_string()))?;
-        let now_secs = self.0.clock.now().0 / 1_000_000_000;
+        let now_secs = self.clock.now().0 / 1_000_000_000;
         let validity = cluster.spec.node_cert_expiry / 1_000_000_000;
         let cert = root
             .issue(csr_pem, node_id, role, &cluster.id, now_secs, validity)
@@ -45,7 +70,7 @@ impl CaService {
 #[tonic::async_trait]
 impl rpc::pb::ca_server::Ca for CaService {
     async fn get_root_ca(&self, _req: Request<Msg>) -> Reply {
-        let view = self.0.consensus.store().view();
+        let view = self.store.view();
         let cluster = view
             .cluster()
             .ok_or_else(|| Status::unavailable("cluster not initialised"))?;
@@ -60,7 +85,7 @@ impl rpc::pb::ca_server::Ca for CaService {
             .unwrap_or_default();
         let issue: IssueRequest = decode(req.get_ref())?;
         let role = {
-            let view = self.0.consensus.store().view();
+            let view = self.store.view();
             let tokens = &view
                 .cluster()
                 .ok_or_else(|| Status::unavailable("cluster not initialised"))?
@@ -74,7 +99,7 @@ impl rpc::pb::ca_server::Ca for CaService {
                 return Err(Status::invalid_argument(INVALID_TOKEN));
             }
         };
-        let node_id = self.0.new_id();
+        let node_id = self.ids.new_id();
         let (cert_pem, ca_cert_pem) = self.issue(&issue.csr_pem, &node_id, role)?;
         let node = Node {
             id: node_id.clone(),
@@ -94,13 +119,13 @@ impl rpc::pb::ca_server::Ca for CaService {
         };
         // The node exists in the store before its certificate is handed out, so its first
         // session is recognised.
-        self.0
+        self.proposer
             .propose(vec![Op::Create(Object::Node(node))])
             .await
             .map_err(Status::from)?;
         reply(&IssueResponse {
             node_id,
-            cluster_id: self.0.cluster_id.clone(),
+            cluster_id: self.gate.cluster_id().to_string(),
             role,
             cert_pem,
             ca_cert_pem,
@@ -108,33 +133,26 @@ impl rpc::pb::ca_server::Ca for CaService {
     }
 
     async fn renew_node_certificate(&self, req: Request<Msg>) -> Reply {
-        let caller = admit(&self.0, &req, Family::CaRenew)?;
+        let caller = self.gate.admit(&req, Family::CaRenew)?;
         let renew: RenewRequest = decode(req.get_ref())?;
-        let node = self
-            .0
-            .consensus
-            .store()
-            .view()
-            .node(&caller.node_id)
-            .cloned()
-            .ok_or_else(|| {
-                Status::permission_denied(format!("node {} was removed from the swarm", caller.node_id))
-            })?;
+        let node = self.store.view().node(&caller.node_id).cloned().ok_or_else(|| {
+            Status::permission_denied(format!("node {} was removed from the swarm", caller.node_id))
+        })?;
         // A demoted manager gets its worker certificate only once it is out of Raft: until
         // then its vote may be needed to remove it (two managers), so it keeps serving.
-        let raft_member = node.manager_status.is_some() || membership_view(&self.0, &node.id).raft_member;
+        let raft_member = node.manager_status.is_some() || self.gate.membership(&node.id).raft_member;
         let role = crate::roles::role_now(node.spec.role, raft_member);
         let (cert_pem, ca_cert_pem) = self.issue(&renew.csr_pem, &node.id, role)?;
         if node.role != role && role == Role::Worker {
             // A demoted node's observed role follows its new certificate.
-            self.0
+            self.proposer
                 .update_node(&node.id, |n| n.role = Role::Worker)
                 .await
                 .map_err(Status::from)?;
         }
         reply(&IssueResponse {
             node_id: node.id.clone(),
-            cluster_id: self.0.cluster_id.clone(),
+            cluster_id: self.gate.cluster_id().to_string(),
             role,
             cert_pem,
             ca_cert_pem,

@@ -1,7 +1,5 @@
 //! `Raft` service: hands replication messages to the local replica (managers only).
 
-use std::sync::Arc;
-
 use rpc::decode;
 use rpc::messages::SnapshotChunk;
 use rpc::pb::Msg;
@@ -9,38 +7,40 @@ use store::consensus::Snapshot;
 use tokio_stream::StreamExt;
 use tonic::{Request, Status, Streaming};
 
-use super::{Reply, admit, membership_view, reply};
+use super::{Gate, Reply, reply};
 use crate::authz::Family;
-use crate::manager::Inner;
 use crate::vouch::Vouches;
+use store::consensus::Consensus;
 use types::Role;
 
 /// Server side of Raft replication.
 pub struct RaftService {
-    inner: Arc<Inner>,
+    gate: Gate,
+    consensus: Consensus,
     vouches: Vouches,
 }
 
 impl RaftService {
-    /// Serves Raft for `inner`.
-    pub fn new(inner: Arc<Inner>) -> RaftService {
+    /// Serves Raft for `consensus`; unknown managers are checked with `vouches`.
+    pub fn new(gate: Gate, consensus: Consensus, vouches: Vouches) -> RaftService {
         RaftService {
-            inner,
-            vouches: Vouches::default(),
+            gate,
+            consensus,
+            vouches,
         }
     }
 
     /// [`admit`] for the Raft family; a manager certificate this replica does not know as a
     /// member is checked with the members it does know (see [`crate::vouch`]).
     async fn admit<T>(&self, req: &Request<T>) -> Result<(), Status> {
-        let refused = match admit(&self.inner, req, Family::Raft) {
+        let refused = match self.gate.admit(req, Family::Raft) {
             Ok(_) => return Ok(()),
             Err(refused) => refused,
         };
-        let identity = rpc::require_node(req, &self.inner.cluster_id)?;
-        let view = membership_view(&self.inner, &identity.node_id);
+        let identity = rpc::require_node(req, self.gate.cluster_id())?;
+        let view = self.gate.membership(&identity.node_id);
         let unknown_manager = identity.role == Role::Manager && view.raft_initialised && !view.raft_member;
-        if unknown_manager && self.vouches.confirmed(&self.inner, &identity.node_id).await {
+        if unknown_manager && self.vouches.confirmed(&identity.node_id).await {
             return Ok(());
         }
         Err(refused)
@@ -56,26 +56,26 @@ impl rpc::pb::raft_server::Raft for RaftService {
     async fn append_entries(&self, req: Request<Msg>) -> Reply {
         self.admit(&req).await?;
         let rpc = decode(req.get_ref())?;
-        reply(&stringify(self.inner.consensus.raft().append_entries(rpc).await))
+        reply(&stringify(self.consensus.raft().append_entries(rpc).await))
     }
 
     async fn vote(&self, req: Request<Msg>) -> Reply {
         self.admit(&req).await?;
         let rpc = decode(req.get_ref())?;
-        reply(&stringify(self.inner.consensus.raft().vote(rpc).await))
+        reply(&stringify(self.consensus.raft().vote(rpc).await))
     }
 
     async fn pre_vote(&self, req: Request<Msg>) -> Reply {
         self.admit(&req).await?;
         let rpc = decode(req.get_ref())?;
-        reply(&stringify(self.inner.consensus.raft().pre_vote(rpc).await))
+        reply(&stringify(self.consensus.raft().pre_vote(rpc).await))
     }
 
     async fn transfer_leader(&self, req: Request<Msg>) -> Reply {
         self.admit(&req).await?;
         let rpc = decode(req.get_ref())?;
         reply(&stringify(
-            self.inner.consensus.raft().handle_transfer_leader(rpc).await,
+            self.consensus.raft().handle_transfer_leader(rpc).await,
         ))
     }
 
@@ -94,7 +94,6 @@ impl rpc::pb::raft_server::Raft for RaftService {
         let (vote, meta) =
             header.ok_or_else(|| Status::invalid_argument("snapshot stream without header"))?;
         let result = self
-            .inner
             .consensus
             .raft()
             .install_full_snapshot(vote, Snapshot { meta, snapshot: data })

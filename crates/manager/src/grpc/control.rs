@@ -6,21 +6,46 @@ use rpc::decode;
 use rpc::messages::{JoinRaftRequest, JoinRaftResponse, ProposeResponse};
 use rpc::pb::Msg;
 use store::Txn;
+use store::consensus::Consensus;
 use tonic::{Request, Status};
 
-use super::{Reply, admit, not_leader, reply};
+use super::{Gate, Reply, not_leader, reply, to_leader};
 use crate::authz::Family;
-use crate::manager::Inner;
+use crate::logbroker::LogBroker;
+use crate::membership::Membership;
 
 /// Server side of manager-to-manager control calls.
-pub struct ControlService(pub Arc<Inner>);
+pub struct ControlService {
+    gate: Gate,
+    consensus: Consensus,
+    logs: Arc<LogBroker>,
+    membership: Membership,
+}
+
+impl ControlService {
+    /// Serves forwarded writes and reads of `consensus`, log subscriptions of `logs`, and
+    /// joins through `membership`.
+    pub fn new(
+        gate: Gate,
+        consensus: Consensus,
+        logs: Arc<LogBroker>,
+        membership: Membership,
+    ) -> ControlService {
+        ControlService {
+            gate,
+            consensus,
+            logs,
+            membership,
+        }
+    }
+}
 
 #[tonic::async_trait]
 impl rpc::pb::control_server::Control for ControlService {
     async fn propose(&self, req: Request<Msg>) -> Reply {
-        admit(&self.0, &req, Family::Control)?;
+        self.gate.admit(&req, Family::Control)?;
         let txn: Txn = decode(req.get_ref())?;
-        let result: ProposeResponse = match self.0.consensus.write(txn).await {
+        let result: ProposeResponse = match self.consensus.write(txn).await {
             Ok(index) => Ok(index),
             Err(store::Error::Txn(e)) => Err(e),
             Err(store::Error::ForwardToLeader { addr, .. }) => return Err(not_leader(Some(addr))),
@@ -35,18 +60,17 @@ impl rpc::pb::control_server::Control for ControlService {
         &self,
         req: Request<Msg>,
     ) -> Result<tonic::Response<Self::SubscribeLogsStream>, Status> {
-        admit(&self.0, &req, Family::Control)?;
-        if !self.0.consensus.is_leader() {
-            return Err(not_leader(self.0.consensus.leader().map(|(_, p)| p.addr)));
+        self.gate.admit(&req, Family::Control)?;
+        if !self.consensus.is_leader() {
+            return Err(to_leader(&self.consensus));
         }
         let request: rpc::messages::LogRequest = decode(req.get_ref())?;
-        let view = self.0.consensus.store().view();
+        let view = self.consensus.store().view();
         let reachable = |n: &str| {
             view.node(n)
                 .is_some_and(|n| n.status.state == types::NodeState::Ready)
         };
         let mut sub = self
-            .0
             .logs
             .subscribe(request.tasks_by_node, request.options, reachable);
         let (tx, rx) = tokio::sync::mpsc::channel(16);
@@ -63,17 +87,16 @@ impl rpc::pb::control_server::Control for ControlService {
     }
 
     async fn read_index(&self, req: Request<Msg>) -> Reply {
-        admit(&self.0, &req, Family::Control)?;
-        if !self.0.consensus.is_leader() {
-            return Err(not_leader(self.0.consensus.leader().map(|(_, p)| p.addr)));
+        self.gate.admit(&req, Family::Control)?;
+        if !self.consensus.is_leader() {
+            return Err(to_leader(&self.consensus));
         }
-        reply(&self.0.consensus.applied_index())
+        reply(&self.consensus.applied_index())
     }
 
     async fn raft_members(&self, req: Request<Msg>) -> Reply {
-        admit(&self.0, &req, Family::Control)?;
+        self.gate.admit(&req, Family::Control)?;
         let members: Vec<String> = self
-            .0
             .consensus
             .members()
             .into_values()
@@ -84,17 +107,17 @@ impl rpc::pb::control_server::Control for ControlService {
 
     async fn join_raft(&self, req: Request<Msg>) -> Reply {
         let join: JoinRaftRequest = decode(req.get_ref())?;
-        let caller = rpc::require_node(&req, &self.0.cluster_id)?;
+        let caller = rpc::require_node(&req, self.gate.cluster_id())?;
         if caller.node_id == join.node_id {
-            admit(&self.0, &req, Family::JoinRaft)?;
+            self.gate.admit(&req, Family::JoinRaft)?;
         } else {
             // Only a current member may forward another node's request; the leader's
             // `join_raft` then checks the joiner itself.
-            admit(&self.0, &req, Family::Control).map_err(|_| {
+            self.gate.admit(&req, Family::Control).map_err(|_| {
                 Status::permission_denied("a node may only ask to join the raft group for itself")
             })?;
         }
-        let members = self.0.join_raft(join).await.map_err(Status::from)?;
+        let members = self.membership.add(join).await.map_err(Status::from)?;
         reply(&JoinRaftResponse { members })
     }
 }

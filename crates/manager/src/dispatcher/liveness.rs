@@ -48,6 +48,16 @@ impl Liveness {
     }
 }
 
+/// The heartbeat period the cluster spec asks of nodes.
+pub fn heartbeat_period(state: &State) -> Duration {
+    let nanos = state
+        .cluster()
+        .map(|c| c.spec.dispatcher_heartbeat_period)
+        .filter(|n| *n > 0)
+        .unwrap_or(types::cluster::DEFAULT_HEARTBEAT_PERIOD_NANOS);
+    Duration::from_nanos(nanos as u64)
+}
+
 /// Pure: the ops that mark as down every ready (or unknown) node silent for longer than
 /// `MISSED_HEARTBEATS` periods at `now`.
 pub fn mark_down(

@@ -1,0 +1,12 @@
+//! The dispatcher (leader only): what the cluster tells each node and what nodes report back.
+//!
+//! ```text
+//! agent ── Session / Heartbeat / Leave ─► session.rs ─► liveness.rs (heartbeats in memory)
+//!       ◄─ Assignments stream ─────────── session.rs ◄─ assignments.rs (per-node feeds)
+//!       ── UpdateTaskStatus ────────────► session.rs ─► status_batcher.rs ─► one Raft write
+//! ```
+
+pub mod assignments;
+pub mod liveness;
+pub mod session;
+pub mod status_batcher;
