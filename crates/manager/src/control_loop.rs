@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use types::{Object, Service, TaskState, UpdateState};
 
 use crate::dispatcher::mark_down;
+use crate::error::from_store;
 use crate::manager::Inner;
 use crate::roles::{RoleAction, plan as plan_roles};
 use crate::{Error, Result, allocator, orchestrator, scheduler};
@@ -279,7 +280,7 @@ fn batches(ops: Vec<Op>) -> Vec<Vec<Op>> {
 
 async fn remove_member(inner: &Inner, node_id: &str, raft_id: u64) -> Result<()> {
     tracing::info!(node_id, raft_id, "removing demoted manager from raft");
-    inner.consensus.remove_member(raft_id).await?;
+    inner.consensus.remove_member(raft_id).await.map_err(from_store)?;
     match inner.update_node(node_id, |n| n.manager_status = None).await {
         Err(Error::NotFound(_)) => Ok(()),
         other => other,

@@ -10,23 +10,17 @@
 // Tests state their expectations with unwrap; library code keeps the lint.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
-pub mod allocator;
 pub mod assignments;
 pub mod authz;
-pub mod constraint;
 pub mod control_loop;
-pub mod controlapi;
 pub mod dispatcher;
 pub mod error;
 pub mod health;
 pub mod logbroker;
 pub mod manager;
-pub mod orchestrator;
 pub mod propose;
 pub mod raft_net;
 pub mod read_index;
-pub mod roles;
-pub mod scheduler;
 pub mod services;
 pub mod status_batcher;
 #[cfg(feature = "testing")]
@@ -35,3 +29,5 @@ pub mod vouch;
 
 pub use error::{Error, Result};
 pub use manager::{Manager, ManagerConfig, Start};
+/// The pure rules, under their old paths for the manager's callers.
+pub use rules::{allocator, constraint, controlapi, orchestrator, roles, scheduler};

@@ -29,6 +29,7 @@ use types::cluster::RaftSettings;
 use types::{Clock, Cluster, ManagerStatus, Node, Object, Reachability, Role};
 
 use crate::dispatcher::Liveness;
+use crate::error::{from_rpc, from_status, from_store};
 use crate::raft_net::RaftNetwork;
 use crate::services::{
     ca::CaService, control::ControlService, dispatcher::DispatcherService, raft::RaftService,
@@ -169,11 +170,12 @@ impl Inner {
                 .ok_or_else(|| Error::Unavailable(store::Error::NoLeader.to_string()))?;
             let reply = self
                 .pool
-                .control(&leader.addr)?
+                .control(&leader.addr)
+                .map_err(from_rpc)?
                 .join_raft(encode(&req))
                 .await
-                .map_err(Error::from)?;
-            let resp: JoinRaftResponse = decode(reply.get_ref()).map_err(Error::from)?;
+                .map_err(from_status)?;
+            let resp: JoinRaftResponse = decode(reply.get_ref()).map_err(from_status)?;
             return Ok(resp.members);
         }
         let node = self
@@ -193,8 +195,14 @@ impl Inner {
             addr: req.addr.clone(),
             node_id: node.id.clone(),
         };
-        self.consensus.add_learner(req.raft_id, peer).await?;
-        self.consensus.promote_voter(req.raft_id).await?;
+        self.consensus
+            .add_learner(req.raft_id, peer)
+            .await
+            .map_err(from_store)?;
+        self.consensus
+            .promote_voter(req.raft_id)
+            .await
+            .map_err(from_store)?;
         let status = ManagerStatus {
             raft_id: req.raft_id,
             addr: req.addr,
@@ -228,8 +236,11 @@ impl Manager {
             network,
             cfg.data_key.clone(),
         )
-        .await?;
-        let election_max = store::consensus::raft_config(&cfg.raft_settings)?.election_timeout_max;
+        .await
+        .map_err(from_store)?;
+        let election_max = store::consensus::raft_config(&cfg.raft_settings)
+            .map_err(from_store)?
+            .election_timeout_max;
         let inner = Arc::new(Inner {
             node_id: cfg.node_id.clone(),
             cluster_id: cfg.cluster_id.clone(),
@@ -267,11 +278,12 @@ impl Manager {
                     addr: cfg.advertise_addr.clone(),
                     node_id: cfg.node_id.clone(),
                 };
-                self.inner.consensus.bootstrap(me).await?;
+                self.inner.consensus.bootstrap(me).await.map_err(from_store)?;
                 self.inner
                     .consensus
                     .wait_for(|m| m.current_leader == Some(m.id))
-                    .await?;
+                    .await
+                    .map_err(from_store)?;
                 node.manager_status = Some(ManagerStatus {
                     raft_id: cfg.raft_id,
                     addr: cfg.advertise_addr.clone(),
@@ -289,11 +301,12 @@ impl Manager {
                     addr: cfg.advertise_addr.clone(),
                     node_id: cfg.node_id.clone(),
                 };
-                self.inner.consensus.bootstrap(me).await?;
+                self.inner.consensus.bootstrap(me).await.map_err(from_store)?;
                 self.inner
                     .consensus
                     .wait_for(|m| m.current_leader == Some(m.id))
-                    .await?;
+                    .await
+                    .map_err(from_store)?;
                 for object in &mut objects {
                     if let Object::Node(n) = object
                         && n.id == cfg.node_id
@@ -334,14 +347,14 @@ impl Manager {
                 let mut client = match self.inner.pool.control(addr) {
                     Ok(c) => c,
                     Err(e) => {
-                        last = e.into();
+                        last = from_rpc(e);
                         continue;
                     }
                 };
                 match client.join_raft(encode(&req)).await {
                     Ok(_) => return Ok(()),
                     Err(status) => {
-                        last = status.into();
+                        last = from_status(status);
                         if !matches!(last, Error::Unavailable(_)) {
                             return Err(last);
                         }
@@ -564,10 +577,11 @@ impl Manager {
         let mut stream = self
             .inner
             .pool
-            .control(&leader.addr)?
+            .control(&leader.addr)
+            .map_err(from_rpc)?
             .subscribe_logs(encode(&request))
             .await
-            .map_err(Error::from)?
+            .map_err(from_status)?
             .into_inner();
         tokio::spawn(async move {
             while let Ok(Some(msg)) = stream.message().await {

@@ -20,6 +20,7 @@ use rpc::{decode, encode};
 use store::{Op, Txn};
 use tokio::time::Instant;
 
+use crate::error::{from_rpc, from_status, from_store, from_txn};
 use crate::manager::Inner;
 use crate::{Error, Result};
 
@@ -61,7 +62,7 @@ impl Inner {
         loop {
             let attempt = match self.consensus.write(txn.clone()).await {
                 Ok(index) => Attempt::Done(Ok(index)),
-                Err(store::Error::Txn(e)) => Attempt::Done(Err(e.into())),
+                Err(store::Error::Txn(e)) => Attempt::Done(Err(from_txn(e))),
                 Err(store::Error::ForwardToLeader { leader_id, addr }) => {
                     let (attempt, changed) = self.forward_while_leading(leader_id, &addr, &txn).await;
                     if changed {
@@ -71,7 +72,7 @@ impl Inner {
                     }
                     attempt
                 }
-                Err(store::Error::NoLeader) => Attempt::Retry(store::Error::NoLeader.into()),
+                Err(store::Error::NoLeader) => Attempt::Retry(from_store(store::Error::NoLeader)),
                 // Our own replica cannot write (its storage failed and Raft stopped): the
                 // rest of the cluster may be fine, so hand the write to whoever leads.
                 Err(store::Error::Raft(why)) => match self.leader_hint(&mut hint, &mut tried) {
@@ -82,9 +83,9 @@ impl Inner {
                         }
                         other => other,
                     },
-                    None => Attempt::Done(Err(store::Error::Raft(why).into())),
+                    None => Attempt::Done(Err(from_store(store::Error::Raft(why)))),
                 },
-                Err(e) => Attempt::Done(Err(e.into())),
+                Err(e) => Attempt::Done(Err(from_store(e))),
             };
             match attempt {
                 Attempt::Done(result) => return result,
@@ -168,7 +169,7 @@ impl Inner {
     async fn forward(&self, addr: &str, txn: &Txn) -> Attempt {
         let mut client = match self.pool.control(addr) {
             Ok(c) => c,
-            Err(e) => return Attempt::Retry(e.into()),
+            Err(e) => return Attempt::Retry(from_rpc(e)),
         };
         let mut request = tonic::Request::new(encode(txn));
         request.set_timeout(FORWARD_TIMEOUT);
@@ -178,8 +179,8 @@ impl Inner {
                     self.wait_applied(index).await;
                     Attempt::Done(Ok(index))
                 }
-                Ok(Err(e)) => Attempt::Done(Err(e.into())),
-                Err(status) => Attempt::Done(Err(status.into())),
+                Ok(Err(e)) => Attempt::Done(Err(from_txn(e))),
+                Err(status) => Attempt::Done(Err(from_status(status))),
             },
             // A refused certificate will not get better by retrying.
             Err(status)
@@ -188,7 +189,7 @@ impl Inner {
                     tonic::Code::PermissionDenied | tonic::Code::Unauthenticated
                 ) =>
             {
-                Attempt::Done(Err(status.into()))
+                Attempt::Done(Err(from_status(status)))
             }
             // Refused connections, "not the leader", and calls cut off with the leader: retry;
             // the proposal ID makes a second apply impossible.

@@ -12,6 +12,7 @@ use types::{Node, NodeSpec, NodeStatus, Object, Role};
 
 use super::{Reply, admit, membership_view, reply};
 use crate::authz::Family;
+use crate::error::to_status;
 use crate::manager::Inner;
 
 /// Swarm's wording for a missing or wrong token.
@@ -97,7 +98,7 @@ impl rpc::pb::ca_server::Ca for CaService {
         self.0
             .propose(vec![Op::Create(Object::Node(node))])
             .await
-            .map_err(Status::from)?;
+            .map_err(to_status)?;
         reply(&IssueResponse {
             node_id,
             cluster_id: self.0.cluster_id.clone(),
@@ -130,7 +131,7 @@ impl rpc::pb::ca_server::Ca for CaService {
             self.0
                 .update_node(&node.id, |n| n.role = Role::Worker)
                 .await
-                .map_err(Status::from)?;
+                .map_err(to_status)?;
         }
         reply(&IssueResponse {
             node_id: node.id.clone(),

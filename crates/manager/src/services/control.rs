@@ -10,6 +10,7 @@ use tonic::{Request, Status};
 
 use super::{Reply, admit, not_leader, reply};
 use crate::authz::Family;
+use crate::error::{from_store, to_status};
 use crate::manager::Inner;
 
 /// Server side of manager-to-manager control calls.
@@ -24,7 +25,7 @@ impl rpc::pb::control_server::Control for ControlService {
             Ok(index) => Ok(index),
             Err(store::Error::Txn(e)) => Err(e),
             Err(store::Error::ForwardToLeader { addr, .. }) => return Err(not_leader(Some(addr))),
-            Err(e) => return Err(crate::Error::from(e).into()),
+            Err(e) => return Err(to_status(from_store(e))),
         };
         reply(&result)
     }
@@ -94,7 +95,7 @@ impl rpc::pb::control_server::Control for ControlService {
                 Status::permission_denied("a node may only ask to join the raft group for itself")
             })?;
         }
-        let members = self.0.join_raft(join).await.map_err(Status::from)?;
+        let members = self.0.join_raft(join).await.map_err(to_status)?;
         reply(&JoinRaftResponse { members })
     }
 }

@@ -25,6 +25,7 @@ use types::{NodeState, Role};
 use super::{Reply, admit, membership_view, not_leader, reply};
 use crate::assignments::assigned_to;
 use crate::authz::Family;
+use crate::error::to_status;
 use crate::manager::Inner;
 use crate::status_batcher::status_update;
 
@@ -123,7 +124,7 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
                 }
             })
             .await
-            .map_err(Status::from)?;
+            .map_err(to_status)?;
         let inner = self.0.clone();
         let node_id = node.id.clone();
         let mut log_changes = self.0.logs.watch();
@@ -267,7 +268,7 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
             .collect();
         let batcher = self.0.statuses.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let batcher = batcher.ok_or_else(|| not_leader(self.0.consensus.leader().map(|(_, p)| p.addr)))?;
-        batcher.submit(updates).await.map_err(Status::from)?;
+        batcher.submit(updates).await.map_err(to_status)?;
         reply(&())
     }
 
@@ -303,7 +304,7 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
                     n.status.message = String::new();
                 })
                 .await
-                .map_err(Status::from)?;
+                .map_err(to_status)?;
         }
         reply(&HeartbeatResponse {
             period_ms: self.0.heartbeat_period().as_millis() as u64,
@@ -329,7 +330,7 @@ impl DispatcherService {
                 n.status.message = LEFT.into();
             })
             .await
-            .map_err(Status::from)?;
+            .map_err(to_status)?;
         // Log streams stop waiting for a node that will not answer.
         self.0.logs.node_gone(&caller.node_id);
         tracing::info!(node = %caller.node_id, "node left the swarm");
