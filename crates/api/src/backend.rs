@@ -5,16 +5,16 @@
 use std::sync::Arc;
 
 use futures::stream::BoxStream;
-use manager::controlapi::cluster::Rotation;
-use manager::controlapi::node::NodeFilters;
-use manager::controlapi::service::{ServiceFilters, ServiceStatus};
-use manager::controlapi::task::TaskFilters;
+use rules::controlapi::cluster::Rotation;
+use rules::controlapi::node::NodeFilters;
+use rules::controlapi::service::{ServiceFilters, ServiceStatus};
+use rules::controlapi::task::TaskFilters;
 use types::{
     Availability, Cluster, ClusterSpec, Node, NodeSpec, Reachability, Service, ServiceSpec, Task, Timestamp,
 };
 
-/// Errors carry the status dockerd would answer with (see `manager::Error`).
-pub type Result<T> = std::result::Result<T, manager::Error>;
+/// Errors carry the status dockerd would answer with (see `rules::Error`).
+pub type Result<T> = std::result::Result<T, rules::Error>;
 
 /// This node's relation to a swarm (Docker's `LocalNodeState`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,9 +6,9 @@ use http::StatusCode;
 /// Errors of the API edge.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// The backend refused or failed; the status follows the variant (see `manager::Error`).
+    /// The backend refused or failed; the status follows the variant (see `rules::Error`).
     #[error(transparent)]
-    Backend(#[from] manager::Error),
+    Backend(#[from] rules::Error),
     /// The request itself is malformed (bad JSON, query or value): 400, nothing was done.
     #[error("{0}")]
     BadRequest(String),
@@ -106,17 +106,15 @@ impl Error {
     pub fn is_not_found(&self) -> bool {
         match self {
             Error::Status { status, .. } => *status == 404,
-            Error::Backend(manager::Error::NotFound(_)) | Error::PageNotFound | Error::NotServed { .. } => {
-                true
-            }
+            Error::Backend(rules::Error::NotFound(_)) | Error::PageNotFound | Error::NotServed { .. } => true,
             _ => false,
         }
     }
 }
 
-/// The status for each `manager::Error` variant, as documented there.
-fn backend_status(e: &manager::Error) -> StatusCode {
-    use manager::Error as M;
+/// The status for each `rules::Error` variant, as documented there.
+fn backend_status(e: &rules::Error) -> StatusCode {
+    use rules::Error as M;
     match e {
         M::NotFound(_) => StatusCode::NOT_FOUND,
         M::InvalidArgument(_) | M::FailedPrecondition(_) => StatusCode::BAD_REQUEST,
@@ -134,7 +132,7 @@ mod tests {
 
     #[test]
     fn backend_errors_map_to_dockerd_statuses() {
-        use manager::Error as M;
+        use rules::Error as M;
         let cases = [
             (M::NotFound("x".into()), 404),
             (M::InvalidArgument("x".into()), 400),

@@ -212,17 +212,17 @@ async fn malformed_bodies_never_reach_the_backend() {
 async fn backend_errors_map_to_dockerd_statuses() {
     let backend = FakeBackend::new();
     let cases = [
-        (manager::Error::NotFound("no such thing".into()), 404),
-        (manager::Error::InvalidArgument("bad".into()), 400),
+        (rules::Error::NotFound("no such thing".into()), 404),
+        (rules::Error::InvalidArgument("bad".into()), 400),
         (
-            manager::Error::FailedPrecondition("This node is not a swarm manager.".into()),
+            rules::Error::FailedPrecondition("This node is not a swarm manager.".into()),
             400,
         ),
-        (manager::Error::Conflict("exists".into()), 409),
-        (manager::Error::OutOfSequence, 500),
-        (manager::Error::Forbidden("no".into()), 403),
-        (manager::Error::Unavailable("no leader".into()), 503),
-        (manager::Error::Internal("boom".into()), 500),
+        (rules::Error::Conflict("exists".into()), 409),
+        (rules::Error::OutOfSequence, 500),
+        (rules::Error::Forbidden("no".into()), 403),
+        (rules::Error::Unavailable("no leader".into()), 503),
+        (rules::Error::Internal("boom".into()), 500),
     ];
     for (error, status) in cases {
         backend.fail_next(error.clone());

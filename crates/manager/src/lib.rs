@@ -16,11 +16,8 @@
 // Tests state their expectations with unwrap; library code keeps the lint.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
-pub mod allocator;
 pub mod authz;
-pub mod constraint;
 pub mod control_loop;
-pub mod controlapi;
 pub mod dispatcher;
 pub mod error;
 pub mod grpc;
@@ -31,12 +28,9 @@ pub mod log_route;
 pub mod logbroker;
 pub mod manager;
 pub mod membership;
-pub mod orchestrator;
 pub mod propose;
 pub mod raft_net;
 pub mod read_index;
-pub mod roles;
-pub mod scheduler;
 pub mod snapshots;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -45,4 +39,6 @@ pub mod workers;
 
 pub use error::{Error, Result};
 pub use manager::{Manager, ManagerConfig, Start};
+/// The pure rules, under their old paths for the manager's callers.
+pub use rules::{allocator, constraint, controlapi, orchestrator, roles, scheduler};
 pub use workers::{WorkerState, WorkerStatus};

@@ -8,6 +8,7 @@ use rpc::{Pool, decode, encode};
 use store::consensus::Consensus;
 use tokio::sync::mpsc;
 
+use crate::error::{from_rpc, from_status};
 use crate::logbroker::LogBroker;
 use crate::{Error, Result};
 
@@ -66,10 +67,11 @@ impl LogRoute {
         };
         let mut stream = self
             .pool
-            .control(&leader.addr)?
+            .control(&leader.addr)
+            .map_err(from_rpc)?
             .subscribe_logs(encode(&request))
             .await
-            .map_err(Error::from)?
+            .map_err(from_status)?
             .into_inner();
         tokio::spawn(async move {
             while let Ok(Some(msg)) = stream.message().await {

@@ -36,6 +36,7 @@ use crate::dispatcher::assignments::Router;
 use crate::dispatcher::liveness::Liveness;
 use crate::dispatcher::session::DispatcherService;
 use crate::dispatcher::status_batcher::{CurrentBatcher, StatusBatcher};
+use crate::error::from_store;
 use crate::grpc::{Gate, ca::CaService, control::ControlService, raft::RaftService};
 use crate::ids::Ids;
 use crate::leadership::RaftLeadership;
@@ -143,8 +144,11 @@ impl Manager {
             network,
             cfg.data_key.clone(),
         )
-        .await?;
-        let election_max = store::consensus::raft_config(&cfg.raft_settings)?.election_timeout_max;
+        .await
+        .map_err(from_store)?;
+        let election_max = store::consensus::raft_config(&cfg.raft_settings)
+            .map_err(from_store)?
+            .election_timeout_max;
         let election_timeout = Duration::from_millis(election_max);
         let shutdown = CancellationToken::new();
         let ids = Arc::new(Ids::new(rng));
@@ -198,8 +202,11 @@ impl Manager {
                     addr: cfg.advertise_addr.clone(),
                     node_id: cfg.node_id.clone(),
                 };
-                p.consensus.bootstrap(me).await?;
-                p.consensus.wait_for(|m| m.current_leader == Some(m.id)).await?;
+                p.consensus.bootstrap(me).await.map_err(from_store)?;
+                p.consensus
+                    .wait_for(|m| m.current_leader == Some(m.id))
+                    .await
+                    .map_err(from_store)?;
                 node.manager_status = Some(ManagerStatus {
                     raft_id: cfg.raft_id,
                     addr: cfg.advertise_addr.clone(),
@@ -224,8 +231,11 @@ impl Manager {
                     addr: cfg.advertise_addr.clone(),
                     node_id: cfg.node_id.clone(),
                 };
-                p.consensus.bootstrap(me).await?;
-                p.consensus.wait_for(|m| m.current_leader == Some(m.id)).await?;
+                p.consensus.bootstrap(me).await.map_err(from_store)?;
+                p.consensus
+                    .wait_for(|m| m.current_leader == Some(m.id))
+                    .await
+                    .map_err(from_store)?;
                 for object in &mut objects {
                     if let Object::Node(n) = object
                         && n.id == cfg.node_id

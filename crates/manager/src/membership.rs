@@ -13,6 +13,7 @@ use rpc::{Pool, decode, encode};
 use store::consensus::{Consensus, Peer};
 use types::{ManagerStatus, Role};
 
+use crate::error::{from_rpc, from_status, from_store};
 use crate::propose::Proposer;
 use crate::{Error, Result};
 
@@ -48,11 +49,12 @@ impl Membership {
                 .ok_or_else(|| Error::Unavailable(store::Error::NoLeader.to_string()))?;
             let reply = self
                 .pool
-                .control(&leader.addr)?
+                .control(&leader.addr)
+                .map_err(from_rpc)?
                 .join_raft(encode(&req))
                 .await
-                .map_err(Error::from)?;
-            let resp: JoinRaftResponse = decode(reply.get_ref()).map_err(Error::from)?;
+                .map_err(from_status)?;
+            let resp: JoinRaftResponse = decode(reply.get_ref()).map_err(from_status)?;
             return Ok(resp.members);
         }
         let node = self
@@ -72,8 +74,14 @@ impl Membership {
             addr: req.addr.clone(),
             node_id: node.id.clone(),
         };
-        self.consensus.add_learner(req.raft_id, peer).await?;
-        self.consensus.promote_voter(req.raft_id).await?;
+        self.consensus
+            .add_learner(req.raft_id, peer)
+            .await
+            .map_err(from_store)?;
+        self.consensus
+            .promote_voter(req.raft_id)
+            .await
+            .map_err(from_store)?;
         let status = ManagerStatus {
             raft_id: req.raft_id,
             addr: req.addr,
@@ -95,14 +103,14 @@ impl Membership {
                 let mut client = match self.pool.control(addr) {
                     Ok(c) => c,
                     Err(e) => {
-                        last = e.into();
+                        last = from_rpc(e);
                         continue;
                     }
                 };
                 match client.join_raft(encode(req)).await {
                     Ok(_) => return Ok(()),
                     Err(status) => {
-                        last = status.into();
+                        last = from_status(status);
                         if !matches!(last, Error::Unavailable(_)) {
                             return Err(last);
                         }
@@ -117,7 +125,7 @@ impl Membership {
     /// Removes a demoted manager from the group and clears its manager status.
     pub async fn remove(&self, node_id: &str, raft_id: u64) -> Result<()> {
         tracing::info!(node_id, raft_id, "removing demoted manager from raft");
-        self.consensus.remove_member(raft_id).await?;
+        self.consensus.remove_member(raft_id).await.map_err(from_store)?;
         match self
             .proposer
             .update_node(node_id, |n| n.manager_status = None)

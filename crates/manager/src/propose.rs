@@ -23,6 +23,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use types::{Clock, Node, Object};
 
+use crate::error::{from_rpc, from_status, from_store, from_txn};
 use crate::ids::Ids;
 use crate::read_index::wait_applied;
 use crate::{Error, Result};
@@ -127,7 +128,7 @@ impl Proposer {
         loop {
             let attempt = match self.consensus.write(txn.clone()).await {
                 Ok(index) => Attempt::Done(Ok(index)),
-                Err(store::Error::Txn(e)) => Attempt::Done(Err(e.into())),
+                Err(store::Error::Txn(e)) => Attempt::Done(Err(from_txn(e))),
                 Err(store::Error::ForwardToLeader { leader_id, addr }) => {
                     let (attempt, changed) = self.forward_while_leading(leader_id, &addr, &txn).await;
                     if changed {
@@ -137,7 +138,7 @@ impl Proposer {
                     }
                     attempt
                 }
-                Err(store::Error::NoLeader) => Attempt::Retry(store::Error::NoLeader.into()),
+                Err(store::Error::NoLeader) => Attempt::Retry(from_store(store::Error::NoLeader)),
                 // Our own replica cannot write (its storage failed and Raft stopped): the
                 // rest of the cluster may be fine, so hand the write to whoever leads.
                 Err(store::Error::Raft(why)) => match self.leader_hint(&mut hint, &mut tried) {
@@ -148,9 +149,9 @@ impl Proposer {
                         }
                         other => other,
                     },
-                    None => Attempt::Done(Err(store::Error::Raft(why).into())),
+                    None => Attempt::Done(Err(from_store(store::Error::Raft(why)))),
                 },
-                Err(e) => Attempt::Done(Err(e.into())),
+                Err(e) => Attempt::Done(Err(from_store(e))),
             };
             match attempt {
                 Attempt::Done(result) => return result,
@@ -234,7 +235,7 @@ impl Proposer {
     async fn forward(&self, addr: &str, txn: &Txn) -> Attempt {
         let mut client = match self.pool.control(addr) {
             Ok(c) => c,
-            Err(e) => return Attempt::Retry(e.into()),
+            Err(e) => return Attempt::Retry(from_rpc(e)),
         };
         let mut request = tonic::Request::new(encode(txn));
         request.set_timeout(FORWARD_TIMEOUT);
@@ -244,8 +245,8 @@ impl Proposer {
                     wait_applied(&self.consensus, index).await;
                     Attempt::Done(Ok(index))
                 }
-                Ok(Err(e)) => Attempt::Done(Err(e.into())),
-                Err(status) => Attempt::Done(Err(status.into())),
+                Ok(Err(e)) => Attempt::Done(Err(from_txn(e))),
+                Err(status) => Attempt::Done(Err(from_status(status))),
             },
             // A refused certificate will not get better by retrying.
             Err(status)
@@ -254,7 +255,7 @@ impl Proposer {
                     tonic::Code::PermissionDenied | tonic::Code::Unauthenticated
                 ) =>
             {
-                Attempt::Done(Err(status.into()))
+                Attempt::Done(Err(from_status(status)))
             }
             // Refused connections, "not the leader", and calls cut off with the leader: retry;
             // the proposal ID makes a second apply impossible.

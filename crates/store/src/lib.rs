@@ -1,5 +1,5 @@
-//! The replicated store: in-memory tables of cluster objects, changed only by transactions
-//! that went through the Raft log.
+//! The replicated store: in-memory tables of cluster objects (the `state` crate), changed
+//! only by transactions that went through the Raft log (this crate).
 //!
 //! ```text
 //! controlapi ─► Txn ─► consensus (openraft: redb log, snapshots) ─► apply ─► State ─► watch
@@ -16,11 +16,14 @@
 pub mod consensus;
 pub mod crypto;
 pub mod error;
-pub mod state;
 pub mod store;
-pub mod txn;
 
+/// The tables (from the `state` crate, under their old path).
+pub use ::state::tables as state;
+/// Transactions (from the `state` crate, under their old path).
+pub use ::state::txn;
+
+pub use ::state::State;
+pub use ::state::{Change, Commit, NewTask, Op, TaskChange, TaskUpdate, Txn, TxnError, TxnResult};
 pub use error::{Error, Result};
-pub use state::State;
 pub use store::{Store, Watch, WatchEvent};
-pub use txn::{Change, Commit, NewTask, Op, TaskChange, TaskUpdate, Txn, TxnError, TxnResult};

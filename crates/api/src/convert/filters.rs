@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use manager::controlapi::node::NodeFilters;
-use manager::controlapi::service::ServiceFilters;
-use manager::controlapi::task::TaskFilters;
+use rules::controlapi::node::NodeFilters;
+use rules::controlapi::service::ServiceFilters;
+use rules::controlapi::task::TaskFilters;
 use serde_json::Value;
 
 use crate::error::{Error, Result};

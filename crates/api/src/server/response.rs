@@ -27,7 +27,7 @@ pub(super) fn json_with_status<T: Serialize>(status: StatusCode, value: &T) -> R
             response
         }
         Err(e) => {
-            Error::Backend(manager::Error::Internal(format!("encoding the response: {e}"))).into_response()
+            Error::Backend(rules::Error::Internal(format!("encoding the response: {e}"))).into_response()
         }
     }
 }
@@ -51,7 +51,7 @@ impl IntoResponse for Error {
         // version, a node not in a swarm or not a manager: 500 and 503 for dockerd's sake)
         // is routine, and a plain refusal is debugging detail.
         match &self {
-            Error::Backend(manager::Error::Internal(_)) => {
+            Error::Backend(rules::Error::Internal(_)) => {
                 tracing::error!(status = status.as_u16(), %message, "api request failed");
             }
             _ if status.is_server_error() => {

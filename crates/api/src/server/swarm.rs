@@ -6,7 +6,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
 use axum::response::Response;
 use http::HeaderMap;
-use manager::controlapi::cluster::Rotation;
+use rules::controlapi::cluster::Rotation;
 
 use super::AppState;
 use super::body::decode;
@@ -90,5 +90,5 @@ pub async fn unlock_key(State(state): State<AppState>) -> Result<Response> {
 /// as dockerd for a node that is not locked).
 pub async fn unlock(headers: HeaderMap, body: std::result::Result<Bytes, BytesRejection>) -> Result<()> {
     let _request: model::UnlockRequest = decode(&headers, body)?;
-    Err(Error::Backend(manager::Error::Conflict(NOT_LOCKED.into())))
+    Err(Error::Backend(rules::Error::Conflict(NOT_LOCKED.into())))
 }

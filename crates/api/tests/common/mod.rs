@@ -15,12 +15,12 @@ use api::backend::{
     ManagerInfo, NodeView, Result, ServiceView, SwarmStatus,
 };
 use futures::stream::{self, BoxStream, StreamExt};
-use manager::controlapi::cluster::Rotation;
-use manager::controlapi::node::NodeFilters;
-use manager::controlapi::service::ServiceFilters;
-use manager::controlapi::task::TaskFilters;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rules::controlapi::cluster::Rotation;
+use rules::controlapi::node::NodeFilters;
+use rules::controlapi::service::ServiceFilters;
+use rules::controlapi::task::TaskFilters;
 use store::{Op, State, Txn};
 use types::{
     Availability, Cluster, ClusterSpec, EngineDescription, JoinTokens, ManagerStatus, Meta, Node,
@@ -61,7 +61,7 @@ struct Inner {
     state: State,
     status: SwarmStatus,
     calls: Vec<String>,
-    fail_next: Option<manager::Error>,
+    fail_next: Option<rules::Error>,
     rng: StdRng,
 }
 
@@ -178,7 +178,7 @@ impl FakeBackend {
     }
 
     /// Makes the next async call fail with `error`.
-    pub fn fail_next(&self, error: manager::Error) {
+    pub fn fail_next(&self, error: rules::Error) {
         self.lock().fail_next = Some(error);
     }
 
@@ -252,7 +252,7 @@ impl Inner {
     fn service_view(&self, service: &Arc<Service>) -> ServiceView {
         ServiceView {
             service: service.clone(),
-            status: manager::controlapi::service::status(&self.state, service),
+            status: rules::controlapi::service::status(&self.state, service),
         }
     }
 
@@ -351,19 +351,19 @@ impl Backend for FakeBackend {
             .state
             .cluster()
             .cloned()
-            .ok_or_else(|| manager::Error::FailedPrecondition("no swarm".into()))
+            .ok_or_else(|| rules::Error::FailedPrecondition("no swarm".into()))
     }
 
     async fn swarm_update(&self, version: u64, spec: ClusterSpec, rotation: Rotation) -> Result<()> {
         let mut inner = self.enter("swarm_update")?;
         let inner = &mut *inner;
-        let op = manager::controlapi::cluster::update(&inner.state, version, spec, rotation, &mut inner.rng)?;
+        let op = rules::controlapi::cluster::update(&inner.state, version, spec, rotation, &mut inner.rng)?;
         inner.commit(op)
     }
 
     async fn nodes(&self, filters: NodeFilters) -> Result<Vec<NodeView>> {
         let inner = self.enter("nodes")?;
-        let nodes = manager::controlapi::node::list(&inner.state, &filters);
+        let nodes = rules::controlapi::node::list(&inner.state, &filters);
         Ok(nodes.iter().map(|n| inner.view(n)).collect())
     }
 
@@ -375,14 +375,14 @@ impl Backend for FakeBackend {
 
     async fn node_update(&self, key: &str, version: u64, spec: NodeSpec) -> Result<Option<String>> {
         let mut inner = self.enter("node_update")?;
-        let plan = manager::controlapi::node::update(&inner.state, key, version, spec)?;
+        let plan = rules::controlapi::node::update(&inner.state, key, version, spec)?;
         inner.commit(plan.op)?;
         Ok(plan.warning)
     }
 
     async fn node_remove(&self, key: &str, force: bool) -> Result<()> {
         let mut inner = self.enter("node_remove")?;
-        let op = manager::controlapi::node::remove(&inner.state, key, force)?;
+        let op = rules::controlapi::node::remove(&inner.state, key, force)?;
         inner.commit(op)
     }
 
@@ -390,7 +390,7 @@ impl Backend for FakeBackend {
         let mut inner = self.enter("service_create")?;
         let inner = &mut *inner;
         let id = types::id::new_id(&mut inner.rng);
-        let op = manager::controlapi::service::create(&inner.state, id.clone(), spec, NOW)?;
+        let op = rules::controlapi::service::create(&inner.state, id.clone(), spec, NOW)?;
         inner.commit(op)?;
         inner.converge(&id)?;
         Ok((id, Vec::new()))
@@ -398,7 +398,7 @@ impl Backend for FakeBackend {
 
     async fn services(&self, filters: ServiceFilters, status: bool) -> Result<Vec<ServiceView>> {
         let inner = self.enter("services")?;
-        let services = manager::controlapi::service::list(&inner.state, &filters);
+        let services = rules::controlapi::service::list(&inner.state, &filters);
         Ok(services
             .iter()
             .map(|s| {
@@ -429,7 +429,7 @@ impl Backend for FakeBackend {
         } else {
             "service_update"
         })?;
-        let op = manager::controlapi::service::update(&inner.state, key, version, spec, rollback, NOW)?;
+        let op = rules::controlapi::service::update(&inner.state, key, version, spec, rollback, NOW)?;
         let id = inner.state.lookup_service(key)?.id.clone();
         inner.commit(op)?;
         inner.converge(&id)?;
@@ -438,7 +438,7 @@ impl Backend for FakeBackend {
 
     async fn service_remove(&self, key: &str) -> Result<()> {
         let mut inner = self.enter("service_remove")?;
-        let op = manager::controlapi::service::remove(&inner.state, key)?;
+        let op = rules::controlapi::service::remove(&inner.state, key)?;
         let id = inner.state.lookup_service(key)?.id.clone();
         inner.commit(op)?;
         inner.converge(&id)
@@ -446,7 +446,7 @@ impl Backend for FakeBackend {
 
     async fn tasks(&self, filters: TaskFilters) -> Result<Vec<Arc<Task>>> {
         let inner = self.enter("tasks")?;
-        Ok(manager::controlapi::task::list(&inner.state, &filters))
+        Ok(rules::controlapi::task::list(&inner.state, &filters))
     }
 
     async fn task(&self, key: &str) -> Result<Arc<Task>> {

@@ -27,6 +27,7 @@ use super::assignments::{Router, assigned_to};
 use super::liveness::{Liveness, heartbeat_period};
 use super::status_batcher::{CurrentBatcher, status_update};
 use crate::authz::Family;
+use crate::error::to_status;
 use crate::grpc::{Gate, Reply, reply, to_leader};
 use crate::logbroker::LogBroker;
 use crate::propose::Proposer;
@@ -164,7 +165,7 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
                 }
             })
             .await
-            .map_err(Status::from)?;
+            .map_err(to_status)?;
         let this = self.clone();
         let node_id = node.id.clone();
         let mut log_changes = self.logs.watch();
@@ -303,7 +304,7 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
             .map(|(id, status)| status_update(id, status))
             .collect();
         let batcher = self.batcher.get().ok_or_else(|| to_leader(&self.consensus))?;
-        batcher.submit(updates).await.map_err(Status::from)?;
+        batcher.submit(updates).await.map_err(to_status)?;
         reply(&())
     }
 
@@ -339,7 +340,7 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
                     n.status.message = String::new();
                 })
                 .await
-                .map_err(Status::from)?;
+                .map_err(to_status)?;
         }
         reply(&HeartbeatResponse {
             period_ms: self.heartbeat_period().as_millis() as u64,
@@ -365,7 +366,7 @@ impl DispatcherService {
                 n.status.message = LEFT.into();
             })
             .await
-            .map_err(Status::from)?;
+            .map_err(to_status)?;
         // Log streams stop waiting for a node that will not answer.
         self.logs.node_gone(&caller.node_id);
         tracing::info!(node = %caller.node_id, "node left the swarm");

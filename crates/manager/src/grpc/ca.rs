@@ -12,6 +12,7 @@ use types::{Clock, Node, NodeSpec, NodeStatus, Object, Role};
 
 use super::{Gate, Reply, reply};
 use crate::authz::Family;
+use crate::error::to_status;
 use crate::ids::Ids;
 use crate::propose::Proposer;
 
@@ -122,7 +123,7 @@ impl rpc::pb::ca_server::Ca for CaService {
         self.proposer
             .propose(vec![Op::Create(Object::Node(node))])
             .await
-            .map_err(Status::from)?;
+            .map_err(to_status)?;
         reply(&IssueResponse {
             node_id,
             cluster_id: self.gate.cluster_id().to_string(),
@@ -148,7 +149,7 @@ impl rpc::pb::ca_server::Ca for CaService {
             self.proposer
                 .update_node(&node.id, |n| n.role = Role::Worker)
                 .await
-                .map_err(Status::from)?;
+                .map_err(to_status)?;
         }
         reply(&IssueResponse {
             node_id: node.id.clone(),

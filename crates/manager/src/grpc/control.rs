@@ -11,6 +11,7 @@ use tonic::{Request, Status};
 
 use super::{Gate, Reply, not_leader, reply, to_leader};
 use crate::authz::Family;
+use crate::error::{from_store, to_status};
 use crate::logbroker::LogBroker;
 use crate::membership::Membership;
 
@@ -49,7 +50,7 @@ impl rpc::pb::control_server::Control for ControlService {
             Ok(index) => Ok(index),
             Err(store::Error::Txn(e)) => Err(e),
             Err(store::Error::ForwardToLeader { addr, .. }) => return Err(not_leader(Some(addr))),
-            Err(e) => return Err(crate::Error::from(e).into()),
+            Err(e) => return Err(to_status(from_store(e))),
         };
         reply(&result)
     }
@@ -117,7 +118,7 @@ impl rpc::pb::control_server::Control for ControlService {
                 Status::permission_denied("a node may only ask to join the raft group for itself")
             })?;
         }
-        let members = self.membership.add(join).await.map_err(Status::from)?;
+        let members = self.membership.add(join).await.map_err(to_status)?;
         reply(&JoinRaftResponse { members })
     }
 }

@@ -2,6 +2,7 @@
 //! certificate. Shared by real joins and hollow nodes.
 
 use manager::Error;
+use manager::error::{from_rpc, from_status};
 use rpc::messages::{IssueRequest, IssueResponse, RootCaResponse};
 use rpc::{decode, encode};
 use types::{Availability, NodeDescription};
@@ -19,12 +20,12 @@ pub async fn request_certificate(
     // 1. Fetch the CA without trusting anyone, and check it against the token's digest
     //    before the token's secret leaves this node.
     let bootstrap = ca::tls::bootstrap_client_config().map_err(|e| Error::Internal(e.to_string()))?;
-    let channel = rpc::client::connect_once(remote, bootstrap)?;
+    let channel = rpc::client::connect_once(remote, bootstrap).map_err(from_rpc)?;
     let reply = rpc::pb::ca_client::CaClient::new(channel)
         .get_root_ca(encode(&()))
         .await
         .map_err(|s| Error::Unavailable(format!("could not reach a manager at {remote}: {}", s.message())))?;
-    let root: RootCaResponse = decode(reply.get_ref()).map_err(Error::from)?;
+    let root: RootCaResponse = decode(reply.get_ref()).map_err(from_status)?;
     if ca::ca_digest(&root.ca_cert_pem) != token.ca_digest {
         return Err(Error::InvalidArgument(
             "remote CA does not match fingerprint in the join token; check the token and the manager address"
@@ -42,11 +43,11 @@ pub async fn request_certificate(
         advertise_addr: advertise.to_string(),
         availability,
     };
-    let channel = rpc::client::connect_once(remote, verified)?;
+    let channel = rpc::client::connect_once(remote, verified).map_err(from_rpc)?;
     let reply = rpc::pb::ca_client::CaClient::new(channel)
         .issue_node_certificate(encode(&issue))
         .await
-        .map_err(Error::from)?;
-    let issued: IssueResponse = decode(reply.get_ref()).map_err(Error::from)?;
+        .map_err(from_status)?;
+    let issued: IssueResponse = decode(reply.get_ref()).map_err(from_status)?;
     Ok((issued, key.key_pem))
 }

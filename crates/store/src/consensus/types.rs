@@ -1,26 +1,10 @@
 //! Openraft type configuration: what a log entry carries and how members are addressed.
 
-use std::fmt;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+pub use ::state::Peer;
 
 use crate::{Txn, TxnResult};
-
-/// How a Raft member is reached: its cluster RPC address and its node ID.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Peer {
-    /// `host:port` of the member's cluster RPC listener.
-    pub addr: String,
-    /// The Swarm node ID (certificate CN) of the member.
-    pub node_id: String,
-}
-
-impl fmt::Display for Peer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}@{}", self.node_id, self.addr)
-    }
-}
 
 openraft::declare_raft_types!(
     /// Type configuration of shoal's Raft group.

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use manager::controlapi::service::ServiceStatus;
+use rules::controlapi::service::ServiceStatus;
 use serde_json::{Value, json};
 use types::{JobStatus, Meta, Service, Timestamp, UpdateState};
 
