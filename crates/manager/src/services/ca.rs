@@ -11,7 +11,7 @@ use tonic::{Request, Status};
 use types::{Node, NodeSpec, NodeStatus, Object, Role};
 
 use super::{Reply, admit, membership_view, reply};
-use crate::authz::Family;
+use crate::authz::{Denied, Family};
 use crate::error::to_status;
 use crate::manager::Inner;
 
@@ -118,9 +118,7 @@ impl rpc::pb::ca_server::Ca for CaService {
             .view()
             .node(&caller.node_id)
             .cloned()
-            .ok_or_else(|| {
-                Status::permission_denied(format!("node {} was removed from the swarm", caller.node_id))
-            })?;
+            .ok_or_else(|| Status::from(Denied::Removed(caller.node_id.clone())))?;
         // A demoted manager gets its worker certificate only once it is out of Raft: until
         // then its vote may be needed to remove it (two managers), so it keeps serving.
         let raft_member = node.manager_status.is_some() || membership_view(&self.0, &node.id).raft_member;

@@ -24,7 +24,7 @@ use types::{NodeState, Role};
 
 use super::{Reply, admit, membership_view, not_leader, reply};
 use crate::assignments::assigned_to;
-use crate::authz::Family;
+use crate::authz::{Denied, Family};
 use crate::error::to_status;
 use crate::manager::Inner;
 use crate::status_batcher::status_update;
@@ -103,9 +103,10 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
             .unwrap_or_default();
         let open: SessionRequest = decode(req.get_ref())?;
         let (view, mut watch) = self.0.consensus.store().view_and_watch();
-        let node = view.node(&caller.node_id).cloned().ok_or_else(|| {
-            Status::permission_denied(format!("node {} was removed from the swarm", caller.node_id))
-        })?;
+        let node = view
+            .node(&caller.node_id)
+            .cloned()
+            .ok_or_else(|| Status::from(Denied::Removed(caller.node_id.clone())))?;
         if has_left(&node) {
             return Err(left_refusal(&node.id));
         }
@@ -139,11 +140,7 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
                 }
                 match session_message(&inner, &node_id) {
                     None => {
-                        let _ = tx
-                            .send(Err(Status::permission_denied(format!(
-                                "node {node_id} was removed from the swarm"
-                            ))))
-                            .await;
+                        let _ = tx.send(Err(Status::from(Denied::Removed(node_id.clone())))).await;
                         return;
                     }
                     Some(msg) if last.as_ref() != Some(&msg) => {
@@ -184,9 +181,7 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
         let caller = admit(&self.0, &req, Family::Dispatcher)?;
         let node_id = caller.node_id;
         if self.0.consensus.store().view().node(&node_id).is_none() {
-            return Err(Status::permission_denied(format!(
-                "node {node_id} was removed from the swarm"
-            )));
+            return Err(Status::from(Denied::Removed(node_id)));
         }
         // Subscribe before reading the full set so no change falls in between.
         let feed = self.0.router.subscribe(&node_id);
@@ -290,9 +285,9 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
         self.check_leader()?;
         let caller = admit(&self.0, &req, Family::Dispatcher)?;
         let view = self.0.consensus.store().view();
-        let node = view.node(&caller.node_id).ok_or_else(|| {
-            Status::permission_denied(format!("node {} was removed from the swarm", caller.node_id))
-        })?;
+        let node = view
+            .node(&caller.node_id)
+            .ok_or_else(|| Status::from(Denied::Removed(caller.node_id.clone())))?;
         if has_left(node) {
             return Err(left_refusal(&node.id));
         }
