@@ -1,11 +1,13 @@
-//! The manager: Raft replica, control API rules, certificate authority, dispatcher and the
-//! leader's control loops.
+//! The manager: the I/O around the pure rules (the `rules` crate) — Raft replica, proposals,
+//! certificate authority, dispatcher and the leader's control loop that runs the reconcilers.
 //!
 //! ```text
-//! api ─► controlapi (pure rules) ─► Manager::propose ─► raft ─► store ─► leader loops
-//!                                                          ▲
+//! api ─► rules::controlapi ─► Manager::propose ─► raft ─► store ─► control_loop
+//!                                                    ▲         (rules: orchestrator ─► allocator ─► scheduler)
 //! nodes ─► cluster port: Ca (join) · Dispatcher (sessions) · Control · Raft
 //! ```
+//!
+//! `error` maps the rules' [`Error`] to and from the cluster RPC's gRPC status.
 
 // Tests state their expectations with unwrap; library code keeps the lint.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
@@ -29,5 +31,5 @@ pub mod vouch;
 
 pub use error::{Error, Result};
 pub use manager::{Manager, ManagerConfig, Start};
-/// The pure rules, under their old paths for the manager's callers.
-pub use rules::{allocator, constraint, controlapi, orchestrator, roles, scheduler};
+// The pure rules, under the paths this crate's loops and services name them by.
+use rules::{allocator, orchestrator, roles, scheduler};
