@@ -198,7 +198,7 @@ fn leader_hint(status: &tonic::Status) -> Option<String> {
 }
 
 fn classify(status: tonic::Status) -> Ended {
-    if status.code() == tonic::Code::PermissionDenied && status.message().contains("removed") {
+    if rpc::Reason::of(&status) == Some(rpc::Reason::NodeRemoved) {
         return Ended::Removed(status.message().to_string());
     }
     Ended::Retry {

@@ -6,6 +6,9 @@
 //!     ─► convert (Docker JSON ⇄ types) ─► Backend (the daemon) ─► manager
 //! ```
 //!
+//! The edge depends on the pure `rules` crate (filter types, [`rules::Error`]), not on the
+//! manager: no Raft, disk or gRPC server behind these routes but the daemon's.
+//!
 //! `model` holds Docker's JSON shapes, `convert` the pure conversions, `server` the routes,
 //! `client` the caller's side, `backend` the trait the daemon implements.
 

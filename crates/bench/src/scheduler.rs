@@ -16,9 +16,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use manager::scheduler;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rules::scheduler;
 use store::{Op, Store, Txn};
 use types::{Node, NodeState, Object, Task, TaskSpec, TaskState, TaskStatus, Timestamp};
 

@@ -62,7 +62,8 @@ pub enum Denied {
     /// A worker certificate on a manager-only call.
     #[error("node {0} is a worker; this call needs a manager certificate")]
     WorkerCertificate(String),
-    /// The node is no longer in the swarm. (The agent treats "removed" as final.)
+    /// The node is no longer in the swarm. (Marked [`rpc::Reason::NodeRemoved`]: the agent
+    /// treats it as final.)
     #[error("node {0} was removed from the swarm")]
     Removed(String),
     /// The node was demoted; its manager certificate no longer counts.
@@ -81,6 +82,9 @@ impl From<Denied> for tonic::Status {
         match d {
             // Retrying elsewhere helps only for a replica that is behind.
             Denied::NotKnownYet(_) => tonic::Status::unavailable(d.to_string()),
+            Denied::Removed(_) => {
+                rpc::Reason::NodeRemoved.attach(tonic::Status::permission_denied(d.to_string()))
+            }
             _ => tonic::Status::permission_denied(d.to_string()),
         }
     }
@@ -281,14 +285,17 @@ mod tests {
         assert_eq!(authorize(Family::Control, c, lagging), Ok(()));
         // Node calls it cannot judge are not called removals (the agent would give up).
         let err = authorize(Family::Dispatcher, c, lagging).unwrap_err();
-        assert_eq!(tonic::Status::from(err).code(), tonic::Code::Unavailable);
+        let s = tonic::Status::from(err);
+        assert_eq!(s.code(), tonic::Code::Unavailable);
+        assert_eq!(rpc::Reason::of(&s), None);
     }
 
     #[test]
-    fn refusals_carry_permission_denied_and_the_removed_wording_agents_act_on() {
+    fn refusals_carry_permission_denied_and_only_a_removal_the_reason_agents_act_on() {
         let s = tonic::Status::from(Denied::Removed("abc".into()));
         assert_eq!(s.code(), tonic::Code::PermissionDenied);
         assert_eq!(s.message(), "node abc was removed from the swarm");
+        assert_eq!(rpc::Reason::of(&s), Some(rpc::Reason::NodeRemoved));
         for d in [
             Denied::WorkerCertificate("a".into()),
             Denied::Demoted("a".into()),
@@ -297,7 +304,7 @@ mod tests {
             let s = tonic::Status::from(d);
             assert_eq!(s.code(), tonic::Code::PermissionDenied);
             // Only a real removal may make an agent stop for good.
-            assert!(!s.message().contains("removed"), "{}", s.message());
+            assert_eq!(rpc::Reason::of(&s), None, "{}", s.message());
         }
     }
 }

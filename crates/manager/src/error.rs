@@ -6,7 +6,8 @@ use store::TxnError;
 
 pub use rules::{Error, Result};
 
-/// The gRPC status a peer receives for `e`.
+/// The gRPC status a peer receives for `e`: the code dockerd's mapping expects, the message
+/// users read, and a typed [`rpc::Reason`] where the caller acts on the kind.
 pub fn to_status(e: Error) -> tonic::Status {
     let msg = e.to_string();
     match e {
@@ -14,7 +15,7 @@ pub fn to_status(e: Error) -> tonic::Status {
         Error::InvalidArgument(_) => tonic::Status::invalid_argument(msg),
         Error::FailedPrecondition(_) => tonic::Status::failed_precondition(msg),
         Error::Conflict(_) => tonic::Status::already_exists(msg),
-        Error::OutOfSequence => tonic::Status::unknown(msg),
+        Error::OutOfSequence => rpc::Reason::OutOfSequence.attach(tonic::Status::unknown(msg)),
         Error::Forbidden(_) => tonic::Status::permission_denied(msg),
         Error::Unimplemented(_) => tonic::Status::unimplemented(msg),
         Error::Unavailable(_) => tonic::Status::unavailable(msg),
@@ -24,6 +25,9 @@ pub fn to_status(e: Error) -> tonic::Status {
 
 /// The error a peer's gRPC status stands for.
 pub fn from_status(s: tonic::Status) -> Error {
+    if rpc::Reason::of(&s) == Some(rpc::Reason::OutOfSequence) {
+        return Error::OutOfSequence;
+    }
     let msg = s.message().to_string();
     match s.code() {
         tonic::Code::NotFound => Error::NotFound(msg),
@@ -34,7 +38,6 @@ pub fn from_status(s: tonic::Status) -> Error {
         tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => {
             Error::Unavailable(msg)
         }
-        tonic::Code::Unknown if msg == "update out of sequence" => Error::OutOfSequence,
         tonic::Code::Unimplemented => Error::Unimplemented(msg),
         _ => Error::Internal(msg),
     }
@@ -63,5 +66,42 @@ pub fn from_rpc(e: rpc::Error) -> Error {
     match e {
         rpc::Error::Status(s) => from_status(s),
         other => Error::Unavailable(other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_crosses_the_cluster_rpc_as_itself() {
+        for e in [
+            Error::NotFound("no such service: web".into()),
+            Error::InvalidArgument("bad".into()),
+            Error::FailedPrecondition("not now".into()),
+            Error::Conflict("exists".into()),
+            Error::OutOfSequence,
+            Error::Forbidden("no".into()),
+            Error::Unimplemented("later".into()),
+            Error::Unavailable("no leader".into()),
+            Error::Internal("boom".into()),
+        ] {
+            let status = to_status(e.clone());
+            assert_eq!(status.message(), e.to_string());
+            assert_eq!(from_status(status), e);
+        }
+    }
+
+    #[test]
+    fn out_of_sequence_is_told_by_its_reason_not_its_wording() {
+        // The same words from a handler that did not mark them mean nothing special.
+        let plain = tonic::Status::unknown("update out of sequence");
+        assert_eq!(
+            from_status(plain),
+            Error::Internal("update out of sequence".into())
+        );
+        let marked = to_status(Error::OutOfSequence);
+        assert_eq!(marked.code(), tonic::Code::Unknown);
+        assert_eq!(from_status(marked), Error::OutOfSequence);
     }
 }

@@ -1,9 +1,9 @@
-//! The manager: Raft replica, control API rules, certificate authority, dispatcher and the
-//! leader's control loops.
+//! The manager: the I/O around the pure rules (the `rules` crate) — Raft replica, proposals,
+//! certificate authority, dispatcher and the leader's control loop that runs the reconcilers.
 //!
 //! ```text
-//! api ─► controlapi (pure rules) ─► Proposer ─► raft ─► store ─► leader loops (control_loop)
-//!                                                          ▲
+//! api ─► rules::controlapi ─► Proposer ─► raft ─► store ─► leader loops (control_loop)
+//!                                                 ▲     (rules: orchestrator ─► allocator ─► scheduler)
 //! nodes ─► cluster port: grpc/{ca,control,raft} · dispatcher/session
 //! ```
 //!
@@ -12,6 +12,7 @@
 //! `dispatcher::liveness`) → `read_index`, `leadership`, `snapshots`, `grpc` (admission) →
 //! `propose` → `membership`, `dispatcher::status_batcher`, `grpc::{ca,raft}` →
 //! `control_loop`, `dispatcher::session`, `grpc::control` → `manager` (assembly).
+//! `error` maps the rules' [`Error`] to and from the cluster RPC's gRPC status.
 
 // Tests state their expectations with unwrap; library code keeps the lint.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
@@ -39,6 +40,6 @@ pub mod workers;
 
 pub use error::{Error, Result};
 pub use manager::{Manager, ManagerConfig, Start};
-/// The pure rules, under their old paths for the manager's callers.
-pub use rules::{allocator, constraint, controlapi, orchestrator, roles, scheduler};
 pub use workers::{WorkerState, WorkerStatus};
+// The pure rules, under the paths this crate's loops and services name them by.
+use rules::{allocator, orchestrator, roles, scheduler};

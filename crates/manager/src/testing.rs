@@ -10,10 +10,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use store::Op;
 use types::cluster::RaftSettings;
-use types::{
-    Clock, Cluster, ClusterSpec, JoinTokens, Meta, Node, NodeDescription, NodeSpec, NodeState, NodeStatus,
-    Object, Role, RootCa, Timestamp,
-};
+use types::{Clock, Cluster, ClusterSpec, JoinTokens, Meta, Node, Object, Role, RootCa, Timestamp};
 
 /// The wall clock, for timestamps in the objects the benchmark writes.
 pub struct WallClock;
@@ -30,25 +27,7 @@ impl Clock for WallClock {
 
 /// A node object for the store.
 pub fn node(id: &str, role: Role) -> Node {
-    Node {
-        id: id.into(),
-        meta: Meta::default(),
-        spec: NodeSpec {
-            role,
-            ..Default::default()
-        },
-        description: NodeDescription {
-            hostname: id.into(),
-            ..Default::default()
-        },
-        status: NodeStatus {
-            state: NodeState::Ready,
-            message: String::new(),
-            addr: "127.0.0.1".into(),
-        },
-        manager_status: None,
-        role,
-    }
+    types::testing::node(id).role(role).addr("127.0.0.1").build()
 }
 
 /// Managers of one cluster, leader first.

@@ -137,7 +137,7 @@ async fn set_role(leader: &Manager, node_id: &str, role: Role) {
     let n = view.node(node_id).unwrap();
     let mut spec = n.spec.clone();
     spec.role = role;
-    let plan = manager::controlapi::node::update(&view, node_id, n.meta.version, spec).unwrap();
+    let plan = rules::controlapi::node::update(&view, node_id, n.meta.version, spec).unwrap();
     leader.propose(vec![plan.op]).await.unwrap();
 }
 
@@ -236,7 +236,7 @@ async fn each_family_admits_current_managers_and_refuses_demoted_and_removed_one
     }
 
     // Removed (`node rm --force`): its certificate is refused by every family on reconnect.
-    let rm = manager::controlapi::node::remove(&leader.view(), &gone_id, true).unwrap();
+    let rm = rules::controlapi::node::remove(&leader.view(), &gone_id, true).unwrap();
     leader.propose(vec![rm]).await.unwrap();
     let removed = pool_for(&cluster, &gone_id, Role::Manager);
     for family in ALL {

@@ -14,6 +14,7 @@ pub mod client;
 pub mod codec;
 pub mod error;
 pub mod messages;
+pub mod reason;
 pub mod server;
 
 /// Generated gRPC code (tonic + prost) for `proto/shoal.proto`.
@@ -25,4 +26,5 @@ pub mod pb {
 pub use client::{Pool, TlsIdentity};
 pub use codec::{decode, encode};
 pub use error::{Error, Result};
+pub use reason::Reason;
 pub use server::{PeerInfo, ServerHandle, require_manager, require_node, serve};

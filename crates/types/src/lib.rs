@@ -22,6 +22,8 @@ pub mod object;
 pub mod reference;
 pub mod service;
 pub mod task;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use clock::Clock;
 pub use cluster::{Cluster, ClusterSpec, JoinTokens, RootCa};

@@ -23,9 +23,8 @@ use rules::controlapi::service::ServiceFilters;
 use rules::controlapi::task::TaskFilters;
 use store::{Op, State, Txn};
 use types::{
-    Availability, Cluster, ClusterSpec, EngineDescription, JoinTokens, ManagerStatus, Meta, Node,
-    NodeDescription, NodeSpec, NodeState, NodeStatus, Object, Platform, Reachability, Resources, Role,
-    RootCa, Service, ServiceSpec, Task, TaskState, Timestamp,
+    Cluster, ClusterSpec, EngineDescription, JoinTokens, Meta, Node, NodeSpec, NodeState, Object, Platform,
+    Reachability, Resources, Role, RootCa, Service, ServiceSpec, Task, TaskState, Timestamp,
 };
 
 /// The manager this fake daemon runs on (and leads).
@@ -66,41 +65,28 @@ struct Inner {
 }
 
 fn node(id: &str, hostname: &str, role: Role, state: NodeState, addr: &str) -> Node {
-    Node {
-        id: id.into(),
-        meta: Meta::default(),
-        spec: NodeSpec {
-            name: String::new(),
-            labels: BTreeMap::new(),
-            role,
-            availability: Availability::Active,
-        },
-        description: NodeDescription {
-            hostname: hostname.into(),
-            platform: Platform {
-                architecture: "x86_64".into(),
-                os: "linux".into(),
-            },
-            resources: Resources {
-                nano_cpus: 2_000_000_000,
-                memory_bytes: 4 << 30,
-            },
-            engine: EngineDescription {
-                engine_version: "0.1.0".into(),
-                labels: BTreeMap::new(),
-            },
-        },
-        status: NodeStatus {
-            state,
-            message: String::new(),
-            addr: addr.into(),
-        },
-        manager_status: (role == Role::Manager).then(|| ManagerStatus {
-            raft_id: 1,
-            addr: format!("{addr}:2377"),
-        }),
-        role,
-    }
+    let n = types::testing::node(id)
+        .hostname(hostname)
+        .role(role)
+        .state(state)
+        .addr(addr);
+    let mut n = match role {
+        Role::Manager => n.raft_member(1, &format!("{addr}:2377")).build(),
+        Role::Worker => n.build(),
+    };
+    n.description.platform = Platform {
+        architecture: "x86_64".into(),
+        os: "linux".into(),
+    };
+    n.description.resources = Resources {
+        nano_cpus: 2_000_000_000,
+        memory_bytes: 4 << 30,
+    };
+    n.description.engine = EngineDescription {
+        engine_version: "0.1.0".into(),
+        labels: BTreeMap::new(),
+    };
+    n
 }
 
 impl FakeBackend {

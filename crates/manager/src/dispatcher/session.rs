@@ -26,7 +26,7 @@ use types::{NodeState, Role};
 use super::assignments::{Router, assigned_to};
 use super::liveness::{Liveness, heartbeat_period};
 use super::status_batcher::{CurrentBatcher, status_update};
-use crate::authz::Family;
+use crate::authz::{Denied, Family};
 use crate::error::to_status;
 use crate::grpc::{Gate, Reply, reply, to_leader};
 use crate::logbroker::LogBroker;
@@ -144,9 +144,10 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
             .unwrap_or_default();
         let open: SessionRequest = decode(req.get_ref())?;
         let (view, mut watch) = self.consensus.store().view_and_watch();
-        let node = view.node(&caller.node_id).cloned().ok_or_else(|| {
-            Status::permission_denied(format!("node {} was removed from the swarm", caller.node_id))
-        })?;
+        let node = view
+            .node(&caller.node_id)
+            .cloned()
+            .ok_or_else(|| Status::from(Denied::Removed(caller.node_id.clone())))?;
         if has_left(&node) {
             return Err(left_refusal(&node.id));
         }
@@ -178,11 +179,7 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
                 }
                 match this.session_message(&node_id) {
                     None => {
-                        let _ = tx
-                            .send(Err(Status::permission_denied(format!(
-                                "node {node_id} was removed from the swarm"
-                            ))))
-                            .await;
+                        let _ = tx.send(Err(Status::from(Denied::Removed(node_id.clone())))).await;
                         return;
                     }
                     Some(msg) if last.as_ref() != Some(&msg) => {
@@ -223,9 +220,7 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
         let caller = self.gate.admit(&req, Family::Dispatcher)?;
         let node_id = caller.node_id;
         if self.consensus.store().view().node(&node_id).is_none() {
-            return Err(Status::permission_denied(format!(
-                "node {node_id} was removed from the swarm"
-            )));
+            return Err(Status::from(Denied::Removed(node_id)));
         }
         // Subscribe before reading the full set so no change falls in between.
         let feed = self.router.subscribe(&node_id);
@@ -326,9 +321,9 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
         self.check_leader()?;
         let caller = self.gate.admit(&req, Family::Dispatcher)?;
         let view = self.consensus.store().view();
-        let node = view.node(&caller.node_id).ok_or_else(|| {
-            Status::permission_denied(format!("node {} was removed from the swarm", caller.node_id))
-        })?;
+        let node = view
+            .node(&caller.node_id)
+            .ok_or_else(|| Status::from(Denied::Removed(caller.node_id.clone())))?;
         if has_left(node) {
             return Err(left_refusal(&node.id));
         }

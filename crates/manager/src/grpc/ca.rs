@@ -11,7 +11,7 @@ use tonic::{Request, Status};
 use types::{Clock, Node, NodeSpec, NodeStatus, Object, Role};
 
 use super::{Gate, Reply, reply};
-use crate::authz::Family;
+use crate::authz::{Denied, Family};
 use crate::error::to_status;
 use crate::ids::Ids;
 use crate::propose::Proposer;
@@ -136,9 +136,12 @@ impl rpc::pb::ca_server::Ca for CaService {
     async fn renew_node_certificate(&self, req: Request<Msg>) -> Reply {
         let caller = self.gate.admit(&req, Family::CaRenew)?;
         let renew: RenewRequest = decode(req.get_ref())?;
-        let node = self.store.view().node(&caller.node_id).cloned().ok_or_else(|| {
-            Status::permission_denied(format!("node {} was removed from the swarm", caller.node_id))
-        })?;
+        let node = self
+            .store
+            .view()
+            .node(&caller.node_id)
+            .cloned()
+            .ok_or_else(|| Status::from(Denied::Removed(caller.node_id.clone())))?;
         // A demoted manager gets its worker certificate only once it is out of Raft: until
         // then its vote may be needed to remove it (two managers), so it keeps serving.
         let raft_member = node.manager_status.is_some() || self.gate.membership(&node.id).raft_member;

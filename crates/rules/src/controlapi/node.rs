@@ -157,33 +157,20 @@ pub fn remove(state: &State, key: &str, force: bool) -> Result<Op> {
 mod tests {
     use super::*;
     use state::Txn;
-    use types::{ManagerStatus, Meta, NodeDescription, NodeStatus, Timestamp};
+    use types::Timestamp;
 
     struct Fixture {
         nodes: Vec<Node>,
     }
 
     fn node(id: &str, role: Role, state: NodeState) -> Node {
-        Node {
-            id: id.into(),
-            meta: Meta::default(),
-            spec: NodeSpec {
-                role,
-                ..Default::default()
-            },
-            description: NodeDescription {
-                hostname: format!("host-{id}"),
-                ..Default::default()
-            },
-            status: NodeStatus {
-                state,
-                ..Default::default()
-            },
-            manager_status: (role == Role::Manager).then(|| ManagerStatus {
-                raft_id: 1,
-                addr: "a:1".into(),
-            }),
-            role,
+        let n = types::testing::node(id)
+            .hostname(&format!("host-{id}"))
+            .role(role)
+            .state(state);
+        match role {
+            Role::Manager => n.raft_member(1, "a:1").build(),
+            Role::Worker => n.build(),
         }
     }
 

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use state::{Op, State, TaskChange, TaskUpdate, Txn};
 use types::{
-    Endpoint, Meta, Node, NodeDescription, NodeSpec, NodeState, NodeStatus, Object, RestartPolicy, Role,
-    Service, ServiceMode, ServiceSpec, Task, TaskSpec, TaskState, TaskStatus, Timestamp,
+    Endpoint, Meta, Node, NodeState, Object, RestartPolicy, Service, ServiceMode, ServiceSpec, Task,
+    TaskSpec, TaskState, TaskStatus, Timestamp,
 };
 
 use super::{Inputs, Plan, reconcile};
@@ -52,21 +52,7 @@ pub struct World {
 }
 
 fn node(id: &str) -> Node {
-    Node {
-        id: id.into(),
-        meta: Meta::default(),
-        spec: NodeSpec::default(),
-        description: NodeDescription {
-            hostname: id.into(),
-            ..Default::default()
-        },
-        status: NodeStatus {
-            state: NodeState::Ready,
-            ..Default::default()
-        },
-        manager_status: None,
-        role: Role::Worker,
-    }
+    types::testing::node(id).build()
 }
 
 impl Default for World {

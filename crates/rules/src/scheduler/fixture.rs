@@ -4,25 +4,13 @@ use std::sync::Arc;
 
 use state::{Op, State, Txn};
 use types::{
-    Availability, EndpointSpec, Meta, Node, NodeState, Object, PortConfig, Role, Service, ServiceMode,
-    ServiceSpec, Task, TaskSpec, TaskState, TaskStatus, Timestamp,
+    EndpointSpec, Meta, Node, Object, PortConfig, Service, ServiceMode, ServiceSpec, Task, TaskSpec,
+    TaskState, TaskStatus, Timestamp,
 };
 
 /// A READY, ACTIVE worker with no resources.
 pub fn node(id: &str) -> Node {
-    let mut n = Node {
-        id: id.into(),
-        meta: Meta::default(),
-        spec: Default::default(),
-        description: Default::default(),
-        status: Default::default(),
-        manager_status: None,
-        role: Role::Worker,
-    };
-    n.status.state = NodeState::Ready;
-    n.spec.availability = Availability::Active;
-    n.description.hostname = id.into();
-    n
+    types::testing::node(id).build()
 }
 
 /// A replicated service publishing `ports` (`(protocol, published port)`) in host mode.

@@ -6,12 +6,12 @@ use api::{
     Backend, LocalNodeState, LogLine, LogOptions, LogTarget, ManagerInfo, NodeView, ServiceView, SwarmStatus,
 };
 use futures::stream::BoxStream;
-use manager::controlapi::cluster::Rotation;
-use manager::controlapi::node::NodeFilters;
-use manager::controlapi::service::ServiceFilters;
-use manager::controlapi::task::TaskFilters;
-use manager::controlapi::{cluster, node, service, task};
 use manager::{Error, Manager};
+use rules::controlapi::cluster::Rotation;
+use rules::controlapi::node::NodeFilters;
+use rules::controlapi::service::ServiceFilters;
+use rules::controlapi::task::TaskFilters;
+use rules::controlapi::{cluster, node, service, task};
 use types::{Cluster, ClusterSpec, NodeSpec, Role, ServiceSpec, Task};
 
 use super::swarm::{Local, Swarm, msg};

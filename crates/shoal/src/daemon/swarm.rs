@@ -145,7 +145,7 @@ impl Swarm {
             let memory = api::host::HostFacts::read().mem_total.max(0) as u64;
             spec.max_tasks = types::cluster::max_tasks_for_memory(memory);
         }
-        manager::controlapi::cluster::validate(&spec)?;
+        rules::controlapi::cluster::validate(&spec)?;
         let listen = addr::parse_listen(if req.listen_addr.is_empty() {
             "0.0.0.0:2377"
         } else {

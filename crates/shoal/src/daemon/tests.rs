@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use api::Backend;
-use manager::controlapi::node::NodeFilters;
+use rules::controlapi::node::NodeFilters;
 use types::{NodeSpec, Role};
 
 use super::SystemClock;
