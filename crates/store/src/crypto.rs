@@ -170,7 +170,9 @@ impl SealKey {
 }
 
 /// The swarm's unlock key (`SWMKEY-1-…`); only its KEK is ever used to wrap anything.
-#[derive(Clone, PartialEq)]
+/// Serialised as its 32 raw bytes: the replicated store keeps it (in sealed Raft entries and
+/// snapshots), so that every manager can re-wrap its key file when it changes.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct UnlockKey {
     raw: [u8; KEY_LEN],
 }
@@ -189,6 +191,11 @@ impl UnlockKey {
             .fill(&mut raw)
             .map_err(|_| CryptoError::Random)?;
         Ok(UnlockKey { raw })
+    }
+
+    /// The unlock key with these bytes (from a seeded source in the control API).
+    pub fn from_raw(raw: [u8; KEY_LEN]) -> UnlockKey {
+        UnlockKey { raw }
     }
 
     /// Parses Swarm's human-readable form (surrounding whitespace ignored).
