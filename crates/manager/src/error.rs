@@ -27,6 +27,9 @@ pub enum Error {
     /// The caller may not do this (403).
     #[error("{0}")]
     Forbidden(String),
+    /// The caller's credential is wrong, e.g. a wrong unlock key (401, as dockerd).
+    #[error("{0}")]
+    Unauthorized(String),
     /// No leader or quorum; retry later (503).
     #[error("{0}")]
     Unavailable(String),
@@ -70,6 +73,7 @@ impl From<Error> for tonic::Status {
             Error::Conflict(_) => tonic::Status::already_exists(msg),
             Error::OutOfSequence => tonic::Status::unknown(msg),
             Error::Forbidden(_) => tonic::Status::permission_denied(msg),
+            Error::Unauthorized(_) => tonic::Status::unauthenticated(msg),
             Error::Unimplemented(_) => tonic::Status::unimplemented(msg),
             Error::Unavailable(_) => tonic::Status::unavailable(msg),
             Error::Internal(_) => tonic::Status::internal(msg),

@@ -65,6 +65,8 @@ pub enum Start {
         cluster: Box<Cluster>,
         /// This node.
         node: Box<Node>,
+        /// The managers' unlock key (`swarm init --autolock`).
+        unlock_key: Option<store::crypto::UnlockKey>,
     },
     /// Join as manager (or after promotion): an empty replica that asks the leader, via any
     /// of `remotes`, to add it.
@@ -79,6 +81,8 @@ pub enum Start {
     Restore {
         /// Every object to recreate, this node included.
         objects: Vec<Object>,
+        /// The unlock key the old replica held (autolock stays as it was).
+        unlock_key: Option<store::crypto::UnlockKey>,
     },
 }
 
@@ -262,7 +266,11 @@ impl Manager {
     /// Brings the replica into its group as `start` says.
     async fn come_up(&self, cfg: &ManagerConfig, start: Start) -> Result<()> {
         match start {
-            Start::Bootstrap { cluster, mut node } => {
+            Start::Bootstrap {
+                cluster,
+                mut node,
+                unlock_key,
+            } => {
                 let me = Peer {
                     addr: cfg.advertise_addr.clone(),
                     node_id: cfg.node_id.clone(),
@@ -276,15 +284,20 @@ impl Manager {
                     raft_id: cfg.raft_id,
                     addr: cfg.advertise_addr.clone(),
                 });
-                self.inner
-                    .propose(vec![
-                        Op::Create(Object::Cluster(*cluster)),
-                        Op::Create(Object::Node(*node)),
-                    ])
-                    .await?;
+                let mut ops = vec![
+                    Op::Create(Object::Cluster(*cluster)),
+                    Op::Create(Object::Node(*node)),
+                ];
+                if unlock_key.is_some() {
+                    ops.push(Op::SetUnlockKey(unlock_key));
+                }
+                self.inner.propose(ops).await?;
             }
             Start::Join { remotes } => self.join(&remotes, cfg.raft_id).await?,
-            Start::Restore { mut objects } => {
+            Start::Restore {
+                mut objects,
+                unlock_key,
+            } => {
                 let me = Peer {
                     addr: cfg.advertise_addr.clone(),
                     node_id: cfg.node_id.clone(),
@@ -311,10 +324,12 @@ impl Manager {
                     Object::Service(_) => 2,
                     Object::Task(_) => 3,
                 });
+                // The key goes with the first chunk, which holds the cluster object.
+                let mut key = unlock_key.map(|k| Op::SetUnlockKey(Some(k)));
                 for chunk in objects.chunks(5_000) {
-                    self.inner
-                        .propose(chunk.iter().cloned().map(Op::Create).collect())
-                        .await?;
+                    let mut ops: Vec<Op> = chunk.iter().cloned().map(Op::Create).collect();
+                    ops.extend(key.take());
+                    self.inner.propose(ops).await?;
                 }
             }
             Start::Resume => {}
@@ -580,6 +595,11 @@ impl Manager {
             }
         });
         Ok(rx)
+    }
+
+    /// A token cancelled when this manager stops (for loops that live beside it).
+    pub fn stopping(&self) -> CancellationToken {
+        self.inner.shutdown.child_token()
     }
 
     /// Stops serving and shuts the replica down.

@@ -7,6 +7,7 @@
 //! ```
 
 mod addr;
+mod autolock;
 mod backend;
 mod clock;
 mod datadir;
@@ -15,6 +16,7 @@ mod join;
 mod keys;
 mod log_limit;
 mod node;
+mod node_certs;
 mod storage_watch;
 mod swarm;
 mod task_logs;
