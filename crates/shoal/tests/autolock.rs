@@ -1,7 +1,8 @@
 //! Autolock with real agents and the stock docker CLI: a manager whose swarm is autolocked
 //! restarts sealed (API up, swarm refused with dockerd's message) until `docker swarm unlock`
 //! gives the key; its key file never holds the data key or the TLS key in plaintext; key
-//! rotation re-wraps every manager's file without a restart; turning autolock off unwraps it.
+//! rotation re-wraps every manager's file without a restart; turning autolock off unwraps it,
+//! and so does demotion (workers have no lock).
 // Multi-process tests wait on real processes, so deadlines use the real clock.
 #![allow(clippy::disallowed_methods)]
 #![allow(clippy::unwrap_used)]
@@ -335,4 +336,13 @@ fn rotation_rewraps_every_managers_key_file_and_a_late_manager_unlocks_with_the_
         Duration::from_secs(30),
         || (ready(&m3) == 3).then_some(()),
     );
+
+    // Workers have no lock: demoted, m3 unwraps its key file.
+    m1.docker_ok(&["node", "demote", "lm3"]);
+    eventually(
+        "the demoted manager's key file unwrapped",
+        Duration::from_secs(30),
+        || (key_json(&m3)["format"] == "shoal-keys-1").then_some(()),
+    );
+    assert!(is_locked(&m1) && is_locked(&m2));
 }
