@@ -60,11 +60,26 @@ fn assert_locked_file(agent: &Agent, secrets: &[Vec<u8>]) {
 
 /// Runs the docker CLI with `input` on its stdin (`swarm unlock` reads the key there).
 fn docker_with_input(agent: &Agent, args: &[&str], input: &str) -> Output {
-    let mut child = Command::new("docker")
+    let mut command = Command::new("docker");
+    command
         .arg("-H")
         .arg(format!("unix://{}", agent.sock.display()))
         .args(args)
-        .env_remove("DOCKER_CONTEXT")
+        .env_remove("DOCKER_CONTEXT");
+    with_input(command, input)
+}
+
+/// Runs our CLI with `input` on its stdin.
+fn shoal_with_input(agent: &Agent, args: &[&str], input: &str) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_shoal"));
+    command
+        .env("DOCKER_HOST", format!("unix://{}", agent.sock.display()))
+        .args(args);
+    with_input(command, input)
+}
+
+fn with_input(mut command: Command, input: &str) -> Output {
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -257,6 +272,22 @@ fn init_with_autolock_locks_from_the_first_write() {
         stderr(&init)
     );
     unlock_ok(&m, &key);
+    // Our CLI does the same.
+    assert_eq!(m.shoal_ok(&["swarm", "unlock-key", "-q"]).trim(), key);
+    restart_locked(&mut m);
+    let wrong = shoal_with_input(
+        &m,
+        &["swarm", "unlock"],
+        "SWMKEY-1-AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8",
+    );
+    assert!(
+        stderr(&wrong).contains("invalid key provided"),
+        "{}",
+        stderr(&wrong)
+    );
+    let ours = shoal_with_input(&m, &["swarm", "unlock"], &key);
+    assert!(ours.status.success(), "{}", stderr(&ours));
+    assert_eq!(local_state(&m), "active");
     // A locked node can also be made to leave, with --force, as dockerd.
     restart_locked(&mut m);
     m.docker_ok(&["swarm", "leave", "--force"]);
