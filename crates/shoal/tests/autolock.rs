@@ -264,6 +264,32 @@ fn init_with_autolock_locks_from_the_first_write() {
     let key = swmkey(&out);
     assert_eq!(m.docker_ok(&["swarm", "unlock-key", "-q"]).trim(), key);
     assert_locked_file(&m, &[]);
+    // The key written at init must come back from a snapshot: snapshot every few entries,
+    // then write more, so the restarted replica loads the state from a snapshot file.
+    m.docker_ok(&["swarm", "update", "--snapshot-interval", "3"]);
+    m.docker_ok(&[
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "snap",
+        "--constraint",
+        "node.labels.nowhere==true",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    for i in 0..6 {
+        m.docker_ok(&["service", "update", "-d", "--env-add", &format!("N={i}"), "snap"]);
+    }
+    let snapshots = m.data_dir().join("swarm/raft/snapshots");
+    eventually("a snapshot file", Duration::from_secs(60), || {
+        std::fs::read_dir(&snapshots)
+            .ok()?
+            .flatten()
+            .any(|e| e.path().extension().is_some_and(|x| x == "snap"))
+            .then_some(())
+    });
     restart_locked(&mut m);
     let init = m.docker(&["swarm", "init"]);
     assert!(
@@ -272,6 +298,11 @@ fn init_with_autolock_locks_from_the_first_write() {
         stderr(&init)
     );
     unlock_ok(&m, &key);
+    assert_eq!(
+        m.docker_ok(&["swarm", "unlock-key", "-q"]).trim(),
+        key,
+        "from the snapshot"
+    );
     // Our CLI does the same.
     assert_eq!(m.shoal_ok(&["swarm", "unlock-key", "-q"]).trim(), key);
     restart_locked(&mut m);

@@ -52,22 +52,35 @@ pub async fn follow(m: Manager, certs: Arc<NodeCerts>) {
         r = caught_up => if r.is_err() { return },
     }
     let (_, mut watch) = m.store().view_and_watch();
+    // What the file was last brought to: most commits change neither the flag nor the key,
+    // and are passed over without touching the key file's lock.
+    let mut settled: Option<Option<UnlockKey>> = None;
     loop {
         if let Some(want) = wanted(&m.view())
-            && certs.get().unlock_key != want
+            && settled.as_ref() != Some(&want)
         {
-            // Checked under the file's lock: once the manager stopped (demotion unwraps the
-            // file right after), this loop must not write again.
-            let change = |c: &mut super::datadir::Certs| {
-                if !stop.is_cancelled() {
-                    c.unlock_key = want.clone();
+            if certs.get().unlock_key == want {
+                settled = Some(want);
+            } else {
+                // Checked under the file's lock: once the manager stopped (demotion unwraps
+                // the file right after), this loop must not write again.
+                let change = |c: &mut super::datadir::Certs| {
+                    if !stop.is_cancelled() {
+                        c.unlock_key = want.clone();
+                    }
+                };
+                match certs.update(change) {
+                    Ok(_) => {
+                        if want.is_some() {
+                            tracing::info!("key file wrapped by the swarm's unlock key");
+                        } else {
+                            tracing::info!("autolock is off: key file stored unwrapped");
+                        }
+                        settled = Some(want);
+                    }
+                    // Tried again on the next commit; the file keeps its previous, valid form.
+                    Err(e) => tracing::warn!("re-writing the key file for autolock: {e:#}"),
                 }
-            };
-            match certs.update(change) {
-                Ok(_) if want.is_some() => tracing::info!("key file wrapped by the swarm's unlock key"),
-                Ok(_) => tracing::info!("autolock is off: key file stored unwrapped"),
-                // Tried again on the next change; the file keeps its previous, valid form.
-                Err(e) => tracing::warn!("re-writing the key file for autolock: {e:#}"),
             }
         }
         tokio::select! {
