@@ -319,6 +319,18 @@ fn init_with_autolock_locks_from_the_first_write() {
     let ours = shoal_with_input(&m, &["swarm", "unlock"], &key);
     assert!(ours.status.success(), "{}", stderr(&ours));
     assert_eq!(local_state(&m), "active");
+    // Disaster recovery keeps autolock and its key.
+    m.docker_ok(&[
+        "swarm",
+        "init",
+        "--force-new-cluster",
+        "--advertise-addr",
+        &m.addr,
+        "--listen-addr",
+        &m.addr,
+    ]);
+    assert_eq!(m.docker_ok(&["swarm", "unlock-key", "-q"]).trim(), key);
+    assert_locked_file(&m, &[]);
     // A locked node can also be made to leave, with --force, as dockerd.
     restart_locked(&mut m);
     m.docker_ok(&["swarm", "leave", "--force"]);

@@ -3,7 +3,9 @@
 //! ```text
 //! shoal agent ─► DataDir::open ─► Swarm::resume ─► API (unix socket [+ TCP]) ─► wait for signal
 //!                                   │
-//!                                   └► RunningNode: agent session (+ manager on managers)
+//!                                   ├► RunningNode: agent session (+ manager on managers)
+//!                                   └► key file locked (autolock): Local::Locked, nothing runs
+//!                                      until `swarm unlock` starts the RunningNode
 //! ```
 
 mod addr;
