@@ -204,6 +204,10 @@ pub trait Backend: Send + Sync + 'static {
     async fn swarm_inspect(&self) -> Result<Arc<Cluster>>;
     /// `POST /swarm/update`.
     async fn swarm_update(&self, version: u64, spec: ClusterSpec, rotation: Rotation) -> Result<()>;
+    /// `GET /swarm/unlockkey`: the managers' unlock key (`SWMKEY-1-…`), empty without autolock.
+    async fn swarm_unlock_key(&self) -> Result<String>;
+    /// `POST /swarm/unlock`: unlock a manager that restarted locked.
+    async fn swarm_unlock(&self, key: String) -> Result<()>;
 
     /// `GET /nodes`.
     async fn nodes(&self, filters: NodeFilters) -> Result<Vec<NodeView>>;

@@ -121,6 +121,7 @@ fn backend_status(e: &rules::Error) -> StatusCode {
         M::Conflict(_) => StatusCode::CONFLICT,
         M::OutOfSequence | M::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         M::Forbidden(_) => StatusCode::FORBIDDEN,
+        M::Unauthorized(_) => StatusCode::UNAUTHORIZED,
         M::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         M::Unimplemented(_) => StatusCode::NOT_IMPLEMENTED,
     }
@@ -140,6 +141,7 @@ mod tests {
             (M::Conflict("x".into()), 409),
             (M::OutOfSequence, 500),
             (M::Forbidden("x".into()), 403),
+            (M::Unauthorized("x".into()), 401),
             (M::Unavailable("x".into()), 503),
             (M::Internal("x".into()), 500),
         ];

@@ -17,6 +17,7 @@ pub fn to_status(e: Error) -> tonic::Status {
         Error::Conflict(_) => tonic::Status::already_exists(msg),
         Error::OutOfSequence => rpc::Reason::OutOfSequence.attach(tonic::Status::unknown(msg)),
         Error::Forbidden(_) => tonic::Status::permission_denied(msg),
+        Error::Unauthorized(_) => tonic::Status::unauthenticated(msg),
         Error::Unimplemented(_) => tonic::Status::unimplemented(msg),
         Error::Unavailable(_) => tonic::Status::unavailable(msg),
         Error::Internal(_) => tonic::Status::internal(msg),

@@ -76,6 +76,8 @@ pub enum Start {
         cluster: Box<Cluster>,
         /// This node.
         node: Box<Node>,
+        /// The managers' unlock key (`swarm init --autolock`).
+        unlock_key: Option<store::crypto::UnlockKey>,
     },
     /// Join as manager (or after promotion): an empty replica that asks the leader, via any
     /// of `remotes`, to add it.
@@ -90,6 +92,8 @@ pub enum Start {
     Restore {
         /// Every object to recreate, this node included.
         objects: Vec<Object>,
+        /// The unlock key the old replica held (autolock stays as it was).
+        unlock_key: Option<store::crypto::UnlockKey>,
     },
 }
 
@@ -197,7 +201,11 @@ impl Manager {
     async fn come_up(&self, cfg: &ManagerConfig, start: Start) -> Result<()> {
         let p = &self.parts;
         match start {
-            Start::Bootstrap { cluster, mut node } => {
+            Start::Bootstrap {
+                cluster,
+                mut node,
+                unlock_key,
+            } => {
                 let me = Peer {
                     addr: cfg.advertise_addr.clone(),
                     node_id: cfg.node_id.clone(),
@@ -211,12 +219,14 @@ impl Manager {
                     raft_id: cfg.raft_id,
                     addr: cfg.advertise_addr.clone(),
                 });
-                p.proposer
-                    .propose(vec![
-                        Op::Create(Object::Cluster(*cluster)),
-                        Op::Create(Object::Node(*node)),
-                    ])
-                    .await?;
+                let mut ops = vec![
+                    Op::Create(Object::Cluster(*cluster)),
+                    Op::Create(Object::Node(*node)),
+                ];
+                if unlock_key.is_some() {
+                    ops.push(Op::SetUnlockKey(unlock_key));
+                }
+                p.proposer.propose(ops).await?;
             }
             Start::Join { remotes } => {
                 let req = JoinRaftRequest {
@@ -226,7 +236,10 @@ impl Manager {
                 };
                 p.membership.join(&remotes, &req).await?;
             }
-            Start::Restore { mut objects } => {
+            Start::Restore {
+                mut objects,
+                unlock_key,
+            } => {
                 let me = Peer {
                     addr: cfg.advertise_addr.clone(),
                     node_id: cfg.node_id.clone(),
@@ -253,10 +266,12 @@ impl Manager {
                     Object::Service(_) => 2,
                     Object::Task(_) => 3,
                 });
+                // The key goes with the first chunk, which holds the cluster object.
+                let mut key = unlock_key.map(|k| Op::SetUnlockKey(Some(k)));
                 for chunk in objects.chunks(5_000) {
-                    p.proposer
-                        .propose(chunk.iter().cloned().map(Op::Create).collect())
-                        .await?;
+                    let mut ops: Vec<Op> = chunk.iter().cloned().map(Op::Create).collect();
+                    ops.extend(key.take());
+                    p.proposer.propose(ops).await?;
                 }
             }
             Start::Resume => {}
@@ -493,6 +508,11 @@ impl Manager {
         options: rpc::messages::LogSelection,
     ) -> Result<tokio::sync::mpsc::Receiver<rpc::messages::LogBatch>> {
         self.parts.log_route.subscribe(tasks_by_node, options).await
+    }
+
+    /// A token cancelled when this manager stops (for loops that live beside it).
+    pub fn stopping(&self) -> CancellationToken {
+        self.parts.shutdown.child_token()
     }
 
     /// Stops serving and shuts the replica down.

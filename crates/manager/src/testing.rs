@@ -134,6 +134,7 @@ impl LocalCluster {
             Start::Bootstrap {
                 cluster: Box::new(cluster),
                 node: Box::new(node(&node_id, Role::Manager)),
+                unlock_key: None,
             }
         } else {
             // The node object exists before it asks to join, as after `swarm join`.

@@ -28,6 +28,9 @@ pub enum Error {
     /// The caller may not do this (403).
     #[error("{0}")]
     Forbidden(String),
+    /// The caller's credential is wrong, e.g. a wrong unlock key (401, as dockerd).
+    #[error("{0}")]
+    Unauthorized(String),
     /// No leader or quorum; retry later (503).
     #[error("{0}")]
     Unavailable(String),

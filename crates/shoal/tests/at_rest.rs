@@ -350,61 +350,6 @@ fn a_v1_data_dir_is_sealed_on_first_start() {
     }
 }
 
-#[test]
-fn autolock_is_refused_and_the_unlock_calls_answer_as_for_an_unlocked_swarm() {
-    let root = open_root();
-    let m = Agent::start(root.path(), "lockless");
-    let refused = m.docker(&[
-        "swarm",
-        "init",
-        "--autolock",
-        "--advertise-addr",
-        &m.addr,
-        "--listen-addr",
-        &m.addr,
-    ]);
-    assert!(!refused.status.success(), "init --autolock accepted");
-    assert!(
-        common::stderr(&refused).contains("autolock is not supported"),
-        "{}",
-        common::stderr(&refused)
-    );
-    let state = m.docker_ok(&["info", "--format", "{{.Swarm.LocalNodeState}}"]);
-    assert_eq!(state.trim(), "inactive", "a refused init keeps no state");
-
-    m.swarm_init();
-    let update = m.docker(&["swarm", "update", "--autolock=true"]);
-    assert!(!update.status.success(), "update --autolock accepted");
-    assert!(
-        common::stderr(&update).contains("autolock is not supported"),
-        "{}",
-        common::stderr(&update)
-    );
-    let spec = m.docker_ok(&[
-        "info",
-        "--format",
-        "{{.Swarm.Cluster.Spec.EncryptionConfig.AutoLockManagers}}",
-    ]);
-    assert_eq!(spec.trim(), "false");
-    // Other updates still go through.
-    m.docker_ok(&["swarm", "update", "--autolock=false", "--task-history-limit", "7"]);
-
-    let key = m.docker(&["swarm", "unlock-key", "-q"]);
-    assert!(!key.status.success());
-    assert!(
-        common::stderr(&key).contains("no unlock key is set"),
-        "{}",
-        common::stderr(&key)
-    );
-    let unlock = m.docker(&["swarm", "unlock"]);
-    assert!(!unlock.status.success());
-    assert!(
-        common::stderr(&unlock).contains("swarm is not locked"),
-        "{}",
-        common::stderr(&unlock)
-    );
-}
-
 /// Runs `docker service inspect` for `name`'s env on `agent` until it answers.
 fn service_env(agent: &Agent, name: &str) -> String {
     eventually(

@@ -15,6 +15,7 @@
 // Tests state their expectations with unwrap; library code keeps the lint.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod crypto;
 pub mod peer;
 pub mod tables;
 pub mod txn;

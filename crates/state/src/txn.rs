@@ -74,6 +74,11 @@ pub enum Op {
     UpdateTasks(Vec<TaskUpdate>),
     /// Removes tasks (reaper); missing ones are skipped.
     DeleteTasks(Vec<String>),
+    /// Sets (or, with `None`, clears) the managers' unlock key, proposed together with the
+    /// cluster update that turns autolock on, off or rotates the key. Kept beside the cluster
+    /// object rather than in it: appending this variant keeps every stored entry decodable,
+    /// where a new field in `Cluster` would not (postcard is not self-describing).
+    SetUnlockKey(Option<crate::crypto::UnlockKey>),
 }
 
 /// A task to create inside [`Op::CreateTasks`].

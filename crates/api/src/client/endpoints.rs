@@ -69,6 +69,29 @@ impl Client {
         self.post_unit("/swarm/update", &query, Some(spec)).await
     }
 
+    /// `POST /swarm/update?rotateManagerUnlockKey=true`: a new unlock key (autolock on).
+    pub async fn swarm_rotate_unlock_key(&self, version: u64, spec: &model::SwarmSpec) -> Result<()> {
+        let query = [
+            ("version", version.to_string()),
+            ("rotateManagerUnlockKey", "true".to_string()),
+        ];
+        self.post_unit("/swarm/update", &query, Some(spec)).await
+    }
+
+    /// `GET /swarm/unlockkey`: the unlock key, empty without autolock.
+    pub async fn swarm_unlock_key(&self) -> Result<String> {
+        let reply: model::UnlockKeyResponse = self.get("/swarm/unlockkey", &[]).await?;
+        Ok(reply.unlock_key)
+    }
+
+    /// `POST /swarm/unlock`.
+    pub async fn swarm_unlock(&self, key: &str) -> Result<()> {
+        let request = model::UnlockRequest {
+            unlock_key: key.to_string(),
+        };
+        self.post_unit("/swarm/unlock", &[], Some(&request)).await
+    }
+
     /// `GET /nodes`.
     pub async fn nodes(&self, filters: &Filters) -> Result<Vec<model::Node>> {
         let query: Vec<(&str, String)> = if filters.is_empty() {

@@ -13,7 +13,7 @@ use super::body::decode;
 use super::query::Query;
 use super::response::json;
 use crate::convert::{cluster, swarm_request};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model;
 
 /// `POST /swarm/init`: answers the new node's ID as a JSON string.
@@ -65,30 +65,25 @@ pub async fn update(
     let rotation = Rotation {
         worker_token: query.strict_bool("rotateWorkerToken")?,
         manager_token: query.strict_bool("rotateManagerToken")?,
+        unlock_key: query.strict_bool("rotateManagerUnlockKey")?,
     };
-    if query.strict_bool("rotateManagerUnlockKey")? {
-        return Err(Error::BadRequest(
-            "rotating the manager unlock key is not supported by shoal".into(),
-        ));
-    }
     let spec = cluster::spec_from_docker(&spec)?;
     Ok(state.backend.swarm_update(version, spec, rotation).await?)
 }
 
-/// dockerd's answer to an unlock of a node that is not locked.
-pub const NOT_LOCKED: &str = "swarm is not locked";
-
-/// `GET /swarm/unlockkey`. shoal refuses autolock (init and update say so), so, as dockerd
-/// for a swarm without autolock, the key is empty; the docker CLI then says "no unlock key is
-/// set". Managers only, as dockerd.
+/// `GET /swarm/unlockkey`: the managers' unlock key; empty without autolock (the docker CLI
+/// then says "no unlock key is set"). Managers only, as dockerd.
 pub async fn unlock_key(State(state): State<AppState>) -> Result<Response> {
-    state.backend.swarm_inspect().await?;
-    Ok(json(&model::UnlockKeyResponse::default()))
+    let unlock_key = state.backend.swarm_unlock_key().await?;
+    Ok(json(&model::UnlockKeyResponse { unlock_key }))
 }
 
-/// `POST /swarm/unlock`: no shoal node is ever locked, so there is nothing to unlock (409,
-/// as dockerd for a node that is not locked).
-pub async fn unlock(headers: HeaderMap, body: std::result::Result<Bytes, BytesRejection>) -> Result<()> {
-    let _request: model::UnlockRequest = decode(&headers, body)?;
-    Err(Error::Backend(rules::Error::Conflict(NOT_LOCKED.into())))
+/// `POST /swarm/unlock {"UnlockKey": "SWMKEY-1-…"}`: a manager that restarted locked starts.
+pub async fn unlock(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Result<()> {
+    let request: model::UnlockRequest = decode(&headers, body)?;
+    Ok(state.backend.swarm_unlock(request.unlock_key).await?)
 }

@@ -343,8 +343,20 @@ impl Backend for FakeBackend {
     async fn swarm_update(&self, version: u64, spec: ClusterSpec, rotation: Rotation) -> Result<()> {
         let mut inner = self.enter("swarm_update")?;
         let inner = &mut *inner;
-        let op = rules::controlapi::cluster::update(&inner.state, version, spec, rotation, &mut inner.rng)?;
-        inner.commit(op)
+        let ops =
+            rules::controlapi::cluster::update(&inner.state, version, spec, rotation, &mut inner.rng)?;
+        inner.commit_all(ops)
+    }
+
+    async fn swarm_unlock_key(&self) -> Result<String> {
+        let inner = self.enter("swarm_unlock_key")?;
+        Ok(inner.state.unlock_key().map(|k| k.to_text()).unwrap_or_default())
+    }
+
+    async fn swarm_unlock(&self, _key: String) -> Result<()> {
+        let _inner = self.enter("swarm_unlock")?;
+        // The fake never restarts, so it is never locked.
+        Err(rules::Error::Conflict("swarm is not locked".into()))
     }
 
     async fn nodes(&self, filters: NodeFilters) -> Result<Vec<NodeView>> {

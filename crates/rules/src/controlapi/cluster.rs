@@ -1,6 +1,8 @@
-//! The cluster object: spec validation, updates and join-token rotation.
+//! The cluster object: spec validation, updates, join-token rotation and the managers'
+//! unlock key (autolock).
 
 use rand::RngCore;
+use state::crypto::UnlockKey;
 use state::{Op, State};
 use types::{Cluster, ClusterSpec, Object};
 
@@ -16,6 +18,8 @@ pub struct Rotation {
     pub worker_token: bool,
     /// New manager token.
     pub manager_token: bool,
+    /// New manager unlock key (only while autolock is on, as Swarm).
+    pub unlock_key: bool,
 }
 
 /// Swarm's checks on a cluster spec.
@@ -53,14 +57,24 @@ pub fn new_token(cluster: &Cluster, rng: &mut impl RngCore) -> String {
     ca::JoinToken::generate(ca::ca_digest(&cluster.root_ca.ca_cert_pem), rng).to_string()
 }
 
-/// Plans `POST /swarm/update`: new spec (keeping what the spec cannot change) and rotations.
+/// A fresh unlock key from the manager's random source.
+pub fn new_unlock_key(rng: &mut impl RngCore) -> UnlockKey {
+    let mut raw = [0u8; state::crypto::KEY_LEN];
+    rng.fill_bytes(&mut raw);
+    UnlockKey::from_raw(raw)
+}
+
+/// Plans `POST /swarm/update`: new spec (keeping what the spec cannot change), rotations, and
+/// the unlock key that goes with the autolock setting: a new one when autolock turns on or
+/// the key is rotated, none when it turns off (Swarm's rules; rotating without autolock does
+/// nothing). The ops form one transaction, so the flag and the key never disagree.
 pub fn update(
     state: &State,
     version: u64,
     spec: ClusterSpec,
     rotation: Rotation,
     rng: &mut impl RngCore,
-) -> Result<Op> {
+) -> Result<Vec<Op>> {
     validate(&spec)?;
     let current = state
         .cluster()
@@ -80,15 +94,82 @@ pub fn update(
     if rotation.manager_token {
         next.root_ca.join_tokens.manager = new_token(&next, rng);
     }
-    Ok(Op::Update {
+    let key = match (next.spec.auto_lock_managers, state.unlock_key()) {
+        (false, None) => None,
+        (false, Some(_)) => Some(None),
+        (true, Some(_)) if !rotation.unlock_key => None,
+        (true, _) => Some(Some(new_unlock_key(rng))),
+    };
+    let mut ops = vec![Op::Update {
         object: Object::Cluster(next),
         expect_version: Some(version),
-    })
+    }];
+    if let Some(key) = key {
+        ops.push(Op::SetUnlockKey(key));
+    }
+    Ok(ops)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::SeedableRng;
+    use types::{JoinTokens, Meta, RootCa};
+
+    fn state() -> State {
+        let cluster = Cluster {
+            id: "c".into(),
+            meta: Meta::default(),
+            spec: ClusterSpec::default(),
+            root_ca: RootCa {
+                ca_cert_pem: String::new(),
+                ca_key_pem: String::new(),
+                join_tokens: JoinTokens::default(),
+            },
+            default_addr_pool: vec![],
+            subnet_size: 24,
+            data_path_port: 4789,
+        };
+        apply(&State::default(), vec![Op::Create(Object::Cluster(cluster))])
+    }
+
+    fn apply(state: &State, ops: Vec<Op>) -> State {
+        let txn = store::Txn {
+            id: 0,
+            ops,
+            now: types::Timestamp(0),
+        };
+        state.apply(&txn, state.index + 1).unwrap().0
+    }
+
+    fn set_autolock(state: &State, on: bool, rotate: bool) -> State {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(state.index);
+        let spec = ClusterSpec {
+            auto_lock_managers: on,
+            ..Default::default()
+        };
+        let rotation = Rotation {
+            unlock_key: rotate,
+            ..Default::default()
+        };
+        let version = state.cluster().unwrap().meta.version;
+        apply(state, update(state, version, spec, rotation, &mut rng).unwrap())
+    }
+
+    #[test]
+    fn the_unlock_key_follows_autolock_and_rotates_only_while_it_is_on() {
+        let s = set_autolock(&state(), false, true);
+        assert_eq!(s.unlock_key(), None, "rotating without autolock does nothing");
+        let on = set_autolock(&s, true, false);
+        let first = on.unlock_key().cloned().expect("autolock on sets a key");
+        let same = set_autolock(&on, true, false);
+        assert_eq!(same.unlock_key(), Some(&first), "other updates keep the key");
+        let rotated = set_autolock(&same, true, true);
+        assert!(rotated.unlock_key().is_some_and(|k| *k != first));
+        let off = set_autolock(&rotated, false, false);
+        assert_eq!(off.unlock_key(), None);
+        assert!(!off.cluster().unwrap().spec.auto_lock_managers);
+    }
 
     #[test]
     fn spec_rules() {

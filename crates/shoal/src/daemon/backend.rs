@@ -18,6 +18,9 @@ use super::swarm::{Local, Swarm, msg};
 
 type Result<T> = std::result::Result<T, Error>;
 
+/// How long an autolock change waits for this manager's key file to follow.
+const KEY_FILE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl Swarm {
     /// The manager, or dockerd's error for a node that is not one.
     async fn require_manager(&self) -> Result<Manager> {
@@ -26,6 +29,7 @@ impl Swarm {
                 Some(m) => Ok(m),
                 None => Err(Error::Unavailable(msg::NOT_MANAGER.into())),
             },
+            Local::Locked(_) => Err(Error::Unavailable(msg::SWARM_LOCKED.into())),
             _ => Err(Error::Unavailable(msg::NOT_IN_SWARM.into())),
         }
     }
@@ -67,6 +71,17 @@ impl Backend for Swarm {
         match self.local() {
             Local::Inactive => {}
             Local::Pending => status.state = LocalNodeState::Pending,
+            Local::Locked(locked) => {
+                status.state = LocalNodeState::Locked;
+                status.node_id = locked.state.node_id.clone();
+                status.error = msg::SWARM_LOCKED.into();
+                status.remote_managers = locked
+                    .state
+                    .remote_managers
+                    .iter()
+                    .map(|a| (String::new(), a.clone()))
+                    .collect();
+            }
             Local::Active(node) => {
                 let state = node.state();
                 status.state = LocalNodeState::Active;
@@ -141,15 +156,31 @@ impl Backend for Swarm {
     async fn swarm_update(&self, version: u64, spec: ClusterSpec, rotation: Rotation) -> Result<()> {
         let m = self.require_manager().await?;
         let view = m.synced_view().await;
-        let locked_before = view.cluster().is_some_and(|c| c.spec.auto_lock_managers);
-        if spec.auto_lock_managers && !locked_before {
-            return Err(Error::InvalidArgument(
-                super::swarm::msg::AUTOLOCK_UNSUPPORTED.into(),
-            ));
+        let ops = m.with_rng(|mut rng| cluster::update(&view, version, spec, rotation, &mut rng))?;
+        let key_changed = ops.iter().any(|op| matches!(op, store::Op::SetUnlockKey(_)));
+        m.propose(ops).await?;
+        if key_changed && let Local::Active(node) = self.local() {
+            // Answer once this manager's own key file follows (the docker CLI prints the new
+            // key next, and an operator may restart this node right after). The others
+            // re-wrap as their replicas apply the change.
+            let want = super::autolock::wanted(&m.view()).flatten();
+            if !node.certs().wait_wrapped(want.as_ref(), KEY_FILE_WAIT).await {
+                tracing::warn!(
+                    "the key file was not re-written within {KEY_FILE_WAIT:?} of the autolock change"
+                );
+            }
         }
-        let op = m.with_rng(|mut rng| cluster::update(&view, version, spec, rotation, &mut rng))?;
-        m.propose(vec![op]).await?;
         Ok(())
+    }
+
+    async fn swarm_unlock_key(&self) -> Result<String> {
+        let m = self.require_manager().await?;
+        let view = m.synced_view().await;
+        Ok(view.unlock_key().map(|k| k.to_text()).unwrap_or_default())
+    }
+
+    async fn swarm_unlock(&self, key: String) -> Result<()> {
+        self.unlock(&key).await
     }
 
     async fn nodes(&self, filters: NodeFilters) -> Result<Vec<NodeView>> {

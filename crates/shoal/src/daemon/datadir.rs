@@ -3,7 +3,8 @@
 //! ```text
 //! <data-dir>/shoal.json          format marker; a non-empty dir without it is refused
 //! <data-dir>/swarm/state.json    node ID, cluster ID, role, addresses, known managers
-//! <data-dir>/swarm/certs/        ca.pem, node.pem, keys.json (node key + data key)
+//! <data-dir>/swarm/certs/        ca.pem, node.pem, keys.json (node key + data key, wrapped
+//!                                by the unlock key while autolock is on)
 //! <data-dir>/swarm/raft/         Raft log and snapshots (managers), sealed with the data key
 //! ```
 //! Files are written to a temporary name, synced and renamed, so a crash never leaves half a
@@ -18,10 +19,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
-use store::crypto::DataKey;
+use store::crypto::{DataKey, UnlockKey};
 use types::Role;
 
-use super::keys::NodeKeys;
+use super::keys::{KeyFileError, LockedKeys, NodeKeys, StoredKeys};
 
 const MARKER: &str = "shoal.json";
 const FORMAT: &str = "shoal-data-1";
@@ -61,6 +62,39 @@ pub struct Certs {
     pub key_pem: String,
     /// The key the node's Raft log and snapshots are sealed with.
     pub data_key: DataKey,
+    /// The unlock key the key file is wrapped with (autolock on a manager); none: plain.
+    pub unlock_key: Option<UnlockKey>,
+}
+
+/// What the data dir holds for a node in a swarm.
+#[derive(Debug)]
+pub enum Membership {
+    /// Everything readable: the node can start.
+    Ready(SwarmState, Certs),
+    /// The key file is wrapped by the unlock key: the node waits for it.
+    Locked(SwarmState, LockedCerts),
+}
+
+/// Certificate material whose keys are still wrapped by the unlock key.
+#[derive(Debug, Clone)]
+pub struct LockedCerts {
+    ca_pem: String,
+    cert_pem: String,
+    keys: LockedKeys,
+}
+
+impl LockedCerts {
+    /// The usable material, if `key` is the unlock key the key file was wrapped with.
+    pub fn unlock(&self, key: &UnlockKey) -> Result<Certs, KeyFileError> {
+        let keys = self.keys.unlock(key)?;
+        Ok(Certs {
+            ca_pem: self.ca_pem.clone(),
+            cert_pem: self.cert_pem.clone(),
+            key_pem: keys.node_key_pem,
+            data_key: keys.data_key,
+            unlock_key: Some(key.clone()),
+        })
+    }
 }
 
 /// Paths inside a validated data directory.
@@ -174,7 +208,7 @@ impl DataDir {
     }
 
     /// The persisted swarm membership, if this node is in a swarm.
-    pub fn load(&self) -> anyhow::Result<Option<(SwarmState, Certs)>> {
+    pub fn load(&self) -> anyhow::Result<Option<Membership>> {
         let state_path = self.swarm().join("state.json");
         if !state_path.exists() {
             return Ok(None);
@@ -195,20 +229,33 @@ impl DataDir {
                 )
             })
         };
-        let keys = self.load_keys()?;
-        let certs = Certs {
-            ca_pem: read("ca.pem")?,
-            cert_pem: read("node.pem")?,
-            key_pem: keys.node_key_pem,
-            data_key: keys.data_key,
-        };
-        ca::PeerIdentity::from_pem(&certs.cert_pem).map_err(|e| {
+        let (ca_pem, cert_pem) = (read("ca.pem")?, read("node.pem")?);
+        ca::PeerIdentity::from_pem(&cert_pem).map_err(|e| {
             anyhow::anyhow!(
                 "node certificate in {} is unusable: {e}; refusing to start",
                 self.swarm().display()
             )
         })?;
-        Ok(Some((state, certs)))
+        Ok(Some(match self.load_keys()? {
+            StoredKeys::Plain(keys) => Membership::Ready(
+                state,
+                Certs {
+                    ca_pem,
+                    cert_pem,
+                    key_pem: keys.node_key_pem,
+                    data_key: keys.data_key,
+                    unlock_key: None,
+                },
+            ),
+            StoredKeys::Locked(keys) => Membership::Locked(
+                state,
+                LockedCerts {
+                    ca_pem,
+                    cert_pem,
+                    keys,
+                },
+            ),
+        }))
     }
 
     /// Saves the membership state.
@@ -223,13 +270,13 @@ impl DataDir {
     /// The key file; a data dir from before it has `node.key` instead, which becomes a key
     /// file with a new data key (the Raft data is still plain then and is sealed with it when
     /// the replica opens).
-    fn load_keys(&self) -> anyhow::Result<NodeKeys> {
+    fn load_keys(&self) -> anyhow::Result<StoredKeys> {
         let certs = self.swarm().join("certs");
         let path = certs.join("keys.json");
         let legacy = certs.join("node.key");
         if path.exists() {
             let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-            let keys = NodeKeys::decode(&bytes)
+            let keys = StoredKeys::decode(&bytes)
                 .map_err(|e| anyhow::anyhow!("{} {e}; refusing to start", path.display()))?;
             // A crash between writing the key file and removing the old key leaves both.
             remove_if_present(&legacy)?;
@@ -241,13 +288,14 @@ impl DataDir {
             node_key_pem,
             data_key: DataKey::generate()?,
         };
-        write_atomic(&path, &keys.encode()?)?;
+        write_atomic(&path, &keys.encode(None)?)?;
         remove_if_present(&legacy)?;
         tracing::info!(path = %path.display(), "moved the node key into the key file");
-        Ok(keys)
+        Ok(StoredKeys::Plain(keys))
     }
 
-    /// Saves the certificate material; the private keys go to the owner-only key file.
+    /// Saves the certificate material; the private keys go to the owner-only key file,
+    /// wrapped by `certs.unlock_key` when there is one.
     pub fn save_certs(&self, certs: &Certs) -> anyhow::Result<()> {
         let dir = self.swarm().join("certs");
         std::fs::create_dir_all(&dir)?;
@@ -257,7 +305,7 @@ impl DataDir {
             node_key_pem: certs.key_pem.clone(),
             data_key: certs.data_key.clone(),
         };
-        write_atomic(&dir.join("keys.json"), &keys.encode()?)?;
+        write_atomic(&dir.join("keys.json"), &keys.encode(certs.unlock_key.as_ref())?)?;
         remove_if_present(&dir.join("node.key"))
     }
 
@@ -307,6 +355,44 @@ mod tests {
     }
 
     #[test]
+    fn a_locked_key_file_round_trips_through_save_and_load() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = DataDir::open(tmp.path()).unwrap();
+        let unlock = UnlockKey::generate().unwrap();
+        let certs = Certs {
+            ca_pem: "ca".into(),
+            cert_pem: "cert".into(),
+            key_pem: "-----BEGIN PRIVATE KEY-----\nkey\n-----END PRIVATE KEY-----\n".into(),
+            data_key: DataKey::generate().unwrap(),
+            unlock_key: Some(unlock.clone()),
+        };
+        dir.save_certs(&certs).unwrap();
+        let StoredKeys::Locked(keys) = dir.load_keys().unwrap() else {
+            panic!("saved plain")
+        };
+        let locked = LockedCerts {
+            ca_pem: certs.ca_pem.clone(),
+            cert_pem: certs.cert_pem.clone(),
+            keys,
+        };
+        assert!(matches!(
+            locked.unlock(&UnlockKey::generate().unwrap()),
+            Err(KeyFileError::WrongKey)
+        ));
+        let opened = locked.unlock(&unlock).unwrap();
+        assert_eq!(opened.data_key, certs.data_key);
+        assert_eq!(opened.key_pem, certs.key_pem);
+        assert_eq!(opened.unlock_key, Some(unlock), "saved again, it stays wrapped");
+        // Autolock off: the same material is written plain again.
+        dir.save_certs(&Certs {
+            unlock_key: None,
+            ..opened
+        })
+        .unwrap();
+        assert!(matches!(dir.load_keys().unwrap(), StoredKeys::Plain(_)));
+    }
+
+    #[test]
     fn an_old_dir_is_tightened_and_its_node_key_moves_into_the_key_file() {
         use std::os::unix::fs::PermissionsExt;
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
@@ -318,6 +404,7 @@ mod tests {
             cert_pem: "cert".into(),
             key_pem: "-----BEGIN PRIVATE KEY-----\nkey\n-----END PRIVATE KEY-----\n".into(),
             data_key: DataKey::generate().unwrap(),
+            unlock_key: None,
         };
         dir.save_certs(&certs).unwrap();
         let certs_dir = root.join("swarm/certs");
@@ -338,11 +425,16 @@ mod tests {
             assert_eq!(mode(p), 0o700, "{}", p.display());
         }
         assert_eq!(mode(&certs_dir.join("ca.pem")), 0o600);
-        let keys = dir.load_keys().unwrap();
+        let StoredKeys::Plain(keys) = dir.load_keys().unwrap() else {
+            panic!("locked")
+        };
         assert_eq!(keys.node_key_pem, certs.key_pem);
         assert!(!certs_dir.join("node.key").exists(), "moved, not copied");
         assert_eq!(mode(&certs_dir.join("keys.json")), 0o600);
         // The new data key is kept: the next load returns the same one.
-        assert_eq!(dir.load_keys().unwrap().data_key, keys.data_key);
+        let StoredKeys::Plain(again) = dir.load_keys().unwrap() else {
+            panic!("locked")
+        };
+        assert_eq!(again.data_key, keys.data_key);
     }
 }

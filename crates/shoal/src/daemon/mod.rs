@@ -3,10 +3,13 @@
 //! ```text
 //! shoal agent ─► DataDir::open ─► Swarm::resume ─► API (unix socket [+ TCP]) ─► wait for signal
 //!                                   │
-//!                                   └► RunningNode: agent session (+ manager on managers)
+//!                                   ├► RunningNode: agent session (+ manager on managers)
+//!                                   └► key file locked (autolock): Local::Locked, nothing runs
+//!                                      until `swarm unlock` starts the RunningNode
 //! ```
 
 mod addr;
+mod autolock;
 mod backend;
 mod clock;
 mod datadir;
@@ -15,6 +18,7 @@ mod join;
 mod keys;
 mod log_limit;
 mod node;
+mod node_certs;
 mod storage_watch;
 mod swarm;
 mod task_logs;

@@ -24,12 +24,13 @@ use types::cluster::RaftSettings;
 use types::{Clock, NodeDescription, Role};
 
 use super::datadir::{Certs, DataDir, SwarmState};
+use super::node_certs::NodeCerts;
 
 /// A node in a swarm.
 pub struct RunningNode {
     dir: DataDir,
     state: Mutex<SwarmState>,
-    certs: Mutex<Certs>,
+    certs: Arc<NodeCerts>,
     pool: Pool,
     server_tls: Arc<ArcSwap<ServerConfig>>,
     manager: RwLock<Option<Manager>>,
@@ -68,11 +69,11 @@ impl RunningNode {
         let (client_tls, server_tls) = tls_configs(&certs)?;
         let (tasks, statuses, description) = executor.worker(&dir, clock.clone(), description).await?;
         let node = Arc::new(RunningNode {
+            certs: NodeCerts::new(dir.clone(), certs),
             dir,
             pool: Pool::new(client_tls),
             server_tls: Arc::new(ArcSwap::new(server_tls)),
             state: Mutex::new(state.clone()),
-            certs: Mutex::new(certs),
             manager: RwLock::new(None),
             agent: Mutex::new(None),
             tasks,
@@ -127,6 +128,11 @@ impl RunningNode {
         self.state.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// The node's certificate material and key file.
+    pub fn certs(&self) -> &Arc<NodeCerts> {
+        &self.certs
+    }
+
     /// The manager runtime, while this node is one.
     pub async fn manager(&self) -> Option<Manager> {
         self.manager.read().await.clone()
@@ -165,12 +171,7 @@ impl RunningNode {
             advertise_addr: state.advertise_addr.clone(),
             raft_dir: self.dir.raft_dir(),
             raft_settings: settings,
-            data_key: self
-                .certs
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .data_key
-                .clone(),
+            data_key: self.certs.get().data_key,
         };
         let m = Manager::start(
             cfg,
@@ -182,6 +183,7 @@ impl RunningNode {
             StdRng::from_os_rng(),
         )
         .await?;
+        tokio::spawn(super::autolock::follow(m.clone(), self.certs.clone()));
         *self.manager.write().await = Some(m);
         Ok(())
     }
@@ -253,7 +255,7 @@ impl RunningNode {
     /// Renews the certificate for `role` and starts or stops the manager accordingly.
     async fn change_role(&self, role: Role, managers: &[String]) -> anyhow::Result<()> {
         tracing::info!("cluster asks this node to be a {}", role.as_str());
-        let csr = ca::NodeKey::csr_for(&self.certs.lock().unwrap_or_else(|e| e.into_inner()).key_pem)?;
+        let csr = ca::NodeKey::csr_for(&self.certs.get().key_pem)?;
         let mut issued = None;
         for addr in managers {
             let Ok(mut client) = self.pool.ca(addr) else {
@@ -277,13 +279,10 @@ impl RunningNode {
                 issued.role.as_str()
             );
         }
-        let certs = {
-            let mut certs = self.certs.lock().unwrap_or_else(|e| e.into_inner());
+        let certs = self.certs.update(|certs| {
             certs.cert_pem = issued.cert_pem;
             certs.ca_pem = issued.ca_cert_pem;
-            certs.clone()
-        };
-        self.dir.save_certs(&certs)?;
+        })?;
         let (client_tls, server_tls) = tls_configs(&certs)?;
         self.server_tls.store(server_tls);
         self.pool.set_config(client_tls);
@@ -316,6 +315,10 @@ impl RunningNode {
                 if let Some(m) = self.manager.write().await.take() {
                     m.stop().await;
                 }
+                // Workers have no lock (autolock protects a manager's Raft data); a manager
+                // wraps its file again once its replica has the cluster's key (`autolock.rs`).
+                // After the stop, so the manager's autolock loop cannot wrap it again.
+                self.certs.update(|c| c.unlock_key = None)?;
                 self.dir.clear_raft()?;
                 self.update_state(|s| {
                     s.role = Role::Worker;

@@ -15,7 +15,7 @@ use types::{
 };
 
 use super::addr;
-use super::datadir::{Certs, DataDir, SwarmState};
+use super::datadir::{Certs, DataDir, LockedCerts, Membership, SwarmState};
 use super::node::RunningNode;
 
 /// dockerd's messages for the states a call can find the node in, naming the commands without
@@ -29,8 +29,17 @@ pub mod msg {
     pub const NOT_IN_SWARM: &str = "This node is not a swarm manager. Use the \"swarm init\" or \"swarm join\" command to connect this node to swarm and try again.";
     /// Manager call on a worker.
     pub const NOT_MANAGER: &str = "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state. Please run this command on a manager node or promote the current node to a manager.";
-    /// Autolock asked for (not offered yet; accepting it would promise a lock that is not there).
-    pub const AUTOLOCK_UNSUPPORTED: &str = "autolock is not supported by shoal yet: managers seal their Raft data with a data key kept in the owner-only key file, but do not lock it with an unlock key";
+    /// Any swarm call on a manager that restarted locked (autolock).
+    pub const SWARM_LOCKED: &str = "Swarm is encrypted and needs to be unlocked before it can be used. Please use \"docker swarm unlock\" to unlock it.";
+    /// Leave without --force while locked.
+    pub const LEAVE_LOCKED: &str =
+        "Swarm is encrypted and locked. Please unlock it first or use `--force` to ignore this message.";
+    /// Unlock of a node that is not locked.
+    pub const NOT_LOCKED: &str = "swarm is not locked";
+    /// Unlock with a key that does not open the node's key file.
+    pub const INVALID_UNLOCK_KEY: &str = "swarm could not be unlocked: invalid key provided";
+    /// Unlock with something that is not an unlock key.
+    pub const INVALID_KEY_STRING: &str = "invalid key string";
     /// Join that did not finish in time.
     pub const JOIN_TIMEOUT: &str = "Timeout was reached before node joined. The attempt to join the swarm will continue in the background. Use the \"info\" command to see the current swarm status of your node.";
 }
@@ -49,8 +58,19 @@ pub enum Local {
     Inactive,
     /// A join is under way.
     Pending,
+    /// In a swarm, but the key file is wrapped by the unlock key: nothing runs until
+    /// `swarm unlock` gives it.
+    Locked(Arc<LockedNode>),
     /// In a swarm.
     Active(Arc<RunningNode>),
+}
+
+/// A node that restarted locked: its membership and the wrapped key material.
+pub struct LockedNode {
+    /// The persisted membership.
+    pub state: SwarmState,
+    /// Certificates with the keys still wrapped.
+    pub certs: LockedCerts,
 }
 
 /// The daemon's swarm side.
@@ -104,8 +124,15 @@ impl Swarm {
     /// Rejoins the swarm recorded in the data dir, if any (daemon start).
     pub async fn resume(&self) -> anyhow::Result<()> {
         let _guard = self.control.lock().await;
-        let Some((state, certs)) = self.dir.load()? else {
-            return Ok(());
+        let (state, certs) = match self.dir.load()? {
+            None => return Ok(()),
+            Some(Membership::Ready(state, certs)) => (state, certs),
+            Some(Membership::Locked(state, certs)) => {
+                // dockerd's behaviour: the API serves, the swarm waits for `swarm unlock`.
+                tracing::warn!("this manager is locked (autolock): unlock it with `docker swarm unlock`");
+                self.set_local(Local::Locked(Arc::new(LockedNode { state, certs })));
+                return Ok(());
+            }
         };
         let node = RunningNode::start(
             self.dir.clone(),
@@ -127,15 +154,13 @@ impl Swarm {
         let _guard = self.control.lock().await;
         match (self.local(), req.force_new_cluster) {
             (Local::Active(node), true) => return self.force_new_cluster(node).await,
-            (Local::Active(_) | Local::Pending, false) => {
+            (Local::Locked(_), true) => return Err(Error::Unavailable(msg::SWARM_LOCKED.into())),
+            (Local::Active(_) | Local::Pending | Local::Locked(_), false) => {
                 return Err(Error::Unavailable(msg::SWARM_EXISTS.into()));
             }
             (Local::Pending, true) => return Err(Error::Unavailable("a join is in progress".into())),
             // Without a swarm to recover, --force-new-cluster is a plain init (as dockerd).
             (Local::Inactive, _) => {}
-        }
-        if req.spec.auto_lock_managers {
-            return Err(Error::InvalidArgument(msg::AUTOLOCK_UNSUPPORTED.into()));
         }
         let mut spec = req.spec.clone();
         if spec.name.is_empty() {
@@ -231,11 +256,18 @@ impl Swarm {
             manager_status: None,
             role: Role::Manager,
         };
+        // With autolock the key file is wrapped from its first write.
+        let unlock_key = if spec.auto_lock_managers {
+            Some(manager::controlapi::cluster::new_unlock_key(&mut rng))
+        } else {
+            None
+        };
         let certs = Certs {
             ca_pem: root.cert_pem().into(),
             cert_pem,
             key_pem: key.key_pem,
             data_key: store::crypto::DataKey::generate().map_err(|e| Error::Internal(e.to_string()))?,
+            unlock_key: unlock_key.clone(),
         };
         let state = SwarmState {
             node_id: node_id.clone(),
@@ -251,6 +283,7 @@ impl Swarm {
         let start = Start::Bootstrap {
             cluster: Box::new(cluster),
             node: Box::new(node),
+            unlock_key,
         };
         let node = RunningNode::start(
             self.dir.clone(),
@@ -302,12 +335,10 @@ impl Swarm {
                 other => other,
             })
             .collect();
-        let certs = self
-            .dir
-            .load()
-            .map_err(internal)?
-            .map(|(_, c)| c)
-            .ok_or_else(|| Error::Internal("no certificates on disk".into()))?;
+        // The running node's material (its key file may be wrapped) and the unlock key, so
+        // that autolock stays as it was.
+        let certs = node.certs().get();
+        let unlock_key = m.view().unlock_key().cloned();
         node.stop(false).await;
         self.set_local(Local::Inactive);
         self.dir.clear_raft().map_err(internal)?;
@@ -319,7 +350,7 @@ impl Swarm {
             self.dir.clone(),
             state,
             certs,
-            Some(Start::Restore { objects }),
+            Some(Start::Restore { objects, unlock_key }),
             self.description(),
             self.clock.clone(),
             &self.executor,
@@ -333,7 +364,7 @@ impl Swarm {
     /// `swarm join`.
     pub async fn join(&self, req: api::JoinRequest) -> Result<(), Error> {
         let _guard = self.control.lock().await;
-        if let Local::Active(_) | Local::Pending = self.local() {
+        if let Local::Active(_) | Local::Pending | Local::Locked(_) = self.local() {
             return Err(Error::Unavailable(msg::SWARM_EXISTS.into()));
         }
         if req.remote_addrs.is_empty() {
@@ -397,6 +428,7 @@ impl Swarm {
             cert_pem: issued.cert_pem,
             key_pem,
             data_key: store::crypto::DataKey::generate().map_err(|e| Error::Internal(e.to_string()))?,
+            unlock_key: None,
         };
         let state = SwarmState {
             node_id: issued.node_id,
@@ -428,12 +460,54 @@ impl Swarm {
         })
     }
 
+    /// `swarm unlock`: opens the key file with `text` and starts the node in this process,
+    /// as after an unlocked restart. dockerd's answers: 409 when not locked, 400 for what is
+    /// not an unlock key, 401 for a key that does not open the file.
+    pub async fn unlock(&self, text: &str) -> Result<(), Error> {
+        let _guard = self.control.lock().await;
+        let locked = match self.local() {
+            Local::Locked(locked) => locked,
+            Local::Active(node) if node.state().role == Role::Manager => {
+                return Err(Error::Conflict(msg::NOT_LOCKED.into()));
+            }
+            Local::Active(_) => return Err(Error::Unavailable(msg::NOT_MANAGER.into())),
+            Local::Inactive | Local::Pending => return Err(Error::Unavailable(msg::NOT_IN_SWARM.into())),
+        };
+        let key = store::crypto::UnlockKey::parse(text)
+            .map_err(|_| Error::InvalidArgument(msg::INVALID_KEY_STRING.into()))?;
+        let certs = locked.certs.unlock(&key).map_err(|e| match e {
+            super::keys::KeyFileError::WrongKey => Error::Unauthorized(msg::INVALID_UNLOCK_KEY.into()),
+            other => Error::Internal(format!("the key file {other}")),
+        })?;
+        let node = RunningNode::start(
+            self.dir.clone(),
+            locked.state.clone(),
+            certs,
+            Some(Start::Resume),
+            self.description(),
+            self.clock.clone(),
+            &self.executor,
+        )
+        .await
+        .map_err(|e| Error::Internal(format!("swarm component could not be started: {e:#}")))?;
+        tracing::info!("unlocked: the swarm runs");
+        self.set_local(Local::Active(node));
+        Ok(())
+    }
+
     /// `swarm leave`.
     pub async fn leave(&self, force: bool) -> Result<(), Error> {
         let _guard = self.control.lock().await;
         let node = match self.local() {
             Local::Inactive => return Err(Error::Unavailable(msg::NO_SWARM.into())),
             Local::Pending => return Err(Error::Unavailable("a join is in progress".into())),
+            Local::Locked(_) if !force => return Err(Error::Unavailable(msg::LEAVE_LOCKED.into())),
+            Local::Locked(_) => {
+                // Nothing runs while locked: forgetting the swarm is all there is to do.
+                self.dir.clear_swarm().map_err(internal)?;
+                self.set_local(Local::Inactive);
+                return Ok(());
+            }
             Local::Active(node) => node,
         };
         if node.state().role == Role::Manager && !force {

@@ -99,6 +99,7 @@ impl State {
                         next.change_task(id, index, txn, &mut changes, |t| apply_change(t, change, txn));
                     }
                 }
+                Op::SetUnlockKey(key) => next.unlock_key = key.clone(),
                 Op::DeleteTasks(ids) => {
                     for id in ids {
                         if let Some(old) = next.tasks.get(id.as_str()).cloned() {

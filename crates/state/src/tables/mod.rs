@@ -11,6 +11,7 @@
 //! The indexes are not part of a snapshot; they are rebuilt from the tasks.
 
 mod apply;
+mod extra;
 mod lookup;
 
 use std::sync::Arc;
@@ -44,6 +45,10 @@ pub struct State {
     /// Results of recent proposals by ID, and their order, for de-duplication.
     recent: OrdMap<u128, TxnResult>,
     recent_order: OrdMap<u64, u128>,
+    /// The managers' unlock key while autolock is on. Written after the tables above as an
+    /// [`extra::Extra`] record, so snapshots from before it still decode (see `extra.rs`).
+    #[serde(skip)]
+    unlock_key: Option<crate::crypto::UnlockKey>,
 }
 
 /// Proposal results remembered for de-duplication. A retry arrives within seconds, so a few
@@ -83,6 +88,11 @@ impl State {
     /// Number of nodes.
     pub fn node_count(&self) -> usize {
         self.nodes.len()
+    }
+
+    /// The managers' unlock key, while autolock is on.
+    pub fn unlock_key(&self) -> Option<&crate::crypto::UnlockKey> {
+        self.unlock_key.as_ref()
     }
 
     /// The cluster singleton, once the swarm is initialised.
@@ -303,16 +313,22 @@ impl State {
         }
     }
 
-    /// Decodes a snapshot made by [`State::encode`].
+    /// Decodes a snapshot made by [`State::encode`] (or by a version before the extra
+    /// records, which has none).
     pub fn decode(bytes: &[u8]) -> Result<State, postcard::Error> {
-        let mut state: State = postcard::from_bytes(bytes)?;
+        let (mut state, rest): (State, &[u8]) = postcard::take_from_bytes(bytes)?;
+        for record in extra::decode(rest)? {
+            state.restore(record);
+        }
         state.index_tasks();
         Ok(state)
     }
 
-    /// Encodes the tables for a snapshot.
+    /// Encodes the tables for a snapshot, then the extra records.
     pub fn encode(&self) -> Result<Vec<u8>, postcard::Error> {
-        postcard::to_stdvec(self)
+        let mut out = postcard::to_stdvec(self)?;
+        extra::encode(self.extras(), &mut out)?;
+        Ok(out)
     }
 
     fn remove(&mut self, kind: Kind, id: &str) {

@@ -10,6 +10,7 @@ use api::model::{InitRequest, SwarmSpec};
 use super::check_availability;
 use super::join_token::print_join_command;
 use super::spec_flags::SpecFlags;
+use super::unlock::print_unlock_command;
 
 /// Flags of `swarm init`.
 #[derive(clap::Args, Debug)]
@@ -58,6 +59,7 @@ pub async fn run(client: &Client, console: &mut Console, args: InitArgs) -> anyh
         default_addr_pool: args.default_addr_pool,
         subnet_size: args.default_addr_pool_mask_length,
     };
+    let autolock = request.spec.encryption_config.auto_lock_managers;
     let node_id = client.swarm_init(&request).await?;
     writeln!(
         console.out,
@@ -66,7 +68,11 @@ pub async fn run(client: &Client, console: &mut Console, args: InitArgs) -> anyh
     print_join_command(client, console, &node_id, true, false).await?;
     writeln!(
         console.out,
-        "To add a manager to this swarm, run 'shoal swarm join-token manager' and follow the instructions."
+        "To add a manager to this swarm, run 'shoal swarm join-token manager' and follow the instructions.\n"
     )?;
+    if autolock {
+        let key = client.swarm_unlock_key().await?;
+        print_unlock_command(console, &key)?;
+    }
     Ok(())
 }

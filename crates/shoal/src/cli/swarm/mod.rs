@@ -1,10 +1,11 @@
-//! `shoal swarm …`: init, join, leave, join-token, update.
+//! `shoal swarm …`: init, join, leave, join-token, update, unlock, unlock-key.
 
 mod init;
 mod join;
 mod join_token;
 mod leave;
 mod spec_flags;
+mod unlock;
 mod update;
 
 use api::Client;
@@ -33,6 +34,10 @@ enum SwarmCommand {
     JoinToken(join_token::JoinTokenArgs),
     /// Update the swarm.
     Update(update::UpdateArgs),
+    /// Unlock a manager that restarted locked (reads the key from stdin).
+    Unlock,
+    /// Manage the unlock key.
+    UnlockKey(unlock::UnlockKeyArgs),
 }
 
 /// Runs one swarm subcommand.
@@ -43,6 +48,8 @@ pub async fn run(args: SwarmArgs, client: &Client, console: &mut Console) -> any
         SwarmCommand::Leave(a) => leave::run(client, console, a).await,
         SwarmCommand::JoinToken(a) => join_token::run(client, console, a).await,
         SwarmCommand::Update(a) => update::run(client, console, a).await,
+        SwarmCommand::Unlock => unlock::unlock(client, console).await,
+        SwarmCommand::UnlockKey(a) => unlock::unlock_key(client, console, a).await,
     }
 }
 

@@ -26,6 +26,9 @@ pub struct SpecFlags {
     /// Dispatcher heartbeat period (e.g. 5s).
     #[arg(long, value_name = "DURATION", value_parser = duration::parse)]
     dispatcher_heartbeat: Option<i64>,
+    /// Lock managers after a restart until the unlock key is given (`--autolock=false`: off).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub autolock: Option<bool>,
 }
 
 impl SpecFlags {
@@ -49,6 +52,9 @@ impl SpecFlags {
         if let Some(nanos) = self.dispatcher_heartbeat {
             spec.dispatcher.heartbeat_period = nanos;
         }
+        if let Some(on) = self.autolock {
+            spec.encryption_config.auto_lock_managers = on;
+        }
     }
 
     /// True when no flag was given.
@@ -59,5 +65,6 @@ impl SpecFlags {
             && self.max_tasks.is_none()
             && self.cert_expiry.is_none()
             && self.dispatcher_heartbeat.is_none()
+            && self.autolock.is_none()
     }
 }

@@ -7,6 +7,7 @@ use api::Client;
 use crate::cli::Console;
 
 use super::spec_flags::SpecFlags;
+use super::unlock::print_unlock_command;
 
 /// Flags of `swarm update`.
 #[derive(clap::Args, Debug)]
@@ -22,10 +23,15 @@ pub async fn run(client: &Client, console: &mut Console, args: UpdateArgs) -> an
     }
     let swarm = client.swarm_inspect().await?;
     let mut spec = swarm.cluster.spec;
+    let locked_before = spec.encryption_config.auto_lock_managers;
     args.spec.apply(&mut spec);
     client
         .swarm_update(swarm.cluster.version.index, &spec, false, false)
         .await?;
     writeln!(console.out, "Swarm updated.")?;
+    if spec.encryption_config.auto_lock_managers && !locked_before {
+        let key = client.swarm_unlock_key().await?;
+        print_unlock_command(console, &key)?;
+    }
     Ok(())
 }
