@@ -343,8 +343,7 @@ impl Backend for FakeBackend {
     async fn swarm_update(&self, version: u64, spec: ClusterSpec, rotation: Rotation) -> Result<()> {
         let mut inner = self.enter("swarm_update")?;
         let inner = &mut *inner;
-        let ops =
-            rules::controlapi::cluster::update(&inner.state, version, spec, rotation, &mut inner.rng)?;
+        let ops = rules::controlapi::cluster::update(&inner.state, version, spec, rotation, &mut inner.rng)?;
         inner.commit_all(ops)
     }
 

@@ -134,7 +134,7 @@ mod tests {
     }
 
     fn apply(state: &State, ops: Vec<Op>) -> State {
-        let txn = store::Txn {
+        let txn = state::Txn {
             id: 0,
             ops,
             now: types::Timestamp(0),

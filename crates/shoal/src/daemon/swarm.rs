@@ -258,7 +258,7 @@ impl Swarm {
         };
         // With autolock the key file is wrapped from its first write.
         let unlock_key = if spec.auto_lock_managers {
-            Some(manager::controlapi::cluster::new_unlock_key(&mut rng))
+            Some(rules::controlapi::cluster::new_unlock_key(&mut rng))
         } else {
             None
         };
