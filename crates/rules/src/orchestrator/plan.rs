@@ -81,6 +81,14 @@ impl Plan {
         self.services.insert(service.id.clone(), service);
     }
 
+    /// Drops the task creations and desired-state changes planned for `service_id`: its spec
+    /// is about to change, and tasks of the old spec version would make the store refuse the
+    /// whole transaction. The next pass plans them again under the new spec.
+    pub fn forget_tasks(&mut self, service_id: &str) {
+        self.creates.retain(|(s, _), _| s != service_id);
+        self.desired.remove(service_id);
+    }
+
     /// The pending rewrite of a service, if this pass already made one.
     pub fn service(&self, id: &str) -> Option<&Service> {
         self.services.get(id)

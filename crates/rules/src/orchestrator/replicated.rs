@@ -19,13 +19,19 @@ pub fn reconcile(state: &State, service: &Service, inputs: &mut Inputs<'_>, plan
         return;
     };
     let all = slots(state, service);
-    let active: Vec<&Slot> = all.iter().filter(|s| s.active()).collect();
+    let mut active: Vec<&Slot> = all.iter().filter(|s| s.active()).collect();
+    let count = active.len() as u64;
+    if count > replicas {
+        // Slots removed now are neither restarted nor updated: a new task in one would
+        // bring it back.
+        let removed = scale_down(service, &active, (count - replicas) as usize, plan);
+        active.retain(|s| !removed.contains(&s.key));
+    }
 
     for slot in &active {
         replace_if_needed(state, service, slot, inputs, plan, false);
     }
 
-    let count = active.len() as u64;
     if count < replicas {
         let used: BTreeSet<u64> = all
             .iter()
@@ -58,8 +64,6 @@ pub fn reconcile(state: &State, service: &Service, inputs: &mut Inputs<'_>, plan
             );
             next += 1;
         }
-    } else if count > replicas {
-        scale_down(service, &active, (count - replicas) as usize, plan);
     }
     update::reconcile(state, service, &active, inputs, plan);
 }
@@ -126,7 +130,8 @@ pub fn replace_if_needed(
     }
 }
 
-fn scale_down(service: &Service, active: &[&Slot], remove: usize, plan: &mut Plan) {
+/// Desires the removal of `remove` slots' tasks; returns the keys of those slots.
+fn scale_down(service: &Service, active: &[&Slot], remove: usize, plan: &mut Plan) -> BTreeSet<SlotKey> {
     let mut per_node: BTreeMap<&str, usize> = BTreeMap::new();
     for slot in active {
         if let Some(t) = slot.current() {
@@ -144,12 +149,15 @@ fn scale_down(service: &Service, active: &[&Slot], remove: usize, plan: &mut Pla
         // Not running first, then busiest node first, then highest slot first.
         (running, std::cmp::Reverse(load), std::cmp::Reverse(number))
     });
+    let mut removed = BTreeSet::new();
     for slot in order.into_iter().take(remove) {
         for t in slot.runnable() {
             plan.desire(t, TaskState::Remove);
         }
+        removed.insert(slot.key.clone());
     }
     let _ = service;
+    removed
 }
 
 #[cfg(test)]

@@ -86,9 +86,18 @@ pub fn reconcile(
         }
     }
 
+    // A slot this pass already gave a new task (a restart, a move off a lost node) is not
+    // replaced a second time: that would leave two new tasks in it.
+    let planned = plan.creates_for(&service.id);
+    let replaced = |slot: &Slot| {
+        planned.iter().any(|t| match &slot.key {
+            SlotKey::Number(n) => t.slot == *n,
+            SlotKey::Node(node) => t.node_id == *node,
+        })
+    };
     let dirty_slots: Vec<&&Slot> = active
         .iter()
-        .filter(|s| s.current().is_some_and(|t| dirty(service, t)))
+        .filter(|s| !replaced(s) && s.current().is_some_and(|t| dirty(service, t)))
         .collect();
     let in_flight = active
         .iter()
@@ -171,8 +180,21 @@ fn replace(
         (UpdateOrder::StartFirst, _) | (_, true) => desired_running,
         (UpdateOrder::StopFirst, false) => TaskState::Ready,
     };
-    if config.order == UpdateOrder::StopFirst || gone {
-        plan.desire(old, TaskState::Shutdown);
+    // The slot's other tasks go now too (left by an earlier update still in flight): only
+    // the one serving until the new task runs stays, under start-first. Otherwise a slot
+    // would run three tasks, or a stop-first hand-over would wait on one nobody stops.
+    let serving = match (config.order, gone) {
+        (UpdateOrder::StartFirst, false) => slot
+            .runnable()
+            .filter(|t| t.status.state == TaskState::Running && !on_invalid_node(state, t))
+            .last()
+            .or(Some(old)),
+        _ => None,
+    };
+    for t in slot.runnable() {
+        if serving.is_none_or(|s| s.id != t.id) {
+            plan.desire(t, TaskState::Shutdown);
+        }
     }
     plan.create(
         service,
@@ -268,6 +290,9 @@ fn rollback(state: &State, service: &Service, task: &str, now: Timestamp, plan: 
     let Some(previous) = service.previous_spec.clone() else {
         return pause(service, false, task, now, plan);
     };
+    // What this pass planned for the old spec (a restart, a hand-over) is planned again
+    // under the rolled-back one.
+    plan.forget_tasks(&service.id);
     let mut next = with_status(service, plan);
     next.previous_spec = Some(next.spec.clone());
     next.spec = previous;
