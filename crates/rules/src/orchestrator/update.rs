@@ -175,10 +175,14 @@ fn replace(
     } else {
         TaskState::Running
     };
-    let gone = dead(old) || on_invalid_node(state, old) || old.status.state < TaskState::Assigned;
-    let desired = match (config.order, gone) {
-        (UpdateOrder::StartFirst, _) | (_, true) => desired_running,
-        (UpdateOrder::StopFirst, false) => TaskState::Ready,
+    let stopped = |t: &Task| dead(t) || on_invalid_node(state, t) || t.status.state < TaskState::Assigned;
+    let gone = stopped(old);
+    // Stop-first waits for every task of the slot, not only the current one: one told to
+    // stop by an earlier update may still run.
+    let desired = match config.order {
+        UpdateOrder::StartFirst => desired_running,
+        UpdateOrder::StopFirst if slot.tasks.iter().all(|t| stopped(t)) => desired_running,
+        UpdateOrder::StopFirst => TaskState::Ready,
     };
     // The slot's other tasks go now too (left by an earlier update still in flight): only
     // the one serving until the new task runs stays, under start-first. Otherwise a slot
