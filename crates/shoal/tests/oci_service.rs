@@ -32,8 +32,8 @@ fn skip_reason() -> Option<&'static str> {
 }
 
 /// Pushes a one-layer busybox image as `busybox:latest`.
-async fn push_busybox(addr: &str) {
-    let client = build::client(addr, "busybox", &RegistryAuth::Anonymous).await;
+async fn push_busybox(addr: &str, auth: &RegistryAuth) {
+    let client = build::client(addr, "busybox", auth).await;
     let layers = vec![build::Layer::new(build::busybox_rootfs(), true)];
     let arch = match std::env::consts::ARCH {
         "x86_64" => "amd64",
@@ -149,7 +149,7 @@ fn an_image_service_runs_in_containers_and_leaves_nothing_behind() {
     }
     let rt = tokio::runtime::Runtime::new().unwrap();
     let registry = rt.block_on(registry::Registry::start(None));
-    rt.block_on(push_busybox(&registry.addr));
+    rt.block_on(push_busybox(&registry.addr, &RegistryAuth::Anonymous));
     let root = tempfile::tempdir().unwrap();
     let agent = Agent::start_default_executor(root.path(), "n1");
     let mut cleanup = Cleanup {
@@ -223,6 +223,86 @@ fn an_image_service_runs_in_containers_and_leaves_nothing_behind() {
     cleanup.task_ids.extend(task_ids(&agent, "ghost"));
 
     agent.docker_ok(&["service", "rm", "web", "ghost"]);
+    let data_dir = agent.data_dir().to_path_buf();
+    let ids = cleanup.task_ids.clone();
+    eventually("no containers, mounts or cgroups left", LIMIT, || {
+        leftovers(&data_dir, &ids).is_empty().then_some(())
+    });
+}
+
+#[test]
+fn a_private_image_pulls_with_the_credentials_of_with_registry_auth() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let registry = rt.block_on(registry::Registry::start(Some(("alice", "s3cret"))));
+    let auth = RegistryAuth::Basic("alice".into(), "s3cret".into());
+    rt.block_on(push_busybox(&registry.addr, &auth));
+    let root = tempfile::tempdir().unwrap();
+    let agent = Agent::start_default_executor(root.path(), "n1");
+    let mut cleanup = Cleanup {
+        data_dir: agent.data_dir().to_path_buf(),
+        task_ids: Vec::new(),
+    };
+    agent.swarm_init();
+    // The docker CLI reads the credentials from its config (as `docker login` leaves them) and
+    // sends them as X-Registry-Auth with --with-registry-auth only.
+    let config = root.path().join("docker-config");
+    std::fs::create_dir_all(&config).unwrap();
+    {
+        use base64::Engine as _;
+        let pair = base64::engine::general_purpose::STANDARD.encode("alice:s3cret");
+        let json = serde_json::json!({"auths": {registry.addr.clone(): {"auth": pair}}});
+        std::fs::write(config.join("config.json"), json.to_string()).unwrap();
+    }
+    let config = config.to_string_lossy().into_owned();
+    let image = format!("{}/busybox:latest", registry.addr);
+    let create = |name: &str, with_auth: bool| {
+        let mut args = vec![
+            "--config",
+            &config,
+            "service",
+            "create",
+            "--detach",
+            "--no-healthcheck",
+        ];
+        if with_auth {
+            args.push("--with-registry-auth");
+        }
+        args.extend(["--name", name, &image, "busybox", "sleep", "100000"]);
+        agent.docker_ok(&args);
+    };
+    create("anon", false);
+    create("private", true);
+    eventually("private at 1/1", LIMIT, || {
+        let replicas = agent.docker_ok(&[
+            "service",
+            "ls",
+            "--filter",
+            "name=private",
+            "--format",
+            "{{.Replicas}}",
+        ]);
+        (replicas.trim() == "1/1").then_some(())
+    });
+    let error = eventually("anon's task error", LIMIT, || {
+        let errors = agent.docker_ok(&["service", "ps", "--no-trunc", "--format", "{{.Error}}", "anon"]);
+        errors.lines().find(|l| !l.trim().is_empty()).map(str::to_owned)
+    });
+    assert!(
+        error.contains("authentication required") || error.contains("unauthorized"),
+        "{error}"
+    );
+    let shown = agent.docker_ok(&["service", "inspect", "private"]);
+    assert!(
+        !shown.contains("PullOptions") && !shown.contains("s3cret"),
+        "{shown}"
+    );
+    cleanup.task_ids = task_ids(&agent, "private");
+    cleanup.task_ids.extend(task_ids(&agent, "anon"));
+    agent.docker_ok(&["service", "rm", "private", "anon"]);
     let data_dir = agent.data_dir().to_path_buf();
     let ids = cleanup.task_ids.clone();
     eventually("no containers, mounts or cgroups left", LIMIT, || {
