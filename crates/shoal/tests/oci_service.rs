@@ -184,6 +184,13 @@ fn an_image_service_runs_in_containers_and_leaves_nothing_behind() {
         (replicas.trim() == "2/2").then_some(())
     });
     cleanup.task_ids = task_ids(&agent, "web");
+    // Two tasks of one image on one node: one pull.
+    let log = std::fs::read_to_string(root.path().join("n1.log")).unwrap();
+    let pulls = log
+        .lines()
+        .filter(|l| l.contains("pulling image") && l.contains("/busybox:latest"))
+        .count();
+    assert_eq!(pulls, 1, "{log}");
 
     // Each task is its own PID 1, on the image's root filesystem, under its own host name
     // (Swarm's default: the first 12 characters of the task ID).
