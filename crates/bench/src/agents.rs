@@ -54,6 +54,8 @@ impl Agent {
             .arg("--api-socket")
             .arg(&self.sock)
             .args(&self.extra)
+            // The benchmarks measure shell-command tasks, which only the process executor runs.
+            .args(["--executor", "process"])
             .env("SHOAL_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -55,6 +55,10 @@ pub enum Error {
         /// Parser message.
         message: String,
     },
+    /// The task's image could not be pulled or read (the registry's or the store's words);
+    /// a retry may help once the registry or the reference is fixed.
+    #[error("{0}")]
+    Image(String),
 }
 
 impl Error {

@@ -40,6 +40,11 @@ const TYPED_FIELDS: &[&str] = &[
     "Healthcheck",
 ];
 
+/// ContainerSpec fields Swarm keeps but Docker's API never takes or shows: `PullOptions`
+/// holds the `X-Registry-Auth` credentials of `--with-registry-auth` (set from the header
+/// only, see [`set_registry_auth`]).
+const HIDDEN_FIELDS: &[&str] = &["PullOptions"];
+
 fn bad(message: String) -> Error {
     Error::BadRequest(message)
 }
@@ -209,7 +214,7 @@ fn health_from_docker(h: &model::HealthConfig) -> Result<types::HealthConfig> {
 fn extra_text(extra: &Map<String, Value>) -> String {
     let kept: Map<String, Value> = extra
         .iter()
-        .filter(|(_, v)| !is_unset(v))
+        .filter(|(k, v)| !is_unset(v) && !HIDDEN_FIELDS.contains(&k.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     if kept.is_empty() {
@@ -336,10 +341,45 @@ fn container_to_docker(c: &types::ContainerSpec) -> model::ContainerSpec {
         // A typed field wins over a stray copy of it in the extra text.
         out.extra = extra
             .into_iter()
-            .filter(|(key, _)| !TYPED_FIELDS.contains(&key.as_str()))
+            .filter(|(key, _)| {
+                !TYPED_FIELDS.contains(&key.as_str()) && !HIDDEN_FIELDS.contains(&key.as_str())
+            })
             .collect();
     }
     out
+}
+
+/// The registry credentials (`X-Registry-Auth`, base64) a task spec carries, if any.
+pub fn registry_auth(spec: &types::TaskSpec) -> Option<String> {
+    let Ok(Value::Object(extra)) = serde_json::from_str::<Value>(&spec.container.extra) else {
+        return None;
+    };
+    extra
+        .get("PullOptions")?
+        .get("RegistryAuth")?
+        .as_str()
+        .filter(|a| !a.is_empty())
+        .map(str::to_owned)
+}
+
+/// Stores (or with `None` removes) the registry credentials in the task spec, where the
+/// node's executor reads them as Swarm's `ContainerSpec.PullOptions.RegistryAuth`.
+pub fn set_registry_auth(spec: &mut types::TaskSpec, auth: Option<&str>) {
+    let mut extra = match serde_json::from_str::<Value>(&spec.container.extra) {
+        Ok(Value::Object(extra)) => extra,
+        _ => Map::new(),
+    };
+    extra.remove("PullOptions");
+    if let Some(auth) = auth.filter(|a| !a.is_empty()) {
+        let mut pull = Map::new();
+        pull.insert("RegistryAuth".into(), Value::String(auth.to_owned()));
+        extra.insert("PullOptions".into(), Value::Object(pull));
+    }
+    spec.container.extra = if extra.is_empty() {
+        String::new()
+    } else {
+        Value::Object(extra).to_string()
+    };
 }
 
 /// Fills Swarm's defaults into the parts of a task spec left empty (`insertDefaults=true`):
@@ -388,6 +428,26 @@ mod tests {
         assert_eq!(json["ContainerSpec"]["Init"], false);
         assert!(json["ContainerSpec"].get("Groups").is_none());
         assert_eq!(from_docker(&back).unwrap(), ours, "a second pass changes nothing");
+    }
+
+    #[test]
+    fn registry_auth_is_kept_from_the_header_only_and_never_shown() {
+        let spec = decode(
+            r#"{"ContainerSpec":{"Image":"a","Init":true,"PullOptions":{"RegistryAuth":"sent-in-body"}}}"#,
+        );
+        let mut ours = from_docker(&spec).unwrap();
+        assert_eq!(registry_auth(&ours), None, "a body cannot set the credentials");
+        set_registry_auth(&mut ours, Some("eyJ1c2VybmFtZSI6InUifQ=="));
+        assert_eq!(registry_auth(&ours).as_deref(), Some("eyJ1c2VybmFtZSI6InUifQ=="));
+        let shown = serde_json::to_string(&to_docker(&ours)).unwrap();
+        assert!(
+            !shown.contains("PullOptions") && !shown.contains("eyJ1"),
+            "{shown}"
+        );
+        assert!(shown.contains(r#""Init":true"#), "{shown}");
+        set_registry_auth(&mut ours, None);
+        assert_eq!(registry_auth(&ours), None);
+        assert_eq!(ours, from_docker(&spec).unwrap());
     }
 
     #[test]

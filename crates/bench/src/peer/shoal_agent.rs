@@ -56,6 +56,8 @@ impl Member for ShoalAgent {
             .arg(&self.dir)
             .arg("--api-socket")
             .arg(&self.socket)
+            // The benchmarks measure shell-command tasks, which only the process executor runs.
+            .args(["--executor", "process"])
             .env("SHOAL_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -14,6 +14,7 @@ mod backend;
 mod clock;
 mod datadir;
 mod hollow;
+mod images;
 mod join;
 mod keys;
 mod log_limit;
@@ -60,10 +61,10 @@ pub struct AgentArgs {
     /// Engine label `key=value` (for `engine.labels.*` constraints); repeatable.
     #[arg(long = "label")]
     pub labels: Vec<String>,
-    /// How tasks run: `process` (native processes, the default), `oci` (containers; needs
-    /// root) or `sim` (simulated).
-    #[arg(long, default_value = "process")]
-    pub executor: String,
+    /// How tasks run: `oci` (containers from images; the default as root with overlayfs and
+    /// cgroups), `process` (native processes; the default otherwise) or `sim` (simulated).
+    #[arg(long)]
+    pub executor: Option<String>,
     /// Run this many simulated nodes instead of one real one (needs --join-token and
     /// --join-addr); for scale tests and benchmarks.
     #[arg(long, requires_all = ["join_token", "join_addr"])]
@@ -81,20 +82,31 @@ pub struct AgentArgs {
 pub enum ExecutorChoice {
     /// Native processes supervised by `shoal task-shim`.
     Process,
-    /// Containers run by libcontainer under `shoal task-shim`.
-    Oci,
+    /// Containers run by libcontainer under `shoal task-shim`, images from the node's store.
+    Oci(image::ImageStore),
     /// Simulated tasks (hollow nodes, benchmarks).
     Sim,
 }
 
 impl ExecutorChoice {
-    /// Parses the `--executor` flag.
-    pub fn parse(text: &str) -> anyhow::Result<ExecutorChoice> {
-        match text {
-            "process" => Ok(ExecutorChoice::Process),
-            "oci" => Ok(ExecutorChoice::Oci),
-            "sim" => Ok(ExecutorChoice::Sim),
-            other => anyhow::bail!("unknown executor {other:?}: use process, oci or sim"),
+    /// The executor the `--executor` flag names, or without it `oci` where containers can
+    /// run and `process` (with a warning saying why) where they cannot.
+    fn choose(flag: Option<&str>, dir: &DataDir) -> anyhow::Result<ExecutorChoice> {
+        match flag {
+            Some("process") => Ok(ExecutorChoice::Process),
+            Some("oci") => Ok(ExecutorChoice::Oci(images::open_images(dir)?)),
+            Some("sim") => Ok(ExecutorChoice::Sim),
+            Some(other) => anyhow::bail!("unknown executor {other:?}: use process, oci or sim"),
+            None => match images::oci_unavailable() {
+                None => Ok(ExecutorChoice::Oci(images::open_images(dir)?)),
+                Some(why) => {
+                    tracing::warn!(
+                        "running tasks as plain processes (executor process), not containers: {why}; \
+                         services need a command and cannot use images"
+                    );
+                    Ok(ExecutorChoice::Process)
+                }
+            },
         }
     }
 
@@ -121,10 +133,11 @@ impl ExecutorChoice {
                 fill(&mut description, executor.describe().await?);
                 agent::tasks::WorkerTasks::new(agent::runner::Worker::start(executor, clock, tx).await?)
             }
-            ExecutorChoice::Oci => {
+            ExecutorChoice::Oci(store) => {
                 let shim = agent::executor::process::ShimCommand::current_exe()?;
-                let images: Arc<dyn agent::executor::oci::image::ImageSource> =
-                    Arc::new(agent::executor::oci::image::NoImageStore);
+                let images: Arc<dyn agent::executor::oci::image::ImageSource> = Arc::new(
+                    agent::executor::oci::image_store::StoreImageSource::new(store.clone()),
+                );
                 let executor = Arc::new(agent::executor::oci::OciExecutor::new(
                     agent::executor::oci::OciConfig::new(dir.root(), shim, images),
                 )?);
@@ -220,7 +233,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     );
     let tcp_tls = tcp_api::server_config(&tcp_mode)?;
     let dir = DataDir::open(&data_dir)?;
-    let executor = ExecutorChoice::parse(&args.executor)?;
+    let executor = ExecutorChoice::choose(args.executor.as_deref(), &dir)?;
     let swarm = Arc::new(Swarm::new(
         dir,
         args.hostname.clone(),

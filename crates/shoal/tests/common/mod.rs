@@ -25,6 +25,8 @@ pub struct Agent {
     child: Option<Child>,
     /// Extra `shoal agent` flags.
     extra: Vec<String>,
+    /// Leave the executor to the daemon's default (tests about images).
+    default_executor: bool,
 }
 
 /// A free loopback port (bound and released; the kernel will not hand it out again soon).
@@ -67,8 +69,17 @@ impl Agent {
         Agent::start_with(root, name, &[])
     }
 
+    /// [`Agent::start`] without `--executor`: the daemon picks (oci as root).
+    pub fn start_default_executor(root: &Path, name: &str) -> Agent {
+        Agent::launch(root, name, &[], true)
+    }
+
     /// [`Agent::start`] with extra `shoal agent` flags.
     pub fn start_with(root: &Path, name: &str, extra: &[String]) -> Agent {
+        Agent::launch(root, name, extra, false)
+    }
+
+    fn launch(root: &Path, name: &str, extra: &[String], default_executor: bool) -> Agent {
         let data_dir = root.join(name);
         let mut agent = Agent {
             name: name.to_string(),
@@ -78,9 +89,24 @@ impl Agent {
             data_dir,
             child: None,
             extra: extra.to_vec(),
+            default_executor,
         };
         agent.spawn();
         agent
+    }
+
+    /// `--executor process` unless the test chose one: these tests run shell commands, not
+    /// images, and the daemon's own default (oci as root) would refuse them.
+    fn executor_flag(&self) -> Vec<&'static str> {
+        let chosen = self
+            .extra
+            .iter()
+            .any(|a| a == "--executor" || a.starts_with("--executor="));
+        if chosen || self.default_executor {
+            vec![]
+        } else {
+            vec!["--executor", "process"]
+        }
     }
 
     fn spawn(&mut self) {
@@ -96,6 +122,7 @@ impl Agent {
             .arg(&self.sock)
             .args(["--hostname", &self.name])
             .args(&self.extra)
+            .args(self.executor_flag())
             .env("SHOAL_LOG", "info,openraft=warn")
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())

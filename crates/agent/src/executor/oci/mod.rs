@@ -15,6 +15,7 @@
 
 pub mod extras;
 pub mod image;
+pub mod image_store;
 pub mod limits;
 pub mod mounts;
 pub mod rootfs;
@@ -33,12 +34,12 @@ use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 use types::{ContainerStatus, Task};
 
+use self::image::ImageSource;
 use super::process::ShimCommand;
 use super::process::handle::{TaskHandle, remove_dir};
 use super::process::launch::{LaunchSpec, SPEC, read_json, write_json};
 use super::{Attached, EngineInfo, Error, Executor, Exit, Result, stop_grace};
 use crate::logs::{LogLines, LogOptions, follow_dir, read_dir};
-use image::ImageSource;
 use runtime::OciLaunch;
 
 /// Settings of the oci executor.
