@@ -11,6 +11,7 @@ mod backend;
 mod clock;
 mod datadir;
 mod hollow;
+mod images;
 mod join;
 mod keys;
 mod log_limit;
@@ -210,6 +211,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         Arc::new(SystemClock),
         executor,
     ));
+    swarm.open_images()?;
     swarm.resume().await?;
 
     let shutdown = CancellationToken::new();

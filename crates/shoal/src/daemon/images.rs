@@ -1,0 +1,69 @@
+//! The node's image store behind `/images/*`: opened at `<data-dir>/images` when the agent
+//! starts, and the set of images its tasks use, which removal and prune must leave alone.
+
+use std::collections::HashSet;
+
+use anyhow::Context;
+use image::{Digest, ImageDetails, ImageStore};
+
+use super::swarm::{Local, Swarm};
+
+impl Swarm {
+    /// Opens `<data-dir>/images` (once; a second call keeps the first store).
+    pub fn open_images(&self) -> anyhow::Result<()> {
+        let root = self.dir.root().join("images");
+        let store =
+            ImageStore::open(&root).with_context(|| format!("opening image store {}", root.display()))?;
+        let _ = self.images.set(store);
+        Ok(())
+    }
+
+    /// The store, or the refusal of a daemon started without one.
+    pub(crate) fn image_store(&self) -> image::Result<&ImageStore> {
+        self.images
+            .get()
+            .ok_or_else(|| image::Error::Unsupported("this daemon has no image store".into()))
+    }
+
+    /// Every image with its config.
+    pub(crate) fn image_list(&self) -> image::Result<Vec<ImageDetails>> {
+        let store = self.image_store()?;
+        store
+            .list()
+            .iter()
+            .map(|s| store.inspect(&s.id.to_string()))
+            .collect()
+    }
+
+    /// A `docker import` time stamp: now, from the daemon's clock.
+    pub(crate) fn import_time(&self) -> String {
+        let now = self.clock.now();
+        chrono::DateTime::from_timestamp_nanos(now.0).to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+    }
+
+    /// IDs of the images that tasks on this node use until they end. Only a manager's view
+    /// holds them; a worker (and a node outside a swarm) runs no image-based tasks yet.
+    pub(crate) async fn images_in_use(&self) -> HashSet<Digest> {
+        let Ok(store) = self.image_store() else {
+            return HashSet::new();
+        };
+        let Local::Active(node) = self.local() else {
+            return HashSet::new();
+        };
+        let Some(manager) = node.manager().await else {
+            return HashSet::new();
+        };
+        let node_id = node.state().node_id;
+        let view = manager.synced_view().await;
+        let filters = manager::controlapi::task::TaskFilters {
+            node: vec![node_id],
+            ..Default::default()
+        };
+        manager::controlapi::task::list(&view, &filters)
+            .iter()
+            .filter(|t| !t.status.state.is_terminal())
+            .filter_map(|t| store.resolve(&t.spec.container.image).ok())
+            .map(|r| r.id)
+            .collect()
+    }
+}
