@@ -174,10 +174,16 @@ pub fn select(mut images: Vec<ImageDetails>, args: &FilterArgs) -> Result<Vec<Im
             && args
                 .get("label")
                 .is_none_or(|v| v.iter().all(|l| has_label(d, l)))
-            && args
-                .get("reference")
-                .is_none_or(|v| v.iter().any(|p| matches_reference(d, p)))
     });
+    // As dockerd, a reference filter also narrows each image's names to those it matched.
+    if let Some(patterns) = args.get("reference") {
+        let matched = |name: &String| patterns.iter().any(|p| matches_reference(name, p));
+        for d in &mut images {
+            d.summary.repo_tags.retain(matched);
+            d.summary.repo_digests.retain(matched);
+        }
+        images.retain(|d| !d.summary.repo_tags.is_empty() || !d.summary.repo_digests.is_empty());
+    }
     images.sort_by_key(|d| std::cmp::Reverse(unix_seconds(d.summary.created.as_deref())));
     Ok(images)
 }
@@ -208,16 +214,20 @@ fn has_label(d: &ImageDetails, filter: &str) -> bool {
     }
 }
 
-/// dockerd's `reference` filter: the pattern is matched against each familiar `repo:tag` and,
-/// when it has no tag, against the familiar repository alone.
-fn matches_reference(d: &ImageDetails, pattern: &str) -> bool {
-    d.summary.repo_tags.iter().any(|stored| {
-        let tagged = familiar(stored);
-        let repo = tagged.rsplit_once(':').map_or(tagged.as_str(), |(r, tag)| {
-            if tag.contains('/') { tagged.as_str() } else { r }
-        });
-        glob(pattern, &tagged) || glob(pattern, repo)
-    })
+/// dockerd's `reference` filter: the pattern is matched against a familiar `repo:tag` (or
+/// `repo@digest`) and against its repository alone.
+fn matches_reference(stored: &str, pattern: &str) -> bool {
+    let full = familiar(stored);
+    let repo = match full.split_once('@') {
+        Some((repo, _)) => repo,
+        None => {
+            full.rsplit_once(':').map_or(
+                full.as_str(),
+                |(r, tag)| if tag.contains('/') { full.as_str() } else { r },
+            )
+        }
+    };
+    glob(pattern, &full) || glob(pattern, repo)
 }
 
 /// Go's `path.Match`: `*` is any run of characters but `/`, `?` one such character.

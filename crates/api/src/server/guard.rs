@@ -110,8 +110,9 @@ fn is_upload(method: &Method, uri: &http::Uri) -> bool {
                     .is_some_and(|q| q.split('&').any(|p| p.starts_with("fromSrc=")))))
 }
 
-/// An upload's rules: a tar or untyped body (never a browser's form or text), then the rules
-/// every request passes on what remains.
+/// An upload's rules: a tar, untyped or `text/plain` body (the docker CLI's `import` labels its
+/// tar so), never a browser form; then the rules every request passes (the Origin rule is what
+/// stops a page's cross-site `text/plain` post).
 fn check_upload(headers: &HeaderMap, policy: Policy) -> Result<(), Error> {
     let media = headers.get(header::CONTENT_TYPE).map(|v| {
         String::from_utf8_lossy(v.as_bytes())
@@ -131,7 +132,8 @@ fn check_upload(headers: &HeaderMap, policy: Policy) -> Result<(), Error> {
             | "application/x-gzip"
             | "application/x-xz"
             | "application/zstd"
-            | "application/json",
+            | "application/json"
+            | "text/plain",
         ) => {}
         Some(other) => {
             return Err(Error::Forbidden(format!(
