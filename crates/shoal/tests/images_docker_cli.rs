@@ -175,14 +175,22 @@ async fn docker_cli_image_commands() {
         let ps = agent.docker_ok(&["service", "ps", "--format", "{{.CurrentState}}", "web"]);
         ps.starts_with("Running").then_some(())
     });
-    for args in [vec!["rmi", bb.as_str()], vec!["rmi", "-f", bb.as_str()]] {
-        let refused = docker_err(&agent, &args);
-        assert!(refused.contains("conflict: unable to remove image"), "{refused}");
-        assert!(
-            refused.contains("image is being used by a running container"),
-            "{refused}"
-        );
-    }
+    let task_id = agent.docker_ok(&["service", "ps", "-q", "--no-trunc", "web"]);
+    let (task12, id12) = (&task_id.trim()[..12], &image_id[7..19]);
+    let refused = docker_err(&agent, &["rmi", &bb]);
+    assert!(
+        refused.contains(&format!(
+            "conflict: unable to remove repository reference \"{bb}\" (must force) - container {task12} is using its referenced image {id12}"
+        )),
+        "{refused}"
+    );
+    let refused = docker_err(&agent, &["rmi", "-f", &bb]);
+    assert!(
+        refused.contains(&format!(
+            "conflict: unable to delete {id12} (cannot be forced) - image is being used by running container {task12}"
+        )),
+        "{refused}"
+    );
     // Prune of dangling images leaves tagged and used ones.
     let pruned = agent.docker_ok(&["image", "prune", "-f"]);
     assert!(pruned.contains(&format!("deleted: {dangling_id}")), "{pruned}");

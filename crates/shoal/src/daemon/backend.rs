@@ -345,12 +345,10 @@ impl Backend for Swarm {
     }
 
     async fn image_remove(&self, name: &str, force: bool) -> image::Result<Vec<image::Removed>> {
-        let in_use = self.images_in_use().await;
-        self.image_store()?.remove(name, &in_use, force).await
+        self.image_remove_checked(name, force).await
     }
 
     async fn image_prune(&self, all: bool) -> image::Result<(Vec<image::Removed>, image::GcReport)> {
-        let in_use = self.images_in_use().await;
-        self.image_store()?.prune(&in_use, all).await
+        self.image_prune_unused(all).await
     }
 }

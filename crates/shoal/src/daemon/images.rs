@@ -1,7 +1,7 @@
 //! The node's image store behind `/images/*`: opened at `<data-dir>/images` when the agent
 //! starts, and the set of images its tasks use, which removal and prune must leave alone.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use anyhow::Context;
 use image::{Digest, ImageDetails, ImageStore};
@@ -41,17 +41,60 @@ impl Swarm {
         chrono::DateTime::from_timestamp_nanos(now.0).to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
     }
 
-    /// IDs of the images that tasks on this node use until they end. Only a manager's view
-    /// holds them; a worker (and a node outside a swarm) runs no image-based tasks yet.
-    pub(crate) async fn images_in_use(&self) -> HashSet<Digest> {
+    /// `docker rmi`: refused for an image a task here uses, in dockerd's words.
+    pub(crate) async fn image_remove_checked(
+        &self,
+        name: &str,
+        force: bool,
+    ) -> image::Result<Vec<image::Removed>> {
+        let store = self.image_store()?;
+        let in_use = self.images_in_use().await;
+        let ids: HashSet<Digest> = in_use.keys().cloned().collect();
+        match store.remove(name, &ids, force).await {
+            Err(image::Error::InUse { .. }) => {
+                let id = store.resolve(name)?.id;
+                let task: String = in_use
+                    .get(&id)
+                    .map(|t| t.chars().take(12).collect())
+                    .unwrap_or_default();
+                Err(image::Error::Conflict(if force {
+                    format!(
+                        "unable to delete {} (cannot be forced) - image is being used by running container {task}",
+                        id.short()
+                    )
+                } else {
+                    format!(
+                        "unable to remove repository reference \"{name}\" (must force) - container {task} is using its referenced image {}",
+                        id.short()
+                    )
+                }))
+            }
+            other => other,
+        }
+    }
+
+    /// `docker image prune [-a]`: images tasks here use stay.
+    pub(crate) async fn image_prune_unused(
+        &self,
+        all: bool,
+    ) -> image::Result<(Vec<image::Removed>, image::GcReport)> {
+        let store = self.image_store()?;
+        let ids: HashSet<Digest> = self.images_in_use().await.into_keys().collect();
+        store.prune(&ids, all).await
+    }
+
+    /// The images that tasks on this node use until they end, each with one such task's ID.
+    /// Only a manager's view holds them; a worker (and a node outside a swarm) runs no
+    /// image-based tasks yet.
+    async fn images_in_use(&self) -> HashMap<Digest, String> {
         let Ok(store) = self.image_store() else {
-            return HashSet::new();
+            return HashMap::new();
         };
         let Local::Active(node) = self.local() else {
-            return HashSet::new();
+            return HashMap::new();
         };
         let Some(manager) = node.manager().await else {
-            return HashSet::new();
+            return HashMap::new();
         };
         let node_id = node.state().node_id;
         let view = manager.synced_view().await;
@@ -62,8 +105,10 @@ impl Swarm {
         manager::controlapi::task::list(&view, &filters)
             .iter()
             .filter(|t| !t.status.state.is_terminal())
-            .filter_map(|t| store.resolve(&t.spec.container.image).ok())
-            .map(|r| r.id)
+            .filter_map(|t| {
+                let image = store.resolve(&t.spec.container.image).ok()?;
+                Some((image.id, t.id.clone()))
+            })
             .collect()
     }
 }
