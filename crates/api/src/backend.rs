@@ -281,6 +281,10 @@ pub trait Backend: Send + Sync + 'static {
     async fn image_prune(&self, _all: bool) -> image::Result<(Vec<image::Removed>, image::GcReport)> {
         Err(no_images())
     }
+    /// How many tasks on this node use each image (`/system/df`'s `Containers`).
+    async fn images_used(&self) -> image::Result<std::collections::HashMap<image::Digest, usize>> {
+        Err(no_images())
+    }
 }
 
 /// A pull's progress sink: the handler streams each line to the client as it comes.

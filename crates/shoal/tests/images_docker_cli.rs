@@ -2,7 +2,7 @@
 //! `docker-registry` on loopback holding an image built from busybox-static (pushed with
 //! oci-client, no dockerd): pull, images (filters, `-q`, `--digests`), inspect, tag, rmi
 //! (missing name, in use by a task), import and load of tars larger than the API's JSON body
-//! limit, prune.
+//! limit, prune, `system df`.
 
 #![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
@@ -191,6 +191,14 @@ async fn docker_cli_image_commands() {
         )),
         "{refused}"
     );
+    // system df: four images (pulled, imported, dangling, loaded), one used by the task.
+    let df = agent.docker_ok(&[
+        "system",
+        "df",
+        "--format",
+        "{{.Type}} {{.TotalCount}} {{.Active}}",
+    ]);
+    assert!(df.lines().any(|l| l == "Images 4 1"), "{df}");
     // Prune of dangling images leaves tagged and used ones.
     let pruned = agent.docker_ok(&["image", "prune", "-f"]);
     assert!(pruned.contains(&format!("deleted: {dangling_id}")), "{pruned}");

@@ -121,3 +121,19 @@ pub struct ImagePruneResponse {
     /// Bytes of blobs freed.
     pub space_reclaimed: u64,
 }
+
+/// `GET /system/df`: images are shoal's; it has no local containers, volumes or build cache.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DiskUsage {
+    /// Bytes of the distinct layer blobs stored.
+    pub layers_size: i64,
+    /// Every image, `Containers` counting the tasks here that use it.
+    pub images: Vec<ImageSummary>,
+    /// Local containers (none).
+    pub containers: Vec<serde_json::Value>,
+    /// Volumes (none).
+    pub volumes: Vec<serde_json::Value>,
+    /// Build cache records (none).
+    pub build_cache: Vec<serde_json::Value>,
+}

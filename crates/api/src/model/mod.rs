@@ -14,7 +14,8 @@ mod task;
 mod task_spec;
 
 pub use image::{
-    GraphDriver, ImageDeleteItem, ImageInspect, ImageMetadata, ImagePruneResponse, ImageRootFs, ImageSummary,
+    DiskUsage, GraphDriver, ImageDeleteItem, ImageInspect, ImageMetadata, ImagePruneResponse, ImageRootFs,
+    ImageSummary,
 };
 pub use node::{
     EngineDescription, ManagerStatus, Node, NodeDescription, NodeSpec, NodeStatus, ObjectVersion, Platform,

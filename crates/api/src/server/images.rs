@@ -305,3 +305,38 @@ async fn pull(state: AppState, from_image: &str, tag: &str, headers: &HeaderMap)
         .map(Ok::<_, std::convert::Infallible>);
     Ok(stream_response(Body::from_stream(stream)))
 }
+
+/// `GET /system/df?type=…`: the image part; shoal has no local containers, volumes or build
+/// cache, so those lists are empty.
+pub async fn disk_usage(State(state): State<AppState>, RawQuery(query): RawQuery) -> Result<Response> {
+    let query = Query::parse(query.as_deref().unwrap_or(""));
+    for (key, value) in query.all("type") {
+        if !matches!(value, "image" | "container" | "volume" | "build-cache") {
+            return Err(Error::BadRequest(format!("invalid {key} {value}")));
+        }
+    }
+    let images = state.backend.images().await.map_err(convert::error)?;
+    let used = state.backend.images_used().await.map_err(convert::error)?;
+    let mut layers = std::collections::BTreeMap::new();
+    for d in &images {
+        for l in &d.record.layers {
+            layers.insert(l.blob.clone(), l.size);
+        }
+    }
+    let images = convert::select(images, &Default::default())?;
+    let summaries = images
+        .iter()
+        .map(|d| {
+            let mut s = convert::summary(d);
+            s.containers = used.get(&d.summary.id).map_or(0, |n| *n as i64);
+            s
+        })
+        .collect();
+    Ok(json(&model::DiskUsage {
+        layers_size: i64::try_from(layers.values().sum::<u64>()).unwrap_or(i64::MAX),
+        images: summaries,
+        containers: Vec::new(),
+        volumes: Vec::new(),
+        build_cache: Vec::new(),
+    }))
+}

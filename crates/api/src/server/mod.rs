@@ -88,6 +88,7 @@ pub fn router_with(backend: Arc<dyn Backend>, host: HostFacts, policy: Policy) -
         .route("/tasks", get(tasks::list))
         .route("/tasks/{id}", get(tasks::inspect))
         .route("/tasks/{id}/logs", get(logs::task))
+        .route("/system/df", get(images::disk_usage))
         .route("/images/json", get(images::list))
         .route("/images/create", post(images::create))
         .route("/images/load", post(images::load))

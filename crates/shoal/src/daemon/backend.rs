@@ -351,4 +351,10 @@ impl Backend for Swarm {
     async fn image_prune(&self, all: bool) -> image::Result<(Vec<image::Removed>, image::GcReport)> {
         self.image_prune_unused(all).await
     }
+
+    async fn images_used(&self) -> image::Result<std::collections::HashMap<image::Digest, usize>> {
+        self.image_store()?;
+        let used = self.images_in_use().await;
+        Ok(used.into_iter().map(|(id, tasks)| (id, tasks.len())).collect())
+    }
 }

@@ -55,6 +55,7 @@ impl Swarm {
                 let id = store.resolve(name)?.id;
                 let task: String = in_use
                     .get(&id)
+                    .and_then(|tasks| tasks.first())
                     .map(|t| t.chars().take(12).collect())
                     .unwrap_or_default();
                 Err(image::Error::Conflict(if force {
@@ -83,10 +84,10 @@ impl Swarm {
         store.prune(&ids, all).await
     }
 
-    /// The images that tasks on this node use until they end, each with one such task's ID.
+    /// The images that tasks on this node use until they end, each with those tasks' IDs.
     /// Only a manager's view holds them; a worker (and a node outside a swarm) runs no
     /// image-based tasks yet.
-    async fn images_in_use(&self) -> HashMap<Digest, String> {
+    pub(crate) async fn images_in_use(&self) -> HashMap<Digest, Vec<String>> {
         let Ok(store) = self.image_store() else {
             return HashMap::new();
         };
@@ -102,13 +103,15 @@ impl Swarm {
             node: vec![node_id],
             ..Default::default()
         };
-        manager::controlapi::task::list(&view, &filters)
-            .iter()
-            .filter(|t| !t.status.state.is_terminal())
-            .filter_map(|t| {
-                let image = store.resolve(&t.spec.container.image).ok()?;
-                Some((image.id, t.id.clone()))
-            })
-            .collect()
+        let mut used: HashMap<Digest, Vec<String>> = HashMap::new();
+        for t in manager::controlapi::task::list(&view, &filters) {
+            if t.status.state.is_terminal() {
+                continue;
+            }
+            if let Ok(image) = store.resolve(&t.spec.container.image) {
+                used.entry(image.id).or_default().push(t.id.clone());
+            }
+        }
+        used
     }
 }
