@@ -215,3 +215,56 @@ async fn docker_cli_image_commands() {
     });
     assert_eq!(agent.docker_ok(&["images", "-q"]).trim(), "");
 }
+
+/// `docker pull` from a registry behind basic auth: the CLI's stored login travels in
+/// `X-Registry-Auth`; without it the registry's refusal is the answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_pull_with_registry_auth() {
+    use base64::Engine as _;
+    let (user, password) = ("shoal", "s3cret-pw");
+    let reg = registry::Registry::start(Some((user, password))).await;
+    let layer = Layer::new(build::busybox_rootfs(), true);
+    let config = build::config(std::slice::from_ref(&layer), go_arch(), &["sh"]);
+    let (manifest, mt) = build::manifest(Format::Oci, &config, std::slice::from_ref(&layer));
+    let auth = oci_client::secrets::RegistryAuth::Basic(user.into(), password.into());
+    let client = build::client(&reg.addr, "private", &auth).await;
+    build::push_image(
+        &client,
+        &reg.addr,
+        "private",
+        &[layer],
+        &config,
+        (&manifest, mt),
+        "1",
+    )
+    .await;
+    let reference = format!("{}/private:1", reg.addr);
+
+    let root = tempfile::tempdir().unwrap();
+    let agent = Agent::start(root.path(), "n1");
+    let refused = docker_err(&agent, &["pull", &reference]);
+    assert!(
+        refused.contains(&format!(
+            "unauthorized: authentication required for {}/private",
+            reg.addr
+        )),
+        "{refused}"
+    );
+    assert!(agent.docker_ok(&["images", "-q"]).trim().is_empty());
+
+    // A docker config with a stored login for the registry, as `docker login` writes it.
+    let config_dir = root.path().join("docker-config");
+    std::fs::create_dir(&config_dir).unwrap();
+    let stored = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    let docker_config = serde_json::json!({"auths": {reg.addr.clone(): {"auth": stored}}});
+    std::fs::write(config_dir.join("config.json"), docker_config.to_string()).unwrap();
+    let out = agent.docker_ok(&["--config", config_dir.to_str().unwrap(), "pull", &reference]);
+    assert!(
+        out.contains(&format!("Downloaded newer image for {reference}")),
+        "{out}"
+    );
+    assert_eq!(
+        agent.docker_ok(&["images", "-q"]).trim(),
+        &build::sha(&config)[7..19]
+    );
+}
