@@ -276,13 +276,16 @@ async fn pull(state: AppState, from_image: &str, tag: &str, headers: &HeaderMap)
     let (tx, mut rx) = mpsc::unbounded_channel();
     let backend = state.backend.clone();
     let progress_tx = tx.clone();
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         let sink = Box::new(move |p| {
             let _ = progress_tx.send(Event::Line(p));
         });
         let done = backend.image_pull(&reference, creds, sink).await;
         let _ = tx.send(Event::Done(done));
     });
+    // A client that goes away (Ctrl-C on `docker pull`) cancels the pull, as in dockerd; its
+    // partial downloads stay in the store's tmp/ until the next gc.
+    let cancel = AbortOnDrop(task.abort_handle());
     // The first line ("Pulling from") comes before the registry is asked; hold it until a
     // second one shows the manifest was found, so a missing image is an HTTP error as in dockerd.
     let mut held = Vec::new();
@@ -293,11 +296,11 @@ async fn pull(state: AppState, from_image: &str, tag: &str, headers: &HeaderMap)
             Some(Event::Done(Ok(_))) | None => return Ok(json_lines(held)),
         }
     }
-    let rest = futures::stream::unfold(rx, |mut rx| async move {
+    let rest = futures::stream::unfold((rx, cancel), |(mut rx, cancel)| async move {
         match rx.recv().await? {
-            Event::Line(p) => Some((line(&p), rx)),
+            Event::Line(p) => Some((line(&p), (rx, cancel))),
             Event::Done(Ok(_)) => None,
-            Event::Done(Err(e)) => Some((error_line(e.to_string()), rx)),
+            Event::Done(Err(e)) => Some((error_line(e.to_string()), (rx, cancel))),
         }
     });
     let stream = futures::stream::iter(held)
@@ -339,4 +342,13 @@ pub async fn disk_usage(State(state): State<AppState>, RawQuery(query): RawQuery
         volumes: Vec::new(),
         build_cache: Vec::new(),
     }))
+}
+
+/// Aborts a task when dropped: the pull ends with the response that streams it.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
