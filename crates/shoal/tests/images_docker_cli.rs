@@ -127,6 +127,14 @@ async fn docker_cli_image_commands() {
         &bb,
     ]);
     assert_eq!(inspected.trim(), format!("{image_id} linux {bb}"));
+    let run = agent.docker_ok(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{json .Config.Cmd}} {{json .Config.Labels}}",
+        &bb,
+    ]);
+    assert_eq!(run.trim(), r#"["sh"] {"test":"yes"}"#);
     let nosuch = docker_err(&agent, &["image", "inspect", "nosuch:1"]);
     assert!(nosuch.contains("No such image: nosuch:1"), "{nosuch}");
 
