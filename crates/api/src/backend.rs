@@ -241,4 +241,62 @@ pub trait Backend: Send + Sync + 'static {
     /// `GET /services/{id}/logs`, `GET /tasks/{id}/logs`: lines in time order per task;
     /// with `follow` the stream stays open until the client goes away.
     async fn logs(&self, target: LogTarget, options: LogOptions) -> Result<BoxStream<'static, LogLine>>;
+
+    // Images of this node (`/images/*`). The defaults refuse, for daemons without a store.
+
+    /// `GET /images/json`: every image with its config.
+    async fn images(&self) -> image::Result<Vec<image::ImageDetails>> {
+        Err(no_images())
+    }
+    /// `GET /images/{name}/json`.
+    async fn image_inspect(&self, _name: &str) -> image::Result<image::ImageDetails> {
+        Err(no_images())
+    }
+    /// `POST /images/create?fromImage=`: pulls `reference`, reporting each progress line.
+    async fn image_pull(
+        &self,
+        _reference: &str,
+        _creds: image::Credentials,
+        _progress: ImageProgress,
+    ) -> image::Result<image::Pulled> {
+        Err(no_images())
+    }
+    /// `POST /images/create?fromSrc=-`: the body as a root filesystem tar, tagged `reference`.
+    async fn image_import(
+        &self,
+        _body: ImageUpload,
+        _reference: Option<String>,
+    ) -> image::Result<image::Digest> {
+        Err(no_images())
+    }
+    /// `POST /images/load`: the body as a `docker save` archive.
+    async fn image_load(&self, _body: ImageUpload) -> image::Result<Vec<image::Loaded>> {
+        Err(no_images())
+    }
+    /// `POST /images/{name}/tag`.
+    async fn image_tag(&self, _source: &str, _target: &str) -> image::Result<()> {
+        Err(no_images())
+    }
+    /// `DELETE /images/{name}?force=`.
+    async fn image_remove(&self, _name: &str, _force: bool) -> image::Result<Vec<image::Removed>> {
+        Err(no_images())
+    }
+    /// `POST /images/prune`: untagged images (every unused image with `all`).
+    async fn image_prune(&self, _all: bool) -> image::Result<(Vec<image::Removed>, image::GcReport)> {
+        Err(no_images())
+    }
+    /// How many tasks on this node use each image (`/system/df`'s `Containers`).
+    async fn images_used(&self) -> image::Result<std::collections::HashMap<image::Digest, usize>> {
+        Err(no_images())
+    }
+}
+
+/// A pull's progress sink: the handler streams each line to the client as it comes.
+pub type ImageProgress = Box<dyn FnMut(image::Progress) + Send>;
+
+/// An upload body (`docker import`, `docker load`), read as it arrives, never buffered whole.
+pub type ImageUpload = Box<dyn tokio::io::AsyncRead + Send + Unpin>;
+
+fn no_images() -> image::Error {
+    image::Error::Unsupported("this daemon has no image store".into())
 }

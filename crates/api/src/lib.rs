@@ -26,8 +26,8 @@ pub mod socket;
 pub mod version;
 
 pub use backend::{
-    Backend, InitRequest, JoinRequest, LocalNodeState, LogLine, LogOptions, LogStream, LogTarget,
-    ManagerInfo, NodeView, ServiceView, SwarmStatus,
+    Backend, ImageProgress, ImageUpload, InitRequest, JoinRequest, LocalNodeState, LogLine, LogOptions,
+    LogStream, LogTarget, ManagerInfo, NodeView, ServiceView, SwarmStatus,
 };
 pub use client::Client;
 pub use error::{Error, Result};

@@ -4,6 +4,7 @@
 //! field or a JSON `null` becomes the default, as Go's decoder treats them, because the docker
 //! CLI sends `"Labels": null` and similar for unset maps and lists. Wrong types still fail.
 
+mod image;
 pub mod mount;
 mod node;
 mod service;
@@ -12,6 +13,10 @@ mod system;
 mod task;
 mod task_spec;
 
+pub use image::{
+    DiskUsage, GraphDriver, ImageDeleteItem, ImageInspect, ImageMetadata, ImagePruneResponse, ImageRootFs,
+    ImageSummary,
+};
 pub use node::{
     EngineDescription, ManagerStatus, Node, NodeDescription, NodeSpec, NodeStatus, ObjectVersion, Platform,
     PluginDescription, Resources,

@@ -6,7 +6,7 @@
 //! request ─► Origin header?                         ─► 403 (browsers send it; docker never does)
 //!        ─► POST/PUT/PATCH/DELETE with a body that
 //!           is not application/json?                ─► 403 (a form or text/plain "simple request")
-//!        ─► Content-Length > 4 MiB?                 ─► 413
+//!        ─► Content-Length > 4 MiB?                 ─► 413 (image uploads: any size, tar)
 //!        ─► loopback listener, Host not loopback?   ─► 403 (DNS rebinding)
 //!        ─► routes
 //! ```
@@ -37,7 +37,12 @@ pub struct Policy {
 
 /// The middleware: refuses with the first rule a request breaks.
 pub async fn guard(State(policy): State<Policy>, request: Request, next: Next) -> Response {
-    match check(request.method(), request.headers(), policy) {
+    let checked = if is_upload(request.method(), request.uri()) {
+        check_upload(request.headers(), policy)
+    } else {
+        check(request.method(), request.headers(), policy)
+    };
+    match checked {
         Ok(()) => next.run(request).await,
         Err(e) => e.into_response(),
     }
@@ -91,6 +96,61 @@ pub fn check(method: &Method, headers: &HeaderMap, policy: Policy) -> Result<(),
         }
     }
     Ok(())
+}
+
+/// `docker import` (`POST /images/create?fromSrc=-`) and `docker load` (`POST /images/load`)
+/// send tars that the image store streams to disk, so neither the JSON rule nor the size
+/// limit applies to them.
+fn is_upload(method: &Method, uri: &http::Uri) -> bool {
+    *method == Method::POST
+        && (uri.path() == "/images/load"
+            || (uri.path() == "/images/create"
+                && uri
+                    .query()
+                    .is_some_and(|q| q.split('&').any(|p| p.starts_with("fromSrc=")))))
+}
+
+/// An upload's rules: a tar, untyped or `text/plain` body (the docker CLI's `import` labels its
+/// tar so), never a browser form; then the rules every request passes (the Origin rule is what
+/// stops a page's cross-site `text/plain` post).
+fn check_upload(headers: &HeaderMap, policy: Policy) -> Result<(), Error> {
+    let media = headers.get(header::CONTENT_TYPE).map(|v| {
+        String::from_utf8_lossy(v.as_bytes())
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase()
+    });
+    match media.as_deref() {
+        None
+        | Some(
+            "application/x-tar"
+            | "application/tar"
+            | "application/octet-stream"
+            | "application/gzip"
+            | "application/x-gzip"
+            | "application/x-xz"
+            | "application/zstd"
+            | "application/json"
+            | "text/plain",
+        ) => {}
+        Some(other) => {
+            return Err(Error::Forbidden(format!(
+                "an image upload must be sent as application/x-tar (Content-Type: {})",
+                types::excerpt(other)
+            )));
+        }
+    }
+    let mut rest = headers.clone();
+    for name in [
+        header::CONTENT_TYPE,
+        header::CONTENT_LENGTH,
+        header::TRANSFER_ENCODING,
+    ] {
+        rest.remove(name);
+    }
+    check(&Method::POST, &rest, policy)
 }
 
 /// The refusal of a body over [`MAX_BODY_BYTES`].

@@ -8,6 +8,7 @@
 mod body;
 mod edge;
 pub mod guard;
+mod images;
 mod logs;
 mod nodes;
 mod query;
@@ -87,6 +88,15 @@ pub fn router_with(backend: Arc<dyn Backend>, host: HostFacts, policy: Policy) -
         .route("/tasks", get(tasks::list))
         .route("/tasks/{id}", get(tasks::inspect))
         .route("/tasks/{id}/logs", get(logs::task))
+        .route("/system/df", get(images::disk_usage))
+        .route("/images/json", get(images::list))
+        .route("/images/create", post(images::create))
+        .route("/images/load", post(images::load))
+        .route("/images/prune", post(images::prune))
+        .route(
+            "/images/{*name}",
+            get(images::by_name).post(images::by_name).delete(images::by_name),
+        )
         // dockerd answers an unknown path and a known path with the wrong method alike.
         .fallback(page_not_found)
         .method_not_allowed_fallback(page_not_found)

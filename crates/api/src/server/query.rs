@@ -28,6 +28,14 @@ impl Query {
         self.pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
+    /// Every `(key, value)` pair with `key`.
+    pub fn all<'a>(&'a self, key: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        self.pairs
+            .iter()
+            .filter(move |(k, _)| k == key)
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     /// dockerd's `BoolValue`: absent, empty, `0`, `no`, `false` and `none` are false; anything
     /// else is true.
     pub fn flag(&self, key: &str) -> bool {

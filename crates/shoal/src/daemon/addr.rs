@@ -2,7 +2,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 
-use manager::Error;
+use rules::Error;
 
 /// Default cluster port.
 pub const DEFAULT_PORT: u16 = 2377;

@@ -336,4 +336,56 @@ impl Backend for Swarm {
             .flat_map(futures::stream::iter)
             .boxed())
     }
+
+    async fn images(&self) -> image::Result<Vec<image::ImageDetails>> {
+        self.image_list()
+    }
+
+    async fn image_inspect(&self, name: &str) -> image::Result<image::ImageDetails> {
+        self.image_store()?.inspect(name)
+    }
+
+    async fn image_pull(
+        &self,
+        reference: &str,
+        creds: image::Credentials,
+        mut progress: api::ImageProgress,
+    ) -> image::Result<image::Pulled> {
+        self.image_store()?
+            .pull(reference, &creds, None, &mut *progress)
+            .await
+    }
+
+    async fn image_import(
+        &self,
+        body: api::ImageUpload,
+        reference: Option<String>,
+    ) -> image::Result<image::Digest> {
+        let created = Some(self.import_time());
+        self.image_store()?
+            .import(body, reference.as_deref(), image::RunConfig::default(), created)
+            .await
+    }
+
+    async fn image_load(&self, body: api::ImageUpload) -> image::Result<Vec<image::Loaded>> {
+        self.image_store()?.load(body).await
+    }
+
+    async fn image_tag(&self, source: &str, target: &str) -> image::Result<()> {
+        self.image_store()?.tag(source, target)
+    }
+
+    async fn image_remove(&self, name: &str, force: bool) -> image::Result<Vec<image::Removed>> {
+        self.image_remove_checked(name, force).await
+    }
+
+    async fn image_prune(&self, all: bool) -> image::Result<(Vec<image::Removed>, image::GcReport)> {
+        self.image_prune_unused(all).await
+    }
+
+    async fn images_used(&self) -> image::Result<std::collections::HashMap<image::Digest, usize>> {
+        self.image_store()?;
+        let used = self.images_in_use().await;
+        Ok(used.into_iter().map(|(id, tasks)| (id, tasks.len())).collect())
+    }
 }

@@ -1,10 +1,10 @@
 //! The joining half of `swarm join`: fetch the CA, check it against the token, ask for a
 //! certificate. Shared by real joins and hollow nodes.
 
-use manager::Error;
 use manager::error::{from_rpc, from_status};
 use rpc::messages::{IssueRequest, IssueResponse, RootCaResponse};
 use rpc::{decode, encode};
+use rules::Error;
 use types::{Availability, NodeDescription};
 
 /// Joins through the manager at `remote` with `token`; returns the issued certificate and the

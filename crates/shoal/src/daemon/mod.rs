@@ -241,6 +241,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         Arc::new(SystemClock),
         executor,
     ));
+    swarm.open_images()?;
     swarm.resume().await?;
 
     let shutdown = CancellationToken::new();

@@ -82,6 +82,8 @@ pub struct Swarm {
     pub(crate) executor: super::ExecutorChoice,
     control: tokio::sync::Mutex<()>,
     local: RwLock<Local>,
+    /// The node's image store, opened when the agent starts (`images.rs`).
+    pub(crate) images: std::sync::OnceLock<image::ImageStore>,
 }
 
 fn internal(e: anyhow::Error) -> Error {
@@ -105,6 +107,7 @@ impl Swarm {
             executor,
             control: tokio::sync::Mutex::new(()),
             local: RwLock::new(Local::Inactive),
+            images: std::sync::OnceLock::new(),
         }
     }
 

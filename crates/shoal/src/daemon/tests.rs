@@ -166,7 +166,7 @@ async fn init_join_promote_demote() {
             .node_update("w1", w.node.meta.version, spec)
             .await
             .unwrap_err(),
-        manager::Error::OutOfSequence
+        rules::Error::OutOfSequence
     );
 
     // Demote m2 again.
