@@ -1,6 +1,7 @@
 //! Reads on a follower: catch up with what the leader has applied first (Swarm proxies reads
 //! to the leader for the same effect), and answer from what we have when no leader answers.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -52,6 +53,8 @@ pub struct Reads {
     pool: Pool,
     contact: Arc<LeaderContact>,
     election_timeout: Duration,
+    /// Set once a read gave up waiting for the replay at open.
+    replay_waited: Arc<AtomicBool>,
 }
 
 impl Reads {
@@ -63,6 +66,7 @@ impl Reads {
             pool,
             contact: Arc::new(LeaderContact::new(Instant::now())),
             election_timeout,
+            replay_waited: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -114,6 +118,7 @@ impl Reads {
     /// serves the same answers as the leader. Without a reachable leader it answers from
     /// what it has: reads keep working when quorum is lost.
     pub async fn sync_read(&self) {
+        self.replayed().await;
         if self.consensus.is_leader() {
             return;
         }
@@ -132,6 +137,32 @@ impl Reads {
         }
     }
 }
+
+impl Reads {
+    /// Waits until this replica has re-applied what its own log held when it opened: after a
+    /// restart the store starts from the snapshot, and before the replay a read would miss
+    /// writes this replica already acknowledged. Bounded (an uncommitted tail that a new
+    /// leader overwrites is never applied), and once it timed out reads stop waiting.
+    async fn replayed(&self) {
+        let floor = self.consensus.log_end_at_open();
+        if self.replay_waited.load(Ordering::Relaxed) || self.consensus.applied_index() >= floor {
+            return;
+        }
+        let wait = self
+            .consensus
+            .wait_for(|m| m.last_applied.as_ref().is_some_and(|l| l.index() >= floor));
+        if tokio::time::timeout(self.election_timeout * REPLAY_WAIT_ELECTIONS, wait)
+            .await
+            .is_err()
+        {
+            self.replay_waited.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// How many election timeouts a read waits for the replay at open (a restarted single
+/// manager first has to win an election before it applies its log).
+const REPLAY_WAIT_ELECTIONS: u32 = 4;
 
 /// Waits (briefly) until this replica has applied `index`, so a caller that wrote through
 /// the leader reads its own write here.

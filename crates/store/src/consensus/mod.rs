@@ -55,6 +55,8 @@ pub struct Consensus {
     id: u64,
     dir: PathBuf,
     write_timeout: Duration,
+    /// Last log index at open (see [`Consensus::log_end_at_open`]).
+    log_end_at_open: u64,
 }
 
 /// Keeps the log's in-memory tail to the entries someone still has to read: on every
@@ -129,6 +131,15 @@ impl Consensus {
         let sm = StateMachine::open(dir, store.clone(), settings.keep_old_snapshots as usize, key)?;
         let config = raft_config(settings)?;
         let write_timeout = Duration::from_millis(config.election_timeout_max * 4);
+        let log_end_at_open = {
+            use openraft::storage::RaftLogStorage;
+            let mut reader = log.clone();
+            let state = reader
+                .get_log_state()
+                .await
+                .map_err(|e| Error::Raft(e.to_string()))?;
+            state.last_log_id.map(|id| id.index()).unwrap_or(0)
+        };
         let raft = Raft::new(id, Arc::new(config), network, log.clone(), sm)
             .await
             .map_err(|e| Error::Raft(e.to_string()))?;
@@ -140,6 +151,7 @@ impl Consensus {
             id,
             dir: dir.to_path_buf(),
             write_timeout,
+            log_end_at_open,
         })
     }
 
@@ -196,6 +208,13 @@ impl Consensus {
                 .await
                 .map_err(|_| Error::Raft("raft stopped".into()))?;
         }
+    }
+
+    /// Index of the last entry this replica's log held when it opened. Until Raft has
+    /// re-applied up to it, the store is behind what this replica already acknowledged
+    /// (after a restart it starts from the snapshot), so reads wait for it.
+    pub fn log_end_at_open(&self) -> u64 {
+        self.log_end_at_open
     }
 
     /// Index of the last entry applied to the store.
