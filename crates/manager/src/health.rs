@@ -1,9 +1,10 @@
 //! Whether this manager's replica works, as `docker info` reports it (`Swarm.Error`).
 //!
 //! A replica whose storage failed (disk full, read-only, I/O error) has its Raft stopped:
-//! it can no longer vote, append or apply. It still serves reads from what it holds and
-//! forwards writes to the leader (see propose.rs), so the node stays useful, but it must not
-//! look healthy: an operator has to learn that its disk needs attention.
+//! it can no longer vote, append or apply. It still serves reads (from the leader's state, see
+//! read_index.rs) and forwards writes to the leader (see propose.rs), so the node stays
+//! useful, but it must not look healthy: an operator has to learn that its disk needs
+//! attention.
 
 use std::fmt;
 use std::time::Duration;
@@ -80,7 +81,7 @@ impl Health {
             .take(200)
             .collect();
         format!(
-            "raft replica stopped (storage failure: {reason}); reads are served from local state and writes are forwarded to the leader"
+            "raft replica stopped (storage failure: {reason}); reads and writes go through the leader (local state, possibly stale, only when no leader answers)"
         )
     }
 }

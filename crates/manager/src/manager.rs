@@ -416,8 +416,17 @@ impl Manager {
         &self.parts.consensus
     }
 
-    /// The current state, after catching up with the leader (see `Reads::sync_read`).
+    /// The current state, after catching up with the leader (see `Reads::sync_read`). A
+    /// replica whose Raft stopped cannot catch up: it reads the leader's state instead, and
+    /// its own (frozen, possibly far behind) only when no leader answers.
     pub async fn synced_view(&self) -> Arc<State> {
+        if matches!(self.health(), crate::health::Health::Stopped(_)) {
+            let local = self.view();
+            return match self.parts.reads.leader_state().await {
+                Some(copy) if copy.index >= local.index => copy,
+                _ => local,
+            };
+        }
         self.parts.reads.sync_read().await;
         self.view()
     }

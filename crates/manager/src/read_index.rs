@@ -1,11 +1,15 @@
 //! Reads on a follower: catch up with what the leader has applied first (Swarm proxies reads
 //! to the leader for the same effect), and answer from what we have when no leader answers.
+//! A replica whose Raft stopped cannot catch up: its store is frozen where the storage
+//! failed, which may be before it even applied its own join. It reads a copy of the leader's
+//! state instead, fetched again only when the leader's read index moved.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rpc::{Pool, decode, encode};
+use store::State;
 use store::consensus::Consensus;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -55,6 +59,24 @@ pub struct Reads {
     election_timeout: Duration,
     /// Set once a read gave up waiting for the replay at open.
     replay_waited: Arc<AtomicBool>,
+    /// The leader's state as last fetched, for reads while this replica is stopped.
+    leader_copy: Arc<LeaderCopy>,
+}
+
+/// The leader's state as a stopped replica last fetched it.
+#[derive(Debug, Default)]
+struct LeaderCopy {
+    state: Mutex<Option<Arc<State>>>,
+}
+
+impl LeaderCopy {
+    fn get(&self) -> Option<Arc<State>> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn set(&self, state: Arc<State>) {
+        *self.state.lock().unwrap_or_else(|p| p.into_inner()) = Some(state);
+    }
 }
 
 impl Reads {
@@ -67,6 +89,7 @@ impl Reads {
             contact: Arc::new(LeaderContact::new(Instant::now())),
             election_timeout,
             replay_waited: Arc::new(AtomicBool::new(false)),
+            leader_copy: Arc::default(),
         }
     }
 
@@ -139,6 +162,49 @@ impl Reads {
 }
 
 impl Reads {
+    /// The leader's state, for a read on this (stopped) replica: fetched again when the
+    /// leader applied more, the last copy when the leader does not answer, `None` when there
+    /// is no copy at all.
+    pub async fn leader_state(&self) -> Option<Arc<State>> {
+        match self.fetch_leader_state().await {
+            Ok(state) => Some(state),
+            Err(why) => {
+                tracing::debug!("reading the leader's state: {why}");
+                self.leader_copy.get()
+            }
+        }
+    }
+
+    async fn fetch_leader_state(&self) -> Result<Arc<State>, String> {
+        let (_, leader) = self.consensus.leader().ok_or("no known leader")?;
+        let mut client = self.pool.control(&leader.addr).map_err(|e| e.to_string())?;
+        // Longer than a healthy follower waits (as long as a write waits for a leader): the
+        // alternative is a store frozen at the storage failure.
+        let wait = self.election_timeout * 2 + Duration::from_millis(500);
+        let mut request = tonic::Request::new(encode(&()));
+        request.set_timeout(wait);
+        let reply = client
+            .read_index(request)
+            .await
+            .map_err(|s| s.message().to_string())?;
+        let index: u64 = decode(reply.get_ref()).map_err(|e| e.to_string())?;
+        if let Some(copy) = self.leader_copy.get()
+            && copy.index >= index
+        {
+            return Ok(copy);
+        }
+        let mut request = tonic::Request::new(encode(&()));
+        request.set_timeout(wait);
+        let reply = client
+            .read_state(request)
+            .await
+            .map_err(|s| s.message().to_string())?;
+        let bytes: Vec<u8> = decode(reply.get_ref()).map_err(|e| e.to_string())?;
+        let state = Arc::new(State::decode(&bytes).map_err(|e| format!("the state does not decode: {e}"))?);
+        self.leader_copy.set(state.clone());
+        Ok(state)
+    }
+
     /// Waits until this replica has re-applied what its own log held when it opened: after a
     /// restart the store starts from the snapshot, and before the replay a read would miss
     /// writes this replica already acknowledged. Bounded (an uncommitted tail that a new

@@ -95,6 +95,20 @@ impl rpc::pb::control_server::Control for ControlService {
         reply(&self.consensus.applied_index())
     }
 
+    async fn read_state(&self, req: Request<Msg>) -> Reply {
+        self.gate.admit(&req, Family::Control)?;
+        if !self.consensus.is_leader() {
+            return Err(to_leader(&self.consensus));
+        }
+        let bytes = self
+            .consensus
+            .store()
+            .view()
+            .encode()
+            .map_err(|e| Status::internal(format!("encoding the state: {e}")))?;
+        reply(&bytes)
+    }
+
     async fn raft_members(&self, req: Request<Msg>) -> Reply {
         self.gate.admit(&req, Family::Control)?;
         let members: Vec<String> = self
