@@ -36,10 +36,10 @@ use types::{ContainerStatus, Task};
 
 use self::image::ImageSource;
 use super::process::ShimCommand;
-use super::process::handle::{TaskHandle, remove_dir};
+use super::process::handle::{TaskHandle, attach_all, read_logs, remove_dir};
 use super::process::launch::{LaunchSpec, SPEC, read_json, write_json};
 use super::{Attached, EngineInfo, Error, Executor, Exit, Result, stop_grace};
-use crate::logs::{LogLines, LogOptions, follow_dir, read_dir};
+use crate::logs::{LogLines, LogOptions};
 use runtime::OciLaunch;
 
 /// Settings of the oci executor.
@@ -302,44 +302,10 @@ impl Executor for OciExecutor {
     }
 
     async fn reattach(&self) -> Result<Vec<Attached>> {
-        let entries = std::fs::read_dir(&self.config.state_dir)
-            .map_err(|e| Error::io(format!("reading {}", self.config.state_dir.display()), e))?;
-        let mut attached = Vec::new();
-        for entry in entries.flatten() {
-            let Some(id) = entry.file_name().to_str().map(str::to_string) else {
-                continue;
-            };
-            let known = self.lock().get(&id).cloned();
-            let handle = match known {
-                Some(h) => h,
-                None => match self.load(&id) {
-                    Ok(Some(h)) => self.lock().entry(id.clone()).or_insert(h).clone(),
-                    Ok(None) => continue,
-                    Err(e) => {
-                        tracing::warn!(task = %id, error = %e, "skipping unreadable task directory");
-                        continue;
-                    }
-                },
-            };
-            attached.push(Attached {
-                task_id: id,
-                phase: handle.phase(),
-                container: handle.container(),
-            });
-        }
-        attached.sort_by(|a, b| a.task_id.cmp(&b.task_id));
-        Ok(attached)
+        attach_all(&self.config.state_dir, || self.lock(), |id| self.load(id))
     }
 
     async fn logs(&self, task_id: &str, options: LogOptions) -> Result<LogLines> {
-        let handle = self.get(task_id)?;
-        if options.follow {
-            return Ok(follow_dir(handle.dir.clone(), options, handle.ended()));
-        }
-        let dir = handle.dir.clone();
-        let lines = tokio::task::spawn_blocking(move || read_dir(&dir, &options))
-            .await
-            .map_err(|e| Error::io("log reader thread", std::io::Error::other(e.to_string())))??;
-        Ok(crate::logs::from_vec(lines))
+        read_logs(&self.get(task_id)?, options).await
     }
 }

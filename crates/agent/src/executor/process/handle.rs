@@ -9,10 +9,11 @@
 //!                      against a reused pid
 //! ```
 
+use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -28,7 +29,8 @@ use super::launch::{
 };
 use super::shim::HANDSHAKE;
 use super::sys;
-use crate::executor::{Error, Exit, Phase, Result};
+use crate::executor::{Attached, Error, Exit, Phase, Result};
+use crate::logs::{LogLines, LogOptions, follow_dir, read_dir};
 
 /// How long SIGKILL may take to show up as an exit before we call it an error.
 const KILL_WAIT: Duration = Duration::from_secs(10);
@@ -393,6 +395,55 @@ impl TaskHandle {
         Cgroups::remove(&self.launch.cgroups).await;
         remove_dir(&self.dir)
     }
+}
+
+/// Every task the state directory holds, as `reattach` reports them: handles already in the
+/// executor's `table`, the rest loaded from their directories (shared by the process and oci
+/// executors, whose task directories have the same layout).
+pub fn attach_all<'a>(
+    state_dir: &Path,
+    table: impl Fn() -> MutexGuard<'a, HashMap<String, Arc<TaskHandle>>>,
+    load: impl Fn(&str) -> Result<Option<Arc<TaskHandle>>>,
+) -> Result<Vec<Attached>> {
+    let entries =
+        std::fs::read_dir(state_dir).map_err(|e| Error::io(format!("reading {}", state_dir.display()), e))?;
+    let mut attached = Vec::new();
+    for entry in entries.flatten() {
+        let Some(id) = entry.file_name().to_str().map(str::to_string) else {
+            continue;
+        };
+        let known = table().get(&id).cloned();
+        let handle = match known {
+            Some(h) => h,
+            None => match load(&id) {
+                Ok(Some(h)) => table().entry(id.clone()).or_insert(h).clone(),
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(task = %id, error = %e, "skipping unreadable task directory");
+                    continue;
+                }
+            },
+        };
+        attached.push(Attached {
+            task_id: id,
+            phase: handle.phase(),
+            container: handle.container(),
+        });
+    }
+    attached.sort_by(|a, b| a.task_id.cmp(&b.task_id));
+    Ok(attached)
+}
+
+/// A task's captured output: read once, or followed until the task ends.
+pub async fn read_logs(handle: &Arc<TaskHandle>, options: LogOptions) -> Result<LogLines> {
+    if options.follow {
+        return Ok(follow_dir(handle.dir.clone(), options, handle.ended()));
+    }
+    let dir = handle.dir.clone();
+    let lines = tokio::task::spawn_blocking(move || read_dir(&dir, &options))
+        .await
+        .map_err(|e| Error::io("log reader thread", std::io::Error::other(e.to_string())))??;
+    Ok(crate::logs::from_vec(lines))
 }
 
 /// Removes a task directory; a missing one is fine.
