@@ -279,3 +279,46 @@ fn docker_cli_forms_and_operates_a_cluster() {
     let survivor_name = managers[survivor].name.clone();
     assert_eq!(leaders(&managers[survivor]), [survivor_name]);
 }
+
+/// A manager join whose cluster port is taken fails with the bind error before the node
+/// registers, so the cluster keeps no down node for it; the same join with the port free
+/// then succeeds (what an operator does after freeing the port).
+#[test]
+fn a_join_whose_port_is_taken_leaves_no_node_behind() {
+    let root = tempfile::tempdir().unwrap();
+    let m1 = Agent::start(root.path(), "p1");
+    let m2 = Agent::start(root.path(), "p2");
+    m1.swarm_init();
+    let token = m1
+        .docker_ok(&["swarm", "join-token", "-q", "manager"])
+        .trim()
+        .to_string();
+    let join = [
+        "swarm",
+        "join",
+        "--token",
+        &token,
+        "--listen-addr",
+        &m2.addr,
+        "--advertise-addr",
+        &m2.addr,
+        &m1.addr,
+    ];
+
+    let holder = std::net::TcpListener::bind(&m2.addr).unwrap();
+    let out = m2.docker(&join);
+    assert!(!out.status.success(), "join succeeded on a taken port");
+    assert!(
+        stderr(&out).contains("Address already in use"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(node_rows(&m1).len(), 1, "{:?}", node_rows(&m1));
+
+    drop(holder);
+    m2.docker_ok(&join);
+    eventually("2 ready managers", Duration::from_secs(30), || {
+        let rows = node_rows(&m1);
+        (rows.len() == 2 && rows.iter().all(|r| r.1 == "Ready" && !r.3.is_empty())).then_some(())
+    });
+}

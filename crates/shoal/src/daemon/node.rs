@@ -46,6 +46,22 @@ pub struct RunningNode {
     registered: tokio::sync::watch::Sender<bool>,
 }
 
+/// How a manager's replica comes up, and its cluster port when the caller bound it already
+/// (a join binds before it registers with the cluster, so a port in use leaves no node behind).
+pub struct ManagerStart {
+    pub start: Start,
+    pub listener: Option<tokio::net::TcpListener>,
+}
+
+impl From<Start> for ManagerStart {
+    fn from(start: Start) -> Self {
+        ManagerStart {
+            start,
+            listener: None,
+        }
+    }
+}
+
 fn tls_configs(certs: &Certs) -> anyhow::Result<(Arc<rustls::ClientConfig>, Arc<ServerConfig>)> {
     Ok((
         ca::tls::client_config(&certs.cert_pem, &certs.key_pem, &certs.ca_pem)?,
@@ -61,7 +77,7 @@ impl RunningNode {
         dir: DataDir,
         state: SwarmState,
         certs: Certs,
-        start: Option<Start>,
+        start: Option<ManagerStart>,
         description: NodeDescription,
         clock: Arc<dyn Clock>,
         executor: &super::ExecutorChoice,
@@ -85,13 +101,14 @@ impl RunningNode {
             registered: tokio::sync::watch::Sender::new(false),
         });
         if state.role == Role::Manager {
-            let mut start = start.unwrap_or(Start::Resume);
+            let ManagerStart { mut start, listener } = start.unwrap_or(Start::Resume.into());
             // The first node object carries the executor's engine facts, so the agent's
             // session finds nothing to rewrite (init answers with the node's final version).
             if let Start::Bootstrap { node: first, .. } = &mut start {
                 first.description = node.description.clone();
             }
-            node.start_manager(start, RaftSettings::default()).await?;
+            node.start_manager(start, RaftSettings::default(), listener)
+                .await?;
         }
         node.start_agent();
         tokio::spawn(super::storage_watch::run(node.clone()));
@@ -120,7 +137,8 @@ impl RunningNode {
             m.stop().await;
         }
         drop(slot);
-        self.start_manager(Start::Resume, RaftSettings::default()).await
+        self.start_manager(Start::Resume, RaftSettings::default(), None)
+            .await
     }
 
     /// The persisted membership as it is now.
@@ -157,13 +175,18 @@ impl RunningNode {
         self.removed.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    async fn start_manager(&self, start: Start, settings: RaftSettings) -> anyhow::Result<()> {
+    async fn start_manager(
+        &self,
+        start: Start,
+        settings: RaftSettings,
+        listener: Option<tokio::net::TcpListener>,
+    ) -> anyhow::Result<()> {
         let state = self.state();
         let raft_id = state.raft_id.context("manager state without a raft ID")?;
-        let listen = super::addr::parse_listen(&state.listen_addr)?;
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .with_context(|| format!("failed to listen on {listen} for cluster traffic"))?;
+        let listener = match listener {
+            Some(l) => l,
+            None => bind_cluster_port(&state.listen_addr).await?,
+        };
         let cfg = ManagerConfig {
             node_id: state.node_id.clone(),
             cluster_id: state.cluster_id.clone(),
@@ -300,6 +323,7 @@ impl RunningNode {
                             remotes: managers.to_vec(),
                         },
                         RaftSettings::default(),
+                        None,
                     )
                     .await
                 {
@@ -355,4 +379,12 @@ impl RunningNode {
             m.stop().await;
         }
     }
+}
+
+/// Binds the cluster port (`--listen-addr`).
+pub async fn bind_cluster_port(listen_addr: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    let listen = super::addr::parse_listen(listen_addr)?;
+    tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("failed to listen on {listen} for cluster traffic"))
 }

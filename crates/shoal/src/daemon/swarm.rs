@@ -16,7 +16,7 @@ use types::{
 
 use super::addr;
 use super::datadir::{Certs, DataDir, LockedCerts, Membership, SwarmState};
-use super::node::RunningNode;
+use super::node::{ManagerStart, RunningNode};
 
 /// dockerd's messages for the states a call can find the node in, naming the commands without
 /// a client's name (both the docker CLI and ours have them).
@@ -141,7 +141,7 @@ impl Swarm {
             self.dir.clone(),
             state,
             certs,
-            Some(Start::Resume),
+            Some(Start::Resume.into()),
             self.description(),
             self.clock.clone(),
             &self.executor,
@@ -292,7 +292,7 @@ impl Swarm {
             self.dir.clone(),
             state,
             certs,
-            Some(start),
+            Some(start.into()),
             self.description(),
             self.clock.clone(),
             &self.executor,
@@ -353,7 +353,7 @@ impl Swarm {
             self.dir.clone(),
             state,
             certs,
-            Some(Start::Restore { objects, unlock_key }),
+            Some(Start::Restore { objects, unlock_key }.into()),
             self.description(),
             self.clock.clone(),
             &self.executor,
@@ -417,6 +417,11 @@ impl Swarm {
         listen: String,
         advertise: String,
     ) -> Result<Arc<RunningNode>, Error> {
+        // The port first: once the cluster issued a certificate the node exists there, and a
+        // join that then failed to bind would leave it behind as a down node.
+        let listener = super::node::bind_cluster_port(&listen)
+            .await
+            .map_err(|e| Error::Unavailable(format!("{e:#}")))?;
         let (issued, key_pem) = super::join::request_certificate(
             &req.remote_addrs[0],
             token,
@@ -444,8 +449,12 @@ impl Swarm {
         };
         self.dir.save_certs(&certs).map_err(internal)?;
         self.dir.save_state(&state).map_err(internal)?;
-        let start = Start::Join {
-            remotes: req.remote_addrs.clone(),
+        let start = ManagerStart {
+            start: Start::Join {
+                remotes: req.remote_addrs.clone(),
+            },
+            // A worker has no cluster port; dropping the listener frees it.
+            listener: (issued.role == Role::Manager).then_some(listener),
         };
         RunningNode::start(
             self.dir.clone(),
@@ -486,7 +495,7 @@ impl Swarm {
             self.dir.clone(),
             locked.state.clone(),
             certs,
-            Some(Start::Resume),
+            Some(Start::Resume.into()),
             self.description(),
             self.clock.clone(),
             &self.executor,
