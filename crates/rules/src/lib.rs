@@ -21,5 +21,7 @@ pub mod error;
 pub mod orchestrator;
 pub mod roles;
 pub mod scheduler;
+#[cfg(any(test, feature = "testing"))]
+pub mod settle;
 
 pub use error::{Error, Result};

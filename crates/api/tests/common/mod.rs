@@ -5,8 +5,6 @@
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
 
-mod converge;
-
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -225,14 +223,18 @@ impl Inner {
         Ok(())
     }
 
-    /// Runs the instant orchestrator for one service and commits what it decides.
-    fn converge(&mut self, service_id: &str) -> Result<()> {
-        let ops = converge::converge(&self.state, service_id, &mut self.rng);
-        if ops.is_empty() {
-            Ok(())
-        } else {
-            self.commit_all(ops)
+    /// Runs the real reconcilers, with agents that do at once what they are told, until
+    /// the state settles (the service written last among the rest).
+    fn converge(&mut self, _service_id: &str) -> Result<()> {
+        let rng = &mut self.rng;
+        let mut ids = || types::id::new_id(rng);
+        rules::settle::Settler {
+            state: &mut self.state,
+            now: NOW,
+            ids: &mut ids,
         }
+        .settle()
+        .map_err(rules::Error::Internal)
     }
 
     fn service_view(&self, service: &Arc<Service>) -> ServiceView {

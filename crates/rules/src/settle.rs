@@ -1,0 +1,191 @@
+//! Test support: the leader's reconcilers run to a fixed point over an in-memory state, with
+//! agents that do at once what they are told. Tests of the layers above the rules (the API
+//! edge with a fake daemon) converge through the real orchestrator, allocator and scheduler
+//! instead of a simulation of their own.
+//!
+//! ```text
+//! repeat until a round changes nothing (at most MAX_ROUNDS):
+//!   orchestrator ─► allocator ─► scheduler ─► agents (assigned → running → complete for
+//!                                                    jobs; told to stop → shutdown)
+//! ```
+
+use state::{Op, State, TaskChange, TaskUpdate, Txn};
+use types::{ContainerStatus, Task, TaskState, TaskStatus, Timestamp};
+
+use crate::{allocator, orchestrator, scheduler};
+
+/// Rounds before giving up: a state that still changes after this many is a reconciler that
+/// never settles, which is what the caller's test should see.
+pub const MAX_ROUNDS: usize = 50;
+
+/// An in-memory store the reconcilers settle.
+pub struct Settler<'a> {
+    /// The state; replaced by every commit.
+    pub state: &'a mut State,
+    /// Time stamped on every transaction and status.
+    pub now: Timestamp,
+    /// New task IDs.
+    pub ids: &'a mut dyn FnMut() -> String,
+}
+
+impl Settler<'_> {
+    fn commit(&mut self, ops: Vec<Op>) -> Result<bool, String> {
+        if ops.is_empty() {
+            return Ok(false);
+        }
+        let txn = Txn {
+            id: 0,
+            ops,
+            now: self.now,
+        };
+        let (next, _) = self
+            .state
+            .apply(&txn, self.state.index + 1)
+            .map_err(|e| format!("store refused a reconciler's transaction: {e}"))?;
+        *self.state = next;
+        Ok(true)
+    }
+
+    /// One pass of each reconciler and of the agents; true if anything changed.
+    fn round(&mut self) -> Result<bool, String> {
+        let mut changed = false;
+        let plan = {
+            let mut inputs = orchestrator::Inputs {
+                now: self.now,
+                ids: &mut *self.ids,
+                parsed: Default::default(),
+            };
+            orchestrator::reconcile(self.state, None, &mut inputs)
+        };
+        for ops in plan.into_txns() {
+            changed |= self.commit(ops)?;
+        }
+        if let Some(op) = allocator::allocate(self.state) {
+            changed |= self.commit(vec![op])?;
+        }
+        let decisions = scheduler::schedule_with(self.state, &scheduler::Inputs::default());
+        changed |= self.commit(scheduler::to_ops(&decisions))?;
+        let agents = self.agents();
+        changed |= self.commit(agents)?;
+        Ok(changed)
+    }
+
+    /// What agents report: each task one step towards what it is told.
+    fn agents(&self) -> Vec<Op> {
+        let updates: Vec<TaskUpdate> = self
+            .state
+            .tasks()
+            .filter_map(|t| {
+                let next = agent_step(t)?;
+                Some(TaskUpdate {
+                    id: t.id.clone(),
+                    change: TaskChange::Status(TaskStatus {
+                        timestamp: self.now,
+                        state: next,
+                        message: message(next).into(),
+                        err: String::new(),
+                        container: Some(container(t, next)),
+                    }),
+                })
+            })
+            .collect();
+        if updates.is_empty() {
+            Vec::new()
+        } else {
+            vec![Op::UpdateTasks(updates)]
+        }
+    }
+
+    /// Runs rounds until one changes nothing.
+    pub fn settle(&mut self) -> Result<(), String> {
+        for _ in 0..MAX_ROUNDS {
+            if !self.round()? {
+                return Ok(());
+            }
+        }
+        Err(format!("the reconcilers did not settle in {MAX_ROUNDS} rounds"))
+    }
+}
+
+/// The state an instant agent reports next for `task`, if any.
+fn agent_step(task: &Task) -> Option<TaskState> {
+    let observed = task.status.state;
+    if observed.is_terminal() || observed < TaskState::Assigned {
+        return None;
+    }
+    match task.desired_state {
+        d if d >= TaskState::Shutdown => Some(TaskState::Shutdown),
+        TaskState::Running if observed < TaskState::Running => Some(TaskState::Running),
+        // A job's task runs, then finishes with exit code 0.
+        TaskState::Complete if observed < TaskState::Running => Some(TaskState::Running),
+        TaskState::Complete => Some(TaskState::Complete),
+        _ => None,
+    }
+}
+
+fn message(state: TaskState) -> &'static str {
+    match state {
+        TaskState::Running => "started",
+        TaskState::Complete => "finished",
+        _ => "shutdown",
+    }
+}
+
+/// A container status derived from the task ID, so the same task always shows the same one.
+fn container(task: &Task, state: TaskState) -> ContainerStatus {
+    let id: String = task.id.bytes().map(|b| format!("{b:02x}")).collect();
+    ContainerStatus {
+        container_id: format!("{id:0<64.64}"),
+        pid: if state == TaskState::Running { 4242 } else { 0 },
+        exit_code: (state == TaskState::Complete).then_some(0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::orchestrator::fixtures::World;
+
+    fn settle(w: &mut World) {
+        let mut n = 0;
+        let mut ids = || {
+            n += 1;
+            format!("t{n:04}")
+        };
+        Settler {
+            state: &mut w.state,
+            now: w.now,
+            ids: &mut ids,
+        }
+        .settle()
+        .unwrap();
+    }
+
+    fn running(w: &World) -> Vec<Arc<Task>> {
+        w.state
+            .tasks()
+            .filter(|t| t.status.state == TaskState::Running)
+            .cloned()
+            .collect()
+    }
+
+    #[test]
+    fn a_service_settles_running_on_ready_nodes_then_scales_down() {
+        let mut w = World::new().nodes(&["n1", "n2"]).created("web", 3);
+        settle(&mut w);
+        let up = running(&w);
+        assert_eq!(up.len(), 3);
+        assert!(up.iter().all(|t| t.node_id == "n1" || t.node_id == "n2"));
+
+        w.set_replicas("web", 1);
+        settle(&mut w);
+        assert_eq!(running(&w).len(), 1);
+        assert!(
+            w.state
+                .tasks()
+                .all(|t| t.status.state == TaskState::Running || t.status.state == TaskState::Shutdown)
+        );
+    }
+}
