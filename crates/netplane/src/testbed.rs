@@ -48,6 +48,8 @@ pub struct Testbed {
     hosts: Vec<Host>,
     /// Every namespace made through the bed (hosts, switch, extra ones), for the teardown.
     made: Mutex<Vec<PathBuf>>,
+    /// Prefixes of namespaces made by the code under test, removed on drop too.
+    adopted: Mutex<Vec<String>>,
 }
 
 impl Testbed {
@@ -63,6 +65,7 @@ impl Testbed {
             switch: dir.join(&switch_name),
             hosts: Vec::new(),
             made: Mutex::new(Vec::new()),
+            adopted: Mutex::new(Vec::new()),
         };
         // Leftovers of an earlier run that was killed before its teardown.
         for name in netns::list(&dir, &format!("{prefix}-"))? {
@@ -150,6 +153,15 @@ impl Testbed {
             .push(path);
     }
 
+    /// Has the teardown also remove namespaces in `/run/netns` whose names start with `prefix`
+    /// (those the code under test makes, e.g. a plane's overlays), so a failed test leaves none.
+    pub fn adopt(&self, prefix: &str) {
+        self.adopted
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(prefix.to_owned());
+    }
+
     /// The hosts, in order.
     pub fn hosts(&self) -> &[Host] {
         &self.hosts
@@ -180,7 +192,18 @@ impl Testbed {
 
 impl Drop for Testbed {
     fn drop(&mut self) {
-        let made = std::mem::take(&mut *self.made.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
+        let mut made =
+            std::mem::take(&mut *self.made.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
+        let adopted = std::mem::take(
+            &mut *self
+                .adopted
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+        for prefix in adopted {
+            let names = netns::list(&self.dir, &prefix).unwrap_or_default();
+            made.extend(names.into_iter().map(|name| self.dir.join(name)));
+        }
         for path in made.iter().rev() {
             if let Err(error) = netns::delete(path) {
                 tracing::warn!(%error, path = %path.display(), "test bed teardown");

@@ -8,27 +8,11 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::{EchoServer, ask, has_route};
+use common::{EchoServer, ask, has_route, network, plane};
 use netplane::testbed::{self, Testbed};
 use netplane::{EndpointSpec, NetworkSpec, Plane, PlaneConfig, RemoteEndpoint};
 
 const ECHO_PORT: u16 = 7000;
-
-fn network(vni: u32, third_octet: u8, internal: bool) -> NetworkSpec {
-    NetworkSpec {
-        vni,
-        subnet: format!("10.77.{third_octet}.0/24").parse().expect("subnet"),
-        gateway: Ipv4Addr::new(10, 77, third_octet, 1),
-        mtu: None,
-        internal,
-    }
-}
-
-fn plane(bed: &Testbed, tag: &str, host: usize) -> Plane {
-    let mut config = PlaneConfig::new(format!("{tag}{host}"), bed.host(host).address);
-    config.host_netns = bed.host(host).netns.clone();
-    Plane::new(config).expect("plane")
-}
 
 struct Task {
     host: usize,

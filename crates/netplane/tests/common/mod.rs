@@ -113,3 +113,22 @@ pub async fn has_route(netns: &Path, target: Ipv4Addr) -> bool {
     .await
     .expect("route lookup")
 }
+
+/// A /24 overlay network `10.77.<third_octet>.0/24` with gateway `.1`.
+pub fn network(vni: u32, third_octet: u8, internal: bool) -> netplane::NetworkSpec {
+    netplane::NetworkSpec {
+        vni,
+        subnet: format!("10.77.{third_octet}.0/24").parse().expect("subnet"),
+        gateway: Ipv4Addr::new(10, 77, third_octet, 1),
+        mtu: None,
+        internal,
+    }
+}
+
+/// The plane of test bed host `host`, tagged `<tag><host>`; the bed removes its namespaces on drop.
+pub fn plane(bed: &netplane::testbed::Testbed, tag: &str, host: usize) -> netplane::Plane {
+    bed.adopt(&format!("shoal-{tag}{host}-"));
+    let mut config = netplane::PlaneConfig::new(format!("{tag}{host}"), bed.host(host).address);
+    config.host_netns = bed.host(host).netns.clone();
+    netplane::Plane::new(config).expect("plane")
+}
