@@ -98,8 +98,12 @@ fn prepare_dir(dir: &Path) -> Result<()> {
     }
 }
 
+/// Serialises creations in this process: two racing creates of one name would stack two mounts.
+static CREATING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Creates the named namespace `dir/name` (a bind mount of a fresh namespace); an existing one is kept.
 pub(crate) async fn create(dir: &Path, name: &str) -> Result<PathBuf> {
+    let _serialised = CREATING.lock().await;
     let path = dir.join(name);
     if is_mounted_namespace(&path) {
         return Ok(path);
@@ -146,9 +150,13 @@ fn create_on_this_thread(dir: &Path, target: &Path) -> Result<()> {
 
 /// Unmounts and removes the named namespace at `path`; a missing one is not an error.
 pub(crate) fn delete(path: &Path) -> Result<()> {
-    match nix::mount::umount2(path, MntFlags::MNT_DETACH) {
-        Ok(()) | Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => {}
-        Err(errno) => return Err(Error::io("unmount a network namespace", errno.into())),
+    // More than one mount can be stacked on the name (another tool's create raced ours): peel all.
+    loop {
+        match nix::mount::umount2(path, MntFlags::MNT_DETACH) {
+            Ok(()) => continue,
+            Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => break,
+            Err(errno) => return Err(Error::io("unmount a network namespace", errno.into())),
+        }
     }
     match std::fs::remove_file(path) {
         Ok(()) => Ok(()),

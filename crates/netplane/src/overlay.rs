@@ -41,6 +41,7 @@ impl Plane {
     /// Creates (or completes) the overlay of `spec` on this node; calling it again changes nothing.
     pub async fn ensure_network(&self, spec: &NetworkSpec) -> Result<Overlay> {
         spec.validate()?;
+        let _serialised = self.overlays.lock().await;
         let mtu = match spec.mtu {
             Some(mtu) => mtu,
             None => self.underlay_mtu().await?.saturating_sub(VXLAN_OVERHEAD),
@@ -157,6 +158,7 @@ impl Plane {
 
     /// Removes network `vni`'s overlay from this node (its endpoints' veths go with it).
     pub async fn remove_network(&self, vni: u32) -> Result<()> {
+        let _serialised = self.overlays.lock().await;
         let path = self.overlay_netns(vni);
         if netns::is_mounted_namespace(&path) {
             // The kernel frees an unmounted namespace later, from a work queue: its veths would

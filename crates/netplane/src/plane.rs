@@ -128,6 +128,9 @@ impl RemoteEndpoint {
 #[derive(Clone, Debug)]
 pub struct Plane {
     pub(crate) config: PlaneConfig,
+    /// Held while an overlay is made, removed or swept: two tasks starting on one network at
+    /// once must not both create its bridge.
+    pub(crate) overlays: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Plane {
@@ -140,7 +143,10 @@ impl Plane {
                 names::MAX_TAG
             )));
         }
-        Ok(Plane { config })
+        Ok(Plane {
+            config,
+            overlays: Default::default(),
+        })
     }
 
     /// The plane's configuration.

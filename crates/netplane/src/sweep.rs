@@ -25,6 +25,7 @@ impl Plane {
     /// Removes this plane's overlay namespaces of networks not in `keep`, and any VXLAN device a
     /// cut-short create left in the host namespace.
     pub async fn sweep(&self, keep: &[u32]) -> Result<SweepReport> {
+        let _serialised = self.overlays.lock().await;
         let mut report = SweepReport::default();
         let prefix = names::overlay_prefix(&self.config.tag);
         for name in netns::list(&self.config.netns_dir, &prefix)? {

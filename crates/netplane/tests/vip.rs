@@ -8,13 +8,15 @@ use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::Duration;
 
-use common::{EchoServer, ask, network, plane};
+use common::{EchoServer, UdpNamer, ask, ask_udp, network, plane};
 use netplane::testbed::{self, Testbed};
 use netplane::{EndpointSpec, Protocol, RemoteEndpoint, VipPort, VipService};
 
 const TARGET_PORT: u16 = 7000;
 const VIP_PORT: u16 = 80;
 const CONNECTIONS: usize = 30;
+const UDP_PORT: u16 = 53;
+const UDP_TARGET_PORT: u16 = 5353;
 
 /// Counts which backend answered each of `CONNECTIONS` connections to the VIP.
 async fn spread(client: &std::path::Path, vip: Ipv4Addr) -> BTreeMap<String, usize> {
@@ -40,6 +42,7 @@ async fn connections_to_a_vip_reach_every_backend_and_leave_a_removed_one() {
     // One backend per host, and a client on host 0.
     let mut backends = Vec::new();
     let mut servers = Vec::new();
+    let mut udp_servers = Vec::new();
     for (host, plane) in planes.iter().enumerate() {
         plane.ensure_network(&net).await.expect("overlay");
         let netns = bed.netns(&format!("web{host}")).await.expect("netns");
@@ -51,6 +54,7 @@ async fn connections_to_a_vip_reach_every_backend_and_leave_a_removed_one() {
         };
         plane.attach(&net, &endpoint).await.expect("attach backend");
         servers.push(EchoServer::start(&netns, address, TARGET_PORT, &format!("web{host}")).await);
+        udp_servers.push(UdpNamer::start(&netns, address, UDP_TARGET_PORT, &format!("web{host}")).await);
         backends.push((host, address));
     }
     let client = bed.netns("client").await.expect("client netns");
@@ -77,9 +81,14 @@ async fn connections_to_a_vip_reach_every_backend_and_leave_a_removed_one() {
         port: VIP_PORT,
         target: TARGET_PORT,
     };
+    let udp = VipPort {
+        protocol: Protocol::Udp,
+        port: UDP_PORT,
+        target: UDP_TARGET_PORT,
+    };
     let service = |backends: Vec<Ipv4Addr>| VipService {
         vip,
-        ports: vec![port],
+        ports: vec![port, udp],
         backends,
     };
     let all: Vec<_> = backends.iter().map(|(_, address)| *address).collect();
@@ -95,6 +104,17 @@ async fn connections_to_a_vip_reach_every_backend_and_leave_a_removed_one() {
         ["web0", "web1", "web2"],
         "30 connections reach all 3 backends: {seen:?}"
     );
+
+    // UDP on the same VIP goes to a backend too (each query from a new port is a new flow).
+    let mut udp_seen = std::collections::BTreeSet::new();
+    for _ in 0..CONNECTIONS {
+        udp_seen.insert(
+            ask_udp(&client, SocketAddrV4::new(vip, UDP_PORT))
+                .await
+                .expect("UDP through the VIP"),
+        );
+    }
+    assert!(udp_seen.len() > 1, "UDP flows spread over backends: {udp_seen:?}");
 
     // web1 leaves: no connection goes to it any more.
     planes[0]
@@ -124,4 +144,5 @@ async fn connections_to_a_vip_reach_every_backend_and_leave_a_removed_one() {
     assert!(testbed::nft_tables(&client).await.expect("tables").is_empty());
     planes[0].set_vips(&client, &[]).await.expect("clear VIPs again");
     drop(servers);
+    drop(udp_servers);
 }

@@ -132,3 +132,73 @@ pub fn plane(bed: &netplane::testbed::Testbed, tag: &str, host: usize) -> netpla
     config.host_netns = bed.host(host).netns.clone();
     netplane::Plane::new(config).expect("plane")
 }
+
+/// A UDP server on `addr:port` inside `netns` that answers every datagram with `name`.
+pub struct UdpNamer {
+    socket: std::net::UdpSocket,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl UdpNamer {
+    /// Starts answering.
+    pub async fn start(netns: &Path, addr: Ipv4Addr, port: u16, name: &str) -> UdpNamer {
+        let bind = SocketAddrV4::new(addr, port);
+        let socket = netplane::run_in_netns(netns, move || {
+            std::net::UdpSocket::bind(bind).map_err(|source| netplane::Error::Io {
+                what: "bind the UDP server",
+                source,
+            })
+        })
+        .await
+        .expect("UDP server binds");
+        let serving = socket.try_clone().expect("clone socket");
+        let name = name.to_owned();
+        let thread = std::thread::spawn(move || {
+            let mut buffer = [0u8; 512];
+            // Ends when the socket is shut down (recv then returns 0 bytes from nobody or fails).
+            while let Ok((n, from)) = serving.recv_from(&mut buffer) {
+                if n == 0 {
+                    return;
+                }
+                let _ = serving.send_to(name.as_bytes(), from);
+            }
+        });
+        UdpNamer {
+            socket,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for UdpNamer {
+    fn drop(&mut self) {
+        let _ = nix::sys::socket::shutdown(self.socket.as_raw_fd(), nix::sys::socket::Shutdown::Both);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Sends one datagram from inside `netns` to `target` and returns the answer as text.
+pub async fn ask_udp(netns: &Path, target: SocketAddrV4) -> std::io::Result<String> {
+    netplane::run_in_netns(netns, move || {
+        let io = |source| netplane::Error::Io {
+            what: "UDP client",
+            source,
+        };
+        let socket = std::net::UdpSocket::bind("0.0.0.0:0").map_err(io)?;
+        socket
+            .set_read_timeout(Some(Duration::from_secs(3)))
+            .map_err(io)?;
+        socket.connect(target).map_err(io)?;
+        socket.send(b"who").map_err(io)?;
+        let mut buffer = [0u8; 512];
+        let n = socket.recv(&mut buffer).map_err(io)?;
+        Ok(String::from_utf8_lossy(&buffer[..n]).into_owned())
+    })
+    .await
+    .map_err(|error| match error {
+        netplane::Error::Io { source, .. } => source,
+        other => std::io::Error::other(other.to_string()),
+    })
+}
