@@ -70,6 +70,30 @@ impl Plane {
                     .ok_or_else(|| Error::Invalid("the bridge vanished after its creation".into()))?
             }
         };
+        // A network re-created under the same VNI may bring another gateway: only the current one stays.
+        let addresses: Vec<_> = ov
+            .address()
+            .get()
+            .set_link_index_filter(bridge)
+            .execute()
+            .try_collect()
+            .await
+            .map_err(|source| Error::netlink("list the bridge's addresses", source))?;
+        let gateway = std::net::IpAddr::V4(spec.gateway);
+        for address in addresses {
+            let current = address.header.prefix_len == spec.subnet.prefix_len()
+                && address
+                    .attributes
+                    .iter()
+                    .any(|attribute| matches!(attribute, AddressAttribute::Address(ip) if *ip == gateway));
+            if !current {
+                ov.address()
+                    .del(address)
+                    .execute()
+                    .await
+                    .map_err(|source| Error::netlink("remove an old gateway address", source))?;
+            }
+        }
         ov.address()
             .add(bridge, spec.gateway.into(), spec.subnet.prefix_len())
             .replace()

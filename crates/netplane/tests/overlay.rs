@@ -206,6 +206,31 @@ async fn bad_input_is_refused_with_a_reason() {
         ..endpoint.clone()
     };
     assert!(plane.attach(&net, &gateway).await.is_err());
+    // The same VNI again with another subnet: the bridge carries only the new gateway.
+    let renumbered = network(4103, 9, false);
+    plane
+        .ensure_network(&renumbered)
+        .await
+        .expect("renumbered overlay");
+    let output = bed
+        .command(0, "ip")
+        .args([
+            "-n",
+            "shoal-bad0-ov-4103",
+            "-o",
+            "-4",
+            "addr",
+            "show",
+            "dev",
+            "br0",
+        ])
+        .output()
+        .expect("ip addr");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.contains("10.77.9.1/24") && !text.contains("10.77.3.1"),
+        "{text}"
+    );
     let mut bad = net.clone();
     bad.vni = 0;
     assert!(plane.ensure_network(&bad).await.is_err());
