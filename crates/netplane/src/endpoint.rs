@@ -33,18 +33,7 @@ impl Plane {
     /// this node); attaching the same address again replaces the old veth.
     pub async fn attach(&self, spec: &NetworkSpec, endpoint: &EndpointSpec) -> Result<Endpoint> {
         spec.validate()?;
-        if !spec.is_host_address(endpoint.address) || endpoint.address == spec.gateway {
-            return Err(Error::Invalid(format!(
-                "endpoint address {} is not a free host address of {}",
-                endpoint.address, spec.subnet
-            )));
-        }
-        if endpoint.ifname.is_empty() || endpoint.ifname.len() > 15 || endpoint.ifname.contains('/') {
-            return Err(Error::Invalid(format!(
-                "interface name {:?} is not valid",
-                endpoint.ifname
-            )));
-        }
+        check(spec, endpoint)?;
         let overlay_path = self.overlay_netns(spec.vni);
         if !netns::is_mounted_namespace(&overlay_path) {
             return Err(Error::Invalid(format!(
@@ -181,4 +170,21 @@ impl Plane {
         }
         Ok(())
     }
+}
+
+/// Checks that an endpoint's address and interface name can be attached to network `spec`.
+pub(crate) fn check(spec: &NetworkSpec, endpoint: &EndpointSpec) -> Result<()> {
+    if !spec.is_host_address(endpoint.address) || endpoint.address == spec.gateway {
+        return Err(Error::Invalid(format!(
+            "endpoint address {} is not a free host address of {}",
+            endpoint.address, spec.subnet
+        )));
+    }
+    if endpoint.ifname.is_empty() || endpoint.ifname.len() > 15 || endpoint.ifname.contains(['/', ' ']) {
+        return Err(Error::Invalid(format!(
+            "interface name {:?} is not valid",
+            endpoint.ifname
+        )));
+    }
+    Ok(())
 }

@@ -9,13 +9,19 @@
 //! - `peer`: static FDB and neighbour entries for endpoints on other nodes;
 //! - `vip`: a VIP table in a task's namespace (nftables, `numgen random` over the backends);
 //! - `sweep`: removal of what a crashed agent left;
+//! - `driver`: the `DataPlane` trait over all of it, with `FakePlane` for tests without root and a
+//!   `conformance` suite (feature `testbed`) both pass;
 //! - `testbed` (feature): hosts made of network namespaces, for multi-host tests.
 //!
 //! Nothing here runs `ip`: netlink sockets and `nft` children are made on short-lived threads
 //! that entered the namespace they work in (`netns`).
 
+#[cfg(feature = "testbed")]
+pub mod conformance;
+mod driver;
 mod endpoint;
 mod error;
+mod fake;
 mod links;
 pub mod names;
 mod netns;
@@ -27,8 +33,10 @@ mod sweep;
 pub mod testbed;
 mod vip;
 
+pub use driver::DataPlane;
 pub use endpoint::Endpoint;
 pub use error::{Error, Result};
+pub use fake::{FakePlane, FakeState};
 pub use overlay::Overlay;
 pub use plane::{
     DEFAULT_NETNS_DIR, DEFAULT_VXLAN_PORT, EndpointSpec, NetworkSpec, Plane, PlaneConfig, RemoteEndpoint,

@@ -183,18 +183,7 @@ impl Plane {
     /// Removes network `vni`'s overlay from this node (its endpoints' veths go with it).
     pub async fn remove_network(&self, vni: u32) -> Result<()> {
         let _serialised = self.overlays.lock().await;
-        let path = self.overlay_netns(vni);
-        if netns::is_mounted_namespace(&path) {
-            // The kernel frees an unmounted namespace later, from a work queue: its veths would
-            // linger in the tasks for a while. Deleting the links first makes removal immediate.
-            let overlay = Netlink::open(&path).await?;
-            for link in links::all(&overlay.handle).await? {
-                if links::name(&link) != Some("lo") {
-                    links::delete(&overlay.handle, link.header.index, "an overlay link").await?;
-                }
-            }
-        }
-        netns::delete(&path)?;
+        teardown(&self.overlay_netns(vni)).await?;
         // The device may still be in the host namespace if a create was cut short.
         let host = Netlink::open(self.host_netns()).await?;
         links::delete_named(&host.handle, &names::vxlan(vni)).await?;
@@ -235,4 +224,20 @@ impl Plane {
             .and_then(links::mtu)
             .ok_or(Error::NoUnderlay(self.config.underlay))
     }
+}
+
+/// Deletes an overlay namespace's links, then the namespace. The kernel frees an unmounted
+/// namespace later, from a work queue: until then its veths would linger in the tasks and its
+/// VXLAN device would keep the VNI's socket, so a re-created overlay would find the VNI taken.
+/// Deleting the links first makes removal immediate.
+pub(crate) async fn teardown(path: &std::path::Path) -> Result<()> {
+    if netns::is_mounted_namespace(path) {
+        let overlay = Netlink::open(path).await?;
+        for link in links::all(&overlay.handle).await? {
+            if links::name(&link) != Some("lo") {
+                links::delete(&overlay.handle, link.header.index, "an overlay link").await?;
+            }
+        }
+    }
+    netns::delete(path)
 }

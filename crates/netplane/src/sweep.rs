@@ -33,7 +33,7 @@ impl Plane {
                 .parse::<u32>()
                 .is_ok_and(|vni| keep.contains(&vni));
             if !kept {
-                netns::delete(&self.config.netns_dir.join(&name))?;
+                crate::overlay::teardown(&self.config.netns_dir.join(&name)).await?;
                 report.namespaces.push(name);
             }
         }

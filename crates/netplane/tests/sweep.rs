@@ -30,6 +30,15 @@ async fn a_restarted_agent_sweeps_what_a_crashed_one_left() {
             address: Ipv4Addr::new(10, 77, 7, 9),
         };
         crashed.attach(&net_gone, &endpoint).await.expect("attach");
+        let second = EndpointSpec {
+            ifname: "eth1".into(),
+            address: Ipv4Addr::new(10, 77, 6, 9),
+            ..endpoint.clone()
+        };
+        crashed
+            .attach(&net_kept, &second)
+            .await
+            .expect("attach to the kept network");
         let service = VipService {
             vip: Ipv4Addr::new(10, 77, 7, 250),
             ports: vec![VipPort {
@@ -70,7 +79,8 @@ async fn a_restarted_agent_sweeps_what_a_crashed_one_left() {
     assert_eq!(report.links, ["shoal-vx0010ff"]);
     let sandbox = restarted.sweep_sandbox(&task).await.expect("sweep sandbox");
     assert_eq!(sandbox.tables, ["shoal-swx0"]);
-    assert_eq!(sandbox.links, ["eth0"]);
+    // eth0 went with its overlay; eth1's network is kept, but a sandbox sweep takes all of ours.
+    assert_eq!(sandbox.links, ["eth1"]);
 
     assert_eq!(
         testbed::netns_names("shoal-swx0").expect("list"),
