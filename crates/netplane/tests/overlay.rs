@@ -8,7 +8,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::{EchoServer, ask, has_route, network, plane};
+use common::{EchoServer, ask, has_route, network, ping, plane};
 use netplane::testbed::{self, Testbed};
 use netplane::{EndpointSpec, NetworkSpec, Plane, PlaneConfig, RemoteEndpoint};
 
@@ -98,6 +98,15 @@ async fn tasks_on_three_hosts_reach_each_other_over_vxlan_and_overlays_stay_apar
                 assert_eq!(answer, to.address.to_string());
             }
         }
+    }
+
+    // ICMP too: a task on host 0 pings the tasks on hosts 1 and 2.
+    for to in tasks_a.iter().filter(|task| task.host != 0) {
+        assert!(
+            ping(&tasks_a[0].netns, to.address, Duration::from_secs(3)).await,
+            "ping {}",
+            to.address
+        );
     }
 
     // Network A's tasks cannot reach network B's, on the same host or another.

@@ -202,3 +202,61 @@ pub async fn ask_udp(netns: &Path, target: SocketAddrV4) -> std::io::Result<Stri
         other => std::io::Error::other(other.to_string()),
     })
 }
+
+/// Sends one ICMP echo request from inside `netns` to `target` and waits up to `timeout` for the
+/// reply (a raw socket: no `ping` binary here).
+pub async fn ping(netns: &Path, target: Ipv4Addr, timeout: Duration) -> bool {
+    netplane::run_in_netns(netns, move || {
+        use nix::sys::socket::{AddressFamily, SockFlag, SockProtocol, SockType, socket};
+        let io = |source| netplane::Error::Io { what: "ping", source };
+        let raw = socket(
+            AddressFamily::Inet,
+            SockType::Raw,
+            SockFlag::empty(),
+            SockProtocol::Icmp,
+        )
+        .map_err(|errno| io(errno.into()))?;
+        // std's UdpSocket is a thin wrapper over any datagram socket fd: its sendto/recvfrom and
+        // receive timeout work on a raw ICMP socket as they are.
+        let socket = std::net::UdpSocket::from(raw);
+        socket.set_read_timeout(Some(timeout)).map_err(io)?;
+        let id = (std::process::id() & 0xffff) as u16;
+        let mut request = vec![8u8, 0, 0, 0];
+        request.extend_from_slice(&id.to_be_bytes());
+        request.extend_from_slice(&1u16.to_be_bytes());
+        request.extend_from_slice(b"shoal overlay ping");
+        let checksum = icmp_checksum(&request);
+        request[2..4].copy_from_slice(&checksum.to_be_bytes());
+        socket
+            .send_to(&request, SocketAddrV4::new(target, 0))
+            .map_err(io)?;
+        let mut buffer = [0u8; 1500];
+        // A timeout (or any error) ends the wait: no reply.
+        while let Ok((n, from)) = socket.recv_from(&mut buffer) {
+            let header = usize::from(buffer[0] & 0x0f) * 4;
+            let reply = &buffer[header.min(n)..n];
+            if from.ip() == std::net::IpAddr::V4(target)
+                && reply.len() >= 8
+                && reply[0] == 0
+                && reply[4..6] == id.to_be_bytes()
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    })
+    .await
+    .expect("ping")
+}
+
+fn icmp_checksum(bytes: &[u8]) -> u16 {
+    let mut sum = 0u32;
+    for pair in bytes.chunks(2) {
+        let word = u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)]);
+        sum += u32::from(word);
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
