@@ -256,3 +256,49 @@ async fn bad_input_is_refused_with_a_reason() {
     assert!(error.to_string().contains("underlay"), "{error}");
     plane.remove_network(net.vni).await.expect("remove");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tasks_starting_together_on_one_network_all_get_attached() {
+    let bed = Testbed::new("npcc", 1, "192.168.77.0/24".parse().expect("subnet"))
+        .await
+        .expect("test bed");
+    let plane = plane(&bed, "ccx", 0);
+    let net = network(4105, 10, false);
+    let mut namespaces = Vec::new();
+    for i in 0..4u8 {
+        namespaces.push((
+            bed.netns(&format!("t{i}")).await.expect("netns"),
+            Ipv4Addr::new(10, 77, 10, 20 + i),
+        ));
+    }
+    // Each task's start makes sure of the overlay, then attaches: all at once, as an agent would.
+    let starts = namespaces.iter().map(|(netns, address)| {
+        let plane = plane.clone();
+        let net = net.clone();
+        let endpoint = EndpointSpec {
+            netns: netns.clone(),
+            ifname: "eth0".into(),
+            address: *address,
+        };
+        tokio::spawn(async move {
+            plane.ensure_network(&net).await?;
+            plane.attach(&net, &endpoint).await
+        })
+    });
+    for start in futures::future::join_all(starts).await {
+        start.expect("task").expect("ensure and attach");
+    }
+    let mut servers = Vec::new();
+    for (netns, address) in &namespaces {
+        servers.push(EchoServer::start(netns, *address, ECHO_PORT, &address.to_string()).await);
+    }
+    let (from, _) = &namespaces[0];
+    for (_, to) in &namespaces[1..] {
+        let answer = ask(from, SocketAddrV4::new(*to, ECHO_PORT), Duration::from_secs(3))
+            .await
+            .expect("reach a task attached at the same time");
+        assert_eq!(answer, to.to_string());
+    }
+    drop(servers);
+    plane.remove_network(net.vni).await.expect("remove");
+}
