@@ -1,0 +1,155 @@
+//! The behaviour every `DataPlane` shows, run against the kernel's `Plane` (as root, on a test
+//! bed) and against `FakePlane` (anywhere), so the agent's tests on the fake mean something.
+//! It panics with the failed expectation, like any test.
+
+use std::net::Ipv4Addr;
+use std::path::Path;
+
+use crate::driver::DataPlane;
+use crate::plane::{EndpointSpec, NetworkSpec, RemoteEndpoint};
+use crate::vip::{Protocol, VipPort, VipService};
+
+/// Runs the suite on `plane`, with network `vni` on `10.<octet>.0.0/24` and a task namespace at
+/// `task_netns` (a path the fake never opens); leaves nothing of the network behind.
+pub async fn run(plane: &dyn DataPlane, vni: u32, octet: u8, task_netns: &Path) {
+    let spec = NetworkSpec {
+        vni,
+        subnet: ipnet::Ipv4Net::new(Ipv4Addr::new(10, octet, 0, 0), 24).unwrap_or_default(),
+        gateway: Ipv4Addr::new(10, octet, 0, 1),
+        mtu: None,
+        internal: false,
+    };
+    let endpoint = EndpointSpec {
+        netns: task_netns.to_owned(),
+        ifname: "eth0".into(),
+        address: Ipv4Addr::new(10, octet, 0, 7),
+    };
+
+    let refused = plane.attach(&spec, &endpoint).await;
+    assert!(refused.is_err(), "attach before the overlay exists: {refused:?}");
+    let refused = plane.add_peers(vni, &[]).await;
+    assert!(refused.is_err(), "peers before the overlay exists: {refused:?}");
+
+    let first = plane.ensure_network(&spec).await.expect("ensure_network");
+    let again = plane.ensure_network(&spec).await.expect("ensure_network again");
+    assert_eq!(first, again, "ensure_network is idempotent");
+    assert!(
+        first.mtu <= 65_535 - crate::VXLAN_OVERHEAD,
+        "MTU derived from the underlay: {}",
+        first.mtu
+    );
+    let mut jumbo = spec.clone();
+    jumbo.mtu = Some(1400);
+    assert_eq!(
+        plane.ensure_network(&jumbo).await.expect("explicit MTU").mtu,
+        1400
+    );
+    plane
+        .ensure_network(&spec)
+        .await
+        .expect("back to the derived MTU");
+
+    for bad in [
+        Ipv4Addr::new(10, octet, 1, 7),
+        spec.gateway,
+        Ipv4Addr::new(10, octet, 0, 255),
+    ] {
+        let refused = plane
+            .attach(
+                &spec,
+                &EndpointSpec {
+                    address: bad,
+                    ..endpoint.clone()
+                },
+            )
+            .await;
+        assert!(refused.is_err(), "attach of {bad}: {refused:?}");
+    }
+    let made = plane.attach(&spec, &endpoint).await.expect("attach");
+    assert_eq!(made.mac, [0x02, 0x42, 10, octet, 0, 7], "MAC from the address");
+    assert_eq!(made.mtu, first.mtu, "the endpoint has the overlay's MTU");
+    plane.attach(&spec, &endpoint).await.expect("attach again");
+
+    let peer = RemoteEndpoint::new(Ipv4Addr::new(10, octet, 0, 20), Ipv4Addr::new(192, 0, 2, 20));
+    plane.add_peers(vni, &[peer]).await.expect("add peer");
+    plane.add_peers(vni, &[peer]).await.expect("add peer again");
+    let moved = RemoteEndpoint::new(peer.address, Ipv4Addr::new(192, 0, 2, 21));
+    plane
+        .add_peers(vni, &[moved])
+        .await
+        .expect("a peer moved to another VTEP");
+    plane.remove_peers(vni, &[moved]).await.expect("remove peer");
+    plane
+        .remove_peers(vni, &[moved])
+        .await
+        .expect("remove peer again");
+
+    let port = VipPort {
+        protocol: Protocol::Tcp,
+        port: 80,
+        target: 8080,
+    };
+    let twice = VipService {
+        vip: Ipv4Addr::new(10, octet, 0, 250),
+        ports: vec![port, port],
+        backends: vec![endpoint.address],
+    };
+    assert!(
+        plane.set_vips(task_netns, &[twice]).await.is_err(),
+        "a VIP port given twice"
+    );
+    let service = VipService {
+        vip: Ipv4Addr::new(10, octet, 0, 250),
+        ports: vec![port],
+        backends: vec![endpoint.address],
+    };
+    plane
+        .set_vips(task_netns, std::slice::from_ref(&service))
+        .await
+        .expect("set VIPs");
+    plane
+        .set_vips(task_netns, &[service])
+        .await
+        .expect("set VIPs again");
+    plane.set_vips(task_netns, &[]).await.expect("clear VIPs");
+    plane.set_vips(task_netns, &[]).await.expect("clear VIPs again");
+
+    plane
+        .detach(vni, endpoint.address, Some(task_netns))
+        .await
+        .expect("detach");
+    plane
+        .detach(vni, endpoint.address, Some(task_netns))
+        .await
+        .expect("detach again");
+
+    let kept = plane.sweep(&[vni]).await.expect("sweep keeping the network");
+    assert!(
+        kept.namespaces.is_empty(),
+        "a kept network survives the sweep: {kept:?}"
+    );
+    plane
+        .attach(&spec, &endpoint)
+        .await
+        .expect("attach after the sweep");
+    let swept = plane.sweep(&[]).await.expect("sweep");
+    assert_eq!(
+        swept.namespaces.len(),
+        1,
+        "the sweep removes the overlay: {swept:?}"
+    );
+    let refused = plane.attach(&spec, &endpoint).await;
+    assert!(
+        refused.is_err(),
+        "attach after the sweep removed the overlay: {refused:?}"
+    );
+
+    plane
+        .ensure_network(&spec)
+        .await
+        .expect("ensure_network after the sweep");
+    plane.remove_network(vni).await.expect("remove_network");
+    plane.remove_network(vni).await.expect("remove_network again");
+    let refused = plane.attach(&spec, &endpoint).await;
+    assert!(refused.is_err(), "attach after remove_network: {refused:?}");
+}

@@ -1,0 +1,62 @@
+//! The data plane as the agent sees it: one trait, the kernel's implementation (`Plane`) and a
+//! recording fake (`FakePlane`) for tests without root; `conformance` (feature `testbed`) is the
+//! behaviour both must show.
+
+use std::net::Ipv4Addr;
+use std::path::Path;
+
+use crate::endpoint::Endpoint;
+use crate::error::Result;
+use crate::overlay::Overlay;
+use crate::plane::{EndpointSpec, NetworkSpec, Plane, RemoteEndpoint};
+use crate::sweep::SweepReport;
+use crate::vip::VipService;
+
+/// A node's overlay data plane: every call is idempotent, and removing what is gone succeeds.
+#[async_trait::async_trait]
+pub trait DataPlane: Send + Sync {
+    /// Creates or completes network `spec`'s overlay on this node.
+    async fn ensure_network(&self, spec: &NetworkSpec) -> Result<Overlay>;
+    /// Removes network `vni`'s overlay and its endpoints' interfaces.
+    async fn remove_network(&self, vni: u32) -> Result<()>;
+    /// Attaches a task's namespace to an existing overlay.
+    async fn attach(&self, spec: &NetworkSpec, endpoint: &EndpointSpec) -> Result<Endpoint>;
+    /// Detaches the endpoint with `address` from network `vni`.
+    async fn detach(&self, vni: u32, address: Ipv4Addr, task_netns: Option<&Path>) -> Result<()>;
+    /// Adds or updates remote endpoints of network `vni`.
+    async fn add_peers(&self, vni: u32, peers: &[RemoteEndpoint]) -> Result<()>;
+    /// Removes remote endpoints of network `vni`.
+    async fn remove_peers(&self, vni: u32, peers: &[RemoteEndpoint]) -> Result<()>;
+    /// Makes the VIP table of a task's namespace hold exactly `services`.
+    async fn set_vips(&self, netns: &Path, services: &[VipService]) -> Result<()>;
+    /// Removes overlays of networks not in `keep` and stranded devices.
+    async fn sweep(&self, keep: &[u32]) -> Result<SweepReport>;
+}
+
+#[async_trait::async_trait]
+impl DataPlane for Plane {
+    async fn ensure_network(&self, spec: &NetworkSpec) -> Result<Overlay> {
+        Plane::ensure_network(self, spec).await
+    }
+    async fn remove_network(&self, vni: u32) -> Result<()> {
+        Plane::remove_network(self, vni).await
+    }
+    async fn attach(&self, spec: &NetworkSpec, endpoint: &EndpointSpec) -> Result<Endpoint> {
+        Plane::attach(self, spec, endpoint).await
+    }
+    async fn detach(&self, vni: u32, address: Ipv4Addr, task_netns: Option<&Path>) -> Result<()> {
+        Plane::detach(self, vni, address, task_netns).await
+    }
+    async fn add_peers(&self, vni: u32, peers: &[RemoteEndpoint]) -> Result<()> {
+        Plane::add_peers(self, vni, peers).await
+    }
+    async fn remove_peers(&self, vni: u32, peers: &[RemoteEndpoint]) -> Result<()> {
+        Plane::remove_peers(self, vni, peers).await
+    }
+    async fn set_vips(&self, netns: &Path, services: &[VipService]) -> Result<()> {
+        Plane::set_vips(self, netns, services).await
+    }
+    async fn sweep(&self, keep: &[u32]) -> Result<SweepReport> {
+        Plane::sweep(self, keep).await
+    }
+}

@@ -1,0 +1,167 @@
+//! A data plane that only records: the state a test asserts on, with the real plane's checks
+//! (the conformance suite holds both to the same behaviour).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use crate::driver::DataPlane;
+use crate::endpoint::Endpoint;
+use crate::error::{Error, Result};
+use crate::names;
+use crate::overlay::Overlay;
+use crate::plane::{EndpointSpec, NetworkSpec, RemoteEndpoint, VXLAN_OVERHEAD};
+use crate::sweep::SweepReport;
+use crate::vip::{self, VipService};
+
+/// What a `FakePlane` holds.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FakeState {
+    /// Overlays by VNI.
+    pub networks: BTreeMap<u32, NetworkSpec>,
+    /// Local endpoints by (VNI, address).
+    pub endpoints: BTreeMap<(u32, Ipv4Addr), EndpointSpec>,
+    /// Remote endpoints by VNI (by address: an update replaces the entry).
+    pub peers: BTreeMap<u32, BTreeMap<Ipv4Addr, RemoteEndpoint>>,
+    /// VIP tables by task namespace.
+    pub vips: BTreeMap<PathBuf, Vec<VipService>>,
+}
+
+/// A recording data plane for tests of the agent without root.
+#[derive(Debug)]
+pub struct FakePlane {
+    tag: String,
+    underlay_mtu: u32,
+    state: Mutex<FakeState>,
+}
+
+impl FakePlane {
+    /// A fake plane tagged `tag` whose underlay has MTU `underlay_mtu`.
+    pub fn new(tag: &str, underlay_mtu: u32) -> Self {
+        FakePlane {
+            tag: tag.to_owned(),
+            underlay_mtu,
+            state: Mutex::new(FakeState::default()),
+        }
+    }
+
+    /// A copy of what the plane holds now.
+    pub fn state(&self) -> FakeState {
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, FakeState> {
+        // The state stays consistent across a panic elsewhere: every change is one insert or remove.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn mtu(&self, spec: &NetworkSpec) -> u32 {
+        spec.mtu
+            .unwrap_or(self.underlay_mtu.saturating_sub(VXLAN_OVERHEAD))
+    }
+}
+
+#[async_trait::async_trait]
+impl DataPlane for FakePlane {
+    async fn ensure_network(&self, spec: &NetworkSpec) -> Result<Overlay> {
+        spec.validate()?;
+        self.lock().networks.insert(spec.vni, spec.clone());
+        Ok(Overlay {
+            vni: spec.vni,
+            netns: PathBuf::from(crate::DEFAULT_NETNS_DIR).join(names::overlay_netns(&self.tag, spec.vni)),
+            mtu: self.mtu(spec),
+        })
+    }
+
+    async fn remove_network(&self, vni: u32) -> Result<()> {
+        let mut state = self.lock();
+        state.networks.remove(&vni);
+        state.endpoints.retain(|(on, _), _| *on != vni);
+        state.peers.remove(&vni);
+        Ok(())
+    }
+
+    async fn attach(&self, spec: &NetworkSpec, endpoint: &EndpointSpec) -> Result<Endpoint> {
+        spec.validate()?;
+        crate::endpoint::check(spec, endpoint)?;
+        let mut state = self.lock();
+        if !state.networks.contains_key(&spec.vni) {
+            return Err(Error::Invalid(format!(
+                "network VNI {} has no overlay on this node",
+                spec.vni
+            )));
+        }
+        state
+            .endpoints
+            .insert((spec.vni, endpoint.address), endpoint.clone());
+        Ok(Endpoint {
+            address: endpoint.address,
+            mac: names::mac_for(endpoint.address),
+            mtu: self.mtu(spec),
+        })
+    }
+
+    async fn detach(&self, vni: u32, address: Ipv4Addr, _task_netns: Option<&Path>) -> Result<()> {
+        self.lock().endpoints.remove(&(vni, address));
+        Ok(())
+    }
+
+    async fn add_peers(&self, vni: u32, peers: &[RemoteEndpoint]) -> Result<()> {
+        let mut state = self.lock();
+        if !state.networks.contains_key(&vni) {
+            return Err(Error::Invalid(format!(
+                "network VNI {vni} has no overlay on this node"
+            )));
+        }
+        let known = state.peers.entry(vni).or_default();
+        for peer in peers {
+            known.insert(peer.address, *peer);
+        }
+        Ok(())
+    }
+
+    async fn remove_peers(&self, vni: u32, peers: &[RemoteEndpoint]) -> Result<()> {
+        if let Some(known) = self.lock().peers.get_mut(&vni) {
+            for peer in peers {
+                known.remove(&peer.address);
+            }
+        }
+        Ok(())
+    }
+
+    async fn set_vips(&self, netns: &Path, services: &[VipService]) -> Result<()> {
+        // The same checks as the real table's, so a fake never accepts what the kernel would refuse.
+        vip::ruleset(&names::nft_table(&self.tag), services)?;
+        let mut state = self.lock();
+        if services.is_empty() {
+            state.vips.remove(netns);
+        } else {
+            state.vips.insert(netns.to_owned(), services.to_vec());
+        }
+        Ok(())
+    }
+
+    async fn sweep(&self, keep: &[u32]) -> Result<SweepReport> {
+        let keep: BTreeSet<_> = keep.iter().copied().collect();
+        let mut state = self.lock();
+        let gone: Vec<u32> = state
+            .networks
+            .keys()
+            .copied()
+            .filter(|vni| !keep.contains(vni))
+            .collect();
+        for vni in &gone {
+            state.networks.remove(vni);
+            state.endpoints.retain(|(on, _), _| on != vni);
+            state.peers.remove(vni);
+        }
+        Ok(SweepReport {
+            namespaces: gone
+                .iter()
+                .map(|vni| names::overlay_netns(&self.tag, *vni))
+                .collect(),
+            ..SweepReport::default()
+        })
+    }
+}

@@ -1,0 +1,66 @@
+//! The node-side overlay data plane: what makes a task on one node reach a task on another.
+//!
+//! In shoal's data flow it sits under the agent: the manager allocates a network's VNI, subnet
+//! and addresses; the agent hands them here as plain values, and this crate makes them real in
+//! the kernel, the way libnetwork's overlay driver does, over rtnetlink and nftables:
+//!
+//! - `overlay`: per network, a namespace with bridge `br0` and a VXLAN device (learning off);
+//! - `endpoint`: a task's veth into that bridge, with its address, MAC and default route;
+//! - `peer`: static FDB and neighbour entries for endpoints on other nodes;
+//! - `vip`: a VIP table in a task's namespace (nftables, `numgen random` over the backends);
+//! - `sweep`: removal of what a crashed agent left;
+//! - `driver`: the `DataPlane` trait over all of it, with `FakePlane` for tests without root and a
+//!   `conformance` suite (feature `testbed`) both pass;
+//! - `testbed` (feature): hosts made of network namespaces, for multi-host tests.
+//!
+//! Nothing here runs `ip`: netlink sockets and `nft` children are made on short-lived threads
+//! that entered the namespace they work in (`netns`).
+
+#[cfg(feature = "testbed")]
+pub mod conformance;
+mod driver;
+mod endpoint;
+mod error;
+mod fake;
+mod links;
+pub mod names;
+mod netns;
+mod overlay;
+mod peer;
+mod plane;
+mod sweep;
+#[cfg(feature = "testbed")]
+pub mod testbed;
+mod vip;
+
+pub use driver::DataPlane;
+pub use endpoint::Endpoint;
+pub use error::{Error, Result};
+pub use fake::{FakePlane, FakeState};
+pub use overlay::Overlay;
+pub use plane::{
+    DEFAULT_NETNS_DIR, DEFAULT_VXLAN_PORT, EndpointSpec, NetworkSpec, Plane, PlaneConfig, RemoteEndpoint,
+    VXLAN_OVERHEAD,
+};
+pub use sweep::SweepReport;
+pub use vip::{Protocol, VipPort, VipService};
+
+/// Creates the named network namespace `dir/name` (kept if it exists) and returns its path.
+pub async fn create_netns(dir: &std::path::Path, name: &str) -> Result<std::path::PathBuf> {
+    netns::create(dir, name).await
+}
+
+/// Removes the named network namespace at `path`; a missing one is not an error.
+pub fn delete_netns(path: &std::path::Path) -> Result<()> {
+    netns::delete(path)
+}
+
+/// Runs `work` on a thread of its own inside the network namespace at `netns` (sockets it opens
+/// stay in that namespace).
+pub async fn run_in_netns<T, F>(netns: &std::path::Path, work: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T> + Send + 'static,
+{
+    netns::run_in(netns, work).await
+}

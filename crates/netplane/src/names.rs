@@ -1,0 +1,82 @@
+//! How the data plane names what it creates, so a restarted agent finds (and sweeps) its own.
+//!
+//! Everything starts with `shoal-`; what is global to the machine (named namespaces, nft tables)
+//! also carries the plane's owner tag, so two agents, or two tests, never touch each other's.
+
+use std::net::Ipv4Addr;
+
+/// The prefix of every name the data plane gives.
+pub const PREFIX: &str = "shoal-";
+
+/// The bridge in each overlay namespace.
+pub const BRIDGE: &str = "br0";
+
+/// The longest owner tag: namespace names stay short and link names fit IFNAMSIZ without it.
+pub const MAX_TAG: usize = 12;
+
+/// Whether `tag` can name a plane's owner: 1 to 12 lower-case letters or digits.
+pub fn valid_tag(tag: &str) -> bool {
+    !tag.is_empty()
+        && tag.len() <= MAX_TAG
+        && tag.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+}
+
+/// The prefix of the overlay namespaces of the plane tagged `tag`.
+pub fn overlay_prefix(tag: &str) -> String {
+    format!("{PREFIX}{tag}-ov-")
+}
+
+/// The named namespace of network `vni` for the plane tagged `tag`.
+pub fn overlay_netns(tag: &str, vni: u32) -> String {
+    format!("{}{vni}", overlay_prefix(tag))
+}
+
+/// The VXLAN device of `vni`: 14 characters at most (a VNI is 24 bits, 6 hex digits).
+pub fn vxlan(vni: u32) -> String {
+    format!("{PREFIX}vx{vni:06x}")
+}
+
+/// The prefix of VXLAN device names, for the sweep of the host namespace.
+pub fn vxlan_prefix() -> String {
+    format!("{PREFIX}vx")
+}
+
+/// The bridge-side veth of the endpoint with address `ip`, unique in its overlay namespace.
+pub fn endpoint_veth(ip: Ipv4Addr) -> String {
+    format!("{PREFIX}{:08x}", u32::from(ip))
+}
+
+/// The alias set on a task-side interface, which marks it as this plane's.
+pub fn endpoint_alias(tag: &str, vni: u32) -> String {
+    format!("{PREFIX}{tag}:{vni}")
+}
+
+/// The nft table the plane keeps in a task's namespace.
+pub fn nft_table(tag: &str) -> String {
+    format!("{PREFIX}{tag}")
+}
+
+/// The MAC of an endpoint, derived from its address as Docker does (02:42 and the 4 address bytes),
+/// so a peer can compute it and a re-created endpoint keeps it.
+pub fn mac_for(ip: Ipv4Addr) -> [u8; 6] {
+    let [a, b, c, d] = ip.octets();
+    [0x02, 0x42, a, b, c, d]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_fit_ifnamsiz_and_macs_follow_docker() {
+        assert_eq!(vxlan(0xff_ffff), "shoal-vxffffff");
+        assert!(vxlan(0xff_ffff).len() < 16);
+        assert_eq!(endpoint_veth(Ipv4Addr::new(10, 0, 0, 5)), "shoal-0a000005");
+        assert_eq!(mac_for(Ipv4Addr::new(10, 0, 1, 7)), [0x02, 0x42, 10, 0, 1, 7]);
+        assert!(valid_tag("n1abc"));
+        assert!(!valid_tag("N1"));
+        assert!(!valid_tag(""));
+        assert!(!valid_tag("abcdefghijklm"));
+        assert_eq!(overlay_netns("n1", 4097), "shoal-n1-ov-4097");
+    }
+}

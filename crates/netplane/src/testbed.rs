@@ -1,0 +1,233 @@
+//! A multi-host test bed made of network namespaces, for tests of anything that crosses hosts:
+//!
+//! ```text
+//!   <prefix>-h0 (eth0 192.168.77.1) ─┐
+//!   <prefix>-h1 (eth0 192.168.77.2) ─┼─ h0/h1/h2 ── bridge sw0 in <prefix>-sw
+//!   <prefix>-h2 (eth0 192.168.77.3) ─┘
+//! ```
+//!
+//! Each "host" is a named namespace with one link, `eth0`, whose peer is a port of a bridge in a
+//! "switch" namespace of its own, so no traffic and no link ever touches the root namespace. The
+//! bed removes every namespace it made when dropped, panics included. Daemons that need the host's
+//! cgroups run with `nsenter --net=…` (`Testbed::command`): `ip netns exec` remounts /sys.
+
+use std::net::Ipv4Addr;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use ipnet::Ipv4Net;
+use rtnetlink::packet_route::link::{InfoData, InfoKind, InfoVeth};
+use rtnetlink::{LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth};
+
+use crate::error::{Error, Result};
+use crate::links;
+use crate::netns::{self, Netlink};
+
+/// The bridge of the switch namespace.
+const SWITCH_BRIDGE: &str = "sw0";
+
+/// One simulated host.
+#[derive(Clone, Debug)]
+pub struct Host {
+    /// The host's namespace name.
+    pub name: String,
+    /// The host's namespace path.
+    pub netns: PathBuf,
+    /// The host's address on the switch.
+    pub address: Ipv4Addr,
+}
+
+/// N hosts on one switch, all namespaces; removed on drop.
+#[derive(Debug)]
+pub struct Testbed {
+    dir: PathBuf,
+    prefix: String,
+    subnet: Ipv4Net,
+    switch: PathBuf,
+    hosts: Vec<Host>,
+    /// Every namespace made through the bed (hosts, switch, extra ones), for the teardown.
+    made: Mutex<Vec<PathBuf>>,
+    /// Prefixes of namespaces made by the code under test, removed on drop too.
+    adopted: Mutex<Vec<String>>,
+}
+
+impl Testbed {
+    /// Builds `count` hosts on `subnet` (host i gets the subnet's i+1-th address) with names
+    /// starting with `prefix` (unique per test: tests run in parallel), pinned in `/run/netns`.
+    pub async fn new(prefix: &str, count: usize, subnet: Ipv4Net) -> Result<Self> {
+        let dir = PathBuf::from(crate::DEFAULT_NETNS_DIR);
+        let switch_name = format!("{prefix}-sw");
+        let mut bed = Testbed {
+            dir: dir.clone(),
+            prefix: prefix.to_owned(),
+            subnet,
+            switch: dir.join(&switch_name),
+            hosts: Vec::new(),
+            made: Mutex::new(Vec::new()),
+            adopted: Mutex::new(Vec::new()),
+        };
+        // Leftovers of an earlier run that was killed before its teardown.
+        for name in netns::list(&dir, &format!("{prefix}-"))? {
+            netns::delete(&dir.join(name))?;
+        }
+        bed.track(netns::create(&dir, &switch_name).await?);
+        let switch = Netlink::open(&bed.switch).await?;
+        switch
+            .handle
+            .link()
+            .add(LinkBridge::new(SWITCH_BRIDGE).up().build())
+            .execute()
+            .await
+            .map_err(|source| Error::netlink("create the switch bridge", source))?;
+        let bridge = links::index(&switch.handle, SWITCH_BRIDGE)
+            .await?
+            .ok_or_else(|| Error::Invalid("the switch bridge vanished".into()))?;
+        let mut addresses = subnet.hosts();
+        for i in 0..count {
+            let address = addresses
+                .next()
+                .ok_or_else(|| Error::Invalid(format!("{subnet} has no room for {count} hosts")))?;
+            let host = bed.add_host(&switch.handle, bridge, i, address).await?;
+            bed.hosts.push(host);
+        }
+        Ok(bed)
+    }
+
+    async fn add_host(
+        &self,
+        switch: &rtnetlink::Handle,
+        bridge: u32,
+        i: usize,
+        address: Ipv4Addr,
+    ) -> Result<Host> {
+        let name = format!("{}-h{i}", self.prefix);
+        let path = netns::create(&self.dir, &name).await?;
+        self.track(path.clone());
+        let target = std::fs::File::open(&path).map_err(|source| Error::Namespace {
+            path: path.clone(),
+            source,
+        })?;
+        let peer = LinkMessageBuilder::<LinkUnspec>::new()
+            .name("eth0")
+            .setns_by_fd(target.as_raw_fd())
+            .build();
+        let port = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
+            .name(format!("h{i}"))
+            .controller(bridge)
+            .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
+            .up()
+            .build();
+        switch
+            .link()
+            .add(port)
+            .execute()
+            .await
+            .map_err(|source| Error::netlink(format!("connect host {i} to the switch"), source))?;
+        let host = Netlink::open(&path).await?;
+        for link in ["lo", "eth0"] {
+            let index = links::index(&host.handle, link)
+                .await?
+                .ok_or_else(|| Error::Invalid(format!("host {i} has no {link}")))?;
+            links::up(&host.handle, index, link).await?;
+            if link == "eth0" {
+                host.handle
+                    .address()
+                    .add(index, address.into(), self.subnet.prefix_len())
+                    .execute()
+                    .await
+                    .map_err(|source| Error::netlink(format!("address host {i}"), source))?;
+            }
+        }
+        Ok(Host {
+            name,
+            netns: path,
+            address,
+        })
+    }
+
+    fn track(&self, path: PathBuf) {
+        self.made
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(path);
+    }
+
+    /// Has the teardown also remove namespaces in `/run/netns` whose names start with `prefix`
+    /// (those the code under test makes, e.g. a plane's overlays), so a failed test leaves none.
+    pub fn adopt(&self, prefix: &str) {
+        self.adopted
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(prefix.to_owned());
+    }
+
+    /// The hosts, in order.
+    pub fn hosts(&self) -> &[Host] {
+        &self.hosts
+    }
+
+    /// Host `i`.
+    pub fn host(&self, i: usize) -> &Host {
+        &self.hosts[i]
+    }
+
+    /// Makes one more namespace `<prefix>-<name>` (e.g. a task's), removed with the bed.
+    pub async fn netns(&self, name: &str) -> Result<PathBuf> {
+        let path = netns::create(&self.dir, &format!("{}-{name}", self.prefix)).await?;
+        self.track(path.clone());
+        Ok(path)
+    }
+
+    /// A command that runs `program` in host `i`'s network namespace (and nothing else of it).
+    pub fn command(&self, i: usize, program: impl AsRef<Path>) -> std::process::Command {
+        let mut command = std::process::Command::new("nsenter");
+        command
+            .arg(format!("--net={}", self.hosts[i].netns.display()))
+            .arg("--")
+            .arg(program.as_ref());
+        command
+    }
+}
+
+impl Drop for Testbed {
+    fn drop(&mut self) {
+        let mut made =
+            std::mem::take(&mut *self.made.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
+        let adopted = std::mem::take(
+            &mut *self
+                .adopted
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+        for prefix in adopted {
+            let names = netns::list(&self.dir, &prefix).unwrap_or_default();
+            made.extend(names.into_iter().map(|name| self.dir.join(name)));
+        }
+        for path in made.iter().rev() {
+            if let Err(error) = netns::delete(path) {
+                tracing::warn!(%error, path = %path.display(), "test bed teardown");
+            }
+        }
+    }
+}
+
+/// The names of the links in the namespace at `netns`.
+pub async fn link_names(netns: &Path) -> Result<Vec<String>> {
+    let handle = Netlink::open(netns).await?;
+    Ok(links::all(&handle.handle)
+        .await?
+        .iter()
+        .filter_map(|link| links::name(link).map(str::to_owned))
+        .collect())
+}
+
+/// The names of the `ip` family nft tables in the namespace at `netns`.
+pub async fn nft_tables(netns: &Path) -> Result<Vec<String>> {
+    crate::vip::nft_tables(netns).await
+}
+
+/// The names of the namespaces pinned in `/run/netns` that start with `prefix`.
+pub fn netns_names(prefix: &str) -> Result<Vec<String>> {
+    netns::list(Path::new(crate::DEFAULT_NETNS_DIR), prefix)
+}
