@@ -337,3 +337,55 @@ fn docker_container_commands_see_and_drive_task_containers() {
         agent.docker_ok(&["ps", "-aq"]).trim().is_empty().then_some(())
     });
 }
+
+/// The process executor's tasks are containers to the API too: listed, inspected, logged,
+/// and a kill is the task's failure, replaced by the service. Needs no image or registry.
+#[test]
+fn process_executor_tasks_are_listed_and_killed_like_containers() {
+    let root = tempfile::tempdir().unwrap();
+    let agent = Agent::start(root.path(), "p1");
+    let data_dir = agent.data_dir().to_path_buf();
+    // Tasks outlive their agent on purpose; end them whatever happens below.
+    struct KillTasks(PathBuf);
+    impl Drop for KillTasks {
+        fn drop(&mut self) {
+            common::kill_tasks(&self.0);
+        }
+    }
+    let _cleanup = KillTasks(data_dir);
+    agent.swarm_init();
+    agent.docker_ok(&[
+        "service",
+        "create",
+        "--detach",
+        "--name",
+        "plain",
+        "busybox",
+        "/bin/sh",
+        "-c",
+        "echo plain-out; exec sleep 100000",
+    ]);
+    let task = running_task(&agent, "plain");
+    let name = format!("plain.1.{task}");
+    let ps = agent.docker_ok(&["ps", "--format", "{{.Names}} {{.State}}"]);
+    assert_eq!(ps.trim(), format!("{name} running"));
+    let pid = agent.docker_ok(&["inspect", "--format", "{{.State.Pid}}", &name]);
+    let pid: i32 = pid.trim().parse().unwrap();
+    assert!(Path::new(&format!("/proc/{pid}")).exists());
+    eventually("the task's output", LIMIT, || {
+        agent
+            .docker_ok(&["logs", &name])
+            .contains("plain-out")
+            .then_some(())
+    });
+    agent.docker_ok(&["kill", "--signal", "TERM", &name]);
+    assert_eq!(agent.docker_ok(&["wait", &name]).trim(), "143");
+    eventually("a replacement task", LIMIT, || {
+        let t = running_task(&agent, "plain");
+        (t != task).then_some(())
+    });
+    agent.docker_ok(&["service", "rm", "plain"]);
+    eventually("no containers left", LIMIT, || {
+        agent.docker_ok(&["ps", "-aq"]).trim().is_empty().then_some(())
+    });
+}
