@@ -550,3 +550,48 @@ async fn logs_are_multiplexed_for_a_non_tty_container() {
         String::from_utf8_lossy(&body)
     );
 }
+
+#[tokio::test]
+async fn stats_stream_a_sample_per_interval_with_the_previous_as_precpu() {
+    let f = fake();
+    let router = api::server::router_with_host(f.clone(), api::host::HostFacts::default());
+    let request = Request::builder()
+        .uri("/containers/web.1.taskaaaaaaaaaaaaaaaaaaaaa/stats")
+        .body(Body::empty())
+        .unwrap();
+    let response = router.oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut body = response.into_body();
+    let mut samples = Vec::new();
+    while samples.len() < 2 {
+        let frame = body.frame().await.unwrap().unwrap();
+        let data = frame.into_data().unwrap();
+        for line in data.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            samples.push(serde_json::from_slice::<Value>(line).unwrap());
+        }
+    }
+    assert_eq!(samples[0]["precpu_stats"]["cpu_usage"]["total_usage"], 0);
+    assert_eq!(
+        samples[1]["precpu_stats"]["cpu_usage"]["total_usage"],
+        samples[0]["cpu_stats"]["cpu_usage"]["total_usage"]
+    );
+}
+
+#[tokio::test]
+async fn restart_stops_the_task_container() {
+    let f = fake();
+    let (status, _) = send(
+        &f,
+        Method::POST,
+        "/containers/web.1.taskaaaaaaaaaaaaaaaaaaaaa/restart?t=1",
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        *f.calls.lock().unwrap(),
+        [
+            "signal taskaaaaaaaaaaaaaaaaaaaaa SIGUSR1",
+            "wait taskaaaaaaaaaaaaaaaaaaaaa"
+        ]
+    );
+}
