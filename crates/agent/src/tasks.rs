@@ -12,7 +12,8 @@ use tokio::sync::{Mutex, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use types::{Task, TaskStatus};
 
-use crate::executor::Executor;
+use crate::executor::details::Details;
+use crate::executor::{Executor, Exit};
 use crate::logs::{LogLines, LogOptions};
 use crate::runner::{StatusUpdate, Worker};
 
@@ -26,6 +27,23 @@ pub trait Tasks: Send + Sync + 'static {
     /// Stops every runner. With `remove`, tasks are stopped and removed first (leaving the
     /// swarm); without, they keep running for the next agent to re-attach.
     async fn stop(&self, remove: bool);
+
+    // The node's task containers for the Engine API (`/containers/*`). The defaults hold no
+    // containers, for task sides without an executor behind them.
+
+    /// Every task this node holds with its container details (tasks the executor no longer
+    /// holds are left out).
+    async fn containers(&self) -> Vec<(Arc<Task>, Details)> {
+        Vec::new()
+    }
+    /// Sends `signal` to a task's main process (`docker kill`).
+    async fn signal(&self, task_id: &str, _signal: i32) -> crate::executor::Result<()> {
+        Err(crate::executor::Error::NotFound(task_id.to_string()))
+    }
+    /// Resolves when the task's process exits (`docker wait`, `docker stop`).
+    async fn wait(&self, task_id: &str) -> crate::executor::Result<Exit> {
+        Err(crate::executor::Error::NotFound(task_id.to_string()))
+    }
 }
 
 /// [`Tasks`] over a [`Worker`] (runners over an executor).
@@ -39,6 +57,17 @@ impl<E: Executor> WorkerTasks<E> {
         Arc::new(WorkerTasks {
             worker: Mutex::new(Some(worker)),
         })
+    }
+}
+
+impl<E: Executor> WorkerTasks<E> {
+    /// The executor, while the worker runs.
+    async fn executor(&self) -> crate::executor::Result<Arc<E>> {
+        let guard = self.worker.lock().await;
+        guard
+            .as_ref()
+            .map(|w| w.executor().clone())
+            .ok_or_else(|| crate::executor::Error::Shim("the node's worker has stopped".into()))
     }
 }
 
@@ -58,6 +87,33 @@ impl<E: Executor> Tasks for WorkerTasks<E> {
     async fn logs(&self, task_id: &str, options: LogOptions) -> Option<LogLines> {
         let guard = self.worker.lock().await;
         guard.as_ref()?.logs(task_id, options).await.ok()
+    }
+
+    async fn containers(&self) -> Vec<(Arc<Task>, Details)> {
+        let (tasks, executor) = {
+            let guard = self.worker.lock().await;
+            let Some(worker) = guard.as_ref() else {
+                return Vec::new();
+            };
+            (worker.assigned(), worker.executor().clone())
+        };
+        let mut out = Vec::with_capacity(tasks.len());
+        for task in tasks {
+            // Not prepared yet, or already removed: no container to show.
+            if let Ok(details) = executor.details(&task.id).await {
+                out.push((task, details));
+            }
+        }
+        out
+    }
+
+    async fn signal(&self, task_id: &str, signal: i32) -> crate::executor::Result<()> {
+        self.executor().await?.signal(task_id, signal).await
+    }
+
+    async fn wait(&self, task_id: &str) -> crate::executor::Result<Exit> {
+        // The lock is not held while waiting: the worker keeps taking assignments.
+        self.executor().await?.wait(task_id).await
     }
 
     async fn stop(&self, remove: bool) {

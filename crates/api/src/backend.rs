@@ -289,6 +289,38 @@ pub trait Backend: Send + Sync + 'static {
     async fn images_used(&self) -> image::Result<std::collections::HashMap<image::Digest, usize>> {
         Err(no_images())
     }
+
+    // Containers of this node (`/containers/*`), keyed by task ID once the edge resolved the
+    // container. The defaults refuse, for daemons without tasks of their own.
+
+    /// Every container this node holds (the edge filters, sorts and resolves names).
+    async fn containers(&self) -> Result<Vec<crate::containers::ContainerView>> {
+        Err(no_containers("listing containers"))
+    }
+    /// `GET /containers/{id}/logs`: the task's captured output.
+    async fn container_logs(
+        &self,
+        _task_id: &str,
+        _options: LogOptions,
+    ) -> Result<BoxStream<'static, LogLine>> {
+        Err(no_containers("container logs"))
+    }
+    /// `GET /containers/{id}/top`: `ps` (with `ps_args`, empty for `-ef`) over the container's processes.
+    async fn container_top(&self, _task_id: &str, _ps_args: &str) -> Result<crate::containers::ContainerTop> {
+        Err(no_containers("container top"))
+    }
+    /// One stats sample of a running container.
+    async fn container_stats(&self, _task_id: &str) -> Result<crate::containers::ContainerStats> {
+        Err(no_containers("container stats"))
+    }
+    /// Sends a signal, in Docker's spellings (`SIGKILL`, `KILL`, `9`).
+    async fn container_signal(&self, _task_id: &str, _signal: &str) -> Result<()> {
+        Err(no_containers("signalling containers"))
+    }
+    /// Resolves with the exit code once the container's process has exited.
+    async fn container_wait(&self, _task_id: &str) -> Result<i64> {
+        Err(no_containers("waiting for containers"))
+    }
 }
 
 /// A pull's progress sink: the handler streams each line to the client as it comes.
@@ -299,4 +331,8 @@ pub type ImageUpload = Box<dyn tokio::io::AsyncRead + Send + Unpin>;
 
 fn no_images() -> image::Error {
     image::Error::Unsupported("this daemon has no image store".into())
+}
+
+fn no_containers(what: &str) -> rules::Error {
+    rules::Error::Unimplemented(format!("{what}: this daemon runs no containers"))
 }

@@ -17,6 +17,7 @@
 
 pub mod backend;
 pub mod client;
+pub mod containers;
 pub mod convert;
 pub mod error;
 pub mod host;

@@ -143,7 +143,11 @@ async fn version_prefix_is_optional_and_checked() {
 async fn unknown_routes_and_methods_are_page_not_found_naming_the_endpoint() {
     let backend = FakeBackend::new();
     for (method, uri, named) in [
-        (Method::GET, "/v1.47/containers/json", "GET /containers/json"),
+        (
+            Method::GET,
+            "/v1.47/containers/abc/changes",
+            "GET /containers/abc/changes",
+        ),
         (Method::GET, "/nope", "GET /nope"),
         (Method::GET, "/v1.47", "GET /"),
         (Method::PUT, "/v1.47/nodes", "PUT /nodes"),

@@ -19,6 +19,7 @@
 //! [`oci::OciExecutor`] (containers from an image, run by libcontainer under the same task
 //! supervisor) and [`sim::SimExecutor`] (no processes; hollow nodes and tests).
 
+pub mod details;
 pub mod error;
 pub mod oci;
 pub mod process;
@@ -152,6 +153,22 @@ pub trait Executor: Send + Sync + 'static {
 
     /// Reads the task's captured stdout/stderr.
     async fn logs(&self, task_id: &str, options: LogOptions) -> Result<LogLines>;
+
+    // The Engine API's view of task containers (`/containers/*`). The defaults refuse, for
+    // executors whose tasks are not processes on this host (sim).
+
+    /// The task's container details (see [`details::Details`]).
+    async fn details(&self, _task_id: &str) -> Result<details::Details> {
+        Err(Error::Invalid(
+            "this executor has no containers to inspect".into(),
+        ))
+    }
+
+    /// Sends `signal` to the task's main process (`docker kill`). The task's exit then
+    /// reaches `wait` as any exit does, so the runner reports it and the orchestrator acts.
+    async fn signal(&self, _task_id: &str, _signal: i32) -> Result<()> {
+        Err(Error::Invalid("this executor has no containers to signal".into()))
+    }
 }
 
 /// Parses a stop signal the way Docker accepts it: `SIGTERM`, `TERM`, `term` or `15`.

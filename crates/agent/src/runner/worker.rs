@@ -144,6 +144,17 @@ impl<E: Executor> Worker<E> {
         ids
     }
 
+    /// The latest assignment of every task with a runner (for the Engine API's containers).
+    pub fn assigned(&self) -> Vec<Arc<Task>> {
+        let mut tasks: Vec<Arc<Task>> = self
+            .runners
+            .values()
+            .map(|r| r.assignment.borrow().clone())
+            .collect();
+        tasks.sort_by(|a, b| a.id.cmp(&b.id));
+        tasks
+    }
+
     /// The executor this worker drives.
     pub fn executor(&self) -> &Arc<E> {
         &self.executor

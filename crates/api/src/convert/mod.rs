@@ -3,6 +3,7 @@
 
 pub mod addr;
 pub mod cluster;
+pub mod container;
 pub mod filters;
 pub mod image;
 pub mod logs;

@@ -4,6 +4,7 @@
 //! field or a JSON `null` becomes the default, as Go's decoder treats them, because the docker
 //! CLI sends `"Labels": null` and similar for unset maps and lists. Wrong types still fail.
 
+pub mod container;
 mod image;
 pub mod mount;
 mod node;

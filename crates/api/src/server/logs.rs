@@ -71,7 +71,7 @@ pub async fn task(
 }
 
 /// The backend's options from the query, with dockerd's checks and messages.
-fn options(query: &Query) -> Result<LogOptions> {
+pub(super) fn options(query: &Query) -> Result<LogOptions> {
     let (stdout, stderr) = (query.flag("stdout"), query.flag("stderr"));
     if !stdout && !stderr {
         return Err(Error::BadRequest(
@@ -116,6 +116,18 @@ async fn stream(
     tty: bool,
     requested: Option<Extension<RequestedVersion>>,
 ) -> Result<Response> {
+    let lines = state.backend.logs(target, options).await?;
+    Ok(respond(lines, query, tty, requested))
+}
+
+/// The streaming response of log `lines`, framed as dockerd frames them for this client
+/// (shared by service, task and container logs).
+pub(super) fn respond(
+    lines: futures::stream::BoxStream<'static, crate::backend::LogLine>,
+    query: &Query,
+    tty: bool,
+    requested: Option<Extension<RequestedVersion>>,
+) -> Response {
     // No prefix means the current version.
     let modern = requested
         .is_none_or(|Extension(RequestedVersion(v))| version::compare(&v, MULTIPLEXED_SINCE).is_ge());
@@ -131,11 +143,10 @@ async fn stream(
     } else {
         RAW_STREAM
     };
-    let lines = state.backend.logs(target, options).await?;
     let body = Body::from_stream(lines.map(move |line| Ok::<_, Infallible>(frame(&line, framing))));
     let mut response = Response::new(body);
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    Ok(response)
+    response
 }

@@ -6,6 +6,7 @@
 //! ```
 
 mod body;
+mod containers;
 mod edge;
 pub mod guard;
 mod images;
@@ -97,6 +98,15 @@ pub fn router_with(backend: Arc<dyn Backend>, host: HostFacts, policy: Policy) -
             "/images/{*name}",
             get(images::by_name).post(images::by_name).delete(images::by_name),
         )
+        .route("/containers/json", get(containers::list))
+        .route("/containers/{id}/json", get(containers::inspect))
+        .route("/containers/{id}/logs", get(containers::container_logs))
+        .route("/containers/{id}/top", get(containers::top))
+        .route("/containers/{id}/stats", get(containers::stats))
+        .route("/containers/{id}/wait", post(containers::wait))
+        .route("/containers/{id}/kill", post(containers::kill))
+        .route("/containers/{id}/stop", post(containers::stop))
+        .route("/containers/{id}/restart", post(containers::restart))
         // dockerd answers an unknown path and a known path with the wrong method alike.
         .fallback(page_not_found)
         .method_not_allowed_fallback(page_not_found)

@@ -388,4 +388,37 @@ impl Backend for Swarm {
         let used = self.images_in_use().await;
         Ok(used.into_iter().map(|(id, tasks)| (id, tasks.len())).collect())
     }
+    // Task containers of this node (`containers.rs`, `container_stats.rs`).
+
+    async fn containers(&self) -> api::backend::Result<Vec<api::containers::ContainerView>> {
+        Ok(self.container_views().await)
+    }
+
+    async fn container_logs(
+        &self,
+        task_id: &str,
+        options: LogOptions,
+    ) -> api::backend::Result<BoxStream<'static, LogLine>> {
+        self.container_log_lines(task_id, options).await
+    }
+
+    async fn container_top(
+        &self,
+        task_id: &str,
+        ps_args: &str,
+    ) -> api::backend::Result<api::containers::ContainerTop> {
+        self.container_ps(task_id, ps_args).await
+    }
+
+    async fn container_stats(&self, task_id: &str) -> api::backend::Result<api::containers::ContainerStats> {
+        self.container_sample(task_id).await
+    }
+
+    async fn container_signal(&self, task_id: &str, signal: &str) -> api::backend::Result<()> {
+        self.container_send_signal(task_id, signal).await
+    }
+
+    async fn container_wait(&self, task_id: &str) -> api::backend::Result<i64> {
+        self.container_exit(task_id).await
+    }
 }

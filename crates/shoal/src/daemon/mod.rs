@@ -12,6 +12,8 @@ mod addr;
 mod autolock;
 mod backend;
 mod clock;
+mod container_stats;
+mod containers;
 mod datadir;
 mod hollow;
 mod images;

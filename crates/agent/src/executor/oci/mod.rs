@@ -42,6 +42,9 @@ use super::{Attached, EngineInfo, Error, Executor, Exit, Result, stop_grace};
 use crate::logs::{LogLines, LogOptions};
 use runtime::OciLaunch;
 
+/// Where the cgroup hierarchies are mounted (libcontainer creates the containers' cgroups there).
+const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+
 /// Settings of the oci executor.
 #[derive(Clone)]
 pub struct OciConfig {
@@ -307,5 +310,16 @@ impl Executor for OciExecutor {
 
     async fn logs(&self, task_id: &str, options: LogOptions) -> Result<LogLines> {
         read_logs(&self.get(task_id)?, options).await
+    }
+
+    async fn details(&self, task_id: &str) -> Result<super::details::Details> {
+        let handle = self.get(task_id)?;
+        let cgroups =
+            super::details::cgroup_dirs(Path::new(CGROUP_ROOT), &self.config.cgroup_parent, task_id);
+        Ok(super::details::of_handle(&handle, cgroups))
+    }
+
+    async fn signal(&self, task_id: &str, signal: i32) -> Result<()> {
+        self.get(task_id)?.signal(signal)
     }
 }

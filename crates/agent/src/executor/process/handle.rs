@@ -389,6 +389,31 @@ impl TaskHandle {
             .map_err(|_| Error::Shim(format!("task {} did not exit after SIGKILL", self.id)))
     }
 
+    /// Sends `signal` to the task's main process (`docker kill`); the exit it causes reaches
+    /// `wait` like any other. A task that has not started, or has exited, is refused.
+    pub fn signal(&self, signal: i32) -> Result<()> {
+        if self.exit.borrow().is_some() {
+            return Err(Error::State {
+                task: self.id.clone(),
+                message: "is not running".into(),
+            });
+        }
+        let fd = self.lock_running().as_ref().and_then(|r| r.task_fd.clone());
+        match fd {
+            Some(fd) => sys::pidfd_send_signal(&fd, signal)
+                .map_err(|e| Error::io(format!("signalling task {}", self.id), e)),
+            None => Err(Error::State {
+                task: self.id.clone(),
+                message: "is not running".into(),
+            }),
+        }
+    }
+
+    /// The health check's verdict (`starting`, `healthy`, `unhealthy`), `None` without a check.
+    pub fn health(&self) -> Option<&'static str> {
+        self.check.as_ref().map(|_| self.health.borrow().as_str())
+    }
+
     /// Deletes the task's files and cgroup (the task must have exited).
     pub async fn delete_files(&self) -> Result<()> {
         self.cancel();

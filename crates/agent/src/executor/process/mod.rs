@@ -236,4 +236,14 @@ impl Executor for ProcessExecutor {
     async fn logs(&self, task_id: &str, options: LogOptions) -> Result<LogLines> {
         read_logs(&self.get(task_id)?, options).await
     }
+
+    async fn details(&self, task_id: &str) -> Result<super::details::Details> {
+        let handle = self.get(task_id)?;
+        let cgroups = handle.launch.cgroups.clone();
+        Ok(super::details::of_handle(&handle, cgroups))
+    }
+
+    async fn signal(&self, task_id: &str, signal: i32) -> Result<()> {
+        self.get(task_id)?.signal(signal)
+    }
 }

@@ -1,0 +1,162 @@
+//! The node's task containers behind `/containers/*`: the worker's tasks with what the
+//! executor knows of each (see `agent::executor::details`), their logs, signals and exits.
+//! Stats and `top` read the container's cgroups and run `ps` (`container_stats.rs`).
+
+use std::sync::Arc;
+
+use api::containers::{ContainerStatus, ContainerView, container_id};
+use api::{LogLine, LogOptions, LogStream};
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use rules::Error;
+
+use super::swarm::{Local, Swarm};
+
+type Result<T> = std::result::Result<T, Error>;
+
+impl Swarm {
+    /// The node's task side, while the node is in a swarm.
+    fn node_tasks(&self) -> Option<Arc<dyn agent::Tasks>> {
+        match self.local() {
+            Local::Active(node) => Some(node.tasks().clone()),
+            _ => None,
+        }
+    }
+
+    /// Every task container this node holds.
+    pub(crate) async fn container_views(&self) -> Vec<ContainerView> {
+        let Some(tasks) = self.node_tasks() else {
+            return Vec::new();
+        };
+        let read_at = self.clock.now();
+        let store = self.image_store().ok();
+        tasks
+            .containers()
+            .await
+            .into_iter()
+            .map(|(task, d)| {
+                let (status, exit_code, error) = match &d.phase {
+                    agent::executor::Phase::Prepared => (ContainerStatus::Created, 0, String::new()),
+                    agent::executor::Phase::Running => (ContainerStatus::Running, 0, String::new()),
+                    agent::executor::Phase::Exited(exit) => (
+                        ContainerStatus::Exited,
+                        exit.code,
+                        exit.lost.clone().unwrap_or_default(),
+                    ),
+                };
+                let image_id = store
+                    .and_then(|s| s.resolve(&task.spec.container.image).ok())
+                    .map(|i| i.id.to_string())
+                    .unwrap_or_default();
+                ContainerView {
+                    id: container_id(&task.id),
+                    task,
+                    image_id,
+                    status,
+                    pid: d.pid,
+                    exit_code,
+                    error,
+                    started_at: d.started_at,
+                    finished_at: d.finished_at,
+                    argv: d.argv,
+                    env: d.env,
+                    health: d.health,
+                    read_at,
+                }
+            })
+            .collect()
+    }
+
+    /// The cgroup directories of a task's container (for stats and top).
+    pub(crate) async fn container_cgroups(&self, task_id: &str) -> Result<Vec<std::path::PathBuf>> {
+        let tasks = self.node_tasks().ok_or_else(|| gone(task_id))?;
+        tasks
+            .containers()
+            .await
+            .into_iter()
+            .find(|(t, _)| t.id == task_id)
+            .map(|(_, d)| d.cgroups)
+            .ok_or_else(|| gone(task_id))
+    }
+
+    /// `docker logs`: the task's captured output, read on this node.
+    pub(crate) async fn container_log_lines(
+        &self,
+        task_id: &str,
+        options: LogOptions,
+    ) -> Result<BoxStream<'static, LogLine>> {
+        let tasks = self.node_tasks().ok_or_else(|| gone(task_id))?;
+        let node_id = match self.local() {
+            Local::Active(node) => node.state().node_id,
+            _ => String::new(),
+        };
+        let service_id = tasks
+            .containers()
+            .await
+            .into_iter()
+            .find(|(t, _)| t.id == task_id)
+            .map(|(t, _)| t.service_id.clone())
+            .unwrap_or_default();
+        let agent_options = agent::logs::LogOptions {
+            tail: options.tail,
+            since: options.since,
+            until: options.until,
+            follow: options.follow,
+            stdout: options.stdout,
+            stderr: options.stderr,
+        };
+        let lines = tasks
+            .logs(task_id, agent_options)
+            .await
+            .ok_or_else(|| gone(task_id))?;
+        let task_id = task_id.to_owned();
+        let stream = lines.filter_map(move |m| {
+            let line = m.ok().map(|m| LogLine {
+                timestamp: m.timestamp,
+                stream: match m.stream {
+                    agent::logs::LogStream::Stdout => LogStream::Stdout,
+                    agent::logs::LogStream::Stderr => LogStream::Stderr,
+                },
+                line: m.line.into(),
+                task_id: task_id.clone(),
+                node_id: node_id.clone(),
+                service_id: service_id.clone(),
+            });
+            std::future::ready(line)
+        });
+        Ok(stream.boxed())
+    }
+
+    /// `docker kill`: the signal in Docker's spellings; the exit it causes is the task's.
+    pub(crate) async fn container_send_signal(&self, task_id: &str, signal: &str) -> Result<()> {
+        let number = agent::executor::parse_signal(signal)
+            .map_err(|_| Error::InvalidArgument(format!("Invalid signal: {}", types::excerpt(signal))))?;
+        let tasks = self.node_tasks().ok_or_else(|| gone(task_id))?;
+        tasks.signal(task_id, number).await.map_err(|e| error(task_id, e))
+    }
+
+    /// `docker wait`: the exit code once the task's process ended.
+    pub(crate) async fn container_exit(&self, task_id: &str) -> Result<i64> {
+        let tasks = self.node_tasks().ok_or_else(|| gone(task_id))?;
+        tasks
+            .wait(task_id)
+            .await
+            .map(|exit| exit.code)
+            .map_err(|e| error(task_id, e))
+    }
+}
+
+fn gone(task_id: &str) -> Error {
+    Error::NotFound(format!("No such container: {}", container_id(task_id)))
+}
+
+/// The executor's errors in dockerd's terms.
+fn error(task_id: &str, e: agent::executor::Error) -> Error {
+    use agent::executor::Error as E;
+    match e {
+        E::NotFound(_) => gone(task_id),
+        E::State { .. } => Error::Conflict(format!("Container {} is not running", container_id(task_id))),
+        E::Invalid(message) => Error::InvalidArgument(message),
+        other => Error::Internal(other.to_string()),
+    }
+}
