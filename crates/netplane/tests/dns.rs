@@ -231,13 +231,8 @@ async fn tasks_resolve_services_task_lists_and_outside_names_on_their_network_on
         tasks: vec![task("l", "lonely", ip(32, 100))],
     };
     records.replace(&[front_records(&web_tasks), back_records.clone()]);
-    let start = |network: &str, net: &netplane::NetworkSpec| ResolverConfig {
-        network: network.into(),
-        netns: plane.overlay_netns(net.vni),
-        address: net.gateway,
-        port: netplane::dns::DNS_PORT,
-        internal: net.internal,
-    };
+    let start =
+        |network: &str, net: &netplane::NetworkSpec| ResolverConfig::for_network(&plane, network, net);
     let front_resolver = Resolver::start(start("front", &front), records.clone(), upstreams.clone())
         .await
         .expect("front resolver");
@@ -358,4 +353,72 @@ async fn tasks_resolve_services_task_lists_and_outside_names_on_their_network_on
     }
     drop(front_resolver);
     drop(back_resolver);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_outside_names_to_a_silent_upstream_gets_servfail_not_a_queue() {
+    let bed = Testbed::new("npdnsf", 2, "192.168.77.0/24".parse().expect("subnet"))
+        .await
+        .expect("test bed");
+    let plane = plane(&bed, "dnsf", 0);
+    let net = network(4303, 33, false);
+    plane.ensure_network(&net).await.expect("overlay");
+    let client_ip = Ipv4Addr::new(10, 77, 33, 100);
+    let client = task_netns(&bed, &plane, &net, "client", client_ip).await;
+    // An upstream that reads nothing and never answers: every forward waits out its timeout.
+    let silent_address = SocketAddrV4::new(bed.host(1).address, 53);
+    let _silent = netplane::run_in_netns(&bed.host(1).netns, move || {
+        UdpSocket::bind(silent_address).map_err(io("bind"))
+    })
+    .await
+    .expect("silent upstream");
+    let upstreams = Upstreams::new(vec![SocketAddr::V4(silent_address)], bed.host(0).netns.clone())
+        .with_timeout(Duration::from_millis(300));
+    let records = DnsRecords::new();
+    records.replace(&[NetworkRecords {
+        network: "n".into(),
+        services: vec![],
+        tasks: vec![task("c", "client", client_ip)],
+    }]);
+    let resolver = Resolver::start(ResolverConfig::for_network(&plane, "n", &net), records, upstreams)
+        .await
+        .expect("resolver");
+    let server = resolver.address();
+
+    // 200 queries at once, more than the 128 forwards allowed in flight: every one is answered
+    // SERVFAIL (at once past the limit, after the timeout within it), none is left hanging.
+    const FLOOD: u16 = 200;
+    let codes = netplane::run_in_netns(&client, move || {
+        let socket = client_socket(server)?;
+        // Room for every reply: the default buffer holds fewer small datagrams than the flood.
+        nix::sys::socket::setsockopt(&socket, nix::sys::socket::sockopt::RcvBufForce, &(1 << 20))
+            .map_err(|errno| io("client buffer")(errno.into()))?;
+        for id in 0..FLOOD {
+            socket
+                .send(&query_bytes(&format!("n{id}.outside.test."), RecordType::A, id))
+                .map_err(io("send"))?;
+        }
+        let mut codes = Vec::new();
+        let mut buffer = vec![0u8; 4096];
+        while codes.len() < usize::from(FLOOD) {
+            let Ok(n) = socket.recv(&mut buffer) else {
+                eprintln!("answered {} of {FLOOD}", codes.len());
+                return Err(io("a query was never answered")(std::io::Error::other("timeout")));
+            };
+            let reply = Message::from_vec(&buffer[..n])
+                .map_err(|_| io("parse")(std::io::Error::other("bad reply")))?;
+            codes.push(reply.metadata.response_code);
+        }
+        Ok(codes)
+    })
+    .await
+    .expect("every query answered");
+    assert!(
+        codes.iter().all(|code| *code == ResponseCode::ServFail),
+        "{codes:?}"
+    );
+
+    // And once the flood has drained, the resolver still answers.
+    let reply = ask(&client, server, "client.1.c", RecordType::A).await;
+    assert_eq!(addresses(&reply), [client_ip]);
 }

@@ -44,6 +44,14 @@ impl Upstreams {
         }
     }
 
+    /// Forwards to the nameservers of the `resolv.conf` at `path` (the host's `/etc/resolv.conf`,
+    /// read once: a later change needs a new `Upstreams`), reached from `host_netns`. Loopback
+    /// ones are kept: forwards leave from the host namespace, where they answer.
+    pub fn from_resolv_conf(path: &std::path::Path, host_netns: impl Into<PathBuf>) -> Result<Self> {
+        let conf = super::HostResolvConf::read(path)?;
+        Ok(Upstreams::new(conf.upstreams(), host_netns))
+    }
+
     /// Sets how long each upstream gets before the next is tried.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;

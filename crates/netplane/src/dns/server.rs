@@ -34,6 +34,9 @@ pub const DNS_PORT: u16 = 53;
 /// The largest datagram read; a longer query is cut and then fails to parse (FORMERR).
 const UDP_BUFFER: usize = 4096;
 
+/// The UDP socket's receive buffer (the kernel doubles it for its bookkeeping).
+const UDP_RECEIVE_BUFFER: usize = 1024 * 1024;
+
 /// TCP connections served at once; more are closed at accept.
 const MAX_TCP: usize = 64;
 
@@ -56,6 +59,21 @@ pub struct ResolverConfig {
     pub port: u16,
     /// An internal network: names outside it get SERVFAIL and nothing is forwarded.
     pub internal: bool,
+}
+
+impl ResolverConfig {
+    /// The resolver of network `network` (its ID) described by `spec` on `plane`'s node: on the
+    /// gateway address, port 53, in the network's overlay namespace. Start it after
+    /// `ensure_network` (the gateway address must exist) and drop it before `remove_network`.
+    pub fn for_network(plane: &crate::Plane, network: impl Into<String>, spec: &crate::NetworkSpec) -> Self {
+        ResolverConfig {
+            network: network.into(),
+            netns: plane.overlay_netns(spec.vni),
+            address: spec.gateway,
+            port: DNS_PORT,
+            internal: spec.internal,
+        }
+    }
 }
 
 /// A running resolver; dropping it stops it.
@@ -87,6 +105,7 @@ impl Resolver {
                 .map_err(|source| Error::io("bind the resolver's UDP socket", source))?;
             let tcp = std::net::TcpListener::bind(address)
                 .map_err(|source| Error::io("bind the resolver's TCP socket", source))?;
+            enlarge_receive_buffer(&udp);
             for result in [udp.set_nonblocking(true), tcp.set_nonblocking(true)] {
                 result.map_err(|source| Error::io("make the resolver's sockets non-blocking", source))?;
             }
@@ -122,6 +141,17 @@ impl Drop for Resolver {
         for task in &self.loops {
             task.abort();
         }
+    }
+}
+
+/// A burst of queries from many tasks (every resolver lookup of a restarting service at once)
+/// must not overflow the default ~200 KiB receive buffer, which holds only a few hundred small
+/// datagrams; the agent runs as root, so it may go past `rmem_max`. Best effort: the default
+/// still works, it only drops sooner.
+fn enlarge_receive_buffer(socket: &std::net::UdpSocket) {
+    use nix::sys::socket::{setsockopt, sockopt};
+    if setsockopt(socket, sockopt::RcvBufForce, &UDP_RECEIVE_BUFFER).is_err() {
+        let _ = setsockopt(socket, sockopt::RcvBuf, &UDP_RECEIVE_BUFFER);
     }
 }
 
