@@ -203,6 +203,14 @@ async fn tasks_resolve_services_task_lists_and_outside_names_on_their_network_on
     let ip = |net: u8, last: u8| Ipv4Addr::new(10, 77, net, last);
     let client = task_netns(&bed, &plane, &front, "client", ip(31, 100)).await;
     let lonely = task_netns(&bed, &plane, &back, "lonely", ip(32, 100)).await;
+    // A task on both networks: eth0 on front, eth1 on back.
+    let both = task_netns(&bed, &plane, &front, "both", ip(31, 101)).await;
+    let second = EndpointSpec {
+        netns: both.clone(),
+        ifname: "eth1".into(),
+        address: ip(32, 101),
+    };
+    plane.attach(&back, &second).await.expect("attach to back");
 
     // The fake upstream lives on host 1; the resolver forwards from host 0's namespace.
     let upstream_address = SocketAddrV4::new(bed.host(1).address, 53);
@@ -222,13 +230,13 @@ async fn tasks_resolve_services_task_lists_and_outside_names_on_their_network_on
             .iter()
             .enumerate()
             .map(|(i, address)| task(&format!("w{i}"), "web", *address))
-            .chain([task("c", "client", ip(31, 100))])
+            .chain([task("c", "client", ip(31, 100)), task("b", "both", ip(31, 101))])
             .collect(),
     };
     let back_records = NetworkRecords {
         network: "back".into(),
         services: vec![],
-        tasks: vec![task("l", "lonely", ip(32, 100))],
+        tasks: vec![task("l", "lonely", ip(32, 100)), task("b", "both", ip(32, 101))],
     };
     records.replace(&[front_records(&web_tasks), back_records.clone()]);
     let start =
@@ -288,6 +296,16 @@ async fn tasks_resolve_services_task_lists_and_outside_names_on_their_network_on
     }
     assert_eq!(
         addresses(&ask(&lonely, back_server, "lonely.1.l", RecordType::A).await),
+        [ip(32, 100)]
+    );
+    // The same resolver answers the task on both networks with front's names too: what a task
+    // sees depends on who asks (its source address), not on which resolver it asked.
+    assert_eq!(
+        addresses(&ask(&both, back_server, "web", RecordType::A).await),
+        [ip(31, 2)]
+    );
+    assert_eq!(
+        addresses(&ask(&both, back_server, "lonely.1.l", RecordType::A).await),
         [ip(32, 100)]
     );
 

@@ -42,7 +42,9 @@ pub(crate) enum Outcome {
     Ignore,
 }
 
-/// Decides what the resolver of `network` does with `packet` from `source`.
+/// Decides what the resolver of `network` does with `packet` from `source`; a name with several
+/// addresses lists them rotated by `rotation` (the caller's query count), so clients that take
+/// the first address spread over all of them, as dockerd's shuffle does.
 pub(crate) fn answer(
     directory: &Directory,
     network: &str,
@@ -50,6 +52,7 @@ pub(crate) fn answer(
     packet: &[u8],
     forwarding: bool,
     transport: Transport,
+    rotation: usize,
 ) -> Outcome {
     let query = match Message::from_vec(packet) {
         Ok(query) => query,
@@ -74,7 +77,15 @@ pub(crate) fn answer(
             usize::from(edns.max_payload().clamp(512, EDNS_PAYLOAD))
         }),
     };
-    let code = decide(directory, network, source, &query, forwarding, &mut response);
+    let code = decide(
+        directory,
+        network,
+        source,
+        &query,
+        forwarding,
+        rotation,
+        &mut response,
+    );
     match code {
         Decision::Forward => Outcome::Forward { id },
         Decision::Code(code) => {
@@ -95,6 +106,7 @@ fn decide(
     source: Ipv4Addr,
     query: &Message,
     forwarding: bool,
+    rotation: usize,
     response: &mut Message,
 ) -> Decision {
     if query.metadata.op_code != OpCode::Query {
@@ -126,7 +138,11 @@ fn decide(
     match directory.lookup(network, source, &name.to_ascii()) {
         Found::Stranger => Decision::Code(ResponseCode::Refused),
         Found::Unknown => unknown(forwarding),
-        Found::Addresses(addresses) => {
+        Found::Addresses(mut addresses) => {
+            if !addresses.is_empty() {
+                let by = rotation % addresses.len();
+                addresses.rotate_left(by);
+            }
             // The records hold IPv4 only: AAAA and every other type of a known name get an empty
             // NOERROR, so the client does not go looking elsewhere.
             if question.query_type() == RecordType::A {
@@ -249,7 +265,7 @@ mod tests {
     }
 
     fn ask(directory: &Directory, source: Ipv4Addr, packet: &[u8], forwarding: bool) -> Outcome {
-        answer(directory, "n", source, packet, forwarding, Transport::Udp)
+        answer(directory, "n", source, packet, forwarding, Transport::Udp, 0)
     }
 
     #[test]
@@ -289,6 +305,28 @@ mod tests {
     }
 
     #[test]
+    fn several_addresses_are_rotated_by_the_query_count() {
+        let directory = directory(3);
+        let first = |rotation| {
+            let outcome = answer(
+                &directory,
+                "n",
+                CLIENT,
+                &query("tasks.web", RecordType::A),
+                true,
+                Transport::Udp,
+                rotation,
+            );
+            match &reply(outcome).answers[0].data {
+                RData::A(A(ip)) => *ip,
+                other => panic!("not an A record: {other:?}"),
+            }
+        };
+        let firsts: std::collections::BTreeSet<_> = (0..3).map(first).collect();
+        assert_eq!(firsts.len(), 3, "each task comes first once in 3 queries");
+    }
+
+    #[test]
     fn big_answers_are_truncated_over_udp_and_whole_over_tcp() {
         let directory = directory(100);
         let udp = reply(ask(&directory, CLIENT, &query("tasks.web", RecordType::A), true));
@@ -301,6 +339,7 @@ mod tests {
             &query("tasks.web", RecordType::A),
             true,
             Transport::Tcp,
+            0,
         ));
         assert!(!tcp.metadata.truncation);
         assert_eq!(tcp.answers.len(), 100);

@@ -15,6 +15,7 @@
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -89,6 +90,8 @@ struct Shared {
     forwarding: bool,
     records: DnsRecords,
     upstreams: Upstreams,
+    /// Queries answered so far: the rotation of multi-address answers.
+    queries: AtomicUsize,
 }
 
 impl Resolver {
@@ -121,6 +124,7 @@ impl Resolver {
             forwarding: !config.internal,
             records,
             upstreams,
+            queries: AtomicUsize::new(0),
         });
         let loops = vec![
             tokio::spawn(serve_udp(Arc::new(udp), shared.clone())),
@@ -183,6 +187,7 @@ async fn serve_udp(socket: Arc<UdpSocket>, shared: Arc<Shared>) {
             packet,
             shared.forwarding,
             Transport::Udp,
+            shared.queries.fetch_add(1, Ordering::Relaxed),
         );
         match outcome {
             Outcome::Reply(reply) => {
@@ -261,6 +266,7 @@ async fn serve_connection(mut stream: TcpStream, source: Ipv4Addr, shared: &Shar
             &packet,
             shared.forwarding,
             Transport::Tcp,
+            shared.queries.fetch_add(1, Ordering::Relaxed),
         );
         let reply = match outcome {
             Outcome::Reply(reply) => Some(reply),
