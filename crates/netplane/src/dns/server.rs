@@ -10,7 +10,7 @@
 //! The loops run on the agent's runtime; only the sockets live in the overlay namespace (opened
 //! on a thread that entered it, then handed to tokio). Every resource a client can make the
 //! resolver hold is bounded: one 4 KiB datagram buffer, `MAX_TCP` connections of at most
-//! `MAX_TCP_QUERIES` queries each with an idle timeout, and the upstreams' forward slots.
+//! `MAX_TCP_QUERIES` queries each with an idle timeout and a lifetime, and the upstreams' forward slots.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::path::PathBuf;
@@ -46,6 +46,9 @@ const MAX_TCP_QUERIES: usize = 100;
 
 /// How long a TCP connection may sit between (or inside) queries.
 const TCP_IDLE: Duration = Duration::from_secs(5);
+
+/// The longest a TCP connection is served, whatever it sends.
+const TCP_LIFETIME: Duration = Duration::from_secs(30);
 
 /// Where and for which network a resolver listens.
 #[derive(Clone, Debug)]
@@ -237,7 +240,9 @@ async fn serve_tcp(listener: TcpListener, shared: Arc<Shared>) {
         let shared = shared.clone();
         connections.spawn(async move {
             let _place = place;
-            let _ = serve_connection(stream, source, &shared).await;
+            // A whole-connection deadline too: a client trickling one query every few seconds
+            // would otherwise hold its place for MAX_TCP_QUERIES idle periods.
+            let _ = tokio::time::timeout(TCP_LIFETIME, serve_connection(stream, source, &shared)).await;
         });
     }
 }
