@@ -31,14 +31,19 @@ pub struct Upstreams {
     host_netns: PathBuf,
     timeout: Duration,
     slots: Arc<Semaphore>,
+    /// Whether `host_netns` is the namespace the runtime's threads are in: then sockets are
+    /// opened in place, without a thread that enters it (the agent's usual case).
+    here: bool,
 }
 
 impl Upstreams {
     /// Forwards to `servers` in order, from sockets opened in the namespace at `host_netns`.
     pub fn new(servers: Vec<SocketAddr>, host_netns: impl Into<PathBuf>) -> Self {
+        let host_netns = host_netns.into();
         Upstreams {
+            here: is_current_netns(&host_netns),
             servers: Arc::new(servers),
-            host_netns: host_netns.into(),
+            host_netns,
             timeout: DEFAULT_TIMEOUT,
             slots: Arc::new(Semaphore::new(MAX_IN_FLIGHT)),
         }
@@ -90,15 +95,19 @@ impl Upstreams {
     async fn over_udp(&self, server: SocketAddr, query: &[u8], id: u16) -> Result<Vec<u8>> {
         {
             let local = unspecified(server);
-            let socket = netns::run_in(&self.host_netns, move || {
+            let open = move || {
                 let socket = std::net::UdpSocket::bind(local)
                     .map_err(|source| Error::io("bind a DNS forwarding socket", source))?;
                 socket
                     .set_nonblocking(true)
                     .map_err(|source| Error::io("make a DNS socket non-blocking", source))?;
                 Ok(socket)
-            })
-            .await?;
+            };
+            let socket = if self.here {
+                open()?
+            } else {
+                netns::run_in(&self.host_netns, open).await?
+            };
             let socket = tokio::net::UdpSocket::from_std(socket)
                 .map_err(|source| Error::io("register a DNS forwarding socket", source))?;
             // Connected: the kernel drops datagrams from anyone but the upstream.
@@ -127,15 +136,19 @@ impl Upstreams {
 
     async fn over_tcp(&self, server: SocketAddr, query: &[u8], id: u16) -> Result<Vec<u8>> {
         let runtime = tokio::runtime::Handle::current();
-        let socket = netns::run_in(&self.host_netns, move || {
+        let open = move || {
             let _context = runtime.enter();
             let socket = match server {
                 SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
                 SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
             };
             socket.map_err(|source| Error::io("open a DNS forwarding socket", source))
-        })
-        .await?;
+        };
+        let socket = if self.here {
+            open()?
+        } else {
+            netns::run_in(&self.host_netns, open).await?
+        };
         let mut stream = socket
             .connect(server)
             .await
@@ -165,6 +178,20 @@ impl Upstreams {
                 "the upstream resolver answered another query".into(),
             ))
         }
+    }
+}
+
+/// Whether `path` names the network namespace of the calling thread (same nsfs inode). The
+/// runtime's threads never change namespace (`netns` works on threads of its own), so the answer
+/// holds for all of them.
+fn is_current_netns(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (
+        std::fs::metadata(path),
+        std::fs::metadata("/proc/thread-self/ns/net"),
+    ) {
+        (Ok(target), Ok(current)) => (target.dev(), target.ino()) == (current.dev(), current.ino()),
+        _ => false,
     }
 }
 
