@@ -9,6 +9,7 @@
 //! - `peer`: static FDB and neighbour entries for endpoints on other nodes;
 //! - `vip`: a VIP table in a task's namespace (nftables, `numgen random` over the backends);
 //! - `sweep`: removal of what a crashed agent left;
+//! - `dns`: service DNS, a resolver per network in its overlay namespace;
 //! - `driver`: the `DataPlane` trait over all of it, with `FakePlane` for tests without root and a
 //!   `conformance` suite (feature `testbed`) both pass;
 //! - `testbed` (feature): hosts made of network namespaces, for multi-host tests.
@@ -18,6 +19,7 @@
 
 #[cfg(feature = "testbed")]
 pub mod conformance;
+pub mod dns;
 mod driver;
 mod endpoint;
 mod error;
