@@ -29,6 +29,30 @@ async fn docker_cli_drives_services() {
         config: dir.path().join("docker-config"),
     };
 
+    // Published ports are refused until the routing mesh exists (rules' `controlapi::supported`),
+    // with dockerd's 400 and the reason.
+    let published = docker
+        .run(&[
+            "service",
+            "create",
+            "--name",
+            "web",
+            "--publish",
+            "8080:80",
+            "busybox",
+            "sleep",
+            "1000",
+        ])
+        .await;
+    assert!(!published.ok, "{}", published.stdout);
+    assert!(
+        published.stderr.contains(
+            "Error response from daemon: EndpointSpec: publishing ports is not supported yet (8080:80/tcp)"
+        ),
+        "{}",
+        published.stderr
+    );
+
     // create, with the default progress display: it polls until the tasks run, then waits
     // the monitor period (5 s by default) and says the service converged.
     let created = docker
@@ -39,8 +63,6 @@ async fn docker_cli_drives_services() {
             "web",
             "--replicas",
             "3",
-            "--publish",
-            "8080:80",
             "busybox",
             "sleep",
             "1000",
@@ -74,7 +96,7 @@ async fn docker_cli_drives_services() {
     }
     let row = lines.next().unwrap();
     assert!(row.starts_with(&id[..12]), "{row}");
-    for word in ["web", "replicated", "3/3", "busybox", "*:8080->80/tcp"] {
+    for word in ["web", "replicated", "3/3", "busybox"] {
         assert!(row.contains(word), "{row}");
     }
     assert_eq!(docker.ok(&["service", "ls", "-q"]).await.trim(), &id[..12]);
@@ -111,10 +133,6 @@ async fn docker_cli_drives_services() {
     let inspect = docker.ok(&["service", "inspect", "web"]).await;
     let services: serde_json::Value = serde_json::from_str(&inspect).unwrap();
     assert_eq!(services[0]["ID"], id.as_str());
-    assert_eq!(
-        services[0]["Endpoint"]["Ports"],
-        serde_json::json!([{"Protocol": "tcp", "TargetPort": 80, "PublishedPort": 8080, "PublishMode": "ingress"}])
-    );
     assert_eq!(services[0]["Spec"]["UpdateConfig"]["Monitor"], 5_000_000_000i64);
     // The CLI normalises the reference before sending it.
     assert_eq!(

@@ -380,6 +380,8 @@ fn a_large_service_is_created_in_bounded_batches() {
         "--constraint",
         "node.labels.nowhere==1",
         "busybox",
+        "sleep",
+        "1",
     ]);
     let mut last = 0;
     eventually(&format!("{REPLICAS} tasks"), Duration::from_secs(120), || {

@@ -153,7 +153,22 @@ impl ExecutorChoice {
                 agent::tasks::WorkerTasks::new(agent::runner::Worker::start(executor, clock, tx).await?)
             }
         };
+        // The scheduler and service create read what this node can run from this label; it
+        // names the executor actually chosen, so an operator's label of the same name loses.
+        description
+            .engine
+            .labels
+            .insert(rules::executor::EXECUTOR_LABEL.into(), self.kind().into());
         Ok((tasks, rx, description))
+    }
+
+    /// The executor's name, as `--executor` spells it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ExecutorChoice::Process => "process",
+            ExecutorChoice::Oci(_) => "oci",
+            ExecutorChoice::Sim => "sim",
+        }
     }
 }
 
