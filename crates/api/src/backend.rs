@@ -289,6 +289,24 @@ pub trait Backend: Send + Sync + 'static {
     async fn images_used(&self) -> image::Result<std::collections::HashMap<image::Digest, usize>> {
         Err(no_images())
     }
+
+    /// `GET /events`: the events the daemon keeps and those that follow.
+    async fn events(&self) -> Result<EventFeed> {
+        Err(rules::Error::Unimplemented(
+            "GET /events is not served by this daemon".into(),
+        ))
+    }
+}
+
+/// What `GET /events` streams from: the kept events, then the live ones with no gap or
+/// repeat between them.
+pub struct EventFeed {
+    /// The daemon's kept events, oldest first.
+    pub past: Vec<crate::model::EventMessage>,
+    /// Events as they happen; it ends when the daemon drops a client that fell behind.
+    pub live: BoxStream<'static, crate::model::EventMessage>,
+    /// The daemon's clock when the feed was taken (the handler times `until` from it).
+    pub now: Timestamp,
 }
 
 /// A pull's progress sink: the handler streams each line to the client as it comes.

@@ -3,6 +3,7 @@
 
 pub mod addr;
 pub mod cluster;
+pub mod events;
 pub mod filters;
 pub mod image;
 pub mod logs;

@@ -7,6 +7,7 @@
 
 mod body;
 mod edge;
+mod events;
 pub mod guard;
 mod images;
 mod logs;
@@ -97,6 +98,7 @@ pub fn router_with(backend: Arc<dyn Backend>, host: HostFacts, policy: Policy) -
             "/images/{*name}",
             get(images::by_name).post(images::by_name).delete(images::by_name),
         )
+        .route("/events", get(events::stream))
         // dockerd answers an unknown path and a known path with the wrong method alike.
         .fallback(page_not_found)
         .method_not_allowed_fallback(page_not_found)

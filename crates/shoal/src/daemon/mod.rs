@@ -13,6 +13,7 @@ mod autolock;
 mod backend;
 mod clock;
 mod datadir;
+mod events;
 mod hollow;
 mod images;
 mod join;
@@ -22,6 +23,7 @@ mod node;
 mod node_certs;
 mod storage_watch;
 mod swarm;
+mod task_events;
 mod task_logs;
 mod tcp_api;
 
@@ -117,6 +119,7 @@ impl ExecutorChoice {
         dir: &DataDir,
         clock: Arc<dyn types::Clock>,
         mut description: types::NodeDescription,
+        events: &Arc<events::EventBus>,
     ) -> anyhow::Result<(
         Arc<dyn agent::Tasks>,
         tokio::sync::mpsc::UnboundedReceiver<agent::runner::StatusUpdate>,
@@ -159,6 +162,7 @@ impl ExecutorChoice {
             .engine
             .labels
             .insert(rules::executor::EXECUTOR_LABEL.into(), self.kind().into());
+        let (tasks, rx) = task_events::report(events.clone(), tasks, rx);
         Ok((tasks, rx, description))
     }
 

@@ -73,6 +73,9 @@ impl RunningNode {
     /// Brings a node up: TLS from `certs`, the manager when the certificate says manager
     /// (`start` tells how its replica comes up), the executor's worker (re-attaching to tasks
     /// a previous agent left running), then the agent session.
+    // Each is a separate input of a node's start (the event bus is the daemon's, shared by
+    // every node it runs in turn); a struct around them would only rename the list.
+    #[allow(clippy::too_many_arguments)]
     pub async fn start(
         dir: DataDir,
         state: SwarmState,
@@ -81,9 +84,11 @@ impl RunningNode {
         description: NodeDescription,
         clock: Arc<dyn Clock>,
         executor: &super::ExecutorChoice,
+        events: &Arc<super::events::EventBus>,
     ) -> anyhow::Result<Arc<RunningNode>> {
         let (client_tls, server_tls) = tls_configs(&certs)?;
-        let (tasks, statuses, description) = executor.worker(&dir, clock.clone(), description).await?;
+        let (tasks, statuses, description) =
+            executor.worker(&dir, clock.clone(), description, events).await?;
         let node = Arc::new(RunningNode {
             certs: NodeCerts::new(dir.clone(), certs),
             dir,
