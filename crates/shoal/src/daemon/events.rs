@@ -5,7 +5,7 @@
 //! publish ─► ring (last RING events, for `since`) ─► broadcast ─► each /events client
 //! ```
 //!
-//! Both are bounded. The ring keeps the last [`RING`] events (dockerd keeps 256 too), so
+//! Both are bounded. The ring keeps the last [`RING`] events (about what dockerd keeps), so
 //! `--since` reaches back that far and no further. Each client reads from a broadcast channel
 //! of [`RING`] slots; a client that falls further behind than that is disconnected (its
 //! stream ends) rather than silently skipping events or holding memory for it.
