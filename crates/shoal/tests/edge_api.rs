@@ -478,6 +478,8 @@ fn a_global_service_over_the_limit_is_held_at_it_across_a_restart() {
         "--constraint",
         "node.hostname!=edge-hold",
         "busybox",
+        "sleep",
+        "1000",
     ]);
     let _hollow = Hollow::join(&agent, 5, "hold");
     eventually("5 hollow nodes ready", Duration::from_secs(60), || {
