@@ -1,6 +1,6 @@
-//! Acceptance: `docker events` against a real agent: a task container's create/start/die and
-//! image tag/untag/delete events, replayed with `--since`/`--until`, filtered, and streamed
-//! live.
+//! Acceptance: `docker events` against a real agent: a task container's create/start/die,
+//! image import/tag/untag/delete and service create/update events, replayed with
+//! `--since`/`--until`, filtered, and streamed live.
 
 #![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
@@ -95,6 +95,7 @@ fn docker_events_reports_task_containers_and_images() {
     agent.docker_ok(&["tag", "ev-img:1", "ev-img:2"]);
     agent.docker_ok(&["rmi", "ev-img:2"]);
     agent.docker_ok(&["rmi", "ev-img:1"]);
+    agent.docker_ok(&["service", "update", "-d", "--label-add", "x=1", "ev"]);
     let t1 = unix_now() + 1.0;
 
     // The container events, as dockerd names and labels task containers.
@@ -124,6 +125,19 @@ fn docker_events_reports_task_containers_and_images() {
     assert_eq!(images[1]["Actor"]["ID"], image_id.as_str());
     assert_eq!(images[1]["Actor"]["Attributes"]["name"], "ev-img:2");
     assert_eq!(images[4]["Actor"]["ID"], image_id.as_str());
+
+    // Swarm events: the service's create and update, scope swarm.
+    let services = events(&agent, t0, t1, &["--filter", "type=service"]);
+    assert_eq!(actions(&services), ["create", "update"], "{services:#?}");
+    assert_eq!(services[0]["scope"], "swarm");
+    assert_eq!(services[0]["Actor"]["Attributes"]["name"], "ev");
+    let swarm_scope = events(
+        &agent,
+        t0,
+        t1,
+        &["--filter", "scope=swarm", "--filter", "service=ev"],
+    );
+    assert_eq!(swarm_scope.len(), 2, "{swarm_scope:#?}");
 
     // Filters: event, container (by name), image, label; and values of one key are alternatives.
     let die_only = events(&agent, t0, t1, &["--filter", "event=die"]);

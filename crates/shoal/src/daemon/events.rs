@@ -31,7 +31,7 @@ pub struct EventBus {
 
 /// An event's subject: its type, ID and attributes.
 pub struct Subject {
-    /// `container` or `image`.
+    /// `container`, `image`, `service` or `node`.
     pub kind: &'static str,
     /// The actor's ID.
     pub id: String,
@@ -52,20 +52,32 @@ impl EventBus {
         })
     }
 
-    /// Records `action` on `subject` now and sends it to every client.
+    /// Records `action` on `subject` (of this node) now and sends it to every client.
     pub fn publish(&self, subject: &Subject, action: &str) {
+        self.emit(subject, action, "local")
+    }
+
+    /// Records `action` on a cluster object (`Scope: swarm`).
+    pub fn publish_swarm(&self, subject: &Subject, action: &str) {
+        self.emit(subject, action, "swarm")
+    }
+
+    fn emit(&self, subject: &Subject, action: &str, scope: &str) {
         let now = self.clock.now();
+        // The old top-level fields exist for container and image events only, as in dockerd.
+        let legacy = matches!(subject.kind, "container" | "image");
+        let old = |text: &str| if legacy { text.to_string() } else { String::new() };
         let event = EventMessage {
-            status: action.to_string(),
-            id: subject.id.clone(),
-            from: subject.from.clone(),
+            status: old(action),
+            id: old(&subject.id),
+            from: old(&subject.from),
             kind: subject.kind.to_string(),
             action: action.to_string(),
             actor: EventActor {
                 id: subject.id.clone(),
                 attributes: subject.attributes.clone(),
             },
-            scope: "local".into(),
+            scope: scope.into(),
             time: now.parts().0,
             time_nano: now.0,
         };

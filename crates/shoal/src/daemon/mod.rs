@@ -23,6 +23,7 @@ mod node;
 mod node_certs;
 mod storage_watch;
 mod swarm;
+mod swarm_events;
 mod task_events;
 mod task_logs;
 mod tcp_api;

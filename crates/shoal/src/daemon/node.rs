@@ -44,6 +44,8 @@ pub struct RunningNode {
     /// Set once the agent's session is up: the leader has written this node's description and
     /// status by then, so the node object no longer changes on its own.
     registered: tokio::sync::watch::Sender<bool>,
+    /// The daemon's event bus (swarm events while this node is a manager).
+    events: Arc<super::events::EventBus>,
 }
 
 /// How a manager's replica comes up, and its cluster port when the caller bound it already
@@ -104,6 +106,7 @@ impl RunningNode {
             shutdown: CancellationToken::new(),
             removed: Mutex::new(None),
             registered: tokio::sync::watch::Sender::new(false),
+            events: events.clone(),
         });
         if state.role == Role::Manager {
             let ManagerStart { mut start, listener } = start.unwrap_or(Start::Resume.into());
@@ -212,6 +215,7 @@ impl RunningNode {
         )
         .await?;
         tokio::spawn(super::autolock::follow(m.clone(), self.certs.clone()));
+        tokio::spawn(super::swarm_events::follow(m.clone(), self.events.clone()));
         *self.manager.write().await = Some(m);
         Ok(())
     }
