@@ -170,6 +170,14 @@ fn docker_events_reports_task_containers_and_images() {
         common::stderr(&bad)
     );
 
+    let backwards = agent.docker(&["events", "--since", "100", "--until", "50"]);
+    assert!(!backwards.status.success());
+    assert!(
+        common::stderr(&backwards).contains("`since` time (100"),
+        "{}",
+        common::stderr(&backwards)
+    );
+
     // Live: a client with no `until` sees an event as it happens, and the stream stays open.
     let mut live = Command::new("docker")
         .arg("-H")
