@@ -321,6 +321,23 @@ pub trait Backend: Send + Sync + 'static {
     async fn container_wait(&self, _task_id: &str) -> Result<i64> {
         Err(no_containers("waiting for containers"))
     }
+    /// `GET /events`: the events the daemon keeps and those that follow.
+    async fn events(&self) -> Result<EventFeed> {
+        Err(rules::Error::Unimplemented(
+            "GET /events is not served by this daemon".into(),
+        ))
+    }
+}
+
+/// What `GET /events` streams from: the kept events, then the live ones with no gap or
+/// repeat between them.
+pub struct EventFeed {
+    /// The daemon's kept events, oldest first.
+    pub past: Vec<crate::model::EventMessage>,
+    /// Events as they happen; it ends when the daemon drops a client that fell behind.
+    pub live: BoxStream<'static, crate::model::EventMessage>,
+    /// The daemon's clock when the feed was taken (the handler times `until` from it).
+    pub now: Timestamp,
 }
 
 /// A pull's progress sink: the handler streams each line to the client as it comes.

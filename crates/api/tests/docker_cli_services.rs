@@ -29,6 +29,30 @@ async fn docker_cli_drives_services() {
         config: dir.path().join("docker-config"),
     };
 
+    // Published ports are refused until the routing mesh exists (rules' `controlapi::supported`),
+    // with dockerd's 400 and the reason.
+    let published = docker
+        .run(&[
+            "service",
+            "create",
+            "--name",
+            "web",
+            "--publish",
+            "8080:80",
+            "busybox",
+            "sleep",
+            "1000",
+        ])
+        .await;
+    assert!(!published.ok, "{}", published.stdout);
+    assert!(
+        published.stderr.contains(
+            "Error response from daemon: EndpointSpec: publishing ports is not supported yet (8080:80/tcp)"
+        ),
+        "{}",
+        published.stderr
+    );
+
     // create, with the default progress display: it polls until the tasks run, then waits
     // the monitor period (5 s by default) and says the service converged.
     let created = docker

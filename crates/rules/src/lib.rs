@@ -18,6 +18,7 @@ pub mod allocator;
 pub mod constraint;
 pub mod controlapi;
 pub mod error;
+pub mod executor;
 pub mod orchestrator;
 pub mod roles;
 pub mod scheduler;

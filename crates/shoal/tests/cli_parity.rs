@@ -50,8 +50,6 @@ fn format_templates_print_what_docker_prints() {
         "tier=front",
         "--label",
         "a=1",
-        "-p",
-        "18080:80",
         "busybox",
         "sleep",
         "1000",

@@ -380,6 +380,8 @@ fn a_large_service_is_created_in_bounded_batches() {
         "--constraint",
         "node.labels.nowhere==1",
         "busybox",
+        "sleep",
+        "1",
     ]);
     let mut last = 0;
     eventually(&format!("{REPLICAS} tasks"), Duration::from_secs(120), || {
@@ -476,6 +478,8 @@ fn a_global_service_over_the_limit_is_held_at_it_across_a_restart() {
         "--constraint",
         "node.hostname!=edge-hold",
         "busybox",
+        "sleep",
+        "1000",
     ]);
     let _hollow = Hollow::join(&agent, 5, "hold");
     eventually("5 hollow nodes ready", Duration::from_secs(60), || {

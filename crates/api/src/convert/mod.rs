@@ -4,6 +4,7 @@
 pub mod addr;
 pub mod cluster;
 pub mod container;
+pub mod events;
 pub mod filters;
 pub mod image;
 pub mod logs;

@@ -5,6 +5,7 @@
 //! CLI sends `"Labels": null` and similar for unset maps and lists. Wrong types still fail.
 
 pub mod container;
+mod event;
 mod image;
 pub mod mount;
 mod node;
@@ -14,6 +15,7 @@ mod system;
 mod task;
 mod task_spec;
 
+pub use event::{EventActor, EventMessage};
 pub use image::{
     DiskUsage, GraphDriver, ImageDeleteItem, ImageInspect, ImageMetadata, ImagePruneResponse, ImageRootFs,
     ImageSummary,

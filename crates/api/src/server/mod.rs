@@ -8,6 +8,7 @@
 mod body;
 mod containers;
 mod edge;
+mod events;
 pub mod guard;
 mod images;
 mod logs;
@@ -107,6 +108,7 @@ pub fn router_with(backend: Arc<dyn Backend>, host: HostFacts, policy: Policy) -
         .route("/containers/{id}/kill", post(containers::kill))
         .route("/containers/{id}/stop", post(containers::stop))
         .route("/containers/{id}/restart", post(containers::restart))
+        .route("/events", get(events::stream))
         // dockerd answers an unknown path and a known path with the wrong method alike.
         .fallback(page_not_found)
         .method_not_allowed_fallback(page_not_found)

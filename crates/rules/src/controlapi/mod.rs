@@ -6,5 +6,6 @@ pub mod image;
 mod names;
 pub mod node;
 pub mod service;
+pub mod supported;
 pub mod task;
 pub mod task_limit;

@@ -196,6 +196,7 @@ pub fn create(state: &State, id: String, mut spec: ServiceSpec, now: Timestamp) 
     super::image::normalise_spec(&mut spec)?;
     validate(&spec)?;
     super::task_limit::check(state, &spec, None)?;
+    super::supported::check(state, &spec)?;
     if state.service_by_name(&spec.name).is_some() {
         return Err(Error::Conflict(format!(
             "service {} already exists: name conflicts with an existing object",
@@ -289,6 +290,7 @@ pub fn update(
         super::image::normalise_spec(&mut spec)?;
         validate(&spec)?;
         super::task_limit::check(state, &spec, Some(&current.id))?;
+        super::supported::check(state, &spec)?;
         if std::mem::discriminant(&spec.mode) != std::mem::discriminant(&current.spec.mode) {
             return Err(Error::Unimplemented("service mode change is not allowed".into()));
         }

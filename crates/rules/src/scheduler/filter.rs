@@ -26,6 +26,8 @@ pub enum Filter {
     Constraints,
     /// The node's platform is one the task supports.
     Platform,
+    /// The node's executor can run the task (`crate::executor`).
+    Executor,
     /// No host-mode published port of the task is in use on the node.
     HostPort,
     /// Fewer tasks of the service on the node than the per-node maximum.
@@ -33,11 +35,12 @@ pub enum Filter {
 }
 
 /// Every filter, in order; a filter's position is its index in [`Failures`].
-pub const FILTERS: [Filter; 6] = [
+pub const FILTERS: [Filter; 7] = [
     Filter::Ready,
     Filter::Resources,
     Filter::Constraints,
     Filter::Platform,
+    Filter::Executor,
     Filter::HostPort,
     Filter::MaxReplicas,
 ];
@@ -59,6 +62,9 @@ impl Filter {
             Filter::Resources => format!("insufficient resources on {nodes}"),
             Filter::Constraints => format!("scheduling constraints not satisfied on {nodes}"),
             Filter::Platform => format!("unsupported platform on {nodes}"),
+            Filter::Executor => {
+                format!("executor process cannot run an image without a command on {nodes}")
+            }
             Filter::HostPort => format!("host-mode port already in use on {nodes}"),
             Filter::MaxReplicas => format!("max replicas per node limit exceeded on {nodes}"),
         }
@@ -107,6 +113,8 @@ pub struct Requirements {
     pub host_ports: Vec<HostPort>,
     /// Tasks of the service per node (0: unlimited).
     pub max_replicas: u64,
+    /// The task names an image and no command (not every executor runs it).
+    pub needs_image_runner: bool,
 }
 
 impl Requirements {
@@ -124,6 +132,7 @@ impl Requirements {
                 .collect(),
             host_ports: host_ports(ports),
             max_replicas: placement.max_replicas,
+            needs_image_runner: crate::executor::needs_image_runner(spec),
         })
     }
 
@@ -146,6 +155,9 @@ impl Requirements {
         }
         if !self.platform_fits(node) {
             return Some(Filter::Platform);
+        }
+        if self.needs_image_runner && !crate::executor::runs_images(crate::executor::of_node(node)) {
+            return Some(Filter::Executor);
         }
         self.dynamic_failure(info, service_tasks, false)
     }

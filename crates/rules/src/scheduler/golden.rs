@@ -6,7 +6,7 @@
 //!           [avail=active|pause|drain] [role=worker|manager] [os=<os>] [arch=<arch>] [addr=<ip>]
 //! service <id> [port=<proto>/<published>]…
 //! spec <name> [cpu=<cores>] [mem=<MiB>] [constraint=<expr>]… [pref=<label key>]… [max=<n>]
-//!           [platform=<os>/<arch>]…
+//!           [platform=<os>/<arch>]… [image=<ref>] [cmd=<word>]…
 //! tasks <service>:<version> <spec> <count> [prefix=<p>] [node=<id>] [state=<s>] [desired=<s>]
 //!           [err=<text without spaces>]
 //! ```
@@ -93,6 +93,8 @@ fn build(input: &str) -> Vec<Object> {
                         "constraint" => spec.placement.constraints.push(v.into()),
                         "pref" => spec.placement.preferences.push(v.into()),
                         "max" => spec.placement.max_replicas = v.parse().unwrap_or(0),
+                        "image" => spec.container.image = v.into(),
+                        "cmd" => spec.container.args.push(v.into()),
                         "platform" => {
                             let (os, arch) = v.split_once('/').unwrap_or((v, ""));
                             spec.placement.platforms.push(Platform {

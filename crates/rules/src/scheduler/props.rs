@@ -30,6 +30,7 @@ struct NodeGen {
     zone: usize,
     manager: bool,
     arm: bool,
+    process: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -41,6 +42,7 @@ struct ServiceGen {
     spread: bool,
     max_replicas: u64,
     amd64_only: bool,
+    image_only: bool,
     running: Vec<usize>,
     pending: usize,
 }
@@ -54,16 +56,20 @@ fn node_gen() -> impl Strategy<Value = NodeGen> {
         0usize..4,
         prop::bool::weighted(0.2),
         prop::bool::weighted(0.3),
+        prop::bool::weighted(0.3),
     )
-        .prop_map(|(ready, availability, cpus, gib, zone, manager, arm)| NodeGen {
-            ready,
-            availability,
-            cpus,
-            gib,
-            zone,
-            manager,
-            arm,
-        })
+        .prop_map(
+            |(ready, availability, cpus, gib, zone, manager, arm, process)| NodeGen {
+                ready,
+                availability,
+                cpus,
+                gib,
+                zone,
+                manager,
+                arm,
+                process,
+            },
+        )
 }
 
 fn service_gen() -> impl Strategy<Value = ServiceGen> {
@@ -75,11 +81,23 @@ fn service_gen() -> impl Strategy<Value = ServiceGen> {
         prop::bool::weighted(0.3),
         prop::sample::select(vec![0u64, 0, 1, 2]),
         prop::bool::weighted(0.2),
+        prop::bool::weighted(0.3),
         prop::collection::vec(0usize..12, 0..5),
         0usize..16,
     )
         .prop_map(
-            |(host_port, milli_cpus, mib, constraint, spread, max_replicas, amd64_only, running, pending)| {
+            |(
+                host_port,
+                milli_cpus,
+                mib,
+                constraint,
+                spread,
+                max_replicas,
+                amd64_only,
+                image_only,
+                running,
+                pending,
+            )| {
                 ServiceGen {
                     host_port,
                     milli_cpus,
@@ -88,6 +106,7 @@ fn service_gen() -> impl Strategy<Value = ServiceGen> {
                     spread,
                     max_replicas,
                     amd64_only,
+                    image_only,
                     running,
                     pending,
                 }
@@ -119,6 +138,11 @@ fn build(nodes: &[NodeGen], services: &[ServiceGen]) -> Vec<Object> {
             os: "linux".into(),
             architecture: if g.arm { "aarch64" } else { "x86_64" }.into(),
         };
+        let executor = if g.process { "process" } else { "oci" };
+        n.description
+            .engine
+            .labels
+            .insert("shoal.executor".into(), executor.into());
         objects.push(Object::Node(n));
     }
     for (s, g) in services.iter().enumerate() {
@@ -140,6 +164,10 @@ fn build(nodes: &[NodeGen], services: &[ServiceGen]) -> Vec<Object> {
                 os: "linux".into(),
                 architecture: "amd64".into(),
             });
+        }
+        spec.container.image = "nginx:latest".into();
+        if !g.image_only {
+            spec.container.args = vec!["nginx".into()];
         }
         let spec = Arc::new(spec);
         for (k, &on) in g.running.iter().enumerate() {
@@ -202,6 +230,16 @@ fn could_take(state: &State, node_id: &str, t: &Task) -> bool {
     if !t.spec.placement.platforms.is_empty() && n.description.platform.architecture != "x86_64" {
         return false;
     }
+    let process_node = n
+        .description
+        .engine
+        .labels
+        .get("shoal.executor")
+        .map(String::as_str)
+        == Some("process");
+    if process_node && t.spec.container.args.is_empty() {
+        return false;
+    }
     let ports = |svc: &str| {
         state
             .service(svc)
@@ -251,6 +289,8 @@ proptest! {
                 let parsed = constraint::parse(&t.spec.placement.constraints).expect("valid");
                 prop_assert!(constraint::matches_all(&parsed, n), "{} on {}", id, node_id);
                 prop_assert!(t.spec.placement.platforms.is_empty() || n.description.platform.architecture == "x86_64");
+                let process_node = n.description.engine.labels.get("shoal.executor").map(String::as_str) == Some("process");
+                prop_assert!(!process_node || !t.spec.container.args.is_empty(), "image-only {} on process node {}", id, node_id);
                 let max = t.spec.placement.max_replicas;
                 let same = on.iter().filter(|x| x.service_id == t.service_id).count() as u64;
                 prop_assert!(max == 0 || same <= max, "{} tasks of {} on {} (max {})", same, t.service_id, node_id, max);
@@ -350,6 +390,7 @@ fn service_counts_do_not_leak_between_groups() {
         spread: false,
         max_replicas,
         amd64_only: false,
+        image_only: false,
         running: vec![],
         pending: 1,
     };
@@ -361,6 +402,7 @@ fn service_counts_do_not_leak_between_groups() {
         zone: 0,
         manager: false,
         arm: false,
+        process: false,
     };
     let d = schedule(&snapshot(build(&[n], &[g(0), g(1)])));
     assert_eq!(

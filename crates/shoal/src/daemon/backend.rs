@@ -351,9 +351,14 @@ impl Backend for Swarm {
         creds: image::Credentials,
         mut progress: api::ImageProgress,
     ) -> image::Result<image::Pulled> {
-        self.image_store()?
+        let pulled = self
+            .image_store()?
             .pull(reference, &creds, None, &mut *progress)
-            .await
+            .await?;
+        // dockerd names a pull by the reference it pulled.
+        let familiar = api::convert::image::familiar(reference);
+        self.events.image("pull", &familiar, Some(reference));
+        Ok(pulled)
     }
 
     async fn image_import(
@@ -362,25 +367,51 @@ impl Backend for Swarm {
         reference: Option<String>,
     ) -> image::Result<image::Digest> {
         let created = Some(self.import_time());
-        self.image_store()?
+        let id = self
+            .image_store()?
             .import(body, reference.as_deref(), image::RunConfig::default(), created)
-            .await
+            .await?;
+        self.events.image("import", id.as_str(), reference.as_deref());
+        Ok(id)
     }
 
     async fn image_load(&self, body: api::ImageUpload) -> image::Result<Vec<image::Loaded>> {
-        self.image_store()?.load(body).await
+        let loaded = self.image_store()?.load(body).await?;
+        for image in &loaded {
+            let name = image.tags.first().map(String::as_str);
+            self.events.image("load", image.id.as_str(), name);
+        }
+        Ok(loaded)
     }
 
     async fn image_tag(&self, source: &str, target: &str) -> image::Result<()> {
-        self.image_store()?.tag(source, target)
+        let store = self.image_store()?;
+        store.tag(source, target)?;
+        let id = store.inspect(target).map(|d| d.record.id.to_string());
+        self.events
+            .image("tag", id.as_deref().unwrap_or(source), Some(target));
+        Ok(())
     }
 
     async fn image_remove(&self, name: &str, force: bool) -> image::Result<Vec<image::Removed>> {
-        self.image_remove_checked(name, force).await
+        let id = self
+            .image_store()?
+            .inspect(name)
+            .map(|d| d.record.id.to_string())
+            .ok();
+        let removed = self.image_remove_checked(name, force).await?;
+        self.events.image_removals(&removed, id.as_deref());
+        Ok(removed)
     }
 
     async fn image_prune(&self, all: bool) -> image::Result<(Vec<image::Removed>, image::GcReport)> {
-        self.image_prune_unused(all).await
+        let (removed, report) = self.image_prune_unused(all).await?;
+        self.events.image_removals(&removed, None);
+        Ok((removed, report))
+    }
+
+    async fn events(&self) -> Result<api::EventFeed> {
+        Ok(self.events.feed())
     }
 
     async fn images_used(&self) -> image::Result<std::collections::HashMap<image::Digest, usize>> {

@@ -15,6 +15,7 @@ mod clock;
 mod container_stats;
 mod containers;
 mod datadir;
+mod events;
 mod hollow;
 mod images;
 mod join;
@@ -24,6 +25,8 @@ mod node;
 mod node_certs;
 mod storage_watch;
 mod swarm;
+mod swarm_events;
+mod task_events;
 mod task_logs;
 mod tcp_api;
 
@@ -119,6 +122,7 @@ impl ExecutorChoice {
         dir: &DataDir,
         clock: Arc<dyn types::Clock>,
         mut description: types::NodeDescription,
+        events: &Arc<events::EventBus>,
     ) -> anyhow::Result<(
         Arc<dyn agent::Tasks>,
         tokio::sync::mpsc::UnboundedReceiver<agent::runner::StatusUpdate>,
@@ -155,7 +159,23 @@ impl ExecutorChoice {
                 agent::tasks::WorkerTasks::new(agent::runner::Worker::start(executor, clock, tx).await?)
             }
         };
+        // The scheduler and service create read what this node can run from this label; it
+        // names the executor actually chosen, so an operator's label of the same name loses.
+        description
+            .engine
+            .labels
+            .insert(rules::executor::EXECUTOR_LABEL.into(), self.kind().into());
+        let (tasks, rx) = task_events::report(events.clone(), tasks, rx);
         Ok((tasks, rx, description))
+    }
+
+    /// The executor's name, as `--executor` spells it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ExecutorChoice::Process => "process",
+            ExecutorChoice::Oci(_) => "oci",
+            ExecutorChoice::Sim => "sim",
+        }
     }
 }
 

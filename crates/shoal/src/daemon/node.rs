@@ -44,6 +44,8 @@ pub struct RunningNode {
     /// Set once the agent's session is up: the leader has written this node's description and
     /// status by then, so the node object no longer changes on its own.
     registered: tokio::sync::watch::Sender<bool>,
+    /// The daemon's event bus (swarm events while this node is a manager).
+    events: Arc<super::events::EventBus>,
 }
 
 /// How a manager's replica comes up, and its cluster port when the caller bound it already
@@ -73,6 +75,9 @@ impl RunningNode {
     /// Brings a node up: TLS from `certs`, the manager when the certificate says manager
     /// (`start` tells how its replica comes up), the executor's worker (re-attaching to tasks
     /// a previous agent left running), then the agent session.
+    // Each is a separate input of a node's start (the event bus is the daemon's, shared by
+    // every node it runs in turn); a struct around them would only rename the list.
+    #[allow(clippy::too_many_arguments)]
     pub async fn start(
         dir: DataDir,
         state: SwarmState,
@@ -81,9 +86,11 @@ impl RunningNode {
         description: NodeDescription,
         clock: Arc<dyn Clock>,
         executor: &super::ExecutorChoice,
+        events: &Arc<super::events::EventBus>,
     ) -> anyhow::Result<Arc<RunningNode>> {
         let (client_tls, server_tls) = tls_configs(&certs)?;
-        let (tasks, statuses, description) = executor.worker(&dir, clock.clone(), description).await?;
+        let (tasks, statuses, description) =
+            executor.worker(&dir, clock.clone(), description, events).await?;
         let node = Arc::new(RunningNode {
             certs: NodeCerts::new(dir.clone(), certs),
             dir,
@@ -99,6 +106,7 @@ impl RunningNode {
             shutdown: CancellationToken::new(),
             removed: Mutex::new(None),
             registered: tokio::sync::watch::Sender::new(false),
+            events: events.clone(),
         });
         if state.role == Role::Manager {
             let ManagerStart { mut start, listener } = start.unwrap_or(Start::Resume.into());
@@ -212,6 +220,7 @@ impl RunningNode {
         )
         .await?;
         tokio::spawn(super::autolock::follow(m.clone(), self.certs.clone()));
+        tokio::spawn(super::swarm_events::follow(m.clone(), self.events.clone()));
         *self.manager.write().await = Some(m);
         Ok(())
     }

@@ -84,6 +84,8 @@ pub struct Swarm {
     local: RwLock<Local>,
     /// The node's image store, opened when the agent starts (`images.rs`).
     pub(crate) images: std::sync::OnceLock<image::ImageStore>,
+    /// Container and image events for `GET /events` (`events.rs`).
+    pub(crate) events: Arc<super::events::EventBus>,
 }
 
 fn internal(e: anyhow::Error) -> Error {
@@ -100,6 +102,7 @@ impl Swarm {
         executor: super::ExecutorChoice,
     ) -> Swarm {
         Swarm {
+            events: super::events::EventBus::new(clock.clone()),
             dir,
             hostname,
             labels,
@@ -145,6 +148,7 @@ impl Swarm {
             self.description(),
             self.clock.clone(),
             &self.executor,
+            &self.events,
         )
         .await
         .context("resuming swarm membership")?;
@@ -296,6 +300,7 @@ impl Swarm {
             self.description(),
             self.clock.clone(),
             &self.executor,
+            &self.events,
         )
         .await
         .map_err(|e| match e.downcast::<Error>() {
@@ -357,6 +362,7 @@ impl Swarm {
             self.description(),
             self.clock.clone(),
             &self.executor,
+            &self.events,
         )
         .await
         .map_err(|e| Error::Internal(format!("{e:#}")))?;
@@ -464,6 +470,7 @@ impl Swarm {
             self.description(),
             self.clock.clone(),
             &self.executor,
+            &self.events,
         )
         .await
         .map_err(|e| match e.downcast::<Error>() {
@@ -499,6 +506,7 @@ impl Swarm {
             self.description(),
             self.clock.clone(),
             &self.executor,
+            &self.events,
         )
         .await
         .map_err(|e| Error::Internal(format!("swarm component could not be started: {e:#}")))?;

@@ -1,0 +1,222 @@
+//! Service specs shoal accepts but cannot carry out yet are refused at create and update, with
+//! a message saying what is missing, rather than stored and silently not done:
+//!
+//! - published ports: neither the routing mesh (ingress) nor host-mode publishing exists yet
+//!   (the oci executor gives every task its own network namespace, so a host port cannot be
+//!   bound from inside it);
+//! - an image without a command when every node's executor is `process`, which runs
+//!   `ContainerSpec.Command/Args` and never pulls images (`crate::executor`).
+
+use state::State;
+use types::{PortConfig, ServiceMode, ServiceSpec};
+
+use crate::{Error, Result};
+
+/// Refuses what no node of the cluster in `state` can do for `spec`.
+pub fn check(state: &State, spec: &ServiceSpec) -> Result<()> {
+    refuse_published_ports(spec)?;
+    refuse_unrunnable(state, spec)
+}
+
+/// Published ports, until the routing mesh or host-mode publishing exists.
+fn refuse_published_ports(spec: &ServiceSpec) -> Result<()> {
+    let Some(endpoint) = &spec.endpoint else {
+        return Ok(());
+    };
+    if endpoint.ports.is_empty() {
+        return Ok(());
+    }
+    let ports: Vec<String> = endpoint.ports.iter().map(spell).collect();
+    Err(Error::InvalidArgument(format!(
+        "EndpointSpec: publishing ports is not supported yet ({}): shoal has neither the routing mesh \
+         (ingress mode) nor host-mode publishing; create the service without --publish",
+        ports.join(", ")
+    )))
+}
+
+/// A port as `docker service ls` shows it: `8080:80/tcp`, or `80/tcp` with no published port.
+fn spell(p: &PortConfig) -> String {
+    let protocol = if p.protocol.is_empty() { "tcp" } else { &p.protocol };
+    let mode = if p.publish_mode.eq_ignore_ascii_case("host") {
+        " (host mode)"
+    } else {
+        ""
+    };
+    match p.published_port {
+        0 => format!("{}/{protocol}{mode}", p.target_port),
+        published => format!("{published}:{}/{protocol}{mode}", p.target_port),
+    }
+}
+
+/// An image-only task when no node's executor runs images. A cluster with no nodes yet, or
+/// one node whose executor runs images (or does not say), lets the spec through: the
+/// scheduler then keeps its tasks to the nodes that can run them.
+///
+/// A replicated service of 0 replicas wants no task, so nothing would wait: it is let through,
+/// and scaling it up is refused here instead.
+fn refuse_unrunnable(state: &State, spec: &ServiceSpec) -> Result<()> {
+    let wants_tasks = !matches!(spec.mode, ServiceMode::Replicated { replicas: 0 });
+    if !wants_tasks || !crate::executor::needs_image_runner(&spec.task) {
+        return Ok(());
+    }
+    let mut executors = state.nodes().map(|n| crate::executor::of_node(n)).peekable();
+    if executors.peek().is_none() || executors.any(crate::executor::runs_images) {
+        return Ok(());
+    }
+    Err(Error::InvalidArgument(format!(
+        "ContainerSpec: image {:?} has no command, and every node of this cluster runs tasks with \
+         the process executor, which runs ContainerSpec.Command/Args and does not run images: give \
+         the service a command, or add a node started with --executor oci",
+        types::excerpt(&spec.task.container.image)
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::orchestrator::fixtures::World;
+    use state::{Op, Txn};
+    use types::{EndpointSpec, Object, TaskSpec};
+
+    fn spec(image: &str, args: &[&str]) -> ServiceSpec {
+        let mut task = TaskSpec::default();
+        task.container.image = image.into();
+        task.container.args = args.iter().map(|a| a.to_string()).collect();
+        ServiceSpec {
+            name: "web".into(),
+            task: std::sync::Arc::new(task),
+            labels: Default::default(),
+            mode: ServiceMode::Replicated { replicas: 1 },
+            update: None,
+            rollback: None,
+            endpoint: None,
+        }
+    }
+
+    fn with_executors(executors: &[Option<&str>]) -> State {
+        let ops = executors
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let mut n = types::testing::node(&format!("n{i}")).build();
+                if let Some(e) = e {
+                    n.description
+                        .engine
+                        .labels
+                        .insert(crate::executor::EXECUTOR_LABEL.into(), (*e).into());
+                }
+                Op::Create(Object::Node(n))
+            })
+            .collect();
+        let txn = Txn {
+            id: 0,
+            ops,
+            now: types::Timestamp(1),
+        };
+        State::default().apply(&txn, 1).unwrap().0
+    }
+
+    #[test]
+    fn published_ports_are_refused_with_the_reason() {
+        let state = State::default();
+        let mut s = spec("nginx:latest", &[]);
+        s.endpoint = Some(EndpointSpec {
+            mode: "vip".into(),
+            ports: vec![
+                PortConfig {
+                    protocol: "tcp".into(),
+                    target_port: 80,
+                    published_port: 8080,
+                    publish_mode: "ingress".into(),
+                    ..Default::default()
+                },
+                PortConfig {
+                    protocol: "udp".into(),
+                    target_port: 53,
+                    publish_mode: "host".into(),
+                    ..Default::default()
+                },
+            ],
+        });
+        let err = check(&state, &s).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "EndpointSpec: publishing ports is not supported yet (8080:80/tcp, 53/udp (host mode)): \
+             shoal has neither the routing mesh (ingress mode) nor host-mode publishing; create the \
+             service without --publish"
+        );
+        assert!(matches!(err, Error::InvalidArgument(_)));
+        // An endpoint mode alone publishes nothing.
+        s.endpoint = Some(EndpointSpec {
+            mode: "dnsrr".into(),
+            ports: vec![],
+        });
+        assert_eq!(check(&state, &s), Ok(()));
+    }
+
+    #[test]
+    fn an_image_only_service_needs_a_node_that_runs_images() {
+        let image_only = spec("nginx:latest", &[]);
+        let err = check(&with_executors(&[Some("process"), Some("process")]), &image_only).unwrap_err();
+        assert!(matches!(err, Error::InvalidArgument(_)));
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with("ContainerSpec: image \"nginx:latest\" has no command"),
+            "{msg}"
+        );
+        assert!(msg.contains("process executor"), "{msg}");
+        // One node that runs images, or does not say, is enough; so is a cluster of none yet.
+        for executors in [
+            &[Some("process"), Some("oci")][..],
+            &[Some("process"), None][..],
+            &[][..],
+        ] {
+            assert_eq!(
+                check(&with_executors(executors), &image_only),
+                Ok(()),
+                "{executors:?}"
+            );
+        }
+        // A command runs anywhere.
+        let state = with_executors(&[Some("process")]);
+        assert_eq!(check(&state, &spec("busybox:latest", &["sleep", "1"])), Ok(()));
+        // No replica waits: let through (a scale-up is then refused by the update).
+        let mut none = image_only.clone();
+        none.mode = ServiceMode::Replicated { replicas: 0 };
+        assert_eq!(check(&state, &none), Ok(()));
+        none.mode = ServiceMode::Global;
+        assert!(check(&state, &none).is_err());
+    }
+
+    #[test]
+    fn create_and_update_refuse_and_rollback_is_left_alone() {
+        let w = World::new().nodes(&["n1"]).created("web", 1);
+        let web = w.state.service_by_name("web").unwrap().clone();
+        let mut next = web.spec.clone();
+        next.endpoint = Some(EndpointSpec {
+            mode: "vip".into(),
+            ports: vec![PortConfig {
+                protocol: "tcp".into(),
+                target_port: 80,
+                published_port: 8080,
+                ..Default::default()
+            }],
+        });
+        let update =
+            super::super::service::update(&w.state, "web", web.meta.version, next.clone(), false, w.now);
+        assert!(
+            update
+                .unwrap_err()
+                .to_string()
+                .contains("publishing ports is not supported yet")
+        );
+        next.name = "other".into();
+        let create = super::super::service::create(&w.state, "id2".into(), next, w.now);
+        assert!(
+            create
+                .unwrap_err()
+                .to_string()
+                .contains("publishing ports is not supported yet")
+        );
+    }
+}
