@@ -92,10 +92,13 @@ impl Dirty {
                             self.services.insert(t.service_id.clone());
                             self.tasks.insert(t.id.clone());
                         }
-                        // A node joining, leaving or changing can move tasks of any service.
-                        Object::Node(_) | Object::Cluster(_) => self.full = true,
+                        // A node joining, leaving or changing can move tasks of any service;
+                        // a new network can let tasks waiting for it be allocated.
+                        Object::Node(_) | Object::Cluster(_) | Object::Network(_) => self.full = true,
                     }
                 }
+                // The allocator's own writes: nothing more to reconcile.
+                Change::Addresses(_) => {}
             }
         }
     }

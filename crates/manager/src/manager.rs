@@ -259,10 +259,10 @@ impl Manager {
                         });
                     }
                 }
-                // Clusters, nodes and services before the tasks that refer to them.
+                // Clusters, nodes, networks and services before the tasks that refer to them.
                 objects.sort_by_key(|o| match o {
                     Object::Cluster(_) => 0,
-                    Object::Node(_) => 1,
+                    Object::Node(_) | Object::Network(_) => 1,
                     Object::Service(_) => 2,
                     Object::Task(_) => 3,
                 });
