@@ -266,8 +266,14 @@ async fn pass(inner: &ControlLoop, dirty: Dirty) -> Result<BTreeSet<String>> {
     } else {
         allocator::allocate_ids(&view, &candidates)
     };
-    if let Some(op) = allocation {
-        commit(inner, vec![op], "allocator").await;
+    // Addresses and the PENDING moves they allow commit together. A plan the store refuses
+    // (an address taken since the view) would leave its tasks NEW until the next full pass:
+    // plan again at once over everything.
+    if !allocation.is_empty()
+        && let Err(e) = inner.proposer.propose(allocation).await
+    {
+        tracing::debug!("allocator: {e}; planning again");
+        commit(inner, allocator::allocate(&store.view()), "allocator").await;
     }
 
     let view = store.view();
