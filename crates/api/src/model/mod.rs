@@ -6,6 +6,7 @@
 
 mod image;
 pub mod mount;
+mod network;
 mod node;
 mod service;
 mod swarm;
@@ -16,6 +17,10 @@ mod task_spec;
 pub use image::{
     DiskUsage, GraphDriver, ImageDeleteItem, ImageInspect, ImageMetadata, ImagePruneResponse, ImageRootFs,
     ImageSummary,
+};
+pub use network::{
+    ConfigReference, Ipam, IpamConfig, Network, NetworkCreateRequest, NetworkCreateResponse,
+    NetworksPruneResponse,
 };
 pub use node::{
     EngineDescription, ManagerStatus, Node, NodeDescription, NodeSpec, NodeStatus, ObjectVersion, Platform,
