@@ -204,3 +204,56 @@ fn failed_tasks_and_removed_services_free_everything() {
     assert_eq!(w.state.address_holders().count(), 0);
     w.commit_op(network::remove(&w.state, "front").unwrap());
 }
+
+/// Scale check (run by hand: `cargo test -p rules --lib -- --ignored hundred_thousand
+/// --nocapture`): 100k task attachments allocated in one pass, then released.
+#[test]
+#[ignore]
+#[allow(clippy::disallowed_methods)]
+fn a_hundred_thousand_attachments_are_allocated_and_released() {
+    let mut w = world(&[("big", "10.128.0.0/14")]).service(
+        "web",
+        ServiceMode::Replicated { replicas: 100_000 },
+        on(&["big"]),
+    );
+    let tasks: Vec<state::NewTask> = (1..=100_000u64)
+        .map(|slot| state::NewTask {
+            id: format!("t{slot:06}"),
+            slot,
+            node_id: String::new(),
+            desired_state: TaskState::Running,
+            job_iteration: None,
+        })
+        .collect();
+    w.commit_op(state::Op::CreateTasks {
+        service_id: "svc-web".into(),
+        spec_version: 1,
+        tasks,
+    });
+    let started = std::time::Instant::now();
+    let ops = allocate(&w.state);
+    let planned = started.elapsed();
+    w.try_commit(ops).unwrap();
+    let committed = started.elapsed();
+    assert_eq!(w.state.held_on("net-big").count(), 100_001);
+    let failed: Vec<state::TaskUpdate> = w
+        .state
+        .tasks()
+        .map(|t| state::TaskUpdate {
+            id: t.id.clone(),
+            change: state::TaskChange::Status(types::TaskStatus {
+                state: TaskState::Failed,
+                ..Default::default()
+            }),
+        })
+        .collect();
+    w.commit_op(state::Op::UpdateTasks(failed));
+    let started = std::time::Instant::now();
+    let ops = allocate(&w.state);
+    w.try_commit(ops).unwrap();
+    let released = started.elapsed();
+    assert_eq!(w.state.held_on("net-big").count(), 1, "only the VIP is left");
+    println!(
+        "100k attachments: planned in {planned:?}, planned+applied in {committed:?}; released in {released:?}"
+    );
+}
