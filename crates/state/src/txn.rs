@@ -149,6 +149,9 @@ pub enum TaskChange {
     Status(TaskStatus),
     /// Orchestrator: where the task should go.
     Desired(TaskState),
+    /// Allocator: the task stays NEW for this reason (a network full or gone), shown in its
+    /// status rather than only in a log. Appended last: stored entries keep their tags.
+    Unallocated(String),
 }
 
 /// Why a transaction was refused. Carried back through Raft to the proposer.

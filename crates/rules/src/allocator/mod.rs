@@ -121,6 +121,14 @@ impl<'a> Pass<'a> {
             return;
         }
         let Some(nets) = networks_of(self.state, &t.spec) else {
+            let missing = t
+                .spec
+                .networks
+                .iter()
+                .find(|n| resolve(self.state, &n.target).is_none())
+                .map(|n| n.target.as_str())
+                .unwrap_or_default();
+            self.stuck(t, format!("network {missing} not found"));
             return;
         };
         let owner = Owner::Task(t.id.clone());
@@ -132,6 +140,7 @@ impl<'a> Pass<'a> {
                 continue;
             }
             let Some(addr) = self.picker.pick(self.state, net) else {
+                self.stuck(t, format!("no address available on network {}", net.spec.name));
                 return;
             };
             next.push(NetAddr {
@@ -149,6 +158,17 @@ impl<'a> Pass<'a> {
             id: t.id.clone(),
             change: TaskChange::Pending,
         });
+    }
+
+    /// Says in the task's status why it stays NEW (once: an unchanged reason writes nothing,
+    /// so a stuck task does not make every pass commit).
+    fn stuck(&mut self, t: &Task, reason: String) {
+        if t.status.err != reason {
+            self.pending.push(TaskUpdate {
+                id: t.id.clone(),
+                change: TaskChange::Unallocated(reason),
+            });
+        }
     }
 
     fn into_ops(self) -> Vec<Op> {

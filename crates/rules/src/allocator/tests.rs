@@ -155,6 +155,16 @@ fn a_full_network_keeps_tasks_new_until_an_address_is_freed() {
             TaskState::Running
         ]
     );
+    let stuck = w
+        .runnable_tasks("web")
+        .into_iter()
+        .find(|t| t.status.state == TaskState::New)
+        .unwrap();
+    assert_eq!(stuck.status.err, "no address available on network tiny");
+    assert!(
+        allocate(&w.state).is_empty(),
+        "a stuck task is told once, not every pass"
+    );
     w.set_replicas("web", 4);
     settle(&mut w);
     w.fail_where(|t| t.slot == 1);

@@ -263,6 +263,14 @@ fn apply_change(t: &mut Task, change: &TaskChange, txn: &Txn) -> bool {
             t.status = s.clone();
             true
         }
+        TaskChange::Unallocated(reason) => {
+            if t.status.state != TaskState::New || t.status.err == *reason {
+                return false;
+            }
+            t.status.err = reason.clone();
+            t.status.timestamp = txn.now;
+            true
+        }
         TaskChange::Desired(d) => {
             if *d <= t.desired_state {
                 return false;
