@@ -327,6 +327,43 @@ pub trait Backend: Send + Sync + 'static {
             "GET /events is not served by this daemon".into(),
         ))
     }
+    /// `POST /networks/create`: the new network (with its allocated subnets and VNI).
+    async fn network_create(&self, _spec: types::NetworkSpec) -> Result<Arc<types::Network>> {
+        Err(unimplemented("network create"))
+    }
+    /// `GET /networks`: every cluster network (the edge filters and adds the local ones).
+    async fn networks(&self) -> Result<Vec<Arc<types::Network>>> {
+        Err(unimplemented("network list"))
+    }
+    /// `GET /networks/{id}`: a cluster network by ID, name or ID prefix.
+    async fn network(&self, _key: &str) -> Result<Arc<types::Network>> {
+        Err(unimplemented("network inspect"))
+    }
+    /// `DELETE /networks/{id}`.
+    async fn network_remove(&self, _key: &str) -> Result<()> {
+        Err(unimplemented("network remove"))
+    }
+    /// `POST /networks/prune` with label filters (`label`, `label!`): the removed names.
+    async fn network_prune(&self, _labels: Vec<String>, _not_labels: Vec<String>) -> Result<Vec<String>> {
+        Err(unimplemented("network prune"))
+    }
+    /// The addresses each of `task_ids` holds, per network (`NetworksAttachments`).
+    async fn task_attachments(&self, _task_ids: &[String]) -> Result<Vec<Vec<Attachment>>> {
+        Err(unimplemented("task network attachments"))
+    }
+}
+
+/// A task's address on one network.
+#[derive(Debug, Clone)]
+pub struct Attachment {
+    /// The network.
+    pub network: Arc<types::Network>,
+    /// The address with its prefix (`10.0.1.3/24`).
+    pub address: String,
+}
+
+fn unimplemented(call: &str) -> rules::Error {
+    rules::Error::Unimplemented(format!("{call} is not implemented by this daemon"))
 }
 
 /// What `GET /events` streams from: the kept events, then the live ones with no gap or

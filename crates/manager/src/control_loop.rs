@@ -92,10 +92,13 @@ impl Dirty {
                             self.services.insert(t.service_id.clone());
                             self.tasks.insert(t.id.clone());
                         }
-                        // A node joining, leaving or changing can move tasks of any service.
-                        Object::Node(_) | Object::Cluster(_) => self.full = true,
+                        // A node joining, leaving or changing can move tasks of any service;
+                        // a new network can let tasks waiting for it be allocated.
+                        Object::Node(_) | Object::Cluster(_) | Object::Network(_) => self.full = true,
                     }
                 }
+                // The allocator's own writes: nothing more to reconcile.
+                Change::Addresses(_) => {}
             }
         }
     }
@@ -263,8 +266,14 @@ async fn pass(inner: &ControlLoop, dirty: Dirty) -> Result<BTreeSet<String>> {
     } else {
         allocator::allocate_ids(&view, &candidates)
     };
-    if let Some(op) = allocation {
-        commit(inner, vec![op], "allocator").await;
+    // Addresses and the PENDING moves they allow commit together. A plan the store refuses
+    // (an address taken since the view) would leave its tasks NEW until the next full pass:
+    // plan again at once over everything.
+    if !allocation.is_empty()
+        && let Err(e) = inner.proposer.propose(allocation).await
+    {
+        tracing::debug!("allocator: {e}; planning again");
+        commit(inner, allocator::allocate(&store.view()), "allocator").await;
     }
 
     let view = store.view();

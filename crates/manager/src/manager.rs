@@ -23,7 +23,7 @@ use rpc::Pool;
 use rpc::messages::JoinRaftRequest;
 use rustls::ServerConfig;
 use store::consensus::{Consensus, Peer};
-use store::{Op, State, Store};
+use store::{Op, State, Store, Txn};
 use tokio::net::TcpListener;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -220,9 +220,21 @@ impl Manager {
                     addr: cfg.advertise_addr.clone(),
                 });
                 let mut ops = vec![
-                    Op::Create(Object::Cluster(*cluster)),
+                    Op::Create(Object::Cluster((*cluster).clone())),
                     Op::Create(Object::Node(*node)),
                 ];
+                // Swarm's predefined `ingress` network, carved from the cluster's pools.
+                let seed = Txn {
+                    id: 0,
+                    ops: vec![Op::Create(Object::Cluster(*cluster))],
+                    now: Default::default(),
+                };
+                let seeded = State::default()
+                    .apply(&seed, 1)
+                    .map_err(|e| crate::Error::Internal(format!("seeding the ingress network: {e}")))?
+                    .0;
+                let (ingress, _) = rules::controlapi::network::ingress(&seeded, p.ids.new_id())?;
+                ops.push(ingress);
                 if unlock_key.is_some() {
                     ops.push(Op::SetUnlockKey(unlock_key));
                 }
@@ -259,10 +271,10 @@ impl Manager {
                         });
                     }
                 }
-                // Clusters, nodes and services before the tasks that refer to them.
+                // Clusters, nodes, networks and services before the tasks that refer to them.
                 objects.sort_by_key(|o| match o {
                     Object::Cluster(_) => 0,
-                    Object::Node(_) => 1,
+                    Object::Node(_) | Object::Network(_) => 1,
                     Object::Service(_) => 2,
                     Object::Task(_) => 3,
                 });

@@ -48,6 +48,8 @@ impl From<TxnError> for Error {
             TxnError::NotFound { .. } => Error::NotFound(e.to_string()),
             TxnError::Exists { .. } | TxnError::NameConflict { .. } => Error::Conflict(e.to_string()),
             TxnError::OutOfSequence { .. } => Error::OutOfSequence,
+            TxnError::InUse { .. } => Error::FailedPrecondition(e.to_string()),
+            TxnError::Unavailable(_) => Error::Conflict(e.to_string()),
         }
     }
 }

@@ -22,4 +22,6 @@ pub mod txn;
 
 pub use peer::Peer;
 pub use tables::{LookupError, State};
-pub use txn::{Change, Commit, NewTask, Op, TaskChange, TaskUpdate, Txn, TxnError, TxnResult};
+pub use txn::{
+    AddressUpdate, Change, Commit, NewTask, Op, Owner, TaskChange, TaskUpdate, Txn, TxnError, TxnResult,
+};

@@ -5,7 +5,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-use types::{Kind, Object, Task, TaskState, TaskStatus, Timestamp};
+use types::{Kind, NetAddr, Object, Task, TaskState, TaskStatus, Timestamp};
 
 /// One store write: all ops apply or none do.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -79,6 +79,39 @@ pub enum Op {
     /// object rather than in it: appending this variant keeps every stored entry decodable,
     /// where a new field in `Cluster` would not (postcard is not self-describing).
     SetUnlockKey(Option<crate::crypto::UnlockKey>),
+    /// Sets the addresses tasks and services hold on networks (allocator), each list
+    /// replacing the owner's previous one (empty: all freed). Fails when an address is not
+    /// assignable on its network or another owner holds it; owners that are gone are
+    /// skipped. Its own op and table rather than fields of `Task` and `Service`, whose
+    /// stored encoding must not change.
+    SetAddresses(Vec<AddressUpdate>),
+}
+
+/// Who holds addresses on networks.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Owner {
+    /// A task's attachments (one address per network).
+    Task(String),
+    /// A service's virtual IPs (one per network).
+    Service(String),
+}
+
+impl fmt::Display for Owner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Owner::Task(id) => write!(f, "task {id}"),
+            Owner::Service(id) => write!(f, "service {id}"),
+        }
+    }
+}
+
+/// One owner's new address list inside [`Op::SetAddresses`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddressUpdate {
+    /// The task or service.
+    pub owner: Owner,
+    /// Its addresses from now on (empty: none).
+    pub addresses: Vec<NetAddr>,
 }
 
 /// A task to create inside [`Op::CreateTasks`].
@@ -116,6 +149,9 @@ pub enum TaskChange {
     Status(TaskStatus),
     /// Orchestrator: where the task should go.
     Desired(TaskState),
+    /// Allocator: the task stays NEW for this reason (a network full or gone), shown in its
+    /// status rather than only in a log. Appended last: stored entries keep their tags.
+    Unallocated(String),
 }
 
 /// Why a transaction was refused. Carried back through Raft to the proposer.
@@ -153,6 +189,19 @@ pub enum TxnError {
         /// Its ID.
         id: String,
     },
+    /// The object is still used (a network holding addresses).
+    #[error("{} {id} is in use by {by}", kind.as_str())]
+    InUse {
+        /// Kind of the object.
+        kind: Kind,
+        /// Its ID.
+        id: String,
+        /// Who uses it.
+        by: String,
+    },
+    /// An address, subnet or VNI is taken or outside what may be handed out.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// What applying an entry returns to the proposer: the index it committed at, or why not.
@@ -185,6 +234,8 @@ pub enum Change {
         /// The value after.
         new: Option<Arc<Task>>,
     },
+    /// The addresses of a task or service changed (read the new ones from the state).
+    Addresses(Owner),
 }
 
 impl Change {
@@ -193,6 +244,8 @@ impl Change {
         match self {
             Change::Created(o) | Change::Deleted(o) | Change::Updated { new: o, .. } => o.kind(),
             Change::Task { .. } => Kind::Task,
+            Change::Addresses(Owner::Task(_)) => Kind::Task,
+            Change::Addresses(Owner::Service(_)) => Kind::Service,
         }
     }
 }

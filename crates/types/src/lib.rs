@@ -17,6 +17,7 @@ pub mod excerpt;
 pub mod id;
 pub mod meta;
 pub mod mount;
+pub mod network;
 pub mod node;
 pub mod object;
 pub mod reference;
@@ -30,6 +31,7 @@ pub use cluster::{Cluster, ClusterSpec, JoinTokens, RootCa};
 pub use error::{Error, Result};
 pub use excerpt::excerpt;
 pub use meta::{Meta, Timestamp};
+pub use network::{IpamConfig, NetAddr, Network, NetworkSpec, Pool, Subnet};
 pub use node::{
     Availability, EngineDescription, ManagerStatus, Node, NodeDescription, NodeSpec, NodeState, NodeStatus,
     Platform, Reachability, Resources, Role,

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Cluster, Meta, Node, Service, Task};
+use crate::{Cluster, Meta, Network, Node, Service, Task};
 
 /// Kinds of stored objects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -15,6 +15,9 @@ pub enum Kind {
     Service,
     /// [`Task`]
     Task,
+    /// [`Network`] (appended last: the tags of the kinds before it did not move, so stored
+    /// entries still decode).
+    Network,
 }
 
 impl Kind {
@@ -25,6 +28,7 @@ impl Kind {
             Kind::Cluster => "cluster",
             Kind::Service => "service",
             Kind::Task => "task",
+            Kind::Network => "network",
         }
     }
 }
@@ -43,6 +47,8 @@ pub enum Object {
     Service(Service),
     /// A task.
     Task(Task),
+    /// An overlay network (last, for the same reason as [`Kind::Network`]).
+    Network(Network),
 }
 
 impl Object {
@@ -53,6 +59,7 @@ impl Object {
             Object::Cluster(_) => Kind::Cluster,
             Object::Service(_) => Kind::Service,
             Object::Task(_) => Kind::Task,
+            Object::Network(_) => Kind::Network,
         }
     }
 
@@ -63,6 +70,7 @@ impl Object {
             Object::Cluster(c) => &c.id,
             Object::Service(s) => &s.id,
             Object::Task(t) => &t.id,
+            Object::Network(n) => &n.id,
         }
     }
 
@@ -73,6 +81,7 @@ impl Object {
             Object::Cluster(c) => &c.meta,
             Object::Service(s) => &s.meta,
             Object::Task(t) => &t.meta,
+            Object::Network(n) => &n.meta,
         }
     }
 
@@ -83,6 +92,7 @@ impl Object {
             Object::Cluster(c) => &mut c.meta,
             Object::Service(s) => &mut s.meta,
             Object::Task(t) => &mut t.meta,
+            Object::Network(n) => &mut n.meta,
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod filters;
 pub mod image;
 pub mod logs;
 pub mod mounts;
+pub mod network;
 pub mod node;
 pub mod service;
 pub mod swarm_request;

@@ -38,6 +38,7 @@ pub fn to_docker(task: &Task) -> model::Task {
         desired_state: task.desired_state.as_str().into(),
         job_iteration: task.job_iteration.map(|index| model::ObjectVersion { index }),
         volumes: None,
+        networks_attachments: Vec::new(),
     }
 }
 

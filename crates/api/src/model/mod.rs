@@ -8,6 +8,7 @@ pub mod container;
 mod event;
 mod image;
 pub mod mount;
+mod network;
 mod node;
 mod service;
 mod swarm;
@@ -19,6 +20,10 @@ pub use event::{EventActor, EventMessage};
 pub use image::{
     DiskUsage, GraphDriver, ImageDeleteItem, ImageInspect, ImageMetadata, ImagePruneResponse, ImageRootFs,
     ImageSummary,
+};
+pub use network::{
+    ConfigReference, Ipam, IpamConfig, Network, NetworkCreateRequest, NetworkCreateResponse,
+    NetworksPruneResponse,
 };
 pub use node::{
     EngineDescription, ManagerStatus, Node, NodeDescription, NodeSpec, NodeStatus, ObjectVersion, Platform,

@@ -77,6 +77,14 @@ pub struct Task {
     /// Cluster volumes; none in shoal (dockerd always writes the key).
     #[serde(rename = "Volumes", default)]
     pub volumes: Option<Vec<Value>>,
+    /// The task's addresses per network: `{"Network": <swarm network>, "Addresses": [..]}`.
+    #[serde(
+        rename = "NetworksAttachments",
+        default,
+        deserialize_with = "nullable",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub networks_attachments: Vec<Value>,
 }
 
 /// Docker's TaskStatus.

@@ -12,6 +12,7 @@ mod events;
 pub mod guard;
 mod images;
 mod logs;
+mod networks;
 mod nodes;
 mod query;
 mod response;
@@ -90,6 +91,12 @@ pub fn router_with(backend: Arc<dyn Backend>, host: HostFacts, policy: Policy) -
         .route("/tasks", get(tasks::list))
         .route("/tasks/{id}", get(tasks::inspect))
         .route("/tasks/{id}/logs", get(logs::task))
+        .route("/networks", get(networks::list))
+        .route("/networks/create", post(networks::create))
+        .route("/networks/prune", post(networks::prune))
+        .route("/networks/{id}", get(networks::inspect).delete(networks::remove))
+        .route("/networks/{id}/connect", post(networks::connect))
+        .route("/networks/{id}/disconnect", post(networks::connect))
         .route("/system/df", get(images::disk_usage))
         .route("/images/json", get(images::list))
         .route("/images/create", post(images::create))

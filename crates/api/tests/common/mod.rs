@@ -464,4 +464,35 @@ impl Backend for FakeBackend {
             lines.boxed()
         })
     }
+
+    async fn network_create(&self, spec: types::NetworkSpec) -> Result<Arc<types::Network>> {
+        let mut inner = self.enter("network_create")?;
+        let id = types::id::new_id(&mut inner.rng);
+        let (op, _) = rules::controlapi::network::create(&inner.state, id.clone(), spec)?;
+        inner.commit(op)?;
+        Ok(inner.state.network(&id).cloned().expect("just created"))
+    }
+
+    async fn networks(&self) -> Result<Vec<Arc<types::Network>>> {
+        let inner = self.enter("networks")?;
+        Ok(inner.state.networks().cloned().collect())
+    }
+
+    async fn network(&self, key: &str) -> Result<Arc<types::Network>> {
+        let inner = self.enter("network")?;
+        Ok(inner.state.lookup_network(key)?)
+    }
+
+    async fn network_remove(&self, key: &str) -> Result<()> {
+        let mut inner = self.enter("network_remove")?;
+        let op = rules::controlapi::network::remove(&inner.state, key)?;
+        inner.commit(op)
+    }
+
+    async fn network_prune(&self, labels: Vec<String>, not_labels: Vec<String>) -> Result<Vec<String>> {
+        let mut inner = self.enter("network_prune")?;
+        let (ops, names) = rules::controlapi::network::prune(&inner.state, &labels, &not_labels);
+        inner.commit_all(ops)?;
+        Ok(names)
+    }
 }

@@ -145,6 +145,9 @@ impl Router {
                     }
                 }
             }
+            // The allocator sets addresses before the scheduler assigns the task, and frees
+            // them after it ended: no node's assignment set changes.
+            Change::Addresses(_) => {}
         }
     }
 }

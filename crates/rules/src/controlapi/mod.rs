@@ -4,6 +4,7 @@
 pub mod cluster;
 pub mod image;
 mod names;
+pub mod network;
 pub mod node;
 pub mod service;
 pub mod supported;

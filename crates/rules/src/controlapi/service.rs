@@ -35,7 +35,8 @@ pub struct ServiceStatus {
     pub completed: u64,
 }
 
-fn labels_match(labels: &BTreeMap<String, String>, wanted: &[String]) -> bool {
+/// Whether `labels` has every `key` or `key=value` of `wanted`.
+pub(crate) fn labels_match(labels: &BTreeMap<String, String>, wanted: &[String]) -> bool {
     wanted.iter().all(|w| match w.split_once('=') {
         Some((k, v)) => labels.get(k).is_some_and(|have| have == v),
         None => labels.contains_key(w.as_str()),
@@ -195,6 +196,7 @@ pub fn create(state: &State, id: String, mut spec: ServiceSpec, now: Timestamp) 
     }
     super::image::normalise_spec(&mut spec)?;
     validate(&spec)?;
+    super::network::resolve_spec(state, &mut spec)?;
     super::task_limit::check(state, &spec, None)?;
     super::supported::check(state, &spec)?;
     if state.service_by_name(&spec.name).is_some() {
@@ -289,6 +291,7 @@ pub fn update(
         let mut spec = spec;
         super::image::normalise_spec(&mut spec)?;
         validate(&spec)?;
+        super::network::resolve_spec(state, &mut spec)?;
         super::task_limit::check(state, &spec, Some(&current.id))?;
         super::supported::check(state, &spec)?;
         if std::mem::discriminant(&spec.mode) != std::mem::discriminant(&current.spec.mode) {

@@ -85,6 +85,19 @@ impl World {
         }
     }
 
+    /// Commits ops as one transaction, or says why the store refused them.
+    pub fn try_commit(&mut self, ops: Vec<Op>) -> Result<(), state::TxnError> {
+        let txn = Txn {
+            id: 0,
+            ops,
+            now: self.now,
+        };
+        let (next, _) = self.state.apply(&txn, self.index + 1)?;
+        self.index += 1;
+        self.state = next;
+        Ok(())
+    }
+
     /// Commits one op as its own transaction (panics if the store refuses it).
     pub fn commit_op(&mut self, op: Op) {
         self.commit(vec![op]);

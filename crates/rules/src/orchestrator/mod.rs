@@ -81,7 +81,7 @@ pub fn reconcile(state: &State, only: Option<&BTreeSet<String>>, inputs: &mut In
 #[cfg(any(test, feature = "testing"))]
 pub mod fixtures;
 #[cfg(test)]
-mod proptests;
+pub(crate) mod proptests;
 
 #[cfg(test)]
 mod room_tests {

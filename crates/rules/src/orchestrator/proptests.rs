@@ -292,8 +292,11 @@ impl Sim {
     }
 
     fn place(&mut self) {
-        if let Some(op) = crate::allocator::allocate(&self.w.state) {
-            self.w.commit_op(op);
+        let ops = crate::allocator::allocate(&self.w.state);
+        if !ops.is_empty() {
+            self.w
+                .try_commit(ops)
+                .expect("the store takes the allocator's plan");
         }
         for op in crate::scheduler::schedule(&self.w.state).to_ops() {
             self.w.commit_op(op);
@@ -560,7 +563,11 @@ fn chaos(setup: &Setup, steps: &[Step]) -> Result<(), TestCaseError> {
 
 /// Runs `test` over `strategy` with a seed from `PROPTEST_RNG_SEED` or a fresh one, and
 /// names the seed when a case fails.
-fn run<S: Strategy>(cases: u32, strategy: S, test: impl Fn(S::Value) -> Result<(), TestCaseError>) {
+pub(crate) fn run<S: Strategy>(
+    cases: u32,
+    strategy: S,
+    test: impl Fn(S::Value) -> Result<(), TestCaseError>,
+) {
     use std::hash::{BuildHasher, RandomState};
     let seed = std::env::var("PROPTEST_RNG_SEED")
         .ok()

@@ -14,6 +14,7 @@ use rules::controlapi::task::TaskFilters;
 use rules::controlapi::{cluster, node, service, task};
 use types::{Cluster, ClusterSpec, NodeSpec, Role, ServiceSpec, Task};
 
+use super::networks;
 use super::swarm::{Local, Swarm, msg};
 
 type Result<T> = std::result::Result<T, Error>;
@@ -233,7 +234,7 @@ impl Backend for Swarm {
                 } else {
                     Default::default()
                 },
-                service: s,
+                service: networks::with_vips(&view, s),
             })
             .collect())
     }
@@ -246,7 +247,7 @@ impl Backend for Swarm {
             .map_err(|e| Error::NotFound(e.to_string()))?;
         Ok(ServiceView {
             status: service::status(&view, &s),
-            service: s,
+            service: networks::with_vips(&view, s),
         })
     }
 
@@ -451,5 +452,31 @@ impl Backend for Swarm {
 
     async fn container_wait(&self, task_id: &str) -> api::backend::Result<i64> {
         self.container_exit(task_id).await
+    }
+
+    async fn network_create(&self, spec: types::NetworkSpec) -> Result<Arc<types::Network>> {
+        networks::create(&self.require_manager().await?, spec).await
+    }
+
+    async fn networks(&self) -> Result<Vec<Arc<types::Network>>> {
+        let m = self.require_manager().await?;
+        Ok(m.synced_view().await.networks().cloned().collect())
+    }
+
+    async fn network(&self, key: &str) -> Result<Arc<types::Network>> {
+        networks::lookup(&self.require_manager().await?, key).await
+    }
+
+    async fn network_remove(&self, key: &str) -> Result<()> {
+        networks::remove(&self.require_manager().await?, key).await
+    }
+
+    async fn network_prune(&self, labels: Vec<String>, not_labels: Vec<String>) -> Result<Vec<String>> {
+        networks::prune(&self.require_manager().await?, &labels, &not_labels).await
+    }
+
+    async fn task_attachments(&self, task_ids: &[String]) -> Result<Vec<Vec<api::Attachment>>> {
+        let m = self.require_manager().await?;
+        Ok(networks::attachments(&*m.synced_view().await, task_ids))
     }
 }

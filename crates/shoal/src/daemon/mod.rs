@@ -21,6 +21,7 @@ mod images;
 mod join;
 mod keys;
 mod log_limit;
+mod networks;
 mod node;
 mod node_certs;
 mod storage_watch;

@@ -221,6 +221,9 @@ impl Swarm {
             worker: ca::JoinToken::generate(digest, &mut rng).to_string(),
             manager: ca::JoinToken::generate(digest, &mut rng).to_string(),
         };
+        // `--default-addr-pool` and `--default-addr-pool-mask-length` are checked before
+        // anything is created: the ingress network and every later one are carved from them.
+        rules::allocator::ipam::AddressPools::parse(&req.default_addr_pool, req.subnet_size)?;
         let cluster = Cluster {
             id: cluster_id.clone(),
             meta: Meta::default(),

@@ -28,6 +28,9 @@ impl State {
                         return Err(TxnError::Exists { kind, id });
                     }
                     next.check_name(object)?;
+                    if let Object::Network(n) = object {
+                        next.check_new_network(n)?;
+                    }
                     let mut object = object.clone();
                     *object.meta_mut() = stamp(txn.now);
                     next.put(object.clone());
@@ -70,6 +73,9 @@ impl State {
                             id: id.clone(),
                         });
                     }
+                    if *kind == Kind::Network {
+                        next.check_network_unused(id)?;
+                    }
                     next.remove(*kind, id);
                     changes.push(Change::Deleted(Box::new(old)));
                 }
@@ -100,6 +106,11 @@ impl State {
                     }
                 }
                 Op::SetUnlockKey(key) => next.unlock_key = key.clone(),
+                Op::SetAddresses(updates) => {
+                    for update in updates {
+                        next.set_addresses(update, &mut changes)?;
+                    }
+                }
                 Op::DeleteTasks(ids) => {
                     for id in ids {
                         if let Some(old) = next.tasks.get(id.as_str()).cloned() {
@@ -117,8 +128,11 @@ impl State {
         Ok((next, changes))
     }
 
-    /// Service names are unique.
+    /// Service and network names are unique.
     fn check_name(&self, object: &Object) -> Result<(), TxnError> {
+        if let Object::Network(n) = object {
+            return self.check_network_name(n);
+        }
         if let Object::Service(s) = object
             && let Some(owner) = self.service_names.get(&s.spec.name)
             && *owner != s.id
@@ -247,6 +261,14 @@ fn apply_change(t: &mut Task, change: &TaskChange, txn: &Txn) -> bool {
                 return false;
             }
             t.status = s.clone();
+            true
+        }
+        TaskChange::Unallocated(reason) => {
+            if t.status.state != TaskState::New || t.status.err == *reason {
+                return false;
+            }
+            t.status.err = reason.clone();
+            t.status.timestamp = txn.now;
             true
         }
         TaskChange::Desired(d) => {

@@ -11,7 +11,12 @@
 
 use serde::{Deserialize, Serialize};
 
+use std::sync::Arc;
+
+use types::{NetAddr, Network};
+
 use super::State;
+use crate::Owner;
 use crate::crypto::UnlockKey;
 
 /// One record after the tables.
@@ -19,6 +24,10 @@ use crate::crypto::UnlockKey;
 pub(super) enum Extra {
     /// The managers' unlock key (present only while autolock is on).
     UnlockKey(UnlockKey),
+    /// One network.
+    Network(Network),
+    /// The addresses one task or service holds.
+    Addresses(Owner, Vec<NetAddr>),
 }
 
 /// The records in `rest` (what follows the tables); none when it is empty.
@@ -42,13 +51,26 @@ pub(super) fn encode(records: Vec<Extra>, out: &mut Vec<u8>) -> Result<(), postc
 impl State {
     /// This state's extra records.
     pub(super) fn extras(&self) -> Vec<Extra> {
-        self.unlock_key.iter().cloned().map(Extra::UnlockKey).collect()
+        let mut out: Vec<Extra> = self.unlock_key.iter().cloned().map(Extra::UnlockKey).collect();
+        out.extend(self.networks.values().map(|n| Extra::Network((**n).clone())));
+        out.extend(
+            self.addresses
+                .iter()
+                .map(|(owner, a)| Extra::Addresses(owner.clone(), (**a).clone())),
+        );
+        out
     }
 
     /// Puts one decoded record back in place.
     pub(super) fn restore(&mut self, record: Extra) {
         match record {
             Extra::UnlockKey(key) => self.unlock_key = Some(key),
+            Extra::Network(n) => {
+                self.networks.insert(n.id.as_str().into(), Arc::new(n));
+            }
+            Extra::Addresses(owner, a) => {
+                self.addresses.insert(owner, Arc::new(a));
+            }
         }
     }
 }

@@ -30,7 +30,7 @@ pub enum LookupError {
 }
 
 /// One match by unique ID prefix.
-fn by_prefix<K: std::borrow::Borrow<str> + Ord + Clone, T>(
+pub(super) fn by_prefix<K: std::borrow::Borrow<str> + Ord + Clone, T>(
     map: &OrdMap<K, Arc<T>>,
     kind: &'static str,
     key: &str,

@@ -13,16 +13,17 @@
 mod apply;
 mod extra;
 mod lookup;
+mod networks;
 
 use std::sync::Arc;
 
 use imbl::{OrdMap, OrdSet};
 use serde::{Deserialize, Serialize};
-use types::{Cluster, Kind, Meta, Node, Object, Service, Task, TaskState};
+use types::{Cluster, Kind, Meta, NetAddr, Network, Node, Object, Service, Task, TaskState};
 
 pub use lookup::LookupError;
 
-use crate::TxnResult;
+use crate::{Owner, TxnResult};
 
 /// One consistent version of every table.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -49,6 +50,19 @@ pub struct State {
     /// [`extra::Extra`] record, so snapshots from before it still decode (see `extra.rs`).
     #[serde(skip)]
     unlock_key: Option<crate::crypto::UnlockKey>,
+    /// Networks by ID, written as [`extra::Extra`] records like the unlock key
+    /// (`networks.rs`).
+    #[serde(skip)]
+    networks: OrdMap<Key, Arc<Network>>,
+    /// Network names (unique), rebuilt from the networks.
+    #[serde(skip)]
+    network_names: OrdMap<String, Key>,
+    /// Addresses held by tasks (attachments) and services (VIPs), written as records.
+    #[serde(skip)]
+    addresses: OrdMap<Owner, Arc<Vec<NetAddr>>>,
+    /// Every held address by network, rebuilt from `addresses`.
+    #[serde(skip)]
+    held: OrdMap<(Key, u32), Owner>,
 }
 
 /// Proposal results remembered for de-duplication. A retry arrives within seconds, so a few
@@ -154,6 +168,7 @@ impl State {
         out.extend(self.nodes.values().map(|n| Object::Node((**n).clone())));
         out.extend(self.services.values().map(|s| Object::Service((**s).clone())));
         out.extend(self.tasks.values().map(|t| Object::Task((**t).clone())));
+        out.extend(self.networks.values().map(|n| Object::Network((**n).clone())));
         out
     }
 
@@ -188,6 +203,7 @@ impl State {
             Kind::Cluster => self.clusters.get(id).map(|c| Object::Cluster((**c).clone())),
             Kind::Service => self.services.get(id).map(|s| Object::Service((**s).clone())),
             Kind::Task => self.tasks.get(id).map(|t| Object::Task((**t).clone())),
+            Kind::Network => self.networks.get(id).map(|n| Object::Network((**n).clone())),
         }
     }
 
@@ -197,6 +213,7 @@ impl State {
             Kind::Cluster => self.clusters.get(id).map(|c| &c.meta),
             Kind::Service => self.services.get(id).map(|s| &s.meta),
             Kind::Task => self.tasks.get(id).map(|t| &t.meta),
+            Kind::Network => self.networks.get(id).map(|n| &n.meta),
         }
     }
 
@@ -219,6 +236,7 @@ impl State {
                 self.services.insert(key_in(&self.services, &s.id), Arc::new(s));
             }
             Object::Task(t) => self.put_task(Arc::new(t)),
+            Object::Network(n) => self.put_network(Arc::new(n)),
         }
     }
 
@@ -321,6 +339,7 @@ impl State {
             state.restore(record);
         }
         state.index_tasks();
+        state.index_networks();
         Ok(state)
     }
 
@@ -343,7 +362,9 @@ impl State {
                 if let Some(old) = self.services.remove(id) {
                     self.service_names.remove(&old.spec.name);
                 }
+                self.drop_addresses(&Owner::Service(id.to_string()));
             }
+            Kind::Network => self.remove_network(id),
             Kind::Task => {
                 if let Some(old) = self.tasks.remove(id) {
                     self.count_running(&old, false);
@@ -354,6 +375,7 @@ impl State {
                         self.tasks_by_node.remove(&(Key::from(old.node_id.as_str()), id));
                     }
                 }
+                self.drop_addresses(&Owner::Task(id.to_string()));
             }
         }
     }

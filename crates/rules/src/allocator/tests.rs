@@ -1,0 +1,269 @@
+//! The allocator's behaviour on small worlds: who gets which address, when tasks go
+//! PENDING, and what is freed.
+
+use std::net::Ipv4Addr;
+
+use state::Owner;
+use types::{EndpointSpec, NetworkAttachment, NetworkSpec, ServiceMode, TaskSpec, TaskState};
+
+use super::*;
+use crate::controlapi::network;
+use crate::orchestrator::fixtures::World;
+
+fn overlay(name: &str, subnet: &str) -> NetworkSpec {
+    NetworkSpec {
+        name: name.into(),
+        driver: "overlay".into(),
+        ipam: if subnet.is_empty() {
+            vec![]
+        } else {
+            vec![types::IpamConfig {
+                subnet: subnet.into(),
+                ..Default::default()
+            }]
+        },
+        ..Default::default()
+    }
+}
+
+fn on(nets: &[&str]) -> TaskSpec {
+    TaskSpec {
+        networks: nets
+            .iter()
+            .map(|n| NetworkAttachment {
+                target: n.to_string(),
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+fn world(nets: &[(&str, &str)]) -> World {
+    let mut w = World::new().nodes(&["n1", "n2"]);
+    for (name, subnet) in nets {
+        let (op, _) = network::create(&w.state, format!("net-{name}"), overlay(name, subnet)).unwrap();
+        w.commit_op(op);
+    }
+    w
+}
+
+/// Orchestrator, allocator, scheduler and agents until nothing moves.
+fn settle(w: &mut World) {
+    for _ in 0..6 {
+        w.settle();
+        let ops = allocate(&w.state);
+        if !ops.is_empty() {
+            w.try_commit(ops).expect("the store takes the allocator's plan");
+        }
+        for op in crate::scheduler::schedule(&w.state).to_ops() {
+            w.commit_op(op);
+        }
+        w.run_all();
+        // Past restart delays.
+        w.advance_secs(10);
+    }
+}
+
+fn addrs(w: &World, owner: Owner) -> Vec<String> {
+    w.state
+        .addresses(&owner)
+        .iter()
+        .map(|a| a.addr.to_string())
+        .collect()
+}
+
+#[test]
+fn a_service_gets_a_vip_and_its_tasks_addresses_before_they_go_pending() {
+    let mut w = world(&[("front", "10.7.0.0/24"), ("back", "")]).service(
+        "web",
+        ServiceMode::Replicated { replicas: 2 },
+        on(&["net-front", "back"]),
+    );
+    w.settle();
+    let ops = allocate(&w.state);
+    assert_eq!(ops.len(), 2, "addresses and PENDING in one transaction: {ops:?}");
+    w.try_commit(ops).unwrap();
+    let vips = addrs(&w, Owner::Service("svc-web".into()));
+    assert_eq!(vips, ["10.7.0.2", "10.0.0.2"]);
+    let mut task_addrs: Vec<String> = w
+        .state
+        .tasks()
+        .inspect(|t| assert_eq!(t.status.state, TaskState::Pending))
+        .flat_map(|t| addrs(&w, Owner::Task(t.id.clone())))
+        .collect();
+    task_addrs.sort();
+    assert_eq!(task_addrs, ["10.0.0.3", "10.0.0.4", "10.7.0.3", "10.7.0.4"]);
+    assert!(
+        allocate(&w.state).is_empty(),
+        "a second pass (a new leader's) changes nothing"
+    );
+}
+
+#[test]
+fn dnsrr_services_get_no_vip_and_tasks_without_networks_go_pending_at_once() {
+    let mut w = world(&[("front", "")])
+        .service(
+            "plain",
+            ServiceMode::Replicated { replicas: 1 },
+            TaskSpec::default(),
+        )
+        .service("rr", ServiceMode::Replicated { replicas: 1 }, on(&["front"]));
+    w.update_service("rr", |s| {
+        s.endpoint = Some(EndpointSpec {
+            mode: "dnsrr".into(),
+            ports: vec![],
+        })
+    });
+    settle(&mut w);
+    assert!(addrs(&w, Owner::Service("svc-rr".into())).is_empty());
+    assert!(addrs(&w, Owner::Service("svc-plain".into())).is_empty());
+    let running = |name: &str| {
+        w.runnable_tasks(name)
+            .iter()
+            .filter(|t| t.status.state == TaskState::Running)
+            .count()
+    };
+    assert_eq!((running("plain"), running("rr")), (1, 1));
+}
+
+#[test]
+fn a_full_network_keeps_tasks_new_until_an_address_is_freed() {
+    // A /29 holds 6 host addresses; the gateway takes one and the VIP another, leaving 4.
+    let mut w = world(&[("tiny", "10.9.9.0/29")]).service(
+        "web",
+        ServiceMode::Replicated { replicas: 5 },
+        on(&["tiny"]),
+    );
+    settle(&mut w);
+    let states = |w: &World| {
+        let mut n = w
+            .runnable_tasks("web")
+            .iter()
+            .map(|t| t.status.state)
+            .collect::<Vec<_>>();
+        n.sort();
+        n
+    };
+    assert_eq!(
+        states(&w),
+        [
+            TaskState::New,
+            TaskState::Running,
+            TaskState::Running,
+            TaskState::Running,
+            TaskState::Running
+        ]
+    );
+    let stuck = w
+        .runnable_tasks("web")
+        .into_iter()
+        .find(|t| t.status.state == TaskState::New)
+        .unwrap();
+    assert_eq!(stuck.status.err, "no address available on network tiny");
+    assert!(
+        allocate(&w.state).is_empty(),
+        "a stuck task is told once, not every pass"
+    );
+    w.set_replicas("web", 4);
+    settle(&mut w);
+    w.fail_where(|t| t.slot == 1);
+    settle(&mut w);
+    assert!(
+        states(&w).iter().all(|s| *s == TaskState::Running),
+        "{:?}",
+        states(&w)
+    );
+    let held: Vec<Ipv4Addr> = w.state.held_on("net-tiny").map(|(ip, _)| ip).collect();
+    assert_eq!(
+        held.len(),
+        5,
+        "the VIP and 4 tasks fill the 5 assignable addresses"
+    );
+    assert!(
+        !held.contains(&Ipv4Addr::new(10, 9, 9, 1)),
+        "the gateway is never handed out"
+    );
+}
+
+#[test]
+fn failed_tasks_and_removed_services_free_everything() {
+    let mut w =
+        world(&[("front", "")]).service("web", ServiceMode::Replicated { replicas: 3 }, on(&["front"]));
+    settle(&mut w);
+    assert_eq!(w.state.held_on("net-front").count(), 4);
+    w.fail_all(1);
+    settle(&mut w);
+    assert_eq!(
+        w.state.held_on("net-front").count(),
+        4,
+        "replacements took the freed ones' place"
+    );
+    w.node_down("n1");
+    settle(&mut w);
+    assert_eq!(w.state.held_on("net-front").count(), 4);
+    w.update_service("web", |s| std::sync::Arc::make_mut(&mut s.task).networks.clear());
+    settle(&mut w);
+    assert_eq!(
+        w.state.held_on("net-front").count(),
+        0,
+        "the VIP goes with the network"
+    );
+    w.delete_service("web");
+    settle(&mut w);
+    assert_eq!(w.state.address_holders().count(), 0);
+    w.commit_op(network::remove(&w.state, "front").unwrap());
+}
+
+/// Scale check (run by hand: `cargo test -p rules --lib -- --ignored hundred_thousand
+/// --nocapture`): 100k task attachments allocated in one pass, then released.
+#[test]
+#[ignore]
+#[allow(clippy::disallowed_methods)]
+fn a_hundred_thousand_attachments_are_allocated_and_released() {
+    let mut w = world(&[("big", "10.128.0.0/14")]).service(
+        "web",
+        ServiceMode::Replicated { replicas: 100_000 },
+        on(&["big"]),
+    );
+    let tasks: Vec<state::NewTask> = (1..=100_000u64)
+        .map(|slot| state::NewTask {
+            id: format!("t{slot:06}"),
+            slot,
+            node_id: String::new(),
+            desired_state: TaskState::Running,
+            job_iteration: None,
+        })
+        .collect();
+    w.commit_op(state::Op::CreateTasks {
+        service_id: "svc-web".into(),
+        spec_version: 1,
+        tasks,
+    });
+    let started = std::time::Instant::now();
+    let ops = allocate(&w.state);
+    let planned = started.elapsed();
+    w.try_commit(ops).unwrap();
+    let committed = started.elapsed();
+    assert_eq!(w.state.held_on("net-big").count(), 100_001);
+    let failed: Vec<state::TaskUpdate> = w
+        .state
+        .tasks()
+        .map(|t| state::TaskUpdate {
+            id: t.id.clone(),
+            change: state::TaskChange::Status(types::TaskStatus {
+                state: TaskState::Failed,
+                ..Default::default()
+            }),
+        })
+        .collect();
+    w.commit_op(state::Op::UpdateTasks(failed));
+    let started = std::time::Instant::now();
+    let ops = allocate(&w.state);
+    w.try_commit(ops).unwrap();
+    let released = started.elapsed();
+    assert_eq!(w.state.held_on("net-big").count(), 1, "only the VIP is left");
+    println!(
+        "100k attachments: planned in {planned:?}, planned+applied in {committed:?}; released in {released:?}"
+    );
+}
