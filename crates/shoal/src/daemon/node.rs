@@ -83,7 +83,9 @@ impl RunningNode {
         executor: &super::ExecutorChoice,
     ) -> anyhow::Result<Arc<RunningNode>> {
         let (client_tls, server_tls) = tls_configs(&certs)?;
-        let (tasks, statuses, description) = executor.worker(&dir, clock.clone(), description).await?;
+        let (tasks, statuses, description) = executor
+            .worker(&dir, &state.node_id, clock.clone(), description)
+            .await?;
         let node = Arc::new(RunningNode {
             certs: NodeCerts::new(dir.clone(), certs),
             dir,

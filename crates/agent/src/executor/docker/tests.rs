@@ -167,3 +167,30 @@ async fn containers_are_named_and_labelled_as_swarm_does() {
     within("remove", ex.remove("named")).await.unwrap();
     assert!(!d.docker(&["inspect", "web.1.named"]).status.success(), "removed");
 }
+
+/// Prepare + start of a task with a cached image, p50/p99 over 20 tasks (run with
+/// `--ignored --nocapture`; a measurement, not a check).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn start_latency() {
+    use crate::executor::conformance::{run_task_spec, within};
+    let h = harness();
+    let Some(spec) = h.spec(Scenario::RunUntilStopped) else {
+        return;
+    };
+    let ex = h.executor();
+    let mut took = Vec::new();
+    for i in 0..20 {
+        let id = format!("lat{i}");
+        let started = tokio::time::Instant::now();
+        run_task_spec(&*ex, &id, spec.clone()).await;
+        took.push(started.elapsed());
+        within("remove", ex.remove(&id)).await.unwrap();
+    }
+    took.sort();
+    println!(
+        "docker executor prepare+start: p50 {:?}, p99 {:?} (n=20)",
+        took[took.len() / 2],
+        took[took.len() - 1]
+    );
+}
