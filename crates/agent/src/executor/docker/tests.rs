@@ -168,29 +168,50 @@ async fn containers_are_named_and_labelled_as_swarm_does() {
     assert!(!d.docker(&["inspect", "web.1.named"]).status.success(), "removed");
 }
 
-/// Prepare + start of a task with a cached image, p50/p99 over 20 tasks (run with
+/// Prepare and start of a task with a cached image, p50/p99 over 20 tasks, beside
+/// `docker run -d` of the same image by the CLI on the same dockerd in the same run (run with
 /// `--ignored --nocapture`; a measurement, not a check).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore]
 async fn start_latency() {
-    use crate::executor::conformance::{run_task_spec, within};
+    use crate::executor::conformance::{task, within};
     let h = harness();
-    let Some(spec) = h.spec(Scenario::RunUntilStopped) else {
+    let (Some(spec), Some(d)) = (h.spec(Scenario::RunUntilStopped), h.dockerd.clone()) else {
         return;
     };
     let ex = h.executor();
-    let mut took = Vec::new();
+    let (mut prepare, mut start, mut cli) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..20 {
         let id = format!("lat{i}");
-        let started = tokio::time::Instant::now();
-        run_task_spec(&*ex, &id, spec.clone()).await;
-        took.push(started.elapsed());
+        let t0 = tokio::time::Instant::now();
+        ex.prepare(&task(&id, spec.clone())).await.unwrap();
+        let t1 = tokio::time::Instant::now();
+        within("start", ex.start(&id)).await.unwrap();
+        let t2 = tokio::time::Instant::now();
+        prepare.push(t1 - t0);
+        start.push(t2 - t1);
         within("remove", ex.remove(&id)).await.unwrap();
+        let t3 = tokio::time::Instant::now();
+        let name = format!("cli{i}");
+        d.ok(&[
+            "run",
+            "-d",
+            "--name",
+            &name,
+            "--network",
+            "none",
+            IMAGE,
+            "sleep",
+            "1000",
+        ]);
+        cli.push(t3.elapsed());
+        d.ok(&["rm", "-f", &name]);
     }
-    took.sort();
-    println!(
-        "docker executor prepare+start: p50 {:?}, p99 {:?} (n=20)",
-        took[took.len() / 2],
-        took[took.len() - 1]
-    );
+    let p = |mut v: Vec<std::time::Duration>| {
+        v.sort();
+        format!("p50 {:?} p99 {:?}", v[v.len() / 2], v[v.len() - 1])
+    };
+    println!("docker executor prepare: {}", p(prepare));
+    println!("docker executor start:   {}", p(start));
+    println!("docker run -d (CLI):     {}", p(cli));
 }
