@@ -27,7 +27,7 @@ fn a_service_runs_on_the_local_dockerd_and_shows_through_the_shoal_socket() {
     dockerd.import_busybox(IMAGE).unwrap();
     let root = tempfile::tempdir().unwrap();
     let host = format!("unix://{}", dockerd.socket().display());
-    let agent = Agent::start_with(
+    let mut agent = Agent::start_with(
         root.path(),
         "n1",
         &["--executor".into(), "docker".into(), "--docker-host".into(), host],
@@ -83,6 +83,33 @@ fn a_service_runs_on_the_local_dockerd_and_shows_through_the_shoal_socket() {
     );
     let logs = agent.docker_ok(&["logs", &name]);
     assert_eq!(logs.trim(), "hello");
+
+    // kill -9 of the agent: the container keeps running and the restarted agent re-attaches
+    // to it (found by its labels) instead of starting another.
+    let started = dockerd.ok(&["inspect", "--format", "{{.Id}} {{.State.StartedAt}}", &name]);
+    agent.restart();
+    eventually("web at 1/1 after the restart", LIMIT, || {
+        let replicas = agent.docker(&[
+            "service",
+            "ls",
+            "--filter",
+            "name=web",
+            "--format",
+            "{{.Replicas}}",
+        ]);
+        (stdout(&replicas).trim() == "1/1").then_some(())
+    });
+    // The worker re-attaches before the API socket answers; the session then reports the
+    // same task, with no replacement in the service's history.
+    let tasks = agent.docker_ok(&["service", "ps", "-q", "--no-trunc", "web"]);
+    assert_eq!(tasks.trim(), task.trim(), "the same task, not a replacement");
+    let running = dockerd.ok(&["ps", "--filter", "label=com.docker.swarm.service.name=web", "-q"]);
+    assert_eq!(running.lines().count(), 1, "no second container: {running}");
+    assert_eq!(
+        dockerd.ok(&["inspect", "--format", "{{.Id}} {{.State.StartedAt}}", &name]),
+        started,
+        "the same container, never restarted"
+    );
 
     agent.docker_ok(&["service", "rm", "web"]);
     eventually("the task container removed", LIMIT, || {
