@@ -81,6 +81,9 @@ fn a_service_runs_on_the_local_dockerd_and_shows_through_the_shoal_socket() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // `docker run` attaches (another hijacked connection), starts, waits and removes.
+    let ran = agent.docker_ok(&["run", "--rm", "--network", "none", IMAGE, "echo", "from run"]);
+    assert_eq!(ran.trim(), "from run");
     let logs = agent.docker_ok(&["logs", &name]);
     assert_eq!(logs.trim(), "hello");
 
