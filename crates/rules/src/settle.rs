@@ -60,9 +60,8 @@ impl Settler<'_> {
         for ops in plan.into_txns() {
             changed |= self.commit(ops)?;
         }
-        if let Some(op) = allocator::allocate(self.state) {
-            changed |= self.commit(vec![op])?;
-        }
+        let allocation = allocator::allocate(self.state);
+        changed |= self.commit(allocation)?;
         let decisions = scheduler::schedule_with(self.state, &scheduler::Inputs::default());
         changed |= self.commit(scheduler::to_ops(&decisions))?;
         let agents = self.agents();

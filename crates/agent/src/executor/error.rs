@@ -59,6 +59,10 @@ pub enum Error {
     /// a retry may help once the registry or the reference is fixed.
     #[error("{0}")]
     Image(String),
+    /// The container engine (dockerd, for the docker executor) failed or could not be
+    /// reached; a retry may help once it is back.
+    #[error("container engine: {0}")]
+    Engine(String),
 }
 
 impl Error {

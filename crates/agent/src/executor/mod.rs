@@ -17,9 +17,10 @@
 //!
 //! Implementations: [`process::ProcessExecutor`] (native processes, the embedded default),
 //! [`oci::OciExecutor`] (containers from an image, run by libcontainer under the same task
-//! supervisor) and [`sim::SimExecutor`] (no processes; hollow nodes and tests).
+//! supervisor), [`docker::DockerExecutor`] (containers on a local dockerd) and [`sim::SimExecutor`] (no processes; hollow nodes and tests).
 
 pub mod details;
+pub mod docker;
 pub mod error;
 pub mod oci;
 pub mod process;
@@ -65,6 +66,8 @@ pub struct Exit {
     pub unhealthy: bool,
     /// Set when the exit status could not be observed (e.g. the supervisor died); says why.
     pub lost: Option<String>,
+    /// The kernel killed it for going over its memory limit (as dockerd reports).
+    pub oom_killed: bool,
 }
 
 impl Exit {
@@ -92,6 +95,12 @@ impl Exit {
         }
         if self.unhealthy {
             return Some("task: unhealthy container".to_string());
+        }
+        if self.oom_killed {
+            return Some(format!(
+                "task: non-zero exit ({}): killed for exceeding its memory limit",
+                self.code
+            ));
         }
         (self.code != 0).then(|| format!("task: non-zero exit ({})", self.code))
     }

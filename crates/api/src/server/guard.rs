@@ -169,6 +169,23 @@ fn is_json(headers: &HeaderMap) -> bool {
         .is_some_and(|media| media.eq_ignore_ascii_case("application/json"))
 }
 
+/// The `Host` rule alone, for requests passed on to the local dockerd (`proxy.rs`), whose
+/// bodies (build contexts, archives) are not JSON.
+pub(crate) fn check_host(headers: &HeaderMap, policy: Policy) -> Result<(), Error> {
+    if policy.loopback_host_only
+        && let Some(host) = headers.get(header::HOST)
+    {
+        let host = host.to_str().unwrap_or("");
+        if !is_loopback_host(host) {
+            return Err(Error::Forbidden(format!(
+                "Host {:?} is not a loopback name: this API listens on loopback only",
+                types::excerpt(host)
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// `localhost`, a `*.localhost` name (docker's own `api.moby.localhost`), or a loopback IP,
 /// each with an optional port.
 fn is_loopback_host(host: &str) -> bool {

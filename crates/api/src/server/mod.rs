@@ -14,6 +14,7 @@ mod images;
 mod logs;
 mod networks;
 mod nodes;
+pub mod proxy;
 mod query;
 mod response;
 mod services;
@@ -218,6 +219,52 @@ pub async fn serve_tcp(
         loopback_host_only: loopback,
     };
     axum::serve(listener, router_with(backend, HostFacts::read(), policy))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|error| Error::Io {
+            context: "serving the API on TCP".into(),
+            error,
+        })
+}
+
+/// [`serve_unix_listener`], with the Engine's non-Swarm endpoints passed to the local dockerd
+/// when `engine` is given (a node running the docker executor; see [`proxy`]).
+pub async fn serve_unix_listener_with_engine(
+    listener: UnixListener,
+    backend: Arc<dyn Backend>,
+    engine: Option<Arc<proxy::EngineProxy>>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let app = match engine {
+        Some(engine) => proxy::with_engine(router(backend), engine, Policy::default()),
+        None => router(backend),
+    };
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|error| Error::Io {
+            context: "serving the API on a unix socket".into(),
+            error,
+        })
+}
+
+/// [`serve_tcp`], with the engine paths passed to the local dockerd when `engine` is given.
+pub async fn serve_tcp_with_engine(
+    listener: TcpListener,
+    backend: Arc<dyn Backend>,
+    engine: Option<Arc<proxy::EngineProxy>>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let loopback = listener.local_addr().is_ok_and(|a| a.ip().is_loopback());
+    let policy = Policy {
+        loopback_host_only: loopback,
+    };
+    let routes = router_with(backend, HostFacts::read(), policy);
+    let app = match engine {
+        Some(engine) => proxy::with_engine(routes, engine, policy),
+        None => routes,
+    };
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
         .map_err(|error| Error::Io {

@@ -68,9 +68,13 @@ pub struct AgentArgs {
     #[arg(long = "label")]
     pub labels: Vec<String>,
     /// How tasks run: `oci` (containers from images; the default as root with overlayfs and
-    /// cgroups), `process` (native processes; the default otherwise) or `sim` (simulated).
+    /// cgroups), `process` (native processes; the default otherwise), `docker` (containers on
+    /// the local dockerd, see --docker-host) or `sim` (simulated).
     #[arg(long)]
     pub executor: Option<String>,
+    /// dockerd's socket for `--executor docker` (not DOCKER_HOST, which usually names shoal).
+    #[arg(long, env = "SHOAL_DOCKER_HOST", default_value = agent::executor::docker::DEFAULT_HOST)]
+    pub docker_host: String,
     /// Run this many simulated nodes instead of one real one (needs --join-token and
     /// --join-addr); for scale tests and benchmarks.
     #[arg(long, requires_all = ["join_token", "join_addr"])]
@@ -92,17 +96,20 @@ pub enum ExecutorChoice {
     Oci(image::ImageStore),
     /// Simulated tasks (hollow nodes, benchmarks).
     Sim,
+    /// Containers on the local dockerd at this socket; its Engine endpoints are proxied.
+    Docker(String),
 }
 
 impl ExecutorChoice {
     /// The executor the `--executor` flag names, or without it `oci` where containers can
     /// run and `process` (with a warning saying why) where they cannot.
-    fn choose(flag: Option<&str>, dir: &DataDir) -> anyhow::Result<ExecutorChoice> {
+    fn choose(flag: Option<&str>, docker_host: &str, dir: &DataDir) -> anyhow::Result<ExecutorChoice> {
         match flag {
             Some("process") => Ok(ExecutorChoice::Process),
+            Some("docker") => Ok(ExecutorChoice::Docker(docker_host.to_string())),
             Some("oci") => Ok(ExecutorChoice::Oci(images::open_images(dir)?)),
             Some("sim") => Ok(ExecutorChoice::Sim),
-            Some(other) => anyhow::bail!("unknown executor {other:?}: use process, oci or sim"),
+            Some(other) => anyhow::bail!("unknown executor {other:?}: use process, oci, docker or sim"),
             None => match images::oci_unavailable() {
                 None => Ok(ExecutorChoice::Oci(images::open_images(dir)?)),
                 Some(why) => {
@@ -121,6 +128,7 @@ impl ExecutorChoice {
     pub async fn worker(
         &self,
         dir: &DataDir,
+        node_id: &str,
         clock: Arc<dyn types::Clock>,
         mut description: types::NodeDescription,
         events: &Arc<events::EventBus>,
@@ -148,6 +156,18 @@ impl ExecutorChoice {
                 let executor = Arc::new(agent::executor::oci::OciExecutor::new(
                     agent::executor::oci::OciConfig::new(dir.root(), shim, images),
                 )?);
+                fill(&mut description, executor.describe().await?);
+                agent::tasks::WorkerTasks::new(agent::runner::Worker::start(executor, clock, tx).await?)
+            }
+            ExecutorChoice::Docker(host) => {
+                let executor = Arc::new(
+                    agent::executor::docker::DockerExecutor::connect(agent::executor::docker::DockerConfig {
+                        host: host.clone(),
+                        node_id: node_id.to_string(),
+                        labels: BTreeMap::new(),
+                    })
+                    .await?,
+                );
                 fill(&mut description, executor.describe().await?);
                 agent::tasks::WorkerTasks::new(agent::runner::Worker::start(executor, clock, tx).await?)
             }
@@ -256,7 +276,18 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     );
     let tcp_tls = tcp_api::server_config(&tcp_mode)?;
     let dir = DataDir::open(&data_dir)?;
-    let executor = ExecutorChoice::choose(args.executor.as_deref(), &dir)?;
+    let executor = ExecutorChoice::choose(args.executor.as_deref(), &args.docker_host, &dir)?;
+    // On a docker node the Engine's own endpoints are that dockerd's (api/src/server/proxy.rs).
+    let engine = match &executor {
+        ExecutorChoice::Docker(host) => {
+            let socket = std::path::Path::new(host.strip_prefix("unix://").unwrap_or(host));
+            let proxy = api::server::proxy::EngineProxy::connect(socket)
+                .await
+                .with_context(|| format!("--executor docker needs dockerd at {host}"))?;
+            Some(Arc::new(proxy))
+        }
+        _ => None,
+    };
     let swarm = Arc::new(Swarm::new(
         dir,
         args.hostname.clone(),
@@ -273,9 +304,10 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     socket_dir(&socket)?;
     let unix = api::server::bind_unix(&socket)
         .with_context(|| format!("binding API socket {}", socket.display()))?;
-    tokio::spawn(api::server::serve_unix_listener(
+    tokio::spawn(api::server::serve_unix_listener_with_engine(
         unix,
         backend.clone(),
+        engine.clone(),
         shutdown.clone().cancelled_owned(),
     ));
     let tcp_addr = match (&args.api_addr, args.dev) {
@@ -298,8 +330,20 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         tcp_url = Some(format!("tcp://{}", listener.local_addr()?));
         let stop = shutdown.clone().cancelled_owned();
         match tcp_tls {
-            Some(tls) => tokio::spawn(api::server::serve_tls(listener, tls, backend.clone(), stop)),
-            None => tokio::spawn(api::server::serve_tcp(listener, backend.clone(), stop)),
+            Some(tls) => {
+                if engine.is_some() {
+                    tracing::warn!(
+                        "the TLS endpoint does not proxy the Engine's container endpoints to dockerd; use the unix socket"
+                    );
+                }
+                tokio::spawn(api::server::serve_tls(listener, tls, backend.clone(), stop))
+            }
+            None => tokio::spawn(api::server::serve_tcp_with_engine(
+                listener,
+                backend.clone(),
+                engine.clone(),
+                stop,
+            )),
         };
     }
     tracing::info!(socket = %socket.display(), tcp = ?tcp_url, data_dir = %data_dir.display(), "shoal agent listening");

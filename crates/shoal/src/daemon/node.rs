@@ -89,8 +89,9 @@ impl RunningNode {
         events: &Arc<super::events::EventBus>,
     ) -> anyhow::Result<Arc<RunningNode>> {
         let (client_tls, server_tls) = tls_configs(&certs)?;
-        let (tasks, statuses, description) =
-            executor.worker(&dir, clock.clone(), description, events).await?;
+        let (tasks, statuses, description) = executor
+            .worker(&dir, &state.node_id, clock.clone(), description, events)
+            .await?;
         let node = Arc::new(RunningNode {
             certs: NodeCerts::new(dir.clone(), certs),
             dir,

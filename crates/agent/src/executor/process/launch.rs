@@ -175,6 +175,7 @@ impl ExitRecord {
             signal: self.signal,
             unhealthy,
             lost: None,
+            oom_killed: false,
         }
     }
 }

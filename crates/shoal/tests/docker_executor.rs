@@ -1,0 +1,122 @@
+//! `shoal agent --executor docker` over a private dockerd (Debian's docker.io; own socket and
+//! data root, no bridge, no iptables): a service of an image made by `docker import` runs as a
+//! Swarm-named container on that dockerd, and the stock docker CLI sees (and execs into) it
+//! through the shoal socket, whose container endpoints are proxied to the dockerd.
+#![allow(clippy::disallowed_methods, clippy::unwrap_used, dead_code, unsafe_code)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Agent, eventually, stdout};
+use testkit::dockerd::Dockerd;
+
+const LIMIT: Duration = Duration::from_secs(60);
+const IMAGE: &str = "shoal-test/busybox:1";
+
+#[test]
+fn a_service_runs_on_the_local_dockerd_and_shows_through_the_shoal_socket() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dockerd = match rt.block_on(Dockerd::try_start()) {
+        Ok(d) => d,
+        Err(why) => {
+            eprintln!("SKIPPED: the docker executor's acceptance test needs a dockerd: {why}");
+            return;
+        }
+    };
+    dockerd.import_busybox(IMAGE).unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let host = format!("unix://{}", dockerd.socket().display());
+    let mut agent = Agent::start_with(
+        root.path(),
+        "n1",
+        &["--executor".into(), "docker".into(), "--docker-host".into(), host],
+    );
+    agent.swarm_init();
+    agent.docker_ok(&[
+        "service",
+        "create",
+        "--detach",
+        "--no-resolve-image",
+        "--name",
+        "web",
+        "--stop-grace-period",
+        "1s",
+        IMAGE,
+        "sh",
+        "-c",
+        "echo hello; sleep 100000 & wait $!",
+    ]);
+    eventually("web at 1/1", LIMIT, || {
+        let replicas = agent.docker_ok(&[
+            "service",
+            "ls",
+            "--filter",
+            "name=web",
+            "--format",
+            "{{.Replicas}}",
+        ]);
+        (replicas.trim() == "1/1").then_some(())
+    });
+    let task = agent.docker_ok(&["service", "ps", "-q", "--no-trunc", "web"]);
+    let name = format!("web.1.{}", task.trim());
+
+    // Through the shoal socket (proxied), as on dockerd itself.
+    let through_shoal = agent.docker_ok(&[
+        "ps",
+        "--format",
+        "{{.Names}} {{.Label \"com.docker.swarm.service.name\"}}",
+    ]);
+    assert!(
+        through_shoal.lines().any(|l| l == format!("{name} web")),
+        "{through_shoal}"
+    );
+    let on_dockerd = dockerd.ok(&["ps", "--format", "{{.Names}}"]);
+    assert!(on_dockerd.lines().any(|l| l == name), "{on_dockerd}");
+    // exec start is a hijacked (101 Switching Protocols) connection through the proxy.
+    let out = agent.docker(&["exec", &name, "echo", "from exec"]);
+    assert_eq!(
+        stdout(&out).trim(),
+        "from exec",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // `docker run` attaches (another hijacked connection), starts, waits and removes.
+    let ran = agent.docker_ok(&["run", "--rm", "--network", "none", IMAGE, "echo", "from run"]);
+    assert_eq!(ran.trim(), "from run");
+    let logs = agent.docker_ok(&["logs", &name]);
+    assert_eq!(logs.trim(), "hello");
+
+    // kill -9 of the agent: the container keeps running and the restarted agent re-attaches
+    // to it (found by its labels) instead of starting another.
+    let started = dockerd.ok(&["inspect", "--format", "{{.Id}} {{.State.StartedAt}}", &name]);
+    agent.restart();
+    eventually("web at 1/1 after the restart", LIMIT, || {
+        let replicas = agent.docker(&[
+            "service",
+            "ls",
+            "--filter",
+            "name=web",
+            "--format",
+            "{{.Replicas}}",
+        ]);
+        (stdout(&replicas).trim() == "1/1").then_some(())
+    });
+    // The worker re-attaches before the API socket answers; the session then reports the
+    // same task, with no replacement in the service's history.
+    let tasks = agent.docker_ok(&["service", "ps", "-q", "--no-trunc", "web"]);
+    assert_eq!(tasks.trim(), task.trim(), "the same task, not a replacement");
+    let running = dockerd.ok(&["ps", "--filter", "label=com.docker.swarm.service.name=web", "-q"]);
+    assert_eq!(running.lines().count(), 1, "no second container: {running}");
+    assert_eq!(
+        dockerd.ok(&["inspect", "--format", "{{.Id}} {{.State.StartedAt}}", &name]),
+        started,
+        "the same container, never restarted"
+    );
+
+    agent.docker_ok(&["service", "rm", "web"]);
+    eventually("the task container removed", LIMIT, || {
+        let all = dockerd.ok(&["ps", "-a", "--format", "{{.Names}}"]);
+        (!all.lines().any(|l| l == name)).then_some(())
+    });
+}
