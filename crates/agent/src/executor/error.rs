@@ -59,6 +59,9 @@ pub enum Error {
     /// a retry may help once the registry or the reference is fixed.
     #[error("{0}")]
     Image(String),
+    /// The executor cannot do this at all (e.g. `docker exec` on the sim executor).
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 impl Error {

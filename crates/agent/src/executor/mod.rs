@@ -20,6 +20,7 @@
 //! supervisor) and [`sim::SimExecutor`] (no processes; hollow nodes and tests).
 
 pub mod error;
+pub mod exec;
 pub mod oci;
 pub mod process;
 pub mod sim;
@@ -152,6 +153,15 @@ pub trait Executor: Send + Sync + 'static {
 
     /// Reads the task's captured stdout/stderr.
     async fn logs(&self, task_id: &str, options: LogOptions) -> Result<LogLines>;
+
+    /// Runs one more process in the running task (`docker exec`) and hands back its streams.
+    /// Executors that cannot refuse, saying so.
+    async fn exec(&self, task_id: &str, spec: &exec::ExecSpec) -> Result<exec::ExecProcess> {
+        let _ = spec;
+        Err(Error::Unsupported(format!(
+            "this node's executor cannot run a command in task {task_id}"
+        )))
+    }
 }
 
 /// Parses a stop signal the way Docker accepts it: `SIGTERM`, `TERM`, `term` or `15`.

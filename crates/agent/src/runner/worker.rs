@@ -144,6 +144,14 @@ impl<E: Executor> Worker<E> {
         ids
     }
 
+    /// The tasks with a runner, as last assigned.
+    pub fn tasks(&self) -> Vec<Arc<Task>> {
+        self.runners
+            .values()
+            .map(|r| r.assignment.borrow().clone())
+            .collect()
+    }
+
     /// The executor this worker drives.
     pub fn executor(&self) -> &Arc<E> {
         &self.executor

@@ -4,6 +4,7 @@
 //! field or a JSON `null` becomes the default, as Go's decoder treats them, because the docker
 //! CLI sends `"Labels": null` and similar for unset maps and lists. Wrong types still fail.
 
+mod exec;
 mod image;
 pub mod mount;
 mod node;
@@ -13,6 +14,7 @@ mod system;
 mod task;
 mod task_spec;
 
+pub use exec::{ExecConfig, ExecInspect, ExecStartConfig, IdResponse, ProcessConfig};
 pub use image::{
     DiskUsage, GraphDriver, ImageDeleteItem, ImageInspect, ImageMetadata, ImagePruneResponse, ImageRootFs,
     ImageSummary,

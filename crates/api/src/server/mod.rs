@@ -7,7 +7,9 @@
 
 mod body;
 mod edge;
+mod exec;
 pub mod guard;
+mod hijack;
 mod images;
 mod logs;
 mod nodes;
@@ -97,6 +99,12 @@ pub fn router_with(backend: Arc<dyn Backend>, host: HostFacts, policy: Policy) -
             "/images/{*name}",
             get(images::by_name).post(images::by_name).delete(images::by_name),
         )
+        // docker exec (the containers API will replace the container inspect here).
+        .route("/containers/{id}/json", get(exec::container_inspect))
+        .route("/containers/{id}/exec", post(exec::create))
+        .route("/exec/{id}/start", post(exec::start))
+        .route("/exec/{id}/resize", post(exec::resize))
+        .route("/exec/{id}/json", get(exec::inspect))
         // dockerd answers an unknown path and a known path with the wrong method alike.
         .fallback(page_not_found)
         .method_not_allowed_fallback(page_not_found)

@@ -388,4 +388,29 @@ impl Backend for Swarm {
         let used = self.images_in_use().await;
         Ok(used.into_iter().map(|(id, tasks)| (id, tasks.len())).collect())
     }
+
+    async fn exec_target(&self, key: &str) -> Result<api::ExecTarget> {
+        self.exec_target_of(key).await
+    }
+
+    async fn exec_create(&self, container: &str, config: api::ExecCreate) -> Result<String> {
+        self.exec_create_in(container, config).await
+    }
+
+    async fn exec_start(
+        &self,
+        id: &str,
+        detach: bool,
+        size: Option<(u16, u16)>,
+    ) -> Result<Option<api::ExecStreams>> {
+        self.exec_start_of(id, detach, size).await
+    }
+
+    async fn exec_inspect(&self, id: &str) -> Result<api::ExecView> {
+        self.exec_inspect_of(id)
+    }
+
+    async fn exec_resize(&self, id: &str, height: u16, width: u16) -> Result<()> {
+        self.exec_resize_of(id, height, width)
+    }
 }

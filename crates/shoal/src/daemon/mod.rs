@@ -13,6 +13,7 @@ mod autolock;
 mod backend;
 mod clock;
 mod datadir;
+mod exec;
 mod hollow;
 mod images;
 mod join;

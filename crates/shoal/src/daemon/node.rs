@@ -115,6 +115,11 @@ impl RunningNode {
         Ok(node)
     }
 
+    /// The node's task side (runners over the executor).
+    pub fn tasks(&self) -> &Arc<dyn Tasks> {
+        &self.tasks
+    }
+
     /// Cancelled when the node stops.
     pub fn shutdown_token(&self) -> &CancellationToken {
         &self.shutdown

@@ -84,6 +84,8 @@ pub struct Swarm {
     local: RwLock<Local>,
     /// The node's image store, opened when the agent starts (`images.rs`).
     pub(crate) images: std::sync::OnceLock<image::ImageStore>,
+    /// `docker exec` instances (`exec.rs`).
+    pub(crate) execs: super::exec::Execs,
 }
 
 fn internal(e: anyhow::Error) -> Error {
@@ -108,6 +110,7 @@ impl Swarm {
             control: tokio::sync::Mutex::new(()),
             local: RwLock::new(Local::Inactive),
             images: std::sync::OnceLock::new(),
+            execs: Default::default(),
         }
     }
 

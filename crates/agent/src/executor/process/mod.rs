@@ -15,6 +15,7 @@
 //! for trusted workloads and for running shoal where no container engine exists.
 
 pub mod cgroup;
+pub mod exec;
 pub mod handle;
 pub mod health;
 pub mod launch;
@@ -235,5 +236,9 @@ impl Executor for ProcessExecutor {
 
     async fn logs(&self, task_id: &str, options: LogOptions) -> Result<LogLines> {
         read_logs(&self.get(task_id)?, options).await
+    }
+
+    async fn exec(&self, task_id: &str, spec: &super::exec::ExecSpec) -> Result<super::exec::ExecProcess> {
+        exec::start(&*self.get(task_id)?, spec)
     }
 }
