@@ -7,84 +7,20 @@ mod common;
 
 #[path = "../../image/tests/common/build.rs"]
 mod build;
+#[path = "common/busybox.rs"]
+mod busybox;
 #[path = "../../image/tests/common/registry.rs"]
 mod registry;
 
 use std::io::Write;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use busybox::{Cleanup, push_busybox, skip_reason};
 use common::{Agent, eventually, stderr, stdout};
 use oci_client::secrets::RegistryAuth;
 
 const LIMIT: Duration = Duration::from_secs(60);
-
-fn skip_reason() -> Option<&'static str> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return Some("containers need root");
-    }
-    if !Path::new("/usr/bin/docker-registry").exists() || !Path::new("/bin/busybox").exists() {
-        return Some("needs Debian's docker-registry and busybox-static (scripts/test.sh installs them)");
-    }
-    None
-}
-
-async fn push_busybox(addr: &str) {
-    let auth = RegistryAuth::Anonymous;
-    let client = build::client(addr, "busybox", &auth).await;
-    let layers = vec![build::Layer::new(build::busybox_rootfs(), true)];
-    let arch = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
-    };
-    let config = build::config(&layers, arch, &["sh"]);
-    let manifest = build::manifest(build::Format::Docker, &config, &layers);
-    build::push_image(
-        &client,
-        addr,
-        "busybox",
-        &layers,
-        &config,
-        (&manifest.0, manifest.1),
-        "latest",
-    )
-    .await;
-}
-
-/// Kills whatever is left in the task's cgroups if the test fails half-way (containers
-/// outlive their agent on purpose), and unmounts its root filesystem.
-struct KillTask(String, std::path::PathBuf);
-
-impl Drop for KillTask {
-    fn drop(&mut self) {
-        let rootfs = self.1.join("containers").join(&self.0).join("bundle/rootfs");
-        let rootfs = std::ffi::CString::new(rootfs.to_string_lossy().as_bytes()).unwrap();
-        // SAFETY: a lazy unmount of a path under this test's own data dir.
-        unsafe {
-            libc::umount2(rootfs.as_ptr(), libc::MNT_DETACH);
-        }
-        let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") else {
-            return;
-        };
-        let mut dirs: Vec<_> = entries
-            .flatten()
-            .map(|e| e.path().join("shoal").join(&self.0))
-            .collect();
-        dirs.push(Path::new("/sys/fs/cgroup/shoal").join(&self.0));
-        for dir in dirs {
-            let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
-            for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
-                // SAFETY: kill(2) on a member of this test's own task cgroup.
-                unsafe {
-                    libc::kill(pid, libc::SIGKILL);
-                }
-            }
-        }
-    }
-}
 
 /// The one task of `service` once it runs: (ID, Swarm container name).
 fn running_task(agent: &Agent, service: &str) -> (String, String) {
@@ -137,7 +73,7 @@ fn docker_exec_runs_in_an_oci_container() {
     }
     let rt = tokio::runtime::Runtime::new().unwrap();
     let registry = rt.block_on(registry::Registry::start(None));
-    rt.block_on(push_busybox(&registry.addr));
+    rt.block_on(push_busybox(&registry.addr, &RegistryAuth::Anonymous));
     let root = tempfile::tempdir().unwrap();
     let agent = Agent::start_default_executor(root.path(), "n1");
     agent.swarm_init();
@@ -157,7 +93,10 @@ fn docker_exec_runs_in_an_oci_container() {
         "100000",
     ]);
     let (id, name) = running_task(&agent, "web");
-    let _kill = KillTask(id.clone(), agent.data_dir().to_path_buf());
+    let _cleanup = Cleanup {
+        data_dir: agent.data_dir().to_path_buf(),
+        task_ids: vec![id.clone()],
+    };
 
     // The image's root, not the host's.
     let ls = agent.docker_ok(&["exec", &name, "ls", "/"]);
