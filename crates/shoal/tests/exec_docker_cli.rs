@@ -17,7 +17,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use busybox::{Cleanup, push_busybox, skip_reason};
-use common::{Agent, eventually, stderr, stdout};
+use common::{Agent, eventually, http, stderr, stdout};
 use oci_client::secrets::RegistryAuth;
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -209,6 +209,63 @@ fn docker_exec_runs_in_an_oci_container() {
         let out = agent.docker(&["exec", &name, "busybox", "cat", "/dir/detached"]);
         (stdout(&out).trim() == "done").then_some(())
     });
+
+    // The API itself: a start without upgrade streams the output (the TTY sized by
+    // ConsoleSize); a resize reaches the pty of a running exec; inspect shows the exit.
+    let sock = &agent.sock;
+    let post = |path: &str, body: &str| {
+        http::over_unix(
+            sock,
+            &http::request("POST", path, "localhost", &[http::JSON], Some(body)),
+        )
+    };
+    let create = |body: &str| {
+        let (status, answer) = post(&format!("/containers/{name}/exec"), body);
+        assert_eq!(status, 201, "{answer}");
+        http::json_of(&answer)["Id"].as_str().unwrap().to_string()
+    };
+    let sized = create(r#"{"Cmd":["busybox","stty","size"],"Tty":true,"AttachStdout":true}"#);
+    let (status, out) = post(&format!("/exec/{sized}/start"), r#"{"ConsoleSize":[40,100]}"#);
+    assert_eq!(status, 200, "{out}");
+    assert!(out.contains("40 100"), "{out:?}");
+    let waiting = create(
+        r#"{"Cmd":["sh","-c","while [ ! -e /dir/go ]; do busybox sleep 0.05; done; busybox stty size > /dir/size"],"Tty":true}"#,
+    );
+    let (status, out) = post(&format!("/exec/{waiting}/start"), r#"{"Detach":true}"#);
+    assert_eq!(status, 200, "{out}");
+    let inspect = || {
+        let (status, body) = http::over_unix(
+            sock,
+            &http::request("GET", &format!("/exec/{waiting}/json"), "localhost", &[], None),
+        );
+        assert_eq!(status, 200, "{body}");
+        http::json_of(&body)
+    };
+    assert_eq!(inspect()["Running"], true);
+    assert!(inspect()["ExitCode"].is_null());
+    let (status, out) = post(&format!("/exec/{waiting}/resize?h=20&w=70"), "");
+    assert_eq!(status, 200, "{out}");
+    agent.docker_ok(&["exec", &name, "busybox", "touch", "/dir/go"]);
+    eventually("the resized exec's size", LIMIT, || {
+        let out = agent.docker(&["exec", &name, "busybox", "cat", "/dir/size"]);
+        (stdout(&out).trim() == "20 70").then_some(())
+    });
+    eventually("the exec's exit in its inspect", LIMIT, || {
+        let view = inspect();
+        (view["Running"] == false && view["ExitCode"] == 0).then_some(())
+    });
+    let (status, out) = post(&format!("/exec/{waiting}/start"), "{}");
+    assert_eq!(
+        (
+            status,
+            http::json_of(&out)["message"]
+                .as_str()
+                .unwrap()
+                .contains("has already run")
+        ),
+        (409, true),
+        "{out}"
+    );
 
     // Unknown containers and refused options, in dockerd's words.
     let unknown = agent.docker(&["exec", "nope", "ls"]);
