@@ -147,6 +147,20 @@ fn docker_exec_runs_in_an_oci_container() {
         "0"
     );
 
+    // What an exec costs end to end (CLI included), for the record.
+    let mut took: Vec<Duration> = (0..10)
+        .map(|_| {
+            let started = Instant::now();
+            agent.docker_ok(&["exec", &name, "busybox", "true"]);
+            started.elapsed()
+        })
+        .collect();
+    took.sort();
+    eprintln!(
+        "docker exec <oci container> busybox true: p50 {:?}, max {:?}",
+        took[5], took[9]
+    );
+
     // The exit code reaches the CLI.
     let exit = agent.docker(&["exec", &name, "sh", "-c", "echo out; echo err >&2; exit 3"]);
     assert_eq!(exit.status.code(), Some(3), "{}", stderr(&exit));
@@ -315,6 +329,18 @@ fn docker_exec_runs_beside_a_process_task() {
         "echo $GREETING $EXTRA $(pwd)",
     ]);
     assert_eq!(out.trim(), "hi 2 /tmp");
+    let mut took: Vec<Duration> = (0..10)
+        .map(|_| {
+            let started = Instant::now();
+            agent.docker_ok(&["exec", &name, "true"]);
+            started.elapsed()
+        })
+        .collect();
+    took.sort();
+    eprintln!(
+        "docker exec <process task> true: p50 {:?}, max {:?}",
+        took[5], took[9]
+    );
     let exit = agent.docker(&["exec", &name, "sh", "-c", "exit 4"]);
     assert_eq!(exit.status.code(), Some(4));
     let hi = exec_with_input(&agent, &["-i", &name, "cat"], b"hi\n");
