@@ -197,6 +197,25 @@ fn docker_exec_runs_in_an_oci_container() {
     let piped = agent.docker_ok(&["exec", &name, "sh", "-c", "busybox tty || true"]);
     assert_eq!(piped.trim(), "not a tty");
 
+    // `-it` from a terminal (script(1) gives the CLI one): input typed into the shell runs,
+    // and its exit code comes back.
+    if std::path::Path::new("/usr/bin/script").exists() {
+        let cli = format!("docker -H unix://{} exec -it {name} sh", agent.sock.display());
+        let mut child = Command::new("script")
+            .args(["-qec", &cli, "/dev/null"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let writer = std::thread::spawn(move || stdin.write_all(b"echo hi-$((6*7)); exit 7\n"));
+        let out = child.wait_with_output().unwrap();
+        writer.join().unwrap().unwrap();
+        assert_eq!(out.status.code(), Some(7), "{}{}", stdout(&out), stderr(&out));
+        assert!(stdout(&out).contains("hi-42"), "{}", stdout(&out));
+    }
+
     // Detached: returns at once while the command keeps running.
     let started = Instant::now();
     agent.docker_ok(&[
