@@ -85,6 +85,8 @@ fn docker_exec_runs_in_an_oci_container() {
         "--name",
         "web",
         "--no-healthcheck",
+        "--ulimit",
+        "nofile=777:888",
         "--env",
         "GREETING=hello",
         &image,
@@ -135,6 +137,13 @@ fn docker_exec_runs_in_an_oci_container() {
         "echo $GREETING $EXTRA $(busybox pwd)",
     ]);
     assert_eq!(env.trim(), "hello 1 /dir");
+    // Its resource limits.
+    let nofile = agent.docker_ok(&["exec", &name, "sh", "-c", "ulimit -Sn; ulimit -Hn"]);
+    assert_eq!(
+        nofile.split_whitespace().collect::<Vec<_>>(),
+        ["777", "888"],
+        "{nofile}"
+    );
     // The user: the image's root by default, another on request.
     assert_eq!(
         agent

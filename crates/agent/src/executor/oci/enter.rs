@@ -5,6 +5,7 @@
 //! ```text
 //!  agent ─► exec-shim (stdio: the exec's pipes or pty; Entry in SHOAL_EXEC)
 //!             join the container's cgroups ─► open its namespaces ─► read its privileges
+//!             and take its resource limits
 //!             ─► setns ipc, uts, net, pid, cgroup, mnt ─► resolve the user in its /etc/passwd
 //!             ─► narrow capabilities to the container's ─► fork+exec the command (the child
 //!                is in the container's pid namespace) ─► wait ─► exit with its status
@@ -114,6 +115,7 @@ fn enter(entry: &Entry) -> Result<(), String> {
     let status = std::fs::read_to_string(format!("/proc/{}/status", entry.pid))
         .map_err(|e| format!("reading the container's status: {e}"))?;
     let privileges = sys::Privileges::parse(&status).ok_or("the container's capabilities are unreadable")?;
+    sys::copy_rlimits(entry.pid).map_err(|e| format!("taking the container's resource limits: {e}"))?;
     // The namespaces are held open now; had the init exited and its pid been reused before
     // they were opened, the start time would differ.
     if crate::executor::process::sys::start_time(entry.pid) != entry.start_time {

@@ -231,6 +231,28 @@ impl Privileges {
     }
 }
 
+/// Gives this process the resource limits of process `pid` (a container's ulimits), which
+/// its children then inherit. Raising a hard limit needs CAP_SYS_RESOURCE, which the agent's
+/// helper has.
+pub fn copy_rlimits(pid: i32) -> io::Result<()> {
+    for resource in 0..libc::RLIMIT_NLIMITS {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: prlimit reads nothing (null new limit) and writes one rlimit into `limit`,
+        // which lives across the call.
+        if unsafe { libc::prlimit(pid, resource, std::ptr::null(), &mut limit) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: setrlimit reads the rlimit we pass, which lives across the call.
+        if unsafe { libc::setrlimit(resource, &limit) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
 /// `_LINUX_CAPABILITY_VERSION_3`: two 32-bit words per set.
 const CAP_VERSION_3: u32 = 0x2008_0522;
 
