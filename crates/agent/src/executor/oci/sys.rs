@@ -235,7 +235,7 @@ impl Privileges {
 /// its children then inherit. Raising a hard limit needs CAP_SYS_RESOURCE, which the agent's
 /// helper has.
 pub fn copy_rlimits(pid: i32) -> io::Result<()> {
-    for resource in 0..libc::RLIMIT_NLIMITS {
+    for resource in RLIMITS {
         let mut limit = libc::rlimit {
             rlim_cur: 0,
             rlim_max: 0,
@@ -252,6 +252,26 @@ pub fn copy_rlimits(pid: i32) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Every resource limit Linux has (`RLIMIT_NLIMITS` is not stable across versions).
+const RLIMITS: [libc::__rlimit_resource_t; 16] = [
+    libc::RLIMIT_CPU,
+    libc::RLIMIT_FSIZE,
+    libc::RLIMIT_DATA,
+    libc::RLIMIT_STACK,
+    libc::RLIMIT_CORE,
+    libc::RLIMIT_RSS,
+    libc::RLIMIT_NPROC,
+    libc::RLIMIT_NOFILE,
+    libc::RLIMIT_MEMLOCK,
+    libc::RLIMIT_AS,
+    libc::RLIMIT_LOCKS,
+    libc::RLIMIT_SIGPENDING,
+    libc::RLIMIT_MSGQUEUE,
+    libc::RLIMIT_NICE,
+    libc::RLIMIT_RTPRIO,
+    libc::RLIMIT_RTTIME,
+];
 
 /// `_LINUX_CAPABILITY_VERSION_3`: two 32-bit words per set.
 const CAP_VERSION_3: u32 = 0x2008_0522;
