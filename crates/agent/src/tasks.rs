@@ -44,6 +44,19 @@ pub trait Tasks: Send + Sync + 'static {
     async fn wait(&self, task_id: &str) -> crate::executor::Result<Exit> {
         Err(crate::executor::Error::NotFound(task_id.to_string()))
     }
+    /// The tasks this node holds, as last assigned (for `docker exec` to find its container).
+    async fn held(&self) -> Vec<Arc<Task>> {
+        Vec::new()
+    }
+    /// Runs a command in a task of this node (`docker exec`); see [`Executor::exec`].
+    async fn exec(
+        &self,
+        task_id: &str,
+        spec: &crate::executor::exec::ExecSpec,
+    ) -> crate::executor::Result<crate::executor::exec::ExecProcess> {
+        let _ = spec;
+        Err(crate::executor::Error::NotFound(task_id.to_string()))
+    }
 }
 
 /// [`Tasks`] over a [`Worker`] (runners over an executor).
@@ -129,6 +142,27 @@ impl<E: Executor> Tasks for WorkerTasks<E> {
             }
         }
         worker.stop().await;
+    }
+
+    async fn held(&self) -> Vec<Arc<Task>> {
+        let guard = self.worker.lock().await;
+        guard.as_ref().map(Worker::assigned).unwrap_or_default()
+    }
+
+    async fn exec(
+        &self,
+        task_id: &str,
+        spec: &crate::executor::exec::ExecSpec,
+    ) -> crate::executor::Result<crate::executor::exec::ExecProcess> {
+        // Not under the lock: assignments must not wait for a process to start.
+        let executor = {
+            let guard = self.worker.lock().await;
+            match guard.as_ref() {
+                Some(worker) => worker.executor().clone(),
+                None => return Err(crate::executor::Error::NotFound(task_id.to_string())),
+            }
+        };
+        executor.exec(task_id, spec).await
     }
 }
 

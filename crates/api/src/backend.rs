@@ -351,6 +351,29 @@ pub trait Backend: Send + Sync + 'static {
     async fn task_attachments(&self, _task_ids: &[String]) -> Result<Vec<Vec<Attachment>>> {
         Err(unimplemented("task network attachments"))
     }
+    // `docker exec` into the tasks of this node (`/exec/*`). The defaults refuse.
+
+    /// `POST /containers/{id}/exec`: returns the new exec instance's ID.
+    async fn exec_create(&self, container: &str, _config: ExecCreate) -> Result<String> {
+        Err(no_exec(container))
+    }
+    /// `POST /exec/{id}/start`: starts the process; its streams unless `detach`.
+    async fn exec_start(
+        &self,
+        id: &str,
+        _detach: bool,
+        _size: Option<(u16, u16)>,
+    ) -> Result<Option<ExecStreams>> {
+        Err(no_exec(id))
+    }
+    /// `GET /exec/{id}/json`.
+    async fn exec_inspect(&self, id: &str) -> Result<ExecView> {
+        Err(no_exec(id))
+    }
+    /// `POST /exec/{id}/resize?h=&w=`.
+    async fn exec_resize(&self, id: &str, _height: u16, _width: u16) -> Result<()> {
+        Err(no_exec(id))
+    }
 }
 
 /// A task's address on one network.
@@ -375,6 +398,64 @@ pub struct EventFeed {
     pub live: BoxStream<'static, crate::model::EventMessage>,
     /// The daemon's clock when the feed was taken (the handler times `until` from it).
     pub now: Timestamp,
+}
+
+
+fn no_exec(key: &str) -> rules::Error {
+    rules::Error::Unimplemented(format!("this daemon cannot exec into containers ({key})"))
+}
+
+/// What `POST /containers/{id}/exec` asks to run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecCreate {
+    /// Program and arguments.
+    pub cmd: Vec<String>,
+    /// Extra environment, `K=V`.
+    pub env: Vec<String>,
+    /// User; empty for the container's.
+    pub user: String,
+    /// Working directory; empty for the container's.
+    pub working_dir: String,
+    /// Allocate a TTY.
+    pub tty: bool,
+    /// Attach stdin.
+    pub attach_stdin: bool,
+    /// Attach stdout.
+    pub attach_stdout: bool,
+    /// Attach stderr.
+    pub attach_stderr: bool,
+}
+
+/// An exec instance, as `GET /exec/{id}/json` shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecView {
+    /// Its ID.
+    pub id: String,
+    /// The task it runs in.
+    pub container_id: String,
+    /// Started and not exited.
+    pub running: bool,
+    /// Exit code once exited.
+    pub exit_code: Option<i64>,
+    /// Host pid while running (0 otherwise).
+    pub pid: i64,
+    /// What was asked.
+    pub config: ExecCreate,
+}
+
+/// The streams of a started exec, for the API to relay over the hijacked connection.
+pub struct ExecStreams {
+    /// Output is raw (TTY) rather than multiplexed.
+    pub tty: bool,
+    /// Where the client's input goes, if stdin is attached.
+    pub stdin: Option<Box<dyn tokio::io::AsyncWrite + Send + Unpin>>,
+    /// The process's stdout (with a TTY, all its output), if attached.
+    pub stdout: Option<Box<dyn tokio::io::AsyncRead + Send + Unpin>>,
+    /// Its stderr, if attached and without a TTY.
+    pub stderr: Option<Box<dyn tokio::io::AsyncRead + Send + Unpin>>,
+    /// Resolves once the exit code is recorded, so the client's inspect after the stream
+    /// ends sees it.
+    pub exited: futures::future::BoxFuture<'static, ()>,
 }
 
 /// A pull's progress sink: the handler streams each line to the client as it comes.

@@ -32,6 +32,7 @@ pub use backend::{
     Backend, ImageProgress, ImageUpload, InitRequest, JoinRequest, LocalNodeState, LogLine, LogOptions,
     LogStream, LogTarget, ManagerInfo, NodeView, ServiceView, SwarmStatus,
 };
+pub use backend::{ExecCreate, ExecStreams, ExecView};
 pub use client::Client;
 pub use error::{Error, Result};
 pub use server::{bind_unix, router, serve_tcp, serve_unix, serve_unix_listener};

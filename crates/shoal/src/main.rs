@@ -33,6 +33,10 @@ enum Command {
     /// Supervise one task of the process executor (started by the agent).
     #[command(name = "task-shim", hide = true)]
     TaskShim(shim::ShimArgs),
+    /// `docker exec` helper: enters a container and runs one command (the request in the
+    /// environment; see agent::executor::oci::enter).
+    #[command(name = "exec-shim", hide = true)]
+    ExecShim,
 }
 
 fn main() {
@@ -43,6 +47,10 @@ fn main() {
     let args: Args = cli::exit::parse();
     if let Command::TaskShim(shim) = &args.command {
         std::process::exit(shim::run(shim));
+    }
+    if let Command::ExecShim = &args.command {
+        // Before any runtime or thread: setns into a mount namespace refuses threaded callers.
+        std::process::exit(agent::executor::oci::enter::run());
     }
     cli::exit::finish(run(args))
 }
@@ -56,7 +64,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         Command::Agent(agent) => runtime.block_on(daemon::run(agent)),
         Command::Cli(command) => runtime.block_on(cli::run(command, args.connection)),
         // Handled in main, before the runtime exists.
-        Command::TaskShim(_) => Ok(()),
+        Command::TaskShim(_) | Command::ExecShim => Ok(()),
     }
 }
 

@@ -9,50 +9,19 @@ mod common;
 // The registry and image fixtures of the image crate's tests, shared rather than copied.
 #[path = "../../image/tests/common/build.rs"]
 mod build;
+#[path = "common/busybox.rs"]
+mod busybox;
 #[path = "../../image/tests/common/registry.rs"]
 mod registry;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
+use busybox::{Cleanup, push_busybox, skip_reason, task_cgroups};
 use common::{Agent, eventually};
 use oci_client::secrets::RegistryAuth;
 
 const LIMIT: Duration = Duration::from_secs(60);
-
-fn skip_reason() -> Option<&'static str> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return Some("containers need root");
-    }
-    if !Path::new("/usr/bin/docker-registry").exists() || !Path::new("/bin/busybox").exists() {
-        return Some("needs Debian's docker-registry and busybox-static (scripts/test.sh installs them)");
-    }
-    None
-}
-
-/// Pushes a one-layer busybox image as `busybox:latest`.
-async fn push_busybox(addr: &str, auth: &RegistryAuth) {
-    let client = build::client(addr, "busybox", auth).await;
-    let layers = vec![build::Layer::new(build::busybox_rootfs(), true)];
-    let arch = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
-    };
-    let config = build::config(&layers, arch, &["sh"]);
-    let manifest = build::manifest(build::Format::Docker, &config, &layers);
-    build::push_image(
-        &client,
-        addr,
-        "busybox",
-        &layers,
-        &config,
-        (&manifest.0, manifest.1),
-        "latest",
-    )
-    .await;
-}
 
 /// Containers left under a data dir: task directories, mounts below it, task cgroups.
 fn leftovers(data_dir: &Path, task_ids: &[String]) -> Vec<String> {
@@ -83,54 +52,6 @@ fn leftovers(data_dir: &Path, task_ids: &[String]) -> Vec<String> {
             .map(|d| format!("cgroup {}", d.display())),
     );
     found
-}
-
-/// The cgroup directories of `task_ids` (v1: one per controller; v2: one).
-fn task_cgroups(task_ids: &[String]) -> Vec<PathBuf> {
-    let root = Path::new("/sys/fs/cgroup");
-    let mut bases = vec![root.join("shoal")];
-    if let Ok(entries) = std::fs::read_dir(root) {
-        bases.extend(entries.flatten().map(|e| e.path().join("shoal")));
-    }
-    bases
-        .iter()
-        .flat_map(|b| task_ids.iter().map(move |id| b.join(id)))
-        .filter(|d| d.is_dir())
-        .collect()
-}
-
-/// Ends whatever a failed run left: the processes in the tasks' cgroups, their mounts.
-struct Cleanup {
-    data_dir: PathBuf,
-    task_ids: Vec<String>,
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        for dir in task_cgroups(&self.task_ids) {
-            let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
-            for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
-                // SAFETY: kill(2) on a member of this test's own task cgroup.
-                unsafe {
-                    libc::kill(pid, libc::SIGKILL);
-                }
-            }
-        }
-        if let Ok(entries) = std::fs::read_dir(self.data_dir.join("containers")) {
-            for e in entries.flatten() {
-                let rootfs =
-                    std::ffi::CString::new(e.path().join("bundle/rootfs").to_string_lossy().as_bytes())
-                        .unwrap();
-                // SAFETY: a lazy unmount of a path under this test's own data dir.
-                unsafe {
-                    libc::umount2(rootfs.as_ptr(), libc::MNT_DETACH);
-                }
-            }
-        }
-        for dir in task_cgroups(&self.task_ids) {
-            let _ = std::fs::remove_dir(dir);
-        }
-    }
 }
 
 fn task_ids(agent: &Agent, service: &str) -> Vec<String> {

@@ -63,6 +63,9 @@ pub enum Error {
     /// reached; a retry may help once it is back.
     #[error("container engine: {0}")]
     Engine(String),
+    /// The executor cannot do this at all (e.g. `docker exec` on the sim executor).
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 impl Error {

@@ -22,6 +22,7 @@
 pub mod details;
 pub mod docker;
 pub mod error;
+pub mod exec;
 pub mod oci;
 pub mod process;
 pub mod sim;
@@ -177,6 +178,15 @@ pub trait Executor: Send + Sync + 'static {
     /// reaches `wait` as any exit does, so the runner reports it and the orchestrator acts.
     async fn signal(&self, _task_id: &str, _signal: i32) -> Result<()> {
         Err(Error::Invalid("this executor has no containers to signal".into()))
+    }
+
+    /// Runs one more process in the running task (`docker exec`) and hands back its streams.
+    /// Executors that cannot refuse, saying so.
+    async fn exec(&self, task_id: &str, spec: &exec::ExecSpec) -> Result<exec::ExecProcess> {
+        let _ = spec;
+        Err(Error::Unsupported(format!(
+            "this node's executor cannot run a command in task {task_id}"
+        )))
     }
 }
 

@@ -6,6 +6,7 @@
 
 pub mod container;
 mod event;
+mod exec;
 mod image;
 pub mod mount;
 mod network;
@@ -17,6 +18,7 @@ mod task;
 mod task_spec;
 
 pub use event::{EventActor, EventMessage};
+pub use exec::{ExecConfig, ExecInspect, ExecStartConfig, IdResponse, ProcessConfig};
 pub use image::{
     DiskUsage, GraphDriver, ImageDeleteItem, ImageInspect, ImageMetadata, ImagePruneResponse, ImageRootFs,
     ImageSummary,

@@ -9,7 +9,9 @@ mod body;
 mod containers;
 mod edge;
 mod events;
+mod exec;
 pub mod guard;
+mod hijack;
 mod images;
 mod logs;
 mod networks;
@@ -117,6 +119,11 @@ pub fn router_with(backend: Arc<dyn Backend>, host: HostFacts, policy: Policy) -
         .route("/containers/{id}/stop", post(containers::stop))
         .route("/containers/{id}/restart", post(containers::restart))
         .route("/events", get(events::stream))
+        // docker exec
+        .route("/containers/{id}/exec", post(exec::create))
+        .route("/exec/{id}/start", post(exec::start))
+        .route("/exec/{id}/resize", post(exec::resize))
+        .route("/exec/{id}/json", get(exec::inspect))
         // dockerd answers an unknown path and a known path with the wrong method alike.
         .fallback(page_not_found)
         .method_not_allowed_fallback(page_not_found)

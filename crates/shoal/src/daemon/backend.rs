@@ -479,4 +479,26 @@ impl Backend for Swarm {
         let m = self.require_manager().await?;
         Ok(networks::attachments(&*m.synced_view().await, task_ids))
     }
+
+
+    async fn exec_create(&self, container: &str, config: api::ExecCreate) -> Result<String> {
+        self.exec_create_in(container, config).await
+    }
+
+    async fn exec_start(
+        &self,
+        id: &str,
+        detach: bool,
+        size: Option<(u16, u16)>,
+    ) -> Result<Option<api::ExecStreams>> {
+        self.exec_start_of(id, detach, size).await
+    }
+
+    async fn exec_inspect(&self, id: &str) -> Result<api::ExecView> {
+        self.exec_inspect_of(id)
+    }
+
+    async fn exec_resize(&self, id: &str, height: u16, width: u16) -> Result<()> {
+        self.exec_resize_of(id, height, width)
+    }
 }

@@ -16,6 +16,7 @@ mod container_stats;
 mod containers;
 mod datadir;
 mod events;
+mod exec;
 mod hollow;
 mod images;
 mod join;

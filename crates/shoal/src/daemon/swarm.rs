@@ -86,6 +86,8 @@ pub struct Swarm {
     pub(crate) images: std::sync::OnceLock<image::ImageStore>,
     /// Container and image events for `GET /events` (`events.rs`).
     pub(crate) events: Arc<super::events::EventBus>,
+    /// `docker exec` instances (`exec.rs`).
+    pub(crate) execs: super::exec::Execs,
 }
 
 fn internal(e: anyhow::Error) -> Error {
@@ -111,6 +113,7 @@ impl Swarm {
             control: tokio::sync::Mutex::new(()),
             local: RwLock::new(Local::Inactive),
             images: std::sync::OnceLock::new(),
+            execs: Default::default(),
         }
     }
 

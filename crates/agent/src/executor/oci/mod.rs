@@ -11,8 +11,11 @@
 //!          ─► spec.json (LaunchSpec with its oci part)
 //!  start   ─► `shoal task-shim <dir>` ─► libcontainer create + start          (runtime.rs)
 //!  remove  ─► stop ─► delete container (cgroups) ─► unmount ─► delete dir
+//!  exec    ─► `shoal exec-shim` joins the container's cgroups and namespaces, runs the command (exec.rs, enter.rs)
 //! ```
 
+pub mod enter;
+pub mod exec;
 pub mod extras;
 pub mod image;
 pub mod image_store;
@@ -321,5 +324,14 @@ impl Executor for OciExecutor {
 
     async fn signal(&self, task_id: &str, signal: i32) -> Result<()> {
         self.get(task_id)?.signal(signal)
+    }
+
+    async fn exec(&self, task_id: &str, spec: &super::exec::ExecSpec) -> Result<super::exec::ExecProcess> {
+        exec::start(
+            &*self.get(task_id)?,
+            &self.config.shim,
+            &self.config.cgroup_parent,
+            spec,
+        )
     }
 }

@@ -212,7 +212,7 @@ pub(crate) fn spec_error(e: oci_spec::OciSpecError) -> Error {
 }
 
 /// Later entries win, as in Docker (image defaults first, then the spec).
-fn dedup_env(env: Vec<String>) -> Vec<String> {
+pub(crate) fn dedup_env(env: Vec<String>) -> Vec<String> {
     let mut out: Vec<String> = Vec::with_capacity(env.len());
     for kv in env {
         let key = kv.split('=').next().unwrap_or_default().to_string();

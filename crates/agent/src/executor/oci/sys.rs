@@ -98,11 +98,34 @@ pub fn loopback_up() -> io::Result<()> {
     Ok(())
 }
 
+/// The namespaces an exec or health check joins, in the order it joins them: the mount
+/// namespace last, as it moves the root into the container.
+const NAMESPACES: [&str; 6] = ["ipc", "uts", "net", "pid", "cgroup", "mnt"];
+
+/// Opens the namespaces of process `pid` (see [`join_namespaces`]).
+pub fn namespace_fds(pid: i32) -> io::Result<Vec<OwnedFd>> {
+    NAMESPACES
+        .iter()
+        .map(|kind| std::fs::File::open(format!("/proc/{pid}/ns/{kind}")).map(OwnedFd::from))
+        .collect()
+}
+
+/// Joins the namespaces [`namespace_fds`] opened. Only setns calls: async-signal-safe, so
+/// usable between fork and exec. The pid namespace applies to children created afterwards.
+pub fn join_namespaces(fds: &[OwnedFd]) -> io::Result<()> {
+    for fd in fds {
+        // SAFETY: a valid open fd; nstype 0 lets the kernel take the type from the fd.
+        if unsafe { libc::setns(fd.as_raw_fd(), 0) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
 /// Makes `command` enter the namespaces of process `pid` before it runs (for health checks
 /// inside a container), then change to `cwd` and become `uid`/`gid`. The namespace files
 /// are opened now, in the parent; the child only calls setns, chdir and set*id, which are
-/// async-signal-safe. The mount namespace is entered last, as it moves the root into the
-/// container; the ids change after every setns, which needs the agent's privileges.
+/// async-signal-safe. The ids change after every setns, which needs the agent's privileges.
 pub fn enter_namespaces(
     command: &mut tokio::process::Command,
     pid: i32,
@@ -110,21 +133,13 @@ pub fn enter_namespaces(
     uid: u32,
     gid: u32,
 ) -> io::Result<()> {
-    let mut fds = Vec::new();
-    for kind in ["ipc", "uts", "net", "pid", "cgroup", "mnt"] {
-        let file = std::fs::File::open(format!("/proc/{pid}/ns/{kind}"))?;
-        fds.push(OwnedFd::from(file));
-    }
+    let fds = namespace_fds(pid)?;
     let cwd = cstring(cwd.as_bytes())?;
     // SAFETY: the closure runs in the forked child before exec and only makes syscalls on
     // fds and a string the parent prepared: no allocation, no locks.
     unsafe {
         command.pre_exec(move || {
-            for fd in &fds {
-                if libc::setns(fd.as_raw_fd(), 0) != 0 {
-                    return Err(io::Error::last_os_error());
-                }
-            }
+            join_namespaces(&fds)?;
             if libc::chdir(cwd.as_ptr()) != 0 && libc::chdir(c"/".as_ptr()) != 0 {
                 return Err(io::Error::last_os_error());
             }
@@ -135,4 +150,163 @@ pub fn enter_namespaces(
         });
     }
     Ok(())
+}
+
+/// The privileges of a container's process, read from `/proc/<pid>/status`, that an exec
+/// into it must not exceed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Privileges {
+    /// Capability bounding set.
+    pub bounding: u64,
+    /// Inheritable capabilities.
+    pub inheritable: u64,
+    /// `no_new_privs` is set.
+    pub no_new_privs: bool,
+}
+
+impl Privileges {
+    /// Reads them from a `/proc/<pid>/status` text.
+    pub fn parse(status: &str) -> Option<Privileges> {
+        let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).map(str::trim);
+        Some(Privileges {
+            bounding: u64::from_str_radix(field("CapBnd:")?, 16).ok()?,
+            inheritable: u64::from_str_radix(field("CapInh:")?, 16).ok()?,
+            no_new_privs: field("NoNewPrivs:").is_some_and(|v| v == "1"),
+        })
+    }
+
+    /// Narrows this (single-threaded) process to them: capabilities outside the bounding
+    /// set are dropped from it, inheritable and ambient ones cut, `no_new_privs` copied. A
+    /// later exec as root then gets the container's capabilities, not the agent's.
+    pub fn apply(&self) -> io::Result<()> {
+        for cap in 0..64u64 {
+            if self.bounding & (1 << cap) != 0 {
+                continue;
+            }
+            // SAFETY: prctl with plain integers; EINVAL marks a capability this kernel
+            // does not have, which is then not held either.
+            if unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) } != 0 {
+                let e = io::Error::last_os_error();
+                if e.raw_os_error() != Some(libc::EINVAL) {
+                    return Err(e);
+                }
+            }
+        }
+        let mut header = CapHeader {
+            version: CAP_VERSION_3,
+            pid: 0,
+        };
+        let mut data = [CapData::default(); 2];
+        // SAFETY: capget fills two CapData (version 3 layout) and reads the header; both
+        // live across the call.
+        if unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        data[0].inheritable &= self.inheritable as u32;
+        data[1].inheritable &= (self.inheritable >> 32) as u32;
+        // SAFETY: as above; capset reads the same structures.
+        if unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: prctl with plain integers.
+        if unsafe {
+            libc::prctl(
+                libc::PR_CAP_AMBIENT,
+                libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
+                0,
+                0,
+                0,
+            )
+        } != 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: prctl with plain integers.
+        if self.no_new_privs
+            && unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1 as libc::c_ulong, 0, 0, 0) } != 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+}
+
+/// Gives this process the resource limits of process `pid` (a container's ulimits), which
+/// its children then inherit. Raising a hard limit needs CAP_SYS_RESOURCE, which the agent's
+/// helper has.
+pub fn copy_rlimits(pid: i32) -> io::Result<()> {
+    for resource in RLIMITS {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: prlimit reads nothing (null new limit) and writes one rlimit into `limit`,
+        // which lives across the call.
+        if unsafe { libc::prlimit(pid, resource, std::ptr::null(), &mut limit) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: setrlimit reads the rlimit we pass, which lives across the call.
+        if unsafe { libc::setrlimit(resource, &limit) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Every resource limit Linux has (`RLIMIT_NLIMITS` is not stable across versions).
+const RLIMITS: [libc::__rlimit_resource_t; 16] = [
+    libc::RLIMIT_CPU,
+    libc::RLIMIT_FSIZE,
+    libc::RLIMIT_DATA,
+    libc::RLIMIT_STACK,
+    libc::RLIMIT_CORE,
+    libc::RLIMIT_RSS,
+    libc::RLIMIT_NPROC,
+    libc::RLIMIT_NOFILE,
+    libc::RLIMIT_MEMLOCK,
+    libc::RLIMIT_AS,
+    libc::RLIMIT_LOCKS,
+    libc::RLIMIT_SIGPENDING,
+    libc::RLIMIT_MSGQUEUE,
+    libc::RLIMIT_NICE,
+    libc::RLIMIT_RTPRIO,
+    libc::RLIMIT_RTTIME,
+];
+
+/// `_LINUX_CAPABILITY_VERSION_3`: two 32-bit words per set.
+const CAP_VERSION_3: u32 = 0x2008_0522;
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: i32,
+}
+
+// The kernel reads and writes every field; Rust code only touches the inheritable ones.
+#[allow(dead_code)]
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_a_process_privileges() {
+        let status = "Name:\tsh\nCapInh:\t0000000000000000\nCapBnd:\t00000000a80425fb\nNoNewPrivs:\t1\n";
+        assert_eq!(
+            Privileges::parse(status),
+            Some(Privileges {
+                bounding: 0xa80425fb,
+                inheritable: 0,
+                no_new_privs: true,
+            })
+        );
+        assert_eq!(Privileges::parse("Name:\tsh\n"), None);
+    }
 }

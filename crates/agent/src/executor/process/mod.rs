@@ -15,6 +15,7 @@
 //! for trusted workloads and for running shoal where no container engine exists.
 
 pub mod cgroup;
+pub mod exec;
 pub mod handle;
 pub mod health;
 pub mod launch;
@@ -245,5 +246,9 @@ impl Executor for ProcessExecutor {
 
     async fn signal(&self, task_id: &str, signal: i32) -> Result<()> {
         self.get(task_id)?.signal(signal)
+    }
+
+    async fn exec(&self, task_id: &str, spec: &super::exec::ExecSpec) -> Result<super::exec::ExecProcess> {
+        exec::start(&*self.get(task_id)?, spec)
     }
 }

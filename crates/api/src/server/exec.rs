@@ -1,0 +1,185 @@
+//! `docker exec`: `POST /containers/{id}/exec`, `POST /exec/{id}/start` (the connection is
+//! hijacked: 101 Switching Protocols when the client asks to upgrade, as the docker CLI
+//! does, else 200 with the output stream and no input), `GET /exec/{id}/json`,
+//! `POST /exec/{id}/resize`; and `GET /containers/{id}/json` in the little the docker CLI
+//! reads before an exec, until the containers API serves the whole inspect.
+
+use axum::body::Body;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, RawQuery, Request, State};
+use axum::response::Response;
+use http::{HeaderValue, StatusCode, header};
+use hyper_util::rt::TokioIo;
+
+use super::query::Query;
+use super::response::{json, json_with_status};
+use super::{AppState, body, hijack, path_key};
+use crate::backend::{ExecCreate, ExecView};
+use crate::error::{Error, Result};
+use crate::model::{ExecConfig, ExecInspect, ExecStartConfig, IdResponse, ProcessConfig};
+
+/// Largest exec request body read (a command line and its environment).
+const MAX_BODY: usize = 1 << 20;
+
+/// `POST /containers/{id}/exec`.
+pub async fn create(
+    State(state): State<AppState>,
+    key: std::result::Result<Path<String>, PathRejection>,
+    headers: http::HeaderMap,
+    body: std::result::Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response> {
+    let key = path_key(key)?;
+    let config: ExecConfig = body::decode(&headers, body)?;
+    // The container by dockerd's rules (ID, name, unique ID prefix), as `/containers/*`
+    // resolves it; the backend then runs the exec in its task.
+    let views = state.backend.containers().await?;
+    let task_id = crate::convert::container::resolve(&views, &key)?.task.id.clone();
+    if config.cmd.is_empty() {
+        return Err(Error::BadRequest("No exec command specified".into()));
+    }
+    if config.privileged {
+        return Err(rules::Error::Unimplemented(
+            "shoal does not run privileged exec processes (--privileged)".into(),
+        )
+        .into());
+    }
+    if !config.detach_keys.is_empty() {
+        return Err(rules::Error::Unimplemented(
+            "shoal does not honour detach keys on exec (--detach-keys); end the process or close the client instead"
+                .into(),
+        )
+        .into());
+    }
+    let id = state
+        .backend
+        .exec_create(
+            &task_id,
+            ExecCreate {
+                cmd: config.cmd,
+                env: config.env,
+                user: config.user,
+                working_dir: config.working_dir,
+                tty: config.tty,
+                attach_stdin: config.attach_stdin,
+                attach_stdout: config.attach_stdout,
+                attach_stderr: config.attach_stderr,
+            },
+        )
+        .await?;
+    Ok(json_with_status(StatusCode::CREATED, &IdResponse { id }))
+}
+
+/// `POST /exec/{id}/start`.
+pub async fn start(
+    State(state): State<AppState>,
+    key: std::result::Result<Path<String>, PathRejection>,
+    mut request: Request,
+) -> Result<Response> {
+    let id = path_key(key)?;
+    // Taken before the body is read: the upgrade rides on the request's extensions.
+    let upgrade = wants_upgrade(request.headers()).then(|| hyper::upgrade::on(&mut request));
+    let (parts, raw) = request.into_parts();
+    let bytes = axum::body::to_bytes(raw, MAX_BODY)
+        .await
+        .map_err(|e| Error::BadRequest(format!("reading the request body: {e}")))?;
+    let config: ExecStartConfig = body::decode(&parts.headers, Ok(bytes))?;
+    let size = config.console_size.map(|[h, w]| (h, w));
+    let Some(streams) = state.backend.exec_start(&id, config.detach, size).await? else {
+        return Ok(Response::new(Body::empty()));
+    };
+    let content_type = if streams.tty {
+        "application/vnd.docker.raw-stream"
+    } else {
+        "application/vnd.docker.multiplexed-stream"
+    };
+    let Some(upgrade) = upgrade else {
+        // No upgrade asked for: the output as the body, no input.
+        let (client, server) = tokio::io::duplex(64 * 1024);
+        tokio::spawn(hijack::relay(tokio::io::empty(), server, streams));
+        let mut response = Response::new(Body::from_stream(tokio_util::io::ReaderStream::new(client)));
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        return Ok(response);
+    };
+    tokio::spawn(async move {
+        match upgrade.await {
+            Ok(upgraded) => {
+                let (rd, wr) = tokio::io::split(TokioIo::new(upgraded));
+                hijack::relay(rd, wr, streams).await;
+            }
+            Err(e) => tracing::info!(exec = %id, "exec connection upgrade failed: {e}"),
+        }
+    });
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let headers = response.headers_mut();
+    headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    headers.insert(header::UPGRADE, HeaderValue::from_static("tcp"));
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    Ok(response)
+}
+
+/// The client asked to take the connection over (`Upgrade: tcp`, as the docker CLI sends).
+fn wants_upgrade(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("tcp"))
+}
+
+/// `GET /exec/{id}/json`.
+pub async fn inspect(
+    State(state): State<AppState>,
+    key: std::result::Result<Path<String>, PathRejection>,
+) -> Result<Response> {
+    let view = state.backend.exec_inspect(&path_key(key)?).await?;
+    Ok(json(&to_docker(view)))
+}
+
+fn to_docker(view: ExecView) -> ExecInspect {
+    let mut cmd = view.config.cmd.into_iter();
+    ExecInspect {
+        can_remove: !view.running,
+        detach_keys: String::new(),
+        id: view.id,
+        running: view.running,
+        exit_code: view.exit_code,
+        process_config: ProcessConfig {
+            privileged: false,
+            user: view.config.user,
+            tty: view.config.tty,
+            entrypoint: cmd.next().unwrap_or_default(),
+            arguments: cmd.collect(),
+        },
+        open_stdin: view.config.attach_stdin,
+        open_stderr: view.config.attach_stderr,
+        open_stdout: view.config.attach_stdout,
+        container_id: view.container_id,
+        pid: view.pid,
+    }
+}
+
+/// `POST /exec/{id}/resize?h=&w=`.
+pub async fn resize(
+    State(state): State<AppState>,
+    key: std::result::Result<Path<String>, PathRejection>,
+    RawQuery(query): RawQuery,
+) -> Result<Response> {
+    let id = path_key(key)?;
+    let query = Query::parse(query.as_deref().unwrap_or(""));
+    let dimension = |name: &str| -> Result<u16> {
+        let raw = query.get(name).unwrap_or("");
+        raw.parse::<u16>().map_err(|_| {
+            Error::BadRequest(format!(
+                "invalid {name} value {:?}: expected 0..65535",
+                types::excerpt(raw)
+            ))
+        })
+    };
+    state
+        .backend
+        .exec_resize(&id, dimension("h")?, dimension("w")?)
+        .await?;
+    Ok(Response::new(Body::empty()))
+}

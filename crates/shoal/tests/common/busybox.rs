@@ -1,0 +1,92 @@
+//! Fixtures of the tests that run containers: the busybox-static image, pushed to a loopback
+//! `docker-registry` (needs the `build` fixtures, `crate::build`, beside it), and the cleanup
+//! of what a failed test leaves (containers outlive their agent on purpose).
+
+use std::path::{Path, PathBuf};
+
+use oci_client::secrets::RegistryAuth;
+
+/// Why containers cannot run here, if they cannot.
+pub fn skip_reason() -> Option<&'static str> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Some("containers need root");
+    }
+    if !Path::new("/usr/bin/docker-registry").exists() || !Path::new("/bin/busybox").exists() {
+        return Some("needs Debian's docker-registry and busybox-static (scripts/test.sh installs them)");
+    }
+    None
+}
+
+/// Pushes a one-layer busybox image as `busybox:latest`.
+pub async fn push_busybox(addr: &str, auth: &RegistryAuth) {
+    let client = crate::build::client(addr, "busybox", auth).await;
+    let layers = vec![crate::build::Layer::new(crate::build::busybox_rootfs(), true)];
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    let config = crate::build::config(&layers, arch, &["sh"]);
+    let manifest = crate::build::manifest(crate::build::Format::Docker, &config, &layers);
+    crate::build::push_image(
+        &client,
+        addr,
+        "busybox",
+        &layers,
+        &config,
+        (&manifest.0, manifest.1),
+        "latest",
+    )
+    .await;
+}
+
+/// The cgroup directories of `task_ids` (v1: one per controller; v2: one).
+pub fn task_cgroups(task_ids: &[String]) -> Vec<PathBuf> {
+    let root = Path::new("/sys/fs/cgroup");
+    let mut bases = vec![root.join("shoal")];
+    if let Ok(entries) = std::fs::read_dir(root) {
+        bases.extend(entries.flatten().map(|e| e.path().join("shoal")));
+    }
+    bases
+        .iter()
+        .flat_map(|b| task_ids.iter().map(move |id| b.join(id)))
+        .filter(|d| d.is_dir())
+        .collect()
+}
+
+/// Ends whatever a failed run left: the processes in the tasks' cgroups, their mounts.
+pub struct Cleanup {
+    /// The agent's data dir.
+    pub data_dir: PathBuf,
+    /// The tasks to end.
+    pub task_ids: Vec<String>,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for dir in task_cgroups(&self.task_ids) {
+            let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+            for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                // SAFETY: kill(2) on a member of this test's own task cgroup.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                }
+            }
+        }
+        if let Ok(entries) = std::fs::read_dir(self.data_dir.join("containers")) {
+            for e in entries.flatten() {
+                let rootfs =
+                    std::ffi::CString::new(e.path().join("bundle/rootfs").to_string_lossy().as_bytes())
+                        .unwrap();
+                // SAFETY: a lazy unmount of a path under this test's own data dir.
+                unsafe {
+                    libc::umount2(rootfs.as_ptr(), libc::MNT_DETACH);
+                }
+            }
+        }
+        for dir in task_cgroups(&self.task_ids) {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
