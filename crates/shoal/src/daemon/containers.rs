@@ -16,7 +16,7 @@ type Result<T> = std::result::Result<T, Error>;
 
 impl Swarm {
     /// The node's task side, while the node is in a swarm.
-    fn node_tasks(&self) -> Option<Arc<dyn agent::Tasks>> {
+    pub(super) fn node_tasks(&self) -> Option<Arc<dyn agent::Tasks>> {
         match self.local() {
             Local::Active(node) => Some(node.tasks().clone()),
             _ => None,

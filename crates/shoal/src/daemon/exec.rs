@@ -23,7 +23,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use types::{Task, TaskState};
 
-use super::swarm::{Local, Swarm};
+use super::swarm::Swarm;
 
 type Result<T> = std::result::Result<T, Error>;
 
@@ -171,14 +171,6 @@ fn new_id() -> String {
 }
 
 impl Swarm {
-    /// This node's task side, when it is in a swarm.
-    fn node_tasks(&self) -> Option<Arc<dyn agent::Tasks>> {
-        match self.local() {
-            Local::Active(node) => Some(node.tasks().clone()),
-            _ => None,
-        }
-    }
-
     /// The task `key` names on this node, with the node's task side.
     async fn exec_task(&self, key: &str) -> Result<(Arc<dyn agent::Tasks>, Arc<Task>)> {
         let no_such = || Error::NotFound(format!("No such container: {key}"));

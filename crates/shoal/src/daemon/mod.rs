@@ -196,6 +196,7 @@ impl ExecutorChoice {
         match self {
             ExecutorChoice::Process => "process",
             ExecutorChoice::Oci(_) => "oci",
+            ExecutorChoice::Docker(_) => "docker",
             ExecutorChoice::Sim => "sim",
         }
     }
