@@ -289,6 +289,13 @@ pub trait Backend: Send + Sync + 'static {
     async fn images_used(&self) -> image::Result<std::collections::HashMap<image::Digest, usize>> {
         Err(no_images())
     }
+
+    /// `GET /shoal/workers`: this manager's background loops (dockerd's 503 off managers).
+    async fn workers(&self) -> Result<Vec<crate::model::Worker>> {
+        Err(rules::Error::Unimplemented(
+            "GET /shoal/workers is not served by this daemon".into(),
+        ))
+    }
 }
 
 /// A pull's progress sink: the handler streams each line to the client as it comes.

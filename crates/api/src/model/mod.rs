@@ -12,6 +12,7 @@ mod swarm;
 mod system;
 mod task;
 mod task_spec;
+mod worker;
 
 pub use image::{
     DiskUsage, GraphDriver, ImageDeleteItem, ImageInspect, ImageMetadata, ImagePruneResponse, ImageRootFs,
@@ -37,6 +38,7 @@ pub use task_spec::{
     ContainerSpec, HealthConfig, Limit, NetworkAttachmentConfig, Placement, PlacementPreference, Reservation,
     ResourceRequirements, RestartPolicy, SpreadOver, TaskSpec,
 };
+pub use worker::Worker;
 
 use serde::{Deserialize, Deserializer, Serialize};
 

@@ -18,6 +18,7 @@ mod swarm;
 mod system;
 mod tasks;
 mod tls;
+mod workers;
 
 use std::future::Future;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
@@ -97,6 +98,7 @@ pub fn router_with(backend: Arc<dyn Backend>, host: HostFacts, policy: Policy) -
             "/images/{*name}",
             get(images::by_name).post(images::by_name).delete(images::by_name),
         )
+        .route("/shoal/workers", get(workers::list))
         // dockerd answers an unknown path and a known path with the wrong method alike.
         .fallback(page_not_found)
         .method_not_allowed_fallback(page_not_found)

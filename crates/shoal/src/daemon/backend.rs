@@ -388,4 +388,18 @@ impl Backend for Swarm {
         let used = self.images_in_use().await;
         Ok(used.into_iter().map(|(id, tasks)| (id, tasks.len())).collect())
     }
+
+    async fn workers(&self) -> Result<Vec<api::model::Worker>> {
+        let m = self.require_manager().await?;
+        Ok(m.workers()
+            .into_iter()
+            .map(|w| api::model::Worker {
+                name: w.name,
+                state: w.state.to_string(),
+                iterations: w.iterations,
+                errors: w.errors,
+                last_error: w.last_error,
+            })
+            .collect())
+    }
 }
