@@ -15,7 +15,7 @@
 
 pub mod calls;
 pub mod client;
-pub mod codec;
+mod codec;
 pub mod error;
 pub mod messages;
 pub mod reason;
@@ -29,7 +29,6 @@ pub mod pb {
 
 pub use calls::Call;
 pub use client::{Incoming, Pool, TlsIdentity};
-pub use codec::{decode, encode};
 pub use error::{Error, Result};
 pub use reason::Reason;
 pub use server::{PeerInfo, ServerHandle, require_manager, require_node, serve};
