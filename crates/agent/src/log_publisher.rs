@@ -7,8 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
+use rpc::Pool;
+use rpc::calls::PublishLogs;
 use rpc::messages::{LogBatch, LogRecord, LogSubscription};
-use rpc::{Pool, encode};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -94,7 +95,7 @@ async fn publish(
         }
     }
     let mut lines = futures::stream::select_all(streams);
-    let (tx, rx) = mpsc::channel::<rpc::pb::Msg>(16);
+    let (tx, rx) = mpsc::channel::<LogBatch>(16);
     let producer = async move {
         let mut batch = Vec::new();
         loop {
@@ -125,32 +126,30 @@ async fn publish(
                     records: std::mem::take(&mut batch),
                     done: false,
                 };
-                if tx.send(encode(&msg)).await.is_err() {
+                if tx.send(msg).await.is_err() {
                     return;
                 }
             }
         }
         if !batch.is_empty() {
             let _ = tx
-                .send(encode(&LogBatch {
+                .send(LogBatch {
                     subscription: sub.id,
                     records: batch,
                     done: false,
-                }))
+                })
                 .await;
         }
         let _ = tx
-            .send(encode(&LogBatch {
+            .send(LogBatch {
                 subscription: sub.id,
                 records: Vec::new(),
                 done: true,
-            }))
+            })
             .await;
     };
-    let Ok(mut client) = pool.dispatcher(&leader) else {
-        return;
-    };
-    let call = client.publish_logs(tokio_stream::wrappers::ReceiverStream::new(rx));
+    let call =
+        pool.send_stream::<PublishLogs, _>(&leader, tokio_stream::wrappers::ReceiverStream::new(rx), None);
     tokio::select! {
         _ = token.cancelled() => {}
         _ = async { tokio::join!(producer, call) } => {}

@@ -4,11 +4,11 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
+use rpc::calls::{Assignments, Heartbeat, Leave, Session};
 use rpc::messages::{
-    AssignmentsMessage, AssignmentsRequest, HeartbeatRequest, HeartbeatResponse, LeaveRequest,
-    SessionMessage, SessionRequest,
+    AssignmentsMessage, AssignmentsRequest, HeartbeatRequest, LeaveRequest, SessionMessage, SessionRequest,
 };
-use rpc::{Pool, decode, encode};
+use rpc::{Incoming, Pool};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use types::{NodeDescription, Role};
@@ -100,12 +100,11 @@ impl Agent {
         };
         // A leader that just lost its post names the new one; follow a couple of hints.
         for _ in 0..3 {
-            let Ok(mut client) = self.pool.dispatcher(&addr) else {
-                return;
-            };
-            let mut request = tonic::Request::new(encode(&LeaveRequest {}));
-            request.set_timeout(LEAVE_TIMEOUT);
-            match client.leave(request).await {
+            match self
+                .pool
+                .call_within::<Leave>(&addr, &LeaveRequest {}, LEAVE_TIMEOUT)
+                .await
+            {
                 Ok(_) => return,
                 Err(status) => match leader_hint(&status) {
                     Some(next) if next != addr => addr = next,
@@ -216,27 +215,16 @@ async fn session(link: &Link, addr: &str, managers: &mut Vec<String>) -> Ended {
         events,
         ..
     } = link;
-    let mut client = match pool.dispatcher(addr) {
-        Ok(c) => c,
-        Err(e) => {
-            return Ended::Retry {
-                reason: e.to_string(),
-                leader: None,
-            };
-        }
+    let open = SessionRequest {
+        description: description.clone(),
     };
-    let mut stream = match client
-        .session(encode(&SessionRequest {
-            description: description.clone(),
-        }))
-        .await
-    {
-        Ok(s) => s.into_inner(),
+    let mut stream = match pool.open::<Session>(addr, &open).await {
+        Ok(s) => s,
         Err(status) => return classify(status),
     };
     let mut assignments = match &link.tasks {
-        Some(_) => match client.assignments(encode(&AssignmentsRequest {})).await {
-            Ok(s) => Some(s.into_inner()),
+        Some(_) => match pool.open::<Assignments>(addr, &AssignmentsRequest {}).await {
+            Ok(s) => Some(s),
             Err(status) => return classify(status),
         },
         None => None,
@@ -248,46 +236,39 @@ async fn session(link: &Link, addr: &str, managers: &mut Vec<String>) -> Ended {
     loop {
         tokio::select! {
             msg = stream.message() => match msg {
-                Ok(Some(msg)) => match decode::<SessionMessage>(&msg) {
-                    Ok(m) => {
-                        if !m.managers.is_empty() {
-                            *managers = m.managers.clone();
-                        }
-                        let new_period = Duration::from_millis(m.heartbeat_period_ms.max(100));
-                        if new_period != period {
-                            period = new_period;
-                            beat = tokio::time::interval(period);
-                        }
-                        if let Some(logs) = &link.logs {
-                            logs.apply(addr, &m.log_subscriptions);
-                        }
-                        let _ = events.send(AgentEvent::Session(m)).await;
+                Ok(Some(m)) => {
+                    if !m.managers.is_empty() {
+                        *managers = m.managers.clone();
                     }
-                    Err(status) => return Ended::Retry { reason: status.message().to_string(), leader: None },
-                },
+                    let new_period = Duration::from_millis(m.heartbeat_period_ms.max(100));
+                    if new_period != period {
+                        period = new_period;
+                        beat = tokio::time::interval(period);
+                    }
+                    if let Some(logs) = &link.logs {
+                        logs.apply(addr, &m.log_subscriptions);
+                    }
+                    let _ = events.send(AgentEvent::Session(m)).await;
+                }
                 Ok(None) => return Ended::Retry { reason: "session closed by manager".into(), leader: None },
                 Err(status) => return classify(status),
             },
             msg = next_assignment(&mut assignments) => match msg {
-                Ok(Some(msg)) => match (decode::<AssignmentsMessage>(&msg), &link.tasks) {
-                    (Ok(m), Some(tasks)) => tasks.assign(m.full, m.tasks, m.removed).await,
-                    (Err(status), _) => return Ended::Retry { reason: status.message().to_string(), leader: None },
-                    (Ok(_), None) => {}
-                },
+                Ok(Some(m)) => {
+                    if let Some(tasks) = &link.tasks {
+                        tasks.assign(m.full, m.tasks, m.removed).await;
+                    }
+                }
                 Ok(None) => return Ended::Retry { reason: "assignments closed by manager".into(), leader: None },
                 Err(status) => return classify(status),
             },
             _ = beat.tick() => {
-                let mut request = tonic::Request::new(encode(&HeartbeatRequest {}));
-                request.set_timeout(period);
-                match client.heartbeat(request).await {
-                    Ok(reply) => {
-                        if let Ok(r) = decode::<HeartbeatResponse>(reply.get_ref()) {
-                            let p = Duration::from_millis(r.period_ms.max(100));
-                            if p != period {
-                                period = p;
-                                beat = tokio::time::interval(period);
-                            }
+                match pool.call_within::<Heartbeat>(addr, &HeartbeatRequest {}, period).await {
+                    Ok(r) => {
+                        let p = Duration::from_millis(r.period_ms.max(100));
+                        if p != period {
+                            period = p;
+                            beat = tokio::time::interval(period);
                         }
                     }
                     Err(status) => return classify(status),
@@ -299,8 +280,8 @@ async fn session(link: &Link, addr: &str, managers: &mut Vec<String>) -> Ended {
 
 /// The next assignments message, or never when this node runs no tasks.
 async fn next_assignment(
-    stream: &mut Option<tonic::Streaming<rpc::pb::Msg>>,
-) -> Result<Option<rpc::pb::Msg>, tonic::Status> {
+    stream: &mut Option<Incoming<Assignments>>,
+) -> Result<Option<AssignmentsMessage>, tonic::Status> {
     match stream {
         Some(s) => s.message().await,
         None => std::future::pending().await,

@@ -6,8 +6,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rpc::Pool;
+use rpc::calls::UpdateTaskStatus;
 use rpc::messages::TaskStatusBatch;
-use rpc::{Pool, encode};
 use tokio::sync::{Mutex, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use types::{Task, TaskStatus};
@@ -204,10 +205,8 @@ pub async fn report_statuses(
                 }
                 let Some(addr) = leader.borrow().clone() else { continue };
                 let updates: Vec<(String, TaskStatus)> = pending.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-                let Ok(mut client) = pool.dispatcher(&addr) else { continue };
-                let mut request = tonic::Request::new(encode(&TaskStatusBatch { updates: updates.clone() }));
-                request.set_timeout(Duration::from_secs(5));
-                if client.update_task_status(request).await.is_ok() {
+                let batch = TaskStatusBatch { updates: updates.clone() };
+                if pool.call_within::<UpdateTaskStatus>(&addr, &batch, Duration::from_secs(5)).await.is_ok() {
                     for (id, status) in updates {
                         if pending.get(&id) == Some(&status) {
                             pending.remove(&id);

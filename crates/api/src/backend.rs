@@ -321,6 +321,12 @@ pub trait Backend: Send + Sync + 'static {
     async fn container_wait(&self, _task_id: &str) -> Result<i64> {
         Err(no_containers("waiting for containers"))
     }
+    /// `GET /shoal/workers`: this manager's background loops (dockerd's 503 off managers).
+    async fn workers(&self) -> Result<Vec<crate::model::Worker>> {
+        Err(rules::Error::Unimplemented(
+            "GET /shoal/workers is not served by this daemon".into(),
+        ))
+    }
     /// `GET /events`: the events the daemon keeps and those that follow.
     async fn events(&self) -> Result<EventFeed> {
         Err(rules::Error::Unimplemented(

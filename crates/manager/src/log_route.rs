@@ -3,12 +3,13 @@
 
 use std::sync::Arc;
 
+use rpc::Pool;
+use rpc::calls::SubscribeLogs;
 use rpc::messages::{LogBatch, LogRequest, LogSelection};
-use rpc::{Pool, decode, encode};
 use store::consensus::Consensus;
 use tokio::sync::mpsc;
 
-use crate::error::{from_rpc, from_status};
+use crate::error::from_status;
 use crate::logbroker::LogBroker;
 use crate::{Error, Result};
 
@@ -67,17 +68,12 @@ impl LogRoute {
         };
         let mut stream = self
             .pool
-            .control(&leader.addr)
-            .map_err(from_rpc)?
-            .subscribe_logs(encode(&request))
+            .open::<SubscribeLogs>(&leader.addr, &request)
             .await
-            .map_err(from_status)?
-            .into_inner();
+            .map_err(from_status)?;
         tokio::spawn(async move {
-            while let Ok(Some(msg)) = stream.message().await {
-                let Ok(batch) = decode::<LogBatch>(&msg) else {
-                    return;
-                };
+            // A malformed batch ends the stream like a transport error.
+            while let Ok(Some(batch)) = stream.message().await {
                 if tx.send(batch).await.is_err() {
                     return;
                 }

@@ -8,12 +8,13 @@
 
 use std::time::Duration;
 
-use rpc::messages::{JoinRaftRequest, JoinRaftResponse};
-use rpc::{Pool, decode, encode};
+use rpc::Pool;
+use rpc::calls::JoinRaft;
+use rpc::messages::JoinRaftRequest;
 use store::consensus::{Consensus, Peer};
 use types::{ManagerStatus, Role};
 
-use crate::error::{from_rpc, from_status, from_store};
+use crate::error::{from_status, from_store};
 use crate::propose::Proposer;
 use crate::{Error, Result};
 
@@ -47,14 +48,11 @@ impl Membership {
                 .consensus
                 .leader()
                 .ok_or_else(|| Error::Unavailable(store::Error::NoLeader.to_string()))?;
-            let reply = self
+            let resp = self
                 .pool
-                .control(&leader.addr)
-                .map_err(from_rpc)?
-                .join_raft(encode(&req))
+                .call::<JoinRaft>(&leader.addr, &req)
                 .await
                 .map_err(from_status)?;
-            let resp: JoinRaftResponse = decode(reply.get_ref()).map_err(from_status)?;
             return Ok(resp.members);
         }
         let node = self
@@ -100,14 +98,7 @@ impl Membership {
         let mut last = Error::Unavailable("no manager to join through".into());
         for _round in 0..JOIN_ROUNDS {
             for addr in remotes {
-                let mut client = match self.pool.control(addr) {
-                    Ok(c) => c,
-                    Err(e) => {
-                        last = from_rpc(e);
-                        continue;
-                    }
-                };
-                match client.join_raft(encode(req)).await {
+                match self.pool.call::<JoinRaft>(addr, req).await {
                     Ok(_) => return Ok(()),
                     Err(status) => {
                         last = from_status(status);

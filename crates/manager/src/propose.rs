@@ -15,15 +15,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rpc::messages::ProposeResponse;
-use rpc::{Pool, decode, encode};
+use rpc::Pool;
+use rpc::calls::Propose;
 use store::consensus::Consensus;
 use store::{Op, Txn};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use types::{Clock, Node, Object};
 
-use crate::error::{from_rpc, from_status, from_store, from_txn};
+use crate::error::{from_status, from_store, from_txn};
 use crate::ids::Ids;
 use crate::read_index::wait_applied;
 use crate::{Error, Result};
@@ -233,26 +233,19 @@ impl Proposer {
     }
 
     async fn forward(&self, addr: &str, txn: &Txn) -> Attempt {
-        let mut client = match self.pool.control(addr) {
-            Ok(c) => c,
-            Err(e) => return Attempt::Retry(from_rpc(e)),
-        };
-        let mut request = tonic::Request::new(encode(txn));
-        request.set_timeout(FORWARD_TIMEOUT);
-        match client.propose(request).await {
-            Ok(reply) => match decode::<ProposeResponse>(reply.get_ref()) {
-                Ok(Ok(index)) => {
-                    wait_applied(&self.consensus, index).await;
-                    Attempt::Done(Ok(index))
-                }
-                Ok(Err(e)) => Attempt::Done(Err(from_txn(e))),
-                Err(status) => Attempt::Done(Err(from_status(status))),
-            },
-            // A refused certificate will not get better by retrying.
+        match self.pool.call_within::<Propose>(addr, txn, FORWARD_TIMEOUT).await {
+            Ok(Ok(index)) => {
+                wait_applied(&self.consensus, index).await;
+                Attempt::Done(Ok(index))
+            }
+            Ok(Err(e)) => Attempt::Done(Err(from_txn(e))),
+            // A refused certificate or a malformed message will not get better by retrying.
             Err(status)
                 if matches!(
                     status.code(),
-                    tonic::Code::PermissionDenied | tonic::Code::Unauthenticated
+                    tonic::Code::PermissionDenied
+                        | tonic::Code::Unauthenticated
+                        | tonic::Code::InvalidArgument
                 ) =>
             {
                 Attempt::Done(Err(from_status(status)))

@@ -5,10 +5,9 @@
 
 use std::future::Future;
 
+use rpc::Pool;
+use rpc::calls::{self, RaftReply, Unary};
 use rpc::messages::{SNAPSHOT_CHUNK, SnapshotChunk};
-use rpc::{Pool, decode, encode};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use store::consensus::wire::*;
 use store::consensus::{Peer, RaftNetworkFactory, Snapshot, TypeConfig, Vote};
 
@@ -42,28 +41,17 @@ fn unreachable(addr: &str, what: impl std::fmt::Display) -> RPCError<TypeConfig>
     RPCError::Unreachable(Unreachable::from_string(format!("{addr}: {what}")))
 }
 
-/// One method of the generated Raft client, called with a ready request.
-type RaftMethod =
-    fn(
-        rpc::pb::raft_client::RaftClient<tonic::transport::Channel>,
-        tonic::Request<rpc::pb::Msg>,
-    ) -> futures::future::BoxFuture<'static, Result<tonic::Response<rpc::pb::Msg>, tonic::Status>>;
-
 impl RaftPeer {
-    async fn call<Req: Serialize, Resp: DeserializeOwned>(
-        &mut self,
-        req: &Req,
-        option: &RPCOption,
-        method: RaftMethod,
-    ) -> RpcResult<Resp> {
-        let client = self
+    async fn call<C, T>(&mut self, req: &C::Request, option: &RPCOption) -> RpcResult<T>
+    where
+        C: Unary<Response = RaftReply<T>>,
+    {
+        let result = match self
             .pool
-            .raft(&self.addr)
-            .map_err(|e| unreachable(&self.addr, e))?;
-        let mut request = tonic::Request::new(encode(req));
-        request.set_timeout(option.soft_ttl());
-        let reply = match method(client, request).await {
-            Ok(r) => r.into_inner(),
+            .call_within::<C>(&self.addr, req, option.soft_ttl())
+            .await
+        {
+            Ok(result) => result,
             Err(status) => {
                 if status.code() == tonic::Code::Unavailable || status.code() == tonic::Code::Unknown {
                     self.pool.forget(&self.addr);
@@ -71,8 +59,6 @@ impl RaftPeer {
                 return Err(unreachable(&self.addr, status.message()));
             }
         };
-        let result: Result<Resp, String> =
-            decode(&reply).map_err(|e| unreachable(&self.addr, e.message()))?;
         result.map_err(|e| RPCError::Network(NetworkError::from_string(e)))
     }
 }
@@ -85,10 +71,7 @@ impl RaftNetworkV2<TypeConfig> for RaftPeer {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> RpcResult<AppendEntriesResponse<TypeConfig>> {
-        self.call(&rpc, &option, |mut c, r| {
-            Box::pin(async move { c.append_entries(r).await })
-        })
-        .await
+        self.call::<calls::AppendEntries, _>(&rpc, &option).await
     }
 
     async fn vote(
@@ -96,8 +79,7 @@ impl RaftNetworkV2<TypeConfig> for RaftPeer {
         rpc: VoteRequest<TypeConfig>,
         option: RPCOption,
     ) -> RpcResult<VoteResponse<TypeConfig>> {
-        self.call(&rpc, &option, |mut c, r| Box::pin(async move { c.vote(r).await }))
-            .await
+        self.call::<calls::Vote, _>(&rpc, &option).await
     }
 
     async fn pre_vote(
@@ -105,10 +87,7 @@ impl RaftNetworkV2<TypeConfig> for RaftPeer {
         rpc: VoteRequest<TypeConfig>,
         option: RPCOption,
     ) -> RpcResult<VoteResponse<TypeConfig>> {
-        self.call(&rpc, &option, |mut c, r| {
-            Box::pin(async move { c.pre_vote(r).await })
-        })
-        .await
+        self.call::<calls::PreVote, _>(&rpc, &option).await
     }
 
     async fn transfer_leader(
@@ -116,10 +95,7 @@ impl RaftNetworkV2<TypeConfig> for RaftPeer {
         req: TransferLeaderRequest<TypeConfig>,
         option: RPCOption,
     ) -> RpcResult<TransferLeaderResponse<TypeConfig>> {
-        self.call(&req, &option, |mut c, r| {
-            Box::pin(async move { c.transfer_leader(r).await })
-        })
-        .await
+        self.call::<calls::TransferLeader, _>(&req, &option).await
     }
 
     async fn full_snapshot(
@@ -130,38 +106,46 @@ impl RaftNetworkV2<TypeConfig> for RaftPeer {
         option: RPCOption,
     ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
         let addr = self.addr.clone();
-        let mut client = self
-            .pool
-            .raft(&addr)
-            .map_err(|e| StreamingError::Unreachable(Unreachable::from_string(e.to_string())))?;
         let Snapshot { meta, snapshot: data } = snapshot;
         let mut chunks = Vec::new();
         let mut header = Some((vote, meta));
         let mut rest = data.as_slice();
         loop {
             let take = rest.len().min(SNAPSHOT_CHUNK);
-            chunks.push(encode(&SnapshotChunk {
+            chunks.push(SnapshotChunk {
                 header: header.take(),
                 data: rest[..take].to_vec(),
-            }));
+            });
             rest = &rest[take..];
             if rest.is_empty() {
                 break;
             }
         }
-        let mut request = tonic::Request::new(futures::stream::iter(chunks));
-        request.set_timeout(option.hard_ttl());
-        let send = client.install_snapshot(request);
+        let send = self.pool.send_stream::<calls::InstallSnapshot, _>(
+            &addr,
+            futures::stream::iter(chunks),
+            Some(option.hard_ttl()),
+        );
         tokio::pin!(cancel);
         let reply = tokio::select! {
             closed = &mut cancel => return Err(StreamingError::Closed(closed)),
             r = send => r,
         };
-        let reply = reply.map_err(|s| {
-            StreamingError::Unreachable(Unreachable::from_string(format!("{addr}: {}", s.message())))
-        })?;
-        let result: Result<SnapshotResponse<TypeConfig>, String> = decode(&reply.into_inner())
-            .map_err(|s| StreamingError::Network(NetworkError::from_string(s.message().to_string())))?;
+        // A reply that does not decode is `InvalidArgument`; a transport failure any other code.
+        let result = match reply {
+            Ok(result) => result,
+            Err(s) if s.code() == tonic::Code::InvalidArgument => {
+                return Err(StreamingError::Network(NetworkError::from_string(
+                    s.message().to_string(),
+                )));
+            }
+            Err(s) => {
+                return Err(StreamingError::Unreachable(Unreachable::from_string(format!(
+                    "{addr}: {}",
+                    s.message()
+                ))));
+            }
+        };
         result.map_err(|e| StreamingError::Network(NetworkError::from_string(e)))
     }
 }

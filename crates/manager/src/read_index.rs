@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rpc::{Pool, decode, encode};
+use rpc::Pool;
+use rpc::calls::{ReadIndex, ReadState};
 use store::State;
 use store::consensus::Consensus;
 use tokio::time::Instant;
@@ -126,11 +127,8 @@ impl Reads {
         let Some((_, leader)) = self.consensus.leader() else {
             return Err("no leader known".into());
         };
-        let mut client = self.pool.control(&leader.addr).map_err(|e| e.to_string())?;
-        let mut request = tonic::Request::new(encode(&()));
-        request.set_timeout(self.election_timeout);
-        client
-            .read_index(request)
+        self.pool
+            .call_within::<ReadIndex>(&leader.addr, &(), self.election_timeout)
             .await
             .map_err(|status| format!("leader {}: {}", leader.addr, status.message()))?;
         self.contact.heard(Instant::now());
@@ -148,13 +146,10 @@ impl Reads {
         let Some((_, leader)) = self.consensus.leader() else {
             return;
         };
-        let Ok(mut client) = self.pool.control(&leader.addr) else {
-            return;
-        };
-        let mut request = tonic::Request::new(encode(&()));
-        request.set_timeout(READ_INDEX_TIMEOUT);
-        if let Ok(reply) = client.read_index(request).await
-            && let Ok(index) = decode::<u64>(reply.get_ref())
+        if let Ok(index) = self
+            .pool
+            .call_within::<ReadIndex>(&leader.addr, &(), READ_INDEX_TIMEOUT)
+            .await
         {
             wait_applied(&self.consensus, index).await;
         }
@@ -177,29 +172,24 @@ impl Reads {
 
     async fn fetch_leader_state(&self) -> Result<Arc<State>, String> {
         let (_, leader) = self.consensus.leader().ok_or("no known leader")?;
-        let mut client = self.pool.control(&leader.addr).map_err(|e| e.to_string())?;
         // Longer than a healthy follower waits (as long as a write waits for a leader): the
         // alternative is a store frozen at the storage failure.
         let wait = self.election_timeout * 2 + Duration::from_millis(500);
-        let mut request = tonic::Request::new(encode(&()));
-        request.set_timeout(wait);
-        let reply = client
-            .read_index(request)
+        let index = self
+            .pool
+            .call_within::<ReadIndex>(&leader.addr, &(), wait)
             .await
             .map_err(|s| s.message().to_string())?;
-        let index: u64 = decode(reply.get_ref()).map_err(|e| e.to_string())?;
         if let Some(copy) = self.leader_copy.get()
             && copy.index >= index
         {
             return Ok(copy);
         }
-        let mut request = tonic::Request::new(encode(&()));
-        request.set_timeout(wait);
-        let reply = client
-            .read_state(request)
+        let bytes = self
+            .pool
+            .call_within::<ReadState>(&leader.addr, &(), wait)
             .await
             .map_err(|s| s.message().to_string())?;
-        let bytes: Vec<u8> = decode(reply.get_ref()).map_err(|e| e.to_string())?;
         let state = Arc::new(State::decode(&bytes).map_err(|e| format!("the state does not decode: {e}"))?);
         self.leader_copy.set(state.clone());
         Ok(state)

@@ -19,7 +19,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use rpc::{Pool, decode, encode};
+use rpc::Pool;
+use rpc::calls::RaftMembers;
 use store::consensus::Consensus;
 use tokio::time::Instant;
 
@@ -93,15 +94,8 @@ impl Vouches {
 
 /// Does the member at `addr` have `node_id` in its Raft membership? (No answer: no.)
 async fn ask(pool: &Pool, addr: &str, node_id: &str) -> bool {
-    let Ok(mut client) = pool.control(addr) else {
-        return false;
-    };
-    let mut request = tonic::Request::new(encode(&()));
-    request.set_timeout(ASK_TIMEOUT);
-    match client.raft_members(request).await {
-        Ok(reply) => {
-            decode::<Vec<String>>(reply.get_ref()).is_ok_and(|ids| ids.iter().any(|id| id == node_id))
-        }
+    match pool.call_within::<RaftMembers>(addr, &(), ASK_TIMEOUT).await {
+        Ok(ids) => ids.iter().any(|id| id == node_id),
         Err(status) => {
             tracing::debug!(%addr, "raft members: {}", status.message());
             false

@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 
 use manager::Manager;
 use manager::testing::{LocalCluster, node};
+use rpc::Pool;
+use rpc::calls::{Heartbeat, JoinRaft, Leave, RaftMembers, ReadIndex, RenewNodeCertificate, Vote};
 use rpc::messages::{HeartbeatRequest, JoinRaftRequest, LeaveRequest};
 use rpc::pb::Msg;
-use rpc::{Pool, encode};
 use store::Op;
 use tonic::Code;
 use types::{NodeState, Object, Role};
@@ -48,35 +49,19 @@ fn pool_for(cluster: &LocalCluster, node_id: &str, role: Role) -> Pool {
 /// callers that must be refused.
 async fn call(pool: &Pool, addr: &str, family: Family, node_id: &str) -> Code {
     let result = match family {
-        Family::Raft => pool.raft(addr).unwrap().vote(Msg::default()).await.map(drop),
-        Family::Control => pool
-            .control(addr)
-            .unwrap()
-            .read_index(encode(&()))
-            .await
-            .map(drop),
+        Family::Raft => pool.call_raw::<Vote>(addr, Msg::default()).await.map(drop),
+        Family::Control => pool.call::<ReadIndex>(addr, &()).await.map(drop),
         Family::JoinRaft => {
             let req = JoinRaftRequest {
                 node_id: node_id.into(),
                 raft_id: 99,
                 addr: "127.0.0.1:1".into(),
             };
-            pool.control(addr)
-                .unwrap()
-                .join_raft(encode(&req))
-                .await
-                .map(drop)
+            pool.call::<JoinRaft>(addr, &req).await.map(drop)
         }
-        Family::Dispatcher => pool
-            .dispatcher(addr)
-            .unwrap()
-            .heartbeat(encode(&HeartbeatRequest {}))
-            .await
-            .map(drop),
+        Family::Dispatcher => pool.call::<Heartbeat>(addr, &HeartbeatRequest {}).await.map(drop),
         Family::CaRenew => pool
-            .ca(addr)
-            .unwrap()
-            .renew_node_certificate(Msg::default())
+            .call_raw::<RenewNodeCertificate>(addr, Msg::default())
             .await
             .map(drop),
     };
@@ -176,13 +161,7 @@ async fn each_family_admits_current_managers_and_refuses_demoted_and_removed_one
 
     // A member may ask who the members are (what a replica that is behind does before it
     // refuses a Raft caller it has not heard of).
-    let members = current
-        .control(&leader_addr)
-        .unwrap()
-        .raft_members(encode(&()))
-        .await
-        .unwrap();
-    let mut members: Vec<String> = rpc::decode(members.get_ref()).unwrap();
+    let mut members = current.call::<RaftMembers>(&leader_addr, &()).await.unwrap();
     members.sort();
     let mut want: Vec<String> = leader.voters().into_values().map(|p| p.node_id).collect();
     want.sort();
@@ -247,12 +226,7 @@ async fn each_family_admits_current_managers_and_refuses_demoted_and_removed_one
             "{family:?}: removed manager admitted"
         );
     }
-    let asked = removed
-        .control(&leader_addr)
-        .unwrap()
-        .raft_members(encode(&()))
-        .await
-        .unwrap_err();
+    let asked = removed.call::<RaftMembers>(&leader_addr, &()).await.unwrap_err();
     assert_eq!(asked.code(), Code::PermissionDenied, "{asked:?}");
     // Followers refuse it too, once they have the removal (manager families decide there).
     eventually("the follower applies the removal", || {
@@ -294,17 +268,25 @@ async fn a_node_that_leaves_is_down_at_once_and_cannot_come_back_ready() {
         .await
         .unwrap();
     let worker = pool_for(&cluster, &id, Role::Worker);
-    let mut client = worker.dispatcher(&cluster.addr).unwrap();
-    client.heartbeat(encode(&HeartbeatRequest {})).await.unwrap();
+    worker
+        .call::<Heartbeat>(&cluster.addr, &HeartbeatRequest {})
+        .await
+        .unwrap();
     assert_eq!(leader.view().node(&id).unwrap().status.state, NodeState::Ready);
 
-    client.leave(encode(&LeaveRequest {})).await.unwrap();
+    worker
+        .call::<Leave>(&cluster.addr, &LeaveRequest {})
+        .await
+        .unwrap();
     // Down as soon as the call returns, not after missed heartbeats.
     let n = leader.view().node(&id).unwrap().clone();
     assert_eq!(n.status.state, NodeState::Down, "{n:?}");
     assert_eq!(n.status.message, "node left the swarm");
     // A late heartbeat (one in flight while it left) does not make it ready again.
-    let late = client.heartbeat(encode(&HeartbeatRequest {})).await.unwrap_err();
+    let late = worker
+        .call::<Heartbeat>(&cluster.addr, &HeartbeatRequest {})
+        .await
+        .unwrap_err();
     assert_eq!(late.code(), Code::PermissionDenied, "{late:?}");
     assert_eq!(leader.view().node(&id).unwrap().status.state, NodeState::Down);
 
@@ -317,9 +299,7 @@ async fn a_node_that_leaves_is_down_at_once_and_cannot_come_back_ready() {
         .unwrap();
     let removed = pool_for(&cluster, "never-joined", Role::Worker);
     let denied = removed
-        .dispatcher(&cluster.addr)
-        .unwrap()
-        .leave(encode(&LeaveRequest {}))
+        .call::<Leave>(&cluster.addr, &LeaveRequest {})
         .await
         .unwrap_err();
     assert_eq!(denied.code(), Code::PermissionDenied, "{denied:?}");

@@ -6,7 +6,9 @@
 use std::sync::Arc;
 
 use manager::testing::{LocalCluster, WallClock, node};
-use rpc::{Pool, encode};
+use rpc::Pool;
+use rpc::calls::{AppendEntries, GetRootCa, Heartbeat, Propose};
+use rpc::pb::Msg;
 use store::Op;
 use types::cluster::RaftSettings;
 use types::{Object, Role};
@@ -30,51 +32,27 @@ async fn a_worker_certificate_cannot_make_manager_calls() {
         ops: vec![],
         now: types::Timestamp(0),
     };
-    let denied = worker
-        .control(&cluster.addr)
-        .unwrap()
-        .propose(encode(&txn))
-        .await
-        .unwrap_err();
+    let denied = worker.call::<Propose>(&cluster.addr, &txn).await.unwrap_err();
     assert_eq!(denied.code(), tonic::Code::PermissionDenied, "{denied}");
     let denied = worker
-        .raft(&cluster.addr)
-        .unwrap()
-        .append_entries(encode(&()))
+        .call_raw::<AppendEntries>(&cluster.addr, Msg::default())
         .await
         .unwrap_err();
     assert_eq!(denied.code(), tonic::Code::PermissionDenied, "{denied}");
     // A worker may heartbeat.
     worker
-        .dispatcher(&cluster.addr)
-        .unwrap()
-        .heartbeat(encode(&rpc::messages::HeartbeatRequest {}))
+        .call::<Heartbeat>(&cluster.addr, &rpc::messages::HeartbeatRequest {})
         .await
         .unwrap();
     // Without any certificate only the joining calls answer.
     let anonymous = Pool::new(ca::tls::anonymous_client_config(cluster.root.cert_pem()).unwrap());
-    let denied = anonymous
-        .control(&cluster.addr)
-        .unwrap()
-        .propose(encode(&txn))
-        .await
-        .unwrap_err();
+    let denied = anonymous.call::<Propose>(&cluster.addr, &txn).await.unwrap_err();
     assert_eq!(denied.code(), tonic::Code::Unauthenticated, "{denied}");
-    anonymous
-        .ca(&cluster.addr)
-        .unwrap()
-        .get_root_ca(encode(&()))
-        .await
-        .unwrap();
+    anonymous.call::<GetRootCa>(&cluster.addr, &()).await.unwrap();
     // A certificate from another CA does not even complete the handshake.
     let other = LocalCluster::start(1).await.unwrap();
     let stranger = pool_for(&other, "x", Role::Manager);
-    let err = stranger
-        .control(&cluster.addr)
-        .unwrap()
-        .propose(encode(&txn))
-        .await
-        .unwrap_err();
+    let err = stranger.call::<Propose>(&cluster.addr, &txn).await.unwrap_err();
     assert_ne!(err.code(), tonic::Code::Ok);
     cluster.stop().await;
     other.stop().await;

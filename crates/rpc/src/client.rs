@@ -2,6 +2,7 @@
 //! node's certificate.
 
 use std::collections::HashMap;
+use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,10 +14,15 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tonic::transport::{Channel, Endpoint, Uri};
 
-use crate::pb::{
-    ca_client::CaClient, control_client::ControlClient, dispatcher_client::DispatcherClient,
-    raft_client::RaftClient,
-};
+use futures::{Stream, StreamExt};
+use http::uri::PathAndQuery;
+use tonic::Status;
+use tonic::client::Grpc;
+use tonic_prost::ProstCodec;
+
+use crate::calls::{Call, ClientStreaming, ServerStreaming, Unary};
+use crate::codec::{decode, encode};
+use crate::pb::Msg;
 use crate::{Error, Result};
 
 /// The TLS client configuration a pool connects with; swappable on certificate renewal.
@@ -29,7 +35,7 @@ pub struct Pool {
     channels: Arc<Mutex<HashMap<String, Channel>>>,
 }
 
-/// Largest message we accept: raft appends carry batches of entries.
+/// Largest message either way: raft appends carry batches of entries, reads the whole state.
 const MAX_MESSAGE: usize = 64 << 20;
 
 impl Pool {
@@ -66,29 +72,139 @@ impl Pool {
         Ok(channel)
     }
 
-    /// Raft service client for `addr`.
-    pub fn raft(&self, addr: &str) -> Result<RaftClient<Channel>> {
-        Ok(RaftClient::new(self.channel(addr)?)
-            .max_decoding_message_size(MAX_MESSAGE)
-            .max_encoding_message_size(MAX_MESSAGE))
+    /// Calls the unary RPC `C` at `addr`.
+    pub async fn call<C: Unary>(
+        &self,
+        addr: &str,
+        req: &C::Request,
+    ) -> std::result::Result<C::Response, Status> {
+        unary::<C>(self.typed_channel(addr)?, req, None).await
     }
 
-    /// CA service client for `addr`.
-    pub fn ca(&self, addr: &str) -> Result<CaClient<Channel>> {
-        Ok(CaClient::new(self.channel(addr)?))
+    /// Like [`Pool::call`], giving up after `timeout` (`DeadlineExceeded`; the callee sees it too).
+    pub async fn call_within<C: Unary>(
+        &self,
+        addr: &str,
+        req: &C::Request,
+        timeout: Duration,
+    ) -> std::result::Result<C::Response, Status> {
+        unary::<C>(self.typed_channel(addr)?, req, Some(timeout)).await
     }
 
-    /// Control service client for `addr`.
-    pub fn control(&self, addr: &str) -> Result<ControlClient<Channel>> {
-        Ok(ControlClient::new(self.channel(addr)?)
-            .max_decoding_message_size(MAX_MESSAGE)
-            .max_encoding_message_size(MAX_MESSAGE))
+    /// Opens the server-streaming RPC `C` at `addr`.
+    pub async fn open<C: ServerStreaming>(
+        &self,
+        addr: &str,
+        req: &C::Request,
+    ) -> std::result::Result<Incoming<C>, Status> {
+        let mut grpc = grpc(self.typed_channel(addr)?).await?;
+        let reply = grpc
+            .server_streaming(
+                tonic::Request::new(encode(req)),
+                path::<C>(),
+                ProstCodec::default(),
+            )
+            .await?;
+        Ok(Incoming {
+            inner: reply.into_inner(),
+            call: PhantomData,
+        })
     }
 
-    /// Dispatcher service client for `addr`.
-    pub fn dispatcher(&self, addr: &str) -> Result<DispatcherClient<Channel>> {
-        Ok(DispatcherClient::new(self.channel(addr)?).max_decoding_message_size(MAX_MESSAGE))
+    /// Calls the client-streaming RPC `C` at `addr` with the messages of `items`.
+    pub async fn send_stream<C, S>(
+        &self,
+        addr: &str,
+        items: S,
+        timeout: Option<Duration>,
+    ) -> std::result::Result<C::Response, Status>
+    where
+        C: ClientStreaming,
+        S: Stream<Item = C::Request> + Send + 'static,
+    {
+        let mut grpc = grpc(self.typed_channel(addr)?).await?;
+        let mut request = tonic::Request::new(items.map(|item| encode(&item)));
+        if let Some(timeout) = timeout {
+            request.set_timeout(timeout);
+        }
+        let reply = grpc
+            .client_streaming(request, path::<C>(), ProstCodec::default())
+            .await?;
+        decode(reply.get_ref())
     }
+
+    /// Calls `C` at `addr` with a body that is deliberately not a `C::Request` (tests of
+    /// admission and of malformed input); the reply body is returned undecoded.
+    pub async fn call_raw<C: Unary>(&self, addr: &str, body: Msg) -> std::result::Result<Msg, Status> {
+        let mut grpc = grpc(self.typed_channel(addr)?).await?;
+        let reply = grpc
+            .unary(tonic::Request::new(body), path::<C>(), ProstCodec::default())
+            .await?;
+        Ok(reply.into_inner())
+    }
+
+    /// [`Pool::channel`] with its error as the status a failed call would carry.
+    fn typed_channel(&self, addr: &str) -> std::result::Result<Channel, Status> {
+        self.channel(addr).map_err(|e| Status::unavailable(e.to_string()))
+    }
+}
+
+/// A typed stream of `C`'s responses.
+pub struct Incoming<C: Call> {
+    inner: tonic::Streaming<Msg>,
+    call: PhantomData<fn() -> C>,
+}
+
+impl<C: Call> Incoming<C> {
+    /// The next message; `None` when the callee ended the stream. A malformed message is
+    /// `InvalidArgument`.
+    pub async fn message(&mut self) -> std::result::Result<Option<C::Response>, Status> {
+        match self.inner.message().await? {
+            Some(msg) => decode(&msg).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+/// Calls the unary RPC `C` at `addr` over a channel of its own with `config` (join bootstrap,
+/// before the node has a certificate for a pool).
+pub async fn call_once<C: Unary>(
+    addr: &str,
+    config: Arc<ClientConfig>,
+    req: &C::Request,
+) -> std::result::Result<C::Response, Status> {
+    let channel = connect_once(addr, config).map_err(|e| Status::unavailable(e.to_string()))?;
+    unary::<C>(channel, req, None).await
+}
+
+async fn unary<C: Unary>(
+    channel: Channel,
+    req: &C::Request,
+    timeout: Option<Duration>,
+) -> std::result::Result<C::Response, Status> {
+    let mut grpc = grpc(channel).await?;
+    let mut request = tonic::Request::new(encode(req));
+    if let Some(timeout) = timeout {
+        request.set_timeout(timeout);
+    }
+    let reply = grpc.unary(request, path::<C>(), ProstCodec::default()).await?;
+    decode(reply.get_ref())
+}
+
+/// A ready gRPC client on `channel`; every call may carry up to [`MAX_MESSAGE`] either way.
+async fn grpc(channel: Channel) -> std::result::Result<Grpc<Channel>, Status> {
+    let mut grpc = Grpc::new(channel)
+        .max_decoding_message_size(MAX_MESSAGE)
+        .max_encoding_message_size(MAX_MESSAGE);
+    // The same code and words as tonic's generated clients, which callers' retry rules know.
+    grpc.ready()
+        .await
+        .map_err(|e| Status::unknown(format!("Service was not ready: {e}")))?;
+    Ok(grpc)
+}
+
+fn path<C: Call>() -> PathAndQuery {
+    PathAndQuery::from_static(C::PATH)
 }
 
 /// A channel to `addr` with a fixed TLS config, not pooled (join bootstrap).

@@ -1,4 +1,5 @@
-//! postcard bodies inside the proto `Msg` envelope.
+//! postcard bodies inside the proto `Msg` envelope. Private: outside this crate a body is
+//! encoded or decoded only as the type a `calls::Call` binds.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;

@@ -1,4 +1,4 @@
-//! The Rust types carried in `Msg` bodies, per call (see `proto/shoal.proto`).
+//! The Rust types carried in `Msg` bodies; `calls.rs` binds each call to its own.
 
 use serde::{Deserialize, Serialize};
 use store::consensus::{Peer, SnapshotMeta, Vote};

@@ -1,5 +1,6 @@
 //! Task runners: one per assigned task, stepping it through the executor the way Swarm's
-//! `exec.Do` does, and reporting every status change.
+//! `exec.Do` does, and reporting every status change. What to do next is decided by the pure
+//! [`next_step`] and [`settle`] (`next_step.rs`); this file does the I/O they name.
 //!
 //! ```text
 //!  observed:  ACCEPTED ─► PREPARING ─prepare─► READY ─► STARTING ─start─► RUNNING ─wait─► COMPLETE
@@ -15,6 +16,7 @@
 //! saw — e.g. after an agent restart — never starts a task twice: `prepare` and `start` of a
 //! task the executor already runs are no-ops and `wait` picks up its exit.
 
+pub mod next_step;
 pub mod worker;
 
 use std::sync::Arc;
@@ -24,6 +26,8 @@ use tokio_util::sync::CancellationToken;
 use types::{Clock, ContainerStatus, Task, TaskState, TaskStatus};
 
 use crate::executor::{Error, Executor, Exit};
+
+pub use next_step::{Action, Report, Settled, next_step, settle};
 
 pub use worker::Worker;
 
@@ -109,50 +113,54 @@ impl<E: Executor> Runner<E> {
         }
     }
 
-    /// One step of `exec.Do`. Long operations race against the desired state rising to
-    /// SHUTDOWN, so a task stuck starting (e.g. never healthy) can still be stopped.
+    /// One step of `exec.Do`: [`next_step`] names it, this does the executor call and
+    /// [`settle`] turns the report into the new state. Long operations race against the
+    /// desired state rising to SHUTDOWN, so a task stuck starting (e.g. never healthy) can
+    /// still be stopped.
     async fn step(&mut self, task: &mut watch::Receiver<Arc<Task>>) -> Step {
-        let state = self.status.state;
-        if self.desired >= TaskState::Shutdown {
-            return self.shut_down().await;
-        }
-        if state > self.desired {
-            return Step::Pause;
-        }
-        match state {
-            TaskState::Preparing => {
+        let action = next_step(self.status.state, self.desired);
+        let executor = Arc::clone(&self.executor);
+        let id = self.id.clone();
+        match action {
+            Action::Pause => Step::Pause,
+            Action::Advance(_) => self.record(action, Report::Done, None, None),
+            Action::Prepare => {
                 let task_now = task.borrow().clone();
-                let executor = Arc::clone(&self.executor);
-                let done = self.until_shutdown(task, executor.prepare(&task_now)).await;
-                match done {
+                match self.until_shutdown(task, executor.prepare(&task_now)).await {
                     None => Step::Continue,
-                    Some(Ok(())) => self.transition(TaskState::Ready, "prepared", None),
-                    Some(Err(e)) => self.fatal(e, None),
+                    Some(done) => self.record_result(action, done.map(|()| None)),
                 }
             }
-            TaskState::Starting => {
-                let (id, executor) = (self.id.clone(), Arc::clone(&self.executor));
-                match self.until_shutdown(task, executor.start(&id)).await {
-                    None => Step::Continue,
-                    Some(Ok(container)) => self.transition(TaskState::Running, "started", Some(container)),
-                    Some(Err(e)) => self.fatal(e, None),
+            Action::Start => match self.until_shutdown(task, executor.start(&id)).await {
+                None => Step::Continue,
+                Some(done) => self.record_result(action, done.map(Some)),
+            },
+            Action::Wait => match self.until_shutdown(task, executor.wait(&id)).await {
+                None => Step::Continue,
+                Some(Ok(exit)) => {
+                    let container = Some(self.container_with_exit(&exit));
+                    match exit.failure() {
+                        None => self.record(action, Report::Done, None, container),
+                        Some(why) => self.record(action, Report::Failed, Some(why), container),
+                    }
                 }
-            }
-            TaskState::Running => {
-                let (id, executor) = (self.id.clone(), Arc::clone(&self.executor));
-                match self.until_shutdown(task, executor.wait(&id)).await {
-                    None => Step::Continue,
-                    Some(Ok(exit)) => self.exited(exit),
-                    Some(Err(e)) => self.fatal(e, None),
+                Some(Err(e)) => self.record_result(action, Err(e)),
+            },
+            Action::Shutdown => match executor.shutdown(&id).await {
+                Ok(exit) => {
+                    let container = exit.map(|e| self.container_with_exit(&e));
+                    self.record(action, Report::Done, None, container)
                 }
+                // Never prepared here: nothing to stop.
+                Err(Error::NotFound(_)) => self.record(action, Report::NotFound, None, None),
+                Err(e) => self.record_result(action, Err(e)),
+            },
+            Action::Remove => {
+                if let Err(e) = executor.remove(&id).await {
+                    tracing::warn!(task = %self.id, error = %e, "removing task failed");
+                }
+                Step::Done
             }
-            _ if state >= self.desired => Step::Pause,
-            TaskState::New | TaskState::Pending | TaskState::Assigned => {
-                self.transition(TaskState::Accepted, "accepted", None)
-            }
-            TaskState::Accepted => self.transition(TaskState::Preparing, "preparing", None),
-            TaskState::Ready => self.transition(TaskState::Starting, "starting", None),
-            _ => Step::Pause,
         }
     }
 
@@ -181,45 +189,6 @@ impl<E: Executor> Runner<E> {
         }
     }
 
-    async fn shut_down(&mut self) -> Step {
-        if self.status.state < TaskState::Complete {
-            match self.executor.shutdown(&self.id).await {
-                Ok(exit) => {
-                    let container = exit.map(|e| self.container_with_exit(&e));
-                    self.transition(TaskState::Shutdown, "shutdown", container);
-                }
-                // Never prepared here: nothing to stop.
-                Err(Error::NotFound(_)) => {
-                    self.transition(TaskState::Shutdown, "shutdown", None);
-                }
-                Err(e) => {
-                    self.fatal(e, None);
-                }
-            }
-        }
-        if self.desired >= TaskState::Remove {
-            if let Err(e) = self.executor.remove(&self.id).await {
-                tracing::warn!(task = %self.id, error = %e, "removing task failed");
-            }
-            return Step::Done;
-        }
-        Step::Pause
-    }
-
-    fn exited(&mut self, exit: Exit) -> Step {
-        let container = Some(self.container_with_exit(&exit));
-        match exit.failure() {
-            None => self.transition(TaskState::Complete, "finished", container),
-            Some(err) => {
-                // Like Swarm's fatal path: the message stays, the error says why.
-                self.status.err = err;
-                let message = self.status.message.clone();
-                self.set(TaskState::Failed, &message, container);
-                Step::Continue
-            }
-        }
-    }
-
     fn container_with_exit(&self, exit: &Exit) -> ContainerStatus {
         let mut c = self.status.container.clone().unwrap_or_else(|| ContainerStatus {
             container_id: self.id.clone(),
@@ -229,23 +198,39 @@ impl<E: Executor> Runner<E> {
         c
     }
 
-    /// A fatal error: REJECTED before STARTING, FAILED from STARTING on (Swarm's rule).
-    fn fatal(&mut self, error: Error, container: Option<ContainerStatus>) -> Step {
-        let state = if self.status.state < TaskState::Starting {
-            TaskState::Rejected
-        } else {
-            TaskState::Failed
-        };
-        tracing::info!(task = %self.id, %error, state = state.as_str(), "task error");
-        self.status.err = error.to_string();
-        let message = self.status.message.clone();
-        self.set(state, &message, container);
-        Step::Continue
+    /// Records what the executor answered for `action`: its container on success, its
+    /// error otherwise.
+    fn record_result(&mut self, action: Action, result: Result<Option<ContainerStatus>, Error>) -> Step {
+        match result {
+            Ok(container) => self.record(action, Report::Done, None, container),
+            Err(error) => {
+                tracing::info!(task = %self.id, %error, "task error");
+                self.record(action, Report::Failed, Some(error.to_string()), None)
+            }
+        }
     }
 
-    fn transition(&mut self, state: TaskState, message: &str, container: Option<ContainerStatus>) -> Step {
-        self.status.err.clear();
-        self.set(state, message, container);
+    /// Moves to the state [`settle`] gives for `report`: a success clears the error and sets
+    /// the step's message; a failure keeps the message and records `error` (Swarm's fatal path).
+    fn record(
+        &mut self,
+        action: Action,
+        report: Report,
+        error: Option<String>,
+        container: Option<ContainerStatus>,
+    ) -> Step {
+        let settled = settle(self.status.state, action, report);
+        match settled.message {
+            Some(message) => {
+                self.status.err.clear();
+                self.set(settled.state, message, container);
+            }
+            None => {
+                self.status.err = error.unwrap_or_default();
+                let message = self.status.message.clone();
+                self.set(settled.state, &message, container);
+            }
+        }
         Step::Continue
     }
 

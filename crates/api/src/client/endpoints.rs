@@ -92,6 +92,11 @@ impl Client {
         self.post_unit("/swarm/unlock", &[], Some(&request)).await
     }
 
+    /// `GET /shoal/workers` (shoal's own endpoint): the manager's background loops.
+    pub async fn workers(&self) -> Result<Vec<model::Worker>> {
+        self.get("/shoal/workers", &[]).await
+    }
+
     /// `GET /nodes`.
     pub async fn nodes(&self, filters: &Filters) -> Result<Vec<model::Node>> {
         let query: Vec<(&str, String)> = if filters.is_empty() {

@@ -16,6 +16,7 @@ mod swarm;
 mod system;
 mod task;
 mod task_spec;
+mod worker;
 
 pub use event::{EventActor, EventMessage};
 pub use exec::{ExecConfig, ExecInspect, ExecStartConfig, IdResponse, ProcessConfig};
@@ -47,6 +48,7 @@ pub use task_spec::{
     ContainerSpec, HealthConfig, Limit, NetworkAttachmentConfig, Placement, PlacementPreference, Reservation,
     ResourceRequirements, RestartPolicy, SpreadOver, TaskSpec,
 };
+pub use worker::Worker;
 
 use serde::{Deserialize, Deserializer, Serialize};
 

@@ -11,11 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::Stream;
-use rpc::messages::{
-    AssignmentsMessage, HeartbeatResponse, LeaveRequest, SessionMessage, SessionRequest, TaskStatusBatch,
-};
+use rpc::calls::{Assignments, Heartbeat, Leave, PublishLogs, Session, UpdateTaskStatus};
+use rpc::messages::{AssignmentsMessage, HeartbeatResponse, SessionMessage};
 use rpc::pb::Msg;
-use rpc::{decode, encode, require_node};
+use rpc::{Call, require_node};
 use store::WatchEvent;
 use store::consensus::Consensus;
 use tokio::time::Instant;
@@ -28,7 +27,7 @@ use super::liveness::{Liveness, heartbeat_period};
 use super::status_batcher::{CurrentBatcher, status_update};
 use crate::authz::{Denied, Family};
 use crate::error::to_status;
-use crate::grpc::{Gate, Reply, reply, to_leader};
+use crate::grpc::{Gate, Reply, to_leader};
 use crate::logbroker::LogBroker;
 use crate::propose::Proposer;
 
@@ -142,7 +141,7 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
         let remote_ip = rpc::server::remote_addr(&req)
             .map(|a| a.ip().to_string())
             .unwrap_or_default();
-        let open: SessionRequest = decode(req.get_ref())?;
+        let open = Session::request(&req)?;
         let (view, mut watch) = self.consensus.store().view_and_watch();
         let node = view
             .node(&caller.node_id)
@@ -183,7 +182,7 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
                         return;
                     }
                     Some(msg) if last.as_ref() != Some(&msg) => {
-                        if tx.send(Ok(encode(&msg))).await.is_err() {
+                        if tx.send(Ok(Session::response_item(&msg))).await.is_err() {
                             return;
                         }
                         last = Some(msg);
@@ -239,7 +238,11 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
                     removed: Vec::new(),
                 }
             };
-            if tx.send(Ok(encode(&full(&this)))).await.is_err() {
+            if tx
+                .send(Ok(Assignments::response_item(&full(&this))))
+                .await
+                .is_err()
+            {
                 return;
             }
             loop {
@@ -277,7 +280,7 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
                         removed,
                     }
                 };
-                if tx.send(Ok(encode(&msg))).await.is_err() {
+                if tx.send(Ok(Assignments::response_item(&msg))).await.is_err() {
                     return;
                 }
             }
@@ -289,7 +292,7 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
         require_node(&req, self.gate.cluster_id())?;
         self.check_leader()?;
         let caller = self.gate.admit(&req, Family::Dispatcher)?;
-        let batch: TaskStatusBatch = decode(req.get_ref())?;
+        let batch = UpdateTaskStatus::request(&req)?;
         let view = self.consensus.store().view();
         // A node reports only on its own tasks.
         let updates = batch
@@ -300,26 +303,27 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
             .collect();
         let batcher = self.batcher.get().ok_or_else(|| to_leader(&self.consensus))?;
         batcher.submit(updates).await.map_err(to_status)?;
-        reply(&())
+        UpdateTaskStatus::reply(&())
     }
 
     async fn publish_logs(&self, req: Request<tonic::Streaming<Msg>>) -> Reply {
         let caller = self.gate.admit(&req, Family::Dispatcher)?;
         let mut stream = req.into_inner();
         while let Some(msg) = stream.message().await? {
-            let batch: rpc::messages::LogBatch = decode(&msg)?;
+            let batch = PublishLogs::request_item(&msg)?;
             if !self.logs.publish(&caller.node_id, batch).await {
                 // The caller went away: tell the node to stop streaming this subscription.
                 return Err(Status::not_found("log subscription is gone"));
             }
         }
-        reply(&())
+        PublishLogs::reply(&())
     }
 
     async fn heartbeat(&self, req: Request<Msg>) -> Reply {
         require_node(&req, self.gate.cluster_id())?;
         self.check_leader()?;
         let caller = self.gate.admit(&req, Family::Dispatcher)?;
+        let _ = Heartbeat::request(&req)?;
         let view = self.consensus.store().view();
         let node = view
             .node(&caller.node_id)
@@ -337,7 +341,7 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
                 .await
                 .map_err(to_status)?;
         }
-        reply(&HeartbeatResponse {
+        Heartbeat::reply(&HeartbeatResponse {
             period_ms: self.heartbeat_period().as_millis() as u64,
         })
     }
@@ -354,7 +358,7 @@ impl DispatcherService {
         require_node(&req, self.gate.cluster_id())?;
         self.check_leader()?;
         let caller = self.gate.admit(&req, Family::Dispatcher)?;
-        let _: LeaveRequest = decode(req.get_ref())?;
+        let _ = Leave::request(&req)?;
         self.proposer
             .update_node(&caller.node_id, |n| {
                 n.status.state = NodeState::Down;
@@ -365,7 +369,7 @@ impl DispatcherService {
         // Log streams stop waiting for a node that will not answer.
         self.logs.node_gone(&caller.node_id);
         tracing::info!(node = %caller.node_id, "node left the swarm");
-        reply(&())
+        Leave::reply(&())
     }
 }
 

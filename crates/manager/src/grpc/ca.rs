@@ -3,14 +3,15 @@
 
 use std::sync::Arc;
 
-use rpc::decode;
-use rpc::messages::{IssueRequest, IssueResponse, RenewRequest, RootCaResponse};
+use rpc::Call;
+use rpc::calls::{GetRootCa, IssueNodeCertificate, RenewNodeCertificate};
+use rpc::messages::{IssueResponse, RootCaResponse};
 use rpc::pb::Msg;
 use store::{Op, Store};
 use tonic::{Request, Status};
 use types::{Clock, Node, NodeSpec, NodeStatus, Object, Role};
 
-use super::{Gate, Reply, reply};
+use super::{Gate, Reply};
 use crate::authz::{Denied, Family};
 use crate::error::to_status;
 use crate::ids::Ids;
@@ -75,7 +76,7 @@ impl rpc::pb::ca_server::Ca for CaService {
         let cluster = view
             .cluster()
             .ok_or_else(|| Status::unavailable("cluster not initialised"))?;
-        reply(&RootCaResponse {
+        GetRootCa::reply(&RootCaResponse {
             ca_cert_pem: cluster.root_ca.ca_cert_pem.clone(),
         })
     }
@@ -84,7 +85,7 @@ impl rpc::pb::ca_server::Ca for CaService {
         let remote_ip = rpc::server::remote_addr(&req)
             .map(|a| a.ip().to_string())
             .unwrap_or_default();
-        let issue: IssueRequest = decode(req.get_ref())?;
+        let issue = IssueNodeCertificate::request(&req)?;
         let role = {
             let view = self.store.view();
             let tokens = &view
@@ -124,7 +125,7 @@ impl rpc::pb::ca_server::Ca for CaService {
             .propose(vec![Op::Create(Object::Node(node))])
             .await
             .map_err(to_status)?;
-        reply(&IssueResponse {
+        IssueNodeCertificate::reply(&IssueResponse {
             node_id,
             cluster_id: self.gate.cluster_id().to_string(),
             role,
@@ -135,7 +136,7 @@ impl rpc::pb::ca_server::Ca for CaService {
 
     async fn renew_node_certificate(&self, req: Request<Msg>) -> Reply {
         let caller = self.gate.admit(&req, Family::CaRenew)?;
-        let renew: RenewRequest = decode(req.get_ref())?;
+        let renew = RenewNodeCertificate::request(&req)?;
         let node = self
             .store
             .view()
@@ -154,7 +155,7 @@ impl rpc::pb::ca_server::Ca for CaService {
                 .await
                 .map_err(to_status)?;
         }
-        reply(&IssueResponse {
+        RenewNodeCertificate::reply(&IssueResponse {
             node_id: node.id.clone(),
             cluster_id: self.gate.cluster_id().to_string(),
             role,

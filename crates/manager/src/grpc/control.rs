@@ -2,14 +2,14 @@
 
 use std::sync::Arc;
 
-use rpc::decode;
-use rpc::messages::{JoinRaftRequest, JoinRaftResponse, ProposeResponse};
+use rpc::Call;
+use rpc::calls::{JoinRaft, Propose, RaftMembers, ReadIndex, ReadState, SubscribeLogs};
+use rpc::messages::{JoinRaftResponse, ProposeResponse};
 use rpc::pb::Msg;
-use store::Txn;
 use store::consensus::Consensus;
 use tonic::{Request, Status};
 
-use super::{Gate, Reply, not_leader, reply, to_leader};
+use super::{Gate, Reply, not_leader, to_leader};
 use crate::authz::Family;
 use crate::error::{from_store, to_status};
 use crate::logbroker::LogBroker;
@@ -45,14 +45,14 @@ impl ControlService {
 impl rpc::pb::control_server::Control for ControlService {
     async fn propose(&self, req: Request<Msg>) -> Reply {
         self.gate.admit(&req, Family::Control)?;
-        let txn: Txn = decode(req.get_ref())?;
+        let txn = Propose::request(&req)?;
         let result: ProposeResponse = match self.consensus.write(txn).await {
             Ok(index) => Ok(index),
             Err(store::Error::Txn(e)) => Err(e),
             Err(store::Error::ForwardToLeader { addr, .. }) => return Err(not_leader(Some(addr))),
             Err(e) => return Err(to_status(from_store(e))),
         };
-        reply(&result)
+        Propose::reply(&result)
     }
 
     type SubscribeLogsStream = std::pin::Pin<Box<dyn futures::Stream<Item = Result<Msg, Status>> + Send>>;
@@ -65,7 +65,7 @@ impl rpc::pb::control_server::Control for ControlService {
         if !self.consensus.is_leader() {
             return Err(to_leader(&self.consensus));
         }
-        let request: rpc::messages::LogRequest = decode(req.get_ref())?;
+        let request = SubscribeLogs::request(&req)?;
         let view = self.consensus.store().view();
         let reachable = |n: &str| {
             view.node(n)
@@ -77,7 +77,7 @@ impl rpc::pb::control_server::Control for ControlService {
         let (tx, rx) = tokio::sync::mpsc::channel(16);
         tokio::spawn(async move {
             while let Some(batch) = sub.recv().await {
-                if tx.send(Ok(rpc::encode(&batch))).await.is_err() {
+                if tx.send(Ok(SubscribeLogs::response_item(&batch))).await.is_err() {
                     return;
                 }
             }
@@ -92,7 +92,7 @@ impl rpc::pb::control_server::Control for ControlService {
         if !self.consensus.is_leader() {
             return Err(to_leader(&self.consensus));
         }
-        reply(&self.consensus.applied_index())
+        ReadIndex::reply(&self.consensus.applied_index())
     }
 
     async fn read_state(&self, req: Request<Msg>) -> Reply {
@@ -106,7 +106,7 @@ impl rpc::pb::control_server::Control for ControlService {
             .view()
             .encode()
             .map_err(|e| Status::internal(format!("encoding the state: {e}")))?;
-        reply(&bytes)
+        ReadState::reply(&bytes)
     }
 
     async fn raft_members(&self, req: Request<Msg>) -> Reply {
@@ -117,11 +117,11 @@ impl rpc::pb::control_server::Control for ControlService {
             .into_values()
             .map(|peer| peer.node_id)
             .collect();
-        reply(&members)
+        RaftMembers::reply(&members)
     }
 
     async fn join_raft(&self, req: Request<Msg>) -> Reply {
-        let join: JoinRaftRequest = decode(req.get_ref())?;
+        let join = JoinRaft::request(&req)?;
         let caller = rpc::require_node(&req, self.gate.cluster_id())?;
         if caller.node_id == join.node_id {
             self.gate.admit(&req, Family::JoinRaft)?;
@@ -133,6 +133,6 @@ impl rpc::pb::control_server::Control for ControlService {
             })?;
         }
         let members = self.membership.add(join).await.map_err(to_status)?;
-        reply(&JoinRaftResponse { members })
+        JoinRaft::reply(&JoinRaftResponse { members })
     }
 }

@@ -12,13 +12,8 @@ use tonic::{Request, Response, Status};
 
 use crate::authz::{Caller, Family, View, authorize};
 
-/// The gRPC reply type every handler returns.
+/// The gRPC reply type every handler returns (built by the call's `rpc::Call::reply`).
 pub type Reply = Result<Response<rpc::pb::Msg>, Status>;
-
-/// Wraps a value as a reply.
-pub fn reply<T: serde::Serialize>(value: &T) -> Reply {
-    Ok(Response::new(rpc::encode(value)))
-}
 
 /// `Unavailable` carrying the leader's address (if known) in the `x-leader` metadata, so a
 /// caller that reached a follower can retry at the leader.

@@ -1,13 +1,13 @@
 //! `Raft` service: hands replication messages to the local replica (managers only).
 
-use rpc::decode;
-use rpc::messages::SnapshotChunk;
+use rpc::Call;
+use rpc::calls::{AppendEntries, InstallSnapshot, PreVote, TransferLeader, Vote};
 use rpc::pb::Msg;
 use store::consensus::Snapshot;
 use tokio_stream::StreamExt;
 use tonic::{Request, Status, Streaming};
 
-use super::{Gate, Reply, reply};
+use super::{Gate, Reply};
 use crate::authz::Family;
 use crate::vouch::Vouches;
 use store::consensus::Consensus;
@@ -55,26 +55,26 @@ fn stringify<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, String> {
 impl rpc::pb::raft_server::Raft for RaftService {
     async fn append_entries(&self, req: Request<Msg>) -> Reply {
         self.admit(&req).await?;
-        let rpc = decode(req.get_ref())?;
-        reply(&stringify(self.consensus.raft().append_entries(rpc).await))
+        let rpc = AppendEntries::request(&req)?;
+        AppendEntries::reply(&stringify(self.consensus.raft().append_entries(rpc).await))
     }
 
     async fn vote(&self, req: Request<Msg>) -> Reply {
         self.admit(&req).await?;
-        let rpc = decode(req.get_ref())?;
-        reply(&stringify(self.consensus.raft().vote(rpc).await))
+        let rpc = Vote::request(&req)?;
+        Vote::reply(&stringify(self.consensus.raft().vote(rpc).await))
     }
 
     async fn pre_vote(&self, req: Request<Msg>) -> Reply {
         self.admit(&req).await?;
-        let rpc = decode(req.get_ref())?;
-        reply(&stringify(self.consensus.raft().pre_vote(rpc).await))
+        let rpc = PreVote::request(&req)?;
+        PreVote::reply(&stringify(self.consensus.raft().pre_vote(rpc).await))
     }
 
     async fn transfer_leader(&self, req: Request<Msg>) -> Reply {
         self.admit(&req).await?;
-        let rpc = decode(req.get_ref())?;
-        reply(&stringify(
+        let rpc = TransferLeader::request(&req)?;
+        TransferLeader::reply(&stringify(
             self.consensus.raft().handle_transfer_leader(rpc).await,
         ))
     }
@@ -85,7 +85,7 @@ impl rpc::pb::raft_server::Raft for RaftService {
         let mut header = None;
         let mut data = Vec::new();
         while let Some(msg) = stream.next().await {
-            let chunk: SnapshotChunk = decode(&msg?)?;
+            let chunk = InstallSnapshot::request_item(&msg?)?;
             if let Some(h) = chunk.header {
                 header = Some(h);
             }
@@ -98,6 +98,6 @@ impl rpc::pb::raft_server::Raft for RaftService {
             .raft()
             .install_full_snapshot(vote, Snapshot { meta, snapshot: data })
             .await;
-        reply(&stringify(result))
+        InstallSnapshot::reply(&stringify(result))
     }
 }

@@ -22,6 +22,7 @@ mod task_table;
 mod template;
 #[cfg(test)]
 mod tests;
+mod workers;
 
 use api::Client;
 use api::client::Endpoint;
@@ -41,6 +42,8 @@ pub enum Command {
     Version(system::VersionArgs),
     /// Display system-wide information.
     Info(system::InfoArgs),
+    /// List the manager's background loops (shoal's own; not in the docker CLI).
+    Workers(workers::WorkersArgs),
 }
 
 /// `-H` after a command group (`shoal service ls -H …`): it wins over one given before the
@@ -106,6 +109,10 @@ pub async fn execute(
         Command::Info(args) => {
             let client = client(&args.connection, global)?;
             system::info(&client, console, args).await
+        }
+        Command::Workers(args) => {
+            let client = client(&args.connection, global)?;
+            workers::run(&client, console).await
         }
     }
 }

@@ -501,4 +501,19 @@ impl Backend for Swarm {
     async fn exec_resize(&self, id: &str, height: u16, width: u16) -> Result<()> {
         self.exec_resize_of(id, height, width)
     }
+
+
+    async fn workers(&self) -> Result<Vec<api::model::Worker>> {
+        let m = self.require_manager().await?;
+        Ok(m.workers()
+            .into_iter()
+            .map(|w| api::model::Worker {
+                name: w.name,
+                state: w.state.to_string(),
+                iterations: w.iterations,
+                errors: w.errors,
+                last_error: w.last_error,
+            })
+            .collect())
+    }
 }

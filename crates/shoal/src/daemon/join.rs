@@ -1,9 +1,10 @@
 //! The joining half of `swarm join`: fetch the CA, check it against the token, ask for a
 //! certificate. Shared by real joins and hollow nodes.
 
-use manager::error::{from_rpc, from_status};
-use rpc::messages::{IssueRequest, IssueResponse, RootCaResponse};
-use rpc::{decode, encode};
+use manager::error::from_status;
+use rpc::calls::{GetRootCa, IssueNodeCertificate};
+use rpc::client::call_once;
+use rpc::messages::{IssueRequest, IssueResponse};
 use rules::Error;
 use types::{Availability, NodeDescription};
 
@@ -20,12 +21,13 @@ pub async fn request_certificate(
     // 1. Fetch the CA without trusting anyone, and check it against the token's digest
     //    before the token's secret leaves this node.
     let bootstrap = ca::tls::bootstrap_client_config().map_err(|e| Error::Internal(e.to_string()))?;
-    let channel = rpc::client::connect_once(remote, bootstrap).map_err(from_rpc)?;
-    let reply = rpc::pb::ca_client::CaClient::new(channel)
-        .get_root_ca(encode(&()))
+    let root = call_once::<GetRootCa>(remote, bootstrap, &())
         .await
-        .map_err(|s| Error::Unavailable(format!("could not reach a manager at {remote}: {}", s.message())))?;
-    let root: RootCaResponse = decode(reply.get_ref()).map_err(from_status)?;
+        .map_err(|s| match s.code() {
+            // The manager answered, with something that is not a root certificate.
+            tonic::Code::InvalidArgument => from_status(s),
+            _ => Error::Unavailable(format!("could not reach a manager at {remote}: {}", s.message())),
+        })?;
     if ca::ca_digest(&root.ca_cert_pem) != token.ca_digest {
         return Err(Error::InvalidArgument(
             "remote CA does not match fingerprint in the join token; check the token and the manager address"
@@ -43,11 +45,8 @@ pub async fn request_certificate(
         advertise_addr: advertise.to_string(),
         availability,
     };
-    let channel = rpc::client::connect_once(remote, verified).map_err(from_rpc)?;
-    let reply = rpc::pb::ca_client::CaClient::new(channel)
-        .issue_node_certificate(encode(&issue))
+    let issued = call_once::<IssueNodeCertificate>(remote, verified, &issue)
         .await
         .map_err(from_status)?;
-    let issued: IssueResponse = decode(reply.get_ref()).map_err(from_status)?;
     Ok((issued, key.key_pem))
 }

@@ -15,8 +15,9 @@ use arc_swap::ArcSwap;
 use manager::{Manager, ManagerConfig, Start};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rpc::messages::{IssueResponse, RenewRequest};
-use rpc::{Pool, decode, encode};
+use rpc::Pool;
+use rpc::calls::RenewNodeCertificate;
+use rpc::messages::RenewRequest;
 use rustls::ServerConfig;
 use tokio::sync::{RwLock, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -296,15 +297,10 @@ impl RunningNode {
         let csr = ca::NodeKey::csr_for(&self.certs.get().key_pem)?;
         let mut issued = None;
         for addr in managers {
-            let Ok(mut client) = self.pool.ca(addr) else {
-                continue;
-            };
-            match client
-                .renew_node_certificate(encode(&RenewRequest { csr_pem: csr.clone() }))
-                .await
-            {
+            let renew = RenewRequest { csr_pem: csr.clone() };
+            match self.pool.call::<RenewNodeCertificate>(addr, &renew).await {
                 Ok(reply) => {
-                    issued = Some(decode::<IssueResponse>(reply.get_ref())?);
+                    issued = Some(reply);
                     break;
                 }
                 Err(status) => tracing::debug!(%addr, "renewal: {}", status.message()),
