@@ -406,7 +406,6 @@ pub struct EventFeed {
     pub now: Timestamp,
 }
 
-
 fn no_exec(key: &str) -> rules::Error {
     rules::Error::Unimplemented(format!("this daemon cannot exec into containers ({key})"))
 }

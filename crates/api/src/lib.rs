@@ -26,8 +26,8 @@ pub mod server;
 pub mod socket;
 pub mod version;
 
-pub use backend::EventFeed;
 pub use backend::Attachment;
+pub use backend::EventFeed;
 pub use backend::{
     Backend, ImageProgress, ImageUpload, InitRequest, JoinRequest, LocalNodeState, LogLine, LogOptions,
     LogStream, LogTarget, ManagerInfo, NodeView, ServiceView, SwarmStatus,

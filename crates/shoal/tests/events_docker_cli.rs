@@ -104,7 +104,10 @@ fn docker_events_reports_task_containers_and_images() {
     let die = &container[2];
     let name = format!("ev.1.{task_id}");
     // The container ID is the SHA-256 of the task ID, as `docker ps` shows it.
-    assert_eq!(die["Actor"]["ID"], api::containers::container_id(&task_id).as_str());
+    assert_eq!(
+        die["Actor"]["ID"],
+        api::containers::container_id(&task_id).as_str()
+    );
     assert_eq!(die["Actor"]["Attributes"]["name"], name.as_str());
     assert_eq!(die["Actor"]["Attributes"]["exitCode"], "3");
     assert_eq!(die["Actor"]["Attributes"]["image"], "busybox:latest");

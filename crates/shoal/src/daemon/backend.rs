@@ -480,7 +480,6 @@ impl Backend for Swarm {
         Ok(networks::attachments(&*m.synced_view().await, task_ids))
     }
 
-
     async fn exec_create(&self, container: &str, config: api::ExecCreate) -> Result<String> {
         self.exec_create_in(container, config).await
     }
@@ -501,7 +500,6 @@ impl Backend for Swarm {
     async fn exec_resize(&self, id: &str, height: u16, width: u16) -> Result<()> {
         self.exec_resize_of(id, height, width)
     }
-
 
     async fn workers(&self) -> Result<Vec<api::model::Worker>> {
         let m = self.require_manager().await?;
