@@ -122,7 +122,13 @@ async fn form<M: Member>(
 }
 
 /// One round on one system: create → all running, scale → all running, remove.
-async fn round(system: &str, socket: &Path, args: &Args, i: usize) -> anyhow::Result<Round> {
+async fn round(
+    system: &str,
+    socket: &Path,
+    nodes: &[service::Containers],
+    args: &Args,
+    i: usize,
+) -> anyhow::Result<Round> {
     let name = format!("bench{i}");
     let t0 = Instant::now();
     let id = service::create(socket, &name, args.replicas).await?;
@@ -139,6 +145,9 @@ async fn round(system: &str, socket: &Path, args: &Args, i: usize) -> anyhow::Re
     eprintln!("replicas: {system} round {i}: create {create:.2} s, scale {scale:.2} s");
     if !service::remove(socket, &id, Duration::from_secs(120)).await? {
         eprintln!("replicas: {system}: tasks of {name} still listed 120 s after removal; going on");
+    }
+    if !service::drained(nodes, Duration::from_secs(120)).await {
+        eprintln!("replicas: {system}: containers of {name} still there 120 s after removal; going on");
     }
     Ok(Round { create, scale })
 }
@@ -184,14 +193,22 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .await
         .map_err(|e| e.context("forming the shoal cluster"))?;
 
+    let swarm_nodes: Vec<_> = swarm
+        .iter()
+        .map(|d| service::Containers::Dockerd(d.socket().to_path_buf()))
+        .collect();
+    let shoal_nodes: Vec<_> = agents
+        .iter()
+        .map(|a| service::Containers::Shoal(a.containers_dir()))
+        .collect();
     let (mut ours, mut peer) = (Vec::new(), Vec::new());
     for i in 0..args.rounds {
         if i % 2 == 0 {
-            peer.push(round("swarm", &swarm_socket, &args, i).await?);
-            ours.push(round("shoal", &shoal_socket, &args, i).await?);
+            peer.push(round("swarm", &swarm_socket, &swarm_nodes, &args, i).await?);
+            ours.push(round("shoal", &shoal_socket, &shoal_nodes, &args, i).await?);
         } else {
-            ours.push(round("shoal", &shoal_socket, &args, i).await?);
-            peer.push(round("swarm", &swarm_socket, &args, i).await?);
+            ours.push(round("shoal", &shoal_socket, &shoal_nodes, &args, i).await?);
+            peer.push(round("swarm", &swarm_socket, &swarm_nodes, &args, i).await?);
         }
     }
     let version = super::dockerd_version(&dockerd);

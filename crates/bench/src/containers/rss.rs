@@ -72,10 +72,12 @@ fn measure(pid: u32) -> Node {
 }
 
 /// Idle, then loaded, measurements of one single-node swarm.
+#[allow(clippy::too_many_arguments)] // one call per system, each argument a different fact
 async fn node<M: Member>(
     system: &str,
     member: &mut M,
     pid: impl Fn(&M) -> Option<u32>,
+    containers: service::Containers,
     addr: &str,
     cli: &Path,
     tar: &Path,
@@ -115,6 +117,9 @@ async fn node<M: Member>(
     if !service::remove(&socket, &id, Duration::from_secs(120)).await? {
         eprintln!("rss: {system}: tasks still listed 120 s after removal; going on");
     }
+    if !service::drained(&[containers], Duration::from_secs(120)).await {
+        eprintln!("rss: {system}: containers still there 120 s after removal; going on");
+    }
     Ok((idle, loaded))
 }
 
@@ -128,10 +133,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let tar = super::busybox_tar(topology.dir())?;
 
     let mut agent = ShoalAgent::new(&shoal, "r1", topology.dir(), topology.ns_path(1)).with_oci();
+    let containers = service::Containers::Shoal(agent.containers_dir());
     let ours = node(
         "shoal",
         &mut agent,
         ShoalAgent::pid,
+        containers,
         &topology.addr(1),
         &cli,
         &tar,
@@ -140,10 +147,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     .await?;
     drop(agent);
     let mut d = Dockerd::new(&dockerd, "r2", topology.dir(), topology.ns_path(2)).for_containers();
+    let containers = service::Containers::Dockerd(d.socket().to_path_buf());
     let peer = node(
         "dockerd",
         &mut d,
         Dockerd::pid,
+        containers,
         &topology.addr(2),
         &cli,
         &tar,

@@ -127,3 +127,44 @@ pub async fn nodes(socket: &Path) -> anyhow::Result<Vec<(String, String)>> {
         .map(|n| (crate::peer::api::hostname(n), crate::peer::api::node_state(n)))
         .collect())
 }
+
+/// Where one node's containers are listed, to wait until its executor has removed them all
+/// (and with them their cgroups and mounts) before its daemon is killed.
+pub enum Containers {
+    /// A dockerd's API socket: `GET /containers/json?all=1`.
+    Dockerd(std::path::PathBuf),
+    /// An oci agent's task directories (`<data-dir>/containers`).
+    Shoal(std::path::PathBuf),
+}
+
+impl Containers {
+    async fn empty(&self) -> bool {
+        match self {
+            Containers::Dockerd(socket) => Conn::new(socket)
+                .call(Method::GET, "/containers/json?all=1", None)
+                .await
+                .ok()
+                .and_then(|v| v.as_array().map(Vec::is_empty))
+                .unwrap_or(false),
+            Containers::Shoal(dir) => std::fs::read_dir(dir).map_or(true, |mut d| d.next().is_none()),
+        }
+    }
+}
+
+/// Waits up to `limit` until every node's containers are gone; returns whether they went.
+pub async fn drained(nodes: &[Containers], limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        let mut all = true;
+        for n in nodes {
+            all &= n.empty().await;
+        }
+        if all {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}

@@ -131,6 +131,8 @@ impl Drop for Leftovers {
                 let _ = std::fs::remove_dir(sub.path());
             }
             let _ = std::fs::remove_dir(&parent);
+            // The shared parent goes with the last run's (busy while another run is on).
+            let _ = std::fs::remove_dir(h.path().join("shoal-bench"));
         }
     }
 }

@@ -43,6 +43,11 @@ impl ShoalAgent {
         self
     }
 
+    /// Where its oci executor keeps one directory per task.
+    pub fn containers_dir(&self) -> PathBuf {
+        self.dir.join("containers")
+    }
+
     /// The agent process's PID as this (root) PID namespace sees it.
     pub fn pid(&self) -> Option<u32> {
         let launcher = self.child.as_ref()?.id();
