@@ -73,10 +73,17 @@ pub fn dockerd_version(dockerd: &Path) -> String {
         .unwrap_or_else(|_| "dockerd (version unknown)".into())
 }
 
-/// The machine line every section ends with: facts, and the load average around the run.
-pub fn machine_line(load_before: &str) -> String {
+/// The machine line every section ends with: facts, the builds measured, and the load
+/// average around the run.
+pub fn machine_line(load_before: &str, shoal: Option<&Path>) -> String {
+    let profile = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
+    let shoal = shoal.map_or(String::new(), |p| format!(", shoal binary {}", p.display()));
     format!(
-        "{} Load average (1 min) at start / end: {load_before} / {} on {} cores; the machine was shared \
+        "{} Builds: shoal-bench {profile}{shoal}. Load average (1 min) at start / end: {load_before} / {} on {} cores; the machine was shared \
          with other work during this run, so absolute times may be high — the ratios come from the same run.",
         crate::report::machine_facts(),
         procs::load_average(),

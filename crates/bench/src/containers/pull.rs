@@ -227,7 +227,7 @@ fn section(
         "\nMedian ratio `docker pull` ÷ shoal: **{}**.\n\n",
         super::ratio(p, a)
     ));
-    b.push_str(&super::machine_line(load_before));
+    b.push_str(&super::machine_line(load_before, None));
     b.push('\n');
     b
 }

@@ -233,7 +233,7 @@ fn section(args: &Args, ours: &[Round], peer: &[Round], version: &str, load_befo
     b.push_str(&format!(
         "Both clusters run side by side in one run, each host a network namespace of its own on one bridge (as in\n\
          `raft-peer`): Docker Swarm from Debian's docker.io ({version}) on {h} dockerds, shoal on {h} `shoal agent\n\
-         --executor oci` processes (release build); each formed with the stock docker CLI (`swarm init` on the first,\n\
+         --executor oci` processes (the build named below); each formed with the stock docker CLI (`swarm init` on the first,\n\
          the others `swarm join` as workers, so every host runs tasks). Every daemon runs as PID 1 of a PID namespace\n\
          of its own with private mounts. Every daemon has the image already: `docker import` of a busybox-static\n\
          rootfs as `bb:1`; the dockerds run with `DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1`, so Swarm's executor does not\n\
@@ -270,7 +270,7 @@ fn section(args: &Args, ours: &[Round], peer: &[Round], version: &str, load_befo
         ));
     }
     b.push_str("\nTarget: ≥ 2× faster than Swarm on both steps. The `docker` executor's row follows when it lands\n(branch dockerexec).\n\n");
-    b.push_str(&super::machine_line(load_before));
+    b.push_str(&super::machine_line(load_before, Some(&args.shoal)));
     b.push('\n');
     b
 }

@@ -172,7 +172,7 @@ fn section(args: &Args, ours: (Node, Node), peer: (Node, Node), version: &str, l
     let n = args.tasks;
     let mut b = format!("## Node memory: `node-rss/oci/0_and_{n}_tasks`\n\n");
     b.push_str(&format!(
-        "One `shoal agent --executor oci` (release build) and one dockerd from Debian's docker.io ({version}), each\n\
+        "One `shoal agent --executor oci` (the build named below) and one dockerd from Debian's docker.io ({version}), each\n\
          in a network namespace and PID namespace of its own, each a single-node swarm (`swarm init`) with the\n\
          busybox-static image imported as `bb:1`. Idle: {idle} s after start-up and `swarm init`. Loaded: a service of\n\
          {n} × `/bin/sleep 3600`, all running, then {idle} s. Memory is read from /proc: RSS (`VmRSS`, shared pages\n\
@@ -225,7 +225,7 @@ fn section(args: &Args, ours: (Node, Node), peer: (Node, Node), version: &str, l
         peer.1.tasks,
     );
     b.push_str("\nProcess counts are shoal / Docker.\n\n");
-    b.push_str(&super::machine_line(load_before));
+    b.push_str(&super::machine_line(load_before, Some(&args.shoal)));
     b.push('\n');
     b
 }

@@ -279,7 +279,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         None => String::new(),
     };
 
-    let body = section(&series, args.tasks, &version, &runc_version, &load_before);
+    let body = section(
+        &series,
+        args.tasks,
+        (&version, &runc_version),
+        &shoal,
+        &load_before,
+    );
     crate::report::write_section(&args.out, "start-latency", &body)?;
     println!("{body}");
     Ok(())
@@ -356,7 +362,8 @@ fn runc_series(runc: &Path, dir: &Path, n: usize) -> anyhow::Result<Series> {
     })
 }
 
-fn section(series: &[Series], n: usize, dockerd: &str, runc: &str, load_before: &str) -> String {
+fn section(series: &[Series], n: usize, versions: (&str, &str), shoal: &Path, load_before: &str) -> String {
+    let (dockerd, runc) = versions;
     let mut b = String::from("## Task start latency: `start-latency/<executor>/busybox_cached`\n\n");
     b.push_str(&format!(
         "Workload: {n} tasks one after another on one node (after 3 untimed warm-ups), each with the busybox image\n\
@@ -424,7 +431,7 @@ fn section(series: &[Series], n: usize, dockerd: &str, runc: &str, load_before: 
         b.push_str(".\n");
     }
     b.push('\n');
-    b.push_str(&super::machine_line(load_before));
+    b.push_str(&super::machine_line(load_before, Some(shoal)));
     b.push('\n');
     b
 }
