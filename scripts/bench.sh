@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 benches=("$@")
-((${#benches[@]})) || benches=(raft failover scheduler e2e peer)
+((${#benches[@]})) || benches=(raft failover scheduler e2e peer start replicas rss pull)
 
 cargo build --release -p shoal -p bench
 for b in "${benches[@]}"; do

@@ -6,6 +6,7 @@
 #![allow(unsafe_code)]
 
 mod agents;
+mod containers;
 mod e2e;
 mod failover;
 mod peer;
@@ -34,6 +35,25 @@ enum Bench {
     E2e(e2e::Args),
     /// shoal against real Docker Swarm (dockerd) in the same run: API writes and leader failover.
     Peer(peer::Args),
+    /// Task start latency: the oci and process executors vs `docker run --rm` and `runc run`.
+    Start(containers::start::Args),
+    /// `service create --replicas 50`, scale to 100, on 5 hosts: shoal (oci) vs Docker Swarm.
+    Replicas(containers::replicas::Args),
+    /// Node memory idle and with 100 tasks: shoal agent (oci) vs dockerd + containerd.
+    Rss(containers::rss::Args),
+    /// Pull + unpack of a 100 MiB image from a loopback registry vs `docker pull`.
+    Pull(containers::pull::Args),
+}
+
+/// Runs `run` until it ends or Ctrl-C; on Ctrl-C the future is dropped, and with it every
+/// daemon, namespace and directory it owns.
+fn interruptible(run: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    runtime()?.block_on(async {
+        tokio::select! {
+            r = run => r,
+            _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted; daemons and namespaces removed")),
+        }
+    })
 }
 
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
@@ -59,5 +79,14 @@ fn main() -> anyhow::Result<()> {
                 _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted; daemons and namespaces removed")),
             }
         }),
+        Bench::Start(args) => {
+            // Before any thread exists: the executors' overlay mounts stay in this process's
+            // own mount namespace and vanish with it.
+            containers::start::private_mounts()?;
+            interruptible(containers::start::run(args))
+        }
+        Bench::Replicas(args) => interruptible(containers::replicas::run(args)),
+        Bench::Rss(args) => interruptible(containers::rss::run(args)),
+        Bench::Pull(args) => interruptible(containers::pull::run(args)),
     }
 }

@@ -17,9 +17,14 @@ pub struct Dockerd {
     hostname: String,
     dir: PathBuf,
     socket: PathBuf,
-    netns: PathBuf,
+    /// `None`: the root network namespace (for a registry on the host's loopback).
+    netns: Option<PathBuf>,
     dockerd: PathBuf,
     child: Option<Child>,
+    /// Run as PID 1 of a PID namespace of its own, so that killing it kills its containerd,
+    /// shims and containers with it (containers run in network namespaces of their own,
+    /// which the topology's sweep does not see).
+    pid_ns: bool,
 }
 
 impl Dockerd {
@@ -29,9 +34,37 @@ impl Dockerd {
             hostname: hostname.into(),
             dir: root.join(format!("dockerd-{hostname}")),
             socket: root.join(format!("dockerd-{hostname}.sock")),
-            netns,
+            netns: Some(netns),
             dockerd: dockerd.to_path_buf(),
             child: None,
+            pid_ns: false,
+        }
+    }
+
+    /// A dockerd in the root network namespace (still with private mounts and its own PID
+    /// namespace), e.g. to pull from a registry on the host's loopback.
+    pub fn in_root_netns(dockerd: &Path, hostname: &str, root: &Path) -> Dockerd {
+        let mut d = Dockerd::new(dockerd, hostname, root, PathBuf::new());
+        d.netns = None;
+        d.pid_ns = true;
+        d
+    }
+
+    /// Runs it in a PID namespace of its own, for runs that start containers: everything it
+    /// started dies with it.
+    pub fn for_containers(mut self) -> Dockerd {
+        self.pid_ns = true;
+        self
+    }
+
+    /// The dockerd process's PID as this (root) PID namespace sees it.
+    pub fn pid(&self) -> Option<u32> {
+        let launcher = self.child.as_ref()?.id();
+        if self.pid_ns {
+            // `unshare --fork`: dockerd is the launcher's one child.
+            crate::containers::procs::children(launcher).first().copied()
+        } else {
+            Some(launcher)
         }
     }
 
@@ -41,6 +74,11 @@ impl Dockerd {
 
     /// The containerd dockerd started for itself, if it is still running.
     fn containerd_pid(&self) -> Option<String> {
+        // In a PID namespace of its own, the pid file holds the inner number; containerd dies
+        // with the namespace anyway.
+        if self.pid_ns {
+            return None;
+        }
         let pid = std::fs::read_to_string(self.dir.join("exec/containerd/containerd.pid")).ok()?;
         let pid = pid.trim().to_string();
         // Only if that PID is still this daemon's containerd, not a reused number.
@@ -75,10 +113,19 @@ impl Member for Dockerd {
             .create(true)
             .append(true)
             .open(self.log())?;
-        let child = Command::new("nsenter")
-            .arg(format!("--net={}", self.netns.display()))
+        let mut command = match &self.netns {
+            Some(netns) => {
+                let mut c = Command::new("nsenter");
+                c.arg(format!("--net={}", netns.display())).arg("unshare");
+                c
+            }
+            None => Command::new("unshare"),
+        };
+        if self.pid_ns {
+            command.args(["--pid", "--fork", "--kill-child", "--mount-proc"]);
+        }
+        let child = command
             .args([
-                "unshare",
                 "--mount",
                 "--uts",
                 "--propagation",
@@ -98,6 +145,7 @@ impl Member for Dockerd {
             .arg("-H")
             .arg(format!("unix://{}", self.socket.display()))
             // Nothing outside the namespace is touched: no iptables, no docker0, no forwarding.
+            // (Swarm tasks without networks run without the bridge too.)
             .args([
                 "--iptables=false",
                 "--ip6tables=false",
@@ -106,11 +154,15 @@ impl Member for Dockerd {
                 "--ip-masq=false",
             ])
             .args(["--userland-proxy=false", "--log-level=warn"])
+            // Swarm's executor pulls before every task start and only logs a failure; with no
+            // registry reachable here that is a DNS failure per task. Tasks use images already
+            // loaded into each daemon, as shoal's do, so both skip the pull.
+            .env("DOCKER_SERVICE_PREFER_OFFLINE_IMAGE", "1")
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()
-            .map_err(|e| anyhow::anyhow!("starting dockerd via nsenter: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("starting dockerd via nsenter/unshare: {e}"))?;
         let child = self.child.insert(child);
         wait_api(&self.socket, child, Duration::from_secs(60))
             .await
@@ -125,6 +177,7 @@ impl Member for Dockerd {
     }
 
     fn kill9(&mut self) {
+        let inner = self.pid_ns.then(|| self.pid()).flatten();
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
@@ -132,6 +185,11 @@ impl Member for Dockerd {
         // Its containerd goes too, as on a crashed host; the next start makes a fresh one.
         if let Some(pid) = self.containerd_pid() {
             let _ = Command::new("kill").args(["-9", &pid]).output();
+        }
+        // The launcher's death kills dockerd (PID 1 of its namespace), and the kernel then
+        // kills the rest of the namespace: wait for that, so the next start finds it gone.
+        if let Some(pid) = inner {
+            crate::containers::procs::wait_gone(pid, Duration::from_secs(20));
         }
     }
 }

@@ -81,7 +81,7 @@ pub struct Cluster<M: Member> {
 
 /// Runs the docker CLI against `socket`, failing with its stderr. Async, and killed if the
 /// run is dropped, so Ctrl-C is not held up behind a `swarm join`.
-async fn docker(cli: &Path, socket: &Path, args: &[&str]) -> anyhow::Result<String> {
+pub async fn docker(cli: &Path, socket: &Path, args: &[&str]) -> anyhow::Result<String> {
     let out = tokio::process::Command::new(cli)
         .arg("-H")
         .arg(format!("unix://{}", socket.display()))

@@ -14,12 +14,12 @@
 //! whose `Drop` kills whatever is left inside them, and the files by a temporary directory; on
 //! Ctrl-C the run's future is dropped, so the same clean-up happens then too.
 
-mod api;
-mod dockerd;
-mod member;
+pub mod api;
+pub mod dockerd;
+pub mod member;
 pub mod netns;
 mod report;
-mod shoal_agent;
+pub mod shoal_agent;
 mod workload;
 
 use std::path::PathBuf;
@@ -76,7 +76,7 @@ struct Tools {
     dockerd_version: String,
 }
 
-fn resolve(name: &str) -> Option<PathBuf> {
+pub fn resolve(name: &str) -> Option<PathBuf> {
     if name.contains('/') {
         Some(PathBuf::from(name)).filter(|p| p.is_file())
     } else {

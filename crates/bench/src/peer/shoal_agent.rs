@@ -1,5 +1,6 @@
 //! One `shoal agent` process in a host namespace of the topology, started with
-//! `nsenter --net=/run/netns/NS shoal agent …` exactly where the matching dockerd ran.
+//! `nsenter --net=/run/netns/NS shoal agent …` exactly where the matching dockerd ran (with the
+//! oci executor, under `unshare --pid --fork --mount …` too).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -15,6 +16,8 @@ pub struct ShoalAgent {
     netns: PathBuf,
     shoal: PathBuf,
     child: Option<Child>,
+    /// `--executor`: `process` for the API benchmarks (no tasks run), `oci` for containers.
+    executor: &'static str,
 }
 
 impl ShoalAgent {
@@ -27,6 +30,31 @@ impl ShoalAgent {
             netns,
             shoal: shoal.to_path_buf(),
             child: None,
+            executor: "process",
+        }
+    }
+
+    /// Runs tasks as containers (`--executor oci`), as PID 1 of a PID namespace of its own
+    /// with private mounts: killing it kills its task supervisors and containers (which sit
+    /// in network namespaces the topology's sweep does not see) and drops their overlay
+    /// mounts.
+    pub fn with_oci(mut self) -> ShoalAgent {
+        self.executor = "oci";
+        self
+    }
+
+    /// Where its oci executor keeps one directory per task.
+    pub fn containers_dir(&self) -> PathBuf {
+        self.dir.join("containers")
+    }
+
+    /// The agent process's PID as this (root) PID namespace sees it.
+    pub fn pid(&self) -> Option<u32> {
+        let launcher = self.child.as_ref()?.id();
+        if self.executor == "oci" {
+            crate::containers::procs::children(launcher).first().copied()
+        } else {
+            Some(launcher)
         }
     }
 
@@ -49,15 +77,27 @@ impl Member for ShoalAgent {
             .create(true)
             .append(true)
             .open(self.log())?;
-        let child = Command::new("nsenter")
-            .arg(format!("--net={}", self.netns.display()))
+        let mut command = Command::new("nsenter");
+        command.arg(format!("--net={}", self.netns.display()));
+        if self.executor == "oci" {
+            command.args([
+                "unshare",
+                "--pid",
+                "--fork",
+                "--kill-child",
+                "--mount-proc",
+                "--mount",
+                "--propagation",
+                "private",
+            ]);
+        }
+        let child = command
             .arg(&self.shoal)
             .args(["agent", "--hostname", &self.hostname, "--data-dir"])
             .arg(&self.dir)
             .arg("--api-socket")
             .arg(&self.socket)
-            // The benchmarks measure shell-command tasks, which only the process executor runs.
-            .args(["--executor", "process"])
+            .args(["--executor", self.executor])
             .env("SHOAL_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -77,9 +117,14 @@ impl Member for ShoalAgent {
     }
 
     fn kill9(&mut self) {
+        let inner = (self.executor == "oci").then(|| self.pid()).flatten();
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
             let _ = c.wait();
+        }
+        // Its PID namespace (supervisors, containers) goes once the kernel has killed the rest.
+        if let Some(pid) = inner {
+            crate::containers::procs::wait_gone(pid, Duration::from_secs(20));
         }
     }
 }

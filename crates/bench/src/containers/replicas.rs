@@ -1,0 +1,276 @@
+//! `shoal-bench replicas`: `service create --replicas 50` until every task runs, then scale
+//! 50 → 100, on 5 hosts, shoal (oci executor) beside Docker Swarm in the same run.
+//!
+//! ```text
+//!   Topology (2 × 5 netns + bridge netns)
+//!   ├─ Swarm: dockerd on 10.77.0.1–5: `swarm init` on .1, the others join as workers
+//!   ├─ shoal: `shoal agent --executor oci` on 10.77.0.6–10, formed the same way
+//!   ├─ every daemon: `docker import bb.tar bb:1` (busybox-static), so no task pulls
+//!   ├─ rounds, alternating which system goes first:
+//!   │    create 50 × `/bin/sleep 3600` → all running; scale to 100 → all running; remove
+//!   └─ BENCHMARKS.md section `replicas-peer`
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::{procs, service};
+use crate::peer::dockerd::Dockerd;
+use crate::peer::member::{Member, docker, wait_for};
+use crate::peer::netns::Topology;
+use crate::peer::shoal_agent::ShoalAgent;
+use crate::report::percentile;
+
+/// Flags of `shoal-bench replicas`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Hosts per system (one manager, the rest workers).
+    #[arg(long, default_value_t = 5)]
+    hosts: usize,
+    /// Replicas created.
+    #[arg(long, default_value_t = 50)]
+    replicas: u64,
+    /// Replicas scaled to.
+    #[arg(long, default_value_t = 100)]
+    scale_to: u64,
+    /// Rounds per system (alternating which goes first).
+    #[arg(long, default_value_t = 2)]
+    rounds: usize,
+    /// The shoal binary (release build).
+    #[arg(long, default_value = "target/release/shoal")]
+    shoal: PathBuf,
+    /// The dockerd binary (Debian's docker.io).
+    #[arg(long, default_value = "dockerd")]
+    dockerd: String,
+    /// The docker CLI (forms both clusters, imports the image).
+    #[arg(long, default_value = "docker")]
+    docker: String,
+    /// Report file to update.
+    #[arg(long, default_value = "BENCHMARKS.md")]
+    out: PathBuf,
+}
+
+/// How long one step may take before the run fails.
+const LIMIT: Duration = Duration::from_secs(300);
+
+/// Times of one round (s).
+#[derive(Default, Clone)]
+struct Round {
+    create: f64,
+    scale: f64,
+}
+
+/// Starts `members` (already made), forms one cluster (first = manager), imports the image
+/// into each and waits until every node is ready. Returns the manager's socket.
+async fn form<M: Member>(
+    cli: &Path,
+    members: &mut [M],
+    addrs: &[String],
+    tar: &Path,
+) -> anyhow::Result<PathBuf> {
+    for m in members.iter_mut() {
+        m.start().await?;
+    }
+    let manager = members[0].socket().to_path_buf();
+    let listen = |a: &str| format!("{a}:2377");
+    docker(
+        cli,
+        &manager,
+        &[
+            "swarm",
+            "init",
+            "--advertise-addr",
+            &addrs[0],
+            "--listen-addr",
+            &listen(&addrs[0]),
+        ],
+    )
+    .await?;
+    let token = docker(cli, &manager, &["swarm", "join-token", "-q", "worker"]).await?;
+    for (m, a) in members.iter().zip(addrs).skip(1) {
+        docker(
+            cli,
+            m.socket(),
+            &[
+                "swarm",
+                "join",
+                "--token",
+                token.trim(),
+                "--advertise-addr",
+                a,
+                "--listen-addr",
+                &listen(a),
+                &listen(&addrs[0]),
+            ],
+        )
+        .await?;
+    }
+    for m in members.iter() {
+        docker(cli, m.socket(), &["import", &tar.to_string_lossy(), "bb:1"]).await?;
+    }
+    let n = members.len();
+    wait_for(Duration::from_secs(120), || {
+        let manager = &manager;
+        async move {
+            let nodes = service::nodes(manager).await.ok()?;
+            (nodes.len() == n && nodes.iter().all(|(_, s)| s == "ready")).then_some(())
+        }
+    })
+    .await
+    .ok_or_else(|| anyhow::anyhow!("the {n} nodes were not all ready within 120 s"))?;
+    Ok(manager)
+}
+
+/// One round on one system: create → all running, scale → all running, remove.
+async fn round(
+    system: &str,
+    socket: &Path,
+    nodes: &[service::Containers],
+    args: &Args,
+    i: usize,
+) -> anyhow::Result<Round> {
+    let name = format!("bench{i}");
+    let t0 = Instant::now();
+    let id = service::create(socket, &name, args.replicas).await?;
+    service::wait_running(socket, &id, args.replicas as usize, LIMIT)
+        .await
+        .map_err(|e| e.context(format!("{system}: create --replicas {}", args.replicas)))?;
+    let create = t0.elapsed().as_secs_f64();
+    let t1 = Instant::now();
+    service::scale(socket, &id, args.scale_to).await?;
+    service::wait_running(socket, &id, args.scale_to as usize, LIMIT)
+        .await
+        .map_err(|e| e.context(format!("{system}: scale to {}", args.scale_to)))?;
+    let scale = t1.elapsed().as_secs_f64();
+    eprintln!("replicas: {system} round {i}: create {create:.2} s, scale {scale:.2} s");
+    if !service::remove(socket, &id, Duration::from_secs(120)).await? {
+        eprintln!("replicas: {system}: tasks of {name} still listed 120 s after removal; going on");
+    }
+    if !service::drained(nodes, Duration::from_secs(120)).await {
+        eprintln!("replicas: {system}: containers of {name} still there 120 s after removal; going on");
+    }
+    Ok(Round { create, scale })
+}
+
+/// Runs both systems and writes the `replicas-peer` section.
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let dockerd = super::tool(&args.dockerd, "install Debian's docker.io")?;
+    let cli = super::tool(&args.docker, "the docker CLI is needed")?;
+    let shoal = super::shoal_binary(&args.shoal)?;
+    anyhow::ensure!(
+        args.hosts >= 1 && args.rounds >= 1,
+        "--hosts and --rounds must be at least 1"
+    );
+    let load_before = procs::load_average();
+    let topology = Topology::create(2 * args.hosts)?;
+    let tar = super::busybox_tar(topology.dir())?;
+    let h = args.hosts;
+
+    eprintln!("replicas: Docker Swarm on hosts 1–{h}");
+    let mut swarm: Vec<Dockerd> = (1..=h)
+        .map(|i| {
+            Dockerd::new(&dockerd, &format!("s{i}"), topology.dir(), topology.ns_path(i)).for_containers()
+        })
+        .collect();
+    let addrs: Vec<String> = (1..=h).map(|i| topology.addr(i)).collect();
+    let swarm_socket = form(&cli, &mut swarm, &addrs, &tar)
+        .await
+        .map_err(|e| e.context("forming the Swarm cluster"))?;
+    eprintln!("replicas: shoal (oci) on hosts {}–{}", h + 1, 2 * h);
+    let mut agents: Vec<ShoalAgent> = (h + 1..=2 * h)
+        .map(|i| {
+            ShoalAgent::new(
+                &shoal,
+                &format!("a{}", i - h),
+                topology.dir(),
+                topology.ns_path(i),
+            )
+            .with_oci()
+        })
+        .collect();
+    let addrs: Vec<String> = (h + 1..=2 * h).map(|i| topology.addr(i)).collect();
+    let shoal_socket = form(&cli, &mut agents, &addrs, &tar)
+        .await
+        .map_err(|e| e.context("forming the shoal cluster"))?;
+
+    let swarm_nodes: Vec<_> = swarm
+        .iter()
+        .map(|d| service::Containers::Dockerd(d.socket().to_path_buf()))
+        .collect();
+    let shoal_nodes: Vec<_> = agents
+        .iter()
+        .map(|a| service::Containers::Shoal(a.containers_dir()))
+        .collect();
+    let (mut ours, mut peer) = (Vec::new(), Vec::new());
+    for i in 0..args.rounds {
+        if i % 2 == 0 {
+            peer.push(round("swarm", &swarm_socket, &swarm_nodes, &args, i).await?);
+            ours.push(round("shoal", &shoal_socket, &shoal_nodes, &args, i).await?);
+        } else {
+            ours.push(round("shoal", &shoal_socket, &shoal_nodes, &args, i).await?);
+            peer.push(round("swarm", &swarm_socket, &swarm_nodes, &args, i).await?);
+        }
+    }
+    let version = super::dockerd_version(&dockerd);
+    drop((swarm, agents));
+    drop(topology);
+
+    let body = section(&args, &ours, &peer, &version, &load_before);
+    crate::report::write_section(&args.out, "replicas-peer", &body)?;
+    println!("{body}");
+    Ok(())
+}
+
+fn median(v: impl Iterator<Item = f64>) -> f64 {
+    let mut s: Vec<f64> = v.collect();
+    s.sort_by(|a, b| a.total_cmp(b));
+    percentile(&s, 50.0)
+}
+
+fn section(args: &Args, ours: &[Round], peer: &[Round], version: &str, load_before: &str) -> String {
+    let (r, s, h) = (args.replicas, args.scale_to, args.hosts);
+    let mut b = format!("## Replicas vs Docker Swarm: `replicas-peer/{h}_hosts/create_{r}_scale_{s}`\n\n");
+    b.push_str(&format!(
+        "Both clusters run side by side in one run, each host a network namespace of its own on one bridge (as in\n\
+         `raft-peer`): Docker Swarm from Debian's docker.io ({version}) on {h} dockerds, shoal on {h} `shoal agent\n\
+         --executor oci` processes (the build named below); each formed with the stock docker CLI (`swarm init` on the first,\n\
+         the others `swarm join` as workers, so every host runs tasks). Every daemon runs as PID 1 of a PID namespace\n\
+         of its own with private mounts. Every daemon has the image already: `docker import` of a busybox-static\n\
+         rootfs as `bb:1`; the dockerds run with `DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1`, so Swarm's executor does not\n\
+         try a registry before each task (shoal's pulls only a missing image).\n\n\
+         Workload, through the same API client for both: `POST /services/create` of {r} replicas of\n\
+         `/bin/sleep 3600` (no networks, restart condition none), then the time until `GET /tasks` (polled every\n\
+         50 ms) shows all {r} running; then `POST /services/ID/update` to {s} replicas and the time until {s} run.\n\
+         The service is removed (and its tasks gone) before the other system's turn; {} round(s) per system,\n\
+         alternating which goes first. Ratios are Swarm ÷ shoal: above 1× means shoal is faster.\n\n\
+         Reproduce (root; Debian's `docker.io`, `busybox-static`, `iproute2`, `util-linux`): `cargo build --release\n\
+         -p shoal -p bench && target/release/shoal-bench replicas`\n\n",
+        ours.len()
+    ));
+    b.push_str("| step | shoal median (s) | Swarm median (s) | ratio | shoal rounds (s) | Swarm rounds (s) |\n|---|---:|---:|---:|---|---|\n");
+    let list = |v: &[Round], f: fn(&Round) -> f64| {
+        v.iter()
+            .map(|x| format!("{:.2}", f(x)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for (step, f) in [
+        (
+            format!("create {r} → all running"),
+            (|x: &Round| x.create) as fn(&Round) -> f64,
+        ),
+        (format!("scale {r} → {s} → all running"), |x: &Round| x.scale),
+    ] {
+        let (a, p) = (median(ours.iter().map(f)), median(peer.iter().map(f)));
+        b.push_str(&format!(
+            "| {step} | **{a:.2}** | {p:.2} | **{}** | {} | {} |\n",
+            super::ratio(p, a),
+            list(ours, f),
+            list(peer, f)
+        ));
+    }
+    b.push_str("\nTarget: ≥ 2× faster than Swarm on both steps. The `docker` executor's row follows when it lands\n(branch dockerexec).\n\n");
+    b.push_str(&super::machine_line(load_before, Some(&args.shoal)));
+    b.push('\n');
+    b
+}
