@@ -295,10 +295,12 @@ mod tests {
             .iter()
             .map(|e| (e.actor.id.clone(), e.action.clone()))
             .collect();
-        let of = |id: &str| -> Vec<&str> {
+        // Events name the container by its ID, the SHA-256 of the task ID.
+        let of = |task: &str| -> Vec<&str> {
+            let id = api::containers::container_id(task);
             events
                 .iter()
-                .filter(|(i, _)| i == id)
+                .filter(|(i, _)| *i == id)
                 .map(|(_, a)| a.as_str())
                 .collect()
         };
@@ -308,7 +310,7 @@ mod tests {
         let die = feed
             .past
             .iter()
-            .find(|e| e.action == "die" && e.actor.id == "t1")
+            .find(|e| e.action == "die" && e.actor.id == api::containers::container_id("t1"))
             .unwrap();
         assert_eq!(die.actor.attributes["exitCode"], "3");
         assert_eq!(die.actor.attributes["name"], "web.2.t1");
