@@ -7,10 +7,12 @@
 //! repeat until a round changes nothing (at most MAX_ROUNDS):
 //!   orchestrator ─► allocator ─► scheduler ─► agents (assigned → running → complete for
 //!                                                    jobs; told to stop → shutdown)
+//!   nothing changed, but a rolling update waits on its clock (delay, monitor)?
+//!     → the clock moves one second and the rounds go on (at most MAX_WAIT_SECS)
 //! ```
 
 use state::{Op, State, TaskChange, TaskUpdate, Txn};
-use types::{ContainerStatus, Task, TaskState, TaskStatus, Timestamp};
+use types::{ContainerStatus, Task, TaskState, TaskStatus, Timestamp, UpdateState};
 
 use crate::{allocator, orchestrator, scheduler};
 
@@ -18,11 +20,15 @@ use crate::{allocator, orchestrator, scheduler};
 /// never settles, which is what the caller's test should see.
 pub const MAX_ROUNDS: usize = 50;
 
+/// Simulated seconds the clock may move while rolling updates wait (update delay, monitor
+/// period); an update still running after that is stuck, not waiting.
+pub const MAX_WAIT_SECS: i64 = 3600;
+
 /// An in-memory store the reconcilers settle.
 pub struct Settler<'a> {
     /// The state; replaced by every commit.
     pub state: &'a mut State,
-    /// Time stamped on every transaction and status.
+    /// Time stamped on every transaction and status; moved on while updates wait.
     pub now: Timestamp,
     /// New task IDs.
     pub ids: &'a mut dyn FnMut() -> String,
@@ -95,14 +101,40 @@ impl Settler<'_> {
         }
     }
 
-    /// Runs rounds until one changes nothing.
+    /// Runs rounds until one changes nothing and no update waits on the clock.
     pub fn settle(&mut self) -> Result<(), String> {
-        for _ in 0..MAX_ROUNDS {
-            if !self.round()? {
+        let mut waited = 0;
+        loop {
+            let mut settled = false;
+            for _ in 0..MAX_ROUNDS {
+                if !self.round()? {
+                    settled = true;
+                    break;
+                }
+            }
+            if !settled {
+                return Err(format!("the reconcilers did not settle in {MAX_ROUNDS} rounds"));
+            }
+            if !self.updating() {
                 return Ok(());
             }
+            if waited >= MAX_WAIT_SECS {
+                return Err(format!(
+                    "a rolling update still runs after {MAX_WAIT_SECS} simulated seconds"
+                ));
+            }
+            waited += 1;
+            self.now = self.now.plus_nanos(1_000_000_000);
         }
-        Err(format!("the reconcilers did not settle in {MAX_ROUNDS} rounds"))
+    }
+
+    /// A service's rolling update (or rollback) is under way.
+    fn updating(&self) -> bool {
+        self.state.services().any(|s| {
+            s.update_status
+                .as_ref()
+                .is_some_and(|u| matches!(u.state, UpdateState::Updating | UpdateState::RollbackStarted))
+        })
     }
 }
 

@@ -60,6 +60,9 @@ struct Inner {
     calls: Vec<String>,
     fail_next: Option<rules::Error>,
     rng: StdRng,
+    /// The fake daemon's clock: `NOW`, moved on only while a rolling update waits in
+    /// `converge` (so update delays and monitor periods pass without real waiting).
+    now: Timestamp,
 }
 
 fn node(id: &str, hostname: &str, role: Role, state: NodeState, addr: &str) -> Node {
@@ -76,9 +79,11 @@ fn node(id: &str, hostname: &str, role: Role, state: NodeState, addr: &str) -> N
         architecture: "x86_64".into(),
         os: "linux".into(),
     };
+    // Room for every service the tests make: the real scheduler places by reservations
+    // (the CLI test scales 0.5-CPU tasks to 5 on the one manager).
     n.description.resources = Resources {
-        nano_cpus: 2_000_000_000,
-        memory_bytes: 4 << 30,
+        nano_cpus: 8_000_000_000,
+        memory_bytes: 16 << 30,
     };
     n.description.engine = EngineDescription {
         engine_version: "0.1.0".into(),
@@ -145,6 +150,7 @@ impl FakeBackend {
             calls: Vec::new(),
             fail_next: None,
             rng: StdRng::seed_from_u64(7),
+            now: NOW,
         };
         Arc::new(FakeBackend {
             inner: Mutex::new(inner),
@@ -218,7 +224,14 @@ impl Inner {
 
     fn commit_all(&mut self, ops: Vec<Op>) -> Result<()> {
         let index = self.state.index + 1;
-        let (next, _) = self.state.apply(&Txn { id: 0, ops, now: NOW }, index)?;
+        let (next, _) = self.state.apply(
+            &Txn {
+                id: 0,
+                ops,
+                now: self.now,
+            },
+            index,
+        )?;
         self.state = next;
         Ok(())
     }
@@ -228,13 +241,14 @@ impl Inner {
     fn converge(&mut self, _service_id: &str) -> Result<()> {
         let rng = &mut self.rng;
         let mut ids = || types::id::new_id(rng);
-        rules::settle::Settler {
+        let mut settler = rules::settle::Settler {
             state: &mut self.state,
-            now: NOW,
+            now: self.now,
             ids: &mut ids,
-        }
-        .settle()
-        .map_err(rules::Error::Internal)
+        };
+        let settled = settler.settle().map_err(rules::Error::Internal);
+        self.now = settler.now;
+        settled
     }
 
     fn service_view(&self, service: &Arc<Service>) -> ServiceView {
@@ -389,7 +403,7 @@ impl Backend for FakeBackend {
         let mut inner = self.enter("service_create")?;
         let inner = &mut *inner;
         let id = types::id::new_id(&mut inner.rng);
-        let op = rules::controlapi::service::create(&inner.state, id.clone(), spec, NOW)?;
+        let op = rules::controlapi::service::create(&inner.state, id.clone(), spec, inner.now)?;
         inner.commit(op)?;
         inner.converge(&id)?;
         Ok((id, Vec::new()))
@@ -428,7 +442,7 @@ impl Backend for FakeBackend {
         } else {
             "service_update"
         })?;
-        let op = rules::controlapi::service::update(&inner.state, key, version, spec, rollback, NOW)?;
+        let op = rules::controlapi::service::update(&inner.state, key, version, spec, rollback, inner.now)?;
         let id = inner.state.lookup_service(key)?.id.clone();
         inner.commit(op)?;
         inner.converge(&id)?;
