@@ -114,7 +114,9 @@ fn docker_exec_runs_in_an_oci_container() {
         cmdline.split('\0').collect::<Vec<_>>(),
         ["busybox", "sleep", "100000", ""]
     );
-    let own = agent.docker_ok(&["exec", &id[..10], "busybox", "readlink", "/proc/self"]);
+    // A container ID prefix names the container too (its ID is the task ID's SHA-256).
+    let container = api::containers::container_id(&id);
+    let own = agent.docker_ok(&["exec", &container[..10], "busybox", "readlink", "/proc/self"]);
     let own: u32 = own
         .trim()
         .parse()

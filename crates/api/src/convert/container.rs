@@ -38,7 +38,9 @@ const STATUSES: &[&str] = &[
 /// The container `key` names, by dockerd's rules: the full ID, then the name (with or
 /// without the leading slash), then a unique ID prefix.
 pub fn resolve<'a>(views: &'a [ContainerView], key: &str) -> Result<&'a ContainerView> {
-    if let Some(v) = views.iter().find(|v| v.id == key) {
+    // A full task ID names its container too (shoal's addition: `docker service ps`
+    // shows task IDs, and a task's container is the one it names).
+    if let Some(v) = views.iter().find(|v| v.id == key || v.task.id == key) {
         return Ok(v);
     }
     let name = key.strip_prefix('/').unwrap_or(key);

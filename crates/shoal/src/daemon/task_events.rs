@@ -194,6 +194,33 @@ impl Tasks for Reporting {
     async fn stop(&self, remove: bool) {
         self.inner.stop(remove).await
     }
+
+    // Everything else passes straight through: a method left to the trait's default here
+    // would answer for the node as if it held no containers.
+
+    async fn containers(&self) -> Vec<(Arc<Task>, agent::executor::details::Details)> {
+        self.inner.containers().await
+    }
+
+    async fn signal(&self, task_id: &str, signal: i32) -> agent::executor::Result<()> {
+        self.inner.signal(task_id, signal).await
+    }
+
+    async fn wait(&self, task_id: &str) -> agent::executor::Result<agent::executor::Exit> {
+        self.inner.wait(task_id).await
+    }
+
+    async fn held(&self) -> Vec<Arc<Task>> {
+        self.inner.held().await
+    }
+
+    async fn exec(
+        &self,
+        task_id: &str,
+        spec: &agent::executor::exec::ExecSpec,
+    ) -> agent::executor::Result<agent::executor::exec::ExecProcess> {
+        self.inner.exec(task_id, spec).await
+    }
 }
 
 /// Wraps a worker's tasks and status updates so that each change publishes its container
