@@ -191,6 +191,11 @@ pub struct AssignmentsMessage {
     pub tasks: Vec<Task>,
     /// IDs of tasks no longer assigned (deleted or moved).
     pub removed: Vec<String>,
+    /// Networks added or changed, each complete (replaces the node's view of that network).
+    /// With `full`, the node drops every network not listed.
+    pub networks: Vec<types::NetworkView>,
+    /// IDs of networks this node no longer has tasks on.
+    pub networks_removed: Vec<String>,
 }
 
 /// `Dispatcher.UpdateTaskStatus`: observed states of this node's tasks.

@@ -236,6 +236,8 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
                     full: true,
                     tasks,
                     removed: Vec::new(),
+                    networks: Vec::new(),
+                    networks_removed: Vec::new(),
                 }
             };
             if tx
@@ -278,6 +280,8 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
                         full: false,
                         tasks: changed,
                         removed,
+                        networks: Vec::new(),
+                        networks_removed: Vec::new(),
                     }
                 };
                 if tx.send(Ok(Assignments::response_item(&msg))).await.is_err() {

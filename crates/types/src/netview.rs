@@ -1,0 +1,89 @@
+//! What a node is told about the overlay networks its tasks use, beside its assignments: each
+//! network's allocation, every endpoint on it cluster-wide (for the VXLAN FDB and neighbour
+//! entries, the service DNS and the VIP backends) and the services with their VIPs.
+//!
+//! Built by the dispatcher from the store (a pure function in the rules crate), applied by the
+//! agent to its data plane. A node gets the view of exactly the networks it has tasks on; each
+//! [`NetworkView`] it receives replaces the one it had for that network.
+//!
+//! Wire-only (never stored): fields may change with the RPC version.
+
+use std::net::Ipv4Addr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::network::Pool;
+
+/// One overlay network as a node needs it, complete.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkView {
+    /// Network ID.
+    pub network_id: String,
+    /// Network name (the DNS scope's name in logs and `docker network inspect`).
+    pub name: String,
+    /// VXLAN network identifier.
+    pub vni: u32,
+    /// Allocated pools (subnet, gateway); endpoints take addresses from these.
+    pub pools: Vec<Pool>,
+    /// No route out of the network; DNS forwards nothing outside it.
+    pub internal: bool,
+    /// The routing mesh's network.
+    pub ingress: bool,
+    /// MTU from the network's `com.docker.network.driver.mtu` option, if given.
+    pub mtu: Option<u32>,
+    /// Every task endpoint on this network, on every node, this node's own included.
+    pub endpoints: Vec<EndpointView>,
+    /// Services with tasks or a VIP on this network.
+    pub services: Vec<ServiceView>,
+}
+
+/// A task's attachment to one network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointView {
+    /// Task ID.
+    pub task_id: String,
+    /// Task name as Swarm names containers: `<service>.<slot>.<task id>` (global services:
+    /// `<service>.<node id>.<task id>`).
+    pub task_name: String,
+    /// The task's service ID.
+    pub service_id: String,
+    /// The node the task is assigned to.
+    pub node_id: String,
+    /// That node's data-path address (the VXLAN tunnel endpoint).
+    pub vtep: Ipv4Addr,
+    /// The task's address on this network.
+    pub addr: Ipv4Addr,
+    /// DNS aliases of this attachment (the service spec's network aliases).
+    pub aliases: Vec<String>,
+    /// Running (and not unhealthy), and desired running: a VIP backend and a DNS answer.
+    /// Endpoints of tasks that are assigned but not serving still get FDB/neighbour entries,
+    /// so a task is reachable the moment it starts.
+    pub serving: bool,
+}
+
+/// A service as seen on one network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceView {
+    /// Service ID.
+    pub service_id: String,
+    /// Service name (the DNS name).
+    pub name: String,
+    /// The service's VIP on this network; `None` for `--endpoint-mode dnsrr`.
+    pub vip: Option<Ipv4Addr>,
+    /// DNS aliases the service's spec gives on this network.
+    pub aliases: Vec<String>,
+}
+
+impl NetworkView {
+    /// The serving endpoints of `service_id`: a VIP's backends, the answers for `tasks.<name>`.
+    pub fn backends<'a>(&'a self, service_id: &'a str) -> impl Iterator<Item = &'a EndpointView> + 'a {
+        self.endpoints
+            .iter()
+            .filter(move |e| e.serving && e.service_id == service_id)
+    }
+
+    /// The endpoint of task `task_id`, if it is on this network.
+    pub fn endpoint(&self, task_id: &str) -> Option<&EndpointView> {
+        self.endpoints.iter().find(|e| e.task_id == task_id)
+    }
+}
