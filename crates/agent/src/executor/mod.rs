@@ -25,6 +25,7 @@ pub mod error;
 pub mod exec;
 pub mod oci;
 pub mod process;
+pub mod sandbox;
 pub mod sim;
 
 #[cfg(test)]
@@ -36,6 +37,7 @@ use async_trait::async_trait;
 use types::{ContainerStatus, Resources, Task};
 
 pub use error::{Error, Result};
+pub use sandbox::Sandbox;
 
 use crate::logs::{LogLines, LogOptions};
 
@@ -140,6 +142,18 @@ pub trait Executor: Send + Sync + 'static {
     /// Validates the task and sets up what it needs so that `start` can run it at once.
     /// Idempotent: preparing a task the executor already holds is a no-op.
     async fn prepare(&self, task: &Task) -> Result<()>;
+
+    /// As `prepare`, with the network sandbox the agent made for the task. An executor that
+    /// cannot put a task in a sandbox refuses rather than run it without its networks.
+    async fn prepare_in(&self, task: &Task, sandbox: &Sandbox) -> Result<()> {
+        if sandbox.is_empty() {
+            return self.prepare(task).await;
+        }
+        Err(Error::Unsupported(format!(
+            "this node's executor cannot attach task {} to overlay networks",
+            task.id
+        )))
+    }
 
     /// Starts a prepared task and returns once it runs (and, when it has a health check, once
     /// the check first passes). Starting a task that already started is a no-op.
