@@ -155,6 +155,13 @@ pub trait Executor: Send + Sync + 'static {
         )))
     }
 
+    /// True when the executor's tasks get a network namespace the executor makes itself (a
+    /// dockerd container in network mode `none`), so the agent attaches the task's endpoints
+    /// to `/proc/<pid>/ns/net` after `start` instead of handing `prepare_in` a namespace.
+    fn makes_own_netns(&self) -> bool {
+        false
+    }
+
     /// Starts a prepared task and returns once it runs (and, when it has a health check, once
     /// the check first passes). Starting a task that already started is a no-op.
     async fn start(&self, task_id: &str) -> Result<ContainerStatus>;
