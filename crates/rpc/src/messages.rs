@@ -196,6 +196,8 @@ pub struct AssignmentsMessage {
     pub networks: Vec<types::NetworkView>,
     /// IDs of networks this node no longer has tasks on.
     pub networks_removed: Vec<String>,
+    /// Changes to networks the node already holds (applied after `networks`).
+    pub network_deltas: Vec<types::NetworkDelta>,
 }
 
 /// `Dispatcher.UpdateTaskStatus`: observed states of this node's tasks.

@@ -74,7 +74,43 @@ pub struct ServiceView {
     pub aliases: Vec<String>,
 }
 
+/// A change to a network view the node already holds: what the dispatcher sends when only
+/// some endpoints or services changed, so a change costs each node its size, not the network's.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkDelta {
+    /// Network ID (the node holds its view).
+    pub network_id: String,
+    /// Endpoints added or changed (matched by task ID).
+    pub endpoints: Vec<EndpointView>,
+    /// Task IDs of endpoints gone.
+    pub endpoints_removed: Vec<String>,
+    /// Services added or changed (matched by service ID).
+    pub services: Vec<ServiceView>,
+    /// Service IDs gone.
+    pub services_removed: Vec<String>,
+}
+
 impl NetworkView {
+    /// Applies `delta` (whose `network_id` is this view's).
+    pub fn apply(&mut self, delta: &NetworkDelta) {
+        self.endpoints
+            .retain(|e| !delta.endpoints_removed.contains(&e.task_id));
+        for e in &delta.endpoints {
+            match self.endpoints.iter_mut().find(|x| x.task_id == e.task_id) {
+                Some(x) => *x = e.clone(),
+                None => self.endpoints.push(e.clone()),
+            }
+        }
+        self.services
+            .retain(|s| !delta.services_removed.contains(&s.service_id));
+        for s in &delta.services {
+            match self.services.iter_mut().find(|x| x.service_id == s.service_id) {
+                Some(x) => *x = s.clone(),
+                None => self.services.push(s.clone()),
+            }
+        }
+    }
+
     /// The serving endpoints of `service_id`: a VIP's backends, the answers for `tasks.<name>`.
     pub fn backends<'a>(&'a self, service_id: &'a str) -> impl Iterator<Item = &'a EndpointView> + 'a {
         self.endpoints

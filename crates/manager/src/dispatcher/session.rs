@@ -238,6 +238,7 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
                     removed: Vec::new(),
                     networks: Vec::new(),
                     networks_removed: Vec::new(),
+                    network_deltas: Vec::new(),
                 }
             };
             if tx
@@ -282,6 +283,7 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
                         removed,
                         networks: Vec::new(),
                         networks_removed: Vec::new(),
+                        network_deltas: Vec::new(),
                     }
                 };
                 if tx.send(Ok(Assignments::response_item(&msg))).await.is_err() {
