@@ -363,8 +363,9 @@ fn a_network_in_use_is_not_removed() {
     });
 }
 
-/// What of the data plane is on host `i`: links in its namespace, its nft tables, the
-/// namespaces pinned under its data directory or named after shoal.
+/// What of the data plane is on host `i`: links in its namespace, its nft tables, and the
+/// namespaces its agent pinned (under its data directory, or named after its node: netplane
+/// names everything `shoal-<tag>-…`, the tag taken from the node).
 fn plane_state(c: &Cluster, i: usize) -> BTreeSet<String> {
     let host = &c.hosts[i];
     let mut state: BTreeSet<String> = c
@@ -373,15 +374,33 @@ fn plane_state(c: &Cluster, i: usize) -> BTreeSet<String> {
         .map(|l| format!("link {l}"))
         .collect();
     state.extend(c.nft_tables(host.netns()).into_iter().map(|t| format!("nft {t}")));
+    let node = c.docker_ok(i, &["info", "--format", "{{.Swarm.NodeID}}"]);
+    let tag: String = node.trim().chars().take(12).collect();
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     for line in mounts.lines() {
         let point = line.split_whitespace().nth(4).unwrap_or_default();
         let nsfs = line.split(" - ").nth(1).is_some_and(|t| t.starts_with("nsfs"));
-        if nsfs && std::path::Path::new(point).starts_with(&host.data_dir) {
+        let path = std::path::Path::new(point);
+        let named = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| !tag.is_empty() && n.starts_with("shoal-") && n.contains(&tag));
+        if nsfs && (path.starts_with(&host.data_dir) || named) {
             state.insert(format!("netns {point}"));
         }
     }
     state
+}
+
+/// How many entries of each kind (`link`, `nft`, `netns`) a [`plane_state`] holds.
+fn shape(state: &BTreeSet<String>) -> BTreeMap<String, usize> {
+    let mut kinds = BTreeMap::new();
+    for entry in state {
+        *kinds
+            .entry(entry.split(' ').next().unwrap().to_owned())
+            .or_default() += 1;
+    }
+    kinds
 }
 
 #[test]
@@ -399,17 +418,29 @@ fn an_agent_killed_and_restarted_leaves_no_links_namespaces_or_tables() {
         "host 1 runs a task on the overlay but shows none of it"
     );
 
-    // The agent dies with its task and overlay in place; the service and network go while it
-    // is down, so after the restart nothing of them may remain on host 1.
+    // Killed and restarted with its task in place: the same shape, nothing doubled.
+    c.kill9(1);
+    c.restart(1);
+    c.wait(
+        "host 1's task running again, its plane as before the crash",
+        || {
+            let running = c.running_tasks("web");
+            let back = running.len() == 3 && running.iter().any(|t| t.host == 1);
+            (back && shape(&plane_state(&c, 1)) == shape(&during)).then_some(())
+        },
+    );
+
+    // Killed while its task and overlay are in place; the service goes while it is down, so
+    // after the restart nothing of it may remain on host 1.
     c.kill9(1);
     c.docker_ok(0, &["service", "rm", "web"]);
+    c.restart(1);
     c.wait("the network removed", || {
         c.docker(0, &["network", "rm", "crash"])
             .status
             .success()
             .then_some(())
     });
-    c.restart(1);
     c.wait("host 1 back to its state before the overlay", || {
         (plane_state(&c, 1) == before).then_some(())
     });
