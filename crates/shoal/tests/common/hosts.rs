@@ -15,7 +15,8 @@
 //! (namespaces, overlay mounts) stays visible to the test after a `kill -9`. Dropping the
 //! cluster kills every agent by PID, then every process left in the hosts' namespaces or in the
 //! agents' task cgroups, unmounts what is mounted under its directory and removes the
-//! namespaces (the hosts', and those of the prefixes handed to [`Cluster::adopt`]).
+//! namespaces (the hosts', those its agents pinned, and those of the prefixes handed to
+//! [`Cluster::adopt`]).
 //!
 //! Include it with `#[path = "common/hosts.rs"] mod hosts;` beside `mod common;`.
 
@@ -74,6 +75,8 @@ pub struct HostAgent {
     pub data_dir: PathBuf,
     /// Its address on the test bed's switch.
     pub address: Ipv4Addr,
+    /// Its node ID, once it joined the swarm.
+    pub node_id: String,
     netns: PathBuf,
     log: PathBuf,
     child: Option<Child>,
@@ -144,7 +147,39 @@ impl HostAgent {
     pub fn netns(&self) -> &Path {
         &self.netns
     }
+
+    /// The data plane's owner tag of this node: the node ID's last 12 characters, lower case
+    /// (`daemon/network_layer.rs`); every namespace and nft table it makes is `shoal-<tag>-…`.
+    pub fn tag(&self) -> String {
+        let clean: Vec<char> = self
+            .node_id
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+        clean[clean.len().saturating_sub(12)..].iter().collect()
+    }
+
+    /// The namespaces its data plane pinned (overlays and task sandboxes), as paths.
+    pub fn pinned_netns(&self) -> Vec<PathBuf> {
+        let tag = self.tag();
+        if tag.is_empty() {
+            return Vec::new();
+        }
+        let prefix = format!("shoal-{tag}-");
+        std::fs::read_dir(PLANE_NETNS_DIR)
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+                    .map(|e| e.path())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
 }
+
+/// Where the agents' data planes pin their namespaces (`daemon/network_layer.rs`).
+pub const PLANE_NETNS_DIR: &str = "/run/shoal/netns";
 
 /// N hosts, one agent each, formed into one swarm; torn down on drop.
 pub struct Cluster {
@@ -197,6 +232,7 @@ impl Cluster {
                 sock: root.path().join(format!("h{i}.sock")),
                 data_dir: root.path().join(format!("h{i}")),
                 address: host.address,
+                node_id: String::new(),
                 netns: host.netns.clone(),
                 log: root.path().join(format!("h{i}.log")),
                 child: None,
@@ -256,6 +292,10 @@ impl Cluster {
                     &listen(first),
                 ],
             );
+        }
+        for i in 0..self.hosts.len() {
+            let id = self.docker_ok(i, &["info", "--format", "{{.Swarm.NodeID}}"]);
+            self.hosts[i].node_id = id.trim().to_owned();
         }
         let tar = self.image_tar.to_string_lossy().into_owned();
         for i in 0..self.hosts.len() {
@@ -573,6 +613,9 @@ impl Drop for Cluster {
             std::thread::sleep(Duration::from_millis(20));
         }
         unmount_under(self.root.path());
+        for pin in self.hosts.iter().flat_map(HostAgent::pinned_netns) {
+            let _ = netplane::delete_netns(&pin);
+        }
         for dir in &groups {
             let _ = std::fs::remove_dir(dir);
         }
