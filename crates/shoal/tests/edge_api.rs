@@ -341,9 +341,8 @@ fn task_count(agent: &Agent, service: &str) -> usize {
 /// limit counts. A task whose hollow node missed heartbeats under load is shut down and
 /// replaced; the old one stays in the history without counting against the limit.
 fn live_task_count(agent: &Agent, service: &str) -> usize {
-    let filters = format!(
-        "%7B%22service%22%3A%5B%22{service}%22%5D%2C%22desired-state%22%3A%5B%22running%22%5D%7D"
-    );
+    let filters =
+        format!("%7B%22service%22%3A%5B%22{service}%22%5D%2C%22desired-state%22%3A%5B%22running%22%5D%7D");
     tasks_matching(agent, &filters)
 }
 

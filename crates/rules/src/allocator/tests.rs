@@ -267,3 +267,58 @@ fn a_hundred_thousand_attachments_are_allocated_and_released() {
         "100k attachments: planned in {planned:?}, planned+applied in {committed:?}; released in {released:?}"
     );
 }
+
+fn held_by_tasks(w: &World) -> Vec<Ipv4Addr> {
+    let mut all: Vec<Ipv4Addr> = w
+        .state
+        .tasks()
+        .filter(|t| t.desired_state <= TaskState::Running)
+        .flat_map(|t| w.state.addresses(&Owner::Task(t.id.clone())).to_vec())
+        .map(|a| a.addr)
+        .collect();
+    all.sort();
+    all
+}
+
+#[test]
+fn addresses_are_handed_out_serially_not_into_a_hole_just_released() {
+    let mut w = world(&[("front", "10.7.0.0/24")]).service(
+        "web",
+        ServiceMode::Replicated { replicas: 3 },
+        on(&["front"]),
+    );
+    settle(&mut w);
+    let before = held_by_tasks(&w);
+    w.set_replicas("web", 2);
+    settle(&mut w);
+    let two = held_by_tasks(&w);
+    let released: Vec<&Ipv4Addr> = before.iter().filter(|a| !two.contains(a)).collect();
+    assert!(!released.is_empty());
+    w.set_replicas("web", 3);
+    settle(&mut w);
+    let three = held_by_tasks(&w);
+    let fresh: Vec<&Ipv4Addr> = three.iter().filter(|a| !two.contains(a)).collect();
+    assert_eq!(fresh.len(), 1);
+    assert!(
+        *fresh[0] > *two.iter().max().unwrap() && !released.contains(&fresh[0]),
+        "{fresh:?} continues after {two:?}, not in {released:?}"
+    );
+}
+
+#[test]
+fn a_full_pool_wraps_to_the_addresses_released_before() {
+    // A /29: .1 gateway, .2 the VIP, .3–.6 the only task addresses.
+    let mut w = world(&[("front", "10.7.0.0/29")]).service(
+        "web",
+        ServiceMode::Replicated { replicas: 4 },
+        on(&["front"]),
+    );
+    settle(&mut w);
+    assert_eq!(held_by_tasks(&w).len(), 4);
+    w.set_replicas("web", 3);
+    settle(&mut w);
+    w.set_replicas("web", 4);
+    settle(&mut w);
+    let all = held_by_tasks(&w);
+    assert_eq!(all.len(), 4, "the wrap finds the released address: {all:?}");
+}

@@ -236,7 +236,10 @@ mod tests {
         w.apply_node(n1);
         w.place_all_round_robin();
         let new = w.runnable_tasks("web");
-        let new = new.iter().find(|t| t.desired_state == TaskState::Ready).expect("a READY task");
+        let new = new
+            .iter()
+            .find(|t| t.desired_state == TaskState::Ready)
+            .expect("a READY task");
         assert_eq!(new.node_id, "n2");
         w.node_down("n2");
         let plan = w.reconcile();
