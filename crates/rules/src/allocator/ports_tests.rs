@@ -50,6 +50,14 @@ fn spec(name: &str, ports: Vec<PortConfig>) -> ServiceSpec {
     }
 }
 
+/// A cluster with its `ingress` network, as `swarm init` makes it.
+fn world() -> World {
+    let mut w = World::new();
+    let (op, _) = crate::controlapi::network::ingress(&w.state, "ing".into()).unwrap();
+    w.commit_op(op);
+    w
+}
+
 fn create(w: &World, name: &str, ports: Vec<PortConfig>) -> crate::Result<Op> {
     service::create_with(
         &w.state,
@@ -80,7 +88,7 @@ fn published(w: &World, name: &str) -> Vec<u32> {
 
 #[test]
 fn explicit_and_automatic_ports_are_allocated_and_conflicts_refused_as_dockerd() {
-    let mut w = World::new();
+    let mut w = world();
     w.commit_op(create(&w, "web", vec![ingress(8080), ingress(0)]).unwrap());
     assert_eq!(published(&w, "web"), [8080, DYNAMIC_FIRST]);
     w.commit_op(create(&w, "api", vec![ingress(0)]).unwrap());
@@ -117,7 +125,7 @@ fn explicit_and_automatic_ports_are_allocated_and_conflicts_refused_as_dockerd()
 
 #[test]
 fn host_mode_ports_are_not_allocated_but_do_not_share_the_meshs_ports() {
-    let mut w = World::new();
+    let mut w = world();
     w.commit_op(
         create(
             &w,
@@ -146,7 +154,7 @@ fn host_mode_ports_are_not_allocated_but_do_not_share_the_meshs_ports() {
 
 #[test]
 fn update_keeps_automatic_ports_and_frees_what_it_drops_and_remove_frees_all() {
-    let mut w = World::new();
+    let mut w = world();
     w.commit_op(create(&w, "web", vec![ingress(0), ingress(8080)]).unwrap());
     w.commit_op(create(&w, "other", vec![ingress(0)]).unwrap());
     assert_eq!(published(&w, "other"), [DYNAMIC_FIRST + 1]);
@@ -169,8 +177,20 @@ fn update_keeps_automatic_ports_and_frees_what_it_drops_and_remove_frees_all() {
 }
 
 #[test]
-fn a_plan_made_from_a_stale_view_is_refused_when_it_applies() {
+fn the_mesh_needs_the_ingress_network() {
     let mut w = World::new();
+    let err = create(&w, "web", vec![ingress(8080)]).unwrap_err();
+    assert_eq!(
+        err,
+        Error::FailedPrecondition("service needs ingress network, but no ingress network is present".into())
+    );
+    // Host mode does not go through it.
+    w.commit_op(create(&w, "host", vec![port("udp", 53, 53, "host")]).unwrap());
+}
+
+#[test]
+fn a_plan_made_from_a_stale_view_is_refused_when_it_applies() {
+    let mut w = world();
     let first = create(&w, "a", vec![ingress(0)]).unwrap();
     let second = create(&w, "b", vec![ingress(0)]).unwrap();
     w.commit_op(first);
@@ -327,7 +347,7 @@ proptest! {
 
     #[test]
     fn no_port_has_two_owners(steps in prop::collection::vec(step_gen(), 1..40)) {
-        let mut w = World::new();
+        let mut w = world();
         for step in steps {
             match step {
                 Step::Create(k, ports) => {

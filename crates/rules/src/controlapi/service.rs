@@ -215,6 +215,13 @@ fn endpoint_ports(
         return Ok(Vec::new());
     };
     crate::allocator::ports::validate(endpoint)?;
+    if crate::allocator::ports::publishes_ingress(Some(endpoint)) && !state.networks().any(|n| n.spec.ingress)
+    {
+        // Swarm's words: the mesh's ports would be allocated and reached by nothing.
+        return Err(Error::FailedPrecondition(
+            "service needs ingress network, but no ingress network is present".into(),
+        ));
+    }
     crate::allocator::ports::allocate(state, id, endpoint, previous)
 }
 
@@ -236,8 +243,8 @@ fn plan_create(
     validate(&spec)?;
     super::network::resolve_spec(state, &mut spec)?;
     super::task_limit::check(state, &spec, None)?;
-    let ports = endpoint_ports(state, None, &spec, &[])?;
     super::supported::check(state, &spec, publishing)?;
+    let ports = endpoint_ports(state, None, &spec, &[])?;
     if state.service_by_name(&spec.name).is_some() {
         return Err(Error::Conflict(format!(
             "service {} already exists: name conflicts with an existing object",
