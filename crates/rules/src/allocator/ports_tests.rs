@@ -380,3 +380,37 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_rollback_allocates_its_previous_ports_again() {
+    let mut w = world();
+    w.commit_op(create(&w, "web", vec![ingress(0), ingress(8080)]).unwrap());
+    w.commit_op(update(&w, "web", vec![]).unwrap());
+    assert!(published(&w, "web").is_empty());
+    // While unpublished, another service takes what web held.
+    w.commit_op(create(&w, "other", vec![ingress(0)]).unwrap());
+    assert_eq!(published(&w, "other"), [DYNAMIC_FIRST]);
+    let rollback = |w: &World| {
+        let web = w.state.service_by_name("web").unwrap().clone();
+        service::update_with(
+            &w.state,
+            "web",
+            web.meta.version,
+            web.spec.clone(),
+            true,
+            w.now,
+            Publishing::Served,
+        )
+    };
+    // Its automatic port is picked anew.
+    w.commit_op(rollback(&w).unwrap());
+    assert_eq!(published(&w, "web"), [DYNAMIC_FIRST + 1, 8080]);
+    // Rolled forward again (no ports), then 8080 taken: rolling back to it is refused.
+    w.commit_op(rollback(&w).unwrap());
+    w.commit_op(create(&w, "takes", vec![ingress(8080)]).unwrap());
+    let err = rollback(&w).unwrap_err();
+    assert!(
+        err.to_string().contains("already in use by service 'takes'"),
+        "{err}"
+    );
+}
