@@ -133,6 +133,9 @@ impl State {
         if let Object::Network(n) = object {
             return self.check_network_name(n);
         }
+        if let Object::Service(s) = object {
+            self.check_ports(s)?;
+        }
         if let Object::Service(s) = object
             && let Some(owner) = self.service_names.get(&s.spec.name)
             && *owner != s.id

@@ -14,6 +14,7 @@ mod apply;
 mod extra;
 mod lookup;
 mod networks;
+mod ports;
 
 use std::sync::Arc;
 
