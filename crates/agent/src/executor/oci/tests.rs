@@ -419,3 +419,104 @@ async fn start_latency() {
         took[took.len() - 1]
     );
 }
+
+/// What a task in a sandbox prints: its namespace, the namespace's mark, the sandbox's files,
+/// its hostname, whether it can write its resolv.conf; then it runs until SIGUSR1.
+const SANDBOX_SCRIPT: &str = "readlink /proc/self/ns/net; cat /proc/sys/net/ipv4/ip_default_ttl; \
+     cat /etc/resolv.conf; grep web-task /etc/hosts; hostname; \
+     (echo x >> /etc/resolv.conf) 2>/dev/null && echo rw || echo ro; \
+     trap 'exit 0' USR1; echo ready; sleep 1000 & wait $!";
+
+/// The lines [`SANDBOX_SCRIPT`] prints in `ns` with hostname `host`.
+fn sandbox_lines(ns: &crate::executor::test_netns::TestNetns, host: &str) -> Vec<String> {
+    use crate::executor::test_netns::{HOSTS, MARK_TTL, RESOLV_CONF};
+    let mut want = vec![ns.link(), MARK_TTL.to_string()];
+    want.extend(RESOLV_CONF.lines().map(String::from));
+    want.extend(HOSTS.lines().filter(|l| l.contains("web-task")).map(String::from));
+    want.extend([host.to_string(), "ro".into(), "ready".into()]);
+    want
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn container_joins_the_sandbox_namespace_and_files_across_an_agent_restart() {
+    use crate::executor::conformance::{task, wait_ready};
+    use crate::executor::test_netns::TestNetns;
+    let h = harness_or_skip!();
+    let Some(ns) = TestNetns::create().await else {
+        return;
+    };
+    let host_resolv = std::fs::read("/etc/resolv.conf").ok();
+    let mut spec = h.shell(SANDBOX_SCRIPT);
+    spec.container.hostname = "sb-box".into();
+    spec.container.stop_signal = "SIGUSR1".into();
+    // The health check joins the container's namespaces exactly as `docker exec`'s helper
+    // does (sys::namespace_fds); start returns only once it passed there.
+    spec.container.healthcheck = Some(health(
+        &format!(
+            "[ \"$(readlink /proc/self/ns/net)\" = '{}' ] && grep -q 10.9.8.7 /etc/resolv.conf",
+            ns.link()
+        ),
+        1,
+    ));
+    if let Some(check) = spec.container.healthcheck.as_mut() {
+        check.start_period = 30_000_000_000;
+        check.start_interval = 50_000_000;
+    }
+    // Prepared by one agent, started by the next: the bundle keeps the sandbox.
+    let first = h.executor();
+    first.prepare_in(&task("sbx", spec), &ns.sandbox).await.unwrap();
+    drop(first);
+    let ex = h.executor();
+    let attached = ex.reattach().await.unwrap();
+    assert_eq!(
+        attached
+            .iter()
+            .map(|a| (a.task_id.as_str(), a.phase.clone()))
+            .collect::<Vec<_>>(),
+        [("sbx", crate::executor::Phase::Prepared)]
+    );
+    within("start", ex.start("sbx")).await.unwrap();
+    wait_ready(&*ex, "sbx").await;
+    assert_eq!(log_lines(&ex, "sbx").await, sandbox_lines(&ns, "sb-box"));
+    assert_eq!(
+        within("shutdown", ex.shutdown("sbx")).await.unwrap(),
+        Some(Exit::code(0))
+    );
+    ex.remove("sbx").await.unwrap();
+    assert!(
+        netplane_exists(&ns.path),
+        "the namespace is the agent's: removing the task keeps it"
+    );
+    assert_eq!(
+        std::fs::read("/etc/resolv.conf").ok(),
+        host_resolv,
+        "the host's file is untouched"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sandbox_that_is_not_a_namespace_is_refused_at_prepare() {
+    let h = harness_or_skip!();
+    let ex = h.executor();
+    let bogus = crate::executor::Sandbox {
+        netns: Some(h.work("not-a-netns")),
+        ..Default::default()
+    };
+    std::fs::write(h.work("not-a-netns"), b"").unwrap();
+    let err = ex
+        .prepare_in(
+            &crate::executor::conformance::task("bogus", h.shell("true")),
+            &bogus,
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("is not a network namespace"), "{err}");
+    assert!(!h.config().state_dir.join("bogus").exists(), "nothing is left");
+}
+
+/// True while the pinned namespace at `path` is still there.
+fn netplane_exists(path: &Path) -> bool {
+    std::fs::File::open(path)
+        .and_then(|f| crate::executor::process::sys::namespace_type(&f))
+        .is_ok_and(|t| t == libc::CLONE_NEWNET)
+}
