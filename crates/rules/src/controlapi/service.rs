@@ -197,6 +197,7 @@ pub fn create(state: &State, id: String, mut spec: ServiceSpec, now: Timestamp) 
     super::image::normalise_spec(&mut spec)?;
     validate(&spec)?;
     super::network::resolve_spec(state, &mut spec)?;
+    super::references::resolve_spec(state, &mut spec)?;
     super::task_limit::check(state, &spec, None)?;
     super::supported::check(state, &spec)?;
     if state.service_by_name(&spec.name).is_some() {
@@ -292,6 +293,7 @@ pub fn update(
         super::image::normalise_spec(&mut spec)?;
         validate(&spec)?;
         super::network::resolve_spec(state, &mut spec)?;
+        super::references::resolve_spec(state, &mut spec)?;
         super::task_limit::check(state, &spec, Some(&current.id))?;
         super::supported::check(state, &spec)?;
         if std::mem::discriminant(&spec.mode) != std::mem::discriminant(&current.spec.mode) {
