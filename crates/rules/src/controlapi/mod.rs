@@ -7,6 +7,7 @@ pub mod image;
 mod names;
 pub mod network;
 pub mod node;
+pub mod payload;
 pub mod references;
 pub mod secret;
 pub mod service;

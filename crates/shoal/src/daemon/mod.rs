@@ -25,6 +25,7 @@ mod log_limit;
 mod networks;
 mod node;
 mod node_certs;
+mod secrets;
 mod storage_watch;
 mod swarm;
 mod swarm_events;
