@@ -83,6 +83,31 @@ impl State {
             .collect()
     }
 
+    /// The secrets and configs the tasks on `node_id` that should run (desired state up to
+    /// running, not yet finished) reference: what the dispatcher is to send that node, and
+    /// nothing more (Swarm's rule: a node holds only what its tasks use). Ordered by ID.
+    pub fn payloads_for_node(&self, node_id: &str) -> (Vec<Arc<Secret>>, Vec<Arc<Config>>) {
+        let mut secrets = std::collections::BTreeMap::new();
+        let mut configs = std::collections::BTreeMap::new();
+        for t in self.tasks_on_node(node_id) {
+            if t.desired_state > types::TaskState::Running || t.status.state.is_terminal() {
+                continue;
+            }
+            let refs = types::secret::references(&t.spec.container.extra).unwrap_or_default();
+            for r in refs.secrets {
+                if let Some(s) = self.secrets.get(r.secret_id.as_str()) {
+                    secrets.insert(s.id.clone(), s.clone());
+                }
+            }
+            for r in refs.configs {
+                if let Some(c) = self.configs.get(r.config_id.as_str()) {
+                    configs.insert(c.id.clone(), c.clone());
+                }
+            }
+        }
+        (secrets.into_values().collect(), configs.into_values().collect())
+    }
+
     /// Refuses removing a secret or config a service references.
     pub(super) fn check_unreferenced(&self, kind: Kind, id: &str) -> Result<(), TxnError> {
         match self.services_using(kind, id).first() {
@@ -255,6 +280,42 @@ mod tests {
         assert!(s.secret("s1").is_none() && s.secret_by_name("pw").is_none());
         let s = apply(&s, vec![delete(Kind::Config, "c1")]).unwrap();
         assert_eq!(s.configs().count(), 0);
+    }
+
+    #[test]
+    fn a_node_gets_only_what_its_live_tasks_reference() {
+        let new_task = |id: &str, node: &str| crate::NewTask {
+            id: id.into(),
+            slot: 1,
+            node_id: node.into(),
+            desired_state: types::TaskState::Running,
+            job_iteration: None,
+        };
+        let s = apply(
+            &State::default(),
+            vec![
+                Op::Create(secret("s1", "pw")),
+                Op::Create(secret("s2", "other")),
+                Op::Create(service_using("svc", "s1")),
+                Op::CreateTasks {
+                    service_id: "svc".into(),
+                    spec_version: 1,
+                    tasks: vec![new_task("t1", "n1")],
+                },
+            ],
+        )
+        .unwrap();
+        let (secrets, configs) = s.payloads_for_node("n1");
+        assert_eq!(secrets.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), ["s1"]);
+        assert!(configs.is_empty());
+        assert!(s.payloads_for_node("n2").0.is_empty());
+        // Once the task is to stop, the node is told to drop the secret.
+        let stop = Op::UpdateTasks(vec![crate::TaskUpdate {
+            id: "t1".into(),
+            change: crate::TaskChange::Desired(types::TaskState::Shutdown),
+        }]);
+        let s = apply(&s, vec![stop]).unwrap();
+        assert!(s.payloads_for_node("n1").0.is_empty());
     }
 
     #[test]
