@@ -380,6 +380,47 @@ pub trait Backend: Send + Sync + 'static {
     async fn exec_resize(&self, id: &str, _height: u16, _width: u16) -> Result<()> {
         Err(no_exec(id))
     }
+    // Secrets and configs (`kind` is `Kind::Secret` or `Kind::Config`); the rules are
+    // `rules::controlapi::payload`.
+
+    /// `POST /secrets/create`, `/configs/create`: the new object's ID.
+    async fn payload_create(
+        &self,
+        _kind: types::Kind,
+        _name: String,
+        _labels: std::collections::BTreeMap<String, String>,
+        _data: Vec<u8>,
+    ) -> Result<String> {
+        Err(unimplemented("secret/config create"))
+    }
+    /// `GET /secrets`, `/configs` with filters: `Object::Secret`s or `Object::Config`s.
+    async fn payload_list(
+        &self,
+        _kind: types::Kind,
+        _filters: rules::controlapi::secret::ListFilters,
+    ) -> Result<Vec<types::Object>> {
+        Err(unimplemented("secret/config list"))
+    }
+    /// `GET /secrets/{id}`, `/configs/{id}` (ID, name or unique ID prefix).
+    async fn payload_get(&self, _kind: types::Kind, _key: &str) -> Result<types::Object> {
+        Err(unimplemented("secret/config inspect"))
+    }
+    /// `POST /secrets/{id}/update?version=N`: labels only.
+    async fn payload_update(
+        &self,
+        _kind: types::Kind,
+        _key: &str,
+        _version: u64,
+        _name: String,
+        _labels: std::collections::BTreeMap<String, String>,
+        _data: Option<Vec<u8>>,
+    ) -> Result<()> {
+        Err(unimplemented("secret/config update"))
+    }
+    /// `DELETE /secrets/{id}`, `/configs/{id}`: refused while a service references it.
+    async fn payload_remove(&self, _kind: types::Kind, _key: &str) -> Result<()> {
+        Err(unimplemented("secret/config remove"))
+    }
 }
 
 /// A task's address on one network.

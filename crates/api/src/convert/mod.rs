@@ -11,6 +11,7 @@ pub mod logs;
 pub mod mounts;
 pub mod network;
 pub mod node;
+pub mod secret;
 pub mod service;
 pub mod swarm_request;
 pub mod system;

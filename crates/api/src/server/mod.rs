@@ -19,6 +19,7 @@ mod nodes;
 pub mod proxy;
 mod query;
 mod response;
+mod secrets;
 mod services;
 mod swarm;
 mod system;
@@ -126,6 +127,21 @@ pub fn router_with(backend: Arc<dyn Backend>, host: HostFacts, policy: Policy) -
         .route("/exec/{id}/resize", post(exec::resize))
         .route("/exec/{id}/json", get(exec::inspect))
         .route("/shoal/workers", get(workers::list))
+        // secrets and configs
+        .route("/secrets", get(secrets::list::<false>))
+        .route("/secrets/create", post(secrets::create::<false>))
+        .route(
+            "/secrets/{id}",
+            get(secrets::inspect::<false>).delete(secrets::remove::<false>),
+        )
+        .route("/secrets/{id}/update", post(secrets::update::<false>))
+        .route("/configs", get(secrets::list::<true>))
+        .route("/configs/create", post(secrets::create::<true>))
+        .route(
+            "/configs/{id}",
+            get(secrets::inspect::<true>).delete(secrets::remove::<true>),
+        )
+        .route("/configs/{id}/update", post(secrets::update::<true>))
         // dockerd answers an unknown path and a known path with the wrong method alike.
         .fallback(page_not_found)
         .method_not_allowed_fallback(page_not_found)

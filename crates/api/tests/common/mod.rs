@@ -549,4 +549,60 @@ impl Backend for FakeBackend {
         inner.commit_all(ops)?;
         Ok(names)
     }
+
+    async fn payload_create(
+        &self,
+        kind: types::Kind,
+        name: String,
+        labels: std::collections::BTreeMap<String, String>,
+        data: Vec<u8>,
+    ) -> Result<String> {
+        let mut inner = self.enter("payload_create")?;
+        let id = types::id::new_id(&mut inner.rng);
+        let op = rules::controlapi::payload::create(&inner.state, kind, id.clone(), name, labels, data)?;
+        inner.commit(op)?;
+        Ok(id)
+    }
+
+    async fn payload_list(
+        &self,
+        kind: types::Kind,
+        filters: rules::controlapi::secret::ListFilters,
+    ) -> Result<Vec<types::Object>> {
+        let inner = self.enter("payload_list")?;
+        rules::controlapi::payload::list(&inner.state, kind, &filters)
+    }
+
+    async fn payload_get(&self, kind: types::Kind, key: &str) -> Result<types::Object> {
+        let inner = self.enter("payload_get")?;
+        rules::controlapi::payload::get(&inner.state, kind, key)
+    }
+
+    async fn payload_update(
+        &self,
+        kind: types::Kind,
+        key: &str,
+        version: u64,
+        name: String,
+        labels: std::collections::BTreeMap<String, String>,
+        data: Option<Vec<u8>>,
+    ) -> Result<()> {
+        let mut inner = self.enter("payload_update")?;
+        let op = rules::controlapi::payload::update(
+            &inner.state,
+            kind,
+            key,
+            version,
+            &name,
+            labels,
+            data.as_deref(),
+        )?;
+        inner.commit(op)
+    }
+
+    async fn payload_remove(&self, kind: types::Kind, key: &str) -> Result<()> {
+        let mut inner = self.enter("payload_remove")?;
+        let op = rules::controlapi::payload::remove(&inner.state, kind, key)?;
+        inner.commit(op)
+    }
 }

@@ -242,6 +242,7 @@ fn plan_create(
     super::image::normalise_spec(&mut spec)?;
     validate(&spec)?;
     super::network::resolve_spec(state, &mut spec)?;
+    super::references::resolve_spec(state, &mut spec)?;
     super::task_limit::check(state, &spec, None)?;
     super::supported::check(state, &spec, publishing)?;
     let ports = endpoint_ports(state, None, &spec, &[])?;
@@ -373,6 +374,7 @@ fn plan_update(
         super::image::normalise_spec(&mut spec)?;
         validate(&spec)?;
         super::network::resolve_spec(state, &mut spec)?;
+        super::references::resolve_spec(state, &mut spec)?;
         super::task_limit::check(state, &spec, Some(&current.id))?;
         super::supported::check(state, &spec, publishing)?;
         if std::mem::discriminant(&spec.mode) != std::mem::discriminant(&current.spec.mode) {

@@ -26,6 +26,7 @@ mod network_layer;
 mod networks;
 mod node;
 mod node_certs;
+mod secrets;
 mod storage_watch;
 mod swarm;
 mod swarm_events;
