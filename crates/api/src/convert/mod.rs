@@ -12,6 +12,7 @@ pub mod mounts;
 pub mod network;
 pub mod node;
 pub mod service;
+pub mod standalone;
 pub mod swarm_request;
 pub mod system;
 pub mod task;

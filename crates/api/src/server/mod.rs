@@ -20,6 +20,7 @@ pub mod proxy;
 mod query;
 mod response;
 mod services;
+mod standalone;
 mod swarm;
 mod system;
 mod tasks;
@@ -126,6 +127,13 @@ pub fn router_with(backend: Arc<dyn Backend>, host: HostFacts, policy: Policy) -
         .route("/exec/{id}/resize", post(exec::resize))
         .route("/exec/{id}/json", get(exec::inspect))
         .route("/shoal/workers", get(workers::list))
+        // standalone containers (docker run)
+        .route("/containers/create", post(standalone::create))
+        .route("/containers/prune", post(standalone::prune))
+        .route("/containers/{id}", axum::routing::delete(standalone::remove))
+        .route("/containers/{id}/start", post(standalone::start))
+        .route("/containers/{id}/attach", post(standalone::attach))
+        .route("/containers/{id}/resize", post(standalone::resize))
         // dockerd answers an unknown path and a known path with the wrong method alike.
         .fallback(page_not_found)
         .method_not_allowed_fallback(page_not_found)

@@ -480,6 +480,37 @@ impl Backend for Swarm {
         Ok(networks::attachments(&*m.synced_view().await, task_ids))
     }
 
+    // Standalone containers (`standalone/`).
+
+    async fn container_create(
+        &self,
+        name: &str,
+        create: api::convert::standalone::ContainerCreate,
+    ) -> api::backend::Result<String> {
+        let node_id = self.local_node_id();
+        self.standalone()?.create(name, create, &node_id).await
+    }
+
+    async fn container_start(&self, task_id: &str) -> api::backend::Result<()> {
+        self.standalone()?.start(task_id).await
+    }
+
+    async fn container_attach(
+        &self,
+        task_id: &str,
+        options: api::AttachOptions,
+    ) -> api::backend::Result<api::ExecStreams> {
+        self.standalone()?.attach(task_id, options).await
+    }
+
+    async fn container_remove(&self, task_id: &str, force: bool) -> api::backend::Result<()> {
+        self.standalone()?.remove(task_id, force).await
+    }
+
+    async fn container_prune(&self) -> api::backend::Result<Vec<String>> {
+        self.standalone()?.prune().await
+    }
+
     async fn exec_create(&self, container: &str, config: api::ExecCreate) -> Result<String> {
         self.exec_create_in(container, config).await
     }

@@ -25,6 +25,7 @@ mod log_limit;
 mod networks;
 mod node;
 mod node_certs;
+mod standalone;
 mod storage_watch;
 mod swarm;
 mod swarm_events;
@@ -298,6 +299,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         executor,
     ));
     swarm.open_images()?;
+    swarm.open_standalone().await;
     swarm.resume().await?;
 
     let shutdown = CancellationToken::new();
