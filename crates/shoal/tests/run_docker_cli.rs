@@ -83,7 +83,7 @@ fn docker_run_on_the_oci_executor() {
 
     // The image is not here yet: create answers 404 "No such image", the CLI pulls and
     // creates again, and the output and exit come back.
-    let first = agent.docker(&["run", "--rm", &remote, "echo", "hi"]);
+    let first = agent.docker(&["run", "--rm", &remote, "busybox", "echo", "hi"]);
     assert_eq!(
         first.status.code(),
         Some(0),
@@ -101,7 +101,7 @@ fn docker_run_on_the_oci_executor() {
 
     // `--rm`: output, exit code 0, and the container is gone when the CLI returns.
     let started = Instant::now();
-    let hi = agent.docker(&["run", "--rm", "bb:1", "echo", "hi"]);
+    let hi = agent.docker(&["run", "--rm", "bb:1", "busybox", "echo", "hi"]);
     let took = started.elapsed();
     assert_eq!(hi.status.code(), Some(0), "{}", stderr(&hi));
     assert_eq!(stdout(&hi), "hi\n");
@@ -129,31 +129,41 @@ fn docker_run_on_the_oci_executor() {
             "run",
             "-d",
             "--name",
-            "x",
+            "bx",
+            "--no-healthcheck",
             "bb:1",
             "sh",
             "-c",
-            "echo started; exec sleep 60",
+            "echo started; exec busybox sleep 60",
         ])
         .trim()
         .to_string();
     assert_eq!(id.len(), 64, "{id}");
     let ps = agent.docker_ok(&["ps", "--format", "{{.Names}} {{.Status}}"]);
-    assert!(ps.lines().any(|l| l.starts_with("x Up")), "{ps}");
+    assert!(ps.lines().any(|l| l.starts_with("bx Up")), "{ps}");
     assert_eq!(
         agent
-            .docker_ok(&["inspect", "-f", "{{.Name}} {{.State.Running}}", "x"])
+            .docker_ok(&["inspect", "-f", "{{.Name}} {{.State.Running}}", "bx"])
             .trim(),
-        "/x true"
+        "/bx true"
     );
     eventually("the log line", LIMIT, || {
-        (agent.docker_ok(&["logs", "x"]) == "started\n").then_some(())
+        (agent.docker_ok(&["logs", "bx"]) == "started\n").then_some(())
     });
-    assert_eq!(agent.docker_ok(&["exec", "x", "echo", "inside"]), "inside\n");
-    assert_eq!(agent.docker_ok(&["exec", &id[..12], "hostname"]).trim().len(), 12);
+    assert_eq!(
+        agent.docker_ok(&["exec", "bx", "busybox", "echo", "inside"]),
+        "inside\n"
+    );
+    assert_eq!(
+        agent
+            .docker_ok(&["exec", &id[..12], "busybox", "hostname"])
+            .trim()
+            .len(),
+        12
+    );
 
     // A second container of the same name is refused as dockerd refuses it.
-    let clash = agent.docker(&["run", "-d", "--name", "x", "bb:1", "true"]);
+    let clash = agent.docker(&["run", "-d", "--name", "bx", "bb:1", "busybox", "true"]);
     assert!(!clash.status.success());
     assert!(
         stderr(&clash).contains("is already in use by container"),
@@ -161,52 +171,62 @@ fn docker_run_on_the_oci_executor() {
         stderr(&clash)
     );
 
-    agent.docker_ok(&["stop", "-t", "1", "x"]);
+    agent.docker_ok(&["stop", "-t", "1", "bx"]);
     let ps = agent.docker_ok(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"]);
-    assert!(ps.lines().any(|l| l.starts_with("x Exited (")), "{ps}");
+    assert!(ps.lines().any(|l| l.starts_with("bx Exited (")), "{ps}");
     assert_eq!(agent.docker_ok(&["ps", "-q"]).trim(), "", "not running");
-    assert_eq!(agent.docker_ok(&["wait", "x"]).trim(), "137");
-    agent.docker_ok(&["rm", "x"]);
+    assert_eq!(agent.docker_ok(&["wait", "bx"]).trim(), "137");
+    agent.docker_ok(&["rm", "bx"]);
     assert_eq!(agent.docker_ok(&["ps", "-aq"]).trim(), "");
 
     // A running container is removed only with -f.
-    agent.docker_ok(&["run", "-d", "--name", "y", "bb:1", "sleep", "60"]);
-    let busy = agent.docker(&["rm", "y"]);
+    agent.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "by",
+        "--no-healthcheck",
+        "bb:1",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    let busy = agent.docker(&["rm", "by"]);
     assert!(
         stderr(&busy).contains("container is running"),
         "{}",
         stderr(&busy)
     );
-    agent.docker_ok(&["rm", "-f", "y"]);
+    agent.docker_ok(&["rm", "-f", "by"]);
 
     // create / start / wait, and prune of what exited.
-    agent.docker_ok(&["create", "--name", "z", "bb:1", "sh", "-c", "exit 5"]);
+    agent.docker_ok(&["create", "--name", "bz", "bb:1", "sh", "-c", "exit 5"]);
     let ps = agent.docker_ok(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"]);
-    assert!(ps.contains("z Created"), "{ps}");
-    agent.docker_ok(&["start", "z"]);
-    assert_eq!(agent.docker_ok(&["wait", "z"]).trim(), "5");
+    assert!(ps.contains("bz Created"), "{ps}");
+    agent.docker_ok(&["start", "bz"]);
+    assert_eq!(agent.docker_ok(&["wait", "bz"]).trim(), "5");
     let pruned = agent.docker_ok(&["container", "prune", "-f"]);
     assert!(pruned.contains("Deleted Containers"), "{pruned}");
     assert_eq!(agent.docker_ok(&["ps", "-aq"]).trim(), "");
 
     // What shoal does not do yet is refused by name, not dropped.
-    let privileged = agent.docker(&["run", "--rm", "--privileged", "bb:1", "true"]);
+    let privileged = agent.docker(&["run", "--rm", "--privileged", "bb:1", "busybox", "true"]);
     assert!(!privileged.status.success());
     assert!(
         stderr(&privileged).contains("HostConfig.Privileged"),
         "{}",
         stderr(&privileged)
     );
-    let published = agent.docker(&["run", "--rm", "-p", "8080:80", "bb:1", "true"]);
+    let published = agent.docker(&["run", "--rm", "-p", "8080:80", "bb:1", "busybox", "true"]);
     assert!(!published.status.success());
     assert!(
         stderr(&published).contains("HostConfig.PortBindings"),
         "{}",
         stderr(&published)
     );
-    let network = agent.docker(&["run", "--rm", "--network", "web", "bb:1", "true"]);
+    let network = agent.docker(&["run", "--rm", "--network", "web", "bb:1", "busybox", "true"]);
     assert!(stderr(&network).contains("issue 12"), "{}", stderr(&network));
-    let interactive = run_with_input(&agent, &["-i", "--rm", "bb:1", "cat"], b"abc\n");
+    let interactive = run_with_input(&agent, &["-i", "--rm", "bb:1", "busybox", "cat"], b"abc\n");
     assert!(!interactive.status.success());
     assert!(stderr(&interactive).contains("stdin"), "{}", stderr(&interactive));
     assert_eq!(

@@ -50,6 +50,7 @@ const CONFIG_APPLIED: &[&str] = &[
     "Labels",
     "StopSignal",
     "StopTimeout",
+    "Healthcheck",
     "HostConfig",
     "NetworkingConfig",
     // Informational in dockerd too (Windows-only escaping; an empty Domainname).
@@ -154,7 +155,7 @@ pub fn from_body(body: &Map<String, Value>) -> Result<ContainerCreate> {
         user: string(body, "User")?,
         stop_signal: string(body, "StopSignal")?,
         stop_grace_period,
-        healthcheck: None,
+        healthcheck: healthcheck(body)?,
         tty,
         open_stdin,
         extra: if extra.is_empty() {
@@ -180,6 +181,21 @@ pub fn from_body(body: &Map<String, Value>) -> Result<ContainerCreate> {
         spec,
         auto_remove: boolean(&host, "AutoRemove")?,
     })
+}
+
+/// `Healthcheck` (`--health-*`, `--no-healthcheck` as `["NONE"]`).
+fn healthcheck(body: &Map<String, Value>) -> Result<Option<types::HealthConfig>> {
+    let Some(Value::Object(h)) = body.get("Healthcheck") else {
+        return Ok(None);
+    };
+    Ok(Some(types::HealthConfig {
+        test: optional_strings(h, "Test")?,
+        interval: integer(h, "Interval")?,
+        timeout: integer(h, "Timeout")?,
+        retries: u64::try_from(integer(h, "Retries")?).unwrap_or(0),
+        start_period: integer(h, "StartPeriod")?,
+        start_interval: integer(h, "StartInterval")?,
+    }))
 }
 
 /// `default` and `none` give the container its own network namespace with loopback only

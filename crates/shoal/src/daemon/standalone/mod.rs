@@ -321,10 +321,25 @@ impl Standalone {
                 .await
                 .map_err(|e| error(task_id, e))?;
         }
-        self.executor
-            .start(task_id)
-            .await
-            .map_err(|e| error(task_id, e))?;
+        let started = match self.executor.start(task_id).await {
+            // A short command may be done before the start returns: that is a run, not a
+            // failure; the monitor reads its exit.
+            Err(agent::executor::Error::ExitedWhileStarting(_)) => Ok(()),
+            other => other.map(|_| ()),
+        };
+        if let Err(e) = started {
+            // A start that fails is an exit, as dockerd records it: `docker run`'s wait ends,
+            // and an AutoRemove container goes.
+            entry.life.send_modify(|l| {
+                l.exits += 1;
+                l.last = Some(Exit::code(127));
+            });
+            self.publish(&entry.task, "die", Some(127));
+            if entry.auto_remove {
+                let _ = self.remove(task_id, true).await;
+            }
+            return Err(error(task_id, e));
+        }
         entry.life.send_modify(|l| l.running = true);
         self.publish(&entry.task, "start", None);
         self.monitor(entry);
