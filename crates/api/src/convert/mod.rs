@@ -13,6 +13,7 @@ pub mod network;
 pub mod node;
 pub mod secret;
 pub mod service;
+pub mod standalone;
 pub mod swarm_request;
 pub mod system;
 pub mod task;

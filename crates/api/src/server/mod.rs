@@ -21,6 +21,7 @@ mod query;
 mod response;
 mod secrets;
 mod services;
+mod standalone;
 mod swarm;
 mod system;
 mod tasks;
@@ -142,6 +143,13 @@ pub fn router_with(backend: Arc<dyn Backend>, host: HostFacts, policy: Policy) -
             get(secrets::inspect::<true>).delete(secrets::remove::<true>),
         )
         .route("/configs/{id}/update", post(secrets::update::<true>))
+        // standalone containers (docker run)
+        .route("/containers/create", post(standalone::create))
+        .route("/containers/prune", post(standalone::prune))
+        .route("/containers/{id}", axum::routing::delete(standalone::remove))
+        .route("/containers/{id}/start", post(standalone::start))
+        .route("/containers/{id}/attach", post(standalone::attach))
+        .route("/containers/{id}/resize", post(standalone::resize))
         // dockerd answers an unknown path and a known path with the wrong method alike.
         .fallback(page_not_found)
         .method_not_allowed_fallback(page_not_found)

@@ -517,6 +517,35 @@ impl Backend for Swarm {
 
     async fn payload_remove(&self, kind: types::Kind, key: &str) -> Result<()> {
         super::secrets::remove(&self.require_manager().await?, kind, key).await
+    // Standalone containers (`standalone/`).
+
+    async fn container_create(
+        &self,
+        name: &str,
+        create: api::convert::standalone::ContainerCreate,
+    ) -> api::backend::Result<String> {
+        let node_id = self.local_node_id();
+        self.standalone()?.create(name, create, &node_id).await
+    }
+
+    async fn container_start(&self, task_id: &str) -> api::backend::Result<()> {
+        self.standalone()?.start(task_id).await
+    }
+
+    async fn container_attach(
+        &self,
+        task_id: &str,
+        options: api::AttachOptions,
+    ) -> api::backend::Result<api::ExecStreams> {
+        self.standalone()?.attach(task_id, options).await
+    }
+
+    async fn container_remove(&self, task_id: &str, force: bool) -> api::backend::Result<()> {
+        self.standalone()?.remove(task_id, force).await
+    }
+
+    async fn container_prune(&self) -> api::backend::Result<Vec<String>> {
+        self.standalone()?.prune().await
     }
 
     async fn exec_create(&self, container: &str, config: api::ExecCreate) -> Result<String> {

@@ -27,6 +27,7 @@ mod networks;
 mod node;
 mod node_certs;
 mod secrets;
+mod standalone;
 mod storage_watch;
 mod swarm;
 mod swarm_events;
@@ -322,6 +323,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         executor,
     ));
     swarm.open_images()?;
+    swarm.open_standalone().await;
     swarm.resume().await?;
 
     let shutdown = CancellationToken::new();
