@@ -18,6 +18,7 @@ pub mod describe;
 pub mod executor;
 pub mod log_publisher;
 pub mod logs;
+pub mod network;
 pub mod runner;
 pub mod session;
 pub mod tasks;

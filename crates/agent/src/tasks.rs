@@ -23,6 +23,18 @@ use crate::runner::{StatusUpdate, Worker};
 pub trait Tasks: Send + Sync + 'static {
     /// Applies an assignment message: the full set (`full`), or changed tasks and removals.
     async fn assign(&self, full: bool, tasks: Vec<Task>, removed: Vec<String>);
+    /// Applies an assignment message's network views (before its tasks, so a task's sandbox
+    /// finds its addresses): with `full`, `networks` is the whole set. The default keeps none,
+    /// for task sides without a network layer.
+    async fn assign_networks(
+        &self,
+        full: bool,
+        networks: Vec<types::NetworkView>,
+        removed: Vec<String>,
+        deltas: Vec<types::NetworkDelta>,
+    ) {
+        let _ = (full, networks, removed, deltas);
+    }
     /// The log lines of a task this node holds, if it holds it.
     async fn logs(&self, task_id: &str, options: LogOptions) -> Option<LogLines>;
     /// Stops every runner. With `remove`, tasks are stopped and removed first (leaving the
@@ -75,6 +87,11 @@ impl<E: Executor> WorkerTasks<E> {
 }
 
 impl<E: Executor> WorkerTasks<E> {
+    /// The node's network layer, while the worker runs.
+    async fn network(&self) -> Option<Arc<crate::network::NodeNetwork>> {
+        self.worker.lock().await.as_ref()?.network().cloned()
+    }
+
     /// The executor, while the worker runs.
     async fn executor(&self) -> crate::executor::Result<Arc<E>> {
         let guard = self.worker.lock().await;
@@ -89,12 +106,29 @@ impl<E: Executor> WorkerTasks<E> {
 impl<E: Executor> Tasks for WorkerTasks<E> {
     async fn assign(&self, full: bool, tasks: Vec<Task>, removed: Vec<String>) {
         let tasks: Vec<Arc<Task>> = tasks.into_iter().map(Arc::new).collect();
+        if full && let Some(network) = self.network().await {
+            // The first full set after a start says which tasks' namespaces to keep.
+            network.recover(&tasks).await;
+        }
         let mut guard = self.worker.lock().await;
         let Some(worker) = guard.as_mut() else { return };
         if full {
             worker.reconcile(tasks);
         } else {
             worker.update(tasks, &removed);
+        }
+    }
+
+    async fn assign_networks(
+        &self,
+        full: bool,
+        networks: Vec<types::NetworkView>,
+        removed: Vec<String>,
+        deltas: Vec<types::NetworkDelta>,
+    ) {
+        // Not under the worker's lock: the data plane's calls must not hold up assignments.
+        if let Some(network) = self.network().await {
+            network.apply(full, networks, &removed, &deltas).await;
         }
     }
 
@@ -136,10 +170,14 @@ impl<E: Executor> Tasks for WorkerTasks<E> {
         };
         if remove {
             let executor = worker.executor().clone();
+            let network = worker.network().cloned();
             let ids = worker.task_ids();
             worker.reconcile(Vec::new());
             for id in ids {
                 let _ = executor.remove(&id).await;
+                if let Some(network) = &network {
+                    network.release(&id).await;
+                }
             }
         }
         worker.stop().await;

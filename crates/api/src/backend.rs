@@ -357,6 +357,35 @@ pub trait Backend: Send + Sync + 'static {
     async fn task_attachments(&self, _task_ids: &[String]) -> Result<Vec<Vec<Attachment>>> {
         Err(unimplemented("task network attachments"))
     }
+    // Standalone containers of this node (`docker run`, create/start/attach/rm;
+    // `server/standalone.rs`), keyed by their synthetic task's ID once resolved. The defaults refuse.
+
+    /// `POST /containers/create?name=`: the new container's ID; `name` is empty for a generated one.
+    async fn container_create(
+        &self,
+        _name: &str,
+        _create: crate::convert::standalone::ContainerCreate,
+    ) -> Result<String> {
+        Err(unimplemented("container create"))
+    }
+    /// `POST /containers/{id}/start`: a created (or exited) standalone container runs.
+    async fn container_start(&self, _task_id: &str) -> Result<()> {
+        Err(unimplemented("container start"))
+    }
+    /// `POST /containers/{id}/attach`: the container's output from now on (and its backlog
+    /// with `logs`), ending when the container exits.
+    async fn container_attach(&self, _task_id: &str, _options: AttachOptions) -> Result<ExecStreams> {
+        Err(unimplemented("container attach"))
+    }
+    /// `DELETE /containers/{id}?force=`: a running container only with `force` (killed first).
+    async fn container_remove(&self, _task_id: &str, _force: bool) -> Result<()> {
+        Err(unimplemented("container remove"))
+    }
+    /// `POST /containers/prune`: removes exited standalone containers; their IDs.
+    async fn container_prune(&self) -> Result<Vec<String>> {
+        Err(unimplemented("container prune"))
+    }
+
     // `docker exec` into the tasks of this node (`/exec/*`). The defaults refuse.
 
     /// `POST /containers/{id}/exec`: returns the new exec instance's ID.
@@ -380,6 +409,60 @@ pub trait Backend: Send + Sync + 'static {
     async fn exec_resize(&self, id: &str, _height: u16, _width: u16) -> Result<()> {
         Err(no_exec(id))
     }
+    // Secrets and configs (`kind` is `Kind::Secret` or `Kind::Config`); the rules are
+    // `rules::controlapi::payload`.
+
+    /// `POST /secrets/create`, `/configs/create`: the new object's ID.
+    async fn payload_create(
+        &self,
+        _kind: types::Kind,
+        _name: String,
+        _labels: std::collections::BTreeMap<String, String>,
+        _data: Vec<u8>,
+    ) -> Result<String> {
+        Err(unimplemented("secret/config create"))
+    }
+    /// `GET /secrets`, `/configs` with filters: `Object::Secret`s or `Object::Config`s.
+    async fn payload_list(
+        &self,
+        _kind: types::Kind,
+        _filters: rules::controlapi::secret::ListFilters,
+    ) -> Result<Vec<types::Object>> {
+        Err(unimplemented("secret/config list"))
+    }
+    /// `GET /secrets/{id}`, `/configs/{id}` (ID, name or unique ID prefix).
+    async fn payload_get(&self, _kind: types::Kind, _key: &str) -> Result<types::Object> {
+        Err(unimplemented("secret/config inspect"))
+    }
+    /// `POST /secrets/{id}/update?version=N`: labels only.
+    async fn payload_update(
+        &self,
+        _kind: types::Kind,
+        _key: &str,
+        _version: u64,
+        _name: String,
+        _labels: std::collections::BTreeMap<String, String>,
+        _data: Option<Vec<u8>>,
+    ) -> Result<()> {
+        Err(unimplemented("secret/config update"))
+    }
+    /// `DELETE /secrets/{id}`, `/configs/{id}`: refused while a service references it.
+    async fn payload_remove(&self, _kind: types::Kind, _key: &str) -> Result<()> {
+        Err(unimplemented("secret/config remove"))
+    }
+}
+
+/// What `POST /containers/{id}/attach` asks for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AttachOptions {
+    /// The output kept so far first (`logs=1`).
+    pub logs: bool,
+    /// New output as it comes (`stream=1`).
+    pub stream: bool,
+    /// Include stdout.
+    pub stdout: bool,
+    /// Include stderr.
+    pub stderr: bool,
 }
 
 /// A task's address on one network.

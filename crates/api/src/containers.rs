@@ -64,10 +64,20 @@ pub struct ContainerView {
 }
 
 impl ContainerView {
-    /// The container's name without dockerd's leading slash: Swarm's task name.
+    /// The container's name without dockerd's leading slash: Swarm's task name, or a
+    /// standalone container's own name.
     pub fn name(&self) -> String {
+        if is_standalone(&self.task) {
+            return self.task.service_name.clone();
+        }
         self.task.name()
     }
+}
+
+/// A standalone container's synthetic task (`docker run`): no service, its container name in
+/// `service_name` (never stored in the Raft store).
+pub fn is_standalone(task: &Task) -> bool {
+    task.service_id.is_empty()
 }
 
 /// A stats sample of one container (`GET /containers/{id}/stats`), from its cgroups.

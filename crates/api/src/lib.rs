@@ -26,6 +26,7 @@ pub mod server;
 pub mod socket;
 pub mod version;
 
+pub use backend::AttachOptions;
 pub use backend::Attachment;
 pub use backend::EventFeed;
 pub use backend::{

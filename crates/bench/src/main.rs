@@ -6,6 +6,7 @@
 #![allow(unsafe_code)]
 
 mod agents;
+mod allocator;
 mod containers;
 mod e2e;
 mod failover;
@@ -29,6 +30,8 @@ enum Bench {
     Raft(raft::Args),
     /// Leader failover time: kill -9 the leader of 3 agent processes, time until a write lands.
     Failover(failover::Args),
+    /// Allocator: 100k task attachments allocated and released on one network.
+    Allocator(allocator::Args),
     /// Scheduler: SwarmKit's scheduler workloads, schedule + write-back to the in-memory store.
     Scheduler(scheduler::Args),
     /// End to end: `service create --replicas N` on hollow nodes until every task runs.
@@ -71,6 +74,7 @@ fn main() -> anyhow::Result<()> {
         Bench::Raft(args) => runtime()?.block_on(raft::run(args)),
         Bench::Failover(args) => runtime()?.block_on(failover::run(args)),
         Bench::Scheduler(args) => scheduler::run(args),
+        Bench::Allocator(args) => allocator::run(args),
         Bench::E2e(args) => runtime()?.block_on(e2e::run(args)),
         // On Ctrl-C the run's future is dropped, and with it every daemon and namespace.
         Bench::Peer(args) => runtime()?.block_on(async {

@@ -22,7 +22,7 @@ use rules::scheduler;
 use store::{Op, Store, Txn};
 use types::{Node, NodeState, Object, Task, TaskSpec, TaskState, TaskStatus, Timestamp};
 
-use crate::report::{machine_facts, write_section};
+use crate::report::{loadavg, machine_facts, write_section};
 use crate::scheduler_peer;
 use manager::testing::node;
 
@@ -350,14 +350,6 @@ fn peak_rss_mib() -> f64 {
                 .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
         })
         .map_or(0.0, |kib| kib / 1024.0)
-}
-
-/// The 1-minute load average, as /proc/loadavg shows it.
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|s| s.split_whitespace().next().map(str::to_string))
-        .unwrap_or_else(|| "?".into())
 }
 
 fn median(sorted: &[f64]) -> f64 {

@@ -95,6 +95,8 @@ impl Dirty {
                         // A node joining, leaving or changing can move tasks of any service;
                         // a new network can let tasks waiting for it be allocated.
                         Object::Node(_) | Object::Cluster(_) | Object::Network(_) => self.full = true,
+                        // Secrets and configs reach tasks through the dispatcher, not the loops.
+                        Object::Secret(_) | Object::Config(_) => {}
                     }
                 }
                 // The allocator's own writes: nothing more to reconcile.

@@ -275,6 +275,8 @@ impl Manager {
                 objects.sort_by_key(|o| match o {
                     Object::Cluster(_) => 0,
                     Object::Node(_) | Object::Network(_) => 1,
+                    // Before the services that reference them.
+                    Object::Secret(_) | Object::Config(_) => 1,
                     Object::Service(_) => 2,
                     Object::Task(_) => 3,
                 });

@@ -57,6 +57,11 @@ pub fn delete_netns(path: &std::path::Path) -> Result<()> {
     netns::delete(path)
 }
 
+/// The names in the namespace directory `dir` that start with `prefix`, sorted.
+pub fn list_netns(dir: &std::path::Path, prefix: &str) -> Result<Vec<String>> {
+    netns::list(dir, prefix)
+}
+
 /// Runs `work` on a thread of its own inside the network namespace at `netns` (sockets it opens
 /// stay in that namespace).
 pub async fn run_in_netns<T, F>(netns: &std::path::Path, work: F) -> Result<T>

@@ -31,6 +31,16 @@ pub fn overlay_netns(tag: &str, vni: u32) -> String {
     format!("{}{vni}", overlay_prefix(tag))
 }
 
+/// The prefix of the task namespaces the agent names for the plane tagged `tag`.
+pub fn task_prefix(tag: &str) -> String {
+    format!("{PREFIX}{tag}-t-")
+}
+
+/// The named namespace of task `task_id` (a store ID: letters and digits) for the plane tagged `tag`.
+pub fn task_netns(tag: &str, task_id: &str) -> String {
+    format!("{}{task_id}", task_prefix(tag))
+}
+
 /// The VXLAN device of `vni`: 14 characters at most (a VNI is 24 bits, 6 hex digits).
 pub fn vxlan(vni: u32) -> String {
     format!("{PREFIX}vx{vni:06x}")

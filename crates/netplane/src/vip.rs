@@ -4,11 +4,17 @@
 //! table ip shoal-<tag>
 //!   chain nat-output   (nat, output, dstnat):
 //!       ip daddr . meta l4proto . th dport vmap { VIP . proto . port : goto svc-<n>, … }
+//!       ip daddr vmap { VIP : goto svc-<n>, … }          (services on every port)
 //!   chain svc-<n>      numgen random mod N vmap { 0 : goto svc-<n>-ep-0, … }
 //!   chain svc-<n>-ep-<m>  meta l4proto P dnat to backend:target
 //!   chain filter-output (filter, output, dstnat − 10):
 //!       ip daddr . meta l4proto . th dport { VIPs without backends } reject
+//!       ip daddr { every-port VIPs without backends } reject
 //! ```
+//!
+//! A service with no ports listed forwards every port and protocol of its VIP (ICMP too) to one
+//! backend, unchanged: Swarm's VIP balances by address, so a task reaches whatever its peers
+//! listen on, as with IPVS's firewall-mark services.
 //!
 //! Every update replaces the whole table in one `nft -j -f -` run, which the kernel applies as one
 //! transaction: a connection never sees half a change, and established ones keep their conntrack
@@ -65,7 +71,7 @@ pub struct VipPort {
 pub struct VipService {
     /// The virtual IP.
     pub vip: Ipv4Addr,
-    /// The ports it serves.
+    /// The ports it serves; none: every port and protocol, each to the same port on a backend.
     pub ports: Vec<VipPort>,
     /// The running, healthy tasks' addresses; none makes the VIP refuse connections.
     pub backends: Vec<Ipv4Addr>,
@@ -151,10 +157,39 @@ pub(crate) fn ruleset(table: &str, services: &[VipService]) -> Result<Nftables<'
 
     let mut map_elements = Vec::new();
     let mut unserved = Vec::new();
+    let mut address_elements = Vec::new();
+    let mut address_unserved = Vec::new();
+    let mut whole = std::collections::HashSet::new();
     let mut chains = Vec::new();
     let mut rules = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for (s, service) in services.iter().enumerate() {
+        if service.ports.is_empty() {
+            if !whole.insert(service.vip) {
+                return Err(Error::Invalid(format!("VIP {} is given twice", service.vip)));
+            }
+            let key = Expression::String(Cow::Owned(service.vip.to_string()));
+            if service.backends.is_empty() {
+                address_unserved.push(SetItem::Element(key));
+                continue;
+            }
+            let chain = format!("svc-{s}");
+            address_elements.push(SetItem::Mapping(key, goto(&chain)));
+            let mut choices = Vec::new();
+            for (b, backend) in service.backends.iter().enumerate() {
+                let endpoint = format!("{chain}-ep-{b}");
+                choices.push(SetItem::Mapping(Expression::Number(b as u32), goto(&endpoint)));
+                chains.push(plain_chain(table, &endpoint));
+                rules.push(rule(table, &endpoint, vec![dnat(*backend, None)]));
+            }
+            chains.push(plain_chain(table, &chain));
+            rules.push(rule(
+                table,
+                &chain,
+                vec![random_choice(service.backends.len(), choices)],
+            ));
+            continue;
+        }
         for (p, port) in service.ports.iter().enumerate() {
             if !seen.insert((service.vip, port.protocol, port.port)) {
                 return Err(Error::Invalid(format!(
@@ -185,12 +220,7 @@ pub(crate) fn ruleset(table: &str, services: &[VipService]) -> Result<Nftables<'
                             right: Expression::String(Cow::Borrowed(port.protocol.keyword())),
                             op: Operator::EQ,
                         }),
-                        Statement::DNAT(Some(NAT {
-                            addr: Some(Expression::String(Cow::Owned(backend.to_string()))),
-                            family: None,
-                            port: Some(Expression::Number(u32::from(port.target))),
-                            flags: None,
-                        })),
+                        dnat(*backend, Some(port.target)),
                     ],
                 ));
             }
@@ -198,14 +228,7 @@ pub(crate) fn ruleset(table: &str, services: &[VipService]) -> Result<Nftables<'
             rules.push(rule(
                 table,
                 &chain,
-                vec![Statement::VerdictMap(VerdictMap {
-                    key: Expression::Named(NamedExpression::Numgen(Numgen {
-                        mode: NgMode::Random,
-                        ng_mod: service.backends.len() as u32,
-                        offset: None,
-                    })),
-                    data: Expression::Named(NamedExpression::Set(choices)),
-                })],
+                vec![random_choice(service.backends.len(), choices)],
             ));
         }
     }
@@ -262,10 +285,60 @@ pub(crate) fn ruleset(table: &str, services: &[VipService]) -> Result<Nftables<'
             ],
         )));
     }
+    // After the per-port map: a VIP listed both ways keeps its exact ports' targets.
+    if !address_elements.is_empty() {
+        batch.add(NfListObject::Rule(rule(
+            table,
+            BASE_CHAIN_NAT,
+            vec![Statement::VerdictMap(VerdictMap {
+                key: payload("ip", "daddr"),
+                data: Expression::Named(NamedExpression::Set(address_elements)),
+            })],
+        )));
+    }
+    if !address_unserved.is_empty() {
+        batch.add(NfListObject::Rule(rule(
+            table,
+            BASE_CHAIN_FILTER,
+            vec![
+                Statement::Match(Match {
+                    left: payload("ip", "daddr"),
+                    right: Expression::Named(NamedExpression::Set(address_unserved)),
+                    op: Operator::EQ,
+                }),
+                Statement::Reject(Some(Reject {
+                    _type: None,
+                    expr: None,
+                })),
+            ],
+        )));
+    }
     for rule in rules {
         batch.add(NfListObject::Rule(rule));
     }
     Ok(batch.to_nftables())
+}
+
+/// `dnat to backend[:port]`; without a port the destination port is kept.
+fn dnat(backend: Ipv4Addr, port: Option<u16>) -> Statement<'static> {
+    Statement::DNAT(Some(NAT {
+        addr: Some(Expression::String(Cow::Owned(backend.to_string()))),
+        family: None,
+        port: port.map(|port| Expression::Number(u32::from(port))),
+        flags: None,
+    }))
+}
+
+/// `numgen random mod n vmap { … }`: one of `n` backends' chains.
+fn random_choice(n: usize, choices: Vec<SetItem<'static>>) -> Statement<'static> {
+    Statement::VerdictMap(VerdictMap {
+        key: Expression::Named(NamedExpression::Numgen(Numgen {
+            mode: NgMode::Random,
+            ng_mod: n as u32,
+            offset: None,
+        })),
+        data: Expression::Named(NamedExpression::Set(choices)),
+    })
 }
 
 fn key_of(vip: Ipv4Addr, protocol: Protocol, port: u16) -> Expression<'static> {
@@ -342,6 +415,36 @@ mod tests {
             "{json}"
         );
         assert!(json.contains(r#"{"concat":["10.0.0.2","tcp",80]}"#), "{json}");
+    }
+
+    #[test]
+    fn a_service_without_ports_forwards_every_port_of_its_vip() {
+        let services = [
+            VipService {
+                vip: Ipv4Addr::new(10, 0, 0, 2),
+                ports: vec![],
+                backends: vec![Ipv4Addr::new(10, 0, 0, 5)],
+            },
+            VipService {
+                vip: Ipv4Addr::new(10, 0, 0, 3),
+                ports: vec![],
+                backends: vec![],
+            },
+        ];
+        let json = serde_json::to_string(&ruleset("shoal-t", &services).expect("ruleset")).expect("json");
+        assert!(json.contains(r#""dnat":{"addr":"10.0.0.5"}"#), "{json}");
+        assert!(
+            json.contains(r#"{"elem":["10.0.0.2",{"goto":{"target":"svc-0"}}]}"#)
+                || json.contains(r#""10.0.0.2""#),
+            "{json}"
+        );
+        assert!(json.contains(r#""reject""#), "{json}");
+        assert!(
+            !json.contains(r#""th""#),
+            "no per-port map when no service lists ports: {json}"
+        );
+        let twice = [services[0].clone(), services[0].clone()];
+        assert!(ruleset("shoal-t", &twice).is_err());
     }
 
     #[test]

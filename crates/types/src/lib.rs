@@ -22,6 +22,7 @@ pub mod network;
 pub mod node;
 pub mod object;
 pub mod reference;
+pub mod secret;
 pub mod service;
 pub mod task;
 #[cfg(any(test, feature = "testing"))]
@@ -39,6 +40,7 @@ pub use node::{
     Platform, Reachability, Resources, Role,
 };
 pub use object::{Kind, Object};
+pub use secret::{Config, ConfigSpec, Secret, SecretData, SecretSpec};
 pub use service::{
     ContainerSpec, Driver, Endpoint, EndpointSpec, FailureAction, HealthConfig, JobStatus, Limits,
     NetworkAttachment, Placement, PortConfig, Reservations, ResourceRequirements, RestartCondition,

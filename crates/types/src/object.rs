@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Cluster, Meta, Network, Node, Service, Task};
+use crate::{Cluster, Config, Meta, Network, Node, Secret, Service, Task};
 
 /// Kinds of stored objects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -18,6 +18,10 @@ pub enum Kind {
     /// [`Network`] (appended last: the tags of the kinds before it did not move, so stored
     /// entries still decode).
     Network,
+    /// [`Secret`] (appended after `Network`, for the same reason).
+    Secret,
+    /// [`Config`] (appended last).
+    Config,
 }
 
 impl Kind {
@@ -29,6 +33,8 @@ impl Kind {
             Kind::Service => "service",
             Kind::Task => "task",
             Kind::Network => "network",
+            Kind::Secret => "secret",
+            Kind::Config => "config",
         }
     }
 }
@@ -49,6 +55,10 @@ pub enum Object {
     Task(Task),
     /// An overlay network (last, for the same reason as [`Kind::Network`]).
     Network(Network),
+    /// A secret (appended after `Network`).
+    Secret(Secret),
+    /// A config (appended last).
+    Config(Config),
 }
 
 impl Object {
@@ -60,6 +70,8 @@ impl Object {
             Object::Service(_) => Kind::Service,
             Object::Task(_) => Kind::Task,
             Object::Network(_) => Kind::Network,
+            Object::Secret(_) => Kind::Secret,
+            Object::Config(_) => Kind::Config,
         }
     }
 
@@ -71,6 +83,8 @@ impl Object {
             Object::Service(s) => &s.id,
             Object::Task(t) => &t.id,
             Object::Network(n) => &n.id,
+            Object::Secret(s) => &s.id,
+            Object::Config(c) => &c.id,
         }
     }
 
@@ -82,6 +96,8 @@ impl Object {
             Object::Service(s) => &s.meta,
             Object::Task(t) => &t.meta,
             Object::Network(n) => &n.meta,
+            Object::Secret(s) => &s.meta,
+            Object::Config(c) => &c.meta,
         }
     }
 
@@ -93,6 +109,8 @@ impl Object {
             Object::Service(s) => &mut s.meta,
             Object::Task(t) => &mut t.meta,
             Object::Network(n) => &mut n.meta,
+            Object::Secret(s) => &mut s.meta,
+            Object::Config(c) => &mut c.meta,
         }
     }
 }

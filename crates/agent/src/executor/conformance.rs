@@ -256,6 +256,23 @@ pub async fn no_command_rejected<H: Harness>(h: H) {
     assert!(matches!(ex.start("nocmd").await, Err(Error::NotFound(_))));
 }
 
+/// `prepare_in` with an empty sandbox is `prepare`: the task runs where it would anyway.
+pub async fn empty_sandbox_is_plain_prepare<H: Harness>(h: H) {
+    let ex = h.executor();
+    let Some(spec) = h.spec(Scenario::Exit(0)) else {
+        return;
+    };
+    ex.prepare_in(&task("sandbox0", spec.clone()), &super::Sandbox::default())
+        .await
+        .unwrap();
+    ex.prepare_in(&task("sandbox0", spec), &super::Sandbox::default())
+        .await
+        .expect("preparing twice is a no-op");
+    within("start", ex.start("sandbox0")).await.unwrap();
+    assert_eq!(within("exit", ex.wait("sandbox0")).await.unwrap(), Exit::code(0));
+    ex.remove("sandbox0").await.unwrap();
+}
+
 /// stdout and stderr are captured with their stream; tail and follow work, and following
 /// ends when the task does.
 pub async fn logs_captured<H: Harness>(h: H) {
@@ -431,7 +448,7 @@ macro_rules! executor_conformance_tests {
             exit_zero_completes, exit_three_fails, shutdown_honours_stop_signal,
             shutdown_escalates_to_sigkill, shutdown_before_start, env_and_dir_applied,
             no_command_rejected, logs_captured, healthcheck_gates_start, unhealthy_task_fails,
-            never_healthy_fails_start, reattach_after_restart);
+            never_healthy_fails_start, reattach_after_restart, empty_sandbox_is_plain_prepare);
     };
     (@each $harness:expr; $($name:ident),*) => {
         $(

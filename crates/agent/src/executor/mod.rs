@@ -30,6 +30,8 @@ pub mod sim;
 
 #[cfg(test)]
 pub(crate) mod conformance;
+#[cfg(test)]
+pub(crate) mod test_netns;
 
 use std::collections::BTreeMap;
 

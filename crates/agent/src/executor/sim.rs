@@ -14,6 +14,9 @@
 //! | `shoal.sim.stdout=a\nb`, `shoal.sim.stderr=…` | log lines written at start |
 //! | `shoal.sim.stop-stdout=bye` | log lines written when stopped by the stop signal |
 //!
+//! A task prepared in a network sandbox (`prepare_in`) runs as any other: hollow nodes have
+//! no network, so the sandbox is accepted and ignored.
+//!
 //! [`SimHost::crash`] ends a running task from outside, as a process dying on its own would.
 //!
 //! State lives in a [`SimHost`] (the simulated machine), so dropping an executor and making a
@@ -292,6 +295,12 @@ impl Executor for SimExecutor {
         Ok(())
     }
 
+    /// Any sandbox is accepted and ignored: a hollow node's tasks have no processes, so no
+    /// network to put them in, and a benchmark's agent may still make sandboxes for them.
+    async fn prepare_in(&self, task: &Task, _sandbox: &super::Sandbox) -> Result<()> {
+        self.prepare(task).await
+    }
+
     async fn start(&self, task_id: &str) -> Result<ContainerStatus> {
         let task = self.host.get(task_id)?;
         {
@@ -491,6 +500,23 @@ mod tests {
     }
 
     crate::executor_conformance_tests!(harness());
+
+    #[tokio::test]
+    async fn any_sandbox_is_accepted() {
+        let h = harness();
+        let ex = h.executor();
+        let sandbox = crate::executor::Sandbox {
+            netns: Some("/run/netns/none-such".into()),
+            resolv_conf: Some("/nowhere/resolv.conf".into()),
+            hosts: None,
+        };
+        let spec = sim(&[("exit", "0")]);
+        ex.prepare_in(&crate::executor::conformance::task("sb", spec), &sandbox)
+            .await
+            .unwrap();
+        ex.start("sb").await.unwrap();
+        assert_eq!(ex.wait("sb").await.unwrap(), Exit::code(0));
+    }
 
     #[test]
     fn reads_behaviour_from_labels() {

@@ -25,7 +25,8 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use types::{Clock, ContainerStatus, Task, TaskState, TaskStatus};
 
-use crate::executor::{Error, Executor, Exit};
+use crate::executor::{Error, Executor, Exit, Sandbox};
+use crate::network::NodeNetwork;
 
 pub use next_step::{Action, Report, Settled, next_step, settle};
 
@@ -50,6 +51,20 @@ pub type StatusSender = mpsc::UnboundedSender<StatusUpdate>;
 pub async fn run_task<E: Executor>(
     executor: Arc<E>,
     clock: Arc<dyn Clock>,
+    task: watch::Receiver<Arc<Task>>,
+    statuses: StatusSender,
+    stop: CancellationToken,
+) {
+    run_task_on(executor, None, clock, task, statuses, stop).await
+}
+
+/// As [`run_task`], with the node's network layer making the task's sandbox before prepare
+/// (and attaching it after start for executors that make their own namespace). Without one, a
+/// task on networks is refused: it never runs unattached.
+pub async fn run_task_on<E: Executor>(
+    executor: Arc<E>,
+    network: Option<Arc<NodeNetwork>>,
+    clock: Arc<dyn Clock>,
     mut task: watch::Receiver<Arc<Task>>,
     statuses: StatusSender,
     stop: CancellationToken,
@@ -60,6 +75,7 @@ pub async fn run_task<E: Executor>(
         status: first.status.clone(),
         desired: first.desired_state,
         executor,
+        network,
         clock,
         statuses,
     };
@@ -71,6 +87,7 @@ struct Runner<E> {
     status: TaskStatus,
     desired: TaskState,
     executor: Arc<E>,
+    network: Option<Arc<NodeNetwork>>,
     clock: Arc<dyn Clock>,
     statuses: StatusSender,
 }
@@ -126,14 +143,29 @@ impl<E: Executor> Runner<E> {
             Action::Advance(_) => self.record(action, Report::Done, None, None),
             Action::Prepare => {
                 let task_now = task.borrow().clone();
-                match self.until_shutdown(task, executor.prepare(&task_now)).await {
+                let prepared = prepare_in_sandbox(executor, self.network.clone(), task_now);
+                match self.until_shutdown(task, prepared).await {
                     None => Step::Continue,
-                    Some(done) => self.record_result(action, done.map(|()| None)),
+                    Some(Ok(())) => self.record(action, Report::Done, None, None),
+                    Some(Err(why)) => {
+                        tracing::info!(task = %self.id, error = %why, "task error");
+                        self.record(action, Report::Failed, Some(why), None)
+                    }
                 }
             }
             Action::Start => match self.until_shutdown(task, executor.start(&id)).await {
                 None => Step::Continue,
-                Some(done) => self.record_result(action, done.map(Some)),
+                Some(Ok(container)) => {
+                    let task_now = task.borrow().clone();
+                    match self.attach_started(&task_now).await {
+                        Ok(()) => self.record(action, Report::Done, None, Some(container)),
+                        Err(why) => {
+                            tracing::info!(task = %self.id, error = %why, "task error");
+                            self.record(action, Report::Failed, Some(why), Some(container))
+                        }
+                    }
+                }
+                Some(Err(e)) => self.record_result(action, Err(e)),
             },
             Action::Wait => match self.until_shutdown(task, executor.wait(&id)).await {
                 None => Step::Continue,
@@ -159,9 +191,28 @@ impl<E: Executor> Runner<E> {
                 if let Err(e) = executor.remove(&id).await {
                     tracing::warn!(task = %self.id, error = %e, "removing task failed");
                 }
+                if let Some(network) = &self.network {
+                    network.release(&id).await;
+                }
                 Step::Done
             }
         }
+    }
+
+    /// For an executor that makes the task's namespace itself: the endpoints go into the
+    /// started process's namespace.
+    async fn attach_started(&self, task: &Task) -> Result<(), String> {
+        let Some(network) = &self.network else {
+            return Ok(());
+        };
+        if task.spec.networks.is_empty() || !self.executor.makes_own_netns() {
+            return Ok(());
+        }
+        let details = self.executor.details(&self.id).await.map_err(|e| e.to_string())?;
+        network
+            .started(&self.id, details.pid)
+            .await
+            .map_err(|e| e.to_string())
     }
 
     /// Runs `op` unless the desired state reaches SHUTDOWN first (then `None`; the caller
@@ -253,6 +304,31 @@ impl<E: Executor> Runner<E> {
         // A closed channel means the agent is shutting down; the task itself carries on.
         let _ = self.statuses.send(update);
     }
+}
+
+/// The task's sandbox from the network layer, then the executor's `prepare_in` with it.
+async fn prepare_in_sandbox<E: Executor>(
+    executor: Arc<E>,
+    network: Option<Arc<NodeNetwork>>,
+    task: Arc<Task>,
+) -> Result<(), String> {
+    let sandbox = match network {
+        Some(network) => network
+            .sandbox(&task, executor.makes_own_netns())
+            .await
+            .map_err(|e| e.to_string())?,
+        None if !task.spec.networks.is_empty() => {
+            return Err(format!(
+                "task {} needs overlay networks, but this node has no network layer",
+                task.id
+            ));
+        }
+        None => Sandbox::default(),
+    };
+    executor
+        .prepare_in(&task, &sandbox)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

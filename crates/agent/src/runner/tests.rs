@@ -333,3 +333,54 @@ async fn thousands_of_simulated_tasks_are_cheap() {
     worker.stop().await;
     assert!(ex.reattach().await.unwrap().is_empty(), "all removed");
 }
+
+#[tokio::test]
+async fn a_task_on_networks_never_runs_unattached() {
+    let host = SimHost::new();
+    let mut spec = sim(&[]);
+    spec.networks = vec![types::NetworkAttachment {
+        target: "front".into(),
+        ..Default::default()
+    }];
+    // No network layer at all: refused before the executor sees it.
+    let mut bare = start(sim_executor(&host), task("n1", spec.clone()));
+    let s = bare.until(TaskState::Complete).await;
+    assert_eq!(s.state, TaskState::Rejected);
+    assert!(s.err.contains("no network layer"), "{}", s.err);
+
+    // A node that cannot make namespaces says why.
+    let dir = tempfile::tempdir().unwrap();
+    let network = crate::network::NodeNetwork::refusing(
+        crate::network::NetworkConfig {
+            node_id: "node".into(),
+            tag: "t".into(),
+            sandboxes: dir.path().join("sandboxes"),
+            host_resolv: Default::default(),
+            dns_port: 53,
+            attach_deadline: std::time::Duration::from_secs(1),
+        },
+        "the agent does not run as root",
+    );
+    let (assignment, rx) = watch::channel(Arc::new(task("n2", spec)));
+    let (tx, mut statuses) = mpsc::unbounded_channel();
+    let stop = CancellationToken::new();
+    let join = tokio::spawn(run_task_on(
+        sim_executor(&host),
+        Some(network),
+        clock(),
+        rx,
+        tx,
+        stop.clone(),
+    ));
+    let rejected = loop {
+        let update = within("status", statuses.recv()).await.expect("runner ended");
+        if update.status.state >= TaskState::Complete {
+            break update.status;
+        }
+    };
+    assert_eq!(rejected.state, TaskState::Rejected);
+    assert!(rejected.err.contains("not run as root"), "{}", rejected.err);
+    stop.cancel();
+    let _ = join.await;
+    drop(assignment);
+}

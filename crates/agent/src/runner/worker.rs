@@ -18,13 +18,15 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use types::{Clock, Task};
 
-use super::{StatusSender, run_task};
+use super::{StatusSender, run_task_on};
 use crate::executor::{Attached, Executor, Result};
 use crate::logs::{LogLines, LogOptions};
+use crate::network::NodeNetwork;
 
 /// Keeps one runner per assigned task.
 pub struct Worker<E: Executor> {
     executor: Arc<E>,
+    network: Option<Arc<NodeNetwork>>,
     clock: Arc<dyn Clock>,
     statuses: StatusSender,
     runners: HashMap<String, RunnerHandle>,
@@ -63,12 +65,24 @@ impl<E: Executor> Worker<E> {
         }
         Worker {
             executor,
+            network: None,
             clock,
             statuses,
             runners: HashMap::new(),
             unclaimed: attached.into_iter().map(|a| a.task_id).collect(),
             cleanups: Vec::new(),
         }
+    }
+
+    /// Gives the worker's runners the node's network layer (sandboxes for tasks on networks).
+    pub fn with_network(mut self, network: Arc<NodeNetwork>) -> Self {
+        self.network = Some(network);
+        self
+    }
+
+    /// The node's network layer, if it has one.
+    pub fn network(&self) -> Option<&Arc<NodeNetwork>> {
+        self.network.as_ref()
     }
 
     /// Applies the full set of tasks assigned to this node: starts runners for new tasks,
@@ -105,12 +119,16 @@ impl<E: Executor> Worker<E> {
                 r.stop.cancel();
             }
             let executor = Arc::clone(&self.executor);
+            let network = self.network.clone();
             let id = id.clone();
             self.cleanups.retain(|c| !c.is_finished());
             self.cleanups.push(tokio::spawn(async move {
                 // Remove stops a task that still runs, then forgets it (Swarm's closeManager).
                 if let Err(e) = executor.remove(&id).await {
                     tracing::warn!(task = %id, error = %e, "removing unassigned task failed");
+                }
+                if let Some(network) = network {
+                    network.release(&id).await;
                 }
             }));
         }
@@ -120,8 +138,9 @@ impl<E: Executor> Worker<E> {
         let id = task.id.clone();
         let (assignment, rx) = watch::channel(task);
         let stop = CancellationToken::new();
-        let join = tokio::spawn(run_task(
+        let join = tokio::spawn(run_task_on(
             Arc::clone(&self.executor),
+            self.network.clone(),
             Arc::clone(&self.clock),
             rx,
             self.statuses.clone(),

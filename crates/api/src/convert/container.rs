@@ -230,6 +230,10 @@ fn ancestor_matches(wanted: &str, v: &ContainerView) -> bool {
 pub fn labels(v: &ContainerView) -> BTreeMap<String, String> {
     let t = &v.task;
     let mut labels = t.spec.container.labels.clone();
+    // A standalone container (`docker run`) has only the labels it was created with.
+    if crate::containers::is_standalone(t) {
+        return labels;
+    }
     for (k, value) in [
         ("com.docker.swarm.node.id", t.node_id.clone()),
         ("com.docker.swarm.service.id", t.service_id.clone()),

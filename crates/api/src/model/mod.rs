@@ -11,6 +11,7 @@ mod image;
 pub mod mount;
 mod network;
 mod node;
+mod secret;
 mod service;
 mod swarm;
 mod system;
@@ -32,6 +33,7 @@ pub use node::{
     EngineDescription, ManagerStatus, Node, NodeDescription, NodeSpec, NodeStatus, ObjectVersion, Platform,
     PluginDescription, Resources,
 };
+pub use secret::{Payload, PayloadCreateResponse, PayloadDriver, PayloadSpec};
 pub use service::{
     Empty, Endpoint, EndpointSpec, EndpointVirtualIp, JobStatus, PortConfig, ReplicatedJob,
     ReplicatedService, Service, ServiceCreateResponse, ServiceMode, ServiceSpec, ServiceStatus,

@@ -218,7 +218,10 @@ pub async fn wait(
 
 async fn wait_for(state: &AppState, v: &ContainerView, condition: &str) -> Result<i64> {
     let running = v.status == ContainerStatus::Running;
-    let code = if condition == "next-exit" || running {
+    // `docker run --rm` waits for `removed` before it starts the container: the code is
+    // that of the exit still to come.
+    let pending = condition == "removed" && v.status == ContainerStatus::Created;
+    let code = if condition == "next-exit" || running || pending {
         state.backend.container_wait(&v.task.id).await?
     } else {
         v.exit_code
@@ -286,6 +289,10 @@ pub async fn restart(
     let v = find(&state, key).await?;
     if v.status == ContainerStatus::Running {
         stop_container(&state, &v, &query).await?;
+    }
+    // A standalone container has no service to replace it: it runs again.
+    if crate::containers::is_standalone(&v.task) {
+        state.backend.container_start(&v.task.id).await?;
     }
     Ok(no_content())
 }

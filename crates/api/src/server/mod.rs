@@ -19,7 +19,9 @@ mod nodes;
 pub mod proxy;
 mod query;
 mod response;
+mod secrets;
 mod services;
+mod standalone;
 mod swarm;
 mod system;
 mod tasks;
@@ -126,6 +128,28 @@ pub fn router_with(backend: Arc<dyn Backend>, host: HostFacts, policy: Policy) -
         .route("/exec/{id}/resize", post(exec::resize))
         .route("/exec/{id}/json", get(exec::inspect))
         .route("/shoal/workers", get(workers::list))
+        // secrets and configs
+        .route("/secrets", get(secrets::list::<false>))
+        .route("/secrets/create", post(secrets::create::<false>))
+        .route(
+            "/secrets/{id}",
+            get(secrets::inspect::<false>).delete(secrets::remove::<false>),
+        )
+        .route("/secrets/{id}/update", post(secrets::update::<false>))
+        .route("/configs", get(secrets::list::<true>))
+        .route("/configs/create", post(secrets::create::<true>))
+        .route(
+            "/configs/{id}",
+            get(secrets::inspect::<true>).delete(secrets::remove::<true>),
+        )
+        .route("/configs/{id}/update", post(secrets::update::<true>))
+        // standalone containers (docker run)
+        .route("/containers/create", post(standalone::create))
+        .route("/containers/prune", post(standalone::prune))
+        .route("/containers/{id}", axum::routing::delete(standalone::remove))
+        .route("/containers/{id}/start", post(standalone::start))
+        .route("/containers/{id}/attach", post(standalone::attach))
+        .route("/containers/{id}/resize", post(standalone::resize))
         // dockerd answers an unknown path and a known path with the wrong method alike.
         .fallback(page_not_found)
         .method_not_allowed_fallback(page_not_found)

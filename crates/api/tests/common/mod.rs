@@ -31,6 +31,8 @@ pub const MANAGER_ID: &str = "m1aaaaaaaaaaaaaaaaaaaaaaa";
 pub const WORKER_ID: &str = "w1bbbbbbbbbbbbbbbbbbbbbbb";
 /// A worker that is down (removable without force).
 pub const DOWN_ID: &str = "w2ccccccccccccccccccccccc";
+/// The `ingress` network's ID (made by [`FakeBackend::serve_published_ports`]).
+pub const INGRESS_ID: &str = "i1eeeeeeeeeeeeeeeeeeeeeee";
 /// The cluster's ID.
 pub const CLUSTER_ID: &str = "c1ddddddddddddddddddddddd";
 /// The worker join token.
@@ -63,6 +65,9 @@ struct Inner {
     /// The fake daemon's clock: `NOW`, moved on only while a rolling update waits in
     /// `converge` (so update delays and monitor periods pass without real waiting).
     now: Timestamp,
+    /// Published ports: refused as the real daemon does, or let through for the tests of the
+    /// port control plane ([`FakeBackend::serve_published_ports`]).
+    publishing: rules::controlapi::supported::Publishing,
 }
 
 fn node(id: &str, hostname: &str, role: Role, state: NodeState, addr: &str) -> Node {
@@ -151,10 +156,20 @@ impl FakeBackend {
             fail_next: None,
             rng: StdRng::seed_from_u64(7),
             now: NOW,
+            publishing: rules::controlapi::supported::PUBLISHING,
         };
         Arc::new(FakeBackend {
             inner: Mutex::new(inner),
         })
+    }
+
+    /// Lets published ports through (the real daemon refuses them until the nodes serve
+    /// them) and adds the `ingress` network, as `swarm init` makes it.
+    pub fn serve_published_ports(&self) {
+        let mut inner = self.lock();
+        inner.publishing = rules::controlapi::supported::Publishing::Served;
+        let (op, _) = rules::controlapi::network::ingress(&inner.state, INGRESS_ID.into()).expect("ingress");
+        inner.commit(op).expect("the ingress network applies");
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -251,9 +266,20 @@ impl Inner {
         settled
     }
 
+    /// The service as the daemon shows it: its VIPs from the address table in
+    /// `Endpoint.VirtualIPs` (as `shoal::daemon::networks::with_vips`).
     fn service_view(&self, service: &Arc<Service>) -> ServiceView {
+        let vips = self.state.addresses(&store::Owner::Service(service.id.clone()));
+        let mut shown = (**service).clone();
+        shown.endpoint.virtual_ips = vips
+            .iter()
+            .filter_map(|a| {
+                let n = self.state.network(&a.network_id)?;
+                Some((a.network_id.clone(), n.cidr(a.addr)))
+            })
+            .collect();
         ServiceView {
-            service: service.clone(),
+            service: Arc::new(shown),
             status: rules::controlapi::service::status(&self.state, service),
         }
     }
@@ -403,7 +429,13 @@ impl Backend for FakeBackend {
         let mut inner = self.enter("service_create")?;
         let inner = &mut *inner;
         let id = types::id::new_id(&mut inner.rng);
-        let op = rules::controlapi::service::create(&inner.state, id.clone(), spec, inner.now)?;
+        let op = rules::controlapi::service::create_with(
+            &inner.state,
+            id.clone(),
+            spec,
+            inner.now,
+            inner.publishing,
+        )?;
         inner.commit(op)?;
         inner.converge(&id)?;
         Ok((id, Vec::new()))
@@ -442,7 +474,15 @@ impl Backend for FakeBackend {
         } else {
             "service_update"
         })?;
-        let op = rules::controlapi::service::update(&inner.state, key, version, spec, rollback, inner.now)?;
+        let op = rules::controlapi::service::update_with(
+            &inner.state,
+            key,
+            version,
+            spec,
+            rollback,
+            inner.now,
+            inner.publishing,
+        )?;
         let id = inner.state.lookup_service(key)?.id.clone();
         inner.commit(op)?;
         inner.converge(&id)?;
@@ -508,5 +548,61 @@ impl Backend for FakeBackend {
         let (ops, names) = rules::controlapi::network::prune(&inner.state, &labels, &not_labels);
         inner.commit_all(ops)?;
         Ok(names)
+    }
+
+    async fn payload_create(
+        &self,
+        kind: types::Kind,
+        name: String,
+        labels: std::collections::BTreeMap<String, String>,
+        data: Vec<u8>,
+    ) -> Result<String> {
+        let mut inner = self.enter("payload_create")?;
+        let id = types::id::new_id(&mut inner.rng);
+        let op = rules::controlapi::payload::create(&inner.state, kind, id.clone(), name, labels, data)?;
+        inner.commit(op)?;
+        Ok(id)
+    }
+
+    async fn payload_list(
+        &self,
+        kind: types::Kind,
+        filters: rules::controlapi::secret::ListFilters,
+    ) -> Result<Vec<types::Object>> {
+        let inner = self.enter("payload_list")?;
+        rules::controlapi::payload::list(&inner.state, kind, &filters)
+    }
+
+    async fn payload_get(&self, kind: types::Kind, key: &str) -> Result<types::Object> {
+        let inner = self.enter("payload_get")?;
+        rules::controlapi::payload::get(&inner.state, kind, key)
+    }
+
+    async fn payload_update(
+        &self,
+        kind: types::Kind,
+        key: &str,
+        version: u64,
+        name: String,
+        labels: std::collections::BTreeMap<String, String>,
+        data: Option<Vec<u8>>,
+    ) -> Result<()> {
+        let mut inner = self.enter("payload_update")?;
+        let op = rules::controlapi::payload::update(
+            &inner.state,
+            kind,
+            key,
+            version,
+            &name,
+            labels,
+            data.as_deref(),
+        )?;
+        inner.commit(op)
+    }
+
+    async fn payload_remove(&self, kind: types::Kind, key: &str) -> Result<()> {
+        let mut inner = self.enter("payload_remove")?;
+        let op = rules::controlapi::payload::remove(&inner.state, kind, key)?;
+        inner.commit(op)
     }
 }

@@ -219,37 +219,80 @@ pub fn next_vni(state: &State) -> Result<u32> {
         .ok_or_else(|| Error::Forbidden("no VXLAN network identifier is free".into()))
 }
 
-/// Hands out free addresses during one allocator pass: the first assignable address of a
-/// network's pools that the store does not show held and this pass has not handed out.
-/// Each network's search resumes where its last one ended, so a pass that allocates many
-/// addresses on one network walks its range once.
+/// Hands out free addresses during one allocator pass, serially as libnetwork does for
+/// overlays: after the highest address the network holds, wrapping to the start of its pools
+/// only when the end is reached. So an address just released is not handed out again while
+/// others are free (peers' ARP, conntrack and DNS caches forget it first), and a network
+/// holding 100k addresses finds the next one without walking them.
 #[derive(Default)]
 pub struct Picker {
     taken: BTreeSet<(String, u32)>,
-    cursor: BTreeMap<String, u64>,
+    walks: BTreeMap<String, Walk>,
+}
+
+/// Where one network's search stands within a pass.
+#[derive(Clone, Copy)]
+struct Walk {
+    /// Where the search began (one past the highest held address).
+    origin: u64,
+    /// The next address to try.
+    next: u64,
+    /// The search went past the pools' end and now covers `[0, origin)`.
+    wrapped: bool,
 }
 
 impl Picker {
     /// A free address on `network`, now taken; none when its pools are full.
     pub fn pick(&mut self, state: &State, network: &Network) -> Option<Ipv4Addr> {
-        let start = self.cursor.get(&network.id).copied().unwrap_or(0);
+        let mut walk = self.walks.get(&network.id).copied().unwrap_or_else(|| {
+            let origin = state
+                .last_held_on(&network.id)
+                .map_or(0, |ip| u64::from(u32::from(ip)) + 1);
+            Walk {
+                origin,
+                next: origin,
+                wrapped: false,
+            }
+        });
+        loop {
+            let end = if walk.wrapped {
+                walk.origin
+            } else {
+                u64::from(u32::MAX) + 1
+            };
+            if let Some(ip) = self.first_free(state, network, walk.next, end) {
+                walk.next = u64::from(u32::from(ip)) + 1;
+                self.taken.insert((network.id.clone(), u32::from(ip)));
+                self.walks.insert(network.id.clone(), walk);
+                return Some(ip);
+            }
+            if walk.wrapped {
+                walk.next = walk.origin;
+                self.walks.insert(network.id.clone(), walk);
+                return None;
+            }
+            walk.wrapped = true;
+            walk.next = 0;
+        }
+    }
+
+    /// The first assignable, unheld, untaken address of the pools in `[from, end)`.
+    fn first_free(&self, state: &State, network: &Network, from: u64, end: u64) -> Option<Ipv4Addr> {
         for p in &network.pools {
-            let (first, last) = (u64::from(p.range.first()), u64::from(p.range.last()));
-            let mut at = first.max(start);
-            while at <= last {
+            let first = u64::from(p.range.first()).max(from);
+            let last = u64::from(p.range.last()).min(end.saturating_sub(1));
+            let mut at = first;
+            while at <= last && at < end {
                 let ip = Ipv4Addr::from(at as u32);
                 at += 1;
                 if p.assignable(ip)
                     && state.holder(&network.id, ip).is_none()
                     && !self.taken.contains(&(network.id.clone(), u32::from(ip)))
                 {
-                    self.taken.insert((network.id.clone(), u32::from(ip)));
-                    self.cursor.insert(network.id.clone(), at);
                     return Some(ip);
                 }
             }
         }
-        self.cursor.insert(network.id.clone(), u64::from(u32::MAX) + 1);
         None
     }
 }

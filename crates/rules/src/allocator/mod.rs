@@ -4,8 +4,10 @@
 //!
 //! ```text
 //! pass ─► free:  addresses of dead tasks, VIPs of networks a service left
-//!      ─► VIPs:  each service, per network of its task spec (endpoint mode vip)
-//!      ─► tasks: each wanted NEW task: one address per network ─► PENDING
+//!      ─► VIPs:  each service, per network of its task spec (endpoint mode vip), and on
+//!                the ingress network while it publishes a port through the routing mesh
+//!      ─► tasks: each wanted NEW task: one address per network (ingress too, as its
+//!                service's VIP) ─► PENDING
 //!      = one transaction: Op::SetAddresses + Op::UpdateTasks(Pending)
 //! ```
 //! The store refuses an address that is taken or outside its network's range, so a stale
@@ -13,6 +15,7 @@
 //! starts from what the store holds.
 
 pub mod ipam;
+pub mod ports;
 
 use std::sync::Arc;
 
@@ -58,6 +61,19 @@ fn networks_of<'a>(state: &'a State, task: &types::TaskSpec) -> Option<Vec<&'a A
     Some(out)
 }
 
+/// `nets` plus the ingress network when `service` publishes a port through the routing mesh
+/// (its tasks and VIP then need an address there; Swarm attaches them the same way).
+fn with_ingress<'a>(state: &'a State, service: Option<&Service>, nets: &mut Vec<&'a Arc<Network>>) {
+    if !service.is_some_and(|s| ports::publishes_ingress(s.spec.endpoint.as_ref())) {
+        return;
+    }
+    if let Some(ingress) = state.networks().find(|n| n.spec.ingress)
+        && !nets.iter().any(|n| n.id == ingress.id)
+    {
+        nets.push(ingress);
+    }
+}
+
 /// True when the service balances through virtual IPs (the default endpoint mode).
 fn wants_vips(s: &Service) -> bool {
     s.spec.endpoint.as_ref().is_none_or(|e| e.mode != "dnsrr")
@@ -88,7 +104,10 @@ impl<'a> Pass<'a> {
         let owner = Owner::Service(s.id.clone());
         let have = self.state.addresses(&owner);
         let wanted = match (wants_vips(s), networks_of(self.state, &s.spec.task)) {
-            (true, Some(nets)) => nets,
+            (true, Some(mut nets)) => {
+                with_ingress(self.state, Some(s), &mut nets);
+                nets
+            }
             (true, None) => {
                 // A network it names is gone: keep what it has until the spec changes.
                 return;
@@ -120,7 +139,7 @@ impl<'a> Pass<'a> {
         if !waiting(t) {
             return;
         }
-        let Some(nets) = networks_of(self.state, &t.spec) else {
+        let Some(mut nets) = networks_of(self.state, &t.spec) else {
             let missing = t
                 .spec
                 .networks
@@ -131,6 +150,11 @@ impl<'a> Pass<'a> {
             self.stuck(t, format!("network {missing} not found"));
             return;
         };
+        with_ingress(
+            self.state,
+            self.state.service(&t.service_id).map(|s| &**s),
+            &mut nets,
+        );
         let owner = Owner::Task(t.id.clone());
         let have = self.state.addresses(&owner);
         let mut next = Vec::with_capacity(nets.len());

@@ -2,6 +2,7 @@
 //! PENDING, and what is freed.
 
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 use state::Owner;
 use types::{EndpointSpec, NetworkAttachment, NetworkSpec, ServiceMode, TaskSpec, TaskState};
@@ -266,4 +267,154 @@ fn a_hundred_thousand_attachments_are_allocated_and_released() {
     println!(
         "100k attachments: planned in {planned:?}, planned+applied in {committed:?}; released in {released:?}"
     );
+}
+
+#[test]
+fn a_service_publishing_through_the_mesh_gets_a_vip_and_task_addresses_on_ingress() {
+    use crate::controlapi::service;
+    use crate::controlapi::supported::Publishing;
+    let mut w = world(&[("front", "10.7.0.0/24")]);
+    let (op, _) = network::ingress(&w.state, "ing".into()).unwrap();
+    w.commit_op(op);
+    let port = |mode: &str| types::PortConfig {
+        protocol: "tcp".into(),
+        target_port: 80,
+        // The mesh holds its port on every node: a host-mode service needs another.
+        published_port: if mode == "host" { 9090 } else { 8080 },
+        publish_mode: mode.into(),
+        ..Default::default()
+    };
+    let mut task = on(&["front"]);
+    task.container.image = "busybox:latest".into();
+    task.container.args = vec!["sleep".into(), "100".into()];
+    let spec = |name: &str, mode: &str| types::ServiceSpec {
+        name: name.into(),
+        labels: Default::default(),
+        task: Arc::new(task.clone()),
+        mode: ServiceMode::Replicated { replicas: 2 },
+        update: None,
+        rollback: None,
+        endpoint: Some(EndpointSpec {
+            mode: "vip".into(),
+            ports: vec![port(mode)],
+        }),
+    };
+    let op = service::create_with(
+        &w.state,
+        "svc-web".into(),
+        spec("web", "ingress"),
+        w.now,
+        Publishing::Served,
+    );
+    w.commit_op(op.unwrap());
+    let op = service::create_with(
+        &w.state,
+        "svc-h".into(),
+        spec("h", "host"),
+        w.now,
+        Publishing::Served,
+    );
+    w.commit_op(op.unwrap());
+    settle(&mut w);
+
+    assert_eq!(
+        networks(&w, Owner::Service("svc-web".into())),
+        ["ing", "net-front"]
+    );
+    // Host mode does not go through the mesh.
+    assert_eq!(networks(&w, Owner::Service("svc-h".into())), ["net-front"]);
+    let running: Vec<_> = w
+        .state
+        .tasks_of_service("svc-web")
+        .filter(|t| t.status.state == TaskState::Running)
+        .map(|t| t.id.clone())
+        .collect();
+    assert_eq!(running.len(), 2);
+    for id in running {
+        assert_eq!(networks(&w, Owner::Task(id)), ["ing", "net-front"]);
+    }
+
+    // Unpublished: the ingress VIP goes.
+    let web = w.state.service("svc-web").unwrap().clone();
+    let mut next = web.spec.clone();
+    next.endpoint = None;
+    let op = service::update_with(
+        &w.state,
+        "web",
+        web.meta.version,
+        next,
+        false,
+        w.now,
+        Publishing::Served,
+    );
+    w.commit_op(op.unwrap());
+    settle(&mut w);
+    assert_eq!(networks(&w, Owner::Service("svc-web".into())), ["net-front"]);
+    assert!(w.state.service("svc-web").unwrap().endpoint.ports.is_empty());
+}
+
+fn networks(w: &World, owner: Owner) -> Vec<String> {
+    let mut n: Vec<String> = w
+        .state
+        .addresses(&owner)
+        .iter()
+        .map(|a| a.network_id.clone())
+        .collect();
+    n.sort();
+    n
+}
+
+fn held_by_tasks(w: &World) -> Vec<Ipv4Addr> {
+    let mut all: Vec<Ipv4Addr> = w
+        .state
+        .tasks()
+        .filter(|t| t.desired_state <= TaskState::Running)
+        .flat_map(|t| w.state.addresses(&Owner::Task(t.id.clone())).to_vec())
+        .map(|a| a.addr)
+        .collect();
+    all.sort();
+    all
+}
+
+#[test]
+fn addresses_are_handed_out_serially_not_into_a_hole_just_released() {
+    let mut w = world(&[("front", "10.7.0.0/24")]).service(
+        "web",
+        ServiceMode::Replicated { replicas: 3 },
+        on(&["front"]),
+    );
+    settle(&mut w);
+    let before = held_by_tasks(&w);
+    w.set_replicas("web", 2);
+    settle(&mut w);
+    let two = held_by_tasks(&w);
+    let released: Vec<&Ipv4Addr> = before.iter().filter(|a| !two.contains(a)).collect();
+    assert!(!released.is_empty());
+    w.set_replicas("web", 3);
+    settle(&mut w);
+    let three = held_by_tasks(&w);
+    let fresh: Vec<&Ipv4Addr> = three.iter().filter(|a| !two.contains(a)).collect();
+    assert_eq!(fresh.len(), 1);
+    assert!(
+        *fresh[0] > *two.iter().max().unwrap() && !released.contains(&fresh[0]),
+        "{fresh:?} continues after {two:?}, not in {released:?}"
+    );
+}
+
+#[test]
+fn a_full_pool_wraps_to_the_addresses_released_before() {
+    // A /29: .1 gateway, .2 the VIP, .3–.6 the only task addresses.
+    let mut w = world(&[("front", "10.7.0.0/29")]).service(
+        "web",
+        ServiceMode::Replicated { replicas: 4 },
+        on(&["front"]),
+    );
+    settle(&mut w);
+    assert_eq!(held_by_tasks(&w).len(), 4);
+    w.set_replicas("web", 3);
+    settle(&mut w);
+    w.set_replicas("web", 4);
+    settle(&mut w);
+    let all = held_by_tasks(&w);
+    assert_eq!(all.len(), 4, "the wrap finds the released address: {all:?}");
 }

@@ -2,10 +2,14 @@
 //! view: they return the store ops to commit or the error to show, and touch nothing.
 
 pub mod cluster;
+pub mod config;
 pub mod image;
 mod names;
 pub mod network;
 pub mod node;
+pub mod payload;
+pub mod references;
+pub mod secret;
 pub mod service;
 pub mod supported;
 pub mod task;

@@ -186,7 +186,52 @@ pub fn validate(spec: &ServiceSpec) -> Result<()> {
 }
 
 /// Plans `POST /services/create`.
-pub fn create(state: &State, id: String, mut spec: ServiceSpec, now: Timestamp) -> Result<Op> {
+pub fn create(state: &State, id: String, spec: ServiceSpec, now: Timestamp) -> Result<Op> {
+    plan_create(state, id, spec, now, super::supported::PUBLISHING)
+}
+
+/// Like [`create`], with published ports let through or refused as `publishing` says: the
+/// knob tests of the port control plane turn, while the nodes do not serve ports yet.
+#[cfg(any(test, feature = "testing"))]
+pub fn create_with(
+    state: &State,
+    id: String,
+    spec: ServiceSpec,
+    now: Timestamp,
+    publishing: super::supported::Publishing,
+) -> Result<Op> {
+    plan_create(state, id, spec, now, publishing)
+}
+
+/// The ports `spec` publishes as allocated for service `id` (none for a create), keeping what
+/// `previous` allocated where it still fits.
+fn endpoint_ports(
+    state: &State,
+    id: Option<&str>,
+    spec: &ServiceSpec,
+    previous: &[types::PortConfig],
+) -> Result<Vec<types::PortConfig>> {
+    let Some(endpoint) = &spec.endpoint else {
+        return Ok(Vec::new());
+    };
+    crate::allocator::ports::validate(endpoint)?;
+    if crate::allocator::ports::publishes_ingress(Some(endpoint)) && !state.networks().any(|n| n.spec.ingress)
+    {
+        // Swarm's words: the mesh's ports would be allocated and reached by nothing.
+        return Err(Error::FailedPrecondition(
+            "service needs ingress network, but no ingress network is present".into(),
+        ));
+    }
+    crate::allocator::ports::allocate(state, id, endpoint, previous)
+}
+
+fn plan_create(
+    state: &State,
+    id: String,
+    mut spec: ServiceSpec,
+    now: Timestamp,
+    publishing: super::supported::Publishing,
+) -> Result<Op> {
     if spec.name.is_empty() {
         // As dockerd: a service created without a name gets a generated one.
         spec.name = (0..)
@@ -197,8 +242,10 @@ pub fn create(state: &State, id: String, mut spec: ServiceSpec, now: Timestamp) 
     super::image::normalise_spec(&mut spec)?;
     validate(&spec)?;
     super::network::resolve_spec(state, &mut spec)?;
+    super::references::resolve_spec(state, &mut spec)?;
     super::task_limit::check(state, &spec, None)?;
-    super::supported::check(state, &spec)?;
+    super::supported::check(state, &spec, publishing)?;
+    let ports = endpoint_ports(state, None, &spec, &[])?;
     if state.service_by_name(&spec.name).is_some() {
         return Err(Error::Conflict(format!(
             "service {} already exists: name conflicts with an existing object",
@@ -211,7 +258,7 @@ pub fn create(state: &State, id: String, mut spec: ServiceSpec, now: Timestamp) 
     });
     let endpoint = types::Endpoint {
         spec: spec.endpoint.clone().unwrap_or_default(),
-        ports: Vec::new(),
+        ports,
         virtual_ips: Vec::new(),
     };
     // The first rollout is watched like an update (failure action, monitor window), so a
@@ -270,6 +317,41 @@ pub fn update(
     rollback: bool,
     now: Timestamp,
 ) -> Result<Op> {
+    plan_update(
+        state,
+        key,
+        version,
+        spec,
+        rollback,
+        now,
+        super::supported::PUBLISHING,
+    )
+}
+
+/// Like [`update`], with published ports let through or refused as `publishing` says (see
+/// [`create_with`]).
+#[cfg(any(test, feature = "testing"))]
+pub fn update_with(
+    state: &State,
+    key: &str,
+    version: u64,
+    spec: ServiceSpec,
+    rollback: bool,
+    now: Timestamp,
+    publishing: super::supported::Publishing,
+) -> Result<Op> {
+    plan_update(state, key, version, spec, rollback, now, publishing)
+}
+
+fn plan_update(
+    state: &State,
+    key: &str,
+    version: u64,
+    spec: ServiceSpec,
+    rollback: bool,
+    now: Timestamp,
+    publishing: super::supported::Publishing,
+) -> Result<Op> {
     let current = state
         .lookup_service(key)
         .map_err(|e| Error::NotFound(e.to_string()))?;
@@ -292,8 +374,9 @@ pub fn update(
         super::image::normalise_spec(&mut spec)?;
         validate(&spec)?;
         super::network::resolve_spec(state, &mut spec)?;
+        super::references::resolve_spec(state, &mut spec)?;
         super::task_limit::check(state, &spec, Some(&current.id))?;
-        super::supported::check(state, &spec)?;
+        super::supported::check(state, &spec, publishing)?;
         if std::mem::discriminant(&spec.mode) != std::mem::discriminant(&current.spec.mode) {
             return Err(Error::Unimplemented("service mode change is not allowed".into()));
         }
@@ -331,6 +414,9 @@ pub fn update(
         });
     }
     next.endpoint.spec = next.spec.endpoint.clone().unwrap_or_default();
+    // A rollback re-allocates too: the ports of its previous spec may have gone to another
+    // service since.
+    next.endpoint.ports = endpoint_ports(state, Some(&current.id), &next.spec, &current.endpoint.ports)?;
     Ok(Op::Update {
         object: Object::Service(next),
         expect_version,

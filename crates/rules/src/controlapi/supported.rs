@@ -1,9 +1,10 @@
 //! Service specs shoal accepts but cannot carry out yet are refused at create and update, with
 //! a message saying what is missing, rather than stored and silently not done:
 //!
-//! - published ports: neither the routing mesh (ingress) nor host-mode publishing exists yet
-//!   (the oci executor gives every task its own network namespace, so a host port cannot be
-//!   bound from inside it);
+//! - published ports: the control plane allocates them (`allocator::ports`, the scheduler's
+//!   host-port filter), but no node serves them yet — neither the routing mesh (the ingress
+//!   sandbox and its DNAT) nor host-mode binding exists in the data plane. [`PUBLISHING`] is
+//!   the one line to change once it does;
 //! - an image without a command when every node's executor is `process`, which runs
 //!   `ContainerSpec.Command/Args` and never pulls images (`crate::executor`).
 
@@ -12,13 +13,27 @@ use types::{PortConfig, ServiceMode, ServiceSpec};
 
 use crate::{Error, Result};
 
+/// Whether specs that publish ports are let through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Publishing {
+    /// Refused with the reason: the nodes do not serve them yet.
+    Refused,
+    /// Allocated and stored (tests of the control plane, and once the data plane serves them).
+    Served,
+}
+
+/// What the cluster does with published ports today.
+pub const PUBLISHING: Publishing = Publishing::Refused;
+
 /// Refuses what no node of the cluster in `state` can do for `spec`.
-pub fn check(state: &State, spec: &ServiceSpec) -> Result<()> {
-    refuse_published_ports(spec)?;
+pub fn check(state: &State, spec: &ServiceSpec, publishing: Publishing) -> Result<()> {
+    if publishing == Publishing::Refused {
+        refuse_published_ports(spec)?;
+    }
     refuse_unrunnable(state, spec)
 }
 
-/// Published ports, until the routing mesh or host-mode publishing exists.
+/// Published ports, until the nodes serve them.
 fn refuse_published_ports(spec: &ServiceSpec) -> Result<()> {
     let Some(endpoint) = &spec.endpoint else {
         return Ok(());
@@ -29,7 +44,8 @@ fn refuse_published_ports(spec: &ServiceSpec) -> Result<()> {
     let ports: Vec<String> = endpoint.ports.iter().map(spell).collect();
     Err(Error::InvalidArgument(format!(
         "EndpointSpec: publishing ports is not supported yet ({}): shoal has neither the routing mesh \
-         (ingress mode) nor host-mode publishing; create the service without --publish",
+         (ingress mode) nor host-mode publishing on its nodes (ports would be allocated, but no node \
+         binds them); create the service without --publish",
         ports.join(", ")
     )))
 }
@@ -138,12 +154,12 @@ mod tests {
                 },
             ],
         });
-        let err = check(&state, &s).unwrap_err();
+        let err = check(&state, &s, PUBLISHING).unwrap_err();
         assert_eq!(
             err.to_string(),
             "EndpointSpec: publishing ports is not supported yet (8080:80/tcp, 53/udp (host mode)): \
-             shoal has neither the routing mesh (ingress mode) nor host-mode publishing; create the \
-             service without --publish"
+             shoal has neither the routing mesh (ingress mode) nor host-mode publishing on its nodes \
+             (ports would be allocated, but no node binds them); create the service without --publish"
         );
         assert!(matches!(err, Error::InvalidArgument(_)));
         // An endpoint mode alone publishes nothing.
@@ -151,13 +167,18 @@ mod tests {
             mode: "dnsrr".into(),
             ports: vec![],
         });
-        assert_eq!(check(&state, &s), Ok(()));
+        assert_eq!(check(&state, &s, PUBLISHING), Ok(()));
     }
 
     #[test]
     fn an_image_only_service_needs_a_node_that_runs_images() {
         let image_only = spec("nginx:latest", &[]);
-        let err = check(&with_executors(&[Some("process"), Some("process")]), &image_only).unwrap_err();
+        let err = check(
+            &with_executors(&[Some("process"), Some("process")]),
+            &image_only,
+            PUBLISHING,
+        )
+        .unwrap_err();
         assert!(matches!(err, Error::InvalidArgument(_)));
         let msg = err.to_string();
         assert!(
@@ -172,20 +193,23 @@ mod tests {
             &[][..],
         ] {
             assert_eq!(
-                check(&with_executors(executors), &image_only),
+                check(&with_executors(executors), &image_only, PUBLISHING),
                 Ok(()),
                 "{executors:?}"
             );
         }
         // A command runs anywhere.
         let state = with_executors(&[Some("process")]);
-        assert_eq!(check(&state, &spec("busybox:latest", &["sleep", "1"])), Ok(()));
+        assert_eq!(
+            check(&state, &spec("busybox:latest", &["sleep", "1"]), PUBLISHING),
+            Ok(())
+        );
         // No replica waits: let through (a scale-up is then refused by the update).
         let mut none = image_only.clone();
         none.mode = ServiceMode::Replicated { replicas: 0 };
-        assert_eq!(check(&state, &none), Ok(()));
+        assert_eq!(check(&state, &none, PUBLISHING), Ok(()));
         none.mode = ServiceMode::Global;
-        assert!(check(&state, &none).is_err());
+        assert!(check(&state, &none, PUBLISHING).is_err());
     }
 
     #[test]

@@ -84,8 +84,19 @@ pub fn replace_if_needed(
         SlotKey::Number(_) => String::new(),
     };
     let slot_number = current.slot;
+    // A task of the slot told to stop (by an update) may still run: the replacement waits
+    // READY until it has stopped (the updater's hand-over then starts it), so a stop-first
+    // slot never runs two tasks. One still meant to run (start-first's serving task) is not
+    // waited for: nothing would stop it.
+    let stopping = slot.tasks.iter().any(|t| {
+        t.id != current.id
+            && t.desired_state >= TaskState::Shutdown
+            && !(dead(t) || t.status.state < TaskState::Assigned || on_invalid_node(state, t))
+    });
     let desired = if is_job {
         TaskState::Complete
+    } else if stopping {
+        TaskState::Ready
     } else {
         TaskState::Running
     };
@@ -200,6 +211,45 @@ mod tests {
         let plan = w.reconcile();
         assert_eq!(plan.created(), 1);
         assert_eq!(plan.desired_for(&w.service_id("web")).len(), 1);
+    }
+
+    /// Found by the orchestrator's property test: a stop-first update's new task lost with its
+    /// node while the old task was still stopping; the replacement must wait for it too.
+    #[test]
+    fn a_replacement_waits_for_a_task_of_its_slot_still_stopping() {
+        let mut w = World::new().nodes(&["n1", "n2"]).replicated("web", 1);
+        let plan = w.reconcile();
+        w.apply(plan);
+        w.place_all_round_robin();
+        w.run_all();
+        w.update_service("web", |s| {
+            let mut task = (*s.task).clone();
+            task.container.image = "img:2".into();
+            s.task = std::sync::Arc::new(task);
+        });
+        let plan = w.reconcile();
+        w.apply(plan);
+        // The old task is told to stop but still runs; the new one, READY, is placed on n2
+        // (n1 paused meanwhile: its task stays).
+        let mut n1 = (**w.state.node("n1").unwrap()).clone();
+        n1.spec.availability = types::Availability::Pause;
+        w.apply_node(n1);
+        w.place_all_round_robin();
+        let new = w.runnable_tasks("web");
+        let new = new
+            .iter()
+            .find(|t| t.desired_state == TaskState::Ready)
+            .expect("a READY task");
+        assert_eq!(new.node_id, "n2");
+        w.node_down("n2");
+        let plan = w.reconcile();
+        let created = plan.creates_for(&w.service_id("web"));
+        assert_eq!(created.len(), 1);
+        assert_eq!(
+            created[0].desired_state,
+            TaskState::Ready,
+            "the old task still runs on n1"
+        );
     }
 
     #[test]

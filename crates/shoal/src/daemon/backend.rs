@@ -480,6 +480,74 @@ impl Backend for Swarm {
         Ok(networks::attachments(&*m.synced_view().await, task_ids))
     }
 
+    async fn payload_create(
+        &self,
+        kind: types::Kind,
+        name: String,
+        labels: std::collections::BTreeMap<String, String>,
+        data: Vec<u8>,
+    ) -> Result<String> {
+        super::secrets::create(&self.require_manager().await?, kind, name, labels, data).await
+    }
+
+    async fn payload_list(
+        &self,
+        kind: types::Kind,
+        filters: rules::controlapi::secret::ListFilters,
+    ) -> Result<Vec<types::Object>> {
+        super::secrets::list(&self.require_manager().await?, kind, &filters).await
+    }
+
+    async fn payload_get(&self, kind: types::Kind, key: &str) -> Result<types::Object> {
+        super::secrets::get(&self.require_manager().await?, kind, key).await
+    }
+
+    async fn payload_update(
+        &self,
+        kind: types::Kind,
+        key: &str,
+        version: u64,
+        name: String,
+        labels: std::collections::BTreeMap<String, String>,
+        data: Option<Vec<u8>>,
+    ) -> Result<()> {
+        let m = self.require_manager().await?;
+        super::secrets::update(&m, kind, key, version, &name, labels, data.as_deref()).await
+    }
+
+    async fn payload_remove(&self, kind: types::Kind, key: &str) -> Result<()> {
+        super::secrets::remove(&self.require_manager().await?, kind, key).await
+    // Standalone containers (`standalone/`).
+
+    async fn container_create(
+        &self,
+        name: &str,
+        create: api::convert::standalone::ContainerCreate,
+    ) -> api::backend::Result<String> {
+        let node_id = self.local_node_id();
+        self.standalone()?.create(name, create, &node_id).await
+    }
+
+    async fn container_start(&self, task_id: &str) -> api::backend::Result<()> {
+        self.standalone()?.start(task_id).await
+    }
+
+    async fn container_attach(
+        &self,
+        task_id: &str,
+        options: api::AttachOptions,
+    ) -> api::backend::Result<api::ExecStreams> {
+        self.standalone()?.attach(task_id, options).await
+    }
+
+    async fn container_remove(&self, task_id: &str, force: bool) -> api::backend::Result<()> {
+        self.standalone()?.remove(task_id, force).await
+    }
+
+    async fn container_prune(&self) -> api::backend::Result<Vec<String>> {
+        self.standalone()?.prune().await
+    }
+
     async fn exec_create(&self, container: &str, config: api::ExecCreate) -> Result<String> {
         self.exec_create_in(container, config).await
     }

@@ -17,10 +17,16 @@ type Result<T> = std::result::Result<T, Error>;
 impl Swarm {
     /// The node's task side, while the node is in a swarm.
     pub(super) fn node_tasks(&self) -> Option<Arc<dyn agent::Tasks>> {
-        match self.local() {
+        let swarm = match self.local() {
             Local::Active(node) => Some(node.tasks().clone()),
             _ => None,
+        };
+        // Standalone containers (`docker run`) are served beside the tasks, in a swarm or not.
+        let standalone = self.standalone.get().cloned();
+        if swarm.is_none() && standalone.is_none() {
+            return None;
         }
+        Some(Arc::new(super::standalone::merged::Merged { swarm, standalone }))
     }
 
     /// Every task container this node holds.

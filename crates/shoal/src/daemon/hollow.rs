@@ -40,7 +40,9 @@ async fn start_one(
     let client = ca::tls::client_config(&issued.cert_pem, &key_pem, &issued.ca_cert_pem)?;
     let pool = Pool::new(client);
     let (tx, statuses) = mpsc::unbounded_channel();
-    let worker = agent::runner::Worker::start(executor, clock, tx).await?;
+    let worker = agent::runner::Worker::start(executor, clock, tx)
+        .await?
+        .with_network(super::network_layer::hollow());
     let tasks = agent::tasks::WorkerTasks::new(worker);
     let (events, mut rx) = mpsc::channel::<AgentEvent>(16);
     // Hollow nodes do not change roles; their events only need draining.

@@ -22,9 +22,12 @@ mod images;
 mod join;
 mod keys;
 mod log_limit;
+mod network_layer;
 mod networks;
 mod node;
 mod node_certs;
+mod secrets;
+mod standalone;
 mod storage_watch;
 mod swarm;
 mod swarm_events;
@@ -130,6 +133,7 @@ impl ExecutorChoice {
         &self,
         dir: &DataDir,
         node_id: &str,
+        advertise: &str,
         clock: Arc<dyn types::Clock>,
         mut description: types::NodeDescription,
         events: &Arc<events::EventBus>,
@@ -140,6 +144,11 @@ impl ExecutorChoice {
     )> {
         use agent::executor::Executor;
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        // The network layer: the kernel's data plane for real tasks, views only for simulated ones.
+        let network = match self {
+            ExecutorChoice::Sim => network_layer::views_only(dir, node_id),
+            _ => network_layer::kernel(dir, node_id, advertise),
+        };
         let tasks: Arc<dyn agent::Tasks> = match self {
             ExecutorChoice::Process => {
                 let shim = agent::executor::process::ShimCommand::current_exe()?;
@@ -147,7 +156,11 @@ impl ExecutorChoice {
                     agent::executor::process::ProcessConfig::new(dir.root(), shim),
                 )?);
                 fill(&mut description, executor.describe().await?);
-                agent::tasks::WorkerTasks::new(agent::runner::Worker::start(executor, clock, tx).await?)
+                agent::tasks::WorkerTasks::new(
+                    agent::runner::Worker::start(executor, clock, tx)
+                        .await?
+                        .with_network(network),
+                )
             }
             ExecutorChoice::Oci(store) => {
                 let shim = agent::executor::process::ShimCommand::current_exe()?;
@@ -158,7 +171,11 @@ impl ExecutorChoice {
                     agent::executor::oci::OciConfig::new(dir.root(), shim, images),
                 )?);
                 fill(&mut description, executor.describe().await?);
-                agent::tasks::WorkerTasks::new(agent::runner::Worker::start(executor, clock, tx).await?)
+                agent::tasks::WorkerTasks::new(
+                    agent::runner::Worker::start(executor, clock, tx)
+                        .await?
+                        .with_network(network),
+                )
             }
             ExecutorChoice::Docker(host) => {
                 let executor = Arc::new(
@@ -170,7 +187,11 @@ impl ExecutorChoice {
                     .await?,
                 );
                 fill(&mut description, executor.describe().await?);
-                agent::tasks::WorkerTasks::new(agent::runner::Worker::start(executor, clock, tx).await?)
+                agent::tasks::WorkerTasks::new(
+                    agent::runner::Worker::start(executor, clock, tx)
+                        .await?
+                        .with_network(network),
+                )
             }
             ExecutorChoice::Sim => {
                 let executor = Arc::new(agent::executor::sim::SimExecutor::new(
@@ -178,7 +199,11 @@ impl ExecutorChoice {
                     clock.clone(),
                 ));
                 fill(&mut description, executor.describe().await?);
-                agent::tasks::WorkerTasks::new(agent::runner::Worker::start(executor, clock, tx).await?)
+                agent::tasks::WorkerTasks::new(
+                    agent::runner::Worker::start(executor, clock, tx)
+                        .await?
+                        .with_network(network),
+                )
             }
         };
         // The scheduler and service create read what this node can run from this label; it
@@ -298,6 +323,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         executor,
     ));
     swarm.open_images()?;
+    swarm.open_standalone().await;
     swarm.resume().await?;
 
     let shutdown = CancellationToken::new();

@@ -91,7 +91,14 @@ impl RunningNode {
     ) -> anyhow::Result<Arc<RunningNode>> {
         let (client_tls, server_tls) = tls_configs(&certs)?;
         let (tasks, statuses, description) = executor
-            .worker(&dir, &state.node_id, clock.clone(), description, events)
+            .worker(
+                &dir,
+                &state.node_id,
+                &state.advertise_addr,
+                clock.clone(),
+                description,
+                events,
+            )
             .await?;
         let node = Arc::new(RunningNode {
             certs: NodeCerts::new(dir.clone(), certs),

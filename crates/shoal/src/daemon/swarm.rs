@@ -88,6 +88,8 @@ pub struct Swarm {
     pub(crate) events: Arc<super::events::EventBus>,
     /// `docker exec` instances (`exec.rs`).
     pub(crate) execs: super::exec::Execs,
+    /// Standalone containers (`docker run`; `standalone/`), on an `oci` node.
+    pub(crate) standalone: std::sync::OnceLock<Arc<super::standalone::Standalone>>,
 }
 
 fn internal(e: anyhow::Error) -> Error {
@@ -114,6 +116,7 @@ impl Swarm {
             local: RwLock::new(Local::Inactive),
             images: std::sync::OnceLock::new(),
             execs: Default::default(),
+            standalone: std::sync::OnceLock::new(),
         }
     }
 

@@ -187,6 +187,16 @@ impl Tasks for Reporting {
         self.inner.assign(full, tasks, removed).await
     }
 
+    async fn assign_networks(
+        &self,
+        full: bool,
+        networks: Vec<types::NetworkView>,
+        removed: Vec<String>,
+        deltas: Vec<types::NetworkDelta>,
+    ) {
+        self.inner.assign_networks(full, networks, removed, deltas).await
+    }
+
     async fn logs(&self, task_id: &str, options: LogOptions) -> Option<LogLines> {
         self.inner.logs(task_id, options).await
     }

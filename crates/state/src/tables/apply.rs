@@ -76,6 +76,9 @@ impl State {
                     if *kind == Kind::Network {
                         next.check_network_unused(id)?;
                     }
+                    if matches!(kind, Kind::Secret | Kind::Config) {
+                        next.check_unreferenced(*kind, id)?;
+                    }
                     next.remove(*kind, id);
                     changes.push(Change::Deleted(Box::new(old)));
                 }
@@ -130,8 +133,14 @@ impl State {
 
     /// Service and network names are unique.
     fn check_name(&self, object: &Object) -> Result<(), TxnError> {
-        if let Object::Network(n) = object {
-            return self.check_network_name(n);
+        match object {
+            Object::Network(n) => return self.check_network_name(n),
+            Object::Secret(s) => return self.check_secret_name(Kind::Secret, &s.id, &s.spec.name),
+            Object::Config(c) => return self.check_secret_name(Kind::Config, &c.id, &c.spec.name),
+            _ => {}
+        }
+        if let Object::Service(s) = object {
+            self.check_ports(s)?;
         }
         if let Object::Service(s) = object
             && let Some(owner) = self.service_names.get(&s.spec.name)

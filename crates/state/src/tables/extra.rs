@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use std::sync::Arc;
 
-use types::{NetAddr, Network};
+use types::{Config, NetAddr, Network, Secret};
 
 use super::State;
 use crate::Owner;
@@ -28,6 +28,10 @@ pub(super) enum Extra {
     Network(Network),
     /// The addresses one task or service holds.
     Addresses(Owner, Vec<NetAddr>),
+    /// One secret (its data sealed with the rest of the snapshot).
+    Secret(Secret),
+    /// One config.
+    Config(Config),
 }
 
 /// The records in `rest` (what follows the tables); none when it is empty.
@@ -58,6 +62,8 @@ impl State {
                 .iter()
                 .map(|(owner, a)| Extra::Addresses(owner.clone(), (**a).clone())),
         );
+        out.extend(self.secrets.values().map(|s| Extra::Secret((**s).clone())));
+        out.extend(self.configs.values().map(|c| Extra::Config((**c).clone())));
         out
     }
 
@@ -70,6 +76,12 @@ impl State {
             }
             Extra::Addresses(owner, a) => {
                 self.addresses.insert(owner, Arc::new(a));
+            }
+            Extra::Secret(s) => {
+                self.secrets.insert(s.id.as_str().into(), Arc::new(s));
+            }
+            Extra::Config(c) => {
+                self.configs.insert(c.id.as_str().into(), Arc::new(c));
             }
         }
     }

@@ -14,12 +14,14 @@ mod apply;
 mod extra;
 mod lookup;
 mod networks;
+mod ports;
+mod secrets;
 
 use std::sync::Arc;
 
 use imbl::{OrdMap, OrdSet};
 use serde::{Deserialize, Serialize};
-use types::{Cluster, Kind, Meta, NetAddr, Network, Node, Object, Service, Task, TaskState};
+use types::{Cluster, Config, Kind, Meta, NetAddr, Network, Node, Object, Secret, Service, Task, TaskState};
 
 pub use lookup::LookupError;
 
@@ -63,6 +65,18 @@ pub struct State {
     /// Every held address by network, rebuilt from `addresses`.
     #[serde(skip)]
     held: OrdMap<(Key, u32), Owner>,
+    /// Secrets by ID, written as [`extra::Extra`] records (`secrets.rs`).
+    #[serde(skip)]
+    secrets: OrdMap<Key, Arc<Secret>>,
+    /// Secret names (unique), rebuilt from the secrets.
+    #[serde(skip)]
+    secret_names: OrdMap<String, Key>,
+    /// Configs by ID, written as records.
+    #[serde(skip)]
+    configs: OrdMap<Key, Arc<Config>>,
+    /// Config names (unique), rebuilt from the configs.
+    #[serde(skip)]
+    config_names: OrdMap<String, Key>,
 }
 
 /// Proposal results remembered for de-duplication. A retry arrives within seconds, so a few
@@ -169,6 +183,8 @@ impl State {
         out.extend(self.services.values().map(|s| Object::Service((**s).clone())));
         out.extend(self.tasks.values().map(|t| Object::Task((**t).clone())));
         out.extend(self.networks.values().map(|n| Object::Network((**n).clone())));
+        out.extend(self.secrets.values().map(|s| Object::Secret((**s).clone())));
+        out.extend(self.configs.values().map(|c| Object::Config((**c).clone())));
         out
     }
 
@@ -204,6 +220,8 @@ impl State {
             Kind::Service => self.services.get(id).map(|s| Object::Service((**s).clone())),
             Kind::Task => self.tasks.get(id).map(|t| Object::Task((**t).clone())),
             Kind::Network => self.networks.get(id).map(|n| Object::Network((**n).clone())),
+            Kind::Secret => self.secrets.get(id).map(|s| Object::Secret((**s).clone())),
+            Kind::Config => self.configs.get(id).map(|c| Object::Config((**c).clone())),
         }
     }
 
@@ -214,6 +232,8 @@ impl State {
             Kind::Service => self.services.get(id).map(|s| &s.meta),
             Kind::Task => self.tasks.get(id).map(|t| &t.meta),
             Kind::Network => self.networks.get(id).map(|n| &n.meta),
+            Kind::Secret => self.secrets.get(id).map(|s| &s.meta),
+            Kind::Config => self.configs.get(id).map(|c| &c.meta),
         }
     }
 
@@ -237,6 +257,8 @@ impl State {
             }
             Object::Task(t) => self.put_task(Arc::new(t)),
             Object::Network(n) => self.put_network(Arc::new(n)),
+            Object::Secret(s) => self.put_secret(Arc::new(s)),
+            Object::Config(c) => self.put_config(Arc::new(c)),
         }
     }
 
@@ -340,6 +362,7 @@ impl State {
         }
         state.index_tasks();
         state.index_networks();
+        state.index_secrets();
         Ok(state)
     }
 
@@ -365,6 +388,8 @@ impl State {
                 self.drop_addresses(&Owner::Service(id.to_string()));
             }
             Kind::Network => self.remove_network(id),
+            Kind::Secret => self.remove_secret(id),
+            Kind::Config => self.remove_config(id),
             Kind::Task => {
                 if let Some(old) = self.tasks.remove(id) {
                     self.count_running(&old, false);

@@ -72,6 +72,15 @@ impl State {
             .map(|((_, ip), owner)| (Ipv4Addr::from(*ip), owner))
     }
 
+    /// The highest address held on a network (where serial allocation continues).
+    pub fn last_held_on(&self, network_id: &str) -> Option<Ipv4Addr> {
+        let net = Key::from(network_id);
+        self.held
+            .range((net.clone(), 0)..=(net, u32::MAX))
+            .next_back()
+            .map(|((_, ip), _)| Ipv4Addr::from(*ip))
+    }
+
     /// Checks a network about to be created: a free name, VNI and subnets.
     pub(super) fn check_new_network(&self, n: &Network) -> Result<(), TxnError> {
         for other in self.networks.values() {

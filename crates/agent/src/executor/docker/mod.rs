@@ -5,6 +5,8 @@
 //!
 //! ```text
 //!  prepare  ─► image present? else pull (PullOptions.RegistryAuth) ─► create `<service>.<slot>.<task>`
+//!             (prepare_in: network mode `none` plus the sandbox's resolv.conf and hosts bind-mounted;
+//!              the agent attaches endpoints to /proc/<pid>/ns/net once start returned the pid)
 //!  start    ─► start ─► monitor (wait + health events, monitor.rs) ─► healthy?
 //!  wait     ─► the monitor's exit (code, OOM, unhealthy)
 //!  shutdown ─► stop (the container's StopSignal, then SIGKILL after StopTimeout)
@@ -35,7 +37,7 @@ use tokio_util::sync::CancellationToken;
 use types::{ContainerStatus, Resources, Task};
 
 use self::monitor::{Monitor, Watched};
-use super::{Attached, EngineInfo, Error, Executor, Exit, Phase, Result};
+use super::{Attached, EngineInfo, Error, Executor, Exit, Phase, Result, Sandbox};
 use crate::logs::{LogLines, LogOptions};
 
 /// The engine socket when none is given.
@@ -134,6 +136,43 @@ impl DockerExecutor {
                 })
             })
             .clone()
+    }
+
+    /// Creates the task's container (pulling its image if needed), in `sandbox` when given.
+    async fn create(&self, task: &Task, sandbox: Option<&Sandbox>) -> Result<()> {
+        if self.lock().contains_key(&task.id) {
+            return Ok(());
+        }
+        let create = spec::build(task, &self.config.node_id, sandbox)?;
+        let image = create.body.image.clone().unwrap_or_default();
+        self.ensure_image(&image, create.registry_auth.as_deref()).await?;
+        let options = CreateContainerOptions {
+            name: Some(create.name.clone()),
+            ..CreateContainerOptions::default()
+        };
+        let id = match self.docker.create_container(Some(options), create.body).await {
+            Ok(created) => created.id,
+            // Prepared before an agent restart that lost track of it: the same task's
+            // container is reused; anyone else's is a conflict.
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 409,
+                message,
+            }) => match self.find(&task.id).await? {
+                Some(id) => id,
+                None => return Err(Error::Engine(format!("creating {}: {message}", create.name))),
+            },
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 400,
+                message,
+            }) => {
+                return Err(Error::Invalid(format!(
+                    "dockerd refused the container: {message}"
+                )));
+            }
+            Err(e) => return Err(engine_error("creating the container", e)),
+        };
+        self.track(&task.id, id);
+        Ok(())
     }
 
     async fn inspect(&self, container: &str) -> Result<ContainerInspectResponse> {
@@ -241,39 +280,23 @@ impl Executor for DockerExecutor {
     }
 
     async fn prepare(&self, task: &Task) -> Result<()> {
-        if self.lock().contains_key(&task.id) {
-            return Ok(());
+        self.create(task, None).await
+    }
+
+    /// The sandbox's resolv.conf and hosts are bind-mounted into the container; a namespace
+    /// path is refused (see [`Executor::makes_own_netns`]).
+    async fn prepare_in(&self, task: &Task, sandbox: &Sandbox) -> Result<()> {
+        if sandbox.netns.is_none() {
+            sandbox.check()?;
         }
-        let create = spec::build(task, &self.config.node_id)?;
-        let image = create.body.image.clone().unwrap_or_default();
-        self.ensure_image(&image, create.registry_auth.as_deref()).await?;
-        let options = CreateContainerOptions {
-            name: Some(create.name.clone()),
-            ..CreateContainerOptions::default()
-        };
-        let id = match self.docker.create_container(Some(options), create.body).await {
-            Ok(created) => created.id,
-            // Prepared before an agent restart that lost track of it: the same task's
-            // container is reused; anyone else's is a conflict.
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 409,
-                message,
-            }) => match self.find(&task.id).await? {
-                Some(id) => id,
-                None => return Err(Error::Engine(format!("creating {}: {message}", create.name))),
-            },
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 400,
-                message,
-            }) => {
-                return Err(Error::Invalid(format!(
-                    "dockerd refused the container: {message}"
-                )));
-            }
-            Err(e) => return Err(engine_error("creating the container", e)),
-        };
-        self.track(&task.id, id);
-        Ok(())
+        self.create(task, Some(sandbox)).await
+    }
+
+    /// dockerd makes each container's network namespace (network mode `none`); the agent
+    /// attaches the task's endpoints to `/proc/<pid>/ns/net`, the pid being the one `start`
+    /// returns.
+    fn makes_own_netns(&self) -> bool {
+        true
     }
 
     async fn start(&self, task_id: &str) -> Result<ContainerStatus> {

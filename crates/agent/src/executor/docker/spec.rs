@@ -1,8 +1,10 @@
 //! A task as dockerd's container create request, mapped the way Swarm's own executor maps it:
 //! the container is named `<service>.<slot>.<task id>`, labelled with the `com.docker.swarm.*`
 //! labels (which is also how [`super::DockerExecutor::reattach`] finds it again), and gets the
-//! ContainerSpec's fields one for one. What shoal cannot map yet (networks, other mount types,
-//! unknown ContainerSpec fields) is refused by name rather than dropped.
+//! ContainerSpec's fields one for one. What shoal cannot map yet (other mount types, unknown
+//! ContainerSpec fields) is refused by name rather than dropped. Networks are the agent's: the
+//! container runs in network mode `none` and the agent attaches the task's endpoints to its
+//! namespace after start; the sandbox's resolv.conf and hosts are bind-mounted.
 
 use std::collections::HashMap;
 
@@ -14,7 +16,7 @@ use types::Task;
 
 use crate::executor::oci::extras::Ulimit;
 use crate::executor::process::unsupported::is_default;
-use crate::executor::{Error, Result, parse_signal, stop_grace};
+use crate::executor::{Error, Result, Sandbox, parse_signal, stop_grace};
 
 /// Label with the service ID.
 pub const SERVICE_ID: &str = "com.docker.swarm.service.id";
@@ -53,21 +55,49 @@ pub struct Create {
     pub registry_auth: Option<String>,
 }
 
-/// Maps `task` for the node `node_id`.
-pub fn build(task: &Task, node_id: &str) -> Result<Create> {
+/// Maps `task` for the node `node_id`. `sandbox` is the agent's network sandbox when it
+/// prepares the task in one (`None`: plain `prepare`, so no one attaches networks and a task
+/// on networks is refused). Its files are bind-mounted read-only at `/etc/resolv.conf` and
+/// `/etc/hosts` (a task's own mount there wins, as in Docker); a namespace path is refused,
+/// since dockerd makes the container's namespace itself (network mode `none`) and the agent
+/// attaches the task's endpoints to it after start.
+pub fn build(task: &Task, node_id: &str, sandbox: Option<&Sandbox>) -> Result<Create> {
     let spec = &task.spec;
     let c = &spec.container;
     if c.image.is_empty() {
         return Err(Error::Invalid("the task has no image".into()));
     }
-    if !spec.networks.is_empty() {
+    if sandbox.is_none() && !spec.networks.is_empty() {
         return Err(Error::Invalid(
-            "the docker executor does not attach networks yet (containers run with network mode \
-             none until overlay networks exist); remove --network"
+            "the docker executor attaches networks only to a task the agent prepares in a \
+             network sandbox; this node prepared it without one"
                 .into(),
         ));
     }
-    let extra = Extra::parse(&c.extra)?;
+    if let Some(netns) = sandbox.and_then(|s| s.netns.as_ref()) {
+        return Err(Error::Unsupported(format!(
+            "the docker executor cannot put a container in network namespace {}: dockerd makes \
+             the container's namespace itself and the agent attaches endpoints to it after start",
+            netns.display()
+        )));
+    }
+    let mut extra = Extra::parse(&c.extra)?;
+    for (source, target) in sandbox.map(Sandbox::files).unwrap_or_default() {
+        let mounts = extra.mounts.get_or_insert_with(Vec::new);
+        if mounts.iter().any(|m| m.target.as_deref() == Some(target)) {
+            continue;
+        }
+        let source = source
+            .to_str()
+            .ok_or_else(|| Error::Invalid(format!("sandbox file {} is not UTF-8", source.display())))?;
+        mounts.push(Mount {
+            target: Some(target.to_string()),
+            source: Some(source.to_string()),
+            typ: Some(MountType::BIND),
+            read_only: Some(true),
+            ..Mount::default()
+        });
+    }
     let name = task.name();
     let mut labels: HashMap<String, String> = c.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     for (k, v) in [
@@ -263,6 +293,7 @@ mod tests {
                 ..ContainerSpec::default()
             }),
             "n1",
+            None,
         )
         .unwrap();
         assert_eq!(c.name, "web.2.t1");
@@ -291,6 +322,7 @@ mod tests {
                     ..ContainerSpec::default()
                 }),
                 "n",
+                None,
             )
             .unwrap_err()
             .to_string()
@@ -298,6 +330,55 @@ mod tests {
         assert!(err(r#"{"Hosts":["1.2.3.4 a"]}"#).contains("ContainerSpec.Hosts"));
         assert!(err(r#"{"Mounts":[{"Type":"npipe","Target":"/p"}]}"#).contains("not supported"));
         assert!(err("[1]").contains("not a JSON object"));
-        assert!(build(&task(ContainerSpec::default()), "n").is_err(), "no image");
+        assert!(
+            build(&task(ContainerSpec::default()), "n", None).is_err(),
+            "no image"
+        );
+    }
+
+    #[test]
+    fn a_sandbox_gives_its_files_and_refuses_a_namespace_path() {
+        let mut on_net = task(ContainerSpec {
+            image: "bb".into(),
+            extra: r#"{"Mounts":[{"Type":"bind","Source":"/srv/h","Target":"/etc/hosts"}]}"#.into(),
+            ..ContainerSpec::default()
+        });
+        Arc::make_mut(&mut on_net.spec).networks = vec![types::NetworkAttachment::default()];
+        let err = build(&on_net, "n", None).unwrap_err().to_string();
+        assert!(err.contains("network sandbox"), "{err}");
+        let sandbox = Sandbox {
+            netns: None,
+            resolv_conf: Some("/sb/resolv.conf".into()),
+            hosts: Some("/sb/hosts".into()),
+        };
+        let c = build(&on_net, "n", Some(&sandbox)).unwrap();
+        let host = c.body.host_config.unwrap();
+        assert_eq!(host.network_mode.as_deref(), Some("none"));
+        let mounts = host.mounts.unwrap();
+        let at = |target: &str| -> Vec<(Option<String>, Option<bool>)> {
+            mounts
+                .iter()
+                .filter(|m| m.target.as_deref() == Some(target))
+                .map(|m| (m.source.clone(), m.read_only))
+                .collect()
+        };
+        assert_eq!(
+            at("/etc/resolv.conf"),
+            [(Some("/sb/resolv.conf".into()), Some(true))]
+        );
+        assert_eq!(
+            at("/etc/hosts"),
+            [(Some("/srv/h".into()), None)],
+            "the task's own mount wins"
+        );
+        let with_ns = Sandbox {
+            netns: Some("/run/netns/x".into()),
+            ..sandbox
+        };
+        let err = build(&on_net, "n", Some(&with_ns)).unwrap_err();
+        assert!(
+            matches!(&err, Error::Unsupported(m) if m.contains("/run/netns/x")),
+            "{err}"
+        );
     }
 }

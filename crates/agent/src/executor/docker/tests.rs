@@ -215,3 +215,66 @@ async fn start_latency() {
     println!("docker executor start:   {}", p(start));
     println!("docker run -d (CLI):     {}", p(cli));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandbox_files_are_mounted_and_the_pid_names_the_containers_own_namespace() {
+    use crate::executor::conformance::{task, wait_ready, within};
+    use crate::executor::test_netns::{HOSTS, RESOLV_CONF};
+    use futures::StreamExt;
+    let h = harness();
+    let Some(mut spec) = h.spec(Scenario::RunUntilStopped) else {
+        return;
+    };
+    spec.container.command = vec![
+        "/bin/sh".into(),
+        "-c".into(),
+        format!("cat /etc/resolv.conf; grep web-task /etc/hosts; {UNTIL_USR1}"),
+    ];
+    let files = tempfile::tempdir().unwrap();
+    let sandbox = crate::executor::Sandbox {
+        netns: None,
+        resolv_conf: Some(files.path().join("resolv.conf")),
+        hosts: Some(files.path().join("hosts")),
+    };
+    std::fs::write(files.path().join("resolv.conf"), RESOLV_CONF).unwrap();
+    std::fs::write(files.path().join("hosts"), HOSTS).unwrap();
+    let ex = h.executor();
+    assert!(ex.makes_own_netns());
+
+    // dockerd cannot join a namespace by path: refused, nothing created.
+    let with_ns = crate::executor::Sandbox {
+        netns: Some("/run/netns/whatever".into()),
+        ..sandbox.clone()
+    };
+    let err = ex
+        .prepare_in(&task("sbns", spec.clone()), &with_ns)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Unsupported(m) if m.contains("/run/netns/whatever")),
+        "{err}"
+    );
+    assert!(matches!(ex.start("sbns").await, Err(Error::NotFound(_))));
+
+    ex.prepare_in(&task("sbx", spec), &sandbox).await.unwrap();
+    let status = within("start", ex.start("sbx")).await.unwrap();
+    wait_ready(&*ex, "sbx").await;
+    let lines: Vec<String> = ex
+        .logs("sbx", Default::default())
+        .await
+        .unwrap()
+        .map(|l| l.unwrap().text())
+        .collect()
+        .await;
+    let mut want: Vec<String> = RESOLV_CONF.lines().map(String::from).collect();
+    want.extend(HOSTS.lines().filter(|l| l.contains("web-task")).map(String::from));
+    want.push("ready".into());
+    assert_eq!(lines, want);
+    // The pid start returns is where the agent attaches endpoints: the container's own
+    // namespace (network mode none), not the host's.
+    assert!(status.pid > 0, "{status:?}");
+    let theirs = std::fs::read_link(format!("/proc/{}/ns/net", status.pid)).unwrap();
+    let ours = std::fs::read_link("/proc/self/ns/net").unwrap();
+    assert_ne!(theirs, ours);
+    within("remove", ex.remove("sbx")).await.unwrap();
+}

@@ -8,6 +8,7 @@
 //! ```text
 //!  prepare ─► image (ImageSource) ─► rootfs: overlay(layers) + upper/work   (rootfs.rs)
 //!          ─► bundle/config.json from TaskSpec + image config     (spec.rs, extras.rs, limits.rs, mounts.rs)
+//!             in the agent's network sandbox, if any              (sandbox.rs)
 //!          ─► spec.json (LaunchSpec with its oci part)
 //!  start   ─► `shoal task-shim <dir>` ─► libcontainer create + start          (runtime.rs)
 //!  remove  ─► stop ─► delete container (cgroups) ─► unmount ─► delete dir
@@ -23,6 +24,7 @@ pub mod limits;
 pub mod mounts;
 pub mod rootfs;
 pub mod runtime;
+pub mod sandbox;
 pub mod spec;
 pub mod sys;
 
@@ -41,7 +43,7 @@ use self::image::ImageSource;
 use super::process::ShimCommand;
 use super::process::handle::{TaskHandle, attach_all, read_logs, remove_dir};
 use super::process::launch::{LaunchSpec, SPEC, read_json, write_json};
-use super::{Attached, EngineInfo, Error, Executor, Exit, Result, stop_grace};
+use super::{Attached, EngineInfo, Error, Executor, Exit, Result, Sandbox, stop_grace};
 use crate::logs::{LogLines, LogOptions};
 use runtime::OciLaunch;
 
@@ -156,7 +158,7 @@ impl OciExecutor {
     }
 
     /// Builds the task's rootfs and bundle; on error the caller cleans up.
-    async fn build(&self, task: &Task, dir: &Path) -> Result<LaunchSpec> {
+    async fn build(&self, task: &Task, dir: &Path, sandbox: &Sandbox) -> Result<LaunchSpec> {
         let c = &task.spec.container;
         if c.tty || c.open_stdin {
             return Err(Error::Invalid(
@@ -187,13 +189,13 @@ impl OciExecutor {
             volumes: &self.config.volumes_dir,
             cgroups_path: &cgroups_path,
         })?;
+        let mut oci_spec = built.spec;
+        self::sandbox::apply(&mut oci_spec, sandbox)?;
         let bundle = dir.join(rootfs::BUNDLE);
-        built
-            .spec
+        oci_spec
             .save(bundle.join("config.json"))
             .map_err(|e| Error::io("writing config.json", std::io::Error::other(e.to_string())))?;
-        let user = built
-            .spec
+        let user = oci_spec
             .process()
             .as_ref()
             .map(|p| p.user().clone())
@@ -219,6 +221,7 @@ impl OciExecutor {
                 gid: user.gid(),
                 cwd: built.cwd,
             }),
+            sandbox: sandbox.clone(),
         })
     }
 
@@ -253,12 +256,19 @@ impl Executor for OciExecutor {
     }
 
     async fn prepare(&self, task: &Task) -> Result<()> {
+        self.prepare_in(task, &Sandbox::default()).await
+    }
+
+    /// The container joins the sandbox's network namespace and gets its resolv.conf and
+    /// hosts (`sandbox.rs`).
+    async fn prepare_in(&self, task: &Task, sandbox: &Sandbox) -> Result<()> {
         if self.lock().contains_key(&task.id) {
             return Ok(());
         }
         let dir = self.task_dir(&task.id)?;
+        sandbox.check()?;
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
-        let launch = match self.build(task, &dir).await {
+        let launch = match self.build(task, &dir, sandbox).await {
             Ok(launch) => launch,
             Err(e) => {
                 if let Err(clean) = self.destroy(&task.id, &dir).await {

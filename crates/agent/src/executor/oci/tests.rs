@@ -401,21 +401,140 @@ async fn healthcheck_runs_inside_the_container() {
 async fn start_latency() {
     let h = harness_or_skip!();
     let ex = h.executor();
-    let mut took = Vec::new();
-    for i in 0..20 {
+    // Alternating, so both kinds see the same machine: a fresh namespace per task, and one
+    // joined namespace with the sandbox's files mounted.
+    let sandboxed = crate::executor::test_netns::TestNetns::create().await;
+    let (mut own, mut joined) = (Vec::new(), Vec::new());
+    for i in 0..40 {
         let id = format!("lat{i}");
-        let begin = tokio::time::Instant::now();
         let mut spec = h.shell("sleep 1000 & wait $!");
         // PID 1 ignores SIGTERM; kill at once on remove.
         spec.container.stop_grace_period = Some(0);
-        run_task_spec(&*ex, &id, spec).await;
-        took.push(begin.elapsed());
+        let task = crate::executor::conformance::task(&id, spec);
+        let begin = tokio::time::Instant::now();
+        match (&sandboxed, i % 2) {
+            (Some(ns), 1) => ex.prepare_in(&task, &ns.sandbox).await.unwrap(),
+            _ => ex.prepare(&task).await.unwrap(),
+        }
+        within("start", ex.start(&id)).await.unwrap();
+        if i % 2 == 1 && sandboxed.is_some() {
+            joined.push(begin.elapsed());
+        } else {
+            own.push(begin.elapsed());
+        }
         ex.remove(&id).await.unwrap();
     }
-    took.sort();
-    println!(
-        "oci prepare+start: p50 {:?}, max {:?}",
-        took[took.len() / 2],
-        took[took.len() - 1]
+    for (what, mut took) in [("own netns", own), ("sandbox", joined)] {
+        if took.is_empty() {
+            continue;
+        }
+        took.sort();
+        println!(
+            "oci prepare+start ({what}): p50 {:?}, max {:?} over {}",
+            took[took.len() / 2],
+            took[took.len() - 1],
+            took.len()
+        );
+    }
+}
+
+/// What a task in a sandbox prints: its namespace, the namespace's mark, the sandbox's files,
+/// its hostname, whether it can write its resolv.conf; then it runs until SIGUSR1.
+const SANDBOX_SCRIPT: &str = "readlink /proc/self/ns/net; cat /proc/sys/net/ipv4/ip_default_ttl; \
+     cat /etc/resolv.conf; grep web-task /etc/hosts; hostname; \
+     (echo x >> /etc/resolv.conf) 2>/dev/null && echo rw || echo ro; \
+     trap 'exit 0' USR1; echo ready; sleep 1000 & wait $!";
+
+/// The lines [`SANDBOX_SCRIPT`] prints in `ns` with hostname `host`.
+fn sandbox_lines(ns: &crate::executor::test_netns::TestNetns, host: &str) -> Vec<String> {
+    use crate::executor::test_netns::{HOSTS, MARK_TTL, RESOLV_CONF};
+    let mut want = vec![ns.link(), MARK_TTL.to_string()];
+    want.extend(RESOLV_CONF.lines().map(String::from));
+    want.extend(HOSTS.lines().filter(|l| l.contains("web-task")).map(String::from));
+    want.extend([host.to_string(), "ro".into(), "ready".into()]);
+    want
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn container_joins_the_sandbox_namespace_and_files_across_an_agent_restart() {
+    use crate::executor::conformance::{task, wait_ready};
+    use crate::executor::test_netns::TestNetns;
+    let h = harness_or_skip!();
+    let Some(ns) = TestNetns::create().await else {
+        return;
+    };
+    let host_resolv = std::fs::read("/etc/resolv.conf").ok();
+    let mut spec = h.shell(SANDBOX_SCRIPT);
+    spec.container.hostname = "sb-box".into();
+    spec.container.stop_signal = "SIGUSR1".into();
+    // The health check joins the container's namespaces exactly as `docker exec`'s helper
+    // does (sys::namespace_fds); start returns only once it passed there.
+    spec.container.healthcheck = Some(health(
+        &format!(
+            "[ \"$(readlink /proc/self/ns/net)\" = '{}' ] && grep -q 10.9.8.7 /etc/resolv.conf",
+            ns.link()
+        ),
+        1,
+    ));
+    if let Some(check) = spec.container.healthcheck.as_mut() {
+        check.start_period = 30_000_000_000;
+        check.start_interval = 50_000_000;
+    }
+    // Prepared by one agent, started by the next: the bundle keeps the sandbox.
+    let first = h.executor();
+    first.prepare_in(&task("sbx", spec), &ns.sandbox).await.unwrap();
+    drop(first);
+    let ex = h.executor();
+    let attached = ex.reattach().await.unwrap();
+    assert_eq!(
+        attached
+            .iter()
+            .map(|a| (a.task_id.as_str(), a.phase.clone()))
+            .collect::<Vec<_>>(),
+        [("sbx", crate::executor::Phase::Prepared)]
     );
+    within("start", ex.start("sbx")).await.unwrap();
+    wait_ready(&*ex, "sbx").await;
+    assert_eq!(log_lines(&ex, "sbx").await, sandbox_lines(&ns, "sb-box"));
+    assert_eq!(
+        within("shutdown", ex.shutdown("sbx")).await.unwrap(),
+        Some(Exit::code(0))
+    );
+    ex.remove("sbx").await.unwrap();
+    assert!(
+        netplane_exists(&ns.path),
+        "the namespace is the agent's: removing the task keeps it"
+    );
+    assert_eq!(
+        std::fs::read("/etc/resolv.conf").ok(),
+        host_resolv,
+        "the host's file is untouched"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sandbox_that_is_not_a_namespace_is_refused_at_prepare() {
+    let h = harness_or_skip!();
+    let ex = h.executor();
+    let bogus = crate::executor::Sandbox {
+        netns: Some(h.work("not-a-netns")),
+        ..Default::default()
+    };
+    std::fs::write(h.work("not-a-netns"), b"").unwrap();
+    let err = ex
+        .prepare_in(
+            &crate::executor::conformance::task("bogus", h.shell("true")),
+            &bogus,
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("is not a network namespace"), "{err}");
+    assert!(!h.config().state_dir.join("bogus").exists(), "nothing is left");
+}
+
+/// True while the pinned namespace at `path` is still there.
+fn netplane_exists(path: &Path) -> bool {
+    std::fs::File::open(path)
+        .and_then(|f| crate::executor::process::sys::namespace_type(&f))
+        .is_ok_and(|t| t == libc::CLONE_NEWNET)
 }

@@ -1,12 +1,14 @@
 //! `docker exec` on the process executor: the command runs as a child of the agent with the
 //! task's environment, working directory and user, in the task's cgroups when it has them.
 //! That is all the isolation there is, as for the task itself: same filesystem, PIDs and
-//! network as the host.
+//! network as the host, except for a task in a network sandbox, whose network and mount
+//! namespaces the command joins.
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 
 use super::handle::TaskHandle;
+use super::sandbox::Entry;
 use super::{sys, user};
 use crate::executor::exec::{self, ExecProcess, ExecSpec};
 use crate::executor::{Error, Phase, Result};
@@ -27,22 +29,30 @@ pub fn start(handle: &TaskHandle, spec: &ExecSpec) -> Result<ExecProcess> {
         let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
         command.env(k, v);
     }
-    command.current_dir(if spec.workdir.is_empty() {
+    let cwd = if spec.workdir.is_empty() {
         &launch.dir
     } else {
         &spec.workdir
-    });
+    };
+    command.current_dir(cwd);
     let (uid, gid) = if spec.user.is_empty() {
         (launch.uid, launch.gid)
     } else {
         let u = user::resolve_on_host(&spec.user)?;
         (Some(u.uid), Some(u.gid))
     };
-    if let Some(uid) = uid {
-        command.uid(uid);
-    }
-    if let Some(gid) = gid {
-        command.gid(gid);
+    // A task in a sandbox: the exec joins its network and mount namespaces, and changes its
+    // ids after that (see sandbox.rs).
+    let pid = handle.container().pid as i32;
+    let sandbox = Entry::beside(pid, &launch.sandbox, cwd, uid, gid)
+        .map_err(|e| Error::io(format!("opening the namespaces of task {}", handle.id), e))?;
+    if sandbox.is_none() {
+        if let Some(uid) = uid {
+            command.uid(uid);
+        }
+        if let Some(gid) = gid {
+            command.gid(gid);
+        }
     }
     let procs = launch
         .cgroups
@@ -50,6 +60,6 @@ pub fn start(handle: &TaskHandle, spec: &ExecSpec) -> Result<ExecProcess> {
         .map(|d| CString::new(d.join("cgroup.procs").as_os_str().as_bytes()))
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|_| Error::Invalid("a cgroup path holds a NUL byte".into()))?;
-    sys::set_pre_exec(command.as_std_mut(), procs);
+    sys::set_pre_exec(command.as_std_mut(), procs, sandbox);
     exec::spawn(command, spec, None)
 }

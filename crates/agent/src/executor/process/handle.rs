@@ -268,7 +268,7 @@ impl TaskHandle {
             let this = Arc::clone(self);
             tokio::spawn(async move {
                 let mut exit = this.exit.subscribe();
-                let monitor = check.monitor(&this.launch, health, |h| this.set_health(h));
+                let monitor = check.monitor(&this.launch, &this.dir, health, |h| this.set_health(h));
                 tokio::select! {
                     _ = this.cancel.cancelled() => return,
                     _ = exit.wait_for(Option::is_some) => return,

@@ -10,6 +10,7 @@
 //! Checks run from the agent (not the supervisor): a health check is the agent's opinion of
 //! the task, and after an agent restart the monitor resumes from the last recorded health.
 
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use tokio::time::Instant;
 use types::HealthConfig;
 
 use super::launch::LaunchSpec;
+use super::sandbox::Entry;
 use crate::executor::{Error, Result};
 
 /// Docker's defaults.
@@ -102,7 +104,14 @@ impl HealthCheck {
 
     /// Runs checks until the task turns unhealthy (returns) or the caller drops the future.
     /// `report` receives every change of verdict; `initial` resumes a re-attached task.
-    pub async fn monitor(&self, launch: &LaunchSpec, initial: Health, mut report: impl FnMut(Health)) {
+    /// `dir` is the task's state directory (its `task.pid` names the process to check beside).
+    pub async fn monitor(
+        &self,
+        launch: &LaunchSpec,
+        dir: &Path,
+        initial: Health,
+        mut report: impl FnMut(Health),
+    ) {
         let started = Instant::now();
         let mut health = initial;
         let mut failures = 0u64;
@@ -116,7 +125,7 @@ impl HealthCheck {
             .await;
             // Judge the start period by when the check began (Docker's rule).
             let in_start_period = started.elapsed() < self.start_period;
-            let passed = self.check_once(launch).await;
+            let passed = self.check_once(launch, dir).await;
             if passed {
                 failures = 0;
                 if health != Health::Healthy {
@@ -134,7 +143,7 @@ impl HealthCheck {
     }
 
     /// Runs the check once with the task's environment, directory and user.
-    async fn check_once(&self, launch: &LaunchSpec) -> bool {
+    async fn check_once(&self, launch: &LaunchSpec, dir: &Path) -> bool {
         let mut command = tokio::process::Command::new(&self.argv[0]);
         command
             .args(&self.argv[1..])
@@ -154,6 +163,17 @@ impl HealthCheck {
             {
                 return false;
             }
+        } else if !launch.sandbox.is_empty() {
+            // A native task in a sandbox: the check joins its network and mount namespaces.
+            let Some(task) = super::launch::read_pid(&dir.join(super::launch::TASK_PID)) else {
+                return false;
+            };
+            let Ok(entry) = Entry::beside(task.pid, &launch.sandbox, &launch.dir, launch.uid, launch.gid)
+            else {
+                return false;
+            };
+            super::sys::set_pre_exec(command.as_std_mut(), Vec::new(), entry);
+            return self.run_check(command).await;
         } else {
             command.current_dir(&launch.dir);
         }
@@ -164,6 +184,11 @@ impl HealthCheck {
             command.gid(gid);
         }
         super::sys::set_task_umask(&mut command);
+        self.run_check(command).await
+    }
+
+    /// Runs a prepared check command within the timeout; true when it exits 0.
+    async fn run_check(&self, mut command: tokio::process::Command) -> bool {
         let Ok(mut child) = command.spawn() else {
             return false;
         };

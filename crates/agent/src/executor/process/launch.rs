@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use types::{HealthConfig, Task};
 
 use super::user;
-use crate::executor::{Error, Exit, Result, parse_signal, stop_grace};
+use crate::executor::{Error, Exit, Result, Sandbox, parse_signal, stop_grace};
 
 /// `spec.json`.
 pub const SPEC: &str = "spec.json";
@@ -69,6 +69,10 @@ pub struct LaunchSpec {
     /// container runtime instead of `argv` (which then only documents the command).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oci: Option<crate::executor::oci::runtime::OciLaunch>,
+    /// The network sandbox the task runs in (`Executor::prepare_in`); empty, and absent
+    /// from the file, for a task on no overlay network.
+    #[serde(default, skip_serializing_if = "Sandbox::is_empty")]
+    pub sandbox: Sandbox,
 }
 
 impl LaunchSpec {
@@ -125,6 +129,7 @@ impl LaunchSpec {
             grace_nanos: stop_grace(c.stop_grace_period).as_nanos() as u64,
             healthcheck: c.healthcheck.clone(),
             oci: None,
+            sandbox: Sandbox::default(),
         })
     }
 }

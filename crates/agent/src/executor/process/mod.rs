@@ -11,20 +11,24 @@
 //!  agent restarts ─► reattach(): scan <state>/, resume watchers from the pid files
 //! ```
 //!
-//! There is no image and no isolation beyond the process group and cgroup: this executor is
-//! for trusted workloads and for running shoal where no container engine exists.
+//! There is no image and no isolation beyond the process group and cgroup (and, for a task on
+//! overlay networks, the network sandbox the agent made: `sandbox.rs`): this executor is for
+//! trusted workloads and for running shoal where no container engine exists.
 
 pub mod cgroup;
 pub mod exec;
 pub mod handle;
 pub mod health;
 pub mod launch;
+pub mod sandbox;
 pub mod shim;
 pub mod sweep;
 pub mod sys;
 pub mod unsupported;
 pub mod user;
 
+#[cfg(test)]
+mod sandbox_tests;
 #[cfg(test)]
 mod tests;
 
@@ -36,7 +40,7 @@ use async_trait::async_trait;
 use tokio_util::sync::CancellationToken;
 use types::{ContainerStatus, Task};
 
-use super::{Attached, EngineInfo, Error, Executor, Exit, Result};
+use super::{Attached, EngineInfo, Error, Executor, Exit, Result, Sandbox};
 use crate::logs::{LogLines, LogOptions};
 use cgroup::Cgroups;
 use handle::{TaskHandle, attach_all, read_logs, remove_dir};
@@ -173,11 +177,20 @@ impl Executor for ProcessExecutor {
     }
 
     async fn prepare(&self, task: &Task) -> Result<()> {
+        self.prepare_in(task, &Sandbox::default()).await
+    }
+
+    /// The task's process enters the sandbox's network namespace before exec and, given
+    /// resolv.conf or hosts, a private mount namespace with them over the host's (`sandbox.rs`).
+    async fn prepare_in(&self, task: &Task, sandbox: &Sandbox) -> Result<()> {
         if self.lock().contains_key(&task.id) {
             return Ok(());
         }
         let dir = self.task_dir(&task.id)?;
         let mut launch = LaunchSpec::from_task(task, self.config.log_limit)?;
+        sandbox.check()?;
+        sandbox::check_host(sandbox)?;
+        launch.sandbox = sandbox.clone();
         // Validate the health check now: a bad one rejects the task rather than failing it.
         health::HealthCheck::from_config(launch.healthcheck.as_ref())?;
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;

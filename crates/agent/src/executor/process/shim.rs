@@ -149,11 +149,15 @@ fn spawn_process(spec: &LaunchSpec) -> Result<Spawned, String> {
         .stderr(Stdio::piped())
         // Its own group, so the whole task can be killed at once.
         .process_group(0);
-    if let Some(uid) = spec.uid {
-        command.uid(uid);
-    }
-    if let Some(gid) = spec.gid {
-        command.gid(gid);
+    // In a sandbox the ids change after entering it (see sandbox.rs); elsewhere std does it.
+    let sandbox = super::sandbox::Entry::for_task(&spec.sandbox, spec.uid, spec.gid)?;
+    if sandbox.is_none() {
+        if let Some(uid) = spec.uid {
+            command.uid(uid);
+        }
+        if let Some(gid) = spec.gid {
+            command.gid(gid);
+        }
     }
     let procs = spec
         .cgroups
@@ -162,7 +166,7 @@ fn spawn_process(spec: &LaunchSpec) -> Result<Spawned, String> {
             std::ffi::CString::new(c.join("cgroup.procs").into_os_string().into_encoded_bytes()).ok()
         })
         .collect();
-    sys::set_pre_exec(&mut command, procs);
+    sys::set_pre_exec(&mut command, procs, sandbox);
     let mut child = command
         .spawn()
         .map_err(|e| format!("starting {:?}: {e}", spec.argv[0]))?;

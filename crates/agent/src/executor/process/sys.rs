@@ -168,6 +168,20 @@ pub fn start_time(pid: i32) -> Option<u64> {
     after.split_whitespace().nth(19)?.parse().ok()
 }
 
+/// The type (`CLONE_NEWNET`, `CLONE_NEWNS`, …) of the namespace behind an nsfs file; an error
+/// for any other file.
+pub fn namespace_type(file: &std::fs::File) -> io::Result<i32> {
+    use std::os::fd::AsRawFd;
+    /// `NS_GET_NSTYPE`, `_IO(0xb7, 0x3)`.
+    const NS_GET_NSTYPE: libc::c_ulong = 0xb703;
+    // SAFETY: an ioctl without an argument on an open fd; it reads and writes no memory of ours.
+    let kind = unsafe { libc::ioctl(file.as_raw_fd(), NS_GET_NSTYPE as _) };
+    if kind < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(kind)
+}
+
 /// The umask a task starts with: the daemon runs with 0077 so its own state is owner-only,
 /// but a task's files should come out as a normal program's would.
 pub const TASK_UMASK: libc::mode_t = 0o022;
@@ -219,13 +233,25 @@ pub fn set_task_umask(command: &mut tokio::process::Command) {
     }
 }
 
-/// Installs [`pre_exec_hook`] on a command.
-pub fn set_pre_exec(command: &mut std::process::Command, cgroup_procs: Vec<std::ffi::CString>) {
+/// Installs [`pre_exec_hook`] on a command, then the entry into the task's network sandbox
+/// when it has one (which also changes the ids: leave them unset on `command` then).
+pub fn set_pre_exec(
+    command: &mut std::process::Command,
+    cgroup_procs: Vec<std::ffi::CString>,
+    sandbox: Option<super::sandbox::Entry>,
+) {
     use std::os::unix::process::CommandExt;
-    // SAFETY: the hook only makes async-signal-safe calls (see pre_exec_hook) and allocates
-    // nothing: the C strings were built before the fork and are only borrowed.
+    // SAFETY: the hook and the entry only make async-signal-safe calls (see pre_exec_hook
+    // and Entry::enter) and allocate nothing: the C strings and fds were made before the
+    // fork and are only borrowed.
     unsafe {
-        command.pre_exec(move || pre_exec_hook(&cgroup_procs));
+        command.pre_exec(move || {
+            pre_exec_hook(&cgroup_procs)?;
+            match &sandbox {
+                Some(entry) => entry.enter(),
+                None => Ok(()),
+            }
+        });
     }
 }
 

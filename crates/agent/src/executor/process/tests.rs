@@ -50,12 +50,12 @@ fn test_shim() -> ShimCommand {
     }
 }
 
-struct ProcessHarness {
+pub(super) struct ProcessHarness {
     state: TempDir,
     work: TempDir,
 }
 
-fn harness() -> ProcessHarness {
+pub(super) fn harness() -> ProcessHarness {
     ProcessHarness {
         state: tempfile::tempdir().unwrap(),
         work: tempfile::tempdir().unwrap(),
@@ -73,7 +73,7 @@ impl ProcessHarness {
         }
     }
 
-    fn work(&self, name: &str) -> PathBuf {
+    pub(super) fn work(&self, name: &str) -> PathBuf {
         self.work.path().join(name)
     }
 }

@@ -1,0 +1,28 @@
+//! The agent's network layer: it keeps the node's network views (sent beside the assignments)
+//! and drives `netplane` from them — an overlay, a resolver and peers per network, a sandbox
+//! (namespace, endpoints, VIP table, `resolv.conf`, `hosts`) per task on networks.
+//!
+//! - `views`: the views held, as the messages change them (pure);
+//! - `spec`, `peers`, `records`, `vips`: what the plane, the resolvers and a task's VIP table
+//!   get from the views (pure);
+//! - `files`: a task's `resolv.conf` and `hosts` under the data dir;
+//! - `namespaces`: task namespaces, the kernel's or recorded;
+//! - `node`: [`NodeNetwork`], the I/O over all of it.
+
+mod error;
+pub mod files;
+pub mod namespaces;
+mod node;
+pub mod peers;
+pub mod records;
+pub mod spec;
+pub mod views;
+pub mod vips;
+
+#[cfg(test)]
+mod tests;
+
+pub use error::{Error, Result};
+pub use namespaces::{KernelNamespaces, RecordedNamespaces, TaskNamespaces};
+pub use node::{ATTACH_DEADLINE, NetworkConfig, NodeNetwork};
+pub use views::Views;

@@ -1,0 +1,225 @@
+//! The network layer over a `FakePlane` and recorded namespaces: views in, plane state out.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use netplane::dns::{HostResolvConf, Upstreams};
+use netplane::{FakePlane, RemoteEndpoint};
+use types::{NetworkAttachment, NetworkDelta, Task, TaskSpec};
+
+use super::views::tests::{endpoint, view};
+use super::*;
+
+struct Fixture {
+    plane: Arc<FakePlane>,
+    namespaces: Arc<RecordedNamespaces>,
+    network: Arc<NodeNetwork>,
+    _dir: tempfile::TempDir,
+}
+
+fn config(dir: &std::path::Path, deadline: Duration) -> NetworkConfig {
+    NetworkConfig {
+        node_id: "node1".into(),
+        tag: "t1".into(),
+        sandboxes: dir.join("sandboxes"),
+        host_resolv: HostResolvConf::parse("nameserver 192.0.2.53\nsearch corp.example\n"),
+        dns_port: 53,
+        attach_deadline: deadline,
+    }
+}
+
+fn fixture(deadline: Duration) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let plane = Arc::new(FakePlane::new("t1", 1500));
+    let namespaces = Arc::new(RecordedNamespaces::default());
+    let network = NodeNetwork::new(
+        config(dir.path(), deadline),
+        plane.clone(),
+        namespaces.clone(),
+        Upstreams::new(vec![], "/proc/self/ns/net"),
+    );
+    Fixture {
+        plane,
+        namespaces,
+        network,
+        _dir: dir,
+    }
+}
+
+fn task_on(id: &str, network: &str) -> Task {
+    crate::executor::conformance::task(
+        id,
+        TaskSpec {
+            networks: vec![NetworkAttachment {
+                target: network.into(),
+                ..NetworkAttachment::default()
+            }],
+            ..TaskSpec::default()
+        },
+    )
+}
+
+#[tokio::test]
+async fn a_view_makes_the_overlay_and_peers_follow_its_changes() {
+    let f = fixture(Duration::from_secs(1));
+    let v = view(
+        "n1",
+        vec![
+            endpoint("t1", "web", "node1", 10),
+            endpoint("t2", "web", "node2", 11),
+        ],
+    );
+    f.network.apply(true, vec![v], &[], &[]).await;
+    let state = f.plane.state();
+    assert_eq!(state.networks[&4097].gateway.to_string(), "10.0.1.1");
+    let peers: Vec<_> = state.peers[&4097].values().copied().collect();
+    assert_eq!(
+        peers,
+        vec![RemoteEndpoint::new(
+            "10.0.1.11".parse().unwrap(),
+            "192.168.0.2".parse().unwrap()
+        )]
+    );
+
+    let delta = NetworkDelta {
+        network_id: "n1".into(),
+        endpoints: vec![endpoint("t3", "web", "node3", 12)],
+        endpoints_removed: vec!["t2".into()],
+        ..NetworkDelta::default()
+    };
+    f.network.apply(false, vec![], &[], &[delta]).await;
+    let peers: Vec<_> = f.plane.state().peers[&4097]
+        .keys()
+        .map(|a| a.to_string())
+        .collect();
+    assert_eq!(peers, ["10.0.1.12"]);
+
+    f.network.apply(false, vec![], &["n1".into()], &[]).await;
+    assert!(
+        f.plane.state().networks.is_empty(),
+        "a network gone takes its overlay"
+    );
+}
+
+#[tokio::test]
+async fn a_task_sandbox_attaches_sets_vips_follows_backends_and_is_released() {
+    let f = fixture(Duration::from_secs(5));
+    let network = f.network.clone();
+    // The task asks before its address arrives: it waits for the view.
+    let waiting = tokio::spawn(async move { network.sandbox(&task_on("t1", "n1-name"), false).await });
+    let v = view(
+        "n1",
+        vec![
+            endpoint("t1", "web", "node1", 10),
+            endpoint("t2", "web", "node2", 11),
+        ],
+    );
+    f.network.apply(true, vec![v], &[], &[]).await;
+    let sandbox = waiting.await.unwrap().unwrap();
+    let netns = sandbox.netns.clone().unwrap();
+    assert!(netns.ends_with("shoal-t1-t-t1"));
+    let state = f.plane.state();
+    let attached = &state.endpoints[&(4097, "10.0.1.10".parse().unwrap())];
+    assert_eq!((attached.ifname.as_str(), &attached.netns), ("eth0", &netns));
+    let vips = &state.vips[&netns];
+    assert_eq!(vips.len(), 1);
+    assert_eq!(vips[0].backends.len(), 2);
+    let resolv = std::fs::read_to_string(sandbox.resolv_conf.unwrap()).unwrap();
+    assert!(resolv.contains("nameserver 10.0.1.1\n"), "{resolv}");
+    let hosts = std::fs::read_to_string(sandbox.hosts.clone().unwrap()).unwrap();
+    assert!(hosts.contains("10.0.1.10\tt1\n"), "{hosts}");
+
+    // A backend stops serving: the task's VIP table follows.
+    let mut gone = endpoint("t2", "web", "node2", 11);
+    gone.serving = false;
+    let delta = NetworkDelta {
+        network_id: "n1".into(),
+        endpoints: vec![gone],
+        ..NetworkDelta::default()
+    };
+    f.network.apply(false, vec![], &[], &[delta]).await;
+    assert_eq!(f.plane.state().vips[&netns][0].backends.len(), 1);
+
+    f.network.release("t1").await;
+    let state = f.plane.state();
+    assert!(state.endpoints.is_empty());
+    assert!(f.namespaces.list("shoal-").unwrap().is_empty());
+    assert!(!sandbox.hosts.unwrap().exists(), "files removed");
+}
+
+#[tokio::test]
+async fn a_task_without_its_address_fails_at_the_deadline_and_a_refusing_node_says_why() {
+    let f = fixture(Duration::from_millis(50));
+    f.network.apply(true, vec![view("n1", vec![])], &[], &[]).await;
+    let error = f.network.sandbox(&task_on("t9", "n1"), false).await.unwrap_err();
+    assert!(matches!(error, Error::NotReady { .. }), "{error}");
+    assert!(error.to_string().contains("no address on network n1"), "{error}");
+    assert!(f.namespaces.list("shoal-").unwrap().is_empty());
+
+    let dir = tempfile::tempdir().unwrap();
+    let refusing = NodeNetwork::refusing(
+        config(dir.path(), Duration::from_secs(1)),
+        "the agent is not root",
+    );
+    let error = refusing.sandbox(&task_on("t9", "n1"), false).await.unwrap_err();
+    assert!(error.to_string().contains("not root"), "{error}");
+    let plain = crate::executor::conformance::task("t8", TaskSpec::default());
+    assert!(
+        refusing.sandbox(&plain, false).await.unwrap().is_empty(),
+        "no networks: no sandbox"
+    );
+}
+
+#[tokio::test]
+async fn own_netns_executors_are_attached_after_start() {
+    let f = fixture(Duration::from_secs(1));
+    f.network
+        .apply(
+            true,
+            vec![view("n1", vec![endpoint("t1", "web", "node1", 10)])],
+            &[],
+            &[],
+        )
+        .await;
+    let sandbox = f.network.sandbox(&task_on("t1", "n1"), true).await.unwrap();
+    assert!(sandbox.netns.is_none() && sandbox.resolv_conf.is_some());
+    assert!(
+        f.plane.state().endpoints.is_empty(),
+        "nothing to attach to before start"
+    );
+    f.network.started("t1", 4242).await.unwrap();
+    let state = f.plane.state();
+    let attached = &state.endpoints[&(4097, "10.0.1.10".parse().unwrap())];
+    assert_eq!(attached.netns, std::path::Path::new("/proc/4242/ns/net"));
+}
+
+#[tokio::test]
+async fn recovery_keeps_held_tasks_and_sweeps_the_rest() {
+    let f = fixture(Duration::from_secs(1));
+    f.namespaces.create("shoal-t1-t-held").await.unwrap();
+    f.namespaces.create("shoal-t1-t-stale").await.unwrap();
+    f.namespaces.create("shoal-other-t-x").await.unwrap();
+    f.network
+        .apply(
+            true,
+            vec![view("n1", vec![endpoint("held", "web", "node1", 10)])],
+            &[],
+            &[],
+        )
+        .await;
+    let held = vec![Arc::new(task_on("held", "n1"))];
+    f.network.recover(&held).await;
+    assert_eq!(
+        f.namespaces.list("shoal-").unwrap(),
+        ["shoal-other-t-x", "shoal-t1-t-held"],
+        "another plane's names are not ours"
+    );
+    let netns = f.namespaces.path("shoal-t1-t-held");
+    assert_eq!(
+        f.plane.state().vips[&netns].len(),
+        1,
+        "re-adopted and its VIPs re-set"
+    );
+    f.network.release("held").await;
+    assert_eq!(f.namespaces.list("shoal-t1").unwrap(), Vec::<String>::new());
+}

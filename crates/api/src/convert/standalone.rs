@@ -1,0 +1,436 @@
+//! `POST /containers/create` bodies (Docker's `Config` with `HostConfig` and
+//! `NetworkingConfig` inside) turned into the task spec a standalone container runs.
+//!
+//! Every field is looked at: those shoal applies are converted, the rest must hold their
+//! zero value (the docker CLI sends most of them empty) or the request is refused with the
+//! field's name, never silently dropped.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+use types::{ContainerSpec, TaskSpec};
+
+/// What a standalone container is created from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContainerCreate {
+    /// The spec its synthetic task runs.
+    pub spec: TaskSpec,
+    /// Remove it once it exits (`HostConfig.AutoRemove`, `docker run --rm`).
+    pub auto_remove: bool,
+}
+
+/// Why a create body was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CreateError {
+    /// Malformed (dockerd's 400).
+    #[error("{0}")]
+    Invalid(String),
+    /// Well-formed, asks for what shoal does not do yet (400 naming the field).
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+type Result<T> = std::result::Result<T, CreateError>;
+
+/// `Config` keys converted below.
+const CONFIG_APPLIED: &[&str] = &[
+    "Image",
+    "Cmd",
+    "Entrypoint",
+    "Env",
+    "WorkingDir",
+    "User",
+    "Hostname",
+    "Tty",
+    "OpenStdin",
+    "StdinOnce",
+    "AttachStdin",
+    "AttachStdout",
+    "AttachStderr",
+    "Labels",
+    "StopSignal",
+    "StopTimeout",
+    "Healthcheck",
+    "HostConfig",
+    "NetworkingConfig",
+    // Informational in dockerd too (Windows-only escaping; an empty Domainname).
+    "ArgsEscaped",
+];
+
+/// `HostConfig` keys converted below.
+const HOST_APPLIED: &[&str] = &[
+    "AutoRemove",
+    "Binds",
+    "Memory",
+    "NanoCpus",
+    "PidsLimit",
+    "Init",
+    "ReadonlyRootfs",
+    "NetworkMode",
+    "RestartPolicy",
+    "LogConfig",
+    "ConsoleSize",
+    "CgroupnsMode",
+    "IpcMode",
+];
+
+/// Converts a decoded create body.
+pub fn from_body(body: &Map<String, Value>) -> Result<ContainerCreate> {
+    let host = match body.get("HostConfig") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(m)) => m.clone(),
+        Some(_) => return Err(CreateError::Invalid("HostConfig must be an object".into())),
+    };
+    // HostConfig first: `-p` also fills Config.ExposedPorts, and the port refusal says more.
+    let mut refused: Vec<String> = host
+        .iter()
+        .filter(|(k, v)| !HOST_APPLIED.contains(&k.as_str()) && !is_zero(v) && !is_cli_default(k, v))
+        .map(|(k, _)| format!("HostConfig.{k}"))
+        .collect();
+    refused.extend(
+        body.iter()
+            .filter(|(k, v)| !CONFIG_APPLIED.contains(&k.as_str()) && !is_zero(v))
+            .map(|(k, _)| k.clone()),
+    );
+    if !refused.is_empty() {
+        let hint = if refused.iter().any(|r| r == "HostConfig.PortBindings") {
+            " (published ports come with the routing mesh; run a service with --publish mode=host instead)"
+        } else {
+            ""
+        };
+        return Err(CreateError::Unsupported(format!(
+            "shoal does not support {} for standalone containers yet; remove {}{hint}",
+            refused.join(", "),
+            if refused.len() == 1 { "it" } else { "them" }
+        )));
+    }
+    network_mode(&host)?;
+    restart_policy(&host)?;
+    log_config(&host)?;
+    let image = string(body, "Image")?;
+    if image.is_empty() {
+        return Err(CreateError::Invalid(
+            "config cannot be empty in order to create a container".into(),
+        ));
+    }
+    let tty = boolean(body, "Tty")?;
+    let open_stdin = boolean(body, "OpenStdin")?;
+    if tty || open_stdin || boolean(body, "AttachStdin")? {
+        return Err(CreateError::Unsupported(
+            "the oci executor does not attach a TTY or stdin to containers yet; run without -i/-t \
+             (docker exec -it works in a running container)"
+                .into(),
+        ));
+    }
+    let mut extra = Map::new();
+    if let Some(binds) = host.get("Binds").filter(|v| !is_zero(v)) {
+        let mounts = strings(binds, "HostConfig.Binds")?
+            .iter()
+            .map(|b| bind_mount(b))
+            .collect::<Result<Vec<_>>>()?;
+        extra.insert("Mounts".into(), Value::Array(mounts));
+    }
+    if boolean(&host, "ReadonlyRootfs")? {
+        extra.insert("ReadOnly".into(), Value::Bool(true));
+    }
+    if let Some(init) = host.get("Init").and_then(Value::as_bool) {
+        extra.insert("Init".into(), Value::Bool(init));
+    }
+    let stop_grace_period = match body.get("StopTimeout") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            v.as_i64()
+                .ok_or_else(|| CreateError::Invalid("StopTimeout must be an integer".into()))?
+                .saturating_mul(1_000_000_000),
+        ),
+    };
+    let container = ContainerSpec {
+        image,
+        labels: labels(body)?,
+        command: optional_strings(body, "Entrypoint")?,
+        args: optional_strings(body, "Cmd")?,
+        hostname: string(body, "Hostname")?,
+        env: optional_strings(body, "Env")?,
+        dir: string(body, "WorkingDir")?,
+        user: string(body, "User")?,
+        stop_signal: string(body, "StopSignal")?,
+        stop_grace_period,
+        healthcheck: healthcheck(body)?,
+        tty,
+        open_stdin,
+        extra: if extra.is_empty() {
+            String::new()
+        } else {
+            Value::Object(extra).to_string()
+        },
+    };
+    let mut spec = TaskSpec {
+        container,
+        ..TaskSpec::default()
+    };
+    spec.restart.condition = types::RestartCondition::None;
+    spec.resources.limits.memory_bytes = integer(&host, "Memory")?;
+    spec.resources.limits.nano_cpus = integer(&host, "NanoCpus")?;
+    spec.resources.limits.pids = integer(&host, "PidsLimit")?.max(0);
+    if spec.resources.limits.memory_bytes < 0 || spec.resources.limits.nano_cpus < 0 {
+        return Err(CreateError::Invalid(
+            "Memory and NanoCpus cannot be negative".into(),
+        ));
+    }
+    Ok(ContainerCreate {
+        spec,
+        auto_remove: boolean(&host, "AutoRemove")?,
+    })
+}
+
+/// `Healthcheck` (`--health-*`, `--no-healthcheck` as `["NONE"]`).
+fn healthcheck(body: &Map<String, Value>) -> Result<Option<types::HealthConfig>> {
+    let Some(Value::Object(h)) = body.get("Healthcheck") else {
+        return Ok(None);
+    };
+    Ok(Some(types::HealthConfig {
+        test: optional_strings(h, "Test")?,
+        interval: integer(h, "Interval")?,
+        timeout: integer(h, "Timeout")?,
+        retries: u64::try_from(integer(h, "Retries")?).unwrap_or(0),
+        start_period: integer(h, "StartPeriod")?,
+        start_interval: integer(h, "StartInterval")?,
+    }))
+}
+
+/// `default` and `none` give the container its own network namespace with loopback only
+/// (dockerd's `bridge` needs a network this node does not have).
+fn network_mode(host: &Map<String, Value>) -> Result<()> {
+    match string(host, "NetworkMode")?.as_str() {
+        "" | "default" | "none" => Ok(()),
+        "host" => Err(CreateError::Unsupported(
+            "network mode host is not supported by the oci executor yet; run without --network host".into(),
+        )),
+        other => Err(CreateError::Unsupported(format!(
+            "network {:?}: standalone containers run with network none for now (attachable overlay networks come with issue 12); run without --network",
+            types::excerpt(other)
+        ))),
+    }
+}
+
+fn restart_policy(host: &Map<String, Value>) -> Result<()> {
+    let Some(Value::Object(policy)) = host.get("RestartPolicy") else {
+        return Ok(());
+    };
+    match string(policy, "Name")?.as_str() {
+        "" | "no" => Ok(()),
+        other => Err(CreateError::Unsupported(format!(
+            "restart policy {:?} is not supported for standalone containers yet; run without --restart",
+            types::excerpt(other)
+        ))),
+    }
+}
+
+fn log_config(host: &Map<String, Value>) -> Result<()> {
+    let Some(Value::Object(log)) = host.get("LogConfig") else {
+        return Ok(());
+    };
+    let kind = string(log, "Type")?;
+    let config_empty = log.get("Config").is_none_or(is_zero);
+    if matches!(kind.as_str(), "" | "json-file" | "local") && config_empty {
+        return Ok(());
+    }
+    Err(CreateError::Unsupported(format!(
+        "log driver {:?} with options is not supported; shoal keeps container output itself (run without --log-driver/--log-opt)",
+        types::excerpt(&kind)
+    )))
+}
+
+/// `src:dst[:opts]`: a bind when `src` is an absolute path, else a named volume.
+fn bind_mount(bind: &str) -> Result<Value> {
+    let parts: Vec<&str> = bind.split(':').collect();
+    let (source, target, options) = match parts.as_slice() {
+        [s, t] => (*s, *t, ""),
+        [s, t, o] => (*s, *t, *o),
+        _ => {
+            return Err(CreateError::Invalid(format!(
+                "invalid volume specification: {:?}",
+                types::excerpt(bind)
+            )));
+        }
+    };
+    if !target.starts_with('/') {
+        return Err(CreateError::Invalid(format!(
+            "invalid mount config: the mount target {:?} is not an absolute path",
+            types::excerpt(target)
+        )));
+    }
+    let mut read_only = false;
+    for option in options.split(',').filter(|o| !o.is_empty()) {
+        match option {
+            "ro" => read_only = true,
+            "rw" => read_only = false,
+            other => {
+                return Err(CreateError::Unsupported(format!(
+                    "bind option {:?} is not supported; use ro or rw",
+                    types::excerpt(other)
+                )));
+            }
+        }
+    }
+    let kind = if source.starts_with('/') { "bind" } else { "volume" };
+    Ok(serde_json::json!({
+        "Type": kind,
+        "Source": source,
+        "Target": target,
+        "ReadOnly": read_only,
+    }))
+}
+
+/// HostConfig fields whose "unset" the docker CLI spells as a value other than zero.
+fn is_cli_default(key: &str, value: &Value) -> bool {
+    match key {
+        // -1: the kernel's swappiness, unchanged.
+        "MemorySwappiness" => value.as_i64() == Some(-1),
+        _ => false,
+    }
+}
+
+/// A JSON value that asks for nothing: null, false, 0, "", and empty or all-zero arrays and
+/// objects.
+fn is_zero(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.iter().all(is_zero),
+        Value::Object(o) => o.values().all(is_zero),
+    }
+}
+
+fn string(map: &Map<String, Value>, key: &str) -> Result<String> {
+    match map.get(key) {
+        None | Some(Value::Null) => Ok(String::new()),
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(_) => Err(CreateError::Invalid(format!("{key} must be a string"))),
+    }
+}
+
+fn boolean(map: &Map<String, Value>, key: &str) -> Result<bool> {
+    match map.get(key) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(CreateError::Invalid(format!("{key} must be a boolean"))),
+    }
+}
+
+fn integer(map: &Map<String, Value>, key: &str) -> Result<i64> {
+    match map.get(key) {
+        None | Some(Value::Null) => Ok(0),
+        Some(v) => v
+            .as_i64()
+            .ok_or_else(|| CreateError::Invalid(format!("{key} must be an integer"))),
+    }
+}
+
+fn strings(value: &Value, key: &str) -> Result<Vec<String>> {
+    match value {
+        Value::Null => Ok(Vec::new()),
+        // dockerd takes a single string for Cmd and Entrypoint too.
+        Value::String(s) => Ok(vec![s.clone()]),
+        Value::Array(items) => items
+            .iter()
+            .map(|i| {
+                i.as_str()
+                    .map(str::to_owned)
+                    .ok_or_else(|| CreateError::Invalid(format!("{key} must be a list of strings")))
+            })
+            .collect(),
+        _ => Err(CreateError::Invalid(format!("{key} must be a list of strings"))),
+    }
+}
+
+fn optional_strings(map: &Map<String, Value>, key: &str) -> Result<Vec<String>> {
+    map.get(key).map_or(Ok(Vec::new()), |v| strings(v, key))
+}
+
+fn labels(map: &Map<String, Value>) -> Result<BTreeMap<String, String>> {
+    match map.get("Labels") {
+        None | Some(Value::Null) => Ok(BTreeMap::new()),
+        Some(Value::Object(o)) => o
+            .iter()
+            .map(|(k, v)| match v {
+                Value::String(s) => Ok((k.clone(), s.clone())),
+                _ => Err(CreateError::Invalid("Labels values must be strings".into())),
+            })
+            .collect(),
+        Some(_) => Err(CreateError::Invalid("Labels must be an object".into())),
+    }
+}
+
+/// dockerd's container name rule: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`, with an optional leading `/`.
+pub fn check_name(name: &str) -> std::result::Result<String, CreateError> {
+    let bare = name.strip_prefix('/').unwrap_or(name);
+    let mut chars = bare.chars();
+    let ok = bare.len() >= 2
+        && chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if ok {
+        Ok(bare.to_owned())
+    } else {
+        Err(CreateError::Invalid(format!(
+            "Invalid container name ({}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed",
+            types::excerpt(name)
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(v: Value) -> Map<String, Value> {
+        v.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn a_cli_run_body_converts() {
+        let b = body(serde_json::json!({
+            "Image": "bb:1", "Cmd": ["echo", "hi"], "Env": ["A=1"], "Tty": false,
+            "AttachStdout": true, "AttachStderr": true, "Labels": {"x": "y"},
+            "ExposedPorts": {}, "Volumes": null, "StopTimeout": 3,
+            "HostConfig": {"AutoRemove": true, "Binds": ["/tmp:/data:ro"], "Memory": 1048576,
+                "NetworkMode": "default", "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+                "LogConfig": {"Type": "", "Config": {}}, "ConsoleSize": [0, 0], "Privileged": false},
+            "NetworkingConfig": {"EndpointsConfig": {}}
+        }));
+        let c = from_body(&b).unwrap();
+        assert!(c.auto_remove);
+        assert_eq!(c.spec.container.args, ["echo", "hi"]);
+        assert_eq!(c.spec.container.stop_grace_period, Some(3_000_000_000));
+        assert_eq!(c.spec.resources.limits.memory_bytes, 1 << 20);
+        assert!(c.spec.container.extra.contains("\"Target\":\"/data\""));
+    }
+
+    #[test]
+    fn non_default_unknown_fields_are_refused_by_name() {
+        let b = body(serde_json::json!({"Image": "bb", "HostConfig": {"Privileged": true}}));
+        let e = from_body(&b).unwrap_err().to_string();
+        assert!(e.contains("HostConfig.Privileged"), "{e}");
+        let b = body(serde_json::json!({"Image": "bb", "ExposedPorts": {"80/tcp": {}},
+            "HostConfig": {"PortBindings": {"80/tcp": [{"HostPort": "8080"}]}}}));
+        let e = from_body(&b).unwrap_err().to_string();
+        assert!(
+            e.contains("HostConfig.PortBindings") && e.contains("routing mesh"),
+            "{e}"
+        );
+        let b = body(serde_json::json!({"Image": "bb", "HostConfig": {"NetworkMode": "web"}}));
+        assert!(from_body(&b).unwrap_err().to_string().contains("issue 12"));
+        let b = body(serde_json::json!({"Image": "bb", "Tty": true}));
+        assert!(from_body(&b).unwrap_err().to_string().contains("TTY"));
+    }
+
+    #[test]
+    fn names_follow_dockerds_rule() {
+        assert_eq!(check_name("/web-1").unwrap(), "web-1");
+        assert!(check_name("a").is_err());
+        assert!(check_name("-x").is_err());
+        assert!(check_name("a/b").is_err());
+    }
+}

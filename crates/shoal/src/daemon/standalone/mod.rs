@@ -1,0 +1,478 @@
+//! Standalone containers (`docker run`) on this node: a synthetic task each, never in the
+//! Raft store, run by an `oci` executor of their own (its own state directory, so the swarm
+//! worker, which removes tasks the manager does not assign, never sees them).
+//!
+//! ```text
+//!  create ─► name (given or generated, unique here) ─► image present? (else 404: the CLI pulls)
+//!         ─► Task { service_id: "", service_name: <name> } ─► executor.prepare ─► record file
+//!  start  ─► executor.start ─► monitor: executor.wait ─► die ─► AutoRemove? ─► remove
+//!  rm     ─► executor.remove ─► record file gone ─► destroy
+//! ```
+//!
+//! Container ID = SHA-256 of the synthetic task's ID, as for task containers, so every
+//! `/containers/*` route serves both. Records (`<data-dir>/standalone/records/<task>.json`,
+//! 0600) and the executor's own state let `docker ps -a` list them after an agent restart;
+//! running ones are re-attached. Starting an exited container again prepares it afresh: its
+//! writable layer and logs are not kept across runs (dockerd keeps both).
+
+mod attach;
+pub mod merged;
+pub mod names;
+mod swarm;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use agent::executor::details::Details;
+use agent::executor::oci::{OciConfig, OciExecutor};
+use agent::executor::{Executor, Exit, Phase};
+use api::containers::container_id;
+use api::convert::standalone::ContainerCreate;
+use rules::Error;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use types::{Clock, Task, TaskState};
+
+use super::events::{EventBus, Subject};
+
+type Result<T> = std::result::Result<T, Error>;
+
+/// How long an auto-removal waits for attached clients to read the last output.
+const DRAIN_WAIT: Duration = Duration::from_secs(10);
+
+/// What is kept on disk per container.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Record {
+    task: Task,
+    auto_remove: bool,
+}
+
+/// One container.
+struct Entry {
+    task: Arc<Task>,
+    auto_remove: bool,
+    /// Exits so far and the last one; `docker wait` and `docker run` follow it.
+    life: watch::Sender<Life>,
+    /// Clients attached to its output (auto-removal waits for them to drain).
+    attached: watch::Sender<usize>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Life {
+    exits: u64,
+    last: Option<Exit>,
+    running: bool,
+}
+
+/// The node's standalone containers.
+pub struct Standalone {
+    executor: Arc<OciExecutor>,
+    records: PathBuf,
+    entries: Mutex<HashMap<String, Arc<Entry>>>,
+    events: Arc<EventBus>,
+    clock: Arc<dyn Clock>,
+    images: image::ImageStore,
+}
+
+impl Standalone {
+    /// Opens the store under `<data_dir>/standalone` and re-attaches what still runs.
+    pub async fn open(
+        data_dir: &Path,
+        images: image::ImageStore,
+        events: Arc<EventBus>,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Arc<Standalone>> {
+        let root = data_dir.join("standalone");
+        let shim = agent::executor::process::ShimCommand::current_exe()?;
+        let source: Arc<dyn agent::executor::oci::image::ImageSource> = Arc::new(
+            agent::executor::oci::image_store::StoreImageSource::new(images.clone()),
+        );
+        let mut config = OciConfig::new(data_dir, shim, source);
+        config.state_dir = root.join("containers");
+        config.runtime_root = root.join("runtime");
+        let executor = Arc::new(OciExecutor::new(config)?);
+        let records = root.join("records");
+        std::fs::create_dir_all(&records)?;
+        let this = Arc::new(Standalone {
+            executor,
+            records,
+            entries: Mutex::new(HashMap::new()),
+            events,
+            clock,
+            images,
+        });
+        this.reload().await?;
+        Ok(this)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Entry>>> {
+        // Every change is one insert or remove: a poisoned map is still whole.
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Reads the records back; a container the executor no longer holds is dropped (it
+    /// cannot be shown honestly), a running one is watched again.
+    async fn reload(self: &Arc<Self>) -> anyhow::Result<()> {
+        let held: HashMap<String, Phase> = self
+            .executor
+            .reattach()
+            .await?
+            .into_iter()
+            .map(|a| (a.task_id, a.phase))
+            .collect();
+        for file in std::fs::read_dir(&self.records)? {
+            let path = file?.path();
+            let record: Record = match std::fs::read(&path)
+                .map_err(anyhow::Error::from)
+                .and_then(|b| serde_json::from_slice(&b).map_err(anyhow::Error::from))
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), "skipping an unreadable container record: {e}");
+                    continue;
+                }
+            };
+            let id = record.task.id.clone();
+            let Some(phase) = held.get(&id) else {
+                tracing::warn!(container = %container_id(&id), "standalone container lost (its state is gone); dropping its record");
+                let _ = std::fs::remove_file(&path);
+                continue;
+            };
+            let entry = self.insert(record.task, record.auto_remove);
+            match phase {
+                Phase::Running => {
+                    entry.life.send_modify(|l| l.running = true);
+                    self.monitor(entry);
+                }
+                Phase::Exited(exit) => {
+                    entry.life.send_modify(|l| l.last = Some(exit.clone()));
+                    if entry.auto_remove {
+                        let _ = self.remove(&id, true).await;
+                    }
+                }
+                Phase::Prepared => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn insert(&self, task: Task, auto_remove: bool) -> Arc<Entry> {
+        let entry = Arc::new(Entry {
+            task: Arc::new(task),
+            auto_remove,
+            life: watch::Sender::new(Life::default()),
+            attached: watch::Sender::new(0),
+        });
+        self.lock().insert(entry.task.id.clone(), entry.clone());
+        entry
+    }
+
+    fn get(&self, task_id: &str) -> Result<Arc<Entry>> {
+        self.lock()
+            .get(task_id)
+            .cloned()
+            .ok_or_else(|| Error::NotFound(format!("No such container: {}", container_id(task_id))))
+    }
+
+    /// True when `task_id` is one of these containers.
+    pub fn holds(&self, task_id: &str) -> bool {
+        self.lock().contains_key(task_id)
+    }
+
+    fn record_path(&self, task_id: &str) -> PathBuf {
+        self.records.join(format!("{task_id}.json"))
+    }
+
+    fn save(&self, entry: &Entry) -> Result<()> {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let record = Record {
+            task: (*entry.task).clone(),
+            auto_remove: entry.auto_remove,
+        };
+        let bytes = serde_json::to_vec(&record)
+            .map_err(|e| Error::Internal(format!("encoding a container record: {e}")))?;
+        let path = self.record_path(&entry.task.id);
+        let tmp = path.with_extension("tmp");
+        let write = || -> std::io::Result<()> {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)?;
+            f.write_all(&bytes)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &path)
+        };
+        write().map_err(|e| Error::Internal(format!("writing {}: {e}", path.display())))
+    }
+
+    fn publish(&self, task: &Task, action: &str, exit_code: Option<i64>) {
+        let c = &task.spec.container;
+        let mut attributes = c.labels.clone();
+        attributes.insert("image".into(), c.image.clone());
+        attributes.insert("name".into(), task.service_name.clone());
+        if let Some(code) = exit_code {
+            attributes.insert("exitCode".into(), code.to_string());
+        }
+        self.events.publish(
+            &Subject {
+                kind: "container",
+                id: container_id(&task.id),
+                attributes,
+                from: c.image.clone(),
+            },
+            action,
+        );
+    }
+
+    /// `docker create`: the new container's ID.
+    pub async fn create(&self, name: &str, create: ContainerCreate, node_id: &str) -> Result<String> {
+        let image = create.spec.container.image.clone();
+        if self.images.resolve(&image).is_err() {
+            return Err(Error::NotFound(format!(
+                "No such image: {}",
+                types::excerpt(&image)
+            )));
+        }
+        let now = self.clock.now();
+        let task_id: String = (0..25)
+            .map(|_| {
+                let n = rand::random_range(0..36u32);
+                char::from_digit(n, 36).unwrap_or('0')
+            })
+            .collect();
+        let entry = {
+            // Name check and reservation under one lock: two creates cannot take one name.
+            let mut map = self.lock();
+            let name = if name.is_empty() {
+                names::generate(|n| map.values().any(|e| e.task.service_name == n))
+            } else {
+                if let Some(other) = map.values().find(|e| e.task.service_name == name) {
+                    return Err(Error::Conflict(format!(
+                        "Conflict. The container name \"/{name}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
+                        container_id(&other.task.id)
+                    )));
+                }
+                name.to_owned()
+            };
+            let mut task = Task {
+                id: task_id.clone(),
+                meta: types::Meta {
+                    version: 0,
+                    created_at: now,
+                    updated_at: now,
+                },
+                spec: Arc::new(create.spec),
+                spec_version: 0,
+                service_id: String::new(),
+                service_name: name,
+                slot: 0,
+                node_id: node_id.to_owned(),
+                status: types::TaskStatus::default(),
+                desired_state: TaskState::Running,
+                job_iteration: None,
+            };
+            task.status.timestamp = now;
+            let entry = Arc::new(Entry {
+                task: Arc::new(task),
+                auto_remove: create.auto_remove,
+                life: watch::Sender::new(Life::default()),
+                attached: watch::Sender::new(0),
+            });
+            map.insert(task_id.clone(), entry.clone());
+            entry
+        };
+        let prepared = self.executor.prepare(&entry.task).await;
+        if let Err(e) = prepared
+            .map_err(|e| error(&task_id, e))
+            .and_then(|()| self.save(&entry))
+        {
+            self.lock().remove(&task_id);
+            let _ = self.executor.remove(&task_id).await;
+            return Err(e);
+        }
+        self.publish(&entry.task, "create", None);
+        Ok(container_id(&task_id))
+    }
+
+    /// `docker start` (and the second half of `docker restart`).
+    pub async fn start(self: &Arc<Self>, task_id: &str) -> Result<()> {
+        let entry = self.get(task_id)?;
+        if entry.life.borrow().running {
+            return Ok(());
+        }
+        let details = self
+            .executor
+            .details(task_id)
+            .await
+            .map_err(|e| error(task_id, e))?;
+        if matches!(details.phase, Phase::Exited(_)) {
+            // The executor runs a task once: the next run is a fresh preparation.
+            self.executor
+                .remove(task_id)
+                .await
+                .map_err(|e| error(task_id, e))?;
+            self.executor
+                .prepare(&entry.task)
+                .await
+                .map_err(|e| error(task_id, e))?;
+        }
+        let started = match self.executor.start(task_id).await {
+            // A short command may be done before the start returns: that is a run, not a
+            // failure; the monitor reads its exit.
+            Err(agent::executor::Error::ExitedWhileStarting(_)) => Ok(()),
+            other => other.map(|_| ()),
+        };
+        if let Err(e) = started {
+            // A start that fails is an exit, as dockerd records it: `docker run`'s wait ends,
+            // and an AutoRemove container goes.
+            entry.life.send_modify(|l| {
+                l.exits += 1;
+                l.last = Some(Exit::code(127));
+            });
+            self.publish(&entry.task, "die", Some(127));
+            if entry.auto_remove {
+                let _ = self.remove(task_id, true).await;
+            }
+            return Err(error(task_id, e));
+        }
+        entry.life.send_modify(|l| l.running = true);
+        self.publish(&entry.task, "start", None);
+        self.monitor(entry);
+        Ok(())
+    }
+
+    /// Watches a running container until it exits: records the exit, sends `die`, and
+    /// removes it when it was created with AutoRemove.
+    fn monitor(self: &Arc<Self>, entry: Arc<Entry>) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let id = entry.task.id.clone();
+            let exit = match this.executor.wait(&id).await {
+                Ok(exit) => exit,
+                Err(e) => {
+                    tracing::warn!(container = %container_id(&id), "waiting for a standalone container: {e}");
+                    Exit {
+                        lost: Some(e.to_string()),
+                        ..Exit::code(-1)
+                    }
+                }
+            };
+            let code = exit.code;
+            entry.life.send_modify(|l| {
+                l.exits += 1;
+                l.last = Some(exit);
+                l.running = false;
+            });
+            this.publish(&entry.task, "die", Some(code));
+            if entry.auto_remove {
+                // Attached clients read the last lines before the logs go with the container.
+                let mut attached = entry.attached.subscribe();
+                let _ = tokio::time::timeout(DRAIN_WAIT, attached.wait_for(|n| *n == 0)).await;
+                if let Err(e) = this.remove(&id, true).await {
+                    tracing::warn!(container = %container_id(&id), "auto-removing a standalone container: {e}");
+                }
+            }
+        });
+    }
+
+    /// `docker rm [-f]`: a running container is killed first.
+    pub async fn remove(&self, task_id: &str, force: bool) -> Result<()> {
+        let entry = self.get(task_id)?;
+        if entry.life.borrow().running {
+            if !force {
+                return Err(Error::Conflict(format!(
+                    "cannot remove container \"/{}\": container is running: stop the container before removing or force remove",
+                    entry.task.service_name
+                )));
+            }
+            self.executor.signal(task_id, 9).await.ok();
+        }
+        self.executor
+            .remove(task_id)
+            .await
+            .map_err(|e| error(task_id, e))?;
+        let _ = std::fs::remove_file(self.record_path(task_id));
+        if self.lock().remove(task_id).is_some() {
+            self.publish(&entry.task, "destroy", None);
+        }
+        Ok(())
+    }
+
+    /// `docker container prune`: every exited or never started container goes.
+    pub async fn prune(&self) -> Result<Vec<String>> {
+        let ids: Vec<String> = self
+            .lock()
+            .values()
+            .filter(|e| !e.life.borrow().running)
+            .map(|e| e.task.id.clone())
+            .collect();
+        let mut removed = Vec::new();
+        for id in ids {
+            if self.remove(&id, false).await.is_ok() {
+                removed.push(container_id(&id));
+            }
+        }
+        Ok(removed)
+    }
+
+    /// The containers with what the executor knows of each.
+    pub async fn containers(&self) -> Vec<(Arc<Task>, Details)> {
+        let entries: Vec<Arc<Entry>> = self.lock().values().cloned().collect();
+        let mut out = Vec::with_capacity(entries.len());
+        for e in entries {
+            if let Ok(d) = self.executor.details(&e.task.id).await {
+                out.push((e.task.clone(), d));
+            }
+        }
+        out
+    }
+
+    /// The containers' tasks.
+    pub fn held(&self) -> Vec<Arc<Task>> {
+        self.lock().values().map(|e| e.task.clone()).collect()
+    }
+
+    /// The next exit, or the last one when it is not running now.
+    pub async fn wait(&self, task_id: &str) -> agent::executor::Result<Exit> {
+        let entry = self
+            .get(task_id)
+            .map_err(|_| agent::executor::Error::NotFound(task_id.to_owned()))?;
+        let mut life = entry.life.subscribe();
+        let seen = {
+            let now = life.borrow_and_update();
+            if !now.running
+                && let Some(last) = &now.last
+            {
+                return Ok(last.clone());
+            }
+            now.exits
+        };
+        let after = life
+            .wait_for(|l| l.exits > seen)
+            .await
+            .map_err(|_| agent::executor::Error::NotFound(task_id.to_owned()))?;
+        Ok(after.last.clone().unwrap_or_else(|| Exit::code(-1)))
+    }
+
+    /// The executor these containers run on.
+    pub fn executor(&self) -> &Arc<OciExecutor> {
+        &self.executor
+    }
+}
+
+/// The executor's errors in dockerd's terms.
+fn error(task_id: &str, e: agent::executor::Error) -> Error {
+    use agent::executor::Error as E;
+    match e {
+        E::NotFound(_) => Error::NotFound(format!("No such container: {}", container_id(task_id))),
+        E::State { .. } => Error::Conflict(format!("Container {} is not running", container_id(task_id))),
+        E::Invalid(m) => Error::InvalidArgument(m),
+        E::Unsupported(m) => Error::Unimplemented(m),
+        other => Error::Internal(other.to_string()),
+    }
+}

@@ -1,0 +1,237 @@
+//! Standalone containers (`docker run`, create/start/attach/wait/rm) through shoal's socket
+//! with the stock docker CLI, on the oci executor, with an image from a loopback
+//! `docker-registry` built from busybox-static.
+#![allow(clippy::disallowed_methods, clippy::unwrap_used, dead_code, unsafe_code)]
+
+mod common;
+
+#[path = "../../image/tests/common/build.rs"]
+mod build;
+#[path = "common/busybox.rs"]
+mod busybox;
+#[path = "../../image/tests/common/registry.rs"]
+mod registry;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use busybox::{Cleanup, push_busybox, skip_reason};
+use common::{Agent, eventually, stderr, stdout};
+use oci_client::secrets::RegistryAuth;
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// Ends the standalone containers a failed run leaves (their task IDs are the directory
+/// names under `<data-dir>/standalone/containers`).
+struct StandaloneCleanup(PathBuf);
+
+impl Drop for StandaloneCleanup {
+    fn drop(&mut self) {
+        let root = self.0.join("standalone");
+        let task_ids = std::fs::read_dir(root.join("containers"))
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        drop(Cleanup {
+            data_dir: root,
+            task_ids,
+        });
+    }
+}
+
+/// `docker run` with `input` on its stdin.
+fn run_with_input(agent: &Agent, args: &[&str], input: &[u8]) -> std::process::Output {
+    let mut child = Command::new("docker")
+        .arg("-H")
+        .arg(format!("unix://{}", agent.sock.display()))
+        .arg("run")
+        .args(args)
+        .env_remove("DOCKER_CONTEXT")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    output
+}
+
+#[test]
+fn docker_run_on_the_oci_executor() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let registry = rt.block_on(registry::Registry::start(None));
+    rt.block_on(push_busybox(&registry.addr, &RegistryAuth::Anonymous));
+    let root = tempfile::tempdir().unwrap();
+    let agent = Agent::start_default_executor(root.path(), "n1");
+    let _cleanup = StandaloneCleanup(agent.data_dir().to_path_buf());
+    let remote = format!("{}/busybox:latest", registry.addr);
+
+    // The image is not here yet: create answers 404 "No such image", the CLI pulls and
+    // creates again, and the output and exit come back.
+    let first = agent.docker(&["run", "--rm", &remote, "busybox", "echo", "hi"]);
+    assert_eq!(
+        first.status.code(),
+        Some(0),
+        "{}\n{}",
+        stderr(&first),
+        agent.log_tail()
+    );
+    assert_eq!(stdout(&first), "hi\n");
+    assert!(
+        stderr(&first).contains("Unable to find image"),
+        "{}",
+        stderr(&first)
+    );
+    agent.docker_ok(&["tag", &remote, "bb:1"]);
+
+    // `--rm`: output, exit code 0, and the container is gone when the CLI returns.
+    let started = Instant::now();
+    let hi = agent.docker(&["run", "--rm", "bb:1", "busybox", "echo", "hi"]);
+    let took = started.elapsed();
+    assert_eq!(hi.status.code(), Some(0), "{}", stderr(&hi));
+    assert_eq!(stdout(&hi), "hi\n");
+    eprintln!("docker run --rm bb:1 echo hi (CLI included): {took:?}");
+    assert_eq!(agent.docker_ok(&["ps", "-aq"]).trim(), "", "removed with --rm");
+
+    // The exit code propagates, stdout and stderr stay apart.
+    let three = agent.docker(&[
+        "run",
+        "--rm",
+        "bb:1",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 3",
+    ]);
+    assert_eq!(three.status.code(), Some(3), "{}", stderr(&three));
+    assert_eq!(
+        (stdout(&three).as_str(), stderr(&three).as_str()),
+        ("out\n", "err\n")
+    );
+
+    // Detached, named: ps, inspect, logs, exec, stop, rm.
+    let id = agent
+        .docker_ok(&[
+            "run",
+            "-d",
+            "--name",
+            "bx",
+            "--no-healthcheck",
+            "bb:1",
+            "sh",
+            "-c",
+            "echo started; exec busybox sleep 60",
+        ])
+        .trim()
+        .to_string();
+    assert_eq!(id.len(), 64, "{id}");
+    let ps = agent.docker_ok(&["ps", "--format", "{{.Names}} {{.Status}}"]);
+    assert!(ps.lines().any(|l| l.starts_with("bx Up")), "{ps}");
+    assert_eq!(
+        agent
+            .docker_ok(&["inspect", "-f", "{{.Name}} {{.State.Running}}", "bx"])
+            .trim(),
+        "/bx true"
+    );
+    eventually("the log line", LIMIT, || {
+        (agent.docker_ok(&["logs", "bx"]) == "started\n").then_some(())
+    });
+    assert_eq!(
+        agent.docker_ok(&["exec", "bx", "busybox", "echo", "inside"]),
+        "inside\n"
+    );
+    assert_eq!(
+        agent
+            .docker_ok(&["exec", &id[..12], "busybox", "hostname"])
+            .trim()
+            .len(),
+        12
+    );
+
+    // A second container of the same name is refused as dockerd refuses it.
+    let clash = agent.docker(&["run", "-d", "--name", "bx", "bb:1", "busybox", "true"]);
+    assert!(!clash.status.success());
+    assert!(
+        stderr(&clash).contains("is already in use by container"),
+        "{}",
+        stderr(&clash)
+    );
+
+    agent.docker_ok(&["stop", "-t", "1", "bx"]);
+    let ps = agent.docker_ok(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"]);
+    assert!(ps.lines().any(|l| l.starts_with("bx Exited (")), "{ps}");
+    assert_eq!(agent.docker_ok(&["ps", "-q"]).trim(), "", "not running");
+    assert_eq!(agent.docker_ok(&["wait", "bx"]).trim(), "137");
+    agent.docker_ok(&["rm", "bx"]);
+    assert_eq!(agent.docker_ok(&["ps", "-aq"]).trim(), "");
+
+    // A running container is removed only with -f.
+    agent.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "by",
+        "--no-healthcheck",
+        "bb:1",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    let busy = agent.docker(&["rm", "by"]);
+    assert!(
+        stderr(&busy).contains("container is running"),
+        "{}",
+        stderr(&busy)
+    );
+    agent.docker_ok(&["rm", "-f", "by"]);
+
+    // create / start / wait, and prune of what exited.
+    agent.docker_ok(&["create", "--name", "bz", "bb:1", "sh", "-c", "exit 5"]);
+    let ps = agent.docker_ok(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"]);
+    assert!(ps.contains("bz Created"), "{ps}");
+    agent.docker_ok(&["start", "bz"]);
+    assert_eq!(agent.docker_ok(&["wait", "bz"]).trim(), "5");
+    let pruned = agent.docker_ok(&["container", "prune", "-f"]);
+    assert!(pruned.contains("Deleted Containers"), "{pruned}");
+    assert_eq!(agent.docker_ok(&["ps", "-aq"]).trim(), "");
+
+    // What shoal does not do yet is refused by name, not dropped.
+    let privileged = agent.docker(&["run", "--rm", "--privileged", "bb:1", "busybox", "true"]);
+    assert!(!privileged.status.success());
+    assert!(
+        stderr(&privileged).contains("HostConfig.Privileged"),
+        "{}",
+        stderr(&privileged)
+    );
+    let published = agent.docker(&["run", "--rm", "-p", "8080:80", "bb:1", "busybox", "true"]);
+    assert!(!published.status.success());
+    assert!(
+        stderr(&published).contains("HostConfig.PortBindings"),
+        "{}",
+        stderr(&published)
+    );
+    let network = agent.docker(&["run", "--rm", "--network", "web", "bb:1", "busybox", "true"]);
+    assert!(stderr(&network).contains("issue 12"), "{}", stderr(&network));
+    let interactive = run_with_input(&agent, &["-i", "--rm", "bb:1", "busybox", "cat"], b"abc\n");
+    assert!(!interactive.status.success());
+    assert!(stderr(&interactive).contains("stdin"), "{}", stderr(&interactive));
+    assert_eq!(
+        agent.docker_ok(&["ps", "-aq"]).trim(),
+        "",
+        "refusals leave nothing"
+    );
+}
