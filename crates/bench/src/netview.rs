@@ -305,7 +305,18 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             service(name, replicas, max_per_node),
             WallClock.now(),
         )?;
-        mgr.block_on(leader.propose(vec![op]))?;
+        // Right after 1,000 sessions opened the lone leader may still answer "no leader"
+        // (its health check lags under the burst): retry as an operator would.
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let id = format!("svc{name}{:0>22}", 1);
+        while let Err(e) = mgr.block_on(leader.propose(vec![op.clone()])) {
+            // An answer lost after the commit: the service is there.
+            if leader.store().view().service(&id).is_some() {
+                break;
+            }
+            anyhow::ensure!(Instant::now() < deadline, "service create: {e}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
         wait(LIMIT, || {
             held.iter().all(|h| h.serving.load(Ordering::Relaxed) == want)
         })?;
