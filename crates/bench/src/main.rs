@@ -10,6 +10,7 @@ mod allocator;
 mod containers;
 mod e2e;
 mod failover;
+mod netview;
 mod peer;
 mod raft;
 mod report;
@@ -36,6 +37,8 @@ enum Bench {
     Scheduler(scheduler::Args),
     /// End to end: `service create --replicas N` on hollow nodes until every task runs.
     E2e(e2e::Args),
+    /// Endpoint distribution: network views to 1,000 simulated nodes on one overlay.
+    Netview(netview::Args),
     /// shoal against real Docker Swarm (dockerd) in the same run: API writes and leader failover.
     Peer(peer::Args),
     /// Task start latency: the oci and process executors vs `docker run --rm` and `runc run`.
@@ -76,6 +79,7 @@ fn main() -> anyhow::Result<()> {
         Bench::Scheduler(args) => scheduler::run(args),
         Bench::Allocator(args) => allocator::run(args),
         Bench::E2e(args) => runtime()?.block_on(e2e::run(args)),
+        Bench::Netview(args) => netview::run(args),
         // On Ctrl-C the run's future is dropped, and with it every daemon and namespace.
         Bench::Peer(args) => runtime()?.block_on(async {
             tokio::select! {

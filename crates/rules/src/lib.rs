@@ -19,6 +19,7 @@ pub mod constraint;
 pub mod controlapi;
 pub mod error;
 pub mod executor;
+pub mod netview;
 pub mod orchestrator;
 pub mod roles;
 pub mod scheduler;

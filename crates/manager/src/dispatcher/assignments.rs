@@ -6,16 +6,18 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-use store::{Change, Store, WatchEvent};
+use store::{Change, Owner, State, Store, WatchEvent};
 use tokio::sync::Notify;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use types::{Object, Task, TaskState};
+use types::{Object, Task};
 
+use super::netfeed::{COALESCE, NetFeed};
 use crate::workers::Worker;
 
-/// True if `task` belongs in `node`'s assignment set.
+/// True if `task` belongs in `node`'s assignment set (the rule the network views use too).
 pub fn assigned_to(task: &Task, node: &str) -> bool {
-    task.node_id == node && task.status.state >= TaskState::Assigned
+    rules::netview::assigned_to(task, node)
 }
 
 /// What a node's stream has to look at next.
@@ -25,6 +27,8 @@ pub struct Touched {
     pub tasks: HashSet<String>,
     /// Changes were lost (lagged watch, snapshot install): send the full set.
     pub resync: bool,
+    /// A network view the stream holds has a newer version.
+    pub networks: bool,
 }
 
 /// One node stream's inbox.
@@ -40,12 +44,18 @@ impl Feed {
         loop {
             {
                 let mut t = self.touched.lock().unwrap_or_else(|e| e.into_inner());
-                if t.resync || !t.tasks.is_empty() {
+                if t.resync || t.networks || !t.tasks.is_empty() {
                     return std::mem::take(&mut *t);
                 }
             }
             self.notify.notified().await;
         }
+    }
+
+    /// Wakes the stream for a newer network view.
+    pub fn touch_nets(&self) {
+        self.touched.lock().unwrap_or_else(|e| e.into_inner()).networks = true;
+        self.notify.notify_one();
     }
 
     fn touch(&self, id: Option<&str>) {
@@ -62,13 +72,19 @@ impl Feed {
     }
 }
 
-/// Feeds per node.
+/// Feeds per node, and the network views they are sent.
 #[derive(Default)]
 pub struct Router {
     feeds: Mutex<HashMap<String, Vec<std::sync::Weak<Feed>>>>,
+    nets: Arc<NetFeed>,
 }
 
 impl Router {
+    /// The published network views.
+    pub fn nets(&self) -> &Arc<NetFeed> {
+        &self.nets
+    }
+
     /// A feed of `node`'s changes; it ends when the returned `Arc` is dropped. Subscribe before
     /// reading the full set, so nothing falls between.
     pub fn subscribe(&self, node: &str) -> Arc<Feed> {
@@ -103,25 +119,55 @@ impl Router {
     /// Routes `store`'s task changes until `token` is cancelled, reporting as `worker`.
     pub async fn run(self: Arc<Self>, store: Store, worker: Worker, token: CancellationToken) {
         let (_, mut watch) = store.view_and_watch();
+        // Views of an earlier term may be stale: rebuilt on demand.
+        self.nets.reset();
+        let mut flush_at: Option<Instant> = None;
+        let mut last_flush: Option<Instant> = None;
         loop {
+            let flush_due = async {
+                match flush_at {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
             let event = tokio::select! {
-                _ = token.cancelled() => return,
-                e = watch.next() => match e { Some(e) => e, None => return },
+                _ = token.cancelled() => {
+                    self.nets.reset();
+                    return;
+                }
+                _ = flush_due => None,
+                e = watch.next() => match e { Some(e) => Some(e), None => return },
             };
             worker.busy();
             match event {
-                WatchEvent::Reset => self.resync_all(),
-                WatchEvent::Commit(commit) => {
+                None => {
+                    flush_at = None;
+                    last_flush = Some(Instant::now());
+                    self.nets.flush(&store.view());
+                }
+                Some(WatchEvent::Reset) => {
+                    self.nets.reset();
+                    self.resync_all();
+                }
+                Some(WatchEvent::Commit(commit)) => {
+                    // The state after the commit (or later): where addresses are read.
+                    let state = store.view();
                     for change in &commit.changes {
-                        self.route(change);
+                        self.route(&state, change);
+                        self.nets.note(&state, change);
                     }
                 }
+            }
+            if flush_at.is_none() && self.nets.is_dirty() {
+                // At once after a quiet spell, else COALESCE after the last rebuild.
+                let now = Instant::now();
+                flush_at = Some(last_flush.map_or(now, |at| (at + COALESCE).max(now)));
             }
             worker.done(Ok::<(), String>(()));
         }
     }
 
-    fn route(&self, change: &Change) {
+    fn route(&self, state: &State, change: &Change) {
         let touch = |t: &Task| {
             if !t.node_id.is_empty() {
                 self.touch(&t.node_id, Some(&t.id));
@@ -146,8 +192,21 @@ impl Router {
                 }
             }
             // The allocator sets addresses before the scheduler assigns the task, and frees
-            // them after it ended: no node's assignment set changes.
-            Change::Addresses(_) => {}
+            // them after it ended: no assignment set changes, but the node's networks may.
+            Change::Addresses(Owner::Task(id)) => {
+                if let Some(t) = state.task(id).filter(|t| !t.node_id.is_empty()) {
+                    let feeds = self.feeds.lock().unwrap_or_else(|e| e.into_inner());
+                    for feed in feeds
+                        .get(&t.node_id)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|w| w.upgrade())
+                    {
+                        feed.touch_nets();
+                    }
+                }
+            }
+            Change::Addresses(Owner::Service(_)) => {}
         }
     }
 }

@@ -3,10 +3,12 @@
 //! ```text
 //! agent ── Session / Heartbeat / Leave ─► session.rs ─► liveness.rs (heartbeats in memory)
 //!       ◄─ Assignments stream ─────────── session.rs ◄─ assignments.rs (per-node feeds)
+//!                                                   ◄─ netfeed.rs (network views, per network)
 //!       ── UpdateTaskStatus ────────────► session.rs ─► status_batcher.rs ─► one Raft write
 //! ```
 
 pub mod assignments;
 pub mod liveness;
+pub mod netfeed;
 pub mod session;
 pub mod status_batcher;

@@ -19,11 +19,12 @@ use store::WatchEvent;
 use store::consensus::Consensus;
 use tokio::time::Instant;
 use tonic::{Request, Response, Status};
-use types::Node;
+use types::{Node, Task};
 use types::{NodeState, Role};
 
 use super::assignments::{Router, assigned_to};
 use super::liveness::{Liveness, heartbeat_period};
+use super::netfeed::{self, StreamNets};
 use super::status_batcher::{CurrentBatcher, status_update};
 use crate::authz::{Denied, Family};
 use crate::error::to_status;
@@ -223,29 +224,27 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
         }
         // Subscribe before reading the full set so no change falls in between.
         let feed = self.router.subscribe(&node_id);
+        let mut nets = self.router.nets().stream(&feed);
         let this = self.clone();
         let stream = async_stream(move |tx| async move {
-            let full = |this: &DispatcherService| {
+            let full = |this: &DispatcherService, nets: &mut StreamNets| {
                 let view = this.consensus.store().view();
-                let tasks = view
+                let tasks: Vec<Task> = view
                     .tasks_on_node(&node_id)
                     .filter(|t| assigned_to(t, &node_id))
                     .map(|t| (**t).clone())
                     .collect();
+                let networks = nets.full(&view, &node_id, &tasks);
                 AssignmentsMessage {
                     full: true,
                     tasks,
                     removed: Vec::new(),
-                    networks: Vec::new(),
+                    networks,
                     networks_removed: Vec::new(),
                     network_deltas: Vec::new(),
                 }
             };
-            if tx
-                .send(Ok(Assignments::response_item(&full(&this))))
-                .await
-                .is_err()
-            {
+            if !send(&tx, &full(&this, &mut nets)).await {
                 return;
             }
             loop {
@@ -265,7 +264,7 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
                     }
                 };
                 let msg = if touched.resync {
-                    full(&this)
+                    full(&this, &mut nets)
                 } else {
                     // The current value of each touched task decides what the node hears.
                     let view = this.consensus.store().view();
@@ -277,16 +276,27 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
                             _ => removed.push(id),
                         }
                     }
+                    // In the same message: the networks these tasks use, and what changed.
+                    let update = nets.update(&view, &node_id, &changed);
                     AssignmentsMessage {
                         full: false,
                         tasks: changed,
                         removed,
-                        networks: Vec::new(),
-                        networks_removed: Vec::new(),
-                        network_deltas: Vec::new(),
+                        networks: update.networks,
+                        networks_removed: update.removed,
+                        network_deltas: update.deltas,
                     }
                 };
-                if tx.send(Ok(Assignments::response_item(&msg))).await.is_err() {
+                if msg.tasks.is_empty()
+                    && msg.removed.is_empty()
+                    && msg.networks.is_empty()
+                    && msg.networks_removed.is_empty()
+                    && msg.network_deltas.is_empty()
+                    && !msg.full
+                {
+                    continue;
+                }
+                if !send(&tx, &msg).await {
                     return;
                 }
             }
@@ -377,6 +387,15 @@ impl DispatcherService {
         tracing::info!(node = %caller.node_id, "node left the swarm");
         Leave::reply(&())
     }
+}
+
+/// Sends one assignment message, counting its bytes; false once the node went away.
+async fn send(tx: &tokio::sync::mpsc::Sender<Result<Msg, Status>>, msg: &AssignmentsMessage) -> bool {
+    let item = Assignments::response_item(msg);
+    let carries_networks =
+        !(msg.networks.is_empty() && msg.networks_removed.is_empty() && msg.network_deltas.is_empty());
+    netfeed::count_sent(carries_networks, item.body.len());
+    tx.send(Ok(item)).await.is_ok()
 }
 
 /// A stream fed by a task through a small channel.

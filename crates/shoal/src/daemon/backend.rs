@@ -517,6 +517,8 @@ impl Backend for Swarm {
 
     async fn payload_remove(&self, kind: types::Kind, key: &str) -> Result<()> {
         super::secrets::remove(&self.require_manager().await?, kind, key).await
+    }
+
     // Standalone containers (`standalone/`).
 
     async fn container_create(
