@@ -57,7 +57,7 @@ impl Probe {
     /// The addresses `name` resolves to (busybox `nslookup` run in the sandbox's namespace).
     fn dns(&self, name: &str) -> BTreeSet<Ipv4Addr> {
         let out = Cluster::in_netns(&self.netns, "busybox")
-            .args(["nslookup", name, &self.resolver])
+            .args(["nslookup", "-type=a", name, &self.resolver])
             .output()
             .unwrap();
         let text = common::stdout(&out);
