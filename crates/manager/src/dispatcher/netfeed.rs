@@ -350,7 +350,8 @@ impl Inner {
                     self.dirty_node(state, &n.id);
                 }
             }
-            Object::Cluster(_) => {}
+            // Secrets and configs do not change what a network view holds.
+            Object::Cluster(_) | Object::Secret(_) | Object::Config(_) => {}
         }
     }
 }
