@@ -104,7 +104,14 @@ pub struct NodeNetwork {
     state: Mutex<State>,
     /// Bumped after every apply: a sandbox waiting for its addresses looks again.
     applied: watch::Sender<u64>,
+    /// Set when the last convergence left something undone (an overlay, a resolver, peers or
+    /// a VIP table): the retry worker converges again within [`RETRY_EVERY`] instead of
+    /// waiting for the next assignment message, which may be minutes away.
+    retry: std::sync::atomic::AtomicBool,
 }
+
+/// How often a convergence that left something undone is tried again.
+const RETRY_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 
 impl NodeNetwork {
     /// A layer driving `plane` and `namespaces`; unknown names are forwarded to `upstreams`.
@@ -141,7 +148,35 @@ impl NodeNetwork {
             records: DnsRecords::new(),
             state: Mutex::new(State::default()),
             applied: watch::Sender::new(0),
+            retry: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Starts the worker that converges again while the last convergence left something
+    /// undone; it ends when the layer is dropped. Outside a tokio runtime there is none, and
+    /// failures wait for the next message.
+    pub fn start_retries(self: &Arc<Self>) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!("no runtime: data-plane failures are retried on the next message only");
+            return;
+        };
+        let weak = Arc::downgrade(self);
+        runtime.spawn(async move {
+            let mut tick = tokio::time::interval(RETRY_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(this) = weak.upgrade() else { return };
+                if this.retry.swap(false, std::sync::atomic::Ordering::AcqRel)
+                    && let Mode::Plane { plane, upstreams, .. } = &this.mode
+                {
+                    let mut state = this.state.lock().await;
+                    tracing::debug!("converging the data plane again after a failure");
+                    let ok = this.converge(&mut state, plane.as_ref(), upstreams).await;
+                    this.retry.fetch_or(!ok, std::sync::atomic::Ordering::AcqRel);
+                }
+            }
+        });
     }
 
     /// The records the node's resolvers answer from.
@@ -167,14 +202,17 @@ impl NodeNetwork {
         let all: Vec<_> = state.views.iter().map(records::network_records).collect();
         self.records.replace(&all);
         if let Mode::Plane { plane, upstreams, .. } = &self.mode {
-            self.converge(&mut state, plane.as_ref(), upstreams).await;
+            let ok = self.converge(&mut state, plane.as_ref(), upstreams).await;
+            self.retry.store(!ok, std::sync::atomic::Ordering::Release);
         }
         drop(state);
         self.applied.send_modify(|n| *n = n.wrapping_add(1));
     }
 
-    /// Makes overlays, resolvers, peers and VIP tables match the views.
-    async fn converge(&self, state: &mut State, plane: &dyn DataPlane, upstreams: &Upstreams) {
+    /// Makes overlays, resolvers, peers and VIP tables match the views; false when something
+    /// failed (logged) and is left for a retry.
+    async fn converge(&self, state: &mut State, plane: &dyn DataPlane, upstreams: &Upstreams) -> bool {
+        let mut all_ok = true;
         let State {
             views,
             networks,
@@ -189,7 +227,9 @@ impl NodeNetwork {
         for id in gone {
             if let Some(local) = networks.remove(&id) {
                 // The resolver's sockets live in the overlay namespace: closed before it goes.
-                drop(local.resolver);
+                if let Some(resolver) = local.resolver {
+                    resolver.stop().await;
+                }
                 if let Err(error) = plane.remove_network(local.spec.vni).await {
                     tracing::warn!(network = %id, %error, "removing an overlay failed");
                 }
@@ -200,13 +240,16 @@ impl NodeNetwork {
             let wanted = match spec::network_spec(view) {
                 Ok(wanted) => wanted,
                 Err(why) => {
+                    // Not retried: the view itself is what this node cannot set up.
                     tracing::warn!(network = %id, %why, "network not set up on this node");
                     continue;
                 }
             };
             if networks.get(id).is_none_or(|local| local.spec != wanted) {
                 if let Some(old) = networks.remove(id) {
-                    drop(old.resolver);
+                    if let Some(resolver) = old.resolver {
+                        resolver.stop().await;
+                    }
                     if old.spec.vni != wanted.vni {
                         let _ = plane.remove_network(old.spec.vni).await;
                     }
@@ -224,7 +267,8 @@ impl NodeNetwork {
                         );
                     }
                     Err(error) => {
-                        tracing::warn!(network = %id, %error, "making the overlay failed; retried on the next change");
+                        tracing::warn!(network = %id, %error, "making the overlay failed; retried");
+                        all_ok = false;
                         continue;
                     }
                 }
@@ -243,7 +287,8 @@ impl NodeNetwork {
                 match Resolver::start(config, self.records.clone(), upstreams.clone()).await {
                     Ok(resolver) => local.resolver = Some(resolver),
                     Err(error) => {
-                        tracing::warn!(network = %id, %error, "starting the network's resolver failed")
+                        tracing::warn!(network = %id, %error, "starting the network's resolver failed; retried");
+                        all_ok = false;
                     }
                 }
             }
@@ -264,6 +309,7 @@ impl NodeNetwork {
             }
             // On failure, forget what is installed so the next apply sends the whole set again.
             local.peers = if ok { wanted_peers } else { HashSet::new() };
+            all_ok &= ok;
         }
         for (task, sandbox) in sandboxes.iter_mut() {
             let Some(netns) = &sandbox.netns else { continue };
@@ -272,10 +318,14 @@ impl NodeNetwork {
             if wanted != sandbox.vips {
                 match plane.set_vips(netns, &wanted).await {
                     Ok(()) => sandbox.vips = wanted,
-                    Err(error) => tracing::warn!(%task, %error, "updating the task's VIP table failed"),
+                    Err(error) => {
+                        tracing::warn!(%task, %error, "updating the task's VIP table failed; retried");
+                        all_ok = false;
+                    }
                 }
             }
         }
+        all_ok
     }
 
     /// Makes `task`'s sandbox: waits for its addresses, then (unless the executor makes its

@@ -140,6 +140,19 @@ impl Resolver {
     pub fn address(&self) -> SocketAddrV4 {
         self.address
     }
+
+    /// Stops serving and returns once its sockets are closed, so a resolver started next on
+    /// the same address (an overlay made again) can bind it.
+    pub async fn stop(mut self) {
+        let loops = std::mem::take(&mut self.loops);
+        for task in &loops {
+            task.abort();
+        }
+        for task in loops {
+            // A cancelled task has dropped its future, sockets included.
+            let _ = task.await;
+        }
+    }
 }
 
 impl Drop for Resolver {

@@ -103,12 +103,14 @@ pub fn kernel(dir: &DataDir, node_id: &str, advertise: &str) -> Arc<NodeNetwork>
         Err(error) => return refuse(error.to_string()),
     };
     let upstreams = Upstreams::new(host_resolv.upstreams(), "/proc/self/ns/net");
-    NodeNetwork::new(
+    let layer = NodeNetwork::new(
         config,
         Arc::new(plane),
         Arc::new(KernelNamespaces::new(NETNS_DIR)),
         upstreams,
-    )
+    );
+    layer.start_retries();
+    layer
 }
 
 /// Whether `program` is an executable file in a `PATH` directory.
