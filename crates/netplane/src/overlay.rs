@@ -122,8 +122,19 @@ impl Plane {
             .execute()
             .await
             .map_err(|source| Error::netlink("enslave the VXLAN device to the bridge", source))?;
+        // A bridge without an address of its own takes the lowest of its ports' and changes it
+        // as endpoints come and go; tasks' ARP entries for the gateway (their resolver) would
+        // then point at a MAC nobody answers for until they expire, tens of seconds. Fixed to
+        // the gateway's `02:42:<ip>`: local to this node (broadcasts do not cross the VXLAN).
+        let mac = names::mac_for(spec.gateway).to_vec();
         ov.link()
-            .set(LinkUnspec::new_with_index(bridge).mtu(mtu).up().build())
+            .set(
+                LinkUnspec::new_with_index(bridge)
+                    .mtu(mtu)
+                    .address(mac)
+                    .up()
+                    .build(),
+            )
             .execute()
             .await
             .map_err(|source| Error::netlink("set the bridge up", source))?;

@@ -118,10 +118,14 @@ impl Resolver {
             Ok((udp, tcp))
         })
         .await?;
+        let runtime = runtime()?;
+        // Sockets register with the reactor of the runtime whose context is entered.
+        let entered = runtime.enter();
         let udp = UdpSocket::from_std(udp)
             .map_err(|source| Error::io("register the resolver's UDP socket", source))?;
         let tcp = TcpListener::from_std(tcp)
             .map_err(|source| Error::io("register the resolver's TCP socket", source))?;
+        drop(entered);
         let shared = Arc::new(Shared {
             network: config.network,
             forwarding: !config.internal,
@@ -130,8 +134,8 @@ impl Resolver {
             queries: AtomicUsize::new(0),
         });
         let loops = vec![
-            tokio::spawn(serve_udp(Arc::new(udp), shared.clone())),
-            tokio::spawn(serve_tcp(tcp, shared)),
+            runtime.spawn(serve_udp(Arc::new(udp), shared.clone())),
+            runtime.spawn(serve_tcp(tcp, shared)),
         ];
         Ok(Resolver { address, loops })
     }
@@ -162,6 +166,26 @@ impl Drop for Resolver {
             task.abort();
         }
     }
+}
+
+/// The resolvers' own runtime, one thread shared by every resolver of the process: answers
+/// never wait behind the agent's own work (image unpacking, netlink, executor calls) on its
+/// runtime's few workers. Made on first use and kept for the process's life.
+fn runtime() -> Result<&'static tokio::runtime::Runtime> {
+    static RUNTIME: std::sync::Mutex<Option<&'static tokio::runtime::Runtime>> = std::sync::Mutex::new(None);
+    let mut slot = RUNTIME.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(runtime) = *slot {
+        return Ok(runtime);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("shoal-dns")
+        .enable_all()
+        .build()
+        .map_err(|source| Error::io("start the resolvers' runtime", source))?;
+    let runtime: &'static tokio::runtime::Runtime = Box::leak(Box::new(runtime));
+    *slot = Some(runtime);
+    Ok(runtime)
 }
 
 /// A burst of queries from many tasks (every resolver lookup of a restarting service at once)
