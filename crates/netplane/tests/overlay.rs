@@ -100,6 +100,29 @@ async fn tasks_on_three_hosts_reach_each_other_over_vxlan_and_overlays_stay_apar
         }
     }
 
+    // Each bridge keeps the gateway's own MAC whatever ports joined it: a bridge that took its
+    // ports' lowest MAC changed it as endpoints came and went, and tasks' ARP entries for their
+    // resolver on the gateway pointed nowhere until they expired.
+    for host in 0..3 {
+        let output = bed
+            .command(host, "ip")
+            .args([
+                "-n",
+                &format!("shoal-ovx{host}-ov-4101"),
+                "-o",
+                "link",
+                "show",
+                "br0",
+            ])
+            .output()
+            .expect("ip link");
+        let text = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            text.contains("link/ether 02:42:0a:4d:01:01 "),
+            "host {host}'s bridge: {text}"
+        );
+    }
+
     // ICMP too: a task on host 0 pings the tasks on hosts 1 and 2.
     for to in tasks_a.iter().filter(|task| task.host != 0) {
         assert!(
