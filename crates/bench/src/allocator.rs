@@ -6,7 +6,7 @@
 //!          N NEW tasks of that service (not timed)
 //!   allocate: allocator passes + store applies until no task is NEW  → every task PENDING with
 //!             a distinct address on the network (checked)
-//!   top-up:   100 more NEW tasks on the nearly full network, one incremental pass
+//!   top-up:   100 more NEW tasks on the network holding them all, one incremental pass
 //!             (`allocate_ids`, what the leader's loop runs when tasks change)
 //!   release:  every task's observed state set to SHUTDOWN (not timed), then allocator passes
 //!             until none frees anything → only the service's VIP is held (checked)
@@ -44,7 +44,7 @@ pub struct Args {
     out: PathBuf,
 }
 
-/// Tasks added on the nearly full network for the incremental pass.
+/// Tasks added on the network holding the first ones for the incremental pass.
 const TOP_UP: usize = 100;
 
 /// Objects per populating transaction.
@@ -289,7 +289,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
          One overlay network on a /14, one service, {n} NEW tasks in an in-memory store; timed:\n\
          the allocator's passes and the store's apply of their plans until every task is PENDING\n\
          with a distinct address (checked), one incremental pass for {TOP_UP} more tasks on the\n\
-         nearly full network, and the passes that free every address once all tasks stopped\n\
+         network holding them all, and the passes that free every address once all tasks stopped\n\
          (checked: only the VIP is left). `shoal-bench allocator`, {} runs, fresh store each.\n\n\
          | step | min | median | per attachment (median) |\n|---|---|---|---|\n\
          | allocate {n} | {a_min:.3} s | {a_med:.3} s | {:.2} µs |\n\
