@@ -3,73 +3,21 @@
 //! current values from the store. Nothing queues per change, so a busy node cannot overflow
 //! (and lose) anything, and repeated changes to a task coalesce into one message.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use store::{Change, Owner, State, Store, WatchEvent};
-use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use types::{Object, Task};
 
+pub use super::feed::{Feed, Touched};
 use super::netfeed::{COALESCE, NetFeed};
 use crate::workers::Worker;
 
 /// True if `task` belongs in `node`'s assignment set (the rule the network views use too).
 pub fn assigned_to(task: &Task, node: &str) -> bool {
     rules::netview::assigned_to(task, node)
-}
-
-/// What a node's stream has to look at next.
-#[derive(Debug, Default)]
-pub struct Touched {
-    /// Task IDs that changed (their current value decides: send or remove).
-    pub tasks: HashSet<String>,
-    /// Changes were lost (lagged watch, snapshot install): send the full set.
-    pub resync: bool,
-    /// A network view the stream holds has a newer version.
-    pub networks: bool,
-}
-
-/// One node stream's inbox.
-#[derive(Default)]
-pub struct Feed {
-    touched: Mutex<Touched>,
-    notify: Notify,
-}
-
-impl Feed {
-    /// Waits until something was touched, then takes it.
-    pub async fn next(&self) -> Touched {
-        loop {
-            {
-                let mut t = self.touched.lock().unwrap_or_else(|e| e.into_inner());
-                if t.resync || t.networks || !t.tasks.is_empty() {
-                    return std::mem::take(&mut *t);
-                }
-            }
-            self.notify.notified().await;
-        }
-    }
-
-    /// Wakes the stream for a newer network view.
-    pub fn touch_nets(&self) {
-        self.touched.lock().unwrap_or_else(|e| e.into_inner()).networks = true;
-        self.notify.notify_one();
-    }
-
-    fn touch(&self, id: Option<&str>) {
-        {
-            let mut t = self.touched.lock().unwrap_or_else(|e| e.into_inner());
-            match id {
-                Some(id) => {
-                    t.tasks.insert(id.to_string());
-                }
-                None => t.resync = true,
-            }
-        }
-        self.notify.notify_one();
-    }
 }
 
 /// Feeds per node, and the network views they are sent.

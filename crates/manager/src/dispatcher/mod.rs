@@ -2,12 +2,13 @@
 //!
 //! ```text
 //! agent ── Session / Heartbeat / Leave ─► session.rs ─► liveness.rs (heartbeats in memory)
-//!       ◄─ Assignments stream ─────────── session.rs ◄─ assignments.rs (per-node feeds)
+//!       ◄─ Assignments stream ─────────── session.rs ◄─ assignments.rs (per-node feeds, feed.rs)
 //!                                                   ◄─ netfeed.rs (network views, per network)
 //!       ── UpdateTaskStatus ────────────► session.rs ─► status_batcher.rs ─► one Raft write
 //! ```
 
 pub mod assignments;
+pub mod feed;
 pub mod liveness;
 pub mod netfeed;
 pub mod session;

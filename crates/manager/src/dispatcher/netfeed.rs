@@ -21,7 +21,7 @@ use rules::netview;
 use store::{Change, Owner, State};
 use types::{NetworkDelta, NetworkView, Object, Task};
 
-use super::assignments::Feed;
+use super::feed::Feed;
 
 /// Deltas kept per network; a stream further behind gets the whole view again.
 const LOG_LEN: usize = 64;
