@@ -8,8 +8,7 @@ use axum::body::Body;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, Request, State};
 use axum::response::Response;
-use http::{HeaderValue, StatusCode, header};
-use hyper_util::rt::TokioIo;
+use http::StatusCode;
 
 use super::query::Query;
 use super::response::{json, json_with_status};
@@ -77,7 +76,7 @@ pub async fn start(
 ) -> Result<Response> {
     let id = path_key(key)?;
     // Taken before the body is read: the upgrade rides on the request's extensions.
-    let upgrade = wants_upgrade(request.headers()).then(|| hyper::upgrade::on(&mut request));
+    let upgrade = hijack::wants_upgrade(request.headers()).then(|| hyper::upgrade::on(&mut request));
     let (parts, raw) = request.into_parts();
     let bytes = axum::body::to_bytes(raw, MAX_BODY)
         .await
@@ -87,45 +86,7 @@ pub async fn start(
     let Some(streams) = state.backend.exec_start(&id, config.detach, size).await? else {
         return Ok(Response::new(Body::empty()));
     };
-    let content_type = if streams.tty {
-        "application/vnd.docker.raw-stream"
-    } else {
-        "application/vnd.docker.multiplexed-stream"
-    };
-    let Some(upgrade) = upgrade else {
-        // No upgrade asked for: the output as the body, no input.
-        let (client, server) = tokio::io::duplex(64 * 1024);
-        tokio::spawn(hijack::relay(tokio::io::empty(), server, streams));
-        let mut response = Response::new(Body::from_stream(tokio_util::io::ReaderStream::new(client)));
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-        return Ok(response);
-    };
-    tokio::spawn(async move {
-        match upgrade.await {
-            Ok(upgraded) => {
-                let (rd, wr) = tokio::io::split(TokioIo::new(upgraded));
-                hijack::relay(rd, wr, streams).await;
-            }
-            Err(e) => tracing::info!(exec = %id, "exec connection upgrade failed: {e}"),
-        }
-    });
-    let mut response = Response::new(Body::empty());
-    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    let headers = response.headers_mut();
-    headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-    headers.insert(header::UPGRADE, HeaderValue::from_static("tcp"));
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    Ok(response)
-}
-
-/// The client asked to take the connection over (`Upgrade: tcp`, as the docker CLI sends).
-fn wants_upgrade(headers: &http::HeaderMap) -> bool {
-    headers
-        .get(header::UPGRADE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("tcp"))
+    Ok(hijack::respond(upgrade, streams, format!("exec {id}")))
 }
 
 /// `GET /exec/{id}/json`.

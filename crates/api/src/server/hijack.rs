@@ -11,9 +11,57 @@
 //! Copies go through fixed buffers: a slow client stops reading the process's pipe, which
 //! then stops the process, as a full pipe does; nothing piles up in memory.
 
+use axum::body::Body;
+use axum::response::Response;
+use http::{HeaderValue, StatusCode, header};
+use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::backend::ExecStreams;
+
+/// The client asked to take the connection over (`Upgrade: tcp`, as the docker CLI sends).
+pub fn wants_upgrade(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("tcp"))
+}
+
+/// Answers an exec start or a container attach with `streams`: over the taken-over connection
+/// (101, input and output) when the client asked for the upgrade, else output only as the
+/// response body. `what` names the stream in the log when the upgrade fails.
+pub fn respond(upgrade: Option<hyper::upgrade::OnUpgrade>, streams: ExecStreams, what: String) -> Response {
+    let content_type = if streams.tty {
+        "application/vnd.docker.raw-stream"
+    } else {
+        "application/vnd.docker.multiplexed-stream"
+    };
+    let Some(upgrade) = upgrade else {
+        let (client, server) = tokio::io::duplex(64 * 1024);
+        tokio::spawn(relay(tokio::io::empty(), server, streams));
+        let mut response = Response::new(Body::from_stream(tokio_util::io::ReaderStream::new(client)));
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        return response;
+    };
+    tokio::spawn(async move {
+        match upgrade.await {
+            Ok(upgraded) => {
+                let (rd, wr) = tokio::io::split(TokioIo::new(upgraded));
+                relay(rd, wr, streams).await;
+            }
+            Err(e) => tracing::info!("{what}: connection upgrade failed: {e}"),
+        }
+    });
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let headers = response.headers_mut();
+    headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    headers.insert(header::UPGRADE, HeaderValue::from_static("tcp"));
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
 
 /// Largest chunk read from the process before it is framed and sent.
 const CHUNK: usize = 32 * 1024;
