@@ -77,7 +77,12 @@ fn docker_cli_forms_and_operates_a_cluster() {
         "swarm",
         "join",
         "--token",
-        &format!("{}0", &worker_token[..worker_token.len() - 1]),
+        // The last character changed (a random token may end in '0' already).
+        &format!(
+            "{}{}",
+            &worker_token[..worker_token.len() - 1],
+            if worker_token.ends_with('0') { '1' } else { '0' }
+        ),
         "--listen-addr",
         &w1.addr,
         &m1.addr,
