@@ -11,6 +11,8 @@
 //! The agent finds the leader through any manager it knows (a follower answers with the
 //! leader's address), keeps heartbeating, and reports what the cluster wants of this node
 //! as [`AgentEvent`]s; the daemon acts on them (e.g. renews its certificate on promotion).
+//! [`start()`] assembles a node's agent from an executor's configuration, for the daemon and
+//! hollow nodes alike.
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
@@ -21,9 +23,11 @@ pub mod logs;
 pub mod network;
 pub mod runner;
 pub mod session;
+pub mod start;
 pub mod tasks;
 
 pub use describe::describe_host;
 pub use executor::{Error, Result};
 pub use session::{Agent, AgentEvent, TaskLink};
+pub use start::{ExecutorConfig, Started, start};
 pub use tasks::Tasks;

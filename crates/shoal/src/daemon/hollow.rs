@@ -5,8 +5,7 @@
 
 use std::sync::Arc;
 
-use agent::executor::Executor;
-use agent::{Agent, AgentEvent, TaskLink};
+use agent::{Agent, AgentEvent};
 use anyhow::Context;
 use rpc::Pool;
 use tokio::sync::mpsc;
@@ -25,35 +24,22 @@ async fn start_one(
     addr: &str,
     clock: Arc<dyn Clock>,
 ) -> anyhow::Result<Hollow> {
-    let executor = Arc::new(agent::executor::sim::SimExecutor::new(
-        Default::default(),
-        clock.clone(),
-    ));
-    let mut description = agent::describe_host(Some(&format!("{prefix}-{i:05}")), Default::default());
-    let info = executor.describe().await?;
-    description.engine.engine_version = info.engine_version;
-    description.resources = info.resources;
+    let started = agent::start(
+        agent::ExecutorConfig::Sim(Default::default()),
+        super::network_layer::hollow(),
+        clock,
+        agent::describe_host(Some(&format!("{prefix}-{i:05}")), Default::default()),
+    )
+    .await?;
     let (issued, key_pem) =
-        super::join::request_certificate(addr, token, token_text, description.clone(), "", None)
+        super::join::request_certificate(addr, token, token_text, started.description.clone(), "", None)
             .await
             .with_context(|| format!("hollow node {i} joining"))?;
     let client = ca::tls::client_config(&issued.cert_pem, &key_pem, &issued.ca_cert_pem)?;
-    let pool = Pool::new(client);
-    let (tx, statuses) = mpsc::unbounded_channel();
-    let worker = agent::runner::Worker::start(executor, clock, tx)
-        .await?
-        .with_network(super::network_layer::hollow());
-    let tasks = agent::tasks::WorkerTasks::new(worker);
     let (events, mut rx) = mpsc::channel::<AgentEvent>(16);
     // Hollow nodes do not change roles; their events only need draining.
     tokio::spawn(async move { while rx.recv().await.is_some() {} });
-    let agent = Agent::start(
-        pool,
-        vec![addr.to_string()],
-        description,
-        events,
-        Some(TaskLink { tasks, statuses }),
-    );
+    let agent = started.session(Pool::new(client), vec![addr.to_string()], events);
     Ok(Hollow { _agent: agent })
 }
 

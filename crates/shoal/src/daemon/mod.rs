@@ -135,85 +135,54 @@ impl ExecutorChoice {
         node_id: &str,
         advertise: &str,
         clock: Arc<dyn types::Clock>,
-        mut description: types::NodeDescription,
+        description: types::NodeDescription,
         events: &Arc<events::EventBus>,
     ) -> anyhow::Result<(
         Arc<dyn agent::Tasks>,
         tokio::sync::mpsc::UnboundedReceiver<agent::runner::StatusUpdate>,
         types::NodeDescription,
     )> {
-        use agent::executor::Executor;
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         // The network layer: the kernel's data plane for real tasks, views only for simulated ones.
         let network = match self {
             ExecutorChoice::Sim => network_layer::views_only(dir, node_id),
             _ => network_layer::kernel(dir, node_id, advertise),
         };
-        let tasks: Arc<dyn agent::Tasks> = match self {
-            ExecutorChoice::Process => {
-                let shim = agent::executor::process::ShimCommand::current_exe()?;
-                let executor = Arc::new(agent::executor::process::ProcessExecutor::new(
-                    agent::executor::process::ProcessConfig::new(dir.root(), shim),
-                )?);
-                fill(&mut description, executor.describe().await?);
-                agent::tasks::WorkerTasks::new(
-                    agent::runner::Worker::start(executor, clock, tx)
-                        .await?
-                        .with_network(network),
-                )
-            }
-            ExecutorChoice::Oci(store) => {
-                let shim = agent::executor::process::ShimCommand::current_exe()?;
-                let images: Arc<dyn agent::executor::oci::image::ImageSource> = Arc::new(
-                    agent::executor::oci::image_store::StoreImageSource::new(store.clone()),
-                );
-                let executor = Arc::new(agent::executor::oci::OciExecutor::new(
-                    agent::executor::oci::OciConfig::new(dir.root(), shim, images),
-                )?);
-                fill(&mut description, executor.describe().await?);
-                agent::tasks::WorkerTasks::new(
-                    agent::runner::Worker::start(executor, clock, tx)
-                        .await?
-                        .with_network(network),
-                )
-            }
-            ExecutorChoice::Docker(host) => {
-                let executor = Arc::new(
-                    agent::executor::docker::DockerExecutor::connect(agent::executor::docker::DockerConfig {
-                        host: host.clone(),
-                        node_id: node_id.to_string(),
-                        labels: BTreeMap::new(),
-                    })
-                    .await?,
-                );
-                fill(&mut description, executor.describe().await?);
-                agent::tasks::WorkerTasks::new(
-                    agent::runner::Worker::start(executor, clock, tx)
-                        .await?
-                        .with_network(network),
-                )
-            }
-            ExecutorChoice::Sim => {
-                let executor = Arc::new(agent::executor::sim::SimExecutor::new(
-                    Default::default(),
-                    clock.clone(),
-                ));
-                fill(&mut description, executor.describe().await?);
-                agent::tasks::WorkerTasks::new(
-                    agent::runner::Worker::start(executor, clock, tx)
-                        .await?
-                        .with_network(network),
-                )
-            }
-        };
+        let config = self.config(dir, node_id)?;
+        let agent::Started {
+            link,
+            mut description,
+        } = agent::start(config, network, clock, description).await?;
         // The scheduler and service create read what this node can run from this label; it
         // names the executor actually chosen, so an operator's label of the same name loses.
         description
             .engine
             .labels
             .insert(rules::executor::EXECUTOR_LABEL.into(), self.kind().into());
-        let (tasks, rx) = task_events::report(events.clone(), tasks, rx);
+        let (tasks, rx) = task_events::report(events.clone(), link.tasks, link.statuses);
         Ok((tasks, rx, description))
+    }
+
+    /// The agent's configuration of the chosen executor, its state under `dir`.
+    fn config(&self, dir: &DataDir, node_id: &str) -> anyhow::Result<agent::ExecutorConfig> {
+        use agent::executor::{docker, oci, process, sim};
+        Ok(match self {
+            ExecutorChoice::Process => {
+                let shim = process::ShimCommand::current_exe()?;
+                agent::ExecutorConfig::Process(process::ProcessConfig::new(dir.root(), shim))
+            }
+            ExecutorChoice::Oci(store) => {
+                let shim = process::ShimCommand::current_exe()?;
+                let images: Arc<dyn oci::image::ImageSource> =
+                    Arc::new(oci::image_store::StoreImageSource::new(store.clone()));
+                agent::ExecutorConfig::Oci(oci::OciConfig::new(dir.root(), shim, images))
+            }
+            ExecutorChoice::Docker(host) => agent::ExecutorConfig::Docker(docker::DockerConfig {
+                host: host.clone(),
+                node_id: node_id.to_string(),
+                labels: BTreeMap::new(),
+            }),
+            ExecutorChoice::Sim => agent::ExecutorConfig::Sim(sim::SimConfig::default()),
+        })
     }
 
     /// The executor's name, as `--executor` spells it.
@@ -224,18 +193,6 @@ impl ExecutorChoice {
             ExecutorChoice::Docker(_) => "docker",
             ExecutorChoice::Sim => "sim",
         }
-    }
-}
-
-/// The executor's engine facts go into the node description; labels given on the command
-/// line win over the executor's own.
-fn fill(description: &mut types::NodeDescription, info: agent::executor::EngineInfo) {
-    description.engine.engine_version = info.engine_version;
-    for (k, v) in info.labels {
-        description.engine.labels.entry(k).or_insert(v);
-    }
-    if info.resources.nano_cpus > 0 {
-        description.resources = info.resources;
     }
 }
 
