@@ -148,38 +148,16 @@ impl HostAgent {
         &self.netns
     }
 
-    /// The data plane's owner tag of this node: the node ID's last 12 characters, lower case
-    /// (`daemon/network_layer.rs`); every namespace and nft table it makes is `shoal-<tag>-…`.
+    /// The data plane's owner tag of this node (`common::plane_tag`).
     pub fn tag(&self) -> String {
-        let clean: Vec<char> = self
-            .node_id
-            .chars()
-            .filter(char::is_ascii_alphanumeric)
-            .map(|c| c.to_ascii_lowercase())
-            .collect();
-        clean[clean.len().saturating_sub(12)..].iter().collect()
+        crate::common::plane_tag(&self.node_id)
     }
 
     /// The namespaces its data plane pinned (overlays and task sandboxes), as paths.
     pub fn pinned_netns(&self) -> Vec<PathBuf> {
-        let tag = self.tag();
-        if tag.is_empty() {
-            return Vec::new();
-        }
-        let prefix = format!("shoal-{tag}-");
-        std::fs::read_dir(PLANE_NETNS_DIR)
-            .map(|d| {
-                d.flatten()
-                    .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
-                    .map(|e| e.path())
-                    .collect()
-            })
-            .unwrap_or_default()
+        crate::common::plane_pins(&self.tag())
     }
 }
-
-/// Where the agents' data planes pin their namespaces (`daemon/network_layer.rs`).
-pub const PLANE_NETNS_DIR: &str = "/run/shoal/netns";
 
 /// N hosts, one agent each, formed into one swarm; torn down on drop.
 pub struct Cluster {

@@ -288,9 +288,54 @@ fn remove_cgroups(spec: &Path) {
     }
 }
 
+/// Where the agents' data planes pin their namespaces (`daemon/network_layer.rs`).
+pub const PLANE_NETNS_DIR: &str = "/run/shoal/netns";
+
+/// The data plane's owner tag of node `node_id`: its last 12 alphanumeric characters, lower
+/// case (`daemon/network_layer.rs`); every namespace and nft table it makes is `shoal-<tag>-…`.
+pub fn plane_tag(node_id: &str) -> String {
+    let clean: Vec<char> = node_id
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    clean[clean.len().saturating_sub(12)..].iter().collect()
+}
+
+/// The namespace pins in [`PLANE_NETNS_DIR`] of the data plane tagged `tag` (overlays and
+/// task sandboxes).
+pub fn plane_pins(tag: &str) -> Vec<PathBuf> {
+    if tag.is_empty() {
+        return Vec::new();
+    }
+    let prefix = format!("shoal-{tag}-");
+    std::fs::read_dir(PLANE_NETNS_DIR)
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The node ID an agent's data dir holds (`swarm/state.json`), if it is in a swarm.
+fn node_id_in(data_dir: &Path) -> Option<String> {
+    let state = std::fs::read(data_dir.join("swarm/state.json")).ok()?;
+    let state: serde_json::Value = serde_json::from_slice(&state).ok()?;
+    state["node_id"].as_str().map(str::to_owned)
+}
+
 impl Drop for Agent {
     fn drop(&mut self) {
         self.kill9();
         kill_tasks(&self.data_dir);
+        // Its data plane's pins are on the host, outside the test's directory, and only a
+        // restart of the same node would sweep them: a killed agent leaves them behind.
+        if let Some(node_id) = node_id_in(&self.data_dir) {
+            for pin in plane_pins(&plane_tag(&node_id)) {
+                let _ = netplane::delete_netns(&pin);
+            }
+        }
     }
 }
