@@ -120,7 +120,13 @@ pub fn network_view(state: &State, network_id: &str) -> Option<NetworkView> {
     endpoints.sort_by(|a, b| a.task_id.cmp(&b.task_id));
     // Services with a VIP here, and those whose tasks are here (dnsrr ones have no VIP).
     let mut ids: BTreeSet<&str> = vips.keys().copied().collect();
-    ids.extend(endpoints.iter().map(|e| e.service_id.as_str()));
+    // Attachments of standalone containers (no service) are endpoints only.
+    ids.extend(
+        endpoints
+            .iter()
+            .map(|e| e.service_id.as_str())
+            .filter(|id| !id.is_empty()),
+    );
     let services = ids
         .into_iter()
         .map(|id| service_view(state, network, id, vips.get(id).copied(), &endpoints))

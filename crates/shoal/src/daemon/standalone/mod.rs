@@ -18,16 +18,17 @@
 mod attach;
 pub mod merged;
 pub mod names;
+mod network;
 mod swarm;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use agent::executor::details::Details;
 use agent::executor::oci::{OciConfig, OciExecutor};
-use agent::executor::{Executor, Exit, Phase};
+use agent::executor::{Executor, Exit, Phase, Sandbox};
 use api::containers::container_id;
 use api::convert::standalone::ContainerCreate;
 use rules::Error;
@@ -36,6 +37,7 @@ use tokio::sync::watch;
 use types::{Clock, Task, TaskState};
 
 use super::events::{EventBus, Subject};
+use super::swarm::Swarm;
 
 type Result<T> = std::result::Result<T, Error>;
 
@@ -47,12 +49,26 @@ const DRAIN_WAIT: Duration = Duration::from_secs(10);
 struct Record {
     task: Task,
     auto_remove: bool,
+    /// Its network attachment (`network.rs`): the attachment task's ID and the sandbox.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    attachment: Option<Attachment>,
+}
+
+/// A container's place on an attachable overlay.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Attachment {
+    /// The attachment task holding its address.
+    task_id: String,
+    /// The sandbox made for that task, which the container joins on every run.
+    sandbox: Sandbox,
 }
 
 /// One container.
 struct Entry {
     task: Arc<Task>,
     auto_remove: bool,
+    /// Set once attached (after the name is reserved, before the first prepare).
+    attachment: OnceLock<Attachment>,
     /// Exits so far and the last one; `docker wait` and `docker run` follow it.
     life: watch::Sender<Life>,
     /// Clients attached to its output (auto-removal waits for them to drain).
@@ -74,6 +90,8 @@ pub struct Standalone {
     events: Arc<EventBus>,
     clock: Arc<dyn Clock>,
     images: image::ImageStore,
+    /// The daemon, for network attachments (weak: it holds these containers).
+    swarm: OnceLock<Weak<Swarm>>,
 }
 
 impl Standalone {
@@ -102,6 +120,7 @@ impl Standalone {
             events,
             clock,
             images,
+            swarm: OnceLock::new(),
         });
         this.reload().await?;
         Ok(this)
@@ -141,6 +160,9 @@ impl Standalone {
                 continue;
             };
             let entry = self.insert(record.task, record.auto_remove);
+            if let Some(attachment) = record.attachment {
+                let _ = entry.attachment.set(attachment);
+            }
             match phase {
                 Phase::Running => {
                     entry.life.send_modify(|l| l.running = true);
@@ -162,6 +184,7 @@ impl Standalone {
         let entry = Arc::new(Entry {
             task: Arc::new(task),
             auto_remove,
+            attachment: OnceLock::new(),
             life: watch::Sender::new(Life::default()),
             attached: watch::Sender::new(0),
         });
@@ -191,6 +214,7 @@ impl Standalone {
         let record = Record {
             task: (*entry.task).clone(),
             auto_remove: entry.auto_remove,
+            attachment: entry.attachment.get().cloned(),
         };
         let bytes = serde_json::to_vec(&record)
             .map_err(|e| Error::Internal(format!("encoding a container record: {e}")))?;
@@ -280,19 +304,44 @@ impl Standalone {
             let entry = Arc::new(Entry {
                 task: Arc::new(task),
                 auto_remove: create.auto_remove,
+                attachment: OnceLock::new(),
                 life: watch::Sender::new(Life::default()),
                 attached: watch::Sender::new(0),
             });
             map.insert(task_id.clone(), entry.clone());
             entry
         };
-        let prepared = self.executor.prepare(&entry.task).await;
+        if let Some(key) = &create.network {
+            let attached = match self.swarm() {
+                Ok(swarm) => {
+                    let hostname = container_id(&task_id)[..12].to_owned();
+                    swarm
+                        .attach_container(key, &entry.task.service_name, &hostname)
+                        .await
+                }
+                Err(e) => Err(e),
+            };
+            match attached {
+                Ok((attachment, sandbox)) => {
+                    let _ = entry.attachment.set(Attachment {
+                        task_id: attachment,
+                        sandbox,
+                    });
+                }
+                Err(e) => {
+                    self.lock().remove(&task_id);
+                    return Err(e);
+                }
+            }
+        }
+        let prepared = self.prepare(&entry).await;
         if let Err(e) = prepared
             .map_err(|e| error(&task_id, e))
             .and_then(|()| self.save(&entry))
         {
             self.lock().remove(&task_id);
             let _ = self.executor.remove(&task_id).await;
+            self.detach(&entry).await;
             return Err(e);
         }
         self.publish(&entry.task, "create", None);
@@ -316,10 +365,7 @@ impl Standalone {
                 .remove(task_id)
                 .await
                 .map_err(|e| error(task_id, e))?;
-            self.executor
-                .prepare(&entry.task)
-                .await
-                .map_err(|e| error(task_id, e))?;
+            self.prepare(&entry).await.map_err(|e| error(task_id, e))?;
         }
         let started = match self.executor.start(task_id).await {
             // A short command may be done before the start returns: that is a run, not a
@@ -398,9 +444,39 @@ impl Standalone {
             .map_err(|e| error(task_id, e))?;
         let _ = std::fs::remove_file(self.record_path(task_id));
         if self.lock().remove(task_id).is_some() {
+            self.detach(&entry).await;
             self.publish(&entry.task, "destroy", None);
         }
         Ok(())
+    }
+
+    /// Prepares a run of `entry`'s container, in its network sandbox when it has one.
+    async fn prepare(&self, entry: &Entry) -> agent::executor::Result<()> {
+        match entry.attachment.get() {
+            Some(a) => self.executor.prepare_in(&entry.task, &a.sandbox).await,
+            None => self.executor.prepare(&entry.task).await,
+        }
+    }
+
+    /// Gives up `entry`'s network attachment, if it has one.
+    async fn detach(&self, entry: &Entry) {
+        if let Some(a) = entry.attachment.get()
+            && let Ok(swarm) = self.swarm()
+        {
+            swarm.detach_container(&a.task_id).await;
+        }
+    }
+
+    /// Hands these containers the daemon, for network attachments.
+    pub fn set_swarm(&self, swarm: Weak<Swarm>) {
+        let _ = self.swarm.set(swarm);
+    }
+
+    fn swarm(&self) -> Result<Arc<Swarm>> {
+        self.swarm
+            .get()
+            .and_then(Weak::upgrade)
+            .ok_or_else(|| Error::Unavailable("the daemon is shutting down".into()))
     }
 
     /// `docker container prune`: every exited or never started container goes.
