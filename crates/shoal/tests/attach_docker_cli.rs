@@ -1,8 +1,9 @@
 //! Standalone containers on an attachable overlay (issue 12), with the stock docker CLI on two
 //! hosts of the multi-host harness: `docker run --network app` on the manager gets an address
 //! on `app`, reaches a service's task on the other host by name and by VIP, keeps the network
-//! in use while it exists and gives everything back when it goes; a network created without
-//! `--attachable` is refused with dockerd's words.
+//! in use while it exists and gives everything back when it goes; `network connect|disconnect`
+//! change a stopped container's network; a network created without `--attachable` is refused
+//! with dockerd's words.
 #![allow(clippy::disallowed_methods, clippy::unwrap_used, dead_code, unsafe_code)]
 
 mod common;
@@ -97,6 +98,47 @@ fn docker_run_joins_an_attachable_overlay() {
     }
     let answer = c.exec_ok(0, "c1", &["sh", "-c", &get("web")]);
     assert_eq!(answer.trim(), host);
+    // A running container's networks stay as they are (refused, saying why).
+    let running = c.docker(0, &["network", "disconnect", "app", "c1"]);
+    assert!(
+        !running.status.success() && stderr(&running).contains("stop it first"),
+        "{}",
+        stderr(&running)
+    );
+
+    // `network connect` / `disconnect` on a container that is not running: its next start
+    // joins the network, or no longer does.
+    let script = format!("echo ran; {}", get("web"));
+    c.docker_ok(0, &["create", "--name", "c2", IMAGE, "sh", "-c", &script]);
+    let closed = c.docker(0, &["network", "connect", "closed", "c2"]);
+    assert!(
+        stderr(&closed).contains("not manually attachable"),
+        "{}",
+        stderr(&closed)
+    );
+    c.docker_ok(0, &["network", "connect", "app", "c2"]);
+    let again = c.docker(0, &["network", "connect", "app", "c2"]);
+    assert!(
+        stderr(&again).contains("already exists in network app"),
+        "{}",
+        stderr(&again)
+    );
+    // One run of c2, its output (each run starts with fresh logs).
+    let run = || {
+        c.docker_ok(0, &["start", "c2"]);
+        c.docker_ok(0, &["wait", "c2"]);
+        c.docker_ok(0, &["logs", "c2"])
+    };
+    let joined = run();
+    assert_eq!(joined.lines().collect::<Vec<_>>(), ["ran", host.as_str()]);
+    c.docker_ok(0, &["network", "disconnect", "app", "c2"]);
+    let alone = run();
+    assert!(
+        alone.starts_with("ran\n") && !alone.contains(&host),
+        "reached web after disconnect: {alone}"
+    );
+    c.docker_ok(0, &["rm", "c2"]);
+
     c.docker_ok(0, &["service", "rm", "web"]);
     // Its container goes once its task is deleted, and with the task its address.
     c.wait("web's container gone from host 1", || {

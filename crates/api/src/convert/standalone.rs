@@ -108,7 +108,7 @@ pub fn from_body(body: &Map<String, Value>) -> Result<ContainerCreate> {
         )));
     }
     let network = network_mode(&host)?;
-    endpoints(body, network.as_deref())?;
+    endpoints(body, &string(&host, "NetworkMode")?)?;
     restart_policy(&host)?;
     log_config(&host)?;
     let image = string(body, "Image")?;
@@ -222,10 +222,10 @@ fn network_mode(host: &Map<String, Value>) -> Result<Option<String>> {
     }
 }
 
-/// `NetworkingConfig.EndpointsConfig`: the CLI names the `--network` network there; per-endpoint
-/// settings (aliases, static addresses, links…) are not applied yet and are refused by name,
-/// as is a second network.
-fn endpoints(body: &Map<String, Value>, network: Option<&str>) -> Result<()> {
+/// `NetworkingConfig.EndpointsConfig`: the CLI names the network mode's network there
+/// (`default` without `--network`); per-endpoint settings (aliases, static addresses, links…)
+/// are not applied yet and are refused by name, as is a second network.
+fn endpoints(body: &Map<String, Value>, mode: &str) -> Result<()> {
     let Some(Value::Object(config)) = body.get("NetworkingConfig") else {
         return Ok(());
     };
@@ -233,27 +233,37 @@ fn endpoints(body: &Map<String, Value>, network: Option<&str>) -> Result<()> {
         return Ok(());
     };
     for (name, endpoint) in endpoints {
-        if Some(name.as_str()) != network {
+        if name != mode && !(mode.is_empty() && name == "default") {
             return Err(CreateError::Unsupported(format!(
                 "endpoint for network {:?}: a standalone container joins one network, the one --network names",
                 types::excerpt(name)
             )));
         }
-        let Value::Object(fields) = endpoint else {
-            continue;
-        };
-        let set: Vec<String> = fields
-            .iter()
-            .filter(|(_, v)| !is_zero(v))
-            .map(|(k, _)| format!("NetworkingConfig.EndpointsConfig.{}.{k}", types::excerpt(name)))
-            .collect();
-        if !set.is_empty() {
-            return Err(CreateError::Unsupported(format!(
-                "shoal does not support {} for standalone containers yet; remove {}",
-                set.join(", "),
-                if set.len() == 1 { "it" } else { "them" }
-            )));
-        }
+        endpoint_settings(
+            &format!("NetworkingConfig.EndpointsConfig.{}", types::excerpt(name)),
+            endpoint,
+        )?;
+    }
+    Ok(())
+}
+
+/// An endpoint's settings (`EndpointSettings`: aliases, static addresses, links…), which are
+/// not applied yet: any that is set is refused by name (`at` is where the object sits).
+pub fn endpoint_settings(at: &str, endpoint: &Value) -> Result<()> {
+    let Value::Object(fields) = endpoint else {
+        return Ok(());
+    };
+    let set: Vec<String> = fields
+        .iter()
+        .filter(|(_, v)| !is_zero(v))
+        .map(|(k, _)| format!("{at}.{k}"))
+        .collect();
+    if !set.is_empty() {
+        return Err(CreateError::Unsupported(format!(
+            "shoal does not support {} for standalone containers yet; remove {}",
+            set.join(", "),
+            if set.len() == 1 { "it" } else { "them" }
+        )));
     }
     Ok(())
 }

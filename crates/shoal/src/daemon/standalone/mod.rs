@@ -16,6 +16,7 @@
 //! writable layer and logs are not kept across runs (dockerd keeps both).
 
 mod attach;
+mod connect;
 pub mod merged;
 pub mod names;
 mod network;
@@ -59,6 +60,11 @@ struct Record {
 struct Attachment {
     /// The attachment task holding its address.
     task_id: String,
+    /// The network's ID and name (`docker network disconnect` names it by either).
+    #[serde(default)]
+    network_id: String,
+    #[serde(default)]
+    network_name: String,
     /// The sandbox made for that task, which the container joins on every run.
     sandbox: Sandbox,
 }
@@ -67,12 +73,28 @@ struct Attachment {
 struct Entry {
     task: Arc<Task>,
     auto_remove: bool,
-    /// Set once attached (after the name is reserved, before the first prepare).
-    attachment: OnceLock<Attachment>,
+    /// Its network attachment: set at create (after the name is reserved, before the first
+    /// prepare) or by `network connect`, cleared by `network disconnect`.
+    attachment: Mutex<Option<Attachment>>,
     /// Exits so far and the last one; `docker wait` and `docker run` follow it.
     life: watch::Sender<Life>,
     /// Clients attached to its output (auto-removal waits for them to drain).
     attached: watch::Sender<usize>,
+}
+
+impl Entry {
+    fn attachment(&self) -> Option<Attachment> {
+        // Every change is one assignment: a poisoned value is still whole.
+        self.attachment.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn take_attachment(&self) -> Option<Attachment> {
+        self.attachment.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    fn set_attachment(&self, attachment: Option<Attachment>) {
+        *self.attachment.lock().unwrap_or_else(|p| p.into_inner()) = attachment;
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -160,9 +182,7 @@ impl Standalone {
                 continue;
             };
             let entry = self.insert(record.task, record.auto_remove);
-            if let Some(attachment) = record.attachment {
-                let _ = entry.attachment.set(attachment);
-            }
+            entry.set_attachment(record.attachment);
             match phase {
                 Phase::Running => {
                     entry.life.send_modify(|l| l.running = true);
@@ -184,7 +204,7 @@ impl Standalone {
         let entry = Arc::new(Entry {
             task: Arc::new(task),
             auto_remove,
-            attachment: OnceLock::new(),
+            attachment: Mutex::new(None),
             life: watch::Sender::new(Life::default()),
             attached: watch::Sender::new(0),
         });
@@ -214,7 +234,7 @@ impl Standalone {
         let record = Record {
             task: (*entry.task).clone(),
             auto_remove: entry.auto_remove,
-            attachment: entry.attachment.get().cloned(),
+            attachment: entry.attachment(),
         };
         let bytes = serde_json::to_vec(&record)
             .map_err(|e| Error::Internal(format!("encoding a container record: {e}")))?;
@@ -304,7 +324,7 @@ impl Standalone {
             let entry = Arc::new(Entry {
                 task: Arc::new(task),
                 auto_remove: create.auto_remove,
-                attachment: OnceLock::new(),
+                attachment: Mutex::new(None),
                 life: watch::Sender::new(Life::default()),
                 attached: watch::Sender::new(0),
             });
@@ -312,22 +332,8 @@ impl Standalone {
             entry
         };
         if let Some(key) = &create.network {
-            let attached = match self.swarm() {
-                Ok(swarm) => {
-                    let hostname = container_id(&task_id)[..12].to_owned();
-                    swarm
-                        .attach_container(key, &entry.task.service_name, &hostname)
-                        .await
-                }
-                Err(e) => Err(e),
-            };
-            match attached {
-                Ok((attachment, sandbox)) => {
-                    let _ = entry.attachment.set(Attachment {
-                        task_id: attachment,
-                        sandbox,
-                    });
-                }
+            match self.attach_to(&entry, key).await {
+                Ok(attachment) => entry.set_attachment(Some(attachment)),
                 Err(e) => {
                     self.lock().remove(&task_id);
                     return Err(e);
@@ -452,15 +458,24 @@ impl Standalone {
 
     /// Prepares a run of `entry`'s container, in its network sandbox when it has one.
     async fn prepare(&self, entry: &Entry) -> agent::executor::Result<()> {
-        match entry.attachment.get() {
+        match entry.attachment() {
             Some(a) => self.executor.prepare_in(&entry.task, &a.sandbox).await,
             None => self.executor.prepare(&entry.task).await,
         }
     }
 
+    /// Attaches `entry`'s container to network `key` (its sandbox made, not yet joined).
+    async fn attach_to(&self, entry: &Entry, key: &str) -> Result<Attachment> {
+        let hostname = container_id(&entry.task.id)[..12].to_owned();
+        self.swarm()?
+            .attach_container(key, &entry.task.service_name, &hostname)
+            .await
+    }
+
     /// Gives up `entry`'s network attachment, if it has one.
     async fn detach(&self, entry: &Entry) {
-        if let Some(a) = entry.attachment.get()
+        let taken = entry.take_attachment();
+        if let Some(a) = taken
             && let Ok(swarm) = self.swarm()
         {
             swarm.detach_container(&a.task_id).await;

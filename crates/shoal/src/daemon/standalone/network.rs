@@ -10,23 +10,18 @@
 //! ```
 //! Only a manager proposes it for now: a worker would need an RPC to the leader for it.
 
-use agent::executor::Sandbox;
 use rules::Error;
 use rules::controlapi::attachment;
 
+use super::Attachment;
 use crate::daemon::swarm::{Local, Swarm};
 
 type Result<T> = std::result::Result<T, Error>;
 
 impl Swarm {
     /// Attaches the container `name` (host name `hostname`) to network `key`: the attachment
-    /// task's ID and the sandbox it joins.
-    pub(crate) async fn attach_container(
-        &self,
-        key: &str,
-        name: &str,
-        hostname: &str,
-    ) -> Result<(String, Sandbox)> {
+    /// task and the sandbox made for it, which the container joins when it next starts.
+    pub(super) async fn attach_container(&self, key: &str, name: &str, hostname: &str) -> Result<Attachment> {
         let Local::Active(node) = self.local() else {
             return Err(Error::FailedPrecondition(format!(
                 "network {key} is a swarm network: this node is not in a swarm"
@@ -43,19 +38,27 @@ impl Swarm {
             ));
         };
         let node_id = node.state().node_id;
-        let (op, task) = attachment::create(
-            &*m.synced_view().await,
-            key,
-            &node_id,
-            name,
-            m.new_id(),
-            self.clock.now(),
-        )?;
+        let view = m.synced_view().await;
+        let network_name = view
+            .lookup_network(key)
+            .map(|n| n.spec.name.clone())
+            .unwrap_or_default();
+        let (op, task) = attachment::create(&view, key, &node_id, name, m.new_id(), self.clock.now())?;
         m.propose(vec![op]).await?;
         let mut sandboxed = task.clone();
         std::sync::Arc::make_mut(&mut sandboxed.spec).container.hostname = hostname.to_owned();
         match layer.sandbox(&sandboxed, false).await {
-            Ok(sandbox) => Ok((task.id, sandbox)),
+            Ok(sandbox) => Ok(Attachment {
+                network_id: task
+                    .spec
+                    .networks
+                    .first()
+                    .map(|n| n.target.clone())
+                    .unwrap_or_default(),
+                network_name,
+                task_id: task.id,
+                sandbox,
+            }),
             Err(e) => {
                 self.detach_container(&task.id).await;
                 Err(Error::Unavailable(format!(
@@ -67,7 +70,7 @@ impl Swarm {
 
     /// Takes attachment `attachment_id`'s sandbox down and deletes the task (its address
     /// goes with it). Failures are logged: the reaper deletes it if the node leaves.
-    pub(crate) async fn detach_container(&self, attachment_id: &str) {
+    pub(super) async fn detach_container(&self, attachment_id: &str) {
         let Local::Active(node) = self.local() else {
             return;
         };
