@@ -83,8 +83,9 @@ fn docker_run_joins_an_attachable_overlay() {
             "--network",
             "app",
             IMAGE,
-            "sleep",
-            "1000",
+            "sh",
+            "-c",
+            WEB,
         ],
     );
     if !run.status.success() {
@@ -98,6 +99,19 @@ fn docker_run_joins_an_attachable_overlay() {
     }
     let answer = c.exec_ok(0, "c1", &["sh", "-c", &get("web")]);
     assert_eq!(answer.trim(), host);
+    // Other containers on the network reach it by its name and short ID, as with dockerd.
+    let c1_host = c.exec_ok(0, "c1", &["hostname"]).trim().to_owned();
+    let c1_id = c.docker_ok(0, &["inspect", "--format", "{{.Id}}", "c1"])[..12].to_owned();
+    let script = format!("{}; {}", get("c1"), get(&c1_id));
+    let by_name = c.docker_ok(
+        0,
+        &["run", "--rm", "--network", "app", IMAGE, "sh", "-c", &script],
+    );
+    assert_eq!(
+        by_name.lines().collect::<Vec<_>>(),
+        [c1_host.as_str(), c1_host.as_str()],
+        "{by_name}"
+    );
     // A running container's networks stay as they are (refused, saying why).
     let running = c.docker(0, &["network", "disconnect", "app", "c1"]);
     assert!(

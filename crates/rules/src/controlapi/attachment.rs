@@ -22,12 +22,14 @@ use types::{
 use crate::{Error, Result};
 
 /// Plans the attachment of a container named `container` on node `node_id` to the network
-/// `key` (ID, name or unique ID prefix): the store op and the task as created.
+/// `key` (ID, name or unique ID prefix), answering there to its name and `aliases` too: the
+/// store op and the task as created.
 pub fn create(
     state: &State,
     key: &str,
     node_id: &str,
     container: &str,
+    aliases: Vec<String>,
     id: String,
     now: Timestamp,
 ) -> Result<(Op, Task)> {
@@ -58,6 +60,7 @@ pub fn create(
         spec: Arc::new(TaskSpec {
             networks: vec![NetworkAttachment {
                 target: network.id.clone(),
+                aliases,
                 ..NetworkAttachment::default()
             }],
             runtime: ATTACHMENT_RUNTIME.to_owned(),
@@ -129,7 +132,7 @@ mod tests {
     #[test]
     fn an_attachable_network_gets_an_attachment_task_and_others_are_refused() {
         let s = with_network(true);
-        let (op, task) = create(&s, "app", "node1", "c1", "t1".into(), Timestamp(5)).unwrap();
+        let (op, task) = create(&s, "app", "node1", "c1", vec![], "t1".into(), Timestamp(5)).unwrap();
         assert!(task.is_attachment());
         assert_eq!(task.spec.networks[0].target, "n1");
         assert_eq!(
@@ -145,6 +148,7 @@ mod tests {
             "app",
             "node1",
             "c1",
+            vec![],
             "t1".into(),
             Timestamp(5),
         );
@@ -153,7 +157,7 @@ mod tests {
             "{refused:?}"
         );
         assert!(matches!(
-            create(&s, "nope", "node1", "c1", "t1".into(), Timestamp(5)),
+            create(&s, "nope", "node1", "c1", vec![], "t1".into(), Timestamp(5)),
             Err(Error::NotFound(_))
         ));
     }

@@ -89,7 +89,12 @@ fn endpoint(state: &State, network: &Network, task: &Task, addr: Ipv4Addr) -> Op
     };
     Some(EndpointView {
         task_id: task.id.clone(),
-        task_name: task.name(),
+        // A standalone container answers to its own name, as on dockerd's user networks.
+        task_name: if task.is_attachment() {
+            task.service_name.clone()
+        } else {
+            task.name()
+        },
         service_id: task.service_id.clone(),
         node_id: task.node_id.clone(),
         vtep,

@@ -466,9 +466,17 @@ impl Standalone {
 
     /// Attaches `entry`'s container to network `key` (its sandbox made, not yet joined).
     async fn attach_to(&self, entry: &Entry, key: &str) -> Result<Attachment> {
-        let hostname = container_id(&entry.task.id)[..12].to_owned();
+        // The host name the executor gives it (`oci/spec.rs`), for its `hosts` file; on the
+        // network it also answers to its short container ID, as with dockerd.
+        let c = &entry.task.spec.container;
+        let hostname = if c.hostname.is_empty() {
+            entry.task.id.chars().take(12).collect()
+        } else {
+            c.hostname.clone()
+        };
+        let short_id = container_id(&entry.task.id)[..12].to_owned();
         self.swarm()?
-            .attach_container(key, &entry.task.service_name, &hostname)
+            .attach_container(key, &entry.task.service_name, &hostname, vec![short_id])
             .await
     }
 

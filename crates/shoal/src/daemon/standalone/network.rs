@@ -19,9 +19,16 @@ use crate::daemon::swarm::{Local, Swarm};
 type Result<T> = std::result::Result<T, Error>;
 
 impl Swarm {
-    /// Attaches the container `name` (host name `hostname`) to network `key`: the attachment
-    /// task and the sandbox made for it, which the container joins when it next starts.
-    pub(super) async fn attach_container(&self, key: &str, name: &str, hostname: &str) -> Result<Attachment> {
+    /// Attaches the container `name` (host name `hostname`; answering on the network to its
+    /// name and `aliases`) to network `key`: the attachment task and the sandbox made for it,
+    /// which the container joins when it next starts.
+    pub(super) async fn attach_container(
+        &self,
+        key: &str,
+        name: &str,
+        hostname: &str,
+        aliases: Vec<String>,
+    ) -> Result<Attachment> {
         let Local::Active(node) = self.local() else {
             return Err(Error::FailedPrecondition(format!(
                 "network {key} is a swarm network: this node is not in a swarm"
@@ -43,7 +50,8 @@ impl Swarm {
             .lookup_network(key)
             .map(|n| n.spec.name.clone())
             .unwrap_or_default();
-        let (op, task) = attachment::create(&view, key, &node_id, name, m.new_id(), self.clock.now())?;
+        let (op, task) =
+            attachment::create(&view, key, &node_id, name, aliases, m.new_id(), self.clock.now())?;
         m.propose(vec![op]).await?;
         let mut sandboxed = task.clone();
         std::sync::Arc::make_mut(&mut sandboxed.spec).container.hostname = hostname.to_owned();
