@@ -100,6 +100,33 @@ pub fn remove(state: &State, task_id: &str) -> Result<Option<Op>> {
     }))
 }
 
+/// The attachments of node `node_id` that no container holds (`held`: the attachment IDs its
+/// containers keep) and that are older than `grace_nanos` at `now` — left by a daemon that
+/// died between making one and recording it, or by a container whose state was lost. The
+/// grace keeps an attachment being made (it waits for its address, seconds at most) out.
+/// Their IDs and the ops deleting them.
+pub fn stale(
+    state: &State,
+    node_id: &str,
+    held: &std::collections::HashSet<String>,
+    now: Timestamp,
+    grace_nanos: i64,
+) -> (Vec<String>, Vec<Op>) {
+    state
+        .tasks_on_node(node_id)
+        .filter(|t| t.is_attachment() && !held.contains(&t.id))
+        .filter(|t| t.meta.created_at.plus_nanos(grace_nanos) < now)
+        .map(|t| {
+            let op = Op::Delete {
+                kind: Kind::Task,
+                id: t.id.clone(),
+                expect_version: None,
+            };
+            (t.id.clone(), op)
+        })
+        .unzip()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,6 +168,22 @@ mod tests {
         );
         let s2 = apply(&s, vec![op]);
         assert!(remove(&s2, "t1").unwrap().is_some());
+        // Stale only once no container holds it and the grace has passed.
+        let created = s2.task("t1").unwrap().meta.created_at;
+        let held = std::collections::HashSet::from(["t1".to_string()]);
+        let none = std::collections::HashSet::new();
+        assert!(
+            stale(&s2, "node1", &held, created.plus_nanos(100), 10)
+                .0
+                .is_empty()
+        );
+        assert!(stale(&s2, "node1", &none, created.plus_nanos(5), 10).0.is_empty());
+        assert_eq!(stale(&s2, "node1", &none, created.plus_nanos(100), 10).0, ["t1"]);
+        assert!(
+            stale(&s2, "node2", &none, created.plus_nanos(100), 10)
+                .0
+                .is_empty()
+        );
         assert!(remove(&s2, "gone").unwrap().is_none());
 
         let refused = create(

@@ -531,6 +531,14 @@ impl Standalone {
         out
     }
 
+    /// The network attachments these containers hold.
+    pub fn attachment_ids(&self) -> std::collections::HashSet<String> {
+        self.lock()
+            .values()
+            .filter_map(|e| e.attachment().map(|a| a.task_id))
+            .collect()
+    }
+
     /// The containers' tasks.
     pub fn held(&self) -> Vec<Arc<Task>> {
         self.lock().values().map(|e| e.task.clone()).collect()

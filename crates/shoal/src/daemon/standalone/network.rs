@@ -8,7 +8,9 @@
 //!        ─► layer.sandbox(attachment) waits for its address ─► netns + eth0 + VIP table + files
 //! detach ─► layer.release(attachment) ─► manager: delete the task (its address freed)
 //! ```
-//! Only a manager proposes it for now: a worker would need an RPC to the leader for it.
+//! Only a manager proposes it for now: a worker would need an RPC to the leader for it. Each
+//! attach first deletes this node's attachments that no container holds any more (a daemon
+//! killed between making one and recording it, a container whose state was lost).
 
 use rules::Error;
 use rules::controlapi::attachment;
@@ -17,6 +19,10 @@ use super::Attachment;
 use crate::daemon::swarm::{Local, Swarm};
 
 type Result<T> = std::result::Result<T, Error>;
+
+/// Age after which an attachment no container holds is deleted: far beyond the time one takes
+/// to be made (its address is awaited for `agent::network::ATTACH_DEADLINE`, 10 s).
+const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(120);
 
 impl Swarm {
     /// Attaches the container `name` (host name `hostname`; answering on the network to its
@@ -45,6 +51,7 @@ impl Swarm {
             ));
         };
         let node_id = node.state().node_id;
+        self.collect_stale_attachments(&m, &layer, &node_id).await;
         let view = m.synced_view().await;
         let network_name = view
             .lookup_network(key)
@@ -73,6 +80,34 @@ impl Swarm {
                     "attaching the container to network {key}: {e}"
                 )))
             }
+        }
+    }
+
+    /// Deletes this node's attachments that no container holds (see
+    /// `attachment::stale`), with their sandboxes; failures are logged and left for next time.
+    async fn collect_stale_attachments(
+        &self,
+        m: &manager::Manager,
+        layer: &agent::network::NodeNetwork,
+        node_id: &str,
+    ) {
+        let held = self.standalone().map(|s| s.attachment_ids()).unwrap_or_default();
+        let (ids, ops) = attachment::stale(
+            &*m.synced_view().await,
+            node_id,
+            &held,
+            self.clock.now(),
+            STALE_AFTER.as_nanos() as i64,
+        );
+        if ops.is_empty() {
+            return;
+        }
+        for id in &ids {
+            layer.release(id).await;
+        }
+        match m.propose(ops).await {
+            Ok(_) => tracing::info!(attachments = ?ids, "deleted network attachments no container holds"),
+            Err(e) => tracing::warn!(attachments = ?ids, "deleting stale network attachments: {e}"),
         }
     }
 
