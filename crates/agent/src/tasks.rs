@@ -61,6 +61,11 @@ pub trait Tasks: Send + Sync + 'static {
     async fn held(&self) -> Vec<Arc<Task>> {
         Vec::new()
     }
+    /// The node's network layer, when it has one (standalone containers' network attachments
+    /// take their sandboxes from it).
+    async fn node_network(&self) -> Option<Arc<crate::network::NodeNetwork>> {
+        None
+    }
     /// Runs a command in a task of this node (`docker exec`); see [`Executor::exec`].
     async fn exec(
         &self,
@@ -110,6 +115,9 @@ impl<E: Executor> Tasks for WorkerTasks<E> {
             // The first full set after a start says which tasks' namespaces to keep.
             network.recover(&tasks).await;
         }
+        // Network attachments (standalone containers' addresses) run nothing: their
+        // namespaces were kept above, and the daemon that asked for them uses them.
+        let tasks: Vec<Arc<Task>> = tasks.into_iter().filter(|t| !t.is_attachment()).collect();
         let mut guard = self.worker.lock().await;
         let Some(worker) = guard.as_mut() else { return };
         if full {
@@ -130,6 +138,10 @@ impl<E: Executor> Tasks for WorkerTasks<E> {
         if let Some(network) = self.network().await {
             network.apply(full, networks, &removed, &deltas).await;
         }
+    }
+
+    async fn node_network(&self) -> Option<Arc<crate::network::NodeNetwork>> {
+        self.network().await
     }
 
     async fn logs(&self, task_id: &str, options: LogOptions) -> Option<LogLines> {

@@ -385,6 +385,14 @@ pub trait Backend: Send + Sync + 'static {
     async fn container_prune(&self) -> Result<Vec<String>> {
         Err(unimplemented("container prune"))
     }
+    /// `POST /networks/{id}/connect`: attaches standalone container `task_id` to network `key`.
+    async fn network_connect(&self, _key: &str, _task_id: &str) -> Result<()> {
+        Err(unimplemented("network connect"))
+    }
+    /// `POST /networks/{id}/disconnect`: detaches standalone container `task_id` from `key`.
+    async fn network_disconnect(&self, _key: &str, _task_id: &str, _force: bool) -> Result<()> {
+        Err(unimplemented("network disconnect"))
+    }
 
     // `docker exec` into the tasks of this node (`/exec/*`). The defaults refuse.
 

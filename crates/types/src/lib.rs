@@ -47,4 +47,4 @@ pub use service::{
     RestartPolicy, Service, ServiceMode, ServiceSpec, TaskSpec, UpdateConfig, UpdateOrder, UpdateState,
     UpdateStatus,
 };
-pub use task::{ContainerStatus, Task, TaskState, TaskStatus};
+pub use task::{ATTACHMENT_RUNTIME, ContainerStatus, Task, TaskState, TaskStatus};

@@ -131,7 +131,16 @@ impl Task {
             format!("{}.{}.{}", self.service_name, self.node_id, self.id)
         }
     }
+
+    /// True for a network attachment task: an address on an attachable network held for a
+    /// standalone container (Docker's TaskSpec `Runtime: attachment`); nothing runs it.
+    pub fn is_attachment(&self) -> bool {
+        self.spec.runtime == ATTACHMENT_RUNTIME
+    }
 }
+
+/// The TaskSpec runtime of network attachment tasks (Docker's `Runtime` value for them).
+pub const ATTACHMENT_RUNTIME: &str = "attachment";
 
 /// Observed status of a task.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -114,9 +114,17 @@ impl<E: Executor> Worker<E> {
             }
         }
         for id in removed {
-            self.unclaimed.remove(id);
-            if let Some(r) = self.runners.remove(id) {
+            let unclaimed = self.unclaimed.remove(id);
+            let runner = self.runners.remove(id);
+            if let Some(r) = &runner {
                 r.stop.cancel();
+            }
+            // A task this worker never ran nor re-attached has nothing here to clean. The
+            // dispatcher also lists tasks that have a node but are not assigned yet (global
+            // tasks, standalone containers' network attachments, whose sandbox the daemon
+            // owns): releasing those would tear down what someone else just made.
+            if runner.is_none() && !unclaimed {
+                continue;
             }
             let executor = Arc::clone(&self.executor);
             let network = self.network.clone();

@@ -17,6 +17,9 @@ pub struct ContainerCreate {
     pub spec: TaskSpec,
     /// Remove it once it exits (`HostConfig.AutoRemove`, `docker run --rm`).
     pub auto_remove: bool,
+    /// The attachable overlay network it joins (`--network NAME`), by ID, name or prefix;
+    /// `None`: a namespace of its own with loopback only.
+    pub network: Option<String>,
 }
 
 /// Why a create body was refused.
@@ -104,7 +107,8 @@ pub fn from_body(body: &Map<String, Value>) -> Result<ContainerCreate> {
             if refused.len() == 1 { "it" } else { "them" }
         )));
     }
-    network_mode(&host)?;
+    let network = network_mode(&host)?;
+    endpoints(body, &string(&host, "NetworkMode")?)?;
     restart_policy(&host)?;
     log_config(&host)?;
     let image = string(body, "Image")?;
@@ -180,6 +184,7 @@ pub fn from_body(body: &Map<String, Value>) -> Result<ContainerCreate> {
     Ok(ContainerCreate {
         spec,
         auto_remove: boolean(&host, "AutoRemove")?,
+        network,
     })
 }
 
@@ -199,18 +204,68 @@ fn healthcheck(body: &Map<String, Value>) -> Result<Option<types::HealthConfig>>
 }
 
 /// `default` and `none` give the container its own network namespace with loopback only
-/// (dockerd's `bridge` needs a network this node does not have).
-fn network_mode(host: &Map<String, Value>) -> Result<()> {
+/// (dockerd's `bridge` needs a network this node does not have); another name is a swarm
+/// network to attach to (the daemon checks that it is an attachable overlay).
+fn network_mode(host: &Map<String, Value>) -> Result<Option<String>> {
     match string(host, "NetworkMode")?.as_str() {
-        "" | "default" | "none" => Ok(()),
+        "" | "default" | "none" => Ok(None),
         "host" => Err(CreateError::Unsupported(
             "network mode host is not supported by the oci executor yet; run without --network host".into(),
         )),
-        other => Err(CreateError::Unsupported(format!(
-            "network {:?}: standalone containers run with network none for now (attachable overlay networks come with issue 12); run without --network",
-            types::excerpt(other)
-        ))),
+        "bridge" => Err(CreateError::Unsupported(
+            "network bridge: this node has no bridge network; run without --network, or on an attachable overlay network (docker network create -d overlay --attachable)".into(),
+        )),
+        other if other.starts_with("container:") => Err(CreateError::Unsupported(
+            "network mode container:<name> is not supported by the oci executor yet".into(),
+        )),
+        other => Ok(Some(other.to_owned())),
     }
+}
+
+/// `NetworkingConfig.EndpointsConfig`: the CLI names the network mode's network there
+/// (`default` without `--network`); per-endpoint settings (aliases, static addresses, links…)
+/// are not applied yet and are refused by name, as is a second network.
+fn endpoints(body: &Map<String, Value>, mode: &str) -> Result<()> {
+    let Some(Value::Object(config)) = body.get("NetworkingConfig") else {
+        return Ok(());
+    };
+    let Some(Value::Object(endpoints)) = config.get("EndpointsConfig") else {
+        return Ok(());
+    };
+    for (name, endpoint) in endpoints {
+        if name != mode && !(mode.is_empty() && name == "default") {
+            return Err(CreateError::Unsupported(format!(
+                "endpoint for network {:?}: a standalone container joins one network, the one --network names",
+                types::excerpt(name)
+            )));
+        }
+        endpoint_settings(
+            &format!("NetworkingConfig.EndpointsConfig.{}", types::excerpt(name)),
+            endpoint,
+        )?;
+    }
+    Ok(())
+}
+
+/// An endpoint's settings (`EndpointSettings`: aliases, static addresses, links…), which are
+/// not applied yet: any that is set is refused by name (`at` is where the object sits).
+pub fn endpoint_settings(at: &str, endpoint: &Value) -> Result<()> {
+    let Value::Object(fields) = endpoint else {
+        return Ok(());
+    };
+    let set: Vec<String> = fields
+        .iter()
+        .filter(|(_, v)| !is_zero(v))
+        .map(|(k, _)| format!("{at}.{k}"))
+        .collect();
+    if !set.is_empty() {
+        return Err(CreateError::Unsupported(format!(
+            "shoal does not support {} for standalone containers yet; remove {}",
+            set.join(", "),
+            if set.len() == 1 { "it" } else { "them" }
+        )));
+    }
+    Ok(())
 }
 
 fn restart_policy(host: &Map<String, Value>) -> Result<()> {
@@ -420,8 +475,25 @@ mod tests {
             e.contains("HostConfig.PortBindings") && e.contains("routing mesh"),
             "{e}"
         );
-        let b = body(serde_json::json!({"Image": "bb", "HostConfig": {"NetworkMode": "web"}}));
-        assert!(from_body(&b).unwrap_err().to_string().contains("issue 12"));
+        // A swarm network is named for the daemon to attach to; endpoint settings are not.
+        let b = body(
+            serde_json::json!({"Image": "bb", "HostConfig": {"NetworkMode": "web"},
+            "NetworkingConfig": {"EndpointsConfig": {"web": {"Aliases": null, "IPAMConfig": null}}}}),
+        );
+        assert_eq!(from_body(&b).unwrap().network.as_deref(), Some("web"));
+        let b = body(
+            serde_json::json!({"Image": "bb", "HostConfig": {"NetworkMode": "web"},
+            "NetworkingConfig": {"EndpointsConfig": {"web": {"Aliases": ["db"]}}}}),
+        );
+        let e = from_body(&b).unwrap_err().to_string();
+        assert!(e.contains("NetworkingConfig.EndpointsConfig.web.Aliases"), "{e}");
+        let b = body(serde_json::json!({"Image": "bb", "HostConfig": {"NetworkMode": "bridge"}}));
+        assert!(
+            from_body(&b)
+                .unwrap_err()
+                .to_string()
+                .contains("no bridge network")
+        );
         let b = body(serde_json::json!({"Image": "bb", "Tty": true}));
         assert!(from_body(&b).unwrap_err().to_string().contains("TTY"));
     }

@@ -14,6 +14,7 @@ pub mod guard;
 mod hijack;
 mod images;
 mod logs;
+mod network_connect;
 mod networks;
 mod nodes;
 pub mod proxy;
@@ -101,8 +102,8 @@ pub fn router_with(backend: Arc<dyn Backend>, host: HostFacts, policy: Policy) -
         .route("/networks/create", post(networks::create))
         .route("/networks/prune", post(networks::prune))
         .route("/networks/{id}", get(networks::inspect).delete(networks::remove))
-        .route("/networks/{id}/connect", post(networks::connect))
-        .route("/networks/{id}/disconnect", post(networks::connect))
+        .route("/networks/{id}/connect", post(network_connect::connect))
+        .route("/networks/{id}/disconnect", post(network_connect::disconnect))
         .route("/system/df", get(images::disk_usage))
         .route("/images/json", get(images::list))
         .route("/images/create", post(images::create))

@@ -1,5 +1,5 @@
 //! `/networks`, `/networks/create`, `/networks/{id}`, `/networks/prune`,
-//! `/networks/{id}/connect|disconnect` (refused for now).
+//! (`/networks/{id}/connect|disconnect` are `network_connect.rs`'s).
 //!
 //! Cluster networks come from the backend; dockerd's predefined local networks (`bridge`,
 //! `host`, `none`) are listed beside them, as on any Docker host.
@@ -114,13 +114,4 @@ pub async fn prune(State(state): State<AppState>, RawQuery(query): RawQuery) -> 
         Vec::new()
     };
     Ok(json(&model::NetworksPruneResponse { networks_deleted }))
-}
-
-/// `POST /networks/{id}/connect` and `/disconnect`: standalone containers are not run by
-/// this daemon yet.
-pub async fn connect(key: std::result::Result<Path<String>, PathRejection>) -> Result<()> {
-    let key = path_key(key)?;
-    Err(Error::Backend(rules::Error::Unimplemented(format!(
-        "connecting containers to network {key} is not supported yet"
-    ))))
 }

@@ -60,9 +60,13 @@ async fn find_standalone(
     key: std::result::Result<Path<String>, PathRejection>,
     verb: &str,
 ) -> Result<ContainerView> {
-    let key = path_key(key)?;
+    find_standalone_key(state, &path_key(key)?, verb).await
+}
+
+/// [`find_standalone`] by the container's ID, name or unique ID prefix.
+pub(super) async fn find_standalone_key(state: &AppState, key: &str, verb: &str) -> Result<ContainerView> {
     let views = state.backend.containers().await?;
-    let v = convert::resolve(&views, &key)?.clone();
+    let v = convert::resolve(&views, key)?.clone();
     if !is_standalone(&v.task) {
         return Err(Error::Backend(rules::Error::Unimplemented(format!(
             "cannot {verb} container {}: it is a task of service {}; use docker service commands",

@@ -1,6 +1,7 @@
 //! Validation and planning of API writes, one file per object. Pure functions over a store
 //! view: they return the store ops to commit or the error to show, and touch nothing.
 
+pub mod attachment;
 pub mod cluster;
 pub mod config;
 pub mod image;

@@ -89,7 +89,12 @@ fn endpoint(state: &State, network: &Network, task: &Task, addr: Ipv4Addr) -> Op
     };
     Some(EndpointView {
         task_id: task.id.clone(),
-        task_name: task.name(),
+        // A standalone container answers to its own name, as on dockerd's user networks.
+        task_name: if task.is_attachment() {
+            task.service_name.clone()
+        } else {
+            task.name()
+        },
         service_id: task.service_id.clone(),
         node_id: task.node_id.clone(),
         vtep,
@@ -120,7 +125,13 @@ pub fn network_view(state: &State, network_id: &str) -> Option<NetworkView> {
     endpoints.sort_by(|a, b| a.task_id.cmp(&b.task_id));
     // Services with a VIP here, and those whose tasks are here (dnsrr ones have no VIP).
     let mut ids: BTreeSet<&str> = vips.keys().copied().collect();
-    ids.extend(endpoints.iter().map(|e| e.service_id.as_str()));
+    // Attachments of standalone containers (no service) are endpoints only.
+    ids.extend(
+        endpoints
+            .iter()
+            .map(|e| e.service_id.as_str())
+            .filter(|id| !id.is_empty()),
+    );
     let services = ids
         .into_iter()
         .map(|id| service_view(state, network, id, vips.get(id).copied(), &endpoints))

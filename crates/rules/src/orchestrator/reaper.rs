@@ -32,6 +32,14 @@ pub fn reconcile(state: &State, only: Option<&BTreeSet<String>>, plan: &mut Plan
         None => Box::new(state.tasks()),
     };
     for t in tasks {
+        if t.is_attachment() {
+            // Owned by a standalone container, not a service: the daemon that made it deletes
+            // it; here only once its node has left the cluster.
+            if state.node(&t.node_id).is_none() {
+                plan.delete(t);
+            }
+            continue;
+        }
         let Some(service) = state.service(&t.service_id) else {
             if runnable(t) {
                 plan.desire(t, TaskState::Remove);

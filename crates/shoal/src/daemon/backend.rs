@@ -550,6 +550,14 @@ impl Backend for Swarm {
         self.standalone()?.prune().await
     }
 
+    async fn network_connect(&self, key: &str, task_id: &str) -> api::backend::Result<()> {
+        self.standalone()?.connect(key, task_id).await
+    }
+
+    async fn network_disconnect(&self, key: &str, task_id: &str, force: bool) -> api::backend::Result<()> {
+        self.standalone()?.disconnect(key, task_id, force).await
+    }
+
     async fn exec_create(&self, container: &str, config: api::ExecCreate) -> Result<String> {
         self.exec_create_in(container, config).await
     }

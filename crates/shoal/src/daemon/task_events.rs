@@ -224,6 +224,10 @@ impl Tasks for Reporting {
         self.inner.held().await
     }
 
+    async fn node_network(&self) -> Option<Arc<agent::network::NodeNetwork>> {
+        self.inner.node_network().await
+    }
+
     async fn exec(
         &self,
         task_id: &str,

@@ -16,18 +16,20 @@
 //! writable layer and logs are not kept across runs (dockerd keeps both).
 
 mod attach;
+mod connect;
 pub mod merged;
 pub mod names;
+mod network;
 mod swarm;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 use agent::executor::details::Details;
 use agent::executor::oci::{OciConfig, OciExecutor};
-use agent::executor::{Executor, Exit, Phase};
+use agent::executor::{Executor, Exit, Phase, Sandbox};
 use api::containers::container_id;
 use api::convert::standalone::ContainerCreate;
 use rules::Error;
@@ -36,6 +38,7 @@ use tokio::sync::watch;
 use types::{Clock, Task, TaskState};
 
 use super::events::{EventBus, Subject};
+use super::swarm::Swarm;
 
 type Result<T> = std::result::Result<T, Error>;
 
@@ -47,16 +50,51 @@ const DRAIN_WAIT: Duration = Duration::from_secs(10);
 struct Record {
     task: Task,
     auto_remove: bool,
+    /// Its network attachment (`network.rs`): the attachment task's ID and the sandbox.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    attachment: Option<Attachment>,
+}
+
+/// A container's place on an attachable overlay.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Attachment {
+    /// The attachment task holding its address.
+    task_id: String,
+    /// The network's ID and name (`docker network disconnect` names it by either).
+    #[serde(default)]
+    network_id: String,
+    #[serde(default)]
+    network_name: String,
+    /// The sandbox made for that task, which the container joins on every run.
+    sandbox: Sandbox,
 }
 
 /// One container.
 struct Entry {
     task: Arc<Task>,
     auto_remove: bool,
+    /// Its network attachment: set at create (after the name is reserved, before the first
+    /// prepare) or by `network connect`, cleared by `network disconnect`.
+    attachment: Mutex<Option<Attachment>>,
     /// Exits so far and the last one; `docker wait` and `docker run` follow it.
     life: watch::Sender<Life>,
     /// Clients attached to its output (auto-removal waits for them to drain).
     attached: watch::Sender<usize>,
+}
+
+impl Entry {
+    fn attachment(&self) -> Option<Attachment> {
+        // Every change is one assignment: a poisoned value is still whole.
+        self.attachment.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn take_attachment(&self) -> Option<Attachment> {
+        self.attachment.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    fn set_attachment(&self, attachment: Option<Attachment>) {
+        *self.attachment.lock().unwrap_or_else(|p| p.into_inner()) = attachment;
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -74,6 +112,8 @@ pub struct Standalone {
     events: Arc<EventBus>,
     clock: Arc<dyn Clock>,
     images: image::ImageStore,
+    /// The daemon, for network attachments (weak: it holds these containers).
+    swarm: OnceLock<Weak<Swarm>>,
 }
 
 impl Standalone {
@@ -102,6 +142,7 @@ impl Standalone {
             events,
             clock,
             images,
+            swarm: OnceLock::new(),
         });
         this.reload().await?;
         Ok(this)
@@ -141,6 +182,7 @@ impl Standalone {
                 continue;
             };
             let entry = self.insert(record.task, record.auto_remove);
+            entry.set_attachment(record.attachment);
             match phase {
                 Phase::Running => {
                     entry.life.send_modify(|l| l.running = true);
@@ -162,6 +204,7 @@ impl Standalone {
         let entry = Arc::new(Entry {
             task: Arc::new(task),
             auto_remove,
+            attachment: Mutex::new(None),
             life: watch::Sender::new(Life::default()),
             attached: watch::Sender::new(0),
         });
@@ -191,6 +234,7 @@ impl Standalone {
         let record = Record {
             task: (*entry.task).clone(),
             auto_remove: entry.auto_remove,
+            attachment: entry.attachment(),
         };
         let bytes = serde_json::to_vec(&record)
             .map_err(|e| Error::Internal(format!("encoding a container record: {e}")))?;
@@ -280,19 +324,30 @@ impl Standalone {
             let entry = Arc::new(Entry {
                 task: Arc::new(task),
                 auto_remove: create.auto_remove,
+                attachment: Mutex::new(None),
                 life: watch::Sender::new(Life::default()),
                 attached: watch::Sender::new(0),
             });
             map.insert(task_id.clone(), entry.clone());
             entry
         };
-        let prepared = self.executor.prepare(&entry.task).await;
+        if let Some(key) = &create.network {
+            match self.attach_to(&entry, key).await {
+                Ok(attachment) => entry.set_attachment(Some(attachment)),
+                Err(e) => {
+                    self.lock().remove(&task_id);
+                    return Err(e);
+                }
+            }
+        }
+        let prepared = self.prepare(&entry).await;
         if let Err(e) = prepared
             .map_err(|e| error(&task_id, e))
             .and_then(|()| self.save(&entry))
         {
             self.lock().remove(&task_id);
             let _ = self.executor.remove(&task_id).await;
+            self.detach(&entry).await;
             return Err(e);
         }
         self.publish(&entry.task, "create", None);
@@ -316,10 +371,7 @@ impl Standalone {
                 .remove(task_id)
                 .await
                 .map_err(|e| error(task_id, e))?;
-            self.executor
-                .prepare(&entry.task)
-                .await
-                .map_err(|e| error(task_id, e))?;
+            self.prepare(&entry).await.map_err(|e| error(task_id, e))?;
         }
         let started = match self.executor.start(task_id).await {
             // A short command may be done before the start returns: that is a run, not a
@@ -398,9 +450,56 @@ impl Standalone {
             .map_err(|e| error(task_id, e))?;
         let _ = std::fs::remove_file(self.record_path(task_id));
         if self.lock().remove(task_id).is_some() {
+            self.detach(&entry).await;
             self.publish(&entry.task, "destroy", None);
         }
         Ok(())
+    }
+
+    /// Prepares a run of `entry`'s container, in its network sandbox when it has one.
+    async fn prepare(&self, entry: &Entry) -> agent::executor::Result<()> {
+        match entry.attachment() {
+            Some(a) => self.executor.prepare_in(&entry.task, &a.sandbox).await,
+            None => self.executor.prepare(&entry.task).await,
+        }
+    }
+
+    /// Attaches `entry`'s container to network `key` (its sandbox made, not yet joined).
+    async fn attach_to(&self, entry: &Entry, key: &str) -> Result<Attachment> {
+        // The host name the executor gives it (`oci/spec.rs`), for its `hosts` file; on the
+        // network it also answers to its short container ID, as with dockerd.
+        let c = &entry.task.spec.container;
+        let hostname = if c.hostname.is_empty() {
+            entry.task.id.chars().take(12).collect()
+        } else {
+            c.hostname.clone()
+        };
+        let short_id = container_id(&entry.task.id)[..12].to_owned();
+        self.swarm()?
+            .attach_container(key, &entry.task.service_name, &hostname, vec![short_id])
+            .await
+    }
+
+    /// Gives up `entry`'s network attachment, if it has one.
+    async fn detach(&self, entry: &Entry) {
+        let taken = entry.take_attachment();
+        if let Some(a) = taken
+            && let Ok(swarm) = self.swarm()
+        {
+            swarm.detach_container(&a.task_id).await;
+        }
+    }
+
+    /// Hands these containers the daemon, for network attachments.
+    pub fn set_swarm(&self, swarm: Weak<Swarm>) {
+        let _ = self.swarm.set(swarm);
+    }
+
+    fn swarm(&self) -> Result<Arc<Swarm>> {
+        self.swarm
+            .get()
+            .and_then(Weak::upgrade)
+            .ok_or_else(|| Error::Unavailable("the daemon is shutting down".into()))
     }
 
     /// `docker container prune`: every exited or never started container goes.
@@ -430,6 +529,14 @@ impl Standalone {
             }
         }
         out
+    }
+
+    /// The network attachments these containers hold.
+    pub fn attachment_ids(&self) -> std::collections::HashSet<String> {
+        self.lock()
+            .values()
+            .filter_map(|e| e.attachment().map(|a| a.task_id))
+            .collect()
     }
 
     /// The containers' tasks.

@@ -11,7 +11,7 @@ use crate::daemon::swarm::{Local, Swarm};
 impl Swarm {
     /// Opens the standalone containers on an `oci` node (re-attaching running ones); on other
     /// executors, or when opening fails, the container routes refuse and say why.
-    pub async fn open_standalone(&self) {
+    pub async fn open_standalone(self: &Arc<Self>) {
         let super::super::ExecutorChoice::Oci(store) = &self.executor else {
             return;
         };
@@ -24,6 +24,7 @@ impl Swarm {
         .await
         {
             Ok(s) => {
+                s.set_swarm(Arc::downgrade(self));
                 let _ = self.standalone.set(s);
             }
             Err(e) => tracing::warn!("standalone containers are unavailable: {e:#}"),

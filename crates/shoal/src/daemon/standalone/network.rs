@@ -1,0 +1,137 @@
+//! A standalone container on an attachable overlay (`docker run --network NET`): the address
+//! is an attachment task in the store (`rules::controlapi::attachment`), made through this
+//! node's manager; the sandbox is the node network layer's, made for that task as for any
+//! task on the network, and the container's executor joins it.
+//!
+//! ```text
+//! attach ─► manager: attachment task (NEW, this node) ─► allocator/scheduler ─► views
+//!        ─► layer.sandbox(attachment) waits for its address ─► netns + eth0 + VIP table + files
+//! detach ─► layer.release(attachment) ─► manager: delete the task (its address freed)
+//! ```
+//! Only a manager proposes it for now: a worker would need an RPC to the leader for it. Each
+//! attach first deletes this node's attachments that no container holds any more (a daemon
+//! killed between making one and recording it, a container whose state was lost).
+
+use rules::Error;
+use rules::controlapi::attachment;
+
+use super::Attachment;
+use crate::daemon::swarm::{Local, Swarm};
+
+type Result<T> = std::result::Result<T, Error>;
+
+/// Age after which an attachment no container holds is deleted: far beyond the time one takes
+/// to be made (its address is awaited for `agent::network::ATTACH_DEADLINE`, 10 s).
+const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(120);
+
+impl Swarm {
+    /// Attaches the container `name` (host name `hostname`; answering on the network to its
+    /// name and `aliases`) to network `key`: the attachment task and the sandbox made for it,
+    /// which the container joins when it next starts.
+    pub(super) async fn attach_container(
+        &self,
+        key: &str,
+        name: &str,
+        hostname: &str,
+        aliases: Vec<String>,
+    ) -> Result<Attachment> {
+        let Local::Active(node) = self.local() else {
+            return Err(Error::FailedPrecondition(format!(
+                "network {key} is a swarm network: this node is not in a swarm"
+            )));
+        };
+        let Some(m) = node.manager().await else {
+            return Err(Error::Unimplemented(format!(
+                "attaching a container to swarm network {key} is done through a manager for now; run it on a manager node"
+            )));
+        };
+        let Some(layer) = node.tasks().node_network().await else {
+            return Err(Error::Unimplemented(
+                "this node has no network layer for containers on overlay networks".into(),
+            ));
+        };
+        let node_id = node.state().node_id;
+        self.collect_stale_attachments(&m, &layer, &node_id).await;
+        let view = m.synced_view().await;
+        let network_name = view
+            .lookup_network(key)
+            .map(|n| n.spec.name.clone())
+            .unwrap_or_default();
+        let (op, task) =
+            attachment::create(&view, key, &node_id, name, aliases, m.new_id(), self.clock.now())?;
+        m.propose(vec![op]).await?;
+        let mut sandboxed = task.clone();
+        std::sync::Arc::make_mut(&mut sandboxed.spec).container.hostname = hostname.to_owned();
+        match layer.sandbox(&sandboxed, false).await {
+            Ok(sandbox) => Ok(Attachment {
+                network_id: task
+                    .spec
+                    .networks
+                    .first()
+                    .map(|n| n.target.clone())
+                    .unwrap_or_default(),
+                network_name,
+                task_id: task.id,
+                sandbox,
+            }),
+            Err(e) => {
+                self.detach_container(&task.id).await;
+                Err(Error::Unavailable(format!(
+                    "attaching the container to network {key}: {e}"
+                )))
+            }
+        }
+    }
+
+    /// Deletes this node's attachments that no container holds (see
+    /// `attachment::stale`), with their sandboxes; failures are logged and left for next time.
+    async fn collect_stale_attachments(
+        &self,
+        m: &manager::Manager,
+        layer: &agent::network::NodeNetwork,
+        node_id: &str,
+    ) {
+        let held = self.standalone().map(|s| s.attachment_ids()).unwrap_or_default();
+        let (ids, ops) = attachment::stale(
+            &*m.synced_view().await,
+            node_id,
+            &held,
+            self.clock.now(),
+            STALE_AFTER.as_nanos() as i64,
+        );
+        if ops.is_empty() {
+            return;
+        }
+        for id in &ids {
+            layer.release(id).await;
+        }
+        match m.propose(ops).await {
+            Ok(_) => tracing::info!(attachments = ?ids, "deleted network attachments no container holds"),
+            Err(e) => tracing::warn!(attachments = ?ids, "deleting stale network attachments: {e}"),
+        }
+    }
+
+    /// Takes attachment `attachment_id`'s sandbox down and deletes the task (its address
+    /// goes with it). Failures are logged: the reaper deletes it if the node leaves.
+    pub(super) async fn detach_container(&self, attachment_id: &str) {
+        let Local::Active(node) = self.local() else {
+            return;
+        };
+        if let Some(layer) = node.tasks().node_network().await {
+            layer.release(attachment_id).await;
+        }
+        let Some(m) = node.manager().await else {
+            tracing::warn!(attachment = %attachment_id, "no manager to delete a container's network attachment");
+            return;
+        };
+        let planned = attachment::remove(&*m.synced_view().await, attachment_id);
+        let result = match planned {
+            Ok(Some(op)) => m.propose(vec![op]).await.map(|_| ()),
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            tracing::warn!(attachment = %attachment_id, "deleting a container's network attachment: {e}");
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! Standalone containers on an attachable overlay (issue 12), with the stock docker CLI on two
+//! hosts of the multi-host harness: `docker run --network app` on the manager gets an address
+//! on `app`, reaches a service's task on the other host by name and by VIP, keeps the network
+//! in use while it exists and gives everything back when it goes; `network connect|disconnect`
+//! change a stopped container's network; a network created without `--attachable` is refused
+//! with dockerd's words.
+#![allow(clippy::disallowed_methods, clippy::unwrap_used, dead_code, unsafe_code)]
+
+mod common;
+#[path = "common/hosts.rs"]
+mod hosts;
+#[path = "common/overlay.rs"]
+mod overlay;
+
+use common::{stderr, stdout};
+use hosts::{Cluster, IMAGE, skip_reason};
+use overlay::*;
+
+/// An HTTP GET of `target` from inside the container: the answer's last line (the web task's
+/// host name).
+fn get(target: &str) -> String {
+    format!("printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {target} 80 | tail -n 1")
+}
+
+#[test]
+fn docker_run_joins_an_attachable_overlay() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let c = Cluster::new("ova", 2);
+    c.docker_ok(0, &["network", "create", "-d", "overlay", "--attachable", "app"]);
+    c.docker_ok(0, &["network", "create", "-d", "overlay", "closed"]);
+    let on_host_1 = format!("node.hostname=={}", c.hosts[1].name);
+    service(&c, "web", &["--network", "app", "--constraint", &on_host_1], WEB);
+    let web = c.wait_running("web", 1).remove(0);
+    let host = web.id[..12].to_owned();
+    let vip = vip(&c, "web", "app");
+
+    // Not attachable: dockerd's refusal, and nothing left behind.
+    let refused = c.docker(0, &["run", "--rm", "--network", "closed", IMAGE, "true"]);
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("network closed not manually attachable"),
+        "{}",
+        stderr(&refused)
+    );
+    assert_eq!(c.docker_ok(0, &["ps", "-aq"]).trim(), "");
+
+    // Attached: an address on the network, the service by name and by VIP across hosts.
+    let script = format!(
+        "ip -4 -o addr show dev eth0; {}; {}",
+        get("web"),
+        get(&vip.to_string())
+    );
+    let out = c.docker(
+        0,
+        &["run", "--rm", "--network", "app", IMAGE, "sh", "-c", &script],
+    );
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        stderr(&out),
+        c.hosts[0].log_tail()
+    );
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    let [a, b, n, _] = vip.octets();
+    assert!(
+        lines[0].contains(&format!(" {a}.{b}.{n}.")),
+        "eth0 not on the network's subnet: {text}"
+    );
+    assert_eq!(&lines[1..], [host.as_str(), host.as_str()], "{text}");
+
+    // Detached: the network is in use while it exists; `rm -f` gives its address back.
+    let run = c.docker(
+        0,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "c1",
+            "--network",
+            "app",
+            IMAGE,
+            "sh",
+            "-c",
+            WEB,
+        ],
+    );
+    if !run.status.success() {
+        let files = std::process::Command::new("find")
+            .arg(&c.hosts[0].data_dir)
+            .args(["-path", "*sandboxes*"])
+            .output()
+            .unwrap();
+        let log = std::fs::read_to_string(c.dir().join("h0.log")).unwrap_or_default();
+        panic!("docker run -d: {}\n{}\n{log}", stderr(&run), stdout(&files));
+    }
+    let answer = c.exec_ok(0, "c1", &["sh", "-c", &get("web")]);
+    assert_eq!(answer.trim(), host);
+    // Other containers on the network reach it by its name and short ID, as with dockerd.
+    let c1_host = c.exec_ok(0, "c1", &["hostname"]).trim().to_owned();
+    let c1_id = c.docker_ok(0, &["inspect", "--format", "{{.Id}}", "c1"])[..12].to_owned();
+    let script = format!("{}; {}", get("c1"), get(&c1_id));
+    let by_name = c.docker_ok(
+        0,
+        &["run", "--rm", "--network", "app", IMAGE, "sh", "-c", &script],
+    );
+    assert_eq!(
+        by_name.lines().collect::<Vec<_>>(),
+        [c1_host.as_str(), c1_host.as_str()],
+        "{by_name}"
+    );
+    // A running container's networks stay as they are (refused, saying why).
+    let running = c.docker(0, &["network", "disconnect", "app", "c1"]);
+    assert!(
+        !running.status.success() && stderr(&running).contains("stop it first"),
+        "{}",
+        stderr(&running)
+    );
+
+    // `network connect` / `disconnect` on a container that is not running: its next start
+    // joins the network, or no longer does.
+    let script = format!("echo ran; {}", get("web"));
+    c.docker_ok(0, &["create", "--name", "c2", IMAGE, "sh", "-c", &script]);
+    let closed = c.docker(0, &["network", "connect", "closed", "c2"]);
+    assert!(
+        stderr(&closed).contains("not manually attachable"),
+        "{}",
+        stderr(&closed)
+    );
+    c.docker_ok(0, &["network", "connect", "app", "c2"]);
+    let again = c.docker(0, &["network", "connect", "app", "c2"]);
+    assert!(
+        stderr(&again).contains("already exists in network app"),
+        "{}",
+        stderr(&again)
+    );
+    // One run of c2, its output (each run starts with fresh logs).
+    let run = || {
+        c.docker_ok(0, &["start", "c2"]);
+        c.docker_ok(0, &["wait", "c2"]);
+        c.docker_ok(0, &["logs", "c2"])
+    };
+    let joined = run();
+    assert_eq!(joined.lines().collect::<Vec<_>>(), ["ran", host.as_str()]);
+    c.docker_ok(0, &["network", "disconnect", "app", "c2"]);
+    let alone = run();
+    assert!(
+        alone.starts_with("ran\n") && !alone.contains(&host),
+        "reached web after disconnect: {alone}"
+    );
+    c.docker_ok(0, &["rm", "c2"]);
+
+    c.docker_ok(0, &["service", "rm", "web"]);
+    // Its container goes once its task is deleted, and with the task its address.
+    c.wait("web's container gone from host 1", || {
+        c.docker_ok(1, &["ps", "-aq"]).trim().is_empty().then_some(())
+    });
+    let in_use = c.docker(0, &["network", "rm", "app"]);
+    assert!(
+        !in_use.status.success() && stderr(&in_use).contains("in use"),
+        "app removed while c1 is on it: {}",
+        stderr(&in_use)
+    );
+    c.docker_ok(0, &["rm", "-f", "c1"]);
+    c.wait("app removable once c1 is gone", || {
+        c.docker(0, &["network", "rm", "app"])
+            .status
+            .success()
+            .then_some(())
+    });
+    let pins: Vec<_> = c.hosts[0]
+        .pinned_netns()
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains("-t-"))
+        .collect();
+    assert!(pins.is_empty(), "task namespaces left: {pins:?}");
+}

@@ -1,0 +1,400 @@
+//! Issue 12's measurements beyond three hosts, on the multi-host harness (real `shoal agent`
+//! processes, oci tasks, the docker CLI):
+//! - ten hosts: how long a new or moved endpoint takes to be reachable from every peer
+//!   (target: within 1 s), probed from inside a client task's network namespace on each host;
+//! - two hosts: TCP throughput through the wired path (task → task over VXLAN, task → VIP →
+//!   task) against the hosts' underlay, with a small Rust sender and sink.
+//!
+//! Ignored (measurements that print); run as root with
+//! `cargo test -p shoal --test overlay_scale -- --ignored --nocapture --test-threads 1`.
+#![allow(clippy::disallowed_methods, clippy::unwrap_used, dead_code, unsafe_code)]
+
+mod common;
+#[path = "common/hosts.rs"]
+mod hosts;
+#[path = "common/overlay.rs"]
+mod overlay;
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use hosts::{Cluster, IMAGE, skip_reason};
+use overlay::*;
+
+macro_rules! skip_unless_root {
+    () => {
+        if let Some(why) = skip_reason() {
+            eprintln!("skipping: {why}");
+            return;
+        }
+    };
+}
+
+/// Runs `work` on a thread of its own inside the network namespace at `netns` (sockets it
+/// opens stay there, whichever thread uses them later).
+fn in_netns<T: Send + 'static>(
+    netns: &Path,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> std::thread::JoinHandle<T> {
+    let netns = netns.to_owned();
+    std::thread::spawn(move || {
+        let file = std::fs::File::open(&netns).unwrap_or_else(|e| panic!("{}: {e}", netns.display()));
+        // SAFETY: setns(2) on this thread only, with a namespace file we hold open.
+        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(
+            rc,
+            0,
+            "setns {}: {}",
+            netns.display(),
+            std::io::Error::last_os_error()
+        );
+        work()
+    })
+}
+
+/// The network namespace of `task`'s main process.
+fn task_netns(c: &Cluster, task: &hosts::Task) -> PathBuf {
+    format!("/proc/{}/ns/net", c.task_pid(task)).into()
+}
+
+/// Whether an HTTP GET of `addr:80` answers with `host` (the web task's host name) — the
+/// endpoint of that very task, not an older one that held the address.
+fn answers(addr: Ipv4Addr, host: &str) -> bool {
+    let to = SocketAddr::V4(SocketAddrV4::new(addr, 80));
+    let Ok(mut stream) = TcpStream::connect_timeout(&to, Duration::from_millis(100)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
+    if stream.write_all(b"GET / HTTP/1.0\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut text = String::new();
+    let _ = stream.read_to_string(&mut text);
+    text.contains(host)
+}
+
+/// The task of `service` that the manager gives to host `host` (desired running) and its
+/// address on `app`, once allocated.
+fn placed_task(c: &Cluster, service: &str, host: usize) -> Option<(String, Ipv4Addr)> {
+    let out = c.docker(
+        0,
+        &[
+            "service",
+            "ps",
+            "--no-trunc",
+            "--filter",
+            "desired-state=running",
+            "--format",
+            "{{.ID}} {{.Node}}",
+            service,
+        ],
+    );
+    let text = common::stdout(&out);
+    let id = text.lines().find_map(|l| {
+        let (id, node) = l.split_once(' ')?;
+        (node.trim() == c.hosts[host].name).then(|| id.to_owned())
+    })?;
+    let task = hosts::Task { id: id.clone(), host };
+    let addr = task_addresses(c, &task).get("app").copied()?;
+    Some((id, addr))
+}
+
+/// When the manager recorded `task` running, as seconds since the Unix epoch.
+fn running_since(c: &Cluster, task: &str) -> Option<f64> {
+    let out = c.docker(
+        0,
+        &[
+            "inspect",
+            "--type",
+            "task",
+            "--format",
+            "{{.Status.State}} {{json .Status.Timestamp}}",
+            task,
+        ],
+    );
+    let text = common::stdout(&out);
+    let stamp = text.trim().strip_prefix("running ")?.trim_matches('"').to_owned();
+    let out = std::process::Command::new("date")
+        .args(["-d", &stamp, "+%s.%N"])
+        .output()
+        .ok()?;
+    common::stdout(&out).trim().parse().ok()
+}
+
+fn epoch(t: SystemTime) -> f64 {
+    t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs_f64()
+}
+
+/// One endpoint's reach: per host, when its probe first got the new task's answer.
+struct Reach {
+    /// Seconds from the CLI call to each host's first answer, by host.
+    from_call: Vec<f64>,
+    /// Seconds from the manager's running timestamp to the last host's first answer.
+    after_running: f64,
+    /// The endpoint's address.
+    addr: Ipv4Addr,
+}
+
+/// Issues `args` on the manager, then waits for `service`'s task on host `target` and probes
+/// it from every client namespace until each gets its answer (30 s at most).
+fn reach(c: &Cluster, clients: &[PathBuf], service: &str, target: usize, args: &[&str]) -> Reach {
+    let wall = SystemTime::now();
+    let start = Instant::now();
+    c.docker_ok(0, args);
+    let (id, addr) = c.wait_for(
+        &format!("{service}'s task on host {target} has an address"),
+        Duration::from_secs(30),
+        || placed_task(c, service, target),
+    );
+    let host = id[..12].to_owned();
+    let probes: Vec<_> = clients
+        .iter()
+        .map(|netns| {
+            let host = host.clone();
+            in_netns(netns, move || {
+                let deadline = start + Duration::from_secs(30);
+                while Instant::now() < deadline {
+                    if answers(addr, &host) {
+                        return Some(start.elapsed().as_secs_f64());
+                    }
+                }
+                None
+            })
+        })
+        .collect();
+    let from_call: Vec<f64> = probes
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| {
+            p.join()
+                .unwrap()
+                .unwrap_or_else(|| panic!("host {i} never reached {service}'s task at {addr}"))
+        })
+        .collect();
+    let running = c.wait_for(
+        &format!("{service}'s task {id} running"),
+        Duration::from_secs(30),
+        || running_since(c, &id),
+    );
+    let last = from_call.iter().copied().fold(0.0, f64::max);
+    Reach {
+        after_running: last - (running - epoch(wall)),
+        from_call,
+        addr,
+    }
+}
+
+fn report(what: &str, r: &Reach) {
+    let first = r.from_call.iter().copied().fold(f64::MAX, f64::min);
+    let last = r.from_call.iter().copied().fold(0.0, f64::max);
+    let all: Vec<String> = r.from_call.iter().map(|s| format!("{s:.2}")).collect();
+    println!(
+        "reach | {what} | {} | first host {first:.3} s | last host {last:.3} s | spread {:.3} s | last after running {:.3} s | per host {}",
+        r.addr,
+        last - first,
+        r.after_running,
+        all.join(" ")
+    );
+}
+
+/// Hosts in the ten-host measurement.
+const HOSTS: usize = 10;
+/// New/move rounds.
+const ROUNDS: usize = 5;
+
+#[test]
+#[ignore = "a measurement, not a check: prints how fast endpoints reach ten hosts"]
+fn measure_endpoint_reach_on_ten_hosts() {
+    skip_unless_root!();
+    let formed = Instant::now();
+    let c = Cluster::new("ovx", HOSTS);
+    println!(
+        "reach | {HOSTS} hosts formed in {:.1} s",
+        formed.elapsed().as_secs_f64()
+    );
+    c.docker_ok(0, &["network", "create", "-d", "overlay", "app"]);
+    service(
+        &c,
+        "client",
+        &["--mode", "global", "--network", "app"],
+        "exec sleep 100000",
+    );
+    let tasks = c.wait_running("client", HOSTS);
+    let clients: Vec<PathBuf> = tasks.iter().map(|t| task_netns(&c, t)).collect();
+    for round in 0..ROUNDS {
+        let name = format!("web{round}");
+        let (from, to) = ((1 + 3 * round) % HOSTS, (2 + 3 * round) % HOSTS);
+        let on = |host: usize| format!("node.hostname=={}", c.hosts[host].name);
+        let created = reach(
+            &c,
+            &clients,
+            &name,
+            from,
+            &[
+                "service",
+                "create",
+                "--detach",
+                "--no-healthcheck",
+                "--name",
+                &name,
+                "--network",
+                "app",
+                "--constraint",
+                &on(from),
+                // busybox httpd as PID 1 ignores SIGTERM: without this a move would wait
+                // out the default 10 s grace before the new task starts (stop-first).
+                "--stop-grace-period",
+                "100ms",
+                IMAGE,
+                "sh",
+                "-c",
+                WEB,
+            ],
+        );
+        report(&format!("round {round} new endpoint on host {from}"), &created);
+        let moved = reach(
+            &c,
+            &clients,
+            &name,
+            to,
+            &[
+                "service",
+                "update",
+                "--detach",
+                "--constraint-rm",
+                &on(from),
+                "--constraint-add",
+                &on(to),
+                &name,
+            ],
+        );
+        report(
+            &format!("round {round} moved from host {from} to host {to}"),
+            &moved,
+        );
+        c.docker_ok(0, &["service", "rm", &name]);
+    }
+}
+
+/// Seconds per throughput sample.
+const SECONDS: f64 = 3.0;
+/// Samples per path (paths alternate, so the machine's other load falls on all alike).
+const SAMPLES: usize = 3;
+/// The sink's port.
+const SINK_PORT: u16 = 5201;
+
+/// Sends for [`SECONDS`] from namespace `from` to `to`, where a sink listens (bound in
+/// namespace `sink_netns` on `sink`); Gbit/s as the sink counted it.
+fn throughput(from: &Path, to: SocketAddrV4, sink_netns: &Path, sink: SocketAddrV4) -> f64 {
+    let listener = in_netns(sink_netns, move || TcpListener::bind(sink).unwrap())
+        .join()
+        .unwrap();
+    let receiver = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut buffer = vec![0u8; 256 * 1024];
+        let mut total = 0u64;
+        let start = Instant::now();
+        while let Ok(n) = stream.read(&mut buffer) {
+            if n == 0 {
+                break;
+            }
+            total += n as u64;
+        }
+        (total, start.elapsed())
+    });
+    in_netns(from, move || {
+        let mut stream = TcpStream::connect_timeout(&SocketAddr::V4(to), Duration::from_secs(3)).unwrap();
+        let chunk = vec![0x5au8; 128 * 1024];
+        let start = Instant::now();
+        while start.elapsed().as_secs_f64() < SECONDS {
+            stream.write_all(&chunk).unwrap();
+        }
+    })
+    .join()
+    .unwrap();
+    let (bytes, elapsed) = receiver.join().unwrap();
+    bytes as f64 * 8.0 / elapsed.as_secs_f64() / 1e9
+}
+
+#[test]
+#[ignore = "a measurement, not a check: prints throughput through the wired overlay"]
+fn measure_wired_throughput_against_the_underlay() {
+    skip_unless_root!();
+    let c = Cluster::new("ovb", 2);
+    c.docker_ok(0, &["network", "create", "-d", "overlay", "app"]);
+    let on = |host: usize| format!("node.hostname=={}", c.hosts[host].name);
+    for (name, host) in [("sink", 0), ("client", 1)] {
+        service(
+            &c,
+            name,
+            &["--network", "app", "--constraint", &on(host)],
+            "exec sleep 100000",
+        );
+    }
+    let sink = c.wait_running("sink", 1).remove(0);
+    let client = c.wait_running("client", 1).remove(0);
+    let sink_addr = task_addresses(&c, &sink)["app"];
+    let vip = vip(&c, "sink", "app");
+    let (sink_ns, client_ns) = (task_netns(&c, &sink), task_netns(&c, &client));
+    let underlay = SocketAddrV4::new(c.hosts[0].address, SINK_PORT);
+    let direct = SocketAddrV4::new(sink_addr, SINK_PORT);
+    let any = SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, SINK_PORT);
+    // (name, from, to, sink namespace, sink address)
+    let paths: [(&str, &Path, SocketAddrV4, &Path, SocketAddrV4); 3] = [
+        (
+            "host → host (underlay veth + bridge)",
+            c.hosts[1].netns(),
+            underlay,
+            c.hosts[0].netns(),
+            underlay,
+        ),
+        (
+            "task → task IP on another host (shoal overlay, VXLAN)",
+            &client_ns,
+            direct,
+            &sink_ns,
+            any,
+        ),
+        (
+            "task → VIP → task on another host (task's nft table + VXLAN)",
+            &client_ns,
+            SocketAddrV4::new(vip, SINK_PORT),
+            &sink_ns,
+            any,
+        ),
+    ];
+    let mut results = vec![Vec::new(); paths.len()];
+    for _ in 0..SAMPLES {
+        for (i, (_, from, to, sink_ns, sink)) in paths.iter().enumerate() {
+            results[i].push(throughput(from, *to, sink_ns, *sink));
+        }
+    }
+    let median = |values: &[f64]| {
+        let mut sorted = values.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        sorted[sorted.len() / 2]
+    };
+    let base = median(&results[0]);
+    let direct = median(&results[1]);
+    println!("| path | Gbit/s (median of {SAMPLES} × {SECONDS} s) | samples | ratio |");
+    println!("|---|---:|---|---:|");
+    for (i, (name, ..)) in paths.iter().enumerate() {
+        let runs: Vec<String> = results[i].iter().map(|g| format!("{g:.1}")).collect();
+        let ratio = match i {
+            0 => "—".to_owned(),
+            1 => format!("{:.2}× underlay", direct / base),
+            _ => format!("{:.2}× direct", median(&results[i]) / direct),
+        };
+        println!(
+            "| {name} | {:.1} | {} | {ratio} |",
+            median(&results[i]),
+            runs.join(", ")
+        );
+    }
+    for gbps in results.iter().flatten() {
+        assert!(*gbps > 0.0);
+    }
+}
