@@ -77,8 +77,42 @@ const HOST_APPLIED: &[&str] = &[
     "IpcMode",
 ];
 
-/// Converts a decoded create body.
+/// Keys inside the applied ones (and two refused ones, so their refusal reads as dockerd
+/// spells them), for Go's case-insensitive key matching.
+const NESTED_NAMES: &[&str] = &[
+    "Test",
+    "Interval",
+    "Timeout",
+    "Retries",
+    "StartPeriod",
+    "StartInterval",
+    "Name",
+    "MaximumRetryCount",
+    "Type",
+    "Config",
+    "EndpointsConfig",
+    "PortBindings",
+    "ExposedPorts",
+];
+
+/// Maps whose keys are the user's (labels, log options, network names, ports).
+const FREE_FORM: &[&str] = &[
+    "Labels",
+    "Config",
+    "EndpointsConfig",
+    "PortBindings",
+    "ExposedPorts",
+];
+
+/// Converts a decoded create body. Its keys match dockerd's fields ignoring case, as Go's
+/// decoder matches them (`"image"` is `Image`).
 pub fn from_body(body: &Map<String, Value>) -> Result<ContainerCreate> {
+    let names: Vec<&str> = [CONFIG_APPLIED, HOST_APPLIED, NESTED_NAMES].concat();
+    let body = match crate::model::fold::canonical_keys(Value::Object(body.clone()), &names, FREE_FORM) {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    };
+    let body = &body;
     let host = match body.get("HostConfig") {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(m)) => m.clone(),
@@ -461,6 +495,24 @@ mod tests {
         assert_eq!(c.spec.container.stop_grace_period, Some(3_000_000_000));
         assert_eq!(c.spec.resources.limits.memory_bytes, 1 << 20);
         assert!(c.spec.container.extra.contains("\"Target\":\"/data\""));
+    }
+
+    #[test]
+    fn keys_match_ignoring_case_as_dockerd() {
+        let upper = body(
+            serde_json::json!({"Image": "bb", "Cmd": ["true"], "Labels": {"Tier": "a"},
+            "HostConfig": {"AutoRemove": true, "Memory": 1024, "RestartPolicy": {"Name": "no"}}}),
+        );
+        let lower = body(
+            serde_json::json!({"image": "bb", "CMD": ["true"], "labels": {"Tier": "a"},
+            "hostconfig": {"autoremove": true, "memory": 1024, "restartpolicy": {"name": "no"}}}),
+        );
+        assert_eq!(from_body(&lower).unwrap(), from_body(&upper).unwrap());
+        let refused = body(
+            serde_json::json!({"image": "bb", "hostconfig": {"portbindings": {"80/tcp": [{"HostPort": "8080"}]}}}),
+        );
+        let e = from_body(&refused).unwrap_err().to_string();
+        assert!(e.contains("HostConfig.PortBindings"), "{e}");
     }
 
     #[test]

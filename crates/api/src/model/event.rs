@@ -6,13 +6,12 @@ use serde::{Deserialize, Serialize};
 
 /// The object an event is about.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(rename_all = "PascalCase", default)]
 pub struct EventActor {
     /// Container ID, image ID or reference, …
     #[serde(rename = "ID")]
     pub id: String,
     /// `name`, `image`, labels, `exitCode`, …
-    #[serde(rename = "Attributes")]
     pub attributes: BTreeMap<String, String>,
 }
 

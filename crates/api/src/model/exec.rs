@@ -69,9 +69,10 @@ pub struct ExecStartConfig {
 
 /// `{"Id": …}`, the answer to an exec create.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct IdResponse {
     /// The new exec instance's ID.
-    #[serde(rename = "Id", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub id: String,
 }
 

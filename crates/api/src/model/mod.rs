@@ -5,8 +5,10 @@
 //! CLI sends `"Labels": null` and similar for unset maps and lists. Wrong types still fail.
 
 pub mod container;
+mod container_keys;
 mod event;
 mod exec;
+pub mod fold;
 mod image;
 pub mod mount;
 mod network;

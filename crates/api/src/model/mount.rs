@@ -9,71 +9,75 @@ use super::nullable;
 
 /// One mount.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct Mount {
     /// `bind`, `volume`, `tmpfs` or `npipe`.
     #[serde(rename = "Type", default, deserialize_with = "nullable")]
     pub kind: String,
     /// Host path, volume name, or empty.
-    #[serde(rename = "Source", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub source: String,
     /// Absolute path in the container.
-    #[serde(rename = "Target", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub target: String,
     /// Read-only.
-    #[serde(rename = "ReadOnly", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub read_only: bool,
     /// Consistency requirement.
-    #[serde(rename = "Consistency", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub consistency: String,
     /// Bind options.
-    #[serde(rename = "BindOptions", default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bind_options: Option<BindOptions>,
     /// Volume options.
-    #[serde(rename = "VolumeOptions", default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volume_options: Option<VolumeOptions>,
     /// Tmpfs options.
-    #[serde(rename = "TmpfsOptions", default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tmpfs_options: Option<TmpfsOptions>,
 }
 
 /// Docker's BindOptions.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct BindOptions {
     /// Propagation mode.
-    #[serde(rename = "Propagation", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub propagation: String,
     /// Do not bind sub-mounts.
-    #[serde(rename = "NonRecursive", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub non_recursive: bool,
     /// Create the source if missing.
-    #[serde(rename = "CreateMountpoint", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub create_mountpoint: bool,
 }
 
 /// Docker's VolumeOptions.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct VolumeOptions {
     /// Do not copy image data into a new volume.
-    #[serde(rename = "NoCopy", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub no_copy: bool,
     /// Labels of a created volume.
-    #[serde(rename = "Labels", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub labels: BTreeMap<String, String>,
     /// Driver and its options.
-    #[serde(rename = "DriverConfig", default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub driver_config: Option<super::Driver>,
     /// Path inside the volume.
-    #[serde(rename = "Subpath", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub subpath: String,
 }
 
 /// Docker's TmpfsOptions.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct TmpfsOptions {
     /// Size in bytes.
-    #[serde(rename = "SizeBytes", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub size_bytes: i64,
     /// Permission bits.
-    #[serde(rename = "Mode", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub mode: u32,
 }

@@ -8,64 +8,60 @@ use super::{TlsInfo, is_zero, nullable};
 
 /// An object's version, echoed back on update so that stale writes fail.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct ObjectVersion {
     /// The Raft index of the object's last write.
-    #[serde(
-        rename = "Index",
-        default,
-        deserialize_with = "nullable",
-        skip_serializing_if = "is_zero"
-    )]
+    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "is_zero")]
     pub index: u64,
 }
 
 /// A node as `docker node inspect` shows it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct Node {
     /// Node ID.
     #[serde(rename = "ID", default, deserialize_with = "nullable")]
     pub id: String,
     /// Version to send back with an update.
-    #[serde(rename = "Version", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub version: ObjectVersion,
     /// When the node joined (RFC 3339 with nanoseconds).
-    #[serde(rename = "CreatedAt", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub created_at: String,
     /// When the node was last written (RFC 3339 with nanoseconds).
-    #[serde(rename = "UpdatedAt", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub updated_at: String,
     /// Operator-controlled settings.
-    #[serde(rename = "Spec", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub spec: NodeSpec,
     /// What the node reported about itself.
-    #[serde(rename = "Description", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub description: NodeDescription,
     /// Liveness.
-    #[serde(rename = "Status", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub status: NodeStatus,
     /// Present only for managers.
-    #[serde(rename = "ManagerStatus", default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manager_status: Option<ManagerStatus>,
 }
 
 /// Operator-controlled node settings. Role and availability stay strings here so that a bad
 /// value reaches the conversion, which answers with dockerd's `invalid Role: "x"`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct NodeSpec {
     /// Optional name.
     #[serde(
-        rename = "Name",
         default,
         deserialize_with = "nullable",
         skip_serializing_if = "String::is_empty"
     )]
     pub name: String,
     /// Node labels (`node.labels.*`).
-    #[serde(rename = "Labels", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub labels: BTreeMap<String, String>,
     /// `worker` or `manager`.
     #[serde(
-        rename = "Role",
         default,
         deserialize_with = "nullable",
         skip_serializing_if = "String::is_empty"
@@ -73,7 +69,6 @@ pub struct NodeSpec {
     pub role: String,
     /// `active`, `pause` or `drain`.
     #[serde(
-        rename = "Availability",
         default,
         deserialize_with = "nullable",
         skip_serializing_if = "String::is_empty"
@@ -83,23 +78,23 @@ pub struct NodeSpec {
 
 /// What a node reports about itself.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct NodeDescription {
     /// Host name.
     #[serde(
-        rename = "Hostname",
         default,
         deserialize_with = "nullable",
         skip_serializing_if = "String::is_empty"
     )]
     pub hostname: String,
     /// OS and architecture.
-    #[serde(rename = "Platform", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub platform: Platform,
     /// Capacity.
-    #[serde(rename = "Resources", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub resources: Resources,
     /// Engine version and labels.
-    #[serde(rename = "Engine", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub engine: EngineDescription,
     /// Issuer of the node's certificate.
     #[serde(rename = "TLSInfo", default, deserialize_with = "nullable")]
@@ -108,10 +103,10 @@ pub struct NodeDescription {
 
 /// Hardware architecture (`x86_64`) and OS (`linux`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct Platform {
     /// `uname -m` spelling, e.g. `x86_64`.
     #[serde(
-        rename = "Architecture",
         default,
         deserialize_with = "nullable",
         skip_serializing_if = "String::is_empty"
@@ -129,6 +124,7 @@ pub struct Platform {
 
 /// CPU and memory capacity.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct Resources {
     /// CPUs × 10⁹.
     #[serde(
@@ -139,21 +135,16 @@ pub struct Resources {
     )]
     pub nano_cpus: i64,
     /// Bytes of memory.
-    #[serde(
-        rename = "MemoryBytes",
-        default,
-        deserialize_with = "nullable",
-        skip_serializing_if = "is_zero"
-    )]
+    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "is_zero")]
     pub memory_bytes: i64,
 }
 
 /// Engine facts of a node.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct EngineDescription {
     /// Engine version string.
     #[serde(
-        rename = "EngineVersion",
         default,
         deserialize_with = "nullable",
         skip_serializing_if = "String::is_empty"
@@ -161,39 +152,34 @@ pub struct EngineDescription {
     pub engine_version: String,
     /// `engine.labels.*`.
     #[serde(
-        rename = "Labels",
         default,
         deserialize_with = "nullable",
         skip_serializing_if = "BTreeMap::is_empty"
     )]
     pub labels: BTreeMap<String, String>,
     /// Plugins the engine offers.
-    #[serde(
-        rename = "Plugins",
-        default,
-        deserialize_with = "nullable",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
     pub plugins: Vec<PluginDescription>,
 }
 
 /// One engine plugin (`Network`/`overlay`, …).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct PluginDescription {
     /// Plugin kind.
     #[serde(rename = "Type", default, deserialize_with = "nullable")]
     pub kind: String,
     /// Plugin name.
-    #[serde(rename = "Name", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub name: String,
 }
 
 /// Liveness of a node as the leader sees it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct NodeStatus {
     /// `unknown`, `down`, `ready` or `disconnected`.
     #[serde(
-        rename = "State",
         default,
         deserialize_with = "nullable",
         skip_serializing_if = "String::is_empty"
@@ -201,7 +187,6 @@ pub struct NodeStatus {
     pub state: String,
     /// Why, when not ready.
     #[serde(
-        rename = "Message",
         default,
         deserialize_with = "nullable",
         skip_serializing_if = "String::is_empty"
@@ -209,7 +194,6 @@ pub struct NodeStatus {
     pub message: String,
     /// IP address of the node.
     #[serde(
-        rename = "Addr",
         default,
         deserialize_with = "nullable",
         skip_serializing_if = "String::is_empty"
@@ -219,18 +203,13 @@ pub struct NodeStatus {
 
 /// Raft facts of a manager node.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct ManagerStatus {
     /// True on the Raft leader.
-    #[serde(
-        rename = "Leader",
-        default,
-        deserialize_with = "nullable",
-        skip_serializing_if = "is_zero"
-    )]
+    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "is_zero")]
     pub leader: bool,
     /// `unknown`, `unreachable` or `reachable`.
     #[serde(
-        rename = "Reachability",
         default,
         deserialize_with = "nullable",
         skip_serializing_if = "String::is_empty"
@@ -238,7 +217,6 @@ pub struct ManagerStatus {
     pub reachability: String,
     /// `host:port` of its cluster listener.
     #[serde(
-        rename = "Addr",
         default,
         deserialize_with = "nullable",
         skip_serializing_if = "String::is_empty"

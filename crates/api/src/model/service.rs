@@ -9,84 +9,86 @@ use super::{ObjectVersion, TaskSpec, nullable};
 
 /// A service as `docker service inspect` shows it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct Service {
     /// Service ID.
     #[serde(rename = "ID", default, deserialize_with = "nullable")]
     pub id: String,
     /// Version to send back with an update.
-    #[serde(rename = "Version", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub version: ObjectVersion,
     /// When the service was created.
-    #[serde(rename = "CreatedAt", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub created_at: String,
     /// When the service was last written.
-    #[serde(rename = "UpdatedAt", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub updated_at: String,
     /// What was asked for.
-    #[serde(rename = "Spec", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub spec: ServiceSpec,
     /// The spec before the last update.
-    #[serde(rename = "PreviousSpec", default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_spec: Option<ServiceSpec>,
     /// Published ports and virtual IPs.
-    #[serde(rename = "Endpoint", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub endpoint: Endpoint,
     /// Progress of a rolling update or rollback.
-    #[serde(rename = "UpdateStatus", default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub update_status: Option<UpdateStatus>,
     /// Task counts (only with `?status=true`).
-    #[serde(rename = "ServiceStatus", default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_status: Option<ServiceStatus>,
     /// Iteration of a job service.
-    #[serde(rename = "JobStatus", default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_status: Option<JobStatus>,
 }
 
 /// Docker's ServiceSpec.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct ServiceSpec {
     /// Unique service name.
     #[serde(
-        rename = "Name",
         default,
         deserialize_with = "nullable",
         skip_serializing_if = "String::is_empty"
     )]
     pub name: String,
     /// Service labels (always written, as dockerd does).
-    #[serde(rename = "Labels", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub labels: BTreeMap<String, String>,
     /// Template of every task.
-    #[serde(rename = "TaskTemplate", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub task_template: TaskSpec,
     /// How many tasks, where.
-    #[serde(rename = "Mode", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub mode: ServiceMode,
     /// Rolling update settings.
-    #[serde(rename = "UpdateConfig", default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub update_config: Option<UpdateConfig>,
     /// Rollback settings.
-    #[serde(rename = "RollbackConfig", default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback_config: Option<UpdateConfig>,
     /// Ports and endpoint mode.
-    #[serde(rename = "EndpointSpec", default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoint_spec: Option<EndpointSpec>,
 }
 
 /// Docker's ServiceMode: exactly one member is set.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct ServiceMode {
     /// A fixed number of replicas.
-    #[serde(rename = "Replicated", default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replicated: Option<ReplicatedService>,
     /// One task per eligible node.
-    #[serde(rename = "Global", default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub global: Option<Empty>,
     /// Run to completion a number of times.
-    #[serde(rename = "ReplicatedJob", default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replicated_job: Option<ReplicatedJob>,
     /// Run to completion once per eligible node.
-    #[serde(rename = "GlobalJob", default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub global_job: Option<Empty>,
 }
 
@@ -96,10 +98,10 @@ pub struct Empty {}
 
 /// Replicated mode.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct ReplicatedService {
     /// Number of replicas (missing: 1).
     #[serde(
-        rename = "Replicas",
         default,
         deserialize_with = "super::replicas",
         skip_serializing_if = "Option::is_none"
@@ -109,10 +111,10 @@ pub struct ReplicatedService {
 
 /// Replicated job mode.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct ReplicatedJob {
     /// Tasks at once (missing: 1).
     #[serde(
-        rename = "MaxConcurrent",
         default,
         deserialize_with = "super::max_concurrent",
         skip_serializing_if = "Option::is_none"
@@ -120,7 +122,6 @@ pub struct ReplicatedJob {
     pub max_concurrent: Option<u64>,
     /// Completions wanted (missing: MaxConcurrent).
     #[serde(
-        rename = "TotalCompletions",
         default,
         deserialize_with = "super::total_completions",
         skip_serializing_if = "Option::is_none"
@@ -131,13 +132,13 @@ pub struct ReplicatedJob {
 /// Docker's UpdateConfig (also RollbackConfig). Parallelism, MaxFailureRatio and Order are
 /// always written, as dockerd writes them.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct UpdateConfig {
     /// Tasks updated at once (0: all).
-    #[serde(rename = "Parallelism", default, deserialize_with = "super::parallelism")]
+    #[serde(default, deserialize_with = "super::parallelism")]
     pub parallelism: u64,
     /// Pause between batches, nanoseconds.
     #[serde(
-        rename = "Delay",
         default,
         deserialize_with = "nullable",
         skip_serializing_if = "super::is_zero"
@@ -145,7 +146,6 @@ pub struct UpdateConfig {
     pub delay: i64,
     /// `pause`, `continue` or `rollback` (empty: pause).
     #[serde(
-        rename = "FailureAction",
         default,
         deserialize_with = "nullable",
         skip_serializing_if = "String::is_empty"
@@ -153,47 +153,41 @@ pub struct UpdateConfig {
     pub failure_action: String,
     /// How long each updated task is watched, nanoseconds (0: the default 5 s).
     #[serde(
-        rename = "Monitor",
         default,
         deserialize_with = "nullable",
         skip_serializing_if = "super::is_zero"
     )]
     pub monitor: i64,
     /// Failed fraction tolerated.
-    #[serde(rename = "MaxFailureRatio", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub max_failure_ratio: f32,
     /// `stop-first` or `start-first` (empty: stop-first).
-    #[serde(rename = "Order", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub order: String,
 }
 
 /// Docker's EndpointSpec.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct EndpointSpec {
     /// `vip` or `dnsrr`.
     #[serde(
-        rename = "Mode",
         default,
         deserialize_with = "nullable",
         skip_serializing_if = "String::is_empty"
     )]
     pub mode: String,
     /// Published ports.
-    #[serde(
-        rename = "Ports",
-        default,
-        deserialize_with = "nullable",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<PortConfig>,
 }
 
 /// One published port.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct PortConfig {
     /// Optional name.
     #[serde(
-        rename = "Name",
         default,
         deserialize_with = "nullable",
         skip_serializing_if = "String::is_empty"
@@ -201,7 +195,6 @@ pub struct PortConfig {
     pub name: String,
     /// `tcp`, `udp` or `sctp`.
     #[serde(
-        rename = "Protocol",
         default,
         deserialize_with = "nullable",
         skip_serializing_if = "String::is_empty"
@@ -209,7 +202,6 @@ pub struct PortConfig {
     pub protocol: String,
     /// Port inside the task.
     #[serde(
-        rename = "TargetPort",
         default,
         deserialize_with = "nullable",
         skip_serializing_if = "super::is_zero"
@@ -217,7 +209,6 @@ pub struct PortConfig {
     pub target_port: u32,
     /// Port on the nodes (0: allocate).
     #[serde(
-        rename = "PublishedPort",
         default,
         deserialize_with = "nullable",
         skip_serializing_if = "super::is_zero"
@@ -225,7 +216,6 @@ pub struct PortConfig {
     pub published_port: u32,
     /// `ingress` or `host`.
     #[serde(
-        rename = "PublishMode",
         default,
         deserialize_with = "nullable",
         skip_serializing_if = "String::is_empty"
@@ -235,17 +225,13 @@ pub struct PortConfig {
 
 /// The allocated endpoint of a service.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct Endpoint {
     /// The spec the allocation is for.
-    #[serde(rename = "Spec", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub spec: EndpointSpec,
     /// Ports as allocated.
-    #[serde(
-        rename = "Ports",
-        default,
-        deserialize_with = "nullable",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<PortConfig>,
     /// One virtual IP per attached network.
     #[serde(
@@ -259,36 +245,36 @@ pub struct Endpoint {
 
 /// A service's virtual IP on one network.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct EndpointVirtualIp {
     /// Network ID.
     #[serde(rename = "NetworkID", default, deserialize_with = "nullable")]
     pub network_id: String,
     /// Address in CIDR form.
-    #[serde(rename = "Addr", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub addr: String,
 }
 
 /// Docker's UpdateStatus.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct UpdateStatus {
     /// `updating`, `paused`, `completed`, `rollback_started`, `rollback_paused`,
     /// `rollback_completed`.
     #[serde(
-        rename = "State",
         default,
         deserialize_with = "nullable",
         skip_serializing_if = "String::is_empty"
     )]
     pub state: String,
     /// When it started.
-    #[serde(rename = "StartedAt", default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<String>,
     /// When it finished.
-    #[serde(rename = "CompletedAt", default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<String>,
     /// Why it is where it is.
     #[serde(
-        rename = "Message",
         default,
         deserialize_with = "nullable",
         skip_serializing_if = "String::is_empty"
@@ -298,27 +284,28 @@ pub struct UpdateStatus {
 
 /// Docker's ServiceStatus (`?status=true`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct ServiceStatus {
     /// Tasks running.
-    #[serde(rename = "RunningTasks", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub running_tasks: u64,
     /// Tasks wanted.
-    #[serde(rename = "DesiredTasks", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub desired_tasks: u64,
     /// Tasks completed (jobs).
-    #[serde(rename = "CompletedTasks", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub completed_tasks: u64,
 }
 
 /// Docker's JobStatus.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct JobStatus {
     /// Iteration of the job, bumped on every (re)run.
-    #[serde(rename = "JobIteration", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub job_iteration: ObjectVersion,
     /// When the current iteration started.
     #[serde(
-        rename = "LastExecution",
         default,
         deserialize_with = "nullable",
         skip_serializing_if = "String::is_empty"
@@ -328,19 +315,21 @@ pub struct JobStatus {
 
 /// The answer to `POST /services/create`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct ServiceCreateResponse {
     /// The new service's ID.
     #[serde(rename = "ID", default, deserialize_with = "nullable")]
     pub id: String,
     /// Warnings for the operator.
-    #[serde(rename = "Warnings", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub warnings: Vec<String>,
 }
 
 /// The answer to `POST /services/{id}/update`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct ServiceUpdateResponse {
     /// Warnings for the operator.
-    #[serde(rename = "Warnings", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub warnings: Vec<String>,
 }

@@ -8,10 +8,10 @@ use super::{ObjectVersion, is_zero, nullable};
 
 /// Issuer facts of leaf certificates and the trusted root.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct TlsInfo {
     /// Root CA certificate(s), PEM.
     #[serde(
-        rename = "TrustRoot",
         default,
         deserialize_with = "nullable",
         skip_serializing_if = "String::is_empty"
@@ -19,7 +19,6 @@ pub struct TlsInfo {
     pub trust_root: String,
     /// Issuer subject, DER in standard base64 (Go's `[]byte` encoding).
     #[serde(
-        rename = "CertIssuerSubject",
         default,
         deserialize_with = "nullable",
         skip_serializing_if = "String::is_empty"
@@ -27,7 +26,6 @@ pub struct TlsInfo {
     pub cert_issuer_subject: String,
     /// Issuer public key (SubjectPublicKeyInfo), DER in standard base64.
     #[serde(
-        rename = "CertIssuerPublicKey",
         default,
         deserialize_with = "nullable",
         skip_serializing_if = "String::is_empty"
@@ -37,164 +35,147 @@ pub struct TlsInfo {
 
 /// The cluster as `/info` shows it (no join tokens).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct ClusterInfo {
     /// Cluster ID.
     #[serde(rename = "ID", default, deserialize_with = "nullable")]
     pub id: String,
     /// Version to send back with `POST /swarm/update`.
-    #[serde(rename = "Version", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub version: ObjectVersion,
     /// When the swarm was initialised.
-    #[serde(rename = "CreatedAt", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub created_at: String,
     /// When the cluster object was last written.
-    #[serde(rename = "UpdatedAt", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub updated_at: String,
     /// Operator-controlled settings.
-    #[serde(rename = "Spec", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub spec: SwarmSpec,
     /// The root CA (certificate only, never the key).
     #[serde(rename = "TLSInfo", default, deserialize_with = "nullable")]
     pub tls_info: TlsInfo,
     /// Root CA rotation is not implemented, so always false.
-    #[serde(rename = "RootRotationInProgress", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub root_rotation_in_progress: bool,
     /// Pools (CIDR) overlay subnets come from.
-    #[serde(rename = "DefaultAddrPool", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub default_addr_pool: Vec<String>,
     /// Prefix length of each carved subnet.
-    #[serde(rename = "SubnetSize", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub subnet_size: u32,
     /// VXLAN UDP port.
-    #[serde(rename = "DataPathPort", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub data_path_port: u32,
 }
 
 /// `GET /swarm`: the cluster plus its join tokens.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct Swarm {
     /// Everything `/info` shows.
     #[serde(flatten)]
     pub cluster: ClusterInfo,
     /// Tokens that admit new nodes.
-    #[serde(rename = "JoinTokens", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub join_tokens: JoinTokens,
 }
 
 /// The tokens nodes join with.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct JoinTokens {
     /// Joins a worker.
-    #[serde(rename = "Worker", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub worker: String,
     /// Joins a manager.
-    #[serde(rename = "Manager", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub manager: String,
 }
 
 /// Docker's Swarm spec. Zero or missing fields mean "default" when sent to the daemon.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct SwarmSpec {
     /// Always `default`.
     #[serde(
-        rename = "Name",
         default,
         deserialize_with = "nullable",
         skip_serializing_if = "String::is_empty"
     )]
     pub name: String,
     /// Free-form labels.
-    #[serde(rename = "Labels", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub labels: BTreeMap<String, String>,
     /// Task history settings.
-    #[serde(rename = "Orchestration", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub orchestration: OrchestrationConfig,
     /// Raft settings.
-    #[serde(rename = "Raft", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub raft: RaftConfig,
     /// Heartbeat settings.
-    #[serde(rename = "Dispatcher", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub dispatcher: DispatcherConfig,
     /// Certificate settings.
     #[serde(rename = "CAConfig", default, deserialize_with = "nullable")]
     pub ca_config: CaConfig,
     /// Defaults for new tasks.
-    #[serde(rename = "TaskDefaults", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub task_defaults: TaskDefaults,
     /// Encryption at rest.
-    #[serde(rename = "EncryptionConfig", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub encryption_config: EncryptionConfig,
 }
 
 /// Orchestration settings.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct OrchestrationConfig {
     /// Terminal tasks kept per slot; negative keeps all; absent keeps the default.
-    #[serde(
-        rename = "TaskHistoryRetentionLimit",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_history_retention_limit: Option<i64>,
     /// Most tasks the cluster's services may want (shoal's; dockerd has none). Absent in an
     /// update keeps the current limit, as `docker swarm update` sends the spec without it.
-    #[serde(rename = "MaxTasks", default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_tasks: Option<u64>,
 }
 
 /// Raft settings, in entries and ticks.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct RaftConfig {
     /// Entries between snapshots.
-    #[serde(
-        rename = "SnapshotInterval",
-        default,
-        deserialize_with = "nullable",
-        skip_serializing_if = "is_zero"
-    )]
+    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "is_zero")]
     pub snapshot_interval: u64,
     /// Old snapshots kept; absent keeps the default.
-    #[serde(rename = "KeepOldSnapshots", default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keep_old_snapshots: Option<u64>,
     /// Entries kept for slow followers.
-    #[serde(
-        rename = "LogEntriesForSlowFollowers",
-        default,
-        deserialize_with = "nullable",
-        skip_serializing_if = "is_zero"
-    )]
+    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "is_zero")]
     pub log_entries_for_slow_followers: u64,
     /// Ticks before a follower calls an election.
-    #[serde(rename = "ElectionTick", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub election_tick: i64,
     /// Ticks between leader heartbeats.
-    #[serde(rename = "HeartbeatTick", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub heartbeat_tick: i64,
 }
 
 /// Dispatcher settings.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct DispatcherConfig {
     /// Node heartbeat period in nanoseconds.
-    #[serde(
-        rename = "HeartbeatPeriod",
-        default,
-        deserialize_with = "nullable",
-        skip_serializing_if = "is_zero"
-    )]
+    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "is_zero")]
     pub heartbeat_period: i64,
 }
 
 /// Certificate authority settings.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct CaConfig {
     /// Validity of node certificates in nanoseconds.
-    #[serde(
-        rename = "NodeCertExpiry",
-        default,
-        deserialize_with = "nullable",
-        skip_serializing_if = "is_zero"
-    )]
+    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "is_zero")]
     pub node_cert_expiry: i64,
     /// External signers (not supported; accepted only when empty).
     #[serde(
@@ -221,27 +202,22 @@ pub struct CaConfig {
     )]
     pub signing_ca_key: String,
     /// Bumped to force a CA rotation (not supported; must stay 0).
-    #[serde(
-        rename = "ForceRotate",
-        default,
-        deserialize_with = "nullable",
-        skip_serializing_if = "is_zero"
-    )]
+    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "is_zero")]
     pub force_rotate: u64,
 }
 
 /// An external certificate signer.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct ExternalCa {
     /// `cfssl`.
-    #[serde(rename = "Protocol", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub protocol: String,
     /// Where signing requests go.
     #[serde(rename = "URL", default, deserialize_with = "nullable")]
     pub url: String,
     /// Protocol options.
     #[serde(
-        rename = "Options",
         default,
         deserialize_with = "nullable",
         skip_serializing_if = "BTreeMap::is_empty"
@@ -254,18 +230,19 @@ pub struct ExternalCa {
 
 /// Defaults for tasks.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct TaskDefaults {
     /// Default log driver.
-    #[serde(rename = "LogDriver", default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_driver: Option<Driver>,
 }
 
 /// A named driver with options.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct Driver {
     /// Driver name.
     #[serde(
-        rename = "Name",
         default,
         deserialize_with = "nullable",
         skip_serializing_if = "String::is_empty"
@@ -273,7 +250,6 @@ pub struct Driver {
     pub name: String,
     /// Driver options.
     #[serde(
-        rename = "Options",
         default,
         deserialize_with = "nullable",
         skip_serializing_if = "BTreeMap::is_empty"
@@ -283,82 +259,87 @@ pub struct Driver {
 
 /// Encryption-at-rest settings.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct EncryptionConfig {
     /// Managers need the unlock key after a restart.
-    #[serde(rename = "AutoLockManagers", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub auto_lock_managers: bool,
 }
 
 /// `POST /swarm/init` body.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct InitRequest {
     /// `host:port` for cluster traffic.
-    #[serde(rename = "ListenAddr", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub listen_addr: String,
     /// Address to advertise.
-    #[serde(rename = "AdvertiseAddr", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub advertise_addr: String,
     /// Data path address.
-    #[serde(rename = "DataPathAddr", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub data_path_addr: String,
     /// VXLAN port; 0 means default.
-    #[serde(rename = "DataPathPort", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub data_path_port: u32,
     /// Rebuild a one-manager cluster from local state.
-    #[serde(rename = "ForceNewCluster", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub force_new_cluster: bool,
     /// Initial cluster spec.
-    #[serde(rename = "Spec", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub spec: SwarmSpec,
     /// Same as `Spec.EncryptionConfig.AutoLockManagers`.
-    #[serde(rename = "AutoLockManagers", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub auto_lock_managers: bool,
     /// Initial availability of this node.
-    #[serde(rename = "Availability", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub availability: String,
     /// Address pools (CIDR).
-    #[serde(rename = "DefaultAddrPool", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub default_addr_pool: Vec<String>,
     /// Subnet prefix length; 0 means 24.
-    #[serde(rename = "SubnetSize", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub subnet_size: u32,
 }
 
 /// `POST /swarm/join` body.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct JoinRequest {
     /// `host:port` for cluster traffic.
-    #[serde(rename = "ListenAddr", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub listen_addr: String,
     /// Address to advertise.
-    #[serde(rename = "AdvertiseAddr", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub advertise_addr: String,
     /// Data path address.
-    #[serde(rename = "DataPathAddr", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub data_path_addr: String,
     /// Managers to contact.
-    #[serde(rename = "RemoteAddrs", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub remote_addrs: Vec<String>,
     /// Worker or manager join token.
-    #[serde(rename = "JoinToken", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub join_token: String,
     /// Initial availability of this node.
-    #[serde(rename = "Availability", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub availability: String,
 }
 
 /// `GET /swarm/unlockkey` answer.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct UnlockKeyResponse {
     /// The `SWMKEY-1-…` key; empty when managers are not autolocked.
-    #[serde(rename = "UnlockKey", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub unlock_key: String,
 }
 
 /// `POST /swarm/unlock` body.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct UnlockRequest {
     /// The `SWMKEY-1-…` key.
-    #[serde(rename = "UnlockKey", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub unlock_key: String,
 }

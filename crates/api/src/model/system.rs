@@ -68,10 +68,10 @@ pub struct Info {
     #[serde(default, deserialize_with = "nullable")]
     pub debug: bool,
     /// Open file descriptors (debug only).
-    #[serde(rename = "NFd", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub n_fd: i64,
     /// Goroutines (debug only).
-    #[serde(rename = "NGoroutines", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub n_goroutines: i64,
     /// Default logging driver.
     #[serde(default, deserialize_with = "nullable")]
@@ -83,7 +83,7 @@ pub struct Info {
     #[serde(default, deserialize_with = "nullable")]
     pub cgroup_version: String,
     /// Event listeners.
-    #[serde(rename = "NEventsListener", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub n_events_listener: i64,
     /// Kernel release.
     #[serde(default, deserialize_with = "nullable")]
@@ -164,109 +164,91 @@ pub struct PluginsInfo {
 
 /// The `Swarm` section of `/info`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct SwarmInfo {
     /// This node's ID once joined.
     #[serde(rename = "NodeID", default, deserialize_with = "nullable")]
     pub node_id: String,
     /// Address other nodes reach this one at.
-    #[serde(rename = "NodeAddr", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub node_addr: String,
     /// `inactive`, `pending`, `active`, `error` or `locked`.
-    #[serde(rename = "LocalNodeState", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub local_node_state: String,
     /// True on a manager that can serve control calls.
-    #[serde(rename = "ControlAvailable", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub control_available: bool,
     /// Last error.
-    #[serde(rename = "Error", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub error: String,
     /// Known managers.
-    #[serde(rename = "RemoteManagers", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub remote_managers: Vec<PeerNode>,
     /// Number of nodes (managers only).
-    #[serde(
-        rename = "Nodes",
-        default,
-        deserialize_with = "nullable",
-        skip_serializing_if = "is_zero"
-    )]
+    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "is_zero")]
     pub nodes: i64,
     /// Number of managers (managers only).
-    #[serde(
-        rename = "Managers",
-        default,
-        deserialize_with = "nullable",
-        skip_serializing_if = "is_zero"
-    )]
+    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "is_zero")]
     pub managers: i64,
     /// The cluster (managers only).
-    #[serde(rename = "Cluster", default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<ClusterInfo>,
     /// Swarm warnings.
-    #[serde(
-        rename = "Warnings",
-        default,
-        deserialize_with = "nullable",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
 }
 
 /// A manager by ID and address.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct PeerNode {
     /// Node ID.
     #[serde(rename = "NodeID", default, deserialize_with = "nullable")]
     pub node_id: String,
     /// `host:port`.
-    #[serde(rename = "Addr", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub addr: String,
 }
 
 /// `GET /version` (Docker's SystemVersion).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct Version {
     /// Product name.
-    #[serde(rename = "Platform", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub platform: ServerPlatform,
     /// Versions of the server's parts.
-    #[serde(rename = "Components", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub components: Vec<ComponentVersion>,
     /// Daemon version.
-    #[serde(rename = "Version", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub version: String,
     /// Highest API version served.
-    #[serde(rename = "ApiVersion", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub api_version: String,
     /// Lowest API version served.
     #[serde(rename = "MinAPIVersion", default, deserialize_with = "nullable")]
     pub min_api_version: String,
     /// Source commit.
-    #[serde(rename = "GitCommit", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub git_commit: String,
     /// Toolchain (Docker's field name; ours says `rust`).
-    #[serde(rename = "GoVersion", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub go_version: String,
     /// `linux`.
-    #[serde(rename = "Os", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub os: String,
     /// GOARCH spelling (`amd64`, `arm64`).
-    #[serde(rename = "Arch", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub arch: String,
     /// Kernel release.
-    #[serde(rename = "KernelVersion", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub kernel_version: String,
     /// Experimental features on.
-    #[serde(
-        rename = "Experimental",
-        default,
-        deserialize_with = "nullable",
-        skip_serializing_if = "is_zero"
-    )]
+    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "is_zero")]
     pub experimental: bool,
     /// Build time.
     #[serde(
-        rename = "BuildTime",
         default,
         deserialize_with = "nullable",
         skip_serializing_if = "String::is_empty"
@@ -276,24 +258,25 @@ pub struct Version {
 
 /// Product name of the server.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct ServerPlatform {
     /// e.g. `shoal`.
-    #[serde(rename = "Name", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub name: String,
 }
 
 /// One component's version.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct ComponentVersion {
     /// Component name (`Engine`).
-    #[serde(rename = "Name", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub name: String,
     /// Its version.
-    #[serde(rename = "Version", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub version: String,
     /// Free-form details.
     #[serde(
-        rename = "Details",
         default,
         deserialize_with = "nullable",
         skip_serializing_if = "BTreeMap::is_empty"

@@ -9,32 +9,32 @@ use super::{ObjectVersion, PortConfig, TaskSpec, is_zero, nullable};
 
 /// A task as `docker inspect <task>` shows it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct Task {
     /// Task ID.
     #[serde(rename = "ID", default, deserialize_with = "nullable")]
     pub id: String,
     /// Version of the task object.
-    #[serde(rename = "Version", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub version: ObjectVersion,
     /// When the task was created.
-    #[serde(rename = "CreatedAt", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub created_at: String,
     /// When the task was last written.
-    #[serde(rename = "UpdatedAt", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub updated_at: String,
     /// `<service>.<slot>.<id>` (or `<service>.<node>.<id>` for global tasks).
     #[serde(
-        rename = "Name",
         default,
         deserialize_with = "nullable",
         skip_serializing_if = "String::is_empty"
     )]
     pub name: String,
     /// Task labels (always written, as dockerd does).
-    #[serde(rename = "Labels", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub labels: BTreeMap<String, String>,
     /// The spec the task runs.
-    #[serde(rename = "Spec", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub spec: TaskSpec,
     /// Owning service.
     #[serde(
@@ -45,12 +45,7 @@ pub struct Task {
     )]
     pub service_id: String,
     /// Slot (replicated services).
-    #[serde(
-        rename = "Slot",
-        default,
-        deserialize_with = "nullable",
-        skip_serializing_if = "is_zero"
-    )]
+    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "is_zero")]
     pub slot: u64,
     /// Node the task is assigned to.
     #[serde(
@@ -61,38 +56,32 @@ pub struct Task {
     )]
     pub node_id: String,
     /// What the node reports.
-    #[serde(rename = "Status", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub status: TaskStatus,
     /// Where the orchestrator wants the task to go.
     #[serde(
-        rename = "DesiredState",
         default,
         deserialize_with = "nullable",
         skip_serializing_if = "String::is_empty"
     )]
     pub desired_state: String,
     /// Job iteration (job services).
-    #[serde(rename = "JobIteration", default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_iteration: Option<ObjectVersion>,
     /// Cluster volumes; none in shoal (dockerd always writes the key).
-    #[serde(rename = "Volumes", default)]
+    #[serde(default)]
     pub volumes: Option<Vec<Value>>,
     /// The task's addresses per network: `{"Network": <swarm network>, "Addresses": [..]}`.
-    #[serde(
-        rename = "NetworksAttachments",
-        default,
-        deserialize_with = "nullable",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
     pub networks_attachments: Vec<Value>,
 }
 
 /// Docker's TaskStatus.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct TaskStatus {
     /// When the state was reached.
     #[serde(
-        rename = "Timestamp",
         default,
         deserialize_with = "nullable",
         skip_serializing_if = "String::is_empty"
@@ -100,7 +89,6 @@ pub struct TaskStatus {
     pub timestamp: String,
     /// Observed state.
     #[serde(
-        rename = "State",
         default,
         deserialize_with = "nullable",
         skip_serializing_if = "String::is_empty"
@@ -108,7 +96,6 @@ pub struct TaskStatus {
     pub state: String,
     /// Human-readable progress.
     #[serde(
-        rename = "Message",
         default,
         deserialize_with = "nullable",
         skip_serializing_if = "String::is_empty"
@@ -116,22 +103,22 @@ pub struct TaskStatus {
     pub message: String,
     /// Error, when failed or rejected.
     #[serde(
-        rename = "Err",
         default,
         deserialize_with = "nullable",
         skip_serializing_if = "String::is_empty"
     )]
     pub err: String,
     /// Process facts once started.
-    #[serde(rename = "ContainerStatus", default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub container_status: Option<ContainerStatus>,
     /// Host-mode published ports.
-    #[serde(rename = "PortStatus", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub port_status: PortStatus,
 }
 
 /// Docker's ContainerStatus (every field always written).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct ContainerStatus {
     /// Container ID.
     #[serde(rename = "ContainerID", default, deserialize_with = "nullable")]
@@ -140,19 +127,15 @@ pub struct ContainerStatus {
     #[serde(rename = "PID", default, deserialize_with = "nullable")]
     pub pid: i64,
     /// Exit code (0 while running).
-    #[serde(rename = "ExitCode", default, deserialize_with = "nullable")]
+    #[serde(default, deserialize_with = "nullable")]
     pub exit_code: i64,
 }
 
 /// Ports a task publishes in host mode.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
 pub struct PortStatus {
     /// The ports.
-    #[serde(
-        rename = "Ports",
-        default,
-        deserialize_with = "nullable",
-        skip_serializing_if = "Vec::is_empty"
-    )]
+    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<PortConfig>,
 }

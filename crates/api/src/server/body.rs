@@ -8,7 +8,8 @@ use serde::de::DeserializeOwned;
 
 use crate::error::{Error, Result};
 
-/// Decodes a JSON request body into `T`.
+/// Decodes a JSON request body into `T`, keys matched to fields as Go's decoder matches them
+/// (exact spelling first, then ignoring case; `model::fold`).
 pub fn decode<T: DeserializeOwned + Default>(
     headers: &HeaderMap,
     body: std::result::Result<Bytes, BytesRejection>,
@@ -34,7 +35,7 @@ pub fn decode<T: DeserializeOwned + Default>(
             "invalid JSON: the request body must be a JSON object".into(),
         ));
     }
-    let mut stream = serde_json::Deserializer::from_slice(&body).into_iter::<T>();
+    let mut stream = serde_json::Deserializer::from_slice(&body).into_iter::<serde_json::Value>();
     let value = match stream.next() {
         Some(Ok(value)) => value,
         Some(Err(e)) if !e.is_eof() => {
@@ -54,7 +55,8 @@ pub fn decode<T: DeserializeOwned + Default>(
     if rest.iter().any(|b| !b.is_ascii_whitespace()) {
         return Err(Error::BadRequest("unexpected content after JSON".into()));
     }
-    Ok(value)
+    crate::model::fold::from_value(value)
+        .map_err(|e| Error::BadRequest(format!("invalid JSON: {}", types::excerpt(&e.to_string()))))
 }
 
 /// A body must be JSON when a content type is given at all.
@@ -116,5 +118,90 @@ mod tests {
             err.to_string()
                 .starts_with("unsupported Content-Type header (text/plain)")
         );
+    }
+
+    mod key_case {
+        use proptest::prelude::*;
+        use serde_json::{Value, json};
+
+        use super::*;
+        use crate::model::ServiceSpec;
+
+        /// Maps whose keys are the user's: their case is kept.
+        const FREE_FORM: &[&str] = &["Labels", "Sysctls", "Options", "DriverOpts"];
+
+        fn spec() -> Value {
+            json!({
+                "Name": "web", "Labels": {"Tier": "front"},
+                "TaskTemplate": {
+                    "ContainerSpec": {"Image": "nginx", "Args": ["a"], "Env": ["A=1"], "TTY": true,
+                        "StopGracePeriod": 20, "Healthcheck": {"Test": ["NONE"], "Retries": 3},
+                        "Mounts": [{"Type": "volume", "Source": "d", "Target": "/d", "VolumeOptions": {"NoCopy": true}}],
+                        "Privileges": {"NoNewPrivileges": true}, "Sysctls": {"Net.Core": "1"},
+                        "DNSConfig": {"Nameservers": ["8.8.8.8"]}, "Ulimits": [{"Name": "nofile", "Soft": 1, "Hard": 2}]},
+                    "Resources": {"Limits": {"NanoCPUs": 5, "MemoryBytes": 6, "Pids": 7},
+                                  "Reservations": {"NanoCPUs": 1, "MemoryBytes": 2}},
+                    "RestartPolicy": {"Condition": "on-failure", "Delay": 3, "MaxAttempts": 4, "Window": 0},
+                    "Placement": {"Constraints": ["node.role==worker"], "MaxReplicas": 2,
+                                  "Preferences": [{"Spread": {"SpreadDescriptor": "node.labels.zone"}}],
+                                  "Platforms": [{"Architecture": "amd64", "OS": "linux"}]},
+                    "Networks": [{"Target": "backend", "Aliases": ["www"], "DriverOpts": {"Key": "v"}}],
+                    "LogDriver": {"Name": "json-file", "Options": {"Max-Size": "10m"}},
+                    "ForceUpdate": 2
+                },
+                "Mode": {"ReplicatedJob": {"MaxConcurrent": 2, "TotalCompletions": 4}},
+                "UpdateConfig": {"Parallelism": 2, "Delay": 1, "FailureAction": "rollback", "Monitor": 1,
+                                 "MaxFailureRatio": 0.25, "Order": "start-first"},
+                "RollbackConfig": {"Parallelism": 1, "Order": "stop-first"},
+                "EndpointSpec": {"Mode": "vip", "Ports": [{"Name": "http", "Protocol": "tcp", "TargetPort": 80,
+                                 "PublishedPort": 8080, "PublishMode": "ingress"}]}
+            })
+        }
+
+        /// `value` with each letter of each field key upper- or lower-cased by the next flip.
+        fn recase(value: &Value, flips: &mut impl Iterator<Item = bool>) -> Value {
+            match value {
+                Value::Object(map) => Value::Object(
+                    map.iter()
+                        .map(|(key, v)| {
+                            let cased = key
+                                .chars()
+                                .map(|c| {
+                                    if flips.next().unwrap_or(false) {
+                                        c.to_ascii_lowercase()
+                                    } else {
+                                        c.to_ascii_uppercase()
+                                    }
+                                })
+                                .collect();
+                            let v = if FREE_FORM.contains(&key.as_str()) {
+                                v.clone()
+                            } else {
+                                recase(v, flips)
+                            };
+                            (cased, v)
+                        })
+                        .collect(),
+                ),
+                Value::Array(items) => Value::Array(items.iter().map(|v| recase(v, flips)).collect()),
+                other => other.clone(),
+            }
+        }
+
+        fn decode_value(value: &Value) -> ServiceSpec {
+            let text = value.to_string();
+            decode(&json_headers(), Ok(Bytes::from(text))).unwrap()
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(256))]
+
+            #[test]
+            fn any_key_casing_decodes_identically(flips in proptest::collection::vec(any::<bool>(), 0..1200)) {
+                let original = spec();
+                let cased = recase(&original, &mut flips.into_iter().cycle());
+                prop_assert_eq!(decode_value(&cased), decode_value(&original));
+            }
+        }
     }
 }
