@@ -235,3 +235,98 @@ fn docker_run_on_the_oci_executor() {
         "refusals leave nothing"
     );
 }
+
+/// The default seccomp profile denies what reaches past the container (a user namespace
+/// here: no capability is needed for one, so only the filter stops it), docker exec runs
+/// under the same filter, `--security-opt seccomp=unconfined` lifts it, and the options
+/// shoal cannot honour are refused by name.
+#[test]
+fn seccomp_default_profile_and_unconfined() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let registry = rt.block_on(registry::Registry::start(None));
+    rt.block_on(push_busybox(&registry.addr, &RegistryAuth::Anonymous));
+    let root = tempfile::tempdir().unwrap();
+    let agent = Agent::start_default_executor(root.path(), "n1");
+    let _cleanup = StandaloneCleanup(agent.data_dir().to_path_buf());
+    let remote = format!("{}/busybox:latest", registry.addr);
+    agent.docker_ok(&["pull", &remote]);
+    agent.docker_ok(&["tag", &remote, "bb:1"]);
+    let probe = "grep Seccomp: /proc/self/status; busybox unshare -U true; echo unshare=$?";
+
+    let confined = agent.docker(&["run", "--rm", "bb:1", "sh", "-c", probe]);
+    assert_eq!(confined.status.code(), Some(0), "{}", stderr(&confined));
+    let out = stdout(&confined);
+    assert!(out.contains("Seccomp:\t2"), "a filter is loaded: {out}");
+    assert!(out.contains("unshare=1"), "unshare is denied: {out}");
+    assert!(
+        stderr(&confined).contains("Operation not permitted"),
+        "{}",
+        stderr(&confined)
+    );
+
+    let free = agent.docker(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        "seccomp=unconfined",
+        "bb:1",
+        "sh",
+        "-c",
+        probe,
+    ]);
+    let out = stdout(&free);
+    assert!(out.contains("Seccomp:\t0"), "no filter: {out}");
+    assert!(out.contains("unshare=0"), "{out}\n{}", stderr(&free));
+
+    // An exec gets the container's filter.
+    agent.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "sc",
+        "--no-healthcheck",
+        "bb:1",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    let exec = agent.docker(&["exec", "sc", "sh", "-c", probe]);
+    let out = stdout(&exec);
+    assert!(out.contains("Seccomp:\t2") && out.contains("unshare=1"), "{out}");
+    agent.docker_ok(&["rm", "-f", "sc"]);
+
+    for (opt, says) in [
+        ("apparmor=unconfined", "apparmor=unconfined"),
+        ("seccomp=/nonexistent.json", "seccomp"),
+    ] {
+        let refused = agent.docker(&["run", "--rm", "--security-opt", opt, "bb:1", "busybox", "true"]);
+        assert!(!refused.status.success(), "{opt}");
+        assert!(stderr(&refused).contains(says), "{opt}: {}", stderr(&refused));
+    }
+    let custom = std::env::temp_dir().join(format!("shoal-seccomp-{}.json", std::process::id()));
+    std::fs::write(&custom, r#"{"defaultAction":"SCMP_ACT_ALLOW"}"#).unwrap();
+    let refused = agent.docker(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        &format!("seccomp={}", custom.display()),
+        "bb:1",
+        "busybox",
+        "true",
+    ]);
+    let _ = std::fs::remove_file(&custom);
+    assert!(
+        stderr(&refused).contains("custom seccomp profiles are not supported"),
+        "{}",
+        stderr(&refused)
+    );
+    assert_eq!(
+        agent.docker_ok(&["ps", "-aq"]).trim(),
+        "",
+        "refusals leave nothing"
+    );
+}

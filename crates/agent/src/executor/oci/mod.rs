@@ -25,6 +25,7 @@ pub mod mounts;
 pub mod rootfs;
 pub mod runtime;
 pub mod sandbox;
+pub mod seccomp;
 pub mod spec;
 pub mod sys;
 
