@@ -116,14 +116,22 @@ pub fn from_body(body: &Map<String, Value>) -> Result<ContainerCreate> {
     }
     let tty = boolean(body, "Tty")?;
     let open_stdin = boolean(body, "OpenStdin")?;
-    if tty || open_stdin || boolean(body, "AttachStdin")? {
+    if tty {
         return Err(CreateError::Unsupported(
-            "the oci executor does not attach a TTY or stdin to containers yet; run without -i/-t \
-             (docker exec -it works in a running container)"
+            "the oci executor does not give containers a TTY yet; run without -t \
+             (-i works, and docker exec -it works in a running container)"
                 .into(),
         ));
     }
+    if boolean(body, "AttachStdin")? && !open_stdin {
+        return Err(CreateError::Invalid(
+            "AttachStdin needs OpenStdin (docker run -i sets both)".into(),
+        ));
+    }
     let mut extra = Map::new();
+    if open_stdin && boolean(body, "StdinOnce")? {
+        extra.insert("StdinOnce".into(), Value::Bool(true));
+    }
     if let Some(binds) = host.get("Binds").filter(|v| !is_zero(v)) {
         let mounts = strings(binds, "HostConfig.Binds")?
             .iter()

@@ -41,6 +41,10 @@ pub struct Extras {
     /// `PullOptions`: the registry credentials the service was created with.
     #[serde(default)]
     pub pull_options: Option<PullOptions>,
+    /// `StdinOnce` (standalone containers): the container's stdin closes when the first
+    /// attached client's input ends.
+    #[serde(default)]
+    pub stdin_once: bool,
     /// `Privileges`: the seccomp mode and no-new-privileges (the rest is refused).
     #[serde(default)]
     pub privileges: Option<Privileges>,
@@ -172,8 +176,9 @@ pub struct Ulimit {
 }
 
 /// Fields applied by [`Extras`]; everything else must be empty.
-const APPLIED: [&str; 10] = [
+const APPLIED: [&str; 11] = [
     "PullOptions",
+    "StdinOnce",
     "Privileges",
     "Mounts",
     "ReadOnly",

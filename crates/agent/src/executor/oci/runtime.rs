@@ -36,6 +36,9 @@ pub struct OciLaunch {
     pub gid: u32,
     /// Working directory inside the container, for health checks.
     pub cwd: String,
+    /// Set when the container's stdin is open (`stdin.rs`); else it reads nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdin: Option<super::stdin::StdinPipe>,
 }
 
 /// A created and started container, from the supervisor's side.
@@ -61,6 +64,10 @@ pub fn create_and_start(id: &str, oci: &OciLaunch) -> std::result::Result<Starte
         .map_err(|e| format!("runtime state root {}: {e}", oci.state_root.display()))
         .and_then(|b| b.validate_id().map_err(|e| format!("container id {id:?}: {e}")))
         .map(|b| b.with_stdout(out_w).with_stderr(err_w))
+        .and_then(|b| match oci.stdin {
+            Some(pipe) => Ok(b.with_stdin(super::stdin::serve(&oci.task_dir, pipe)?)),
+            None => Ok(b),
+        })
         .and_then(|b| {
             b.as_init(&oci.bundle)
                 .with_systemd(false)
