@@ -17,7 +17,7 @@
 
 #![allow(unsafe_code)]
 
-use std::io::PipeReader;
+use std::io::{PipeReader, PipeWriter};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -53,27 +53,51 @@ pub fn make_fifo(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Supervisor side: the read end to give the container as fd 0, fed from the FIFO in `dir`
-/// by a thread of its own until the container's end closes (or, with `once`, the first
-/// writer is done).
-pub fn serve(dir: &Path, pipe: StdinPipe) -> std::result::Result<PipeReader, String> {
-    let (reader, mut writer) = std::io::pipe().map_err(|e| format!("creating stdin pipe: {e}"))?;
-    let fifo = dir.join(FIFO);
-    std::thread::spawn(move || {
-        loop {
-            // Blocks until a client's writer opens it; each client is one open.
-            let Ok(mut input) = std::fs::File::open(&fifo) else {
-                return;
-            };
-            match std::io::copy(&mut input, &mut writer) {
-                // The container closed its stdin or exited.
-                Err(_) => return,
-                Ok(_) if pipe.once => return,
-                Ok(_) => {}
+/// Supervisor side: the write end of the container's stdin pipe, fed from the FIFO once
+/// [`Feed::start`]ed.
+pub struct Feed {
+    writer: PipeWriter,
+    fifo: PathBuf,
+    pipe: StdinPipe,
+}
+
+impl Feed {
+    /// The pipe for the container of the task directory `dir`: its read end goes to the
+    /// container as fd 0; start the feed once the container exists (the runtime forks, and
+    /// no thread may run before that).
+    pub fn new(dir: &Path, pipe: StdinPipe) -> std::result::Result<(PipeReader, Feed), String> {
+        let (reader, writer) = std::io::pipe().map_err(|e| format!("creating stdin pipe: {e}"))?;
+        let feed = Feed {
+            writer,
+            fifo: dir.join(FIFO),
+            pipe,
+        };
+        Ok((reader, feed))
+    }
+
+    /// Copies each client's input from the FIFO into the pipe, on a thread of its own, until
+    /// the container's end closes (or, with `once`, the first client is done).
+    pub fn start(self) {
+        let Feed {
+            writer: mut out,
+            fifo,
+            pipe,
+        } = self;
+        std::thread::spawn(move || {
+            loop {
+                // Blocks until a client's writer opens it; each client is one open.
+                let Ok(mut input) = std::fs::File::open(&fifo) else {
+                    return;
+                };
+                match std::io::copy(&mut input, &mut out) {
+                    // The container closed its stdin or exited.
+                    Err(_) => return,
+                    Ok(_) if pipe.once => return,
+                    Ok(_) => {}
+                }
             }
-        }
-    });
-    Ok(reader)
+        });
+    }
 }
 
 /// Agent side: a writer whose bytes reach the container's stdin in the task directory
