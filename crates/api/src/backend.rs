@@ -471,6 +471,9 @@ pub struct AttachOptions {
     pub stdout: bool,
     /// Include stderr.
     pub stderr: bool,
+    /// Send the client's input to the container's stdin (`stdin=1`; it must have been
+    /// created with `OpenStdin`).
+    pub stdin: bool,
 }
 
 /// A task's address on one network.

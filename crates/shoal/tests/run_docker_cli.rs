@@ -226,9 +226,161 @@ fn docker_run_on_the_oci_executor() {
     );
     let network = agent.docker(&["run", "--rm", "--network", "web", "bb:1", "busybox", "true"]);
     assert!(stderr(&network).contains("issue 12"), "{}", stderr(&network));
-    let interactive = run_with_input(&agent, &["-i", "--rm", "bb:1", "busybox", "cat"], b"abc\n");
-    assert!(!interactive.status.success());
-    assert!(stderr(&interactive).contains("stdin"), "{}", stderr(&interactive));
+    let tty = agent.docker(&["run", "--rm", "-t", "bb:1", "busybox", "true"]);
+    assert!(!tty.status.success());
+    assert!(stderr(&tty).contains("TTY"), "{}", stderr(&tty));
+    assert_eq!(
+        agent.docker_ok(&["ps", "-aq"]).trim(),
+        "",
+        "refusals leave nothing"
+    );
+}
+
+/// `docker run -i`: the client's input reaches the container's stdin over the hijacked
+/// connection (sent before the container starts, and more than a pipe's worth), and its end
+/// closes the container's stdin (StdinOnce), so `cat` ends.
+#[test]
+fn docker_run_interactive_stdin() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let registry = rt.block_on(registry::Registry::start(None));
+    rt.block_on(push_busybox(&registry.addr, &RegistryAuth::Anonymous));
+    let root = tempfile::tempdir().unwrap();
+    let agent = Agent::start_default_executor(root.path(), "n1");
+    let _cleanup = StandaloneCleanup(agent.data_dir().to_path_buf());
+    let remote = format!("{}/busybox:latest", registry.addr);
+    agent.docker_ok(&["pull", &remote]);
+    agent.docker_ok(&["tag", &remote, "bb:1"]);
+
+    let echo = run_with_input(&agent, &["-i", "--rm", "bb:1", "busybox", "cat"], b"abc\n");
+    assert_eq!(
+        echo.status.code(),
+        Some(0),
+        "{}\n{}",
+        stderr(&echo),
+        agent.log_tail()
+    );
+    assert_eq!(stdout(&echo), "abc\n");
+
+    // 1 MiB: the pipes fill and drain, nothing is lost or piles up.
+    let big = vec![b'x'; 1 << 20];
+    let counted = run_with_input(&agent, &["-i", "--rm", "bb:1", "busybox", "wc", "-c"], &big);
+    assert_eq!(counted.status.code(), Some(0), "{}", stderr(&counted));
+    assert_eq!(stdout(&counted).trim(), "1048576");
+
+    // The exit code of what read the input comes back.
+    let read = run_with_input(
+        &agent,
+        &[
+            "-i",
+            "--rm",
+            "bb:1",
+            "sh",
+            "-c",
+            "read line; test \"$line\" = hello && exit 4",
+        ],
+        b"hello\n",
+    );
+    assert_eq!(read.status.code(), Some(4), "{}", stderr(&read));
+
+    // Without -i the container's stdin gives nothing: cat ends at once.
+    let closed = run_with_input(&agent, &["--rm", "bb:1", "busybox", "cat"], b"ignored\n");
+    assert_eq!(closed.status.code(), Some(0), "{}", stderr(&closed));
+    assert_eq!(stdout(&closed), "");
+    assert_eq!(agent.docker_ok(&["ps", "-aq"]).trim(), "", "all removed");
+}
+
+/// The default seccomp profile denies what reaches past the container (a user namespace
+/// here: no capability is needed for one, so only the filter stops it), docker exec runs
+/// under the same filter, `--security-opt seccomp=unconfined` lifts it, and the options
+/// shoal cannot honour are refused by name.
+#[test]
+fn seccomp_default_profile_and_unconfined() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let registry = rt.block_on(registry::Registry::start(None));
+    rt.block_on(push_busybox(&registry.addr, &RegistryAuth::Anonymous));
+    let root = tempfile::tempdir().unwrap();
+    let agent = Agent::start_default_executor(root.path(), "n1");
+    let _cleanup = StandaloneCleanup(agent.data_dir().to_path_buf());
+    let remote = format!("{}/busybox:latest", registry.addr);
+    agent.docker_ok(&["pull", &remote]);
+    agent.docker_ok(&["tag", &remote, "bb:1"]);
+    let probe = "grep Seccomp: /proc/self/status; busybox unshare -U true; echo unshare=$?";
+
+    let confined = agent.docker(&["run", "--rm", "bb:1", "sh", "-c", probe]);
+    assert_eq!(confined.status.code(), Some(0), "{}", stderr(&confined));
+    let out = stdout(&confined);
+    assert!(out.contains("Seccomp:\t2"), "a filter is loaded: {out}");
+    assert!(out.contains("unshare=1"), "unshare is denied: {out}");
+    assert!(
+        stderr(&confined).contains("Operation not permitted"),
+        "{}",
+        stderr(&confined)
+    );
+
+    let free = agent.docker(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        "seccomp=unconfined",
+        "bb:1",
+        "sh",
+        "-c",
+        probe,
+    ]);
+    let out = stdout(&free);
+    assert!(out.contains("Seccomp:\t0"), "no filter: {out}");
+    assert!(out.contains("unshare=0"), "{out}\n{}", stderr(&free));
+
+    // An exec gets the container's filter.
+    agent.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "sc",
+        "--no-healthcheck",
+        "bb:1",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    let exec = agent.docker(&["exec", "sc", "sh", "-c", probe]);
+    let out = stdout(&exec);
+    assert!(out.contains("Seccomp:\t2") && out.contains("unshare=1"), "{out}");
+    agent.docker_ok(&["rm", "-f", "sc"]);
+
+    for (opt, says) in [
+        ("apparmor=unconfined", "apparmor=unconfined"),
+        ("seccomp=/nonexistent.json", "seccomp"),
+    ] {
+        let refused = agent.docker(&["run", "--rm", "--security-opt", opt, "bb:1", "busybox", "true"]);
+        assert!(!refused.status.success(), "{opt}");
+        assert!(stderr(&refused).contains(says), "{opt}: {}", stderr(&refused));
+    }
+    let custom = std::env::temp_dir().join(format!("shoal-seccomp-{}.json", std::process::id()));
+    std::fs::write(&custom, r#"{"defaultAction":"SCMP_ACT_ALLOW"}"#).unwrap();
+    let refused = agent.docker(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        &format!("seccomp={}", custom.display()),
+        "bb:1",
+        "busybox",
+        "true",
+    ]);
+    let _ = std::fs::remove_file(&custom);
+    assert!(
+        stderr(&refused).contains("custom seccomp profiles are not supported"),
+        "{}",
+        stderr(&refused)
+    );
     assert_eq!(
         agent.docker_ok(&["ps", "-aq"]).trim(),
         "",

@@ -75,6 +75,7 @@ const HOST_APPLIED: &[&str] = &[
     "ConsoleSize",
     "CgroupnsMode",
     "IpcMode",
+    "SecurityOpt",
 ];
 
 /// Keys inside the applied ones (and two refused ones, so their refusal reads as dockerd
@@ -153,14 +154,22 @@ pub fn from_body(body: &Map<String, Value>) -> Result<ContainerCreate> {
     }
     let tty = boolean(body, "Tty")?;
     let open_stdin = boolean(body, "OpenStdin")?;
-    if tty || open_stdin || boolean(body, "AttachStdin")? {
+    if tty {
         return Err(CreateError::Unsupported(
-            "the oci executor does not attach a TTY or stdin to containers yet; run without -i/-t \
-             (docker exec -it works in a running container)"
+            "the oci executor does not give containers a TTY yet; run without -t \
+             (-i works, and docker exec -it works in a running container)"
                 .into(),
         ));
     }
+    if boolean(body, "AttachStdin")? && !open_stdin {
+        return Err(CreateError::Invalid(
+            "AttachStdin needs OpenStdin (docker run -i sets both)".into(),
+        ));
+    }
     let mut extra = Map::new();
+    if open_stdin && boolean(body, "StdinOnce")? {
+        extra.insert("StdinOnce".into(), Value::Bool(true));
+    }
     if let Some(binds) = host.get("Binds").filter(|v| !is_zero(v)) {
         let mounts = strings(binds, "HostConfig.Binds")?
             .iter()
@@ -173,6 +182,9 @@ pub fn from_body(body: &Map<String, Value>) -> Result<ContainerCreate> {
     }
     if let Some(init) = host.get("Init").and_then(Value::as_bool) {
         extra.insert("Init".into(), Value::Bool(init));
+    }
+    if let Some(privileges) = security_opt(&optional_strings(&host, "SecurityOpt")?)? {
+        extra.insert("Privileges".into(), privileges);
     }
     let stop_grace_period = match body.get("StopTimeout") {
         None | Some(Value::Null) => None,
@@ -220,6 +232,50 @@ pub fn from_body(body: &Map<String, Value>) -> Result<ContainerCreate> {
         auto_remove: boolean(&host, "AutoRemove")?,
         network,
     })
+}
+
+/// `HostConfig.SecurityOpt` (`--security-opt`) as a ContainerSpec `Privileges` object:
+/// `seccomp=unconfined` and `no-new-privileges[=true|false]` are applied; a custom seccomp
+/// profile (the CLI sends the file's JSON), AppArmor and SELinux labels are refused.
+fn security_opt(opts: &[String]) -> Result<Option<Value>> {
+    let mut privileges = Map::new();
+    for opt in opts {
+        // dockerd accepts `key=value` and the older `key:value`.
+        let (key, value) = opt
+            .split_once('=')
+            .or_else(|| opt.split_once(':'))
+            .unwrap_or((opt.as_str(), ""));
+        match (key, value) {
+            ("seccomp", "unconfined") => {
+                privileges.insert("Seccomp".into(), serde_json::json!({"Mode": "unconfined"}));
+            }
+            ("seccomp", "builtin" | "default") => {}
+            ("seccomp", _) => {
+                return Err(CreateError::Unsupported(
+                    "custom seccomp profiles are not supported yet: use --security-opt seccomp=unconfined, \
+                     or none for the default profile"
+                        .into(),
+                ));
+            }
+            ("no-new-privileges", "" | "true") => {
+                privileges.insert("NoNewPrivileges".into(), Value::Bool(true));
+            }
+            ("no-new-privileges", "false") => {}
+            ("no-new-privileges", other) => {
+                return Err(CreateError::Invalid(format!(
+                    "invalid --security-opt no-new-privileges value {other:?}: want true or false"
+                )));
+            }
+            _ => {
+                return Err(CreateError::Unsupported(format!(
+                    "--security-opt {:?} is not supported (only seccomp=unconfined and no-new-privileges; \
+                     shoal applies no AppArmor or SELinux profile)",
+                    types::excerpt(opt)
+                )));
+            }
+        }
+    }
+    Ok((!privileges.is_empty()).then_some(Value::Object(privileges)))
 }
 
 /// `Healthcheck` (`--health-*`, `--no-healthcheck` as `["NONE"]`).
@@ -548,6 +604,41 @@ mod tests {
         );
         let b = body(serde_json::json!({"Image": "bb", "Tty": true}));
         assert!(from_body(&b).unwrap_err().to_string().contains("TTY"));
+    }
+
+    #[test]
+    fn security_opts_become_privileges_or_are_refused() {
+        let c = from_body(&body(serde_json::json!({"Image": "bb",
+            "HostConfig": {"SecurityOpt": ["seccomp=unconfined", "no-new-privileges"]}})))
+        .unwrap();
+        assert!(
+            c.spec
+                .container
+                .extra
+                .contains(r#""Privileges":{"NoNewPrivileges":true,"Seccomp":{"Mode":"unconfined"}}"#),
+            "{}",
+            c.spec.container.extra
+        );
+        let c = from_body(&body(
+            serde_json::json!({"Image": "bb", "HostConfig": {"SecurityOpt": ["seccomp:unconfined"]}}),
+        ))
+        .unwrap();
+        assert!(c.spec.container.extra.contains("unconfined"));
+        for (opt, says) in [
+            (
+                r#"seccomp={"defaultAction":"SCMP_ACT_ALLOW"}"#,
+                "custom seccomp profiles",
+            ),
+            ("apparmor=unconfined", "apparmor=unconfined"),
+            ("label=disable", "label=disable"),
+        ] {
+            let e = from_body(&body(
+                serde_json::json!({"Image": "bb", "HostConfig": {"SecurityOpt": [opt]}}),
+            ))
+            .unwrap_err()
+            .to_string();
+            assert!(e.contains(says), "{opt}: {e}");
+        }
     }
 
     #[test]

@@ -99,11 +99,6 @@ pub async fn attach(
 ) -> Result<Response> {
     let query = Query::parse(query.as_deref().unwrap_or(""));
     let v = find_standalone(&state, key, "attach to").await?;
-    if query.flag("stdin") {
-        return Err(Error::Backend(rules::Error::Unimplemented(
-            "the oci executor does not attach stdin to containers yet".into(),
-        )));
-    }
     if !query.get("detachKeys").unwrap_or("").is_empty() {
         return Err(Error::Backend(rules::Error::Unimplemented(
             "shoal does not honour detach keys (--detach-keys); close the client instead".into(),
@@ -114,6 +109,7 @@ pub async fn attach(
         stream: query.flag("stream"),
         stdout: query.flag("stdout"),
         stderr: query.flag("stderr"),
+        stdin: query.flag("stdin"),
     };
     let upgrade = hijack::wants_upgrade(request.headers()).then(|| hyper::upgrade::on(&mut request));
     let streams = state.backend.container_attach(&v.task.id, options).await?;

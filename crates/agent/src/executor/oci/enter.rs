@@ -6,8 +6,8 @@
 //!  agent ─► exec-shim (stdio: the exec's pipes or pty; Entry in SHOAL_EXEC)
 //!             join the container's cgroups ─► open its namespaces ─► read its privileges
 //!             and take its resource limits
-//!             ─► setns ipc, uts, net, pid, cgroup, mnt ─► resolve the user in its /etc/passwd
-//!             ─► narrow capabilities to the container's ─► fork+exec the command (the child
+//!             ─► setns ipc, uts, net, pid, cgroup, mnt ─► its seccomp filter
+//!             ─► resolve the user in its /etc/passwd ─► narrow capabilities to the container's ─► fork+exec the command (the child
 //!                is in the container's pid namespace) ─► wait ─► exit with its status
 //! ```
 //!
@@ -57,6 +57,10 @@ pub struct Entry {
     pub gid: u32,
     /// Working directory inside the container.
     pub cwd: String,
+    /// The container's seccomp filter, loaded before the capabilities are narrowed (as the
+    /// container's own was); none when it runs unconfined.
+    #[serde(default)]
+    pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
 }
 
 /// Runs the helper: reads the entry from the environment, runs the command in the container
@@ -122,6 +126,10 @@ fn enter(entry: &Entry) -> Result<(), String> {
         return Err("the container is not running".into());
     }
     sys::join_namespaces(&fds).map_err(|e| format!("entering the container's namespaces: {e}"))?;
+    if let Some(filter) = &entry.seccomp {
+        libcontainer::seccomp::initialize_seccomp(filter)
+            .map_err(|e| format!("loading the container's seccomp filter: {e}"))?;
+    }
     privileges
         .apply()
         .map_err(|e| format!("dropping to the container's capabilities: {e}"))

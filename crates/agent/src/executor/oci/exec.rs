@@ -53,6 +53,7 @@ pub fn start(
         } else {
             spec.workdir.clone()
         },
+        seccomp: seccomp_of(&oci.bundle)?,
     };
     let json =
         serde_json::to_string(&entry).map_err(|e| Error::Shim(format!("encoding the exec request: {e}")))?;
@@ -62,6 +63,13 @@ pub fn start(
     // terminal under the container's /dev/pts.
     let ptmx = PathBuf::from(format!("/proc/{pid}/root/dev/pts/ptmx"));
     exec::spawn(command, spec, Some(&ptmx))
+}
+
+/// The container's seccomp filter, from its bundle: an exec runs under it as dockerd's do.
+fn seccomp_of(bundle: &Path) -> Result<Option<oci_spec::runtime::LinuxSeccomp>> {
+    let spec = oci_spec::runtime::Spec::load(bundle.join("config.json"))
+        .map_err(|e| Error::Shim(format!("reading the container's runtime spec: {e}")))?;
+    Ok(spec.linux().as_ref().and_then(|l| l.seccomp().clone()))
 }
 
 /// dockerd's words for an exec into a task that does not run.

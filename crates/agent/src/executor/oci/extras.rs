@@ -41,6 +41,40 @@ pub struct Extras {
     /// `PullOptions`: the registry credentials the service was created with.
     #[serde(default)]
     pub pull_options: Option<PullOptions>,
+    /// `StdinOnce` (standalone containers): the container's stdin closes when the first
+    /// attached client's input ends.
+    #[serde(default)]
+    pub stdin_once: bool,
+    /// `Privileges`: the seccomp mode and no-new-privileges (the rest is refused).
+    #[serde(default)]
+    pub privileges: Option<Privileges>,
+}
+
+/// `Privileges`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Privileges {
+    /// `Seccomp`: default, unconfined (custom is refused).
+    #[serde(default)]
+    pub seccomp: Option<super::seccomp::SeccompOpts>,
+    /// `AppArmor`: only `disabled` (shoal applies no AppArmor profile).
+    #[serde(default, rename = "AppArmor")]
+    pub app_armor: Option<AppArmor>,
+    /// `NoNewPrivileges`: set the process's no_new_privs bit.
+    #[serde(default)]
+    pub no_new_privileges: bool,
+    /// `CredentialSpec`, `SELinuxContext`: refused unless empty.
+    #[serde(flatten)]
+    pub rest: Map<String, Value>,
+}
+
+/// `Privileges.AppArmor`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AppArmor {
+    /// `default` or `disabled`.
+    #[serde(default)]
+    pub mode: String,
 }
 
 /// `PullOptions`.
@@ -53,6 +87,19 @@ pub struct PullOptions {
 }
 
 impl Extras {
+    /// The seccomp mode asked for (the default profile unless `Privileges` says otherwise).
+    pub fn seccomp(&self) -> Result<super::seccomp::Mode> {
+        match self.privileges.as_ref().and_then(|p| p.seccomp.as_ref()) {
+            Some(opts) => opts.mode(),
+            None => Ok(super::seccomp::Mode::Default),
+        }
+    }
+
+    /// Whether `Privileges.NoNewPrivileges` is set.
+    pub fn no_new_privileges(&self) -> bool {
+        self.privileges.as_ref().is_some_and(|p| p.no_new_privileges)
+    }
+
     /// The registry credentials, if the service carries any.
     pub fn registry_auth(&self) -> Option<&str> {
         self.pull_options
@@ -129,8 +176,10 @@ pub struct Ulimit {
 }
 
 /// Fields applied by [`Extras`]; everything else must be empty.
-const APPLIED: [&str; 9] = [
+const APPLIED: [&str; 11] = [
     "PullOptions",
+    "StdinOnce",
+    "Privileges",
     "Mounts",
     "ReadOnly",
     "Init",
@@ -171,6 +220,9 @@ pub fn parse(extra: &str) -> Result<Extras> {
                 .into(),
         ));
     }
+    if let Some(p) = &extras.privileges {
+        check_privileges(p)?;
+    }
     for m in extras.mounts.iter().flatten() {
         if let Some(rest) = m.bind_options.as_ref().map(|b| &b.rest)
             && let Some((k, _)) = rest
@@ -209,6 +261,32 @@ pub fn parse(extra: &str) -> Result<Extras> {
     Ok(extras)
 }
 
+/// Refuses what `Privileges` asks that this executor cannot apply.
+fn check_privileges(p: &Privileges) -> Result<()> {
+    if let Some((k, _)) = p
+        .rest
+        .iter()
+        .find(|(k, v)| !crate::executor::process::unsupported::is_default(k, v))
+    {
+        return Err(Error::Invalid(format!(
+            "Privileges.{k} is not supported by the oci executor; remove it"
+        )));
+    }
+    if let Some(a) = &p.app_armor
+        && !a.mode.is_empty()
+        && a.mode != "disabled"
+    {
+        return Err(Error::Invalid(format!(
+            "Privileges.AppArmor.Mode {:?}: the oci executor applies no AppArmor profile (only \"disabled\" is accepted)",
+            a.mode
+        )));
+    }
+    if let Some(s) = &p.seccomp {
+        s.mode()?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,5 +315,27 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("volume driver \"nfs\""), "{err}");
+    }
+
+    #[test]
+    fn privileges_seccomp_modes() {
+        use crate::executor::oci::seccomp::Mode;
+        assert_eq!(parse("{}").unwrap().seccomp().unwrap(), Mode::Default);
+        let e = parse(r#"{"Privileges":{"Seccomp":{"Mode":"unconfined"},"NoNewPrivileges":true,"CredentialSpec":null}}"#)
+            .unwrap();
+        assert_eq!(e.seccomp().unwrap(), Mode::Unconfined);
+        assert!(e.no_new_privileges());
+        let err = parse(r#"{"Privileges":{"Seccomp":{"Mode":"custom","Profile":"{}"}}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("custom seccomp profiles"), "{err}");
+        let err = parse(r#"{"Privileges":{"SELinuxContext":{"User":"u"}}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("Privileges.SELinuxContext"), "{err}");
+        let err = parse(r#"{"Privileges":{"AppArmor":{"Mode":"default"}}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("AppArmor"), "{err}");
     }
 }

@@ -25,7 +25,9 @@ pub mod mounts;
 pub mod rootfs;
 pub mod runtime;
 pub mod sandbox;
+pub mod seccomp;
 pub mod spec;
+pub mod stdin;
 pub mod sys;
 
 #[cfg(test)]
@@ -160,12 +162,15 @@ impl OciExecutor {
     /// Builds the task's rootfs and bundle; on error the caller cleans up.
     async fn build(&self, task: &Task, dir: &Path, sandbox: &Sandbox) -> Result<LaunchSpec> {
         let c = &task.spec.container;
-        if c.tty || c.open_stdin {
+        if c.tty {
             return Err(Error::Invalid(
-                "the oci executor does not attach a TTY or stdin to service tasks yet; remove --tty/--interactive".into(),
+                "the oci executor does not give containers a TTY yet; remove --tty (stdin without one works: -i)".into(),
             ));
         }
         let extras = extras::parse(&c.extra)?;
+        if c.open_stdin {
+            stdin::make_fifo(dir)?;
+        }
         if c.image.is_empty() {
             return Err(Error::Invalid("the task has no image".into()));
         }
@@ -220,9 +225,31 @@ impl OciExecutor {
                 uid: user.uid(),
                 gid: user.gid(),
                 cwd: built.cwd,
+                stdin: c.open_stdin.then_some(stdin::StdinPipe {
+                    once: extras.stdin_once,
+                }),
             }),
             sandbox: sandbox.clone(),
         })
+    }
+
+    /// A writer into the stdin of container `task_id` (created with `OpenStdin`); see
+    /// `stdin.rs`.
+    pub fn stdin(&self, task_id: &str) -> Result<Box<dyn tokio::io::AsyncWrite + Send + Unpin>> {
+        let handle = self.get(task_id)?;
+        match handle.launch.oci.as_ref().and_then(|o| o.stdin) {
+            Some(_) => Ok(stdin::writer(self.task_dir(task_id)?)),
+            None => Err(Error::Invalid(format!(
+                "container of task {task_id} was not created with stdin open (docker run -i)"
+            ))),
+        }
+    }
+
+    /// Frees clients waiting to write to the stdin of `task_id`, which has exited.
+    pub fn release_stdin(&self, task_id: &str) {
+        if let Ok(dir) = self.task_dir(task_id) {
+            stdin::release(&dir);
+        }
     }
 
     /// Deletes the container, its rootfs mount and the task directory.
@@ -312,6 +339,7 @@ impl Executor for OciExecutor {
             handle.stop().await?;
             handle.cancel();
         }
+        stdin::release(&dir);
         self.destroy(task_id, &dir).await?;
         self.lock().remove(task_id);
         Ok(())

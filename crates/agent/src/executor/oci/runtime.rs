@@ -36,6 +36,9 @@ pub struct OciLaunch {
     pub gid: u32,
     /// Working directory inside the container, for health checks.
     pub cwd: String,
+    /// Set when the container's stdin is open (`stdin.rs`); else it reads nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdin: Option<super::stdin::StdinPipe>,
 }
 
 /// A created and started container, from the supervisor's side.
@@ -52,6 +55,13 @@ pub struct Started {
 pub fn create_and_start(id: &str, oci: &OciLaunch) -> std::result::Result<Started, String> {
     let (out_r, out_w) = std::io::pipe().map_err(|e| format!("creating stdout pipe: {e}"))?;
     let (err_r, err_w) = std::io::pipe().map_err(|e| format!("creating stderr pipe: {e}"))?;
+    let (stdin_r, feed) = match oci.stdin {
+        Some(pipe) => {
+            let (reader, feed) = super::stdin::Feed::new(&oci.task_dir, pipe)?;
+            (Some(reader), Some(feed))
+        }
+        None => (None, None),
+    };
     // Signals the supervisor ignores would stay ignored in the container's process.
     for s in [libc::SIGHUP, libc::SIGINT, libc::SIGPIPE, libc::SIGTERM] {
         sys::default_signal(s);
@@ -61,6 +71,10 @@ pub fn create_and_start(id: &str, oci: &OciLaunch) -> std::result::Result<Starte
         .map_err(|e| format!("runtime state root {}: {e}", oci.state_root.display()))
         .and_then(|b| b.validate_id().map_err(|e| format!("container id {id:?}: {e}")))
         .map(|b| b.with_stdout(out_w).with_stderr(err_w))
+        .map(|b| match stdin_r {
+            Some(r) => b.with_stdin(r),
+            None => b,
+        })
         .and_then(|b| {
             b.as_init(&oci.bundle)
                 .with_systemd(false)
@@ -72,6 +86,10 @@ pub fn create_and_start(id: &str, oci: &OciLaunch) -> std::result::Result<Starte
         crate::executor::process::sys::ignore_signal(s);
     }
     let mut container = built?;
+    // Only now that the runtime has forked may the stdin copier's thread run.
+    if let Some(feed) = feed {
+        feed.start();
+    }
     let pid = container
         .pid()
         .map(|p| p.as_raw())

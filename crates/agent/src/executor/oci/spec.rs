@@ -7,9 +7,10 @@
 //! default capability set (adjusted by CapabilityAdd/Drop), the spec's limits as cgroup
 //! resources, ulimits as rlimits, namespaced sysctls, and bind, volume and tmpfs mounts.
 //!
-//! Not applied yet, unlike Docker: a seccomp filter (libcontainer's seccomp support needs
-//! libseccomp at build time; the crate is built without it) and an AppArmor profile.
-//! `Privileges` (which would ask for them) is refused by `extras.rs`.
+//! A seccomp filter (`seccomp.rs`: the default deny list, or none with
+//! `Privileges.Seccomp.Mode: unconfined`) and `NoNewPrivileges` apply; libcontainer needs
+//! libseccomp for the filter (linked from the system's library). Not applied, unlike Docker:
+//! an AppArmor profile (`Privileges.AppArmor` other than `disabled` is refused by `extras.rs`).
 
 use std::path::{Path, PathBuf};
 
@@ -135,14 +136,18 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Built> {
         .env(env.clone())
         .cwd(cwd.clone())
         .user(user)
-        .no_new_privileges(false)
         .rlimits(limits::rlimits(inputs.extras)?)
         .build()
         .map_err(spec_error)?;
+    // Unset rather than false: libcontainer loads the seccomp filter before dropping
+    // capabilities only when the field is absent (without no_new_privs, loading a filter
+    // needs CAP_SYS_ADMIN, which the container's process no longer has after the drop).
+    process.set_no_new_privileges(inputs.extras.no_new_privileges().then_some(true));
     let caps = limits::capabilities(inputs.extras)?;
     let mut capabilities = oci_spec::runtime::LinuxCapabilities::default();
     capabilities.set_bounding(Some(caps.clone()));
     capabilities.set_effective(Some(caps.clone()));
+    let seccomp = super::seccomp::profile(inputs.extras.seccomp()?, &caps)?;
     capabilities.set_permitted(Some(caps));
     capabilities.set_inheritable(None);
     capabilities.set_ambient(None);
@@ -188,6 +193,7 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Built> {
         .collect(),
     ));
     linux.set_cgroups_path(Some(PathBuf::from(inputs.cgroups_path)));
+    linux.set_seccomp(seccomp);
     linux.set_resources(Some(limits::resources(inputs.task)?));
     if let Some(sysctls) = &inputs.extras.sysctls {
         for key in sysctls.keys() {

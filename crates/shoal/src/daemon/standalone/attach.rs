@@ -1,5 +1,6 @@
-//! `docker attach` / the output half of `docker run`: the container's log lines, followed
-//! until it exits, turned back into stdout and stderr byte streams for the hijacked relay.
+//! `docker attach` / the streams of `docker run`: the container's log lines, followed
+//! until it exits, turned back into stdout and stderr byte streams for the hijacked relay;
+//! with `-i`, the client's input into the container's stdin (`oci/stdin.rs`).
 //!
 //! ```text
 //! executor log follower ─► line + "\n" ─► stdout pipe ┐
@@ -38,6 +39,13 @@ impl Standalone {
             .logs(task_id, log_options)
             .await
             .map_err(|e| error(task_id, e))?;
+        // Input only for a container created with its stdin open, as dockerd (which ignores
+        // `stdin=1` otherwise).
+        let stdin = if options.stdin && entry.task.spec.container.open_stdin {
+            Some(self.executor.stdin(task_id).map_err(|e| error(task_id, e))?)
+        } else {
+            None
+        };
         let (mut out_tx, out_rx) = tokio::io::duplex(PIPE);
         let (mut err_tx, err_rx) = tokio::io::duplex(PIPE);
         entry.attached.send_modify(|n| *n += 1);
@@ -59,7 +67,7 @@ impl Standalone {
         });
         Ok(ExecStreams {
             tty: false,
-            stdin: None,
+            stdin,
             stdout: options.stdout.then(|| Box::new(out_rx) as _),
             stderr: options.stderr.then(|| Box::new(err_rx) as _),
             exited: Box::pin(std::future::ready(())),

@@ -415,6 +415,8 @@ impl Standalone {
                 }
             };
             let code = exit.code;
+            // Clients still waiting to send input have no container to send it to.
+            this.executor.release_stdin(&id);
             entry.life.send_modify(|l| {
                 l.exits += 1;
                 l.last = Some(exit);
