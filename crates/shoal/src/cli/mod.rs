@@ -16,6 +16,7 @@ mod lookup;
 mod node;
 mod output;
 mod service;
+mod stack;
 mod swarm;
 mod system;
 mod task_table;
@@ -44,6 +45,8 @@ pub enum Command {
     Info(system::InfoArgs),
     /// List the manager's background loops (shoal's own; not in the docker CLI).
     Workers(workers::WorkersArgs),
+    /// Manage stacks from compose files (deploy, ls, services, ps, rm).
+    Stack(Box<stack::StackArgs>),
 }
 
 /// `-H` after a command group (`shoal service ls -H …`): it wins over one given before the
@@ -113,6 +116,10 @@ pub async fn execute(
         Command::Workers(args) => {
             let client = client(&args.connection, global)?;
             workers::run(&client, console).await
+        }
+        Command::Stack(args) => {
+            let client = client(&args.connection, global)?;
+            stack::run(*args, &client, console).await
         }
     }
 }

@@ -2,12 +2,15 @@
 //! service's `Endpoint`, and the addresses shown in a task's `NetworksAttachments`.
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use api::Attachment;
 use manager::{Error, Manager};
 use rules::controlapi::network;
 use store::{Owner, State};
-use types::{Network, NetworkSpec, Service};
+use types::{Network, NetworkSpec, Service, TaskState};
 
 type Result<T> = std::result::Result<T, Error>;
 
@@ -29,11 +32,54 @@ pub async fn lookup(m: &Manager, key: &str) -> Result<Arc<Network>> {
     })
 }
 
-/// Removes a network; refused while in use.
+/// How long a remove waits for the tasks of removed services to let go of a network.
+const RELEASE_WAIT: Duration = Duration::from_secs(30);
+
+/// Removes a network; refused while a service uses it or a task that is to keep running
+/// holds an address on it. Tasks that are going (their service removed, or told to stop)
+/// are waited for, up to [`RELEASE_WAIT`]: `docker stack rm` removes a stack's services and
+/// then at once its networks, and Swarm accepts that (it deletes the network once the
+/// tasks are gone); here the address table must be empty first, so the call waits for it.
 pub async fn remove(m: &Manager, key: &str) -> Result<()> {
-    let op = network::remove(&*m.synced_view().await, key)?;
-    m.propose(vec![op]).await?;
-    Ok(())
+    let deadline = Instant::now() + RELEASE_WAIT;
+    m.synced_view().await;
+    loop {
+        let (view, mut watch) = m.store().view_and_watch();
+        match network::remove(&view, key) {
+            Ok(op) => {
+                m.propose(vec![op]).await?;
+                return Ok(());
+            }
+            Err(e) if only_leaving_tasks(&view, key) && Instant::now() < deadline => {
+                if tokio::time::timeout_at(deadline, watch.next()).await.is_err() {
+                    return Err(e);
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Whether every holder of an address on network `key` is a task on its way out and no
+/// service attaches to it.
+fn only_leaving_tasks(view: &State, key: &str) -> bool {
+    let Ok(net) = view.lookup_network(key) else {
+        return false;
+    };
+    let used_by_service = view.services().any(|s| {
+        s.spec
+            .task
+            .networks
+            .iter()
+            .any(|n| n.target == net.id || n.target == net.spec.name)
+    });
+    !used_by_service
+        && view.held_on(&net.id).all(|(_, owner)| match owner {
+            Owner::Task(id) => view.task(id).is_none_or(|t| {
+                t.desired_state > TaskState::Running || view.service(&t.service_id).is_none()
+            }),
+            Owner::Service(id) => view.service(id).is_none(),
+        })
 }
 
 /// Removes every unused network whose labels match; their names.

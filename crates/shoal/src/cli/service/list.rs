@@ -144,7 +144,7 @@ fn ports(service: &Service) -> String {
         .join(", ")
 }
 
-fn render_table(services: &[Service]) -> String {
+pub(crate) fn render_table(services: &[Service]) -> String {
     let mut rows = vec![
         ["ID", "NAME", "MODE", "REPLICAS", "IMAGE", "PORTS"]
             .map(String::from)

@@ -20,6 +20,8 @@ use api::Client;
 
 use super::{Connection, Console};
 
+pub(crate) use list::render_table as render_service_table;
+
 /// `shoal service` and its connection flags.
 #[derive(clap::Args)]
 pub struct ServiceArgs {

@@ -1,0 +1,164 @@
+//! Compose files for stacks: the step before the Docker API when `shoal stack deploy` runs
+//! on a machine without the docker CLI.
+//!
+//! ```text
+//! file.yml ─► YAML (serde-saphyr) ─► interpolate ($VAR, .env) ─► model (our serde types,
+//!   ignored keys collected) ─► convert ─► Stack { networks, secrets, configs, services
+//!   (types::ServiceSpec, in depends_on order) } ─► the CLI creates them through the API
+//! ```
+//!
+//! Pure: no async runtime; files are read with `std::fs` (the file's `.env`, `env_file`s
+//! and secret/config files), each bounded in size.
+
+mod convert;
+mod env_file;
+mod error;
+mod interpolate;
+pub mod model;
+mod order;
+mod sections;
+mod service;
+mod stack;
+pub mod values;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+pub use error::{Error, Result};
+pub use interpolate::Interpolator;
+pub use order::dependency_order;
+pub use stack::{Condition, Dependency, Stack, StackService};
+
+/// The stack label docker puts on everything a stack makes.
+pub const NAMESPACE_LABEL: &str = "com.docker.stack.namespace";
+/// The service label holding the image as the file names it.
+pub const IMAGE_LABEL: &str = "com.docker.stack.image";
+/// Largest compose file read (the parser also keeps its own budget of nodes and aliases).
+pub const MAX_FILE_LEN: usize = 16 << 20;
+
+/// How to load a file.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The stack's name (`docker stack deploy … NAME`).
+    pub namespace: String,
+    /// Directory relative paths are resolved in (the compose file's).
+    pub dir: PathBuf,
+    /// The process environment; it wins over `.env`.
+    pub env: BTreeMap<String, String>,
+}
+
+/// Loads a compose file from disk: its `.env` (if any) beside it.
+pub fn load_file(path: &Path, namespace: &str, env: BTreeMap<String, String>) -> Result<Stack> {
+    let text = read_bounded(path, MAX_FILE_LEN)?;
+    let text = String::from_utf8(text).map_err(|_| Error::Read {
+        path: path.display().to_string(),
+        message: "not UTF-8 text".into(),
+    })?;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let options = Options {
+        namespace: namespace.to_string(),
+        dir,
+        env,
+    };
+    load(&text, &path.display().to_string(), &options)
+}
+
+/// Loads compose text; `file` names it in errors.
+pub fn load(text: &str, file: &str, options: &Options) -> Result<Stack> {
+    if text.len() > MAX_FILE_LEN {
+        return Err(Error::Read {
+            path: file.into(),
+            message: format!("larger than {MAX_FILE_LEN} bytes"),
+        });
+    }
+    validate_namespace(&options.namespace)?;
+    let mut yaml = serde_saphyr::Options::default();
+    // Go's YAML reader (docker's) takes `mode: 0440` as octal; so must this.
+    yaml.legacy_octal_numbers = true;
+    yaml.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::Error;
+    let mut doc: Value = serde_saphyr::from_str_with_options(text, yaml).map_err(|e| Error::Yaml {
+        file: file.into(),
+        message: e.to_string(),
+    })?;
+    if !doc.is_object() {
+        return Err(error::invalid(file, "top-level object must be a mapping"));
+    }
+    let vars = variables(options)?;
+    let mut interpolator = Interpolator::new(&vars);
+    interpolator.file(&mut doc)?;
+    let mut warnings: Vec<String> = interpolator
+        .unset
+        .iter()
+        .map(|name| format!("the {name} variable is not set; defaulting to a blank string"))
+        .collect();
+    let mut ignored = Vec::new();
+    let parsed = sections::parse(doc, &mut ignored)?;
+    warnings.extend(ignored.iter().map(|p| ignored_warning(p)));
+    convert::stack(parsed, options, &vars, warnings)
+}
+
+/// The warning for a key that has no effect.
+pub(crate) fn ignored_warning(path: &str) -> String {
+    format!("{path} is not supported by stacks and is ignored")
+}
+
+/// `.env` under the process environment.
+fn variables(options: &Options) -> Result<BTreeMap<String, String>> {
+    let dot_env = options.dir.join(".env");
+    let mut vars = if dot_env.is_file() {
+        let text = read_bounded(&dot_env, env_file::MAX_LEN)?;
+        env_file::parse(&String::from_utf8_lossy(&text), &dot_env.display().to_string())?
+    } else {
+        BTreeMap::new()
+    };
+    vars.extend(options.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+    Ok(vars)
+}
+
+/// Docker's rule for a stack name: what may prefix an object name.
+fn validate_namespace(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+    if ok {
+        Ok(())
+    } else {
+        Err(error::invalid(
+            "stack name",
+            format!(
+                "invalid stack name {name:?}: letters, digits, '_', '-' and '.', starting with a letter or digit"
+            ),
+        ))
+    }
+}
+
+/// Reads at most `limit` bytes of `path`, refusing a larger file.
+pub(crate) fn read_bounded(path: &Path, limit: usize) -> Result<Vec<u8>> {
+    use std::io::Read as _;
+    let read_err = |e: std::io::Error| Error::Read {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    };
+    let file = std::fs::File::open(path).map_err(read_err)?;
+    let mut buf = Vec::new();
+    file.take(limit as u64 + 1)
+        .read_to_end(&mut buf)
+        .map_err(read_err)?;
+    if buf.len() > limit {
+        return Err(Error::Read {
+            path: path.display().to_string(),
+            message: format!("larger than {limit} bytes"),
+        });
+    }
+    Ok(buf)
+}
+
+#[cfg(test)]
+mod tests;
