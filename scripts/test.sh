@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 
 # docker-registry, apache2-utils (htpasswd) and docker.io: the image crate's tests run a real registry
 # and a private dockerd of their own (own socket and roots, no bridge, no iptables).
-packages=(iproute2 nftables busybox-static docker-registry apache2-utils docker.io)
+# tcpdump: the encrypted overlay's test reads the underlay for plaintext.
+packages=(iproute2 nftables busybox-static docker-registry apache2-utils docker.io tcpdump)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
