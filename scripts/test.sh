@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 # docker-registry, apache2-utils (htpasswd) and docker.io: the image crate's tests run a real registry
 # and a private dockerd of their own (own socket and roots, no bridge, no iptables).
 # libseccomp-dev: the oci executor's seccomp filters are compiled by libseccomp (linked at build time).
-packages=(iproute2 nftables busybox-static docker-registry apache2-utils docker.io libseccomp-dev)
+# tcpdump: the encrypted overlay's test reads the underlay for plaintext.
+packages=(iproute2 nftables busybox-static docker-registry apache2-utils docker.io libseccomp-dev tcpdump)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -10,6 +10,7 @@
 //! - `vip`: a VIP table in a task's namespace (nftables, `numgen random` over the backends);
 //! - `sweep`: removal of what a crashed agent left;
 //! - `dns`: service DNS, a resolver per network in its overlay namespace;
+//! - `crypt`: the encrypted overlay, userspace WireGuard tunnels between nodes carrying VXLAN;
 //! - `driver`: the `DataPlane` trait over all of it, with `FakePlane` for tests without root and a
 //!   `conformance` suite (feature `testbed`) both pass;
 //! - `testbed` (feature): hosts made of network namespaces, for multi-host tests.
@@ -19,6 +20,7 @@
 
 #[cfg(feature = "testbed")]
 pub mod conformance;
+pub mod crypt;
 pub mod dns;
 mod driver;
 mod endpoint;

@@ -40,11 +40,29 @@ pub struct Overlay {
 impl Plane {
     /// Creates (or completes) the overlay of `spec` on this node; calling it again changes nothing.
     pub async fn ensure_network(&self, spec: &NetworkSpec) -> Result<Overlay> {
+        self.ensure_overlay(spec, self.config.vxlan_port, 0).await
+    }
+
+    /// As `ensure_network`, for an encrypted network: its VXLAN device uses the encrypted port,
+    /// which the node's `crypt::Tunnels` carry, and its MTU leaves room for the tunnel.
+    pub async fn ensure_encrypted_network(&self, spec: &NetworkSpec) -> Result<Overlay> {
+        self.ensure_overlay(
+            spec,
+            crate::crypt::ENCRYPTED_VXLAN_PORT,
+            crate::crypt::TUNNEL_OVERHEAD,
+        )
+        .await
+    }
+
+    async fn ensure_overlay(&self, spec: &NetworkSpec, port: u16, extra_overhead: u32) -> Result<Overlay> {
         spec.validate()?;
         let _serialised = self.overlays.lock().await;
         let mtu = match spec.mtu {
             Some(mtu) => mtu,
-            None => self.underlay_mtu().await?.saturating_sub(VXLAN_OVERHEAD),
+            None => self
+                .underlay_mtu()
+                .await?
+                .saturating_sub(VXLAN_OVERHEAD + extra_overhead),
         };
         let path = netns::create(
             &self.config.netns_dir,
@@ -105,7 +123,7 @@ impl Plane {
         let vxlan = match links::index(ov, &vxlan_name).await? {
             Some(index) => index,
             None => {
-                self.create_vxlan(spec.vni, mtu, &path).await?;
+                self.create_vxlan(spec.vni, port, mtu, &path).await?;
                 links::index(ov, &vxlan_name)
                     .await?
                     .ok_or_else(|| Error::Invalid("the VXLAN device did not arrive in the overlay".into()))?
@@ -147,13 +165,13 @@ impl Plane {
     }
 
     /// Creates the VXLAN device in the host namespace and moves it into the overlay namespace.
-    async fn create_vxlan(&self, vni: u32, mtu: u32, overlay: &std::path::Path) -> Result<()> {
+    async fn create_vxlan(&self, vni: u32, port: u16, mtu: u32, overlay: &std::path::Path) -> Result<()> {
         let name = names::vxlan(vni);
         let host = Netlink::open(self.host_netns()).await?;
         // A device of this name in the host namespace is one a crash left between create and move.
         links::delete_named(&host.handle, &name).await?;
         let device = LinkVxlan::new(&name, vni)
-            .port(self.config.vxlan_port)
+            .port(port)
             .local(self.config.underlay)
             // Peers come from the cluster (static FDB and neighbour entries), never from flooding.
             .learning(false)

@@ -1,0 +1,342 @@
+//! The encrypted overlay on two simulated hosts: tasks on an encrypted network reach each other
+//! through the userspace WireGuard tunnel, and a capture of the underlay shows neither their
+//! payload nor a VXLAN header, while the same exchange on a plain network shows both. A static key
+//! rotation keeps an established connection. Needs root and tcpdump.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use common::{EchoServer, network, ping, plane};
+use netplane::crypt::{self, PrivateKey, TunnelPeer, Tunnels};
+use netplane::testbed::Testbed;
+use netplane::{EndpointSpec, NetworkSpec, Plane, RemoteEndpoint};
+
+const ECHO_PORT: u16 = 7000;
+const MARKER: &[u8] = b"SHOAL-PLAINTEXT-MARKER-7c1e";
+const DEADLINE: Duration = Duration::from_secs(10);
+
+/// One task per host on `net`, peers exchanged; returns the tasks' (netns, address).
+async fn populate(
+    bed: &Testbed,
+    planes: &[Plane],
+    net: &NetworkSpec,
+    encrypted: bool,
+    name: &str,
+) -> Vec<(PathBuf, Ipv4Addr)> {
+    let mut tasks = Vec::new();
+    for (host, plane) in planes.iter().enumerate() {
+        let overlay = if encrypted {
+            plane
+                .ensure_encrypted_network(net)
+                .await
+                .expect("encrypted overlay")
+        } else {
+            plane.ensure_network(net).await.expect("overlay")
+        };
+        // The bed's links have MTU 1500: VXLAN takes 50, the tunnel 60 more.
+        assert_eq!(overlay.mtu, if encrypted { 1390 } else { 1450 });
+        let netns = bed.netns(&format!("{name}-t{host}")).await.expect("task netns");
+        let address = Ipv4Addr::new(10, 77, net.subnet.network().octets()[2], 10 + host as u8);
+        let endpoint = EndpointSpec {
+            netns: netns.clone(),
+            ifname: "eth0".into(),
+            address,
+        };
+        plane.attach(net, &endpoint).await.expect("attach");
+        tasks.push((netns, address));
+    }
+    for (host, plane) in planes.iter().enumerate() {
+        let remote: Vec<_> = tasks
+            .iter()
+            .enumerate()
+            .filter(|(other, _)| *other != host)
+            .map(|(other, (_, address))| RemoteEndpoint::new(*address, bed.host(other).address))
+            .collect();
+        plane.add_peers(net.vni, &remote).await.expect("peers");
+    }
+    tasks
+}
+
+/// tcpdump on a host's underlay link, writing every UDP packet to a file.
+struct Capture {
+    child: Child,
+    file: PathBuf,
+}
+
+impl Capture {
+    fn start(bed: &Testbed, host: usize, file: PathBuf) -> Capture {
+        let mut child = bed
+            .command(host, "tcpdump")
+            // Immediate mode: without it packets wait in the ring buffer for up to a second, and the
+            // SIGINT that ends the capture would drop them.
+            .args([
+                "-i",
+                "eth0",
+                "-n",
+                "-U",
+                "--immediate-mode",
+                "-Z",
+                "root",
+                "-s",
+                "0",
+                "-w",
+            ])
+            .arg(&file)
+            .arg("udp")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("tcpdump (apt-get install tcpdump)");
+        // tcpdump says "listening on" once its capture is open: nothing sent after that is missed.
+        let stderr = child.stderr.take().expect("stderr");
+        let (ready, listening) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("listening on") {
+                    let _ = ready.send(());
+                }
+            }
+        });
+        listening
+            .recv_timeout(DEADLINE)
+            .expect("tcpdump started listening");
+        Capture { child, file }
+    }
+
+    /// Stops tcpdump (SIGINT flushes its file) and returns the UDP packets it saw.
+    fn finish(mut self) -> Vec<UdpPacket> {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("signal tcpdump");
+        self.child.wait().expect("tcpdump exits");
+        let bytes = std::fs::read(&self.file).expect("capture file");
+        let _ = std::fs::remove_file(&self.file);
+        udp_packets(&bytes)
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Debug)]
+struct UdpPacket {
+    destination_port: u16,
+    payload: Vec<u8>,
+}
+
+/// The IPv4 UDP packets of a pcap file with Ethernet frames (tcpdump's default on eth0).
+fn udp_packets(pcap: &[u8]) -> Vec<UdpPacket> {
+    assert!(pcap.len() >= 24, "pcap header");
+    let little = pcap[..4] == [0xd4, 0xc3, 0xb2, 0xa1];
+    let word = |bytes: &[u8]| {
+        let array = [bytes[0], bytes[1], bytes[2], bytes[3]];
+        if little {
+            u32::from_le_bytes(array)
+        } else {
+            u32::from_be_bytes(array)
+        }
+    };
+    let mut packets = Vec::new();
+    let mut at = 24;
+    while at + 16 <= pcap.len() {
+        let length = word(&pcap[at + 8..]) as usize;
+        let frame = &pcap[at + 16..(at + 16 + length).min(pcap.len())];
+        at += 16 + length;
+        if frame.len() < 14 + 20 || frame[12..14] != [0x08, 0x00] || frame[14 + 9] != 17 {
+            continue;
+        }
+        let ip = &frame[14..];
+        let header = usize::from(ip[0] & 0x0f) * 4;
+        if ip.len() < header + 8 {
+            continue;
+        }
+        let udp = &ip[header..];
+        packets.push(UdpPacket {
+            destination_port: u16::from_be_bytes([udp[2], udp[3]]),
+            payload: udp[8..].to_vec(),
+        });
+    }
+    packets
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|window| window == needle)
+}
+
+/// The VXLAN header of `vni` (flags "VNI present", the VNI, reserved bytes).
+fn vxlan_header(vni: u32) -> [u8; 8] {
+    let v = vni.to_be_bytes();
+    [0x08, 0, 0, 0, v[1], v[2], v[3], 0]
+}
+
+/// Opens a connection from `from` to the echo server at `to` (greeting read).
+async fn connect(from: &Path, to: Ipv4Addr) -> TcpStream {
+    netplane::run_in_netns(from, move || {
+        let io = |source| netplane::Error::Io {
+            what: "connect",
+            source,
+        };
+        let stream = TcpStream::connect_timeout(&SocketAddr::V4(SocketAddrV4::new(to, ECHO_PORT)), DEADLINE)
+            .map_err(io)?;
+        stream.set_read_timeout(Some(DEADLINE)).map_err(io)?;
+        // The greeting is one line: read it to its end so only echoes follow.
+        let mut byte = [0u8; 1];
+        while byte != *b"\n" {
+            (&stream).read_exact(&mut byte).map_err(io)?;
+        }
+        Ok(stream)
+    })
+    .await
+    .expect("connection over the overlay")
+}
+
+/// Sends the marker on `stream` and reads its echo back.
+fn exchange(stream: &mut TcpStream) {
+    stream.write_all(MARKER).expect("send the marker");
+    let mut echoed = vec![0u8; MARKER.len()];
+    stream.read_exact(&mut echoed).expect("read the echo");
+    assert_eq!(echoed, MARKER);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_encrypted_network_shows_nothing_on_the_underlay_and_a_plain_one_does() {
+    let bed = Testbed::new("npwg", 2, "192.168.95.0/24".parse().expect("subnet"))
+        .await
+        .expect("test bed");
+    let planes: Vec<_> = (0..2).map(|host| plane(&bed, "wgx", host)).collect();
+    let keys: Vec<_> = (0..2).map(|_| PrivateKey::generate().expect("key")).collect();
+    let mut tunnels = Vec::new();
+    for (host, plane) in planes.iter().enumerate() {
+        let mtu = plane.underlay_mtu().await.expect("underlay MTU");
+        let started = Tunnels::start(
+            &bed.host(host).netns,
+            &plane.config().tag,
+            bed.host(host).address,
+            mtu,
+            keys[host].clone(),
+        )
+        .await
+        .expect("tunnels");
+        assert_eq!(started.mtu(), 1440);
+        tunnels.push(started);
+    }
+    for (host, tunnel) in tunnels.iter().enumerate() {
+        let other = 1 - host;
+        tunnel.set_peers(&[TunnelPeer {
+            underlay: bed.host(other).address,
+            public_key: keys[other].public(),
+        }]);
+    }
+
+    let encrypted = network(4201, 1, false);
+    let plain = network(4202, 2, false);
+    let secret_tasks = populate(&bed, &planes, &encrypted, true, "e").await;
+    let plain_tasks = populate(&bed, &planes, &plain, false, "p").await;
+    let mut servers = Vec::new();
+    for (netns, address) in secret_tasks.iter().chain(&plain_tasks) {
+        servers.push(EchoServer::start(netns, *address, ECHO_PORT, &address.to_string()).await);
+    }
+
+    // Encrypted: the exchange works, and the underlay carries only WireGuard datagrams.
+    let capture = Capture::start(&bed, 1, bed_file("encrypted"));
+    assert!(
+        ping(&secret_tasks[0].0, secret_tasks[1].1, DEADLINE).await,
+        "ping over the tunnel"
+    );
+    // Plaintext to the encrypted port is dropped unless it came out of the tunnel.
+    let tables = netplane::testbed::nft_tables(&bed.host(1).netns)
+        .await
+        .expect("tables");
+    assert!(tables.contains(&"shoal-wgx1-crypt".to_owned()), "{tables:?}");
+    let mut stream = connect(&secret_tasks[0].0, secret_tasks[1].1).await;
+    exchange(&mut stream);
+    let seen = capture.finish();
+    assert!(
+        seen.iter()
+            .any(|packet| packet.destination_port == crypt::TUNNEL_PORT),
+        "no tunnel traffic captured: {seen:?}"
+    );
+    for packet in &seen {
+        assert!(
+            !contains(&packet.payload, MARKER),
+            "plaintext on the underlay: {packet:?}"
+        );
+        assert!(
+            !contains(&packet.payload, &vxlan_header(encrypted.vni)),
+            "a VXLAN header in the clear: {packet:?}"
+        );
+        assert!(
+            packet.destination_port != crypt::ENCRYPTED_VXLAN_PORT && packet.destination_port != 4789,
+            "VXLAN on the underlay: {packet:?}"
+        );
+    }
+    assert!(tunnels[0].is_established(bed.host(1).address));
+
+    // Plain: the same exchange is readable on the underlay, VXLAN header and all.
+    let capture = Capture::start(&bed, 1, bed_file("plain"));
+    let mut plain_stream = connect(&plain_tasks[0].0, plain_tasks[1].1).await;
+    exchange(&mut plain_stream);
+    let seen = capture.finish();
+    assert!(
+        seen.iter()
+            .any(|packet| packet.destination_port == 4789
+                && packet.payload.starts_with(&vxlan_header(plain.vni))),
+        "no VXLAN captured on the plain network"
+    );
+    assert!(
+        seen.iter().any(|packet| contains(&packet.payload, MARKER)),
+        "the plain network's payload was not visible"
+    );
+
+    // Static key rotation on host 0: the established connection carries on under the new key.
+    let rotated = PrivateKey::generate().expect("key");
+    tunnels[0].set_private_key(rotated.clone());
+    tunnels[1].set_peers(&[TunnelPeer {
+        underlay: bed.host(0).address,
+        public_key: rotated.public(),
+    }]);
+    assert_eq!(tunnels[0].public_key(), rotated.public());
+    exchange(&mut stream);
+    assert!(tunnels[1].is_established(bed.host(0).address));
+
+    // A node whose key the peer does not know gets nothing through.
+    tunnels[1].set_peers(&[TunnelPeer {
+        underlay: bed.host(0).address,
+        public_key: keys[0].public(),
+    }]);
+    let blocked = common::ask(
+        &secret_tasks[0].0,
+        SocketAddrV4::new(secret_tasks[1].1, ECHO_PORT),
+        Duration::from_millis(800),
+    )
+    .await;
+    assert!(
+        blocked.is_err(),
+        "reached a peer holding a stale key: {blocked:?}"
+    );
+
+    drop((stream, plain_stream, servers));
+    for plane in &planes {
+        plane.remove_network(encrypted.vni).await.expect("remove");
+        plane.remove_network(plain.vni).await.expect("remove");
+    }
+    for (host, tunnel) in tunnels.into_iter().enumerate() {
+        tunnel.stop().await.expect("stop");
+        let tables = netplane::testbed::nft_tables(&bed.host(host).netns)
+            .await
+            .expect("tables");
+        assert!(tables.is_empty(), "tables left: {tables:?}");
+    }
+}
+
+fn bed_file(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("shoal-npwg-{}-{name}.pcap", std::process::id()))
+}
