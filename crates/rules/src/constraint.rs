@@ -305,23 +305,14 @@ impl fmt::Display for Constraint {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use types::{Role, Timestamp};
+    use types::Role;
 
     fn node() -> Node {
-        let mut n = Node {
-            id: "n1abc".into(),
-            meta: types::Meta {
-                version: 1,
-                created_at: Timestamp(0),
-                updated_at: Timestamp(0),
-            },
-            spec: Default::default(),
-            description: Default::default(),
-            status: Default::default(),
-            manager_status: None,
-            role: Role::Manager,
-        };
-        n.description.hostname = "Web-1".into();
+        let mut n = types::testing::node("n1abc")
+            .role(Role::Manager)
+            .hostname("Web-1")
+            .build();
+        n.meta.version = 1;
         n.description.platform.os = "linux".into();
         n.description.platform.architecture = "x86_64".into();
         n.spec.labels.insert("zone".into(), "East".into());

@@ -68,27 +68,15 @@ pub fn plan(state: &State, leader_node_id: &str, voters: &BTreeMap<u64, Peer>) -
 mod tests {
     use super::*;
     use state::{Op, Txn};
-    use types::{ManagerStatus, Meta, Node, NodeDescription, NodeSpec, NodeStatus, Object, Timestamp};
+    use types::{Node, Object, Timestamp};
 
     fn member(id: &str, raft_id: u64, desired: Role) -> Node {
-        Node {
-            id: id.into(),
-            meta: Meta::default(),
-            spec: NodeSpec {
-                role: desired,
-                ..Default::default()
-            },
-            description: NodeDescription::default(),
-            status: NodeStatus {
-                state: NodeState::Ready,
-                ..Default::default()
-            },
-            manager_status: Some(ManagerStatus {
-                raft_id,
-                addr: format!("{id}:2377"),
-            }),
-            role: Role::Manager,
-        }
+        let mut n = types::testing::node(id)
+            .role(Role::Manager)
+            .raft_member(raft_id, &format!("{id}:2377"))
+            .build();
+        n.spec.role = desired;
+        n
     }
 
     #[test]

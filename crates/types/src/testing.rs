@@ -1,5 +1,12 @@
 //! Fixture builders shared by the tests of every crate (feature `testing`), so a node in a
-//! test reads as what it differs in: `testing::node("n1").role(Role::Manager).build()`.
+//! test reads as what it differs in: `testing::node("n1").role(Role::Manager).build()`;
+//! services and tasks likewise (`service.rs`, `task.rs`).
+
+mod service;
+mod task;
+
+pub use service::{ServiceBuilder, service};
+pub use task::{TaskBuilder, task};
 
 use crate::{Availability, ManagerStatus, Meta, Node, NodeState, Role};
 

@@ -2,11 +2,10 @@
 //! test knob), and a property test: no (protocol, port) ever has two ingress owners.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
 use proptest::prelude::*;
 use state::{Op, State};
-use types::{ContainerSpec, EndpointSpec, PortConfig, ServiceMode, ServiceSpec, TaskSpec};
+use types::{EndpointSpec, PortConfig, ServiceSpec};
 
 use super::{DYNAMIC_FIRST, DYNAMIC_LAST, allocate, validate};
 use crate::Error;
@@ -29,25 +28,12 @@ fn ingress(published: u32) -> PortConfig {
 }
 
 fn spec(name: &str, ports: Vec<PortConfig>) -> ServiceSpec {
-    ServiceSpec {
-        name: name.into(),
-        labels: Default::default(),
-        task: Arc::new(TaskSpec {
-            container: ContainerSpec {
-                image: "busybox:latest".into(),
-                args: vec!["sleep".into(), "1".into()],
-                ..Default::default()
-            },
-            ..Default::default()
-        }),
-        mode: ServiceMode::Replicated { replicas: 0 },
-        update: None,
-        rollback: None,
-        endpoint: Some(EndpointSpec {
-            mode: "vip".into(),
-            ports,
-        }),
-    }
+    types::testing::service(name)
+        .replicas(0)
+        .image("busybox:latest")
+        .args(&["sleep", "1"])
+        .ports(ports)
+        .spec()
 }
 
 /// A cluster with its `ingress` network, as `swarm init` makes it.

@@ -19,9 +19,7 @@ use std::sync::Arc;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use state::{Op, Owner, TaskChange, TaskUpdate};
-use types::{
-    EndpointSpec, NetworkAttachment, NetworkSpec, ServiceMode, ServiceSpec, TaskSpec, TaskState, TaskStatus,
-};
+use types::{EndpointSpec, NetworkAttachment, NetworkSpec, TaskSpec, TaskState, TaskStatus};
 
 use super::{allocate, allocate_ids};
 use crate::controlapi::{network, service};
@@ -130,25 +128,18 @@ impl Sim {
                 replicas,
                 dnsrr,
             } => {
-                let spec = ServiceSpec {
-                    name: format!("s{k}"),
-                    labels: Default::default(),
-                    task: Arc::new(TaskSpec {
-                        container: types::ContainerSpec {
-                            image: "busybox".into(),
-                            ..Default::default()
-                        },
+                let mut spec = types::testing::service(&format!("s{k}"))
+                    .replicas(replicas)
+                    .task(TaskSpec {
                         networks: attachments(w, nets),
                         ..Default::default()
-                    }),
-                    mode: ServiceMode::Replicated { replicas },
-                    update: None,
-                    rollback: None,
-                    endpoint: dnsrr.then(|| EndpointSpec {
-                        mode: "dnsrr".into(),
-                        ports: vec![],
-                    }),
-                };
+                    })
+                    .image("busybox")
+                    .spec();
+                spec.endpoint = dnsrr.then(|| EndpointSpec {
+                    mode: "dnsrr".into(),
+                    ports: vec![],
+                });
                 if let Ok(op) = service::create(&w.state, format!("svc-s{k}"), spec, w.now) {
                     w.commit_op(op);
                 }

@@ -2,7 +2,6 @@
 //! PENDING, and what is freed.
 
 use std::net::Ipv4Addr;
-use std::sync::Arc;
 
 use state::Owner;
 use types::{EndpointSpec, NetworkAttachment, NetworkSpec, ServiceMode, TaskSpec, TaskState};
@@ -287,17 +286,12 @@ fn a_service_publishing_through_the_mesh_gets_a_vip_and_task_addresses_on_ingres
     let mut task = on(&["front"]);
     task.container.image = "busybox:latest".into();
     task.container.args = vec!["sleep".into(), "100".into()];
-    let spec = |name: &str, mode: &str| types::ServiceSpec {
-        name: name.into(),
-        labels: Default::default(),
-        task: Arc::new(task.clone()),
-        mode: ServiceMode::Replicated { replicas: 2 },
-        update: None,
-        rollback: None,
-        endpoint: Some(EndpointSpec {
-            mode: "vip".into(),
-            ports: vec![port(mode)],
-        }),
+    let spec = |name: &str, mode: &str| {
+        types::testing::service(name)
+            .replicas(2)
+            .task(task.clone())
+            .ports(vec![port(mode)])
+            .spec()
     };
     let op = service::create_with(
         &w.state,

@@ -167,15 +167,7 @@ mod tests {
     fn spec(extra: &str) -> ServiceSpec {
         let mut task = TaskSpec::default();
         task.container.extra = extra.into();
-        ServiceSpec {
-            name: "web".into(),
-            labels: BTreeMap::new(),
-            task: Arc::new(task),
-            mode: types::ServiceMode::Replicated { replicas: 1 },
-            update: None,
-            rollback: None,
-            endpoint: None,
-        }
+        types::testing::service("web").task(task).spec()
     }
 
     #[test]

@@ -92,21 +92,10 @@ mod tests {
     use super::*;
     use crate::orchestrator::fixtures::World;
     use state::{Op, Txn};
-    use types::{EndpointSpec, Object, TaskSpec};
+    use types::{EndpointSpec, Object};
 
     fn spec(image: &str, args: &[&str]) -> ServiceSpec {
-        let mut task = TaskSpec::default();
-        task.container.image = image.into();
-        task.container.args = args.iter().map(|a| a.to_string()).collect();
-        ServiceSpec {
-            name: "web".into(),
-            task: std::sync::Arc::new(task),
-            labels: Default::default(),
-            mode: ServiceMode::Replicated { replicas: 1 },
-            update: None,
-            rollback: None,
-            endpoint: None,
-        }
+        types::testing::service("web").image(image).args(args).spec()
     }
 
     fn with_executors(executors: &[Option<&str>]) -> State {

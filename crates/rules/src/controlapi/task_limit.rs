@@ -58,7 +58,6 @@ pub fn check(state: &State, spec: &ServiceSpec, replacing: Option<&str>) -> Resu
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
 
     use state::{Op, Txn};
     use types::{Cluster, ClusterSpec, Meta, Object, Service, Timestamp};
@@ -66,15 +65,7 @@ mod tests {
     use super::*;
 
     fn spec(name: &str, replicas: u64) -> ServiceSpec {
-        ServiceSpec {
-            name: name.into(),
-            labels: Default::default(),
-            task: Arc::new(Default::default()),
-            mode: ServiceMode::Replicated { replicas },
-            update: None,
-            rollback: None,
-            endpoint: None,
-        }
+        types::testing::service(name).replicas(replicas).spec()
     }
 
     fn state(max_tasks: u64, services: &[(&str, u64)]) -> State {

@@ -1,13 +1,12 @@
 //! Test fixtures: a small in-memory world (store state, clock, ID counter) that tests drive
 //! step by step — reconcile, apply the plan, then play the scheduler and the agents.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use state::{Op, State, TaskChange, TaskUpdate, Txn};
 use types::{
-    Endpoint, Meta, Node, NodeState, Object, RestartPolicy, Service, ServiceMode, ServiceSpec, Task,
-    TaskSpec, TaskState, TaskStatus, Timestamp,
+    Meta, Node, NodeState, Object, RestartPolicy, ServiceMode, ServiceSpec, Task, TaskSpec, TaskState,
+    TaskStatus, Timestamp,
 };
 
 use super::{Inputs, Plan, reconcile};
@@ -18,27 +17,15 @@ pub fn task_in_slot(id: &str, slot: u64, state: TaskState, restart: RestartPolic
         restart,
         ..Default::default()
     };
-    Arc::new(Task {
-        id: id.into(),
-        meta: Meta {
-            version: 1,
-            created_at: Timestamp(at * 1_000_000_000),
-            updated_at: Timestamp(at * 1_000_000_000),
-        },
-        spec: Arc::new(spec),
-        spec_version: 1,
-        service_id: "svc".into(),
-        service_name: "web".into(),
-        slot,
-        node_id: String::new(),
-        status: TaskStatus {
-            timestamp: Timestamp(at * 1_000_000_000),
-            state,
-            ..Default::default()
-        },
-        desired_state: TaskState::Running,
-        job_iteration: None,
-    })
+    Arc::new(
+        types::testing::task(id)
+            .version(1)
+            .at(Timestamp(at * 1_000_000_000))
+            .spec(spec)
+            .slot(slot)
+            .state(state)
+            .build(),
+    )
 }
 
 /// The in-memory world.
@@ -138,28 +125,11 @@ impl World {
             // The normal form the API stores (see `controlapi::image`).
             task.container.image = "busybox:latest".into();
         }
-        let s = Service {
-            id: format!("svc-{name}"),
-            meta: Meta::default(),
-            spec: ServiceSpec {
-                name: name.into(),
-                labels: BTreeMap::new(),
-                task: Arc::new(task),
-                mode,
-                update: None,
-                rollback: None,
-                endpoint: None,
-            },
-            spec_version: 1,
-            spec_changed_at: 0,
-            previous_spec: None,
-            endpoint: Endpoint::default(),
-            update_status: None,
-            job_status: mode.is_job().then_some(types::JobStatus {
-                job_iteration: 0,
-                last_execution: None,
-            }),
-        };
+        let s = types::testing::service(name)
+            .id(&format!("svc-{name}"))
+            .mode(mode)
+            .task(task)
+            .build();
         self.commit(vec![Op::Create(Object::Service(s))]);
         self
     }
@@ -167,21 +137,10 @@ impl World {
     /// Creates a replicated service the way the API does (through
     /// `controlapi::service::create`, so its first rollout is watched).
     pub fn created(mut self, name: &str, replicas: u64) -> World {
-        let spec = ServiceSpec {
-            name: name.into(),
-            labels: BTreeMap::new(),
-            task: Arc::new(TaskSpec {
-                container: types::ContainerSpec {
-                    image: "busybox".into(),
-                    ..Default::default()
-                },
-                ..Default::default()
-            }),
-            mode: ServiceMode::Replicated { replicas },
-            update: None,
-            rollback: None,
-            endpoint: None,
-        };
+        let spec = types::testing::service(name)
+            .replicas(replicas)
+            .image("busybox")
+            .spec();
         let op = crate::controlapi::service::create(&self.state, format!("svc-{name}"), spec, self.now)
             .expect("valid create");
         self.commit(vec![op]);

@@ -3,10 +3,7 @@
 use std::sync::Arc;
 
 use state::{Op, State, Txn};
-use types::{
-    EndpointSpec, Meta, Node, Object, PortConfig, Service, ServiceMode, ServiceSpec, Task, TaskSpec,
-    TaskState, TaskStatus, Timestamp,
-};
+use types::{Node, Object, PortConfig, Service, Task, TaskSpec, TaskState, Timestamp};
 
 /// A READY, ACTIVE worker with no resources.
 pub fn node(id: &str) -> Node {
@@ -15,57 +12,29 @@ pub fn node(id: &str) -> Node {
 
 /// A replicated service publishing `ports` (`(protocol, published port)`) in host mode.
 pub fn service(id: &str, ports: &[(&str, u32)]) -> Service {
-    Service {
-        id: id.into(),
-        meta: Meta::default(),
-        spec: ServiceSpec {
-            name: id.into(),
-            labels: Default::default(),
-            task: Arc::default(),
-            mode: ServiceMode::Replicated { replicas: 1 },
-            update: None,
-            rollback: None,
-            endpoint: Some(EndpointSpec {
-                mode: "vip".into(),
-                ports: ports
-                    .iter()
-                    .map(|(proto, port)| PortConfig {
-                        protocol: (*proto).into(),
-                        target_port: 80,
-                        published_port: *port,
-                        publish_mode: "host".into(),
-                        ..Default::default()
-                    })
-                    .collect(),
-            }),
-        },
-        spec_version: 1,
-        spec_changed_at: 0,
-        previous_spec: None,
-        endpoint: Default::default(),
-        update_status: None,
-        job_status: None,
-    }
+    types::testing::service(id)
+        .ports(
+            ports
+                .iter()
+                .map(|(proto, port)| PortConfig {
+                    protocol: (*proto).into(),
+                    target_port: 80,
+                    published_port: *port,
+                    publish_mode: "host".into(),
+                    ..Default::default()
+                })
+                .collect(),
+        )
+        .build()
 }
 
 /// A PENDING task of `service_id` at version 1, desired RUNNING, with no node.
 pub fn task(id: &str, service_id: &str, spec: &Arc<TaskSpec>) -> Task {
-    Task {
-        id: id.into(),
-        meta: Meta::default(),
-        spec: spec.clone(),
-        spec_version: 1,
-        service_id: service_id.into(),
-        service_name: service_id.into(),
-        slot: 1,
-        node_id: String::new(),
-        status: TaskStatus {
-            state: TaskState::Pending,
-            ..Default::default()
-        },
-        desired_state: TaskState::Running,
-        job_iteration: None,
-    }
+    types::testing::task(id)
+        .service(service_id, service_id)
+        .spec(spec.clone())
+        .state(TaskState::Pending)
+        .build()
 }
 
 /// The same task, RUNNING on `node_id`.
