@@ -85,6 +85,7 @@ fn view(vtep0: Ipv4Addr, vtep1: Ipv4Addr) -> NetworkView {
             name: "web".into(),
             vip: Some(ip(2)),
             aliases: vec![],
+            ports: vec![],
         }],
     }
 }

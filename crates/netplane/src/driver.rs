@@ -7,6 +7,7 @@ use std::path::Path;
 
 use crate::endpoint::Endpoint;
 use crate::error::Result;
+use crate::mesh::MeshPort;
 use crate::overlay::Overlay;
 use crate::plane::{EndpointSpec, NetworkSpec, Plane, RemoteEndpoint};
 use crate::sweep::SweepReport;
@@ -31,6 +32,11 @@ pub trait DataPlane: Send + Sync {
     async fn set_vips(&self, netns: &Path, services: &[VipService]) -> Result<()>;
     /// Removes overlays of networks not in `keep` and stranded devices.
     async fn sweep(&self, keep: &[u32]) -> Result<SweepReport>;
+    /// Makes the node's ingress sandbox on the ingress overlay `spec` (which exists) with the
+    /// node's ingress `address`.
+    async fn ensure_ingress(&self, spec: &NetworkSpec, address: Ipv4Addr) -> Result<()>;
+    /// Makes the routing mesh's tables hold exactly `ports` (sandbox address `address`).
+    async fn set_mesh(&self, address: Ipv4Addr, ports: &[MeshPort]) -> Result<()>;
 }
 
 #[async_trait::async_trait]
@@ -58,5 +64,11 @@ impl DataPlane for Plane {
     }
     async fn sweep(&self, keep: &[u32]) -> Result<SweepReport> {
         Plane::sweep(self, keep).await
+    }
+    async fn ensure_ingress(&self, spec: &NetworkSpec, address: Ipv4Addr) -> Result<()> {
+        Plane::ensure_ingress(self, spec, address).await
+    }
+    async fn set_mesh(&self, address: Ipv4Addr, ports: &[MeshPort]) -> Result<()> {
+        Plane::set_mesh(self, address, ports).await
     }
 }

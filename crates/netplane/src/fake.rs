@@ -9,6 +9,7 @@ use std::sync::Mutex;
 use crate::driver::DataPlane;
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
+use crate::mesh::{self, MeshPort};
 use crate::names;
 use crate::overlay::Overlay;
 use crate::plane::{EndpointSpec, NetworkSpec, RemoteEndpoint, VXLAN_OVERHEAD};
@@ -26,6 +27,10 @@ pub struct FakeState {
     pub peers: BTreeMap<u32, BTreeMap<Ipv4Addr, RemoteEndpoint>>,
     /// VIP tables by task namespace.
     pub vips: BTreeMap<PathBuf, Vec<VipService>>,
+    /// The ingress sandbox: (ingress VNI, its address), once made.
+    pub ingress: Option<(u32, Ipv4Addr)>,
+    /// The routing mesh's ports as last set.
+    pub mesh: Vec<MeshPort>,
 }
 
 /// A recording data plane for tests of the agent without root.
@@ -163,5 +168,26 @@ impl DataPlane for FakePlane {
                 .collect(),
             ..SweepReport::default()
         })
+    }
+
+    async fn ensure_ingress(&self, spec: &NetworkSpec, address: Ipv4Addr) -> Result<()> {
+        spec.validate()?;
+        let mut state = self.lock();
+        if !state.networks.contains_key(&spec.vni) {
+            return Err(Error::Invalid(format!(
+                "the ingress network (VNI {}) has no overlay on this node",
+                spec.vni
+            )));
+        }
+        state.ingress = Some((spec.vni, address));
+        Ok(())
+    }
+
+    async fn set_mesh(&self, address: Ipv4Addr, ports: &[MeshPort]) -> Result<()> {
+        let table = mesh::table_name(&self.tag);
+        mesh::sandbox_ruleset(&table, address, ports)?;
+        mesh::host_ruleset(&table, ports)?;
+        self.lock().mesh = ports.to_vec();
+        Ok(())
     }
 }

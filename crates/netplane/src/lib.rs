@@ -8,6 +8,8 @@
 //! - `endpoint`: a task's veth into that bridge, with its address, MAC and default route;
 //! - `peer`: static FDB and neighbour entries for endpoints on other nodes;
 //! - `vip`: a VIP table in a task's namespace (nftables, `numgen random` over the backends);
+//! - `ingress`, `mesh`: the routing mesh, a sandbox per node between the host and the ingress
+//!   overlay, and its nftables rules (published ports balanced over the tasks);
 //! - `sweep`: removal of what a crashed agent left;
 //! - `dns`: service DNS, a resolver per network in its overlay namespace;
 //! - `crypt`: the encrypted overlay, userspace WireGuard tunnels between nodes carrying VXLAN;
@@ -26,7 +28,9 @@ mod driver;
 mod endpoint;
 mod error;
 mod fake;
+mod ingress;
 mod links;
+pub mod mesh;
 pub mod names;
 mod netns;
 mod overlay;
@@ -41,6 +45,7 @@ pub use driver::DataPlane;
 pub use endpoint::Endpoint;
 pub use error::{Error, Result};
 pub use fake::{FakePlane, FakeState};
+pub use mesh::{MeshPort, PublishMode};
 pub use overlay::Overlay;
 pub use plane::{
     DEFAULT_NETNS_DIR, DEFAULT_VXLAN_PORT, EndpointSpec, NetworkSpec, Plane, PlaneConfig, RemoteEndpoint,

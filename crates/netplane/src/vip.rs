@@ -47,7 +47,7 @@ pub enum Protocol {
 }
 
 impl Protocol {
-    fn keyword(self) -> &'static str {
+    pub(crate) fn keyword(self) -> &'static str {
         match self {
             Protocol::Tcp => "tcp",
             Protocol::Udp => "udp",
@@ -136,7 +136,7 @@ pub(crate) async fn delete_table(netns: &Path, table: &str) -> Result<()> {
     .await
 }
 
-fn family_table(table: &str) -> Table<'static> {
+pub(crate) fn family_table(table: &str) -> Table<'static> {
     Table {
         family: NfFamily::IP,
         name: Cow::Owned(table.to_owned()),
@@ -320,7 +320,7 @@ pub(crate) fn ruleset(table: &str, services: &[VipService]) -> Result<Nftables<'
 }
 
 /// `dnat to backend[:port]`; without a port the destination port is kept.
-fn dnat(backend: Ipv4Addr, port: Option<u16>) -> Statement<'static> {
+pub(crate) fn dnat(backend: Ipv4Addr, port: Option<u16>) -> Statement<'static> {
     Statement::DNAT(Some(NAT {
         addr: Some(Expression::String(Cow::Owned(backend.to_string()))),
         family: None,
@@ -330,7 +330,7 @@ fn dnat(backend: Ipv4Addr, port: Option<u16>) -> Statement<'static> {
 }
 
 /// `numgen random mod n vmap { … }`: one of `n` backends' chains.
-fn random_choice(n: usize, choices: Vec<SetItem<'static>>) -> Statement<'static> {
+pub(crate) fn random_choice(n: usize, choices: Vec<SetItem<'static>>) -> Statement<'static> {
     Statement::VerdictMap(VerdictMap {
         key: Expression::Named(NamedExpression::Numgen(Numgen {
             mode: NgMode::Random,
@@ -357,24 +357,24 @@ fn tuple_of_packet() -> Expression<'static> {
     ]))
 }
 
-fn payload(protocol: &'static str, field: &'static str) -> Expression<'static> {
+pub(crate) fn payload(protocol: &'static str, field: &'static str) -> Expression<'static> {
     Expression::Named(NamedExpression::Payload(Payload::PayloadField(PayloadField {
         protocol: Cow::Borrowed(protocol),
         field: Cow::Borrowed(field),
     })))
 }
 
-fn meta(key: MetaKey) -> Expression<'static> {
+pub(crate) fn meta(key: MetaKey) -> Expression<'static> {
     Expression::Named(NamedExpression::Meta(Meta { key }))
 }
 
-fn goto(chain: &str) -> Expression<'static> {
+pub(crate) fn goto(chain: &str) -> Expression<'static> {
     Expression::Verdict(Verdict::Goto(JumpTarget {
         target: Cow::Owned(chain.to_owned()),
     }))
 }
 
-fn plain_chain(table: &str, name: &str) -> Chain<'static> {
+pub(crate) fn plain_chain(table: &str, name: &str) -> Chain<'static> {
     Chain {
         family: NfFamily::IP,
         table: Cow::Owned(table.to_owned()),
@@ -383,7 +383,7 @@ fn plain_chain(table: &str, name: &str) -> Chain<'static> {
     }
 }
 
-fn rule(table: &str, chain: &str, statements: Vec<Statement<'static>>) -> Rule<'static> {
+pub(crate) fn rule(table: &str, chain: &str, statements: Vec<Statement<'static>>) -> Rule<'static> {
     Rule {
         family: NfFamily::IP,
         table: Cow::Owned(table.to_owned()),

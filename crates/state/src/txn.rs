@@ -94,6 +94,8 @@ pub enum Owner {
     Task(String),
     /// A service's virtual IPs (one per network).
     Service(String),
+    /// A node's ingress sandbox address (on the ingress network only).
+    Node(String),
 }
 
 impl fmt::Display for Owner {
@@ -101,6 +103,7 @@ impl fmt::Display for Owner {
         match self {
             Owner::Task(id) => write!(f, "task {id}"),
             Owner::Service(id) => write!(f, "service {id}"),
+            Owner::Node(id) => write!(f, "node {id}"),
         }
     }
 }
@@ -246,6 +249,7 @@ impl Change {
             Change::Task { .. } => Kind::Task,
             Change::Addresses(Owner::Task(_)) => Kind::Task,
             Change::Addresses(Owner::Service(_)) => Kind::Service,
+            Change::Addresses(Owner::Node(_)) => Kind::Node,
         }
     }
 }

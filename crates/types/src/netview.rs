@@ -72,6 +72,20 @@ pub struct ServiceView {
     pub vip: Option<Ipv4Addr>,
     /// DNS aliases the service's spec gives on this network.
     pub aliases: Vec<String>,
+    /// On the ingress network: the service's published ports as allocated (ingress and host
+    /// mode, published port set); empty elsewhere.
+    pub ports: Vec<crate::PortConfig>,
+}
+
+/// The `task_id` prefix of a node's ingress sandbox endpoint on the ingress network (the
+/// rest is the node ID); such an endpoint has no service and never serves.
+pub const NODE_SANDBOX_PREFIX: &str = "ingress-sbox-";
+
+impl EndpointView {
+    /// True for a node's ingress sandbox rather than a task.
+    pub fn is_node_sandbox(&self) -> bool {
+        self.service_id.is_empty() && self.task_id.starts_with(NODE_SANDBOX_PREFIX)
+    }
 }
 
 /// A change to a network view the node already holds: what the dispatcher sends when only
@@ -116,6 +130,13 @@ impl NetworkView {
         self.endpoints
             .iter()
             .filter(move |e| e.serving && e.service_id == service_id)
+    }
+
+    /// The ingress sandbox endpoint of node `node_id`, if the view lists one.
+    pub fn node_sandbox(&self, node_id: &str) -> Option<&EndpointView> {
+        self.endpoints
+            .iter()
+            .find(|e| e.is_node_sandbox() && e.node_id == node_id)
     }
 
     /// The endpoint of task `task_id`, if it is on this network.

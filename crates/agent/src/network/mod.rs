@@ -5,12 +5,14 @@
 //! - `views`: the views held, as the messages change them (pure);
 //! - `spec`, `peers`, `records`, `vips`: what the plane, the resolvers and a task's VIP table
 //!   get from the views (pure);
+//! - `mesh`: the routing mesh's published ports from the ingress view (pure);
 //! - `files`: a task's `resolv.conf` and `hosts` under the data dir;
 //! - `namespaces`: task namespaces, the kernel's or recorded;
 //! - `node`: [`NodeNetwork`], the I/O over all of it.
 
 mod error;
 pub mod files;
+pub mod mesh;
 pub mod namespaces;
 mod node;
 pub mod peers;

@@ -20,14 +20,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use netplane::dns::{DnsRecords, HostResolvConf, Resolver, ResolverConfig, Upstreams};
-use netplane::{DataPlane, EndpointSpec, NetworkSpec, RemoteEndpoint, VipService, names};
+use netplane::{DataPlane, EndpointSpec, MeshPort, NetworkSpec, RemoteEndpoint, VipService, names};
 use tokio::sync::{Mutex, watch};
 use types::{NetworkDelta, NetworkView, Task};
 
 use super::error::{Error, Result};
 use super::namespaces::TaskNamespaces;
 use super::views::Views;
-use super::{files, peers, records, spec, vips};
+use super::{files, mesh, peers, records, spec, vips};
 use crate::executor::Sandbox;
 
 /// How long a task waits for the views to give it its addresses before it fails.
@@ -94,6 +94,10 @@ struct State {
     networks: HashMap<String, Local>,
     sandboxes: HashMap<String, TaskSandbox>,
     recovered: bool,
+    /// The ingress sandbox as made: (ingress VNI, the node's ingress address).
+    ingress: Option<(u32, Ipv4Addr)>,
+    /// The routing mesh's ports as last set.
+    mesh: Option<Vec<MeshPort>>,
 }
 
 /// The node's network layer; shared by the session (views in) and the runners (sandboxes).
@@ -217,6 +221,8 @@ impl NodeNetwork {
             views,
             networks,
             sandboxes,
+            ingress,
+            mesh,
             ..
         } = state;
         let gone: Vec<String> = networks
@@ -311,6 +317,7 @@ impl NodeNetwork {
             local.peers = if ok { wanted_peers } else { HashSet::new() };
             all_ok &= ok;
         }
+        all_ok &= self.converge_mesh(views, networks, ingress, mesh, plane).await;
         for (task, sandbox) in sandboxes.iter_mut() {
             let Some(netns) = &sandbox.netns else { continue };
             let ids: Vec<String> = sandbox.attachments.iter().map(|a| a.network_id.clone()).collect();
@@ -328,11 +335,53 @@ impl NodeNetwork {
         all_ok
     }
 
+    /// Makes the ingress sandbox once the ingress overlay is up and the view gives this node
+    /// its ingress address, then the mesh's tables from the published ports; false when
+    /// something failed (logged, retried).
+    async fn converge_mesh(
+        &self,
+        views: &Views,
+        networks: &HashMap<String, Local>,
+        ingress: &mut Option<(u32, Ipv4Addr)>,
+        applied: &mut Option<Vec<MeshPort>>,
+        plane: &dyn DataPlane,
+    ) -> bool {
+        let Some(view) = views.ingress() else {
+            return true;
+        };
+        let Some(address) = view.node_sandbox(&self.config.node_id).map(|e| e.addr) else {
+            // The leader gives every node its address; until then there is nothing to make.
+            return true;
+        };
+        let Some(local) = networks.get(&view.network_id) else {
+            return false;
+        };
+        if *ingress != Some((local.spec.vni, address)) {
+            if let Err(error) = plane.ensure_ingress(&local.spec, address).await {
+                tracing::warn!(%error, "making the ingress sandbox failed; retried");
+                return false;
+            }
+            *ingress = Some((local.spec.vni, address));
+            *applied = None;
+        }
+        let ports = mesh::mesh_ports(view, &self.config.node_id);
+        if applied.as_ref() != Some(&ports) {
+            if let Err(error) = plane.set_mesh(address, &ports).await {
+                tracing::warn!(%error, "setting the routing mesh's tables failed; retried");
+                return false;
+            }
+            *applied = Some(ports);
+        }
+        true
+    }
+
     /// Makes `task`'s sandbox: waits for its addresses, then (unless the executor makes its
     /// own namespace, `own_netns`) a named namespace with one endpoint per network and its VIP
     /// table; then its `resolv.conf` and `hosts`. A task on no network gets an empty sandbox.
     pub async fn sandbox(&self, task: &Task, own_netns: bool) -> Result<Sandbox> {
-        if task.spec.networks.is_empty() {
+        // A task of a service publishing ports holds an ingress address even with no network
+        // in its spec (the view came with the task).
+        if task.spec.networks.is_empty() && self.state.lock().await.views.ingress_address(task).is_none() {
             return Ok(Sandbox::default());
         }
         let (plane, namespaces) = match &self.mode {

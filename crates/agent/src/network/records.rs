@@ -28,6 +28,7 @@ pub fn network_records(view: &NetworkView) -> NetworkRecords {
         tasks: view
             .endpoints
             .iter()
+            .filter(|e| !e.is_node_sandbox())
             .map(|e| TaskRecord {
                 id: e.task_id.clone(),
                 service: service_name(&e.service_id),

@@ -59,9 +59,11 @@ impl Views {
     }
 
     /// The task's attachments in its spec's order: (network ID, its address there), or the
-    /// first target the views do not yet give an address for.
+    /// first target the views do not yet give an address for; then the ingress network when the
+    /// task has an address there (its service publishes ports).
     pub fn attachments(&self, task: &Task) -> Result<Vec<(String, std::net::Ipv4Addr)>, String> {
-        task.spec
+        let mut found = task
+            .spec
             .networks
             .iter()
             .map(|attachment| {
@@ -69,7 +71,24 @@ impl Views {
                     .and_then(|view| view.endpoint(&task.id).map(|e| (view.network_id.clone(), e.addr)))
                     .ok_or_else(|| attachment.target.clone())
             })
-            .collect()
+            .collect::<Result<Vec<_>, String>>()?;
+        if let Some((id, addr)) = self.ingress_address(task)
+            && !found.iter().any(|(n, _)| *n == id)
+        {
+            found.push((id, addr));
+        }
+        Ok(found)
+    }
+
+    /// The ingress view, if held.
+    pub fn ingress(&self) -> Option<&NetworkView> {
+        self.views.values().find(|view| view.ingress)
+    }
+
+    /// The task's address on the ingress network, with that network's ID.
+    pub fn ingress_address(&self, task: &Task) -> Option<(String, std::net::Ipv4Addr)> {
+        let view = self.ingress()?;
+        view.endpoint(&task.id).map(|e| (view.network_id.clone(), e.addr))
     }
 }
 
@@ -120,6 +139,7 @@ pub(crate) mod tests {
                 name: "web".into(),
                 vip: Some(Ipv4Addr::new(10, 0, 1, 2)),
                 aliases: vec![],
+                ports: vec![],
             }],
         }
     }

@@ -155,6 +155,8 @@ impl Router {
                 }
             }
             Change::Addresses(Owner::Service(_)) => {}
+            // A node's ingress sandbox address rides the ingress view (netfeed), not tasks.
+            Change::Addresses(Owner::Node(_)) => {}
         }
     }
 }

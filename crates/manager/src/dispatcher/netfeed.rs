@@ -194,6 +194,15 @@ impl Inner {
         }
     }
 
+    /// Marks the ingress network, if published (node sandboxes are listed there).
+    fn dirty_ingress(&mut self, state: &State) {
+        if let Some(ingress) = netview::ingress_network(state)
+            && self.nets.contains_key(&ingress.id)
+        {
+            self.dirty.insert(ingress.id.clone());
+        }
+    }
+
     /// Marks the published networks with endpoints on `node` (its VTEP changed).
     fn dirty_node(&mut self, state: &State, node: &str) {
         for t in state.tasks_on_node(node) {
@@ -284,6 +293,7 @@ impl NetFeed {
             }
             Change::Addresses(Owner::Task(id)) => inner.dirty_task(state, id),
             Change::Addresses(Owner::Service(id)) => inner.dirty_service(state, id),
+            Change::Addresses(Owner::Node(_)) => inner.dirty_ingress(state),
             Change::Created(o) | Change::Deleted(o) => inner.note_object(state, o, None),
             Change::Updated { old, new } => inner.note_object(state, new, Some(old)),
         }
@@ -348,6 +358,8 @@ impl Inner {
                 };
                 if moved {
                     self.dirty_node(state, &n.id);
+                    // Its ingress sandbox's VTEP, or the sandbox itself, changed.
+                    self.dirty_ingress(state);
                 }
             }
             // Secrets and configs do not change what a network view holds.

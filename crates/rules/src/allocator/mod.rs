@@ -64,7 +64,9 @@ fn networks_of<'a>(state: &'a State, task: &types::TaskSpec) -> Option<Vec<&'a A
 /// `nets` plus the ingress network when `service` publishes a port through the routing mesh
 /// (its tasks and VIP then need an address there; Swarm attaches them the same way).
 fn with_ingress<'a>(state: &'a State, service: Option<&Service>, nets: &mut Vec<&'a Arc<Network>>) {
-    if !service.is_some_and(|s| ports::publishes_ingress(s.spec.endpoint.as_ref())) {
+    // Host-mode ports reach their tasks through the node's ingress sandbox too, so those
+    // tasks get an ingress address as well.
+    if service.is_none_or(|s| s.spec.endpoint.as_ref().is_none_or(|e| e.ports.is_empty())) {
         return;
     }
     if let Some(ingress) = state.networks().find(|n| n.spec.ingress)
@@ -129,6 +131,33 @@ impl<'a> Pass<'a> {
             self.updates.push(AddressUpdate {
                 owner,
                 addresses: next,
+            });
+        }
+    }
+
+    /// Every node holds one address on the ingress network, its ingress sandbox's (the
+    /// routing mesh's source address towards tasks on other nodes), from the moment the node
+    /// exists; the store drops it with the node. Few nodes: checked every pass.
+    fn node_sandboxes(&mut self) {
+        let Some(ingress) = self.state.networks().find(|n| n.spec.ingress) else {
+            return;
+        };
+        for node in self.state.nodes() {
+            let owner = Owner::Node(node.id.clone());
+            let have = self.state.addresses(&owner);
+            if have.iter().any(|a| a.network_id == ingress.id) {
+                continue;
+            }
+            let Some(addr) = self.picker.pick(self.state, ingress) else {
+                tracing::warn!(node = %node.id, "no address left on the ingress network for the node's sandbox");
+                continue;
+            };
+            self.updates.push(AddressUpdate {
+                owner,
+                addresses: vec![NetAddr {
+                    network_id: ingress.id.clone(),
+                    addr,
+                }],
             });
         }
     }
@@ -233,6 +262,7 @@ fn pass<'a>(state: &'a State, tasks: impl Iterator<Item = &'a Arc<Task>>, all_ho
     for s in state.services() {
         p.vips(s);
     }
+    p.node_sandboxes();
     for t in tasks {
         p.task(t);
     }

@@ -95,15 +95,8 @@ fn explicit_and_automatic_ports_are_allocated_and_conflicts_refused_as_dockerd()
         "{err}"
     );
     // Another protocol is another port.
-    w.commit_op(
-        create(
-            &w,
-            "dns",
-            vec![port("udp", 53, 8080, "ingress"), port("sctp", 9, 8080, "ingress")],
-        )
-        .unwrap(),
-    );
-    assert_eq!(published(&w, "dns"), [8080, 8080]);
+    w.commit_op(create(&w, "dns", vec![port("udp", 53, 8080, "ingress")]).unwrap());
+    assert_eq!(published(&w, "dns"), [8080]);
     // A fixed port inside the dynamic range is never handed out by a later pick.
     w.commit_op(create(&w, "fixed", vec![ingress(DYNAMIC_FIRST + 2), ingress(0)]).unwrap());
     assert_eq!(published(&w, "fixed"), [DYNAMIC_FIRST + 2, DYNAMIC_FIRST + 3]);
@@ -116,12 +109,12 @@ fn host_mode_ports_are_not_allocated_but_do_not_share_the_meshs_ports() {
         create(
             &w,
             "a",
-            vec![port("tcp", 80, 8080, "host"), port("tcp", 81, 0, "host")],
+            vec![port("tcp", 80, 8080, "host"), port("tcp", 81, 8081, "host")],
         )
         .unwrap(),
     );
-    // As given: a host-mode 0 is the node's to choose when the task starts.
-    assert_eq!(published(&w, "a"), [8080, 0]);
+    // As given (a host-mode 0 is refused before: `controlapi::supported`).
+    assert_eq!(published(&w, "a"), [8080, 8081]);
     // Two services on one host port: the scheduler keeps their tasks on different nodes.
     w.commit_op(create(&w, "b", vec![port("tcp", 80, 8080, "host")]).unwrap());
     // The mesh takes the port on every node, so neither way round is allowed.

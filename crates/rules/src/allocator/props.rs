@@ -276,6 +276,7 @@ impl Sim {
                     prop_assert!(may_run, "{owner} is done but still holds {addrs:?}: {t:?}");
                 }
                 Owner::Service(id) => prop_assert!(s.service(id).is_some(), "{owner} is gone"),
+                Owner::Node(id) => prop_assert!(s.node(id).is_some(), "{owner} is gone"),
             }
             for a in addrs {
                 let net = s.network(&a.network_id);

@@ -315,8 +315,8 @@ fn a_service_publishing_through_the_mesh_gets_a_vip_and_task_addresses_on_ingres
         networks(&w, Owner::Service("svc-web".into())),
         ["ing", "net-front"]
     );
-    // Host mode does not go through the mesh.
-    assert_eq!(networks(&w, Owner::Service("svc-h".into())), ["net-front"]);
+    // Host mode is reached through the node's ingress sandbox too (no mesh-wide balancing).
+    assert_eq!(networks(&w, Owner::Service("svc-h".into())), ["ing", "net-front"]);
     let running: Vec<_> = w
         .state
         .tasks_of_service("svc-web")

@@ -137,6 +137,7 @@ fn in_use(state: &State, network: &Network) -> Option<String> {
     state.held_on(&network.id).next().map(|(_, owner)| match owner {
         Owner::Task(id) => format!("network {} is in use by task {id}", network.spec.name),
         Owner::Service(id) => format!("network {} is in use by service {id}", network.spec.name),
+        Owner::Node(id) => format!("network {} is in use by node {id}", network.spec.name),
     })
 }
 

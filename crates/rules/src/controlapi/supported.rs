@@ -1,10 +1,9 @@
 //! Service specs shoal accepts but cannot carry out yet are refused at create and update, with
 //! a message saying what is missing, rather than stored and silently not done:
 //!
-//! - published ports: the control plane allocates them (`allocator::ports`, the scheduler's
-//!   host-port filter), but no node serves them yet — neither the routing mesh (the ingress
-//!   sandbox and its DNAT) nor host-mode binding exists in the data plane. [`PUBLISHING`] is
-//!   the one line to change once it does;
+//! - published ports the nodes' routing mesh does not carry: SCTP, and host-mode ports
+//!   without a published port (Swarm would pick one per node). [`PUBLISHING`] still refuses
+//!   every published port when set to `Refused` (kept for the control plane's own tests);
 //! - an image without a command when every node's executor is `process`, which runs
 //!   `ContainerSpec.Command/Args` and never pulls images (`crate::executor`).
 
@@ -23,14 +22,39 @@ pub enum Publishing {
 }
 
 /// What the cluster does with published ports today.
-pub const PUBLISHING: Publishing = Publishing::Refused;
+pub const PUBLISHING: Publishing = Publishing::Served;
 
 /// Refuses what no node of the cluster in `state` can do for `spec`.
 pub fn check(state: &State, spec: &ServiceSpec, publishing: Publishing) -> Result<()> {
     if publishing == Publishing::Refused {
         refuse_published_ports(spec)?;
     }
+    refuse_unserved_ports(spec)?;
     refuse_unrunnable(state, spec)
+}
+
+/// Published ports the nodes' mesh cannot serve.
+fn refuse_unserved_ports(spec: &ServiceSpec) -> Result<()> {
+    let Some(endpoint) = &spec.endpoint else {
+        return Ok(());
+    };
+    for p in &endpoint.ports {
+        if p.protocol.eq_ignore_ascii_case("sctp") {
+            return Err(Error::InvalidArgument(format!(
+                "EndpointSpec: publishing SCTP ports is not supported ({}): the nodes' routing mesh \
+                 carries TCP and UDP",
+                spell(p)
+            )));
+        }
+        if p.publish_mode.eq_ignore_ascii_case("host") && p.published_port == 0 {
+            return Err(Error::InvalidArgument(format!(
+                "EndpointSpec: a host-mode port needs a published port ({}): shoal does not pick \
+                 one per node",
+                spell(p)
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Published ports, until the nodes serve them.
@@ -143,7 +167,7 @@ mod tests {
                 },
             ],
         });
-        let err = check(&state, &s, PUBLISHING).unwrap_err();
+        let err = check(&state, &s, Publishing::Refused).unwrap_err();
         assert_eq!(
             err.to_string(),
             "EndpointSpec: publishing ports is not supported yet (8080:80/tcp, 53/udp (host mode)): \
@@ -157,6 +181,36 @@ mod tests {
             ports: vec![],
         });
         assert_eq!(check(&state, &s, PUBLISHING), Ok(()));
+    }
+
+    #[test]
+    fn the_mesh_serves_tcp_and_udp_and_refuses_sctp_or_an_unpublished_host_port() {
+        let state = State::default();
+        let mut s = spec("nginx:latest", &[]);
+        let port = |protocol: &str, published: u32, mode: &str| PortConfig {
+            protocol: protocol.into(),
+            target_port: 80,
+            published_port: published,
+            publish_mode: mode.into(),
+            ..Default::default()
+        };
+        s.endpoint = Some(EndpointSpec {
+            mode: "vip".into(),
+            ports: vec![
+                port("tcp", 8080, "ingress"),
+                port("udp", 53, "host"),
+                port("tcp", 0, "ingress"),
+            ],
+        });
+        assert_eq!(check(&state, &s, PUBLISHING), Ok(()));
+        for bad in [port("sctp", 9000, "ingress"), port("tcp", 0, "host")] {
+            s.endpoint = Some(EndpointSpec {
+                mode: "vip".into(),
+                ports: vec![bad.clone()],
+            });
+            let err = check(&state, &s, PUBLISHING).unwrap_err();
+            assert!(matches!(err, Error::InvalidArgument(_)), "{bad:?}: {err}");
+        }
     }
 
     #[test]
@@ -209,7 +263,7 @@ mod tests {
         next.endpoint = Some(EndpointSpec {
             mode: "vip".into(),
             ports: vec![PortConfig {
-                protocol: "tcp".into(),
+                protocol: "sctp".into(),
                 target_port: 80,
                 published_port: 8080,
                 ..Default::default()
@@ -221,7 +275,7 @@ mod tests {
             update
                 .unwrap_err()
                 .to_string()
-                .contains("publishing ports is not supported yet")
+                .contains("publishing SCTP ports is not supported")
         );
         next.name = "other".into();
         let create = super::super::service::create(&w.state, "id2".into(), next, w.now);
@@ -229,7 +283,7 @@ mod tests {
             create
                 .unwrap_err()
                 .to_string()
-                .contains("publishing ports is not supported yet")
+                .contains("publishing SCTP ports is not supported")
         );
     }
 }

@@ -40,14 +40,40 @@ fn serving(task: &Task) -> bool {
     task.status.state == TaskState::Running && task.desired_state == TaskState::Running
 }
 
-/// The IDs of the networks `node`'s assigned tasks hold addresses on, ordered.
+/// The IDs of the networks `node`'s assigned tasks hold addresses on, plus the ingress
+/// network (every node serves the routing mesh, with or without tasks), ordered.
 pub fn networks_of_node(state: &State, node: &str) -> BTreeSet<String> {
-    state
+    let mut nets: BTreeSet<String> = state
         .tasks_on_node(node)
         .filter(|t| assigned_to(t, node))
         .flat_map(|t| state.addresses(&Owner::Task(t.id.clone())))
         .map(|a| a.network_id.clone())
-        .collect()
+        .collect();
+    if let Some(ingress) = ingress_network(state) {
+        nets.insert(ingress.id.clone());
+    }
+    nets
+}
+
+/// The routing mesh's network, if the cluster has one.
+pub fn ingress_network(state: &State) -> Option<&std::sync::Arc<Network>> {
+    state.networks().find(|n| n.spec.ingress)
+}
+
+/// Node `node`'s ingress sandbox as an endpoint of the ingress network (never serving, no
+/// service): its peers need FDB and neighbour entries to send replies back to it.
+fn node_sandbox(state: &State, node: &str, addr: Ipv4Addr) -> Option<EndpointView> {
+    let vtep = vtep_of(state, node)?;
+    Some(EndpointView {
+        task_id: format!("{}{node}", types::netview::NODE_SANDBOX_PREFIX),
+        task_name: "ingress-sbox".into(),
+        service_id: String::new(),
+        node_id: node.to_string(),
+        vtep,
+        addr,
+        aliases: Vec::new(),
+        serving: false,
+    })
 }
 
 /// The views of every network `node`'s assigned tasks attach to, ordered by network ID.
@@ -120,15 +146,17 @@ pub fn network_view(state: &State, network_id: &str) -> Option<NetworkView> {
             Owner::Service(id) => {
                 vips.insert(id.as_str(), addr);
             }
+            Owner::Node(id) => endpoints.extend(node_sandbox(state, id, addr)),
         }
     }
     endpoints.sort_by(|a, b| a.task_id.cmp(&b.task_id));
     // Services with a VIP here, and those whose tasks are here (dnsrr ones have no VIP).
     let mut ids: BTreeSet<&str> = vips.keys().copied().collect();
-    // Attachments of standalone containers (no service) are endpoints only.
+    // Attachments of standalone containers (no service) and node sandboxes are endpoints only.
     ids.extend(
         endpoints
             .iter()
+            .filter(|e| !e.is_node_sandbox())
             .map(|e| e.service_id.as_str())
             .filter(|id| !id.is_empty()),
     );
@@ -164,6 +192,16 @@ fn service_view(
             name: s.spec.name.clone(),
             vip,
             aliases: aliases_on(state, &s.spec.task, network),
+            ports: if network.spec.ingress {
+                s.endpoint
+                    .ports
+                    .iter()
+                    .filter(|p| p.published_port != 0)
+                    .cloned()
+                    .collect()
+            } else {
+                Vec::new()
+            },
         },
         None => {
             let name = endpoints
@@ -177,6 +215,7 @@ fn service_view(
                 name,
                 vip,
                 aliases: Vec::new(),
+                ports: Vec::new(),
             }
         }
     }

@@ -144,6 +144,7 @@ fn a_node_gets_exactly_the_networks_of_its_tasks_with_every_endpoint_on_them() {
             name: "web".into(),
             vip: Some(vip),
             aliases: vec!["www".into()],
+            ports: vec![],
         }]
     );
     let back = network_view(&w.state, "net-back").unwrap();
@@ -241,6 +242,7 @@ fn service_strategy() -> impl Strategy<Value = ServiceView> {
         name: format!("svc{svc}"),
         vip: vip.map(|v| Ipv4Addr::new(10, 0, 1, v)),
         aliases: Vec::new(),
+        ports: Vec::new(),
     })
 }
 

@@ -377,6 +377,7 @@ impl State {
         match kind {
             Kind::Node => {
                 self.nodes.remove(id);
+                self.drop_addresses(&Owner::Node(id.to_string()));
             }
             Kind::Cluster => {
                 self.clusters.remove(id);

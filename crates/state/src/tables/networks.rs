@@ -153,6 +153,7 @@ impl State {
         let exists = match owner {
             Owner::Task(id) => self.tasks.contains_key(id.as_str()),
             Owner::Service(id) => self.services.contains_key(id.as_str()),
+            Owner::Node(id) => self.nodes.contains_key(id.as_str()),
         };
         if !exists && !addresses.is_empty() {
             return Ok(());

@@ -1,0 +1,105 @@
+//! The routing mesh's ports from the ingress view: every published port of every service on
+//! the ingress network, with its serving tasks split into this node's and the others'. Pure;
+//! the node hands the result to the plane's mesh tables.
+
+use netplane::{MeshPort, Protocol, PublishMode};
+use types::NetworkView;
+
+/// The ports `node_id` publishes, ordered by (protocol, port). A port whose protocol the mesh
+/// does not carry (SCTP) or whose numbers do not fit is left out with a warning.
+pub fn mesh_ports(view: &NetworkView, node_id: &str) -> Vec<MeshPort> {
+    let mut out = Vec::new();
+    for service in &view.services {
+        for port in &service.ports {
+            let protocol = match port.protocol.as_str() {
+                "" | "tcp" => Protocol::Tcp,
+                "udp" => Protocol::Udp,
+                other => {
+                    tracing::warn!(service = %service.name, protocol = other, "published port protocol not served by the mesh");
+                    continue;
+                }
+            };
+            let (Ok(published), Ok(target)) = (
+                u16::try_from(port.published_port),
+                u16::try_from(port.target_port),
+            ) else {
+                tracing::warn!(service = %service.name, ?port, "published port out of range");
+                continue;
+            };
+            let mode = if port.publish_mode == "host" {
+                PublishMode::Host
+            } else {
+                PublishMode::Ingress
+            };
+            let (mut local, mut remote) = (Vec::new(), Vec::new());
+            for e in view.backends(&service.service_id) {
+                if e.node_id == node_id {
+                    local.push(e.addr);
+                } else if mode == PublishMode::Ingress {
+                    remote.push(e.addr);
+                }
+            }
+            local.sort();
+            remote.sort();
+            out.push(MeshPort {
+                protocol,
+                published,
+                target,
+                mode,
+                local,
+                remote,
+            });
+        }
+    }
+    out.sort_by_key(|p| (p.protocol == Protocol::Udp, p.published));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::network::views::tests::{endpoint, view};
+    use types::PortConfig;
+
+    fn published(port: u32, mode: &str) -> PortConfig {
+        PortConfig {
+            name: String::new(),
+            protocol: "tcp".into(),
+            target_port: 80,
+            published_port: port,
+            publish_mode: mode.into(),
+        }
+    }
+
+    #[test]
+    fn ingress_ports_balance_over_every_node_and_host_ports_over_this_one() {
+        let mut v = view(
+            "ingress",
+            vec![
+                endpoint("t1", "web", "node1", 10),
+                endpoint("t2", "web", "node2", 11),
+                endpoint("t3", "web", "node2", 12),
+            ],
+        );
+        v.endpoints[2].serving = false;
+        v.services[0].ports = vec![published(8080, "ingress"), published(9090, "host")];
+        let ports = mesh_ports(&v, "node1");
+        assert_eq!(ports.len(), 2);
+        assert_eq!((ports[0].published, ports[0].mode), (8080, PublishMode::Ingress));
+        assert_eq!(
+            ports[0].local,
+            vec!["10.0.1.10".parse::<std::net::Ipv4Addr>().unwrap()]
+        );
+        assert_eq!(
+            ports[0].remote,
+            vec!["10.0.1.11".parse::<std::net::Ipv4Addr>().unwrap()]
+        );
+        assert_eq!(ports[1].mode, PublishMode::Host);
+        assert!(ports[1].remote.is_empty(), "host mode never leaves the node");
+        let on_node3 = mesh_ports(&v, "node3");
+        assert!(
+            on_node3[1].local.is_empty(),
+            "no task here: the host port is not published"
+        );
+    }
+}

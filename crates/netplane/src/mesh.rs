@@ -1,0 +1,422 @@
+//! The routing mesh's nftables rules, as pure functions of the ports a node publishes: one
+//! table in the host namespace, one in the node's ingress sandbox (`ingress.rs` makes both
+//! namespaces and applies these).
+//!
+//! ```text
+//! host   table ip shoal-<tag>-mesh
+//!   chain prerouting (nat, prerouting, dstnat) / chain output (nat, output, dstnat):
+//!       fib daddr type local  meta l4proto . th dport { tcp . 8080, … }  dnat to <sandbox link>
+//! sandbox table ip shoal-<tag>-mesh
+//!   chain prerouting (nat, prerouting, dstnat):
+//!       iifname "lnk" meta l4proto . th dport vmap { tcp . 8080 : goto port-0, … }
+//!   chain port-<n>      numgen random mod N vmap { 0 : goto port-<n>-ep-0, … }
+//!   chain port-<n>-ep-<m>  dnat to task:target
+//!   chain postrouting (nat, postrouting, srcnat):
+//!       iifname "lnk" oifname "eth0" ip daddr { tasks on other nodes } snat to <sandbox address>
+//!   chain forward (filter, forward):
+//!       iifname "eth0" oifname "lnk" ct state new drop     (tasks get no way out through it)
+//! ```
+//!
+//! The client's address stays the source when the chosen task is on this node: its reply goes to
+//! the overlay's gateway, whose namespace routes it back to the sandbox, so conntrack undoes the
+//! DNAT on the way out. A task on another node would answer the client directly, on its own
+//! node; so that connection is SNATed to this sandbox's ingress address. Connections are tracked
+//! by conntrack (established TCP: days), not IPVS's 900 s idle timer.
+//!
+//! Host-mode ports use the same two steps with this node's tasks only, and are published only on
+//! a node running one of them.
+
+use std::borrow::Cow;
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+
+use nftables::batch::Batch;
+use nftables::expr::{CT, Expression, Fib, FibFlag, FibResult, MetaKey, NamedExpression, SetItem};
+use nftables::schema::{Chain, NfListObject, Nftables};
+use nftables::stmt::{Match, NAT, Operator, Statement, VerdictMap};
+use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
+
+use crate::error::{Error, Result};
+use crate::vip::{Protocol, dnat, family_table, goto, meta, payload, plain_chain, random_choice, rule};
+
+/// The sandbox's end of its link to the host.
+pub const SANDBOX_LINK: &str = "lnk";
+/// The sandbox's interface on the ingress overlay.
+pub const SANDBOX_OVERLAY_IF: &str = "eth0";
+/// The host's end of the link (a /30 of link-local addresses, private to the node).
+pub const HOST_LINK_ADDRESS: Ipv4Addr = Ipv4Addr::new(169, 254, 197, 1);
+/// The sandbox's end of the link: where the host DNATs published ports.
+pub const SANDBOX_LINK_ADDRESS: Ipv4Addr = Ipv4Addr::new(169, 254, 197, 2);
+/// The link's prefix length.
+pub const LINK_PREFIX: u8 = 30;
+
+/// nft's priorities for the nat hooks.
+const DSTNAT: i32 = -100;
+const SRCNAT: i32 = 100;
+
+/// How a published port reaches its tasks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PublishMode {
+    /// Every node answers and balances over every task (the routing mesh).
+    Ingress,
+    /// Only nodes running a task answer, each to its own tasks.
+    Host,
+}
+
+/// One port this node publishes and the tasks behind it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MeshPort {
+    /// TCP or UDP.
+    pub protocol: Protocol,
+    /// The port on the node.
+    pub published: u16,
+    /// The port in the task.
+    pub target: u16,
+    /// Ingress or host mode.
+    pub mode: PublishMode,
+    /// Serving tasks' ingress addresses on this node.
+    pub local: Vec<Ipv4Addr>,
+    /// Serving tasks' ingress addresses on other nodes (ingress mode only).
+    pub remote: Vec<Ipv4Addr>,
+}
+
+impl MeshPort {
+    /// The backends the sandbox balances over.
+    fn backends(&self) -> Vec<Ipv4Addr> {
+        match self.mode {
+            PublishMode::Ingress => self.local.iter().chain(&self.remote).copied().collect(),
+            PublishMode::Host => self.local.clone(),
+        }
+    }
+
+    /// Whether the host answers on this port at all.
+    fn published_here(&self) -> bool {
+        match self.mode {
+            PublishMode::Ingress => true,
+            PublishMode::Host => !self.local.is_empty(),
+        }
+    }
+}
+
+/// The mesh table's name.
+pub fn table_name(tag: &str) -> String {
+    format!("{}-mesh", crate::names::nft_table(tag))
+}
+
+/// Refuses a (protocol, port) given twice.
+fn check(ports: &[MeshPort]) -> Result<()> {
+    let mut seen = BTreeSet::new();
+    for p in ports {
+        if !seen.insert((p.protocol.keyword(), p.published)) {
+            return Err(Error::Invalid(format!(
+                "published port {}/{} is given twice",
+                p.published,
+                p.protocol.keyword()
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn base_chain(table: &str, name: &'static str, kind: NfChainType, hook: NfHook, prio: i32) -> Chain<'static> {
+    Chain {
+        family: NfFamily::IP,
+        table: Cow::Owned(table.to_owned()),
+        name: Cow::Borrowed(name),
+        _type: Some(kind),
+        hook: Some(hook),
+        prio: Some(prio),
+        policy: Some(NfChainPolicy::Accept),
+        ..Chain::default()
+    }
+}
+
+/// `meta l4proto . th dport`.
+fn proto_port() -> Expression<'static> {
+    Expression::Named(NamedExpression::Concat(vec![
+        meta(MetaKey::L4proto),
+        payload("th", "dport"),
+    ]))
+}
+
+fn proto_port_key(p: &MeshPort) -> Expression<'static> {
+    Expression::Named(NamedExpression::Concat(vec![
+        Expression::String(Cow::Borrowed(p.protocol.keyword())),
+        Expression::Number(u32::from(p.published)),
+    ]))
+}
+
+fn is(left: Expression<'static>, right: Expression<'static>) -> Statement<'static> {
+    Statement::Match(Match {
+        left,
+        right,
+        op: Operator::EQ,
+    })
+}
+
+fn string(s: &str) -> Expression<'static> {
+    Expression::String(Cow::Owned(s.to_owned()))
+}
+
+fn set_of(addresses: &[Ipv4Addr]) -> Expression<'static> {
+    Expression::Named(NamedExpression::Set(
+        addresses
+            .iter()
+            .map(|a| SetItem::Element(string(&a.to_string())))
+            .collect(),
+    ))
+}
+
+/// The start of a transaction replacing `table` (deleted whether or not it existed).
+fn replace(table: &str) -> Batch<'static> {
+    let mut batch = Batch::new();
+    batch.add(NfListObject::Table(family_table(table)));
+    batch.delete(NfListObject::Table(family_table(table)));
+    batch
+}
+
+/// The host namespace's table: the published ports of `ports`, to the sandbox's link address.
+/// No port published here: the table is removed.
+pub fn host_ruleset(table: &str, ports: &[MeshPort]) -> Result<Nftables<'static>> {
+    check(ports)?;
+    let mut batch = replace(table);
+    let published: Vec<SetItem<'static>> = ports
+        .iter()
+        .filter(|p| p.published_here())
+        .map(|p| SetItem::Element(proto_port_key(p)))
+        .collect();
+    if published.is_empty() {
+        return Ok(batch.to_nftables());
+    }
+    batch.add(NfListObject::Table(family_table(table)));
+    let to_sandbox = || {
+        vec![
+            // Only what is addressed to this node: traffic it forwards for others keeps going.
+            is(
+                Expression::Named(NamedExpression::Fib(Fib {
+                    result: FibResult::Type,
+                    flags: [FibFlag::Daddr].into_iter().collect(),
+                })),
+                string("local"),
+            ),
+            is(
+                proto_port(),
+                Expression::Named(NamedExpression::Set(published.clone())),
+            ),
+            dnat(SANDBOX_LINK_ADDRESS, None),
+        ]
+    };
+    for (name, hook) in [("prerouting", NfHook::Prerouting), ("output", NfHook::Output)] {
+        batch.add(NfListObject::Chain(base_chain(
+            table,
+            name,
+            NfChainType::NAT,
+            hook,
+            DSTNAT,
+        )));
+        batch.add(NfListObject::Rule(rule(table, name, to_sandbox())));
+    }
+    Ok(batch.to_nftables())
+}
+
+/// The ingress sandbox's table: each port balanced over its tasks (`numgen random`), SNAT to
+/// `sandbox_address` towards tasks on other nodes only.
+pub fn sandbox_ruleset(
+    table: &str,
+    sandbox_address: Ipv4Addr,
+    ports: &[MeshPort],
+) -> Result<Nftables<'static>> {
+    check(ports)?;
+    let mut batch = replace(table);
+    batch.add(NfListObject::Table(family_table(table)));
+    batch.add(NfListObject::Chain(base_chain(
+        table,
+        "prerouting",
+        NfChainType::NAT,
+        NfHook::Prerouting,
+        DSTNAT,
+    )));
+    batch.add(NfListObject::Chain(base_chain(
+        table,
+        "postrouting",
+        NfChainType::NAT,
+        NfHook::Postrouting,
+        SRCNAT,
+    )));
+    batch.add(NfListObject::Chain(base_chain(
+        table,
+        "forward",
+        NfChainType::Filter,
+        NfHook::Forward,
+        0,
+    )));
+    // Replies of local tasks pass here (established); nothing new leaves the overlay this way.
+    batch.add(NfListObject::Rule(rule(
+        table,
+        "forward",
+        vec![
+            is(meta(MetaKey::Iifname), string(SANDBOX_OVERLAY_IF)),
+            is(meta(MetaKey::Oifname), string(SANDBOX_LINK)),
+            is(
+                Expression::Named(NamedExpression::CT(CT {
+                    key: Cow::Borrowed("state"),
+                    family: None,
+                    dir: None,
+                })),
+                string("new"),
+            ),
+            Statement::Drop(None),
+        ],
+    )));
+
+    let mut entries = Vec::new();
+    let mut rules = Vec::new();
+    let mut remote: BTreeSet<Ipv4Addr> = BTreeSet::new();
+    for (n, port) in ports.iter().enumerate() {
+        let backends = port.backends();
+        if backends.is_empty() {
+            // Nothing serves it: the connection reaches the sandbox itself, which refuses it.
+            continue;
+        }
+        if port.mode == PublishMode::Ingress {
+            remote.extend(port.remote.iter().copied());
+        }
+        let chain = format!("port-{n}");
+        entries.push(SetItem::Mapping(proto_port_key(port), goto(&chain)));
+        let mut choices = Vec::new();
+        for (b, backend) in backends.iter().enumerate() {
+            let endpoint = format!("{chain}-ep-{b}");
+            choices.push(SetItem::Mapping(Expression::Number(b as u32), goto(&endpoint)));
+            batch.add(NfListObject::Chain(plain_chain(table, &endpoint)));
+            rules.push(rule(
+                table,
+                &endpoint,
+                vec![
+                    is(meta(MetaKey::L4proto), string(port.protocol.keyword())),
+                    dnat(*backend, Some(port.target)),
+                ],
+            ));
+        }
+        batch.add(NfListObject::Chain(plain_chain(table, &chain)));
+        rules.push(rule(table, &chain, vec![random_choice(backends.len(), choices)]));
+    }
+    if !entries.is_empty() {
+        batch.add(NfListObject::Rule(rule(
+            table,
+            "prerouting",
+            vec![
+                is(meta(MetaKey::Iifname), string(SANDBOX_LINK)),
+                Statement::VerdictMap(VerdictMap {
+                    key: proto_port(),
+                    data: Expression::Named(NamedExpression::Set(entries)),
+                }),
+            ],
+        )));
+    }
+    if !remote.is_empty() {
+        let remote: Vec<Ipv4Addr> = remote.into_iter().collect();
+        batch.add(NfListObject::Rule(rule(
+            table,
+            "postrouting",
+            vec![
+                is(meta(MetaKey::Iifname), string(SANDBOX_LINK)),
+                is(meta(MetaKey::Oifname), string(SANDBOX_OVERLAY_IF)),
+                is(payload("ip", "daddr"), set_of(&remote)),
+                Statement::SNAT(Some(NAT {
+                    addr: Some(string(&sandbox_address.to_string())),
+                    family: None,
+                    port: None,
+                    flags: None,
+                })),
+            ],
+        )));
+    }
+    for r in rules {
+        batch.add(NfListObject::Rule(r));
+    }
+    Ok(batch.to_nftables())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(last: u8) -> Ipv4Addr {
+        Ipv4Addr::new(10, 0, 0, last)
+    }
+
+    fn port(mode: PublishMode, local: Vec<Ipv4Addr>, remote: Vec<Ipv4Addr>) -> MeshPort {
+        MeshPort {
+            protocol: Protocol::Tcp,
+            published: 8080,
+            target: 80,
+            mode,
+            local,
+            remote,
+        }
+    }
+
+    fn json(rules: &Nftables<'_>) -> String {
+        serde_json::to_string(rules).expect("json")
+    }
+
+    #[test]
+    fn the_host_sends_every_ingress_port_to_the_sandbox() {
+        let ports = [port(PublishMode::Ingress, vec![], vec![ip(5)])];
+        let j = json(&host_ruleset("shoal-t-mesh", &ports).expect("rules"));
+        assert!(j.contains(r#"{"concat":["tcp",8080]}"#), "{j}");
+        assert!(j.contains(r#""dnat":{"addr":"169.254.197.2"}"#), "{j}");
+        assert!(j.contains(r#""fib":{"result":"type","flags":["daddr"]}"#), "{j}");
+        assert!(
+            j.contains(r#""hook":"output""#) && j.contains(r#""hook":"prerouting""#),
+            "{j}"
+        );
+    }
+
+    #[test]
+    fn a_host_mode_port_is_published_only_where_a_task_runs() {
+        let elsewhere = [port(PublishMode::Host, vec![], vec![ip(5)])];
+        let j = json(&host_ruleset("shoal-t-mesh", &elsewhere).expect("rules"));
+        assert!(!j.contains("8080") && !j.contains(r#""chain""#), "{j}");
+        let here = [port(PublishMode::Host, vec![ip(6)], vec![ip(5)])];
+        let j = json(&sandbox_ruleset("shoal-t-mesh", ip(200), &here).expect("rules"));
+        assert!(j.contains(r#""dnat":{"addr":"10.0.0.6","port":80}"#), "{j}");
+        assert!(!j.contains("10.0.0.5"), "only this node's task: {j}");
+        assert!(!j.contains(r#""snat""#), "{j}");
+    }
+
+    #[test]
+    fn the_sandbox_balances_over_all_tasks_and_snats_only_towards_other_nodes() {
+        let ports = [port(PublishMode::Ingress, vec![ip(6)], vec![ip(5), ip(7)])];
+        let j = json(&sandbox_ruleset("shoal-t-mesh", ip(200), &ports).expect("rules"));
+        assert!(j.contains(r#""numgen":{"mode":"random","mod":3}"#), "{j}");
+        for b in [5, 6, 7] {
+            assert!(
+                j.contains(&format!(r#""dnat":{{"addr":"10.0.0.{b}","port":80}}"#)),
+                "{j}"
+            );
+        }
+        assert!(j.contains(r#""snat":{"addr":"10.0.0.200"}"#), "{j}");
+        let snat_rule = j.split(r#""postrouting""#).last().expect("postrouting");
+        assert!(
+            snat_rule.contains("10.0.0.5") && snat_rule.contains("10.0.0.7"),
+            "{j}"
+        );
+        assert!(
+            !snat_rule
+                .split(r#""snat""#)
+                .next()
+                .unwrap_or("")
+                .contains("10.0.0.6"),
+            "{j}"
+        );
+    }
+
+    #[test]
+    fn a_port_given_twice_is_refused_and_no_task_means_no_rule() {
+        let p = port(PublishMode::Ingress, vec![], vec![]);
+        assert!(host_ruleset("t", &[p.clone(), p.clone()]).is_err());
+        let j = json(&sandbox_ruleset("t", ip(200), &[p]).expect("rules"));
+        assert!(!j.contains("numgen") && !j.contains("8080"), "{j}");
+    }
+}
