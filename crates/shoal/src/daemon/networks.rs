@@ -79,6 +79,8 @@ fn only_leaving_tasks(view: &State, key: &str) -> bool {
                 t.desired_state > TaskState::Running || view.service(&t.service_id).is_none()
             }),
             Owner::Service(id) => view.service(id).is_none(),
+            // A node's ingress sandbox stays while the node does.
+            Owner::Node(_) => false,
         })
 }
 
