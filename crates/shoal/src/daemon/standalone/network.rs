@@ -35,9 +35,11 @@ impl Swarm {
         hostname: &str,
         aliases: Vec<String>,
     ) -> Result<Attachment> {
+        // Outside a swarm the only networks are dockerd's local ones, which take no containers.
+        // Not a 404: on a 404 to create the CLI goes to pull the image.
         let Local::Active(node) = self.local() else {
             return Err(Error::FailedPrecondition(format!(
-                "network {key} is a swarm network: this node is not in a swarm"
+                "network {key} not found: this node is not in a swarm, and containers join swarm networks only"
             )));
         };
         let Some(m) = node.manager().await else {
