@@ -5,8 +5,9 @@
 use std::net::Ipv4Addr;
 use std::path::Path;
 
+use crate::crypt::{PrivateKey, TunnelPeer};
 use crate::endpoint::Endpoint;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::overlay::Overlay;
 use crate::plane::{EndpointSpec, NetworkSpec, Plane, RemoteEndpoint};
 use crate::sweep::SweepReport;
@@ -31,6 +32,23 @@ pub trait DataPlane: Send + Sync {
     async fn set_vips(&self, netns: &Path, services: &[VipService]) -> Result<()>;
     /// Removes overlays of networks not in `keep` and stranded devices.
     async fn sweep(&self, keep: &[u32]) -> Result<SweepReport>;
+    /// Creates or completes an encrypted network's overlay, whose VXLAN the node's tunnels carry.
+    async fn ensure_encrypted_network(&self, spec: &NetworkSpec) -> Result<Overlay> {
+        Err(Error::Invalid(format!(
+            "network VNI {}: this data plane has no encrypted overlays",
+            spec.vni
+        )))
+    }
+    /// Runs the node's tunnels under `key` with exactly `peers` (started on first use; a new key
+    /// renegotiates every session).
+    async fn set_tunnels(&self, key: &PrivateKey, peers: &[TunnelPeer]) -> Result<()> {
+        let _ = (key, peers);
+        Err(Error::Invalid("this data plane has no encrypted tunnels".into()))
+    }
+    /// Stops the node's tunnels, if they run, and removes their routing.
+    async fn stop_tunnels(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 #[async_trait::async_trait]
@@ -58,5 +76,14 @@ impl DataPlane for Plane {
     }
     async fn sweep(&self, keep: &[u32]) -> Result<SweepReport> {
         Plane::sweep(self, keep).await
+    }
+    async fn ensure_encrypted_network(&self, spec: &NetworkSpec) -> Result<Overlay> {
+        Plane::ensure_encrypted_network(self, spec).await
+    }
+    async fn set_tunnels(&self, key: &PrivateKey, peers: &[TunnelPeer]) -> Result<()> {
+        Plane::set_tunnels(self, key, peers).await
+    }
+    async fn stop_tunnels(&self) -> Result<()> {
+        Plane::stop_tunnels(self).await
     }
 }

@@ -40,7 +40,7 @@ mod vip;
 pub use driver::DataPlane;
 pub use endpoint::Endpoint;
 pub use error::{Error, Result};
-pub use fake::{FakePlane, FakeState};
+pub use fake::{FakePlane, FakeState, FakeTunnels};
 pub use overlay::Overlay;
 pub use plane::{
     DEFAULT_NETNS_DIR, DEFAULT_VXLAN_PORT, EndpointSpec, NetworkSpec, Plane, PlaneConfig, RemoteEndpoint,
