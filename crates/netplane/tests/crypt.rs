@@ -435,6 +435,53 @@ async fn an_encrypted_network_shows_nothing_on_the_underlay_and_a_plain_one_does
         plane.remove_network(encrypted.vni).await.expect("remove");
         plane.remove_network(plain.vni).await.expect("remove");
     }
+    // The agent on host 0 dies (its loop and TUN device go, its rules stay): the encrypted
+    // port's traffic meets the blackhole, never the main table.
+    drop(tunnels.remove(0));
+    #[allow(clippy::disallowed_methods)] // a deadline for the kernel to drop the device
+    let deadline = std::time::Instant::now() + DEADLINE;
+    while netplane::testbed::link_names(&bed.host(0).netns)
+        .await
+        .expect("links")
+        .contains(&crypt::TUN_NAME.to_owned())
+    {
+        #[allow(clippy::disallowed_methods)]
+        let now = std::time::Instant::now();
+        assert!(now < deadline, "the TUN device outlived its loop");
+        tokio::task::yield_now().await;
+    }
+    let lookup = bed
+        .command(0, "ip")
+        .args([
+            "route",
+            "get",
+            "192.168.95.2",
+            "ipproto",
+            "udp",
+            "sport",
+            "40000",
+            "dport",
+        ])
+        .arg(crypt::ENCRYPTED_VXLAN_PORT.to_string())
+        .output()
+        .expect("ip route get");
+    assert!(
+        !lookup.status.success(),
+        "the encrypted port is routable without the tunnel: {}",
+        String::from_utf8_lossy(&lookup.stdout)
+    );
+    // A restarted agent takes over what the dead one left.
+    let restarted = Tunnels::start(
+        &bed.host(0).netns,
+        &planes[0].config().tag,
+        bed.host(0).address,
+        1500,
+        PrivateKey::generate().expect("key"),
+    )
+    .await
+    .expect("tunnels after a crash");
+    tunnels.insert(0, restarted);
+
     for (host, tunnel) in tunnels.into_iter().enumerate() {
         tunnel.stop().await.expect("stop");
         let tables = netplane::testbed::nft_tables(&bed.host(host).netns)
