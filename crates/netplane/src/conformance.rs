@@ -153,3 +153,41 @@ pub async fn run(plane: &dyn DataPlane, vni: u32, octet: u8, task_netns: &Path) 
     let refused = plane.attach(&spec, &endpoint).await;
     assert!(refused.is_err(), "attach after remove_network: {refused:?}");
 }
+
+/// The encrypted overlay's part of the suite: an encrypted network's MTU leaves room for the
+/// tunnel, tunnels start under a key, take a new key and peers, and stop twice without error;
+/// leaves nothing behind (networks `vni` and `vni + 1` on `10.<octet>.0.0/24`).
+pub async fn run_encrypted(plane: &dyn DataPlane, vni: u32, octet: u8) {
+    let spec = |vni| NetworkSpec {
+        vni,
+        subnet: ipnet::Ipv4Net::new(Ipv4Addr::new(10, octet, 0, 0), 24).unwrap_or_default(),
+        gateway: Ipv4Addr::new(10, octet, 0, 1),
+        mtu: None,
+        internal: false,
+    };
+    let plain = plane.ensure_network(&spec(vni)).await.expect("plain network");
+    let encrypted = plane
+        .ensure_encrypted_network(&spec(vni + 1))
+        .await
+        .expect("encrypted network");
+    assert_eq!(
+        encrypted.mtu + crate::crypt::TUNNEL_OVERHEAD,
+        plain.mtu,
+        "the tunnel's overhead comes off the encrypted network's MTU"
+    );
+    let first = crate::crypt::PrivateKey::generate().expect("key");
+    plane.set_tunnels(&first, &[]).await.expect("tunnels start");
+    let second = crate::crypt::PrivateKey::generate().expect("key");
+    let peer = crate::crypt::TunnelPeer {
+        underlay: Ipv4Addr::new(192, 0, 2, 9),
+        public_key: first.public(),
+    };
+    plane
+        .set_tunnels(&second, &[peer])
+        .await
+        .expect("new key and a peer");
+    plane.stop_tunnels().await.expect("tunnels stop");
+    plane.stop_tunnels().await.expect("stopping again is no error");
+    plane.remove_network(vni).await.expect("remove plain");
+    plane.remove_network(vni + 1).await.expect("remove encrypted");
+}

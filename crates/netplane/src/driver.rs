@@ -5,8 +5,9 @@
 use std::net::Ipv4Addr;
 use std::path::Path;
 
+use crate::crypt::{PrivateKey, TunnelPeer};
 use crate::endpoint::Endpoint;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::mesh::MeshPort;
 use crate::overlay::Overlay;
 use crate::plane::{EndpointSpec, NetworkSpec, Plane, RemoteEndpoint};
@@ -37,6 +38,23 @@ pub trait DataPlane: Send + Sync {
     async fn ensure_ingress(&self, spec: &NetworkSpec, address: Ipv4Addr) -> Result<()>;
     /// Makes the routing mesh's tables hold exactly `ports` (sandbox address `address`).
     async fn set_mesh(&self, address: Ipv4Addr, ports: &[MeshPort]) -> Result<()>;
+    /// Creates or completes an encrypted network's overlay, whose VXLAN the node's tunnels carry.
+    async fn ensure_encrypted_network(&self, spec: &NetworkSpec) -> Result<Overlay> {
+        Err(Error::Invalid(format!(
+            "network VNI {}: this data plane has no encrypted overlays",
+            spec.vni
+        )))
+    }
+    /// Runs the node's tunnels under `key` with exactly `peers` (started on first use; a new key
+    /// renegotiates every session).
+    async fn set_tunnels(&self, key: &PrivateKey, peers: &[TunnelPeer]) -> Result<()> {
+        let _ = (key, peers);
+        Err(Error::Invalid("this data plane has no encrypted tunnels".into()))
+    }
+    /// Stops the node's tunnels, if they run, and removes their routing.
+    async fn stop_tunnels(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 #[async_trait::async_trait]
@@ -70,5 +88,14 @@ impl DataPlane for Plane {
     }
     async fn set_mesh(&self, address: Ipv4Addr, ports: &[MeshPort]) -> Result<()> {
         Plane::set_mesh(self, address, ports).await
+    }
+    async fn ensure_encrypted_network(&self, spec: &NetworkSpec) -> Result<Overlay> {
+        Plane::ensure_encrypted_network(self, spec).await
+    }
+    async fn set_tunnels(&self, key: &PrivateKey, peers: &[TunnelPeer]) -> Result<()> {
+        Plane::set_tunnels(self, key, peers).await
+    }
+    async fn stop_tunnels(&self) -> Result<()> {
+        Plane::stop_tunnels(self).await
     }
 }

@@ -6,6 +6,7 @@ use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use crate::crypt::{PrivateKey, PublicKey, TUNNEL_OVERHEAD, TunnelPeer};
 use crate::driver::DataPlane;
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
@@ -33,12 +34,24 @@ pub struct FakeState {
     pub mesh: Vec<MeshPort>,
 }
 
+/// What a `FakePlane` holds of the encrypted overlay.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FakeTunnels {
+    /// The public half of the key the tunnels run under; `None` while they do not run.
+    pub key: Option<PublicKey>,
+    /// The peers, as last set.
+    pub peers: Vec<TunnelPeer>,
+    /// VNIs whose overlay was made encrypted.
+    pub encrypted: BTreeSet<u32>,
+}
+
 /// A recording data plane for tests of the agent without root.
 #[derive(Debug)]
 pub struct FakePlane {
     tag: String,
     underlay_mtu: u32,
     state: Mutex<FakeState>,
+    tunnels: Mutex<FakeTunnels>,
 }
 
 impl FakePlane {
@@ -48,7 +61,20 @@ impl FakePlane {
             tag: tag.to_owned(),
             underlay_mtu,
             state: Mutex::new(FakeState::default()),
+            tunnels: Mutex::new(FakeTunnels::default()),
         }
+    }
+
+    /// A copy of what the plane holds of the encrypted overlay now.
+    pub fn tunnels(&self) -> FakeTunnels {
+        self.lock_tunnels().clone()
+    }
+
+    fn lock_tunnels(&self) -> std::sync::MutexGuard<'_, FakeTunnels> {
+        // As `lock`: every change is one assignment.
+        self.tunnels
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// A copy of what the plane holds now.
@@ -80,6 +106,7 @@ impl DataPlane for FakePlane {
     }
 
     async fn remove_network(&self, vni: u32) -> Result<()> {
+        self.lock_tunnels().encrypted.remove(&vni);
         let mut state = self.lock();
         state.networks.remove(&vni);
         state.endpoints.retain(|(on, _), _| *on != vni);
@@ -188,6 +215,29 @@ impl DataPlane for FakePlane {
         mesh::sandbox_ruleset(&table, address, ports)?;
         mesh::host_ruleset(&table, ports)?;
         self.lock().mesh = ports.to_vec();
+        Ok(())
+    }
+
+    async fn ensure_encrypted_network(&self, spec: &NetworkSpec) -> Result<Overlay> {
+        let mut overlay = self.ensure_network(spec).await?;
+        if spec.mtu.is_none() {
+            overlay.mtu = overlay.mtu.saturating_sub(TUNNEL_OVERHEAD);
+        }
+        self.lock_tunnels().encrypted.insert(spec.vni);
+        Ok(overlay)
+    }
+
+    async fn set_tunnels(&self, key: &PrivateKey, peers: &[TunnelPeer]) -> Result<()> {
+        let mut tunnels = self.lock_tunnels();
+        tunnels.key = Some(key.public());
+        tunnels.peers = peers.to_vec();
+        Ok(())
+    }
+
+    async fn stop_tunnels(&self) -> Result<()> {
+        let mut tunnels = self.lock_tunnels();
+        tunnels.key = None;
+        tunnels.peers.clear();
         Ok(())
     }
 }

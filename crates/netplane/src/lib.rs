@@ -44,7 +44,7 @@ mod vip;
 pub use driver::DataPlane;
 pub use endpoint::Endpoint;
 pub use error::{Error, Result};
-pub use fake::{FakePlane, FakeState};
+pub use fake::{FakePlane, FakeState, FakeTunnels};
 pub use mesh::{MeshPort, PublishMode};
 pub use overlay::Overlay;
 pub use plane::{

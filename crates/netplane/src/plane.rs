@@ -131,6 +131,8 @@ pub struct Plane {
     /// Held while an overlay is made, removed or swept: two tasks starting on one network at
     /// once must not both create its bridge.
     pub(crate) overlays: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// The node's encrypted tunnels, once an encrypted network needed them (`crypt/plane.rs`).
+    pub(crate) tunnels: std::sync::Arc<tokio::sync::Mutex<Option<crate::crypt::Tunnels>>>,
 }
 
 impl Plane {
@@ -146,6 +148,7 @@ impl Plane {
         Ok(Plane {
             config,
             overlays: Default::default(),
+            tunnels: Default::default(),
         })
     }
 

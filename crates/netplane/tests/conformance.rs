@@ -14,7 +14,15 @@ async fn the_kernel_plane_conforms() {
     let plane = common::plane(&bed, "cfx", 0);
     let task = bed.netns("task").await.expect("task netns");
     conformance::run(&plane, 4501, 78, &task).await;
+    conformance::run_encrypted(&plane, 4502, 79).await;
     assert!(testbed::netns_names("shoal-cfx0-").expect("list").is_empty());
+    // The tunnels' drop table went with them.
+    assert!(
+        testbed::nft_tables(&bed.host(0).netns)
+            .await
+            .expect("tables")
+            .is_empty()
+    );
     assert_eq!(testbed::link_names(&task).await.expect("links"), ["lo"]);
     assert!(testbed::nft_tables(&task).await.expect("tables").is_empty());
 }
@@ -23,5 +31,7 @@ async fn the_kernel_plane_conforms() {
 async fn the_fake_plane_conforms() {
     let fake = FakePlane::new("fake", 1500);
     conformance::run(&fake, 4501, 78, std::path::Path::new("/nonexistent/task")).await;
+    conformance::run_encrypted(&fake, 4502, 79).await;
     assert_eq!(fake.state(), netplane::FakeState::default());
+    assert_eq!(fake.tunnels(), netplane::FakeTunnels::default());
 }

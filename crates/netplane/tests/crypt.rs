@@ -1,7 +1,8 @@
 //! The encrypted overlay on two simulated hosts: tasks on an encrypted network reach each other
 //! through the userspace WireGuard tunnel, and a capture of the underlay shows neither their
 //! payload nor a VXLAN header, while the same exchange on a plain network shows both. A static key
-//! rotation keeps an established connection. Needs root and tcpdump.
+//! rotation keeps an established connection, and plaintext VXLAN forged on the underlay reaches a plain
+//! network but not the encrypted one. Needs root and tcpdump.
 
 mod common;
 
@@ -206,9 +207,79 @@ fn exchange(stream: &mut TcpStream) {
     assert_eq!(echoed, MARKER);
 }
 
+/// A VXLAN datagram of `vni` carrying an Ethernet frame with an IPv4/UDP packet from `source` to
+/// `target:port` (MAC: the 02:42 one of the target's address), as an attacker on the underlay
+/// would forge it.
+fn forged_vxlan(vni: u32, source: Ipv4Addr, target: Ipv4Addr, port: u16, payload: &[u8]) -> Vec<u8> {
+    let mut packet = vxlan_header(vni).to_vec();
+    let t = target.octets();
+    packet.extend_from_slice(&[0x02, 0x42, t[0], t[1], t[2], t[3]]);
+    packet.extend_from_slice(&[0x02, 0x42, 0xde, 0xad, 0xbe, 0xef, 0x08, 0x00]);
+    let total = (20 + 8 + payload.len()) as u16;
+    let mut ip = vec![0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 17, 0, 0];
+    ip[2..4].copy_from_slice(&total.to_be_bytes());
+    ip.extend_from_slice(&source.octets());
+    ip.extend_from_slice(&t);
+    let mut sum: u32 = ip
+        .chunks(2)
+        .map(|pair| u32::from(u16::from_be_bytes([pair[0], pair[1]])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    ip[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    packet.extend_from_slice(&ip);
+    packet.extend_from_slice(&4000u16.to_be_bytes());
+    packet.extend_from_slice(&port.to_be_bytes());
+    packet.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+    // A zero UDP checksum means "none" over IPv4.
+    packet.extend_from_slice(&[0, 0]);
+    packet.extend_from_slice(payload);
+    packet
+}
+
+/// Sends `datagram` from host `from`'s namespace to `to:port` on the underlay.
+async fn send_underlay(bed: &Testbed, from: usize, to: SocketAddrV4, datagram: Vec<u8>) {
+    netplane::run_in_netns(&bed.host(from).netns, move || {
+        let io = |source| netplane::Error::Io {
+            what: "forge",
+            source,
+        };
+        let socket = std::net::UdpSocket::bind("0.0.0.0:0").map_err(io)?;
+        socket.send_to(&datagram, to).map_err(io)?;
+        Ok(())
+    })
+    .await
+    .expect("send on the underlay");
+}
+
+/// Whether a datagram reaches `address:port` in `netns` within `wait`, after `send` ran.
+async fn arrives<F>(netns: &Path, address: Ipv4Addr, port: u16, wait: Duration, send: F) -> bool
+where
+    F: std::future::Future<Output = ()>,
+{
+    let socket = netplane::run_in_netns(netns, move || {
+        let io = |source| netplane::Error::Io {
+            what: "listen",
+            source,
+        };
+        let socket = std::net::UdpSocket::bind(SocketAddrV4::new(address, port)).map_err(io)?;
+        socket.set_read_timeout(Some(wait)).map_err(io)?;
+        Ok(socket)
+    })
+    .await
+    .expect("listener");
+    send.await;
+    let mut buffer = [0u8; 256];
+    tokio::task::spawn_blocking(move || socket.recv(&mut buffer).is_ok())
+        .await
+        .expect("receiver")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_encrypted_network_shows_nothing_on_the_underlay_and_a_plain_one_does() {
-    let bed = Testbed::new("npwg", 2, "192.168.95.0/24".parse().expect("subnet"))
+    // Hosts 0 and 1 run the overlays; host 2 is a stranger on the same underlay.
+    let bed = Testbed::new("npwg", 3, "192.168.95.0/24".parse().expect("subnet"))
         .await
         .expect("test bed");
     let planes: Vec<_> = (0..2).map(|host| plane(&bed, "wgx", host)).collect();
@@ -296,6 +367,42 @@ async fn an_encrypted_network_shows_nothing_on_the_underlay_and_a_plain_one_does
         "the plain network's payload was not visible"
     );
 
+    // Plaintext VXLAN forged by a stranger on the underlay: the plain network takes it (VXLAN
+    // has no authentication), the encrypted network's port drops it unless it came out of the
+    // tunnel. (A peer node sending to that port goes through its own tunnel, as it may.)
+    let plain_forgery = forged_vxlan(plain.vni, plain_tasks[0].1, plain_tasks[1].1, 7100, b"forged");
+    let target = SocketAddrV4::new(bed.host(1).address, 4789);
+    assert!(
+        arrives(
+            &plain_tasks[1].0,
+            plain_tasks[1].1,
+            7100,
+            DEADLINE,
+            send_underlay(&bed, 2, target, plain_forgery)
+        )
+        .await,
+        "the forged frame should reach a plain network (else the forgery itself is wrong)"
+    );
+    let secret_forgery = forged_vxlan(
+        encrypted.vni,
+        secret_tasks[0].1,
+        secret_tasks[1].1,
+        7100,
+        b"forged",
+    );
+    let target = SocketAddrV4::new(bed.host(1).address, crypt::ENCRYPTED_VXLAN_PORT);
+    assert!(
+        !arrives(
+            &secret_tasks[1].0,
+            secret_tasks[1].1,
+            7100,
+            Duration::from_secs(1),
+            send_underlay(&bed, 2, target, secret_forgery)
+        )
+        .await,
+        "plaintext VXLAN got into the encrypted network"
+    );
+
     // Static key rotation on host 0: the established connection carries on under the new key.
     let rotated = PrivateKey::generate().expect("key");
     tunnels[0].set_private_key(rotated.clone());
@@ -328,6 +435,53 @@ async fn an_encrypted_network_shows_nothing_on_the_underlay_and_a_plain_one_does
         plane.remove_network(encrypted.vni).await.expect("remove");
         plane.remove_network(plain.vni).await.expect("remove");
     }
+    // The agent on host 0 dies (its loop and TUN device go, its rules stay): the encrypted
+    // port's traffic meets the blackhole, never the main table.
+    drop(tunnels.remove(0));
+    #[allow(clippy::disallowed_methods)] // a deadline for the kernel to drop the device
+    let deadline = std::time::Instant::now() + DEADLINE;
+    while netplane::testbed::link_names(&bed.host(0).netns)
+        .await
+        .expect("links")
+        .contains(&crypt::TUN_NAME.to_owned())
+    {
+        #[allow(clippy::disallowed_methods)]
+        let now = std::time::Instant::now();
+        assert!(now < deadline, "the TUN device outlived its loop");
+        tokio::task::yield_now().await;
+    }
+    let lookup = bed
+        .command(0, "ip")
+        .args([
+            "route",
+            "get",
+            "192.168.95.2",
+            "ipproto",
+            "udp",
+            "sport",
+            "40000",
+            "dport",
+        ])
+        .arg(crypt::ENCRYPTED_VXLAN_PORT.to_string())
+        .output()
+        .expect("ip route get");
+    assert!(
+        !lookup.status.success(),
+        "the encrypted port is routable without the tunnel: {}",
+        String::from_utf8_lossy(&lookup.stdout)
+    );
+    // A restarted agent takes over what the dead one left.
+    let restarted = Tunnels::start(
+        &bed.host(0).netns,
+        &planes[0].config().tag,
+        bed.host(0).address,
+        1500,
+        PrivateKey::generate().expect("key"),
+    )
+    .await
+    .expect("tunnels after a crash");
+    tunnels.insert(0, restarted);
+
     for (host, tunnel) in tunnels.into_iter().enumerate() {
         tunnel.stop().await.expect("stop");
         let tables = netplane::testbed::nft_tables(&bed.host(host).netns)

@@ -19,6 +19,7 @@
 //! carry the public halves to the peers.
 
 mod keys;
+mod plane;
 mod steer;
 mod tunnels;
 

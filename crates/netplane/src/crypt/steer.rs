@@ -5,6 +5,7 @@
 //!  rule 9000: udp dport 4793 → table 4793   (an encrypted network's VXLAN on its way out)
 //!  rule 9001: udp sport 4793 → table 4793   (the same flow reversed: strict rp_filter's check)
 //!  table 4793: default dev shoal-wg0         (into the userspace WireGuard loop)
+//!              blackhole default metric max  (the agent died: dropped, never sent in the clear)
 //!  nft ip shoal-<tag>-crypt: udp dport 4793 arriving on any link but shoal-wg0 → drop
 //! ```
 //!
@@ -23,7 +24,7 @@ use nftables::schema::{Chain, NfListObject, Rule, Table};
 use nftables::stmt::{Match, Operator, Statement};
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
 use rtnetlink::packet_route::IpProtocol;
-use rtnetlink::packet_route::route::RouteScope;
+use rtnetlink::packet_route::route::{RouteScope, RouteType};
 use rtnetlink::packet_route::rule::{RuleAction, RuleAttribute, RulePortRange};
 use rtnetlink::{IpVersion, RouteMessageBuilder};
 
@@ -60,6 +61,22 @@ pub(crate) async fn install(host: &Path, tag: &str) -> Result<()> {
         .execute()
         .await
         .map_err(|source| Error::netlink("route the encrypted VXLAN port's table over the tunnel", source))?;
+    // Below the TUN route, a blackhole: when the agent dies the TUN device and its route go
+    // with it, while the rules stay and tasks keep sending; without this, their VXLAN would
+    // fall through to the main table and leave in the clear.
+    handle
+        .route()
+        .add(
+            RouteMessageBuilder::<Ipv4Addr>::new()
+                .kind(RouteType::BlackHole)
+                .priority(u32::MAX)
+                .table_id(ROUTE_TABLE)
+                .build(),
+        )
+        .replace()
+        .execute()
+        .await
+        .map_err(|source| Error::netlink("put a blackhole under the tunnel's route", source))?;
     remove_rules(handle).await?;
     for (offset, range) in [(0, Port::Destination), (1, Port::Source)] {
         let mut request = handle
@@ -92,10 +109,21 @@ pub(crate) async fn install(host: &Path, tag: &str) -> Result<()> {
     .await
 }
 
-/// Removes the rules and the nft table (the route leaves with the TUN device).
+/// Removes the rules, the blackhole and the nft table (the TUN route leaves with the device).
 pub(crate) async fn remove(host: &Path, tag: &str) -> Result<()> {
     let netlink = Netlink::open(host).await?;
     remove_rules(&netlink.handle).await?;
+    let blackhole = RouteMessageBuilder::<Ipv4Addr>::new()
+        .kind(RouteType::BlackHole)
+        .priority(u32::MAX)
+        .table_id(ROUTE_TABLE)
+        .build();
+    if let Err(source) = netlink.handle.route().del(blackhole).execute().await {
+        let error = Error::netlink("remove the tunnel's blackhole", source);
+        if !links::is_missing(&error) {
+            return Err(error);
+        }
+    }
     let ruleset = drop_ruleset(tag, false);
     let path = host.to_owned();
     netns::run_in(host, move || {

@@ -27,6 +27,12 @@ use crate::netns;
 /// How often the sessions' timers run (boringtun's own device ticks at this rate).
 const TICK: Duration = Duration::from_millis(250);
 
+/// The TUN device's transmit queue, in packets.
+const TUN_QUEUE: u32 = 4096;
+
+/// The tunnel socket's receive and send buffers.
+const SOCKET_BUFFER: usize = 4 << 20;
+
 /// The largest datagram or TUN packet handled (the TUN MTU is far below it).
 const BUFFER: usize = 65_536;
 
@@ -102,12 +108,28 @@ impl Tunnels {
                 .name(TUN_NAME)
                 .mtu(tun_mtu)
                 .packet_information(false)
+                // The default 500 overflowed while the loop sealed a burst (drops on the TUN's
+                // transmit side, and TCP inside backing off).
+                .tx_queue_len(TUN_QUEUE)
                 .build_sync()
                 .map_err(|source| Error::io("open the tunnel's TUN device", source))?;
             let udp = std::net::UdpSocket::bind(SocketAddrV4::new(underlay, TUNNEL_PORT))
                 .map_err(|source| Error::io("bind the tunnel's UDP socket", source))?;
             udp.set_nonblocking(true)
                 .map_err(|source| Error::io("make the tunnel socket non-blocking", source))?;
+            // A stream's bursts overran the default receive buffer (~200 KiB): the drops showed
+            // as UdpRcvbufErrors and TCP inside the tunnel backed off. As root the buffers may
+            // exceed the sysctl limits; without that right the defaults stay.
+            for (option, what) in [(true, "receive"), (false, "send")] {
+                let set = if option {
+                    nix::sys::socket::setsockopt(&udp, nix::sys::socket::sockopt::RcvBufForce, &SOCKET_BUFFER)
+                } else {
+                    nix::sys::socket::setsockopt(&udp, nix::sys::socket::sockopt::SndBufForce, &SOCKET_BUFFER)
+                };
+                if let Err(error) = set {
+                    tracing::debug!(%error, "the tunnel socket keeps its default {what} buffer");
+                }
+            }
             Ok((tun, udp))
         })
         .await?;

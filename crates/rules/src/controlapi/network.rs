@@ -57,8 +57,12 @@ pub fn validate(spec: &NetworkSpec) -> Result<()> {
                 }
             }
         } else if key == "encrypted" {
+            // The data path exists (netplane's userspace WireGuard tunnels), but nodes do not
+            // set it up yet nor receive their peers' keys: accepting the option now would
+            // create a network that travels in the clear.
             return Err(Error::Unimplemented(
-                "encrypted overlay networks are not supported yet".into(),
+                "encrypted overlay networks are not supported yet: nodes do not set up the encrypted data path yet"
+                    .into(),
             ));
         } else {
             return Err(Error::InvalidArgument(format!(
