@@ -19,7 +19,11 @@ pub fn to_docker(task: &Task) -> model::Task {
         updated_at: rfc3339(task.meta.updated_at),
         name: task.name(),
         labels: Default::default(),
-        spec: task_spec::to_docker(&task.spec),
+        // dockerd names the runtime in a service's template but not in a task's spec.
+        spec: model::TaskSpec {
+            runtime: String::new(),
+            ..task_spec::to_docker(&task.spec)
+        },
         service_id: task.service_id.clone(),
         slot: task.slot,
         node_id: task.node_id.clone(),
@@ -87,6 +91,11 @@ mod tests {
         assert_eq!(json["Name"], "web.2.t1");
         assert_eq!(json["Labels"], json!({}));
         assert_eq!(json["Spec"]["ContainerSpec"]["Image"], "busybox");
+        assert_eq!(json["Spec"]["ContainerSpec"]["Isolation"], "default");
+        assert!(
+            json["Spec"].get("Runtime").is_none(),
+            "dockerd shows no runtime in a task's spec"
+        );
         assert_eq!(
             (
                 json["ServiceID"].as_str(),

@@ -215,6 +215,8 @@ fn extra_text(extra: &Map<String, Value>) -> String {
     let kept: Map<String, Value> = extra
         .iter()
         .filter(|(k, v)| !is_unset(v) && !HIDDEN_FIELDS.contains(&k.as_str()))
+        // `default` is what an absent isolation reads back as (`container_to_docker`).
+        .filter(|(k, v)| !(*k == "Isolation" && v.as_str() == Some("default")))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     if kept.is_empty() {
@@ -345,6 +347,12 @@ fn container_to_docker(c: &types::ContainerSpec) -> model::ContainerSpec {
                 !TYPED_FIELDS.contains(&key.as_str()) && !HIDDEN_FIELDS.contains(&key.as_str())
             })
             .collect();
+    }
+    // SwarmKit keeps the isolation as an enum whose zero value dockerd prints as `default`,
+    // so every container spec it shows has one.
+    if out.extra.get("Isolation").is_none_or(is_unset) {
+        out.extra
+            .insert("Isolation".into(), Value::String("default".into()));
     }
     out
 }

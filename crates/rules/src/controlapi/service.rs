@@ -149,7 +149,16 @@ pub fn validate(spec: &ServiceSpec) -> Result<()> {
     crate::constraint::parse(&spec.task.placement.constraints)
         .map_err(|e| Error::InvalidArgument(e.to_string()))?;
     for pref in &spec.task.placement.preferences {
-        if !(pref.starts_with("node.labels.") || pref.starts_with("engine.labels.")) || pref.ends_with('.') {
+        // The scheduler reads the prefix ignoring case, as SwarmKit does; the key is any label.
+        let label_of = |prefix: &str| {
+            pref.len() > prefix.len()
+                && pref
+                    .get(..prefix.len())
+                    .is_some_and(|h| h.eq_ignore_ascii_case(prefix))
+        };
+        // SwarmKit skips any other descriptor without a word; here it is refused, as it would
+        // spread nothing.
+        if !(label_of("node.labels.") || label_of("engine.labels.")) {
             return Err(Error::InvalidArgument(format!(
                 "invalid placement preference spread={}: only node.labels.<key> and engine.labels.<key> can be spread over",
                 types::excerpt(pref)
@@ -506,6 +515,31 @@ mod tests {
             err.to_string(),
             "ContainerSpec: \"Not A Reference\" is not a valid repository/tag: repository name must be lowercase"
         );
+    }
+
+    #[test]
+    fn spread_takes_any_label_key_with_the_prefix_in_any_case() {
+        let w = World::new().nodes(&["n1"]).created("web", 1);
+        let attempt = |pref: &str| {
+            let mut spec = web(&w).spec.clone();
+            Arc::make_mut(&mut spec.task).placement.preferences = vec![pref.into()];
+            update(&w.state, "web", web(&w).meta.version, spec, false, w.now).map(|_| ())
+        };
+        for pref in [
+            "node.labels.dc.rack",
+            "Node.Labels.zone",
+            "ENGINE.LABELS.region",
+            "node.labels.a/b",
+        ] {
+            assert_eq!(attempt(pref), Ok(()), "{pref}");
+        }
+        for pref in ["node.hostname", "node.labels.", "labels.zone"] {
+            let err = attempt(pref).unwrap_err().to_string();
+            assert!(
+                err.contains("only node.labels.<key> and engine.labels.<key>"),
+                "{pref}: {err}"
+            );
+        }
     }
 
     #[test]
