@@ -298,6 +298,69 @@ fn docker_run_interactive_stdin() {
     assert_eq!(agent.docker_ok(&["ps", "-aq"]).trim(), "", "all removed");
 }
 
+/// `docker start` of an exited container and `docker restart` of a running one run it
+/// again on the same writable layer, and its logs go on where they were, as on dockerd.
+#[test]
+fn restart_keeps_the_writable_layer_and_logs() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let registry = rt.block_on(registry::Registry::start(None));
+    rt.block_on(push_busybox(&registry.addr, &RegistryAuth::Anonymous));
+    let root = tempfile::tempdir().unwrap();
+    let agent = Agent::start_default_executor(root.path(), "n1");
+    let _cleanup = StandaloneCleanup(agent.data_dir().to_path_buf());
+    let remote = format!("{}/busybox:latest", registry.addr);
+    agent.docker_ok(&["pull", &remote]);
+    agent.docker_ok(&["tag", &remote, "bb:1"]);
+    // Each run adds a line to a file of the container's own layer and prints the count.
+    let count = "echo run >> /runs; busybox wc -l < /runs";
+
+    let first = agent.docker(&["run", "--name", "again", "bb:1", "sh", "-c", count]);
+    assert_eq!(stdout(&first).trim(), "1", "{}", stderr(&first));
+    agent.docker_ok(&["start", "again"]);
+    assert_eq!(agent.docker_ok(&["wait", "again"]).trim(), "0");
+    assert_eq!(
+        agent.docker_ok(&["logs", "again"]),
+        "1\n2\n",
+        "layer and logs kept"
+    );
+    agent.docker_ok(&["rm", "again"]);
+
+    let id = agent
+        .docker_ok(&[
+            "run",
+            "-d",
+            "--name",
+            "up",
+            "--no-healthcheck",
+            "bb:1",
+            "sh",
+            "-c",
+            &format!("{count}; exec busybox sleep 60"),
+        ])
+        .trim()
+        .to_string();
+    eventually("the first run's line", LIMIT, || {
+        (agent.docker_ok(&["logs", "up"]) == "1\n").then_some(())
+    });
+    agent.docker_ok(&["restart", "-t", "1", "up"]);
+    eventually("the second run's line", LIMIT, || {
+        (agent.docker_ok(&["logs", "up"]) == "1\n2\n").then_some(())
+    });
+    assert_eq!(
+        agent
+            .docker_ok(&["inspect", "-f", "{{.Id}} {{.State.Running}}", "up"])
+            .trim(),
+        format!("{id} true"),
+        "the same container, running again"
+    );
+    agent.docker_ok(&["rm", "-f", "up"]);
+    assert_eq!(agent.docker_ok(&["ps", "-aq"]).trim(), "");
+}
+
 /// The default seccomp profile denies what reaches past the container (a user namespace
 /// here: no capability is needed for one, so only the filter stops it), docker exec runs
 /// under the same filter, `--security-opt seccomp=unconfined` lifts it, and the options

@@ -5,6 +5,7 @@
 //!     to running:  prepare(task) + start(task)     task = `/bin/sleep 3600` in busybox
 //!     full cycle:  prepare + start + wait + remove task = `/bin/true`
 //!   process executor: the same two series with the host's /bin/sleep and /bin/true
+//!   docker executor: the same two series against the private dockerd below (bollard)
 //!   peers, same run: `docker run --rm --network none bb:1 /bin/true` (private dockerd),
 //!                    `runc run` of a busybox bundle running /bin/true
 //!   → section `start-latency` of BENCHMARKS.md
@@ -23,6 +24,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use agent::executor::Executor;
+use agent::executor::docker::{DockerConfig, DockerExecutor};
 use agent::executor::oci::image_store::StoreImageSource;
 use agent::executor::oci::{OciConfig, OciExecutor};
 use agent::executor::process::{ProcessConfig, ProcessExecutor, ShimCommand};
@@ -267,7 +269,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 
     let mut series = vec![oci_run, oci_cycle, proc_run, proc_cycle];
     let version = super::dockerd_version(&dockerd);
-    series.push(docker_series(&dockerd, &cli, dir.path(), &tar, args.tasks).await?);
+    series.extend(docker_series(&dockerd, &cli, dir.path(), &tar, args.tasks).await?);
     let runc = crate::peer::resolve(&args.runc);
     let runc_version = match &runc {
         Some(runc) => {
@@ -291,14 +293,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `docker run --rm` of the imported busybox through a private dockerd, `n` times timed.
+/// `docker run --rm` of the imported busybox through a private dockerd, `n` times timed;
+/// then the `docker` executor's two series on the same dockerd.
 async fn docker_series(
     dockerd: &Path,
     cli: &Path,
     dir: &Path,
     tar: &Path,
     n: usize,
-) -> anyhow::Result<Series> {
+) -> anyhow::Result<Vec<Series>> {
     let mut d = Dockerd::in_root_netns(dockerd, "start", dir);
     d.start().await?;
     let socket = d.socket().to_path_buf();
@@ -316,14 +319,28 @@ async fn docker_series(
             ms.push(t0.elapsed().as_secs_f64() * 1000.0);
         }
     }
-    drop(d);
     eprintln!("start: docker run done");
-    Ok(Series {
-        name: "`docker run --rm` (dockerd)".into(),
-        how: "CLI → dockerd → containerd → runc, exit and removal (`/bin/true`)",
-        ms,
-        parts: None,
+    // The `docker` executor against the same dockerd, as an agent with `--executor docker`
+    // drives it (a container per task, network mode none).
+    let executor = DockerExecutor::connect(DockerConfig {
+        host: socket.to_string_lossy().into_owned(),
+        node_id: "bench".into(),
+        labels: Default::default(),
     })
+    .await?;
+    let (run, cycle) = executor_series("docker", &executor, "bb:1", "/bin/sleep", "/bin/true", n).await?;
+    drop(executor);
+    drop(d);
+    Ok(vec![
+        Series {
+            name: "`docker run --rm` (dockerd)".into(),
+            how: "CLI → dockerd → containerd → runc, exit and removal (`/bin/true`)",
+            ms,
+            parts: None,
+        },
+        run,
+        cycle,
+    ])
 }
 
 /// `runc run` of a bundle over the busybox rootfs (read-only), `n` times timed.
@@ -392,9 +409,8 @@ fn section(series: &[Series], n: usize, versions: (&str, &str), shoal: &Path, lo
         ));
     }
     b.push_str(
-        "| shoal `docker` executor | — | – | – | – | – |\n\n\
-         The `docker` executor is being written on another branch; its row is added here (`start.rs`,\n\
-         beside the `process` series) when it lands — no number is given for it yet.\n\n",
+        "\nThe `docker` executor's rows: the same executor calls against the private dockerd above\n\
+         (bollard over its socket; create + start in network mode `none`, wait, remove).\n\n",
     );
     let find = |prefix: &str| series.iter().find(|s| s.name.starts_with(prefix));
     if let Some(oci) = find("shoal `oci` executor: to running") {
@@ -444,6 +460,15 @@ fn section(series: &[Series], n: usize, versions: (&str, &str), shoal: &Path, lo
             ));
         }
         b.push_str(".\n");
+    }
+    if let (Some(oci), Some(docker)) = (
+        find("shoal `oci` executor: to running"),
+        find("shoal `docker` executor: to running"),
+    ) {
+        b.push_str(&format!(
+            "To running, p50: shoal `docker` ÷ shoal `oci` = {}.\n",
+            super::ratio(docker.p(50.0), oci.p(50.0))
+        ));
     }
     b.push('\n');
     b.push_str(&super::machine_line(load_before, Some(shoal)));

@@ -44,7 +44,7 @@ use types::{ContainerStatus, Task};
 use self::image::ImageSource;
 use super::process::ShimCommand;
 use super::process::handle::{TaskHandle, attach_all, read_logs, remove_dir};
-use super::process::launch::{LaunchSpec, SPEC, read_json, write_json};
+use super::process::launch::{EXIT, HEALTH, LaunchSpec, SHIM_PID, SPEC, TASK_PID, read_json, write_json};
 use super::{Attached, EngineInfo, Error, Executor, Exit, Result, Sandbox, stop_grace};
 use crate::logs::{LogLines, LogOptions};
 use runtime::OciLaunch;
@@ -250,6 +250,42 @@ impl OciExecutor {
         if let Ok(dir) = self.task_dir(task_id) {
             stdin::release(&dir);
         }
+    }
+
+    /// Makes the exited container `task_id` ready to start again with what it had: its
+    /// writable layer (the rootfs stays mounted), its logs (the next run appends) and its
+    /// spec — what `docker start` of a stopped container, and `docker restart`, keep on
+    /// dockerd. The runtime's container (state, cgroups) and the run's records go; a fresh
+    /// handle takes the task's place.
+    pub async fn rerun(&self, task_id: &str) -> Result<()> {
+        let handle = self.get(task_id)?;
+        match handle.phase() {
+            super::Phase::Exited(_) => {}
+            super::Phase::Prepared => return Ok(()),
+            super::Phase::Running => {
+                return Err(Error::State {
+                    task: task_id.to_string(),
+                    message: "container is running".into(),
+                });
+            }
+        }
+        handle.cancel();
+        let dir = self.task_dir(task_id)?;
+        let (root, id) = (self.config.runtime_root.clone(), task_id.to_string());
+        tokio::task::spawn_blocking(move || runtime::delete(&root, &id))
+            .await
+            .map_err(|e| Error::Shim(format!("cleanup thread: {e}")))??;
+        for record in [EXIT, SHIM_PID, TASK_PID, HEALTH] {
+            match std::fs::remove_file(dir.join(record)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(Error::io(format!("removing {record} of task {task_id}"), e));
+                }
+                _ => {}
+            }
+        }
+        let fresh = TaskHandle::new(dir, handle.launch.clone(), self.cancel.child_token())?;
+        self.lock().insert(task_id.to_string(), fresh);
+        Ok(())
     }
 
     /// Deletes the container, its rootfs mount and the task directory.

@@ -1,7 +1,7 @@
 //! `docker network connect|disconnect` for standalone containers that are not running: the
-//! attachment is made or given up (`network.rs`), and a created container is prepared again
-//! so that its next start joins (or no longer joins) the network's sandbox; an exited one is
-//! prepared afresh by its next start anyway. A running container is refused for now: joining
+//! attachment is made or given up (`network.rs`), and a created or exited container is prepared
+//! again so that its next start joins (or no longer joins) the network's sandbox (an exited
+//! one's writable layer and logs start afresh then). A running container is refused for now: joining
 //! it would mean moving a live process's interfaces (and its `resolv.conf`, bind-mounted at
 //! start) — stop it first.
 
@@ -58,12 +58,15 @@ impl Standalone {
         self.save(&entry)
     }
 
-    /// Prepares a created (never started) container again, so its next start sees the
+    /// Prepares a container that is not running again, so its next start sees the
     /// attachment as it is now.
     async fn reprepare(&self, entry: &Entry) -> Result<()> {
         let id = &entry.task.id;
         let details = self.executor.details(id).await.map_err(|e| error(id, e))?;
-        if matches!(details.phase, Phase::Prepared) {
+        // An exited container too: a start re-runs what was prepared (same writable layer and
+        // logs), which would join the old networks' sandboxes. Its layer and logs start afresh
+        // then — unlike dockerd, which keeps them across a network change.
+        if matches!(details.phase, Phase::Prepared | Phase::Exited(_)) {
             self.executor.remove(id).await.map_err(|e| error(id, e))?;
             self.prepare(entry).await.map_err(|e| error(id, e))?;
         }

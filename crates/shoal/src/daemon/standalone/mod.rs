@@ -12,8 +12,8 @@
 //! Container ID = SHA-256 of the synthetic task's ID, as for task containers, so every
 //! `/containers/*` route serves both. Records (`<data-dir>/standalone/records/<task>.json`,
 //! 0600) and the executor's own state let `docker ps -a` list them after an agent restart;
-//! running ones are re-attached. Starting an exited container again prepares it afresh: its
-//! writable layer and logs are not kept across runs (dockerd keeps both).
+//! running ones are re-attached. Starting an exited container again (`docker start`,
+//! `docker restart`) keeps its writable layer and appends to its logs, as dockerd does.
 
 mod attach;
 mod connect;
@@ -366,12 +366,11 @@ impl Standalone {
             .await
             .map_err(|e| error(task_id, e))?;
         if matches!(details.phase, Phase::Exited(_)) {
-            // The executor runs a task once: the next run is a fresh preparation.
+            // Run again with the same writable layer and logs, as dockerd does.
             self.executor
-                .remove(task_id)
+                .rerun(task_id)
                 .await
                 .map_err(|e| error(task_id, e))?;
-            self.prepare(&entry).await.map_err(|e| error(task_id, e))?;
         }
         let started = match self.executor.start(task_id).await {
             // A short command may be done before the start returns: that is a run, not a
