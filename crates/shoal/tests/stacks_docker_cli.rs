@@ -3,8 +3,8 @@
 //! on overlay networks, whose VXLAN sockets would clash with other agents' in the root
 //! namespace): `docker stack deploy|ls|services|ps|rm` with networks, secrets, configs,
 //! interpolation, placement, resources and update_config; a redeploy that updates; `stack rm`
-//! leaving nothing; and `shoal stack deploy` holding a service back until the service it
-//! depends on is healthy.
+//! leaving nothing; `shoal stack deploy` holding a service back until the service it depends
+//! on is healthy; and a DAB bundle deployed with `--bundle-file`.
 
 #![allow(clippy::unwrap_used, clippy::disallowed_methods, dead_code, unsafe_code)]
 
@@ -305,4 +305,32 @@ fn our_cli_waits_for_a_healthy_dependency() {
         .trim(),
         ""
     );
+
+    // A bundle (the book's DAB format) deploys the same way.
+    let dab = root.path().join("app.dab");
+    std::fs::write(
+        &dab,
+        format!(r#"{{"Version": "0.1", "Services": {{"cache": {{"Image": "{IMAGE}", "Command": ["sleep", "100000"], "Networks": ["back"]}}}}}}"#),
+    )
+    .unwrap();
+    let out = shoal(&c)
+        .args(["stack", "deploy", "--bundle-file", dab.to_str().unwrap(), "dab"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    c.wait_running("dab_cache", 1);
+    let nets = c.docker_ok(
+        0,
+        &[
+            "network",
+            "ls",
+            "--filter",
+            "label=com.docker.stack.namespace=dab",
+            "--format",
+            "{{.Name}}",
+        ],
+    );
+    assert_eq!(nets.trim(), "dab_back");
+    assert!(shoal(&c).args(["stack", "rm", "dab"]).status().unwrap().success());
+    assert_eq!(c.docker_ok(0, &["service", "ls", "-q"]).trim(), "");
 }
