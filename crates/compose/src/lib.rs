@@ -10,6 +10,7 @@
 //! Pure: no async runtime; files are read with `std::fs` (the file's `.env`, `env_file`s
 //! and secret/config files), each bounded in size.
 
+mod bundle;
 mod convert;
 mod env_file;
 mod error;
@@ -26,6 +27,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+pub use bundle::{load_bundle, load_bundle_file};
 pub use error::{Error, Result};
 pub use interpolate::Interpolator;
 pub use order::dependency_order;
@@ -121,7 +123,7 @@ fn variables(options: &Options) -> Result<BTreeMap<String, String>> {
 }
 
 /// Docker's rule for a stack name: what may prefix an object name.
-fn validate_namespace(name: &str) -> Result<()> {
+pub(crate) fn validate_namespace(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name
             .chars()

@@ -26,7 +26,7 @@ pub struct DeployArgs {
     /// Path to a compose file.
     #[arg(short = 'c', long = "compose-file", value_name = "FILE")]
     compose_file: Vec<PathBuf>,
-    /// Path to a Distributed Application Bundle file (not supported yet).
+    /// Path to a Distributed Application Bundle file (instead of a compose file).
     #[arg(long = "bundle-file", value_name = "FILE")]
     bundle_file: Option<PathBuf>,
     /// Remove services that are no longer referenced.
@@ -42,16 +42,20 @@ pub struct DeployArgs {
 
 /// Deploys or updates the stack.
 pub async fn run(client: &Client, console: &mut Console, args: DeployArgs) -> anyhow::Result<()> {
-    if args.bundle_file.is_some() {
-        anyhow::bail!("--bundle-file is not supported yet; convert the bundle to a compose file");
-    }
-    let file = match args.compose_file.as_slice() {
-        [one] => one,
-        [] => anyhow::bail!("please specify a compose file (with --compose-file)"),
-        _ => anyhow::bail!("merging several compose files is not supported yet; give one --compose-file"),
+    let stack = match (&args.bundle_file, args.compose_file.as_slice()) {
+        (Some(_), [_, ..]) => anyhow::bail!("you cannot specify both a bundle file and a compose file"),
+        (Some(bundle), []) => compose::load_bundle_file(bundle, &args.name)?,
+        (None, [one]) => {
+            let env: BTreeMap<String, String> = std::env::vars().collect();
+            compose::load_file(one, &args.name, env)?
+        }
+        (None, []) => anyhow::bail!(
+            "please specify either a bundle file (with --bundle-file) or a compose file (with --compose-file)"
+        ),
+        (None, _) => {
+            anyhow::bail!("merging several compose files is not supported yet; give one --compose-file")
+        }
     };
-    let env: BTreeMap<String, String> = std::env::vars().collect();
-    let stack = compose::load_file(file, &args.name, env)?;
     for warning in &stack.warnings {
         writeln!(console.err, "WARNING: {warning}")?;
     }
