@@ -25,7 +25,16 @@ fn published_ports_and_image_only_services_on_process_nodes_are_refused() {
 
     // Published SCTP ports: the routing mesh carries TCP and UDP.
     let published = agent.docker(&[
-        "service", "create", "-d", "--name", "web", "-p", "8080:80/sctp", "busybox", "sleep", "100",
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "web",
+        "-p",
+        "8080:80/sctp",
+        "busybox",
+        "sleep",
+        "100",
     ]);
     assert!(!published.status.success(), "accepted: {}", stdout(&published));
     let message = stderr(&published);

@@ -12,7 +12,15 @@ async fn shoal_service_commands_drive_the_api() {
     // SCTP ports are refused (the routing mesh carries TCP and UDP), and the CLI shows why.
     let published = shoal
         .run(&[
-            "service", "create", "--name", "web", "-p", "8080:80/sctp", "busybox", "sleep", "1",
+            "service",
+            "create",
+            "--name",
+            "web",
+            "-p",
+            "8080:80/sctp",
+            "busybox",
+            "sleep",
+            "1",
         ])
         .await;
     assert!(
