@@ -15,6 +15,7 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::net::Ipv4Addr;
 use std::process::Stdio;
+use std::time::{Duration, Instant};
 
 use hosts::{Cluster, skip_reason};
 use overlay::*;
@@ -247,4 +248,74 @@ fn a_task_sees_the_clients_address_when_it_runs_on_the_receiving_host() {
         seen.octets()[..3] == [10, 0, 0],
         "an ingress address (10.0.0.0/24): {seen}"
     );
+}
+
+/// Sequential HTTP/1.0 requests (one connection each) from a thread in the namespace at
+/// `netns` to `addr:port`: (requests per second, p50, p99).
+fn rate(netns: std::path::PathBuf, addr: Ipv4Addr, port: u16, n: usize) -> (f64, Duration, Duration) {
+    std::thread::spawn(move || {
+        use std::io::Read;
+        use std::os::fd::AsRawFd;
+        let ns = std::fs::File::open(&netns).unwrap();
+        // SAFETY: moves only this short-lived thread into a namespace whose fd is open.
+        let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns {}", netns.display());
+        let mut latencies = Vec::with_capacity(n);
+        let start = Instant::now();
+        for _ in 0..n {
+            let t = Instant::now();
+            let mut s = std::net::TcpStream::connect((addr, port)).unwrap();
+            s.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+            let mut answer = Vec::new();
+            s.read_to_end(&mut answer).unwrap();
+            assert!(
+                answer.starts_with(b"HTTP/1."),
+                "{}",
+                String::from_utf8_lossy(&answer)
+            );
+            latencies.push(t.elapsed());
+        }
+        let total = start.elapsed();
+        latencies.sort();
+        (
+            n as f64 / total.as_secs_f64(),
+            latencies[n / 2],
+            latencies[n * 99 / 100],
+        )
+    })
+    .join()
+    .unwrap()
+}
+
+/// Connections per second and latency through the mesh (task on another host, SNAT), through
+/// it with the task on the receiving host (no SNAT), and straight to the task from its host's
+/// ingress sandbox (no NAT, no host hop). Prints a BENCHMARKS.md row; `--ignored --nocapture`.
+#[test]
+#[ignore = "measurement"]
+fn measure_mesh_connections() {
+    skip_unless_root!();
+    let c = Cluster::new("mrate", 3);
+    service(&c, "web", &["--replicas", "1", "--publish", "8080:80"], WEB);
+    let task = c.wait_running("web", 1).remove(0);
+    let (client, other) = ((task.host + 1) % 3, (task.host + 2) % 3);
+    wait_answer(&c, client, other, 8080);
+    wait_answer(&c, client, task.host, 8080);
+    let n = 500;
+    let client_ns = c.hosts[client].netns().to_owned();
+    let remote = rate(client_ns.clone(), c.hosts[other].address, 8080, n);
+    let local = rate(client_ns, c.hosts[task.host].address, 8080, n);
+    let sandbox = std::path::Path::new(hosts::PLANE_NETNS_DIR)
+        .join(format!("shoal-{}-ingress", c.hosts[task.host].tag()));
+    let direct = rate(sandbox, task_addresses(&c, &task)["ingress"], 80, n);
+    for (what, (per_s, p50, p99)) in [
+        ("mesh, task on another host", remote),
+        ("mesh, task on the receiving host", local),
+        ("direct (from the ingress sandbox)", direct),
+    ] {
+        println!(
+            "| {what} | {per_s:.0} conn/s | p50 {:.2} ms | p99 {:.2} ms |",
+            p50.as_secs_f64() * 1e3,
+            p99.as_secs_f64() * 1e3
+        );
+    }
 }
