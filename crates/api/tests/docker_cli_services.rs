@@ -29,7 +29,7 @@ async fn docker_cli_drives_services() {
         config: dir.path().join("docker-config"),
     };
 
-    // Published ports are refused until the routing mesh exists (rules' `controlapi::supported`),
+    // SCTP ports are refused: the routing mesh carries TCP and UDP (rules' `controlapi::supported`),
     // with dockerd's 400 and the reason.
     let published = docker
         .run(&[
@@ -38,7 +38,7 @@ async fn docker_cli_drives_services() {
             "--name",
             "web",
             "--publish",
-            "8080:80",
+            "8080:80/sctp",
             "busybox",
             "sleep",
             "1000",
@@ -47,7 +47,7 @@ async fn docker_cli_drives_services() {
     assert!(!published.ok, "{}", published.stdout);
     assert!(
         published.stderr.contains(
-            "Error response from daemon: EndpointSpec: publishing ports is not supported yet (8080:80/tcp)"
+            "Error response from daemon: EndpointSpec: publishing SCTP ports is not supported (8080:80/sctp)"
         ),
         "{}",
         published.stderr

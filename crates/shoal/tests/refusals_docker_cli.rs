@@ -23,16 +23,25 @@ fn published_ports_and_image_only_services_on_process_nodes_are_refused() {
     ]);
     assert_eq!(label.trim(), "process");
 
-    // Published ports: no routing mesh and no host-mode publishing yet.
+    // Published SCTP ports: the routing mesh carries TCP and UDP.
     let published = agent.docker(&[
-        "service", "create", "-d", "--name", "web", "-p", "8080:80", "busybox", "sleep", "100",
+        "service",
+        "create",
+        "-d",
+        "--name",
+        "web",
+        "-p",
+        "8080:80/sctp",
+        "busybox",
+        "sleep",
+        "100",
     ]);
     assert!(!published.status.success(), "accepted: {}", stdout(&published));
     let message = stderr(&published);
     assert!(
         message.contains(
-            "Error response from daemon: EndpointSpec: publishing ports is not supported yet (8080:80/tcp): \
-             shoal has neither the routing mesh (ingress mode) nor host-mode publishing"
+            "Error response from daemon: EndpointSpec: publishing SCTP ports is not supported (8080:80/sctp): \
+             the nodes' routing mesh carries TCP and UDP"
         ),
         "{message}"
     );
@@ -53,7 +62,7 @@ fn published_ports_and_image_only_services_on_process_nodes_are_refused() {
     );
 
     // With a command it is created (no replicas: the test starts no process); an update that
-    // publishes a port is refused and leaves the service as it was.
+    // publishes an SCTP port is refused and leaves the service as it was.
     agent.docker_ok(&[
         "service",
         "create",
@@ -66,10 +75,10 @@ fn published_ports_and_image_only_services_on_process_nodes_are_refused() {
         "sleep",
         "100",
     ]);
-    let add_port = agent.docker(&["service", "update", "-d", "--publish-add", "9090:90", "web"]);
+    let add_port = agent.docker(&["service", "update", "-d", "--publish-add", "9090:90/sctp", "web"]);
     assert!(
         !add_port.status.success()
-            && stderr(&add_port).contains("publishing ports is not supported yet (9090:90/tcp)"),
+            && stderr(&add_port).contains("publishing SCTP ports is not supported (9090:90/sctp)"),
         "{}",
         stderr(&add_port)
     );

@@ -138,7 +138,11 @@ fn in_use(state: &State, network: &Network) -> Option<String> {
             network.spec.name, s.id
         ));
     }
-    state.held_on(&network.id).next().map(|(_, owner)| match owner {
+    // Nodes' ingress sandbox addresses go with the network.
+    let mut held = state
+        .held_on(&network.id)
+        .filter(|(_, owner)| !matches!(owner, Owner::Node(_)));
+    held.next().map(|(_, owner)| match owner {
         Owner::Task(id) => format!("network {} is in use by task {id}", network.spec.name),
         Owner::Service(id) => format!("network {} is in use by service {id}", network.spec.name),
         Owner::Node(id) => format!("network {} is in use by node {id}", network.spec.name),

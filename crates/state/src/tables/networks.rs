@@ -113,9 +113,13 @@ impl State {
         }
     }
 
-    /// Refuses removing a network that still holds addresses.
+    /// Refuses removing a network that still holds addresses of tasks or services (nodes'
+    /// ingress sandbox addresses go with the network).
     pub(super) fn check_network_unused(&self, id: &str) -> Result<(), TxnError> {
-        match self.held_on(id).next() {
+        match self
+            .held_on(id)
+            .find(|(_, owner)| !matches!(owner, Owner::Node(_)))
+        {
             Some((_, owner)) => Err(TxnError::InUse {
                 kind: Kind::Network,
                 id: id.to_string(),
@@ -137,6 +141,16 @@ impl State {
     }
 
     pub(super) fn remove_network(&mut self, id: &str) {
+        // Only nodes' sandbox addresses can be left here (`check_network_unused`); a node holds
+        // none elsewhere, so all of theirs go.
+        let nodes: Vec<Owner> = self
+            .held_on(id)
+            .filter(|(_, owner)| matches!(owner, Owner::Node(_)))
+            .map(|(_, owner)| owner.clone())
+            .collect();
+        for owner in nodes {
+            self.drop_addresses(&owner);
+        }
         if let Some(old) = self.networks.remove(id) {
             self.network_names.remove(&old.spec.name);
         }
@@ -383,6 +397,50 @@ mod tests {
         )
         .unwrap();
         assert_eq!(gone.held_on("n1").count(), 1);
+    }
+
+    #[test]
+    fn a_nodes_sandbox_address_does_not_keep_its_network_and_goes_with_it_or_the_node() {
+        let node = Object::Node(types::Node {
+            id: "nd1".into(),
+            meta: Meta::default(),
+            spec: types::NodeSpec::default(),
+            description: types::NodeDescription::default(),
+            status: types::NodeStatus::default(),
+            manager_status: None,
+            role: types::Role::Worker,
+        });
+        let s = apply(&world(), vec![Op::Create(node)]).unwrap();
+        let s = apply(
+            &s,
+            vec![set(Owner::Node("nd1".into()), vec![addr("n1", [10, 0, 1, 7])])],
+        )
+        .unwrap();
+        assert_eq!(
+            s.holder("n1", [10, 0, 1, 7].into()),
+            Some(&Owner::Node("nd1".into()))
+        );
+        let node_gone = apply(
+            &s,
+            vec![Op::Delete {
+                kind: Kind::Node,
+                id: "nd1".into(),
+                expect_version: None,
+            }],
+        )
+        .unwrap();
+        assert_eq!(node_gone.held_on("n1").count(), 0);
+        let net_gone = apply(
+            &s,
+            vec![Op::Delete {
+                kind: Kind::Network,
+                id: "n1".into(),
+                expect_version: None,
+            }],
+        )
+        .unwrap();
+        assert!(net_gone.network("n1").is_none());
+        assert!(net_gone.addresses(&Owner::Node("nd1".into())).is_empty());
     }
 
     #[test]

@@ -9,17 +9,25 @@ async fn shoal_service_commands_drive_the_api() {
     let dir = tempfile::tempdir().unwrap();
     let (shoal, backend, stop) = serve(dir.path());
 
-    // Published ports are refused until the routing mesh exists, and the CLI shows why.
+    // SCTP ports are refused (the routing mesh carries TCP and UDP), and the CLI shows why.
     let published = shoal
         .run(&[
-            "service", "create", "--name", "web", "-p", "8080:80", "busybox", "sleep", "1",
+            "service",
+            "create",
+            "--name",
+            "web",
+            "-p",
+            "8080:80/sctp",
+            "busybox",
+            "sleep",
+            "1",
         ])
         .await;
     assert!(
         !published.ok
             && published
                 .stderr
-                .contains("publishing ports is not supported yet (8080:80/tcp)"),
+                .contains("publishing SCTP ports is not supported (8080:80/sctp)"),
         "{}",
         published.stderr
     );
