@@ -91,25 +91,17 @@ fn view(vtep0: Ipv4Addr, vtep1: Ipv4Addr) -> NetworkView {
 }
 
 fn task(id: &str) -> Task {
-    Task {
-        id: id.into(),
-        meta: Default::default(),
-        spec: Arc::new(TaskSpec {
+    types::testing::task(id)
+        .service("websvc", "web")
+        .node("node0")
+        .spec(TaskSpec {
             networks: vec![NetworkAttachment {
                 target: "front".into(),
                 ..NetworkAttachment::default()
             }],
             ..TaskSpec::default()
-        }),
-        spec_version: 1,
-        service_id: "websvc".into(),
-        service_name: "web".into(),
-        slot: 1,
-        node_id: "node0".into(),
-        status: Default::default(),
-        desired_state: types::TaskState::Running,
-        job_iteration: None,
-    }
+        })
+        .build()
 }
 
 /// Polls `ping -c1` from `netns` to `to` until it answers or 10 s pass.

@@ -37,23 +37,16 @@ fn view(task_id: &str, slot: u64, status: ContainerStatus, created: i64, exit_co
     spec.container.labels = BTreeMap::from([("app".to_owned(), "front".to_owned())]);
     spec.container.args = vec!["sleep".into(), "100".into()];
     spec.container.stop_signal = "SIGUSR1".into();
-    let task = Task {
-        id: task_id.into(),
-        meta: types::Meta {
-            version: 1,
-            created_at: Timestamp(created * SECOND),
-            updated_at: Timestamp(created * SECOND),
-        },
-        spec: Arc::new(spec),
-        spec_version: 1,
-        service_id: "svc1".into(),
-        service_name: "web".into(),
-        slot,
-        node_id: "node1".into(),
-        status: Default::default(),
-        desired_state: types::TaskState::Running,
-        job_iteration: None,
-    };
+    let mut task = types::testing::task(task_id)
+        .version(1)
+        .at(Timestamp(created * SECOND))
+        .spec(spec)
+        .service("svc1", "web")
+        .slot(slot)
+        .node("node1")
+        .build();
+    // Only the object times are the test's: no status was reported, so it has no time.
+    task.status.timestamp = Timestamp::default();
     ContainerView {
         id: container_id(task_id),
         task: Arc::new(task),

@@ -5,7 +5,6 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 use manager::testing::{LocalCluster, WallClock, node};
@@ -14,8 +13,8 @@ use rpc::calls::{Assignments, Session, UpdateTaskStatus};
 use rpc::messages::{AssignmentsMessage, AssignmentsRequest, SessionRequest, TaskStatusBatch};
 use store::Op;
 use types::{
-    Clock, NetworkAttachment, NetworkSpec, NetworkView, Object, Placement, Role, ServiceMode, ServiceSpec,
-    TaskSpec, TaskState, TaskStatus,
+    Clock, NetworkAttachment, NetworkSpec, NetworkView, Object, Placement, Role, TaskSpec, TaskState,
+    TaskStatus,
 };
 
 /// Generous for a loaded 2-core machine; a passing run takes about a second.
@@ -117,14 +116,9 @@ async fn a_node_gets_the_view_then_a_delta_when_another_nodes_task_serves() {
         streams.push((p, a, Node::default()));
     }
 
-    let spec = ServiceSpec {
-        name: "web".into(),
-        labels: Default::default(),
-        task: Arc::new(TaskSpec {
-            container: types::ContainerSpec {
-                image: "busybox".into(),
-                ..Default::default()
-            },
+    let spec = types::testing::service("web")
+        .replicas(2)
+        .task(TaskSpec {
             placement: Placement {
                 constraints: vec!["node.role==worker".into()],
                 max_replicas: 1,
@@ -136,12 +130,9 @@ async fn a_node_gets_the_view_then_a_delta_when_another_nodes_task_serves() {
                 ..Default::default()
             }],
             ..Default::default()
-        }),
-        mode: ServiceMode::Replicated { replicas: 2 },
-        update: None,
-        rollback: None,
-        endpoint: None,
-    };
+        })
+        .image("busybox")
+        .spec();
     let op = rules::controlapi::service::create(
         &leader.store().view(),
         "svcweb0000000000000000001".into(),

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use types::{ContainerSpec, HealthConfig, Task, TaskSpec, TaskState};
+use types::{ContainerSpec, HealthConfig, Task, TaskSpec};
 
 use super::{Error, Executor, Exit, Phase};
 use crate::logs::{LogOptions, LogStream};
@@ -66,19 +66,7 @@ pub async fn within<T>(what: &str, f: impl std::future::Future<Output = T>) -> T
 
 /// A task with `spec`, desired RUNNING.
 pub fn task(id: &str, spec: TaskSpec) -> Task {
-    Task {
-        id: id.to_string(),
-        meta: Default::default(),
-        spec: Arc::new(spec),
-        spec_version: 1,
-        service_id: "svc".into(),
-        service_name: "web".into(),
-        slot: 1,
-        node_id: "node".into(),
-        status: Default::default(),
-        desired_state: TaskState::Running,
-        job_iteration: None,
-    }
+    types::testing::task(id).spec(spec).node("node").build()
 }
 
 /// A spec running `script` with /bin/sh.

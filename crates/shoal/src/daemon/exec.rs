@@ -323,19 +323,14 @@ mod tests {
     use super::*;
 
     fn task(id: &str, service: &str, slot: u64) -> Arc<Task> {
-        Arc::new(Task {
-            id: id.into(),
-            meta: Default::default(),
-            spec: Default::default(),
-            spec_version: 0,
-            service_id: "s".into(),
-            service_name: service.into(),
-            slot,
-            node_id: "node1".into(),
-            status: Default::default(),
-            desired_state: TaskState::Running,
-            job_iteration: None,
-        })
+        Arc::new(
+            types::testing::task(id)
+                .service("s", service)
+                .slot(slot)
+                .node("node1")
+                .spec_version(0)
+                .build(),
+        )
     }
 
     #[test]

@@ -275,24 +275,16 @@ mod tests {
     use types::{ContainerStatus, TaskStatus, Timestamp};
 
     fn task(id: &str) -> Task {
-        let mut spec = types::TaskSpec::default();
-        spec.container.image = "bb:1".into();
-        Task {
-            id: id.into(),
-            meta: Default::default(),
-            spec: Arc::new(spec),
-            spec_version: 1,
-            service_id: "svc1".into(),
-            service_name: "web".into(),
-            slot: 2,
-            node_id: "node1".into(),
-            status: TaskStatus {
-                state: TaskState::Assigned,
+        types::testing::task(id)
+            .service("svc1", "web")
+            .slot(2)
+            .node("node1")
+            .state(TaskState::Assigned)
+            .container(types::ContainerSpec {
+                image: "bb:1".into(),
                 ..Default::default()
-            },
-            desired_state: TaskState::Running,
-            job_iteration: None,
-        }
+            })
+            .build()
     }
 
     fn update(id: &str, state: TaskState, exit: Option<i64>) -> StatusUpdate {

@@ -292,32 +292,12 @@ fn apply_change(t: &mut Task, change: &TaskChange, txn: &Txn) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
-    use types::{Endpoint, ServiceMode, ServiceSpec, Timestamp};
+    use types::Timestamp;
 
     use super::*;
 
     fn service(id: &str, name: &str) -> Object {
-        Object::Service(types::Service {
-            id: id.into(),
-            meta: Meta::default(),
-            spec: ServiceSpec {
-                name: name.into(),
-                labels: BTreeMap::new(),
-                task: Arc::default(),
-                mode: ServiceMode::Replicated { replicas: 2 },
-                update: None,
-                rollback: None,
-                endpoint: None,
-            },
-            spec_version: 1,
-            spec_changed_at: 0,
-            previous_spec: None,
-            endpoint: Endpoint::default(),
-            update_status: None,
-            job_status: None,
-        })
+        Object::Service(types::testing::service(name).id(id).replicas(2).build())
     }
 
     fn txn(ops: Vec<Op>) -> Txn {

@@ -411,21 +411,15 @@ impl State {
 mod tests {
     use super::*;
     use crate::{Change, Op, Txn, TxnError};
-    use types::{NodeDescription, NodeSpec, NodeStatus, Role, Timestamp};
+    use types::Timestamp;
 
     fn node(id: &str, hostname: &str) -> Object {
-        Object::Node(Node {
-            id: id.to_string(),
-            meta: Meta::default(),
-            spec: NodeSpec::default(),
-            description: NodeDescription {
-                hostname: hostname.to_string(),
-                ..Default::default()
-            },
-            status: NodeStatus::default(),
-            manager_status: None,
-            role: Role::Worker,
-        })
+        Object::Node(
+            types::testing::node(id)
+                .hostname(hostname)
+                .state(types::NodeState::Unknown)
+                .build(),
+        )
     }
 
     fn txn(ops: Vec<Op>) -> Txn {

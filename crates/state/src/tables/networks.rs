@@ -270,25 +270,7 @@ mod tests {
     }
 
     fn service(id: &str) -> Object {
-        Object::Service(types::Service {
-            id: id.into(),
-            meta: Meta::default(),
-            spec: types::ServiceSpec {
-                name: id.into(),
-                labels: BTreeMap::new(),
-                task: Arc::default(),
-                mode: types::ServiceMode::Replicated { replicas: 1 },
-                update: None,
-                rollback: None,
-                endpoint: None,
-            },
-            spec_version: 1,
-            spec_changed_at: 0,
-            previous_spec: None,
-            endpoint: types::Endpoint::default(),
-            update_status: None,
-            job_status: None,
-        })
+        Object::Service(types::testing::service(id).build())
     }
 
     fn apply(s: &State, ops: Vec<Op>) -> Result<State, TxnError> {

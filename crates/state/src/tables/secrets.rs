@@ -221,25 +221,7 @@ mod tests {
     fn service_using(id: &str, secret_id: &str) -> Object {
         let mut task = types::TaskSpec::default();
         task.container.extra = format!(r#"{{"Secrets":[{{"SecretID":"{secret_id}","SecretName":"x"}}]}}"#);
-        Object::Service(types::Service {
-            id: id.into(),
-            meta: Meta::default(),
-            spec: types::ServiceSpec {
-                name: id.into(),
-                labels: BTreeMap::new(),
-                task: Arc::new(task),
-                mode: types::ServiceMode::Replicated { replicas: 1 },
-                update: None,
-                rollback: None,
-                endpoint: None,
-            },
-            spec_version: 1,
-            spec_changed_at: 0,
-            previous_spec: None,
-            endpoint: types::Endpoint::default(),
-            update_status: None,
-            job_status: None,
-        })
+        Object::Service(types::testing::service(id).task(task).build())
     }
 
     fn apply(s: &State, ops: Vec<Op>) -> Result<State, TxnError> {

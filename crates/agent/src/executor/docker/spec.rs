@@ -263,21 +263,16 @@ impl Extra {
 mod tests {
     use std::sync::Arc;
 
-    use types::{ContainerSpec, TaskSpec};
+    use types::ContainerSpec;
 
     use super::*;
 
     fn task(container: ContainerSpec) -> Task {
-        let mut t = crate::executor::conformance::task(
-            "t1",
-            TaskSpec {
-                container,
-                ..TaskSpec::default()
-            },
-        );
-        t.slot = 2;
-        t.spec = Arc::new((*t.spec).clone());
-        t
+        types::testing::task("t1")
+            .slot(2)
+            .node("node")
+            .container(container)
+            .build()
     }
 
     #[test]

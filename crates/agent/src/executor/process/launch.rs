@@ -258,26 +258,14 @@ pub fn read_pid(path: &Path) -> Option<PidFile> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
-    use types::{ContainerSpec, TaskSpec};
+    use types::ContainerSpec;
 
     fn task(container: ContainerSpec) -> Task {
-        Task {
-            id: "t1".into(),
-            meta: Default::default(),
-            spec: Arc::new(TaskSpec {
-                container,
-                ..TaskSpec::default()
-            }),
-            spec_version: 1,
-            service_id: "s".into(),
-            service_name: "web".into(),
-            slot: 1,
-            node_id: "n".into(),
-            status: Default::default(),
-            desired_state: types::TaskState::Running,
-            job_iteration: None,
-        }
+        types::testing::task("t1")
+            .service("s", "web")
+            .node("n")
+            .container(container)
+            .build()
     }
 
     #[test]
