@@ -426,6 +426,7 @@ impl NodeNetwork {
             netns,
             resolv_conf: Some(written.resolv_conf),
             hosts: Some(written.hosts),
+            ..Sandbox::default()
         })
     }
 

@@ -15,6 +15,7 @@ mod filters;
 mod lookup;
 mod node;
 mod output;
+mod secret;
 mod service;
 mod swarm;
 mod system;
@@ -44,6 +45,8 @@ pub enum Command {
     Info(system::InfoArgs),
     /// List the manager's background loops (shoal's own; not in the docker CLI).
     Workers(workers::WorkersArgs),
+    /// Rotate a secret (shoal's own; the other verbs are `docker secret`'s).
+    Secret(Box<secret::SecretArgs>),
 }
 
 /// `-H` after a command group (`shoal service ls -H …`): it wins over one given before the
@@ -113,6 +116,10 @@ pub async fn execute(
         Command::Workers(args) => {
             let client = client(&args.connection, global)?;
             workers::run(&client, console).await
+        }
+        Command::Secret(args) => {
+            let client = client(&args.connection, global)?;
+            secret::run(*args, &client, console).await
         }
     }
 }

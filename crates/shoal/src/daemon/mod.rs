@@ -149,6 +149,9 @@ impl ExecutorChoice {
             ExecutorChoice::Sim => network_layer::views_only(dir, node_id),
             _ => network_layer::kernel(dir, node_id, advertise),
         };
+        // Secrets and configs: in memory, and on a tmpfs per task under the data dir (what an
+        // earlier run left there is swept now).
+        let payloads = Arc::new(agent::payloads::Payloads::new(dir.root().join("payloads"))?);
         let tasks: Arc<dyn agent::Tasks> = match self {
             ExecutorChoice::Process => {
                 let shim = agent::executor::process::ShimCommand::current_exe()?;
@@ -159,7 +162,8 @@ impl ExecutorChoice {
                 agent::tasks::WorkerTasks::new(
                     agent::runner::Worker::start(executor, clock, tx)
                         .await?
-                        .with_network(network),
+                        .with_network(network)
+                        .with_payloads(payloads),
                 )
             }
             ExecutorChoice::Oci(store) => {
@@ -174,7 +178,8 @@ impl ExecutorChoice {
                 agent::tasks::WorkerTasks::new(
                     agent::runner::Worker::start(executor, clock, tx)
                         .await?
-                        .with_network(network),
+                        .with_network(network)
+                        .with_payloads(payloads),
                 )
             }
             ExecutorChoice::Docker(host) => {
@@ -190,7 +195,8 @@ impl ExecutorChoice {
                 agent::tasks::WorkerTasks::new(
                     agent::runner::Worker::start(executor, clock, tx)
                         .await?
-                        .with_network(network),
+                        .with_network(network)
+                        .with_payloads(payloads),
                 )
             }
             ExecutorChoice::Sim => {

@@ -30,7 +30,11 @@ pub fn apply(spec: &mut Spec, sandbox: &Sandbox) -> Result<()> {
         spec.set_linux(Some(linux));
     }
     let mut all = spec.mounts().clone().unwrap_or_default();
-    for (source, target) in sandbox.files() {
+    let payloads = sandbox
+        .payload_files
+        .iter()
+        .map(|f| (f.source.as_path(), f.target.as_str()));
+    for (source, target) in sandbox.files().into_iter().chain(payloads) {
         if all.iter().any(|m| m.destination() == Path::new(target)) {
             continue;
         }
@@ -80,6 +84,7 @@ mod tests {
             netns: Some("/run/netns/t1".into()),
             resolv_conf: Some("/sb/resolv.conf".into()),
             hosts: Some("/sb/hosts".into()),
+            ..Default::default()
         };
         apply(&mut spec, &sandbox).unwrap();
         assert_eq!(network_paths(&spec), [Some("/run/netns/t1".into())]);
