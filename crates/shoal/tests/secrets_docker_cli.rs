@@ -3,7 +3,8 @@
 //! and `--config` showing the references, and removal refused while the service uses them.
 //! Delivery (item 1 too): a task of the oci executor reads its secret at
 //! `/run/secrets/<target>` and its config at its target path, from a tmpfs of its own that is
-//! gone once the service is removed; the secret's bytes are in no file of the node's data dir.
+//! gone once the task ends; the secret's bytes are in no file of the node's data dir. Rotation
+//! (item 2, `shoal secret rotate`): the next version, and the service's new task reads it.
 
 #![allow(clippy::disallowed_methods, clippy::unwrap_used, dead_code, unsafe_code)]
 
@@ -175,7 +176,7 @@ fn files_on_disk(dir: &Path) -> Vec<PathBuf> {
 }
 
 #[test]
-fn a_task_reads_its_secret_and_config_from_a_tmpfs_never_from_disk() {
+fn a_task_reads_its_secret_and_config_from_a_tmpfs_never_from_disk_and_rotation_rolls_it() {
     if let Some(why) = skip_reason() {
         eprintln!("skipping: {why}");
         return;
@@ -259,10 +260,53 @@ fn a_task_reads_its_secret_and_config_from_a_tmpfs_never_from_disk() {
         );
     }
 
+    // Rotation (shoal's CLI): the next version, and the service rolls onto it with the same
+    // target, owner and mode; the old version is free to remove.
+    let rotated = format!("rotated-{secret}");
+    let new_file = files.path().join("pw2");
+    std::fs::write(&new_file, &rotated).unwrap();
+    let new_id = agent.shoal_ok(&["secret", "rotate", "db_pw", "--file", new_file.to_str().unwrap()]);
+    std::fs::remove_file(&new_file).unwrap();
+    let inspect = json(&agent.docker_ok(&["secret", "inspect", new_id.trim()]));
+    assert_eq!(inspect[0]["Spec"]["Name"], "db_pw.v2");
+    assert_eq!(inspect[0]["Spec"]["Labels"]["com.shoal.secret.base"], "db_pw");
+    let svc = json(&agent.docker_ok(&["service", "inspect", "web"]));
+    let cs = &svc[0]["Spec"]["TaskTemplate"]["ContainerSpec"];
+    assert_eq!(cs["Secrets"][0]["SecretName"], "db_pw.v2", "{cs}");
+    assert_eq!(cs["Secrets"][0]["File"]["Name"], "x");
+    let new_task = eventually("the task replaced", LIMIT, || {
+        let ps = agent.docker_ok(&[
+            "service",
+            "ps",
+            "-q",
+            "--no-trunc",
+            "--filter",
+            "desired-state=running",
+            "web",
+        ]);
+        let now = ps.trim().to_string();
+        (!now.is_empty() && now != id).then_some(now)
+    });
+    running(&agent, "web");
+    let _cleanup_new = Cleanup {
+        data_dir: agent.data_dir().to_path_buf(),
+        task_ids: vec![new_task.clone()],
+    };
+    let name = format!("web.1.{new_task}");
+    let read = eventually("the new task's secret", LIMIT, || {
+        let out = agent.docker(&["exec", &name, "busybox", "cat", "/run/secrets/x"]);
+        out.status.success().then(|| common::stdout(&out))
+    });
+    assert_eq!(read, rotated);
+    eventually("the old task's tmpfs unmounted", LIMIT, || {
+        (!tmpfs.exists()).then_some(())
+    });
+    agent.docker_ok(&["secret", "rm", "db_pw"]);
+
     agent.docker_ok(&["service", "rm", "web"]);
     eventually("the task's tmpfs unmounted", LIMIT, || {
         (mounts_under(&payloads).is_empty() && !tmpfs.exists()).then_some(())
     });
-    agent.docker_ok(&["secret", "rm", "db_pw"]);
+    agent.docker_ok(&["secret", "rm", "db_pw.v2"]);
     agent.docker_ok(&["config", "rm", "app_conf"]);
 }

@@ -6,7 +6,7 @@
 //! assignments ── payloads / payloads_removed ─► Payloads (memory: kind+ID → bytes)
 //! runner ── prepare ─► files_for(task) ─► <root>/<task>/ tmpfs 0700 ─► secrets/…, configs/…
 //!                                           └─► Sandbox.payload_files ─► executor mounts them
-//! runner ── remove ──► release(task) ─► unmount, rmdir
+//! runner ── task ended / removed ─► release(task) ─► unmount, rmdir
 //! agent start ─► new(root) sweeps every tmpfs a previous run left
 //! ```
 //!

@@ -321,6 +321,14 @@ impl<E: Executor> Runner<E> {
         if container.is_some() {
             self.status.container = container;
         }
+        // A finished task never runs again (a new task replaces it): its secrets leave the
+        // node's memory now rather than when the task is removed from the history.
+        if state.is_terminal()
+            && let Some(payloads) = &self.payloads
+            && let Err(e) = payloads.release(&self.id)
+        {
+            tracing::warn!(task = %self.id, error = %e, "releasing the task's secrets failed");
+        }
         let update = StatusUpdate {
             task_id: self.id.clone(),
             status: self.status.clone(),
