@@ -310,3 +310,48 @@ fn a_task_reads_its_secret_and_config_from_a_tmpfs_never_from_disk_and_rotation_
     agent.docker_ok(&["secret", "rm", "db_pw.v2"]);
     agent.docker_ok(&["config", "rm", "app_conf"]);
 }
+
+#[test]
+fn a_process_task_finds_its_files_through_the_environment() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipping: a task's tmpfs needs root");
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let agent = Agent::start(root.path(), "p1");
+    agent.swarm_init();
+    let files = tempfile::tempdir().unwrap();
+    let secret_file = files.path().join("pw");
+    std::fs::write(&secret_file, "process-secret").unwrap();
+    let config_file = files.path().join("conf");
+    std::fs::write(&config_file, "process-config").unwrap();
+    agent.docker_ok(&["secret", "create", "pw", secret_file.to_str().unwrap()]);
+    agent.docker_ok(&["config", "create", "conf", config_file.to_str().unwrap()]);
+    agent.docker_ok(&[
+        "service",
+        "create",
+        "--detach",
+        "--name",
+        "proc",
+        "--secret",
+        "source=pw,target=x",
+        "--config",
+        "source=conf,target=/etc/app.conf",
+        "busybox",
+        "sh",
+        "-c",
+        r#"echo "S=$(cat "$SHOAL_SECRETS_DIR/x") C=$(cat "$SHOAL_CONFIGS_DIR/etc/app.conf")"; exec sleep 1000"#,
+    ]);
+    running(&agent, "proc");
+    let logs = eventually("the task's output", LIMIT, || {
+        let out = agent.docker_ok(&["service", "logs", "--raw", "proc"]);
+        out.contains("S=").then_some(out)
+    });
+    assert!(logs.contains("S=process-secret C=process-config"), "{logs}");
+    agent.docker_ok(&["service", "rm", "proc"]);
+    let payloads = agent.data_dir().join("payloads");
+    eventually("the task's tmpfs unmounted", LIMIT, || {
+        mounts_under(&payloads).is_empty().then_some(())
+    });
+}

@@ -396,4 +396,30 @@ mod tests {
             "{err}"
         );
     }
+
+    #[test]
+    fn secrets_and_configs_are_bind_mounted_read_only_from_the_tasks_tmpfs() {
+        let t = task(ContainerSpec {
+            image: "bb".into(),
+            extra: r#"{"Secrets":[{"File":{"Name":"x","UID":"0","GID":"0","Mode":256},"SecretID":"s1","SecretName":"pw"}]}"#
+                .into(),
+            ..ContainerSpec::default()
+        });
+        let sandbox = Sandbox {
+            payload_files: vec![crate::executor::sandbox::PayloadFile {
+                source: "/data/payloads/t1/secrets/x".into(),
+                target: "/run/secrets/x".into(),
+            }],
+            payload_dir: Some("/data/payloads/t1".into()),
+            ..Default::default()
+        };
+        let c = build(&t, "n", Some(&sandbox)).unwrap();
+        let mounts = c.body.host_config.unwrap().mounts.unwrap();
+        let m = mounts
+            .iter()
+            .find(|m| m.target.as_deref() == Some("/run/secrets/x"))
+            .unwrap();
+        assert_eq!(m.source.as_deref(), Some("/data/payloads/t1/secrets/x"));
+        assert_eq!((m.typ, m.read_only), (Some(MountType::BIND), Some(true)));
+    }
 }

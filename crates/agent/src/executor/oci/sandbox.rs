@@ -105,6 +105,30 @@ mod tests {
     }
 
     #[test]
+    fn secrets_and_configs_are_bind_mounted_read_only() {
+        let mut spec = Spec::default();
+        let sandbox = Sandbox {
+            payload_files: vec![crate::executor::sandbox::PayloadFile {
+                source: "/data/payloads/t1/configs/etc/app.conf".into(),
+                target: "/etc/app.conf".into(),
+            }],
+            ..Sandbox::default()
+        };
+        apply(&mut spec, &sandbox).unwrap();
+        let mounts = spec.mounts().clone().unwrap();
+        let m = mounts
+            .iter()
+            .find(|m| m.destination() == Path::new("/etc/app.conf"))
+            .unwrap();
+        assert_eq!(
+            m.source().as_deref(),
+            Some(Path::new("/data/payloads/t1/configs/etc/app.conf"))
+        );
+        assert!(m.options().iter().flatten().any(|o| o == "ro"));
+        assert_eq!(network_paths(&spec), [None], "no namespace is joined");
+    }
+
+    #[test]
     fn an_empty_sandbox_changes_nothing() {
         let mut spec = Spec::default();
         let before = spec.clone();
