@@ -282,8 +282,13 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
                     }
                     // In the same message: the networks these tasks use, and what changed.
                     let update = nets.update(&view, &node_id, &changed);
-                    // And the secrets and configs the node's tasks now need (or no longer do).
-                    let delivered = payloads.update(&view, &node_id);
+                    // And the secrets and configs the node's tasks now need (or no longer do):
+                    // only a task change alters that, so a network-only wake skips the scan.
+                    let delivered = if changed.is_empty() && removed.is_empty() {
+                        super::payfeed::PayloadUpdate::default()
+                    } else {
+                        payloads.update(&view, &node_id)
+                    };
                     AssignmentsMessage {
                         full: false,
                         tasks: changed,
