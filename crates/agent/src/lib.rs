@@ -21,6 +21,7 @@ pub mod executor;
 pub mod log_publisher;
 pub mod logs;
 pub mod network;
+pub mod payloads;
 pub mod runner;
 pub mod session;
 pub mod start;

@@ -256,6 +256,7 @@ async fn session(link: &Link, addr: &str, managers: &mut Vec<String>) -> Ended {
             msg = next_assignment(&mut assignments) => match msg {
                 Ok(Some(m)) => {
                     if let Some(tasks) = &link.tasks {
+                        tasks.assign_payloads(m.full, m.payloads, m.payloads_removed).await;
                         tasks.assign_networks(m.full, m.networks, m.networks_removed, m.network_deltas).await;
                         tasks.assign(m.full, m.tasks, m.removed).await;
                     }

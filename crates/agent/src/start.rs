@@ -2,7 +2,7 @@
 //! for every hollow node alike.
 //!
 //! ```text
-//! start(executor config, network layer, clock, description)
+//! start(executor config, network layer, payloads, clock, description)
 //!   └► executor ─► describe (engine facts into the description)
 //!               ─► runner::Worker (re-attaches tasks left running) + network layer
 //!               ─► Started { link: TaskLink { tasks, statuses }, description }
@@ -26,6 +26,7 @@ use crate::executor::process::{ProcessConfig, ProcessExecutor};
 use crate::executor::sim::{SimConfig, SimExecutor};
 use crate::executor::{EngineInfo, Executor, Result};
 use crate::network::NodeNetwork;
+use crate::payloads::Payloads;
 use crate::runner::Worker;
 use crate::session::{Agent, AgentEvent, TaskLink};
 use crate::tasks::WorkerTasks;
@@ -72,29 +73,31 @@ impl Started {
 }
 
 /// Starts the executor `config` names and its worker (re-attaching to tasks a previous agent
-/// left running) over `network`, and fills the engine part of `description` from the executor.
+/// left running) over `network` (and `payloads`: the node's secrets and configs, if it has a
+/// place for them), and fills the engine part of `description` from the executor.
 pub async fn start(
     config: ExecutorConfig,
     network: Arc<NodeNetwork>,
+    payloads: Option<Arc<Payloads>>,
     clock: Arc<dyn Clock>,
     description: NodeDescription,
 ) -> Result<Started> {
     match config {
         ExecutorConfig::Process(config) => {
             let executor = Arc::new(ProcessExecutor::new(config)?);
-            over(executor, network, clock, description).await
+            over(executor, network, payloads, clock, description).await
         }
         ExecutorConfig::Oci(config) => {
             let executor = Arc::new(OciExecutor::new(config)?);
-            over(executor, network, clock, description).await
+            over(executor, network, payloads, clock, description).await
         }
         ExecutorConfig::Docker(config) => {
             let executor = Arc::new(DockerExecutor::connect(config).await?);
-            over(executor, network, clock, description).await
+            over(executor, network, payloads, clock, description).await
         }
         ExecutorConfig::Sim(config) => {
             let executor = Arc::new(SimExecutor::new(config, clock.clone()));
-            over(executor, network, clock, description).await
+            over(executor, network, payloads, clock, description).await
         }
     }
 }
@@ -103,12 +106,16 @@ pub async fn start(
 async fn over<E: Executor>(
     executor: Arc<E>,
     network: Arc<NodeNetwork>,
+    payloads: Option<Arc<Payloads>>,
     clock: Arc<dyn Clock>,
     mut description: NodeDescription,
 ) -> Result<Started> {
     fill(&mut description, executor.describe().await?);
     let (tx, statuses) = mpsc::unbounded_channel();
-    let worker = Worker::start(executor, clock, tx).await?.with_network(network);
+    let mut worker = Worker::start(executor, clock, tx).await?.with_network(network);
+    if let Some(payloads) = payloads {
+        worker = worker.with_payloads(payloads);
+    }
     Ok(Started {
         link: TaskLink {
             tasks: WorkerTasks::new(worker),

@@ -35,6 +35,16 @@ pub trait Tasks: Send + Sync + 'static {
     ) {
         let _ = (full, networks, removed, deltas);
     }
+    /// Applies an assignment message's secrets and configs (before its tasks, which read
+    /// them at prepare): with `full`, `payloads` is the whole set. The default keeps none.
+    async fn assign_payloads(
+        &self,
+        full: bool,
+        payloads: Vec<types::Payload>,
+        removed: Vec<(types::PayloadKind, String)>,
+    ) {
+        let _ = (full, payloads, removed);
+    }
     /// The log lines of a task this node holds, if it holds it.
     async fn logs(&self, task_id: &str, options: LogOptions) -> Option<LogLines>;
     /// Stops every runner. With `remove`, tasks are stopped and removed first (leaving the
@@ -144,6 +154,23 @@ impl<E: Executor> Tasks for WorkerTasks<E> {
         self.network().await
     }
 
+    async fn assign_payloads(
+        &self,
+        full: bool,
+        payloads: Vec<types::Payload>,
+        removed: Vec<(types::PayloadKind, String)>,
+    ) {
+        let layer = self
+            .worker
+            .lock()
+            .await
+            .as_ref()
+            .and_then(|w| w.payloads().cloned());
+        if let Some(layer) = layer {
+            layer.apply(full, payloads, &removed);
+        }
+    }
+
     async fn logs(&self, task_id: &str, options: LogOptions) -> Option<LogLines> {
         let guard = self.worker.lock().await;
         guard.as_ref()?.logs(task_id, options).await.ok()
@@ -183,12 +210,16 @@ impl<E: Executor> Tasks for WorkerTasks<E> {
         if remove {
             let executor = worker.executor().clone();
             let network = worker.network().cloned();
+            let payloads = worker.payloads().cloned();
             let ids = worker.task_ids();
             worker.reconcile(Vec::new());
             for id in ids {
                 let _ = executor.remove(&id).await;
                 if let Some(network) = &network {
                     network.release(&id).await;
+                }
+                if let Some(payloads) = &payloads {
+                    let _ = payloads.release(&id);
                 }
             }
         }

@@ -458,6 +458,21 @@ pub trait Backend: Send + Sync + 'static {
     async fn payload_remove(&self, _kind: types::Kind, _key: &str) -> Result<()> {
         Err(unimplemented("secret/config remove"))
     }
+    /// `POST /secrets/{id}/rotate` (shoal's): the next version, and the services moved to it.
+    async fn secret_rotate(&self, _key: &str, _data: Vec<u8>) -> Result<SecretRotated> {
+        Err(unimplemented("secret rotate"))
+    }
+}
+
+/// What a secret rotation did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SecretRotated {
+    /// The new secret's ID.
+    pub id: String,
+    /// Its name (`<base>.v<N>`).
+    pub name: String,
+    /// The services moved to it.
+    pub services: Vec<String>,
 }
 
 /// What `POST /containers/{id}/attach` asks for.

@@ -201,12 +201,39 @@ async fn configs_show_their_data_and_services_reference_both_by_id() {
         refused.message()
     );
 
+    // shoal's rotation: the next version, and the service moved to it.
+    let bad = post(
+        &b,
+        "/secrets/pw/rotate",
+        &json!({"Data": "not base64!"}).to_string(),
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{}", bad.text());
+    let missing = post(&b, "/secrets/nope/rotate", &json!({"Data": DATA}).to_string()).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND, "{}", missing.text());
+    let rotated = post(&b, "/secrets/pw/rotate", &json!({"Data": "bmV3"}).to_string()).await;
+    assert_eq!(rotated.status, StatusCode::CREATED, "{}", rotated.text());
+    let answer = rotated.json();
+    assert_eq!(answer["Name"], "pw.v2");
+    assert_eq!(answer["Services"], json!(["web"]));
+    let svc = get(&b, "/services/web").await.json();
+    let cs = &svc["Spec"]["TaskTemplate"]["ContainerSpec"];
+    assert_eq!(cs["Secrets"][0]["SecretID"], answer["ID"], "{cs}");
+    assert_eq!(cs["Secrets"][0]["File"]["Name"], "pw");
+    let v2 = get(&b, "/secrets/pw.v2").await.json();
+    assert_eq!(v2["Spec"]["Labels"]["com.shoal.secret.version"], "2");
+    assert!(v2["Spec"].get("Data").is_none(), "{v2}");
+
     assert_eq!(
         send(&b, Method::DELETE, "/services/web", None).await.status,
         StatusCode::OK
     );
     assert_eq!(
         send(&b, Method::DELETE, "/secrets/pw", None).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        send(&b, Method::DELETE, "/secrets/pw.v2", None).await.status,
         StatusCode::NO_CONTENT
     );
 }

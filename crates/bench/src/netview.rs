@@ -409,6 +409,8 @@ fn encoded_len(v: &NetworkView) -> usize {
         networks: vec![v.clone()],
         networks_removed: Vec::new(),
         network_deltas: Vec::new(),
+        payloads: Vec::new(),
+        payloads_removed: Vec::new(),
     };
     Assignments::response_item(&msg).body.len()
 }

@@ -198,6 +198,11 @@ pub struct AssignmentsMessage {
     pub networks_removed: Vec<String>,
     /// Changes to networks the node already holds (applied after `networks`).
     pub network_deltas: Vec<types::NetworkDelta>,
+    /// Secrets and configs new to the node, which its tasks reference (applied before the
+    /// tasks). With `full`, the node drops every payload not listed.
+    pub payloads: Vec<types::Payload>,
+    /// Secrets and configs no task of the node references any more: dropped from its memory.
+    pub payloads_removed: Vec<(types::PayloadKind, String)>,
 }
 
 /// `Dispatcher.UpdateTaskStatus`: observed states of this node's tasks.

@@ -40,7 +40,7 @@ pub use node::{
     Platform, Reachability, Resources, Role,
 };
 pub use object::{Kind, Object};
-pub use secret::{Config, ConfigSpec, Secret, SecretData, SecretSpec};
+pub use secret::{Config, ConfigSpec, Payload, PayloadKind, Secret, SecretData, SecretSpec};
 pub use service::{
     ContainerSpec, Driver, Endpoint, EndpointSpec, FailureAction, HealthConfig, JobStatus, Limits,
     NetworkAttachment, Placement, PortConfig, Reservations, ResourceRequirements, RestartCondition,

@@ -219,6 +219,51 @@ pub fn with_references(extra: &str, refs: &References) -> String {
     }
 }
 
+/// Which store a delivered payload comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum PayloadKind {
+    /// A [`Secret`].
+    Secret,
+    /// A [`Config`].
+    Config,
+}
+
+/// A secret or config as the dispatcher sends it to a node that runs a task referencing it
+/// (never stored: the agent keeps it in memory only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payload {
+    /// Secret or config.
+    pub kind: PayloadKind,
+    /// Its ID (what task references name).
+    pub id: String,
+    /// Its name, for messages.
+    pub name: String,
+    /// The bytes the task's file holds.
+    pub data: SecretData,
+}
+
+impl Payload {
+    /// The payload of a secret.
+    pub fn of_secret(s: &Secret) -> Payload {
+        Payload {
+            kind: PayloadKind::Secret,
+            id: s.id.clone(),
+            name: s.spec.name.clone(),
+            data: s.spec.data.clone(),
+        }
+    }
+
+    /// The payload of a config.
+    pub fn of_config(c: &Config) -> Payload {
+        Payload {
+            kind: PayloadKind::Config,
+            id: c.id.clone(),
+            name: c.spec.name.clone(),
+            data: c.spec.data.clone(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,6 +13,10 @@
 //!   containers make their own, see `Executor::makes_own_netns`) and bind-mounts the files.
 //! - `sim`: accepts any sandbox (hollow nodes have no network).
 //!
+//! Secret and config files (`payload_files`, on a per-task tmpfs the agent made) are
+//! bind-mounted read-only at their paths by `oci` and `docker`; `process` tasks get the
+//! tmpfs's `secrets/` and `configs/` directories in `SHOAL_SECRETS_DIR` and `SHOAL_CONFIGS_DIR`.
+//!
 //! The executors keep the sandbox in the task's state (the process and oci executors in its
 //! `spec.json`), so a re-attached task, its health checks and `docker exec` see the same one.
 
@@ -36,12 +40,33 @@ pub struct Sandbox {
     /// The file to give the task as `/etc/hosts` (its own name and addresses).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hosts: Option<PathBuf>,
+    /// The task's secret and config files, each on its tmpfs (`crate::payloads`), to
+    /// bind-mount read-only at its path in the task (`oci`, `docker`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub payload_files: Vec<PayloadFile>,
+    /// The tmpfs holding them (`secrets/`, `configs/`), for executors that hand a task a
+    /// directory instead of mounting files (`process`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_dir: Option<PathBuf>,
+}
+
+/// One secret or config file of a task.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PayloadFile {
+    /// The file on the task's tmpfs.
+    pub source: PathBuf,
+    /// Its absolute path inside the task.
+    pub target: String,
 }
 
 impl Sandbox {
     /// True when the task has no sandbox to join.
     pub fn is_empty(&self) -> bool {
-        self.netns.is_none() && self.resolv_conf.is_none() && self.hosts.is_none()
+        self.netns.is_none()
+            && self.resolv_conf.is_none()
+            && self.hosts.is_none()
+            && self.payload_files.is_empty()
+            && self.payload_dir.is_none()
     }
 
     /// The files to bind-mount, as (source, path inside the task).
@@ -68,7 +93,11 @@ impl Sandbox {
                 )));
             }
         }
-        for (source, target) in self.files() {
+        let payloads = self
+            .payload_files
+            .iter()
+            .map(|f| (f.source.as_path(), f.target.as_str()));
+        for (source, target) in self.files().into_iter().chain(payloads) {
             absolute(source, target)?;
             match std::fs::metadata(source) {
                 Ok(m) if m.is_file() => {}

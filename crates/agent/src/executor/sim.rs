@@ -509,6 +509,7 @@ mod tests {
             netns: Some("/run/netns/none-such".into()),
             resolv_conf: Some("/nowhere/resolv.conf".into()),
             hosts: None,
+            ..Default::default()
         };
         let spec = sim(&[("exit", "0")]);
         ex.prepare_in(&crate::executor::conformance::task("sb", spec), &sandbox)

@@ -62,6 +62,7 @@ impl TestNetns {
                 netns: Some(path.clone()),
                 resolv_conf: Some(resolv_conf),
                 hosts: Some(hosts),
+                ..Default::default()
             },
             path,
             inode,

@@ -475,6 +475,7 @@ impl NodeNetwork {
             netns,
             resolv_conf: Some(written.resolv_conf),
             hosts: Some(written.hosts),
+            ..Sandbox::default()
         })
     }
 

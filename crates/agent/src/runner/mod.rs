@@ -27,6 +27,7 @@ use types::{Clock, ContainerStatus, Task, TaskState, TaskStatus};
 
 use crate::executor::{Error, Executor, Exit, Sandbox};
 use crate::network::NodeNetwork;
+use crate::payloads::Payloads;
 
 pub use next_step::{Action, Report, Settled, next_step, settle};
 
@@ -65,6 +66,21 @@ pub async fn run_task_on<E: Executor>(
     executor: Arc<E>,
     network: Option<Arc<NodeNetwork>>,
     clock: Arc<dyn Clock>,
+    task: watch::Receiver<Arc<Task>>,
+    statuses: StatusSender,
+    stop: CancellationToken,
+) {
+    run_task_with(executor, network, None, clock, task, statuses, stop).await
+}
+
+/// As [`run_task_on`], with the node's secrets and configs: a task referencing any gets its
+/// files on a tmpfs of its own before prepare, released after remove. Without them, such a
+/// task is refused.
+pub async fn run_task_with<E: Executor>(
+    executor: Arc<E>,
+    network: Option<Arc<NodeNetwork>>,
+    payloads: Option<Arc<Payloads>>,
+    clock: Arc<dyn Clock>,
     mut task: watch::Receiver<Arc<Task>>,
     statuses: StatusSender,
     stop: CancellationToken,
@@ -76,6 +92,7 @@ pub async fn run_task_on<E: Executor>(
         desired: first.desired_state,
         executor,
         network,
+        payloads,
         clock,
         statuses,
     };
@@ -88,6 +105,7 @@ struct Runner<E> {
     desired: TaskState,
     executor: Arc<E>,
     network: Option<Arc<NodeNetwork>>,
+    payloads: Option<Arc<Payloads>>,
     clock: Arc<dyn Clock>,
     statuses: StatusSender,
 }
@@ -143,7 +161,8 @@ impl<E: Executor> Runner<E> {
             Action::Advance(_) => self.record(action, Report::Done, None, None),
             Action::Prepare => {
                 let task_now = task.borrow().clone();
-                let prepared = prepare_in_sandbox(executor, self.network.clone(), task_now);
+                let prepared =
+                    prepare_in_sandbox(executor, self.network.clone(), self.payloads.clone(), task_now);
                 match self.until_shutdown(task, prepared).await {
                     None => Step::Continue,
                     Some(Ok(())) => self.record(action, Report::Done, None, None),
@@ -193,6 +212,11 @@ impl<E: Executor> Runner<E> {
                 }
                 if let Some(network) = &self.network {
                     network.release(&id).await;
+                }
+                if let Some(payloads) = &self.payloads
+                    && let Err(e) = payloads.release(&id)
+                {
+                    tracing::warn!(task = %self.id, error = %e, "releasing the task's secrets failed");
                 }
                 Step::Done
             }
@@ -297,6 +321,14 @@ impl<E: Executor> Runner<E> {
         if container.is_some() {
             self.status.container = container;
         }
+        // A finished task never runs again (a new task replaces it): its secrets leave the
+        // node's memory now rather than when the task is removed from the history.
+        if state.is_terminal()
+            && let Some(payloads) = &self.payloads
+            && let Err(e) = payloads.release(&self.id)
+        {
+            tracing::warn!(task = %self.id, error = %e, "releasing the task's secrets failed");
+        }
         let update = StatusUpdate {
             task_id: self.id.clone(),
             status: self.status.clone(),
@@ -310,9 +342,10 @@ impl<E: Executor> Runner<E> {
 async fn prepare_in_sandbox<E: Executor>(
     executor: Arc<E>,
     network: Option<Arc<NodeNetwork>>,
+    payloads: Option<Arc<Payloads>>,
     task: Arc<Task>,
 ) -> Result<(), String> {
-    let sandbox = match network {
+    let mut sandbox = match network {
         Some(network) => network
             .sandbox(&task, executor.makes_own_netns())
             .await
@@ -325,6 +358,21 @@ async fn prepare_in_sandbox<E: Executor>(
         }
         None => Sandbox::default(),
     };
+    let files = match payloads {
+        Some(payloads) => payloads.files_for(&task).map_err(|e| e.to_string())?,
+        None => {
+            let refs = types::secret::references(&task.spec.container.extra).map_err(|e| e.to_string())?;
+            if !refs.is_empty() {
+                return Err(format!(
+                    "task {} references secrets or configs, but this node has no place for them",
+                    task.id
+                ));
+            }
+            crate::payloads::TaskFiles::default()
+        }
+    };
+    sandbox.payload_files = files.files;
+    sandbox.payload_dir = files.dir;
     executor
         .prepare_in(&task, &sandbox)
         .await

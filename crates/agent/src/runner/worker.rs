@@ -18,15 +18,17 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use types::{Clock, Task};
 
-use super::{StatusSender, run_task_on};
+use super::{StatusSender, run_task_with};
 use crate::executor::{Attached, Executor, Result};
 use crate::logs::{LogLines, LogOptions};
 use crate::network::NodeNetwork;
+use crate::payloads::Payloads;
 
 /// Keeps one runner per assigned task.
 pub struct Worker<E: Executor> {
     executor: Arc<E>,
     network: Option<Arc<NodeNetwork>>,
+    payloads: Option<Arc<Payloads>>,
     clock: Arc<dyn Clock>,
     statuses: StatusSender,
     runners: HashMap<String, RunnerHandle>,
@@ -66,6 +68,7 @@ impl<E: Executor> Worker<E> {
         Worker {
             executor,
             network: None,
+            payloads: None,
             clock,
             statuses,
             runners: HashMap::new(),
@@ -78,6 +81,17 @@ impl<E: Executor> Worker<E> {
     pub fn with_network(mut self, network: Arc<NodeNetwork>) -> Self {
         self.network = Some(network);
         self
+    }
+
+    /// Gives the worker's runners the node's secrets and configs (a tmpfs of files per task).
+    pub fn with_payloads(mut self, payloads: Arc<Payloads>) -> Self {
+        self.payloads = Some(payloads);
+        self
+    }
+
+    /// The node's secrets and configs, if it has a place for them.
+    pub fn payloads(&self) -> Option<&Arc<Payloads>> {
+        self.payloads.as_ref()
     }
 
     /// The node's network layer, if it has one.
@@ -128,6 +142,7 @@ impl<E: Executor> Worker<E> {
             }
             let executor = Arc::clone(&self.executor);
             let network = self.network.clone();
+            let payloads = self.payloads.clone();
             let id = id.clone();
             self.cleanups.retain(|c| !c.is_finished());
             self.cleanups.push(tokio::spawn(async move {
@@ -138,6 +153,11 @@ impl<E: Executor> Worker<E> {
                 if let Some(network) = network {
                     network.release(&id).await;
                 }
+                if let Some(payloads) = payloads
+                    && let Err(e) = payloads.release(&id)
+                {
+                    tracing::warn!(task = %id, error = %e, "releasing the task's secrets failed");
+                }
             }));
         }
     }
@@ -146,9 +166,10 @@ impl<E: Executor> Worker<E> {
         let id = task.id.clone();
         let (assignment, rx) = watch::channel(task);
         let stop = CancellationToken::new();
-        let join = tokio::spawn(run_task_on(
+        let join = tokio::spawn(run_task_with(
             Arc::clone(&self.executor),
             self.network.clone(),
+            self.payloads.clone(),
             Arc::clone(&self.clock),
             rx,
             self.statuses.clone(),

@@ -20,6 +20,7 @@ mod nodes;
 pub mod proxy;
 mod query;
 mod response;
+pub mod rotate;
 mod secrets;
 mod services;
 mod standalone;
@@ -144,6 +145,8 @@ pub fn router_with(backend: Arc<dyn Backend>, host: HostFacts, policy: Policy) -
             get(secrets::inspect::<true>).delete(secrets::remove::<true>),
         )
         .route("/configs/{id}/update", post(secrets::update::<true>))
+        // shoal's extension: secret rotation
+        .route("/secrets/{id}/rotate", post(rotate::rotate))
         // standalone containers (docker run)
         .route("/containers/create", post(standalone::create))
         .route("/containers/prune", post(standalone::prune))

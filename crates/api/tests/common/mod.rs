@@ -605,4 +605,17 @@ impl Backend for FakeBackend {
         let op = rules::controlapi::payload::remove(&inner.state, kind, key)?;
         inner.commit(op)
     }
+
+    async fn secret_rotate(&self, key: &str, data: Vec<u8>) -> Result<api::backend::SecretRotated> {
+        let mut inner = self.enter("secret_rotate")?;
+        let id = types::id::new_id(&mut inner.rng);
+        let now = inner.now;
+        let r = rules::controlapi::rotate::rotate_secret(&inner.state, key, id, data, now)?;
+        inner.commit_all(r.ops)?;
+        Ok(api::backend::SecretRotated {
+            id: r.id,
+            name: r.name,
+            services: r.services,
+        })
+    }
 }

@@ -4,6 +4,7 @@
 //! agent ── Session / Heartbeat / Leave ─► session.rs ─► liveness.rs (heartbeats in memory)
 //!       ◄─ Assignments stream ─────────── session.rs ◄─ assignments.rs (per-node feeds, feed.rs)
 //!                                                   ◄─ netfeed.rs (network views, per network)
+//!                                                   ◄─ payfeed.rs (secrets, configs its tasks use)
 //!       ── UpdateTaskStatus ────────────► session.rs ─► status_batcher.rs ─► one Raft write
 //! ```
 
@@ -11,5 +12,6 @@ pub mod assignments;
 pub mod feed;
 pub mod liveness;
 pub mod netfeed;
+pub mod payfeed;
 pub mod session;
 pub mod status_batcher;

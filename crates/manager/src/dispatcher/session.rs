@@ -25,6 +25,7 @@ use types::{NodeState, Role};
 use super::assignments::{Router, assigned_to};
 use super::liveness::{Liveness, heartbeat_period};
 use super::netfeed::{self, StreamNets};
+use super::payfeed::StreamPayloads;
 use super::status_batcher::{CurrentBatcher, status_update};
 use crate::authz::{Denied, Family};
 use crate::error::to_status;
@@ -225,9 +226,10 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
         // Subscribe before reading the full set so no change falls in between.
         let feed = self.router.subscribe(&node_id);
         let mut nets = self.router.nets().stream(&feed);
+        let mut payloads = StreamPayloads::default();
         let this = self.clone();
         let stream = async_stream(move |tx| async move {
-            let full = |this: &DispatcherService, nets: &mut StreamNets| {
+            let full = |this: &DispatcherService, nets: &mut StreamNets, payloads: &mut StreamPayloads| {
                 let view = this.consensus.store().view();
                 let tasks: Vec<Task> = view
                     .tasks_on_node(&node_id)
@@ -242,9 +244,11 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
                     networks,
                     networks_removed: Vec::new(),
                     network_deltas: Vec::new(),
+                    payloads: payloads.full(&view, &node_id),
+                    payloads_removed: Vec::new(),
                 }
             };
-            if !send(&tx, &full(&this, &mut nets)).await {
+            if !send(&tx, &full(&this, &mut nets, &mut payloads)).await {
                 return;
             }
             loop {
@@ -264,7 +268,7 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
                     }
                 };
                 let msg = if touched.resync {
-                    full(&this, &mut nets)
+                    full(&this, &mut nets, &mut payloads)
                 } else {
                     // The current value of each touched task decides what the node hears.
                     let view = this.consensus.store().view();
@@ -278,6 +282,13 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
                     }
                     // In the same message: the networks these tasks use, and what changed.
                     let update = nets.update(&view, &node_id, &changed);
+                    // And the secrets and configs the node's tasks now need (or no longer do):
+                    // only a task change alters that, so a network-only wake skips the scan.
+                    let delivered = if changed.is_empty() && removed.is_empty() {
+                        super::payfeed::PayloadUpdate::default()
+                    } else {
+                        payloads.update(&view, &node_id)
+                    };
                     AssignmentsMessage {
                         full: false,
                         tasks: changed,
@@ -285,6 +296,8 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
                         networks: update.networks,
                         networks_removed: update.removed,
                         network_deltas: update.deltas,
+                        payloads: delivered.payloads,
+                        payloads_removed: delivered.removed,
                     }
                 };
                 if msg.tasks.is_empty()
@@ -292,6 +305,8 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
                     && msg.networks.is_empty()
                     && msg.networks_removed.is_empty()
                     && msg.network_deltas.is_empty()
+                    && msg.payloads.is_empty()
+                    && msg.payloads_removed.is_empty()
                     && !msg.full
                 {
                     continue;

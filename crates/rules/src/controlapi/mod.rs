@@ -10,6 +10,7 @@ pub mod network;
 pub mod node;
 pub mod payload;
 pub mod references;
+pub mod rotate;
 pub mod secret;
 pub mod service;
 pub mod supported;

@@ -15,6 +15,7 @@ mod filters;
 mod lookup;
 mod node;
 mod output;
+mod secret;
 mod service;
 mod stack;
 mod swarm;
@@ -47,6 +48,8 @@ pub enum Command {
     Workers(workers::WorkersArgs),
     /// Manage stacks from compose files (deploy, ls, services, ps, rm).
     Stack(Box<stack::StackArgs>),
+    /// Rotate a secret (shoal's own; the other verbs are `docker secret`'s).
+    Secret(Box<secret::SecretArgs>),
 }
 
 /// `-H` after a command group (`shoal service ls -H …`): it wins over one given before the
@@ -120,6 +123,10 @@ pub async fn execute(
         Command::Stack(args) => {
             let client = client(&args.connection, global)?;
             stack::run(*args, &client, console).await
+        }
+        Command::Secret(args) => {
+            let client = client(&args.connection, global)?;
+            secret::run(*args, &client, console).await
         }
     }
 }

@@ -519,6 +519,11 @@ impl Backend for Swarm {
         super::secrets::remove(&self.require_manager().await?, kind, key).await
     }
 
+    async fn secret_rotate(&self, key: &str, data: Vec<u8>) -> Result<api::backend::SecretRotated> {
+        let m = self.require_manager().await?;
+        super::secrets::rotate(&m, key, data, self.clock.now()).await
+    }
+
     // Standalone containers (`standalone/`).
 
     async fn container_create(

@@ -27,6 +27,7 @@ async fn start_one(
     let started = agent::start(
         agent::ExecutorConfig::Sim(Default::default()),
         super::network_layer::hollow(),
+        None,
         clock,
         agent::describe_host(Some(&format!("{prefix}-{i:05}")), Default::default()),
     )

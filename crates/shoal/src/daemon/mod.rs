@@ -147,11 +147,19 @@ impl ExecutorChoice {
             ExecutorChoice::Sim => network_layer::views_only(dir, node_id),
             _ => network_layer::kernel(dir, node_id, advertise),
         };
+        // Secrets and configs: in memory, and on a tmpfs per task under the data dir (what an
+        // earlier run left there is swept now). Sim tasks never read files.
+        let payloads = match self {
+            ExecutorChoice::Sim => None,
+            _ => Some(Arc::new(agent::payloads::Payloads::new(
+                dir.root().join("payloads"),
+            )?)),
+        };
         let config = self.config(dir, node_id)?;
         let agent::Started {
             link,
             mut description,
-        } = agent::start(config, network, clock, description).await?;
+        } = agent::start(config, network, payloads, clock, description).await?;
         // The scheduler and service create read what this node can run from this label; it
         // names the executor actually chosen, so an operator's label of the same name loses.
         description

@@ -49,6 +49,24 @@ pub async fn update(
     Ok(())
 }
 
+/// A rotation (shoal's): the next version of a secret, committed with the updates of the
+/// services that move to it in one transaction.
+pub async fn rotate(
+    m: &Manager,
+    key: &str,
+    data: Vec<u8>,
+    now: types::Timestamp,
+) -> Result<api::backend::SecretRotated> {
+    let id = m.new_id();
+    let r = rules::controlapi::rotate::rotate_secret(&*m.synced_view().await, key, id, data, now)?;
+    m.propose(r.ops).await?;
+    Ok(api::backend::SecretRotated {
+        id: r.id,
+        name: r.name,
+        services: r.services,
+    })
+}
+
 /// A remove, refused while a service references the object.
 pub async fn remove(m: &Manager, kind: Kind, key: &str) -> Result<()> {
     let op = payload::remove(&*m.synced_view().await, kind, key)?;

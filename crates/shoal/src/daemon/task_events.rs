@@ -197,6 +197,15 @@ impl Tasks for Reporting {
         self.inner.assign_networks(full, networks, removed, deltas).await
     }
 
+    async fn assign_payloads(
+        &self,
+        full: bool,
+        payloads: Vec<types::Payload>,
+        removed: Vec<(types::PayloadKind, String)>,
+    ) {
+        self.inner.assign_payloads(full, payloads, removed).await
+    }
+
     async fn logs(&self, task_id: &str, options: LogOptions) -> Option<LogLines> {
         self.inner.logs(task_id, options).await
     }

@@ -82,7 +82,17 @@ pub fn build(task: &Task, node_id: &str, sandbox: Option<&Sandbox>) -> Result<Cr
         )));
     }
     let mut extra = Extra::parse(&c.extra)?;
-    for (source, target) in sandbox.map(Sandbox::files).unwrap_or_default() {
+    let payloads = sandbox.into_iter().flat_map(|s| {
+        s.payload_files
+            .iter()
+            .map(|f| (f.source.as_path(), f.target.as_str()))
+    });
+    for (source, target) in sandbox
+        .map(Sandbox::files)
+        .unwrap_or_default()
+        .into_iter()
+        .chain(payloads)
+    {
         let mounts = extra.mounts.get_or_insert_with(Vec::new);
         if mounts.iter().any(|m| m.target.as_deref() == Some(target)) {
             continue;
@@ -209,7 +219,11 @@ impl Extra {
             .map_err(|e| Error::Invalid(format!("ContainerSpec extras are not a JSON object: {e}")))?;
         let refused: Vec<&str> = fields
             .iter()
-            .filter(|(k, v)| !APPLIED.contains(&k.as_str()) && !is_default(k, v))
+            .filter(|(k, v)| {
+                !APPLIED.contains(&k.as_str())
+                    && !crate::payloads::DELIVERED.contains(&k.as_str())
+                    && !is_default(k, v)
+            })
             .map(|(k, _)| k.as_str())
             .collect();
         if !refused.is_empty() {
@@ -345,6 +359,7 @@ mod tests {
             netns: None,
             resolv_conf: Some("/sb/resolv.conf".into()),
             hosts: Some("/sb/hosts".into()),
+            ..Default::default()
         };
         let c = build(&on_net, "n", Some(&sandbox)).unwrap();
         let host = c.body.host_config.unwrap();
@@ -375,5 +390,31 @@ mod tests {
             matches!(&err, Error::Unsupported(m) if m.contains("/run/netns/x")),
             "{err}"
         );
+    }
+
+    #[test]
+    fn secrets_and_configs_are_bind_mounted_read_only_from_the_tasks_tmpfs() {
+        let t = task(ContainerSpec {
+            image: "bb".into(),
+            extra: r#"{"Secrets":[{"File":{"Name":"x","UID":"0","GID":"0","Mode":256},"SecretID":"s1","SecretName":"pw"}]}"#
+                .into(),
+            ..ContainerSpec::default()
+        });
+        let sandbox = Sandbox {
+            payload_files: vec![crate::executor::sandbox::PayloadFile {
+                source: "/data/payloads/t1/secrets/x".into(),
+                target: "/run/secrets/x".into(),
+            }],
+            payload_dir: Some("/data/payloads/t1".into()),
+            ..Default::default()
+        };
+        let c = build(&t, "n", Some(&sandbox)).unwrap();
+        let mounts = c.body.host_config.unwrap().mounts.unwrap();
+        let m = mounts
+            .iter()
+            .find(|m| m.target.as_deref() == Some("/run/secrets/x"))
+            .unwrap();
+        assert_eq!(m.source.as_deref(), Some("/data/payloads/t1/secrets/x"));
+        assert_eq!((m.typ, m.read_only), (Some(MountType::BIND), Some(true)));
     }
 }

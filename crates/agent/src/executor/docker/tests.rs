@@ -235,6 +235,7 @@ async fn sandbox_files_are_mounted_and_the_pid_names_the_containers_own_namespac
         netns: None,
         resolv_conf: Some(files.path().join("resolv.conf")),
         hosts: Some(files.path().join("hosts")),
+        ..Default::default()
     };
     std::fs::write(files.path().join("resolv.conf"), RESOLV_CONF).unwrap();
     std::fs::write(files.path().join("hosts"), HOSTS).unwrap();

@@ -200,7 +200,9 @@ pub fn parse(extra: &str) -> Result<Extras> {
     let refused: Vec<&str> = fields
         .iter()
         .filter(|(key, value)| {
-            !APPLIED.contains(&key.as_str()) && !crate::executor::process::unsupported::is_default(key, value)
+            !APPLIED.contains(&key.as_str())
+                && !crate::payloads::DELIVERED.contains(&key.as_str())
+                && !crate::executor::process::unsupported::is_default(key, value)
         })
         .map(|(key, _)| key.as_str())
         .collect();

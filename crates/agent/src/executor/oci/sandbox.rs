@@ -30,7 +30,11 @@ pub fn apply(spec: &mut Spec, sandbox: &Sandbox) -> Result<()> {
         spec.set_linux(Some(linux));
     }
     let mut all = spec.mounts().clone().unwrap_or_default();
-    for (source, target) in sandbox.files() {
+    let payloads = sandbox
+        .payload_files
+        .iter()
+        .map(|f| (f.source.as_path(), f.target.as_str()));
+    for (source, target) in sandbox.files().into_iter().chain(payloads) {
         if all.iter().any(|m| m.destination() == Path::new(target)) {
             continue;
         }
@@ -80,6 +84,7 @@ mod tests {
             netns: Some("/run/netns/t1".into()),
             resolv_conf: Some("/sb/resolv.conf".into()),
             hosts: Some("/sb/hosts".into()),
+            ..Default::default()
         };
         apply(&mut spec, &sandbox).unwrap();
         assert_eq!(network_paths(&spec), [Some("/run/netns/t1".into())]);
@@ -97,6 +102,30 @@ mod tests {
             .collect();
         assert_eq!(hosts.len(), 1);
         assert_eq!(hosts[0].source().as_deref(), Some(Path::new("/srv/my-hosts")));
+    }
+
+    #[test]
+    fn secrets_and_configs_are_bind_mounted_read_only() {
+        let mut spec = Spec::default();
+        let sandbox = Sandbox {
+            payload_files: vec![crate::executor::sandbox::PayloadFile {
+                source: "/data/payloads/t1/configs/etc/app.conf".into(),
+                target: "/etc/app.conf".into(),
+            }],
+            ..Sandbox::default()
+        };
+        apply(&mut spec, &sandbox).unwrap();
+        let mounts = spec.mounts().clone().unwrap();
+        let m = mounts
+            .iter()
+            .find(|m| m.destination() == Path::new("/etc/app.conf"))
+            .unwrap();
+        assert_eq!(
+            m.source().as_deref(),
+            Some(Path::new("/data/payloads/t1/configs/etc/app.conf"))
+        );
+        assert!(m.options().iter().flatten().any(|o| o == "ro"));
+        assert_eq!(network_paths(&spec), [None], "no namespace is joined");
     }
 
     #[test]

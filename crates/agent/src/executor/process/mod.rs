@@ -191,6 +191,16 @@ impl Executor for ProcessExecutor {
         sandbox.check()?;
         sandbox::check_host(sandbox)?;
         launch.sandbox = sandbox.clone();
+        if let Some(dir) = &sandbox.payload_dir {
+            // A native process has no mount namespace of files: it finds its secrets and
+            // configs (named by target) through these.
+            launch
+                .env
+                .push(format!("SHOAL_SECRETS_DIR={}", dir.join("secrets").display()));
+            launch
+                .env
+                .push(format!("SHOAL_CONFIGS_DIR={}", dir.join("configs").display()));
+        }
         // Validate the health check now: a bad one rejects the task rather than failing it.
         health::HealthCheck::from_config(launch.healthcheck.as_ref())?;
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;

@@ -19,7 +19,7 @@ pub fn check(extra: &str) -> Result<()> {
         .map_err(|e| Error::Invalid(format!("ContainerSpec extras are not a JSON object: {e}")))?;
     let asked: Vec<&str> = fields
         .iter()
-        .filter(|(key, value)| !is_default(key, value))
+        .filter(|(key, value)| !crate::payloads::DELIVERED.contains(&key.as_str()) && !is_default(key, value))
         .map(|(key, _)| key.as_str())
         .collect();
     if asked.is_empty() {
