@@ -304,7 +304,7 @@ fn measure_mesh_connections() {
     let client_ns = c.hosts[client].netns().to_owned();
     let remote = rate(client_ns.clone(), c.hosts[other].address, 8080, n);
     let local = rate(client_ns, c.hosts[task.host].address, 8080, n);
-    let sandbox = std::path::Path::new(hosts::PLANE_NETNS_DIR)
+    let sandbox = std::path::Path::new(common::PLANE_NETNS_DIR)
         .join(format!("shoal-{}-ingress", c.hosts[task.host].tag()));
     let direct = rate(sandbox, task_addresses(&c, &task)["ingress"], 80, n);
     for (what, (per_s, p50, p99)) in [
