@@ -9,7 +9,7 @@ use store::consensus::{Consensus, Peer, Snapshot, TypeConfig, Vote};
 use store::crypto::DataKey;
 use store::{Op, Txn, TxnError};
 use types::cluster::RaftSettings;
-use types::{Kind, Meta, Node, NodeDescription, NodeSpec, NodeStatus, Object, Role, Timestamp};
+use types::{Kind, Object, Timestamp};
 
 /// A network for a group of one: every call fails, and none is ever made.
 struct Nowhere;
@@ -55,18 +55,12 @@ impl RaftNetworkV2<TypeConfig> for Nowhere {
 }
 
 fn node(id: &str, hostname: &str) -> Object {
-    Object::Node(Node {
-        id: id.to_string(),
-        meta: Meta::default(),
-        spec: NodeSpec::default(),
-        description: NodeDescription {
-            hostname: hostname.to_string(),
-            ..Default::default()
-        },
-        status: NodeStatus::default(),
-        manager_status: None,
-        role: Role::Worker,
-    })
+    Object::Node(
+        types::testing::node(id)
+            .hostname(hostname)
+            .state(types::NodeState::Unknown)
+            .build(),
+    )
 }
 
 async fn wait_leader(c: &Consensus) {
