@@ -455,3 +455,91 @@ fn seccomp_default_profile_and_unconfined() {
         "refusals leave nothing"
     );
 }
+
+/// The agent killed with SIGKILL and started again over the same data dir: the container
+/// that ran on is listed and removable, and new containers run.
+#[test]
+fn docker_run_after_the_agent_was_killed() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let registry = rt.block_on(registry::Registry::start(None));
+    rt.block_on(push_busybox(&registry.addr, &RegistryAuth::Anonymous));
+    let root = tempfile::tempdir().unwrap();
+    let mut agent = Agent::start_default_executor(root.path(), "n1");
+    let _cleanup = StandaloneCleanup(agent.data_dir().to_path_buf());
+    let remote = format!("{}/busybox:latest", registry.addr);
+    agent.docker_ok(&["pull", &remote]);
+    agent.docker_ok(&["tag", &remote, "bb:1"]);
+    agent.docker_ok(&["run", "--rm", "bb:1", "busybox", "true"]);
+    agent.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "kept",
+        "--no-healthcheck",
+        "bb:1",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+
+    let pid = agent.pid().unwrap();
+    agent.restart();
+    assert_ne!(agent.pid(), Some(pid));
+
+    let ps = agent.docker_ok(&["ps", "--format", "{{.Names}} {{.Status}}"]);
+    assert!(ps.lines().any(|l| l.starts_with("kept Up")), "{ps}");
+    let after = agent.docker(&["run", "--rm", "bb:1", "busybox", "echo", "after"]);
+    assert_eq!(
+        after.status.code(),
+        Some(0),
+        "{}\n{}",
+        stderr(&after),
+        agent.log_tail()
+    );
+    assert_eq!(stdout(&after), "after\n");
+    agent.docker_ok(&["rm", "-f", "kept"]);
+    assert_eq!(agent.docker_ok(&["ps", "-aq"]).trim(), "");
+}
+
+/// `docker start -a` of an exited container shows the output of the run it starts, again
+/// and again, and after a `docker restart` too.
+#[test]
+fn docker_start_attach_shows_each_run() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let registry = rt.block_on(registry::Registry::start(None));
+    rt.block_on(push_busybox(&registry.addr, &RegistryAuth::Anonymous));
+    let root = tempfile::tempdir().unwrap();
+    let agent = Agent::start_default_executor(root.path(), "n1");
+    let _cleanup = StandaloneCleanup(agent.data_dir().to_path_buf());
+    let remote = format!("{}/busybox:latest", registry.addr);
+    agent.docker_ok(&["pull", &remote]);
+    agent.docker_ok(&["tag", &remote, "bb:1"]);
+
+    // Each run prints a line of its own.
+    let script = "cat /proc/sys/kernel/random/uuid";
+    agent.docker_ok(&["create", "--name", "again", "bb:1", "sh", "-c", script]);
+    let mut seen = Vec::new();
+    for run in 0..3 {
+        if run == 2 {
+            agent.docker_ok(&["restart", "-t", "1", "again"]);
+            assert_eq!(agent.docker_ok(&["wait", "again"]).trim(), "0");
+        }
+        let out = agent.docker_ok(&["start", "-a", "again"]);
+        let line = out.trim().to_owned();
+        assert_eq!(line.len(), 36, "run {run}: {out:?}\n{}", agent.log_tail());
+        assert!(
+            !seen.contains(&line),
+            "run {run} shows an old run's output: {out:?}"
+        );
+        seen.push(line);
+    }
+    agent.docker_ok(&["rm", "again"]);
+}

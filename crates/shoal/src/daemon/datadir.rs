@@ -129,21 +129,45 @@ fn remove_if_present(path: &Path) -> anyhow::Result<()> {
     }
 }
 
+/// Subtrees of the data dir that hold containers' own files (image layers, root filesystems
+/// and their writes, volumes, task working files, a sandbox's `resolv.conf`): their modes are
+/// what processes in containers see, often as users other than root, so they are never
+/// tightened. The data dir's own 0700 keeps other host users out of them.
+const CONTAINER_FILES: &[&str] = &[
+    "images/layers",
+    "containers",
+    "standalone/containers",
+    "volumes",
+    "tasks",
+    "sandboxes",
+];
+
 /// Takes group and other permissions off `root` and everything under it (data dirs written
-/// by versions that created them 0755/0644). Symbolic links are not followed.
+/// by versions that created them 0755/0644), but for [`CONTAINER_FILES`] and other file
+/// systems mounted below (a running container's root). Symbolic links are not followed.
 fn tighten(root: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let meta = std::fs::symlink_metadata(root)?;
-    if meta.file_type().is_symlink() {
+    use std::os::unix::fs::MetadataExt;
+    let device = std::fs::symlink_metadata(root)?.dev();
+    tighten_under(root, Path::new(""), device)
+}
+
+fn tighten_under(root: &Path, relative: &Path, device: u64) -> std::io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    if CONTAINER_FILES.iter().any(|c| relative == Path::new(c)) {
+        return Ok(());
+    }
+    let path = root.join(relative);
+    let meta = std::fs::symlink_metadata(&path)?;
+    if meta.file_type().is_symlink() || meta.dev() != device {
         return Ok(());
     }
     let mode = meta.permissions().mode();
     if mode & 0o077 != 0 {
-        std::fs::set_permissions(root, std::fs::Permissions::from_mode(mode & 0o7700))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode & 0o7700))?;
     }
     if meta.is_dir() {
-        for entry in std::fs::read_dir(root)? {
-            tighten(&entry?.path())?;
+        for entry in std::fs::read_dir(&path)? {
+            tighten_under(root, &relative.join(entry?.file_name()), device)?;
         }
     }
     Ok(())
@@ -436,5 +460,33 @@ mod tests {
             panic!("locked")
         };
         assert_eq!(again.data_key, keys.data_key);
+    }
+
+    /// Containers' files keep their modes across restarts: a layer's `/bin/sh` 0755 stays
+    /// executable for the container (and its non-root users).
+    #[test]
+    fn containers_files_are_not_tightened() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("data");
+        DataDir::open(&root).unwrap();
+        let kept: Vec<_> = CONTAINER_FILES
+            .iter()
+            .map(|c| root.join(c).join("x/bin/sh"))
+            .collect();
+        let own = root.join("images/blobs/sha256/abc");
+        for f in kept.iter().chain([&own]) {
+            std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+            std::fs::write(f, "#!").unwrap();
+            std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o755)).unwrap();
+            std::fs::set_permissions(f.parent().unwrap(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        DataDir::open(&root).unwrap();
+        for f in &kept {
+            assert_eq!(mode(f), 0o755, "{}", f.display());
+            assert_eq!(mode(f.parent().unwrap()), 0o755, "{}", f.display());
+        }
+        assert_eq!(mode(&own), 0o700, "the daemon's own files are tightened");
     }
 }

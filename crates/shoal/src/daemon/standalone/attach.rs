@@ -18,6 +18,27 @@ use tokio::io::AsyncWriteExt;
 
 use super::{Result, Standalone, error};
 
+/// Copies log lines into the stdout and stderr pipes until the lines end; false when the
+/// client went away.
+async fn relay(
+    mut lines: agent::logs::LogLines,
+    out: &mut tokio::io::DuplexStream,
+    err: &mut tokio::io::DuplexStream,
+) -> bool {
+    while let Some(Ok(message)) = lines.next().await {
+        let sink = match message.stream {
+            agent::logs::LogStream::Stdout => &mut *out,
+            agent::logs::LogStream::Stderr => &mut *err,
+        };
+        let mut bytes = message.line;
+        bytes.push(b'\n');
+        if sink.write_all(&bytes).await.is_err() {
+            return false;
+        }
+    }
+    true
+}
+
 /// Bytes buffered per stream between the follower and the client.
 const PIPE: usize = 64 * 1024;
 
@@ -34,9 +55,26 @@ impl Standalone {
             stdout: options.stdout,
             stderr: options.stderr,
         };
-        let mut lines = self
+        // Subscribed before the logs are opened, so no run starts unseen in between.
+        let mut life = entry.life.subscribe();
+        let ended_run = {
+            let l = life.borrow_and_update();
+            l.ended.then_some(l.runs)
+        };
+        // A stream on a container whose run has ended is for the next run (`docker start
+        // -a`): its logs come after the old run's (shown only with `logs`).
+        let next_run = ended_run.filter(|_| options.stream);
+        let log_options = match next_run {
+            Some(_) => agent::logs::LogOptions {
+                tail: if options.logs { None } else { Some(0) },
+                follow: false,
+                ..log_options
+            },
+            None => log_options,
+        };
+        let lines = self
             .executor
-            .logs(task_id, log_options)
+            .logs(task_id, log_options.clone())
             .await
             .map_err(|e| error(task_id, e))?;
         // Input only for a container created with its stdin open, as dockerd (which ignores
@@ -49,17 +87,26 @@ impl Standalone {
         let (mut out_tx, out_rx) = tokio::io::duplex(PIPE);
         let (mut err_tx, err_rx) = tokio::io::duplex(PIPE);
         entry.attached.send_modify(|n| *n += 1);
+        let this = self.clone();
+        let task_id = task_id.to_owned();
         tokio::spawn(async move {
-            while let Some(Ok(message)) = lines.next().await {
-                let sink = match message.stream {
-                    agent::logs::LogStream::Stdout => &mut out_tx,
-                    agent::logs::LogStream::Stderr => &mut err_tx,
-                };
-                let mut bytes = message.line;
-                bytes.push(b'\n');
-                if sink.write_all(&bytes).await.is_err() {
-                    // The client went away.
-                    break;
+            let connected = relay(lines, &mut out_tx, &mut err_tx).await;
+            if let Some(seen) = next_run.filter(|_| connected) {
+                let started = life.wait_for(|l| l.runs > seen || l.removed).await;
+                let fresh = started.is_ok_and(|l| !l.removed);
+                if fresh {
+                    // The new run's logs are its own (a run is prepared afresh): all of them.
+                    let options = agent::logs::LogOptions {
+                        tail: None,
+                        follow: true,
+                        ..log_options
+                    };
+                    match this.executor.logs(&task_id, options).await {
+                        Ok(lines) => {
+                            relay(lines, &mut out_tx, &mut err_tx).await;
+                        }
+                        Err(e) => tracing::debug!(container = %task_id, "attaching to the next run: {e}"),
+                    }
                 }
             }
             drop((out_tx, err_tx));

@@ -102,6 +102,12 @@ struct Life {
     exits: u64,
     last: Option<Exit>,
     running: bool,
+    /// Runs prepared by `start` so far; a client attached to an ended run waits for the next.
+    runs: u64,
+    /// The executor's run (and its logs) has ended; the next `start` prepares a fresh one.
+    ended: bool,
+    /// The container was removed: no run will come.
+    removed: bool,
 }
 
 /// The node's standalone containers.
@@ -189,7 +195,10 @@ impl Standalone {
                     self.monitor(entry);
                 }
                 Phase::Exited(exit) => {
-                    entry.life.send_modify(|l| l.last = Some(exit.clone()));
+                    entry.life.send_modify(|l| {
+                        l.last = Some(exit.clone());
+                        l.ended = true;
+                    });
                     if entry.auto_remove {
                         let _ = self.remove(&id, true).await;
                     }
@@ -372,6 +381,12 @@ impl Standalone {
                 .await
                 .map_err(|e| error(task_id, e))?;
         }
+        // The run's logs exist from here: clients attached before it (`docker start -a`)
+        // follow them.
+        entry.life.send_modify(|l| {
+            l.runs += 1;
+            l.ended = false;
+        });
         let started = match self.executor.start(task_id).await {
             // A short command may be done before the start returns: that is a run, not a
             // failure; the monitor reads its exit.
@@ -384,6 +399,7 @@ impl Standalone {
             entry.life.send_modify(|l| {
                 l.exits += 1;
                 l.last = Some(Exit::code(127));
+                l.ended = true;
             });
             self.publish(&entry.task, "die", Some(127));
             if entry.auto_remove {
@@ -420,6 +436,7 @@ impl Standalone {
                 l.exits += 1;
                 l.last = Some(exit);
                 l.running = false;
+                l.ended = true;
             });
             this.publish(&entry.task, "die", Some(code));
             if entry.auto_remove {
@@ -451,6 +468,7 @@ impl Standalone {
             .map_err(|e| error(task_id, e))?;
         let _ = std::fs::remove_file(self.record_path(task_id));
         if self.lock().remove(task_id).is_some() {
+            entry.life.send_modify(|l| l.removed = true);
             self.detach(&entry).await;
             self.publish(&entry.task, "destroy", None);
         }
