@@ -92,12 +92,18 @@ impl Standalone {
         tokio::spawn(async move {
             let connected = relay(lines, &mut out_tx, &mut err_tx).await;
             if let Some(seen) = next_run.filter(|_| connected) {
-                let started = life.wait_for(|l| l.runs > seen || l.removed).await;
-                let fresh = started.is_ok_and(|l| !l.removed);
-                if fresh {
-                    // The new run's logs are its own (a run is prepared afresh): all of them.
+                let started = life
+                    .wait_for(|l| l.runs > seen || l.removed)
+                    .await
+                    .ok()
+                    .filter(|l| !l.removed)
+                    .map(|l| l.run_started);
+                if let Some(since) = started {
+                    // The new run's lines: the logs of a rerun container hold the earlier
+                    // runs' lines before them.
                     let options = agent::logs::LogOptions {
                         tail: None,
+                        since,
                         follow: true,
                         ..log_options
                     };

@@ -104,10 +104,13 @@ struct Life {
     running: bool,
     /// Runs prepared by `start` so far; a client attached to an ended run waits for the next.
     runs: u64,
-    /// The executor's run (and its logs) has ended; the next `start` prepares a fresh one.
+    /// The executor's run has ended; the next `start` reruns the container.
     ended: bool,
     /// The container was removed: no run will come.
     removed: bool,
+    /// When the latest run was started: its log lines are the ones at or after it (a
+    /// restarted container's logs hold its earlier runs' lines before them).
+    run_started: Option<types::Timestamp>,
 }
 
 /// The node's standalone containers.
@@ -383,9 +386,13 @@ impl Standalone {
         }
         // The run's logs exist from here: clients attached before it (`docker start -a`)
         // follow them.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
         entry.life.send_modify(|l| {
             l.runs += 1;
             l.ended = false;
+            l.run_started = Some(types::Timestamp(now));
         });
         let started = match self.executor.start(task_id).await {
             // A short command may be done before the start returns: that is a run, not a
