@@ -16,9 +16,8 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use busybox::{Cleanup, push_busybox, skip_reason};
+use busybox::{Cleanup, skip_reason};
 use common::{Agent, eventually, http, stderr, stdout};
-use oci_client::secrets::RegistryAuth;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -71,9 +70,7 @@ fn docker_exec_runs_in_an_oci_container() {
         eprintln!("skipping: {why}");
         return;
     }
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let registry = rt.block_on(registry::Registry::start(None));
-    rt.block_on(push_busybox(&registry.addr, &RegistryAuth::Anonymous));
+    let (_rt, registry) = busybox::serve_busybox();
     let root = tempfile::tempdir().unwrap();
     let agent = Agent::start_default_executor(root.path(), "n1");
     agent.swarm_init();

@@ -68,9 +68,7 @@ fn an_image_service_runs_in_containers_and_leaves_nothing_behind() {
         eprintln!("skipping: {why}");
         return;
     }
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let registry = rt.block_on(registry::Registry::start(None));
-    rt.block_on(push_busybox(&registry.addr, &RegistryAuth::Anonymous));
+    let (_rt, registry) = busybox::serve_busybox();
     let root = tempfile::tempdir().unwrap();
     let agent = Agent::start_default_executor(root.path(), "n1");
     let mut cleanup = Cleanup {

@@ -17,9 +17,8 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use busybox::{Cleanup, push_busybox, skip_reason};
+use busybox::{Cleanup, skip_reason};
 use common::{Agent, eventually, stderr, stdout};
-use oci_client::secrets::RegistryAuth;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -73,9 +72,7 @@ fn docker_run_on_the_oci_executor() {
         eprintln!("skipping: {why}");
         return;
     }
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let registry = rt.block_on(registry::Registry::start(None));
-    rt.block_on(push_busybox(&registry.addr, &RegistryAuth::Anonymous));
+    let (_rt, registry) = busybox::serve_busybox();
     let root = tempfile::tempdir().unwrap();
     let agent = Agent::start_default_executor(root.path(), "n1");
     let _cleanup = StandaloneCleanup(agent.data_dir().to_path_buf());
@@ -250,9 +247,7 @@ fn docker_run_interactive_stdin() {
         eprintln!("skipping: {why}");
         return;
     }
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let registry = rt.block_on(registry::Registry::start(None));
-    rt.block_on(push_busybox(&registry.addr, &RegistryAuth::Anonymous));
+    let (_rt, registry) = busybox::serve_busybox();
     let root = tempfile::tempdir().unwrap();
     let agent = Agent::start_default_executor(root.path(), "n1");
     let _cleanup = StandaloneCleanup(agent.data_dir().to_path_buf());
@@ -306,9 +301,7 @@ fn restart_keeps_the_writable_layer_and_logs() {
         eprintln!("skipping: {why}");
         return;
     }
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let registry = rt.block_on(registry::Registry::start(None));
-    rt.block_on(push_busybox(&registry.addr, &RegistryAuth::Anonymous));
+    let (_rt, registry) = busybox::serve_busybox();
     let root = tempfile::tempdir().unwrap();
     let agent = Agent::start_default_executor(root.path(), "n1");
     let _cleanup = StandaloneCleanup(agent.data_dir().to_path_buf());
@@ -371,9 +364,7 @@ fn seccomp_default_profile_and_unconfined() {
         eprintln!("skipping: {why}");
         return;
     }
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let registry = rt.block_on(registry::Registry::start(None));
-    rt.block_on(push_busybox(&registry.addr, &RegistryAuth::Anonymous));
+    let (_rt, registry) = busybox::serve_busybox();
     let root = tempfile::tempdir().unwrap();
     let agent = Agent::start_default_executor(root.path(), "n1");
     let _cleanup = StandaloneCleanup(agent.data_dir().to_path_buf());
@@ -464,9 +455,7 @@ fn docker_run_after_the_agent_was_killed() {
         eprintln!("skipping: {why}");
         return;
     }
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let registry = rt.block_on(registry::Registry::start(None));
-    rt.block_on(push_busybox(&registry.addr, &RegistryAuth::Anonymous));
+    let (_rt, registry) = busybox::serve_busybox();
     let root = tempfile::tempdir().unwrap();
     let mut agent = Agent::start_default_executor(root.path(), "n1");
     let _cleanup = StandaloneCleanup(agent.data_dir().to_path_buf());
@@ -513,9 +502,7 @@ fn docker_start_attach_shows_each_run() {
         eprintln!("skipping: {why}");
         return;
     }
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let registry = rt.block_on(registry::Registry::start(None));
-    rt.block_on(push_busybox(&registry.addr, &RegistryAuth::Anonymous));
+    let (_rt, registry) = busybox::serve_busybox();
     let root = tempfile::tempdir().unwrap();
     let agent = Agent::start_default_executor(root.path(), "n1");
     let _cleanup = StandaloneCleanup(agent.data_dir().to_path_buf());

@@ -21,9 +21,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use busybox::{Cleanup, push_busybox, skip_reason};
+use busybox::{Cleanup, skip_reason};
 use common::{Agent, eventually, stderr};
-use oci_client::secrets::RegistryAuth;
 use serde_json::Value;
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -181,9 +180,7 @@ fn a_task_reads_its_secret_and_config_from_a_tmpfs_never_from_disk_and_rotation_
         eprintln!("skipping: {why}");
         return;
     }
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let registry = rt.block_on(registry::Registry::start(None));
-    rt.block_on(push_busybox(&registry.addr, &RegistryAuth::Anonymous));
+    let (_rt, registry) = busybox::serve_busybox();
     let root = tempfile::tempdir().unwrap();
     let agent = Agent::start_default_executor(root.path(), "n1");
     agent.swarm_init();

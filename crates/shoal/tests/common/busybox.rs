@@ -90,3 +90,12 @@ impl Drop for Cleanup {
         }
     }
 }
+
+/// A loopback registry (anonymous) serving `busybox:latest`, and the runtime it was pushed
+/// with (tests block on it again); the set-up every container test starts with.
+pub fn serve_busybox() -> (tokio::runtime::Runtime, crate::registry::Registry) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let registry = rt.block_on(crate::registry::Registry::start(None));
+    rt.block_on(push_busybox(&registry.addr, &RegistryAuth::Anonymous));
+    (rt, registry)
+}

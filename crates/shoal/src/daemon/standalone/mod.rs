@@ -386,13 +386,11 @@ impl Standalone {
         }
         // The run's logs exist from here: clients attached before it (`docker start -a`)
         // follow them.
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+        let now = self.clock.now();
         entry.life.send_modify(|l| {
             l.runs += 1;
             l.ended = false;
-            l.run_started = Some(types::Timestamp(now));
+            l.run_started = Some(now);
         });
         let started = match self.executor.start(task_id).await {
             // A short command may be done before the start returns: that is a run, not a
