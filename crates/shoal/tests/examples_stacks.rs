@@ -2,10 +2,9 @@
 //! without a warning; the ones that can run on shoal today are deployed by `shoal stack
 //! deploy` on two oci hosts in network namespaces with busybox-static stand-ins (image and
 //! command replaced by the test, everything else as written: networks, names, placement,
-//! modes, depends_on), checked from inside the tasks, and removed with nothing left. What
-//! waits on other work: published ports (the routing mesh) — nginx's deploy is refused with
-//! that reason, spark runs without its UI port; secret and config delivery — wordpress's
-//! tasks reference secrets, so it is only loaded here.
+//! modes, depends_on, secrets, configs, published ports), checked from inside the tasks and
+//! through the routing mesh, and removed with nothing left. Named volumes are dropped (nodes
+//! have none yet); spark runs without its UI port.
 
 #![allow(clippy::unwrap_used, clippy::disallowed_methods, dead_code, unsafe_code)]
 
@@ -21,7 +20,7 @@ use std::process::{Command, Output};
 
 use common::{stderr, stdout};
 use hosts::{Cluster, IMAGE, skip_reason};
-use overlay::{connects, hosts_of, lookup};
+use overlay::{connects, get, hosts_of, lookup};
 use serde_json::Value;
 
 fn example(name: &str) -> PathBuf {
@@ -60,9 +59,19 @@ fn every_example_loads_without_warnings() {
 }
 
 /// A copy of example `name` in `dir` with every service's image replaced by the busybox
-/// stand-in and its command by `commands[service]`; `ports` dropped unless `keep_ports`.
-fn stand_in(name: &str, dir: &Path, commands: &[(&str, &str)], keep_ports: bool) -> PathBuf {
-    let text = std::fs::read_to_string(example(name)).unwrap();
+/// stand-in and its command by `commands[service]`; `ports` dropped unless `keep_ports`;
+/// health checks replaced by a trivial one for the services in `healthy` (a dependency's
+/// `service_healthy` needs one) and dropped elsewhere; named volumes dropped (nodes have none
+/// yet); the example's secret files copied beside it (the file names them relatively).
+fn stand_in(
+    name: &str,
+    dir: &Path,
+    commands: &[(&str, &str)],
+    keep_ports: bool,
+    healthy: &[&str],
+) -> PathBuf {
+    let source = example(name);
+    let text = std::fs::read_to_string(&source).unwrap();
     let mut doc: Value = serde_saphyr::from_str(&text).unwrap();
     for (service, body) in doc["services"].as_object_mut().unwrap() {
         let body = body.as_object_mut().unwrap();
@@ -70,14 +79,38 @@ fn stand_in(name: &str, dir: &Path, commands: &[(&str, &str)], keep_ports: bool)
         let command = commands.iter().find(|(s, _)| s == service).unwrap().1;
         body.insert("command".into(), Value::from(vec!["sh", "-c", command]));
         body.remove("healthcheck");
+        if healthy.contains(&service.as_str()) {
+            body.insert(
+                "healthcheck".into(),
+                serde_json::json!({"test": ["CMD", "true"], "interval": "1s"}),
+            );
+        }
+        body.remove("volumes");
         if !keep_ports {
             body.remove("ports");
+        }
+    }
+    if let Some(doc) = doc.as_object_mut() {
+        doc.remove("volumes");
+    }
+    for entry in std::fs::read_dir(source.parent().unwrap()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "txt") {
+            std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
         }
     }
     let out = dir.join(format!("{name}.yml"));
     // JSON is YAML: the stack file the CLI reads.
     std::fs::write(&out, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
     out
+}
+
+/// Waits until host `via` answers `GET /` on `port` (asked from the other host) with `body`.
+fn mesh_answers(c: &Cluster, via: usize, port: u16, body: &str) {
+    let from = (via + 1) % c.hosts.len();
+    c.wait(&format!("host {via}:{port} answers {body:?}"), || {
+        (get(c, from, c.hosts[via].address, port, "/").as_deref() == Some(body)).then_some(())
+    });
 }
 
 fn shoal(c: &Cluster, args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -104,7 +137,7 @@ fn nothing_left(c: &Cluster, stack: &str) {
 }
 
 #[test]
-fn the_examples_that_can_run_today_run_with_stand_ins() {
+fn the_examples_run_with_stand_ins() {
     if let Some(why) = skip_reason() {
         eprintln!("skipping: {why}");
         return;
@@ -134,6 +167,7 @@ fn the_examples_that_can_run_today_run_with_stand_ins() {
             ("collector", "exec sleep 100000"),
         ],
         false,
+        &[],
     );
     ok(shoal(
         &c,
@@ -173,6 +207,7 @@ fn the_examples_that_can_run_today_run_with_stand_ins() {
             ("worker", "exec sleep 100000"),
         ],
         false,
+        &[],
     );
     ok(shoal(
         &c,
@@ -194,20 +229,64 @@ fn the_examples_that_can_run_today_run_with_stand_ins() {
     });
     assert!(connects(&c, &workers[0], addr, 7077), "worker → master:7077");
 
-    // nginx: refused until the routing mesh lands, with that reason.
-    let file = stand_in("nginx", dir.path(), &[("web", "exec httpd -f -p 80")], true);
-    let out = shoal(&c, &["stack", "deploy", "-c", file.to_str().unwrap(), "web"], &[]);
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("publishing ports is not supported yet"),
-        "{}",
-        stderr(&out)
+    // nginx behind the mesh: every host answers on the published port with the page the
+    // stack's config puts in place.
+    let file = stand_in(
+        "nginx",
+        dir.path(),
+        &[("web", "exec httpd -f -p 80 -h /usr/share/nginx/html")],
+        true,
+        &[],
     );
+    ok(shoal(
+        &c,
+        &["stack", "deploy", "-c", file.to_str().unwrap(), "web"],
+        &[("NGINX_PORT", "8080"), ("NGINX_REPLICAS", "2")],
+    ));
+    c.wait_running("web_web", 2);
+    for host in 0..2 {
+        mesh_answers(&c, host, 8080, "served by the shoal routing mesh");
+    }
 
-    for stack in ["mon", "spark", "web"] {
+    // WordPress: the database (on the manager, healthy first) answers on its service name,
+    // and the secret file is readable in the tasks: the stand-in serves it through the mesh.
+    let file = stand_in(
+        "wordpress",
+        dir.path(),
+        &[
+            (
+                "db",
+                "mkdir -p /www && cat /run/secrets/db_root_password > /www/index.html && exec httpd -f -p 3306 -h /www",
+            ),
+            (
+                "wordpress",
+                "mkdir -p /www && cat /run/secrets/db_password > /www/index.html && exec httpd -f -p 80 -h /www",
+            ),
+        ],
+        true,
+        &["db"],
+    );
+    ok(shoal(
+        &c,
+        &["stack", "deploy", "-c", file.to_str().unwrap(), "wp"],
+        &[("WORDPRESS_PORT", "8081")],
+    ));
+    let db = c.wait_running("wp_db", 1).remove(0);
+    assert_eq!(db.host, 0, "the database runs on the manager");
+    let sites = c.wait_running("wp_wordpress", 2);
+    let addr = c.wait("db from wordpress", || {
+        lookup(&c, &sites[0], "db").into_iter().next()
+    });
+    assert!(connects(&c, &sites[0], addr, 3306), "wordpress → db:3306");
+    let password = std::fs::read_to_string(example("wordpress").with_file_name("db_password.txt")).unwrap();
+    for host in 0..2 {
+        mesh_answers(&c, host, 8081, password.trim());
+    }
+
+    for stack in ["mon", "spark", "web", "wp"] {
         ok(shoal(&c, &["stack", "rm", stack], &[]));
     }
-    for stack in ["mon", "spark", "web"] {
+    for stack in ["mon", "spark", "web", "wp"] {
         nothing_left(&c, stack);
     }
 }

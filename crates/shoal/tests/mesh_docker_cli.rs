@@ -14,7 +14,6 @@ mod overlay;
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::net::Ipv4Addr;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use hosts::{Cluster, skip_reason};
@@ -34,35 +33,6 @@ macro_rules! skip_unless_root {
 const WEB_WITH_IP: &str = "mkdir -p /www/cgi-bin && hostname > /www/index.html && \
      printf '#!/bin/sh\\necho Content-Type: text/plain\\necho\\necho $REMOTE_ADDR\\n' > /www/cgi-bin/ip && \
      chmod +x /www/cgi-bin/ip && exec httpd -f -p 80 -h /www";
-
-/// One HTTP/1.0 GET of `path` from host `from`'s namespace to `addr:port`; the body's last
-/// line, or `None` when no answer came.
-fn get(c: &Cluster, from: usize, addr: Ipv4Addr, port: u16, path: &str) -> Option<String> {
-    let mut child = Cluster::in_netns(c.hosts[from].netns(), "busybox")
-        .args(["nc", "-w", "2", &addr.to_string(), &port.to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // busybox nc keeps reading the server after stdin ends (until -w expires or it closes).
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    if !text.starts_with("HTTP/1.") {
-        return None;
-    }
-    text.lines()
-        .rev()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .map(str::to_owned)
-}
 
 /// Waits until host `via` answers on `port` with something.
 fn wait_answer(c: &Cluster, from: usize, via: usize, port: u16) -> String {

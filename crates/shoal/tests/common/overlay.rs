@@ -6,7 +6,9 @@
 //! `mod hosts;`.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
 use std::net::Ipv4Addr;
+use std::process::Stdio;
 
 use crate::hosts::{Cluster, IMAGE, Task};
 
@@ -141,4 +143,33 @@ pub fn in_balancer(pid: u32, addr: Ipv4Addr) -> bool {
         .output()
         .unwrap();
     addresses(&crate::common::stdout(&out)).contains(&addr)
+}
+
+/// One HTTP/1.0 GET of `path` from host `from`'s namespace to `addr:port`; the body's last
+/// line, or `None` when no answer came.
+pub fn get(c: &Cluster, from: usize, addr: Ipv4Addr, port: u16, path: &str) -> Option<String> {
+    let mut child = Cluster::in_netns(c.hosts[from].netns(), "busybox")
+        .args(["nc", "-w", "2", &addr.to_string(), &port.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // busybox nc keeps reading the server after stdin ends (until -w expires or it closes).
+    // A refused connection ends nc before the request is written: a broken pipe, no answer.
+    let sent = child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes());
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    if sent.is_err() || !text.starts_with("HTTP/1.") {
+        return None;
+    }
+    text.lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .map(str::to_owned)
 }
