@@ -20,6 +20,7 @@ pub mod describe;
 pub mod executor;
 pub mod log_publisher;
 pub mod logs;
+mod mounts;
 pub mod network;
 pub mod payloads;
 pub mod runner;

@@ -3,54 +3,25 @@
 //! touches a disk: the files exist only in the tmpfs's memory.
 #![allow(unsafe_code)]
 
-use std::ffi::CString;
 use std::io::{self, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
-fn cstring(text: &[u8]) -> io::Result<CString> {
-    CString::new(text).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL byte in argument"))
-}
+use crate::mounts::cstring;
 
 /// Mounts a tmpfs of at most `size` bytes at `target` (an existing directory), root 0700.
 pub fn mount(target: &Path, size: u64) -> io::Result<()> {
-    let source = cstring(b"shoal-payloads")?;
-    let fstype = cstring(b"tmpfs")?;
-    let target = cstring(target.as_os_str().as_bytes())?;
-    let data = cstring(format!("mode=0700,size={size}").as_bytes())?;
-    // SAFETY: every pointer is a NUL-terminated string that outlives the call; the kernel
-    // copies them and keeps no reference.
-    let rc = unsafe {
-        libc::mount(
-            source.as_ptr(),
-            target.as_ptr(),
-            fstype.as_ptr(),
-            libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
-            data.as_ptr().cast(),
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    crate::mounts::mount(
+        "shoal-payloads",
+        target,
+        "tmpfs",
+        libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+        &format!("mode=0700,size={size}"),
+    )
 }
 
-/// Unmounts `target`, detaching it if a container still holds a bind mount of one of its
-/// files (the memory goes with the last reference). Not a mount point, or gone: fine.
-pub fn unmount(target: &Path) -> io::Result<()> {
-    let target = cstring(target.as_os_str().as_bytes())?;
-    // SAFETY: a NUL-terminated path that outlives the call.
-    let rc = unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
-    if rc != 0 {
-        let err = io::Error::last_os_error();
-        return match err.raw_os_error() {
-            Some(libc::EINVAL) | Some(libc::ENOENT) => Ok(()),
-            _ => Err(err),
-        };
-    }
-    Ok(())
-}
+pub(crate) use crate::mounts::unmount;
 
 /// True when `path` is the root of a tmpfs (its filesystem magic), so a file is never
 /// written to a directory that was left unmounted.

@@ -3,53 +3,18 @@
 //! with its safety argument.
 #![allow(unsafe_code)]
 
-use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-fn cstring(text: &[u8]) -> io::Result<CString> {
-    CString::new(text).map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL byte in argument"))
-}
+use crate::mounts::cstring;
 
 /// Mounts an overlay at `target` with the given lower (top first), upper and work dirs.
 pub fn mount_overlay(target: &Path, data: &str) -> io::Result<()> {
-    let source = cstring(b"overlay")?;
-    let fstype = cstring(b"overlay")?;
-    let target = cstring(target.as_os_str().as_bytes())?;
-    let data = cstring(data.as_bytes())?;
-    // SAFETY: every pointer is a NUL-terminated string that outlives the call; the kernel
-    // copies them and keeps no reference.
-    let rc = unsafe {
-        libc::mount(
-            source.as_ptr(),
-            target.as_ptr(),
-            fstype.as_ptr(),
-            libc::MS_NODEV,
-            data.as_ptr().cast(),
-        )
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    crate::mounts::mount("overlay", target, "overlay", libc::MS_NODEV, data)
 }
 
-/// Unmounts `target` (detaching it if busy). EINVAL (not a mount point) and ENOENT are fine.
-pub fn unmount(target: &Path) -> io::Result<()> {
-    let target = cstring(target.as_os_str().as_bytes())?;
-    // SAFETY: a NUL-terminated path that outlives the call.
-    let rc = unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
-    if rc != 0 {
-        let err = io::Error::last_os_error();
-        return match err.raw_os_error() {
-            Some(libc::EINVAL) | Some(libc::ENOENT) => Ok(()),
-            _ => Err(err),
-        };
-    }
-    Ok(())
-}
+pub(crate) use crate::mounts::unmount;
 
 /// Restores the default action of `signal` (the shim ignores some; a container's init must
 /// not inherit that, since ignored signals stay ignored across exec).
