@@ -131,8 +131,9 @@ fn remove_if_present(path: &Path) -> anyhow::Result<()> {
 
 /// Subtrees of the data dir that hold containers' own files (image layers, root filesystems
 /// and their writes, volumes, task working files, a sandbox's `resolv.conf`): their modes are
-/// what processes in containers see, often as users other than root, so they are never
-/// tightened. The data dir's own 0700 keeps other host users out of them.
+/// what processes in containers see, often as users other than root, so what they hold is
+/// never tightened (the folders themselves are). The data dir's own 0700 keeps other host
+/// users out of them.
 const CONTAINER_FILES: &[&str] = &[
     "images/layers",
     "containers",
@@ -153,9 +154,9 @@ fn tighten(root: &Path) -> std::io::Result<()> {
 
 fn tighten_under(root: &Path, relative: &Path, device: u64) -> std::io::Result<()> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    if CONTAINER_FILES.iter().any(|c| relative == Path::new(c)) {
-        return Ok(());
-    }
+    // The folder itself is tightened like the rest (the data dir's 0700 already keeps other
+    // users out of it); what it holds is not.
+    let holds_container_files = CONTAINER_FILES.iter().any(|c| relative == Path::new(c));
     let path = root.join(relative);
     let meta = std::fs::symlink_metadata(&path)?;
     if meta.file_type().is_symlink() || meta.dev() != device {
@@ -165,7 +166,7 @@ fn tighten_under(root: &Path, relative: &Path, device: u64) -> std::io::Result<(
     if mode & 0o077 != 0 {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode & 0o7700))?;
     }
-    if meta.is_dir() {
+    if meta.is_dir() && !holds_container_files {
         for entry in std::fs::read_dir(&path)? {
             tighten_under(root, &relative.join(entry?.file_name()), device)?;
         }
@@ -486,6 +487,9 @@ mod tests {
         for f in &kept {
             assert_eq!(mode(f), 0o755, "{}", f.display());
             assert_eq!(mode(f.parent().unwrap()), 0o755, "{}", f.display());
+        }
+        for c in CONTAINER_FILES {
+            assert_eq!(mode(&root.join(c)), 0o700, "the folder {c} itself is tightened");
         }
         assert_eq!(mode(&own), 0o700, "the daemon's own files are tightened");
     }
