@@ -24,6 +24,41 @@ const LIMIT: Duration = Duration::from_secs(60);
 
 /// Ends the standalone containers a failed run leaves (their task IDs are the directory
 /// names under `<data-dir>/standalone/containers`).
+/// A dev node running the oci executor with `bb:1` (busybox from a loopback registry)
+/// pulled, and the cleanup of the standalone containers it leaves. Fields drop in order: the
+/// containers first, the registry and its runtime last.
+struct Node {
+    _cleanup: StandaloneCleanup,
+    agent: Agent,
+    _root: tempfile::TempDir,
+    _registry: registry::Registry,
+    _rt: tokio::runtime::Runtime,
+}
+
+impl Node {
+    /// `None` (after saying why) where containers cannot run.
+    fn with_busybox() -> Option<Node> {
+        if let Some(why) = skip_reason() {
+            eprintln!("skipping: {why}");
+            return None;
+        }
+        let (rt, registry) = busybox::serve_busybox();
+        let root = tempfile::tempdir().unwrap();
+        let agent = Agent::start_default_executor(root.path(), "n1");
+        let cleanup = StandaloneCleanup(agent.data_dir().to_path_buf());
+        let remote = format!("{}/busybox:latest", registry.addr);
+        agent.docker_ok(&["pull", &remote]);
+        agent.docker_ok(&["tag", &remote, "bb:1"]);
+        Some(Node {
+            _cleanup: cleanup,
+            agent,
+            _root: root,
+            _registry: registry,
+            _rt: rt,
+        })
+    }
+}
+
 struct StandaloneCleanup(PathBuf);
 
 impl Drop for StandaloneCleanup {
@@ -243,19 +278,12 @@ fn docker_run_on_the_oci_executor() {
 /// closes the container's stdin (StdinOnce), so `cat` ends.
 #[test]
 fn docker_run_interactive_stdin() {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipping: {why}");
+    let Some(node) = Node::with_busybox() else {
         return;
-    }
-    let (_rt, registry) = busybox::serve_busybox();
-    let root = tempfile::tempdir().unwrap();
-    let agent = Agent::start_default_executor(root.path(), "n1");
-    let _cleanup = StandaloneCleanup(agent.data_dir().to_path_buf());
-    let remote = format!("{}/busybox:latest", registry.addr);
-    agent.docker_ok(&["pull", &remote]);
-    agent.docker_ok(&["tag", &remote, "bb:1"]);
+    };
+    let agent = &node.agent;
 
-    let echo = run_with_input(&agent, &["-i", "--rm", "bb:1", "busybox", "cat"], b"abc\n");
+    let echo = run_with_input(agent, &["-i", "--rm", "bb:1", "busybox", "cat"], b"abc\n");
     assert_eq!(
         echo.status.code(),
         Some(0),
@@ -267,13 +295,13 @@ fn docker_run_interactive_stdin() {
 
     // 1 MiB: the pipes fill and drain, nothing is lost or piles up.
     let big = vec![b'x'; 1 << 20];
-    let counted = run_with_input(&agent, &["-i", "--rm", "bb:1", "busybox", "wc", "-c"], &big);
+    let counted = run_with_input(agent, &["-i", "--rm", "bb:1", "busybox", "wc", "-c"], &big);
     assert_eq!(counted.status.code(), Some(0), "{}", stderr(&counted));
     assert_eq!(stdout(&counted).trim(), "1048576");
 
     // The exit code of what read the input comes back.
     let read = run_with_input(
-        &agent,
+        agent,
         &[
             "-i",
             "--rm",
@@ -287,7 +315,7 @@ fn docker_run_interactive_stdin() {
     assert_eq!(read.status.code(), Some(4), "{}", stderr(&read));
 
     // Without -i the container's stdin gives nothing: cat ends at once.
-    let closed = run_with_input(&agent, &["--rm", "bb:1", "busybox", "cat"], b"ignored\n");
+    let closed = run_with_input(agent, &["--rm", "bb:1", "busybox", "cat"], b"ignored\n");
     assert_eq!(closed.status.code(), Some(0), "{}", stderr(&closed));
     assert_eq!(stdout(&closed), "");
     assert_eq!(agent.docker_ok(&["ps", "-aq"]).trim(), "", "all removed");
@@ -297,17 +325,10 @@ fn docker_run_interactive_stdin() {
 /// again on the same writable layer, and its logs go on where they were, as on dockerd.
 #[test]
 fn restart_keeps_the_writable_layer_and_logs() {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipping: {why}");
+    let Some(node) = Node::with_busybox() else {
         return;
-    }
-    let (_rt, registry) = busybox::serve_busybox();
-    let root = tempfile::tempdir().unwrap();
-    let agent = Agent::start_default_executor(root.path(), "n1");
-    let _cleanup = StandaloneCleanup(agent.data_dir().to_path_buf());
-    let remote = format!("{}/busybox:latest", registry.addr);
-    agent.docker_ok(&["pull", &remote]);
-    agent.docker_ok(&["tag", &remote, "bb:1"]);
+    };
+    let agent = &node.agent;
     // Each run adds a line to a file of the container's own layer and prints the count.
     let count = "echo run >> /runs; busybox wc -l < /runs";
 
@@ -360,17 +381,10 @@ fn restart_keeps_the_writable_layer_and_logs() {
 /// shoal cannot honour are refused by name.
 #[test]
 fn seccomp_default_profile_and_unconfined() {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipping: {why}");
+    let Some(node) = Node::with_busybox() else {
         return;
-    }
-    let (_rt, registry) = busybox::serve_busybox();
-    let root = tempfile::tempdir().unwrap();
-    let agent = Agent::start_default_executor(root.path(), "n1");
-    let _cleanup = StandaloneCleanup(agent.data_dir().to_path_buf());
-    let remote = format!("{}/busybox:latest", registry.addr);
-    agent.docker_ok(&["pull", &remote]);
-    agent.docker_ok(&["tag", &remote, "bb:1"]);
+    };
+    let agent = &node.agent;
     let probe = "grep Seccomp: /proc/self/status; busybox unshare -U true; echo unshare=$?";
 
     let confined = agent.docker(&["run", "--rm", "bb:1", "sh", "-c", probe]);
@@ -451,17 +465,10 @@ fn seccomp_default_profile_and_unconfined() {
 /// that ran on is listed and removable, and new containers run.
 #[test]
 fn docker_run_after_the_agent_was_killed() {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipping: {why}");
+    let Some(mut node) = Node::with_busybox() else {
         return;
-    }
-    let (_rt, registry) = busybox::serve_busybox();
-    let root = tempfile::tempdir().unwrap();
-    let mut agent = Agent::start_default_executor(root.path(), "n1");
-    let _cleanup = StandaloneCleanup(agent.data_dir().to_path_buf());
-    let remote = format!("{}/busybox:latest", registry.addr);
-    agent.docker_ok(&["pull", &remote]);
-    agent.docker_ok(&["tag", &remote, "bb:1"]);
+    };
+    let agent = &mut node.agent;
     agent.docker_ok(&["run", "--rm", "bb:1", "busybox", "true"]);
     agent.docker_ok(&[
         "run",
@@ -498,17 +505,10 @@ fn docker_run_after_the_agent_was_killed() {
 /// and again, and after a `docker restart` too.
 #[test]
 fn docker_start_attach_shows_each_run() {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipping: {why}");
+    let Some(node) = Node::with_busybox() else {
         return;
-    }
-    let (_rt, registry) = busybox::serve_busybox();
-    let root = tempfile::tempdir().unwrap();
-    let agent = Agent::start_default_executor(root.path(), "n1");
-    let _cleanup = StandaloneCleanup(agent.data_dir().to_path_buf());
-    let remote = format!("{}/busybox:latest", registry.addr);
-    agent.docker_ok(&["pull", &remote]);
-    agent.docker_ok(&["tag", &remote, "bb:1"]);
+    };
+    let agent = &node.agent;
 
     // Each run prints a line of its own.
     let script = "cat /proc/sys/kernel/random/uuid";
