@@ -6,10 +6,8 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use common::{network, plane};
 use netplane::crypt::{PrivateKey, TunnelPeer, Tunnels};
@@ -19,10 +17,6 @@ use netplane::{EndpointSpec, RemoteEndpoint};
 const SECONDS: f64 = 3.0;
 const ROUNDS: usize = 3;
 const SINK_PORT: u16 = 5201;
-
-fn io(what: &'static str) -> impl Fn(std::io::Error) -> netplane::Error {
-    move |source| netplane::Error::Io { what, source }
-}
 
 /// This process's CPU time in clock ticks (user + system, `/proc/self/stat` fields 14 and 15):
 /// sender, receiver and tunnel loop all run here, and the kernel's work for their system calls
@@ -40,40 +34,8 @@ const TICKS_PER_SECOND: f64 = 100.0;
 
 /// Sends for `SECONDS` from `from` to `to` and returns (Gbit/s as the receiver counted, busy cores).
 async fn measure(from: &Path, to: SocketAddrV4, sink_netns: &Path) -> (f64, f64) {
-    let listener = netplane::run_in_netns(sink_netns, move || {
-        TcpListener::bind(to).map_err(io("bind the sink"))
-    })
-    .await
-    .expect("sink");
     let ticks_before = cpu_ticks();
-    let receiver = std::thread::spawn(move || -> (u64, Duration) {
-        let (mut stream, _) = listener.accept().expect("accept");
-        let mut buffer = vec![0u8; 256 * 1024];
-        let mut total = 0u64;
-        #[allow(clippy::disallowed_methods)] // a wall-clock measurement is this test's point
-        let start = std::time::Instant::now();
-        loop {
-            match stream.read(&mut buffer) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => total += n as u64,
-            }
-        }
-        (total, start.elapsed())
-    });
-    netplane::run_in_netns(from, move || {
-        let mut stream =
-            TcpStream::connect_timeout(&SocketAddr::V4(to), Duration::from_secs(3)).map_err(io("connect"))?;
-        let chunk = vec![0x5au8; 128 * 1024];
-        #[allow(clippy::disallowed_methods)] // a wall-clock measurement is this test's point
-        let start = std::time::Instant::now();
-        while start.elapsed().as_secs_f64() < SECONDS {
-            stream.write_all(&chunk).map_err(io("send"))?;
-        }
-        Ok(())
-    })
-    .await
-    .expect("sender");
-    let (bytes, elapsed) = receiver.join().expect("receiver");
+    let (bytes, elapsed) = common::stream_for(SECONDS, from, to, sink_netns, to).await;
     let busy_cores = (cpu_ticks() - ticks_before) as f64 / TICKS_PER_SECOND / elapsed.as_secs_f64();
     (bytes as f64 * 8.0 / elapsed.as_secs_f64() / 1e9, busy_cores)
 }

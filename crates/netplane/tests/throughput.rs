@@ -5,10 +5,8 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use common::{network, plane};
 use netplane::testbed::Testbed;
@@ -19,46 +17,10 @@ const ROUNDS: usize = 3;
 const SINK_PORT: u16 = 5201;
 const VIP_PORT: u16 = 80;
 
-fn io(what: &'static str) -> impl Fn(std::io::Error) -> netplane::Error {
-    move |source| netplane::Error::Io { what, source }
-}
-
 /// Sends for `SECONDS` from `from` to `to` (a sink listening in `sink_netns` on `sink`) and returns Gbit/s
 /// as the receiver counted it.
 async fn measure(from: &Path, to: SocketAddrV4, sink_netns: &Path, sink: SocketAddrV4) -> f64 {
-    let listener = netplane::run_in_netns(sink_netns, move || {
-        TcpListener::bind(sink).map_err(io("bind the sink"))
-    })
-    .await
-    .expect("sink");
-    let receiver = std::thread::spawn(move || -> (u64, Duration) {
-        let (mut stream, _) = listener.accept().expect("accept");
-        let mut buffer = vec![0u8; 256 * 1024];
-        let mut total = 0u64;
-        #[allow(clippy::disallowed_methods)] // a wall-clock measurement is this test's point
-        let start = std::time::Instant::now();
-        loop {
-            match stream.read(&mut buffer) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => total += n as u64,
-            }
-        }
-        (total, start.elapsed())
-    });
-    netplane::run_in_netns(from, move || {
-        let mut stream =
-            TcpStream::connect_timeout(&SocketAddr::V4(to), Duration::from_secs(3)).map_err(io("connect"))?;
-        let chunk = vec![0x5au8; 128 * 1024];
-        #[allow(clippy::disallowed_methods)] // a wall-clock measurement is this test's point
-        let start = std::time::Instant::now();
-        while start.elapsed().as_secs_f64() < SECONDS {
-            stream.write_all(&chunk).map_err(io("send"))?;
-        }
-        Ok(())
-    })
-    .await
-    .expect("sender");
-    let (bytes, elapsed) = receiver.join().expect("receiver");
+    let (bytes, elapsed) = common::stream_for(SECONDS, from, to, sink_netns, sink).await;
     bytes as f64 * 8.0 / elapsed.as_secs_f64() / 1e9
 }
 

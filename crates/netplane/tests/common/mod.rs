@@ -260,3 +260,52 @@ fn icmp_checksum(bytes: &[u8]) -> u16 {
     }
     !(sum as u16)
 }
+
+/// One TCP stream for `seconds` (128 KiB writes) from namespace `from` to `to`, read by a sink
+/// listening on `sink` inside `sink_netns` (the same address as `to`, or the backend behind a
+/// VIP `to`): the bytes the sink counted and the time it counted them over.
+pub async fn stream_for(
+    seconds: f64,
+    from: &Path,
+    to: SocketAddrV4,
+    sink_netns: &Path,
+    sink: SocketAddrV4,
+) -> (u64, Duration) {
+    let listener = netplane::run_in_netns(sink_netns, move || {
+        TcpListener::bind(sink).map_err(|source| netplane::Error::Io {
+            what: "bind the sink",
+            source,
+        })
+    })
+    .await
+    .expect("sink");
+    let receiver = std::thread::spawn(move || -> (u64, Duration) {
+        let (mut stream, _) = listener.accept().expect("accept");
+        let mut buffer = vec![0u8; 256 * 1024];
+        let mut total = 0u64;
+        #[allow(clippy::disallowed_methods)] // a wall-clock measurement is the point
+        let start = std::time::Instant::now();
+        loop {
+            match stream.read(&mut buffer) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n as u64,
+            }
+        }
+        (total, start.elapsed())
+    });
+    netplane::run_in_netns(from, move || {
+        let io = |what| move |source| netplane::Error::Io { what, source };
+        let mut stream =
+            TcpStream::connect_timeout(&SocketAddr::V4(to), Duration::from_secs(3)).map_err(io("connect"))?;
+        let chunk = vec![0x5au8; 128 * 1024];
+        #[allow(clippy::disallowed_methods)] // a wall-clock measurement is the point
+        let start = std::time::Instant::now();
+        while start.elapsed().as_secs_f64() < seconds {
+            stream.write_all(&chunk).map_err(io("send"))?;
+        }
+        Ok(())
+    })
+    .await
+    .expect("sender");
+    receiver.join().expect("receiver")
+}
