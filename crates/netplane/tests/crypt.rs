@@ -284,27 +284,9 @@ async fn an_encrypted_network_shows_nothing_on_the_underlay_and_a_plain_one_does
         .expect("test bed");
     let planes: Vec<_> = (0..2).map(|host| plane(&bed, "wgx", host)).collect();
     let keys: Vec<_> = (0..2).map(|_| PrivateKey::generate().expect("key")).collect();
-    let mut tunnels = Vec::new();
-    for (host, plane) in planes.iter().enumerate() {
-        let mtu = plane.underlay_mtu().await.expect("underlay MTU");
-        let started = Tunnels::start(
-            &bed.host(host).netns,
-            &plane.config().tag,
-            bed.host(host).address,
-            mtu,
-            keys[host].clone(),
-        )
-        .await
-        .expect("tunnels");
-        assert_eq!(started.mtu(), 1440);
-        tunnels.push(started);
-    }
-    for (host, tunnel) in tunnels.iter().enumerate() {
-        let other = 1 - host;
-        tunnel.set_peers(&[TunnelPeer {
-            underlay: bed.host(other).address,
-            public_key: keys[other].public(),
-        }]);
+    let mut tunnels = common::paired_tunnels(&bed, &planes, &keys).await;
+    for tunnel in &tunnels {
+        assert_eq!(tunnel.mtu(), 1440);
     }
 
     let encrypted = network(4201, 1, false);

@@ -10,7 +10,7 @@ use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 
 use common::{network, plane};
-use netplane::crypt::{PrivateKey, TunnelPeer, Tunnels};
+use netplane::crypt::PrivateKey;
 use netplane::testbed::Testbed;
 use netplane::{EndpointSpec, RemoteEndpoint};
 
@@ -48,24 +48,7 @@ async fn encrypted_overlay_throughput_against_the_plain_overlay() {
         .expect("test bed");
     let planes: Vec<_> = (0..2).map(|host| plane(&bed, "wbx", host)).collect();
     let keys: Vec<_> = (0..2).map(|_| PrivateKey::generate().expect("key")).collect();
-    let mut tunnels = Vec::new();
-    for (host, plane) in planes.iter().enumerate() {
-        let mtu = plane.underlay_mtu().await.expect("MTU");
-        let tunnel = Tunnels::start(
-            &bed.host(host).netns,
-            &plane.config().tag,
-            bed.host(host).address,
-            mtu,
-            keys[host].clone(),
-        )
-        .await
-        .expect("tunnels");
-        tunnel.set_peers(&[TunnelPeer {
-            underlay: bed.host(1 - host).address,
-            public_key: keys[1 - host].public(),
-        }]);
-        tunnels.push(tunnel);
-    }
+    let tunnels = common::paired_tunnels(&bed, &planes, &keys).await;
     let mut paths: Vec<(&str, PathBuf, SocketAddrV4, PathBuf)> = Vec::new();
     for (encrypted, third, name) in [
         (false, 11u8, "plain overlay (VXLAN)"),

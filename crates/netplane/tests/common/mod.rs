@@ -309,3 +309,34 @@ pub async fn stream_for(
     .expect("sender");
     receiver.join().expect("receiver")
 }
+
+/// Tunnels on hosts 0 and 1 of `bed` (their `planes`, under `keys`), each peered with the
+/// other.
+pub async fn paired_tunnels(
+    bed: &netplane::testbed::Testbed,
+    planes: &[netplane::Plane],
+    keys: &[netplane::crypt::PrivateKey],
+) -> Vec<netplane::crypt::Tunnels> {
+    let mut tunnels = Vec::new();
+    for (host, plane) in planes.iter().enumerate().take(2) {
+        let mtu = plane.underlay_mtu().await.expect("underlay MTU");
+        let started = netplane::crypt::Tunnels::start(
+            &bed.host(host).netns,
+            &plane.config().tag,
+            bed.host(host).address,
+            mtu,
+            keys[host].clone(),
+        )
+        .await
+        .expect("tunnels");
+        tunnels.push(started);
+    }
+    for (host, tunnel) in tunnels.iter().enumerate() {
+        let other = 1 - host;
+        tunnel.set_peers(&[netplane::crypt::TunnelPeer {
+            underlay: bed.host(other).address,
+            public_key: keys[other].public(),
+        }]);
+    }
+    tunnels
+}
