@@ -12,11 +12,13 @@
 
 mod bundle;
 mod convert;
+mod deploy;
 mod env_file;
 mod error;
 mod interpolate;
 pub mod model;
 mod order;
+mod ports;
 mod sections;
 mod service;
 mod stack;
