@@ -2,8 +2,8 @@
 //! on a machine without the docker CLI.
 //!
 //! ```text
-//! file.yml ─► YAML (serde-saphyr) ─► interpolate ($VAR, .env) ─► model (our serde types,
-//!   ignored keys collected) ─► convert ─► Stack { networks, secrets, configs, services
+//! file.yml ─► YAML (serde-saphyr) ─► interpolate ($VAR, .env) ─► merge (later `-c` files)
+//!   ─► model (our serde types, ignored keys collected) ─► convert ─► Stack { networks, secrets, configs, services
 //!   (types::ServiceSpec, in depends_on order) } ─► the CLI creates them through the API
 //! ```
 //!
@@ -16,6 +16,7 @@ mod deploy;
 mod env_file;
 mod error;
 mod interpolate;
+mod merge;
 pub mod model;
 mod order;
 mod ports;
@@ -74,13 +75,71 @@ pub fn load_file(path: &Path, namespace: &str, env: BTreeMap<String, String>) ->
 
 /// Loads compose text; `file` names it in errors.
 pub fn load(text: &str, file: &str, options: &Options) -> Result<Stack> {
+    load_all(&[(text, file)], options)
+}
+
+/// Loads several compose files as one stack (`-c a.yml -c b.yml`), later files merged into
+/// earlier ones as docker merges them (`merge.rs`). Relative paths in every file, and the
+/// `.env` read, are the first file's directory's, as docker resolves them.
+pub fn load_files(paths: &[PathBuf], namespace: &str, env: BTreeMap<String, String>) -> Result<Stack> {
+    let Some(first) = paths.first() else {
+        return Err(error::invalid("compose files", "no compose file given"));
+    };
+    let mut texts = Vec::with_capacity(paths.len());
+    for path in paths {
+        let text = read_bounded(path, MAX_FILE_LEN)?;
+        let text = String::from_utf8(text).map_err(|_| Error::Read {
+            path: path.display().to_string(),
+            message: "not UTF-8 text".into(),
+        })?;
+        texts.push((text, path.display().to_string()));
+    }
+    let dir = first
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let options = Options {
+        namespace: namespace.to_string(),
+        dir,
+        env,
+    };
+    let texts: Vec<(&str, &str)> = texts.iter().map(|(t, f)| (t.as_str(), f.as_str())).collect();
+    load_all(&texts, &options)
+}
+
+/// Loads (text, file name) pairs, each interpolated on its own, merged in order.
+fn load_all(files: &[(&str, &str)], options: &Options) -> Result<Stack> {
+    validate_namespace(&options.namespace)?;
+    let vars = variables(options)?;
+    let mut warnings: Vec<String> = Vec::new();
+    let mut merged: Option<serde_json::Map<String, Value>> = None;
+    for (text, file) in files {
+        let doc = read_doc(text, file, &vars, &mut warnings)?;
+        match &mut merged {
+            None => merged = Some(doc),
+            Some(base) => merge::files(base, doc),
+        }
+    }
+    let doc = Value::Object(merged.unwrap_or_default());
+    let mut ignored = Vec::new();
+    let parsed = sections::parse(doc, &mut ignored)?;
+    warnings.extend(ignored.iter().map(|p| ignored_warning(p)));
+    convert::stack(parsed, options, &vars, warnings)
+}
+
+/// One file's YAML, interpolated; the variables it used unset are warned about once.
+fn read_doc(
+    text: &str,
+    file: &str,
+    vars: &BTreeMap<String, String>,
+    warnings: &mut Vec<String>,
+) -> Result<serde_json::Map<String, Value>> {
     if text.len() > MAX_FILE_LEN {
         return Err(Error::Read {
             path: file.into(),
             message: format!("larger than {MAX_FILE_LEN} bytes"),
         });
     }
-    validate_namespace(&options.namespace)?;
     let mut yaml = serde_saphyr::Options::default();
     // Go's YAML reader (docker's) takes `mode: 0440` as octal; so must this.
     yaml.legacy_octal_numbers = true;
@@ -92,18 +151,18 @@ pub fn load(text: &str, file: &str, options: &Options) -> Result<Stack> {
     if !doc.is_object() {
         return Err(error::invalid(file, "top-level object must be a mapping"));
     }
-    let vars = variables(options)?;
-    let mut interpolator = Interpolator::new(&vars);
+    let mut interpolator = Interpolator::new(vars);
     interpolator.file(&mut doc)?;
-    let mut warnings: Vec<String> = interpolator
-        .unset
-        .iter()
-        .map(|name| format!("the {name} variable is not set; defaulting to a blank string"))
-        .collect();
-    let mut ignored = Vec::new();
-    let parsed = sections::parse(doc, &mut ignored)?;
-    warnings.extend(ignored.iter().map(|p| ignored_warning(p)));
-    convert::stack(parsed, options, &vars, warnings)
+    for name in &interpolator.unset {
+        let warning = format!("the {name} variable is not set; defaulting to a blank string");
+        if !warnings.contains(&warning) {
+            warnings.push(warning);
+        }
+    }
+    match doc {
+        Value::Object(map) => Ok(map),
+        _ => Err(error::invalid(file, "top-level object must be a mapping")),
+    }
 }
 
 /// The warning for a key that has no effect.

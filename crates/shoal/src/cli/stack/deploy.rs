@@ -23,7 +23,7 @@ use crate::cli::Console;
 /// Flags of `stack deploy`.
 #[derive(clap::Args, Debug)]
 pub struct DeployArgs {
-    /// Path to a compose file.
+    /// Path to a compose file; several are merged, later ones overriding (as docker's).
     #[arg(short = 'c', long = "compose-file", value_name = "FILE")]
     compose_file: Vec<PathBuf>,
     /// Path to a Distributed Application Bundle file (instead of a compose file).
@@ -45,15 +45,12 @@ pub async fn run(client: &Client, console: &mut Console, args: DeployArgs) -> an
     let stack = match (&args.bundle_file, args.compose_file.as_slice()) {
         (Some(_), [_, ..]) => anyhow::bail!("you cannot specify both a bundle file and a compose file"),
         (Some(bundle), []) => compose::load_bundle_file(bundle, &args.name)?,
-        (None, [one]) => {
-            let env: BTreeMap<String, String> = std::env::vars().collect();
-            compose::load_file(one, &args.name, env)?
-        }
         (None, []) => anyhow::bail!(
             "please specify either a bundle file (with --bundle-file) or a compose file (with --compose-file)"
         ),
-        (None, _) => {
-            anyhow::bail!("merging several compose files is not supported yet; give one --compose-file")
+        (None, files) => {
+            let env: BTreeMap<String, String> = std::env::vars().collect();
+            compose::load_files(files, &args.name, env)?
         }
     };
     for warning in &stack.warnings {
