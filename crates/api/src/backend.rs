@@ -462,9 +462,13 @@ pub trait Backend: Send + Sync + 'static {
     async fn secret_rotate(&self, _key: &str, _data: Vec<u8>) -> Result<SecretRotated> {
         Err(unimplemented("secret rotate"))
     }
+    /// `POST /configs/{id}/rotate` (shoal's): the next version, and the services moved to it.
+    async fn config_rotate(&self, _key: &str, _data: Vec<u8>) -> Result<SecretRotated> {
+        Err(unimplemented("config rotate"))
+    }
 }
 
-/// What a secret rotation did.
+/// What a secret (or config) rotation did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SecretRotated {
     /// The new secret's ID.

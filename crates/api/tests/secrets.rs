@@ -224,6 +224,29 @@ async fn configs_show_their_data_and_services_reference_both_by_id() {
     assert_eq!(v2["Spec"]["Labels"]["com.shoal.secret.version"], "2");
     assert!(v2["Spec"].get("Data").is_none(), "{v2}");
 
+    // A config rotates the same way, beside it; the secret reference stays.
+    let rotated = post(
+        &b,
+        "/configs/app.conf/rotate",
+        &json!({"Data": "bmV3"}).to_string(),
+    )
+    .await;
+    assert_eq!(rotated.status, StatusCode::CREATED, "{}", rotated.text());
+    let answer = rotated.json();
+    assert_eq!(answer["Name"], "app.conf.v2");
+    assert_eq!(answer["Services"], json!(["web"]));
+    let svc = get(&b, "/services/web").await.json();
+    let cs = &svc["Spec"]["TaskTemplate"]["ContainerSpec"];
+    assert_eq!(cs["Configs"][0]["ConfigID"], answer["ID"], "{cs}");
+    assert_eq!(cs["Configs"][0]["ConfigName"], "app.conf.v2");
+    assert_eq!(cs["Configs"][0]["File"]["Name"], "/etc/app.conf");
+    assert_eq!(cs["Secrets"][0]["SecretName"], "pw.v2");
+    let v2 = get(&b, "/configs/app.conf.v2").await.json();
+    assert_eq!(v2["Spec"]["Labels"]["com.shoal.config.version"], "2");
+    assert_eq!(v2["Spec"]["Data"], "bmV3");
+    let missing = post(&b, "/configs/nope/rotate", &json!({"Data": DATA}).to_string()).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND, "{}", missing.text());
+
     assert_eq!(
         send(&b, Method::DELETE, "/services/web", None).await.status,
         StatusCode::OK
@@ -236,6 +259,14 @@ async fn configs_show_their_data_and_services_reference_both_by_id() {
         send(&b, Method::DELETE, "/secrets/pw.v2", None).await.status,
         StatusCode::NO_CONTENT
     );
+    for config in ["app.conf", "app.conf.v2"] {
+        assert_eq!(
+            send(&b, Method::DELETE, &format!("/configs/{config}"), None)
+                .await
+                .status,
+            StatusCode::NO_CONTENT
+        );
+    }
 }
 
 fn urlencoding(text: &str) -> String {

@@ -147,6 +147,7 @@ pub fn router_with(backend: Arc<dyn Backend>, host: HostFacts, policy: Policy) -
         .route("/configs/{id}/update", post(secrets::update::<true>))
         // shoal's extension: secret rotation
         .route("/secrets/{id}/rotate", post(rotate::rotate))
+        .route("/configs/{id}/rotate", post(rotate::rotate_config))
         // standalone containers (docker run)
         .route("/containers/create", post(standalone::create))
         .route("/containers/prune", post(standalone::prune))

@@ -1,10 +1,11 @@
-//! `POST /secrets/{id}/rotate` — a shoal extension (Docker has no rotation): creates the next
-//! version of the secret (`<base>.v<N>`, linked by the labels `com.shoal.secret.base` and
-//! `com.shoal.secret.version`) and moves every service using any version of it to the new
-//! one, each rolling as its `UpdateConfig` says (rules in `rules::controlapi::rotate`).
+//! `POST /secrets/{id}/rotate` and `POST /configs/{id}/rotate` — a shoal extension (Docker
+//! has no rotation): creates the next version of the secret or config (`<base>.v<N>`, linked
+//! by the labels `com.shoal.secret.base` and `com.shoal.secret.version`, or `com.shoal.config.*`)
+//! and moves every service using any version of it to the new one, each rolling as its
+//! `UpdateConfig` says (rules in `rules::controlapi::rotate`).
 //!
 //! Body: `{"Data": "<base64>"}` as for `POST /secrets/create`. Answer 201:
-//! `{"ID": "<new secret ID>", "Name": "<base>.v<N>", "Services": ["web", …]}`.
+//! `{"ID": "<new ID>", "Name": "<base>.v<N>", "Services": ["web", …]}`.
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
@@ -51,17 +52,39 @@ pub(super) async fn rotate(
     body: std::result::Result<Bytes, BytesRejection>,
 ) -> Result<Response> {
     let key = path_key(key)?;
-    let req: RotateRequest = decode(&headers, body)?;
-    let data = STANDARD
-        .decode(req.data.trim())
-        .map_err(|e| Error::BadRequest(format!("invalid Data: not base64: {e}")))?;
+    let data = data(&headers, body)?;
     let done = state.backend.secret_rotate(&key, data).await?;
-    Ok(json_with_status(
+    Ok(answer(done))
+}
+
+/// `POST /configs/{id}/rotate`.
+pub(super) async fn rotate_config(
+    State(state): State<AppState>,
+    key: std::result::Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: std::result::Result<Bytes, BytesRejection>,
+) -> Result<Response> {
+    let key = path_key(key)?;
+    let data = data(&headers, body)?;
+    let done = state.backend.config_rotate(&key, data).await?;
+    Ok(answer(done))
+}
+
+/// The body's data, decoded.
+fn data(headers: &HeaderMap, body: std::result::Result<Bytes, BytesRejection>) -> Result<Vec<u8>> {
+    let req: RotateRequest = decode(headers, body)?;
+    STANDARD
+        .decode(req.data.trim())
+        .map_err(|e| Error::BadRequest(format!("invalid Data: not base64: {e}")))
+}
+
+fn answer(done: crate::backend::SecretRotated) -> Response {
+    json_with_status(
         StatusCode::CREATED,
         &RotateResponse {
             id: done.id,
             name: done.name,
             services: done.services,
         },
-    ))
+    )
 }

@@ -618,4 +618,17 @@ impl Backend for FakeBackend {
             services: r.services,
         })
     }
+
+    async fn config_rotate(&self, key: &str, data: Vec<u8>) -> Result<api::backend::SecretRotated> {
+        let mut inner = self.enter("config_rotate")?;
+        let id = types::id::new_id(&mut inner.rng);
+        let now = inner.now;
+        let r = rules::controlapi::rotate::rotate_config(&inner.state, key, id, data, now)?;
+        inner.commit_all(r.ops)?;
+        Ok(api::backend::SecretRotated {
+            id: r.id,
+            name: r.name,
+            services: r.services,
+        })
+    }
 }

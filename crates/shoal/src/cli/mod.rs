@@ -50,6 +50,8 @@ pub enum Command {
     Stack(Box<stack::StackArgs>),
     /// Rotate a secret (shoal's own; the other verbs are `docker secret`'s).
     Secret(Box<secret::SecretArgs>),
+    /// Rotate a config (shoal's own; the other verbs are `docker config`'s).
+    Config(Box<secret::SecretArgs>),
 }
 
 /// `-H` after a command group (`shoal service ls -H …`): it wins over one given before the
@@ -126,7 +128,11 @@ pub async fn execute(
         }
         Command::Secret(args) => {
             let client = client(&args.connection, global)?;
-            secret::run(*args, &client, console).await
+            secret::run(secret::Object::Secret, *args, &client, console).await
+        }
+        Command::Config(args) => {
+            let client = client(&args.connection, global)?;
+            secret::run(secret::Object::Config, *args, &client, console).await
         }
     }
 }

@@ -1,7 +1,8 @@
-//! `shoal secret rotate NAME [--file F | -]`: shoal's secret rotation (`POST
-//! /secrets/{id}/rotate`, not in the docker CLI). Creates the next version (`<base>.v<N>`)
-//! from the file's bytes (stdin with `-`) and rolls every service using the secret onto it,
-//! each per its update config. The other secret verbs are docker's (`docker secret …`).
+//! `shoal secret rotate NAME [--file F | -]` and `shoal config rotate NAME [--file F | -]`:
+//! shoal's rotation (`POST /secrets/{id}/rotate`, `POST /configs/{id}/rotate`, not in the
+//! docker CLI). Creates the next version (`<base>.v<N>`) from the file's bytes (stdin with
+//! `-`) and rolls every service using the secret or config onto it, each per its update
+//! config. The other verbs are docker's (`docker secret …`, `docker config …`).
 
 use std::io::{Read as _, Write as _};
 
@@ -11,10 +12,7 @@ use base64::Engine as _;
 
 use super::{Connection, Console};
 
-/// Swarm's limit on a secret, plus one byte to tell "too big" from "exactly the limit".
-const READ_LIMIT: u64 = types::secret::MAX_SECRET_SIZE as u64 + 1;
-
-/// Flags of `shoal secret`.
+/// Flags of `shoal secret` and of `shoal config`.
 #[derive(clap::Args, Debug)]
 pub struct SecretArgs {
     #[command(flatten)]
@@ -25,9 +23,9 @@ pub struct SecretArgs {
 
 #[derive(clap::Subcommand, Debug)]
 enum SecretCommand {
-    /// Create the next version of a secret and move every service using it there.
+    /// Create the next version and move every service using it there.
     Rotate {
-        /// The secret (name, ID or ID prefix; any of its versions).
+        /// The secret or config (name, ID or ID prefix; any of its versions).
         secret: String,
         /// The new data: a file, or `-` for stdin.
         #[arg(short = 'f', long = "file", value_name = "FILE")]
@@ -38,8 +36,39 @@ enum SecretCommand {
     },
 }
 
-/// Runs `shoal secret …`.
-pub async fn run(args: SecretArgs, client: &Client, console: &mut Console) -> anyhow::Result<()> {
+/// Which object a `rotate` is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Object {
+    /// `shoal secret`.
+    Secret,
+    /// `shoal config`.
+    Config,
+}
+
+impl Object {
+    fn word(self) -> &'static str {
+        match self {
+            Object::Secret => "secret",
+            Object::Config => "config",
+        }
+    }
+
+    /// Swarm's limit on the object's data.
+    fn limit(self) -> usize {
+        match self {
+            Object::Secret => types::secret::MAX_SECRET_SIZE,
+            Object::Config => types::secret::MAX_CONFIG_SIZE,
+        }
+    }
+}
+
+/// Runs `shoal secret …` (or `shoal config …` with `Object::Config`).
+pub async fn run(
+    object: Object,
+    args: SecretArgs,
+    client: &Client,
+    console: &mut Console,
+) -> anyhow::Result<()> {
     match args.command {
         SecretCommand::Rotate {
             secret,
@@ -49,15 +78,20 @@ pub async fn run(args: SecretArgs, client: &Client, console: &mut Console) -> an
             let source = file
                 .or(positional)
                 .ok_or_else(|| anyhow::anyhow!("give the new data: --file FILE, or - for stdin"))?;
-            let data = read_data(&source)?;
-            let path = format!("/secrets/{secret}/rotate");
+            let data = read_data(&source, object)?;
+            let path = format!("/{}s/{secret}/rotate", object.word());
             let request = RotateRequest {
                 data: base64::engine::general_purpose::STANDARD.encode(&data),
             };
             let done: RotateResponse = client.post(&path, &[], &request).await?;
             writeln!(console.out, "{}", done.id)?;
             if done.services.is_empty() {
-                writeln!(console.err, "{} created; no service used the secret", done.name)?;
+                writeln!(
+                    console.err,
+                    "{} created; no service used the {}",
+                    done.name,
+                    object.word()
+                )?;
             } else {
                 writeln!(
                     console.err,
@@ -71,22 +105,25 @@ pub async fn run(args: SecretArgs, client: &Client, console: &mut Console) -> an
     }
 }
 
-/// Reads at most the secret size limit from `source` (`-`: stdin), so a wrong file is
+/// Reads at most the object's size limit from `source` (`-`: stdin), so a wrong file is
 /// refused here rather than read whole into memory.
-fn read_data(source: &str) -> anyhow::Result<Vec<u8>> {
+fn read_data(source: &str, object: Object) -> anyhow::Result<Vec<u8>> {
+    // One byte over the limit tells "too big" from "exactly the limit".
+    let read_limit = object.limit() as u64 + 1;
     let mut data = Vec::new();
     if source == "-" {
-        std::io::stdin().take(READ_LIMIT).read_to_end(&mut data)?;
+        std::io::stdin().take(read_limit).read_to_end(&mut data)?;
     } else {
         std::fs::File::open(source)
             .map_err(|e| anyhow::anyhow!("{source}: {e}"))?
-            .take(READ_LIMIT)
+            .take(read_limit)
             .read_to_end(&mut data)?;
     }
-    if data.len() as u64 >= READ_LIMIT {
+    if data.len() as u64 >= read_limit {
         anyhow::bail!(
-            "{source}: a secret must be less than {} bytes",
-            types::secret::MAX_SECRET_SIZE
+            "{source}: a {} must be less than {} bytes",
+            object.word(),
+            object.limit()
         );
     }
     Ok(data)

@@ -521,7 +521,12 @@ impl Backend for Swarm {
 
     async fn secret_rotate(&self, key: &str, data: Vec<u8>) -> Result<api::backend::SecretRotated> {
         let m = self.require_manager().await?;
-        super::secrets::rotate(&m, key, data, self.clock.now()).await
+        super::secrets::rotate(&m, types::Kind::Secret, key, data, self.clock.now()).await
+    }
+
+    async fn config_rotate(&self, key: &str, data: Vec<u8>) -> Result<api::backend::SecretRotated> {
+        let m = self.require_manager().await?;
+        super::secrets::rotate(&m, types::Kind::Config, key, data, self.clock.now()).await
     }
 
     // Standalone containers (`standalone/`).

@@ -49,16 +49,17 @@ pub async fn update(
     Ok(())
 }
 
-/// A rotation (shoal's): the next version of a secret, committed with the updates of the
-/// services that move to it in one transaction.
+/// A rotation (shoal's): the next version of a secret or config, committed with the updates
+/// of the services that move to it in one transaction.
 pub async fn rotate(
     m: &Manager,
+    kind: Kind,
     key: &str,
     data: Vec<u8>,
     now: types::Timestamp,
 ) -> Result<api::backend::SecretRotated> {
     let id = m.new_id();
-    let r = rules::controlapi::rotate::rotate_secret(&*m.synced_view().await, key, id, data, now)?;
+    let r = rules::controlapi::rotate::rotate(&*m.synced_view().await, kind, key, id, data, now)?;
     m.propose(r.ops).await?;
     Ok(api::backend::SecretRotated {
         id: r.id,
