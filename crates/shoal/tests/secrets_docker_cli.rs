@@ -14,15 +14,16 @@ mod common;
 mod build;
 #[path = "common/busybox.rs"]
 mod busybox;
+#[path = "common/leaks.rs"]
+mod leaks;
 #[path = "../../image/tests/common/registry.rs"]
 mod registry;
 
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use busybox::{Cleanup, skip_reason};
 use common::{Agent, eventually, stderr};
+use leaks::{contains, files_on_disk, mounts_under};
 use serde_json::Value;
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -136,44 +137,6 @@ fn running(agent: &Agent, service: &str) {
     }
 }
 
-/// Mount points under `dir` (from this process's mountinfo).
-fn mounts_under(dir: &Path) -> Vec<String> {
-    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    let prefix = dir.to_string_lossy().to_string();
-    text.lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .filter(|m| m.starts_with(&prefix))
-        .map(str::to_string)
-        .collect()
-}
-
-/// Every regular file under `dir` on the same filesystem as `dir` (what is on the node's
-/// disk: the task's tmpfs and the containers' overlay mounts are other filesystems).
-fn files_on_disk(dir: &Path) -> Vec<PathBuf> {
-    let dev = std::fs::metadata(dir).unwrap().dev();
-    let mut out = Vec::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        let Ok(entries) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let Ok(meta) = std::fs::symlink_metadata(e.path()) else {
-                continue;
-            };
-            if meta.dev() != dev {
-                continue;
-            }
-            if meta.is_dir() {
-                todo.push(e.path());
-            } else if meta.is_file() {
-                out.push(e.path());
-            }
-        }
-    }
-    out
-}
-
 #[test]
 fn a_task_reads_its_secret_and_config_from_a_tmpfs_never_from_disk_and_rotation_rolls_it() {
     if let Some(why) = skip_reason() {
@@ -251,7 +214,7 @@ fn a_task_reads_its_secret_and_config_from_a_tmpfs_never_from_disk_and_rotation_
     for file in files_on_disk(agent.data_dir()) {
         let bytes = std::fs::read(&file).unwrap_or_default();
         assert!(
-            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            !contains(&bytes, secret.as_bytes()),
             "the secret is on disk in {}",
             file.display()
         );

@@ -115,6 +115,15 @@ impl Payloads {
 
     /// Applies an assignment message's payloads: with `full`, `payloads` is the whole set.
     pub fn apply(&self, full: bool, payloads: Vec<Payload>, removed: &[(PayloadKind, String)]) {
+        if !payloads.is_empty() || !removed.is_empty() {
+            // IDs only, never the bytes: the record of what reached this node (the multi-host
+            // tests read it to show a node without such a task never got a secret).
+            let added: Vec<String> = payloads
+                .iter()
+                .map(|p| format!("{} {}", kind_name(p.kind), p.id))
+                .collect();
+            tracing::debug!(full, ?added, ?removed, "payloads applied");
+        }
         let mut held = self.held();
         if full {
             held.clear();

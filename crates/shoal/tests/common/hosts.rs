@@ -98,7 +98,8 @@ impl HostAgent {
             .arg(&self.data_dir)
             .arg("--api-socket")
             .arg(&self.sock)
-            .env("SHOAL_LOG", "info,openraft=warn")
+            // Payload receipts at debug: the record of which secrets reached which node.
+            .env("SHOAL_LOG", "info,openraft=warn,agent::payloads=debug")
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -134,6 +135,11 @@ impl HostAgent {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Its whole log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// The last 60 lines of its log.
