@@ -3,9 +3,10 @@
 //!
 //! Include it with `#[path = "common/leaks.rs"] mod leaks;`.
 
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 /// Mount points under `dir` (from this process's mountinfo; the agents share its mount
 /// namespace).
@@ -51,41 +52,60 @@ pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
 }
 
 /// Whether `needle` is anywhere in the writable memory (heap, stacks, data) of process `pid`,
-/// where bytes a process received would be.
+/// where bytes a process received would be. Mappings with no resident page are skipped (never
+/// touched: all zeros); the rest is streamed to `grep -F` (a debug build's byte loop would
+/// take minutes over an agent's memory), a newline between mappings so no match spans two.
 pub fn in_memory(pid: u32, needle: &[u8]) -> bool {
-    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
-    let mut mem = std::fs::File::open(format!("/proc/{pid}/mem")).unwrap();
-    const CHUNK: u64 = 16 << 20;
-    let overlap = needle.len() as u64 - 1;
-    for line in maps.lines() {
-        let mut fields = line.split_whitespace();
-        let (Some(range), Some(perms)) = (fields.next(), fields.next()) else {
-            continue;
-        };
-        if !perms.starts_with("rw") {
-            continue;
+    use std::os::unix::ffi::OsStrExt;
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap();
+    let mut regions = Vec::new();
+    let mut current: Option<(u64, u64, bool)> = None;
+    for line in smaps.lines() {
+        let first = line.split_whitespace().next().unwrap_or_default();
+        if let Some((a, b)) = first.split_once('-')
+            && let (Ok(a), Ok(b)) = (u64::from_str_radix(a, 16), u64::from_str_radix(b, 16))
+        {
+            let writable = line
+                .split_whitespace()
+                .nth(1)
+                .is_some_and(|p| p.starts_with("rw"));
+            current = Some((a, b, writable));
+        } else if let Some(kb) = line.strip_prefix("Rss:")
+            && let Some((a, b, true)) = current
+            && kb.trim().trim_end_matches("kB").trim() != "0"
+        {
+            regions.push((a, b));
         }
-        let Some((a, b)) = range.split_once('-') else {
-            continue;
-        };
-        let (Ok(mut pos), Ok(end)) = (u64::from_str_radix(a, 16), u64::from_str_radix(b, 16)) else {
-            continue;
-        };
+    }
+    let mut mem = std::fs::File::open(format!("/proc/{pid}/mem")).unwrap();
+    let mut grep = Command::new("grep")
+        .args(["-q", "-a", "-F", "--"])
+        .arg(std::ffi::OsStr::from_bytes(needle))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("run grep");
+    let mut input = grep.stdin.take().unwrap();
+    const CHUNK: u64 = 16 << 20;
+    'regions: for (start, end) in regions {
+        let mut pos = start;
         while pos < end {
             let len = (end - pos).min(CHUNK);
             let mut buf = vec![0u8; len as usize];
-            // A mapping that went away meanwhile, or one the kernel will not show (vvar).
+            // A mapping that went away meanwhile, or one the kernel will not show.
             if mem.seek(SeekFrom::Start(pos)).is_err() || mem.read_exact(&mut buf).is_err() {
                 break;
             }
-            if contains(&buf, needle) {
-                return true;
+            // grep stops reading at its first match: a closed pipe means found.
+            if input.write_all(&buf).is_err() {
+                break 'regions;
             }
-            if pos + len >= end || len <= overlap {
-                break;
-            }
-            pos += len - overlap;
+            pos += len;
+        }
+        if input.write_all(b"\n").is_err() {
+            break;
         }
     }
-    false
+    drop(input);
+    grep.wait().unwrap().success()
 }
