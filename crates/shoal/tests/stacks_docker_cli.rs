@@ -9,7 +9,7 @@
 //! leaving nothing; the same file deployed by `shoal stack deploy` with no docker on PATH; and
 //! a service created with lower-case JSON keys equal to one with capitalised keys. On one host:
 //! `shoal stack deploy` holding a service back until the service it depends on is healthy, and
-//! a DAB bundle deployed with `--bundle-file`.
+//! a DAB bundle deployed with `--bundle-file`; and two `-c` files merged as docker merges them.
 
 #![allow(clippy::unwrap_used, clippy::disallowed_methods, dead_code, unsafe_code)]
 
@@ -549,5 +549,55 @@ fn our_cli_waits_for_a_healthy_dependency() {
     );
     assert_eq!(nets.trim(), "dab_back");
     assert!(shoal(&c).args(["stack", "rm", "dab"]).status().unwrap().success());
+    assert_eq!(c.docker_ok(0, &["service", "ls", "-q"]).trim(), "");
+
+    // Two files merged as docker merges them: the later one overrides, and its relative
+    // paths are the first file's directory's (pw.txt is only there).
+    let base = root.path().join("base.yml");
+    std::fs::write(
+        &base,
+        format!(
+            "services:\n  app:\n    image: {IMAGE}\n    command: sleep 1\n    environment: [A=1, B=1]\n    deploy: {{replicas: 1, labels: [tier=a]}}\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(root.path().join("pw.txt"), "merged").unwrap();
+    let prod = root.path().join("prod");
+    std::fs::create_dir(&prod).unwrap();
+    let over = prod.join("override.yml");
+    std::fs::write(
+        &over,
+        "services:\n  app:\n    command: sleep 100000\n    environment: {B: 2}\n    secrets: [pw]\n    deploy: {replicas: 2}\nsecrets:\n  pw: {file: ./pw.txt}\n",
+    )
+    .unwrap();
+    let out = shoal(&c)
+        .args([
+            "stack",
+            "deploy",
+            "-c",
+            base.to_str().unwrap(),
+            "-c",
+            over.to_str().unwrap(),
+            "mrg",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let app = json(&c.docker_ok(0, &["service", "inspect", "mrg_app"]));
+    let spec = &app[0]["Spec"];
+    assert_eq!(spec["Mode"]["Replicated"]["Replicas"], 2);
+    assert_eq!(spec["Labels"]["tier"], "a");
+    let cs = &spec["TaskTemplate"]["ContainerSpec"];
+    assert_eq!(cs["Args"], serde_json::json!(["sleep", "100000"]), "{cs}");
+    let mut env: Vec<&str> = cs["Env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    env.sort_unstable();
+    assert_eq!(env, ["A=1", "B=2"]);
+    assert_eq!(cs["Secrets"][0]["SecretName"], "mrg_pw");
+    assert!(shoal(&c).args(["stack", "rm", "mrg"]).status().unwrap().success());
     assert_eq!(c.docker_ok(0, &["service", "ls", "-q"]).trim(), "");
 }
