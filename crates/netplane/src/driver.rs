@@ -55,6 +55,8 @@ pub trait DataPlane: Send + Sync {
     async fn stop_tunnels(&self) -> Result<()> {
         Ok(())
     }
+    /// Removes the node's ingress sandbox and the mesh's host table (gone already: success).
+    async fn remove_ingress(&self) -> Result<()>;
 }
 
 #[async_trait::async_trait]
@@ -97,5 +99,8 @@ impl DataPlane for Plane {
     }
     async fn stop_tunnels(&self) -> Result<()> {
         Plane::stop_tunnels(self).await
+    }
+    async fn remove_ingress(&self) -> Result<()> {
+        Plane::remove_ingress(self).await
     }
 }

@@ -220,6 +220,57 @@ fn a_task_sees_the_clients_address_when_it_runs_on_the_receiving_host() {
     );
 }
 
+/// The path of host `i`'s ingress sandbox namespace.
+fn ingress_sandbox(c: &Cluster, i: usize) -> std::path::PathBuf {
+    std::path::Path::new(common::PLANE_NETNS_DIR).join(format!("shoal-{}-ingress", c.hosts[i].tag()))
+}
+
+#[test]
+fn removing_the_ingress_network_takes_every_hosts_mesh_down() {
+    skip_unless_root!();
+    let c = Cluster::new("mrm", 2);
+    service(&c, "web", &["--replicas", "1", "--publish", "8082:80"], WEB);
+    c.wait_running("web", 1);
+    for h in 0..2 {
+        wait_answer(&c, 0, h, 8082);
+        let table = format!("shoal-{}-mesh", c.hosts[h].tag());
+        assert!(c.nft_tables(c.hosts[h].netns()).contains(&table), "host {h}");
+        assert!(ingress_sandbox(&c, h).exists(), "host {h}");
+    }
+    c.docker_ok(0, &["service", "rm", "web"]);
+    // The stock CLI asks before removing the routing mesh's network; the network is in use
+    // until the removed service's task is gone.
+    c.wait("the ingress network removed", || {
+        let mut rm = std::process::Command::new("docker")
+            .arg("-H")
+            .arg(format!("unix://{}", c.hosts[0].sock.display()))
+            .args(["network", "rm", "ingress"])
+            .env_remove("DOCKER_CONTEXT")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        rm.stdin.take().unwrap().write_all(b"y\n").unwrap();
+        let out = rm.wait_with_output().unwrap();
+        let err = common::stderr(&out);
+        assert!(out.status.success() || err.contains("in use"), "{err}");
+        out.status.success().then_some(())
+    });
+    for h in 0..2 {
+        let table = format!("shoal-{}-mesh", c.hosts[h].tag());
+        c.wait(&format!("host {h}'s mesh gone"), || {
+            (!ingress_sandbox(&c, h).exists() && !c.nft_tables(c.hosts[h].netns()).contains(&table))
+                .then_some(())
+        });
+        let host_link = format!("shi{}", c.hosts[h].tag());
+        assert!(
+            !c.link_names(c.hosts[h].netns()).contains(&host_link),
+            "host {h} keeps {host_link}"
+        );
+    }
+}
+
 /// Sequential HTTP/1.0 requests (one connection each) from a thread in the namespace at
 /// `netns` to `addr:port`: (requests per second, p50, p99).
 fn rate(netns: std::path::PathBuf, addr: Ipv4Addr, port: u16, n: usize) -> (f64, Duration, Duration) {

@@ -225,6 +225,8 @@ impl NodeNetwork {
             mesh,
             ..
         } = state;
+        // Before the overlays: the sandbox's endpoint hangs off the ingress overlay.
+        all_ok &= drop_mesh(views, &self.config.node_id, ingress, mesh, plane).await;
         let gone: Vec<String> = networks
             .keys()
             .filter(|id| views.get(id).is_none())
@@ -654,6 +656,30 @@ impl NodeNetwork {
             Err(error) => tracing::warn!(%error, "sweeping the data plane failed"),
         }
     }
+}
+
+/// Takes the ingress sandbox and the mesh's host table down once the views no longer ask this
+/// node for one (the ingress network removed, or this node's sandbox endpoint dropped); false
+/// when that failed (logged, retried).
+async fn drop_mesh(
+    views: &Views,
+    node_id: &str,
+    ingress: &mut Option<(u32, Ipv4Addr)>,
+    applied: &mut Option<Vec<MeshPort>>,
+    plane: &dyn DataPlane,
+) -> bool {
+    let wanted = views.ingress().and_then(|view| view.node_sandbox(node_id));
+    if ingress.is_none() || wanted.is_some() {
+        return true;
+    }
+    if let Err(error) = plane.remove_ingress().await {
+        tracing::warn!(%error, "removing the ingress sandbox failed; retried");
+        return false;
+    }
+    tracing::info!("the ingress sandbox is no longer wanted on this node: removed");
+    *ingress = None;
+    *applied = None;
+    true
 }
 
 /// Attaches the namespace at `netns` to each network, as `eth0`, `eth1`, … in order.

@@ -223,3 +223,43 @@ async fn recovery_keeps_held_tasks_and_sweeps_the_rest() {
     f.network.release("held").await;
     assert_eq!(f.namespaces.list("shoal-t1").unwrap(), Vec::<String>::new());
 }
+
+/// The ingress view of `endpoints`, with node1's ingress sandbox endpoint when `with_sandbox`.
+fn ingress_view(with_sandbox: bool) -> types::NetworkView {
+    let mut endpoints = vec![endpoint("t9", "web", "node2", 20)];
+    if with_sandbox {
+        let mut sandbox = endpoint(
+            &format!("{}node1", types::netview::NODE_SANDBOX_PREFIX),
+            "",
+            "node1",
+            200,
+        );
+        sandbox.service_id.clear();
+        endpoints.push(sandbox);
+    }
+    let mut v = view("ing", endpoints);
+    v.ingress = true;
+    v
+}
+
+#[tokio::test]
+async fn the_ingress_sandbox_goes_when_the_view_stops_asking_for_it() {
+    let f = fixture(Duration::from_secs(1));
+    f.network.apply(true, vec![ingress_view(true)], &[], &[]).await;
+    let made = Some((4097, "10.0.1.200".parse().unwrap()));
+    assert_eq!(f.plane.state().ingress, made);
+
+    // This node's sandbox endpoint dropped from the view: the sandbox goes, the overlay stays.
+    f.network.apply(true, vec![ingress_view(false)], &[], &[]).await;
+    let state = f.plane.state();
+    assert_eq!(state.ingress, None);
+    assert!(state.networks.contains_key(&4097));
+
+    // Back, then the ingress network removed: both go.
+    f.network.apply(true, vec![ingress_view(true)], &[], &[]).await;
+    assert_eq!(f.plane.state().ingress, made);
+    f.network.apply(false, vec![], &["ing".into()], &[]).await;
+    let state = f.plane.state();
+    assert_eq!(state.ingress, None);
+    assert!(state.networks.is_empty() && state.mesh.is_empty());
+}
