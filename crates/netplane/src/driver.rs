@@ -9,6 +9,7 @@ use crate::crypt::{PrivateKey, TunnelPeer};
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
 use crate::mesh::MeshPort;
+use crate::mesh_return::MeshReturn;
 use crate::overlay::Overlay;
 use crate::plane::{EndpointSpec, NetworkSpec, Plane, RemoteEndpoint};
 use crate::sweep::SweepReport;
@@ -57,6 +58,9 @@ pub trait DataPlane: Send + Sync {
     }
     /// Removes the node's ingress sandbox and the mesh's host table (gone already: success).
     async fn remove_ingress(&self) -> Result<()>;
+    /// Makes a task's namespace route replies of route-return mesh connections back through
+    /// the sandbox that sent them (`route.sandboxes` empty: that routing removed).
+    async fn set_mesh_return(&self, task_netns: &Path, route: &MeshReturn) -> Result<()>;
 }
 
 #[async_trait::async_trait]
@@ -102,5 +106,8 @@ impl DataPlane for Plane {
     }
     async fn remove_ingress(&self) -> Result<()> {
         Plane::remove_ingress(self).await
+    }
+    async fn set_mesh_return(&self, task_netns: &Path, route: &MeshReturn) -> Result<()> {
+        Plane::set_mesh_return(self, task_netns, route).await
     }
 }

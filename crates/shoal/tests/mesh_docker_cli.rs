@@ -220,6 +220,77 @@ fn a_task_sees_the_clients_address_when_it_runs_on_the_receiving_host() {
     );
 }
 
+#[test]
+fn with_route_return_a_task_on_another_host_sees_the_clients_address() {
+    skip_unless_root!();
+    let c = Cluster::new("mrr", 3);
+    let label = "com.shoal.mesh.client-address";
+    let refused = c.docker(
+        0,
+        &[
+            "service",
+            "create",
+            "--detach",
+            "--name",
+            "bad",
+            "--label",
+            &format!("{label}=proxy-v2"),
+            hosts::IMAGE,
+            "sh",
+        ],
+    );
+    assert!(!refused.status.success());
+    let err = common::stderr(&refused);
+    assert!(err.contains("expected route-return or snat"), "{err}");
+
+    service(
+        &c,
+        "who",
+        &[
+            "--replicas",
+            "1",
+            "--publish",
+            "8083:80",
+            "--label",
+            &format!("{label}=route-return"),
+        ],
+        WEB_WITH_IP,
+    );
+    let task = c.wait_running("who", 1).remove(0);
+    let client = (task.host + 1) % 3;
+    let via = c.hosts[(task.host + 2) % 3].address;
+    let client_addr = c.hosts[client].address;
+    // Received by a host without the task: the task still sees the client's own address.
+    let seen = c.wait("the task sees the client through another host", || {
+        get(&c, client, via, 8083, "/cgi-bin/ip").map(|s| remote_addr(&s))
+    });
+    assert_eq!(seen, client_addr);
+    // Locally received connections keep working with the return routing in place.
+    let local = c.wait("the task's host answers", || {
+        get(&c, client, c.hosts[task.host].address, 8083, "/cgi-bin/ip")
+    });
+    assert_eq!(remote_addr(&local), client_addr);
+
+    // Back to the default: the receiving host's ingress address again.
+    c.docker_ok(
+        0,
+        &[
+            "service",
+            "update",
+            "--detach",
+            "--label-add",
+            &format!("{label}=snat"),
+            "who",
+        ],
+    );
+    let seen = c.wait("SNAT again after the label changed", || {
+        get(&c, client, via, 8083, "/cgi-bin/ip")
+            .map(|s| remote_addr(&s))
+            .filter(|a| *a != client_addr)
+    });
+    assert!(seen.octets()[..3] == [10, 0, 0], "an ingress address: {seen}");
+}
+
 /// The path of host `i`'s ingress sandbox namespace.
 fn ingress_sandbox(c: &Cluster, i: usize) -> std::path::PathBuf {
     std::path::Path::new(common::PLANE_NETNS_DIR).join(format!("shoal-{}-ingress", c.hosts[i].tag()))
@@ -306,6 +377,83 @@ fn rate(netns: std::path::PathBuf, addr: Ipv4Addr, port: u16, n: usize) -> (f64,
     })
     .join()
     .unwrap()
+}
+
+/// A busybox task draining TCP connections on port 80 (one at a time).
+const SINK: &str = "while true; do nc -l -p 80 > /dev/null; done";
+
+/// One TCP stream of `bytes` from a thread in the namespace at `netns` to `addr:port` (a
+/// sink): Gbit/s, from the first byte written to the sink closing after the sender's end.
+fn stream(netns: std::path::PathBuf, addr: Ipv4Addr, port: u16, bytes: usize) -> f64 {
+    std::thread::spawn(move || {
+        use std::io::Read;
+        use std::os::fd::AsRawFd;
+        let ns = std::fs::File::open(&netns).unwrap();
+        // SAFETY: moves only this short-lived thread into a namespace whose fd is open.
+        let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns {}", netns.display());
+        // The sink listens again a moment after each connection ends.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut s = loop {
+            match std::net::TcpStream::connect((addr, port)) {
+                Ok(s) => break s,
+                Err(_) if Instant::now() < deadline => std::thread::yield_now(),
+                Err(e) => panic!("connect {addr}:{port}: {e}"),
+            }
+        };
+        let chunk = vec![0x5au8; 1 << 20];
+        let start = Instant::now();
+        let mut left = bytes;
+        while left > 0 {
+            let n = left.min(chunk.len());
+            s.write_all(&chunk[..n]).unwrap();
+            left -= n;
+        }
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut rest = Vec::new();
+        let _ = s.read_to_end(&mut rest);
+        bytes as f64 * 8.0 / start.elapsed().as_secs_f64() / 1e9
+    })
+    .join()
+    .unwrap()
+}
+
+/// Throughput of one 1 GiB TCP stream through the mesh (task on another host; on the
+/// receiving host) and straight to the task from its host's ingress sandbox. Prints
+/// BENCHMARKS.md rows; `--ignored --nocapture`.
+#[test]
+#[ignore = "measurement"]
+fn measure_mesh_throughput() {
+    skip_unless_root!();
+    let c = Cluster::new("mtput", 3);
+    service(&c, "sink", &["--replicas", "1", "--publish", "8085:80"], SINK);
+    let task = c.wait_running("sink", 1).remove(0);
+    let (client, other) = ((task.host + 1) % 3, (task.host + 2) % 3);
+    let client_ns = c.hosts[client].netns().to_owned();
+    let sandbox = std::path::Path::new(common::PLANE_NETNS_DIR)
+        .join(format!("shoal-{}-ingress", c.hosts[task.host].tag()));
+    let target = task_addresses(&c, &task)["ingress"];
+    let size = 1 << 30;
+    for run in 1..=2 {
+        for (what, netns, addr, port) in [
+            (
+                "mesh, task on another host",
+                client_ns.clone(),
+                c.hosts[other].address,
+                8085,
+            ),
+            (
+                "mesh, task on the receiving host",
+                client_ns.clone(),
+                c.hosts[task.host].address,
+                8085,
+            ),
+            ("direct (from the ingress sandbox)", sandbox.clone(), target, 80),
+        ] {
+            let gbit = stream(netns, addr, port, size);
+            println!("| run {run} | {what} | {gbit:.2} Gbit/s |");
+        }
+    }
 }
 
 /// Connections per second and latency through the mesh (task on another host, SNAT), through

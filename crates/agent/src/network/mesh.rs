@@ -2,8 +2,10 @@
 //! the ingress network, with its serving tasks split into this node's and the others'. Pure;
 //! the node hands the result to the plane's mesh tables.
 
-use netplane::{MeshPort, Protocol, PublishMode};
+use netplane::{MeshPort, MeshReturn, Protocol, PublishMode};
 use types::NetworkView;
+
+use super::views::Views;
 
 /// The ports `node_id` publishes, ordered by (protocol, port). A port whose protocol the mesh
 /// does not carry (SCTP) or whose numbers do not fit is left out with a warning.
@@ -48,11 +50,41 @@ pub fn mesh_ports(view: &NetworkView, node_id: &str) -> Vec<MeshPort> {
                 mode,
                 local,
                 remote,
+                route_return: service.route_return,
             });
         }
     }
     out.sort_by_key(|p| (p.protocol == Protocol::Udp, p.published));
     out
+}
+
+/// The route-return routing task `task_id` needs, attached to `networks` in order (`eth0`,
+/// `eth1`, …): `None` unless it is on the ingress network for a service asking for it.
+pub fn task_return(views: &Views, task_id: &str, networks: &[String]) -> Option<MeshReturn> {
+    let view = views.ingress()?;
+    let index = networks.iter().position(|id| *id == view.network_id)?;
+    let service_id = &view.endpoint(task_id)?.service_id;
+    if !view
+        .services
+        .iter()
+        .any(|s| s.service_id == *service_id && s.route_return)
+    {
+        return None;
+    }
+    let pool = view.pools.first()?;
+    let subnet = ipnet::Ipv4Net::new(pool.subnet.addr, pool.subnet.prefix).ok()?;
+    let mut sandboxes: Vec<_> = view
+        .endpoints
+        .iter()
+        .filter(|e| e.is_node_sandbox())
+        .map(|e| e.addr)
+        .collect();
+    sandboxes.sort();
+    Some(MeshReturn {
+        ifname: format!("eth{index}"),
+        subnet: subnet.trunc(),
+        sandboxes,
+    })
 }
 
 #[cfg(test)]

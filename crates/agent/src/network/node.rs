@@ -20,7 +20,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use netplane::dns::{DnsRecords, HostResolvConf, Resolver, ResolverConfig, Upstreams};
-use netplane::{DataPlane, EndpointSpec, MeshPort, NetworkSpec, RemoteEndpoint, VipService, names};
+use netplane::{
+    DataPlane, EndpointSpec, MeshPort, MeshReturn, NetworkSpec, RemoteEndpoint, VipService, names,
+};
 use tokio::sync::{Mutex, watch};
 use types::{NetworkDelta, NetworkView, Task};
 
@@ -86,6 +88,8 @@ struct TaskSandbox {
     netns: Option<PathBuf>,
     attachments: Vec<Attachment>,
     vips: Vec<VipService>,
+    /// Its route-return routing as last set (`mesh::task_return`).
+    returns: Option<MeshReturn>,
 }
 
 #[derive(Default)]
@@ -333,6 +337,16 @@ impl NodeNetwork {
                     }
                 }
             }
+            let returns = mesh::task_return(views, task, &ids);
+            if returns != sandbox.returns {
+                match set_returns(plane, netns, &sandbox.returns, &returns).await {
+                    Ok(()) => sandbox.returns = returns,
+                    Err(error) => {
+                        tracing::warn!(%task, %error, "updating the task's route-return routing failed; retried");
+                        all_ok = false;
+                    }
+                }
+            }
         }
         all_ok
     }
@@ -446,6 +460,13 @@ impl NodeNetwork {
             let _ = namespaces.delete(&name);
             return Err(plane_error("set the task's VIP table", error));
         }
+        let returns = mesh::task_return(&state.views, &task.id, &ids);
+        if let Some(path) = &netns
+            && let Err(error) = set_returns(plane.as_ref(), path, &None, &returns).await
+        {
+            let _ = namespaces.delete(&name);
+            return Err(plane_error("set the task's route-return routing", error));
+        }
         let (first_spec, first) = &made[0];
         let hostname = if task.spec.container.hostname.is_empty() {
             task.id.chars().take(12).collect()
@@ -471,6 +492,7 @@ impl NodeNetwork {
                 netns: netns.clone(),
                 attachments: made.into_iter().map(|(_, a)| a).collect(),
                 vips: if own_netns { Vec::new() } else { task_vips },
+                returns: if own_netns { None } else { returns },
             },
         );
         Ok(Sandbox {
@@ -552,6 +574,11 @@ impl NodeNetwork {
             .await
             .map_err(|e| plane_error("set the task's VIP table", e))?;
         sandbox.vips = wanted;
+        let returns = mesh::task_return(views, task_id, &ids);
+        set_returns(plane.as_ref(), &path, &None, &returns)
+            .await
+            .map_err(|e| plane_error("set the task's route-return routing", e))?;
+        sandbox.returns = returns;
         sandbox.netns = Some(path);
         Ok(())
     }
@@ -633,6 +660,8 @@ impl NodeNetwork {
                     netns: Some(path),
                     attachments,
                     vips: wanted,
+                    // Unknown after a restart: the next convergence sets it.
+                    returns: None,
                 },
             );
         }
@@ -655,6 +684,27 @@ impl NodeNetwork {
             Ok(report) => tracing::info!(?report, "swept the data plane after start"),
             Err(error) => tracing::warn!(%error, "sweeping the data plane failed"),
         }
+    }
+}
+
+/// Sets a task namespace's route-return routing from `was` to `wanted` (`None`: removed, when
+/// it had some).
+async fn set_returns(
+    plane: &dyn DataPlane,
+    netns: &std::path::Path,
+    was: &Option<MeshReturn>,
+    wanted: &Option<MeshReturn>,
+) -> netplane::Result<()> {
+    match (was, wanted) {
+        (_, Some(route)) => plane.set_mesh_return(netns, route).await,
+        (Some(old), None) => {
+            let cleared = MeshReturn {
+                sandboxes: Vec::new(),
+                ..old.clone()
+            };
+            plane.set_mesh_return(netns, &cleared).await
+        }
+        (None, None) => Ok(()),
     }
 }
 
