@@ -379,8 +379,9 @@ fn rate(netns: std::path::PathBuf, addr: Ipv4Addr, port: u16, n: usize) -> (f64,
     .unwrap()
 }
 
-/// A busybox task draining TCP connections on port 80 (one at a time).
-const SINK: &str = "while true; do nc -l -p 80 > /dev/null; done";
+/// A busybox task draining TCP connections on port 80 with 1 MiB reads (`nc`'s own small
+/// reads, not the path, would be the limit otherwise).
+const SINK: &str = "exec nc -ll -p 80 -e dd of=/dev/null bs=1M";
 
 /// One TCP stream of `bytes` from a thread in the namespace at `netns` to `addr:port` (a
 /// sink): Gbit/s, from the first byte written to the sink closing after the sender's end.
@@ -427,31 +428,37 @@ fn measure_mesh_throughput() {
     skip_unless_root!();
     let c = Cluster::new("mtput", 3);
     service(&c, "sink", &["--replicas", "1", "--publish", "8085:80"], SINK);
-    let task = c.wait_running("sink", 1).remove(0);
-    let (client, other) = ((task.host + 1) % 3, (task.host + 2) % 3);
-    let client_ns = c.hosts[client].netns().to_owned();
-    let sandbox = std::path::Path::new(common::PLANE_NETNS_DIR)
-        .join(format!("shoal-{}-ingress", c.hosts[task.host].tag()));
-    let target = task_addresses(&c, &task)["ingress"];
+    let rr_label = "com.shoal.mesh.client-address=route-return";
+    service(
+        &c,
+        "sinkrr",
+        &["--replicas", "1", "--publish", "8086:80", "--label", rr_label],
+        SINK,
+    );
     let size = 1 << 30;
     for run in 1..=2 {
-        for (what, netns, addr, port) in [
-            (
-                "mesh, task on another host",
-                client_ns.clone(),
-                c.hosts[other].address,
-                8085,
-            ),
-            (
-                "mesh, task on the receiving host",
-                client_ns.clone(),
-                c.hosts[task.host].address,
-                8085,
-            ),
-            ("direct (from the ingress sandbox)", sandbox.clone(), target, 80),
-        ] {
-            let gbit = stream(netns, addr, port, size);
-            println!("| run {run} | {what} | {gbit:.2} Gbit/s |");
+        for (name, port, how) in [("sink", 8085, "SNAT"), ("sinkrr", 8086, "route-return")] {
+            let task = c.wait_running(name, 1).remove(0);
+            let (client, other) = ((task.host + 1) % 3, (task.host + 2) % 3);
+            let client_ns = c.hosts[client].netns().to_owned();
+            let sandbox = std::path::Path::new(common::PLANE_NETNS_DIR)
+                .join(format!("shoal-{}-ingress", c.hosts[task.host].tag()));
+            let target = task_addresses(&c, &task)["ingress"];
+            let remote = format!("mesh, task on another host ({how})");
+            let mut paths = vec![(remote.as_str(), client_ns.clone(), c.hosts[other].address, port)];
+            if how == "SNAT" {
+                paths.push((
+                    "mesh, task on the receiving host",
+                    client_ns,
+                    c.hosts[task.host].address,
+                    port,
+                ));
+                paths.push(("direct (from the ingress sandbox)", sandbox, target, 80));
+            }
+            for (what, netns, addr, port) in paths {
+                let gbit = stream(netns, addr, port, size);
+                println!("| run {run} | {what} | {gbit:.2} Gbit/s |");
+            }
         }
     }
 }
