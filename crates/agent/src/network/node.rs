@@ -230,7 +230,7 @@ impl NodeNetwork {
             ..
         } = state;
         // Before the overlays: the sandbox's endpoint hangs off the ingress overlay.
-        all_ok &= drop_mesh(views, &self.config.node_id, ingress, mesh, plane).await;
+        all_ok &= mesh::drop_mesh(views, &self.config.node_id, ingress, mesh, plane).await;
         let gone: Vec<String> = networks
             .keys()
             .filter(|id| views.get(id).is_none())
@@ -339,7 +339,7 @@ impl NodeNetwork {
             }
             let returns = mesh::task_return(views, task, &ids);
             if returns != sandbox.returns {
-                match set_returns(plane, netns, &sandbox.returns, &returns).await {
+                match mesh::set_returns(plane, netns, &sandbox.returns, &returns).await {
                     Ok(()) => sandbox.returns = returns,
                     Err(error) => {
                         tracing::warn!(%task, %error, "updating the task's route-return routing failed; retried");
@@ -462,7 +462,7 @@ impl NodeNetwork {
         }
         let returns = mesh::task_return(&state.views, &task.id, &ids);
         if let Some(path) = &netns
-            && let Err(error) = set_returns(plane.as_ref(), path, &None, &returns).await
+            && let Err(error) = mesh::set_returns(plane.as_ref(), path, &None, &returns).await
         {
             let _ = namespaces.delete(&name);
             return Err(plane_error("set the task's route-return routing", error));
@@ -575,7 +575,7 @@ impl NodeNetwork {
             .map_err(|e| plane_error("set the task's VIP table", e))?;
         sandbox.vips = wanted;
         let returns = mesh::task_return(views, task_id, &ids);
-        set_returns(plane.as_ref(), &path, &None, &returns)
+        mesh::set_returns(plane.as_ref(), &path, &None, &returns)
             .await
             .map_err(|e| plane_error("set the task's route-return routing", e))?;
         sandbox.returns = returns;
@@ -654,14 +654,21 @@ impl NodeNetwork {
             if let Err(error) = plane.set_vips(&path, &wanted).await {
                 tracing::warn!(task = %task.id, %error, "re-setting a re-adopted task's VIP table failed");
             }
+            let returns = mesh::task_return(&state.views, &task.id, &ids);
+            let returns = match mesh::set_returns(plane.as_ref(), &path, &None, &returns).await {
+                Ok(()) => returns,
+                Err(error) => {
+                    tracing::warn!(task = %task.id, %error, "re-setting a re-adopted task's route-return routing failed");
+                    None
+                }
+            };
             state.sandboxes.insert(
                 task.id.clone(),
                 TaskSandbox {
                     netns: Some(path),
                     attachments,
                     vips: wanted,
-                    // Unknown after a restart: the next convergence sets it.
-                    returns: None,
+                    returns,
                 },
             );
         }
@@ -685,51 +692,6 @@ impl NodeNetwork {
             Err(error) => tracing::warn!(%error, "sweeping the data plane failed"),
         }
     }
-}
-
-/// Sets a task namespace's route-return routing from `was` to `wanted` (`None`: removed, when
-/// it had some).
-async fn set_returns(
-    plane: &dyn DataPlane,
-    netns: &std::path::Path,
-    was: &Option<MeshReturn>,
-    wanted: &Option<MeshReturn>,
-) -> netplane::Result<()> {
-    match (was, wanted) {
-        (_, Some(route)) => plane.set_mesh_return(netns, route).await,
-        (Some(old), None) => {
-            let cleared = MeshReturn {
-                sandboxes: Vec::new(),
-                ..old.clone()
-            };
-            plane.set_mesh_return(netns, &cleared).await
-        }
-        (None, None) => Ok(()),
-    }
-}
-
-/// Takes the ingress sandbox and the mesh's host table down once the views no longer ask this
-/// node for one (the ingress network removed, or this node's sandbox endpoint dropped); false
-/// when that failed (logged, retried).
-async fn drop_mesh(
-    views: &Views,
-    node_id: &str,
-    ingress: &mut Option<(u32, Ipv4Addr)>,
-    applied: &mut Option<Vec<MeshPort>>,
-    plane: &dyn DataPlane,
-) -> bool {
-    let wanted = views.ingress().and_then(|view| view.node_sandbox(node_id));
-    if ingress.is_none() || wanted.is_some() {
-        return true;
-    }
-    if let Err(error) = plane.remove_ingress().await {
-        tracing::warn!(%error, "removing the ingress sandbox failed; retried");
-        return false;
-    }
-    tracing::info!("the ingress sandbox is no longer wanted on this node: removed");
-    *ingress = None;
-    *applied = None;
-    true
 }
 
 /// Attaches the namespace at `netns` to each network, as `eth0`, `eth1`, … in order.

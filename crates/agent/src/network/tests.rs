@@ -263,3 +263,25 @@ async fn the_ingress_sandbox_goes_when_the_view_stops_asking_for_it() {
     assert_eq!(state.ingress, None);
     assert!(state.networks.is_empty() && state.mesh.is_empty());
 }
+
+#[tokio::test]
+async fn a_route_return_task_gets_its_return_routing_and_loses_it_with_the_label() {
+    let f = fixture(Duration::from_secs(5));
+    let mut v = ingress_view(true);
+    v.endpoints.push(endpoint("t1", "web", "node1", 30));
+    v.services[0].route_return = true;
+    f.network.apply(true, vec![v.clone()], &[], &[]).await;
+    let task = crate::executor::conformance::task("t1", TaskSpec::default());
+    let netns = f.network.sandbox(&task, false).await.unwrap().netns.unwrap();
+    let route = f.plane.state().returns[&netns].clone();
+    assert_eq!(route.ifname, "eth0");
+    assert_eq!(route.subnet.to_string(), "10.0.1.0/24");
+    assert_eq!(
+        route.sandboxes,
+        vec!["10.0.1.200".parse::<std::net::Ipv4Addr>().unwrap()]
+    );
+    // The label back to snat: the routing goes.
+    v.services[0].route_return = false;
+    f.network.apply(true, vec![v], &[], &[]).await;
+    assert!(f.plane.state().returns.is_empty());
+}
