@@ -86,6 +86,7 @@ fn view(vtep0: Ipv4Addr, vtep1: Ipv4Addr) -> NetworkView {
             vip: Some(ip(2)),
             aliases: vec![],
             ports: vec![],
+            route_return: false,
         }],
     }
 }

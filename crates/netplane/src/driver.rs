@@ -9,6 +9,7 @@ use crate::crypt::{PrivateKey, TunnelPeer};
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
 use crate::mesh::MeshPort;
+use crate::mesh_return::MeshReturn;
 use crate::overlay::Overlay;
 use crate::plane::{EndpointSpec, NetworkSpec, Plane, RemoteEndpoint};
 use crate::sweep::SweepReport;
@@ -55,6 +56,11 @@ pub trait DataPlane: Send + Sync {
     async fn stop_tunnels(&self) -> Result<()> {
         Ok(())
     }
+    /// Removes the node's ingress sandbox and the mesh's host table (gone already: success).
+    async fn remove_ingress(&self) -> Result<()>;
+    /// Makes a task's namespace route replies of route-return mesh connections back through
+    /// the sandbox that sent them (`route.sandboxes` empty: that routing removed).
+    async fn set_mesh_return(&self, task_netns: &Path, route: &MeshReturn) -> Result<()>;
 }
 
 #[async_trait::async_trait]
@@ -97,5 +103,11 @@ impl DataPlane for Plane {
     }
     async fn stop_tunnels(&self) -> Result<()> {
         Plane::stop_tunnels(self).await
+    }
+    async fn remove_ingress(&self) -> Result<()> {
+        Plane::remove_ingress(self).await
+    }
+    async fn set_mesh_return(&self, task_netns: &Path, route: &MeshReturn) -> Result<()> {
+        Plane::set_mesh_return(self, task_netns, route).await
     }
 }

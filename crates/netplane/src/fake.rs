@@ -11,6 +11,7 @@ use crate::driver::DataPlane;
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
 use crate::mesh::{self, MeshPort};
+use crate::mesh_return::MeshReturn;
 use crate::names;
 use crate::overlay::Overlay;
 use crate::plane::{EndpointSpec, NetworkSpec, RemoteEndpoint, VXLAN_OVERHEAD};
@@ -32,6 +33,8 @@ pub struct FakeState {
     pub ingress: Option<(u32, Ipv4Addr)>,
     /// The routing mesh's ports as last set.
     pub mesh: Vec<MeshPort>,
+    /// Route-return routing by task namespace.
+    pub returns: BTreeMap<PathBuf, MeshReturn>,
 }
 
 /// What a `FakePlane` holds of the encrypted overlay.
@@ -215,6 +218,23 @@ impl DataPlane for FakePlane {
         mesh::sandbox_ruleset(&table, address, ports)?;
         mesh::host_ruleset(&table, ports)?;
         self.lock().mesh = ports.to_vec();
+        Ok(())
+    }
+
+    async fn remove_ingress(&self) -> Result<()> {
+        let mut state = self.lock();
+        state.ingress = None;
+        state.mesh.clear();
+        Ok(())
+    }
+
+    async fn set_mesh_return(&self, task_netns: &Path, route: &MeshReturn) -> Result<()> {
+        let mut state = self.lock();
+        if route.sandboxes.is_empty() {
+            state.returns.remove(task_netns);
+        } else {
+            state.returns.insert(task_netns.to_owned(), route.clone());
+        }
         Ok(())
     }
 

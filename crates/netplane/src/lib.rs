@@ -31,6 +31,7 @@ mod fake;
 mod ingress;
 mod links;
 pub mod mesh;
+pub mod mesh_return;
 pub mod names;
 mod netns;
 mod overlay;
@@ -46,6 +47,7 @@ pub use endpoint::Endpoint;
 pub use error::{Error, Result};
 pub use fake::{FakePlane, FakeState, FakeTunnels};
 pub use mesh::{MeshPort, PublishMode};
+pub use mesh_return::MeshReturn;
 pub use overlay::Overlay;
 pub use plane::{
     DEFAULT_NETNS_DIR, DEFAULT_VXLAN_PORT, EndpointSpec, NetworkSpec, Plane, PlaneConfig, RemoteEndpoint,

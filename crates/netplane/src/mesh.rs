@@ -13,6 +13,7 @@
 //!   chain port-<n>-ep-<m>  dnat to task:target
 //!   chain postrouting (nat, postrouting, srcnat):
 //!       iifname "lnk" oifname "eth0" ip daddr { tasks on other nodes } snat to <sandbox address>
+//!       (not towards tasks of route-return services: `mesh_return` routes their replies back)
 //!   chain forward (filter, forward):
 //!       iifname "eth0" oifname "lnk" ct state new drop     (tasks get no way out through it)
 //! ```
@@ -78,6 +79,9 @@ pub struct MeshPort {
     pub local: Vec<Ipv4Addr>,
     /// Serving tasks' ingress addresses on other nodes (ingress mode only).
     pub remote: Vec<Ipv4Addr>,
+    /// Route-return: no SNAT towards other nodes' tasks, which route their replies back here
+    /// (`mesh_return`), so they see the client's address.
+    pub route_return: bool,
 }
 
 impl MeshPort {
@@ -278,7 +282,7 @@ pub fn sandbox_ruleset(
             // Nothing serves it: the connection reaches the sandbox itself, which refuses it.
             continue;
         }
-        if port.mode == PublishMode::Ingress {
+        if port.mode == PublishMode::Ingress && !port.route_return {
             remote.extend(port.remote.iter().copied());
         }
         let chain = format!("port-{n}");
@@ -353,6 +357,7 @@ mod tests {
             mode,
             local,
             remote,
+            route_return: false,
         }
     }
 
@@ -410,6 +415,15 @@ mod tests {
                 .contains("10.0.0.6"),
             "{j}"
         );
+    }
+
+    #[test]
+    fn a_route_return_port_is_not_snated_towards_other_nodes() {
+        let mut p = port(PublishMode::Ingress, vec![ip(6)], vec![ip(5)]);
+        p.route_return = true;
+        let j = json(&sandbox_ruleset("shoal-t-mesh", ip(200), &[p]).expect("rules"));
+        assert!(j.contains(r#""dnat":{"addr":"10.0.0.5","port":80}"#), "{j}");
+        assert!(!j.contains(r#""snat""#), "{j}");
     }
 
     #[test]

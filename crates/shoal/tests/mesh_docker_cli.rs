@@ -220,6 +220,128 @@ fn a_task_sees_the_clients_address_when_it_runs_on_the_receiving_host() {
     );
 }
 
+#[test]
+fn with_route_return_a_task_on_another_host_sees_the_clients_address() {
+    skip_unless_root!();
+    let c = Cluster::new("mrr", 3);
+    let label = "com.shoal.mesh.client-address";
+    let refused = c.docker(
+        0,
+        &[
+            "service",
+            "create",
+            "--detach",
+            "--name",
+            "bad",
+            "--label",
+            &format!("{label}=proxy-v2"),
+            hosts::IMAGE,
+            "sh",
+        ],
+    );
+    assert!(!refused.status.success());
+    let err = common::stderr(&refused);
+    assert!(err.contains("expected route-return or snat"), "{err}");
+
+    service(
+        &c,
+        "who",
+        &[
+            "--replicas",
+            "1",
+            "--publish",
+            "8083:80",
+            "--label",
+            &format!("{label}=route-return"),
+        ],
+        WEB_WITH_IP,
+    );
+    let task = c.wait_running("who", 1).remove(0);
+    let client = (task.host + 1) % 3;
+    let via = c.hosts[(task.host + 2) % 3].address;
+    let client_addr = c.hosts[client].address;
+    // Received by a host without the task: the task still sees the client's own address.
+    let seen = c.wait("the task sees the client through another host", || {
+        get(&c, client, via, 8083, "/cgi-bin/ip").map(|s| remote_addr(&s))
+    });
+    assert_eq!(seen, client_addr);
+    // Locally received connections keep working with the return routing in place.
+    let local = c.wait("the task's host answers", || {
+        get(&c, client, c.hosts[task.host].address, 8083, "/cgi-bin/ip")
+    });
+    assert_eq!(remote_addr(&local), client_addr);
+
+    // Back to the default: the receiving host's ingress address again.
+    c.docker_ok(
+        0,
+        &[
+            "service",
+            "update",
+            "--detach",
+            "--label-add",
+            &format!("{label}=snat"),
+            "who",
+        ],
+    );
+    let seen = c.wait("SNAT again after the label changed", || {
+        get(&c, client, via, 8083, "/cgi-bin/ip")
+            .map(|s| remote_addr(&s))
+            .filter(|a| *a != client_addr)
+    });
+    assert!(seen.octets()[..3] == [10, 0, 0], "an ingress address: {seen}");
+}
+
+/// The path of host `i`'s ingress sandbox namespace.
+fn ingress_sandbox(c: &Cluster, i: usize) -> std::path::PathBuf {
+    std::path::Path::new(common::PLANE_NETNS_DIR).join(format!("shoal-{}-ingress", c.hosts[i].tag()))
+}
+
+#[test]
+fn removing_the_ingress_network_takes_every_hosts_mesh_down() {
+    skip_unless_root!();
+    let c = Cluster::new("mrm", 2);
+    service(&c, "web", &["--replicas", "1", "--publish", "8082:80"], WEB);
+    c.wait_running("web", 1);
+    for h in 0..2 {
+        wait_answer(&c, 0, h, 8082);
+        let table = format!("shoal-{}-mesh", c.hosts[h].tag());
+        assert!(c.nft_tables(c.hosts[h].netns()).contains(&table), "host {h}");
+        assert!(ingress_sandbox(&c, h).exists(), "host {h}");
+    }
+    c.docker_ok(0, &["service", "rm", "web"]);
+    // The stock CLI asks before removing the routing mesh's network; the network is in use
+    // until the removed service's task is gone.
+    c.wait("the ingress network removed", || {
+        let mut rm = std::process::Command::new("docker")
+            .arg("-H")
+            .arg(format!("unix://{}", c.hosts[0].sock.display()))
+            .args(["network", "rm", "ingress"])
+            .env_remove("DOCKER_CONTEXT")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        rm.stdin.take().unwrap().write_all(b"y\n").unwrap();
+        let out = rm.wait_with_output().unwrap();
+        let err = common::stderr(&out);
+        assert!(out.status.success() || err.contains("in use"), "{err}");
+        out.status.success().then_some(())
+    });
+    for h in 0..2 {
+        let table = format!("shoal-{}-mesh", c.hosts[h].tag());
+        c.wait(&format!("host {h}'s mesh gone"), || {
+            (!ingress_sandbox(&c, h).exists() && !c.nft_tables(c.hosts[h].netns()).contains(&table))
+                .then_some(())
+        });
+        let host_link = format!("shi{}", c.hosts[h].tag());
+        assert!(
+            !c.link_names(c.hosts[h].netns()).contains(&host_link),
+            "host {h} keeps {host_link}"
+        );
+    }
+}
+
 /// Sequential HTTP/1.0 requests (one connection each) from a thread in the namespace at
 /// `netns` to `addr:port`: (requests per second, p50, p99).
 fn rate(netns: std::path::PathBuf, addr: Ipv4Addr, port: u16, n: usize) -> (f64, Duration, Duration) {
@@ -255,6 +377,90 @@ fn rate(netns: std::path::PathBuf, addr: Ipv4Addr, port: u16, n: usize) -> (f64,
     })
     .join()
     .unwrap()
+}
+
+/// A busybox task draining TCP connections on port 80 with 1 MiB reads (`nc`'s own small
+/// reads, not the path, would be the limit otherwise).
+const SINK: &str = "exec nc -ll -p 80 -e dd of=/dev/null bs=1M";
+
+/// One TCP stream of `bytes` from a thread in the namespace at `netns` to `addr:port` (a
+/// sink): Gbit/s, from the first byte written to the sink closing after the sender's end.
+fn stream(netns: std::path::PathBuf, addr: Ipv4Addr, port: u16, bytes: usize) -> f64 {
+    std::thread::spawn(move || {
+        use std::io::Read;
+        use std::os::fd::AsRawFd;
+        let ns = std::fs::File::open(&netns).unwrap();
+        // SAFETY: moves only this short-lived thread into a namespace whose fd is open.
+        let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns {}", netns.display());
+        // The sink listens again a moment after each connection ends.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut s = loop {
+            match std::net::TcpStream::connect((addr, port)) {
+                Ok(s) => break s,
+                Err(_) if Instant::now() < deadline => std::thread::yield_now(),
+                Err(e) => panic!("connect {addr}:{port}: {e}"),
+            }
+        };
+        let chunk = vec![0x5au8; 1 << 20];
+        let start = Instant::now();
+        let mut left = bytes;
+        while left > 0 {
+            let n = left.min(chunk.len());
+            s.write_all(&chunk[..n]).unwrap();
+            left -= n;
+        }
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut rest = Vec::new();
+        let _ = s.read_to_end(&mut rest);
+        bytes as f64 * 8.0 / start.elapsed().as_secs_f64() / 1e9
+    })
+    .join()
+    .unwrap()
+}
+
+/// Throughput of one 1 GiB TCP stream through the mesh (task on another host; on the
+/// receiving host) and straight to the task from its host's ingress sandbox. Prints
+/// BENCHMARKS.md rows; `--ignored --nocapture`.
+#[test]
+#[ignore = "measurement"]
+fn measure_mesh_throughput() {
+    skip_unless_root!();
+    let c = Cluster::new("mtput", 3);
+    service(&c, "sink", &["--replicas", "1", "--publish", "8085:80"], SINK);
+    let rr_label = "com.shoal.mesh.client-address=route-return";
+    service(
+        &c,
+        "sinkrr",
+        &["--replicas", "1", "--publish", "8086:80", "--label", rr_label],
+        SINK,
+    );
+    let size = 1 << 30;
+    for run in 1..=2 {
+        for (name, port, how) in [("sink", 8085, "SNAT"), ("sinkrr", 8086, "route-return")] {
+            let task = c.wait_running(name, 1).remove(0);
+            let (client, other) = ((task.host + 1) % 3, (task.host + 2) % 3);
+            let client_ns = c.hosts[client].netns().to_owned();
+            let sandbox = std::path::Path::new(common::PLANE_NETNS_DIR)
+                .join(format!("shoal-{}-ingress", c.hosts[task.host].tag()));
+            let target = task_addresses(&c, &task)["ingress"];
+            let remote = format!("mesh, task on another host ({how})");
+            let mut paths = vec![(remote.as_str(), client_ns.clone(), c.hosts[other].address, port)];
+            if how == "SNAT" {
+                paths.push((
+                    "mesh, task on the receiving host",
+                    client_ns,
+                    c.hosts[task.host].address,
+                    port,
+                ));
+                paths.push(("direct (from the ingress sandbox)", sandbox, target, 80));
+            }
+            for (what, netns, addr, port) in paths {
+                let gbit = stream(netns, addr, port, size);
+                println!("| run {run} | {what} | {gbit:.2} Gbit/s |");
+            }
+        }
+    }
 }
 
 /// Connections per second and latency through the mesh (task on another host, SNAT), through

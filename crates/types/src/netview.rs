@@ -75,6 +75,10 @@ pub struct ServiceView {
     /// On the ingress network: the service's published ports as allocated (ingress and host
     /// mode, published port set); empty elsewhere.
     pub ports: Vec<crate::PortConfig>,
+    /// On the ingress network: the service asked for route-return (label
+    /// `com.shoal.mesh.client-address=route-return`), so its tasks see the client's address
+    /// on connections other nodes receive.
+    pub route_return: bool,
 }
 
 /// The `task_id` prefix of a node's ingress sandbox endpoint on the ingress network (the

@@ -1,9 +1,15 @@
 //! The routing mesh's ports from the ingress view: every published port of every service on
-//! the ingress network, with its serving tasks split into this node's and the others'. Pure;
-//! the node hands the result to the plane's mesh tables.
+//! the ingress network, with its serving tasks split into this node's and the others'; a
+//! route-return task's routing (`task_return`). Those are pure; the node hands them to the
+//! plane, and the two plane steps beside them (`set_returns`, `drop_mesh`) keep the node's
+//! side of that small.
 
-use netplane::{MeshPort, Protocol, PublishMode};
+use std::net::Ipv4Addr;
+
+use netplane::{DataPlane, MeshPort, MeshReturn, Protocol, PublishMode};
 use types::NetworkView;
+
+use super::views::Views;
 
 /// The ports `node_id` publishes, ordered by (protocol, port). A port whose protocol the mesh
 /// does not carry (SCTP) or whose numbers do not fit is left out with a warning.
@@ -48,11 +54,86 @@ pub fn mesh_ports(view: &NetworkView, node_id: &str) -> Vec<MeshPort> {
                 mode,
                 local,
                 remote,
+                route_return: service.route_return,
             });
         }
     }
     out.sort_by_key(|p| (p.protocol == Protocol::Udp, p.published));
     out
+}
+
+/// The route-return routing task `task_id` needs, attached to `networks` in order (`eth0`,
+/// `eth1`, …): `None` unless it is on the ingress network for a service asking for it.
+pub fn task_return(views: &Views, task_id: &str, networks: &[String]) -> Option<MeshReturn> {
+    let view = views.ingress()?;
+    let index = networks.iter().position(|id| *id == view.network_id)?;
+    let service_id = &view.endpoint(task_id)?.service_id;
+    if !view
+        .services
+        .iter()
+        .any(|s| s.service_id == *service_id && s.route_return)
+    {
+        return None;
+    }
+    let pool = view.pools.first()?;
+    let subnet = ipnet::Ipv4Net::new(pool.subnet.addr, pool.subnet.prefix).ok()?;
+    let mut sandboxes: Vec<_> = view
+        .endpoints
+        .iter()
+        .filter(|e| e.is_node_sandbox())
+        .map(|e| e.addr)
+        .collect();
+    sandboxes.sort();
+    Some(MeshReturn {
+        ifname: format!("eth{index}"),
+        subnet: subnet.trunc(),
+        sandboxes,
+    })
+}
+
+/// Sets a task namespace's route-return routing from `was` to `wanted` (`None`: removed, when
+/// it had some).
+pub async fn set_returns(
+    plane: &dyn DataPlane,
+    netns: &std::path::Path,
+    was: &Option<MeshReturn>,
+    wanted: &Option<MeshReturn>,
+) -> netplane::Result<()> {
+    match (was, wanted) {
+        (_, Some(route)) => plane.set_mesh_return(netns, route).await,
+        (Some(old), None) => {
+            let cleared = MeshReturn {
+                sandboxes: Vec::new(),
+                ..old.clone()
+            };
+            plane.set_mesh_return(netns, &cleared).await
+        }
+        (None, None) => Ok(()),
+    }
+}
+
+/// Takes the ingress sandbox and the mesh's host table down once the views no longer ask this
+/// node for one (the ingress network removed, or this node's sandbox endpoint dropped); false
+/// when that failed (logged, retried).
+pub async fn drop_mesh(
+    views: &Views,
+    node_id: &str,
+    ingress: &mut Option<(u32, Ipv4Addr)>,
+    applied: &mut Option<Vec<MeshPort>>,
+    plane: &dyn DataPlane,
+) -> bool {
+    let wanted = views.ingress().and_then(|view| view.node_sandbox(node_id));
+    if ingress.is_none() || wanted.is_some() {
+        return true;
+    }
+    if let Err(error) = plane.remove_ingress().await {
+        tracing::warn!(%error, "removing the ingress sandbox failed; retried");
+        return false;
+    }
+    tracing::info!("the ingress sandbox is no longer wanted on this node: removed");
+    *ingress = None;
+    *applied = None;
+    true
 }
 
 #[cfg(test)]

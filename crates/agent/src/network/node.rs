@@ -20,7 +20,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use netplane::dns::{DnsRecords, HostResolvConf, Resolver, ResolverConfig, Upstreams};
-use netplane::{DataPlane, EndpointSpec, MeshPort, NetworkSpec, RemoteEndpoint, VipService, names};
+use netplane::{
+    DataPlane, EndpointSpec, MeshPort, MeshReturn, NetworkSpec, RemoteEndpoint, VipService, names,
+};
 use tokio::sync::{Mutex, watch};
 use types::{NetworkDelta, NetworkView, Task};
 
@@ -86,6 +88,8 @@ struct TaskSandbox {
     netns: Option<PathBuf>,
     attachments: Vec<Attachment>,
     vips: Vec<VipService>,
+    /// Its route-return routing as last set (`mesh::task_return`).
+    returns: Option<MeshReturn>,
 }
 
 #[derive(Default)]
@@ -225,6 +229,8 @@ impl NodeNetwork {
             mesh,
             ..
         } = state;
+        // Before the overlays: the sandbox's endpoint hangs off the ingress overlay.
+        all_ok &= mesh::drop_mesh(views, &self.config.node_id, ingress, mesh, plane).await;
         let gone: Vec<String> = networks
             .keys()
             .filter(|id| views.get(id).is_none())
@@ -327,6 +333,16 @@ impl NodeNetwork {
                     Ok(()) => sandbox.vips = wanted,
                     Err(error) => {
                         tracing::warn!(%task, %error, "updating the task's VIP table failed; retried");
+                        all_ok = false;
+                    }
+                }
+            }
+            let returns = mesh::task_return(views, task, &ids);
+            if returns != sandbox.returns {
+                match mesh::set_returns(plane, netns, &sandbox.returns, &returns).await {
+                    Ok(()) => sandbox.returns = returns,
+                    Err(error) => {
+                        tracing::warn!(%task, %error, "updating the task's route-return routing failed; retried");
                         all_ok = false;
                     }
                 }
@@ -444,6 +460,13 @@ impl NodeNetwork {
             let _ = namespaces.delete(&name);
             return Err(plane_error("set the task's VIP table", error));
         }
+        let returns = mesh::task_return(&state.views, &task.id, &ids);
+        if let Some(path) = &netns
+            && let Err(error) = mesh::set_returns(plane.as_ref(), path, &None, &returns).await
+        {
+            let _ = namespaces.delete(&name);
+            return Err(plane_error("set the task's route-return routing", error));
+        }
         let (first_spec, first) = &made[0];
         let hostname = if task.spec.container.hostname.is_empty() {
             task.id.chars().take(12).collect()
@@ -469,6 +492,7 @@ impl NodeNetwork {
                 netns: netns.clone(),
                 attachments: made.into_iter().map(|(_, a)| a).collect(),
                 vips: if own_netns { Vec::new() } else { task_vips },
+                returns: if own_netns { None } else { returns },
             },
         );
         Ok(Sandbox {
@@ -550,6 +574,11 @@ impl NodeNetwork {
             .await
             .map_err(|e| plane_error("set the task's VIP table", e))?;
         sandbox.vips = wanted;
+        let returns = mesh::task_return(views, task_id, &ids);
+        mesh::set_returns(plane.as_ref(), &path, &None, &returns)
+            .await
+            .map_err(|e| plane_error("set the task's route-return routing", e))?;
+        sandbox.returns = returns;
         sandbox.netns = Some(path);
         Ok(())
     }
@@ -625,12 +654,21 @@ impl NodeNetwork {
             if let Err(error) = plane.set_vips(&path, &wanted).await {
                 tracing::warn!(task = %task.id, %error, "re-setting a re-adopted task's VIP table failed");
             }
+            let returns = mesh::task_return(&state.views, &task.id, &ids);
+            let returns = match mesh::set_returns(plane.as_ref(), &path, &None, &returns).await {
+                Ok(()) => returns,
+                Err(error) => {
+                    tracing::warn!(task = %task.id, %error, "re-setting a re-adopted task's route-return routing failed");
+                    None
+                }
+            };
             state.sandboxes.insert(
                 task.id.clone(),
                 TaskSandbox {
                     netns: Some(path),
                     attachments,
                     vips: wanted,
+                    returns,
                 },
             );
         }

@@ -223,3 +223,65 @@ async fn recovery_keeps_held_tasks_and_sweeps_the_rest() {
     f.network.release("held").await;
     assert_eq!(f.namespaces.list("shoal-t1").unwrap(), Vec::<String>::new());
 }
+
+/// The ingress view of `endpoints`, with node1's ingress sandbox endpoint when `with_sandbox`.
+fn ingress_view(with_sandbox: bool) -> types::NetworkView {
+    let mut endpoints = vec![endpoint("t9", "web", "node2", 20)];
+    if with_sandbox {
+        let mut sandbox = endpoint(
+            &format!("{}node1", types::netview::NODE_SANDBOX_PREFIX),
+            "",
+            "node1",
+            200,
+        );
+        sandbox.service_id.clear();
+        endpoints.push(sandbox);
+    }
+    let mut v = view("ing", endpoints);
+    v.ingress = true;
+    v
+}
+
+#[tokio::test]
+async fn the_ingress_sandbox_goes_when_the_view_stops_asking_for_it() {
+    let f = fixture(Duration::from_secs(1));
+    f.network.apply(true, vec![ingress_view(true)], &[], &[]).await;
+    let made = Some((4097, "10.0.1.200".parse().unwrap()));
+    assert_eq!(f.plane.state().ingress, made);
+
+    // This node's sandbox endpoint dropped from the view: the sandbox goes, the overlay stays.
+    f.network.apply(true, vec![ingress_view(false)], &[], &[]).await;
+    let state = f.plane.state();
+    assert_eq!(state.ingress, None);
+    assert!(state.networks.contains_key(&4097));
+
+    // Back, then the ingress network removed: both go.
+    f.network.apply(true, vec![ingress_view(true)], &[], &[]).await;
+    assert_eq!(f.plane.state().ingress, made);
+    f.network.apply(false, vec![], &["ing".into()], &[]).await;
+    let state = f.plane.state();
+    assert_eq!(state.ingress, None);
+    assert!(state.networks.is_empty() && state.mesh.is_empty());
+}
+
+#[tokio::test]
+async fn a_route_return_task_gets_its_return_routing_and_loses_it_with_the_label() {
+    let f = fixture(Duration::from_secs(5));
+    let mut v = ingress_view(true);
+    v.endpoints.push(endpoint("t1", "web", "node1", 30));
+    v.services[0].route_return = true;
+    f.network.apply(true, vec![v.clone()], &[], &[]).await;
+    let task = crate::executor::conformance::task("t1", TaskSpec::default());
+    let netns = f.network.sandbox(&task, false).await.unwrap().netns.unwrap();
+    let route = f.plane.state().returns[&netns].clone();
+    assert_eq!(route.ifname, "eth0");
+    assert_eq!(route.subnet.to_string(), "10.0.1.0/24");
+    assert_eq!(
+        route.sandboxes,
+        vec!["10.0.1.200".parse::<std::net::Ipv4Addr>().unwrap()]
+    );
+    // The label back to snat: the routing goes.
+    v.services[0].route_return = false;
+    f.network.apply(true, vec![v], &[], &[]).await;
+    assert!(f.plane.state().returns.is_empty());
+}

@@ -140,6 +140,7 @@ pub(crate) mod tests {
                 vip: Some(Ipv4Addr::new(10, 0, 1, 2)),
                 aliases: vec![],
                 ports: vec![],
+                route_return: false,
             }],
         }
     }

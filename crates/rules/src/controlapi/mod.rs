@@ -2,6 +2,7 @@
 //! view: they return the store ops to commit or the error to show, and touch nothing.
 
 pub mod attachment;
+pub mod client_address;
 pub mod cluster;
 pub mod config;
 pub mod image;

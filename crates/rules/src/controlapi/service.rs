@@ -146,6 +146,7 @@ pub fn validate(spec: &ServiceSpec) -> Result<()> {
             "invalid memory value: must be at least 4MiB".into(),
         ));
     }
+    super::client_address::route_return(&spec.labels)?;
     crate::constraint::parse(&spec.task.placement.constraints)
         .map_err(|e| Error::InvalidArgument(e.to_string()))?;
     for pref in &spec.task.placement.preferences {

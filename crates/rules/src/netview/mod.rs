@@ -202,6 +202,9 @@ fn service_view(
             } else {
                 Vec::new()
             },
+            // Validated at create and update; a stored value unknown here keeps SNAT.
+            route_return: network.spec.ingress
+                && crate::controlapi::client_address::route_return(&s.spec.labels).unwrap_or(false),
         },
         None => {
             let name = endpoints
@@ -216,6 +219,7 @@ fn service_view(
                 vip,
                 aliases: Vec::new(),
                 ports: Vec::new(),
+                route_return: false,
             }
         }
     }

@@ -145,6 +145,7 @@ fn a_node_gets_exactly_the_networks_of_its_tasks_with_every_endpoint_on_them() {
             vip: Some(vip),
             aliases: vec!["www".into()],
             ports: vec![],
+            route_return: false,
         }]
     );
     let back = network_view(&w.state, "net-back").unwrap();
@@ -243,6 +244,7 @@ fn service_strategy() -> impl Strategy<Value = ServiceView> {
         vip: vip.map(|v| Ipv4Addr::new(10, 0, 1, v)),
         aliases: Vec::new(),
         ports: Vec::new(),
+        route_return: false,
     })
 }
 
