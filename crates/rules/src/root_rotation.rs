@@ -37,7 +37,8 @@ pub fn start(state: &State, cluster: &Cluster, request: RotateRequest) -> Result
         return Ok(None);
     }
     let internal = |e: ca::Error| Error::Internal(format!("root CA rotation: {e}"));
-    let old = ca::RootCa::from_pem(&cluster.root_ca.ca_cert_pem, &cluster.root_ca.ca_key_pem).map_err(internal)?;
+    let old =
+        ca::RootCa::from_pem(&cluster.root_ca.ca_cert_pem, &cluster.root_ca.ca_key_pem).map_err(internal)?;
     let new = ca::RootCa::generate(request.now_secs).map_err(internal)?;
     let cross_signed_pem = old.cross_sign(&new, request.now_secs).map_err(internal)?;
     Ok(Some(Op::RootCa(RootCaOp::Set(CaState {
@@ -92,8 +93,8 @@ pub struct Signer {
 }
 
 /// The root that signs node certificates now: the new root while a rotation is under way.
-pub fn signer(state: &State, cluster: &Cluster) -> Signer {
-    match &state.ca_state().rotation {
+pub fn signer(ca: &CaState, cluster: &Cluster) -> Signer {
+    match &ca.rotation {
         Some(r) => Signer {
             cert_pem: r.ca_cert_pem.clone(),
             key_pem: r.ca_key_pem.clone(),
@@ -110,16 +111,16 @@ pub fn signer(state: &State, cluster: &Cluster) -> Signer {
 }
 
 /// The roots nodes should trust now: the cluster's, plus the new one during a rotation.
-pub fn trust_pem(state: &State, cluster: &Cluster) -> String {
-    match &state.ca_state().rotation {
+pub fn trust_pem(ca: &CaState, cluster: &Cluster) -> String {
+    match &ca.rotation {
         Some(r) => ca::trust_bundle(&cluster.root_ca.ca_cert_pem, &r.ca_cert_pem),
         None => cluster.root_ca.ca_cert_pem.clone(),
     }
 }
 
 /// The root whose certificates nodes must hold: the new one during a rotation.
-pub fn wanted_issuer_pem<'a>(state: &'a State, cluster: &'a Cluster) -> &'a str {
-    match &state.ca_state().rotation {
+pub fn wanted_issuer_pem<'a>(ca: &'a CaState, cluster: &'a Cluster) -> &'a str {
+    match &ca.rotation {
         Some(r) => &r.ca_cert_pem,
         None => &cluster.root_ca.ca_cert_pem,
     }
@@ -127,8 +128,8 @@ pub fn wanted_issuer_pem<'a>(state: &'a State, cluster: &'a Cluster) -> &'a str 
 
 /// The root that issued `node_id`'s certificate, as far as the managers know: the new root
 /// once the node renewed under it, else the cluster's.
-pub fn node_issuer_pem<'a>(state: &'a State, cluster: &'a Cluster, node_id: &str) -> &'a str {
-    match &state.ca_state().rotation {
+pub fn node_issuer_pem<'a>(ca: &'a CaState, cluster: &'a Cluster, node_id: &str) -> &'a str {
+    match &ca.rotation {
         Some(r) if r.renewed.contains(node_id) => &r.ca_cert_pem,
         _ => &cluster.root_ca.ca_cert_pem,
     }

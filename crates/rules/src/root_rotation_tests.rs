@@ -85,7 +85,10 @@ fn only_a_changed_force_rotate_starts_a_rotation() {
     assert!(start(&state, &cluster, request(0)).unwrap().is_none());
     let rotation = state.ca_state().rotation.as_ref().unwrap();
     assert_ne!(rotation.ca_cert_pem, cluster.root_ca.ca_cert_pem);
-    assert!(ca::issued_by(&rotation.cross_signed_pem, &cluster.root_ca.ca_cert_pem));
+    assert!(ca::issued_by(
+        &rotation.cross_signed_pem,
+        &cluster.root_ca.ca_cert_pem
+    ));
     // The cluster keeps its root and tokens until the rotation ends, with a new version.
     assert_eq!(cluster.root_ca.ca_cert_pem, state_root(&cluster));
     assert!(cluster.meta.version > 1);
@@ -102,19 +105,22 @@ fn during_a_rotation_the_new_root_signs_and_both_roots_are_trusted() {
     let state = started(&before, 1);
     let cluster = state.cluster().unwrap().clone();
     let new_root = state.ca_state().rotation.as_ref().unwrap().ca_cert_pem.clone();
-    let s = signer(&state, &cluster);
+    let s = signer(state.ca_state(), &cluster);
     assert_eq!(s.cert_pem, new_root);
     assert!(s.rotating && !s.chain_pem.is_empty());
-    assert_eq!(trust_pem(&state, &cluster), ca::trust_bundle(&old_root, &new_root));
-    assert_eq!(wanted_issuer_pem(&state, &cluster), new_root);
+    assert_eq!(
+        trust_pem(state.ca_state(), &cluster),
+        ca::trust_bundle(&old_root, &new_root)
+    );
+    assert_eq!(wanted_issuer_pem(state.ca_state(), &cluster), new_root);
     let state = renewed(&state, "n1");
-    assert_eq!(node_issuer_pem(&state, &cluster, "n1"), new_root);
-    assert_eq!(node_issuer_pem(&state, &cluster, "n2"), old_root);
+    assert_eq!(node_issuer_pem(state.ca_state(), &cluster, "n1"), new_root);
+    assert_eq!(node_issuer_pem(state.ca_state(), &cluster, "n2"), old_root);
     // Without a rotation: the cluster's root, no chain.
-    let plain = signer(&before, before.cluster().unwrap());
+    let plain = signer(before.ca_state(), before.cluster().unwrap());
     assert_eq!(plain.cert_pem, old_root);
     assert!(!plain.rotating && plain.chain_pem.is_empty());
-    assert_eq!(trust_pem(&before, before.cluster().unwrap()), old_root);
+    assert_eq!(trust_pem(before.ca_state(), before.cluster().unwrap()), old_root);
 }
 
 #[test]
@@ -135,8 +141,14 @@ fn the_rotation_ends_once_every_node_renewed_with_new_tokens() {
     assert_eq!(done.ca_state().rotation, None);
     assert_eq!(done.ca_state().force_rotate, 3);
     for (token, old_token) in [
-        (&cluster.root_ca.join_tokens.worker, &old.root_ca.join_tokens.worker),
-        (&cluster.root_ca.join_tokens.manager, &old.root_ca.join_tokens.manager),
+        (
+            &cluster.root_ca.join_tokens.worker,
+            &old.root_ca.join_tokens.worker,
+        ),
+        (
+            &cluster.root_ca.join_tokens.manager,
+            &old.root_ca.join_tokens.manager,
+        ),
     ] {
         assert_ne!(token, old_token);
         let parsed = ca::JoinToken::parse(token).unwrap();

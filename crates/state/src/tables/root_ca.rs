@@ -13,10 +13,7 @@ impl State {
     pub(super) fn apply_root_ca(&mut self, op: &RootCaOp, index: u64, changes: &mut Vec<Change>) {
         match op {
             RootCaOp::Set(state) => self.ca_state = state.clone(),
-            RootCaOp::Renewed {
-                node_id,
-                ca_cert_pem,
-            } => match &mut self.ca_state.rotation {
+            RootCaOp::Renewed { node_id, ca_cert_pem } => match &mut self.ca_state.rotation {
                 Some(rotation) if rotation.ca_cert_pem == *ca_cert_pem => {
                     rotation.renewed.insert(node_id.clone());
                 }
