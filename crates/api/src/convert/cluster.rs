@@ -279,7 +279,10 @@ mod tests {
         assert_eq!(json["Spec"]["CAConfig"]["ForceRotate"], 2);
         assert_eq!(json["TLSInfo"]["TrustRoot"], old.cert_pem());
         let issuer = tls_info(new.cert_pem());
-        assert_eq!(json["TLSInfo"]["CertIssuerPublicKey"], issuer.cert_issuer_public_key);
+        assert_eq!(
+            json["TLSInfo"]["CertIssuerPublicKey"],
+            issuer.cert_issuer_public_key
+        );
         assert!(!json.to_string().contains("PRIVATE KEY"));
     }
 
