@@ -172,6 +172,47 @@ fn docker_swarm_ca_rotate_moves_every_node_to_a_new_root() {
     });
     assert!(ca::issued_by(&node_pem(&c, 2, "node.pem"), &new_root));
 
+    // `swarm update` sends back the ForceRotate it read: no new rotation, the expiry applies.
+    c.docker_ok(0, &["swarm", "update", "--cert-expiry", "48h"]);
+    let expiry = c.docker_ok(
+        0,
+        &[
+            "info",
+            "--format",
+            "{{.Swarm.Cluster.Spec.CAConfig.NodeCertExpiry}}",
+        ],
+    );
+    assert_eq!(expiry.trim(), "48h0m0s");
+    assert_eq!(c.docker_ok(0, &["swarm", "ca"]), new_root);
+    // A root of the operator's own is refused by name, not dropped.
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("ca.pem"), dir.path().join("ca.key"));
+    std::fs::write(&cert, &new_root).unwrap();
+    std::fs::write(
+        &key,
+        "-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let own = docker_within(
+        &c,
+        0,
+        60,
+        &[
+            "swarm",
+            "ca",
+            "--rotate",
+            "--ca-cert",
+            cert.to_str().unwrap(),
+            "--ca-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        !own.status.success() && stderr(&own).contains("--ca-cert"),
+        "{}",
+        stderr(&own)
+    );
+
     // The cluster keeps working: the service scales over all three nodes.
     c.docker_ok(0, &["service", "scale", "--detach", "web=3"]);
     c.wait_running("web", 3);
