@@ -1,5 +1,6 @@
 //! `Ca` service: the root certificate for joiners, node certificates for a valid join
-//! token, and renewals (role changes) for nodes that hold a certificate already.
+//! token, and renewals (role changes, root CA rotations: `rules::root_rotation`) for nodes
+//! that hold a certificate already.
 
 use std::sync::Arc;
 
