@@ -235,6 +235,18 @@ fn docker_swarm_ca_rotate_moves_every_node_to_a_new_root() {
     }
     c.docker_ok(0, &["service", "scale", "--detach", "web=1"]);
     c.wait_running("web", 1);
+    // Each rotation moves a node once: no renewal or trust swap repeats while the sessions
+    // keep sending the same roots.
+    for (i, host) in c.hosts.iter().enumerate() {
+        let log = host.log_tail();
+        for line in [
+            "renewed the node certificate under the new root CA",
+            "trusting the cluster's new root CA",
+        ] {
+            let seen = log.matches(line).count();
+            assert!(seen <= 2, "host {i}: {seen} × {line}\n{log}");
+        }
+    }
     eprintln!(
         "refused old token: {}",
         stderr(&refused).lines().last().unwrap_or_default()
