@@ -466,6 +466,11 @@ pub trait Backend: Send + Sync + 'static {
     async fn config_rotate(&self, _key: &str, _data: Vec<u8>) -> Result<SecretRotated> {
         Err(unimplemented("config rotate"))
     }
+    /// The root CA rotation state beside the cluster (`ForceRotate`, a rotation under way)
+    /// for `GET /swarm` and the nodes' `TLSInfo`; only certificates are read from it.
+    async fn root_ca_state(&self) -> Result<types::CaState> {
+        Err(unimplemented("root CA state"))
+    }
 }
 
 /// What a secret (or config) rotation did.

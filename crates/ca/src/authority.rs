@@ -11,9 +11,9 @@ use types::Role;
 use crate::{Error, Result};
 
 /// Validity of the root certificate: 20 years, as Swarm.
-const ROOT_VALIDITY_SECS: i64 = 20 * 365 * 24 * 3600;
+pub(crate) const ROOT_VALIDITY_SECS: i64 = 20 * 365 * 24 * 3600;
 /// Certificates are valid from a little before "now" to tolerate clock skew between nodes.
-const BACKDATE_SECS: i64 = 3600;
+pub(crate) const BACKDATE_SECS: i64 = 3600;
 
 /// The root CA's certificate and key.
 #[derive(Clone)]
@@ -27,7 +27,7 @@ pub fn ca_digest(ca_cert_pem: &str) -> [u8; 32] {
     Sha256::digest(ca_cert_pem.as_bytes()).into()
 }
 
-fn at(unix_secs: i64) -> Result<OffsetDateTime> {
+pub(crate) fn at(unix_secs: i64) -> Result<OffsetDateTime> {
     OffsetDateTime::from_unix_timestamp(unix_secs).map_err(|e| Error::Cert(e.to_string()))
 }
 

@@ -17,10 +17,12 @@
 pub mod authority;
 pub mod error;
 pub mod identity;
+pub mod rotation;
 pub mod tls;
 pub mod token;
 
 pub use authority::{NodeKey, RootCa, ca_digest};
 pub use error::{Error, Result};
 pub use identity::PeerIdentity;
+pub use rotation::{issued_by, trust_bundle};
 pub use token::JoinToken;

@@ -57,6 +57,20 @@ pub fn server_config(cert_pem: &str, key_pem: &str, ca_pem: &str) -> Result<Arc<
     Ok(Arc::new(config))
 }
 
+/// Checks a chain as presented in a handshake (leaf first, then intermediates) against the
+/// roots in `ca_pem`, as the cluster port's servers check client certificates, at `now`.
+pub fn verify_chain(chain_pem: &str, ca_pem: &str, now: UnixTime) -> Result<()> {
+    let chain = certs_from_pem(chain_pem)?;
+    let (leaf, intermediates) = chain
+        .split_first()
+        .ok_or_else(|| Error::Cert("no certificate in PEM".into()))?;
+    WebPkiClientVerifier::builder_with_provider(roots(ca_pem)?, provider())
+        .build()
+        .map_err(|e| Error::Tls(e.to_string()))?
+        .verify_client_cert(leaf, intermediates, now)?;
+    Ok(())
+}
+
 /// Client side with our certificate: used by every node once it has one.
 pub fn client_config(cert_pem: &str, key_pem: &str, ca_pem: &str) -> Result<Arc<ClientConfig>> {
     let mut config = ClientConfig::builder_with_provider(provider())

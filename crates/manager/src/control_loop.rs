@@ -241,6 +241,13 @@ async fn pass(inner: &ControlLoop, dirty: Dirty) -> Result<BTreeSet<String>> {
         }
     }
 
+    // A root CA rotation ends once every node holds a certificate from the new root.
+    let view = store.view();
+    if let Some(ops) = inner.ids.with_rng(|rng| rules::root_rotation::finish(&view, rng)) {
+        tracing::info!("every node holds a certificate from the new root: ending the root CA rotation");
+        commit(inner, ops, "root rotation").await;
+    }
+
     let view = store.view();
     let only = dirty.services_to_reconcile(&view);
     let mut candidates: Vec<String> = dirty.tasks.into_iter().collect();

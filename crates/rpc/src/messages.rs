@@ -88,6 +88,12 @@ pub struct SessionMessage {
     pub heartbeat_period_ms: u64,
     /// Log subscriptions this node should serve (for its tasks among `tasks`).
     pub log_subscriptions: Vec<LogSubscription>,
+    /// PEM of the root CA certificates the node should trust now (two during a root
+    /// rotation); empty from a manager that does not say.
+    pub ca_trust_pem: String,
+    /// During a root rotation, PEM of the new root: a node whose certificate it did not
+    /// issue renews it. Empty otherwise.
+    pub ca_renew_under_pem: String,
 }
 
 /// A request for task logs, as the log broker hands it to nodes.

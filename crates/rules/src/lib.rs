@@ -22,6 +22,7 @@ pub mod executor;
 pub mod netview;
 pub mod orchestrator;
 pub mod roles;
+pub mod root_rotation;
 pub mod scheduler;
 #[cfg(any(test, feature = "testing"))]
 pub mod settle;

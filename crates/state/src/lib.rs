@@ -23,5 +23,6 @@ pub mod txn;
 pub use peer::Peer;
 pub use tables::{LookupError, State};
 pub use txn::{
-    AddressUpdate, Change, Commit, NewTask, Op, Owner, TaskChange, TaskUpdate, Txn, TxnError, TxnResult,
+    AddressUpdate, Change, Commit, NewTask, Op, Owner, RootCaOp, TaskChange, TaskUpdate, Txn, TxnError,
+    TxnResult,
 };

@@ -85,6 +85,26 @@ pub enum Op {
     /// skipped. Its own op and table rather than fields of `Task` and `Service`, whose
     /// stored encoding must not change.
     SetAddresses(Vec<AddressUpdate>),
+    /// Root CA rotation state (`types::CaState`), beside the cluster object for the same
+    /// reason as the unlock key; appended last so every older entry still decodes. Each one
+    /// also bumps the cluster's version, so watchers of the cluster hear of it.
+    RootCa(RootCaOp),
+}
+
+/// A change to the root CA rotation state inside [`Op::RootCa`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum RootCaOp {
+    /// Replaces the state: a rotation starts, is replaced or ends (with the cluster update
+    /// that installs the new root, in the same transaction).
+    Set(types::CaState),
+    /// `node_id` received a certificate from the new root `ca_cert_pem`; ignored unless a
+    /// rotation to that root is under way (a late report of a replaced rotation).
+    Renewed {
+        /// The node.
+        node_id: String,
+        /// PEM of the root that issued its certificate.
+        ca_cert_pem: String,
+    },
 }
 
 /// Who holds addresses on networks.

@@ -24,7 +24,7 @@ pub use ::state::tables as state;
 pub use ::state::txn;
 
 pub use ::state::State;
-pub use ::state::{Change, Commit, NewTask, Op, TaskChange, TaskUpdate, Txn, TxnError, TxnResult};
+pub use ::state::{Change, Commit, NewTask, Op, RootCaOp, TaskChange, TaskUpdate, Txn, TxnError, TxnResult};
 pub use ::state::{LookupError, Owner};
 pub use error::{Error, Result};
 pub use store::{Store, Watch, WatchEvent};

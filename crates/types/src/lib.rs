@@ -22,6 +22,7 @@ pub mod network;
 pub mod node;
 pub mod object;
 pub mod reference;
+pub mod root_rotation;
 pub mod secret;
 pub mod service;
 pub mod task;
@@ -40,6 +41,7 @@ pub use node::{
     Platform, Reachability, Resources, Role,
 };
 pub use object::{Kind, Object};
+pub use root_rotation::{CaState, RootRotation};
 pub use secret::{Config, ConfigSpec, Payload, PayloadKind, Secret, SecretData, SecretSpec};
 pub use service::{
     ContainerSpec, Driver, Endpoint, EndpointSpec, FailureAction, HealthConfig, JobStatus, Limits,

@@ -6,7 +6,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use types::{Cluster, ClusterSpec};
+use types::{CaState, Cluster, ClusterSpec};
 use x509_parser::pem::parse_x509_pem;
 
 use super::time::rfc3339;
@@ -31,10 +31,18 @@ pub fn cluster_info(cluster: &Cluster) -> model::ClusterInfo {
     }
 }
 
-/// `GET /swarm`: the cluster with its join tokens.
-pub fn swarm(cluster: &Cluster) -> model::Swarm {
+/// `GET /swarm`: the cluster with its join tokens and root CA rotation (`ca`): the issuer
+/// nodes' certificates should have (the new root during a rotation, as dockerd shows it),
+/// the `ForceRotate` counter last acted on, and whether a rotation is under way.
+pub fn swarm(cluster: &Cluster, ca: &CaState) -> model::Swarm {
+    let mut info = cluster_info(cluster);
+    let issuer = tls_info(rules::root_rotation::wanted_issuer_pem(ca, cluster));
+    info.tls_info.cert_issuer_subject = issuer.cert_issuer_subject;
+    info.tls_info.cert_issuer_public_key = issuer.cert_issuer_public_key;
+    info.root_rotation_in_progress = ca.rotation.is_some();
+    info.spec.ca_config.force_rotate = ca.force_rotate;
     model::Swarm {
-        cluster: cluster_info(cluster),
+        cluster: info,
         join_tokens: model::JoinTokens {
             worker: cluster.root_ca.join_tokens.worker.clone(),
             manager: cluster.root_ca.join_tokens.manager.clone(),
@@ -56,6 +64,14 @@ pub fn tls_info(ca_cert_pem: &str) -> model::TlsInfo {
         info.cert_issuer_public_key = STANDARD.encode(cert.tbs_certificate.subject_pki.raw);
     }
     info
+}
+
+/// The root CA rotation a spec asks for (`ForceRotate`); the backend fills in the time.
+pub fn rotate_request(spec: &model::SwarmSpec) -> rules::root_rotation::RotateRequest {
+    rules::root_rotation::RotateRequest {
+        force_rotate: spec.ca_config.force_rotate,
+        now_secs: 0,
+    }
 }
 
 /// Docker's spec JSON for a cluster spec.
@@ -89,15 +105,17 @@ pub fn spec_to_docker(spec: &ClusterSpec) -> model::SwarmSpec {
 }
 
 /// Shoal's cluster spec from Docker's, merged onto the defaults. Refuses settings shoal does
-/// not implement (external CAs, CA rotation, task log driver) rather than dropping them.
+/// not implement (external CAs, a given signing root, task log driver) rather than dropping
+/// them. `ForceRotate` is not part of the stored spec: see [`rotate_request`].
 pub fn spec_from_docker(spec: &model::SwarmSpec) -> Result<ClusterSpec> {
     let unsupported = |what: &str| Err(Error::BadRequest(format!("{what} is not supported by shoal")));
     let ca = &spec.ca_config;
     if !ca.external_cas.is_empty() {
         return unsupported("an external CA");
     }
-    if !ca.signing_ca_cert.is_empty() || !ca.signing_ca_key.is_empty() || ca.force_rotate != 0 {
-        return unsupported("root CA rotation");
+    if !ca.signing_ca_cert.is_empty() || !ca.signing_ca_key.is_empty() {
+        // `docker swarm ca --rotate` without --ca-cert/--ca-key (ForceRotate) is supported.
+        return unsupported("a root CA of your own (--ca-cert/--ca-key)");
     }
     if spec.task_defaults.log_driver.is_some() {
         return unsupported("a default task log driver");
@@ -175,7 +193,7 @@ mod tests {
 
     #[test]
     fn swarm_json_has_dockers_shape_and_no_key() {
-        let json = serde_json::to_value(swarm(&cluster())).unwrap();
+        let json = serde_json::to_value(swarm(&cluster(), &CaState::default())).unwrap();
         assert_eq!(json["ID"], "c1");
         assert_eq!(json["Version"]["Index"], 3);
         assert_eq!(
@@ -230,11 +248,42 @@ mod tests {
     #[test]
     fn unsupported_or_bad_fields_are_refused() {
         let mut spec = model::SwarmSpec::default();
-        spec.ca_config.force_rotate = 1;
-        assert!(spec_from_docker(&spec).is_err());
+        spec.ca_config.signing_ca_cert = "pem".into();
+        assert!(matches!(spec_from_docker(&spec), Err(Error::BadRequest(m)) if m.contains("--ca-cert")));
+        let mut spec = model::SwarmSpec::default();
+        spec.ca_config.force_rotate = 4;
+        assert!(spec_from_docker(&spec).is_ok());
+        assert_eq!(rotate_request(&spec).force_rotate, 4);
         let mut spec = model::SwarmSpec::default();
         spec.raft.election_tick = -3;
         assert!(matches!(spec_from_docker(&spec), Err(Error::BadRequest(m)) if m.contains("ElectionTick")));
+    }
+
+    #[test]
+    fn during_a_rotation_the_swarm_shows_the_new_issuer_and_the_old_trust_root() {
+        let old = ca::RootCa::generate(1_700_000_000).unwrap();
+        let new = ca::RootCa::generate(1_700_000_000).unwrap();
+        let mut cluster = cluster();
+        cluster.root_ca.ca_cert_pem = old.cert_pem().into();
+        let ca = CaState {
+            force_rotate: 2,
+            rotation: Some(types::RootRotation {
+                ca_cert_pem: new.cert_pem().into(),
+                ca_key_pem: new.key_pem().into(),
+                cross_signed_pem: old.cross_sign(&new, 1_700_000_000).unwrap(),
+                renewed: Default::default(),
+            }),
+        };
+        let json = serde_json::to_value(swarm(&cluster, &ca)).unwrap();
+        assert_eq!(json["RootRotationInProgress"], true);
+        assert_eq!(json["Spec"]["CAConfig"]["ForceRotate"], 2);
+        assert_eq!(json["TLSInfo"]["TrustRoot"], old.cert_pem());
+        let issuer = tls_info(new.cert_pem());
+        assert_eq!(
+            json["TLSInfo"]["CertIssuerPublicKey"],
+            issuer.cert_issuer_public_key
+        );
+        assert!(!json.to_string().contains("PRIVATE KEY"));
     }
 
     #[test]

@@ -185,7 +185,7 @@ pub struct CaConfig {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub external_cas: Vec<ExternalCa>,
-    /// Desired signing CA certificate (not supported; accepted only when empty).
+    /// A root CA of the operator's own (not supported; accepted only when empty).
     #[serde(
         rename = "SigningCACert",
         default,
@@ -201,7 +201,7 @@ pub struct CaConfig {
         skip_serializing_if = "String::is_empty"
     )]
     pub signing_ca_key: String,
-    /// Bumped to force a CA rotation (not supported; must stay 0).
+    /// Bumped to ask for a new root CA (`docker swarm ca --rotate`); 0: not given.
     #[serde(default, deserialize_with = "nullable", skip_serializing_if = "is_zero")]
     pub force_rotate: u64,
 }

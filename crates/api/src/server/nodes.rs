@@ -20,13 +20,30 @@ fn node_key(key: std::result::Result<Path<String>, PathRejection>) -> Result<Str
         .map_err(|rejection| Error::BadRequest(rejection.body_text()))
 }
 
-/// The TLSInfo every node shows: its certificate's issuer is the cluster's root CA.
-fn issuer(state: &AppState) -> model::TlsInfo {
-    state
-        .backend
-        .manager_info()
-        .map(|m| cluster::tls_info(&m.cluster.root_ca.ca_cert_pem))
-        .unwrap_or_default()
+/// Each node's TLSInfo: the cluster's root as trust root, and as issuer the root that
+/// signed its certificate (during a rotation, the new root once the node renewed under it).
+struct Issuers {
+    cluster: Option<std::sync::Arc<types::Cluster>>,
+    ca: types::CaState,
+}
+
+impl Issuers {
+    async fn read(state: &AppState) -> Issuers {
+        Issuers {
+            cluster: state.backend.manager_info().map(|m| m.cluster),
+            // A backend without rotation state shows none.
+            ca: state.backend.root_ca_state().await.unwrap_or_default(),
+        }
+    }
+
+    fn of(&self, node_id: &str) -> model::TlsInfo {
+        let Some(cluster) = &self.cluster else {
+            return model::TlsInfo::default();
+        };
+        let mut info = cluster::tls_info(rules::root_rotation::node_issuer_pem(&self.ca, cluster, node_id));
+        info.trust_root = cluster.root_ca.ca_cert_pem.clone();
+        info
+    }
 }
 
 /// `GET /nodes?filters=…`.
@@ -34,8 +51,11 @@ pub async fn list(State(state): State<AppState>, RawQuery(query): RawQuery) -> R
     let query = Query::parse(query.as_deref().unwrap_or(""));
     let filters = filters::node_filters(query.get("filters").unwrap_or(""))?;
     let views = state.backend.nodes(filters).await?;
-    let tls = issuer(&state);
-    let nodes: Vec<model::Node> = views.iter().map(|view| node::to_docker(view, &tls)).collect();
+    let tls = Issuers::read(&state).await;
+    let nodes: Vec<model::Node> = views
+        .iter()
+        .map(|view| node::to_docker(view, &tls.of(&view.node.id)))
+        .collect();
     Ok(json(&nodes))
 }
 
@@ -46,7 +66,8 @@ pub async fn inspect(
 ) -> Result<Response> {
     let key = node_key(key)?;
     let view = state.backend.node(&key).await?;
-    Ok(json(&node::to_docker(&view, &issuer(&state))))
+    let tls = Issuers::read(&state).await;
+    Ok(json(&node::to_docker(&view, &tls.of(&view.node.id))))
 }
 
 /// `POST /nodes/{id}/update?version=N` with a NodeSpec body.

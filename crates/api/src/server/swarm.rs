@@ -48,7 +48,9 @@ pub async fn leave(State(state): State<AppState>, RawQuery(query): RawQuery) -> 
 /// `GET /swarm`.
 pub async fn inspect(State(state): State<AppState>) -> Result<Response> {
     let cluster = state.backend.swarm_inspect().await?;
-    Ok(json(&cluster::swarm(&cluster)))
+    // A backend without rotation state shows none.
+    let ca = state.backend.root_ca_state().await.unwrap_or_default();
+    Ok(json(&cluster::swarm(&cluster, &ca)))
 }
 
 /// `POST /swarm/update?version=N&rotateWorkerToken=…&rotateManagerToken=…`.
@@ -66,6 +68,7 @@ pub async fn update(
         worker_token: query.strict_bool("rotateWorkerToken")?,
         manager_token: query.strict_bool("rotateManagerToken")?,
         unlock_key: query.strict_bool("rotateManagerUnlockKey")?,
+        root_ca: cluster::rotate_request(&spec),
     };
     let spec = cluster::spec_from_docker(&spec)?;
     Ok(state.backend.swarm_update(version, spec, rotation).await?)

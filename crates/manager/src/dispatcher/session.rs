@@ -110,6 +110,7 @@ impl DispatcherService {
     fn session_message(&self, node_id: &str) -> Option<SessionMessage> {
         let view = self.consensus.store().view();
         let node = view.node(node_id)?;
+        let cluster = view.cluster().map(|c| c.as_ref());
         let mut managers: Vec<String> = Vec::new();
         if let Some((_, leader)) = self.consensus.leader() {
             managers.push(leader.addr);
@@ -128,6 +129,13 @@ impl DispatcherService {
             ),
             heartbeat_period_ms: heartbeat_period(&view).as_millis() as u64,
             log_subscriptions: self.logs.for_node(node_id),
+            ca_trust_pem: cluster
+                .map(|c| rules::root_rotation::trust_pem(view.ca_state(), c))
+                .unwrap_or_default(),
+            ca_renew_under_pem: match (cluster, &view.ca_state().rotation) {
+                (Some(c), Some(_)) => rules::root_rotation::wanted_issuer_pem(view.ca_state(), c).to_string(),
+                _ => String::new(),
+            },
         })
     }
 }
@@ -201,7 +209,8 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
                             _ = &mut logs_changed => return,
                             event = watch.next() => match event {
                                 Some(WatchEvent::Reset) | None => return,
-                                Some(WatchEvent::Commit(c)) if c.changes.iter().any(|ch| ch.kind() == types::Kind::Node) => return,
+                                // Cluster: a root CA rotation changes the roots nodes trust.
+                                Some(WatchEvent::Commit(c)) if c.changes.iter().any(|ch| matches!(ch.kind(), types::Kind::Node | types::Kind::Cluster)) => return,
                                 Some(_) => {}
                             },
                         }

@@ -1,5 +1,6 @@
 //! `Ca` service: the root certificate for joiners, node certificates for a valid join
-//! token, and renewals (role changes) for nodes that hold a certificate already.
+//! token, and renewals (role changes, root CA rotations: `rules::root_rotation`) for nodes
+//! that hold a certificate already.
 
 use std::sync::Arc;
 
@@ -7,7 +8,7 @@ use rpc::Call;
 use rpc::calls::{GetRootCa, IssueNodeCertificate, RenewNodeCertificate};
 use rpc::messages::{IssueResponse, RootCaResponse};
 use rpc::pb::Msg;
-use store::{Op, Store};
+use store::{Op, RootCaOp, Store};
 use tonic::{Request, Status};
 use types::{Clock, Node, NodeSpec, NodeStatus, Object, Role};
 
@@ -53,20 +54,42 @@ impl CaService {
         }
     }
 
-    fn issue(&self, csr_pem: &str, node_id: &str, role: Role) -> Result<(String, String), Status> {
+    /// Signs a certificate for `node_id` with the root that signs now (a rotation's new
+    /// root, the leaf then followed by the cross-signed certificate). Returns the chain, the
+    /// roots the node should trust, and the op recording a renewal under a new root.
+    fn issue(&self, csr_pem: &str, node_id: &str, role: Role) -> Result<Issued, Status> {
         let view = self.store.view();
         let cluster = view
             .cluster()
             .ok_or_else(|| Status::unavailable("cluster not initialised"))?;
-        let root = ca::RootCa::from_pem(&cluster.root_ca.ca_cert_pem, &cluster.root_ca.ca_key_pem)
+        let signer = rules::root_rotation::signer(view.ca_state(), cluster);
+        let root = ca::RootCa::from_pem(&signer.cert_pem, &signer.key_pem)
             .map_err(|e| Status::internal(e.to_string()))?;
         let now_secs = self.clock.now().0 / 1_000_000_000;
         let validity = cluster.spec.node_cert_expiry / 1_000_000_000;
-        let cert = root
+        let mut cert_pem = root
             .issue(csr_pem, node_id, role, &cluster.id, now_secs, validity)
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
-        Ok((cert, cluster.root_ca.ca_cert_pem.clone()))
+        cert_pem.push_str(&signer.chain_pem);
+        let renewed = signer.rotating.then(|| {
+            Op::RootCa(RootCaOp::Renewed {
+                node_id: node_id.to_string(),
+                ca_cert_pem: signer.cert_pem.clone(),
+            })
+        });
+        Ok(Issued {
+            cert_pem,
+            trust_pem: rules::root_rotation::trust_pem(view.ca_state(), cluster),
+            renewed,
+        })
     }
+}
+
+/// A signed certificate and what goes with it.
+struct Issued {
+    cert_pem: String,
+    trust_pem: String,
+    renewed: Option<Op>,
 }
 
 #[tonic::async_trait]
@@ -102,7 +125,7 @@ impl rpc::pb::ca_server::Ca for CaService {
             }
         };
         let node_id = self.ids.new_id();
-        let (cert_pem, ca_cert_pem) = self.issue(&issue.csr_pem, &node_id, role)?;
+        let issued = self.issue(&issue.csr_pem, &node_id, role)?;
         let node = Node {
             id: node_id.clone(),
             meta: Default::default(),
@@ -121,16 +144,15 @@ impl rpc::pb::ca_server::Ca for CaService {
         };
         // The node exists in the store before its certificate is handed out, so its first
         // session is recognised.
-        self.proposer
-            .propose(vec![Op::Create(Object::Node(node))])
-            .await
-            .map_err(to_status)?;
+        let mut ops = vec![Op::Create(Object::Node(node))];
+        ops.extend(issued.renewed);
+        self.proposer.propose(ops).await.map_err(to_status)?;
         IssueNodeCertificate::reply(&IssueResponse {
             node_id,
             cluster_id: self.gate.cluster_id().to_string(),
             role,
-            cert_pem,
-            ca_cert_pem,
+            cert_pem: issued.cert_pem,
+            ca_cert_pem: issued.trust_pem,
         })
     }
 
@@ -147,7 +169,12 @@ impl rpc::pb::ca_server::Ca for CaService {
         // then its vote may be needed to remove it (two managers), so it keeps serving.
         let raft_member = node.manager_status.is_some() || self.gate.membership(&node.id).raft_member;
         let role = crate::roles::role_now(node.spec.role, raft_member);
-        let (cert_pem, ca_cert_pem) = self.issue(&renew.csr_pem, &node.id, role)?;
+        let issued = self.issue(&renew.csr_pem, &node.id, role)?;
+        if let Some(op) = issued.renewed {
+            // Recorded before the answer: the rotation ends only after every node has
+            // received its certificate from the new root.
+            self.proposer.propose(vec![op]).await.map_err(to_status)?;
+        }
         if node.role != role && role == Role::Worker {
             // A demoted node's observed role follows its new certificate.
             self.proposer
@@ -159,8 +186,8 @@ impl rpc::pb::ca_server::Ca for CaService {
             node_id: node.id.clone(),
             cluster_id: self.gate.cluster_id().to_string(),
             role,
-            cert_pem,
-            ca_cert_pem,
+            cert_pem: issued.cert_pem,
+            ca_cert_pem: issued.trust_pem,
         })
     }
 }

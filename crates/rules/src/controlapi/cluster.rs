@@ -20,6 +20,8 @@ pub struct Rotation {
     pub manager_token: bool,
     /// New manager unlock key (only while autolock is on, as Swarm).
     pub unlock_key: bool,
+    /// A new root CA (`CAConfig.ForceRotate`; see `root_rotation.rs`).
+    pub root_ca: crate::root_rotation::RotateRequest,
 }
 
 /// Swarm's checks on a cluster spec.
@@ -100,6 +102,7 @@ pub fn update(
         (true, Some(_)) if !rotation.unlock_key => None,
         (true, _) => Some(Some(new_unlock_key(rng))),
     };
+    let root_rotation = crate::root_rotation::start(state, &next, rotation.root_ca)?;
     let mut ops = vec![Op::Update {
         object: Object::Cluster(next),
         expect_version: Some(version),
@@ -107,6 +110,7 @@ pub fn update(
     if let Some(key) = key {
         ops.push(Op::SetUnlockKey(key));
     }
+    ops.extend(root_rotation);
     Ok(ops)
 }
 

@@ -154,8 +154,10 @@ impl Backend for Swarm {
             .ok_or_else(|| Error::Unavailable("cluster object not yet replicated".into()))
     }
 
-    async fn swarm_update(&self, version: u64, spec: ClusterSpec, rotation: Rotation) -> Result<()> {
+    async fn swarm_update(&self, version: u64, spec: ClusterSpec, mut rotation: Rotation) -> Result<()> {
         let m = self.require_manager().await?;
+        // A new root CA is valid from now.
+        rotation.root_ca.now_secs = self.clock.now().0 / 1_000_000_000;
         let view = m.synced_view().await;
         let ops = m.with_rng(|mut rng| cluster::update(&view, version, spec, rotation, &mut rng))?;
         let key_changed = ops.iter().any(|op| matches!(op, store::Op::SetUnlockKey(_)));
@@ -527,6 +529,11 @@ impl Backend for Swarm {
     async fn config_rotate(&self, key: &str, data: Vec<u8>) -> Result<api::backend::SecretRotated> {
         let m = self.require_manager().await?;
         super::secrets::rotate(&m, types::Kind::Config, key, data, self.clock.now()).await
+    }
+
+    async fn root_ca_state(&self) -> Result<types::CaState> {
+        let m = self.require_manager().await?;
+        Ok(m.synced_view().await.ca_state().clone())
     }
 
     // Standalone containers (`standalone/`).

@@ -26,6 +26,7 @@ mod network_layer;
 mod networks;
 mod node;
 mod node_certs;
+mod root_ca;
 mod secrets;
 mod standalone;
 mod storage_watch;

@@ -280,10 +280,13 @@ impl RunningNode {
                 {
                     tracing::warn!("saving state: {e:#}");
                 }
-                if msg.desired_role != self.state().role
-                    && let Err(e) = self.change_role(msg.desired_role, &msg.managers).await
-                {
-                    tracing::warn!("changing role to {}: {e:#}", msg.desired_role.as_str());
+                if msg.desired_role != self.state().role {
+                    if let Err(e) = self.change_role(msg.desired_role, &msg.managers).await {
+                        tracing::warn!("changing role to {}: {e:#}", msg.desired_role.as_str());
+                    }
+                } else if let Err(e) = self.follow_root_ca(&msg).await {
+                    // The next session message asks again.
+                    tracing::warn!("root CA rotation: {e:#}");
                 }
             }
             AgentEvent::Removed(reason) => {
@@ -298,35 +301,68 @@ impl RunningNode {
         }
     }
 
-    /// Renews the certificate for `role` and starts or stops the manager accordingly.
-    async fn change_role(&self, role: Role, managers: &[String]) -> anyhow::Result<()> {
-        tracing::info!("cluster asks this node to be a {}", role.as_str());
+    /// A certificate for this node's key from the first of `managers` that answers.
+    async fn renew(&self, managers: &[String]) -> anyhow::Result<rpc::messages::IssueResponse> {
         let csr = ca::NodeKey::csr_for(&self.certs.get().key_pem)?;
-        let mut issued = None;
         for addr in managers {
             let renew = RenewRequest { csr_pem: csr.clone() };
             match self.pool.call::<RenewNodeCertificate>(addr, &renew).await {
-                Ok(reply) => {
-                    issued = Some(reply);
-                    break;
-                }
+                Ok(reply) => return Ok(reply),
                 Err(status) => tracing::debug!(%addr, "renewal: {}", status.message()),
             }
         }
-        let issued = issued.context("no manager renewed the certificate")?;
+        anyhow::bail!("no manager renewed the certificate")
+    }
+
+    /// Saves new certificate material and makes every new connection use it.
+    fn install(&self, change: impl FnOnce(&mut Certs)) -> anyhow::Result<()> {
+        let certs = self.certs.update(change)?;
+        let (client_tls, server_tls) = tls_configs(&certs)?;
+        self.server_tls.store(server_tls);
+        self.pool.set_config(client_tls);
+        Ok(())
+    }
+
+    /// Follows a root CA rotation (`root_ca.rs`): a certificate from the new root, then the
+    /// roots to trust once the rotation ends.
+    async fn follow_root_ca(&self, msg: &rpc::messages::SessionMessage) -> anyhow::Result<()> {
+        match super::root_ca::step(&self.certs.get(), msg) {
+            super::root_ca::CaStep::Keep => Ok(()),
+            super::root_ca::CaStep::Renew => {
+                let issued = self.renew(&msg.managers).await?;
+                if issued.role != self.state().role {
+                    // A role change is under way; its own renewal follows.
+                    anyhow::bail!("manager issued a {} certificate", issued.role.as_str());
+                }
+                self.install(|certs| {
+                    certs.cert_pem = issued.cert_pem;
+                    certs.ca_pem = issued.ca_cert_pem;
+                })?;
+                tracing::info!("renewed the node certificate under the new root CA");
+                Ok(())
+            }
+            super::root_ca::CaStep::Trust(roots) => {
+                self.install(|certs| certs.ca_pem = roots)?;
+                tracing::info!("trusting the cluster's new root CA");
+                Ok(())
+            }
+        }
+    }
+
+    /// Renews the certificate for `role` and starts or stops the manager accordingly.
+    async fn change_role(&self, role: Role, managers: &[String]) -> anyhow::Result<()> {
+        tracing::info!("cluster asks this node to be a {}", role.as_str());
+        let issued = self.renew(managers).await?;
         if issued.role != role {
             anyhow::bail!(
                 "manager issued a {} certificate; will retry",
                 issued.role.as_str()
             );
         }
-        let certs = self.certs.update(|certs| {
+        self.install(|certs| {
             certs.cert_pem = issued.cert_pem;
             certs.ca_pem = issued.ca_cert_pem;
         })?;
-        let (client_tls, server_tls) = tls_configs(&certs)?;
-        self.server_tls.store(server_tls);
-        self.pool.set_config(client_tls);
         match role {
             Role::Manager => {
                 let raft_id = rand::random::<u64>().max(1);

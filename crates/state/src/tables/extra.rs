@@ -32,6 +32,8 @@ pub(super) enum Extra {
     Secret(Secret),
     /// One config.
     Config(Config),
+    /// The root CA rotation state (only when it is not the default).
+    RootCa(types::CaState),
 }
 
 /// The records in `rest` (what follows the tables); none when it is empty.
@@ -64,6 +66,9 @@ impl State {
         );
         out.extend(self.secrets.values().map(|s| Extra::Secret((**s).clone())));
         out.extend(self.configs.values().map(|c| Extra::Config((**c).clone())));
+        if self.ca_state != types::CaState::default() {
+            out.push(Extra::RootCa(self.ca_state.clone()));
+        }
         out
     }
 
@@ -83,6 +88,7 @@ impl State {
             Extra::Config(c) => {
                 self.configs.insert(c.id.as_str().into(), Arc::new(c));
             }
+            Extra::RootCa(state) => self.ca_state = state,
         }
     }
 }

@@ -15,6 +15,7 @@ mod extra;
 mod lookup;
 mod networks;
 mod ports;
+mod root_ca;
 mod secrets;
 
 use std::sync::Arc;
@@ -77,6 +78,9 @@ pub struct State {
     /// Config names (unique), rebuilt from the configs.
     #[serde(skip)]
     config_names: OrdMap<String, Key>,
+    /// Root CA rotation state, written as an [`extra::Extra`] record when not the default.
+    #[serde(skip)]
+    ca_state: types::CaState,
 }
 
 /// Proposal results remembered for de-duplication. A retry arrives within seconds, so a few
@@ -121,6 +125,11 @@ impl State {
     /// The managers' unlock key, while autolock is on.
     pub fn unlock_key(&self) -> Option<&crate::crypto::UnlockKey> {
         self.unlock_key.as_ref()
+    }
+
+    /// The root CA rotation state (`ForceRotate` last acted on, the rotation under way).
+    pub fn ca_state(&self) -> &types::CaState {
+        &self.ca_state
     }
 
     /// The cluster singleton, once the swarm is initialised.

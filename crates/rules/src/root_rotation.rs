@@ -1,0 +1,140 @@
+//! Root CA rotation rules (Swarm's `docker swarm ca --rotate`, `CAConfig.ForceRotate`).
+//!
+//! ```text
+//! swarm update, ForceRotate changed ─► start: new root, cross-signed by the current root
+//!        │                              (CaState.rotation; the cluster keeps the old root)
+//!        ▼
+//! CA service issues every renewal from the new root (leaf ‖ cross-signed) and records the
+//! node in `renewed`; sessions tell nodes which root to renew under and which to trust
+//!        │
+//!        ▼ every node in the store renewed (control loop)
+//! finish: cluster root = new root, new join tokens (their digest pins the new root),
+//!         rotation cleared — one transaction
+//! ```
+//! Pure: the new root's key is the one source of randomness besides the `rng` passed in.
+
+use rand::RngCore;
+use state::{Op, RootCaOp, State};
+use types::{CaState, Cluster, Object, RootRotation};
+
+use crate::{Error, Result};
+
+/// What a cluster update asks of the CA beside the spec.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RotateRequest {
+    /// The spec's `CAConfig.ForceRotate`; 0 means not given (the spec merges onto defaults).
+    pub force_rotate: u64,
+    /// Now, in Unix seconds: the new root is valid from then.
+    pub now_secs: i64,
+}
+
+/// The op that starts a rotation, when `request` asks for one: its `ForceRotate` is given
+/// and differs from the one last acted on. A rotation under way is replaced (the new root is
+/// again cross-signed by the cluster's current root; renewals start over), as Swarm does.
+pub fn start(state: &State, cluster: &Cluster, request: RotateRequest) -> Result<Option<Op>> {
+    let current = state.ca_state();
+    if request.force_rotate == 0 || request.force_rotate == current.force_rotate {
+        return Ok(None);
+    }
+    let internal = |e: ca::Error| Error::Internal(format!("root CA rotation: {e}"));
+    let old =
+        ca::RootCa::from_pem(&cluster.root_ca.ca_cert_pem, &cluster.root_ca.ca_key_pem).map_err(internal)?;
+    let new = ca::RootCa::generate(request.now_secs).map_err(internal)?;
+    let cross_signed_pem = old.cross_sign(&new, request.now_secs).map_err(internal)?;
+    Ok(Some(Op::RootCa(RootCaOp::Set(CaState {
+        force_rotate: request.force_rotate,
+        rotation: Some(RootRotation {
+            ca_cert_pem: new.cert_pem().to_string(),
+            ca_key_pem: new.key_pem().to_string(),
+            cross_signed_pem,
+            renewed: Default::default(),
+        }),
+    }))))
+}
+
+/// The ops that end the rotation once every node in the store holds a certificate from
+/// the new root (a node that is gone for good must be removed first, as in Swarm): the new
+/// root replaces the old one and both join tokens change, since they pin the old root.
+pub fn finish(state: &State, rng: &mut dyn RngCore) -> Option<Vec<Op>> {
+    let rotation = state.ca_state().rotation.as_ref()?;
+    let cluster = state.cluster()?;
+    if !state.nodes().all(|n| rotation.renewed.contains(&n.id)) {
+        return None;
+    }
+    let mut next = (**cluster).clone();
+    next.root_ca.ca_cert_pem = rotation.ca_cert_pem.clone();
+    next.root_ca.ca_key_pem = rotation.ca_key_pem.clone();
+    let digest = ca::ca_digest(&next.root_ca.ca_cert_pem);
+    let mut token = || ca::JoinToken::generate(digest, &mut &mut *rng).to_string();
+    next.root_ca.join_tokens.worker = token();
+    next.root_ca.join_tokens.manager = token();
+    Some(vec![
+        Op::Update {
+            object: Object::Cluster(next),
+            expect_version: Some(cluster.meta.version),
+        },
+        Op::RootCa(RootCaOp::Set(CaState {
+            force_rotate: state.ca_state().force_rotate,
+            rotation: None,
+        })),
+    ])
+}
+
+/// How the CA signs now: the root and the chain it appends to each leaf.
+pub struct Signer {
+    /// PEM of the signing root's certificate.
+    pub cert_pem: String,
+    /// PEM of its key.
+    pub key_pem: String,
+    /// Appended to every leaf: the cross-signed certificate during a rotation, else empty.
+    pub chain_pem: String,
+    /// Whether this is a rotation's new root (its renewals are recorded).
+    pub rotating: bool,
+}
+
+/// The root that signs node certificates now: the new root while a rotation is under way.
+pub fn signer(ca: &CaState, cluster: &Cluster) -> Signer {
+    match &ca.rotation {
+        Some(r) => Signer {
+            cert_pem: r.ca_cert_pem.clone(),
+            key_pem: r.ca_key_pem.clone(),
+            chain_pem: r.cross_signed_pem.clone(),
+            rotating: true,
+        },
+        None => Signer {
+            cert_pem: cluster.root_ca.ca_cert_pem.clone(),
+            key_pem: cluster.root_ca.ca_key_pem.clone(),
+            chain_pem: String::new(),
+            rotating: false,
+        },
+    }
+}
+
+/// The roots nodes should trust now: the cluster's, plus the new one during a rotation.
+pub fn trust_pem(ca: &CaState, cluster: &Cluster) -> String {
+    match &ca.rotation {
+        Some(r) => ca::trust_bundle(&cluster.root_ca.ca_cert_pem, &r.ca_cert_pem),
+        None => cluster.root_ca.ca_cert_pem.clone(),
+    }
+}
+
+/// The root whose certificates nodes must hold: the new one during a rotation.
+pub fn wanted_issuer_pem<'a>(ca: &'a CaState, cluster: &'a Cluster) -> &'a str {
+    match &ca.rotation {
+        Some(r) => &r.ca_cert_pem,
+        None => &cluster.root_ca.ca_cert_pem,
+    }
+}
+
+/// The root that issued `node_id`'s certificate, as far as the managers know: the new root
+/// once the node renewed under it, else the cluster's.
+pub fn node_issuer_pem<'a>(ca: &'a CaState, cluster: &'a Cluster, node_id: &str) -> &'a str {
+    match &ca.rotation {
+        Some(r) if r.renewed.contains(node_id) => &r.ca_cert_pem,
+        _ => &cluster.root_ca.ca_cert_pem,
+    }
+}
+
+#[cfg(test)]
+#[path = "root_rotation_tests.rs"]
+mod tests;

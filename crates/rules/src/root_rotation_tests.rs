@@ -1,0 +1,195 @@
+//! The rotation's rules over a cluster with a real root CA and two nodes.
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use state::{Op, RootCaOp, State, Txn};
+use types::testing::node;
+use types::{Cluster, ClusterSpec, JoinTokens, Meta, Object, RootCa, Timestamp};
+
+use super::*;
+
+const NOW: i64 = 1_700_000_000;
+
+fn apply(state: &State, ops: Vec<Op>) -> State {
+    let txn = Txn {
+        id: 0,
+        ops,
+        now: Timestamp(0),
+    };
+    state.apply(&txn, state.index + 1).unwrap().0
+}
+
+fn cluster() -> State {
+    let root = ca::RootCa::generate(NOW).unwrap();
+    let mut rng = StdRng::seed_from_u64(1);
+    let digest = ca::ca_digest(root.cert_pem());
+    let cluster = Cluster {
+        id: "c".into(),
+        meta: Meta::default(),
+        spec: ClusterSpec::default(),
+        root_ca: RootCa {
+            ca_cert_pem: root.cert_pem().into(),
+            ca_key_pem: root.key_pem().into(),
+            join_tokens: JoinTokens {
+                worker: ca::JoinToken::generate(digest, &mut rng).to_string(),
+                manager: ca::JoinToken::generate(digest, &mut rng).to_string(),
+            },
+        },
+        default_addr_pool: vec![],
+        subnet_size: 24,
+        data_path_port: 4789,
+    };
+    apply(
+        &State::default(),
+        vec![
+            Op::Create(Object::Cluster(cluster)),
+            Op::Create(Object::Node(node("n1").build())),
+            Op::Create(Object::Node(node("n2").build())),
+        ],
+    )
+}
+
+fn request(force_rotate: u64) -> RotateRequest {
+    RotateRequest {
+        force_rotate,
+        now_secs: NOW,
+    }
+}
+
+fn started(state: &State, force_rotate: u64) -> State {
+    let cluster = state.cluster().unwrap().clone();
+    let op = start(state, &cluster, request(force_rotate)).unwrap().unwrap();
+    apply(state, vec![op])
+}
+
+fn renewed(state: &State, node_id: &str) -> State {
+    let root = state.ca_state().rotation.as_ref().unwrap().ca_cert_pem.clone();
+    apply(
+        state,
+        vec![Op::RootCa(RootCaOp::Renewed {
+            node_id: node_id.into(),
+            ca_cert_pem: root,
+        })],
+    )
+}
+
+#[test]
+fn only_a_changed_force_rotate_starts_a_rotation() {
+    let state = cluster();
+    let cluster = state.cluster().unwrap().clone();
+    assert!(start(&state, &cluster, request(0)).unwrap().is_none());
+    let state = started(&state, 1);
+    let cluster = state.cluster().unwrap().clone();
+    // `docker swarm update` sends back the counter it read: nothing happens.
+    assert!(start(&state, &cluster, request(1)).unwrap().is_none());
+    assert!(start(&state, &cluster, request(0)).unwrap().is_none());
+    let rotation = state.ca_state().rotation.as_ref().unwrap();
+    assert_ne!(rotation.ca_cert_pem, cluster.root_ca.ca_cert_pem);
+    assert!(ca::issued_by(
+        &rotation.cross_signed_pem,
+        &cluster.root_ca.ca_cert_pem
+    ));
+    // The cluster keeps its root and tokens until the rotation ends, with a new version.
+    assert_eq!(cluster.root_ca.ca_cert_pem, state_root(&cluster));
+    assert!(cluster.meta.version > 1);
+}
+
+fn state_root(cluster: &Cluster) -> String {
+    cluster.root_ca.ca_cert_pem.clone()
+}
+
+#[test]
+fn during_a_rotation_the_new_root_signs_and_both_roots_are_trusted() {
+    let before = cluster();
+    let old_root = state_root(before.cluster().unwrap());
+    let state = started(&before, 1);
+    let cluster = state.cluster().unwrap().clone();
+    let new_root = state.ca_state().rotation.as_ref().unwrap().ca_cert_pem.clone();
+    let s = signer(state.ca_state(), &cluster);
+    assert_eq!(s.cert_pem, new_root);
+    assert!(s.rotating && !s.chain_pem.is_empty());
+    assert_eq!(
+        trust_pem(state.ca_state(), &cluster),
+        ca::trust_bundle(&old_root, &new_root)
+    );
+    assert_eq!(wanted_issuer_pem(state.ca_state(), &cluster), new_root);
+    let state = renewed(&state, "n1");
+    assert_eq!(node_issuer_pem(state.ca_state(), &cluster, "n1"), new_root);
+    assert_eq!(node_issuer_pem(state.ca_state(), &cluster, "n2"), old_root);
+    // Without a rotation: the cluster's root, no chain.
+    let plain = signer(before.ca_state(), before.cluster().unwrap());
+    assert_eq!(plain.cert_pem, old_root);
+    assert!(!plain.rotating && plain.chain_pem.is_empty());
+    assert_eq!(trust_pem(before.ca_state(), before.cluster().unwrap()), old_root);
+}
+
+#[test]
+fn the_rotation_ends_once_every_node_renewed_with_new_tokens() {
+    let mut rng = StdRng::seed_from_u64(7);
+    let before = cluster();
+    let old = (**before.cluster().unwrap()).clone();
+    let state = started(&before, 3);
+    assert!(finish(&state, &mut rng).is_none());
+    let state = renewed(&state, "n1");
+    assert!(finish(&state, &mut rng).is_none());
+    let state = renewed(&state, "n2");
+    let new_root = state.ca_state().rotation.as_ref().unwrap().ca_cert_pem.clone();
+    let done = apply(&state, finish(&state, &mut rng).unwrap());
+    let cluster = done.cluster().unwrap();
+    assert_eq!(cluster.root_ca.ca_cert_pem, new_root);
+    assert_ne!(cluster.root_ca.ca_key_pem, old.root_ca.ca_key_pem);
+    assert_eq!(done.ca_state().rotation, None);
+    assert_eq!(done.ca_state().force_rotate, 3);
+    for (token, old_token) in [
+        (
+            &cluster.root_ca.join_tokens.worker,
+            &old.root_ca.join_tokens.worker,
+        ),
+        (
+            &cluster.root_ca.join_tokens.manager,
+            &old.root_ca.join_tokens.manager,
+        ),
+    ] {
+        assert_ne!(token, old_token);
+        let parsed = ca::JoinToken::parse(token).unwrap();
+        assert_eq!(parsed.ca_digest, ca::ca_digest(&new_root));
+    }
+    assert!(finish(&done, &mut rng).is_none());
+}
+
+#[test]
+fn a_new_force_rotate_replaces_the_rotation_under_way() {
+    let state = renewed(&started(&cluster(), 1), "n1");
+    let first = state.ca_state().rotation.as_ref().unwrap().ca_cert_pem.clone();
+    let old_root = state_root(state.cluster().unwrap());
+    let state = started(&state, 2);
+    let rotation = state.ca_state().rotation.as_ref().unwrap();
+    assert_ne!(rotation.ca_cert_pem, first);
+    assert!(rotation.renewed.is_empty());
+    assert!(ca::issued_by(&rotation.cross_signed_pem, &old_root));
+    // A late renewal under the replaced root does not count.
+    let late = apply(
+        &state,
+        vec![Op::RootCa(RootCaOp::Renewed {
+            node_id: "n2".into(),
+            ca_cert_pem: first,
+        })],
+    );
+    assert!(late.ca_state().rotation.as_ref().unwrap().renewed.is_empty());
+}
+
+#[test]
+fn a_removed_node_does_not_hold_the_rotation_back() {
+    let mut rng = StdRng::seed_from_u64(7);
+    let state = renewed(&started(&cluster(), 1), "n1");
+    assert!(finish(&state, &mut rng).is_none());
+    let state = apply(
+        &state,
+        vec![Op::Delete {
+            kind: types::Kind::Node,
+            id: "n2".into(),
+            expect_version: None,
+        }],
+    );
+    assert!(finish(&state, &mut rng).is_some());
+}
