@@ -38,6 +38,9 @@ pub trait DataPlane: Send + Sync {
     async fn ensure_ingress(&self, spec: &NetworkSpec, address: Ipv4Addr) -> Result<()>;
     /// Makes the routing mesh's tables hold exactly `ports` (sandbox address `address`).
     async fn set_mesh(&self, address: Ipv4Addr, ports: &[MeshPort]) -> Result<()>;
+    /// Removes the node's ingress sandbox, its host link and the mesh's tables (host and
+    /// sandbox); removing what is gone succeeds.
+    async fn remove_ingress(&self) -> Result<()>;
     /// Creates or completes an encrypted network's overlay, whose VXLAN the node's tunnels carry.
     async fn ensure_encrypted_network(&self, spec: &NetworkSpec) -> Result<Overlay> {
         Err(Error::Invalid(format!(
@@ -88,6 +91,9 @@ impl DataPlane for Plane {
     }
     async fn set_mesh(&self, address: Ipv4Addr, ports: &[MeshPort]) -> Result<()> {
         Plane::set_mesh(self, address, ports).await
+    }
+    async fn remove_ingress(&self) -> Result<()> {
+        Plane::remove_ingress(self).await
     }
     async fn ensure_encrypted_network(&self, spec: &NetworkSpec) -> Result<Overlay> {
         Plane::ensure_encrypted_network(self, spec).await

@@ -218,6 +218,15 @@ impl DataPlane for FakePlane {
         Ok(())
     }
 
+    async fn remove_ingress(&self) -> Result<()> {
+        let mut state = self.lock();
+        if let Some((vni, address)) = state.ingress.take() {
+            state.endpoints.remove(&(vni, address));
+        }
+        state.mesh.clear();
+        Ok(())
+    }
+
     async fn ensure_encrypted_network(&self, spec: &NetworkSpec) -> Result<Overlay> {
         let mut overlay = self.ensure_network(spec).await?;
         if spec.mtu.is_none() {

@@ -223,3 +223,40 @@ async fn recovery_keeps_held_tasks_and_sweeps_the_rest() {
     f.network.release("held").await;
     assert_eq!(f.namespaces.list("shoal-t1").unwrap(), Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn leaving_takes_the_whole_data_plane_down_and_makes_nothing_after() {
+    let f = fixture(Duration::from_secs(1));
+    let mut ingress = view("ing", vec![endpoint("web1", "web", "node1", 20)]);
+    ingress.ingress = true;
+    ingress.vni = 4096;
+    let mut sbox = endpoint("ingress-sbox-node1", "", "node1", 3);
+    sbox.task_id = format!("{}node1", types::netview::NODE_SANDBOX_PREFIX);
+    sbox.serving = false;
+    ingress.endpoints.push(sbox);
+    let overlay = view("n1", vec![endpoint("t1", "web", "node1", 10)]);
+    f.network
+        .apply(true, vec![ingress.clone(), overlay.clone()], &[], &[])
+        .await;
+    f.network.sandbox(&task_on("t1", "n1"), false).await.unwrap();
+    // A namespace of an earlier run the recovery has not swept yet goes too.
+    f.namespaces.create("shoal-t1-t-stale").await.unwrap();
+    let before = f.plane.state();
+    assert!(
+        before.ingress.is_some() && before.networks.len() == 2,
+        "{before:?}"
+    );
+
+    f.network.leave().await;
+    assert_eq!(f.plane.state(), netplane::FakeState::default(), "nothing left");
+    assert!(f.namespaces.list("shoal-t1").unwrap().is_empty());
+
+    f.network.apply(true, vec![ingress, overlay], &[], &[]).await;
+    assert_eq!(
+        f.plane.state(),
+        netplane::FakeState::default(),
+        "a message after the leave makes nothing"
+    );
+    let refused = f.network.sandbox(&task_on("t1", "n1"), false).await.unwrap_err();
+    assert!(refused.to_string().contains("left the swarm"), "{refused}");
+}
