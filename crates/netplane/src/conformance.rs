@@ -65,7 +65,17 @@ pub async fn run(plane: &dyn DataPlane, vni: u32, octet: u8, task_netns: &Path) 
             .await;
         assert!(refused.is_err(), "attach of {bad}: {refused:?}");
     }
+    let refused = plane.route_replies(task_netns, &spec, endpoint.address).await;
+    assert!(refused.is_err(), "reply route before the attach: {refused:?}");
     let made = plane.attach(&spec, &endpoint).await.expect("attach");
+    plane
+        .route_replies(task_netns, &spec, endpoint.address)
+        .await
+        .expect("reply route");
+    plane
+        .route_replies(task_netns, &spec, endpoint.address)
+        .await
+        .expect("reply route again");
     assert_eq!(made.mac, [0x02, 0x42, 10, octet, 0, 7], "MAC from the address");
     assert_eq!(made.mtu, first.mtu, "the endpoint has the overlay's MTU");
     plane.attach(&spec, &endpoint).await.expect("attach again");

@@ -41,6 +41,10 @@ pub trait DataPlane: Send + Sync {
     /// Removes the node's ingress sandbox, its host link and the mesh's tables (host and
     /// sandbox); removing what is gone succeeds.
     async fn remove_ingress(&self) -> Result<()>;
+    /// Routes what the task namespace `netns` sends from `address` (its address on `spec`,
+    /// attached) through `spec`'s gateway, whatever its default route: a task whose default
+    /// route is another network still answers the routing mesh's clients the way they came.
+    async fn route_replies(&self, netns: &Path, spec: &NetworkSpec, address: Ipv4Addr) -> Result<()>;
     /// Creates or completes an encrypted network's overlay, whose VXLAN the node's tunnels carry.
     async fn ensure_encrypted_network(&self, spec: &NetworkSpec) -> Result<Overlay> {
         Err(Error::Invalid(format!(
@@ -94,6 +98,9 @@ impl DataPlane for Plane {
     }
     async fn remove_ingress(&self) -> Result<()> {
         Plane::remove_ingress(self).await
+    }
+    async fn route_replies(&self, netns: &Path, spec: &NetworkSpec, address: Ipv4Addr) -> Result<()> {
+        Plane::route_replies(self, netns, spec, address).await
     }
     async fn ensure_encrypted_network(&self, spec: &NetworkSpec) -> Result<Overlay> {
         Plane::ensure_encrypted_network(self, spec).await

@@ -9,7 +9,8 @@ use types::Task;
 
 use super::error::{Error, Result};
 use super::node::{Attachment, Mode, NodeNetwork, State, TaskSandbox};
-use super::{files, vips};
+use super::views::Views;
+use super::{files, gateway, vips};
 use crate::executor::Sandbox;
 
 impl NodeNetwork {
@@ -72,7 +73,7 @@ impl NodeNetwork {
                 .create(&name)
                 .await
                 .map_err(|e| plane_error("make the task's network namespace", e))?;
-            let attached = attach_all(plane.as_ref(), &path, &made).await;
+            let attached = attach_all(plane.as_ref(), &state.views, &path, &made).await;
             if let Err(error) = attached {
                 // Nothing half-made stays: the namespace takes its interfaces with it.
                 let _ = namespaces.delete(&name);
@@ -184,7 +185,7 @@ impl NodeNetwork {
             what,
             source,
         };
-        attach_all(plane.as_ref(), &path, &made)
+        attach_all(plane.as_ref(), views, &path, &made)
             .await
             .map_err(|e| plane_error("attach the started task to its networks", e))?;
         let ids: Vec<String> = sandbox.attachments.iter().map(|a| a.network_id.clone()).collect();
@@ -224,19 +225,43 @@ impl NodeNetwork {
     }
 }
 
-/// Attaches the namespace at `netns` to each network, as `eth0`, `eth1`, … in order.
+/// Attaches the namespace at `netns` to each network, as `eth0`, `eth1`, … in order; the
+/// default route through the one network `gateway::choose` picks, and replies from an ingress
+/// address that is not it through `ingress`.
 async fn attach_all(
     plane: &dyn DataPlane,
+    views: &Views,
     netns: &std::path::Path,
     made: &[(NetworkSpec, Attachment)],
 ) -> netplane::Result<()> {
+    let candidates: Vec<gateway::Candidate<'_>> = made
+        .iter()
+        .map(|(spec, a)| {
+            let view = views.get(&a.network_id);
+            gateway::Candidate {
+                name: view.map_or(a.network_id.as_str(), |v| v.name.as_str()),
+                internal: spec.internal,
+                ingress: view.is_some_and(|v| v.ingress),
+            }
+        })
+        .collect();
+    let routes = gateway::choose(&candidates);
     for (i, (spec, attachment)) in made.iter().enumerate() {
         let endpoint = EndpointSpec {
             netns: netns.to_owned(),
             ifname: format!("eth{i}"),
             address: attachment.address,
         };
-        plane.attach(spec, &endpoint).await?;
+        // A network that is not the gateway is attached as an internal one is: no default route.
+        let routed = NetworkSpec {
+            internal: spec.internal || routes.gateway != Some(i),
+            ..spec.clone()
+        };
+        plane.attach(&routed, &endpoint).await?;
+    }
+    if let Some(i) = routes.replies {
+        let (spec, attachment) = &made[i];
+        plane.route_replies(netns, spec, attachment.address).await?;
     }
     Ok(())
 }

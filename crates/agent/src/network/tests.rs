@@ -260,3 +260,46 @@ async fn leaving_takes_the_whole_data_plane_down_and_makes_nothing_after() {
     let refused = f.network.sandbox(&task_on("t1", "n1"), false).await.unwrap_err();
     assert!(refused.to_string().contains("left the swarm"), "{refused}");
 }
+
+#[tokio::test]
+async fn a_published_task_on_a_network_routes_through_it_and_answers_the_mesh_through_ingress() {
+    let f = fixture(Duration::from_secs(1));
+    let mut ingress = view("ing", vec![endpoint("t1", "web", "node1", 20)]);
+    ingress.ingress = true;
+    ingress.name = "ingress".into();
+    ingress.vni = 4096;
+    ingress.pools[0].subnet.addr = "10.0.0.0".parse().unwrap();
+    ingress.pools[0].range.addr = "10.0.0.0".parse().unwrap();
+    ingress.pools[0].gateway = "10.0.0.1".parse().unwrap();
+    ingress.endpoints[0].addr = "10.0.0.20".parse().unwrap();
+    // Whatever the names, ingress stands last (as libnetwork's gateway network).
+    let app = view("n1", vec![endpoint("t1", "web", "node1", 10)]);
+    f.network.apply(true, vec![app, ingress], &[], &[]).await;
+    let sandbox = f.network.sandbox(&task_on("t1", "n1"), false).await.unwrap();
+    let netns = sandbox.netns.unwrap();
+    let state = f.plane.state();
+    assert_eq!(
+        state
+            .default_routes
+            .get(&netns)
+            .map(ToString::to_string)
+            .as_deref(),
+        Some("10.0.1.1"),
+        "the default route is the spec's network's, not ingress's"
+    );
+    assert_eq!(
+        state
+            .reply_routes
+            .get(&(netns.clone(), "10.0.0.20".parse().unwrap()))
+            .map(ToString::to_string)
+            .as_deref(),
+        Some("10.0.0.1"),
+        "replies from the ingress address go back through ingress"
+    );
+    f.network.release("t1").await;
+    let state = f.plane.state();
+    assert!(
+        state.default_routes.is_empty() && state.reply_routes.is_empty(),
+        "{state:?}"
+    );
+}
