@@ -222,6 +222,11 @@ impl<E: Executor> Tasks for WorkerTasks<E> {
                     let _ = payloads.release(&id);
                 }
             }
+            // Leaving the swarm: the node's data plane (overlays, ingress sandbox, mesh) goes
+            // with its tasks, as dockerd's leave takes its networks down.
+            if let Some(network) = &network {
+                network.leave().await;
+            }
         }
         worker.stop().await;
     }

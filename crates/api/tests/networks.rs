@@ -40,7 +40,8 @@ async fn networks_are_created_listed_inspected_and_removed_in_dockers_shapes() {
     assert_eq!(n["Options"]["com.docker.network.driver.mtu"], "1450");
     assert_eq!(
         n["Options"]["com.docker.network.driver.overlay.vxlanid_list"],
-        "4096"
+        // The cluster's first VNI (`ipam::vni_base`: clusters sharing a host stay apart).
+        rules::allocator::ipam::vni_base(Some(common::CLUSTER_ID)).to_string()
     );
     assert_eq!(
         get(&b, &format!("/networks/{}", &id[..5])).await.json()["Name"],

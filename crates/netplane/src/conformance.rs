@@ -65,7 +65,17 @@ pub async fn run(plane: &dyn DataPlane, vni: u32, octet: u8, task_netns: &Path) 
             .await;
         assert!(refused.is_err(), "attach of {bad}: {refused:?}");
     }
+    let refused = plane.route_replies(task_netns, &spec, endpoint.address).await;
+    assert!(refused.is_err(), "reply route before the attach: {refused:?}");
     let made = plane.attach(&spec, &endpoint).await.expect("attach");
+    plane
+        .route_replies(task_netns, &spec, endpoint.address)
+        .await
+        .expect("reply route");
+    plane
+        .route_replies(task_netns, &spec, endpoint.address)
+        .await
+        .expect("reply route again");
     assert_eq!(made.mac, [0x02, 0x42, 10, octet, 0, 7], "MAC from the address");
     assert_eq!(made.mtu, first.mtu, "the endpoint has the overlay's MTU");
     plane.attach(&spec, &endpoint).await.expect("attach again");
@@ -190,4 +200,50 @@ pub async fn run_encrypted(plane: &dyn DataPlane, vni: u32, octet: u8) {
     plane.stop_tunnels().await.expect("stopping again is no error");
     plane.remove_network(vni).await.expect("remove plain");
     plane.remove_network(vni + 1).await.expect("remove encrypted");
+}
+
+/// The routing mesh's part of the suite: the ingress sandbox needs its overlay, is made twice
+/// without error, takes the mesh's ports, and `remove_ingress` (twice) takes sandbox and mesh
+/// away; leaves nothing behind (network `vni` on `10.<octet>.0.0/24`).
+pub async fn run_ingress(plane: &dyn DataPlane, vni: u32, octet: u8) {
+    let spec = NetworkSpec {
+        vni,
+        subnet: ipnet::Ipv4Net::new(Ipv4Addr::new(10, octet, 0, 0), 24).unwrap_or_default(),
+        gateway: Ipv4Addr::new(10, octet, 0, 1),
+        mtu: None,
+        internal: false,
+    };
+    let address = Ipv4Addr::new(10, octet, 0, 2);
+    let refused = plane.ensure_ingress(&spec, address).await;
+    assert!(refused.is_err(), "ingress before its overlay exists: {refused:?}");
+    plane.ensure_network(&spec).await.expect("ingress overlay");
+    plane
+        .ensure_ingress(&spec, address)
+        .await
+        .expect("ensure_ingress");
+    plane
+        .ensure_ingress(&spec, address)
+        .await
+        .expect("ensure_ingress again");
+    let port = crate::mesh::MeshPort {
+        protocol: Protocol::Tcp,
+        published: 8080,
+        target: 80,
+        mode: crate::mesh::PublishMode::Ingress,
+        local: vec![Ipv4Addr::new(10, octet, 0, 9)],
+        remote: vec![],
+        route_return: false,
+    };
+    plane.set_mesh(address, &[port]).await.expect("set_mesh");
+    plane.remove_ingress().await.expect("remove_ingress");
+    plane.remove_ingress().await.expect("remove_ingress again");
+    plane
+        .ensure_ingress(&spec, address)
+        .await
+        .expect("the ingress sandbox is made again after its removal");
+    plane.remove_ingress().await.expect("remove_ingress");
+    plane
+        .remove_network(vni)
+        .await
+        .expect("remove the ingress overlay");
 }

@@ -39,6 +39,13 @@ pub trait DataPlane: Send + Sync {
     async fn ensure_ingress(&self, spec: &NetworkSpec, address: Ipv4Addr) -> Result<()>;
     /// Makes the routing mesh's tables hold exactly `ports` (sandbox address `address`).
     async fn set_mesh(&self, address: Ipv4Addr, ports: &[MeshPort]) -> Result<()>;
+    /// Removes the node's ingress sandbox, its host link and the mesh's tables (host and
+    /// sandbox); removing what is gone succeeds.
+    async fn remove_ingress(&self) -> Result<()>;
+    /// Routes what the task namespace `netns` sends from `address` (its address on `spec`,
+    /// attached) through `spec`'s gateway, whatever its default route: a task whose default
+    /// route is another network still answers the routing mesh's clients the way they came.
+    async fn route_replies(&self, netns: &Path, spec: &NetworkSpec, address: Ipv4Addr) -> Result<()>;
     /// Creates or completes an encrypted network's overlay, whose VXLAN the node's tunnels carry.
     async fn ensure_encrypted_network(&self, spec: &NetworkSpec) -> Result<Overlay> {
         Err(Error::Invalid(format!(
@@ -56,8 +63,6 @@ pub trait DataPlane: Send + Sync {
     async fn stop_tunnels(&self) -> Result<()> {
         Ok(())
     }
-    /// Removes the node's ingress sandbox and the mesh's host table (gone already: success).
-    async fn remove_ingress(&self) -> Result<()>;
     /// Makes a task's namespace route replies of route-return mesh connections back through
     /// the sandbox that sent them (`route.sandboxes` empty: that routing removed).
     async fn set_mesh_return(&self, task_netns: &Path, route: &MeshReturn) -> Result<()>;
@@ -95,6 +100,12 @@ impl DataPlane for Plane {
     async fn set_mesh(&self, address: Ipv4Addr, ports: &[MeshPort]) -> Result<()> {
         Plane::set_mesh(self, address, ports).await
     }
+    async fn remove_ingress(&self) -> Result<()> {
+        Plane::remove_ingress(self).await
+    }
+    async fn route_replies(&self, netns: &Path, spec: &NetworkSpec, address: Ipv4Addr) -> Result<()> {
+        Plane::route_replies(self, netns, spec, address).await
+    }
     async fn ensure_encrypted_network(&self, spec: &NetworkSpec) -> Result<Overlay> {
         Plane::ensure_encrypted_network(self, spec).await
     }
@@ -103,9 +114,6 @@ impl DataPlane for Plane {
     }
     async fn stop_tunnels(&self) -> Result<()> {
         Plane::stop_tunnels(self).await
-    }
-    async fn remove_ingress(&self) -> Result<()> {
-        Plane::remove_ingress(self).await
     }
     async fn set_mesh_return(&self, task_netns: &Path, route: &MeshReturn) -> Result<()> {
         Plane::set_mesh_return(self, task_netns, route).await

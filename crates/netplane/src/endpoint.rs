@@ -17,6 +17,11 @@ use crate::names;
 use crate::netns::{self, Netlink};
 use crate::plane::{EndpointSpec, NetworkSpec, Plane};
 
+/// Where the tables of `route_replies` start (one per interface: this plus its index).
+const REPLY_TABLES: u32 = 0x5000;
+/// The priority of `route_replies`' rules (before the main table's 32766).
+const REPLY_RULE_PRIORITY: u32 = 1000;
+
 /// What `attach` set up.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Endpoint {
@@ -147,6 +152,59 @@ impl Plane {
                 .map_err(|source| Error::netlink("add the task's default route", source))?;
         }
         Ok(())
+    }
+
+    /// Routes what the task namespace `netns` sends from `address` (attached to `spec`) through
+    /// `spec`'s gateway: a rule `from <address>` to a table of its own holding that default
+    /// route. The table is numbered from the interface, so each attached network has one.
+    pub async fn route_replies(&self, netns: &Path, spec: &NetworkSpec, address: Ipv4Addr) -> Result<()> {
+        let task = Netlink::open(netns).await?;
+        let alias = names::endpoint_alias(&self.config.tag, spec.vni);
+        let link = links::all(&task.handle)
+            .await?
+            .into_iter()
+            .find(|link| links::alias(link) == Some(alias.as_str()))
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "{address} is not attached to network VNI {} in {}",
+                    spec.vni,
+                    netns.display()
+                ))
+            })?;
+        let index = link.header.index;
+        let table = REPLY_TABLES + index;
+        task.handle
+            .route()
+            .add(
+                RouteMessageBuilder::<Ipv4Addr>::new()
+                    .gateway(spec.gateway)
+                    .output_interface(index)
+                    .table_id(table)
+                    .build(),
+            )
+            .replace()
+            .execute()
+            .await
+            .map_err(|source| Error::netlink("route the task's replies through its network", source))?;
+        let rule = task
+            .handle
+            .rule()
+            .add()
+            .v4()
+            .source_prefix(address, 32)
+            .table_id(table)
+            .action(rtnetlink::packet_route::rule::RuleAction::ToTable)
+            .priority(REPLY_RULE_PRIORITY);
+        // Added exclusively: the kernel would keep a second copy of a rule added again.
+        rule.execute().await.or_else(|source| {
+            let error = Error::netlink("add the task's reply routing rule", source);
+            // The rule exists already (a second attach of the same address): nothing to do.
+            if error.errno() == Some(nix::errno::Errno::EEXIST as i32) {
+                Ok(())
+            } else {
+                Err(error)
+            }
+        })
     }
 
     /// Detaches the endpoint with `address` from network `vni`'s overlay; `task_netns`, if still

@@ -48,6 +48,19 @@ pub enum Error {
     /// A worker thread ended without an answer (it panicked).
     #[error("a namespace worker thread ended without an answer")]
     Thread,
+    /// Another VXLAN device whose socket is in the host namespace holds the VNI on the port:
+    /// the kernel keys a namespace's VXLAN traffic by (port, VNI) alone, so a second one
+    /// cannot be made whatever its local address. Not retried away: the other owner must go.
+    #[error(
+        "VXLAN network identifier {vni} on UDP port {port} is taken by another VXLAN device in this \
+         host namespace (another swarm's agent on this host?): one namespace holds one device per VNI and port"
+    )]
+    VniTaken {
+        /// The VNI.
+        vni: u32,
+        /// The VXLAN UDP port.
+        port: u16,
+    },
 }
 
 impl Error {

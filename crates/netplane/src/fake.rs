@@ -35,6 +35,11 @@ pub struct FakeState {
     pub mesh: Vec<MeshPort>,
     /// Route-return routing by task namespace.
     pub returns: BTreeMap<PathBuf, MeshReturn>,
+    /// Reply routes by (task namespace, source address): the gateway they go through.
+    pub reply_routes: BTreeMap<(PathBuf, Ipv4Addr), Ipv4Addr>,
+    /// Default routes by task namespace: the gateway of the last non-internal attach, as the
+    /// kernel's route replacement leaves it.
+    pub default_routes: BTreeMap<PathBuf, Ipv4Addr>,
 }
 
 /// What a `FakePlane` holds of the encrypted overlay.
@@ -111,8 +116,7 @@ impl DataPlane for FakePlane {
     async fn remove_network(&self, vni: u32) -> Result<()> {
         self.lock_tunnels().encrypted.remove(&vni);
         let mut state = self.lock();
-        state.networks.remove(&vni);
-        state.endpoints.retain(|(on, _), _| *on != vni);
+        forget_network(&mut state, vni);
         state.peers.remove(&vni);
         Ok(())
     }
@@ -130,6 +134,9 @@ impl DataPlane for FakePlane {
         state
             .endpoints
             .insert((spec.vni, endpoint.address), endpoint.clone());
+        if !spec.internal {
+            state.default_routes.insert(endpoint.netns.clone(), spec.gateway);
+        }
         Ok(Endpoint {
             address: endpoint.address,
             mac: names::mac_for(endpoint.address),
@@ -138,7 +145,32 @@ impl DataPlane for FakePlane {
     }
 
     async fn detach(&self, vni: u32, address: Ipv4Addr, _task_netns: Option<&Path>) -> Result<()> {
-        self.lock().endpoints.remove(&(vni, address));
+        let mut state = self.lock();
+        if let Some(gone) = state.endpoints.remove(&(vni, address))
+            && state.networks.get(&vni).map(|n| n.gateway) == state.default_routes.get(&gone.netns).copied()
+        {
+            state.default_routes.remove(&gone.netns);
+        }
+        state.reply_routes.retain(|(_, from), _| *from != address);
+        Ok(())
+    }
+
+    async fn route_replies(&self, netns: &Path, spec: &NetworkSpec, address: Ipv4Addr) -> Result<()> {
+        let mut state = self.lock();
+        if state
+            .endpoints
+            .get(&(spec.vni, address))
+            .is_none_or(|e| e.netns != netns)
+        {
+            return Err(Error::Invalid(format!(
+                "{address} is not attached to network VNI {} in {}",
+                spec.vni,
+                netns.display()
+            )));
+        }
+        state
+            .reply_routes
+            .insert((netns.to_owned(), address), spec.gateway);
         Ok(())
     }
 
@@ -187,8 +219,7 @@ impl DataPlane for FakePlane {
             .filter(|vni| !keep.contains(vni))
             .collect();
         for vni in &gone {
-            state.networks.remove(vni);
-            state.endpoints.retain(|(on, _), _| on != vni);
+            forget_network(&mut state, *vni);
             state.peers.remove(vni);
         }
         Ok(SweepReport {
@@ -223,7 +254,9 @@ impl DataPlane for FakePlane {
 
     async fn remove_ingress(&self) -> Result<()> {
         let mut state = self.lock();
-        state.ingress = None;
+        if let Some((vni, address)) = state.ingress.take() {
+            state.endpoints.remove(&(vni, address));
+        }
         state.mesh.clear();
         Ok(())
     }
@@ -259,5 +292,26 @@ impl DataPlane for FakePlane {
         tunnels.key = None;
         tunnels.peers.clear();
         Ok(())
+    }
+}
+
+/// Drops network `vni` and what its endpoints brought: their reply routes, and the default
+/// routes through its gateway (the kernel's go with the interfaces).
+fn forget_network(state: &mut FakeState, vni: u32) {
+    let gateway = state.networks.remove(&vni).map(|n| n.gateway);
+    let gone: Vec<EndpointSpec> = state
+        .endpoints
+        .iter()
+        .filter(|((on, _), _)| *on == vni)
+        .map(|(_, e)| e.clone())
+        .collect();
+    state.endpoints.retain(|(on, _), _| *on != vni);
+    for endpoint in gone {
+        state
+            .reply_routes
+            .remove(&(endpoint.netns.clone(), endpoint.address));
+        if gateway.is_some() && state.default_routes.get(&endpoint.netns).copied() == gateway {
+            state.default_routes.remove(&endpoint.netns);
+        }
     }
 }

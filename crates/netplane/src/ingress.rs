@@ -171,13 +171,15 @@ impl Plane {
         Ok(())
     }
 
-    /// Removes the mesh: the host's table, the host link and the sandbox namespace.
+    /// Removes the mesh: the host's table, the host link and the sandbox namespace (its links
+    /// first, so its end on the ingress overlay goes now, not when the kernel frees the
+    /// namespace); removing what is gone succeeds.
     pub async fn remove_ingress(&self) -> Result<()> {
         let table = mesh::table_name(&self.config.tag);
         crate::vip::delete_table(self.host_netns(), &table).await?;
         let host = Netlink::open(self.host_netns()).await?;
         links::delete_named(&host.handle, &self.host_link()).await?;
-        netns::delete(&self.ingress_netns())
+        crate::overlay::teardown(&self.ingress_netns()).await
     }
 }
 

@@ -51,6 +51,13 @@ pub fn vxlan_prefix() -> String {
     format!("{PREFIX}vx")
 }
 
+/// The alias set on the VXLAN devices of the plane tagged `tag`: device names carry no tag
+/// (IFNAMSIZ), and while a device sits in the host namespace, between its creation and its
+/// move, another agent there must not take it for its own.
+pub fn vxlan_alias(tag: &str) -> String {
+    format!("{PREFIX}{tag}:vxlan")
+}
+
 /// The bridge-side veth of the endpoint with address `ip`, unique in its overlay namespace.
 pub fn endpoint_veth(ip: Ipv4Addr) -> String {
     format!("{PREFIX}{:08x}", u32::from(ip))

@@ -168,8 +168,15 @@ impl Plane {
     async fn create_vxlan(&self, vni: u32, port: u16, mtu: u32, overlay: &std::path::Path) -> Result<()> {
         let name = names::vxlan(vni);
         let host = Netlink::open(self.host_netns()).await?;
-        // A device of this name in the host namespace is one a crash left between create and move.
-        links::delete_named(&host.handle, &name).await?;
+        let ours = names::vxlan_alias(&self.config.tag);
+        // A device of ours by this name in the host namespace is one a crash left between
+        // create and move; one of another agent's is its VNI, which this plane cannot share.
+        if let Some(found) = links::by_name(&host.handle, &name).await? {
+            if links::alias(&found).is_some_and(|alias| alias != ours) {
+                return Err(Error::VniTaken { vni, port });
+            }
+            links::delete(&host.handle, found.header.index, &name).await?;
+        }
         let device = LinkVxlan::new(&name, vni)
             .port(port)
             .local(self.config.underlay)
@@ -178,13 +185,19 @@ impl Plane {
             // The device answers ARP from its neighbour table, so no ARP crosses the underlay.
             .proxy(true)
             .mtu(mtu)
+            .alias(ours)
             .build();
         host.handle
             .link()
             .add(device)
             .execute()
             .await
-            .map_err(|source| Error::netlink(format!("create VXLAN device {name} (VNI {vni})"), source))?;
+            .map_err(|source| Error::netlink(format!("create VXLAN device {name} (VNI {vni})"), source))
+            .map_err(|error| match error.errno() {
+                // The name is free (checked above), so the kernel found the VNI on the port.
+                Some(errno) if errno == nix::errno::Errno::EEXIST as i32 => Error::VniTaken { vni, port },
+                _ => error,
+            })?;
         let index = links::index(&host.handle, &name)
             .await?
             .ok_or_else(|| Error::Invalid(format!("VXLAN device {name} vanished after its creation")))?;
@@ -213,9 +226,15 @@ impl Plane {
     pub async fn remove_network(&self, vni: u32) -> Result<()> {
         let _serialised = self.overlays.lock().await;
         teardown(&self.overlay_netns(vni)).await?;
-        // The device may still be in the host namespace if a create was cut short.
+        // The device may still be in the host namespace if a create was cut short (if it is
+        // ours: another agent's device of that VNI is its own).
         let host = Netlink::open(self.host_netns()).await?;
-        links::delete_named(&host.handle, &names::vxlan(vni)).await?;
+        let name = names::vxlan(vni);
+        if let Some(found) = links::by_name(&host.handle, &name).await?
+            && links::alias(&found).is_none_or(|alias| alias == names::vxlan_alias(&self.config.tag))
+        {
+            links::delete(&host.handle, found.header.index, &name).await?;
+        }
         Ok(())
     }
 

@@ -37,12 +37,15 @@ impl Plane {
                 report.namespaces.push(name);
             }
         }
-        // A VXLAN device lives in the host namespace only between its creation and its move.
+        // A VXLAN device lives in the host namespace only between its creation and its move;
+        // another agent's (another alias) may be on its way into its overlay right now.
         let host = Netlink::open(self.host_netns()).await?;
         let vxlan_prefix = names::vxlan_prefix();
+        let ours = names::vxlan_alias(&self.config.tag);
         for link in links::all(&host.handle).await? {
             if let Some(name) = links::name(&link)
                 && name.starts_with(&vxlan_prefix)
+                && links::alias(&link).is_none_or(|alias| alias == ours)
             {
                 let name = name.to_owned();
                 links::delete(&host.handle, link.header.index, &name).await?;

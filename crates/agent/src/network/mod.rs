@@ -6,18 +6,24 @@
 //! - `spec`, `peers`, `records`, `vips`: what the plane, the resolvers and a task's VIP table
 //!   get from the views (pure);
 //! - `mesh`: the routing mesh's published ports from the ingress view (pure);
+//! - `gateway`: which of a task's networks gives its default route (pure, libnetwork's rule);
 //! - `files`: a task's `resolv.conf` and `hosts` under the data dir;
 //! - `namespaces`: task namespaces, the kernel's or recorded;
-//! - `node`: [`NodeNetwork`], the I/O over all of it.
+//! - `node`: [`NodeNetwork`], the I/O over all of it: `converge` (views → data plane),
+//!   `sandbox` (a task's sandbox), `teardown` (recovery after a restart, leaving the swarm).
 
+mod converge;
 mod error;
 pub mod files;
+pub mod gateway;
 pub mod mesh;
 pub mod namespaces;
 mod node;
 pub mod peers;
 pub mod records;
+mod sandbox;
 pub mod spec;
+mod teardown;
 pub mod views;
 pub mod vips;
 

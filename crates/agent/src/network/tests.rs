@@ -285,3 +285,83 @@ async fn a_route_return_task_gets_its_return_routing_and_loses_it_with_the_label
     f.network.apply(true, vec![v], &[], &[]).await;
     assert!(f.plane.state().returns.is_empty());
 }
+
+#[tokio::test]
+async fn leaving_takes_the_whole_data_plane_down_and_makes_nothing_after() {
+    let f = fixture(Duration::from_secs(1));
+    let mut ingress = view("ing", vec![endpoint("web1", "web", "node1", 20)]);
+    ingress.ingress = true;
+    ingress.vni = 4096;
+    let mut sbox = endpoint("ingress-sbox-node1", "", "node1", 3);
+    sbox.task_id = format!("{}node1", types::netview::NODE_SANDBOX_PREFIX);
+    sbox.serving = false;
+    ingress.endpoints.push(sbox);
+    let overlay = view("n1", vec![endpoint("t1", "web", "node1", 10)]);
+    f.network
+        .apply(true, vec![ingress.clone(), overlay.clone()], &[], &[])
+        .await;
+    f.network.sandbox(&task_on("t1", "n1"), false).await.unwrap();
+    // A namespace of an earlier run the recovery has not swept yet goes too.
+    f.namespaces.create("shoal-t1-t-stale").await.unwrap();
+    let before = f.plane.state();
+    assert!(
+        before.ingress.is_some() && before.networks.len() == 2,
+        "{before:?}"
+    );
+
+    f.network.leave().await;
+    assert_eq!(f.plane.state(), netplane::FakeState::default(), "nothing left");
+    assert!(f.namespaces.list("shoal-t1").unwrap().is_empty());
+
+    f.network.apply(true, vec![ingress, overlay], &[], &[]).await;
+    assert_eq!(
+        f.plane.state(),
+        netplane::FakeState::default(),
+        "a message after the leave makes nothing"
+    );
+    let refused = f.network.sandbox(&task_on("t1", "n1"), false).await.unwrap_err();
+    assert!(refused.to_string().contains("left the swarm"), "{refused}");
+}
+
+#[tokio::test]
+async fn a_published_task_on_a_network_routes_through_it_and_answers_the_mesh_through_ingress() {
+    let f = fixture(Duration::from_secs(1));
+    let mut ingress = view("ing", vec![endpoint("t1", "web", "node1", 20)]);
+    ingress.ingress = true;
+    ingress.name = "ingress".into();
+    ingress.vni = 4096;
+    ingress.pools[0].subnet.addr = "10.0.0.0".parse().unwrap();
+    ingress.pools[0].range.addr = "10.0.0.0".parse().unwrap();
+    ingress.pools[0].gateway = "10.0.0.1".parse().unwrap();
+    ingress.endpoints[0].addr = "10.0.0.20".parse().unwrap();
+    // Whatever the names, ingress stands last (as libnetwork's gateway network).
+    let app = view("n1", vec![endpoint("t1", "web", "node1", 10)]);
+    f.network.apply(true, vec![app, ingress], &[], &[]).await;
+    let sandbox = f.network.sandbox(&task_on("t1", "n1"), false).await.unwrap();
+    let netns = sandbox.netns.unwrap();
+    let state = f.plane.state();
+    assert_eq!(
+        state
+            .default_routes
+            .get(&netns)
+            .map(ToString::to_string)
+            .as_deref(),
+        Some("10.0.1.1"),
+        "the default route is the spec's network's, not ingress's"
+    );
+    assert_eq!(
+        state
+            .reply_routes
+            .get(&(netns.clone(), "10.0.0.20".parse().unwrap()))
+            .map(ToString::to_string)
+            .as_deref(),
+        Some("10.0.0.1"),
+        "replies from the ingress address go back through ingress"
+    );
+    f.network.release("t1").await;
+    let state = f.plane.state();
+    assert!(
+        state.default_routes.is_empty() && state.reply_routes.is_empty(),
+        "{state:?}"
+    );
+}

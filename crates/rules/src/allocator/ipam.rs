@@ -211,12 +211,41 @@ pub fn plan_pools(state: &State, spec: &NetworkSpec) -> Result<Vec<Pool>> {
     Ok(out)
 }
 
-/// The lowest VNI no network holds.
+/// Where a cluster's VNIs start: a point of the VNI range fixed by its ID (FNV-1a; the same on
+/// every manager and in every replay), or [`VNI_FIRST`] without a cluster object.
+///
+/// Why not 4096 for every cluster, as Swarm: the kernel keys a namespace's VXLAN traffic by
+/// (UDP port, VNI) alone — whatever the devices' local addresses — and an overlay's VXLAN
+/// device keeps its socket in the host namespace. Swarm has one dockerd per host, so one
+/// cluster per namespace; shoal's dev mode and tests run agents of several clusters in one
+/// namespace, where two clusters numbering from 4096 would both want 4096 for `ingress` and
+/// the second would be refused ("File exists"). Spread over the 16.7M identifiers, two
+/// clusters' runs of VNIs meet only by a chance of their sizes over that range.
+pub fn vni_base(cluster_id: Option<&str>) -> u32 {
+    let Some(id) = cluster_id else {
+        return VNI_FIRST;
+    };
+    let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    let span = u64::from(VNI_LAST - VNI_FIRST + 1);
+    // In range by construction: the remainder is below `span`, which fits the 24-bit range.
+    VNI_FIRST + u32::try_from(hash % span).unwrap_or(0)
+}
+
+/// The first VNI no network holds, from the cluster's base ([`vni_base`]) upwards, wrapping to
+/// [`VNI_FIRST`].
 pub fn next_vni(state: &State) -> Result<u32> {
     let used: BTreeSet<u32> = state.networks().map(|n| n.vni).collect();
-    (VNI_FIRST..=VNI_LAST)
+    let base = vni_base(state.cluster().map(|c| c.id.as_str()));
+    first_free(base, &used).ok_or_else(|| Error::Forbidden("no VXLAN network identifier is free".into()))
+}
+
+/// The first VNI from `base` upwards not in `used`, wrapping to [`VNI_FIRST`].
+fn first_free(base: u32, used: &BTreeSet<u32>) -> Option<u32> {
+    (base..=VNI_LAST)
+        .chain(VNI_FIRST..base)
         .find(|v| !used.contains(v))
-        .ok_or_else(|| Error::Forbidden("no VXLAN network identifier is free".into()))
 }
 
 /// Hands out free addresses during one allocator pass, serially as libnetwork does for
@@ -303,6 +332,36 @@ mod tests {
 
     fn pools(list: &[&str], size: u32) -> AddressPools {
         AddressPools::parse(&list.iter().map(|s| s.to_string()).collect::<Vec<_>>(), size).unwrap()
+    }
+
+    #[test]
+    fn clusters_number_vnis_from_a_base_of_their_own_and_wrap() {
+        assert_eq!(vni_base(None), VNI_FIRST, "no cluster: Swarm's numbering");
+        let bases: BTreeSet<u32> = (0..1000)
+            .map(|i| vni_base(Some(&format!("cluster{i}"))))
+            .collect();
+        assert!(bases.iter().all(|b| (VNI_FIRST..=VNI_LAST).contains(b)));
+        assert_eq!(bases.len(), 1000, "a thousand clusters, a thousand bases");
+        assert_eq!(
+            vni_base(Some("abc")),
+            vni_base(Some("abc")),
+            "the same on every replica"
+        );
+
+        let w = crate::orchestrator::fixtures::World::new().task_limit(0);
+        let base = vni_base(Some("cluster"));
+        assert_eq!(next_vni(&w.state).unwrap(), base);
+        let mut w = w;
+        let (op, ingress) = crate::controlapi::network::ingress(&w.state, "ing".into()).unwrap();
+        w.commit_op(op);
+        assert_eq!(ingress.vni, base, "ingress takes the cluster's first VNI");
+        assert_eq!(next_vni(&w.state).unwrap(), base + 1);
+        // The top of the range is followed by its bottom.
+        let used = BTreeSet::from([VNI_LAST]);
+        assert_eq!(first_free(VNI_LAST, &used), Some(VNI_FIRST));
+        assert_eq!(first_free(VNI_LAST - 1, &used), Some(VNI_LAST - 1));
+        let all: BTreeSet<u32> = (VNI_FIRST..=VNI_LAST).collect();
+        assert_eq!(first_free(VNI_FIRST + 7, &all), None);
     }
 
     #[test]

@@ -531,8 +531,16 @@ impl Swarm {
             Local::Inactive => return Err(Error::Unavailable(msg::NO_SWARM.into())),
             Local::Pending => return Err(Error::Unavailable("a join is in progress".into())),
             Local::Locked(_) if !force => return Err(Error::Unavailable(msg::LEAVE_LOCKED.into())),
-            Local::Locked(_) => {
-                // Nothing runs while locked: forgetting the swarm is all there is to do.
+            Local::Locked(locked) => {
+                // Nothing of the swarm runs while locked, but the data plane the node's last
+                // run made (overlays, ingress sandbox, mesh tables) is still on the host: it
+                // goes as an unlocked node's does.
+                if !matches!(self.executor, super::ExecutorChoice::Sim) {
+                    let state = &locked.state;
+                    super::network_layer::kernel(&self.dir, &state.node_id, &state.advertise_addr)
+                        .leave()
+                        .await;
+                }
                 self.dir.clear_swarm().map_err(internal)?;
                 self.set_local(Local::Inactive);
                 return Ok(());

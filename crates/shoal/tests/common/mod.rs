@@ -27,6 +27,10 @@ pub struct Agent {
     extra: Vec<String>,
     /// Leave the executor to the daemon's default (tests about images).
     default_executor: bool,
+    /// The data-plane tags of every node this agent has been (`swarm/state.json` is gone
+    /// after a leave, and a new init or join brings a new node ID): the drop removes what
+    /// each of them may have left.
+    tags: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 /// A free loopback port (bound and released; the kernel will not hand it out again soon).
@@ -90,6 +94,7 @@ impl Agent {
             child: None,
             extra: extra.to_vec(),
             default_executor,
+            tags: Default::default(),
         };
         agent.spawn();
         agent
@@ -140,13 +145,28 @@ impl Agent {
 
     /// Runs the docker CLI against this agent.
     pub fn docker(&self, args: &[&str]) -> Output {
-        Command::new("docker")
+        // Before and after: the call may leave the swarm (the node's ID is gone after it) or
+        // init or join one (a new ID).
+        self.remember_tag();
+        let out = Command::new("docker")
             .arg("-H")
             .arg(format!("unix://{}", self.sock.display()))
             .args(args)
             .env_remove("DOCKER_CONTEXT")
             .output()
-            .expect("run docker")
+            .expect("run docker");
+        self.remember_tag();
+        out
+    }
+
+    /// Notes the data-plane tag of the node the data dir holds now, if any.
+    fn remember_tag(&self) {
+        if let Some(node_id) = node_id_in(&self.data_dir) {
+            self.tags
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(plane_tag(&node_id));
+        }
     }
 
     /// `docker swarm init` on this agent's address (a one-node swarm); its output.
@@ -176,11 +196,15 @@ impl Agent {
 
     /// Runs our CLI against this agent.
     pub fn shoal(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_shoal"))
+        // As `docker`: the call may change the node this agent is.
+        self.remember_tag();
+        let out = Command::new(env!("CARGO_BIN_EXE_shoal"))
             .env("DOCKER_HOST", format!("unix://{}", self.sock.display()))
             .args(args)
             .output()
-            .expect("run shoal")
+            .expect("run shoal");
+        self.remember_tag();
+        out
     }
 
     /// Runs our CLI and returns stdout, panicking if it fails.
@@ -330,12 +354,20 @@ impl Drop for Agent {
     fn drop(&mut self) {
         self.kill9();
         kill_tasks(&self.data_dir);
-        // Its data plane's pins are on the host, outside the test's directory, and only a
-        // restart of the same node would sweep them: a killed agent leaves them behind.
-        if let Some(node_id) = node_id_in(&self.data_dir) {
-            for pin in plane_pins(&plane_tag(&node_id)) {
+        // Its data plane is on the host, outside the test's directory, and only a restart of
+        // the same node would sweep it: a killed agent leaves its pins (overlays, ingress and
+        // task sandboxes; their links go with them) and, in the root namespace, the mesh's
+        // table. Every node this agent has been (a leave forgets the ID) is swept.
+        self.remember_tag();
+        let tags = std::mem::take(&mut *self.tags.lock().unwrap_or_else(|e| e.into_inner()));
+        for tag in tags {
+            for pin in plane_pins(&tag) {
                 let _ = netplane::delete_netns(&pin);
             }
+            let _ = Command::new("nft")
+                .args(["delete", "table", "ip", &format!("shoal-{tag}-mesh")])
+                .stderr(Stdio::null())
+                .status();
         }
     }
 }
