@@ -6,6 +6,7 @@
 //! - `spec`, `peers`, `records`, `vips`: what the plane, the resolvers and a task's VIP table
 //!   get from the views (pure);
 //! - `mesh`: the routing mesh's published ports from the ingress view (pure);
+//! - `tunnels`: the node's key pair and its peers' keys for encrypted overlays;
 //! - `files`: a task's `resolv.conf` and `hosts` under the data dir;
 //! - `namespaces`: task namespaces, the kernel's or recorded;
 //! - `node`: [`NodeNetwork`], the I/O over all of it.
@@ -18,6 +19,7 @@ mod node;
 pub mod peers;
 pub mod records;
 pub mod spec;
+mod tunnels;
 pub mod views;
 pub mod vips;
 

@@ -26,6 +26,7 @@ use types::{NetworkDelta, NetworkView, Task};
 
 use super::error::{Error, Result};
 use super::namespaces::TaskNamespaces;
+use super::tunnels::TunnelState;
 use super::views::Views;
 use super::{files, mesh, peers, records, spec, vips};
 use crate::executor::Sandbox;
@@ -70,6 +71,8 @@ struct Local {
     peers: HashSet<RemoteEndpoint>,
     resolver: Option<Resolver>,
     overlay_netns: PathBuf,
+    /// Made as an encrypted overlay (its VXLAN through the tunnels).
+    encrypted: bool,
 }
 
 /// One task's attachment.
@@ -98,6 +101,8 @@ struct State {
     ingress: Option<(u32, Ipv4Addr)>,
     /// The routing mesh's ports as last set.
     mesh: Option<Vec<MeshPort>>,
+    /// Encrypted overlays: the node's key pair, its peers' keys, the tunnels as set.
+    tunnels: TunnelState,
 }
 
 /// The node's network layer; shared by the session (views in) and the runners (sandboxes).
@@ -183,6 +188,45 @@ impl NodeNetwork {
         });
     }
 
+    /// This node's tunnel public key (encrypted overlays), if it runs a data plane.
+    pub async fn tunnel_key(&self) -> Option<[u8; 32]> {
+        match self.mode {
+            Mode::Plane { .. } => self.state.lock().await.tunnels.public_key(),
+            _ => None,
+        }
+    }
+
+    /// When the node's tunnel key pair was made (the session renews it a period later).
+    pub async fn tunnel_key_made_at(&self) -> tokio::time::Instant {
+        self.state.lock().await.tunnels.made_at()
+    }
+
+    /// Renews the node's tunnel key pair and moves running tunnels onto it; returns the new
+    /// public key for the session to announce.
+    pub async fn renew_tunnel_key(&self) -> Option<[u8; 32]> {
+        let Mode::Plane { plane, .. } = &self.mode else {
+            return None;
+        };
+        let mut state = self.state.lock().await;
+        let State { views, tunnels, .. } = &mut *state;
+        let public = tunnels.renew();
+        if !tunnels
+            .converge(views, &self.config.node_id, plane.as_ref())
+            .await
+        {
+            self.retry.store(true, std::sync::atomic::Ordering::Release);
+        }
+        tracing::info!(key = ?public.map(netplane::crypt::PublicKey), "tunnel key renewed");
+        public
+    }
+
+    /// Takes the peers' tunnel keys of an assignment message (applied with its networks).
+    pub async fn take_peer_keys(&self, keys: Vec<types::PeerKey>) {
+        if !keys.is_empty() {
+            self.state.lock().await.tunnels.take_keys(keys);
+        }
+    }
+
     /// The records the node's resolvers answer from.
     pub fn records(&self) -> &DnsRecords {
         &self.records
@@ -223,6 +267,7 @@ impl NodeNetwork {
             sandboxes,
             ingress,
             mesh,
+            tunnels,
             ..
         } = state;
         let gone: Vec<String> = networks
@@ -241,8 +286,15 @@ impl NodeNetwork {
                 }
             }
         }
+        // Before any encrypted overlay exists, so its VXLAN never leaves without a tunnel.
+        let tunnels_ok = tunnels.converge(views, &self.config.node_id, plane).await;
+        all_ok &= tunnels_ok;
         for view in views.iter() {
             let id = &view.network_id;
+            if view.encrypted && !tunnels_ok {
+                tracing::warn!(network = %id, "encrypted network not set up: the node's tunnels are not running");
+                continue;
+            }
             let wanted = match spec::network_spec(view) {
                 Ok(wanted) => wanted,
                 Err(why) => {
@@ -251,7 +303,10 @@ impl NodeNetwork {
                     continue;
                 }
             };
-            if networks.get(id).is_none_or(|local| local.spec != wanted) {
+            if networks
+                .get(id)
+                .is_none_or(|local| local.spec != wanted || local.encrypted != view.encrypted)
+            {
                 if let Some(old) = networks.remove(id) {
                     if let Some(resolver) = old.resolver {
                         resolver.stop().await;
@@ -260,7 +315,12 @@ impl NodeNetwork {
                         let _ = plane.remove_network(old.spec.vni).await;
                     }
                 }
-                match plane.ensure_network(&wanted).await {
+                let made = if view.encrypted {
+                    plane.ensure_encrypted_network(&wanted).await
+                } else {
+                    plane.ensure_network(&wanted).await
+                };
+                match made {
                     Ok(overlay) => {
                         networks.insert(
                             id.clone(),
@@ -269,6 +329,7 @@ impl NodeNetwork {
                                 peers: HashSet::new(),
                                 resolver: None,
                                 overlay_netns: overlay.netns,
+                                encrypted: view.encrypted,
                             },
                         );
                     }
