@@ -215,8 +215,14 @@ async fn session(link: &Link, addr: &str, managers: &mut Vec<String>) -> Ended {
         events,
         ..
     } = link;
+    // The network layer holds the node's tunnel key pair (encrypted overlays).
+    let network = match &link.tasks {
+        Some(tasks) => tasks.node_network().await,
+        None => None,
+    };
     let open = SessionRequest {
         description: description.clone(),
+        tunnel_key: tunnel_key(&network).await,
     };
     let mut stream = match pool.open::<Session>(addr, &open).await {
         Ok(s) => s,
@@ -233,6 +239,7 @@ async fn session(link: &Link, addr: &str, managers: &mut Vec<String>) -> Ended {
     let _ = events.send(AgentEvent::Connected).await;
     let mut period = Duration::from_secs(2);
     let mut beat = tokio::time::interval(period);
+    let mut rotation: Option<Duration> = None;
     loop {
         tokio::select! {
             msg = stream.message() => match msg {
@@ -248,6 +255,7 @@ async fn session(link: &Link, addr: &str, managers: &mut Vec<String>) -> Ended {
                     if let Some(logs) = &link.logs {
                         logs.apply(addr, &m.log_subscriptions);
                     }
+                    rotation = (m.tunnel_key_rotation_ms > 0).then(|| Duration::from_millis(m.tunnel_key_rotation_ms));
                     let _ = events.send(AgentEvent::Session(m)).await;
                 }
                 Ok(None) => return Ended::Retry { reason: "session closed by manager".into(), leader: None },
@@ -255,6 +263,9 @@ async fn session(link: &Link, addr: &str, managers: &mut Vec<String>) -> Ended {
             },
             msg = next_assignment(&mut assignments) => match msg {
                 Ok(Some(m)) => {
+                    if let Some(network) = &network {
+                        network.take_peer_keys(m.peer_keys).await;
+                    }
                     if let Some(tasks) = &link.tasks {
                         tasks.assign_payloads(m.full, m.payloads, m.payloads_removed).await;
                         tasks.assign_networks(m.full, m.networks, m.networks_removed, m.network_deltas).await;
@@ -264,8 +275,19 @@ async fn session(link: &Link, addr: &str, managers: &mut Vec<String>) -> Ended {
                 Ok(None) => return Ended::Retry { reason: "assignments closed by manager".into(), leader: None },
                 Err(status) => return classify(status),
             },
+            _ = rotation_due(&network, rotation) => {
+                // The leader's period: a new pair, the tunnels moved onto it, and a heartbeat
+                // at once so the peers hear the new public key without waiting for the next.
+                if let Some(network) = &network {
+                    let tunnel_key = network.renew_tunnel_key().await;
+                    if let Err(status) = pool.call_within::<Heartbeat>(addr, &HeartbeatRequest { tunnel_key }, period).await {
+                        return classify(status);
+                    }
+                }
+            }
             _ = beat.tick() => {
-                match pool.call_within::<Heartbeat>(addr, &HeartbeatRequest {}, period).await {
+                let request = HeartbeatRequest { tunnel_key: tunnel_key(&network).await };
+                match pool.call_within::<Heartbeat>(addr, &request, period).await {
                     Ok(r) => {
                         let p = Duration::from_millis(r.period_ms.max(100));
                         if p != period {
@@ -277,6 +299,25 @@ async fn session(link: &Link, addr: &str, managers: &mut Vec<String>) -> Ended {
                 }
             }
         }
+    }
+}
+
+/// The node's current tunnel public key, when it has a network layer with a data plane.
+async fn tunnel_key(network: &Option<Arc<crate::network::NodeNetwork>>) -> Option<[u8; 32]> {
+    match network {
+        Some(network) => network.tunnel_key().await,
+        None => None,
+    }
+}
+
+/// Resolves when the node's tunnel key pair is `rotation` old; never without a period or a
+/// network layer.
+async fn rotation_due(network: &Option<Arc<crate::network::NodeNetwork>>, rotation: Option<Duration>) {
+    match (network, rotation) {
+        (Some(network), Some(period)) if network.tunnel_key().await.is_some() => {
+            tokio::time::sleep_until(network.tunnel_key_made_at().await + period).await
+        }
+        _ => std::future::pending().await,
     }
 }
 

@@ -79,6 +79,7 @@ fn view(vtep0: Ipv4Addr, vtep1: Ipv4Addr) -> NetworkView {
         internal: false,
         ingress: false,
         mtu: None,
+        encrypted: false,
         endpoints: vec![endpoint("taska", 0, vtep0, 10), endpoint("taskb", 1, vtep1, 11)],
         services: vec![ServiceView {
             service_id: "websvc".into(),

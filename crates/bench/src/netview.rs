@@ -103,7 +103,13 @@ async fn run_node(pool: Pool, addr: String, id: String, held: Arc<Held>) -> anyh
         ..Default::default()
     };
     let mut session = pool
-        .open::<Session>(&addr, &SessionRequest { description })
+        .open::<Session>(
+            &addr,
+            &SessionRequest {
+                description,
+                tunnel_key: None,
+            },
+        )
         .await?;
     let first = session
         .message()
@@ -118,7 +124,7 @@ async fn run_node(pool: Pool, addr: String, id: String, held: Arc<Held>) -> anyh
             loop {
                 tokio::select! {
                     m = session.message() => if !matches!(m, Ok(Some(_))) { return },
-                    _ = tick.tick() => { let _ = pool.call::<Heartbeat>(&addr, &HeartbeatRequest {}).await; }
+                    _ = tick.tick() => { let _ = pool.call::<Heartbeat>(&addr, &HeartbeatRequest { tunnel_key: None }).await; }
                 }
             }
         });
@@ -411,6 +417,7 @@ fn encoded_len(v: &NetworkView) -> usize {
         network_deltas: Vec::new(),
         payloads: Vec::new(),
         payloads_removed: Vec::new(),
+        peer_keys: Vec::new(),
     };
     Assignments::response_item(&msg).body.len()
 }

@@ -66,6 +66,9 @@ pub struct ManagerConfig {
     pub raft_settings: RaftSettings,
     /// This manager's key for sealing its Raft log and snapshots on disk.
     pub data_key: store::crypto::DataKey,
+    /// How often, while this manager leads, nodes renew their tunnel key pairs (encrypted
+    /// overlays; zero: never).
+    pub tunnel_key_rotation: Duration,
 }
 
 /// How the replica comes up.
@@ -178,7 +181,7 @@ impl Manager {
             ids,
             proposer,
             liveness: Arc::default(),
-            router: Arc::default(),
+            router: Arc::new(Router::with_key_rotation(cfg.tunnel_key_rotation)),
             logs,
             batcher: CurrentBatcher::default(),
             workers: Workers::default(),

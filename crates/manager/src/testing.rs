@@ -113,6 +113,7 @@ impl LocalCluster {
             raft_dir: dir.path().join(&node_id),
             raft_settings: settings.clone(),
             data_key: test_data_key(i)?,
+            tunnel_key_rotation: crate::dispatcher::tunnel_keys::DEFAULT_ROTATION,
         };
         let start = if i == 0 {
             let cluster = Cluster {
@@ -185,6 +186,7 @@ impl LocalCluster {
             raft_dir: self.dir.path().join(&node_id),
             raft_settings: settings.clone(),
             data_key: test_data_key(i)?,
+            tunnel_key_rotation: crate::dispatcher::tunnel_keys::DEFAULT_ROTATION,
         };
         let m = Manager::start(
             cfg,

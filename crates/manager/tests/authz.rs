@@ -59,7 +59,10 @@ async fn call(pool: &Pool, addr: &str, family: Family, node_id: &str) -> Code {
             };
             pool.call::<JoinRaft>(addr, &req).await.map(drop)
         }
-        Family::Dispatcher => pool.call::<Heartbeat>(addr, &HeartbeatRequest {}).await.map(drop),
+        Family::Dispatcher => pool
+            .call::<Heartbeat>(addr, &HeartbeatRequest { tunnel_key: None })
+            .await
+            .map(drop),
         Family::CaRenew => pool
             .call_raw::<RenewNodeCertificate>(addr, Msg::default())
             .await
@@ -269,7 +272,7 @@ async fn a_node_that_leaves_is_down_at_once_and_cannot_come_back_ready() {
         .unwrap();
     let worker = pool_for(&cluster, &id, Role::Worker);
     worker
-        .call::<Heartbeat>(&cluster.addr, &HeartbeatRequest {})
+        .call::<Heartbeat>(&cluster.addr, &HeartbeatRequest { tunnel_key: None })
         .await
         .unwrap();
     assert_eq!(leader.view().node(&id).unwrap().status.state, NodeState::Ready);
@@ -284,7 +287,7 @@ async fn a_node_that_leaves_is_down_at_once_and_cannot_come_back_ready() {
     assert_eq!(n.status.message, "node left the swarm");
     // A late heartbeat (one in flight while it left) does not make it ready again.
     let late = worker
-        .call::<Heartbeat>(&cluster.addr, &HeartbeatRequest {})
+        .call::<Heartbeat>(&cluster.addr, &HeartbeatRequest { tunnel_key: None })
         .await
         .unwrap_err();
     assert_eq!(late.code(), Code::PermissionDenied, "{late:?}");

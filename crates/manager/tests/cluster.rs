@@ -41,7 +41,10 @@ async fn a_worker_certificate_cannot_make_manager_calls() {
     assert_eq!(denied.code(), tonic::Code::PermissionDenied, "{denied}");
     // A worker may heartbeat.
     worker
-        .call::<Heartbeat>(&cluster.addr, &rpc::messages::HeartbeatRequest {})
+        .call::<Heartbeat>(
+            &cluster.addr,
+            &rpc::messages::HeartbeatRequest { tunnel_key: None },
+        )
         .await
         .unwrap();
     // Without any certificate only the joining calls answer.

@@ -104,7 +104,13 @@ async fn a_node_gets_the_view_then_a_delta_when_another_nodes_task_serves() {
             ..Default::default()
         };
         let mut s = p
-            .open::<Session>(&cluster.addr, &SessionRequest { description })
+            .open::<Session>(
+                &cluster.addr,
+                &SessionRequest {
+                    description,
+                    tunnel_key: None,
+                },
+            )
             .await
             .unwrap();
         s.message().await.unwrap().unwrap();

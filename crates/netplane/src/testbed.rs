@@ -231,3 +231,49 @@ pub async fn nft_tables(netns: &Path) -> Result<Vec<String>> {
 pub fn netns_names(prefix: &str) -> Result<Vec<String>> {
     netns::list(Path::new(crate::DEFAULT_NETNS_DIR), prefix)
 }
+
+/// A UDP datagram seen in a capture.
+#[derive(Debug)]
+pub struct UdpPacket {
+    /// Its destination port.
+    pub destination_port: u16,
+    /// Its payload.
+    pub payload: Vec<u8>,
+}
+
+/// The IPv4 UDP packets of a pcap file with Ethernet frames (tcpdump's default on eth0).
+pub fn udp_packets(pcap: &[u8]) -> Vec<UdpPacket> {
+    if pcap.len() < 24 {
+        return Vec::new();
+    }
+    let little = pcap[..4] == [0xd4, 0xc3, 0xb2, 0xa1];
+    let word = |bytes: &[u8]| {
+        let array = [bytes[0], bytes[1], bytes[2], bytes[3]];
+        if little {
+            u32::from_le_bytes(array)
+        } else {
+            u32::from_be_bytes(array)
+        }
+    };
+    let mut packets = Vec::new();
+    let mut at = 24;
+    while at + 16 <= pcap.len() {
+        let length = word(&pcap[at + 8..]) as usize;
+        let frame = &pcap[at + 16..(at + 16 + length).min(pcap.len())];
+        at += 16 + length;
+        if frame.len() < 14 + 20 || frame[12..14] != [0x08, 0x00] || frame[14 + 9] != 17 {
+            continue;
+        }
+        let ip = &frame[14..];
+        let header = usize::from(ip[0] & 0x0f) * 4;
+        if ip.len() < header + 8 {
+            continue;
+        }
+        let udp = &ip[header..];
+        packets.push(UdpPacket {
+            destination_port: u16::from_be_bytes([udp[2], udp[3]]),
+            payload: udp[8..].to_vec(),
+        });
+    }
+    packets
+}

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use common::{EchoServer, network, ping, plane};
 use netplane::crypt::{self, PrivateKey, TunnelPeer, Tunnels};
-use netplane::testbed::Testbed;
+use netplane::testbed::{Testbed, UdpPacket, udp_packets};
 use netplane::{EndpointSpec, NetworkSpec, Plane, RemoteEndpoint};
 
 const ECHO_PORT: u16 = 7000;
@@ -125,47 +125,6 @@ impl Drop for Capture {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-#[derive(Debug)]
-struct UdpPacket {
-    destination_port: u16,
-    payload: Vec<u8>,
-}
-
-/// The IPv4 UDP packets of a pcap file with Ethernet frames (tcpdump's default on eth0).
-fn udp_packets(pcap: &[u8]) -> Vec<UdpPacket> {
-    assert!(pcap.len() >= 24, "pcap header");
-    let little = pcap[..4] == [0xd4, 0xc3, 0xb2, 0xa1];
-    let word = |bytes: &[u8]| {
-        let array = [bytes[0], bytes[1], bytes[2], bytes[3]];
-        if little {
-            u32::from_le_bytes(array)
-        } else {
-            u32::from_be_bytes(array)
-        }
-    };
-    let mut packets = Vec::new();
-    let mut at = 24;
-    while at + 16 <= pcap.len() {
-        let length = word(&pcap[at + 8..]) as usize;
-        let frame = &pcap[at + 16..(at + 16 + length).min(pcap.len())];
-        at += 16 + length;
-        if frame.len() < 14 + 20 || frame[12..14] != [0x08, 0x00] || frame[14 + 9] != 17 {
-            continue;
-        }
-        let ip = &frame[14..];
-        let header = usize::from(ip[0] & 0x0f) * 4;
-        if ip.len() < header + 8 {
-            continue;
-        }
-        let udp = &ip[header..];
-        packets.push(UdpPacket {
-            destination_port: u16::from_be_bytes([udp[2], udp[3]]),
-            payload: udp[8..].to_vec(),
-        });
-    }
-    packets
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {

@@ -1,7 +1,7 @@
 //! Every cluster RPC bound to its request and response types, in one place.
 //!
 //! ```text
-//!  client: pool.call::<Heartbeat>(addr, &HeartbeatRequest {}) ──► HeartbeatResponse
+//!  client: pool.call::<Heartbeat>(addr, &HeartbeatRequest {..}) ──► HeartbeatResponse
 //!                     │ encode(Request)              decode(Response) ▲
 //!                     ▼                                                │
 //!  wire:   gRPC `/shoal.v1.Dispatcher/Heartbeat`, body = Msg { postcard bytes }
@@ -198,9 +198,9 @@ mod tests {
             Heartbeat::response_item(&HeartbeatResponse { period_ms: 1 }).body,
             vec![1]
         );
-        // Unit and empty requests are empty bodies.
+        // Unit requests are empty bodies; an absent key is one byte.
         assert!(encode(&()).body.is_empty());
-        assert!(encode(&HeartbeatRequest {}).body.is_empty());
+        assert_eq!(encode(&HeartbeatRequest { tunnel_key: None }).body, vec![0]);
         let req = tonic::Request::new(encode(&RenewRequest { csr_pem: "ab".into() }));
         assert_eq!(req.get_ref().body, vec![2, b'a', b'b']);
         assert_eq!(RenewNodeCertificate::request(&req).unwrap().csr_pem, "ab");

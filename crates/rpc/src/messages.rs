@@ -74,6 +74,9 @@ pub struct JoinRaftResponse {
 pub struct SessionRequest {
     /// What the node reports about itself.
     pub description: NodeDescription,
+    /// The node's current WireGuard public key (encrypted overlays), if it runs a data plane;
+    /// the dispatcher hands it to the nodes sharing an encrypted network with it.
+    pub tunnel_key: Option<[u8; 32]>,
 }
 
 /// One message on a session stream: the node's view of the cluster.
@@ -94,6 +97,8 @@ pub struct SessionMessage {
     /// During a root rotation, PEM of the new root: a node whose certificate it did not
     /// issue renews it. Empty otherwise.
     pub ca_renew_under_pem: String,
+    /// How often the node renews its WireGuard key pair, in milliseconds (0: never).
+    pub tunnel_key_rotation_ms: u64,
 }
 
 /// A request for task logs, as the log broker hands it to nodes.
@@ -159,7 +164,11 @@ pub struct LogRequest {
 
 /// `Dispatcher.Heartbeat` request.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct HeartbeatRequest {}
+pub struct HeartbeatRequest {
+    /// The node's current WireGuard public key, as in [`SessionRequest`]: a renewed key
+    /// reaches the leader with the heartbeat sent right after the renewal.
+    pub tunnel_key: Option<[u8; 32]>,
+}
 
 /// `Dispatcher.Leave` request: the calling node is leaving the swarm.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -209,6 +218,9 @@ pub struct AssignmentsMessage {
     pub payloads: Vec<types::Payload>,
     /// Secrets and configs no task of the node references any more: dropped from its memory.
     pub payloads_removed: Vec<(types::PayloadKind, String)>,
+    /// Public keys, new or changed, of the nodes sharing an encrypted network with this one
+    /// (the node keeps the keys of the nodes its encrypted views list).
+    pub peer_keys: Vec<types::PeerKey>,
 }
 
 /// `Dispatcher.UpdateTaskStatus`: observed states of this node's tasks.

@@ -34,7 +34,7 @@ pub use cluster::{Cluster, ClusterSpec, JoinTokens, RootCa};
 pub use error::{Error, Result};
 pub use excerpt::excerpt;
 pub use meta::{Meta, Timestamp};
-pub use netview::{EndpointView, NetworkDelta, NetworkView, ServiceView};
+pub use netview::{EndpointView, NetworkDelta, NetworkView, PeerKey, ServiceView};
 pub use network::{IpamConfig, NetAddr, Network, NetworkSpec, Pool, Subnet};
 pub use node::{
     Availability, EngineDescription, ManagerStatus, Node, NodeDescription, NodeSpec, NodeState, NodeStatus,

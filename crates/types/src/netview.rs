@@ -35,6 +35,19 @@ pub struct NetworkView {
     pub endpoints: Vec<EndpointView>,
     /// Services with tasks or a VIP on this network.
     pub services: Vec<ServiceView>,
+    /// Created with `--opt encrypted`: its VXLAN travels only through the node's WireGuard
+    /// tunnels, to the peers whose keys the dispatcher hands out ([`PeerKey`]).
+    pub encrypted: bool,
+}
+
+/// A node's WireGuard public key, as the dispatcher hands it to the nodes sharing an encrypted
+/// network with it (the private half never leaves that node).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerKey {
+    /// The node whose key this is (its endpoints' `node_id`).
+    pub node_id: String,
+    /// Its current Curve25519 public key.
+    pub public_key: [u8; 32],
 }
 
 /// A task's attachment to one network.

@@ -19,6 +19,10 @@ pub const OVERLAY: &str = "overlay";
 /// Docker's option naming a network's MTU.
 pub const MTU_OPTION: &str = "com.docker.network.driver.mtu";
 
+/// Docker's option asking for an encrypted overlay; its presence counts, not its value (dockerd
+/// takes `--opt encrypted`, `--opt encrypted=true` and `--opt encrypted=""` alike).
+pub const ENCRYPTED_OPTION: &str = "encrypted";
+
 /// A cluster-wide network.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Network {
@@ -54,6 +58,13 @@ pub struct NetworkSpec {
     pub ingress: bool,
     /// The IPAM configs as given (empty: one subnet from the default pool).
     pub ipam: Vec<IpamConfig>,
+}
+
+impl NetworkSpec {
+    /// True when created with `--opt encrypted`.
+    pub fn encrypted(&self) -> bool {
+        self.options.contains_key(ENCRYPTED_OPTION)
+    }
 }
 
 /// One of Docker's `IPAM.Config[]` entries, as given.

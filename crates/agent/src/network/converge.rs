@@ -27,6 +27,7 @@ impl NodeNetwork {
             sandboxes,
             ingress,
             mesh,
+            tunnels,
             ..
         } = state;
         // Before the overlays: the sandbox's endpoint hangs off the ingress overlay.
@@ -47,8 +48,15 @@ impl NodeNetwork {
                 }
             }
         }
+        // Before any encrypted overlay exists, so its VXLAN never leaves without a tunnel.
+        let tunnels_ok = tunnels.converge(views, &self.config.node_id, plane).await;
+        all_ok &= tunnels_ok;
         for view in views.iter() {
             let id = &view.network_id;
+            if view.encrypted && !tunnels_ok {
+                tracing::warn!(network = %id, "encrypted network not set up: the node's tunnels are not running");
+                continue;
+            }
             let wanted = match spec::network_spec(view) {
                 Ok(wanted) => wanted,
                 Err(why) => {
@@ -57,7 +65,10 @@ impl NodeNetwork {
                     continue;
                 }
             };
-            if networks.get(id).is_none_or(|local| local.spec != wanted) {
+            if networks
+                .get(id)
+                .is_none_or(|local| local.spec != wanted || local.encrypted != view.encrypted)
+            {
                 if let Some(old) = networks.remove(id) {
                     if let Some(resolver) = old.resolver {
                         resolver.stop().await;
@@ -66,7 +77,12 @@ impl NodeNetwork {
                         let _ = plane.remove_network(old.spec.vni).await;
                     }
                 }
-                match plane.ensure_network(&wanted).await {
+                let made = if view.encrypted {
+                    plane.ensure_encrypted_network(&wanted).await
+                } else {
+                    plane.ensure_network(&wanted).await
+                };
+                match made {
                     Ok(overlay) => {
                         networks.insert(
                             id.clone(),
@@ -75,6 +91,7 @@ impl NodeNetwork {
                                 peers: HashSet::new(),
                                 resolver: None,
                                 overlay_netns: overlay.netns,
+                                encrypted: view.encrypted,
                             },
                         );
                     }

@@ -7,6 +7,7 @@
 //!   get from the views (pure);
 //! - `mesh`: the routing mesh's published ports from the ingress view (pure);
 //! - `gateway`: which of a task's networks gives its default route (pure, libnetwork's rule);
+//! - `tunnels`: the node's key pair and its peers' keys for encrypted overlays;
 //! - `files`: a task's `resolv.conf` and `hosts` under the data dir;
 //! - `namespaces`: task namespaces, the kernel's or recorded;
 //! - `node`: [`NodeNetwork`], the I/O over all of it: `converge` (views → data plane),
@@ -24,6 +25,7 @@ pub mod records;
 mod sandbox;
 pub mod spec;
 mod teardown;
+mod tunnels;
 pub mod views;
 pub mod vips;
 

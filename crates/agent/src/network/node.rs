@@ -31,6 +31,7 @@ use types::{NetworkDelta, NetworkView};
 
 use super::namespaces::TaskNamespaces;
 use super::records;
+use super::tunnels::TunnelState;
 use super::views::Views;
 
 /// How long a task waits for the views to give it its addresses before it fails.
@@ -73,6 +74,8 @@ pub(super) struct Local {
     pub(super) peers: HashSet<RemoteEndpoint>,
     pub(super) resolver: Option<Resolver>,
     pub(super) overlay_netns: PathBuf,
+    /// Made as an encrypted overlay (its VXLAN through the tunnels).
+    pub(super) encrypted: bool,
 }
 
 /// One task's attachment.
@@ -105,6 +108,8 @@ pub(super) struct State {
     pub(super) ingress: Option<(u32, Ipv4Addr)>,
     /// The routing mesh's ports as last set.
     pub(super) mesh: Option<Vec<MeshPort>>,
+    /// Encrypted overlays: the node's key pair, its peers' keys, the tunnels as set.
+    pub(super) tunnels: TunnelState,
 }
 
 /// The node's network layer; shared by the session (views in) and the runners (sandboxes).
@@ -191,6 +196,45 @@ impl NodeNetwork {
                 }
             }
         });
+    }
+
+    /// This node's tunnel public key (encrypted overlays), if it runs a data plane.
+    pub async fn tunnel_key(&self) -> Option<[u8; 32]> {
+        match self.mode {
+            Mode::Plane { .. } => self.state.lock().await.tunnels.public_key(),
+            _ => None,
+        }
+    }
+
+    /// When the node's tunnel key pair was made (the session renews it a period later).
+    pub async fn tunnel_key_made_at(&self) -> tokio::time::Instant {
+        self.state.lock().await.tunnels.made_at()
+    }
+
+    /// Renews the node's tunnel key pair and moves running tunnels onto it; returns the new
+    /// public key for the session to announce.
+    pub async fn renew_tunnel_key(&self) -> Option<[u8; 32]> {
+        let Mode::Plane { plane, .. } = &self.mode else {
+            return None;
+        };
+        let mut state = self.state.lock().await;
+        let State { views, tunnels, .. } = &mut *state;
+        let public = tunnels.renew();
+        if !tunnels
+            .converge(views, &self.config.node_id, plane.as_ref())
+            .await
+        {
+            self.retry.store(true, std::sync::atomic::Ordering::Release);
+        }
+        tracing::info!(key = ?public.map(netplane::crypt::PublicKey), "tunnel key renewed");
+        public
+    }
+
+    /// Takes the peers' tunnel keys of an assignment message (applied with its networks).
+    pub async fn take_peer_keys(&self, keys: Vec<types::PeerKey>) {
+        if !keys.is_empty() {
+            self.state.lock().await.tunnels.take_keys(keys);
+        }
     }
 
     /// The records the node's resolvers answer from.

@@ -153,6 +153,12 @@ impl NodeNetwork {
                 tracing::warn!(network = %id, %error, "removing an overlay on leave failed");
             }
         }
+        // The tunnels carried the encrypted overlays' VXLAN: with no views left they stop
+        // (a failure is logged by `converge`; the sweep below still removes their routing).
+        let _ = state
+            .tunnels
+            .converge(&Views::default(), &self.config.node_id, plane.as_ref())
+            .await;
         match plane.sweep(&[]).await {
             Ok(report) => tracing::info!(?report, "the node's data plane is down"),
             Err(error) => tracing::warn!(%error, "sweeping the data plane on leave failed"),

@@ -365,3 +365,51 @@ async fn a_published_task_on_a_network_routes_through_it_and_answers_the_mesh_th
         "{state:?}"
     );
 }
+
+#[tokio::test]
+async fn an_encrypted_view_runs_tunnels_to_peers_with_known_keys_until_it_goes() {
+    use netplane::crypt::{PublicKey, TunnelPeer};
+    use types::PeerKey;
+
+    let f = fixture(Duration::from_secs(1));
+    let mut v = view(
+        "n1",
+        vec![
+            endpoint("t1", "web", "node1", 10),
+            endpoint("t2", "web", "node2", 11),
+            endpoint("t3", "web", "node3", 12),
+        ],
+    );
+    v.encrypted = true;
+    let key = |node: &str, byte: u8| PeerKey {
+        node_id: node.into(),
+        public_key: [byte; 32],
+    };
+    f.network.take_peer_keys(vec![key("node2", 2)]).await;
+    f.network.apply(true, vec![v], &[], &[]).await;
+    let own = f.network.tunnel_key().await.expect("a key pair");
+    let tunnels = f.plane.tunnels();
+    assert_eq!(tunnels.key, Some(PublicKey(own)));
+    assert_eq!(
+        tunnels.peers,
+        vec![TunnelPeer {
+            underlay: "192.168.0.2".parse().unwrap(),
+            public_key: PublicKey([2; 32]),
+        }],
+        "node3's key is not known yet: no tunnel to it"
+    );
+    assert!(tunnels.encrypted.contains(&4097), "{tunnels:?}");
+
+    f.network.take_peer_keys(vec![key("node3", 3)]).await;
+    f.network.apply(false, vec![], &[], &[]).await;
+    assert_eq!(f.plane.tunnels().peers.len(), 2);
+
+    let renewed = f.network.renew_tunnel_key().await.expect("a new pair");
+    assert_ne!(renewed, own);
+    assert_eq!(f.plane.tunnels().key, Some(PublicKey(renewed)));
+
+    f.network.apply(false, vec![], &["n1".into()], &[]).await;
+    let tunnels = f.plane.tunnels();
+    assert_eq!(tunnels.key, None, "the last encrypted network took the tunnels");
+    assert!(tunnels.encrypted.is_empty());
+}

@@ -133,6 +133,7 @@ pub(crate) mod tests {
             internal: false,
             ingress: false,
             mtu: None,
+            encrypted: false,
             endpoints,
             services: vec![ServiceView {
                 service_id: "web".into(),

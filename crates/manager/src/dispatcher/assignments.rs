@@ -13,6 +13,7 @@ use types::{Object, Task};
 
 pub use super::feed::{Feed, Touched};
 use super::netfeed::{COALESCE, NetFeed};
+use super::tunnel_keys::TunnelKeys;
 use crate::workers::Worker;
 
 /// True if `task` belongs in `node`'s assignment set (the rule the network views use too).
@@ -20,14 +21,36 @@ pub fn assigned_to(task: &Task, node: &str) -> bool {
     rules::netview::assigned_to(task, node)
 }
 
-/// Feeds per node, and the network views they are sent.
+/// Feeds per node, the network views they are sent and the nodes' tunnel keys.
 #[derive(Default)]
 pub struct Router {
     feeds: Mutex<HashMap<String, Vec<std::sync::Weak<Feed>>>>,
     nets: Arc<NetFeed>,
+    keys: TunnelKeys,
 }
 
 impl Router {
+    /// A router whose nodes renew their tunnel keys every `rotation` (zero: never).
+    pub fn with_key_rotation(rotation: std::time::Duration) -> Router {
+        Router {
+            keys: TunnelKeys::new(rotation),
+            ..Router::default()
+        }
+    }
+
+    /// The nodes' tunnel keys.
+    pub fn keys(&self) -> &TunnelKeys {
+        &self.keys
+    }
+
+    /// Records `node`'s tunnel key; a new or changed key wakes the streams of the nodes
+    /// sharing an encrypted network with it.
+    pub fn set_key(&self, node: &str, key: [u8; 32]) {
+        if self.keys.set(node, key) {
+            self.nets.wake_sharing(node);
+        }
+    }
+
     /// The published network views.
     pub fn nets(&self) -> &Arc<NetFeed> {
         &self.nets

@@ -6,6 +6,7 @@
 //!                                                   ◄─ netfeed.rs (network views, per network)
 //!                                                   ◄─ payfeed.rs (secrets, configs its tasks use)
 //!       ── UpdateTaskStatus ────────────► session.rs ─► status_batcher.rs ─► one Raft write
+//!       ── tunnel keys (session, heartbeat) ─► tunnel_keys.rs ─► peers' streams (encrypted overlays)
 //! ```
 
 pub mod assignments;
@@ -15,3 +16,4 @@ pub mod netfeed;
 pub mod payfeed;
 pub mod session;
 pub mod status_batcher;
+pub mod tunnel_keys;

@@ -325,6 +325,21 @@ impl NetFeed {
         inner.task_nets.clear();
     }
 
+    /// Wakes the streams holding an encrypted network with an endpoint on `node`: that node's
+    /// key changed, and they hand it to their nodes.
+    pub fn wake_sharing(&self, node: &str) {
+        let mut inner = self.lock();
+        let nets: Vec<String> = inner
+            .nets
+            .iter()
+            .filter(|(_, p)| p.view.encrypted && p.view.endpoints.iter().any(|e| e.node_id == node))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for net in nets {
+            inner.wake(&net);
+        }
+    }
+
     /// The per-stream memory of a new assignment stream woken through `feed`.
     pub fn stream(self: &Arc<Self>, feed: &Arc<Feed>) -> StreamNets {
         let id = {
@@ -449,6 +464,22 @@ impl StreamNets {
             }
         }
         out
+    }
+}
+
+impl StreamNets {
+    /// The nodes other than `node` with endpoints on the encrypted networks this stream sent
+    /// its node: the peers whose keys it needs.
+    pub fn encrypted_peers(&self, node: &str) -> BTreeSet<String> {
+        let inner = self.netfeed.lock();
+        self.sent
+            .keys()
+            .filter_map(|net| inner.nets.get(net))
+            .filter(|p| p.view.encrypted)
+            .flat_map(|p| p.view.endpoints.iter())
+            .filter(|e| e.node_id != node)
+            .map(|e| e.node_id.clone())
+            .collect()
     }
 }
 

@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! agent ── Session(description) ──► leader: mark ready, then stream SessionMessage on change
-//!       ── Heartbeat every period ─► leader: Liveness::seen (memory only)
+//!       ── Heartbeat every period ─► leader: Liveness::seen (memory only), tunnel key
+//!                                     (memory only: tunnel_keys.rs)
 //!       ── Leave (swarm leave) ──────► leader: mark down now, never ready again
 //! ```
 
@@ -27,6 +28,7 @@ use super::liveness::{Liveness, heartbeat_period};
 use super::netfeed::{self, StreamNets};
 use super::payfeed::StreamPayloads;
 use super::status_batcher::{CurrentBatcher, status_update};
+use super::tunnel_keys::StreamKeys;
 use crate::authz::{Denied, Family};
 use crate::error::to_status;
 use crate::grpc::{Gate, Reply, to_leader};
@@ -136,6 +138,7 @@ impl DispatcherService {
                 (Some(c), Some(_)) => rules::root_rotation::wanted_issuer_pem(view.ca_state(), c).to_string(),
                 _ => String::new(),
             },
+            tunnel_key_rotation_ms: self.router.keys().rotation().as_millis() as u64,
         })
     }
 }
@@ -176,6 +179,10 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
             })
             .await
             .map_err(to_status)?;
+        // Bound to the node the certificate names, after the membership checks above.
+        if let Some(key) = open.tunnel_key {
+            self.router.set_key(&node.id, key);
+        }
         let this = self.clone();
         let node_id = node.id.clone();
         let mut log_changes = self.logs.watch();
@@ -236,9 +243,13 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
         let feed = self.router.subscribe(&node_id);
         let mut nets = self.router.nets().stream(&feed);
         let mut payloads = StreamPayloads::default();
+        let mut keys = StreamKeys::default();
         let this = self.clone();
         let stream = async_stream(move |tx| async move {
-            let full = |this: &DispatcherService, nets: &mut StreamNets, payloads: &mut StreamPayloads| {
+            let full = |this: &DispatcherService,
+                        nets: &mut StreamNets,
+                        payloads: &mut StreamPayloads,
+                        keys: &mut StreamKeys| {
                 let view = this.consensus.store().view();
                 let tasks: Vec<Task> = view
                     .tasks_on_node(&node_id)
@@ -246,6 +257,7 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
                     .map(|t| (**t).clone())
                     .collect();
                 let networks = nets.full(&view, &node_id, &tasks);
+                let peer_keys = keys.full(this.router.keys(), &nets.encrypted_peers(&node_id));
                 AssignmentsMessage {
                     full: true,
                     tasks,
@@ -255,9 +267,10 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
                     network_deltas: Vec::new(),
                     payloads: payloads.full(&view, &node_id),
                     payloads_removed: Vec::new(),
+                    peer_keys,
                 }
             };
-            if !send(&tx, &full(&this, &mut nets, &mut payloads)).await {
+            if !send(&tx, &full(&this, &mut nets, &mut payloads, &mut keys)).await {
                 return;
             }
             loop {
@@ -277,7 +290,7 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
                     }
                 };
                 let msg = if touched.resync {
-                    full(&this, &mut nets, &mut payloads)
+                    full(&this, &mut nets, &mut payloads, &mut keys)
                 } else {
                     // The current value of each touched task decides what the node hears.
                     let view = this.consensus.store().view();
@@ -291,6 +304,9 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
                     }
                     // In the same message: the networks these tasks use, and what changed.
                     let update = nets.update(&view, &node_id, &changed);
+                    // The keys of the peers on the encrypted networks the node now holds (a
+                    // key change wakes the stream through the network feed).
+                    let peer_keys = keys.update(this.router.keys(), &nets.encrypted_peers(&node_id));
                     // And the secrets and configs the node's tasks now need (or no longer do):
                     // only a task change alters that, so a network-only wake skips the scan.
                     let delivered = if changed.is_empty() && removed.is_empty() {
@@ -307,6 +323,7 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
                         network_deltas: update.deltas,
                         payloads: delivered.payloads,
                         payloads_removed: delivered.removed,
+                        peer_keys,
                     }
                 };
                 if msg.tasks.is_empty()
@@ -316,6 +333,7 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
                     && msg.network_deltas.is_empty()
                     && msg.payloads.is_empty()
                     && msg.payloads_removed.is_empty()
+                    && msg.peer_keys.is_empty()
                     && !msg.full
                 {
                     continue;
@@ -363,7 +381,7 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
         require_node(&req, self.gate.cluster_id())?;
         self.check_leader()?;
         let caller = self.gate.admit(&req, Family::Dispatcher)?;
-        let _ = Heartbeat::request(&req)?;
+        let beat = Heartbeat::request(&req)?;
         let view = self.consensus.store().view();
         let node = view
             .node(&caller.node_id)
@@ -372,6 +390,9 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
             return Err(left_refusal(&node.id));
         }
         self.liveness.seen(&node.id, Instant::now());
+        if let Some(key) = beat.tunnel_key {
+            self.router.set_key(&node.id, key);
+        }
         if node.status.state != NodeState::Ready {
             self.proposer
                 .update_node(&node.id, |n| {
@@ -408,6 +429,7 @@ impl DispatcherService {
             .map_err(to_status)?;
         // Log streams stop waiting for a node that will not answer.
         self.logs.node_gone(&caller.node_id);
+        self.router.keys().remove(&caller.node_id);
         tracing::info!(node = %caller.node_id, "node left the swarm");
         Leave::reply(&())
     }

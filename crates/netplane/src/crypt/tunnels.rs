@@ -184,8 +184,24 @@ impl Tunnels {
             .retain(|address, peer| wanted.get(address) == Some(&peer.public_key));
         for (address, public_key) in wanted {
             if !state.peers.contains_key(&address) {
-                let session = state.session(public_key);
+                let mut session = state.session(public_key);
+                // At once rather than with the first packet: after a peer's key rotation the
+                // peer's own attempt was refused under its old key and would only be retried
+                // after WireGuard's 5 s, while the connections inside wait.
+                self.initiate(&mut session, address, false);
                 state.peers.insert(address, Peer { public_key, session });
+            }
+        }
+    }
+
+    /// Sends a handshake initiation on `session` to the peer at `address` now (best effort:
+    /// the session's timers retry a lost one).
+    fn initiate(&self, session: &mut Tunn, address: Ipv4Addr, force: bool) {
+        let mut packet = [0u8; 256];
+        if let TunnResult::WriteToNetwork(out) = session.format_handshake_initiation(&mut packet, force) {
+            let target = SocketAddr::V4(SocketAddrV4::new(address, TUNNEL_PORT));
+            if let Err(error) = self.shared.udp.try_send_to(out, target) {
+                tracing::debug!(peer = %address, %error, "handshake initiation not sent; the timers retry");
             }
         }
     }
@@ -195,8 +211,11 @@ impl Tunnels {
     pub fn set_private_key(&self, key: PrivateKey) {
         let mut state = self.lock();
         let public = key.public().key();
-        for peer in state.peers.values_mut() {
+        for (address, peer) in state.peers.iter_mut() {
             peer.session.set_static_private(key.secret(), public, None);
+            // Peers that already know the new key answer at once; the others initiate
+            // themselves when they learn it (`set_peers`).
+            self.initiate(&mut peer.session, *address, true);
         }
         state.key = key;
     }

@@ -56,19 +56,15 @@ pub fn validate(spec: &NetworkSpec) -> Result<()> {
                     )));
                 }
             }
-        } else if key == "encrypted" {
-            // The data path exists (netplane's userspace WireGuard tunnels), but nodes do not
-            // set it up yet nor receive their peers' keys: accepting the option now would
-            // create a network that travels in the clear.
-            return Err(Error::Unimplemented(
-                "encrypted overlay networks are not supported yet: nodes do not set up the encrypted data path yet"
-                    .into(),
-            ));
+        } else if key == types::network::ENCRYPTED_OPTION {
+            // Any value: dockerd looks at the key only. The nodes holding the network carry
+            // its VXLAN through their WireGuard tunnels (netplane's `crypt`).
         } else {
             return Err(Error::InvalidArgument(format!(
-                "network option {:?} is not supported (only {} is)",
+                "network option {:?} is not supported (only {} and {} are)",
                 types::excerpt(key),
-                types::network::MTU_OPTION
+                types::network::MTU_OPTION,
+                types::network::ENCRYPTED_OPTION
             )));
         }
     }
@@ -258,7 +254,11 @@ mod tests {
         assert!(matches!(err(bridge), Error::InvalidArgument(_)));
         let mut opt = overlay("o");
         opt.options.insert("encrypted".into(), "".into());
-        assert!(matches!(err(opt), Error::Unimplemented(_)));
+        let (_, encrypted) = create(&w.state, "n3".into(), opt).unwrap();
+        assert!(encrypted.spec.encrypted());
+        let mut unknown = overlay("u");
+        unknown.options.insert("encrypt".into(), "".into());
+        assert!(matches!(err(unknown), Error::InvalidArgument(_)));
         let mut mtu = overlay("m");
         mtu.options.insert(types::network::MTU_OPTION.into(), "12".into());
         assert!(matches!(err(mtu.clone()), Error::InvalidArgument(_)));

@@ -22,6 +22,7 @@ pub fn same_network(old: &NetworkView, new: &NetworkView) -> bool {
         && old.internal == new.internal
         && old.ingress == new.ingress
         && old.mtu == new.mtu
+        && old.encrypted == new.encrypted
 }
 
 /// True when `delta` changes nothing.

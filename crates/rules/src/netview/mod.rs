@@ -174,6 +174,7 @@ pub fn network_view(state: &State, network_id: &str) -> Option<NetworkView> {
         mtu: network.spec.options.get(MTU_OPTION).and_then(|m| m.parse().ok()),
         endpoints,
         services,
+        encrypted: network.spec.encrypted(),
     })
 }
 

@@ -267,6 +267,7 @@ fn view_strategy() -> impl Strategy<Value = NetworkView> {
                 internal: false,
                 ingress: false,
                 mtu: None,
+                encrypted: false,
                 endpoints,
                 services,
             }

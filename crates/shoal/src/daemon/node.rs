@@ -217,6 +217,7 @@ impl RunningNode {
             raft_dir: self.dir.raft_dir(),
             raft_settings: settings,
             data_key: self.certs.get().data_key,
+            tunnel_key_rotation: tunnel_key_rotation(),
         };
         let m = Manager::start(
             cfg,
@@ -441,4 +442,23 @@ pub async fn bind_cluster_port(listen_addr: &str) -> anyhow::Result<tokio::net::
     tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("failed to listen on {listen} for cluster traffic"))
+}
+
+/// The environment variable overriding how often nodes renew their tunnel key pairs, in
+/// seconds (`0`: never), while this manager leads; tests shorten it to watch a rotation.
+pub const TUNNEL_KEY_ROTATION_ENV: &str = "SHOAL_TUNNEL_KEY_ROTATION";
+
+/// The tunnel key rotation period: the environment's, or SwarmKit's 12 hours.
+fn tunnel_key_rotation() -> std::time::Duration {
+    let default = manager::dispatcher::tunnel_keys::DEFAULT_ROTATION;
+    match std::env::var(TUNNEL_KEY_ROTATION_ENV) {
+        Err(_) => default,
+        Ok(value) => match value.trim().parse::<u64>() {
+            Ok(seconds) => std::time::Duration::from_secs(seconds),
+            Err(_) => {
+                tracing::warn!(%value, "{TUNNEL_KEY_ROTATION_ENV} is not a number of seconds; keys rotate every 12 h");
+                default
+            }
+        },
+    }
 }

@@ -44,6 +44,7 @@ mod tests {
             log_subscriptions: vec![],
             ca_trust_pem: trust.into(),
             ca_renew_under_pem: renew_under.into(),
+            tunnel_key_rotation_ms: 0,
         }
     }
 
