@@ -22,6 +22,7 @@ pub mod network;
 pub mod node;
 pub mod object;
 pub mod reference;
+pub mod restart_window;
 pub mod secret;
 pub mod service;
 pub mod task;

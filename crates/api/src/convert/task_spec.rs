@@ -146,8 +146,8 @@ fn restart_from_docker(policy: &model::RestartPolicy) -> Result<RestartPolicy> {
             )));
         }
     };
-    let window = policy.window.unwrap_or(0);
-    if window < 0 {
+    let window = policy.window;
+    if window.is_some_and(|w| w < 0) {
         return Err(bad("TaskSpec: restart-window cannot be negative".into()));
     }
     Ok(RestartPolicy {
@@ -245,7 +245,8 @@ pub fn to_docker(spec: &types::TaskSpec) -> model::TaskSpec {
         condition: restart_condition(restart.condition).into(),
         delay: restart.delay,
         max_attempts: Some(restart.max_attempts),
-        window: (restart.window != 0).then_some(restart.window),
+        // dockerd shows a window that was given, zero included, and none otherwise.
+        window: restart.window,
     });
     let p = &spec.placement;
     model::TaskSpec {
