@@ -14,6 +14,7 @@ pub mod clock;
 pub mod cluster;
 pub mod error;
 pub mod excerpt;
+pub mod generic;
 pub mod id;
 pub mod meta;
 pub mod mount;
