@@ -10,8 +10,9 @@
 //! ```
 //!
 //! A task only reserves counts (SwarmKit refuses named values in a reservation); a node's
-//! named values of a kind are units of it, handed out one by one. Not stored yet: the stored
-//! node, task spec and task gain these in the format change described in ARCHITECTURE.md.
+//! named values of a kind are units of it, handed out one by one. Stored without changing
+//! any stored type's encoding: a task spec's reservations in its `ContainerSpec.extra`
+//! ([`RESERVED_KEY`]), a node's in an engine label ([`NODE_LABEL`]).
 
 use std::collections::BTreeMap;
 
@@ -156,6 +157,99 @@ pub fn env(assigned: &[GenericResource]) -> Vec<String> {
         .collect()
 }
 
+/// The `ContainerSpec.extra` key under which a task spec keeps its generic reservations (in
+/// Docker's JSON shape), so the stored task spec keeps its encoding; the API shows them in
+/// `Resources.Reservations.GenericResources` and never in the ContainerSpec.
+pub const RESERVED_KEY: &str = "ReservedGenericResources";
+
+/// The engine label under which a node advertises its generic resources (Docker's JSON
+/// shape), so the stored node description keeps its encoding; `docker node inspect` shows
+/// them in `Description.Resources.GenericResources`, not among the engine labels.
+pub const NODE_LABEL: &str = "shoal.generic-resources";
+
+/// Docker's JSON of a list: `[{"DiscreteResourceSpec": {"Kind", "Value"}}, {"NamedResourceSpec": …}]`.
+pub fn to_docker_json(list: &[GenericResource]) -> serde_json::Value {
+    use serde_json::json;
+    list.iter()
+        .map(|r| match r {
+            GenericResource::Named { kind, value } => {
+                json!({"NamedResourceSpec": {"Kind": kind, "Value": value}})
+            }
+            GenericResource::Discrete { kind, value } => {
+                json!({"DiscreteResourceSpec": {"Kind": kind, "Value": value}})
+            }
+        })
+        .collect()
+}
+
+/// Reads Docker's JSON of one generic resource; the message names what is wrong.
+pub fn from_docker_json(item: &serde_json::Value) -> Result<GenericResource> {
+    let spec = |key: &str| item.get(key).filter(|v| !v.is_null());
+    let kind_of = |v: &serde_json::Value| v.get("Kind").and_then(|k| k.as_str()).unwrap_or("").to_string();
+    match (spec("DiscreteResourceSpec"), spec("NamedResourceSpec")) {
+        (Some(d), None) => {
+            let value = d.get("Value").map_or(Some(0), |v| v.as_i64()).ok_or_else(|| {
+                Error::Invalid(format!(
+                    "invalid generic resource {}: Value must be an integer",
+                    kind_of(d)
+                ))
+            })?;
+            Ok(GenericResource::Discrete {
+                kind: kind_of(d),
+                value,
+            })
+        }
+        (None, Some(n)) => Ok(GenericResource::Named {
+            kind: kind_of(n),
+            value: n.get("Value").and_then(|v| v.as_str()).unwrap_or("").to_string(),
+        }),
+        _ => Err(Error::Invalid(
+            "invalid generic resource: give exactly one of DiscreteResourceSpec and NamedResourceSpec".into(),
+        )),
+    }
+}
+
+/// Reads a list kept by [`to_docker_json`]; anything unreadable reads as nothing.
+fn read_list(text: Option<&serde_json::Value>) -> Vec<GenericResource> {
+    text.and_then(|v| v.as_array())
+        .map(|items| items.iter().filter_map(|i| from_docker_json(i).ok()).collect())
+        .unwrap_or_default()
+}
+
+/// The generic resources a task spec reserves.
+pub fn reserved(spec: &crate::TaskSpec) -> Vec<GenericResource> {
+    if !spec.container.extra.contains(RESERVED_KEY) {
+        return Vec::new();
+    }
+    let extra: serde_json::Value = serde_json::from_str(&spec.container.extra).unwrap_or_default();
+    read_list(extra.get(RESERVED_KEY))
+}
+
+/// Sets (or with an empty list removes) the generic resources a task spec reserves.
+pub fn set_reserved(spec: &mut crate::TaskSpec, list: &[GenericResource]) {
+    let mut extra = match serde_json::from_str::<serde_json::Value>(&spec.container.extra) {
+        Ok(serde_json::Value::Object(extra)) => extra,
+        _ => serde_json::Map::new(),
+    };
+    extra.remove(RESERVED_KEY);
+    if !list.is_empty() {
+        extra.insert(RESERVED_KEY.into(), to_docker_json(list));
+    }
+    spec.container.extra = if extra.is_empty() {
+        String::new()
+    } else {
+        serde_json::Value::Object(extra).to_string()
+    };
+}
+
+/// The generic resources a node advertises.
+pub fn advertised(node: &crate::Node) -> Vec<GenericResource> {
+    let Some(text) = node.description.engine.labels.get(NODE_LABEL) else {
+        return Vec::new();
+    };
+    read_list(serde_json::from_str::<serde_json::Value>(text).ok().as_ref())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,5 +318,39 @@ mod tests {
             vec!["DOCKER_RESOURCE_GPU=GPU-1,GPU-3", "DOCKER_RESOURCE_SSD=2"]
         );
         assert!(env(&[]).is_empty());
+    }
+
+    #[test]
+    fn reservations_and_advertisements_round_trip_through_their_stored_places() {
+        let mut spec = crate::TaskSpec::default();
+        spec.container.extra = r#"{"Init":true}"#.into();
+        let list = vec![discrete("gpu", 2), named("x", "y")];
+        set_reserved(&mut spec, &list);
+        assert_eq!(reserved(&spec), list);
+        assert!(spec.container.extra.contains(r#""Init":true"#));
+        set_reserved(&mut spec, &[]);
+        assert_eq!(spec.container.extra, r#"{"Init":true}"#);
+        assert!(reserved(&spec).is_empty());
+
+        let mut node = crate::Node {
+            id: "n".into(),
+            meta: Default::default(),
+            spec: Default::default(),
+            description: Default::default(),
+            status: Default::default(),
+            manager_status: None,
+            role: Default::default(),
+        };
+        assert!(advertised(&node).is_empty());
+        node.description
+            .engine
+            .labels
+            .insert(NODE_LABEL.into(), to_docker_json(&list).to_string());
+        assert_eq!(advertised(&node), list);
+        assert!(from_docker_json(&serde_json::json!({})).is_err());
+        assert!(
+            from_docker_json(&serde_json::json!({"DiscreteResourceSpec": {"Kind": "a", "Value": "x"}}))
+                .is_err()
+        );
     }
 }
