@@ -190,9 +190,11 @@ impl Requirements {
 
     /// Reservations fit in what the node has left (each dimension on its own, as Swarm).
     pub fn resources_fit(&self, info: &NodeInfo<'_>) -> bool {
-        self.nano_cpus <= info.free_nano_cpus
-            && self.memory_bytes <= info.free_memory_bytes
-            && info.free_generic.fits(&self.generic)
+        // A task reserving only generic resources is not kept off a node whose CPUs or memory
+        // are over-committed, as one reserving nothing is not.
+        let cpu_and_memory = (self.nano_cpus == 0 && self.memory_bytes == 0)
+            || (self.nano_cpus <= info.free_nano_cpus && self.memory_bytes <= info.free_memory_bytes);
+        cpu_and_memory && info.free_generic.fits(&self.generic)
     }
 
     fn platform_fits(&self, node: &Node) -> bool {
