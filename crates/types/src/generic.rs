@@ -115,6 +115,11 @@ pub fn parse(terms: &[String]) -> Result<Vec<GenericResource>> {
 pub fn validate_reservation(resources: &[GenericResource]) -> Result<()> {
     let mut seen = std::collections::BTreeSet::new();
     for r in resources {
+        if r.kind().trim().is_empty() {
+            return Err(Error::Invalid(
+                "invalid generic resource: Kind must be given".into(),
+            ));
+        }
         match r {
             GenericResource::Named { kind, .. } => {
                 return Err(Error::Invalid(format!(
@@ -309,6 +314,7 @@ mod tests {
         assert!(validate_reservation(&[named("gpu", "GPU-1")]).is_err());
         assert!(validate_reservation(&[discrete("gpu", -1)]).is_err());
         assert!(validate_reservation(&[discrete("gpu", 1), discrete("gpu", 1)]).is_err());
+        assert!(validate_reservation(&[discrete("", 1)]).is_err());
     }
 
     #[test]
