@@ -392,3 +392,101 @@ async fn docker_cli_drives_services() {
 
     let _ = stop.send(());
 }
+
+/// What `docker service inspect` shows of zero-valued flags, of a new service's update status
+/// and of a replicated job of zero, as dockerd shows them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_cli_sees_zero_values_as_dockerd_shows_them() {
+    let Some(binary) = docker_binary() else {
+        eprintln!("skipping: no docker binary on PATH");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let backend = FakeBackend::new();
+    let (host, stop) = start(dir.path(), backend.clone());
+    let docker = Docker {
+        binary,
+        host,
+        config: dir.path().join("docker-config"),
+    };
+    docker
+        .ok(&[
+            "service",
+            "create",
+            "--detach",
+            "--name",
+            "zeros",
+            "--restart-window",
+            "0",
+            "--restart-max-attempts",
+            "0",
+            "--update-delay",
+            "0",
+            "busybox",
+            "sleep",
+            "1000",
+        ])
+        .await;
+    let inspect = |format: &'static str| {
+        let docker = &docker;
+        async move {
+            docker
+                .ok(&["service", "inspect", "--format", format, "zeros"])
+                .await
+                .trim()
+                .to_string()
+        }
+    };
+    assert_eq!(
+        inspect("{{json .Spec.TaskTemplate.RestartPolicy}}").await,
+        r#"{"Condition":"any","Delay":5000000000,"MaxAttempts":0,"Window":0}"#
+    );
+    // dockerd's UpdateConfig.Delay is omitted when zero.
+    assert!(!inspect("{{json .Spec.UpdateConfig}}").await.contains("Delay"));
+    assert_eq!(inspect("{{json .UpdateStatus}}").await, "null");
+
+    // Without the window flag there is no Window, as dockerd.
+    docker
+        .ok(&[
+            "service", "create", "--detach", "--name", "plain", "busybox", "sleep", "1000",
+        ])
+        .await;
+    let plain = docker
+        .ok(&[
+            "service",
+            "inspect",
+            "--format",
+            "{{json .Spec.TaskTemplate.RestartPolicy}}",
+            "plain",
+        ])
+        .await;
+    assert_eq!(
+        plain.trim(),
+        r#"{"Condition":"any","Delay":5000000000,"MaxAttempts":0}"#
+    );
+
+    // `--mode replicated-job --replicas 0`: accepted (SwarmKit takes 0 of both), done at once.
+    let job = docker
+        .run(&[
+            "service",
+            "create",
+            "--name",
+            "none",
+            "--mode",
+            "replicated-job",
+            "--replicas",
+            "0",
+            "busybox",
+            "true",
+        ])
+        .await;
+    assert!(job.ok, "{}{}", job.stdout, job.stderr);
+    assert_eq!(
+        backend.stored_service("none").spec.mode,
+        ServiceMode::ReplicatedJob {
+            max_concurrent: 0,
+            total_completions: 0
+        }
+    );
+    let _ = stop.send(());
+}

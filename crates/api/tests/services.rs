@@ -427,3 +427,103 @@ async fn tasks_list_filter_and_inspect() {
         (StatusCode::NOT_FOUND, "task zzzz not found".into())
     );
 }
+
+/// A service created with the stock CLI's restart and update flags, its zeros given.
+fn spec_with(name: &str, restart: Value, update: Value) -> String {
+    let mut body: Value = serde_json::from_str(&spec(name, 1)).unwrap();
+    body["TaskTemplate"]["RestartPolicy"] = restart;
+    body["UpdateConfig"] = update;
+    body.to_string()
+}
+
+#[tokio::test]
+async fn zero_valued_restart_and_update_fields_come_back_as_dockerd_shows_them() {
+    let backend = FakeBackend::new();
+    // `--restart-window 0 --restart-max-attempts 0 --restart-delay 0 --update-delay 0`.
+    let given = json!({"Condition": "on-failure", "Delay": 0, "MaxAttempts": 0, "Window": 0});
+    let update = json!({"Parallelism": 1, "Delay": 0, "FailureAction": "pause", "Monitor": 5_000_000_000i64,
+                        "MaxFailureRatio": 0, "Order": "stop-first"});
+    let answer = post(
+        &backend,
+        "/v1.47/services/create",
+        &spec_with("zeros", given.clone(), update),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text());
+    let service = get(&backend, "/v1.47/services/zeros").await.json();
+    assert_eq!(service["Spec"]["TaskTemplate"]["RestartPolicy"], given);
+    // UpdateConfig's Delay is a plain duration with omitempty in dockerd: a zero is not shown.
+    assert_eq!(
+        service["Spec"]["UpdateConfig"],
+        json!({"Parallelism": 1, "FailureAction": "pause", "Monitor": 5_000_000_000i64,
+               "MaxFailureRatio": 0.0, "Order": "stop-first"})
+    );
+
+    // The CLI's defaults without a window flag: no Window, as dockerd (its Window pointer is nil).
+    let defaults = json!({"Condition": "any", "Delay": 5_000_000_000i64, "MaxAttempts": 0});
+    let answer = post(
+        &backend,
+        "/v1.47/services/create",
+        &spec_with("plain", defaults.clone(), json!(null)),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text());
+    let service = get(&backend, "/v1.47/services/plain").await.json();
+    assert_eq!(service["Spec"]["TaskTemplate"]["RestartPolicy"], defaults);
+
+    // `service update --restart-window 0` on it keeps the given zero through the update.
+    let mut spec = service["Spec"].clone();
+    spec["TaskTemplate"]["RestartPolicy"]["Window"] = json!(0);
+    let version = service["Version"]["Index"].as_u64().unwrap();
+    let answer = post(
+        &backend,
+        &format!("/v1.47/services/plain/update?version={version}"),
+        &spec.to_string(),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+    let service = get(&backend, "/v1.47/services/plain").await.json();
+    assert_eq!(service["Spec"]["TaskTemplate"]["RestartPolicy"]["Window"], 0);
+    assert_eq!(service["PreviousSpec"]["TaskTemplate"]["RestartPolicy"], defaults);
+
+    let negative = json!({"Condition": "any", "Window": -1});
+    let answer = post(
+        &backend,
+        "/v1.47/services/create",
+        &spec_with("neg", negative, json!(null)),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert!(
+        answer.message().contains("restart-window cannot be negative"),
+        "{}",
+        answer.text()
+    );
+}
+
+#[tokio::test]
+async fn a_replicated_job_of_zero_is_accepted_as_dockerd_does() {
+    let backend = FakeBackend::new();
+    // `docker service create --mode replicated-job --replicas 0`: MaxConcurrent defaults to
+    // the replicas in the CLI, so both are 0; SwarmKit accepts it and the job is done at once.
+    let mut body: Value = serde_json::from_str(&spec("zero", 1)).unwrap();
+    body["Mode"] = json!({"ReplicatedJob": {"MaxConcurrent": 0, "TotalCompletions": 0}});
+    let answer = post(&backend, "/v1.47/services/create", &body.to_string()).await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text());
+    let service = get(&backend, "/v1.47/services/zero").await.json();
+    assert_eq!(
+        service["Spec"]["Mode"],
+        json!({"ReplicatedJob": {"MaxConcurrent": 0, "TotalCompletions": 0}})
+    );
+    assert!(service.get("UpdateStatus").is_none(), "{service}");
+    let id = service["ID"].as_str().unwrap();
+    assert!(backend.stored_tasks(id).is_empty(), "a job of zero runs nothing");
+}
+
+#[tokio::test]
+async fn a_new_service_shows_no_update_status() {
+    let backend = FakeBackend::new();
+    create(&backend, "web", 2).await;
+    let service = get(&backend, "/v1.47/services/web").await.json();
+    assert!(service.get("UpdateStatus").is_none(), "{service}");
+}

@@ -81,7 +81,7 @@ pub(crate) fn restart(d: &Deploy, path: &str) -> Result<RestartPolicy> {
         condition,
         delay: r.delay.map(|n| n.0),
         max_attempts: r.max_attempts.map_or(0, |n| n.0),
-        window: r.window.map_or(0, |n| n.0),
+        window: r.window.map(|n| n.0),
     })
 }
 

@@ -27,7 +27,7 @@ struct Args {
 #[derive(clap::Subcommand)]
 enum Command {
     /// Run the node daemon.
-    Agent(daemon::AgentArgs),
+    Agent(Box<daemon::AgentArgs>),
     #[command(flatten)]
     Cli(cli::Command),
     /// Supervise one task of the process executor (started by the agent).
@@ -61,7 +61,7 @@ fn run(args: Args) -> anyhow::Result<()> {
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match args.command {
-        Command::Agent(agent) => runtime.block_on(daemon::run(agent)),
+        Command::Agent(agent) => runtime.block_on(daemon::run(*agent)),
         Command::Cli(command) => runtime.block_on(cli::run(command, args.connection)),
         // Handled in main, before the runtime exists.
         Command::TaskShim(_) | Command::ExecShim => Ok(()),

@@ -36,6 +36,18 @@ pub struct Service {
     pub job_status: Option<JobStatus>,
 }
 
+impl Service {
+    /// The update status as dockerd shows it: none while a new service's first rollout is
+    /// under way. shoal watches that rollout like an update (so a crash-looping service
+    /// pauses with a reason, which is shown), but Swarm has no status until the first
+    /// `service update`. A service never updated has no previous spec.
+    pub fn shown_update_status(&self) -> Option<&UpdateStatus> {
+        self.update_status
+            .as_ref()
+            .filter(|u| !(self.previous_spec.is_none() && u.state == UpdateState::Updating))
+    }
+}
+
 /// Docker's ServiceSpec.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServiceSpec {
@@ -165,8 +177,11 @@ pub struct RestartPolicy {
     pub delay: Option<i64>,
     /// Restarts allowed within `window` (0: unlimited).
     pub max_attempts: u64,
-    /// Window for counting attempts, nanoseconds (0: forever).
-    pub window: i64,
+    /// Window for counting attempts, nanoseconds (None: not given; None and 0 both count
+    /// forever, but dockerd shows a given 0). Stored as before this was an `Option`: see
+    /// `restart_window`.
+    #[serde(with = "crate::restart_window")]
+    pub window: Option<i64>,
 }
 
 impl Default for RestartPolicy {
@@ -175,7 +190,7 @@ impl Default for RestartPolicy {
             condition: RestartCondition::Any,
             delay: None,
             max_attempts: 0,
-            window: 0,
+            window: None,
         }
     }
 }

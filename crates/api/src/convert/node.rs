@@ -30,10 +30,21 @@ pub fn to_docker(view: &NodeView, tls: &model::TlsInfo) -> model::Node {
             resources: model::Resources {
                 nano_cpus: description.resources.nano_cpus,
                 memory_bytes: description.resources.memory_bytes,
+                generic_resources: match types::generic::to_docker_json(&types::generic::advertised(node)) {
+                    serde_json::Value::Array(items) => items,
+                    _ => Vec::new(),
+                },
             },
             engine: model::EngineDescription {
                 engine_version: description.engine.engine_version.clone(),
-                labels: description.engine.labels.clone(),
+                // The generic resources' label is where shoal keeps them, shown above instead.
+                labels: description
+                    .engine
+                    .labels
+                    .iter()
+                    .filter(|(k, _)| k.as_str() != types::generic::NODE_LABEL)
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
                 plugins: Vec::new(),
             },
             tls_info: tls.clone(),
@@ -119,7 +130,15 @@ mod tests {
                 },
                 engine: EngineDescription {
                     engine_version: "0.1.0".into(),
-                    labels: Default::default(),
+                    labels: [
+                        ("shoal.executor".to_string(), "oci".to_string()),
+                        (
+                            types::generic::NODE_LABEL.to_string(),
+                            r#"[{"NamedResourceSpec":{"Kind":"gpu","Value":"GPU-1"}},{"DiscreteResourceSpec":{"Kind":"ssd","Value":2}}]"#
+                                .to_string(),
+                        ),
+                    ]
+                    .into(),
                 },
             },
             status: NodeStatus {
@@ -157,6 +176,16 @@ mod tests {
         );
         assert_eq!(json["Description"]["Resources"]["NanoCPUs"], 2_000_000_000i64);
         assert_eq!(json["Description"]["Engine"]["EngineVersion"], "0.1.0");
+        assert_eq!(
+            json["Description"]["Resources"]["GenericResources"],
+            serde_json::json!([{"NamedResourceSpec": {"Kind": "gpu", "Value": "GPU-1"}},
+                               {"DiscreteResourceSpec": {"Kind": "ssd", "Value": 2}}])
+        );
+        assert_eq!(
+            json["Description"]["Engine"]["Labels"],
+            serde_json::json!({"shoal.executor": "oci"}),
+            "where shoal keeps them is not shown"
+        );
         assert_eq!(
             json["Status"],
             serde_json::json!({"State": "ready", "Addr": "10.0.0.1"})

@@ -266,7 +266,7 @@ pub fn to_docker(view: &ServiceView, with_status: bool) -> model::Service {
                 })
                 .collect(),
         },
-        update_status: s.update_status.as_ref().map(|u| model::UpdateStatus {
+        update_status: s.shown_update_status().map(|u| model::UpdateStatus {
             state: u.state.as_str().into(),
             started_at: u.started_at.map(rfc3339),
             completed_at: u.completed_at.map(rfc3339),

@@ -42,8 +42,9 @@ const TYPED_FIELDS: &[&str] = &[
 
 /// ContainerSpec fields Swarm keeps but Docker's API never takes or shows: `PullOptions`
 /// holds the `X-Registry-Auth` credentials of `--with-registry-auth` (set from the header
-/// only, see [`set_registry_auth`]).
-const HIDDEN_FIELDS: &[&str] = &["PullOptions"];
+/// only, see [`set_registry_auth`]); the generic reservations are kept under
+/// `types::generic::RESERVED_KEY` (set from `Resources.Reservations` only).
+const HIDDEN_FIELDS: &[&str] = &["PullOptions", types::generic::RESERVED_KEY];
 
 fn bad(message: String) -> Error {
     Error::BadRequest(message)
@@ -66,6 +67,7 @@ pub fn from_docker(spec: &model::TaskSpec) -> Result<types::TaskSpec> {
     }
     let container = container_from_docker(&spec.container_spec.clone().unwrap_or_default())?;
     let mut resources = types::ResourceRequirements::default();
+    let mut generic = Vec::new();
     if let Some(r) = &spec.resources {
         if let Some(limits) = &r.limits {
             resources.limits = types::Limits {
@@ -75,9 +77,13 @@ pub fn from_docker(spec: &model::TaskSpec) -> Result<types::TaskSpec> {
             };
         }
         if let Some(reservations) = &r.reservations {
-            if !reservations.generic_resources.is_empty() {
-                return Err(bad("generic resources are not supported by shoal".into()));
-            }
+            generic = reservations
+                .generic_resources
+                .iter()
+                .map(types::generic::from_docker_json)
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .and_then(|list| types::generic::validate_reservation(&list).map(|()| list))
+                .map_err(|e| bad(e.to_string()))?;
             resources.reservations = types::Reservations {
                 nano_cpus: reservations.nano_cpus,
                 memory_bytes: reservations.memory_bytes,
@@ -120,7 +126,7 @@ pub fn from_docker(spec: &model::TaskSpec) -> Result<types::TaskSpec> {
             driver_opts: n.driver_opts.clone(),
         })
         .collect();
-    Ok(types::TaskSpec {
+    let mut out = types::TaskSpec {
         container,
         resources,
         restart,
@@ -132,7 +138,9 @@ pub fn from_docker(spec: &model::TaskSpec) -> Result<types::TaskSpec> {
         }),
         force_update: spec.force_update,
         runtime: CONTAINER_RUNTIME.into(),
-    })
+    };
+    types::generic::set_reserved(&mut out, &generic);
+    Ok(out)
 }
 
 fn restart_from_docker(policy: &model::RestartPolicy) -> Result<RestartPolicy> {
@@ -146,8 +154,8 @@ fn restart_from_docker(policy: &model::RestartPolicy) -> Result<RestartPolicy> {
             )));
         }
     };
-    let window = policy.window.unwrap_or(0);
-    if window < 0 {
+    let window = policy.window;
+    if window.is_some_and(|w| w < 0) {
         return Err(bad("TaskSpec: restart-window cannot be negative".into()));
     }
     Ok(RestartPolicy {
@@ -245,7 +253,8 @@ pub fn to_docker(spec: &types::TaskSpec) -> model::TaskSpec {
         condition: restart_condition(restart.condition).into(),
         delay: restart.delay,
         max_attempts: Some(restart.max_attempts),
-        window: (restart.window != 0).then_some(restart.window),
+        // dockerd shows a window that was given, zero included, and none otherwise.
+        window: restart.window,
     });
     let p = &spec.placement;
     model::TaskSpec {
@@ -261,7 +270,10 @@ pub fn to_docker(spec: &types::TaskSpec) -> model::TaskSpec {
             reservations: Some(model::Reservation {
                 nano_cpus: r.reservations.nano_cpus,
                 memory_bytes: r.reservations.memory_bytes,
-                generic_resources: Vec::new(),
+                generic_resources: match types::generic::to_docker_json(&types::generic::reserved(spec)) {
+                    Value::Array(items) => items,
+                    _ => Vec::new(),
+                },
             }),
         }),
         restart_policy,
@@ -465,11 +477,41 @@ mod tests {
         assert!(
             message(r#"{"RestartPolicy":{"Condition":"always"}}"#).starts_with("invalid RestartCondition")
         );
-        assert!(message(r#"{"Resources":{"Reservations":{"GenericResources":[{"DiscreteResourceSpec":{"Kind":"gpu","Value":1}}]}}}"#)
-            .contains("generic resources"));
+        assert!(message(r#"{"Resources":{"Reservations":{"GenericResources":[{"NamedResourceSpec":{"Kind":"gpu","Value":"A"}}]}}}"#)
+            .contains("not named resources"));
+        assert!(
+            message(r#"{"Resources":{"Reservations":{"GenericResources":[{}]}}}"#).contains("exactly one")
+        );
         assert!(message(r#"{"ContainerSpec":{"Healthcheck":{"Interval":5}}}"#).contains("1ms"));
         assert!(message(r#"{"ContainerSpec":{"Healthcheck":{"Retries":-1}}}"#).contains("negative"));
         assert!(message(r#"{"ContainerSpec":{"StopGracePeriod":-1}}"#).contains("negative"));
+    }
+
+    #[test]
+    fn generic_reservations_round_trip_and_stay_out_of_the_container_spec() {
+        let spec = decode(
+            r#"{"ContainerSpec":{"Image":"a","ReservedGenericResources":[{"DiscreteResourceSpec":{"Kind":"evil","Value":9}}]},
+                "Resources":{"Reservations":{"GenericResources":[{"DiscreteResourceSpec":{"Kind":"gpu","Value":2}}]}}}"#,
+        );
+        let ours = from_docker(&spec).unwrap();
+        assert_eq!(
+            types::generic::reserved(&ours),
+            vec![types::generic::GenericResource::Discrete {
+                kind: "gpu".into(),
+                value: 2
+            }],
+            "the body's ContainerSpec cannot set them"
+        );
+        let json = serde_json::to_value(to_docker(&ours)).unwrap();
+        assert_eq!(
+            json["Resources"]["Reservations"]["GenericResources"],
+            serde_json::json!([{"DiscreteResourceSpec": {"Kind": "gpu", "Value": 2}}])
+        );
+        assert!(
+            json["ContainerSpec"].get("ReservedGenericResources").is_none(),
+            "{json}"
+        );
+        assert_eq!(from_docker(&to_docker(&ours)).unwrap(), ours);
     }
 
     #[test]

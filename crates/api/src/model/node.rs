@@ -123,7 +123,7 @@ pub struct Platform {
 }
 
 /// CPU and memory capacity.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Resources {
     /// CPUs × 10⁹.
@@ -137,6 +137,9 @@ pub struct Resources {
     /// Bytes of memory.
     #[serde(default, deserialize_with = "nullable", skip_serializing_if = "is_zero")]
     pub memory_bytes: i64,
+    /// What the node advertises beyond CPUs and memory (`--node-generic-resource`).
+    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
+    pub generic_resources: Vec<serde_json::Value>,
 }
 
 /// Engine facts of a node.

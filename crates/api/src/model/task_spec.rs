@@ -203,7 +203,7 @@ pub struct Reservation {
     /// Bytes.
     #[serde(default, deserialize_with = "nullable", skip_serializing_if = "is_zero")]
     pub memory_bytes: i64,
-    /// User-defined resources; not supported, kept only to refuse them clearly.
+    /// User-defined resources (`DiscreteResourceSpec` counts; see `types::generic`).
     #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
     pub generic_resources: Vec<Value>,
 }

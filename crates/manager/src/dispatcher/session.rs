@@ -254,7 +254,7 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
                 let tasks: Vec<Task> = view
                     .tasks_on_node(&node_id)
                     .filter(|t| assigned_to(t, &node_id))
-                    .map(|t| (**t).clone())
+                    .map(|t| as_sent(t))
                     .collect();
                 let networks = nets.full(&view, &node_id, &tasks);
                 let peer_keys = keys.full(this.router.keys(), &nets.encrypted_peers(&node_id));
@@ -298,7 +298,7 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
                     let mut removed = Vec::new();
                     for id in touched.tasks {
                         match view.task(&id) {
-                            Some(t) if assigned_to(t, &node_id) => changed.push((**t).clone()),
+                            Some(t) if assigned_to(t, &node_id) => changed.push(as_sent(t)),
                             _ => removed.push(id),
                         }
                     }
@@ -453,4 +453,46 @@ where
     let (tx, rx) = tokio::sync::mpsc::channel(4);
     tokio::spawn(body(tx));
     Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
+}
+
+/// A task as its node receives it: with the `DOCKER_RESOURCE_<KIND>` variables of its generic
+/// reservations in its env, as SwarmKit's executor sets them from what the task was given
+/// (nodes advertise counts only, so a task is given exactly what it reserves).
+fn as_sent(task: &Task) -> Task {
+    let mut sent = task.clone();
+    let reserved = types::generic::reserved(&task.spec);
+    if !reserved.is_empty() {
+        let mut spec = (*task.spec).clone();
+        spec.container.env.extend(types::generic::env(&reserved));
+        sent.spec = std::sync::Arc::new(spec);
+    }
+    sent
+}
+
+#[cfg(test)]
+mod tests {
+    use types::generic::{GenericResource, set_reserved};
+
+    use super::as_sent;
+
+    #[test]
+    fn a_task_reserving_generic_resources_is_sent_with_their_env() {
+        let mut task = types::testing::task("t1").build();
+        assert_eq!(as_sent(&task), task, "nothing reserved, nothing added");
+        let mut spec = (*task.spec).clone();
+        spec.container.env = vec!["A=1".into()];
+        set_reserved(
+            &mut spec,
+            &[GenericResource::Discrete {
+                kind: "gpu".into(),
+                value: 2,
+            }],
+        );
+        task.spec = std::sync::Arc::new(spec);
+        assert_eq!(
+            as_sent(&task).spec.container.env,
+            ["A=1", "DOCKER_RESOURCE_GPU=2"]
+        );
+        assert_eq!(task.spec.container.env, ["A=1"], "the stored task is unchanged");
+    }
 }

@@ -166,13 +166,9 @@ pub fn validate(spec: &ServiceSpec) -> Result<()> {
             )));
         }
     }
-    if let ServiceMode::ReplicatedJob { max_concurrent, .. } = spec.mode
-        && max_concurrent == 0
-    {
-        return Err(Error::InvalidArgument(
-            "MaxConcurrent must be at least 1 for replicated jobs".into(),
-        ));
-    }
+    // A replicated job with MaxConcurrent 0 is accepted, as SwarmKit does: `docker service
+    // create --mode replicated-job --replicas 0` sends 0 of both and the job is done at once
+    // (with completions left it runs nothing, as there).
     for cfg in [&spec.update, &spec.rollback].into_iter().flatten() {
         if !(0.0..=1.0).contains(&cfg.max_failure_ratio) {
             return Err(Error::InvalidArgument(
@@ -190,6 +186,13 @@ pub fn validate(spec: &ServiceSpec) -> Result<()> {
     {
         return Err(Error::InvalidArgument(
             "TaskSpec: restart-delay cannot be negative".into(),
+        ));
+    }
+    if let Some(window) = spec.task.restart.window
+        && window < 0
+    {
+        return Err(Error::InvalidArgument(
+            "TaskSpec: restart-window cannot be negative".into(),
         ));
     }
     Ok(())

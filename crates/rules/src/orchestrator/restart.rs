@@ -30,10 +30,10 @@ pub fn decide(slot: &Slot, task: &Task, is_job: bool) -> Restart {
     }
     if policy.max_attempts > 0 {
         // Attempts are the tasks this slot ran before this one, within the window.
-        let since = if policy.window > 0 {
-            task.status.timestamp.plus_nanos(-policy.window)
-        } else {
-            Timestamp(i64::MIN)
+        // No window and a zero window both count every attempt the slot made.
+        let since = match policy.window {
+            Some(window) if window > 0 => task.status.timestamp.plus_nanos(-window),
+            _ => Timestamp(i64::MIN),
         };
         let earlier = slot
             .tasks
@@ -77,7 +77,7 @@ mod tests {
             condition: RestartCondition::OnFailure,
             delay: Some(0),
             max_attempts: 3,
-            window: 0,
+            window: Some(0),
         };
         for n in 1..=3 {
             let slot = slot_with(n, policy, TaskState::Failed);

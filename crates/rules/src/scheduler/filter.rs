@@ -105,6 +105,8 @@ pub struct Requirements {
     pub nano_cpus: i64,
     /// Reserved memory bytes.
     pub memory_bytes: i64,
+    /// Reserved generic resources (counts).
+    pub generic: Vec<types::generic::GenericResource>,
     /// Parsed placement constraints.
     pub constraints: Vec<Constraint>,
     /// Supported `(os, normalised arch)`; empty means any.
@@ -124,6 +126,7 @@ impl Requirements {
         Ok(Requirements {
             nano_cpus: spec.resources.reservations.nano_cpus,
             memory_bytes: spec.resources.reservations.memory_bytes,
+            generic: types::generic::reserved(spec),
             constraints: constraint::parse(&placement.constraints)?,
             platforms: placement
                 .platforms
@@ -137,7 +140,7 @@ impl Requirements {
     }
 
     fn reserves(&self) -> bool {
-        self.nano_cpus != 0 || self.memory_bytes != 0
+        self.nano_cpus != 0 || self.memory_bytes != 0 || !self.generic.is_empty()
     }
 
     /// The first filter `info` fails, or `None` if the node can take a task now.
@@ -187,7 +190,11 @@ impl Requirements {
 
     /// Reservations fit in what the node has left (each dimension on its own, as Swarm).
     pub fn resources_fit(&self, info: &NodeInfo<'_>) -> bool {
-        self.nano_cpus <= info.free_nano_cpus && self.memory_bytes <= info.free_memory_bytes
+        // A task reserving only generic resources is not kept off a node whose CPUs or memory
+        // are over-committed, as one reserving nothing is not.
+        let cpu_and_memory = (self.nano_cpus == 0 && self.memory_bytes == 0)
+            || (self.nano_cpus <= info.free_nano_cpus && self.memory_bytes <= info.free_memory_bytes);
+        cpu_and_memory && info.free_generic.fits(&self.generic)
     }
 
     fn platform_fits(&self, node: &Node) -> bool {

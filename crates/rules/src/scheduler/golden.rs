@@ -4,9 +4,10 @@
 //! ```text
 //! node <id> [cpu=<cores>] [mem=<MiB>] [label.<k>=<v>] [engine.<k>=<v>] [state=ready|down]
 //!           [avail=active|pause|drain] [role=worker|manager] [os=<os>] [arch=<arch>] [addr=<ip>]
+//!           [gres.<kind>=<count>]…
 //! service <id> [port=<proto>/<published>]…
 //! spec <name> [cpu=<cores>] [mem=<MiB>] [constraint=<expr>]… [pref=<label key>]… [max=<n>]
-//!           [platform=<os>/<arch>]… [image=<ref>] [cmd=<word>]…
+//!           [platform=<os>/<arch>]… [image=<ref>] [cmd=<word>]… [gres.<kind>=<count>]…
 //! tasks <service>:<version> <spec> <count> [prefix=<p>] [node=<id>] [state=<s>] [desired=<s>]
 //!           [err=<text without spaces>]
 //! ```
@@ -33,6 +34,18 @@ fn cores(v: &str) -> i64 {
     (v.parse::<f64>().unwrap_or(0.0) * 1e9) as i64
 }
 
+/// The `gres.<kind>=<count>` options of a line.
+fn generic(opts: &[(&str, &str)]) -> Vec<types::generic::GenericResource> {
+    opts.iter()
+        .filter_map(|(k, v)| {
+            Some(types::generic::GenericResource::Discrete {
+                kind: k.strip_prefix("gres.")?.into(),
+                value: v.parse().unwrap_or(0),
+            })
+        })
+        .collect()
+}
+
 fn mib(v: &str) -> i64 {
     v.parse::<i64>().unwrap_or(0) << 20
 }
@@ -53,8 +66,16 @@ fn build(input: &str) -> Vec<Object> {
         match kind {
             "node" => {
                 let mut n = node(words[0]);
+                let gres = generic(&opts().collect::<Vec<_>>());
+                if !gres.is_empty() {
+                    n.description.engine.labels.insert(
+                        types::generic::NODE_LABEL.into(),
+                        types::generic::to_docker_json(&gres).to_string(),
+                    );
+                }
                 for (k, v) in opts() {
                     match k {
+                        _ if k.starts_with("gres.") => {}
                         "cpu" => n.description.resources.nano_cpus = cores(v),
                         "mem" => n.description.resources.memory_bytes = mib(v),
                         "state" => n.status.state = parse_state(v),
@@ -86,8 +107,10 @@ fn build(input: &str) -> Vec<Object> {
             }
             "spec" => {
                 let mut spec = TaskSpec::default();
+                types::generic::set_reserved(&mut spec, &generic(&opts().collect::<Vec<_>>()));
                 for (k, v) in opts() {
                     match k {
+                        _ if k.starts_with("gres.") => {}
                         "cpu" => spec.resources.reservations.nano_cpus = cores(v),
                         "mem" => spec.resources.reservations.memory_bytes = mib(v),
                         "constraint" => spec.placement.constraints.push(v.into()),

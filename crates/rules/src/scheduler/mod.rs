@@ -52,6 +52,7 @@
 mod decisions;
 mod failures;
 mod filter;
+pub mod generic;
 mod group;
 mod nodes;
 mod pass;

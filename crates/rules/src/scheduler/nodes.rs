@@ -9,7 +9,10 @@ use std::cell::OnceCell;
 use std::collections::{HashMap, HashSet};
 
 use state::State;
+use types::generic::GenericResource;
 use types::{Node, Reservations, Task, TaskState};
+
+use super::generic::Free;
 
 /// A published port in host mode: `(protocol, port)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -40,6 +43,8 @@ pub struct NodeInfo<'a> {
     pub free_nano_cpus: i64,
     /// Memory capacity minus the reservations of the tasks it holds.
     pub free_memory_bytes: i64,
+    /// Generic resources advertised minus what the tasks it holds reserve.
+    pub free_generic: Free,
     /// Tasks counted for ranking (see [`counts_for_spread`]).
     pub active_tasks: u32,
     /// Host-mode ports in use.
@@ -85,6 +90,7 @@ impl<'a> Nodes<'a> {
                 node,
                 free_nano_cpus: node.description.resources.nano_cpus,
                 free_memory_bytes: node.description.resources.memory_bytes,
+                free_generic: Free::new(&types::generic::advertised(node)),
                 active_tasks: 0,
                 host_ports: Vec::new(),
             });
@@ -147,7 +153,8 @@ impl<'a> Nodes<'a> {
         if counted && self.services.contains(task.service_id.as_str()) {
             self.counted.push((task.service_id.as_str(), pos));
         }
-        self.occupy(pos, &task.spec.resources.reservations, &ports, counted);
+        let generic = types::generic::reserved(&task.spec);
+        self.occupy(pos, &task.spec.resources.reservations, &generic, &ports, counted);
     }
 
     /// Ends the intake of tasks already on nodes.
@@ -166,11 +173,23 @@ impl<'a> Nodes<'a> {
             .map(|(_, pos)| *pos)
     }
 
-    /// Puts a task's reservations and ports on node `pos`.
-    pub fn occupy(&mut self, pos: u32, reservations: &Reservations, ports: &[HostPort], counted: bool) {
+    /// Puts a task's reservations (generic ones too) and ports on node `pos`.
+    pub fn occupy(
+        &mut self,
+        pos: u32,
+        reservations: &Reservations,
+        generic: &[GenericResource],
+        ports: &[HostPort],
+        counted: bool,
+    ) {
         let Some(info) = self.infos.get_mut(pos as usize) else {
             return;
         };
+        // Nodes advertise counts only (named units are refused at the agent's flag), so what
+        // a task holds is what it reserves.
+        if !generic.is_empty() {
+            info.free_generic.hold(generic);
+        }
         info.free_nano_cpus = info.free_nano_cpus.saturating_sub(reservations.nano_cpus);
         info.free_memory_bytes = info.free_memory_bytes.saturating_sub(reservations.memory_bytes);
         if counted {

@@ -86,10 +86,12 @@ impl<'a> Pass<'a> {
             return;
         };
         let reservations = &task.spec.resources.reservations;
+        let generic = types::generic::reserved(&task.spec);
         let fits = self.nodes.infos.get(pos as usize).is_some_and(|info| {
-            (reservations.nano_cpus == 0 && reservations.memory_bytes == 0)
+            ((reservations.nano_cpus == 0 && reservations.memory_bytes == 0)
                 || (reservations.nano_cpus <= info.free_nano_cpus
-                    && reservations.memory_bytes <= info.free_memory_bytes)
+                    && reservations.memory_bytes <= info.free_memory_bytes))
+                && info.free_generic.fits(&generic)
         });
         if !fits {
             let mut failures = Failures::default();
@@ -98,7 +100,7 @@ impl<'a> Pass<'a> {
             return;
         }
         let ports = self.nodes.ports_of_service(&task.service_id).to_vec();
-        self.nodes.occupy(pos, reservations, &ports, true);
+        self.nodes.occupy(pos, reservations, &generic, &ports, true);
         self.confirmed
             .entry(task.service_id.as_str())
             .or_default()
@@ -145,7 +147,13 @@ impl<'a> Pass<'a> {
             let svc = *svc;
             // So the counts are cleared when the next group is of another service.
             touched.push(pos);
-            nodes.occupy(pos, reservations, &requirements.host_ports, true);
+            nodes.occupy(
+                pos,
+                reservations,
+                &requirements.generic,
+                &requirements.host_ports,
+                true,
+            );
             let info = nodes.infos.get(p)?;
             match requirements.still_fits(info, svc) {
                 Some(filter) => {

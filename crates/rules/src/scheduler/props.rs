@@ -31,6 +31,7 @@ struct NodeGen {
     manager: bool,
     arm: bool,
     process: bool,
+    gpus: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -43,6 +44,7 @@ struct ServiceGen {
     max_replicas: u64,
     amd64_only: bool,
     image_only: bool,
+    gpus: i64,
     running: Vec<usize>,
     pending: usize,
 }
@@ -57,9 +59,10 @@ fn node_gen() -> impl Strategy<Value = NodeGen> {
         prop::bool::weighted(0.2),
         prop::bool::weighted(0.3),
         prop::bool::weighted(0.3),
+        prop::sample::select(vec![0i64, 0, 1, 2, 3]),
     )
         .prop_map(
-            |(ready, availability, cpus, gib, zone, manager, arm, process)| NodeGen {
+            |(ready, availability, cpus, gib, zone, manager, arm, process, gpus)| NodeGen {
                 ready,
                 availability,
                 cpus,
@@ -68,6 +71,7 @@ fn node_gen() -> impl Strategy<Value = NodeGen> {
                 manager,
                 arm,
                 process,
+                gpus,
             },
         )
 }
@@ -82,6 +86,7 @@ fn service_gen() -> impl Strategy<Value = ServiceGen> {
         prop::sample::select(vec![0u64, 0, 1, 2]),
         prop::bool::weighted(0.2),
         prop::bool::weighted(0.3),
+        prop::sample::select(vec![0i64, 0, 0, 1, 2]),
         prop::collection::vec(0usize..12, 0..5),
         0usize..16,
     )
@@ -95,6 +100,7 @@ fn service_gen() -> impl Strategy<Value = ServiceGen> {
                 max_replicas,
                 amd64_only,
                 image_only,
+                gpus,
                 running,
                 pending,
             )| {
@@ -107,6 +113,7 @@ fn service_gen() -> impl Strategy<Value = ServiceGen> {
                     max_replicas,
                     amd64_only,
                     image_only,
+                    gpus,
                     running,
                     pending,
                 }
@@ -138,6 +145,12 @@ fn build(nodes: &[NodeGen], services: &[ServiceGen]) -> Vec<Object> {
             os: "linux".into(),
             architecture: if g.arm { "aarch64" } else { "x86_64" }.into(),
         };
+        if g.gpus > 0 {
+            n.description.engine.labels.insert(
+                types::generic::NODE_LABEL.into(),
+                types::generic::to_docker_json(&[gpus(g.gpus)]).to_string(),
+            );
+        }
         let executor = if g.process { "process" } else { "oci" };
         n.description
             .engine
@@ -165,6 +178,9 @@ fn build(nodes: &[NodeGen], services: &[ServiceGen]) -> Vec<Object> {
                 architecture: "amd64".into(),
             });
         }
+        if g.gpus > 0 {
+            types::generic::set_reserved(&mut spec, &[gpus(g.gpus)]);
+        }
         spec.container.image = "nginx:latest".into();
         if !g.image_only {
             spec.container.args = vec!["nginx".into()];
@@ -183,6 +199,27 @@ fn build(nodes: &[NodeGen], services: &[ServiceGen]) -> Vec<Object> {
         }
     }
     objects
+}
+
+fn gpus(n: i64) -> types::generic::GenericResource {
+    types::generic::GenericResource::Discrete {
+        kind: "gpu".into(),
+        value: n,
+    }
+}
+
+/// GPUs a task reserves or a node offers, read the plain way: the count in the stored JSON.
+fn gpu_count(json: Option<&serde_json::Value>) -> i64 {
+    json.and_then(|l| l.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["DiscreteResourceSpec"]["Value"].as_i64())
+        .sum()
+}
+
+fn reserved_gpus(t: &Task) -> i64 {
+    let extra: serde_json::Value = serde_json::from_str(&t.spec.container.extra).unwrap_or_default();
+    gpu_count(extra.get("ReservedGenericResources"))
 }
 
 fn after(state: &State, d: &Decisions) -> State {
@@ -220,6 +257,19 @@ fn could_take(state: &State, node_id: &str, t: &Task) -> bool {
         if r.nano_cpus > n.description.resources.nano_cpus - cpu
             || r.memory_bytes > n.description.resources.memory_bytes - mem
         {
+            return false;
+        }
+    }
+    let wanted = reserved_gpus(t);
+    if wanted > 0 {
+        let offered = n
+            .description
+            .engine
+            .labels
+            .get("shoal.generic-resources")
+            .and_then(|l| serde_json::from_str::<serde_json::Value>(l).ok());
+        let held: i64 = on.iter().map(|x| reserved_gpus(x)).sum();
+        if wanted > gpu_count(offered.as_ref()) - held {
             return false;
         }
     }
@@ -391,6 +441,7 @@ fn service_counts_do_not_leak_between_groups() {
         max_replicas,
         amd64_only: false,
         image_only: false,
+        gpus: 0,
         running: vec![],
         pending: 1,
     };
@@ -403,6 +454,7 @@ fn service_counts_do_not_leak_between_groups() {
         manager: false,
         arm: false,
         process: false,
+        gpus: 0,
     };
     let d = schedule(&snapshot(build(&[n], &[g(0), g(1)])));
     assert_eq!(

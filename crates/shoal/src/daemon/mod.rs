@@ -72,6 +72,10 @@ pub struct AgentArgs {
     /// Engine label `key=value` (for `engine.labels.*` constraints); repeatable.
     #[arg(long = "label")]
     pub labels: Vec<String>,
+    /// A generic resource this node offers, `KIND=COUNT` as dockerd's flag (e.g. `gpu=2`);
+    /// repeatable. Named units (`gpu=GPU-UUID`) are refused for now.
+    #[arg(long = "node-generic-resource")]
+    pub node_generic_resources: Vec<String>,
     /// How tasks run: `oci` (containers from images; the default as root with overlayfs and
     /// cgroups), `process` (native processes; the default otherwise), `docker` (containers on
     /// the local dockerd, see --docker-host) or `sim` (simulated).
@@ -228,6 +232,38 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
+/// The node's engine labels: `--label`s, and the `--node-generic-resource`s under the label
+/// where the managers read them (`types::generic::NODE_LABEL`).
+fn engine_labels(labels: &[String], generic: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut out = parse_labels(labels)?;
+    anyhow::ensure!(
+        !out.contains_key(types::generic::NODE_LABEL),
+        "label {} is shoal's own: use --node-generic-resource",
+        types::generic::NODE_LABEL
+    );
+    let resources = types::generic::parse(generic)?;
+    if let Some(named) = resources
+        .iter()
+        .find(|r| matches!(r, types::generic::GenericResource::Named { .. }))
+    {
+        // Tasks would have to be told which unit is theirs; nodes offer counts until the
+        // scheduler hands out named units.
+        anyhow::bail!(
+            "--node-generic-resource {}={}: named generic resources are not supported yet; offer a count ({}=N)",
+            named.kind(),
+            named.value_text(),
+            named.kind()
+        );
+    }
+    if !resources.is_empty() {
+        out.insert(
+            types::generic::NODE_LABEL.into(),
+            types::generic::to_docker_json(&resources).to_string(),
+        );
+    }
+    Ok(out)
+}
+
 fn parse_labels(labels: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
     labels
         .iter()
@@ -284,7 +320,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     let swarm = Arc::new(Swarm::new(
         dir,
         args.hostname.clone(),
-        parse_labels(&args.labels)?,
+        engine_labels(&args.labels, &args.node_generic_resources)?,
         Arc::new(SystemClock),
         executor,
     ));

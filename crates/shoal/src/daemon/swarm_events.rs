@@ -73,7 +73,8 @@ fn update_attributes(old: &Object, new: &Object) -> Option<BTreeMap<String, Stri
     };
     match (old, new) {
         (Object::Service(a), Object::Service(b)) => {
-            let state = |s: &types::Service| s.update_status.as_ref().map(|u| u.state);
+            // What dockerd would show: a new service's first rollout has no status there.
+            let state = |s: &types::Service| s.shown_update_status().map(|u| u.state);
             if a.spec == b.spec && state(a) == state(b) {
                 return None;
             }

@@ -27,6 +27,10 @@ struct TestNode {
 }
 
 fn node(name: &str) -> TestNode {
+    node_with_labels(name, Default::default())
+}
+
+fn node_with_labels(name: &str, labels: std::collections::BTreeMap<String, String>) -> TestNode {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("SHOAL_LOG"))
         .with_test_writer()
@@ -36,7 +40,7 @@ fn node(name: &str) -> TestNode {
     let swarm = Arc::new(Swarm::new(
         data,
         Some(name.into()),
-        Default::default(),
+        labels,
         Arc::new(SystemClock),
         super::ExecutorChoice::Sim,
     ));
@@ -257,4 +261,79 @@ async fn a_new_leader_takes_writes_after_the_old_one_stops() {
     for n in &others {
         n.swarm.shutdown().await;
     }
+}
+
+#[test]
+fn node_generic_resources_are_counts_in_their_label() {
+    let labels = super::engine_labels(&["zone=a".into()], &["gpu=2".into(), "ssd=1".into()]).unwrap();
+    assert_eq!(labels["zone"], "a");
+    assert_eq!(
+        labels[types::generic::NODE_LABEL],
+        r#"[{"DiscreteResourceSpec":{"Kind":"gpu","Value":2}},{"DiscreteResourceSpec":{"Kind":"ssd","Value":1}}]"#
+    );
+    let named = super::engine_labels(&[], &["gpu=GPU-1".into()])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        named.contains("named generic resources are not supported yet"),
+        "{named}"
+    );
+    assert!(super::engine_labels(&[], &["gpu".into()]).is_err());
+    assert!(super::engine_labels(&[format!("{}=x", types::generic::NODE_LABEL)], &[]).is_err());
+}
+
+/// A service reserving GPUs on a one-node swarm offering one: one task runs, the other waits
+/// for a GPU with dockerd's reason; `docker node inspect` shows the node's GPU.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generic_resources_limit_placement() {
+    let labels = super::engine_labels(&[], &["gpu=1".into()]).unwrap();
+    let m1 = node_with_labels("m1", labels);
+    m1.swarm
+        .init(api::InitRequest {
+            listen_addr: m1.addr.clone(),
+            advertise_addr: m1.addr.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut spec = types::testing::service("gpu").replicas(2).image("busybox").spec();
+    let mut task = (*spec.task).clone();
+    types::generic::set_reserved(
+        &mut task,
+        &[types::generic::GenericResource::Discrete {
+            kind: "gpu".into(),
+            value: 1,
+        }],
+    );
+    spec.task = Arc::new(task);
+    m1.swarm.service_create(spec).await.unwrap();
+    let swarm = m1.swarm.clone();
+    eventually(
+        "one task running, one waiting for a GPU",
+        Duration::from_secs(20),
+        || {
+            let swarm = swarm.clone();
+            async move {
+                let tasks = swarm.tasks(Default::default()).await.unwrap_or_default();
+                let running = tasks
+                    .iter()
+                    .filter(|t| t.status.state == types::TaskState::Running)
+                    .count();
+                let waiting = tasks.iter().filter(|t| {
+                    t.status.state == types::TaskState::Pending
+                        && t.status.err.contains("insufficient resources on 1 node")
+                });
+                running == 1 && waiting.count() == 1
+            }
+        },
+    )
+    .await;
+    let nodes = m1.swarm.nodes(Default::default()).await.unwrap();
+    assert_eq!(
+        types::generic::advertised(&nodes[0].node),
+        [types::generic::GenericResource::Discrete {
+            kind: "gpu".into(),
+            value: 1
+        }]
+    );
 }

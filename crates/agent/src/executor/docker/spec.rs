@@ -31,9 +31,11 @@ pub const TASK: &str = "com.docker.swarm.task";
 /// Label with the node that runs the container.
 pub const NODE_ID: &str = "com.docker.swarm.node.id";
 
-/// ContainerSpec fields (kept as JSON in `extra`) this executor passes to dockerd.
-const APPLIED: [&str; 9] = [
+/// ContainerSpec fields (kept as JSON in `extra`) this executor passes to dockerd (the
+/// generic reservations as the `DOCKER_RESOURCE_*` env the dispatcher added).
+const APPLIED: [&str; 10] = [
     "PullOptions",
+    types::generic::RESERVED_KEY,
     "Mounts",
     "ReadOnly",
     "Init",

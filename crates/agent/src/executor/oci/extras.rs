@@ -175,9 +175,11 @@ pub struct Ulimit {
     pub hard: i64,
 }
 
-/// Fields applied by [`Extras`]; everything else must be empty.
-const APPLIED: [&str; 11] = [
+/// Fields applied by [`Extras`]; everything else must be empty. The generic reservations
+/// reach the task as `DOCKER_RESOURCE_*` variables the dispatcher adds to its env.
+const APPLIED: [&str; 12] = [
     "PullOptions",
+    types::generic::RESERVED_KEY,
     "StdinOnce",
     "Privileges",
     "Mounts",

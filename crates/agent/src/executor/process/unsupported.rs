@@ -19,6 +19,8 @@ pub fn check(extra: &str) -> Result<()> {
         .map_err(|e| Error::Invalid(format!("ContainerSpec extras are not a JSON object: {e}")))?;
     let asked: Vec<&str> = fields
         .iter()
+        // Generic reservations reach the process as the env the dispatcher added.
+        .filter(|(key, _)| key.as_str() != types::generic::RESERVED_KEY)
         .filter(|(key, value)| !crate::payloads::DELIVERED.contains(&key.as_str()) && !is_default(key, value))
         .map(|(key, _)| key.as_str())
         .collect();
@@ -55,6 +57,8 @@ mod tests {
             "{}",
             r#"{"Isolation":"default","DNSConfig":{},"Init":false,"Mounts":[],"Hosts":null}"#,
             r#"{"DNSConfig":{"Nameservers":[],"Search":null}}"#,
+            // Generic reservations reach the process as env.
+            r#"{"ReservedGenericResources":[{"DiscreteResourceSpec":{"Kind":"gpu","Value":1}}]}"#,
         ] {
             assert!(check(extra).is_ok(), "{extra}");
         }

@@ -295,3 +295,40 @@ fn service_json_has_dockers_shape() {
             .is_none()
     );
 }
+
+#[test]
+fn a_new_services_first_rollout_shows_no_update_status() {
+    let spec = spec_from_docker(&decode(FULL_SPEC)).unwrap();
+    let status = |state| types::UpdateStatus {
+        state,
+        started_at: Some(Timestamp(1_000_000_000)),
+        completed_at: None,
+        message: "update in progress".into(),
+    };
+    let shown = |previous_spec: Option<types::ServiceSpec>, state| {
+        let view = ServiceView {
+            service: Arc::new(Service {
+                id: "s1".into(),
+                meta: Meta::default(),
+                spec: spec.clone(),
+                spec_version: 1,
+                spec_changed_at: 0,
+                previous_spec,
+                endpoint: types::Endpoint::default(),
+                update_status: Some(status(state)),
+                job_status: None,
+            }),
+            status: ServiceStatus::default(),
+        };
+        serde_json::to_value(to_docker(&view, false)).unwrap()["UpdateStatus"].clone()
+    };
+    // dockerd has no status until the first `service update`.
+    assert_eq!(shown(None, UpdateState::Updating), Value::Null);
+    // A first rollout paused by failing tasks says why, as an update would.
+    assert_eq!(shown(None, UpdateState::Paused)["State"], "paused");
+    // An update under way is shown.
+    assert_eq!(
+        shown(Some(spec.clone()), UpdateState::Updating)["State"],
+        "updating"
+    );
+}
