@@ -46,7 +46,7 @@ const UNTIL_USR1: &str = "trap 'echo bye; exit 0' USR1; echo ready; sleep 1000 &
 /// Where the harness's host work directory appears in every container.
 const WORK: &str = "/work";
 
-struct OciHarness {
+pub(super) struct OciHarness {
     state: TempDir,
     work: TempDir,
     images: Arc<DirImageSource>,
@@ -54,7 +54,7 @@ struct OciHarness {
 }
 
 /// The harness, or `None` (with the reason printed) where containers cannot run.
-fn harness() -> Option<OciHarness> {
+pub(super) fn harness() -> Option<OciHarness> {
     if crate::executor::process::sys::geteuid() != 0 {
         eprintln!("skipping oci executor test: it needs root (namespaces, mounts, cgroups)");
         return None;
@@ -136,7 +136,7 @@ impl OciHarness {
     }
 
     /// `script` under /bin/sh in the busybox image, with the work dir bound at /work.
-    fn shell(&self, script: &str) -> TaskSpec {
+    pub(super) fn shell(&self, script: &str) -> TaskSpec {
         let mut spec = shell(script);
         spec.container.image = "busybox".into();
         spec.container.extra = format!(
@@ -242,7 +242,7 @@ impl Harness for OciHarness {
 crate::executor_conformance_tests!(harness_or_skip!());
 
 /// Every log line of a finished task.
-async fn log_lines(ex: &OciExecutor, id: &str) -> Vec<String> {
+pub(super) async fn log_lines(ex: &OciExecutor, id: &str) -> Vec<String> {
     use futures::StreamExt;
     let lines: Vec<_> = ex.logs(id, Default::default()).await.unwrap().collect().await;
     lines
