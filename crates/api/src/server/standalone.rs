@@ -120,16 +120,33 @@ pub async fn attach(
     ))
 }
 
-/// `POST /containers/{id}/resize`: standalone containers have no TTY yet.
+/// `POST /containers/{id}/resize?h=&w=`: the terminal of a running container created with
+/// `-t` (`docker run -it` sends its own size after the start, then on every change).
 pub async fn resize(
     State(state): State<AppState>,
     key: std::result::Result<Path<String>, PathRejection>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response> {
     let v = find_standalone(&state, key, "resize").await?;
-    Err(Error::Backend(rules::Error::Conflict(format!(
-        "container {} has no TTY to resize",
-        v.id
-    ))))
+    let query = Query::parse(query.as_deref().unwrap_or(""));
+    let dimension = |name: &str| -> Result<u16> {
+        let raw = query.get(name).unwrap_or("");
+        raw.parse::<u16>().map_err(|_| {
+            Error::BadRequest(format!(
+                "invalid {name} value {:?}: expected 0..65535",
+                types::excerpt(raw)
+            ))
+        })
+    };
+    let (height, width) = (dimension("h")?, dimension("w")?);
+    if !v.task.spec.container.tty {
+        return Err(Error::Backend(rules::Error::Conflict(format!(
+            "container {} has no TTY to resize",
+            v.id
+        ))));
+    }
+    state.backend.container_resize(&v.task.id, height, width).await?;
+    Ok(status(StatusCode::OK))
 }
 
 /// `DELETE /containers/{id}?force=&v=&link=`.

@@ -253,8 +253,12 @@ impl OciExecutor {
     }
 
     /// The running container `task_id`'s terminal: its raw output and its input
-    /// (`terminal.rs`).
+    /// (`terminal.rs`). A replay waits for a start in progress to launch the container (not
+    /// for its health check), so a client attached before the start sees all of its output.
     pub async fn console(&self, task_id: &str, want: terminal::Want) -> Result<terminal::Console> {
+        if want == terminal::Want::Replay {
+            self.get(task_id)?.wait_launched().await;
+        }
         let dir = self.terminal_dir(task_id)?;
         terminal::attach(&dir, want).await
     }
