@@ -69,6 +69,9 @@ pub struct OciConfig {
     pub cgroup_parent: String,
     /// How to start supervisors.
     pub shim: ShimCommand,
+    /// The arguments that make `shim.program` the exec helper (`shoal exec-shim`, `enter.rs`)
+    /// that execs and health checks run through.
+    pub exec_shim_args: Vec<String>,
     /// Log size per task before rotation (two files are kept).
     pub log_limit: u64,
     /// Engine labels to report.
@@ -86,6 +89,7 @@ impl OciConfig {
             volumes_dir: data_dir.join("volumes"),
             cgroup_parent: "shoal".into(),
             shim,
+            exec_shim_args: vec!["exec-shim".into()],
             log_limit: crate::logs::writer::DEFAULT_LIMIT,
             labels: BTreeMap::new(),
             images,
@@ -229,6 +233,11 @@ impl OciExecutor {
                     once: extras.stdin_once,
                 }),
                 tty: c.tty.then(|| extras.console_size()),
+                exec_shim: Some(exec::ExecShim {
+                    program: self.config.shim.program.clone(),
+                    args: self.config.exec_shim_args.clone(),
+                    cgroup_parent: self.config.cgroup_parent.clone(),
+                }),
             }),
             sandbox: sandbox.clone(),
         })

@@ -43,6 +43,10 @@ pub struct OciLaunch {
     /// Set when the container has a terminal (`console.rs`), with its first size.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tty: Option<ConsoleSize>,
+    /// How health checks enter the container (`exec.rs`); absent in a spec written before
+    /// they ran through the exec helper.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exec_shim: Option<super::exec::ExecShim>,
 }
 
 /// A terminal's size in characters; 0 leaves the kernel's default.
