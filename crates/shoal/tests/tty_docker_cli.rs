@@ -156,8 +156,19 @@ fn docker_run_it_gives_the_container_a_terminal() {
         "true",
         "detaching leaves it running"
     );
+    // Detach keys of the user's choice.
+    let (code, shown) = interact(
+        agent,
+        "attach --detach-keys ctrl-a t2",
+        &[(b"echo again-$((6*7))\n", "again-42"), (b"\x01", "")],
+    );
+    assert_eq!(code, Some(1), "{shown}");
+    assert!(shown.contains("read escape sequence"), "{shown}");
     let logs = agent.docker_ok(&["logs", "t2"]);
-    assert!(logs.contains("attached-42"), "{logs:?}");
+    assert!(
+        logs.contains("attached-42") && logs.contains("again-42"),
+        "{logs:?}"
+    );
 
     // No terminal: resize is refused (409), as on dockerd.
     agent.docker_ok(&[

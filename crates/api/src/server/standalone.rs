@@ -99,11 +99,8 @@ pub async fn attach(
 ) -> Result<Response> {
     let query = Query::parse(query.as_deref().unwrap_or(""));
     let v = find_standalone(&state, key, "attach to").await?;
-    if !query.get("detachKeys").unwrap_or("").is_empty() {
-        return Err(Error::Backend(rules::Error::Unimplemented(
-            "shoal does not honour detach keys (--detach-keys); close the client instead".into(),
-        )));
-    }
+    // On a terminal, as dockerd: the given sequence or ctrl-p ctrl-q ends the attach.
+    let detach = super::detach::parse(query.get("detachKeys").unwrap_or("")).map_err(Error::BadRequest)?;
     let options = AttachOptions {
         logs: query.flag("logs"),
         stream: query.flag("stream"),
@@ -113,10 +110,12 @@ pub async fn attach(
     };
     let upgrade = hijack::wants_upgrade(request.headers()).then(|| hyper::upgrade::on(&mut request));
     let streams = state.backend.container_attach(&v.task.id, options).await?;
-    Ok(hijack::respond(
+    let detach = streams.tty.then(|| super::detach::Escape::new(detach));
+    Ok(hijack::respond_detachable(
         upgrade,
         streams,
         format!("attach to container {}", v.id),
+        detach,
     ))
 }
 
