@@ -371,6 +371,22 @@ fn seccomp_default_profile_and_unconfined() {
     let out = stdout(&exec);
     assert!(out.contains("Seccomp:\t2") && out.contains("unshare=1"), "{out}");
     agent.docker_ok(&["rm", "-f", "sc"]);
+    // So does a health check (the start waits for it to pass).
+    agent.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "hc",
+        "--health-cmd",
+        "grep -q 'Seccomp:.*2' /proc/self/status",
+        "--health-interval",
+        "100ms",
+        "bb:1",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    agent.docker_ok(&["rm", "-f", "hc"]);
 
     for (opt, says) in [
         ("apparmor=unconfined", "apparmor=unconfined"),
