@@ -385,6 +385,11 @@ pub trait Backend: Send + Sync + 'static {
     async fn container_prune(&self) -> Result<Vec<String>> {
         Err(unimplemented("container prune"))
     }
+    /// `POST /containers/{id}/resize?h=&w=`: sets the window size of a running container's
+    /// terminal.
+    async fn container_resize(&self, _task_id: &str, _height: u16, _width: u16) -> Result<()> {
+        Err(unimplemented("container resize"))
+    }
     /// `POST /networks/{id}/connect`: attaches standalone container `task_id` to network `key`.
     async fn network_connect(&self, _key: &str, _task_id: &str) -> Result<()> {
         Err(unimplemented("network connect"))

@@ -235,3 +235,44 @@ fn a_private_image_pulls_with_the_credentials_of_with_registry_auth() {
         leftovers(&data_dir, &ids).is_empty().then_some(())
     });
 }
+
+#[test]
+fn a_service_with_tty_gets_a_terminal() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let (_rt, registry) = busybox::serve_busybox();
+    let root = tempfile::tempdir().unwrap();
+    let agent = Agent::start_default_executor(root.path(), "n1");
+    let mut cleanup = Cleanup {
+        data_dir: agent.data_dir().to_path_buf(),
+        task_ids: Vec::new(),
+    };
+    agent.swarm_init();
+    let image = format!("{}/busybox:latest", registry.addr);
+    agent.docker_ok(&[
+        "service",
+        "create",
+        "--detach",
+        "--name",
+        "term",
+        "-t",
+        "--no-healthcheck",
+        &image,
+        "sh",
+        "-c",
+        "echo tty=$(busybox tty) term=$TERM; exec busybox sleep 100000",
+    ]);
+    cleanup.task_ids = eventually("a task of term", LIMIT, || {
+        let ids = task_ids(&agent, "term");
+        (!ids.is_empty()).then_some(ids)
+    });
+    // The task's output is the terminal's, logged as the terminal wrote it.
+    let logs = eventually("the task's log line", LIMIT, || {
+        let logs = agent.docker_ok(&["service", "logs", "--raw", "term"]);
+        logs.contains("tty=").then_some(logs)
+    });
+    assert!(logs.contains("tty=/dev/pts/0 term=xterm"), "{logs:?}");
+    agent.docker_ok(&["service", "rm", "term"]);
+}

@@ -11,72 +11,18 @@ mod build;
 mod busybox;
 #[path = "../../image/tests/common/registry.rs"]
 mod registry;
+#[path = "common/standalone_node.rs"]
+mod standalone_node;
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use busybox::{Cleanup, skip_reason};
+use busybox::skip_reason;
 use common::{Agent, eventually, stderr, stdout};
+use standalone_node::{Node, StandaloneCleanup};
 
 const LIMIT: Duration = Duration::from_secs(60);
-
-/// Ends the standalone containers a failed run leaves (their task IDs are the directory
-/// names under `<data-dir>/standalone/containers`).
-/// A dev node running the oci executor with `bb:1` (busybox from a loopback registry)
-/// pulled, and the cleanup of the standalone containers it leaves. Fields drop in order: the
-/// containers first, the registry and its runtime last.
-struct Node {
-    _cleanup: StandaloneCleanup,
-    agent: Agent,
-    _root: tempfile::TempDir,
-    _registry: registry::Registry,
-    _rt: tokio::runtime::Runtime,
-}
-
-impl Node {
-    /// `None` (after saying why) where containers cannot run.
-    fn with_busybox() -> Option<Node> {
-        if let Some(why) = skip_reason() {
-            eprintln!("skipping: {why}");
-            return None;
-        }
-        let (rt, registry) = busybox::serve_busybox();
-        let root = tempfile::tempdir().unwrap();
-        let agent = Agent::start_default_executor(root.path(), "n1");
-        let cleanup = StandaloneCleanup(agent.data_dir().to_path_buf());
-        let remote = format!("{}/busybox:latest", registry.addr);
-        agent.docker_ok(&["pull", &remote]);
-        agent.docker_ok(&["tag", &remote, "bb:1"]);
-        Some(Node {
-            _cleanup: cleanup,
-            agent,
-            _root: root,
-            _registry: registry,
-            _rt: rt,
-        })
-    }
-}
-
-struct StandaloneCleanup(PathBuf);
-
-impl Drop for StandaloneCleanup {
-    fn drop(&mut self) {
-        let root = self.0.join("standalone");
-        let task_ids = std::fs::read_dir(root.join("containers"))
-            .map(|d| {
-                d.flatten()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        drop(Cleanup {
-            data_dir: root,
-            task_ids,
-        });
-    }
-}
 
 /// `docker run` with `input` on its stdin.
 fn run_with_input(agent: &Agent, args: &[&str], input: &[u8]) -> std::process::Output {
@@ -263,9 +209,6 @@ fn docker_run_on_the_oci_executor() {
         "{}",
         stderr(&network)
     );
-    let tty = agent.docker(&["run", "--rm", "-t", "bb:1", "busybox", "true"]);
-    assert!(!tty.status.success());
-    assert!(stderr(&tty).contains("TTY"), "{}", stderr(&tty));
     assert_eq!(
         agent.docker_ok(&["ps", "-aq"]).trim(),
         "",
@@ -428,6 +371,22 @@ fn seccomp_default_profile_and_unconfined() {
     let out = stdout(&exec);
     assert!(out.contains("Seccomp:\t2") && out.contains("unshare=1"), "{out}");
     agent.docker_ok(&["rm", "-f", "sc"]);
+    // So does a health check (the start waits for it to pass).
+    agent.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "hc",
+        "--health-cmd",
+        "grep -q 'Seccomp:.*2' /proc/self/status",
+        "--health-interval",
+        "100ms",
+        "bb:1",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    agent.docker_ok(&["rm", "-f", "hc"]);
 
     for (opt, says) in [
         ("apparmor=unconfined", "apparmor=unconfined"),

@@ -79,6 +79,13 @@ pub struct Terminal {
 }
 
 impl Terminal {
+    /// The terminal whose master is `master` (a container's, kept by its supervisor).
+    pub fn from_master(master: OwnedFd) -> Terminal {
+        Terminal {
+            master: Arc::new(master),
+        }
+    }
+
     /// Sets the window size (`TIOCSWINSZ`); the kernel sends SIGWINCH to the terminal's
     /// foreground process group.
     pub fn resize(&self, height: u16, width: u16) -> io::Result<()> {

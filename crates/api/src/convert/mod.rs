@@ -3,6 +3,7 @@
 
 pub mod addr;
 pub mod cluster;
+pub mod console;
 pub mod container;
 pub mod events;
 pub mod filters;

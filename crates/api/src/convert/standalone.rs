@@ -154,13 +154,6 @@ pub fn from_body(body: &Map<String, Value>) -> Result<ContainerCreate> {
     }
     let tty = boolean(body, "Tty")?;
     let open_stdin = boolean(body, "OpenStdin")?;
-    if tty {
-        return Err(CreateError::Unsupported(
-            "the oci executor does not give containers a TTY yet; run without -t \
-             (-i works, and docker exec -it works in a running container)"
-                .into(),
-        ));
-    }
     if boolean(body, "AttachStdin")? && !open_stdin {
         return Err(CreateError::Invalid(
             "AttachStdin needs OpenStdin (docker run -i sets both)".into(),
@@ -169,6 +162,9 @@ pub fn from_body(body: &Map<String, Value>) -> Result<ContainerCreate> {
     let mut extra = Map::new();
     if open_stdin && boolean(body, "StdinOnce")? {
         extra.insert("StdinOnce".into(), Value::Bool(true));
+    }
+    if tty && let Some(size) = super::console::console_size(&host)? {
+        extra.insert("ConsoleSize".into(), size);
     }
     if let Some(binds) = host.get("Binds").filter(|v| !is_zero(v)) {
         let mounts = strings(binds, "HostConfig.Binds")?
@@ -602,8 +598,14 @@ mod tests {
                 .to_string()
                 .contains("no bridge network")
         );
-        let b = body(serde_json::json!({"Image": "bb", "Tty": true}));
-        assert!(from_body(&b).unwrap_err().to_string().contains("TTY"));
+        let b =
+            body(serde_json::json!({"Image": "bb", "Tty": true, "HostConfig": {"ConsoleSize": [24, 80]}}));
+        let c = from_body(&b).unwrap().spec.container;
+        assert!(
+            c.tty && c.extra.contains(r#""ConsoleSize":[24,80]"#),
+            "{}",
+            c.extra
+        );
     }
 
     #[test]

@@ -31,6 +31,16 @@ pub fn wants_upgrade(headers: &http::HeaderMap) -> bool {
 /// (101, input and output) when the client asked for the upgrade, else output only as the
 /// response body. `what` names the stream in the log when the upgrade fails.
 pub fn respond(upgrade: Option<hyper::upgrade::OnUpgrade>, streams: ExecStreams, what: String) -> Response {
+    respond_detachable(upgrade, streams, what, None)
+}
+
+/// [`respond`], where typing `detach` into the input ends the stream (`detach.rs`).
+pub fn respond_detachable(
+    upgrade: Option<hyper::upgrade::OnUpgrade>,
+    streams: ExecStreams,
+    what: String,
+    detach: Option<super::detach::Escape>,
+) -> Response {
     let content_type = if streams.tty {
         "application/vnd.docker.raw-stream"
     } else {
@@ -49,7 +59,7 @@ pub fn respond(upgrade: Option<hyper::upgrade::OnUpgrade>, streams: ExecStreams,
         match upgrade.await {
             Ok(upgraded) => {
                 let (rd, wr) = tokio::io::split(TokioIo::new(upgraded));
-                relay(rd, wr, streams).await;
+                relay_detachable(rd, wr, streams, detach).await;
             }
             Err(e) => tracing::info!("{what}: connection upgrade failed: {e}"),
         }
@@ -68,8 +78,21 @@ const CHUNK: usize = 32 * 1024;
 
 /// Relays `streams` between the process and the client until its output ends and its exit
 /// is recorded; then closes the client's side. Errors end the relay (the client went away).
-pub async fn relay<R, W>(client_in: R, mut client_out: W, streams: ExecStreams)
+pub async fn relay<R, W>(client_in: R, client_out: W, streams: ExecStreams)
 where
+    R: AsyncRead + Send + Unpin,
+    W: AsyncWrite + Send + Unpin,
+{
+    relay_detachable(client_in, client_out, streams, None).await;
+}
+
+/// [`relay`], ending early (the process goes on) when the input holds `detach`'s sequence.
+pub async fn relay_detachable<R, W>(
+    client_in: R,
+    mut client_out: W,
+    streams: ExecStreams,
+    detach: Option<super::detach::Escape>,
+) where
     R: AsyncRead + Send + Unpin,
     W: AsyncWrite + Send + Unpin,
 {
@@ -80,13 +103,34 @@ where
         stderr,
         exited,
     } = streams;
+    // Resolves true when the client typed the detach sequence.
     let input = async move {
-        if let Some(mut stdin) = stdin {
-            let mut client_in = client_in;
-            let _ = tokio::io::copy(&mut client_in, &mut stdin).await;
+        let Some(mut stdin) = stdin else { return false };
+        let mut client_in = client_in;
+        let detached = match detach {
+            None => {
+                let _ = tokio::io::copy(&mut client_in, &mut stdin).await;
+                false
+            }
+            Some(mut escape) => {
+                let mut buf = vec![0u8; CHUNK];
+                loop {
+                    let n = match client_in.read(&mut buf).await {
+                        Ok(0) | Err(_) => break false,
+                        Ok(n) => n,
+                    };
+                    let (pass, detached) = escape.filter(&buf[..n]);
+                    if stdin.write_all(&pass).await.is_err() || detached {
+                        break detached;
+                    }
+                }
+            }
+        };
+        if !detached {
             // The client's half-close is the process's end of input.
             let _ = stdin.shutdown().await;
         }
+        detached
     };
     let output = async move {
         if pump(&mut client_out, tty, stdout, stderr).await.is_ok() {
@@ -99,7 +143,14 @@ where
     let mut input_done = false;
     loop {
         tokio::select! {
-            _ = &mut input, if !input_done => input_done = true,
+            // Detached: dropping both halves closes the client's connection; the container
+            // runs on.
+            detached = &mut input, if !input_done => {
+                input_done = true;
+                if detached {
+                    break;
+                }
+            }
             _ = &mut output => break,
         }
     }

@@ -7,6 +7,7 @@
 
 mod body;
 mod containers;
+mod detach;
 mod edge;
 mod events;
 mod exec;

@@ -99,11 +99,8 @@ pub async fn attach(
 ) -> Result<Response> {
     let query = Query::parse(query.as_deref().unwrap_or(""));
     let v = find_standalone(&state, key, "attach to").await?;
-    if !query.get("detachKeys").unwrap_or("").is_empty() {
-        return Err(Error::Backend(rules::Error::Unimplemented(
-            "shoal does not honour detach keys (--detach-keys); close the client instead".into(),
-        )));
-    }
+    // On a terminal, as dockerd: the given sequence or ctrl-p ctrl-q ends the attach.
+    let detach = super::detach::parse(query.get("detachKeys").unwrap_or("")).map_err(Error::BadRequest)?;
     let options = AttachOptions {
         logs: query.flag("logs"),
         stream: query.flag("stream"),
@@ -113,23 +110,42 @@ pub async fn attach(
     };
     let upgrade = hijack::wants_upgrade(request.headers()).then(|| hyper::upgrade::on(&mut request));
     let streams = state.backend.container_attach(&v.task.id, options).await?;
-    Ok(hijack::respond(
+    let detach = streams.tty.then(|| super::detach::Escape::new(detach));
+    Ok(hijack::respond_detachable(
         upgrade,
         streams,
         format!("attach to container {}", v.id),
+        detach,
     ))
 }
 
-/// `POST /containers/{id}/resize`: standalone containers have no TTY yet.
+/// `POST /containers/{id}/resize?h=&w=`: the terminal of a running container created with
+/// `-t` (`docker run -it` sends its own size after the start, then on every change).
 pub async fn resize(
     State(state): State<AppState>,
     key: std::result::Result<Path<String>, PathRejection>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response> {
     let v = find_standalone(&state, key, "resize").await?;
-    Err(Error::Backend(rules::Error::Conflict(format!(
-        "container {} has no TTY to resize",
-        v.id
-    ))))
+    let query = Query::parse(query.as_deref().unwrap_or(""));
+    let dimension = |name: &str| -> Result<u16> {
+        let raw = query.get(name).unwrap_or("");
+        raw.parse::<u16>().map_err(|_| {
+            Error::BadRequest(format!(
+                "invalid {name} value {:?}: expected 0..65535",
+                types::excerpt(raw)
+            ))
+        })
+    };
+    let (height, width) = (dimension("h")?, dimension("w")?);
+    if !v.task.spec.container.tty {
+        return Err(Error::Backend(rules::Error::Conflict(format!(
+            "container {} has no TTY to resize",
+            v.id
+        ))));
+    }
+    state.backend.container_resize(&v.task.id, height, width).await?;
+    Ok(status(StatusCode::OK))
 }
 
 /// `DELETE /containers/{id}?force=&v=&link=`.

@@ -567,6 +567,10 @@ impl Backend for Swarm {
         self.standalone()?.prune().await
     }
 
+    async fn container_resize(&self, task_id: &str, height: u16, width: u16) -> api::backend::Result<()> {
+        self.standalone()?.resize(task_id, height, width).await
+    }
+
     async fn network_connect(&self, key: &str, task_id: &str) -> api::backend::Result<()> {
         self.standalone()?.connect(key, task_id).await
     }

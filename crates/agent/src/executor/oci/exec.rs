@@ -13,6 +13,57 @@ use crate::executor::{Error, Result};
 /// Where the cgroup hierarchies are mounted.
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
+/// The exec helper of a container's health checks, kept in its launch spec: checks run as
+/// `docker exec`s do, in the container's cgroups, namespaces, capabilities, limits and
+/// seccomp filter (dockerd's health checks are execs too).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ExecShim {
+    /// The executable (the `shoal` binary).
+    pub program: PathBuf,
+    /// The arguments that make it the helper (`exec-shim`).
+    pub args: Vec<String>,
+    /// The executor's cgroup parent (the container's cgroups are `<parent>/<task id>`).
+    pub cgroup_parent: String,
+}
+
+/// A health check's command: `argv` run by the exec helper in the container whose init is
+/// `pid`, with the container's env, user and working directory; output discarded.
+pub fn health_check(
+    launch: &crate::executor::process::launch::LaunchSpec,
+    pid: i32,
+    argv: &[String],
+) -> Result<Option<tokio::process::Command>> {
+    let Some(oci) = launch.oci.as_ref() else {
+        return Ok(None);
+    };
+    let Some(shim) = oci.exec_shim.as_ref() else {
+        return Ok(None);
+    };
+    let entry = Entry {
+        pid,
+        start_time: process_sys::start_time(pid),
+        cgroup_procs: cgroup_procs(Path::new(CGROUP_ROOT), &shim.cgroup_parent, &launch.task_id),
+        argv: argv.to_vec(),
+        env: launch.env.clone(),
+        user: String::new(),
+        uid: oci.uid,
+        gid: oci.gid,
+        cwd: oci.cwd.clone(),
+        seccomp: seccomp_of(&oci.bundle)?,
+    };
+    let json = serde_json::to_string(&entry).map_err(|e| Error::Shim(format!("encoding the check: {e}")))?;
+    let mut command = tokio::process::Command::new(&shim.program);
+    command
+        .args(&shim.args)
+        .env_clear()
+        .env(ENTRY_VAR, json)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    Ok(Some(command))
+}
+
 /// Starts `spec` in the running container of `handle`.
 pub fn start(
     handle: &TaskHandle,

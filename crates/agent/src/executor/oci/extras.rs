@@ -48,6 +48,10 @@ pub struct Extras {
     /// `Privileges`: the seccomp mode and no-new-privileges (the rest is refused).
     #[serde(default)]
     pub privileges: Option<Privileges>,
+    /// `ConsoleSize` (standalone containers, `HostConfig.ConsoleSize`): the terminal's
+    /// first `[height, width]`.
+    #[serde(default)]
+    pub console_size: Option<[u16; 2]>,
 }
 
 /// `Privileges`.
@@ -98,6 +102,12 @@ impl Extras {
     /// Whether `Privileges.NoNewPrivileges` is set.
     pub fn no_new_privileges(&self) -> bool {
         self.privileges.as_ref().is_some_and(|p| p.no_new_privileges)
+    }
+
+    /// The terminal's first size (zero: the kernel's default until a resize).
+    pub fn console_size(&self) -> super::runtime::ConsoleSize {
+        let [height, width] = self.console_size.unwrap_or_default();
+        super::runtime::ConsoleSize { height, width }
     }
 
     /// The registry credentials, if the service carries any.
@@ -177,9 +187,10 @@ pub struct Ulimit {
 
 /// Fields applied by [`Extras`]; everything else must be empty. The generic reservations
 /// reach the task as `DOCKER_RESOURCE_*` variables the dispatcher adds to its env.
-const APPLIED: [&str; 12] = [
+const APPLIED: [&str; 13] = [
     "PullOptions",
     types::generic::RESERVED_KEY,
+    "ConsoleSize",
     "StdinOnce",
     "Privileges",
     "Mounts",

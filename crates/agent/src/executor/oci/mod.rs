@@ -15,6 +15,7 @@
 //!  exec    ─► `shoal exec-shim` joins the container's cgroups and namespaces, runs the command (exec.rs, enter.rs)
 //! ```
 
+pub mod console;
 pub mod enter;
 pub mod exec;
 pub mod extras;
@@ -29,9 +30,12 @@ pub mod seccomp;
 pub mod spec;
 pub mod stdin;
 pub mod sys;
+pub mod terminal;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tty_tests;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -65,6 +69,9 @@ pub struct OciConfig {
     pub cgroup_parent: String,
     /// How to start supervisors.
     pub shim: ShimCommand,
+    /// The arguments that make `shim.program` the exec helper (`shoal exec-shim`, `enter.rs`)
+    /// that execs and health checks run through.
+    pub exec_shim_args: Vec<String>,
     /// Log size per task before rotation (two files are kept).
     pub log_limit: u64,
     /// Engine labels to report.
@@ -82,6 +89,7 @@ impl OciConfig {
             volumes_dir: data_dir.join("volumes"),
             cgroup_parent: "shoal".into(),
             shim,
+            exec_shim_args: vec!["exec-shim".into()],
             log_limit: crate::logs::writer::DEFAULT_LIMIT,
             labels: BTreeMap::new(),
             images,
@@ -162,13 +170,9 @@ impl OciExecutor {
     /// Builds the task's rootfs and bundle; on error the caller cleans up.
     async fn build(&self, task: &Task, dir: &Path, sandbox: &Sandbox) -> Result<LaunchSpec> {
         let c = &task.spec.container;
-        if c.tty {
-            return Err(Error::Invalid(
-                "the oci executor does not give containers a TTY yet; remove --tty (stdin without one works: -i)".into(),
-            ));
-        }
         let extras = extras::parse(&c.extra)?;
-        if c.open_stdin {
+        // With a terminal, input goes through it (`console.rs`), not through the FIFO.
+        if c.open_stdin && !c.tty {
             stdin::make_fifo(dir)?;
         }
         if c.image.is_empty() {
@@ -225,8 +229,14 @@ impl OciExecutor {
                 uid: user.uid(),
                 gid: user.gid(),
                 cwd: built.cwd,
-                stdin: c.open_stdin.then_some(stdin::StdinPipe {
+                stdin: (c.open_stdin && !c.tty).then_some(stdin::StdinPipe {
                     once: extras.stdin_once,
+                }),
+                tty: c.tty.then(|| extras.console_size()),
+                exec_shim: Some(exec::ExecShim {
+                    program: self.config.shim.program.clone(),
+                    args: self.config.exec_shim_args.clone(),
+                    cgroup_parent: self.config.cgroup_parent.clone(),
                 }),
             }),
             sandbox: sandbox.clone(),
@@ -243,6 +253,44 @@ impl OciExecutor {
                 "container of task {task_id} was not created with stdin open (docker run -i)"
             ))),
         }
+    }
+
+    /// Whether container `task_id` has a terminal (created with `TTY`).
+    pub fn has_terminal(&self, task_id: &str) -> bool {
+        self.get(task_id)
+            .is_ok_and(|h| h.launch.oci.as_ref().is_some_and(|o| o.tty.is_some()))
+    }
+
+    /// The running container `task_id`'s terminal: its raw output and its input
+    /// (`terminal.rs`). A replay waits for a start in progress to launch the container (not
+    /// for its health check), so a client attached before the start sees all of its output.
+    pub async fn console(&self, task_id: &str, want: terminal::Want) -> Result<terminal::Console> {
+        if want == terminal::Want::Replay {
+            self.get(task_id)?.wait_launched().await;
+        }
+        let dir = self.terminal_dir(task_id)?;
+        terminal::attach(&dir, want).await
+    }
+
+    /// Sets the window size of the running container `task_id`'s terminal.
+    pub async fn resize(&self, task_id: &str, height: u16, width: u16) -> Result<()> {
+        let dir = self.terminal_dir(task_id)?;
+        terminal::terminal(&dir)
+            .await?
+            .resize(height, width)
+            .map_err(|e| Error::io(format!("resizing the terminal of task {task_id}"), e))
+    }
+
+    /// The task directory of `task_id` when it runs with a terminal.
+    fn terminal_dir(&self, task_id: &str) -> Result<PathBuf> {
+        let handle = self.get(task_id)?;
+        if handle.launch.oci.as_ref().is_none_or(|o| o.tty.is_none()) {
+            return Err(Error::Invalid(format!("container of task {task_id} has no TTY")));
+        }
+        if handle.phase() != super::Phase::Running {
+            return Err(exec::not_running(task_id));
+        }
+        self.task_dir(task_id)
     }
 
     /// Frees clients waiting to write to the stdin of `task_id`, which has exited.

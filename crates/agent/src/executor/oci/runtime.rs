@@ -11,6 +11,7 @@
 //! ```
 
 use std::io::PipeReader;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use libcontainer::container::Container;
@@ -39,20 +40,50 @@ pub struct OciLaunch {
     /// Set when the container's stdin is open (`stdin.rs`); else it reads nothing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stdin: Option<super::stdin::StdinPipe>,
+    /// Set when the container has a terminal (`console.rs`), with its first size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tty: Option<ConsoleSize>,
+    /// How health checks enter the container (`exec.rs`); absent in a spec written before
+    /// they ran through the exec helper.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exec_shim: Option<super::exec::ExecShim>,
+}
+
+/// A terminal's size in characters; 0 leaves the kernel's default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsoleSize {
+    /// Rows.
+    pub height: u16,
+    /// Columns.
+    pub width: u16,
+}
+
+/// Where a started container's output comes from.
+pub enum Output {
+    /// Its stdout and stderr pipes.
+    Pipes {
+        /// Its stdout.
+        stdout: PipeReader,
+        /// Its stderr.
+        stderr: PipeReader,
+    },
+    /// The master of its terminal (stdin, stdout and stderr are the terminal).
+    Terminal(OwnedFd),
 }
 
 /// A created and started container, from the supervisor's side.
 pub struct Started {
     /// The container init's pid (in the supervisor's namespace).
     pub pid: i32,
-    /// Its stdout.
-    pub stdout: PipeReader,
-    /// Its stderr.
-    pub stderr: PipeReader,
+    /// Its output.
+    pub output: Output,
 }
 
 /// Creates and starts the container `id`. Must run in a single-threaded process (it forks).
 pub fn create_and_start(id: &str, oci: &OciLaunch) -> std::result::Result<Started, String> {
+    if let Some(size) = oci.tty {
+        return create_and_start_terminal(id, oci, size);
+    }
     let (out_r, out_w) = std::io::pipe().map_err(|e| format!("creating stdout pipe: {e}"))?;
     let (err_r, err_w) = std::io::pipe().map_err(|e| format!("creating stderr pipe: {e}"))?;
     let (stdin_r, feed) = match oci.stdin {
@@ -90,6 +121,66 @@ pub fn create_and_start(id: &str, oci: &OciLaunch) -> std::result::Result<Starte
     if let Some(feed) = feed {
         feed.start();
     }
+    let pid = start(&mut container)?;
+    Ok(Started {
+        pid,
+        output: Output::Pipes {
+            stdout: out_r,
+            stderr: err_r,
+        },
+    })
+}
+
+/// [`create_and_start`] with a terminal: libcontainer makes the pty in the container and
+/// hands the master over the console socket (`console.rs`), which the supervisor keeps.
+fn create_and_start_terminal(
+    id: &str,
+    oci: &OciLaunch,
+    size: ConsoleSize,
+) -> std::result::Result<Started, String> {
+    let handover = super::console::Handover::bind(&oci.task_dir)?;
+    for s in [libc::SIGHUP, libc::SIGINT, libc::SIGPIPE, libc::SIGTERM] {
+        sys::default_signal(s);
+    }
+    let built = ContainerBuilder::new(id.to_string(), SyscallType::Linux)
+        .with_root_path(&oci.state_root)
+        .map_err(|e| format!("runtime state root {}: {e}", oci.state_root.display()))
+        .and_then(|b| b.validate_id().map_err(|e| format!("container id {id:?}: {e}")))
+        .map(|b| b.with_console_socket(Some(handover.path())))
+        .and_then(|b| {
+            b.as_init(&oci.bundle)
+                .with_systemd(false)
+                .with_detach(true)
+                .build()
+                .map_err(|e| format!("creating container: {e}"))
+        });
+    for s in [libc::SIGHUP, libc::SIGINT, libc::SIGPIPE, libc::SIGTERM] {
+        crate::executor::process::sys::ignore_signal(s);
+    }
+    let mut container = built?;
+    let master = match handover.receive() {
+        Ok(master) => master,
+        Err(e) => {
+            let _ = container.delete(true);
+            return Err(e);
+        }
+    };
+    if size.height > 0 && size.width > 0 {
+        let terminal =
+            crate::executor::exec::Terminal::from_master(master.try_clone().map_err(|e| e.to_string())?);
+        if let Err(e) = terminal.resize(size.height, size.width) {
+            eprintln!("task-shim: setting the terminal's first size: {e}");
+        }
+    }
+    let pid = start(&mut container)?;
+    Ok(Started {
+        pid,
+        output: Output::Terminal(master),
+    })
+}
+
+/// Brings the created container's loopback up and starts it; its init's pid.
+fn start(container: &mut Container) -> std::result::Result<i32, String> {
     let pid = container
         .pid()
         .map(|p| p.as_raw())
@@ -103,11 +194,7 @@ pub fn create_and_start(id: &str, oci: &OciLaunch) -> std::result::Result<Starte
         let _ = container.delete(true);
         return Err(format!("starting container: {e}"));
     }
-    Ok(Started {
-        pid,
-        stdout: out_r,
-        stderr: err_r,
-    })
+    Ok(pid)
 }
 
 /// Sets `lo` up in the network namespace of `pid`, from a thread of its own (setns moves

@@ -105,6 +105,10 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Built> {
     create_inside(inputs.rootfs, &cwd)?;
 
     let mut env = vec![DEFAULT_PATH.to_string(), format!("HOSTNAME={hostname}")];
+    // dockerd's, for a container with a terminal (the image or the spec may override it).
+    if c.tty {
+        env.push("TERM=xterm".into());
+    }
     env.push(format!("HOME={}", resolved.home));
     env.extend(image.env.iter().cloned());
     env.extend(c.env.iter().cloned());
@@ -131,7 +135,7 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Built> {
         .map_err(spec_error)?;
 
     let mut process = ProcessBuilder::default()
-        .terminal(false)
+        .terminal(c.tty)
         .args(argv.clone())
         .env(env.clone())
         .cwd(cwd.clone())

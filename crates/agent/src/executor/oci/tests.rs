@@ -40,13 +40,41 @@ fn shim_entry() {
     std::process::exit(code);
 }
 
+/// Not a test: the exec helper's entry point (health checks, execs) when this binary is run
+/// as one.
+#[test]
+#[allow(unsafe_code)]
+fn exec_shim_entry() {
+    if std::env::var_os(super::enter::ENTRY_VAR).is_none() {
+        return;
+    }
+    // libtest runs this on a thread of its own, and joining a mount namespace takes a
+    // single-threaded process (the `shoal exec-shim` subcommand is one): the helper runs in
+    // a forked child, where glibc's fork leaves malloc usable.
+    // SAFETY: fork takes no arguments; the child only runs the helper and leaves by _exit.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        let code = super::enter::run();
+        // SAFETY: ends the child without running the parent's exit handlers.
+        unsafe { libc::_exit(code) };
+    }
+    let mut status = 0;
+    // SAFETY: waits for the child just forked, writing its status to a local.
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    std::process::exit(if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        126
+    });
+}
+
 /// A script that runs until SIGUSR1, then says bye and exits 0.
 const UNTIL_USR1: &str = "trap 'echo bye; exit 0' USR1; echo ready; sleep 1000 & wait $!";
 
 /// Where the harness's host work directory appears in every container.
 const WORK: &str = "/work";
 
-struct OciHarness {
+pub(super) struct OciHarness {
     state: TempDir,
     work: TempDir,
     images: Arc<DirImageSource>,
@@ -54,7 +82,7 @@ struct OciHarness {
 }
 
 /// The harness, or `None` (with the reason printed) where containers cannot run.
-fn harness() -> Option<OciHarness> {
+pub(super) fn harness() -> Option<OciHarness> {
     if crate::executor::process::sys::geteuid() != 0 {
         eprintln!("skipping oci executor test: it needs root (namespaces, mounts, cgroups)");
         return None;
@@ -125,6 +153,14 @@ impl OciHarness {
                 .map(String::from)
                 .to_vec(),
             },
+            exec_shim_args: [
+                "executor::oci::tests::exec_shim_entry",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ]
+            .map(String::from)
+            .to_vec(),
             log_limit: 1 << 20,
             labels: Default::default(),
             images: self.images.clone(),
@@ -136,7 +172,7 @@ impl OciHarness {
     }
 
     /// `script` under /bin/sh in the busybox image, with the work dir bound at /work.
-    fn shell(&self, script: &str) -> TaskSpec {
+    pub(super) fn shell(&self, script: &str) -> TaskSpec {
         let mut spec = shell(script);
         spec.container.image = "busybox".into();
         spec.container.extra = format!(
@@ -242,7 +278,7 @@ impl Harness for OciHarness {
 crate::executor_conformance_tests!(harness_or_skip!());
 
 /// Every log line of a finished task.
-async fn log_lines(ex: &OciExecutor, id: &str) -> Vec<String> {
+pub(super) async fn log_lines(ex: &OciExecutor, id: &str) -> Vec<String> {
     use futures::StreamExt;
     let lines: Vec<_> = ex.logs(id, Default::default()).await.unwrap().collect().await;
     lines
@@ -392,6 +428,23 @@ async fn healthcheck_runs_inside_the_container() {
     // A shell as PID 1 with no handler ignores SIGTERM (as in Docker): SIGKILL after grace.
     assert_eq!(exit.map(|e| e.code), Some(128 + i64::from(libc::SIGKILL)));
     ex.remove("hc").await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthcheck_runs_under_the_container_seccomp_filter() {
+    let h = harness_or_skip!();
+    let ex = h.executor();
+    // Passes only with a seccomp filter loaded (mode 2); the namespace-only check of before
+    // ran with none.
+    let mut spec = h.shell("sleep 1000 & wait $!");
+    spec.container.healthcheck = Some(crate::executor::conformance::health(
+        "grep -q 'Seccomp:.*2' /proc/self/status",
+        3,
+    ));
+    spec.container.stop_grace_period = Some(100_000_000);
+    // start returns only once the check passed.
+    run_task_spec(&*ex, "hcsec", spec).await;
+    ex.remove("hcsec").await.unwrap();
 }
 
 /// Prepare + start latency of a cached busybox image (`cargo test -p agent --lib --

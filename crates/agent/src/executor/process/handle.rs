@@ -58,6 +58,8 @@ pub struct TaskHandle {
     running: Mutex<Option<Running>>,
     exit: watch::Sender<Option<Exit>>,
     ended: watch::Sender<bool>,
+    /// Turns true once the supervisor reported the task started (or it was re-attached).
+    launched: watch::Sender<bool>,
     health: watch::Sender<Health>,
     /// Ends this task's watchers (remove, or the executor going away).
     cancel: CancellationToken,
@@ -76,6 +78,7 @@ impl TaskHandle {
             running: Mutex::new(None),
             exit: watch::channel(None).0,
             ended: watch::channel(false).0,
+            launched: watch::channel(false).0,
             health: watch::channel(Health::Starting).0,
             cancel,
         }))
@@ -202,6 +205,7 @@ impl TaskHandle {
         let task = read_pid(&self.dir.join(TASK_PID)).filter(|p| p.pid == task_pid);
         let task_fd = task.and_then(open_verified).map(Arc::new);
         *self.lock_running() = Some(Running { task, task_fd });
+        self.launched.send_replace(true);
         // The child handle is dropped here; tokio reaps the shim when it exits.
         drop(child);
         self.spawn_watchers(shim_fd, Health::Starting);
@@ -241,6 +245,7 @@ impl TaskHandle {
             return;
         }
         *self.lock_running() = Some(Running { task, task_fd });
+        self.launched.send_replace(true);
         let health = std::fs::read_to_string(self.dir.join(HEALTH))
             .map(|h| Health::parse(&h))
             .unwrap_or(Health::Starting);
@@ -318,6 +323,17 @@ impl TaskHandle {
             }
         });
         self.ended.send_replace(true);
+    }
+
+    /// Resolves once the task's process runs (before any health verdict) or has exited.
+    pub async fn wait_launched(&self) {
+        let mut launched = self.launched.subscribe();
+        let mut exit = self.exit.subscribe();
+        // Both senders live as long as `self`, which the caller holds.
+        tokio::select! {
+            _ = launched.wait_for(|l| *l) => {}
+            _ = exit.wait_for(Option::is_some) => {}
+        }
     }
 
     /// Resolves with the exit.

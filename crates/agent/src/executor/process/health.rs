@@ -9,6 +9,7 @@
 //!
 //! Checks run from the agent (not the supervisor): a health check is the agent's opinion of
 //! the task, and after an agent restart the monitor resumes from the last recorded health.
+//! An oci container's check runs through the exec helper (`oci/exec.rs`), as `docker exec`.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -158,6 +159,13 @@ impl HealthCheck {
             let Some(task) = super::launch::read_pid(&oci.task_dir.join(super::launch::TASK_PID)) else {
                 return false;
             };
+            // Through the exec helper, under all of the container's confinement (its seccomp
+            // filter included); a spec from before that enters the namespaces only.
+            match crate::executor::oci::exec::health_check(launch, task.pid, &self.argv) {
+                Ok(Some(check)) => return self.run_check(check).await,
+                Ok(None) => {}
+                Err(_) => return false,
+            }
             if crate::executor::oci::sys::enter_namespaces(&mut command, task.pid, &oci.cwd, oci.uid, oci.gid)
                 .is_err()
             {

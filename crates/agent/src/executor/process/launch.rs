@@ -9,6 +9,7 @@
 //!    health      "healthy" | "unhealthy"                       (agent's health monitor)
 //!    log, log.1  captured stdout/stderr                        (shim)
 //!    shim.log    the supervisor's own errors
+//!    tty.sock    an oci container's terminal, served by the shim (`oci/console.rs`)
 //! ```
 //!
 //! Files that others read while we write are replaced atomically (write, then rename), so a

@@ -77,35 +77,47 @@ fn supervise(dir: &Path, clock: &Arc<dyn Clock>) -> Result<(), String> {
     let writer = LogWriter::open(dir, spec.log_limit).map_err(|e| format!("opening log: {e}"))?;
     let writer = Arc::new(Mutex::new(writer));
 
-    let (pid, stdout, stderr): (i32, Box<dyn Read + Send>, Box<dyn Read + Send>) = match &spec.oci {
+    use crate::executor::oci::runtime::{Output, create_and_start};
+    let (pid, output) = match &spec.oci {
         Some(oci) => {
-            let started = crate::executor::oci::runtime::create_and_start(&spec.task_id, oci)?;
-            (started.pid, Box::new(started.stdout), Box::new(started.stderr))
+            let started = create_and_start(&spec.task_id, oci)?;
+            (started.pid, started.output)
         }
-        None => spawn_process(&spec)?,
+        None => {
+            let (pid, stdout, stderr) = spawn_process(&spec)?;
+            (pid, Output::Pipes { stdout, stderr })
+        }
     };
+    let (done_tx, done_rx) = mpsc::channel();
+    let readers = match output {
+        Output::Pipes { stdout, stderr } => {
+            for (pipe, stream) in [(stdout, LogStream::Stdout), (stderr, LogStream::Stderr)] {
+                spawn_reader(
+                    pipe,
+                    stream,
+                    Arc::clone(&writer),
+                    Arc::clone(clock),
+                    done_tx.clone(),
+                );
+            }
+            2
+        }
+        Output::Terminal(master) => {
+            crate::executor::oci::console::serve(
+                master,
+                dir,
+                Arc::clone(&writer),
+                Arc::clone(clock),
+                done_tx.clone(),
+            )?;
+            1
+        }
+    };
+    drop(done_tx);
     if let Some(pidfile) = PidFile::of(pid) {
         let _ = write_atomic(&dir.join(TASK_PID), pidfile.encode().as_bytes());
     }
     handshake(&format!("started {pid}"));
-
-    let (done_tx, done_rx) = mpsc::channel();
-    let readers = 2;
-    spawn_reader(
-        stdout,
-        LogStream::Stdout,
-        Arc::clone(&writer),
-        Arc::clone(clock),
-        done_tx.clone(),
-    );
-    spawn_reader(
-        stderr,
-        LogStream::Stderr,
-        Arc::clone(&writer),
-        Arc::clone(clock),
-        done_tx.clone(),
-    );
-    drop(done_tx);
 
     // The task is waited for among all children: as a subreaper we also inherit its orphans.
     let status = wait_for_task(pid)?;
@@ -136,7 +148,7 @@ fn supervise(dir: &Path, clock: &Arc<dyn Clock>) -> Result<(), String> {
 
 /// Starts the task as a plain process in its own group and cgroups; returns its pid and
 /// output pipes.
-type Spawned = (i32, Box<dyn Read + Send>, Box<dyn Read + Send>);
+type Spawned = (i32, std::io::PipeReader, std::io::PipeReader);
 fn spawn_process(spec: &LaunchSpec) -> Result<Spawned, String> {
     let mut command = Command::new(&spec.argv[0]);
     command
@@ -174,7 +186,8 @@ fn spawn_process(spec: &LaunchSpec) -> Result<Spawned, String> {
     let (Some(out), Some(err)) = (child.stdout.take(), child.stderr.take()) else {
         return Err("no output pipes to the task".into());
     };
-    Ok((pid, Box::new(out), Box::new(err)))
+    let pipe = |fd: std::os::fd::OwnedFd| std::io::PipeReader::from(fd);
+    Ok((pid, pipe(out.into()), pipe(err.into())))
 }
 
 /// Reaps children until the task's own process ends; returns its raw wait status. Orphans

@@ -46,6 +46,9 @@ impl Standalone {
     /// The container's output as attach streams; they end when the container exits.
     pub async fn attach(self: &Arc<Self>, task_id: &str, options: AttachOptions) -> Result<ExecStreams> {
         let entry = self.get(task_id)?;
+        if entry.task.spec.container.tty {
+            return self.attach_tty(task_id, options).await;
+        }
         let log_options = agent::logs::LogOptions {
             // Without `logs`, only what comes from now on.
             tail: if options.logs { None } else { Some(0) },

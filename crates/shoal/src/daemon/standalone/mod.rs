@@ -21,6 +21,7 @@ pub mod merged;
 pub mod names;
 mod network;
 mod swarm;
+mod tty;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

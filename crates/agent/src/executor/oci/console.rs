@@ -1,0 +1,291 @@
+//! A container's terminal (`docker run -t`, a service with `TTY: true`), from the
+//! supervisor's side: libcontainer makes the pty inside the container and hands its master
+//! over a console socket; the supervisor keeps it for the container's life, writes what the
+//! container prints to the task's log and serves it to the agent's clients (`terminal.rs`).
+//!
+//! ```text
+//!  shim: bind console.sock ─► libcontainer build (init sends the master) ─► accept, recvmsg
+//!        bind tty.sock ─► reader thread: master ─► log lines (split at \n)
+//!                                               └► ring (last 64 KiB) + every client
+//!  client (agent): connect tty.sock ─► mode byte ─► 'k' + SCM_RIGHTS(master, for resizing)
+//!        ─► [ring, when replay was asked] ─► live output ; its input ─► master
+//! ```
+//!
+//! The output is raw, as dockerd's TTY streams are: one stream, bytes as the terminal wrote
+//! them. A slow client is not waited for beyond [`SEND_TIMEOUT`] (it is dropped), so neither
+//! the log nor the container stalls behind it; memory stays bounded by the ring.
+
+#![allow(unsafe_code)]
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{IoSlice, IoSliceMut, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags, recvmsg, sendmsg};
+use types::Clock;
+
+use crate::logs::{LogStream, LogWriter, MAX_LINE};
+
+/// Where libcontainer hands the pty master over, in the task directory.
+pub const CONSOLE_SOCKET: &str = "console.sock";
+/// Where the supervisor serves the terminal to the agent, in the task directory.
+pub const TTY_SOCKET: &str = "tty.sock";
+
+/// A client's first byte: the output kept since the container started, then live output.
+pub const MODE_REPLAY: u8 = b'r';
+/// A client's first byte: live output only.
+pub const MODE_LIVE: u8 = b'l';
+/// A client's first byte: only the master (to resize it); no stream.
+pub const MODE_MASTER: u8 = b'm';
+
+/// Output kept for clients that ask for a replay (one that attached before the start).
+const RING: usize = 64 * 1024;
+/// How long a write to a client may block before the client is dropped.
+const SEND_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a handshake may take (libcontainer's handover, a client's mode byte).
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A path naming `name` in `dir` through the open directory, so a socket's address stays
+/// short (108 bytes) however deep the data directory is.
+pub fn socket_path(dir: &File, name: &str) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}/{name}", dir.as_raw_fd()))
+}
+
+/// The listening socket libcontainer connects to, bound before the container is built.
+pub struct Handover {
+    listener: UnixListener,
+    path: PathBuf,
+}
+
+impl Handover {
+    /// Binds `<task dir>/console.sock` (a stale one from an earlier run is replaced).
+    pub fn bind(task_dir: &Path) -> Result<Handover, String> {
+        let path = task_dir.join(CONSOLE_SOCKET);
+        let listener =
+            bind(task_dir, CONSOLE_SOCKET).map_err(|e| format!("binding the console socket: {e}"))?;
+        Ok(Handover { listener, path })
+    }
+
+    /// The socket's path, for libcontainer.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The pty master the container's init sent while the container was built. Its
+    /// connection is already queued by then (libcontainer connects before it forks).
+    pub fn receive(self) -> Result<OwnedFd, String> {
+        self.listener
+            .set_nonblocking(true)
+            .map_err(|e| format!("console socket: {e}"))?;
+        let (conn, _) = self
+            .listener
+            .accept()
+            .map_err(|e| format!("the container runtime did not connect to the console socket: {e}"))?;
+        let _ = std::fs::remove_file(&self.path);
+        conn.set_nonblocking(false)
+            .and_then(|()| conn.set_read_timeout(Some(HANDSHAKE_TIMEOUT)))
+            .map_err(|e| format!("console socket: {e}"))?;
+        recv_fd(&conn).map_err(|e| format!("receiving the container's terminal: {e}"))
+    }
+}
+
+/// Binds a unix socket `name` in `dir`, replacing a stale one.
+fn bind(dir: &Path, name: &str) -> std::io::Result<UnixListener> {
+    let handle = File::open(dir)?;
+    let path = socket_path(&handle, name);
+    match std::fs::remove_file(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    UnixListener::bind(&path)
+}
+
+/// Sends `fd` with one byte `k` over `sock`.
+pub fn send_fd(sock: &UnixStream, fd: RawFd) -> std::io::Result<()> {
+    let iov = [IoSlice::new(b"k")];
+    let fds = [fd];
+    let cmsg = [ControlMessage::ScmRights(&fds)];
+    sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsg, MsgFlags::MSG_NOSIGNAL, None)?;
+    Ok(())
+}
+
+/// Receives one fd sent with [`send_fd`] (or libcontainer's handover); other fds that came
+/// along are closed. Reads one byte of data only: what follows is the stream's.
+pub fn recv_fd(sock: &UnixStream) -> std::io::Result<OwnedFd> {
+    let mut buf = [0u8; 1];
+    let mut iov = [IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([RawFd; 4]);
+    let msg = recvmsg::<()>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )?;
+    let mut got: Option<OwnedFd> = None;
+    for cmsg in msg.cmsgs()? {
+        if let ControlMessageOwned::ScmRights(fds) = cmsg {
+            for fd in fds {
+                // SAFETY: the kernel just installed this fd in our table for us; nothing
+                // else owns it.
+                let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+                if got.is_none() {
+                    got = Some(owned);
+                }
+            }
+        }
+    }
+    got.ok_or_else(|| std::io::Error::other("no file descriptor came with the message"))
+}
+
+/// What the reader thread and the clients share.
+struct Shared {
+    clients: Vec<UnixStream>,
+    ring: VecDeque<u8>,
+    /// The terminal's output ended (the container's processes all closed it).
+    closed: bool,
+}
+
+impl Shared {
+    fn lock(this: &Mutex<Shared>) -> std::sync::MutexGuard<'_, Shared> {
+        // Each change leaves the state whole (a push, a retain, a flag): poison is harmless.
+        this.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Serves the container's terminal from `master` until its output ends: binds
+/// `<dir>/tty.sock` (before returning, so the socket is there once the agent hears the
+/// container started), copies output to the log and the clients, and clients' input in.
+/// `done` receives one message when the output has ended and is in the log.
+pub fn serve(
+    master: OwnedFd,
+    dir: &Path,
+    writer: Arc<Mutex<LogWriter>>,
+    clock: Arc<dyn Clock>,
+    done: mpsc::Sender<()>,
+) -> Result<(), String> {
+    let listener = bind(dir, TTY_SOCKET).map_err(|e| format!("binding the terminal socket: {e}"))?;
+    let master = Arc::new(File::from(master));
+    let shared = Arc::new(Mutex::new(Shared {
+        clients: Vec::new(),
+        ring: VecDeque::new(),
+        closed: false,
+    }));
+    {
+        let (master, shared) = (master.clone(), shared.clone());
+        std::thread::spawn(move || accept_clients(listener, master, shared));
+    }
+    std::thread::spawn(move || {
+        read_output(&master, &shared, &writer, &*clock);
+        let _ = done.send(());
+    });
+    Ok(())
+}
+
+/// Reads the master until the terminal's last user closes it (EIO), logging whole lines
+/// and passing every byte on to the clients.
+fn read_output(master: &File, shared: &Mutex<Shared>, writer: &Mutex<LogWriter>, clock: &dyn Clock) {
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut line: Vec<u8> = Vec::new();
+    let log = |line: &[u8]| {
+        let mut w = writer.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = w.write_line(clock.now(), LogStream::Stdout, line) {
+            eprintln!("task-shim: writing log: {e}");
+        }
+    };
+    loop {
+        let n = match (&*master).read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            // EIO: no process holds the terminal any more.
+            Err(_) => break,
+        };
+        let data = &buf[..n];
+        {
+            let mut s = Shared::lock(shared);
+            s.ring.extend(data);
+            let excess = s.ring.len().saturating_sub(RING);
+            s.ring.drain(..excess);
+            s.clients.retain_mut(|c| c.write_all(data).is_ok());
+        }
+        for &b in data {
+            if b == b'\n' {
+                log(&line);
+                line.clear();
+            } else {
+                line.push(b);
+                if line.len() >= MAX_LINE {
+                    log(&line);
+                    line.clear();
+                }
+            }
+        }
+    }
+    if !line.is_empty() {
+        log(&line);
+    }
+    let mut s = Shared::lock(shared);
+    s.closed = true;
+    for c in s.clients.drain(..) {
+        let _ = c.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+fn accept_clients(listener: UnixListener, master: Arc<File>, shared: Arc<Mutex<Shared>>) {
+    for conn in listener.incoming() {
+        let Ok(conn) = conn else { continue };
+        let (master, shared) = (master.clone(), shared.clone());
+        std::thread::spawn(move || {
+            if let Err(e) = client(conn, &master, &shared) {
+                eprintln!("task-shim: terminal client: {e}");
+            }
+        });
+    }
+}
+
+/// One client: its mode, the master, its output registration, then its input until it ends.
+fn client(conn: UnixStream, master: &File, shared: &Mutex<Shared>) -> std::io::Result<()> {
+    conn.set_read_timeout(Some(HANDSHAKE_TIMEOUT))?;
+    let mut mode = [0u8; 1];
+    (&conn).read_exact(&mut mode)?;
+    send_fd(&conn, master.as_raw_fd())?;
+    if mode[0] == MODE_MASTER {
+        return Ok(());
+    }
+    conn.set_read_timeout(None)?;
+    conn.set_write_timeout(Some(SEND_TIMEOUT))?;
+    let output = conn.try_clone()?;
+    {
+        let mut s = Shared::lock(shared);
+        let mut output = output;
+        if mode[0] == MODE_REPLAY {
+            let (a, b) = s.ring.as_slices();
+            output.write_all(a)?;
+            output.write_all(b)?;
+        }
+        if s.closed {
+            let _ = output.shutdown(std::net::Shutdown::Write);
+        } else {
+            s.clients.push(output);
+        }
+    }
+    // Input: everything the client sends goes to the terminal, until it stops sending.
+    let mut input = conn;
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return Ok(()),
+        };
+        if (&*master).write_all(&buf[..n]).is_err() {
+            return Ok(());
+        }
+    }
+}

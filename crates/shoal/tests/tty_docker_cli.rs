@@ -1,0 +1,187 @@
+//! Standalone containers with a terminal (`docker run -it`, `-dit`, `docker attach`, resize,
+//! `docker logs`) through shoal's socket with the stock docker CLI on the oci executor. The
+//! CLI gets a terminal of its own from script(1), as a user's shell gives it one.
+#![allow(clippy::disallowed_methods, clippy::unwrap_used, dead_code, unsafe_code)]
+
+mod common;
+
+#[path = "../../image/tests/common/build.rs"]
+mod build;
+#[path = "common/busybox.rs"]
+mod busybox;
+#[path = "../../image/tests/common/registry.rs"]
+mod registry;
+#[path = "common/standalone_node.rs"]
+mod standalone_node;
+
+use std::io::{Read, Write};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Agent, stderr, stdout};
+use standalone_node::Node;
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// Runs `docker <args>` in a 40x100 terminal made by script(1), typing `input` into it;
+/// its exit code and everything the terminal showed.
+fn in_terminal(agent: &Agent, args: &str, input: &[u8]) -> (Option<i32>, String) {
+    interact(agent, args, &[(input, "")])
+}
+
+/// [`in_terminal`] in steps: each one's input is typed once the terminal shows the previous
+/// step's text (so keys the CLI reads itself, as ctrl-p ctrl-q, reach it in raw mode).
+fn interact(agent: &Agent, args: &str, steps: &[(&[u8], &str)]) -> (Option<i32>, String) {
+    let cli = format!(
+        "stty rows 40 cols 100; docker -H unix://{} {args}",
+        agent.sock.display()
+    );
+    let mut child = Command::new("script")
+        .args(["-qec", &cli, "/dev/null"])
+        .env_remove("DOCKER_CONTEXT")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = out.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut shown = String::new();
+    let deadline = Instant::now() + LIMIT;
+    for (input, then) in steps {
+        stdin.write_all(input).unwrap();
+        while !shown.contains(then) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(chunk) => shown.push_str(&String::from_utf8_lossy(&chunk)),
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!(
+                        "the terminal never showed {then:?}: {shown}\n{}",
+                        agent.log_tail()
+                    );
+                }
+            }
+        }
+    }
+    drop(stdin);
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    shown.extend(rx.try_iter().map(|c| String::from_utf8_lossy(&c).into_owned()));
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    (status.code(), shown + &err)
+}
+
+/// `POST /containers/{name}/resize?h=&w=` on the agent's socket; the status line.
+fn resize(agent: &Agent, name: &str, height: u16, width: u16) -> String {
+    let mut conn = std::os::unix::net::UnixStream::connect(&agent.sock).unwrap();
+    write!(
+        conn,
+        "POST /containers/{name}/resize?h={height}&w={width} HTTP/1.1\r\nHost: shoal\r\n\
+         Content-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).unwrap();
+    answer.lines().next().unwrap_or("").to_owned()
+}
+
+#[test]
+fn docker_run_it_gives_the_container_a_terminal() {
+    let Some(node) = Node::with_busybox() else {
+        return;
+    };
+    let agent = &node.agent;
+
+    // (`--no-healthcheck`: the test image's check runs a `true` it does not have.)
+    // `-it`: the shell's stdin is the terminal the CLI relays; its size is the CLI's; what
+    // is typed runs and the exit code comes back.
+    let (code, shown) = in_terminal(
+        agent,
+        "run -it --name t1 --no-healthcheck bb:1 sh",
+        b"tty; stty size; echo hi-$((6*7)); exit 5\n",
+    );
+    assert_eq!(code, Some(5), "{shown}\n{}", agent.log_tail());
+    assert!(shown.contains("/dev/pts/0"), "{shown}");
+    assert!(shown.contains("40 100"), "the CLI's size: {shown}");
+    assert!(shown.contains("hi-42"), "{shown}");
+    // Its logs are the terminal's output (raw: the terminal's \r\n).
+    let logs = agent.docker_ok(&["logs", "t1"]);
+    assert!(logs.contains("hi-42\r\n"), "{logs:?}");
+
+    // `-t` alone: output raw on one stream, no input.
+    let (code, shown) = in_terminal(
+        agent,
+        "run --rm -t --no-healthcheck bb:1 sh -c 'tty; echo out; echo err >&2'",
+        b"",
+    );
+    assert_eq!(code, Some(0), "{shown}");
+    assert!(
+        shown.contains("/dev/pts/0") && shown.contains("out") && shown.contains("err"),
+        "{shown}"
+    );
+    // Without a terminal in the CLI, `-t` still makes one in the container.
+    let piped = agent.docker(&["run", "--rm", "-t", "--no-healthcheck", "bb:1", "busybox", "tty"]);
+    assert_eq!(stdout(&piped), "/dev/pts/0\r\n", "{}", stderr(&piped));
+
+    // Detached with a terminal: resize reaches it, `docker attach` types into it, and
+    // ctrl-p ctrl-q leaves it running.
+    agent.docker_ok(&["run", "-dit", "--name", "t2", "--no-healthcheck", "bb:1", "sh"]);
+    let size = || agent.docker_ok(&["exec", "t2", "sh", "-c", "stty size < /proc/1/fd/0"]);
+    assert!(resize(agent, "t2", 33, 101).starts_with("HTTP/1.1 200"));
+    assert_eq!(size().trim(), "33 101");
+    let (code, shown) = interact(
+        agent,
+        "attach t2",
+        &[(b"echo attached-$((6*7))\n", "attached-42"), (b"\x10\x11", "")],
+    );
+    // The CLI's own words and status for a detach (as against dockerd).
+    assert_eq!(code, Some(1), "{shown}");
+    assert!(shown.contains("read escape sequence"), "{shown}");
+    assert!(shown.contains("attached-42"), "{shown}");
+    assert_eq!(
+        agent
+            .docker_ok(&["inspect", "--format", "{{.State.Running}}", "t2"])
+            .trim(),
+        "true",
+        "detaching leaves it running"
+    );
+    // Detach keys of the user's choice.
+    let (code, shown) = interact(
+        agent,
+        "attach --detach-keys ctrl-a t2",
+        &[(b"echo again-$((6*7))\n", "again-42"), (b"\x01", "")],
+    );
+    assert_eq!(code, Some(1), "{shown}");
+    assert!(shown.contains("read escape sequence"), "{shown}");
+    let logs = agent.docker_ok(&["logs", "t2"]);
+    assert!(
+        logs.contains("attached-42") && logs.contains("again-42"),
+        "{logs:?}"
+    );
+
+    // No terminal: resize is refused (409), as on dockerd.
+    agent.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "t3",
+        "--no-healthcheck",
+        "bb:1",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    assert!(resize(agent, "t3", 10, 10).starts_with("HTTP/1.1 409"));
+    agent.docker_ok(&["rm", "-f", "t1", "t2", "t3"]);
+}
