@@ -24,8 +24,7 @@ use rules::allocator;
 use rules::controlapi::network;
 use store::{Op, Owner, Store, TaskChange, TaskUpdate, Txn};
 use types::{
-    IpamConfig, NetworkAttachment, NetworkSpec, Object, Service, ServiceMode, ServiceSpec, Task, TaskSpec,
-    TaskState, TaskStatus, Timestamp,
+    IpamConfig, NetworkAttachment, NetworkSpec, Object, TaskSpec, TaskState, TaskStatus, Timestamp, testing,
 };
 
 use crate::report::{machine_facts, write_section};
@@ -80,23 +79,14 @@ fn apply(store: &Store, index: &mut u64, ops: Vec<Op>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// NEW task `i` of service `svc` in slot `i + 1`.
 fn task(i: usize, spec: &Arc<TaskSpec>) -> Object {
-    Object::Task(Task {
-        id: format!("task{i:07}"),
-        meta: Default::default(),
-        spec: spec.clone(),
-        spec_version: 1,
-        service_id: "svc".into(),
-        service_name: "web".into(),
-        slot: i as u64 + 1,
-        node_id: String::new(),
-        status: TaskStatus {
-            state: TaskState::New,
-            ..Default::default()
-        },
-        desired_state: TaskState::Running,
-        job_iteration: None,
-    })
+    Object::Task(
+        testing::task(&format!("task{i:07}"))
+            .slot(i as u64 + 1)
+            .spec(spec.clone())
+            .build(),
+    )
 }
 
 /// A store holding the network, the service and `n` NEW tasks (not timed).
@@ -122,25 +112,11 @@ fn populate(n: usize) -> anyhow::Result<(Store, u64, Arc<TaskSpec>)> {
         }],
         ..Default::default()
     });
-    let service = Service {
-        id: "svc".into(),
-        meta: Default::default(),
-        spec: ServiceSpec {
-            name: "web".into(),
-            labels: Default::default(),
-            task: task_spec.clone(),
-            mode: ServiceMode::Replicated { replicas: n as u64 },
-            update: None,
-            rollback: None,
-            endpoint: None,
-        },
-        spec_version: 1,
-        spec_changed_at: 0,
-        previous_spec: None,
-        endpoint: Default::default(),
-        update_status: None,
-        job_status: None,
-    };
+    let service = testing::service("web")
+        .id("svc")
+        .replicas(n as u64)
+        .task(task_spec.clone())
+        .build();
     apply(&store, &mut index, vec![Op::Create(Object::Service(service))])?;
     let tasks: Vec<Op> = (0..n).map(|i| Op::Create(task(i, &task_spec))).collect();
     for chunk in tasks.chunks(BATCH) {

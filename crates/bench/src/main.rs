@@ -43,7 +43,7 @@ enum Bench {
     Peer(peer::Args),
     /// Task start latency: the oci and process executors vs `docker run --rm` and `runc run`.
     Start(containers::start::Args),
-    /// `service create --replicas 50`, scale to 100, on 5 hosts: shoal (oci) vs Docker Swarm.
+    /// `service create --replicas 50`, scale to 100, on 5 hosts: shoal (oci, docker) vs Docker Swarm.
     Replicas(containers::replicas::Args),
     /// Node memory idle and with 100 tasks: shoal agent (oci) vs dockerd + containerd.
     Rss(containers::rss::Args),

@@ -26,8 +26,8 @@ use rpc::messages::{AssignmentsRequest, HeartbeatRequest, SessionRequest, TaskSt
 use rpc::{Call, Pool};
 use store::Op;
 use types::{
-    Clock, IpamConfig, NetworkAttachment, NetworkSpec, NetworkView, Object, Placement, Role, ServiceMode,
-    ServiceSpec, TaskSpec, TaskState, TaskStatus,
+    Clock, IpamConfig, NetworkAttachment, NetworkSpec, NetworkView, Object, Placement, Role, ServiceSpec,
+    TaskSpec, TaskState, TaskStatus,
 };
 
 use crate::report::{machine_facts, write_section};
@@ -176,10 +176,9 @@ async fn run_node(pool: Pool, addr: String, id: String, held: Arc<Held>) -> anyh
 }
 
 fn service(name: &str, replicas: usize, max_per_node: u64) -> ServiceSpec {
-    ServiceSpec {
-        name: name.into(),
-        labels: Default::default(),
-        task: Arc::new(TaskSpec {
+    types::testing::service(name)
+        .replicas(replicas as u64)
+        .task(TaskSpec {
             container: types::ContainerSpec {
                 image: "busybox".into(),
                 ..Default::default()
@@ -194,14 +193,8 @@ fn service(name: &str, replicas: usize, max_per_node: u64) -> ServiceSpec {
                 ..Default::default()
             }],
             ..Default::default()
-        }),
-        mode: ServiceMode::Replicated {
-            replicas: replicas as u64,
-        },
-        update: None,
-        rollback: None,
-        endpoint: None,
-    }
+        })
+        .spec()
 }
 
 /// One phase's numbers.

@@ -20,11 +20,10 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rules::scheduler;
 use store::{Op, Store, Txn};
-use types::{Node, NodeState, Object, Task, TaskSpec, TaskState, TaskStatus, Timestamp};
+use types::{Object, TaskSpec, TaskState, Timestamp, testing};
 
 use crate::report::{loadavg, machine_facts, write_section};
 use crate::scheduler_peer;
-use manager::testing::node;
 
 /// Flags of `shoal-bench scheduler`.
 #[derive(clap::Args)]
@@ -216,9 +215,8 @@ fn populate(w: &Workload, seed: u64) -> anyhow::Result<Store> {
     }
     let spec = Arc::new(spec);
     let nodes = (0..w.nodes).map(|i| {
-        let mut n: Node = node(&types::id::new_id(&mut rng), types::Role::Worker);
+        let mut n = testing::node(&types::id::new_id(&mut rng)).build();
         n.spec.name = format!("name{i}");
-        n.status.state = NodeState::Ready;
         if i % 3 == 0 {
             n.spec.labels.insert("net".into(), "yes".into());
         }
@@ -226,22 +224,16 @@ fn populate(w: &Workload, seed: u64) -> anyhow::Result<Store> {
     });
     let tasks = (0..w.tasks).map(|i| {
         let id = format!("task{i}");
-        Object::Task(Task {
-            service_name: id.clone(),
-            id,
-            meta: Default::default(),
-            spec: spec.clone(),
-            spec_version: 0,
-            service_id: String::new(),
-            slot: 0,
-            node_id: String::new(),
-            status: TaskStatus {
-                state: TaskState::Pending,
-                ..Default::default()
-            },
-            desired_state: TaskState::Running,
-            job_iteration: None,
-        })
+        // SwarmKit's benchmark tasks: no service, no spec version, no slot.
+        Object::Task(
+            testing::task(&id)
+                .service("", &id)
+                .slot(0)
+                .spec_version(0)
+                .spec(spec.clone())
+                .state(TaskState::Pending)
+                .build(),
+        )
     });
     let mut index = 0;
     let mut ops = Vec::new();

@@ -5,8 +5,6 @@
 //! zero value (the docker CLI sends most of them empty) or the request is refused with the
 //! field's name, never silently dropped.
 
-use std::collections::BTreeMap;
-
 use serde_json::{Map, Value};
 use types::{ContainerSpec, TaskSpec};
 
@@ -34,6 +32,13 @@ pub enum CreateError {
 }
 
 type Result<T> = std::result::Result<T, CreateError>;
+
+mod network;
+mod values;
+
+pub use network::endpoint_settings;
+use network::{endpoints, network_mode};
+use values::{boolean, integer, is_zero, labels, optional_strings, string, strings};
 
 /// `Config` keys converted below.
 const CONFIG_APPLIED: &[&str] = &[
@@ -289,71 +294,6 @@ fn healthcheck(body: &Map<String, Value>) -> Result<Option<types::HealthConfig>>
     }))
 }
 
-/// `default` and `none` give the container its own network namespace with loopback only
-/// (dockerd's `bridge` needs a network this node does not have); another name is a swarm
-/// network to attach to (the daemon checks that it is an attachable overlay).
-fn network_mode(host: &Map<String, Value>) -> Result<Option<String>> {
-    match string(host, "NetworkMode")?.as_str() {
-        "" | "default" | "none" => Ok(None),
-        "host" => Err(CreateError::Unsupported(
-            "network mode host is not supported by the oci executor yet; run without --network host".into(),
-        )),
-        "bridge" => Err(CreateError::Unsupported(
-            "network bridge: this node has no bridge network; run without --network, or on an attachable overlay network (docker network create -d overlay --attachable)".into(),
-        )),
-        other if other.starts_with("container:") => Err(CreateError::Unsupported(
-            "network mode container:<name> is not supported by the oci executor yet".into(),
-        )),
-        other => Ok(Some(other.to_owned())),
-    }
-}
-
-/// `NetworkingConfig.EndpointsConfig`: the CLI names the network mode's network there
-/// (`default` without `--network`); per-endpoint settings (aliases, static addresses, links…)
-/// are not applied yet and are refused by name, as is a second network.
-fn endpoints(body: &Map<String, Value>, mode: &str) -> Result<()> {
-    let Some(Value::Object(config)) = body.get("NetworkingConfig") else {
-        return Ok(());
-    };
-    let Some(Value::Object(endpoints)) = config.get("EndpointsConfig") else {
-        return Ok(());
-    };
-    for (name, endpoint) in endpoints {
-        if name != mode && !(mode.is_empty() && name == "default") {
-            return Err(CreateError::Unsupported(format!(
-                "endpoint for network {:?}: a standalone container joins one network, the one --network names",
-                types::excerpt(name)
-            )));
-        }
-        endpoint_settings(
-            &format!("NetworkingConfig.EndpointsConfig.{}", types::excerpt(name)),
-            endpoint,
-        )?;
-    }
-    Ok(())
-}
-
-/// An endpoint's settings (`EndpointSettings`: aliases, static addresses, links…), which are
-/// not applied yet: any that is set is refused by name (`at` is where the object sits).
-pub fn endpoint_settings(at: &str, endpoint: &Value) -> Result<()> {
-    let Value::Object(fields) = endpoint else {
-        return Ok(());
-    };
-    let set: Vec<String> = fields
-        .iter()
-        .filter(|(_, v)| !is_zero(v))
-        .map(|(k, _)| format!("{at}.{k}"))
-        .collect();
-    if !set.is_empty() {
-        return Err(CreateError::Unsupported(format!(
-            "shoal does not support {} for standalone containers yet; remove {}",
-            set.join(", "),
-            if set.len() == 1 { "it" } else { "them" }
-        )));
-    }
-    Ok(())
-}
-
 fn restart_policy(host: &Map<String, Value>) -> Result<()> {
     let Some(Value::Object(policy)) = host.get("RestartPolicy") else {
         return Ok(());
@@ -429,79 +369,6 @@ fn is_cli_default(key: &str, value: &Value) -> bool {
         // -1: the kernel's swappiness, unchanged.
         "MemorySwappiness" => value.as_i64() == Some(-1),
         _ => false,
-    }
-}
-
-/// A JSON value that asks for nothing: null, false, 0, "", and empty or all-zero arrays and
-/// objects.
-fn is_zero(value: &Value) -> bool {
-    match value {
-        Value::Null => true,
-        Value::Bool(b) => !b,
-        Value::Number(n) => n.as_f64() == Some(0.0),
-        Value::String(s) => s.is_empty(),
-        Value::Array(a) => a.iter().all(is_zero),
-        Value::Object(o) => o.values().all(is_zero),
-    }
-}
-
-fn string(map: &Map<String, Value>, key: &str) -> Result<String> {
-    match map.get(key) {
-        None | Some(Value::Null) => Ok(String::new()),
-        Some(Value::String(s)) => Ok(s.clone()),
-        Some(_) => Err(CreateError::Invalid(format!("{key} must be a string"))),
-    }
-}
-
-fn boolean(map: &Map<String, Value>, key: &str) -> Result<bool> {
-    match map.get(key) {
-        None | Some(Value::Null) => Ok(false),
-        Some(Value::Bool(b)) => Ok(*b),
-        Some(_) => Err(CreateError::Invalid(format!("{key} must be a boolean"))),
-    }
-}
-
-fn integer(map: &Map<String, Value>, key: &str) -> Result<i64> {
-    match map.get(key) {
-        None | Some(Value::Null) => Ok(0),
-        Some(v) => v
-            .as_i64()
-            .ok_or_else(|| CreateError::Invalid(format!("{key} must be an integer"))),
-    }
-}
-
-fn strings(value: &Value, key: &str) -> Result<Vec<String>> {
-    match value {
-        Value::Null => Ok(Vec::new()),
-        // dockerd takes a single string for Cmd and Entrypoint too.
-        Value::String(s) => Ok(vec![s.clone()]),
-        Value::Array(items) => items
-            .iter()
-            .map(|i| {
-                i.as_str()
-                    .map(str::to_owned)
-                    .ok_or_else(|| CreateError::Invalid(format!("{key} must be a list of strings")))
-            })
-            .collect(),
-        _ => Err(CreateError::Invalid(format!("{key} must be a list of strings"))),
-    }
-}
-
-fn optional_strings(map: &Map<String, Value>, key: &str) -> Result<Vec<String>> {
-    map.get(key).map_or(Ok(Vec::new()), |v| strings(v, key))
-}
-
-fn labels(map: &Map<String, Value>) -> Result<BTreeMap<String, String>> {
-    match map.get("Labels") {
-        None | Some(Value::Null) => Ok(BTreeMap::new()),
-        Some(Value::Object(o)) => o
-            .iter()
-            .map(|(k, v)| match v {
-                Value::String(s) => Ok((k.clone(), s.clone())),
-                _ => Err(CreateError::Invalid("Labels values must be strings".into())),
-            })
-            .collect(),
-        Some(_) => Err(CreateError::Invalid("Labels must be an object".into())),
     }
 }
 

@@ -4,7 +4,7 @@
 //! ```text
 //!   start      task start latency: oci / process executor (timed in-process) vs
 //!              `docker run --rm` (dockerd) and `runc run`            → section `start-latency`
-//!   replicas   service create 50, scale 50 → 100 on 5 netns hosts: shoal agents (oci)
+//!   replicas   service create 50, scale 50 → 100 on 5 netns hosts: shoal agents (oci, docker)
 //!              vs Docker Swarm (dockerd)                              → section `replicas-peer`
 //!   rss        node memory idle and with 100 tasks: shoal agent (+ task-shims)
 //!              vs dockerd + containerd (+ shims)                      → section `node-rss`

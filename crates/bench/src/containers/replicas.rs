@@ -1,12 +1,15 @@
 //! `shoal-bench replicas`: `service create --replicas 50` until every task runs, then scale
-//! 50 → 100, on 5 hosts, shoal (oci executor) beside Docker Swarm in the same run.
+//! 50 → 100, on 5 hosts, shoal with its oci executor and with its docker executor beside
+//! Docker Swarm in the same run.
 //!
 //! ```text
-//!   Topology (2 × 5 netns + bridge netns)
+//!   Topology (3 × 5 netns + bridge netns)
 //!   ├─ Swarm: dockerd on 10.77.0.1–5: `swarm init` on .1, the others join as workers
-//!   ├─ shoal: `shoal agent --executor oci` on 10.77.0.6–10, formed the same way
+//!   ├─ shoal oci: `shoal agent --executor oci` on 10.77.0.6–10, formed the same way
+//!   ├─ shoal docker: on 10.77.0.11–15 a dockerd each (no swarm) and `shoal agent --executor
+//!   │    docker` driving it, formed the same way
 //!   ├─ every daemon: `docker import bb.tar bb:1` (busybox-static), so no task pulls
-//!   ├─ rounds, alternating which system goes first:
+//!   ├─ rounds, rotating which system goes first:
 //!   │    create 50 × `/bin/sleep 3600` → all running; scale to 100 → all running; remove
 //!   └─ BENCHMARKS.md section `replicas-peer`
 //! ```
@@ -152,7 +155,7 @@ async fn round(
     Ok(Round { create, scale })
 }
 
-/// Runs both systems and writes the `replicas-peer` section.
+/// Runs the three systems and writes the `replicas-peer` section.
 pub async fn run(args: Args) -> anyhow::Result<()> {
     let dockerd = super::tool(&args.dockerd, "install Debian's docker.io")?;
     let cli = super::tool(&args.docker, "the docker CLI is needed")?;
@@ -162,7 +165,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         "--hosts and --rounds must be at least 1"
     );
     let load_before = procs::load_average();
-    let topology = Topology::create(2 * args.hosts)?;
+    let topology = Topology::create(3 * args.hosts)?;
     let tar = super::busybox_tar(topology.dir())?;
     let h = args.hosts;
 
@@ -193,6 +196,43 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .await
         .map_err(|e| e.context("forming the shoal cluster"))?;
 
+    eprintln!(
+        "replicas: shoal (docker executor) on hosts {}–{}",
+        2 * h + 1,
+        3 * h
+    );
+    // Each host's dockerd first: the agent's API proxies `docker import` to it.
+    let mut engines: Vec<Dockerd> = (2 * h + 1..=3 * h)
+        .map(|i| {
+            Dockerd::new(
+                &dockerd,
+                &format!("e{}", i - 2 * h),
+                topology.dir(),
+                topology.ns_path(i),
+            )
+            .for_containers()
+        })
+        .collect();
+    for e in engines.iter_mut() {
+        e.start().await?;
+    }
+    let mut docker_agents: Vec<ShoalAgent> = (2 * h + 1..=3 * h)
+        .zip(&engines)
+        .map(|(i, e)| {
+            ShoalAgent::new(
+                &shoal,
+                &format!("d{}", i - 2 * h),
+                topology.dir(),
+                topology.ns_path(i),
+            )
+            .with_docker(e.socket())
+        })
+        .collect();
+    let addrs: Vec<String> = (2 * h + 1..=3 * h).map(|i| topology.addr(i)).collect();
+    let docker_socket = form(&cli, &mut docker_agents, &addrs, &tar)
+        .await
+        .map_err(|e| e.context("forming the shoal cluster with the docker executor"))?;
+
     let swarm_nodes: Vec<_> = swarm
         .iter()
         .map(|d| service::Containers::Dockerd(d.socket().to_path_buf()))
@@ -201,21 +241,32 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .iter()
         .map(|a| service::Containers::Shoal(a.containers_dir()))
         .collect();
-    let (mut ours, mut peer) = (Vec::new(), Vec::new());
+    let docker_nodes: Vec<_> = engines
+        .iter()
+        .map(|e| service::Containers::Dockerd(e.socket().to_path_buf()))
+        .collect();
+    let systems = [
+        ("swarm", &swarm_socket, &swarm_nodes),
+        ("shoal", &shoal_socket, &shoal_nodes),
+        ("shoal-docker", &docker_socket, &docker_nodes),
+    ];
+    let mut rounds: [Vec<Round>; 3] = Default::default();
     for i in 0..args.rounds {
-        if i % 2 == 0 {
-            peer.push(round("swarm", &swarm_socket, &swarm_nodes, &args, i).await?);
-            ours.push(round("shoal", &shoal_socket, &shoal_nodes, &args, i).await?);
-        } else {
-            ours.push(round("shoal", &shoal_socket, &shoal_nodes, &args, i).await?);
-            peer.push(round("swarm", &swarm_socket, &swarm_nodes, &args, i).await?);
+        // Each round starts with the next system, so none always runs on a fresh machine.
+        for k in 0..systems.len() {
+            let s = (i + k) % systems.len();
+            let (name, socket, nodes) = systems[s];
+            rounds[s].push(round(name, socket, nodes, &args, i).await?);
         }
     }
+    let [peer, ours, docker_rounds] = rounds;
     let version = super::dockerd_version(&dockerd);
-    drop((swarm, agents));
+    // The agents before the dockerds they drive.
+    drop((swarm, agents, docker_agents));
+    drop(engines);
     drop(topology);
 
-    let body = section(&args, &ours, &peer, &version, &load_before);
+    let body = section(&args, &ours, &docker_rounds, &peer, &version, &load_before);
     crate::report::write_section(&args.out, "replicas-peer", &body)?;
     println!("{body}");
     Ok(())
@@ -227,27 +278,41 @@ fn median(v: impl Iterator<Item = f64>) -> f64 {
     percentile(&s, 50.0)
 }
 
-fn section(args: &Args, ours: &[Round], peer: &[Round], version: &str, load_before: &str) -> String {
+fn section(
+    args: &Args,
+    ours: &[Round],
+    docker: &[Round],
+    peer: &[Round],
+    version: &str,
+    load_before: &str,
+) -> String {
     let (r, s, h) = (args.replicas, args.scale_to, args.hosts);
     let mut b = format!("## Replicas vs Docker Swarm: `replicas-peer/{h}_hosts/create_{r}_scale_{s}`\n\n");
     b.push_str(&format!(
-        "Both clusters run side by side in one run, each host a network namespace of its own on one bridge (as in\n\
-         `raft-peer`): Docker Swarm from Debian's docker.io ({version}) on {h} dockerds, shoal on {h} `shoal agent\n\
-         --executor oci` processes (the build named below); each formed with the stock docker CLI (`swarm init` on the first,\n\
-         the others `swarm join` as workers, so every host runs tasks). Every daemon runs as PID 1 of a PID namespace\n\
-         of its own with private mounts. Every daemon has the image already: `docker import` of a busybox-static\n\
-         rootfs as `bb:1`; the dockerds run with `DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1`, so Swarm's executor does not\n\
-         try a registry before each task (shoal's pulls only a missing image).\n\n\
-         Workload, through the same API client for both: `POST /services/create` of {r} replicas of\n\
+        "Three clusters run side by side in one run, each host a network namespace of its own on one bridge (as in\n\
+         `raft-peer`): Docker Swarm from Debian's docker.io ({version}) on {h} dockerds; shoal on {h} `shoal agent\n\
+         --executor oci` processes; and shoal on {h} `shoal agent --executor docker` processes, each driving a dockerd\n\
+         of the same docker.io in its own namespace (not in swarm mode; the engine shoal's docker executor runs\n\
+         containers on). shoal is the build named below; each cluster is formed with the stock docker CLI (`swarm init`\n\
+         on the first, the others `swarm join` as workers, so every host runs tasks). Every daemon runs as PID 1 of a\n\
+         PID namespace of its own with private mounts (the docker-executor agents beside their dockerd, which holds\n\
+         their containers). Every daemon has the image already: `docker import` of a busybox-static rootfs as `bb:1`\n\
+         (through the docker-executor agents' API, which hands images to their dockerd); the dockerds run with\n\
+         `DOCKER_SERVICE_PREFER_OFFLINE_IMAGE=1`, so Swarm's executor does not try a registry before each task\n\
+         (shoal's executors pull only a missing image).\n\n\
+         Workload, through the same API client for all three: `POST /services/create` of {r} replicas of\n\
          `/bin/sleep 3600` (no networks, restart condition none), then the time until `GET /tasks` (polled every\n\
          50 ms) shows all {r} running; then `POST /services/ID/update` to {s} replicas and the time until {s} run.\n\
-         The service is removed (and its tasks gone) before the other system's turn; {} round(s) per system,\n\
-         alternating which goes first. Ratios are Swarm ÷ shoal: above 1× means shoal is faster.\n\n\
+         The service is removed (and its containers gone) before the next system's turn; {} round(s) per system,\n\
+         each round starting with the next system. Ratios are Swarm ÷ shoal: above 1× means shoal is faster.\n\n\
          Reproduce (root; Debian's `docker.io`, `busybox-static`, `iproute2`, `util-linux`): `cargo build --release\n\
          -p shoal -p bench && target/release/shoal-bench replicas`\n\n",
         ours.len()
     ));
-    b.push_str("| step | shoal median (s) | Swarm median (s) | ratio | shoal rounds (s) | Swarm rounds (s) |\n|---|---:|---:|---:|---|---|\n");
+    b.push_str(
+        "| step | shoal executor | shoal median (s) | Swarm median (s) | ratio | shoal rounds (s) | Swarm rounds (s) |\n\
+         |---|---|---:|---:|---:|---|---|\n",
+    );
     let list = |v: &[Round], f: fn(&Round) -> f64| {
         v.iter()
             .map(|x| format!("{:.2}", f(x)))
@@ -261,15 +326,18 @@ fn section(args: &Args, ours: &[Round], peer: &[Round], version: &str, load_befo
         ),
         (format!("scale {r} → {s} → all running"), |x: &Round| x.scale),
     ] {
-        let (a, p) = (median(ours.iter().map(f)), median(peer.iter().map(f)));
-        b.push_str(&format!(
-            "| {step} | **{a:.2}** | {p:.2} | **{}** | {} | {} |\n",
-            super::ratio(p, a),
-            list(ours, f),
-            list(peer, f)
-        ));
+        let p = median(peer.iter().map(f));
+        for (executor, rounds) in [("oci", ours), ("docker", docker)] {
+            let a = median(rounds.iter().map(f));
+            b.push_str(&format!(
+                "| {step} | `{executor}` | **{a:.2}** | {p:.2} | **{}** | {} | {} |\n",
+                super::ratio(p, a),
+                list(rounds, f),
+                list(peer, f)
+            ));
+        }
     }
-    b.push_str("\nTarget: ≥ 2× faster than Swarm on both steps. The `docker` executor's row follows when it lands\n(branch dockerexec).\n\n");
+    b.push_str("\nTarget: ≥ 2× faster than Swarm on both steps.\n\n");
     b.push_str(&super::machine_line(load_before, Some(&args.shoal)));
     b.push('\n');
     b

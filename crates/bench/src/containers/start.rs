@@ -28,7 +28,7 @@ use agent::executor::docker::{DockerConfig, DockerExecutor};
 use agent::executor::oci::image_store::StoreImageSource;
 use agent::executor::oci::{OciConfig, OciExecutor};
 use agent::executor::process::{ProcessConfig, ProcessExecutor, ShimCommand};
-use types::{ContainerSpec, Task, TaskSpec, TaskState};
+use types::{ContainerSpec, Task};
 
 use super::procs;
 use crate::peer::dockerd::Dockerd;
@@ -140,28 +140,17 @@ impl Drop for Leftovers {
 }
 
 fn task(id: &str, image: &str, command: &[&str]) -> Task {
-    Task {
-        id: id.into(),
-        meta: Default::default(),
-        spec: Arc::new(TaskSpec {
-            container: ContainerSpec {
-                image: image.into(),
-                command: command.iter().map(|s| s.to_string()).collect(),
-                // sleep as PID 1 ignores SIGTERM; stopping is not what is measured.
-                stop_signal: "SIGKILL".into(),
-                ..ContainerSpec::default()
-            },
-            ..TaskSpec::default()
-        }),
-        spec_version: 1,
-        service_id: "bench".into(),
-        service_name: "bench".into(),
-        slot: 1,
-        node_id: "node".into(),
-        status: Default::default(),
-        desired_state: TaskState::Running,
-        job_iteration: None,
-    }
+    types::testing::task(id)
+        .service("bench", "bench")
+        .node("node")
+        .container(ContainerSpec {
+            image: image.into(),
+            command: command.iter().map(|s| s.to_string()).collect(),
+            // sleep as PID 1 ignores SIGTERM; stopping is not what is measured.
+            stop_signal: "SIGKILL".into(),
+            ..ContainerSpec::default()
+        })
+        .build()
 }
 
 /// Runs `n` tasks one after another through `executor` (after 3 untimed warm-ups); returns

@@ -16,8 +16,11 @@ pub struct ShoalAgent {
     netns: PathBuf,
     shoal: PathBuf,
     child: Option<Child>,
-    /// `--executor`: `process` for the API benchmarks (no tasks run), `oci` for containers.
+    /// `--executor`: `process` for the API benchmarks (no tasks run), `oci` or `docker` for
+    /// containers.
     executor: &'static str,
+    /// With `docker`: the socket of the dockerd in the same namespace (`--docker-host`).
+    docker_host: Option<PathBuf>,
 }
 
 impl ShoalAgent {
@@ -31,6 +34,7 @@ impl ShoalAgent {
             shoal: shoal.to_path_buf(),
             child: None,
             executor: "process",
+            docker_host: None,
         }
     }
 
@@ -40,6 +44,14 @@ impl ShoalAgent {
     /// mounts.
     pub fn with_oci(mut self) -> ShoalAgent {
         self.executor = "oci";
+        self
+    }
+
+    /// Runs tasks through the dockerd listening on `socket` (`--executor docker`), which
+    /// must run in the same namespace; the containers are that dockerd's, so they die with it.
+    pub fn with_docker(mut self, socket: &Path) -> ShoalAgent {
+        self.executor = "docker";
+        self.docker_host = Some(socket.to_path_buf());
         self
     }
 
@@ -91,13 +103,19 @@ impl Member for ShoalAgent {
                 "private",
             ]);
         }
-        let child = command
+        command
             .arg(&self.shoal)
             .args(["agent", "--hostname", &self.hostname, "--data-dir"])
             .arg(&self.dir)
             .arg("--api-socket")
             .arg(&self.socket)
-            .args(["--executor", self.executor])
+            .args(["--executor", self.executor]);
+        if let Some(socket) = &self.docker_host {
+            command
+                .arg("--docker-host")
+                .arg(format!("unix://{}", socket.display()));
+        }
+        let child = command
             .env("SHOAL_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -11,6 +11,7 @@
 
 mod log_migration;
 mod log_store;
+mod log_tail;
 mod state_machine;
 mod types;
 mod v1;
