@@ -137,21 +137,32 @@ impl<'a> Pass<'a> {
 
     /// Every node holds one address on the ingress network, its ingress sandbox's (the
     /// routing mesh's source address towards tasks on other nodes), from the moment the node
-    /// exists; the store drops it with the node. Few nodes: checked every pass.
+    /// exists; the store drops it with the node. Checked every pass: a lookup per node, and
+    /// at most one failed search of a full ingress network (a search covers the whole subnet,
+    /// so once one node finds nothing the others would not either).
     fn node_sandboxes(&mut self) {
         let Some(ingress) = self.state.networks().find(|n| n.spec.ingress) else {
             return;
         };
+        let lacking = |node: &Arc<types::Node>| {
+            !self
+                .state
+                .addresses(&Owner::Node(node.id.clone()))
+                .iter()
+                .any(|a| a.network_id == ingress.id)
+        };
+        let mut full = false;
+        let mut without = 0usize;
         for node in self.state.nodes() {
-            let owner = Owner::Node(node.id.clone());
-            let have = self.state.addresses(&owner);
-            if have.iter().any(|a| a.network_id == ingress.id) {
+            if !lacking(node) {
                 continue;
             }
-            let Some(addr) = self.picker.pick(self.state, ingress) else {
-                tracing::warn!(node = %node.id, "no address left on the ingress network for the node's sandbox");
+            let Some(addr) = (!full).then(|| self.picker.pick(self.state, ingress)).flatten() else {
+                full = true;
+                without += 1;
                 continue;
             };
+            let owner = Owner::Node(node.id.clone());
             self.updates.push(AddressUpdate {
                 owner,
                 addresses: vec![NetAddr {
@@ -160,6 +171,7 @@ impl<'a> Pass<'a> {
                 }],
             });
         }
+        report_nodes_without_ingress(without);
     }
 
     /// A NEW task gets an address per network and goes PENDING; it stays NEW while a
@@ -283,3 +295,18 @@ pub fn allocate_ids(state: &State, ids: &[String]) -> Vec<Op> {
 mod props;
 #[cfg(test)]
 mod tests;
+
+/// How many nodes the last pass left without an ingress address (0 at start).
+static NODES_WITHOUT_INGRESS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Warns when the number of nodes without an ingress sandbox address changes: every pass
+/// sees the same full network, and a warning per pass would flood the log.
+fn report_nodes_without_ingress(count: usize) {
+    let before = NODES_WITHOUT_INGRESS.swap(count, std::sync::atomic::Ordering::Relaxed);
+    if count != before && count > 0 {
+        tracing::warn!(
+            nodes = count,
+            "the ingress network has no address left for these nodes' ingress sandboxes: they cannot serve the routing mesh (give ingress a larger subnet)"
+        );
+    }
+}

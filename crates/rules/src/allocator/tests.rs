@@ -412,3 +412,43 @@ fn a_full_pool_wraps_to_the_addresses_released_before() {
     let all = held_by_tasks(&w);
     assert_eq!(all.len(), 4, "the wrap finds the released address: {all:?}");
 }
+
+#[test]
+fn nodes_past_a_full_ingress_network_go_without_and_the_first_freed_address_is_taken() {
+    // A /29 holds 5 addresses for nodes besides the gateway: 8 nodes, 3 go without.
+    let ids: Vec<String> = (1..=8).map(|i| format!("n{i}")).collect();
+    let names: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let mut w = World::new().nodes(&names);
+    let spec = NetworkSpec {
+        name: network::INGRESS.into(),
+        driver: types::network::OVERLAY.into(),
+        ingress: true,
+        ..overlay("ingress", "10.9.0.0/29")
+    };
+    let (op, _) = network::create(&w.state, "ing".into(), spec).unwrap();
+    w.commit_op(op);
+    w.try_commit(allocate(&w.state)).unwrap();
+    let holding = |w: &World| {
+        ids.iter()
+            .filter(|id| !w.state.addresses(&Owner::Node(id.to_string())).is_empty())
+            .count()
+    };
+    assert_eq!(holding(&w), 5);
+    // A full network: a second pass plans nothing, and keeps what the nodes hold.
+    assert!(allocate(&w.state).is_empty());
+
+    // A holder goes: its address is free again and one node that had none takes it.
+    let holder = ids
+        .iter()
+        .find(|id| !w.state.addresses(&Owner::Node(id.to_string())).is_empty())
+        .unwrap()
+        .clone();
+    w.commit_op(Op::Delete {
+        kind: types::Kind::Node,
+        id: holder.clone(),
+        expect_version: None,
+    });
+    w.try_commit(allocate(&w.state)).unwrap();
+    assert_eq!(holding(&w), 5);
+    assert!(w.state.addresses(&Owner::Node(holder)).is_empty());
+}
