@@ -21,6 +21,8 @@
 //! that entered the namespace they work in (`netns`).
 
 #[cfg(feature = "testbed")]
+pub mod capture;
+#[cfg(feature = "testbed")]
 pub mod conformance;
 pub mod crypt;
 pub mod dns;

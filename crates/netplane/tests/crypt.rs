@@ -6,15 +6,15 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use common::{EchoServer, network, ping, plane};
+use netplane::capture::{Capture, contains, vxlan_header};
 use netplane::crypt::{self, PrivateKey, TunnelPeer, Tunnels};
-use netplane::testbed::{Testbed, UdpPacket, udp_packets};
+use netplane::testbed::Testbed;
 use netplane::{EndpointSpec, NetworkSpec, Plane, RemoteEndpoint};
 
 const ECHO_PORT: u16 = 7000;
@@ -61,80 +61,6 @@ async fn populate(
         plane.add_peers(net.vni, &remote).await.expect("peers");
     }
     tasks
-}
-
-/// tcpdump on a host's underlay link, writing every UDP packet to a file.
-struct Capture {
-    child: Child,
-    file: PathBuf,
-}
-
-impl Capture {
-    fn start(bed: &Testbed, host: usize, file: PathBuf) -> Capture {
-        let mut child = bed
-            .command(host, "tcpdump")
-            // Immediate mode: without it packets wait in the ring buffer for up to a second, and the
-            // SIGINT that ends the capture would drop them.
-            .args([
-                "-i",
-                "eth0",
-                "-n",
-                "-U",
-                "--immediate-mode",
-                "-Z",
-                "root",
-                "-s",
-                "0",
-                "-w",
-            ])
-            .arg(&file)
-            .arg("udp")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("tcpdump (apt-get install tcpdump)");
-        // tcpdump says "listening on" once its capture is open: nothing sent after that is missed.
-        let stderr = child.stderr.take().expect("stderr");
-        let (ready, listening) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("listening on") {
-                    let _ = ready.send(());
-                }
-            }
-        });
-        listening
-            .recv_timeout(DEADLINE)
-            .expect("tcpdump started listening");
-        Capture { child, file }
-    }
-
-    /// Stops tcpdump (SIGINT flushes its file) and returns the UDP packets it saw.
-    fn finish(mut self) -> Vec<UdpPacket> {
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("signal tcpdump");
-        self.child.wait().expect("tcpdump exits");
-        let bytes = std::fs::read(&self.file).expect("capture file");
-        let _ = std::fs::remove_file(&self.file);
-        udp_packets(&bytes)
-    }
-}
-
-impl Drop for Capture {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|window| window == needle)
-}
-
-/// The VXLAN header of `vni` (flags "VNI present", the VNI, reserved bytes).
-fn vxlan_header(vni: u32) -> [u8; 8] {
-    let v = vni.to_be_bytes();
-    [0x08, 0, 0, 0, v[1], v[2], v[3], 0]
 }
 
 /// Opens a connection from `from` to the echo server at `to` (greeting read).
@@ -258,7 +184,7 @@ async fn an_encrypted_network_shows_nothing_on_the_underlay_and_a_plain_one_does
     }
 
     // Encrypted: the exchange works, and the underlay carries only WireGuard datagrams.
-    let capture = Capture::start(&bed, 1, bed_file("encrypted"));
+    let capture = Capture::start(bed.command(1, "tcpdump"), bed_file("encrypted"));
     assert!(
         ping(&secret_tasks[0].0, secret_tasks[1].1, DEADLINE).await,
         "ping over the tunnel"
@@ -293,7 +219,7 @@ async fn an_encrypted_network_shows_nothing_on_the_underlay_and_a_plain_one_does
     assert!(tunnels[0].is_established(bed.host(1).address));
 
     // Plain: the same exchange is readable on the underlay, VXLAN header and all.
-    let capture = Capture::start(&bed, 1, bed_file("plain"));
+    let capture = Capture::start(bed.command(1, "tcpdump"), bed_file("plain"));
     let mut plain_stream = connect(&plain_tasks[0].0, plain_tasks[1].1).await;
     exchange(&mut plain_stream);
     let seen = capture.finish();

@@ -14,13 +14,10 @@ mod hosts;
 mod overlay;
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
-use std::time::Duration;
+use std::path::Path;
 
 use hosts::{Cluster, Task, skip_reason};
-use netplane::testbed::{UdpPacket, udp_packets};
+use netplane::capture::{Capture, contains, vxlan_header};
 use overlay::*;
 
 /// What the web tasks serve, followed by their host name: easy to look for in a capture.
@@ -35,77 +32,6 @@ fn web_script() -> String {
         "mkdir -p /www && echo {MARKER}-$(hostname) > /www/index.html && \
          (nc -ll -p 7000 -e cat &) && exec httpd -f -p 80 -h /www"
     )
-}
-
-/// tcpdump on a host's underlay link, every UDP datagram into a file.
-struct Capture {
-    child: Child,
-    file: PathBuf,
-}
-
-impl Capture {
-    fn start(netns: &Path, file: PathBuf) -> Capture {
-        let mut child = Cluster::in_netns(netns, "tcpdump")
-            // Immediate mode: packets do not wait in the ring buffer, so the SIGINT that ends
-            // the capture loses none of them.
-            .args([
-                "-i",
-                "eth0",
-                "-n",
-                "-U",
-                "--immediate-mode",
-                "-Z",
-                "root",
-                "-s",
-                "0",
-                "-w",
-            ])
-            .arg(&file)
-            .arg("udp")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("tcpdump (apt-get install tcpdump)");
-        // "listening on" once the capture is open: nothing sent after it is missed.
-        let stderr = child.stderr.take().unwrap();
-        let (ready, listening) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("listening on") {
-                    let _ = ready.send(());
-                }
-            }
-        });
-        listening
-            .recv_timeout(Duration::from_secs(20))
-            .expect("tcpdump started listening");
-        Capture { child, file }
-    }
-
-    /// Stops tcpdump (SIGINT flushes its file) and returns the UDP datagrams it saw.
-    fn finish(mut self) -> Vec<UdpPacket> {
-        // SAFETY: kill has no memory preconditions; the PID is our own unreaped child.
-        assert_eq!(unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) }, 0);
-        self.child.wait().unwrap();
-        udp_packets(&std::fs::read(&self.file).unwrap())
-    }
-}
-
-impl Drop for Capture {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|window| window == needle)
-}
-
-/// The VXLAN header of `vni` (flags "VNI present", the VNI, reserved bytes).
-fn vxlan_header(vni: u32) -> [u8; 8] {
-    let v = vni.to_be_bytes();
-    [0x08, 0, 0, 0, v[1], v[2], v[3], 0]
 }
 
 /// The VNI of network `name`, as `network inspect` shows it.
@@ -203,7 +129,10 @@ fn an_encrypted_overlay_hides_its_traffic_and_keeps_connections_through_key_rota
 
     // Encrypted: the client reaches the web tasks on the other hosts by name through the VIP,
     // and the underlay of the client's host carries only WireGuard datagrams.
-    let capture = Capture::start(c.hosts[client.host].netns(), c.dir().join("secret.pcap"));
+    let capture = Capture::start(
+        Cluster::in_netns(c.hosts[client.host].netns(), "tcpdump"),
+        c.dir().join("secret.pcap"),
+    );
     let answers = c.wait("the web tasks on the other hosts answer by name", || {
         let answers = hits_by_name(&c, &client, "web", 30);
         let reached: BTreeSet<String> = answers
@@ -240,7 +169,10 @@ fn an_encrypted_overlay_hides_its_traffic_and_keeps_connections_through_key_rota
 
     // Plain: the same exchange is readable on the underlay, VXLAN header and all.
     let (plain_client, _) = deploy(&c, "plain", "web2", "client2");
-    let capture = Capture::start(c.hosts[plain_client.host].netns(), c.dir().join("plain.pcap"));
+    let capture = Capture::start(
+        Cluster::in_netns(c.hosts[plain_client.host].netns(), "tcpdump"),
+        c.dir().join("plain.pcap"),
+    );
     hits_by_name(&c, &plain_client, "web2", 10);
     let seen = capture.finish();
     let plain_vni = vni(&c, "plain");
