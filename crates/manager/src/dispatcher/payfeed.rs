@@ -50,6 +50,12 @@ impl StreamPayloads {
 
     /// The payloads new to `node` and those it no longer needs, as of `state`.
     pub fn update(&mut self, state: &State, node: &str) -> PayloadUpdate {
+        // Every status report of a node's tasks sends it a message: with nothing held and
+        // nothing stored, skip the scan of its tasks (it made a 100k-task rollout on 1000
+        // nodes 5× slower).
+        if self.sent.is_empty() && !state.holds_payloads() {
+            return PayloadUpdate::default();
+        }
         let (secrets, configs) = state.payloads_for_node(node);
         let wanted: Vec<Payload> = secrets
             .iter()

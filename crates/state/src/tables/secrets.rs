@@ -83,6 +83,12 @@ impl State {
             .collect()
     }
 
+    /// True when the store holds any secret or config (most clusters hold none, and then no
+    /// node needs any: the dispatcher skips the per-message scan of a node's tasks).
+    pub fn holds_payloads(&self) -> bool {
+        !self.secrets.is_empty() || !self.configs.is_empty()
+    }
+
     /// The secrets and configs the tasks on `node_id` that should run (desired state up to
     /// running, not yet finished) reference: what the dispatcher is to send that node, and
     /// nothing more (Swarm's rule: a node holds only what its tasks use). Ordered by ID.
