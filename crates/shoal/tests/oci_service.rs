@@ -200,7 +200,17 @@ fn a_private_image_pulls_with_the_credentials_of_with_registry_auth() {
         args.extend(["--name", name, &image, "busybox", "sleep", "100000"]);
         agent.docker_ok(&args);
     };
+    // anon first, and its refusal seen before private pulls: once private has pulled the
+    // image, the node holds it and anon would run it from there (as dockerd does).
     create("anon", false);
+    let error = eventually("anon's task error", LIMIT, || {
+        let errors = agent.docker_ok(&["service", "ps", "--no-trunc", "--format", "{{.Error}}", "anon"]);
+        errors.lines().find(|l| !l.trim().is_empty()).map(str::to_owned)
+    });
+    assert!(
+        error.contains("authentication required") || error.contains("unauthorized"),
+        "{error}"
+    );
     create("private", true);
     eventually("private at 1/1", LIMIT, || {
         let replicas = agent.docker_ok(&[
@@ -213,14 +223,6 @@ fn a_private_image_pulls_with_the_credentials_of_with_registry_auth() {
         ]);
         (replicas.trim() == "1/1").then_some(())
     });
-    let error = eventually("anon's task error", LIMIT, || {
-        let errors = agent.docker_ok(&["service", "ps", "--no-trunc", "--format", "{{.Error}}", "anon"]);
-        errors.lines().find(|l| !l.trim().is_empty()).map(str::to_owned)
-    });
-    assert!(
-        error.contains("authentication required") || error.contains("unauthorized"),
-        "{error}"
-    );
     let shown = agent.docker_ok(&["service", "inspect", "private"]);
     assert!(
         !shown.contains("PullOptions") && !shown.contains("s3cret"),
