@@ -173,7 +173,7 @@ impl Router {
                         .flatten()
                         .filter_map(|w| w.upgrade())
                     {
-                        feed.touch_nets();
+                        feed.touch_addresses(id);
                     }
                 }
             }

@@ -16,6 +16,8 @@ pub struct Touched {
     pub resync: bool,
     /// A network view the stream holds has a newer version.
     pub networks: bool,
+    /// Tasks of the node whose addresses changed (the networks the node needs may have).
+    pub readdressed: HashSet<String>,
 }
 
 /// One node stream's inbox.
@@ -31,7 +33,7 @@ impl Feed {
         loop {
             {
                 let mut t = self.touched.lock().unwrap_or_else(|e| e.into_inner());
-                if t.resync || t.networks || !t.tasks.is_empty() {
+                if t.resync || t.networks || !t.tasks.is_empty() || !t.readdressed.is_empty() {
                     return std::mem::take(&mut *t);
                 }
             }
@@ -42,6 +44,16 @@ impl Feed {
     /// Wakes the stream for a newer network view.
     pub fn touch_nets(&self) {
         self.touched.lock().unwrap_or_else(|e| e.into_inner()).networks = true;
+        self.notify.notify_one();
+    }
+
+    /// Notes that task `id`'s addresses changed (allocated or freed).
+    pub(super) fn touch_addresses(&self, id: &str) {
+        self.touched
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .readdressed
+            .insert(id.to_string());
         self.notify.notify_one();
     }
 

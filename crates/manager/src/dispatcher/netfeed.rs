@@ -392,24 +392,36 @@ pub struct StreamNets {
 }
 
 impl StreamNets {
-    /// The complete views for a full assignment message carrying `tasks` (the node drops
-    /// every network not listed).
-    pub fn full(&mut self, state: &State, node: &str, tasks: &[Task]) -> Vec<NetworkView> {
+    /// The complete views of `want` (the node's networks, `NodeTasks::networks`) for a full
+    /// assignment message carrying `tasks` (the node drops every network not listed).
+    pub fn full(
+        &mut self,
+        state: &State,
+        node: &str,
+        tasks: &[Task],
+        want: &BTreeSet<String>,
+    ) -> Vec<NetworkView> {
         let mut inner = self.netfeed.lock();
         for net in std::mem::take(&mut self.sent).keys() {
             inner.drop_holder(net, self.id);
         }
         drop(inner);
-        let update = self.update(state, node, tasks);
+        let update = self.update(state, node, tasks, want);
         // Nothing was held, so there are neither deltas nor removals.
         update.networks
     }
 
-    /// What the node must hear about networks in a message carrying `tasks`: views of
-    /// networks new to it (so each task's network arrives with it), deltas of those it holds,
-    /// and those it no longer needs.
-    pub fn update(&mut self, state: &State, node: &str, tasks: &[Task]) -> NetUpdate {
-        let want = netview::networks_of_node(state, node);
+    /// What the node must hear about networks in a message carrying `tasks`, its networks
+    /// now being `want` (kept by the stream's `NodeTasks`, not rescanned per message): views
+    /// of networks new to it (so each task's network arrives with it), deltas of those it
+    /// holds, and those it no longer needs.
+    pub fn update(
+        &mut self,
+        state: &State,
+        node: &str,
+        tasks: &[Task],
+        want: &BTreeSet<String>,
+    ) -> NetUpdate {
         // Endpoints the node must find in the views it holds after this message.
         let mut need: HashMap<String, Vec<&str>> = HashMap::new();
         for t in tasks {
@@ -427,7 +439,7 @@ impl StreamNets {
                 inner.drop_holder(net, self.id);
                 out.removed.push(net.clone());
             }
-            for net in &want {
+            for net in want {
                 let need = need.get(net).map(|v| &v[..]).unwrap_or(&[]);
                 let sent = self.sent.get(net).copied();
                 let (how, version) = inner.catch_up(state, net, sent, need, self.id, &self.feed);

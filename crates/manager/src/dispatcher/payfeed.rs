@@ -10,14 +10,15 @@
 //!
 //! Unlike network views nothing is shared between streams: a payload's data never changes
 //! (Swarm's secrets and configs are immutable but for labels), so a stream only remembers
-//! which IDs it sent. The set is recomputed from the node's tasks on every message; the
-//! message is sent because a task of the node changed, which is also the only thing that
-//! changes what the node needs.
+//! which IDs it sent. The set comes from the stream's index of its node's tasks
+//! (`node_tasks.rs`), recomputed only when a task starts or stops needing payloads.
 
 use std::collections::BTreeSet;
 
 use store::State;
 use types::{Payload, PayloadKind};
+
+use super::node_tasks::NodeTasks;
 
 /// What a stream tells its node about payloads in one message.
 #[derive(Debug, Default)]
@@ -42,34 +43,36 @@ pub struct StreamPayloads {
 }
 
 impl StreamPayloads {
-    /// Every payload `node` needs, for a full assignment message (the node drops any other).
-    pub fn full(&mut self, state: &State, node: &str) -> Vec<Payload> {
+    /// Every payload the node of `tasks` needs, for a full assignment message (the node
+    /// drops any other).
+    pub fn full(&mut self, state: &State, tasks: &NodeTasks) -> Vec<Payload> {
         self.sent.clear();
-        self.update(state, node).payloads
+        self.update(state, tasks).payloads
     }
 
-    /// The payloads new to `node` and those it no longer needs, as of `state`.
-    pub fn update(&mut self, state: &State, node: &str) -> PayloadUpdate {
-        // Every status report of a node's tasks sends it a message: with nothing held and
-        // nothing stored, skip the scan of its tasks (it made a 100k-task rollout on 1000
-        // nodes 5× slower).
-        if self.sent.is_empty() && !state.holds_payloads() {
-            return PayloadUpdate::default();
+    /// The payloads new to the node of `tasks` and those it no longer needs, as of `state`.
+    /// Called only when its tasks' payloads may have changed (`Alters::payloads`): a status
+    /// report costs nothing here.
+    pub fn update(&mut self, state: &State, tasks: &NodeTasks) -> PayloadUpdate {
+        let mut out = PayloadUpdate::default();
+        let mut keys = BTreeSet::new();
+        for (kind, id) in tasks.payloads() {
+            // A reference resolves at create and a payload in use cannot be removed; one
+            // missing anyway has nothing to send.
+            let payload = match kind {
+                PayloadKind::Secret => state.secret(id).map(|s| Payload::of_secret(s)),
+                PayloadKind::Config => state.config(id).map(|c| Payload::of_config(c)),
+            };
+            let Some(payload) = payload else { continue };
+            let key = (*kind, id.clone());
+            if !self.sent.contains(&key) {
+                out.payloads.push(payload);
+            }
+            keys.insert(key);
         }
-        let (secrets, configs) = state.payloads_for_node(node);
-        let wanted: Vec<Payload> = secrets
-            .iter()
-            .map(|s| Payload::of_secret(s))
-            .chain(configs.iter().map(|c| Payload::of_config(c)))
-            .collect();
-        let keys: BTreeSet<(PayloadKind, String)> = wanted.iter().map(|p| (p.kind, p.id.clone())).collect();
-        let removed: Vec<(PayloadKind, String)> = self.sent.difference(&keys).cloned().collect();
-        let payloads: Vec<Payload> = wanted
-            .into_iter()
-            .filter(|p| !self.sent.contains(&(p.kind, p.id.clone())))
-            .collect();
+        out.removed = self.sent.difference(&keys).cloned().collect();
         self.sent = keys;
-        PayloadUpdate { payloads, removed }
+        out
     }
 }
 
@@ -120,18 +123,36 @@ mod tests {
         })
     }
 
-    fn tasks(service: &str, id: &str, node: &str) -> Op {
-        Op::CreateTasks {
-            service_id: service.into(),
-            spec_version: 1,
-            tasks: vec![NewTask {
+    fn tasks(service: &str, id: &str, node: &str) -> [Op; 3] {
+        [
+            Op::CreateTasks {
+                service_id: service.into(),
+                spec_version: 1,
+                tasks: vec![NewTask {
+                    id: id.into(),
+                    slot: 1,
+                    node_id: node.into(),
+                    desired_state: TaskState::Running,
+                    job_iteration: None,
+                }],
+            },
+            Op::UpdateTasks(vec![TaskUpdate {
                 id: id.into(),
-                slot: 1,
+                change: TaskChange::Pending,
+            }]),
+            Op::AssignTasks {
                 node_id: node.into(),
-                desired_state: TaskState::Running,
-                job_iteration: None,
-            }],
-        }
+                task_ids: vec![id.into()],
+            },
+        ]
+    }
+
+    /// The index a stream of `node` holds after a full message.
+    fn index(state: &State, node: &str) -> NodeTasks {
+        let tasks: Vec<types::Task> = state.tasks_on_node(node).map(|t| (**t).clone()).collect();
+        let mut index = NodeTasks::default();
+        index.reset(state, node, &tasks);
+        index
     }
 
     fn apply(s: &State, ops: Vec<Op>) -> State {
@@ -147,34 +168,39 @@ mod tests {
     fn a_node_gets_what_its_tasks_use_once_and_drops_it_with_the_last_task() {
         let state = apply(
             &State::default(),
-            vec![
+            [
                 Op::Create(secret("s1", "one")),
                 Op::Create(secret("s2", "two")),
                 Op::Create(service_using("a", "s1")),
                 Op::Create(service_using("b", "s2")),
-                tasks("a", "t1", "n1"),
-                tasks("b", "t2", "n2"),
-            ],
+            ]
+            .into_iter()
+            .chain(tasks("a", "t1", "n1"))
+            .chain(tasks("b", "t2", "n2"))
+            .collect(),
         );
         let mut stream = StreamPayloads::default();
-        let full = stream.full(&state, "n1");
+        let full = stream.full(&state, &index(&state, "n1"));
         assert_eq!(full.len(), 1);
         assert_eq!(
             (full[0].id.as_str(), full[0].data.0.as_slice()),
             ("s1", &b"one"[..])
         );
-        assert!(stream.update(&state, "n1").is_empty(), "sent once");
+        assert!(
+            stream.update(&state, &index(&state, "n1")).is_empty(),
+            "sent once"
+        );
 
         let stop = Op::UpdateTasks(vec![TaskUpdate {
             id: "t1".into(),
             change: TaskChange::Desired(TaskState::Shutdown),
         }]);
         let state = apply(&state, vec![stop]);
-        let update = stream.update(&state, "n1");
+        let update = stream.update(&state, &index(&state, "n1"));
         assert!(update.payloads.is_empty());
         assert_eq!(update.removed, [(PayloadKind::Secret, "s1".to_string())]);
         assert!(
-            stream.full(&state, "n1").is_empty(),
+            stream.full(&state, &index(&state, "n1")).is_empty(),
             "n2's secret never reaches n1"
         );
     }

@@ -26,6 +26,7 @@ use types::{NodeState, Role};
 use super::assignments::{Router, assigned_to};
 use super::liveness::{Liveness, heartbeat_period};
 use super::netfeed::{self, StreamNets};
+use super::node_tasks::NodeTasks;
 use super::payfeed::StreamPayloads;
 use super::status_batcher::{CurrentBatcher, status_update};
 use super::tunnel_keys::StreamKeys;
@@ -244,19 +245,22 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
         let mut nets = self.router.nets().stream(&feed);
         let mut payloads = StreamPayloads::default();
         let mut keys = StreamKeys::default();
+        let mut index = NodeTasks::default();
         let this = self.clone();
         let stream = async_stream(move |tx| async move {
             let full = |this: &DispatcherService,
                         nets: &mut StreamNets,
                         payloads: &mut StreamPayloads,
-                        keys: &mut StreamKeys| {
+                        keys: &mut StreamKeys,
+                        index: &mut NodeTasks| {
                 let view = this.consensus.store().view();
                 let tasks: Vec<Task> = view
                     .tasks_on_node(&node_id)
                     .filter(|t| assigned_to(t, &node_id))
                     .map(|t| as_sent(t))
                     .collect();
-                let networks = nets.full(&view, &node_id, &tasks);
+                index.reset(&view, &node_id, &tasks);
+                let networks = nets.full(&view, &node_id, &tasks, &index.networks(&view));
                 let peer_keys = keys.full(this.router.keys(), &nets.encrypted_peers(&node_id));
                 AssignmentsMessage {
                     full: true,
@@ -265,12 +269,12 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
                     networks,
                     networks_removed: Vec::new(),
                     network_deltas: Vec::new(),
-                    payloads: payloads.full(&view, &node_id),
+                    payloads: payloads.full(&view, index),
                     payloads_removed: Vec::new(),
                     peer_keys,
                 }
             };
-            if !send(&tx, &full(&this, &mut nets, &mut payloads, &mut keys)).await {
+            if !send(&tx, &full(&this, &mut nets, &mut payloads, &mut keys, &mut index)).await {
                 return;
             }
             loop {
@@ -290,7 +294,7 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
                     }
                 };
                 let msg = if touched.resync {
-                    full(&this, &mut nets, &mut payloads, &mut keys)
+                    full(&this, &mut nets, &mut payloads, &mut keys, &mut index)
                 } else {
                     // The current value of each touched task decides what the node hears.
                     let view = this.consensus.store().view();
@@ -302,17 +306,19 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
                             _ => removed.push(id),
                         }
                     }
+                    // What the networks and payloads depend on: a status report alters
+                    // nothing, so neither feed rescans the node's tasks for it.
+                    let alters = index.apply(&view, &node_id, &changed, &removed, &touched.readdressed);
                     // In the same message: the networks these tasks use, and what changed.
-                    let update = nets.update(&view, &node_id, &changed);
+                    let update = nets.update(&view, &node_id, &changed, &index.networks(&view));
                     // The keys of the peers on the encrypted networks the node now holds (a
                     // key change wakes the stream through the network feed).
                     let peer_keys = keys.update(this.router.keys(), &nets.encrypted_peers(&node_id));
-                    // And the secrets and configs the node's tasks now need (or no longer do):
-                    // only a task change alters that, so a network-only wake skips the scan.
-                    let delivered = if changed.is_empty() && removed.is_empty() {
-                        super::payfeed::PayloadUpdate::default()
+                    // And the secrets and configs the node's tasks now need (or no longer do).
+                    let delivered = if alters.payloads {
+                        payloads.update(&view, &index)
                     } else {
-                        payloads.update(&view, &node_id)
+                        super::payfeed::PayloadUpdate::default()
                     };
                     AssignmentsMessage {
                         full: false,
