@@ -42,9 +42,10 @@ pub fn reconcile(
         Some(status) => status,
         // As Swarm's updater: tasks on an old spec with no update under way (an update reset
         // the status of a paused one) start one now.
-        None if active
-            .iter()
-            .any(|s| s.current().is_some_and(|t| dirty(service, t))) =>
+        None if service.previous_spec.is_some()
+            && active
+                .iter()
+                .any(|s| s.current().is_some_and(|t| dirty(service, t))) =>
         {
             started_here = start(service, inputs.now, plan);
             &started_here
@@ -63,19 +64,53 @@ pub fn reconcile(
     }
     .unwrap_or_default();
     let started = status.started_at.unwrap_or(Timestamp(0));
-    let is_new = |t: &Task| !dirty(service, t) && t.meta.created_at >= started;
+    // A service whose spec never changed (its first rollout) has no task on another spec:
+    // nothing to compare, nothing to replace, only the new tasks to watch.
+    let first_rollout = service.previous_spec.is_none();
+    let is_dirty = |t: &Task| !first_rollout && dirty(service, t);
+    let is_new = |t: &Task| !is_dirty(t) && t.meta.created_at >= started;
+    let job = service.spec.mode.is_job();
 
-    // Tasks of this update that failed or ended early count against it.
-    let failed: Vec<&Arc<Task>> = active
-        .iter()
-        .flat_map(|s| s.tasks.iter())
-        .filter(|t| {
-            is_new(t) && dead(t) && !(service.spec.mode.is_job() && t.status.state == TaskState::Complete)
-        })
-        .filter(|t| t.status.state != TaskState::Shutdown)
-        .collect();
-    if let Some(first) = failed.first()
-        && failed.len() as f64 / active.len().max(1) as f64 > f64::from(config.max_failure_ratio)
+    // One walk over the slots gathers what this pass decides on: every status report of a
+    // rollout brings a pass, so a 100k-replica rollout must not walk its tasks once per
+    // question (nor per planned task, as a lookup in the plan's list once did).
+    let mut failed = 0usize;
+    let mut first_failed: Option<&Arc<Task>> = None;
+    let mut in_flight = 0usize;
+    let mut last_running: Option<Timestamp> = None;
+    let mut dirty_slots: Vec<&Slot> = Vec::new();
+    for slot in active {
+        let mut runnable = 0usize;
+        for t in &slot.tasks {
+            let new = is_new(t);
+            // Tasks of this update that failed or ended early count against it.
+            if new
+                && dead(t)
+                && !(job && t.status.state == TaskState::Complete)
+                && t.status.state != TaskState::Shutdown
+            {
+                failed += 1;
+                first_failed.get_or_insert(t);
+            }
+            if new && t.status.state >= TaskState::Running {
+                last_running = last_running.max(Some(t.status.timestamp));
+            }
+            if super::slots::runnable(t) {
+                runnable += 1;
+            }
+        }
+        let current = slot.current();
+        if runnable > 1
+            || current.is_some_and(|t| is_new(t) && !dead(t) && t.status.state < TaskState::Running)
+        {
+            in_flight += 1;
+        }
+        if current.is_some_and(|t| is_dirty(t)) {
+            dirty_slots.push(slot);
+        }
+    }
+    if let Some(first) = first_failed
+        && failed as f64 / active.len().max(1) as f64 > f64::from(config.max_failure_ratio)
     {
         match config.failure_action {
             FailureAction::Pause => return pause(service, rolling_back, &first.id, inputs.now, plan),
@@ -89,28 +124,18 @@ pub fn reconcile(
     // A slot this pass already gave a new task (a restart, a move off a lost node) is not
     // replaced a second time: that would leave two new tasks in it.
     let planned = plan.creates_for(&service.id);
-    let replaced = |slot: &Slot| {
-        planned.iter().any(|t| match &slot.key {
-            SlotKey::Number(n) => t.slot == *n,
-            SlotKey::Node(node) => t.node_id == *node,
-        })
-    };
-    let dirty_slots: Vec<&&Slot> = active
-        .iter()
-        .filter(|s| !replaced(s) && s.current().is_some_and(|t| dirty(service, t)))
-        .collect();
-    let in_flight = active
-        .iter()
-        .filter(|s| {
-            s.runnable().count() > 1
-                || s.current()
-                    .is_some_and(|t| is_new(t) && !dead(t) && t.status.state < TaskState::Running)
-        })
-        .count();
     // Tasks this pass creates (a new service's first, a scale-up's) are in flight too.
-    let creating = !plan.creates_for(&service.id).is_empty();
+    let creating = !planned.is_empty();
+    if !dirty_slots.is_empty() {
+        let slots: std::collections::HashSet<u64> = planned.iter().map(|t| t.slot).collect();
+        let nodes: std::collections::HashSet<&str> = planned.iter().map(|t| t.node_id.as_str()).collect();
+        dirty_slots.retain(|s| match &s.key {
+            SlotKey::Number(n) => !slots.contains(n),
+            SlotKey::Node(node) => !nodes.contains(node.as_str()),
+        });
+    }
     if dirty_slots.is_empty() {
-        if in_flight == 0 && !creating && monitored(service, active, &config, inputs.now, &is_new) {
+        if in_flight == 0 && !creating && monitored(&config, inputs.now, last_running) {
             complete(service, rolling_back, inputs.now, plan);
         }
         return;
@@ -123,7 +148,7 @@ pub fn reconcile(
     if in_flight >= parallelism || (in_flight > 0 && parallelism == usize::MAX) {
         return;
     }
-    if in_flight == 0 && !delay_over(service, active, &config, inputs.now, &is_new) {
+    if in_flight == 0 && !delay_over(&config, inputs.now, last_running) {
         return;
     }
     for slot in dirty_slots.into_iter().take(parallelism - in_flight) {
@@ -212,42 +237,22 @@ fn replace(
     );
 }
 
-/// Latest time a task of this update reached RUNNING.
-fn last_running(active: &[&Slot], is_new: &impl Fn(&Task) -> bool) -> Option<Timestamp> {
-    active
-        .iter()
-        .flat_map(|s| s.tasks.iter())
-        .filter(|t| is_new(t) && t.status.state >= TaskState::Running)
-        .map(|t| t.status.timestamp)
-        .max()
-}
-
-fn delay_over(
-    _service: &Service,
-    active: &[&Slot],
-    config: &UpdateConfig,
-    now: Timestamp,
-    is_new: &impl Fn(&Task) -> bool,
-) -> bool {
-    match last_running(active, is_new) {
+/// True once the update's delay passed since a task of it last reached RUNNING.
+fn delay_over(config: &UpdateConfig, now: Timestamp, last_running: Option<Timestamp>) -> bool {
+    match last_running {
         Some(t) => now >= t.plus_nanos(config.delay),
         None => true,
     }
 }
 
-fn monitored(
-    _service: &Service,
-    active: &[&Slot],
-    config: &UpdateConfig,
-    now: Timestamp,
-    is_new: &impl Fn(&Task) -> bool,
-) -> bool {
+/// True once the monitor window passed since a task of the update last reached RUNNING.
+fn monitored(config: &UpdateConfig, now: Timestamp, last_running: Option<Timestamp>) -> bool {
     let monitor = if config.monitor > 0 {
         config.monitor
     } else {
         DEFAULT_MONITOR_NANOS
     };
-    match last_running(active, is_new) {
+    match last_running {
         Some(t) => now >= t.plus_nanos(monitor),
         None => true,
     }
