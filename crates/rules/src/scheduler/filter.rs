@@ -194,7 +194,7 @@ impl Requirements {
         // are over-committed, as one reserving nothing is not.
         let cpu_and_memory = (self.nano_cpus == 0 && self.memory_bytes == 0)
             || (self.nano_cpus <= info.free_nano_cpus && self.memory_bytes <= info.free_memory_bytes);
-        cpu_and_memory && info.free_generic.fits(&self.generic)
+        cpu_and_memory && (self.generic.is_empty() || info.free_generic().fits(&self.generic))
     }
 
     fn platform_fits(&self, node: &Node) -> bool {

@@ -43,12 +43,22 @@ pub struct NodeInfo<'a> {
     pub free_nano_cpus: i64,
     /// Memory capacity minus the reservations of the tasks it holds.
     pub free_memory_bytes: i64,
-    /// Generic resources advertised minus what the tasks it holds reserve.
-    pub free_generic: Free,
+    /// Generic resources advertised minus what the tasks it holds reserve; read from the
+    /// node on first use (most passes reserve none, and on 100k nodes reading each node's
+    /// labels up front cost more than the placements).
+    free_generic: OnceCell<Box<Free>>,
     /// Tasks counted for ranking (see [`counts_for_spread`]).
     pub active_tasks: u32,
     /// Host-mode ports in use.
     pub host_ports: Vec<HostPort>,
+}
+
+impl NodeInfo<'_> {
+    /// Generic resources the node advertises minus what the tasks it holds reserve.
+    pub fn free_generic(&self) -> &Free {
+        self.free_generic
+            .get_or_init(|| Box::new(Free::new(&types::generic::advertised(self.node))))
+    }
 }
 
 /// Every node of the snapshot, with an index from ID to position.
@@ -90,7 +100,7 @@ impl<'a> Nodes<'a> {
                 node,
                 free_nano_cpus: node.description.resources.nano_cpus,
                 free_memory_bytes: node.description.resources.memory_bytes,
-                free_generic: Free::new(&types::generic::advertised(node)),
+                free_generic: OnceCell::new(),
                 active_tasks: 0,
                 host_ports: Vec::new(),
             });
@@ -188,7 +198,10 @@ impl<'a> Nodes<'a> {
         // Nodes advertise counts only (named units are refused at the agent's flag), so what
         // a task holds is what it reserves.
         if !generic.is_empty() {
-            info.free_generic.hold(generic);
+            info.free_generic();
+            if let Some(free) = info.free_generic.get_mut() {
+                free.hold(generic);
+            }
         }
         info.free_nano_cpus = info.free_nano_cpus.saturating_sub(reservations.nano_cpus);
         info.free_memory_bytes = info.free_memory_bytes.saturating_sub(reservations.memory_bytes);

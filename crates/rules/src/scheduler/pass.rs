@@ -91,7 +91,7 @@ impl<'a> Pass<'a> {
             ((reservations.nano_cpus == 0 && reservations.memory_bytes == 0)
                 || (reservations.nano_cpus <= info.free_nano_cpus
                     && reservations.memory_bytes <= info.free_memory_bytes))
-                && info.free_generic.fits(&generic)
+                && (generic.is_empty() || info.free_generic().fits(&generic))
         });
         if !fits {
             let mut failures = Failures::default();
