@@ -24,11 +24,17 @@ use crate::error::{Error, Result};
 /// The top-level sections whose values are interpolated.
 const SECTIONS: [&str; 5] = ["services", "networks", "volumes", "secrets", "configs"];
 
+/// Most bytes the variables may add to one file: a large variable referenced many times
+/// (directly or through YAML aliases) would otherwise multiply into gigabytes.
+pub const MAX_EXPANSION: usize = 64 << 20;
+
 /// Variables to interpolate from, and the names found unset (for the warnings).
 pub struct Interpolator<'a> {
     vars: &'a BTreeMap<String, String>,
     /// Variables used but not set, in the order first met.
     pub unset: Vec<String>,
+    /// Bytes the variables have added so far (bounded by [`MAX_EXPANSION`]).
+    expanded: usize,
 }
 
 impl<'a> Interpolator<'a> {
@@ -37,6 +43,7 @@ impl<'a> Interpolator<'a> {
         Interpolator {
             vars,
             unset: Vec::new(),
+            expanded: 0,
         }
     }
 
@@ -104,12 +111,16 @@ impl<'a> Interpolator<'a> {
                     if !operator_ok {
                         return Err(invalid());
                     }
-                    out.push_str(&self.braced(body)?);
+                    let value = self.braced(body)?;
+                    self.spend(value.len(), path)?;
+                    out.push_str(&value);
                     rest = &inner[close + 1..];
                 }
                 Some(c) if c == '_' || c.is_ascii_alphabetic() => {
                     let len = name_length(after);
-                    out.push_str(&self.lookup_or_blank(&after[..len]));
+                    let value = self.lookup_or_blank(&after[..len]);
+                    self.spend(value.len(), path)?;
+                    out.push_str(&value);
                     rest = &after[len..];
                 }
                 _ => return Err(invalid()),
@@ -117,6 +128,18 @@ impl<'a> Interpolator<'a> {
         }
         out.push_str(rest);
         Ok(out)
+    }
+
+    /// Counts `bytes` more of variable text against the file's [`MAX_EXPANSION`].
+    fn spend(&mut self, bytes: usize, path: &str) -> Result<()> {
+        self.expanded = self.expanded.saturating_add(bytes);
+        if self.expanded > MAX_EXPANSION {
+            return Err(crate::error::invalid(
+                path,
+                format!("interpolation adds more than {MAX_EXPANSION} bytes of variable values to the file"),
+            ));
+        }
+        Ok(())
     }
 
     /// The inside of `${…}`, matched to docker's functions in their order.

@@ -443,3 +443,7 @@ impl Applier<'_> {
 #[cfg(test)]
 #[path = "unpack_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "unpack_hostile_tests.rs"]
+mod hostile_tests;

@@ -140,11 +140,17 @@ impl LogBroker {
 
     /// Delivers a batch from `node`. Returns false when the subscription is gone (the node
     /// should stop).
-    pub async fn publish(&self, node: &str, batch: LogBatch) -> bool {
+    pub async fn publish(&self, node: &str, mut batch: LogBatch) -> bool {
         let tx = {
             let subs = self.subs.lock().unwrap_or_else(|e| e.into_inner());
             match subs.get(&batch.subscription) {
-                Some(s) if s.waiting.contains(node) => s.tx.clone(),
+                Some(s) if s.waiting.contains(node) => {
+                    // A node speaks only for the tasks it was asked about: a line claiming
+                    // another node's task (or one outside the subscription) is dropped.
+                    let asked = s.by_node.get(node).map(Vec::as_slice).unwrap_or_default();
+                    batch.records.retain(|r| asked.contains(&r.task_id));
+                    s.tx.clone()
+                }
                 _ => return false,
             }
         };
@@ -236,6 +242,40 @@ mod tests {
         assert_eq!(rx.recv().await.unwrap().records[0].task_id, "t2");
         assert!(rx.recv().await.is_none(), "all nodes done");
         assert!(broker.for_node("n1").is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_node_cannot_publish_lines_for_tasks_it_was_not_asked_about() {
+        let broker = Arc::new(LogBroker::default());
+        let mut rx = broker.subscribe(
+            vec![("n1".into(), vec!["t1".into()]), ("n2".into(), vec!["t2".into()])],
+            LogSelection::default(),
+            |_| true,
+        );
+        let id = broker.for_node("n1")[0].id;
+        let forged = LogBatch {
+            subscription: id,
+            records: vec![record("t2", "forged"), record("t9", "stray"), record("t1", "own")],
+            done: false,
+        };
+        assert!(broker.publish("n1", forged).await);
+        let got = rx.recv().await.unwrap();
+        assert_eq!(got.records, vec![record("t1", "own")]);
+        // A batch with nothing left after the filter is not forwarded at all.
+        let only_forged = LogBatch {
+            subscription: id,
+            records: vec![record("t2", "forged")],
+            done: true,
+        };
+        assert!(broker.publish("n1", only_forged).await);
+        let done = LogBatch {
+            subscription: id,
+            records: vec![record("t2", "real")],
+            done: true,
+        };
+        assert!(broker.publish("n2", done).await);
+        assert_eq!(rx.recv().await.unwrap().records, vec![record("t2", "real")]);
+        assert!(rx.recv().await.is_none(), "all nodes done");
     }
 
     #[tokio::test]

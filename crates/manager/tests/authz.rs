@@ -393,3 +393,60 @@ async fn a_replica_that_missed_a_members_join_still_follows_it_as_leader() {
     cluster.managers.push(newcomer);
     cluster.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_node_cannot_keep_publishing_logs_on_an_open_stream() {
+    use rpc::calls::PublishLogs;
+    use rpc::messages::{LogBatch, LogRecord, LogSelection};
+
+    let cluster = LocalCluster::start(1).await.unwrap();
+    let leader = cluster.leader().expect("a leader after start").clone();
+    let addr = addr_of(&leader);
+    let worker = types::testing::node("w1")
+        .role(Role::Worker)
+        .state(NodeState::Ready)
+        .addr("127.0.0.1")
+        .build();
+    leader
+        .propose(vec![Op::Create(Object::Node(worker))])
+        .await
+        .unwrap();
+    let follow = LogSelection {
+        follow: true,
+        ..Default::default()
+    };
+    let mut lines = leader
+        .logs(vec![("w1".into(), vec!["t1".into()])], follow)
+        .await
+        .unwrap();
+    let line = |text: &str| LogBatch {
+        // The broker numbers subscriptions from 1 and this is the cluster's first.
+        subscription: 1,
+        records: vec![LogRecord {
+            task_id: "t1".into(),
+            stderr: false,
+            timestamp: types::Timestamp(0),
+            line: text.as_bytes().to_vec(),
+        }],
+        done: false,
+    };
+
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let pool = pool_for(&cluster, "w1", Role::Worker);
+    let publishing = tokio::spawn(async move {
+        pool.send_stream::<PublishLogs, _>(&addr, tokio_stream::wrappers::ReceiverStream::new(rx), None)
+            .await
+    });
+    tx.send(line("while a member")).await.unwrap();
+    let got = lines.recv().await.expect("the member's line");
+    assert_eq!(got.records[0].line, b"while a member");
+
+    let rm = rules::controlapi::node::remove(&leader.view(), "w1", true).unwrap();
+    leader.propose(vec![rm]).await.unwrap();
+    tx.send(line("after removal")).await.unwrap();
+    drop(tx);
+    let ended = publishing.await.unwrap().unwrap_err();
+    assert_eq!(ended.code(), Code::PermissionDenied, "{ended:?}");
+    assert!(lines.try_recv().is_err(), "a removed node's line was delivered");
+    leader.stop().await;
+}

@@ -374,6 +374,8 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
         let caller = self.gate.admit(&req, Family::Dispatcher)?;
         let mut stream = req.into_inner();
         while let Some(msg) = stream.message().await? {
+            // A long stream outlives the membership it was opened under: re-checked per batch.
+            self.admit_node(&caller.node_id)?;
             let batch = PublishLogs::request_item(&msg)?;
             if !self.logs.publish(&caller.node_id, batch).await {
                 // The caller went away: tell the node to stop streaming this subscription.

@@ -142,8 +142,9 @@ fn command(entry: &Entry) -> Result<std::process::Command, String> {
     let (uid, gid, home) = if entry.user.is_empty() {
         (entry.uid, entry.gid, None)
     } else {
-        let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
-        let u = user::resolve(&entry.user, &read("/etc/passwd"), &read("/etc/group"))
+        // The container's own files: bounded, and refused when not regular files.
+        let read = user::read_account_file;
+        let u = user::resolve(&entry.user, &read("/etc/passwd")?, &read("/etc/group")?)
             .map_err(|e| e.to_string())?;
         (u.uid, u.gid, Some(u.home))
     };

@@ -233,18 +233,36 @@ pub(crate) fn dedup_env(env: Vec<String>) -> Vec<String> {
 }
 
 /// Reads a file of the image, refusing symlinks (they could point at the host's files).
-fn read_image_file(rootfs: &Path, rel: &str) -> String {
+fn read_image_file(rootfs: &Path, rel: &str) -> Result<String> {
+    use std::io::Read;
     let path = rootfs.join(rel);
-    match std::fs::symlink_metadata(&path) {
-        Ok(m) if m.is_file() => std::fs::read_to_string(&path).unwrap_or_default(),
-        _ => String::new(),
+    // Only a regular file inside the rootfs: a symlinked `etc` would lead to the host's.
+    let inside = match (std::fs::canonicalize(&path), std::fs::canonicalize(rootfs)) {
+        (Ok(file), Ok(root)) => file.starts_with(root),
+        _ => false,
+    };
+    let file = match std::fs::symlink_metadata(&path) {
+        Ok(m) if m.is_file() && inside => std::fs::File::open(&path),
+        _ => return Ok(String::new()),
+    };
+    let mut bytes = Vec::new();
+    // The image decides the size; the whole file is read only when it is a plausible one.
+    let read = file.and_then(|f| f.take(MAX_IMAGE_FILE + 1).read_to_end(&mut bytes));
+    if read.is_ok() && bytes.len() as u64 > MAX_IMAGE_FILE {
+        return Err(Error::Invalid(format!(
+            "the image's /{rel} is larger than {MAX_IMAGE_FILE} bytes"
+        )));
     }
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
+
+/// Largest /etc/passwd or /etc/group read from an image.
+const MAX_IMAGE_FILE: u64 = 16 << 20;
 
 /// Resolves User against the image's /etc/passwd and /etc/group ("" = root).
 fn resolve_user(spec: &str, rootfs: &Path) -> Result<user::User> {
     if spec.is_empty() {
-        let passwd = read_image_file(rootfs, "etc/passwd");
+        let passwd = read_image_file(rootfs, "etc/passwd")?;
         let home = user::resolve("0", &passwd, "")
             .map(|u| u.home)
             .unwrap_or_else(|_| "/root".into());
@@ -252,8 +270,8 @@ fn resolve_user(spec: &str, rootfs: &Path) -> Result<user::User> {
     }
     user::resolve(
         spec,
-        &read_image_file(rootfs, "etc/passwd"),
-        &read_image_file(rootfs, "etc/group"),
+        &read_image_file(rootfs, "etc/passwd")?,
+        &read_image_file(rootfs, "etc/group")?,
     )
 }
 
@@ -262,7 +280,7 @@ fn resolve_group(name: &str, rootfs: &Path) -> Result<u32> {
     if let Ok(gid) = name.parse() {
         return Ok(gid);
     }
-    read_image_file(rootfs, "etc/group")
+    read_image_file(rootfs, "etc/group")?
         .lines()
         .filter_map(|l| {
             let mut f = l.split(':');
@@ -309,6 +327,10 @@ fn create_inside(rootfs: &Path, dir: &str) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+#[path = "spec_image_files_tests.rs"]
+mod image_files_tests;
 
 #[cfg(test)]
 mod tests {

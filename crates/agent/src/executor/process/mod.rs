@@ -28,6 +28,8 @@ pub mod unsupported;
 pub mod user;
 
 #[cfg(test)]
+mod corrupt_tests;
+#[cfg(test)]
 mod sandbox_tests;
 #[cfg(test)]
 mod tests;

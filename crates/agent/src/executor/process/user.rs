@@ -50,6 +50,39 @@ pub fn resolve_on_host(spec: &str) -> Result<User> {
     resolve(spec, &read("/etc/passwd"), &read("/etc/group"))
 }
 
+/// Largest passwd or group file read.
+pub const MAX_ACCOUNT_FILE: u64 = 16 << 20;
+
+/// An account file's text, read only when it is a regular file of at most
+/// [`MAX_ACCOUNT_FILE`] bytes: inside a container, /etc/passwd may be a FIFO (which would
+/// block), a device (endless) or huge; "" when it does not exist, as before.
+pub fn read_account_file(path: &str) -> std::result::Result<String, String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    // Non-blocking open: opening a FIFO for reading would otherwise wait for a writer.
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(String::new()),
+        Err(e) => return Err(format!("reading {path}: {e}")),
+    };
+    let regular = file.metadata().is_ok_and(|m| m.is_file());
+    if !regular {
+        return Err(format!("{path} is not a regular file"));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_ACCOUNT_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("reading {path}: {e}"))?;
+    if bytes.len() as u64 > MAX_ACCOUNT_FILE {
+        return Err(format!("{path} is larger than {MAX_ACCOUNT_FILE} bytes"));
+    }
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
 struct PasswdEntry<'a> {
     name: &'a str,
     uid: u32,
@@ -85,6 +118,46 @@ fn group_entries(group: &str) -> impl Iterator<Item = (&str, u32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn account_files_are_read_only_when_regular_and_small() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+        std::fs::write(path("passwd"), "a:x:1:1::/:/bin/sh\n").unwrap();
+        assert_eq!(
+            read_account_file(&path("passwd")).unwrap(),
+            "a:x:1:1::/:/bin/sh\n"
+        );
+        assert_eq!(read_account_file(&path("missing")).unwrap(), "");
+        // A FIFO: refused at once rather than waiting for a writer.
+        let made = std::process::Command::new("mkfifo")
+            .arg(path("fifo"))
+            .status()
+            .unwrap();
+        assert!(made.success());
+        assert!(
+            read_account_file(&path("fifo"))
+                .unwrap_err()
+                .contains("not a regular file")
+        );
+        // A device: endless.
+        std::os::unix::fs::symlink("/dev/zero", path("zero")).unwrap();
+        assert!(
+            read_account_file(&path("zero"))
+                .unwrap_err()
+                .contains("not a regular file")
+        );
+        // Huge (sparse, so the test needs no disk).
+        std::fs::File::create(path("huge"))
+            .unwrap()
+            .set_len(1 << 30)
+            .unwrap();
+        assert!(
+            read_account_file(&path("huge"))
+                .unwrap_err()
+                .contains("larger than")
+        );
+    }
 
     const PASSWD: &str = "root:x:0:0:root:/root:/bin/bash\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\nbroken\n";
     const GROUP: &str = "root:x:0:\nstaff:x:50:\n";
