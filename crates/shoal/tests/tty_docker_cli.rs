@@ -185,3 +185,68 @@ fn docker_run_it_gives_the_container_a_terminal() {
     assert!(resize(agent, "t3", 10, 10).starts_with("HTTP/1.1 409"));
     agent.docker_ok(&["rm", "-f", "t1", "t2", "t3"]);
 }
+
+#[test]
+fn docker_exec_it_detaches_with_the_detach_keys_and_the_exec_runs_on() {
+    let Some(node) = Node::with_busybox() else {
+        return;
+    };
+    let agent = &node.agent;
+    agent.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "e1",
+        "--no-healthcheck",
+        "bb:1",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    // The exec's shell starts a job that writes far more than a terminal holds, once told
+    // to (after the detach): it finishes only if the exec's output is still read.
+    let (code, shown) = interact(
+        agent,
+        "exec -it e1 sh",
+        &[
+            (
+                b"busybox mkfifo /go; (busybox cat /go; busybox yes | busybox head -c 300000; busybox touch /done) & echo exec-$((6*7))\n",
+                "exec-42",
+            ),
+            (b"\x10\x11", ""),
+        ],
+    );
+    // The CLI's own words and status for a detach, as against dockerd.
+    assert_eq!(code, Some(1), "{shown}");
+    assert!(shown.contains("read escape sequence"), "{shown}");
+    agent.docker_ok(&["exec", "e1", "sh", "-c", "echo go > /go"]);
+    let deadline = Instant::now() + LIMIT;
+    while !agent
+        .docker(&["exec", "e1", "busybox", "ls", "/done"])
+        .status
+        .success()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the detached exec's output stalled\n{}",
+            agent.log_tail()
+        );
+        std::thread::yield_now();
+    }
+    // The detached shell still runs (the container's init is `sleep`).
+    let ps = agent.docker_ok(&["exec", "e1", "busybox", "ps"]);
+    assert!(
+        ps.lines().any(|l| l.trim_end().ends_with(" sh")),
+        "the exec's shell runs on: {ps}"
+    );
+
+    // Keys of the user's choice reach the daemon with the exec (dockerd's ExecConfig).
+    let (code, shown) = interact(
+        agent,
+        "exec -it --detach-keys ctrl-a e1 sh",
+        &[(b"echo again-$((6*7))\n", "again-42"), (b"\x01", "")],
+    );
+    assert_eq!(code, Some(1), "{shown}");
+    assert!(shown.contains("read escape sequence"), "{shown}");
+    agent.docker_ok(&["rm", "-f", "e1"]);
+}
