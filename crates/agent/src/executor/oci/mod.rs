@@ -469,4 +469,12 @@ impl Executor for OciExecutor {
             spec,
         )
     }
+
+    async fn terminal_attach(&self, task_id: &str, want: terminal::Want) -> Result<terminal::Console> {
+        self.console(task_id, want).await
+    }
+
+    async fn terminal_resize(&self, task_id: &str, height: u16, width: u16) -> Result<()> {
+        self.resize(task_id, height, width).await
+    }
 }
