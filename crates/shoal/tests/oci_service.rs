@@ -207,7 +207,7 @@ fn a_service_with_tty_gets_a_terminal() {
     // `docker attach` streams it live.
     let name = format!("term.1.{}", node.cleanup.task_ids[0]);
     let size = || agent.docker_ok(&["exec", &name, "sh", "-c", "busybox stty size < /proc/1/fd/0"]);
-    assert!(resize(agent, &name, 33, 101).starts_with("HTTP/1.1 200"));
+    assert_eq!(agent.resize(&name, 33, 101), 200);
     assert_eq!(size().trim(), "33 101");
     let mut attach = std::process::Command::new("docker")
         .args(["-H", &format!("unix://{}", agent.sock.display())])
@@ -253,19 +253,4 @@ fn a_service_with_tty_gets_a_terminal() {
     let _ = attach.wait();
     reader.join().unwrap();
     agent.docker_ok(&["service", "rm", "term"]);
-}
-
-/// `POST /containers/{name}/resize?h=&w=` on the agent's socket; the status line.
-fn resize(agent: &common::Agent, name: &str, height: u16, width: u16) -> String {
-    use std::io::{Read, Write};
-    let mut conn = std::os::unix::net::UnixStream::connect(&agent.sock).unwrap();
-    write!(
-        conn,
-        "POST /containers/{name}/resize?h={height}&w={width} HTTP/1.1\r\nHost: shoal\r\n\
-         Content-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut answer = String::new();
-    conn.read_to_string(&mut answer).unwrap();
-    answer.lines().next().unwrap_or("").to_owned()
 }

@@ -82,20 +82,6 @@ fn interact(agent: &Agent, args: &str, steps: &[(&[u8], &str)]) -> (Option<i32>,
     (status.code(), shown + &err)
 }
 
-/// `POST /containers/{name}/resize?h=&w=` on the agent's socket; the status line.
-fn resize(agent: &Agent, name: &str, height: u16, width: u16) -> String {
-    let mut conn = std::os::unix::net::UnixStream::connect(&agent.sock).unwrap();
-    write!(
-        conn,
-        "POST /containers/{name}/resize?h={height}&w={width} HTTP/1.1\r\nHost: shoal\r\n\
-         Content-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut answer = String::new();
-    conn.read_to_string(&mut answer).unwrap();
-    answer.lines().next().unwrap_or("").to_owned()
-}
-
 #[test]
 fn docker_run_it_gives_the_container_a_terminal() {
     let Some(node) = Node::with_busybox() else {
@@ -138,7 +124,7 @@ fn docker_run_it_gives_the_container_a_terminal() {
     // ctrl-p ctrl-q leaves it running.
     agent.docker_ok(&["run", "-dit", "--name", "t2", "--no-healthcheck", "bb:1", "sh"]);
     let size = || agent.docker_ok(&["exec", "t2", "sh", "-c", "stty size < /proc/1/fd/0"]);
-    assert!(resize(agent, "t2", 33, 101).starts_with("HTTP/1.1 200"));
+    assert_eq!(agent.resize("t2", 33, 101), 200);
     assert_eq!(size().trim(), "33 101");
     let (code, shown) = interact(
         agent,
@@ -182,7 +168,7 @@ fn docker_run_it_gives_the_container_a_terminal() {
         "sleep",
         "1000",
     ]);
-    assert!(resize(agent, "t3", 10, 10).starts_with("HTTP/1.1 409"));
+    assert_eq!(agent.resize("t3", 10, 10), 409);
     agent.docker_ok(&["rm", "-f", "t1", "t2", "t3"]);
 }
 

@@ -341,7 +341,7 @@ impl OciExecutor {
     }
 
     /// Kills what is left in the container's cgroups and removes them, waiting for slow
-    /// exits, before the runtime's delete (whose own removal gives up after 0.1 s:
+    /// exits, before the runtime's delete (whose own removal gives up 40 ms after its kill:
     /// `cgroup_remove.rs`).
     async fn remove_cgroups(&self, task_id: &str) -> Result<()> {
         let dirs = super::details::cgroup_dirs(Path::new(CGROUP_ROOT), &self.config.cgroup_parent, task_id);
