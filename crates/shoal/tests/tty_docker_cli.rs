@@ -236,3 +236,72 @@ fn docker_exec_it_detaches_with_the_detach_keys_and_the_exec_runs_on() {
     assert!(shown.contains("read escape sequence"), "{shown}");
     agent.docker_ok(&["rm", "-f", "e1"]);
 }
+
+/// What an SDK does (the stock CLI catches the keys itself and only hangs up): the keys go
+/// to the daemon, which ends the stream and leaves the exec running.
+#[test]
+fn the_daemon_detaches_an_exec_on_its_detach_keys() {
+    use common::http::{json_of, over_unix, request};
+    let Some(node) = Node::with_busybox() else {
+        return;
+    };
+    let agent = &node.agent;
+    agent.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "e2",
+        "--no-healthcheck",
+        "bb:1",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let json = ["Content-Type: application/json"];
+    let body = r#"{"Cmd":["sh"],"Tty":true,"AttachStdin":true,"AttachStdout":true,"DetachKeys":"ctrl-a"}"#;
+    let (code, created) = over_unix(
+        &agent.sock,
+        &request("POST", "/containers/e2/exec", "shoal", &json, Some(body)),
+    );
+    assert_eq!(code, 201, "{created}");
+    let id = json_of(&created)["Id"].as_str().unwrap().to_owned();
+
+    let mut conn = std::os::unix::net::UnixStream::connect(&agent.sock).unwrap();
+    conn.set_read_timeout(Some(LIMIT)).unwrap();
+    let start = r#"{"Detach":false,"Tty":true}"#;
+    write!(
+        conn,
+        "POST /exec/{id}/start HTTP/1.1\r\nHost: shoal\r\nContent-Type: application/json\r\n\
+         Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: {}\r\n\r\n{start}",
+        start.len()
+    )
+    .unwrap();
+    fn read_until(conn: &mut std::os::unix::net::UnixStream, needle: &str, seen: &mut String) {
+        let mut buf = [0u8; 4096];
+        while !seen.contains(needle) {
+            let n = conn.read(&mut buf).unwrap();
+            assert!(n > 0, "the stream ended before {needle:?}: {seen}");
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    }
+    let mut seen = String::new();
+    read_until(&mut conn, "\r\n\r\n", &mut seen);
+    assert!(seen.starts_with("HTTP/1.1 101"), "{seen}");
+    conn.write_all(b"echo in-$((6*7))\n").unwrap();
+    read_until(&mut conn, "in-42", &mut seen);
+    // The keys: the daemon hangs up, and what follows them never reaches the shell.
+    conn.write_all(b"\x01echo never\n").unwrap();
+    let mut rest = Vec::new();
+    conn.read_to_end(&mut rest).unwrap();
+    let rest = String::from_utf8_lossy(&rest);
+    assert!(!rest.contains("never"), "nothing after the keys is typed: {rest}");
+    let (code, shown) = over_unix(
+        &agent.sock,
+        &request("GET", &format!("/exec/{id}/json"), "shoal", &[], None),
+    );
+    assert_eq!(code, 200, "{shown}");
+    let inspect = json_of(&shown);
+    assert_eq!(inspect["Running"], true, "{shown}");
+    assert_eq!(inspect["DetachKeys"], "ctrl-a", "{shown}");
+    agent.docker_ok(&["rm", "-f", "e2"]);
+}
