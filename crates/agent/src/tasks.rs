@@ -85,6 +85,20 @@ pub trait Tasks: Send + Sync + 'static {
         let _ = spec;
         Err(crate::executor::Error::NotFound(task_id.to_string()))
     }
+    /// The terminal of a task created with `TTY`; see [`Executor::terminal_attach`].
+    async fn terminal_attach(
+        &self,
+        task_id: &str,
+        want: crate::executor::oci::terminal::Want,
+    ) -> crate::executor::Result<crate::executor::oci::terminal::Console> {
+        let _ = want;
+        Err(crate::executor::Error::NotFound(task_id.to_string()))
+    }
+    /// Sets the window size of a task's terminal; see [`Executor::terminal_resize`].
+    async fn terminal_resize(&self, task_id: &str, height: u16, width: u16) -> crate::executor::Result<()> {
+        let _ = (height, width);
+        Err(crate::executor::Error::NotFound(task_id.to_string()))
+    }
 }
 
 /// [`Tasks`] over a [`Worker`] (runners over an executor).
@@ -250,6 +264,21 @@ impl<E: Executor> Tasks for WorkerTasks<E> {
             }
         };
         executor.exec(task_id, spec).await
+    }
+
+    async fn terminal_attach(
+        &self,
+        task_id: &str,
+        want: crate::executor::oci::terminal::Want,
+    ) -> crate::executor::Result<crate::executor::oci::terminal::Console> {
+        self.executor().await?.terminal_attach(task_id, want).await
+    }
+
+    async fn terminal_resize(&self, task_id: &str, height: u16, width: u16) -> crate::executor::Result<()> {
+        self.executor()
+            .await?
+            .terminal_resize(task_id, height, width)
+            .await
     }
 }
 

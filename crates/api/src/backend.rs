@@ -552,6 +552,8 @@ pub struct ExecCreate {
     pub attach_stdout: bool,
     /// Attach stderr.
     pub attach_stderr: bool,
+    /// Detach keys as the client spelled them (`--detach-keys`); empty for ctrl-p ctrl-q.
+    pub detach_keys: String,
 }
 
 /// An exec instance, as `GET /exec/{id}/json` shows it.

@@ -7,21 +7,18 @@ mod common;
 mod support;
 
 use common::{CLUSTER_ID, DOWN_ID, FakeBackend, MANAGER_ID, MANAGER_TOKEN, WORKER_ID, WORKER_TOKEN};
-use support::{Docker, docker_binary, start};
+use support::{Cli, cli};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn docker_cli_drives_the_api() {
-    let Some(binary) = docker_binary() else {
-        eprintln!("skipping: no docker binary on PATH");
-        return;
-    };
-    let dir = tempfile::tempdir().unwrap();
     let backend = FakeBackend::new();
-    let (host, stop) = start(dir.path(), backend.clone());
-    let docker = Docker {
-        binary,
-        host,
-        config: dir.path().join("docker-config"),
+    let Some(Cli {
+        docker,
+        stop,
+        dir: _dir,
+    }) = cli(&backend)
+    else {
+        return;
     };
 
     // docker info: the Swarm section of a manager, without errors.

@@ -11,7 +11,7 @@ mod support;
 
 use common::{FakeBackend, INGRESS_ID};
 use serde_json::{Value, json};
-use support::{Docker, docker_binary, start};
+use support::{Cli, Docker, cli};
 
 /// `docker service inspect NAME`'s `Endpoint`.
 async fn endpoint(docker: &Docker, name: &str) -> Value {
@@ -22,18 +22,15 @@ async fn endpoint(docker: &Docker, name: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn docker_cli_publishes_ports() {
-    let Some(binary) = docker_binary() else {
-        eprintln!("skipping: no docker binary on PATH");
-        return;
-    };
-    let dir = tempfile::tempdir().unwrap();
     let backend = FakeBackend::new();
     backend.serve_published_ports();
-    let (host, _stop) = start(dir.path(), backend.clone());
-    let docker = Docker {
-        binary,
-        host,
-        config: dir.path().join("docker-config"),
+    let Some(Cli {
+        docker,
+        stop: _stop,
+        dir: _dir,
+    }) = cli(&backend)
+    else {
+        return;
     };
 
     // Short form with a published port, a target alone (automatic), and the long form in

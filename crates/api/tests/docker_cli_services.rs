@@ -10,23 +10,20 @@ mod support;
 use std::time::Duration;
 
 use common::{FakeBackend, MANAGER_ID, WORKER_ID};
-use support::{Docker, docker_binary, start};
+use support::{Cli, cli};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use types::ServiceMode;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn docker_cli_drives_services() {
-    let Some(binary) = docker_binary() else {
-        eprintln!("skipping: no docker binary on PATH");
-        return;
-    };
-    let dir = tempfile::tempdir().unwrap();
     let backend = FakeBackend::new();
-    let (host, stop) = start(dir.path(), backend.clone());
-    let docker = Docker {
-        binary,
-        host,
-        config: dir.path().join("docker-config"),
+    let Some(Cli {
+        docker,
+        stop,
+        dir: _dir,
+    }) = cli(&backend)
+    else {
+        return;
     };
 
     // SCTP ports are refused: the routing mesh carries TCP and UDP (rules' `controlapi::supported`),
@@ -397,17 +394,14 @@ async fn docker_cli_drives_services() {
 /// and of a replicated job of zero, as dockerd shows them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn docker_cli_sees_zero_values_as_dockerd_shows_them() {
-    let Some(binary) = docker_binary() else {
-        eprintln!("skipping: no docker binary on PATH");
-        return;
-    };
-    let dir = tempfile::tempdir().unwrap();
     let backend = FakeBackend::new();
-    let (host, stop) = start(dir.path(), backend.clone());
-    let docker = Docker {
-        binary,
-        host,
-        config: dir.path().join("docker-config"),
+    let Some(Cli {
+        docker,
+        stop,
+        dir: _dir,
+    }) = cli(&backend)
+    else {
+        return;
     };
     docker
         .ok(&[

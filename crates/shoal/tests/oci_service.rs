@@ -11,72 +11,25 @@ mod common;
 mod build;
 #[path = "common/busybox.rs"]
 mod busybox;
+#[path = "common/oci_swarm.rs"]
+mod oci_swarm;
 #[path = "../../image/tests/common/registry.rs"]
 mod registry;
 
-use std::path::Path;
 use std::time::Duration;
 
-use busybox::{Cleanup, push_busybox, skip_reason, task_cgroups};
-use common::{Agent, eventually};
-use oci_client::secrets::RegistryAuth;
+use common::eventually;
+use oci_swarm::{OciSwarm, task_ids};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
-/// Containers left under a data dir: task directories, mounts below it, task cgroups.
-fn leftovers(data_dir: &Path, task_ids: &[String]) -> Vec<String> {
-    let mut found = Vec::new();
-    let containers = data_dir.join("containers");
-    if let Ok(entries) = std::fs::read_dir(&containers) {
-        found.extend(
-            entries
-                .flatten()
-                .map(|e| format!("task dir {}", e.path().display())),
-        );
-    }
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let prefix = data_dir.to_string_lossy();
-    found.extend(
-        mounts
-            .lines()
-            .filter(|l| {
-                l.split_whitespace()
-                    .nth(4)
-                    .is_some_and(|m| m.starts_with(&*prefix))
-            })
-            .map(|l| format!("mount {l}")),
-    );
-    found.extend(
-        task_cgroups(task_ids)
-            .into_iter()
-            .map(|d| format!("cgroup {}", d.display())),
-    );
-    found
-}
-
-fn task_ids(agent: &Agent, service: &str) -> Vec<String> {
-    agent
-        .docker_ok(&["service", "ps", "-q", "--no-trunc", service])
-        .lines()
-        .map(str::to_owned)
-        .collect()
-}
-
 #[test]
 fn an_image_service_runs_in_containers_and_leaves_nothing_behind() {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipping: {why}");
+    let Some(mut node) = OciSwarm::start() else {
         return;
-    }
-    let (_rt, registry) = busybox::serve_busybox();
-    let root = tempfile::tempdir().unwrap();
-    let agent = Agent::start_default_executor(root.path(), "n1");
-    let mut cleanup = Cleanup {
-        data_dir: agent.data_dir().to_path_buf(),
-        task_ids: Vec::new(),
     };
-    agent.swarm_init();
-    let image = format!("{}/busybox:latest", registry.addr);
+    let image = node.image();
+    let agent = &node.agent;
     agent.docker_ok(&[
         "service",
         "create",
@@ -102,9 +55,9 @@ fn an_image_service_runs_in_containers_and_leaves_nothing_behind() {
         ]);
         (replicas.trim() == "2/2").then_some(())
     });
-    cleanup.task_ids = task_ids(&agent, "web");
+    node.cleanup.task_ids = task_ids(agent, "web");
     // Two tasks of one image on one node: one pull.
-    let log = std::fs::read_to_string(root.path().join("n1.log")).unwrap();
+    let log = std::fs::read_to_string(node.root.path().join("n1.log")).unwrap();
     let pulls = log
         .lines()
         .filter(|l| l.contains("pulling image") && l.contains("/busybox:latest"))
@@ -126,17 +79,17 @@ fn an_image_service_runs_in_containers_and_leaves_nothing_behind() {
         assert!(line.starts_with("pid=1 "), "{line}");
         assert!(line.ends_with(" hello=hello"), "the image's /etc/hello: {line}");
         assert!(
-            cleanup
+            node.cleanup
                 .task_ids
                 .iter()
                 .any(|id| line.contains(&format!(" host={} ", &id[..12]))),
             "the task's own host name: {line} (tasks {:?})",
-            cleanup.task_ids
+            node.cleanup.task_ids
         );
     }
 
     // An image the registry does not have: the tasks fail with the registry's reason.
-    let missing = format!("{}/nope:1", registry.addr);
+    let missing = format!("{}/nope:1", node.registry.addr);
     agent.docker_ok(&["service", "create", "--detach", "--name", "ghost", &missing]);
     let error = eventually("ghost's task error", LIMIT, || {
         let errors = agent.docker_ok(&["service", "ps", "--no-trunc", "--format", "{{.Error}}", "ghost"]);
@@ -146,45 +99,29 @@ fn an_image_service_runs_in_containers_and_leaves_nothing_behind() {
         error.contains("manifest unknown") && error.contains("nope:1"),
         "{error}"
     );
-    cleanup.task_ids.extend(task_ids(&agent, "ghost"));
+    node.cleanup.task_ids.extend(task_ids(agent, "ghost"));
 
-    agent.docker_ok(&["service", "rm", "web", "ghost"]);
-    let data_dir = agent.data_dir().to_path_buf();
-    let ids = cleanup.task_ids.clone();
-    eventually("no containers, mounts or cgroups left", LIMIT, || {
-        leftovers(&data_dir, &ids).is_empty().then_some(())
-    });
+    node.remove_leaving_nothing(&["web", "ghost"]);
 }
 
 #[test]
 fn a_private_image_pulls_with_the_credentials_of_with_registry_auth() {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipping: {why}");
+    let Some(mut node) = OciSwarm::start_with(Some(("alice", "s3cret"))) else {
         return;
-    }
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let registry = rt.block_on(registry::Registry::start(Some(("alice", "s3cret"))));
-    let auth = RegistryAuth::Basic("alice".into(), "s3cret".into());
-    rt.block_on(push_busybox(&registry.addr, &auth));
-    let root = tempfile::tempdir().unwrap();
-    let agent = Agent::start_default_executor(root.path(), "n1");
-    let mut cleanup = Cleanup {
-        data_dir: agent.data_dir().to_path_buf(),
-        task_ids: Vec::new(),
     };
-    agent.swarm_init();
+    let agent = &node.agent;
     // The docker CLI reads the credentials from its config (as `docker login` leaves them) and
     // sends them as X-Registry-Auth with --with-registry-auth only.
-    let config = root.path().join("docker-config");
+    let config = node.root.path().join("docker-config");
     std::fs::create_dir_all(&config).unwrap();
     {
         use base64::Engine as _;
         let pair = base64::engine::general_purpose::STANDARD.encode("alice:s3cret");
-        let json = serde_json::json!({"auths": {registry.addr.clone(): {"auth": pair}}});
+        let json = serde_json::json!({"auths": {node.registry.addr.clone(): {"auth": pair}}});
         std::fs::write(config.join("config.json"), json.to_string()).unwrap();
     }
     let config = config.to_string_lossy().into_owned();
-    let image = format!("{}/busybox:latest", registry.addr);
+    let image = node.image();
     let create = |name: &str, with_auth: bool| {
         let mut args = vec![
             "--config",
@@ -228,31 +165,18 @@ fn a_private_image_pulls_with_the_credentials_of_with_registry_auth() {
         !shown.contains("PullOptions") && !shown.contains("s3cret"),
         "{shown}"
     );
-    cleanup.task_ids = task_ids(&agent, "private");
-    cleanup.task_ids.extend(task_ids(&agent, "anon"));
-    agent.docker_ok(&["service", "rm", "private", "anon"]);
-    let data_dir = agent.data_dir().to_path_buf();
-    let ids = cleanup.task_ids.clone();
-    eventually("no containers, mounts or cgroups left", LIMIT, || {
-        leftovers(&data_dir, &ids).is_empty().then_some(())
-    });
+    node.cleanup.task_ids = task_ids(agent, "private");
+    node.cleanup.task_ids.extend(task_ids(agent, "anon"));
+    node.remove_leaving_nothing(&["private", "anon"]);
 }
 
 #[test]
 fn a_service_with_tty_gets_a_terminal() {
-    if let Some(why) = skip_reason() {
-        eprintln!("skipping: {why}");
+    let Some(mut node) = OciSwarm::start() else {
         return;
-    }
-    let (_rt, registry) = busybox::serve_busybox();
-    let root = tempfile::tempdir().unwrap();
-    let agent = Agent::start_default_executor(root.path(), "n1");
-    let mut cleanup = Cleanup {
-        data_dir: agent.data_dir().to_path_buf(),
-        task_ids: Vec::new(),
     };
-    agent.swarm_init();
-    let image = format!("{}/busybox:latest", registry.addr);
+    let image = node.image();
+    let agent = &node.agent;
     agent.docker_ok(&[
         "service",
         "create",
@@ -264,10 +188,12 @@ fn a_service_with_tty_gets_a_terminal() {
         &image,
         "sh",
         "-c",
-        "echo tty=$(busybox tty) term=$TERM; exec busybox sleep 100000",
+        // Ticks until told to go on, so an attach can see it live.
+        "echo tty=$(busybox tty) term=$TERM; i=0; while [ ! -e /go ]; do i=$((i+1)); \
+         echo tick-$i; busybox sleep 0.2; done; echo attached-$((6*7)); exec busybox sleep 100000",
     ]);
-    cleanup.task_ids = eventually("a task of term", LIMIT, || {
-        let ids = task_ids(&agent, "term");
+    node.cleanup.task_ids = eventually("a task of term", LIMIT, || {
+        let ids = task_ids(agent, "term");
         (!ids.is_empty()).then_some(ids)
     });
     // The task's output is the terminal's, logged as the terminal wrote it.
@@ -276,5 +202,55 @@ fn a_service_with_tty_gets_a_terminal() {
         logs.contains("tty=").then_some(logs)
     });
     assert!(logs.contains("tty=/dev/pts/0 term=xterm"), "{logs:?}");
+
+    // Through /containers, as a standalone `-t` container: resize reaches the terminal and
+    // `docker attach` streams it live.
+    let name = format!("term.1.{}", node.cleanup.task_ids[0]);
+    let size = || agent.docker_ok(&["exec", &name, "sh", "-c", "busybox stty size < /proc/1/fd/0"]);
+    assert_eq!(agent.resize(&name, 33, 101), 200);
+    assert_eq!(size().trim(), "33 101");
+    let mut attach = std::process::Command::new("docker")
+        .args(["-H", &format!("unix://{}", agent.sock.display())])
+        .args(["attach", "--no-stdin", &name])
+        .env_remove("DOCKER_CONTEXT")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = attach.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = std::io::Read::read(&mut out, &mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut shown = String::new();
+    let deadline = std::time::Instant::now() + LIMIT;
+    let read_until = |needle: &str, shown: &mut String| {
+        while !shown.contains(needle) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(chunk) => shown.push_str(&String::from_utf8_lossy(&chunk)),
+                Err(_) => panic!(
+                    "the attach never showed {needle:?}: {shown}\n{}",
+                    agent.log_tail()
+                ),
+            }
+        }
+    };
+    // A tick after the attach began: the stream is live.
+    read_until("tick-", &mut shown);
+    agent.docker_ok(&["exec", &name, "busybox", "touch", "/go"]);
+    read_until("attached-42", &mut shown);
+    assert!(
+        !shown.contains("tty="),
+        "live only, no replay of the start: {shown}"
+    );
+    let _ = attach.kill();
+    let _ = attach.wait();
+    reader.join().unwrap();
     agent.docker_ok(&["service", "rm", "term"]);
 }

@@ -82,20 +82,6 @@ fn interact(agent: &Agent, args: &str, steps: &[(&[u8], &str)]) -> (Option<i32>,
     (status.code(), shown + &err)
 }
 
-/// `POST /containers/{name}/resize?h=&w=` on the agent's socket; the status line.
-fn resize(agent: &Agent, name: &str, height: u16, width: u16) -> String {
-    let mut conn = std::os::unix::net::UnixStream::connect(&agent.sock).unwrap();
-    write!(
-        conn,
-        "POST /containers/{name}/resize?h={height}&w={width} HTTP/1.1\r\nHost: shoal\r\n\
-         Content-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut answer = String::new();
-    conn.read_to_string(&mut answer).unwrap();
-    answer.lines().next().unwrap_or("").to_owned()
-}
-
 #[test]
 fn docker_run_it_gives_the_container_a_terminal() {
     let Some(node) = Node::with_busybox() else {
@@ -138,7 +124,7 @@ fn docker_run_it_gives_the_container_a_terminal() {
     // ctrl-p ctrl-q leaves it running.
     agent.docker_ok(&["run", "-dit", "--name", "t2", "--no-healthcheck", "bb:1", "sh"]);
     let size = || agent.docker_ok(&["exec", "t2", "sh", "-c", "stty size < /proc/1/fd/0"]);
-    assert!(resize(agent, "t2", 33, 101).starts_with("HTTP/1.1 200"));
+    assert_eq!(agent.resize("t2", 33, 101), 200);
     assert_eq!(size().trim(), "33 101");
     let (code, shown) = interact(
         agent,
@@ -182,6 +168,140 @@ fn docker_run_it_gives_the_container_a_terminal() {
         "sleep",
         "1000",
     ]);
-    assert!(resize(agent, "t3", 10, 10).starts_with("HTTP/1.1 409"));
+    assert_eq!(agent.resize("t3", 10, 10), 409);
     agent.docker_ok(&["rm", "-f", "t1", "t2", "t3"]);
+}
+
+#[test]
+fn docker_exec_it_detaches_with_the_detach_keys_and_the_exec_runs_on() {
+    let Some(node) = Node::with_busybox() else {
+        return;
+    };
+    let agent = &node.agent;
+    agent.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "e1",
+        "--no-healthcheck",
+        "bb:1",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    // The exec's shell starts a job that writes far more than a terminal holds, once told
+    // to (after the detach): it finishes only if the exec's output is still read.
+    let (code, shown) = interact(
+        agent,
+        "exec -it e1 sh",
+        &[
+            (
+                b"busybox mkfifo /go; (busybox cat /go; busybox yes | busybox head -c 300000; busybox touch /done) & echo exec-$((6*7))\n",
+                "exec-42",
+            ),
+            (b"\x10\x11", ""),
+        ],
+    );
+    // The CLI's own words and status for a detach, as against dockerd.
+    assert_eq!(code, Some(1), "{shown}");
+    assert!(shown.contains("read escape sequence"), "{shown}");
+    agent.docker_ok(&["exec", "e1", "sh", "-c", "echo go > /go"]);
+    let deadline = Instant::now() + LIMIT;
+    while !agent
+        .docker(&["exec", "e1", "busybox", "ls", "/done"])
+        .status
+        .success()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the detached exec's output stalled\n{}",
+            agent.log_tail()
+        );
+        std::thread::yield_now();
+    }
+    // The detached shell still runs (the container's init is `sleep`).
+    let ps = agent.docker_ok(&["exec", "e1", "busybox", "ps"]);
+    assert!(
+        ps.lines().any(|l| l.trim_end().ends_with(" sh")),
+        "the exec's shell runs on: {ps}"
+    );
+
+    // Keys of the user's choice reach the daemon with the exec (dockerd's ExecConfig).
+    let (code, shown) = interact(
+        agent,
+        "exec -it --detach-keys ctrl-a e1 sh",
+        &[(b"echo again-$((6*7))\n", "again-42"), (b"\x01", "")],
+    );
+    assert_eq!(code, Some(1), "{shown}");
+    assert!(shown.contains("read escape sequence"), "{shown}");
+    agent.docker_ok(&["rm", "-f", "e1"]);
+}
+
+/// What an SDK does (the stock CLI catches the keys itself and only hangs up): the keys go
+/// to the daemon, which ends the stream and leaves the exec running.
+#[test]
+fn the_daemon_detaches_an_exec_on_its_detach_keys() {
+    use common::http::{json_of, over_unix, request};
+    let Some(node) = Node::with_busybox() else {
+        return;
+    };
+    let agent = &node.agent;
+    agent.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "e2",
+        "--no-healthcheck",
+        "bb:1",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let json = ["Content-Type: application/json"];
+    let body = r#"{"Cmd":["sh"],"Tty":true,"AttachStdin":true,"AttachStdout":true,"DetachKeys":"ctrl-a"}"#;
+    let (code, created) = over_unix(
+        &agent.sock,
+        &request("POST", "/containers/e2/exec", "shoal", &json, Some(body)),
+    );
+    assert_eq!(code, 201, "{created}");
+    let id = json_of(&created)["Id"].as_str().unwrap().to_owned();
+
+    let mut conn = std::os::unix::net::UnixStream::connect(&agent.sock).unwrap();
+    conn.set_read_timeout(Some(LIMIT)).unwrap();
+    let start = r#"{"Detach":false,"Tty":true}"#;
+    write!(
+        conn,
+        "POST /exec/{id}/start HTTP/1.1\r\nHost: shoal\r\nContent-Type: application/json\r\n\
+         Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: {}\r\n\r\n{start}",
+        start.len()
+    )
+    .unwrap();
+    fn read_until(conn: &mut std::os::unix::net::UnixStream, needle: &str, seen: &mut String) {
+        let mut buf = [0u8; 4096];
+        while !seen.contains(needle) {
+            let n = conn.read(&mut buf).unwrap();
+            assert!(n > 0, "the stream ended before {needle:?}: {seen}");
+            seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    }
+    let mut seen = String::new();
+    read_until(&mut conn, "\r\n\r\n", &mut seen);
+    assert!(seen.starts_with("HTTP/1.1 101"), "{seen}");
+    conn.write_all(b"echo in-$((6*7))\n").unwrap();
+    read_until(&mut conn, "in-42", &mut seen);
+    // The keys: the daemon hangs up, and what follows them never reaches the shell.
+    conn.write_all(b"\x01echo never\n").unwrap();
+    let mut rest = Vec::new();
+    conn.read_to_end(&mut rest).unwrap();
+    let rest = String::from_utf8_lossy(&rest);
+    assert!(!rest.contains("never"), "nothing after the keys is typed: {rest}");
+    let (code, shown) = over_unix(
+        &agent.sock,
+        &request("GET", &format!("/exec/{id}/json"), "shoal", &[], None),
+    );
+    assert_eq!(code, 200, "{shown}");
+    let inspect = json_of(&shown);
+    assert_eq!(inspect["Running"], true, "{shown}");
+    assert_eq!(inspect["DetachKeys"], "ctrl-a", "{shown}");
+    agent.docker_ok(&["rm", "-f", "e2"]);
 }

@@ -211,6 +211,27 @@ pub trait Executor: Send + Sync + 'static {
             "this node's executor cannot run a command in task {task_id}"
         )))
     }
+
+    /// The terminal of a running task created with `TTY` (`docker attach`): its raw output
+    /// and its input. Executors without terminals refuse, saying so.
+    async fn terminal_attach(
+        &self,
+        task_id: &str,
+        want: oci::terminal::Want,
+    ) -> Result<oci::terminal::Console> {
+        let _ = want;
+        Err(Error::Unsupported(format!(
+            "this node's executor serves no terminal for task {task_id}"
+        )))
+    }
+
+    /// Sets the window size of a running task's terminal (`docker container resize`).
+    async fn terminal_resize(&self, task_id: &str, height: u16, width: u16) -> Result<()> {
+        let _ = (height, width);
+        Err(Error::Unsupported(format!(
+            "this node's executor serves no terminal for task {task_id}"
+        )))
+    }
 }
 
 /// Parses a stop signal the way Docker accepts it: `SIGTERM`, `TERM`, `term` or `15`.

@@ -25,7 +25,7 @@ pub struct ExecConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub console_size: Option<[u16; 2]>,
-    /// Detach keys (refused: shoal does not scan the input for them).
+    /// Detach keys of a TTY exec (`ctrl-p,ctrl-q` spelling); empty for the default.
     #[serde(default, deserialize_with = "nullable")]
     pub detach_keys: String,
     /// Allocate a pseudo-TTY.
@@ -103,7 +103,7 @@ pub struct ExecInspect {
     /// Finished instances can go.
     #[serde(default, deserialize_with = "nullable")]
     pub can_remove: bool,
-    /// Always empty (detach keys are refused).
+    /// The detach keys asked for at create.
     #[serde(default, deserialize_with = "nullable")]
     pub detach_keys: String,
     /// The exec instance's ID.

@@ -1,7 +1,7 @@
 //! `docker exec`: `POST /containers/{id}/exec`, `POST /exec/{id}/start` (the connection is
 //! hijacked: 101 Switching Protocols when the client asks to upgrade, as the docker CLI
 //! does, else 200 with the output stream and no input), `GET /exec/{id}/json`,
-//! `POST /exec/{id}/resize`; and `GET /containers/{id}/json` in the little the docker CLI
+//! `POST /exec/{id}/resize`; detach keys on a terminal as `docker attach`'s (`detach.rs`); and `GET /containers/{id}/json` in the little the docker CLI
 //! reads before an exec, until the containers API serves the whole inspect.
 
 use axum::body::Body;
@@ -42,13 +42,9 @@ pub async fn create(
         )
         .into());
     }
-    if !config.detach_keys.is_empty() {
-        return Err(rules::Error::Unimplemented(
-            "shoal does not honour detach keys on exec (--detach-keys); end the process or close the client instead"
-                .into(),
-        )
-        .into());
-    }
+    // Checked now, as dockerd does, so a bad spelling fails the create and not the start.
+    super::detach::parse(&config.detach_keys)
+        .map_err(|_| Error::BadRequest(format!("Invalid escape keys ({}) provided", config.detach_keys)))?;
     let id = state
         .backend
         .exec_create(
@@ -62,6 +58,7 @@ pub async fn create(
                 attach_stdin: config.attach_stdin,
                 attach_stdout: config.attach_stdout,
                 attach_stderr: config.attach_stderr,
+                detach_keys: config.detach_keys,
             },
         )
         .await?;
@@ -86,7 +83,25 @@ pub async fn start(
     let Some(streams) = state.backend.exec_start(&id, config.detach, size).await? else {
         return Ok(Response::new(Body::empty()));
     };
-    Ok(hijack::respond(upgrade, streams, format!("exec {id}")))
+    // On a terminal, as dockerd: the exec's detach keys (or ctrl-p ctrl-q) typed into the
+    // stream end it and leave the process running.
+    let detach = if streams.tty {
+        let spelled = match state.backend.exec_inspect(&id).await {
+            Ok(view) => view.config.detach_keys,
+            Err(_) => String::new(),
+        };
+        Some(super::detach::Escape::new(
+            super::detach::parse(&spelled).unwrap_or_else(|_| super::detach::DEFAULT.to_vec()),
+        ))
+    } else {
+        None
+    };
+    Ok(hijack::respond_detachable(
+        upgrade,
+        streams,
+        format!("exec {id}"),
+        detach,
+    ))
 }
 
 /// `GET /exec/{id}/json`.
@@ -102,7 +117,7 @@ fn to_docker(view: ExecView) -> ExecInspect {
     let mut cmd = view.config.cmd.into_iter();
     ExecInspect {
         can_remove: !view.running,
-        detach_keys: String::new(),
+        detach_keys: view.config.detach_keys,
         id: view.id,
         running: view.running,
         exit_code: view.exit_code,

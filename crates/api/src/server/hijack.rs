@@ -29,12 +29,8 @@ pub fn wants_upgrade(headers: &http::HeaderMap) -> bool {
 
 /// Answers an exec start or a container attach with `streams`: over the taken-over connection
 /// (101, input and output) when the client asked for the upgrade, else output only as the
-/// response body. `what` names the stream in the log when the upgrade fails.
-pub fn respond(upgrade: Option<hyper::upgrade::OnUpgrade>, streams: ExecStreams, what: String) -> Response {
-    respond_detachable(upgrade, streams, what, None)
-}
-
-/// [`respond`], where typing `detach` into the input ends the stream (`detach.rs`).
+/// response body. `what` names the stream in the log when the upgrade fails. Typing
+/// `detach`'s sequence into the input ends the stream (`detach.rs`).
 pub fn respond_detachable(
     upgrade: Option<hyper::upgrade::OnUpgrade>,
     streams: ExecStreams,
@@ -214,6 +210,40 @@ pub fn frame_header(stream: u8, len: usize) -> [u8; 8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn detach_keys_end_a_terminal_stream_and_never_reach_the_process() {
+        let (stdin, mut process_in) = tokio::io::duplex(1024);
+        let (mut process_out, stdout) = tokio::io::duplex(1024);
+        let streams = ExecStreams {
+            tty: true,
+            stdin: Some(Box::new(stdin)),
+            stdout: Some(Box::new(stdout)),
+            stderr: None,
+            // The process never exits here: only the detach may end the stream.
+            exited: Box::pin(std::future::pending()),
+        };
+        let (client, server) = tokio::io::duplex(1024);
+        let (server_in, server_out) = tokio::io::split(server);
+        let escape = super::super::detach::Escape::new(super::super::detach::DEFAULT.to_vec());
+        let relay = tokio::spawn(relay_detachable(server_in, server_out, streams, Some(escape)));
+        let (mut client_in, mut client_out) = tokio::io::split(client);
+        process_out.write_all(b"$ ").await.unwrap();
+        let mut prompt = [0u8; 2];
+        client_in.read_exact(&mut prompt).await.unwrap();
+        client_out.write_all(b"ls\n\x10\x11after").await.unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(10), relay)
+            .await
+            .expect("the detach keys ended the stream")
+            .unwrap();
+        let mut typed = Vec::new();
+        process_in.read_to_end(&mut typed).await.unwrap();
+        assert_eq!(typed, b"ls\n", "the keys and what follows them stay out");
+        // The client's connection is closed.
+        let mut rest = Vec::new();
+        client_in.read_to_end(&mut rest).await.unwrap();
+        assert!(rest.is_empty());
+    }
 
     #[tokio::test]
     async fn frames_stdout_and_stderr_and_waits_for_the_exit() {

@@ -77,6 +77,15 @@ pub(super) async fn find_standalone_key(state: &AppState, key: &str, verb: &str)
     Ok(v)
 }
 
+/// The container `key` names, standalone or a service task's.
+async fn find_container(
+    state: &AppState,
+    key: std::result::Result<Path<String>, PathRejection>,
+) -> Result<ContainerView> {
+    let views = state.backend.containers().await?;
+    Ok(convert::resolve(&views, &path_key(key)?)?.clone())
+}
+
 /// `POST /containers/{id}/start`: 304 when it already runs.
 pub async fn start(
     State(state): State<AppState>,
@@ -98,7 +107,8 @@ pub async fn attach(
     mut request: Request,
 ) -> Result<Response> {
     let query = Query::parse(query.as_deref().unwrap_or(""));
-    let v = find_standalone(&state, key, "attach to").await?;
+    // A service task's container too: its terminal, when it has one (the backend says).
+    let v = find_container(&state, key).await?;
     // On a terminal, as dockerd: the given sequence or ctrl-p ctrl-q ends the attach.
     let detach = super::detach::parse(query.get("detachKeys").unwrap_or("")).map_err(Error::BadRequest)?;
     let options = AttachOptions {
@@ -126,7 +136,7 @@ pub async fn resize(
     key: std::result::Result<Path<String>, PathRejection>,
     RawQuery(query): RawQuery,
 ) -> Result<Response> {
-    let v = find_standalone(&state, key, "resize").await?;
+    let v = find_container(&state, key).await?;
     let query = Query::parse(query.as_deref().unwrap_or(""));
     let dimension = |name: &str| -> Result<u16> {
         let raw = query.get(name).unwrap_or("");

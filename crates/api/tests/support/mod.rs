@@ -102,3 +102,30 @@ pub fn start(dir: &Path, backend: Arc<FakeBackend>) -> (String, oneshot::Sender<
     }));
     (format!("unix://{}", socket.display()), stop)
 }
+
+/// The stock docker CLI set up as every CLI test starts: our router over `backend` on a
+/// socket in a fresh directory, the CLI's private config beside it.
+pub struct Cli {
+    /// Runs the CLI against the socket.
+    pub docker: Docker,
+    /// Ends the serving.
+    pub stop: oneshot::Sender<()>,
+    /// The socket's and the config's directory, removed when dropped.
+    pub dir: tempfile::TempDir,
+}
+
+/// [`Cli`] over `backend`; `None` (the reason printed) where no docker binary is on PATH.
+pub fn cli(backend: &Arc<FakeBackend>) -> Option<Cli> {
+    let Some(binary) = docker_binary() else {
+        eprintln!("skipping: no docker binary on PATH");
+        return None;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (host, stop) = start(dir.path(), backend.clone());
+    let docker = Docker {
+        binary,
+        host,
+        config: dir.path().join("docker-config"),
+    };
+    Some(Cli { docker, stop, dir })
+}

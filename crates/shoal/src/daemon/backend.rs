@@ -556,6 +556,10 @@ impl Backend for Swarm {
         task_id: &str,
         options: api::AttachOptions,
     ) -> api::backend::Result<api::ExecStreams> {
+        // A service task's container: its terminal (`task_terminal.rs`).
+        if !self.standalone.get().is_some_and(|s| s.holds(task_id)) {
+            return self.task_attach(task_id, options).await;
+        }
         self.standalone()?.attach(task_id, options).await
     }
 
@@ -568,6 +572,9 @@ impl Backend for Swarm {
     }
 
     async fn container_resize(&self, task_id: &str, height: u16, width: u16) -> api::backend::Result<()> {
+        if !self.standalone.get().is_some_and(|s| s.holds(task_id)) {
+            return self.task_resize(task_id, height, width).await;
+        }
         self.standalone()?.resize(task_id, height, width).await
     }
 

@@ -4,7 +4,8 @@
 //!  create(container) ─► resolve the task among this node's (ID, ID prefix, Swarm name)
 //!                    ─► Instance { Created }                       (IDs: 64 hex, as dockerd's)
 //!  start(id)         ─► agent Tasks::exec ─► Running { pid, pty } ─► waiter records the exit
-//!                    ─► streams to the API (attached) or drained (detached)
+//!                    ─► streams to the API (attached) or drained (detached; and once
+//!                       the client detaches or leaves)
 //!  inspect / resize  ─► the instance; resize sets the pty's window size
 //! ```
 //!
@@ -152,7 +153,7 @@ pub fn resolve<'a>(tasks: &'a [Arc<Task>], key: &str) -> Result<&'a Arc<Task>> {
 }
 
 /// An executor's refusal in dockerd's words and statuses.
-fn exec_error(task_id: &str, e: agent::executor::Error) -> Error {
+pub(super) fn exec_error(task_id: &str, e: agent::executor::Error) -> Error {
     use agent::executor::Error as E;
     match e {
         E::NotFound(_) => Error::NotFound(format!("No such container: {task_id}")),
@@ -309,13 +310,40 @@ impl Swarm {
 /// never blocks on a full pipe nobody reads.
 fn keep_or_drain(stream: agent::executor::exec::Reader, keep: bool) -> Option<agent::executor::exec::Reader> {
     if keep {
-        return Some(stream);
+        return Some(outlive_client(stream));
     }
     let mut stream = stream;
     tokio::spawn(async move {
         let _ = tokio::io::copy(&mut stream, &mut tokio::io::sink()).await;
     });
     None
+}
+
+/// Largest piece of output between the process and its client.
+const CHUNK: usize = 32 * 1024;
+
+/// `stream` handed on to the client for as long as the client reads it; once the client
+/// is gone (detached with the detach keys, or disconnected) it is read and dropped, so the
+/// process goes on as dockerd's execs do instead of stalling on a full terminal or pipe.
+/// While the client reads, a slow client still slows the process (bounded buffer).
+fn outlive_client(mut stream: agent::executor::exec::Reader) -> agent::executor::exec::Reader {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (client, mut to_client) = tokio::io::duplex(CHUNK);
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; CHUNK];
+        let mut attached = true;
+        loop {
+            let n = match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            // The client's end dropped: every later write fails; keep reading.
+            if attached && to_client.write_all(&buf[..n]).await.is_err() {
+                attached = false;
+            }
+        }
+    });
+    Box::new(client)
 }
 
 #[cfg(test)]
@@ -361,6 +389,24 @@ mod tests {
             state: Mutex::new(phase),
             exit: watch::Sender::new(None),
         }
+    }
+
+    #[tokio::test]
+    async fn output_is_drained_once_the_client_is_gone() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (mut process, out) = tokio::io::duplex(1024);
+        let mut client = outlive_client(Box::new(out));
+        process.write_all(b"hello").await.unwrap();
+        let mut got = [0u8; 5];
+        client.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"hello");
+        drop(client);
+        // Far more than every buffer on the way: written only if the output is still read.
+        let more = vec![b'x'; 4 << 20];
+        tokio::time::timeout(Duration::from_secs(20), process.write_all(&more))
+            .await
+            .expect("the process's output stalled after the client left")
+            .unwrap();
     }
 
     #[tokio::test]

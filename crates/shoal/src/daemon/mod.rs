@@ -34,6 +34,7 @@ mod swarm;
 mod swarm_events;
 mod task_events;
 mod task_logs;
+mod task_terminal;
 mod tcp_api;
 
 use std::collections::BTreeMap;

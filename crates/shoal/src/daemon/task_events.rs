@@ -244,6 +244,18 @@ impl Tasks for Reporting {
     ) -> agent::executor::Result<agent::executor::exec::ExecProcess> {
         self.inner.exec(task_id, spec).await
     }
+
+    async fn terminal_attach(
+        &self,
+        task_id: &str,
+        want: agent::executor::oci::terminal::Want,
+    ) -> agent::executor::Result<agent::executor::oci::terminal::Console> {
+        self.inner.terminal_attach(task_id, want).await
+    }
+
+    async fn terminal_resize(&self, task_id: &str, height: u16, width: u16) -> agent::executor::Result<()> {
+        self.inner.terminal_resize(task_id, height, width).await
+    }
 }
 
 /// Wraps a worker's tasks and status updates so that each change publishes its container

@@ -244,6 +244,12 @@ impl Agent {
         &self.data_dir
     }
 
+    /// `POST /containers/{name}/resize?h=&w=` on the agent's socket; the status.
+    pub fn resize(&self, name: &str, height: u16, width: u16) -> u16 {
+        let path = format!("/containers/{name}/resize?h={height}&w={width}");
+        http::over_unix(&self.sock, &http::request("POST", &path, "shoal", &[], None)).0
+    }
+
     /// Last lines of the agent's log.
     pub fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();

@@ -11,10 +11,11 @@
 //!             in the agent's network sandbox, if any              (sandbox.rs)
 //!          ─► spec.json (LaunchSpec with its oci part)
 //!  start   ─► `shoal task-shim <dir>` ─► libcontainer create + start          (runtime.rs)
-//!  remove  ─► stop ─► delete container (cgroups) ─► unmount ─► delete dir
+//!  remove  ─► stop ─► kill and remove its cgroups (cgroup_remove.rs) ─► delete container ─► unmount ─► delete dir
 //!  exec    ─► `shoal exec-shim` joins the container's cgroups and namespaces, runs the command (exec.rs, enter.rs)
 //! ```
 
+pub mod cgroup_remove;
 pub mod console;
 pub mod enter;
 pub mod exec;
@@ -32,6 +33,8 @@ pub mod stdin;
 pub mod sys;
 pub mod terminal;
 
+#[cfg(test)]
+mod remove_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
@@ -319,6 +322,7 @@ impl OciExecutor {
         }
         handle.cancel();
         let dir = self.task_dir(task_id)?;
+        self.remove_cgroups(task_id).await?;
         let (root, id) = (self.config.runtime_root.clone(), task_id.to_string());
         tokio::task::spawn_blocking(move || runtime::delete(&root, &id))
             .await
@@ -336,8 +340,17 @@ impl OciExecutor {
         Ok(())
     }
 
+    /// Kills what is left in the container's cgroups and removes them, waiting for slow
+    /// exits, before the runtime's delete (whose own removal gives up 40 ms after its kill:
+    /// `cgroup_remove.rs`).
+    async fn remove_cgroups(&self, task_id: &str) -> Result<()> {
+        let dirs = super::details::cgroup_dirs(Path::new(CGROUP_ROOT), &self.config.cgroup_parent, task_id);
+        cgroup_remove::remove(&dirs, cgroup_remove::LIMIT).await
+    }
+
     /// Deletes the container, its rootfs mount and the task directory.
     async fn destroy(&self, id: &str, dir: &Path) -> Result<()> {
+        self.remove_cgroups(id).await?;
         let root = self.config.runtime_root.clone();
         let (id, dir2) = (id.to_string(), dir.to_path_buf());
         tokio::task::spawn_blocking(move || {
@@ -455,5 +468,13 @@ impl Executor for OciExecutor {
             &self.config.cgroup_parent,
             spec,
         )
+    }
+
+    async fn terminal_attach(&self, task_id: &str, want: terminal::Want) -> Result<terminal::Console> {
+        self.console(task_id, want).await
+    }
+
+    async fn terminal_resize(&self, task_id: &str, height: u16, width: u16) -> Result<()> {
+        self.resize(task_id, height, width).await
     }
 }

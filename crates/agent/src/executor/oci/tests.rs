@@ -78,7 +78,7 @@ pub(super) struct OciHarness {
     state: TempDir,
     work: TempDir,
     images: Arc<DirImageSource>,
-    cgroup_parent: String,
+    pub(super) cgroup_parent: String,
 }
 
 /// The harness, or `None` (with the reason printed) where containers cannot run.
@@ -136,7 +136,7 @@ macro_rules! harness_or_skip {
 }
 
 impl OciHarness {
-    fn config(&self) -> OciConfig {
+    pub(super) fn config(&self) -> OciConfig {
         OciConfig {
             state_dir: self.state.path().join("containers"),
             runtime_root: self.state.path().join("runtime"),

@@ -102,4 +102,28 @@ impl Tasks for Merged {
             None => Err(Self::no_such(task_id)),
         }
     }
+
+    async fn terminal_attach(
+        &self,
+        task_id: &str,
+        want: agent::executor::oci::terminal::Want,
+    ) -> agent::executor::Result<agent::executor::oci::terminal::Console> {
+        if let Some(s) = self.standalone_of(task_id) {
+            return s.executor().console(task_id, want).await;
+        }
+        match &self.swarm {
+            Some(swarm) => swarm.terminal_attach(task_id, want).await,
+            None => Err(Self::no_such(task_id)),
+        }
+    }
+
+    async fn terminal_resize(&self, task_id: &str, height: u16, width: u16) -> agent::executor::Result<()> {
+        if let Some(s) = self.standalone_of(task_id) {
+            return s.executor().resize(task_id, height, width).await;
+        }
+        match &self.swarm {
+            Some(swarm) => swarm.terminal_resize(task_id, height, width).await,
+            None => Err(Self::no_such(task_id)),
+        }
+    }
 }
