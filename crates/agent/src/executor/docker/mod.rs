@@ -14,6 +14,7 @@
 //!  logs     ─► dockerd's log stream (logs.rs)
 //! ```
 
+pub mod details;
 pub mod logs;
 pub mod monitor;
 pub mod spec;
@@ -143,9 +144,11 @@ impl DockerExecutor {
         if self.lock().contains_key(&task.id) {
             return Ok(());
         }
+        let began = tokio::time::Instant::now();
         let create = spec::build(task, &self.config.node_id, sandbox)?;
         let image = create.body.image.clone().unwrap_or_default();
         self.ensure_image(&image, create.registry_auth.as_deref()).await?;
+        let imaged = began.elapsed();
         let options = CreateContainerOptions {
             name: Some(create.name.clone()),
             ..CreateContainerOptions::default()
@@ -172,6 +175,12 @@ impl DockerExecutor {
             Err(e) => return Err(engine_error("creating the container", e)),
         };
         self.track(&task.id, id);
+        tracing::debug!(
+            task = %task.id,
+            image_ms = imaged.as_millis() as u64,
+            create_ms = (began.elapsed() - imaged).as_millis() as u64,
+            "docker executor: container created"
+        );
         Ok(())
     }
 
@@ -301,7 +310,9 @@ impl Executor for DockerExecutor {
 
     async fn start(&self, task_id: &str) -> Result<ContainerStatus> {
         let t = self.get(task_id)?;
+        let began = tokio::time::Instant::now();
         let mut inspected = self.inspect(&t.container).await?;
+        let looked = began.elapsed();
         if status(&inspected) == ContainerStateStatusEnum::CREATED {
             self.docker
                 .start_container(&t.container, None)
@@ -309,10 +320,18 @@ impl Executor for DockerExecutor {
                 .map_err(|e| engine_error("starting the container", e))?;
             inspected = self.inspect(&t.container).await?;
         }
+        let started = began.elapsed();
         let monitor = self.monitor(&t, &inspected);
         if has_check(&inspected) {
             monitor.healthy().await?;
         }
+        tracing::debug!(
+            task = %task_id,
+            inspect_ms = looked.as_millis() as u64,
+            start_ms = (started - looked).as_millis() as u64,
+            healthy_ms = (began.elapsed() - started).as_millis() as u64,
+            "docker executor: container started"
+        );
         Ok(container_status(&t.container, &inspected))
     }
 
@@ -402,6 +421,12 @@ impl Executor for DockerExecutor {
     async fn logs(&self, task_id: &str, options: LogOptions) -> Result<LogLines> {
         let t = self.get(task_id)?;
         logs::read(&self.docker, &t.container, options).await
+    }
+
+    /// From dockerd's inspect; the pid is the one the agent attaches overlay endpoints to.
+    async fn details(&self, task_id: &str) -> Result<super::details::Details> {
+        let t = self.get(task_id)?;
+        Ok(details::of_inspect(&self.inspect(&t.container).await?))
     }
 }
 
