@@ -136,8 +136,15 @@ impl<E: Executor> Tasks for WorkerTasks<E> {
     async fn assign(&self, full: bool, tasks: Vec<Task>, removed: Vec<String>) {
         let tasks: Vec<Arc<Task>> = tasks.into_iter().map(Arc::new).collect();
         if full && let Some(network) = self.network().await {
-            // The first full set after a start says which tasks' namespaces to keep.
-            network.recover(&tasks).await;
+            // The first full set after a start says which tasks' namespaces to keep; those an
+            // executor made (docker) are found through their process.
+            let pids = match self.executor().await {
+                Ok(executor) if executor.makes_own_netns() && !network.recovered().await => {
+                    held_pids(executor.as_ref(), &tasks).await
+                }
+                _ => Default::default(),
+            };
+            network.recover_adopting(&tasks, &pids).await;
         }
         // Network attachments (standalone containers' addresses) run nothing: their
         // namespaces were kept above, and the daemon that asked for them uses them.
@@ -333,4 +340,18 @@ pub async fn report_statuses(
             }
         }
     }
+}
+
+/// The pids of the held tasks on networks, for re-adopting the namespaces their executor made.
+async fn held_pids<E: Executor>(executor: &E, tasks: &[Arc<Task>]) -> HashMap<String, i64> {
+    let mut pids = HashMap::new();
+    for task in tasks.iter().filter(|t| !t.spec.networks.is_empty()) {
+        // Not held (new to this node), or not running: nothing to adopt.
+        if let Ok(details) = executor.details(&task.id).await
+            && details.pid > 0
+        {
+            pids.insert(task.id.clone(), details.pid);
+        }
+    }
+    pids
 }

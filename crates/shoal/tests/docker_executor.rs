@@ -120,3 +120,152 @@ fn a_service_runs_on_the_local_dockerd_and_shows_through_the_shoal_socket() {
         (!all.lines().any(|l| l == name)).then_some(())
     });
 }
+
+/// Root with `nft` (the overlay data plane's needs) and a dockerd, else why not.
+fn overlay_skip_reason() -> Option<&'static str> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Some("not root");
+    }
+    let nft = std::process::Command::new("nft").arg("--version").output();
+    if !nft.is_ok_and(|o| o.status.success()) {
+        return Some("no nft");
+    }
+    None
+}
+
+/// The one container of service `service` on `dockerd`.
+fn container_of(dockerd: &Dockerd, service: &str) -> Option<String> {
+    let filter = format!("label=com.docker.swarm.service.name={service}");
+    let out = dockerd.docker(&["ps", "--filter", &filter, "--format", "{{.Names}}"]);
+    let names = stdout(&out);
+    let mut lines = names.lines();
+    let first = lines.next()?.to_owned();
+    lines.next().is_none().then_some(first)
+}
+
+/// `client` asks `web` (by name: DNS, then the VIP) for its page over plain TCP; the page's
+/// body, once it answers.
+fn fetch(dockerd: &Dockerd, client: &str) -> Option<String> {
+    let out = dockerd.docker(&[
+        "exec",
+        client,
+        "sh",
+        "-c",
+        "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 web 80",
+    ]);
+    let text = stdout(&out);
+    text.contains(" 200 ").then(|| {
+        text.rsplit("\r\n\r\n")
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
+    })
+}
+
+/// The ifindex of a container's `eth0` (a re-made veth gets a new one) and its interfaces.
+fn links(dockerd: &Dockerd, container: &str) -> String {
+    dockerd.ok(&[
+        "exec",
+        container,
+        "sh",
+        "-c",
+        "cat /sys/class/net/eth0/ifindex; ls /sys/class/net",
+    ])
+}
+
+#[test]
+fn a_task_on_an_overlay_keeps_its_endpoint_and_answers_by_name_after_an_agent_kill_9() {
+    if let Some(why) = overlay_skip_reason() {
+        eprintln!("SKIPPED: the docker executor's overlay test needs {why}");
+        return;
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dockerd = match rt.block_on(Dockerd::try_start()) {
+        Ok(d) => d,
+        Err(why) => {
+            eprintln!("SKIPPED: the docker executor's overlay test needs a dockerd: {why}");
+            return;
+        }
+    };
+    dockerd.import_busybox(IMAGE).unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let host = format!("unix://{}", dockerd.socket().display());
+    let mut agent = Agent::start_with(
+        root.path(),
+        "n1",
+        &["--executor".into(), "docker".into(), "--docker-host".into(), host],
+    );
+    agent.swarm_init();
+    agent.docker_ok(&["network", "create", "-d", "overlay", "dxnet"]);
+    for (name, command) in [
+        (
+            "web",
+            "mkdir -p /www && echo web-page > /www/index.html && exec httpd -f -p 80 -h /www",
+        ),
+        ("client", "exec sleep 100000"),
+    ] {
+        agent.docker_ok(&[
+            "service",
+            "create",
+            "--detach",
+            "--no-resolve-image",
+            "--name",
+            name,
+            "--network",
+            "dxnet",
+            "--stop-grace-period",
+            "1s",
+            IMAGE,
+            "sh",
+            "-c",
+            command,
+        ]);
+    }
+    let (web, client) = eventually("web and client running", LIMIT, || {
+        Some((container_of(&dockerd, "web")?, container_of(&dockerd, "client")?))
+    });
+    let page = eventually("client reaches web by name", LIMIT, || fetch(&dockerd, &client));
+    assert_eq!(page, "web-page");
+    let before = (links(&dockerd, &web), links(&dockerd, &client));
+    let tasks = agent.docker_ok(&["service", "ps", "-q", "--no-trunc", "web"]);
+
+    agent.restart();
+    eventually("web at 1/1 after the restart", LIMIT, || {
+        let out = agent.docker(&[
+            "service",
+            "ls",
+            "--filter",
+            "name=web",
+            "--format",
+            "{{.Replicas}}",
+        ]);
+        (stdout(&out).trim() == "1/1").then_some(())
+    });
+    assert_eq!(
+        agent.docker_ok(&["service", "ps", "-q", "--no-trunc", "web"]),
+        tasks,
+        "the same task, not a replacement"
+    );
+    // The new agent's resolver and the client's VIP table answer again, through the same
+    // endpoints: no veth was made again, none added.
+    let page = eventually("client reaches web by name after the restart", LIMIT, || {
+        fetch(&dockerd, &client)
+    });
+    assert_eq!(page, "web-page");
+    assert_eq!((links(&dockerd, &web), links(&dockerd, &client)), before);
+    let log = std::fs::read_to_string(root.path().join("n1.log")).unwrap_or_default();
+    assert_eq!(
+        log.matches("re-adopted a held task's namespace with its endpoints")
+            .count(),
+        2,
+        "both tasks re-adopted as they were:\n{log}"
+    );
+
+    agent.docker_ok(&["service", "rm", "web", "client"]);
+    eventually("the task containers removed", LIMIT, || {
+        let all = dockerd.ok(&["ps", "-a", "-q"]);
+        all.trim().is_empty().then_some(())
+    });
+}

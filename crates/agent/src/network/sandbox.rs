@@ -241,7 +241,7 @@ impl NodeNetwork {
 /// Attaches the namespace at `netns` to each network, as `eth0`, `eth1`, … in order; the
 /// default route through the one network `gateway::choose` picks, and replies from an ingress
 /// address that is not it through `ingress`.
-async fn attach_all(
+pub(super) async fn attach_all(
     plane: &dyn DataPlane,
     views: &Views,
     netns: &std::path::Path,

@@ -1,13 +1,15 @@
 //! The node's data plane as a whole: recovered after an agent restart (held tasks' namespaces
 //! re-adopted, the rest of the tag swept) and taken down when the node leaves the swarm.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
 
-use netplane::names;
+use netplane::{DataPlane, NetworkSpec, names};
 use types::Task;
 
 use super::files;
 use super::node::{Attachment, Mode, NodeNetwork, TaskSandbox};
+use super::sandbox::attach_all;
 use super::views::Views;
 use super::{mesh, vips};
 
@@ -16,6 +18,19 @@ impl NodeNetwork {
     /// namespaces of held tasks (their endpoints survived), then removes every other task
     /// namespace, sandbox directory and overlay of this plane's tag. Runs once.
     pub async fn recover(&self, held: &[std::sync::Arc<Task>]) {
+        self.recover_adopting(held, &HashMap::new()).await
+    }
+
+    /// Whether the recovery after start already ran.
+    pub async fn recovered(&self) -> bool {
+        self.state.lock().await.recovered
+    }
+
+    /// As [`NodeNetwork::recover`], also re-adopting the namespaces of tasks whose executor
+    /// made them (docker: the container's, `/proc/<pid>/ns/net`), `pids` by task ID. Their
+    /// endpoints are kept when the namespace still has them (a veth pair lives while both
+    /// the container's namespace and the overlay's do) and attached again when not.
+    pub async fn recover_adopting(&self, held: &[std::sync::Arc<Task>], pids: &HashMap<String, i64>) {
         let Mode::Plane {
             plane, namespaces, ..
         } = &self.mode
@@ -35,24 +50,39 @@ impl NodeNetwork {
         let held_ids: HashSet<&str> = held.iter().map(|t| t.id.as_str()).collect();
         for task in held {
             let name = names::task_netns(&self.config.tag, &task.id);
-            if state.sandboxes.contains_key(&task.id) || !present.contains(&name) {
+            let named = present.contains(&name);
+            let pid = pids.get(&task.id).copied().filter(|p| *p > 0);
+            if state.sandboxes.contains_key(&task.id) || (!named && pid.is_none()) {
                 continue;
             }
             let Ok(found) = state.views.attachments(task) else {
                 continue;
             };
-            let attachments: Vec<Attachment> = found
+            let made: Vec<(NetworkSpec, Attachment)> = found
                 .into_iter()
                 .filter_map(|(network_id, address)| {
-                    let vni = state.networks.get(&network_id)?.spec.vni;
-                    Some(Attachment {
-                        network_id,
-                        vni,
-                        address,
-                    })
+                    let spec = state.networks.get(&network_id)?.spec.clone();
+                    let vni = spec.vni;
+                    Some((
+                        spec,
+                        Attachment {
+                            network_id,
+                            vni,
+                            address,
+                        },
+                    ))
                 })
                 .collect();
-            let path = namespaces.path(&name);
+            let path = match pid {
+                Some(pid) if !named => {
+                    match adopt_process_netns(plane.as_ref(), &state.views, &task.id, pid, &made).await {
+                        Some(path) => path,
+                        None => continue,
+                    }
+                }
+                _ => namespaces.path(&name),
+            };
+            let attachments: Vec<Attachment> = made.into_iter().map(|(_, a)| a).collect();
             let ids: Vec<String> = attachments.iter().map(|a| a.network_id.clone()).collect();
             let wanted = vips::task_vips(&state.views, &ids);
             if let Err(error) = plane.set_vips(&path, &wanted).await {
@@ -167,5 +197,53 @@ impl NodeNetwork {
         self.records.replace(&[]);
         drop(state);
         self.applied.send_modify(|n| *n = n.wrapping_add(1));
+    }
+}
+
+/// Re-adopts the namespace of a held task's process (`pid`, as its executor reports it): kept
+/// as it is when it still has an interface per network (`eth0`, … as `attach_all` names them),
+/// attached again otherwise. `None` when the process is gone (its exit reaches the runner).
+async fn adopt_process_netns(
+    plane: &dyn DataPlane,
+    views: &Views,
+    task_id: &str,
+    pid: i64,
+    made: &[(NetworkSpec, Attachment)],
+) -> Option<PathBuf> {
+    let table = match std::fs::read_to_string(format!("/proc/{pid}/net/dev")) {
+        Ok(text) => text,
+        Err(error) => {
+            tracing::info!(task = %task_id, pid, %error, "a held task's process is gone; not re-adopted");
+            return None;
+        }
+    };
+    let present = interfaces(&table);
+    let path = PathBuf::from(format!("/proc/{pid}/ns/net"));
+    let whole = (0..made.len()).all(|i| present.iter().any(|n| *n == format!("eth{i}")));
+    if whole {
+        tracing::info!(task = %task_id, pid, "re-adopted a held task's namespace with its endpoints");
+    } else if let Err(error) = attach_all(plane, views, &path, made).await {
+        tracing::warn!(task = %task_id, pid, %error, "attaching a re-adopted task to its networks failed");
+    } else {
+        tracing::info!(task = %task_id, pid, "re-adopted a held task's namespace; its endpoints made again");
+    }
+    Some(path)
+}
+
+/// The interface names of a `/proc/<pid>/net/dev` table (two header lines, then `name: counters`).
+fn interfaces(text: &str) -> Vec<&str> {
+    text.lines()
+        .skip(2)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(name, _)| name.trim())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn interfaces_are_read_off_net_dev() {
+        let text = "Inter-|   Receive  |  Transmit\n face |bytes packets|bytes packets\n    lo: 0 0 0\n  eth0: 10 1 0\n";
+        assert_eq!(super::interfaces(text), ["lo", "eth0"]);
     }
 }

@@ -413,3 +413,48 @@ async fn an_encrypted_view_runs_tunnels_to_peers_with_known_keys_until_it_goes()
     assert_eq!(tunnels.key, None, "the last encrypted network took the tunnels");
     assert!(tunnels.encrypted.is_empty());
 }
+
+#[tokio::test]
+async fn recovery_adopts_the_namespace_a_held_tasks_process_holds() {
+    let f = fixture(Duration::from_secs(1));
+    f.network
+        .apply(
+            true,
+            vec![view(
+                "n1",
+                vec![
+                    endpoint("kept", "web", "node1", 10),
+                    endpoint("gone", "web", "node1", 11),
+                ],
+            )],
+            &[],
+            &[],
+        )
+        .await;
+    let held = vec![Arc::new(task_on("kept", "n1")), Arc::new(task_on("gone", "n1"))];
+    // This test's own process stands for a container's; a pid no process holds for one that died.
+    let pid = i64::from(std::process::id());
+    let pids = [("kept".to_string(), pid), ("gone".to_string(), 1 << 30)].into();
+    f.network.recover_adopting(&held, &pids).await;
+    let netns = std::path::PathBuf::from(format!("/proc/{pid}/ns/net"));
+    let state = f.plane.state();
+    assert_eq!(state.vips[&netns].len(), 1, "re-adopted and its VIPs re-set");
+    // Kept as it is when the namespace still has its interface; attached again when not.
+    let has_eth0 = std::fs::read_to_string(format!("/proc/{pid}/net/dev"))
+        .unwrap()
+        .lines()
+        .any(|l| l.trim_start().starts_with("eth0:"));
+    assert_eq!(
+        state
+            .endpoints
+            .contains_key(&(4097, "10.0.1.10".parse().unwrap())),
+        !has_eth0
+    );
+    assert!(
+        !state
+            .endpoints
+            .contains_key(&(4097, "10.0.1.11".parse().unwrap())),
+        "a dead process is not adopted"
+    );
+    assert_eq!(state.vips.len(), 1);
+}

@@ -315,6 +315,7 @@ impl<E: Executor> Runner<E> {
             tracing::error!(task = %self.id, from = self.status.state.as_str(), to = state.as_str(), "refusing backwards state");
             return;
         }
+        tracing::debug!(task = %self.id, state = state.as_str(), "task state");
         self.status.state = state;
         self.status.message = message.to_string();
         self.status.timestamp = self.clock.now();

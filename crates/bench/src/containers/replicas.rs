@@ -51,6 +51,10 @@ pub struct Args {
     /// Report file to update.
     #[arg(long, default_value = "BENCHMARKS.md")]
     out: PathBuf,
+    /// Run only Swarm and shoal with the docker executor (a quicker look at that executor;
+    /// the report is printed, BENCHMARKS.md is left alone as its table needs all three).
+    #[arg(long)]
+    docker_only: bool,
 }
 
 /// How long one step may take before the run fails.
@@ -179,22 +183,26 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let swarm_socket = form(&cli, &mut swarm, &addrs, &tar)
         .await
         .map_err(|e| e.context("forming the Swarm cluster"))?;
-    eprintln!("replicas: shoal (oci) on hosts {}–{}", h + 1, 2 * h);
-    let mut agents: Vec<ShoalAgent> = (h + 1..=2 * h)
-        .map(|i| {
-            ShoalAgent::new(
-                &shoal,
-                &format!("a{}", i - h),
-                topology.dir(),
-                topology.ns_path(i),
-            )
-            .with_oci()
-        })
-        .collect();
-    let addrs: Vec<String> = (h + 1..=2 * h).map(|i| topology.addr(i)).collect();
-    let shoal_socket = form(&cli, &mut agents, &addrs, &tar)
-        .await
-        .map_err(|e| e.context("forming the shoal cluster"))?;
+    let mut agents: Vec<ShoalAgent> = Vec::new();
+    let mut shoal_socket = PathBuf::new();
+    if !args.docker_only {
+        eprintln!("replicas: shoal (oci) on hosts {}–{}", h + 1, 2 * h);
+        agents = (h + 1..=2 * h)
+            .map(|i| {
+                ShoalAgent::new(
+                    &shoal,
+                    &format!("a{}", i - h),
+                    topology.dir(),
+                    topology.ns_path(i),
+                )
+                .with_oci()
+            })
+            .collect();
+        let addrs: Vec<String> = (h + 1..=2 * h).map(|i| topology.addr(i)).collect();
+        shoal_socket = form(&cli, &mut agents, &addrs, &tar)
+            .await
+            .map_err(|e| e.context("forming the shoal cluster"))?;
+    }
 
     eprintln!(
         "replicas: shoal (docker executor) on hosts {}–{}",
@@ -256,6 +264,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         for k in 0..systems.len() {
             let s = (i + k) % systems.len();
             let (name, socket, nodes) = systems[s];
+            if args.docker_only && name == "shoal" {
+                continue;
+            }
             rounds[s].push(round(name, socket, nodes, &args, i).await?);
         }
     }
@@ -266,6 +277,20 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     drop(engines);
     drop(topology);
 
+    if args.docker_only {
+        let list = |v: &[Round]| {
+            v.iter()
+                .map(|r| format!("create {:.2} s, scale {:.2} s", r.create, r.scale))
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        println!(
+            "swarm: {}\nshoal docker executor: {}",
+            list(&peer),
+            list(&docker_rounds)
+        );
+        return Ok(());
+    }
     let body = section(&args, &ours, &docker_rounds, &peer, &version, &load_before);
     crate::report::write_section(&args.out, "replicas-peer", &body)?;
     println!("{body}");

@@ -116,7 +116,12 @@ impl Member for ShoalAgent {
                 .arg(format!("unix://{}", socket.display()));
         }
         let child = command
-            .env("SHOAL_LOG", "warn")
+            // SHOAL_BENCH_AGENT_LOG, when set, is the agents' filter (e.g. to see the
+            // executors' timings at debug in `<dir>.log`).
+            .env(
+                "SHOAL_LOG",
+                std::env::var("SHOAL_BENCH_AGENT_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)

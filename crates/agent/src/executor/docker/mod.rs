@@ -14,6 +14,7 @@
 //!  logs     ─► dockerd's log stream (logs.rs)
 //! ```
 
+pub mod details;
 pub mod logs;
 pub mod monitor;
 pub mod spec;
@@ -73,6 +74,8 @@ impl Drop for DockerExecutor {
 struct Tracked {
     container: String,
     monitor: Mutex<Option<Arc<Monitor>>>,
+    /// Created by this executor and not started yet: `start` needs no inspect to know it.
+    fresh: std::sync::atomic::AtomicBool,
 }
 
 impl DockerExecutor {
@@ -133,6 +136,7 @@ impl DockerExecutor {
                 Arc::new(Tracked {
                     container,
                     monitor: Mutex::new(None),
+                    fresh: false.into(),
                 })
             })
             .clone()
@@ -143,22 +147,35 @@ impl DockerExecutor {
         if self.lock().contains_key(&task.id) {
             return Ok(());
         }
+        let began = tokio::time::Instant::now();
         let create = spec::build(task, &self.config.node_id, sandbox)?;
         let image = create.body.image.clone().unwrap_or_default();
-        self.ensure_image(&image, create.registry_auth.as_deref()).await?;
         let options = CreateContainerOptions {
             name: Some(create.name.clone()),
             ..CreateContainerOptions::default()
         };
-        let id = match self.docker.create_container(Some(options), create.body).await {
-            Ok(created) => created.id,
+        // As `docker run` does: the create first, a pull only when dockerd lacks the image
+        // (no image inspect per task; a node's replicas share their image).
+        let mut imaged = std::time::Duration::ZERO;
+        let mut created = self
+            .docker
+            .create_container(Some(options.clone()), create.body.clone())
+            .await;
+        if let Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) = &created {
+            let pulling = tokio::time::Instant::now();
+            self.ensure_image(&image, create.registry_auth.as_deref()).await?;
+            imaged = pulling.elapsed();
+            created = self.docker.create_container(Some(options), create.body).await;
+        }
+        let (id, created_now) = match created {
+            Ok(created) => (created.id, true),
             // Prepared before an agent restart that lost track of it: the same task's
             // container is reused; anyone else's is a conflict.
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 409,
                 message,
             }) => match self.find(&task.id).await? {
-                Some(id) => id,
+                Some(id) => (id, false),
                 None => return Err(Error::Engine(format!("creating {}: {message}", create.name))),
             },
             Err(bollard::errors::Error::DockerResponseServerError {
@@ -171,7 +188,15 @@ impl DockerExecutor {
             }
             Err(e) => return Err(engine_error("creating the container", e)),
         };
-        self.track(&task.id, id);
+        self.track(&task.id, id)
+            .fresh
+            .store(created_now, std::sync::atomic::Ordering::Release);
+        tracing::debug!(
+            task = %task.id,
+            image_ms = imaged.as_millis() as u64,
+            create_ms = (began.elapsed() - imaged).as_millis() as u64,
+            "docker executor: container created"
+        );
         Ok(())
     }
 
@@ -301,18 +326,33 @@ impl Executor for DockerExecutor {
 
     async fn start(&self, task_id: &str) -> Result<ContainerStatus> {
         let t = self.get(task_id)?;
-        let mut inspected = self.inspect(&t.container).await?;
-        if status(&inspected) == ContainerStateStatusEnum::CREATED {
+        let began = tokio::time::Instant::now();
+        // A container this executor just created needs no inspect to know it never started;
+        // one it re-attached to (or whose start failed) is looked at first, so an exited task
+        // is never run again.
+        let fresh = t.fresh.swap(false, std::sync::atomic::Ordering::AcqRel);
+        let never_started =
+            fresh || status(&self.inspect(&t.container).await?) == ContainerStateStatusEnum::CREATED;
+        let looked = began.elapsed();
+        if never_started {
             self.docker
                 .start_container(&t.container, None)
                 .await
                 .map_err(|e| engine_error("starting the container", e))?;
-            inspected = self.inspect(&t.container).await?;
         }
+        let inspected = self.inspect(&t.container).await?;
+        let started = began.elapsed();
         let monitor = self.monitor(&t, &inspected);
         if has_check(&inspected) {
             monitor.healthy().await?;
         }
+        tracing::debug!(
+            task = %task_id,
+            inspect_ms = looked.as_millis() as u64,
+            start_ms = (started - looked).as_millis() as u64,
+            healthy_ms = (began.elapsed() - started).as_millis() as u64,
+            "docker executor: container started"
+        );
         Ok(container_status(&t.container, &inspected))
     }
 
@@ -402,6 +442,12 @@ impl Executor for DockerExecutor {
     async fn logs(&self, task_id: &str, options: LogOptions) -> Result<LogLines> {
         let t = self.get(task_id)?;
         logs::read(&self.docker, &t.container, options).await
+    }
+
+    /// From dockerd's inspect; the pid is the one the agent attaches overlay endpoints to.
+    async fn details(&self, task_id: &str) -> Result<super::details::Details> {
+        let t = self.get(task_id)?;
+        Ok(details::of_inspect(&self.inspect(&t.container).await?))
     }
 }
 

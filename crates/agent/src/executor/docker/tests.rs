@@ -279,3 +279,66 @@ async fn sandbox_files_are_mounted_and_the_pid_names_the_containers_own_namespac
     assert_ne!(theirs, ours);
     within("remove", ex.remove("sbx")).await.unwrap();
 }
+
+/// Prepare and start of 10 tasks at once, as a node receiving 10 replicas does, beside 10
+/// concurrent `docker run -d` by the CLI on the same dockerd (run with `--ignored
+/// --nocapture`; a measurement, not a check).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn concurrent_start() {
+    use crate::executor::conformance::{task, within};
+    let h = harness();
+    let (Some(spec), Some(d)) = (h.spec(Scenario::RunUntilStopped), h.dockerd.clone()) else {
+        return;
+    };
+    let ex = h.executor();
+    for round in 0..3 {
+        let t0 = tokio::time::Instant::now();
+        let runs = (0..10).map(|i| {
+            let (ex, spec) = (ex.clone(), spec.clone());
+            async move {
+                let id = format!("c{round}x{i}");
+                let t = tokio::time::Instant::now();
+                ex.prepare(&task(&id, spec)).await.unwrap();
+                let p = t.elapsed();
+                within("start", ex.start(&id)).await.unwrap();
+                (p, t.elapsed() - p)
+            }
+        });
+        let times = futures::future::join_all(runs).await;
+        let all = t0.elapsed();
+        println!("executor: 10 tasks at once in {all:?}; (prepare, start) each: {times:?}");
+        for i in 0..10 {
+            within("remove", ex.remove(&format!("c{round}x{i}")))
+                .await
+                .unwrap();
+        }
+        let t0 = tokio::time::Instant::now();
+        let cli: Vec<_> = (0..10)
+            .map(|i| {
+                let name = format!("cc{round}x{i}");
+                let d = d.clone();
+                std::thread::spawn(move || {
+                    d.ok(&[
+                        "run",
+                        "-d",
+                        "--name",
+                        &name,
+                        "--network",
+                        "none",
+                        IMAGE,
+                        "sleep",
+                        "1000",
+                    ]);
+                })
+            })
+            .collect();
+        for c in cli {
+            c.join().unwrap();
+        }
+        println!("docker run -d: 10 at once in {:?}", t0.elapsed());
+        for i in 0..10 {
+            d.ok(&["rm", "-f", &format!("cc{round}x{i}")]);
+        }
+    }
+}
