@@ -56,7 +56,7 @@ pub use mesh_return::MeshReturn;
 pub use overlay::Overlay;
 pub use plane::{
     DEFAULT_NETNS_DIR, DEFAULT_VXLAN_PORT, EndpointSpec, NetworkSpec, Plane, PlaneConfig, RemoteEndpoint,
-    VXLAN_OVERHEAD,
+    SubnetGateway, VXLAN_OVERHEAD,
 };
 pub use sweep::SweepReport;
 pub use vip::{Protocol, VipPort, VipService};
