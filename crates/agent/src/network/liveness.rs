@@ -23,6 +23,12 @@ use super::node::{Mode, NodeNetwork, State};
 use super::records;
 use super::views::Views;
 
+/// How many times a taken probe port is tried again, [`BIND_RETRY`] apart.
+const BIND_ATTEMPTS: u32 = 10;
+
+/// The pause between two tries of a taken probe port.
+const BIND_RETRY: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// The VTEPs of the nodes other than `node_id` with endpoints in `views`.
 pub fn peer_vteps(views: &Views, node_id: &str) -> BTreeSet<Ipv4Addr> {
     views
@@ -69,7 +75,7 @@ impl NodeNetwork {
 
     /// Starts probing this node's peers from `underlay:port` (its VTEP) and takes the
     /// unreachable ones out of its balancers and DNS; without a data plane, or when the port
-    /// cannot be bound, the manager's verdict stays the only one (logged).
+    /// stays taken, the manager's verdict stays the only one (logged).
     pub fn start_liveness(self: &Arc<Self>, underlay: Ipv4Addr, port: u16, config: ProberConfig) {
         if !matches!(self.mode, Mode::Plane { .. }) {
             return;
@@ -78,22 +84,32 @@ impl NodeNetwork {
             tracing::warn!("no runtime: peers are not probed");
             return;
         };
-        let socket = match ProbeSocket::bind(underlay, port) {
-            Ok(socket) => socket,
-            Err(error) => {
-                tracing::warn!(%error, "peers are not probed: a lost host's endpoints leave the balancers only when the manager marks it down");
-                return;
-            }
-        };
-        let mut unreachable = match Prober::spawn(socket, config, self.probe_peers.subscribe()) {
-            Ok(rx) => rx,
-            Err(error) => {
-                tracing::warn!(%error, "peers are not probed");
-                return;
-            }
-        };
         let weak = Arc::downgrade(self);
         runtime.spawn(async move {
+            // The port may still be held for a moment by the prober of this node's previous
+            // layer (a leave and join, a restart of the node): its thread ends within an
+            // interval of its layer's drop.
+            let mut attempt = 0;
+            let socket = loop {
+                match ProbeSocket::bind(underlay, port) {
+                    Ok(socket) => break socket,
+                    Err(error) if attempt >= BIND_ATTEMPTS => {
+                        tracing::warn!(%error, "peers are not probed: a lost host's endpoints leave the balancers only when the manager marks it down");
+                        return;
+                    }
+                    Err(_) => attempt += 1,
+                }
+                tokio::time::sleep(BIND_RETRY).await;
+            };
+            let Some(this) = weak.upgrade() else { return };
+            let mut unreachable = match Prober::spawn(socket, config, this.probe_peers.subscribe()) {
+                Ok(rx) => rx,
+                Err(error) => {
+                    tracing::warn!(%error, "peers are not probed");
+                    return;
+                }
+            };
+            drop(this);
             while unreachable.changed().await.is_ok() {
                 let set = unreachable.borrow_and_update().clone();
                 let Some(this) = weak.upgrade() else { return };
