@@ -18,6 +18,7 @@ pub async fn run(plane: &dyn DataPlane, vni: u32, octet: u8, task_netns: &Path) 
         gateway: Ipv4Addr::new(10, octet, 0, 1),
         mtu: None,
         internal: false,
+        more_subnets: Vec::new(),
     };
     let endpoint = EndpointSpec {
         netns: task_netns.to_owned(),
@@ -174,6 +175,7 @@ pub async fn run_encrypted(plane: &dyn DataPlane, vni: u32, octet: u8) {
         gateway: Ipv4Addr::new(10, octet, 0, 1),
         mtu: None,
         internal: false,
+        more_subnets: Vec::new(),
     };
     let plain = plane.ensure_network(&spec(vni)).await.expect("plain network");
     let encrypted = plane
@@ -212,6 +214,7 @@ pub async fn run_ingress(plane: &dyn DataPlane, vni: u32, octet: u8) {
         gateway: Ipv4Addr::new(10, octet, 0, 1),
         mtu: None,
         internal: false,
+        more_subnets: Vec::new(),
     };
     let address = Ipv4Addr::new(10, octet, 0, 2);
     let refused = plane.ensure_ingress(&spec, address).await;

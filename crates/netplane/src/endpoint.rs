@@ -38,6 +38,8 @@ impl Plane {
     /// this node); attaching the same address again replaces the old veth.
     pub async fn attach(&self, spec: &NetworkSpec, endpoint: &EndpointSpec) -> Result<Endpoint> {
         spec.validate()?;
+        // A network of several subnets: the endpoint's prefix and gateway are its subnet's.
+        let spec = &spec.for_address(endpoint.address);
         check(spec, endpoint)?;
         let overlay_path = self.overlay_netns(spec.vni);
         if !netns::is_mounted_namespace(&overlay_path) {
@@ -151,6 +153,22 @@ impl Plane {
                 .await
                 .map_err(|source| Error::netlink("add the task's default route", source))?;
         }
+        // The network's other subnets share the segment: reached on the link, internal or not.
+        for more in &spec.more_subnets {
+            let route = RouteMessageBuilder::<Ipv4Addr>::new()
+                .destination_prefix(more.subnet.network(), more.subnet.prefix_len())
+                .output_interface(index)
+                .scope(rtnetlink::packet_route::route::RouteScope::Link)
+                .build();
+            task.route()
+                .add(route)
+                .replace()
+                .execute()
+                .await
+                .map_err(|source| {
+                    Error::netlink(format!("add the task's route to {}", more.subnet), source)
+                })?;
+        }
         Ok(())
     }
 
@@ -158,6 +176,7 @@ impl Plane {
     /// `spec`'s gateway: a rule `from <address>` to a table of its own holding that default
     /// route. The table is numbered from the interface, so each attached network has one.
     pub async fn route_replies(&self, netns: &Path, spec: &NetworkSpec, address: Ipv4Addr) -> Result<()> {
+        let spec = &spec.for_address(address);
         let task = Netlink::open(netns).await?;
         let alias = names::endpoint_alias(&self.config.tag, spec.vni);
         let link = links::all(&task.handle)

@@ -123,7 +123,7 @@ impl DataPlane for FakePlane {
 
     async fn attach(&self, spec: &NetworkSpec, endpoint: &EndpointSpec) -> Result<Endpoint> {
         spec.validate()?;
-        crate::endpoint::check(spec, endpoint)?;
+        crate::endpoint::check(&spec.for_address(endpoint.address), endpoint)?;
         let mut state = self.lock();
         if !state.networks.contains_key(&spec.vni) {
             return Err(Error::Invalid(format!(

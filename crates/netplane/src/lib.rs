@@ -13,6 +13,8 @@
 //! - `sweep`: removal of what a crashed agent left;
 //! - `dns`: service DNS, a resolver per network in its overlay namespace;
 //! - `crypt`: the encrypted overlay, userspace WireGuard tunnels between nodes carrying VXLAN;
+//! - `probe`: data-plane liveness, peers' VTEPs pinged on the underlay (a lost host's
+//!   endpoints leave the balancers before the manager's verdict);
 //! - `driver`: the `DataPlane` trait over all of it, with `FakePlane` for tests without root and a
 //!   `conformance` suite (feature `testbed`) both pass;
 //! - `testbed` (feature): hosts made of network namespaces, for multi-host tests.
@@ -39,6 +41,7 @@ mod netns;
 mod overlay;
 mod peer;
 mod plane;
+pub mod probe;
 mod sweep;
 #[cfg(feature = "testbed")]
 pub mod testbed;
@@ -53,7 +56,7 @@ pub use mesh_return::MeshReturn;
 pub use overlay::Overlay;
 pub use plane::{
     DEFAULT_NETNS_DIR, DEFAULT_VXLAN_PORT, EndpointSpec, NetworkSpec, Plane, PlaneConfig, RemoteEndpoint,
-    VXLAN_OVERHEAD,
+    SubnetGateway, VXLAN_OVERHEAD,
 };
 pub use sweep::SweepReport;
 pub use vip::{Protocol, VipPort, VipService};

@@ -88,7 +88,8 @@ impl Plane {
                     .ok_or_else(|| Error::Invalid("the bridge vanished after its creation".into()))?
             }
         };
-        // A network re-created under the same VNI may bring another gateway: only the current one stays.
+        // A network re-created under the same VNI may bring other gateways: only the current
+        // ones stay (one per subnet; the first subnet's first).
         let addresses: Vec<_> = ov
             .address()
             .get()
@@ -97,13 +98,14 @@ impl Plane {
             .try_collect()
             .await
             .map_err(|source| Error::netlink("list the bridge's addresses", source))?;
-        let gateway = std::net::IpAddr::V4(spec.gateway);
+        let wanted = spec.subnets();
         for address in addresses {
-            let current = address.header.prefix_len == spec.subnet.prefix_len()
-                && address
-                    .attributes
-                    .iter()
-                    .any(|attribute| matches!(attribute, AddressAttribute::Address(ip) if *ip == gateway));
+            let current = wanted.iter().any(|want| {
+                address.header.prefix_len == want.subnet.prefix_len()
+                    && address.attributes.iter().any(|attribute| {
+                        matches!(attribute, AddressAttribute::Address(ip) if *ip == std::net::IpAddr::V4(want.gateway))
+                    })
+            });
             if !current {
                 ov.address()
                     .del(address)
@@ -112,12 +114,14 @@ impl Plane {
                     .map_err(|source| Error::netlink("remove an old gateway address", source))?;
             }
         }
-        ov.address()
-            .add(bridge, spec.gateway.into(), spec.subnet.prefix_len())
-            .replace()
-            .execute()
-            .await
-            .map_err(|source| Error::netlink("put the gateway address on the bridge", source))?;
+        for want in &wanted {
+            ov.address()
+                .add(bridge, want.gateway.into(), want.subnet.prefix_len())
+                .replace()
+                .execute()
+                .await
+                .map_err(|source| Error::netlink("put the gateway address on the bridge", source))?;
+        }
 
         let vxlan_name = names::vxlan(spec.vni);
         let vxlan = match links::index(ov, &vxlan_name).await? {

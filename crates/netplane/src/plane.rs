@@ -58,9 +58,51 @@ pub struct NetworkSpec {
     pub mtu: Option<u32>,
     /// An internal network: tasks get no default route.
     pub internal: bool,
+    /// The network's further subnets (Docker's `--subnet A --subnet B`), each with its
+    /// gateway: every gateway sits on the bridge, and a task on one subnet reaches the others
+    /// on its link (one L2 segment, one VNI).
+    pub more_subnets: Vec<SubnetGateway>,
+}
+
+/// One more subnet of a network and its gateway.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SubnetGateway {
+    /// The subnet.
+    pub subnet: Ipv4Net,
+    /// Its gateway, a host address of it.
+    pub gateway: Ipv4Addr,
 }
 
 impl NetworkSpec {
+    /// Every subnet with its gateway, the first one first.
+    pub fn subnets(&self) -> Vec<SubnetGateway> {
+        let mut all = vec![SubnetGateway {
+            subnet: self.subnet,
+            gateway: self.gateway,
+        }];
+        all.extend(self.more_subnets.iter().copied());
+        all
+    }
+
+    /// The spec as an endpoint with `address` sees it: its own subnet and gateway first
+    /// (its prefix and default route), the others after; unchanged when no subnet holds it.
+    pub fn for_address(&self, address: Ipv4Addr) -> NetworkSpec {
+        let all = self.subnets();
+        let Some(own) = all.iter().position(|s| s.subnet.contains(&address)) else {
+            return self.clone();
+        };
+        let mut out = self.clone();
+        out.subnet = all[own].subnet;
+        out.gateway = all[own].gateway;
+        out.more_subnets = all
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != own)
+            .map(|(_, s)| *s)
+            .collect();
+        out
+    }
+
     /// Checks the VNI range and that the gateway is a host address of the subnet.
     pub fn validate(&self) -> Result<()> {
         if self.vni == 0 || self.vni > 0xff_ffff {
@@ -68,6 +110,20 @@ impl NetworkSpec {
                 "VNI {} is outside 1..=16777215",
                 self.vni
             )));
+        }
+        for more in &self.more_subnets {
+            let alone = NetworkSpec {
+                subnet: more.subnet,
+                gateway: more.gateway,
+                more_subnets: Vec::new(),
+                ..self.clone()
+            };
+            if !alone.is_host_address(more.gateway) {
+                return Err(Error::Invalid(format!(
+                    "gateway {} is not a host address of {}",
+                    more.gateway, more.subnet
+                )));
+            }
         }
         if !self.is_host_address(self.gateway) {
             return Err(Error::Invalid(format!(
@@ -181,7 +237,25 @@ mod tests {
             gateway: gateway.into(),
             mtu: None,
             internal: false,
+            more_subnets: Vec::new(),
         }
+    }
+
+    #[test]
+    fn an_endpoint_sees_its_own_subnet_first() {
+        let mut two = spec("10.0.1.0/24", [10, 0, 1, 1]);
+        two.more_subnets.push(SubnetGateway {
+            subnet: "10.0.2.0/24".parse().expect("subnet"),
+            gateway: [10, 0, 2, 1].into(),
+        });
+        assert!(two.validate().is_ok());
+        let seen = two.for_address([10, 0, 2, 9].into());
+        assert_eq!(seen.subnet.to_string(), "10.0.2.0/24");
+        assert_eq!(seen.gateway, Ipv4Addr::new(10, 0, 2, 1));
+        assert_eq!(seen.more_subnets[0].subnet.to_string(), "10.0.1.0/24");
+        assert_eq!(two.for_address([10, 0, 1, 9].into()), two);
+        two.more_subnets[0].gateway = [10, 0, 3, 1].into();
+        assert!(two.validate().is_err(), "a further gateway outside its subnet");
     }
 
     #[test]

@@ -212,7 +212,7 @@ fn measure_convergence_of_dns_and_balancers() {
     c.kill_host(2);
     let lost_node = c.hosts[2].name.clone();
     let c = &c;
-    // The manager's verdict, watched beside the probes: most of a host loss is its detection.
+    // The manager's verdict, watched beside the probes (peers' probes judge the host first).
     let (times, marked_down) = std::thread::scope(|scope| {
         let watcher = scope.spawn(|| {
             c.wait("host 2 marked down", || {
@@ -236,4 +236,20 @@ fn measure_convergence_of_dns_and_balancers() {
         marked_down.as_secs_f64()
     );
     report("host 2 lost", &times);
+    // The probes' verdicts over the whole run, from the survivors' logs: any other than host
+    // 2's loss was a false removal (a peer judged silent while alive, e.g. under load).
+    let lost_vtep = format!("peer={}", c.hosts[2].address);
+    for i in 0..2 {
+        let log = c.hosts[i].log_text();
+        let judged: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("peer stopped answering probes"))
+            .collect();
+        let false_removals = judged.iter().filter(|l| !l.contains(&lost_vtep)).count();
+        let stalls = log.lines().filter(|l| l.contains("the prober ran late")).count();
+        println!(
+            "convergence | probes | host {i} | peers judged unreachable {} (false removals {false_removals}) | stalls logged {stalls}",
+            judged.len()
+        );
+    }
 }

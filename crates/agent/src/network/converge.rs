@@ -28,8 +28,11 @@ impl NodeNetwork {
             ingress,
             mesh,
             tunnels,
+            unreachable,
             ..
         } = state;
+        // Who serves, as this node sees it: unreachable peers' endpoints out (`liveness.rs`).
+        let live = super::liveness::reachable(views, unreachable, &self.config.node_id);
         // Before the overlays: the sandbox's endpoint hangs off the ingress overlay.
         all_ok &= mesh::drop_mesh(views, &self.config.node_id, ingress, mesh, plane).await;
         let gone: Vec<String> = networks
@@ -140,11 +143,11 @@ impl NodeNetwork {
             local.peers = if ok { wanted_peers } else { HashSet::new() };
             all_ok &= ok;
         }
-        all_ok &= self.converge_mesh(views, networks, ingress, mesh, plane).await;
+        all_ok &= self.converge_mesh(&live, networks, ingress, mesh, plane).await;
         for (task, sandbox) in sandboxes.iter_mut() {
             let Some(netns) = &sandbox.netns else { continue };
             let ids: Vec<String> = sandbox.attachments.iter().map(|a| a.network_id.clone()).collect();
-            let wanted = vips::task_vips(views, &ids);
+            let wanted = vips::task_vips(&live, &ids);
             if wanted != sandbox.vips {
                 match plane.set_vips(netns, &wanted).await {
                     Ok(()) => sandbox.vips = wanted,
@@ -154,7 +157,7 @@ impl NodeNetwork {
                     }
                 }
             }
-            let returns = mesh::task_return(views, task, &ids);
+            let returns = mesh::task_return(&live, task, &ids);
             if returns != sandbox.returns {
                 match mesh::set_returns(plane, netns, &sandbox.returns, &returns).await {
                     Ok(()) => sandbox.returns = returns,

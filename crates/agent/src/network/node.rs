@@ -30,7 +30,6 @@ use tokio::sync::{Mutex, watch};
 use types::{NetworkDelta, NetworkView};
 
 use super::namespaces::TaskNamespaces;
-use super::records;
 use super::tunnels::TunnelState;
 use super::views::Views;
 
@@ -110,6 +109,8 @@ pub(super) struct State {
     pub(super) mesh: Option<Vec<MeshPort>>,
     /// Encrypted overlays: the node's key pair, its peers' keys, the tunnels as set.
     pub(super) tunnels: TunnelState,
+    /// Peers' VTEPs the prober judges unreachable (`liveness.rs`).
+    pub(super) unreachable: std::collections::BTreeSet<Ipv4Addr>,
 }
 
 /// The node's network layer; shared by the session (views in) and the runners (sandboxes).
@@ -124,6 +125,8 @@ pub struct NodeNetwork {
     /// a VIP table): the retry worker converges again within [`RETRY_EVERY`] instead of
     /// waiting for the next assignment message, which may be minutes away.
     pub(super) retry: std::sync::atomic::AtomicBool,
+    /// The peers' VTEPs in the views, for the prober (`liveness.rs`).
+    pub(super) probe_peers: watch::Sender<std::collections::BTreeSet<Ipv4Addr>>,
 }
 
 /// How often a convergence that left something undone is tried again.
@@ -165,6 +168,7 @@ impl NodeNetwork {
             state: Mutex::new(State::default()),
             applied: watch::Sender::new(0),
             retry: std::sync::atomic::AtomicBool::new(false),
+            probe_peers: watch::Sender::new(Default::default()),
         })
     }
 
@@ -260,8 +264,7 @@ impl NodeNetwork {
             return;
         }
         state.views.apply(full, networks, removed, deltas);
-        let all: Vec<_> = state.views.iter().map(records::network_records).collect();
-        self.records.replace(&all);
+        self.publish_records(&state);
         if let Mode::Plane { plane, upstreams, .. } = &self.mode {
             let ok = self.converge(&mut state, plane.as_ref(), upstreams).await;
             self.retry.store(!ok, std::sync::atomic::Ordering::Release);

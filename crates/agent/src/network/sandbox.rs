@@ -82,14 +82,17 @@ impl NodeNetwork {
             Some(path)
         };
         let ids: Vec<String> = made.iter().map(|(_, a)| a.network_id.clone()).collect();
-        let task_vips = vips::task_vips(&state.views, &ids);
+        // Unreachable peers' endpoints stay out of a new sandbox too (`liveness.rs`).
+        let live = super::liveness::reachable(&state.views, &state.unreachable, &self.config.node_id);
+        let task_vips = vips::task_vips(&live, &ids);
         if let Some(path) = &netns
             && let Err(error) = plane.set_vips(path, &task_vips).await
         {
             let _ = namespaces.delete(&name);
             return Err(plane_error("set the task's VIP table", error));
         }
-        let returns = mesh::task_return(&state.views, &task.id, &ids);
+        let returns = mesh::task_return(&live, &task.id, &ids);
+        drop(live);
         if let Some(path) = &netns
             && let Err(error) = mesh::set_returns(plane.as_ref(), path, &None, &returns).await
         {
@@ -174,8 +177,10 @@ impl NodeNetwork {
             networks,
             sandboxes,
             views,
+            unreachable,
             ..
         } = &mut *state;
+        let live = super::liveness::reachable(views, unreachable, &self.config.node_id);
         let Some(sandbox) = sandboxes.get_mut(task_id) else {
             return Ok(());
         };
@@ -197,13 +202,13 @@ impl NodeNetwork {
             .await
             .map_err(|e| plane_error("attach the started task to its networks", e))?;
         let ids: Vec<String> = sandbox.attachments.iter().map(|a| a.network_id.clone()).collect();
-        let wanted = vips::task_vips(views, &ids);
+        let wanted = vips::task_vips(&live, &ids);
         plane
             .set_vips(&path, &wanted)
             .await
             .map_err(|e| plane_error("set the task's VIP table", e))?;
         sandbox.vips = wanted;
-        let returns = mesh::task_return(views, task_id, &ids);
+        let returns = mesh::task_return(&live, task_id, &ids);
         mesh::set_returns(plane.as_ref(), &path, &None, &returns)
             .await
             .map_err(|e| plane_error("set the task's route-return routing", e))?;

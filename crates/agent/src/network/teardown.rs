@@ -142,6 +142,8 @@ impl NodeNetwork {
         };
         let mut state = self.state.lock().await;
         state.left = true;
+        // Nothing to probe any more: the prober goes quiet (it ends with the layer).
+        self.probe_peers.send_replace(Default::default());
         for (task, sandbox) in std::mem::take(&mut state.sandboxes) {
             for a in &sandbox.attachments {
                 if let Err(error) = plane.detach(a.vni, a.address, sandbox.netns.as_deref()).await {

@@ -458,3 +458,65 @@ async fn recovery_adopts_the_namespace_a_held_tasks_process_holds() {
     );
     assert_eq!(state.vips.len(), 1);
 }
+
+#[tokio::test]
+async fn an_unreachable_peers_endpoints_leave_the_vip_tables_and_come_back() {
+    let f = fixture(Duration::from_secs(5));
+    let v = view(
+        "n1",
+        vec![
+            endpoint("t1", "web", "node1", 10),
+            endpoint("t2", "web", "node2", 11),
+            endpoint("t3", "web", "node3", 12),
+        ],
+    );
+    f.network.apply(true, vec![v], &[], &[]).await;
+    assert_eq!(
+        *f.network.probe_peers.borrow(),
+        ["192.168.0.2", "192.168.0.3"]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect(),
+        "the prober is given the other nodes' VTEPs"
+    );
+    let first = f.network.sandbox(&task_on("t1", "n1"), false).await.unwrap();
+    let netns = first.netns.unwrap();
+    let backends = |f: &Fixture, netns: &std::path::Path| -> Vec<String> {
+        f.plane.state().vips[netns][0]
+            .backends
+            .iter()
+            .map(|a| a.to_string())
+            .collect()
+    };
+    assert_eq!(backends(&f, &netns), ["10.0.1.10", "10.0.1.11", "10.0.1.12"]);
+
+    let lost: std::net::Ipv4Addr = "192.168.0.3".parse().unwrap();
+    f.network.set_unreachable([lost].into()).await;
+    assert_eq!(backends(&f, &netns), ["10.0.1.10", "10.0.1.11"]);
+    let peers_before = f.plane.state().peers[&4097].len();
+    assert_eq!(peers_before, 2, "FDB entries stay: only who serves changes");
+
+    // A sandbox made meanwhile starts without the unreachable peer's endpoints.
+    let grown = view(
+        "n1",
+        vec![
+            endpoint("t1", "web", "node1", 10),
+            endpoint("t2", "web", "node2", 11),
+            endpoint("t3", "web", "node3", 12),
+            endpoint("t4", "web", "node1", 13),
+        ],
+    );
+    f.network.apply(true, vec![grown], &[], &[]).await;
+    let second = f.network.sandbox(&task_on("t4", "n1"), false).await.unwrap();
+    let second = second.netns.unwrap();
+    assert_eq!(backends(&f, &second), ["10.0.1.10", "10.0.1.11", "10.0.1.13"]);
+
+    f.network.set_unreachable(Default::default()).await;
+    for netns in [&netns, &second] {
+        assert_eq!(
+            backends(&f, netns),
+            ["10.0.1.10", "10.0.1.11", "10.0.1.12", "10.0.1.13"],
+            "back at its first answer"
+        );
+    }
+}

@@ -122,6 +122,7 @@ pub fn network(vni: u32, third_octet: u8, internal: bool) -> netplane::NetworkSp
         gateway: Ipv4Addr::new(10, 77, third_octet, 1),
         mtu: None,
         internal,
+        more_subnets: Vec::new(),
     }
 }
 

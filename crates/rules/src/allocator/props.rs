@@ -2,7 +2,8 @@
 //! node loss and leader changes, with the real orchestrator, allocator and scheduler. After
 //! every step an oracle written from the rules checks what the store holds:
 //!
-//! - no address is held twice on a network, and each held one is assignable (inside the
+//! - no address is held twice on a network (across all its subnets), and each held one is
+//!   assignable in the subnet that holds it (inside the
 //!   range, never the gateway, an auxiliary address, the network or broadcast address);
 //! - a service holds one VIP per network of its spec (none with dnsrr), a task at most one
 //!   address per network, and every task past NEW that should run holds one on each of its
@@ -32,8 +33,9 @@ const NODES: [&str; 3] = ["n1", "n2", "n3"];
 #[derive(Debug, Clone)]
 enum Step {
     /// `network create` of network k (a small user subnet with a range and an auxiliary
-    /// address when `small`, else one from the default pool).
-    CreateNetwork { k: u8, small: bool },
+    /// address when `small`, with a second small subnet after it when `two`, else one from
+    /// the default pool).
+    CreateNetwork { k: u8, small: bool, two: bool },
     /// `service create` of service k on the networks in the mask, vip or dnsrr.
     CreateService {
         k: u8,
@@ -59,7 +61,8 @@ enum Step {
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
-        2 => (0u8..4, any::<bool>()).prop_map(|(k, small)| Step::CreateNetwork { k, small }),
+        2 => (0u8..4, any::<bool>(), any::<bool>())
+            .prop_map(|(k, small, two)| Step::CreateNetwork { k, small, two }),
         3 => (0u8..4, 0u8..16, 0u64..6, prop::bool::weighted(0.2))
             .prop_map(|(k, nets, replicas, dnsrr)| Step::CreateService { k, nets, replicas, dnsrr }),
         3 => (0u8..4, 0u64..8).prop_map(|(k, replicas)| Step::Scale { k, replicas }),
@@ -103,7 +106,7 @@ impl Sim {
     fn step(&mut self, step: &Step) -> Result<(), TestCaseError> {
         let w = &mut self.w;
         match *step {
-            Step::CreateNetwork { k, small } => {
+            Step::CreateNetwork { k, small, two } => {
                 let mut spec = NetworkSpec {
                     name: net_name(k),
                     driver: "overlay".into(),
@@ -117,6 +120,13 @@ impl Sim {
                         gateway: format!("192.168.{k}.14"),
                         aux_addresses: [("db".to_string(), format!("192.168.{k}.9"))].into(),
                     }];
+                    if two {
+                        // `--subnet A --subnet B`: 5 more addresses once the first is full.
+                        spec.ipam.push(types::IpamConfig {
+                            subnet: format!("192.168.{}.0/29", 100 + k),
+                            ..Default::default()
+                        });
+                    }
                 }
                 if let Ok((op, _)) = network::create(&w.state, format!("id-{}", net_name(k)), spec) {
                     w.commit_op(op);

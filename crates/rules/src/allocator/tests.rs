@@ -452,3 +452,42 @@ fn nodes_past_a_full_ingress_network_go_without_and_the_first_freed_address_is_t
     assert_eq!(holding(&w), 5);
     assert!(w.state.addresses(&Owner::Node(holder)).is_empty());
 }
+
+#[test]
+fn a_network_of_two_subnets_fills_the_first_then_the_next() {
+    // `--subnet 10.9.9.0/29 --subnet 10.9.10.0/29`: 5 assignable addresses in each (the
+    // gateway takes one of six host addresses), a full first subnet spilling into the second.
+    let mut w = World::new().nodes(&["n1", "n2"]);
+    let mut spec = overlay("two", "10.9.9.0/29");
+    spec.ipam.push(types::IpamConfig {
+        subnet: "10.9.10.0/29".into(),
+        ..Default::default()
+    });
+    let (op, _) = network::create(&w.state, "net-two".into(), spec).unwrap();
+    w.commit_op(op);
+    let mut w = w.service("web", ServiceMode::Replicated { replicas: 7 }, on(&["two"]));
+    settle(&mut w);
+    let held: Vec<Ipv4Addr> = w.state.held_on("net-two").map(|(ip, _)| ip).collect();
+    let first: Vec<Ipv4Addr> = (2..=6).map(|d| Ipv4Addr::new(10, 9, 9, d)).collect();
+    let second: Vec<Ipv4Addr> = (2..=4).map(|d| Ipv4Addr::new(10, 9, 10, d)).collect();
+    assert_eq!(
+        held,
+        [first, second].concat(),
+        "the VIP and 7 tasks, first subnet first"
+    );
+    assert!(
+        w.runnable_tasks("web")
+            .iter()
+            .all(|t| t.status.state == TaskState::Running)
+    );
+    // Beyond both: the 10th address does not exist, the task waits saying so.
+    w.set_replicas("web", 10);
+    settle(&mut w);
+    let stuck: Vec<_> = w
+        .runnable_tasks("web")
+        .into_iter()
+        .filter(|t| t.status.state == TaskState::New)
+        .collect();
+    assert_eq!(stuck.len(), 1);
+    assert_eq!(stuck[0].status.err, "no address available on network two");
+}

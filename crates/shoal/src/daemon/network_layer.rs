@@ -110,6 +110,8 @@ pub fn kernel(dir: &DataDir, node_id: &str, advertise: &str) -> Arc<NodeNetwork>
         upstreams,
     );
     layer.start_retries();
+    // Peers that stop answering leave this node's balancers before the manager's verdict.
+    layer.start_liveness(underlay, netplane::probe::PROBE_PORT, Default::default());
     layer
 }
 
