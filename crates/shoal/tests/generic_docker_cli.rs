@@ -3,6 +3,7 @@
 //! (`docker service create --generic-resource gpu=1`). Each task is given a GPU of its own,
 //! shown in `docker inspect <task>` as dockerd's `GenericResources` and seen by the task as
 //! `DOCKER_RESOURCE_GPU`; a task asking for more than is free waits with Swarm's reason.
+//! Our own CLI's `--generic-resource` and `--generic-resource-rm` do as the docker CLI's.
 
 #![allow(clippy::unwrap_used)]
 
@@ -127,5 +128,57 @@ fn named_gpus_are_given_one_per_task() {
     m1.docker_ok(&["service", "scale", "--detach", "cuda=2"]);
     eventually("the freed GPU given again", Duration::from_secs(20), || {
         (running(&m1) == 2).then_some(())
+    });
+
+    // Our CLI spells the flags as the docker CLI: the reservation lands in the same place, and
+    // a service waiting for a GPU runs once `--generic-resource-rm` drops it.
+    m1.shoal_ok(&[
+        "service",
+        "create",
+        "--detach",
+        "--name",
+        "ours",
+        "--generic-resource",
+        "gpu=1",
+        "busybox",
+        "sleep",
+        "1000",
+    ]);
+    let reserved = m1.docker_ok(&[
+        "service",
+        "inspect",
+        "ours",
+        "--format",
+        "{{json .Spec.TaskTemplate.Resources.Reservations.GenericResources}}",
+    ]);
+    assert_eq!(
+        reserved.trim(),
+        r#"[{"DiscreteResourceSpec":{"Kind":"gpu","Value":1}}]"#
+    );
+    eventually("ours waits for a GPU", Duration::from_secs(20), || {
+        m1.docker_ok(&["service", "ps", "ours", "--no-trunc", "--format", "{{.Error}}"])
+            .contains("insufficient resources on 1 node")
+            .then_some(())
+    });
+    m1.shoal_ok(&[
+        "service",
+        "update",
+        "--detach",
+        "--generic-resource-rm",
+        "gpu",
+        "ours",
+    ]);
+    eventually("ours runs without a GPU", Duration::from_secs(20), || {
+        m1.docker_ok(&[
+            "service",
+            "ps",
+            "ours",
+            "--filter",
+            "desired-state=running",
+            "--format",
+            "{{.CurrentState}}",
+        ])
+        .starts_with("Running")
+        .then_some(())
     });
 }
