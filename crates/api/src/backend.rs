@@ -357,6 +357,13 @@ pub trait Backend: Send + Sync + 'static {
     async fn task_attachments(&self, _task_ids: &[String]) -> Result<Vec<Vec<Attachment>>> {
         Err(unimplemented("task network attachments"))
     }
+    /// The generic resources each of `task_ids` was given (a task's `GenericResources`).
+    async fn task_generic_resources(
+        &self,
+        _task_ids: &[String],
+    ) -> Result<Vec<Vec<types::generic::GenericResource>>> {
+        Err(unimplemented("task generic resources"))
+    }
     // Standalone containers of this node (`docker run`, create/start/attach/rm;
     // `server/standalone.rs`), keyed by their synthetic task's ID once resolved. The defaults refuse.
 

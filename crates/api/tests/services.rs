@@ -486,6 +486,33 @@ async fn zero_valued_restart_and_update_fields_come_back_as_dockerd_shows_them()
     assert_eq!(service["Spec"]["TaskTemplate"]["RestartPolicy"]["Window"], 0);
     assert_eq!(service["PreviousSpec"]["TaskTemplate"]["RestartPolicy"], defaults);
 
+    // A raw client's `RestartPolicy: {}` comes back as dockerd converts it (condition any,
+    // no attempts limit); no policy at all stays absent.
+    let answer = post(
+        &backend,
+        "/v1.47/services/create",
+        &spec_with("empty-policy", json!({}), json!(null)),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text());
+    let service = get(&backend, "/v1.47/services/empty-policy").await.json();
+    assert_eq!(
+        service["Spec"]["TaskTemplate"]["RestartPolicy"],
+        json!({"Condition": "any", "MaxAttempts": 0})
+    );
+    let mut body: Value = serde_json::from_str(&support::router::spec("no-policy", 1)).unwrap();
+    body["TaskTemplate"]
+        .as_object_mut()
+        .unwrap()
+        .remove("RestartPolicy");
+    let answer = post(&backend, "/v1.47/services/create", &body.to_string()).await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text());
+    let service = get(&backend, "/v1.47/services/no-policy").await.json();
+    assert!(
+        service["Spec"]["TaskTemplate"].get("RestartPolicy").is_none(),
+        "{service}"
+    );
+
     let negative = json!({"Condition": "any", "Window": -1});
     let answer = post(
         &backend,

@@ -82,6 +82,8 @@ pub(crate) fn restart(d: &Deploy, path: &str) -> Result<RestartPolicy> {
         delay: r.delay.map(|n| n.0),
         max_attempts: r.max_attempts.map_or(0, |n| n.0),
         window: r.window.map(|n| n.0),
+        // The docker CLI sends the policy whenever the file has one.
+        given: true,
     })
 }
 

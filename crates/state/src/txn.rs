@@ -89,6 +89,11 @@ pub enum Op {
     /// reason as the unlock key; appended last so every older entry still decodes. Each one
     /// also bumps the cluster's version, so watchers of the cluster hear of it.
     RootCa(RootCaOp),
+    /// Records the generic resources each task was given (scheduler, in the transaction
+    /// that assigns it): named units or counts, replacing what the task held (empty: none).
+    /// Tasks that are gone are skipped. Its own op and table, as the addresses, since
+    /// `Task`'s stored encoding must not change; appended last so older entries decode.
+    SetGenericResources(Vec<(String, Vec<types::generic::GenericResource>)>),
 }
 
 /// A change to the root CA rotation state inside [`Op::RootCa`].

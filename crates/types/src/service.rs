@@ -170,6 +170,10 @@ pub struct Reservations {
 
 /// Docker's RestartPolicy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    from = "crate::restart_window::StoredPolicy",
+    into = "crate::restart_window::StoredPolicy"
+)]
 pub struct RestartPolicy {
     /// When to restart.
     pub condition: RestartCondition,
@@ -180,8 +184,11 @@ pub struct RestartPolicy {
     /// Window for counting attempts, nanoseconds (None: not given; None and 0 both count
     /// forever, but dockerd shows a given 0). Stored as before this was an `Option`: see
     /// `restart_window`.
-    #[serde(with = "crate::restart_window")]
     pub window: Option<i64>,
+    /// The request carried a policy (dockerd then shows one, `RestartPolicy: {}` as
+    /// `Condition: any, MaxAttempts: 0`); true whenever a window is given. Stored inside the
+    /// window's encoding (`restart_window`).
+    pub given: bool,
 }
 
 impl Default for RestartPolicy {
@@ -191,6 +198,7 @@ impl Default for RestartPolicy {
             delay: None,
             max_attempts: 0,
             window: None,
+            given: false,
         }
     }
 }

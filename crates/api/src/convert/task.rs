@@ -43,6 +43,7 @@ pub fn to_docker(task: &Task) -> model::Task {
         job_iteration: task.job_iteration.map(|index| model::ObjectVersion { index }),
         volumes: None,
         networks_attachments: Vec::new(),
+        generic_resources: Vec::new(),
     }
 }
 

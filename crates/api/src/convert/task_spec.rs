@@ -163,6 +163,8 @@ fn restart_from_docker(policy: &model::RestartPolicy) -> Result<RestartPolicy> {
         delay: policy.delay,
         max_attempts: policy.max_attempts.unwrap_or(0),
         window,
+        // dockerd shows a given policy, even `{}`, with its condition and attempts.
+        given: true,
     })
 }
 
@@ -247,15 +249,16 @@ fn is_unset(value: &Value) -> bool {
 pub fn to_docker(spec: &types::TaskSpec) -> model::TaskSpec {
     let r = &spec.resources;
     let restart = &spec.restart;
-    // The stored spec cannot tell "no policy" from the default one; dockerd shows no policy
-    // for the common case of none given, so the default is left out.
-    let restart_policy = (*restart != RestartPolicy::default()).then(|| model::RestartPolicy {
-        condition: restart_condition(restart.condition).into(),
-        delay: restart.delay,
-        max_attempts: Some(restart.max_attempts),
-        // dockerd shows a window that was given, zero included, and none otherwise.
-        window: restart.window,
-    });
+    // dockerd shows a policy whenever one was given (`{}` as `Condition: any, MaxAttempts:
+    // 0`) and none otherwise; a non-default one was given.
+    let restart_policy =
+        (restart.given || *restart != RestartPolicy::default()).then(|| model::RestartPolicy {
+            condition: restart_condition(restart.condition).into(),
+            delay: restart.delay,
+            max_attempts: Some(restart.max_attempts),
+            // dockerd shows a window that was given, zero included, and none otherwise.
+            window: restart.window,
+        });
     let p = &spec.placement;
     model::TaskSpec {
         container_spec: Some(container_to_docker(&spec.container)),

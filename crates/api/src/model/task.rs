@@ -74,6 +74,10 @@ pub struct Task {
     /// The task's addresses per network: `{"Network": <swarm network>, "Addresses": [..]}`.
     #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
     pub networks_attachments: Vec<Value>,
+    /// The generic resources the task was given (SwarmKit's `AssignedGenericResources`, which
+    /// dockerd writes under this key): `[{"NamedResourceSpec": …}, {"DiscreteResourceSpec": …}]`.
+    #[serde(default, deserialize_with = "nullable", skip_serializing_if = "Vec::is_empty")]
+    pub generic_resources: Vec<Value>,
 }
 
 /// Docker's TaskStatus.

@@ -12,7 +12,7 @@ use crate::error::Result;
 use crate::model;
 
 /// Docker's JSON for `tasks`, with each one's `NetworksAttachments` (none from a backend
-/// without networks).
+/// without networks) and `GenericResources`.
 async fn with_attachments(
     state: &AppState,
     tasks: &[std::sync::Arc<types::Task>],
@@ -20,6 +20,11 @@ async fn with_attachments(
     let ids: Vec<String> = tasks.iter().map(|t| t.id.clone()).collect();
     let attachments = match state.backend.task_attachments(&ids).await {
         Ok(a) => a,
+        Err(rules::Error::Unimplemented(_)) => Vec::new(),
+        Err(e) => return Err(e.into()),
+    };
+    let generic = match state.backend.task_generic_resources(&ids).await {
+        Ok(g) => g,
         Err(rules::Error::Unimplemented(_)) => Vec::new(),
         Err(e) => return Err(e.into()),
     };
@@ -34,6 +39,12 @@ async fn with_attachments(
                 .flatten()
                 .map(|a| network::attachment(&a.network, &a.address))
                 .collect();
+            if let Some(units) = generic.get(i).filter(|u| !u.is_empty()) {
+                out.generic_resources = types::generic::to_docker_json(units)
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+            }
             out
         })
         .collect())

@@ -257,7 +257,7 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
                 let tasks: Vec<Task> = view
                     .tasks_on_node(&node_id)
                     .filter(|t| assigned_to(t, &node_id))
-                    .map(|t| as_sent(t))
+                    .map(|t| as_sent(t, view.generic_resources(&t.id)))
                     .collect();
                 index.reset(&view, &node_id, &tasks);
                 let networks = nets.full(&view, &node_id, &tasks, &index.networks(&view));
@@ -302,7 +302,9 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
                     let mut removed = Vec::new();
                     for id in touched.tasks {
                         match view.task(&id) {
-                            Some(t) if assigned_to(t, &node_id) => changed.push(as_sent(t)),
+                            Some(t) if assigned_to(t, &node_id) => {
+                                changed.push(as_sent(t, view.generic_resources(&t.id)))
+                            }
                             _ => removed.push(id),
                         }
                     }
@@ -463,15 +465,22 @@ where
     Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
 }
 
-/// A task as its node receives it: with the `DOCKER_RESOURCE_<KIND>` variables of its generic
-/// reservations in its env, as SwarmKit's executor sets them from what the task was given
-/// (nodes advertise counts only, so a task is given exactly what it reserves).
-fn as_sent(task: &Task) -> Task {
+/// A task as its node receives it: with the `DOCKER_RESOURCE_<KIND>` variables of the generic
+/// resources it was `given` in its env (`DOCKER_RESOURCE_GPU=GPU-1,GPU-2` for named units, the
+/// count for counts), as SwarmKit's executor sets them. A task assigned before the units were
+/// recorded is told what it reserves.
+fn as_sent(task: &Task, given: &[types::generic::GenericResource]) -> Task {
     let mut sent = task.clone();
-    let reserved = types::generic::reserved(&task.spec);
-    if !reserved.is_empty() {
+    let reserved;
+    let units = if given.is_empty() {
+        reserved = types::generic::reserved(&task.spec);
+        &reserved[..]
+    } else {
+        given
+    };
+    if !units.is_empty() {
         let mut spec = (*task.spec).clone();
-        spec.container.env.extend(types::generic::env(&reserved));
+        spec.container.env.extend(types::generic::env(units));
         sent.spec = std::sync::Arc::new(spec);
     }
     sent
@@ -486,7 +495,7 @@ mod tests {
     #[test]
     fn a_task_reserving_generic_resources_is_sent_with_their_env() {
         let mut task = types::testing::task("t1").build();
-        assert_eq!(as_sent(&task), task, "nothing reserved, nothing added");
+        assert_eq!(as_sent(&task, &[]), task, "nothing reserved, nothing added");
         let mut spec = (*task.spec).clone();
         spec.container.env = vec!["A=1".into()];
         set_reserved(
@@ -498,8 +507,20 @@ mod tests {
         );
         task.spec = std::sync::Arc::new(spec);
         assert_eq!(
-            as_sent(&task).spec.container.env,
+            as_sent(&task, &[]).spec.container.env,
             ["A=1", "DOCKER_RESOURCE_GPU=2"]
+        );
+        let named = |v: &str| GenericResource::Named {
+            kind: "gpu".into(),
+            value: v.into(),
+        };
+        assert_eq!(
+            as_sent(&task, &[named("GPU-1"), named("GPU-2")])
+                .spec
+                .container
+                .env,
+            ["A=1", "DOCKER_RESOURCE_GPU=GPU-1,GPU-2"],
+            "the units it was given"
         );
         assert_eq!(task.spec.container.env, ["A=1"], "the stored task is unchanged");
     }

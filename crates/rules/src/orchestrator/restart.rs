@@ -78,6 +78,7 @@ mod tests {
             delay: Some(0),
             max_attempts: 3,
             window: Some(0),
+            given: true,
         };
         for n in 1..=3 {
             let slot = slot_with(n, policy, TaskState::Failed);

@@ -1,6 +1,9 @@
 //! What one scheduling pass decided, and the store operations that write it back.
 
+use std::collections::HashMap;
+
 use state::{Op, TaskChange, TaskUpdate};
+use types::generic::GenericResource;
 
 /// The outcome of one pass: tasks to assign, per node, and tasks that fit nowhere.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -9,6 +12,9 @@ pub struct Decisions {
     pub assignments: Vec<(String, Vec<String>)>,
     /// `(task ID, reason)` for tasks left PENDING; only those whose recorded reason changes.
     pub unplaceable: Vec<(String, String)>,
+    /// `(task ID, units)`: the generic resources each assigned task was given (only tasks
+    /// that reserve some), written in the transaction that assigns the task.
+    pub given: Vec<(String, Vec<GenericResource>)>,
 }
 
 impl Decisions {
@@ -27,14 +33,17 @@ impl Decisions {
         self.clone().into_ops()
     }
 
-    /// The store operations: one `AssignTasks` per node, then one `UpdateTasks` with every
-    /// unplaceable reason.
+    /// The store operations: one `AssignTasks` per node, the generic resources given, then
+    /// one `UpdateTasks` with every unplaceable reason.
     pub fn into_ops(self) -> Vec<Op> {
         let mut ops: Vec<Op> = self
             .assignments
             .into_iter()
             .map(|(node_id, task_ids)| Op::AssignTasks { node_id, task_ids })
             .collect();
+        if !self.given.is_empty() {
+            ops.push(Op::SetGenericResources(self.given));
+        }
         if !self.unplaceable.is_empty() {
             ops.push(Op::UpdateTasks(
                 self.unplaceable
@@ -62,6 +71,9 @@ impl Decisions {
             }
             *room = max_tasks;
         };
+        // A task's units go in the transaction that assigns it: a task seen assigned without
+        // them would be sent without its env, and counted as holding no named unit.
+        let mut given: HashMap<String, Vec<GenericResource>> = self.given.into_iter().collect();
         for (node_id, mut task_ids) in self.assignments {
             while !task_ids.is_empty() {
                 if room == 0 {
@@ -73,10 +85,18 @@ impl Decisions {
                     Vec::new()
                 };
                 room -= task_ids.len();
+                let units: Vec<(String, Vec<GenericResource>)> = if given.is_empty() {
+                    Vec::new()
+                } else {
+                    task_ids.iter().filter_map(|id| given.remove_entry(id)).collect()
+                };
                 current.push(Op::AssignTasks {
                     node_id: node_id.clone(),
                     task_ids,
                 });
+                if !units.is_empty() {
+                    current.push(Op::SetGenericResources(units));
+                }
                 task_ids = rest;
             }
         }
@@ -114,6 +134,7 @@ mod tests {
         let d = Decisions {
             assignments: vec![("n1".into(), ids("a", 5)), ("n2".into(), ids("b", 2))],
             unplaceable: vec![("c0".into(), "why".into()), ("c1".into(), "why".into())],
+            given: Vec::new(),
         };
         let batches = d.clone().into_batches(3);
         let count = |op: &Op| match op {
@@ -127,5 +148,43 @@ mod tests {
         assert_eq!(d.to_ops().len(), 3, "one op per node plus one for the reasons");
         assert_eq!(d.assigned_count(), 7);
         assert!(Decisions::default().into_batches(10).is_empty());
+    }
+
+    #[test]
+    fn given_units_ride_in_the_batch_that_assigns_their_task() {
+        let gpu = |v: &str| GenericResource::Named {
+            kind: "gpu".into(),
+            value: v.into(),
+        };
+        let d = Decisions {
+            assignments: vec![("n1".into(), ids("a", 5))],
+            unplaceable: Vec::new(),
+            given: vec![("a1".into(), vec![gpu("A")]), ("a4".into(), vec![gpu("B")])],
+        };
+        let batches = d.into_batches(3);
+        assert_eq!(batches.len(), 2);
+        for batch in &batches {
+            let assigned: Vec<&String> = batch
+                .iter()
+                .flat_map(|op| match op {
+                    Op::AssignTasks { task_ids, .. } => task_ids.iter().collect(),
+                    _ => Vec::new(),
+                })
+                .collect();
+            for op in batch {
+                if let Op::SetGenericResources(units) = op {
+                    assert!(units.iter().all(|(id, _)| assigned.contains(&id)), "{batch:?}");
+                }
+            }
+        }
+        let given: usize = batches
+            .iter()
+            .flatten()
+            .map(|op| match op {
+                Op::SetGenericResources(u) => u.len(),
+                _ => 0,
+            })
+            .sum();
+        assert_eq!(given, 2);
     }
 }

@@ -52,7 +52,10 @@ impl Free {
     }
 
     /// Counts units a task on the node holds. Units the node no longer advertises (it
-    /// restarted with fewer) are ignored; a count goes no lower than 0.
+    /// restarted with fewer) are ignored; a count goes no lower than 0. A count beyond the
+    /// node's free count (a task whose units were not recorded: assigned by an older
+    /// version, or the node now offers names where it offered a count) takes named units
+    /// from the end of the list, so that the units are never over-given.
     pub fn hold(&mut self, assigned: &[GenericResource]) {
         for r in assigned {
             match r {
@@ -62,8 +65,19 @@ impl Free {
                     }
                 }
                 GenericResource::Discrete { kind, value } => {
+                    let mut rest = (*value).max(0);
                     if let Some(count) = self.counts.get_mut(kind) {
-                        *count = count.saturating_sub((*value).max(0)).max(0);
+                        let taken = rest.min(*count);
+                        *count -= taken;
+                        rest -= taken;
+                    }
+                    if rest > 0
+                        && let Some(units) = self.named.get_mut(kind)
+                    {
+                        let keep = units
+                            .len()
+                            .saturating_sub(usize::try_from(rest).unwrap_or(usize::MAX));
+                        units.truncate(keep);
                     }
                 }
             }
@@ -187,6 +201,15 @@ mod tests {
         ]);
         assert_eq!(free.claim(&[count("gpu", 1)]), Some(vec![named("gpu", "B")]));
         assert_eq!(free.available("ssd"), 1);
+        // A count held beyond the node's count takes names from the end.
+        let mut unrecorded = Free::new(&advertised);
+        unrecorded.hold(&[count("gpu", 1), count("ssd", 1)]);
+        assert_eq!(unrecorded.claim(&[count("gpu", 2)]), None);
+        assert_eq!(
+            unrecorded.claim(&[count("gpu", 1)]),
+            Some(vec![named("gpu", "A")])
+        );
+        assert_eq!(unrecorded.available("ssd"), 2);
         // The task holding A ends: the next pass no longer counts it.
         let mut next = Free::new(&advertised);
         next.hold(&[named("gpu", "B")]);

@@ -4,13 +4,16 @@
 //! ```text
 //! node <id> [cpu=<cores>] [mem=<MiB>] [label.<k>=<v>] [engine.<k>=<v>] [state=ready|down]
 //!           [avail=active|pause|drain] [role=worker|manager] [os=<os>] [arch=<arch>] [addr=<ip>]
-//!           [gres.<kind>=<count>]…
+//!           [gres.<kind>=<count>|<unit>,<unit>…]…
 //! service <id> [port=<proto>/<published>]…
 //! spec <name> [cpu=<cores>] [mem=<MiB>] [constraint=<expr>]… [pref=<label key>]… [max=<n>]
 //!           [platform=<os>/<arch>]… [image=<ref>] [cmd=<word>]… [gres.<kind>=<count>]…
 //! tasks <service>:<version> <spec> <count> [prefix=<p>] [node=<id>] [state=<s>] [desired=<s>]
-//!           [err=<text without spaces>]
+//!           [err=<text without spaces>] [given.<kind>=<count>|<unit>,<unit>…]…
 //! ```
+//!
+//! The expectations also list, per placed task, the generic units it was given
+//! (`given <task>: gpu=A,B ssd=2`).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -34,25 +37,46 @@ fn cores(v: &str) -> i64 {
     (v.parse::<f64>().unwrap_or(0.0) * 1e9) as i64
 }
 
-/// The `gres.<kind>=<count>` options of a line.
-fn generic(opts: &[(&str, &str)]) -> Vec<types::generic::GenericResource> {
+/// The `<prefix><kind>=<count>` (or `=<unit>,<unit>…`) options of a line.
+fn generic_with(prefix: &str, opts: &[(&str, &str)]) -> Vec<types::generic::GenericResource> {
     opts.iter()
-        .filter_map(|(k, v)| {
-            Some(types::generic::GenericResource::Discrete {
-                kind: k.strip_prefix("gres.")?.into(),
-                value: v.parse().unwrap_or(0),
-            })
+        .flat_map(|(k, v)| {
+            let kind = k.strip_prefix(prefix);
+            let list: Vec<types::generic::GenericResource> = match (kind, v.parse::<i64>()) {
+                (None, _) => Vec::new(),
+                (Some(kind), Ok(value)) => vec![types::generic::GenericResource::Discrete {
+                    kind: kind.into(),
+                    value,
+                }],
+                (Some(kind), Err(_)) => v
+                    .split(',')
+                    .map(|unit| types::generic::GenericResource::Named {
+                        kind: kind.into(),
+                        value: unit.into(),
+                    })
+                    .collect(),
+            };
+            list
         })
         .collect()
+}
+
+/// The `gres.<kind>=…` options of a line.
+fn generic(opts: &[(&str, &str)]) -> Vec<types::generic::GenericResource> {
+    generic_with("gres.", opts)
 }
 
 fn mib(v: &str) -> i64 {
     v.parse::<i64>().unwrap_or(0) << 20
 }
 
-/// Builds the snapshot a scenario describes.
-fn build(input: &str) -> Vec<Object> {
+/// Units held by tasks already on nodes (`given.<kind>=…` of a `tasks` line).
+type Given = Vec<(String, Vec<types::generic::GenericResource>)>;
+
+/// Builds the snapshot a scenario describes: its objects and the units its tasks hold.
+fn build(input: &str) -> (Vec<Object>, Given) {
     let mut objects = Vec::new();
+    let mut given: Given = Vec::new();
     let mut specs: HashMap<String, Arc<TaskSpec>> = HashMap::new();
     for line in input
         .lines()
@@ -147,19 +171,42 @@ fn build(input: &str) -> Vec<Object> {
                         "state" => template.status.state = TaskState::parse(v).unwrap_or_default(),
                         "desired" => template.desired_state = TaskState::parse(v).unwrap_or_default(),
                         "err" => template.status.err = v.replace('_', " "),
+                        _ if k.starts_with("given.") => {}
                         _ => panic!("unknown tasks option {k} in {line:?}"),
                     }
                 }
+                let held = generic_with("given.", &opts().collect::<Vec<_>>());
                 for i in 0..count {
                     let mut t = template.clone();
                     t.id = format!("{prefix}{i:02}");
+                    if !held.is_empty() {
+                        given.push((t.id.clone(), held.clone()));
+                    }
                     objects.push(Object::Task(t));
                 }
             }
             _ => panic!("unknown line {line:?}"),
         }
     }
-    objects
+    (objects, given)
+}
+
+/// The snapshot of a scenario, with the units its tasks hold recorded.
+fn scenario(input: &str) -> state::State {
+    let (objects, given) = build(input);
+    let state = snapshot(objects);
+    if given.is_empty() {
+        return state;
+    }
+    let txn = state::Txn {
+        id: 0,
+        ops: vec![state::Op::SetGenericResources(given)],
+        now: types::Timestamp(1),
+    };
+    match state.apply(&txn, 2) {
+        Ok((state, _)) => state,
+        Err(e) => panic!("fixture does not apply: {e}"),
+    }
 }
 
 /// The decisions as the expectation section spells them.
@@ -170,6 +217,20 @@ fn render(d: &Decisions) -> String {
     }
     for (task, reason) in &d.unplaceable {
         out.push_str(&format!("unplaceable {task}: {reason}\n"));
+    }
+    for (task, units) in &d.given {
+        let mut by_kind: Vec<(&str, Vec<String>)> = Vec::new();
+        for u in units {
+            match by_kind.iter_mut().find(|(k, _)| *k == u.kind()) {
+                Some((_, values)) => values.push(u.value_text()),
+                None => by_kind.push((u.kind(), vec![u.value_text()])),
+            }
+        }
+        let words: Vec<String> = by_kind
+            .into_iter()
+            .map(|(kind, values)| format!("{kind}={}", values.join(",")))
+            .collect();
+        out.push_str(&format!("given {task}: {}\n", words.join(" ")));
     }
     out
 }
@@ -189,7 +250,7 @@ fn golden_scenarios() {
     for path in files.iter().filter(|p| p.extension().is_some_and(|e| e == "txt")) {
         let text = std::fs::read_to_string(path).expect("scenario");
         let (input, expected) = text.split_once("\n---\n").unwrap_or((&text, ""));
-        let state = snapshot(build(input));
+        let state = scenario(input);
         let got = render(&schedule(&state));
         assert_eq!(
             render(&schedule(&state)),

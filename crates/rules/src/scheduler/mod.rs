@@ -142,7 +142,7 @@ pub fn schedule_with(state: &State, inputs: &Inputs<'_>) -> Decisions {
     let services: HashSet<&str> = groups.iter().map(|g| g.service_id).collect();
     let mut nodes = Nodes::new(state, services);
     for task in state.tasks() {
-        nodes.occupy_with(task);
+        nodes.occupy_with(task, state.generic_resources(&task.id));
     }
     nodes.seal();
     let mut pass = Pass::new(state, inputs, nodes);

@@ -147,7 +147,7 @@ impl<'a> Nodes<'a> {
     }
 
     /// Accounts for a task the snapshot already has on a node (no-op for other tasks).
-    pub fn occupy_with(&mut self, task: &'a Task) {
+    pub fn occupy_with(&mut self, task: &'a Task, given: &[GenericResource]) {
         if !occupies_node(task) {
             return;
         }
@@ -163,8 +163,29 @@ impl<'a> Nodes<'a> {
         if counted && self.services.contains(task.service_id.as_str()) {
             self.counted.push((task.service_id.as_str(), pos));
         }
-        let generic = types::generic::reserved(&task.spec);
-        self.occupy(pos, &task.spec.resources.reservations, &generic, &ports, counted);
+        // What the task was given; a task assigned before the units were recorded holds
+        // what it reserves (counts: nodes offered no named units then).
+        let reserved;
+        let held = if given.is_empty() {
+            reserved = types::generic::reserved(&task.spec);
+            &reserved[..]
+        } else {
+            given
+        };
+        self.occupy(pos, &task.spec.resources.reservations, held, &ports, counted);
+    }
+
+    /// Gives a task placed on node `pos` the generic units its `reservation` asks for, taken
+    /// from what the node has free (named units first, then counts); empty when it asks for
+    /// none. The caller has checked that they fit.
+    pub fn claim(&mut self, pos: u32, reservation: &[GenericResource]) -> Vec<GenericResource> {
+        if reservation.is_empty() {
+            return Vec::new();
+        }
+        self.infos
+            .get_mut(pos as usize)
+            .and_then(|info| info.free_generic.claim(reservation))
+            .unwrap_or_default()
     }
 
     /// Ends the intake of tasks already on nodes.
@@ -183,7 +204,7 @@ impl<'a> Nodes<'a> {
             .map(|(_, pos)| *pos)
     }
 
-    /// Puts a task's reservations (generic ones too) and ports on node `pos`.
+    /// Puts a task's reservations, the generic units it holds and its ports on node `pos`.
     pub fn occupy(
         &mut self,
         pos: u32,
@@ -195,8 +216,6 @@ impl<'a> Nodes<'a> {
         let Some(info) = self.infos.get_mut(pos as usize) else {
             return;
         };
-        // Nodes advertise counts only (named units are refused at the agent's flag), so what
-        // a task holds is what it reserves.
         if !generic.is_empty() {
             info.free_generic();
             if let Some(free) = info.free_generic.get_mut() {

@@ -57,6 +57,8 @@ pub struct Pass<'a> {
     /// `(node position, task)` in placement order.
     placed: Vec<(u32, &'a Task)>,
     unplaceable: Vec<(&'a Task, String)>,
+    /// `(task ID, units)` for placed tasks given generic resources, in placement order.
+    given: Vec<(String, Vec<types::generic::GenericResource>)>,
 }
 
 impl<'a> Pass<'a> {
@@ -75,6 +77,7 @@ impl<'a> Pass<'a> {
             confirmed: HashMap::new(),
             placed: Vec::new(),
             unplaceable: Vec::new(),
+            given: Vec::new(),
         }
     }
 
@@ -100,7 +103,11 @@ impl<'a> Pass<'a> {
             return;
         }
         let ports = self.nodes.ports_of_service(&task.service_id).to_vec();
-        self.nodes.occupy(pos, reservations, &generic, &ports, true);
+        let given = self.nodes.claim(pos, &generic);
+        if !given.is_empty() {
+            self.given.push((task.id.clone(), given));
+        }
+        self.nodes.occupy(pos, reservations, &[], &ports, true);
         self.confirmed
             .entry(task.service_id.as_str())
             .or_default()
@@ -137,9 +144,13 @@ impl<'a> Pass<'a> {
             touched,
             failures: recent,
             placed,
+            given,
             ..
         } = self;
         let reservations = &group.spec.resources.reservations;
+        // The units the last committed placement was given (the task is known only once
+        // `place` returns).
+        let last_given = std::cell::Cell::new(Vec::new());
         let mut commit = |pos: u32| {
             let p = pos as usize;
             let svc = service_tasks.get_mut(p)?;
@@ -147,13 +158,8 @@ impl<'a> Pass<'a> {
             let svc = *svc;
             // So the counts are cleared when the next group is of another service.
             touched.push(pos);
-            nodes.occupy(
-                pos,
-                reservations,
-                &requirements.generic,
-                &requirements.host_ports,
-                true,
-            );
+            last_given.set(nodes.claim(pos, &requirements.generic));
+            nodes.occupy(pos, reservations, &[], &requirements.host_ports, true);
             let info = nodes.infos.get(p)?;
             match requirements.still_fits(info, svc) {
                 Some(filter) => {
@@ -172,7 +178,13 @@ impl<'a> Pass<'a> {
         let mut rest = group.tasks.iter();
         for task in rest.by_ref() {
             match spread.place(&mut commit) {
-                Some(pos) => placed.push((pos, task)),
+                Some(pos) => {
+                    placed.push((pos, task));
+                    let units = last_given.take();
+                    if !units.is_empty() {
+                        given.push((task.id.clone(), units));
+                    }
+                }
                 None => {
                     let reason = failures.reason();
                     self.unplaceable.push((task, reason.clone()));
@@ -329,6 +341,7 @@ impl<'a> Pass<'a> {
         Decisions {
             assignments,
             unplaceable,
+            given: self.given,
         }
     }
 }

@@ -32,6 +32,8 @@ struct NodeGen {
     arm: bool,
     process: bool,
     gpus: i64,
+    /// The GPUs are offered as named units (`gpu=GPU-0`, …) rather than a count.
+    named_gpus: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -60,9 +62,10 @@ fn node_gen() -> impl Strategy<Value = NodeGen> {
         prop::bool::weighted(0.3),
         prop::bool::weighted(0.3),
         prop::sample::select(vec![0i64, 0, 1, 2, 3]),
+        prop::bool::ANY,
     )
         .prop_map(
-            |(ready, availability, cpus, gib, zone, manager, arm, process, gpus)| NodeGen {
+            |(ready, availability, cpus, gib, zone, manager, arm, process, gpus, named_gpus)| NodeGen {
                 ready,
                 availability,
                 cpus,
@@ -72,6 +75,7 @@ fn node_gen() -> impl Strategy<Value = NodeGen> {
                 arm,
                 process,
                 gpus,
+                named_gpus,
             },
         )
 }
@@ -146,9 +150,19 @@ fn build(nodes: &[NodeGen], services: &[ServiceGen]) -> Vec<Object> {
             architecture: if g.arm { "aarch64" } else { "x86_64" }.into(),
         };
         if g.gpus > 0 {
+            let offer: Vec<types::generic::GenericResource> = if g.named_gpus {
+                (0..g.gpus)
+                    .map(|u| types::generic::GenericResource::Named {
+                        kind: "gpu".into(),
+                        value: format!("GPU-{u}"),
+                    })
+                    .collect()
+            } else {
+                vec![gpus(g.gpus)]
+            };
             n.description.engine.labels.insert(
                 types::generic::NODE_LABEL.into(),
-                types::generic::to_docker_json(&[gpus(g.gpus)]).to_string(),
+                types::generic::to_docker_json(&offer).to_string(),
             );
         }
         let executor = if g.process { "process" } else { "oci" };
@@ -208,12 +222,17 @@ fn gpus(n: i64) -> types::generic::GenericResource {
     }
 }
 
-/// GPUs a task reserves or a node offers, read the plain way: the count in the stored JSON.
+/// GPUs a task reserves or a node offers, read the plain way from the stored JSON: counts,
+/// and one per named unit.
 fn gpu_count(json: Option<&serde_json::Value>) -> i64 {
     json.and_then(|l| l.as_array())
         .into_iter()
         .flatten()
-        .filter_map(|r| r["DiscreteResourceSpec"]["Value"].as_i64())
+        .map(|r| {
+            r["DiscreteResourceSpec"]["Value"]
+                .as_i64()
+                .unwrap_or(i64::from(r["NamedResourceSpec"].is_object()))
+        })
         .sum()
 }
 
@@ -356,6 +375,27 @@ proptest! {
                 prop_assert!(cpu <= n.description.resources.nano_cpus && mem <= n.description.resources.memory_bytes,
                     "{} over capacity: {} cpu, {} mem", node_id, cpu, mem);
             }
+            // Generic units: each new task was given what it reserves, named units are the
+            // node's own and no unit is given to two tasks.
+            let offered: Vec<types::generic::GenericResource> = types::generic::advertised(n);
+            for id in tasks {
+                let t = next.task(id).expect("task");
+                let given = next.generic_resources(id);
+                let units: i64 = given.iter().map(|g| match g {
+                    types::generic::GenericResource::Named { .. } => 1,
+                    types::generic::GenericResource::Discrete { value, .. } => *value,
+                }).sum();
+                prop_assert_eq!(units, reserved_gpus(t), "{} given {:?}", id, given);
+            }
+            let mut names = std::collections::BTreeSet::new();
+            for x in &on {
+                for g in next.generic_resources(&x.id) {
+                    if let types::generic::GenericResource::Named { .. } = g {
+                        prop_assert!(offered.contains(g), "{:?} is not {}'s", g, node_id);
+                        prop_assert!(names.insert(g.clone()), "{:?} given twice on {}", g, node_id);
+                    }
+                }
+            }
             // Host ports: a new task never shares its node with another task on the same port.
             let with_ports = on.iter().filter(|x| next.service(&x.service_id).and_then(|s| s.spec.endpoint.as_ref()).is_some_and(|e| !e.ports.is_empty())).count();
             let new_with_ports = tasks.iter().filter_map(|id| next.task(id)).filter(|x| next.service(&x.service_id).and_then(|s| s.spec.endpoint.as_ref()).is_some_and(|e| !e.ports.is_empty())).count();
@@ -455,6 +495,7 @@ fn service_counts_do_not_leak_between_groups() {
         arm: false,
         process: false,
         gpus: 0,
+        named_gpus: false,
     };
     let d = schedule(&snapshot(build(&[n], &[g(0), g(1)])));
     assert_eq!(

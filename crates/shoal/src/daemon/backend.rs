@@ -482,6 +482,17 @@ impl Backend for Swarm {
         Ok(networks::attachments(&*m.synced_view().await, task_ids))
     }
 
+    async fn task_generic_resources(
+        &self,
+        task_ids: &[String],
+    ) -> Result<Vec<Vec<types::generic::GenericResource>>> {
+        let view = self.require_manager().await?.synced_view().await;
+        Ok(task_ids
+            .iter()
+            .map(|id| view.generic_resources(id).to_vec())
+            .collect())
+    }
+
     async fn payload_create(
         &self,
         kind: types::Kind,

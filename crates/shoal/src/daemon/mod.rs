@@ -73,8 +73,8 @@ pub struct AgentArgs {
     /// Engine label `key=value` (for `engine.labels.*` constraints); repeatable.
     #[arg(long = "label")]
     pub labels: Vec<String>,
-    /// A generic resource this node offers, `KIND=COUNT` as dockerd's flag (e.g. `gpu=2`);
-    /// repeatable. Named units (`gpu=GPU-UUID`) are refused for now.
+    /// A generic resource this node offers, as dockerd's flag: a count `KIND=N` (`ssd=2`) or
+    /// one named unit `KIND=NAME` (`gpu=GPU-UUID`, repeated per unit); repeatable.
     #[arg(long = "node-generic-resource")]
     pub node_generic_resources: Vec<String>,
     /// How tasks run: `oci` (containers from images; the default as root with overlayfs and
@@ -243,19 +243,6 @@ fn engine_labels(labels: &[String], generic: &[String]) -> anyhow::Result<BTreeM
         types::generic::NODE_LABEL
     );
     let resources = types::generic::parse(generic)?;
-    if let Some(named) = resources
-        .iter()
-        .find(|r| matches!(r, types::generic::GenericResource::Named { .. }))
-    {
-        // Tasks would have to be told which unit is theirs; nodes offer counts until the
-        // scheduler hands out named units.
-        anyhow::bail!(
-            "--node-generic-resource {}={}: named generic resources are not supported yet; offer a count ({}=N)",
-            named.kind(),
-            named.value_text(),
-            named.kind()
-        );
-    }
     if !resources.is_empty() {
         out.insert(
             types::generic::NODE_LABEL.into(),

@@ -264,20 +264,20 @@ async fn a_new_leader_takes_writes_after_the_old_one_stops() {
 }
 
 #[test]
-fn node_generic_resources_are_counts_in_their_label() {
+fn node_generic_resources_are_kept_in_their_label() {
     let labels = super::engine_labels(&["zone=a".into()], &["gpu=2".into(), "ssd=1".into()]).unwrap();
     assert_eq!(labels["zone"], "a");
     assert_eq!(
         labels[types::generic::NODE_LABEL],
         r#"[{"DiscreteResourceSpec":{"Kind":"gpu","Value":2}},{"DiscreteResourceSpec":{"Kind":"ssd","Value":1}}]"#
     );
-    let named = super::engine_labels(&[], &["gpu=GPU-1".into()])
-        .unwrap_err()
-        .to_string();
-    assert!(
-        named.contains("named generic resources are not supported yet"),
-        "{named}"
+    let named = super::engine_labels(&[], &["gpu=GPU-1".into(), "gpu=GPU-2".into()]).unwrap();
+    assert_eq!(
+        named[types::generic::NODE_LABEL],
+        r#"[{"NamedResourceSpec":{"Kind":"gpu","Value":"GPU-1"}},{"NamedResourceSpec":{"Kind":"gpu","Value":"GPU-2"}}]"#
     );
+    // As dockerd: a kind is either one count or names, never both.
+    assert!(super::engine_labels(&[], &["gpu=GPU-1".into(), "gpu=2".into()]).is_err());
     assert!(super::engine_labels(&[], &["gpu".into()]).is_err());
     assert!(super::engine_labels(&[format!("{}=x", types::generic::NODE_LABEL)], &[]).is_err());
 }

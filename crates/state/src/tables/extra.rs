@@ -34,6 +34,8 @@ pub(super) enum Extra {
     Config(Config),
     /// The root CA rotation state (only when it is not the default).
     RootCa(types::CaState),
+    /// The generic resources one task was given.
+    Generic(String, Vec<types::generic::GenericResource>),
 }
 
 /// The records in `rest` (what follows the tables); none when it is empty.
@@ -69,6 +71,11 @@ impl State {
         if self.ca_state != types::CaState::default() {
             out.push(Extra::RootCa(self.ca_state.clone()));
         }
+        out.extend(
+            self.generic
+                .iter()
+                .map(|(id, given)| Extra::Generic(id.to_string(), (**given).clone())),
+        );
         out
     }
 
@@ -89,6 +96,9 @@ impl State {
                 self.configs.insert(c.id.as_str().into(), Arc::new(c));
             }
             Extra::RootCa(state) => self.ca_state = state,
+            Extra::Generic(id, given) => {
+                self.generic.insert(id.as_str().into(), Arc::new(given));
+            }
         }
     }
 }

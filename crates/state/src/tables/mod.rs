@@ -12,6 +12,7 @@
 
 mod apply;
 mod extra;
+mod generic;
 mod lookup;
 mod networks;
 mod ports;
@@ -81,6 +82,10 @@ pub struct State {
     /// Root CA rotation state, written as an [`extra::Extra`] record when not the default.
     #[serde(skip)]
     ca_state: types::CaState,
+    /// The generic resources each task was given, written as [`extra::Extra`] records
+    /// (`generic.rs`).
+    #[serde(skip)]
+    generic: OrdMap<Key, Arc<Vec<types::generic::GenericResource>>>,
 }
 
 /// Proposal results remembered for de-duplication. A retry arrives within seconds, so a few
@@ -411,6 +416,7 @@ impl State {
                     }
                 }
                 self.drop_addresses(&Owner::Task(id.to_string()));
+                self.generic.remove(id);
             }
         }
     }

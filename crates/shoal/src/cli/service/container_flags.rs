@@ -1,8 +1,9 @@
 //! The docker CLI's container flags that shoal keeps in the spec verbatim (Docker API field
 //! names, in the container spec's `extra` fields): mounts, groups, ulimits, sysctls,
 //! capabilities, DNS, hosts, `--init`, `--read-only`; `create` sets them, `update` adds and
-//! removes. Flags for objects shoal does not have yet (secrets, configs, networks, generic
-//! resources) are refused with a message instead of being dropped.
+//! removes. Flags for objects shoal does not have yet (secrets, configs, networks) are refused
+//! with a message instead of being dropped; generic resources go to the task's reservations
+//! (`generic.rs`).
 
 use api::model::ContainerSpec;
 use serde_json::Value;
@@ -52,7 +53,7 @@ pub struct CreateContainerFlags {
     /// Specify configurations to expose to the service (not supported yet).
     #[arg(long = "config", value_name = "CONFIG")]
     configs: Vec<String>,
-    /// User defined resources (not supported yet).
+    /// User defined resources (KIND=COUNT).
     #[arg(long = "generic-resource", value_name = "RESOURCE")]
     generic_resources: Vec<String>,
     #[command(flatten)]
@@ -128,10 +129,10 @@ pub struct UpdateContainerFlags {
     /// Remove a network (not supported yet).
     #[arg(long = "network-rm", value_name = "NETWORK")]
     network_rm: Vec<String>,
-    /// Add a Generic resource (not supported yet).
+    /// Add a Generic resource (KIND=COUNT).
     #[arg(long = "generic-resource-add", value_name = "RESOURCE")]
     generic_resource_add: Vec<String>,
-    /// Remove a Generic resource (not supported yet).
+    /// Remove a Generic resource (its KIND).
     #[arg(long = "generic-resource-rm", value_name = "RESOURCE")]
     generic_resource_rm: Vec<String>,
     #[command(flatten)]
@@ -164,9 +165,7 @@ pub struct SharedFlags {
 /// The refusal for flags naming objects shoal does not have yet.
 fn refuse(given: &[(&str, bool)]) -> anyhow::Result<()> {
     if let Some((flag, _)) = given.iter().find(|(_, used)| *used) {
-        anyhow::bail!(
-            "{flag} is not supported: shoal has no secrets, configs, networks or generic resources yet"
-        );
+        anyhow::bail!("{flag} is not supported: shoal has no secrets, configs or networks yet");
     }
     Ok(())
 }
@@ -191,12 +190,16 @@ impl SharedFlags {
 }
 
 impl CreateContainerFlags {
+    /// Writes `--generic-resource` into the task's reservations.
+    pub fn apply_generic(&self, task: &mut api::model::TaskSpec) -> anyhow::Result<()> {
+        super::generic::create(task, &self.generic_resources)
+    }
+
     /// Writes the flags into a new service's container spec; returns warnings to print.
     pub fn apply(&self, container: &mut ContainerSpec) -> anyhow::Result<Vec<String>> {
         refuse(&[
             ("--secret", !self.secrets.is_empty()),
             ("--config", !self.configs.is_empty()),
-            ("--generic-resource", !self.generic_resources.is_empty()),
         ])?;
         let mut env = Vec::new();
         for file in &self.env_files {
@@ -239,6 +242,11 @@ impl CreateContainerFlags {
 }
 
 impl UpdateContainerFlags {
+    /// Applies `--generic-resource-rm|-add` to the task's reservations.
+    pub fn apply_generic(&self, task: &mut api::model::TaskSpec) -> anyhow::Result<()> {
+        super::generic::update(task, &self.generic_resource_add, &self.generic_resource_rm)
+    }
+
     /// Applies the additions and removals to the container spec read from the daemon.
     pub fn apply(&self, container: &mut ContainerSpec) -> anyhow::Result<Vec<String>> {
         refuse(&[
@@ -248,8 +256,6 @@ impl UpdateContainerFlags {
             ("--config-rm", !self.config_rm.is_empty()),
             ("--network-add", !self.network_add.is_empty()),
             ("--network-rm", !self.network_rm.is_empty()),
-            ("--generic-resource-add", !self.generic_resource_add.is_empty()),
-            ("--generic-resource-rm", !self.generic_resource_rm.is_empty()),
         ])?;
         let extra = &mut container.extra;
         // Mounts are keyed by target: an added one replaces a mount at the same path.

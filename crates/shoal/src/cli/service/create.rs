@@ -110,6 +110,7 @@ fn spec(args: &CreateArgs) -> anyhow::Result<(ServiceSpec, Vec<String>)> {
         ports: args.publish.clone(),
     });
     args.spec.apply(&mut spec)?;
+    args.container.apply_generic(&mut spec.task_template)?;
     Ok((spec, warnings))
 }
 

@@ -3,6 +3,7 @@
 
 mod container_flags;
 mod create;
+mod generic;
 mod inspect;
 mod list;
 mod logs;

@@ -138,6 +138,7 @@ fn apply(args: &UpdateArgs, spec: &mut api::model::ServiceSpec) -> anyhow::Resul
         &args.container_label_add,
         &args.container_label_rm,
     );
+    args.container.apply_generic(task)?;
     if !args.constraint_add.is_empty()
         || !args.constraint_rm.is_empty()
         || !args.placement_pref_add.is_empty()
