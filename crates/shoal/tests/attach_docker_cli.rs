@@ -2,7 +2,7 @@
 //! hosts of the multi-host harness: `docker run --network app` on the manager gets an address
 //! on `app`, reaches a service's task on the other host by name and by VIP, keeps the network
 //! in use while it exists and gives everything back when it goes; `network connect|disconnect`
-//! change a stopped container's network; a network created without `--attachable` is refused
+//! change a stopped or running container's network; a network created without `--attachable` is refused
 //! with dockerd's words.
 #![allow(clippy::disallowed_methods, clippy::unwrap_used, dead_code, unsafe_code)]
 
@@ -112,13 +112,35 @@ fn docker_run_joins_an_attachable_overlay() {
         [c1_host.as_str(), c1_host.as_str()],
         "{by_name}"
     );
-    // A running container's networks stay as they are (refused, saying why).
-    let running = c.docker(0, &["network", "disconnect", "app", "c1"]);
+    // A running container joins and leaves: an address on the network, the service by name,
+    // dockerd's words for a second connect and for leaving a network it is not on.
+    c.docker_ok(0, &["run", "-d", "--name", "c3", IMAGE, "sleep", "600"]);
+    c.docker_ok(0, &["network", "connect", "app", "c3"]);
+    let address = c.exec_ok(0, "c3", &["ip", "-4", "-o", "addr", "show", "dev", "eth0"]);
     assert!(
-        !running.status.success() && stderr(&running).contains("stop it first"),
-        "{}",
-        stderr(&running)
+        address.contains(&format!(" {a}.{b}.{n}.")),
+        "c3's eth0 not on the network's subnet: {address}"
     );
+    assert_eq!(c.exec_ok(0, "c3", &["sh", "-c", &get("web")]).trim(), host);
+    let again = c.docker(0, &["network", "connect", "app", "c3"]);
+    assert!(
+        stderr(&again).contains("endpoint with name c3 already exists in network app"),
+        "{}",
+        stderr(&again)
+    );
+    // The running container stays on its network across a restart (its new process joins).
+    c.docker_ok(0, &["restart", "-t", "1", "c3"]);
+    assert_eq!(c.exec_ok(0, "c3", &["sh", "-c", &get("web")]).trim(), host);
+    c.docker_ok(0, &["network", "disconnect", "app", "c3"]);
+    let gone = c.exec(0, "c3", &["ip", "link", "show", "eth0"]);
+    assert!(!gone.status.success(), "eth0 left in c3 after disconnect");
+    let not_on = c.docker(0, &["network", "disconnect", "app", "c3"]);
+    assert!(
+        stderr(&not_on).contains("is not connected to network app"),
+        "{}",
+        stderr(&not_on)
+    );
+    c.docker_ok(0, &["rm", "-f", "c3"]);
 
     // `network connect` / `disconnect` on a container that is not running: its next start
     // joins the network, or no longer does.
@@ -164,13 +186,17 @@ fn docker_run_joins_an_attachable_overlay() {
         "app removed while c1 is on it: {}",
         stderr(&in_use)
     );
-    c.docker_ok(0, &["rm", "-f", "c1"]);
-    c.wait("app removable once c1 is gone", || {
+    // Leaving while running gives the address back: the network is free to go, c1 runs on.
+    c.docker_ok(0, &["network", "disconnect", "app", "c1"]);
+    let left = c.exec(0, "c1", &["ip", "link", "show", "eth0"]);
+    assert!(!left.status.success(), "eth0 left in c1 after disconnect");
+    c.wait("app removable once c1 left it", || {
         c.docker(0, &["network", "rm", "app"])
             .status
             .success()
             .then_some(())
     });
+    c.docker_ok(0, &["rm", "-f", "c1"]);
     let pins: Vec<_> = c.hosts[0]
         .pinned_netns()
         .into_iter()

@@ -10,6 +10,7 @@
 //! - `tunnels`: the node's key pair and its peers' keys for encrypted overlays;
 //! - `files`: a task's `resolv.conf` and `hosts` under the data dir;
 //! - `namespaces`: task namespaces, the kernel's or recorded;
+//! - `join`: a sandbox joined by a process already running (`docker network connect`);
 //! - `node`: [`NodeNetwork`], the I/O over all of it: `converge` (views → data plane),
 //!   `sandbox` (a task's sandbox), `teardown` (recovery after a restart, leaving the swarm).
 
@@ -17,6 +18,7 @@ mod converge;
 mod error;
 pub mod files;
 pub mod gateway;
+pub mod join;
 pub mod mesh;
 pub mod namespaces;
 mod node;

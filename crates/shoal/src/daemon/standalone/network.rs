@@ -27,13 +27,15 @@ const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(120);
 impl Swarm {
     /// Attaches the container `name` (host name `hostname`; answering on the network to its
     /// name and `aliases`) to network `key`: the attachment task and the sandbox made for it,
-    /// which the container joins when it next starts.
+    /// which the container joins when it next starts — or, with `running`, which is made
+    /// without a namespace, for the running container to join (`join_container`).
     pub(super) async fn attach_container(
         &self,
         key: &str,
         name: &str,
         hostname: &str,
         aliases: Vec<String>,
+        running: bool,
     ) -> Result<Attachment> {
         // Outside a swarm the only networks are dockerd's local ones, which take no containers.
         // Not a 404: on a 404 to create the CLI goes to pull the image.
@@ -64,7 +66,7 @@ impl Swarm {
         m.propose(vec![op]).await?;
         let mut sandboxed = task.clone();
         std::sync::Arc::make_mut(&mut sandboxed.spec).container.hostname = hostname.to_owned();
-        match layer.sandbox(&sandboxed, false).await {
+        match layer.sandbox(&sandboxed, running).await {
             Ok(sandbox) => Ok(Attachment {
                 network_id: task
                     .spec
@@ -75,6 +77,7 @@ impl Swarm {
                 network_name,
                 task_id: task.id,
                 sandbox,
+                restore: Vec::new(),
             }),
             Err(e) => {
                 self.detach_container(&task.id).await;
@@ -111,6 +114,25 @@ impl Swarm {
             Ok(_) => tracing::info!(attachments = ?ids, "deleted network attachments no container holds"),
             Err(e) => tracing::warn!(attachments = ?ids, "deleting stale network attachments: {e}"),
         }
+    }
+
+    /// Puts attachment `attachment_id`'s sandbox (made for a running container) into the
+    /// namespace of the container's process `pid`.
+    pub(super) async fn join_container(&self, attachment_id: &str, pid: i64) -> Result<()> {
+        let Local::Active(node) = self.local() else {
+            return Err(Error::FailedPrecondition(
+                "this node left the swarm: its networks are gone".into(),
+            ));
+        };
+        let Some(layer) = node.tasks().node_network().await else {
+            return Err(Error::Unimplemented(
+                "this node has no network layer for containers on overlay networks".into(),
+            ));
+        };
+        layer
+            .join(attachment_id, pid)
+            .await
+            .map_err(|e| Error::Unavailable(format!("joining the running container to its network: {e}")))
     }
 
     /// Takes attachment `attachment_id`'s sandbox down and deletes the task (its address
