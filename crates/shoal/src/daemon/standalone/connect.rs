@@ -15,13 +15,14 @@
 use agent::executor::{Executor, Phase};
 use agent::network::join::replace_in_root;
 use api::containers::container_id;
+use api::convert::standalone::EndpointSettings;
 use rules::Error;
 
 use super::{Attachment, Entry, Result, Standalone, error};
 
 impl Standalone {
-    /// `docker network connect KEY CONTAINER`.
-    pub async fn connect(&self, key: &str, task_id: &str) -> Result<()> {
+    /// `docker network connect [--alias A] [--ip IP] KEY CONTAINER`.
+    pub async fn connect(&self, key: &str, task_id: &str, endpoint: EndpointSettings) -> Result<()> {
         let entry = self.get(task_id)?;
         if let Some(a) = entry.attachment() {
             if a.network_name == key || a.network_id.starts_with(key) {
@@ -37,9 +38,9 @@ impl Standalone {
             )));
         }
         if entry.life.borrow().running {
-            return self.connect_running(&entry, key).await;
+            return self.connect_running(&entry, key, &endpoint).await;
         }
-        let attachment = self.attach_to(&entry, key, false).await?;
+        let attachment = self.attach_to(&entry, key, false, &endpoint).await?;
         entry.set_attachment(Some(attachment));
         if let Err(e) = self.reprepare(&entry).await.and_then(|()| self.save(&entry)) {
             self.detach(&entry).await;
@@ -50,10 +51,10 @@ impl Standalone {
 
     /// Connects a running container: its endpoint into the process's namespace, the network's
     /// files over its own.
-    async fn connect_running(&self, entry: &Entry, key: &str) -> Result<()> {
+    async fn connect_running(&self, entry: &Entry, key: &str, endpoint: &EndpointSettings) -> Result<()> {
         let id = &entry.task.id;
         let pid = self.executor.details(id).await.map_err(|e| error(id, e))?.pid;
-        let mut attachment = self.attach_to(entry, key, true).await?;
+        let mut attachment = self.attach_to(entry, key, true, endpoint).await?;
         let joined = match self.swarm()?.join_container(&attachment.task_id, pid).await {
             Ok(()) => write_files(pid, &attachment).map(|restore| attachment.restore = restore),
             Err(e) => Err(e),

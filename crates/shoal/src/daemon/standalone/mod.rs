@@ -33,7 +33,7 @@ use agent::executor::details::Details;
 use agent::executor::oci::{OciConfig, OciExecutor};
 use agent::executor::{Executor, Exit, Phase, Sandbox};
 use api::containers::container_id;
-use api::convert::standalone::ContainerCreate;
+use api::convert::standalone::{ContainerCreate, EndpointSettings};
 use rules::Error;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
@@ -274,7 +274,7 @@ impl Standalone {
             entry
         };
         if let Some(key) = &create.network {
-            match self.attach_to(&entry, key, false).await {
+            match self.attach_to(&entry, key, false, &create.endpoint).await {
                 Ok(attachment) => entry.set_attachment(Some(attachment)),
                 Err(e) => {
                     self.lock().remove(&task_id);
@@ -453,9 +453,16 @@ impl Standalone {
         }
     }
 
-    /// Attaches `entry`'s container to network `key` (its sandbox made, not yet joined; for a
-    /// `running` container, made without a namespace of its own).
-    async fn attach_to(&self, entry: &Entry, key: &str, running: bool) -> Result<Attachment> {
+    /// Attaches `entry`'s container to network `key` with `endpoint`'s aliases and address (its
+    /// sandbox made, not yet joined; for a `running` container, made without a namespace of
+    /// its own).
+    async fn attach_to(
+        &self,
+        entry: &Entry,
+        key: &str,
+        running: bool,
+        endpoint: &EndpointSettings,
+    ) -> Result<Attachment> {
         // The host name the executor gives it (`oci/spec.rs`), for its `hosts` file; on the
         // network it also answers to its short container ID, as with dockerd.
         let c = &entry.task.spec.container;
@@ -466,7 +473,16 @@ impl Standalone {
         };
         let short_id = container_id(&entry.task.id)[..12].to_owned();
         self.swarm()?
-            .attach_container(key, &entry.task.service_name, &hostname, vec![short_id], running)
+            .attach_container(
+                key,
+                &entry.task.service_name,
+                &hostname,
+                std::iter::once(short_id)
+                    .chain(endpoint.aliases.iter().cloned())
+                    .collect(),
+                endpoint.ipv4_address,
+                running,
+            )
             .await
     }
 
@@ -526,6 +542,17 @@ impl Standalone {
         self.lock()
             .values()
             .filter_map(|e| e.attachment().map(|a| a.task_id))
+            .collect()
+    }
+
+    /// The attachment tasks these containers hold: each one's container task ID and name.
+    pub fn attachment_holders(&self) -> HashMap<String, (String, String)> {
+        self.lock()
+            .values()
+            .filter_map(|e| {
+                let a = e.attachment()?;
+                Some((a.task_id, (e.task.id.clone(), e.task.service_name.clone())))
+            })
             .collect()
     }
 

@@ -26,7 +26,7 @@ const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(120);
 
 impl Swarm {
     /// Attaches the container `name` (host name `hostname`; answering on the network to its
-    /// name and `aliases`) to network `key`: the attachment task and the sandbox made for it,
+    /// name and `aliases`; at `address` when given) to network `key`: the attachment task and the sandbox made for it,
     /// which the container joins when it next starts — or, with `running`, which is made
     /// without a namespace, for the running container to join (`join_container`).
     pub(super) async fn attach_container(
@@ -35,6 +35,7 @@ impl Swarm {
         name: &str,
         hostname: &str,
         aliases: Vec<String>,
+        address: Option<std::net::Ipv4Addr>,
         running: bool,
     ) -> Result<Attachment> {
         // Outside a swarm the only networks are dockerd's local ones, which take no containers.
@@ -63,7 +64,12 @@ impl Swarm {
             .unwrap_or_default();
         let (op, task) =
             attachment::create(&view, key, &node_id, name, aliases, m.new_id(), self.clock.now())?;
-        m.propose(vec![op]).await?;
+        let mut ops = vec![op];
+        if let Some(address) = address {
+            // Checked here for dockerd's words, and again by the store when the entry applies.
+            ops.push(attachment::with_address(&view, &task, address)?);
+        }
+        m.propose(ops).await?;
         let mut sandboxed = task.clone();
         std::sync::Arc::make_mut(&mut sandboxed.spec).container.hostname = hostname.to_owned();
         match layer.sandbox(&sandboxed, running).await {
