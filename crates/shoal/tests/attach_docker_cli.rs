@@ -300,6 +300,49 @@ fn docker_run_joins_an_attachable_overlay() {
     );
     c.docker_ok(0, &["rm", "c2"]);
 
+    // From the worker (host 1): the leader makes its attachment (`AttachNetwork`); its
+    // container reaches the service by name, the manager's containers reach it by name, and a
+    // network that is not attachable is refused there too.
+    let closed = c.docker(1, &["run", "--rm", "--network", "closed", IMAGE, "true"]);
+    assert!(
+        stderr(&closed).contains("not manually attachable"),
+        "{}",
+        stderr(&closed)
+    );
+    let from_worker = c.docker(
+        1,
+        &["run", "--rm", "--network", "app", IMAGE, "sh", "-c", &get("web")],
+    );
+    assert!(
+        from_worker.status.success(),
+        "{}\n{}",
+        stderr(&from_worker),
+        c.hosts[1].log_tail()
+    );
+    assert_eq!(stdout(&from_worker).trim(), host);
+    c.docker_ok(
+        1,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "w1",
+            "--network",
+            "app",
+            IMAGE,
+            "sh",
+            "-c",
+            WEB,
+        ],
+    );
+    let w1_host = c.exec_ok(1, "w1", &["hostname"]).trim().to_owned();
+    let seen = c.docker_ok(
+        0,
+        &["run", "--rm", "--network", "app", IMAGE, "sh", "-c", &get("w1")],
+    );
+    assert_eq!(seen.trim(), w1_host);
+    c.docker_ok(1, &["rm", "-f", "w1"]);
+
     c.docker_ok(0, &["service", "rm", "web"]);
     // Its container goes once its task is deleted, and with the task its address.
     c.wait("web's container gone from host 1", || {

@@ -10,6 +10,7 @@
 //! ```
 
 pub mod assignments;
+mod attach;
 pub mod feed;
 pub mod liveness;
 pub mod netfeed;
