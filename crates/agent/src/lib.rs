@@ -30,6 +30,6 @@ pub mod tasks;
 
 pub use describe::describe_host;
 pub use executor::{Error, Result};
-pub use session::{Agent, AgentEvent, TaskLink};
+pub use session::{Agent, AgentEvent, LeaderLink, TaskLink};
 pub use start::{ExecutorConfig, Started, start};
 pub use tasks::Tasks;

@@ -116,6 +116,49 @@ impl Agent {
             }
         }
     }
+
+    /// A handle for calls to the leader beside the session.
+    pub fn leader_link(&self) -> LeaderLink {
+        LeaderLink {
+            pool: self.pool.clone(),
+            leader: self.leader.clone(),
+        }
+    }
+}
+
+/// Calls to the leader over the node's identity, beside its session (e.g. a worker's
+/// standalone containers joining networks).
+#[derive(Clone)]
+pub struct LeaderLink {
+    pool: Pool,
+    leader: watch::Receiver<Option<String>>,
+}
+
+impl LeaderLink {
+    /// Sends the leader one unary dispatcher call, following a couple of leader hints (a
+    /// leader that just lost its post names the next).
+    pub async fn call_leader<C: rpc::calls::Unary>(
+        &self,
+        req: &C::Request,
+        timeout: Duration,
+    ) -> Result<C::Response, tonic::Status> {
+        let Some(mut addr) = self.leader.borrow().clone() else {
+            return Err(tonic::Status::unavailable("no leader is known yet; try again"));
+        };
+        let mut tries = 0;
+        loop {
+            match self.pool.call_within::<C>(&addr, req, timeout).await {
+                Err(status) if tries < 3 => match leader_hint(&status) {
+                    Some(next) if next != addr => {
+                        addr = next;
+                        tries += 1;
+                    }
+                    _ => return Err(status),
+                },
+                other => return other,
+            }
+        }
+    }
 }
 
 /// How long a leaving node waits for the leader to record it.

@@ -405,6 +405,27 @@ pub trait Backend: Send + Sync + 'static {
     async fn network_disconnect(&self, _key: &str, _task_id: &str, _force: bool) -> Result<()> {
         Err(unimplemented("network disconnect"))
     }
+    /// `POST /networks/{id}/connect` with endpoint settings (`--alias`, `--ip`); without any,
+    /// the same as [`Backend::network_connect`].
+    async fn network_connect_endpoint(
+        &self,
+        key: &str,
+        task_id: &str,
+        endpoint: crate::convert::standalone::EndpointSettings,
+    ) -> Result<()> {
+        if endpoint == Default::default() {
+            return self.network_connect(key, task_id).await;
+        }
+        Err(unimplemented("network connect with endpoint settings"))
+    }
+    /// `GET /networks/{id}`'s `Containers`: this node's containers on network `network_id`.
+    async fn network_endpoints(&self, _network_id: &str) -> Result<Vec<NetworkEndpoint>> {
+        Err(unimplemented("network endpoints"))
+    }
+    /// `GET /networks/{id}`'s `Peers`: the nodes holding network `network_id`.
+    async fn network_peers(&self, _network_id: &str) -> Result<Vec<crate::model::NetworkPeer>> {
+        Err(unimplemented("network peers"))
+    }
 
     // `docker exec` into the tasks of this node (`/exec/*`). The defaults refuse.
 
@@ -519,6 +540,21 @@ pub struct Attachment {
     pub network: Arc<types::Network>,
     /// The address with its prefix (`10.0.1.3/24`).
     pub address: String,
+}
+
+/// A container of this node on a network, as `docker network inspect` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkEndpoint {
+    /// The container's ID (the task's or standalone container's, as `/containers` shows it).
+    pub container_id: String,
+    /// The container's name.
+    pub name: String,
+    /// The endpoint's ID (64 hex digits, stable for the address's holder on that network).
+    pub endpoint_id: String,
+    /// Its interface's MAC address (`02:42:…`).
+    pub mac_address: String,
+    /// Its address with the network's prefix (`10.0.1.3/24`).
+    pub ipv4_address: String,
 }
 
 fn unimplemented(call: &str) -> rules::Error {

@@ -29,6 +29,7 @@ pub mod version;
 pub use backend::AttachOptions;
 pub use backend::Attachment;
 pub use backend::EventFeed;
+pub use backend::NetworkEndpoint;
 pub use backend::{
     Backend, ImageProgress, ImageUpload, InitRequest, JoinRequest, LocalNodeState, LogLine, LogOptions,
     LogStream, LogTarget, ManagerInfo, NodeView, ServiceView, SwarmStatus,

@@ -108,6 +108,16 @@ impl Proposer {
         Err(Error::OutOfSequence)
     }
 
+    /// A new object ID from the manager's seeded source.
+    pub fn new_id(&self) -> String {
+        self.ids.new_id()
+    }
+
+    /// The time proposals are stamped with.
+    pub fn now(&self) -> types::Timestamp {
+        self.clock.now()
+    }
+
     /// Commits `ops` through Raft, forwarding to the leader when this replica follows. While
     /// an election is under way it waits up to about two election timeouts for a leader, then
     /// fails with Swarm's "does not have a leader" error. Every attempt carries the same

@@ -149,6 +149,10 @@ calls! {
     ClientStreaming PublishLogs = "/shoal.v1.Dispatcher/PublishLogs": LogBatch => ();
     /// `Dispatcher.Leave`: the node leaves the swarm.
     Unary Leave = "/shoal.v1.Dispatcher/Leave": LeaveRequest => ();
+    /// `Dispatcher.AttachNetwork`: an attachment task for one of the caller's containers.
+    Unary AttachNetwork = "/shoal.v1.Dispatcher/AttachNetwork": AttachNetworkRequest => AttachNetworkResponse;
+    /// `Dispatcher.DetachNetwork`: the caller gives one of its attachment tasks up.
+    Unary DetachNetwork = "/shoal.v1.Dispatcher/DetachNetwork": DetachNetworkRequest => ();
 }
 
 #[cfg(test)]

@@ -229,3 +229,38 @@ pub struct TaskStatusBatch {
     /// (task ID, status) pairs.
     pub updates: Vec<(String, TaskStatus)>,
 }
+
+/// `Dispatcher.AttachNetwork` request: one of the calling node's standalone containers joins
+/// an attachable network.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AttachNetworkRequest {
+    /// The network's ID, name or ID prefix.
+    pub network: String,
+    /// The container's name (the attachment's endpoint name).
+    pub container: String,
+    /// More names it answers to on the network.
+    pub aliases: Vec<String>,
+    /// The address asked for (`--ip`).
+    pub address: Option<std::net::Ipv4Addr>,
+    /// The attachments the node's containers hold: the node's others older than a grace
+    /// period are deleted first (left by a crash between making one and recording it).
+    pub held: Vec<String>,
+}
+
+/// `Dispatcher.AttachNetwork` response.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttachNetworkResponse {
+    /// The attachment task as created.
+    pub task: types::Task,
+    /// The network's name.
+    pub network_name: String,
+    /// Attachments of the node deleted as no container holds them.
+    pub collected: Vec<String>,
+}
+
+/// `Dispatcher.DetachNetwork` request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DetachNetworkRequest {
+    /// The calling node's attachment task.
+    pub task_id: String,
+}

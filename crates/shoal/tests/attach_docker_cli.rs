@@ -2,7 +2,7 @@
 //! hosts of the multi-host harness: `docker run --network app` on the manager gets an address
 //! on `app`, reaches a service's task on the other host by name and by VIP, keeps the network
 //! in use while it exists and gives everything back when it goes; `network connect|disconnect`
-//! change a stopped container's network; a network created without `--attachable` is refused
+//! change a stopped or running container's network; a network created without `--attachable` is refused
 //! with dockerd's words.
 #![allow(clippy::disallowed_methods, clippy::unwrap_used, dead_code, unsafe_code)]
 
@@ -29,7 +29,19 @@ fn docker_run_joins_an_attachable_overlay() {
         return;
     }
     let c = Cluster::new("ova", 2);
-    c.docker_ok(0, &["network", "create", "-d", "overlay", "--attachable", "app"]);
+    c.docker_ok(
+        0,
+        &[
+            "network",
+            "create",
+            "-d",
+            "overlay",
+            "--attachable",
+            "--subnet",
+            "10.77.0.0/24",
+            "app",
+        ],
+    );
     c.docker_ok(0, &["network", "create", "-d", "overlay", "closed"]);
     let on_host_1 = format!("node.hostname=={}", c.hosts[1].name);
     service(&c, "web", &["--network", "app", "--constraint", &on_host_1], WEB);
@@ -112,13 +124,148 @@ fn docker_run_joins_an_attachable_overlay() {
         [c1_host.as_str(), c1_host.as_str()],
         "{by_name}"
     );
-    // A running container's networks stay as they are (refused, saying why).
-    let running = c.docker(0, &["network", "disconnect", "app", "c1"]);
-    assert!(
-        !running.status.success() && stderr(&running).contains("stop it first"),
-        "{}",
-        stderr(&running)
+    // A running container joins and leaves: an address on the network, the service by name,
+    // dockerd's words for a second connect and for leaving a network it is not on.
+    c.docker_ok(0, &["run", "-d", "--name", "c3", IMAGE, "sleep", "600"]);
+    c.docker_ok(
+        0,
+        &[
+            "network",
+            "connect",
+            "--ip",
+            "10.77.0.60",
+            "--alias",
+            "cache",
+            "app",
+            "c3",
+        ],
     );
+    let address = c.exec_ok(0, "c3", &["ip", "-4", "-o", "addr", "show", "dev", "eth0"]);
+    assert!(
+        address.contains(" 10.77.0.60/24 "),
+        "c3's eth0 not at the address asked for: {address}"
+    );
+    assert_eq!(c.exec_ok(0, "c3", &["sh", "-c", &get("web")]).trim(), host);
+    // `--ip` and `--alias` at run: the address asked for, another name on the network; an
+    // address taken or outside the subnet is refused with dockerd's words.
+    c.docker_ok(
+        0,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "c4",
+            "--network",
+            "app",
+            "--ip",
+            "10.77.0.50",
+            "--network-alias",
+            "db",
+            IMAGE,
+            "sh",
+            "-c",
+            WEB,
+        ],
+    );
+    let c4_host = c.exec_ok(0, "c4", &["hostname"]).trim().to_owned();
+    c.wait("c3 reaches c4 by its alias", || {
+        let out = c.exec(0, "c3", &["sh", "-c", &get("db")]);
+        (stdout(&out).trim() == c4_host).then_some(())
+    });
+    let taken = c.docker(
+        0,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "app",
+            "--ip",
+            "10.77.0.50",
+            IMAGE,
+            "true",
+        ],
+    );
+    assert!(
+        stderr(&taken).contains("Address already in use"),
+        "{}",
+        stderr(&taken)
+    );
+    let outside = c.docker(
+        0,
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "app",
+            "--ip",
+            "10.78.0.5",
+            IMAGE,
+            "true",
+        ],
+    );
+    assert!(
+        stderr(&outside).contains("no configured subnet or ip-range contain the IP address 10.78.0.5"),
+        "{}",
+        stderr(&outside)
+    );
+    // `network inspect` lists this node's containers on the network (the web task runs on
+    // the other host).
+    let listed = |c: &Cluster| -> Vec<(String, String)> {
+        let text = c.docker_ok(
+            0,
+            &["network", "inspect", "--format", "{{json .Containers}}", "app"],
+        );
+        let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text).unwrap();
+        let mut out: Vec<(String, String)> = map
+            .values()
+            .map(|e| {
+                assert_eq!(e["EndpointID"].as_str().unwrap().len(), 64, "{e}");
+                assert!(
+                    e["MacAddress"].as_str().unwrap().starts_with("02:42:0a:4d:00:"),
+                    "{e}"
+                );
+                (
+                    e["Name"].as_str().unwrap().to_owned(),
+                    e["IPv4Address"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    };
+    let on_app = listed(&c);
+    let names: Vec<&str> = on_app.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["c1", "c3", "c4"], "{on_app:?}");
+    assert_eq!(on_app[1].1, "10.77.0.60/24");
+    assert_eq!(on_app[2].1, "10.77.0.50/24");
+    // `Peers`: both hosts hold the network (the web task on one, the containers on the other).
+    let peers = c.docker_ok(0, &["network", "inspect", "--format", "{{json .Peers}}", "app"]);
+    for h in &c.hosts {
+        assert!(peers.contains(&format!("\"Name\":\"{}\"", h.name)), "{peers}");
+    }
+    c.docker_ok(0, &["rm", "-f", "c4"]);
+    c.wait("c4 gone from network inspect", || {
+        (listed(&c).len() == 2).then_some(())
+    });
+    let again = c.docker(0, &["network", "connect", "app", "c3"]);
+    assert!(
+        stderr(&again).contains("endpoint with name c3 already exists in network app"),
+        "{}",
+        stderr(&again)
+    );
+    // The running container stays on its network across a restart (its new process joins).
+    c.docker_ok(0, &["restart", "-t", "1", "c3"]);
+    assert_eq!(c.exec_ok(0, "c3", &["sh", "-c", &get("web")]).trim(), host);
+    c.docker_ok(0, &["network", "disconnect", "app", "c3"]);
+    let gone = c.exec(0, "c3", &["ip", "link", "show", "eth0"]);
+    assert!(!gone.status.success(), "eth0 left in c3 after disconnect");
+    let not_on = c.docker(0, &["network", "disconnect", "app", "c3"]);
+    assert!(
+        stderr(&not_on).contains("is not connected to network app"),
+        "{}",
+        stderr(&not_on)
+    );
+    c.docker_ok(0, &["rm", "-f", "c3"]);
 
     // `network connect` / `disconnect` on a container that is not running: its next start
     // joins the network, or no longer does.
@@ -153,6 +300,49 @@ fn docker_run_joins_an_attachable_overlay() {
     );
     c.docker_ok(0, &["rm", "c2"]);
 
+    // From the worker (host 1): the leader makes its attachment (`AttachNetwork`); its
+    // container reaches the service by name, the manager's containers reach it by name, and a
+    // network that is not attachable is refused there too.
+    let closed = c.docker(1, &["run", "--rm", "--network", "closed", IMAGE, "true"]);
+    assert!(
+        stderr(&closed).contains("not manually attachable"),
+        "{}",
+        stderr(&closed)
+    );
+    let from_worker = c.docker(
+        1,
+        &["run", "--rm", "--network", "app", IMAGE, "sh", "-c", &get("web")],
+    );
+    assert!(
+        from_worker.status.success(),
+        "{}\n{}",
+        stderr(&from_worker),
+        c.hosts[1].log_tail()
+    );
+    assert_eq!(stdout(&from_worker).trim(), host);
+    c.docker_ok(
+        1,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "w1",
+            "--network",
+            "app",
+            IMAGE,
+            "sh",
+            "-c",
+            WEB,
+        ],
+    );
+    let w1_host = c.exec_ok(1, "w1", &["hostname"]).trim().to_owned();
+    let seen = c.docker_ok(
+        0,
+        &["run", "--rm", "--network", "app", IMAGE, "sh", "-c", &get("w1")],
+    );
+    assert_eq!(seen.trim(), w1_host);
+    c.docker_ok(1, &["rm", "-f", "w1"]);
+
     c.docker_ok(0, &["service", "rm", "web"]);
     // Its container goes once its task is deleted, and with the task its address.
     c.wait("web's container gone from host 1", || {
@@ -164,13 +354,17 @@ fn docker_run_joins_an_attachable_overlay() {
         "app removed while c1 is on it: {}",
         stderr(&in_use)
     );
-    c.docker_ok(0, &["rm", "-f", "c1"]);
-    c.wait("app removable once c1 is gone", || {
+    // Leaving while running gives the address back: the network is free to go, c1 runs on.
+    c.docker_ok(0, &["network", "disconnect", "app", "c1"]);
+    let left = c.exec(0, "c1", &["ip", "link", "show", "eth0"]);
+    assert!(!left.status.success(), "eth0 left in c1 after disconnect");
+    c.wait("app removable once c1 left it", || {
         c.docker(0, &["network", "rm", "app"])
             .status
             .success()
             .then_some(())
     });
+    c.docker_ok(0, &["rm", "-f", "c1"]);
     let pins: Vec<_> = c.hosts[0]
         .pinned_netns()
         .into_iter()

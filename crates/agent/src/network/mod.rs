@@ -11,6 +11,7 @@
 //! - `files`: a task's `resolv.conf` and `hosts` under the data dir;
 //! - `namespaces`: task namespaces, the kernel's or recorded;
 //! - `liveness`: peers probed on the underlay; unreachable ones leave balancers and DNS;
+//! - `join`: a sandbox joined by a process already running (`docker network connect`);
 //! - `node`: [`NodeNetwork`], the I/O over all of it: `converge` (views → data plane),
 //!   `sandbox` (a task's sandbox), `teardown` (recovery after a restart, leaving the swarm).
 
@@ -19,6 +20,7 @@ mod error;
 pub mod files;
 pub mod gateway;
 pub mod liveness;
+pub mod join;
 pub mod mesh;
 pub mod namespaces;
 mod node;

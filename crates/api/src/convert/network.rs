@@ -139,6 +139,7 @@ pub fn to_docker(n: &Network) -> model::Network {
         config_from: model::ConfigReference::default(),
         config_only: false,
         containers: BTreeMap::new(),
+        peers: None,
         options: options(n),
         labels: n.spec.labels.clone(),
     }
@@ -264,6 +265,23 @@ pub fn prune_filters(text: &str) -> Result<(Vec<String>, Vec<String>)> {
         args.remove("label").unwrap_or_default(),
         args.remove("label!").unwrap_or_default(),
     ))
+}
+
+/// `docker network inspect`'s `Containers`: each container's endpoint by container ID.
+pub fn containers(endpoints: &[crate::NetworkEndpoint]) -> BTreeMap<String, Value> {
+    endpoints
+        .iter()
+        .map(|e| {
+            let entry = json!({
+                "Name": e.name,
+                "EndpointID": e.endpoint_id,
+                "MacAddress": e.mac_address,
+                "IPv4Address": e.ipv4_address,
+                "IPv6Address": "",
+            });
+            (e.container_id.clone(), entry)
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -18,6 +18,8 @@ pub struct ContainerCreate {
     /// The attachable overlay network it joins (`--network NAME`), by ID, name or prefix;
     /// `None`: a namespace of its own with loopback only.
     pub network: Option<String>,
+    /// Its endpoint settings there (`--alias`, `--ip`).
+    pub endpoint: EndpointSettings,
 }
 
 /// Why a create body was refused.
@@ -36,7 +38,7 @@ type Result<T> = std::result::Result<T, CreateError>;
 mod network;
 mod values;
 
-pub use network::endpoint_settings;
+pub use network::{EndpointSettings, endpoint_settings};
 use network::{endpoints, network_mode};
 use values::{boolean, integer, is_zero, labels, optional_strings, string, strings};
 
@@ -148,7 +150,7 @@ pub fn from_body(body: &Map<String, Value>) -> Result<ContainerCreate> {
         )));
     }
     let network = network_mode(&host)?;
-    endpoints(body, &string(&host, "NetworkMode")?)?;
+    let endpoint = endpoints(body, &string(&host, "NetworkMode")?)?;
     restart_policy(&host)?;
     log_config(&host)?;
     let image = string(body, "Image")?;
@@ -232,6 +234,7 @@ pub fn from_body(body: &Map<String, Value>) -> Result<ContainerCreate> {
         spec,
         auto_remove: boolean(&host, "AutoRemove")?,
         network,
+        endpoint,
     })
 }
 
@@ -454,10 +457,33 @@ mod tests {
         assert_eq!(from_body(&b).unwrap().network.as_deref(), Some("web"));
         let b = body(
             serde_json::json!({"Image": "bb", "HostConfig": {"NetworkMode": "web"},
-            "NetworkingConfig": {"EndpointsConfig": {"web": {"Aliases": ["db"]}}}}),
+            "NetworkingConfig": {"EndpointsConfig": {"web": {"Aliases": ["db"],
+                "IPAMConfig": {"IPv4Address": "10.9.0.7"}}}}}),
+        );
+        let endpoint = from_body(&b).unwrap().endpoint;
+        assert_eq!(endpoint.aliases, ["db"]);
+        assert_eq!(endpoint.ipv4_address, Some("10.9.0.7".parse().unwrap()));
+        let b = body(
+            serde_json::json!({"Image": "bb", "HostConfig": {"NetworkMode": "web"},
+            "NetworkingConfig": {"EndpointsConfig": {"web": {"Links": ["db"],
+                "IPAMConfig": {"IPv6Address": "fd00::7"}}}}}),
         );
         let e = from_body(&b).unwrap_err().to_string();
-        assert!(e.contains("NetworkingConfig.EndpointsConfig.web.Aliases"), "{e}");
+        assert!(
+            e.contains("NetworkingConfig.EndpointsConfig.web.Links")
+                && e.contains("NetworkingConfig.EndpointsConfig.web.IPAMConfig.IPv6Address"),
+            "{e}"
+        );
+        let b = body(
+            serde_json::json!({"Image": "bb", "HostConfig": {"NetworkMode": "web"},
+            "NetworkingConfig": {"EndpointsConfig": {"web": {"IPAMConfig": {"IPv4Address": "10.9.0.300"}}}}}),
+        );
+        assert!(
+            from_body(&b)
+                .unwrap_err()
+                .to_string()
+                .contains("invalid IPv4 address")
+        );
         let b = body(serde_json::json!({"Image": "bb", "HostConfig": {"NetworkMode": "bridge"}}));
         assert!(
             from_body(&b)

@@ -27,6 +27,7 @@ pub use image::{
     DiskUsage, GraphDriver, ImageDeleteItem, ImageInspect, ImageMetadata, ImagePruneResponse, ImageRootFs,
     ImageSummary,
 };
+pub use network::NetworkPeer;
 pub use network::{
     ConfigReference, Ipam, IpamConfig, Network, NetworkCreateRequest, NetworkCreateResponse,
     NetworksPruneResponse,

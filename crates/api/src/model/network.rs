@@ -160,12 +160,26 @@ pub struct Network {
     pub config_from: ConfigReference,
     /// Always false.
     pub config_only: bool,
-    /// Local containers on the network (none shown yet).
+    /// This node's containers on the network, by container ID.
     pub containers: BTreeMap<String, Value>,
+    /// The nodes holding a swarm network (shown when any does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peers: Option<Vec<NetworkPeer>>,
     /// Driver options.
     pub options: BTreeMap<String, String>,
     /// Labels.
     pub labels: BTreeMap<String, String>,
+}
+
+/// A node holding a swarm network, in `docker network inspect`'s `Peers`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NetworkPeer {
+    /// The node's name.
+    pub name: String,
+    /// The node's address.
+    #[serde(rename = "IP")]
+    pub ip: String,
 }
 
 /// The answer of `POST /networks/prune`.

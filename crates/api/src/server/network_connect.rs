@@ -1,7 +1,7 @@
 //! `POST /networks/{id}/connect` and `/disconnect`: a standalone container joins or leaves an
 //! attachable overlay (`docker network connect|disconnect`). The container is resolved as the
-//! `/containers/*` routes resolve it; endpoint settings (aliases, static addresses) are not
-//! applied yet and are refused by name.
+//! `/containers/*` routes resolve it; of the endpoint settings, aliases and a requested IPv4
+//! address are applied, others refused by name.
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
@@ -36,11 +36,17 @@ pub async fn connect(
     let key = path_key(key)?;
     let body: Map<String, Value> = decode(&headers, body)?;
     let container = container(&body)?;
-    if let Some(endpoint) = body.get("EndpointConfig") {
-        endpoint_settings("EndpointConfig", endpoint).map_err(|e| Error::BadRequest(e.to_string()))?;
-    }
+    let endpoint = match body.get("EndpointConfig") {
+        Some(endpoint) => {
+            endpoint_settings("EndpointConfig", endpoint).map_err(|e| Error::BadRequest(e.to_string()))?
+        }
+        None => Default::default(),
+    };
     let view = find_standalone_key(&state, &container, "connect").await?;
-    state.backend.network_connect(&key, &view.task.id).await?;
+    state
+        .backend
+        .network_connect_endpoint(&key, &view.task.id, endpoint)
+        .await?;
     Ok(())
 }
 

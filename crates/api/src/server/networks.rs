@@ -82,7 +82,19 @@ pub async fn inspect(
         return Err(not_found());
     }
     match state.backend.network(&key).await {
-        Ok(n) => Ok(json(&network::to_docker(&n))),
+        Ok(n) => {
+            let mut out = network::to_docker(&n);
+            // A backend that cannot list them shows none, as before.
+            if let Ok(endpoints) = state.backend.network_endpoints(&n.id).await {
+                out.containers = network::containers(&endpoints);
+            }
+            if let Ok(peers) = state.backend.network_peers(&n.id).await
+                && !peers.is_empty()
+            {
+                out.peers = Some(peers);
+            }
+            Ok(json(&out))
+        }
         Err(rules::Error::NotFound(_)) => Err(not_found()),
         Err(e) => Err(e.into()),
     }

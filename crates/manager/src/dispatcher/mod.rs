@@ -11,6 +11,7 @@
 //! ```
 
 pub mod assignments;
+mod attach;
 pub mod feed;
 pub mod liveness;
 pub mod netfeed;

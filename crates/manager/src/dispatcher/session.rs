@@ -52,9 +52,9 @@ fn left_refusal(node_id: &str) -> Status {
 /// the leadership supervisor (which resets liveness and installs the batcher each term).
 #[derive(Clone)]
 pub struct DispatcherService {
-    gate: Gate,
-    consensus: Consensus,
-    proposer: Proposer,
+    pub(super) gate: Gate,
+    pub(super) consensus: Consensus,
+    pub(super) proposer: Proposer,
     liveness: Arc<Liveness>,
     router: Arc<Router>,
     logs: Arc<LogBroker>,
@@ -87,7 +87,7 @@ impl DispatcherService {
         }
     }
 
-    fn check_leader(&self) -> Result<(), Status> {
+    pub(super) fn check_leader(&self) -> Result<(), Status> {
         if self.consensus.is_leader() {
             Ok(())
         } else {
@@ -419,6 +419,14 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
 
     async fn leave(&self, req: Request<Msg>) -> Reply {
         self.mark_left(req).await
+    }
+
+    async fn attach_network(&self, req: Request<Msg>) -> Reply {
+        super::attach::attach(self, req).await
+    }
+
+    async fn detach_network(&self, req: Request<Msg>) -> Reply {
+        super::attach::detach(self, req).await
     }
 }
 

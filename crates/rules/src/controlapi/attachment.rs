@@ -82,6 +82,58 @@ pub fn create(
     Ok((Op::Create(Object::Task(task.clone())), task))
 }
 
+/// Plans the address `address` the user asked for (`--ip`) for attachment `task` (as planned
+/// by [`create`], in the same proposal): refused with dockerd's words when the network's
+/// subnets were not the user's, when no subnet or range holds it, or when it is taken. The
+/// store checks it again when the entry applies, so two asking at once cannot both get it;
+/// the allocator keeps it.
+pub fn with_address(state: &State, task: &Task, address: std::net::Ipv4Addr) -> Result<Op> {
+    let target = task
+        .spec
+        .networks
+        .first()
+        .map(|n| n.target.as_str())
+        .unwrap_or("");
+    let network = state
+        .network(target)
+        .ok_or_else(|| Error::NotFound(format!("network {target} not found")))?;
+    if network.spec.ipam.is_empty() {
+        return Err(Error::Forbidden(
+            "user specified IP address is supported only when connecting to networks with user configured subnets".into(),
+        ));
+    }
+    if !network.pool_of(address).is_some_and(|p| p.assignable(address)) {
+        let reserved = network
+            .pool_of(address)
+            .is_some_and(|p| p.range.contains(address));
+        return Err(if reserved {
+            // The gateway, an auxiliary address, the subnet's network or broadcast address.
+            Error::Forbidden(format!(
+                "Address already in use: {address} is reserved on network {}",
+                network.spec.name
+            ))
+        } else {
+            Error::InvalidArgument(format!(
+                "no configured subnet or ip-range contain the IP address {address}"
+            ))
+        });
+    }
+    if state.holder(&network.id, address).is_some() {
+        // dockerd's words (ipam's ErrIPAlreadyAllocated, 403).
+        return Err(Error::Forbidden(format!(
+            "Address already in use: {address} on network {}",
+            network.spec.name
+        )));
+    }
+    Ok(Op::SetAddresses(vec![state::AddressUpdate {
+        owner: state::Owner::Task(task.id.clone()),
+        addresses: vec![types::NetAddr {
+            network_id: network.id.clone(),
+            addr: address,
+        }],
+    }]))
+}
+
 /// Plans the removal of attachment `task_id` (its address goes with it); `None` when it is
 /// already gone. A task that is not an attachment is refused.
 pub fn remove(state: &State, task_id: &str) -> Result<Option<Op>> {
@@ -203,5 +255,55 @@ mod tests {
             create(&s, "nope", "node1", "c1", vec![], "t1".into(), Timestamp(5)),
             Err(Error::NotFound(_))
         ));
+    }
+
+    #[test]
+    fn a_requested_address_is_checked_and_held_with_the_task() {
+        let mut s = State::default();
+        let spec = types::NetworkSpec {
+            name: "app".into(),
+            driver: types::network::OVERLAY.into(),
+            attachable: true,
+            ipam: vec![types::IpamConfig {
+                subnet: "10.9.0.0/24".into(),
+                ..types::IpamConfig::default()
+            }],
+            ..types::NetworkSpec::default()
+        };
+        let (op, _) = crate::controlapi::network::create(&s, "n1".into(), spec).unwrap();
+        s = apply(&s, vec![op]);
+        s = apply(
+            &s,
+            vec![Op::Create(Object::Node(types::testing::node("node1").build()))],
+        );
+        let ip = |t: &str| t.parse::<std::net::Ipv4Addr>().unwrap();
+        let (op, task) = create(&s, "app", "node1", "c1", vec![], "t1".into(), Timestamp(5)).unwrap();
+        let held = with_address(&s, &task, ip("10.9.0.7")).unwrap();
+        let s2 = apply(&s, vec![op, held]);
+        assert_eq!(
+            s2.addresses(&state::Owner::Task("t1".into()))[0].addr,
+            ip("10.9.0.7")
+        );
+        let (_, other) = create(&s2, "app", "node1", "c2", vec![], "t2".into(), Timestamp(6)).unwrap();
+        let taken = with_address(&s2, &other, ip("10.9.0.7"));
+        assert!(
+            matches!(&taken, Err(Error::Forbidden(m)) if m.starts_with("Address already in use")),
+            "{taken:?}"
+        );
+        let outside = with_address(&s2, &other, ip("10.8.0.7"));
+        assert!(
+            matches!(&outside, Err(Error::InvalidArgument(m)) if m.contains("no configured subnet or ip-range contain the IP address 10.8.0.7")),
+            "{outside:?}"
+        );
+        let gateway = with_address(&s2, &other, ip("10.9.0.1"));
+        assert!(matches!(&gateway, Err(Error::Forbidden(_))), "{gateway:?}");
+        // A network on the default pools takes no requested address, as with dockerd.
+        let plain = with_network(true);
+        let (_, t) = create(&plain, "app", "node1", "c1", vec![], "t1".into(), Timestamp(5)).unwrap();
+        let refused = with_address(&plain, &t, ip("10.0.0.9"));
+        assert!(
+            matches!(&refused, Err(Error::Forbidden(m)) if m.contains("user configured subnets")),
+            "{refused:?}"
+        );
     }
 }

@@ -590,11 +590,40 @@ impl Backend for Swarm {
     }
 
     async fn network_connect(&self, key: &str, task_id: &str) -> api::backend::Result<()> {
-        self.standalone()?.connect(key, task_id).await
+        self.standalone()?.connect(key, task_id, Default::default()).await
     }
 
     async fn network_disconnect(&self, key: &str, task_id: &str, force: bool) -> api::backend::Result<()> {
         self.standalone()?.disconnect(key, task_id, force).await
+    }
+
+    async fn network_connect_endpoint(
+        &self,
+        key: &str,
+        task_id: &str,
+        endpoint: api::convert::standalone::EndpointSettings,
+    ) -> api::backend::Result<()> {
+        self.standalone()?.connect(key, task_id, endpoint).await
+    }
+
+    async fn network_endpoints(&self, network_id: &str) -> api::backend::Result<Vec<api::NetworkEndpoint>> {
+        let m = self.require_manager().await?;
+        let holders = self
+            .standalone()
+            .map(|s| s.attachment_holders())
+            .unwrap_or_default();
+        let view = m.synced_view().await;
+        Ok(networks::endpoints(
+            &view,
+            &self.local_node_id(),
+            network_id,
+            &holders,
+        ))
+    }
+
+    async fn network_peers(&self, network_id: &str) -> api::backend::Result<Vec<api::model::NetworkPeer>> {
+        let m = self.require_manager().await?;
+        Ok(networks::peers(&*m.synced_view().await, network_id))
     }
 
     async fn exec_create(&self, container: &str, config: api::ExecCreate) -> Result<String> {

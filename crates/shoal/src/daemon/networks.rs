@@ -126,3 +126,70 @@ pub fn attachments(view: &State, task_ids: &[String]) -> Vec<Vec<Attachment>> {
         })
         .collect()
 }
+
+/// This node's containers on network `network_id`, as `docker network inspect` lists them: its
+/// running tasks' and its standalone containers' (`holders`: attachment task ID → the
+/// container's task ID and name).
+pub fn endpoints(
+    view: &State,
+    node_id: &str,
+    network_id: &str,
+    holders: &std::collections::HashMap<String, (String, String)>,
+) -> Vec<api::NetworkEndpoint> {
+    let Some(network) = view.network(network_id) else {
+        return Vec::new();
+    };
+    let mut out: Vec<api::NetworkEndpoint> = view
+        .tasks_on_node(node_id)
+        .filter_map(|t| {
+            let held = view.addresses(&Owner::Task(t.id.clone()));
+            let addr = held.iter().find(|a| a.network_id == network.id)?.addr;
+            let (container, name) = if t.is_attachment() {
+                holders.get(&t.id)?.clone()
+            } else if t.status.state == TaskState::Running {
+                (t.id.clone(), t.name())
+            } else {
+                return None;
+            };
+            let mac = netplane::names::mac_for(addr)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(":");
+            Some(api::NetworkEndpoint {
+                container_id: api::containers::container_id(&container),
+                name,
+                // Stable for this holder on this network, 64 hex digits as dockerd's.
+                endpoint_id: api::containers::container_id(&format!("{}/{}", t.id, network.id)),
+                mac_address: mac,
+                ipv4_address: network.cidr(addr),
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+/// The nodes holding network `network_id` (an address there for one of their tasks, or their
+/// ingress sandbox's), by name, with the address they are reached at.
+pub fn peers(view: &State, network_id: &str) -> Vec<api::model::NetworkPeer> {
+    let nodes: std::collections::BTreeSet<&str> = view
+        .held_on(network_id)
+        .filter_map(|(_, owner)| match owner {
+            Owner::Task(id) => view.task(id).map(|t| t.node_id.as_str()),
+            Owner::Node(id) => Some(id.as_str()),
+            Owner::Service(_) => None,
+        })
+        .filter(|id| !id.is_empty())
+        .collect();
+    let mut out: Vec<api::model::NetworkPeer> = nodes
+        .into_iter()
+        .filter_map(|id| view.node(id))
+        .map(|n| api::model::NetworkPeer {
+            name: n.description.hostname.clone(),
+            ip: n.status.addr.clone(),
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}

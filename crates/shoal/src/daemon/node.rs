@@ -178,6 +178,15 @@ impl RunningNode {
         self.manager.read().await.clone()
     }
 
+    /// Calls to the leader beside the agent's session, while the agent runs.
+    pub fn leader_link(&self) -> Option<agent::LeaderLink> {
+        self.agent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(agent::Agent::leader_link)
+    }
+
     /// The manager runtime without waiting (status reads); `None` while it is being swapped.
     pub fn try_manager(&self) -> Option<Manager> {
         self.manager.try_read().ok().and_then(|m| m.clone())

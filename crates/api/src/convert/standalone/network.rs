@@ -1,6 +1,6 @@
 //! The network fields of a create body: `HostConfig.NetworkMode` and
-//! `NetworkingConfig.EndpointsConfig` (one network per standalone container, no endpoint
-//! settings yet).
+//! `NetworkingConfig.EndpointsConfig` (one network per standalone container; of the endpoint
+//! settings, its aliases and requested IPv4 address).
 
 use serde_json::{Map, Value};
 
@@ -26,16 +26,27 @@ pub(super) fn network_mode(host: &Map<String, Value>) -> Result<Option<String>> 
     }
 }
 
+/// The endpoint settings shoal applies (`EndpointSettings`: `Aliases`,
+/// `IPAMConfig.IPv4Address`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EndpointSettings {
+    /// More names the container answers to on the network (`--alias`).
+    pub aliases: Vec<String>,
+    /// The address asked for (`--ip`), from the network's subnets.
+    pub ipv4_address: Option<std::net::Ipv4Addr>,
+}
+
 /// `NetworkingConfig.EndpointsConfig`: the CLI names the network mode's network there
-/// (`default` without `--network`); per-endpoint settings (aliases, static addresses, links…)
-/// are not applied yet and are refused by name, as is a second network.
-pub(super) fn endpoints(body: &Map<String, Value>, mode: &str) -> Result<()> {
+/// (`default` without `--network`); its aliases and requested address are applied, any other
+/// setting (links, MAC address, IPv6…) is refused by name, as is a second network.
+pub(super) fn endpoints(body: &Map<String, Value>, mode: &str) -> Result<EndpointSettings> {
     let Some(Value::Object(config)) = body.get("NetworkingConfig") else {
-        return Ok(());
+        return Ok(EndpointSettings::default());
     };
     let Some(Value::Object(endpoints)) = config.get("EndpointsConfig") else {
-        return Ok(());
+        return Ok(EndpointSettings::default());
     };
+    let mut settings = EndpointSettings::default();
     for (name, endpoint) in endpoints {
         if name != mode && !(mode.is_empty() && name == "default") {
             return Err(CreateError::Unsupported(format!(
@@ -43,31 +54,104 @@ pub(super) fn endpoints(body: &Map<String, Value>, mode: &str) -> Result<()> {
                 types::excerpt(name)
             )));
         }
-        endpoint_settings(
+        settings = endpoint_settings(
             &format!("NetworkingConfig.EndpointsConfig.{}", types::excerpt(name)),
             endpoint,
         )?;
+        if matches!(mode, "" | "default" | "none")
+            && (!settings.aliases.is_empty() || settings.ipv4_address.is_some())
+        {
+            // dockerd's words.
+            return Err(CreateError::Invalid(
+                "network-scoped aliases and user specified IP addresses are only supported for user defined networks".into(),
+            ));
+        }
     }
-    Ok(())
+    Ok(settings)
 }
 
-/// An endpoint's settings (`EndpointSettings`: aliases, static addresses, links…), which are
-/// not applied yet: any that is set is refused by name (`at` is where the object sits).
-pub fn endpoint_settings(at: &str, endpoint: &Value) -> Result<()> {
+/// An endpoint's settings (`at` is where the object sits): `Aliases` and
+/// `IPAMConfig.IPv4Address` are read; any other one that is set is refused by name.
+pub fn endpoint_settings(at: &str, endpoint: &Value) -> Result<EndpointSettings> {
+    let mut out = EndpointSettings::default();
     let Value::Object(fields) = endpoint else {
-        return Ok(());
+        return Ok(out);
     };
-    let set: Vec<String> = fields
-        .iter()
-        .filter(|(_, v)| !is_zero(v))
-        .map(|(k, _)| format!("{at}.{k}"))
-        .collect();
-    if !set.is_empty() {
+    let mut refused = Vec::new();
+    for (key, value) in fields {
+        if is_zero(value) {
+            continue;
+        }
+        match key.as_str() {
+            "Aliases" => out.aliases = aliases(at, value)?,
+            "IPAMConfig" => {
+                let Value::Object(ipam) = value else {
+                    return Err(CreateError::Invalid(format!("{at}.IPAMConfig must be an object")));
+                };
+                for (k, v) in ipam {
+                    match k.as_str() {
+                        _ if is_zero(v) => {}
+                        "IPv4Address" => out.ipv4_address = Some(ipv4(at, v)?),
+                        _ => refused.push(format!("{at}.IPAMConfig.{}", types::excerpt(k))),
+                    }
+                }
+            }
+            _ => refused.push(format!("{at}.{}", types::excerpt(key))),
+        }
+    }
+    if !refused.is_empty() {
         return Err(CreateError::Unsupported(format!(
             "shoal does not support {} for standalone containers yet; remove {}",
-            set.join(", "),
-            if set.len() == 1 { "it" } else { "them" }
+            refused.join(", "),
+            if refused.len() == 1 { "it" } else { "them" }
         )));
     }
-    Ok(())
+    Ok(out)
+}
+
+/// The aliases: strings that can be DNS names (at most 64, as a sanity bound).
+fn aliases(at: &str, value: &Value) -> Result<Vec<String>> {
+    let Value::Array(items) = value else {
+        return Err(CreateError::Invalid(format!(
+            "{at}.Aliases must be a list of strings"
+        )));
+    };
+    if items.len() > 64 {
+        return Err(CreateError::Invalid(format!("{at}.Aliases: at most 64 aliases")));
+    }
+    items
+        .iter()
+        .map(|v| match v {
+            Value::String(a) if valid_alias(a) => Ok(a.clone()),
+            Value::String(a) => Err(CreateError::Invalid(format!(
+                "invalid alias {:?}: a DNS name of letters, digits, '-', '_' and '.', at most 253 characters",
+                types::excerpt(a)
+            ))),
+            _ => Err(CreateError::Invalid(format!(
+                "{at}.Aliases must be a list of strings"
+            ))),
+        })
+        .collect()
+}
+
+fn valid_alias(a: &str) -> bool {
+    !a.is_empty()
+        && a.len() <= 253
+        && a.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// An IPv4 address as the CLI sends `--ip`.
+fn ipv4(at: &str, value: &Value) -> Result<std::net::Ipv4Addr> {
+    match value {
+        Value::String(text) => text.parse().map_err(|_| {
+            CreateError::Invalid(format!(
+                "{at}.IPAMConfig.IPv4Address: invalid IPv4 address: {}",
+                types::excerpt(text)
+            ))
+        }),
+        _ => Err(CreateError::Invalid(format!(
+            "{at}.IPAMConfig.IPv4Address must be a string"
+        ))),
+    }
 }

@@ -1,23 +1,32 @@
-//! `docker network connect|disconnect` for standalone containers that are not running: the
-//! attachment is made or given up (`network.rs`), and a created or exited container is prepared
-//! again so that its next start joins (or no longer joins) the network's sandbox (an exited
-//! one's writable layer and logs start afresh then). A running container is refused for now: joining
-//! it would mean moving a live process's interfaces (and its `resolv.conf`, bind-mounted at
-//! start) — stop it first.
+//! `docker network connect|disconnect` for standalone containers.
+//!
+//! - Not running: the attachment is made or given up (`network.rs`), and a created or exited
+//!   container is prepared again so that its next start joins (or no longer joins) the
+//!   network's sandbox (an exited one's writable layer and logs start afresh then).
+//! - Running: the sandbox is made without a namespace and its endpoint goes into the running
+//!   process's namespace (`agent::network::join`), with the network's `resolv.conf` and
+//!   `hosts` written over the container's own (kept, and put back when it leaves while still
+//!   running); each later start joins the new process again. Leaving takes the endpoint out
+//!   of the namespace; a container that ran in the sandbox's own namespace since its start is
+//!   prepared again at its next start (that namespace is gone).
+//!
+//! A container is on one network at most for now.
 
 use agent::executor::{Executor, Phase};
+use agent::network::join::replace_in_root;
 use api::containers::container_id;
+use api::convert::standalone::EndpointSettings;
 use rules::Error;
 
-use super::{Entry, Result, Standalone, error};
+use super::{Attachment, Entry, Result, Standalone, error};
 
 impl Standalone {
-    /// `docker network connect KEY CONTAINER`.
-    pub async fn connect(&self, key: &str, task_id: &str) -> Result<()> {
+    /// `docker network connect [--alias A] [--ip IP] KEY CONTAINER`.
+    pub async fn connect(&self, key: &str, task_id: &str, endpoint: EndpointSettings) -> Result<()> {
         let entry = self.get(task_id)?;
-        refuse_running(&entry, "connect", key)?;
         if let Some(a) = entry.attachment() {
             if a.network_name == key || a.network_id.starts_with(key) {
+                // dockerd's words (403).
                 return Err(Error::Forbidden(format!(
                     "endpoint with name {} already exists in network {}",
                     entry.task.service_name, a.network_name
@@ -28,7 +37,10 @@ impl Standalone {
                 entry.task.service_name, a.network_name
             )));
         }
-        let attachment = self.attach_to(&entry, key).await?;
+        if entry.life.borrow().running {
+            return self.connect_running(&entry, key, &endpoint).await;
+        }
+        let attachment = self.attach_to(&entry, key, false, &endpoint).await?;
         entry.set_attachment(Some(attachment));
         if let Err(e) = self.reprepare(&entry).await.and_then(|()| self.save(&entry)) {
             self.detach(&entry).await;
@@ -37,24 +49,59 @@ impl Standalone {
         Ok(())
     }
 
+    /// Connects a running container: its endpoint into the process's namespace, the network's
+    /// files over its own.
+    async fn connect_running(&self, entry: &Entry, key: &str, endpoint: &EndpointSettings) -> Result<()> {
+        let id = &entry.task.id;
+        let pid = self.executor.details(id).await.map_err(|e| error(id, e))?.pid;
+        let mut attachment = self.attach_to(entry, key, true, endpoint).await?;
+        let joined = match self.swarm()?.join_container(&attachment.task_id, pid).await {
+            Ok(()) => write_files(pid, &attachment).map(|restore| attachment.restore = restore),
+            Err(e) => Err(e),
+        };
+        entry.set_attachment(Some(attachment));
+        if let Err(e) = joined.and_then(|()| self.save(entry)) {
+            self.detach(entry).await;
+            return Err(e);
+        }
+        Ok(())
+    }
+
     /// `docker network disconnect [-f] KEY CONTAINER`.
     pub async fn disconnect(&self, key: &str, task_id: &str, force: bool) -> Result<()> {
         let entry = self.get(task_id)?;
-        refuse_running(&entry, "disconnect", key)?;
         let on_it = entry
             .attachment()
-            .is_some_and(|a| a.network_name == key || a.network_id.starts_with(key));
-        if !on_it {
+            .filter(|a| a.network_name == key || a.network_id.starts_with(key));
+        let Some(attachment) = on_it else {
             if force {
                 return Ok(());
             }
+            // dockerd's words (403).
             return Err(Error::Forbidden(format!(
                 "container {} is not connected to network {key}",
                 container_id(task_id)
             )));
+        };
+        if !entry.life.borrow().running {
+            self.detach(&entry).await;
+            self.reprepare(&entry).await?;
+            return self.save(&entry);
         }
         self.detach(&entry).await;
-        self.reprepare(&entry).await?;
+        if attachment.joined_after_start() {
+            // Its own namespace stays, without the endpoint; its files as they were.
+            if let Ok(d) = self.executor.details(task_id).await {
+                for (name, text) in &attachment.restore {
+                    if let Err(e) = replace_in_root(d.pid, name, text) {
+                        tracing::warn!(container = %container_id(task_id), "restoring /etc/{name}: {e}");
+                    }
+                }
+            }
+        } else {
+            // The run was prepared to join the sandbox's namespace, which is gone now.
+            entry.reprepare.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
         self.save(&entry)
     }
 
@@ -69,17 +116,27 @@ impl Standalone {
         if matches!(details.phase, Phase::Prepared | Phase::Exited(_)) {
             self.executor.remove(id).await.map_err(|e| error(id, e))?;
             self.prepare(entry).await.map_err(|e| error(id, e))?;
+            entry.reprepare.store(false, std::sync::atomic::Ordering::SeqCst);
         }
         Ok(())
     }
 }
 
-fn refuse_running(entry: &Entry, verb: &str, key: &str) -> Result<()> {
-    if entry.life.borrow().running {
-        return Err(Error::Unimplemented(format!(
-            "cannot {verb} running container {} and network {key}: shoal changes the networks of stopped containers only for now; stop it first",
-            entry.task.service_name
-        )));
+/// Writes the sandbox's `resolv.conf` and `hosts` into running process `pid`'s `/etc`; the
+/// files they replaced, to put back.
+fn write_files(pid: i64, attachment: &Attachment) -> Result<Vec<(String, String)>> {
+    let mut restore = Vec::new();
+    let files = [
+        ("resolv.conf", &attachment.sandbox.resolv_conf),
+        ("hosts", &attachment.sandbox.hosts),
+    ];
+    for (name, source) in files {
+        let Some(source) = source else { continue };
+        let failed = |e: std::io::Error| Error::Internal(format!("writing the container's /etc/{name}: {e}"));
+        let text = std::fs::read_to_string(source).map_err(failed)?;
+        if let Some(earlier) = replace_in_root(pid, name, &text).map_err(failed)? {
+            restore.push((name.to_owned(), earlier));
+        }
     }
-    Ok(())
+    Ok(restore)
 }

@@ -33,7 +33,7 @@ use agent::executor::details::Details;
 use agent::executor::oci::{OciConfig, OciExecutor};
 use agent::executor::{Executor, Exit, Phase, Sandbox};
 use api::containers::container_id;
-use api::convert::standalone::ContainerCreate;
+use api::convert::standalone::{ContainerCreate, EndpointSettings};
 use rules::Error;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
@@ -57,8 +57,21 @@ struct Attachment {
     network_id: String,
     #[serde(default)]
     network_name: String,
-    /// The sandbox made for that task, which the container joins on every run.
+    /// The sandbox made for that task, which the container joins on every run: through the
+    /// executor when it names a namespace, else (joined while running) after each start.
     sandbox: Sandbox,
+    /// Joined while running: the container's own `/etc` files as they were before the
+    /// network's were written over them, put back when it leaves while still running.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    restore: Vec<(String, String)>,
+}
+
+impl Attachment {
+    /// Whether the container's process joins the sandbox after each start (it was connected
+    /// while running) rather than the executor putting it there.
+    fn joined_after_start(&self) -> bool {
+        self.sandbox.netns.is_none()
+    }
 }
 
 /// One container.
@@ -68,6 +81,9 @@ struct Entry {
     /// Its network attachment: set at create (after the name is reserved, before the first
     /// prepare) or by `network connect`, cleared by `network disconnect`.
     attachment: Mutex<Option<Attachment>>,
+    /// The prepared run no longer fits the container's networks (it left, while running, the
+    /// namespace that run was prepared to join): its next start prepares it again.
+    reprepare: std::sync::atomic::AtomicBool,
     /// Exits so far and the last one; `docker wait` and `docker run` follow it.
     life: watch::Sender<Life>,
     /// Clients attached to its output (auto-removal waits for them to drain).
@@ -159,6 +175,7 @@ impl Standalone {
             task: Arc::new(task),
             auto_remove,
             attachment: Mutex::new(None),
+            reprepare: Default::default(),
             life: watch::Sender::new(Life::default()),
             attached: watch::Sender::new(0),
         });
@@ -249,6 +266,7 @@ impl Standalone {
                 task: Arc::new(task),
                 auto_remove: create.auto_remove,
                 attachment: Mutex::new(None),
+                reprepare: Default::default(),
                 life: watch::Sender::new(Life::default()),
                 attached: watch::Sender::new(0),
             });
@@ -256,7 +274,7 @@ impl Standalone {
             entry
         };
         if let Some(key) = &create.network {
-            match self.attach_to(&entry, key).await {
+            match self.attach_to(&entry, key, false, &create.endpoint).await {
                 Ok(attachment) => entry.set_attachment(Some(attachment)),
                 Err(e) => {
                     self.lock().remove(&task_id);
@@ -290,11 +308,22 @@ impl Standalone {
             .await
             .map_err(|e| error(task_id, e))?;
         if matches!(details.phase, Phase::Exited(_)) {
-            // Run again with the same writable layer and logs, as dockerd does.
-            self.executor
-                .rerun(task_id)
-                .await
-                .map_err(|e| error(task_id, e))?;
+            if entry.reprepare.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                // Its writable layer and logs start afresh, as after a network change of a
+                // stopped container (`connect.rs`).
+                self.executor
+                    .remove(task_id)
+                    .await
+                    .map_err(|e| error(task_id, e))?;
+                self.prepare(&entry).await.map_err(|e| error(task_id, e))?;
+                self.save(&entry)?;
+            } else {
+                // Run again with the same writable layer and logs, as dockerd does.
+                self.executor
+                    .rerun(task_id)
+                    .await
+                    .map_err(|e| error(task_id, e))?;
+            }
         }
         // The run's logs exist from here: clients attached before it (`docker start -a`)
         // follow them.
@@ -306,9 +335,14 @@ impl Standalone {
         });
         let started = match self.executor.start(task_id).await {
             // A short command may be done before the start returns: that is a run, not a
-            // failure; the monitor reads its exit.
-            Err(agent::executor::Error::ExitedWhileStarting(_)) => Ok(()),
-            other => other.map(|_| ()),
+            // failure; the monitor reads its exit (and there is no process to join).
+            Err(agent::executor::Error::ExitedWhileStarting(_)) => Ok(false),
+            other => other.map(|_| true),
+        };
+        let started = match started.map_err(|e| error(task_id, e)) {
+            Ok(true) => self.join_after_start(&entry).await,
+            Ok(false) => Ok(()),
+            Err(e) => Err(e),
         };
         if let Err(e) = started {
             // A start that fails is an exit, as dockerd records it: `docker run`'s wait ends,
@@ -322,12 +356,31 @@ impl Standalone {
             if entry.auto_remove {
                 let _ = self.remove(task_id, true).await;
             }
-            return Err(error(task_id, e));
+            return Err(e);
         }
         entry.life.send_modify(|l| l.running = true);
         self.publish(&entry.task, "start", None);
         self.monitor(entry);
         Ok(())
+    }
+
+    /// Puts a container connected while running (`connect.rs`) into its network again after a
+    /// start: its new process has a namespace of its own. When that fails the process is
+    /// killed, and the start fails, as dockerd's does when it cannot join a network.
+    async fn join_after_start(&self, entry: &Entry) -> Result<()> {
+        let Some(a) = entry.attachment().filter(Attachment::joined_after_start) else {
+            return Ok(());
+        };
+        let id = &entry.task.id;
+        let joined = match self.executor.details(id).await {
+            Ok(d) => self.swarm()?.join_container(&a.task_id, d.pid).await,
+            Err(e) => Err(error(id, e)),
+        };
+        if joined.is_err() {
+            let _ = self.executor.signal(id, 9).await;
+            let _ = self.executor.wait(id).await;
+        }
+        joined
     }
 
     /// Watches a running container until it exits: records the exit, sends `die`, and
@@ -400,8 +453,16 @@ impl Standalone {
         }
     }
 
-    /// Attaches `entry`'s container to network `key` (its sandbox made, not yet joined).
-    async fn attach_to(&self, entry: &Entry, key: &str) -> Result<Attachment> {
+    /// Attaches `entry`'s container to network `key` with `endpoint`'s aliases and address (its
+    /// sandbox made, not yet joined; for a `running` container, made without a namespace of
+    /// its own).
+    async fn attach_to(
+        &self,
+        entry: &Entry,
+        key: &str,
+        running: bool,
+        endpoint: &EndpointSettings,
+    ) -> Result<Attachment> {
         // The host name the executor gives it (`oci/spec.rs`), for its `hosts` file; on the
         // network it also answers to its short container ID, as with dockerd.
         let c = &entry.task.spec.container;
@@ -412,7 +473,16 @@ impl Standalone {
         };
         let short_id = container_id(&entry.task.id)[..12].to_owned();
         self.swarm()?
-            .attach_container(key, &entry.task.service_name, &hostname, vec![short_id])
+            .attach_container(
+                key,
+                &entry.task.service_name,
+                &hostname,
+                std::iter::once(short_id)
+                    .chain(endpoint.aliases.iter().cloned())
+                    .collect(),
+                endpoint.ipv4_address,
+                running,
+            )
             .await
     }
 
@@ -472,6 +542,17 @@ impl Standalone {
         self.lock()
             .values()
             .filter_map(|e| e.attachment().map(|a| a.task_id))
+            .collect()
+    }
+
+    /// The attachment tasks these containers hold: each one's container task ID and name.
+    pub fn attachment_holders(&self) -> HashMap<String, (String, String)> {
+        self.lock()
+            .values()
+            .filter_map(|e| {
+                let a = e.attachment()?;
+                Some((a.task_id, (e.task.id.clone(), e.task.service_name.clone())))
+            })
             .collect()
     }
 

@@ -8,9 +8,10 @@
 //!        ─► layer.sandbox(attachment) waits for its address ─► netns + eth0 + VIP table + files
 //! detach ─► layer.release(attachment) ─► manager: delete the task (its address freed)
 //! ```
-//! Only a manager proposes it for now: a worker would need an RPC to the leader for it. Each
-//! attach first deletes this node's attachments that no container holds any more (a daemon
-//! killed between making one and recording it, a container whose state was lost).
+//! A manager proposes it itself; a worker asks the leader (`AttachNetwork`/`DetachNetwork` on
+//! its dispatcher identity, `manager/src/dispatcher/attach.rs`), which makes it for that node
+//! only. Each attach first deletes this node's attachments that no container holds any more (a
+//! daemon killed between making one and recording it, a container whose state was lost).
 
 use rules::Error;
 use rules::controlapi::attachment;
@@ -24,16 +25,22 @@ type Result<T> = std::result::Result<T, Error>;
 /// to be made (its address is awaited for `agent::network::ATTACH_DEADLINE`, 10 s).
 const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(120);
 
+/// How long a worker waits for the leader to make or delete an attachment task.
+const LEADER_CALL: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl Swarm {
     /// Attaches the container `name` (host name `hostname`; answering on the network to its
-    /// name and `aliases`) to network `key`: the attachment task and the sandbox made for it,
-    /// which the container joins when it next starts.
+    /// name and `aliases`; at `address` when given) to network `key`: the attachment task and the sandbox made for it,
+    /// which the container joins when it next starts — or, with `running`, which is made
+    /// without a namespace, for the running container to join (`join_container`).
     pub(super) async fn attach_container(
         &self,
         key: &str,
         name: &str,
         hostname: &str,
         aliases: Vec<String>,
+        address: Option<std::net::Ipv4Addr>,
+        running: bool,
     ) -> Result<Attachment> {
         // Outside a swarm the only networks are dockerd's local ones, which take no containers.
         // Not a 404: on a 404 to create the CLI goes to pull the image.
@@ -42,29 +49,60 @@ impl Swarm {
                 "network {key} not found: this node is not in a swarm, and containers join swarm networks only"
             )));
         };
-        let Some(m) = node.manager().await else {
-            return Err(Error::Unimplemented(format!(
-                "attaching a container to swarm network {key} is done through a manager for now; run it on a manager node"
-            )));
-        };
         let Some(layer) = node.tasks().node_network().await else {
             return Err(Error::Unimplemented(
                 "this node has no network layer for containers on overlay networks".into(),
             ));
         };
-        let node_id = node.state().node_id;
-        self.collect_stale_attachments(&m, &layer, &node_id).await;
-        let view = m.synced_view().await;
-        let network_name = view
-            .lookup_network(key)
-            .map(|n| n.spec.name.clone())
-            .unwrap_or_default();
-        let (op, task) =
-            attachment::create(&view, key, &node_id, name, aliases, m.new_id(), self.clock.now())?;
-        m.propose(vec![op]).await?;
+        let (task, network_name) = match node.manager().await {
+            Some(m) => {
+                let node_id = node.state().node_id;
+                self.collect_stale_attachments(&m, &layer, &node_id).await;
+                let view = m.synced_view().await;
+                let network_name = view
+                    .lookup_network(key)
+                    .map(|n| n.spec.name.clone())
+                    .unwrap_or_default();
+                let (op, task) =
+                    attachment::create(&view, key, &node_id, name, aliases, m.new_id(), self.clock.now())?;
+                let mut ops = vec![op];
+                if let Some(address) = address {
+                    // Checked here for dockerd's words, and again by the store when the entry
+                    // applies.
+                    ops.push(attachment::with_address(&view, &task, address)?);
+                }
+                m.propose(ops).await?;
+                (task, network_name)
+            }
+            None => {
+                // A worker: the leader makes it, for this node only (`AttachNetwork`).
+                let link = node.leader_link().ok_or_else(|| {
+                    Error::Unavailable("this node's session with the leader is not running".into())
+                })?;
+                let held = self
+                    .standalone()
+                    .map(|s| s.attachment_ids().into_iter().collect())
+                    .unwrap_or_default();
+                let request = rpc::messages::AttachNetworkRequest {
+                    network: key.to_owned(),
+                    container: name.to_owned(),
+                    aliases,
+                    address,
+                    held,
+                };
+                let r = link
+                    .call_leader::<rpc::calls::AttachNetwork>(&request, LEADER_CALL)
+                    .await
+                    .map_err(manager::error::from_status)?;
+                for id in &r.collected {
+                    layer.release(id).await;
+                }
+                (r.task, r.network_name)
+            }
+        };
         let mut sandboxed = task.clone();
         std::sync::Arc::make_mut(&mut sandboxed.spec).container.hostname = hostname.to_owned();
-        match layer.sandbox(&sandboxed, false).await {
+        match layer.sandbox(&sandboxed, running).await {
             Ok(sandbox) => Ok(Attachment {
                 network_id: task
                     .spec
@@ -75,6 +113,7 @@ impl Swarm {
                 network_name,
                 task_id: task.id,
                 sandbox,
+                restore: Vec::new(),
             }),
             Err(e) => {
                 self.detach_container(&task.id).await;
@@ -113,6 +152,25 @@ impl Swarm {
         }
     }
 
+    /// Puts attachment `attachment_id`'s sandbox (made for a running container) into the
+    /// namespace of the container's process `pid`.
+    pub(super) async fn join_container(&self, attachment_id: &str, pid: i64) -> Result<()> {
+        let Local::Active(node) = self.local() else {
+            return Err(Error::FailedPrecondition(
+                "this node left the swarm: its networks are gone".into(),
+            ));
+        };
+        let Some(layer) = node.tasks().node_network().await else {
+            return Err(Error::Unimplemented(
+                "this node has no network layer for containers on overlay networks".into(),
+            ));
+        };
+        layer
+            .join(attachment_id, pid)
+            .await
+            .map_err(|e| Error::Unavailable(format!("joining the running container to its network: {e}")))
+    }
+
     /// Takes attachment `attachment_id`'s sandbox down and deletes the task (its address
     /// goes with it). Failures are logged: the reaper deletes it if the node leaves.
     pub(super) async fn detach_container(&self, attachment_id: &str) {
@@ -123,7 +181,20 @@ impl Swarm {
             layer.release(attachment_id).await;
         }
         let Some(m) = node.manager().await else {
-            tracing::warn!(attachment = %attachment_id, "no manager to delete a container's network attachment");
+            // A worker: the leader deletes it (`DetachNetwork`).
+            let request = rpc::messages::DetachNetworkRequest {
+                task_id: attachment_id.to_owned(),
+            };
+            let result = match node.leader_link() {
+                Some(link) => link
+                    .call_leader::<rpc::calls::DetachNetwork>(&request, LEADER_CALL)
+                    .await
+                    .map_err(|s| s.message().to_owned()),
+                None => Err("this node's session with the leader is not running".into()),
+            };
+            if let Err(e) = result {
+                tracing::warn!(attachment = %attachment_id, "deleting a container's network attachment: {e}");
+            }
             return;
         };
         let planned = attachment::remove(&*m.synced_view().await, attachment_id);

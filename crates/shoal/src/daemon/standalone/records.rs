@@ -21,6 +21,9 @@ struct Record {
     /// Its network attachment (`network.rs`): the attachment task's ID and the sandbox.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     attachment: Option<Attachment>,
+    /// Its next start prepares it again (`Entry::reprepare`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    reprepare: bool,
 }
 
 impl Standalone {
@@ -54,6 +57,9 @@ impl Standalone {
             };
             let entry = self.insert(record.task, record.auto_remove);
             entry.set_attachment(record.attachment);
+            entry
+                .reprepare
+                .store(record.reprepare, std::sync::atomic::Ordering::SeqCst);
             match phase {
                 Phase::Running => {
                     entry.life.send_modify(|l| l.running = true);
@@ -85,6 +91,7 @@ impl Standalone {
             task: (*entry.task).clone(),
             auto_remove: entry.auto_remove,
             attachment: entry.attachment(),
+            reprepare: entry.reprepare.load(std::sync::atomic::Ordering::SeqCst),
         };
         let bytes = serde_json::to_vec(&record)
             .map_err(|e| Error::Internal(format!("encoding a container record: {e}")))?;
