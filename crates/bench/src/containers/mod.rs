@@ -16,6 +16,7 @@
 //! it (its owner's `Drop`) takes its supervisors, containers and overlay mounts with it; the
 //! run's directory is a temporary one.
 
+pub mod cluster;
 pub mod procs;
 pub mod pull;
 pub mod registry;
