@@ -10,6 +10,9 @@
 //!              vs dockerd + containerd (+ shims)                      → section `node-rss`
 //!   pull       pull + unpack of a 100 MiB image from a loopback registry:
 //!              shoal's image store vs `docker pull`                   → section `pull-peer`
+//!   mesh       published ports on 3 netns hosts through the routing mesh (another host,
+//!              route-return, the receiving host) vs direct, and encrypted vs plain overlay
+//!              streams                                                → section `mesh`
 //! ```
 //!
 //! Every daemon runs as PID 1 of a PID namespace of its own with private mounts, so killing
@@ -17,6 +20,9 @@
 //! run's directory is a temporary one.
 
 pub mod cluster;
+pub mod mesh;
+pub mod mesh_client;
+pub mod mesh_report;
 pub mod procs;
 pub mod pull;
 pub mod registry;
