@@ -24,7 +24,7 @@ use std::time::Duration;
 use super::cluster::form;
 use super::mesh_client::{self as client, Requests, Stream};
 use super::mesh_report;
-use crate::peer::member::{docker, wait_for};
+use crate::peer::member::{Member, docker, wait_for};
 use crate::peer::netns::Topology;
 use crate::peer::shoal_agent::ShoalAgent;
 
@@ -184,16 +184,25 @@ impl Bench<'_> {
         })
     }
 
-    /// The pinned namespace of agent `host` ending with `suffix`, once the plane made it.
-    async fn plane_netns(&self, host: usize, suffix: &str) -> anyhow::Result<PathBuf> {
-        let pid = self.agents[host - 1]
+    /// The pinned namespace `shoal-<tag>-<what>` of agent `host`, once its plane made it.
+    async fn plane_netns(&self, host: usize, what: &str) -> anyhow::Result<PathBuf> {
+        let agent = &self.agents[host - 1];
+        let pid = agent
             .pid()
             .ok_or_else(|| anyhow::anyhow!("agent m{host} is not running"))?;
-        wait_for(Duration::from_secs(60), || async move {
-            client::plane_netns(pid, suffix)
+        let id = docker(
+            self.cli,
+            agent.socket(),
+            &["info", "--format", "{{.Swarm.NodeID}}"],
+        )
+        .await?;
+        let name = format!("shoal-{}-{what}", client::plane_tag(id.trim()));
+        let found = wait_for(Duration::from_secs(60), || {
+            let name = &name;
+            async move { client::plane_netns(pid, name) }
         })
-        .await
-        .ok_or_else(|| anyhow::anyhow!("agent m{host} pinned no namespace *{suffix} within 60 s"))
+        .await;
+        found.ok_or_else(|| anyhow::anyhow!("agent m{host} pinned no namespace {name} within 60 s"))
     }
 
     /// CPU seconds of every agent so far.
@@ -313,7 +322,7 @@ async fn measure(b: &Bench<'_>, args: &Args) -> anyhow::Result<Results> {
     b.running("sink-rr").await?;
     let (h1, h2) = (addr(b.topology, 1)?, addr(b.topology, 2)?);
     let client_ns = b.topology.ns_path(3);
-    let sandbox = b.plane_netns(1, "-ingress").await?;
+    let sandbox = b.plane_netns(1, "ingress").await?;
     // (netns, address, port) of each path, for the web servers and for the sinks.
     let web_paths = [
         (Path3::Remote, client_ns.clone(), h2, 8080),
@@ -339,7 +348,7 @@ async fn measure(b: &Bench<'_>, args: &Args) -> anyhow::Result<Results> {
             .addresses
             .get(net)
             .ok_or_else(|| anyhow::anyhow!("the {net} sink has no address on {net}"))?;
-        let ns = b.plane_netns(2, &format!("-t-{}", peer.id)).await?;
+        let ns = b.plane_netns(2, &format!("t-{}", peer.id)).await?;
         overlay_paths.push((ns, target));
     }
 

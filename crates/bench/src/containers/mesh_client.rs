@@ -168,16 +168,35 @@ pub fn process_cpu(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / hz
 }
 
-/// The data plane's pinned namespace of agent `pid` whose name ends with `suffix`
-/// (`-ingress`, `-t-<task ID>`). The agent pins them in its own mount namespace, so they are
-/// reached through its `/proc/PID/root`.
-pub fn plane_netns(pid: u32, suffix: &str) -> Option<PathBuf> {
-    let dir = PathBuf::from(format!("/proc/{pid}/root/run/shoal/netns"));
-    std::fs::read_dir(&dir)
-        .ok()?
-        .flatten()
-        .find(|e| e.file_name().to_string_lossy().ends_with(suffix))
-        .map(|e| e.path())
+/// The data plane's pinned namespace `name` of agent `pid`, once it exists. The agent pins
+/// them in its own mount namespace, so they are reached through its `/proc/PID/root`; the
+/// directory is shared by every agent of the machine and shows the others' pins as empty
+/// files, hence the exact name (tagged with the node) and the check that it is mounted.
+pub fn plane_netns(pid: u32, name: &str) -> Option<PathBuf> {
+    let path = PathBuf::from(format!("/proc/{pid}/root/run/shoal/netns/{name}"));
+    let ns = std::fs::File::open(&path).ok()?;
+    is_nsfs(&ns).then_some(path)
+}
+
+/// Whether `file` lives on the namespace filesystem (a mounted pin).
+fn is_nsfs(file: &std::fs::File) -> bool {
+    // SAFETY: fstatfs writes into the struct it is handed, for an fd that is open.
+    let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let rc = unsafe { libc::fstatfs(file.as_raw_fd(), &mut fs) };
+    const NSFS_MAGIC: i64 = 0x6e73_6673;
+    rc == 0 && fs.f_type as i64 == NSFS_MAGIC
+}
+
+/// The data plane's owner tag of node `node_id`: its last 12 letters and digits, lower case
+/// (as the daemon's network layer names what it makes: `shoal-<tag>-…`).
+pub fn plane_tag(node_id: &str) -> String {
+    let clean: Vec<char> = node_id
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    clean[clean.len().saturating_sub(12)..].iter().collect()
 }
 
 #[cfg(test)]
@@ -194,5 +213,12 @@ mod tests {
         assert!(process_cpu(std::process::id()) >= 0.0);
         assert!(thread_cpu() > 0.0);
         assert_eq!(process_cpu(u32::MAX), 0.0);
+    }
+
+    #[test]
+    fn a_plane_tag_is_the_last_12_letters_and_digits() {
+        assert_eq!(plane_tag("0a1b2c3d4e5f6g7h8i9j0k1l2"), "g7h8i9j0k1l2");
+        assert_eq!(plane_tag("AB-c"), "abc");
+        assert!(plane_netns(std::process::id(), "shoal-none-ingress").is_none());
     }
 }
