@@ -88,6 +88,7 @@ fn view(vtep0: Ipv4Addr, vtep1: Ipv4Addr) -> NetworkView {
             aliases: vec![],
             ports: vec![],
             route_return: false,
+            route_return_ports: Vec::new(),
         }],
     }
 }

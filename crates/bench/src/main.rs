@@ -49,6 +49,8 @@ enum Bench {
     Rss(containers::rss::Args),
     /// Pull + unpack of a 100 MiB image from a loopback registry vs `docker pull`.
     Pull(containers::pull::Args),
+    /// Routing mesh paths vs direct, and encrypted vs plain overlay streams, on 3 hosts.
+    Mesh(containers::mesh::Args),
 }
 
 /// Runs `run` until it ends or Ctrl-C; on Ctrl-C the future is dropped, and with it every
@@ -96,5 +98,6 @@ fn main() -> anyhow::Result<()> {
         Bench::Replicas(args) => interruptible(containers::replicas::run(args)),
         Bench::Rss(args) => interruptible(containers::rss::run(args)),
         Bench::Pull(args) => interruptible(containers::pull::run(args)),
+        Bench::Mesh(args) => interruptible(containers::mesh::run(args)),
     }
 }

@@ -12,8 +12,9 @@
 //!   chain port-<n>      numgen random mod N vmap { 0 : goto port-<n>-ep-0, … }
 //!   chain port-<n>-ep-<m>  dnat to task:target
 //!   chain postrouting (nat, postrouting, srcnat):
-//!       iifname "lnk" oifname "eth0" ip daddr { tasks on other nodes } snat to <sandbox address>
-//!       (not towards tasks of route-return services: `mesh_return` routes their replies back)
+//!       per published port: iifname "lnk" oifname "eth0" meta l4proto tcp
+//!         ct original proto-dst 8080 ip daddr { its tasks on other nodes } snat to <sandbox address>
+//!       (none for route-return ports: `mesh_return` routes their replies back)
 //!   chain forward (filter, forward):
 //!       iifname "eth0" oifname "lnk" ct state new drop     (tasks get no way out through it)
 //! ```
@@ -32,7 +33,7 @@ use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
 use nftables::batch::Batch;
-use nftables::expr::{CT, Expression, Fib, FibFlag, FibResult, MetaKey, NamedExpression, SetItem};
+use nftables::expr::{CT, CTDir, Expression, Fib, FibFlag, FibResult, MetaKey, NamedExpression, SetItem};
 use nftables::schema::{Chain, NfListObject, Nftables};
 use nftables::stmt::{Match, NAT, Operator, Statement, VerdictMap};
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
@@ -275,15 +276,15 @@ pub fn sandbox_ruleset(
 
     let mut entries = Vec::new();
     let mut rules = Vec::new();
-    let mut remote: BTreeSet<Ipv4Addr> = BTreeSet::new();
+    let mut snat = Vec::new();
     for (n, port) in ports.iter().enumerate() {
         let backends = port.backends();
         if backends.is_empty() {
             // Nothing serves it: the connection reaches the sandbox itself, which refuses it.
             continue;
         }
-        if port.mode == PublishMode::Ingress && !port.route_return {
-            remote.extend(port.remote.iter().copied());
+        if port.mode == PublishMode::Ingress && !port.route_return && !port.remote.is_empty() {
+            snat.push(port);
         }
         let chain = format!("port-{n}");
         entries.push(SetItem::Mapping(proto_port_key(port), goto(&chain)));
@@ -317,14 +318,32 @@ pub fn sandbox_ruleset(
             ],
         )));
     }
-    if !remote.is_empty() {
-        let remote: Vec<Ipv4Addr> = remote.into_iter().collect();
+    // SNAT per published port, told apart by the connection's original destination port (after
+    // the DNAT two ports of one task share the target port): a route-return port of a task
+    // keeps the client's address while its other ports are SNATed.
+    for port in snat {
+        let remote: Vec<Ipv4Addr> = port
+            .remote
+            .iter()
+            .copied()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
         batch.add(NfListObject::Rule(rule(
             table,
             "postrouting",
             vec![
                 is(meta(MetaKey::Iifname), string(SANDBOX_LINK)),
                 is(meta(MetaKey::Oifname), string(SANDBOX_OVERLAY_IF)),
+                is(meta(MetaKey::L4proto), string(port.protocol.keyword())),
+                is(
+                    Expression::Named(NamedExpression::CT(CT {
+                        key: Cow::Borrowed("proto-dst"),
+                        family: None,
+                        dir: Some(CTDir::Original),
+                    })),
+                    Expression::Number(u32::from(port.published)),
+                ),
                 is(payload("ip", "daddr"), set_of(&remote)),
                 Statement::SNAT(Some(NAT {
                     addr: Some(string(&sandbox_address.to_string())),
@@ -424,6 +443,22 @@ mod tests {
         let j = json(&sandbox_ruleset("shoal-t-mesh", ip(200), &[p]).expect("rules"));
         assert!(j.contains(r#""dnat":{"addr":"10.0.0.5","port":80}"#), "{j}");
         assert!(!j.contains(r#""snat""#), "{j}");
+    }
+
+    #[test]
+    fn snat_is_per_published_port_so_a_tasks_other_port_can_route_return() {
+        let plain = port(PublishMode::Ingress, vec![], vec![ip(5)]);
+        let mut kept = port(PublishMode::Ingress, vec![], vec![ip(5)]);
+        kept.published = 8081;
+        kept.route_return = true;
+        let j = json(&sandbox_ruleset("shoal-t-mesh", ip(200), &[plain, kept]).expect("rules"));
+        assert_eq!(j.matches(r#""snat""#).count(), 1, "{j}");
+        let snat_rule = j.split(r#""postrouting""#).last().expect("postrouting");
+        assert!(
+            snat_rule.contains(r#""key":"proto-dst","dir":"original""#) && snat_rule.contains(":8080,"),
+            "{j}"
+        );
+        assert!(!snat_rule.contains("8081"), "{j}");
     }
 
     #[test]

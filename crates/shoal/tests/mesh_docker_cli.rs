@@ -1,7 +1,8 @@
 //! Published ports across network-namespace hosts, driven by the stock docker CLI (issue 13):
 //! the routing mesh answers on every host and balances over every task, a drained host still
 //! answers, host-mode ports answer only where a task runs, a clashing ingress port is refused,
-//! and a task sees the client's own address when the mesh picks a task on the receiving host.
+//! and a task sees the client's own address when the mesh picks a task on the receiving host
+//! (on another host too with route-return, service-wide or for one port).
 //! Clients are busybox `nc` in the hosts' namespaces. Root only.
 #![allow(clippy::disallowed_methods, clippy::unwrap_used, dead_code, unsafe_code)]
 
@@ -289,6 +290,83 @@ fn with_route_return_a_task_on_another_host_sees_the_clients_address() {
             .filter(|a| *a != client_addr)
     });
     assert!(seen.octets()[..3] == [10, 0, 0], "an ingress address: {seen}");
+}
+
+#[test]
+fn a_port_label_keeps_the_clients_address_on_that_port_only() {
+    skip_unless_root!();
+    let c = Cluster::new("mrp", 3);
+    let per_port = "com.shoal.mesh.client-address.";
+    // A label naming a port the service does not publish in ingress mode is refused.
+    let refused = c.docker(
+        0,
+        &[
+            "service",
+            "create",
+            "--detach",
+            "--name",
+            "bad",
+            "--publish",
+            "8087:80",
+            "--label",
+            &format!("{per_port}9999=route-return"),
+            hosts::IMAGE,
+            "sh",
+        ],
+    );
+    assert!(!refused.status.success());
+    let err = common::stderr(&refused);
+    assert!(
+        err.contains("publishes no port 9999/tcp") && err.contains("8087/tcp"),
+        "{err}"
+    );
+
+    service(
+        &c,
+        "who",
+        &[
+            "--replicas",
+            "1",
+            "--publish",
+            "8087:80",
+            "--publish",
+            "8088:80",
+            "--label",
+            &format!("{per_port}8088/tcp=route-return"),
+        ],
+        WEB_WITH_IP,
+    );
+    let task = c.wait_running("who", 1).remove(0);
+    let client = (task.host + 1) % 3;
+    let via = c.hosts[(task.host + 2) % 3].address;
+    let client_addr = c.hosts[client].address;
+    // Through a host without the task: the named port keeps the client's address…
+    let seen = c.wait("the task sees the client on 8088", || {
+        get(&c, client, via, 8088, "/cgi-bin/ip").map(|s| remote_addr(&s))
+    });
+    assert_eq!(seen, client_addr);
+    // …and the other port of the same task stays on SNAT.
+    let seen = c.wait("the receiving host answers on 8087", || {
+        get(&c, client, via, 8087, "/cgi-bin/ip").map(|s| remote_addr(&s))
+    });
+    assert_ne!(seen, client_addr);
+    assert!(seen.octets()[..3] == [10, 0, 0], "an ingress address: {seen}");
+
+    // An update is checked the same way.
+    let refused = c.docker(
+        0,
+        &[
+            "service",
+            "update",
+            "--detach",
+            "--label-add",
+            &format!("{per_port}8087=proxy-v2"),
+            "who",
+        ],
+    );
+    assert!(!refused.status.success());
+    let err = common::stderr(&refused);
+    assert!(err.contains("expected route-return or snat"), "{err}");
 }
 
 /// The path of host `i`'s ingress sandbox namespace.

@@ -90,8 +90,12 @@ pub struct ServiceView {
     pub ports: Vec<crate::PortConfig>,
     /// On the ingress network: the service asked for route-return (label
     /// `com.shoal.mesh.client-address=route-return`), so its tasks see the client's address
-    /// on connections other nodes receive.
+    /// on connections other nodes receive (on any of its ports: the task's return routing).
     pub route_return: bool,
+    /// On the ingress network: the (protocol, published port) of each port whose connections
+    /// from other nodes keep the client's address (the service label, or the port's own
+    /// `com.shoal.mesh.client-address.<port>[/<protocol>]`); the protocol as the labels name it.
+    pub route_return_ports: Vec<(String, u32)>,
 }
 
 /// The `task_id` prefix of a node's ingress sandbox endpoint on the ingress network (the

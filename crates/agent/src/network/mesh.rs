@@ -54,7 +54,10 @@ pub fn mesh_ports(view: &NetworkView, node_id: &str) -> Vec<MeshPort> {
                 mode,
                 local,
                 remote,
-                route_return: service.route_return,
+                route_return: service
+                    .route_return_ports
+                    .iter()
+                    .any(|(p, n)| *n == port.published_port && (p == "tcp") == (protocol == Protocol::Tcp)),
             });
         }
     }

@@ -142,6 +142,7 @@ pub(crate) mod tests {
                 aliases: vec![],
                 ports: vec![],
                 route_return: false,
+                route_return_ports: Vec::new(),
             }],
         }
     }

@@ -10,12 +10,19 @@
 //!              vs dockerd + containerd (+ shims)                      → section `node-rss`
 //!   pull       pull + unpack of a 100 MiB image from a loopback registry:
 //!              shoal's image store vs `docker pull`                   → section `pull-peer`
+//!   mesh       published ports on 3 netns hosts through the routing mesh (another host,
+//!              route-return, the receiving host) vs direct, and encrypted vs plain overlay
+//!              streams                                                → section `mesh`
 //! ```
 //!
 //! Every daemon runs as PID 1 of a PID namespace of its own with private mounts, so killing
 //! it (its owner's `Drop`) takes its supervisors, containers and overlay mounts with it; the
 //! run's directory is a temporary one.
 
+pub mod cluster;
+pub mod mesh;
+pub mod mesh_client;
+pub mod mesh_report;
 pub mod procs;
 pub mod pull;
 pub mod registry;

@@ -165,6 +165,12 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
             return Err(left_refusal(&node.id));
         }
         self.liveness.seen(&node.id, Instant::now());
+        // Bound to the node the certificate names, after the membership checks above, and
+        // before the node's Raft write: right after a failover that write waits for the new
+        // leader's first commit, and the peers' tunnels should not.
+        if let Some(key) = open.tunnel_key {
+            self.router.set_key(&node.id, key);
+        }
         let worker = caller.role == Role::Worker;
         self.proposer
             .update_node(&node.id, |n| {
@@ -180,10 +186,6 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
             })
             .await
             .map_err(to_status)?;
-        // Bound to the node the certificate names, after the membership checks above.
-        if let Some(key) = open.tunnel_key {
-            self.router.set_key(&node.id, key);
-        }
         let this = self.clone();
         let node_id = node.id.clone();
         let mut log_changes = self.logs.watch();

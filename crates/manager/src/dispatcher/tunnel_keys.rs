@@ -9,7 +9,10 @@
 //! session: the key is bound to the node the certificate names. A stream sends its node the
 //! keys of exactly the nodes listed on the encrypted networks it holds (`NetFeed`), so nodes
 //! that share no encrypted network never learn each other's keys. The keys live in the leader's
-//! memory only: after a failover every node's next session and heartbeat bring them again.
+//! memory only: after a failover each node's first message to the new leader (its session
+//! request) brings its key again, which wakes the streams of its peers at once; a node keeps
+//! the keys it holds meanwhile, so its tunnels carry on through the election
+//! (`tests/tunnel_keys.rs`).
 //! How often nodes renew their pair is the leader's word too (`SessionMessage`).
 
 use std::collections::{BTreeSet, HashMap};

@@ -146,7 +146,8 @@ pub fn validate(spec: &ServiceSpec) -> Result<()> {
             "invalid memory value: must be at least 4MiB".into(),
         ));
     }
-    super::client_address::route_return(&spec.labels)?;
+    let ports = spec.endpoint.as_ref().map_or(&[][..], |e| &e.ports[..]);
+    super::client_address::route_return_ports(&spec.labels, ports)?;
     crate::constraint::parse(&spec.task.placement.constraints)
         .map_err(|e| Error::InvalidArgument(e.to_string()))?;
     for pref in &spec.task.placement.preferences {

@@ -188,25 +188,33 @@ fn service_view(
     endpoints: &[EndpointView],
 ) -> ServiceView {
     match state.service(id) {
-        Some(s) => ServiceView {
-            service_id: id.to_string(),
-            name: s.spec.name.clone(),
-            vip,
-            aliases: aliases_on(state, &s.spec.task, network),
-            ports: if network.spec.ingress {
-                s.endpoint
-                    .ports
-                    .iter()
-                    .filter(|p| p.published_port != 0)
-                    .cloned()
-                    .collect()
+        Some(s) => {
+            let route_return_ports = if network.spec.ingress {
+                crate::controlapi::client_address::route_return_ports(&s.spec.labels, &s.endpoint.ports)
+                    .unwrap_or_default()
             } else {
                 Vec::new()
-            },
-            // Validated at create and update; a stored value unknown here keeps SNAT.
-            route_return: network.spec.ingress
-                && crate::controlapi::client_address::route_return(&s.spec.labels).unwrap_or(false),
-        },
+            };
+            ServiceView {
+                service_id: id.to_string(),
+                name: s.spec.name.clone(),
+                vip,
+                aliases: aliases_on(state, &s.spec.task, network),
+                ports: if network.spec.ingress {
+                    s.endpoint
+                        .ports
+                        .iter()
+                        .filter(|p| p.published_port != 0)
+                        .cloned()
+                        .collect()
+                } else {
+                    Vec::new()
+                },
+                // Validated at create and update; a stored value unknown here keeps SNAT.
+                route_return: !route_return_ports.is_empty(),
+                route_return_ports,
+            }
+        }
         None => {
             let name = endpoints
                 .iter()
@@ -221,6 +229,7 @@ fn service_view(
                 aliases: Vec::new(),
                 ports: Vec::new(),
                 route_return: false,
+                route_return_ports: Vec::new(),
             }
         }
     }

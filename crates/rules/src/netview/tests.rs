@@ -146,6 +146,7 @@ fn a_node_gets_exactly_the_networks_of_its_tasks_with_every_endpoint_on_them() {
             aliases: vec!["www".into()],
             ports: vec![],
             route_return: false,
+            route_return_ports: Vec::new(),
         }]
     );
     let back = network_view(&w.state, "net-back").unwrap();
@@ -245,6 +246,7 @@ fn service_strategy() -> impl Strategy<Value = ServiceView> {
         aliases: Vec::new(),
         ports: Vec::new(),
         route_return: false,
+        route_return_ports: Vec::new(),
     })
 }
 

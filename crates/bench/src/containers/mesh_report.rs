@@ -1,0 +1,166 @@
+//! The `mesh` section of BENCHMARKS.md: what `shoal-bench mesh` measured, as tables with
+//! the medians, every round's value and the ratios the issue's targets are stated in.
+
+use super::mesh::{Args, Path3, Results};
+use crate::report::percentile;
+
+/// Median of `v` (0 when empty).
+fn median(v: impl Iterator<Item = f64>) -> f64 {
+    let mut s: Vec<f64> = v.collect();
+    s.sort_by(|a, b| a.total_cmp(b));
+    percentile(&s, 50.0)
+}
+
+fn list(v: impl Iterator<Item = f64>, digits: usize) -> String {
+    v.map(|x| format!("{x:.digits$}")).collect::<Vec<_>>().join(", ")
+}
+
+/// `a ÷ b` with two decimals, or `–`.
+fn ratio(a: f64, b: f64) -> String {
+    if b > 0.0 {
+        format!("{:.2}", a / b)
+    } else {
+        "–".into()
+    }
+}
+
+/// The section's Markdown.
+pub fn section(args: &Args, r: &Results, load_before: &str) -> String {
+    let rounds = args.rounds;
+    let mut b = String::from("## Routing mesh and encrypted overlays: `mesh/3_hosts`\n\n");
+    b.push_str(
+        "Three hosts, each a network namespace on one bridge (as in `replicas-peer`), each running `shoal agent\n\
+         --executor oci` (the build named below), formed with the stock docker CLI; every service is created with\n\
+         `docker service create` and `docker network create`, so the data plane measured is the one shoal sets up.\n\
+         Host 1 runs every server task (busybox, `bb:1`), host 2 none, and the clients are threads of the benchmark\n\
+         in host 3's namespace: \"another host\" sends to host 2's published port (the task is on host 1), \"the\n\
+         receiving host\" to host 1's; \"direct\" connects from host 1's ingress sandbox to the task's ingress address\n\
+         (no NAT, no host hop, no underlay). Route-return is the label\n\
+         `com.shoal.mesh.client-address=route-return` on a second service (no SNAT; the task's replies go back\n\
+         through the receiving host by conntrack mark and policy route, so the task sees the client's address).\n\
+         Paths take turns: each round starts with the next one.\n\n",
+    );
+    b.push_str(&format!(
+        "Reproduce (root; Debian's `docker.io` CLI, `busybox-static`, `iproute2`, `util-linux`): `cargo build --release\n\
+         -p shoal -p bench && target/release/shoal-bench mesh` ({rounds} rounds, {} requests per path and round,\n\
+         {} MiB streams).\n\n",
+        args.requests, args.stream_mib
+    ));
+
+    b.push_str("### Connections: `mesh/3_hosts/http10_sequential`\n\n");
+    b.push_str(&format!(
+        "busybox `httpd` answering its host name; {} HTTP/1.0 requests in sequence per path and round, each on a\n\
+         connection of its own (connect → request → server's close). Connections per second: median of the rounds;\n\
+         p50 / p99: over every request of every round.\n\n",
+        args.requests
+    ));
+    b.push_str("| path | conn/s (median) | rounds (conn/s) | p50 | p99 | conn/s ÷ direct |\n|---|---:|---|---:|---:|---:|\n");
+    let direct_rate = median(rate_of(r, Path3::Direct));
+    for path in Path3::ALL {
+        let mut all: Vec<f64> = r
+            .requests
+            .get(&path)
+            .into_iter()
+            .flatten()
+            .flat_map(|q| q.latencies.iter().copied())
+            .collect();
+        all.sort_by(|a, b| a.total_cmp(b));
+        let m = median(rate_of(r, path));
+        b.push_str(&format!(
+            "| {} | **{m:.0}** | {} | {:.2} ms | {:.2} ms | {} |\n",
+            path.label(),
+            list(rate_of(r, path), 0),
+            percentile(&all, 50.0) * 1e3,
+            percentile(&all, 99.0) * 1e3,
+            ratio(m, direct_rate)
+        ));
+    }
+
+    b.push_str(&format!(
+        "\n### Throughput: `mesh/3_hosts/1_stream_{}MiB`\n\n",
+        args.stream_mib
+    ));
+    b.push_str(&format!(
+        "The task is busybox `nc -ll -p 80 -e dd of=/dev/null bs=1M`; one TCP stream of {} MiB per path and round,\n\
+         timed from the first write to the sink's close. The data plane is all kernel here (nft, veth, bridge,\n\
+         VXLAN).\n\n",
+        args.stream_mib
+    ));
+    b.push_str("| path | Gbit/s (median) | rounds (Gbit/s) | ÷ direct |\n|---|---:|---|---:|\n");
+    let gbit = |path| {
+        r.streams
+            .get(&path)
+            .into_iter()
+            .flatten()
+            .map(|s| s.gbit)
+            .collect::<Vec<_>>()
+    };
+    let direct = median(gbit(Path3::Direct).into_iter());
+    let mut worst: Option<f64> = None;
+    for path in Path3::ALL {
+        let m = median(gbit(path).into_iter());
+        if path != Path3::Direct && direct > 0.0 {
+            worst = Some(worst.map_or(m / direct, |w: f64| w.min(m / direct)));
+        }
+        b.push_str(&format!(
+            "| {} | **{m:.2}** | {} | {} |\n",
+            path.label(),
+            list(gbit(path).into_iter(), 2),
+            ratio(m, direct)
+        ));
+    }
+    if let Some(w) = worst {
+        let verdict = if w >= 0.9 { "met" } else { "not met" };
+        b.push_str(&format!(
+            "\nTarget mesh ≥ 0.9× direct (throughput, medians): {verdict} on this run (lowest mesh path {w:.2}×).\n"
+        ));
+    }
+
+    b.push_str(&format!(
+        "\n### Encrypted vs plain overlay: `mesh/3_hosts/overlay_1_stream_{}MiB`\n\n",
+        args.stream_mib
+    ));
+    b.push_str(
+        "Two overlays made with `docker network create -d overlay`, one with `--opt encrypted`; on each a sink task on\n\
+         host 1 and a client task on host 2; the benchmark's sender thread joins the client task's namespace and sends\n\
+         one stream to the sink's overlay address. On the encrypted network the VXLAN packets go through the\n\
+         agents' userspace WireGuard tunnels (boringtun over a TUN device; this kernel has neither ESP nor\n\
+         WireGuard), so the agents' CPU time (both ends; read from `/proc/PID/stat` around each stream) is the\n\
+         encryption's cost; the sender's is its own thread's (system calls and the softirq work they run). The\n\
+         kernel's share outside those (receiving softirqs, `dd`) is not attributed: the machine's other load\n\
+         would swamp it.\n\n",
+    );
+    b.push_str(
+        "| network | Gbit/s (median) | rounds (Gbit/s) | agents' CPU s per GiB | sender's CPU s per GiB | Gbit per CPU second (agents + sender) |\n\
+         |---|---:|---|---:|---:|---:|\n",
+    );
+    let gib = args.stream_mib as f64 / 1024.0;
+    let mut medians = [0.0; 2];
+    for (i, name) in ["encrypted (`--opt encrypted`)", "plain"].into_iter().enumerate() {
+        let runs = &r.overlay[i];
+        let m = median(runs.iter().map(|(s, _)| s.gbit));
+        medians[i] = m;
+        let agents = median(runs.iter().map(|(_, a)| a / gib));
+        let sender = median(runs.iter().map(|(s, _)| s.sender_cpu / gib));
+        let per_cpu = if agents + sender > 0.0 {
+            format!("{:.2}", 8.0 * 1.073_741_824 / (agents + sender))
+        } else {
+            "–".into()
+        };
+        b.push_str(&format!(
+            "| {name} | **{m:.2}** | {} | {agents:.2} | {sender:.2} | {per_cpu} |\n",
+            list(runs.iter().map(|(s, _)| s.gbit), 2)
+        ));
+    }
+    b.push_str(&format!(
+        "\nEncrypted ÷ plain throughput (medians): **{}**.\n\n",
+        ratio(medians[0], medians[1])
+    ));
+    b.push_str(&super::machine_line(load_before, Some(&args.shoal)));
+    b.push('\n');
+    b
+}
+
+fn rate_of(r: &Results, path: Path3) -> impl Iterator<Item = f64> + '_ {
+    r.requests.get(&path).into_iter().flatten().map(|q| q.per_second)
+}
