@@ -182,9 +182,13 @@ impl<'a> Nodes<'a> {
         if reservation.is_empty() {
             return Vec::new();
         }
-        self.infos
-            .get_mut(pos as usize)
-            .and_then(|info| info.free_generic.claim(reservation))
+        let Some(info) = self.infos.get_mut(pos as usize) else {
+            return Vec::new();
+        };
+        info.free_generic();
+        info.free_generic
+            .get_mut()
+            .and_then(|free| free.claim(reservation))
             .unwrap_or_default()
     }
 
