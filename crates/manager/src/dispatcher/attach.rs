@@ -30,8 +30,20 @@ const STALE_AFTER_NANOS: i64 = 120 * 1_000_000_000;
 const MAX_HELD: usize = 4096;
 const MAX_ALIASES: usize = 64;
 
+impl DispatcherService {
+    /// `AttachNetwork`: the caller's container gets an attachment task on the network.
+    pub(super) async fn attach_network_call(&self, req: Request<Msg>) -> Reply {
+        attach(self, req).await
+    }
+
+    /// `DetachNetwork`: the caller gives one of its attachment tasks up.
+    pub(super) async fn detach_network_call(&self, req: Request<Msg>) -> Reply {
+        detach(self, req).await
+    }
+}
+
 /// `AttachNetwork`: the caller's container gets an attachment task on the network.
-pub(super) async fn attach(d: &DispatcherService, req: Request<Msg>) -> Reply {
+async fn attach(d: &DispatcherService, req: Request<Msg>) -> Reply {
     d.check_leader()?;
     let caller = d.gate.admit(&req, Family::Dispatcher)?;
     let r = AttachNetwork::request(&req)?;
@@ -70,7 +82,7 @@ pub(super) async fn attach(d: &DispatcherService, req: Request<Msg>) -> Reply {
 
 /// `DetachNetwork`: the caller's attachment task is deleted (its address freed); another
 /// node's is refused, an unknown one is already gone.
-pub(super) async fn detach(d: &DispatcherService, req: Request<Msg>) -> Reply {
+async fn detach(d: &DispatcherService, req: Request<Msg>) -> Reply {
     d.check_leader()?;
     let caller = d.gate.admit(&req, Family::Dispatcher)?;
     let r = DetachNetwork::request(&req)?;

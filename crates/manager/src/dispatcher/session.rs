@@ -424,11 +424,11 @@ impl rpc::pb::dispatcher_server::Dispatcher for DispatcherService {
     }
 
     async fn attach_network(&self, req: Request<Msg>) -> Reply {
-        super::attach::attach(self, req).await
+        self.attach_network_call(req).await
     }
 
     async fn detach_network(&self, req: Request<Msg>) -> Reply {
-        super::attach::detach(self, req).await
+        self.detach_network_call(req).await
     }
 }
 
