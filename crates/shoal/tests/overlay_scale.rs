@@ -24,6 +24,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use hosts::{Cluster, IMAGE, skip_reason};
 use overlay::*;
+use testkit::stats::percentile;
 
 macro_rules! skip_unless_root {
     () => {
@@ -411,16 +412,6 @@ fn requests(path: &WiredPath) -> Requests {
     round
 }
 
-/// The p-th percentile (0–100) of sorted samples, nearest rank: the definition of the bench
-/// crate's `report::percentile`, so these numbers read like the `mesh` section's.
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
-}
-
 fn median(values: &[f64]) -> f64 {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
@@ -458,10 +449,60 @@ fn measure_throughput(paths: &[WiredPath]) {
     }
 }
 
+/// One path's request rounds summed up (seconds).
+struct Summary {
+    /// Median of the rounds' conn/s.
+    rate: f64,
+    /// Over every request of every round.
+    p50: f64,
+    p99: f64,
+    /// Each round's conn/s, p50 and p99.
+    rates: Vec<f64>,
+    p50s: Vec<f64>,
+    p99s: Vec<f64>,
+}
+
+impl Summary {
+    fn of(rounds: &[Requests]) -> Summary {
+        let sorted = |v: &[f64]| {
+            let mut v = v.to_vec();
+            v.sort_by(f64::total_cmp);
+            v
+        };
+        let mut all: Vec<f64> = rounds.iter().flat_map(|r| r.latencies.clone()).collect();
+        all.sort_by(f64::total_cmp);
+        assert_eq!(all.len(), REQUESTS * rounds.len());
+        let rates: Vec<f64> = rounds.iter().map(|r| r.per_second).collect();
+        Summary {
+            rate: median(&rates),
+            p50: percentile(&all, 50.0),
+            p99: percentile(&all, 99.0),
+            rates,
+            p50s: rounds
+                .iter()
+                .map(|r| percentile(&sorted(&r.latencies), 50.0))
+                .collect(),
+            p99s: rounds
+                .iter()
+                .map(|r| percentile(&sorted(&r.latencies), 99.0))
+                .collect(),
+        }
+    }
+}
+
+/// `values × scale` with `digits` decimals, comma-separated.
+fn list(values: &[f64], scale: f64, digits: usize) -> String {
+    values
+        .iter()
+        .map(|x| format!("{:.digits$}", x * scale))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// [`ROUNDS_HTTP`] rounds of [`requests`] per path, each round starting with the next path;
 /// prints the table: conn/s (median of the rounds, and each round's), p50/p99 over every
-/// request of every round, and each path's ratios to the one before it (direct ÷ underlay,
-/// VIP ÷ direct).
+/// request of every round (and each round's), and each path's ratios to the one before it
+/// (direct ÷ underlay, VIP ÷ direct).
 fn measure_requests(paths: &[WiredPath]) {
     let mut rounds: Vec<Vec<Requests>> = paths.iter().map(|_| Vec::new()).collect();
     for round in 0..ROUNDS_HTTP {
@@ -470,54 +511,37 @@ fn measure_requests(paths: &[WiredPath]) {
             rounds[i].push(requests(&paths[i]));
         }
     }
-    // Per path: conn/s median, p50, p99 (seconds), each round's conn/s and p50.
-    let stats: Vec<(f64, f64, f64, Vec<f64>, Vec<f64>)> = rounds
-        .iter()
-        .map(|rs| {
-            let rates: Vec<f64> = rs.iter().map(|r| r.per_second).collect();
-            let p50s: Vec<f64> = rs.iter().map(|r| median(&r.latencies)).collect();
-            let mut all: Vec<f64> = rs.iter().flat_map(|r| r.latencies.iter().copied()).collect();
-            all.sort_by(f64::total_cmp);
-            assert_eq!(all.len(), REQUESTS * ROUNDS_HTTP);
-            (
-                median(&rates),
-                percentile(&all, 50.0),
-                percentile(&all, 99.0),
-                rates,
-                p50s,
-            )
-        })
-        .collect();
+    let stats: Vec<Summary> = rounds.iter().map(|r| Summary::of(r)).collect();
     println!();
     println!(
-        "| path | conn/s (median of {ROUNDS_HTTP} × {REQUESTS}) | rounds (conn/s) | p50 | p99 | rounds (p50) | ratio (conn/s, p50, p99) |"
+        "| path | conn/s (median of {ROUNDS_HTTP} × {REQUESTS}) | rounds (conn/s) | p50 | p99 | rounds (p50; p99) | ratio (conn/s, p50, p99) |"
     );
     println!("|---|---:|---|---:|---:|---|---|");
-    for (i, path) in paths.iter().enumerate() {
-        let (rate, p50, p99, rates, p50s) = &stats[i];
-        let list = |v: &[f64], scale: f64, digits: usize| {
-            v.iter()
-                .map(|x| format!("{:.digits$}", x * scale))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
+    for (i, (path, s)) in paths.iter().zip(&stats).enumerate() {
         let ratio = match i {
             0 => "—".to_owned(),
             _ => {
-                let (r0, a0, b0, ..) = &stats[i - 1];
+                let before = &stats[i - 1];
                 let over = if i == 1 { "underlay" } else { "direct" };
-                format!("{:.2}×, {:.2}×, {:.2}× {over}", rate / r0, p50 / a0, p99 / b0)
+                format!(
+                    "{:.2}×, {:.2}×, {:.2}× {over}",
+                    s.rate / before.rate,
+                    s.p50 / before.p50,
+                    s.p99 / before.p99
+                )
             }
         };
         println!(
-            "| {} | {rate:.0} | {} | {:.3} ms | {:.3} ms | {} ms | {ratio} |",
+            "| {} | {:.0} | {} | {:.3} ms | {:.3} ms | {}; {} ms | {ratio} |",
             path.name,
-            list(rates, 1.0, 0),
-            p50 * 1e3,
-            p99 * 1e3,
-            list(p50s, 1e3, 3)
+            s.rate,
+            list(&s.rates, 1.0, 0),
+            s.p50 * 1e3,
+            s.p99 * 1e3,
+            list(&s.p50s, 1e3, 3),
+            list(&s.p99s, 1e3, 2)
         );
-        assert!(*rate > 0.0);
+        assert!(s.rate > 0.0);
     }
 }
 
