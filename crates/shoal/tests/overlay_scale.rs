@@ -412,6 +412,7 @@ fn requests(path: &WiredPath) -> Requests {
     round
 }
 
+/// The median of `values` (nearest rank, as [`percentile`]).
 fn median(values: &[f64]) -> f64 {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
