@@ -63,14 +63,8 @@ pub fn write_section(path: &Path, name: &str, body: &str) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// The p-th percentile (0–100) of sorted samples.
-pub fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
-}
+/// The p-th percentile (0–100) of sorted samples; shared with the measurement tests.
+pub use testkit::stats::percentile;
 
 /// The 1-minute load average, as /proc/loadavg shows it.
 pub fn loadavg() -> String {
