@@ -68,6 +68,16 @@ struct Answer {
     body: Vec<u8>,
 }
 
+/// `POST /containers/{container}/attach?{query}` without an upgrade: the daemon answers
+/// with the stream as the body and closes when it ends.
+fn attach_api(agent: &Agent, container: &str, query: &str) -> Answer {
+    call(
+        &agent.sock,
+        "POST",
+        &format!("/containers/{container}/attach?{query}"),
+    )
+}
+
 /// One request on the socket, read until the daemon closes the connection.
 fn call(sock: &Path, method: &str, path: &str) -> Answer {
     let mut conn = UnixStream::connect(sock).unwrap();
@@ -260,11 +270,7 @@ fn docker_attach_follows_a_service_task_without_a_terminal() {
     let agent = &node.agent;
 
     // logs=1&stream=0: the earlier lines, each framed on its own stream, and the call ends.
-    let logs = call(
-        &agent.sock,
-        "POST",
-        &format!("/containers/{ticker}/attach?logs=1&stream=0&stdout=1&stderr=1"),
-    );
+    let logs = attach_api(agent, &ticker, "logs=1&stream=0&stdout=1&stderr=1");
     assert_eq!(logs.status, 200, "{}", String::from_utf8_lossy(&logs.body));
     assert!(
         logs.headers.contains("application/vnd.docker.multiplexed-stream"),
@@ -279,11 +285,7 @@ fn docker_attach_follows_a_service_task_without_a_terminal() {
     assert!(!out.contains("warn-"), "stderr lines on stdout: {out}");
     assert!(!err.contains("tick-"), "stdout lines on stderr: {err}");
     // Only the stream asked for.
-    let only_err = call(
-        &agent.sock,
-        "POST",
-        &format!("/containers/{ticker}/attach?logs=1&stream=0&stderr=1"),
-    );
+    let only_err = attach_api(agent, &ticker, "logs=1&stream=0&stderr=1");
     let (out, err) = demux(&only_err.body);
     assert_eq!(out, "");
     assert!(has_line(&err, "warn-1"), "stderr: {err}");
@@ -313,19 +315,11 @@ fn docker_attach_follows_a_service_task_without_a_terminal() {
     assert!(!refused.status.success());
     let words = "You cannot attach to a stopped container, start it first";
     assert!(stderr(&refused).contains(words), "{}", stderr(&refused));
-    let stream = call(
-        &agent.sock,
-        "POST",
-        &format!("/containers/{ticker}/attach?stream=1&stdout=1"),
-    );
+    let stream = attach_api(agent, &ticker, "stream=1&stdout=1");
     assert_eq!(stream.status, 409);
     assert!(String::from_utf8_lossy(&stream.body).contains(words));
     // Its logs are still there to read.
-    let logs = call(
-        &agent.sock,
-        "POST",
-        &format!("/containers/{ticker}/attach?logs=1&stdout=1"),
-    );
+    let logs = attach_api(agent, &ticker, "logs=1&stdout=1");
     let (out, _) = demux(&logs.body);
     assert!(has_line(&out, "final-3"), "stdout: {out}");
     // No such container: dockerd's words.
@@ -353,11 +347,7 @@ fn attach_with_logs_to_a_service_task_with_a_terminal() {
     let agent = &node.agent;
 
     // logs=1&stream=0: the earlier output as the terminal wrote it, one raw stream.
-    let logs = call(
-        &agent.sock,
-        "POST",
-        &format!("/containers/{term}/attach?logs=1&stream=0&stdout=1&stderr=1"),
-    );
+    let logs = attach_api(agent, &term, "logs=1&stream=0&stdout=1&stderr=1");
     assert_eq!(logs.status, 200, "{}", String::from_utf8_lossy(&logs.body));
     assert!(
         logs.headers.contains("application/vnd.docker.raw-stream"),
