@@ -2,8 +2,9 @@
 //! stock docker CLI and raw calls on the API socket: a task without a terminal streams its
 //! new lines on stdout and stderr and the attach ends with the task; `logs=1&stream=0` gives
 //! its earlier lines framed by stream; a `-t` task's `logs=1` gives its earlier output raw,
-//! and with `stream=1` what the terminal kept before the live output; a task that stopped is
-//! refused with dockerd's words. Root only.
+//! and with `stream=1` what the terminal kept before the live output; a task created with
+//! `OpenStdin` reads the attached client's input; a task that stopped is refused with
+//! dockerd's words. Root only.
 #![allow(clippy::disallowed_methods, clippy::unwrap_used, dead_code, unsafe_code)]
 
 mod common;
@@ -46,6 +47,11 @@ fn service(node: &mut OciSwarm, name: &str, extra: &[&str], script: &str, marker
     args.extend_from_slice(extra);
     args.extend_from_slice(&[&image, "sh", "-c", script]);
     node.agent.docker_ok(&args);
+    task_container(node, name, marker)
+}
+
+/// The container of `service`'s task once the task's log shows `marker`.
+fn task_container(node: &mut OciSwarm, name: &str, marker: &str) -> String {
     let agent = &node.agent;
     let ids = eventually(&format!("a task of {name}"), LIMIT, || {
         let ids = task_ids(agent, name);
@@ -149,7 +155,7 @@ fn ticks(text: &str) -> impl Iterator<Item = u64> + '_ {
     whole_lines(text).filter_map(|l| l.strip_prefix("tick-")?.parse().ok())
 }
 
-/// The stock CLI's `docker attach --no-stdin` running, its stdout and stderr read apart.
+/// The stock CLI's `docker attach` running, its stdout and stderr read apart.
 struct Attach {
     child: std::process::Child,
     rx: mpsc::Receiver<(bool, Vec<u8>)>,
@@ -158,16 +164,30 @@ struct Attach {
 }
 
 impl Attach {
+    /// `docker attach --no-stdin <container>`.
     fn start(agent: &Agent, container: &str) -> Attach {
+        Attach::with_input(agent, &["attach", "--no-stdin", container], None)
+    }
+
+    /// `docker <args>`, with `input` on its stdin and then its end (none without).
+    fn with_input(agent: &Agent, args: &[&str], input: Option<&[u8]>) -> Attach {
         let mut child = Command::new("docker")
             .args(["-H", &format!("unix://{}", agent.sock.display())])
-            .args(["attach", "--no-stdin", container])
+            .args(args)
             .env_remove("DOCKER_CONTEXT")
-            .stdin(Stdio::null())
+            .stdin(if input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
+        if let Some(input) = input {
+            let mut stdin = child.stdin.take().unwrap();
+            stdin.write_all(input).unwrap();
+        }
         let (tx, rx) = mpsc::channel();
         let pipes: [(bool, Box<dyn Read + Send>); 2] = [
             (false, Box::new(child.stdout.take().unwrap())),
@@ -404,4 +424,47 @@ fn attach_with_logs_to_a_service_task_with_a_terminal() {
     assert_eq!(shown, expected, "{t:?}");
     drop(conn);
     node.remove_leaving_nothing(&["term"]);
+}
+
+#[test]
+fn docker_attach_types_into_a_service_task_with_open_stdin() {
+    let Some(mut node) = OciSwarm::start() else {
+        return;
+    };
+    // `docker service create` has no -i: OpenStdin through the API, as a stack or SDK sets it.
+    let spec = serde_json::json!({
+        "Name": "reader",
+        "TaskTemplate": {
+            "ContainerSpec": {
+                "Image": node.image(),
+                "Command": ["sh", "-c",
+                    "echo ready; while read l; do echo got-$l; [ \"$l\" = bye ] && exit 0; done"],
+                "OpenStdin": true,
+            },
+            "RestartPolicy": {"Condition": "none"},
+        },
+        "Mode": {"Replicated": {"Replicas": 1}},
+    })
+    .to_string();
+    let request = common::http::request(
+        "POST",
+        "/services/create",
+        "shoal",
+        &[common::http::JSON],
+        Some(&spec),
+    );
+    let (status, body) = common::http::over_unix(&node.agent.sock, &request);
+    assert_eq!(status, 201, "{body}");
+    let reader = task_container(&mut node, "reader", "ready");
+    let agent = &node.agent;
+    let open = agent.docker_ok(&["inspect", "--format", "{{.Config.OpenStdin}}", &reader]);
+    assert_eq!(open.trim(), "true");
+    // The CLI attaches its stdin (the container has it open): the lines reach the task, its
+    // answers come back, and its exit ends the attach.
+    let attach = Attach::with_input(agent, &["attach", &reader], Some(b"hello\nbye\n"));
+    let (code, out, err) = attach.ends(agent);
+    assert!(has_line(&out, "got-hello"), "stdout: {out}\nstderr: {err}");
+    assert!(has_line(&out, "got-bye"), "stdout: {out}\nstderr: {err}");
+    assert_eq!(code, Some(0), "stdout: {out}\nstderr: {err}");
+    node.remove_leaving_nothing(&["reader"]);
 }
