@@ -74,8 +74,8 @@ impl Swarm {
             .await
             .ok_or_else(|| no_such(task_id))?;
         // Input only for a task created with its stdin open, as dockerd (which ignores
-        // `stdin=1` otherwise).
-        let stdin = if options.stdin && local.task.spec.container.open_stdin {
+        // `stdin=1` otherwise), and only on a stream to the running container.
+        let stdin = if options.stream && options.stdin && local.task.spec.container.open_stdin {
             let writer = local.tasks.stdin(task_id).await;
             Some(writer.map_err(|e| exec_error(task_id, e))?)
         } else {
