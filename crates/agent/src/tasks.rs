@@ -85,6 +85,13 @@ pub trait Tasks: Send + Sync + 'static {
         let _ = spec;
         Err(crate::executor::Error::NotFound(task_id.to_string()))
     }
+    /// The stdin of a task created with `OpenStdin` and no terminal; see [`Executor::stdin`].
+    async fn stdin(
+        &self,
+        task_id: &str,
+    ) -> crate::executor::Result<Box<dyn tokio::io::AsyncWrite + Send + Unpin>> {
+        Err(crate::executor::Error::NotFound(task_id.to_string()))
+    }
     /// The terminal of a task created with `TTY`; see [`Executor::terminal_attach`].
     async fn terminal_attach(
         &self,
@@ -271,6 +278,13 @@ impl<E: Executor> Tasks for WorkerTasks<E> {
             }
         };
         executor.exec(task_id, spec).await
+    }
+
+    async fn stdin(
+        &self,
+        task_id: &str,
+    ) -> crate::executor::Result<Box<dyn tokio::io::AsyncWrite + Send + Unpin>> {
+        self.executor().await?.stdin(task_id)
     }
 
     async fn terminal_attach(

@@ -212,6 +212,14 @@ pub trait Executor: Send + Sync + 'static {
         )))
     }
 
+    /// A writer into the stdin of a task created with `OpenStdin` and no terminal (`docker
+    /// attach`); shutting it down ends this client's input. Executors without one refuse.
+    fn stdin(&self, task_id: &str) -> Result<Box<dyn tokio::io::AsyncWrite + Send + Unpin>> {
+        Err(Error::Unsupported(format!(
+            "this node's executor serves no stdin for task {task_id}"
+        )))
+    }
+
     /// The terminal of a running task created with `TTY` (`docker attach`): its raw output
     /// and its input. Executors without terminals refuse, saying so.
     async fn terminal_attach(

@@ -9,6 +9,7 @@
 //! ```
 
 mod addr;
+mod attach_output;
 mod autolock;
 mod backend;
 mod clock;
@@ -32,6 +33,7 @@ mod standalone;
 mod storage_watch;
 mod swarm;
 mod swarm_events;
+mod task_attach;
 mod task_events;
 mod task_logs;
 mod task_terminal;

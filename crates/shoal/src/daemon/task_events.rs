@@ -245,6 +245,13 @@ impl Tasks for Reporting {
         self.inner.exec(task_id, spec).await
     }
 
+    async fn stdin(
+        &self,
+        task_id: &str,
+    ) -> agent::executor::Result<Box<dyn tokio::io::AsyncWrite + Send + Unpin>> {
+        self.inner.stdin(task_id).await
+    }
+
     async fn terminal_attach(
         &self,
         task_id: &str,

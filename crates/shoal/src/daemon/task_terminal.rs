@@ -1,102 +1,87 @@
 //! `docker attach` and `docker container resize` of a service task's container created
 //! with a terminal (`docker service create -t`): the terminal the task-shim serves, reached
 //! through the node's tasks as a standalone `-t` container's is (`standalone/tty.rs`). A
-//! task's container runs once, so an attach is to the live terminal only and ends with it.
+//! task's container runs once, so a stream is to the live terminal and ends with it; with
+//! `logs=1` it begins with what the task-shim keeps of the output (its last 64 KiB), taken
+//! with the live output so nothing falls between them; `logs=1&stream=0` gives the task's
+//! logged lines, as the terminal wrote them.
 //!
 //! ```text
-//!  attach ─► the task on this node, running, with TTY ─► Tasks::terminal_attach(Live)
-//!          ─► raw output to the client; its input typed in when the task has OpenStdin
+//!  attach (task_attach.rs) ─► stream=1 ─► Tasks::terminal_attach(Live, or Replay with logs=1)
+//!                                      ─► raw output to the client; its input typed in
+//!                                         when the task has OpenStdin
+//!                          ─► logs=1, stream=0 ─► Tasks::logs ─► the lines, raw
 //!  resize ─► Tasks::terminal_resize ─► the pty master's window size
 //! ```
-
-use std::sync::Arc;
 
 use agent::executor::oci::terminal::Want;
 use api::{AttachOptions, ExecStreams};
 use manager::Error;
-use types::{Task, TaskState};
 
+use super::attach_output::{self, PIPE, write_lines};
+use super::exec::exec_error;
 use super::swarm::Swarm;
+use super::task_attach::{LocalTask, no_such};
 
 type Result<T> = std::result::Result<T, Error>;
 
-impl Swarm {
-    /// The task `task_id` of this node's swarm worker, with the node's task side.
-    async fn terminal_task(&self, task_id: &str) -> Result<(Arc<dyn agent::Tasks>, Arc<Task>)> {
-        let no_such = || {
-            Error::NotFound(format!(
-                "No such container: {}",
-                api::containers::container_id(task_id)
-            ))
-        };
-        let tasks = self.node_tasks().ok_or_else(no_such)?;
-        let task = tasks
-            .held()
-            .await
-            .into_iter()
-            .find(|t| t.id == task_id)
-            .ok_or_else(no_such)?;
-        Ok((tasks, task))
-    }
-
-    /// `POST /containers/{id}/attach` of a service task's container.
-    pub(crate) async fn task_attach(&self, task_id: &str, options: AttachOptions) -> Result<ExecStreams> {
-        let (tasks, task) = self.terminal_task(task_id).await?;
-        let name = task.name();
-        if !task.spec.container.tty {
-            return Err(Error::Unimplemented(format!(
-                "cannot attach to container {name}: a service task is attached to through its terminal \
-                 (docker service create -t); follow its output with docker logs -f"
-            )));
-        }
-        if options.logs {
-            return Err(Error::Unimplemented(format!(
-                "attach to container {name} with logs=1: a service task's terminal is attached live; \
-                 read its earlier output with docker logs"
-            )));
-        }
-        if task.status.state != TaskState::Running {
-            return Err(Error::Conflict(
-                "You cannot attach to a stopped container, start it first".into(),
-            ));
-        }
-        if !options.stream {
-            // Nothing asked for but the (refused) logs: an empty stream, as dockerd's.
-            return Ok(ExecStreams {
-                tty: true,
-                stdin: None,
-                stdout: None,
-                stderr: None,
-                exited: Box::pin(std::future::ready(())),
+/// The attach streams of a task container with a terminal (`task_attach.rs` found it and
+/// checked that a stream is to a running one).
+pub(super) async fn attach_terminal(local: &LocalTask, options: AttachOptions) -> Result<ExecStreams> {
+    let task_id = local.task.id.as_str();
+    let output_wanted = options.stdout || options.stderr;
+    let streams = |stdin, stdout| ExecStreams {
+        tty: true,
+        stdin,
+        stdout,
+        stderr: None,
+        exited: Box::pin(std::future::ready(())),
+    };
+    if !options.stream {
+        // The earlier output only (nothing at all without `logs`, as dockerd).
+        let (mut output, out_rx) = tokio::io::duplex(PIPE);
+        if options.logs && output_wanted {
+            let all = AttachOptions {
+                stdout: true,
+                stderr: true,
+                ..options
+            };
+            let lines = local
+                .tasks
+                .logs(task_id, attach_output::log_options(&all))
+                .await
+                .ok_or_else(|| no_such(task_id))?;
+            tokio::spawn(async move {
+                write_lines(lines, &mut output, None).await;
             });
         }
-        let console = tasks
-            .terminal_attach(task_id, Want::Live)
-            .await
-            .map_err(|e| super::exec::exec_error(task_id, e))?;
-        // Input only for a task created with its stdin open, as dockerd.
-        let stdin = (options.stdin && task.spec.container.open_stdin).then_some(console.input);
-        Ok(ExecStreams {
-            tty: true,
-            stdin,
-            stdout: (options.stdout || options.stderr).then_some(console.output),
-            stderr: None,
-            exited: Box::pin(std::future::ready(())),
-        })
+        return Ok(streams(None, output_wanted.then(|| Box::new(out_rx) as _)));
     }
+    let want = if options.logs { Want::Replay } else { Want::Live };
+    let console = local
+        .tasks
+        .terminal_attach(task_id, want)
+        .await
+        .map_err(|e| exec_error(task_id, e))?;
+    // Input only for a task created with its stdin open, as dockerd.
+    let stdin = (options.stdin && local.task.spec.container.open_stdin).then_some(console.input);
+    Ok(streams(stdin, output_wanted.then_some(console.output)))
+}
 
+impl Swarm {
     /// `POST /containers/{id}/resize` of a service task's container.
     pub(crate) async fn task_resize(&self, task_id: &str, height: u16, width: u16) -> Result<()> {
-        let (tasks, task) = self.terminal_task(task_id).await?;
-        if !task.spec.container.tty {
+        let local = self.local_task(task_id).await?;
+        if !local.task.spec.container.tty {
             return Err(Error::Conflict(format!(
                 "container {} has no TTY to resize",
                 api::containers::container_id(task_id)
             )));
         }
-        tasks
+        local
+            .tasks
             .terminal_resize(task_id, height, width)
             .await
-            .map_err(|e| super::exec::exec_error(task_id, e))
+            .map_err(|e| exec_error(task_id, e))
     }
 }

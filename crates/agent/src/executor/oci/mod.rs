@@ -246,18 +246,6 @@ impl OciExecutor {
         })
     }
 
-    /// A writer into the stdin of container `task_id` (created with `OpenStdin`); see
-    /// `stdin.rs`.
-    pub fn stdin(&self, task_id: &str) -> Result<Box<dyn tokio::io::AsyncWrite + Send + Unpin>> {
-        let handle = self.get(task_id)?;
-        match handle.launch.oci.as_ref().and_then(|o| o.stdin) {
-            Some(_) => Ok(stdin::writer(self.task_dir(task_id)?)),
-            None => Err(Error::Invalid(format!(
-                "container of task {task_id} was not created with stdin open (docker run -i)"
-            ))),
-        }
-    }
-
     /// Whether container `task_id` has a terminal (created with `TTY`).
     pub fn has_terminal(&self, task_id: &str) -> bool {
         self.get(task_id)
@@ -468,6 +456,17 @@ impl Executor for OciExecutor {
             &self.config.cgroup_parent,
             spec,
         )
+    }
+
+    /// The FIFO of `stdin.rs`; a writer opened before the start waits for it.
+    fn stdin(&self, task_id: &str) -> Result<Box<dyn tokio::io::AsyncWrite + Send + Unpin>> {
+        let handle = self.get(task_id)?;
+        match handle.launch.oci.as_ref().and_then(|o| o.stdin) {
+            Some(_) => Ok(stdin::writer(self.task_dir(task_id)?)),
+            None => Err(Error::Invalid(format!(
+                "container of task {task_id} was not created with stdin open (docker run -i)"
+            ))),
+        }
     }
 
     async fn terminal_attach(&self, task_id: &str, want: terminal::Want) -> Result<terminal::Console> {

@@ -1,46 +1,16 @@
 //! `docker attach` / the streams of `docker run`: the container's log lines, followed
-//! until it exits, turned back into stdout and stderr byte streams for the hijacked relay;
-//! with `-i`, the client's input into the container's stdin (`oci/stdin.rs`).
-//!
-//! ```text
-//! executor log follower ─► line + "\n" ─► stdout pipe ┐
-//!                                      └► stderr pipe ┴─► api relay (frames) ─► client
-//! ```
-//!
-//! The pipes are bounded: a slow client pauses the follower, never memory.
+//! until it exits, turned back into stdout and stderr byte streams for the hijacked relay
+//! (`attach_output.rs`, shared with service tasks' attach); with `-i`, the client's input
+//! into the container's stdin (`oci/stdin.rs`). An attach to an exited container follows its
+//! next run (`docker start -a`).
 
 use std::sync::Arc;
 
 use agent::executor::Executor;
 use api::{AttachOptions, ExecStreams};
-use futures::StreamExt;
-use tokio::io::AsyncWriteExt;
 
+use super::super::attach_output::{self, Output};
 use super::{Result, Standalone, error};
-
-/// Copies log lines into the stdout and stderr pipes until the lines end; false when the
-/// client went away.
-async fn relay(
-    mut lines: agent::logs::LogLines,
-    out: &mut tokio::io::DuplexStream,
-    err: &mut tokio::io::DuplexStream,
-) -> bool {
-    while let Some(Ok(message)) = lines.next().await {
-        let sink = match message.stream {
-            agent::logs::LogStream::Stdout => &mut *out,
-            agent::logs::LogStream::Stderr => &mut *err,
-        };
-        let mut bytes = message.line;
-        bytes.push(b'\n');
-        if sink.write_all(&bytes).await.is_err() {
-            return false;
-        }
-    }
-    true
-}
-
-/// Bytes buffered per stream between the follower and the client.
-const PIPE: usize = 64 * 1024;
 
 impl Standalone {
     /// The container's output as attach streams; they end when the container exits.
@@ -49,15 +19,7 @@ impl Standalone {
         if entry.task.spec.container.tty {
             return self.attach_tty(task_id, options).await;
         }
-        let log_options = agent::logs::LogOptions {
-            // Without `logs`, only what comes from now on.
-            tail: if options.logs { None } else { Some(0) },
-            since: None,
-            until: None,
-            follow: options.stream,
-            stdout: options.stdout,
-            stderr: options.stderr,
-        };
+        let log_options = attach_output::log_options(&options);
         // Subscribed before the logs are opened, so no run starts unseen in between.
         let mut life = entry.life.subscribe();
         let ended_run = {
@@ -69,7 +31,6 @@ impl Standalone {
         let next_run = ended_run.filter(|_| options.stream);
         let log_options = match next_run {
             Some(_) => agent::logs::LogOptions {
-                tail: if options.logs { None } else { Some(0) },
                 follow: false,
                 ..log_options
             },
@@ -87,13 +48,12 @@ impl Standalone {
         } else {
             None
         };
-        let (mut out_tx, out_rx) = tokio::io::duplex(PIPE);
-        let (mut err_tx, err_rx) = tokio::io::duplex(PIPE);
+        let (mut output, streams) = Output::open(&options, stdin);
         entry.attached.send_modify(|n| *n += 1);
         let this = self.clone();
         let task_id = task_id.to_owned();
         tokio::spawn(async move {
-            let connected = relay(lines, &mut out_tx, &mut err_tx).await;
+            let connected = output.relay(lines).await;
             if let Some(seen) = next_run.filter(|_| connected) {
                 let started = life
                     .wait_for(|l| l.runs > seen || l.removed)
@@ -112,21 +72,15 @@ impl Standalone {
                     };
                     match this.executor.logs(&task_id, options).await {
                         Ok(lines) => {
-                            relay(lines, &mut out_tx, &mut err_tx).await;
+                            output.relay(lines).await;
                         }
                         Err(e) => tracing::debug!(container = %task_id, "attaching to the next run: {e}"),
                     }
                 }
             }
-            drop((out_tx, err_tx));
+            drop(output);
             entry.attached.send_modify(|n| *n = n.saturating_sub(1));
         });
-        Ok(ExecStreams {
-            tty: false,
-            stdin,
-            stdout: options.stdout.then(|| Box::new(out_rx) as _),
-            stderr: options.stderr.then(|| Box::new(err_rx) as _),
-            exited: Box::pin(std::future::ready(())),
-        })
+        Ok(streams)
     }
 }

@@ -103,6 +103,19 @@ impl Tasks for Merged {
         }
     }
 
+    async fn stdin(
+        &self,
+        task_id: &str,
+    ) -> agent::executor::Result<Box<dyn tokio::io::AsyncWrite + Send + Unpin>> {
+        if let Some(s) = self.standalone_of(task_id) {
+            return s.executor().stdin(task_id);
+        }
+        match &self.swarm {
+            Some(swarm) => swarm.stdin(task_id).await,
+            None => Err(Self::no_such(task_id)),
+        }
+    }
+
     async fn terminal_attach(
         &self,
         task_id: &str,

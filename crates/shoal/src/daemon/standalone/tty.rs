@@ -15,13 +15,10 @@ use std::sync::Arc;
 
 use agent::executor::oci::terminal::Want;
 use api::{AttachOptions, ExecStreams};
-use futures::StreamExt;
 use tokio::io::{AsyncWriteExt, DuplexStream};
 
+use super::super::attach_output::{PIPE, write_lines};
 use super::{Entry, Result, Standalone, error};
-
-/// Bytes buffered per direction between the terminal and the client.
-const PIPE: usize = 64 * 1024;
 
 impl Standalone {
     /// `docker resize` / `POST /containers/{id}/resize`.
@@ -140,16 +137,9 @@ impl Standalone {
             stdout: true,
             stderr: true,
         };
-        let Ok(mut lines) = agent::executor::Executor::logs(&*self.executor, task_id, options).await else {
+        let Ok(lines) = agent::executor::Executor::logs(&*self.executor, task_id, options).await else {
             return true;
         };
-        while let Some(Ok(message)) = lines.next().await {
-            let mut bytes = message.line;
-            bytes.push(b'\n');
-            if output.write_all(&bytes).await.is_err() {
-                return false;
-            }
-        }
-        true
+        write_lines(lines, output, None).await
     }
 }
