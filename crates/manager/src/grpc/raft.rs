@@ -23,10 +23,9 @@ pub struct RaftService {
 }
 
 /// The default bound on a snapshot received in `InstallSnapshot` (1 GiB). A snapshot is the
-/// whole encoded state, which every manager also holds in memory; a task, the bulk of it, encodes
-/// to well under a KiB, so this is room for about a million tasks — ten times the largest cluster
-/// the benchmarks drive (100k tasks). The stream is refused once it passes the bound, before it
-/// grows further.
+/// whole encoded state, which every manager also holds in memory, so a legitimate one is as big
+/// as the store; 1 GiB is far past the largest cluster the benchmarks drive (1k nodes, 100k
+/// tasks), while a sender cannot make a replica hold more than that before it is refused.
 pub const DEFAULT_MAX_SNAPSHOT_BYTES: u64 = 1 << 30;
 
 impl RaftService {
