@@ -5,12 +5,12 @@
 //! GET /v2/ ──401, Bearer realm=…──► GET realm?scope=repository:<repo>:pull&service=…
 //!          │                           └─► token (body ≤ MAX_TOKEN)
 //!          └─ Basic or no challenge ──► the credentials as given, or none
-//! GET /v2/<repo>/manifests/<ref> ─► body ≤ MAX_SMALL_BLOB (one byte more read to tell)
+//! GET /v2/<repo>/manifests/<ref> ─► body ≤ MAX_SMALL_BLOB
 //! GET /v2/<repo>/blobs/<digest>  ─► a stream; the blob store stops at the descriptor's size
 //! an error status                ─► body ≤ MAX_ERROR_BODY, the registry's error envelope
 //! ```
 //! A `Content-Length` over the bound is refused before any of the body is read; a body
-//! without one (chunked) or longer than it said is cut once it passes the bound.
+//! without one (chunked) is cut at the first chunk that takes it past the bound.
 
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
@@ -103,7 +103,7 @@ impl Remote {
         let res = req.send().await.map_err(|e| self.transport(e))?;
         let status = res.status();
         if status != StatusCode::OK {
-            let body = read_bounded(res, MAX_ERROR_BODY).await.unwrap_or_default();
+            let body = read_prefix(res, MAX_ERROR_BODY).await;
             return Err(self.error(OciDistributionError::AuthenticationFailure(
                 String::from_utf8_lossy(&body).into_owned(),
             )));
