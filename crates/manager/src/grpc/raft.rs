@@ -22,11 +22,13 @@ pub struct RaftService {
     max_snapshot_bytes: u64,
 }
 
-/// The default bound on a snapshot received in `InstallSnapshot` (1 GiB). A snapshot is the
-/// whole encoded state, which every manager also holds in memory, so a legitimate one is as big
-/// as the store; 1 GiB is far past the largest cluster the benchmarks drive (1k nodes, 100k
-/// tasks), while a sender cannot make a replica hold more than that before it is refused.
-pub const DEFAULT_MAX_SNAPSHOT_BYTES: u64 = 1 << 30;
+/// The default bound on a snapshot received in `InstallSnapshot` (4 GiB). A snapshot is the
+/// whole encoded state, so a legitimate one is as big as the store, mostly tasks, each encoded
+/// with its own copy of its spec: a task with an empty spec takes 128 bytes, a real container
+/// spec (image, env, labels) some 1–2 KiB more, and a slot keeps by default up to 5 old tasks
+/// besides its current one. A 100k-slot cluster with full history is then about 1 GiB; 4 GiB
+/// leaves room several times over, while a sender cannot make a replica hold more.
+pub const DEFAULT_MAX_SNAPSHOT_BYTES: u64 = 4 << 30;
 
 impl RaftService {
     /// Serves Raft for `consensus`; unknown managers are checked with `vouches`; a snapshot
@@ -121,6 +123,7 @@ async fn receive_snapshot(
             )));
         }
         if (data.len() + chunk.data.len()) as u64 > max_bytes {
+            tracing::warn!("refused a snapshot over {max_bytes} bytes");
             return Err(Status::resource_exhausted(format!(
                 "snapshot larger than this manager accepts ({max_bytes} bytes)"
             )));
