@@ -24,6 +24,7 @@ mod name;
 mod platform;
 mod progress;
 mod pull;
+mod remote;
 mod store;
 mod tree;
 mod unpack;

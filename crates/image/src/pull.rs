@@ -4,16 +4,16 @@
 //! reference ─► manifest (or index ─► this platform's manifest) ─► config ─► each layer blob
 //!   (skipped when present) ─► unpack each missing layer stack ─► record image, tag ─► done
 //! ```
-//! Every byte is checked against the digest that names it before it is kept.
+//! Every byte is checked against the digest that names it before it is kept; every read from
+//! the registry is bounded (`remote.rs`).
 
 use std::collections::HashSet;
 
 use futures::StreamExt;
-use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::manifest::{
     IMAGE_MANIFEST_LIST_MEDIA_TYPE, IMAGE_MANIFEST_MEDIA_TYPE, OCI_IMAGE_INDEX_MEDIA_TYPE,
-    OCI_IMAGE_MEDIA_TYPE, OciDescriptor,
+    OCI_IMAGE_MEDIA_TYPE,
 };
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
 
@@ -26,6 +26,7 @@ use crate::index::{ImageRecord, LayerRecord};
 use crate::name::Name;
 use crate::platform::Platform;
 use crate::progress::{Progress, ProgressFn};
+use crate::remote::Remote;
 use crate::store::ImageStore;
 
 /// Manifest types we read: Docker schema 2 and OCI, single and multi-platform.
@@ -48,38 +49,6 @@ pub struct Pulled {
     pub digest: Digest,
     /// Blobs downloaded (config and layers); empty when everything was already here.
     pub fetched: Vec<Digest>,
-}
-
-/// A registry client for `name`'s registry: plain HTTP only on loopback, as dockerd's
-/// default insecure-registry range allows.
-pub(crate) fn client_for(name: &Name) -> oci_client::Client {
-    // oci-client's TLS is rustls without a built-in provider; the workspace uses ring. An error
-    // means one is installed already, which is as good.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let protocol = if name.registry_is_loopback() {
-        ClientProtocol::HttpsExcept(vec![name.registry.clone()])
-    } else {
-        ClientProtocol::Https
-    };
-    oci_client::Client::new(ClientConfig {
-        protocol,
-        ..ClientConfig::default()
-    })
-}
-
-/// The oci-client reference for `name`, pinned to `digest` if given.
-pub(crate) fn oci_reference(name: &Name, digest: Option<&Digest>) -> oci_client::Reference {
-    match (digest.or(name.digest.as_ref()), &name.tag) {
-        (Some(d), _) => {
-            oci_client::Reference::with_digest(name.registry.clone(), name.repository.clone(), d.to_string())
-        }
-        (None, Some(t)) => {
-            oci_client::Reference::with_tag(name.registry.clone(), name.repository.clone(), t.clone())
-        }
-        (None, None) => {
-            oci_client::Reference::with_tag(name.registry.clone(), name.repository.clone(), "latest".into())
-        }
-    }
 }
 
 /// Turns a registry client error into ours, keeping the registry's words.
@@ -133,7 +102,6 @@ impl ImageStore {
         let name = Name::parse(reference)?;
         let platform = platform.cloned().unwrap_or_else(Platform::host);
         let auth = creds.registry_auth()?;
-        let client = client_for(&name);
         let _gc = self.gc_shared().await;
         let shown = name
             .tag
@@ -147,15 +115,16 @@ impl ImageStore {
         .familiar();
         progress(Progress::about(&shown, format!("Pulling from {repo_shown}")));
         let mut fetched = Vec::new();
+        let client = Remote::connect(&name, &auth).await?;
 
-        let (top_bytes, top_digest) = self.fetch_manifest(&client, &name, None, &auth).await?;
+        let (top_bytes, top_digest) = self.fetch_manifest(&client, &name, None).await?;
         let mut manifest_bytes = top_bytes.clone();
         let mut manifest_digest = top_digest.clone();
         if is_index(&top_bytes)? {
             let index: ImageIndex = serde_json::from_slice(&top_bytes)
                 .map_err(|e| Error::Corrupt(format!("manifest list of {}: {e}", name.familiar())))?;
             let chosen = choose(&index, &platform).ok_or_else(|| Error::NoPlatform(platform.to_string()))?;
-            let (bytes, digest) = self.fetch_manifest(&client, &name, Some(&chosen), &auth).await?;
+            let (bytes, digest) = self.fetch_manifest(&client, &name, Some(&chosen)).await?;
             if is_index(&bytes)? {
                 return Err(Error::Unsupported(format!(
                     "nested manifest lists in {}",
@@ -179,9 +148,8 @@ impl ImageStore {
                 config_desc.size()
             )));
         }
-        let oref = oci_reference(&name, Some(&manifest_digest));
         if !self.blobs().has(&config_id) {
-            self.fetch_blob(&client, &name, &oref, (&config_id, config_desc), progress)
+            self.fetch_blob(&client, (&config_id, config_desc), progress)
                 .await?;
             fetched.push(config_id.clone());
         }
@@ -210,8 +178,7 @@ impl ImageStore {
                 progress(Progress::about(blob.short(), "Already exists"));
             } else {
                 progress(Progress::about(blob.short(), "Pulling fs layer"));
-                self.fetch_blob(&client, &name, &oref, (&blob, desc), progress)
-                    .await?;
+                self.fetch_blob(&client, (&blob, desc), progress).await?;
                 progress(Progress::about(blob.short(), "Download complete"));
                 fetched.push(blob.clone());
             }
@@ -260,62 +227,47 @@ impl ImageStore {
         })
     }
 
-    /// Fetches a manifest by the name's tag/digest or by `digest`, checking it against the
-    /// digest it was asked by.
+    /// Fetches a manifest by the name's tag/digest or by `digest` (at most
+    /// [`MAX_SMALL_BLOB`] bytes read), checking it against the digest it was asked by.
     async fn fetch_manifest(
         &self,
-        client: &oci_client::Client,
+        client: &Remote,
         name: &Name,
         digest: Option<&Digest>,
-        auth: &oci_client::secrets::RegistryAuth,
     ) -> Result<(Vec<u8>, Digest)> {
-        let oref = oci_reference(name, digest);
-        let (bytes, _) = client
-            .pull_manifest_raw(&oref, auth, ACCEPT)
-            .await
-            .map_err(|e| registry_error(name, e))?;
-        if bytes.len() as u64 > MAX_SMALL_BLOB {
-            return Err(Error::Corrupt(format!(
-                "manifest of {} is {} bytes",
-                name.familiar(),
-                bytes.len()
-            )));
-        }
+        let want = digest.or(name.digest.as_ref());
+        let reference = match (want, &name.tag) {
+            (Some(d), _) => d.to_string(),
+            (None, Some(t)) => t.clone(),
+            (None, None) => "latest".to_owned(),
+        };
+        let bytes = client.manifest(&reference, ACCEPT).await?;
         let got = Digest::of(&bytes);
-        if let Some(want) = digest.or(name.digest.as_ref())
+        if let Some(want) = want
             && *want != got
         {
             return Err(Error::Corrupt(format!(
                 "manifest digest mismatch: asked for {want}, got {got}"
             )));
         }
-        Ok((bytes.to_vec(), got))
+        Ok((bytes, got))
     }
 
-    /// Streams one blob into the store, with `Downloading` lines for layers.
+    /// Streams one blob into the store (never more than its descriptor's size), with
+    /// `Downloading` lines for layers.
     async fn fetch_blob(
         &self,
-        client: &oci_client::Client,
-        name: &Name,
-        oref: &oci_client::Reference,
+        client: &Remote,
         (digest, descriptor): (&Digest, &Descriptor),
         progress: &mut ProgressFn<'_>,
     ) -> Result<()> {
         let size = descriptor.size();
-        let desc = OciDescriptor {
-            media_type: descriptor.media_type().to_string(),
-            digest: digest.to_string(),
-            size: size as i64,
-            ..OciDescriptor::default()
-        };
-        let stream = client
-            .pull_blob_stream(oref, &desc)
-            .await
-            .map_err(|e| registry_error(name, e))?;
-        let body = stream
-            .stream
+        let media_type = descriptor.media_type().to_string();
+        let body = client
+            .blob(digest)
+            .await?
             .map(|chunk| chunk.map_err(|e| Error::Registry(format!("downloading {digest}: {e}"))));
-        let report = desc.media_type.contains("layer") || desc.media_type.contains("rootfs");
+        let report = media_type.contains("layer") || media_type.contains("rootfs");
         let mut last = 0u64;
         let short = digest.short().to_owned();
         self.blobs()

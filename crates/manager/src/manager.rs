@@ -69,6 +69,9 @@ pub struct ManagerConfig {
     /// How often, while this manager leads, nodes renew their tunnel key pairs (encrypted
     /// overlays; zero: never).
     pub tunnel_key_rotation: Duration,
+    /// The largest snapshot another manager may send this replica
+    /// ([`crate::grpc::raft::DEFAULT_MAX_SNAPSHOT_BYTES`] unless a test wants less).
+    pub max_snapshot_bytes: u64,
 }
 
 /// How the replica comes up.
@@ -190,7 +193,7 @@ impl Manager {
             election_timeout,
         });
         let manager = Manager { parts };
-        manager.serve(&cfg.cluster_id, listener, server_tls);
+        manager.serve(&cfg, listener, server_tls);
         if let Err(e) = manager.come_up(&cfg, start).await {
             // Free the port and stop Raft, so the caller can retry or give up cleanly.
             manager.stop().await;
@@ -297,18 +300,27 @@ impl Manager {
     }
 
     /// Serves the cluster port: each service gets the handles it answers with.
-    fn serve(&self, cluster_id: &str, listener: TcpListener, tls: Arc<ArcSwap<ServerConfig>>) {
+    fn serve(&self, cfg: &ManagerConfig, listener: TcpListener, tls: Arc<ArcSwap<ServerConfig>>) {
         use rpc::pb::{
             ca_server::CaServer, control_server::ControlServer, dispatcher_server::DispatcherServer,
             raft_server::RaftServer,
         };
+        // Raft and control messages carry log entries and whole objects (the callers' limit
+        // too, `rpc::client`); snapshots come in 1 MiB chunks of a stream whose total
+        // `RaftService` bounds.
         const MAX: usize = 64 << 20;
+        // Workers' messages: a log batch is up to 256 lines of up to 16 KiB (over tonic's
+        // default 4 MiB), a status batch a node's every task after a leader change.
+        const DISPATCHER_MAX: usize = 16 << 20;
+        // Certificate requests and renewals: a CSR and a token.
+        const CA_MAX: usize = 1 << 20;
         let p = &self.parts;
-        let gate = Gate::new(cluster_id.to_string(), p.consensus.clone());
+        let gate = Gate::new(cfg.cluster_id.clone(), p.consensus.clone());
         let raft = RaftService::new(
             gate.clone(),
             p.consensus.clone(),
             Vouches::new(p.consensus.clone(), p.pool.clone(), p.node_id.clone()),
+            cfg.max_snapshot_bytes,
         );
         let ca = CaService::new(
             gate.clone(),
@@ -340,9 +352,9 @@ impl Manager {
                     .max_decoding_message_size(MAX)
                     .max_encoding_message_size(MAX),
             )
-            .add_service(CaServer::new(ca))
+            .add_service(CaServer::new(ca).max_decoding_message_size(CA_MAX))
             .add_service(ControlServer::new(control).max_decoding_message_size(MAX))
-            .add_service(DispatcherServer::new(dispatcher));
+            .add_service(DispatcherServer::new(dispatcher).max_decoding_message_size(DISPATCHER_MAX));
         let handle = rpc::serve(listener, tls, router, p.shutdown.clone());
         *p.server.lock().unwrap_or_else(|e| e.into_inner()) = Some(handle);
     }

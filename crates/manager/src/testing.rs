@@ -40,6 +40,8 @@ pub struct LocalCluster {
     pub cluster_id: String,
     /// The first manager's cluster address.
     pub addr: String,
+    /// The largest snapshot each manager accepts (its `ManagerConfig.max_snapshot_bytes`).
+    pub max_snapshot_bytes: u64,
     dir: tempfile::TempDir,
 }
 
@@ -51,6 +53,16 @@ impl LocalCluster {
 
     /// Starts `size` managers and waits until all are voters.
     pub async fn start_with(size: usize, settings: RaftSettings) -> anyhow::Result<LocalCluster> {
+        Self::start_limited(size, settings, crate::grpc::raft::DEFAULT_MAX_SNAPSHOT_BYTES).await
+    }
+
+    /// [`LocalCluster::start_with`] whose managers accept snapshots of at most
+    /// `max_snapshot_bytes`.
+    pub async fn start_limited(
+        size: usize,
+        settings: RaftSettings,
+        max_snapshot_bytes: u64,
+    ) -> anyhow::Result<LocalCluster> {
         let dir = tempfile::Builder::new()
             .prefix("shoal-cluster-")
             .tempdir_in(std::env::temp_dir())?;
@@ -64,6 +76,7 @@ impl LocalCluster {
             root: root.clone(),
             cluster_id: cluster_id.clone(),
             addr: String::new(),
+            max_snapshot_bytes,
             dir,
         };
         for i in 0..size {
@@ -114,6 +127,7 @@ impl LocalCluster {
             raft_settings: settings.clone(),
             data_key: test_data_key(i)?,
             tunnel_key_rotation: crate::dispatcher::tunnel_keys::DEFAULT_ROTATION,
+            max_snapshot_bytes: self.max_snapshot_bytes,
         };
         let start = if i == 0 {
             let cluster = Cluster {
@@ -187,6 +201,7 @@ impl LocalCluster {
             raft_settings: settings.clone(),
             data_key: test_data_key(i)?,
             tunnel_key_rotation: crate::dispatcher::tunnel_keys::DEFAULT_ROTATION,
+            max_snapshot_bytes: self.max_snapshot_bytes,
         };
         let m = Manager::start(
             cfg,

@@ -2,6 +2,7 @@
 
 use rpc::Call;
 use rpc::calls::{AppendEntries, InstallSnapshot, PreVote, TransferLeader, Vote};
+use rpc::messages::SNAPSHOT_CHUNK;
 use rpc::pb::Msg;
 use store::consensus::Snapshot;
 use tokio_stream::StreamExt;
@@ -18,15 +19,26 @@ pub struct RaftService {
     gate: Gate,
     consensus: Consensus,
     vouches: Vouches,
+    max_snapshot_bytes: u64,
 }
 
+/// The default bound on a snapshot received in `InstallSnapshot` (4 GiB). A snapshot is the
+/// whole encoded state, so a legitimate one is as big as the store, mostly tasks, each encoded
+/// with its own copy of its spec: a task with an empty spec takes 128 bytes, a real container
+/// spec (image, env, labels) some 1–2 KiB more, and a slot keeps by default up to 5 old tasks
+/// besides its current one. A 100k-slot cluster with full history is then about 1 GiB; 4 GiB
+/// leaves room several times over, while a sender cannot make a replica hold more.
+pub const DEFAULT_MAX_SNAPSHOT_BYTES: u64 = 4 << 30;
+
 impl RaftService {
-    /// Serves Raft for `consensus`; unknown managers are checked with `vouches`.
-    pub fn new(gate: Gate, consensus: Consensus, vouches: Vouches) -> RaftService {
+    /// Serves Raft for `consensus`; unknown managers are checked with `vouches`; a snapshot
+    /// sent to this replica may be at most `max_snapshot_bytes` long.
+    pub fn new(gate: Gate, consensus: Consensus, vouches: Vouches, max_snapshot_bytes: u64) -> RaftService {
         RaftService {
             gate,
             consensus,
             vouches,
+            max_snapshot_bytes,
         }
     }
 
@@ -81,18 +93,8 @@ impl rpc::pb::raft_server::Raft for RaftService {
 
     async fn install_snapshot(&self, req: Request<Streaming<Msg>>) -> Reply {
         self.admit(&req).await?;
-        let mut stream = req.into_inner();
-        let mut header = None;
-        let mut data = Vec::new();
-        while let Some(msg) = stream.next().await {
-            let chunk = InstallSnapshot::request_item(&msg?)?;
-            if let Some(h) = chunk.header {
-                header = Some(h);
-            }
-            data.extend_from_slice(&chunk.data);
-        }
-        let (vote, meta) =
-            header.ok_or_else(|| Status::invalid_argument("snapshot stream without header"))?;
+        let (header, data) = receive_snapshot(req.into_inner(), self.max_snapshot_bytes).await?;
+        let (vote, meta) = header;
         let result = self
             .consensus
             .raft()
@@ -100,4 +102,37 @@ impl rpc::pb::raft_server::Raft for RaftService {
             .await;
         InstallSnapshot::reply(&stringify(result))
     }
+}
+
+/// Reads a snapshot stream whole: the header from the first chunk that has one, and the bytes.
+/// A chunk longer than the sender's [`SNAPSHOT_CHUNK`] is `InvalidArgument`, a total over
+/// `max_bytes` `ResourceExhausted` (gRPC's code for a message over a receiver's limit); on either the
+/// bytes read so far are dropped and nothing is installed.
+async fn receive_snapshot(
+    mut stream: Streaming<Msg>,
+    max_bytes: u64,
+) -> Result<((store::consensus::Vote, store::consensus::SnapshotMeta), Vec<u8>), Status> {
+    let mut header = None;
+    let mut data = Vec::new();
+    while let Some(msg) = stream.next().await {
+        let chunk = InstallSnapshot::request_item(&msg?)?;
+        if chunk.data.len() > SNAPSHOT_CHUNK {
+            return Err(Status::invalid_argument(format!(
+                "snapshot chunk of {} bytes, more than {SNAPSHOT_CHUNK}",
+                chunk.data.len()
+            )));
+        }
+        if (data.len() + chunk.data.len()) as u64 > max_bytes {
+            tracing::warn!("refused a snapshot over {max_bytes} bytes");
+            return Err(Status::resource_exhausted(format!(
+                "snapshot larger than this manager accepts ({max_bytes} bytes)"
+            )));
+        }
+        if let Some(h) = chunk.header {
+            header = Some(h);
+        }
+        data.extend_from_slice(&chunk.data);
+    }
+    let header = header.ok_or_else(|| Status::invalid_argument("snapshot stream without header"))?;
+    Ok((header, data))
 }

@@ -227,6 +227,7 @@ impl RunningNode {
             raft_settings: settings,
             data_key: self.certs.get().data_key,
             tunnel_key_rotation: tunnel_key_rotation(),
+            max_snapshot_bytes: manager::grpc::raft::DEFAULT_MAX_SNAPSHOT_BYTES,
         };
         let m = Manager::start(
             cfg,
