@@ -114,11 +114,21 @@ impl Dirty {
         services.extend(
             self.progress
                 .iter()
-                .filter(|id| view.service(id).is_some_and(|s| updating(s)))
+                .filter(|id| view.service(id).is_some_and(|s| waits_for_progress(s)))
                 .cloned(),
         );
         Some(services)
     }
+}
+
+/// True when a service's tasks merely progressing towards running can move it on: an update
+/// or rollback whose next batch waits for the last one to run. A first rollout (no previous
+/// spec) opens every slot at once, so nothing waits for progress: its failures arrive as other
+/// changes and its end is time-based (the monitor window), found by the next full pass.
+/// Reconciling a 100k-task service whole for every status batch of its first rollout made
+/// the e2e benchmark 3× slower with 3 managers (BENCHMARKS.md, e2e).
+fn waits_for_progress(service: &Service) -> bool {
+    service.previous_spec.is_some() && updating(service)
 }
 
 /// True while an update or rollback of the service has not finished (it may be paused with
@@ -250,6 +260,8 @@ async fn pass(inner: &ControlLoop, dirty: Dirty) -> Result<BTreeSet<String>> {
 
     let view = store.view();
     let only = dirty.services_to_reconcile(&view);
+    let started = Instant::now();
+    let services = only.as_ref().map(BTreeSet::len);
     let mut candidates: Vec<String> = dirty.tasks.into_iter().collect();
     let plan = {
         let mut ids = || {
@@ -268,6 +280,7 @@ async fn pass(inner: &ControlLoop, dirty: Dirty) -> Result<BTreeSet<String>> {
     for ops in plan.into_txns() {
         commit(inner, ops, "orchestrator").await;
     }
+    let orchestrated = started.elapsed();
 
     let view = store.view();
     let allocation = if dirty.full {
@@ -294,9 +307,20 @@ async fn pass(inner: &ControlLoop, dirty: Dirty) -> Result<BTreeSet<String>> {
         recent_failures: Some(&failures),
     };
     let decisions = scheduler::schedule_with(&view, &inputs);
+    let placed = decisions.assigned_count();
     for ops in batches(scheduler::to_ops(&decisions)) {
         commit(inner, ops, "scheduler").await;
     }
+    // What each pass covered and cost: the loop's work follows the churn unless `full`.
+    tracing::debug!(
+        full = dirty.full,
+        services = ?services,
+        candidates = candidates.len(),
+        placed,
+        orchestrated_ms = orchestrated.as_millis() as u64,
+        total_ms = started.elapsed().as_millis() as u64,
+        "control loop pass"
+    );
     Ok(held_back)
 }
 
