@@ -424,4 +424,20 @@ mod tests {
         dirty.full = true;
         assert_eq!(dirty.services_to_reconcile(&world.state), None);
     }
+
+    #[test]
+    fn progress_does_not_reconcile_a_first_rollout() {
+        // Created as the API creates it: the first rollout is watched (an update status),
+        // but opens every slot at once, so its tasks' progress moves nothing on.
+        let world = World::new().nodes(&["n1"]).created("web", 3);
+        let web = world.state.service("svc-web").expect("created");
+        assert!(
+            updating(&web) && web.previous_spec.is_none(),
+            "{:?}",
+            web.update_status
+        );
+        let mut dirty = Dirty::default();
+        dirty.progress.insert("svc-web".into());
+        assert_eq!(dirty.services_to_reconcile(&world.state), Some(BTreeSet::new()));
+    }
 }
