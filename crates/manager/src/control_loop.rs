@@ -432,7 +432,7 @@ mod tests {
         let world = World::new().nodes(&["n1"]).created("web", 3);
         let web = world.state.service("svc-web").expect("created");
         assert!(
-            updating(&web) && web.previous_spec.is_none(),
+            updating(web) && web.previous_spec.is_none(),
             "{:?}",
             web.update_status
         );
