@@ -54,28 +54,22 @@ async fn attach(d: &DispatcherService, req: Request<Msg>) -> Reply {
     let held: std::collections::HashSet<String> = r.held.into_iter().collect();
     let now = d.proposer.now();
     let (collected, mut ops) = attachment::stale(&view, &caller.node_id, &held, now, STALE_AFTER_NANOS);
-    let network_name = view
-        .lookup_network(&r.network)
-        .map(|n| n.spec.name.clone())
-        .unwrap_or_default();
-    let (op, task) = attachment::create(
+    let planned = attachment::plan(
         &view,
         &r.network,
         &caller.node_id,
         &r.container,
         r.aliases,
+        r.address,
         d.proposer.new_id(),
         now,
     )
     .map_err(to_status)?;
-    ops.push(op);
-    if let Some(address) = r.address {
-        ops.push(attachment::with_address(&view, &task, address).map_err(to_status)?);
-    }
+    ops.extend(planned.ops);
     d.proposer.propose(ops).await.map_err(to_status)?;
     AttachNetwork::reply(&AttachNetworkResponse {
-        task,
-        network_name,
+        task: planned.task,
+        network_name: planned.network_name,
         collected,
     })
 }

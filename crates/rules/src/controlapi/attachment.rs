@@ -21,6 +21,47 @@ use types::{
 
 use crate::{Error, Result};
 
+/// An attachment as planned by [`plan`]: the ops to propose, the task they create and the
+/// network's name.
+pub struct Planned {
+    /// The task's creation, then its address when one was asked for.
+    pub ops: Vec<Op>,
+    /// The attachment task as created.
+    pub task: Task,
+    /// The network's name (the key may be an ID or a prefix).
+    pub network_name: String,
+}
+
+/// Plans an attachment as a manager proposes it, for itself or for a worker that asked:
+/// [`create`], then [`with_address`] when `address` is given (checked here for dockerd's
+/// words, and again by the store when the entry applies).
+#[allow(clippy::too_many_arguments)]
+pub fn plan(
+    state: &State,
+    key: &str,
+    node_id: &str,
+    container: &str,
+    aliases: Vec<String>,
+    address: Option<std::net::Ipv4Addr>,
+    id: String,
+    now: Timestamp,
+) -> Result<Planned> {
+    let network_name = state
+        .lookup_network(key)
+        .map(|n| n.spec.name.clone())
+        .unwrap_or_default();
+    let (op, task) = create(state, key, node_id, container, aliases, id, now)?;
+    let mut ops = vec![op];
+    if let Some(address) = address {
+        ops.push(with_address(state, &task, address)?);
+    }
+    Ok(Planned {
+        ops,
+        task,
+        network_name,
+    })
+}
+
 /// Plans the attachment of a container named `container` on node `node_id` to the network
 /// `key` (ID, name or unique ID prefix), answering there to its name and `aliases` too: the
 /// store op and the task as created.

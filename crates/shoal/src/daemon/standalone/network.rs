@@ -59,20 +59,18 @@ impl Swarm {
                 let node_id = node.state().node_id;
                 self.collect_stale_attachments(&m, &layer, &node_id).await;
                 let view = m.synced_view().await;
-                let network_name = view
-                    .lookup_network(key)
-                    .map(|n| n.spec.name.clone())
-                    .unwrap_or_default();
-                let (op, task) =
-                    attachment::create(&view, key, &node_id, name, aliases, m.new_id(), self.clock.now())?;
-                let mut ops = vec![op];
-                if let Some(address) = address {
-                    // Checked here for dockerd's words, and again by the store when the entry
-                    // applies.
-                    ops.push(attachment::with_address(&view, &task, address)?);
-                }
-                m.propose(ops).await?;
-                (task, network_name)
+                let planned = attachment::plan(
+                    &view,
+                    key,
+                    &node_id,
+                    name,
+                    aliases,
+                    address,
+                    m.new_id(),
+                    self.clock.now(),
+                )?;
+                m.propose(planned.ops).await?;
+                (planned.task, planned.network_name)
             }
             None => {
                 // A worker: the leader makes it, for this node only (`AttachNetwork`).
