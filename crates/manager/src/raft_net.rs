@@ -4,6 +4,7 @@
 //! large the state grows (Swarm's single message broke past 4 MiB).
 
 use std::future::Future;
+use std::time::Duration;
 
 use rpc::Pool;
 use rpc::calls::{self, RaftReply, Unary};
@@ -41,16 +42,32 @@ fn unreachable(addr: &str, what: impl std::fmt::Display) -> RPCError<TypeConfig>
     RPCError::Unreachable(Unreachable::from_string(format!("{addr}: {what}")))
 }
 
+/// Rate at which a follower is assumed to take in entries, for an append's deadline: openraft
+/// gives every append of its replication stream the heartbeat interval (50 ms, cut at 3/4),
+/// and on a loaded host a follower answers later than that — in the e2e benchmark with three
+/// managers, appends queued behind the follower's writes took 38–63 ms — so the append failed
+/// as unreachable, the stream backed off and was set up again, dozens of times a run.
+const APPEND_BYTES_PER_SEC: u64 = 4 << 20;
+/// Allowance for the follower's fsync and scheduling on top of moving the bytes.
+const APPEND_SLACK: Duration = Duration::from_millis(250);
+
+/// The deadline of one AppendEntries sent by the replication stream: openraft's own plus
+/// time for the follower to take in `bytes` of entries. Heartbeats, also empty appends, are
+/// cut at the heartbeat interval by openraft's heartbeat worker itself, so a dead peer is
+/// still noticed at once; an append of the replication stream (empty ones included, which
+/// queue behind the follower's writes) is given long enough not to fail and be resent.
+fn append_timeout(option: &RPCOption, bytes: usize) -> Duration {
+    let moving = Duration::from_millis((bytes as u64).saturating_mul(1000) / APPEND_BYTES_PER_SEC);
+    option.soft_ttl() + APPEND_SLACK + moving
+}
+
 impl RaftPeer {
-    async fn call<C, T>(&mut self, req: &C::Request, option: &RPCOption) -> RpcResult<T>
+    /// Calls `C`, allowing it `timeout(encoded bytes)`.
+    async fn call<C, T>(&mut self, req: &C::Request, timeout: impl FnOnce(usize) -> Duration) -> RpcResult<T>
     where
         C: Unary<Response = RaftReply<T>>,
     {
-        let result = match self
-            .pool
-            .call_within::<C>(&self.addr, req, option.soft_ttl())
-            .await
-        {
+        let result = match self.pool.call_sized::<C>(&self.addr, req, timeout).await {
             Ok(result) => result,
             Err(status) => {
                 if status.code() == tonic::Code::Unavailable || status.code() == tonic::Code::Unknown {
@@ -71,7 +88,8 @@ impl RaftNetworkV2<TypeConfig> for RaftPeer {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> RpcResult<AppendEntriesResponse<TypeConfig>> {
-        self.call::<calls::AppendEntries, _>(&rpc, &option).await
+        self.call::<calls::AppendEntries, _>(&rpc, |bytes| append_timeout(&option, bytes))
+            .await
     }
 
     async fn vote(
@@ -79,7 +97,7 @@ impl RaftNetworkV2<TypeConfig> for RaftPeer {
         rpc: VoteRequest<TypeConfig>,
         option: RPCOption,
     ) -> RpcResult<VoteResponse<TypeConfig>> {
-        self.call::<calls::Vote, _>(&rpc, &option).await
+        self.call::<calls::Vote, _>(&rpc, |_| option.soft_ttl()).await
     }
 
     async fn pre_vote(
@@ -87,7 +105,7 @@ impl RaftNetworkV2<TypeConfig> for RaftPeer {
         rpc: VoteRequest<TypeConfig>,
         option: RPCOption,
     ) -> RpcResult<VoteResponse<TypeConfig>> {
-        self.call::<calls::PreVote, _>(&rpc, &option).await
+        self.call::<calls::PreVote, _>(&rpc, |_| option.soft_ttl()).await
     }
 
     async fn transfer_leader(
@@ -95,7 +113,8 @@ impl RaftNetworkV2<TypeConfig> for RaftPeer {
         req: TransferLeaderRequest<TypeConfig>,
         option: RPCOption,
     ) -> RpcResult<TransferLeaderResponse<TypeConfig>> {
-        self.call::<calls::TransferLeader, _>(&req, &option).await
+        self.call::<calls::TransferLeader, _>(&req, |_| option.soft_ttl())
+            .await
     }
 
     async fn full_snapshot(

@@ -91,6 +91,19 @@ impl Pool {
         unary::<C>(self.typed_channel(addr)?, req, Some(timeout)).await
     }
 
+    /// Like [`Pool::call_within`], with the time allowed derived from the request's encoded
+    /// size (`timeout(bytes)`): moving a large message takes longer than a small one.
+    pub async fn call_sized<C: Unary>(
+        &self,
+        addr: &str,
+        req: &C::Request,
+        timeout: impl FnOnce(usize) -> Duration,
+    ) -> std::result::Result<C::Response, Status> {
+        let msg = encode(req);
+        let timeout = timeout(msg.body.len());
+        unary_msg::<C>(self.typed_channel(addr)?, msg, Some(timeout)).await
+    }
+
     /// Opens the server-streaming RPC `C` at `addr`.
     pub async fn open<C: ServerStreaming>(
         &self,
@@ -182,8 +195,16 @@ async fn unary<C: Unary>(
     req: &C::Request,
     timeout: Option<Duration>,
 ) -> std::result::Result<C::Response, Status> {
+    unary_msg::<C>(channel, encode(req), timeout).await
+}
+
+async fn unary_msg<C: Unary>(
+    channel: Channel,
+    msg: Msg,
+    timeout: Option<Duration>,
+) -> std::result::Result<C::Response, Status> {
     let mut grpc = grpc(channel).await?;
-    let mut request = tonic::Request::new(encode(req));
+    let mut request = tonic::Request::new(msg);
     if let Some(timeout) = timeout {
         request.set_timeout(timeout);
     }

@@ -98,7 +98,17 @@ async fn run(
                 _ => break,
             }
         }
+        let (count, reporters, started) = (updates.len(), waiters.len(), tokio::time::Instant::now());
         let result = proposer.propose(vec![Op::UpdateTasks(updates)]).await.map(|_| ());
+        // Batch sizes and commit times say where status reports wait (e2e benchmark).
+        tracing::debug!(
+            updates = count,
+            reporters,
+            queued = rx.len(),
+            commit_ms = started.elapsed().as_millis() as u64,
+            ok = result.is_ok(),
+            "status batch"
+        );
         worker.done(result.clone());
         for w in waiters {
             let _ = w.send(result.clone());

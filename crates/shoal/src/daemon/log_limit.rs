@@ -1,4 +1,4 @@
-//! Rate-limited logging: at most [`BURST`] events per call site in each [`WINDOW`], so a
+//! Rate-limited logging: at most [`BURST`] events (info and above) per call site in each [`WINDOW`], so a
 //! fault that repeats every few milliseconds (a replica whose disk is full, a peer that keeps
 //! refusing) cannot fill the disk or drown the one line that explains it. What was dropped
 //! is counted and said once the site may log again.
@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use tracing::subscriber::Interest;
-use tracing::{Metadata, Subscriber};
+use tracing::{Level, Metadata, Subscriber};
 use tracing_subscriber::layer::{Context, Filter};
 
 /// Events one call site may log per window.
@@ -71,6 +71,13 @@ impl Limiter {
     }
 }
 
+/// Whether events of `level` are rate-limited: the levels a daemon logs by default are;
+/// debug and trace are not, as an operator turns them on for one target to see every event
+/// (a per-pass debug line limited to 10 per 10 s hides most passes).
+pub fn limited(level: &Level) -> bool {
+    *level <= Level::INFO
+}
+
 /// The per-layer filter for the daemon's log output.
 #[derive(Debug, Default)]
 pub struct RateLimit {
@@ -79,7 +86,7 @@ pub struct RateLimit {
 
 impl<S: Subscriber> Filter<S> for RateLimit {
     fn enabled(&self, meta: &Metadata<'_>, _cx: &Context<'_, S>) -> bool {
-        if !meta.is_event() {
+        if !meta.is_event() || !limited(meta.level()) {
             return true;
         }
         // The call site's metadata is 'static and unique: its address names the site.
@@ -121,6 +128,12 @@ impl<S: Subscriber> Filter<S> for RateLimit {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_default_levels_are_limited() {
+        assert!(limited(&Level::ERROR) && limited(&Level::WARN) && limited(&Level::INFO));
+        assert!(!limited(&Level::DEBUG) && !limited(&Level::TRACE));
+    }
 
     #[test]
     #[allow(clippy::disallowed_methods)] // a fixed origin; every other time is derived from it
