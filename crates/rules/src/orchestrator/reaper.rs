@@ -2,7 +2,7 @@
 //! slot (per node for global services), and deletes the tasks of deleted services once they
 //! have stopped.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use state::State;
@@ -25,13 +25,29 @@ pub fn reconcile(state: &State, only: Option<&BTreeSet<String>>, plan: &mut Plan
         .cluster()
         .map(|c| c.spec.task_history_retention_limit)
         .unwrap_or(DEFAULT_LIMIT);
-    let mut groups: BTreeMap<(&str, String), Vec<&Arc<Task>>> = BTreeMap::new();
-    // With a dirty set, only those services' tasks (through the index), not every task.
-    let tasks: Box<dyn Iterator<Item = &Arc<Task>>> = match only {
-        Some(set) => Box::new(set.iter().flat_map(|s| state.tasks_of_service(s))),
-        None => Box::new(state.tasks()),
-    };
-    for t in tasks {
+    // Service by service through the index: with a dirty set only those, else every service
+    // tasks name (deleted ones too). Each service is looked up once, not once per task.
+    match only {
+        Some(set) => set.iter().for_each(|id| reap_service(state, id, limit, plan)),
+        None => state
+            .task_service_ids()
+            .for_each(|id| reap_service(state, id, limit, plan)),
+    }
+}
+
+/// Whose history a task is: its slot's, or its node's for global services. Replicated jobs
+/// number their slots from 0, so the mode, not the number, tells the two apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Group<'a> {
+    Slot(u64),
+    Node(&'a str),
+}
+
+fn reap_service(state: &State, service_id: &str, limit: i64, plan: &mut Plan) {
+    let service = state.service(service_id);
+    let global = service.is_some_and(|s| matches!(s.spec.mode, ServiceMode::Global | ServiceMode::GlobalJob));
+    let mut kept: Vec<(Group<'_>, &Arc<Task>)> = Vec::new();
+    for t in state.tasks_of_service(service_id) {
         if t.is_attachment() {
             // Owned by a standalone container, not a service: the daemon that made it deletes
             // it; here only once its node has left the cluster.
@@ -40,44 +56,41 @@ pub fn reconcile(state: &State, only: Option<&BTreeSet<String>>, plan: &mut Plan
             }
             continue;
         }
-        let Some(service) = state.service(&t.service_id) else {
+        if service.is_none() {
             if runnable(t) {
                 plan.desire(t, TaskState::Remove);
             } else if finished(state, t) {
                 plan.delete(t);
             }
             continue;
-        };
+        }
         if t.desired_state == TaskState::Remove && finished(state, t) {
             plan.delete(t);
             continue;
         }
-        // Replicated jobs number their slots from 0, so the mode, not the number, tells
-        // slot-keyed tasks from node-keyed ones.
-        let key = if matches!(service.spec.mode, ServiceMode::Global | ServiceMode::GlobalJob) {
-            t.node_id.clone()
+        let group = if global {
+            Group::Node(&t.node_id)
         } else {
-            t.slot.to_string()
+            Group::Slot(t.slot)
         };
-        groups.entry((service.id.as_str(), key)).or_default().push(t);
-        let _ = service;
+        kept.push((group, t));
     }
+    let Some(service) = service else { return };
     if limit < 0 {
         return;
     }
-    for ((service_id, _), mut tasks) in groups {
-        // Keep enough history for the restart policy to count its attempts.
-        let attempts = state
-            .service(service_id)
-            .map(|s| s.spec.task.restart.max_attempts as i64 + 1)
-            .unwrap_or(0);
-        let keep = limit.max(attempts).max(1) as usize;
-        if tasks.len() <= keep {
+    // Keep enough history for the restart policy to count its attempts.
+    let attempts = service.spec.task.restart.max_attempts as i64 + 1;
+    let keep = limit.max(attempts).max(1) as usize;
+    // Stable: within a slot, tasks stay in ID order for the sort by age below.
+    kept.sort_by_key(|(group, _)| *group);
+    for history in kept.chunk_by_mut(|a, b| a.0 == b.0) {
+        if history.len() <= keep {
             continue;
         }
-        tasks.sort_by_key(|t| (t.meta.created_at, t.meta.version));
-        let mut excess = tasks.len() - keep;
-        for t in tasks {
+        history.sort_by_key(|(_, t)| (t.meta.created_at, t.meta.version));
+        let mut excess = history.len() - keep;
+        for (_, t) in history.iter() {
             if excess == 0 {
                 break;
             }

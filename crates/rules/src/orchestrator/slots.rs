@@ -1,7 +1,6 @@
 //! Slots: a service's tasks grouped by what they replace each other in — the slot number for
 //! replicated services and jobs, the node for global ones.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use state::State;
@@ -54,30 +53,39 @@ impl Slot {
     }
 }
 
-/// The slots of `service`, ordered by key.
+/// The slots of `service`, ordered by key, each slot's tasks oldest first.
 pub fn slots(state: &State, service: &Service) -> Vec<Slot> {
     let global = matches!(service.spec.mode, ServiceMode::Global | ServiceMode::GlobalJob);
-    let mut map: BTreeMap<SlotKey, Vec<Arc<Task>>> = BTreeMap::new();
-    for task in state.tasks_of_service(&service.id) {
-        let key = if global {
-            SlotKey::Node(task.node_id.clone())
-        } else {
-            SlotKey::Number(task.slot)
-        };
-        map.entry(key).or_default().push(task.clone());
-    }
-    map.into_iter()
-        .map(|(key, mut tasks)| {
-            tasks.sort_by(|a, b| {
-                a.meta
-                    .created_at
-                    .cmp(&b.meta.created_at)
-                    .then_with(|| a.meta.version.cmp(&b.meta.version))
-                    .then_with(|| a.id.cmp(&b.id))
-            });
-            Slot { key, tasks }
+    // One sort of the service's tasks, then runs of equal keys: a full pass does this for
+    // every service, and a map of 100k one-task slots cost more than the rest of the pass.
+    let mut tasks: Vec<(SlotKey, Arc<Task>)> = state
+        .tasks_of_service(&service.id)
+        .map(|task| {
+            let key = if global {
+                SlotKey::Node(task.node_id.clone())
+            } else {
+                SlotKey::Number(task.slot)
+            };
+            (key, task.clone())
         })
-        .collect()
+        .collect();
+    tasks.sort_unstable_by(|(ka, a), (kb, b)| {
+        ka.cmp(kb)
+            .then_with(|| a.meta.created_at.cmp(&b.meta.created_at))
+            .then_with(|| a.meta.version.cmp(&b.meta.version))
+            .then_with(|| a.id.cmp(&b.id))
+    });
+    let mut slots: Vec<Slot> = Vec::new();
+    for (key, task) in tasks {
+        match slots.last_mut() {
+            Some(slot) if slot.key == key => slot.tasks.push(task),
+            _ => slots.push(Slot {
+                key,
+                tasks: vec![task],
+            }),
+        }
+    }
+    slots
 }
 
 /// A node tasks must leave: gone, down, or drained (Swarm's `InvalidNode`).

@@ -351,6 +351,23 @@ mod tests {
     }
 
     #[test]
+    fn the_services_tasks_name_are_listed_once_each_in_order() {
+        // "s1" is a prefix of "s10": the seek past one service must not skip the other.
+        let s = with_tasks()
+            .apply(&txn(vec![Op::Create(service("s10", "api"))]), 3)
+            .unwrap()
+            .0;
+        let create = Op::CreateTasks {
+            service_id: "s10".into(),
+            spec_version: s.service("s10").unwrap().spec_version,
+            tasks: vec![new_task("a1", 1), new_task("u9", 2)],
+        };
+        let s = s.apply(&txn(vec![create]), 4).unwrap().0;
+        assert_eq!(s.task_service_ids().collect::<Vec<_>>(), ["s1", "s10"]);
+        assert_eq!(State::default().task_service_ids().count(), 0);
+    }
+
+    #[test]
     fn tasks_take_the_service_spec_and_are_indexed() {
         let s = with_tasks();
         assert_eq!(s.tasks_of_service("s1").count(), 2);

@@ -179,6 +179,24 @@ impl State {
         owned(&self.tasks_by_service, service_id).filter_map(|id| self.tasks.get(id))
     }
 
+    /// The distinct service IDs tasks name, in order — a task may outlive its service, and
+    /// tasks with none (attachments) name `""`. One seek per service, so a pass over every
+    /// service's tasks needs no lookup of the service for each task.
+    pub fn task_service_ids(&self) -> impl Iterator<Item = &str> + '_ {
+        let mut next = self.tasks_by_service.get_min().map(|(owner, _)| owner);
+        std::iter::from_fn(move || {
+            let owner = next?;
+            // The least string above `owner` is `owner` + NUL: every task of `owner` sorts below it.
+            let after: Key = Arc::from(format!("{owner}\0"));
+            next = self
+                .tasks_by_service
+                .range((after, Key::from(""))..)
+                .next()
+                .map(|(o, _)| o);
+            Some(&**owner)
+        })
+    }
+
     /// How many of a service's tasks are running with a desired state that keeps them so.
     pub fn running_tasks(&self, service_id: &str) -> u64 {
         self.running.get(service_id).copied().unwrap_or(0)
