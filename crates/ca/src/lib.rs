@@ -18,6 +18,7 @@ pub mod authority;
 pub mod error;
 pub mod identity;
 pub mod rotation;
+pub mod signing_root;
 pub mod tls;
 pub mod token;
 

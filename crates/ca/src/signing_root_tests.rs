@@ -1,0 +1,148 @@
+//! The operator's root: what is refused, and that a good one chains as a generated one does.
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DnType, DnValue, IsCa, KeyPair, KeyUsagePurpose,
+    PKCS_ECDSA_P256_SHA256,
+};
+use types::Role;
+
+use super::*;
+use crate::authority::at;
+use crate::{NodeKey, PeerIdentity};
+
+const NOW: i64 = 1_700_000_000;
+const YEAR: i64 = 365 * 24 * 3600;
+
+/// An operator's root as `openssl req -x509` makes one: a PrintableString subject of several
+/// attributes, valid from `from` to `until`.
+fn root_with(ca: bool, usages: Vec<KeyUsagePurpose>, from: i64, until: i64) -> (String, String) {
+    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.distinguished_name = DistinguishedName::new();
+    params.distinguished_name.push(
+        DnType::CountryName,
+        DnValue::PrintableString("DE".try_into().unwrap()),
+    );
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, "Operators Inc");
+    params.distinguished_name.push(
+        DnType::CommonName,
+        DnValue::PrintableString("Operator Root".try_into().unwrap()),
+    );
+    params.is_ca = if ca {
+        IsCa::Ca(BasicConstraints::Unconstrained)
+    } else {
+        IsCa::ExplicitNoCa
+    };
+    params.key_usages = usages;
+    params.not_before = at(from).unwrap();
+    params.not_after = at(until).unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    (cert.pem(), key.serialize_pem())
+}
+
+fn good_root() -> (String, String) {
+    root_with(
+        true,
+        vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign],
+        NOW - 60,
+        NOW + 10 * YEAR,
+    )
+}
+
+fn refusal(cert: &str, key: &str) -> String {
+    match RootCa::from_operator(cert, key, NOW) {
+        Err(Error::InvalidRoot(m)) => m,
+        Err(other) => panic!("not InvalidRoot: {other}"),
+        Ok(_) => panic!("accepted"),
+    }
+}
+
+#[test]
+fn a_good_root_of_the_operators_own_signs_and_chains_through_the_cross_signed_certificate() {
+    let (cert, key) = good_root();
+    let operator = RootCa::from_operator(&cert, &key, NOW).unwrap();
+    let old = RootCa::generate(NOW).unwrap();
+    let cross = old.cross_sign(&operator).unwrap();
+    assert!(crate::issued_by(&cross, old.cert_pem()));
+    let (subject, _, not_after) = subject_of(&cross).unwrap();
+    assert_eq!(subject_of(&cert).unwrap().0, subject);
+    assert_eq!(not_after, NOW + 10 * YEAR);
+
+    let node = NodeKey::generate().unwrap();
+    let leaf = operator
+        .issue(&node.csr_pem, "n1", Role::Worker, "c1", NOW, 3600)
+        .unwrap();
+    assert!(crate::issued_by(&leaf, &cert));
+    let chain = format!("{leaf}{cross}");
+    let when = rustls::pki_types::UnixTime::since_unix_epoch(std::time::Duration::from_secs(NOW as u64 + 60));
+    let both = crate::trust_bundle(old.cert_pem(), &cert);
+    for roots in [old.cert_pem(), cert.as_str(), both.as_str()] {
+        crate::tls::verify_chain(&chain, roots, when).unwrap_or_else(|e| panic!("{e}: {roots}"));
+    }
+    // Without the cross-signed certificate the leaf reaches only the operator's root.
+    assert!(crate::tls::verify_chain(&leaf, old.cert_pem(), when).is_err());
+    assert_eq!(PeerIdentity::from_pem(&chain).unwrap().node_id, "n1");
+}
+
+#[test]
+fn the_key_must_belong_to_the_certificate() {
+    let (cert, _) = good_root();
+    let (_, other_key) = good_root();
+    assert_eq!(refusal(&cert, &other_key), "certificate key mismatch");
+    assert!(
+        refusal(
+            &cert,
+            "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"
+        )
+        .contains("CA key")
+    );
+    assert!(refusal(&cert, "not a key").contains("CA key"));
+}
+
+#[test]
+fn a_certificate_that_is_no_signing_ca_is_refused() {
+    let (leaf, key) = root_with(false, vec![], NOW - 60, NOW + 10 * YEAR);
+    assert!(
+        refusal(&leaf, &key).contains("is not a CA certificate"),
+        "{}",
+        refusal(&leaf, &key)
+    );
+    let (no_sign, key) = root_with(
+        true,
+        vec![KeyUsagePurpose::DigitalSignature],
+        NOW - 60,
+        NOW + 10 * YEAR,
+    );
+    assert!(refusal(&no_sign, &key).contains("keyCertSign"));
+}
+
+#[test]
+fn validity_is_checked_now_and_a_year_ahead() {
+    let (expired, key) = root_with(true, vec![], NOW - 2 * YEAR, NOW - YEAR);
+    let m = refusal(&expired, &key);
+    assert!(m.contains("(Operator Root) not valid after 2022-11-14"), "{m}");
+    let (future, key) = root_with(true, vec![], NOW + 3600, NOW + 10 * YEAR);
+    assert!(refusal(&future, &key).contains("not valid before"));
+    let (short, key) = root_with(true, vec![], NOW - 60, NOW + YEAR - 60);
+    assert_eq!(refusal(&short, &key), "CA certificate expires too soon");
+}
+
+#[test]
+fn garbage_and_bundles_are_refused() {
+    let (cert, key) = good_root();
+    assert_eq!(refusal("garbage", &key), "no valid root CA certificates found");
+    assert_eq!(
+        refusal(
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+            &key
+        ),
+        "could not parse the desired CA certificate"
+    );
+    let (second, _) = good_root();
+    assert_eq!(
+        refusal(&format!("{cert}{second}"), &key),
+        "the desired CA certificate cannot contain multiple certificates"
+    );
+}
