@@ -129,12 +129,13 @@ fn start_with_own_root(
     )?;
     if is_current {
         // Nothing rotates; a rotation under way is given up, as SwarmKit does.
-        return Ok(current.rotation.is_some().then(|| {
-            Op::RootCa(RootCaOp::Set(CaState {
+        return Ok(current
+            .rotation
+            .is_some()
+            .then_some(Op::RootCa(RootCaOp::Set(CaState {
                 force_rotate,
                 rotation: None,
-            }))
-        }));
+            }))));
     }
     if ca::signing_root::same_public_key(&signing.cert_pem, &cluster.root_ca.ca_cert_pem) {
         return Err(Error::InvalidArgument(
