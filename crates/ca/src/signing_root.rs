@@ -4,7 +4,7 @@
 //! ```text
 //! cert PEM ─► exactly one certificate ─► a CA (basic constraints), may sign certificates
 //!          ─► valid now and for at least a year more
-//! key PEM  ─► a key rcgen signs with (PKCS#8: P-256, P-384, Ed25519, RSA) ─► the cert's key
+//! key PEM  ─► PKCS#8 (`key_forms.rs`) rcgen signs with (P-256, P-384, Ed25519, RSA) ─► the cert's key
 //! ```
 //! Every refusal is [`Error::InvalidRoot`]: the request was wrong, a retry does not help.
 
@@ -79,13 +79,14 @@ impl RootCa {
         if not_after < now_secs.saturating_add(MIN_ROOT_VALIDITY_SECS) {
             return Err(invalid("CA certificate expires too soon"));
         }
-        let key = KeyPair::from_pem(key_pem).map_err(|_| {
-            invalid("could not parse the desired CA key: a PKCS#8 PEM key (P-256, P-384, Ed25519 or RSA) is required")
+        let key_pem = crate::key_forms::to_pkcs8_pem(key_pem).map_err(|_| {
+            invalid("could not parse the desired CA key: a PEM key (P-256, P-384, Ed25519 or RSA; PKCS#8, SEC1 or PKCS#1, unencrypted) is required")
         })?;
+        let key = KeyPair::from_pem(&key_pem).map_err(|_| invalid("could not parse the desired CA key"))?;
         if key.der_bytes() != cert.public_key().subject_public_key.data.as_ref() {
             return Err(invalid("certificate key mismatch"));
         }
-        RootCa::from_pem(cert_pem, key_pem)
+        RootCa::from_pem(cert_pem, &key_pem)
             .map_err(|e| invalid(format!("the desired CA cannot sign certificates: {e}")))
     }
 }

@@ -6,7 +6,7 @@
 //! A second rotation, asked of the other manager, moves all three to a newer root.
 //!
 //! `docker swarm ca --rotate --ca-cert --ca-key` with a root of the operator's own (made by
-//! `openssl`): a mismatched key, a certificate that is no CA, garbage PEM and a certificate
+//! `openssl`, its key in SEC1 form): a mismatched key, a certificate that is no CA, garbage PEM and a certificate
 //! without its key answer 400 and change nothing; the good pair moves every node to that root
 //! (its certificate chains to it, the node trusts only it), the old join token is refused and
 //! a service still scales; the same root given again rotates nothing.
@@ -230,35 +230,27 @@ fn docker_swarm_ca_rotate_moves_every_node_to_a_new_root() {
     );
 }
 
-/// `openssl req -x509` in `dir`: a self-signed P-256 certificate `<name>.pem` and its PKCS#8
-/// key `<name>-key.pem`; `extra` adds openssl arguments (extensions).
+/// `openssl` in `dir`: a P-256 key `<name>-key.pem` in SEC1 form (`EC PRIVATE KEY`, as
+/// `openssl ecparam` and cfssl write it) and a self-signed certificate `<name>.pem` for it;
+/// `extra` adds `openssl req` arguments (extensions).
 fn openssl_root(dir: &std::path::Path, name: &str, subject: &str, extra: &[&str]) -> (String, String) {
     let (cert, key) = (
         dir.join(format!("{name}.pem")),
         dir.join(format!("{name}-key.pem")),
     );
-    let out = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "3650",
-            "-subj",
-            subject,
-            "-keyout",
-        ])
+    let run = |args: &mut Command| {
+        let out = args.output().expect("run openssl");
+        assert!(out.status.success(), "openssl: {}", stderr(&out));
+    };
+    run(Command::new("openssl")
+        .args(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out"])
+        .arg(&key));
+    run(Command::new("openssl")
+        .args(["req", "-x509", "-new", "-days", "3650", "-subj", subject, "-key"])
         .arg(&key)
         .arg("-out")
         .arg(&cert)
-        .args(extra)
-        .output()
-        .expect("run openssl");
-    assert!(out.status.success(), "openssl: {}", stderr(&out));
+        .args(extra));
     (
         cert.to_string_lossy().into_owned(),
         key.to_string_lossy().into_owned(),
