@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cert PEM ─► exactly one certificate ─► a CA (basic constraints), may sign certificates
-//!          ─► valid now and for at least a year more
+//!          ─► valid now and for at least a year more ─► kept as plain PEM (the digest joins pin)
 //! key PEM  ─► PKCS#8 (`key_forms.rs`) rcgen signs with (P-256, P-384, Ed25519, RSA) ─► the cert's key
 //! ```
 //! Every refusal is [`Error::InvalidRoot`]: the request was wrong, a retry does not help.
@@ -86,9 +86,24 @@ impl RootCa {
         if key.der_bytes() != cert.public_key().subject_public_key.data.as_ref() {
             return Err(invalid("certificate key mismatch"));
         }
-        RootCa::from_pem(cert_pem, &key_pem)
+        RootCa::from_pem(&certificate_pem(der.as_ref()), &key_pem)
             .map_err(|e| invalid(format!("the desired CA cannot sign certificates: {e}")))
     }
+}
+
+/// One certificate as PEM the way the CA writes its own (64-column base64, LF): what the
+/// operator's file held around or inside it (text, CRLF) is not kept, and the join tokens'
+/// digest is of this text.
+fn certificate_pem(der: &[u8]) -> String {
+    use base64::Engine;
+    let text = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
+    for line in text.as_bytes().chunks(64) {
+        out.push_str(&String::from_utf8_lossy(line));
+        out.push('\n');
+    }
+    out.push_str("-----END CERTIFICATE-----\n");
+    out
 }
 
 fn first_certificate(pem: &str) -> Option<Vec<u8>> {

@@ -87,6 +87,18 @@ fn a_good_root_of_the_operators_own_signs_and_chains_through_the_cross_signed_ce
 }
 
 #[test]
+fn the_certificate_is_kept_as_plain_pem() {
+    let (cert, key) = good_root();
+    let messy = format!("Subject: Operator Root\r\n{}", cert.replace('\n', "\r\n"));
+    let root = RootCa::from_operator(&messy, &key, NOW).unwrap();
+    assert_eq!(root.cert_pem(), cert);
+    assert!(same_certificate(&messy, &cert) && same_public_key(&messy, &cert));
+    let (other, _) = good_root();
+    assert!(!same_certificate(&other, &cert) && !same_public_key(&other, &cert));
+    assert!(!same_certificate("garbage", "garbage"));
+}
+
+#[test]
 fn the_key_must_belong_to_the_certificate() {
     let (cert, _) = good_root();
     let (_, other_key) = good_root();

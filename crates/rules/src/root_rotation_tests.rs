@@ -302,3 +302,21 @@ fn a_bad_root_is_refused_as_an_invalid_argument() {
     );
     assert!(refused(&state, own(operator.cert_pem(), "")).contains("--ca-key"));
 }
+
+#[test]
+fn a_new_certificate_for_the_current_roots_key_is_refused() {
+    let state = cluster();
+    let current = state.cluster().unwrap().clone();
+    let key = rcgen::KeyPair::from_pem(&current.root_ca.ca_key_pem).unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "reissued");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.not_after = rcgen::date_time_ymd(2040, 1, 1);
+    let reissued = params.self_signed(&key).unwrap().pem();
+    assert_eq!(
+        refused(&state, own(&reissued, &current.root_ca.ca_key_pem)),
+        "Cannot update to a cert with an identical key"
+    );
+}
