@@ -86,9 +86,57 @@ impl RootCa {
         if key.der_bytes() != cert.public_key().subject_public_key.data.as_ref() {
             return Err(invalid("certificate key mismatch"));
         }
-        RootCa::from_pem(&certificate_pem(der.as_ref()), &key_pem)
-            .map_err(|e| invalid(format!("the desired CA cannot sign certificates: {e}")))
+        let root = RootCa::from_pem(&certificate_pem(der.as_ref()), &key_pem)
+            .map_err(|e| invalid(format!("the desired CA cannot sign certificates: {e}")))?;
+        probe(&root, &cert, now_secs).map_err(|why| {
+            invalid(format!(
+                "certificate ({name}) cannot sign certificates that chain to it: {why}"
+            ))
+        })?;
+        Ok(root)
     }
+}
+
+/// Signs what the rotation will sign with `root` — a node certificate, and its own subject
+/// as a cross-signed certificate carries it — and checks both name the root exactly as its
+/// certificate names itself (a subject rcgen cannot write back byte for byte, such as two
+/// attributes of one type, would break every chain) and that the signature verifies.
+fn probe(root: &RootCa, cert: &X509Certificate<'_>, now_secs: i64) -> std::result::Result<(), String> {
+    let node = crate::NodeKey::generate().map_err(|e| e.to_string())?;
+    let leaf = root
+        .issue(&node.csr_pem, "probe", types::Role::Worker, "probe", now_secs, 60)
+        .map_err(|e| e.to_string())?;
+    let cross = root.cross_sign(root).map_err(|e| e.to_string())?;
+    let subject = cert.subject().as_raw();
+    for (what, pem, name_of) in [
+        ("issuer of a node certificate", &leaf, IssuerOrSubject::Issuer),
+        (
+            "subject of the cross-signed certificate",
+            &cross,
+            IssuerOrSubject::Subject,
+        ),
+    ] {
+        let der = first_certificate(pem).ok_or("a certificate it signed does not parse")?;
+        let (_, signed) = X509Certificate::from_der(&der).map_err(|e| e.to_string())?;
+        let name = match name_of {
+            IssuerOrSubject::Issuer => signed.issuer().as_raw(),
+            IssuerOrSubject::Subject => signed.subject().as_raw(),
+        };
+        if name != subject {
+            return Err(format!(
+                "its subject cannot be written back exactly ({what} differs)"
+            ));
+        }
+        if signed.verify_signature(Some(cert.public_key())).is_err() {
+            return Err("a signature it made does not verify".into());
+        }
+    }
+    Ok(())
+}
+
+enum IssuerOrSubject {
+    Issuer,
+    Subject,
 }
 
 /// One certificate as PEM the way the CA writes its own (64-column base64, LF): what the

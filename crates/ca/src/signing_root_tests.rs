@@ -158,3 +158,24 @@ fn garbage_and_bundles_are_refused() {
         "the desired CA certificate cannot contain multiple certificates"
     );
 }
+
+/// `openssl req -x509 -subj "/O=Ops/OU=a/OU=b/CN=Two OUs"`, valid for ten years from when it
+/// was made, and its SEC1 key: a subject with two attributes of one type.
+const TWO_OUS: (&str, &str) = (
+    "-----BEGIN CERTIFICATE-----\nMIIBxTCCAWugAwIBAgIUGg3TgO5sxSeqBcZpPKDgWU4Rd+wwCgYIKoZIzj0EAwIw\nODEMMAoGA1UECgwDT3BzMQowCAYDVQQLDAFhMQowCAYDVQQLDAFiMRAwDgYDVQQD\nDAdUd28gT1VzMB4XDTI2MTIwNzAwMzE1OVoXDTM2MTIwNDAwMzE1OVowODEMMAoG\nA1UECgwDT3BzMQowCAYDVQQLDAFhMQowCAYDVQQLDAFiMRAwDgYDVQQDDAdUd28g\nT1VzMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEa64KcYH8wGzX9qPAJWJsx8Jf\nrLit2EW2nnDpVufJAPYYpD4OYptOS7/Dwv9vQcPsMkjghNpIb6CQYilvMRZ08aNT\nMFEwHQYDVR0OBBYEFEwG0SqfEpompweAR9Vuesm7+tkoMB8GA1UdIwQYMBaAFEwG\n0SqfEpompweAR9Vuesm7+tkoMA8GA1UdEwEB/wQFMAMBAf8wCgYIKoZIzj0EAwID\nSAAwRQIgf8urhri6Ieh5pxSyWm1eMDH7v08p7GtW2rIj7Yhe6TYCIQC+QMqtLeju\nxzBOclY4ryTfW6PAg4MGF2eTZ/Wiubefbg==\n-----END CERTIFICATE-----\n",
+    "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEICzh2StYYjW02vdC+07eJrUCD6J8ry60QpaBKZw2i1rKoAoGCCqGSM49\nAwEHoUQDQgAEa64KcYH8wGzX9qPAJWJsx8JfrLit2EW2nnDpVufJAPYYpD4OYptO\nS7/Dwv9vQcPsMkjghNpIb6CQYilvMRZ08Q==\n-----END EC PRIVATE KEY-----\n",
+);
+
+#[test]
+fn a_subject_that_cannot_be_written_back_exactly_is_refused() {
+    let (cert, key) = TWO_OUS;
+    let (_, not_before, _) = subject_of(cert).unwrap();
+    let m = match RootCa::from_operator(cert, key, not_before + 60) {
+        Err(Error::InvalidRoot(m)) => m,
+        other => panic!("{:?}", other.map(|r| r.cert_pem().to_string())),
+    };
+    assert!(
+        m.contains("(Two OUs) cannot sign certificates that chain to it"),
+        "{m}"
+    );
+}
