@@ -9,6 +9,9 @@ pub enum Error {
     /// A join token is malformed; the message says how.
     #[error("invalid join token: {0}")]
     Token(String),
+    /// A root CA offered to sign with (the operator's own) is unusable; the message says why.
+    #[error("{0}")]
+    InvalidRoot(String),
     /// TLS configuration failed.
     #[error("tls: {0}")]
     Tls(String),

@@ -17,7 +17,9 @@
 pub mod authority;
 pub mod error;
 pub mod identity;
+pub mod key_forms;
 pub mod rotation;
+pub mod signing_root;
 pub mod tls;
 pub mod token;
 

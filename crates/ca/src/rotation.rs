@@ -10,26 +10,29 @@
 //! a node trusting the new root:       leaf → new root                  ✓
 //! ```
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-use crate::authority::{BACKDATE_SECS, ROOT_VALIDITY_SECS, at};
+use crate::authority::at;
 use crate::{Error, Result, RootCa};
 
 impl RootCa {
-    /// A certificate for `next`'s root (same subject, same public key) signed by this root,
-    /// so that certificates `next` issues chain up to this root too.
-    pub fn cross_sign(&self, next: &RootCa, now_secs: i64) -> Result<String> {
+    /// A certificate for `next`'s root (same subject, same public key, same validity) signed
+    /// by this root, so that certificates `next` issues chain up to this root too. The subject
+    /// is copied attribute by attribute, so it matches the issuer of `next`'s leaves exactly
+    /// (an operator's root names itself as it likes).
+    pub fn cross_sign(&self, next: &RootCa) -> Result<String> {
+        let (subject, not_before, not_after) = crate::signing_root::subject_of(next.cert_pem())?;
         let mut params = CertificateParams::new(Vec::<String>::new())?;
-        params.distinguished_name.push(DnType::CommonName, "swarm-ca");
+        params.distinguished_name = subject;
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.key_usages = vec![
             KeyUsagePurpose::KeyCertSign,
             KeyUsagePurpose::CrlSign,
             KeyUsagePurpose::DigitalSignature,
         ];
-        params.not_before = at(now_secs - BACKDATE_SECS)?;
-        params.not_after = at(now_secs + ROOT_VALIDITY_SECS)?;
+        params.not_before = at(not_before)?;
+        params.not_after = at(not_after)?;
         let next_key = KeyPair::from_pem(next.key_pem())?;
         let issuer = Issuer::from_ca_cert_pem(self.cert_pem(), KeyPair::from_pem(self.key_pem())?)?;
         Ok(params.signed_by(&next_key, &issuer)?.pem())
@@ -89,7 +92,7 @@ mod tests {
     fn a_cross_signed_root_is_the_new_key_under_the_old_signature() {
         let old = RootCa::generate(NOW).unwrap();
         let new = RootCa::generate(NOW).unwrap();
-        let cross = old.cross_sign(&new, NOW).unwrap();
+        let cross = old.cross_sign(&new).unwrap();
         assert!(issued_by(&cross, old.cert_pem()));
         assert!(!issued_by(&cross, new.cert_pem()));
         let node = NodeKey::generate().unwrap();
@@ -106,7 +109,7 @@ mod tests {
     fn the_rotation_chain_verifies_against_either_root() {
         let old = RootCa::generate(NOW).unwrap();
         let new = RootCa::generate(NOW).unwrap();
-        let cross = old.cross_sign(&new, NOW).unwrap();
+        let cross = old.cross_sign(&new).unwrap();
         let node = NodeKey::generate().unwrap();
         let chain = format!("{}{}", leaf(&new, &node), cross);
         let old_leaf = leaf(&old, &node);

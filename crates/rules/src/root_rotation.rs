@@ -20,36 +20,132 @@ use types::{CaState, Cluster, Object, RootRotation};
 use crate::{Error, Result};
 
 /// What a cluster update asks of the CA beside the spec.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct RotateRequest {
     /// The spec's `CAConfig.ForceRotate`; 0 means not given (the spec merges onto defaults).
     pub force_rotate: u64,
+    /// The spec's `SigningCACert`/`SigningCAKey` (`--ca-cert`/`--ca-key`), when either is given.
+    pub signing: Option<SigningRoot>,
     /// Now, in Unix seconds: the new root is valid from then.
     pub now_secs: i64,
 }
 
-/// The op that starts a rotation, when `request` asks for one: its `ForceRotate` is given
-/// and differs from the one last acted on. A rotation under way is replaced (the new root is
-/// again cross-signed by the cluster's current root; renewals start over), as Swarm does.
+/// A root CA of the operator's own, as the request carried it (PEM). Its `Debug` shows no key.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct SigningRoot {
+    /// `SigningCACert`: the root certificate.
+    pub cert_pem: String,
+    /// `SigningCAKey`: its private key; empty when only the certificate was given.
+    pub key_pem: String,
+}
+
+impl std::fmt::Debug for SigningRoot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningRoot")
+            .field("cert_pem", &self.cert_pem)
+            .field("key_given", &!self.key_pem.is_empty())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The op that starts a rotation, when `request` asks for one: a root of the operator's own
+/// that is not the current one, or a `ForceRotate` that differs from the one last acted on.
+/// A rotation under way is replaced (the new root is again cross-signed by the cluster's
+/// current root; renewals start over), as Swarm does.
 pub fn start(state: &State, cluster: &Cluster, request: RotateRequest) -> Result<Option<Op>> {
+    if let Some(signing) = &request.signing {
+        return start_with_own_root(state, cluster, signing, &request);
+    }
     let current = state.ca_state();
     if request.force_rotate == 0 || request.force_rotate == current.force_rotate {
         return Ok(None);
     }
-    let internal = |e: ca::Error| Error::Internal(format!("root CA rotation: {e}"));
+    let new = ca::RootCa::generate(request.now_secs).map_err(internal)?;
+    rotate_to(cluster, &new, request.force_rotate).map(Some)
+}
+
+fn internal(e: ca::Error) -> Error {
+    Error::Internal(format!("root CA rotation: {e}"))
+}
+
+/// The rotation to `new`, cross-signed by the cluster's current root.
+fn rotate_to(cluster: &Cluster, new: &ca::RootCa, force_rotate: u64) -> Result<Op> {
     let old =
         ca::RootCa::from_pem(&cluster.root_ca.ca_cert_pem, &cluster.root_ca.ca_key_pem).map_err(internal)?;
-    let new = ca::RootCa::generate(request.now_secs).map_err(internal)?;
-    let cross_signed_pem = old.cross_sign(&new, request.now_secs).map_err(internal)?;
-    Ok(Some(Op::RootCa(RootCaOp::Set(CaState {
-        force_rotate: request.force_rotate,
+    let cross_signed_pem = old.cross_sign(new).map_err(internal)?;
+    Ok(Op::RootCa(RootCaOp::Set(CaState {
+        force_rotate,
         rotation: Some(RootRotation {
             ca_cert_pem: new.cert_pem().to_string(),
             ca_key_pem: new.key_pem().to_string(),
             cross_signed_pem,
             renewed: Default::default(),
         }),
-    }))))
+    })))
+}
+
+/// SwarmKit's `validateCAConfig` for a given root: the pair is checked (400 with its
+/// messages); the current root again changes nothing but ends a rotation under way; the
+/// root a rotation is already moving to changes nothing; any other starts a rotation to it.
+/// A certificate without its key asks for an external CA, which shoal does not have.
+fn start_with_own_root(
+    state: &State,
+    cluster: &Cluster,
+    signing: &SigningRoot,
+    request: &RotateRequest,
+) -> Result<Option<Op>> {
+    let current = state.ca_state();
+    let force_rotate = if request.force_rotate == 0 {
+        current.force_rotate
+    } else {
+        request.force_rotate
+    };
+    let is_current = ca::signing_root::same_certificate(&signing.cert_pem, &cluster.root_ca.ca_cert_pem);
+    let is_next = current
+        .rotation
+        .as_ref()
+        .is_some_and(|r| ca::signing_root::same_certificate(&signing.cert_pem, &r.ca_cert_pem));
+    if signing.cert_pem.trim().is_empty() {
+        return Err(Error::InvalidArgument(
+            "if a signing CA key is provided, the signing CA cert must also be provided".into(),
+        ));
+    }
+    if signing.key_pem.trim().is_empty() {
+        if is_current || is_next {
+            // The certificate a swarm spec read back may carry: nothing to do.
+            return Ok(None);
+        }
+        return Err(Error::InvalidArgument(
+            "a CA certificate without its key (--ca-cert without --ca-key) needs an external CA, \
+             which is not supported by shoal: give the root's key with --ca-key"
+                .into(),
+        ));
+    }
+    let new = ca::RootCa::from_operator(&signing.cert_pem, &signing.key_pem, request.now_secs).map_err(
+        |e| match e {
+            ca::Error::InvalidRoot(m) => Error::InvalidArgument(m),
+            other => Error::InvalidArgument(other.to_string()),
+        },
+    )?;
+    if is_current {
+        // Nothing rotates; a rotation under way is given up, as SwarmKit does.
+        return Ok(current
+            .rotation
+            .is_some()
+            .then_some(Op::RootCa(RootCaOp::Set(CaState {
+                force_rotate,
+                rotation: None,
+            }))));
+    }
+    if ca::signing_root::same_public_key(&signing.cert_pem, &cluster.root_ca.ca_cert_pem) {
+        return Err(Error::InvalidArgument(
+            "Cannot update to a cert with an identical key".into(),
+        ));
+    }
+    if is_next {
+        return Ok(None);
+    }
+    rotate_to(cluster, &new, force_rotate).map(Some)
 }
 
 /// The ops that end the rotation once every node in the store holds a certificate from

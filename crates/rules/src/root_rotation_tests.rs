@@ -52,6 +52,7 @@ fn cluster() -> State {
 fn request(force_rotate: u64) -> RotateRequest {
     RotateRequest {
         force_rotate,
+        signing: None,
         now_secs: NOW,
     }
 }
@@ -192,4 +193,130 @@ fn a_removed_node_does_not_hold_the_rotation_back() {
         }],
     );
     assert!(finish(&state, &mut rng).is_some());
+}
+
+fn own(cert_pem: &str, key_pem: &str) -> RotateRequest {
+    RotateRequest {
+        force_rotate: 0,
+        signing: Some(SigningRoot {
+            cert_pem: cert_pem.into(),
+            key_pem: key_pem.into(),
+        }),
+        now_secs: NOW,
+    }
+}
+
+fn refused(state: &State, request: RotateRequest) -> String {
+    let cluster = state.cluster().unwrap().clone();
+    match start(state, &cluster, request) {
+        Err(Error::InvalidArgument(m)) => m,
+        other => panic!("not InvalidArgument: {other:?}"),
+    }
+}
+
+#[test]
+fn a_root_of_the_operators_own_rotates_as_a_generated_one_and_ends_as_the_cluster_root() {
+    let mut rng = StdRng::seed_from_u64(7);
+    let before = cluster();
+    let old = (**before.cluster().unwrap()).clone();
+    let operator = ca::RootCa::generate(NOW).unwrap();
+    let op = start(&before, &old, own(operator.cert_pem(), operator.key_pem()))
+        .unwrap()
+        .unwrap();
+    assert!(!format!("{op:?}").contains("PRIVATE KEY"), "{op:?}");
+    let state = apply(&before, vec![op]);
+    let rotation = state.ca_state().rotation.as_ref().unwrap();
+    assert_eq!(rotation.ca_cert_pem, operator.cert_pem());
+    assert!(ca::issued_by(
+        &rotation.cross_signed_pem,
+        &old.root_ca.ca_cert_pem
+    ));
+    // ForceRotate is not bumped by `--ca-cert`: the counter stays.
+    assert_eq!(state.ca_state().force_rotate, 0);
+    // Sent again (the CLI retried, or a spec read back): nothing new.
+    let cluster = state.cluster().unwrap().clone();
+    assert!(
+        start(&state, &cluster, own(operator.cert_pem(), operator.key_pem()))
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        start(&state, &cluster, own(operator.cert_pem(), ""))
+            .unwrap()
+            .is_none()
+    );
+
+    let state = renewed(&renewed(&state, "n1"), "n2");
+    let done = apply(&state, finish(&state, &mut rng).unwrap());
+    let cluster = done.cluster().unwrap();
+    assert_eq!(cluster.root_ca.ca_cert_pem, operator.cert_pem());
+    assert_eq!(cluster.root_ca.ca_key_pem, operator.key_pem());
+    assert!(!format!("{cluster:?}").contains("PRIVATE KEY"));
+    assert_ne!(cluster.root_ca.join_tokens.worker, old.root_ca.join_tokens.worker);
+    // The operator's root, now current, given again: nothing rotates.
+    assert!(
+        start(&done, cluster, own(operator.cert_pem(), operator.key_pem()))
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[test]
+fn the_current_root_given_again_ends_a_rotation_under_way() {
+    let before = cluster();
+    let current = (**before.cluster().unwrap()).clone();
+    let (cert, key) = (
+        current.root_ca.ca_cert_pem.clone(),
+        current.root_ca.ca_key_pem.clone(),
+    );
+    assert!(start(&before, &current, own(&cert, &key)).unwrap().is_none());
+    assert!(start(&before, &current, own(&cert, "")).unwrap().is_none());
+    let state = started(&before, 1);
+    let op = start(&state, &current, own(&cert, &key)).unwrap().unwrap();
+    let state = apply(&state, vec![op]);
+    assert_eq!(state.ca_state().rotation, None);
+    assert_eq!(state.ca_state().force_rotate, 1);
+}
+
+#[test]
+fn a_bad_root_is_refused_as_an_invalid_argument() {
+    let state = cluster();
+    let operator = ca::RootCa::generate(NOW).unwrap();
+    let other = ca::RootCa::generate(NOW).unwrap();
+    assert_eq!(
+        refused(&state, own(operator.cert_pem(), other.key_pem())),
+        "certificate key mismatch"
+    );
+    assert_eq!(
+        refused(&state, own("garbage", operator.key_pem())),
+        "no valid root CA certificates found"
+    );
+    let node = ca::NodeKey::generate().unwrap();
+    let leaf = operator
+        .issue(&node.csr_pem, "n1", types::Role::Worker, "c", NOW, 90 * 24 * 3600)
+        .unwrap();
+    assert!(refused(&state, own(&leaf, &node.key_pem)).contains("not a CA certificate"));
+    assert_eq!(
+        refused(&state, own("", operator.key_pem())),
+        "if a signing CA key is provided, the signing CA cert must also be provided"
+    );
+    assert!(refused(&state, own(operator.cert_pem(), "")).contains("--ca-key"));
+}
+
+#[test]
+fn a_new_certificate_for_the_current_roots_key_is_refused() {
+    let state = cluster();
+    let current = state.cluster().unwrap().clone();
+    let key = rcgen::KeyPair::from_pem(&current.root_ca.ca_key_pem).unwrap();
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "reissued");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    params.not_after = rcgen::date_time_ymd(2040, 1, 1);
+    let reissued = params.self_signed(&key).unwrap().pem();
+    assert_eq!(
+        refused(&state, own(&reissued, &current.root_ca.ca_key_pem)),
+        "Cannot update to a cert with an identical key"
+    );
 }

@@ -4,6 +4,12 @@
 //! certificate file is under the new root and trusts only it, a service still converges, the
 //! join tokens changed: the old worker token is refused and a node joins with the new one.
 //! A second rotation, asked of the other manager, moves all three to a newer root.
+//!
+//! `docker swarm ca --rotate --ca-cert --ca-key` with a root of the operator's own (made by
+//! `openssl`, its key in SEC1 form): a mismatched key, a certificate that is no CA, garbage PEM and a certificate
+//! without its key answer 400 and change nothing; the good pair moves every node to that root
+//! (its certificate chains to it, the node trusts only it), the old join token is refused and
+//! a service still scales; the same root given again rotates nothing.
 
 #![allow(clippy::disallowed_methods, clippy::unwrap_used, dead_code, unsafe_code)]
 
@@ -13,7 +19,7 @@ mod hosts;
 
 use std::process::{Command, Output};
 
-use common::{stderr, stdout};
+use common::{http, stderr, stdout};
 use hosts::{Cluster, IMAGE, skip_reason};
 
 /// The docker CLI against host `i`, killed after `secs` (a rotation that never converges
@@ -188,35 +194,6 @@ fn docker_swarm_ca_rotate_moves_every_node_to_a_new_root() {
     );
     assert_eq!(expiry.trim(), "48h0m0s");
     assert_eq!(c.docker_ok(0, &["swarm", "ca"]), new_root);
-    // A root of the operator's own is refused by name, not dropped.
-    let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = (dir.path().join("ca.pem"), dir.path().join("ca.key"));
-    std::fs::write(&cert, &new_root).unwrap();
-    std::fs::write(
-        &key,
-        "-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n",
-    )
-    .unwrap();
-    let own = docker_within(
-        &c,
-        0,
-        60,
-        &[
-            "swarm",
-            "ca",
-            "--rotate",
-            "--ca-cert",
-            cert.to_str().unwrap(),
-            "--ca-key",
-            key.to_str().unwrap(),
-        ],
-    );
-    assert!(
-        !own.status.success() && stderr(&own).contains("--ca-cert"),
-        "{}",
-        stderr(&own)
-    );
-
     // The cluster keeps working: the service scales over all three nodes.
     c.docker_ok(0, &["service", "scale", "--detach", "web=3"]);
     c.wait_running("web", 3);
@@ -251,4 +228,241 @@ fn docker_swarm_ca_rotate_moves_every_node_to_a_new_root() {
         "refused old token: {}",
         stderr(&refused).lines().last().unwrap_or_default()
     );
+}
+
+/// `openssl` in `dir`: a P-256 key `<name>-key.pem` in SEC1 form (`EC PRIVATE KEY`, as
+/// `openssl ecparam` and cfssl write it) and a self-signed certificate `<name>.pem` for it;
+/// `extra` adds `openssl req` arguments (extensions).
+fn openssl_root(dir: &std::path::Path, name: &str, subject: &str, extra: &[&str]) -> (String, String) {
+    let (cert, key) = (
+        dir.join(format!("{name}.pem")),
+        dir.join(format!("{name}-key.pem")),
+    );
+    let run = |args: &mut Command| {
+        let out = args.output().expect("run openssl");
+        assert!(out.status.success(), "openssl: {}", stderr(&out));
+    };
+    run(Command::new("openssl")
+        .args(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out"])
+        .arg(&key));
+    run(Command::new("openssl")
+        .args(["req", "-x509", "-new", "-days", "3650", "-subj", subject, "-key"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .args(extra));
+    (
+        cert.to_string_lossy().into_owned(),
+        key.to_string_lossy().into_owned(),
+    )
+}
+
+/// `GET /swarm`'s body (the CLI has no `swarm inspect`).
+fn get_swarm(c: &Cluster) -> String {
+    let (status, body) = http::over_unix(
+        &c.hosts[0].sock,
+        &http::request("GET", "/v1.41/swarm", "shoal", &[], None),
+    );
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+/// `POST /swarm/update` with the current spec plus `SigningCACert`/`SigningCAKey`: the
+/// status and body dockerd's clients would see.
+fn post_signing_root(c: &Cluster, cert_pem: &str, key_pem: &str) -> (u16, String) {
+    let swarm: serde_json::Value = serde_json::from_str(&get_swarm(c)).unwrap();
+    let version = swarm["Version"]["Index"].as_u64().unwrap();
+    let mut spec = swarm["Spec"].clone();
+    spec["CAConfig"]["SigningCACert"] = cert_pem.into();
+    spec["CAConfig"]["SigningCAKey"] = key_pem.into();
+    let body = spec.to_string();
+    http::over_unix(
+        &c.hosts[0].sock,
+        &http::request(
+            "POST",
+            &format!("/v1.41/swarm/update?version={version}"),
+            "shoal",
+            &["Content-Type: application/json"],
+            Some(&body),
+        ),
+    )
+}
+
+#[test]
+fn docker_swarm_ca_rotate_to_a_root_of_the_operators_own() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    // Host 0 a manager, host 1 a worker; host 2 leaves to try the join tokens afterwards.
+    let c = Cluster::new("caown", 3);
+    let old_root = c.docker_ok(0, &["swarm", "ca"]);
+    let old_worker = c
+        .docker_ok(0, &["swarm", "join-token", "-q", "worker"])
+        .trim()
+        .to_string();
+    c.docker_ok(2, &["swarm", "leave"]);
+    let gone = c.hosts[2].node_id.clone();
+    c.wait("host 2 down", || {
+        let state = c.docker_ok(0, &["node", "inspect", "--format", "{{.Status.State}}", &gone]);
+        (state.trim() == "down").then_some(())
+    });
+    c.docker_ok(0, &["node", "rm", &gone]);
+    c.docker_ok(
+        0,
+        &[
+            "service",
+            "create",
+            "--detach",
+            "--name",
+            "web",
+            "--replicas",
+            "2",
+            IMAGE,
+            "sleep",
+            "3600",
+        ],
+    );
+    c.wait_running("web", 2);
+
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = openssl_root(dir.path(), "root", "/C=DE/O=Operators/CN=Operator Root CA", &[]);
+    let (_, other_key) = openssl_root(dir.path(), "other", "/CN=Other Root", &[]);
+    let (leaf, leaf_key) = openssl_root(
+        dir.path(),
+        "leaf",
+        "/CN=not a ca",
+        &["-addext", "basicConstraints=critical,CA:FALSE"],
+    );
+    let garbage = dir.path().join("garbage.pem");
+    std::fs::write(
+        &garbage,
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let garbage = garbage.to_string_lossy().into_owned();
+    let read = |p: &str| std::fs::read_to_string(p).unwrap();
+    let before = get_swarm(&c);
+
+    // Bad input: 400 from the API, the CLI prints the reason, nothing changes.
+    for (what, cert, key, says) in [
+        ("mismatched key", &cert, &other_key, "certificate key mismatch"),
+        ("not a CA", &leaf, &leaf_key, "is not a CA certificate"),
+        (
+            "garbage PEM",
+            &garbage,
+            &key,
+            "could not parse the desired CA certificate",
+        ),
+    ] {
+        let (status, body) = post_signing_root(&c, &read(cert), &read(key));
+        assert_eq!(status, 400, "{what}: {body}");
+        assert!(body.contains(says), "{what}: {body}");
+        assert!(!body.contains("PRIVATE KEY"), "{what}: {body}");
+        let out = docker_within(
+            &c,
+            0,
+            60,
+            &["swarm", "ca", "--rotate", "--ca-cert", cert, "--ca-key", key],
+        );
+        assert!(
+            !out.status.success() && stderr(&out).contains(says),
+            "{what}: {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+    }
+    let (status, body) = post_signing_root(&c, &read(&cert), "");
+    assert_eq!(status, 400, "cert without key: {body}");
+    assert!(body.contains("--ca-key"), "{body}");
+    let (status, body) = post_signing_root(&c, "", &read(&key));
+    assert_eq!(status, 400, "key without cert: {body}");
+    assert_eq!(get_swarm(&c), before, "a refused root changed the swarm");
+
+    // The good pair: the CLI waits until every node moved to it.
+    let out = docker_within(
+        &c,
+        0,
+        120,
+        &["swarm", "ca", "--rotate", "--ca-cert", &cert, "--ca-key", &key],
+    );
+    assert!(
+        out.status.success(),
+        "swarm ca --rotate --ca-cert: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let operator_root = read(&cert);
+    let new_root = c.docker_ok(0, &["swarm", "ca"]);
+    assert_eq!(new_root.trim(), operator_root.trim());
+    assert_ne!(new_root.trim(), old_root.trim());
+    assert!(stdout(&out).contains(operator_root.trim()), "{}", stdout(&out));
+    for i in 0..2 {
+        c.wait(&format!("host {i} trusts only the operator's root"), || {
+            (node_pem(&c, i, "ca.pem").trim() == operator_root.trim()).then_some(())
+        });
+        assert!(
+            ca::issued_by(&node_pem(&c, i, "node.pem"), &operator_root),
+            "host {i}"
+        );
+    }
+    // Neither key is shown: not the operator's, not the cluster's.
+    let inspect = get_swarm(&c) + &c.docker_ok(0, &["info", "--format", "{{json .Swarm}}"]);
+    let operator_key = read(&key);
+    let key_body = operator_key.lines().nth(1).unwrap();
+    assert!(
+        !inspect.contains("PRIVATE KEY") && !inspect.contains(key_body),
+        "{inspect}"
+    );
+    assert!(!inspect.contains("SigningCAKey"), "{inspect}");
+
+    // The join tokens changed: the old one is refused.
+    let new_worker = c
+        .docker_ok(0, &["swarm", "join-token", "-q", "worker"])
+        .trim()
+        .to_string();
+    assert_ne!(new_worker, old_worker);
+    let address = c.hosts[2].address.to_string();
+    let listen = [address.clone(), format!("{address}:2377")];
+    let manager = format!("{}:2377", c.hosts[0].address);
+    let mut args = join_args(&c, 2, &old_worker, &listen);
+    args.push(&manager);
+    let refused = docker_within(&c, 2, 60, &args);
+    assert!(
+        !refused.status.success(),
+        "old token joined: {}",
+        stdout(&refused)
+    );
+
+    // The same root again rotates nothing; the service still scales.
+    let out = docker_within(
+        &c,
+        0,
+        60,
+        &[
+            "swarm",
+            "ca",
+            "--rotate",
+            "-d",
+            "--ca-cert",
+            &cert,
+            "--ca-key",
+            &key,
+        ],
+    );
+    assert!(out.status.success(), "same root again: {}", stderr(&out));
+    assert_eq!(
+        c.docker_ok(
+            0,
+            &["info", "--format", "{{.Swarm.Cluster.RootRotationInProgress}}"]
+        )
+        .trim(),
+        "false"
+    );
+    assert_eq!(
+        c.docker_ok(0, &["swarm", "join-token", "-q", "worker"]).trim(),
+        new_worker
+    );
+    c.docker_ok(0, &["service", "scale", "--detach", "web=4"]);
+    c.wait_running("web", 4);
 }

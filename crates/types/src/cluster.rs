@@ -126,7 +126,7 @@ impl Default for RaftSettings {
 pub const DEFAULT_HEARTBEAT_PERIOD_NANOS: i64 = 2_000_000_000;
 
 /// Root CA material and join tokens.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RootCa {
     /// PEM of the root certificate.
     pub ca_cert_pem: String,
@@ -134,6 +134,16 @@ pub struct RootCa {
     pub ca_key_pem: String,
     /// Current join tokens.
     pub join_tokens: JoinTokens,
+}
+
+impl std::fmt::Debug for RootCa {
+    // The key (generated, or the operator's own) stays out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RootCa")
+            .field("ca_cert_pem", &self.ca_cert_pem)
+            .field("join_tokens", &self.join_tokens)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The two join tokens: `SWMTKN-1-<CA digest>-<secret>`.

@@ -66,10 +66,19 @@ pub fn tls_info(ca_cert_pem: &str) -> model::TlsInfo {
     info
 }
 
-/// The root CA rotation a spec asks for (`ForceRotate`); the backend fills in the time.
+/// The root CA rotation a spec asks for (`ForceRotate`, or a root of the operator's own:
+/// `SigningCACert`/`SigningCAKey`, checked by the rules); the backend fills in the time.
 pub fn rotate_request(spec: &model::SwarmSpec) -> rules::root_rotation::RotateRequest {
+    let ca = &spec.ca_config;
+    let signing = (!ca.signing_ca_cert.is_empty() || !ca.signing_ca_key.is_empty()).then(|| {
+        rules::root_rotation::SigningRoot {
+            cert_pem: ca.signing_ca_cert.clone(),
+            key_pem: ca.signing_ca_key.clone(),
+        }
+    });
     rules::root_rotation::RotateRequest {
-        force_rotate: spec.ca_config.force_rotate,
+        force_rotate: ca.force_rotate,
+        signing,
         now_secs: 0,
     }
 }
@@ -105,17 +114,13 @@ pub fn spec_to_docker(spec: &ClusterSpec) -> model::SwarmSpec {
 }
 
 /// Shoal's cluster spec from Docker's, merged onto the defaults. Refuses settings shoal does
-/// not implement (external CAs, a given signing root, task log driver) rather than dropping
-/// them. `ForceRotate` is not part of the stored spec: see [`rotate_request`].
+/// not implement (external CAs, task log driver) rather than dropping them. `ForceRotate` and
+/// a given signing root are not part of the stored spec: see [`rotate_request`].
 pub fn spec_from_docker(spec: &model::SwarmSpec) -> Result<ClusterSpec> {
     let unsupported = |what: &str| Err(Error::BadRequest(format!("{what} is not supported by shoal")));
     let ca = &spec.ca_config;
     if !ca.external_cas.is_empty() {
         return unsupported("an external CA");
-    }
-    if !ca.signing_ca_cert.is_empty() || !ca.signing_ca_key.is_empty() {
-        // `docker swarm ca --rotate` without --ca-cert/--ca-key (ForceRotate) is supported.
-        return unsupported("a root CA of your own (--ca-cert/--ca-key)");
     }
     if spec.task_defaults.log_driver.is_some() {
         return unsupported("a default task log driver");
@@ -248,8 +253,20 @@ mod tests {
     #[test]
     fn unsupported_or_bad_fields_are_refused() {
         let mut spec = model::SwarmSpec::default();
-        spec.ca_config.signing_ca_cert = "pem".into();
-        assert!(matches!(spec_from_docker(&spec), Err(Error::BadRequest(m)) if m.contains("--ca-cert")));
+        spec.ca_config.external_cas = vec![model::ExternalCa::default()];
+        assert!(matches!(spec_from_docker(&spec), Err(Error::BadRequest(m)) if m.contains("external CA")));
+        // A root of the operator's own goes to the rules with the rotation, not into the spec.
+        let mut spec = model::SwarmSpec::default();
+        spec.ca_config.signing_ca_cert = "cert".into();
+        spec.ca_config.signing_ca_key = "key".into();
+        assert_eq!(spec_from_docker(&spec).unwrap(), ClusterSpec::default());
+        let signing = rotate_request(&spec).signing.unwrap();
+        assert_eq!(
+            (signing.cert_pem.as_str(), signing.key_pem.as_str()),
+            ("cert", "key")
+        );
+        assert!(!format!("{:?} {:?}", signing, spec.ca_config).contains("key\""));
+        assert!(rotate_request(&model::SwarmSpec::default()).signing.is_none());
         let mut spec = model::SwarmSpec::default();
         spec.ca_config.force_rotate = 4;
         assert!(spec_from_docker(&spec).is_ok());
@@ -270,7 +287,7 @@ mod tests {
             rotation: Some(types::RootRotation {
                 ca_cert_pem: new.cert_pem().into(),
                 ca_key_pem: new.key_pem().into(),
-                cross_signed_pem: old.cross_sign(&new, 1_700_000_000).unwrap(),
+                cross_signed_pem: old.cross_sign(&new).unwrap(),
                 renewed: Default::default(),
             }),
         };

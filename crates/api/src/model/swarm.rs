@@ -170,8 +170,8 @@ pub struct DispatcherConfig {
     pub heartbeat_period: i64,
 }
 
-/// Certificate authority settings.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Certificate authority settings. Its `Debug` shows no signing key.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct CaConfig {
     /// Validity of node certificates in nanoseconds.
@@ -185,7 +185,7 @@ pub struct CaConfig {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub external_cas: Vec<ExternalCa>,
-    /// A root CA of the operator's own (not supported; accepted only when empty).
+    /// A root CA of the operator's own (`--ca-cert`), PEM; read with the key, never shown.
     #[serde(
         rename = "SigningCACert",
         default,
@@ -193,7 +193,7 @@ pub struct CaConfig {
         skip_serializing_if = "String::is_empty"
     )]
     pub signing_ca_cert: String,
-    /// Desired signing CA key (not supported; never sent back).
+    /// Its key (`--ca-key`), PEM; never shown, never logged.
     #[serde(
         rename = "SigningCAKey",
         default,
@@ -204,6 +204,18 @@ pub struct CaConfig {
     /// Bumped to ask for a new root CA (`docker swarm ca --rotate`); 0: not given.
     #[serde(default, deserialize_with = "nullable", skip_serializing_if = "is_zero")]
     pub force_rotate: u64,
+}
+
+impl std::fmt::Debug for CaConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CaConfig")
+            .field("node_cert_expiry", &self.node_cert_expiry)
+            .field("external_cas", &self.external_cas)
+            .field("signing_ca_cert", &self.signing_ca_cert)
+            .field("signing_ca_key_given", &!self.signing_ca_key.is_empty())
+            .field("force_rotate", &self.force_rotate)
+            .finish()
+    }
 }
 
 /// An external certificate signer.

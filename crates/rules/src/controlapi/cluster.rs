@@ -12,7 +12,7 @@ use crate::{Error, Result};
 pub const MIN_CERT_EXPIRY_NANOS: i64 = 3600 * 1_000_000_000;
 
 /// Which join tokens to replace.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Rotation {
     /// New worker token.
     pub worker_token: bool,
@@ -20,7 +20,8 @@ pub struct Rotation {
     pub manager_token: bool,
     /// New manager unlock key (only while autolock is on, as Swarm).
     pub unlock_key: bool,
-    /// A new root CA (`CAConfig.ForceRotate`; see `root_rotation.rs`).
+    /// A new root CA (`CAConfig.ForceRotate`, or the operator's `SigningCACert`/`SigningCAKey`;
+    /// see `root_rotation.rs`).
     pub root_ca: crate::root_rotation::RotateRequest,
 }
 

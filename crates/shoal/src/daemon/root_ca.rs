@@ -68,7 +68,7 @@ mod tests {
         // An older manager says nothing: nothing changes.
         assert_eq!(step(&certs, &message("", "")), CaStep::Keep);
         assert_eq!(step(&certs, &message(&both, new.cert_pem())), CaStep::Renew);
-        certs.cert_pem = issue(&new) + &old.cross_sign(&new, 1_700_000_000).unwrap();
+        certs.cert_pem = issue(&new) + &old.cross_sign(&new).unwrap();
         certs.ca_pem = both.clone();
         assert_eq!(step(&certs, &message(&both, new.cert_pem())), CaStep::Keep);
         assert_eq!(
