@@ -78,7 +78,7 @@ impl Dirty {
     fn note_commit(&mut self, commit: &Commit) {
         for change in &commit.changes {
             match change {
-                Change::Task { old, new } => {
+                Change::Task { old, new, .. } => {
                     // `old` is only kept when the task was deleted or left its node/service.
                     let progress_only = old.is_none()
                         && new.as_ref().is_some_and(|t| {
@@ -406,6 +406,7 @@ mod tests {
             let dirty = noted(vec![Change::Task {
                 old: None,
                 new: Some(task("svc-web", state, Running)),
+                reported: true,
             }]);
             assert!(dirty.services.is_empty(), "{state:?}");
             assert!(dirty.progress.contains("svc-web") && dirty.tasks.contains("t1"));
@@ -422,7 +423,11 @@ mod tests {
         ];
         for (old, new) in significant {
             let what = format!("{old:?} -> {new:?}");
-            let dirty = noted(vec![Change::Task { old, new }]);
+            let dirty = noted(vec![Change::Task {
+                old,
+                new,
+                reported: true,
+            }]);
             assert!(dirty.services.contains("svc-web"), "{what}");
         }
     }

@@ -261,6 +261,9 @@ pub enum Change {
         old: Option<Arc<Task>>,
         /// The value after.
         new: Option<Arc<Task>>,
+        /// The change is the task's node reporting its status (`TaskChange::Status`): the
+        /// node knows it already, so its assignment stream need not send it back.
+        reported: bool,
     },
     /// The addresses of a task or service changed (read the new ones from the state).
     Addresses(Owner),

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use store::{Change, Owner, State, Store, WatchEvent};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use types::{Object, Task};
+use types::{Object, Task, TaskState};
 
 pub use super::feed::{Feed, Touched};
 use super::netfeed::{COALESCE, NetFeed};
@@ -19,6 +19,14 @@ use crate::workers::Worker;
 /// True if `task` belongs in `node`'s assignment set (the rule the network views use too).
 pub fn assigned_to(task: &Task, node: &str) -> bool {
     rules::netview::assigned_to(task, node)
+}
+
+/// True when a task change is its node's own report of progress towards running, which is
+/// not sent back to the node (SwarmKit skips status-only changes too): in a 100k-task rollout
+/// that was a message to a node for every status it reported. A report of a task that ended
+/// is still sent, so the stream's index sees the task stop needing its secrets and configs.
+fn own_progress_report(old: Option<&Task>, new: Option<&Task>, reported: bool) -> bool {
+    reported && old.is_none() && new.is_some_and(|t| t.status.state <= TaskState::Running)
 }
 
 /// Feeds per node, the network views they are sent and the nodes' tunnel keys.
@@ -145,7 +153,10 @@ impl Router {
             }
         };
         match change {
-            Change::Task { old, new } => {
+            Change::Task { old, new, reported } => {
+                if own_progress_report(old.as_deref(), new.as_deref(), *reported) {
+                    return;
+                }
                 for t in old.iter().chain(new.iter()) {
                     touch(t);
                 }
@@ -181,5 +192,37 @@ impl Router {
             // A node's ingress sandbox address rides the ingress view (netfeed), not tasks.
             Change::Addresses(Owner::Node(_)) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(state: TaskState) -> Task {
+        (*rules::orchestrator::fixtures::task_in_slot("t1", 1, state, Default::default(), 1)).clone()
+    }
+
+    #[test]
+    fn a_nodes_own_progress_is_not_sent_back() {
+        for state in [
+            TaskState::Accepted,
+            TaskState::Preparing,
+            TaskState::Starting,
+            TaskState::Running,
+        ] {
+            assert!(own_progress_report(None, Some(&task(state)), true), "{state:?}");
+        }
+        // An ended task, a change the node did not report, a task leaving: sent.
+        for state in [TaskState::Complete, TaskState::Failed, TaskState::Rejected] {
+            assert!(!own_progress_report(None, Some(&task(state)), true), "{state:?}");
+        }
+        assert!(!own_progress_report(None, Some(&task(TaskState::Running)), false));
+        let old = task(TaskState::Running);
+        assert!(!own_progress_report(
+            Some(&old),
+            Some(&task(TaskState::Running)),
+            true
+        ));
     }
 }

@@ -286,7 +286,7 @@ impl NetFeed {
             return;
         }
         match change {
-            Change::Task { old, new } => {
+            Change::Task { old, new, .. } => {
                 for t in old.iter().chain(new.iter()) {
                     inner.dirty_task(state, &t.id);
                 }

@@ -91,7 +91,7 @@ impl State {
                 }
                 Op::AssignTasks { node_id, task_ids } => {
                     for id in task_ids {
-                        next.change_task(id, index, txn, &mut changes, |t| {
+                        next.change_task(id, index, txn, &mut changes, false, |t| {
                             if t.status.state != TaskState::Pending
                                 || !t.node_id.is_empty() && t.node_id != *node_id
                             {
@@ -105,7 +105,10 @@ impl State {
                 }
                 Op::UpdateTasks(updates) => {
                     for TaskUpdate { id, change } in updates {
-                        next.change_task(id, index, txn, &mut changes, |t| apply_change(t, change, txn));
+                        let reported = matches!(change, TaskChange::Status(_));
+                        next.change_task(id, index, txn, &mut changes, reported, |t| {
+                            apply_change(t, change, txn)
+                        });
                     }
                 }
                 Op::SetUnlockKey(key) => next.unlock_key = key.clone(),
@@ -123,6 +126,7 @@ impl State {
                             changes.push(Change::Task {
                                 old: Some(old),
                                 new: None,
+                                reported: false,
                             });
                         }
                     }
@@ -206,18 +210,21 @@ impl State {
             changes.push(Change::Task {
                 old: None,
                 new: Some(task),
+                reported: false,
             });
         }
         Ok(())
     }
 
     /// Applies `f` to a copy of task `id`; keeps the copy (restamped) if `f` says it changed.
+    /// `reported`: the change is the node's own status report.
     fn change_task(
         &mut self,
         id: &str,
         index: u64,
         txn: &Txn,
         changes: &mut Vec<Change>,
+        reported: bool,
         f: impl FnOnce(&mut Task) -> bool,
     ) {
         let Some(old) = self.tasks.get(id).cloned() else {
@@ -236,6 +243,7 @@ impl State {
         changes.push(Change::Task {
             old: left.then_some(old),
             new: Some(task),
+            reported,
         });
     }
 }
