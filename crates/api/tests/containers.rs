@@ -65,6 +65,7 @@ fn view(task_id: &str, slot: u64, status: ContainerStatus, created: i64, exit_co
         env: vec!["A=1".into()],
         health: None,
         read_at: Timestamp((created + 125) * SECOND),
+        networks: Vec::new(),
     }
 }
 

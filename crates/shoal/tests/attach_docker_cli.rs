@@ -388,6 +388,23 @@ fn containers_on(c: &Cluster, network: &str) -> Vec<String> {
     names
 }
 
+/// `docker inspect`'s `NetworkSettings.Networks` of `container` on host 0: (name, IPAddress).
+fn inspect_networks(c: &Cluster, container: &str) -> Vec<(String, String)> {
+    let text = c.docker_ok(
+        0,
+        &[
+            "inspect",
+            "--format",
+            "{{json .NetworkSettings.Networks}}",
+            container,
+        ],
+    );
+    let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text).unwrap();
+    map.iter()
+        .map(|(name, e)| (name.clone(), e["IPAddress"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
 #[test]
 fn a_container_on_two_attachable_overlays_reaches_both_and_keeps_one_after_leaving_the_other() {
     if let Some(why) = skip_reason() {
@@ -457,6 +474,23 @@ fn a_container_on_two_attachable_overlays_reaches_both_and_keeps_one_after_leavi
     assert_eq!(c.exec_ok(0, "m1", &["sh", "-c", &get("bweb")]).trim(), bweb);
     assert_eq!(containers_on(&c, "front"), ["m1"]);
     assert_eq!(containers_on(&c, "back"), ["m1"]);
+    // `docker inspect` shows both endpoints, at the addresses the interfaces hold.
+    let networks = inspect_networks(&c, "m1");
+    assert_eq!(
+        networks.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+        ["back", "front"],
+        "{networks:?}"
+    );
+    for (_, address) in &networks {
+        assert!(
+            addresses.contains(&format!(" {address}/24 ")),
+            "{address} not in {addresses}"
+        );
+    }
+    // A restart's new process joins both networks again.
+    c.docker_ok(0, &["restart", "-t", "1", "m1"]);
+    assert_eq!(c.exec_ok(0, "m1", &["sh", "-c", &get("fweb")]).trim(), fweb);
+    assert_eq!(c.exec_ok(0, "m1", &["sh", "-c", &get("bweb")]).trim(), bweb);
 
     // A container on back alone reaches m1 by name over back.
     c.docker_ok(
@@ -493,6 +527,12 @@ fn a_container_on_two_attachable_overlays_reaches_both_and_keeps_one_after_leavi
     );
     assert_eq!(containers_on(&c, "front"), ["m1"]);
     assert_eq!(containers_on(&c, "back"), ["m2"]);
+    let networks = inspect_networks(&c, "m1");
+    assert_eq!(
+        networks.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+        ["front"],
+        "{networks:?}"
+    );
     let not_on = c.docker(0, &["network", "disconnect", "back", "m1"]);
     assert!(
         stderr(&not_on).contains("is not connected to network back"),

@@ -595,6 +595,18 @@ impl Standalone {
             .collect()
     }
 
+    /// Container `task_id`'s attachments, in order: (attachment task ID, network ID, name).
+    pub fn networks_of(&self, task_id: &str) -> Vec<(String, String, String)> {
+        let Some(entry) = self.lock().get(task_id).cloned() else {
+            return Vec::new();
+        };
+        entry
+            .attachments()
+            .into_iter()
+            .map(|a| (a.task_id, a.network_id, a.network_name))
+            .collect()
+    }
+
     /// The attachment tasks these containers hold: each one's container task ID and name.
     pub fn attachment_holders(&self) -> HashMap<String, (String, String)> {
         self.lock()
