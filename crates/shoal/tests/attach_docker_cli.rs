@@ -540,9 +540,24 @@ fn a_container_on_two_attachable_overlays_reaches_both_and_keeps_one_after_leavi
         stderr(&not_on)
     );
 
-    // Connected again, then removed: both attachments go, and both networks can go.
+    // Connected again, then leaving front, its first network: back stays, answering names
+    // through its own resolver now.
     c.docker_ok(0, &["network", "connect", "back", "m1"]);
     assert_eq!(c.exec_ok(0, "m1", &["sh", "-c", &get("bweb")]).trim(), bweb);
+    c.docker_ok(0, &["network", "disconnect", "front", "m1"]);
+    let addresses = c.exec_ok(0, "m1", &["ip", "-4", "-o", "addr", "show"]);
+    assert!(
+        !addresses.contains(" 10.79.1.") && addresses.contains(" 10.79.2."),
+        "{addresses}"
+    );
+    assert_eq!(c.exec_ok(0, "m1", &["sh", "-c", &get("bweb")]).trim(), bweb);
+    assert_eq!(c.exec_ok(0, "m1", &["sh", "-c", &get("m2")]).trim(), m2_host);
+    assert_eq!(containers_on(&c, "front"), Vec::<String>::new());
+    // Its next run is prepared without front and joins back alone, back's files written.
+    c.docker_ok(0, &["restart", "-t", "1", "m1"]);
+    assert_eq!(c.exec_ok(0, "m1", &["sh", "-c", &get("bweb")]).trim(), bweb);
+
+    // Removed: every attachment goes, and both networks can go.
     c.docker_ok(0, &["rm", "-f", "m1", "m2"]);
     c.docker_ok(0, &["service", "rm", "fweb", "bweb"]);
     for network in ["front", "back"] {

@@ -100,16 +100,27 @@ impl Standalone {
                 container_id(task_id)
             )));
         };
+        let running = entry.life.borrow().running;
+        // The files a running container reads are its first network's: when that one leaves
+        // and another stays, the next one's take their place (its resolver answers then).
+        let held = entry.attachments();
+        let next = held.get(1).filter(|_| held[0].task_id == attachment.task_id);
+        let handed_over = match next {
+            Some(next) if running => self.hand_files_over(&entry, &attachment, next).await,
+            _ => false,
+        };
         // Only this network's endpoint goes; the container's other networks stay.
         self.detach_one(&entry, &attachment.task_id).await;
-        if !entry.life.borrow().running {
+        if !running {
             if !attachment.joined_after_start() {
                 // Its runs were prepared in this one's namespace.
                 self.reprepare(&entry).await?;
             }
             return self.save(&entry);
         }
-        if attachment.joined_after_start() {
+        if handed_over && attachment.joined_after_start() {
+            // The next network's files are in place; the originals wait for its leaving.
+        } else if attachment.joined_after_start() {
             // Its own namespace stays, without the endpoint; its files as they were.
             if let Ok(d) = self.executor.details(task_id).await {
                 for (name, text) in &attachment.restore {
@@ -123,6 +134,42 @@ impl Standalone {
             entry.reprepare.store(true, std::sync::atomic::Ordering::SeqCst);
         }
         self.save(&entry)
+    }
+
+    /// Puts the `next` attachment's `resolv.conf` and `hosts` where running container `entry`
+    /// reads `leaving`'s: in place in the files bind-mounted into it (a run prepared in
+    /// `leaving`'s namespace), else through its root, `next` then keeping the originals to put
+    /// back. False when that failed (logged; the container keeps the old files).
+    async fn hand_files_over(&self, entry: &Entry, leaving: &Attachment, next: &Attachment) -> bool {
+        let id = &entry.task.id;
+        let files = [
+            (
+                "resolv.conf",
+                &leaving.sandbox.resolv_conf,
+                &next.sandbox.resolv_conf,
+            ),
+            ("hosts", &leaving.sandbox.hosts, &next.sandbox.hosts),
+        ];
+        let pid = match self.executor.details(id).await {
+            Ok(d) => d.pid,
+            Err(_) => return false,
+        };
+        for (name, mounted, source) in files {
+            let Some(source) = source else { continue };
+            let written = std::fs::read_to_string(source).and_then(|text| match mounted {
+                // Written in place, not renamed: the bind mount holds this inode.
+                Some(mounted) if !leaving.joined_after_start() => std::fs::write(mounted, text),
+                _ => replace_in_root(pid, name, &text).map(|_| ()),
+            });
+            if let Err(e) = written {
+                tracing::warn!(container = %container_id(id), "handing /etc/{name} over to the next network: {e}");
+                return false;
+            }
+        }
+        if leaving.joined_after_start() {
+            entry.update_attachment(&next.task_id, |a| a.restore = leaving.restore.clone());
+        }
+        true
     }
 
     /// Prepares a container that is not running again, so its next start sees the
@@ -144,7 +191,7 @@ impl Standalone {
 
 /// Writes the sandbox's `resolv.conf` and `hosts` into running process `pid`'s `/etc`; the
 /// files they replaced, to put back.
-fn write_files(pid: i64, attachment: &Attachment) -> Result<Vec<(String, String)>> {
+pub(super) fn write_files(pid: i64, attachment: &Attachment) -> Result<Vec<(String, String)>> {
     let mut restore = Vec::new();
     let files = [
         ("resolv.conf", &attachment.sandbox.resolv_conf),

@@ -135,6 +135,13 @@ impl Entry {
         *self.lock_attachments() = attachments;
     }
 
+    /// Changes the attachment of attachment task `task_id`, if it holds it.
+    fn update_attachment(&self, task_id: &str, change: impl FnOnce(&mut Attachment)) {
+        if let Some(a) = self.lock_attachments().iter_mut().find(|a| a.task_id == task_id) {
+            change(a);
+        }
+    }
+
     fn push_attachment(&self, attachment: Attachment) {
         self.lock_attachments().push(attachment);
     }
@@ -420,6 +427,18 @@ impl Standalone {
                     joined = swarm.join_container(&a.task_id, d.pid).await;
                     if joined.is_err() {
                         break;
+                    }
+                }
+                // A run prepared in no sandbox (its first network left while it was not
+                // running) reads the first joined network's files, written as at a connect.
+                let first = &joining[0];
+                if joined.is_ok() && entry.prepared_in().is_none() && first.restore.is_empty() {
+                    match connect::write_files(d.pid, first) {
+                        Ok(restore) => {
+                            entry.update_attachment(&first.task_id, |a| a.restore = restore);
+                            joined = self.save(entry);
+                        }
+                        Err(e) => joined = Err(e),
                     }
                 }
                 joined
