@@ -557,6 +557,31 @@ fn a_container_on_two_attachable_overlays_reaches_both_and_keeps_one_after_leavi
     c.docker_ok(0, &["restart", "-t", "1", "m1"]);
     assert_eq!(c.exec_ok(0, "m1", &["sh", "-c", &get("bweb")]).trim(), bweb);
 
+    // On the worker (host 1, its attachments made by the leader): both networks, each
+    // service by name, and leaving one keeps the other.
+    c.docker_ok(
+        1,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "w1",
+            "--network",
+            "front",
+            IMAGE,
+            "sleep",
+            "600",
+        ],
+    );
+    c.docker_ok(1, &["network", "connect", "back", "w1"]);
+    assert_eq!(c.exec_ok(1, "w1", &["sh", "-c", &get("fweb")]).trim(), fweb);
+    assert_eq!(c.exec_ok(1, "w1", &["sh", "-c", &get("bweb")]).trim(), bweb);
+    c.docker_ok(1, &["network", "disconnect", "back", "w1"]);
+    assert_eq!(c.exec_ok(1, "w1", &["sh", "-c", &get("fweb")]).trim(), fweb);
+    let addresses = c.exec_ok(1, "w1", &["ip", "-4", "-o", "addr", "show"]);
+    assert!(!addresses.contains(" 10.79.2."), "{addresses}");
+    c.docker_ok(1, &["rm", "-f", "w1"]);
+
     // Removed: every attachment goes, and both networks can go.
     c.docker_ok(0, &["rm", "-f", "m1", "m2"]);
     c.docker_ok(0, &["service", "rm", "fweb", "bweb"]);
