@@ -61,6 +61,29 @@ pub struct ContainerView {
     pub health: Option<String>,
     /// When the daemon read this (for dockerd's "Up 5 minutes").
     pub read_at: Timestamp,
+    /// Its endpoints, one per network (`NetworkSettings.Networks`; standalone containers').
+    pub networks: Vec<ContainerNetwork>,
+}
+
+/// A container's endpoint on one network, as `docker inspect` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerNetwork {
+    /// The network's name (the key of `NetworkSettings.Networks`).
+    pub name: String,
+    /// The network's ID.
+    pub network_id: String,
+    /// The endpoint's ID (64 hex digits, as `network inspect` lists it).
+    pub endpoint_id: String,
+    /// Its address, with the subnet's prefix length and gateway.
+    pub ip_address: std::net::Ipv4Addr,
+    /// The subnet's prefix length.
+    pub prefix_len: u8,
+    /// The subnet's gateway.
+    pub gateway: Option<std::net::Ipv4Addr>,
+    /// The interface's MAC address.
+    pub mac_address: String,
+    /// The names it answers to on the network besides its own.
+    pub aliases: Vec<String>,
 }
 
 impl ContainerView {

@@ -65,6 +65,7 @@ fn view(task_id: &str, slot: u64, status: ContainerStatus, created: i64, exit_co
         env: vec!["A=1".into()],
         health: None,
         read_at: Timestamp((created + 125) * SECOND),
+        networks: Vec::new(),
     }
 }
 
@@ -422,6 +423,33 @@ async fn inspect_has_dockerds_shape() {
     );
     assert_eq!(c["HostConfig"]["RestartPolicy"]["Name"], "no");
     assert!(c["NetworkSettings"]["Networks"].is_object());
+}
+
+#[tokio::test]
+async fn inspect_shows_each_network_of_a_container_on_several() {
+    let f = fake();
+    let endpoint = |name: &str, n: u8| api::containers::ContainerNetwork {
+        name: name.into(),
+        network_id: format!("net{n}"),
+        endpoint_id: "e".repeat(64),
+        ip_address: std::net::Ipv4Addr::new(10, 0, n, 5),
+        prefix_len: 24,
+        gateway: Some(std::net::Ipv4Addr::new(10, 0, n, 1)),
+        mac_address: format!("02:42:0a:00:{n:02x}:05"),
+        aliases: vec!["c1".into()],
+    };
+    f.containers.lock().unwrap()[2].networks = vec![endpoint("front", 1), endpoint("back", 2)];
+    let (_, c) = get_json(&f, "/containers/web.3.taskccccccccccccccccccccc/json").await;
+    let networks = c["NetworkSettings"]["Networks"].as_object().unwrap();
+    assert_eq!(networks.keys().collect::<Vec<_>>(), ["back", "front"]);
+    let back = &networks["back"];
+    assert_eq!(back["NetworkID"], "net2");
+    assert_eq!(back["IPAddress"], "10.0.2.5");
+    assert_eq!(back["IPPrefixLen"], 24);
+    assert_eq!(back["Gateway"], "10.0.2.1");
+    assert_eq!(back["MacAddress"], "02:42:0a:00:02:05");
+    assert_eq!(back["Aliases"], serde_json::json!(["c1"]));
+    assert_eq!(back["EndpointID"].as_str().unwrap().len(), 64);
 }
 
 #[tokio::test]

@@ -372,3 +372,231 @@ fn docker_run_joins_an_attachable_overlay() {
         .collect();
     assert!(pins.is_empty(), "task namespaces left: {pins:?}");
 }
+
+/// The host names behind `network inspect NET`'s `Containers` on host 0.
+fn containers_on(c: &Cluster, network: &str) -> Vec<String> {
+    let text = c.docker_ok(
+        0,
+        &["network", "inspect", "--format", "{{json .Containers}}", network],
+    );
+    let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text).unwrap();
+    let mut names: Vec<String> = map
+        .values()
+        .map(|e| e["Name"].as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+/// `docker inspect`'s `NetworkSettings.Networks` of `container` on host 0: (name, IPAddress).
+fn inspect_networks(c: &Cluster, container: &str) -> Vec<(String, String)> {
+    let text = c.docker_ok(
+        0,
+        &[
+            "inspect",
+            "--format",
+            "{{json .NetworkSettings.Networks}}",
+            container,
+        ],
+    );
+    let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text).unwrap();
+    map.iter()
+        .map(|(name, e)| (name.clone(), e["IPAddress"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+#[test]
+fn a_container_on_two_attachable_overlays_reaches_both_and_keeps_one_after_leaving_the_other() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let c = Cluster::new("ovb", 2);
+    for (name, subnet) in [("front", "10.79.1.0/24"), ("back", "10.79.2.0/24")] {
+        c.docker_ok(
+            0,
+            &[
+                "network",
+                "create",
+                "-d",
+                "overlay",
+                "--attachable",
+                "--subnet",
+                subnet,
+                name,
+            ],
+        );
+    }
+    // One service on each network, on the other host.
+    let on_host_1 = format!("node.hostname=={}", c.hosts[1].name);
+    service(
+        &c,
+        "fweb",
+        &["--network", "front", "--constraint", &on_host_1],
+        WEB,
+    );
+    service(
+        &c,
+        "bweb",
+        &["--network", "back", "--constraint", &on_host_1],
+        WEB,
+    );
+    let fweb = c.wait_running("fweb", 1).remove(0).id[..12].to_owned();
+    let bweb = c.wait_running("bweb", 1).remove(0).id[..12].to_owned();
+
+    // `run --network front`, then `network connect back`: a second interface on back's
+    // subnet, each service by its name over its own network.
+    c.docker_ok(
+        0,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "m1",
+            "--network",
+            "front",
+            IMAGE,
+            "sleep",
+            "600",
+        ],
+    );
+    c.docker_ok(0, &["network", "connect", "back", "m1"]);
+    let addresses = c.exec_ok(0, "m1", &["ip", "-4", "-o", "addr", "show"]);
+    assert!(
+        addresses.contains("eth0") && addresses.contains(" 10.79.1."),
+        "{addresses}"
+    );
+    assert!(
+        addresses.contains("eth1") && addresses.contains(" 10.79.2."),
+        "{addresses}"
+    );
+    assert_eq!(c.exec_ok(0, "m1", &["sh", "-c", &get("fweb")]).trim(), fweb);
+    assert_eq!(c.exec_ok(0, "m1", &["sh", "-c", &get("bweb")]).trim(), bweb);
+    assert_eq!(containers_on(&c, "front"), ["m1"]);
+    assert_eq!(containers_on(&c, "back"), ["m1"]);
+    // `docker inspect` shows both endpoints, at the addresses the interfaces hold.
+    let networks = inspect_networks(&c, "m1");
+    assert_eq!(
+        networks.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+        ["back", "front"],
+        "{networks:?}"
+    );
+    for (_, address) in &networks {
+        assert!(
+            addresses.contains(&format!(" {address}/24 ")),
+            "{address} not in {addresses}"
+        );
+    }
+    // A restart's new process joins both networks again.
+    c.docker_ok(0, &["restart", "-t", "1", "m1"]);
+    assert_eq!(c.exec_ok(0, "m1", &["sh", "-c", &get("fweb")]).trim(), fweb);
+    assert_eq!(c.exec_ok(0, "m1", &["sh", "-c", &get("bweb")]).trim(), bweb);
+
+    // A container on back alone reaches m1 by name over back.
+    c.docker_ok(
+        0,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "m2",
+            "--network",
+            "back",
+            IMAGE,
+            "sh",
+            "-c",
+            WEB,
+        ],
+    );
+    let m2_host = c.exec_ok(0, "m2", &["hostname"]).trim().to_owned();
+    assert_eq!(c.exec_ok(0, "m1", &["sh", "-c", &get("m2")]).trim(), m2_host);
+
+    // Leaving back takes only eth1: front and its service stay.
+    c.docker_ok(0, &["network", "disconnect", "back", "m1"]);
+    let addresses = c.exec_ok(0, "m1", &["ip", "-4", "-o", "addr", "show"]);
+    assert!(
+        addresses.contains(" 10.79.1.") && !addresses.contains(" 10.79.2."),
+        "{addresses}"
+    );
+    assert_eq!(c.exec_ok(0, "m1", &["sh", "-c", &get("fweb")]).trim(), fweb);
+    let unreachable = c.exec(0, "m1", &["sh", "-c", &get("bweb")]);
+    assert!(
+        !stdout(&unreachable).contains(&bweb),
+        "reached bweb after leaving back: {}",
+        stdout(&unreachable)
+    );
+    assert_eq!(containers_on(&c, "front"), ["m1"]);
+    assert_eq!(containers_on(&c, "back"), ["m2"]);
+    let networks = inspect_networks(&c, "m1");
+    assert_eq!(
+        networks.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+        ["front"],
+        "{networks:?}"
+    );
+    let not_on = c.docker(0, &["network", "disconnect", "back", "m1"]);
+    assert!(
+        stderr(&not_on).contains("is not connected to network back"),
+        "{}",
+        stderr(&not_on)
+    );
+
+    // Connected again, then leaving front, its first network: back stays, answering names
+    // through its own resolver now.
+    c.docker_ok(0, &["network", "connect", "back", "m1"]);
+    assert_eq!(c.exec_ok(0, "m1", &["sh", "-c", &get("bweb")]).trim(), bweb);
+    c.docker_ok(0, &["network", "disconnect", "front", "m1"]);
+    let addresses = c.exec_ok(0, "m1", &["ip", "-4", "-o", "addr", "show"]);
+    assert!(
+        !addresses.contains(" 10.79.1.") && addresses.contains(" 10.79.2."),
+        "{addresses}"
+    );
+    assert_eq!(c.exec_ok(0, "m1", &["sh", "-c", &get("bweb")]).trim(), bweb);
+    assert_eq!(c.exec_ok(0, "m1", &["sh", "-c", &get("m2")]).trim(), m2_host);
+    assert_eq!(containers_on(&c, "front"), Vec::<String>::new());
+    // Its next run is prepared without front and joins back alone, back's files written.
+    c.docker_ok(0, &["restart", "-t", "1", "m1"]);
+    assert_eq!(c.exec_ok(0, "m1", &["sh", "-c", &get("bweb")]).trim(), bweb);
+
+    // On the worker (host 1, its attachments made by the leader): both networks, each
+    // service by name, and leaving one keeps the other.
+    c.docker_ok(
+        1,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "w1",
+            "--network",
+            "front",
+            IMAGE,
+            "sleep",
+            "600",
+        ],
+    );
+    c.docker_ok(1, &["network", "connect", "back", "w1"]);
+    assert_eq!(c.exec_ok(1, "w1", &["sh", "-c", &get("fweb")]).trim(), fweb);
+    assert_eq!(c.exec_ok(1, "w1", &["sh", "-c", &get("bweb")]).trim(), bweb);
+    c.docker_ok(1, &["network", "disconnect", "back", "w1"]);
+    assert_eq!(c.exec_ok(1, "w1", &["sh", "-c", &get("fweb")]).trim(), fweb);
+    let addresses = c.exec_ok(1, "w1", &["ip", "-4", "-o", "addr", "show"]);
+    assert!(!addresses.contains(" 10.79.2."), "{addresses}");
+    c.docker_ok(1, &["rm", "-f", "w1"]);
+
+    // Removed: every attachment goes, and both networks can go.
+    c.docker_ok(0, &["rm", "-f", "m1", "m2"]);
+    c.docker_ok(0, &["service", "rm", "fweb", "bweb"]);
+    for network in ["front", "back"] {
+        c.wait("the network removable once its containers left", || {
+            c.docker(0, &["network", "rm", network])
+                .status
+                .success()
+                .then_some(())
+        });
+    }
+    let pins: Vec<_> = c.hosts[0]
+        .pinned_netns()
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains("-t-"))
+        .collect();
+    assert!(pins.is_empty(), "task namespaces left: {pins:?}");
+}

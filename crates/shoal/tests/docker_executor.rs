@@ -269,3 +269,118 @@ fn a_task_on_an_overlay_keeps_its_endpoint_and_answers_by_name_after_an_agent_ki
         all.trim().is_empty().then_some(())
     });
 }
+
+/// A task whose health check passes only over its overlay reaches RUNNING: the agent attaches
+/// the endpoints dockerd's namespace needs between the container's start and the wait for its
+/// first healthy check (before, `start` waited for health before the attach, so it never came).
+#[test]
+fn a_health_check_that_needs_the_overlay_passes() {
+    if let Some(why) = overlay_skip_reason() {
+        eprintln!("SKIPPED: the docker executor's overlay test needs {why}");
+        return;
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dockerd = match rt.block_on(Dockerd::try_start()) {
+        Ok(d) => d,
+        Err(why) => {
+            eprintln!("SKIPPED: the docker executor's overlay test needs a dockerd: {why}");
+            return;
+        }
+    };
+    dockerd.import_busybox(IMAGE).unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let host = format!("unix://{}", dockerd.socket().display());
+    let agent = Agent::start_with(
+        root.path(),
+        "n1",
+        &["--executor".into(), "docker".into(), "--docker-host".into(), host],
+    );
+    agent.swarm_init();
+    agent.docker_ok(&["network", "create", "-d", "overlay", "hcnet"]);
+    let httpd = "mkdir -p /www && echo $PAGE > /www/index.html && exec httpd -f -p 80 -h /www";
+    agent.docker_ok(&[
+        "service",
+        "create",
+        "--detach",
+        "--no-resolve-image",
+        "--name",
+        "web",
+        "--network",
+        "hcnet",
+        "--env",
+        "PAGE=web-page",
+        "--stop-grace-period",
+        "1s",
+        IMAGE,
+        "sh",
+        "-c",
+        httpd,
+    ]);
+    // `checker` is healthy only once it fetches web's page by name over hcnet, and its own
+    // page from its own address there (eth0's, which dockerd's network mode `none` lacks).
+    let check = "wget -q -O- http://web/ | grep -q web-page && \
+        own=$(ip -o -4 addr show dev eth0 | sed 's/.* inet \\([0-9.]*\\).*/\\1/') && \
+        wget -q -O- http://$own/ | grep -q checker-page";
+    agent.docker_ok(&[
+        "service",
+        "create",
+        "--detach",
+        "--no-resolve-image",
+        "--name",
+        "checker",
+        "--network",
+        "hcnet",
+        "--env",
+        "PAGE=checker-page",
+        "--health-cmd",
+        check,
+        "--health-interval",
+        "1s",
+        "--health-timeout",
+        "3s",
+        "--health-retries",
+        "3",
+        "--stop-grace-period",
+        "1s",
+        IMAGE,
+        "sh",
+        "-c",
+        httpd,
+    ]);
+    let task = eventually("checker running", LIMIT, || {
+        let out = agent.docker(&[
+            "service",
+            "ps",
+            "--no-trunc",
+            "--format",
+            "{{.ID}} {{.CurrentState}} {{.Error}}",
+            "checker",
+        ]);
+        let text = stdout(&out);
+        let mut lines = text.lines();
+        let first = lines.next()?.to_owned();
+        first
+            .contains(" Running ")
+            .then(|| first.split(' ').next().unwrap_or_default().to_owned())
+    });
+    let container = container_of(&dockerd, "checker").expect("checker's container");
+    assert_eq!(
+        dockerd
+            .ok(&["inspect", "--format", "{{.State.Health.Status}}", &container])
+            .trim(),
+        "healthy"
+    );
+    assert_eq!(
+        agent
+            .docker_ok(&["service", "ps", "-q", "--no-trunc", "checker"])
+            .trim(),
+        task,
+        "the first task, never replaced as unhealthy"
+    );
+
+    agent.docker_ok(&["service", "rm", "web", "checker"]);
+    eventually("the task containers removed", LIMIT, || {
+        let all = dockerd.ok(&["ps", "-a", "-q"]);
+        all.trim().is_empty().then_some(())
+    });
+}

@@ -108,10 +108,19 @@ pub fn health(shell: &str, retries: u64) -> HealthConfig {
     }
 }
 
-/// Prepares and starts a task.
+/// Prepares and starts a task, and waits until it is ready (healthy, with a check).
 pub async fn run_task_spec<E: Executor>(ex: &E, id: &str, spec: TaskSpec) -> types::ContainerStatus {
     ex.prepare(&task(id, spec)).await.unwrap();
-    within("start", ex.start(id)).await.unwrap()
+    let started = within("start", ex.start(id)).await.unwrap();
+    within("ready", ex.ready(id)).await.unwrap();
+    started
+}
+
+/// Starts a prepared task and waits until it is ready, as the runner does.
+pub async fn start_ready<E: Executor>(ex: &E, id: &str) -> super::Result<types::ContainerStatus> {
+    let started = ex.start(id).await?;
+    ex.ready(id).await?;
+    Ok(started)
 }
 
 /// Waits for the task to log `ready` (it has set up its signal handling).
@@ -329,13 +338,14 @@ pub async fn logs_captured<H: Harness>(h: H) {
     assert!(within("end of stream", follow.next()).await.is_none());
 }
 
-/// With a health check, start returns once it passes.
+/// With a health check, start and ready return once it passes (a second ready at once).
 pub async fn healthcheck_gates_start<H: Harness>(h: H) {
     let ex = h.executor();
     let Some(spec) = h.spec(Scenario::Healthy) else {
         return;
     };
     run_task_spec(&*ex, "healthy", spec).await;
+    within("ready again", ex.ready("healthy")).await.unwrap();
     assert_eq!(
         ex.reattach()
             .await
@@ -367,7 +377,7 @@ pub async fn never_healthy_fails_start<H: Harness>(h: H) {
         return;
     };
     ex.prepare(&task("never", spec)).await.unwrap();
-    let err = within("start", ex.start("never")).await.unwrap_err();
+    let err = within("start", start_ready(&*ex, "never")).await.unwrap_err();
     assert!(matches!(err, Error::Unhealthy), "{err}");
     let exit = within("exit", ex.wait("never")).await.unwrap();
     assert!(exit.unhealthy);

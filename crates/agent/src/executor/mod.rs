@@ -1,10 +1,14 @@
 //! Executors: what turns an assigned task into something running on this node.
 //!
 //! ```text
-//!            prepare(task)        start(id)               wait(id)
-//!  (none) ───────────────► Prepared ────────► Running ─────────────► Exited(Exit)
-//!                              │                 │ shutdown(id): stop signal, grace, SIGKILL
-//!                              └──── remove(id) ─┴──────────────────────► (none)
+//!            prepare(task)        start(id) ─► ready(id)              wait(id)
+//!  (none) ───────────────► Prepared ──────────────────────► Running ─────────────► Exited(Exit)
+//!                              │                              │ shutdown(id): stop signal, grace, SIGKILL
+//!                              └──── remove(id) ──────────────┴──────────────────────► (none)
+//!
+//!  start returns once the process runs; ready once it is healthy (a health check's first
+//!  pass). Between the two the agent attaches overlay endpoints to an executor-made
+//!  namespace (`makes_own_netns`), so a health check may already use the overlay.
 //!
 //!  reattach(): after the agent restarts, list every task the executor still holds
 //!              (prepared, running or exited) so the runner resumes instead of starting anew.
@@ -164,9 +168,20 @@ pub trait Executor: Send + Sync + 'static {
         false
     }
 
-    /// Starts a prepared task and returns once it runs (and, when it has a health check, once
-    /// the check first passes). Starting a task that already started is a no-op.
+    /// Starts a prepared task and returns once it runs. An executor may also wait here for
+    /// its health check's first pass when its namespace exists before start (`oci`,
+    /// `process`); one that makes its own namespace waits in [`Executor::ready`] instead.
+    /// Starting a task that already started is a no-op.
     async fn start(&self, task_id: &str) -> Result<ContainerStatus>;
+
+    /// Resolves once a started task is ready to be reported running: its health check, if
+    /// any, has passed once (an unhealthy task or an exit first is an error). The runner calls
+    /// it after `start` and after attaching the task's endpoints, so a check may use the
+    /// overlay. Default: ready at once (the executor's `start` already waited). Idempotent.
+    async fn ready(&self, task_id: &str) -> Result<()> {
+        let _ = task_id;
+        Ok(())
+    }
 
     /// Resolves when the task's process exits, with how it ended. May be called any number of
     /// times, also after the exit; cancel-safe (dropping the future loses nothing).

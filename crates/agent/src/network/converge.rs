@@ -144,10 +144,16 @@ impl NodeNetwork {
             all_ok &= ok;
         }
         all_ok &= self.converge_mesh(&live, networks, ingress, mesh, plane).await;
+        // A namespace shared by several sandboxes has one VIP table for all their networks.
+        let served: HashMap<String, Vec<String>> = sandboxes
+            .iter()
+            .filter(|(_, s)| !s.shares_with.is_empty())
+            .map(|(id, _)| (id.clone(), super::sandbox::netns_networks(sandboxes, id)))
+            .collect();
         for (task, sandbox) in sandboxes.iter_mut() {
             let Some(netns) = &sandbox.netns else { continue };
             let ids: Vec<String> = sandbox.attachments.iter().map(|a| a.network_id.clone()).collect();
-            let wanted = vips::task_vips(&live, &ids);
+            let wanted = vips::task_vips(&live, served.get(task).unwrap_or(&ids));
             if wanted != sandbox.vips {
                 match plane.set_vips(netns, &wanted).await {
                     Ok(()) => sandbox.vips = wanted,

@@ -93,6 +93,9 @@ pub(super) struct TaskSandbox {
     pub(super) vips: Vec<VipService>,
     /// Its route-return routing as last set (`mesh::task_return`).
     pub(super) returns: Option<MeshReturn>,
+    /// The other sandboxes joined into the same namespace (a container connected to several
+    /// networks, one attachment task each): the namespace's one VIP table serves all of them.
+    pub(super) shares_with: Vec<String>,
 }
 
 #[derive(Default)]

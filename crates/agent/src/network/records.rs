@@ -1,6 +1,11 @@
 //! What the node's resolvers answer, from the views: per network its services (name, aliases,
 //! VIP or none for dnsrr) and every task endpoint (name, address, aliases; listed in
 //! `<service>`/`tasks.<service>` answers while serving). Pure.
+//!
+//! A standalone container holds one attachment task per network (no service; its name the
+//! container's, unique on its node): its records share one identity, `<node>/<name>`, so the
+//! resolver it asks on one network answers the names of its other networks too, as a task on
+//! several networks is answered.
 
 use netplane::dns::{NetworkRecords, ServiceRecord, TaskRecord};
 use types::NetworkView;
@@ -30,7 +35,11 @@ pub fn network_records(view: &NetworkView) -> NetworkRecords {
             .iter()
             .filter(|e| !e.is_node_sandbox())
             .map(|e| TaskRecord {
-                id: e.task_id.clone(),
+                id: if e.service_id.is_empty() {
+                    format!("{}/{}", e.node_id, e.task_name)
+                } else {
+                    e.task_id.clone()
+                },
                 service: service_name(&e.service_id),
                 name: e.task_name.clone(),
                 address: e.addr,
@@ -64,5 +73,19 @@ mod tests {
         assert_eq!(records.tasks[0].name, "web.1.t1");
         assert_eq!(records.tasks[0].aliases, ["first"]);
         assert!(records.tasks[0].listed && !records.tasks[1].listed);
+    }
+
+    #[test]
+    fn a_containers_attachments_on_two_networks_share_one_dns_identity() {
+        let container = |network: &str, task: &str, node: &str| {
+            let mut v = view(network, vec![endpoint(task, "", node, 10)]);
+            v.endpoints[0].task_name = "c1".into();
+            network_records(&v).tasks[0].id.clone()
+        };
+        assert_eq!(container("n1", "a1", "node1"), "node1/c1");
+        assert_eq!(container("n1", "a1", "node1"), container("n2", "a2", "node1"));
+        assert_ne!(container("n1", "a1", "node1"), container("n2", "a3", "node2"));
+        let service = network_records(&view("n1", vec![endpoint("t1", "web", "node1", 10)]));
+        assert_eq!(service.tasks[0].id, "t1", "a service task keeps its task ID");
     }
 }

@@ -125,6 +125,7 @@ impl NodeNetwork {
                 attachments: made.into_iter().map(|(_, a)| a).collect(),
                 vips: if own_netns { Vec::new() } else { task_vips },
                 returns: if own_netns { None } else { returns },
+                shares_with: Vec::new(),
             },
         );
         Ok(Sandbox {
@@ -167,7 +168,9 @@ impl NodeNetwork {
     }
 
     /// For executors that make their own namespace: attaches the started task's process
-    /// namespace to its networks and sets its VIP table.
+    /// namespace to its networks and sets its VIP table. A namespace that other sandboxes
+    /// already joined (a running container connected to one more network) gets the next
+    /// interfaces (`eth1`, …) without a second default route, and one VIP table for all.
     pub async fn started(&self, task_id: &str, pid: i64) -> Result<()> {
         let Mode::Plane { plane, .. } = &self.mode else {
             return Ok(());
@@ -181,13 +184,23 @@ impl NodeNetwork {
             ..
         } = &mut *state;
         let live = super::liveness::reachable(views, unreachable, &self.config.node_id);
+        match sandboxes.get(task_id) {
+            Some(sandbox) if sandbox.netns.is_none() => {}
+            _ => return Ok(()),
+        }
+        let path = PathBuf::from(format!("/proc/{pid}/ns/net"));
+        let mut sharing: Vec<String> = sandboxes
+            .iter()
+            .filter(|(id, other)| {
+                id.as_str() != task_id && other.netns.as_deref().is_some_and(|p| same_netns(p, &path))
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        sharing.sort();
+        let first_if: usize = sharing.iter().map(|id| sandboxes[id].attachments.len()).sum();
         let Some(sandbox) = sandboxes.get_mut(task_id) else {
             return Ok(());
         };
-        if sandbox.netns.is_some() {
-            return Ok(());
-        }
-        let path = PathBuf::from(format!("/proc/{pid}/ns/net"));
         let made: Vec<(NetworkSpec, Attachment)> = sandbox
             .attachments
             .iter()
@@ -198,22 +211,35 @@ impl NodeNetwork {
             what,
             source,
         };
-        attach_all(plane.as_ref(), views, &path, &made)
+        attach_from(plane.as_ref(), views, &path, &made, first_if)
             .await
             .map_err(|e| plane_error("attach the started task to its networks", e))?;
         let ids: Vec<String> = sandbox.attachments.iter().map(|a| a.network_id.clone()).collect();
-        let wanted = vips::task_vips(&live, &ids);
-        plane
-            .set_vips(&path, &wanted)
-            .await
-            .map_err(|e| plane_error("set the task's VIP table", e))?;
-        sandbox.vips = wanted;
         let returns = mesh::task_return(&live, task_id, &ids);
         mesh::set_returns(plane.as_ref(), &path, &None, &returns)
             .await
             .map_err(|e| plane_error("set the task's route-return routing", e))?;
         sandbox.returns = returns;
-        sandbox.netns = Some(path);
+        sandbox.netns = Some(path.clone());
+        sandbox.shares_with = sharing.clone();
+        // An earlier run's sharing (`join` of a restarted container) is replaced by this one's.
+        for (id, other) in sandboxes.iter_mut() {
+            other.shares_with.retain(|s| s != task_id);
+            if sharing.contains(id) {
+                other.shares_with.push(task_id.to_owned());
+            }
+        }
+        let wanted = vips::task_vips(&live, &netns_networks(sandboxes, task_id));
+        drop(live);
+        plane
+            .set_vips(&path, &wanted)
+            .await
+            .map_err(|e| plane_error("set the task's VIP table", e))?;
+        for id in sharing.iter().chain(std::iter::once(&task_id.to_owned())) {
+            if let Some(s) = sandboxes.get_mut(id) {
+                s.vips = wanted.clone();
+            }
+        }
         Ok(())
     }
 
@@ -231,6 +257,36 @@ impl NodeNetwork {
             for a in &sandbox.attachments {
                 if let Err(error) = plane.detach(a.vni, a.address, sandbox.netns.as_deref()).await {
                     tracing::warn!(task = %task_id, network = %a.network_id, %error, "detaching failed");
+                }
+            }
+            // The namespace stays with the sandboxes it shared: their VIP table loses this
+            // one's networks (a failure here is retried by the next convergence).
+            let State {
+                sandboxes,
+                views,
+                unreachable,
+                ..
+            } = &mut *state;
+            for other in &sandbox.shares_with {
+                if let Some(o) = sandboxes.get_mut(other) {
+                    o.shares_with.retain(|id| id != task_id);
+                }
+            }
+            if let (Some(first), Some(netns)) = (sandbox.shares_with.first(), &sandbox.netns) {
+                let live = super::liveness::reachable(views, unreachable, &self.config.node_id);
+                let wanted = vips::task_vips(&live, &netns_networks(sandboxes, first));
+                drop(live);
+                match plane.set_vips(netns, &wanted).await {
+                    Ok(()) => {
+                        for id in &sandbox.shares_with {
+                            if let Some(o) = sandboxes.get_mut(id) {
+                                o.vips = wanted.clone();
+                            }
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(task = %task_id, %error, "updating a shared VIP table failed; retried")
+                    }
                 }
             }
         }
@@ -252,6 +308,33 @@ pub(super) async fn attach_all(
     netns: &std::path::Path,
     made: &[(NetworkSpec, Attachment)],
 ) -> netplane::Result<()> {
+    attach_from(plane, views, netns, made, 0).await
+}
+
+/// As [`attach_all`], the interfaces numbered from `eth<first_if>`; a namespace already on
+/// other networks (`first_if` > 0) keeps its default route and reply routing.
+async fn attach_from(
+    plane: &dyn DataPlane,
+    views: &Views,
+    netns: &std::path::Path,
+    made: &[(NetworkSpec, Attachment)],
+    first_if: usize,
+) -> netplane::Result<()> {
+    if first_if > 0 {
+        for (i, (spec, attachment)) in made.iter().enumerate() {
+            let endpoint = EndpointSpec {
+                netns: netns.to_owned(),
+                ifname: format!("eth{}", first_if + i),
+                address: attachment.address,
+            };
+            let routed = NetworkSpec {
+                internal: true,
+                ..spec.clone()
+            };
+            plane.attach(&routed, &endpoint).await?;
+        }
+        return Ok(());
+    }
     let candidates: Vec<gateway::Candidate<'_>> = made
         .iter()
         .map(|(spec, a)| {
@@ -282,4 +365,39 @@ pub(super) async fn attach_all(
         plane.route_replies(netns, spec, attachment.address).await?;
     }
     Ok(())
+}
+
+/// Whether two namespace paths name one namespace (a named one and `/proc/<pid>/ns/net` of a
+/// process in it): the same path, or the same nsfs inode.
+fn same_netns(a: &std::path::Path, b: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    if a == b {
+        return true;
+    }
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
+}
+
+/// The networks of `task_id`'s sandbox and of those sharing its namespace: what its VIP
+/// table serves.
+pub(super) fn netns_networks(
+    sandboxes: &std::collections::HashMap<String, TaskSandbox>,
+    task_id: &str,
+) -> Vec<String> {
+    let Some(sandbox) = sandboxes.get(task_id) else {
+        return Vec::new();
+    };
+    let mut ids: Vec<String> = Vec::new();
+    let all = std::iter::once(task_id)
+        .chain(sandbox.shares_with.iter().map(String::as_str))
+        .filter_map(|id| sandboxes.get(id))
+        .flat_map(|s| &s.attachments);
+    for a in all {
+        if !ids.contains(&a.network_id) {
+            ids.push(a.network_id.clone());
+        }
+    }
+    ids
 }

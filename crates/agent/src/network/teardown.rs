@@ -103,6 +103,7 @@ impl NodeNetwork {
                     attachments,
                     vips: wanted,
                     returns,
+                    shares_with: Vec::new(),
                 },
             );
         }

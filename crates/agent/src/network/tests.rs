@@ -520,3 +520,66 @@ async fn an_unreachable_peers_endpoints_leave_the_vip_tables_and_come_back() {
         );
     }
 }
+
+/// A second network's sandbox joined into a namespace another sandbox already holds (a running
+/// container connected to one more network): `eth1`, no second default route, one VIP table
+/// with both networks' services; releasing it leaves the first network's endpoint and VIPs.
+#[tokio::test]
+async fn a_second_sandbox_in_the_same_namespace_gets_the_next_interface_and_a_shared_vip_table() {
+    let f = fixture(Duration::from_secs(1));
+    let mut second = view("n2", vec![endpoint("t2", "db", "node1", 10)]);
+    second.vni = 4098;
+    for pool in &mut second.pools {
+        pool.subnet.addr = std::net::Ipv4Addr::new(10, 0, 2, 0);
+        pool.range.addr = std::net::Ipv4Addr::new(10, 0, 2, 0);
+        pool.gateway = std::net::Ipv4Addr::new(10, 0, 2, 1);
+    }
+    second.endpoints[0].addr = std::net::Ipv4Addr::new(10, 0, 2, 10);
+    second.services[0].service_id = "db".into();
+    second.services[0].name = "db".into();
+    second.services[0].vip = Some(std::net::Ipv4Addr::new(10, 0, 2, 2));
+    f.network
+        .apply(
+            true,
+            vec![view("n1", vec![endpoint("t1", "web", "node1", 10)]), second],
+            &[],
+            &[],
+        )
+        .await;
+    f.network.sandbox(&task_on("t1", "n1"), true).await.unwrap();
+    f.network.sandbox(&task_on("t2", "n2"), true).await.unwrap();
+    f.network.join("t1", 4242).await.unwrap();
+    f.network.join("t2", 4242).await.unwrap();
+
+    let netns = std::path::PathBuf::from("/proc/4242/ns/net");
+    let state = f.plane.state();
+    let first = &state.endpoints[&(4097, "10.0.1.10".parse().unwrap())];
+    let other = &state.endpoints[&(4098, "10.0.2.10".parse().unwrap())];
+    assert_eq!((first.ifname.as_str(), &first.netns), ("eth0", &netns));
+    assert_eq!((other.ifname.as_str(), &other.netns), ("eth1", &netns));
+    let vips: Vec<String> = state.vips[&netns].iter().map(|v| v.vip.to_string()).collect();
+    assert_eq!(vips, ["10.0.1.2", "10.0.2.2"], "one table for both networks");
+
+    // A later apply keeps both networks' services in the shared table.
+    f.network.apply(false, vec![], &[], &[]).await;
+    assert_eq!(f.plane.state().vips[&netns].len(), 2);
+
+    f.network.release("t2").await;
+    let state = f.plane.state();
+    assert!(
+        state
+            .endpoints
+            .contains_key(&(4097, "10.0.1.10".parse().unwrap()))
+    );
+    assert!(
+        !state
+            .endpoints
+            .contains_key(&(4098, "10.0.2.10".parse().unwrap()))
+    );
+    let vips: Vec<String> = state.vips[&netns].iter().map(|v| v.vip.to_string()).collect();
+    assert_eq!(
+        vips,
+        ["10.0.1.2"],
+        "the released network's services leave the table"
+    );
+}

@@ -6,6 +6,8 @@
 //!  observed:  ACCEPTED ─► PREPARING ─prepare─► READY ─► STARTING ─start─► RUNNING ─wait─► COMPLETE
 //!                  │            │                 │          │                │         └► FAILED
 //!                  └────────────┴─ error ─► REJECTED         └──── error ─────┴─► FAILED
+//!  start = executor start, then the endpoints attached to an executor-made namespace, then
+//!  the executor's `ready` (its health check's first pass, which may need those endpoints).
 //!  desired ≥ SHUTDOWN at any point: shutdown ─► SHUTDOWN (unless already COMPLETE or later)
 //!  desired = REMOVE: also remove it from the executor, then the runner ends.
 //! ```
@@ -176,11 +178,17 @@ impl<E: Executor> Runner<E> {
                 None => Step::Continue,
                 Some(Ok(container)) => {
                     let task_now = task.borrow().clone();
-                    match self.attach_started(&task_now).await {
-                        Ok(()) => self.record(action, Report::Done, None, Some(container)),
-                        Err(why) => {
-                            tracing::info!(task = %self.id, error = %why, "task error");
-                            self.record(action, Report::Failed, Some(why), Some(container))
+                    if let Err(why) = self.attach_started(&task_now).await {
+                        tracing::info!(task = %self.id, error = %why, "task error");
+                        return self.record(action, Report::Failed, Some(why), Some(container));
+                    }
+                    // Attached first: a health check may need the overlay to pass.
+                    match self.until_shutdown(task, executor.ready(&id)).await {
+                        None => Step::Continue,
+                        Some(Ok(())) => self.record(action, Report::Done, None, Some(container)),
+                        Some(Err(e)) => {
+                            tracing::info!(task = %self.id, error = %e, "task error");
+                            self.record(action, Report::Failed, Some(e.to_string()), Some(container))
                         }
                     }
                 }

@@ -439,9 +439,36 @@ pub fn inspect(v: &ContainerView) -> model::ContainerInspect {
             stop_timeout: c.stop_grace_period.map(|n| n / 1_000_000_000),
             ..Default::default()
         },
-        network_settings: model::NetworkSettings::default(),
+        network_settings: model::NetworkSettings {
+            networks: v
+                .networks
+                .iter()
+                .map(|n| (n.name.clone(), endpoint_settings(n)))
+                .collect(),
+            ..Default::default()
+        },
         ..Default::default()
     }
+}
+
+/// One entry of `NetworkSettings.Networks`, in dockerd's keys.
+fn endpoint_settings(n: &crate::containers::ContainerNetwork) -> serde_json::Value {
+    serde_json::json!({
+        "IPAMConfig": null,
+        "Links": null,
+        "Aliases": n.aliases,
+        "MacAddress": n.mac_address,
+        "NetworkID": n.network_id,
+        "EndpointID": n.endpoint_id,
+        "Gateway": n.gateway.map(|g| g.to_string()).unwrap_or_default(),
+        "IPAddress": n.ip_address.to_string(),
+        "IPPrefixLen": n.prefix_len,
+        "IPv6Gateway": "",
+        "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0,
+        "DriverOpts": null,
+        "DNSNames": null,
+    })
 }
 
 /// A stats sample in dockerd's JSON, with the previous sample (if any) as `precpu_stats`.

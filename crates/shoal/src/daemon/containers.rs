@@ -36,6 +36,14 @@ impl Swarm {
         };
         let read_at = self.clock.now();
         let store = self.image_store().ok();
+        let standalone = self.standalone.get().cloned();
+        let views = match self.local() {
+            Local::Active(node) => match node.tasks().node_network().await {
+                Some(layer) => Some(layer.views().await),
+                None => None,
+            },
+            _ => None,
+        };
         tasks
             .containers()
             .await
@@ -54,6 +62,10 @@ impl Swarm {
                     .and_then(|s| s.resolve(&task.spec.container.image).ok())
                     .map(|i| i.id.to_string())
                     .unwrap_or_default();
+                let networks = match (&standalone, &views) {
+                    (Some(s), Some(views)) => standalone_networks(views, &s.networks_of(&task.id)),
+                    _ => Vec::new(),
+                };
                 ContainerView {
                     id: container_id(&task.id),
                     task,
@@ -68,6 +80,7 @@ impl Swarm {
                     env: d.env,
                     health: d.health,
                     read_at,
+                    networks,
                 }
             })
             .collect()
@@ -165,4 +178,36 @@ fn error(task_id: &str, e: agent::executor::Error) -> Error {
         E::Invalid(message) => Error::InvalidArgument(message),
         other => Error::Internal(other.to_string()),
     }
+}
+
+/// A standalone container's endpoints (`attachments`: attachment task ID, network ID, name)
+/// as the node's network views give their addresses.
+fn standalone_networks(
+    views: &agent::network::Views,
+    attachments: &[(String, String, String)],
+) -> Vec<api::containers::ContainerNetwork> {
+    attachments
+        .iter()
+        .filter_map(|(task_id, network_id, name)| {
+            let view = views.get(network_id)?;
+            let endpoint = view.endpoints.iter().find(|e| &e.task_id == task_id)?;
+            let pool = view.pools.iter().find(|p| p.subnet.contains(endpoint.addr));
+            let mac = netplane::names::mac_for(endpoint.addr)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(":");
+            Some(api::containers::ContainerNetwork {
+                name: name.clone(),
+                network_id: network_id.clone(),
+                // As `network inspect` lists it (`daemon/networks.rs`).
+                endpoint_id: container_id(&format!("{task_id}/{network_id}")),
+                ip_address: endpoint.addr,
+                prefix_len: pool.map_or(32, |p| p.subnet.prefix),
+                gateway: pool.map(|p| p.gateway),
+                mac_address: mac,
+                aliases: endpoint.aliases.clone(),
+            })
+        })
+        .collect()
 }

@@ -7,7 +7,9 @@
 //!  prepare  ─► image present? else pull (PullOptions.RegistryAuth) ─► create `<service>.<slot>.<task>`
 //!             (prepare_in: network mode `none` plus the sandbox's resolv.conf and hosts bind-mounted;
 //!              the agent attaches endpoints to /proc/<pid>/ns/net once start returned the pid)
-//!  start    ─► start ─► monitor (wait + health events, monitor.rs) ─► healthy?
+//!  start    ─► start ─► monitor (wait + health events, monitor.rs); returns with the pid
+//!  ready    ─► the monitor's first healthy (after the agent attached the endpoints, so the
+//!              check may use the overlay)
 //!  wait     ─► the monitor's exit (code, OOM, unhealthy)
 //!  shutdown ─► stop (the container's StopSignal, then SIGKILL after StopTimeout)
 //!  remove   ─► shutdown ─► remove (with anonymous volumes)
@@ -341,19 +343,44 @@ impl Executor for DockerExecutor {
                 .map_err(|e| engine_error("starting the container", e))?;
         }
         let inspected = self.inspect(&t.container).await?;
-        let started = began.elapsed();
-        let monitor = self.monitor(&t, &inspected);
-        if has_check(&inspected) {
-            monitor.healthy().await?;
-        }
+        self.monitor(&t, &inspected);
         tracing::debug!(
             task = %task_id,
             inspect_ms = looked.as_millis() as u64,
-            start_ms = (started - looked).as_millis() as u64,
-            healthy_ms = (began.elapsed() - started).as_millis() as u64,
+            start_ms = (began.elapsed() - looked).as_millis() as u64,
             "docker executor: container started"
         );
         Ok(container_status(&t.container, &inspected))
+    }
+
+    /// Waits for the first healthy check; the health events are the monitor's, which `start`
+    /// (or `reattach`) began, so a pass before this call is not missed.
+    async fn ready(&self, task_id: &str) -> Result<()> {
+        let t = self.get(task_id)?;
+        let watching = t.monitor.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let monitor = match watching {
+            Some(m) => m,
+            None => {
+                let inspected = self.inspect(&t.container).await?;
+                if status(&inspected) == ContainerStateStatusEnum::CREATED {
+                    return Err(Error::State {
+                        task: task_id.to_string(),
+                        message: "ready before start".into(),
+                    });
+                }
+                self.monitor(&t, &inspected)
+            }
+        };
+        if monitor.has_check() {
+            let began = tokio::time::Instant::now();
+            monitor.healthy().await?;
+            tracing::debug!(
+                task = %task_id,
+                healthy_ms = began.elapsed().as_millis() as u64,
+                "docker executor: container healthy"
+            );
+        }
+        Ok(())
     }
 
     async fn wait(&self, task_id: &str) -> Result<Exit> {

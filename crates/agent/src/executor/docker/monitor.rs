@@ -35,6 +35,7 @@ pub enum Health {
 
 /// The watch of one container.
 pub struct Monitor {
+    has_check: bool,
     exit: watch::Receiver<Option<Exit>>,
     health: watch::Receiver<Health>,
     cancel: CancellationToken,
@@ -63,8 +64,19 @@ impl Monitor {
     pub fn spawn(docker: Docker, watched: Watched, cancel: CancellationToken) -> Arc<Monitor> {
         let (exit_tx, exit) = watch::channel(None);
         let (health_tx, health) = watch::channel(Health::Starting);
+        let has_check = watched.has_check;
         tokio::spawn(run(docker, watched, exit_tx, health_tx, cancel.clone()));
-        Arc::new(Monitor { exit, health, cancel })
+        Arc::new(Monitor {
+            has_check,
+            exit,
+            health,
+            cancel,
+        })
+    }
+
+    /// Whether the container has a health check this monitor follows.
+    pub fn has_check(&self) -> bool {
+        self.has_check
     }
 
     /// Resolves with the container's exit.

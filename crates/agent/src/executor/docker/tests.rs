@@ -342,3 +342,34 @@ async fn concurrent_start() {
         }
     }
 }
+
+/// `start` returns once dockerd started the container, with health still `starting`, so the
+/// agent can attach the endpoints a check may need; `ready` then waits for the first pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_returns_before_the_first_healthy_check_and_ready_waits_for_it() {
+    use crate::executor::conformance::{task, within};
+    let h = harness();
+    let Some(d) = h.dockerd.clone() else { return };
+    // Healthy only once /go exists, which the container makes on SIGUSR2.
+    let mut spec = image(shell(
+        "trap 'touch /go' USR2; while :; do sleep 1000 & wait $!; done",
+    ));
+    spec.container.healthcheck = Some(health("test -e /go", 1000));
+    spec.container.stop_grace_period = Some(1_000_000_000);
+    let ex = h.executor();
+    ex.prepare(&task("gated", spec)).await.unwrap();
+    let status = within("start", ex.start("gated")).await.unwrap();
+    assert!(status.pid > 0, "{status:?}");
+    let health = || d.ok(&["inspect", "--format", "{{.State.Health.Status}}", "web.1.gated"]);
+    assert_eq!(health().trim(), "starting", "start did not wait for the check");
+
+    let ready = tokio::spawn({
+        let ex = ex.clone();
+        async move { ex.ready("gated").await }
+    });
+    d.ok(&["kill", "--signal", "USR2", "web.1.gated"]);
+    within("ready", ready).await.unwrap().unwrap();
+    assert_eq!(health().trim(), "healthy");
+    within("ready again", ex.ready("gated")).await.unwrap();
+    within("remove", ex.remove("gated")).await.unwrap();
+}

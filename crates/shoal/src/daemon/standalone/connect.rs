@@ -10,7 +10,12 @@
 //!   of the namespace; a container that ran in the sandbox's own namespace since its start is
 //!   prepared again at its next start (that namespace is gone).
 //!
-//! A container is on one network at most for now.
+//! A container may be on several networks, one attachment (task, sandbox, address) each. The
+//! first gives its runs their namespace (or, connected while running, joins the process's
+//! own); each further one joins the running process's namespace as `eth1`, `eth2`, … after
+//! every start, without a default route, and the files stay the first network's (its resolver
+//! answers the names of every network the container is on). Disconnecting takes out only that
+//! network's endpoint.
 
 use agent::executor::{Executor, Phase};
 use agent::network::join::replace_in_root;
@@ -24,26 +29,28 @@ impl Standalone {
     /// `docker network connect [--alias A] [--ip IP] KEY CONTAINER`.
     pub async fn connect(&self, key: &str, task_id: &str, endpoint: EndpointSettings) -> Result<()> {
         let entry = self.get(task_id)?;
-        if let Some(a) = entry.attachment() {
-            if a.network_name == key || a.network_id.starts_with(key) {
-                // dockerd's words (403).
-                return Err(Error::Forbidden(format!(
-                    "endpoint with name {} already exists in network {}",
-                    entry.task.service_name, a.network_name
-                )));
-            }
-            return Err(Error::Unimplemented(format!(
-                "container {} is on network {}: a standalone container joins one network for now",
+        if let Some(a) = entry.attachment_on(key) {
+            // dockerd's words (403).
+            return Err(Error::Forbidden(format!(
+                "endpoint with name {} already exists in network {}",
                 entry.task.service_name, a.network_name
             )));
         }
         if entry.life.borrow().running {
             return self.connect_running(&entry, key, &endpoint).await;
         }
-        let attachment = self.attach_to(&entry, key, false, &endpoint).await?;
-        entry.set_attachment(Some(attachment));
-        if let Err(e) = self.reprepare(&entry).await.and_then(|()| self.save(&entry)) {
-            self.detach(&entry).await;
+        let first = entry.attachments().is_empty();
+        // A further network joins each run's namespace after its start: no namespace of its own.
+        let attachment = self.attach_to(&entry, key, !first, &endpoint).await?;
+        let attachment_id = attachment.task_id.clone();
+        entry.push_attachment(attachment);
+        let prepared = if first {
+            self.reprepare(&entry).await
+        } else {
+            Ok(())
+        };
+        if let Err(e) = prepared.and_then(|()| self.save(&entry)) {
+            self.detach_one(&entry, &attachment_id).await;
             return Err(e);
         }
         Ok(())
@@ -54,26 +61,36 @@ impl Standalone {
     async fn connect_running(&self, entry: &Entry, key: &str, endpoint: &EndpointSettings) -> Result<()> {
         let id = &entry.task.id;
         let pid = self.executor.details(id).await.map_err(|e| error(id, e))?.pid;
+        let first = entry.attachments().is_empty();
         let mut attachment = self.attach_to(entry, key, true, endpoint).await?;
+        let attachment_id = attachment.task_id.clone();
         let joined = match self.swarm()?.join_container(&attachment.task_id, pid).await {
-            Ok(()) => write_files(pid, &attachment).map(|restore| attachment.restore = restore),
-            Err(e) => Err(e),
+            // The first network's files; a further network's names come from the same
+            // resolver (see the top of this file).
+            Ok(()) if first => write_files(pid, &attachment).map(|restore| attachment.restore = restore),
+            other => other,
         };
-        entry.set_attachment(Some(attachment));
+        entry.push_attachment(attachment);
         if let Err(e) = joined.and_then(|()| self.save(entry)) {
-            self.detach(entry).await;
+            self.detach_one(entry, &attachment_id).await;
             return Err(e);
         }
         Ok(())
     }
 
+    /// Gives up one attachment of `entry` (its endpoint, sandbox and task).
+    async fn detach_one(&self, entry: &Entry, attachment_id: &str) {
+        if entry.take_attachment(attachment_id).is_some()
+            && let Ok(swarm) = self.swarm()
+        {
+            swarm.detach_container(attachment_id).await;
+        }
+    }
+
     /// `docker network disconnect [-f] KEY CONTAINER`.
     pub async fn disconnect(&self, key: &str, task_id: &str, force: bool) -> Result<()> {
         let entry = self.get(task_id)?;
-        let on_it = entry
-            .attachment()
-            .filter(|a| a.network_name == key || a.network_id.starts_with(key));
-        let Some(attachment) = on_it else {
+        let Some(attachment) = entry.attachment_on(key) else {
             if force {
                 return Ok(());
             }
@@ -83,13 +100,27 @@ impl Standalone {
                 container_id(task_id)
             )));
         };
-        if !entry.life.borrow().running {
-            self.detach(&entry).await;
-            self.reprepare(&entry).await?;
+        let running = entry.life.borrow().running;
+        // The files a running container reads are its first network's: when that one leaves
+        // and another stays, the next one's take their place (its resolver answers then).
+        let held = entry.attachments();
+        let next = held.get(1).filter(|_| held[0].task_id == attachment.task_id);
+        let handed_over = match next {
+            Some(next) if running => self.hand_files_over(&entry, &attachment, next).await,
+            _ => false,
+        };
+        // Only this network's endpoint goes; the container's other networks stay.
+        self.detach_one(&entry, &attachment.task_id).await;
+        if !running {
+            if !attachment.joined_after_start() {
+                // Its runs were prepared in this one's namespace.
+                self.reprepare(&entry).await?;
+            }
             return self.save(&entry);
         }
-        self.detach(&entry).await;
-        if attachment.joined_after_start() {
+        if handed_over && attachment.joined_after_start() {
+            // The next network's files are in place; the originals wait for its leaving.
+        } else if attachment.joined_after_start() {
             // Its own namespace stays, without the endpoint; its files as they were.
             if let Ok(d) = self.executor.details(task_id).await {
                 for (name, text) in &attachment.restore {
@@ -103,6 +134,42 @@ impl Standalone {
             entry.reprepare.store(true, std::sync::atomic::Ordering::SeqCst);
         }
         self.save(&entry)
+    }
+
+    /// Puts the `next` attachment's `resolv.conf` and `hosts` where running container `entry`
+    /// reads `leaving`'s: in place in the files bind-mounted into it (a run prepared in
+    /// `leaving`'s namespace), else through its root, `next` then keeping the originals to put
+    /// back. False when that failed (logged; the container keeps the old files).
+    async fn hand_files_over(&self, entry: &Entry, leaving: &Attachment, next: &Attachment) -> bool {
+        let id = &entry.task.id;
+        let files = [
+            (
+                "resolv.conf",
+                &leaving.sandbox.resolv_conf,
+                &next.sandbox.resolv_conf,
+            ),
+            ("hosts", &leaving.sandbox.hosts, &next.sandbox.hosts),
+        ];
+        let pid = match self.executor.details(id).await {
+            Ok(d) => d.pid,
+            Err(_) => return false,
+        };
+        for (name, mounted, source) in files {
+            let Some(source) = source else { continue };
+            let written = std::fs::read_to_string(source).and_then(|text| match mounted {
+                // Written in place, not renamed: the bind mount holds this inode.
+                Some(mounted) if !leaving.joined_after_start() => std::fs::write(mounted, text),
+                _ => replace_in_root(pid, name, &text).map(|_| ()),
+            });
+            if let Err(e) = written {
+                tracing::warn!(container = %container_id(id), "handing /etc/{name} over to the next network: {e}");
+                return false;
+            }
+        }
+        if leaving.joined_after_start() {
+            entry.update_attachment(&next.task_id, |a| a.restore = leaving.restore.clone());
+        }
+        true
     }
 
     /// Prepares a container that is not running again, so its next start sees the
@@ -124,7 +191,7 @@ impl Standalone {
 
 /// Writes the sandbox's `resolv.conf` and `hosts` into running process `pid`'s `/etc`; the
 /// files they replaced, to put back.
-fn write_files(pid: i64, attachment: &Attachment) -> Result<Vec<(String, String)>> {
+pub(super) fn write_files(pid: i64, attachment: &Attachment) -> Result<Vec<(String, String)>> {
     let mut restore = Vec::new();
     let files = [
         ("resolv.conf", &attachment.sandbox.resolv_conf),

@@ -72,15 +72,22 @@ impl Attachment {
     fn joined_after_start(&self) -> bool {
         self.sandbox.netns.is_none()
     }
+
+    /// Whether `key` names its network (by name or a prefix of its ID).
+    fn is_on(&self, key: &str) -> bool {
+        self.network_name == key || (!key.is_empty() && self.network_id.starts_with(key))
+    }
 }
 
 /// One container.
 struct Entry {
     task: Arc<Task>,
     auto_remove: bool,
-    /// Its network attachment: set at create (after the name is reserved, before the first
-    /// prepare) or by `network connect`, cleared by `network disconnect`.
-    attachment: Mutex<Option<Attachment>>,
+    /// Its network attachments, one per network: the first set at create (after the name is
+    /// reserved, before the first prepare) or by `network connect`, more by later connects,
+    /// each taken by `network disconnect`. A run is prepared in the first one's namespace
+    /// when it has one; the others join the running process's namespace after each start.
+    attachments: Mutex<Vec<Attachment>>,
     /// The prepared run no longer fits the container's networks (it left, while running, the
     /// namespace that run was prepared to join): its next start prepares it again.
     reprepare: std::sync::atomic::AtomicBool,
@@ -91,17 +98,52 @@ struct Entry {
 }
 
 impl Entry {
-    fn attachment(&self) -> Option<Attachment> {
-        // Every change is one assignment: a poisoned value is still whole.
-        self.attachment.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    fn lock_attachments(&self) -> std::sync::MutexGuard<'_, Vec<Attachment>> {
+        // Every change is one push, remove or assignment: a poisoned value is still whole.
+        self.attachments.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn take_attachment(&self) -> Option<Attachment> {
-        self.attachment.lock().unwrap_or_else(|p| p.into_inner()).take()
+    fn attachments(&self) -> Vec<Attachment> {
+        self.lock_attachments().clone()
     }
 
-    fn set_attachment(&self, attachment: Option<Attachment>) {
-        *self.attachment.lock().unwrap_or_else(|p| p.into_inner()) = attachment;
+    /// Its attachment on the network `key` names.
+    fn attachment_on(&self, key: &str) -> Option<Attachment> {
+        self.lock_attachments().iter().find(|a| a.is_on(key)).cloned()
+    }
+
+    /// The attachment whose namespace its runs are prepared in.
+    fn prepared_in(&self) -> Option<Attachment> {
+        self.lock_attachments()
+            .iter()
+            .find(|a| !a.joined_after_start())
+            .cloned()
+    }
+
+    fn take_attachments(&self) -> Vec<Attachment> {
+        std::mem::take(&mut *self.lock_attachments())
+    }
+
+    /// Takes the attachment of attachment task `task_id` out.
+    fn take_attachment(&self, task_id: &str) -> Option<Attachment> {
+        let mut held = self.lock_attachments();
+        let at = held.iter().position(|a| a.task_id == task_id)?;
+        Some(held.remove(at))
+    }
+
+    fn set_attachments(&self, attachments: Vec<Attachment>) {
+        *self.lock_attachments() = attachments;
+    }
+
+    /// Changes the attachment of attachment task `task_id`, if it holds it.
+    fn update_attachment(&self, task_id: &str, change: impl FnOnce(&mut Attachment)) {
+        if let Some(a) = self.lock_attachments().iter_mut().find(|a| a.task_id == task_id) {
+            change(a);
+        }
+    }
+
+    fn push_attachment(&self, attachment: Attachment) {
+        self.lock_attachments().push(attachment);
     }
 }
 
@@ -174,7 +216,7 @@ impl Standalone {
         let entry = Arc::new(Entry {
             task: Arc::new(task),
             auto_remove,
-            attachment: Mutex::new(None),
+            attachments: Mutex::new(Vec::new()),
             reprepare: Default::default(),
             life: watch::Sender::new(Life::default()),
             attached: watch::Sender::new(0),
@@ -265,7 +307,7 @@ impl Standalone {
             let entry = Arc::new(Entry {
                 task: Arc::new(task),
                 auto_remove: create.auto_remove,
-                attachment: Mutex::new(None),
+                attachments: Mutex::new(Vec::new()),
                 reprepare: Default::default(),
                 life: watch::Sender::new(Life::default()),
                 attached: watch::Sender::new(0),
@@ -275,7 +317,7 @@ impl Standalone {
         };
         if let Some(key) = &create.network {
             match self.attach_to(&entry, key, false, &create.endpoint).await {
-                Ok(attachment) => entry.set_attachment(Some(attachment)),
+                Ok(attachment) => entry.set_attachments(vec![attachment]),
                 Err(e) => {
                     self.lock().remove(&task_id);
                     return Err(e);
@@ -368,12 +410,39 @@ impl Standalone {
     /// start: its new process has a namespace of its own. When that fails the process is
     /// killed, and the start fails, as dockerd's does when it cannot join a network.
     async fn join_after_start(&self, entry: &Entry) -> Result<()> {
-        let Some(a) = entry.attachment().filter(Attachment::joined_after_start) else {
+        let joining: Vec<Attachment> = entry
+            .attachments()
+            .into_iter()
+            .filter(Attachment::joined_after_start)
+            .collect();
+        if joining.is_empty() {
             return Ok(());
-        };
+        }
         let id = &entry.task.id;
         let joined = match self.executor.details(id).await {
-            Ok(d) => self.swarm()?.join_container(&a.task_id, d.pid).await,
+            Ok(d) => {
+                let swarm = self.swarm()?;
+                let mut joined = Ok(());
+                for a in &joining {
+                    joined = swarm.join_container(&a.task_id, d.pid).await;
+                    if joined.is_err() {
+                        break;
+                    }
+                }
+                // A run prepared in no sandbox (its first network left while it was not
+                // running) reads the first joined network's files, written as at a connect.
+                let first = &joining[0];
+                if joined.is_ok() && entry.prepared_in().is_none() && first.restore.is_empty() {
+                    match connect::write_files(d.pid, first) {
+                        Ok(restore) => {
+                            entry.update_attachment(&first.task_id, |a| a.restore = restore);
+                            joined = self.save(entry);
+                        }
+                        Err(e) => joined = Err(e),
+                    }
+                }
+                joined
+            }
             Err(e) => Err(error(id, e)),
         };
         if joined.is_err() {
@@ -447,7 +516,7 @@ impl Standalone {
 
     /// Prepares a run of `entry`'s container, in its network sandbox when it has one.
     async fn prepare(&self, entry: &Entry) -> agent::executor::Result<()> {
-        match entry.attachment() {
+        match entry.prepared_in() {
             Some(a) => self.executor.prepare_in(&entry.task, &a.sandbox).await,
             None => self.executor.prepare(&entry.task).await,
         }
@@ -486,13 +555,13 @@ impl Standalone {
             .await
     }
 
-    /// Gives up `entry`'s network attachment, if it has one.
+    /// Gives up every network attachment of `entry`.
     async fn detach(&self, entry: &Entry) {
-        let taken = entry.take_attachment();
-        if let Some(a) = taken
-            && let Ok(swarm) = self.swarm()
-        {
-            swarm.detach_container(&a.task_id).await;
+        let taken = entry.take_attachments();
+        if let Ok(swarm) = self.swarm() {
+            for a in taken {
+                swarm.detach_container(&a.task_id).await;
+            }
         }
     }
 
@@ -541,7 +610,19 @@ impl Standalone {
     pub fn attachment_ids(&self) -> std::collections::HashSet<String> {
         self.lock()
             .values()
-            .filter_map(|e| e.attachment().map(|a| a.task_id))
+            .flat_map(|e| e.attachments().into_iter().map(|a| a.task_id))
+            .collect()
+    }
+
+    /// Container `task_id`'s attachments, in order: (attachment task ID, network ID, name).
+    pub fn networks_of(&self, task_id: &str) -> Vec<(String, String, String)> {
+        let Some(entry) = self.lock().get(task_id).cloned() else {
+            return Vec::new();
+        };
+        entry
+            .attachments()
+            .into_iter()
+            .map(|a| (a.task_id, a.network_id, a.network_name))
             .collect()
     }
 
@@ -549,9 +630,11 @@ impl Standalone {
     pub fn attachment_holders(&self) -> HashMap<String, (String, String)> {
         self.lock()
             .values()
-            .filter_map(|e| {
-                let a = e.attachment()?;
-                Some((a.task_id, (e.task.id.clone(), e.task.service_name.clone())))
+            .flat_map(|e| {
+                let holder = (e.task.id.clone(), e.task.service_name.clone());
+                e.attachments()
+                    .into_iter()
+                    .map(move |a| (a.task_id, holder.clone()))
             })
             .collect()
     }

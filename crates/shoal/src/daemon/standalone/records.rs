@@ -18,9 +18,12 @@ use super::{Attachment, Entry, Result, Standalone};
 struct Record {
     task: Task,
     auto_remove: bool,
-    /// Its network attachment (`network.rs`): the attachment task's ID and the sandbox.
+    /// Its first network attachment (`network.rs`): the attachment task's ID and the sandbox.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     attachment: Option<Attachment>,
+    /// Its attachments to further networks (`docker network connect` of a connected one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    more_attachments: Vec<Attachment>,
     /// Its next start prepares it again (`Entry::reprepare`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     reprepare: bool,
@@ -56,7 +59,13 @@ impl Standalone {
                 continue;
             };
             let entry = self.insert(record.task, record.auto_remove);
-            entry.set_attachment(record.attachment);
+            entry.set_attachments(
+                record
+                    .attachment
+                    .into_iter()
+                    .chain(record.more_attachments)
+                    .collect(),
+            );
             entry
                 .reprepare
                 .store(record.reprepare, std::sync::atomic::Ordering::SeqCst);
@@ -87,10 +96,12 @@ impl Standalone {
     pub(super) fn save(&self, entry: &Entry) -> Result<()> {
         use std::io::Write as _;
         use std::os::unix::fs::OpenOptionsExt as _;
+        let mut attachments = entry.attachments().into_iter();
         let record = Record {
             task: (*entry.task).clone(),
             auto_remove: entry.auto_remove,
-            attachment: entry.attachment(),
+            attachment: attachments.next(),
+            more_attachments: attachments.collect(),
             reprepare: entry.reprepare.load(std::sync::atomic::Ordering::SeqCst),
         };
         let bytes = serde_json::to_vec(&record)
