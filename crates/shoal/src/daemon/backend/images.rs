@@ -1,4 +1,4 @@
-//! The image calls on this node's store (`images.rs`), each followed by its image event.
+//! The image calls on this node's store (`daemon/images.rs`), each followed by its image event.
 
 use crate::daemon::swarm::Swarm;
 

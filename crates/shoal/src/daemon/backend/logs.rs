@@ -1,5 +1,5 @@
 //! `GET /services/{id}/logs` and `GET /tasks/{id}/logs`: the tasks chosen here, their lines
-//! gathered from their nodes by `task_logs.rs`.
+//! gathered from their nodes by `daemon/task_logs.rs`.
 
 use std::sync::Arc;
 

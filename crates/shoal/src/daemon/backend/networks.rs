@@ -1,6 +1,6 @@
-//! The network reads that need this node: cluster networks, task addresses, and for
-//! `network inspect` this node's containers on a network and its peers. Create, remove and
-//! prune are `networks.rs`'s.
+//! The network reads: the cluster's networks, task addresses, and for `network inspect` this
+//! node's containers on a network and the nodes holding it. Create, remove and prune are
+//! `daemon/networks.rs`'s.
 
 use std::sync::Arc;
 

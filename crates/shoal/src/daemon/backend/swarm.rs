@@ -1,5 +1,5 @@
 //! The swarm calls that read or change the cluster: what `/_ping` and `/info` report, `GET /swarm`,
-//! `POST /swarm/update` and the unlock key. Init, join, leave and unlock are `swarm.rs`'s.
+//! `POST /swarm/update` and the unlock key. Init, join, leave and unlock are `daemon/swarm.rs`'s.
 
 use std::sync::Arc;
 
