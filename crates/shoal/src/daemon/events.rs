@@ -1,5 +1,5 @@
 //! The daemon's event bus behind `GET /events`: container events from the task runner's
-//! status updates (`task_events.rs`) and image events from the image calls (`backend.rs`).
+//! status updates (`task_events.rs`) and image events from the image calls (`backend/images.rs`).
 //!
 //! ```text
 //! publish ─► ring (last RING events, for `since`) ─► broadcast ─► each /events client

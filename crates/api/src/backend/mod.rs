@@ -1,188 +1,39 @@
 //! What the API edge needs from the daemon, in shoal's own terms. The HTTP layer turns Docker
 //! requests into these calls and their results back into Docker JSON; the daemon implements
 //! the trait. Tests drive the HTTP layer with a fake backend.
+//!
+//! This file holds the [`Backend`] trait; the types its calls take and give are one file per
+//! API area beside it (`swarm.rs`: the swarm and its nodes, `services.rs`: services and logs,
+//! `images.rs`, `exec.rs`: exec and attach streams, `networks.rs`, `secrets.rs`, `events.rs`),
+//! re-exported here.
+
+mod events;
+mod exec;
+mod images;
+mod networks;
+mod secrets;
+mod services;
+mod swarm;
 
 use std::sync::Arc;
 
 use futures::stream::BoxStream;
 use rules::controlapi::cluster::Rotation;
 use rules::controlapi::node::NodeFilters;
-use rules::controlapi::service::{ServiceFilters, ServiceStatus};
+use rules::controlapi::service::ServiceFilters;
 use rules::controlapi::task::TaskFilters;
-use types::{
-    Availability, Cluster, ClusterSpec, Node, NodeSpec, Reachability, Service, ServiceSpec, Task, Timestamp,
-};
+use types::{Cluster, ClusterSpec, NodeSpec, ServiceSpec, Task};
+
+pub use events::EventFeed;
+pub use exec::{AttachOptions, ExecCreate, ExecStreams, ExecView};
+pub use images::{ImageProgress, ImageUpload};
+pub use networks::{Attachment, NetworkEndpoint};
+pub use secrets::SecretRotated;
+pub use services::{LogLine, LogOptions, LogStream, LogTarget, ServiceView};
+pub use swarm::{InitRequest, JoinRequest, LocalNodeState, ManagerInfo, NodeView, SwarmStatus};
 
 /// Errors carry the status dockerd would answer with (see `rules::Error`).
 pub type Result<T> = std::result::Result<T, rules::Error>;
-
-/// This node's relation to a swarm (Docker's `LocalNodeState`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LocalNodeState {
-    /// Not in a swarm.
-    Inactive,
-    /// Joining.
-    Pending,
-    /// In a swarm.
-    Active,
-    /// Something failed; see the error.
-    Error,
-    /// Autolocked and waiting for the unlock key.
-    Locked,
-}
-
-impl LocalNodeState {
-    /// Docker's spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LocalNodeState::Inactive => "inactive",
-            LocalNodeState::Pending => "pending",
-            LocalNodeState::Active => "active",
-            LocalNodeState::Error => "error",
-            LocalNodeState::Locked => "locked",
-        }
-    }
-}
-
-/// The swarm facts `/_ping` and `/info` report about this node.
-#[derive(Debug, Clone)]
-pub struct SwarmStatus {
-    /// Local state.
-    pub state: LocalNodeState,
-    /// Node ID once joined.
-    pub node_id: String,
-    /// The address the node is reached at (IP, no port).
-    pub node_addr: String,
-    /// True on a manager that can serve control calls.
-    pub control_available: bool,
-    /// Last error, if state is `Error`.
-    pub error: String,
-    /// Known managers: (node ID, `host:port`).
-    pub remote_managers: Vec<(String, String)>,
-}
-
-/// Extra `/info` facts only a manager knows.
-#[derive(Debug, Clone)]
-pub struct ManagerInfo {
-    /// Number of nodes.
-    pub nodes: usize,
-    /// Number of managers.
-    pub managers: usize,
-    /// The cluster object.
-    pub cluster: Arc<Cluster>,
-}
-
-/// A node with the facts computed at read time.
-#[derive(Debug, Clone)]
-pub struct NodeView {
-    /// The stored node.
-    pub node: Arc<Node>,
-    /// True if it currently leads Raft.
-    pub leader: bool,
-    /// How reachable it is as a manager.
-    pub reachability: Reachability,
-}
-
-/// `POST /swarm/init`, decoded.
-#[derive(Debug, Clone, Default)]
-pub struct InitRequest {
-    /// `host:port` to listen on for cluster traffic (Docker default `0.0.0.0:2377`).
-    pub listen_addr: String,
-    /// `host[:port]` or interface to advertise; empty means choose.
-    pub advertise_addr: String,
-    /// Data path address (recorded).
-    pub data_path_addr: String,
-    /// VXLAN port; 0 means default.
-    pub data_path_port: u32,
-    /// Rebuild a one-manager cluster from this node's state.
-    pub force_new_cluster: bool,
-    /// Cluster spec; fields left at their defaults keep Swarm's defaults.
-    pub spec: ClusterSpec,
-    /// Initial availability of this node.
-    pub availability: Option<Availability>,
-    /// Address pools (CIDRs); empty means `10.0.0.0/8`.
-    pub default_addr_pool: Vec<String>,
-    /// Subnet prefix length; 0 means 24.
-    pub subnet_size: u32,
-}
-
-/// `POST /swarm/join`, decoded.
-#[derive(Debug, Clone, Default)]
-pub struct JoinRequest {
-    /// `host:port` to listen on for cluster traffic.
-    pub listen_addr: String,
-    /// Address to advertise; empty means choose.
-    pub advertise_addr: String,
-    /// Data path address (recorded).
-    pub data_path_addr: String,
-    /// Managers to contact.
-    pub remote_addrs: Vec<String>,
-    /// The join token.
-    pub join_token: String,
-    /// Initial availability of this node.
-    pub availability: Option<Availability>,
-}
-
-/// A service with its task counts (`?status=true`).
-#[derive(Debug, Clone)]
-pub struct ServiceView {
-    /// The stored service.
-    pub service: Arc<Service>,
-    /// Running/desired/completed counts.
-    pub status: ServiceStatus,
-}
-
-/// Which logs to read.
-#[derive(Debug, Clone)]
-pub enum LogTarget {
-    /// Every task of a service (ID, name or ID prefix).
-    Service(String),
-    /// One task (ID or ID prefix).
-    Task(String),
-}
-
-/// Options of `GET /services/{id}/logs` and `GET /tasks/{id}/logs`.
-#[derive(Debug, Clone, Default)]
-pub struct LogOptions {
-    /// Keep streaming new lines.
-    pub follow: bool,
-    /// Only the last N lines of each task (None: all).
-    pub tail: Option<usize>,
-    /// Only lines at or after this time.
-    pub since: Option<Timestamp>,
-    /// Only lines before this time.
-    pub until: Option<Timestamp>,
-    /// Include stdout.
-    pub stdout: bool,
-    /// Include stderr.
-    pub stderr: bool,
-}
-
-/// Which output stream a log line came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogStream {
-    /// Standard output.
-    Stdout,
-    /// Standard error.
-    Stderr,
-}
-
-/// One log line of one task.
-#[derive(Debug, Clone)]
-pub struct LogLine {
-    /// When it was written.
-    pub timestamp: Timestamp,
-    /// stdout or stderr.
-    pub stream: LogStream,
-    /// The line, without its trailing newline.
-    pub line: bytes::Bytes,
-    /// Task it came from.
-    pub task_id: String,
-    /// Node the task ran on.
-    pub node_id: String,
-    /// Service of the task.
-    pub service_id: String,
-}
 
 /// The daemon, as the API sees it.
 #[async_trait::async_trait]
@@ -506,136 +357,15 @@ pub trait Backend: Send + Sync + 'static {
     }
 }
 
-/// What a secret (or config) rotation did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SecretRotated {
-    /// The new secret's ID.
-    pub id: String,
-    /// Its name (`<base>.v<N>`).
-    pub name: String,
-    /// The services moved to it.
-    pub services: Vec<String>,
-}
-
-/// What `POST /containers/{id}/attach` asks for.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct AttachOptions {
-    /// The output kept so far first (`logs=1`).
-    pub logs: bool,
-    /// New output as it comes (`stream=1`).
-    pub stream: bool,
-    /// Include stdout.
-    pub stdout: bool,
-    /// Include stderr.
-    pub stderr: bool,
-    /// Send the client's input to the container's stdin (`stdin=1`; it must have been
-    /// created with `OpenStdin`).
-    pub stdin: bool,
-}
-
-/// A task's address on one network.
-#[derive(Debug, Clone)]
-pub struct Attachment {
-    /// The network.
-    pub network: Arc<types::Network>,
-    /// The address with its prefix (`10.0.1.3/24`).
-    pub address: String,
-}
-
-/// A container of this node on a network, as `docker network inspect` lists it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NetworkEndpoint {
-    /// The container's ID (the task's or standalone container's, as `/containers` shows it).
-    pub container_id: String,
-    /// The container's name.
-    pub name: String,
-    /// The endpoint's ID (64 hex digits, stable for the address's holder on that network).
-    pub endpoint_id: String,
-    /// Its interface's MAC address (`02:42:…`).
-    pub mac_address: String,
-    /// Its address with the network's prefix (`10.0.1.3/24`).
-    pub ipv4_address: String,
-}
+// The defaults' refusals.
 
 fn unimplemented(call: &str) -> rules::Error {
     rules::Error::Unimplemented(format!("{call} is not implemented by this daemon"))
 }
 
-/// What `GET /events` streams from: the kept events, then the live ones with no gap or
-/// repeat between them.
-pub struct EventFeed {
-    /// The daemon's kept events, oldest first.
-    pub past: Vec<crate::model::EventMessage>,
-    /// Events as they happen; it ends when the daemon drops a client that fell behind.
-    pub live: BoxStream<'static, crate::model::EventMessage>,
-    /// The daemon's clock when the feed was taken (the handler times `until` from it).
-    pub now: Timestamp,
-}
-
 fn no_exec(key: &str) -> rules::Error {
     rules::Error::Unimplemented(format!("this daemon cannot exec into containers ({key})"))
 }
-
-/// What `POST /containers/{id}/exec` asks to run.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ExecCreate {
-    /// Program and arguments.
-    pub cmd: Vec<String>,
-    /// Extra environment, `K=V`.
-    pub env: Vec<String>,
-    /// User; empty for the container's.
-    pub user: String,
-    /// Working directory; empty for the container's.
-    pub working_dir: String,
-    /// Allocate a TTY.
-    pub tty: bool,
-    /// Attach stdin.
-    pub attach_stdin: bool,
-    /// Attach stdout.
-    pub attach_stdout: bool,
-    /// Attach stderr.
-    pub attach_stderr: bool,
-    /// Detach keys as the client spelled them (`--detach-keys`); empty for ctrl-p ctrl-q.
-    pub detach_keys: String,
-}
-
-/// An exec instance, as `GET /exec/{id}/json` shows it.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ExecView {
-    /// Its ID.
-    pub id: String,
-    /// The task it runs in.
-    pub container_id: String,
-    /// Started and not exited.
-    pub running: bool,
-    /// Exit code once exited.
-    pub exit_code: Option<i64>,
-    /// Host pid while running (0 otherwise).
-    pub pid: i64,
-    /// What was asked.
-    pub config: ExecCreate,
-}
-
-/// The streams of a started exec, for the API to relay over the hijacked connection.
-pub struct ExecStreams {
-    /// Output is raw (TTY) rather than multiplexed.
-    pub tty: bool,
-    /// Where the client's input goes, if stdin is attached.
-    pub stdin: Option<Box<dyn tokio::io::AsyncWrite + Send + Unpin>>,
-    /// The process's stdout (with a TTY, all its output), if attached.
-    pub stdout: Option<Box<dyn tokio::io::AsyncRead + Send + Unpin>>,
-    /// Its stderr, if attached and without a TTY.
-    pub stderr: Option<Box<dyn tokio::io::AsyncRead + Send + Unpin>>,
-    /// Resolves once the exit code is recorded, so the client's inspect after the stream
-    /// ends sees it.
-    pub exited: futures::future::BoxFuture<'static, ()>,
-}
-
-/// A pull's progress sink: the handler streams each line to the client as it comes.
-pub type ImageProgress = Box<dyn FnMut(image::Progress) + Send>;
-
-/// An upload body (`docker import`, `docker load`), read as it arrives, never buffered whole.
-pub type ImageUpload = Box<dyn tokio::io::AsyncRead + Send + Unpin>;
 
 fn no_images() -> image::Error {
     image::Error::Unsupported("this daemon has no image store".into())
