@@ -45,9 +45,16 @@ const FULL_PASS: Duration = Duration::from_secs(1);
 /// its time while status reports waited.
 const FULL_PASS_COST_FACTOR: u32 = 4;
 
+/// The longest wait between timer-driven full passes, however costly the last one was (its
+/// cost includes waiting for its commits, which a leader without a quorum waits out), so
+/// time-based decisions such as restart delays are never held back more than this.
+const FULL_PASS_MAX: Duration = Duration::from_secs(10);
+
 /// How long after the last full pass the next one is due.
 fn full_pass_period(last_cost: Duration) -> Duration {
-    FULL_PASS.max(last_cost * FULL_PASS_COST_FACTOR)
+    FULL_PASS
+        .max(last_cost * FULL_PASS_COST_FACTOR)
+        .min(FULL_PASS_MAX)
 }
 
 /// What commits since the last pass touched.
@@ -397,6 +404,8 @@ mod tests {
             full_pass_period(Duration::from_millis(600)),
             Duration::from_millis(2400)
         );
+        // A pass stuck on its commits does not push the next one out indefinitely.
+        assert_eq!(full_pass_period(Duration::from_secs(30)), FULL_PASS_MAX);
     }
 
     #[test]

@@ -168,3 +168,18 @@ impl RaftNetworkV2<TypeConfig> for RaftPeer {
         result.map_err(|e| StreamingError::Network(NetworkError::from_string(e)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_appends_deadline_grows_with_its_entries() {
+        // openraft's option for a 50 ms heartbeat interval: 37.5 ms.
+        let option = RPCOption::new(Duration::from_millis(50));
+        let base = option.soft_ttl() + APPEND_SLACK;
+        assert_eq!(append_timeout(&option, 0), base);
+        assert_eq!(append_timeout(&option, 4 << 20), base + Duration::from_secs(1));
+        assert!(append_timeout(&option, usize::MAX) > Duration::from_secs(3600));
+    }
+}
