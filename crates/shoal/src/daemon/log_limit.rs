@@ -1,7 +1,7 @@
-//! Rate-limited logging: at most [`BURST`] events (info and above) per call site in each [`WINDOW`], so a
-//! fault that repeats every few milliseconds (a replica whose disk is full, a peer that keeps
-//! refusing) cannot fill the disk or drown the one line that explains it. What was dropped
-//! is counted and said once the site may log again.
+//! Rate-limited logging: at most [`BURST`] events (info and above) per call site in each
+//! [`WINDOW`], so a fault that repeats every few milliseconds (a replica whose disk is full, a
+//! peer that keeps refusing) cannot fill the disk or drown the one line that explains it.
+//! What was dropped is counted and said once the site may log again.
 //!
 //! ```text
 //!  event ─► EnvFilter ─► RateLimit::admit(call site, now) ─┬─ Pass{suppressed: 0} ─► logged
