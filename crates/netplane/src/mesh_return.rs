@@ -107,11 +107,7 @@ pub fn ruleset(route: &MeshReturn) -> Nftables<'static> {
         .sandboxes
         .iter()
         .map(|s| {
-            let mac = crate::names::mac_for(*s)
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<Vec<_>>()
-                .join(":");
+            let mac = crate::names::mac_text(*s);
             SetItem::Mapping(
                 Expression::String(Cow::Owned(mac)),
                 Expression::Number(mark_of(*s)),

@@ -80,6 +80,15 @@ pub fn mac_for(ip: Ipv4Addr) -> [u8; 6] {
     [0x02, 0x42, a, b, c, d]
 }
 
+/// [`mac_for`] as text, `02:42:0a:00:00:05`: how dockerd shows it and nft's sets key it.
+pub fn mac_text(ip: Ipv4Addr) -> String {
+    mac_for(ip)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,6 +99,7 @@ mod tests {
         assert!(vxlan(0xff_ffff).len() < 16);
         assert_eq!(endpoint_veth(Ipv4Addr::new(10, 0, 0, 5)), "shoal-0a000005");
         assert_eq!(mac_for(Ipv4Addr::new(10, 0, 1, 7)), [0x02, 0x42, 10, 0, 1, 7]);
+        assert_eq!(mac_text(Ipv4Addr::new(10, 0, 1, 7)), "02:42:0a:00:01:07");
         assert!(valid_tag("n1abc"));
         assert!(!valid_tag("N1"));
         assert!(!valid_tag(""));

@@ -192,11 +192,7 @@ fn standalone_networks(
             let view = views.get(network_id)?;
             let endpoint = view.endpoints.iter().find(|e| &e.task_id == task_id)?;
             let pool = view.pools.iter().find(|p| p.subnet.contains(endpoint.addr));
-            let mac = netplane::names::mac_for(endpoint.addr)
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<Vec<_>>()
-                .join(":");
+            let mac = netplane::names::mac_text(endpoint.addr);
             Some(api::containers::ContainerNetwork {
                 name: name.clone(),
                 network_id: network_id.clone(),

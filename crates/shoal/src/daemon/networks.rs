@@ -151,11 +151,7 @@ pub fn endpoints(
             } else {
                 return None;
             };
-            let mac = netplane::names::mac_for(addr)
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<Vec<_>>()
-                .join(":");
+            let mac = netplane::names::mac_text(addr);
             Some(api::NetworkEndpoint {
                 container_id: api::containers::container_id(&container),
                 name,
