@@ -35,7 +35,7 @@ use bollard::models::{ContainerInspectResponse, ContainerStateStatusEnum};
 use bollard::query_parameters::{
     CreateContainerOptions, CreateImageOptions, ListContainersOptions, RemoveContainerOptions,
 };
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use tokio_util::sync::CancellationToken;
 use types::{ContainerStatus, Resources, Task};
 
@@ -427,6 +427,18 @@ impl Executor for DockerExecutor {
             };
             match self.docker.remove_container(&container, Some(options)).await {
                 Ok(()) | Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => {}
+                // A removal already under way (the runner's, as the task left the node's
+                // assignments too): done once dockerd says the container is removed.
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 409,
+                    message,
+                }) if message.contains("already in progress") => {
+                    let options = bollard::query_parameters::WaitContainerOptions {
+                        condition: "removed".into(),
+                    };
+                    // Its end (or a 404: gone already) is all that is wanted.
+                    let _ = self.docker.wait_container(&container, Some(options)).next().await;
+                }
                 Err(e) => return Err(engine_error("removing the container", e)),
             }
         }

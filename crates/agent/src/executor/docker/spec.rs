@@ -62,7 +62,9 @@ pub struct Create {
 /// on networks is refused). Its files are bind-mounted read-only at `/etc/resolv.conf` and
 /// `/etc/hosts` (a task's own mount there wins, as in Docker); a namespace path is refused,
 /// since dockerd makes the container's namespace itself (network mode `none`) and the agent
-/// attaches the task's endpoints to it after start.
+/// attaches the task's endpoints to it after start. A task on no networks keeps dockerd's
+/// default network mode, as Swarm's executor leaves it (the `bridge` network: outbound
+/// traffic through the host, dockerd's own resolv.conf and hosts), so nothing is attached.
 pub fn build(task: &Task, node_id: &str, sandbox: Option<&Sandbox>) -> Result<Create> {
     let spec = &task.spec;
     let c = &spec.container;
@@ -128,8 +130,11 @@ pub fn build(task: &Task, node_id: &str, sandbox: Option<&Sandbox>) -> Result<Cr
     let grace = grace_seconds(c.stop_grace_period);
     let limits = &spec.resources.limits;
     let positive = |n: i64| (n > 0).then_some(n);
+    // Swarm's executor sets no mode for a task without networks; dockerd then joins the
+    // default network, which is also cheaper for dockerd than a `none` sandbox.
+    let network_mode = (!spec.networks.is_empty()).then(|| "none".to_string());
     let host_config = HostConfig {
-        network_mode: Some("none".into()),
+        network_mode,
         mounts: extra.mounts,
         readonly_rootfs: Some(extra.read_only),
         init: extra.init,
@@ -317,7 +322,10 @@ mod tests {
         assert_eq!(c.body.entrypoint, Some(vec!["sh".to_string()]));
         assert_eq!(c.body.stop_timeout, Some(1), "grace rounds up to whole seconds");
         let host = c.body.host_config.unwrap();
-        assert_eq!(host.network_mode.as_deref(), Some("none"));
+        assert_eq!(
+            host.network_mode, None,
+            "no networks: dockerd's default, as Swarm"
+        );
         assert_eq!(host.init, Some(true));
         assert_eq!(host.mounts.map(|m| m.len()), Some(1));
         assert_eq!(c.registry_auth.as_deref(), Some("e30="));

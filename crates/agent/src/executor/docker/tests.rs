@@ -163,7 +163,11 @@ async fn containers_are_named_and_labelled_as_swarm_does() {
         "{{.Name}} {{index .Config.Labels \"com.docker.swarm.task.id\"}} {{.HostConfig.NetworkMode}}",
         "web.1.named",
     ]);
-    assert_eq!(out.trim(), "/web.1.named named none");
+    assert_eq!(
+        out.trim(),
+        "/web.1.named named default",
+        "no networks: dockerd's default"
+    );
     within("remove", ex.remove("named")).await.unwrap();
     assert!(!d.docker(&["inspect", "web.1.named"]).status.success(), "removed");
 }
@@ -193,17 +197,7 @@ async fn start_latency() {
         within("remove", ex.remove(&id)).await.unwrap();
         let t3 = tokio::time::Instant::now();
         let name = format!("cli{i}");
-        d.ok(&[
-            "run",
-            "-d",
-            "--name",
-            &name,
-            "--network",
-            "none",
-            IMAGE,
-            "sleep",
-            "1000",
-        ]);
+        d.ok(&["run", "-d", "--name", &name, IMAGE, "sleep", "1000"]);
         cli.push(t3.elapsed());
         d.ok(&["rm", "-f", &name]);
     }
@@ -319,17 +313,7 @@ async fn concurrent_start() {
                 let name = format!("cc{round}x{i}");
                 let d = d.clone();
                 std::thread::spawn(move || {
-                    d.ok(&[
-                        "run",
-                        "-d",
-                        "--name",
-                        &name,
-                        "--network",
-                        "none",
-                        IMAGE,
-                        "sleep",
-                        "1000",
-                    ]);
+                    d.ok(&["run", "-d", "--name", &name, IMAGE, "sleep", "1000"]);
                 })
             })
             .collect();
