@@ -228,6 +228,11 @@ fn a_task_on_an_overlay_keeps_its_endpoint_and_answers_by_name_after_an_agent_ki
     });
     let page = eventually("client reaches web by name", LIMIT, || fetch(&dockerd, &client));
     assert_eq!(page, "web-page");
+    // The container's host name is the one the sandbox's hosts file gives its address.
+    let own = dockerd.docker(&["exec", &client, "sh", "-c", "hostname -i 2>&1"]);
+    assert!(own.status.success(), "hostname -i: {own:?}");
+    let own: std::net::Ipv4Addr = stdout(&own).trim().parse().expect("hostname -i is an address");
+    assert!(!own.is_loopback(), "{own}: the overlay address, not loopback");
     let before = (links(&dockerd, &web), links(&dockerd, &client));
     let tasks = agent.docker_ok(&["service", "ps", "-q", "--no-trunc", "web"]);
 

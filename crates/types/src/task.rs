@@ -132,6 +132,17 @@ impl Task {
         }
     }
 
+    /// The task's host name: its spec's, else the first 12 characters of its ID (what a
+    /// container ID shows in Docker; the oci executor sets it and the sandbox's hosts file
+    /// names it, so the docker executor sets it too when it uses that file).
+    pub fn hostname(&self) -> String {
+        if self.spec.container.hostname.is_empty() {
+            self.id.chars().take(12).collect()
+        } else {
+            self.spec.container.hostname.clone()
+        }
+    }
+
     /// True for a network attachment task: an address on an attachable network held for a
     /// standalone container (Docker's TaskSpec `Runtime: attachment`); nothing runs it.
     pub fn is_attachment(&self) -> bool {

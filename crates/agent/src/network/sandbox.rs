@@ -100,11 +100,7 @@ impl NodeNetwork {
             return Err(plane_error("set the task's route-return routing", error));
         }
         let (first_spec, first) = &made[0];
-        let hostname = if task.spec.container.hostname.is_empty() {
-            task.id.chars().take(12).collect()
-        } else {
-            task.spec.container.hostname.clone()
-        };
+        let hostname = task.hostname();
         let written = files::write(
             &self.config.sandboxes,
             &task.id,

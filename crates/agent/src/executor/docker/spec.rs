@@ -163,6 +163,12 @@ pub fn build(task: &Task, node_id: &str, sandbox: Option<&Sandbox>) -> Result<Cr
     };
     let some_vec = |v: &Vec<String>| (!v.is_empty()).then(|| v.clone());
     let some_str = |s: &String| (!s.is_empty()).then(|| s.clone());
+    // The sandbox's hosts file names the task by `Task::hostname`; dockerd's default (the
+    // container ID) would be missing from it (`hostname -i` fails).
+    let hostname = match sandbox.and_then(|s| s.hosts.as_ref()) {
+        Some(_) => Some(task.hostname()),
+        None => some_str(&c.hostname),
+    };
     let body = ContainerCreateBody {
         image: Some(c.image.clone()),
         // Swarm's mapping: Command replaces the image's entrypoint, Args its CMD.
@@ -171,7 +177,7 @@ pub fn build(task: &Task, node_id: &str, sandbox: Option<&Sandbox>) -> Result<Cr
         env: some_vec(&c.env),
         user: some_str(&c.user),
         working_dir: some_str(&c.dir),
-        hostname: some_str(&c.hostname),
+        hostname,
         tty: Some(c.tty),
         open_stdin: Some(c.open_stdin),
         labels: Some(labels),
@@ -372,6 +378,11 @@ mod tests {
             ..Default::default()
         };
         let c = build(&on_net, "n", Some(&sandbox)).unwrap();
+        assert_eq!(
+            c.body.hostname.as_deref(),
+            Some("t1"),
+            "the name the sandbox's hosts file gives the task"
+        );
         let host = c.body.host_config.unwrap();
         assert_eq!(host.network_mode.as_deref(), Some("none"));
         let mounts = host.mounts.unwrap();

@@ -85,11 +85,7 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Built> {
             )));
         }
     }
-    let hostname = if c.hostname.is_empty() {
-        inputs.task.id.chars().take(12).collect()
-    } else {
-        c.hostname.clone()
-    };
+    let hostname = inputs.task.hostname();
     let user_spec = if c.user.is_empty() { &image.user } else { &c.user };
     let resolved = resolve_user(user_spec, inputs.rootfs)?;
     let cwd = [&c.dir, &image.working_dir]
