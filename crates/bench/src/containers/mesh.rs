@@ -6,9 +6,13 @@
 //!   host 1 runs every server task; host 2 none; the clients sit in host 3 (or a sandbox)
 //!   ├─ web, web-rr: busybox httpd published on 8080 / 8081 (8081 route-return)
 //!   ├─ sink, sink-rr: nc → dd of=/dev/null published on 8085 / 8086 (8086 route-return)
+//!   ├─ web-host, sink-host: the same published in host mode on 8082 / 8087
+//!   ├─ host 1's own namespace: busybox httpd on 8090, nc → dd on 8091 (no container)
 //!   │    paths: host 3 → host 2's port (task on another host: SNAT, or route-return)
 //!   │           host 3 → host 1's port (task on the receiving host)
-//!   │           host 1's ingress sandbox → the task's ingress address (direct: no NAT, no hop)
+//!   │           host 3 → host 1's host-mode port (straight to the task's host, no mesh)
+//!   │           host 3 → host 1's own server (the underlay alone: the cross-host baseline)
+//!   │           host 1's ingress sandbox → the task's ingress address (in-host: no underlay)
 //!   │    per round: sequential HTTP/1.0 requests (conn/s, p50, p99), one 1 GiB stream
 //!   ├─ overlays `bench-enc` (--opt encrypted) and `bench-plain`: a sink on host 1, a client
 //!   │    task on host 2; one stream from the client's namespace to the sink per round, with
@@ -73,18 +77,29 @@ pub enum Path3 {
     RemoteRouteReturn,
     /// Host 3 → host 1's published port, the task on host 1 (DNAT only).
     Local,
+    /// Host 3 → host 1's host-mode port: the task reached on its own host, no mesh.
+    HostMode,
+    /// Host 3 → a server in host 1's own namespace: no container, no NAT, the underlay only.
+    Underlay,
     /// Host 1's ingress sandbox → the task's ingress address (no NAT, no host hop).
     Direct,
 }
 
 impl Path3 {
     /// Every path, in the report's order.
-    pub const ALL: [Path3; 4] = [
+    pub const ALL: [Path3; 6] = [
         Path3::Remote,
         Path3::RemoteRouteReturn,
         Path3::Local,
+        Path3::HostMode,
+        Path3::Underlay,
         Path3::Direct,
     ];
+
+    /// A path through the routing mesh (ingress mode), which the target is stated for.
+    pub fn is_mesh(self) -> bool {
+        matches!(self, Path3::Remote | Path3::RemoteRouteReturn | Path3::Local)
+    }
 
     /// The report's words for it.
     pub fn label(self) -> &'static str {
@@ -92,7 +107,9 @@ impl Path3 {
             Path3::Remote => "mesh, task on another host (DNAT + SNAT, VXLAN)",
             Path3::RemoteRouteReturn => "mesh, task on another host (route-return: DNAT, VXLAN)",
             Path3::Local => "mesh, task on the receiving host (DNAT)",
-            Path3::Direct => "direct: ingress sandbox → task (no NAT, no underlay)",
+            Path3::HostMode => "direct to the task: host-mode port on its host (DNAT, no mesh)",
+            Path3::Underlay => "underlay: a server in host 1's own namespace (no container, no NAT)",
+            Path3::Direct => "in-host: ingress sandbox → task (no NAT, no underlay)",
         }
     }
 }
@@ -292,6 +309,35 @@ async fn measure(b: &Bench<'_>, args: &Args) -> anyhow::Result<Results> {
         SINK,
     )
     .await?;
+    b.service(
+        "web-host",
+        1,
+        &["--publish", "mode=host,published=8082,target=80"],
+        WEB,
+    )
+    .await?;
+    b.service(
+        "sink-host",
+        1,
+        &["--publish", "mode=host,published=8087,target=80"],
+        SINK,
+    )
+    .await?;
+    // The baseline servers, as the bench's own children in host 1's namespace.
+    let www = b.topology.dir().join("underlay-www");
+    std::fs::create_dir_all(&www)?;
+    std::fs::write(www.join("index.html"), "underlay\n")?;
+    let host1 = b.topology.ns_path(1);
+    let _underlay = [
+        client::Server::start(
+            &host1,
+            &["httpd", "-f", "-p", "8090", "-h", &www.to_string_lossy()],
+        )?,
+        client::Server::start(
+            &host1,
+            &["nc", "-ll", "-p", "8091", "-e", "dd", "of=/dev/null", "bs=1M"],
+        )?,
+    ];
     let overlays = ["bench-enc", "bench-plain"];
     b.docker(&[
         "network",
@@ -320,6 +366,8 @@ async fn measure(b: &Bench<'_>, args: &Args) -> anyhow::Result<Results> {
     b.running("web-rr").await?;
     let sink = b.running("sink").await?;
     b.running("sink-rr").await?;
+    b.running("web-host").await?;
+    b.running("sink-host").await?;
     let (h1, h2) = (addr(b.topology, 1)?, addr(b.topology, 2)?);
     let client_ns = b.topology.ns_path(3);
     let sandbox = b.plane_netns(1, "ingress").await?;
@@ -328,12 +376,16 @@ async fn measure(b: &Bench<'_>, args: &Args) -> anyhow::Result<Results> {
         (Path3::Remote, client_ns.clone(), h2, 8080),
         (Path3::RemoteRouteReturn, client_ns.clone(), h2, 8081),
         (Path3::Local, client_ns.clone(), h1, 8080),
+        (Path3::HostMode, client_ns.clone(), h1, 8082),
+        (Path3::Underlay, client_ns.clone(), h1, 8090),
         (Path3::Direct, sandbox.clone(), ingress(&web)?, 80),
     ];
     let sink_paths = [
         (Path3::Remote, client_ns.clone(), h2, 8085),
         (Path3::RemoteRouteReturn, client_ns.clone(), h2, 8086),
         (Path3::Local, client_ns.clone(), h1, 8085),
+        (Path3::HostMode, client_ns.clone(), h1, 8087),
+        (Path3::Underlay, client_ns.clone(), h1, 8091),
         (Path3::Direct, sandbox, ingress(&sink)?, 80),
     ];
     for (path, ns, a, port) in &web_paths {

@@ -199,6 +199,33 @@ pub fn plane_tag(node_id: &str) -> String {
     clean[clean.len().saturating_sub(12)..].iter().collect()
 }
 
+/// A busybox server the benchmark runs itself in a host's namespace (no container), killed
+/// when dropped.
+pub struct Server(std::process::Child);
+
+impl Server {
+    /// `busybox <args>` inside `netns`.
+    pub fn start(netns: &Path, args: &[&str]) -> anyhow::Result<Server> {
+        let child = std::process::Command::new("nsenter")
+            .arg(format!("--net={}", netns.display()))
+            .arg("busybox")
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| anyhow::anyhow!("starting busybox {args:?} in {}: {e}", netns.display()))?;
+        Ok(Server(child))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // nsenter execs busybox, so the child is the server itself.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
