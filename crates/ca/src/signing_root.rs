@@ -178,6 +178,14 @@ fn first_certificate(pem: &str) -> Option<Vec<u8>> {
         .map(|der| der.as_ref().to_vec())
 }
 
+/// Whether `pem` holds exactly one certificate, and it parses as X.509.
+pub fn is_one_certificate(pem: &str) -> bool {
+    match crate::tls::certs_from_pem(pem).as_deref() {
+        Ok([one]) => X509Certificate::from_der(one.as_ref()).is_ok(),
+        _ => false,
+    }
+}
+
 /// Whether two PEMs hold the same first certificate (byte for byte in DER, whatever the PEM
 /// line breaks or surrounding text); false when either does not parse.
 pub fn same_certificate(a_pem: &str, b_pem: &str) -> bool {
