@@ -92,6 +92,8 @@ pub struct InitRequest {
     pub default_addr_pool: Vec<String>,
     /// Subnet prefix length; 0 means 24.
     pub subnet_size: u32,
+    /// The spec's external CAs (`--external-ca`), kept beside the spec.
+    pub external_cas: Vec<types::ExternalCa>,
 }
 
 /// `POST /swarm/join`, decoded.
