@@ -365,6 +365,15 @@ fn docker_swarm_ca_rotate_to_an_external_cfssl_root() {
         Some(operator_root.trim())
     );
     assert_eq!(swarm["RootRotationInProgress"], false);
+    let info = c.docker_ok(
+        0,
+        &[
+            "info",
+            "--format",
+            "{{json .Swarm.Cluster.Spec.CAConfig.ExternalCAs}}",
+        ],
+    );
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&info).unwrap(), *cas);
 
     // The old join token is refused; the new one joins with a certificate cfssl signed.
     let new_worker = c

@@ -58,6 +58,8 @@ pub struct ManagerInfo {
     pub managers: usize,
     /// The cluster object.
     pub cluster: Arc<Cluster>,
+    /// The cluster spec's external CAs (kept beside the spec).
+    pub external_cas: Vec<types::ExternalCa>,
 }
 
 /// A node with the facts computed at read time.

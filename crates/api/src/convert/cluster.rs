@@ -87,7 +87,7 @@ pub fn rotate_request(spec: &model::SwarmSpec) -> rules::root_rotation::RotateRe
 }
 
 /// Docker's JSON for one external CA (`Protocol` in lower case, as dockerd shows it).
-fn external_ca_to_docker(ca: &types::ExternalCa) -> model::ExternalCa {
+pub fn external_ca_to_docker(ca: &types::ExternalCa) -> model::ExternalCa {
     model::ExternalCa {
         protocol: match ca.protocol {
             types::ExternalCaProtocol::Cfssl => "cfssl".into(),

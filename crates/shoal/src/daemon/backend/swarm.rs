@@ -83,6 +83,7 @@ pub(super) fn manager_info(s: &Swarm) -> Option<ManagerInfo> {
         nodes: view.node_count(),
         managers: view.nodes().filter(|n| n.spec.role == Role::Manager).count(),
         cluster,
+        external_cas: view.external_cas().to_vec(),
     })
 }
 
