@@ -366,6 +366,7 @@ impl Swarm {
         // that autolock stays as it was.
         let certs = node.certs().get();
         let unlock_key = m.view().unlock_key().cloned();
+        let external_cas = m.view().external_cas().to_vec();
         node.stop(false).await;
         self.set_local(Local::Inactive);
         self.dir.clear_raft().map_err(internal)?;
@@ -377,7 +378,14 @@ impl Swarm {
             self.dir.clone(),
             state,
             certs,
-            Some(Start::Restore { objects, unlock_key }.into()),
+            Some(
+                Start::Restore {
+                    objects,
+                    unlock_key,
+                    external_cas,
+                }
+                .into(),
+            ),
             self.description(),
             self.clock.clone(),
             &self.executor,
