@@ -4,7 +4,8 @@
 //! --external-ca protocol=cfssl,url=https://127.0.0.1:PORT/api/v1/cfssl/sign` moves every
 //! node to that root through cfssl (the cluster never holds its key); afterwards the old join
 //! token is refused, a new node joins with a certificate cfssl signed (it chains to the
-//! operator's root), and with cfssl stopped a join fails saying so and leaves nothing behind.
+//! operator's root) and renews through cfssl when promoted and demoted, and with cfssl stopped
+//! a join fails saying so and leaves nothing behind.
 //! Bad external CAs (another protocol, an http URL, a garbage CACert) answer 400 and change
 //! nothing; `GET /swarm` shows the external CA as dockerd does.
 
@@ -404,6 +405,34 @@ fn docker_swarm_ca_rotate_to_an_external_cfssl_root() {
     });
     c.docker_ok(0, &["service", "scale", "--detach", "web=3"]);
     c.wait_running("web", 3);
+
+    // Role changes renew through cfssl too: promoted, the node holds a manager certificate
+    // from the operator's root; demoted, a worker one again.
+    for (verb, role) in [("promote", types::Role::Manager), ("demote", types::Role::Worker)] {
+        c.docker_ok(0, &["node", verb, &identity.node_id]);
+        c.wait(&format!("host 2's certificate after {verb}"), || {
+            let pem = node_pem(&c, 2, "node.pem");
+            let now = ca::PeerIdentity::from_pem(&pem).ok()?;
+            (now.role == role && ca::issued_by(&pem, &operator_root)).then_some(())
+        });
+        cfssl.wait_signed(1);
+        if role == types::Role::Manager {
+            // Demoted only once it is a Raft member (not while it is still joining).
+            c.wait("host 2 a reachable manager", || {
+                let out = c.docker(
+                    0,
+                    &[
+                        "node",
+                        "inspect",
+                        "--format",
+                        "{{.ManagerStatus.Reachability}}",
+                        &identity.node_id,
+                    ],
+                );
+                (stdout(&out).trim() == "reachable").then_some(())
+            });
+        }
+    }
 
     // `swarm update` sends the external CA back as it read it: kept.
     c.docker_ok(0, &["swarm", "update", "--cert-expiry", "48h"]);
