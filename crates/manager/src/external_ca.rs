@@ -46,15 +46,7 @@ async fn sign_one(signer: &ExternalCa, cluster_root_pem: &str, body: &[u8]) -> R
     } else {
         ca::trust_bundle(&signer.ca_cert_pem, cluster_root_pem)
     };
-    let tls = ca::tls::external_ca_client_config(&trust).map_err(|e| e.to_string())?;
-    let client = reqwest::Client::builder()
-        .use_preconfigured_tls(tls)
-        .https_only(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .no_proxy()
-        .timeout(Duration::from_secs(SIGN_TIMEOUT_SECS))
-        .build()
-        .map_err(|e| format!("unable to set up the HTTPS client: {e}"))?;
+    let client = client(&trust)?;
     let mut response = client
         .post(&signer.url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -77,6 +69,20 @@ async fn sign_one(signer: &ExternalCa, cluster_root_pem: &str, body: &[u8]) -> R
     ca::external::certificate_from_response(status, &answer).map_err(|e| e.to_string())
 }
 
+/// An HTTPS-only client trusting the roots in `trust_pem`: no redirects, no proxies, the
+/// whole exchange within `SIGN_TIMEOUT_SECS`.
+fn client(trust_pem: &str) -> Result<reqwest::Client, String> {
+    let tls = ca::tls::external_ca_client_config(trust_pem).map_err(|e| e.to_string())?;
+    reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .https_only(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .timeout(Duration::from_secs(SIGN_TIMEOUT_SECS))
+        .build()
+        .map_err(|e| format!("unable to set up the HTTPS client: {e}"))
+}
+
 /// An error with its causes (reqwest's own message omits them: "error sending request").
 fn chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
@@ -87,4 +93,32 @@ fn chain(e: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     out
+}
+
+/// Whether at least one of `signers` answers HTTPS at its URL with a server certificate
+/// that verifies against the root it names (`CACert`, else `cluster_root_pem`): SwarmKit's
+/// check before rotating to a root whose key only an external CA holds. Any HTTP answer
+/// counts (cfssl answers a `GET` of its sign endpoint with 405).
+pub async fn any_reachable(signers: &[ExternalCa], cluster_root_pem: &str) -> bool {
+    for signer in signers {
+        let trust = if signer.ca_cert_pem.trim().is_empty() {
+            cluster_root_pem
+        } else {
+            &signer.ca_cert_pem
+        };
+        let client = match client(trust) {
+            Ok(client) => client,
+            Err(e) => {
+                tracing::warn!(url = %signer.url, "external CA: {e}");
+                continue;
+            }
+        };
+        match client.get(&signer.url).send().await {
+            Ok(_) => return true,
+            Err(e) => {
+                tracing::warn!(url = %signer.url, "external CA is unreachable or invalid: {}", chain(&e))
+            }
+        }
+    }
+    false
 }

@@ -175,6 +175,39 @@ fn start_with_own_root(
     rotate_to(cluster, new.cert_pem(), new.key_pem(), force_rotate).map(Some)
 }
 
+/// The external CAs to probe before `request` starts a rotation to a root whose key only
+/// they hold (SwarmKit checks at least one is reachable): those `external_cas` (the spec's
+/// after the update) that sign under the given certificate. `None` when the request asks
+/// for no such rotation (a key given, no certificate, or the current or target root again).
+pub fn keyless_signers_to_probe(
+    state: &State,
+    cluster: &Cluster,
+    request: &RotateRequest,
+    external_cas: &[ExternalCa],
+) -> Option<Vec<ExternalCa>> {
+    let signing = request.signing.as_ref()?;
+    if !signing.key_pem.trim().is_empty() || signing.cert_pem.trim().is_empty() {
+        return None;
+    }
+    let same = |pem: &str| ca::signing_root::same_certificate(&signing.cert_pem, pem);
+    if same(&cluster.root_ca.ca_cert_pem)
+        || state
+            .ca_state()
+            .rotation
+            .as_ref()
+            .is_some_and(|r| same(&r.ca_cert_pem))
+    {
+        return None;
+    }
+    Some(
+        external_cas
+            .iter()
+            .filter(|e| e.protocol == ExternalCaProtocol::Cfssl && same(&e.ca_cert_pem))
+            .cloned()
+            .collect(),
+    )
+}
+
 /// SwarmKit's refusal of a root given without its key and without an external CA for it.
 pub const NO_EXTERNAL_CA: &str =
     "there must be at least 1 reachable, valid external CA for the desired CA certificate";

@@ -356,12 +356,21 @@ fn a_root_without_its_key_rotates_with_an_external_ca_for_it_and_then_signs_thro
         cfssl("https://ca:1/sign", other.cert_pem()),
         cfssl("https://ca:2/sign", operator.cert_pem()),
     ];
+    let probe = keyless_signers_to_probe(&before, &old, &own(operator.cert_pem(), ""), &cas);
+    assert_eq!(probe, Some(vec![cas[1].clone()]));
+    let with_key = own(operator.cert_pem(), operator.key_pem());
+    assert_eq!(keyless_signers_to_probe(&before, &old, &with_key, &cas), None);
     let op = start(&before, &old, own(operator.cert_pem(), ""), &cas)
         .unwrap()
         .unwrap();
     let state = apply(&before, vec![op]);
     let rotation = state.ca_state().rotation.as_ref().unwrap();
     assert_eq!(rotation.ca_key_pem, "", "no key is kept");
+    // The target given again (a spec read back) probes nothing.
+    assert_eq!(
+        keyless_signers_to_probe(&state, &old, &own(operator.cert_pem(), ""), &cas),
+        None
+    );
     assert!(ca::issued_by(
         &rotation.cross_signed_pem,
         &old.root_ca.ca_cert_pem

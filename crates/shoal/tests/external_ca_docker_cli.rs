@@ -6,8 +6,8 @@
 //! token is refused, a new node joins with a certificate cfssl signed (it chains to the
 //! operator's root) and renews through cfssl when promoted and demoted, and with cfssl stopped
 //! a join fails saying so and leaves nothing behind.
-//! Bad external CAs (another protocol, an http URL, a garbage CACert) answer 400 and change
-//! nothing; `GET /swarm` shows the external CA as dockerd does.
+//! Bad external CAs (another protocol, an http URL, a garbage CACert, none reachable for the
+//! root) answer 400 and change nothing; `GET /swarm` shows the external CA as dockerd does.
 
 #![allow(clippy::disallowed_methods, clippy::unwrap_used, dead_code, unsafe_code)]
 
@@ -318,11 +318,32 @@ fn docker_swarm_ca_rotate_to_an_external_cfssl_root() {
         body.contains("external CA for the desired CA certificate"),
         "{body}"
     );
+    // An external CA for it that nobody answers at: refused as SwarmKit refuses it.
+    let external = format!("protocol=cfssl,url={url}");
+    let out = docker_within(
+        &c,
+        0,
+        60,
+        &[
+            "swarm",
+            "ca",
+            "--rotate",
+            "--ca-cert",
+            &root_path,
+            "--external-ca",
+            &external,
+        ],
+    );
+    assert!(
+        !out.status.success() && stderr(&out).contains("reachable, valid external CA"),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
     assert_eq!(get_swarm(&c), before, "a refused external CA changed the swarm");
 
     // cfssl holds the key; the cluster gets only the certificate and the URL.
     let cfssl = Cfssl::start(&c, dir.path());
-    let external = format!("protocol=cfssl,url={url}");
     let out = docker_within(
         &c,
         0,
