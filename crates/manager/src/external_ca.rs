@@ -122,3 +122,34 @@ pub async fn any_reachable(signers: &[ExternalCa], cluster_root_pem: &str) -> bo
     }
     false
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signer(url: &str) -> ExternalCa {
+        ExternalCa {
+            url: url.into(),
+            ..Default::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn without_a_signer_that_answers_the_error_names_each_one() {
+        let root = ca::RootCa::generate(1_700_000_000).unwrap();
+        let err = sign(&[], root.cert_pem(), b"{}").await.unwrap_err();
+        assert!(err.to_string().contains("no external CA is configured"), "{err}");
+        // Port 1 on loopback: nothing listens, the connection is refused at once.
+        let signers = [signer("https://127.0.0.1:1/a"), signer("https://127.0.0.1:1/b")];
+        let err = sign(&signers, root.cert_pem(), b"{}").await.unwrap_err();
+        assert_eq!(err.0.len(), 2, "{err}");
+        assert!(err.0[0].starts_with("https://127.0.0.1:1/a: unable to perform certificate signing request"));
+        assert!(err.0[1].starts_with("https://127.0.0.1:1/b: "));
+        // A plain http URL is never called.
+        let err = sign(&[signer("http://127.0.0.1:1/a")], root.cert_pem(), b"{}")
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("http://127.0.0.1:1/a"), "{err}");
+        assert!(!any_reachable(&signers, root.cert_pem()).await);
+    }
+}
