@@ -12,6 +12,9 @@ pub enum Error {
     /// A root CA offered to sign with (the operator's own) is unusable; the message says why.
     #[error("{0}")]
     InvalidRoot(String),
+    /// An external CA did not sign, or signed something unusable; the message says which.
+    #[error("external CA: {0}")]
+    ExternalCa(String),
     /// TLS configuration failed.
     #[error("tls: {0}")]
     Tls(String),

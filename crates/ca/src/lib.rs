@@ -16,6 +16,7 @@
 
 pub mod authority;
 pub mod error;
+pub mod external;
 pub mod identity;
 pub mod key_forms;
 pub mod rotation;

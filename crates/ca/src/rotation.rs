@@ -10,7 +10,9 @@
 //! a node trusting the new root:       leaf → new root                  ✓
 //! ```
 
-use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+use rcgen::{
+    BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose, SubjectPublicKeyInfo,
+};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use crate::authority::at;
@@ -22,7 +24,13 @@ impl RootCa {
     /// is copied attribute by attribute, so it matches the issuer of `next`'s leaves exactly
     /// (an operator's root names itself as it likes).
     pub fn cross_sign(&self, next: &RootCa) -> Result<String> {
-        let (subject, not_before, not_after) = crate::signing_root::subject_of(next.cert_pem())?;
+        self.cross_sign_certificate(next.cert_pem())
+    }
+
+    /// [`RootCa::cross_sign`] for a root whose key is not here (an external CA's): the
+    /// public key is taken from its certificate.
+    pub fn cross_sign_certificate(&self, next_cert_pem: &str) -> Result<String> {
+        let (subject, not_before, not_after) = crate::signing_root::subject_of(next_cert_pem)?;
         let mut params = CertificateParams::new(Vec::<String>::new())?;
         params.distinguished_name = subject;
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -33,7 +41,10 @@ impl RootCa {
         ];
         params.not_before = at(not_before)?;
         params.not_after = at(not_after)?;
-        let next_key = KeyPair::from_pem(next.key_pem())?;
+        let der = first_der(next_cert_pem)?;
+        let (_, cert) = X509Certificate::from_der(der.as_ref())
+            .map_err(|e| Error::Cert(format!("root certificate: {e}")))?;
+        let next_key = SubjectPublicKeyInfo::from_der(cert.public_key().raw)?;
         let issuer = Issuer::from_ca_cert_pem(self.cert_pem(), KeyPair::from_pem(self.key_pem())?)?;
         Ok(params.signed_by(&next_key, &issuer)?.pem())
     }

@@ -34,51 +34,10 @@ impl RootCa {
     /// one CA certificate that may sign, valid at `now_secs` and for a year after, and the key
     /// that belongs to it.
     pub fn from_operator(cert_pem: &str, key_pem: &str, now_secs: i64) -> Result<RootCa> {
-        let ders = crate::tls::certs_from_pem(cert_pem)
-            .map_err(|_| invalid("could not parse the desired CA certificate"))?;
-        let der = match ders.as_slice() {
-            [] => return Err(invalid("no valid root CA certificates found")),
-            [one] => one,
-            _ => {
-                return Err(invalid(
-                    "the desired CA certificate cannot contain multiple certificates",
-                ));
-            }
-        };
-        let (_, cert) = X509Certificate::from_der(der.as_ref())
+        let der = checked_certificate(cert_pem, now_secs)?;
+        let (_, cert) = X509Certificate::from_der(&der)
             .map_err(|_| invalid("could not parse the desired CA certificate"))?;
         let name = common_name(cert.subject());
-        if !cert.is_ca() {
-            return Err(invalid(format!("certificate ({name}) is not a CA certificate")));
-        }
-        if let Ok(Some(usage)) = cert.key_usage()
-            && !usage.value.key_cert_sign()
-        {
-            return Err(invalid(format!(
-                "certificate ({name}) may not sign certificates: its key usage lacks keyCertSign"
-            )));
-        }
-        let (not_before, not_after) = (
-            cert.validity().not_before.timestamp(),
-            cert.validity().not_after.timestamp(),
-        );
-        if now_secs < not_before {
-            return Err(invalid(format!(
-                "certificate ({name}) not valid before {}, and it is currently {}",
-                rfc3339(not_before),
-                rfc3339(now_secs)
-            )));
-        }
-        if now_secs > not_after {
-            return Err(invalid(format!(
-                "certificate ({name}) not valid after {}, and it is currently {}",
-                rfc3339(not_after),
-                rfc3339(now_secs)
-            )));
-        }
-        if not_after < now_secs.saturating_add(MIN_ROOT_VALIDITY_SECS) {
-            return Err(invalid("CA certificate expires too soon"));
-        }
         let key_pem = crate::key_forms::to_pkcs8_pem(key_pem).map_err(|_| {
             invalid("could not parse the desired CA key: a PEM key (P-256, P-384, Ed25519 or RSA; PKCS#8, SEC1 or PKCS#1, unencrypted) is required")
         })?;
@@ -86,7 +45,7 @@ impl RootCa {
         if key.der_bytes() != cert.public_key().subject_public_key.data.as_ref() {
             return Err(invalid("certificate key mismatch"));
         }
-        let root = RootCa::from_pem(&certificate_pem(der.as_ref()), &key_pem)
+        let root = RootCa::from_pem(&certificate_pem(&der), &key_pem)
             .map_err(|e| invalid(format!("the desired CA cannot sign certificates: {e}")))?;
         probe(&root, &cert, now_secs).map_err(|why| {
             invalid(format!(
@@ -95,6 +54,63 @@ impl RootCa {
         })?;
         Ok(root)
     }
+}
+
+/// An operator's root certificate without its key (`--ca-cert` with `--external-ca`), checked
+/// as [`RootCa::from_operator`] checks the certificate; the same certificate as plain PEM.
+pub fn operator_certificate(cert_pem: &str, now_secs: i64) -> Result<String> {
+    Ok(certificate_pem(&checked_certificate(cert_pem, now_secs)?))
+}
+
+/// SwarmKit's checks of a desired root certificate: one CA certificate that may sign, valid
+/// at `now_secs` and for a year after. Its DER.
+fn checked_certificate(cert_pem: &str, now_secs: i64) -> Result<Vec<u8>> {
+    let ders = crate::tls::certs_from_pem(cert_pem)
+        .map_err(|_| invalid("could not parse the desired CA certificate"))?;
+    let der = match ders.as_slice() {
+        [] => return Err(invalid("no valid root CA certificates found")),
+        [one] => one,
+        _ => {
+            return Err(invalid(
+                "the desired CA certificate cannot contain multiple certificates",
+            ));
+        }
+    };
+    let (_, cert) = X509Certificate::from_der(der.as_ref())
+        .map_err(|_| invalid("could not parse the desired CA certificate"))?;
+    let name = common_name(cert.subject());
+    if !cert.is_ca() {
+        return Err(invalid(format!("certificate ({name}) is not a CA certificate")));
+    }
+    if let Ok(Some(usage)) = cert.key_usage()
+        && !usage.value.key_cert_sign()
+    {
+        return Err(invalid(format!(
+            "certificate ({name}) may not sign certificates: its key usage lacks keyCertSign"
+        )));
+    }
+    let (not_before, not_after) = (
+        cert.validity().not_before.timestamp(),
+        cert.validity().not_after.timestamp(),
+    );
+    if now_secs < not_before {
+        return Err(invalid(format!(
+            "certificate ({name}) not valid before {}, and it is currently {}",
+            rfc3339(not_before),
+            rfc3339(now_secs)
+        )));
+    }
+    if now_secs > not_after {
+        return Err(invalid(format!(
+            "certificate ({name}) not valid after {}, and it is currently {}",
+            rfc3339(not_after),
+            rfc3339(now_secs)
+        )));
+    }
+    if not_after < now_secs.saturating_add(MIN_ROOT_VALIDITY_SECS) {
+        return Err(invalid("CA certificate expires too soon"));
+    }
+    Ok(der.as_ref().to_vec())
 }
 
 /// Signs what the rotation will sign with `root` — a node certificate, and its own subject
@@ -142,7 +158,7 @@ enum IssuerOrSubject {
 /// One certificate as PEM the way the CA writes its own (64-column base64, LF): what the
 /// operator's file held around or inside it (text, CRLF) is not kept, and the join tokens'
 /// digest is of this text.
-fn certificate_pem(der: &[u8]) -> String {
+pub(crate) fn certificate_pem(der: &[u8]) -> String {
     use base64::Engine;
     let text = base64::engine::general_purpose::STANDARD.encode(der);
     let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
@@ -160,6 +176,14 @@ fn first_certificate(pem: &str) -> Option<Vec<u8>> {
         .into_iter()
         .next()
         .map(|der| der.as_ref().to_vec())
+}
+
+/// Whether `pem` holds exactly one certificate, and it parses as X.509.
+pub fn is_one_certificate(pem: &str) -> bool {
+    match crate::tls::certs_from_pem(pem).as_deref() {
+        Ok([one]) => X509Certificate::from_der(one.as_ref()).is_ok(),
+        _ => false,
+    }
 }
 
 /// Whether two PEMs hold the same first certificate (byte for byte in DER, whatever the PEM

@@ -71,6 +71,15 @@ pub fn verify_chain(chain_pem: &str, ca_pem: &str, now: UnixTime) -> Result<()> 
     Ok(())
 }
 
+/// Client side towards an external CA's HTTPS signer: its server certificate verified
+/// against the roots in `trust_pem` under the URL's host name; no client certificate.
+pub fn external_ca_client_config(trust_pem: &str) -> Result<ClientConfig> {
+    Ok(ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots(trust_pem)?)
+        .with_no_client_auth())
+}
+
 /// Client side with our certificate: used by every node once it has one.
 pub fn client_config(cert_pem: &str, key_pem: &str, ca_pem: &str) -> Result<Arc<ClientConfig>> {
     let mut config = ClientConfig::builder_with_provider(provider())

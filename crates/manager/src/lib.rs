@@ -21,6 +21,7 @@ pub mod authz;
 pub mod control_loop;
 pub mod dispatcher;
 pub mod error;
+pub mod external_ca;
 pub mod grpc;
 pub mod health;
 pub mod ids;

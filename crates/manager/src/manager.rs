@@ -100,6 +100,8 @@ pub enum Start {
         objects: Vec<Object>,
         /// The unlock key the old replica held (autolock stays as it was).
         unlock_key: Option<store::crypto::UnlockKey>,
+        /// The external CAs the old replica held (a root whose key is outside still signs).
+        external_cas: Vec<types::ExternalCa>,
     },
 }
 
@@ -257,6 +259,7 @@ impl Manager {
             Start::Restore {
                 mut objects,
                 unlock_key,
+                external_cas,
             } => {
                 let me = Peer {
                     addr: cfg.advertise_addr.clone(),
@@ -288,9 +291,11 @@ impl Manager {
                 });
                 // The key goes with the first chunk, which holds the cluster object.
                 let mut key = unlock_key.map(|k| Op::SetUnlockKey(Some(k)));
+                let mut cas = (!external_cas.is_empty()).then_some(Op::SetExternalCas(external_cas));
                 for chunk in objects.chunks(5_000) {
                     let mut ops: Vec<Op> = chunk.iter().cloned().map(Op::Create).collect();
                     ops.extend(key.take());
+                    ops.extend(cas.take());
                     p.proposer.propose(ops).await?;
                 }
             }

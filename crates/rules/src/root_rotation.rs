@@ -15,7 +15,7 @@
 
 use rand::RngCore;
 use state::{Op, RootCaOp, State};
-use types::{CaState, Cluster, Object, RootRotation};
+use types::{CaState, Cluster, ExternalCa, ExternalCaProtocol, Object, RootRotation};
 
 use crate::{Error, Result};
 
@@ -52,32 +52,48 @@ impl std::fmt::Debug for SigningRoot {
 /// that is not the current one, or a `ForceRotate` that differs from the one last acted on.
 /// A rotation under way is replaced (the new root is again cross-signed by the cluster's
 /// current root; renewals start over), as Swarm does.
-pub fn start(state: &State, cluster: &Cluster, request: RotateRequest) -> Result<Option<Op>> {
+///
+/// `external_cas` are the cluster spec's after the update: a root given without its key
+/// needs one of them that signs under it.
+pub fn start(
+    state: &State,
+    cluster: &Cluster,
+    request: RotateRequest,
+    external_cas: &[ExternalCa],
+) -> Result<Option<Op>> {
     if let Some(signing) = &request.signing {
-        return start_with_own_root(state, cluster, signing, &request);
+        return start_with_own_root(state, cluster, signing, &request, external_cas);
     }
     let current = state.ca_state();
     if request.force_rotate == 0 || request.force_rotate == current.force_rotate {
         return Ok(None);
     }
     let new = ca::RootCa::generate(request.now_secs).map_err(internal)?;
-    rotate_to(cluster, &new, request.force_rotate).map(Some)
+    rotate_to(cluster, new.cert_pem(), new.key_pem(), request.force_rotate).map(Some)
 }
 
 fn internal(e: ca::Error) -> Error {
     Error::Internal(format!("root CA rotation: {e}"))
 }
 
-/// The rotation to `new`, cross-signed by the cluster's current root.
-fn rotate_to(cluster: &Cluster, new: &ca::RootCa, force_rotate: u64) -> Result<Op> {
+/// Why a root whose key is outside the cluster cannot be rotated away from.
+pub const NO_KEY_TO_CROSS_SIGN: &str = "the current root CA's key is not in the cluster (an external CA signs \
+     for it): rotating away from it needs the external CA to cross-sign, which shoal does not do";
+
+/// The rotation to the root `cert_pem` (with `key_pem`, or empty when an external CA holds
+/// it), cross-signed by the cluster's current root, whose key the cluster must hold.
+fn rotate_to(cluster: &Cluster, cert_pem: &str, key_pem: &str, force_rotate: u64) -> Result<Op> {
+    if cluster.root_ca.ca_key_pem.is_empty() {
+        return Err(Error::InvalidArgument(NO_KEY_TO_CROSS_SIGN.into()));
+    }
     let old =
         ca::RootCa::from_pem(&cluster.root_ca.ca_cert_pem, &cluster.root_ca.ca_key_pem).map_err(internal)?;
-    let cross_signed_pem = old.cross_sign(new).map_err(internal)?;
+    let cross_signed_pem = old.cross_sign_certificate(cert_pem).map_err(internal)?;
     Ok(Op::RootCa(RootCaOp::Set(CaState {
         force_rotate,
         rotation: Some(RootRotation {
-            ca_cert_pem: new.cert_pem().to_string(),
-            ca_key_pem: new.key_pem().to_string(),
+            ca_cert_pem: cert_pem.to_string(),
+            ca_key_pem: key_pem.to_string(),
             cross_signed_pem,
             renewed: Default::default(),
         }),
@@ -87,12 +103,14 @@ fn rotate_to(cluster: &Cluster, new: &ca::RootCa, force_rotate: u64) -> Result<O
 /// SwarmKit's `validateCAConfig` for a given root: the pair is checked (400 with its
 /// messages); the current root again changes nothing but ends a rotation under way; the
 /// root a rotation is already moving to changes nothing; any other starts a rotation to it.
-/// A certificate without its key asks for an external CA, which shoal does not have.
+/// A certificate without its key needs an external CA that signs under it (SwarmKit's
+/// `validateHasAtLeastOneExternalCA`, without its reachability probe).
 fn start_with_own_root(
     state: &State,
     cluster: &Cluster,
     signing: &SigningRoot,
     request: &RotateRequest,
+    external_cas: &[ExternalCa],
 ) -> Result<Option<Op>> {
     let current = state.ca_state();
     let force_rotate = if request.force_rotate == 0 {
@@ -115,11 +133,20 @@ fn start_with_own_root(
             // The certificate a swarm spec read back may carry: nothing to do.
             return Ok(None);
         }
-        return Err(Error::InvalidArgument(
-            "a CA certificate without its key (--ca-cert without --ca-key) needs an external CA, \
-             which is not supported by shoal: give the root's key with --ca-key"
-                .into(),
-        ));
+        let cert_pem = ca::signing_root::operator_certificate(&signing.cert_pem, request.now_secs)
+            .map_err(|e| Error::InvalidArgument(e.to_string()))?;
+        if !external_cas.iter().any(|e| {
+            e.protocol == ExternalCaProtocol::Cfssl
+                && ca::signing_root::same_certificate(&e.ca_cert_pem, &cert_pem)
+        }) {
+            return Err(Error::InvalidArgument(NO_EXTERNAL_CA.into()));
+        }
+        if ca::signing_root::same_public_key(&cert_pem, &cluster.root_ca.ca_cert_pem) {
+            return Err(Error::InvalidArgument(
+                "Cannot update to a cert with an identical key".into(),
+            ));
+        }
+        return rotate_to(cluster, &cert_pem, "", force_rotate).map(Some);
     }
     let new = ca::RootCa::from_operator(&signing.cert_pem, &signing.key_pem, request.now_secs).map_err(
         |e| match e {
@@ -145,8 +172,45 @@ fn start_with_own_root(
     if is_next {
         return Ok(None);
     }
-    rotate_to(cluster, &new, force_rotate).map(Some)
+    rotate_to(cluster, new.cert_pem(), new.key_pem(), force_rotate).map(Some)
 }
+
+/// The external CAs to probe before `request` starts a rotation to a root whose key only
+/// they hold (SwarmKit checks at least one is reachable): those `external_cas` (the spec's
+/// after the update) that sign under the given certificate. `None` when the request asks
+/// for no such rotation (a key given, no certificate, or the current or target root again).
+pub fn keyless_signers_to_probe(
+    state: &State,
+    cluster: &Cluster,
+    request: &RotateRequest,
+    external_cas: &[ExternalCa],
+) -> Option<Vec<ExternalCa>> {
+    let signing = request.signing.as_ref()?;
+    if !signing.key_pem.trim().is_empty() || signing.cert_pem.trim().is_empty() {
+        return None;
+    }
+    let same = |pem: &str| ca::signing_root::same_certificate(&signing.cert_pem, pem);
+    if same(&cluster.root_ca.ca_cert_pem)
+        || state
+            .ca_state()
+            .rotation
+            .as_ref()
+            .is_some_and(|r| same(&r.ca_cert_pem))
+    {
+        return None;
+    }
+    Some(
+        external_cas
+            .iter()
+            .filter(|e| e.protocol == ExternalCaProtocol::Cfssl && same(&e.ca_cert_pem))
+            .cloned()
+            .collect(),
+    )
+}
+
+/// SwarmKit's refusal of a root given without its key and without an external CA for it.
+pub const NO_EXTERNAL_CA: &str =
+    "there must be at least 1 reachable, valid external CA for the desired CA certificate";
 
 /// The ops that end the rotation once every node in the store holds a certificate from
 /// the new root (a node that is gone for good must be removed first, as in Swarm): the new
@@ -186,6 +250,32 @@ pub struct Signer {
     pub chain_pem: String,
     /// Whether this is a rotation's new root (its renewals are recorded).
     pub rotating: bool,
+}
+
+impl Signer {
+    /// Whether the key is outside the cluster, so an external CA must sign.
+    pub fn is_external(&self) -> bool {
+        self.key_pem.is_empty()
+    }
+}
+
+/// The external CAs that may sign now, as SwarmKit picks them: cfssl ones whose root (their
+/// `CACert`, or the cluster's when they name none) is the root that signs now.
+pub fn external_signers(ca: &CaState, cluster: &Cluster, external_cas: &[ExternalCa]) -> Vec<ExternalCa> {
+    let wanted = wanted_issuer_pem(ca, cluster);
+    external_cas
+        .iter()
+        .filter(|e| e.protocol == ExternalCaProtocol::Cfssl)
+        .filter(|e| {
+            let root = if e.ca_cert_pem.trim().is_empty() {
+                &cluster.root_ca.ca_cert_pem
+            } else {
+                &e.ca_cert_pem
+            };
+            ca::signing_root::same_certificate(root, wanted)
+        })
+        .cloned()
+        .collect()
 }
 
 /// The root that signs node certificates now: the new root while a rotation is under way.

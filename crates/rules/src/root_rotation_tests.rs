@@ -59,7 +59,9 @@ fn request(force_rotate: u64) -> RotateRequest {
 
 fn started(state: &State, force_rotate: u64) -> State {
     let cluster = state.cluster().unwrap().clone();
-    let op = start(state, &cluster, request(force_rotate)).unwrap().unwrap();
+    let op = start(state, &cluster, request(force_rotate), &[])
+        .unwrap()
+        .unwrap();
     apply(state, vec![op])
 }
 
@@ -78,12 +80,12 @@ fn renewed(state: &State, node_id: &str) -> State {
 fn only_a_changed_force_rotate_starts_a_rotation() {
     let state = cluster();
     let cluster = state.cluster().unwrap().clone();
-    assert!(start(&state, &cluster, request(0)).unwrap().is_none());
+    assert!(start(&state, &cluster, request(0), &[]).unwrap().is_none());
     let state = started(&state, 1);
     let cluster = state.cluster().unwrap().clone();
     // `docker swarm update` sends back the counter it read: nothing happens.
-    assert!(start(&state, &cluster, request(1)).unwrap().is_none());
-    assert!(start(&state, &cluster, request(0)).unwrap().is_none());
+    assert!(start(&state, &cluster, request(1), &[]).unwrap().is_none());
+    assert!(start(&state, &cluster, request(0), &[]).unwrap().is_none());
     let rotation = state.ca_state().rotation.as_ref().unwrap();
     assert_ne!(rotation.ca_cert_pem, cluster.root_ca.ca_cert_pem);
     assert!(ca::issued_by(
@@ -208,7 +210,7 @@ fn own(cert_pem: &str, key_pem: &str) -> RotateRequest {
 
 fn refused(state: &State, request: RotateRequest) -> String {
     let cluster = state.cluster().unwrap().clone();
-    match start(state, &cluster, request) {
+    match start(state, &cluster, request, &[]) {
         Err(Error::InvalidArgument(m)) => m,
         other => panic!("not InvalidArgument: {other:?}"),
     }
@@ -220,7 +222,7 @@ fn a_root_of_the_operators_own_rotates_as_a_generated_one_and_ends_as_the_cluste
     let before = cluster();
     let old = (**before.cluster().unwrap()).clone();
     let operator = ca::RootCa::generate(NOW).unwrap();
-    let op = start(&before, &old, own(operator.cert_pem(), operator.key_pem()))
+    let op = start(&before, &old, own(operator.cert_pem(), operator.key_pem()), &[])
         .unwrap()
         .unwrap();
     assert!(!format!("{op:?}").contains("PRIVATE KEY"), "{op:?}");
@@ -236,12 +238,17 @@ fn a_root_of_the_operators_own_rotates_as_a_generated_one_and_ends_as_the_cluste
     // Sent again (the CLI retried, or a spec read back): nothing new.
     let cluster = state.cluster().unwrap().clone();
     assert!(
-        start(&state, &cluster, own(operator.cert_pem(), operator.key_pem()))
-            .unwrap()
-            .is_none()
+        start(
+            &state,
+            &cluster,
+            own(operator.cert_pem(), operator.key_pem()),
+            &[]
+        )
+        .unwrap()
+        .is_none()
     );
     assert!(
-        start(&state, &cluster, own(operator.cert_pem(), ""))
+        start(&state, &cluster, own(operator.cert_pem(), ""), &[])
             .unwrap()
             .is_none()
     );
@@ -255,7 +262,7 @@ fn a_root_of_the_operators_own_rotates_as_a_generated_one_and_ends_as_the_cluste
     assert_ne!(cluster.root_ca.join_tokens.worker, old.root_ca.join_tokens.worker);
     // The operator's root, now current, given again: nothing rotates.
     assert!(
-        start(&done, cluster, own(operator.cert_pem(), operator.key_pem()))
+        start(&done, cluster, own(operator.cert_pem(), operator.key_pem()), &[])
             .unwrap()
             .is_none()
     );
@@ -269,10 +276,10 @@ fn the_current_root_given_again_ends_a_rotation_under_way() {
         current.root_ca.ca_cert_pem.clone(),
         current.root_ca.ca_key_pem.clone(),
     );
-    assert!(start(&before, &current, own(&cert, &key)).unwrap().is_none());
-    assert!(start(&before, &current, own(&cert, "")).unwrap().is_none());
+    assert!(start(&before, &current, own(&cert, &key), &[]).unwrap().is_none());
+    assert!(start(&before, &current, own(&cert, ""), &[]).unwrap().is_none());
     let state = started(&before, 1);
-    let op = start(&state, &current, own(&cert, &key)).unwrap().unwrap();
+    let op = start(&state, &current, own(&cert, &key), &[]).unwrap().unwrap();
     let state = apply(&state, vec![op]);
     assert_eq!(state.ca_state().rotation, None);
     assert_eq!(state.ca_state().force_rotate, 1);
@@ -300,7 +307,7 @@ fn a_bad_root_is_refused_as_an_invalid_argument() {
         refused(&state, own("", operator.key_pem())),
         "if a signing CA key is provided, the signing CA cert must also be provided"
     );
-    assert!(refused(&state, own(operator.cert_pem(), "")).contains("--ca-key"));
+    assert_eq!(refused(&state, own(operator.cert_pem(), "")), NO_EXTERNAL_CA);
 }
 
 #[test]
@@ -319,4 +326,108 @@ fn a_new_certificate_for_the_current_roots_key_is_refused() {
         refused(&state, own(&reissued, &current.root_ca.ca_key_pem)),
         "Cannot update to a cert with an identical key"
     );
+}
+
+fn cfssl(url: &str, ca_cert_pem: &str) -> ExternalCa {
+    ExternalCa {
+        protocol: ExternalCaProtocol::Cfssl,
+        url: url.into(),
+        options: Default::default(),
+        ca_cert_pem: ca_cert_pem.into(),
+    }
+}
+
+#[test]
+fn a_root_without_its_key_rotates_with_an_external_ca_for_it_and_then_signs_through_it() {
+    let mut rng = StdRng::seed_from_u64(9);
+    let before = cluster();
+    let old = (**before.cluster().unwrap()).clone();
+    let operator = ca::RootCa::generate(NOW).unwrap();
+    let other = ca::RootCa::generate(NOW).unwrap();
+    let for_other = [cfssl("https://ca:1/sign", other.cert_pem())];
+    let cluster_root_only = [cfssl("https://ca:1/sign", "")];
+    for cas in [&for_other[..], &cluster_root_only[..], &[]] {
+        assert!(matches!(
+            start(&before, &old, own(operator.cert_pem(), ""), cas),
+            Err(Error::InvalidArgument(m)) if m == NO_EXTERNAL_CA
+        ));
+    }
+    let cas = [
+        cfssl("https://ca:1/sign", other.cert_pem()),
+        cfssl("https://ca:2/sign", operator.cert_pem()),
+    ];
+    let probe = keyless_signers_to_probe(&before, &old, &own(operator.cert_pem(), ""), &cas);
+    assert_eq!(probe, Some(vec![cas[1].clone()]));
+    let with_key = own(operator.cert_pem(), operator.key_pem());
+    assert_eq!(keyless_signers_to_probe(&before, &old, &with_key, &cas), None);
+    let op = start(&before, &old, own(operator.cert_pem(), ""), &cas)
+        .unwrap()
+        .unwrap();
+    let state = apply(&before, vec![op]);
+    let rotation = state.ca_state().rotation.as_ref().unwrap();
+    assert_eq!(rotation.ca_key_pem, "", "no key is kept");
+    // The target given again (a spec read back) probes nothing.
+    assert_eq!(
+        keyless_signers_to_probe(&state, &old, &own(operator.cert_pem(), ""), &cas),
+        None
+    );
+    assert!(ca::issued_by(
+        &rotation.cross_signed_pem,
+        &old.root_ca.ca_cert_pem
+    ));
+    assert!(ca::signing_root::same_public_key(
+        &rotation.cross_signed_pem,
+        operator.cert_pem()
+    ));
+    // The new root signs through the external CA that names it; the other is not asked.
+    let signer = signer(state.ca_state(), &old);
+    assert!(signer.is_external() && signer.rotating);
+    let picked = external_signers(state.ca_state(), &old, &cas);
+    assert_eq!(picked, [cas[1].clone()]);
+    // Before the rotation the cluster's root signs locally: no external CA is picked for
+    // it unless one names it (or names none).
+    assert!(!super::signer(before.ca_state(), &old).is_external());
+    assert_eq!(external_signers(before.ca_state(), &old, &cas), []);
+    assert_eq!(
+        external_signers(before.ca_state(), &old, &cluster_root_only),
+        cluster_root_only
+    );
+
+    let state = renewed(&renewed(&state, "n1"), "n2");
+    let done = apply(&state, finish(&state, &mut rng).unwrap());
+    let cluster = (**done.cluster().unwrap()).clone();
+    assert_eq!(cluster.root_ca.ca_key_pem, "");
+    assert!(ca::signing_root::same_certificate(
+        &cluster.root_ca.ca_cert_pem,
+        operator.cert_pem()
+    ));
+    assert!(super::signer(done.ca_state(), &cluster).is_external());
+    assert_eq!(
+        external_signers(done.ca_state(), &cluster, &cas),
+        [cas[1].clone()]
+    );
+    // Rotating away needs the external CA to cross-sign, which shoal does not do.
+    let next = ca::RootCa::generate(NOW).unwrap();
+    for request in [request(5), own(next.cert_pem(), next.key_pem())] {
+        assert!(matches!(
+            start(&done, &cluster, request, &cas),
+            Err(Error::InvalidArgument(m)) if m == NO_KEY_TO_CROSS_SIGN
+        ));
+    }
+}
+
+#[test]
+fn a_keyless_root_is_checked_as_any_root_of_the_operators_own() {
+    let state = cluster();
+    let node = ca::NodeKey::generate().unwrap();
+    let operator = ca::RootCa::generate(NOW).unwrap();
+    let leaf = operator
+        .issue(&node.csr_pem, "n1", types::Role::Worker, "c", NOW, 90 * 24 * 3600)
+        .unwrap();
+    let cas = [cfssl("https://ca:1/sign", &leaf)];
+    let cluster = state.cluster().unwrap().clone();
+    assert!(matches!(
+        start(&state, &cluster, own(&leaf, ""), &cas),
+        Err(Error::InvalidArgument(m)) if m.contains("not a CA certificate")
+    ));
 }

@@ -7,7 +7,7 @@
 //!
 //! `docker swarm ca --rotate --ca-cert --ca-key` with a root of the operator's own (made by
 //! `openssl`, its key in SEC1 form): a mismatched key, a certificate that is no CA, garbage PEM and a certificate
-//! without its key answer 400 and change nothing; the good pair moves every node to that root
+//! without its key (and no external CA for it) answer 400 and change nothing; the good pair moves every node to that root
 //! (its certificate chains to it, the node trusts only it), the old join token is refused and
 //! a service still scales; the same root given again rotates nothing.
 
@@ -374,7 +374,10 @@ fn docker_swarm_ca_rotate_to_a_root_of_the_operators_own() {
     }
     let (status, body) = post_signing_root(&c, &read(&cert), "");
     assert_eq!(status, 400, "cert without key: {body}");
-    assert!(body.contains("--ca-key"), "{body}");
+    assert!(
+        body.contains("external CA for the desired CA certificate"),
+        "{body}"
+    );
     let (status, body) = post_signing_root(&c, "", &read(&key));
     assert_eq!(status, 400, "key without cert: {body}");
     assert_eq!(get_swarm(&c), before, "a refused root changed the swarm");

@@ -94,6 +94,9 @@ pub enum Op {
     /// Tasks that are gone are skipped. Its own op and table, as the addresses, since
     /// `Task`'s stored encoding must not change; appended last so older entries decode.
     SetGenericResources(Vec<(String, Vec<types::generic::GenericResource>)>),
+    /// Replaces the cluster spec's external CAs (`CAConfig.ExternalCAs`). Beside the cluster
+    /// object for the same reason as the unlock key; appended last so older entries decode.
+    SetExternalCas(Vec<types::ExternalCa>),
 }
 
 /// A change to the root CA rotation state inside [`Op::RootCa`].

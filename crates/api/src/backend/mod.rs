@@ -355,6 +355,11 @@ pub trait Backend: Send + Sync + 'static {
     async fn root_ca_state(&self) -> Result<types::CaState> {
         Err(unimplemented("root CA state"))
     }
+    /// The cluster spec's external CAs (`CAConfig.ExternalCAs`, kept beside the spec) for
+    /// `GET /swarm`.
+    async fn external_cas(&self) -> Result<Vec<types::ExternalCa>> {
+        Err(unimplemented("external CAs"))
+    }
 }
 
 // The defaults' refusals.

@@ -58,6 +58,8 @@ pub struct ManagerInfo {
     pub managers: usize,
     /// The cluster object.
     pub cluster: Arc<Cluster>,
+    /// The cluster spec's external CAs (kept beside the spec).
+    pub external_cas: Vec<types::ExternalCa>,
 }
 
 /// A node with the facts computed at read time.
@@ -92,6 +94,8 @@ pub struct InitRequest {
     pub default_addr_pool: Vec<String>,
     /// Subnet prefix length; 0 means 24.
     pub subnet_size: u32,
+    /// The spec's external CAs (`--external-ca`), kept beside the spec.
+    pub external_cas: Vec<types::ExternalCa>,
 }
 
 /// `POST /swarm/join`, decoded.

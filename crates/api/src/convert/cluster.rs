@@ -34,8 +34,11 @@ pub fn cluster_info(cluster: &Cluster) -> model::ClusterInfo {
 /// `GET /swarm`: the cluster with its join tokens and root CA rotation (`ca`): the issuer
 /// nodes' certificates should have (the new root during a rotation, as dockerd shows it),
 /// the `ForceRotate` counter last acted on, and whether a rotation is under way.
-pub fn swarm(cluster: &Cluster, ca: &CaState) -> model::Swarm {
+///
+/// The spec shows the cluster's external CAs (`external_cas`, kept beside the spec).
+pub fn swarm(cluster: &Cluster, ca: &CaState, external_cas: &[types::ExternalCa]) -> model::Swarm {
     let mut info = cluster_info(cluster);
+    info.spec.ca_config.external_cas = external_cas.iter().map(external_ca_to_docker).collect();
     let issuer = tls_info(rules::root_rotation::wanted_issuer_pem(ca, cluster));
     info.tls_info.cert_issuer_subject = issuer.cert_issuer_subject;
     info.tls_info.cert_issuer_public_key = issuer.cert_issuer_public_key;
@@ -83,6 +86,45 @@ pub fn rotate_request(spec: &model::SwarmSpec) -> rules::root_rotation::RotateRe
     }
 }
 
+/// Docker's JSON for one external CA (`Protocol` in lower case, as dockerd shows it).
+pub fn external_ca_to_docker(ca: &types::ExternalCa) -> model::ExternalCa {
+    model::ExternalCa {
+        protocol: match ca.protocol {
+            types::ExternalCaProtocol::Cfssl => "cfssl".into(),
+        },
+        url: ca.url.clone(),
+        options: ca.options.clone(),
+        ca_cert: ca.ca_cert_pem.clone(),
+    }
+}
+
+/// The spec's external CAs (`CAConfig.ExternalCAs`), refused as dockerd refuses them: a
+/// protocol other than cfssl (any case) is an invalid protocol; then the rules' checks
+/// (an `https://` URL, a `CACert` that is one certificate).
+pub fn external_cas_from_docker(spec: &model::SwarmSpec) -> Result<Vec<types::ExternalCa>> {
+    let cas = spec
+        .ca_config
+        .external_cas
+        .iter()
+        .map(|ca| {
+            if !ca.protocol.eq_ignore_ascii_case("cfssl") {
+                return Err(Error::BadRequest(format!(
+                    "invalid protocol: {:?}",
+                    types::excerpt(&ca.protocol)
+                )));
+            }
+            Ok(types::ExternalCa {
+                protocol: types::ExternalCaProtocol::Cfssl,
+                url: ca.url.clone(),
+                options: ca.options.clone(),
+                ca_cert_pem: ca.ca_cert.clone(),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    rules::controlapi::cluster::validate_external_cas(&cas)?;
+    Ok(cas)
+}
+
 /// Docker's spec JSON for a cluster spec.
 pub fn spec_to_docker(spec: &ClusterSpec) -> model::SwarmSpec {
     model::SwarmSpec {
@@ -114,14 +156,12 @@ pub fn spec_to_docker(spec: &ClusterSpec) -> model::SwarmSpec {
 }
 
 /// Shoal's cluster spec from Docker's, merged onto the defaults. Refuses settings shoal does
-/// not implement (external CAs, task log driver) rather than dropping them. `ForceRotate` and
-/// a given signing root are not part of the stored spec: see [`rotate_request`].
+/// not implement (a task log driver) rather than dropping them. `ForceRotate` and a given
+/// signing root are not part of the stored spec: see [`rotate_request`]; nor are the
+/// external CAs: see [`external_cas_from_docker`].
 pub fn spec_from_docker(spec: &model::SwarmSpec) -> Result<ClusterSpec> {
     let unsupported = |what: &str| Err(Error::BadRequest(format!("{what} is not supported by shoal")));
     let ca = &spec.ca_config;
-    if !ca.external_cas.is_empty() {
-        return unsupported("an external CA");
-    }
     if spec.task_defaults.log_driver.is_some() {
         return unsupported("a default task log driver");
     }
@@ -198,7 +238,7 @@ mod tests {
 
     #[test]
     fn swarm_json_has_dockers_shape_and_no_key() {
-        let json = serde_json::to_value(swarm(&cluster(), &CaState::default())).unwrap();
+        let json = serde_json::to_value(swarm(&cluster(), &CaState::default(), &[])).unwrap();
         assert_eq!(json["ID"], "c1");
         assert_eq!(json["Version"]["Index"], 3);
         assert_eq!(
@@ -252,9 +292,6 @@ mod tests {
 
     #[test]
     fn unsupported_or_bad_fields_are_refused() {
-        let mut spec = model::SwarmSpec::default();
-        spec.ca_config.external_cas = vec![model::ExternalCa::default()];
-        assert!(matches!(spec_from_docker(&spec), Err(Error::BadRequest(m)) if m.contains("external CA")));
         // A root of the operator's own goes to the rules with the rotation, not into the spec.
         let mut spec = model::SwarmSpec::default();
         spec.ca_config.signing_ca_cert = "cert".into();
@@ -291,7 +328,7 @@ mod tests {
                 renewed: Default::default(),
             }),
         };
-        let json = serde_json::to_value(swarm(&cluster, &ca)).unwrap();
+        let json = serde_json::to_value(swarm(&cluster, &ca, &[])).unwrap();
         assert_eq!(json["RootRotationInProgress"], true);
         assert_eq!(json["Spec"]["CAConfig"]["ForceRotate"], 2);
         assert_eq!(json["TLSInfo"]["TrustRoot"], old.cert_pem());
@@ -301,6 +338,50 @@ mod tests {
             issuer.cert_issuer_public_key
         );
         assert!(!json.to_string().contains("PRIVATE KEY"));
+    }
+
+    #[test]
+    fn external_cas_are_read_and_shown_as_dockerd_does_and_bad_ones_refused() {
+        let root = ca::RootCa::generate(1_700_000_000).unwrap();
+        let body = serde_json::json!({"CAConfig": {"ExternalCAs": [
+            {"Protocol": "CFSSL", "URL": "https://127.0.0.1:8888/api/v1/cfssl/sign",
+             "Options": {"profile": "node"}, "CACert": root.cert_pem()}
+        ]}});
+        let spec: model::SwarmSpec = serde_json::from_value(body).unwrap();
+        let cas = external_cas_from_docker(&spec).unwrap();
+        assert_eq!(cas.len(), 1);
+        assert_eq!(cas[0].protocol, types::ExternalCaProtocol::Cfssl);
+        assert_eq!(cas[0].ca_cert_pem, root.cert_pem());
+        assert_eq!(spec_from_docker(&spec).unwrap(), ClusterSpec::default());
+        let json = serde_json::to_value(swarm(&cluster(), &CaState::default(), &cas)).unwrap();
+        assert_eq!(
+            json["Spec"]["CAConfig"]["ExternalCAs"],
+            serde_json::json!([{"Protocol": "cfssl", "URL": "https://127.0.0.1:8888/api/v1/cfssl/sign",
+                "Options": {"profile": "node"}, "CACert": root.cert_pem()}])
+        );
+        let none = serde_json::to_value(swarm(&cluster(), &CaState::default(), &[])).unwrap();
+        assert!(none["Spec"]["CAConfig"].get("ExternalCAs").is_none());
+
+        let refused = |ca: serde_json::Value| {
+            let spec: model::SwarmSpec =
+                serde_json::from_value(serde_json::json!({"CAConfig": {"ExternalCAs": [ca]}})).unwrap();
+            match external_cas_from_docker(&spec) {
+                Err(Error::BadRequest(m)) => m,
+                Err(Error::Backend(rules::Error::InvalidArgument(m))) => m,
+                other => panic!("not refused: {other:?}"),
+            }
+        };
+        assert_eq!(
+            refused(serde_json::json!({"Protocol": "acme", "URL": "https://ca/sign"})),
+            r#"invalid protocol: "acme""#
+        );
+        assert!(
+            refused(serde_json::json!({"Protocol": "cfssl", "URL": "http://ca/sign"})).contains("https://")
+        );
+        assert!(
+            refused(serde_json::json!({"Protocol": "cfssl", "URL": "https://ca/sign", "CACert": "garbage"}))
+                .contains("one PEM certificate")
+        );
     }
 
     #[test]

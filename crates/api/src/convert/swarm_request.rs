@@ -26,6 +26,7 @@ pub fn init_request(req: &model::InitRequest) -> Result<InitRequest> {
         availability: optional_availability(&req.availability)?,
         default_addr_pool: req.default_addr_pool.clone(),
         subnet_size: req.subnet_size,
+        external_cas: super::cluster::external_cas_from_docker(&req.spec)?,
     })
 }
 

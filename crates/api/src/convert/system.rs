@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::cluster::cluster_info;
+use super::cluster::{cluster_info, external_ca_to_docker};
 use crate::backend::{ManagerInfo, SwarmStatus};
 use crate::host::{HostFacts, go_arch, uname_arch};
 use crate::model;
@@ -26,7 +26,11 @@ pub fn swarm_info(status: &SwarmStatus, manager: Option<&ManagerInfo>) -> model:
             .collect(),
         nodes: manager.map_or(0, |m| m.nodes as i64),
         managers: manager.map_or(0, |m| m.managers as i64),
-        cluster: manager.map(|m| cluster_info(&m.cluster)),
+        cluster: manager.map(|m| {
+            let mut info = cluster_info(&m.cluster);
+            info.spec.ca_config.external_cas = m.external_cas.iter().map(external_ca_to_docker).collect();
+            info
+        }),
         warnings: Vec::new(),
     }
 }

@@ -50,7 +50,8 @@ pub async fn inspect(State(state): State<AppState>) -> Result<Response> {
     let cluster = state.backend.swarm_inspect().await?;
     // A backend without rotation state shows none.
     let ca = state.backend.root_ca_state().await.unwrap_or_default();
-    Ok(json(&cluster::swarm(&cluster, &ca)))
+    let external_cas = state.backend.external_cas().await.unwrap_or_default();
+    Ok(json(&cluster::swarm(&cluster, &ca, &external_cas)))
 }
 
 /// `POST /swarm/update?version=N&rotateWorkerToken=…&rotateManagerToken=…`.
@@ -69,8 +70,14 @@ pub async fn update(
         manager_token: query.strict_bool("rotateManagerToken")?,
         unlock_key: query.strict_bool("rotateManagerUnlockKey")?,
         root_ca: cluster::rotate_request(&spec),
+        external_cas: None,
     };
+    let external_cas = cluster::external_cas_from_docker(&spec)?;
     let spec = cluster::spec_from_docker(&spec)?;
+    let rotation = Rotation {
+        external_cas: Some(external_cas),
+        ..rotation
+    };
     Ok(state.backend.swarm_update(version, spec, rotation).await?)
 }
 

@@ -353,6 +353,7 @@ impl Backend for FakeBackend {
             nodes: state.node_count(),
             managers: state.nodes().filter(|n| n.spec.role == Role::Manager).count(),
             cluster: state.cluster()?.clone(),
+            external_cas: state.external_cas().to_vec(),
         })
     }
 

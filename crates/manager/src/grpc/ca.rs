@@ -55,21 +55,44 @@ impl CaService {
     }
 
     /// Signs a certificate for `node_id` with the root that signs now (a rotation's new
-    /// root, the leaf then followed by the cross-signed certificate). Returns the chain, the
-    /// roots the node should trust, and the op recording a renewal under a new root.
-    fn issue(&self, csr_pem: &str, node_id: &str, role: Role) -> Result<Issued, Status> {
+    /// root, the leaf then followed by the cross-signed certificate): here when the cluster
+    /// holds that root's key, else by an external CA for it (SwarmKit's external signing),
+    /// whose answer is checked before it is used. Returns the chain, the roots the node
+    /// should trust, and the op recording a renewal under a new root.
+    async fn issue(&self, csr_pem: &str, node_id: &str, role: Role) -> Result<Issued, Status> {
         let view = self.store.view();
         let cluster = view
             .cluster()
             .ok_or_else(|| Status::unavailable("cluster not initialised"))?;
         let signer = rules::root_rotation::signer(view.ca_state(), cluster);
-        let root = ca::RootCa::from_pem(&signer.cert_pem, &signer.key_pem)
-            .map_err(|e| Status::internal(e.to_string()))?;
         let now_secs = self.clock.now().0 / 1_000_000_000;
         let validity = cluster.spec.node_cert_expiry / 1_000_000_000;
-        let mut cert_pem = root
-            .issue(csr_pem, node_id, role, &cluster.id, now_secs, validity)
-            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let mut cert_pem = if signer.is_external() {
+            let signers =
+                rules::root_rotation::external_signers(view.ca_state(), cluster, view.external_cas());
+            let body = ca::external::sign_request(csr_pem, node_id, role, &cluster.id)
+                .map_err(|e| Status::invalid_argument(e.to_string()))?;
+            let returned = crate::external_ca::sign(&signers, &cluster.root_ca.ca_cert_pem, &body)
+                .await
+                .map_err(|e| {
+                    Status::unavailable(format!("the external CA did not sign the node certificate: {e}"))
+                })?;
+            ca::external::check_issued(
+                &returned,
+                csr_pem,
+                &signer.cert_pem,
+                node_id,
+                role,
+                &cluster.id,
+                now_secs,
+            )
+            .map_err(|e| Status::unavailable(format!("the external CA's certificate is refused: {e}")))?
+        } else {
+            let root = ca::RootCa::from_pem(&signer.cert_pem, &signer.key_pem)
+                .map_err(|e| Status::internal(e.to_string()))?;
+            root.issue(csr_pem, node_id, role, &cluster.id, now_secs, validity)
+                .map_err(|e| Status::invalid_argument(e.to_string()))?
+        };
         cert_pem.push_str(&signer.chain_pem);
         let renewed = signer.rotating.then(|| {
             Op::RootCa(RootCaOp::Renewed {
@@ -125,7 +148,7 @@ impl rpc::pb::ca_server::Ca for CaService {
             }
         };
         let node_id = self.ids.new_id();
-        let issued = self.issue(&issue.csr_pem, &node_id, role)?;
+        let issued = self.issue(&issue.csr_pem, &node_id, role).await?;
         let node = Node {
             id: node_id.clone(),
             meta: Default::default(),
@@ -169,7 +192,7 @@ impl rpc::pb::ca_server::Ca for CaService {
         // then its vote may be needed to remove it (two managers), so it keeps serving.
         let raft_member = node.manager_status.is_some() || self.gate.membership(&node.id).raft_member;
         let role = crate::roles::role_now(node.spec.role, raft_member);
-        let issued = self.issue(&renew.csr_pem, &node.id, role)?;
+        let issued = self.issue(&renew.csr_pem, &node.id, role).await?;
         if let Some(op) = issued.renewed {
             // Recorded before the answer: the rotation ends only after every node has
             // received its certificate from the new root.

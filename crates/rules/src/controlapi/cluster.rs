@@ -23,6 +23,9 @@ pub struct Rotation {
     /// A new root CA (`CAConfig.ForceRotate`, or the operator's `SigningCACert`/`SigningCAKey`;
     /// see `root_rotation.rs`).
     pub root_ca: crate::root_rotation::RotateRequest,
+    /// The spec's external CAs (`CAConfig.ExternalCAs`), replacing the cluster's; `None`
+    /// keeps them. Stored beside the spec (`Op::SetExternalCas`).
+    pub external_cas: Option<Vec<types::ExternalCa>>,
 }
 
 /// Swarm's checks on a cluster spec.
@@ -55,6 +58,47 @@ pub fn validate(spec: &ClusterSpec) -> Result<()> {
     Ok(())
 }
 
+/// Checks the spec's external CAs: an `https://` URL with a host (SwarmKit refuses any other
+/// scheme; the signer is reached over TLS only), and a `CACert` that is empty or one PEM
+/// certificate. At most [`MAX_EXTERNAL_CAS`].
+pub fn validate_external_cas(cas: &[types::ExternalCa]) -> Result<()> {
+    if cas.len() > MAX_EXTERNAL_CAS {
+        return Err(Error::InvalidArgument(format!(
+            "at most {MAX_EXTERNAL_CAS} external CAs are allowed"
+        )));
+    }
+    for ca in cas {
+        let url = ca.url.as_str();
+        let rest = url
+            .get(..8)
+            .filter(|scheme| scheme.eq_ignore_ascii_case("https://"))
+            .map(|_| &url[8..]);
+        let host = rest.map(|r| r.split(['/', '?', '#']).next().unwrap_or(""));
+        if url.len() > MAX_URL_LEN
+            || url.chars().any(|c| c.is_whitespace() || c.is_control())
+            || host.is_none_or(|h| h.is_empty() || h.starts_with(':'))
+        {
+            return Err(Error::InvalidArgument(format!(
+                "invalid external CA URL {:?}: an https:// URL is required",
+                types::excerpt(url)
+            )));
+        }
+        if !ca.ca_cert_pem.trim().is_empty() && !ca::signing_root::is_one_certificate(&ca.ca_cert_pem) {
+            return Err(Error::InvalidArgument(format!(
+                "invalid CA certificate for external CA {}: one PEM certificate is required",
+                types::excerpt(url)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Most external CAs a spec may name.
+pub const MAX_EXTERNAL_CAS: usize = 16;
+
+/// Longest external CA URL accepted.
+const MAX_URL_LEN: usize = 2048;
+
 /// A fresh join token for the CA in `cluster`.
 pub fn new_token(cluster: &Cluster, rng: &mut impl RngCore) -> String {
     ca::JoinToken::generate(ca::ca_digest(&cluster.root_ca.ca_cert_pem), rng).to_string()
@@ -79,6 +123,9 @@ pub fn update(
     rng: &mut impl RngCore,
 ) -> Result<Vec<Op>> {
     validate(&spec)?;
+    if let Some(cas) = &rotation.external_cas {
+        validate_external_cas(cas)?;
+    }
     let current = state
         .cluster()
         .ok_or_else(|| Error::FailedPrecondition("swarm is not initialised".into()))?;
@@ -103,7 +150,15 @@ pub fn update(
         (true, Some(_)) if !rotation.unlock_key => None,
         (true, _) => Some(Some(new_unlock_key(rng))),
     };
-    let root_rotation = crate::root_rotation::start(state, &next, rotation.root_ca)?;
+    let external_cas = rotation
+        .external_cas
+        .filter(|cas| cas.as_slice() != state.external_cas());
+    let root_rotation = crate::root_rotation::start(
+        state,
+        &next,
+        rotation.root_ca,
+        external_cas.as_deref().unwrap_or(state.external_cas()),
+    )?;
     let mut ops = vec![Op::Update {
         object: Object::Cluster(next),
         expect_version: Some(version),
@@ -111,6 +166,7 @@ pub fn update(
     if let Some(key) = key {
         ops.push(Op::SetUnlockKey(key));
     }
+    ops.extend(external_cas.map(Op::SetExternalCas));
     ops.extend(root_rotation);
     Ok(ops)
 }
@@ -174,6 +230,72 @@ mod tests {
         let off = set_autolock(&rotated, false, false);
         assert_eq!(off.unlock_key(), None);
         assert!(!off.cluster().unwrap().spec.auto_lock_managers);
+    }
+
+    fn update_cas(state: &State, cas: Option<Vec<types::ExternalCa>>) -> Result<Vec<Op>> {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+        let rotation = Rotation {
+            external_cas: cas,
+            ..Default::default()
+        };
+        let version = state.cluster().unwrap().meta.version;
+        update(state, version, ClusterSpec::default(), rotation, &mut rng)
+    }
+
+    #[test]
+    fn external_cas_are_replaced_by_an_update_kept_without_one_and_checked() {
+        let ca = types::ExternalCa {
+            protocol: types::ExternalCaProtocol::Cfssl,
+            url: "https://127.0.0.1:8888/api/v1/cfssl/sign".into(),
+            options: Default::default(),
+            ca_cert_pem: String::new(),
+        };
+        let s = apply(&state(), update_cas(&state(), Some(vec![ca.clone()])).unwrap());
+        assert_eq!(s.external_cas(), std::slice::from_ref(&ca));
+        let kept = update_cas(&s, None).unwrap();
+        assert!(!kept.iter().any(|op| matches!(op, Op::SetExternalCas(_))));
+        let same = update_cas(&s, Some(vec![ca.clone()])).unwrap();
+        assert!(
+            !same.iter().any(|op| matches!(op, Op::SetExternalCas(_))),
+            "unchanged: no op"
+        );
+        let cleared = apply(&s, update_cas(&s, Some(vec![])).unwrap());
+        assert_eq!(cleared.external_cas(), []);
+
+        for url in [
+            "http://ca/sign",
+            "https://",
+            "ca:8888/sign",
+            "https:// ca/sign",
+            "ftp://x",
+        ] {
+            let bad = types::ExternalCa {
+                url: url.into(),
+                ..ca.clone()
+            };
+            let err = update_cas(&s, Some(vec![bad])).unwrap_err();
+            assert!(
+                err.to_string().contains("an https:// URL is required"),
+                "{url}: {err}"
+            );
+        }
+        let garbage = types::ExternalCa {
+            ca_cert_pem: "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n".into(),
+            ..ca.clone()
+        };
+        let err = update_cas(&s, Some(vec![garbage])).unwrap_err();
+        assert!(
+            err.to_string().contains("one PEM certificate is required"),
+            "{err}"
+        );
+        let root = ca::RootCa::generate(1_700_000_000).unwrap();
+        let good = types::ExternalCa {
+            ca_cert_pem: root.cert_pem().into(),
+            url: "HTTPS://ca.example/sign".into(),
+            ..ca.clone()
+        };
+        assert!(validate_external_cas(&[good]).is_ok());
+        assert!(validate_external_cas(&vec![ca; MAX_EXTERNAL_CAS + 1]).is_err());
     }
 
     #[test]

@@ -200,11 +200,12 @@ impl Swarm {
 
     async fn init_inner(
         &self,
-        req: api::InitRequest,
+        mut req: api::InitRequest,
         spec: ClusterSpec,
         listen: String,
         advertise: String,
     ) -> Result<String, Error> {
+        let external_cas = std::mem::take(&mut req.external_cas);
         let mut rng = StdRng::from_os_rng();
         let now = self.clock.now();
         let now_secs = now.0 / 1_000_000_000;
@@ -316,6 +317,15 @@ impl Swarm {
             Ok(e) => e,
             Err(e) => Error::InvalidArgument(format!("{e:#}")),
         })?;
+        if !external_cas.is_empty() {
+            // `--external-ca`: kept beside the spec, as a later update keeps them. The root
+            // generated here has its key, so nodes are still signed locally.
+            let m = node
+                .manager()
+                .await
+                .ok_or_else(|| Error::Unavailable(msg::NOT_MANAGER.into()))?;
+            m.propose(vec![store::Op::SetExternalCas(external_cas)]).await?;
+        }
         // dockerd answers init once the node is registered: an immediate `node update
         // --version` must see the version that stays.
         if !node.wait_registered(REGISTER_WAIT).await {
@@ -356,6 +366,7 @@ impl Swarm {
         // that autolock stays as it was.
         let certs = node.certs().get();
         let unlock_key = m.view().unlock_key().cloned();
+        let external_cas = m.view().external_cas().to_vec();
         node.stop(false).await;
         self.set_local(Local::Inactive);
         self.dir.clear_raft().map_err(internal)?;
@@ -367,7 +378,14 @@ impl Swarm {
             self.dir.clone(),
             state,
             certs,
-            Some(Start::Restore { objects, unlock_key }.into()),
+            Some(
+                Start::Restore {
+                    objects,
+                    unlock_key,
+                    external_cas,
+                }
+                .into(),
+            ),
             self.description(),
             self.clock.clone(),
             &self.executor,

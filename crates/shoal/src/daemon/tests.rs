@@ -337,3 +337,47 @@ async fn generic_resources_limit_placement() {
         }]
     );
 }
+
+/// `docker swarm init --external-ca`: the external CA is kept beside the spec (shown by
+/// `GET /swarm`), the generated root keeps its key, so a node still joins signed here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_keeps_external_cas_and_signs_locally_while_it_holds_the_key() {
+    let m1 = node("m1");
+    let ca = types::ExternalCa {
+        protocol: types::ExternalCaProtocol::Cfssl,
+        url: "https://127.0.0.1:1/api/v1/cfssl/sign".into(),
+        options: Default::default(),
+        ca_cert_pem: String::new(),
+    };
+    m1.swarm
+        .init(api::InitRequest {
+            listen_addr: m1.addr.clone(),
+            advertise_addr: m1.addr.clone(),
+            external_cas: vec![ca.clone()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(m1.swarm.external_cas().await.unwrap(), [ca]);
+    // Nothing listens at the URL: a join succeeds only because the root's key is here.
+    let w1 = node("w1");
+    let token = m1
+        .swarm
+        .swarm_inspect()
+        .await
+        .unwrap()
+        .root_ca
+        .join_tokens
+        .worker
+        .clone();
+    w1.swarm
+        .join(api::JoinRequest {
+            listen_addr: w1.addr.clone(),
+            advertise_addr: w1.addr.clone(),
+            remote_addrs: vec![m1.addr.clone()],
+            join_token: token,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+}

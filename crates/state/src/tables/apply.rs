@@ -114,6 +114,7 @@ impl State {
                 Op::SetUnlockKey(key) => next.unlock_key = key.clone(),
                 Op::RootCa(op) => next.apply_root_ca(op, index, &mut changes),
                 Op::SetGenericResources(given) => next.set_generic(given),
+                Op::SetExternalCas(cas) => next.external_cas = cas.clone(),
                 Op::SetAddresses(updates) => {
                     for update in updates {
                         next.set_addresses(update, &mut changes)?;

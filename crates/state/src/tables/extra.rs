@@ -36,6 +36,8 @@ pub(super) enum Extra {
     RootCa(types::CaState),
     /// The generic resources one task was given.
     Generic(String, Vec<types::generic::GenericResource>),
+    /// The cluster spec's external CAs (only when there are any).
+    ExternalCas(Vec<types::ExternalCa>),
 }
 
 /// The records in `rest` (what follows the tables); none when it is empty.
@@ -76,6 +78,9 @@ impl State {
                 .iter()
                 .map(|(id, given)| Extra::Generic(id.to_string(), (**given).clone())),
         );
+        if !self.external_cas.is_empty() {
+            out.push(Extra::ExternalCas(self.external_cas.clone()));
+        }
         out
     }
 
@@ -99,6 +104,7 @@ impl State {
             Extra::Generic(id, given) => {
                 self.generic.insert(id.as_str().into(), Arc::new(given));
             }
+            Extra::ExternalCas(cas) => self.external_cas = cas,
         }
     }
 }
@@ -155,6 +161,32 @@ mod tests {
         let txn = Txn {
             id: 0,
             ops: vec![Op::SetUnlockKey(None)],
+            now: Timestamp(0),
+        };
+        let cleared = state.apply(&txn, 4).unwrap().0;
+        assert_eq!(cleared.extras(), Vec::new());
+    }
+
+    #[test]
+    fn external_cas_survive_a_snapshot_and_none_write_no_record() {
+        let ca = types::ExternalCa {
+            protocol: types::ExternalCaProtocol::Cfssl,
+            url: "https://ca.example:8888/api/v1/cfssl/sign".into(),
+            options: [("profile".to_string(), "node".to_string())].into(),
+            ca_cert_pem: "pem".into(),
+        };
+        let txn = Txn {
+            id: 0,
+            ops: vec![Op::SetExternalCas(vec![ca.clone()])],
+            now: Timestamp(0),
+        };
+        let state = State::default().apply(&txn, 3).unwrap().0;
+        assert_eq!(state.external_cas(), [ca]);
+        let back = State::decode(&state.encode().unwrap()).unwrap();
+        assert_eq!(back.external_cas(), state.external_cas());
+        let txn = Txn {
+            id: 0,
+            ops: vec![Op::SetExternalCas(Vec::new())],
             now: Timestamp(0),
         };
         let cleared = state.apply(&txn, 4).unwrap().0;

@@ -86,6 +86,9 @@ pub struct State {
     /// (`generic.rs`).
     #[serde(skip)]
     generic: OrdMap<Key, Arc<Vec<types::generic::GenericResource>>>,
+    /// The cluster spec's external CAs, written as an [`extra::Extra`] record when any.
+    #[serde(skip)]
+    external_cas: Vec<types::ExternalCa>,
 }
 
 /// Proposal results remembered for de-duplication. A retry arrives within seconds, so a few
@@ -135,6 +138,11 @@ impl State {
     /// The root CA rotation state (`ForceRotate` last acted on, the rotation under way).
     pub fn ca_state(&self) -> &types::CaState {
         &self.ca_state
+    }
+
+    /// The cluster spec's external CAs (`CAConfig.ExternalCAs`).
+    pub fn external_cas(&self) -> &[types::ExternalCa] {
+        &self.external_cas
     }
 
     /// The cluster singleton, once the swarm is initialised.

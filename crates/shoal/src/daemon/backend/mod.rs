@@ -303,6 +303,11 @@ impl Backend for Swarm {
         Ok(m.synced_view().await.ca_state().clone())
     }
 
+    async fn external_cas(&self) -> Result<Vec<types::ExternalCa>> {
+        let m = self.require_manager().await?;
+        Ok(m.synced_view().await.external_cas().to_vec())
+    }
+
     // Standalone containers (`standalone/`).
 
     async fn container_create(

@@ -83,6 +83,7 @@ pub(super) fn manager_info(s: &Swarm) -> Option<ManagerInfo> {
         nodes: view.node_count(),
         managers: view.nodes().filter(|n| n.spec.role == Role::Manager).count(),
         cluster,
+        external_cas: view.external_cas().to_vec(),
     })
 }
 
@@ -102,6 +103,18 @@ pub(super) async fn update(s: &Swarm, version: u64, spec: ClusterSpec, mut rotat
     // A new root CA is valid from now.
     rotation.root_ca.now_secs = s.clock.now().0 / 1_000_000_000;
     let view = m.synced_view().await;
+    if let Some(current) = view.cluster() {
+        let cas = rotation.external_cas.as_deref().unwrap_or(view.external_cas());
+        let probe = rules::root_rotation::keyless_signers_to_probe(&view, current, &rotation.root_ca, cas);
+        // With none named, the rules refuse the rotation themselves.
+        if let Some(signers) = probe.filter(|s| !s.is_empty())
+            && !manager::external_ca::any_reachable(&signers, &current.root_ca.ca_cert_pem).await
+        {
+            return Err(Error::InvalidArgument(
+                rules::root_rotation::NO_EXTERNAL_CA.into(),
+            ));
+        }
+    }
     let ops = m.with_rng(|mut rng| cluster::update(&view, version, spec, rotation, &mut rng))?;
     let key_changed = ops.iter().any(|op| matches!(op, store::Op::SetUnlockKey(_)));
     m.propose(ops).await?;
