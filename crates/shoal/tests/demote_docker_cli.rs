@@ -243,3 +243,85 @@ fn a_worker_that_leaves_is_down_at_once() {
     // ...and it may be removed without --force, as a down node.
     m.docker_ok(&["node", "rm", "lvw1"]);
 }
+
+/// A promotion overtaken by a demotion (the node still joining Raft under its new manager
+/// certificate when it is demoted) ends with a worker under a worker certificate, as if
+/// neither had happened; the node then still becomes a manager when promoted for good. The
+/// demotion is sent as soon as the manager certificate is on the node's disk; that lands
+/// inside the join on most rounds, and the rounds go on until the node's log shows a join
+/// cut short that way (at most 10).
+#[test]
+fn a_promotion_overtaken_by_a_demotion_ends_a_worker() {
+    let root = tempfile::tempdir().unwrap();
+    let agents = managers(root.path(), 1, "pd");
+    let m = &agents[0];
+    let mut w = Agent::start(root.path(), "pdw1");
+    let token = m
+        .docker_ok(&["swarm", "join-token", "-q", "worker"])
+        .trim()
+        .to_string();
+    enter_swarm(&mut w, "join", &["--token", &token, &m.addr]);
+    wait_for("the worker is ready", &[m, &w], || {
+        let rows = node_rows(m)?;
+        if rows.iter().any(|r| r.0 == "pdw1" && r.1 == "Ready") {
+            Ok(())
+        } else {
+            Err(format!("{rows:?}"))
+        }
+    });
+    let cert = w.data_dir().join("swarm/certs/node.pem");
+    let log = root.path().join("pdw1.log");
+    let subject = || {
+        let out = std::process::Command::new("openssl")
+            .args(["x509", "-noout", "-subject", "-in"])
+            .arg(&cert)
+            .output()
+            .map_err(|e| format!("openssl: {e}"))?;
+        Ok::<String, String>(common::stdout(&out).trim().to_string())
+    };
+    let overtaken = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("changing role to manager") && l.contains("demoted"))
+            .count()
+    };
+    let mut rounds = 0;
+    while rounds < 10 && overtaken() == 0 {
+        rounds += 1;
+        m.docker_ok(&["node", "promote", "pdw1"]);
+        wait_for("the manager certificate on the node", &[m, &w], || {
+            let s = subject()?;
+            if s.contains("swarm-manager") {
+                Ok(())
+            } else {
+                Err(s)
+            }
+        });
+        m.docker_ok(&["node", "demote", "pdw1"]);
+        wait_for("pdw1 a worker again, with a worker certificate", &[m, &w], || {
+            let rows = node_rows(m)?;
+            let row = rows.iter().find(|r| r.0 == "pdw1").ok_or(format!("{rows:?}"))?;
+            let s = subject()?;
+            let control = w.docker(&["info", "--format", "{{.Swarm.ControlAvailable}}"]);
+            let control = common::stdout(&control);
+            if row.1 == "Ready" && row.2.is_empty() && s.contains("swarm-worker") && control.trim() == "false"
+            {
+                Ok(())
+            } else {
+                Err(format!("{row:?}; certificate {s}; control {}", control.trim()))
+            }
+        });
+    }
+    if overtaken() == 0 {
+        eprintln!("no round cut a join short in {rounds} rounds: only the ordinary demotion was checked");
+    }
+    m.docker_ok(&["node", "promote", "pdw1"]);
+    wait_for("pdw1 a reachable manager", &[m, &w], || {
+        let rows = node_rows(m)?;
+        match rows.iter().find(|r| r.0 == "pdw1") {
+            Some(r) if r.2 == "Reachable" => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    });
+}

@@ -291,7 +291,10 @@ impl RunningNode {
                 {
                     tracing::warn!("saving state: {e:#}");
                 }
-                if msg.desired_role != self.state().role {
+                let held = ca::PeerIdentity::from_pem(&self.certs.get().cert_pem)
+                    .ok()
+                    .map(|identity| identity.role);
+                if needs_role_change(msg.desired_role, self.state().role, held) {
                     if let Err(e) = self.change_role(msg.desired_role, &msg.managers).await {
                         tracing::warn!("changing role to {}: {e:#}", msg.desired_role.as_str());
                     }
@@ -470,5 +473,44 @@ fn tunnel_key_rotation() -> std::time::Duration {
                 default
             }
         },
+    }
+}
+
+/// Whether this node must change role: the cluster asks for another role than it runs, or it
+/// runs the asked role under a certificate of the other (a promotion whose Raft join failed
+/// because a demotion overtook it leaves a worker holding a manager certificate; the session
+/// then asks for the worker it already is, and only a renewal puts things right).
+fn needs_role_change(desired: Role, running: Role, certificate: Option<Role>) -> bool {
+    desired != running || certificate.is_some_and(|held| held != desired)
+}
+
+#[cfg(test)]
+mod role_tests {
+    use super::*;
+
+    #[test]
+    fn a_worker_left_with_a_manager_certificate_renews() {
+        assert!(!needs_role_change(Role::Worker, Role::Worker, Some(Role::Worker)));
+        assert!(!needs_role_change(
+            Role::Manager,
+            Role::Manager,
+            Some(Role::Manager)
+        ));
+        assert!(
+            needs_role_change(Role::Manager, Role::Worker, Some(Role::Worker)),
+            "promoted"
+        );
+        assert!(
+            needs_role_change(Role::Worker, Role::Manager, Some(Role::Manager)),
+            "demoted"
+        );
+        assert!(
+            needs_role_change(Role::Worker, Role::Worker, Some(Role::Manager)),
+            "a promotion overtaken by a demotion"
+        );
+        assert!(
+            !needs_role_change(Role::Worker, Role::Worker, None),
+            "an unreadable certificate alone changes nothing"
+        );
     }
 }
