@@ -17,6 +17,7 @@
 
 pub mod cgroup_remove;
 pub mod console;
+mod console_replay;
 pub mod enter;
 pub mod exec;
 pub mod extras;
