@@ -3,7 +3,8 @@
 //! generated anonymous names, filters, refusals of other drivers, options and bad names, 409
 //! while a task uses the volume); a service's file in a volume seen by its replacement task;
 //! a mount's `VolumeOptions.Labels` on the volume it creates; the image's content copied into
-//! a new volume unless `volume-nocopy`; another driver refused at service create. Root only.
+//! a new volume unless `volume-nocopy`; another driver refused at service create; a created
+//! standalone container holding its `-v` volume. Root only.
 #![allow(clippy::disallowed_methods, clippy::unwrap_used, dead_code, unsafe_code)]
 
 mod common;
@@ -284,4 +285,19 @@ fn volumes_on_an_oci_node_as_dockerds_local_driver() {
         "{pruned}"
     );
     assert!(names(&node, &[]).is_empty());
+
+    // A standalone container (created, never started) holds its volume too.
+    let holder = node
+        .agent
+        .docker_ok(&["create", "--name", "holder", "-v", "held-vol:/d", &image, "true"])
+        .trim()
+        .to_string();
+    let refused = node.agent.docker(&["volume", "rm", "held-vol"]);
+    assert!(
+        stderr(&refused).contains(&format!("remove held-vol: volume is in use - [{holder}]")),
+        "{}",
+        stderr(&refused)
+    );
+    node.agent.docker_ok(&["rm", "holder"]);
+    node.agent.docker_ok(&["volume", "rm", "held-vol"]);
 }
