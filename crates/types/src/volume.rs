@@ -167,6 +167,39 @@ pub fn prunable(v: &Volume, refs: &[String], all: bool) -> bool {
     refs.is_empty() && (all || v.labels.contains_key(ANONYMOUS_LABEL))
 }
 
+/// The first volume mount of `mounts` (`ContainerSpec.Mounts` JSON) whose driver or options
+/// a node's local volumes cannot take: its target and why.
+pub fn foreign_driver(mounts: &serde_json::Value) -> Option<(String, VolumeError)> {
+    let list = mounts.as_array()?;
+    list.iter().find_map(|m| {
+        let config = m.get("VolumeOptions")?.get("DriverConfig")?;
+        let driver = config
+            .get("Name")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("");
+        let options: BTreeMap<String, String> = config
+            .get("Options")
+            .and_then(|o| o.as_object())
+            .map(|o| {
+                o.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let target = m.get("Target").and_then(serde_json::Value::as_str).unwrap_or("");
+        check_driver(driver, &options).err().map(|e| (excerpt(target), e))
+    })
+}
+
+/// [`foreign_driver`] of the mounts in a ContainerSpec's extra fields (JSON text).
+pub fn foreign_driver_in_extra(extra: &str) -> Option<(String, VolumeError)> {
+    if !extra.contains("DriverConfig") {
+        return None;
+    }
+    let fields: serde_json::Value = serde_json::from_str(extra).ok()?;
+    foreign_driver(fields.get("Mounts")?)
+}
+
 /// The volume names a task's mounts (`ContainerSpec.Mounts` JSON) use.
 pub fn names_in_mounts(mounts: &serde_json::Value) -> Vec<String> {
     let Some(list) = mounts.as_array() else {
@@ -279,6 +312,31 @@ mod tests {
         assert!(prunable(&named, &[], true));
         assert!(prunable(&anon, &[], false));
         assert!(!prunable(&anon, &["c".into()], true));
+    }
+
+    #[test]
+    fn a_mount_with_another_driver_or_options_is_found() {
+        let ok = serde_json::json!([
+            {"Type": "volume", "Source": "db", "Target": "/d", "VolumeOptions": {"DriverConfig": {"Name": "local"}}},
+            {"Type": "volume", "Source": "x", "Target": "/x", "VolumeOptions": {"Labels": {"a": "b"}}},
+        ]);
+        assert_eq!(foreign_driver(&ok), None);
+        let nfs = serde_json::json!([
+            {"Type": "volume", "Source": "db", "Target": "/d"},
+            {"Type": "volume", "Source": "n", "Target": "/n", "VolumeOptions": {"DriverConfig": {"Name": "nfs"}}},
+        ]);
+        assert_eq!(
+            foreign_driver(&nfs),
+            Some(("/n".into(), VolumeError::Driver("nfs".into())))
+        );
+        let opts = serde_json::json!([
+            {"Type": "volume", "Source": "t", "Target": "/t",
+             "VolumeOptions": {"DriverConfig": {"Name": "local", "Options": {"type": "tmpfs"}}}},
+        ]);
+        assert_eq!(
+            foreign_driver(&opts),
+            Some(("/t".into(), VolumeError::Option("type".into())))
+        );
     }
 
     #[test]
