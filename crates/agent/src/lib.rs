@@ -27,6 +27,7 @@ pub mod runner;
 pub mod session;
 pub mod start;
 pub mod tasks;
+pub mod volumes;
 
 pub use describe::describe_host;
 pub use executor::{Error, Result};

@@ -118,11 +118,16 @@ pub fn stack(
     }
     for (key, volume) in file.volumes {
         let path = format!("volumes.{key}");
-        let name = match external_name(&volume.external, volume.name.as_deref(), &key, &path)? {
-            Some(name) => name,
-            None => volume.name.clone().unwrap_or_else(|| format!("{ns}_{key}")),
+        warn_rest(&path, &volume.rest, &mut warnings);
+        let named = match external_name(&volume.external, volume.name.as_deref(), &key, &path)? {
+            // Made elsewhere: mounts carry no options for it (as `docker stack deploy`).
+            Some(name) => service::NamedVolume { name, options: None },
+            None => service::NamedVolume {
+                name: volume.name.clone().unwrap_or_else(|| format!("{ns}_{key}")),
+                options: Some(volume_options(&volume, ns)),
+            },
         };
-        names.volumes.insert(key, name);
+        names.volumes.insert(key, named);
     }
 
     let mut deps = BTreeMap::new();
@@ -160,6 +165,19 @@ fn check_health_dependencies(services: &BTreeMap<String, service::Built>) -> Res
         }
     }
     Ok(())
+}
+
+/// The `VolumeOptions` of every mount of a volume the stack makes: its labels with the stack's,
+/// and its driver and options when given (nodes refuse all but a bare `local`, never drop them).
+fn volume_options(v: &crate::model::Volume, ns: &str) -> Value {
+    let mut options = serde_json::json!({ "Labels": labels(&v.labels.0, ns) });
+    if v.driver.is_some() || v.driver_opts.is_some() {
+        options["DriverConfig"] = serde_json::json!({
+            "Name": v.driver.clone().unwrap_or_default(),
+            "Options": v.driver_opts.clone().unwrap_or_default(),
+        });
+    }
+    options
 }
 
 /// The stack label added to `labels`.

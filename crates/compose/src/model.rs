@@ -215,6 +215,19 @@ pub struct LongMount {
     pub read_only: Option<Flag>,
     /// tmpfs options.
     pub tmpfs: Option<TmpfsOptions>,
+    /// volume options.
+    pub volume: Option<LongVolume>,
+    /// Keys not known here (reported as ignored).
+    #[serde(flatten)]
+    pub rest: BTreeMap<String, Value>,
+}
+
+/// `volume:` of a long mount.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct LongVolume {
+    /// No copy of the image's content into a new volume.
+    pub nocopy: Option<Flag>,
     /// Keys not known here (reported as ignored).
     #[serde(flatten)]
     pub rest: BTreeMap<String, Value>,
@@ -407,16 +420,24 @@ pub enum External {
     },
 }
 
-/// A top-level volume (named volumes are not made by shoal yet).
+/// A top-level volume: made on each node by the first task that mounts it, with these
+/// labels (and the stack's), as `docker stack deploy` has them made.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct Volume {
     /// Made outside the stack.
     pub external: Option<External>,
-    /// Driver.
+    /// Driver (nodes refuse any but `local`).
     pub driver: Option<String>,
+    /// Driver options (nodes refuse any).
+    pub driver_opts: Option<BTreeMap<String, String>>,
+    /// Labels.
+    pub labels: Pairs,
     /// Real name.
     pub name: Option<String>,
+    /// Keys not known here (reported as ignored).
+    #[serde(flatten)]
+    pub rest: BTreeMap<String, Value>,
 }
 
 /// A top-level secret or config.

@@ -31,7 +31,16 @@ pub struct Names {
     /// Configs.
     pub configs: BTreeMap<String, String>,
     /// Named volumes.
-    pub volumes: BTreeMap<String, String>,
+    pub volumes: BTreeMap<String, NamedVolume>,
+}
+
+/// A named volume as its mounts name it.
+#[derive(Debug, Clone, Default)]
+pub struct NamedVolume {
+    /// Its real name.
+    pub name: String,
+    /// The mounts' `VolumeOptions` (labels, driver) when the stack makes it.
+    pub options: Option<Value>,
 }
 
 /// A converted service and the keys of the services it waits for.
@@ -346,7 +355,7 @@ fn file_refs(
 /// Mounts in Docker's JSON.
 fn mounts(
     volumes: &[VolumeMount],
-    named: &BTreeMap<String, String>,
+    named: &BTreeMap<String, NamedVolume>,
     path: &str,
     options: &Options,
     warnings: &mut Vec<String>,
@@ -354,20 +363,21 @@ fn mounts(
     let mut out = Vec::new();
     for (i, v) in volumes.iter().enumerate() {
         let at = format!("{path}[{i}]");
-        let source_of = |src: &str| -> Result<(&'static str, String)> {
+        // The mount's type, source, and a volume's options.
+        let source_of = |src: &str| -> Result<(&'static str, String, Option<Value>)> {
             if src.starts_with('/') || src.starts_with('.') {
                 let full = options.dir.join(src);
-                Ok(("bind", full.display().to_string()))
+                Ok(("bind", full.display().to_string(), None))
             } else if src.starts_with('~') {
                 Err(invalid(
                     &at,
                     "a path starting with ~ is not supported; give an absolute path",
                 ))
             } else {
-                let name = named
+                let volume = named
                     .get(src)
                     .ok_or_else(|| invalid(&at, format!("undefined volume {src:?}")))?;
-                Ok(("volume", name.clone()))
+                Ok(("volume", volume.name.clone(), volume.options.clone()))
             }
         };
         let mount = match v {
@@ -386,8 +396,13 @@ fn mounts(
                                 ));
                             }
                         };
-                        let (kind, source) = source_of(src)?;
-                        json!({"Type": kind, "Source": source, "Target": target, "ReadOnly": read_only})
+                        let (kind, source, volume) = source_of(src)?;
+                        let mut m =
+                            json!({"Type": kind, "Source": source, "Target": target, "ReadOnly": read_only});
+                        if let Some(volume) = volume {
+                            m["VolumeOptions"] = volume;
+                        }
+                        m
                     }
                     _ => {
                         return Err(invalid(
@@ -411,22 +426,42 @@ fn mounts(
                         }
                         m
                     }
-                    "bind" | "volume" => match &l.source {
-                        None if l.kind == "volume" => {
-                            json!({"Type": "volume", "Target": l.target, "ReadOnly": read_only})
-                        }
-                        None => return Err(invalid(&at, "a bind mount needs a source")),
-                        Some(src) => {
-                            let (kind, source) = source_of(src)?;
-                            if kind != l.kind {
-                                return Err(invalid(
-                                    &at,
-                                    format!("source {src:?} does not fit type {}", l.kind),
-                                ));
+                    "bind" | "volume" => {
+                        let nocopy = match &l.volume {
+                            Some(v) if l.kind == "volume" => {
+                                warn_rest(&format!("{at}.volume"), &v.rest, warnings);
+                                v.nocopy.as_ref().is_some_and(|f| f.0)
                             }
-                            json!({"Type": kind, "Source": source, "Target": l.target, "ReadOnly": read_only})
+                            Some(_) => return Err(invalid(&at, "volume options on a bind mount")),
+                            None => false,
+                        };
+                        let (kind, source, volume) = match &l.source {
+                            None if l.kind == "volume" => ("volume", None, None),
+                            None => return Err(invalid(&at, "a bind mount needs a source")),
+                            Some(src) => {
+                                let (kind, source, volume) = source_of(src)?;
+                                if kind != l.kind {
+                                    return Err(invalid(
+                                        &at,
+                                        format!("source {src:?} does not fit type {}", l.kind),
+                                    ));
+                                }
+                                (kind, Some(source), volume)
+                            }
+                        };
+                        let mut m = json!({"Type": kind, "Target": l.target, "ReadOnly": read_only});
+                        if let Some(source) = source {
+                            m["Source"] = source.into();
                         }
-                    },
+                        if kind == "volume" && (volume.is_some() || nocopy) {
+                            let mut v = volume.unwrap_or_else(|| json!({}));
+                            if nocopy {
+                                v["NoCopy"] = true.into();
+                            }
+                            m["VolumeOptions"] = v;
+                        }
+                        m
+                    }
                     other => {
                         return Err(invalid(
                             &at,

@@ -157,7 +157,8 @@ fn a_full_file_converts_as_docker_would() {
     assert_eq!(extra["Configs"][0]["File"]["Name"], "/site");
     assert_eq!(
         extra["Mounts"][0],
-        serde_json::json!({"Type": "volume", "Source": "st_data", "Target": "/var/lib", "ReadOnly": false})
+        serde_json::json!({"Type": "volume", "Source": "st_data", "Target": "/var/lib", "ReadOnly": false,
+                           "VolumeOptions": {"Labels": {"com.docker.stack.namespace": "st"}}})
     );
     assert_eq!(extra["Mounts"][1]["Type"], "bind");
     assert!(
@@ -179,6 +180,45 @@ fn a_full_file_converts_as_docker_would() {
     assert_eq!(stack.secrets[0].data.0, b"s3cret");
     assert_eq!(stack.external_secrets, ["real_ext"]);
     assert_eq!(stack.configs[0].data.0, b"hello $world");
+}
+
+#[test]
+fn named_volumes_carry_the_stack_label_driver_and_nocopy_as_docker_stack_deploy() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = r#"
+services:
+  app:
+    image: busybox
+    volumes:
+      - data:/data
+      - {type: volume, source: cache, target: /cache, volume: {nocopy: true}}
+      - outside:/ext
+      - {type: volume, target: /anon, volume: {nocopy: true}}
+volumes:
+  data:
+    labels: {tier: db}
+  cache:
+    driver: nfs
+    driver_opts: {type: nfs}
+  outside:
+    external: true
+"#;
+    let stack = load(text, "s.yml", &options(dir.path(), &[])).unwrap();
+    assert!(stack.warnings.is_empty(), "{:?}", stack.warnings);
+    let extra: Value = serde_json::from_str(&stack.services[0].spec.task.container.extra).unwrap();
+    let mounts = &extra["Mounts"];
+    assert_eq!(
+        mounts[0]["VolumeOptions"],
+        serde_json::json!({"Labels": {"com.docker.stack.namespace": "st", "tier": "db"}})
+    );
+    assert_eq!(
+        mounts[1]["VolumeOptions"],
+        serde_json::json!({"Labels": {"com.docker.stack.namespace": "st"}, "NoCopy": true,
+                           "DriverConfig": {"Name": "nfs", "Options": {"type": "nfs"}}})
+    );
+    assert_eq!(mounts[2]["Source"], "outside");
+    assert!(mounts[2].get("VolumeOptions").is_none());
+    assert_eq!(mounts[3]["VolumeOptions"], serde_json::json!({"NoCopy": true}));
 }
 
 #[test]

@@ -3,8 +3,9 @@
 //! deploy` on two oci hosts in network namespaces with busybox-static stand-ins (image and
 //! command replaced by the test, everything else as written: networks, names, placement,
 //! modes, depends_on, secrets, configs, published ports), checked from inside the tasks and
-//! through the routing mesh, and removed with nothing left. Named volumes are dropped (nodes
-//! have none yet); spark runs without its UI port.
+//! through the routing mesh, and removed with nothing left but WordPress's named volume: made
+//! on the database's node by its first task with the stack's label, and kept by `stack rm`
+//! as Docker keeps it (then removed by hand); spark runs without its UI port.
 
 #![allow(clippy::unwrap_used, clippy::disallowed_methods, dead_code, unsafe_code)]
 
@@ -61,8 +62,8 @@ fn every_example_loads_without_warnings() {
 /// A copy of example `name` in `dir` with every service's image replaced by the busybox
 /// stand-in and its command by `commands[service]`; `ports` dropped unless `keep_ports`;
 /// health checks replaced by a trivial one for the services in `healthy` (a dependency's
-/// `service_healthy` needs one) and dropped elsewhere; named volumes dropped (nodes have none
-/// yet); the example's secret files copied beside it (the file names them relatively).
+/// `service_healthy` needs one) and dropped elsewhere; named volumes kept as written; the
+/// example's secret files copied beside it (the file names them relatively).
 fn stand_in(
     name: &str,
     dir: &Path,
@@ -85,13 +86,9 @@ fn stand_in(
                 serde_json::json!({"test": ["CMD", "true"], "interval": "1s"}),
             );
         }
-        body.remove("volumes");
         if !keep_ports {
             body.remove("ports");
         }
-    }
-    if let Some(doc) = doc.as_object_mut() {
-        doc.remove("volumes");
     }
     for entry in std::fs::read_dir(source.parent().unwrap()).unwrap() {
         let path = entry.unwrap().path();
@@ -256,7 +253,7 @@ fn the_examples_run_with_stand_ins() {
         &[
             (
                 "db",
-                "mkdir -p /www && cat /run/secrets/db_root_password > /www/index.html && exec httpd -f -p 3306 -h /www",
+                "mkdir -p /www && cat /run/secrets/db_root_password > /www/index.html && hostname > /var/lib/mysql/by && exec httpd -f -p 3306 -h /www",
             ),
             (
                 "wordpress",
@@ -283,10 +280,39 @@ fn the_examples_run_with_stand_ins() {
         mesh_answers(&c, host, 8081, password.trim());
     }
 
+    // The database's named volume: on its node, labelled with the stack, holding its file.
+    let volume = c.docker_ok(
+        0,
+        &[
+            "volume",
+            "inspect",
+            "--format",
+            "{{json .Labels}} {{.Mountpoint}}",
+            "wp_db_data",
+        ],
+    );
+    let (labels, mountpoint) = volume.trim().split_once(' ').unwrap();
+    assert_eq!(labels, r#"{"com.docker.stack.namespace":"wp"}"#);
+    assert!(Path::new(mountpoint).join("by").is_file(), "{mountpoint}");
+
     for stack in ["mon", "spark", "web", "wp"] {
         ok(shoal(&c, &["stack", "rm", stack], &[]));
     }
     for stack in ["mon", "spark", "web", "wp"] {
         nothing_left(&c, stack);
     }
+    // `stack rm` leaves volumes, as Docker's does; once the database's container is gone the
+    // volume can be removed.
+    let label = "label=com.docker.stack.namespace=wp";
+    assert_eq!(
+        c.docker_ok(0, &["volume", "ls", "-q", "--filter", label]).trim(),
+        "wp_db_data"
+    );
+    c.wait("wp_db_data unused", || {
+        c.docker_ok(0, &["volume", "ls", "-q", "--filter", "dangling=true"])
+            .lines()
+            .any(|l| l == "wp_db_data")
+            .then_some(())
+    });
+    c.docker_ok(0, &["volume", "rm", "wp_db_data"]);
 }

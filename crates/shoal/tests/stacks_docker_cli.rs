@@ -6,7 +6,7 @@
 //! secret readable in its task on host 1, in no file the test made on any host, and never sent
 //! to hosts 0 and 2, which run no task that uses it; `docker secret rm` of it refused; `shoal
 //! config rotate` rolling the task onto the next config; a redeploy that updates; `stack rm`
-//! leaving nothing; the same file deployed by `shoal stack deploy` with no docker on PATH; and
+//! leaving nothing but the named volume db's tasks shared (as Docker's leaves it); the same file deployed by `shoal stack deploy` with no docker on PATH; and
 //! a service created with lower-case JSON keys equal to one with capitalised keys. On one host:
 //! `shoal stack deploy` holding a service back until the service it depends on is healthy, and
 //! a DAB bundle deployed with `--bundle-file`; and two `-c` files merged as docker merges them.
@@ -78,6 +78,7 @@ services:
       - source: db_pw
         target: password
     configs: [app_conf]
+    volumes: [db_data:/data]
     deploy:
       placement:
         constraints: [node.labels.db == yes]
@@ -91,6 +92,9 @@ secrets:
 configs:
   app_conf:
     file: ./app.conf
+volumes:
+  db_data:
+    labels: [backup=daily]
 "#
     )
 }
@@ -243,6 +247,17 @@ fn docker_cli_deploys_lists_updates_and_removes_a_stack() {
     let db = db_task(&c);
     assert_eq!(c.exec_ok(1, &db.id, &["cat", "/run/secrets/password"]), secret);
     assert_eq!(c.exec_ok(1, &db.id, &["cat", "/app_conf"]), "debug=1\n");
+    // Its named volume, made on host 1 by its task with the labels the stock CLI set on the
+    // mount (the file's and the stack's).
+    let labels = c.docker_ok(
+        1,
+        &["volume", "inspect", "--format", "{{json .Labels}}", "st_db_data"],
+    );
+    assert_eq!(
+        labels.trim(),
+        r#"{"backup":"daily","com.docker.stack.namespace":"st"}"#
+    );
+    c.exec_ok(1, &db.id, &["sh", "-c", "echo kept > /data/f"]);
     let rm = c.docker(0, &["secret", "rm", "st_db_pw"]);
     assert!(!rm.status.success(), "an in-use secret is removed");
     assert!(
@@ -323,6 +338,11 @@ fn docker_cli_deploys_lists_updates_and_removes_a_stack() {
     });
     assert_eq!(db2.host, 1);
     assert_eq!(c.exec_ok(1, &db2.id, &["cat", "/app_conf"]), "debug=2\n");
+    assert_eq!(
+        c.exec_ok(1, &db2.id, &["cat", "/data/f"]),
+        "kept\n",
+        "the replacement task's volume"
+    );
     assert_eq!(c.exec_ok(1, &db2.id, &["cat", "/run/secrets/password"]), secret);
 
     // Our CLI sees the same stack.
@@ -361,6 +381,21 @@ fn docker_cli_deploys_lists_updates_and_removes_a_stack() {
     c.wait("host 1's tmpfs unmounted", || {
         mounts_under(&payloads).is_empty().then_some(())
     });
+    // Volumes stay, as Docker's `stack rm` leaves them.
+    assert_eq!(
+        c.docker_ok(
+            1,
+            &[
+                "volume",
+                "ls",
+                "-q",
+                "--filter",
+                "label=com.docker.stack.namespace=st"
+            ]
+        )
+        .trim(),
+        "st_db_data"
+    );
 
     // Our CLI deploys the same file on a machine without the docker CLI: a PATH with no
     // `docker` on it. depends_on holds web back until db runs.

@@ -2,7 +2,8 @@
 //! stock docker CLI and raw calls on the API socket: a task without a terminal streams its
 //! new lines on stdout and stderr and the attach ends with the task; `logs=1&stream=0` gives
 //! its earlier lines framed by stream; a `-t` task's `logs=1` gives its earlier output raw,
-//! and with `stream=1` what the terminal kept before the live output; a task created with
+//! and with `stream=1` its whole log (beyond the terminal's 64 KiB) before the live output,
+//! nothing lost or repeated between them; a task created with
 //! `OpenStdin` reads the attached client's input; a task that stopped is refused with
 //! dockerd's words. Root only.
 #![allow(clippy::disallowed_methods, clippy::unwrap_used, dead_code, unsafe_code)]
@@ -29,6 +30,8 @@ use common::{Agent, eventually, stderr};
 use oci_swarm::{OciSwarm, task_ids};
 
 const LIMIT: Duration = Duration::from_secs(60);
+/// Lines a `-t` task prints before its ticks, more than the terminal's replay ring holds.
+const PADDED: u64 = 2000;
 
 /// Creates `name` running `script` under `sh -c` (with `extra` flags), never restarted;
 /// returns its task's container name once the task's log shows `marker`.
@@ -357,13 +360,23 @@ fn attach_with_logs_to_a_service_task_with_a_terminal() {
     let Some(mut node) = OciSwarm::start() else {
         return;
     };
+    // 2000 padded lines (about 130 KiB, more than the terminal's ring keeps), then ticks.
     let term = service(
         &mut node,
         "term",
         &["-t"],
-        "i=0; while true; do i=$((i+1)); echo tick-$i; busybox sleep 0.1; done",
+        &format!(
+            "i=0; while [ $i -lt {PADDED} ]; do i=$((i+1)); echo pad-$i-{}; done; \
+             i=0; while true; do i=$((i+1)); echo tick-$i; busybox sleep 0.1; done",
+            "x".repeat(56)
+        ),
         "tick-3",
     );
+    let padded = |t: &str| -> Vec<u64> {
+        whole_lines(t)
+            .filter_map(|l| l.strip_prefix("pad-")?.split('-').next()?.parse().ok())
+            .collect()
+    };
     let agent = &node.agent;
 
     // logs=1&stream=0: the earlier output as the terminal wrote it, one raw stream.
@@ -375,10 +388,12 @@ fn attach_with_logs_to_a_service_task_with_a_terminal() {
         logs.headers
     );
     let text = String::from_utf8(logs.body).unwrap();
-    assert!(text.starts_with("tick-1\r\ntick-2\r\ntick-3\r\n"), "{text:?}");
+    assert!(text.starts_with("pad-1-x"), "{:?}", &text[..text.len().min(200)]);
+    assert_eq!(padded(&text), (1..=PADDED).collect::<Vec<u64>>());
+    assert!(text.contains("\r\ntick-1\r\ntick-2\r\ntick-3\r\n"));
 
-    // logs=1&stream=1 on the hijacked connection: what the terminal kept from the start,
-    // then live output.
+    // logs=1&stream=1 on the hijacked connection: the whole log from the start (not only the
+    // terminal's last 64 KiB), then live output.
     let mut conn = UnixStream::connect(&agent.sock).unwrap();
     conn.set_read_timeout(Some(LIMIT)).unwrap();
     let path = format!("/containers/{term}/attach?logs=1&stream=1&stdout=1&stderr=1");
@@ -416,9 +431,10 @@ fn attach_with_logs_to_a_service_task_with_a_terminal() {
         assert!(n > 0, "the attach ended: {}", text(&output));
         output.extend_from_slice(&buf[..n]);
     }
-    // Nothing lost or shown twice between the kept output and the live one.
+    // Nothing lost or shown twice between the logged output and the live one.
     let t = text(&output);
-    assert!(t.starts_with("tick-1\r\n"), "{t:?}");
+    assert!(t.starts_with("pad-1-x"), "{:?}", &t[..t.len().min(200)]);
+    assert_eq!(padded(&t), (1..=PADDED).collect::<Vec<u64>>());
     let shown: Vec<u64> = ticks(&t).collect();
     let expected: Vec<u64> = (1..=shown.len() as u64).collect();
     assert_eq!(shown, expected, "{t:?}");

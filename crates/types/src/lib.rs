@@ -31,6 +31,7 @@ pub mod service;
 pub mod task;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod volume;
 
 pub use clock::Clock;
 pub use cluster::{Cluster, ClusterSpec, JoinTokens, RootCa};

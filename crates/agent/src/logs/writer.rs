@@ -64,6 +64,23 @@ impl LogWriter {
         Ok(())
     }
 
+    /// The log as it stands, opened for reading: the rotated file whole (if there is one),
+    /// then the current one up to its length now. Later writes and rotations do not change
+    /// what the returned files and lengths cover.
+    pub fn snapshot(&self) -> std::io::Result<Vec<(File, u64)>> {
+        let mut out = Vec::with_capacity(2);
+        match File::open(self.dir.join(ROTATED)) {
+            Ok(f) => {
+                let len = f.metadata()?.len();
+                out.push((f, len));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        out.push((File::open(self.dir.join(CURRENT))?, self.size));
+        Ok(out)
+    }
+
     fn write_entry(&mut self, message: &LogMessage) -> std::io::Result<()> {
         let bytes = encode(message);
         if self.size > 0 && self.size + bytes.len() as u64 > self.limit {

@@ -4,7 +4,7 @@
 //!
 //! This file holds the [`Backend`] trait; the types its calls take and give are one file per
 //! API area beside it (`swarm.rs`: the swarm and its nodes, `services.rs`: services and logs,
-//! `images.rs`, `exec.rs`: exec and attach streams, `networks.rs`, `secrets.rs`, `events.rs`),
+//! `images.rs`, `exec.rs`: exec and attach streams, `networks.rs`, `secrets.rs`, `events.rs`, `volumes.rs`),
 //! re-exported here.
 
 mod events;
@@ -14,6 +14,7 @@ mod networks;
 mod secrets;
 mod services;
 mod swarm;
+mod volumes;
 
 use std::sync::Arc;
 
@@ -31,6 +32,7 @@ pub use networks::{Attachment, NetworkEndpoint};
 pub use secrets::SecretRotated;
 pub use services::{LogLine, LogOptions, LogStream, LogTarget, ServiceView};
 pub use swarm::{InitRequest, JoinRequest, LocalNodeState, ManagerInfo, NodeView, SwarmStatus};
+pub use volumes::{VolumeCreate, VolumeView};
 
 /// Errors carry the status dockerd would answer with (see `rules::Error`).
 pub type Result<T> = std::result::Result<T, rules::Error>;
@@ -248,6 +250,25 @@ pub trait Backend: Send + Sync + 'static {
     async fn container_resize(&self, _task_id: &str, _height: u16, _width: u16) -> Result<()> {
         Err(unimplemented("container resize"))
     }
+    // This node's named volumes (`server/volumes.rs`; `oci` nodes). The defaults refuse.
+
+    /// `GET /volumes`: every volume of this node with the containers using it.
+    async fn volumes(&self) -> Result<Vec<VolumeView>> {
+        Err(no_volumes())
+    }
+    /// `GET /volumes/{name}`.
+    async fn volume(&self, _name: &str) -> Result<VolumeView> {
+        Err(no_volumes())
+    }
+    /// `POST /volumes/create`: the new volume, or the existing one of that name.
+    async fn volume_create(&self, _create: VolumeCreate) -> Result<VolumeView> {
+        Err(no_volumes())
+    }
+    /// `DELETE /volumes/{name}`: refused (409) while a container here uses it; a missing one
+    /// is fine with `force`. The bytes freed.
+    async fn volume_remove(&self, _name: &str, _force: bool) -> Result<u64> {
+        Err(no_volumes())
+    }
     /// `POST /networks/{id}/connect`: attaches standalone container `task_id` to network `key`.
     async fn network_connect(&self, _key: &str, _task_id: &str) -> Result<()> {
         Err(unimplemented("network connect"))
@@ -366,6 +387,12 @@ pub trait Backend: Send + Sync + 'static {
 
 fn unimplemented(call: &str) -> rules::Error {
     rules::Error::Unimplemented(format!("{call} is not implemented by this daemon"))
+}
+
+fn no_volumes() -> rules::Error {
+    rules::Error::Unimplemented(
+        "volumes: this node keeps none (named volumes are served on nodes with the oci executor)".into(),
+    )
 }
 
 fn no_exec(key: &str) -> rules::Error {

@@ -20,3 +20,4 @@ pub mod system;
 pub mod task;
 pub mod task_spec;
 pub mod time;
+pub mod volume;

@@ -84,5 +84,13 @@ mod tests {
                 .starts_with("invalid Mounts")
         );
         assert!(refused(r#"{"Mounts":{"Type":"bind"}}"#).starts_with("invalid Mounts"));
+        // A volume driver is the cluster's to judge (`rules::controlapi::supported`): a
+        // docker-executor node's dockerd has drivers.
+        assert_eq!(
+            check(r#"{"Mounts":[{"Type":"volume","Source":"v1","Target":"/v","VolumeOptions":{"DriverConfig":{"Name":"local"}}}]}"#)
+                .unwrap()
+                .len(),
+            1
+        );
     }
 }

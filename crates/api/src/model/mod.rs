@@ -19,6 +19,7 @@ mod swarm;
 mod system;
 mod task;
 mod task_spec;
+mod volume;
 mod worker;
 
 pub use event::{EventActor, EventMessage};
@@ -53,6 +54,7 @@ pub use task_spec::{
     ContainerSpec, HealthConfig, Limit, NetworkAttachmentConfig, Placement, PlacementPreference, Reservation,
     ResourceRequirements, RestartPolicy, SpreadOver, TaskSpec,
 };
+pub use volume::{Volume, VolumeCreateRequest, VolumeListResponse, VolumesPruneResponse};
 pub use worker::Worker;
 
 use serde::{Deserialize, Deserializer, Serialize};

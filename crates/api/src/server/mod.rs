@@ -29,6 +29,7 @@ mod swarm;
 mod system;
 mod tasks;
 mod tls;
+mod volumes;
 mod workers;
 
 use std::future::Future;
@@ -106,6 +107,10 @@ pub fn router_with(backend: Arc<dyn Backend>, host: HostFacts, policy: Policy) -
         .route("/networks/{id}", get(networks::inspect).delete(networks::remove))
         .route("/networks/{id}/connect", post(network_connect::connect))
         .route("/networks/{id}/disconnect", post(network_connect::disconnect))
+        .route("/volumes", get(volumes::list))
+        .route("/volumes/create", post(volumes::create))
+        .route("/volumes/prune", post(volumes::prune))
+        .route("/volumes/{name}", get(volumes::inspect).delete(volumes::remove))
         .route("/system/df", get(images::disk_usage))
         .route("/images/json", get(images::list))
         .route("/images/create", post(images::create))

@@ -5,7 +5,10 @@
 //!   without a published port (Swarm would pick one per node). [`PUBLISHING`] still refuses
 //!   every published port when set to `Refused` (kept for the control plane's own tests);
 //! - an image without a command when every node's executor is `process`, which runs
-//!   `ContainerSpec.Command/Args` and never pulls images (`crate::executor`).
+//!   `ContainerSpec.Command/Args` and never pulls images (`crate::executor`);
+//! - a volume mount with a driver other than `local`, or with driver options, when no node
+//!   runs the `docker` executor (whose dockerd has the drivers): the other nodes' volumes are
+//!   plain directories (`types::volume`).
 
 use state::State;
 use types::{PortConfig, ServiceMode, ServiceSpec};
@@ -30,7 +33,23 @@ pub fn check(state: &State, spec: &ServiceSpec, publishing: Publishing) -> Resul
         refuse_published_ports(spec)?;
     }
     refuse_unserved_ports(spec)?;
-    refuse_unrunnable(state, spec)
+    refuse_unrunnable(state, spec)?;
+    refuse_volume_drivers(state, spec)
+}
+
+/// A volume driver (or driver options) no node has: only a `docker`-executor node's dockerd
+/// has drivers beyond the local directories.
+fn refuse_volume_drivers(state: &State, spec: &ServiceSpec) -> Result<()> {
+    let Some((target, why)) = types::volume::foreign_driver_in_extra(&spec.task.container.extra) else {
+        return Ok(());
+    };
+    if state
+        .nodes()
+        .any(|n| crate::executor::of_node(n) == Some("docker"))
+    {
+        return Ok(());
+    }
+    Err(Error::InvalidArgument(format!("mount {target}: {why}")))
 }
 
 /// Published ports the nodes' mesh cannot serve.
@@ -143,6 +162,24 @@ mod tests {
             now: types::Timestamp(1),
         };
         State::default().apply(&txn, 1).unwrap().0
+    }
+
+    #[test]
+    fn a_volume_driver_is_refused_unless_a_node_runs_dockerd() {
+        let mut s = spec("nginx:latest", &[]);
+        std::sync::Arc::make_mut(&mut s.task).container.extra = r#"{"Mounts":[{"Type":"volume","Source":"v","Target":"/v","VolumeOptions":{"DriverConfig":{"Name":"nfs"}}}]}"#.into();
+        let err = check(&with_executors(&[Some("oci")]), &s, PUBLISHING).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "mount /v: volume driver \"nfs\" is not supported: shoal nodes have only the local driver (volumes are directories on the node)"
+        );
+        assert!(matches!(err, Error::InvalidArgument(_)));
+        assert_eq!(
+            check(&with_executors(&[Some("oci"), Some("docker")]), &s, PUBLISHING),
+            Ok(())
+        );
+        std::sync::Arc::make_mut(&mut s.task).container.extra = r#"{"Mounts":[{"Type":"volume","Source":"v","Target":"/v","VolumeOptions":{"DriverConfig":{"Name":"local"}}}]}"#.into();
+        assert_eq!(check(&with_executors(&[Some("oci")]), &s, PUBLISHING), Ok(()));
     }
 
     #[test]

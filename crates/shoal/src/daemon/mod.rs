@@ -38,6 +38,7 @@ mod task_events;
 mod task_logs;
 mod task_terminal;
 mod tcp_api;
+mod volumes;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -2,12 +2,13 @@
 //! with a terminal (`docker service create -t`): the terminal the task-shim serves, reached
 //! through the node's tasks as a standalone `-t` container's is (`standalone/tty.rs`). A
 //! task's container runs once, so a stream is to the live terminal and ends with it; with
-//! `logs=1` it begins with what the task-shim keeps of the output (its last 64 KiB), taken
-//! with the live output so nothing falls between them; `logs=1&stream=0` gives the task's
+//! `logs=1` it begins with the whole output its log keeps (streamed by the task-shim from
+//! the log files, the line not logged yet, then what came meanwhile, so nothing falls
+//! between the replay and the live output; `console.rs`); `logs=1&stream=0` gives the task's
 //! logged lines, as the terminal wrote them.
 //!
 //! ```text
-//!  attach (task_attach.rs) ─► stream=1 ─► Tasks::terminal_attach(Live, or Replay with logs=1)
+//!  attach (task_attach.rs) ─► stream=1 ─► Tasks::terminal_attach(Live, or Log with logs=1)
 //!                                      ─► raw output to the client; its input typed in
 //!                                         when the task has OpenStdin
 //!                          ─► logs=1, stream=0 ─► Tasks::logs ─► the lines, raw
@@ -57,7 +58,7 @@ pub(super) async fn attach_terminal(local: &LocalTask, options: AttachOptions) -
         }
         return Ok(streams(None, output_wanted.then(|| Box::new(out_rx) as _)));
     }
-    let want = if options.logs { Want::Replay } else { Want::Live };
+    let want = if options.logs { Want::Log } else { Want::Live };
     let console = local
         .tasks
         .terminal_attach(task_id, want)

@@ -9,11 +9,19 @@
 //!                                               └► ring (last 64 KiB) + every client
 //!  client (agent): connect tty.sock ─► mode byte ─► 'k' + SCM_RIGHTS(master, for resizing)
 //!        ─► [ring, when replay was asked] ─► live output ; its input ─► master
+//!        ─► [log, when the whole log was asked: the files as they stand at the client's
+//!            registration, then the line not logged yet, then what it missed meanwhile
+//!            (queued, bounded)] ─► live output
 //! ```
+//!
+//! The reader thread logs and fans out under one lock, so at any moment the log plus the
+//! line not yet logged is exactly the output so far: a client registered then misses and
+//! repeats nothing.
 //!
 //! The output is raw, as dockerd's TTY streams are: one stream, bytes as the terminal wrote
 //! them. A slow client is not waited for beyond [`SEND_TIMEOUT`] (it is dropped), so neither
-//! the log nor the container stalls behind it; memory stays bounded by the ring.
+//! the log nor the container stalls behind it; memory stays bounded by the ring and each
+//! log-replaying client's queue ([`CATCH_UP`]; a client further behind is dropped).
 
 #![allow(unsafe_code)]
 
@@ -29,6 +37,7 @@ use std::time::Duration;
 use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags, recvmsg, sendmsg};
 use types::Clock;
 
+use super::console_replay;
 use crate::logs::{LogStream, LogWriter, MAX_LINE};
 
 /// Where libcontainer hands the pty master over, in the task directory.
@@ -42,9 +51,13 @@ pub const MODE_REPLAY: u8 = b'r';
 pub const MODE_LIVE: u8 = b'l';
 /// A client's first byte: only the master (to resize it); no stream.
 pub const MODE_MASTER: u8 = b'm';
+/// A client's first byte: the whole log kept (`docker attach` with `logs=1`), then live output.
+pub const MODE_LOG: u8 = b'a';
 
 /// Output kept for clients that ask for a replay (one that attached before the start).
 const RING: usize = 64 * 1024;
+/// Live output queued for a client still replaying the log; beyond it the client is dropped.
+const CATCH_UP: usize = 1024 * 1024;
 /// How long a write to a client may block before the client is dropped.
 const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a handshake may take (libcontainer's handover, a client's mode byte).
@@ -146,8 +159,23 @@ pub fn recv_fd(sock: &UnixStream) -> std::io::Result<OwnedFd> {
 struct Shared {
     clients: Vec<UnixStream>,
     ring: VecDeque<u8>,
+    /// The output's current line, not logged yet (without its newline).
+    line: Vec<u8>,
+    /// Live output for each client replaying the log, by its number.
+    catching_up: Vec<CatchUp>,
+    next_client: u64,
     /// The terminal's output ended (the container's processes all closed it).
     closed: bool,
+    /// The last entry logged is the partial line the terminal closed on.
+    unterminated_tail: bool,
+}
+
+/// What a client replaying the log has missed so far.
+struct CatchUp {
+    id: u64,
+    queued: Vec<u8>,
+    /// More than [`CATCH_UP`] was missed: the client is dropped.
+    overflow: bool,
 }
 
 impl Shared {
@@ -173,11 +201,15 @@ pub fn serve(
     let shared = Arc::new(Mutex::new(Shared {
         clients: Vec::new(),
         ring: VecDeque::new(),
+        line: Vec::new(),
+        catching_up: Vec::new(),
+        next_client: 0,
         closed: false,
+        unterminated_tail: false,
     }));
     {
-        let (master, shared) = (master.clone(), shared.clone());
-        std::thread::spawn(move || accept_clients(listener, master, shared));
+        let (master, shared, writer) = (master.clone(), shared.clone(), writer.clone());
+        std::thread::spawn(move || accept_clients(listener, master, shared, writer));
     }
     std::thread::spawn(move || {
         read_output(&master, &shared, &writer, &*clock);
@@ -190,7 +222,6 @@ pub fn serve(
 /// and passing every byte on to the clients.
 fn read_output(master: &File, shared: &Mutex<Shared>, writer: &Mutex<LogWriter>, clock: &dyn Clock) {
     let mut buf = vec![0u8; 16 * 1024];
-    let mut line: Vec<u8> = Vec::new();
     let log = |line: &[u8]| {
         let mut w = writer.lock().unwrap_or_else(|p| p.into_inner());
         if let Err(e) = w.write_line(clock.now(), LogStream::Stdout, line) {
@@ -206,42 +237,56 @@ fn read_output(master: &File, shared: &Mutex<Shared>, writer: &Mutex<LogWriter>,
             Err(_) => break,
         };
         let data = &buf[..n];
-        {
-            let mut s = Shared::lock(shared);
-            s.ring.extend(data);
-            let excess = s.ring.len().saturating_sub(RING);
-            s.ring.drain(..excess);
-            s.clients.retain_mut(|c| c.write_all(data).is_ok());
+        let mut s = Shared::lock(shared);
+        s.ring.extend(data);
+        let excess = s.ring.len().saturating_sub(RING);
+        s.ring.drain(..excess);
+        s.clients.retain_mut(|c| c.write_all(data).is_ok());
+        for c in s.catching_up.iter_mut().filter(|c| !c.overflow) {
+            if c.queued.len() + data.len() > CATCH_UP {
+                c.overflow = true;
+                c.queued = Vec::new();
+            } else {
+                c.queued.extend_from_slice(data);
+            }
         }
+        // Logged under the same lock (see the module's comment).
         for &b in data {
             if b == b'\n' {
-                log(&line);
-                line.clear();
+                log(&s.line);
+                s.line.clear();
             } else {
-                line.push(b);
-                if line.len() >= MAX_LINE {
-                    log(&line);
-                    line.clear();
+                s.line.push(b);
+                if s.line.len() >= MAX_LINE {
+                    log(&s.line);
+                    s.line.clear();
                 }
             }
         }
     }
-    if !line.is_empty() {
-        log(&line);
-    }
     let mut s = Shared::lock(shared);
+    if !s.line.is_empty() {
+        log(&s.line);
+        s.line.clear();
+        s.unterminated_tail = true;
+    }
     s.closed = true;
     for c in s.clients.drain(..) {
         let _ = c.shutdown(std::net::Shutdown::Both);
     }
 }
 
-fn accept_clients(listener: UnixListener, master: Arc<File>, shared: Arc<Mutex<Shared>>) {
+fn accept_clients(
+    listener: UnixListener,
+    master: Arc<File>,
+    shared: Arc<Mutex<Shared>>,
+    writer: Arc<Mutex<LogWriter>>,
+) {
     for conn in listener.incoming() {
         let Ok(conn) = conn else { continue };
-        let (master, shared) = (master.clone(), shared.clone());
+        let (master, shared, writer) = (master.clone(), shared.clone(), writer.clone());
         std::thread::spawn(move || {
-            if let Err(e) = client(conn, &master, &shared) {
+            if let Err(e) = client(conn, &master, shared, writer) {
                 eprintln!("task-shim: terminal client: {e}");
             }
         });
@@ -249,7 +294,12 @@ fn accept_clients(listener: UnixListener, master: Arc<File>, shared: Arc<Mutex<S
 }
 
 /// One client: its mode, the master, its output registration, then its input until it ends.
-fn client(conn: UnixStream, master: &File, shared: &Mutex<Shared>) -> std::io::Result<()> {
+fn client(
+    conn: UnixStream,
+    master: &File,
+    shared: Arc<Mutex<Shared>>,
+    writer: Arc<Mutex<LogWriter>>,
+) -> std::io::Result<()> {
     conn.set_read_timeout(Some(HANDSHAKE_TIMEOUT))?;
     let mut mode = [0u8; 1];
     (&conn).read_exact(&mut mode)?;
@@ -260,8 +310,15 @@ fn client(conn: UnixStream, master: &File, shared: &Mutex<Shared>) -> std::io::R
     conn.set_read_timeout(None)?;
     conn.set_write_timeout(Some(SEND_TIMEOUT))?;
     let output = conn.try_clone()?;
-    {
-        let mut s = Shared::lock(shared);
+    if mode[0] == MODE_LOG {
+        // Its own thread, so the client's input reaches the terminal during the replay.
+        std::thread::spawn(move || {
+            if let Err(e) = replay_log(output, &shared, &writer) {
+                eprintln!("task-shim: terminal client replaying the log: {e}");
+            }
+        });
+    } else {
+        let mut s = Shared::lock(&shared);
         let mut output = output;
         if mode[0] == MODE_REPLAY {
             let (a, b) = s.ring.as_slices();
@@ -286,6 +343,77 @@ fn client(conn: UnixStream, master: &File, shared: &Mutex<Shared>) -> std::io::R
         };
         if (&*master).write_all(&buf[..n]).is_err() {
             return Ok(());
+        }
+    }
+}
+
+/// A client that asked for the whole log: the snapshot (the log files as they stand, the
+/// line not logged yet) taken and the client's queue opened under the lock; the files sent
+/// outside it; then what it missed meanwhile, queue by queue, until it is caught up and
+/// joins the live clients (under the lock, so nothing falls between).
+fn replay_log(
+    mut output: UnixStream,
+    shared: &Mutex<Shared>,
+    writer: &Mutex<LogWriter>,
+) -> std::io::Result<()> {
+    let (parts, line, closed, unterminated_tail, id) = {
+        let mut s = Shared::lock(shared);
+        let files = writer.lock().unwrap_or_else(|p| p.into_inner()).snapshot()?;
+        let id = s.next_client;
+        s.next_client += 1;
+        if !s.closed {
+            s.catching_up.push(CatchUp {
+                id,
+                queued: Vec::new(),
+                overflow: false,
+            });
+        }
+        let parts: Vec<console_replay::Part> = files
+            .into_iter()
+            .map(|(file, len)| console_replay::Part { file, len })
+            .collect();
+        (parts, s.line.clone(), s.closed, s.unterminated_tail, id)
+    };
+    let leave = |output: &UnixStream| {
+        Shared::lock(shared).catching_up.retain(|c| c.id != id);
+        let _ = output.shutdown(std::net::Shutdown::Both);
+    };
+    let sent = console_replay::replay(parts, closed && unterminated_tail, &mut output)
+        .and_then(|()| output.write_all(&line));
+    if let Err(e) = sent {
+        leave(&output);
+        return Err(e);
+    }
+    loop {
+        let missed = {
+            let mut s = Shared::lock(shared);
+            let Some(i) = s.catching_up.iter().position(|c| c.id == id) else {
+                // Closed before it registered: the replay was everything.
+                let _ = output.shutdown(std::net::Shutdown::Write);
+                return Ok(());
+            };
+            if s.catching_up[i].overflow {
+                s.catching_up.remove(i);
+                drop(s);
+                let _ = output.shutdown(std::net::Shutdown::Both);
+                return Err(std::io::Error::other(format!(
+                    "more than {CATCH_UP} bytes of output behind; dropped"
+                )));
+            }
+            if s.catching_up[i].queued.is_empty() {
+                s.catching_up.remove(i);
+                if s.closed {
+                    let _ = output.shutdown(std::net::Shutdown::Write);
+                } else {
+                    s.clients.push(output);
+                }
+                return Ok(());
+            }
+            std::mem::take(&mut s.catching_up[i].queued)
+        };
+        if let Err(e) = output.write_all(&missed) {
+            leave(&output);
+            return Err(e);
         }
     }
 }

@@ -259,18 +259,21 @@ pub fn parse(extra: &str) -> Result<Extras> {
                 m.target
             )));
         }
-        if let Some(v) = &m.volume_options
-            && let Some(driver) = v
-                .get("DriverConfig")
-                .and_then(|d| d.get("Name"))
-                .and_then(Value::as_str)
-            && !driver.is_empty()
-            && driver != "local"
+        if let Some(config) = m.volume_options.as_ref().and_then(|v| v.get("DriverConfig"))
+            && !config.is_null()
         {
-            return Err(Error::Invalid(format!(
-                "mount {}: volume driver {driver:?} is not supported (only the local driver)",
-                m.target
-            )));
+            let driver = config.get("Name").and_then(Value::as_str).unwrap_or("");
+            let options: std::collections::BTreeMap<String, String> = match config.get("Options") {
+                None | Some(Value::Null) => Default::default(),
+                Some(o) => serde_json::from_value(o.clone()).map_err(|e| {
+                    Error::Invalid(format!(
+                        "mount {}: VolumeOptions.DriverConfig.Options: {e}",
+                        m.target
+                    ))
+                })?,
+            };
+            types::volume::check_driver(driver, &options)
+                .map_err(|e| Error::Invalid(format!("mount {}: {e}", m.target)))?;
         }
     }
     Ok(extras)

@@ -17,6 +17,7 @@
 
 pub mod cgroup_remove;
 pub mod console;
+mod console_replay;
 pub mod enter;
 pub mod exec;
 pub mod extras;
@@ -103,6 +104,8 @@ impl OciConfig {
 /// Runs tasks as containers.
 pub struct OciExecutor {
     config: OciConfig,
+    /// The named volumes under `config.volumes_dir`.
+    volumes: crate::volumes::VolumeStore,
     tasks: Mutex<HashMap<String, Arc<TaskHandle>>>,
     /// Ends every watcher when the executor goes away (the containers keep running).
     cancel: CancellationToken,
@@ -128,8 +131,11 @@ impl OciExecutor {
         for dir in [&config.state_dir, &config.runtime_root, &config.volumes_dir] {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
         }
+        let volumes = crate::volumes::VolumeStore::open(&config.volumes_dir)
+            .map_err(|e| Error::Invalid(format!("opening the volumes: {e}")))?;
         Ok(OciExecutor {
             config,
+            volumes,
             tasks: Mutex::new(HashMap::new()),
             cancel: CancellationToken::new(),
         })
@@ -198,7 +204,7 @@ impl OciExecutor {
             image: &image.config,
             extras: &extras,
             rootfs: &rootfs,
-            volumes: &self.config.volumes_dir,
+            volumes: &self.volumes,
             cgroups_path: &cgroups_path,
         })?;
         let mut oci_spec = built.spec;

@@ -1,13 +1,17 @@
-//! Docker's mounts (bind, volume, tmpfs) as OCI mounts. Named volumes are directories under
-//! the node's volume directory, created on first use and kept after the task.
+//! Docker's mounts (bind, volume, tmpfs) as OCI mounts. Named volumes are the node's
+//! (`crate::volumes`): created on first use with the mount's `VolumeOptions.Labels`, filled
+//! from the image unless `NoCopy` when empty, and kept after the task.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use oci_spec::runtime::{Mount, MountBuilder};
+use serde_json::Value;
 
 use super::extras::DockerMount;
 use super::spec::spec_error;
 use crate::executor::{Error, Result};
+use crate::volumes::{VolumeStore, copy};
 
 /// An OCI mount.
 pub fn mount(dest: &str, typ: &str, source: &str, options: &[&str]) -> Result<Mount> {
@@ -20,8 +24,47 @@ pub fn mount(dest: &str, typ: &str, source: &str, options: &[&str]) -> Result<Mo
         .map_err(spec_error)
 }
 
-/// One Docker mount as an OCI mount.
-pub fn docker_mount(m: &DockerMount, volumes: &Path) -> Result<Mount> {
+/// What a volume mount's `VolumeOptions` ask of the volume.
+struct VolumeMount {
+    /// Labels of the volume if this mount creates it.
+    labels: BTreeMap<String, String>,
+    /// No copy-up of the image's content.
+    no_copy: bool,
+}
+
+impl VolumeMount {
+    /// Reads `VolumeOptions` (its driver was checked by `extras::parse`).
+    fn of(m: &DockerMount) -> Result<VolumeMount> {
+        let Some(v) = m.volume_options.as_ref().filter(|v| !v.is_null()) else {
+            return Ok(VolumeMount {
+                labels: BTreeMap::new(),
+                no_copy: false,
+            });
+        };
+        let labels = match v.get("Labels") {
+            None | Some(Value::Null) => BTreeMap::new(),
+            Some(l) => serde_json::from_value(l.clone())
+                .map_err(|e| Error::Invalid(format!("mount {}: VolumeOptions.Labels: {e}", m.target)))?,
+        };
+        if v.get("Subpath")
+            .and_then(Value::as_str)
+            .is_some_and(|s| !s.is_empty())
+        {
+            return Err(Error::Invalid(format!(
+                "mount {}: VolumeOptions.Subpath is not supported by the oci executor",
+                m.target
+            )));
+        }
+        Ok(VolumeMount {
+            labels,
+            no_copy: v.get("NoCopy").and_then(Value::as_bool).unwrap_or(false),
+        })
+    }
+}
+
+/// One Docker mount as an OCI mount. A volume is made on first use in `volumes` and, empty,
+/// gets what `rootfs` (the container's root, not running yet) holds at its target.
+pub fn docker_mount(m: &DockerMount, volumes: &VolumeStore, rootfs: &Path) -> Result<Mount> {
     if !m.target.starts_with('/') {
         return Err(Error::Invalid(format!(
             "mount target {:?} is not absolute",
@@ -51,24 +94,18 @@ pub fn docker_mount(m: &DockerMount, volumes: &Path) -> Result<Mount> {
             mount(&m.target, "bind", &m.source, &["rbind", ro, propagation])
         }
         "volume" => {
-            let name = &m.source;
-            if name.is_empty()
-                || !name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
-                || name.starts_with('.')
-            {
-                return Err(Error::Invalid(format!(
-                    "volume name {name:?}: want a named volume of [a-zA-Z0-9][a-zA-Z0-9_.-]*"
-                )));
-            }
-            let data = volumes.join(name).join("_data");
-            if !data.is_dir() {
-                use std::os::unix::fs::PermissionsExt;
-                // 0755 as Docker's local driver makes it, whatever the agent's umask.
-                std::fs::create_dir_all(&data)
-                    .and_then(|()| std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)))
-                    .map_err(|e| Error::io(format!("creating volume {}", data.display()), e))?;
+            let options = VolumeMount::of(m)?;
+            let made = volumes
+                .create(&m.source, options.labels, None)
+                .map_err(|e| Error::Invalid(format!("mount {}: {e}", m.target)))?;
+            let data = std::path::PathBuf::from(&made.volume.mountpoint);
+            if !options.no_copy {
+                copy::copy_up(rootfs, &m.target, &data).map_err(|e| {
+                    Error::io(
+                        format!("copying the image's {} into volume {}", m.target, m.source),
+                        e,
+                    )
+                })?;
             }
             mount(
                 &m.target,

@@ -36,8 +36,8 @@ pub struct Inputs<'a> {
     pub extras: &'a Extras,
     /// The container's root filesystem (mounted), to resolve users and create the cwd.
     pub rootfs: &'a Path,
-    /// Where named volumes live (`<volumes>/<name>/_data`).
-    pub volumes: &'a Path,
+    /// The node's named volumes.
+    pub volumes: &'a crate::volumes::VolumeStore,
     /// The cgroup path of the container (relative to each hierarchy's root).
     pub cgroups_path: &'a str,
 }
@@ -170,7 +170,7 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Built> {
     )?);
     for m in inputs.extras.mounts.iter().flatten() {
         mounts.retain(|existing| existing.destination() != Path::new(&m.target));
-        mounts.push(mounts::docker_mount(m, inputs.volumes)?);
+        mounts.push(mounts::docker_mount(m, inputs.volumes, inputs.rootfs)?);
     }
     spec.set_mounts(Some(mounts));
 
@@ -364,12 +364,13 @@ mod tests {
     }
 
     fn build_with(f: &Fixture, spec: TaskSpec) -> Result<Built> {
+        let volumes = crate::volumes::VolumeStore::open(&f.root.path().join("volumes")).unwrap();
         build(&Inputs {
             task: &task("t123456789abcdef", spec),
             image: &f.image,
             extras: &f.extras,
             rootfs: f.root.path(),
-            volumes: f.root.path(),
+            volumes: &volumes,
             cgroups_path: "/shoal/t1",
         })
     }

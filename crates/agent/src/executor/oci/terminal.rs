@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::console::{self, MODE_LIVE, MODE_MASTER, MODE_REPLAY, TTY_SOCKET};
+use super::console::{self, MODE_LIVE, MODE_LOG, MODE_MASTER, MODE_REPLAY, TTY_SOCKET};
 use crate::executor::exec::Terminal;
 use crate::executor::{Error, Result};
 
@@ -25,6 +25,9 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
 pub enum Want {
     /// Output since the container started (up to 64 KiB), then live output, and input.
     Replay,
+    /// Every line its log keeps (both files), then live output, and input: `docker attach`
+    /// with `logs=1`, as dockerd replays its log file.
+    Log,
     /// Live output and input.
     Live,
 }
@@ -43,6 +46,7 @@ pub struct Console {
 pub async fn attach(dir: &Path, want: Want) -> Result<Console> {
     let mode = match want {
         Want::Replay => MODE_REPLAY,
+        Want::Log => MODE_LOG,
         Want::Live => MODE_LIVE,
     };
     let (stream, master) = connect(dir.to_path_buf(), mode).await?;

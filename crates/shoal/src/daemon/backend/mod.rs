@@ -3,7 +3,7 @@
 //! The impl below is the index: each call goes to the file of its API area (`swarm.rs`: the
 //! cluster's facts and updates, `nodes.rs`, `services.rs`: services and tasks, `logs.rs`,
 //! `images.rs`, `networks.rs`), or straight to the daemon module that serves it (secrets,
-//! containers, standalone containers, exec).
+//! containers, standalone containers, exec, volumes).
 
 mod images;
 mod logs;
@@ -365,6 +365,22 @@ impl Backend for Swarm {
         endpoint: api::convert::standalone::EndpointSettings,
     ) -> api::backend::Result<()> {
         self.standalone()?.connect(key, task_id, endpoint).await
+    }
+
+    async fn volumes(&self) -> api::backend::Result<Vec<api::VolumeView>> {
+        self.volume_list().await
+    }
+
+    async fn volume(&self, name: &str) -> api::backend::Result<api::VolumeView> {
+        self.volume_get(name).await
+    }
+
+    async fn volume_create(&self, create: api::VolumeCreate) -> api::backend::Result<api::VolumeView> {
+        self.volume_make(create).await
+    }
+
+    async fn volume_remove(&self, name: &str, force: bool) -> api::backend::Result<u64> {
+        self.volume_delete(name, force).await
     }
 
     async fn network_endpoints(&self, network_id: &str) -> api::backend::Result<Vec<api::NetworkEndpoint>> {
