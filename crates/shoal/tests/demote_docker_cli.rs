@@ -113,6 +113,28 @@ fn managers(root: &std::path::Path, n: usize, tag: &str) -> Vec<Agent> {
     agents
 }
 
+/// One manager (`<tag>m1`) and one worker (`<tag>w1`) joined to it and ready.
+fn manager_and_worker(root: &std::path::Path, tag: &str) -> (Vec<Agent>, Agent) {
+    let agents = managers(root, 1, tag);
+    let m = &agents[0];
+    let name = format!("{tag}w1");
+    let mut w = Agent::start(root, &name);
+    let token = m
+        .docker_ok(&["swarm", "join-token", "-q", "worker"])
+        .trim()
+        .to_string();
+    enter_swarm(&mut w, "join", &["--token", &token, &m.addr]);
+    wait_for("the worker is ready", &[m, &w], || {
+        let rows = node_rows(m)?;
+        if rows.iter().any(|r| r.0 == name && r.1 == "Ready") {
+            Ok(())
+        } else {
+            Err(format!("{rows:?}"))
+        }
+    });
+    (agents, w)
+}
+
 fn leader_name(agent: &Agent) -> String {
     node_rows(agent)
         .unwrap()
@@ -219,22 +241,8 @@ fn demotions_at_five_managers_keep_a_leader() {
 #[test]
 fn a_worker_that_leaves_is_down_at_once() {
     let root = tempfile::tempdir().unwrap();
-    let agents = managers(root.path(), 1, "lv");
+    let (agents, w) = manager_and_worker(root.path(), "lv");
     let m = &agents[0];
-    let mut w = Agent::start(root.path(), "lvw1");
-    let token = m
-        .docker_ok(&["swarm", "join-token", "-q", "worker"])
-        .trim()
-        .to_string();
-    enter_swarm(&mut w, "join", &["--token", &token, &m.addr]);
-    wait_for("the worker is ready", &[m, &w], || {
-        let rows = node_rows(m)?;
-        if rows.iter().any(|r| r.0 == "lvw1" && r.1 == "Ready") {
-            Ok(())
-        } else {
-            Err(format!("{rows:?}"))
-        }
-    });
     w.docker_ok(&["swarm", "leave"]);
     // Right after `swarm leave` returns, not after missed heartbeats (several seconds).
     let rows = node_rows(m).unwrap();
@@ -253,22 +261,8 @@ fn a_worker_that_leaves_is_down_at_once() {
 #[test]
 fn a_promotion_overtaken_by_a_demotion_ends_a_worker() {
     let root = tempfile::tempdir().unwrap();
-    let agents = managers(root.path(), 1, "pd");
+    let (agents, w) = manager_and_worker(root.path(), "pd");
     let m = &agents[0];
-    let mut w = Agent::start(root.path(), "pdw1");
-    let token = m
-        .docker_ok(&["swarm", "join-token", "-q", "worker"])
-        .trim()
-        .to_string();
-    enter_swarm(&mut w, "join", &["--token", &token, &m.addr]);
-    wait_for("the worker is ready", &[m, &w], || {
-        let rows = node_rows(m)?;
-        if rows.iter().any(|r| r.0 == "pdw1" && r.1 == "Ready") {
-            Ok(())
-        } else {
-            Err(format!("{rows:?}"))
-        }
-    });
     let cert = w.data_dir().join("swarm/certs/node.pem");
     let log = root.path().join("pdw1.log");
     let subject = || {
