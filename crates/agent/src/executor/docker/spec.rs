@@ -62,9 +62,10 @@ pub struct Create {
 /// on networks is refused). Its files are bind-mounted read-only at `/etc/resolv.conf` and
 /// `/etc/hosts` (a task's own mount there wins, as in Docker); a namespace path is refused,
 /// since dockerd makes the container's namespace itself (network mode `none`) and the agent
-/// attaches the task's endpoints to it after start. A task on no networks keeps dockerd's
-/// default network mode, as Swarm's executor leaves it (the `bridge` network: outbound
-/// traffic through the host, dockerd's own resolv.conf and hosts), so nothing is attached.
+/// attaches the task's endpoints to it after start. A task the agent does not plumb (no
+/// network in its spec and no ingress address, so no sandbox files) keeps dockerd's default
+/// network mode, as Swarm's executor leaves it (the `bridge` network: outbound traffic
+/// through the host, dockerd's own resolv.conf and hosts).
 pub fn build(task: &Task, node_id: &str, sandbox: Option<&Sandbox>) -> Result<Create> {
     let spec = &task.spec;
     let c = &spec.container;
