@@ -295,35 +295,8 @@ fn docker_swarm_ca_rotate_to_a_root_of_the_operators_own() {
         return;
     }
     // Host 0 a manager, host 1 a worker; host 2 leaves to try the join tokens afterwards.
-    let c = Cluster::new("caown", 3);
+    let (c, old_worker) = hosts::two_hosts_and_a_spare("caown");
     let old_root = c.docker_ok(0, &["swarm", "ca"]);
-    let old_worker = c
-        .docker_ok(0, &["swarm", "join-token", "-q", "worker"])
-        .trim()
-        .to_string();
-    c.docker_ok(2, &["swarm", "leave"]);
-    let gone = c.hosts[2].node_id.clone();
-    c.wait("host 2 down", || {
-        let state = c.docker_ok(0, &["node", "inspect", "--format", "{{.Status.State}}", &gone]);
-        (state.trim() == "down").then_some(())
-    });
-    c.docker_ok(0, &["node", "rm", &gone]);
-    c.docker_ok(
-        0,
-        &[
-            "service",
-            "create",
-            "--detach",
-            "--name",
-            "web",
-            "--replicas",
-            "2",
-            IMAGE,
-            "sleep",
-            "3600",
-        ],
-    );
-    c.wait_running("web", 2);
 
     let dir = tempfile::tempdir().unwrap();
     let (cert, key) = openssl_root(dir.path(), "root", "/C=DE/O=Operators/CN=Operator Root CA", &[]);

@@ -21,7 +21,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 
 use common::{http, stderr, stdout};
-use hosts::{Cluster, IMAGE, skip_reason};
+use hosts::{Cluster, skip_reason};
 
 /// Where cfssl listens inside host 0's network namespace.
 const CFSSL_PORT: u16 = 8888;
@@ -222,34 +222,7 @@ fn docker_swarm_ca_rotate_to_an_external_cfssl_root() {
         return;
     }
     // Host 0 a manager, host 1 a worker; host 2 leaves to join again afterwards.
-    let c = Cluster::new("extca", 3);
-    let old_worker = c
-        .docker_ok(0, &["swarm", "join-token", "-q", "worker"])
-        .trim()
-        .to_string();
-    c.docker_ok(2, &["swarm", "leave"]);
-    let gone = c.hosts[2].node_id.clone();
-    c.wait("host 2 down", || {
-        let state = c.docker_ok(0, &["node", "inspect", "--format", "{{.Status.State}}", &gone]);
-        (state.trim() == "down").then_some(())
-    });
-    c.docker_ok(0, &["node", "rm", &gone]);
-    c.docker_ok(
-        0,
-        &[
-            "service",
-            "create",
-            "--detach",
-            "--name",
-            "web",
-            "--replicas",
-            "2",
-            IMAGE,
-            "sleep",
-            "3600",
-        ],
-    );
-    c.wait_running("web", 2);
+    let (c, old_worker) = hosts::two_hosts_and_a_spare("extca");
 
     let dir = tempfile::tempdir().unwrap();
     make_roots(dir.path());
@@ -320,20 +293,16 @@ fn docker_swarm_ca_rotate_to_an_external_cfssl_root() {
     );
     // An external CA for it that nobody answers at: refused as SwarmKit refuses it.
     let external = format!("protocol=cfssl,url={url}");
-    let out = docker_within(
-        &c,
-        0,
-        60,
-        &[
-            "swarm",
-            "ca",
-            "--rotate",
-            "--ca-cert",
-            &root_path,
-            "--external-ca",
-            &external,
-        ],
-    );
+    let rotate = [
+        "swarm",
+        "ca",
+        "--rotate",
+        "--ca-cert",
+        &root_path,
+        "--external-ca",
+        &external,
+    ];
+    let out = docker_within(&c, 0, 60, &rotate);
     assert!(
         !out.status.success() && stderr(&out).contains("reachable, valid external CA"),
         "{}{}",
@@ -344,20 +313,7 @@ fn docker_swarm_ca_rotate_to_an_external_cfssl_root() {
 
     // cfssl holds the key; the cluster gets only the certificate and the URL.
     let cfssl = Cfssl::start(&c, dir.path());
-    let out = docker_within(
-        &c,
-        0,
-        180,
-        &[
-            "swarm",
-            "ca",
-            "--rotate",
-            "--ca-cert",
-            &root_path,
-            "--external-ca",
-            &external,
-        ],
-    );
+    let out = docker_within(&c, 0, 180, &rotate);
     assert!(
         out.status.success(),
         "swarm ca --rotate --ca-cert --external-ca: {}{}",

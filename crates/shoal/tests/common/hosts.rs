@@ -177,6 +177,41 @@ pub struct Cluster {
     image_tar: PathBuf,
 }
 
+/// Three hosts of which two stay: host 0 the manager and host 1 a worker, running two
+/// replicas of `web`; host 2 has left and been removed, free to try a join token later.
+/// Returns the cluster and the worker join token from before host 2 left.
+pub fn two_hosts_and_a_spare(name: &str) -> (Cluster, String) {
+    let c = Cluster::new(name, 3);
+    let old_worker = c
+        .docker_ok(0, &["swarm", "join-token", "-q", "worker"])
+        .trim()
+        .to_string();
+    c.docker_ok(2, &["swarm", "leave"]);
+    let gone = c.hosts[2].node_id.clone();
+    c.wait("host 2 down", || {
+        let state = c.docker_ok(0, &["node", "inspect", "--format", "{{.Status.State}}", &gone]);
+        (state.trim() == "down").then_some(())
+    });
+    c.docker_ok(0, &["node", "rm", &gone]);
+    c.docker_ok(
+        0,
+        &[
+            "service",
+            "create",
+            "--detach",
+            "--name",
+            "web",
+            "--replicas",
+            "2",
+            IMAGE,
+            "sleep",
+            "3600",
+        ],
+    );
+    c.wait_running("web", 2);
+    (c, old_worker)
+}
+
 impl Cluster {
     /// `n` hosts named `<name><pid>-hN`, host 0 the one manager, the others workers.
     /// `name` must be unique among the tests of one binary (they run in parallel).
