@@ -26,12 +26,13 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use common::tty_replay::{
+    PADDED, assert_whole_output_then_live, padded, padded_then_ticks, ticks, whole_lines,
+};
 use common::{Agent, eventually, stderr};
 use oci_swarm::{OciSwarm, task_ids};
 
 const LIMIT: Duration = Duration::from_secs(60);
-/// Lines a `-t` task prints before its ticks, more than the terminal's replay ring holds.
-const PADDED: u64 = 2000;
 
 /// Creates `name` running `script` under `sh -c` (with `extra` flags), never restarted;
 /// returns its task's container name once the task's log shows `marker`.
@@ -142,20 +143,8 @@ fn demux(mut body: &[u8]) -> (String, String) {
     (String::from_utf8(out).unwrap(), String::from_utf8(err).unwrap())
 }
 
-/// The whole lines of `text` (a partly read last line left out).
-fn whole_lines(text: &str) -> impl Iterator<Item = &str> {
-    text[..text.rfind('\n').map_or(0, |i| i + 1)]
-        .lines()
-        .map(str::trim_end)
-}
-
 fn has_line(text: &str, line: &str) -> bool {
     whole_lines(text).any(|l| l == line)
-}
-
-/// The numbers of the `tick-N` lines of `text`, in order.
-fn ticks(text: &str) -> impl Iterator<Item = u64> + '_ {
-    whole_lines(text).filter_map(|l| l.strip_prefix("tick-")?.parse().ok())
 }
 
 /// The stock CLI's `docker attach` running, its stdout and stderr read apart.
@@ -365,18 +354,9 @@ fn attach_with_logs_to_a_service_task_with_a_terminal() {
         &mut node,
         "term",
         &["-t"],
-        &format!(
-            "i=0; while [ $i -lt {PADDED} ]; do i=$((i+1)); echo pad-$i-{}; done; \
-             i=0; while true; do i=$((i+1)); echo tick-$i; busybox sleep 0.1; done",
-            "x".repeat(56)
-        ),
+        &padded_then_ticks("sleep 0.1"),
         "tick-3",
     );
-    let padded = |t: &str| -> Vec<u64> {
-        whole_lines(t)
-            .filter_map(|l| l.strip_prefix("pad-")?.split('-').next()?.parse().ok())
-            .collect()
-    };
     let agent = &node.agent;
 
     // logs=1&stream=0: the earlier output as the terminal wrote it, one raw stream.
@@ -394,51 +374,7 @@ fn attach_with_logs_to_a_service_task_with_a_terminal() {
 
     // logs=1&stream=1 on the hijacked connection: the whole log from the start (not only the
     // terminal's last 64 KiB), then live output.
-    let mut conn = UnixStream::connect(&agent.sock).unwrap();
-    conn.set_read_timeout(Some(LIMIT)).unwrap();
-    let path = format!("/containers/{term}/attach?logs=1&stream=1&stdout=1&stderr=1");
-    let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: shoal\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n"
-    );
-    conn.write_all(request.as_bytes()).unwrap();
-    let mut seen = Vec::new();
-    let head_end = loop {
-        if let Some(p) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
-            break p + 4;
-        }
-        let mut buf = [0u8; 4096];
-        let n = conn.read(&mut buf).unwrap();
-        assert!(n > 0, "closed before the answer: {seen:?}");
-        seen.extend_from_slice(&buf[..n]);
-    };
-    let head = String::from_utf8_lossy(&seen[..head_end]).into_owned();
-    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
-    let mut output = seen[head_end..].to_vec();
-    let text = |output: &[u8]| String::from_utf8_lossy(output).into_owned();
-    // The replay from the start; the live ticks follow it.
-    let newest = |t: &str| ticks(t).max().unwrap_or(0);
-    let mut target = None;
-    loop {
-        let t = text(&output);
-        if newest(&t) > 0 {
-            let goal = *target.get_or_insert(newest(&t) + 3);
-            if newest(&t) >= goal {
-                break;
-            }
-        }
-        let mut buf = [0u8; 4096];
-        let n = conn.read(&mut buf).unwrap();
-        assert!(n > 0, "the attach ended: {}", text(&output));
-        output.extend_from_slice(&buf[..n]);
-    }
-    // Nothing lost or shown twice between the logged output and the live one.
-    let t = text(&output);
-    assert!(t.starts_with("pad-1-x"), "{:?}", &t[..t.len().min(200)]);
-    assert_eq!(padded(&t), (1..=PADDED).collect::<Vec<u64>>());
-    let shown: Vec<u64> = ticks(&t).collect();
-    let expected: Vec<u64> = (1..=shown.len() as u64).collect();
-    assert_eq!(shown, expected, "{t:?}");
-    drop(conn);
+    assert_whole_output_then_live(&agent.sock, &term, LIMIT);
     node.remove_leaving_nothing(&["term"]);
 }
 

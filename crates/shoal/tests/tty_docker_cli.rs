@@ -18,7 +18,8 @@ use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Agent, stderr, stdout};
+use common::tty_replay::{assert_whole_output_then_live, padded_then_ticks};
+use common::{Agent, eventually, stderr, stdout};
 use standalone_node::Node;
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -170,6 +171,35 @@ fn docker_run_it_gives_the_container_a_terminal() {
     ]);
     assert_eq!(agent.resize("t3", 10, 10), 409);
     agent.docker_ok(&["rm", "-f", "t1", "t2", "t3"]);
+}
+
+/// `attach` with `logs=1` to a running `-t` container: its whole log from the first line, then
+/// the live terminal, with nothing lost or repeated where they meet (ticks every millisecond,
+/// so a gap between copying the log and joining the terminal would show).
+#[test]
+fn attach_with_logs_to_a_running_container_with_a_terminal_misses_nothing() {
+    let Some(node) = Node::with_busybox() else {
+        return;
+    };
+    let agent = &node.agent;
+    let script = padded_then_ticks("usleep 1000");
+    agent.docker_ok(&[
+        "run",
+        "-d",
+        "-t",
+        "--name",
+        "t4",
+        "--no-healthcheck",
+        "bb:1",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    eventually("t4 ticking", LIMIT, || {
+        agent.docker_ok(&["logs", "t4"]).contains("tick-3").then_some(())
+    });
+    assert_whole_output_then_live(&agent.sock, "t4", LIMIT);
+    agent.docker_ok(&["rm", "-f", "t4"]);
 }
 
 #[test]

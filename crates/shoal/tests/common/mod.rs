@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used)]
 
 pub mod http;
+pub mod tty_replay;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

@@ -5,9 +5,11 @@
 //!
 //! ```text
 //!  attached while it runs     ─► console(Live)   ─► raw output ─► client
-//!  attached before the start  ─► wait for the start ─► console(Replay, once launched): its
-//!                                output from the start on (a run already over: its log
-//!                                lines instead)
+//!    with logs=1              ─► console(Log): the task-shim streams the log files, then what
+//!                                came meanwhile, so nothing falls between the two
+//!  attached before the start  ─► [logs=1: its log lines] ─► wait for the start ─►
+//!                                console(Replay, once launched): its output from the start on
+//!                                (a run already over: its log lines instead)
 //!  client input (-i) ─► console input ─► the terminal
 //! ```
 
@@ -75,13 +77,22 @@ impl Standalone {
             let l = life.borrow_and_update();
             (l.running, l.runs, l.exits)
         };
-        if options.logs && !self.copy_logs(&task_id, None, &mut output).await {
+        // While it runs, the task-shim replays the log itself when the stream follows (its
+        // files up to the moment the client joined, then the output since): copying the
+        // lines here and then joining the live terminal would lose or repeat what it wrote
+        // in between. Stopped, the log is complete and nothing follows until the next start.
+        let shim_replays = options.logs && options.stream && running;
+        if options.logs && !shim_replays && !self.copy_logs(&task_id, None, &mut output).await {
             return;
         }
         if !options.stream {
             return;
         }
-        let want = if running { Want::Live } else { Want::Replay };
+        let want = match (running, shim_replays) {
+            (true, true) => Want::Log,
+            (true, false) => Want::Live,
+            (false, _) => Want::Replay,
+        };
         if !running {
             // Wait for the next run's start to begin (`docker run` attaches before it).
             if life.wait_for(|l| l.runs > runs || l.removed).await.is_err() || life.borrow().removed {
@@ -100,9 +111,15 @@ impl Standalone {
                     tracing::debug!(container = %task_id, "attaching to the terminal: {e}");
                 }
                 // That run is over already: what it printed is in its log.
-                if want == Want::Replay {
-                    let since = { life.borrow().run_started };
-                    self.copy_logs(&task_id, Some(since), &mut output).await;
+                match want {
+                    Want::Replay => {
+                        let since = { life.borrow().run_started };
+                        self.copy_logs(&task_id, Some(since), &mut output).await;
+                    }
+                    Want::Log => {
+                        self.copy_logs(&task_id, None, &mut output).await;
+                    }
+                    Want::Live => {}
                 }
                 return;
             }
