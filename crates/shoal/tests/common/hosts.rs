@@ -632,7 +632,19 @@ impl Drop for Cluster {
             std::thread::sleep(Duration::from_millis(20));
         }
         unmount_under(self.root.path());
-        for pin in self.hosts.iter().flat_map(HostAgent::pinned_netns) {
+        // A host that left and joined again is another node, with pins under its new ID.
+        let rejoined = self.hosts.iter().filter_map(|h| {
+            crate::common::node_id_in(&h.data_dir)
+                .filter(|id| *id != h.node_id)
+                .map(|id| crate::common::plane_pins(&crate::common::plane_tag(&id)))
+        });
+        let pins: Vec<PathBuf> = self
+            .hosts
+            .iter()
+            .flat_map(HostAgent::pinned_netns)
+            .chain(rejoined.flatten())
+            .collect();
+        for pin in pins {
             let _ = netplane::delete_netns(&pin);
         }
         for dir in &groups {

@@ -351,7 +351,8 @@ pub fn plane_pins(tag: &str) -> Vec<PathBuf> {
 }
 
 /// The node ID an agent's data dir holds (`swarm/state.json`), if it is in a swarm.
-fn node_id_in(data_dir: &Path) -> Option<String> {
+/// The node ID in an agent's data dir (none once it left the swarm).
+pub fn node_id_in(data_dir: &Path) -> Option<String> {
     let state = std::fs::read(data_dir.join("swarm/state.json")).ok()?;
     let state: serde_json::Value = serde_json::from_slice(&state).ok()?;
     state["node_id"].as_str().map(str::to_owned)
