@@ -126,6 +126,15 @@ impl Plane {
         let host_index = links::index(&host.handle, &name)
             .await?
             .ok_or_else(|| Error::Invalid(format!("{name} is missing in the host namespace")))?;
+        // Connections from the node's own loopback addresses (`curl localhost:8080`) leave
+        // through this link after the mesh's DNAT; the kernel routes a loopback source out of
+        // an interface only with `route_localnet` (the mesh's SNAT then replaces it).
+        let sysctl = format!("/proc/sys/net/ipv4/conf/{name}/route_localnet");
+        netns::run_in(self.host_netns(), move || {
+            std::fs::write(&sysctl, "1")
+                .map_err(|source| Error::io("allow loopback sources on the host link", source))
+        })
+        .await?;
         address_up(
             &host.handle,
             host_index,

@@ -6,6 +6,8 @@
 //! host   table ip shoal-<tag>-mesh
 //!   chain prerouting (nat, prerouting, dstnat) / chain output (nat, output, dstnat):
 //!       fib daddr type local  meta l4proto . th dport { tcp . 8080, … }  dnat to <sandbox link>
+//!   chain postrouting (nat, postrouting, srcnat):
+//!       ip saddr 127.0.0.0/8 ip daddr <sandbox link>  snat to <host link>   (`curl localhost:…`)
 //! sandbox table ip shoal-<tag>-mesh
 //!   chain prerouting (nat, prerouting, dstnat):
 //!       iifname "lnk" meta l4proto . th dport vmap { tcp . 8080 : goto port-0, … }
@@ -33,7 +35,9 @@ use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
 use nftables::batch::Batch;
-use nftables::expr::{CT, CTDir, Expression, Fib, FibFlag, FibResult, MetaKey, NamedExpression, SetItem};
+use nftables::expr::{
+    CT, CTDir, Expression, Fib, FibFlag, FibResult, MetaKey, NamedExpression, Prefix, SetItem,
+};
 use nftables::schema::{Chain, NfListObject, Nftables};
 use nftables::stmt::{Match, NAT, Operator, Statement, VerdictMap};
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
@@ -221,6 +225,37 @@ pub fn host_ruleset(table: &str, ports: &[MeshPort]) -> Result<Nftables<'static>
         )));
         batch.add(NfListObject::Rule(rule(table, name, to_sandbox())));
     }
+    // A client on the node itself at a loopback address (`curl localhost:8080`, as on a Swarm
+    // node): the output chain's DNAT sends it out of the host link (which allows a loopback
+    // source: `route_localnet`, set by `ingress.rs`), and the sandbox could not answer a
+    // loopback address, so it gets the host's end of the link as its source.
+    batch.add(NfListObject::Chain(base_chain(
+        table,
+        "postrouting",
+        NfChainType::NAT,
+        NfHook::Postrouting,
+        SRCNAT,
+    )));
+    batch.add(NfListObject::Rule(rule(
+        table,
+        "postrouting",
+        vec![
+            is(
+                payload("ip", "saddr"),
+                Expression::Named(NamedExpression::Prefix(Prefix {
+                    addr: Box::new(string("127.0.0.0")),
+                    len: 8,
+                })),
+            ),
+            is(payload("ip", "daddr"), string(&SANDBOX_LINK_ADDRESS.to_string())),
+            Statement::SNAT(Some(NAT {
+                addr: Some(string(&HOST_LINK_ADDRESS.to_string())),
+                family: None,
+                port: None,
+                flags: None,
+            })),
+        ],
+    )));
     Ok(batch.to_nftables())
 }
 
@@ -395,6 +430,9 @@ mod tests {
             j.contains(r#""hook":"output""#) && j.contains(r#""hook":"prerouting""#),
             "{j}"
         );
+        // A loopback client is given the host's end of the link as its source.
+        assert!(j.contains(r#""prefix":{"addr":"127.0.0.0","len":8}"#), "{j}");
+        assert!(j.contains(r#""snat":{"addr":"169.254.197.1"}"#), "{j}");
     }
 
     #[test]

@@ -73,6 +73,16 @@ fn the_mesh_answers_on_every_host_balances_and_survives_a_drain() {
             "host {via} answered {answer:?}, tasks {names:?}"
         );
     }
+    // And on its own loopback address (`curl localhost:8080` on a node, as on Swarm).
+    for h in 0..c.hosts.len() {
+        let answer = c.wait(&format!("host {h} answers on localhost:8080"), || {
+            get(&c, h, Ipv4Addr::LOCALHOST, 8080, "/")
+        });
+        assert!(
+            names.contains(&answer),
+            "host {h}'s loopback answered {answer:?}, tasks {names:?}"
+        );
+    }
     let empty: Vec<usize> = (0..c.hosts.len())
         .filter(|h| !hosts_of(&web).contains(h))
         .collect();
@@ -271,6 +281,12 @@ fn with_route_return_a_task_on_another_host_sees_the_clients_address() {
         get(&c, client, c.hosts[task.host].address, 8083, "/cgi-bin/ip")
     });
     assert_eq!(remote_addr(&local), client_addr);
+    // A loopback client on a host without the task: the mesh gives it the host link's address,
+    // and the task's reply finds its way back through that host.
+    let from_loopback = c.wait("a host's loopback answers", || {
+        get(&c, client, Ipv4Addr::LOCALHOST, 8083, "/cgi-bin/ip")
+    });
+    assert_eq!(remote_addr(&from_loopback), netplane::mesh::HOST_LINK_ADDRESS);
 
     // Back to the default: the receiving host's ingress address again.
     c.docker_ok(
