@@ -72,12 +72,16 @@ pub fn verify_chain(chain_pem: &str, ca_pem: &str, now: UnixTime) -> Result<()> 
 }
 
 /// Client side towards an external CA's HTTPS signer: its server certificate verified
-/// against the roots in `trust_pem` under the URL's host name; no client certificate.
-pub fn external_ca_client_config(trust_pem: &str) -> Result<ClientConfig> {
+/// against the roots in `trust_pem` under the URL's host name; `identity` (the manager's
+/// own node certificate, as SwarmKit presents it) for a signer that asks for one.
+pub fn external_ca_client_config(
+    trust_pem: &str,
+    identity: Arc<dyn rustls::client::ResolvesClientCert>,
+) -> Result<ClientConfig> {
     Ok(ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots(trust_pem)?)
-        .with_no_client_auth())
+        .with_client_cert_resolver(identity))
 }
 
 /// Client side with our certificate: used by every node once it has one.

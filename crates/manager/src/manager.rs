@@ -333,6 +333,7 @@ impl Manager {
             p.clock.clone(),
             p.ids.clone(),
             p.proposer.clone(),
+            p.pool.clone(),
         );
         let control = ControlService::new(
             gate.clone(),
@@ -448,6 +449,11 @@ impl Manager {
     /// The Raft replica.
     pub fn consensus(&self) -> &Consensus {
         &self.parts.consensus
+    }
+
+    /// The node certificate this manager presents on its connections (to external CAs too).
+    pub fn client_certificate(&self) -> Arc<dyn rustls::client::ResolvesClientCert> {
+        self.parts.pool.client_certificate()
     }
 
     /// The current state, after catching up with the leader (see `Reads::sync_read`). A

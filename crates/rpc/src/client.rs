@@ -53,6 +53,12 @@ impl Pool {
         self.channels.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
+    /// The certificate this pool presents (the node's current one), for other TLS clients
+    /// that identify as the node.
+    pub fn client_certificate(&self) -> Arc<dyn rustls::client::ResolvesClientCert> {
+        self.tls.load().client_auth_cert_resolver.clone()
+    }
+
     /// Drops the channel to `addr` (after a transport error), so the next call reconnects.
     pub fn forget(&self, addr: &str) {
         self.channels

@@ -1,6 +1,8 @@
 //! Issue 14: external CAs with the stock docker CLI on three hosts in network namespaces.
 //! An operator's root is made with `openssl`; its key stays with a `cfssl serve` (Debian's
-//! golang-cfssl) on host 0's loopback over TLS. `docker swarm ca --rotate --ca-cert …
+//! golang-cfssl) on host 0's loopback over mutual TLS (it signs only for a client whose
+//! certificate chains to the cluster's root or the operator's: the managers present their
+//! node certificates, as SwarmKit's do). `docker swarm ca --rotate --ca-cert …
 //! --external-ca protocol=cfssl,url=https://127.0.0.1:PORT/api/v1/cfssl/sign` moves every
 //! node to that root through cfssl (the cluster never holds its key); afterwards the old join
 //! token is refused, a new node joins with a certificate cfssl signed (it chains to the
@@ -106,7 +108,8 @@ struct Cfssl {
 }
 
 impl Cfssl {
-    /// Starts cfssl with the operator's root and waits for its "listening" line.
+    /// Starts cfssl with the operator's root, requiring client certificates that chain to
+    /// a root in `clients.pem`, and waits for its "listening" line.
     fn start(c: &Cluster, dir: &Path) -> Cfssl {
         // The namespace's loopback carries the manager's requests.
         run(Cluster::in_netns(c.hosts[0].netns(), "ip").args(["link", "set", "lo", "up"]));
@@ -117,6 +120,7 @@ impl Cfssl {
             .arg(format!("-ca-key={}", at("root-key.pem").display()))
             .arg(format!("-tls-cert={}", at("tls.pem").display()))
             .arg(format!("-tls-key={}", at("tls-key.pem").display()))
+            .arg(format!("-mutual-tls-ca={}", at("clients.pem").display()))
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -311,8 +315,25 @@ fn docker_swarm_ca_rotate_to_an_external_cfssl_root() {
     );
     assert_eq!(get_swarm(&c), before, "a refused external CA changed the swarm");
 
-    // cfssl holds the key; the cluster gets only the certificate and the URL.
+    // cfssl holds the key; the cluster gets only the certificate and the URL. It answers
+    // only clients with a certificate of the cluster's root (the managers' now) or of the
+    // operator's (theirs after the rotation).
+    let cluster_root = c.docker_ok(0, &["swarm", "ca"]);
+    std::fs::write(
+        dir.path().join("clients.pem"),
+        format!("{}\n{}", cluster_root.trim(), operator_root.trim()),
+    )
+    .unwrap();
     let cfssl = Cfssl::start(&c, dir.path());
+    let anonymous = Cluster::in_netns(c.hosts[0].netns(), "curl")
+        .args(["-sk", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", &url])
+        .output()
+        .unwrap();
+    assert!(
+        !anonymous.status.success() && stdout(&anonymous) == "000",
+        "cfssl answered a client without a certificate: {}",
+        stdout(&anonymous)
+    );
     let out = docker_within(&c, 0, 180, &rotate);
     assert!(
         out.status.success(),

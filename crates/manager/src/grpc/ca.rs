@@ -28,6 +28,8 @@ pub struct CaService {
     clock: Arc<dyn Clock>,
     ids: Arc<Ids>,
     proposer: Proposer,
+    /// This manager's connections, whose certificate it presents to external CAs too.
+    pool: rpc::Pool,
 }
 
 /// Compares without an early exit, so timing does not reveal how much of a secret matched.
@@ -44,6 +46,7 @@ impl CaService {
         clock: Arc<dyn Clock>,
         ids: Arc<Ids>,
         proposer: Proposer,
+        pool: rpc::Pool,
     ) -> CaService {
         CaService {
             gate,
@@ -51,6 +54,7 @@ impl CaService {
             clock,
             ids,
             proposer,
+            pool,
         }
     }
 
@@ -72,7 +76,8 @@ impl CaService {
                 rules::root_rotation::external_signers(view.ca_state(), cluster, view.external_cas());
             let body = ca::external::sign_request(csr_pem, node_id, role, &cluster.id)
                 .map_err(|e| Status::invalid_argument(e.to_string()))?;
-            let returned = crate::external_ca::sign(&signers, &cluster.root_ca.ca_cert_pem, &body)
+            let identity = self.pool.client_certificate();
+            let returned = crate::external_ca::sign(&signers, &cluster.root_ca.ca_cert_pem, &identity, &body)
                 .await
                 .map_err(|e| {
                     Status::unavailable(format!("the external CA did not sign the node certificate: {e}"))

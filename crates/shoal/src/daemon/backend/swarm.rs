@@ -108,7 +108,12 @@ pub(super) async fn update(s: &Swarm, version: u64, spec: ClusterSpec, mut rotat
         let probe = rules::root_rotation::keyless_signers_to_probe(&view, current, &rotation.root_ca, cas);
         // With none named, the rules refuse the rotation themselves.
         if let Some(signers) = probe.filter(|s| !s.is_empty())
-            && !manager::external_ca::any_reachable(&signers, &current.root_ca.ca_cert_pem).await
+            && !manager::external_ca::any_reachable(
+                &signers,
+                &current.root_ca.ca_cert_pem,
+                &m.client_certificate(),
+            )
+            .await
         {
             return Err(Error::InvalidArgument(
                 rules::root_rotation::NO_EXTERNAL_CA.into(),
