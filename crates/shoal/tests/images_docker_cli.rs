@@ -217,6 +217,16 @@ async fn docker_cli_image_commands() {
     assert!(all.contains("untagged: imp:1"), "{all}");
     assert!(all.contains("untagged: loaded:1"), "{all}");
     assert_eq!(agent.docker_ok(&["images", "-q"]).trim(), &image_id[7..19]);
+    // `docker system prune` runs every prune, the build cache's last (shoal builds nothing,
+    // so it has none); the running task and its image stay.
+    let system = agent.docker_ok(&["system", "prune", "-f"]);
+    assert!(system.contains("Total reclaimed space: 0B"), "{system}");
+    assert_eq!(agent.docker_ok(&["images", "-q"]).trim(), &image_id[7..19]);
+    let builder = agent.docker_ok(&["builder", "prune", "-f"]);
+    assert!(
+        builder.contains("Total:") || builder.contains("reclaimed"),
+        "{builder}"
+    );
     agent.docker_ok(&["service", "rm", "web"]);
     eventually("rmi once the task is gone", Duration::from_secs(60), || {
         agent.docker(&["rmi", &bb]).status.success().then_some(())

@@ -122,6 +122,16 @@ pub struct ImagePruneResponse {
     pub space_reclaimed: u64,
 }
 
+/// `POST /build/prune`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct BuildCachePruneResponse {
+    /// IDs of the cache records deleted.
+    pub caches_deleted: Vec<String>,
+    /// Bytes freed.
+    pub space_reclaimed: u64,
+}
+
 /// `GET /system/df`: images are shoal's; it has no local containers, volumes or build cache.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]

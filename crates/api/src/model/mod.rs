@@ -25,8 +25,8 @@ mod worker;
 pub use event::{EventActor, EventMessage};
 pub use exec::{ExecConfig, ExecInspect, ExecStartConfig, IdResponse, ProcessConfig};
 pub use image::{
-    DiskUsage, GraphDriver, ImageDeleteItem, ImageInspect, ImageMetadata, ImagePruneResponse, ImageRootFs,
-    ImageSummary,
+    BuildCachePruneResponse, DiskUsage, GraphDriver, ImageDeleteItem, ImageInspect, ImageMetadata,
+    ImagePruneResponse, ImageRootFs, ImageSummary,
 };
 pub use network::NetworkPeer;
 pub use network::{

@@ -6,6 +6,7 @@
 //! ```
 
 mod body;
+mod build;
 mod containers;
 mod detach;
 mod edge;
@@ -112,6 +113,7 @@ pub fn router_with(backend: Arc<dyn Backend>, host: HostFacts, policy: Policy) -
         .route("/volumes/prune", post(volumes::prune))
         .route("/volumes/{name}", get(volumes::inspect).delete(volumes::remove))
         .route("/system/df", get(images::disk_usage))
+        .route("/build/prune", post(build::prune))
         .route("/images/json", get(images::list))
         .route("/images/create", post(images::create))
         .route("/images/load", post(images::load))

@@ -340,7 +340,12 @@ impl Backend for Swarm {
     }
 
     async fn container_prune(&self) -> api::backend::Result<Vec<String>> {
-        self.standalone()?.prune().await
+        // A node without standalone containers has none to prune (`docker system prune` on a
+        // `process` node goes on to its other steps).
+        match self.standalone.get() {
+            Some(standalone) => standalone.prune().await,
+            None => Ok(Vec::new()),
+        }
     }
 
     async fn container_resize(&self, task_id: &str, height: u16, width: u16) -> api::backend::Result<()> {
