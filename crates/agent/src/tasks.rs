@@ -147,7 +147,7 @@ impl<E: Executor> Tasks for WorkerTasks<E> {
             // executor made (docker) are found through their process.
             let pids = match self.executor().await {
                 Ok(executor) if executor.makes_own_netns() && !network.recovered().await => {
-                    held_pids(executor.as_ref(), &tasks).await
+                    held_pids(executor.as_ref(), &network, &tasks).await
                 }
                 _ => Default::default(),
             };
@@ -356,10 +356,18 @@ pub async fn report_statuses(
     }
 }
 
-/// The pids of the held tasks on networks, for re-adopting the namespaces their executor made.
-async fn held_pids<E: Executor>(executor: &E, tasks: &[Arc<Task>]) -> HashMap<String, i64> {
+/// The pids of the held tasks with endpoints (networks, or an ingress address), for
+/// re-adopting the namespaces their executor made.
+async fn held_pids<E: Executor>(
+    executor: &E,
+    network: &crate::network::NodeNetwork,
+    tasks: &[Arc<Task>],
+) -> HashMap<String, i64> {
     let mut pids = HashMap::new();
-    for task in tasks.iter().filter(|t| !t.spec.networks.is_empty()) {
+    for task in tasks {
+        if !network.on_networks(task).await {
+            continue;
+        }
         // Not held (new to this node), or not running: nothing to adopt.
         if let Ok(details) = executor.details(&task.id).await
             && details.pid > 0

@@ -275,6 +275,99 @@ fn a_task_on_an_overlay_keeps_its_endpoint_and_answers_by_name_after_an_agent_ki
     });
 }
 
+/// The page at `http://127.0.0.1:{port}/` once something answers there.
+fn local_page(port: u16) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut conn = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    conn.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+    conn.write_all(b"GET / HTTP/1.0\r\n\r\n").ok()?;
+    let mut text = String::new();
+    conn.read_to_string(&mut text).ok()?;
+    text.contains(" 200 ").then(|| {
+        text.rsplit("\r\n\r\n")
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_owned()
+    })
+}
+
+/// A docker-executor task published through the routing mesh (`-p`): the agent gives the
+/// container its ingress endpoint (dockerd made it with network mode `none`), and the node
+/// answers on the published port, on its own loopback too, as a Swarm node does.
+#[test]
+fn a_published_port_answers_through_the_mesh() {
+    if let Some(why) = overlay_skip_reason() {
+        eprintln!("SKIPPED: the docker executor's mesh test needs {why}");
+        return;
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dockerd = match rt.block_on(Dockerd::try_start()) {
+        Ok(d) => d,
+        Err(why) => {
+            eprintln!("SKIPPED: the docker executor's mesh test needs a dockerd: {why}");
+            return;
+        }
+    };
+    dockerd.import_busybox(IMAGE).unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let host = format!("unix://{}", dockerd.socket().display());
+    let mut agent = Agent::start_with(
+        root.path(),
+        "n1",
+        &["--executor".into(), "docker".into(), "--docker-host".into(), host],
+    );
+    agent.swarm_init();
+    // A port no other test publishes in this namespace.
+    const PORT: u16 = 28437;
+    agent.docker_ok(&[
+        "service",
+        "create",
+        "--detach",
+        "--no-resolve-image",
+        "--name",
+        "web",
+        "--publish",
+        &format!("{PORT}:80"),
+        "--stop-grace-period",
+        "1s",
+        IMAGE,
+        "sh",
+        "-c",
+        "mkdir -p /www && echo mesh-page > /www/index.html && exec httpd -f -p 80 -h /www",
+    ]);
+    let web = eventually("web running", LIMIT, || container_of(&dockerd, "web"));
+    let page = eventually("the published port answers", LIMIT, || local_page(PORT));
+    assert_eq!(page, "mesh-page");
+    // The container holds the agent's ingress endpoint (dockerd gave it none of its own).
+    let ifaces = links(&dockerd, &web);
+    assert!(ifaces.lines().any(|l| l == "eth0"), "{ifaces}");
+
+    // kill -9 of the agent: the restarted one re-adopts the endpoint as it was.
+    agent.restart();
+    let page = eventually("the published port answers after the restart", LIMIT, || {
+        local_page(PORT)
+    });
+    assert_eq!(page, "mesh-page");
+    assert_eq!(links(&dockerd, &web), ifaces, "the same endpoint, not a new one");
+    let log = std::fs::read_to_string(root.path().join("n1.log")).unwrap_or_default();
+    assert_eq!(
+        log.matches("re-adopted a held task's namespace with its endpoints")
+            .count(),
+        1,
+        "{log}"
+    );
+
+    agent.docker_ok(&["service", "rm", "web"]);
+    eventually("the task container removed", LIMIT, || {
+        let all = dockerd.ok(&["ps", "-a", "-q"]);
+        all.trim().is_empty().then_some(())
+    });
+    eventually("the port closed with the service", LIMIT, || {
+        local_page(PORT).is_none().then_some(())
+    });
+}
+
 /// A task whose health check passes only over its overlay reaches RUNNING: the agent attaches
 /// the endpoints dockerd's namespace needs between the container's start and the wait for its
 /// first healthy check (before, `start` waited for health before the attach, so it never came).

@@ -14,13 +14,28 @@ use super::{files, gateway, mesh, vips};
 use crate::executor::Sandbox;
 
 impl NodeNetwork {
+    /// Whether `task` gets endpoints: it names networks, or its service publishes ports (it
+    /// holds an ingress address with no network in its spec; the view came with the task).
+    pub async fn on_networks(&self, task: &Task) -> bool {
+        !task.spec.networks.is_empty() || self.state.lock().await.views.ingress_address(task).is_some()
+    }
+
+    /// Whether `task_id`'s sandbox waits for its started process (an executor making its own
+    /// namespace): [`NodeNetwork::started`] has endpoints to attach.
+    pub async fn awaits_start(&self, task_id: &str) -> bool {
+        self.state
+            .lock()
+            .await
+            .sandboxes
+            .get(task_id)
+            .is_some_and(|sandbox| sandbox.netns.is_none())
+    }
+
     /// Makes `task`'s sandbox: waits for its addresses, then (unless the executor makes its
     /// own namespace, `own_netns`) a named namespace with one endpoint per network and its VIP
     /// table; then its `resolv.conf` and `hosts`. A task on no network gets an empty sandbox.
     pub async fn sandbox(&self, task: &Task, own_netns: bool) -> Result<Sandbox> {
-        // A task of a service publishing ports holds an ingress address even with no network
-        // in its spec (the view came with the task).
-        if task.spec.networks.is_empty() && self.state.lock().await.views.ingress_address(task).is_none() {
+        if !self.on_networks(task).await {
             return Ok(Sandbox::default());
         }
         let (plane, namespaces) = match &self.mode {

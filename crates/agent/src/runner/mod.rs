@@ -237,7 +237,9 @@ impl<E: Executor> Runner<E> {
         let Some(network) = &self.network else {
             return Ok(());
         };
-        if task.spec.networks.is_empty() || !self.executor.makes_own_netns() {
+        // A task holding only an ingress address (published ports, no network in its spec)
+        // has endpoints too.
+        if !self.executor.makes_own_netns() || !network.awaits_start(&task.id).await {
             return Ok(());
         }
         let details = self.executor.details(&self.id).await.map_err(|e| e.to_string())?;
