@@ -237,8 +237,9 @@ pub trait Backend: Send + Sync + 'static {
     async fn container_attach(&self, _task_id: &str, _options: AttachOptions) -> Result<ExecStreams> {
         Err(unimplemented("container attach"))
     }
-    /// `DELETE /containers/{id}?force=`: a running container only with `force` (killed first).
-    async fn container_remove(&self, _task_id: &str, _force: bool) -> Result<()> {
+    /// `DELETE /containers/{id}?force=&v=`: a running container only with `force` (killed
+    /// first); with `v` its anonymous volumes go too.
+    async fn container_remove(&self, _task_id: &str, _force: bool, _volumes: bool) -> Result<()> {
         Err(unimplemented("container remove"))
     }
     /// `POST /containers/prune`: removes exited standalone containers; their IDs.

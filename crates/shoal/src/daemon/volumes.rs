@@ -35,7 +35,7 @@ impl Swarm {
             return refs;
         };
         for (task, _) in tasks.containers().await {
-            for name in names_of(&task.spec.container.extra) {
+            for name in names_of(&task.id, &task.spec.container.extra) {
                 refs.entry(name)
                     .or_default()
                     .push(api::containers::container_id(&task.id));
@@ -112,14 +112,15 @@ impl Swarm {
     }
 }
 
-/// The volumes a container's spec mounts (`ContainerSpec.Mounts` in its extra fields).
-fn names_of(extra: &str) -> Vec<String> {
+/// The volumes task `task_id`'s container mounts (`ContainerSpec.Mounts` in its extra
+/// fields): named ones and its anonymous ones.
+fn names_of(task_id: &str, extra: &str) -> Vec<String> {
     if extra.trim().is_empty() {
         return Vec::new();
     }
     serde_json::from_str::<serde_json::Value>(extra)
         .ok()
-        .and_then(|v| v.get("Mounts").map(volume::names_in_mounts))
+        .and_then(|v| v.get("Mounts").map(|m| volume::names_in_task_mounts(task_id, m)))
         .unwrap_or_default()
 }
 
@@ -147,10 +148,13 @@ mod tests {
 
     #[test]
     fn a_containers_volumes_come_from_its_mounts() {
-        let extra = r#"{"Mounts":[{"Type":"volume","Source":"db","Target":"/d"},{"Type":"bind","Source":"/x","Target":"/x"}]}"#;
-        assert_eq!(names_of(extra), vec!["db".to_string()]);
-        assert!(names_of("").is_empty());
-        assert!(names_of("not json").is_empty());
+        let extra = r#"{"Mounts":[{"Type":"volume","Source":"db","Target":"/d"},{"Type":"bind","Source":"/x","Target":"/x"},{"Type":"volume","Target":"/a"}]}"#;
+        assert_eq!(
+            names_of("t1", extra),
+            vec!["db".to_string(), volume::anonymous_name("t1", "/a")]
+        );
+        assert!(names_of("t1", "").is_empty());
+        assert!(names_of("t1", "not json").is_empty());
     }
 
     #[test]

@@ -31,6 +31,7 @@ pub mod sandbox;
 pub mod seccomp;
 pub mod spec;
 pub mod stdin;
+pub mod subpath;
 pub mod sys;
 pub mod terminal;
 
@@ -205,6 +206,7 @@ impl OciExecutor {
             extras: &extras,
             rootfs: &rootfs,
             volumes: &self.volumes,
+            task_dir: dir,
             cgroups_path: &cgroups_path,
         })?;
         let mut oci_spec = built.spec;
@@ -247,6 +249,7 @@ impl OciExecutor {
                     args: self.config.exec_shim_args.clone(),
                     cgroup_parent: self.config.cgroup_parent.clone(),
                 }),
+                anonymous_volumes: built.anonymous_volumes,
             }),
             sandbox: sandbox.clone(),
         })
@@ -334,6 +337,40 @@ impl OciExecutor {
         Ok(())
     }
 
+    /// Removes container `task_id` and, with `volumes` (`docker rm -v`, AutoRemove, and
+    /// always for swarm tasks), the anonymous volumes its mounts made, as dockerd does; named
+    /// volumes stay.
+    pub async fn remove_container(&self, task_id: &str, volumes: bool) -> Result<()> {
+        let dir = self.task_dir(task_id)?;
+        let handle = self.lock().get(task_id).cloned();
+        let launch = match &handle {
+            Some(handle) => Some(handle.launch.clone()),
+            None => read_json::<LaunchSpec>(&dir.join(SPEC)).ok().flatten(),
+        };
+        if let Some(handle) = &handle {
+            handle.stop().await?;
+            handle.cancel();
+        }
+        stdin::release(&dir);
+        self.destroy(task_id, &dir).await?;
+        self.lock().remove(task_id);
+        let anonymous = launch
+            .and_then(|l| l.oci)
+            .map(|o| o.anonymous_volumes)
+            .unwrap_or_default();
+        if volumes {
+            for name in anonymous {
+                match self.volumes.remove(&name) {
+                    Ok(_) | Err(crate::volumes::Error::Rule(types::volume::VolumeError::NotFound(_))) => {}
+                    Err(e) => {
+                        tracing::warn!(task = %task_id, volume = %name, "removing an anonymous volume: {e}");
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Kills what is left in the container's cgroups and removes them, waiting for slow
     /// exits, before the runtime's delete (whose own removal gives up 40 ms after its kill:
     /// `cgroup_remove.rs`).
@@ -349,12 +386,27 @@ impl OciExecutor {
         let (id, dir2) = (id.to_string(), dir.to_path_buf());
         tokio::task::spawn_blocking(move || {
             runtime::delete(&root, &id)?;
+            subpath::release(&dir2)?;
             rootfs::release(&dir2)
         })
         .await
         .map_err(|e| Error::Shim(format!("cleanup thread: {e}")))??;
         remove_dir(dir)
     }
+}
+
+/// The anonymous volumes `task`'s mounts would use (those without a `Source`).
+fn anonymous_volumes_of(task: &Task) -> Vec<String> {
+    let Ok(extras) = extras::parse(&task.spec.container.extra) else {
+        return Vec::new();
+    };
+    extras
+        .mounts
+        .iter()
+        .flatten()
+        .filter(|m| m.r#type == "volume" && m.source.is_empty())
+        .map(|m| types::volume::anonymous_name(&task.id, &m.target))
+        .collect()
 }
 
 /// A bad health check rejects the task at prepare rather than failing it later.
@@ -392,6 +444,13 @@ impl Executor for OciExecutor {
                 if let Err(clean) = self.destroy(&task.id, &dir).await {
                     tracing::warn!(task = %task.id, error = %clean, "cleaning up a failed prepare");
                 }
+                // Anonymous volumes are this container's alone: a prepare that made some
+                // before failing takes them back.
+                if self.lock().get(&task.id).is_none() {
+                    for name in anonymous_volumes_of(task) {
+                        let _ = self.volumes.remove(&name);
+                    }
+                }
                 return Err(e);
             }
         };
@@ -423,17 +482,9 @@ impl Executor for OciExecutor {
         self.get(task_id)?.stop().await
     }
 
+    /// Swarm's executor removes a task's container with its anonymous volumes.
     async fn remove(&self, task_id: &str) -> Result<()> {
-        let dir = self.task_dir(task_id)?;
-        let handle = self.lock().get(task_id).cloned();
-        if let Some(handle) = &handle {
-            handle.stop().await?;
-            handle.cancel();
-        }
-        stdin::release(&dir);
-        self.destroy(task_id, &dir).await?;
-        self.lock().remove(task_id);
-        Ok(())
+        self.remove_container(task_id, true).await
     }
 
     async fn reattach(&self) -> Result<Vec<Attached>> {

@@ -335,8 +335,8 @@ impl Backend for Swarm {
         self.standalone()?.attach(task_id, options).await
     }
 
-    async fn container_remove(&self, task_id: &str, force: bool) -> api::backend::Result<()> {
-        self.standalone()?.remove(task_id, force).await
+    async fn container_remove(&self, task_id: &str, force: bool, volumes: bool) -> api::backend::Result<()> {
+        self.standalone()?.remove(task_id, force, volumes).await
     }
 
     async fn container_prune(&self) -> api::backend::Result<Vec<String>> {
