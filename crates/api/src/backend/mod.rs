@@ -32,7 +32,7 @@ pub use networks::{Attachment, NetworkEndpoint};
 pub use secrets::SecretRotated;
 pub use services::{LogLine, LogOptions, LogStream, LogTarget, ServiceView};
 pub use swarm::{InitRequest, JoinRequest, LocalNodeState, ManagerInfo, NodeView, SwarmStatus};
-pub use volumes::{VolumeCreate, VolumeView};
+pub use volumes::{VolumeCreate, VolumeUsage, VolumeView};
 
 /// Errors carry the status dockerd would answer with (see `rules::Error`).
 pub type Result<T> = std::result::Result<T, rules::Error>;
@@ -260,6 +260,10 @@ pub trait Backend: Send + Sync + 'static {
     /// `GET /volumes/{name}`.
     async fn volume(&self, _name: &str) -> Result<VolumeView> {
         Err(no_volumes())
+    }
+    /// `GET /system/df`'s volumes: each with its size; none on a node that keeps no volumes.
+    async fn volumes_usage(&self) -> Result<Vec<VolumeUsage>> {
+        Ok(Vec::new())
     }
     /// `POST /volumes/create`: the new volume, or the existing one of that name.
     async fn volume_create(&self, _create: VolumeCreate) -> Result<VolumeView> {

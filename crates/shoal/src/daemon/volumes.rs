@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use agent::volumes::{Error as StoreError, VolumeStore};
-use api::{VolumeCreate, VolumeView};
+use api::{VolumeCreate, VolumeUsage, VolumeView};
 use rules::Error;
 use types::volume::{self, VolumeError};
 
@@ -25,7 +25,9 @@ impl Swarm {
                 self.executor.kind()
             )));
         }
-        VolumeStore::open(&self.dir.root().join("volumes")).map_err(store_error)
+        VolumeStore::open(&self.dir.root().join("volumes"))
+            .map(|store| store.observed(Some(super::volume_events::observer(self.events.clone()))))
+            .map_err(store_error)
     }
 
     /// Volume name → the IDs of this node's containers that mount it.
@@ -56,6 +58,33 @@ impl Swarm {
                 volume: v,
             })
             .collect())
+    }
+
+    /// `GET /system/df`'s volumes: each with its size (walked off the async threads, one
+    /// volume at a time, `agent::volumes::usage`); none on a node without the volume store.
+    pub(crate) async fn volume_usage(&self) -> Result<Vec<VolumeUsage>> {
+        let Ok(store) = self.volume_store() else {
+            return Ok(Vec::new());
+        };
+        let mut refs = self.volume_refs().await;
+        let list = store.list().map_err(store_error)?;
+        let mut out = Vec::with_capacity(list.len());
+        for v in list {
+            let dir = std::path::PathBuf::from(&v.mountpoint);
+            let size = tokio::task::spawn_blocking(move || agent::volumes::usage::size(&dir))
+                .await
+                .ok()
+                .flatten()
+                .map_or(-1, |s| i64::try_from(s).unwrap_or(i64::MAX));
+            out.push(VolumeUsage {
+                view: VolumeView {
+                    refs: refs.remove(&v.name).unwrap_or_default(),
+                    volume: v,
+                },
+                size,
+            });
+        }
+        Ok(out)
     }
 
     /// `GET /volumes/{name}`.

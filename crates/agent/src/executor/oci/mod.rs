@@ -83,6 +83,8 @@ pub struct OciConfig {
     pub labels: BTreeMap<String, String>,
     /// Where images come from.
     pub images: Arc<dyn ImageSource>,
+    /// Told of each volume its mounts make or remove (the node's volume events).
+    pub volume_observer: Option<crate::volumes::Observer>,
 }
 
 impl OciConfig {
@@ -98,6 +100,7 @@ impl OciConfig {
             log_limit: crate::logs::writer::DEFAULT_LIMIT,
             labels: BTreeMap::new(),
             images,
+            volume_observer: None,
         }
     }
 }
@@ -133,7 +136,8 @@ impl OciExecutor {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
         }
         let volumes = crate::volumes::VolumeStore::open(&config.volumes_dir)
-            .map_err(|e| Error::Invalid(format!("opening the volumes: {e}")))?;
+            .map_err(|e| Error::Invalid(format!("opening the volumes: {e}")))?
+            .observed(config.volume_observer.clone());
         Ok(OciExecutor {
             config,
             volumes,

@@ -371,6 +371,10 @@ impl Backend for Swarm {
         self.volume_list().await
     }
 
+    async fn volumes_usage(&self) -> api::backend::Result<Vec<api::VolumeUsage>> {
+        self.volume_usage().await
+    }
+
     async fn volume(&self, name: &str) -> api::backend::Result<api::VolumeView> {
         self.volume_get(name).await
     }

@@ -77,6 +77,7 @@ impl Standalone {
         let mut config = OciConfig::new(data_dir, shim, source);
         config.state_dir = root.join("containers");
         config.runtime_root = root.join("runtime");
+        config.volume_observer = Some(super::volume_events::observer(events.clone()));
         let executor = Arc::new(OciExecutor::new(config)?);
         let records = root.join("records");
         std::fs::create_dir_all(&records)?;
@@ -287,6 +288,7 @@ impl Standalone {
             return Err(e);
         }
         entry.life.send_modify(|l| l.running = true);
+        super::volume_events::mounted(&self.events, &entry.task);
         self.publish(&entry.task, "start", None);
         self.monitor(entry);
         Ok(())
@@ -363,6 +365,7 @@ impl Standalone {
                 l.running = false;
                 l.ended = true;
             });
+            super::volume_events::unmounted(&this.events, &entry.task);
             this.publish(&entry.task, "die", Some(code));
             if entry.auto_remove {
                 // Attached clients read the last lines before the logs go with the container.

@@ -4,7 +4,9 @@
 //! after `docker service rm`; `docker run -v /dst` / `--mount type=volume,target=…` keep theirs
 //! after `docker rm` and lose them with `docker rm -v` or `--rm`; `volume-subpath` mounts a
 //! directory of a volume (a link inside it followed), and a subpath that does not exist or
-//! leaves the volume is refused with dockerd's words, for services and `docker run`. Root only.
+//! leaves the volume is refused with dockerd's words, for services and `docker run`; volume
+//! events (create, mount, unmount, destroy with dockerd's attributes, filtered by type, volume
+//! and event) and the volumes of `docker system df [-v]` with their sizes and users. Root only.
 #![allow(clippy::disallowed_methods, clippy::unwrap_used, dead_code, unsafe_code)]
 
 mod common;
@@ -18,7 +20,9 @@ mod oci_swarm;
 #[path = "../../image/tests/common/registry.rs"]
 mod registry;
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
 
 use common::{eventually, stderr, stdout};
 use oci_swarm::OciSwarm;
@@ -309,4 +313,174 @@ fn a_volume_subpath_mounts_part_of_the_volume_and_never_leaves_it() {
     }
     node.remove_leaving_nothing(&["sub", "escape"]);
     assert!(data.join("sub/f").is_file() && data.join("out").is_symlink());
+}
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+/// The events since `since` (up to now) as `Action Actor.ID` lines, with `filters`.
+fn events(node: &OciSwarm, since: f64, filters: &[&str]) -> Vec<Value> {
+    let (since, until) = (format!("{since:.3}"), format!("{:.3}", now() + 0.001));
+    let mut args = vec![
+        "events",
+        "--since",
+        &since,
+        "--until",
+        &until,
+        "--format",
+        "{{json .}}",
+    ];
+    for f in filters {
+        args.extend_from_slice(&["--filter", f]);
+    }
+    node.agent
+        .docker_ok(&args)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn actions(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["Action"].as_str().unwrap(),
+                e["Actor"]["ID"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn volume_events_and_disk_usage_as_dockerd_reports_them() {
+    let Some(node) = OciSwarm::start() else {
+        return;
+    };
+    let image = node.image();
+    node.agent.docker_ok(&["pull", "-q", &image]);
+    let since = now() - 0.5;
+
+    // A named volume's life: made, mounted by a container, unmounted at its exit, removed.
+    node.agent.docker_ok(&["volume", "create", "ev-vol"]);
+    let container = node
+        .agent
+        .docker_ok(&[
+            "create",
+            "--name",
+            "ev-user",
+            "-v",
+            "ev-vol:/d:ro",
+            &image,
+            "sh",
+            "-c",
+            "true",
+        ])
+        .trim()
+        .to_string();
+    node.agent.docker_ok(&["start", "-a", "ev-user"]);
+    // An anonymous one: made, mounted, unmounted and removed with its --rm container.
+    node.agent
+        .docker_ok(&["run", "--rm", "-v", "/scratch", &image, "sh", "-c", "true"]);
+    node.agent.docker_ok(&["rm", "ev-user"]);
+    node.agent.docker_ok(&["volume", "rm", "ev-vol"]);
+
+    let named = [
+        "create ev-vol",
+        "mount ev-vol",
+        "unmount ev-vol",
+        "destroy ev-vol",
+    ];
+    let seen = eventually("the volume events", LIMIT, || {
+        let seen = events(&node, since, &["type=volume"]);
+        (seen.len() >= 8).then_some(seen)
+    });
+    let all = actions(&seen);
+    assert_eq!(all.len(), 8, "{all:?}");
+    let (ours, anonymous): (Vec<String>, Vec<String>) =
+        all.iter().cloned().partition(|a| a.ends_with(" ev-vol"));
+    assert_eq!(ours, named);
+    let anon = anonymous[0].split(' ').nth(1).unwrap().to_string();
+    assert_eq!(anon.len(), 64, "{anonymous:?}");
+    assert_eq!(
+        anonymous,
+        ["create", "mount", "unmount", "destroy"].map(|a| format!("{a} {anon}"))
+    );
+    for e in &seen {
+        assert_eq!(e["Type"], "volume");
+        assert_eq!(e["scope"], "local");
+        assert_eq!(e["Actor"]["Attributes"]["driver"], "local");
+    }
+    let mount = seen
+        .iter()
+        .find(|e| e["Action"] == "mount" && e["Actor"]["ID"] == "ev-vol")
+        .unwrap();
+    let attributes = &mount["Actor"]["Attributes"];
+    assert_eq!(attributes["container"].as_str().unwrap(), container);
+    assert_eq!(attributes["destination"], "/d");
+    assert_eq!(attributes["read/write"], "false");
+    assert_eq!(attributes["propagation"], "");
+    // The filters: by volume, by event, and container events left out by type.
+    assert_eq!(actions(&events(&node, since, &["volume=ev-vol"])), named);
+    assert_eq!(
+        actions(&events(&node, since, &["type=volume", "event=mount"])),
+        vec!["mount ev-vol".to_string(), format!("mount {anon}")]
+    );
+    assert!(
+        events(&node, since, &["type=container"])
+            .iter()
+            .all(|e| e["Type"] == "container")
+    );
+
+    // docker system df: a volume in use by a created container, and an unused one.
+    node.agent.docker_ok(&["volume", "create", "df-used"]);
+    node.agent.docker_ok(&["volume", "create", "df-free"]);
+    node.agent.docker_ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "df-used:/d",
+        &image,
+        "sh",
+        "-c",
+        "echo hello > /d/f; mkdir /d/sub; echo 12345678 > /d/sub/g; ln /d/f /d/hard",
+    ]);
+    node.agent.docker_ok(&[
+        "create",
+        "--name",
+        "df-holder",
+        "-v",
+        "df-used:/d",
+        &image,
+        "true",
+    ]);
+    let raw = node.agent.docker_ok(&["system", "df", "--format", "{{json .}}"]);
+    let local = raw
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|v| v["Type"] == "Local Volumes")
+        .unwrap();
+    assert_eq!(local["TotalCount"], "2", "{local}");
+    assert_eq!(local["Active"], "1", "{local}");
+    assert_eq!(local["Size"], "15B", "{local}");
+    assert_eq!(local["Reclaimable"], "0B (0%)", "{local}");
+    let verbose = node.agent.docker_ok(&["system", "df", "-v"]);
+    let row = |name: &str| -> Vec<String> {
+        verbose
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("{name} in {verbose}"))
+            .split_whitespace()
+            .map(str::to_string)
+            .collect()
+    };
+    // "hello\n" once (its hard link not again) and "12345678\n".
+    assert_eq!(row("df-used"), ["df-used", "1", "15B"], "{verbose}");
+    assert_eq!(row("df-free"), ["df-free", "0", "0B"], "{verbose}");
+    node.agent.docker_ok(&["rm", "df-holder"]);
 }
