@@ -265,6 +265,8 @@ pub trait Backend: Send + Sync + 'static {
     async fn volumes_usage(&self) -> Result<Vec<VolumeUsage>> {
         Ok(Vec::new())
     }
+    /// `POST /volumes/prune` ended, freeing `reclaimed` bytes (dockerd's `prune` event).
+    async fn volumes_pruned(&self, _reclaimed: u64) {}
     /// `POST /volumes/create`: the new volume, or the existing one of that name.
     async fn volume_create(&self, _create: VolumeCreate) -> Result<VolumeView> {
         Err(no_volumes())

@@ -7,6 +7,7 @@
 //!                                                                 destination, read/write, propagation}
 //! its exit (before its die)                                   ─► unmount {driver, container}
 //! a volume removed (rm, prune, an anonymous one with its container) ─► destroy {driver}
+//! POST /volumes/prune done                                    ─► prune   {reclaimed} (no ID)
 //! ```
 //!
 //! `create` and `destroy` come from the volume stores (`agent::volumes::Observer`), `mount` and
@@ -52,6 +53,19 @@ pub fn unmounted(bus: &EventBus, task: &Task) {
         let attributes = BTreeMap::from([("container".to_string(), api::containers::container_id(&task.id))]);
         bus.publish(&subject(&m.name, attributes), "unmount");
     }
+}
+
+/// `prune` once `POST /volumes/prune` is done: no volume named, the bytes it freed.
+pub fn pruned(bus: &EventBus, reclaimed: u64) {
+    bus.publish(
+        &Subject {
+            kind: "volume",
+            id: String::new(),
+            attributes: BTreeMap::from([("reclaimed".to_string(), reclaimed.to_string())]),
+            from: String::new(),
+        },
+        "prune",
+    );
 }
 
 fn subject(name: &str, mut attributes: BTreeMap<String, String>) -> Subject {

@@ -371,6 +371,10 @@ impl Backend for Swarm {
         self.volume_list().await
     }
 
+    async fn volumes_pruned(&self, reclaimed: u64) {
+        super::volume_events::pruned(&self.events, reclaimed);
+    }
+
     async fn volumes_usage(&self) -> api::backend::Result<Vec<api::VolumeUsage>> {
         self.volume_usage().await
     }
