@@ -6,7 +6,8 @@
 //! directory of a volume (a link inside it followed), and a subpath that does not exist or
 //! leaves the volume is refused with dockerd's words, for services and `docker run`; volume
 //! events (create, mount, unmount, destroy with dockerd's attributes, filtered by type, volume
-//! and event) and the volumes of `docker system df [-v]` with their sizes and users. Root only.
+//! and event) and the volumes of `docker system df [-v]` with their sizes and users; an image's
+//! `VOLUME` getting an anonymous volume unless a mount covers it. Root only.
 #![allow(clippy::disallowed_methods, clippy::unwrap_used, dead_code, unsafe_code)]
 
 mod common;
@@ -496,4 +497,78 @@ fn volume_events_and_disk_usage_as_dockerd_reports_them() {
     assert_eq!(row("df-used"), ["df-used", "1", "15B"], "{verbose}");
     assert_eq!(row("df-free"), ["df-free", "0", "0B"], "{verbose}");
     node.agent.docker_ok(&["rm", "df-holder"]);
+}
+
+/// Pushes busybox as `withvol:latest` with `VOLUME /etc` in its config.
+fn push_image_with_volume(node: &OciSwarm) -> String {
+    let addr = node.registry.addr.clone();
+    node.rt.block_on(async {
+        let auth = oci_client::secrets::RegistryAuth::Anonymous;
+        let client = build::client(&addr, "withvol", &auth).await;
+        let layers = vec![build::Layer::new(build::busybox_rootfs(), true)];
+        let arch = match std::env::consts::ARCH {
+            "x86_64" => "amd64",
+            "aarch64" => "arm64",
+            other => other,
+        };
+        let mut config: Value = serde_json::from_slice(&build::config(&layers, arch, &["sh"])).unwrap();
+        config["config"]["Volumes"] = serde_json::json!({"/etc": {}});
+        let config = serde_json::to_vec(&config).unwrap();
+        let manifest = build::manifest(build::Format::Docker, &config, &layers);
+        build::push_image(
+            &client,
+            &addr,
+            "withvol",
+            &layers,
+            &config,
+            (&manifest.0, manifest.1),
+            "latest",
+        )
+        .await;
+    });
+    format!("{addr}/withvol:latest")
+}
+
+#[test]
+fn an_images_volumes_get_anonymous_volumes_unless_mounted() {
+    let Some(mut node) = OciSwarm::start() else {
+        return;
+    };
+    let image = push_image_with_volume(&node);
+    let dir = node.agent.data_dir().join("volumes");
+    node.agent.docker_ok(&[
+        "service",
+        "create",
+        "--detach",
+        "--name",
+        "imgvol",
+        "--no-healthcheck",
+        &image,
+        "sh",
+        "-c",
+        "echo mine > /etc/mine; echo wrote; exec sleep 100000",
+    ]);
+    let task = running_task(&mut node, "imgvol");
+    logged(&node, "imgvol", &task, "wrote");
+    let made = volumes(&node, &[&format!("label={ANONYMOUS}")]);
+    assert_eq!(made.len(), 1, "{made:?}");
+    let data = dir.join(&made[0]).join("_data");
+    assert_eq!(std::fs::read_to_string(data.join("mine")).unwrap(), "mine\n");
+    assert_eq!(std::fs::read_to_string(data.join("hello")).unwrap(), "hello\n");
+    let refused = node.agent.docker(&["volume", "rm", &made[0]]);
+    assert!(
+        stderr(&refused).contains("volume is in use"),
+        "{}",
+        stderr(&refused)
+    );
+    node.remove_leaving_nothing(&["imgvol"]);
+    eventually("the image volume removed with its task", LIMIT, || {
+        volumes(&node, &[]).is_empty().then_some(())
+    });
+
+    // A named volume mounted there takes its place: no anonymous one.
+    node.agent.docker_ok(&["pull", "-q", &image]);
+    node.agent
+        .docker_ok(&["run", "--rm", "-v", "etc-vol:/etc/", &image, "sh", "-c", "true"]);
+    assert_eq!(volumes(&node, &[]), ["etc-vol"]);
 }

@@ -36,8 +36,13 @@ impl Swarm {
         let Some(tasks) = self.node_tasks() else {
             return refs;
         };
-        for (task, _) in tasks.containers().await {
-            for name in names_of(&task.id, &task.spec.container.extra) {
+        for (task, details) in tasks.containers().await {
+            let mut names = names_of(&task.id, &task.spec.container.extra);
+            // Its image's `VOLUME`s too, which only the executor knows of.
+            names.extend(details.anonymous_volumes);
+            names.sort();
+            names.dedup();
+            for name in names {
                 refs.entry(name)
                     .or_default()
                     .push(api::containers::container_id(&task.id));

@@ -182,7 +182,13 @@ impl OciExecutor {
     }
 
     /// Builds the task's rootfs and bundle; on error the caller cleans up.
-    async fn build(&self, task: &Task, dir: &Path, sandbox: &Sandbox) -> Result<LaunchSpec> {
+    async fn build(
+        &self,
+        task: &Task,
+        dir: &Path,
+        sandbox: &Sandbox,
+        created_volumes: &std::sync::Mutex<Vec<String>>,
+    ) -> Result<LaunchSpec> {
         let c = &task.spec.container;
         let extras = extras::parse(&c.extra)?;
         // With a terminal, input goes through it (`console.rs`), not through the FIFO.
@@ -211,6 +217,7 @@ impl OciExecutor {
             rootfs: &rootfs,
             volumes: &self.volumes,
             task_dir: dir,
+            created_volumes,
             cgroups_path: &cgroups_path,
         })?;
         let mut oci_spec = built.spec;
@@ -399,20 +406,6 @@ impl OciExecutor {
     }
 }
 
-/// The anonymous volumes `task`'s mounts would use (those without a `Source`).
-fn anonymous_volumes_of(task: &Task) -> Vec<String> {
-    let Ok(extras) = extras::parse(&task.spec.container.extra) else {
-        return Vec::new();
-    };
-    extras
-        .mounts
-        .iter()
-        .flatten()
-        .filter(|m| m.r#type == "volume" && m.source.is_empty())
-        .map(|m| types::volume::anonymous_name(&task.id, &m.target))
-        .collect()
-}
-
 /// A bad health check rejects the task at prepare rather than failing it later.
 fn health_check_valid(config: Option<&types::HealthConfig>) -> Result<()> {
     super::process::health::HealthCheck::from_config(config).map(|_| ())
@@ -442,18 +435,18 @@ impl Executor for OciExecutor {
         let dir = self.task_dir(&task.id)?;
         sandbox.check()?;
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
-        let launch = match self.build(task, &dir, sandbox).await {
+        let created_volumes = std::sync::Mutex::new(Vec::new());
+        let launch = match self.build(task, &dir, sandbox, &created_volumes).await {
             Ok(launch) => launch,
             Err(e) => {
                 if let Err(clean) = self.destroy(&task.id, &dir).await {
                     tracing::warn!(task = %task.id, error = %clean, "cleaning up a failed prepare");
                 }
                 // Anonymous volumes are this container's alone: a prepare that made some
-                // before failing takes them back.
-                if self.lock().get(&task.id).is_none() {
-                    for name in anonymous_volumes_of(task) {
-                        let _ = self.volumes.remove(&name);
-                    }
+                // before failing takes them back (ones an earlier run left stay).
+                let created = created_volumes.into_inner().unwrap_or_else(|p| p.into_inner());
+                for name in created {
+                    let _ = self.volumes.remove(&name);
                 }
                 return Err(e);
             }

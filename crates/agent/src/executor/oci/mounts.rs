@@ -48,6 +48,9 @@ pub struct MountContext<'a> {
     pub task_id: &'a str,
     /// The task's directory (subpath pins live there).
     pub task_dir: &'a Path,
+    /// The anonymous volumes these mounts created (not found): a prepare that fails removes
+    /// them again.
+    pub created: &'a std::sync::Mutex<Vec<String>>,
 }
 
 /// One Docker mount made ready: the OCI mount and the anonymous volume it made or reused.
@@ -133,6 +136,13 @@ fn volume_mount(m: &DockerMount, name: &str, index: usize, cx: &MountContext<'_>
         .volumes
         .create(name, labels, None)
         .map_err(|e| Error::Invalid(format!("mount {}: {e}", m.target)))?;
+    if made.created && m.source.is_empty() {
+        // Only pushes: a poisoned list is still whole.
+        cx.created
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(name.to_string());
+    }
     let mut data = std::path::PathBuf::from(&made.volume.mountpoint);
     if !options.subpath.is_empty() {
         data = super::subpath::pin(&data, &options.subpath, cx.task_dir, index)?;
@@ -147,6 +157,17 @@ fn volume_mount(m: &DockerMount, name: &str, index: usize, cx: &MountContext<'_>
         &data.to_string_lossy(),
         &["rbind", ro, "rprivate"],
     )
+}
+
+/// A mount target as dockerd compares them (`filepath.Clean`): no trailing, doubled or `.`
+/// parts; relative paths stay relative (and are refused as targets).
+pub fn clean_target(target: &str) -> String {
+    let parts: Vec<&str> = target.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+    if target.starts_with('/') {
+        format!("/{}", parts.join("/"))
+    } else {
+        parts.join("/")
+    }
 }
 
 fn check_target(m: &DockerMount) -> Result<()> {
