@@ -499,6 +499,36 @@ fn host_mount(m: &Value) -> Result<Value> {
             )));
         }
     }
+    // What the executor applies of each options object; anything else set is refused by name
+    // rather than dropped.
+    for (options, applied) in [
+        ("BindOptions", &["Propagation"][..]),
+        (
+            "VolumeOptions",
+            &["NoCopy", "Labels", "DriverConfig", "Subpath"][..],
+        ),
+        ("TmpfsOptions", &["SizeBytes", "Mode"][..]),
+    ] {
+        if let Some(Value::Object(set)) = fields.get(options)
+            && let Some((key, _)) = set
+                .iter()
+                .find(|(k, v)| !applied.contains(&k.as_str()) && !is_zero(v))
+        {
+            return Err(CreateError::Unsupported(format!(
+                "mount {}: {options}.{} is not supported by shoal yet",
+                types::excerpt(target),
+                types::excerpt(key)
+            )));
+        }
+    }
+    for unsupported in ["ImageOptions", "ClusterOptions"] {
+        if fields.get(unsupported).is_some_and(|v| !is_zero(v)) {
+            return Err(CreateError::Unsupported(format!(
+                "mount {}: {unsupported} is not supported by shoal",
+                types::excerpt(target)
+            )));
+        }
+    }
     Ok(m.clone())
 }
 
@@ -716,6 +746,16 @@ mod tests {
             (
                 serde_json::json!({"Image": "bb", "Volumes": {"rel": {}}}),
                 "is not an absolute path",
+            ),
+            (
+                serde_json::json!({"Image": "bb", "HostConfig": {"Mounts": [{"Type": "bind", "Source": "/s", "Target": "/d",
+                    "BindOptions": {"Propagation": "rprivate", "CreateMountpoint": true}}]}}),
+                "mount /d: BindOptions.CreateMountpoint is not supported",
+            ),
+            (
+                serde_json::json!({"Image": "bb", "HostConfig": {"Mounts": [{"Type": "tmpfs", "Target": "/t",
+                    "TmpfsOptions": {"SizeBytes": 10, "Options": [["exec"]]}}]}}),
+                "mount /t: TmpfsOptions.Options is not supported",
             ),
         ] {
             let e = mounts_of(b).unwrap_err();
