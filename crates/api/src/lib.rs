@@ -35,7 +35,7 @@ pub use backend::{
     LogStream, LogTarget, ManagerInfo, NodeView, ServiceView, SwarmStatus,
 };
 pub use backend::{ExecCreate, ExecStreams, ExecView};
-pub use backend::{VolumeCreate, VolumeView};
+pub use backend::{VolumeCreate, VolumeUsage, VolumeView};
 pub use client::Client;
 pub use error::{Error, Result};
 pub use server::{bind_unix, router, serve_tcp, serve_unix, serve_unix_listener};

@@ -151,7 +151,9 @@ pub fn stack(
     Ok(out)
 }
 
-/// `condition: service_healthy` on a service without a health check would wait forever.
+/// Conditions a dependency can never meet, which would wait forever: `service_healthy` on a
+/// service without a health check, `service_completed_successfully` on one whose tasks are
+/// started again whenever they end (restart condition `any`, Swarm's default).
 fn check_health_dependencies(services: &BTreeMap<String, service::Built>) -> Result<()> {
     for (key, s) in services {
         for (dep, condition) in &s.depends_on {
@@ -160,6 +162,16 @@ fn check_health_dependencies(services: &BTreeMap<String, service::Built>) -> Res
                 return Err(invalid(
                     format!("services.{key}.depends_on.{dep}"),
                     format!("condition service_healthy, but service {dep:?} has no healthcheck"),
+                ));
+            }
+            if *condition == crate::Condition::CompletedSuccessfully && !target.can_complete() {
+                return Err(invalid(
+                    format!("services.{key}.depends_on.{dep}"),
+                    format!(
+                        "condition service_completed_successfully, but service {dep:?} never completes: \
+                         Swarm restarts its tasks on any exit (set its deploy.restart_policy.condition to \
+                         none or on-failure, or make it a replicated-job)"
+                    ),
                 ));
             }
         }

@@ -63,6 +63,15 @@ impl Built {
             .is_some_and(|h| h.test.first().is_some_and(|t| t != "NONE"))
     }
 
+    /// Whether its tasks can end for good with exit 0: a job, or a service whose restart
+    /// condition is `none` or `on-failure` (with `any`, Swarm starts every ended task again).
+    pub fn can_complete(&self) -> bool {
+        matches!(
+            self.spec.mode,
+            types::service::ServiceMode::ReplicatedJob { .. } | types::service::ServiceMode::GlobalJob
+        ) || self.spec.task.restart.condition != types::service::RestartCondition::Any
+    }
+
     /// The stack's view of it, dependencies named as in the cluster.
     pub fn into_stack_service(self, ns: &str) -> StackService {
         StackService {
@@ -545,11 +554,12 @@ fn depends_on(
                 let condition = match dep.condition.as_deref().unwrap_or("service_started") {
                     "service_started" => Condition::Started,
                     "service_healthy" => Condition::Healthy,
+                    "service_completed_successfully" => Condition::CompletedSuccessfully,
                     other => {
                         return Err(invalid(
                             format!("{at}.condition"),
                             format!(
-                                "condition {other:?} is not supported (service_started or service_healthy)"
+                                "condition {other:?} is not supported (service_started, service_healthy or service_completed_successfully)"
                             ),
                         ));
                     }

@@ -52,4 +52,6 @@ pub enum Condition {
     Started,
     /// Its tasks are running and passed their health check (`service_healthy`).
     Healthy,
+    /// Its tasks ran to completion with exit code 0 (`service_completed_successfully`).
+    CompletedSuccessfully,
 }

@@ -292,6 +292,15 @@ fn bad_input_gives_clear_errors() {
         err("services:\n  a: {image: i, depends_on: {b: {condition: service_healthy}}}\n  b: {image: i}\n")
             .contains("has no healthcheck")
     );
+    // Swarm's default restart condition (any) starts every ended task again.
+    assert!(
+        err("services:\n  a: {image: i, depends_on: {b: {condition: service_completed_successfully}}}\n  b: {image: i}\n")
+            .contains("\"b\" never completes")
+    );
+    assert!(
+        err("services:\n  a: {image: i, depends_on: {b: {condition: service_done}}}\n  b: {image: i}\n")
+            .contains("service_completed_successfully)")
+    );
     assert!(
         err("services:\n  a: {image: i, deploy: {mode: global, replicas: 2}}\n").contains("replicated mode")
     );
@@ -337,4 +346,29 @@ fn the_file_on_disk_reads_its_dot_env() {
     let stack = load_file(&file, "s", BTreeMap::new()).unwrap();
     assert_eq!(stack.services[0].spec.task.container.image, "busybox:musl");
     assert_eq!(stack.services[0].spec.name, "s_a");
+}
+
+#[test]
+fn service_completed_successfully_waits_for_a_dependency_that_can_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = options(dir.path(), &[]);
+    for b in [
+        "{image: i, deploy: {restart_policy: {condition: none}}}",
+        "{image: i, deploy: {restart_policy: {condition: on-failure}}}",
+        "{image: i, deploy: {mode: replicated-job}}",
+    ] {
+        let text = format!(
+            "services:\n  a: {{image: i, depends_on: {{b: {{condition: service_completed_successfully}}}}}}\n  b: {b}\n"
+        );
+        let stack = load(&text, "f.yml", &opts).unwrap();
+        assert_eq!(stack.services[0].spec.name, "st_b", "{b}");
+        assert_eq!(
+            stack.services[1].depends_on,
+            [Dependency {
+                service: "st_b".into(),
+                condition: Condition::CompletedSuccessfully
+            }],
+            "{b}"
+        );
+    }
 }

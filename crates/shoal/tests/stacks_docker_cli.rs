@@ -8,7 +8,8 @@
 //! config rotate` rolling the task onto the next config; a redeploy that updates; `stack rm`
 //! leaving nothing but the named volume db's tasks shared (as Docker's leaves it); the same file deployed by `shoal stack deploy` with no docker on PATH; and
 //! a service created with lower-case JSON keys equal to one with capitalised keys. On one host:
-//! `shoal stack deploy` holding a service back until the service it depends on is healthy, and
+//! `shoal stack deploy` holding a service back until the service it depends on is healthy, or
+//! until it completed successfully (and failing when it exits non-zero), and
 //! a DAB bundle deployed with `--bundle-file`; and two `-c` files merged as docker merges them.
 
 #![allow(clippy::unwrap_used, clippy::disallowed_methods, dead_code, unsafe_code)]
@@ -635,4 +636,105 @@ fn our_cli_waits_for_a_healthy_dependency() {
     assert_eq!(cs["Secrets"][0]["SecretName"], "mrg_pw");
     assert!(shoal(&c).args(["stack", "rm", "mrg"]).status().unwrap().success());
     assert_eq!(c.docker_ok(0, &["service", "ls", "-q"]).trim(), "");
+}
+
+#[test]
+fn our_cli_waits_for_a_dependency_to_complete_successfully() {
+    skip_unless_root!();
+    let c = Cluster::new("stkc", 1);
+    let root = tempfile::tempdir().unwrap();
+    let file = root.path().join("stack.yml");
+    // init completes once /tmp/go exists in its container, which the test makes only after
+    // the deploy said it waits.
+    std::fs::write(
+        &file,
+        format!(
+            r#"services:
+  init:
+    image: {IMAGE}
+    command: ["sh", "-c", "until [ -f /tmp/go ]; do sleep 0.1; done"]
+    deploy:
+      restart_policy: {{condition: none}}
+  web:
+    image: {IMAGE}
+    command: sleep 100000
+    depends_on:
+      init: {{condition: service_completed_successfully}}
+"#
+        ),
+    )
+    .unwrap();
+    let mut deploy = shoal(&c)
+        .args(["stack", "deploy", "-c", file.to_str().unwrap(), "cmp"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(deploy.stdout.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            out.read_line(&mut line).unwrap() > 0,
+            "deploy ended early: {seen}"
+        );
+        seen.push_str(&line);
+        if line.starts_with("Waiting for cmp_init to complete successfully before cmp_web") {
+            break;
+        }
+    }
+    // Held back while init runs.
+    let names = c.docker_ok(0, &["service", "ls", "--format", "{{.Name}}"]);
+    assert_eq!(names.trim(), "cmp_init", "{seen}");
+    let init = c.docker_ok(0, &["service", "ps", "-q", "--no-trunc", "cmp_init"]);
+    let init = init.lines().next().unwrap().trim().to_string();
+    c.wait("init's container", || {
+        c.exec(0, &init, &["touch", "/tmp/go"])
+            .status
+            .success()
+            .then_some(())
+    });
+    let status = deploy.wait().unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    assert!(status.success(), "{seen}{rest}");
+    assert!(rest.contains("Creating service cmp_web"), "{rest}");
+    let state = c.docker_ok(0, &["service", "ps", "--format", "{{.CurrentState}}", "cmp_init"]);
+    assert!(state.starts_with("Complete"), "{state}");
+    assert!(shoal(&c).args(["stack", "rm", "cmp"]).status().unwrap().success());
+
+    // A dependency that exits non-zero, never to run again, fails the deploy with compose's
+    // words, and what depends on it is never created.
+    let failing = root.path().join("failing.yml");
+    std::fs::write(
+        &failing,
+        format!(
+            r#"services:
+  init:
+    image: {IMAGE}
+    command: ["sh", "-c", "exit 3"]
+    deploy:
+      restart_policy: {{condition: none}}
+  web:
+    image: {IMAGE}
+    command: sleep 100000
+    depends_on:
+      init: {{condition: service_completed_successfully}}
+"#
+        ),
+    )
+    .unwrap();
+    let out = shoal(&c)
+        .args(["stack", "deploy", "-c", failing.to_str().unwrap(), "bad"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("bad_web depends on bad_init completing successfully: service \"bad_init\" didn't complete successfully: exit 3"),
+        "{}",
+        stderr(&out)
+    );
+    let names = c.docker_ok(0, &["service", "ls", "--format", "{{.Name}}"]);
+    assert_eq!(names.trim(), "bad_init");
+    assert!(shoal(&c).args(["stack", "rm", "bad"]).status().unwrap().success());
 }

@@ -92,6 +92,20 @@ pub fn generated_name(random: &[u8; 32]) -> String {
     random.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The name of the anonymous volume that task `task_id`'s volume mount at `target` (one
+/// without a `Source`) gets: 64 hex digits like dockerd's generated names, derived from the
+/// task rather than drawn at random so that a rerun of the same container finds it again and
+/// the node can tell which container uses it without a record of its own.
+pub fn anonymous_name(task_id: &str, target: &str) -> String {
+    use sha2::Digest as _;
+    let mut hash = sha2::Sha256::new();
+    hash.update(b"shoal anonymous volume\0");
+    hash.update(task_id.as_bytes());
+    hash.update(b"\0");
+    hash.update(target.as_bytes());
+    generated_name(&hash.finalize().into())
+}
+
 /// The labels of a volume created by `POST /volumes/create`: a generated name marks it
 /// anonymous, as dockerd does.
 pub fn create_labels(named: bool, mut labels: BTreeMap<String, String>) -> BTreeMap<String, String> {
@@ -202,19 +216,34 @@ pub fn foreign_driver_in_extra(extra: &str) -> Option<(String, VolumeError)> {
 
 /// The volume names a task's mounts (`ContainerSpec.Mounts` JSON) use.
 pub fn names_in_mounts(mounts: &serde_json::Value) -> Vec<String> {
-    let Some(list) = mounts.as_array() else {
-        return Vec::new();
-    };
-    list.iter()
-        .filter(|m| {
-            m.get("Type")
-                .and_then(serde_json::Value::as_str)
-                .is_some_and(|t| t.eq_ignore_ascii_case("volume"))
-        })
+    volume_mounts(mounts)
         .filter_map(|m| m.get("Source").and_then(serde_json::Value::as_str))
         .filter(|s| !s.is_empty())
         .map(str::to_string)
         .collect()
+}
+
+/// The volume names task `task_id`'s mounts use: the named ones and its anonymous ones
+/// ([`anonymous_name`]).
+pub fn names_in_task_mounts(task_id: &str, mounts: &serde_json::Value) -> Vec<String> {
+    volume_mounts(mounts)
+        .filter_map(|m| {
+            let source = m.get("Source").and_then(serde_json::Value::as_str).unwrap_or("");
+            if !source.is_empty() {
+                return Some(source.to_string());
+            }
+            let target = m.get("Target").and_then(serde_json::Value::as_str)?;
+            Some(anonymous_name(task_id, target))
+        })
+        .collect()
+}
+
+fn volume_mounts(mounts: &serde_json::Value) -> impl Iterator<Item = &serde_json::Value> {
+    mounts.as_array().into_iter().flatten().filter(|m| {
+        m.get("Type")
+            .and_then(serde_json::Value::as_str)
+            .is_some_and(|t| t.eq_ignore_ascii_case("volume"))
+    })
 }
 
 #[cfg(test)]
@@ -349,5 +378,23 @@ mod tests {
         ]);
         assert_eq!(names_in_mounts(&mounts), vec!["db".to_string(), "logs".into()]);
         assert!(names_in_mounts(&serde_json::json!({"Type": "volume"})).is_empty());
+        let anon = anonymous_name("task1", "/anon");
+        assert_eq!(
+            names_in_task_mounts("task1", &mounts),
+            vec!["db".to_string(), "logs".into(), anon.clone()]
+        );
+        assert_ne!(names_in_task_mounts("task2", &mounts)[2], anon);
+    }
+
+    #[test]
+    fn anonymous_names_are_hex_and_one_per_task_and_target() {
+        let name = anonymous_name("t", "/data");
+        assert_eq!(name.len(), 64);
+        assert!(name.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(check_name(&name), Ok(()));
+        assert_eq!(anonymous_name("t", "/data"), name);
+        assert_ne!(anonymous_name("t", "/other"), name);
+        // The separator keeps ("ab", "/c") and ("a", "b/c") apart.
+        assert_ne!(anonymous_name("ab", "/c"), anonymous_name("a", "b/c"));
     }
 }

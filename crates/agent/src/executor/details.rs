@@ -33,6 +33,8 @@ pub struct Details {
     pub health: Option<String>,
     /// The cgroup directories that hold the task's processes (v2: one; v1: one per controller).
     pub cgroups: Vec<PathBuf>,
+    /// The anonymous volumes its container mounts (oci: its mounts' and its image's `VOLUME`s).
+    pub anonymous_volumes: Vec<String>,
 }
 
 /// The details of a task held as a [`TaskHandle`] (process and oci executors).
@@ -55,6 +57,12 @@ pub fn of_handle(handle: &TaskHandle, cgroups: Vec<PathBuf>) -> Details {
         env: handle.launch.env.clone(),
         health: handle.health().map(str::to_owned),
         cgroups,
+        anonymous_volumes: handle
+            .launch
+            .oci
+            .as_ref()
+            .map(|o| o.anonymous_volumes.clone())
+            .unwrap_or_default(),
     }
 }
 

@@ -15,6 +15,7 @@
 //! directory's modification time as its creation time.
 
 pub mod copy;
+pub mod usage;
 
 use std::collections::BTreeMap;
 use std::io;
@@ -56,10 +57,29 @@ fn io_error(context: impl Into<String>) -> impl FnOnce(io::Error) -> Error {
 /// Result of the volume store.
 pub type Result<T> = std::result::Result<T, Error>;
 
+/// What happened to a volume, for the node's events (dockerd's `create` and `destroy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// A call made it.
+    Created,
+    /// A call removed it.
+    Removed,
+}
+
+/// Told of every volume a store makes or removes (the daemon turns them into events).
+pub type Observer = std::sync::Arc<dyn Fn(&str, Change) + Send + Sync>;
+
 /// The node's volumes under one directory.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct VolumeStore {
     dir: PathBuf,
+    observer: Option<Observer>,
+}
+
+impl std::fmt::Debug for VolumeStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VolumeStore").field("dir", &self.dir).finish()
+    }
 }
 
 /// A volume a create or a mount produced, and whether this call made it.
@@ -77,7 +97,20 @@ impl VolumeStore {
         std::fs::create_dir_all(dir).map_err(io_error(format!("creating {}", dir.display())))?;
         Ok(VolumeStore {
             dir: dir.to_path_buf(),
+            observer: None,
         })
+    }
+
+    /// The same store, telling `observer` of each volume it makes or removes.
+    pub fn observed(mut self, observer: Option<Observer>) -> VolumeStore {
+        self.observer = observer;
+        self
+    }
+
+    fn tell(&self, name: &str, change: Change) {
+        if let Some(observer) = &self.observer {
+            observer(name, change);
+        }
     }
 
     /// Where volume `name`'s data lives (the name is checked first).
@@ -184,8 +217,10 @@ impl VolumeStore {
         let record = Record::new(created_at, labels);
         write_record(&dir, &record)?;
         self.make_data(&dir)?;
+        let volume = self.read(name)?;
+        self.tell(name, Change::Created);
         Ok(Ensured {
-            volume: self.read(name)?,
+            volume,
             created: true,
         })
     }
@@ -217,6 +252,7 @@ impl VolumeStore {
         }
         let size = copy::tree_size(&doomed.join(DATA));
         remove_tree(&doomed)?;
+        self.tell(name, Change::Removed);
         Ok(size)
     }
 }
@@ -291,6 +327,28 @@ mod tests {
         assert_eq!(again.volume, made.volume);
         assert_eq!(store.list().unwrap(), vec![made.volume.clone()]);
         assert_eq!(store.get("db").unwrap(), made.volume);
+    }
+
+    #[test]
+    fn the_observer_hears_each_volume_made_and_removed_once() {
+        let root = tempfile::tempdir().unwrap();
+        let heard = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = heard.clone();
+        let observer: Observer = std::sync::Arc::new(move |name: &str, change| {
+            log.lock().unwrap().push((name.to_string(), change));
+        });
+        let store = VolumeStore::open(root.path()).unwrap().observed(Some(observer));
+        store.create("db", BTreeMap::new(), None).unwrap();
+        store.create("db", BTreeMap::new(), None).unwrap();
+        store.remove("db").unwrap();
+        assert!(store.remove("db").is_err());
+        assert_eq!(
+            *heard.lock().unwrap(),
+            vec![
+                ("db".to_string(), Change::Created),
+                ("db".to_string(), Change::Removed)
+            ]
+        );
     }
 
     #[test]

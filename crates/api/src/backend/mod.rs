@@ -32,7 +32,7 @@ pub use networks::{Attachment, NetworkEndpoint};
 pub use secrets::SecretRotated;
 pub use services::{LogLine, LogOptions, LogStream, LogTarget, ServiceView};
 pub use swarm::{InitRequest, JoinRequest, LocalNodeState, ManagerInfo, NodeView, SwarmStatus};
-pub use volumes::{VolumeCreate, VolumeView};
+pub use volumes::{VolumeCreate, VolumeUsage, VolumeView};
 
 /// Errors carry the status dockerd would answer with (see `rules::Error`).
 pub type Result<T> = std::result::Result<T, rules::Error>;
@@ -237,8 +237,9 @@ pub trait Backend: Send + Sync + 'static {
     async fn container_attach(&self, _task_id: &str, _options: AttachOptions) -> Result<ExecStreams> {
         Err(unimplemented("container attach"))
     }
-    /// `DELETE /containers/{id}?force=`: a running container only with `force` (killed first).
-    async fn container_remove(&self, _task_id: &str, _force: bool) -> Result<()> {
+    /// `DELETE /containers/{id}?force=&v=`: a running container only with `force` (killed
+    /// first); with `v` its anonymous volumes go too.
+    async fn container_remove(&self, _task_id: &str, _force: bool, _volumes: bool) -> Result<()> {
         Err(unimplemented("container remove"))
     }
     /// `POST /containers/prune`: removes exited standalone containers; their IDs.
@@ -260,6 +261,12 @@ pub trait Backend: Send + Sync + 'static {
     async fn volume(&self, _name: &str) -> Result<VolumeView> {
         Err(no_volumes())
     }
+    /// `GET /system/df`'s volumes: each with its size; none on a node that keeps no volumes.
+    async fn volumes_usage(&self) -> Result<Vec<VolumeUsage>> {
+        Ok(Vec::new())
+    }
+    /// `POST /volumes/prune` ended, freeing `reclaimed` bytes (dockerd's `prune` event).
+    async fn volumes_pruned(&self, _reclaimed: u64) {}
     /// `POST /volumes/create`: the new volume, or the existing one of that name.
     async fn volume_create(&self, _create: VolumeCreate) -> Result<VolumeView> {
         Err(no_volumes())

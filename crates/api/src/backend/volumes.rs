@@ -11,6 +11,15 @@ pub struct VolumeView {
     pub refs: Vec<String>,
 }
 
+/// A volume with its disk usage (`GET /system/df`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VolumeUsage {
+    /// The volume and its users.
+    pub view: VolumeView,
+    /// Bytes under its data directory; -1 when they could not be read (dockerd's value).
+    pub size: i64,
+}
+
 /// `POST /volumes/create`, decoded.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VolumeCreate {

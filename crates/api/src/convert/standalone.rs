@@ -63,6 +63,7 @@ const CONFIG_APPLIED: &[&str] = &[
     "Healthcheck",
     "HostConfig",
     "NetworkingConfig",
+    "Volumes",
     // Informational in dockerd too (Windows-only escaping; an empty Domainname).
     "ArgsEscaped",
 ];
@@ -71,6 +72,7 @@ const CONFIG_APPLIED: &[&str] = &[
 const HOST_APPLIED: &[&str] = &[
     "AutoRemove",
     "Binds",
+    "Mounts",
     "Memory",
     "NanoCpus",
     "PidsLimit",
@@ -101,6 +103,20 @@ const NESTED_NAMES: &[&str] = &[
     "EndpointsConfig",
     "PortBindings",
     "ExposedPorts",
+    // HostConfig.Mounts (`--mount`).
+    "Source",
+    "Target",
+    "ReadOnly",
+    "BindOptions",
+    "Propagation",
+    "VolumeOptions",
+    "NoCopy",
+    "Subpath",
+    "DriverConfig",
+    "Options",
+    "TmpfsOptions",
+    "SizeBytes",
+    "Mode",
 ];
 
 /// Maps whose keys are the user's (labels, log options, network names, ports).
@@ -110,6 +126,8 @@ const FREE_FORM: &[&str] = &[
     "EndpointsConfig",
     "PortBindings",
     "ExposedPorts",
+    "Volumes",
+    "Options",
 ];
 
 /// Converts a decoded create body. Its keys match dockerd's fields ignoring case, as Go's
@@ -173,11 +191,8 @@ pub fn from_body(body: &Map<String, Value>) -> Result<ContainerCreate> {
     if tty && let Some(size) = super::console::console_size(&host)? {
         extra.insert("ConsoleSize".into(), size);
     }
-    if let Some(binds) = host.get("Binds").filter(|v| !is_zero(v)) {
-        let mounts = strings(binds, "HostConfig.Binds")?
-            .iter()
-            .map(|b| bind_mount(b))
-            .collect::<Result<Vec<_>>>()?;
+    let mounts = mounts(body, &host)?;
+    if !mounts.is_empty() {
         extra.insert("Mounts".into(), Value::Array(mounts));
     }
     if boolean(&host, "ReadonlyRootfs")? {
@@ -366,6 +381,157 @@ fn bind_mount(bind: &str) -> Result<Value> {
     }))
 }
 
+/// The container's mounts as ContainerSpec `Mounts`: `HostConfig.Binds` (`-v src:dst`),
+/// `HostConfig.Mounts` (`--mount`), and an anonymous volume for each `Config.Volumes` path
+/// (`-v /dst`) that neither mounts, as dockerd makes them. Two mounts on one target are
+/// refused with dockerd's words.
+fn mounts(body: &Map<String, Value>, host: &Map<String, Value>) -> Result<Vec<Value>> {
+    let mut out = Vec::new();
+    if let Some(binds) = host.get("Binds").filter(|v| !is_zero(v)) {
+        for b in strings(binds, "HostConfig.Binds")? {
+            out.push(bind_mount(&b)?);
+        }
+    }
+    if let Some(list) = host.get("Mounts").filter(|v| !is_zero(v)) {
+        let Value::Array(list) = list else {
+            return Err(CreateError::Invalid("HostConfig.Mounts must be a list".into()));
+        };
+        for m in list {
+            out.push(host_mount(m)?);
+        }
+    }
+    let mut targets = std::collections::BTreeSet::new();
+    for m in &out {
+        let target = m.get("Target").and_then(Value::as_str).unwrap_or("");
+        if !targets.insert(clean_target(target)) {
+            return Err(CreateError::Invalid(format!(
+                "Duplicate mount point: {}",
+                types::excerpt(target)
+            )));
+        }
+    }
+    match body.get("Volumes") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(paths)) => {
+            for path in paths.keys() {
+                if !path.starts_with('/') {
+                    return Err(CreateError::Invalid(format!(
+                        "invalid mount config: the mount target {:?} is not an absolute path",
+                        types::excerpt(path)
+                    )));
+                }
+                if targets.insert(clean_target(path)) {
+                    out.push(serde_json::json!({"Type": "volume", "Target": path}));
+                }
+            }
+        }
+        Some(_) => return Err(CreateError::Invalid("Volumes must be an object".into())),
+    }
+    Ok(out)
+}
+
+/// A mount target as dockerd compares them (`filepath.Clean`: no trailing or doubled `/`).
+fn clean_target(target: &str) -> String {
+    let parts: Vec<&str> = target.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+    format!("/{}", parts.join("/"))
+}
+
+/// One `HostConfig.Mounts` entry: bind, volume or tmpfs, checked as dockerd's parser checks
+/// them before anything is made (the executor applies them).
+fn host_mount(m: &Value) -> Result<Value> {
+    let Value::Object(fields) = m else {
+        return Err(CreateError::Invalid(
+            "HostConfig.Mounts entries must be objects".into(),
+        ));
+    };
+    let kind = fields.get("Type").and_then(Value::as_str).unwrap_or("");
+    let source = fields.get("Source").and_then(Value::as_str).unwrap_or("");
+    let target = fields.get("Target").and_then(Value::as_str).unwrap_or("");
+    let invalid = |why: String| {
+        CreateError::Invalid(format!(
+            "invalid mount config for type {:?}: {why}",
+            types::excerpt(kind)
+        ))
+    };
+    if target.is_empty() {
+        return Err(invalid("field Target must not be empty".into()));
+    }
+    if !target.starts_with('/') {
+        return Err(invalid(format!(
+            "invalid mount path: '{}' mount path must be absolute",
+            types::excerpt(target)
+        )));
+    }
+    match kind {
+        "bind" => {
+            if source.is_empty() {
+                return Err(invalid("field Source must not be empty".into()));
+            }
+            if !source.starts_with('/') {
+                return Err(invalid(format!(
+                    "invalid mount path: '{}' mount path must be absolute",
+                    types::excerpt(source)
+                )));
+            }
+        }
+        "volume" => {
+            let subpath = fields
+                .get("VolumeOptions")
+                .and_then(|v| v.get("Subpath"))
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            if !subpath.is_empty() && source.is_empty() {
+                return Err(invalid(
+                    "must not set Subpath when using anonymous volumes".into(),
+                ));
+            }
+        }
+        "tmpfs" => {
+            if !source.is_empty() {
+                return Err(invalid("field Source must be empty".into()));
+            }
+        }
+        "" => return Err(invalid("mount type unknown".into())),
+        other => {
+            return Err(CreateError::Unsupported(format!(
+                "mount type {:?} is not supported for standalone containers (bind, volume or tmpfs)",
+                types::excerpt(other)
+            )));
+        }
+    }
+    // What the executor applies of each options object; anything else set is refused by name
+    // rather than dropped.
+    for (options, applied) in [
+        ("BindOptions", &["Propagation"][..]),
+        (
+            "VolumeOptions",
+            &["NoCopy", "Labels", "DriverConfig", "Subpath"][..],
+        ),
+        ("TmpfsOptions", &["SizeBytes", "Mode"][..]),
+    ] {
+        if let Some(Value::Object(set)) = fields.get(options)
+            && let Some((key, _)) = set
+                .iter()
+                .find(|(k, v)| !applied.contains(&k.as_str()) && !is_zero(v))
+        {
+            return Err(CreateError::Unsupported(format!(
+                "mount {}: {options}.{} is not supported by shoal yet",
+                types::excerpt(target),
+                types::excerpt(key)
+            )));
+        }
+    }
+    for unsupported in ["ImageOptions", "ClusterOptions"] {
+        if fields.get(unsupported).is_some_and(|v| !is_zero(v)) {
+            return Err(CreateError::Unsupported(format!(
+                "mount {}: {unsupported} is not supported by shoal",
+                types::excerpt(target)
+            )));
+        }
+    }
+    Ok(m.clone())
+}
+
 /// HostConfig fields whose "unset" the docker CLI spells as a value other than zero.
 fn is_cli_default(key: &str, value: &Value) -> bool {
     match key {
@@ -533,6 +699,67 @@ mod tests {
             .unwrap_err()
             .to_string();
             assert!(e.contains(says), "{opt}: {e}");
+        }
+    }
+
+    fn mounts_of(b: serde_json::Value) -> std::result::Result<serde_json::Value, String> {
+        let c = from_body(&body(b)).map_err(|e| e.to_string())?;
+        let extra: serde_json::Value = serde_json::from_str(&c.spec.container.extra).unwrap();
+        Ok(extra["Mounts"].clone())
+    }
+
+    #[test]
+    fn volumes_binds_and_mounts_become_the_containers_mounts() {
+        let mounts = mounts_of(serde_json::json!({"Image": "bb",
+            "Volumes": {"/anon": {}, "/data": {}},
+            "HostConfig": {"Binds": ["db:/data"], "Mounts": [
+                {"type": "volume", "source": "v", "target": "/x", "volumeoptions": {"subpath": "sub", "Labels": {"Source": "kept"}}},
+                {"Type": "tmpfs", "Target": "/t"}]}}))
+        .unwrap();
+        assert_eq!(
+            mounts,
+            serde_json::json!([
+                {"Type": "volume", "Source": "db", "Target": "/data", "ReadOnly": false},
+                {"Type": "volume", "Source": "v", "Target": "/x", "VolumeOptions": {"Subpath": "sub", "Labels": {"Source": "kept"}}},
+                {"Type": "tmpfs", "Target": "/t"},
+                // `/data` is the bind's: only `/anon` gets an anonymous volume.
+                {"Type": "volume", "Target": "/anon"},
+            ])
+        );
+        for (b, words) in [
+            (
+                serde_json::json!({"Image": "bb", "HostConfig": {"Binds": ["a:/d"], "Mounts": [{"Type": "volume", "Target": "/d/"}]}}),
+                "Duplicate mount point: /d/",
+            ),
+            (
+                serde_json::json!({"Image": "bb", "HostConfig": {"Mounts": [{"Type": "volume", "Target": "/d", "VolumeOptions": {"Subpath": "s"}}]}}),
+                "must not set Subpath when using anonymous volumes",
+            ),
+            (
+                serde_json::json!({"Image": "bb", "HostConfig": {"Mounts": [{"Type": "bind", "Target": "/d"}]}}),
+                "invalid mount config for type \"bind\": field Source must not be empty",
+            ),
+            (
+                serde_json::json!({"Image": "bb", "HostConfig": {"Mounts": [{"Type": "npipe", "Source": "x", "Target": "/d"}]}}),
+                "mount type \"npipe\" is not supported",
+            ),
+            (
+                serde_json::json!({"Image": "bb", "Volumes": {"rel": {}}}),
+                "is not an absolute path",
+            ),
+            (
+                serde_json::json!({"Image": "bb", "HostConfig": {"Mounts": [{"Type": "bind", "Source": "/s", "Target": "/d",
+                    "BindOptions": {"Propagation": "rprivate", "CreateMountpoint": true}}]}}),
+                "mount /d: BindOptions.CreateMountpoint is not supported",
+            ),
+            (
+                serde_json::json!({"Image": "bb", "HostConfig": {"Mounts": [{"Type": "tmpfs", "Target": "/t",
+                    "TmpfsOptions": {"SizeBytes": 10, "Options": [["exec"]]}}]}}),
+                "mount /t: TmpfsOptions.Options is not supported",
+            ),
+        ] {
+            let e = mounts_of(b).unwrap_err();
+            assert!(e.contains(words), "{e}");
         }
     }
 

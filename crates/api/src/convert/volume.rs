@@ -31,6 +31,7 @@ pub fn to_docker(v: &VolumeView) -> model::Volume {
         name: v.name.clone(),
         options: None,
         scope: "local".into(),
+        usage_data: None,
     }
 }
 

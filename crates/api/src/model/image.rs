@@ -142,8 +142,8 @@ pub struct DiskUsage {
     pub images: Vec<ImageSummary>,
     /// Local containers (none).
     pub containers: Vec<serde_json::Value>,
-    /// Volumes (none).
-    pub volumes: Vec<serde_json::Value>,
+    /// This node's volumes with their `UsageData`.
+    pub volumes: Vec<super::volume::Volume>,
     /// Build cache records (none).
     pub build_cache: Vec<serde_json::Value>,
 }

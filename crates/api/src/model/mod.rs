@@ -54,7 +54,7 @@ pub use task_spec::{
     ContainerSpec, HealthConfig, Limit, NetworkAttachmentConfig, Placement, PlacementPreference, Reservation,
     ResourceRequirements, RestartPolicy, SpreadOver, TaskSpec,
 };
-pub use volume::{Volume, VolumeCreateRequest, VolumeListResponse, VolumesPruneResponse};
+pub use volume::{Volume, VolumeCreateRequest, VolumeListResponse, VolumeUsageData, VolumesPruneResponse};
 pub use worker::Worker;
 
 use serde::{Deserialize, Deserializer, Serialize};

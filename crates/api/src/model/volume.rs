@@ -26,6 +26,19 @@ pub struct Volume {
     pub options: Option<BTreeMap<String, String>>,
     /// `local`: the volume lives on this node.
     pub scope: String,
+    /// Its size and users, in `GET /system/df` only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage_data: Option<VolumeUsageData>,
+}
+
+/// `Volume.UsageData` as `GET /system/df` fills it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VolumeUsageData {
+    /// Bytes it holds; -1 when unknown.
+    pub size: i64,
+    /// How many containers use it.
+    pub ref_count: i64,
 }
 
 /// The body of `POST /volumes/create`.

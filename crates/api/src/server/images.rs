@@ -309,15 +309,35 @@ async fn pull(state: AppState, from_image: &str, tag: &str, headers: &HeaderMap)
     Ok(stream_response(Body::from_stream(stream)))
 }
 
-/// `GET /system/df?type=…`: the image part; shoal has no local containers, volumes or build
-/// cache, so those lists are empty.
+/// `GET /system/df?type=…`: the images and, on an `oci` node, the volumes with their sizes
+/// and users; the container and build cache lists are empty.
 pub async fn disk_usage(State(state): State<AppState>, RawQuery(query): RawQuery) -> Result<Response> {
     let query = Query::parse(query.as_deref().unwrap_or(""));
-    for (key, value) in query.all("type") {
-        if !matches!(value, "image" | "container" | "volume" | "build-cache") {
+    let types: Vec<(&str, &str)> = query.all("type").collect();
+    for (key, value) in &types {
+        if !matches!(*value, "image" | "container" | "volume" | "build-cache") {
             return Err(Error::BadRequest(format!("invalid {key} {value}")));
         }
     }
+    let wants_volumes = types.is_empty() || types.iter().any(|(_, v)| *v == "volume");
+    let volumes = if wants_volumes {
+        state
+            .backend
+            .volumes_usage()
+            .await?
+            .iter()
+            .map(|u| {
+                let mut v = crate::convert::volume::to_docker(&u.view);
+                v.usage_data = Some(model::VolumeUsageData {
+                    size: u.size,
+                    ref_count: u.view.refs.len() as i64,
+                });
+                v
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let images = state.backend.images().await.map_err(convert::error)?;
     let used = state.backend.images_used().await.map_err(convert::error)?;
     let mut layers = std::collections::BTreeMap::new();
@@ -339,7 +359,7 @@ pub async fn disk_usage(State(state): State<AppState>, RawQuery(query): RawQuery
         layers_size: i64::try_from(layers.values().sum::<u64>()).unwrap_or(i64::MAX),
         images: summaries,
         containers: Vec::new(),
-        volumes: Vec::new(),
+        volumes,
         build_cache: Vec::new(),
     }))
 }

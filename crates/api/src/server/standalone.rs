@@ -178,7 +178,10 @@ pub async fn remove(
             v.name()
         ))));
     }
-    state.backend.container_remove(&v.task.id, force).await?;
+    state
+        .backend
+        .container_remove(&v.task.id, force, query.flag("v"))
+        .await?;
     Ok(status(StatusCode::NO_CONTENT))
 }
 

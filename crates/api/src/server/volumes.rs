@@ -102,5 +102,6 @@ pub async fn prune(State(state): State<AppState>, RawQuery(query): RawQuery) -> 
             Err(e) => return Err(e.into()),
         }
     }
+    state.backend.volumes_pruned(out.space_reclaimed).await;
     Ok(json(&out))
 }

@@ -38,6 +38,7 @@ mod task_events;
 mod task_logs;
 mod task_terminal;
 mod tcp_api;
+mod volume_events;
 mod volumes;
 
 use std::collections::BTreeMap;
@@ -164,7 +165,7 @@ impl ExecutorChoice {
                 dir.root().join("payloads"),
             )?)),
         };
-        let config = self.config(dir, node_id)?;
+        let config = self.config(dir, node_id, events)?;
         let agent::Started {
             link,
             mut description,
@@ -180,7 +181,12 @@ impl ExecutorChoice {
     }
 
     /// The agent's configuration of the chosen executor, its state under `dir`.
-    fn config(&self, dir: &DataDir, node_id: &str) -> anyhow::Result<agent::ExecutorConfig> {
+    fn config(
+        &self,
+        dir: &DataDir,
+        node_id: &str,
+        events: &Arc<events::EventBus>,
+    ) -> anyhow::Result<agent::ExecutorConfig> {
         use agent::executor::{docker, oci, process, sim};
         Ok(match self {
             ExecutorChoice::Process => {
@@ -191,7 +197,9 @@ impl ExecutorChoice {
                 let shim = process::ShimCommand::current_exe()?;
                 let images: Arc<dyn oci::image::ImageSource> =
                     Arc::new(oci::image_store::StoreImageSource::new(store.clone()));
-                agent::ExecutorConfig::Oci(oci::OciConfig::new(dir.root(), shim, images))
+                let mut config = oci::OciConfig::new(dir.root(), shim, images);
+                config.volume_observer = Some(volume_events::observer(events.clone()));
+                agent::ExecutorConfig::Oci(config)
             }
             ExecutorChoice::Docker(host) => agent::ExecutorConfig::Docker(docker::DockerConfig {
                 host: host.clone(),

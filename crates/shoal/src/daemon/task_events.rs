@@ -133,6 +133,7 @@ impl Tracker {
         match state {
             TaskState::Running if !s.started => {
                 s.started = true;
+                super::volume_events::mounted(&self.bus, &s.task);
                 publish("start");
                 if s.task
                     .spec
@@ -149,6 +150,7 @@ impl Tracker {
                 if update.status.err.contains("unhealthy") {
                     publish("health_status: unhealthy");
                 }
+                super::volume_events::unmounted(&self.bus, &s.task);
                 exit(&subject, "die");
             }
             TaskState::Shutdown if s.started => {
@@ -166,6 +168,7 @@ impl Tracker {
                 };
                 kill.attributes.insert("signal".into(), signal);
                 self.bus.publish(&kill, "kill");
+                super::volume_events::unmounted(&self.bus, &s.task);
                 exit(&subject, "die");
                 publish("stop");
             }

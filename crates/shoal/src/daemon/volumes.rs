@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use agent::volumes::{Error as StoreError, VolumeStore};
-use api::{VolumeCreate, VolumeView};
+use api::{VolumeCreate, VolumeUsage, VolumeView};
 use rules::Error;
 use types::volume::{self, VolumeError};
 
@@ -25,7 +25,9 @@ impl Swarm {
                 self.executor.kind()
             )));
         }
-        VolumeStore::open(&self.dir.root().join("volumes")).map_err(store_error)
+        VolumeStore::open(&self.dir.root().join("volumes"))
+            .map(|store| store.observed(Some(super::volume_events::observer(self.events.clone()))))
+            .map_err(store_error)
     }
 
     /// Volume name → the IDs of this node's containers that mount it.
@@ -34,8 +36,13 @@ impl Swarm {
         let Some(tasks) = self.node_tasks() else {
             return refs;
         };
-        for (task, _) in tasks.containers().await {
-            for name in names_of(&task.spec.container.extra) {
+        for (task, details) in tasks.containers().await {
+            let mut names = names_of(&task.id, &task.spec.container.extra);
+            // Its image's `VOLUME`s too, which only the executor knows of.
+            names.extend(details.anonymous_volumes);
+            names.sort();
+            names.dedup();
+            for name in names {
                 refs.entry(name)
                     .or_default()
                     .push(api::containers::container_id(&task.id));
@@ -56,6 +63,33 @@ impl Swarm {
                 volume: v,
             })
             .collect())
+    }
+
+    /// `GET /system/df`'s volumes: each with its size (walked off the async threads, one
+    /// volume at a time, `agent::volumes::usage`); none on a node without the volume store.
+    pub(crate) async fn volume_usage(&self) -> Result<Vec<VolumeUsage>> {
+        let Ok(store) = self.volume_store() else {
+            return Ok(Vec::new());
+        };
+        let mut refs = self.volume_refs().await;
+        let list = store.list().map_err(store_error)?;
+        let mut out = Vec::with_capacity(list.len());
+        for v in list {
+            let dir = std::path::PathBuf::from(&v.mountpoint);
+            let size = tokio::task::spawn_blocking(move || agent::volumes::usage::size(&dir))
+                .await
+                .ok()
+                .flatten()
+                .map_or(-1, |s| i64::try_from(s).unwrap_or(i64::MAX));
+            out.push(VolumeUsage {
+                view: VolumeView {
+                    refs: refs.remove(&v.name).unwrap_or_default(),
+                    volume: v,
+                },
+                size,
+            });
+        }
+        Ok(out)
     }
 
     /// `GET /volumes/{name}`.
@@ -112,14 +146,15 @@ impl Swarm {
     }
 }
 
-/// The volumes a container's spec mounts (`ContainerSpec.Mounts` in its extra fields).
-fn names_of(extra: &str) -> Vec<String> {
+/// The volumes task `task_id`'s container mounts (`ContainerSpec.Mounts` in its extra
+/// fields): named ones and its anonymous ones.
+fn names_of(task_id: &str, extra: &str) -> Vec<String> {
     if extra.trim().is_empty() {
         return Vec::new();
     }
     serde_json::from_str::<serde_json::Value>(extra)
         .ok()
-        .and_then(|v| v.get("Mounts").map(volume::names_in_mounts))
+        .and_then(|v| v.get("Mounts").map(|m| volume::names_in_task_mounts(task_id, m)))
         .unwrap_or_default()
 }
 
@@ -147,10 +182,13 @@ mod tests {
 
     #[test]
     fn a_containers_volumes_come_from_its_mounts() {
-        let extra = r#"{"Mounts":[{"Type":"volume","Source":"db","Target":"/d"},{"Type":"bind","Source":"/x","Target":"/x"}]}"#;
-        assert_eq!(names_of(extra), vec!["db".to_string()]);
-        assert!(names_of("").is_empty());
-        assert!(names_of("not json").is_empty());
+        let extra = r#"{"Mounts":[{"Type":"volume","Source":"db","Target":"/d"},{"Type":"bind","Source":"/x","Target":"/x"},{"Type":"volume","Target":"/a"}]}"#;
+        assert_eq!(
+            names_of("t1", extra),
+            vec!["db".to_string(), volume::anonymous_name("t1", "/a")]
+        );
+        assert!(names_of("t1", "").is_empty());
+        assert!(names_of("t1", "not json").is_empty());
     }
 
     #[test]

@@ -39,6 +39,8 @@ pub fn of_inspect(inspected: &ContainerInspectResponse) -> Details {
             .map(|s| s.to_string())
             .filter(|s| !s.is_empty() && s != "none"),
         cgroups: Vec::new(),
+        // dockerd keeps the volumes of its containers.
+        anonymous_volumes: Vec::new(),
     }
 }
 

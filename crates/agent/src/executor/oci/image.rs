@@ -41,6 +41,8 @@ pub struct ImageRunConfig {
     pub healthcheck: Option<HealthConfig>,
     /// `Labels`.
     pub labels: BTreeMap<String, String>,
+    /// `Volumes`: paths that get an anonymous volume unless a mount covers them.
+    pub volumes: Vec<String>,
 }
 
 /// Supplies unpacked images to the executor.

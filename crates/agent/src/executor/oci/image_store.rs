@@ -104,6 +104,7 @@ fn run_config(c: RunConfig) -> ImageRunConfig {
             start_interval: h.start_interval,
         }),
         labels: c.labels.unwrap_or_default(),
+        volumes: c.volumes.unwrap_or_default().into_keys().collect(),
     }
 }
 

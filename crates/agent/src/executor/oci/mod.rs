@@ -31,6 +31,7 @@ pub mod sandbox;
 pub mod seccomp;
 pub mod spec;
 pub mod stdin;
+pub mod subpath;
 pub mod sys;
 pub mod terminal;
 
@@ -82,6 +83,8 @@ pub struct OciConfig {
     pub labels: BTreeMap<String, String>,
     /// Where images come from.
     pub images: Arc<dyn ImageSource>,
+    /// Told of each volume its mounts make or remove (the node's volume events).
+    pub volume_observer: Option<crate::volumes::Observer>,
 }
 
 impl OciConfig {
@@ -97,6 +100,7 @@ impl OciConfig {
             log_limit: crate::logs::writer::DEFAULT_LIMIT,
             labels: BTreeMap::new(),
             images,
+            volume_observer: None,
         }
     }
 }
@@ -132,7 +136,8 @@ impl OciExecutor {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
         }
         let volumes = crate::volumes::VolumeStore::open(&config.volumes_dir)
-            .map_err(|e| Error::Invalid(format!("opening the volumes: {e}")))?;
+            .map_err(|e| Error::Invalid(format!("opening the volumes: {e}")))?
+            .observed(config.volume_observer.clone());
         Ok(OciExecutor {
             config,
             volumes,
@@ -177,7 +182,13 @@ impl OciExecutor {
     }
 
     /// Builds the task's rootfs and bundle; on error the caller cleans up.
-    async fn build(&self, task: &Task, dir: &Path, sandbox: &Sandbox) -> Result<LaunchSpec> {
+    async fn build(
+        &self,
+        task: &Task,
+        dir: &Path,
+        sandbox: &Sandbox,
+        created_volumes: &std::sync::Mutex<Vec<String>>,
+    ) -> Result<LaunchSpec> {
         let c = &task.spec.container;
         let extras = extras::parse(&c.extra)?;
         // With a terminal, input goes through it (`console.rs`), not through the FIFO.
@@ -205,6 +216,8 @@ impl OciExecutor {
             extras: &extras,
             rootfs: &rootfs,
             volumes: &self.volumes,
+            task_dir: dir,
+            created_volumes,
             cgroups_path: &cgroups_path,
         })?;
         let mut oci_spec = built.spec;
@@ -247,6 +260,7 @@ impl OciExecutor {
                     args: self.config.exec_shim_args.clone(),
                     cgroup_parent: self.config.cgroup_parent.clone(),
                 }),
+                anonymous_volumes: built.anonymous_volumes,
             }),
             sandbox: sandbox.clone(),
         })
@@ -334,6 +348,40 @@ impl OciExecutor {
         Ok(())
     }
 
+    /// Removes container `task_id` and, with `volumes` (`docker rm -v`, AutoRemove, and
+    /// always for swarm tasks), the anonymous volumes its mounts made, as dockerd does; named
+    /// volumes stay.
+    pub async fn remove_container(&self, task_id: &str, volumes: bool) -> Result<()> {
+        let dir = self.task_dir(task_id)?;
+        let handle = self.lock().get(task_id).cloned();
+        let launch = match &handle {
+            Some(handle) => Some(handle.launch.clone()),
+            None => read_json::<LaunchSpec>(&dir.join(SPEC)).ok().flatten(),
+        };
+        if let Some(handle) = &handle {
+            handle.stop().await?;
+            handle.cancel();
+        }
+        stdin::release(&dir);
+        self.destroy(task_id, &dir).await?;
+        self.lock().remove(task_id);
+        let anonymous = launch
+            .and_then(|l| l.oci)
+            .map(|o| o.anonymous_volumes)
+            .unwrap_or_default();
+        if volumes {
+            for name in anonymous {
+                match self.volumes.remove(&name) {
+                    Ok(_) | Err(crate::volumes::Error::Rule(types::volume::VolumeError::NotFound(_))) => {}
+                    Err(e) => {
+                        tracing::warn!(task = %task_id, volume = %name, "removing an anonymous volume: {e}");
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Kills what is left in the container's cgroups and removes them, waiting for slow
     /// exits, before the runtime's delete (whose own removal gives up 40 ms after its kill:
     /// `cgroup_remove.rs`).
@@ -349,6 +397,7 @@ impl OciExecutor {
         let (id, dir2) = (id.to_string(), dir.to_path_buf());
         tokio::task::spawn_blocking(move || {
             runtime::delete(&root, &id)?;
+            subpath::release(&dir2)?;
             rootfs::release(&dir2)
         })
         .await
@@ -386,11 +435,18 @@ impl Executor for OciExecutor {
         let dir = self.task_dir(&task.id)?;
         sandbox.check()?;
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(format!("creating {}", dir.display()), e))?;
-        let launch = match self.build(task, &dir, sandbox).await {
+        let created_volumes = std::sync::Mutex::new(Vec::new());
+        let launch = match self.build(task, &dir, sandbox, &created_volumes).await {
             Ok(launch) => launch,
             Err(e) => {
                 if let Err(clean) = self.destroy(&task.id, &dir).await {
                     tracing::warn!(task = %task.id, error = %clean, "cleaning up a failed prepare");
+                }
+                // Anonymous volumes are this container's alone: a prepare that made some
+                // before failing takes them back (ones an earlier run left stay).
+                let created = created_volumes.into_inner().unwrap_or_else(|p| p.into_inner());
+                for name in created {
+                    let _ = self.volumes.remove(&name);
                 }
                 return Err(e);
             }
@@ -423,17 +479,9 @@ impl Executor for OciExecutor {
         self.get(task_id)?.stop().await
     }
 
+    /// Swarm's executor removes a task's container with its anonymous volumes.
     async fn remove(&self, task_id: &str) -> Result<()> {
-        let dir = self.task_dir(task_id)?;
-        let handle = self.lock().get(task_id).cloned();
-        if let Some(handle) = &handle {
-            handle.stop().await?;
-            handle.cancel();
-        }
-        stdin::release(&dir);
-        self.destroy(task_id, &dir).await?;
-        self.lock().remove(task_id);
-        Ok(())
+        self.remove_container(task_id, true).await
     }
 
     async fn reattach(&self) -> Result<Vec<Attached>> {

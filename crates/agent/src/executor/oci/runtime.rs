@@ -47,6 +47,10 @@ pub struct OciLaunch {
     /// they ran through the exec helper.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exec_shim: Option<super::exec::ExecShim>,
+    /// The anonymous volumes its mounts made (removed with the container when its volumes
+    /// go too); absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub anonymous_volumes: Vec<String>,
 }
 
 /// A terminal's size in characters; 0 leaves the kernel's default.

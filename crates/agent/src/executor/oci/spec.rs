@@ -38,6 +38,10 @@ pub struct Inputs<'a> {
     pub rootfs: &'a Path,
     /// The node's named volumes.
     pub volumes: &'a crate::volumes::VolumeStore,
+    /// The task's directory (pins of volume subpaths go there).
+    pub task_dir: &'a Path,
+    /// Filled with the anonymous volumes the mounts created.
+    pub created_volumes: &'a std::sync::Mutex<Vec<String>>,
     /// The cgroup path of the container (relative to each hierarchy's root).
     pub cgroups_path: &'a str,
 }
@@ -56,6 +60,8 @@ pub struct Built {
     pub stop_signal: i32,
     /// Health check (the spec's, else the image's).
     pub healthcheck: Option<HealthConfig>,
+    /// The anonymous volumes its mounts use.
+    pub anonymous_volumes: Vec<String>,
 }
 
 /// Builds the runtime spec; errors reject the task.
@@ -168,9 +174,43 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Built> {
         "cgroup",
         &["nosuid", "noexec", "nodev", "relatime", "ro"],
     )?);
-    for m in inputs.extras.mounts.iter().flatten() {
+    let cx = mounts::MountContext {
+        volumes: inputs.volumes,
+        rootfs: inputs.rootfs,
+        task_id: &inputs.task.id,
+        task_dir: inputs.task_dir,
+        created: inputs.created_volumes,
+    };
+    let mut anonymous_volumes = Vec::new();
+    for (index, m) in inputs.extras.mounts.iter().flatten().enumerate() {
         mounts.retain(|existing| existing.destination() != Path::new(&m.target));
-        mounts.push(mounts::docker_mount(m, inputs.volumes, inputs.rootfs)?);
+        let prepared = mounts::docker_mount(m, index, &cx)?;
+        anonymous_volumes.extend(prepared.anonymous);
+        mounts.push(prepared.mount);
+    }
+    // The image's `VOLUME`s that no mount covers get an anonymous volume each, as dockerd
+    // gives every container.
+    let given: Vec<String> = inputs
+        .extras
+        .mounts
+        .iter()
+        .flatten()
+        .map(|m| mounts::clean_target(&m.target))
+        .collect();
+    for path in &image.volumes {
+        let target = mounts::clean_target(path);
+        if !target.starts_with('/') || given.contains(&target) {
+            continue;
+        }
+        let m = super::extras::DockerMount {
+            r#type: "volume".into(),
+            target: target.clone(),
+            ..Default::default()
+        };
+        let prepared = mounts::docker_mount(&m, usize::MAX, &cx)?;
+        anonymous_volumes.extend(prepared.anonymous);
+        mounts.retain(|existing| existing.destination() != Path::new(&target));
+        mounts.push(prepared.mount);
     }
     spec.set_mounts(Some(mounts));
 
@@ -209,6 +249,7 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Built> {
         cwd,
         stop_signal,
         healthcheck,
+        anonymous_volumes,
     })
 }
 
@@ -371,6 +412,8 @@ mod tests {
             extras: &f.extras,
             rootfs: f.root.path(),
             volumes: &volumes,
+            task_dir: f.root.path(),
+            created_volumes: &Default::default(),
             cgroups_path: "/shoal/t1",
         })
     }

@@ -164,6 +164,7 @@ impl OciHarness {
             log_limit: 1 << 20,
             labels: Default::default(),
             images: self.images.clone(),
+            volume_observer: None,
         }
     }
 

@@ -335,8 +335,8 @@ impl Backend for Swarm {
         self.standalone()?.attach(task_id, options).await
     }
 
-    async fn container_remove(&self, task_id: &str, force: bool) -> api::backend::Result<()> {
-        self.standalone()?.remove(task_id, force).await
+    async fn container_remove(&self, task_id: &str, force: bool, volumes: bool) -> api::backend::Result<()> {
+        self.standalone()?.remove(task_id, force, volumes).await
     }
 
     async fn container_prune(&self) -> api::backend::Result<Vec<String>> {
@@ -374,6 +374,14 @@ impl Backend for Swarm {
 
     async fn volumes(&self) -> api::backend::Result<Vec<api::VolumeView>> {
         self.volume_list().await
+    }
+
+    async fn volumes_pruned(&self, reclaimed: u64) {
+        super::volume_events::pruned(&self.events, reclaimed);
+    }
+
+    async fn volumes_usage(&self) -> api::backend::Result<Vec<api::VolumeUsage>> {
+        self.volume_usage().await
     }
 
     async fn volume(&self, name: &str) -> api::backend::Result<api::VolumeView> {

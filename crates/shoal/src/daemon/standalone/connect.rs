@@ -181,7 +181,10 @@ impl Standalone {
         // logs), which would join the old networks' sandboxes. Its layer and logs start afresh
         // then — unlike dockerd, which keeps them across a network change.
         if matches!(details.phase, Phase::Prepared | Phase::Exited(_)) {
-            self.executor.remove(id).await.map_err(|e| error(id, e))?;
+            self.executor
+                .remove_container(id, false)
+                .await
+                .map_err(|e| error(id, e))?;
             self.prepare(entry).await.map_err(|e| error(id, e))?;
             entry.reprepare.store(false, std::sync::atomic::Ordering::SeqCst);
         }

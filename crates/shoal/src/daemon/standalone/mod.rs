@@ -77,6 +77,7 @@ impl Standalone {
         let mut config = OciConfig::new(data_dir, shim, source);
         config.state_dir = root.join("containers");
         config.runtime_root = root.join("runtime");
+        config.volume_observer = Some(super::volume_events::observer(events.clone()));
         let executor = Arc::new(OciExecutor::new(config)?);
         let records = root.join("records");
         std::fs::create_dir_all(&records)?;
@@ -216,7 +217,7 @@ impl Standalone {
             .and_then(|()| self.save(&entry))
         {
             self.lock().remove(&task_id);
-            let _ = self.executor.remove(&task_id).await;
+            let _ = self.executor.remove_container(&task_id, true).await;
             self.detach(&entry).await;
             return Err(e);
         }
@@ -240,7 +241,7 @@ impl Standalone {
                 // Its writable layer and logs start afresh, as after a network change of a
                 // stopped container (`connect.rs`).
                 self.executor
-                    .remove(task_id)
+                    .remove_container(task_id, false)
                     .await
                     .map_err(|e| error(task_id, e))?;
                 self.prepare(&entry).await.map_err(|e| error(task_id, e))?;
@@ -282,11 +283,12 @@ impl Standalone {
             });
             self.publish(&entry.task, "die", Some(127));
             if entry.auto_remove {
-                let _ = self.remove(task_id, true).await;
+                let _ = self.remove(task_id, true, true).await;
             }
             return Err(e);
         }
         entry.life.send_modify(|l| l.running = true);
+        super::volume_events::mounted(&self.events, &entry.task);
         self.publish(&entry.task, "start", None);
         self.monitor(entry);
         Ok(())
@@ -363,20 +365,22 @@ impl Standalone {
                 l.running = false;
                 l.ended = true;
             });
+            super::volume_events::unmounted(&this.events, &entry.task);
             this.publish(&entry.task, "die", Some(code));
             if entry.auto_remove {
                 // Attached clients read the last lines before the logs go with the container.
                 let mut attached = entry.attached.subscribe();
                 let _ = tokio::time::timeout(DRAIN_WAIT, attached.wait_for(|n| *n == 0)).await;
-                if let Err(e) = this.remove(&id, true).await {
+                if let Err(e) = this.remove(&id, true, true).await {
                     tracing::warn!(container = %container_id(&id), "auto-removing a standalone container: {e}");
                 }
             }
         });
     }
 
-    /// `docker rm [-f]`: a running container is killed first.
-    pub async fn remove(&self, task_id: &str, force: bool) -> Result<()> {
+    /// `docker rm [-f] [-v]`: a running container is killed first; with `volumes` its
+    /// anonymous volumes go too (AutoRemove removes them, as dockerd's does).
+    pub async fn remove(&self, task_id: &str, force: bool, volumes: bool) -> Result<()> {
         let entry = self.get(task_id)?;
         if entry.life.borrow().running {
             if !force {
@@ -388,7 +392,7 @@ impl Standalone {
             self.executor.signal(task_id, 9).await.ok();
         }
         self.executor
-            .remove(task_id)
+            .remove_container(task_id, volumes)
             .await
             .map_err(|e| error(task_id, e))?;
         let _ = std::fs::remove_file(self.record_path(task_id));
@@ -473,7 +477,7 @@ impl Standalone {
             .collect();
         let mut removed = Vec::new();
         for id in ids {
-            if self.remove(&id, false).await.is_ok() {
+            if self.remove(&id, false, false).await.is_ok() {
                 removed.push(container_id(&id));
             }
         }

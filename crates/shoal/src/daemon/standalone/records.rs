@@ -80,7 +80,7 @@ impl Standalone {
                         l.ended = true;
                     });
                     if entry.auto_remove {
-                        let _ = self.remove(&id, true).await;
+                        let _ = self.remove(&id, true, true).await;
                     }
                 }
                 Phase::Prepared => {}
