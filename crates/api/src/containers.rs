@@ -63,6 +63,8 @@ pub struct ContainerView {
     pub read_at: Timestamp,
     /// Its endpoints, one per network (`NetworkSettings.Networks`; standalone containers').
     pub networks: Vec<ContainerNetwork>,
+    /// The directory of what it wrote over its image, when the node keeps it (for sizes).
+    pub writable_layer: Option<std::path::PathBuf>,
 }
 
 /// A container's endpoint on one network, as `docker inspect` shows it.

@@ -66,6 +66,7 @@ fn view(task_id: &str, slot: u64, status: ContainerStatus, created: i64, exit_co
         health: None,
         read_at: Timestamp((created + 125) * SECOND),
         networks: Vec::new(),
+        writable_layer: None,
     }
 }
 

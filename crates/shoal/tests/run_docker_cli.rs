@@ -489,3 +489,52 @@ fn docker_start_attach_shows_each_run() {
     }
     agent.docker_ok(&["rm", "again"]);
 }
+
+/// `docker ps --size`, `docker inspect --size` and `docker system df` count what a container
+/// wrote over its image (the overlay's upper directory).
+#[test]
+fn container_sizes_count_the_writable_layer() {
+    let Some(node) = Node::with_busybox() else {
+        return;
+    };
+    let agent = &node.agent;
+    agent.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "writer",
+        "--no-healthcheck",
+        "bb:1",
+        "sh",
+        "-c",
+        "head -c 3000000 /dev/zero > /big && touch /done && exec sleep 1000",
+    ]);
+    eventually("the file written", Duration::from_secs(60), || {
+        agent
+            .docker(&["exec", "writer", "sh", "-c", "test -e /done"])
+            .status
+            .success()
+            .then_some(())
+    });
+    let inspect = agent.docker_ok(&[
+        "inspect",
+        "--size",
+        "--format",
+        "{{.SizeRw}} {{.SizeRootFs}}",
+        "writer",
+    ]);
+    let sizes: Vec<i64> = inspect.split_whitespace().map(|n| n.parse().unwrap()).collect();
+    // The 3 MB file and little else (the shell's own files: /done, /root's history at most).
+    assert!((3_000_000..3_100_000).contains(&sizes[0]), "SizeRw {}", sizes[0]);
+    assert!(sizes[1] > sizes[0], "SizeRootFs {} adds the image's", sizes[1]);
+    let ps = agent.docker_ok(&["ps", "--size", "--filter", "name=writer", "--format", "{{.Size}}"]);
+    assert!(ps.starts_with("3MB (virtual "), "{ps}");
+    let df = agent.docker_ok(&[
+        "system",
+        "df",
+        "--format",
+        "{{.Type}} {{.TotalCount}} {{.Active}} {{.Size}}",
+    ]);
+    assert!(df.lines().any(|l| l == "Containers 1 1 3MB"), "{df}");
+    agent.docker_ok(&["rm", "-f", "writer"]);
+}

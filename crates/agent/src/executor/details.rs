@@ -35,6 +35,10 @@ pub struct Details {
     pub cgroups: Vec<PathBuf>,
     /// The anonymous volumes its container mounts (oci: its mounts' and its image's `VOLUME`s).
     pub anonymous_volumes: Vec<String>,
+    /// What its container wrote over its image, for sizes (`docker ps --size`, `system df`):
+    /// oci, the overlay's upper directory (or the copied rootfs where overlayfs was not
+    /// there); `None` for executors without one (process) or that keep it (docker).
+    pub writable_layer: Option<PathBuf>,
 }
 
 /// The details of a task held as a [`TaskHandle`] (process and oci executors).
@@ -63,6 +67,18 @@ pub fn of_handle(handle: &TaskHandle, cgroups: Vec<PathBuf>) -> Details {
             .as_ref()
             .map(|o| o.anonymous_volumes.clone())
             .unwrap_or_default(),
+        writable_layer: handle.launch.oci.as_ref().map(|_| writable_layer(&handle.dir)),
+    }
+}
+
+/// An oci task's writable layer: the overlay's upper directory when its rootfs is the overlay,
+/// else the rootfs itself (the layers were copied into it).
+fn writable_layer(task_dir: &Path) -> PathBuf {
+    let rootfs = super::oci::rootfs::rootfs_of(task_dir);
+    if super::oci::rootfs::is_mount_point(&rootfs) {
+        task_dir.join("upper")
+    } else {
+        rootfs
     }
 }
 

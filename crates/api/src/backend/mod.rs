@@ -146,6 +146,12 @@ pub trait Backend: Send + Sync + 'static {
     // Containers of this node (`/containers/*`), keyed by task ID once the edge resolved the
     // container. The defaults refuse, for daemons without tasks of their own.
 
+    /// The bytes a container wrote over its image (`docker ps --size`, `/system/df`); `None`
+    /// when the node does not keep its writable layer.
+    async fn container_size(&self, _view: &crate::containers::ContainerView) -> Option<u64> {
+        None
+    }
+
     /// Every container this node holds (the edge filters, sorts and resolves names).
     async fn containers(&self) -> Result<Vec<crate::containers::ContainerView>> {
         Err(no_containers("listing containers"))

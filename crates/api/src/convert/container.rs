@@ -265,6 +265,8 @@ pub fn summary(v: &ContainerView) -> model::ContainerSummary {
         },
         network_settings: model::SummaryNetworks::default(),
         mounts: mounts(v),
+        size_rw: None,
+        size_root_fs: None,
     }
 }
 

@@ -36,6 +36,12 @@ pub struct ContainerSummary {
     pub network_settings: SummaryNetworks,
     /// Mounts.
     pub mounts: Vec<MountPoint>,
+    /// Bytes its container wrote over its image (`size=1`, and `/system/df`).
+    #[serde(rename = "SizeRw", skip_serializing_if = "Option::is_none", default)]
+    pub size_rw: Option<i64>,
+    /// Those bytes and its image's (`size=1`, and `/system/df`).
+    #[serde(rename = "SizeRootFs", skip_serializing_if = "Option::is_none", default)]
+    pub size_root_fs: Option<i64>,
 }
 
 /// `HostConfig` of a summary.
@@ -120,6 +126,12 @@ pub struct ContainerInspect {
     pub config: ContainerConfig,
     /// Networking.
     pub network_settings: NetworkSettings,
+    /// Bytes its container wrote over its image (`size=1`).
+    #[serde(rename = "SizeRw", skip_serializing_if = "Option::is_none", default)]
+    pub size_rw: Option<i64>,
+    /// Those bytes and its image's (`size=1`).
+    #[serde(rename = "SizeRootFs", skip_serializing_if = "Option::is_none", default)]
+    pub size_root_fs: Option<i64>,
 }
 
 /// `State` of an inspected container.

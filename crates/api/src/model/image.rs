@@ -140,8 +140,8 @@ pub struct DiskUsage {
     pub layers_size: i64,
     /// Every image, `Containers` counting the tasks here that use it.
     pub images: Vec<ImageSummary>,
-    /// Local containers (none).
-    pub containers: Vec<serde_json::Value>,
+    /// This node's containers (tasks' and standalone), with their sizes.
+    pub containers: Vec<super::container::ContainerSummary>,
     /// This node's volumes with their `UsageData`.
     pub volumes: Vec<super::volume::Volume>,
     /// Build cache records (none).

@@ -44,11 +44,6 @@ const DEFAULT_STOP_SECONDS: i64 = 10;
 /// `GET /containers/json?all=&limit=&size=&filters=`.
 pub async fn list(State(state): State<AppState>, RawQuery(query): RawQuery) -> Result<Response> {
     let query = Query::parse(query.as_deref().unwrap_or(""));
-    if query.flag("size") {
-        return Err(Error::Backend(rules::Error::Unimplemented(
-            "container sizes (docker ps --size) are not computed by shoal".into(),
-        )));
-    }
     let limit = match query.get("limit").unwrap_or("") {
         "" => None,
         text => match text.parse::<i64>() {
@@ -64,8 +59,55 @@ pub async fn list(State(state): State<AppState>, RawQuery(query): RawQuery) -> R
     };
     let views = state.backend.containers().await?;
     let selected = convert::select(views, &list_query)?;
-    let out: Vec<model::ContainerSummary> = selected.iter().map(convert::summary).collect();
+    let out: Vec<model::ContainerSummary> = if query.flag("size") {
+        sized_summaries(&state, &selected).await?
+    } else {
+        selected.iter().map(convert::summary).collect()
+    };
     Ok(json(&out))
+}
+
+/// The summaries of `views` with their sizes, as `size=1` and `/system/df` give them:
+/// `SizeRw` the bytes written over the image (walked per container, so only when asked),
+/// `SizeRootFs` those and the image's. A container whose layer the node does not keep (or
+/// cannot read) has neither, as dockerd leaves them out when it cannot tell.
+pub(super) async fn sized_summaries(
+    state: &AppState,
+    views: &[ContainerView],
+) -> Result<Vec<model::ContainerSummary>> {
+    let images = image_sizes(state).await?;
+    let mut out = Vec::with_capacity(views.len());
+    for view in views {
+        let mut summary = convert::summary(view);
+        (summary.size_rw, summary.size_root_fs) = sizes(state, &images, view).await.unzip();
+        out.push(summary);
+    }
+    Ok(out)
+}
+
+/// Each image's size by its ID.
+async fn image_sizes(state: &AppState) -> Result<std::collections::HashMap<String, u64>> {
+    let images = state
+        .backend
+        .images()
+        .await
+        .map_err(crate::convert::image::error)?;
+    Ok(images
+        .iter()
+        .map(|d| (d.summary.id.to_string(), d.summary.size))
+        .collect())
+}
+
+/// A container's `SizeRw` and `SizeRootFs`, when the node keeps its writable layer.
+async fn sizes(
+    state: &AppState,
+    images: &std::collections::HashMap<String, u64>,
+    view: &ContainerView,
+) -> Option<(i64, i64)> {
+    let written = state.backend.container_size(view).await?;
+    let image = images.get(&view.image_id).copied().unwrap_or(0);
+    let bytes = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    Some((bytes(written), bytes(written.saturating_add(image))))
 }
 
 /// The container the path names.
@@ -85,13 +127,13 @@ pub async fn inspect(
     RawQuery(query): RawQuery,
 ) -> Result<Response> {
     let query = Query::parse(query.as_deref().unwrap_or(""));
-    if query.flag("size") {
-        return Err(Error::Backend(rules::Error::Unimplemented(
-            "container sizes (docker inspect --size) are not computed by shoal".into(),
-        )));
-    }
     let v = find(&state, key).await?;
-    Ok(json(&convert::inspect(&v)))
+    let mut out = convert::inspect(&v);
+    if query.flag("size") {
+        let images = image_sizes(&state).await?;
+        (out.size_rw, out.size_root_fs) = sizes(&state, &images, &v).await.unzip();
+    }
+    Ok(json(&out))
 }
 
 /// `GET /containers/{id}/logs`.

@@ -355,10 +355,18 @@ pub async fn disk_usage(State(state): State<AppState>, RawQuery(query): RawQuery
             s
         })
         .collect();
+    let wants_containers = types.is_empty() || types.iter().any(|(_, v)| *v == "container");
+    let containers = if wants_containers {
+        // A node without containers of its own (no executor's tasks yet) lists none.
+        let views = state.backend.containers().await.unwrap_or_default();
+        super::containers::sized_summaries(&state, &views).await?
+    } else {
+        Vec::new()
+    };
     Ok(json(&model::DiskUsage {
         layers_size: i64::try_from(layers.values().sum::<u64>()).unwrap_or(i64::MAX),
         images: summaries,
-        containers: Vec::new(),
+        containers,
         volumes,
         build_cache: Vec::new(),
     }))

@@ -81,9 +81,20 @@ impl Swarm {
                     health: d.health,
                     read_at,
                     networks,
+                    writable_layer: d.writable_layer,
                 }
             })
             .collect()
+    }
+
+    /// The bytes under a container's writable layer, walked as a volume's are (bounded);
+    /// `None` when the node keeps no such layer or it cannot be read.
+    pub(crate) async fn container_layer_size(view: &ContainerView) -> Option<u64> {
+        let dir = view.writable_layer.clone()?;
+        tokio::task::spawn_blocking(move || agent::volumes::usage::size(&dir))
+            .await
+            .ok()
+            .flatten()
     }
 
     /// The cgroup directories of a task's container (for stats and top).

@@ -39,8 +39,9 @@ pub fn of_inspect(inspected: &ContainerInspectResponse) -> Details {
             .map(|s| s.to_string())
             .filter(|s| !s.is_empty() && s != "none"),
         cgroups: Vec::new(),
-        // dockerd keeps the volumes of its containers.
+        // dockerd keeps the volumes of its containers, and their layers.
         anonymous_volumes: Vec::new(),
+        writable_layer: None,
     }
 }
 

@@ -190,6 +190,10 @@ impl Backend for Swarm {
         Ok(self.container_views().await)
     }
 
+    async fn container_size(&self, view: &api::containers::ContainerView) -> Option<u64> {
+        Swarm::container_layer_size(view).await
+    }
+
     async fn container_logs(
         &self,
         task_id: &str,
