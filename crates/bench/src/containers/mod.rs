@@ -91,11 +91,18 @@ pub fn machine_line(load_before: &str, shoal: Option<&Path>) -> String {
     let shoal = shoal.map_or(String::new(), |p| format!(", shoal binary {}", p.display()));
     format!(
         "{} Builds: shoal-bench {profile}{shoal}. Load average (1 min) at start / end: {load_before} / {} on {} cores; the machine was shared \
-         with other work during this run, so absolute times may be high — the ratios come from the same run.",
+         with other work during this run, so absolute times may be high — the ratios come from the same run. Mount table at the end: {} \
+         entries (container starts read it, in libcontainer and in dockerd, so a machine holding many mounts starts containers slower).",
         crate::report::machine_facts(),
         procs::load_average(),
-        std::thread::available_parallelism().map_or(1, |n| n.get())
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        mount_count()
     )
+}
+
+/// Entries in this process's mount table (`/proc/self/mountinfo`), 0 if it cannot be read.
+fn mount_count() -> usize {
+    std::fs::read_to_string("/proc/self/mountinfo").map_or(0, |t| t.lines().count())
 }
 
 /// `a ÷ b` as `N.N×`, or `–` when `b` is zero.
