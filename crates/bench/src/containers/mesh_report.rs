@@ -128,6 +128,23 @@ pub fn section(args: &Args, r: &Results, load_before: &str) -> String {
         ));
     }
 
+    b.push_str(&overlay(args, r));
+    b.push_str(&super::machine_line(load_before, Some(&args.shoal)));
+    b.push('\n');
+    b
+}
+
+/// The overlay streams' table alone, with the machine line (`--overlay-only`).
+pub fn overlay_only(args: &Args, r: &Results, load_before: &str) -> String {
+    let mut b = overlay(args, r);
+    b.push_str(&super::machine_line(load_before, Some(&args.shoal)));
+    b.push('\n');
+    b
+}
+
+/// The subsection of the encrypted and the plain overlay's streams.
+fn overlay(args: &Args, r: &Results) -> String {
+    let mut b = String::new();
     b.push_str(&format!(
         "\n### Encrypted vs plain overlay: `mesh/3_hosts/overlay_1_stream_{}MiB`\n\n",
         args.stream_mib
@@ -171,8 +188,6 @@ pub fn section(args: &Args, r: &Results, load_before: &str) -> String {
         "\nEncrypted ÷ plain throughput (medians): **{}**.\n\n",
         ratio(medians[0], medians[1])
     ));
-    b.push_str(&super::machine_line(load_before, Some(&args.shoal)));
-    b.push('\n');
     b
 }
 
