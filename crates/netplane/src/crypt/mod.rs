@@ -18,6 +18,7 @@
 //! anywhere else is dropped (`steer`). Keys: each node makes its own (`keys`); the managers
 //! carry the public halves to the peers.
 
+mod datapath;
 mod keys;
 mod plane;
 mod steer;
