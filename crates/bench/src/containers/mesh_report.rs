@@ -155,12 +155,12 @@ fn overlay(args: &Args, r: &Results) -> String {
          one stream to the sink's overlay address. On the encrypted network the VXLAN packets go through the\n\
          agents' userspace WireGuard tunnels (boringtun over a TUN device; this kernel has neither ESP nor\n\
          WireGuard). The agents' CPU time (both ends; read from `/proc/PID/stat` around each stream) is the\n\
-         userspace path's cost together with the kernel work its system calls run inline: a TUN write carries\n\
-         each opened packet through VXLAN, bridge, veth and TCP receive up to the sink's socket, and a UDP send\n\
-         the sealed one across the underlay (a system-wide profile of a quiet run: chacha20-poly1305 about 3 %\n\
-         of the samples, the kernel's network path most of the rest), so the figure grows when softirq work runs\n\
-         in the agents' context rather than in ksoftirqd, as on an idle machine. The sender's is its own\n\
-         thread's (system calls and the softirq work they run).\n\n",
+         userspace path's cost together with the kernel work its system calls run inline: a UDP GSO send carries\n\
+         a run of sealed packets across the underlay, and a GSO send over loopback a run of opened ones into the\n\
+         VXLAN socket, whose GRO merges them before bridge, veth and TCP receive up to the sink's socket; the\n\
+         TUN device still gives one packet per read. The figure grows when softirq work runs in the agents'\n\
+         context rather than in ksoftirqd, as on an idle machine. The sender's is its own thread's (system\n\
+         calls and the softirq work they run).\n\n",
     );
     b.push_str(
         "| network | Gbit/s (median) | rounds (Gbit/s) | agents' CPU s per GiB | sender's CPU s per GiB | Gbit per CPU second (agents + sender) |\n\

@@ -7,7 +7,9 @@
 //!                ─► a run of equal-size datagrams to one peer ─► one UDP GSO send (the kernel
 //!                   carries the run across the underlay as one packet and splits it at the end)
 //!  shoal-wg-in:  poll UDP ─► recvmsg with UDP_GRO: a run of datagrams from one peer per call
-//!                ─► one lock: open each, source = the peer's own address? ─► TUN write each
+//!                ─► one lock: open each, source = the peer's own address?
+//!                ─► VXLAN for this node: the run's payloads as one GSO send to its VXLAN
+//!                   socket over loopback (`deliver`); anything else: a TUN write
 //! ```
 //!
 //! Every datagram is untrusted: boringtun authenticates it before anything reaches the TUN
@@ -24,6 +26,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::socket::{ControlMessage, ControlMessageOwned, MsgFlags, SockaddrIn, recvmsg, sendmsg, sendto};
 
 use super::TUNNEL_PORT;
+use super::deliver::{Deliverer, vxlan_payload};
 use super::tunnels::{Shared, lock};
 
 /// The most packets read from the TUN device (and datagrams sent in one GSO run) per batch.
@@ -214,6 +217,7 @@ pub(super) fn inbound(shared: &Shared, stop: &UnixStream) {
     let mut deliveries: Vec<(usize, usize)> = Vec::with_capacity(BATCH);
     let mut replies: Vec<Vec<u8>> = Vec::new();
     let mut control = nix::cmsg_space!(i32);
+    let mut deliverer = Deliverer::new(shared.underlay);
     while ready(shared.udp.as_fd(), stop) {
         // Everything that is there, up to a bound so a flood cannot keep the stop unseen.
         for _ in 0..BATCH {
@@ -288,10 +292,25 @@ pub(super) fn inbound(shared: &Shared, stop: &UnixStream) {
             for reply in &replies {
                 send(shared, reply, peer, MsgFlags::empty());
             }
+            let mut payloads: Vec<&[u8]> = Vec::with_capacity(deliveries.len());
             for &(start, length) in &deliveries {
-                if let Err(error) = shared.tun.send(&opened[start..start + length]) {
+                let packet = &opened[start..start + length];
+                if shared.deliver.is_some()
+                    && let Some(payload) = vxlan_payload(packet, shared.underlay)
+                {
+                    payloads.push(payload);
+                    continue;
+                }
+                if let Some(socket) = &shared.deliver {
+                    deliverer.send(socket, &payloads);
+                }
+                payloads.clear();
+                if let Err(error) = shared.tun.send(packet) {
                     tracing::debug!(%error, "TUN write failed");
                 }
+            }
+            if let Some(socket) = &shared.deliver {
+                deliverer.send(socket, &payloads);
             }
         }
     }

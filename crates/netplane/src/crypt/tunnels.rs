@@ -26,6 +26,7 @@ use boringtun::noise::{Tunn, TunnResult};
 use nix::sys::socket::MsgFlags;
 
 use super::datapath;
+use super::deliver::DELIVER_MARK;
 use super::keys::{PrivateKey, PublicKey};
 use super::{TUN_NAME, TUNNEL_OVERHEAD, TUNNEL_PORT, steer};
 use crate::error::{Error, Result};
@@ -74,6 +75,11 @@ pub(super) struct Shared {
     pub(super) tun: tun_rs::SyncDevice,
     /// The TUN device's MTU: no packet read from it is longer.
     pub(super) mtu: u32,
+    /// This node's underlay address.
+    pub(super) underlay: Ipv4Addr,
+    /// The marked socket delivering opened VXLAN to this node's VXLAN socket over loopback
+    /// (`deliver`); without it (the mark refused) every opened packet is a TUN write.
+    pub(super) deliver: Option<std::net::UdpSocket>,
     pub(super) state: Mutex<State>,
 }
 
@@ -119,7 +125,7 @@ impl Tunnels {
         let mtu = underlay_mtu.saturating_sub(TUNNEL_OVERHEAD);
         let tun_mtu =
             u16::try_from(mtu).map_err(|_| Error::Invalid(format!("tunnel MTU {mtu} is too large")))?;
-        let (tun, udp) = netns::run_in(host, move || {
+        let (tun, udp, deliver) = netns::run_in(host, move || {
             let tun = tun_rs::DeviceBuilder::new()
                 .name(TUN_NAME)
                 .mtu(tun_mtu)
@@ -146,7 +152,16 @@ impl Tunnels {
                     tracing::debug!(%error, "the tunnel socket keeps its default {what} buffer");
                 }
             }
-            Ok((tun, udp))
+            let deliver = std::net::UdpSocket::bind(SocketAddrV4::new(underlay, 0))
+                .map_err(|source| Error::io("bind the tunnel's delivering socket", source))?;
+            let deliver = match nix::sys::socket::setsockopt(&deliver, nix::sys::socket::sockopt::Mark, &DELIVER_MARK) {
+                Ok(()) => Some(deliver),
+                Err(error) => {
+                    tracing::info!(%error, "opened packets go through the TUN device one by one (no socket mark)");
+                    None
+                }
+            };
+            Ok((tun, udp, deliver))
         })
         .await?;
         steer::install(host, tag).await?;
@@ -154,6 +169,8 @@ impl Tunnels {
             udp,
             tun,
             mtu,
+            underlay,
+            deliver,
             state: Mutex::new(State {
                 key,
                 peers: HashMap::new(),
