@@ -12,8 +12,9 @@
 //!                   socket over loopback (`deliver`); anything else: a TUN write
 //! ```
 //!
-//! Every datagram is untrusted: boringtun authenticates it before anything reaches the TUN
-//! device, the buffers are fixed at start, and a run's segment size comes from the kernel.
+//! Every datagram is untrusted: boringtun authenticates it before anything reaches the VXLAN
+//! socket or the TUN device, the buffers are fixed at start (what a run collects is bounded by
+//! the receive buffer), and a run's segment size comes from the kernel.
 
 use std::io::{ErrorKind, IoSlice, IoSliceMut};
 use std::net::{IpAddr, Ipv4Addr, SocketAddrV4};
@@ -38,10 +39,9 @@ const MAX_UDP_PAYLOAD: usize = 65_507;
 /// The receive buffer: a GRO run is at most one IPv4 datagram's worth.
 const RECEIVE: usize = 65_536;
 
-/// What boringtun may write for one packet beyond its length (header and tag), or for a
-/// handshake message in its place.
-const SEAL_EXTRA: usize = 32;
-const HANDSHAKE: usize = 256;
+/// Room beyond a packet's length for what boringtun writes for it: its header and tag (32
+/// bytes), or a handshake message (at most 148) in its place.
+const SEAL_ROOM: usize = 256;
 
 /// Waits until `fd` is readable; false once `stop` is (its other end dropped: the tunnels are
 /// going) or polling fails.
@@ -72,7 +72,7 @@ fn ready(fd: BorrowedFd<'_>, stop: &UnixStream) -> bool {
 
 /// The outbound thread: TUN → seal → UDP, until `stop`.
 pub(super) fn outbound(shared: &Shared, stop: &UnixStream) {
-    let slot = shared.mtu as usize + SEAL_EXTRA.max(HANDSHAKE);
+    let slot = shared.mtu as usize + SEAL_ROOM;
     let mut packets = vec![0u8; BATCH * slot];
     let mut lengths = [0usize; BATCH];
     let mut outbox = Outbox {
@@ -203,7 +203,7 @@ pub(super) fn send(shared: &Shared, datagram: &[u8], peer: Ipv4Addr, flags: MsgF
     }
 }
 
-/// The inbound thread: UDP → open → TUN, until `stop`.
+/// The inbound thread: UDP → open → the VXLAN socket (or the TUN device), until `stop`.
 pub(super) fn inbound(shared: &Shared, stop: &UnixStream) {
     // Runs of datagrams in one receive; without it (an old kernel) one datagram per call.
     if let Err(error) =
@@ -212,7 +212,7 @@ pub(super) fn inbound(shared: &Shared, stop: &UnixStream) {
         tracing::debug!(%error, "the tunnel socket receives without UDP GRO");
     }
     let mut datagram = vec![0u8; RECEIVE];
-    let mut opened = vec![0u8; RECEIVE + HANDSHAKE];
+    let mut opened = vec![0u8; RECEIVE + SEAL_ROOM];
     let mut released = vec![0u8; RECEIVE];
     let mut deliveries: Vec<(usize, usize)> = Vec::with_capacity(BATCH);
     let mut replies: Vec<Vec<u8>> = Vec::new();
