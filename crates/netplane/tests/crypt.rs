@@ -269,6 +269,26 @@ async fn an_encrypted_network_shows_nothing_on_the_underlay_and_a_plain_one_does
         .await,
         "plaintext VXLAN got into the encrypted network"
     );
+    // The same from host 1's own namespace, over loopback, where the tunnel loop delivers the
+    // packets it opened from a marked socket: a sender without that mark is dropped too.
+    let local_forgery = forged_vxlan(
+        encrypted.vni,
+        secret_tasks[0].1,
+        secret_tasks[1].1,
+        7100,
+        b"forged",
+    );
+    assert!(
+        !arrives(
+            &secret_tasks[1].0,
+            secret_tasks[1].1,
+            7100,
+            Duration::from_secs(1),
+            send_underlay(&bed, 1, target, local_forgery)
+        )
+        .await,
+        "plaintext VXLAN from the node itself got into the encrypted network"
+    );
 
     // Static key rotation on host 0: the established connection carries on under the new key.
     let rotated = PrivateKey::generate().expect("key");

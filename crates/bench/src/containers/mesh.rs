@@ -53,6 +53,10 @@ pub struct Args {
     /// Report file to update.
     #[arg(long, default_value = "BENCHMARKS.md")]
     pub out: PathBuf,
+    /// Measure only the encrypted and plain overlay streams (no mesh services, no requests),
+    /// and print their table without writing the report file.
+    #[arg(long)]
+    pub overlay_only: bool,
 }
 
 /// Hosts of the run: 1 runs the servers, 2 receives for another host, 3 holds the clients.
@@ -285,14 +289,112 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let results = measure(&bench, &args).await?;
     drop(agents);
     drop(topology);
+    if args.overlay_only {
+        println!("{}", mesh_report::overlay_only(&args, &results, &load_before));
+        return Ok(());
+    }
     let body = mesh_report::section(&args, &results, &load_before);
     crate::report::write_section(&args.out, "mesh", &body)?;
     println!("{body}");
     Ok(())
 }
 
-/// Deploys the services and networks, then measures `args.rounds` rounds.
+/// Deploys the services and networks, then measures `args.rounds` rounds (only the overlays'
+/// streams with `--overlay-only`).
 async fn measure(b: &Bench<'_>, args: &Args) -> anyhow::Result<Results> {
+    let mesh = if args.overlay_only {
+        None
+    } else {
+        Some(mesh_paths(b).await?)
+    };
+    let overlays = ["bench-enc", "bench-plain"];
+    b.docker(&[
+        "network",
+        "create",
+        "-d",
+        "overlay",
+        "--opt",
+        "encrypted",
+        overlays[0],
+    ])
+    .await?;
+    b.docker(&["network", "create", "-d", "overlay", overlays[1]])
+        .await?;
+    for net in overlays {
+        b.service(&format!("{net}-sink"), 1, &["--network", net], SINK)
+            .await?;
+        b.service(
+            &format!("{net}-client"),
+            2,
+            &["--network", net],
+            "exec sleep 1000000",
+        )
+        .await?;
+    }
+    let mut overlay_paths = Vec::new();
+    for net in overlays {
+        let sink = b.running(&format!("{net}-sink")).await?;
+        let peer = b.running(&format!("{net}-client")).await?;
+        let target = *sink
+            .addresses
+            .get(net)
+            .ok_or_else(|| anyhow::anyhow!("the {net} sink has no address on {net}"))?;
+        let ns = b.plane_netns(2, &format!("t-{}", peer.id)).await?;
+        overlay_paths.push((ns, target));
+    }
+
+    let bytes = args.stream_mib << 20;
+    let mut results = Results::default();
+    for round in 0..args.rounds {
+        if let Some(MeshPaths {
+            web: web_paths,
+            sink: sink_paths,
+            ..
+        }) = &mesh
+        {
+            // Each round starts with the next path, so none always runs first.
+            for k in 0..Path3::ALL.len() {
+                let (path, ns, a, port) = &web_paths[(round + k) % web_paths.len()];
+                let r = client::requests(ns, *a, *port, args.requests)?;
+                eprintln!("mesh: round {round}: {path:?}: {:.0} conn/s", r.per_second);
+                results.requests.entry(*path).or_default().push(r);
+            }
+            for k in 0..Path3::ALL.len() {
+                let (path, ns, a, port) = &sink_paths[(round + k) % sink_paths.len()];
+                let s = client::stream(ns, *a, *port, bytes)?;
+                eprintln!("mesh: round {round}: {path:?}: {:.2} Gbit/s", s.gbit);
+                results.streams.entry(*path).or_default().push(s);
+            }
+        }
+        for k in 0..overlay_paths.len() {
+            let i = (round + k) % overlay_paths.len();
+            let (ns, target) = &overlay_paths[i];
+            let cpu0 = b.agents_cpu();
+            let s = client::stream(ns, *target, 80, bytes)?;
+            let agents = b.agents_cpu() - cpu0;
+            eprintln!(
+                "mesh: round {round}: {}: {:.2} Gbit/s, agents {agents:.2} CPU s",
+                overlays[i], s.gbit
+            );
+            results.overlay[i].push((s, agents));
+        }
+    }
+    Ok(results)
+}
+
+/// (path, netns, address, port) of each path the mesh rounds measure.
+type Paths = Vec<(Path3, PathBuf, Ipv4Addr, u16)>;
+
+/// The mesh rounds' paths, and the underlay's servers they need (stopped on drop).
+struct MeshPaths {
+    web: Paths,
+    sink: Paths,
+    _underlay: [client::Server; 2],
+}
+
+/// Deploys the mesh's services and the underlay's servers; the web and the sink paths, once
+/// every web path answers.
+async fn mesh_paths(b: &Bench<'_>) -> anyhow::Result<MeshPaths> {
     b.service("web", 1, &["--publish", "8080:80"], WEB).await?;
     b.service(
         "web-rr",
@@ -328,7 +430,7 @@ async fn measure(b: &Bench<'_>, args: &Args) -> anyhow::Result<Results> {
     std::fs::create_dir_all(&www)?;
     std::fs::write(www.join("index.html"), "underlay\n")?;
     let host1 = b.topology.ns_path(1);
-    let _underlay = [
+    let underlay = [
         client::Server::start(
             &host1,
             &["httpd", "-f", "-p", "8090", "-h", &www.to_string_lossy()],
@@ -338,30 +440,6 @@ async fn measure(b: &Bench<'_>, args: &Args) -> anyhow::Result<Results> {
             &["nc", "-ll", "-p", "8091", "-e", "dd", "of=/dev/null", "bs=1M"],
         )?,
     ];
-    let overlays = ["bench-enc", "bench-plain"];
-    b.docker(&[
-        "network",
-        "create",
-        "-d",
-        "overlay",
-        "--opt",
-        "encrypted",
-        overlays[0],
-    ])
-    .await?;
-    b.docker(&["network", "create", "-d", "overlay", overlays[1]])
-        .await?;
-    for net in overlays {
-        b.service(&format!("{net}-sink"), 1, &["--network", net], SINK)
-            .await?;
-        b.service(
-            &format!("{net}-client"),
-            2,
-            &["--network", net],
-            "exec sleep 1000000",
-        )
-        .await?;
-    }
     let web = b.running("web").await?;
     b.running("web-rr").await?;
     let sink = b.running("sink").await?;
@@ -392,48 +470,11 @@ async fn measure(b: &Bench<'_>, args: &Args) -> anyhow::Result<Results> {
         client::wait_http(ns, *a, *port, Duration::from_secs(60))
             .map_err(|e| e.context(format!("{path:?}")))?;
     }
-    let mut overlay_paths = Vec::new();
-    for net in overlays {
-        let sink = b.running(&format!("{net}-sink")).await?;
-        let peer = b.running(&format!("{net}-client")).await?;
-        let target = *sink
-            .addresses
-            .get(net)
-            .ok_or_else(|| anyhow::anyhow!("the {net} sink has no address on {net}"))?;
-        let ns = b.plane_netns(2, &format!("t-{}", peer.id)).await?;
-        overlay_paths.push((ns, target));
-    }
-
-    let bytes = args.stream_mib << 20;
-    let mut results = Results::default();
-    for round in 0..args.rounds {
-        // Each round starts with the next path, so none always runs first.
-        for k in 0..Path3::ALL.len() {
-            let (path, ns, a, port) = &web_paths[(round + k) % web_paths.len()];
-            let r = client::requests(ns, *a, *port, args.requests)?;
-            eprintln!("mesh: round {round}: {path:?}: {:.0} conn/s", r.per_second);
-            results.requests.entry(*path).or_default().push(r);
-        }
-        for k in 0..Path3::ALL.len() {
-            let (path, ns, a, port) = &sink_paths[(round + k) % sink_paths.len()];
-            let s = client::stream(ns, *a, *port, bytes)?;
-            eprintln!("mesh: round {round}: {path:?}: {:.2} Gbit/s", s.gbit);
-            results.streams.entry(*path).or_default().push(s);
-        }
-        for k in 0..overlay_paths.len() {
-            let i = (round + k) % overlay_paths.len();
-            let (ns, target) = &overlay_paths[i];
-            let cpu0 = b.agents_cpu();
-            let s = client::stream(ns, *target, 80, bytes)?;
-            let agents = b.agents_cpu() - cpu0;
-            eprintln!(
-                "mesh: round {round}: {}: {:.2} Gbit/s, agents {agents:.2} CPU s",
-                overlays[i], s.gbit
-            );
-            results.overlay[i].push((s, agents));
-        }
-    }
-    Ok(results)
+    Ok(MeshPaths {
+        web: web_paths.to_vec(),
+        sink: sink_paths.to_vec(),
+        _underlay: underlay,
+    })
 }
 
 fn addr(topology: &Topology, i: usize) -> anyhow::Result<Ipv4Addr> {

@@ -128,6 +128,23 @@ pub fn section(args: &Args, r: &Results, load_before: &str) -> String {
         ));
     }
 
+    b.push_str(&overlay(args, r));
+    b.push_str(&super::machine_line(load_before, Some(&args.shoal)));
+    b.push('\n');
+    b
+}
+
+/// The overlay streams' table alone, with the machine line (`--overlay-only`).
+pub fn overlay_only(args: &Args, r: &Results, load_before: &str) -> String {
+    let mut b = overlay(args, r);
+    b.push_str(&super::machine_line(load_before, Some(&args.shoal)));
+    b.push('\n');
+    b
+}
+
+/// The subsection of the encrypted and the plain overlay's streams.
+fn overlay(args: &Args, r: &Results) -> String {
+    let mut b = String::new();
     b.push_str(&format!(
         "\n### Encrypted vs plain overlay: `mesh/3_hosts/overlay_1_stream_{}MiB`\n\n",
         args.stream_mib
@@ -138,12 +155,12 @@ pub fn section(args: &Args, r: &Results, load_before: &str) -> String {
          one stream to the sink's overlay address. On the encrypted network the VXLAN packets go through the\n\
          agents' userspace WireGuard tunnels (boringtun over a TUN device; this kernel has neither ESP nor\n\
          WireGuard). The agents' CPU time (both ends; read from `/proc/PID/stat` around each stream) is the\n\
-         userspace path's cost together with the kernel work its system calls run inline: a TUN write carries\n\
-         each opened packet through VXLAN, bridge, veth and TCP receive up to the sink's socket, and a UDP send\n\
-         the sealed one across the underlay (a system-wide profile of a quiet run: chacha20-poly1305 about 3 %\n\
-         of the samples, the kernel's network path most of the rest), so the figure grows when softirq work runs\n\
-         in the agents' context rather than in ksoftirqd, as on an idle machine. The sender's is its own\n\
-         thread's (system calls and the softirq work they run).\n\n",
+         userspace path's cost together with the kernel work its system calls run inline: a UDP GSO send carries\n\
+         a run of sealed packets across the underlay, and a GSO send over loopback a run of opened ones into the\n\
+         VXLAN socket, whose GRO merges them before bridge, veth and TCP receive up to the sink's socket; the\n\
+         TUN device still gives one packet per read. The figure grows when softirq work runs in the agents'\n\
+         context rather than in ksoftirqd, as on an idle machine. The sender's is its own thread's (system\n\
+         calls and the softirq work they run).\n\n",
     );
     b.push_str(
         "| network | Gbit/s (median) | rounds (Gbit/s) | agents' CPU s per GiB | sender's CPU s per GiB | Gbit per CPU second (agents + sender) |\n\
@@ -171,8 +188,6 @@ pub fn section(args: &Args, r: &Results, load_before: &str) -> String {
         "\nEncrypted ÷ plain throughput (medians): **{}**.\n\n",
         ratio(medians[0], medians[1])
     ));
-    b.push_str(&super::machine_line(load_before, Some(&args.shoal)));
-    b.push('\n');
     b
 }
 

@@ -8,16 +8,20 @@
 //!  (encrypted                                   │ read by the loop: peer by destination
 //!   network)                                    ▼ address, boringtun's Noise session
 //!                       udp :51820 ◄──────── WireGuard ────────────────► udp :51820
+//!  shoal-vx… ◄─VXLAN─── udp :4793 ◄── lo, marked ◄── opened by the loop ◄──────┘
 //! ```
 //!
 //! The VXLAN devices of encrypted networks use a port of their own (4793), so the kernel can
 //! tell their packets from plain networks' (4789, which keep the direct path) and route only them
 //! into the TUN device. Received tunnel packets are decrypted, checked to come from the peer's own
 //! underlay address, and written to the TUN device, from where the kernel delivers them to the
-//! VXLAN socket as if they had come off the wire; plaintext arriving on the encrypted port from
-//! anywhere else is dropped (`steer`). Keys: each node makes its own (`keys`); the managers
+//! VXLAN socket as if they had come off the wire (`deliver`: VXLAN for this node goes to its
+//! VXLAN socket over loopback from a marked socket instead, a run at a time); plaintext arriving
+//! on the encrypted port from anywhere else is dropped (`steer`). Keys: each node makes its own (`keys`); the managers
 //! carry the public halves to the peers.
 
+mod datapath;
+mod deliver;
 mod keys;
 mod plane;
 mod steer;

@@ -6,7 +6,8 @@
 //!  rule 9001: udp sport 4793 → table 4793   (the same flow reversed: strict rp_filter's check)
 //!  table 4793: default dev shoal-wg0         (into the userspace WireGuard loop)
 //!              blackhole default metric max  (the agent died: dropped, never sent in the clear)
-//!  nft ip shoal-<tag>-crypt: udp dport 4793 arriving on any link but shoal-wg0 → drop
+//!  nft ip shoal-<tag>-crypt: udp dport 4793 from lo with the delivering socket's mark → accept
+//!                            udp dport 4793 arriving on any link but shoal-wg0 → drop
 //! ```
 //!
 //! Plain networks' VXLAN (port 4789) never matches the rules and keeps the direct path. The drop
@@ -28,6 +29,7 @@ use rtnetlink::packet_route::route::{RouteScope, RouteType};
 use rtnetlink::packet_route::rule::{RuleAction, RuleAttribute, RulePortRange};
 use rtnetlink::{IpVersion, RouteMessageBuilder};
 
+use super::deliver::DELIVER_MARK;
 use super::{ENCRYPTED_VXLAN_PORT, ROUTE_TABLE, RULE_PRIORITY, TUN_NAME};
 use crate::error::{Error, Result};
 use crate::links;
@@ -189,19 +191,46 @@ fn drop_ruleset(tag: &str, keep: bool) -> nftables::schema::Nftables<'static> {
         policy: Some(NfChainPolicy::Accept),
         ..Chain::default()
     }));
+    let dport = || {
+        Statement::Match(Match {
+            left: Expression::Named(NamedExpression::Payload(Payload::PayloadField(PayloadField {
+                protocol: Cow::Borrowed("udp"),
+                field: Cow::Borrowed("dport"),
+            }))),
+            right: Expression::Number(u32::from(ENCRYPTED_VXLAN_PORT)),
+            op: Operator::EQ,
+        })
+    };
+    // The tunnel loop's own delivery of opened packets (`deliver`): only a process allowed to
+    // mark its socket (CAP_NET_ADMIN) sends these.
     batch.add(NfListObject::Rule(Rule {
         family: NfFamily::IP,
         table: Cow::Owned(name.clone()),
         chain: Cow::Borrowed("prerouting"),
         expr: Cow::Owned(vec![
+            dport(),
             Statement::Match(Match {
-                left: Expression::Named(NamedExpression::Payload(Payload::PayloadField(PayloadField {
-                    protocol: Cow::Borrowed("udp"),
-                    field: Cow::Borrowed("dport"),
-                }))),
-                right: Expression::Number(u32::from(ENCRYPTED_VXLAN_PORT)),
+                left: Expression::Named(NamedExpression::Meta(Meta {
+                    key: MetaKey::Iifname,
+                })),
+                right: Expression::String(Cow::Borrowed("lo")),
                 op: Operator::EQ,
             }),
+            Statement::Match(Match {
+                left: Expression::Named(NamedExpression::Meta(Meta { key: MetaKey::Mark })),
+                right: Expression::Number(DELIVER_MARK),
+                op: Operator::EQ,
+            }),
+            Statement::Accept(None),
+        ]),
+        ..Rule::default()
+    }));
+    batch.add(NfListObject::Rule(Rule {
+        family: NfFamily::IP,
+        table: Cow::Owned(name.clone()),
+        chain: Cow::Borrowed("prerouting"),
+        expr: Cow::Owned(vec![
+            dport(),
             Statement::Match(Match {
                 left: Expression::Named(NamedExpression::Meta(Meta {
                     key: MetaKey::Iifname,

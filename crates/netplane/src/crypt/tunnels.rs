@@ -1,10 +1,19 @@
 //! The node's tunnel loop: one TUN device, one UDP socket, one boringtun session per peer node.
 //!
 //! ```text
-//!  TUN ──read──► dst IPv4 = peer's underlay ──► encapsulate ──► UDP send to peer:51820
-//!  UDP ──recv──► peer by source address ──► decapsulate ──► src = peer's underlay? ──► TUN write
-//!  every 250 ms: each session's timers (handshake retries, rekeying, keepalives)
+//!  thread shoal-wg-out: TUN ──read──► dst IPv4 = peer's underlay ──► encapsulate ──► UDP send to peer:51820
+//!  thread shoal-wg-in:  UDP ──recv──► peer by source address ──► decapsulate ──► src = peer's underlay?
+//!                       ──► VXLAN to this node: marked loopback send to its VXLAN socket (`deliver`); else TUN write
+//!  task, every 250 ms:  each session's timers (handshake retries, rekeying, keepalives)
 //! ```
+//!
+//! The two directions are threads blocking on their descriptors and moving batches
+//! (`datapath`): a task per direction on the agent's runtime paid an async wakeup per packet
+//! and could not batch the system calls. The cause of the old path's cost, measured on 3 netns
+//! hosts (`shoal-bench mesh --overlay-only`): no drops, retransmissions or fragments, but every
+//! 1.4 KB packet crossed the kernel's whole path alone — a UDP send per packet through the
+//! underlay's veths, bridge and netfilter, and a TUN write per packet through VXLAN, bridge,
+//! veth and TCP receive, with no GSO or GRO anywhere — about 30 CPU seconds per GiB.
 //!
 //! WireGuard rekeys its sessions itself (every 2 minutes); a change of a node's static key is a
 //! `set_private_key` here and a `set_peers` with the new public key on every peer: the sessions
@@ -12,13 +21,17 @@
 //! carry on (TCP retransmits what a handshake's round trip held up).
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use boringtun::noise::{Tunn, TunnResult};
+use nix::sys::socket::MsgFlags;
 
+use super::datapath;
+use super::deliver::DELIVER_MARK;
 use super::keys::{PrivateKey, PublicKey};
 use super::{TUN_NAME, TUNNEL_OVERHEAD, TUNNEL_PORT, steer};
 use crate::error::{Error, Result};
@@ -33,8 +46,8 @@ const TUN_QUEUE: u32 = 4096;
 /// The tunnel socket's receive and send buffers.
 const SOCKET_BUFFER: usize = 4 << 20;
 
-/// The largest datagram or TUN packet handled (the TUN MTU is far below it).
-const BUFFER: usize = 65_536;
+/// The largest message the session timers write (handshake initiations, keepalives).
+const TIMER_BUFFER: usize = 256;
 
 /// Another node as the tunnel knows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -49,28 +62,42 @@ pub struct TunnelPeer {
 /// routing rules and the drop table.
 pub struct Tunnels {
     shared: Arc<Shared>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    timers: tokio::task::JoinHandle<()>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    /// Dropping it wakes the data threads to end.
+    stop: Option<UnixStream>,
     host: PathBuf,
     tag: String,
     mtu: u32,
 }
 
-struct Shared {
-    udp: tokio::net::UdpSocket,
-    tun: tun_rs::AsyncDevice,
-    state: Mutex<State>,
+/// What the data threads, the timers and the API calls share.
+pub(super) struct Shared {
+    /// The tunnel socket: blocking, so a full send buffer holds the sender back; receives and
+    /// the timers' sends do not wait.
+    pub(super) udp: std::net::UdpSocket,
+    /// The TUN device, non-blocking (its reads drain what is ready).
+    pub(super) tun: tun_rs::SyncDevice,
+    /// The TUN device's MTU: no packet read from it is longer.
+    pub(super) mtu: u32,
+    /// This node's underlay address.
+    pub(super) underlay: Ipv4Addr,
+    /// The marked socket delivering opened VXLAN to this node's VXLAN socket over loopback
+    /// (`deliver`); without it (the mark refused) every opened packet is a TUN write.
+    pub(super) deliver: Option<std::net::UdpSocket>,
+    pub(super) state: Mutex<State>,
 }
 
-struct State {
+pub(super) struct State {
     key: PrivateKey,
-    peers: HashMap<Ipv4Addr, Peer>,
+    pub(super) peers: HashMap<Ipv4Addr, Peer>,
     /// The next session index: unique among this node's sessions, as WireGuard's receiver index.
     next_index: u32,
 }
 
-struct Peer {
+pub(super) struct Peer {
     public_key: PublicKey,
-    session: Box<Tunn>,
+    pub(super) session: Box<Tunn>,
 }
 
 impl State {
@@ -103,7 +130,7 @@ impl Tunnels {
         let mtu = underlay_mtu.saturating_sub(TUNNEL_OVERHEAD);
         let tun_mtu =
             u16::try_from(mtu).map_err(|_| Error::Invalid(format!("tunnel MTU {mtu} is too large")))?;
-        let (tun, udp) = netns::run_in(host, move || {
+        let (tun, udp, deliver) = netns::run_in(host, move || {
             let tun = tun_rs::DeviceBuilder::new()
                 .name(TUN_NAME)
                 .mtu(tun_mtu)
@@ -113,10 +140,10 @@ impl Tunnels {
                 .tx_queue_len(TUN_QUEUE)
                 .build_sync()
                 .map_err(|source| Error::io("open the tunnel's TUN device", source))?;
+            tun.set_nonblocking(true)
+                .map_err(|source| Error::io("make the TUN device non-blocking", source))?;
             let udp = std::net::UdpSocket::bind(SocketAddrV4::new(underlay, TUNNEL_PORT))
                 .map_err(|source| Error::io("bind the tunnel's UDP socket", source))?;
-            udp.set_nonblocking(true)
-                .map_err(|source| Error::io("make the tunnel socket non-blocking", source))?;
             // A stream's bursts overran the default receive buffer (~200 KiB): the drops showed
             // as UdpRcvbufErrors and TCP inside the tunnel backed off. As root the buffers may
             // exceed the sysctl limits; without that right the defaults stay.
@@ -130,31 +157,53 @@ impl Tunnels {
                     tracing::debug!(%error, "the tunnel socket keeps its default {what} buffer");
                 }
             }
-            Ok((tun, udp))
+            let deliver = std::net::UdpSocket::bind(SocketAddrV4::new(underlay, 0))
+                .map_err(|source| Error::io("bind the tunnel's delivering socket", source))?;
+            let deliver = match nix::sys::socket::setsockopt(&deliver, nix::sys::socket::sockopt::Mark, &DELIVER_MARK) {
+                Ok(()) => Some(deliver),
+                Err(error) => {
+                    tracing::info!(%error, "opened packets go through the TUN device one by one (no socket mark)");
+                    None
+                }
+            };
+            Ok((tun, udp, deliver))
         })
         .await?;
-        let tun =
-            tun_rs::AsyncDevice::new(tun).map_err(|source| Error::io("register the TUN device", source))?;
-        let udp = tokio::net::UdpSocket::from_std(udp)
-            .map_err(|source| Error::io("register the tunnel socket", source))?;
         steer::install(host, tag).await?;
         let shared = Arc::new(Shared {
             udp,
             tun,
+            mtu,
+            underlay,
+            deliver,
             state: Mutex::new(State {
                 key,
                 peers: HashMap::new(),
                 next_index: 1,
             }),
         });
-        let tasks = vec![
-            tokio::spawn(outbound(shared.clone())),
-            tokio::spawn(inbound(shared.clone())),
-            tokio::spawn(timers(shared.clone())),
-        ];
+        let (stop, stopped) =
+            UnixStream::pair().map_err(|source| Error::io("make the tunnel's stop signal", source))?;
+        let mut threads = Vec::new();
+        for (name, run) in [
+            ("shoal-wg-out", datapath::outbound as fn(&Shared, &UnixStream)),
+            ("shoal-wg-in", datapath::inbound),
+        ] {
+            let shared = shared.clone();
+            let stopped = stopped
+                .try_clone()
+                .map_err(|source| Error::io("share the tunnel's stop signal", source))?;
+            let thread = std::thread::Builder::new()
+                .name(name.into())
+                .spawn(move || run(&shared, &stopped))
+                .map_err(|source| Error::io("start a tunnel thread", source))?;
+            threads.push(thread);
+        }
         Ok(Tunnels {
+            timers: tokio::spawn(timers(shared.clone())),
             shared,
-            tasks,
+            threads,
+            stop: Some(stop),
             host: host.to_owned(),
             tag: tag.to_owned(),
             mtu,
@@ -199,10 +248,7 @@ impl Tunnels {
     fn initiate(&self, session: &mut Tunn, address: Ipv4Addr, force: bool) {
         let mut packet = [0u8; 256];
         if let TunnResult::WriteToNetwork(out) = session.format_handshake_initiation(&mut packet, force) {
-            let target = SocketAddr::V4(SocketAddrV4::new(address, TUNNEL_PORT));
-            if let Err(error) = self.shared.udp.try_send_to(out, target) {
-                tracing::debug!(peer = %address, %error, "handshake initiation not sent; the timers retry");
-            }
+            datapath::send(&self.shared, out, address, MsgFlags::MSG_DONTWAIT);
         }
     }
 
@@ -230,10 +276,18 @@ impl Tunnels {
 
     /// Stops the loop, closes the device and socket, and removes the routing rules and the drop table.
     pub async fn stop(mut self) -> Result<()> {
-        for task in self.tasks.drain(..) {
-            task.abort();
-            let _ = task.await;
-        }
+        self.timers.abort();
+        let _ = (&mut self.timers).await;
+        self.stop = None;
+        let threads = std::mem::take(&mut self.threads);
+        // The threads see the signal at their next wait: the device and socket are closed
+        // when this returns (a new `start` may open them again at once).
+        let _ = tokio::task::spawn_blocking(move || {
+            for thread in threads {
+                let _ = thread.join();
+            }
+        })
+        .await;
         steer::remove(&self.host, &self.tag).await
     }
 
@@ -244,9 +298,8 @@ impl Tunnels {
 
 impl Drop for Tunnels {
     fn drop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
-        }
+        // The data threads end when `stop` goes with the rest of the fields.
+        self.timers.abort();
     }
 }
 
@@ -258,7 +311,7 @@ impl std::fmt::Debug for Tunnels {
     }
 }
 
-fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, State> {
+pub(super) fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, State> {
     // A panic while holding the lock leaves sessions that are still consistent (each call
     // completes or fails as a whole), so the poison is not a reason to stop the data path.
     shared
@@ -267,116 +320,10 @@ fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, State> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// The peer a packet read from the TUN device goes to: its IPv4 destination (the VXLAN's remote).
-fn destination(packet: &[u8]) -> Option<Ipv4Addr> {
-    if packet.len() < 20 || packet[0] >> 4 != 4 {
-        return None;
-    }
-    Some(Ipv4Addr::new(packet[16], packet[17], packet[18], packet[19]))
-}
-
-async fn outbound(shared: Arc<Shared>) {
-    let mut packet = vec![0u8; BUFFER];
-    let mut sealed = vec![0u8; BUFFER + 32];
-    loop {
-        let n = match shared.tun.recv(&mut packet).await {
-            Ok(n) => n,
-            Err(error) => {
-                tracing::warn!(%error, "the tunnel's TUN device failed; encrypted networks are cut off");
-                return;
-            }
-        };
-        let Some(peer) = destination(&packet[..n]) else {
-            continue;
-        };
-        let length = {
-            let mut state = lock(&shared);
-            let Some(entry) = state.peers.get_mut(&peer) else {
-                tracing::debug!(%peer, "no tunnel to this node; packet dropped");
-                continue;
-            };
-            match entry.session.encapsulate(&packet[..n], &mut sealed) {
-                TunnResult::WriteToNetwork(out) => out.len(),
-                TunnResult::Err(error) => {
-                    tracing::debug!(%peer, ?error, "encapsulation failed");
-                    continue;
-                }
-                _ => continue,
-            }
-        };
-        send(&shared, &sealed[..length], peer).await;
-    }
-}
-
-async fn inbound(shared: Arc<Shared>) {
-    let mut datagram = vec![0u8; BUFFER];
-    let mut opened = vec![0u8; BUFFER];
-    loop {
-        let (n, from) = match shared.udp.recv_from(&mut datagram).await {
-            Ok(received) => received,
-            Err(error) => {
-                tracing::debug!(%error, "tunnel socket receive failed");
-                continue;
-            }
-        };
-        let SocketAddr::V4(from) = from else { continue };
-        let peer = *from.ip();
-        let mut input: &[u8] = &datagram[..n];
-        // A datagram may release packets queued behind a handshake: boringtun hands them out
-        // one per call with an empty input, until it says Done.
-        loop {
-            let action = {
-                let mut state = lock(&shared);
-                let Some(entry) = state.peers.get_mut(&peer) else {
-                    tracing::debug!(%peer, "datagram from a node that is no peer; dropped");
-                    break;
-                };
-                match entry
-                    .session
-                    .decapsulate(Some(IpAddr::V4(peer)), input, &mut opened)
-                {
-                    TunnResult::WriteToNetwork(out) => Action::Send(out.len()),
-                    // The inner packet must come from the peer's own address: a node cannot
-                    // speak for another through its tunnel (WireGuard's allowed IPs).
-                    TunnResult::WriteToTunnelV4(out, source) if source == peer => Action::Deliver(out.len()),
-                    TunnResult::WriteToTunnelV4(_, source) => {
-                        tracing::debug!(%peer, %source, "tunnelled packet from a foreign address; dropped");
-                        Action::Stop
-                    }
-                    TunnResult::Err(error) => {
-                        tracing::debug!(%peer, ?error, "tunnel datagram refused");
-                        Action::Stop
-                    }
-                    TunnResult::WriteToTunnelV6(..) | TunnResult::Done => Action::Stop,
-                }
-            };
-            match action {
-                Action::Send(length) => {
-                    send(&shared, &opened[..length], peer).await;
-                    input = &[];
-                }
-                Action::Deliver(length) => {
-                    if let Err(error) = shared.tun.send(&opened[..length]).await {
-                        tracing::debug!(%error, "TUN write failed");
-                    }
-                    break;
-                }
-                Action::Stop => break,
-            }
-        }
-    }
-}
-
-enum Action {
-    Send(usize),
-    Deliver(usize),
-    Stop,
-}
-
 async fn timers(shared: Arc<Shared>) {
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut out = vec![0u8; BUFFER];
+    let mut out = vec![0u8; TIMER_BUFFER];
     loop {
         tick.tick().await;
         let mut due = Vec::new();
@@ -389,30 +336,7 @@ async fn timers(shared: Arc<Shared>) {
             }
         }
         for (address, packet) in due {
-            send(&shared, &packet, address).await;
+            datapath::send(&shared, &packet, address, MsgFlags::MSG_DONTWAIT);
         }
-    }
-}
-
-async fn send(shared: &Shared, datagram: &[u8], peer: Ipv4Addr) {
-    let target = SocketAddr::V4(SocketAddrV4::new(peer, TUNNEL_PORT));
-    if let Err(error) = shared.udp.send_to(datagram, target).await {
-        tracing::debug!(%peer, %error, "tunnel send failed");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_destination_is_read_from_ipv4_headers_only() {
-        let mut packet = [0u8; 28];
-        packet[0] = 0x45;
-        packet[16..20].copy_from_slice(&[192, 168, 1, 2]);
-        assert_eq!(destination(&packet), Some(Ipv4Addr::new(192, 168, 1, 2)));
-        packet[0] = 0x60;
-        assert_eq!(destination(&packet), None);
-        assert_eq!(destination(&packet[..10]), None);
     }
 }
