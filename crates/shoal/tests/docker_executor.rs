@@ -96,6 +96,12 @@ fn a_service_runs_on_the_local_dockerd_and_shows_through_the_shoal_socket() {
     assert_eq!(ran.trim(), "from run");
     let logs = agent.docker_ok(&["logs", &name]);
     assert_eq!(logs.trim(), "hello");
+    // `docker system df` counts what `docker images` and `docker ps -a` list: dockerd's.
+    let df = agent.docker_ok(&["system", "df", "--format", "{{.Type}} {{.TotalCount}}"]);
+    let on_dockerd = dockerd.ok(&["system", "df", "--format", "{{.Type}} {{.TotalCount}}"]);
+    assert_eq!(df, on_dockerd);
+    assert!(df.lines().any(|l| l == "Images 1"), "{df}");
+    assert!(df.lines().any(|l| l == "Containers 1"), "{df}");
 
     // kill -9 of the agent: the container keeps running and the restarted agent re-attaches
     // to it (found by its labels) instead of starting another.

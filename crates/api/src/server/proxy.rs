@@ -1,5 +1,5 @@
 //! On a node whose executor is the local dockerd, the Engine endpoints that are not Swarm's
-//! (`/containers`, `/exec`, `/images`, `/volumes`, `/build`, `/commit`, `/events`) are that
+//! (`/containers`, `/exec`, `/images`, `/volumes`, `/build`, `/commit`, `/events`, `/system/df`) are that
 //! dockerd's: they are passed to its unix socket byte for byte, hijacked connections (attach,
 //! exec start with `Upgrade: tcp`) included, so `docker ps`, `run`, `exec -it` and `build` work
 //! through the shoal socket. Everything else goes to shoal's own routes.
@@ -32,7 +32,7 @@ use super::guard::Policy;
 use crate::error::{Error, Result};
 
 /// Path prefixes (after any `/vX.Y`) that belong to the local dockerd.
-const ENGINE_PATHS: [&str; 7] = [
+const ENGINE_PATHS: [&str; 8] = [
     "/containers",
     "/exec",
     "/images",
@@ -40,6 +40,8 @@ const ENGINE_PATHS: [&str; 7] = [
     "/build",
     "/commit",
     "/events",
+    // Its images, containers and volumes are the ones the routes above show.
+    "/system/df",
 ];
 
 /// Largest `/version` answer read from dockerd at startup.
@@ -221,6 +223,8 @@ mod tests {
         assert!(is_engine_path("/containers/abc/attach"));
         assert!(is_engine_path("/images/json"));
         assert!(is_engine_path("/events"));
+        assert!(is_engine_path("/v1.47/system/df?type=image"));
+        assert!(!is_engine_path("/system/dfx"));
         assert!(!is_engine_path("/v1.47/services"));
         assert!(!is_engine_path("/containersx"));
         assert!(!is_engine_path("/swarm"));
