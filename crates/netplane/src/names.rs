@@ -14,6 +14,21 @@ pub const BRIDGE: &str = "br0";
 /// The longest owner tag: namespace names stay short and link names fit IFNAMSIZ without it.
 pub const MAX_TAG: usize = 12;
 
+/// Where the data plane pins its named namespaces (overlays, ingress and task sandboxes).
+pub const NETNS_DIR: &str = "/run/shoal/netns";
+
+/// The data plane's owner tag for node `node_id`: its last 12 letters and digits (its most
+/// random ones), lower-cased.
+pub fn tag_of(node_id: &str) -> String {
+    let clean: Vec<char> = node_id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    let tag: String = clean[clean.len().saturating_sub(MAX_TAG)..].iter().collect();
+    if tag.is_empty() { "node".into() } else { tag }
+}
+
 /// Whether `tag` can name a plane's owner: 1 to 12 lower-case letters or digits.
 pub fn valid_tag(tag: &str) -> bool {
     !tag.is_empty()

@@ -70,6 +70,31 @@ impl ShoalAgent {
         }
     }
 
+    /// Unpins its data plane's namespaces (ingress sandbox, overlays), which an agent killed in
+    /// the host's own mount namespace leaves mounted there (an `oci` agent's private mount
+    /// namespace takes them along): left behind, every later container start on this machine
+    /// reads them in the mount table.
+    fn sweep_plane_pins(&self) {
+        let Ok(state) = std::fs::read(self.dir.join("swarm/state.json")) else {
+            return;
+        };
+        let Some(node_id) = serde_json::from_slice::<serde_json::Value>(&state)
+            .ok()
+            .and_then(|s| s["node_id"].as_str().map(str::to_owned))
+        else {
+            return;
+        };
+        let dir = Path::new(netplane::names::NETNS_DIR);
+        let prefix = format!(
+            "{}{}-",
+            netplane::names::PREFIX,
+            netplane::names::tag_of(&node_id)
+        );
+        for name in netplane::list_netns(dir, &prefix).unwrap_or_default() {
+            let _ = netplane::delete_netns(&dir.join(name));
+        }
+    }
+
     fn log(&self) -> PathBuf {
         self.dir.with_extension("log")
     }
@@ -148,6 +173,9 @@ impl Member for ShoalAgent {
         // Its PID namespace (supervisors, containers) goes once the kernel has killed the rest.
         if let Some(pid) = inner {
             crate::containers::procs::wait_gone(pid, Duration::from_secs(20));
+        }
+        if self.executor != "oci" {
+            self.sweep_plane_pins();
         }
     }
 }

@@ -14,24 +14,8 @@ use netplane::{Plane, PlaneConfig};
 
 use super::datadir::DataDir;
 
-/// Where the data plane pins its named namespaces (overlays and tasks).
-const NETNS_DIR: &str = "/run/shoal/netns";
-
 /// The host's resolver configuration.
 const HOST_RESOLV_CONF: &str = "/etc/resolv.conf";
-
-/// The data plane's owner tag: the node ID's last 12 characters (its most random ones).
-fn tag_of(node_id: &str) -> String {
-    let clean: Vec<char> = node_id
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .map(|c| c.to_ascii_lowercase())
-        .collect();
-    let tag: String = clean[clean.len().saturating_sub(netplane::names::MAX_TAG)..]
-        .iter()
-        .collect();
-    if tag.is_empty() { "node".into() } else { tag }
-}
 
 /// The IPv4 address in `advertise` (`ip:port` or `ip`) that a VXLAN tunnel can use.
 fn underlay_of(advertise: &str) -> Option<Ipv4Addr> {
@@ -52,7 +36,7 @@ fn config(dir: &DataDir, node_id: &str, host_resolv: HostResolvConf) -> NetworkC
 fn config_in(root: &Path, node_id: &str, host_resolv: HostResolvConf) -> NetworkConfig {
     NetworkConfig {
         node_id: node_id.to_owned(),
-        tag: tag_of(node_id),
+        tag: netplane::names::tag_of(node_id),
         sandboxes: root.join("sandboxes"),
         host_resolv,
         dns_port: netplane::dns::DNS_PORT,
@@ -97,7 +81,7 @@ pub fn kernel(dir: &DataDir, node_id: &str, advertise: &str) -> Arc<NodeNetwork>
         ));
     };
     let mut plane_config = PlaneConfig::new(config.tag.clone(), underlay);
-    plane_config.netns_dir = PathBuf::from(NETNS_DIR);
+    plane_config.netns_dir = PathBuf::from(netplane::names::NETNS_DIR);
     let plane = match Plane::new(plane_config) {
         Ok(plane) => plane,
         Err(error) => return refuse(error.to_string()),
@@ -106,7 +90,7 @@ pub fn kernel(dir: &DataDir, node_id: &str, advertise: &str) -> Arc<NodeNetwork>
     let layer = NodeNetwork::new(
         config,
         Arc::new(plane),
-        Arc::new(KernelNamespaces::new(NETNS_DIR)),
+        Arc::new(KernelNamespaces::new(netplane::names::NETNS_DIR)),
         upstreams,
     );
     layer.start_retries();
@@ -132,8 +116,11 @@ mod tests {
 
     #[test]
     fn tags_and_underlays_come_from_the_node() {
-        assert_eq!(tag_of("0a1b2c3d4e5f6g7h8i9j0k1l2"), "g7h8i9j0k1l2");
-        assert!(netplane::names::valid_tag(&tag_of("Node-ID_x")));
+        assert_eq!(
+            netplane::names::tag_of("0a1b2c3d4e5f6g7h8i9j0k1l2"),
+            "g7h8i9j0k1l2"
+        );
+        assert!(netplane::names::valid_tag(&netplane::names::tag_of("Node-ID_x")));
         assert_eq!(underlay_of("10.0.0.5:2377"), Some(Ipv4Addr::new(10, 0, 0, 5)));
         assert_eq!(underlay_of("10.0.0.5"), Some(Ipv4Addr::new(10, 0, 0, 5)));
         assert_eq!(underlay_of("0.0.0.0:2377"), None);
