@@ -71,9 +71,9 @@ impl ShoalAgent {
     }
 
     /// Unpins its data plane's namespaces (ingress sandbox, overlays), which an agent killed in
-    /// the host's own mount namespace leaves mounted there (an `oci` agent's private mount
-    /// namespace takes them along): left behind, every later container start on this machine
-    /// reads them in the mount table.
+    /// the host's own mount namespace leaves mounted there: left behind, every later container
+    /// start on this machine reads them in the mount table. An `oci` agent's private mount
+    /// namespace takes the mounts along but leaves the empty pin files in the shared directory.
     fn sweep_plane_pins(&self) {
         let Ok(state) = std::fs::read(self.dir.join("swarm/state.json")) else {
             return;
@@ -92,6 +92,28 @@ impl ShoalAgent {
         );
         for name in netplane::list_netns(dir, &prefix).unwrap_or_default() {
             let _ = netplane::delete_netns(&dir.join(name));
+        }
+    }
+
+    /// Removes its tasks' cgroups (`/sys/fs/cgroup/<controller>/shoal/<task>`), which stay,
+    /// empty, once the agent and its PID namespace are killed: the agent that would remove
+    /// them at the tasks' end never runs again.
+    fn sweep_task_cgroups(&self) {
+        let Ok(tasks) = std::fs::read_dir(self.containers_dir()) else {
+            return;
+        };
+        let tasks: Vec<_> = tasks.flatten().map(|t| t.file_name()).collect();
+        // The unified hierarchy's root (cgroup v2 alone), then each v1 controller's.
+        let root = Path::new("/sys/fs/cgroup");
+        let mut hierarchies = vec![root.to_path_buf()];
+        if let Ok(entries) = std::fs::read_dir(root) {
+            hierarchies.extend(entries.flatten().map(|e| e.path()));
+        }
+        for hierarchy in hierarchies {
+            for task in &tasks {
+                // rmdir(2) of an empty cgroup; one still holding a process stays.
+                let _ = std::fs::remove_dir(hierarchy.join("shoal").join(task));
+            }
         }
     }
 
@@ -174,8 +196,9 @@ impl Member for ShoalAgent {
         if let Some(pid) = inner {
             crate::containers::procs::wait_gone(pid, Duration::from_secs(20));
         }
-        if self.executor != "oci" {
-            self.sweep_plane_pins();
+        self.sweep_plane_pins();
+        if self.executor == "oci" {
+            self.sweep_task_cgroups();
         }
     }
 }
