@@ -250,7 +250,8 @@ impl VolumeStore {
             }
             Err(e) => return Err(io_error(format!("removing {}", dir.display()))(e)),
         }
-        let size = copy::tree_size(&doomed.join(DATA));
+        // Counted as `docker system df` counts it, by the same bounded walk.
+        let size = usage::size(&doomed.join(DATA)).unwrap_or(0);
         remove_tree(&doomed)?;
         self.tell(name, Change::Removed);
         Ok(size)
