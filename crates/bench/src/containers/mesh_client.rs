@@ -28,6 +28,28 @@ pub struct Stream {
     pub gbit: f64,
     /// CPU time of the sending thread (its system calls and the softirq work they run).
     pub sender_cpu: f64,
+    /// CPU time the whole machine spent busy meanwhile (every core; user, system, interrupts):
+    /// the path's cost, wherever the kernel ran it.
+    pub machine_cpu: f64,
+    /// The stream's wall time, in seconds.
+    pub seconds: f64,
+}
+
+impl Stream {
+    /// Machine CPU seconds per GiB carried.
+    pub fn machine_cpu_per_gib(&self) -> f64 {
+        let gib = self.gbit * 1e9 / 8.0 * self.seconds / f64::from(1u32 << 30);
+        if gib > 0.0 { self.machine_cpu / gib } else { 0.0 }
+    }
+
+    /// Cores busy on average during the stream (at most the machine's count).
+    pub fn cores_busy(&self) -> f64 {
+        if self.seconds > 0.0 {
+            self.machine_cpu / self.seconds
+        } else {
+            0.0
+        }
+    }
 }
 
 /// Runs `work` on a new thread inside the network namespace at `netns` and waits for it,
@@ -123,6 +145,7 @@ pub fn stream(netns: &Path, addr: Ipv4Addr, port: u16, bytes: usize) -> anyhow::
         let mut s = connect(addr, port, Duration::from_secs(10))?;
         let chunk = vec![0x5au8; 1 << 20];
         let cpu0 = thread_cpu();
+        let machine0 = machine_cpu();
         let start = Instant::now();
         let mut left = bytes;
         while left > 0 {
@@ -137,6 +160,8 @@ pub fn stream(netns: &Path, addr: Ipv4Addr, port: u16, bytes: usize) -> anyhow::
         Ok(Stream {
             gbit: bytes as f64 * 8.0 / seconds / 1e9,
             sender_cpu: thread_cpu() - cpu0,
+            machine_cpu: machine_cpu() - machine0,
+            seconds,
         })
     })
 }
@@ -151,6 +176,28 @@ fn thread_cpu() -> f64 {
     }
     let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     secs(usage.ru_utime) + secs(usage.ru_stime)
+}
+
+/// Busy CPU time of the whole machine since boot, in seconds: user, nice, system, irq and
+/// softirq of /proc/stat's `cpu` line (idle, iowait and steal left out; guest time is inside
+/// user already).
+pub fn machine_cpu() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/stat") else {
+        return 0.0;
+    };
+    let Some(line) = stat.lines().find(|l| l.starts_with("cpu ")) else {
+        return 0.0;
+    };
+    let fields: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|f| f.parse().unwrap_or(0.0))
+        .collect();
+    let ticks = |i: usize| fields.get(i).copied().unwrap_or(0.0);
+    // SAFETY: sysconf reads a constant of the system.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    // user nice system idle iowait irq softirq …
+    (ticks(0) + ticks(1) + ticks(2) + ticks(5) + ticks(6)) / hz
 }
 
 /// User + system CPU time of process `pid` (all its threads), in seconds; 0 once it is gone.

@@ -95,7 +95,25 @@ pub fn section(args: &Args, r: &Results, load_before: &str) -> String {
          VXLAN).\n\n",
         args.stream_mib
     ));
-    b.push_str("| path | Gbit/s (median) | rounds (Gbit/s) | ÷ direct to the task | ÷ underlay |\n|---|---:|---|---:|---:|\n");
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    b.push_str(&format!(
+        "Machine CPU per GiB is the busy time of all cores (user, system, interrupts) while the stream ran,\n\
+         wherever the kernel did the path's work (the sender's core, the sink's, ksoftirqd); cores busy is\n\
+         that time over the stream's wall time (of {cores} cores here): near the core count, the path is\n\
+         CPU-bound and its throughput is what the machine's cores give for its cost per byte.\n\n"
+    ));
+    b.push_str("| path | Gbit/s (median) | rounds (Gbit/s) | ÷ direct to the task | ÷ underlay | machine CPU s per GiB (median) | ÷ direct | cores busy (median) |\n|---|---:|---|---:|---:|---:|---:|---:|\n");
+    let per_gib = |path| {
+        median(
+            r.streams
+                .get(&path)
+                .into_iter()
+                .flatten()
+                .map(|s| s.machine_cpu_per_gib()),
+        )
+    };
+    let busy = |path| median(r.streams.get(&path).into_iter().flatten().map(|s| s.cores_busy()));
+    let direct_cost = per_gib(Path3::HostMode);
     let gbit = |path| {
         r.streams
             .get(&path)
@@ -112,12 +130,15 @@ pub fn section(args: &Args, r: &Results, load_before: &str) -> String {
         if path.is_mesh() && direct > 0.0 {
             worst = Some(worst.map_or(m / direct, |w: f64| w.min(m / direct)));
         }
+        let cost = per_gib(path);
         b.push_str(&format!(
-            "| {} | **{m:.2}** | {} | {} | {} |\n",
+            "| {} | **{m:.2}** | {} | {} | {} | {cost:.2} | {} | {:.2} |\n",
             path.label(),
             list(gbit(path).into_iter(), 2),
             ratio(m, direct),
-            ratio(m, underlay)
+            ratio(m, underlay),
+            ratio(cost, direct_cost),
+            busy(path)
         ));
     }
     if let Some(w) = worst {
