@@ -187,6 +187,107 @@ fn anonymous_volumes_live_as_long_as_their_container() {
 }
 
 #[test]
+fn an_anonymous_volume_another_container_mounts_outlives_its_own() {
+    let Some(mut node) = OciSwarm::start() else {
+        return;
+    };
+    let image = node.image();
+    let dir = node.agent.data_dir().join("volumes");
+    node.agent.docker_ok(&["pull", "-q", &image]);
+
+    // A standalone container's anonymous volume, then another mounting it by name.
+    node.agent.docker_ok(&[
+        "run",
+        "--name",
+        "owner",
+        "-v",
+        "/data",
+        &image,
+        "sh",
+        "-c",
+        "echo owned > /data/f",
+    ]);
+    let owned = volumes(&node, &[]);
+    assert_eq!(owned.len(), 1, "{owned:?}");
+    let owned = &owned[0];
+    node.agent.docker_ok(&[
+        "run",
+        "-d",
+        "--no-healthcheck",
+        "--name",
+        "borrower",
+        "-v",
+        &format!("{owned}:/x"),
+        &image,
+        "sh",
+        "-c",
+        "exec sleep 100000",
+    ]);
+    // dockerd keeps it when its own container goes with its volumes: the other's data stays.
+    node.agent.docker_ok(&["rm", "-v", "owner"]);
+    assert_eq!(volumes(&node, &[]), vec![owned.clone()]);
+    assert_eq!(
+        std::fs::read_to_string(dir.join(owned).join("_data/f")).unwrap(),
+        "owned\n"
+    );
+
+    // A service task's anonymous volume mounted by a standalone container: the swarm
+    // executor asks the standalone one's containers too.
+    node.agent.docker_ok(&[
+        "service",
+        "create",
+        "--detach",
+        "--name",
+        "anon",
+        "--no-healthcheck",
+        "--mount",
+        "type=volume,target=/data",
+        &image,
+        "sh",
+        "-c",
+        "echo tasked > /data/f; echo wrote; exec sleep 100000",
+    ]);
+    let task = running_task(&mut node, "anon");
+    logged(&node, "anon", &task, "wrote");
+    let tasked: Vec<String> = volumes(&node, &[]).into_iter().filter(|v| v != owned).collect();
+    assert_eq!(tasked.len(), 1, "{tasked:?}");
+    let tasked = &tasked[0];
+    node.agent.docker_ok(&[
+        "run",
+        "-d",
+        "--no-healthcheck",
+        "--name",
+        "borrower2",
+        "--mount",
+        &format!("type=volume,source={tasked},target=/x"),
+        &image,
+        "sh",
+        "-c",
+        "exec sleep 100000",
+    ]);
+    // The borrower still runs, so its own mounts stay: the task's directory going is the
+    // sign its container was removed (its volumes are decided right after).
+    node.agent.docker_ok(&["service", "rm", "anon"]);
+    let task_dir = node.agent.data_dir().join("containers").join(&task);
+    eventually("the service's task container removed", LIMIT, || {
+        (!task_dir.exists()).then_some(())
+    });
+    let mut both = vec![owned.clone(), tasked.clone()];
+    both.sort();
+    assert_eq!(volumes(&node, &[]), both);
+    assert_eq!(
+        std::fs::read_to_string(dir.join(tasked).join("_data/f")).unwrap(),
+        "tasked\n"
+    );
+
+    // Once nothing uses them they are the operator's to remove.
+    node.agent.docker_ok(&["rm", "-f", "borrower", "borrower2"]);
+    assert_eq!(volumes(&node, &[]), both);
+    node.agent.docker_ok(&["volume", "rm", owned, tasked]);
+    assert!(volumes(&node, &[]).is_empty());
+}
+
+#[test]
 fn a_volume_subpath_mounts_part_of_the_volume_and_never_leaves_it() {
     let Some(mut node) = OciSwarm::start() else {
         return;

@@ -199,6 +199,8 @@ impl ExecutorChoice {
                     Arc::new(oci::image_store::StoreImageSource::new(store.clone()));
                 let mut config = oci::OciConfig::new(dir.root(), shim, images);
                 config.volume_observer = Some(volume_events::observer(events.clone()));
+                // Standalone containers use the node's volumes too.
+                config.peer_state_dirs = vec![standalone::containers_dir(dir.root())];
                 agent::ExecutorConfig::Oci(config)
             }
             ExecutorChoice::Docker(host) => agent::ExecutorConfig::Docker(docker::DockerConfig {

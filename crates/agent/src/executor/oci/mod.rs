@@ -85,6 +85,9 @@ pub struct OciConfig {
     pub images: Arc<dyn ImageSource>,
     /// Told of each volume its mounts make or remove (the node's volume events).
     pub volume_observer: Option<crate::volumes::Observer>,
+    /// The task directories of this node's other oci executor (swarm tasks for the
+    /// standalone one, and back): their containers count as users of a volume too.
+    pub peer_state_dirs: Vec<PathBuf>,
 }
 
 impl OciConfig {
@@ -101,6 +104,7 @@ impl OciConfig {
             labels: BTreeMap::new(),
             images,
             volume_observer: None,
+            peer_state_dirs: Vec::new(),
         }
     }
 }
@@ -261,6 +265,7 @@ impl OciExecutor {
                     cgroup_parent: self.config.cgroup_parent.clone(),
                 }),
                 anonymous_volumes: built.anonymous_volumes,
+                volumes: built.volumes,
             }),
             sandbox: sandbox.clone(),
         })
@@ -371,6 +376,12 @@ impl OciExecutor {
             .unwrap_or_default();
         if volumes {
             for name in anonymous {
+                // dockerd keeps an anonymous volume that another container mounts (by its
+                // name), and says nothing: that container's data stays.
+                if let Some(user) = self.volume_user(&name, task_id) {
+                    tracing::debug!(task = %task_id, volume = %name, user = %user, "anonymous volume kept: still in use");
+                    continue;
+                }
                 match self.volumes.remove(&name) {
                     Ok(_) | Err(crate::volumes::Error::Rule(types::volume::VolumeError::NotFound(_))) => {}
                     Err(e) => {
@@ -380,6 +391,33 @@ impl OciExecutor {
             }
         }
         Ok(())
+    }
+
+    /// A container of this node other than `task_id` that mounts volume `name`, if any: read
+    /// from the launch specs of this executor's task directories and its peer's.
+    fn volume_user(&self, name: &str, task_id: &str) -> Option<String> {
+        let dirs = std::iter::once(&self.config.state_dir).chain(&self.config.peer_state_dirs);
+        for dir in dirs {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let id = entry.file_name().to_string_lossy().into_owned();
+                if id == task_id {
+                    continue;
+                }
+                let Ok(Some(spec)) = read_json::<LaunchSpec>(&entry.path().join(SPEC)) else {
+                    continue;
+                };
+                if spec
+                    .oci
+                    .is_some_and(|o| o.volumes.iter().chain(&o.anonymous_volumes).any(|v| v == name))
+                {
+                    return Some(id);
+                }
+            }
+        }
+        None
     }
 
     /// Kills what is left in the container's cgroups and removes them, waiting for slow

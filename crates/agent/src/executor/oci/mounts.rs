@@ -53,10 +53,12 @@ pub struct MountContext<'a> {
     pub created: &'a std::sync::Mutex<Vec<String>>,
 }
 
-/// One Docker mount made ready: the OCI mount and the anonymous volume it made or reused.
+/// One Docker mount made ready: the OCI mount and the volume behind it.
 pub struct Prepared {
     /// The OCI mount.
     pub mount: Mount,
+    /// The volume it mounts (named or anonymous), if it is a volume mount.
+    pub volume: Option<String>,
     /// The anonymous volume behind it, if any.
     pub anonymous: Option<String>,
 }
@@ -107,6 +109,7 @@ impl VolumeMount {
 /// use in the node's volumes and, empty, gets what the container's root holds at its target.
 pub fn docker_mount(m: &DockerMount, index: usize, cx: &MountContext<'_>) -> Result<Prepared> {
     let mut anonymous = None;
+    let mut volume = None;
     let mount = match m.r#type.as_str() {
         "volume" => {
             let name = if m.source.is_empty() {
@@ -116,11 +119,17 @@ pub fn docker_mount(m: &DockerMount, index: usize, cx: &MountContext<'_>) -> Res
             } else {
                 m.source.clone()
             };
-            volume_mount(m, &name, index, cx)?
+            let mount = volume_mount(m, &name, index, cx)?;
+            volume = Some(name);
+            mount
         }
         _ => other_mount(m)?,
     };
-    Ok(Prepared { mount, anonymous })
+    Ok(Prepared {
+        mount,
+        volume,
+        anonymous,
+    })
 }
 
 /// A volume mount of volume `name`.

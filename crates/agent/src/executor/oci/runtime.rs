@@ -51,6 +51,11 @@ pub struct OciLaunch {
     /// go too); absent when none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub anonymous_volumes: Vec<String>,
+    /// Every volume its mounts use, named or anonymous: an anonymous volume another container
+    /// still uses is kept when its own container goes (`OciExecutor::remove_container`);
+    /// absent in a spec written before it was kept, or when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<String>,
 }
 
 /// A terminal's size in characters; 0 leaves the kernel's default.

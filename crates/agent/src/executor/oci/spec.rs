@@ -62,6 +62,8 @@ pub struct Built {
     pub healthcheck: Option<HealthConfig>,
     /// The anonymous volumes its mounts use.
     pub anonymous_volumes: Vec<String>,
+    /// Every volume its mounts use, named or anonymous.
+    pub volumes: Vec<String>,
 }
 
 /// Builds the runtime spec; errors reject the task.
@@ -182,10 +184,12 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Built> {
         created: inputs.created_volumes,
     };
     let mut anonymous_volumes = Vec::new();
+    let mut volumes = Vec::new();
     for (index, m) in inputs.extras.mounts.iter().flatten().enumerate() {
         mounts.retain(|existing| existing.destination() != Path::new(&m.target));
         let prepared = mounts::docker_mount(m, index, &cx)?;
         anonymous_volumes.extend(prepared.anonymous);
+        volumes.extend(prepared.volume);
         mounts.push(prepared.mount);
     }
     // The image's `VOLUME`s that no mount covers get an anonymous volume each, as dockerd
@@ -209,6 +213,7 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Built> {
         };
         let prepared = mounts::docker_mount(&m, usize::MAX, &cx)?;
         anonymous_volumes.extend(prepared.anonymous);
+        volumes.extend(prepared.volume);
         mounts.retain(|existing| existing.destination() != Path::new(&target));
         mounts.push(prepared.mount);
     }
@@ -250,6 +255,7 @@ pub fn build(inputs: &Inputs<'_>) -> Result<Built> {
         stop_signal,
         healthcheck,
         anonymous_volumes,
+        volumes,
     })
 }
 

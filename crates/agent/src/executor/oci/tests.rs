@@ -165,6 +165,7 @@ impl OciHarness {
             labels: Default::default(),
             images: self.images.clone(),
             volume_observer: None,
+            peer_state_dirs: Vec::new(),
         }
     }
 

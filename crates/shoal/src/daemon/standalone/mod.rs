@@ -61,6 +61,16 @@ pub struct Standalone {
     swarm: OnceLock<Weak<Swarm>>,
 }
 
+/// Where the standalone containers' state lives, under the node's data dir.
+fn root(data_dir: &Path) -> PathBuf {
+    data_dir.join("standalone")
+}
+
+/// The standalone containers' task directories (their oci executor's `state_dir`).
+pub fn containers_dir(data_dir: &Path) -> PathBuf {
+    root(data_dir).join("containers")
+}
+
 impl Standalone {
     /// Opens the store under `<data_dir>/standalone` and re-attaches what still runs.
     pub async fn open(
@@ -69,13 +79,15 @@ impl Standalone {
         events: Arc<EventBus>,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Arc<Standalone>> {
-        let root = data_dir.join("standalone");
+        let root = root(data_dir);
         let shim = agent::executor::process::ShimCommand::current_exe()?;
         let source: Arc<dyn agent::executor::oci::image::ImageSource> = Arc::new(
             agent::executor::oci::image_store::StoreImageSource::new(images.clone()),
         );
         let mut config = OciConfig::new(data_dir, shim, source);
-        config.state_dir = root.join("containers");
+        // The swarm tasks' containers use the node's volumes too.
+        config.peer_state_dirs = vec![config.state_dir.clone()];
+        config.state_dir = containers_dir(data_dir);
         config.runtime_root = root.join("runtime");
         config.volume_observer = Some(super::volume_events::observer(events.clone()));
         let executor = Arc::new(OciExecutor::new(config)?);
