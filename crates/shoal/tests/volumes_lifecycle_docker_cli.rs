@@ -63,6 +63,14 @@ fn logged(node: &OciSwarm, service: &str, id: &str, line: &str) {
     });
 }
 
+/// `docker run ARGS… <image> sh -c SCRIPT` on the node, which must succeed.
+fn run_sh(node: &OciSwarm, args: &[&str], script: &str) -> String {
+    let image = node.image();
+    let mut all = args.to_vec();
+    all.extend_from_slice(&[&image, "sh", "-c", script]);
+    node.agent.docker_ok(&all)
+}
+
 fn volumes(node: &OciSwarm, filters: &[&str]) -> Vec<String> {
     let mut args = vec!["volume", "ls", "-q"];
     for f in filters {
@@ -135,17 +143,11 @@ fn anonymous_volumes_live_as_long_as_their_container() {
     // Standalone containers: `-v /dst` and `--mount type=volume,target=…` each get one,
     // kept by `docker rm`, removed by `docker rm -v` and by `--rm`.
     node.agent.docker_ok(&["pull", "-q", &image]);
-    node.agent.docker_ok(&[
-        "run",
-        "--name",
-        "kept",
-        "-v",
-        "/data",
-        &image,
-        "sh",
-        "-c",
+    run_sh(
+        &node,
+        &["run", "--name", "kept", "-v", "/data"],
         "echo kept > /data/f",
-    ]);
+    );
     let kept = volumes(&node, &[]);
     assert_eq!(kept.len(), 1, "{kept:?}");
     assert_eq!(
@@ -161,17 +163,11 @@ fn anonymous_volumes_live_as_long_as_their_container() {
     node.agent.docker_ok(&["rm", "kept"]);
     assert_eq!(volumes(&node, &[]), kept);
 
-    node.agent.docker_ok(&[
-        "run",
-        "--name",
-        "dropped",
-        "--mount",
-        "type=volume,target=/data",
-        &image,
-        "sh",
-        "-c",
+    run_sh(
+        &node,
+        &["run", "--name", "dropped", "--mount", "type=volume,target=/data"],
         "true",
-    ]);
+    );
     assert_eq!(volumes(&node, &[]).len(), 2);
     node.agent.docker_ok(&["rm", "-v", "dropped"]);
     assert_eq!(volumes(&node, &[]), kept);
@@ -196,33 +192,27 @@ fn an_anonymous_volume_another_container_mounts_outlives_its_own() {
     node.agent.docker_ok(&["pull", "-q", &image]);
 
     // A standalone container's anonymous volume, then another mounting it by name.
-    node.agent.docker_ok(&[
-        "run",
-        "--name",
-        "owner",
-        "-v",
-        "/data",
-        &image,
-        "sh",
-        "-c",
+    run_sh(
+        &node,
+        &["run", "--name", "owner", "-v", "/data"],
         "echo owned > /data/f",
-    ]);
+    );
     let owned = volumes(&node, &[]);
     assert_eq!(owned.len(), 1, "{owned:?}");
     let owned = &owned[0];
-    node.agent.docker_ok(&[
-        "run",
-        "-d",
-        "--no-healthcheck",
-        "--name",
-        "borrower",
-        "-v",
-        &format!("{owned}:/x"),
-        &image,
-        "sh",
-        "-c",
+    run_sh(
+        &node,
+        &[
+            "run",
+            "-d",
+            "--no-healthcheck",
+            "--name",
+            "borrower",
+            "-v",
+            &format!("{owned}:/x"),
+        ],
         "exec sleep 100000",
-    ]);
+    );
     // dockerd keeps it when its own container goes with its volumes: the other's data stays.
     node.agent.docker_ok(&["rm", "-v", "owner"]);
     assert_eq!(volumes(&node, &[]), vec![owned.clone()]);
@@ -252,19 +242,19 @@ fn an_anonymous_volume_another_container_mounts_outlives_its_own() {
     let tasked: Vec<String> = volumes(&node, &[]).into_iter().filter(|v| v != owned).collect();
     assert_eq!(tasked.len(), 1, "{tasked:?}");
     let tasked = &tasked[0];
-    node.agent.docker_ok(&[
-        "run",
-        "-d",
-        "--no-healthcheck",
-        "--name",
-        "borrower2",
-        "--mount",
-        &format!("type=volume,source={tasked},target=/x"),
-        &image,
-        "sh",
-        "-c",
+    run_sh(
+        &node,
+        &[
+            "run",
+            "-d",
+            "--no-healthcheck",
+            "--name",
+            "borrower2",
+            "--mount",
+            &format!("type=volume,source={tasked},target=/x"),
+        ],
         "exec sleep 100000",
-    ]);
+    );
     // The borrower still runs, so its own mounts stay: the task's directory going is the
     // sign its container was removed (its volumes are decided right after).
     node.agent.docker_ok(&["service", "rm", "anon"]);
@@ -295,16 +285,11 @@ fn a_volume_subpath_mounts_part_of_the_volume_and_never_leaves_it() {
     let image = node.image();
     node.agent.docker_ok(&["pull", "-q", &image]);
     node.agent.docker_ok(&["volume", "create", "shared"]);
-    node.agent.docker_ok(&[
-        "run",
-        "--rm",
-        "-v",
-        "shared:/v",
-        &image,
-        "sh",
-        "-c",
+    run_sh(
+        &node,
+        &["run", "--rm", "-v", "shared:/v"],
         "mkdir -p /v/sub && echo inside > /v/sub/f && ln -s sub /v/link && ln -s / /v/out && ln -s ../.. /v/up",
-    ]);
+    );
 
     // `docker run`: the subdirectory, or a link that stays inside the volume.
     for sub in ["sub", "link", "./sub/../sub"] {
@@ -555,16 +540,11 @@ fn volume_events_and_disk_usage_as_dockerd_reports_them() {
     // docker system df: a volume in use by a created container, and an unused one.
     node.agent.docker_ok(&["volume", "create", "df-used"]);
     node.agent.docker_ok(&["volume", "create", "df-free"]);
-    node.agent.docker_ok(&[
-        "run",
-        "--rm",
-        "-v",
-        "df-used:/d",
-        &image,
-        "sh",
-        "-c",
+    run_sh(
+        &node,
+        &["run", "--rm", "-v", "df-used:/d"],
         "echo hello > /d/f; mkdir /d/sub; echo 12345678 > /d/sub/g; ln /d/f /d/hard",
-    ]);
+    );
     node.agent.docker_ok(&[
         "create",
         "--name",
