@@ -150,6 +150,17 @@ pub fn section(args: &Args, r: &Results, load_before: &str) -> String {
     }
 
     b.push_str(&overlay(args, r));
+    // The plain overlay's stream is the VXLAN hop without any NAT or host-namespace hop; a
+    // path through another host is the direct path's hops plus that one, so this ratio caps it.
+    let plain = median(r.overlay[1].iter().map(|(s, _)| s.gbit));
+    if plain > 0.0 && direct > 0.0 {
+        b.push_str(&format!(
+            "Plain overlay stream ÷ direct to the task (same run): **{}**. That stream crosses the VXLAN hop \
+             without NAT or a host-namespace hop; a mesh path to a task on another host is the direct path's \
+             hops plus that VXLAN hop, so on this machine it stays under this ratio.\n\n",
+            ratio(plain, direct)
+        ));
+    }
     b.push_str(&super::machine_line(load_before, Some(&args.shoal)));
     b.push('\n');
     b
