@@ -59,22 +59,65 @@ pub fn task_cgroups(task_ids: &[String]) -> Vec<PathBuf> {
 pub struct Cleanup {
     /// The agent's data dir.
     pub data_dir: PathBuf,
-    /// The tasks to end.
+    /// The tasks to end (besides every container whose directory the agent still keeps).
     pub task_ids: Vec<String>,
+}
+
+impl Cleanup {
+    /// The oci executors' task directories: swarm tasks' and standalone containers'.
+    fn container_dirs(&self) -> [PathBuf; 2] {
+        [
+            self.data_dir.join("containers"),
+            self.data_dir.join("standalone").join("containers"),
+        ]
+    }
+
+    /// The named tasks and every container still kept on disk: a standalone container a
+    /// failed test did not remove runs on after its agent otherwise.
+    fn all_task_ids(&self) -> Vec<String> {
+        let mut ids = self.task_ids.clone();
+        for dir in self.container_dirs() {
+            if let Ok(entries) = std::fs::read_dir(dir) {
+                ids.extend(
+                    entries
+                        .flatten()
+                        .map(|e| e.file_name().to_string_lossy().into_owned()),
+                );
+            }
+        }
+        ids.sort();
+        ids.dedup();
+        ids
+    }
 }
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        for dir in task_cgroups(&self.task_ids) {
-            let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
-            for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
-                // SAFETY: kill(2) on a member of this test's own task cgroup.
-                unsafe {
-                    libc::kill(pid, libc::SIGKILL);
+        let ids = self.all_task_ids();
+        // Killed until the cgroups are empty (a cgroup still holding a dying process cannot be
+        // removed), for up to 10 s.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let mut alive = false;
+            for dir in task_cgroups(&ids) {
+                let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+                for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+                    alive = true;
+                    // SAFETY: kill(2) on a member of this test's own task cgroup.
+                    unsafe {
+                        libc::kill(pid, libc::SIGKILL);
+                    }
                 }
             }
+            if !alive || std::time::Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        if let Ok(entries) = std::fs::read_dir(self.data_dir.join("containers")) {
+        for dir in self.container_dirs() {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                continue;
+            };
             for e in entries.flatten() {
                 let rootfs =
                     std::ffi::CString::new(e.path().join("bundle/rootfs").to_string_lossy().as_bytes())
@@ -85,7 +128,7 @@ impl Drop for Cleanup {
                 }
             }
         }
-        for dir in task_cgroups(&self.task_ids) {
+        for dir in task_cgroups(&ids) {
             let _ = std::fs::remove_dir(dir);
         }
     }

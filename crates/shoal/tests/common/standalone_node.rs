@@ -42,23 +42,15 @@ impl Node {
     }
 }
 
-/// Ends the standalone containers a failed run leaves (their task IDs are the directory
-/// names under `<data-dir>/standalone/containers`).
+/// Ends the standalone containers a failed run leaves (`Cleanup` finds them by their
+/// directories under `<data-dir>/standalone/containers`).
 pub struct StandaloneCleanup(pub PathBuf);
 
 impl Drop for StandaloneCleanup {
     fn drop(&mut self) {
-        let root = self.0.join("standalone");
-        let task_ids = std::fs::read_dir(root.join("containers"))
-            .map(|d| {
-                d.flatten()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
         drop(Cleanup {
-            data_dir: root,
-            task_ids,
+            data_dir: self.0.clone(),
+            task_ids: Vec::new(),
         });
     }
 }
