@@ -178,6 +178,12 @@ fn thread_cpu() -> f64 {
     secs(usage.ru_utime) + secs(usage.ru_stime)
 }
 
+/// Clock ticks per second, the unit of /proc's CPU times.
+fn clock_ticks() -> f64 {
+    // SAFETY: sysconf reads a constant of the system.
+    unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64
+}
+
 /// Busy CPU time of the whole machine since boot, in seconds: user, nice, system, irq and
 /// softirq of /proc/stat's `cpu` line (idle, iowait and steal left out; guest time is inside
 /// user already).
@@ -194,10 +200,8 @@ pub fn machine_cpu() -> f64 {
         .map(|f| f.parse().unwrap_or(0.0))
         .collect();
     let ticks = |i: usize| fields.get(i).copied().unwrap_or(0.0);
-    // SAFETY: sysconf reads a constant of the system.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
     // user nice system idle iowait irq softirq …
-    (ticks(0) + ticks(1) + ticks(2) + ticks(5) + ticks(6)) / hz
+    (ticks(0) + ticks(1) + ticks(2) + ticks(5) + ticks(6)) / clock_ticks()
 }
 
 /// User + system CPU time of process `pid` (all its threads), in seconds; 0 once it is gone.
@@ -209,10 +213,8 @@ pub fn process_cpu(pid: u32) -> f64 {
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
-    // SAFETY: sysconf reads a constant of the system.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
     // utime and stime are fields 14 and 15 of the line; `rest` starts at field 3 (state).
-    (ticks(11) + ticks(12)) / hz
+    (ticks(11) + ticks(12)) / clock_ticks()
 }
 
 /// The data plane's pinned namespace `name` of agent `pid`, once it exists. The agent pins

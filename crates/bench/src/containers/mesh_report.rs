@@ -103,25 +103,11 @@ pub fn section(args: &Args, r: &Results, load_before: &str) -> String {
          CPU-bound and its throughput is what the machine's cores give for its cost per byte.\n\n"
     ));
     b.push_str("| path | Gbit/s (median) | rounds (Gbit/s) | ÷ direct to the task | ÷ underlay | machine CPU s per GiB (median) | ÷ direct | cores busy (median) |\n|---|---:|---|---:|---:|---:|---:|---:|\n");
-    let per_gib = |path| {
-        median(
-            r.streams
-                .get(&path)
-                .into_iter()
-                .flatten()
-                .map(|s| s.machine_cpu_per_gib()),
-        )
-    };
-    let busy = |path| median(r.streams.get(&path).into_iter().flatten().map(|s| s.cores_busy()));
+    let streams = |path| r.streams.get(&path).into_iter().flatten();
+    let per_gib = |path| median(streams(path).map(|s| s.machine_cpu_per_gib()));
+    let busy = |path| median(streams(path).map(|s| s.cores_busy()));
     let direct_cost = per_gib(Path3::HostMode);
-    let gbit = |path| {
-        r.streams
-            .get(&path)
-            .into_iter()
-            .flatten()
-            .map(|s| s.gbit)
-            .collect::<Vec<_>>()
-    };
+    let gbit = |path| streams(path).map(|s| s.gbit).collect::<Vec<_>>();
     let direct = median(gbit(Path3::HostMode).into_iter());
     let underlay = median(gbit(Path3::Underlay).into_iter());
     let mut worst: Option<f64> = None;

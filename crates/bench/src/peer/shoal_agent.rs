@@ -102,17 +102,12 @@ impl ShoalAgent {
         let Ok(tasks) = std::fs::read_dir(self.containers_dir()) else {
             return;
         };
-        let tasks: Vec<_> = tasks.flatten().map(|t| t.file_name()).collect();
-        // The unified hierarchy's root (cgroup v2 alone), then each v1 controller's.
-        let root = Path::new("/sys/fs/cgroup");
-        let mut hierarchies = vec![root.to_path_buf()];
-        if let Ok(entries) = std::fs::read_dir(root) {
-            hierarchies.extend(entries.flatten().map(|e| e.path()));
-        }
-        for hierarchy in hierarchies {
-            for task in &tasks {
+        for task in tasks.flatten() {
+            let task = task.file_name().to_string_lossy().into_owned();
+            let root = Path::new("/sys/fs/cgroup");
+            for dir in agent::executor::details::cgroup_dirs(root, "shoal", &task) {
                 // rmdir(2) of an empty cgroup; one still holding a process stays.
-                let _ = std::fs::remove_dir(hierarchy.join("shoal").join(task));
+                let _ = std::fs::remove_dir(dir);
             }
         }
     }

@@ -44,14 +44,9 @@ pub async fn push_busybox(addr: &str, auth: &RegistryAuth) {
 /// The cgroup directories of `task_ids` (v1: one per controller; v2: one).
 pub fn task_cgroups(task_ids: &[String]) -> Vec<PathBuf> {
     let root = Path::new("/sys/fs/cgroup");
-    let mut bases = vec![root.join("shoal")];
-    if let Ok(entries) = std::fs::read_dir(root) {
-        bases.extend(entries.flatten().map(|e| e.path().join("shoal")));
-    }
-    bases
+    task_ids
         .iter()
-        .flat_map(|b| task_ids.iter().map(move |id| b.join(id)))
-        .filter(|d| d.is_dir())
+        .flat_map(|id| agent::executor::details::cgroup_dirs(root, "shoal", id))
         .collect()
 }
 
