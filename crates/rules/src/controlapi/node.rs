@@ -80,8 +80,19 @@ fn raft_members(state: &State) -> impl Iterator<Item = &Arc<Node>> {
 }
 
 /// Checks Swarm's rules for `POST /nodes/{id}/update` and plans the write.
+///
+/// A client that read the current spec may update it even if the system wrote the node
+/// since: a promotion alone rewrites it several times (certificate role, Raft membership,
+/// status), and `docker node demote` right after `promote` would otherwise race those writes
+/// and fail. A version from before the spec's last change is out of sequence, as dockerd
+/// answers. The store still checks the node did not move between this plan and its commit.
 pub fn update(state: &State, key: &str, version: u64, spec: NodeSpec) -> Result<UpdatePlan> {
     let node = state.lookup_node(key)?;
+    if version < state.node_spec_changed_at(&node) {
+        return Err(Error::OutOfSequence);
+    }
+    // A version above ours means this replica's view is behind: let the store decide.
+    let expect_version = version.max(node.meta.version);
     let demoting = node.spec.role == Role::Manager && spec.role == Role::Worker;
     if demoting {
         let desired_managers = state.nodes().filter(|n| n.spec.role == Role::Manager).count();
@@ -125,7 +136,7 @@ pub fn update(state: &State, key: &str, version: u64, spec: NodeSpec) -> Result<
     Ok(UpdatePlan {
         op: Op::Update {
             object: Object::Node(next),
-            expect_version: Some(version),
+            expect_version: Some(expect_version),
         },
         warning,
     })
@@ -261,6 +272,83 @@ mod tests {
             ..spec_of(&s, "w1")
         };
         assert_eq!(update(&s, "w1", 1, spec).unwrap().warning, None);
+    }
+
+    /// Commits `op` as entry `index` of `state`.
+    fn commit(state: &State, op: Op, index: u64) -> State {
+        let txn = Txn {
+            id: 0,
+            ops: vec![op],
+            now: Timestamp(0),
+        };
+        state.apply(&txn, index).unwrap().0
+    }
+
+    #[test]
+    fn a_client_version_from_before_the_systems_own_writes_is_accepted() {
+        let s = Fixture::new()
+            .with("m1", Role::Manager, NodeState::Ready)
+            .with("w1", Role::Worker, NodeState::Ready)
+            .state();
+        let read = s.node("w1").unwrap().clone();
+        // The system writes the node (a status change), as it does after a promotion.
+        let mut status = (*read).clone();
+        status.status.state = NodeState::Down;
+        let s = commit(
+            &s,
+            Op::Update {
+                object: Object::Node(status),
+                expect_version: None,
+            },
+            2,
+        );
+        assert!(s.node("w1").unwrap().meta.version > read.meta.version);
+
+        let promote = NodeSpec {
+            role: Role::Manager,
+            ..read.spec.clone()
+        };
+        let plan = update(&s, "w1", read.meta.version, promote)
+            .expect("the spec the client read is the current one");
+        let s = commit(&s, plan.op, 3);
+        let now = s.node("w1").unwrap();
+        assert_eq!(now.spec.role, Role::Manager);
+        assert_eq!(now.status.state, NodeState::Down, "the system's write is kept");
+
+        // The spec moved on since `read`: a client holding it is out of sequence.
+        let drain = NodeSpec {
+            availability: types::Availability::Drain,
+            ..read.spec.clone()
+        };
+        assert_eq!(
+            update(&s, "w1", read.meta.version, drain.clone()).unwrap_err(),
+            Error::OutOfSequence
+        );
+        assert!(update(&s, "w1", now.meta.version, drain).is_ok());
+    }
+
+    #[test]
+    fn the_spec_change_index_survives_a_snapshot() {
+        let s = Fixture::new().with("w1", Role::Worker, NodeState::Ready).state();
+        let read = s.node("w1").unwrap().clone();
+        let mut status = (*read).clone();
+        status.status.state = NodeState::Down;
+        let s = commit(
+            &s,
+            Op::Update {
+                object: Object::Node(status),
+                expect_version: None,
+            },
+            2,
+        );
+        let back = State::decode(&s.encode().unwrap()).unwrap();
+        let node = back.node("w1").unwrap();
+        assert_eq!(back.node_spec_changed_at(node), read.meta.version);
+        let labels = NodeSpec {
+            labels: [("a".into(), "b".into())].into(),
+            ..read.spec.clone()
+        };
+        assert!(update(&back, "w1", read.meta.version, labels).is_ok());
     }
 
     #[test]

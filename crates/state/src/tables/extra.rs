@@ -38,6 +38,8 @@ pub(super) enum Extra {
     Generic(String, Vec<types::generic::GenericResource>),
     /// The cluster spec's external CAs (only when there are any).
     ExternalCas(Vec<types::ExternalCa>),
+    /// The index of the write that last changed one node's spec.
+    NodeSpecChanged(String, u64),
 }
 
 /// The records in `rest` (what follows the tables); none when it is empty.
@@ -81,6 +83,11 @@ impl State {
         if !self.external_cas.is_empty() {
             out.push(Extra::ExternalCas(self.external_cas.clone()));
         }
+        out.extend(
+            self.node_spec_changed
+                .iter()
+                .map(|(id, index)| Extra::NodeSpecChanged(id.to_string(), *index)),
+        );
         out
     }
 
@@ -105,6 +112,9 @@ impl State {
                 self.generic.insert(id.as_str().into(), Arc::new(given));
             }
             Extra::ExternalCas(cas) => self.external_cas = cas,
+            Extra::NodeSpecChanged(id, index) => {
+                self.node_spec_changed.insert(id.as_str().into(), index);
+            }
         }
     }
 }

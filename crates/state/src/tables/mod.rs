@@ -89,6 +89,12 @@ pub struct State {
     /// The cluster spec's external CAs, written as an [`extra::Extra`] record when any.
     #[serde(skip)]
     external_cas: Vec<types::ExternalCa>,
+    /// Per node, the index of the write that last changed its spec, written as
+    /// [`extra::Extra`] records. A node update from a client that read the current spec is
+    /// accepted even if the system's own writes (status, observed role, Raft membership)
+    /// moved the version since (see `node_spec_changed_at`).
+    #[serde(skip)]
+    node_spec_changed: OrdMap<Key, u64>,
 }
 
 /// Proposal results remembered for de-duplication. A retry arrives within seconds, so a few
@@ -118,6 +124,16 @@ impl State {
     /// A node by exact ID.
     pub fn node(&self, id: &str) -> Option<&Arc<Node>> {
         self.nodes.get(id)
+    }
+
+    /// The index of the write that last changed `node`'s spec. A state restored from a
+    /// snapshot written before these were kept does not know it: the node's own version is
+    /// then the bound, which only makes an update from an older read out of sequence.
+    pub fn node_spec_changed_at(&self, node: &Node) -> u64 {
+        self.node_spec_changed
+            .get(node.id.as_str())
+            .copied()
+            .unwrap_or(node.meta.version)
     }
 
     /// All nodes, ordered by ID.
@@ -281,7 +297,12 @@ impl State {
     fn put(&mut self, object: Object) {
         match object {
             Object::Node(n) => {
-                self.nodes.insert(key_in(&self.nodes, &n.id), Arc::new(n));
+                let key = key_in(&self.nodes, &n.id);
+                if self.nodes.get(&key).is_none_or(|old| old.spec != n.spec) {
+                    // Stamped with its entry's index before it is put.
+                    self.node_spec_changed.insert(key.clone(), n.meta.version);
+                }
+                self.nodes.insert(key, Arc::new(n));
             }
             Object::Cluster(c) => {
                 self.clusters.insert(c.id.clone(), Arc::new(c));
@@ -417,6 +438,7 @@ impl State {
         match kind {
             Kind::Node => {
                 self.nodes.remove(id);
+                self.node_spec_changed.remove(id);
                 self.drop_addresses(&Owner::Node(id.to_string()));
             }
             Kind::Cluster => {

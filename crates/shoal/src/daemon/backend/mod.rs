@@ -41,6 +41,24 @@ impl Swarm {
     }
 }
 
+/// Commits the write `plan` makes from the manager's current view, and returns what came
+/// with it. A plan may accept a client's version older than the object's when only the
+/// daemon's own bookkeeping moved it since (a service's update status, a node's status); if
+/// such a write lands between plan and commit, plan again rather than fail the client.
+async fn commit_planned<T>(
+    m: &Manager,
+    plan: impl Fn(&store::State) -> rules::Result<(store::Op, T)>,
+) -> Result<T> {
+    let mut attempts = 0;
+    loop {
+        let (op, out) = plan(&*m.synced_view().await)?;
+        match m.propose(vec![op]).await {
+            Err(Error::OutOfSequence) if attempts < 5 => attempts += 1,
+            other => return other.map(|_| out),
+        }
+    }
+}
+
 #[async_trait::async_trait]
 impl Backend for Swarm {
     fn swarm_status(&self) -> SwarmStatus {

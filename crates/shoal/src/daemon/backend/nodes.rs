@@ -53,12 +53,16 @@ pub(super) async fn get(s: &Swarm, key: &str) -> Result<NodeView> {
 /// `POST /nodes/{id}/update`: the warning, also logged.
 pub(super) async fn update(s: &Swarm, key: &str, version: u64, spec: NodeSpec) -> Result<Option<String>> {
     let m = s.require_manager().await?;
-    let plan = node::update(&*m.synced_view().await, &s.node_key(key), version, spec)?;
-    m.propose(vec![plan.op]).await?;
-    if let Some(w) = &plan.warning {
+    let key = s.node_key(key);
+    let warning = super::commit_planned(&m, |state| {
+        let plan = node::update(state, &key, version, spec.clone())?;
+        Ok((plan.op, plan.warning))
+    })
+    .await?;
+    if let Some(w) = &warning {
         tracing::warn!("{w}");
     }
-    Ok(plan.warning)
+    Ok(warning)
 }
 
 /// `DELETE /nodes/{id}`.

@@ -62,24 +62,11 @@ pub(super) async fn update(
     rollback: bool,
 ) -> Result<Vec<String>> {
     let m = s.require_manager().await?;
-    // The plan accepts a client version older than the object's when only the daemon's
-    // bookkeeping (update status) moved since; if such a write lands between plan and
-    // commit, plan again rather than fail the client.
-    let mut attempts = 0;
-    loop {
-        let op = service::update(
-            &*m.synced_view().await,
-            key,
-            version,
-            spec.clone(),
-            rollback,
-            s.clock.now(),
-        )?;
-        match m.propose(vec![op]).await {
-            Err(Error::OutOfSequence) if attempts < 5 => attempts += 1,
-            other => return other.map(|_| Vec::new()),
-        }
-    }
+    super::commit_planned(&m, |state| {
+        let op = service::update(state, key, version, spec.clone(), rollback, s.clock.now())?;
+        Ok((op, Vec::new()))
+    })
+    .await
 }
 
 /// `DELETE /services/{id}`.
