@@ -9,6 +9,8 @@ mod common;
 
 #[path = "../../image/tests/common/build.rs"]
 mod build;
+#[path = "common/busybox.rs"]
+mod busybox;
 #[path = "../../image/tests/common/registry.rs"]
 mod registry;
 
@@ -16,88 +18,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use busybox::{Cleanup, push_busybox, skip_reason};
 use common::{Agent, eventually, stderr, stdout};
 use oci_client::secrets::RegistryAuth;
 
 const LIMIT: Duration = Duration::from_secs(60);
-
-fn skip_reason() -> Option<&'static str> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return Some("containers need root");
-    }
-    if !Path::new("/usr/bin/docker-registry").exists() || !Path::new("/bin/busybox").exists() {
-        return Some("needs Debian's docker-registry and busybox-static (scripts/test.sh installs them)");
-    }
-    None
-}
-
-async fn push_busybox(addr: &str) {
-    let auth = RegistryAuth::Anonymous;
-    let client = build::client(addr, "busybox", &auth).await;
-    let layers = vec![build::Layer::new(build::busybox_rootfs(), true)];
-    let arch = match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        other => other,
-    };
-    let config = build::config(&layers, arch, &["sh"]);
-    let manifest = build::manifest(build::Format::Docker, &config, &layers);
-    build::push_image(
-        &client,
-        addr,
-        "busybox",
-        &layers,
-        &config,
-        (&manifest.0, manifest.1),
-        "latest",
-    )
-    .await;
-}
-
-/// Ends whatever a failed run left: the processes in the test's task cgroups, their mounts.
-struct Cleanup {
-    data_dir: PathBuf,
-}
-
-impl Drop for Cleanup {
-    fn drop(&mut self) {
-        let ids: Vec<String> = std::fs::read_dir(self.data_dir.join("containers"))
-            .map(|e| {
-                e.flatten()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default();
-        let root = Path::new("/sys/fs/cgroup");
-        let mut dirs: Vec<PathBuf> = ids.iter().map(|id| root.join("shoal").join(id)).collect();
-        if let Ok(entries) = std::fs::read_dir(root) {
-            for e in entries.flatten() {
-                dirs.extend(ids.iter().map(|id| e.path().join("shoal").join(id)));
-            }
-        }
-        for dir in &dirs {
-            let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
-            for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
-                // SAFETY: kill(2) on a member of this test's own task cgroup.
-                unsafe {
-                    libc::kill(pid, libc::SIGKILL);
-                }
-            }
-        }
-        for id in &ids {
-            let rootfs = self.data_dir.join("containers").join(id).join("bundle/rootfs");
-            let rootfs = std::ffi::CString::new(rootfs.to_string_lossy().as_bytes()).unwrap();
-            // SAFETY: a lazy unmount of a path under this test's own data dir.
-            unsafe {
-                libc::umount2(rootfs.as_ptr(), libc::MNT_DETACH);
-            }
-        }
-        for dir in dirs {
-            let _ = std::fs::remove_dir(dir);
-        }
-    }
-}
 
 /// The running task of `service` (its ID), once there is exactly one.
 fn running_task(agent: &Agent, service: &str) -> String {
@@ -129,11 +54,12 @@ fn docker_container_commands_see_and_drive_task_containers() {
     }
     let rt = tokio::runtime::Runtime::new().unwrap();
     let registry = rt.block_on(registry::Registry::start(None));
-    rt.block_on(push_busybox(&registry.addr));
+    rt.block_on(push_busybox(&registry.addr, &RegistryAuth::Anonymous));
     let root = tempfile::tempdir().unwrap();
     let agent = Agent::start_default_executor(root.path(), "n1");
     let _cleanup = Cleanup {
         data_dir: agent.data_dir().to_path_buf(),
+        task_ids: Vec::new(),
     };
     agent.swarm_init();
     let image = format!("{}/busybox:latest", registry.addr);

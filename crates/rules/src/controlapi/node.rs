@@ -284,6 +284,17 @@ mod tests {
         state.apply(&txn, index).unwrap().0
     }
 
+    /// The system's own write of node `id` (a status change) as entry `index`.
+    fn system_write(state: &State, id: &str, index: u64) -> State {
+        let mut node = (**state.node(id).unwrap()).clone();
+        node.status.state = NodeState::Down;
+        let op = Op::Update {
+            object: Object::Node(node),
+            expect_version: None,
+        };
+        commit(state, op, index)
+    }
+
     #[test]
     fn a_client_version_from_before_the_systems_own_writes_is_accepted() {
         let s = Fixture::new()
@@ -291,17 +302,8 @@ mod tests {
             .with("w1", Role::Worker, NodeState::Ready)
             .state();
         let read = s.node("w1").unwrap().clone();
-        // The system writes the node (a status change), as it does after a promotion.
-        let mut status = (*read).clone();
-        status.status.state = NodeState::Down;
-        let s = commit(
-            &s,
-            Op::Update {
-                object: Object::Node(status),
-                expect_version: None,
-            },
-            2,
-        );
+        // The system writes the node, as it does after a promotion.
+        let s = system_write(&s, "w1", 2);
         assert!(s.node("w1").unwrap().meta.version > read.meta.version);
 
         let promote = NodeSpec {
@@ -331,16 +333,7 @@ mod tests {
     fn the_spec_change_index_survives_a_snapshot() {
         let s = Fixture::new().with("w1", Role::Worker, NodeState::Ready).state();
         let read = s.node("w1").unwrap().clone();
-        let mut status = (*read).clone();
-        status.status.state = NodeState::Down;
-        let s = commit(
-            &s,
-            Op::Update {
-                object: Object::Node(status),
-                expect_version: None,
-            },
-            2,
-        );
+        let s = system_write(&s, "w1", 2);
         let back = State::decode(&s.encode().unwrap()).unwrap();
         let node = back.node("w1").unwrap();
         assert_eq!(back.node_spec_changed_at(node), read.meta.version);
