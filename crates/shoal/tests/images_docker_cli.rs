@@ -207,6 +207,12 @@ async fn docker_cli_image_commands() {
         "{{.Type}} {{.TotalCount}} {{.Active}}",
     ]);
     assert!(df.lines().any(|l| l == "Images 4 1"), "{df}");
+    // -v: each image's bytes shared with other images and its own (dockerd computes both for
+    // `system df`; without them the CLI shows N/A and counts an image in use as reclaimable).
+    let verbose = agent.docker_ok(&["system", "df", "-v"]);
+    let images_table = verbose.split("Containers space usage").next().unwrap_or_default();
+    assert!(images_table.contains("SHARED SIZE"), "{verbose}");
+    assert!(!images_table.contains("N/A"), "{verbose}");
     // Prune of dangling images leaves tagged and used ones.
     let pruned = agent.docker_ok(&["image", "prune", "-f"]);
     assert!(pruned.contains(&format!("deleted: {dangling_id}")), "{pruned}");

@@ -64,6 +64,39 @@ pub fn summary(d: &ImageDetails) -> model::ImageSummary {
     }
 }
 
+/// Each image's `SharedSize`, by image ID: the bytes of its layers that another image also
+/// holds, as dockerd computes for `/system/df` and `GET /images/json?shared-size=1`. The CLI's
+/// `system df` counts an in-use image's other bytes as not reclaimable.
+pub fn shared_sizes(images: &[ImageDetails]) -> BTreeMap<String, i64> {
+    // Images holding each layer blob (a blob listed twice by one image counts once).
+    let mut holders: BTreeMap<&image::Digest, usize> = BTreeMap::new();
+    for d in images {
+        let mut own: Vec<&image::Digest> = d.record.layers.iter().map(|l| &l.blob).collect();
+        own.sort();
+        own.dedup();
+        for blob in own {
+            *holders.entry(blob).or_default() += 1;
+        }
+    }
+    images
+        .iter()
+        .map(|d| {
+            let mut seen = std::collections::BTreeSet::new();
+            let shared: u64 = d
+                .record
+                .layers
+                .iter()
+                .filter(|l| seen.insert(&l.blob) && holders.get(&l.blob).is_some_and(|n| *n > 1))
+                .map(|l| l.size)
+                .sum();
+            (
+                d.summary.id.to_string(),
+                i64::try_from(shared).unwrap_or(i64::MAX),
+            )
+        })
+        .collect()
+}
+
 /// `GET /images/{name}/json`.
 pub fn inspect(d: &ImageDetails) -> model::ImageInspect {
     let s = &d.summary;
@@ -270,6 +303,53 @@ mod tests {
         assert!(glob("b?", "bb"));
         assert!(!glob("b?", "b/"));
         assert!(!glob("a*", "busybox"));
+    }
+
+    /// An image whose layers are the blobs of `layers` (content, size).
+    fn image_of(config: &str, layers: &[(&str, u64)]) -> ImageDetails {
+        let id = image::Digest::of(config.as_bytes());
+        let layers: Vec<image::LayerRecord> = layers
+            .iter()
+            .map(|(content, size)| image::LayerRecord {
+                blob: image::Digest::of(content.as_bytes()),
+                diff_id: image::Digest::of(content.as_bytes()),
+                size: *size,
+            })
+            .collect();
+        let record = image::ImageRecord {
+            id: id.clone(),
+            manifest: None,
+            repo_digests: Vec::new(),
+            layers,
+            created: None,
+        };
+        ImageDetails {
+            summary: image::ImageSummary {
+                id,
+                repo_tags: Vec::new(),
+                repo_digests: Vec::new(),
+                size: record.size(),
+                created: None,
+            },
+            record,
+            config: Default::default(),
+        }
+    }
+
+    #[test]
+    fn shared_size_counts_the_layers_another_image_holds() {
+        let base = image_of("base", &[("os", 100)]);
+        let app = image_of("app", &[("os", 100), ("app", 7)]);
+        let alone = image_of("alone", &[("other", 50), ("other", 50)]);
+        let sizes = shared_sizes(&[base.clone(), app.clone(), alone.clone()]);
+        assert_eq!(sizes[&base.summary.id.to_string()], 100);
+        assert_eq!(sizes[&app.summary.id.to_string()], 100);
+        // A blob an image lists twice is not shared with anyone.
+        assert_eq!(sizes[&alone.summary.id.to_string()], 0);
+        assert_eq!(
+            shared_sizes(std::slice::from_ref(&app))[&app.summary.id.to_string()],
+            0
+        );
     }
 
     #[test]

@@ -22,7 +22,8 @@ pub struct ImageSummary {
     pub created: i64,
     /// Bytes of the image's layers.
     pub size: i64,
-    /// Bytes shared with other images; -1: not computed, as dockerd without `shared-size`.
+    /// Bytes shared with other images; -1: not computed, as dockerd without `shared-size`
+    /// (`/system/df` always computes it).
     pub shared_size: i64,
     /// Labels from the image config.
     pub labels: BTreeMap<String, String>,
@@ -132,7 +133,7 @@ pub struct BuildCachePruneResponse {
     pub space_reclaimed: u64,
 }
 
-/// `GET /system/df`: images are shoal's; it has no local containers, volumes or build cache.
+/// `GET /system/df`: shoal's images, this node's containers and volumes; no build cache.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct DiskUsage {

@@ -26,14 +26,26 @@ use crate::convert::image as convert;
 use crate::error::{Error, Result};
 use crate::model;
 
-/// `GET /images/json?filters=…` (`all`, `digests`, `shared-size` change nothing here: there
-/// are no intermediate images and digests are always listed).
+/// `GET /images/json?filters=…` (`all` and `digests` change nothing here: there are no
+/// intermediate images and digests are always listed; `shared-size=1` fills `SharedSize`).
 pub async fn list(State(state): State<AppState>, RawQuery(query): RawQuery) -> Result<Response> {
     let query = Query::parse(query.as_deref().unwrap_or(""));
     let args = convert::list_filters(query.get("filters").unwrap_or(""))?;
+    let shared = query.flag("shared-size");
     let images = state.backend.images().await.map_err(convert::error)?;
+    // Sharing is counted over every image, whatever the filters keep.
+    let shared = shared.then(|| convert::shared_sizes(&images));
     let images = convert::select(images, &args)?;
-    let out: Vec<model::ImageSummary> = images.iter().map(convert::summary).collect();
+    let out: Vec<model::ImageSummary> = images
+        .iter()
+        .map(|d| {
+            let mut s = convert::summary(d);
+            if let Some(size) = shared.as_ref().and_then(|m| m.get(&s.id)) {
+                s.shared_size = *size;
+            }
+            s
+        })
+        .collect();
     Ok(json(&out))
 }
 
@@ -309,8 +321,9 @@ async fn pull(state: AppState, from_image: &str, tag: &str, headers: &HeaderMap)
     Ok(stream_response(Body::from_stream(stream)))
 }
 
-/// `GET /system/df?type=…`: the images and, on an `oci` node, the volumes with their sizes
-/// and users; the container and build cache lists are empty.
+/// `GET /system/df?type=…`: the images (with the bytes each shares with others), this node's
+/// containers with their sizes and, on an `oci` node, the volumes with their sizes and users;
+/// the build cache list is empty.
 pub async fn disk_usage(State(state): State<AppState>, RawQuery(query): RawQuery) -> Result<Response> {
     let query = Query::parse(query.as_deref().unwrap_or(""));
     let types: Vec<(&str, &str)> = query.all("type").collect();
@@ -346,12 +359,14 @@ pub async fn disk_usage(State(state): State<AppState>, RawQuery(query): RawQuery
             layers.insert(l.blob.clone(), l.size);
         }
     }
+    let shared = convert::shared_sizes(&images);
     let images = convert::select(images, &Default::default())?;
     let summaries = images
         .iter()
         .map(|d| {
             let mut s = convert::summary(d);
             s.containers = used.get(&d.summary.id).map_or(0, |n| *n as i64);
+            s.shared_size = shared.get(&s.id).copied().unwrap_or(0);
             s
         })
         .collect();
