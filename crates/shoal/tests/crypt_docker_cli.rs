@@ -57,7 +57,7 @@ fn hits_by_name(c: &Cluster, client: &Task, name: &str, count: usize) -> Vec<Str
     let script = format!(
         "for i in $(seq {count}); do r=$(printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {name} 80 | tail -n 1); echo \"hit:$r\"; done"
     );
-    let out = c.exec_ok(client.host, &client.id, &["sh", "-c", &script]);
+    let out = c.exec_ok(client.host, &client.container, &["sh", "-c", &script]);
     out.lines()
         .filter_map(|l| l.strip_prefix("hit:"))
         .map(|h| h.trim().to_owned())
@@ -195,7 +195,7 @@ fn an_encrypted_overlay_hides_its_traffic_and_keeps_connections_through_key_rota
     let script = format!(
         "(for i in $(seq {lines}); do echo line-$i; sleep 0.5; done; sleep 2) | nc -w 5 {server_addr} 7000"
     );
-    let out = c.exec(client.host, &client.id, &["sh", "-c", &script]);
+    let out = c.exec(client.host, &client.container, &["sh", "-c", &script]);
     let echoed = common::stdout(&out);
     let after = (renewals(&c, client.host), renewals(&c, server.host));
     for i in 1..=lines {

@@ -121,8 +121,18 @@ fn docker_exec_runs_in_an_oci_container() {
     assert!(own > 1);
     // Its host name and environment (the task's, plus the exec's own).
     assert_eq!(
-        agent.docker_ok(&["exec", &id, "busybox", "hostname"]).trim(),
+        agent.docker_ok(&["exec", &name, "busybox", "hostname"]).trim(),
         &id[..12]
+    );
+    // A task ID names the task, not its container, as in dockerd: `docker inspect` finds the
+    // task (the CLI asks for a container first), and `docker exec` has no such container.
+    let inspected = agent.docker_ok(&["inspect", "--format", "{{.ID}} {{.Status.State}}", &id]);
+    assert_eq!(inspected.trim(), format!("{id} running"));
+    let refused = agent.docker(&["exec", &id, "busybox", "true"]);
+    assert!(
+        stderr(&refused).contains(&format!("No such container: {id}")),
+        "{}",
+        stderr(&refused)
     );
     let env = agent.docker_ok(&[
         "exec",

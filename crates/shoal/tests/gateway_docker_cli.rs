@@ -50,7 +50,7 @@ fn a_published_task_routes_through_its_network_and_answers_the_mesh_through_ingr
             "zz-app",
         ],
     );
-    let routes = c.exec_ok(0, &task.id, &["ip", "route"]);
+    let routes = c.exec_ok(0, &task.container, &["ip", "route"]);
     let default = routes
         .lines()
         .find(|l| l.starts_with("default"))

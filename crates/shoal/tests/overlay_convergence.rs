@@ -40,7 +40,7 @@ struct Probe {
 impl Probe {
     /// A probe in `task`'s network namespace, asking the resolver its `resolv.conf` names.
     fn new(c: &Cluster, task: &Task) -> Probe {
-        let conf = c.exec_ok(task.host, &task.id, &["cat", "/etc/resolv.conf"]);
+        let conf = c.exec_ok(task.host, &task.container, &["cat", "/etc/resolv.conf"]);
         let resolver = conf
             .lines()
             .find_map(|l| l.strip_prefix("nameserver "))

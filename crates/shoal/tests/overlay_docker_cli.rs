@@ -42,7 +42,7 @@ fn three_hosts_form_a_swarm_and_spread_a_service() {
     assert_eq!(hosts_of(&tasks), BTreeSet::from([0, 1, 2]), "{tasks:?}");
     // Each task is a container on its own host, reached through that host's socket.
     for task in &tasks {
-        let name = c.exec_ok(task.host, &task.id, &["hostname"]);
+        let name = c.exec_ok(task.host, &task.container, &["hostname"]);
         assert_eq!(name.trim(), &task.id[..12]);
     }
 }
@@ -113,9 +113,9 @@ fn an_overlay_honours_subnet_range_gateway_and_aux_addresses() {
             "an auxiliary address was handed out"
         );
         // Inside the task: that address on its interface, the gateway as its default route.
-        let own = c.exec_ok(task.host, &task.id, &["ip", "-4", "-o", "addr", "show"]);
+        let own = c.exec_ok(task.host, &task.container, &["ip", "-4", "-o", "addr", "show"]);
         assert!(own.contains(&format!("{addr}/24")), "{own}");
-        let routes = c.exec_ok(task.host, &task.id, &["ip", "route"]);
+        let routes = c.exec_ok(task.host, &task.container, &["ip", "route"]);
         assert!(routes.contains("default via 10.123.0.1"), "{routes}");
     }
 }
@@ -203,12 +203,12 @@ fn an_internal_overlay_has_no_route_out() {
     service(&c, "open", &["--network", "outside"], "exec sleep 100000");
     let closed = c.wait_running("closed", 1).remove(0);
     let open = c.wait_running("open", 1).remove(0);
-    let routes = c.exec_ok(closed.host, &closed.id, &["ip", "route"]);
+    let routes = c.exec_ok(closed.host, &closed.container, &["ip", "route"]);
     assert!(
         !routes.contains("default"),
         "internal task has a default route: {routes}"
     );
-    let routes = c.exec_ok(open.host, &open.id, &["ip", "route"]);
+    let routes = c.exec_ok(open.host, &open.container, &["ip", "route"]);
     assert!(
         routes.contains("default"),
         "a plain overlay's task has no default route: {routes}"
@@ -217,7 +217,7 @@ fn an_internal_overlay_has_no_route_out() {
     let manager = c.hosts[0].address;
     let out = c.exec(
         closed.host,
-        &closed.id,
+        &closed.container,
         &["sh", "-c", &format!("echo | nc -w 1 {manager} 2377")],
     );
     assert!(!out.status.success(), "an internal task reached {manager}:2377");
@@ -474,7 +474,7 @@ fn a_network_of_two_subnets_fills_the_first_then_reaches_across_both() {
     // Inside every task: its own subnet's prefix and gateway, the other subnet on its link.
     for task in web.iter().chain(&clients) {
         let addr = task_addresses(&c, task)["two"];
-        let routes = c.exec_ok(task.host, &task.id, &["ip", "route"]);
+        let routes = c.exec_ok(task.host, &task.container, &["ip", "route"]);
         let (own, other) = if addr.octets()[1] == 124 {
             (124, 125)
         } else {

@@ -90,16 +90,17 @@ fn placed_task(c: &Cluster, service: &str, host: usize) -> Option<(String, Ipv4A
             "--filter",
             "desired-state=running",
             "--format",
-            "{{.ID}} {{.Node}}",
+            "{{.ID}} {{.Name}} {{.Node}}",
             service,
         ],
     );
     let text = common::stdout(&out);
-    let id = text.lines().find_map(|l| {
-        let (id, node) = l.split_once(' ')?;
-        (node.trim() == c.hosts[host].name).then(|| id.to_owned())
+    let task = text.lines().find_map(|l| {
+        let mut words = l.split_whitespace();
+        let (id, name, node) = (words.next()?, words.next()?, words.next()?);
+        (node == c.hosts[host].name).then(|| hosts::Task::new(id, name, host))
     })?;
-    let task = hosts::Task { id: id.clone(), host };
+    let id = task.id.clone();
     let addr = task_addresses(c, &task).get("app").copied()?;
     Some((id, addr))
 }

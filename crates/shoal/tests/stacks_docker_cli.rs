@@ -246,8 +246,11 @@ fn docker_cli_deploys_lists_updates_and_removes_a_stack() {
 
     // The secret and the config in db's task.
     let db = db_task(&c);
-    assert_eq!(c.exec_ok(1, &db.id, &["cat", "/run/secrets/password"]), secret);
-    assert_eq!(c.exec_ok(1, &db.id, &["cat", "/app_conf"]), "debug=1\n");
+    assert_eq!(
+        c.exec_ok(1, &db.container, &["cat", "/run/secrets/password"]),
+        secret
+    );
+    assert_eq!(c.exec_ok(1, &db.container, &["cat", "/app_conf"]), "debug=1\n");
     // Its named volume, made on host 1 by its task with the labels the stock CLI set on the
     // mount (the file's and the stack's).
     let labels = c.docker_ok(
@@ -258,7 +261,7 @@ fn docker_cli_deploys_lists_updates_and_removes_a_stack() {
         labels.trim(),
         r#"{"backup":"daily","com.docker.stack.namespace":"st"}"#
     );
-    c.exec_ok(1, &db.id, &["sh", "-c", "echo kept > /data/f"]);
+    c.exec_ok(1, &db.container, &["sh", "-c", "echo kept > /data/f"]);
     let rm = c.docker(0, &["secret", "rm", "st_db_pw"]);
     assert!(!rm.status.success(), "an in-use secret is removed");
     assert!(
@@ -338,13 +341,16 @@ fn docker_cli_deploys_lists_updates_and_removes_a_stack() {
         now.first().filter(|t| t.id != db.id).cloned()
     });
     assert_eq!(db2.host, 1);
-    assert_eq!(c.exec_ok(1, &db2.id, &["cat", "/app_conf"]), "debug=2\n");
+    assert_eq!(c.exec_ok(1, &db2.container, &["cat", "/app_conf"]), "debug=2\n");
     assert_eq!(
-        c.exec_ok(1, &db2.id, &["cat", "/data/f"]),
+        c.exec_ok(1, &db2.container, &["cat", "/data/f"]),
         "kept\n",
         "the replacement task's volume"
     );
-    assert_eq!(c.exec_ok(1, &db2.id, &["cat", "/run/secrets/password"]), secret);
+    assert_eq!(
+        c.exec_ok(1, &db2.container, &["cat", "/run/secrets/password"]),
+        secret
+    );
 
     // Our CLI sees the same stack.
     let ours = shoal(&c).args(["stack", "ls"]).output().unwrap();
@@ -419,7 +425,10 @@ fn docker_cli_deploys_lists_updates_and_removes_a_stack() {
     });
     check_specs(&c);
     let db = db_task(&c);
-    assert_eq!(c.exec_ok(1, &db.id, &["cat", "/run/secrets/password"]), secret);
+    assert_eq!(
+        c.exec_ok(1, &db.container, &["cat", "/run/secrets/password"]),
+        secret
+    );
     let rm = shoal(&c)
         .env("PATH", bare.path())
         .args(["stack", "rm", "st"])

@@ -38,9 +38,9 @@ const STATUSES: &[&str] = &[
 /// The container `key` names, by dockerd's rules: the full ID, then the name (with or
 /// without the leading slash), then a unique ID prefix.
 pub fn resolve<'a>(views: &'a [ContainerView], key: &str) -> Result<&'a ContainerView> {
-    // A full task ID names its container too (shoal's addition: `docker service ps`
-    // shows task IDs, and a task's container is the one it names).
-    if let Some(v) = views.iter().find(|v| v.id == key || v.task.id == key) {
+    // A task ID does not name its container, as in dockerd: `docker inspect <task id>` tries
+    // containers first and must fall through to the task.
+    if let Some(v) = views.iter().find(|v| v.id == key) {
         return Ok(v);
     }
     let name = key.strip_prefix('/').unwrap_or(key);

@@ -284,7 +284,8 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
         return hollow::run(count, &prefix, token, addr, Arc::new(SystemClock)).await;
     }
     let started = tokio::time::Instant::now();
-    let _temp_dir;
+    // Removed when the daemon returns; what runs from it is ended first (`Swarm::discard`).
+    let mut temp_dir = None;
     let data_dir = match (&args.data_dir, args.dev) {
         (Some(dir), _) => dir.clone(),
         (None, true) => {
@@ -293,7 +294,7 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
                 .tempdir()
                 .context("creating a temporary data dir")?;
             let path = dir.path().to_path_buf();
-            _temp_dir = dir;
+            temp_dir = Some(dir);
             path
         }
         (None, false) => default_data_dir(),
@@ -404,10 +405,16 @@ pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     }
 
     wait_for_signal().await;
-    tracing::info!("shutting down");
+    if temp_dir.is_some() {
+        tracing::info!("shutting down: removing the dev cluster's containers, tasks and networks");
+        swarm.discard().await;
+    } else {
+        tracing::info!("shutting down");
+    }
     shutdown.cancel();
     swarm.shutdown().await;
     let _ = std::fs::remove_file(&socket);
+    drop(temp_dir);
     Ok(())
 }
 

@@ -574,6 +574,26 @@ impl Swarm {
         Ok(())
     }
 
+    /// Ends a node whose data dir goes with the process (`agent --dev` without `--data-dir`):
+    /// its standalone containers are removed, and it leaves the swarm, which removes its tasks
+    /// and takes its data plane down. A plain shutdown leaves both for the next start to
+    /// adopt; here nothing could, and the host would keep running containers whose files are
+    /// gone, the namespaces, and the mesh's rules for its published ports.
+    pub async fn discard(&self) {
+        if let Ok(standalone) = self.standalone() {
+            for task in standalone.held() {
+                if let Err(error) = standalone.remove(&task.id, true, true).await {
+                    tracing::warn!(container = %task.id, %error, "removing a container of the dev cluster failed");
+                }
+            }
+        }
+        if !matches!(self.local(), Local::Inactive)
+            && let Err(error) = self.leave(true).await
+        {
+            tracing::warn!(%error, "leaving the dev cluster failed");
+        }
+    }
+
     /// Stops the node (daemon shutdown) without leaving.
     pub async fn shutdown(&self) {
         if let Local::Active(node) = self.local() {

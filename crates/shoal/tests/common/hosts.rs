@@ -407,19 +407,16 @@ impl Cluster {
                 "--filter",
                 "desired-state=running",
                 "--format",
-                "{{.ID}} {{.Node}} {{.CurrentState}}",
+                "{{.ID}} {{.Name}} {{.Node}} {{.CurrentState}}",
                 service,
             ],
         );
         out.lines()
             .filter_map(|l| {
                 let mut words = l.split_whitespace();
-                let (id, node, state) = (words.next()?, words.next()?, words.next()?);
+                let (id, name, node, state) = (words.next()?, words.next()?, words.next()?, words.next()?);
                 let host = self.hosts.iter().position(|h| h.name == node)?;
-                (state == "Running").then(|| Task {
-                    id: id.to_owned(),
-                    host,
-                })
+                (state == "Running").then(|| Task::new(id, name, host))
             })
             .collect()
     }
@@ -434,7 +431,10 @@ impl Cluster {
 
     /// The PID of task `task`'s main process as the root PID namespace sees it.
     pub fn task_pid(&self, task: &Task) -> u32 {
-        let pid = self.docker_ok(task.host, &["inspect", "--format", "{{.State.Pid}}", &task.id]);
+        let pid = self.docker_ok(
+            task.host,
+            &["inspect", "--format", "{{.State.Pid}}", &task.container],
+        );
         pid.trim()
             .parse()
             .unwrap_or_else(|_| panic!("pid of task {}: {pid:?}", task.id))
@@ -498,10 +498,25 @@ impl Cluster {
 /// A task of a service, where it runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Task {
-    /// The full task ID (also a name of its container for `docker exec`/`inspect`).
+    /// The full task ID.
     pub id: String,
+    /// Its container's name on its host, for `docker exec`/`inspect` (a task ID names the
+    /// task, not its container, as in dockerd).
+    pub container: String,
     /// The host it runs on.
     pub host: usize,
+}
+
+impl Task {
+    /// Task `id` as `docker service ps --no-trunc` names it (`web.1`, or `web.<node id>` for a
+    /// global service's), on host `host`.
+    pub fn new(id: &str, name: &str, host: usize) -> Task {
+        Task {
+            id: id.to_owned(),
+            container: format!("{name}.{id}"),
+            host,
+        }
+    }
 }
 
 /// The busybox-static rootfs (every applet linked) as a tar `docker import` takes.
