@@ -264,6 +264,73 @@ fn docker_run_interactive_stdin() {
     assert_eq!(agent.docker_ok(&["ps", "-aq"]).trim(), "", "all removed");
 }
 
+/// The health status `docker inspect` shows for container `name`.
+fn health_of(agent: &Agent, name: &str) -> String {
+    agent
+        .docker_ok(&["inspect", "--format", "{{.State.Health.Status}}", name])
+        .trim()
+        .to_owned()
+}
+
+/// A plain container's health check, as dockerd runs it: `docker run -d` returns once the
+/// process runs (not after the first verdict), an unhealthy container keeps running, and a
+/// passing check makes it healthy again. (A Swarm task waits for healthy and is stopped when
+/// unhealthy; `oci_service.rs`.)
+#[test]
+fn a_containers_health_is_reported_and_stops_nothing() {
+    let Some(node) = Node::with_busybox() else {
+        return;
+    };
+    let agent = &node.agent;
+
+    // The first check is 30 s away: the run returns long before it, still starting.
+    agent.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "slow",
+        "--health-cmd",
+        "true",
+        "--health-interval",
+        "30s",
+        "bb:1",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    assert_eq!(health_of(agent, "slow"), "starting");
+
+    // Healthy while /ok exists (checks every 100 ms, unhealthy after 2 failures).
+    agent.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "flaky",
+        "--health-cmd",
+        "busybox test -e /ok",
+        "--health-interval",
+        "100ms",
+        "--health-retries",
+        "2",
+        "bb:1",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    eventually("flaky unhealthy", LIMIT, || {
+        (health_of(agent, "flaky") == "unhealthy").then_some(())
+    });
+    let running = agent.docker_ok(&["inspect", "--format", "{{.State.Running}}", "flaky"]);
+    assert_eq!(running.trim(), "true", "an unhealthy container runs on");
+    agent.docker_ok(&["exec", "flaky", "busybox", "touch", "/ok"]);
+    eventually("flaky healthy again", LIMIT, || {
+        (health_of(agent, "flaky") == "healthy").then_some(())
+    });
+    let ps = agent.docker_ok(&["ps", "--filter", "name=flaky", "--format", "{{.Status}}"]);
+    assert!(ps.contains("(healthy)"), "{ps}");
+    agent.docker_ok(&["rm", "-f", "slow", "flaky"]);
+}
+
 /// `docker start` of an exited container and `docker restart` of a running one run it
 /// again on the same writable layer, and its logs go on where they were, as on dockerd.
 #[test]
@@ -371,7 +438,7 @@ fn seccomp_default_profile_and_unconfined() {
     let out = stdout(&exec);
     assert!(out.contains("Seccomp:\t2") && out.contains("unshare=1"), "{out}");
     agent.docker_ok(&["rm", "-f", "sc"]);
-    // So does a health check (the start waits for it to pass).
+    // So does a health check: it passes only under the filter.
     agent.docker_ok(&[
         "run",
         "-d",
@@ -386,6 +453,9 @@ fn seccomp_default_profile_and_unconfined() {
         "sleep",
         "60",
     ]);
+    eventually("hc healthy", LIMIT, || {
+        (health_of(agent, "hc") == "healthy").then_some(())
+    });
     agent.docker_ok(&["rm", "-f", "hc"]);
 
     for (opt, says) in [

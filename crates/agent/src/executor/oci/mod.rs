@@ -53,6 +53,7 @@ use types::{ContainerStatus, Task};
 use self::image::ImageSource;
 use super::process::ShimCommand;
 use super::process::handle::{TaskHandle, attach_all, read_logs, remove_dir};
+use super::process::health::HealthPolicy;
 use super::process::launch::{EXIT, HEALTH, LaunchSpec, SHIM_PID, SPEC, TASK_PID, read_json, write_json};
 use super::{Attached, EngineInfo, Error, Executor, Exit, Result, Sandbox, stop_grace};
 use crate::logs::{LogLines, LogOptions};
@@ -88,6 +89,9 @@ pub struct OciConfig {
     /// The task directories of this node's other oci executor (swarm tasks for the
     /// standalone one, and back): their containers count as users of a volume too.
     pub peer_state_dirs: Vec<PathBuf>,
+    /// What health checks do: Swarm's for tasks, dockerd's plain containers' for standalone
+    /// ones (a start does not wait for a verdict, and unhealthy stops nothing).
+    pub health: HealthPolicy,
 }
 
 impl OciConfig {
@@ -105,6 +109,7 @@ impl OciConfig {
             images,
             volume_observer: None,
             peer_state_dirs: Vec::new(),
+            health: HealthPolicy::Swarm,
         }
     }
 }
@@ -180,7 +185,7 @@ impl OciExecutor {
         let Some(launch) = read_json::<LaunchSpec>(&dir.join(SPEC))? else {
             return Ok(None);
         };
-        let handle = TaskHandle::new(dir, launch, self.cancel.child_token())?;
+        let handle = TaskHandle::new(dir, launch, self.config.health, self.cancel.child_token())?;
         handle.resume();
         Ok(Some(handle))
     }
@@ -348,7 +353,12 @@ impl OciExecutor {
                 _ => {}
             }
         }
-        let fresh = TaskHandle::new(dir, handle.launch.clone(), self.cancel.child_token())?;
+        let fresh = TaskHandle::new(
+            dir,
+            handle.launch.clone(),
+            self.config.health,
+            self.cancel.child_token(),
+        )?;
         self.lock().insert(task_id.to_string(), fresh);
         Ok(())
     }
@@ -490,7 +500,7 @@ impl Executor for OciExecutor {
             }
         };
         write_json(&dir.join(SPEC), &launch)?;
-        let handle = TaskHandle::new(dir, launch, self.cancel.child_token())?;
+        let handle = TaskHandle::new(dir, launch, self.config.health, self.cancel.child_token())?;
         self.lock().entry(task.id.clone()).or_insert(handle);
         Ok(())
     }
@@ -498,7 +508,9 @@ impl Executor for OciExecutor {
     async fn start(&self, task_id: &str) -> Result<ContainerStatus> {
         let handle = self.get(task_id)?;
         handle.ensure_launched(&self.config.shim).await?;
-        handle.wait_healthy().await?;
+        if self.config.health == HealthPolicy::Swarm {
+            handle.wait_healthy().await?;
+        }
         Ok(handle.container())
     }
 

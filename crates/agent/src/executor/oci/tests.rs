@@ -166,6 +166,7 @@ impl OciHarness {
             images: self.images.clone(),
             volume_observer: None,
             peer_state_dirs: Vec::new(),
+            health: Default::default(),
         }
     }
 

@@ -23,7 +23,7 @@ use types::ContainerStatus;
 
 use super::ShimCommand;
 use super::cgroup::Cgroups;
-use super::health::{Health, HealthCheck};
+use super::health::{Health, HealthCheck, HealthPolicy};
 use super::launch::{
     EXIT, ExitRecord, HEALTH, LaunchSpec, PidFile, SHIM_LOG, SHIM_PID, TASK_PID, read_json, read_pid,
 };
@@ -61,13 +61,20 @@ pub struct TaskHandle {
     /// Turns true once the supervisor reported the task started (or it was re-attached).
     launched: watch::Sender<bool>,
     health: watch::Sender<Health>,
+    /// What a health verdict does.
+    policy: HealthPolicy,
     /// Ends this task's watchers (remove, or the executor going away).
     cancel: CancellationToken,
 }
 
 impl TaskHandle {
-    /// A handle for a prepared task.
-    pub fn new(dir: PathBuf, launch: LaunchSpec, cancel: CancellationToken) -> Result<Arc<TaskHandle>> {
+    /// A handle for a prepared task, its health checks acting by `policy`.
+    pub fn new(
+        dir: PathBuf,
+        launch: LaunchSpec,
+        policy: HealthPolicy,
+        cancel: CancellationToken,
+    ) -> Result<Arc<TaskHandle>> {
         let check = HealthCheck::from_config(launch.healthcheck.as_ref())?;
         Ok(Arc::new(TaskHandle {
             id: launch.task_id.clone(),
@@ -80,6 +87,7 @@ impl TaskHandle {
             ended: watch::channel(false).0,
             launched: watch::channel(false).0,
             health: watch::channel(Health::Starting).0,
+            policy,
             cancel,
         }))
     }
@@ -254,9 +262,12 @@ impl TaskHandle {
 
     fn recorded_exit(&self) -> Option<Exit> {
         let record: ExitRecord = read_json(&self.dir.join(EXIT)).ok().flatten()?;
-        let unhealthy = *self.health.borrow() == Health::Unhealthy
-            || std::fs::read_to_string(self.dir.join(HEALTH))
-                .is_ok_and(|h| Health::parse(&h) == Health::Unhealthy);
+        // Only Swarm's policy stops a task for being unhealthy; a plain container's exit has
+        // its own cause.
+        let unhealthy = self.policy == HealthPolicy::Swarm
+            && (*self.health.borrow() == Health::Unhealthy
+                || std::fs::read_to_string(self.dir.join(HEALTH))
+                    .is_ok_and(|h| Health::parse(&h) == Health::Unhealthy));
         Some(record.to_exit(unhealthy))
     }
 
@@ -273,13 +284,16 @@ impl TaskHandle {
             let this = Arc::clone(self);
             tokio::spawn(async move {
                 let mut exit = this.exit.subscribe();
-                let monitor = check.monitor(&this.launch, &this.dir, health, |h| this.set_health(h));
+                let monitor = check.monitor(&this.launch, &this.dir, health, this.policy, |h| {
+                    this.set_health(h)
+                });
                 tokio::select! {
                     _ = this.cancel.cancelled() => return,
                     _ = exit.wait_for(Option::is_some) => return,
                     _ = monitor => {}
                 }
-                // Unhealthy: stop it the way a shutdown would; wait() then reports why.
+                // Unhealthy under Swarm's policy (the only one the monitor returns for): stop
+                // it the way a shutdown would; wait() then reports why.
                 if let Err(e) = this.stop().await {
                     tracing::warn!(task = %this.id, error = %e, "stopping unhealthy task failed");
                 }

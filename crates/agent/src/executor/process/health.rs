@@ -28,6 +28,20 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_START_INTERVAL: Duration = Duration::from_secs(5);
 const DEFAULT_RETRIES: u64 = 3;
 
+/// What a verdict does: whether a start waits for the first one, and whether unhealthy stops
+/// the task.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum HealthPolicy {
+    /// A Swarm task (SwarmKit's executor): running only once healthy, and stopped when
+    /// unhealthy, for its orchestrator to replace.
+    #[default]
+    Swarm,
+    /// A plain container (dockerd's `docker run`): started once its process runs; the verdict
+    /// is only reported (`docker ps`, `inspect`, events), and a passing check makes an
+    /// unhealthy container healthy again.
+    Report,
+}
+
 /// What the monitor thinks of the task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Health {
@@ -103,14 +117,16 @@ impl HealthCheck {
         }))
     }
 
-    /// Runs checks until the task turns unhealthy (returns) or the caller drops the future.
-    /// `report` receives every change of verdict; `initial` resumes a re-attached task.
-    /// `dir` is the task's state directory (its `task.pid` names the process to check beside).
+    /// Runs checks until the task turns unhealthy under [`HealthPolicy::Swarm`] (returns) or
+    /// the caller drops the future. `report` receives every change of verdict; `initial`
+    /// resumes a re-attached task. `dir` is the task's state directory (its `task.pid` names
+    /// the process to check beside).
     pub async fn monitor(
         &self,
         launch: &LaunchSpec,
         dir: &Path,
         initial: Health,
+        policy: HealthPolicy,
         mut report: impl FnMut(Health),
     ) {
         let started = Instant::now();
@@ -136,8 +152,13 @@ impl HealthCheck {
             } else if !(in_start_period && health == Health::Starting) {
                 failures += 1;
                 if failures >= self.retries {
-                    report(Health::Unhealthy);
-                    return;
+                    if health != Health::Unhealthy {
+                        health = Health::Unhealthy;
+                        report(health);
+                    }
+                    if policy == HealthPolicy::Swarm {
+                        return;
+                    }
                 }
             }
         }

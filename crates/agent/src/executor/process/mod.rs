@@ -161,7 +161,12 @@ impl ProcessExecutor {
         let Some(launch) = read_json::<LaunchSpec>(&dir.join(SPEC))? else {
             return Ok(None);
         };
-        let handle = TaskHandle::new(dir, launch, self.cancel.child_token())?;
+        let handle = TaskHandle::new(
+            dir,
+            launch,
+            health::HealthPolicy::Swarm,
+            self.cancel.child_token(),
+        )?;
         handle.resume();
         Ok(Some(handle))
     }
@@ -215,7 +220,12 @@ impl Executor for ProcessExecutor {
             }
         }
         write_json(&dir.join(SPEC), &launch)?;
-        let handle = TaskHandle::new(dir, launch, self.cancel.child_token())?;
+        let handle = TaskHandle::new(
+            dir,
+            launch,
+            health::HealthPolicy::Swarm,
+            self.cancel.child_token(),
+        )?;
         self.lock().entry(task.id.clone()).or_insert(handle);
         Ok(())
     }

@@ -90,6 +90,9 @@ impl Standalone {
         config.state_dir = containers_dir(data_dir);
         config.runtime_root = root.join("runtime");
         config.volume_observer = Some(super::volume_events::observer(events.clone()));
+        // dockerd's containers: `docker run -d` returns once the process runs, and an
+        // unhealthy container keeps running (Swarm stops an unhealthy task).
+        config.health = agent::executor::process::health::HealthPolicy::Report;
         let executor = Arc::new(OciExecutor::new(config)?);
         let records = root.join("records");
         std::fs::create_dir_all(&records)?;
