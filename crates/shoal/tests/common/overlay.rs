@@ -91,7 +91,7 @@ pub fn task_addresses(c: &Cluster, task: &Task) -> BTreeMap<String, Ipv4Addr> {
 /// What busybox `nslookup NAME` answers inside `task` (the answer section's addresses); empty
 /// when the name does not resolve.
 pub fn lookup(c: &Cluster, task: &Task, name: &str) -> BTreeSet<Ipv4Addr> {
-    let out = c.exec(task.host, &task.id, &["nslookup", name]);
+    let out = c.exec(task.host, &task.container, &["nslookup", name]);
     let text = crate::common::stdout(&out);
     // The server's own lines come before the first `Name:`.
     let answers = text.split_once("Name:").map_or("", |(_, rest)| rest);
@@ -108,7 +108,7 @@ pub fn hits(c: &Cluster, task: &Task, addr: Ipv4Addr, count: usize) -> Vec<Strin
     let script = format!(
         "for i in $(seq {count}); do r=$(printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 2 {addr} 80 | tail -n 1); echo \"hit:$r\"; done"
     );
-    let out = c.exec_ok(task.host, &task.id, &["sh", "-c", &script]);
+    let out = c.exec_ok(task.host, &task.container, &["sh", "-c", &script]);
     out.lines()
         .filter_map(|l| l.strip_prefix("hit:"))
         .map(|h| h.trim().to_owned())
@@ -129,7 +129,7 @@ pub fn hostnames(tasks: &[Task]) -> BTreeSet<String> {
 pub fn connects(c: &Cluster, task: &Task, addr: Ipv4Addr, port: u16) -> bool {
     let out = c.exec(
         task.host,
-        &task.id,
+        &task.container,
         &["sh", "-c", &format!("echo | nc -w 1 {addr} {port}")],
     );
     out.status.success()
