@@ -536,7 +536,18 @@ fn our_cli_waits_for_a_healthy_dependency() {
     // Held back: db runs but is not healthy, and web does not exist yet.
     let names = c.docker_ok(0, &["service", "ls", "--format", "{{.Name}}"]);
     assert_eq!(names.trim(), "dep_db", "{seen}");
-    let db = c.docker_ok(0, &["service", "ps", "-q", "--no-trunc", "dep_db"]);
+    // Its container, by name (a task ID names the task, not its container).
+    let db = c.docker_ok(
+        0,
+        &[
+            "service",
+            "ps",
+            "--no-trunc",
+            "--format",
+            "{{.Name}}.{{.ID}}",
+            "dep_db",
+        ],
+    );
     let db = db.lines().next().unwrap().trim().to_string();
     c.wait("db's container", || {
         c.exec(0, &db, &["touch", "/tmp/ready"])
@@ -695,7 +706,18 @@ fn our_cli_waits_for_a_dependency_to_complete_successfully() {
     // Held back while init runs.
     let names = c.docker_ok(0, &["service", "ls", "--format", "{{.Name}}"]);
     assert_eq!(names.trim(), "cmp_init", "{seen}");
-    let init = c.docker_ok(0, &["service", "ps", "-q", "--no-trunc", "cmp_init"]);
+    // Its container, by name (a task ID names the task, not its container).
+    let init = c.docker_ok(
+        0,
+        &[
+            "service",
+            "ps",
+            "--no-trunc",
+            "--format",
+            "{{.Name}}.{{.ID}}",
+            "cmp_init",
+        ],
+    );
     let init = init.lines().next().unwrap().trim().to_string();
     c.wait("init's container", || {
         c.exec(0, &init, &["touch", "/tmp/go"])
