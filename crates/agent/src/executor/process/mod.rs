@@ -219,7 +219,13 @@ impl Executor for ProcessExecutor {
                 }
             }
         }
-        write_json(&dir.join(SPEC), &launch)?;
+        if let Err(e) = write_json(&dir.join(SPEC), &launch) {
+            // Only the spec names the cgroups: a node whose disk is full would otherwise keep
+            // one per attempt at the task.
+            cgroup::Cgroups::remove(&launch.cgroups).await;
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e);
+        }
         let handle = TaskHandle::new(
             dir,
             launch,

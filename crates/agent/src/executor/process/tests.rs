@@ -461,6 +461,37 @@ async fn limits_hold_through_the_hosts_cgroups() {
     }
 }
 
+/// A prepare that cannot record its task (here its spec path is a directory; on a node, a full
+/// disk) removes the cgroups it made for it: nothing else would know them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_prepare_leaves_no_cgroups() {
+    let root = Path::new("/sys/fs/cgroup");
+    if cgroup::Cgroups::detect(root).is_none() {
+        eprintln!("skipped: no writable cgroup hierarchy under {}", root.display());
+        return;
+    }
+    let h = harness();
+    let mut config = h.config();
+    config.cgroup_root = Some(root.to_path_buf());
+    let ex = ProcessExecutor::new(config).unwrap();
+    let id = format!("cgroup-failed-prepare-{}", std::process::id());
+    std::fs::create_dir_all(
+        h.config()
+            .state_dir
+            .join(&id)
+            .join(launch::SPEC)
+            .join("in-the-way"),
+    )
+    .unwrap();
+    let err = ex
+        .prepare(&crate::executor::conformance::task(&id, shell("true")))
+        .await;
+    assert!(err.is_err(), "the spec could not be written");
+    // The task's cgroups that exist (made before the spec, and removed with the failure).
+    let left = crate::executor::details::cgroup_dirs(root, "shoal", &id);
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
 /// Waits for `file` to hold a pid and returns it with its start time.
 async fn detached_pid(file: &Path) -> launch::PidFile {
     within("the detached process's pid file", async {
