@@ -155,18 +155,19 @@ impl ProcessExecutor {
         Ok(self.config.state_dir.join(id))
     }
 
+    /// The handle of the task in `dir`: a Swarm task's, whose health verdicts gate its start
+    /// and stop it when unhealthy.
+    fn handle(&self, dir: PathBuf, launch: LaunchSpec) -> Result<Arc<TaskHandle>> {
+        TaskHandle::new(dir, launch, health::HealthPolicy::Swarm, self.cancel.child_token())
+    }
+
     /// Loads a task directory left on disk and resumes watching it.
     fn load(&self, id: &str) -> Result<Option<Arc<TaskHandle>>> {
         let dir = self.task_dir(id)?;
         let Some(launch) = read_json::<LaunchSpec>(&dir.join(SPEC))? else {
             return Ok(None);
         };
-        let handle = TaskHandle::new(
-            dir,
-            launch,
-            health::HealthPolicy::Swarm,
-            self.cancel.child_token(),
-        )?;
+        let handle = self.handle(dir, launch)?;
         handle.resume();
         Ok(Some(handle))
     }
@@ -226,12 +227,7 @@ impl Executor for ProcessExecutor {
             let _ = std::fs::remove_dir_all(&dir);
             return Err(e);
         }
-        let handle = TaskHandle::new(
-            dir,
-            launch,
-            health::HealthPolicy::Swarm,
-            self.cancel.child_token(),
-        )?;
+        let handle = self.handle(dir, launch)?;
         self.lock().entry(task.id.clone()).or_insert(handle);
         Ok(())
     }

@@ -386,20 +386,32 @@ async fn the_shoal_binary_supervises_tasks() {
     );
 }
 
-/// Real cgroups (v2 or v1, whichever the host has): the task runs inside its own cgroups with
-/// the limits written, the memory limit holds (a task that grows past it is killed), and
-/// removing the task removes its cgroups.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn limits_hold_through_the_hosts_cgroups() {
-    let root = Path::new("/sys/fs/cgroup");
+/// Where the host's cgroup hierarchies are mounted.
+const HOST_CGROUPS: &str = "/sys/fs/cgroup";
+
+/// A harness and an executor whose tasks get the host's real cgroups (v2 or v1); `None`,
+/// after saying why, where the host has no writable hierarchy.
+fn with_host_cgroups() -> Option<(ProcessHarness, ProcessExecutor)> {
+    let root = Path::new(HOST_CGROUPS);
     if cgroup::Cgroups::detect(root).is_none() {
         eprintln!("skipped: no writable cgroup hierarchy under {}", root.display());
-        return;
+        return None;
     }
     let h = harness();
     let mut config = h.config();
     config.cgroup_root = Some(root.to_path_buf());
     let ex = ProcessExecutor::new(config).unwrap();
+    Some((h, ex))
+}
+
+/// Real cgroups (v2 or v1, whichever the host has): the task runs inside its own cgroups with
+/// the limits written, the memory limit holds (a task that grows past it is killed), and
+/// removing the task removes its cgroups.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_hold_through_the_hosts_cgroups() {
+    let Some((h, ex)) = with_host_cgroups() else {
+        return;
+    };
     // Unique per run, so that two test runs on one host do not share cgroups.
     let id = format!("cgroup-test-{}", std::process::id());
     // The shell keeps the command substitution's 256 MB in memory; the limit is 32 MiB.
@@ -465,15 +477,9 @@ async fn limits_hold_through_the_hosts_cgroups() {
 /// disk) removes the cgroups it made for it: nothing else would know them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_prepare_leaves_no_cgroups() {
-    let root = Path::new("/sys/fs/cgroup");
-    if cgroup::Cgroups::detect(root).is_none() {
-        eprintln!("skipped: no writable cgroup hierarchy under {}", root.display());
+    let Some((h, ex)) = with_host_cgroups() else {
         return;
-    }
-    let h = harness();
-    let mut config = h.config();
-    config.cgroup_root = Some(root.to_path_buf());
-    let ex = ProcessExecutor::new(config).unwrap();
+    };
     let id = format!("cgroup-failed-prepare-{}", std::process::id());
     std::fs::create_dir_all(
         h.config()
@@ -488,7 +494,7 @@ async fn a_failed_prepare_leaves_no_cgroups() {
         .await;
     assert!(err.is_err(), "the spec could not be written");
     // The task's cgroups that exist (made before the spec, and removed with the failure).
-    let left = crate::executor::details::cgroup_dirs(root, "shoal", &id);
+    let left = crate::executor::details::cgroup_dirs(Path::new(HOST_CGROUPS), "shoal", &id);
     assert!(left.is_empty(), "left behind: {left:?}");
 }
 
