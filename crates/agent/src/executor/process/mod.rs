@@ -158,7 +158,12 @@ impl ProcessExecutor {
     /// The handle of the task in `dir`: a Swarm task's, whose health verdicts gate its start
     /// and stop it when unhealthy.
     fn handle(&self, dir: PathBuf, launch: LaunchSpec) -> Result<Arc<TaskHandle>> {
-        TaskHandle::new(dir, launch, health::HealthPolicy::Swarm, self.cancel.child_token())
+        TaskHandle::new(
+            dir,
+            launch,
+            health::HealthPolicy::Swarm,
+            self.cancel.child_token(),
+        )
     }
 
     /// Loads a task directory left on disk and resumes watching it.
