@@ -26,6 +26,11 @@ fi
 # The acceptance tests drive the stock docker CLI (28 on this machine's PATH).
 command -v docker >/dev/null || { echo "the docker CLI is required for the acceptance tests" >&2; exit 1; }
 
+# A run builds from a clean tree (CI clones main), so incremental caches only double the target dir
+# (about 5 GB more) on a disk shared with other work; one CI run failed to link for lack of space.
+# Set CARGO_INCREMENTAL=1 to keep them when re-running by hand.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo build --workspace --all-targets --quiet
