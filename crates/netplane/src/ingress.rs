@@ -142,6 +142,23 @@ impl Plane {
             "the host's ingress link",
         )
         .await?;
+        // Every node's link has the same /30, so a host link another node's plane left in
+        // this namespace (a dev cluster killed with its sandbox still pinned, then started
+        // again under a new node ID) would hold an equal route to the sandbox: the published
+        // ports' DNAT could leave through the dead link. The host route to this sandbox is
+        // more specific, whatever else the namespace holds.
+        let route = RouteMessageBuilder::<Ipv4Addr>::new()
+            .destination_prefix(SANDBOX_LINK_ADDRESS, 32)
+            .output_interface(host_index)
+            .scope(rtnetlink::packet_route::route::RouteScope::Link)
+            .build();
+        host.handle
+            .route()
+            .add(route)
+            .replace()
+            .execute()
+            .await
+            .map_err(|source| Error::netlink("route the host to its ingress sandbox", source))?;
         let sandbox_index = links::index(&sandbox.handle, SANDBOX_LINK)
             .await?
             .ok_or_else(|| Error::Invalid("the sandbox's link did not arrive".into()))?;
