@@ -22,6 +22,10 @@ use common::{eventually, free_port, stderr, stdout};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
+/// One dev cluster at a time: each makes the ingress sandbox in the host namespace, and every
+/// node's host link has the same addresses.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// The docker CLI against the socket at `sock`.
 fn docker(sock: &Path, args: &[&str]) -> Output {
     Command::new("docker")
@@ -80,11 +84,43 @@ fn task_cgroup_dirs() -> std::collections::BTreeSet<PathBuf> {
 struct DevAgent(std::process::Child, Option<String>);
 
 impl DevAgent {
-    fn interrupt(&self) {
+    /// Starts `shoal agent --dev` with its socket, log and temporary data dir under `root`;
+    /// returns once it printed that it is ready, with that data dir.
+    fn start(root: &Path) -> (DevAgent, PathBuf) {
+        let log = root.join("dev.log");
+        // The temporary data dir is made under TMPDIR: here, the test's own directory.
+        let agent = Command::new(env!("CARGO_BIN_EXE_shoal"))
+            .args(["agent", "--dev", "--hostname", "devexit", "--api-socket"])
+            .arg(root.join("dev.sock"))
+            .env("TMPDIR", root)
+            .env("SHOAL_LOG", "info,openraft=warn")
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&log).unwrap())
+            .stderr(std::fs::File::create(root.join("dev.err")).unwrap())
+            .spawn()
+            .unwrap();
+        let agent = DevAgent(agent, None);
+        let data_dir: PathBuf = eventually("the dev cluster ready", LIMIT, || {
+            let printed = std::fs::read_to_string(&log).unwrap_or_default();
+            let line = printed
+                .lines()
+                .find(|l| l.starts_with("shoal dev cluster ready"))?;
+            let dir = line.split("(data dir ").nth(1)?.trim_end_matches(')');
+            Some(PathBuf::from(dir))
+        });
+        assert!(data_dir.starts_with(root), "{}", data_dir.display());
+        (agent, data_dir)
+    }
+
+    fn signal(&self, signal: libc::c_int) {
         // SAFETY: kill(2) on the agent this test started.
         unsafe {
-            libc::kill(self.0.id() as i32, libc::SIGINT);
+            libc::kill(self.0.id() as i32, signal);
         }
+    }
+
+    fn interrupt(&self) {
+        self.signal(libc::SIGINT);
     }
 }
 
@@ -149,32 +185,12 @@ fn ctrl_c_on_a_dev_cluster_leaves_nothing_running() {
         return;
     }
     let (_rt, registry) = busybox::serve_busybox();
-    // The only test of this binary: no other test makes task cgroups meanwhile.
+    // No other test of this binary makes task cgroups meanwhile.
     let cgroups_before = task_cgroup_dirs();
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let root = tempfile::tempdir().unwrap();
     let sock = root.path().join("dev.sock");
-    let log = root.path().join("dev.log");
-    // The temporary data dir is made under TMPDIR: here, the test's own directory.
-    let agent = Command::new(env!("CARGO_BIN_EXE_shoal"))
-        .args(["agent", "--dev", "--hostname", "devexit", "--api-socket"])
-        .arg(&sock)
-        .env("TMPDIR", root.path())
-        .env("SHOAL_LOG", "info,openraft=warn")
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&log).unwrap())
-        .stderr(std::fs::File::create(root.path().join("dev.err")).unwrap())
-        .spawn()
-        .unwrap();
-    let mut agent = DevAgent(agent, None);
-    let data_dir: PathBuf = eventually("the dev cluster ready", LIMIT, || {
-        let printed = std::fs::read_to_string(&log).unwrap_or_default();
-        let line = printed
-            .lines()
-            .find(|l| l.starts_with("shoal dev cluster ready"))?;
-        let dir = line.split("(data dir ").nth(1)?.trim_end_matches(')');
-        Some(PathBuf::from(dir))
-    });
-    assert!(data_dir.starts_with(root.path()), "{}", data_dir.display());
+    let (mut agent, data_dir) = DevAgent::start(root.path());
     let mut cleanup = Cleanup {
         data_dir: data_dir.clone(),
         task_ids: Vec::new(),
@@ -255,4 +271,21 @@ fn ctrl_c_on_a_dev_cluster_leaves_nothing_running() {
         "{}",
         stderr(&out)
     );
+}
+
+#[test]
+fn a_closed_terminal_ends_a_dev_cluster_as_ctrl_c_does() {
+    if let Some(why) = skip_reason() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    // Closing the terminal sends SIGHUP, whose default action would kill the agent before
+    // it removed anything.
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let root = tempfile::tempdir().unwrap();
+    let (mut agent, data_dir) = DevAgent::start(root.path());
+    agent.signal(libc::SIGHUP);
+    let status = eventually("the agent exits", LIMIT, || agent.0.try_wait().unwrap());
+    assert!(status.success(), "{status}");
+    assert!(!data_dir.exists(), "the temporary data dir is removed");
 }

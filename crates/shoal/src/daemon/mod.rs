@@ -276,7 +276,7 @@ fn parse_labels(labels: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
         .collect()
 }
 
-/// Runs the daemon until SIGINT or SIGTERM.
+/// Runs the daemon until SIGINT, SIGTERM or SIGHUP.
 pub async fn run(args: AgentArgs) -> anyhow::Result<()> {
     init_logging();
     if let (Some(count), Some(token), Some(addr)) = (args.hollow, &args.join_token, &args.join_addr) {
@@ -442,18 +442,20 @@ fn free_port(preferred: u16) -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+/// SIGINT, SIGTERM or SIGHUP. SIGHUP's default action would kill the daemon on the spot: a
+/// dev cluster whose terminal closes would leave its containers running and its temporary
+/// data dir behind, where Ctrl-C removes both.
 async fn wait_for_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        }
+    let (Ok(mut term), Ok(mut hangup)) = (signal(SignalKind::terminate()), signal(SignalKind::hangup()))
+    else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
     };
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
+        _ = hangup.recv() => {}
     }
 }
 
