@@ -5,7 +5,7 @@
 //! modes, depends_on, secrets, configs, published ports), checked from inside the tasks and
 //! through the routing mesh, and removed with nothing left but WordPress's named volume: made
 //! on the database's node by its first task with the stack's label, and kept by `stack rm`
-//! as Docker keeps it (then removed by hand); spark runs without its UI port.
+//! as Docker keeps it (then removed by hand).
 
 #![allow(clippy::unwrap_used, clippy::disallowed_methods, dead_code, unsafe_code)]
 
@@ -60,17 +60,11 @@ fn every_example_loads_without_warnings() {
 }
 
 /// A copy of example `name` in `dir` with every service's image replaced by the busybox
-/// stand-in and its command by `commands[service]`; `ports` dropped unless `keep_ports`;
+/// stand-in and its command by `commands[service]`; ports kept as written;
 /// health checks replaced by a trivial one for the services in `healthy` (a dependency's
 /// `service_healthy` needs one) and dropped elsewhere; named volumes kept as written; the
 /// example's secret files copied beside it (the file names them relatively).
-fn stand_in(
-    name: &str,
-    dir: &Path,
-    commands: &[(&str, &str)],
-    keep_ports: bool,
-    healthy: &[&str],
-) -> PathBuf {
+fn stand_in(name: &str, dir: &Path, commands: &[(&str, &str)], healthy: &[&str]) -> PathBuf {
     let source = example(name);
     let text = std::fs::read_to_string(&source).unwrap();
     let mut doc: Value = serde_saphyr::from_str(&text).unwrap();
@@ -85,9 +79,6 @@ fn stand_in(
                 "healthcheck".into(),
                 serde_json::json!({"test": ["CMD", "true"], "interval": "1s"}),
             );
-        }
-        if !keep_ports {
-            body.remove("ports");
         }
     }
     for entry in std::fs::read_dir(source.parent().unwrap()).unwrap() {
@@ -163,7 +154,6 @@ fn the_examples_run_with_stand_ins() {
             ),
             ("collector", "exec sleep 100000"),
         ],
-        false,
         &[],
     );
     ok(shoal(
@@ -185,7 +175,8 @@ fn the_examples_run_with_stand_ins() {
         );
     }
 
-    // Spark: the master on the labelled node, workers elsewhere, reaching it by name.
+    // Spark: the master on the labelled node, workers elsewhere, reaching it by name; its UI
+    // port answers on every node through the mesh.
     c.docker_ok(
         0,
         &[
@@ -200,16 +191,18 @@ fn the_examples_run_with_stand_ins() {
         "spark",
         dir.path(),
         &[
-            ("master", "exec httpd -f -p 7077"),
+            (
+                "master",
+                "mkdir -p /www && echo spark master > /www/index.html && httpd -p 8080 -h /www && exec httpd -f -p 7077",
+            ),
             ("worker", "exec sleep 100000"),
         ],
-        false,
         &[],
     );
     ok(shoal(
         &c,
         &["stack", "deploy", "-c", file.to_str().unwrap(), "spark"],
-        &[("SPARK_WORKERS", "2")],
+        &[("SPARK_WORKERS", "2"), ("SPARK_UI_PORT", "8082")],
     ));
     let master = c.wait_running("spark_master", 1).remove(0);
     assert_eq!(
@@ -225,6 +218,9 @@ fn the_examples_run_with_stand_ins() {
         lookup(&c, &workers[0], "master").into_iter().next()
     });
     assert!(connects(&c, &workers[0], addr, 7077), "worker → master:7077");
+    for host in 0..2 {
+        mesh_answers(&c, host, 8082, "spark master");
+    }
 
     // nginx behind the mesh: every host answers on the published port with the page the
     // stack's config puts in place.
@@ -232,7 +228,6 @@ fn the_examples_run_with_stand_ins() {
         "nginx",
         dir.path(),
         &[("web", "exec httpd -f -p 80 -h /usr/share/nginx/html")],
-        true,
         &[],
     );
     ok(shoal(
@@ -260,7 +255,6 @@ fn the_examples_run_with_stand_ins() {
                 "mkdir -p /www && cat /run/secrets/db_password > /www/index.html && exec httpd -f -p 80 -h /www",
             ),
         ],
-        true,
         &["db"],
     );
     ok(shoal(
