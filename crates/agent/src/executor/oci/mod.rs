@@ -180,12 +180,18 @@ impl OciExecutor {
         Ok(self.config.state_dir.join(id))
     }
 
+    /// The handle of the task in `dir`, under this executor's health policy (Swarm's for
+    /// tasks, dockerd's for standalone containers).
+    fn handle(&self, dir: PathBuf, launch: LaunchSpec) -> Result<Arc<TaskHandle>> {
+        TaskHandle::new(dir, launch, self.config.health, self.cancel.child_token())
+    }
+
     fn load(&self, id: &str) -> Result<Option<Arc<TaskHandle>>> {
         let dir = self.task_dir(id)?;
         let Some(launch) = read_json::<LaunchSpec>(&dir.join(SPEC))? else {
             return Ok(None);
         };
-        let handle = TaskHandle::new(dir, launch, self.config.health, self.cancel.child_token())?;
+        let handle = self.handle(dir, launch)?;
         handle.resume();
         Ok(Some(handle))
     }
@@ -353,12 +359,7 @@ impl OciExecutor {
                 _ => {}
             }
         }
-        let fresh = TaskHandle::new(
-            dir,
-            handle.launch.clone(),
-            self.config.health,
-            self.cancel.child_token(),
-        )?;
+        let fresh = self.handle(dir, handle.launch.clone())?;
         self.lock().insert(task_id.to_string(), fresh);
         Ok(())
     }
@@ -500,7 +501,7 @@ impl Executor for OciExecutor {
             }
         };
         write_json(&dir.join(SPEC), &launch)?;
-        let handle = TaskHandle::new(dir, launch, self.config.health, self.cancel.child_token())?;
+        let handle = self.handle(dir, launch)?;
         self.lock().entry(task.id.clone()).or_insert(handle);
         Ok(())
     }
