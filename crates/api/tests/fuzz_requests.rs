@@ -411,3 +411,18 @@ async fn the_seeds_are_accepted() {
         );
     }
 }
+
+/// Found by the fuzzer: a valid create whose tasks fit no node (here a reservation of more CPU
+/// than any node has) is accepted, as dockerd accepts it, and its tasks wait pending; the fake
+/// daemon answered 500 while its simulated rollout waited for them.
+#[test]
+fn a_service_whose_tasks_fit_no_node_is_created() {
+    let mut seed = service_seed();
+    seed["TaskTemplate"]["Resources"]["Reservations"] = json!({"NanoCPUs": i64::MAX});
+    let body = seed.to_string();
+    runtime().block_on(async {
+        let backend = FakeBackend::new();
+        let answer = post(&backend, "/v1.47/services/create", &body).await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text());
+    });
+}

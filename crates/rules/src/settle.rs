@@ -128,12 +128,18 @@ impl Settler<'_> {
         }
     }
 
-    /// A service's rolling update (or rollback) is under way.
+    /// A service's rolling update (or rollback) is under way and waits on the clock. One with
+    /// a task still pending once the rounds settled waits for a node that fits it (resources,
+    /// constraints): the clock cannot move that on, and a real cluster stays so too.
     fn updating(&self) -> bool {
         self.state.services().any(|s| {
             s.update_status
                 .as_ref()
                 .is_some_and(|u| matches!(u.state, UpdateState::Updating | UpdateState::RollbackStarted))
+                && !self
+                    .state
+                    .tasks_of_service(&s.id)
+                    .any(|t| t.status.state == TaskState::Pending && t.desired_state == TaskState::Running)
         })
     }
 }
