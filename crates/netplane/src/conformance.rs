@@ -236,6 +236,7 @@ pub async fn run_ingress(plane: &dyn DataPlane, vni: u32, octet: u8) {
         local: vec![Ipv4Addr::new(10, octet, 0, 9)],
         remote: vec![],
         route_return: false,
+        forward: true,
     };
     plane.set_mesh(address, &[port]).await.expect("set_mesh");
     plane.remove_ingress().await.expect("remove_ingress");

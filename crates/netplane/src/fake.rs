@@ -247,7 +247,8 @@ impl DataPlane for FakePlane {
     async fn set_mesh(&self, address: Ipv4Addr, ports: &[MeshPort]) -> Result<()> {
         let table = mesh::table_name(&self.tag);
         mesh::sandbox_ruleset(&table, address, ports)?;
-        mesh::host_ruleset(&table, ports)?;
+        // Built only to refuse what the kernel plane would; no address is needed for that.
+        mesh::host_ruleset(&table, Ipv4Addr::UNSPECIFIED, ports)?;
         self.lock().mesh = ports.to_vec();
         Ok(())
     }

@@ -180,7 +180,7 @@ impl Plane {
     pub async fn set_mesh(&self, address: Ipv4Addr, ports: &[MeshPort]) -> Result<()> {
         let table = mesh::table_name(&self.config.tag);
         let sandbox_rules = mesh::sandbox_ruleset(&table, address, ports)?;
-        let host_rules = mesh::host_ruleset(&table, ports)?;
+        let host_rules = mesh::host_ruleset(&table, self.config.underlay, ports)?;
         for (path, rules) in [
             (self.ingress_netns(), sandbox_rules),
             (self.host_netns().to_owned(), host_rules),

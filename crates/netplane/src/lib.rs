@@ -51,7 +51,7 @@ pub use driver::DataPlane;
 pub use endpoint::Endpoint;
 pub use error::{Error, Result};
 pub use fake::{FakePlane, FakeState, FakeTunnels};
-pub use mesh::{MeshPort, PublishMode};
+pub use mesh::{MeshPort, PublishMode, RemoteTask};
 pub use mesh_return::MeshReturn;
 pub use overlay::Overlay;
 pub use plane::{

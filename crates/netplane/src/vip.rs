@@ -38,7 +38,7 @@ use crate::netns;
 use crate::plane::Plane;
 
 /// The transport protocol of a VIP port.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Protocol {
     /// TCP.
     Tcp,
@@ -341,7 +341,7 @@ pub(crate) fn random_choice(n: usize, choices: Vec<SetItem<'static>>) -> Stateme
     })
 }
 
-fn key_of(vip: Ipv4Addr, protocol: Protocol, port: u16) -> Expression<'static> {
+pub(crate) fn key_of(vip: Ipv4Addr, protocol: Protocol, port: u16) -> Expression<'static> {
     Expression::Named(NamedExpression::Concat(vec![
         Expression::String(Cow::Owned(vip.to_string())),
         Expression::String(Cow::Borrowed(protocol.keyword())),
@@ -349,7 +349,7 @@ fn key_of(vip: Ipv4Addr, protocol: Protocol, port: u16) -> Expression<'static> {
     ]))
 }
 
-fn tuple_of_packet() -> Expression<'static> {
+pub(crate) fn tuple_of_packet() -> Expression<'static> {
     Expression::Named(NamedExpression::Concat(vec![
         payload("ip", "daddr"),
         meta(MetaKey::L4proto),

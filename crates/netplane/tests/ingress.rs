@@ -1,10 +1,12 @@
 //! The routing mesh on the kernel: a published port reaches a task through the host and its
 //! ingress sandbox, from another host and from the node itself, even when another plane's host
 //! link (the same /30: every node's link has it) was left in the host namespace first, as a dev
-//! cluster killed with its sandbox still pinned leaves it. Needs root.
+//! cluster killed with its sandbox still pinned leaves it; a node without the task forwards the
+//! connection across the underlay to the task's node. Needs root.
 
 mod common;
 
+use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::Path;
 use std::process::Command;
@@ -12,7 +14,7 @@ use std::time::Duration;
 
 use common::{EchoServer, ask, network, plane};
 use netplane::testbed::Testbed;
-use netplane::{EndpointSpec, MeshPort, Protocol, PublishMode};
+use netplane::{EndpointSpec, MeshPort, Protocol, PublishMode, RemoteTask};
 
 fn ip(netns: &Path, args: &[&str]) {
     let out = Command::new("nsenter")
@@ -84,6 +86,7 @@ async fn a_published_port_answers_beside_a_host_link_another_plane_left() {
         local: vec![task_address],
         remote: vec![],
         route_return: false,
+        forward: true,
     };
     plane.set_mesh(sandbox, &[port]).await.expect("mesh");
 
@@ -98,4 +101,121 @@ async fn a_published_port_answers_beside_a_host_link_another_plane_left() {
     }
     plane.remove_ingress().await.expect("remove the ingress sandbox");
     plane.remove_network(net.vni).await.expect("remove the overlay");
+}
+
+/// A server in `netns` that answers each connection with the address it came from.
+fn serve_peer_address(netns: &Path, addr: Ipv4Addr, port: u16) -> std::thread::JoinHandle<()> {
+    let listener = std::thread::scope(|s| {
+        s.spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .build()
+                .expect("runtime")
+                .block_on(netplane::run_in_netns(netns, move || {
+                    std::net::TcpListener::bind((addr, port)).map_err(|source| netplane::Error::Io {
+                        what: "bind the server",
+                        source,
+                    })
+                }))
+                .expect("the server binds")
+        })
+        .join()
+        .expect("bind thread")
+    });
+    std::thread::spawn(move || {
+        // Two connections: the test's two clients.
+        for _ in 0..2 {
+            let Ok((mut stream, peer)) = listener.accept() else {
+                return;
+            };
+            let _ = writeln!(stream, "{}", peer.ip());
+        }
+    })
+}
+
+/// The line the server at `target` answers, asked from `netns`.
+async fn first_line(netns: &Path, target: SocketAddrV4) -> String {
+    netplane::run_in_netns(netns, move || {
+        let io = |source| netplane::Error::Io {
+            what: "client",
+            source,
+        };
+        let stream =
+            std::net::TcpStream::connect_timeout(&target.into(), Duration::from_secs(3)).map_err(io)?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .map_err(io)?;
+        let mut line = String::new();
+        BufReader::new(stream).read_line(&mut line).map_err(io)?;
+        Ok(line.trim().to_owned())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{target}: {e}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_without_the_task_forwards_across_the_underlay_to_the_tasks_node() {
+    let bed = Testbed::new("npfwd", 3, "192.168.81.0/24".parse().expect("subnet"))
+        .await
+        .expect("test bed");
+    let net = network(4702, 42, false);
+    let task_address = Ipv4Addr::new(10, 77, 42, 10);
+    let (receiving, serving) = (plane(&bed, "fwdx", 0), plane(&bed, "fwdx", 1));
+    for (i, plane) in [&receiving, &serving].into_iter().enumerate() {
+        plane.ensure_network(&net).await.expect("ingress overlay");
+        let sandbox = Ipv4Addr::new(10, 77, 42, 2 + i as u8);
+        plane
+            .ensure_ingress(&net, sandbox)
+            .await
+            .expect("ingress sandbox");
+        let mut port = MeshPort {
+            protocol: Protocol::Tcp,
+            published: 8080,
+            target: 80,
+            mode: PublishMode::Ingress,
+            local: vec![],
+            remote: vec![],
+            route_return: false,
+            forward: true,
+        };
+        if i == 0 {
+            port.remote = vec![RemoteTask {
+                addr: task_address,
+                node: bed.host(1).address,
+            }];
+        } else {
+            port.local = vec![task_address];
+        }
+        plane.set_mesh(sandbox, &[port]).await.expect("mesh");
+    }
+    let task = bed.netns("task").await.expect("netns");
+    serving
+        .attach(
+            &net,
+            &EndpointSpec {
+                netns: task.clone(),
+                ifname: "eth0".into(),
+                address: task_address,
+            },
+        )
+        .await
+        .expect("attach the task");
+    let server = serve_peer_address(&task, task_address, 80);
+
+    // No VXLAN peer is configured: only the underlay can carry the forwarded connection. The
+    // task sees the receiving node's address (SNAT), so its reply goes back through it.
+    let client = &bed.host(2).netns;
+    let via_other = first_line(client, SocketAddrV4::new(bed.host(0).address, 8080)).await;
+    assert_eq!(via_other, bed.host(0).address.to_string(), "forwarded by host 0");
+    // Straight to the task's node: the client's own address.
+    let direct = first_line(client, SocketAddrV4::new(bed.host(1).address, 8080)).await;
+    assert_eq!(
+        direct,
+        bed.host(2).address.to_string(),
+        "received by the task's node"
+    );
+    server.join().expect("server");
+    for plane in [&receiving, &serving] {
+        plane.remove_ingress().await.expect("remove the ingress sandbox");
+        plane.remove_network(net.vni).await.expect("remove the overlay");
+    }
 }

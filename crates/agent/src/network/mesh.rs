@@ -6,7 +6,7 @@
 
 use std::net::Ipv4Addr;
 
-use netplane::{DataPlane, MeshPort, MeshReturn, Protocol, PublishMode};
+use netplane::{DataPlane, MeshPort, MeshReturn, Protocol, PublishMode, RemoteTask};
 use types::NetworkView;
 
 use super::views::Views;
@@ -42,7 +42,10 @@ pub fn mesh_ports(view: &NetworkView, node_id: &str) -> Vec<MeshPort> {
                 if e.node_id == node_id {
                     local.push(e.addr);
                 } else if mode == PublishMode::Ingress {
-                    remote.push(e.addr);
+                    remote.push(RemoteTask {
+                        addr: e.addr,
+                        node: e.vtep,
+                    });
                 }
             }
             local.sort();
@@ -58,6 +61,8 @@ pub fn mesh_ports(view: &NetworkView, node_id: &str) -> Vec<MeshPort> {
                     .route_return_ports
                     .iter()
                     .any(|(p, n)| *n == port.published_port && (p == "tcp") == (protocol == Protocol::Tcp)),
+                // Forwarding would carry an encrypted network's traffic outside its tunnels.
+                forward: !view.encrypted,
             });
         }
     }
@@ -175,8 +180,18 @@ mod tests {
             vec!["10.0.1.10".parse::<std::net::Ipv4Addr>().unwrap()]
         );
         assert_eq!(
-            ports[0].remote,
+            ports[0].remote.iter().map(|r| r.addr).collect::<Vec<_>>(),
             vec!["10.0.1.11".parse::<std::net::Ipv4Addr>().unwrap()]
+        );
+        assert_eq!(
+            ports[0].remote[0].node, v.endpoints[1].vtep,
+            "forwarded to its node"
+        );
+        assert!(ports[0].forward);
+        v.encrypted = true;
+        assert!(
+            !mesh_ports(&v, "node1")[0].forward,
+            "an encrypted ingress network keeps its traffic in its tunnels"
         );
         assert_eq!(ports[1].mode, PublishMode::Host);
         assert!(ports[1].remote.is_empty(), "host mode never leaves the node");

@@ -76,9 +76,10 @@ const ROUTE_RETURN: &str = "com.shoal.mesh.client-address=route-return";
 /// A path through the mesh (or around it) that the clients measure.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 pub enum Path3 {
-    /// Host 3 → host 2's published port → the task on host 1 (DNAT + SNAT, VXLAN).
+    /// Host 3 → host 2's published port → forwarded to host 1's, and its task (DNAT + SNAT).
     Remote,
-    /// The same with route-return (DNAT only; replies routed back through host 2).
+    /// The same with route-return (DNAT only, over the ingress overlay; replies routed back
+    /// through host 2).
     RemoteRouteReturn,
     /// Host 3 → host 1's published port, the task on host 1 (DNAT only).
     Local,
@@ -106,10 +107,16 @@ impl Path3 {
         matches!(self, Path3::Remote | Path3::RemoteRouteReturn | Path3::Local)
     }
 
+    /// A path of the mesh as every published port has it: the target's (route-return is
+    /// an opt-in of its own).
+    pub fn is_default_mesh(self) -> bool {
+        matches!(self, Path3::Remote | Path3::Local)
+    }
+
     /// The report's words for it.
     pub fn label(self) -> &'static str {
         match self {
-            Path3::Remote => "mesh, task on another host (DNAT + SNAT, VXLAN)",
+            Path3::Remote => "mesh, task on another host (DNAT + SNAT, forwarded over the underlay)",
             Path3::RemoteRouteReturn => "mesh, task on another host (route-return: DNAT, VXLAN)",
             Path3::Local => "mesh, task on the receiving host (DNAT)",
             Path3::HostMode => "direct to the task: host-mode port on its host (DNAT, no mesh)",
