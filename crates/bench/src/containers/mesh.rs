@@ -102,13 +102,8 @@ impl Path3 {
         Path3::Direct,
     ];
 
-    /// A path through the routing mesh (ingress mode), which the target is stated for.
-    pub fn is_mesh(self) -> bool {
-        matches!(self, Path3::Remote | Path3::RemoteRouteReturn | Path3::Local)
-    }
-
-    /// A path of the mesh as every published port has it: the target's (route-return is
-    /// an opt-in of its own).
+    /// A path of the mesh as every published port has it, which the target is stated for
+    /// (route-return is an opt-in of its own).
     pub fn is_default_mesh(self) -> bool {
         matches!(self, Path3::Remote | Path3::Local)
     }
