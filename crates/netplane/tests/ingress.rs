@@ -30,6 +30,20 @@ fn ip(netns: &Path, args: &[&str]) {
     );
 }
 
+/// TCP 8080 published in ingress mode to port 80 of the tasks given.
+fn published(local: Vec<Ipv4Addr>, remote: Vec<RemoteTask>) -> MeshPort {
+    MeshPort {
+        protocol: Protocol::Tcp,
+        published: 8080,
+        target: 80,
+        mode: PublishMode::Ingress,
+        local,
+        remote,
+        route_return: false,
+        forward: true,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_published_port_answers_beside_a_host_link_another_plane_left() {
     let bed = Testbed::new("nping", 2, "192.168.80.0/24".parse().expect("subnet"))
@@ -78,17 +92,10 @@ async fn a_published_port_answers_beside_a_host_link_another_plane_left() {
         .await
         .expect("attach the task");
     let _server = EchoServer::start(&task, task_address, 80, "the task").await;
-    let port = MeshPort {
-        protocol: Protocol::Tcp,
-        published: 8080,
-        target: 80,
-        mode: PublishMode::Ingress,
-        local: vec![task_address],
-        remote: vec![],
-        route_return: false,
-        forward: true,
-    };
-    plane.set_mesh(sandbox, &[port]).await.expect("mesh");
+    plane
+        .set_mesh(sandbox, &[published(vec![task_address], vec![])])
+        .await
+        .expect("mesh");
 
     let published = SocketAddrV4::new(bed.host(0).address, 8080);
     for (who, from) in [("another host", &bed.host(1).netns), ("the node itself", &node)] {
@@ -167,24 +174,15 @@ async fn a_node_without_the_task_forwards_across_the_underlay_to_the_tasks_node(
             .ensure_ingress(&net, sandbox)
             .await
             .expect("ingress sandbox");
-        let mut port = MeshPort {
-            protocol: Protocol::Tcp,
-            published: 8080,
-            target: 80,
-            mode: PublishMode::Ingress,
-            local: vec![],
-            remote: vec![],
-            route_return: false,
-            forward: true,
-        };
-        if i == 0 {
-            port.remote = vec![RemoteTask {
+        let port = if i == 0 {
+            let there = RemoteTask {
                 addr: task_address,
                 node: bed.host(1).address,
-            }];
+            };
+            published(vec![], vec![there])
         } else {
-            port.local = vec![task_address];
-        }
+            published(vec![task_address], vec![])
+        };
         plane.set_mesh(sandbox, &[port]).await.expect("mesh");
     }
     let task = bed.netns("task").await.expect("netns");
