@@ -152,13 +152,7 @@ impl Plane {
             .output_interface(host_index)
             .scope(rtnetlink::packet_route::route::RouteScope::Link)
             .build();
-        host.handle
-            .route()
-            .add(route)
-            .replace()
-            .execute()
-            .await
-            .map_err(|source| Error::netlink("route the host to its ingress sandbox", source))?;
+        set_route(&host.handle, route, "the host's route to its ingress sandbox").await?;
         let sandbox_index = links::index(&sandbox.handle, SANDBOX_LINK)
             .await?
             .ok_or_else(|| Error::Invalid("the sandbox's link did not arrive".into()))?;
@@ -225,6 +219,15 @@ async fn default_route(handle: &rtnetlink::Handle, via: Ipv4Addr, index: u32, wh
         .gateway(via)
         .output_interface(index)
         .build();
+    set_route(handle, route, what).await
+}
+
+/// Adds `route`, replacing one to the same destination.
+async fn set_route(
+    handle: &rtnetlink::Handle,
+    route: rtnetlink::packet_route::route::RouteMessage,
+    what: &str,
+) -> Result<()> {
     handle
         .route()
         .add(route)
