@@ -87,3 +87,28 @@ async fn lower_case_keys_update_a_node() {
     assert_eq!(spec["Availability"], "drain");
     assert_eq!(spec["Labels"], json!({"Zone": "a"}));
 }
+
+/// Go's decoder takes a struct only from an object; serde's derived structs would also take
+/// a list of field values in order (`[9223372036854775807]` became `NanoCPUs`). dockerd answers
+/// 400, and nothing is stored — in the typed spec and in the mounts kept as JSON alike.
+#[tokio::test]
+async fn a_struct_given_as_a_list_is_refused() {
+    let (upper, _) = specs();
+    let spec: serde_json::Value = serde_json::from_str(&upper).unwrap();
+    let mut reservations = spec.clone();
+    reservations["TaskTemplate"]["Resources"] = json!({"Reservations": [i64::MAX]});
+    let mut bind_options = spec;
+    bind_options["TaskTemplate"]["ContainerSpec"]["Mounts"] =
+        json!([{"Type": "bind", "Source": "/srv", "Target": "/srv", "BindOptions": ["rprivate"]}]);
+    for body in [reservations, bind_options] {
+        let backend = FakeBackend::new();
+        let answer = post(&backend, "/v1.47/services/create", &body.to_string()).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.text());
+        assert!(
+            answer.text().contains("expected a JSON object"),
+            "{}",
+            answer.text()
+        );
+        assert_eq!(get(&backend, "/v1.47/services").await.json(), json!([]));
+    }
+}

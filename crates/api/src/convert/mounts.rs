@@ -12,7 +12,7 @@ pub fn from_docker(extra: &Map<String, Value>) -> Result<Vec<Mount>> {
     let Some(value) = extra.get("Mounts").filter(|v| !v.is_null()) else {
         return Ok(Vec::new());
     };
-    let shapes: Vec<model::mount::Mount> = serde_json::from_value(value.clone())
+    let shapes: Vec<model::mount::Mount> = model::fold::from_value(value.clone())
         .map_err(|e| Error::BadRequest(format!("invalid Mounts: {}", types::excerpt(&e.to_string()))))?;
     let mounts = shapes.iter().map(typed).collect::<Result<Vec<_>>>()?;
     mount::validate(&mounts).map_err(|e| Error::BadRequest(e.to_string()))?;

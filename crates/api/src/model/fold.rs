@@ -106,12 +106,18 @@ impl<'de> de::Deserializer<'de> for Folded {
 
     fn deserialize_struct<V: Visitor<'de>>(
         self,
-        _name: &'static str,
+        name: &'static str,
         fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Self::Error> {
         match self.0 {
             Value::Object(map) => visitor.visit_map(Entries::new(rename_keys(map, fields))),
+            // serde's derived structs also take a list of field values in declaration order; Go's
+            // decoder takes a struct only from an object, and dockerd answers such a body 400.
+            Value::Array(_) => Err(de::Error::invalid_type(
+                de::Unexpected::Seq,
+                &format!("a JSON object for {name}").as_str(),
+            )),
             other => Folded(other).deserialize_any(visitor),
         }
     }
@@ -332,6 +338,21 @@ mod tests {
             value,
             json!({"Mounts": [{"Source": "x"}], "Labels": {"source": "y"}})
         );
+    }
+
+    #[test]
+    fn a_struct_is_never_taken_from_a_list() {
+        let error = from_value::<Shape>(json!({"inner": ["start-first"]})).unwrap_err();
+        assert!(
+            error.to_string().contains("expected a JSON object for Shape"),
+            "{error}"
+        );
+        // Lists of structs and maps are still lists.
+        let shape: Shape = from_value(json!({"inner": {"order": "a"}})).unwrap();
+        assert_eq!(shape.inner.unwrap().order, "a");
+        let list: Vec<Shape> = from_value(json!([{"order": "a"}, {"ORDER": "b"}])).unwrap();
+        assert_eq!(list.len(), 2);
+        assert_eq!(list[1].order, "b");
     }
 
     #[test]
