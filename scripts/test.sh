@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 # libseccomp-dev: the oci executor's seccomp filters are compiled by libseccomp (linked at build time).
 # tcpdump: the encrypted overlay's test reads the underlay for plaintext.
 # golang-cfssl: the external CA test signs node certificates with a real `cfssl serve`.
-packages=(iproute2 nftables busybox-static docker-registry apache2-utils docker.io libseccomp-dev tcpdump golang-cfssl)
+# iptables: the mesh's test drops forwarded traffic by policy, as a host running dockerd does.
+packages=(iproute2 nftables iptables busybox-static docker-registry apache2-utils docker.io libseccomp-dev tcpdump golang-cfssl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

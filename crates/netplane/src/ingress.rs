@@ -20,6 +20,7 @@ use rtnetlink::packet_route::link::{InfoData, InfoKind, InfoVeth};
 use rtnetlink::{LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder};
 
 use crate::error::{Error, Result};
+use crate::firewall;
 use crate::links;
 use crate::mesh::{
     self, HOST_LINK_ADDRESS, LINK_PREFIX, MeshPort, SANDBOX_LINK, SANDBOX_LINK_ADDRESS, SANDBOX_OVERLAY_IF,
@@ -188,15 +189,17 @@ impl Plane {
             })
             .await?;
         }
-        Ok(())
+        // After the table: the rule lets through what the table marks.
+        firewall::ensure(self.host_netns(), &self.config.tag).await
     }
 
-    /// Removes the mesh: the host's table, the host link and the sandbox namespace (its links
-    /// first, so its end on the ingress overlay goes now, not when the kernel frees the
-    /// namespace); removing what is gone succeeds.
+    /// Removes the mesh: the host's table and firewall rule, the host link and the sandbox
+    /// namespace (its links first, so its end on the ingress overlay goes now, not when the
+    /// kernel frees the namespace); removing what is gone succeeds.
     pub async fn remove_ingress(&self) -> Result<()> {
         let table = mesh::table_name(&self.config.tag);
         crate::vip::delete_table(self.host_netns(), &table).await?;
+        firewall::remove(self.host_netns(), &self.config.tag).await?;
         let host = Netlink::open(self.host_netns()).await?;
         links::delete_named(&host.handle, &self.host_link()).await?;
         crate::overlay::teardown(&self.ingress_netns()).await

@@ -32,6 +32,7 @@ mod driver;
 mod endpoint;
 mod error;
 mod fake;
+mod firewall;
 mod ingress;
 mod links;
 pub mod mesh;

@@ -5,12 +5,13 @@
 //! ```text
 //! host   table ip shoal-<tag>-mesh
 //!   chain prerouting (nat, prerouting, dstnat):
-//!       fib daddr type local  ip dscp 0x35  l4proto . dport { ports with a task here } dnat to <sandbox link>
+//!       fib daddr type local  ip dscp 0x35  l4proto . dport { ports with a task here } goto to-sandbox
 //!       fib daddr type local  l4proto . dport vmap { tcp . 8080 : goto fwd-0, … }
-//!       fib daddr type local  l4proto . dport { tcp . 8080, … }  dnat to <sandbox link>
+//!       fib daddr type local  l4proto . dport { tcp . 8080, … }  goto to-sandbox
 //!   chain output (nat, output, dstnat): the last two, the vmap for non-loopback sources only
+//!   chain to-sandbox     ct mark set ct mark | CT_MARK  dnat to <sandbox link>
 //!   chain fwd-<n>        numgen random mod N vmap { 0 : goto to-sandbox, …, L : goto fwd-<n>-ep-0, … }
-//!   chain fwd-<n>-ep-<k> dnat to <the task's node>        (the same port, there)
+//!   chain fwd-<n>-ep-<k> ct mark set ct mark | CT_MARK  dnat to <the task's node>  (the same port, there)
 //!   chain postrouting (nat, postrouting, srcnat):
 //!       ip saddr 127.0.0.0/8 ip daddr <sandbox link>  snat to <host link>   (`curl localhost:…`)
 //!       ct status dnat  ip daddr . l4proto . dport { <node> . tcp . 8080, … }
@@ -56,10 +57,11 @@ use std::net::Ipv4Addr;
 
 use nftables::batch::Batch;
 use nftables::expr::{
-    CT, CTDir, Expression, Fib, FibFlag, FibResult, MetaKey, NamedExpression, Prefix, SetItem,
+    BinaryOperation, CT, CTDir, Expression, Fib, FibFlag, FibResult, MetaKey, NamedExpression, Prefix,
+    SetItem,
 };
 use nftables::schema::{Chain, NfListObject, Nftables};
-use nftables::stmt::{Mangle, Match, NAT, Operator, Statement, VerdictMap};
+use nftables::stmt::{JumpTarget, Mangle, Match, NAT, Operator, Statement, VerdictMap};
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
 
 use crate::error::{Error, Result};
@@ -84,6 +86,11 @@ pub const LINK_PREFIX: u8 = 30;
 /// tasks instead of balancing it again. A client that sets it itself only narrows its own
 /// choice to the receiving node's tasks.
 pub const FORWARDED_DSCP: u32 = 0x35;
+
+/// The conntrack mark bit the host sets on every connection it DNATs for a published port (ORed
+/// in, so others' bits stay): a firewall that drops forwarded traffic lets these through by one
+/// rule (`firewall.rs`).
+pub const CT_MARK: u32 = 0x0100_0000;
 
 /// nft's priorities for the nat hooks.
 const DSTNAT: i32 = -100;
@@ -299,7 +306,7 @@ pub fn host_ruleset(table: &str, underlay: Ipv4Addr, ports: &[MeshPort]) -> Resu
     batch.add(NfListObject::Rule(rule(
         table,
         "to-sandbox",
-        vec![dnat(SANDBOX_LINK_ADDRESS, None)],
+        vec![mark(), dnat(SANDBOX_LINK_ADDRESS, None)],
     )));
     let forwarded = forward_chains(&mut batch, table, &forwarding);
     for (name, hook) in [("prerouting", NfHook::Prerouting), ("output", NfHook::Output)] {
@@ -318,7 +325,7 @@ pub fn host_ruleset(table: &str, underlay: Ipv4Addr, ports: &[MeshPort]) -> Resu
                     fib_local(),
                     is(payload("ip", "dscp"), Expression::Number(FORWARDED_DSCP)),
                     is(proto_port(), set(kept.clone())),
-                    dnat(SANDBOX_LINK_ADDRESS, None),
+                    to_sandbox(),
                 ],
             )));
         }
@@ -341,7 +348,7 @@ pub fn host_ruleset(table: &str, underlay: Ipv4Addr, ports: &[MeshPort]) -> Resu
             vec![
                 fib_local(),
                 is(proto_port(), set(published.clone())),
-                dnat(SANDBOX_LINK_ADDRESS, None),
+                to_sandbox(),
             ],
         )));
     }
@@ -421,6 +428,7 @@ fn forward_chains(
                 &endpoint,
                 vec![
                     is(meta(MetaKey::L4proto), string(port.protocol.keyword())),
+                    mark(),
                     dnat(task.node, None),
                 ],
             )));
@@ -434,6 +442,31 @@ fn forward_chains(
         )));
     }
     forwarded
+}
+
+/// `goto to-sandbox`: marked and DNATed to the sandbox there.
+fn to_sandbox() -> Statement<'static> {
+    Statement::Goto(JumpTarget {
+        target: Cow::Borrowed("to-sandbox"),
+    })
+}
+
+/// `ct mark set ct mark | CT_MARK`.
+fn mark() -> Statement<'static> {
+    let ct_mark = || {
+        Expression::Named(NamedExpression::CT(CT {
+            key: Cow::Borrowed("mark"),
+            family: None,
+            dir: None,
+        }))
+    };
+    Statement::Mangle(Mangle {
+        key: ct_mark(),
+        value: Expression::BinaryOperation(Box::new(BinaryOperation::OR(vec![
+            ct_mark(),
+            Expression::Number(CT_MARK),
+        ]))),
+    })
 }
 
 fn snat_to(address: Ipv4Addr) -> Statement<'static> {
@@ -741,6 +774,11 @@ mod tests {
         );
         assert!(j.contains(r#""snat":{"addr":"192.168.0.1"}"#), "{j}");
         assert!(j.contains(r#"{"concat":["192.168.0.5","tcp",8080]}"#), "{j}");
+        // Every connection the host DNATs carries the mark its firewall rule accepts.
+        let marks = j.matches(
+            r#""mangle":{"key":{"ct":{"key":"mark"}},"value":{"|":[{"ct":{"key":"mark"}},16777216]}}"#,
+        );
+        assert_eq!(marks.count(), j.matches(r#""dnat":{"#).count(), "{j}");
         // What another node forwarded here goes to this node's tasks.
         let prerouting = j.split(r#""chain":"output""#).next().expect("prerouting first");
         assert!(prerouting.contains(r#""right":53"#), "{j}");

@@ -2,7 +2,8 @@
 //! ingress sandbox, from another host and from the node itself, even when another plane's host
 //! link (the same /30: every node's link has it) was left in the host namespace first, as a dev
 //! cluster killed with its sandbox still pinned leaves it; a node without the task forwards the
-//! connection across the underlay to the task's node. Needs root.
+//! connection across the underlay to the task's node, also where the host's firewall drops
+//! what it forwards by default (dockerd's iptables policy). Needs root.
 
 mod common;
 
@@ -167,6 +168,11 @@ async fn a_node_without_the_task_forwards_across_the_underlay_to_the_tasks_node(
     let net = network(4702, 42, false);
     let task_address = Ipv4Addr::new(10, 77, 42, 10);
     let (receiving, serving) = (plane(&bed, "fwdx", 0), plane(&bed, "fwdx", 1));
+    // Both hosts drop what they route unless a rule accepts it, as a host running dockerd does
+    // (it sets iptables' FORWARD policy to DROP): the mesh's connections still pass.
+    for host in [0, 1] {
+        iptables(&bed.host(host).netns, &["-P", "FORWARD", "DROP"]);
+    }
     for (i, plane) in [&receiving, &serving].into_iter().enumerate() {
         plane.ensure_network(&net).await.expect("ingress overlay");
         let sandbox = Ipv4Addr::new(10, 77, 42, 2 + i as u8);
@@ -212,8 +218,29 @@ async fn a_node_without_the_task_forwards_across_the_underlay_to_the_tasks_node(
         "received by the task's node"
     );
     server.join().expect("server");
-    for plane in [&receiving, &serving] {
+    for (host, plane) in [&receiving, &serving].into_iter().enumerate() {
         plane.remove_ingress().await.expect("remove the ingress sandbox");
         plane.remove_network(net.vni).await.expect("remove the overlay");
+        let rules = iptables(&bed.host(host).netns, &["-S", "FORWARD"]);
+        assert!(
+            !rules.contains("shoal"),
+            "host {host} kept its accept rule: {rules}"
+        );
     }
+}
+
+/// Runs iptables in `netns`; returns its output.
+fn iptables(netns: &Path, args: &[&str]) -> String {
+    let out = Command::new("nsenter")
+        .arg(format!("--net={}", netns.display()))
+        .args(["iptables", "-w", "5"])
+        .args(args)
+        .output()
+        .expect("iptables");
+    assert!(
+        out.status.success(),
+        "iptables {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
