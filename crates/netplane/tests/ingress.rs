@@ -18,17 +18,28 @@ use netplane::testbed::Testbed;
 use netplane::{EndpointSpec, MeshPort, Protocol, PublishMode, RemoteTask};
 
 fn ip(netns: &Path, args: &[&str]) {
+    in_netns(netns, "ip", args);
+}
+
+/// Runs iptables in `netns` (waiting for its lock); returns its output.
+fn iptables(netns: &Path, args: &[&str]) -> String {
+    in_netns(netns, "iptables", &[&["-w", "5"], args].concat())
+}
+
+/// Runs `program` with `args` in `netns`, which must succeed; returns its output.
+fn in_netns(netns: &Path, program: &str, args: &[&str]) -> String {
     let out = Command::new("nsenter")
         .arg(format!("--net={}", netns.display()))
-        .arg("ip")
+        .arg(program)
         .args(args)
         .output()
-        .expect("ip");
+        .expect(program);
     assert!(
         out.status.success(),
-        "ip {args:?}: {}",
+        "{program} {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// TCP 8080 published in ingress mode to port 80 of the tasks given.
@@ -227,20 +238,4 @@ async fn a_node_without_the_task_forwards_across_the_underlay_to_the_tasks_node(
             "host {host} kept its accept rule: {rules}"
         );
     }
-}
-
-/// Runs iptables in `netns`; returns its output.
-fn iptables(netns: &Path, args: &[&str]) -> String {
-    let out = Command::new("nsenter")
-        .arg(format!("--net={}", netns.display()))
-        .args(["iptables", "-w", "5"])
-        .args(args)
-        .output()
-        .expect("iptables");
-    assert!(
-        out.status.success(),
-        "iptables {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
