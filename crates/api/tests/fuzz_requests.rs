@@ -332,7 +332,9 @@ proptest! {
     fn query_strings_take_anything(
         which in 0..14usize,
         filters in hostile(),
-        raw in "[a-zA-Z0-9._%{}:,\\[\\]\"=&+-]{0,40}",
+        // Characters a URI may hold unencoded (`{}[]"` may not: no client sends them, and
+        // `filters` carries them encoded), so nearly every case is a request.
+        raw in "[a-zA-Z0-9._%:,=&+-]{0,40}",
         number in prop_oneof![Just("-1".to_string()), Just("18446744073709551616".to_string()),
                               Just("9223372036854775807".to_string()), Just("1e400".to_string()),
                               Just("".to_string()), Just("all".to_string()), "[0-9.-]{0,22}"],
@@ -419,6 +421,42 @@ async fn the_seeds_are_accepted() {
 fn a_service_whose_tasks_fit_no_node_is_created() {
     let mut seed = service_seed();
     seed["TaskTemplate"]["Resources"]["Reservations"] = json!({"NanoCPUs": i64::MAX});
+    let body = seed.to_string();
+    runtime().block_on(async {
+        let backend = FakeBackend::new();
+        let answer = post(&backend, "/v1.47/services/create", &body).await;
+        assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text());
+    });
+}
+
+/// Found by the fuzzer: a swarm update that changes `CAConfig.ForceRotate` starts a root CA
+/// rotation, cross-signed by the current root's key; the fake daemon's key was a placeholder,
+/// so it answered 500.
+#[test]
+fn a_swarm_update_that_forces_a_root_rotation_is_accepted() {
+    let mut spec = swarm_spec_seed();
+    spec["CAConfig"]["ForceRotate"] = json!(i64::MAX);
+    let body = spec.to_string();
+    runtime().block_on(async {
+        let backend = FakeBackend::new();
+        let answer = post(&backend, "/v1.47/swarm/update?version=1", &body).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+        assert!(
+            !get(&backend, "/v1.47/swarm")
+                .await
+                .text()
+                .contains(&backend.ca_key_line())
+        );
+    });
+}
+
+/// Found by the fuzzer: a create whose update config waits for ages (a monitor period of
+/// `i64::MAX` nanoseconds) is accepted, as dockerd accepts it; the fake daemon answered 500
+/// while its simulated clock waited for that period.
+#[test]
+fn a_service_with_an_endless_update_monitor_is_created() {
+    let mut seed = service_seed();
+    seed["UpdateConfig"]["Monitor"] = json!(i64::MAX);
     let body = seed.to_string();
     runtime().block_on(async {
         let backend = FakeBackend::new();

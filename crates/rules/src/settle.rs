@@ -130,12 +130,24 @@ impl Settler<'_> {
 
     /// A service's rolling update (or rollback) is under way and waits on the clock. One with
     /// a task still pending once the rounds settled waits for a node that fits it (resources,
-    /// constraints): the clock cannot move that on, and a real cluster stays so too.
+    /// constraints): the clock cannot move that on, and a real cluster stays so too. One whose
+    /// delay or monitor period is longer than the clock may move waits longer than any test:
+    /// a real cluster would still be waiting, so it is left under way, not called stuck.
     fn updating(&self) -> bool {
         self.state.services().any(|s| {
-            s.update_status
-                .as_ref()
-                .is_some_and(|u| matches!(u.state, UpdateState::Updating | UpdateState::RollbackStarted))
+            let rolling_back = match s.update_status.as_ref().map(|u| u.state) {
+                Some(UpdateState::Updating) => false,
+                Some(UpdateState::RollbackStarted) => true,
+                _ => return false,
+            };
+            let config = if rolling_back {
+                s.spec.rollback
+            } else {
+                s.spec.update
+            }
+            .unwrap_or_default();
+            let longest_wait = config.delay.max(config.monitor);
+            longest_wait <= MAX_WAIT_SECS.saturating_mul(1_000_000_000)
                 && !self
                     .state
                     .tasks_of_service(&s.id)

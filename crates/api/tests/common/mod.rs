@@ -39,8 +39,6 @@ pub const CLUSTER_ID: &str = "c1ddddddddddddddddddddddd";
 pub const WORKER_TOKEN: &str = "SWMTKN-1-worker-token-for-tests";
 /// The manager join token.
 pub const MANAGER_TOKEN: &str = "SWMTKN-1-manager-token-for-tests";
-/// Text of the CA key; it must never appear in a response.
-pub const KEY_MARKER: &str = "TEST-CA-KEY-MUST-NOT-LEAK";
 /// Wall-clock time of every write (2026-11-27T05:01:02.123456789Z).
 pub const NOW: Timestamp = Timestamp(1_795_755_662_123_456_789);
 
@@ -107,7 +105,8 @@ impl FakeBackend {
             spec: ClusterSpec::default(),
             root_ca: RootCa {
                 ca_cert_pem: ca.cert_pem().to_string(),
-                ca_key_pem: format!("-----BEGIN PRIVATE KEY-----\n{KEY_MARKER}\n-----END PRIVATE KEY-----\n"),
+                // A real key: a root CA rotation (`ForceRotate`) cross-signs with it.
+                ca_key_pem: ca.key_pem().to_string(),
                 join_tokens: JoinTokens {
                     worker: WORKER_TOKEN.into(),
                     manager: MANAGER_TOKEN.into(),
@@ -205,6 +204,12 @@ impl FakeBackend {
     /// The cluster as stored now.
     pub fn stored_cluster(&self) -> Cluster {
         (**self.lock().state.cluster().expect("the cluster exists")).clone()
+    }
+
+    /// The first line of the CA key's base64 text: no response may contain it.
+    pub fn ca_key_line(&self) -> String {
+        let key = self.stored_cluster().root_ca.ca_key_pem;
+        key.lines().nth(1).expect("a PEM key has a body").to_owned()
     }
 
     /// A service as stored now (ID, name or prefix).
