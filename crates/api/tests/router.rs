@@ -456,7 +456,9 @@ mod robustness {
         #[test]
         fn arbitrary_requests_get_an_answer(
             prefix in 0..PREFIXES.len(),
-            tail in "[a-zA-Z0-9._%{}:,\\[\\]\"=&/-]{0,30}",
+            // Characters a URI may hold unencoded (`{}[]"` may not, and no client sends them),
+            // so nearly every case is a request.
+            tail in "[a-zA-Z0-9._%:,=&/-]{0,30}",
             body in "\\PC{0,40}",
             method_index in 0..4usize,
         ) {

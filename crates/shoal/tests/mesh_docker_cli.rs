@@ -2,7 +2,8 @@
 //! the routing mesh answers on every host and balances over every task, a drained host still
 //! answers, host-mode ports answer only where a task runs, a clashing ingress port is refused,
 //! and a task sees the client's own address when the mesh picks a task on the receiving host
-//! (on another host too with route-return, service-wide or for one port).
+//! (on another host too with route-return, service-wide or for one port). The first and the
+//! route-return test run behind dockerd's firewall policy (`FORWARD DROP` on every host).
 //! Clients are busybox `nc` in the hosts' namespaces. Root only.
 #![allow(clippy::disallowed_methods, clippy::unwrap_used, dead_code, unsafe_code)]
 
@@ -62,6 +63,8 @@ fn node_id(c: &Cluster, host: usize) -> String {
 fn the_mesh_answers_on_every_host_balances_and_survives_a_drain() {
     skip_unless_root!();
     let c = Cluster::new("msh", 5);
+    // Behind dockerd's firewall policy: the mesh's connections still pass.
+    c.drop_forwarded_traffic();
     service(&c, "web", &["--replicas", "3", "--publish", "8080:80"], WEB);
     let web = c.wait_running("web", 3);
     let names = hostnames(&web);
@@ -232,6 +235,8 @@ fn a_task_sees_the_clients_address_when_it_runs_on_the_receiving_host() {
 fn with_route_return_a_task_on_another_host_sees_the_clients_address() {
     skip_unless_root!();
     let c = Cluster::new("mrr", 3);
+    // Replies that route back through the receiving host pass its firewall too.
+    c.drop_forwarded_traffic();
     let label = "com.shoal.mesh.client-address";
     let refused = c.docker(
         0,

@@ -472,6 +472,22 @@ impl Cluster {
             .unwrap_or_else(|e| panic!("nft tables of {}: {e}", netns.display()))
     }
 
+    /// Every host drops what it routes unless a rule accepts it, as a host running dockerd does
+    /// (it sets iptables' `FORWARD` policy to `DROP` when it switches forwarding on).
+    pub fn drop_forwarded_traffic(&self) {
+        for host in &self.hosts {
+            let out = Cluster::in_netns(host.netns(), "iptables")
+                .args(["-w", "5", "-P", "FORWARD", "DROP"])
+                .output()
+                .expect("iptables");
+            assert!(
+                out.status.success(),
+                "iptables -P FORWARD DROP: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+
     /// A command run inside the network namespace at `netns` (and nothing else of it).
     pub fn in_netns(netns: &Path, program: &str) -> Command {
         let mut command = Command::new("nsenter");
