@@ -421,10 +421,14 @@ async fn the_seeds_are_accepted() {
 fn a_service_whose_tasks_fit_no_node_is_created() {
     let mut seed = service_seed();
     seed["TaskTemplate"]["Resources"]["Reservations"] = json!({"NanoCPUs": i64::MAX});
-    let body = seed.to_string();
+    assert_created(&seed);
+}
+
+/// Creates a service from `spec` on a fresh fake daemon, which must answer 201.
+fn assert_created(spec: &Value) {
     runtime().block_on(async {
         let backend = FakeBackend::new();
-        let answer = post(&backend, "/v1.47/services/create", &body).await;
+        let answer = post(&backend, "/v1.47/services/create", &spec.to_string()).await;
         assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text());
     });
 }
@@ -457,10 +461,5 @@ fn a_swarm_update_that_forces_a_root_rotation_is_accepted() {
 fn a_service_with_an_endless_update_monitor_is_created() {
     let mut seed = service_seed();
     seed["UpdateConfig"]["Monitor"] = json!(i64::MAX);
-    let body = seed.to_string();
-    runtime().block_on(async {
-        let backend = FakeBackend::new();
-        let answer = post(&backend, "/v1.47/services/create", &body).await;
-        assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text());
-    });
+    assert_created(&seed);
 }
