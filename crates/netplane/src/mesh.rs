@@ -66,7 +66,7 @@ use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
 
 use crate::error::{Error, Result};
 use crate::vip::{
-    Protocol, dnat, family_table, goto, key_of, meta, payload, plain_chain, random_choice, rule,
+    Protocol, ct, dnat, family_table, goto, key_of, meta, payload, plain_chain, random_choice, rule,
     tuple_of_packet,
 };
 
@@ -382,11 +382,7 @@ pub fn host_ruleset(table: &str, underlay: Ipv4Addr, ports: &[MeshPort]) -> Resu
             "postrouting",
             vec![
                 Statement::Match(Match {
-                    left: Expression::Named(NamedExpression::CT(CT {
-                        key: Cow::Borrowed("status"),
-                        family: None,
-                        dir: None,
-                    })),
+                    left: ct("status"),
                     right: string("dnat"),
                     op: Operator::IN,
                 }),
@@ -453,17 +449,10 @@ fn to_sandbox() -> Statement<'static> {
 
 /// `ct mark set ct mark | CT_MARK`.
 fn mark() -> Statement<'static> {
-    let ct_mark = || {
-        Expression::Named(NamedExpression::CT(CT {
-            key: Cow::Borrowed("mark"),
-            family: None,
-            dir: None,
-        }))
-    };
     Statement::Mangle(Mangle {
-        key: ct_mark(),
+        key: ct("mark"),
         value: Expression::BinaryOperation(Box::new(BinaryOperation::OR(vec![
-            ct_mark(),
+            ct("mark"),
             Expression::Number(CT_MARK),
         ]))),
     })
@@ -516,14 +505,7 @@ pub fn sandbox_ruleset(
         vec![
             is(meta(MetaKey::Iifname), string(SANDBOX_OVERLAY_IF)),
             is(meta(MetaKey::Oifname), string(SANDBOX_LINK)),
-            is(
-                Expression::Named(NamedExpression::CT(CT {
-                    key: Cow::Borrowed("state"),
-                    family: None,
-                    dir: None,
-                })),
-                string("new"),
-            ),
+            is(ct("state"), string("new")),
             Statement::Drop(None),
         ],
     )));

@@ -22,7 +22,7 @@ use std::path::Path;
 use futures::TryStreamExt;
 use ipnet::Ipv4Net;
 use nftables::batch::Batch;
-use nftables::expr::{CT, Expression, Map, MetaKey, NamedExpression, Prefix, SetItem};
+use nftables::expr::{Expression, Map, MetaKey, NamedExpression, Prefix, SetItem};
 use nftables::schema::{Chain, NfListObject, Nftables};
 use nftables::stmt::{Mangle, Match, Operator, Statement};
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
@@ -33,7 +33,7 @@ use crate::error::{Error, Result};
 use crate::links;
 use crate::netns::{self, Netlink};
 use crate::plane::Plane;
-use crate::vip::{family_table, meta, payload, rule};
+use crate::vip::{ct, family_table, meta, payload, rule};
 
 /// The nft table in a task's namespace.
 pub const TABLE: &str = "shoal-mesh-return";
@@ -69,14 +69,6 @@ fn chain(name: &'static str, kind: NfChainType, hook: NfHook) -> Chain<'static> 
         policy: Some(NfChainPolicy::Accept),
         ..Chain::default()
     }
-}
-
-fn ct_mark() -> Expression<'static> {
-    Expression::Named(NamedExpression::CT(CT {
-        key: Cow::Borrowed("mark"),
-        family: None,
-        dir: None,
-    }))
 }
 
 fn matches(left: Expression<'static>, op: Operator, right: Expression<'static>) -> Statement<'static> {
@@ -124,11 +116,7 @@ pub fn ruleset(route: &MeshReturn) -> Nftables<'static> {
                 Expression::String(Cow::Owned(route.ifname.clone())),
             ),
             matches(
-                Expression::Named(NamedExpression::CT(CT {
-                    key: Cow::Borrowed("state"),
-                    family: None,
-                    dir: None,
-                })),
+                ct("state"),
                 Operator::EQ,
                 Expression::String(Cow::Borrowed("new")),
             ),
@@ -141,7 +129,7 @@ pub fn ruleset(route: &MeshReturn) -> Nftables<'static> {
                 })),
             ),
             Statement::Mangle(Mangle {
-                key: ct_mark(),
+                key: ct("mark"),
                 value: Expression::Named(NamedExpression::Map(Box::new(Map {
                     key: payload("ether", "saddr"),
                     data: Expression::Named(NamedExpression::Set(by_mac)),
@@ -153,10 +141,10 @@ pub fn ruleset(route: &MeshReturn) -> Nftables<'static> {
         TABLE,
         "output",
         vec![
-            matches(ct_mark(), Operator::NEQ, Expression::Number(0)),
+            matches(ct("mark"), Operator::NEQ, Expression::Number(0)),
             Statement::Mangle(Mangle {
                 key: meta(MetaKey::Mark),
-                value: ct_mark(),
+                value: ct("mark"),
             }),
         ],
     )));

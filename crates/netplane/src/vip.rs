@@ -26,7 +26,7 @@ use std::path::Path;
 
 use nftables::batch::Batch;
 use nftables::expr::{
-    Expression, Meta, MetaKey, NamedExpression, NgMode, Numgen, Payload, PayloadField, SetItem, Verdict,
+    CT, Expression, Meta, MetaKey, NamedExpression, NgMode, Numgen, Payload, PayloadField, SetItem, Verdict,
 };
 use nftables::schema::{Chain, NfListObject, Nftables, Rule, Table};
 use nftables::stmt::{JumpTarget, Match, NAT, Operator, Reject, Statement, VerdictMap};
@@ -366,6 +366,15 @@ pub(crate) fn payload(protocol: &'static str, field: &'static str) -> Expression
 
 pub(crate) fn meta(key: MetaKey) -> Expression<'static> {
     Expression::Named(NamedExpression::Meta(Meta { key }))
+}
+
+/// `ct <key>` of the packet's connection (no direction: the key's own).
+pub(crate) fn ct(key: &'static str) -> Expression<'static> {
+    Expression::Named(NamedExpression::CT(CT {
+        key: Cow::Borrowed(key),
+        family: None,
+        dir: None,
+    }))
 }
 
 pub(crate) fn goto(chain: &str) -> Expression<'static> {
