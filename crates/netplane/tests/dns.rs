@@ -350,7 +350,9 @@ async fn tasks_resolve_services_task_lists_and_outside_names_on_their_network_on
         "forwarded, through another namespace",
         &latencies(&client, server, OUTSIDE).await,
     );
-    drop(front_resolver);
+    // Stopped, not dropped: a drop only asks the loops to end, and the next resolver binds the
+    // same address at once.
+    front_resolver.stop().await;
 
     // The agent's usual case: the host namespace is the process's own, so forwards open their
     // sockets in place. The upstream is then on this namespace's loopback.
@@ -372,7 +374,8 @@ async fn tasks_resolve_services_task_lists_and_outside_names_on_their_network_on
         .expect("front resolver forwarding from this namespace");
     let times = latencies(&client, front_resolver.address(), OUTSIDE).await;
     report("forwarded, host namespace is the agent's", &times);
-    drop(back_resolver);
+    front_resolver.stop().await;
+    back_resolver.stop().await;
 }
 
 /// 1,000 sequential UDP queries for `name` from inside `netns`, each timed, sorted.
