@@ -230,9 +230,20 @@ mod tests {
         };
         wait(BTreeSet::from([b_ip]));
         // Probes kept coming while silent; the next answered one brings the peer back
-        // (a's outstanding nonces include the latest ones).
-        answer();
-        wait(BTreeSet::new());
+        // (a's outstanding nonces include the latest ones). Answered until the test has seen
+        // it back: a single answer would let it be judged again 80 ms later, before a test
+        // thread the machine is slow to schedule looks.
+        let seen = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                // The deadline too: a failed wait must not leave this thread answering forever.
+                while !seen.load(std::sync::atomic::Ordering::Acquire) && Instant::now() < deadline {
+                    answer();
+                }
+            });
+            wait(BTreeSet::new());
+            seen.store(true, std::sync::atomic::Ordering::Release);
+        });
         drop(peers);
     }
 }

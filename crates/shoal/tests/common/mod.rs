@@ -34,13 +34,29 @@ pub struct Agent {
     tags: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
-/// A free loopback port (bound and released; the kernel will not hand it out again soon).
+/// A port free now for an agent or task to bind later, on any address. Taken from the 12,000
+/// ports below the kernel's ephemeral range: a port the kernel handed out for a port-0 bind
+/// could be handed out again to another test (or an outgoing connection) before its user binds
+/// it, one below that range only to an explicit bind. A counter shared by the binary's tests
+/// gives each call another port, offset by the process ID for binaries run side by side.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const SPAN: u32 = 12_000;
+    let ephemeral_low: u32 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32_768);
+    let base = ephemeral_low.saturating_sub(SPAN).max(1024);
+    let offset = std::process::id() % 64 * (SPAN / 64);
+    for _ in 0..SPAN {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = u16::try_from(base + (offset + n) % SPAN).expect("a port below the ephemeral range");
+        if std::net::TcpListener::bind(("0.0.0.0", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {base}..{}", base + SPAN);
 }
 
 /// Polls `check` until it returns `Some`, or panics with `what` after `limit`.
