@@ -8,6 +8,7 @@ use std::path::Path;
 use crate::crypt::{PrivateKey, TunnelPeer};
 use crate::endpoint::Endpoint;
 use crate::error::{Error, Result};
+use crate::guard::HostCheck;
 use crate::mesh::MeshPort;
 use crate::mesh_return::MeshReturn;
 use crate::overlay::Overlay;
@@ -66,6 +67,12 @@ pub trait DataPlane: Send + Sync {
     /// Makes a task's namespace route replies of route-return mesh connections back through
     /// the sandbox that sent them (`route.sandboxes` empty: that routing removed).
     async fn set_mesh_return(&self, task_netns: &Path, route: &MeshReturn) -> Result<()>;
+    /// Looks for the plane's rules in the host namespace (another program, a firewall reload,
+    /// may have removed them) and puts back what it can; `mesh`: the mesh's ports as last set.
+    async fn check_host(&self, mesh: Option<&[MeshPort]>) -> Result<HostCheck> {
+        let _ = mesh;
+        Ok(HostCheck::default())
+    }
 }
 
 #[async_trait::async_trait]
@@ -117,5 +124,8 @@ impl DataPlane for Plane {
     }
     async fn set_mesh_return(&self, task_netns: &Path, route: &MeshReturn) -> Result<()> {
         Plane::set_mesh_return(self, task_netns, route).await
+    }
+    async fn check_host(&self, mesh: Option<&[MeshPort]>) -> Result<HostCheck> {
+        Plane::check_host(self, mesh).await
     }
 }

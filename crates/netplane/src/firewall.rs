@@ -56,25 +56,27 @@ pub(crate) fn may_drop(listing: &str) -> bool {
 /// Makes sure the accept rule is in the `FORWARD` chain of the namespace at `netns` (first, so a
 /// drop of the firewall's own cannot come before it) where that chain may drop; a no-op where
 /// it is, where nothing drops, or where the host has no iptables command. Called on every
-/// change of the mesh, so a firewall set up after the mesh is met at its next change. An
-/// iptables that refuses it is logged, not an error: the mesh still serves the node's own
-/// clients, and every client where nothing drops forwarded traffic.
-pub(crate) async fn ensure(netns: &Path, tag: &str) -> Result<()> {
+/// change of the mesh and every few seconds (`guard`), so a firewall set up or reloaded after
+/// the mesh is met. True when it inserted the rule. An iptables that refuses it is logged, not
+/// an error: the mesh still serves the node's own clients, and every client where nothing drops
+/// forwarded traffic.
+pub(crate) async fn ensure(netns: &Path, tag: &str) -> Result<bool> {
     let rule = accept_rule(tag);
     netns::run_in(netns, move || {
         let Some(listing) = list()? else {
-            return Ok(());
+            return Ok(false);
         };
-        if !may_drop(&listing) {
-            return Ok(());
+        if !may_drop(&listing) || run("-C", &rule)? != Some(false) {
+            return Ok(false);
         }
-        if run("-C", &rule)? == Some(false) && run("-I", &rule)? == Some(false) {
+        let inserted = run("-I", &rule)? == Some(true);
+        if !inserted {
             tracing::warn!(
                 "iptables refused the routing mesh's FORWARD accept rule: where the host's \
                  firewall drops forwarded traffic, published ports answer only this node's clients"
             );
         }
-        Ok(())
+        Ok(inserted)
     })
     .await
 }

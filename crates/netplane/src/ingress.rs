@@ -190,7 +190,8 @@ impl Plane {
             .await?;
         }
         // After the table: the rule lets through what the table marks.
-        firewall::ensure(self.host_netns(), &self.config.tag).await
+        firewall::ensure(self.host_netns(), &self.config.tag).await?;
+        Ok(())
     }
 
     /// Removes the mesh: the host's table and firewall rule, the host link and the sandbox
@@ -242,6 +243,22 @@ async fn set_route(
 
 /// Switches IPv4 forwarding on in the namespace at `path` (the file is per namespace, read
 /// through the opening thread's namespace).
+/// Switches IPv4 forwarding on in the namespace at `path` if something switched it off (a
+/// `sysctl --system` whose files say so); true when it did.
+pub(crate) async fn forwarding_restored(path: &Path) -> Result<bool> {
+    netns::run_in(path, || {
+        let file = "/proc/sys/net/ipv4/ip_forward";
+        let now =
+            std::fs::read_to_string(file).map_err(|source| Error::io("read IPv4 forwarding", source))?;
+        if now.trim() == "1" {
+            return Ok(false);
+        }
+        std::fs::write(file, "1").map_err(|source| Error::io("switch IPv4 forwarding on", source))?;
+        Ok(true)
+    })
+    .await
+}
+
 async fn forwarding_on(path: &Path) -> Result<()> {
     netns::run_in(path, || {
         std::fs::write("/proc/sys/net/ipv4/ip_forward", "1")

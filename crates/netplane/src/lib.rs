@@ -11,6 +11,7 @@
 //! - `ingress`, `mesh`: the routing mesh, a sandbox per node between the host and the ingress
 //!   overlay, and its nftables rules (published ports balanced over the tasks);
 //! - `sweep`: removal of what a crashed agent left;
+//! - `guard`: what a firewall reload takes from the host namespace, put back while the agent runs;
 //! - `dns`: service DNS, a resolver per network in its overlay namespace;
 //! - `crypt`: the encrypted overlay, userspace WireGuard tunnels between nodes carrying VXLAN;
 //! - `probe`: data-plane liveness, peers' VTEPs pinged on the underlay (a lost host's
@@ -33,6 +34,7 @@ mod endpoint;
 mod error;
 mod fake;
 mod firewall;
+mod guard;
 mod ingress;
 mod links;
 pub mod mesh;
@@ -52,6 +54,7 @@ pub use driver::DataPlane;
 pub use endpoint::Endpoint;
 pub use error::{Error, Result};
 pub use fake::{FakePlane, FakeState, FakeTunnels};
+pub use guard::HostCheck;
 pub use mesh::{MeshPort, PublishMode, RemoteTask};
 pub use mesh_return::MeshReturn;
 pub use overlay::Overlay;

@@ -167,6 +167,12 @@ impl MeshPort {
     }
 }
 
+/// Whether the host namespace holds the mesh's table for `ports`: only while the host answers
+/// on one of them.
+pub(crate) fn host_table_needed(ports: &[MeshPort]) -> bool {
+    ports.iter().any(MeshPort::published_here)
+}
+
 /// The mesh table's name.
 pub fn table_name(tag: &str) -> String {
     format!("{}-mesh", crate::names::nft_table(tag))
@@ -272,14 +278,14 @@ fn set(items: Vec<SetItem<'static>>) -> Expression<'static> {
 pub fn host_ruleset(table: &str, underlay: Ipv4Addr, ports: &[MeshPort]) -> Result<Nftables<'static>> {
     check(ports)?;
     let mut batch = replace(table);
+    if !host_table_needed(ports) {
+        return Ok(batch.to_nftables());
+    }
     let published: Vec<SetItem<'static>> = ports
         .iter()
         .filter(|p| p.published_here())
         .map(|p| SetItem::Element(proto_port_key(p)))
         .collect();
-    if published.is_empty() {
-        return Ok(batch.to_nftables());
-    }
     batch.add(NfListObject::Table(family_table(table)));
     let forwarding: Vec<(usize, &MeshPort)> = ports
         .iter()

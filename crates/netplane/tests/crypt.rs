@@ -15,7 +15,7 @@ use common::{EchoServer, network, ping, plane};
 use netplane::capture::{Capture, contains, vxlan_header};
 use netplane::crypt::{self, PrivateKey, TunnelPeer, Tunnels};
 use netplane::testbed::Testbed;
-use netplane::{EndpointSpec, NetworkSpec, Plane, RemoteEndpoint};
+use netplane::{EndpointSpec, HostCheck, NetworkSpec, Plane, RemoteEndpoint};
 
 const ECHO_PORT: u16 = 7000;
 const MARKER: &[u8] = b"SHOAL-PLAINTEXT-MARKER-7c1e";
@@ -376,6 +376,50 @@ async fn an_encrypted_network_shows_nothing_on_the_underlay_and_a_plain_one_does
             .expect("tables");
         assert!(tables.is_empty(), "tables left: {tables:?}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flushed_ruleset_gets_the_encrypted_ports_drop_back() {
+    let bed = Testbed::new("npwgr", 1, "192.168.97.0/24".parse().expect("subnet"))
+        .await
+        .expect("test bed");
+    let plane = plane(&bed, "wgr", 0);
+    let table = format!("shoal-{}-crypt", plane.config().tag);
+    let host = &bed.host(0).netns;
+    let tables = || async { netplane::testbed::nft_tables(host).await.expect("tables") };
+    assert_eq!(
+        plane.check_host(None).await.expect("check"),
+        HostCheck::default(),
+        "no tunnels: nothing to look for"
+    );
+    plane
+        .set_tunnels(&PrivateKey::generate().expect("key"), &[])
+        .await
+        .expect("tunnels");
+    assert!(tables().await.contains(&table));
+    assert_eq!(
+        plane.check_host(None).await.expect("check"),
+        HostCheck::default(),
+        "nothing is missing yet"
+    );
+    // A firewall reload (`nft flush ruleset`) takes the drop table: plaintext on the encrypted
+    // port would reach the overlay. The next look puts it back.
+    let flush = bed
+        .command(0, "nft")
+        .args(["flush", "ruleset"])
+        .status()
+        .expect("nft");
+    assert!(flush.success());
+    assert!(!tables().await.contains(&table));
+    let check = plane.check_host(None).await.expect("check");
+    assert_eq!(
+        check.restored,
+        ["the encrypted overlays' drop table"],
+        "{check:?}"
+    );
+    assert!(tables().await.contains(&table));
+    plane.stop_tunnels().await.expect("stop");
+    assert!(tables().await.is_empty(), "{:?}", tables().await);
 }
 
 fn bed_file(name: &str) -> PathBuf {

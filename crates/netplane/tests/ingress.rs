@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use common::{EchoServer, ask, network, plane};
 use netplane::testbed::Testbed;
-use netplane::{EndpointSpec, MeshPort, Protocol, PublishMode, RemoteTask};
+use netplane::{EndpointSpec, HostCheck, MeshPort, Protocol, PublishMode, RemoteTask};
 
 fn ip(netns: &Path, args: &[&str]) {
     in_netns(netns, "ip", args);
@@ -141,8 +141,8 @@ fn serve_peer_address(netns: &Path, addr: Ipv4Addr, port: u16) -> std::thread::J
         .expect("bind thread")
     });
     std::thread::spawn(move || {
-        // Two connections: the test's two clients.
-        for _ in 0..2 {
+        // Three connections: the test's clients.
+        for _ in 0..3 {
             let Ok((mut stream, peer)) = listener.accept() else {
                 return;
             };
@@ -227,6 +227,53 @@ async fn a_node_without_the_task_forwards_across_the_underlay_to_the_tasks_node(
         direct,
         bed.host(2).address.to_string(),
         "received by the task's node"
+    );
+
+    // A firewall reload on the receiving host: `nft flush ruleset` (Debian's nftables.conf
+    // starts with it) takes the mesh's table; the firewall's own policy comes back.
+    let host0 = &bed.host(0).netns;
+    let there = RemoteTask {
+        addr: task_address,
+        node: bed.host(1).address,
+    };
+    let ports = [published(vec![], vec![there])];
+    assert_eq!(
+        receiving.check_host(Some(&ports)).await.expect("check"),
+        HostCheck::default(),
+        "nothing is missing yet"
+    );
+    in_netns(host0, "nft", &["flush", "ruleset"]);
+    iptables(host0, &["-P", "FORWARD", "DROP"]);
+    let check = receiving.check_host(Some(&ports)).await.expect("check");
+    assert!(check.mesh_table_lost, "{check:?}");
+    // A mesh without ports has no host table to lose.
+    assert_eq!(
+        receiving.check_host(Some(&[])).await.expect("check"),
+        HostCheck::default()
+    );
+    receiving
+        .set_mesh(Ipv4Addr::new(10, 77, 42, 2), &ports)
+        .await
+        .expect("the mesh set again");
+    // A reload that keeps our table but flushes the chain (an `iptables-restore`), and a
+    // `sysctl --system` that switches forwarding off: both are put back, and the forwarded
+    // connection passes again.
+    iptables(host0, &["-F", "FORWARD"]);
+    in_netns(host0, "sh", &["-c", "echo 0 > /proc/sys/net/ipv4/ip_forward"]);
+    let check = receiving.check_host(Some(&ports)).await.expect("check");
+    assert_eq!(
+        check.restored,
+        [
+            "IPv4 forwarding in the host namespace",
+            "the routing mesh's firewall accept rule"
+        ],
+        "{check:?}"
+    );
+    let again = first_line(client, SocketAddrV4::new(bed.host(0).address, 8080)).await;
+    assert_eq!(
+        again,
+        bed.host(0).address.to_string(),
+        "forwarded after the reload"
     );
     server.join().expect("server");
     for (host, plane) in [&receiving, &serving].into_iter().enumerate() {

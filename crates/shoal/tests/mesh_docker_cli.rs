@@ -95,6 +95,35 @@ fn the_mesh_answers_on_every_host_balances_and_survives_a_drain() {
     let seen: BTreeSet<String> = (0..30).filter_map(|_| get(&c, 1, via, 8080, "/")).collect();
     assert_eq!(seen, names, "30 requests through host {}", empty[0]);
 
+    // A firewall reload on that host (`nft flush ruleset`, as `systemctl restart nftables`
+    // does on Debian, then its own policy back) takes the mesh's table and accept rule with
+    // it, and a `sysctl --system` switches forwarding off; the agent notices and puts all
+    // three back.
+    let reloaded = c.hosts[empty[0]].netns();
+    for (program, args) in [
+        ("nft", &["flush", "ruleset"][..]),
+        ("iptables", &["-w", "5", "-P", "FORWARD", "DROP"][..]),
+        ("sh", &["-c", "echo 0 > /proc/sys/net/ipv4/ip_forward"][..]),
+    ] {
+        let out = Cluster::in_netns(reloaded, program)
+            .args(args)
+            .output()
+            .expect(program);
+        assert!(
+            out.status.success(),
+            "{program} {args:?}: {}",
+            common::stderr(&out)
+        );
+    }
+    // From another host: its connection crosses the reloaded host's forward hook.
+    let client = (empty[0] + 1) % c.hosts.len();
+    let answer = wait_answer(&c, client, empty[0], 8080);
+    assert!(
+        names.contains(&answer),
+        "host {} answered {answer:?} after the reload",
+        empty[0]
+    );
+
     // Published as dockerd shows it.
     let ports = c.docker_ok(
         0,

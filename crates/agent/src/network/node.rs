@@ -135,6 +135,10 @@ pub struct NodeNetwork {
 /// How often a convergence that left something undone is tried again.
 const RETRY_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 
+/// Every how many retry ticks the host namespace is checked for rules another program removed
+/// (`netplane::guard`): 5 s, a few `nft`/`iptables` listings a minute.
+const CHECK_HOST_TICKS: u32 = 10;
+
 impl NodeNetwork {
     /// A layer driving `plane` and `namespaces`; unknown names are forwarded to `upstreams`.
     pub fn new(
@@ -187,9 +191,14 @@ impl NodeNetwork {
         runtime.spawn(async move {
             let mut tick = tokio::time::interval(RETRY_EVERY);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut ticks: u32 = 0;
             loop {
                 tick.tick().await;
                 let Some(this) = weak.upgrade() else { return };
+                ticks = ticks.wrapping_add(1);
+                if ticks.is_multiple_of(CHECK_HOST_TICKS) && !this.check_host().await {
+                    return;
+                }
                 if this.retry.swap(false, std::sync::atomic::Ordering::AcqRel)
                     && let Mode::Plane { plane, upstreams, .. } = &this.mode
                 {
@@ -203,6 +212,39 @@ impl NodeNetwork {
                 }
             }
         });
+    }
+
+    /// Puts back what another program (a firewall reload) took from the host namespace; a
+    /// lost mesh table is set again by the next convergence. False once the node left.
+    async fn check_host(&self) -> bool {
+        let Mode::Plane { plane, .. } = &self.mode else {
+            return true;
+        };
+        let mut state = self.state.lock().await;
+        if state.left {
+            return false;
+        }
+        match plane.check_host(state.mesh.as_deref()).await {
+            Ok(check) => {
+                for what in check.restored {
+                    tracing::warn!(
+                        "{what} was removed from the host namespace (a firewall reload?); put back"
+                    );
+                }
+                if check.mesh_table_lost {
+                    tracing::warn!(
+                        "the routing mesh's table was removed from the host namespace (a firewall \
+                         reload?); setting it again"
+                    );
+                    state.mesh = None;
+                    self.retry.store(true, std::sync::atomic::Ordering::Release);
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "looking for the data plane's rules in the host namespace failed")
+            }
+        }
+        true
     }
 
     /// This node's tunnel public key (encrypted overlays), if it runs a data plane.

@@ -24,7 +24,7 @@ mod datapath;
 mod deliver;
 mod keys;
 mod plane;
-mod steer;
+pub(crate) mod steer;
 mod tunnels;
 
 pub use keys::{PrivateKey, PublicKey};

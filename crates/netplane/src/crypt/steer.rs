@@ -103,6 +103,11 @@ pub(crate) async fn install(host: &Path, tag: &str) -> Result<()> {
             .await
             .map_err(|source| Error::netlink("add the encrypted VXLAN port's routing rule", source))?;
     }
+    install_drop(host, tag).await
+}
+
+/// Makes the drop table (again, when another program deleted it: `guard.rs`).
+pub(crate) async fn install_drop(host: &Path, tag: &str) -> Result<()> {
     let ruleset = drop_ruleset(tag, true);
     let path = host.to_owned();
     netns::run_in(host, move || {
