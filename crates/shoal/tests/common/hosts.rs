@@ -476,15 +476,7 @@ impl Cluster {
     /// (it sets iptables' `FORWARD` policy to `DROP` when it switches forwarding on).
     pub fn drop_forwarded_traffic(&self) {
         for host in &self.hosts {
-            let out = Cluster::in_netns(host.netns(), "iptables")
-                .args(["-w", "5", "-P", "FORWARD", "DROP"])
-                .output()
-                .expect("iptables");
-            assert!(
-                out.status.success(),
-                "iptables -P FORWARD DROP: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            Cluster::in_netns_ok(host.netns(), "iptables", &["-w", "5", "-P", "FORWARD", "DROP"]);
         }
     }
 
@@ -496,6 +488,19 @@ impl Cluster {
             .arg("--")
             .arg(program);
         command
+    }
+
+    /// Runs `program` with `args` inside the network namespace at `netns`; it must succeed.
+    pub fn in_netns_ok(netns: &Path, program: &str, args: &[&str]) {
+        let out = Cluster::in_netns(netns, program)
+            .args(args)
+            .output()
+            .expect(program);
+        assert!(
+            out.status.success(),
+            "{program} {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// Has the drop also remove `/run/netns` namespaces whose names start with `prefix`.
