@@ -129,9 +129,87 @@ fn iptables(op: &str, rest: &[String]) -> Result<Option<Output>> {
     }
 }
 
+/// Warnings for the base chains of nftables-native firewalls in the namespace at `netns` that
+/// drop forwarded traffic (`nft list chains`); none where `nft` cannot list them.
+pub(crate) async fn nft_warnings(netns: &Path) -> Result<Vec<String>> {
+    netns::run_in(netns, || {
+        let listed = nftables::helper::get_current_ruleset_with_args(
+            nftables::helper::DEFAULT_NFT,
+            ["list", "chains"],
+        );
+        Ok(listed.map_or_else(|_| Vec::new(), |ruleset| forward_drops(&ruleset.objects)))
+    })
+    .await
+}
+
+/// Each IPv4 base chain at the forward hook whose policy drops, but iptables' own `FORWARD`
+/// (which the rule above serves), as a warning saying what to add. Such a chain is another
+/// table's, and every base chain at a hook gets its verdict: an accept in the mesh's table
+/// cannot overrule its drop, and the plane does not write into tables it does not own (a
+/// firewall's next reload would undo it, and the operator may mean the drop). A firewall that
+/// drops by a rule rather than by its policy is not seen.
+pub(crate) fn forward_drops(objects: &[nftables::schema::NfObject]) -> Vec<String> {
+    use nftables::schema::{NfListObject, NfObject};
+    use nftables::types::{NfChainPolicy, NfFamily, NfHook};
+    objects
+        .iter()
+        .filter_map(|object| match object {
+            NfObject::ListObject(NfListObject::Chain(chain)) => Some(chain),
+            _ => None,
+        })
+        .filter(|chain| {
+            chain.hook == Some(NfHook::Forward)
+                && chain.policy == Some(NfChainPolicy::Drop)
+                && matches!(chain.family, NfFamily::IP | NfFamily::INet)
+                && !(chain.family == NfFamily::IP && chain.table == "filter" && chain.name == "FORWARD")
+        })
+        .map(|chain| {
+            let family = match chain.family {
+                NfFamily::IP => "ip",
+                _ => "inet",
+            };
+            let at = format!("{family} {} {}", chain.table, chain.name);
+            format!(
+                "the nftables chain {at} drops forwarded traffic: published ports answer only this \
+                 node's own clients until it accepts the routing mesh's connections \
+                 (nft insert rule {at} ct mark and {CT_MARK:#x} == {CT_MARK:#x} accept)"
+            )
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_forward_chain_of_another_table_that_drops_is_named_with_its_remedy() {
+        let listing = r#"{"nftables": [
+            {"metainfo": {"version": "1.0.6", "release_name": "x", "json_schema_version": 1}},
+            {"chain": {"family": "inet", "table": "filter", "name": "forward", "handle": 2,
+                       "type": "filter", "hook": "forward", "prio": 0, "policy": "drop"}},
+            {"chain": {"family": "inet", "table": "filter", "name": "input", "handle": 1,
+                       "type": "filter", "hook": "input", "prio": 0, "policy": "drop"}},
+            {"chain": {"family": "ip", "table": "filter", "name": "FORWARD", "handle": 3,
+                       "type": "filter", "hook": "forward", "prio": 0, "policy": "drop"}},
+            {"chain": {"family": "ip6", "table": "f6", "name": "fwd", "handle": 4,
+                       "type": "filter", "hook": "forward", "prio": 0, "policy": "drop"}},
+            {"chain": {"family": "ip", "table": "mine", "name": "fwd", "handle": 5,
+                       "type": "filter", "hook": "forward", "prio": 0, "policy": "accept"}},
+            {"chain": {"family": "ip", "table": "mine", "name": "plain", "handle": 6}}
+        ]}"#;
+        let ruleset: nftables::schema::Nftables = serde_json::from_str(listing).expect("a listing nft gives");
+        let warnings = forward_drops(&ruleset.objects);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].starts_with("the nftables chain inet filter forward drops forwarded traffic")
+                && warnings[0].ends_with(
+                    "(nft insert rule inet filter forward ct mark and 0x1000000 == 0x1000000 accept)"
+                ),
+            "{}",
+            warnings[0]
+        );
+    }
 
     #[test]
     fn only_a_chain_that_may_drop_gets_the_rule() {

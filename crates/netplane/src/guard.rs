@@ -12,7 +12,9 @@
 //!   delivered into encrypted networks again, so the tunnels no longer authenticate anything.
 //!
 //! dockerd puts its rules back only on firewalld's reload signal; the agent looks every few
-//! seconds instead (`Plane::check_host`), whatever did the reloading.
+//! seconds instead (`Plane::check_host`), whatever did the reloading. The same look finds
+//! nftables-native firewalls whose forward chain drops, which the plane leaves alone and
+//! reports with the rule that would let the mesh through.
 
 use crate::crypt::steer;
 use crate::error::Result;
@@ -28,6 +30,10 @@ pub struct HostCheck {
     pub mesh_table_lost: bool,
     /// What was missing and is back, for the log.
     pub restored: Vec<&'static str>,
+    /// What the plane cannot put right itself: an nftables firewall's chain that drops the
+    /// mesh's forwarded connections (`firewall::forward_drops`), with the rule that would
+    /// accept them. For the log and `docker info`.
+    pub warnings: Vec<String>,
 }
 
 impl Plane {
@@ -59,6 +65,7 @@ impl Plane {
             } else if firewall::ensure(self.host_netns(), tag).await? {
                 check.restored.push("the routing mesh's firewall accept rule");
             }
+            check.warnings = firewall::nft_warnings(self.host_netns()).await?;
         }
         Ok(check)
     }

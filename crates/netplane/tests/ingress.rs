@@ -141,8 +141,8 @@ fn serve_peer_address(netns: &Path, addr: Ipv4Addr, port: u16) -> std::thread::J
         .expect("bind thread")
     });
     std::thread::spawn(move || {
-        // Three connections: the test's clients.
-        for _ in 0..3 {
+        // Four connections: the test's clients.
+        for _ in 0..4 {
             let Ok((mut stream, peer)) = listener.accept() else {
                 return;
             };
@@ -274,6 +274,37 @@ async fn a_node_without_the_task_forwards_across_the_underlay_to_the_tasks_node(
         again,
         bed.host(0).address.to_string(),
         "forwarded after the reload"
+    );
+
+    // An nftables-native firewall dropping forwarded traffic by its policy: not ours to change,
+    // so reported with the rule that lets the mesh through — which does.
+    in_netns(
+        host0,
+        "nft",
+        &[
+            "add table inet fw; add chain inet fw forward { type filter hook forward priority 0; policy drop; }",
+        ],
+    );
+    let check = receiving.check_host(Some(&ports)).await.expect("check");
+    assert_eq!(check.warnings.len(), 1, "{check:?}");
+    let remedy = check.warnings[0]
+        .rsplit_once("(nft ")
+        .and_then(|(_, rule)| rule.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("no rule in {:?}", check.warnings[0]));
+    assert!(remedy.starts_with("insert rule inet fw forward "), "{remedy}");
+    let target = SocketAddrV4::new(bed.host(0).address, 8080);
+    let dropped = netplane::run_in_netns(client, move || {
+        Ok(std::net::TcpStream::connect_timeout(&target.into(), Duration::from_secs(1)).is_err())
+    })
+    .await
+    .expect("client");
+    assert!(dropped, "the firewall's drop let the connection through");
+    in_netns(host0, "nft", &[remedy]);
+    let through = first_line(client, SocketAddrV4::new(bed.host(0).address, 8080)).await;
+    assert_eq!(
+        through,
+        bed.host(0).address.to_string(),
+        "forwarded with the remedy"
     );
     server.join().expect("server");
     for (host, plane) in [&receiving, &serving].into_iter().enumerate() {

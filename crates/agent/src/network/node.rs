@@ -130,6 +130,9 @@ pub struct NodeNetwork {
     pub(super) retry: std::sync::atomic::AtomicBool,
     /// The peers' VTEPs in the views, for the prober (`liveness.rs`).
     pub(super) probe_peers: watch::Sender<std::collections::BTreeSet<Ipv4Addr>>,
+    /// What the last look at the host namespace found and the plane cannot put right (a
+    /// firewall dropping the mesh's connections), for `docker info`.
+    pub(super) host_warnings: std::sync::Mutex<Vec<String>>,
 }
 
 /// How often a convergence that left something undone is tried again.
@@ -176,6 +179,7 @@ impl NodeNetwork {
             applied: watch::Sender::new(0),
             retry: std::sync::atomic::AtomicBool::new(false),
             probe_peers: watch::Sender::new(Default::default()),
+            host_warnings: std::sync::Mutex::default(),
         })
     }
 
@@ -231,6 +235,16 @@ impl NodeNetwork {
                         "{what} was removed from the host namespace (a firewall reload?); put back"
                     );
                 }
+                let mut warnings = self
+                    .host_warnings
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                // Logged when first found, not every look.
+                for warning in check.warnings.iter().filter(|w| !warnings.contains(w)) {
+                    tracing::warn!("{warning}");
+                }
+                *warnings = check.warnings;
+                drop(warnings);
                 if check.mesh_table_lost {
                     tracing::warn!(
                         "the routing mesh's table was removed from the host namespace (a firewall \
@@ -245,6 +259,15 @@ impl NodeNetwork {
             }
         }
         true
+    }
+
+    /// What the data plane found wrong on the host and cannot put right itself (a firewall
+    /// that drops the routing mesh's connections), as `docker info` warns.
+    pub fn host_warnings(&self) -> Vec<String> {
+        self.host_warnings
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// This node's tunnel public key (encrypted overlays), if it runs a data plane.

@@ -46,6 +46,11 @@ pub trait Backend: Send + Sync + 'static {
     fn manager_info(&self) -> Option<ManagerInfo>;
     /// Host name of this machine (for `/info` `Name`).
     fn hostname(&self) -> String;
+    /// What is wrong on this host that the daemon cannot put right itself, for `/info`
+    /// `Warnings` (the docker CLI prints each as a `WARNING:` line, as dockerd's).
+    async fn host_warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
 
     /// `POST /swarm/init`: returns the new node ID.
     async fn swarm_init(&self, req: InitRequest) -> Result<String>;

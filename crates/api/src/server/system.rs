@@ -61,10 +61,7 @@ pub async fn info(State(state): State<AppState>) -> Response {
     let backend = &state.backend;
     let status = backend.swarm_status();
     let manager = backend.manager_info();
-    json(&system::info(
-        &status,
-        manager.as_ref(),
-        backend.hostname(),
-        &state.host,
-    ))
+    let mut info = system::info(&status, manager.as_ref(), backend.hostname(), &state.host);
+    info.warnings = backend.host_warnings().await;
+    json(&info)
 }

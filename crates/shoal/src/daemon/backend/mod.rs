@@ -73,6 +73,21 @@ impl Backend for Swarm {
         self.description().hostname
     }
 
+    async fn host_warnings(&self) -> Vec<String> {
+        match self.local() {
+            Local::Active(node) => match node.tasks().node_network().await {
+                // Prefixed as dockerd's are: the CLI prints them as they come.
+                Some(layer) => layer
+                    .host_warnings()
+                    .into_iter()
+                    .map(|warning| format!("WARNING: {warning}"))
+                    .collect(),
+                None => Vec::new(),
+            },
+            _ => Vec::new(),
+        }
+    }
+
     async fn swarm_init(&self, req: api::InitRequest) -> Result<String> {
         self.init(req).await
     }
