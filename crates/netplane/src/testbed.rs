@@ -181,13 +181,31 @@ impl Testbed {
 
     /// A command that runs `program` in host `i`'s network namespace (and nothing else of it).
     pub fn command(&self, i: usize, program: impl AsRef<Path>) -> std::process::Command {
-        let mut command = std::process::Command::new("nsenter");
-        command
-            .arg(format!("--net={}", self.hosts[i].netns.display()))
-            .arg("--")
-            .arg(program.as_ref());
-        command
+        in_netns(&self.hosts[i].netns, program)
     }
+}
+
+/// `program` to run inside the network namespace at `netns` (and nothing else of it).
+pub fn in_netns(netns: &Path, program: impl AsRef<Path>) -> std::process::Command {
+    let mut command = std::process::Command::new("nsenter");
+    command
+        .arg(format!("--net={}", netns.display()))
+        .arg("--")
+        .arg(program.as_ref());
+    command
+}
+
+/// Runs `program` with `args` inside the network namespace at `netns`; panics unless it
+/// succeeds (a test's set-up step). Returns its output.
+#[allow(clippy::expect_used)]
+pub fn in_netns_ok(netns: &Path, program: &str, args: &[&str]) -> String {
+    let out = in_netns(netns, program).args(args).output().expect(program);
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 impl Drop for Testbed {

@@ -10,36 +10,19 @@ mod common;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use common::{EchoServer, ask, network, plane};
-use netplane::testbed::Testbed;
+use netplane::testbed::{Testbed, in_netns_ok};
 use netplane::{EndpointSpec, HostCheck, MeshPort, Protocol, PublishMode, RemoteTask};
 
 fn ip(netns: &Path, args: &[&str]) {
-    in_netns(netns, "ip", args);
+    in_netns_ok(netns, "ip", args);
 }
 
 /// Runs iptables in `netns` (waiting for its lock); returns its output.
 fn iptables(netns: &Path, args: &[&str]) -> String {
-    in_netns(netns, "iptables", &[&["-w", "5"], args].concat())
-}
-
-/// Runs `program` with `args` in `netns`, which must succeed; returns its output.
-fn in_netns(netns: &Path, program: &str, args: &[&str]) -> String {
-    let out = Command::new("nsenter")
-        .arg(format!("--net={}", netns.display()))
-        .arg(program)
-        .args(args)
-        .output()
-        .expect(program);
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    in_netns_ok(netns, "iptables", &[&["-w", "5"], args].concat())
 }
 
 /// TCP 8080 published in ingress mode to port 80 of the tasks given.
@@ -242,7 +225,7 @@ async fn a_node_without_the_task_forwards_across_the_underlay_to_the_tasks_node(
         HostCheck::default(),
         "nothing is missing yet"
     );
-    in_netns(host0, "nft", &["flush", "ruleset"]);
+    in_netns_ok(host0, "nft", &["flush", "ruleset"]);
     iptables(host0, &["-P", "FORWARD", "DROP"]);
     let check = receiving.check_host(Some(&ports)).await.expect("check");
     assert!(check.mesh_table_lost, "{check:?}");
@@ -259,7 +242,7 @@ async fn a_node_without_the_task_forwards_across_the_underlay_to_the_tasks_node(
     // `sysctl --system` that switches forwarding off: both are put back, and the forwarded
     // connection passes again.
     iptables(host0, &["-F", "FORWARD"]);
-    in_netns(host0, "sh", &["-c", "echo 0 > /proc/sys/net/ipv4/ip_forward"]);
+    in_netns_ok(host0, "sh", &["-c", "echo 0 > /proc/sys/net/ipv4/ip_forward"]);
     let check = receiving.check_host(Some(&ports)).await.expect("check");
     assert_eq!(
         check.restored,
@@ -278,7 +261,7 @@ async fn a_node_without_the_task_forwards_across_the_underlay_to_the_tasks_node(
 
     // An nftables-native firewall dropping forwarded traffic by its policy: not ours to change,
     // so reported with the rule that lets the mesh through — which does.
-    in_netns(
+    in_netns_ok(
         host0,
         "nft",
         &[
@@ -299,7 +282,7 @@ async fn a_node_without_the_task_forwards_across_the_underlay_to_the_tasks_node(
     .await
     .expect("client");
     assert!(dropped, "the firewall's drop let the connection through");
-    in_netns(host0, "nft", &[remedy]);
+    in_netns_ok(host0, "nft", &[remedy]);
     let through = first_line(client, SocketAddrV4::new(bed.host(0).address, 8080)).await;
     assert_eq!(
         through,

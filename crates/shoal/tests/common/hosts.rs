@@ -482,25 +482,12 @@ impl Cluster {
 
     /// A command run inside the network namespace at `netns` (and nothing else of it).
     pub fn in_netns(netns: &Path, program: &str) -> Command {
-        let mut command = Command::new("nsenter");
-        command
-            .arg(format!("--net={}", netns.display()))
-            .arg("--")
-            .arg(program);
-        command
+        netplane::testbed::in_netns(netns, program)
     }
 
     /// Runs `program` with `args` inside the network namespace at `netns`; it must succeed.
     pub fn in_netns_ok(netns: &Path, program: &str, args: &[&str]) {
-        let out = Cluster::in_netns(netns, program)
-            .args(args)
-            .output()
-            .expect(program);
-        assert!(
-            out.status.success(),
-            "{program} {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        netplane::testbed::in_netns_ok(netns, program, args);
     }
 
     /// Has the drop also remove `/run/netns` namespaces whose names start with `prefix`.
