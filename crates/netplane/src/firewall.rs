@@ -53,30 +53,41 @@ pub(crate) fn may_drop(listing: &str) -> bool {
     })
 }
 
+/// What [`ensure`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ensured {
+    /// Nothing to do: the rule is there, the chain drops nothing, or there is no iptables.
+    Nothing,
+    /// The rule was missing and is in.
+    Inserted,
+    /// iptables refused it. Not an error: the mesh still serves the node's own clients, and
+    /// every client where nothing drops forwarded traffic.
+    Refused,
+}
+
+/// What to tell the operator when iptables refuses the rule.
+pub(crate) const REFUSED: &str = "iptables refused the routing mesh's FORWARD accept rule: where the \
+     host's firewall drops forwarded traffic, published ports answer only this node's own clients";
+
 /// Makes sure the accept rule is in the `FORWARD` chain of the namespace at `netns` (first, so a
 /// drop of the firewall's own cannot come before it) where that chain may drop; a no-op where
 /// it is, where nothing drops, or where the host has no iptables command. Called on every
 /// change of the mesh and every few seconds (`guard`), so a firewall set up or reloaded after
-/// the mesh is met. True when it inserted the rule. An iptables that refuses it is logged, not
-/// an error: the mesh still serves the node's own clients, and every client where nothing drops
-/// forwarded traffic.
-pub(crate) async fn ensure(netns: &Path, tag: &str) -> Result<bool> {
+/// the mesh is met; each caller reports a refusal its own way (the guard's every few seconds
+/// would flood the log).
+pub(crate) async fn ensure(netns: &Path, tag: &str) -> Result<Ensured> {
     let rule = accept_rule(tag);
     netns::run_in(netns, move || {
         let Some(listing) = list()? else {
-            return Ok(false);
+            return Ok(Ensured::Nothing);
         };
         if !may_drop(&listing) || run("-C", &rule)? != Some(false) {
-            return Ok(false);
+            return Ok(Ensured::Nothing);
         }
-        let inserted = run("-I", &rule)? == Some(true);
-        if !inserted {
-            tracing::warn!(
-                "iptables refused the routing mesh's FORWARD accept rule: where the host's \
-                 firewall drops forwarded traffic, published ports answer only this node's clients"
-            );
-        }
-        Ok(inserted)
+        Ok(match run("-I", &rule)? {
+            Some(true) => Ensured::Inserted,
+            _ => Ensured::Refused,
+        })
     })
     .await
 }

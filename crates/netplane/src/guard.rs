@@ -32,7 +32,8 @@ pub struct HostCheck {
     pub restored: Vec<&'static str>,
     /// What the plane cannot put right itself: an nftables firewall's chain that drops the
     /// mesh's forwarded connections (`firewall::forward_drops`), with the rule that would
-    /// accept them. For the log and `docker info`.
+    /// accept them, or an iptables that refused the accept rule. For the log (once) and
+    /// `docker info`.
     pub warnings: Vec<String>,
 }
 
@@ -60,12 +61,18 @@ impl Plane {
             if ingress::forwarding_restored(self.host_netns()).await? {
                 check.restored.push("IPv4 forwarding in the host namespace");
             }
+            check.warnings = firewall::nft_warnings(self.host_netns()).await?;
             if !tables.contains(&mesh::table_name(tag)) {
                 check.mesh_table_lost = true;
-            } else if firewall::ensure(self.host_netns(), tag).await? {
-                check.restored.push("the routing mesh's firewall accept rule");
+            } else {
+                match firewall::ensure(self.host_netns(), tag).await? {
+                    firewall::Ensured::Nothing => {}
+                    firewall::Ensured::Inserted => {
+                        check.restored.push("the routing mesh's firewall accept rule")
+                    }
+                    firewall::Ensured::Refused => check.warnings.push(firewall::REFUSED.to_owned()),
+                }
             }
-            check.warnings = firewall::nft_warnings(self.host_netns()).await?;
         }
         Ok(check)
     }

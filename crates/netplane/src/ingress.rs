@@ -190,7 +190,9 @@ impl Plane {
             .await?;
         }
         // After the table: the rule lets through what the table marks.
-        firewall::ensure(self.host_netns(), &self.config.tag).await?;
+        if firewall::ensure(self.host_netns(), &self.config.tag).await? == firewall::Ensured::Refused {
+            tracing::warn!("{}", firewall::REFUSED);
+        }
         Ok(())
     }
 
