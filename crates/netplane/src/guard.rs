@@ -58,7 +58,7 @@ impl Plane {
         }
         drop(tunnels);
         if mesh_set {
-            if ingress::forwarding_restored(self.host_netns()).await? {
+            if ingress::forwarding_on(self.host_netns()).await? {
                 check.restored.push("IPv4 forwarding in the host namespace");
             }
             check.warnings = firewall::nft_warnings(self.host_netns()).await?;

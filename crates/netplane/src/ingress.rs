@@ -244,10 +244,10 @@ async fn set_route(
 }
 
 /// Switches IPv4 forwarding on in the namespace at `path` (the file is per namespace, read
-/// through the opening thread's namespace).
-/// Switches IPv4 forwarding on in the namespace at `path` if something switched it off (a
-/// `sysctl --system` whose files say so); true when it did.
-pub(crate) async fn forwarding_restored(path: &Path) -> Result<bool> {
+/// through the opening thread's namespace) unless it is on; true when it was off — at the
+/// sandbox's making, or after something switched it off (a `sysctl --system` whose files say
+/// so, `guard`).
+pub(crate) async fn forwarding_on(path: &Path) -> Result<bool> {
     netns::run_in(path, || {
         let file = "/proc/sys/net/ipv4/ip_forward";
         let now =
@@ -257,14 +257,6 @@ pub(crate) async fn forwarding_restored(path: &Path) -> Result<bool> {
         }
         std::fs::write(file, "1").map_err(|source| Error::io("switch IPv4 forwarding on", source))?;
         Ok(true)
-    })
-    .await
-}
-
-async fn forwarding_on(path: &Path) -> Result<()> {
-    netns::run_in(path, || {
-        std::fs::write("/proc/sys/net/ipv4/ip_forward", "1")
-            .map_err(|source| Error::io("switch IPv4 forwarding on", source))
     })
     .await
 }
